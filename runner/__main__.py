@@ -1,0 +1,4 @@
+"""`python -m runner …` — see runner/cli.py."""
+from runner.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""The runner's error types. Each carries the process exit code the CLI returns for it.
+
+Exit codes (also in `python -m runner --help`):
+  0    success (`train`: training exited 0)
+  2    bad input: usage, settings (.runpod.env), a command not implemented yet
+  3    Pulumi: CLI missing, stack missing, no outputs yet, malformed outputs, `pulumi up` failed
+  4    the pod: gone, no capacity to resume it, spot withdrawn, did not become reachable in time
+  5    the RunPod API: key rejected, API unavailable, unexpected answer
+  6    SSH: could not connect or authenticate, link lost for good
+  130  interrupted (Ctrl-C)
+`train` otherwise exits with training's own exit code.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_STACK = 3
+EXIT_POD = 4
+EXIT_API = 5
+EXIT_SSH = 6
+EXIT_INTERRUPTED = 130
+
+
+class RunnerError(Exception):
+    """An error the user can act on; the CLI prints `error: <message>` and exits with `exit_code`."""
+
+    exit_code = 1
+    # True when recreating the pod through the stack (`pulumi up --refresh`) can fix it.
+    recoverable = False
+
+    def __init__(self, message: str, *, exit_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(RunnerError):
+    exit_code = EXIT_USAGE
+
+
+class SettingsError(UsageError):
+    """.runpod.env / environment / flags are missing or invalid."""
+
+
+class NotImplementedYet(UsageError):
+    """A subcommand whose module does not exist yet."""
+
+
+class StackError(RunnerError):
+    exit_code = EXIT_STACK
+
+
+class PulumiNotInstalled(StackError):
+    pass
+
+
+class NoStackOutputs(StackError):
+    pass
+
+
+class PodError(RunnerError):
+    exit_code = EXIT_POD
+
+
+class PodGone(PodError):
+    """The pod was terminated or never existed; the stack can recreate it."""
+
+    recoverable = True
+
+
+class PodNoCapacity(PodError):
+    """RunPod has no GPU to resume the pod on its host; recreating through the stack can place it elsewhere."""
+
+    recoverable = True
+
+
+class SpotUnavailableError(PodError):
+    """RunPod rejected the spot operations (spot withdrawn); switch the stack to on-demand."""
+
+
+class PodStartTimeout(PodError):
+    """The pod did not become RUNNING with a working SSH endpoint within the deadline."""
+
+
+class ApiError(RunnerError):
+    exit_code = EXIT_API
+
+
+class ApiAuthError(ApiError):
+    pass
+
+
+class SshError(RunnerError):
+    exit_code = EXIT_SSH
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """Replace every non-trivial secret occurring in `text` by `***` (for echoing tool output)."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def from_runpod_error(exc: Exception, *, pod_id: str | None = None) -> RunnerError:
+    """Translate a RunPod client exception into a RunnerError with a message that says what to do."""
+    from infra import runpod_client as rp  # local import: errors.py stays importable without infra
+
+    what = f"pod {pod_id}" if pod_id else "the resource"
+    detail = getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, rp.AuthError):
+        return ApiAuthError(
+            "RunPod rejected the API key (" + detail + "). Check RUNPOD_API_KEY in .runpod.env: "
+            "create a key with read/write access at https://www.runpod.io/console/user/settings."
+        )
+    if isinstance(exc, rp.NotFound):
+        return PodGone(
+            f"{what} no longer exists on RunPod; run `pulumi up` to recreate it "
+            "(the network volume and its checkpoints are kept)."
+        )
+    if isinstance(exc, rp.NoCapacity):
+        return PodNoCapacity(
+            f"RunPod has no free GPU to start {what} ({detail}). Your data on the network volume is safe. "
+            "Retry later, or recreate the pod through the stack with `pulumi up --refresh` "
+            "(`runner train` does this itself during recovery)."
+        )
+    if isinstance(exc, rp.SpotUnavailable):
+        return SpotUnavailableError(
+            f"RunPod rejected the spot (interruptible) operation ({detail}); spot pods may have been withdrawn. "
+            "Switch the stack to on-demand (see docs/runner-basics.md) and run `pulumi up`."
+        )
+    if isinstance(exc, rp.RateLimited):
+        return ApiError(f"RunPod is rate-limiting requests ({detail}); wait a minute and retry.")
+    if isinstance(exc, rp.TransientError):
+        return ApiError(f"the RunPod API is not answering properly ({detail}); retry in a minute.")
+    if isinstance(exc, rp.InvalidAction):
+        return ApiError(f"RunPod refused the action on {what}: {detail}. `python -m runner status` shows its state.")
+    return ApiError(f"RunPod API error: {detail}")

@@ -1,0 +1,63 @@
+"""Where the runner keeps local state (RUNNER_STATE_DIR, default ~/.runpod-trainer).
+
+    <state_dir>/<stack>/
+        known_hosts        host keys pinned for the current pod start (RunPod rotates them on start)
+        ssh_config         written by `runner ssh-config`
+        runs/<run_id>.json what the runner knows about a run (log offset, attempt, result)
+        last_run           id of the newest run started from this machine
+        lock               held by a `runner train` that is following a run
+
+One directory per stack, so a `dev` and a `prod` stack never mix host keys or runs.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    state_dir: Path
+    stack: str
+
+    @property
+    def stack_dir(self) -> Path:
+        # Stack names may contain "/" (org/project/stack); keep one flat directory per stack.
+        return self.state_dir / _SAFE.sub("_", self.stack)
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.stack_dir / "known_hosts"
+
+    @property
+    def ssh_config(self) -> Path:
+        return self.stack_dir / "ssh_config"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.stack_dir / "runs"
+
+    def run_file(self, run_id: str) -> Path:
+        return self.runs_dir / f"{_SAFE.sub('_', run_id)}.json"
+
+    @property
+    def last_run(self) -> Path:
+        return self.stack_dir / "last_run"
+
+    @property
+    def lock(self) -> Path:
+        return self.stack_dir / "lock"
+
+    def ensure(self) -> "StatePaths":
+        """Create the directories (private: 0700) and return self."""
+        for d in (self.state_dir, self.stack_dir, self.runs_dir):
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            os.chmod(self.stack_dir, 0o700)
+        except OSError:
+            pass
+        return self

@@ -1,0 +1,240 @@
+"""Make the stack's pod run and reachable over SSH, stop it, and say what state it is in.
+
+The SSH endpoint always comes from the API at the moment of use: RunPod assigns a new public port
+on every start, so the stack outputs' ssh_host/ssh_port are only where the pod was when created.
+"""
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from infra.runpod_client import (
+    ERROR, EXITED, RUNNING, TERMINATED, InvalidAction, NotFound, Pod, RunPodClient, RunPodError, SshEndpoint,
+)
+from runner.errors import PodGone, PodStartTimeout, StackError, from_runpod_error
+from runner.stack import StackOutputs
+
+Progress = Callable[[str], None]
+
+# classify() results
+RUNNING_STATE = "running"
+STARTING = "starting"
+PREEMPTED = "preempted"
+STOPPED_BY_USER = "stopped_by_user"
+STOPPED_BY_RUNPOD = "stopped_by_runpod"
+GONE = "gone"
+STOPPED_STATES = (PREEMPTED, STOPPED_BY_USER, STOPPED_BY_RUNPOD)
+
+
+@dataclass(frozen=True)
+class RunningPod:
+    pod: Pod
+    ssh: SshEndpoint
+    resumed: bool          # True when this call started a stopped pod
+
+
+@dataclass(frozen=True)
+class StopResult:
+    pod_id: str
+    previous: str          # classify() before the call
+    stopped: bool          # True when this call stopped it; False when it was already stopped or gone
+    pod: Pod | None
+
+
+def classify(pod: Pod | None) -> str:
+    """running | starting | preempted | stopped_by_user | stopped_by_runpod | gone.
+
+    Stopped pods are told apart by GraphQL lastStatusChange (read the pod with_history=True):
+    "Outbid: …" = preempted, "Exited by user: …" = stopped by the owner (or by the pod itself when
+    training ended), "Exited by RunPod: …"/status ERROR = the platform stopped it. An EXITED pod
+    without that text counts as stopped by the user: the cautious reading, as it is not resumed on its own.
+    """
+    if pod is None or pod.status == TERMINATED:
+        return GONE
+    if pod.status == RUNNING:
+        return RUNNING_STATE if pod.ssh is not None else STARTING
+    if pod.status in (EXITED, ERROR):
+        text = (pod.last_status_change or "").strip().lower()
+        if text.startswith("outbid"):
+            return PREEMPTED
+        if pod.status == ERROR or text.startswith("exited by runpod") or "insufficient balance" in text:
+            return STOPPED_BY_RUNPOD
+        return STOPPED_BY_USER
+    return STARTING  # PROVISIONING, STARTING, anything newer
+
+
+def probe_ssh_banner(host: str, port: int, timeout: float) -> bool:
+    """One attempt: connect and read the server's identification line ("SSH-2.0-…").
+
+    A published port is not enough: RunPod maps 22/tcp even when no sshd runs in the image."""
+    deadline = time.monotonic() + max(timeout, 0.1)
+    try:
+        with socket.create_connection((host, port), timeout=max(timeout, 0.1)) as s:
+            buf = b""
+            while len(buf) < 4096:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                s.settimeout(left)
+                chunk = s.recv(256)
+                if not chunk:
+                    return False
+                buf += chunk
+                # RFC 4253 4.2: the server may send other lines before the version line.
+                for line in buf.split(b"\n")[:-1]:
+                    if line.startswith(b"SSH-"):
+                        return True
+            return False
+    except OSError:
+        return False
+
+
+def _read(client: RunPodClient, pod_id: str, *, with_history: bool) -> Pod | None:
+    try:
+        return client.find_pod(pod_id, with_history=with_history)
+    except NotFound:
+        return None
+    except RunPodError as e:
+        raise from_runpod_error(e, pod_id=pod_id) from None
+
+
+def _gone(pod_id: str, when: str = "") -> PodGone:
+    return PodGone(
+        f"pod {pod_id} no longer exists{when}; run `pulumi up` to recreate it "
+        "(the network volume and its checkpoints are kept)."
+    )
+
+
+def _resume(client: RunPodClient, outputs: StackOutputs, pod: Pod, say: Progress) -> None:
+    # The API knows whether the pod is spot; the stack's market is the fallback when it does not say.
+    spot = pod.interruptible if pod.interruptible is not None else outputs.is_spot
+    gpu_count = outputs.gpu_count or pod.gpu_count or 1
+    try:
+        if spot:
+            if outputs.bid_per_gpu is None or outputs.bid_per_gpu <= 0:
+                raise StackError(
+                    f"the stack has no bid_per_gpu output, needed to resume spot pod {pod.id}; "
+                    "run `pulumi up` to refresh the outputs."
+                )
+            say(f"resuming spot pod {pod.id}: bid ${outputs.bid_per_gpu:.3f}/GPU-hour x {gpu_count} GPU")
+            client.resume_spot_pod(pod.id, outputs.bid_per_gpu, gpu_count)
+        else:
+            say(f"starting on-demand pod {pod.id}")
+            client.start_pod(pod.id)
+    except InvalidAction:
+        # It moved on its own meanwhile (already starting or running); the wait below sorts it out.
+        say(f"pod {pod.id} changed state meanwhile; waiting for it")
+    except NotFound:
+        raise _gone(pod.id) from None
+    except RunPodError as e:
+        raise from_runpod_error(e, pod_id=pod.id) from None
+
+
+def ensure_running(
+    client: RunPodClient,
+    outputs: StackOutputs,
+    *,
+    deadline_s: float,
+    on_progress: Progress | None = None,
+    probe: Callable[[str, int, float], bool] = probe_ssh_banner,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    first_poll_s: float = 1.0,
+    max_poll_s: float = 10.0,
+    probe_timeout_s: float = 10.0,
+) -> RunningPod:
+    """Return the pod RUNNING with an SSH endpoint that answers with an SSH banner, resuming it if stopped.
+
+    Raises PodGone (terminated/unknown; recoverable through `pulumi up`), PodNoCapacity (recoverable),
+    SpotUnavailableError, ApiAuthError/ApiError, StackError (outputs lack the bid), PodStartTimeout.
+    """
+    say = on_progress or (lambda _m: None)
+    start = clock()
+    deadline = start + deadline_s
+    pod_id = outputs.pod_id
+
+    pod = _read(client, pod_id, with_history=True)
+    state = classify(pod)
+    if state == GONE:
+        raise _gone(pod_id)
+    assert pod is not None
+    resumed = False
+    if state in STOPPED_STATES:
+        why = {PREEMPTED: "preempted (outbid)", STOPPED_BY_USER: "stopped",
+               STOPPED_BY_RUNPOD: "stopped by RunPod"}[state]
+        detail = f": {pod.last_status_change}" if pod.last_status_change else ""
+        say(f"pod {pod_id} is {pod.status}, {why}{detail}")
+        _resume(client, outputs, pod, say)
+        resumed = True
+        pod = None  # re-read: the record before the resume says nothing about the new start
+
+    delay = first_poll_s
+    last_seen: tuple | None = None
+    problem = "no answer yet"
+    while True:
+        if pod is None:
+            pod = _read(client, pod_id, with_history=False)
+            if pod is None or pod.status == TERMINATED:
+                raise _gone(pod_id, " (it disappeared while starting)")
+        elapsed = clock() - start
+        if pod.status == RUNNING and pod.ssh is not None:
+            ep = pod.ssh
+            if last_seen != (RUNNING, ep):
+                say(f"pod {pod_id} is RUNNING; waiting for an SSH banner at {ep.host}:{ep.port} "
+                    f"({elapsed:.0f}s elapsed, up to {deadline_s:.0f}s)")
+            last_seen = (RUNNING, ep)
+            if probe(ep.host, ep.port, max(0.1, min(probe_timeout_s, deadline - clock()))):
+                user = ep.user or outputs.ssh_user
+                ssh = ep if ep.user else SshEndpoint(ep.host, ep.port, user)
+                return RunningPod(pod=pod, ssh=ssh, resumed=resumed)
+            problem = (f"the pod is RUNNING but {ep.host}:{ep.port} gives no SSH banner: the image may not "
+                       "start sshd (RunPod images do so only when the pod has PUBLIC_KEY / SSH enabled)")
+        else:
+            shown = pod.status if pod.status != RUNNING else "RUNNING, no public SSH port yet"
+            if last_seen != (pod.status, None):
+                say(f"waiting for pod {pod_id} to be RUNNING with SSH (now {shown}; "
+                    f"{elapsed:.0f}s elapsed, up to {deadline_s:.0f}s)")
+            last_seen = (pod.status, None)
+            if pod.status == RUNNING:
+                problem = "the pod is RUNNING but exposes no public SSH endpoint; the pod needs 22/tcp in its ports"
+            elif pod.status in (EXITED, ERROR):
+                change = f" ({pod.last_status_change})" if pod.last_status_change else ""
+                problem = f"the pod is still {pod.status}{change}"
+            else:
+                problem = f"the pod is still {pod.status} (pulling the image can take minutes)"
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise PodStartTimeout(
+                f"pod {pod_id} was not reachable over SSH within {deadline_s:.0f}s: {problem}. "
+                "Retry (it keeps starting; raise POD_START_TIMEOUT for slow image pulls), "
+                "check it with `python -m runner status`, or stop it with `python -m runner stop`."
+            )
+        sleep(min(delay, remaining))
+        delay = min(delay * 2, max_poll_s)
+        pod = None
+
+
+def stop_pod(client: RunPodClient, pod_id: str) -> StopResult:
+    """Stop the pod; fine when it is already stopped (no call) or gone (nothing to stop)."""
+    pod = _read(client, pod_id, with_history=True)
+    previous = classify(pod)
+    if previous == GONE:
+        return StopResult(pod_id, previous, False, None)
+    assert pod is not None
+    if pod.status in (EXITED, ERROR):
+        return StopResult(pod_id, previous, False, pod)
+    try:
+        after = client.stop_pod(pod_id)
+    except NotFound:
+        return StopResult(pod_id, GONE, False, None)
+    except InvalidAction:
+        # Raced with another stop (e.g. the pod stopping itself after training): re-read and accept EXITED.
+        after = _read(client, pod_id, with_history=False)
+        if after is None or after.status in (EXITED, TERMINATED):
+            return StopResult(pod_id, previous, False, after)
+        raise from_runpod_error(InvalidAction(f"cannot stop it while {after.status}"), pod_id=pod_id) from None
+    except RunPodError as e:
+        raise from_runpod_error(e, pod_id=pod_id) from None
+    return StopResult(pod_id, previous, True, after)

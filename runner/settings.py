@@ -1,0 +1,350 @@
+"""Runner settings: `.runpod.env` < environment variables < command-line flags.
+
+`.runpod.env` is parsed, never executed: `KEY=value` lines, optional `export ` prefix, `#` comments,
+values optionally in single quotes (literal) or double quotes (\\" \\\\ \\n escapes). Empty values count
+as unset, so `RUNPOD_API_KEY=` in the environment does not hide the file's key.
+"""
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+from runner.errors import SettingsError
+from runner.paths import StatePaths
+
+DEFAULT_ENV_FILE = ".runpod.env"
+
+# key -> (default, one-line description); the order is the order of .runpod.env.example
+KEYS: dict[str, tuple[str | None, str]] = {
+    "RUNPOD_API_KEY": (None, "RunPod API key (read/write); secret"),
+    "SSH_KEY_PATH": ("~/.ssh/id_ed25519", "private SSH key whose public half is in your RunPod account"),
+    "PULUMI_STACK": ("dev", "Pulumi stack holding the pod and the volume"),
+    "REPO_URL": (None, "git URL of the training repo the pod clones"),
+    "REPO_BRANCH": ("main", "branch the pod checks out"),
+    "TRAIN_SCRIPT": ("scripts/train.py", "training entry point, relative to the repo"),
+    "DATA_DIR": ("data", "local data directory `runner sync` uploads"),
+    "RUNPOD_REST_URL": (None, "override of the REST API base URL (tests, proxies)"),
+    "RUNPOD_GRAPHQL_URL": (None, "override of the GraphQL API URL (tests, proxies)"),
+    "RUNNER_STATE_DIR": ("~/.runpod-trainer", "local state: pinned host keys, run records"),
+    "POD_START_TIMEOUT": ("900", "seconds to wait for a pod to run and answer SSH"),
+    "PULUMI_BINARY": ("pulumi", "the Pulumi CLI to run"),
+    "PULUMI_CONFIG_PASSPHRASE": (None, "passphrase of a local-backend stack's secrets; secret"),
+    "PULUMI_CONFIG_PASSPHRASE_FILE": (None, "file holding that passphrase (preferred over the above)"),
+}
+SECRET_KEYS = frozenset({"RUNPOD_API_KEY", "PULUMI_CONFIG_PASSPHRASE"})
+
+_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_STACK_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]{0,199}")
+_PLACEHOLDER_RE = re.compile(r"^(<.*>|your[-_].*|changeme|xxx+|\.\.\.)$", re.IGNORECASE)
+
+
+def _default_warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: str | None = field(repr=False)
+    ssh_key_path: Path
+    stack: str
+    repo_url: str | None
+    repo_branch: str
+    train_script: str
+    data_dir: Path
+    rest_url: str | None
+    graphql_url: str | None
+    state_dir: Path
+    pod_start_timeout_s: float
+    pulumi_binary: str
+    pulumi_passphrase: str | None = field(repr=False)
+    pulumi_passphrase_file: Path | None
+    project_root: Path
+    env_file: Path | None                     # the file that was read, None if there was none
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{k}={v!r}" for k, v in (
+                ("api_key", "***" if self.api_key else None),
+                ("ssh_key_path", str(self.ssh_key_path)),
+                ("stack", self.stack),
+                ("repo_url", self.repo_url),
+                ("repo_branch", self.repo_branch),
+                ("train_script", self.train_script),
+                ("data_dir", str(self.data_dir)),
+                ("rest_url", self.rest_url),
+                ("graphql_url", self.graphql_url),
+                ("state_dir", str(self.state_dir)),
+                ("pod_start_timeout_s", self.pod_start_timeout_s),
+                ("pulumi_binary", self.pulumi_binary),
+                ("pulumi_passphrase", "***" if self.pulumi_passphrase else None),
+                ("project_root", str(self.project_root)),
+                ("env_file", str(self.env_file) if self.env_file else None),
+            )
+        )
+        return f"Settings({shown})"
+
+    __str__ = __repr__
+
+    # ------------------------------------------------------------ checks
+    def require_api_key(self) -> str:
+        if not self.api_key:
+            raise SettingsError(
+                f"set RUNPOD_API_KEY in {self._env_file_hint()} (or the environment): "
+                "create a key at https://www.runpod.io/console/user/settings, "
+                "then `cp .runpod.env.example .runpod.env && chmod 600 .runpod.env` and fill it in."
+            )
+        if _PLACEHOLDER_RE.match(self.api_key):
+            raise SettingsError(
+                f"RUNPOD_API_KEY in {self._env_file_hint()} is still the example placeholder; "
+                "replace it with your RunPod API key."
+            )
+        if any(c.isspace() for c in self.api_key):
+            raise SettingsError(
+                f"RUNPOD_API_KEY in {self._env_file_hint()} contains whitespace; paste the key alone on the line."
+            )
+        return self.api_key
+
+    def require_ssh_key(self) -> Path:
+        """The private key file, checked to exist and be readable (before anything costs money)."""
+        p = self.ssh_key_path
+        src = self.sources.get("SSH_KEY_PATH", "default")
+        how = f"SSH_KEY_PATH ({src})" if src != "default" else "the default SSH key"
+        if p.suffix == ".pub":
+            raise SettingsError(
+                f"{how} points at a public key ({p}); set SSH_KEY_PATH to the private key (without .pub)."
+            )
+        if not p.exists():
+            raise SettingsError(
+                f"{how} {p} does not exist. Create one with `ssh-keygen -t ed25519 -f {p}`, add the .pub to "
+                "your RunPod account (Settings > SSH Public Keys), or set SSH_KEY_PATH in .runpod.env."
+            )
+        if not p.is_file():
+            raise SettingsError(f"{how} {p} is not a file; set SSH_KEY_PATH to your private key file.")
+        try:
+            with open(p, "rb") as fh:
+                head = fh.read(64)
+        except OSError as e:
+            raise SettingsError(f"cannot read {how} {p}: {e.strerror}; fix its permissions (chmod 600).") from None
+        if b"PRIVATE KEY" not in head:
+            raise SettingsError(
+                f"{how} {p} does not look like a private key (no 'PRIVATE KEY' header); "
+                "set SSH_KEY_PATH to the private half of your key pair."
+            )
+        return p
+
+    def preflight(self) -> None:
+        """Everything a pod-touching command needs locally; call before any billable API call."""
+        self.require_api_key()
+        self.require_ssh_key()
+
+    # ------------------------------------------------------------ derived
+    @property
+    def paths(self) -> StatePaths:
+        return StatePaths(self.state_dir, self.stack)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values to scrub from any text the runner echoes."""
+        return tuple(s for s in (self.api_key, self.pulumi_passphrase) if s)
+
+    def client(self, **kw):
+        """A RunPodClient for these settings (raises SettingsError when the key is missing)."""
+        from infra.runpod_client import RunPodClient
+
+        if self.rest_url:
+            kw.setdefault("rest_url", self.rest_url)
+        if self.graphql_url:
+            kw.setdefault("graphql_url", self.graphql_url)
+        return RunPodClient(self.require_api_key(), **kw)
+
+    def subprocess_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Environment for `pulumi` (the program and its providers read RUNPOD_API_KEY and the URLs from it)."""
+        env = dict(os.environ if base is None else base)
+        for key, value in (
+            ("RUNPOD_API_KEY", self.api_key),
+            ("RUNPOD_REST_URL", self.rest_url),
+            ("RUNPOD_GRAPHQL_URL", self.graphql_url),
+            ("PULUMI_CONFIG_PASSPHRASE", self.pulumi_passphrase),
+            ("PULUMI_CONFIG_PASSPHRASE_FILE", str(self.pulumi_passphrase_file) if self.pulumi_passphrase_file else None),
+        ):
+            if value:
+                env[key] = value
+        return env
+
+    def _env_file_hint(self) -> str:
+        return str(self.env_file) if self.env_file else DEFAULT_ENV_FILE
+
+
+# ---------------------------------------------------------------- parsing
+def parse_env_text(text: str, *, source: str = DEFAULT_ENV_FILE) -> dict[str, str]:
+    """Parse KEY=value lines. Errors name the line, never its value (it may be the key)."""
+    values: dict[str, str] = {}
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export ") or line.startswith("export\t"):
+            line = line[len("export"):].lstrip()
+        key, sep, rest = line.partition("=")
+        key = key.strip()
+        if not sep or not _KEY_RE.fullmatch(key):
+            raise SettingsError(f"{source}:{lineno}: expected KEY=value (a name, '=', then the value)")
+        values[key] = _parse_value(rest.strip(), source, lineno)
+    return values
+
+
+def _parse_value(rest: str, source: str, lineno: int) -> str:
+    if rest[:1] in ("'", '"'):
+        quote = rest[0]
+        out: list[str] = []
+        i = 1
+        while i < len(rest):
+            c = rest[i]
+            if c == quote:
+                tail = rest[i + 1:].strip()
+                if tail and not tail.startswith("#"):
+                    raise SettingsError(f"{source}:{lineno}: unexpected text after the closing quote")
+                return "".join(out)
+            if quote == '"' and c == "\\" and i + 1 < len(rest):
+                nxt = rest[i + 1]
+                out.append({"n": "\n", "t": "\t"}.get(nxt, nxt))
+                i += 2
+                continue
+            out.append(c)
+            i += 1
+        raise SettingsError(f"{source}:{lineno}: missing closing {quote}")
+    # unquoted: an inline comment starts at whitespace followed by '#'
+    m = re.search(r"\s#", rest)
+    return (rest[: m.start()] if m else rest).strip()
+
+
+def _check_permissions(path: Path, warn: Callable[[str], None]) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        warn(
+            f"{path} is accessible by group/others (mode {stat.S_IMODE(mode):04o}) and holds your RunPod API key; "
+            f"run `chmod 600 {path}`"
+        )
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The nearest directory holding Pulumi.yaml (cwd upwards), else this checkout's root."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "Pulumi.yaml").is_file():
+            return d
+    pkg_root = Path(__file__).resolve().parents[1]
+    if (pkg_root / "Pulumi.yaml").is_file():
+        return pkg_root
+    return here
+
+
+def load_settings(
+    env_file: str | os.PathLike | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str | None] | None = None,
+    cwd: Path | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Settings:
+    """Load settings. `env_file=None` means ./.runpod.env, else <project root>/.runpod.env, if present
+    (a missing default file is fine: the environment may carry everything); an explicit file must exist.
+    `overrides` are command-line values keyed like the file (None = not given)."""
+    environ = os.environ if environ is None else environ
+    warn = warn or _default_warn
+    cwd = (cwd or Path.cwd()).resolve()
+    project_root = find_project_root(cwd)
+
+    path: Path | None
+    if env_file is not None:
+        path = Path(env_file).expanduser()
+        if not path.is_absolute():
+            path = cwd / path
+        if not path.exists():
+            raise SettingsError(
+                f"settings file {path} does not exist; copy .runpod.env.example to it and fill it in."
+            )
+    else:
+        path = next((p for p in (cwd / DEFAULT_ENV_FILE, project_root / DEFAULT_ENV_FILE) if p.exists()), None)
+
+    file_values: dict[str, str] = {}
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise SettingsError(f"cannot read settings file {path}: {e.strerror}; check its permissions.") from None
+        except UnicodeDecodeError:
+            raise SettingsError(f"settings file {path} is not UTF-8 text.") from None
+        _check_permissions(path, warn)
+        file_values = parse_env_text(text, source=str(path))
+        for key in file_values:
+            if key not in KEYS:
+                warn(f"{path}: unknown setting {key} ignored (known: {', '.join(KEYS)})")
+
+    merged: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for key, (default, _) in KEYS.items():
+        for src, value in (
+            ("default", default),
+            (str(path), file_values.get(key)),
+            ("environment", environ.get(key)),
+            ("command line", (overrides or {}).get(key)),
+        ):
+            if value is not None and value != "":
+                merged[key] = value
+                sources[key] = src
+
+    def path_of(key: str) -> Path | None:
+        v = merged.get(key)
+        if v is None:
+            return None
+        p = Path(v).expanduser()
+        return p if p.is_absolute() else (cwd / p)
+
+    stack = merged["PULUMI_STACK"]
+    if not _STACK_RE.fullmatch(stack):
+        raise SettingsError(
+            f"PULUMI_STACK {stack!r} ({sources['PULUMI_STACK']}) is not a valid stack name "
+            "(letters, digits, '-', '_', '.', '/')."
+        )
+    try:
+        timeout = float(merged["POD_START_TIMEOUT"])
+        if not timeout > 0:
+            raise ValueError
+    except ValueError:
+        raise SettingsError(
+            f"POD_START_TIMEOUT ({sources['POD_START_TIMEOUT']}) must be a positive number of seconds."
+        ) from None
+    for key in ("RUNPOD_REST_URL", "RUNPOD_GRAPHQL_URL"):
+        url = merged.get(key)
+        if url and not re.match(r"https?://", url):
+            raise SettingsError(f"{key} ({sources[key]}) must start with http:// or https://")
+
+    data_dir = Path(merged["DATA_DIR"]).expanduser()
+    return Settings(
+        api_key=merged.get("RUNPOD_API_KEY"),
+        ssh_key_path=path_of("SSH_KEY_PATH"),
+        stack=stack,
+        repo_url=merged.get("REPO_URL"),
+        repo_branch=merged["REPO_BRANCH"],
+        train_script=merged["TRAIN_SCRIPT"],
+        data_dir=data_dir if data_dir.is_absolute() else project_root / data_dir,
+        rest_url=merged.get("RUNPOD_REST_URL"),
+        graphql_url=merged.get("RUNPOD_GRAPHQL_URL"),
+        state_dir=path_of("RUNNER_STATE_DIR"),
+        pod_start_timeout_s=timeout,
+        pulumi_binary=merged["PULUMI_BINARY"],
+        pulumi_passphrase=merged.get("PULUMI_CONFIG_PASSPHRASE"),
+        pulumi_passphrase_file=path_of("PULUMI_CONFIG_PASSPHRASE_FILE"),
+        project_root=project_root,
+        env_file=path,
+        sources=sources,
+    )

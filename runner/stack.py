@@ -1,0 +1,218 @@
+"""Read the stack's outputs and (for recovery) re-apply the stack, by running the Pulumi CLI.
+
+The runner never creates or deletes RunPod resources itself: the pod and the volume live in
+Pulumi's state, and recreating them goes through `pulumi up` (refresh_and_up).
+The executable is `pulumi` from PATH unless PULUMI_BINARY (env or .runpod.env) names another.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from runner.errors import NoStackOutputs, PulumiNotInstalled, StackError, redact
+
+INSTALL_HINT = (
+    "Install the Pulumi CLI (`curl -fsSL https://get.pulumi.com | sh`, or `brew install pulumi/tap/pulumi`), "
+    "then run `pulumi login --local` (keeps the state on this machine; no Pulumi account needed)."
+)
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    """contracts.md §6. Only pod_id is required; the rest falls back to safe defaults."""
+
+    stack: str
+    pod_id: str
+    ssh_host: str | None = None
+    ssh_port: int | None = None
+    ssh_user: str = "root"
+    volume_id: str | None = None
+    data_center: str | None = None
+    gpu_type: str | None = None
+    gpu_count: int = 1
+    market: str = "spot"                   # "spot" | "on-demand"
+    bid_per_gpu: float | None = None
+    cost_per_hr: float | None = None
+    workspace: str = "/workspace"
+    spot_fallback: str = "fail"            # "fail" | "on-demand"
+    max_on_demand_price: float | None = None
+    pod_name: str | None = None
+    image: str | None = None
+
+    @property
+    def is_spot(self) -> bool:
+        return self.market == "spot"
+
+
+_STR = ("ssh_host", "ssh_user", "volume_id", "data_center", "gpu_type", "market", "workspace",
+        "spot_fallback", "pod_name", "image")
+_INT = ("ssh_port", "gpu_count")
+_FLOAT = ("bid_per_gpu", "cost_per_hr", "max_on_demand_price")
+
+
+def parse_outputs(data: object, stack: str) -> StackOutputs:
+    """Turn the decoded JSON into StackOutputs; errors name the key, never a value."""
+    if not isinstance(data, dict):
+        raise StackError(f"`pulumi stack output --json` for stack {stack!r} did not print a JSON object; "
+                         "check that the project's Pulumi CLI works (`pulumi stack output`).")
+    if not data:
+        raise NoStackOutputs(f"stack {stack!r} has no outputs yet; run `pulumi up` first.")
+    if any(v == "[secret]" for v in data.values()):
+        raise StackError("Pulumi printed secret outputs masked as [secret] despite --show-secrets; "
+                         "set PULUMI_CONFIG_PASSPHRASE(_FILE) so the stack's secrets can be decrypted.")
+    pod_id = data.get("pod_id")
+    if not isinstance(pod_id, str) or not pod_id:
+        raise NoStackOutputs(f"stack {stack!r} has no pod_id output (the pod was not created); "
+                             "run `pulumi up` first.")
+    kw: dict[str, object] = {}
+    for key in _STR:
+        v = data.get(key)
+        if v is None:
+            continue
+        if not isinstance(v, str):
+            raise StackError(f"stack output {key} should be a string; run `pulumi up` to refresh the outputs.")
+        kw[key] = v
+    for key in _INT:
+        v = data.get(key)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise StackError(f"stack output {key} should be an integer; run `pulumi up` to refresh the outputs.")
+        try:
+            iv = int(v)
+            if isinstance(v, float) and v != iv:
+                raise ValueError
+        except ValueError:
+            raise StackError(f"stack output {key} should be an integer; run `pulumi up` to refresh the outputs.") from None
+        kw[key] = iv
+    for key in _FLOAT:
+        v = data.get(key)
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            raise StackError(f"stack output {key} should be a number; run `pulumi up` to refresh the outputs.")
+        try:
+            kw[key] = float(v)
+        except (TypeError, ValueError):
+            raise StackError(f"stack output {key} should be a number; run `pulumi up` to refresh the outputs.") from None
+    if kw.get("market", "spot") not in ("spot", "on-demand"):
+        raise StackError("stack output market should be 'spot' or 'on-demand'; run `pulumi up`.")
+    return StackOutputs(stack=stack, pod_id=pod_id, **kw)  # type: ignore[arg-type]
+
+
+def pulumi_binary(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("PULUMI_BINARY") or "pulumi"
+
+
+def _explain_failure(stack: str, stderr: str, secrets: Sequence[str]) -> StackError:
+    low = stderr.lower()
+    if "no stack named" in low or "no stack selected" in low or ("stack" in low and "not found" in low):
+        return StackError(
+            f"Pulumi has no stack {stack!r} in this project. Create it with `pulumi stack init {stack}` and "
+            f"`pulumi up`, or set PULUMI_STACK / --stack to an existing one (`pulumi stack ls`)."
+        )
+    if "pulumi login" in low or "pulumi_access_token" in low or "not logged in" in low:
+        return StackError("Pulumi is not logged in to a backend; run `pulumi login --local` "
+                          "(no account needed), then `pulumi up`.")
+    if "passphrase" in low:
+        return StackError("Pulumi needs the stack's passphrase to decrypt secrets; set PULUMI_CONFIG_PASSPHRASE "
+                          "or PULUMI_CONFIG_PASSPHRASE_FILE in .runpod.env or the environment.")
+    tail = "\n".join(redact(stderr, secrets).strip().splitlines()[-8:])
+    return StackError(f"`pulumi stack output` failed for stack {stack!r}:\n{tail}" if tail
+                      else f"`pulumi stack output` failed for stack {stack!r} without an error message.")
+
+
+def read_outputs(
+    stack: str,
+    *,
+    project_root: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    pulumi: str | None = None,
+    secrets: Sequence[str] = (),
+    timeout: float = 120.0,
+) -> StackOutputs:
+    """`pulumi stack output --json --show-secrets --stack <stack>` in the project root -> StackOutputs."""
+    exe = pulumi_binary(pulumi)
+    argv = [exe, "stack", "output", "--json", "--show-secrets", "--stack", stack, "--non-interactive"]
+    try:
+        proc = subprocess.run(
+            argv, cwd=str(project_root) if project_root else None, env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+        )
+    except FileNotFoundError:
+        raise PulumiNotInstalled(f"the Pulumi CLI ({exe!r}) was not found. {INSTALL_HINT}") from None
+    except PermissionError:
+        raise PulumiNotInstalled(f"the Pulumi CLI ({exe!r}) is not executable. {INSTALL_HINT}") from None
+    except subprocess.TimeoutExpired:
+        raise StackError(f"`pulumi stack output` did not finish within {timeout:.0f}s; "
+                         "check that `pulumi stack output` works in this directory.") from None
+    if proc.returncode != 0:
+        raise _explain_failure(stack, proc.stderr, secrets)
+    # The output holds plaintext secrets: never echo it in an error.
+    try:
+        data = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise StackError(
+            f"`pulumi stack output --json` for stack {stack!r} printed {len(proc.stdout)} characters that are "
+            "not JSON; run `pulumi stack output --json` yourself to see what is wrong."
+        ) from None
+    return parse_outputs(data, stack)
+
+
+def refresh_and_up(
+    stack: str,
+    *,
+    project_root: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    pulumi: str | None = None,
+    on_line: Callable[[str], None] | None = None,
+    secrets: Sequence[str] = (),
+) -> None:
+    """`pulumi up --refresh --yes --skip-preview --stack <stack>`, streaming each output line to on_line
+    (default: stderr). Used to recreate a lost pod through Pulumi's state, never outside it."""
+    import sys
+
+    emit = on_line or (lambda line: print(line, file=sys.stderr, flush=True))
+    exe = pulumi_binary(pulumi)
+    argv = [exe, "up", "--refresh", "--yes", "--skip-preview", "--stack", stack, "--non-interactive"]
+    try:
+        proc = subprocess.Popen(
+            argv, cwd=str(project_root) if project_root else None, env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, errors="replace", bufsize=1,
+        )
+    except FileNotFoundError:
+        raise PulumiNotInstalled(f"the Pulumi CLI ({exe!r}) was not found. {INSTALL_HINT}") from None
+    tail: deque[str] = deque(maxlen=12)
+    assert proc.stdout is not None
+    try:
+        for raw in proc.stdout:
+            line = redact(raw.rstrip("\n"), secrets)
+            tail.append(line)
+            emit(line)
+    finally:
+        proc.stdout.close()
+        rc = proc.wait()
+    if rc != 0:
+        joined = "\n".join(tail)
+        err = _explain_failure(stack, joined, secrets)
+        if type(err) is StackError and err.message.startswith("`pulumi stack output`"):
+            err = StackError(f"`pulumi up` failed for stack {stack!r} (exit {rc}); its last lines:\n{joined}\n"
+                             "Fix the cause and run `pulumi up` yourself, then retry.")
+        raise err
+
+
+def read_outputs_for(settings) -> StackOutputs:
+    """read_outputs with everything taken from Settings."""
+    return read_outputs(settings.stack, project_root=settings.project_root, env=settings.subprocess_env(),
+                        pulumi=settings.pulumi_binary, secrets=settings.secrets())
+
+
+def refresh_and_up_for(settings, *, on_line: Callable[[str], None] | None = None) -> None:
+    refresh_and_up(settings.stack, project_root=settings.project_root, env=settings.subprocess_env(),
+                   pulumi=settings.pulumi_binary, on_line=on_line, secrets=settings.secrets())

@@ -1,0 +1,25 @@
+"""`runner stop`: stop the stack's pod through the RunPod API (idempotent)."""
+from __future__ import annotations
+
+import argparse
+
+from runner.pod import GONE, PREEMPTED, stop_pod
+from runner.settings import Settings
+from runner.stack import read_outputs_for
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    settings.require_api_key()
+    outputs = read_outputs_for(settings)
+    result = stop_pod(settings.client(), outputs.pod_id)
+    pod = f"pod {outputs.pod_id} (stack {outputs.stack})"
+    if result.previous == GONE:
+        print(f"{pod} no longer exists; nothing to stop. `pulumi up` recreates it; "
+              "`pulumi destroy` also removes the network volume.")
+    elif result.stopped:
+        print(f"stopped {pod}. Compute billing has stopped; the network volume keeps your data "
+              "(and its storage charge). `python -m runner train` resumes from the last checkpoint.")
+    else:
+        how = "preempted (outbid) and is" if result.previous == PREEMPTED else ""
+        print(f"{pod} was already {how} stopped ({result.pod.status if result.pod else 'EXITED'}); nothing to do.")
+    return 0
