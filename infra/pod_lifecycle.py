@@ -1,0 +1,152 @@
+"""The steps of bringing a pod up and down, as plain functions over a RunPodClient.
+
+obtain_pod: spot with the bid, or by policy on-demand under the price cap.
+wait_until_reachable: RUNNING plus an SSH banner on the published port, under a deadline.
+terminate_and_wait: idempotent terminate that returns once the pod is gone.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Protocol
+
+from infra import runpod_client as rp
+from infra.ssh_probe import read_ssh_banner
+
+SPOT = "spot"
+ON_DEMAND = "on-demand"
+_FAILED_STATES = (rp.EXITED, rp.ERROR, rp.TERMINATED)
+
+
+class PodCreateError(RuntimeError):
+    """The pod could not be obtained or did not become reachable; the message says what to do."""
+
+
+class PodNotReachable(PodCreateError):
+    pass
+
+
+class PodTerminateError(RuntimeError):
+    pass
+
+
+class Probe(Protocol):
+    def __call__(self, host: str, port: int, *, timeout: float) -> str | None: ...
+
+
+def obtain_pod(
+    client: rp.RunPodClient,
+    spec: rp.PodSpec,
+    *,
+    bid_per_gpu: float,
+    spot_fallback: str,
+    max_on_demand_price_per_gpu: float | None,
+) -> tuple[rp.Pod, str]:
+    """Create the pod; returns it with the market actually obtained ("spot" | "on-demand")."""
+    what = f"{spec.gpu_count}x {spec.gpu_type} in {spec.data_center}"
+    try:
+        return client.create_spot_pod(spec, bid_per_gpu), SPOT
+    except (rp.NoCapacity, rp.SpotUnavailable) as exc:
+        reason = ("RunPod has no spot capacity for it right now" if isinstance(exc, rp.NoCapacity)
+                  else "RunPod does not offer spot pods through its API any more")
+        if spot_fallback != ON_DEMAND:
+            raise PodCreateError(
+                f"No spot pod {what} at a bid of ${bid_per_gpu:.2f}/GPU-h: {reason} ({exc.message}). "
+                "Nothing was created. Retry later with `pulumi up`, raise bidPerGpu, or allow an "
+                "on-demand pod instead: `pulumi config set spotFallback on-demand` and "
+                "`pulumi config set maxOnDemandPricePerGpu <usd per GPU-hour>`."
+            ) from None
+        cap = max_on_demand_price_per_gpu
+        price = _on_demand_price(client, spec)
+        # An unknown price cannot be shown to be under the cap, so it is treated as over it.
+        if price is None:
+            raise PodCreateError(
+                f"Spot {what} unavailable ({reason}) and RunPod did not report the on-demand price, "
+                f"so the cap maxOnDemandPricePerGpu={cap} cannot be checked. Nothing was created. "
+                "Retry later with `pulumi up`."
+            ) from None
+        if cap is None or price > cap:
+            raise PodCreateError(
+                f"Spot {what} unavailable ({reason}); on-demand costs ${price:.2f}/GPU-h, above "
+                f"maxOnDemandPricePerGpu={cap}. Nothing was created. Raise the cap "
+                "(`pulumi config set maxOnDemandPricePerGpu <usd>`) or retry later."
+            ) from None
+        try:
+            return client.create_on_demand_pod(spec), ON_DEMAND
+        except rp.NoCapacity as exc2:
+            raise PodCreateError(
+                f"Neither spot nor on-demand capacity for {what} ({exc2.message}). Nothing was created. "
+                "Retry later with `pulumi up` or choose another dataCenter (a new volume comes with it)."
+            ) from None
+
+
+def _on_demand_price(client: rp.RunPodClient, spec: rp.PodSpec) -> float | None:
+    try:
+        return client.spot_price(spec.gpu_type, spec.gpu_count, spec.data_center).on_demand_price_per_gpu
+    except rp.RunPodError:
+        return None
+
+
+def wait_until_reachable(
+    client: rp.RunPodClient,
+    pod_id: str,
+    *,
+    timeout_s: float,
+    probe: Probe = read_ssh_banner,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> rp.Pod:
+    """Poll until RUNNING with a public SSH endpoint that answers with an SSH banner."""
+    deadline = clock() + timeout_s
+    delay = 0.2
+    while True:
+        pod = client.get_pod(pod_id)
+        if pod.status in _FAILED_STATES:
+            detail = client.get_pod(pod_id, with_history=True).last_status_change if pod.status != rp.TERMINATED else None
+            raise PodNotReachable(
+                f"pod {pod_id} went {pod.status} while starting" + (f" ({detail})" if detail else "")
+                + "; retry with `pulumi up`"
+            )
+        remaining = deadline - clock()
+        if pod.is_running and pod.ssh is not None:
+            if probe(pod.ssh.host, pod.ssh.port, timeout=max(0.5, min(5.0, remaining))):
+                return pod
+            last = f"RUNNING, but {pod.ssh.host}:{pod.ssh.port} gives no SSH banner yet"
+        else:
+            last = f"{pod.status}, no public SSH endpoint yet"
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise PodNotReachable(
+                f"pod {pod_id} was not reachable over SSH within {timeout_s:.0f}s (last seen: {last}). "
+                "Raise createTimeoutMinutes if the image is large, then `pulumi up` again"
+            )
+        sleep(min(delay, remaining))
+        delay = min(delay * 1.5, 5.0)
+
+
+def terminate_and_wait(
+    client: rp.RunPodClient,
+    pod_id: str,
+    *,
+    timeout_s: float = 120.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Terminate; already gone is fine. Returns when RunPod no longer lists the pod as alive,
+    so a volume it mounted can be deleted right after."""
+    try:
+        client.terminate_pod(pod_id)
+    except rp.NotFound:
+        return
+    deadline = clock() + timeout_s
+    delay = 0.2
+    while True:
+        pod = client.find_pod(pod_id)
+        if pod is None or pod.status == rp.TERMINATED:
+            return
+        if clock() >= deadline:
+            raise PodTerminateError(
+                f"pod {pod_id} was asked to terminate but still shows {pod.status} after {timeout_s:.0f}s; "
+                "check the RunPod console and terminate it there if needed"
+            )
+        sleep(delay)
+        delay = min(delay * 1.5, 5.0)

@@ -1,0 +1,85 @@
+"""What both dynamic providers share: where the API key lives, the client factory, coercion.
+
+The provider objects are pickled (by reference) into the stack state, so they hold nothing: the
+API key given to `configure()` is kept in this module's memory, which is never pickled, and a
+fresh client (plain values, no sockets) is built for every call.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Mapping
+
+from pulumi.dynamic import ConfigureRequest, ResourceProvider
+from pulumi.runtime import rpc
+
+from infra import runpod_client as rp
+
+TOKEN_CONFIG_KEY = "runpod:token"
+PROVIDER_KEY = "__provider"
+UNKNOWN = rpc.UNKNOWN     # what check/diff see for values not known during preview
+
+_lock = threading.Lock()
+_token: str | None = None
+
+
+class MissingApiKey(RuntimeError):
+    pass
+
+
+def set_token(token: str | None) -> None:
+    global _token
+    with _lock:
+        _token = token or None
+
+
+def make_client() -> rp.RunPodClient:
+    """A client for this call: key from `runpod:token` (via configure) or RUNPOD_API_KEY."""
+    with _lock:
+        token = _token
+    if not token and not os.environ.get(rp.API_KEY_ENV):
+        raise MissingApiKey(
+            "No RunPod API key. Set it once per stack with `pulumi config set --secret runpod:token` "
+            f"(paste the key when asked), or export {rp.API_KEY_ENV} before running pulumi."
+        )
+    return rp.RunPodClient.from_env(api_key=token)
+
+
+class RunPodProvider(ResourceProvider):
+    """Base class: takes the key from the stack config without ever storing it on the instance."""
+
+    def configure(self, req: ConfigureRequest) -> None:
+        token = req.config.get(TOKEN_CONFIG_KEY)
+        if token:
+            set_token(str(token))
+
+    def __repr__(self) -> str:   # never show more than the class
+        return f"{type(self).__name__}()"
+
+
+# ---------------------------------------------------------------- coercion (numbers arrive as float)
+def as_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    f = float(value)
+    if f != int(f):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return int(f)
+
+
+def as_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    return float(value)
+
+
+def opt_float(value: Any) -> float | None:
+    return None if value is None else as_float(value)
+
+
+def without_provider(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in props.items() if k != PROVIDER_KEY}
+
+
+def is_unknown(value: Any) -> bool:
+    return value == UNKNOWN if isinstance(value, str) else False
