@@ -130,7 +130,8 @@ def from_runpod_error(exc: Exception, *, pod_id: str | None = None) -> RunnerErr
     if isinstance(exc, rp.SpotUnavailable):
         return SpotUnavailableError(
             f"RunPod rejected the spot (interruptible) operation ({detail}); spot pods may have been withdrawn. "
-            "Switch the stack to on-demand (see docs/runner-basics.md) and run `pulumi up`."
+            "Allow on-demand pods: `pulumi config set spotFallback on-demand` and "
+            "`pulumi config set maxOnDemandPricePerGpu <USD per GPU-hour>`, then `pulumi up --refresh`."
         )
     if isinstance(exc, rp.RateLimited):
         return ApiError(f"RunPod is rate-limiting requests ({detail}); wait a minute and retry.")

@@ -1,0 +1,108 @@
+"""A stand-in `pulumi` executable for tests (the real CLI is not installable here).
+
+`StubPulumi.create(dir)` writes `<dir>/bin/pulumi`, a Python script that records each call
+(argv, cwd, the names of the RUNPOD_*/PULUMI_CONFIG* variables it saw, and whether RUNPOD_API_KEY equals
+`expect_api_key` — never the value itself) to calls.jsonl and answers from behaviour.json:
+  `stack output …`  prints `outputs` as JSON (or `stdout` verbatim), `stderr`, exits `exit_code`
+  `up …`            prints `up_lines` one per line, exits `up_exit_code`
+  `version`         prints v3.272.0
+Use the `stub_pulumi` fixture (import it into the test module) which also sets PULUMI_BINARY.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+_SCRIPT = r'''#!{python}
+import json, os, sys
+here = {here!r}
+with open(os.path.join(here, "behaviour.json")) as fh:
+    b = json.load(fh)
+args = sys.argv[1:]
+with open(os.path.join(here, "calls.jsonl"), "a") as fh:
+    fh.write(json.dumps({{
+        "argv": args,
+        "cwd": os.getcwd(),
+        "env_keys": sorted(k for k in os.environ if k.startswith(("RUNPOD_", "PULUMI_CONFIG"))),
+        "api_key_matches": os.environ.get("RUNPOD_API_KEY") == b.get("expect_api_key"),
+        "stdin_is_tty": os.isatty(0),
+    }}) + "\n")
+if args[:1] == ["version"]:
+    print("v3.272.0"); sys.exit(0)
+if args[:2] == ["stack", "output"]:
+    if b.get("stdout") is not None:
+        sys.stdout.write(b["stdout"])
+    elif b.get("outputs") is not None:
+        print(json.dumps(b["outputs"], indent=2))
+    if b.get("stderr"):
+        sys.stderr.write(b["stderr"])
+    sys.exit(b.get("exit_code", 0))
+if args[:1] == ["up"]:
+    for line in b.get("up_lines", []):
+        print(line, flush=True)
+    sys.exit(b.get("up_exit_code", 0))
+sys.stderr.write("stub pulumi: unexpected arguments %r\n" % (args,))
+sys.exit(99)
+'''
+
+
+@dataclass
+class StubPulumi:
+    root: Path
+
+    @property
+    def path(self) -> Path:
+        return self.root / "bin" / "pulumi"
+
+    @classmethod
+    def create(cls, root: Path) -> "StubPulumi":
+        (root / "bin").mkdir(parents=True, exist_ok=True)
+        stub = cls(root)
+        stub.path.write_text(_SCRIPT.format(python=sys.executable, here=str(root)))
+        stub.path.chmod(0o755)
+        stub.set()
+        return stub
+
+    def set(self, **behaviour) -> None:
+        """outputs, stdout, stderr, exit_code, up_lines, up_exit_code, expect_api_key."""
+        (self.root / "behaviour.json").write_text(json.dumps(behaviour))
+
+    def calls(self) -> list[dict]:
+        f = self.root / "calls.jsonl"
+        if not f.exists():
+            return []
+        return [json.loads(line) for line in f.read_text().splitlines() if line]
+
+
+@pytest.fixture
+def stub_pulumi(tmp_path, monkeypatch) -> StubPulumi:
+    stub = StubPulumi.create(tmp_path / "pulumi-stub")
+    monkeypatch.setenv("PULUMI_BINARY", str(stub.path))
+    return stub
+
+
+# Outputs as the stack exports them (contracts §6).
+SAMPLE_OUTPUTS = {
+    "pod_id": "pod-abc123",
+    "ssh_host": "203.0.113.7",
+    "ssh_port": 40022,
+    "ssh_user": "root",
+    "volume_id": "vol-xyz",
+    "data_center": "EU-RO-1",
+    "gpu_type": "NVIDIA GeForce RTX 4090",
+    "gpu_count": 1,
+    "market": "spot",
+    "bid_per_gpu": 0.35,
+    "cost_per_hr": 0.35,
+    "workspace": "/workspace",
+    "spot_fallback": "fail",
+    "max_on_demand_price": None,
+    "pod_name": "runpod-trainer-dev",
+    "image": "runpod/pytorch:1.0.3-cu1290-torch291-ubuntu2204",
+}
+
+__all__ = ["SAMPLE_OUTPUTS", "StubPulumi", "stub_pulumi"]
