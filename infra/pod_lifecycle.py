@@ -45,6 +45,11 @@ def obtain_pod(
     what = f"{spec.gpu_count}x {spec.gpu_type} in {spec.data_center}"
     try:
         return client.create_spot_pod(spec, bid_per_gpu), SPOT
+    except rp.BidTooLow as exc:
+        raise PodCreateError(
+            f"RunPod refused the spot bid of ${bid_per_gpu:.2f}/GPU-h for {what} as too low "
+            f"({exc.message}). Nothing was created. Raise it: `pulumi config set bidPerGpu <usd>`."
+        ) from None
     except (rp.NoCapacity, rp.SpotUnavailable) as exc:
         reason = ("RunPod has no spot capacity for it right now" if isinstance(exc, rp.NoCapacity)
                   else "RunPod does not offer spot pods through its API any more")
