@@ -1,0 +1,497 @@
+"""The fake RunPod account: pods, network volumes, prices and the rules RunPod enforces.
+
+Pure Python, no HTTP. Pod phases advance lazily from the clock (no background threads).
+Every mutation goes through FakeState under its one lock; API handlers raise ApiError, which the
+REST layer renders as problem+json and the GraphQL layer as an `errors` entry.
+"""
+from __future__ import annotations
+
+import random
+import re
+import secrets
+import string
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+PROVISIONING, STARTING, RUNNING, EXITED, ERROR, TERMINATED = (
+    "PROVISIONING", "STARTING", "RUNNING", "EXITED", "ERROR", "TERMINATED")
+BOOT = "BOOT"   # internal phase: PROVISIONING -> STARTING -> RUNNING by elapsed time
+
+ACTIONS = {
+    PROVISIONING: ["stop", "terminate"],
+    STARTING: ["stop", "terminate"],
+    RUNNING: ["stop", "restart", "terminate"],
+    EXITED: ["start", "terminate"],
+    ERROR: ["start", "terminate"],
+    TERMINATED: [],
+}
+
+# The exact texts RunPod returns (docs/reference §11).
+MSG_NO_CAPACITY = ("There are no longer any instances available with the requested specifications. "
+                   "Please refresh and try again.")
+MSG_NOT_ENOUGH_GPUS = "There are not enough free GPUs on the host machine to start this pod."
+MSG_SOMETHING_WRONG = "Something went wrong. Please try again later or contact support."
+MSG_SPOT_AS_ON_DEMAND = "Cannot resume a spot pod as an on demand pod."
+MSG_TERMINATE_UNKNOWN = "pod not found to terminate"
+MSG_VOLUME_IN_USE = "You must remove this network volume from all pods before deleting it."
+MSG_VOLUME_UNKNOWN = "Tried to delete nonexistent network volume"
+MSG_DC_UNKNOWN = "Failed to find data center, please try again."
+MSG_ACTION_NOT_VALID = "Action not valid for current pod status"
+# ASSUMPTIONS (no source has these texts; reference §12 UNCONFIRMED):
+MSG_ON_DEMAND_AS_SPOT = "Cannot resume an on demand pod as a spot pod."
+MSG_ALREADY_RUNNING = "Cannot resume a pod that is already running."
+
+
+def msg_bid_too_low(bid: float, minimum: float) -> str:   # ASSUMPTION: rejected, not queued
+    return f"Your bid of ${bid:.3f}/hr per GPU is below the minimum bid price of ${minimum:.3f}/hr per GPU."
+
+
+DC_RE = re.compile(r"^[A-Z]{2}-[A-Z]{2,4}-\d+$")   # Secure Cloud ids: EU-RO-1, US-KS-2, EUR-IS-1 …
+
+
+class ApiError(Exception):
+    """A rule violation, rendered by the API layer that caught it."""
+
+    def __init__(self, status: int, detail: str, *, errors: list[str] | None = None, title: str | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors or []
+        self.title = title or TITLES.get(status, "Error")
+
+
+TITLES = {400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
+          405: "Method Not Allowed", 409: "Conflict", 422: "Unprocessable Entity", 429: "Too Many Requests",
+          500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+@dataclass
+class GpuPrice:
+    display_name: str
+    on_demand: float          # securePrice, $/GPU-hour
+    spot: float               # secureSpotPrice
+    minimum_bid: float        # lowestPrice.minimumBidPrice (per GPU)
+    stock: str = "High"
+    memory_gb: int = 24
+
+
+def default_prices() -> dict[str, GpuPrice]:
+    return {
+        "NVIDIA GeForce RTX 4090": GpuPrice("RTX 4090", 0.69, 0.35, 0.20, "High", 24),
+        "NVIDIA GeForce RTX 3090": GpuPrice("RTX 3090", 0.46, 0.22, 0.16, "Medium", 24),
+        "NVIDIA RTX A4000": GpuPrice("RTX A4000", 0.25, 0.13, 0.10, "High", 16),
+        "NVIDIA RTX 4000 Ada Generation": GpuPrice("RTX 4000 Ada", 0.26, 0.14, 0.11, "Low", 20),
+        "NVIDIA A100 80GB PCIe": GpuPrice("A100 PCIe", 1.64, 0.82, 0.60, "Low", 80),
+    }
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def now_status_date() -> str:
+    # as in "Rented by User: Wed Jul 29 2026 21:51:59 GMT+0000"
+    return time.strftime("%a %b %d %Y %H:%M:%S GMT+0000", time.gmtime())
+
+
+def _rand_id(n: int) -> str:
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(n))
+
+
+@dataclass
+class FakeVolume:
+    id: str
+    name: str
+    size: int
+    data_center: str
+    type: str = "STANDARD"
+
+    def v2(self) -> dict:
+        return {"id": self.id, "name": self.name, "size": self.size, "dataCenter": self.data_center, "type": self.type}
+
+    def gql(self) -> dict:
+        return {"id": self.id, "name": self.name, "size": self.size, "dataCenterId": self.data_center,
+                "storageType": self.type, "dataCenter": {"id": self.data_center, "name": self.data_center}}
+
+
+@dataclass(eq=False)
+class FakePod:
+    id: str
+    name: str
+    image: str
+    gpu_type: str
+    gpu_count: int
+    data_center: str
+    cloud: str
+    interruptible: bool
+    bid_per_gpu: float | None
+    price_per_gpu: float                   # what one GPU-hour costs while it runs
+    volume_id: str | None = None
+    volume_mount_path: str | None = None
+    ports: list[str] = field(default_factory=lambda: ["22/tcp"])
+    env: dict[str, str] = field(default_factory=dict)
+    disk: int = 20
+    api_key: str = ""                      # pod-scoped RUNPOD_API_KEY
+    machine_id: str = ""
+    pod_host_id: str = ""
+    created_at: str = ""
+    phase: str = EXITED
+    boot_started: float = 0.0              # monotonic
+    boot_seconds: float = 0.0
+    started_at: str | None = None
+    started_mono: float | None = None
+    ssh_host: str | None = None
+    ssh_port: int | None = None
+    last_status_change: str | None = None
+    start_count: int = 0
+    history: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.phase != BOOT:
+            return self.phase
+        elapsed = time.monotonic() - self.boot_started
+        if elapsed >= self.boot_seconds:
+            return RUNNING
+        return STARTING if elapsed >= self.boot_seconds / 2 else PROVISIONING
+
+    @property
+    def actions(self) -> list[str]:
+        return list(ACTIONS[self.status])
+
+    @property
+    def desired_status(self) -> str:
+        return {BOOT: RUNNING, EXITED: EXITED, ERROR: EXITED, TERMINATED: TERMINATED}[self.phase]
+
+    @property
+    def rate(self) -> float:
+        return round(self.gpu_count * (self.bid_per_gpu if self.interruptible and self.bid_per_gpu else self.price_per_gpu), 4)
+
+    @property
+    def cost_per_hr(self) -> float:
+        return self.rate if self.phase == BOOT else 0.0
+
+    @property
+    def pod_type(self) -> str:
+        return "INTERRUPTABLE" if self.interruptible else "RESERVED"
+
+    @property
+    def terminated(self) -> bool:
+        return self.phase == TERMINATED
+
+    def _uptime(self) -> int:
+        return int(time.monotonic() - self.started_mono) if self.started_mono is not None else 0
+
+    def v2(self) -> dict:
+        st = self.status
+        running = st == RUNNING
+        exposes_ssh = "22/tcp" in self.ports
+        direct = None
+        runtime = None
+        if running:
+            runtime = {"uptime": self._uptime(), "ports": []}
+            if exposes_ssh and self.ssh_port:
+                direct = {"host": self.ssh_host, "port": self.ssh_port, "username": "root",
+                          "command": f"ssh root@{self.ssh_host} -p {self.ssh_port}"}
+                runtime["ports"].append({"private": 22, "public": self.ssh_port, "type": "tcp", "ip": self.ssh_host})
+        return {
+            "id": self.id, "name": self.name, "status": st, "actions": list(ACTIONS[st]),
+            "image": self.image, "args": "", "disk": self.disk, "ports": list(self.ports),
+            "env": dict(self.env), "registry": None,
+            "mounts": ({"network": [{"volumeId": self.volume_id, "path": self.volume_mount_path}]}
+                       if self.volume_id else {}),
+            "gpu": {"id": self.gpu_type, "count": self.gpu_count},
+            "cloud": self.cloud, "dataCenterId": self.data_center, "cudaVersion": "12.8",
+            "ssh": {"proxy": {"host": "ssh.runpod.io", "port": 22, "username": self.pod_host_id,
+                              "command": f"ssh {self.pod_host_id}@ssh.runpod.io"},
+                    "direct": direct},
+            "template": None, "cost": self.cost_per_hr, "locked": False,
+            "globalNetworking": {"enabled": False}, "runtime": runtime,
+            "createdAt": self.created_at, "startedAt": self.started_at,
+        }
+
+    def gql(self) -> dict:
+        st = self.status
+        runtime = None
+        # GraphQL keeps reporting a stale runtime on a stopped pod (reference §3.1): only RUNNING is trustworthy.
+        if self.started_mono is not None and (st == RUNNING or self.phase in (EXITED, ERROR)):
+            ports = []
+            if "22/tcp" in self.ports and self.ssh_port:
+                ports.append({"ip": self.ssh_host, "isIpPublic": True, "privatePort": 22,
+                              "publicPort": self.ssh_port, "type": "tcp"})
+            runtime = {"uptimeInSeconds": self._uptime(), "ports": ports}
+        return {
+            "id": self.id, "name": self.name, "desiredStatus": self.desired_status,
+            "lastStatusChange": self.last_status_change, "podType": self.pod_type,
+            "costPerHr": self.rate, "gpuCount": self.gpu_count, "imageName": self.image,
+            "machineId": self.machine_id, "networkVolumeId": self.volume_id,
+            "ports": ",".join(self.ports), "uptimeSeconds": self._uptime() if st == RUNNING else 0,
+            "volumeMountPath": self.volume_mount_path, "containerDiskInGb": self.disk,
+            "machine": {"podHostId": self.pod_host_id, "gpuDisplayName": self.gpu_type},
+            "runtime": runtime,
+        }
+
+    def rp_environment(self) -> dict[str, str]:
+        """What RunPod would put in the container env / /etc/rp_environment."""
+        env = {"RUNPOD_POD_ID": self.id, "RUNPOD_API_KEY": self.api_key, "RUNPOD_DC_ID": self.data_center,
+               "RUNPOD_GPU_COUNT": str(self.gpu_count), "RUNPOD_POD_HOSTNAME": self.pod_host_id}
+        if self.ssh_host:
+            env["RUNPOD_PUBLIC_IP"] = self.ssh_host
+        if self.ssh_port:
+            env["RUNPOD_TCP_PORT_22"] = str(self.ssh_port)
+        if self.volume_id:
+            env["RUNPOD_VOLUME_ID"] = self.volume_id
+        return env
+
+
+class FakeState:
+    """One RunPod account. All public methods take the lock."""
+
+    def __init__(self, *, boot_seconds: float = 0.2, ssh_host: str = "127.0.0.1", ssh_ports: list[int] | None = None):
+        self.lock = threading.RLock()
+        self.pods: dict[str, FakePod] = {}
+        self.volumes: dict[str, FakeVolume] = {}
+        self.prices: dict[str, GpuPrice] = default_prices()
+        self.boot_seconds = boot_seconds
+        self.ssh_host = ssh_host
+        self.ssh_ports: list[int] = list(ssh_ports or [])
+        self._port_cursor = 0
+        self.spot_enabled = True
+
+    # ---------------------------------------------------------------- helpers
+    def set_ssh_target(self, host: str, ports: list[int]) -> None:
+        with self.lock:
+            self.ssh_host = host
+            self.ssh_ports = [int(p) for p in ports]
+            self._port_cursor = 0
+
+    def _next_ssh_port(self, previous: int | None) -> int:
+        if self.ssh_ports:
+            port = self.ssh_ports[self._port_cursor % len(self.ssh_ports)]
+            self._port_cursor += 1
+            return port
+        while True:
+            port = random.randint(20000, 60000)
+            if port != previous:
+                return port
+
+    def pod(self, pod_id: str) -> FakePod | None:
+        """A live (not terminated) pod."""
+        p = self.pods.get(pod_id)
+        return p if p is not None and not p.terminated else None
+
+    def live_pods(self) -> list[FakePod]:
+        with self.lock:
+            return [p for p in self.pods.values() if not p.terminated]
+
+    def price(self, gpu_type: str) -> GpuPrice | None:
+        return self.prices.get(gpu_type)
+
+    # ---------------------------------------------------------------- pod lifecycle
+    def _boot(self, pod: FakePod, reason: str) -> None:
+        pod.phase = BOOT
+        pod.boot_started = time.monotonic()
+        pod.boot_seconds = self.boot_seconds
+        pod.start_count += 1
+        started = now_iso()
+        if pod.started_at and started <= pod.started_at:   # keep startedAt strictly changing
+            started = pod.started_at[:-1] + "1Z"
+        pod.started_at = started
+        pod.started_mono = time.monotonic()
+        pod.ssh_host = self.ssh_host
+        pod.ssh_port = self._next_ssh_port(pod.ssh_port)
+        pod.last_status_change = f"{reason}: {now_status_date()}"
+        pod.history.append(pod.last_status_change)
+
+    def create_pod(self, *, api: str, name: str, image: str, gpu_type: str, gpu_count: int, cloud: str,
+                   data_centers: list[str], volume_id: str | None, mount_path: str | None, ports: list[str],
+                   env: dict[str, str], disk: int, interruptible: bool, bid_per_gpu: float | None) -> FakePod:
+        """Rules shared by REST v2 create and GraphQL podRentInterruptable. api: 'rest' | 'graphql'."""
+        rest = api == "rest"
+        for dc in data_centers:
+            if not DC_RE.match(dc):
+                raise ApiError(400, f"data center '{dc}' does not exist" if rest else MSG_DC_UNKNOWN)
+        volume = None
+        if volume_id:
+            volume = self.volumes.get(volume_id)
+            if volume is None:
+                raise ApiError(400, f"network volume '{volume_id}' not found" if rest else MSG_SOMETHING_WRONG)
+            if cloud != "SECURE":
+                raise ApiError(400, "network volumes are only available for Pods in the Secure Cloud"
+                               if rest else MSG_SOMETHING_WRONG)
+            if data_centers and volume.data_center not in data_centers:
+                raise ApiError(400, (f"network volume '{volume_id}' is in {volume.data_center}; the pod must be placed "
+                                     f"in the same data center") if rest else MSG_SOMETHING_WRONG)
+        price = self.price(gpu_type)
+        if price is None or gpu_count < 1 or gpu_count > 8:
+            raise ApiError(400, MSG_NO_CAPACITY)
+        if interruptible:
+            if bid_per_gpu is None or bid_per_gpu < price.minimum_bid:
+                raise ApiError(400, msg_bid_too_low(bid_per_gpu or 0.0, price.minimum_bid))
+        dc = volume.data_center if volume else (data_centers[0] if data_centers else "EU-RO-1")
+        pod_id = _rand_id(14)
+        pod = FakePod(
+            id=pod_id, name=name, image=image, gpu_type=gpu_type, gpu_count=gpu_count, data_center=dc,
+            cloud=cloud if cloud in ("SECURE", "COMMUNITY") else "SECURE", interruptible=interruptible,
+            bid_per_gpu=bid_per_gpu if interruptible else None, price_per_gpu=price.on_demand,
+            volume_id=volume_id, volume_mount_path=(mount_path or "/workspace") if volume_id else None,
+            ports=list(ports), env=dict(env), disk=disk, api_key="pod-" + secrets.token_hex(12),
+            machine_id=_rand_id(12), pod_host_id=f"{pod_id}-{secrets.token_hex(4)}", created_at=now_iso(),
+        )
+        self.pods[pod_id] = pod
+        self._boot(pod, "Rented by User")
+        return pod
+
+    def start(self, pod: FakePod, *, api: str, spot_bid: float | None = None, gpu_count: int | None = None) -> FakePod:
+        """v2 action start, podResume (spot_bid None) or podBidResume (spot_bid set)."""
+        st = pod.status
+        if api == "rest":
+            if "start" not in ACTIONS[st]:
+                raise ApiError(409, MSG_ACTION_NOT_VALID,
+                               errors=[f"pod status is {st}; allowed actions: {', '.join(ACTIONS[st]) or 'none'}"])
+            if pod.interruptible:
+                raise ApiError(409, MSG_SPOT_AS_ON_DEMAND)   # ASSUMPTION: v2 start refuses spot pods like podResume
+        else:
+            if spot_bid is None and pod.interruptible:
+                raise ApiError(400, MSG_SPOT_AS_ON_DEMAND)
+            if spot_bid is not None and not pod.interruptible:
+                raise ApiError(400, MSG_ON_DEMAND_AS_SPOT)
+            if st not in (EXITED, ERROR):
+                raise ApiError(400, MSG_ALREADY_RUNNING)
+            if spot_bid is not None:
+                minimum = self.prices[pod.gpu_type].minimum_bid if pod.gpu_type in self.prices else 0.0
+                if spot_bid < minimum:
+                    raise ApiError(400, msg_bid_too_low(spot_bid, minimum))
+                pod.bid_per_gpu = spot_bid
+            if gpu_count is not None and gpu_count != pod.gpu_count:
+                if gpu_count < 1:
+                    raise ApiError(400, MSG_NOT_ENOUGH_GPUS)
+                pod.gpu_count = gpu_count
+        self._boot(pod, "Rented by User")
+        return pod
+
+    def stop(self, pod: FakePod, *, api: str, reason: str = "Exited by user") -> FakePod:
+        st = pod.status
+        if api == "rest" and "stop" not in ACTIONS[st]:
+            raise ApiError(409, MSG_ACTION_NOT_VALID,
+                           errors=[f"pod status is {st}; allowed actions: {', '.join(ACTIONS[st]) or 'none'}"])
+        if pod.phase == BOOT:
+            pod.phase = EXITED
+            pod.last_status_change = f"{reason}: {now_status_date()}"
+            pod.history.append(pod.last_status_change)
+        return pod
+
+    def restart(self, pod: FakePod) -> FakePod:
+        st = pod.status
+        if "restart" not in ACTIONS[st]:
+            raise ApiError(409, MSG_ACTION_NOT_VALID,
+                           errors=[f"pod status is {st}; allowed actions: {', '.join(ACTIONS[st]) or 'none'}"])
+        port = pod.ssh_port
+        self._boot(pod, "Rented by User")
+        pod.ssh_port = port   # a container restart in place keeps the machine's port mapping
+        return pod
+
+    def terminate(self, pod: FakePod, *, reason: str = "Terminated by user") -> None:
+        pod.phase = TERMINATED
+        pod.last_status_change = f"{reason}: {now_status_date()}"
+        pod.history.append(pod.last_status_change)
+
+    def preempt(self, pod_id: str, *, terminate: bool = False) -> FakePod:
+        with self.lock:
+            pod = self.pod(pod_id)
+            if pod is None:
+                raise KeyError(f"no live pod {pod_id!r}")
+            if not pod.interruptible:
+                raise ValueError(f"pod {pod_id} is on-demand; only spot pods are outbid")
+            text = f"Outbid: {now_status_date()}"
+            pod.phase = TERMINATED if terminate else EXITED
+            pod.last_status_change = text
+            pod.history.append(text)
+            return pod
+
+    def platform_stop(self, pod_id: str, *, reason: str = "Exited by RunPod", error: bool = False) -> FakePod:
+        """The platform stopped the pod (credit, host action) or it failed (error=True -> ERROR)."""
+        with self.lock:
+            pod = self.pod(pod_id)
+            if pod is None:
+                raise KeyError(f"no live pod {pod_id!r}")
+            pod.phase = ERROR if error else EXITED
+            pod.last_status_change = f"{reason}: {now_status_date()}"
+            pod.history.append(pod.last_status_change)
+            return pod
+
+    # ---------------------------------------------------------------- volumes
+    def create_volume(self, *, api: str, name: str, size: int, data_center: str, type_: str = "STANDARD") -> FakeVolume:
+        if not DC_RE.match(data_center or ""):
+            raise ApiError(400, (f"data center '{data_center}' does not support network volumes "
+                                 f"(Secure Cloud data centers look like EU-RO-1)") if api == "rest" else MSG_DC_UNKNOWN)
+        if not 10 <= size <= 4096:
+            raise ApiError(422 if api == "rest" else 400, "Request validation failed." if api == "rest" else
+                           "Network volume size must be between 10 and 4096 GB.",
+                           errors=[f"$.size: must be between 10 and 4096, got {size}"])
+        vol = FakeVolume(id=_rand_id(8), name=name, size=size, data_center=data_center, type=type_)
+        self.volumes[vol.id] = vol
+        return vol
+
+    def update_volume(self, vol: FakeVolume, *, name: str | None, size: int | None) -> FakeVolume:
+        if size is not None and size < vol.size:
+            raise ApiError(400, f"network volume size may only increase (current {vol.size} GB, requested {size} GB)")
+        if name is not None:
+            vol.name = name
+        if size is not None:
+            vol.size = size
+        return vol
+
+    def delete_volume(self, vol: FakeVolume) -> None:
+        users = [p.id for p in self.pods.values() if p.volume_id == vol.id and not p.terminated]
+        if users:
+            raise ApiError(400, MSG_VOLUME_IN_USE, errors=[f"used by pod {pid}" for pid in users])
+        del self.volumes[vol.id]
+
+    # ---------------------------------------------------------------- seeding (tests)
+    def add_volume(self, *, name: str = "vol", size: int = 50, data_center: str = "EU-RO-1",
+                   id: str | None = None, type: str = "STANDARD") -> FakeVolume:
+        with self.lock:
+            vol = FakeVolume(id=id or _rand_id(8), name=name, size=size, data_center=data_center, type=type)
+            self.volumes[vol.id] = vol
+            return vol
+
+    def add_pod(self, *, name: str = "pod", status: str = RUNNING, interruptible: bool = True,
+                bid_per_gpu: float | None = 0.3, gpu_type: str = "NVIDIA GeForce RTX 4090", gpu_count: int = 1,
+                data_center: str | None = None, volume_id: str | None = None, mount_path: str = "/workspace",
+                image: str = "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404", ports: list[str] | None = None,
+                env: dict[str, str] | None = None, cloud: str = "SECURE", last_status_change: str | None = None,
+                id: str | None = None) -> FakePod:
+        """Seed a pod in a given status, bypassing create rules (RUNNING is immediately RUNNING)."""
+        with self.lock:
+            vol = self.volumes.get(volume_id) if volume_id else None
+            price = self.prices.get(gpu_type)
+            pod_id = id or _rand_id(14)
+            pod = FakePod(
+                id=pod_id, name=name, image=image, gpu_type=gpu_type, gpu_count=gpu_count,
+                data_center=data_center or (vol.data_center if vol else "EU-RO-1"), cloud=cloud,
+                interruptible=interruptible, bid_per_gpu=bid_per_gpu if interruptible else None,
+                price_per_gpu=price.on_demand if price else 0.5, volume_id=volume_id,
+                volume_mount_path=mount_path if volume_id else None, ports=list(ports or ["22/tcp"]),
+                env=dict(env or {}), api_key="pod-" + secrets.token_hex(12), machine_id=_rand_id(12),
+                pod_host_id=f"{pod_id}-{secrets.token_hex(4)}", created_at=now_iso(),
+            )
+            self.pods[pod_id] = pod
+            self._boot(pod, "Rented by User")
+            if status in (RUNNING, PROVISIONING, STARTING):
+                if status == RUNNING:
+                    pod.boot_seconds = 0.0
+            elif status in (EXITED, ERROR, TERMINATED):
+                pod.phase = status
+                if status == TERMINATED:
+                    pod.last_status_change = f"Terminated by user: {now_status_date()}"
+                else:
+                    pod.last_status_change = f"Exited by user: {now_status_date()}"
+            else:
+                raise ValueError(f"unknown status {status!r}")
+            if last_status_change is not None:
+                pod.last_status_change = last_status_change
+            return pod
