@@ -67,7 +67,7 @@ def obtain_pod(
             raise PodCreateError(
                 f"Spot {what} unavailable ({reason}) and RunPod did not report the on-demand price, "
                 f"so the cap maxOnDemandPricePerGpu={cap} cannot be checked. Nothing was created. "
-                "Retry later with `pulumi up`."
+                "Retry later with `pulumi up`; check the current price in the RunPod console."
             ) from None
         if cap is None or price > cap:
             raise PodCreateError(
