@@ -391,7 +391,8 @@ class RunPodClient:
         return text
 
     def _sleep(self, seconds: float) -> None:
-        (self._sleep_fn or _default_sleep)(seconds)
+        fn = self._sleep_fn if self._sleep_fn is not None else _default_sleep
+        fn(seconds)
 
     # ------------------------------------------------------------ transport
     def _send(self, method: str, url: str, payload: Any) -> _Reply:
