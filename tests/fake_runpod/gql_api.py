@@ -40,7 +40,7 @@ RENT_FIELDS |= {"bidPerGpu": "Float", "env": "[EnvironmentVariableInput]", "star
 INPUTS: dict[tuple[str, str], tuple[str, dict[str, str], set[str]]] = {
     ("podRentInterruptable", "input"): ("PodRentInterruptableInput", RENT_FIELDS, {"bidPerGpu"}),
     ("podBidResume", "input"): ("PodBidResumeInput", {"podId": "String", "bidPerGpu": "Float", "gpuCount": "Int"},
-                                {"podId", "bidPerGpu"}),
+                                {"podId", "bidPerGpu", "gpuCount"}),   # gpuCount: required in practice
     ("podResume", "input"): ("PodResumeInput", {"podId": "String", "gpuCount": "Int"}, {"podId"}),
     ("podStop", "input"): ("PodStopInput", {"podId": "String", "incrementVersion": "Boolean"}, {"podId"}),
     ("podTerminate", "input"): ("PodTerminateInput", {"podId": "String"}, {"podId"}),
