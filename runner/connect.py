@@ -1,0 +1,120 @@
+"""Reach the stack's pod: stack outputs → RunPod client → the pod's current SSH endpoint → a pinned connection.
+
+Every command that talks to the pod (train, sync, tensorboard, status, logs, ssh) starts here, so
+the rules live in one place: settings are checked before any API call, the SSH endpoint comes from
+the API at the moment of use (it changes on every start), and host keys are pinned per pod start
+(runner/hostkeys.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from infra.runpod_client import Pod, RunPodClient, RunPodError, SshEndpoint
+from runner.errors import PodError, from_runpod_error
+from runner.hostkeys import HostKeyStore, pin_id_for_host
+from runner.pod import RUNNING_STATE, RunningPod, classify, ensure_running
+from runner.settings import Settings
+from runner.ssh import SshConnection, SshTarget
+from runner.stack import StackOutputs, read_outputs_for
+
+Progress = Callable[[str], None]
+
+
+class PodNotRunning(PodError):
+    """The command only works on a running pod and was told not to start it."""
+
+
+@dataclass
+class PodLink:
+    """What a command needs to work with the pod: outputs, an API client and where SSH answers now."""
+
+    settings: Settings
+    outputs: StackOutputs
+    client: RunPodClient
+    running: RunningPod
+
+    @property
+    def pod_id(self) -> str:
+        return self.outputs.pod_id
+
+    @property
+    def pod(self) -> Pod:
+        return self.running.pod
+
+    @property
+    def endpoint(self) -> SshEndpoint:
+        return self.running.ssh
+
+    def connect(self, *, timeout: float = 20.0, keepalive: int = 15) -> SshConnection:
+        return connect_endpoint(
+            self.settings, self.endpoint, pin_id=self.pod_id, started_at=self.pod.started_at,
+            timeout=timeout, keepalive=keepalive,
+        )
+
+    def read_pod(self, *, with_history: bool = True) -> Pod | None:
+        try:
+            return self.client.find_pod(self.pod_id, with_history=with_history)
+        except RunPodError as e:
+            raise from_runpod_error(e, pod_id=self.pod_id) from None
+
+    def ensure_running(self, *, on_progress: Progress | None = None) -> RunningPod:
+        """Start the pod again if needed and take its (new) endpoint; used after a preemption too."""
+        self.running = ensure_running(
+            self.client, self.outputs, deadline_s=self.settings.pod_start_timeout_s, on_progress=on_progress,
+        )
+        return self.running
+
+
+def open_pod_link(
+    settings: Settings,
+    *,
+    start_if_stopped: bool,
+    on_progress: Progress | None = None,
+    outputs: StackOutputs | None = None,
+) -> PodLink:
+    """Check the local settings, read the stack outputs, and make sure the pod runs (or say it does not).
+
+    start_if_stopped=False never starts anything (costs nothing): a stopped pod raises PodNotRunning.
+    """
+    settings.preflight()
+    outputs = outputs or read_outputs_for(settings)
+    client = settings.client()
+    if start_if_stopped:
+        running = ensure_running(
+            client, outputs, deadline_s=settings.pod_start_timeout_s, on_progress=on_progress,
+        )
+        return PodLink(settings, outputs, client, running)
+    try:
+        pod = client.find_pod(outputs.pod_id, with_history=True)
+    except RunPodError as e:
+        raise from_runpod_error(e, pod_id=outputs.pod_id) from None
+    state = classify(pod)
+    if state != RUNNING_STATE or pod is None or pod.ssh is None:
+        shown = pod.status if pod is not None else "gone"
+        raise PodNotRunning(
+            f"pod {outputs.pod_id} is not running ({shown}, {state}); this command does not start it. "
+            "Start it with `python -m runner train` (or `python -m runner sync`, which starts it for the copy)."
+        )
+    ssh = pod.ssh if pod.ssh.user else replace(pod.ssh, user=outputs.ssh_user)
+    return PodLink(settings, outputs, client, RunningPod(pod=pod, ssh=ssh, resumed=False))
+
+
+def connect_endpoint(
+    settings: Settings,
+    endpoint: SshEndpoint,
+    *,
+    pin_id: str | None = None,
+    started_at: str | None = None,
+    timeout: float = 20.0,
+    keepalive: int = 15,
+) -> SshConnection:
+    """An SSH connection with the settings' key; host key pinned under pin_id (pod id) or host:port."""
+    target = SshTarget(endpoint.host, int(endpoint.port), endpoint.user or "root", str(settings.ssh_key_path))
+    store = HostKeyStore(settings.paths.ensure().known_hosts)
+    policy = store.policy(
+        pin_id or pin_id_for_host(endpoint.host, int(endpoint.port)),
+        started_at=started_at,
+        endpoint=f"{endpoint.host}:{endpoint.port}",
+    )
+    return SshConnection.open(target, host_key_check=policy, timeout=timeout, keepalive=keepalive)
