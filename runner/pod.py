@@ -91,6 +91,10 @@ def probe_ssh_banner(host: str, port: int, timeout: float) -> bool:
         return False
 
 
+def _secs(x: float) -> str:
+    return f"{x:.0f}s" if x >= 10 else f"{x:.1f}s"
+
+
 def _read(client: RunPodClient, pod_id: str, *, with_history: bool) -> Pod | None:
     try:
         return client.find_pod(pod_id, with_history=with_history)
@@ -111,25 +115,42 @@ def _resume(client: RunPodClient, outputs: StackOutputs, pod: Pod, say: Progress
     # The API knows whether the pod is spot; the stack's market is the fallback when it does not say.
     spot = pod.interruptible if pod.interruptible is not None else outputs.is_spot
     gpu_count = outputs.gpu_count or pod.gpu_count or 1
-    try:
-        if spot:
-            if outputs.bid_per_gpu is None or outputs.bid_per_gpu <= 0:
-                raise StackError(
-                    f"the stack has no bid_per_gpu output, needed to resume spot pod {pod.id}; "
-                    "run `pulumi up` to refresh the outputs."
-                )
-            say(f"resuming spot pod {pod.id}: bid ${outputs.bid_per_gpu:.3f}/GPU-hour x {gpu_count} GPU")
-            client.resume_spot_pod(pod.id, outputs.bid_per_gpu, gpu_count)
-        else:
-            say(f"starting on-demand pod {pod.id}")
-            client.start_pod(pod.id)
-    except InvalidAction:
-        # It moved on its own meanwhile (already starting or running); the wait below sorts it out.
-        say(f"pod {pod.id} changed state meanwhile; waiting for it")
-    except NotFound:
-        raise _gone(pod.id) from None
-    except RunPodError as e:
-        raise from_runpod_error(e, pod_id=pod.id) from None
+    if spot and (outputs.bid_per_gpu is None or outputs.bid_per_gpu <= 0):
+        raise StackError(
+            f"the stack has no bid_per_gpu output, needed to resume spot pod {pod.id}; "
+            "run `pulumi up` to refresh the outputs."
+        )
+    for attempt in (1, 2):
+        try:
+            if spot:
+                say(f"resuming spot pod {pod.id}: bid ${outputs.bid_per_gpu:.3f}/GPU-hour x {gpu_count} GPU")
+                client.resume_spot_pod(pod.id, outputs.bid_per_gpu, gpu_count)
+            else:
+                say(f"starting on-demand pod {pod.id}")
+                client.start_pod(pod.id)
+            return
+        except InvalidAction as e:
+            now = _read(client, pod.id, with_history=False)
+            if now is None or now.status == TERMINATED:
+                raise _gone(pod.id) from None
+            if now.status not in (EXITED, ERROR):
+                say(f"pod {pod.id} is already {now.status}; waiting for it")   # started meanwhile
+                return
+            text = (e.message or "").lower()
+            # Only when the API did not say which market the pod is in can the guess be wrong;
+            # RunPod names the mismatch ("Cannot resume a spot pod as an on demand pod.").
+            mismatch = ("spot pod as an on demand" in text and not spot) or ("on demand pod as a spot" in text and spot)
+            if attempt == 1 and mismatch and pod.interruptible is None:
+                spot = not spot
+                if spot and (outputs.bid_per_gpu is None or outputs.bid_per_gpu <= 0):
+                    raise StackError(f"pod {pod.id} is a spot pod but the stack has no bid_per_gpu output; "
+                                     "run `pulumi up` to refresh the outputs.") from None
+                continue
+            raise from_runpod_error(e, pod_id=pod.id) from None
+        except NotFound:
+            raise _gone(pod.id) from None
+        except RunPodError as e:
+            raise from_runpod_error(e, pod_id=pod.id) from None
 
 
 def ensure_running(
@@ -183,7 +204,7 @@ def ensure_running(
             ep = pod.ssh
             if last_seen != (RUNNING, ep):
                 say(f"pod {pod_id} is RUNNING; waiting for an SSH banner at {ep.host}:{ep.port} "
-                    f"({elapsed:.0f}s elapsed, up to {deadline_s:.0f}s)")
+                    f"({_secs(elapsed)} elapsed, up to {_secs(deadline_s)})")
             last_seen = (RUNNING, ep)
             if probe(ep.host, ep.port, max(0.1, min(probe_timeout_s, deadline - clock()))):
                 user = ep.user or outputs.ssh_user
@@ -195,7 +216,7 @@ def ensure_running(
             shown = pod.status if pod.status != RUNNING else "RUNNING, no public SSH port yet"
             if last_seen != (pod.status, None):
                 say(f"waiting for pod {pod_id} to be RUNNING with SSH (now {shown}; "
-                    f"{elapsed:.0f}s elapsed, up to {deadline_s:.0f}s)")
+                    f"{_secs(elapsed)} elapsed, up to {_secs(deadline_s)})")
             last_seen = (pod.status, None)
             if pod.status == RUNNING:
                 problem = "the pod is RUNNING but exposes no public SSH endpoint; the pod needs 22/tcp in its ports"
@@ -207,7 +228,7 @@ def ensure_running(
         remaining = deadline - clock()
         if remaining <= 0:
             raise PodStartTimeout(
-                f"pod {pod_id} was not reachable over SSH within {deadline_s:.0f}s: {problem}. "
+                f"pod {pod_id} was not reachable over SSH within {_secs(deadline_s)}: {problem}. "
                 "Retry (it keeps starting; raise POD_START_TIMEOUT for slow image pulls), "
                 "check it with `python -m runner status`, or stop it with `python -m runner stop`."
             )

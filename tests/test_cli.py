@@ -197,3 +197,50 @@ def test_settings_error_before_dispatch(project, recorder, capsys):
     assert cli.main(["status"]) == 2
     assert recorder.calls == []
     assert ".runpod.env:1" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- `runner stop` end to end
+# The fake RunPod API and the stub pulumi stand in for RunPod and the Pulumi CLI.
+from tests.stub_pulumi import SAMPLE_OUTPUTS, stub_pulumi  # noqa: E402,F401  (fixture)
+
+
+@pytest.fixture
+def stop_env(project, fake_runpod, stub_pulumi, monkeypatch):
+    pod = fake_runpod.add_pod(status="RUNNING")
+    stub_pulumi.set(outputs={**SAMPLE_OUTPUTS, "pod_id": pod.id})
+    for k, v in fake_runpod.env().items():
+        monkeypatch.setenv(k, v)
+    return fake_runpod, pod
+
+
+def test_stop_command_stops_then_is_idempotent(stop_env, capsys):
+    fake, pod = stop_env
+    assert cli.main(["stop"]) == 0
+    assert "stopped pod" in capsys.readouterr().out
+    assert fake.pods[pod.id].status == "EXITED"
+    assert cli.main(["stop"]) == 0
+    assert "already" in capsys.readouterr().out
+    assert fake.billable_calls() == []
+
+
+def test_stop_command_on_gone_pod(stop_env, capsys):
+    fake, pod = stop_env
+    fake.client().terminate_pod(pod.id)
+    assert cli.main(["stop"]) == 0
+    assert "no longer exists" in capsys.readouterr().out
+
+
+def test_missing_api_key_spends_nothing_and_calls_nothing(stop_env, monkeypatch, capsys):
+    fake, _ = stop_env
+    monkeypatch.delenv("RUNPOD_API_KEY")
+    assert cli.main(["stop"]) == 2
+    assert "set RUNPOD_API_KEY" in capsys.readouterr().err
+    assert fake.requests == [] and fake.billable_calls() == []
+
+
+def test_no_stack_outputs_is_exit_3(stop_env, stub_pulumi, capsys):
+    fake, _ = stop_env
+    stub_pulumi.set(outputs={})
+    assert cli.main(["stop"]) == 3
+    assert "pulumi up" in capsys.readouterr().err
+    assert fake.billable_calls() == []

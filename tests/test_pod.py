@@ -1,0 +1,338 @@
+"""ensure_running / stop_pod / classify against the fake RunPod API, with real TCP SSH-banner servers."""
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import replace
+
+import pytest
+
+from infra.runpod_client import Pod, RunPodClient, SshEndpoint
+from runner.errors import (
+    ApiAuthError, PodGone, PodNoCapacity, PodStartTimeout, SpotUnavailableError, StackError,
+)
+from runner.pod import classify, ensure_running, probe_ssh_banner, stop_pod
+from runner.stack import StackOutputs
+
+FAST = dict(first_poll_s=0.05, max_poll_s=0.2, probe_timeout_s=1.0)
+
+
+# ---------------------------------------------------------------- TCP stand-ins for the pod's sshd
+class TcpServers:
+    """Listeners on 127.0.0.1: `banner` ports answer like sshd, `silent` accepts and says nothing."""
+
+    def __init__(self) -> None:
+        self._socks: list[socket.socket] = []
+        self._stop = threading.Event()
+        self.banner = [self._listen(b"SSH-2.0-OpenSSH_9.6 fake\r\n") for _ in range(3)]
+        self.silent = self._listen(None)
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.closed = s.getsockname()[1]   # bound, never listening: connection refused
+        self._socks.append(s)
+
+    def _listen(self, banner: bytes | None) -> int:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        s.settimeout(0.1)
+        self._socks.append(s)
+        held: list[socket.socket] = []
+
+        def serve() -> None:
+            while not self._stop.is_set():
+                try:
+                    conn, _ = s.accept()
+                except (socket.timeout, OSError):
+                    continue
+                if banner is None:
+                    held.append(conn)      # keep it open and silent
+                else:
+                    try:
+                        conn.sendall(banner)
+                    finally:
+                        conn.close()
+            for c in held:
+                c.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        return s.getsockname()[1]
+
+    def close(self) -> None:
+        self._stop.set()
+        for s in self._socks:
+            s.close()
+
+
+@pytest.fixture
+def tcp():
+    servers = TcpServers()
+    yield servers
+    servers.close()
+
+
+@pytest.fixture
+def fake(fake_runpod, tcp):
+    fake_runpod.set_ssh_target("127.0.0.1", tcp.banner)
+    return fake_runpod
+
+
+def outputs_for(fake_pod, **kw) -> StackOutputs:
+    base = dict(
+        stack="dev", pod_id=fake_pod.id, ssh_host="203.0.113.7", ssh_port=40022, ssh_user="root",
+        volume_id=fake_pod.volume_id, data_center=fake_pod.data_center, gpu_type=fake_pod.gpu_type,
+        gpu_count=fake_pod.gpu_count, market="spot" if fake_pod.interruptible else "on-demand",
+        bid_per_gpu=0.35 if fake_pod.interruptible else None,
+    )
+    base.update(kw)
+    return StackOutputs(**base)
+
+
+def run(fake, outputs, *, deadline_s=10.0, **kw):
+    messages: list[str] = []
+    result = ensure_running(fake.client(), outputs, deadline_s=deadline_s, on_progress=messages.append,
+                            **{**FAST, **kw})
+    return result, messages
+
+
+def seeded(fake, **kw):
+    return fake.add_pod(**kw)
+
+
+# ---------------------------------------------------------------- classify (pure)
+def make_pod(**kw) -> Pod:
+    base = dict(id="p1", name="n", status="RUNNING", desired_status=None, interruptible=True,
+                gpu_type="NVIDIA GeForce RTX 4090", gpu_count=1, cost_per_hr=0.35, data_center="EU-RO-1",
+                volume_id="v1", ssh=SshEndpoint("1.2.3.4", 2201), last_status_change=None, started_at=None)
+    base.update(kw)
+    return Pod(**base)
+
+
+@pytest.mark.parametrize("kw,expected", [
+    ({}, "running"),
+    ({"ssh": None}, "starting"),
+    ({"status": "PROVISIONING", "ssh": None}, "starting"),
+    ({"status": "STARTING", "ssh": None}, "starting"),
+    ({"status": "EXITED", "ssh": None, "last_status_change": "Outbid: Wed Jul 29 2026 21:51:59 GMT+0000"}, "preempted"),
+    ({"status": "EXITED", "ssh": None, "last_status_change": "OUTBID: x"}, "preempted"),
+    ({"status": "EXITED", "ssh": None, "last_status_change": "Exited by user: Wed Jul 29 2026"}, "stopped_by_user"),
+    ({"status": "EXITED", "ssh": None, "last_status_change": "Exited by Runpod: Wed Jul 29 2026"}, "stopped_by_runpod"),
+    ({"status": "EXITED", "ssh": None, "last_status_change": "Exited by RunPod: Insufficient balance"}, "stopped_by_runpod"),
+    ({"status": "ERROR", "ssh": None}, "stopped_by_runpod"),
+    ({"status": "EXITED", "ssh": None, "last_status_change": None}, "stopped_by_user"),
+    ({"status": "TERMINATED", "ssh": None, "last_status_change": "Outbid: x"}, "gone"),
+])
+def test_classify(kw, expected):
+    assert classify(make_pod(**kw)) == expected
+
+
+def test_classify_none_is_gone():
+    assert classify(None) == "gone"
+
+
+# ---------------------------------------------------------------- the banner probe
+def test_probe_ssh_banner(tcp):
+    assert probe_ssh_banner("127.0.0.1", tcp.banner[0], 2.0) is True
+    assert probe_ssh_banner("127.0.0.1", tcp.silent, 0.3) is False
+    assert probe_ssh_banner("127.0.0.1", tcp.closed, 0.3) is False
+
+
+# ---------------------------------------------------------------- ensure_running
+def test_running_pod_uses_current_endpoint_not_stack_outputs(fake):
+    p = seeded(fake, status="RUNNING")
+    result, _ = run(fake, outputs_for(p))
+    assert result.resumed is False
+    assert result.ssh == SshEndpoint("127.0.0.1", fake.pods[p.id].ssh_port, "root")
+    assert result.ssh.port != 40022
+    assert fake.billable_calls() == []
+
+
+def test_preempted_spot_pod_is_resumed_with_the_stacks_bid(fake):
+    p = seeded(fake, status="RUNNING", gpu_count=1, bid_per_gpu=0.25)
+    fake.preempt(p.id)
+    result, messages = run(fake, outputs_for(p, bid_per_gpu=0.35))
+    assert result.resumed is True
+    assert fake.pods[p.id].status == "RUNNING"
+    assert fake.pods[p.id].bid_per_gpu == 0.35
+    [call] = fake.billable_calls()
+    assert call.operation == "podBidResume"
+    assert any("preempted" in m for m in messages)
+    assert any("$0.350" in m for m in messages)
+
+
+def test_stopped_spot_pod_resume_passes_gpu_count(fake):
+    p = seeded(fake, status="EXITED", gpu_count=2)
+    result, _ = run(fake, outputs_for(p, gpu_count=2))
+    assert result.resumed and fake.pods[p.id].gpu_count == 2
+
+
+def test_stopped_on_demand_pod_is_started(fake):
+    p = seeded(fake, status="EXITED", interruptible=False)
+    result, messages = run(fake, outputs_for(p))
+    assert result.resumed is True and fake.pods[p.id].status == "RUNNING"
+    [call] = fake.billable_calls()
+    assert call.method == "POST" and call.path == f"/v2/pods/{p.id}/action" and call.action == "start"
+    assert any("on-demand" in m for m in messages)
+
+
+def test_port_changes_after_restart(fake):
+    p = seeded(fake, status="RUNNING")
+    first, _ = run(fake, outputs_for(p))
+    fake.client().stop_pod(p.id)
+    second, _ = run(fake, outputs_for(p, ssh_port=first.ssh.port))
+    assert second.resumed
+    assert second.ssh.port != first.ssh.port
+    assert second.ssh.port == fake.pods[p.id].ssh_port
+
+
+def test_waits_through_boot_and_reports_progress(fake):
+    fake.boot_seconds = 0.6
+    p = seeded(fake, status="EXITED")
+    result, messages = run(fake, outputs_for(p))
+    assert result.pod.status == "RUNNING"
+    assert any("waiting for pod" in m and "up to 10s" in m for m in messages)
+    assert any("SSH banner" in m for m in messages)
+
+
+@pytest.mark.parametrize("how", ["unknown", "terminated", "preempted-terminated"])
+def test_gone_pod(fake, how):
+    if how == "unknown":
+        out = StackOutputs(stack="dev", pod_id="doesnotexist42")
+    else:
+        p = seeded(fake, status="RUNNING")
+        if how == "terminated":
+            fake.client().terminate_pod(p.id)
+        else:
+            fake.preempt(p.id, terminate=True)
+        out = outputs_for(p)
+    with pytest.raises(PodGone) as e:
+        run(fake, out)
+    assert "pulumi up" in e.value.message and e.value.recoverable and e.value.exit_code == 4
+    assert fake.billable_calls() == []
+
+
+@pytest.mark.parametrize("error", ["no_capacity", "not_enough_gpus_on_host"])
+def test_no_capacity_on_resume(fake, error):
+    p = seeded(fake, status="RUNNING")
+    fake.preempt(p.id)
+    fake.inject("podBidResume", error)
+    with pytest.raises(PodNoCapacity) as e:
+        run(fake, outputs_for(p))
+    assert e.value.recoverable and "pulumi up --refresh" in e.value.message
+    assert fake.pods[p.id].status == "EXITED"
+
+
+def test_spot_withdrawn(fake):
+    p = seeded(fake, status="EXITED")
+    fake.remove_spot()
+    with pytest.raises(SpotUnavailableError) as e:
+        run(fake, outputs_for(p))
+    assert "on-demand" in e.value.message
+
+
+def test_market_unknown_to_the_api_and_wrong_in_outputs(fake):
+    """When the API does not say spot/on-demand and the stack's market is wrong, RunPod's refusal
+    ("Cannot resume a spot pod as an on demand pod.") leads to the right call, once."""
+    p = seeded(fake, status="EXITED")   # a spot pod
+
+    class NoMarketClient(RunPodClient):
+        def find_pod(self, pod_id, *, with_history=False):
+            pod = super().find_pod(pod_id, with_history=with_history)
+            return replace(pod, interruptible=None) if pod else None
+
+    client = NoMarketClient(fake.api_key, rest_url=fake.rest_url, graphql_url=fake.graphql_url, sleep=lambda _s: None)
+    result = ensure_running(client, outputs_for(p, market="on-demand", bid_per_gpu=0.3), deadline_s=10, **FAST)
+    assert result.resumed and fake.pods[p.id].status == "RUNNING"
+    refused, resumed = fake.billable_calls()
+    assert refused.path.endswith("/action") and refused.status == 409
+    assert resumed.operation == "podBidResume" and resumed.status == 200
+
+
+def test_spot_pod_without_bid_in_outputs_spends_nothing(fake):
+    p = seeded(fake, status="EXITED")
+    with pytest.raises(StackError, match="bid_per_gpu"):
+        run(fake, outputs_for(p, bid_per_gpu=None))
+    assert fake.billable_calls() == []
+
+
+def test_wrong_api_key(fake):
+    p = seeded(fake, status="RUNNING")
+    client = RunPodClient("rpa_WRONG_KEY_000000", rest_url=fake.rest_url, graphql_url=fake.graphql_url,
+                          sleep=lambda _s: None)
+    with pytest.raises(ApiAuthError) as e:
+        ensure_running(client, outputs_for(p), deadline_s=5, **FAST)
+    assert "RUNPOD_API_KEY" in e.value.message and e.value.exit_code == 5
+    assert fake.billable_calls() == []
+
+
+def test_timeout_while_booting(fake):
+    fake.boot_seconds = 60
+    p = seeded(fake, status="EXITED")
+    with pytest.raises(PodStartTimeout) as e:
+        run(fake, outputs_for(p), deadline_s=0.5)
+    assert "within 0s" not in e.value.message
+    assert "PROVISIONING" in e.value.message or "STARTING" in e.value.message
+    assert "POD_START_TIMEOUT" in e.value.message
+
+
+def test_timeout_when_port_gives_no_ssh_banner(fake, tcp):
+    fake.set_ssh_target("127.0.0.1", [tcp.silent])
+    p = seeded(fake, status="RUNNING")
+    with pytest.raises(PodStartTimeout, match="no SSH banner"):
+        run(fake, outputs_for(p), deadline_s=0.6, probe_timeout_s=0.2)
+
+
+def test_stale_endpoint_is_reread_until_sshd_answers(fake, monkeypatch):
+    """The first endpoint after a start can be stale: a failed probe leads to a fresh read."""
+    p = seeded(fake, status="RUNNING")
+    probes: list[int] = []
+
+    def probe(host, port, timeout):
+        probes.append(port)
+        return len(probes) >= 3
+
+    result, _ = run(fake, outputs_for(p), probe=probe)
+    assert len(probes) == 3 and result.ssh.port == probes[-1]
+
+
+# ---------------------------------------------------------------- stop_pod
+def test_stop_is_idempotent(fake):
+    p = seeded(fake, status="RUNNING")
+    client = fake.client()
+    first = stop_pod(client, p.id)
+    assert first.stopped and first.previous == "running" and fake.pods[p.id].status == "EXITED"
+    second = stop_pod(client, p.id)
+    assert not second.stopped and second.previous == "stopped_by_user"
+    assert fake.pods[p.id].status == "EXITED"
+
+
+def test_stop_a_gone_pod_is_fine(fake):
+    result = stop_pod(fake.client(), "doesnotexist42")
+    assert result.previous == "gone" and not result.stopped and result.pod is None
+
+
+def test_stop_a_preempted_pod_reports_it(fake):
+    p = seeded(fake, status="RUNNING")
+    fake.preempt(p.id)
+    result = stop_pod(fake.client(), p.id)
+    assert result.previous == "preempted" and not result.stopped
+
+
+def test_classify_through_the_api(fake):
+    client = fake.client()
+    p = seeded(fake, status="RUNNING")
+    assert classify(client.get_pod(p.id, with_history=True)) == "running"
+    fake.preempt(p.id)
+    assert classify(client.get_pod(p.id, with_history=True)) == "preempted"
+    q = seeded(fake, status="RUNNING", interruptible=False)
+    client.stop_pod(q.id)
+    assert classify(client.get_pod(q.id, with_history=True)) == "stopped_by_user"
+    r = seeded(fake, status="RUNNING")
+    fake.platform_stop(r.id)
+    assert classify(client.get_pod(r.id, with_history=True)) == "stopped_by_runpod"
+    s = seeded(fake, status="RUNNING")
+    fake.platform_stop(s.id, error=True)
+    assert classify(client.get_pod(s.id, with_history=True)) == "stopped_by_runpod"
+    assert classify(client.find_pod("doesnotexist42")) == "gone"
+
