@@ -1,0 +1,704 @@
+"""One SSH connection to the pod, over paramiko (contracts.md section 5).
+
+Everything the runner does on the pod goes through `SshConnection`: run a command, stream a script
+to `bash -s`, follow the training log from a byte offset, read a file, forward a local port.
+The host key is checked by a pluggable `HostKeyPolicy` (runner/hostkeys.py pins it per pod).
+"""
+from __future__ import annotations
+
+import base64
+import errno
+import hashlib
+import re
+import select
+import shlex
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Mapping
+
+import paramiko
+
+from runner.errors import SshError as _RunnerSshError
+
+
+# ---- errors (all are runner.errors.SshError: the CLI prints the message and exits with 6) -------
+class SshError(_RunnerSshError):
+    """Base class of every error raised by this module."""
+
+
+class SshKeyError(SshError):
+    """The private key file is missing, unreadable, encrypted or not a key."""
+
+
+class SshConnectError(SshError):
+    """No SSH session could be set up (refused, timed out, handshake failed)."""
+
+
+class SshAuthError(SshError):
+    """The server rejected our key."""
+
+
+class HostKeyMismatch(SshError):
+    """The server presented a host key that the pin does not allow."""
+
+
+class SshDisconnected(SshError):
+    """The link to the server dropped (or stopped answering)."""
+
+
+class SshTimeout(SshError):
+    """A remote command did not finish within its timeout."""
+
+
+class SshNotReady(SshError):
+    """No SSH banner on host:port within the deadline."""
+
+
+class RemoteFileShrunk(SshError):
+    """The followed file is shorter than the offset we resume from (it was replaced or truncated)."""
+
+
+class PortInUse(SshError):
+    def __init__(self, port: int, detail: str = ""):
+        super().__init__(
+            f"local port {port} is already in use{f' ({detail})' if detail else ''}; stop whatever listens "
+            f"there (`ss -ltnp 'sport = :{port}'` shows it) or choose another local port"
+        )
+        self.port = port
+
+
+# ---- value types --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HostKey:
+    """A server's public host key as presented in the handshake."""
+
+    key_type: str  # e.g. "ssh-ed25519"
+    base64: str  # the key blob, base64 as in known_hosts / *.pub files
+
+    @classmethod
+    def from_line(cls, line: str) -> "HostKey":
+        """From an OpenSSH public key line ("ssh-ed25519 AAAA... [comment]")."""
+        parts = line.split()
+        if len(parts) < 2:
+            raise ValueError(f"not an OpenSSH public key line: {line!r}")
+        return cls(parts[0], parts[1])
+
+    @property
+    def line(self) -> str:
+        return f"{self.key_type} {self.base64}"
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA256 fingerprint in OpenSSH's notation (what `ssh-keygen -lf` prints)."""
+        digest = hashlib.sha256(base64.b64decode(self.base64)).digest()
+        return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+# Called with the key the server presented, before we authenticate; raises HostKeyMismatch to refuse.
+HostKeyPolicy = Callable[[HostKey], None]
+
+
+def expect_host_key(expected_line: str) -> HostKeyPolicy:
+    """A policy that accepts exactly one key (e.g. a key known out of band, or in tests)."""
+    expected = HostKey.from_line(expected_line)
+
+    def check(presented: HostKey) -> None:
+        if presented != expected:
+            raise HostKeyMismatch(
+                f"the server presented host key {presented.key_type} {presented.fingerprint}, "
+                f"expected {expected.key_type} {expected.fingerprint}"
+            )
+
+    return check
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    host: str
+    port: int
+    user: str
+    key_path: str
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Outcome of a remote command. stdout/stderr are decoded UTF-8 (invalid bytes replaced).
+
+    exit_code is -1 when the command ended without an exit status (killed by a signal).
+    """
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+LineCallback = Callable[[str], None]
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_READ_CHUNK = 65536
+
+
+def load_private_key(key_path: str | Path) -> paramiko.PKey:
+    """Load an ed25519/RSA/ECDSA private key, or raise SshKeyError saying how to fix the file."""
+    path = Path(key_path).expanduser()
+    hint = "Set SSH_KEY_PATH in .runpod.env to the private key whose public half is in RunPod's SSH settings"
+    if not path.exists():
+        raise SshKeyError(
+            f"SSH private key {path} does not exist. {hint}, or create one with "
+            f"`ssh-keygen -t ed25519 -f {path}` and register {path}.pub with RunPod."
+        )
+    if not path.is_file():
+        raise SshKeyError(f"SSH private key {path} is not a file. {hint}.")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SshKeyError(
+            f"cannot read SSH private key {path} ({e.strerror}); run as its owner or fix its mode (`chmod 600 {path}`)."
+        ) from None
+    if data.lstrip().startswith((b"ssh-", b"ecdsa-")):
+        raise SshKeyError(f"{path} is a public key; SSH_KEY_PATH must name the private key (without .pub).")
+    try:
+        return paramiko.PKey.from_path(path)
+    except (paramiko.PasswordRequiredException, TypeError) as e:
+        # cryptography raises TypeError("Password was not given but private key is encrypted")
+        if isinstance(e, TypeError) and "encrypted" not in str(e) and "password" not in str(e).lower():
+            raise
+        raise SshKeyError(
+            f"SSH private key {path} is protected by a passphrase, and the runner cannot prompt for it. "
+            f"Use a key without a passphrase for RunPod (`ssh-keygen -t ed25519 -N '' -f ~/.ssh/runpod_ed25519`, "
+            f"then register the .pub with RunPod) or remove it with `ssh-keygen -p -f {path}`."
+        ) from None
+    except (paramiko.SSHException, ValueError) as e:
+        raise SshKeyError(
+            f"{path} is not a private key the runner can use ({e}); supported: ed25519, RSA and ECDSA "
+            f"keys in OpenSSH or PEM format."
+        ) from None
+
+
+def build_script(script_text: str, env: Mapping[str, str]) -> bytes:
+    """The exact bytes `run_script` sends to `bash -s`: quoted exports, then the script.
+
+    The script runs inside `{ ...; } </dev/null`: bash parses the whole group before running it,
+    so a command in the script that reads stdin (git, ssh, pip, read) cannot swallow the rest of
+    the script, and gets EOF instead. (Caveat: `shopt -s extglob` inside the script then comes too
+    late for patterns in the same script.)
+    """
+    lines = []
+    for name, value in env.items():
+        if not isinstance(name, str) or not _ENV_NAME.match(name):
+            raise ValueError(f"invalid environment variable name {name!r}: use letters, digits and _ only")
+        if not isinstance(value, str):
+            raise TypeError(f"environment variable {name} must be a str, got {type(value).__name__}")
+        if "\0" in value:
+            raise ValueError(f"environment variable {name} contains a NUL byte, which a shell cannot hold")
+        lines.append(f"export {name}={shlex.quote(value)}")
+    body = script_text if script_text.endswith("\n") else script_text + "\n"
+    return ("\n".join(lines) + "\n{\n" + body + "} </dev/null\n").encode()
+
+
+class _LineSplitter:
+    def __init__(self, callback: LineCallback | None):
+        self.callback = callback
+        self.pending = b""
+
+    def feed(self, data: bytes) -> None:
+        if self.callback is None:
+            return
+        self.pending += data
+        *lines, self.pending = self.pending.split(b"\n")
+        for line in lines:
+            self.callback(line.decode("utf-8", "replace"))
+
+    def flush(self) -> None:
+        if self.callback is not None and self.pending:
+            self.callback(self.pending.decode("utf-8", "replace"))
+        self.pending = b""
+
+
+class SshConnection:
+    """One authenticated SSH transport. Thread-safe for independent channels (paramiko is)."""
+
+    def __init__(self, target: SshTarget, transport: paramiko.Transport, host_key: HostKey):
+        self.target = target
+        self.host_key = host_key
+        self._transport = transport
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        target: SshTarget,
+        *,
+        host_key_check: HostKeyPolicy,
+        timeout: float = 20.0,
+        keepalive: int = 15,
+    ) -> "SshConnection":
+        pkey = load_private_key(target.key_path)  # fail on a bad key before touching the network
+        try:
+            sock = socket.create_connection((target.host, target.port), timeout=timeout)
+        except OSError as e:
+            raise SshConnectError(
+                f"cannot connect to {target}: {e.strerror or e}. Is the pod running and its port 22/tcp "
+                f"exposed? (`python -m runner status` shows the current SSH endpoint)"
+            ) from None
+        transport = paramiko.Transport(sock)
+        transport.banner_timeout = timeout
+        transport.handshake_timeout = timeout
+        transport.auth_timeout = timeout
+        try:
+            try:
+                transport.start_client(timeout=timeout)
+            except (paramiko.SSHException, EOFError, OSError) as e:
+                raise SshConnectError(
+                    f"SSH handshake with {target} failed ({e}); the port answers but sshd may still be "
+                    f"starting: wait for the SSH banner and retry"
+                ) from None
+            server_key = transport.get_remote_server_key()
+            host_key = HostKey(server_key.get_name(), server_key.get_base64())
+            host_key_check(host_key)
+            try:
+                transport.auth_publickey(target.user, pkey)
+            except paramiko.AuthenticationException as e:
+                raise SshAuthError(
+                    f"{target} rejected the key {target.key_path} ({e}). Register its public half "
+                    f"({target.key_path}.pub) in RunPod's SSH key settings and make sure the pod was "
+                    f"created with SSH enabled (the image installs PUBLIC_KEY into authorized_keys)."
+                ) from None
+            except (paramiko.SSHException, EOFError, OSError) as e:
+                raise SshConnectError(f"connection to {target} dropped during authentication ({e})") from None
+            if keepalive:
+                transport.set_keepalive(keepalive)
+        except BaseException:
+            transport.close()
+            raise
+        return cls(target, transport, host_key)
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> "SshConnection":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def is_active(self) -> bool:
+        return self._transport.is_active()
+
+    def check_alive(self, timeout: float = 10.0) -> None:
+        """Round trip to the server (open + close a channel); SshDisconnected if it does not answer.
+
+        Paramiko's keepalives are fire-and-forget, so a silently dead link (pod host gone, NAT
+        dropped) is only noticed by asking for an answer.
+        """
+        chan = self._open_session(timeout=timeout)
+        chan.close()
+
+    def _disconnected(self, what: str) -> SshDisconnected:
+        reason = self._transport.get_exception()
+        return SshDisconnected(
+            f"lost the SSH connection to {self.target} while {what}"
+            + (f" ({reason})" if reason else "")
+        )
+
+    def _open_session(self, timeout: float = 20.0) -> paramiko.Channel:
+        if not self._transport.is_active():
+            raise self._disconnected("opening a channel")
+        try:
+            return self._transport.open_session(timeout=timeout)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            if not self._transport.is_active() or "Timeout" in str(e):
+                self._transport.close()
+                raise self._disconnected("opening a channel") from None
+            raise SshError(f"{self.target} refused a new session ({e})") from None
+
+    def _transport_died(self, chan: paramiko.Channel) -> bool:
+        """After a channel closed without an exit status: was it the link (vs. a signal)?"""
+        if not self._transport.is_active():
+            return True
+        # The transport thread closes its channels just before it marks itself inactive.
+        self._transport.join(timeout=1.0)
+        return not self._transport.is_active()
+
+    # ---- commands -------------------------------------------------------------------------------
+    def run(
+        self,
+        command: str,
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        on_stdout_line: LineCallback | None = None,
+        on_stderr_line: LineCallback | None = None,
+    ) -> RunResult:
+        """Run a shell command line; the caller quotes every value in it (shlex.quote).
+
+        stdin is sent then closed (EOF). With on_*_line callbacks, output lines are also delivered
+        as they arrive (decoded, without newline). timeout: SshTimeout after that many seconds (the
+        channel is closed; the remote process gets SIGPIPE on its next write).
+        """
+        status, out, err = self._exec(
+            command, stdin=stdin, timeout=timeout,
+            on_stdout=_LineSplitter(on_stdout_line), on_stderr=_LineSplitter(on_stderr_line),
+        )
+        return RunResult(status, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+
+    def _exec(
+        self,
+        command: str,
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        on_stdout: _LineSplitter | None = None,
+        on_stderr: _LineSplitter | None = None,
+    ) -> tuple[int, bytes, bytes]:
+        on_stdout = on_stdout or _LineSplitter(None)
+        on_stderr = on_stderr or _LineSplitter(None)
+        chan = self._open_session()
+        try:
+            try:
+                chan.exec_command(command)
+            except (paramiko.SSHException, EOFError, OSError):
+                if not self._transport.is_active():
+                    raise self._disconnected(f"starting `{_short(command)}`") from None
+                raise
+            writer = threading.Thread(target=_send_stdin, args=(chan, stdin or b""), daemon=True)
+            writer.start()
+            out, err = bytearray(), bytearray()
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                while chan.recv_ready():
+                    data = chan.recv(_READ_CHUNK)
+                    out += data
+                    on_stdout.feed(data)
+                while chan.recv_stderr_ready():
+                    data = chan.recv_stderr(_READ_CHUNK)
+                    err += data
+                    on_stderr.feed(data)
+                finished = chan.exit_status_ready() and (chan.eof_received or chan.closed)
+                if finished and not chan.recv_ready() and not chan.recv_stderr_ready():
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    raise SshTimeout(f"`{_short(command)}` on {self.target} did not finish within {timeout:g}s")
+                wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+                select.select([chan], [], [], wait)
+            on_stdout.flush()
+            on_stderr.flush()
+            status = chan.exit_status
+            if status == -1 and self._transport_died(chan):
+                raise self._disconnected(f"running `{_short(command)}`")
+            return status, bytes(out), bytes(err)
+        finally:
+            chan.close()
+
+    def run_script(
+        self,
+        script_text: str,
+        env: Mapping[str, str],
+        *,
+        timeout: float | None = None,
+        on_stdout_line: LineCallback | None = None,
+        on_stderr_line: LineCallback | None = None,
+    ) -> RunResult:
+        """Run a bash script with environment values, nothing but `bash -s` on the command line.
+
+        The values travel inside the script on stdin as `export NAME=<shlex-quoted value>`, so
+        they never show up in the pod's process list or sshd logs and cannot inject commands.
+        """
+        payload = build_script(script_text, env)
+        return self.run(
+            "bash -s", stdin=payload, timeout=timeout,
+            on_stdout_line=on_stdout_line, on_stderr_line=on_stderr_line,
+        )
+
+    def read_file(self, path: str, *, offset: int = 0) -> bytes | None:
+        """The remote file's bytes from `offset` on, or None if it does not exist."""
+        q = shlex.quote(path)
+        code, out, err = self._exec(
+            f"if [ ! -e {q} ]; then exit 44; fi; exec tail -c +{int(offset) + 1} -- {q}"
+        )
+        if code == 44:
+            return None
+        if code != 0:
+            raise SshError(f"cannot read {path} on {self.target}: {err.decode(errors='replace').strip()}")
+        return out
+
+    def write_file(self, path: str, data: bytes, *, mode: int = 0o644) -> None:
+        """Write a remote file atomically (temp file in the same directory, then mv)."""
+        q, tmp = shlex.quote(path), shlex.quote(f"{path}.tmp-{threading.get_ident()}")
+        res = self.run(f"umask 077 && cat > {tmp} && chmod {mode:o} {tmp} && mv -f {tmp} {q}", stdin=data)
+        if not res.ok:
+            raise SshError(f"cannot write {path} on {self.target}: {res.stderr.strip()}")
+
+    # ---- following a growing file ---------------------------------------------------------------
+    def follow(
+        self,
+        path: str,
+        offset: int = 0,
+        *,
+        should_stop: Callable[[], bool] | None = None,
+        tick_s: float = 0.25,
+        liveness_probe_s: float = 20.0,
+    ) -> Iterator[tuple[bytes, int]]:
+        """Stream a remote file from byte `offset` on, forever (until should_stop() or the caller stops).
+
+        Yields (line, next_offset): each whole line without its b"\\n", and the byte offset just
+        after it (where to resume). A partial last line is held back until its newline arrives.
+        Waits for the file if it does not exist yet. should_stop is polled every tick_s seconds and
+        after each batch of lines; the iterator then just ends. Raises SshDisconnected if the link
+        drops or stops answering (checked after liveness_probe_s of silence).
+
+        Remote side: `tail -c +N -F`: inotify-driven (no polling delay), waits for a missing file,
+        in coreutils on every image, and exits by itself when our end of the pipe goes away.
+        """
+        offset = int(offset)
+        q = shlex.quote(path)
+        command = (
+            f"if [ -e {q} ] && [ \"$(stat -c %s -- {q})\" -lt {offset} ]; then "
+            f"echo 'file is shorter than the offset' >&2; exit 65; fi; "
+            f"exec tail -c +{offset + 1} -F -- {q}"
+        )
+        chan = self._open_session()
+        try:
+            try:
+                chan.exec_command(command)
+                chan.shutdown_write()
+            except (paramiko.SSHException, EOFError, OSError):
+                raise self._disconnected(f"starting to follow {path}") from None
+            pending = b""
+            position = offset
+            stderr_tail = b""
+            last_rx = time.monotonic()
+            while True:
+                got = False
+                while chan.recv_ready():
+                    pending += chan.recv(_READ_CHUNK)
+                    got = True
+                while chan.recv_stderr_ready():
+                    stderr_tail = (stderr_tail + chan.recv_stderr(_READ_CHUNK))[-2000:]
+                if got:
+                    last_rx = time.monotonic()
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        position += len(line) + 1
+                        yield line, position
+                if should_stop is not None and should_stop():
+                    return
+                if chan.closed or chan.exit_status_ready() or (chan.eof_received and not chan.recv_ready()):
+                    chan.status_event.wait(5)  # after EOF the exit status follows (or the close)
+                    status = chan.exit_status
+                    if status == -1 and self._transport_died(chan):
+                        raise self._disconnected(f"following {path}")
+                    detail = stderr_tail.decode(errors="replace").strip()
+                    if status == 65:
+                        raise RemoteFileShrunk(
+                            f"{path} on {self.target} is shorter than offset {offset}: it was replaced or "
+                            f"truncated, so resuming there would skip or repeat lines. Follow it from 0."
+                        )
+                    raise SshError(f"following {path} on {self.target} stopped (tail exit {status}): {detail}")
+                if time.monotonic() - last_rx > liveness_probe_s:
+                    self.check_alive()
+                    last_rx = time.monotonic()
+                select.select([chan], [], [], tick_s)
+        finally:
+            chan.close()
+
+    # ---- port forwarding ------------------------------------------------------------------------
+    def forward_local_port(
+        self, local_port: int, remote_port: int, remote_host: str = "127.0.0.1"
+    ) -> "PortForward":
+        """Listen on 127.0.0.1:local_port (0 = pick a free one) and tunnel each connection to
+        remote_host:remote_port as seen from the pod. Use as a context manager; `.local_port`."""
+        fwd = PortForward(self._transport, local_port, remote_host, remote_port, str(self.target))
+        fwd.start()
+        return fwd
+
+
+def _send_stdin(chan: paramiko.Channel, data: bytes) -> None:
+    try:
+        if data:
+            chan.sendall(data)
+        chan.shutdown_write()
+    except (paramiko.SSHException, EOFError, OSError):
+        pass  # the reader side notices the closed channel / dead transport
+
+
+def _short(command: str, limit: int = 60) -> str:
+    first = command.splitlines()[0] if command else ""
+    return first if len(first) <= limit else first[: limit - 3] + "..."
+
+
+@dataclass
+class PortForward:
+    """A local listener whose connections are tunnelled over SSH (direct-tcpip)."""
+
+    _transport: paramiko.Transport
+    requested_port: int
+    remote_host: str
+    remote_port: int
+    target_name: str
+    local_port: int = 0
+    errors: list[str] = field(default_factory=list)
+    _listener: socket.socket | None = None
+    _closed: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # Linux still refuses SO_REUSEADDR binds while another socket listens there, so this only
+        # lets us rebind a port whose old connections linger in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", int(self.requested_port)))
+            sock.listen(16)
+        except OSError as e:
+            sock.close()
+            if e.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise PortInUse(self.requested_port, e.strerror or "") from None
+            raise SshError(f"cannot listen on 127.0.0.1:{self.requested_port}: {e}") from None
+        self._listener = sock
+        self.local_port = sock.getsockname()[1]
+        t = threading.Thread(target=self._accept_loop, name=f"forward:{self.local_port}", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self._closed.is_set():
+            try:
+                readable, _, _ = select.select([self._listener], [], [], 0.2)
+                if not readable:
+                    continue
+                client, addr = self._listener.accept()
+            except OSError:
+                if self._closed.is_set():
+                    return
+                continue
+            t = threading.Thread(target=self._serve, args=(client, addr), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _serve(self, client: socket.socket, addr) -> None:
+        try:
+            chan = self._transport.open_channel(
+                "direct-tcpip", (self.remote_host, self.remote_port), addr, timeout=20
+            )
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            self.errors.append(
+                f"{self.target_name} could not connect to {self.remote_host}:{self.remote_port} ({e}); "
+                f"is the service running on the pod?"
+            )
+            client.close()
+            return
+        _pump(client, chan, self._closed)
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._listener is not None:
+            self._listener.close()
+        for t in list(self._threads):
+            t.join(timeout=5)
+
+    def __enter__(self) -> "PortForward":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _pump(client: socket.socket, chan: paramiko.Channel, closed: threading.Event) -> None:
+    """Copy bytes both ways until both directions reached EOF (half-closes are passed on)."""
+    client_eof = chan_eof = False
+    try:
+        while not (client_eof and chan_eof) and not closed.is_set():
+            watch = [s for s, eof in ((client, client_eof), (chan, chan_eof)) if not eof]
+            readable, _, _ = select.select(watch, [], [], 0.5)
+            if client in readable:
+                data = client.recv(_READ_CHUNK)
+                if data:
+                    chan.sendall(data)
+                else:
+                    client_eof = True
+                    chan.shutdown_write()
+            if chan in readable:
+                data = chan.recv(_READ_CHUNK)
+                if data:
+                    client.sendall(data)
+                else:
+                    chan_eof = True
+                    client.shutdown(socket.SHUT_WR)
+    except (OSError, paramiko.SSHException, EOFError):
+        pass
+    finally:
+        chan.close()
+        client.close()
+
+
+# ---- waiting for sshd ---------------------------------------------------------------------------
+def _probe_banner(host: str, port: int, timeout: float) -> tuple[bool, str]:
+    """(True, banner) if an SSH server answers, else (False, what happened)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            data = b""
+            # RFC 4253 allows other lines before the identification line.
+            while len(data) < 8192:
+                try:
+                    chunk = s.recv(1024)
+                except socket.timeout:
+                    return False, "the port accepts connections but sends no SSH banner (sshd not started yet?)"
+                if not chunk:
+                    return False, "the port accepts connections but closes them without an SSH banner"
+                data += chunk
+                for line in data.split(b"\n")[:-1]:
+                    if line.startswith(b"SSH-"):
+                        return True, line.rstrip(b"\r").decode("ascii", "replace")
+            return False, "something that is not an SSH server answers on the port"
+    except socket.timeout:
+        return False, "connection attempt timed out"
+    except OSError as e:
+        return False, (e.strerror or str(e)).lower()
+
+
+def wait_for_ssh_banner(
+    host: str,
+    port: int,
+    *,
+    deadline_s: float,
+    on_wait: Callable[[str], None] | None = None,
+    probe_timeout_s: float = 5.0,
+) -> None:
+    """Wait up to deadline_s seconds until an SSH server greets on host:port.
+
+    RunPod publishes the port before sshd runs (and the first address after a restart can be
+    stale), so connecting is not enough: we wait for the "SSH-2.0-..." banner. on_wait gets a
+    one-line description of what we are still waiting for before each pause.
+    """
+    start = time.monotonic()
+    delay = 0.5
+    while True:
+        ok, what = _probe_banner(host, port, min(probe_timeout_s, max(0.5, deadline_s)))
+        if ok:
+            return
+        elapsed = time.monotonic() - start
+        remaining = deadline_s - elapsed
+        if remaining <= 0:
+            raise SshNotReady(
+                f"no SSH server answered on {host}:{port} within {deadline_s:g}s (last: {what}). Check that "
+                f"the pod is RUNNING (`python -m runner status`), that it exposes 22/tcp with a public IP, "
+                f"and that its image starts sshd with your key (RunPod images do when SSH is enabled / "
+                f"PUBLIC_KEY is set). Right after a restart the address can be stale for a minute: retry."
+            )
+        if on_wait is not None:
+            on_wait(f"waiting for SSH on {host}:{port}: {what} ({elapsed:.0f}s of {deadline_s:g}s)")
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 1.6, 5.0)
