@@ -1,0 +1,151 @@
+"""Follow the remote training log across SSH drops, resuming from the last whole-line byte offset.
+
+Every line is delivered exactly once and in order: the offset only advances past lines already
+handed to on_line, a partial line is never delivered, and after a reconnect the remote `tail`
+starts exactly at that offset.
+
+    offset = follow_with_reconnect(
+        connect=lambda: SshConnection.open(target_now(), host_key_check=...),
+        path="/workspace/logs/current.log", offset=result.log_offset,
+        on_line=lambda line, off: sys.stdout.buffer.write(line + b"\\n"),
+        should_stop=training_finished,          # polled; True -> read what is left, return
+        stop_event=detach,                      # set from another thread -> return at once
+        on_disconnect=ask_api_if_preempted,     # may raise to abort (e.g. the pod was preempted)
+    )
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from runner.ssh import (
+    SshConnectError,
+    SshConnection,
+    SshDisconnected,
+    SshNotReady,
+)
+
+log = logging.getLogger(__name__)
+
+# Worth another try: the link or the pod's sshd is (still) away. Anything else (HostKeyMismatch,
+# SshAuthError, SshKeyError, RemoteFileShrunk, errors from on_line or from the caller's connect)
+# propagates at once. runner.ssh turns socket/paramiko failures into these types.
+RETRYABLE = (SshDisconnected, SshConnectError, SshNotReady)
+
+
+def follow_with_reconnect(
+    connect: Callable[[], SshConnection],
+    path: str,
+    offset: int,
+    on_line: Callable[[bytes, int], None],
+    *,
+    should_stop: Callable[[], bool],
+    stop_event: threading.Event | None = None,
+    on_disconnect: Callable[[Exception, int], None] | None = None,
+    on_reconnect: Callable[[SshConnection, int], None] | None = None,
+    max_reconnect_wait_s: float = 600.0,
+    initial_backoff_s: float = 0.5,
+    max_backoff_s: float = 10.0,
+    stop_check_interval_s: float = 1.0,
+) -> int:
+    """Deliver the lines of remote `path` from byte `offset` on; return the offset after the last one.
+
+    connect(): opens a fresh connection (called again after every drop, so it can look up the pod's
+        current endpoint); this function owns and closes what it returns.
+    on_line(line, next_offset): a whole line without its newline, and the offset just after it.
+    should_stop(): polled at most every stop_check_interval_s while following. Once it returns
+        True, the lines already in the file are read to the end (drain) and the final offset is
+        returned: use it for "training finished".
+    stop_event: set it from another thread (Ctrl-C detach) to return promptly without draining.
+    on_disconnect(error, attempt): called when the link drops (attempt 1) and after each failed
+        reconnect (2, 3, ...) before waiting; raise from it to abort (e.g. the API says preempted).
+    on_reconnect(conn, offset): called after each successful reconnect.
+    Gives up with SshDisconnected when no reconnect succeeded for max_reconnect_wait_s seconds.
+    """
+    stop_event = stop_event or threading.Event()
+    position = int(offset)
+    stopping = False
+    last_check = 0.0
+
+    def stop_requested() -> bool:
+        nonlocal stopping, last_check
+        if stop_event.is_set():
+            return True
+        now = time.monotonic()
+        if not stopping and now - last_check >= stop_check_interval_s:
+            last_check = now
+            stopping = bool(should_stop())
+        return stopping
+
+    conn: SshConnection | None = connect()
+    try:
+        while True:
+            try:
+                if not stopping and not stop_event.is_set():
+                    for line, next_offset in conn.follow(path, position, should_stop=stop_requested):
+                        on_line(line, next_offset)
+                        position = next_offset
+                if stop_event.is_set():
+                    return position
+                position = _drain(conn, path, position, on_line)
+                return position
+            except RETRYABLE as error:
+                conn.close()
+                conn = None
+                conn = _reconnect(
+                    connect, error, stop_event, on_disconnect,
+                    max_reconnect_wait_s, initial_backoff_s, max_backoff_s,
+                )
+                if conn is None:  # detached while reconnecting
+                    return position
+                if on_reconnect is not None:
+                    on_reconnect(conn, position)
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def _drain(conn: SshConnection, path: str, position: int, on_line: Callable[[bytes, int], None]) -> int:
+    """Deliver the whole lines between position and the file's current end."""
+    data = conn.read_file(path, offset=position) or b""
+    *lines, _partial = data.split(b"\n")
+    for line in lines:
+        position += len(line) + 1
+        on_line(line, position)
+    return position
+
+
+def _reconnect(
+    connect: Callable[[], SshConnection],
+    error: Exception,
+    stop_event: threading.Event,
+    on_disconnect: Callable[[Exception, int], None] | None,
+    max_wait_s: float,
+    initial_backoff_s: float,
+    max_backoff_s: float,
+) -> SshConnection | None:
+    """A new connection, None if stop_event was set meanwhile; SshDisconnected after max_wait_s."""
+    started = time.monotonic()
+    delay = initial_backoff_s
+    attempt = 1
+    while True:
+        log.info("SSH link lost (%s); reconnecting (attempt %d)", error, attempt)
+        if on_disconnect is not None:
+            on_disconnect(error, attempt)
+        remaining = max_wait_s - (time.monotonic() - started)
+        if remaining <= 0:
+            raise SshDisconnected(
+                f"lost the SSH connection and could not reconnect for {max_wait_s:g}s (last error: {error}). "
+                f"Training keeps running on the pod; check `python -m runner status`, then reattach with "
+                f"`python -m runner logs --follow`."
+            )
+        if stop_event.wait(min(delay, remaining)):
+            return None
+        delay = min(delay * 2, max_backoff_s)
+        attempt += 1
+        try:
+            return connect()
+        except RETRYABLE as e:
+            error = e
