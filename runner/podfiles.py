@@ -1,0 +1,301 @@
+"""Shared helpers of the companion commands (sync, tensorboard, status, logs, ssh, ssh-config).
+
+- where things live on the volume (PodPaths),
+- giving the *system* ssh/rsync the host key the runner pinned with paramiko (known_hosts files),
+- asking the pod what it is doing (`RT_ACTION=inspect` of remote/remote_train.sh),
+- the end of the training log, and the last run this machine knows about.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shlex
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from runner.settings import Settings
+from runner.ssh import HostKey, SshConnection, SshError
+
+LAUNCHER = Path(__file__).resolve().parents[1] / "remote" / "remote_train.sh"
+TRAIN_SESSION = "train"          # RT_SESSION default of remote_train.sh
+
+
+# ---------------------------------------------------------------- the volume's layout
+@dataclass(frozen=True)
+class PodPaths:
+    """Paths on the pod under the stack's workspace (the network volume, /workspace)."""
+
+    workspace: str
+
+    def _join(self, *parts: str) -> str:
+        return "/".join([self.workspace.rstrip("/") or "", *parts])
+
+    @property
+    def data(self) -> str:
+        return self._join("data")
+
+    @property
+    def log(self) -> str:
+        return self._join("logs", "current.log")
+
+    @property
+    def runner_dir(self) -> str:
+        return self._join(".runner")
+
+    @property
+    def state_file(self) -> str:
+        return self._join(".runner", "state.json")
+
+    @property
+    def tensorboard_file(self) -> str:
+        return self._join(".runner", "tensorboard.json")
+
+    @property
+    def tensorboard_log(self) -> str:
+        return self._join("logs", "tensorboard.log")
+
+    def default_repo_dir(self, repo_url: str | None) -> str | None:
+        """RT_REPO_DIR's default: <workspace>/<basename of the repo URL without .git>."""
+        if not repo_url:
+            return None
+        name = repo_url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+        if name.endswith(".git"):
+            name = name[:-4]
+        return self._join(name) if name else None
+
+
+# ---------------------------------------------------------------- host keys for OpenSSH
+def host_alias(settings: Settings) -> str:
+    """The name the system ssh knows the pod by (Host / HostKeyAlias): runpod-<stack>."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in settings.stack)
+    return f"runpod-{safe}"
+
+
+def openssh_known_hosts_path(settings: Settings) -> Path:
+    """An OpenSSH known_hosts file the runner rewrites from the pin (for `runner ssh` / ssh-config).
+
+    (settings.paths.known_hosts is the runner's JSON pin store, not an OpenSSH file.)"""
+    return settings.paths.stack_dir / "ssh_known_hosts"
+
+
+def known_hosts_line(alias: str, key: HostKey) -> str:
+    return f"{alias} {key.key_type} {key.base64}\n"
+
+
+def write_known_hosts(path: Path, alias: str, key: HostKey) -> Path:
+    """Write (atomically, mode 0600) a known_hosts file holding only the pinned key under `alias`."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(known_hosts_line(alias, key))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+@contextmanager
+def temporary_known_hosts(settings: Settings, alias: str, key: HostKey) -> Iterator[Path]:
+    """A throw-away known_hosts file (in the private state dir) for one ssh/rsync invocation."""
+    directory = settings.paths.ensure().stack_dir
+    fd, name = tempfile.mkstemp(dir=directory, prefix="known_hosts.", suffix=".tmp")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(known_hosts_line(alias, key))
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def host_key_algorithms(key_type: str) -> str | None:
+    """HostKeyAlgorithms that make ssh ask for the pinned key's type (RSA keys sign with rsa-sha2-*)."""
+    if key_type == "ssh-rsa":
+        return "rsa-sha2-512,rsa-sha2-256,ssh-rsa"
+    if key_type.startswith(("ssh-ed25519", "ecdsa-sha2-", "sk-")):
+        return key_type
+    return None
+
+
+def openssh_options(
+    *,
+    key_path: Path | str,
+    port: int,
+    known_hosts: Path | str,
+    alias: str,
+    key_type: str,
+    batch: bool = True,
+) -> list[str]:
+    """argv options for the system ssh: our key only, the pinned host key only, never a prompt.
+
+    HostKeyAlias makes the check independent of the pod's address, which changes on every start."""
+    opts = [
+        "-i", str(key_path),
+        "-p", str(int(port)),
+        "-o", "IdentitiesOnly=yes",
+        "-o", f"UserKnownHostsFile={known_hosts}",
+        "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", f"HostKeyAlias={alias}",
+        "-o", "ServerAliveInterval=15",
+        "-o", "ServerAliveCountMax=4",
+        "-o", "ConnectTimeout=20",
+    ]
+    algorithms = host_key_algorithms(key_type)
+    if algorithms:
+        opts += ["-o", f"HostKeyAlgorithms={algorithms}"]
+    if batch:
+        opts += ["-o", "BatchMode=yes"]
+    return opts
+
+
+# ---------------------------------------------------------------- what the pod is doing
+@dataclass
+class PodInspect:
+    """The answer of `RT_ACTION=inspect` (contracts §8); `source` says how it was obtained."""
+
+    state: dict[str, Any] | None
+    session_running: bool
+    output_dir: str | None
+    newest_checkpoint: str | None
+    skipped_checkpoints: list[str] = field(default_factory=list)
+    log: str | None = None
+    log_size: int = 0
+    source: str = "inspect"          # "inspect" | "state-file" (launcher without inspect mode)
+
+
+def launcher_text() -> str:
+    try:
+        return LAUNCHER.read_text()
+    except OSError as e:
+        raise SshError(f"cannot read the pod-side launcher {LAUNCHER} ({e.strerror}); reinstall the runner.") from None
+
+
+def inspect_pod(conn: SshConnection, paths: PodPaths, *, config: str | None = None,
+                session: str = TRAIN_SESSION, timeout: float = 60.0) -> PodInspect:
+    """Ask the launcher what runs on the pod (starts nothing). Falls back to reading state.json
+    when the launcher on this machine predates the inspect mode."""
+    env = {"RT_ACTION": "inspect", "RT_WORKSPACE": paths.workspace, "RT_SESSION": session}
+    if config:
+        env["RT_CONFIG"] = config
+    result = conn.run_script(launcher_text(), env, timeout=timeout)
+    for line in reversed(result.stdout.splitlines()):
+        if line.startswith("RT_INSPECT "):
+            try:
+                data = json.loads(line[len("RT_INSPECT "):])
+            except ValueError:
+                break
+            state = data.get("state") if isinstance(data.get("state"), dict) else None
+            return PodInspect(
+                state=state,
+                session_running=bool(data.get("session_running")),
+                output_dir=data.get("output_dir"),
+                newest_checkpoint=data.get("newest_checkpoint"),
+                skipped_checkpoints=list(data.get("skipped_checkpoints") or []),
+                log=data.get("log") or paths.log,
+                log_size=int(data.get("log_size") or 0),
+            )
+    return _inspect_from_state_file(conn, paths, session=session, timeout=timeout)
+
+
+def _inspect_from_state_file(conn: SshConnection, paths: PodPaths, *, session: str, timeout: float) -> PodInspect:
+    q = shlex.quote
+    command = (
+        f"if tmux has-session -t {q('=' + session)} 2>/dev/null; then echo session=1; else echo session=0; fi; "
+        f"echo log_size=$(stat -c %s -- {q(paths.log)} 2>/dev/null || echo 0); "
+        f"echo ---; cat -- {q(paths.state_file)} 2>/dev/null; true"
+    )
+    res = conn.run(command, timeout=timeout)
+    head, _, body = res.stdout.partition("---\n")
+    fields = dict(line.split("=", 1) for line in head.splitlines() if "=" in line)
+    try:
+        state = json.loads(body) if body.strip() else None
+    except ValueError:
+        state = None
+    if not isinstance(state, dict):
+        state = None
+    try:
+        size = int(fields.get("log_size", "0").strip() or 0)
+    except ValueError:
+        size = 0
+    return PodInspect(
+        state=state,
+        session_running=fields.get("session", "0").strip() == "1",
+        output_dir=(state or {}).get("output_dir"),
+        newest_checkpoint=(state or {}).get("last_checkpoint"),
+        log=paths.log,
+        log_size=size,
+        source="state-file",
+    )
+
+
+# ---------------------------------------------------------------- the log
+@dataclass(frozen=True)
+class LogTail:
+    lines: list[bytes]       # whole lines, without their newline
+    end_offset: int          # byte offset just after the last whole line: where following resumes
+
+
+def tail_log(conn: SshConnection, path: str, n: int, *, timeout: float = 60.0) -> LogTail | None:
+    """The last n whole lines of a remote file and the offset after them; None if it does not exist.
+
+    A last line still being written (no newline yet) is left out and the offset stops before it,
+    so a follower started at end_offset prints it once it is complete."""
+    q = shlex.quote(path)
+    want = int(n) + 1          # one more: a partial last line is dropped below
+    # base64: the text decoding of RunResult must not change byte counts (offsets are in bytes).
+    res = conn.run(
+        f"if [ ! -e {q} ]; then exit 44; fi; size=$(stat -c %s -- {q}) || exit 1; "
+        f"echo \"$size\"; head -c \"$size\" -- {q} | tail -n {want} | base64 | tr -d '\\n'",
+        timeout=timeout,
+    )
+    if res.exit_code == 44:
+        return None
+    if not res.ok:
+        raise SshError(f"cannot read {path} on the pod: {res.stderr.strip() or f'exit {res.exit_code}'}")
+    first, _, rest = res.stdout.partition("\n")
+    try:
+        size = int(first.strip())
+        data = base64.b64decode(rest.strip(), validate=True)
+    except ValueError:
+        raise SshError(f"unexpected answer while reading the end of {path} on the pod") from None
+    end = size
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n")
+        partial = data[cut + 1:]
+        end -= len(partial)
+        data = data[: cut + 1]
+    lines = data.split(b"\n")[:-1] if data else []
+    return LogTail(lines=lines[-n:] if n > 0 else [], end_offset=end)
+
+
+# ---------------------------------------------------------------- runs known locally
+def last_local_run(settings: Settings) -> dict[str, Any] | None:
+    """The run record (runs/<id>.json) of the newest run started from this machine, if any."""
+    paths = settings.paths
+    candidates: list[Path] = []
+    try:
+        run_id = paths.last_run.read_text().strip()
+        if run_id:
+            candidates.append(paths.run_file(run_id))
+    except OSError:
+        pass
+    try:
+        candidates += sorted(paths.runs_dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        pass
+    for path in candidates:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            return {**data, "record": str(path)}
+    return None
