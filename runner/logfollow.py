@@ -49,6 +49,8 @@ def follow_with_reconnect(
     initial_backoff_s: float = 0.5,
     max_backoff_s: float = 10.0,
     stop_check_interval_s: float = 1.0,
+    liveness_probe_s: float = 20.0,
+    liveness_timeout_s: float = 15.0,
 ) -> int:
     """Deliver the lines of remote `path` from byte `offset` on; return the offset after the last one.
 
@@ -62,6 +64,8 @@ def follow_with_reconnect(
     on_disconnect(error, attempt): called when the link drops (attempt 1) and after each failed
         reconnect (2, 3, ...) before waiting; raise from it to abort (e.g. the API says preempted).
     on_reconnect(conn, offset): called after each successful reconnect.
+    liveness_probe_s / liveness_timeout_s: a link that stays silent that long is asked for a
+        round trip; no answer counts as a drop (a vanished pod host sends no TCP reset).
     Gives up with SshDisconnected when no reconnect succeeded for max_reconnect_wait_s seconds.
     """
     stop_event = stop_event or threading.Event()
@@ -84,7 +88,10 @@ def follow_with_reconnect(
         while True:
             try:
                 if not stopping and not stop_event.is_set():
-                    for line, next_offset in conn.follow(path, position, should_stop=stop_requested):
+                    for line, next_offset in conn.follow(
+                        path, position, should_stop=stop_requested,
+                        liveness_probe_s=liveness_probe_s, liveness_timeout_s=liveness_timeout_s,
+                    ):
                         on_line(line, next_offset)
                         position = next_offset
                 if stop_event.is_set():

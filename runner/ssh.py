@@ -448,6 +448,7 @@ class SshConnection:
         should_stop: Callable[[], bool] | None = None,
         tick_s: float = 0.25,
         liveness_probe_s: float = 20.0,
+        liveness_timeout_s: float = 15.0,
     ) -> Iterator[tuple[bytes, int]]:
         """Stream a remote file from byte `offset` on, forever (until should_stop() or the caller stops).
 
@@ -455,17 +456,20 @@ class SshConnection:
         after it (where to resume). A partial last line is held back until its newline arrives.
         Waits for the file if it does not exist yet. should_stop is polled every tick_s seconds and
         after each batch of lines; the iterator then just ends. Raises SshDisconnected if the link
-        drops or stops answering (checked after liveness_probe_s of silence).
+        drops, or stops answering: after liveness_probe_s without data we ask the server for a round
+        trip, and give up on the link if none comes back within liveness_timeout_s.
 
-        Remote side: `tail -c +N -F`: inotify-driven (no polling delay), waits for a missing file,
-        in coreutils on every image, and exits by itself when our end of the pipe goes away.
+        Remote side: `tail -c +N -F` rather than a shell loop: inotify-driven (no polling delay for
+        an existing file), waits for a missing file (polling every 0.25 s), is in coreutils on every
+        image, and exits by itself when our end of the pipe goes away. The byte counting happens
+        here, so resuming needs nothing but the offset.
         """
         offset = int(offset)
         q = shlex.quote(path)
         command = (
             f"if [ -e {q} ] && [ \"$(stat -c %s -- {q})\" -lt {offset} ]; then "
             f"echo 'file is shorter than the offset' >&2; exit 65; fi; "
-            f"exec tail -c +{offset + 1} -F -- {q}"
+            f"exec tail -s 0.25 -c +{offset + 1} -F -- {q}"
         )
         chan = self._open_session()
         try:
@@ -506,7 +510,7 @@ class SshConnection:
                         )
                     raise SshError(f"following {path} on {self.target} stopped (tail exit {status}): {detail}")
                 if time.monotonic() - last_rx > liveness_probe_s:
-                    self.check_alive()
+                    self.check_alive(timeout=liveness_timeout_s)
                     last_rx = time.monotonic()
                 select.select([chan], [], [], tick_s)
         finally:

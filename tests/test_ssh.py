@@ -449,3 +449,17 @@ def test_banner_wait_sees_a_server_that_comes_up_later():
 
     wait_for_ssh_banner("127.0.0.1", port, deadline_s=30, on_wait=on_wait)
     assert len(waits) == 2 and all("refused" in w for w in waits)
+
+
+def test_follow_notices_a_link_that_stops_answering(sshd, conn, tmp_path):
+    """A vanished pod host sends no reset: only asking for a round trip reveals the dead link."""
+    log = tmp_path / "silent.log"
+    log.write_bytes(b"one\n")
+    gen = conn.follow(str(log), 0, liveness_probe_s=0.5, liveness_timeout_s=1.0)
+    assert next(gen) == (b"one", 4)
+    sshd.freeze_connections()
+    try:
+        with pytest.raises(SshDisconnected, match="while opening a channel"):
+            next(gen)
+    finally:
+        sshd.drop_connections()
