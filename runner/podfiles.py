@@ -179,9 +179,10 @@ def launcher_text() -> str:
 
 
 def inspect_pod(conn: SshConnection, paths: PodPaths, *, config: str | None = None,
-                session: str = TRAIN_SESSION, timeout: float = 60.0) -> PodInspect:
+                session: str | None = None, timeout: float = 60.0) -> PodInspect:
     """Ask the launcher what runs on the pod (starts nothing). Falls back to reading state.json
     when the launcher on this machine predates the inspect mode."""
+    session = session or TRAIN_SESSION
     env = {"RT_ACTION": "inspect", "RT_WORKSPACE": paths.workspace, "RT_SESSION": session}
     if config:
         env["RT_CONFIG"] = config

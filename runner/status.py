@@ -1,0 +1,211 @@
+"""`runner status [--json]`: the pod, what it costs, the training run and the end of its log.
+
+Read-only: never starts the pod, never spends money. Talks SSH only when the pod already runs;
+otherwise the training part comes from the last run recorded on this machine (runs/*.json).
+The JSON object's keys are stable (docs/companions.md lists them).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+from infra.runpod_client import Pod, RunPodError
+from runner.connect import connect_endpoint
+from runner.errors import RunnerError, from_runpod_error
+from runner.pod import GONE, PREEMPTED, RUNNING_STATE, STARTING, STOPPED_BY_RUNPOD, STOPPED_BY_USER, classify
+from runner.podfiles import PodPaths, inspect_pod, last_local_run, tail_log
+from runner.settings import Settings
+from runner.stack import StackOutputs, read_outputs_for
+
+LOG_LINES = 10
+TRAINING_KEYS = ("run_id", "attempt", "state", "exit_code", "config", "output_dir", "started_at", "ended_at",
+                 "resume_from", "last_checkpoint")
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def _pod_info(pod: Pod | None, outputs: StackOutputs, state: str, now: datetime) -> dict[str, Any]:
+    running = state == RUNNING_STATE
+    market = outputs.market if pod is None or pod.interruptible is None else ("spot" if pod.interruptible else "on-demand")
+    price = None
+    if pod is not None and pod.cost_per_hr:
+        price = pod.cost_per_hr
+    elif outputs.cost_per_hr is not None:
+        price = outputs.cost_per_hr
+    elif outputs.bid_per_gpu is not None:
+        price = round(outputs.bid_per_gpu * (outputs.gpu_count or 1), 4)
+    started = _parse_time(pod.started_at) if pod is not None else None
+    billing = pod is not None and state in (RUNNING_STATE, STARTING)
+    return {
+        "state": state,
+        "status": pod.status if pod is not None else None,
+        "last_status_change": pod.last_status_change if pod is not None else None,
+        "market": market,
+        "gpu_type": (pod.gpu_type if pod is not None and pod.gpu_type else outputs.gpu_type),
+        "gpu_count": (pod.gpu_count if pod is not None and pod.gpu_count else outputs.gpu_count),
+        "cost_per_hr": (price if billing else 0.0),
+        "price_per_hr": price,
+        "started_at": pod.started_at if pod is not None else None,
+        "uptime_s": int((now - started).total_seconds()) if (running and started is not None) else None,
+        "ssh": ({"host": pod.ssh.host, "port": pod.ssh.port, "user": pod.ssh.user or outputs.ssh_user}
+                if running and pod is not None and pod.ssh is not None else None),
+        "data_center": (pod.data_center if pod is not None and pod.data_center else outputs.data_center),
+        "volume_id": (pod.volume_id if pod is not None and pod.volume_id else outputs.volume_id),
+        "name": pod.name if pod is not None else outputs.pod_name,
+    }
+
+
+def _empty_training() -> dict[str, Any]:
+    return {"source": None, **{k: None for k in TRAINING_KEYS},
+            "session_running": None, "newest_checkpoint": None, "skipped_checkpoints": []}
+
+
+def _from_pod(settings: Settings, outputs: StackOutputs, pod: Pod, report: dict[str, Any]) -> None:
+    paths = PodPaths(outputs.workspace)
+    settings.require_ssh_key()
+    ssh = pod.ssh if pod.ssh.user else replace(pod.ssh, user=outputs.ssh_user)
+    with connect_endpoint(settings, ssh, pin_id=outputs.pod_id, started_at=pod.started_at) as conn:
+        info = inspect_pod(conn, paths)
+        training = _empty_training()
+        training.update({k: (info.state or {}).get(k) for k in TRAINING_KEYS})
+        training.update(source="pod", session_running=info.session_running,
+                        output_dir=info.output_dir or training["output_dir"],
+                        newest_checkpoint=info.newest_checkpoint, skipped_checkpoints=info.skipped_checkpoints)
+        if info.state is None:
+            training["source"] = "pod" if info.session_running else None
+        report["training"] = training
+        tail = tail_log(conn, info.log or paths.log, LOG_LINES)
+        report["log"] = {
+            "path": info.log or paths.log,
+            "size": tail.end_offset if tail is not None else 0,
+            "tail": [line.decode("utf-8", "replace") for line in tail.lines] if tail is not None else [],
+        }
+
+
+def _from_local(settings: Settings, report: dict[str, Any]) -> None:
+    record = last_local_run(settings)
+    if record is None:
+        return
+    training = _empty_training()
+    training.update({k: record.get(k) for k in TRAINING_KEYS})
+    if training["state"] is None:
+        training["state"] = record.get("status") or record.get("result")
+    training["newest_checkpoint"] = record.get("last_checkpoint") or record.get("newest_checkpoint")
+    training["source"] = "local"
+    training["record"] = record.get("record")
+    report["training"] = training
+
+
+def collect(settings: Settings, *, now: datetime | None = None) -> dict[str, Any]:
+    """Everything `status` shows, as the JSON object `--json` prints."""
+    settings.require_api_key()
+    outputs = read_outputs_for(settings)
+    client = settings.client()
+    try:
+        pod = client.find_pod(outputs.pod_id, with_history=True)
+    except RunPodError as e:
+        raise from_runpod_error(e, pod_id=outputs.pod_id) from None
+    state = classify(pod)
+    report: dict[str, Any] = {
+        "stack": outputs.stack,
+        "pod_id": outputs.pod_id,
+        "pod": _pod_info(pod, outputs, state, now or datetime.now(timezone.utc)),
+        "training": _empty_training(),
+        "log": None,
+        "errors": [],
+    }
+    if state == RUNNING_STATE and pod is not None and pod.ssh is not None:
+        try:
+            _from_pod(settings, outputs, pod, report)
+        except RunnerError as e:
+            report["errors"].append(f"could not read the training state over SSH: {e.message}")
+    if report["training"]["source"] is None:
+        _from_local(settings, report)
+    return report
+
+
+# ---------------------------------------------------------------- text
+def _duration(seconds: int) -> str:
+    h, rest = divmod(max(0, seconds), 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s"
+
+
+_STATE_TEXT = {
+    RUNNING_STATE: "running",
+    STARTING: "starting",
+    PREEMPTED: "preempted (outbid; stopped)",
+    STOPPED_BY_USER: "stopped",
+    STOPPED_BY_RUNPOD: "stopped by RunPod",
+    GONE: "gone (terminated)",
+}
+
+
+def render(report: dict[str, Any]) -> str:
+    pod, tr, log = report["pod"], report["training"], report["log"]
+    lines = [f"stack {report['stack']}, pod {report['pod_id']}" + (f" ({pod['name']})" if pod.get("name") else "")]
+    raw = f" ({pod['status']}" + (f": {pod['last_status_change']}" if pod["last_status_change"] else "") + ")" \
+        if pod["status"] else ""
+    since = ""
+    if pod["uptime_s"] is not None:
+        since = f", up {_duration(pod['uptime_s'])} since {pod['started_at']}"
+    lines.append(f"  pod:        {_STATE_TEXT.get(pod['state'], pod['state'])}{raw}{since}")
+    gpu = f"{pod['gpu_count']} x {pod['gpu_type'] or 'GPU'}, {pod['market']}"
+    if pod["state"] == GONE:
+        lines.append(f"  GPU:        {gpu}; `pulumi up` recreates the pod (the volume keeps your data)")
+    elif pod["cost_per_hr"]:
+        lines.append(f"  GPU:        {gpu}, ${pod['cost_per_hr']:.3f}/hour now")
+    else:
+        when = f" (${pod['price_per_hr']:.3f}/hour when running)" if pod["price_per_hr"] else ""
+        lines.append(f"  GPU:        {gpu}; no compute charge while stopped{when}")
+    if pod["ssh"]:
+        s = pod["ssh"]
+        lines.append(f"  SSH:        {s['user']}@{s['host']} -p {s['port']}   (`python -m runner ssh`)")
+    if tr["source"] is None:
+        lines.append("training:     no run known" + ("" if pod["state"] == RUNNING_STATE else
+                                                     " (the pod is not running; nothing recorded on this machine)"))
+    else:
+        where = "from the pod" if tr["source"] == "pod" else "last run started from this machine"
+        lines.append(f"training ({where}):")
+        if tr["run_id"]:
+            attempt = f", attempt {tr['attempt']}" if tr["attempt"] else ""
+            lines.append(f"  run:        {tr['run_id']}{attempt}, {tr['state'] or 'unknown state'}"
+                         + (f", exit code {tr['exit_code']}" if tr["exit_code"] is not None else ""))
+        if tr["config"]:
+            lines.append(f"  config:     {tr['config']}")
+        if tr["session_running"] is not None:
+            lines.append(f"  tmux:       {'running' if tr['session_running'] else 'not running'}")
+        lines.append(f"  checkpoint: {tr['newest_checkpoint'] or 'none yet'}")
+        if tr["skipped_checkpoints"]:
+            lines.append(f"  incomplete: {', '.join(tr['skipped_checkpoints'])}")
+        if tr["ended_at"]:
+            lines.append(f"  ended:      {tr['ended_at']}")
+    if log is not None:
+        lines.append(f"log ({log['path']}, last {len(log['tail'])} lines):" if log["tail"]
+                     else f"log ({log['path']}): empty or not written yet")
+        lines += [f"  {line}" for line in log["tail"]]
+    for err in report["errors"]:
+        lines.append(f"warning: {err}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    report = collect(settings)
+    if getattr(args, "json", False):
+        print(json.dumps(report, indent=2, sort_keys=False))
+    else:
+        print(render(report))
+    sys.stdout.flush()
+    return 0
