@@ -163,34 +163,49 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     p = add("train", "start (or rejoin) training on the pod and follow its log", """
-        Make sure the pod runs (resuming it if stopped or preempted), start training in tmux
-        on the pod and follow its log until training ends. Training resumes from the newest
-        complete checkpoint on the network volume. When the link drops the runner reconnects;
-        when the spot pod is preempted it resumes or recreates it (through the stack) and
-        training continues. The pod stops itself when training ends. Exits with training's
-        exit code. Ctrl-C detaches: training keeps running on the pod.""", [
+        Check the config here (exists, YAML, has output_dir) and read the stack outputs, make
+        sure the pod runs (resuming it if stopped or preempted), start remote/remote_train.sh on
+        it over SSH and follow the training log live until training ends, reconnecting when the
+        link drops (no line lost or repeated). The pod clones REPO_URL (committed, pushed code),
+        reuses the venv on the volume, resumes from the newest complete checkpoint in output_dir
+        and trains in tmux. If training already runs there, the runner attaches to it instead.
+
+        At the end: a summary (exit code, duration, checkpoint, estimated cost), the pod stops
+        itself and the runner checks that through the API (and stops it if it did not), and
+        the runner exits with training's exit code. Ctrl-C detaches: training keeps running,
+        the pod still stops itself at the end; come back with `runner logs -f` / `runner status`.
+
+        --host trains on any SSH machine instead (no RunPod API, nothing is stopped), --local
+        on this machine (workspace ./.local-workspace; the training repo defaults to this
+        checkout). The config path is relative to the training repo root, on both sides.""", [
         "python -m runner train --config configs/baseline.yaml",
         "python -m runner train --config configs/baseline.yaml --detach      # start, don't follow",
-        "python -m runner train --config configs/baseline.yaml --budget-usd 20 --max-recoveries 5",
-        "python -m runner train --config configs/small.yaml --host root@gpu-box:2222   # your own machine",
-        "python -m runner train --config configs/tiny.yaml --local                      # no pod at all",
+        "python -m runner train --config configs/baseline.yaml --keep-pod    # pod stays up afterwards",
+        "python -m runner train --config configs/small.yaml --host root@gpu-box:2222 --workspace /data/ws",
+        "TRAIN_SCRIPT=remote/smoke_train.py python -m runner train --local --config configs/smoke.yaml",
     ])
     p.add_argument("--config", required=True, metavar="PATH",
-                   help="training config, relative to the training repo (passed to the train script)")
+                   help="training config (YAML with output_dir), relative to the training repo root; "
+                        "the pod uses the same path in its checkout")
     p.add_argument("--detach", action="store_true",
-                   help="start training and return; follow later with `runner logs -f`")
+                   help="start training and return at once; follow later with `runner logs -f`")
     p.add_argument("--keep-pod", action="store_true",
                    help="leave the pod running after training ends (default: it stops itself)")
-    p.add_argument("--host", type=host_spec, metavar="USER@HOST[:PORT]",
-                   help="train over SSH on this machine instead of the stack's pod")
-    p.add_argument("--local", action="store_true",
-                   help="run the pod-side launcher on this machine (a dry run of the whole flow)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--host", type=host_spec, metavar="USER@HOST[:PORT]",
+                       help="train over SSH on this machine instead of the stack's pod (no RunPod API; "
+                            "its host key is pinned on first use)")
+    where.add_argument("--local", action="store_true",
+                       help="run the pod-side launcher on this machine: the whole flow without a cloud")
+    p.add_argument("--workspace", metavar="DIR",
+                   help="workspace (volume) directory on the target (default: the stack's workspace output, "
+                        "/workspace for --host, ./.local-workspace for --local)")
+    p.add_argument("--run-id", type=_run_id, metavar="ID",
+                   help="name of the run (default: <config name>-<UTC time>); reuse one to continue it")
     p.add_argument("--max-recoveries", type=_non_negative_int, default=3, metavar="N",
                    help="give up after N preemption recoveries (default: 3)")
     p.add_argument("--budget-usd", type=_budget, metavar="X",
-                   help="stop the pod once this run has cost about X US dollars")
-    p.add_argument("--run-id", type=_run_id, metavar="ID",
-                   help="name of the run (default: generated); reuse one to rejoin it")
+                   help="stop the pod once this run has cost about X US dollars (cost_per_hr x pod time)")
 
     p = add("sync", "upload a local data directory to the network volume (rsync over SSH)", """
         Copy PATH (default: DATA_DIR from settings, i.e. ./data) to the network volume under

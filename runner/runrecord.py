@@ -1,0 +1,123 @@
+"""What the runner knows about a run, kept on this machine (for `runner status` and recovery accounting).
+
+One JSON file per run: <state dir>/<stack>/runs/<run_id>.json (written atomically, mode 0600),
+plus <state dir>/<stack>/last_run holding the newest run's id. Runs on `--host` and `--local`
+targets are recorded under the pseudo-stacks `host-<host>-<port>` and `local`, so they never look
+like the stack pod's run.
+
+Record fields (all JSON): run_id, stack, target ("pod"|"host"|"local"), target_name, pod_id,
+config, output_dir, workspace, log, state_file, status ("launching"|"running"|"detached"|
+"succeeded"|"failed"|"preempted"|"interrupted"|"unknown"), exit_code, last_checkpoint,
+keep_pod, cost_per_hr, pod_seconds, estimated_cost_usd, pod_stop (how the pod was stopped),
+created_at, updated_at, attempts: [{attempt, log_offset, resume_from, started_at, ended_at,
+state, exit_code, last_checkpoint, status}] (status: "started"|"already-running").
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from runner.paths import StatePaths
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class AttemptRecord:
+    attempt: int
+    log_offset: int
+    resume_from: str | None = None
+    status: str = "started"            # launcher answer: started | already-running
+    started_at: str | None = None
+    ended_at: str | None = None
+    state: str | None = None           # setup | running | succeeded | failed | preempted
+    exit_code: int | None = None
+    last_checkpoint: str | None = None
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    stack: str
+    target: str
+    target_name: str
+    config: str
+    output_dir: str | None = None
+    workspace: str | None = None
+    log: str | None = None
+    state_file: str | None = None
+    pod_id: str | None = None
+    status: str = "launching"
+    exit_code: int | None = None
+    last_checkpoint: str | None = None
+    keep_pod: bool = False
+    cost_per_hr: float | None = None
+    pod_seconds: float | None = None
+    estimated_cost_usd: float | None = None
+    pod_stop: str | None = None
+    created_at: str = field(default_factory=utc_now)
+    updated_at: str = field(default_factory=utc_now)
+    attempts: list[AttemptRecord] = field(default_factory=list)
+
+    def attempt(self, number: int) -> AttemptRecord | None:
+        return next((a for a in self.attempts if a.attempt == number), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RunRecord":
+        known = {f for f in cls.__dataclass_fields__}
+        kw = {k: v for k, v in data.items() if k in known}
+        kw["attempts"] = [
+            AttemptRecord(**{k: v for k, v in a.items() if k in AttemptRecord.__dataclass_fields__})
+            for a in data.get("attempts") or [] if isinstance(a, dict)
+        ]
+        return cls(**kw)
+
+
+def record_paths(state_dir: Path, stack: str, target: str, target_name: str) -> StatePaths:
+    """Where records of this target's runs go (see module docstring)."""
+    if target == "pod":
+        return StatePaths(state_dir, stack)
+    if target == "local":
+        return StatePaths(state_dir, "local")
+    return StatePaths(state_dir, "host-" + target_name.replace(":", "-").replace("@", "-"))
+
+
+def save(paths: StatePaths, record: RunRecord) -> Path:
+    """Write the record atomically and mark it as the last run."""
+    paths.ensure()
+    record.updated_at = utc_now()
+    path = paths.run_file(record.run_id)
+    _write_atomic(path, json.dumps(record.to_json(), indent=2) + "\n")
+    _write_atomic(paths.last_run, record.run_id + "\n")
+    return path
+
+
+def load(paths: StatePaths, run_id: str) -> RunRecord | None:
+    try:
+        data = json.loads(paths.run_file(run_id).read_text())
+    except (OSError, ValueError):
+        return None
+    return RunRecord.from_json(data) if isinstance(data, dict) else None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,576 @@
+"""`runner train`: from stack outputs to a live, resumable training run.
+
+    checks (no money)  settings, the config (exists, YAML, output_dir), stack outputs, repo URL
+    prepare            the target is reachable (pod: resumed/started, SSH banner)
+    launch             remote/remote_train.sh over `bash -s` (values as quoted exports on stdin)
+                       -> RT_RESULT: run id, attempt, log offset ("started" or "already-running")
+    follow             the log from that offset, whole lines, across SSH drops, until the attempt's
+                       end (footer line, or the state file as fallback); Ctrl-C detaches
+    finish             ack the end, summary, make sure the pod stopped, record, exit with
+                       training's exit code
+
+An interruption (the pod preempted/stopped/gone under the run, or the budget reached) goes to a
+`Recovery` strategy, which decides to launch the next attempt or to give up. The default one,
+ReportAndExit, reports and exits 4 with how to resume; automatic recovery plugs in there.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from datetime import datetime
+from typing import Callable, Protocol
+
+from runner import runrecord
+from runner.errors import EXIT_INTERRUPTED, EXIT_POD, RunnerError, UsageError, redact
+from runner.logfollow import follow_with_reconnect
+from runner.settings import Settings
+from runner.ssh import SshDisconnected, SshError
+from runner.targets import Shell, StopReport, Target, TargetInterrupted, make_target
+from runner.trainconfig import TrainConfig, load_train_config, uncommitted_warning
+
+# Seconds; module constants so tests can shorten them.
+ACK_WAIT_S = 30               # RT_ACK_WAIT of attached runs: the pod waits this long for our ack
+STOP_VERIFY_S = 90.0          # how long the pod gets to stop itself before the runner stops it
+END_GRACE_S = 2.0             # after the state file says "ended", wait this long for the footer line
+LAUNCH_TIMEOUT_S = 900.0      # the launcher clones the repo: can take a while on a first run
+MAX_RECONNECT_WAIT_S = 600.0
+STOP_CHECK_INTERVAL_S = 0.5
+
+TERMINAL = ("succeeded", "failed", "preempted")
+LAUNCHER = Path(__file__).resolve().parents[1] / "remote" / "remote_train.sh"
+# Launcher knobs a user (or a test) may set in the environment; passed through to the launcher.
+PASSTHROUGH = ("RT_LAUNCHER", "RT_PYTHON", "RT_GPU_COUNT", "RT_SESSION", "RT_RP_ENV_FILE", "RT_REPO_DIR")
+
+FOOTER_RE = re.compile(
+    r"^===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) end state=(?P<state>\w+) "
+    r"exit=(?P<exit>\S+) checkpoint=(?P<ckpt>.*) =====$")
+ENDED_NOTE_RE = re.compile(
+    r"^\[remote_train\] training ended: state=(?P<state>\w+) exit_code=(?P<exit>\S+) "
+    r"last_checkpoint=(?P<ckpt>\S+)")
+
+
+class LaunchError(UsageError):
+    """The pod-side launcher refused to start (its `error:` line says why); exit 2."""
+
+
+# ---------------------------------------------------------------- results of the stages
+@dataclass(frozen=True)
+class Launched:
+    status: str                    # started | already-running
+    run_id: str
+    attempt: int
+    log: str
+    log_offset: int
+    resume_from: str | None
+    state_file: str
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Ended:
+    state: str                     # succeeded | failed | preempted | unknown
+    exit_code: int | None
+    checkpoint: str | None
+    source: str                    # footer | state | note
+    started_at: str | None = None
+    ended_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    kind: str                      # preempted | stopped_by_user | stopped_by_runpod | gone | budget
+    message: str
+    checkpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class Detached:
+    pass
+
+
+# ---------------------------------------------------------------- the recovery seam
+@dataclass(frozen=True)
+class Decision:
+    retry: bool
+    exit_code: int = EXIT_POD
+    message: str = ""
+
+
+class Recovery(Protocol):
+    def decide(self, interruption: Interrupted, session: "TrainSession") -> Decision: ...
+
+
+class ReportAndExit:
+    """No automatic recovery: say what happened and how to resume, exit 4."""
+
+    def decide(self, interruption: Interrupted, session: "TrainSession") -> Decision:
+        ckpt = interruption.checkpoint or session.last_checkpoint
+        where = f"the newest complete checkpoint ({ckpt})" if ckpt else "the newest complete checkpoint, if any"
+        return Decision(False, EXIT_POD, (
+            f"{interruption.message}. Training of run {session.run_id} stopped; its checkpoints are on the "
+            f"volume. Resume with `{session.resume_command()}`: it starts the pod again and continues "
+            f"from {where}."
+        ))
+
+
+# ---------------------------------------------------------------- output
+class Console:
+    """Training log lines on stdout; the runner's own messages on stderr, secrets scrubbed."""
+
+    def __init__(self, secrets: tuple[str, ...] = ()):
+        self.secrets = secrets
+
+    def say(self, message: str) -> None:
+        print(f"[runner] {redact(message, self.secrets)}", file=sys.stderr, flush=True)
+
+    def log_line(self, text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+
+# ---------------------------------------------------------------- watching for the end
+class EndWatch:
+    """Decides when the followed attempt is over: its footer line, else its terminal state file."""
+
+    def __init__(self, run_id: str, attempt: int, state_file: str, *, grace_s: float):
+        self.run_id, self.attempt, self.state_file, self.grace_s = run_id, attempt, state_file, grace_s
+        self.footer: Ended | None = None
+        self.note: Ended | None = None
+        self.from_state: Ended | None = None
+        self._state_seen_at: float | None = None
+        self.extra_check: Callable[[], None] | None = None   # e.g. the budget; may raise
+
+    def feed(self, text: str) -> None:
+        m = FOOTER_RE.match(text)
+        if m and m["run"] == self.run_id and int(m["attempt"]) == self.attempt:
+            self.footer = Ended(m["state"], _int(m["exit"]), _path(m["ckpt"]), "footer", ended_at=m["time"])
+            return
+        m = ENDED_NOTE_RE.match(text)
+        if m:
+            self.note = Ended(m["state"], _int(m["exit"]), _path(m["ckpt"]), "note")
+
+    def should_stop(self, conn: Shell | None) -> bool:
+        if self.footer is not None:
+            return True
+        if self.extra_check is not None:
+            self.extra_check()
+        if conn is None:
+            return False
+        try:
+            raw = conn.read_file(self.state_file)
+        except SshDisconnected:
+            raise
+        except SshError:
+            return False
+        state = _json(raw)
+        if state is None:
+            return False
+        if state.get("run_id") != self.run_id or state.get("attempt") != self.attempt:
+            # Another launch replaced ours in the state file: our attempt is over.
+            if state.get("run_id") != self.run_id or (state.get("attempt") or 0) > self.attempt:
+                self.from_state = self.from_state or Ended("unknown", None, None, "state")
+                return True
+            return False
+        if state.get("state") not in TERMINAL:
+            return False
+        self.from_state = Ended(state["state"], state.get("exit_code"), state.get("last_checkpoint"), "state",
+                                state.get("started_at"), state.get("ended_at"))
+        now = time.monotonic()
+        if self._state_seen_at is None:
+            self._state_seen_at = now
+        return now - self._state_seen_at >= self.grace_s
+
+    @property
+    def ended(self) -> Ended | None:
+        return self.footer or self.from_state
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _path(text: str | None) -> str | None:
+    return None if text in (None, "", "none", "None") else text
+
+
+def _json(raw: bytes | None) -> dict | None:
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw.decode("utf-8", "replace"))
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    s = int(round(seconds))
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else (f"{m}m {s:02d}s" if m else f"{s}s")
+
+
+def _iso_seconds(start: str | None, end: str | None) -> float | None:
+    try:
+        a = datetime.fromisoformat(start.replace("Z", "+00:00"))   # type: ignore[union-attr]
+        b = datetime.fromisoformat(end.replace("Z", "+00:00"))     # type: ignore[union-attr]
+    except (AttributeError, ValueError):
+        return None
+    return max(0.0, (b - a).total_seconds())
+
+
+def default_run_id(cfg: TrainConfig) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]", "-", cfg.name).strip("-._") or "run"
+    return f"{stem[:40]}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+
+
+# ---------------------------------------------------------------- the session
+class TrainSession:
+    def __init__(self, args, settings: Settings, target: Target, cfg: TrainConfig, *,
+                 recovery: Recovery | None = None, console: Console | None = None):
+        self.args = args
+        self.settings = settings
+        self.target = target
+        self.cfg = cfg
+        self.recovery = recovery or ReportAndExit()
+        self.console = console or Console(settings.secrets())
+        self.run_id: str = args.run_id or default_run_id(cfg)
+        self.keep_pod = bool(args.keep_pod) and target.kind == "pod"
+        self.last_checkpoint: str | None = None
+        self.launch_time: float | None = None
+        self.record = runrecord.RunRecord(
+            run_id=self.run_id, stack=settings.stack, target=target.kind, target_name=target.label,
+            config=cfg.rel_path, output_dir=cfg.output_dir, workspace=target.workspace,
+            pod_id=target.pod_id, keep_pod=self.keep_pod,
+        )
+        self.record_paths = runrecord.record_paths(settings.state_dir, settings.stack, target.kind, target.label)
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def say(self, message: str) -> None:
+        self.console.say(message)
+
+    def stack_flag(self) -> str:
+        return f" --stack {self.settings.stack}" if self.settings.sources.get("PULUMI_STACK") == "command line" else ""
+
+    def resume_command(self) -> str:
+        where = {"local": " --local", "host": f" --host {self.target.label}"}.get(self.target.kind, "")
+        return f"python -m runner train --config {self.cfg.rel_path} --run-id {self.run_id}{where}{self.stack_flag()}"
+
+    def save_record(self) -> None:
+        try:
+            runrecord.save(self.record_paths, self.record)
+        except OSError as e:
+            self.say(f"warning: could not write the run record under {self.record_paths.stack_dir} ({e.strerror})")
+
+    def launcher_env(self, repo_url: str, branch: str) -> dict[str, str]:
+        env = {
+            "RT_WORKSPACE": self.target.workspace,
+            "RT_REPO_URL": repo_url,
+            "RT_REPO_BRANCH": branch,
+            "RT_CONFIG": self.cfg.rel_path,
+            "RT_TRAIN_SCRIPT": self.settings.train_script,
+            "RT_RUN_ID": self.run_id,
+            "RT_STOP_POD": "1" if self.target.stops_pod and not self.keep_pod else "0",
+            "RT_ACK_WAIT": "0" if self.args.detach else str(ACK_WAIT_S),
+            "RT_SESSION": self.target.session,
+        }
+        for name in PASSTHROUGH:
+            value = os.environ.get(name)
+            if value:
+                env[name] = value
+        return env
+
+    # -- stages -----------------------------------------------------------------------------------
+    def launch(self, env: dict[str, str]) -> Launched:
+        """Run the launcher once; RT_RESULT as Launched, or LaunchError with its `error:` lines."""
+        errors: list[str] = []
+
+        def on_stderr(line: str) -> None:
+            if line.startswith("error: "):
+                errors.append(line[len("error: "):])
+            elif line.strip():
+                self.say(f"launcher: {line}")
+
+        with self.target.connect() as conn:
+            result = conn.run_script(launcher_text(), env, timeout=LAUNCH_TIMEOUT_S, on_stderr_line=on_stderr)
+        data = None
+        for line in reversed(result.stdout.splitlines()):
+            if line.startswith("RT_RESULT "):
+                data = _json(line[len("RT_RESULT "):].encode())
+                break
+        if result.exit_code != 0 or data is None:
+            why = "; ".join(errors) or (result.stderr.strip().splitlines() or [f"exit code {result.exit_code}"])[-1]
+            raise LaunchError(f"the launcher on {self.target.label} did not start training: {why}")
+        try:
+            return Launched(
+                status=str(data["status"]), run_id=str(data["run_id"]), attempt=int(data["attempt"]),
+                log=str(data["log"]), log_offset=int(data["log_offset"]),
+                resume_from=data.get("resume_from") or None,
+                state_file=str(data.get("state_file") or f"{self.target.workspace.rstrip('/')}/.runner/state.json"),
+                raw=data,
+            )
+        except (KeyError, TypeError, ValueError):
+            raise LaunchError(f"the launcher on {self.target.label} answered an RT_RESULT line without "
+                              "run_id/attempt/log/log_offset; is remote/remote_train.sh up to date?") from None
+
+    def follow(self, launched: Launched) -> Ended | Interrupted | Detached:
+        watch = EndWatch(launched.run_id, launched.attempt, launched.state_file, grace_s=END_GRACE_S)
+        watch.extra_check = self._budget_check
+        current: dict[str, Shell | None] = {"conn": None}
+
+        def connect() -> Shell:
+            current["conn"] = None
+            conn = self.target.connect()
+            current["conn"] = conn
+            return conn
+
+        def on_line(line: bytes, _offset: int) -> None:
+            text = line.decode("utf-8", "replace")
+            self.console.log_line(text)
+            watch.feed(text)
+
+        def on_disconnect(error: Exception, attempt: int) -> None:
+            current["conn"] = None
+            if attempt == 1:
+                self.say(f"SSH link lost ({error}); reconnecting, the log continues where it stopped")
+            self.target.after_disconnect(error, attempt, self.say)
+
+        def on_reconnect(_conn: Shell, offset: int) -> None:
+            self.say(f"reconnected; following the log from byte {offset}")
+
+        try:
+            follow_with_reconnect(
+                connect, launched.log, launched.log_offset, on_line,
+                should_stop=lambda: watch.should_stop(current["conn"]),
+                on_disconnect=on_disconnect, on_reconnect=on_reconnect,
+                max_reconnect_wait_s=MAX_RECONNECT_WAIT_S, stop_check_interval_s=STOP_CHECK_INTERVAL_S,
+            )
+        except TargetInterrupted as e:
+            if e.kind != "budget" and watch.note is not None and watch.note.state != "preempted":
+                # The pod stopped itself after training ended, before we read the end (no ack).
+                return watch.note
+            return Interrupted(e.kind, e.message, watch.note.checkpoint if watch.note else None)
+        except KeyboardInterrupt:
+            return Detached()
+        ended = watch.ended or Ended("unknown", None, None, "state")
+        if ended.state == "preempted":
+            return Interrupted("preempted", f"training on {self.target.label} received SIGTERM "
+                                            "(spot preemption or container stop)", ended.checkpoint)
+        return ended
+
+    def _budget_check(self) -> None:
+        budget = getattr(self.args, "budget_usd", None)
+        if not budget or self.target.kind != "pod":
+            return
+        spent = self.spent(time.time())
+        if spent is not None and spent >= budget:
+            self.say(f"budget reached: about ${spent:.2f} of ${budget:.2f}; stopping pod {self.target.pod_id}")
+            report = self.target.stop_now(self.say)
+            self.record.pod_stop = f"{report.text} (budget)"
+            raise TargetInterrupted(f"the run reached its budget of ${budget:.2f} (--budget-usd) and pod "
+                                    f"{self.target.pod_id} {report.text}", kind="budget")
+
+    def spent(self, until: float | None) -> float | None:
+        t = self.target
+        if t.kind != "pod" or not t.cost_per_hr or t.billing_started is None or until is None:
+            return None
+        return t.cost_per_hr * max(0.0, until - t.billing_started) / 3600.0
+
+    def acknowledge(self, launched: Launched) -> dict | None:
+        """Tell the pod we saw the end (it then stops without waiting RT_ACK_WAIT); read the final state."""
+        runner_dir = launched.state_file.rsplit("/", 1)[0]
+        try:
+            with self.target.connect() as conn:
+                state = _json(conn.read_file(launched.state_file))
+                conn.write_file(f"{runner_dir}/ack", f"{launched.run_id} {launched.attempt}".encode(), mode=0o644)
+                return state
+        except RunnerError as e:
+            self.say(f"could not confirm the end to the pod ({e.message}); it stops itself after "
+                     f"{ACK_WAIT_S}s anyway")
+            return None
+
+    # -- the whole run ----------------------------------------------------------------------------
+    def run(self) -> int:
+        t = self.target
+        repo_url, branch = t.repo()
+        warning = uncommitted_warning(self.cfg, self.settings.project_root)
+        if warning:
+            self.say(f"warning: {warning}")
+        self.save_record()
+        t.prepare(self.say)
+        env = self.launcher_env(repo_url, branch)
+        launched = self._launch_or_release(env)
+        while True:
+            if self.args.detach:
+                return self.detached(launched, by_request=True)
+            outcome = self.follow(launched)
+            if isinstance(outcome, Detached):
+                return self.detached(launched, by_request=False)
+            if isinstance(outcome, Ended):
+                return self.finish(launched, outcome)
+            decision = self.recovery.decide(outcome, self)
+            self._record_attempt_end(launched, outcome.kind, None, outcome.checkpoint)
+            if not decision.retry:
+                self.record.status = "preempted" if outcome.kind == "preempted" else "interrupted"
+                self.record.exit_code = decision.exit_code
+                self._close_billing(None)
+                self.save_record()
+                self.say(decision.message)
+                return decision.exit_code
+            if decision.message:
+                self.say(decision.message)
+            t.prepare(self.say)
+            launched = self._launch_or_release(env)
+
+    def _launch_or_release(self, env: dict[str, str]) -> Launched:
+        self.say(f"launching run {self.run_id}: config {self.cfg.rel_path}, repo {_mask(env['RT_REPO_URL'])} "
+                 f"({env['RT_REPO_BRANCH']}), workspace {self.target.workspace}")
+        try:
+            launched = self.launch(env)
+        except (RunnerError, KeyboardInterrupt):
+            self.record.status = "failed"
+            self.save_record()
+            self.target.release_unused(self.say)
+            raise
+        self.launch_time = self.launch_time or time.time()
+        if launched.status == "already-running":
+            if launched.run_id != self.run_id:
+                self.say(f"training is already running on {self.target.label} (run {launched.run_id}, attempt "
+                         f"{launched.attempt}); attaching to it, nothing new was started")
+            else:
+                self.say(f"run {launched.run_id} attempt {launched.attempt} is already running; attaching to it")
+            self.run_id = launched.run_id
+            self.record.run_id = launched.run_id
+        else:
+            resume = f", resuming from {launched.resume_from}" if launched.resume_from else ", from scratch"
+            self.say(f"started run {launched.run_id} attempt {launched.attempt}{resume}")
+        for skipped in launched.raw.get("skipped_checkpoints") or []:
+            self.say(f"skipped incomplete checkpoint {skipped}")
+        self.record.log, self.record.state_file = launched.log, launched.state_file
+        self.record.status = "running"
+        if self.record.attempt(launched.attempt) is None:
+            self.record.attempts.append(runrecord.AttemptRecord(
+                attempt=launched.attempt, log_offset=launched.log_offset, resume_from=launched.resume_from,
+                status=launched.status, started_at=runrecord.utc_now()))
+        self.save_record()
+        return launched
+
+    def _record_attempt_end(self, launched: Launched, state: str, exit_code: int | None,
+                            checkpoint: str | None) -> None:
+        a = self.record.attempt(launched.attempt)
+        if a is not None:
+            a.ended_at, a.state, a.exit_code, a.last_checkpoint = runrecord.utc_now(), state, exit_code, checkpoint
+        if checkpoint:
+            self.last_checkpoint = self.record.last_checkpoint = checkpoint
+
+    def _close_billing(self, stopped_at: float | None) -> None:
+        until = stopped_at or time.time()
+        if self.target.billing_started is not None and self.target.kind == "pod":
+            self.record.pod_seconds = round(until - self.target.billing_started, 1)
+            self.record.cost_per_hr = self.target.cost_per_hr
+            spent = self.spent(until)
+            self.record.estimated_cost_usd = round(spent, 4) if spent is not None else None
+
+    def detached(self, launched: Launched, *, by_request: bool) -> int:
+        self.record.status = "detached"
+        self.save_record()
+        t = self.target
+        head = (f"training runs on {t.label} (run {launched.run_id}, attempt {launched.attempt}); not following it"
+                if by_request else
+                f"detached: training keeps running on {t.label} (run {launched.run_id}, attempt {launched.attempt})")
+        self.say(head)
+        if t.kind == "pod":
+            self.say("the pod stops itself when training ends" if not self.keep_pod
+                     else "the pod keeps running after training (--keep-pod): stop it yourself")
+        for what, command in t.hints(self.stack_flag()):
+            self.say(f"  {what + ':':<20} {command}")
+        return 0 if by_request else EXIT_INTERRUPTED
+
+    def finish(self, launched: Launched, ended: Ended) -> int:
+        final = self.acknowledge(launched)
+        if final and final.get("run_id") == launched.run_id and final.get("attempt") == launched.attempt \
+                and final.get("state") in TERMINAL:
+            ended = Ended(final["state"], final.get("exit_code"), final.get("last_checkpoint") or ended.checkpoint,
+                          ended.source, final.get("started_at"), final.get("ended_at") or ended.ended_at)
+        code = ended.exit_code if isinstance(ended.exit_code, int) else (0 if ended.state == "succeeded" else 1)
+        stop = self.target.finish(keep=self.keep_pod, say=self.say, deadline_s=STOP_VERIFY_S)
+        self._record_attempt_end(launched, ended.state, code, ended.checkpoint)
+        self.record.status = ended.state if ended.state in TERMINAL else "unknown"
+        self.record.exit_code = code
+        self.record.pod_stop = stop.text if self.target.kind == "pod" else None
+        self._close_billing(stop.stopped_at)
+        self.save_record()
+        self.summary(launched, ended, code, stop)
+        return code
+
+    def summary(self, launched: Launched, ended: Ended, code: int, stop: StopReport) -> None:
+        t = self.target
+        took = _iso_seconds(ended.started_at, ended.ended_at)
+        if took is None and self.launch_time is not None:
+            took = time.time() - self.launch_time
+        verdict = {"succeeded": "training succeeded", "failed": "training FAILED"}.get(ended.state,
+                                                                                       f"training ended ({ended.state})")
+        self.say(f"{verdict}: exit code {code}")
+        rows = [
+            ("run", f"{launched.run_id} (attempt {launched.attempt}) on {t.label}"),
+            ("duration", _duration(took)),
+            ("checkpoint", ended.checkpoint or "none saved"),
+        ]
+        if t.kind == "pod":
+            spent = self.record.estimated_cost_usd
+            rows.append(("cost", f"about ${spent:.4f} (${t.cost_per_hr or 0:.3f}/h x {_duration(self.record.pod_seconds)} "
+                                 "of pod time for this run)" if spent is not None else "unknown (no cost_per_hr)"))
+            rows.append(("pod", stop.text))
+        rows.append(("log", f"{launched.log} (from byte {launched.log_offset})"))
+        for name, value in rows:
+            self.say(f"  {name + ':':<12} {value}")
+        if not stop.ok:
+            self.say(f"WARNING: pod {t.pod_id} may still be running and billing: `python -m runner stop{self.stack_flag()}`")
+
+
+def launcher_text() -> str:
+    try:
+        return LAUNCHER.read_text()
+    except OSError as e:
+        raise SshError(f"cannot read the pod-side launcher {LAUNCHER} ({e.strerror}); reinstall the runner.") from None
+
+
+def _mask(url: str) -> str:
+    return re.sub(r"(://)[^/@]*@", r"\1***@", url)
+
+
+# ---------------------------------------------------------------- entry point
+def run(args, settings: Settings, *, recovery: Recovery | None = None) -> int:
+    """`python -m runner train` (dispatched by runner/cli.py)."""
+    target = make_target(args, settings)
+    _check_workspace(args, target)
+    cfg = load_train_config(args.config, settings.project_root)
+    target.preflight()                    # pod: keys + stack outputs; never a billable call
+    if getattr(args, "keep_pod", False) and target.kind != "pod":
+        Console(settings.secrets()).say("--keep-pod only matters for the stack's pod; ignored")
+    session = TrainSession(args, settings, target, cfg, recovery=recovery)
+    return session.run()
+
+
+def _check_workspace(args, target: Target) -> None:
+    ws = getattr(args, "workspace", None)
+    if not ws:
+        return
+    if target.kind == "local":
+        target.workspace = os.path.abspath(os.path.expanduser(ws))
+    elif not ws.startswith("/"):
+        raise UsageError(f"--workspace must be an absolute path on the {target.kind} (got {ws!r}), e.g. /workspace")
+
+
+__all__ = ["ACK_WAIT_S", "Decision", "Detached", "Ended", "Interrupted", "Launched", "LaunchError", "Recovery",
+           "ReportAndExit", "TrainSession", "run"]
