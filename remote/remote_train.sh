@@ -80,8 +80,9 @@ rt_mask_url() { printf '%s' "$1" | sed -E 's#(://)[^/@]*@#\1***@#'; }
 
 rt_has_newline() { case $1 in *$'\n'* | *$'\r'*) return 0 ;; esac; return 1; }
 
+# -S: the helpers need only the standard library, and skipping site-packages makes each call fast.
 rt_py() {
-  "$RT_HELPER_PY" "$@"
+  "$RT_HELPER_PY" -S "$@"
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -167,8 +168,9 @@ PY
 }
 
 # rt_config_output_dir CONFIG REPO_DIR -> prints the absolute output_dir; exit 3 = clear error on stderr.
+# Runs with site-packages so PyYAML is used when installed; otherwise a small top-level parser.
 rt_config_output_dir() {
-  rt_py - "$1" "$2" <<'PY'
+  "$RT_HELPER_PY" - "$1" "$2" <<'PY'
 import os, re, sys
 
 config_path, repo_dir = sys.argv[1], sys.argv[2]
@@ -375,8 +377,8 @@ rt_resolve_launcher() {
 rt_session_running() {
   tmux has-session -t "=$RT_SESSION" 2>/dev/null || return 1
   local dead owner
-  dead=$(tmux list-panes -t "=$RT_SESSION" -F '#{pane_dead}' 2>/dev/null | sort -u)
-  owner=$(tmux show-options -v -t "=$RT_SESSION" @rt_owner 2>/dev/null || true)
+  dead=$(tmux list-panes -t "=$RT_SESSION:" -F '#{pane_dead}' 2>/dev/null | sort -u)
+  owner=$(tmux show-options -v -t "=$RT_SESSION:" @rt_owner 2>/dev/null || true)
   if [[ $owner != remote_train ]]; then
     rt_die "a tmux session named '$RT_SESSION' exists on the pod but was not started by remote_train.sh; close it (tmux kill-session -t $RT_SESSION) or choose another RT_SESSION"
   fi
@@ -525,7 +527,7 @@ rt_launch() {
     rt_json_tool update "$RT_STATE_FILE" "state=failed" "message=tmux new-session failed" "ended_at=$(rt_now)"
     rt_die "could not start tmux session '$RT_SESSION'; see the tmux error above"
   fi
-  tmux set-option -t "=$RT_SESSION" @rt_owner remote_train >/dev/null 2>&1 9>&- || true
+  tmux set-option -t "=$RT_SESSION:" @rt_owner remote_train >/dev/null 2>&1 9>&- || true
 
   rt_json_tool result "status=started" "run_id=$RT_RUN_ID" "attempt=$RT_ATTEMPT" "log=$RT_LOG" \
     "log_offset=$RT_LOG_OFFSET" "resume_from=$RT_RESUME_FROM" "state_file=$RT_STATE_FILE" \
@@ -618,6 +620,20 @@ rt_on_interrupt() {
   rt_note "interrupted: asked training to stop"
 }
 
+# rt_requirements_hash VENV_PYTHON REQUIREMENTS -> what a successful install is recorded under.
+rt_requirements_hash() {
+  "$1" -S - "$2" <<'PY'
+import hashlib, sys
+digest = hashlib.sha256(sys.version.encode() + b"\0")
+try:
+    with open(sys.argv[1], "rb") as fh:
+        digest.update(fh.read())
+except FileNotFoundError:
+    digest.update(b"<no requirements.txt>")
+print(digest.hexdigest())
+PY
+}
+
 rt_setup_venv() {
   local venv=$RT_REPO_DIR/venv want have
   want=$("$RT_PYTHON" -c 'import sys; print(sys.version)' 2>/dev/null | head -n 1)
@@ -638,17 +654,8 @@ rt_setup_venv() {
     fi
   fi
   local requirements=$RT_REPO_DIR/requirements.txt marker=$venv/.rt-requirements.sha256 hash
-  hash=$("$venv/bin/python" - "$requirements" <<'PY'
-import hashlib, sys
-digest = hashlib.sha256(sys.version.encode() + b"\0")
-try:
-    with open(sys.argv[1], "rb") as fh:
-        digest.update(fh.read())
-except FileNotFoundError:
-    digest.update(b"<no requirements.txt>")
-print(digest.hexdigest())
-PY
-  ) || { RT_FAIL_MESSAGE="the venv python $venv/bin/python does not run"; return 1; }
+  hash=$(rt_requirements_hash "$venv/bin/python" "$requirements") ||
+    { RT_FAIL_MESSAGE="the venv python $venv/bin/python does not run"; return 1; }
   if [[ -f $marker && $(<"$marker") == "$hash" ]]; then
     rt_note "venv: requirements unchanged since the last install; nothing to install"
     return 0
@@ -721,6 +728,28 @@ rt_finish() {
   exit "${code:-1}"
 }
 
+# POST {"action":"stop"} to $RT_STOP_URL with the key from $RUNPOD_API_KEY (environment only).
+rt_rest_stop_python() {
+  "$RT_HELPER_PY" -S - <<'PY'
+import os, sys, time, urllib.error, urllib.request
+url, key = os.environ["RT_STOP_URL"], os.environ["RUNPOD_API_KEY"]
+for attempt in range(3):
+    request = urllib.request.Request(url, data=b'{"action":"stop"}', method="POST", headers={
+        "Authorization": "Bearer " + key, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            sys.exit(0)
+    except urllib.error.HTTPError as exc:
+        print("stop: REST v2 answered HTTP %d" % exc.code)
+        if exc.code < 500 and exc.code != 429:
+            sys.exit(1)
+    except (urllib.error.URLError, OSError) as exc:
+        print("stop: REST v2 request failed: %s" % getattr(exc, "reason", exc))
+    time.sleep(2)
+sys.exit(1)
+PY
+}
+
 # Prints the method that worked. Runs in a subshell so the pod's API key never enters the
 # supervisor's (or training's) environment; the key is passed via env/stdin, never argv.
 rt_stop_pod() {
@@ -770,24 +799,7 @@ rt_stop_pod() {
       rt_note "stop: REST v2 stop via curl failed"
       exit 1
     fi
-    if "$RT_HELPER_PY" - >>"$RT_LOG" 2>&1 <<'PY'; then
-import os, sys, time, urllib.error, urllib.request
-url, key = os.environ["RT_STOP_URL"], os.environ["RUNPOD_API_KEY"]
-for attempt in range(3):
-    request = urllib.request.Request(url, data=b'{"action":"stop"}', method="POST", headers={
-        "Authorization": "Bearer " + key, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            sys.exit(0)
-    except urllib.error.HTTPError as exc:
-        print("stop: REST v2 answered HTTP %d" % exc.code)
-        if exc.code < 500 and exc.code != 429:
-            sys.exit(1)
-    except (urllib.error.URLError, OSError) as exc:
-        print("stop: REST v2 request failed: %s" % getattr(exc, "reason", exc))
-    time.sleep(2)
-sys.exit(1)
-PY
+    if rt_rest_stop_python >>"$RT_LOG" 2>&1; then
       printf 'REST v2 (python)'
       exit 0
     fi
@@ -828,7 +840,7 @@ rt_supervise() {
   unset PYTHONHOME
 
   rt_build_command || rt_finish failed 1
-  rt_note "running: ${RT_CMD[*]}"
+  rt_note "running:$(printf ' %q' "${RT_CMD[@]}")"
   rt_start_child "${RT_CMD[@]}"
   rt_state "state=running" "train_pid=$RT_CHILD_PID"
   rt_wait_child

@@ -45,8 +45,9 @@ class SmokeConfig:
 
 def _scalar(text: str):
     text = text.strip()
-    if text[:1] in ("'", '"') and text[-1:] == text[:1] and len(text) >= 2:
-        return text[1:-1]
+    if text[:1] in ("'", '"'):
+        end = text.find(text[0], 1)
+        return text[1:end] if end > 0 else text[1:]
     if " #" in text:
         text = text.split(" #", 1)[0].rstrip()
     if text in ("", "~", "null"):

@@ -6,9 +6,9 @@ the training repo (scripts/train.py = remote/smoke_train.py), a bin dir of stand
 /etc/rp_environment, its own tmux server (TMUX_TMPDIR) and session name. `launch()` streams the
 script to `bash -s` with `export NAME=<shlex-quoted>` lines prepended, exactly like the runner.
 
-Venvs: creating one with pip takes seconds, so by default RT_PYTHON points at a wrapper that copies a
-prebuilt template for `-m venv` (every other invocation is the real interpreter). Tests about venv
-creation itself use the real interpreter (`real_venv=True`).
+Venvs: creating one with pip takes ~8 s, so it happens once per session, by the launcher itself with
+the real interpreter (`build_venv_templates`). Afterwards RT_PYTHON points at a wrapper that
+hard-link-copies a template for `-m venv` (every other invocation is the real interpreter).
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ SMOKE_TRAINER = ROOT / "remote" / "smoke_train.py"
 POD_ID = "pod-abc123"
 POD_API_KEY = "rpa_POD_SCOPED_SECRET_7f3c9d"
 TERMINAL_STATES = ("succeeded", "failed", "preempted")
+MARKER = ".rt-requirements.sha256"  # venv/<MARKER>: what remote_train.sh installed last
 
 # Records every pip run in a venv made from the template (sys.orig_argv: the full command line).
 PIP_RECORDER = """\
@@ -55,12 +56,29 @@ def real_python() -> str:
     return os.path.realpath(out.stdout.strip())
 
 
-def build_venv_template(dest: Path) -> Path:
-    """One venv with pip (created once per session) and a pip-call recorder in site-packages."""
-    subprocess.run([real_python(), "-m", "venv", str(dest)], check=True, capture_output=True, timeout=300)
-    site = next(dest.glob("lib/python3*/site-packages"))
+def build_venv_templates(base: Path) -> dict[str, Path]:
+    """Run the launcher once for real (the real `python3 -m venv`, the real pip install) and keep the
+    venv it set up. "warm" = that venv as a previous run leaves it on the volume; "cold" = the same
+    venv without the install marker (pip must run). Both get a pip-call recorder."""
+    pod = PodSandbox(base / "warmup", session=f"rt-warmup-{os.getpid()}", venv_template=None)
+    try:
+        run = pod.launch(RT_PYTHON="python3", RT_STOP_POD="0")
+        assert run.returncode == 0, run.stderr
+        state = pod.wait_finished(timeout=300)
+        log = pod.log_text()
+        assert state["state"] == "succeeded", log[-3000:]
+        assert "venv: creating" in log and "running pip install" in log, log[-3000:]
+        venv = pod.repo_dir / "venv"
+        assert (venv / MARKER).is_file()
+        warm, cold = base / "warm", base / "cold"
+        subprocess.run(["cp", "-a", str(venv), str(warm)], check=True)
+    finally:
+        pod.cleanup()
+    site = next(warm.glob("lib/python3*/site-packages"))
     (site / "sitecustomize.py").write_text(PIP_RECORDER)
-    return dest
+    subprocess.run(["cp", "-a", str(warm), str(cold)], check=True)
+    (cold / MARKER).unlink()
+    return {"warm": warm, "cold": cold}
 
 
 def write_executable(path: Path, text: str) -> Path:
@@ -166,6 +184,25 @@ class PodSandbox:
         values = {"RUNPOD_POD_ID": POD_ID, "RUNPOD_API_KEY": POD_API_KEY, **extra}
         self.rp_env_file.write_text("".join(f'export {k}="{v}"\n' for k, v in values.items()))
 
+    def write_rp_env_raw(self, text: str) -> None:
+        self.rp_env_file.write_text(text)
+
+    def path_without(self, *names: str) -> str:
+        """A PATH with every command of base_env()'s PATH except `names` (as if not installed)."""
+        farm = self.root / ("path-without-" + "-".join(names))
+        farm.mkdir(exist_ok=True)
+        for directory in self.base_env()["PATH"].split(os.pathsep):
+            if not os.path.isdir(directory):
+                continue
+            for entry in os.scandir(directory):
+                target = farm / entry.name
+                if entry.name in names or target.exists() or target.is_symlink():
+                    continue
+                if entry.is_file() and os.access(entry.path, os.X_OK):
+                    target.symlink_to(os.path.realpath(entry.path) if entry.name.startswith("python")
+                                      else entry.path)
+        return str(farm)
+
     def install_runpodctl(self, mode: str = "ok") -> None:
         """mode: ok | legacy-only (v1.x: only `stop pod` works) | fail (every call fails)."""
         write_executable(self.bin / "runpodctl", f"""#!/usr/bin/env python3
@@ -178,6 +215,19 @@ if mode == "fail" or (mode == "legacy-only" and sys.argv[1:2] == ["pod"]):
     sys.exit(1)
 print("pod stopped")
 """)
+
+    def install_curl_recorder(self) -> Path:
+        """Wraps the real curl: records its argv (to prove the key is not on it), then runs it."""
+        real = shutil.which("curl")
+        assert real, "curl must be installed for this test"
+        log = self.records / "curl-argv.jsonl"
+        write_executable(self.bin / "curl", f"""#!/usr/bin/env python3
+import json, os, sys
+with open({str(log)!r}, "a") as fh:
+    fh.write(json.dumps(sys.argv[1:]) + "\\n")
+os.execv({real!r}, [{real!r}, *sys.argv[1:]])
+""")
+        return log
 
     def remove_runpodctl(self) -> None:
         (self.bin / "runpodctl").unlink(missing_ok=True)
@@ -205,7 +255,7 @@ os.execvp("python", ["python", *args])
 # Stand-in for RT_PYTHON: `-m venv DIR` copies a prebuilt venv; anything else is the real python.
 if [ "$1" = "-m" ] && [ "$2" = "venv" ] && [ -n {shlex.quote(template)} ]; then
   echo "$3" >> {shlex.quote(str(self.records / 'venv-created'))}
-  exec cp -a {shlex.quote(template)} "$3"
+  exec cp -al {shlex.quote(template)} "$3"
 fi
 exec {shlex.quote(real)} "$@"
 """)
@@ -216,14 +266,14 @@ exec {shlex.quote(real)} "$@"
         (self.origin / "scripts").mkdir()
         shutil.copy(SMOKE_TRAINER, self.origin / "scripts" / "train.py")
         (self.origin / "configs").mkdir()
-        self.write_config("configs/smoke.yaml", step_seconds=0.01)
+        self.write_config("configs/smoke.yaml")
         (self.origin / "requirements.txt").write_text("# the smoke trainer needs nothing\n")
         (self.origin / ".gitignore").write_text("venv/\ncheckpoints/\nlogs/\n")
         self.commit("initial")
 
     def write_config(self, rel: str, **values) -> str:
         cfg = {"output_dir": "checkpoints/smoke", "logging_dir": "logs/smoke", "max_steps": 40,
-               "save_steps": 10, "step_seconds": 0.01}
+               "save_steps": 10, "step_seconds": 0}
         cfg.update(values)
         cfg = {k: v for k, v in cfg.items() if v is not None}
         path = self.origin / rel
@@ -280,6 +330,7 @@ exec {shlex.quote(real)} "$@"
             "RT_TEST_PIP_RECORD": str(self.pip_log),
             # Never the real API: a closed local port unless a test serves one.
             "RUNPOD_REST_URL": "http://127.0.0.1:9",
+            "PYTHONDONTWRITEBYTECODE": "1",
         }
 
     def rt_env(self, **overrides) -> dict:
@@ -331,15 +382,15 @@ exec {shlex.quote(real)} "$@"
         return self.tmux("has-session", "-t", f"={self.session}").returncode == 0
 
     def supervisor_pid(self) -> int:
-        out = self.tmux("list-panes", "-t", f"={self.session}", "-F", "#{pane_pid}")
+        out = self.tmux("list-panes", "-t", f"={self.session}:", "-F", "#{pane_pid}")
         assert out.returncode == 0, out.stderr
         return int(out.stdout.split()[0])
 
     def processes_running(self, needle: str) -> list[int]:
         """PIDs whose command line contains needle (reads /proc; no pgrep dependency)."""
-        pids = []
+        pids, me = [], os.getpid()
         for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
+            if not entry.name.isdigit() or int(entry.name) == me:
                 continue
             try:
                 cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -354,7 +405,7 @@ exec {shlex.quote(real)} "$@"
         """Kill this sandbox's tmux server and anything it left behind (only our own processes)."""
         pid = (self.state() or {}).get("supervisor_pid")
         self.tmux("kill-server")
-        for p in self.processes_running(str(self.root)):
+        for p in self.processes_running(str(self.root) + os.sep):
             try:
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
