@@ -837,7 +837,7 @@ def _validate_size(size_gb: Any) -> None:
         raise ValueError(f"network volume size must be an integer between 10 and 4096 GB, got {size_gb!r}")
 
 
-_DC_RE = re.compile(r"^[A-Z]{2}-[A-Z]{2,4}-\d+$")
+_DC_RE = re.compile(r"^[A-Z]{2,4}-[A-Z]{2,4}-\d+$")   # Secure Cloud ids: EU-RO-1, US-KS-2, EUR-IS-1, CA-MTL-1
 
 
 def _validate_spec(spec: PodSpec) -> None:

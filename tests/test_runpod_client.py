@@ -215,6 +215,12 @@ def test_bad_input_fails_before_any_request(fake_runpod, client):
 
 
 # ---------------------------------------------------------------- network volumes
+def test_three_letter_region_data_centers_are_accepted(fake_runpod, client):
+    vol = client.create_network_volume("v", 10, "EUR-IS-1")
+    pod = client.create_on_demand_pod(spec(vol.id, dc="EUR-IS-1"))
+    assert pod.data_center == "EUR-IS-1"
+
+
 def test_network_volume_crud(fake_runpod, client):
     vol = client.create_network_volume("ckpt", 100, "EU-RO-1")
     assert vol == NetworkVolume(vol.id, "ckpt", 100, "EU-RO-1", "STANDARD")

@@ -69,7 +69,7 @@ def _fast_sleep(seconds: float) -> None:
 
 
 def _pod_summary(p: FakePod) -> dict:
-    d = {k: v for k, v in asdict(p).items() if k not in ("boot_started", "started_mono")}
+    d = {k: v for k, v in asdict(p).items() if k not in ("boot_started", "started_mono", "started_dt")}
     d.update(status=p.status, cost_per_hr=p.cost_per_hr, desired_status=p.desired_status)
     return d
 

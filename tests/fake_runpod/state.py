@@ -13,7 +13,7 @@ import string
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 PROVISIONING, STARTING, RUNNING, EXITED, ERROR, TERMINATED = (
@@ -49,7 +49,7 @@ def msg_bid_too_low(bid: float, minimum: float) -> str:   # ASSUMPTION: rejected
     return f"Your bid of ${bid:.3f}/hr per GPU is below the minimum bid price of ${minimum:.3f}/hr per GPU."
 
 
-DC_RE = re.compile(r"^[A-Z]{2}-[A-Z]{2,4}-\d+$")   # Secure Cloud ids: EU-RO-1, US-KS-2, EUR-IS-1 …
+DC_RE = re.compile(r"^[A-Z]{2,4}-[A-Z]{2,4}-\d+$")   # Secure Cloud ids: EU-RO-1, US-KS-2, EUR-IS-1, CA-MTL-1
 
 
 class ApiError(Exception):
@@ -142,6 +142,7 @@ class FakePod:
     boot_started: float = 0.0              # monotonic
     boot_seconds: float = 0.0
     started_at: str | None = None
+    started_dt: datetime | None = None
     started_mono: float | None = None
     ssh_host: str | None = None
     ssh_port: int | None = None
@@ -296,10 +297,11 @@ class FakeState:
         pod.boot_started = time.monotonic()
         pod.boot_seconds = self.boot_seconds
         pod.start_count += 1
-        started = now_iso()
-        if pod.started_at and started <= pod.started_at:   # keep startedAt strictly changing
-            started = pod.started_at[:-1] + "1Z"
-        pod.started_at = started
+        started = datetime.now(timezone.utc)
+        if pod.started_dt is not None and started <= pod.started_dt:   # startedAt changes on every start
+            started = pod.started_dt + timedelta(microseconds=1)
+        pod.started_dt = started
+        pod.started_at = started.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         pod.started_mono = time.monotonic()
         pod.ssh_host = self.ssh_host
         pod.ssh_port = self._next_ssh_port(pod.ssh_port)
