@@ -390,7 +390,12 @@ class SshConnection:
                 if deadline is not None and time.monotonic() > deadline:
                     raise SshTimeout(f"`{_short(command)}` on {self.target} did not finish within {timeout:g}s")
                 wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
-                select.select([chan], [], [], wait)
+                if chan.eof_received:
+                    # Output is over, but the process may still run: the channel stays readable
+                    # (EOF) from here on, so wait for the exit status instead of spinning on select.
+                    chan.status_event.wait(wait)
+                else:
+                    select.select([chan], [], [], wait)
             on_stdout.flush()
             on_stderr.flush()
             status = chan.exit_status

@@ -463,3 +463,26 @@ def test_follow_notices_a_link_that_stops_answering(sshd, conn, tmp_path):
             next(gen)
     finally:
         sshd.drop_connections()
+
+
+def test_exit_status_arrives_after_output_was_closed_early(conn):
+    from runner.ssh import RunResult
+
+    assert conn.run("echo x; exec >&- 2>&-; sleep 0.3; exit 4") == RunResult(4, "x\n", "")
+
+
+def test_run_in_progress_raises_disconnected_when_the_link_drops(sshd, conn):
+    started = threading.Event()
+    outcome: queue.Queue = queue.Queue()
+
+    def run():
+        try:
+            outcome.put(conn.run("echo started; sleep 30", on_stdout_line=lambda line: started.set()))
+        except Exception as e:
+            outcome.put(e)
+
+    threading.Thread(target=run, daemon=True).start()
+    assert started.wait(10)
+    sshd.drop_connections()
+    error = outcome.get(timeout=10)
+    assert isinstance(error, SshDisconnected) and "sleep 30" in str(error)
