@@ -528,12 +528,25 @@ rt_launch() {
     rt_die "could not start tmux session '$RT_SESSION'; see the tmux error above"
   fi
   tmux set-option -t "=$RT_SESSION:" @rt_owner remote_train >/dev/null 2>&1 9>&- || true
+  rt_await_supervisor
 
   rt_json_tool result "status=started" "run_id=$RT_RUN_ID" "attempt=$RT_ATTEMPT" "log=$RT_LOG" \
     "log_offset=$RT_LOG_OFFSET" "resume_from=$RT_RESUME_FROM" "state_file=$RT_STATE_FILE" \
     "session=$RT_SESSION" "config=$RT_CONFIG" "output_dir=$RT_OUTPUT_DIR" "repo_dir=$RT_REPO_DIR" \
     "commit=$RT_COMMIT" "launcher=$RT_LAUNCH_KIND" "gpu_count=$RT_GPU_COUNT" \
     "skipped_checkpoints=$RT_SKIPPED"
+}
+
+# The supervisor records its pid within milliseconds; if it does not, it died before it could log.
+rt_await_supervisor() {
+  local i
+  for ((i = 0; i < 300; i++)); do
+    grep -q '"supervisor_pid": [0-9]' "$RT_STATE_FILE" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  rt_json_tool update "$RT_STATE_FILE" "state=failed" "ended_at=$(rt_now)" \
+    "message=the supervisor in tmux session $RT_SESSION did not start"
+  rt_die "the training supervisor did not start in tmux session '$RT_SESSION' (bash ./supervise.sh in $RT_RUNNER_DIR); run it by hand there to see why"
 }
 
 # The supervisor = every exported variable + every function of this script + a call to rt_supervise.
@@ -548,7 +561,8 @@ rt_write_supervisor() {
         "$RT_RUN_ID" "$RT_ATTEMPT"
       local name
       for name in $(compgen -e); do
-        case $name in PWD | OLDPWD | SHLVL | _ | TMUX | TMUX_PANE | BASHOPTS | SHELLOPTS) continue ;; esac
+        # The pod key is never written to the volume; the stop reads it from RT_RP_ENV_FILE.
+        case $name in PWD | OLDPWD | SHLVL | _ | TMUX | TMUX_PANE | BASHOPTS | SHELLOPTS | RUNPOD_API_KEY) continue ;; esac
         declare -p "$name"
       done
       declare -f
@@ -764,6 +778,7 @@ rt_stop_pod() {
       rt_note "stop: $RT_RP_ENV_FILE not readable; using RUNPOD_POD_ID/RUNPOD_API_KEY from the environment"
     fi
     rest_base=${rest_base:-${RUNPOD_REST_URL:-https://api.runpod.io}}
+    [[ -n ${RUNPOD_API_KEY:-} ]] && export RUNPOD_API_KEY
     pod=${RUNPOD_POD_ID:-}
     if [[ ! $pod =~ ^[A-Za-z0-9_-]+$ ]]; then
       rt_note "stop: RUNPOD_POD_ID is missing or malformed; cannot stop the pod"
@@ -812,13 +827,15 @@ rt_supervise() {
   RT_CHILD_PID=
   RT_FAIL_MESSAGE=
   RT_INTERRUPTED=0
+  # Training and pip never see the pod's key (it may reach us through the tmux server's environment).
+  export -n RUNPOD_API_KEY 2>/dev/null
   trap rt_on_term TERM
   trap rt_on_interrupt HUP INT
+  rt_state "supervisor_pid=$$"
   cd "$RT_REPO_DIR" || {
     RT_FAIL_MESSAGE="repo dir $RT_REPO_DIR vanished"
     rt_finish failed 1
   }
-  rt_state "supervisor_pid=$$"
   printf '[remote_train] run %s attempt %s; full output: tail -f %q\n' "$RT_RUN_ID" "$RT_ATTEMPT" "$RT_LOG"
 
   local rc

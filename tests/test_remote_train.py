@@ -512,6 +512,27 @@ def test_stop_uses_rest_v2_with_curl_when_runpodctl_is_missing(pod):
     assert not list(pod.root.rglob("pwned*"))
 
 
+def test_a_pod_key_in_the_environment_stays_off_the_volume_and_out_of_training(pod):
+    pod.write_rp_env_raw(f"export RUNPOD_POD_ID={POD_ID}\n")  # the key only in the session's env
+    pod.remove_runpodctl()
+    pod.write_config("configs/smoke.yaml", max_steps=60, step_seconds=0.02)
+    pod.commit("a bit longer")
+    server = StopApiServer(POD_API_KEY)
+    try:
+        run = pod.launch(RUNPOD_API_KEY=POD_API_KEY, RUNPOD_REST_URL=server.url)
+        assert run.returncode == 0, run.stderr
+        state = pod.wait_state("running")
+        environ = Path(f"/proc/{state['train_pid']}/environ").read_bytes()
+        assert b"RT_RUN_ID=" in environ and POD_API_KEY.encode() not in environ
+        assert POD_API_KEY not in (pod.workspace / ".runner" / "supervise.sh").read_text()
+        state = pod.wait_finished()
+    finally:
+        server.close()
+    assert state["stop_method"] == "REST v2 (curl)"
+    assert [r["authorized"] for r in server.requests] == [True]
+    assert_no_secret(pod)
+
+
 def test_stop_uses_python_when_neither_runpodctl_nor_curl_exist(pod):
     pod.remove_runpodctl()
     server = StopApiServer(POD_API_KEY)
