@@ -308,6 +308,13 @@ _Q_SPOT_PRICE = (
     "lowestPrice(input: {gpuCount: $gpuCount, secureCloud: true, dataCenterId: $dc}) "
     "{ minimumBidPrice uninterruptablePrice stockStatus } } }"
 )
+# Asked when the spot fields are gone: the on-demand price is what the spot->on-demand fallback needs.
+_Q_ON_DEMAND_PRICE = (
+    "query OnDemandPrice($id: String!, $gpuCount: Int!, $dc: String) { gpuTypes(input: {id: $id}) { "
+    "id securePrice "
+    "lowestPrice(input: {gpuCount: $gpuCount, secureCloud: true, dataCenterId: $dc}) "
+    "{ uninterruptablePrice stockStatus } } }"
+)
 
 
 def _default_sleep(seconds: float) -> None:
@@ -724,8 +731,14 @@ class RunPodClient:
         """
         if not (isinstance(gpu_count, int) and gpu_count >= 1):
             raise ValueError(f"gpu_count must be a positive integer, got {gpu_count!r}")
-        data = self._graphql(_Q_SPOT_PRICE, {"id": gpu_type, "gpuCount": gpu_count, "dc": data_center},
-                             operation="spot price (gpuTypes.lowestPrice)", spot_op=True)
+        variables = {"id": gpu_type, "gpuCount": gpu_count, "dc": data_center}
+        try:
+            data = self._graphql(_Q_SPOT_PRICE, variables, operation="spot price (gpuTypes.lowestPrice)",
+                                 spot_op=True)
+        except SpotUnavailable:
+            # Spot withdrawn: minimumBidPrice is gone with it, but the on-demand price still answers,
+            # and a caller falling back to on-demand needs exactly that.
+            data = self._graphql(_Q_ON_DEMAND_PRICE, variables, operation="on-demand price (gpuTypes)")
         types = data.get("gpuTypes") or []
         match = next((t for t in types if isinstance(t, dict) and t.get("id") == gpu_type), None)
         if match is None:

@@ -198,6 +198,13 @@ def test_spot_price(client):
         client.spot_price("NVIDIA Imaginary 9000", 1, None)
 
 
+def test_spot_price_after_spot_is_withdrawn_still_gives_the_on_demand_price(fake_runpod, client):
+    fake_runpod.remove_spot()
+    price = client.spot_price(GPU, 1, "EU-RO-1")
+    assert price.minimum_bid_per_gpu is None
+    assert price.on_demand_price_per_gpu == pytest.approx(0.69)
+
+
 def test_bad_input_fails_before_any_request(fake_runpod, client):
     with pytest.raises(ValueError, match="Secure Cloud"):
         client.create_spot_pod(spec("vol1", cloud_type="COMMUNITY"), 0.3)
@@ -280,8 +287,7 @@ def test_spot_unavailable_when_the_spot_api_is_gone(fake_runpod, client, volume)
     assert "on-demand" in str(ei.value)
     with pytest.raises(SpotUnavailable, match="podBidResume"):
         client.resume_spot_pod(pod.id, 0.3, 1)
-    with pytest.raises(SpotUnavailable, match="minimumBidPrice"):
-        client.spot_price(GPU, 1, "EU-RO-1")
+    assert client.spot_price(GPU, 1, "EU-RO-1").minimum_bid_per_gpu is None
     assert client.create_on_demand_pod(spec(volume.id)).interruptible is False
 
 
