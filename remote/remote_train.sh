@@ -22,6 +22,7 @@
 # "preempted" with the last complete checkpoint, and does NOT stop the pod.
 #
 # Inputs (environment variables):
+#   RT_ACTION       launch (default) | inspect (report what the pod is doing; starts nothing)
 #   RT_WORKSPACE    network volume mount (default /workspace)
 #   RT_REPO_URL     training repo to clone (required unless RT_CODE_SOURCE=pushed)
 #   RT_REPO_BRANCH  branch (default main)
@@ -36,6 +37,8 @@
 #   RT_SESSION      tmux session name (default train; letters, digits, _ and - only)
 #   RT_PYTHON       interpreter the venv is created from (default python3)
 #   RT_RP_ENV_FILE  RunPod's env file with RUNPOD_POD_ID / RUNPOD_API_KEY (default /etc/rp_environment)
+#   RT_ACK_WAIT     seconds to wait, before stopping the pod, for "<run_id> <attempt>" in
+#                   $RT_WORKSPACE/.runner/ack (an attached runner confirms it read the end; default 0)
 #   RUNPOD_REST_URL REST base for the stop fallback (default https://api.runpod.io)
 # Every other exported variable (PATH, HF_HOME, PIP_*, ...) is passed on to the supervisor/training.
 # Training also gets PYTHONUNBUFFERED=1, the venv activated, the repo dir at the front of PYTHONPATH,
@@ -46,11 +49,16 @@
 #     "log_offset", "resume_from", "state_file", + "session", "config", "output_dir", "repo_dir",
 #     "commit", "launcher", "gpu_count", "skipped_checkpoints"}
 #   errors: `error: <what to do>` on stderr, non-zero exit, no RT_RESULT line. Warnings: `warning: ...`.
+#   RT_ACTION=inspect: last line `RT_INSPECT {"state": <state.json or null>, "session_running",
+#     "output_dir" (from RT_CONFIG if given, else state.json), "newest_checkpoint",
+#     "skipped_checkpoints", "log", "log_size", "session", "note"}`
 #
 # Left on the volume:
 #   $RT_WORKSPACE/logs/current.log   appended; each attempt starts with one line
 #       ===== <UTC time> run=<id> attempt=<n> config=<cfg> resume=<checkpoint or none> =====
-#     followed by venv/pip output, training stdout+stderr and `[remote_train] ...` notes.
+#     followed by venv/pip output, training stdout+stderr and `[remote_train] ...` notes, and closed
+#     (when the attempt ends; on preemption if the 5 s allow) by one line
+#       ===== <UTC time> run=<id> attempt=<n> end state=<state> exit=<code|none> checkpoint=<path|none> =====
 #   $RT_WORKSPACE/.runner/state.json  written atomically (tmp + mv):
 #     {"run_id", "attempt", "state": "setup"|"running"|"succeeded"|"failed"|"preempted", "exit_code",
 #      "config", "output_dir", "resume_from", "last_checkpoint", "started_at", "ended_at",
@@ -58,6 +66,7 @@
 #      "train_pid", "commit", "launcher", "gpu_count", "repo_dir"}
 #   $RT_WORKSPACE/.runner/supervise.sh  the generated supervisor (mode 600; contains the launch env)
 #   $RT_WORKSPACE/.runner/launch.lock   serialises concurrent launches (flock, when available)
+#   $RT_WORKSPACE/.runner/ack           written by the runner (RT_ACK_WAIT); removed at each launch
 #   $RT_REPO_DIR/venv/                  the venv; venv/.rt-requirements.sha256 = last good install
 #
 # Needs on the pod: bash, coreutils, tmux >= 2.x, python3, git (unless pushed). Optional: flock,
@@ -95,8 +104,8 @@ rt_json_tool() {
   rt_py - "$@" <<'PY'
 import json, os, sys
 
-INT_KEYS = {"attempt", "exit_code", "log_offset", "supervisor_pid", "train_pid", "gpu_count"}
-BOOL_KEYS = {"stop_requested"}
+INT_KEYS = {"attempt", "exit_code", "log_offset", "supervisor_pid", "train_pid", "gpu_count", "log_size"}
+BOOL_KEYS = {"stop_requested", "session_running"}
 LIST_KEYS = {"skipped_checkpoints"}
 
 def convert(key, value):
@@ -154,6 +163,11 @@ elif mode == "running-result":
     result["state"] = state.get("state")
     result.update(pairs(args[1:]))
     print("RT_RESULT " + json.dumps(result))
+elif mode == "inspect":
+    state = load(args[0]) if os.path.exists(args[0]) else None
+    result = {"state": state or None}
+    result.update(pairs(args[1:]))
+    print("RT_INSPECT " + json.dumps(result))
 elif mode == "next-attempt":
     state = load(args[0])
     previous = state.get("attempt")
@@ -309,6 +323,7 @@ rt_read_inputs() {
   RT_RUN_ID=${RT_RUN_ID:-}
   RT_GPU_COUNT=${RT_GPU_COUNT:-}
   RT_REPO_DIR=${RT_REPO_DIR:-}
+  RT_ACK_WAIT=${RT_ACK_WAIT:-0}
 
   local name
   for name in RT_WORKSPACE RT_REPO_URL RT_REPO_BRANCH RT_REPO_DIR RT_CONFIG RT_TRAIN_SCRIPT RT_RUN_ID \
@@ -324,14 +339,10 @@ rt_read_inputs() {
     rt_die "RT_SESSION must contain only letters, digits, '_' and '-' (got '$RT_SESSION')"
   fi
   if [[ -n $RT_RUN_ID && $RT_RUN_ID =~ [[:space:]] ]]; then rt_die "RT_RUN_ID must not contain whitespace"; fi
-  [[ -n $RT_CONFIG ]] || rt_die "RT_CONFIG is required: the training config, relative to the repo (e.g. configs/baseline.yaml)"
+  [[ $RT_ACK_WAIT =~ ^[0-9]+(\.[0-9]+)?$ ]] || rt_die "RT_ACK_WAIT must be a number of seconds (got '$RT_ACK_WAIT')"
   [[ $RT_WORKSPACE == /* ]] || rt_die "RT_WORKSPACE must be an absolute path (got '$RT_WORKSPACE')"
 
-  if [[ $RT_CODE_SOURCE == git && -z $RT_REPO_URL ]]; then
-    rt_die "RT_REPO_URL is required (the training repo to clone), or set RT_CODE_SOURCE=pushed"
-  fi
-  if [[ -z $RT_REPO_DIR ]]; then
-    [[ -n $RT_REPO_URL ]] || rt_die "set RT_REPO_DIR (where the pushed code is) when RT_REPO_URL is not given"
+  if [[ -z $RT_REPO_DIR && -n $RT_REPO_URL ]]; then
     local base=${RT_REPO_URL%/}
     base=${base%.git}
     base=${base##*/}
@@ -339,10 +350,22 @@ rt_read_inputs() {
     case $base in '' | . | ..) rt_die "cannot derive a directory name from RT_REPO_URL; set RT_REPO_DIR" ;; esac
     RT_REPO_DIR=$RT_WORKSPACE/$base
   fi
-  [[ $RT_REPO_DIR == /* ]] || RT_REPO_DIR=$RT_WORKSPACE/$RT_REPO_DIR
+  [[ -z $RT_REPO_DIR || $RT_REPO_DIR == /* ]] || RT_REPO_DIR=$RT_WORKSPACE/$RT_REPO_DIR
 
   RT_HELPER_PY=$(command -v python3 || command -v "$RT_PYTHON" || true)
   [[ -n $RT_HELPER_PY ]] || rt_die "python3 is not installed on the pod; use an image with Python 3"
+  RT_RUNNER_DIR=$RT_WORKSPACE/.runner
+  RT_STATE_FILE=$RT_RUNNER_DIR/state.json
+  RT_LOG=$RT_WORKSPACE/logs/current.log
+}
+
+# What only a launch needs (inspect must work on a bare pod with nothing but the workspace).
+rt_check_launch_inputs() {
+  [[ -n $RT_CONFIG ]] || rt_die "RT_CONFIG is required: the training config, relative to the repo (e.g. configs/baseline.yaml)"
+  if [[ $RT_CODE_SOURCE == git && -z $RT_REPO_URL ]]; then
+    rt_die "RT_REPO_URL is required (the training repo to clone), or set RT_CODE_SOURCE=pushed"
+  fi
+  [[ -n $RT_REPO_DIR ]] || rt_die "set RT_REPO_DIR (where the pushed code is) when RT_REPO_URL is not given"
   command -v tmux >/dev/null 2>&1 || rt_die "tmux is not installed on the pod; install it (apt-get install -y tmux) or use an image that has it"
   command -v "$RT_PYTHON" >/dev/null 2>&1 || rt_die "RT_PYTHON '$RT_PYTHON' was not found on the pod; point it at a Python 3 interpreter"
   if [[ $RT_CODE_SOURCE == git ]]; then
@@ -350,10 +373,6 @@ rt_read_inputs() {
     git check-ref-format --branch "$RT_REPO_BRANCH" >/dev/null 2>&1 ||
       rt_die "RT_REPO_BRANCH '$RT_REPO_BRANCH' is not a valid git branch name"
   fi
-
-  RT_RUNNER_DIR=$RT_WORKSPACE/.runner
-  RT_STATE_FILE=$RT_RUNNER_DIR/state.json
-  RT_LOG=$RT_WORKSPACE/logs/current.log
 }
 
 rt_gpu_count() {
@@ -373,21 +392,37 @@ rt_resolve_launcher() {
   fi
 }
 
-# Returns 0 when our session runs, 1 when there is none; dies when a foreign session has the name.
-rt_session_running() {
-  tmux has-session -t "=$RT_SESSION" 2>/dev/null || return 1
+# Prints running (our session is alive), none, finished (remain-on-exit kept a dead one) or foreign.
+rt_session_status() {
+  if ! command -v tmux >/dev/null 2>&1 || ! tmux has-session -t "=$RT_SESSION" 2>/dev/null; then
+    echo none
+    return
+  fi
   local dead owner
   dead=$(tmux list-panes -t "=$RT_SESSION:" -F '#{pane_dead}' 2>/dev/null | sort -u)
   owner=$(tmux show-options -v -t "=$RT_SESSION:" @rt_owner 2>/dev/null || true)
   if [[ $owner != remote_train ]]; then
-    rt_die "a tmux session named '$RT_SESSION' exists on the pod but was not started by remote_train.sh; close it (tmux kill-session -t $RT_SESSION) or choose another RT_SESSION"
+    echo foreign
+  elif [[ $dead == 1 ]]; then
+    echo finished
+  else
+    echo running
   fi
-  if [[ $dead == 1 ]]; then
-    # remain-on-exit kept a finished session around; it is not running anything.
-    tmux kill-session -t "=$RT_SESSION" 2>/dev/null
-    return 1
-  fi
-  return 0
+}
+
+# Returns 0 when our session runs, 1 when there is none; dies when a foreign session has the name.
+rt_session_running() {
+  case $(rt_session_status) in
+    running) return 0 ;;
+    finished)
+      tmux kill-session -t "=$RT_SESSION" 2>/dev/null
+      return 1
+      ;;
+    foreign)
+      rt_die "a tmux session named '$RT_SESSION' exists on the pod but was not started by remote_train.sh; close it (tmux kill-session -t $RT_SESSION) or choose another RT_SESSION"
+      ;;
+  esac
+  return 1
 }
 
 rt_git() { GIT_TERMINAL_PROMPT=0 git -C "$RT_REPO_DIR" "$@"; }
@@ -452,7 +487,7 @@ rt_update_code() {
 }
 
 rt_launch() {
-  rt_read_inputs
+  rt_check_launch_inputs
   unset TMUX TMUX_PANE
 
   mkdir -p "$RT_RUNNER_DIR" "$RT_WORKSPACE/logs" ||
@@ -492,6 +527,7 @@ rt_launch() {
   [[ -n $RT_RUN_ID ]] || RT_RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)-$$
   RT_ATTEMPT=$(rt_json_tool next-attempt "$RT_STATE_FILE" "$RT_RUN_ID") || rt_die "cannot read $RT_STATE_FILE"
 
+  rm -f -- "$RT_RUNNER_DIR/ack"
   touch "$RT_LOG" || rt_die "cannot write $RT_LOG"
   RT_LOG_OFFSET=$(wc -c <"$RT_LOG" | tr -d ' ')
   RT_STARTED_AT=$(rt_now)
@@ -519,7 +555,7 @@ rt_launch() {
   export RT_WORKSPACE RT_REPO_URL RT_REPO_BRANCH RT_REPO_DIR RT_CODE_SOURCE RT_CONFIG RT_TRAIN_SCRIPT \
     RT_LAUNCHER RT_GPU_COUNT RT_RUN_ID RT_STOP_POD RT_SESSION RT_PYTHON RT_RP_ENV_FILE RT_HELPER_PY \
     RT_RUNNER_DIR RT_STATE_FILE RT_LOG RT_CONFIG_PATH RT_OUTPUT_DIR RT_LAUNCH_KIND RT_RESUME_FROM \
-    RT_ATTEMPT RT_TRAIN_SCRIPT_PATH RT_LOG_OFFSET
+    RT_ATTEMPT RT_TRAIN_SCRIPT_PATH RT_LOG_OFFSET RT_ACK_WAIT
   rt_write_supervisor || rt_die "cannot write $RT_RUNNER_DIR/supervise.sh"
 
   # The command string is constant and the path travels as the start directory: nothing to quote.
@@ -535,6 +571,31 @@ rt_launch() {
     "session=$RT_SESSION" "config=$RT_CONFIG" "output_dir=$RT_OUTPUT_DIR" "repo_dir=$RT_REPO_DIR" \
     "commit=$RT_COMMIT" "launcher=$RT_LAUNCH_KIND" "gpu_count=$RT_GPU_COUNT" \
     "skipped_checkpoints=$RT_SKIPPED"
+}
+
+# RT_ACTION=inspect: report what the pod is doing; starts, changes and stops nothing.
+rt_inspect() {
+  local session_running=0 output_dir= scan= newest= skipped= log_size=0 note= repo_dir=$RT_REPO_DIR
+  [[ $(rt_session_status) == running ]] && session_running=1
+  [[ -n $repo_dir ]] || repo_dir=$(rt_json_tool get "$RT_STATE_FILE" repo_dir 2>/dev/null)
+  if [[ -n $RT_CONFIG ]]; then
+    local config_path=$RT_CONFIG
+    [[ $config_path == /* || -z $repo_dir ]] || config_path=$repo_dir/$RT_CONFIG
+    if [[ $config_path == /* && -f $config_path ]]; then
+      output_dir=$(rt_config_output_dir "$config_path" "$repo_dir" 2>/dev/null) || output_dir=
+    fi
+    [[ -n $output_dir ]] || note="could not read output_dir from $RT_CONFIG on the pod; using the state file's"
+  fi
+  [[ -n $output_dir ]] || output_dir=$(rt_json_tool get "$RT_STATE_FILE" output_dir 2>/dev/null)
+  if [[ -n $output_dir ]]; then
+    scan=$(rt_scan_checkpoints "$output_dir" 2>/dev/null)
+    newest=$(printf '%s\n' "$scan" | head -n 1)
+    skipped=$(printf '%s\n' "$scan" | tail -n +2)
+  fi
+  [[ -f $RT_LOG ]] && log_size=$(wc -c <"$RT_LOG" | tr -d ' ')
+  rt_json_tool inspect "$RT_STATE_FILE" "session_running=$session_running" "output_dir=$output_dir" \
+    "newest_checkpoint=$newest" "skipped_checkpoints=$skipped" "log=$RT_LOG" "log_size=${log_size:-0}" \
+    "session=$RT_SESSION" "note=$note"
 }
 
 # The supervisor records its pid within milliseconds; if it does not, it died before it could log.
@@ -610,11 +671,36 @@ rt_run_child() {
 
 rt_last_checkpoint() { rt_scan_checkpoints "$RT_OUTPUT_DIR" 2>/dev/null | head -n 1; }
 
+# One line closing the attempt (contracts §8); the runner's follower stops at it.
+rt_footer() {
+  printf '===== %s run=%s attempt=%s end state=%s exit=%s checkpoint=%s =====\n' "$(rt_now)" "$RT_RUN_ID" \
+    "$RT_ATTEMPT" "$1" "${2:-none}" "${3:-none}" >>"$RT_LOG"
+}
+
+# Before stopping the pod, give an attached runner up to RT_ACK_WAIT s to confirm (by writing
+# "<run_id> <attempt>" to .runner/ack) that it has read the end, so the pod does not vanish first.
+rt_await_ack() {
+  local whole=${RT_ACK_WAIT%.*} i ack=$RT_RUNNER_DIR/ack want="$RT_RUN_ID $RT_ATTEMPT"
+  [[ $RT_ACK_WAIT == *.* && ${RT_ACK_WAIT#*.} =~ [1-9] ]] && whole=$((whole + 1))
+  ((whole > 0)) || return 0
+  rt_note "waiting up to ${RT_ACK_WAIT}s for the runner to confirm it has read the result"
+  for ((i = 0; i < whole * 5; i++)); do
+    if [[ -f $ack && $(<"$ack") == "$want" ]]; then
+      rt_note "the runner confirmed"
+      return 0
+    fi
+    sleep 0.2
+  done
+  rt_note "no confirmation from a runner within ${RT_ACK_WAIT}s; going on"
+}
+
 rt_on_term() {
   trap '' TERM HUP INT
-  local child=${RT_CHILD_PID:-}
+  local child=${RT_CHILD_PID:-} last
   [[ -n $child ]] && kill -TERM "$child" 2>/dev/null
-  rt_state "state=preempted" "ended_at=$(rt_now)" "last_checkpoint=$(rt_last_checkpoint)" \
+  last=$(rt_last_checkpoint)
+  rt_footer preempted "" "$last"
+  rt_state "state=preempted" "ended_at=$(rt_now)" "last_checkpoint=$last" \
     "message=SIGTERM received (spot preemption or container stop); the pod was not stopped by the launcher"
   rt_note "SIGTERM received: recorded state preempted; not stopping the pod"
   if [[ -n $child ]]; then
@@ -722,14 +808,17 @@ rt_finish() {
   rt_note "training ended: state=$state exit_code=${code:-none} last_checkpoint=${last:-none}${RT_FAIL_MESSAGE:+ ($RT_FAIL_MESSAGE)}"
   sync 2>/dev/null
   if [[ $RT_STOP_POD != 1 ]]; then
+    rt_note "RT_STOP_POD=0: leaving the pod running"
     rt_state "state=$state" "exit_code=$code" "ended_at=$(rt_now)" "last_checkpoint=$last" \
       "message=$RT_FAIL_MESSAGE" "train_pid=" "stop_requested=0"
-    rt_note "RT_STOP_POD=0: leaving the pod running"
+    rt_footer "$state" "$code" "$last"
     exit "${code:-1}"
   fi
   # Recorded before the request: a successful stop kills this container right away.
   rt_state "state=$state" "exit_code=$code" "ended_at=$(rt_now)" "last_checkpoint=$last" \
     "message=$RT_FAIL_MESSAGE" "train_pid=" "stop_requested=1"
+  rt_footer "$state" "$code" "$last"
+  rt_await_ack
   local method
   if method=$(rt_stop_pod); then
     rt_state "stop_method=$method"
@@ -871,7 +960,13 @@ rt_supervise() {
 
 rt_main() {
   set -u -o pipefail
-  rt_launch
+  local action=${RT_ACTION:-launch}
+  case $action in
+    launch | inspect) ;;
+    *) rt_die "RT_ACTION must be 'launch' or 'inspect' (got '$action')" ;;
+  esac
+  rt_read_inputs
+  if [[ $action == inspect ]]; then rt_inspect; else rt_launch; fi
 }
 
 rt_main </dev/null

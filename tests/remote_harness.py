@@ -358,6 +358,17 @@ exec {shlex.quote(real)} "$@"
                               text=True, env=env, cwd=self.cwd, timeout=120)
         return LaunchResult(proc.returncode, proc.stdout, proc.stderr)
 
+    def inspect(self, **extra: str) -> dict:
+        """RT_ACTION=inspect with only what the runner passes (workspace, session, optional config)."""
+        env = {"RT_ACTION": "inspect", "RT_WORKSPACE": str(self.workspace), "RT_SESSION": self.session, **extra}
+        exports = "".join(f"export {k}={shlex.quote(str(v))}\n" for k, v in env.items())
+        proc = subprocess.run(["bash", "-s"], input=exports + SCRIPT.read_text(), capture_output=True,
+                              text=True, env=self.base_env(), cwd=self.cwd, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        last = proc.stdout.strip().splitlines()[-1]
+        assert last.startswith("RT_INSPECT "), proc.stdout
+        return json.loads(last[len("RT_INSPECT "):])
+
     def wait_state(self, *states: str, timeout: float = 60.0) -> dict:
         states = states or TERMINAL_STATES
         return wait_for(lambda: (s := self.state()) and s.get("state") in states and s,

@@ -22,6 +22,8 @@ from tests.remote_harness import (MARKER, POD_API_KEY, POD_ID, PodSandbox, StopA
 
 HEADER_RE = re.compile(r"^===== (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) run=(.*) attempt=(\d+) config=(.*) "
                        r"resume=(.*) =====$")
+FOOTER_RE = re.compile(r"^===== (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) run=(\S+) attempt=(\d+) end state=(\w+) "
+                       r"exit=(\S+) checkpoint=(.*) =====$")
 
 
 def need(tool: str) -> None:
@@ -59,6 +61,10 @@ def pod(make_pod) -> PodSandbox:
 
 def headers(log: str) -> list[re.Match]:
     return [m for m in (HEADER_RE.match(line) for line in log.splitlines()) if m]
+
+
+def footers(log: str) -> list[tuple]:
+    return [m.group(2, 3, 4, 5, 6) for m in (FOOTER_RE.match(line) for line in log.splitlines()) if m]
 
 
 def attempt_log(pod: PodSandbox, offset: int) -> str:
@@ -110,6 +116,8 @@ def test_first_run_clones_creates_venv_trains_and_stops_pod(make_pod):
     assert header.group(2, 3, 4, 5) == ("run-1", "1", "configs/smoke.yaml", "none")
     assert log.startswith(header.group(0))
     assert "step 1/40 loss" in log and "step 40/40 loss" in log
+    assert footers(log) == [("run-1", "1", "succeeded", "0", state["last_checkpoint"])]
+    assert log.index("step 40/40") < log.index("end state=succeeded")
     assert "venv: creating" in log and "pip install" in log
     assert (pod.records / "venv-created").read_text() == f"{pod.repo_dir / 'venv'}\n"
     assert (pod.repo_dir / "venv" / "bin" / "python").exists()
@@ -192,6 +200,24 @@ def test_changed_requirements_are_installed_once(pod):
     assert pod.launch().returncode == 0
     assert pod.wait_finished()["state"] == "succeeded"
     assert len(pod.pip_calls()) == 1, "unchanged requirements: no second install"
+
+
+def test_a_venv_broken_by_an_image_change_is_rebuilt_and_reinstalled(make_pod):
+    pod = make_pod(venv="cold")
+    pod.launch()
+    pod.wait_finished()
+    assert len(pod.pip_calls()) == 1
+    venv_python = pod.repo_dir / "venv" / "bin" / "python"
+    venv_python.unlink()
+    venv_python.symlink_to("/nonexistent/python3.9")  # the old image's interpreter is gone
+
+    run = pod.launch()
+    assert run.returncode == 0, run.stderr
+    assert pod.wait_finished()["state"] == "succeeded"
+    section = attempt_log(pod, run.result["log_offset"])
+    assert "does not work with" in section and "recreating" in section
+    assert (pod.records / "venv-created").read_text().count("\n") == 2
+    assert len(pod.pip_calls()) == 2
 
 
 def test_failed_pip_install_is_reported_and_pod_still_stops(pod):
@@ -297,6 +323,7 @@ def test_sigterm_records_preemption_and_a_partial_save_is_skipped_next_time(pod)
              "training to receive the forwarded SIGTERM and exit")
     assert not (out / "checkpoint-20" / "trainer_state.json").exists()
     assert "SIGTERM received" in pod.log_text()
+    assert footers(pod.log_text()) == [("spot", "1", "preempted", "none", str(out / "checkpoint-10"))]
 
     again = pod.launch(RT_RUN_ID="spot")
     assert again.returncode == 0, again.stderr
@@ -357,6 +384,7 @@ def test_failing_training_records_exit_code_and_stops_pod(pod):
     assert state["stop_requested"] is True
     assert [c["argv"] for c in pod.runpodctl_calls()] == [["pod", "stop", POD_ID]]
     assert "simulated failure at step 15" in pod.log_text()
+    assert footers(pod.log_text()) == [(state["run_id"], "1", "failed", "3", state["last_checkpoint"])]
 
 
 def test_missing_config_is_a_clear_error_before_anything_starts(pod):
@@ -408,6 +436,8 @@ def test_output_dir_comes_from_any_config(pod, with_pyyaml):
     ({"RT_PYTHON": "python-does-not-exist"}, "RT_PYTHON"),
     ({"RT_WORKSPACE": "relative/ws"}, "RT_WORKSPACE must be an absolute path"),
     ({"RT_CONFIG": "configs/a\nb.yaml"}, "must not contain a line break"),
+    ({"RT_ACTION": "deploy"}, "RT_ACTION must be"),
+    ({"RT_ACK_WAIT": "soon"}, "RT_ACK_WAIT must be a number of seconds"),
 ])
 def test_bad_input_is_rejected_before_launch(pod, overrides, message):
     run = pod.launch(**overrides)
@@ -562,6 +592,68 @@ def test_stop_pod_0_leaves_the_pod_running(pod):
     assert state["state"] == "succeeded" and state["stop_requested"] is False
     assert pod.runpodctl_calls() == []
     assert "RT_STOP_POD=0" in pod.log_text()
+    assert [f[2:4] for f in footers(pod.log_text())] == [("succeeded", "0")]
+
+
+def test_the_pod_waits_for_the_runner_to_confirm_before_stopping(pod):
+    run = pod.launch(RT_ACK_WAIT="60", RT_RUN_ID="acked")
+    assert run.returncode == 0, run.stderr
+    pod.wait_log("waiting up to 60s for the runner")
+    state = pod.state()
+    assert state["state"] == "succeeded"
+    assert [f[:3] for f in footers(pod.log_text())] == [("acked", "1", "succeeded")]
+    assert pod.runpodctl_calls() == [] and pod.session_alive(), "no stop before the runner confirmed"
+
+    (pod.workspace / ".runner" / "ack").write_text("acked 1")
+    pod.wait_finished()
+    assert [c["argv"] for c in pod.runpodctl_calls()] == [["pod", "stop", POD_ID]]
+    assert "the runner confirmed" in pod.log_text()
+
+
+def test_without_a_confirmation_the_pod_is_stopped_after_the_wait(pod):
+    (pod.workspace / ".runner").mkdir(parents=True)
+    (pod.workspace / ".runner" / "ack").write_text("acked 1")  # stale: from an older attempt
+    pod.launch(RT_ACK_WAIT="0.5", RT_RUN_ID="acked")
+    state = pod.wait_finished()
+    assert state["stop_requested"] is True
+    assert [c["argv"] for c in pod.runpodctl_calls()] == [["pod", "stop", POD_ID]]
+    assert "no confirmation from a runner within 0.5s" in pod.log_text()
+
+
+def test_inspect_reports_a_running_training_and_starts_nothing(pod):
+    pod.write_config("configs/smoke.yaml", max_steps=100000, step_seconds=0.02)
+    pod.write_config("configs/other.yaml", output_dir="checkpoints/other")
+    pod.commit("long run + another config")
+    assert pod.launch(RT_RUN_ID="insp").returncode == 0
+    out = pod.repo_dir / "checkpoints" / "smoke"
+    wait_for(lambda: (out / "checkpoint-10" / "trainer_state.json").exists(), 60, "a first checkpoint")
+
+    info = pod.inspect()
+    assert info["session_running"] is True
+    assert info["state"]["state"] == "running" and info["state"]["run_id"] == "insp"
+    assert info["output_dir"] == str(out)
+    assert info["newest_checkpoint"].startswith(str(out / "checkpoint-"))
+    assert info["skipped_checkpoints"] == []
+    assert info["log"] == str(pod.log_file)
+    assert 0 < info["log_size"] <= pod.log_file.stat().st_size
+
+    other = pod.inspect(RT_CONFIG="configs/other.yaml")
+    assert other["output_dir"] == str(pod.repo_dir / "checkpoints" / "other")
+    assert other["newest_checkpoint"] is None
+
+    assert len(headers(pod.log_text())) == 1
+    assert len(pod.processes_running(str(pod.repo_dir / "scripts" / "train.py"))) == 1
+    pod.tmux("kill-session", "-t", f"={pod.session}")
+    pod.wait_finished()
+    assert pod.inspect()["session_running"] is False
+
+
+def test_inspect_on_a_fresh_volume(pod):
+    info = pod.inspect()
+    assert info == {"state": None, "session_running": False, "output_dir": None, "newest_checkpoint": None,
+                    "skipped_checkpoints": [], "log": str(pod.log_file), "log_size": 0,
+                    "session": pod.session, "note": None}
+    assert not (pod.workspace / ".runner").exists(), "inspect changes nothing"
 
 
 # --- launchers ---------------------------------------------------------------------------------
