@@ -159,7 +159,7 @@ def openssh_options(
 # ---------------------------------------------------------------- what the pod is doing
 @dataclass
 class PodInspect:
-    """The answer of `RT_ACTION=inspect` (contracts §8); `source` says how it was obtained."""
+    """The answer of `RT_ACTION=inspect` (contracts §8)."""
 
     state: dict[str, Any] | None
     session_running: bool
@@ -168,7 +168,6 @@ class PodInspect:
     skipped_checkpoints: list[str] = field(default_factory=list)
     log: str | None = None
     log_size: int = 0
-    source: str = "inspect"          # "inspect" | "state-file" (launcher without inspect mode)
 
 
 def launcher_text() -> str:
@@ -180,8 +179,7 @@ def launcher_text() -> str:
 
 def inspect_pod(conn: SshConnection, paths: PodPaths, *, config: str | None = None,
                 session: str | None = None, timeout: float = 60.0) -> PodInspect:
-    """Ask the launcher what runs on the pod (starts nothing). Falls back to reading state.json
-    when the launcher on this machine predates the inspect mode."""
+    """Ask the launcher (remote/remote_train.sh, RT_ACTION=inspect) what runs on the pod; starts nothing."""
     session = session or TRAIN_SESSION
     env = {"RT_ACTION": "inspect", "RT_WORKSPACE": paths.workspace, "RT_SESSION": session}
     if config:
@@ -203,38 +201,8 @@ def inspect_pod(conn: SshConnection, paths: PodPaths, *, config: str | None = No
                 log=data.get("log") or paths.log,
                 log_size=int(data.get("log_size") or 0),
             )
-    return _inspect_from_state_file(conn, paths, session=session, timeout=timeout)
-
-
-def _inspect_from_state_file(conn: SshConnection, paths: PodPaths, *, session: str, timeout: float) -> PodInspect:
-    q = shlex.quote
-    command = (
-        f"if tmux has-session -t {q('=' + session)} 2>/dev/null; then echo session=1; else echo session=0; fi; "
-        f"echo log_size=$(stat -c %s -- {q(paths.log)} 2>/dev/null || echo 0); "
-        f"echo ---; cat -- {q(paths.state_file)} 2>/dev/null; true"
-    )
-    res = conn.run(command, timeout=timeout)
-    head, _, body = res.stdout.partition("---\n")
-    fields = dict(line.split("=", 1) for line in head.splitlines() if "=" in line)
-    try:
-        state = json.loads(body) if body.strip() else None
-    except ValueError:
-        state = None
-    if not isinstance(state, dict):
-        state = None
-    try:
-        size = int(fields.get("log_size", "0").strip() or 0)
-    except ValueError:
-        size = 0
-    return PodInspect(
-        state=state,
-        session_running=fields.get("session", "0").strip() == "1",
-        output_dir=(state or {}).get("output_dir"),
-        newest_checkpoint=(state or {}).get("last_checkpoint"),
-        log=paths.log,
-        log_size=size,
-        source="state-file",
-    )
+    detail = " ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
+    raise SshError(f"the launcher's inspect mode gave no answer on the pod (exit {result.exit_code}: {detail})")
 
 
 # ---------------------------------------------------------------- the log

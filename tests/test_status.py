@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from runner import cli
-from tests.test_sync import pod_env, stub_pulumi  # noqa: F401  (fixtures)
+from tests.test_sync import pod_env, pod_sshd, stub_pulumi  # noqa: F401  (fixtures)
 
 TOP_KEYS = ["stack", "pod_id", "pod", "training", "log", "errors"]
 POD_KEYS = ["state", "status", "last_status_change", "market", "gpu_type", "gpu_count", "cost_per_hr",
@@ -30,6 +30,7 @@ def seed_run(workspace, *, state: str = "running") -> dict:
     output_dir = workspace / "repo" / "checkpoints" / "smoke"
     complete_checkpoint(output_dir, 10)
     newest = complete_checkpoint(output_dir, 20)
+    (output_dir / "checkpoint-30").mkdir()          # killed mid-save: no trainer_state.json
     runner_dir = workspace / ".runner"
     runner_dir.mkdir(parents=True)
     data = {"run_id": "run-42", "attempt": 2, "state": state, "exit_code": None, "config": "configs/smoke.yaml",
@@ -49,7 +50,9 @@ def train_session(pod_env, monkeypatch):
     name = f"rt-test-train-{uuid.uuid4().hex[:8]}"
     monkeypatch.setattr("runner.podfiles.TRAIN_SESSION", name)
     with pod_env.remote() as conn:
-        assert conn.run(f"tmux new-session -d -s {name} 'sleep 300'").ok
+        # Marked like the launcher marks its sessions (tmux option @rt_owner), so inspect counts it.
+        assert conn.run(f"tmux new-session -d -s {name} 'sleep 300' && "
+                        f"tmux set-option -t ={name}: @rt_owner remote_train").ok
     yield name
     with pod_env.remote() as conn:
         conn.run(f"tmux kill-session -t ={name}")
@@ -74,6 +77,7 @@ def test_status_json_on_a_running_pod(pod_env, train_session, capsys):
     assert (tr["run_id"], tr["attempt"], tr["state"], tr["config"]) == ("run-42", 2, "running", "configs/smoke.yaml")
     assert tr["session_running"] is True
     assert tr["newest_checkpoint"] == seeded["last_checkpoint"]
+    assert [s.split(":")[0] for s in tr["skipped_checkpoints"]] == ["checkpoint-30"]
     assert report["log"]["tail"] == [f"line {i}" for i in range(6, 16)]
     assert report["log"]["path"] == str(pod_env.workspace / "logs" / "current.log")
     assert report["errors"] == []

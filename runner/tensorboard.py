@@ -1,0 +1,392 @@
+"""`runner tensorboard [--port N] [--config PATH] [--stop-remote]`: TensorBoard of the run, through SSH.
+
+On the pod: TensorBoard runs in its own tmux session ("tensorboard") on the config's logging_dir
+(falling back to output_dir), bound to 127.0.0.1 only, started unless it already runs for that
+directory. Locally: a paramiko port forward on 127.0.0.1, the URL printed, until Ctrl-C. If the SSH
+link drops the tunnel is rebuilt on the same local port. TensorBoard keeps running on the pod
+afterwards (reopening is instant; it costs nothing extra and dies with the pod) unless --stop-remote.
+A stopped pod is not started: there is no TensorBoard without a running pod.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
+
+import yaml
+
+from runner.connect import PodLink, PodNotRunning, connect_endpoint, open_pod_link
+from runner.errors import RunnerError, UsageError
+from runner.logfollow import RETRYABLE
+from runner.pod import RUNNING_STATE, STARTING, classify
+from runner.podfiles import PodPaths
+from runner.settings import Settings
+from runner.ssh import PortForward, PortInUse, SshConnection, SshError, SshNotReady
+
+SESSION = "tensorboard"
+DEFAULT_LOCAL_PORT = 6006
+REMOTE_PORT_START = 6006
+LOCAL_PORT_TRIES = 20
+START_TIMEOUT_S = 120.0
+RECONNECT_WAIT_S = 300.0
+
+Say = Callable[[str], None]
+
+
+class TensorBoardError(RunnerError):
+    """TensorBoard could not be found or started on the pod."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to show: the directory on the pod, and the repo dir (for the venv's tensorboard)."""
+
+    logdir: str
+    repo_dir: str | None
+    config: str
+
+
+@dataclass(frozen=True)
+class RemoteTensorBoard:
+    logdir: str
+    port: int
+    executable: str
+    status: str                       # "started" | "already-running" | "restarted"
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- which directory
+def _load_yaml(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise UsageError(f"{where} is not valid YAML ({e}); fix the config.") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{where} is not a YAML mapping of settings; is it a training config?")
+    return data
+
+
+def _read_remote_json(conn: SshConnection, path: str) -> dict[str, Any] | None:
+    raw = conn.read_file(path)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def resolve_target(conn: SshConnection, settings: Settings, paths: PodPaths, config_arg: str | None) -> Target:
+    """The log directory from --config (read locally, else on the pod), else from the pod's last run."""
+    state = _read_remote_json(conn, paths.state_file) or {}
+    repo_dir = state.get("repo_dir") or paths.default_repo_dir(settings.repo_url)
+
+    def on_pod(config: str) -> str | None:
+        if PurePosixPath(config).is_absolute():
+            return config
+        return str(PurePosixPath(repo_dir) / config) if repo_dir else None
+
+    if config_arg:
+        local = Path(config_arg).expanduser()
+        if local.is_file():
+            data, where = _load_yaml(local.read_text(encoding="utf-8"), str(local)), str(local)
+        else:
+            remote = on_pod(config_arg)
+            raw = conn.read_file(remote) if remote else None
+            if raw is None:
+                raise UsageError(
+                    f"config {config_arg} exists neither here nor on the pod"
+                    + (f" ({remote})" if remote else "") + "; pass the path of a training config."
+                )
+            data, where = _load_yaml(raw.decode("utf-8", "replace"), f"{remote} on the pod"), f"{remote} (pod)"
+        config = config_arg
+    else:
+        config = state.get("config")
+        if not config:
+            raise UsageError(
+                "no training run on the pod to take the log directory from; "
+                "pass the config: `python -m runner tensorboard --config configs/<name>.yaml`."
+            )
+        remote = on_pod(config)
+        raw = conn.read_file(remote) if remote else None
+        if raw is None:
+            raise UsageError(
+                f"the pod's last run used config {config}, which is not on the pod any more; "
+                "pass one with --config."
+            )
+        data, where = _load_yaml(raw.decode("utf-8", "replace"), f"{remote} on the pod"), f"{remote} (pod)"
+    logdir = data.get("logging_dir") or data.get("output_dir")
+    if not isinstance(logdir, str) or not logdir.strip():
+        raise UsageError(f"{where} has neither logging_dir nor output_dir; add `logging_dir: logs/<experiment>`.")
+    if not PurePosixPath(logdir).is_absolute():
+        if not repo_dir:
+            raise UsageError(
+                f"logging_dir {logdir} is relative to the training repo, whose place on the pod is unknown: "
+                "set REPO_URL in .runpod.env (the repo is at <workspace>/<repo name>) or start a run first."
+            )
+        logdir = str(PurePosixPath(repo_dir) / logdir)
+    return Target(logdir=logdir, repo_dir=repo_dir, config=config)
+
+
+# ---------------------------------------------------------------- the pod side
+# One round trip: reuse a TensorBoard that already serves TB_LOGDIR, else (re)start it in tmux, wait
+# until it listens, and print `TB_RESULT <json>` (or exit 3 = not installed, 4 = it died, 5 = too slow).
+_START_SCRIPT = r"""
+set -u
+tb_listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+tb_result() {
+  python3 -c 'import json, sys; print("TB_RESULT " + json.dumps({"status": sys.argv[1], "port": int(sys.argv[2]), "executable": sys.argv[3], "logdir": sys.argv[4]}))' "$@"
+}
+S="=$TB_SESSION"
+status=started
+if tmux has-session -t "$S" 2>/dev/null; then
+  # The port of the running TensorBoard if it serves TB_LOGDIR, else nothing.
+  old_port=$(python3 -c '
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+    if d.get("logdir") == sys.argv[2]:
+        print(int(d["port"]))
+except Exception:
+    pass' "$TB_STATE" "$TB_LOGDIR" 2>/dev/null)
+  if [ -n "$old_port" ] && tb_listening "$old_port"; then
+    exe=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("executable", ""))' "$TB_STATE")
+    tb_result already-running "$old_port" "$exe" "$TB_LOGDIR"
+    exit 0
+  fi
+  echo "TB_NOTE restarting TensorBoard (it was not serving $TB_LOGDIR)"
+  tmux kill-session -t "$S" 2>/dev/null
+  status=restarted
+fi
+exe=
+if [ -n "$TB_VENV_EXE" ] && [ -x "$TB_VENV_EXE" ]; then exe=$TB_VENV_EXE
+else exe=$(command -v tensorboard 2>/dev/null) || exe=; fi
+[ -n "$exe" ] || exit 3
+port=$(python3 -c '
+import socket, sys
+start = int(sys.argv[1])
+for port in range(start, start + 100):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break' "$TB_PORT_START" 2>/dev/null)
+case $port in ''|*[!0-9]*) port=$TB_PORT_START ;; esac
+[ -d "$TB_LOGDIR" ] || echo "TB_NOTE $TB_LOGDIR does not exist on the pod yet; TensorBoard shows data once training writes it"
+mkdir -p -- "$(dirname -- "$TB_LOG")" "$(dirname -- "$TB_STATE")"
+printf '===== %s starting %s on port %s for %s =====\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$exe" "$port" "$TB_LOGDIR" >> "$TB_LOG"
+cmd="exec $(printf '%q' "$exe") --logdir $(printf '%q' "$TB_LOGDIR") --host 127.0.0.1 --port $port >> $(printf '%q' "$TB_LOG") 2>&1"
+tmux new-session -d -s "$TB_SESSION" "$cmd" || { echo "tmux new-session failed" >&2; exit 6; }
+python3 -c 'import json, sys; json.dump({"port": int(sys.argv[1]), "logdir": sys.argv[2], "executable": sys.argv[3], "config": sys.argv[4]}, open(sys.argv[5], "w"))' \
+  "$port" "$TB_LOGDIR" "$exe" "$TB_CONFIG" "$TB_STATE"
+deadline=$((SECONDS + TB_WAIT))
+until tb_listening "$port"; do
+  tmux has-session -t "$S" 2>/dev/null || exit 4
+  if [ "$SECONDS" -ge "$deadline" ]; then tmux kill-session -t "$S" 2>/dev/null; exit 5; fi
+  sleep 0.2
+done
+tb_result "$status" "$port" "$exe" "$TB_LOGDIR"
+"""
+
+
+def stop_remote_tensorboard(conn: SshConnection, *, session: str | None = None) -> bool:
+    session = session or SESSION
+    return conn.run(f"tmux kill-session -t {shlex.quote('=' + session)} 2>/dev/null", timeout=30).ok
+
+
+def _no_control_chars(value: str, what: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise UsageError(f"{what} {value!r} contains control characters; rename it.")
+    return value
+
+
+def start_remote_tensorboard(
+    conn: SshConnection,
+    target: Target,
+    paths: PodPaths,
+    *,
+    session: str | None = None,
+    say: Say = _say,
+    timeout_s: float | None = None,
+) -> RemoteTensorBoard:
+    """TensorBoard on the pod for target.logdir, reusing one that already runs for it."""
+    session = session or SESSION
+    wait_s = START_TIMEOUT_S if timeout_s is None else timeout_s
+    venv_tb = str(PurePosixPath(target.repo_dir) / "venv" / "bin" / "tensorboard") if target.repo_dir else ""
+    env = {
+        "TB_SESSION": session,
+        "TB_LOGDIR": _no_control_chars(target.logdir, "the log directory"),
+        "TB_VENV_EXE": _no_control_chars(venv_tb, "the repo directory"),
+        "TB_PORT_START": str(int(REMOTE_PORT_START)),
+        "TB_LOG": _no_control_chars(paths.tensorboard_log, "the workspace"),
+        "TB_STATE": paths.tensorboard_file,
+        "TB_CONFIG": target.config,
+        "TB_WAIT": str(int(wait_s)),
+    }
+    res = conn.run_script(_START_SCRIPT, env, timeout=wait_s + 60)
+    for line in res.stdout.splitlines():
+        if line.startswith("TB_NOTE "):
+            say(line[len("TB_NOTE "):])
+    for line in reversed(res.stdout.splitlines()):
+        if line.startswith("TB_RESULT ") and res.ok:
+            data = json.loads(line[len("TB_RESULT "):])
+            if data["status"] != "already-running":
+                say(f"started TensorBoard on the pod ({data['executable']}, port {data['port']})")
+            return RemoteTensorBoard(data["logdir"], int(data["port"]), data["executable"], data["status"])
+    if res.exit_code == 3:
+        where = f"{venv_tb} or " if venv_tb else ""
+        pip = str(PurePosixPath(target.repo_dir) / "venv/bin/pip") if target.repo_dir else "pip"
+        raise TensorBoardError(
+            f"TensorBoard is not installed on the pod (looked for {where}`tensorboard` on PATH). Add "
+            "`tensorboard` to the training repo's requirements.txt (the next `runner train` installs it into "
+            f"the venv), or install it now: `python -m runner ssh`, then `{pip} install tensorboard`."
+        )
+    why = {4: "exited right after starting", 5: f"did not listen within {wait_s:g}s (stopped it again)"}.get(
+        res.exit_code, f"could not be started (exit {res.exit_code}: {res.stderr.strip()})")
+    tail = conn.run(f"tail -n 15 -- {shlex.quote(paths.tensorboard_log)} 2>/dev/null", timeout=30).stdout.strip()
+    raise TensorBoardError(
+        f"TensorBoard on the pod {why}. Its output ({paths.tensorboard_log}):\n{tail or '(nothing)'}"
+    )
+
+
+# ---------------------------------------------------------------- the local side
+def open_forward(conn: SshConnection, remote_port: int, requested: int | None, *, say: Say = _say) -> PortForward:
+    """Forward a local port: `requested` exactly (error if busy), or the first free one from 6006."""
+    if requested is not None:
+        try:
+            return conn.forward_local_port(requested, remote_port)
+        except PortInUse:
+            raise UsageError(
+                f"local port {requested} is already in use (another TensorBoard or tunnel?); choose another "
+                f"with --port, or leave --port out to take the next free port from {DEFAULT_LOCAL_PORT}."
+            ) from None
+    for port in range(DEFAULT_LOCAL_PORT, DEFAULT_LOCAL_PORT + LOCAL_PORT_TRIES):
+        try:
+            fwd = conn.forward_local_port(port, remote_port)
+        except PortInUse:
+            continue
+        if port != DEFAULT_LOCAL_PORT:
+            say(f"local port {DEFAULT_LOCAL_PORT} is in use; using {port} instead")
+        return fwd
+    raise UsageError(
+        f"local ports {DEFAULT_LOCAL_PORT}-{DEFAULT_LOCAL_PORT + LOCAL_PORT_TRIES - 1} are all in use; "
+        "pick a free one with --port N."
+    )
+
+
+def _reconnect(link: PodLink, say: Say, stop_event: threading.Event) -> SshConnection | None:
+    """A new connection to the pod's current endpoint; None when stop_event was set meanwhile."""
+    started = time.monotonic()
+    delay = 0.5
+    while not stop_event.is_set():
+        pod = link.read_pod(with_history=True)
+        state = classify(pod)
+        if state not in (RUNNING_STATE, STARTING):
+            raise PodNotRunning(f"pod {link.pod_id} stopped ({pod.status if pod else 'gone'}); the tunnel is closed.")
+        try:
+            if state == RUNNING_STATE and pod is not None and pod.ssh is not None:
+                ssh = pod.ssh if pod.ssh.user else replace(pod.ssh, user=link.outputs.ssh_user)
+                return connect_endpoint(link.settings, ssh, pin_id=link.pod_id, started_at=pod.started_at)
+            raise SshNotReady(f"pod {link.pod_id} is starting")
+        except RETRYABLE as e:
+            if time.monotonic() - started > RECONNECT_WAIT_S:
+                raise SshError(f"could not reconnect to the pod for {RECONNECT_WAIT_S:g}s ({e}); "
+                               "run `python -m runner tensorboard` again later.") from None
+        stop_event.wait(delay)
+        delay = min(delay * 2, 10.0)
+    return None
+
+
+def serve(
+    link: PodLink,
+    config_arg: str | None,
+    *,
+    requested_port: int | None,
+    stop_event: threading.Event,
+    on_ready: Callable[[str, RemoteTensorBoard], None],
+    stop_remote: bool = False,
+    say: Say = _say,
+    poll_s: float = 0.5,
+) -> None:
+    """Run the tunnel until stop_event is set, rebuilding it (same local port) after SSH drops."""
+    paths = PodPaths(link.outputs.workspace)
+    conn: SshConnection | None = link.connect()
+    local_port = requested_port
+    target: Target | None = None
+    first = True
+    try:
+        while conn is not None:
+            if target is None:
+                target = resolve_target(conn, link.settings, paths, config_arg)
+            tb = start_remote_tensorboard(conn, target, paths, say=say)
+            with open_forward(conn, tb.port, local_port, say=say) as fwd:
+                local_port = fwd.local_port
+                url = f"http://127.0.0.1:{local_port}/"
+                if first:
+                    on_ready(url, tb)
+                    first = False
+                else:
+                    say(f"[runner] tunnel restored: {url}")
+                while conn.is_active and not stop_event.wait(poll_s):
+                    pass
+            if stop_event.is_set():
+                if stop_remote and conn.is_active:
+                    stop_remote_tensorboard(conn)
+                    say("stopped TensorBoard on the pod")
+                return
+            say("[runner] SSH connection lost; reconnecting...")
+            conn.close()
+            conn = None
+            conn = _reconnect(link, say, stop_event)
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    port = getattr(args, "port", None)
+    try:
+        link = open_pod_link(settings, start_if_stopped=False)
+    except PodNotRunning as e:
+        raise PodNotRunning(
+            f"{e.message.split(';')[0]}; TensorBoard needs a running pod and this command does not start one. "
+            "Its event files stay on the network volume: run it while training runs (`python -m runner train`)."
+        ) from None
+    stop_event = threading.Event()
+    stop_remote = bool(getattr(args, "stop_remote", False))
+
+    def ready(url: str, tb: RemoteTensorBoard) -> None:
+        how = "already running" if tb.status == "already-running" else tb.status
+        print(f"TensorBoard ({how} on pod {link.pod_id}, logdir {tb.logdir}):\n    {url}", flush=True)
+        after = "and stops TensorBoard on the pod" if stop_remote else \
+            "(TensorBoard keeps running on the pod; --stop-remote stops it on exit)"
+        _say(f"Ctrl-C closes the tunnel {after}.")
+
+    try:
+        serve(link, getattr(args, "config", None), requested_port=port, stop_event=stop_event,
+              on_ready=ready, stop_remote=stop_remote)
+    except KeyboardInterrupt:
+        stop_event.set()
+        if stop_remote:
+            try:
+                with link.connect(timeout=10) as conn:
+                    stop_remote_tensorboard(conn)
+                _say("stopped TensorBoard on the pod")
+            except RunnerError as e:
+                _say(f"warning: could not stop TensorBoard on the pod ({e.message})")
+        _say("tunnel closed.")
+    return 0
