@@ -699,9 +699,9 @@ rt_on_term() {
   local child=${RT_CHILD_PID:-} last
   [[ -n $child ]] && kill -TERM "$child" 2>/dev/null
   last=$(rt_last_checkpoint)
-  rt_footer preempted "" "$last"
   rt_state "state=preempted" "ended_at=$(rt_now)" "last_checkpoint=$last" \
     "message=SIGTERM received (spot preemption or container stop); the pod was not stopped by the launcher"
+  rt_footer preempted "" "$last"
   rt_note "SIGTERM received: recorded state preempted; not stopping the pod"
   if [[ -n $child ]]; then
     local i
