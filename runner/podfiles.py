@@ -3,7 +3,7 @@
 - where things live on the volume (PodPaths),
 - giving the *system* ssh/rsync the host key the runner pinned with paramiko (known_hosts files),
 - asking the pod what it is doing (`RT_ACTION=inspect` of remote/remote_train.sh),
-- the end of the training log, and the last run this machine knows about.
+- the end of the training log.
 """
 from __future__ import annotations
 
@@ -243,28 +243,3 @@ def tail_log(conn: SshConnection, path: str, n: int, *, timeout: float = 60.0) -
         data = data[: cut + 1]
     lines = data.split(b"\n")[:-1] if data else []
     return LogTail(lines=lines[-n:] if n > 0 else [], end_offset=end)
-
-
-# ---------------------------------------------------------------- runs known locally
-def last_local_run(settings: Settings) -> dict[str, Any] | None:
-    """The run record (runs/<id>.json) of the newest run started from this machine, if any."""
-    paths = settings.paths
-    candidates: list[Path] = []
-    try:
-        run_id = paths.last_run.read_text().strip()
-        if run_id:
-            candidates.append(paths.run_file(run_id))
-    except OSError:
-        pass
-    try:
-        candidates += sorted(paths.runs_dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-    except OSError:
-        pass
-    for path in candidates:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict):
-            return {**data, "record": str(path)}
-    return None

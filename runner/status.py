@@ -17,7 +17,9 @@ from infra.runpod_client import Pod, RunPodError
 from runner.connect import connect_endpoint
 from runner.errors import RunnerError, from_runpod_error
 from runner.pod import GONE, PREEMPTED, RUNNING_STATE, STARTING, STOPPED_BY_RUNPOD, STOPPED_BY_USER, classify
-from runner.podfiles import PodPaths, inspect_pod, last_local_run, tail_log
+from runner import runrecord
+from runner.podfiles import PodPaths, inspect_pod, tail_log
+from runner.runrecord import RunRecord
 from runner.settings import Settings
 from runner.stack import StackOutputs, read_outputs_for
 
@@ -69,7 +71,8 @@ def _pod_info(pod: Pod | None, outputs: StackOutputs, state: str, now: datetime)
 
 def _empty_training() -> dict[str, Any]:
     return {"source": None, **{k: None for k in TRAINING_KEYS},
-            "session_running": None, "newest_checkpoint": None, "skipped_checkpoints": []}
+            "session_running": None, "newest_checkpoint": None, "skipped_checkpoints": [],
+            "estimated_cost_usd": None, "record": None}
 
 
 def _from_pod(settings: Settings, outputs: StackOutputs, pod: Pod, report: dict[str, Any]) -> None:
@@ -94,17 +97,33 @@ def _from_pod(settings: Settings, outputs: StackOutputs, pod: Pod, report: dict[
         }
 
 
+def _last_local_run(settings: Settings) -> tuple[RunRecord, str] | None:
+    """The newest run started from this machine for this stack (runner/runrecord.py), if any."""
+    paths = settings.paths
+    try:
+        run_id = paths.last_run.read_text().strip()
+    except OSError:
+        return None
+    record = runrecord.load(paths, run_id) if run_id else None
+    return (record, str(paths.run_file(run_id))) if record is not None else None
+
+
 def _from_local(settings: Settings, report: dict[str, Any]) -> None:
-    record = last_local_run(settings)
-    if record is None:
+    found = _last_local_run(settings)
+    if found is None:
         return
+    record, where = found
+    first = record.attempts[0] if record.attempts else None
+    last = record.attempts[-1] if record.attempts else None
     training = _empty_training()
-    training.update({k: record.get(k) for k in TRAINING_KEYS})
-    if training["state"] is None:
-        training["state"] = record.get("status") or record.get("result")
-    training["newest_checkpoint"] = record.get("last_checkpoint") or record.get("newest_checkpoint")
-    training["source"] = "local"
-    training["record"] = record.get("record")
+    training.update(
+        source="local", record=where, run_id=record.run_id, state=record.status, exit_code=record.exit_code,
+        config=record.config, output_dir=record.output_dir, last_checkpoint=record.last_checkpoint,
+        newest_checkpoint=record.last_checkpoint, attempt=last.attempt if last else None,
+        started_at=(first.started_at if first and first.started_at else record.created_at),
+        ended_at=last.ended_at if last else None, resume_from=last.resume_from if last else None,
+        estimated_cost_usd=record.estimated_cost_usd,
+    )
     report["training"] = training
 
 
@@ -192,6 +211,8 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"  incomplete: {', '.join(tr['skipped_checkpoints'])}")
         if tr["ended_at"]:
             lines.append(f"  ended:      {tr['ended_at']}")
+        if tr["estimated_cost_usd"] is not None:
+            lines.append(f"  cost:       about ${tr['estimated_cost_usd']:.2f} (compute, estimated)")
     if log is not None:
         lines.append(f"log ({log['path']}, last {len(log['tail'])} lines):" if log["tail"]
                      else f"log ({log['path']}): empty or not written yet")

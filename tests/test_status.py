@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from runner import cli
+from runner import cli, runrecord
+from runner.runrecord import AttemptRecord, RunRecord
 from tests.test_sync import pod_env, pod_sshd, stub_pulumi  # noqa: F401  (fixtures)
 
 TOP_KEYS = ["stack", "pod_id", "pod", "training", "log", "errors"]
@@ -15,7 +16,7 @@ POD_KEYS = ["state", "status", "last_status_change", "market", "gpu_type", "gpu_
             "price_per_hr", "started_at", "uptime_s", "ssh", "data_center", "volume_id", "name"]
 TRAINING_KEYS = ["source", "run_id", "attempt", "state", "exit_code", "config", "output_dir", "started_at",
                  "ended_at", "resume_from", "last_checkpoint", "session_running", "newest_checkpoint",
-                 "skipped_checkpoints"]
+                 "skipped_checkpoints", "estimated_cost_usd", "record"]
 
 
 def complete_checkpoint(output_dir, step: int) -> str:
@@ -101,11 +102,13 @@ def test_status_text_on_a_running_pod(pod_env, train_session, capsys):
 def test_status_json_on_a_stopped_pod_uses_the_local_run_record(pod_env, capsys):
     pod_env.add_pod("EXITED")
     settings = pod_env.settings()
-    paths = settings.paths.ensure()
-    record = {"run_id": "run-7", "attempt": 3, "state": "succeeded", "exit_code": 0, "config": "configs/x.yaml",
-              "last_checkpoint": "/workspace/repo/checkpoints/x/checkpoint-500"}
-    paths.run_file("run-7").write_text(json.dumps(record))
-    paths.last_run.write_text("run-7\n")
+    ckpt = "/workspace/repo/checkpoints/x/checkpoint-500"
+    record = RunRecord(run_id="run-7", stack="dev", target="pod", target_name=pod_env.pod_id,
+                       config="configs/x.yaml", status="succeeded", exit_code=0, last_checkpoint=ckpt,
+                       estimated_cost_usd=1.25, attempts=[
+                           AttemptRecord(attempt=1, log_offset=0, started_at="2026-07-10T10:00:00Z"),
+                           AttemptRecord(attempt=2, log_offset=900, ended_at="2026-07-10T12:00:00Z")])
+    runrecord.save(settings.paths, record)
     pod_env.fake.clear_requests()
 
     assert cli.main(["status", "--json"]) == 0
@@ -116,9 +119,10 @@ def test_status_json_on_a_stopped_pod_uses_the_local_run_record(pod_env, capsys)
     assert pod["cost_per_hr"] == 0.0 and pod["price_per_hr"] == pytest.approx(0.35)
     assert pod["ssh"] is None and pod["uptime_s"] is None
     tr = report["training"]
-    assert tr["source"] == "local"
-    assert (tr["run_id"], tr["attempt"], tr["state"], tr["exit_code"]) == ("run-7", 3, "succeeded", 0)
-    assert tr["newest_checkpoint"] == record["last_checkpoint"]
+    assert tr["source"] == "local" and tr["record"] == str(settings.paths.run_file("run-7"))
+    assert (tr["run_id"], tr["attempt"], tr["state"], tr["exit_code"]) == ("run-7", 2, "succeeded", 0)
+    assert (tr["started_at"], tr["ended_at"]) == ("2026-07-10T10:00:00Z", "2026-07-10T12:00:00Z")
+    assert tr["newest_checkpoint"] == ckpt and tr["estimated_cost_usd"] == 1.25
     assert report["log"] is None
     assert pod_env.fake.billable_calls() == []
     assert pod_env.pod.status == "EXITED"
