@@ -68,6 +68,8 @@
 #   $RT_WORKSPACE/.runner/launch.lock   serialises concurrent launches (flock, when available)
 #   $RT_WORKSPACE/.runner/ack           written by the runner (RT_ACK_WAIT); removed at each launch
 #   $RT_REPO_DIR/venv/                  the venv; venv/.rt-requirements.sha256 = last good install
+#   $RT_REPO_DIR/data -> $RT_WORKSPACE/data  a symlink to what `runner sync` uploaded, made when the
+#                                       volume has data/ and the repo has no data/ of its own
 #
 # Needs on the pod: bash, coreutils, tmux >= 2.x, python3, git (unless pushed). Optional: flock,
 # timeout, runpodctl, curl (else python urllib is used for the REST stop).
@@ -486,6 +488,15 @@ rt_update_code() {
   RT_COMMIT=$(rt_git rev-parse --short HEAD)
 }
 
+# `runner sync` uploads to $RT_WORKSPACE/data, while configs name their data relative to the repo
+# (audio_dirs: [data/audio_0, ...]): link <repo>/data to it unless the repo has its own data/.
+rt_link_data() {
+  RT_DATA_LINK=
+  [[ -d $RT_WORKSPACE/data ]] || return 0
+  [[ -e $RT_REPO_DIR/data || -L $RT_REPO_DIR/data ]] && return 0
+  ln -s -- "$RT_WORKSPACE/data" "$RT_REPO_DIR/data" && RT_DATA_LINK=$RT_REPO_DIR/data
+}
+
 rt_launch() {
   rt_check_launch_inputs
   unset TMUX TMUX_PANE
@@ -503,6 +514,7 @@ rt_launch() {
   fi
 
   rt_update_code
+  rt_link_data || rt_warn "could not link $RT_REPO_DIR/data to $RT_WORKSPACE/data"
   RT_TRAIN_SCRIPT_PATH=$RT_TRAIN_SCRIPT
   [[ $RT_TRAIN_SCRIPT_PATH == /* ]] || RT_TRAIN_SCRIPT_PATH=$RT_REPO_DIR/$RT_TRAIN_SCRIPT
   [[ -f $RT_TRAIN_SCRIPT_PATH ]] || rt_die "training script $RT_TRAIN_SCRIPT_PATH not found; set TRAIN_SCRIPT (RT_TRAIN_SCRIPT) to the entry point in your repo"
@@ -537,6 +549,7 @@ rt_launch() {
     printf '[remote_train] code: %s%s in %s\n' "${RT_COMMIT:-pushed tree}" \
       "$([[ $RT_CODE_SOURCE == git ]] && printf ' (branch %s)' "$RT_REPO_BRANCH")" "$RT_REPO_DIR"
     printf '[remote_train] output_dir: %s; launcher: %s; GPUs: %s\n' "$RT_OUTPUT_DIR" "$RT_LAUNCH_KIND" "$RT_GPU_COUNT"
+    [[ -z $RT_DATA_LINK ]] || printf '[remote_train] data: %s -> %s\n' "$RT_DATA_LINK" "$RT_WORKSPACE/data"
     if [[ -n $RT_SKIPPED ]]; then
       printf '%s\n' "$RT_SKIPPED" | sed 's/^/[remote_train] skipped incomplete checkpoint /'
     fi

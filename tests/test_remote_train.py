@@ -726,3 +726,32 @@ def test_hostile_paths_branch_config_and_run_id_are_inert(make_pod):
     assert git(pod.repo_dir, "rev-parse", "--abbrev-ref", "HEAD") == pod.branch
     for where in (pod.root, Path.home(), Path.cwd()):
         assert not list(where.glob("**/pwned*") if where == pod.root else where.glob("pwned*")), where
+
+
+def test_synced_data_on_the_volume_is_linked_into_the_repo(make_pod):
+    # `runner sync` fills <workspace>/data; configs say data/audio_0 relative to the repo.
+    pod = make_pod()
+    (pod.workspace / "data" / "audio_0").mkdir(parents=True)
+    (pod.workspace / "data" / "audio_0" / "a.wav").write_bytes(b"RIFF")
+    run = pod.launch(RT_RUN_ID="run-data")
+    assert run.returncode == 0, run.stderr
+    link = pod.repo_dir / "data"
+    assert link.is_symlink() and link.resolve() == (pod.workspace / "data").resolve()
+    assert (link / "audio_0" / "a.wav").read_bytes() == b"RIFF"
+    assert pod.wait_finished()["state"] == "succeeded"
+    assert f"[remote_train] data: {link} -> {pod.workspace / 'data'}" in pod.log_text()
+
+
+def test_a_repo_with_its_own_data_dir_is_left_alone(make_pod):
+    pod = make_pod()
+    (pod.workspace / "data").mkdir()
+    run = pod.launch(RT_RUN_ID="run-own-data")
+    assert run.returncode == 0, run.stderr
+    pod.wait_finished()
+    (pod.repo_dir / "data").unlink()
+    (pod.repo_dir / "data").mkdir()
+    (pod.repo_dir / "data" / "mine.txt").write_text("x")
+    run = pod.launch(RT_RUN_ID="run-own-data")
+    assert run.returncode == 0, run.stderr
+    pod.wait_finished()
+    assert not (pod.repo_dir / "data").is_symlink() and (pod.repo_dir / "data" / "mine.txt").exists()
