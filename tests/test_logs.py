@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 from runner import cli
 from runner.connect import open_pod_link
 from runner.logs import PodStoppedWhileFollowing, follow_log

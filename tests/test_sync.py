@@ -6,9 +6,7 @@ fake API whose SSH endpoint is the real sshd.
 """
 from __future__ import annotations
 
-import os
 import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
