@@ -26,6 +26,7 @@ from runner.pod import STOPPED_STATES, classify, stop_pod
 from runner.podfiles import PodPaths, host_alias, openssh_options, temporary_known_hosts
 from runner.settings import Settings
 from runner.ssh import SshConnection
+from runner.stack import read_outputs_for
 
 # rsync exit codes that mean the link/ssh failed rather than a file problem.
 _TRANSPORT_CODES = {5, 10, 12, 30, 35, 255}
@@ -199,8 +200,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # Everything that can be checked locally is checked before the pod may be started.
     settings.preflight()
     version = local_rsync_version()
-    from runner.stack import read_outputs_for
-
     outputs = read_outputs_for(settings)
     sync = plan(settings, getattr(args, "path", None), outputs.workspace)
 
