@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from runner import runrecord
 from runner.errors import EXIT_INTERRUPTED, EXIT_POD, RunnerError, UsageError, redact
 from runner.logfollow import follow_with_reconnect
 from runner.settings import Settings
-from runner.ssh import SshDisconnected, SshError
+from runner.ssh import SshDisconnected, SshError, SshTimeout
 from runner.targets import Shell, StopReport, Target, TargetInterrupted, make_target
 from runner.trainconfig import TrainConfig, load_train_config, uncommitted_warning
 
@@ -40,15 +41,21 @@ END_GRACE_S = 2.0             # after the state file says "ended", wait this lon
 LAUNCH_TIMEOUT_S = 900.0      # the launcher clones the repo: can take a while on a first run
 MAX_RECONNECT_WAIT_S = 600.0
 STOP_CHECK_INTERVAL_S = 0.5
+STATE_CHECK_TIMEOUT_S = 15.0  # one read of the state file
+STATE_POLL_S = 15.0           # safety net: the end is normally seen in the log itself
 
 TERMINAL = ("succeeded", "failed", "preempted")
 LAUNCHER = Path(__file__).resolve().parents[1] / "remote" / "remote_train.sh"
 # Launcher knobs a user (or a test) may set in the environment; passed through to the launcher.
-PASSTHROUGH = ("RT_LAUNCHER", "RT_PYTHON", "RT_GPU_COUNT", "RT_SESSION", "RT_RP_ENV_FILE", "RT_REPO_DIR")
+# TMUX_TMPDIR gives the training its own tmux server (shared machines, tests).
+PASSTHROUGH = ("RT_LAUNCHER", "RT_PYTHON", "RT_GPU_COUNT", "RT_SESSION", "RT_RP_ENV_FILE", "RT_REPO_DIR",
+               "TMUX_TMPDIR")
 
 FOOTER_RE = re.compile(
     r"^===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) end state=(?P<state>\w+) "
     r"exit=(?P<exit>\S+) checkpoint=(?P<ckpt>.*) =====$")
+HEADER_RE = re.compile(r"^===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) config=")
+SIGTERM_NOTE = "[remote_train] SIGTERM received"
 ENDED_NOTE_RE = re.compile(
     r"^\[remote_train\] training ended: state=(?P<state>\w+) exit_code=(?P<exit>\S+) "
     r"last_checkpoint=(?P<ckpt>\S+)")
@@ -135,59 +142,91 @@ class Console:
 
 # ---------------------------------------------------------------- watching for the end
 class EndWatch:
-    """Decides when the followed attempt is over: its footer line, else its terminal state file."""
+    """Decides when the followed attempt is over, from the log itself where possible.
 
-    def __init__(self, run_id: str, attempt: int, state_file: str, *, grace_s: float):
-        self.run_id, self.attempt, self.state_file, self.grace_s = run_id, attempt, state_file, grace_s
+    In order of preference: the attempt's footer line (contracts §8); the launcher's
+    `[remote_train] training ended: ...` / `SIGTERM received` notes (then up to grace_s more for
+    the footer); a header of another run/attempt (ours was superseded); and, as a slow safety
+    net, the state file (read every poll_s seconds: each read is a remote command).
+    """
+
+    def __init__(self, run_id: str, attempt: int, state_file: str, *, grace_s: float, poll_s: float):
+        self.run_id, self.attempt, self.state_file = run_id, attempt, state_file
+        self.grace_s, self.poll_s = grace_s, poll_s
         self.footer: Ended | None = None
         self.note: Ended | None = None
         self.from_state: Ended | None = None
-        self._state_seen_at: float | None = None
+        self.superseded = False
+        self._note_at: float | None = None
+        self._state_at: float | None = None
+        self._last_poll = time.monotonic()
         self.extra_check: Callable[[], None] | None = None   # e.g. the budget; may raise
 
     def feed(self, text: str) -> None:
+        if not text.startswith(("=====", "[remote_train]")):
+            return
         m = FOOTER_RE.match(text)
-        if m and m["run"] == self.run_id and int(m["attempt"]) == self.attempt:
-            self.footer = Ended(m["state"], _int(m["exit"]), _path(m["ckpt"]), "footer", ended_at=m["time"])
+        if m:
+            if m["run"] == self.run_id and int(m["attempt"]) == self.attempt:
+                self.footer = Ended(m["state"], _int(m["exit"]), _path(m["ckpt"]), "footer", ended_at=m["time"])
+            return
+        m = HEADER_RE.match(text)
+        if m:
+            if (m["run"], int(m["attempt"])) != (self.run_id, self.attempt):
+                self.superseded = True
             return
         m = ENDED_NOTE_RE.match(text)
         if m:
             self.note = Ended(m["state"], _int(m["exit"]), _path(m["ckpt"]), "note")
+        elif text.startswith(SIGTERM_NOTE):
+            self.note = Ended("preempted", None, None, "note")
+        else:
+            return
+        self._note_at = time.monotonic()
 
     def should_stop(self, conn: Shell | None) -> bool:
-        if self.footer is not None:
+        if self.footer is not None or self.superseded:
             return True
         if self.extra_check is not None:
             self.extra_check()
-        if conn is None:
+        now = time.monotonic()
+        if self._note_at is not None:
+            return now - self._note_at >= self.grace_s
+        if self._state_at is not None:
+            return now - self._state_at >= self.grace_s
+        if conn is None or now - self._last_poll < self.poll_s:
             return False
+        self._last_poll = now
+        state = self.read_state(conn)
+        if state is None:
+            return False
+        if state.get("run_id") != self.run_id or (state.get("attempt") or 0) > self.attempt:
+            self.superseded = True         # another launch replaced ours in the state file
+            return True
+        if state.get("attempt") == self.attempt and state.get("state") in TERMINAL:
+            self.from_state = Ended(state["state"], state.get("exit_code"), state.get("last_checkpoint"),
+                                    "state", state.get("started_at"), state.get("ended_at"))
+            self._state_at = now
+        return False
+
+    def read_state(self, conn: Shell) -> dict | None:
         try:
-            raw = conn.read_file(self.state_file)
+            # With a timeout: a half-dead link must not hang the follower (it reconnects instead).
+            res = conn.run(f"cat -- {shlex.quote(self.state_file)} 2>/dev/null; true", timeout=STATE_CHECK_TIMEOUT_S)
+        except SshTimeout:
+            conn.close()
+            raise SshDisconnected(f"no answer within {STATE_CHECK_TIMEOUT_S:g}s while reading {self.state_file}") from None
         except SshDisconnected:
             raise
         except SshError:
-            return False
-        state = _json(raw)
-        if state is None:
-            return False
-        if state.get("run_id") != self.run_id or state.get("attempt") != self.attempt:
-            # Another launch replaced ours in the state file: our attempt is over.
-            if state.get("run_id") != self.run_id or (state.get("attempt") or 0) > self.attempt:
-                self.from_state = self.from_state or Ended("unknown", None, None, "state")
-                return True
-            return False
-        if state.get("state") not in TERMINAL:
-            return False
-        self.from_state = Ended(state["state"], state.get("exit_code"), state.get("last_checkpoint"), "state",
-                                state.get("started_at"), state.get("ended_at"))
-        now = time.monotonic()
-        if self._state_seen_at is None:
-            self._state_seen_at = now
-        return now - self._state_seen_at >= self.grace_s
+            return None
+        return _json(res.stdout.encode()) if res.exit_code == 0 else None
 
     @property
     def ended(self) -> Ended | None:
-        return self.footer or self.from_state
+        if self.footer or self.from_state or self.note:
+            return self.footer or self.from_state or self.note
+        return Ended("unknown", None, None, "superseded") if self.superseded else None
 
 
 def _int(text: str | None) -> int | None:
@@ -248,12 +287,15 @@ class TrainSession:
         self.keep_pod = bool(args.keep_pod) and target.kind == "pod"
         self.last_checkpoint: str | None = None
         self.launch_time: float | None = None
-        self.record = runrecord.RunRecord(
-            run_id=self.run_id, stack=settings.stack, target=target.kind, target_name=target.label,
-            config=cfg.rel_path, output_dir=cfg.output_dir, workspace=target.workspace,
-            pod_id=target.pod_id, keep_pod=self.keep_pod,
-        )
         self.record_paths = runrecord.record_paths(settings.state_dir, settings.stack, target.kind, target.label)
+        # Reusing a run id continues its record: attempts accumulate (recovery accounting).
+        previous = runrecord.load(self.record_paths, self.run_id) if args.run_id else None
+        self.record = previous or runrecord.RunRecord(
+            run_id=self.run_id, stack=settings.stack, target=target.kind, target_name=target.label,
+            config=cfg.rel_path)
+        self.record.config, self.record.output_dir, self.record.workspace = cfg.rel_path, cfg.output_dir, target.workspace
+        self.record.pod_id, self.record.keep_pod = target.pod_id, self.keep_pod
+        self.record.status, self.record.exit_code = "launching", None
 
     # -- helpers ----------------------------------------------------------------------------------
     def say(self, message: str) -> None:
@@ -324,7 +366,8 @@ class TrainSession:
                               "run_id/attempt/log/log_offset; is remote/remote_train.sh up to date?") from None
 
     def follow(self, launched: Launched) -> Ended | Interrupted | Detached:
-        watch = EndWatch(launched.run_id, launched.attempt, launched.state_file, grace_s=END_GRACE_S)
+        watch = EndWatch(launched.run_id, launched.attempt, launched.state_file, grace_s=END_GRACE_S,
+                         poll_s=STATE_POLL_S)
         watch.extra_check = self._budget_check
         current: dict[str, Shell | None] = {"conn": None}
 
@@ -449,8 +492,7 @@ class TrainSession:
                          f"{launched.attempt}); attaching to it, nothing new was started")
             else:
                 self.say(f"run {launched.run_id} attempt {launched.attempt} is already running; attaching to it")
-            self.run_id = launched.run_id
-            self.record.run_id = launched.run_id
+            self._adopt(launched.run_id)
         else:
             resume = f", resuming from {launched.resume_from}" if launched.resume_from else ", from scratch"
             self.say(f"started run {launched.run_id} attempt {launched.attempt}{resume}")
@@ -464,6 +506,18 @@ class TrainSession:
                 status=launched.status, started_at=runrecord.utc_now()))
         self.save_record()
         return launched
+
+    def _adopt(self, run_id: str) -> None:
+        """Follow a run this command did not start: its record (if this machine has one) continues."""
+        if run_id == self.run_id:
+            return
+        if not self.record.attempts:
+            self.record_paths.run_file(self.run_id).unlink(missing_ok=True)
+        previous = runrecord.load(self.record_paths, run_id)
+        if previous is not None:
+            previous.status = self.record.status
+            self.record = previous
+        self.run_id = self.record.run_id = run_id
 
     def _record_attempt_end(self, launched: Launched, state: str, exit_code: int | None,
                             checkpoint: str | None) -> None:
