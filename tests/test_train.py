@@ -285,3 +285,17 @@ def test_launcher_refusal_stops_the_pod_this_run_started(train_env, monkeypatch)
     assert "did not start training" in res.err and "git clone" in res.err
     assert env.pod.status == "EXITED"                 # resumed for the launch, stopped again
     assert len(env.fake.billable_calls()) == 1 and pod_stops(env, "account")
+
+
+def test_budget_reached_stops_the_pod_and_says_how_to_resume(train_env):
+    env = train_env
+    env.add_pod("RUNNING")
+    env.write_config("configs/long.yaml", smoke_config(max_steps=400, step_seconds=0.05))
+
+    # $0.30/h: $0.0001 is spent after about 1.2 s of pod time
+    res = env.run("train", "--config", "configs/long.yaml", "--budget-usd", "0.0001", "--run-id", "b1")
+
+    assert res.code == 4, res.err
+    assert "budget reached" in res.err and "--run-id b1" in res.err
+    assert env.pod.status == "EXITED" and pod_stops(env, "account")
+    assert record(env, "b1")["status"] == "interrupted"
