@@ -17,38 +17,14 @@ from runner.errors import UsageError
 from runner.settings import KEYS, load_settings
 from runner.ssh import SshConnection, SshTarget, expect_host_key
 from runner.sync import SyncError, ensure_remote_rsync, plan
-from tests.fixtures.sshd import Sshd, SshdFixtureError
+from tests.fixtures.sshd import Sshd
 from tests.stub_pulumi import SAMPLE_OUTPUTS, stub_pulumi  # noqa: F401  (fixture)
 
 
-class PrivateHomeSshd(Sshd):
-    """The fixture's sshd, except that sessions get a private, empty HOME.
-
-    This machine's /root/.bashrc runs `pyenv init`, i.e. `pyenv rehash` under a global lock file, in
-    every SSH command (bash sources ~/.bashrc when sshd runs it). drop_connections() SIGKILLs sessions,
-    and one killed mid-rehash leaves the lock behind: every later SSH command on the machine then waits
-    60 s for it. A private HOME keeps these tests out of that (both as victim and as cause)."""
-
-    def _write_config(self) -> None:
-        super()._write_config()
-        home = self.root / "home"
-        home.mkdir(exist_ok=True)
-        with self.config_path.open("a") as fh:
-            fh.write(f"SetEnv HOME={home}\n")
-
-
-@pytest.fixture(scope="session")
-def pod_sshd(tmp_path_factory) -> Sshd:
-    server = PrivateHomeSshd(root=tmp_path_factory.mktemp("pod-sshd"))
-    try:
-        server.setup()
-    except SshdFixtureError as e:
-        server.stop()
-        pytest.fail(f"cannot start the test sshd: {e}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+@pytest.fixture
+def pod_sshd(sshd) -> Sshd:
+    """The shared sshd (kept as a name: the companion tests import it from here)."""
+    return sshd
 
 
 @dataclass
