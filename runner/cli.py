@@ -221,12 +221,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-running", action="store_true", help="leave the pod running afterwards")
 
     p = add("tensorboard", "open TensorBoard for the run through an SSH tunnel", """
-        Forward a local port to TensorBoard on the pod (started on the pod if needed) and print
-        the URL. Runs until Ctrl-C; does not start a stopped pod.""", [
-        "python -m runner tensorboard                # http://localhost:6006",
-        "python -m runner tensorboard --port 16006",
+        Start TensorBoard on the pod (its own tmux session, bound to the pod's 127.0.0.1, on the
+        config's logging_dir) unless it already runs, forward a local port to it over SSH and
+        print the URL. Runs until Ctrl-C, which closes the tunnel and leaves TensorBoard running
+        on the pod (--stop-remote stops it too). Does not start a stopped pod.""", [
+        "python -m runner tensorboard                # http://localhost:6006 (or the next free port)",
+        "python -m runner tensorboard --port 16006   # exactly this port, or an error if it is busy",
+        "python -m runner tensorboard --config configs/baseline_whisper_small.yaml",
     ])
-    p.add_argument("--port", type=_port, default=6006, metavar="N", help="local port (default: 6006)")
+    p.add_argument("--port", type=_port, default=None, metavar="N",
+                   help="local port; default 6006, or the next free one if 6006 is taken")
+    p.add_argument("--config", metavar="PATH",
+                   help="training config whose logging_dir to show (default: the current run's config)")
+    p.add_argument("--stop-remote", action="store_true", help="also stop TensorBoard on the pod on Ctrl-C")
 
     p = add("status", "show the pod, the current run and what it costs", """
         Show the pod's state (running, starting, preempted, stopped, gone), its SSH endpoint,
@@ -256,18 +263,25 @@ def build_parser() -> argparse.ArgumentParser:
         "python -m runner stop --stack prod",
     ])
 
-    add("ssh", "open an interactive shell on the pod", """
+    p = add("ssh", "open an interactive shell on the pod (or run one command)", """
         SSH into the running pod with the key from SSH_KEY_PATH, using its current endpoint
-        (the public port changes on every start) and a pinned host key.""", [
+        (the public port changes on every start) and a pinned host key. Anything after `--` is
+        run on the pod instead of a shell. Does not start a stopped pod.""", [
         "python -m runner ssh",
+        "python -m runner ssh -- nvidia-smi",
     ])
+    p.add_argument("remote_command", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+                   help="a command to run on the pod instead of an interactive shell")
 
-    add("ssh-config", "print an ~/.ssh/config entry for the pod", """
-        Print a Host block for the pod's current endpoint, for ssh, scp, rsync or VS Code.
-        The port changes whenever the pod starts: run this again after a restart.""", [
-        "python -m runner ssh-config >> ~/.ssh/config",
+    p = add("ssh-config", "print an ~/.ssh/config entry for the pod", """
+        Print a Host block for the pod's current endpoint, for ssh, scp, rsync or VS Code
+        Remote-SSH. The port changes whenever the pod starts, so prefer --write: it keeps a file
+        in the runner's state directory current, which ~/.ssh/config includes once.""", [
+        "python -m runner ssh-config --write   # then add the printed Include line to ~/.ssh/config once",
         "python -m runner ssh-config && ssh runpod-dev",
     ])
+    p.add_argument("--write", action="store_true",
+                   help="write the block to the state directory's ssh_config (for an Include line)")
     return parser
 
 

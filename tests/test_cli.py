@@ -244,3 +244,15 @@ def test_no_stack_outputs_is_exit_3(stop_env, stub_pulumi, capsys):
     assert cli.main(["stop"]) == 3
     assert "pulumi up" in capsys.readouterr().err
     assert fake.billable_calls() == []
+
+
+def test_companion_options_parse():
+    parser = cli.build_parser()
+    tb = parser.parse_args(["tensorboard"])
+    assert tb.port is None and tb.config is None and tb.stop_remote is False   # None = 6006 or next free
+    tb = parser.parse_args(["tensorboard", "--port", "16006", "--config", "c.yaml", "--stop-remote"])
+    assert (tb.port, tb.config, tb.stop_remote) == (16006, "c.yaml", True)
+    assert parser.parse_args(["ssh-config", "--write"]).write is True
+    ssh = parser.parse_args(["ssh", "--", "nvidia-smi", "-L"])
+    assert ssh.remote_command[-2:] == ["nvidia-smi", "-L"]
+    assert parser.parse_args(["ssh"]).remote_command == []
