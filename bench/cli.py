@@ -156,7 +156,8 @@ def build_sync(raw: dict) -> dict:
                baseline={"name": "plain rsync -a over the same ssh", "samples": rsync, "summary": summary(rsync),
                          "ratio": ratio, "ratio_statistic": "figure median / baseline median",
                          "target_ratio_max": 1.2, "met": ratio <= 1.2},
-               extra={"files": raw["files"]})
+               extra={"files": raw["files"],
+                      "runner_before_rsync": summary([x for x in raw["runner_before_rsync"] if x is not None])})
     f["target"] = {"statistic": "median / plain rsync median", "max_ratio": 1.2}
     f["met"], f["ratio_to_target"] = ratio <= 1.2, ratio / 1.2
     return f
@@ -208,6 +209,10 @@ def render(result: dict) -> str:
             e = f["extra"]["runner_pip_every_run"]
             lines.append(f"{'':20s} runner with pip every run: median {_fmt(e['summary']['median'], unit)} "
                          f"({e['ratio']:.2f}x the warm relaunch); cold first run {_fmt(f['extra']['cold_first_run_s'], unit)}")
+        if name == "sync_noop":
+            e = f["extra"]["runner_before_rsync"]
+            lines.append(f"{'':20s} runner's own part before rsync starts: median {_fmt(e['median'], unit)} "
+                         f"({f['extra']['files']} files)")
         if name == "stop_latency":
             d = f["extra"]["detached"]["summary"]
             lines.append(f"{'':20s} detached (RT_ACK_WAIT=0): median {_fmt(d['median'], unit)}, "

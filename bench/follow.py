@@ -1,7 +1,7 @@
 """Log latency and runner overhead while `runner train` follows a live log.
 
-The trainer writes `BENCH line seq=N t=<write time>` at `rate` lines/s (one line = one write() to
-the log, as a print with PYTHONUNBUFFERED does); the runner prints each line to its stdout, which
+The trainer writes `BENCH line seq=N t=<write time>` at RATE lines/s on average, with random gaps
+(one line = one write() to the log, as a print with PYTHONUNBUFFERED does); the runner prints each line to its stdout, which
 the bench reads with a timestamp on arrival. Latency = arrival - write time (one machine, one clock).
 Overhead = CPU time (utime+stime, all threads, /proc/<pid>/stat) of the runner process while it
 follows, over the wall time between the first and the last followed line.
@@ -18,8 +18,8 @@ RATE = 10.0   # lines per second written by the trainer
 
 def configs(latency_s: float, overhead_s: float) -> dict[str, dict]:
     return {
-        "latency": {"lines": max(1, int(latency_s * RATE)), "interval": 1 / RATE},
-        "overhead": {"lines": max(1, int(overhead_s * RATE)), "interval": 1 / RATE},
+        "latency": {"lines": max(1, int(latency_s * RATE)), "interval": 1 / RATE, "jitter_seed": 7},
+        "overhead": {"lines": max(1, int(overhead_s * RATE)), "interval": 1 / RATE, "jitter_seed": 11},
     }
 
 

@@ -9,8 +9,8 @@ the benchmark measures with this machine's clock (the "pod" is this machine, so 
     BENCH ckpt seq=<i>                                                   checkpoint-<i> is complete
     BENCH exit t=<epoch s> code=<c>                                      just before the process exits
 
-Config (flat `key: value`): output_dir, lines, interval (s between lines), save_every (lines),
-exit_code. Checkpoints use the Hugging Face layout the launcher recognises (model.safetensors, then
+Config (flat `key: value`): output_dir, lines, interval (mean s between lines), jitter_seed (random
+gaps, see below), save_every (lines), exit_code. Checkpoints use the Hugging Face layout the launcher recognises (model.safetensors, then
 trainer_state.json with global_step).
 """
 import time
@@ -20,6 +20,7 @@ T0 = time.time()  # noqa: E402 - before any import: "the training process starte
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import random  # noqa: E402
 import sys  # noqa: E402
 
 
@@ -57,13 +58,16 @@ def main():
     lines = int(cfg.get("lines", 3))
     interval = float(cfg.get("interval", 0.01))
     save_every = int(cfg.get("save_every", 0))
+    # jitter: gaps uniform in [0, 2*interval] (same mean), so line writes do not phase-lock with the
+    # follower's periodic work (a fixed rate would always land right after it)
+    rng = random.Random(int(cfg["jitter_seed"])) if cfg.get("jitter_seed") else None
     start = 1
     if args.resume:
         with open(os.path.join(args.resume, "trainer_state.json"), encoding="utf-8") as fh:
             start = int(json.load(fh)["global_step"]) + 1
     due = time.time()
     for seq in range(start, lines + 1):
-        due += interval
+        due += rng.uniform(0, 2 * interval) if rng else interval
         delay = due - time.time()
         if delay > 0:
             time.sleep(delay)

@@ -24,12 +24,15 @@ def make_tree(pod: BenchPod, files: int) -> None:
         (d / f"sample_{i:05d}.txt").write_bytes(rng.randbytes(rng.randint(100, 2000)))
 
 
-def run_runner_sync(pod: BenchPod) -> float:
+def run_runner_sync(pod: BenchPod) -> tuple[float, float | None]:
+    """(whole command, part before rsync starts: the runner's `copying ...` line arrives)."""
     proc = pod.runner("sync")
     code = proc.wait(timeout=600)
     if code != 0:
         raise BenchError(f"runner sync exited {code}: {proc.stderr_text()[-1500:]}")
-    return time.time() - proc.started
+    took = time.time() - proc.started
+    copying = next((ln.t for ln in proc.err if ln.text.startswith("copying ")), None)
+    return took, (copying - proc.started) if copying is not None else None
 
 
 def run_plain_rsync(pod: BenchPod) -> float:
@@ -48,8 +51,10 @@ def measure(pod: BenchPod, runs: int, files: int) -> dict:
     make_tree(pod, files)
     pod.make_running()
     run_runner_sync(pod)                      # the initial upload (not a no-op)
-    samples: dict[str, list[float]] = {"runner": [], "rsync": []}
+    samples: dict[str, list] = {"runner": [], "rsync": [], "runner_before_rsync": []}
     for _ in range(runs):
-        samples["runner"].append(run_runner_sync(pod))
+        took, before = run_runner_sync(pod)
+        samples["runner"].append(took)
+        samples["runner_before_rsync"].append(before)
         samples["rsync"].append(run_plain_rsync(pod))
     return {"files": files, **samples}
