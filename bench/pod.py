@@ -84,18 +84,20 @@ def build_wheel(directory: Path, name: str, version: str = "0.1") -> Path:
 
 # ---------------------------------------------------------------- the sshd
 class BenchSshd(Sshd):
-    """tests/fixtures/sshd.py's server, plus `SetEnv HOME=...` when the pod should get a clean login.
+    """tests/fixtures/sshd.py's server. It gives sessions a private, empty HOME (as on a fresh pod);
+    with machine_home the sessions get this machine's HOME and ~/.bashrc instead.
 
-    Why: this machine's root ~/.bashrc runs `pyenv init`, and sshd starts every session through
-    bash, so each remote command pays ~0.2 s that a RunPod pod (plain image .bashrc) does not."""
+    Why it matters: this machine's root ~/.bashrc runs `pyenv init`, and sshd starts every session
+    through bash, so each remote command pays ~0.2 s (and `python3` is a pyenv shim) that a RunPod
+    pod (plain image .bashrc) does not."""
 
-    home: str | None = None
+    machine_home: bool = False
 
     def _write_config(self) -> None:
         super()._write_config()
-        if self.home:
-            with self.config_path.open("a") as fh:
-                fh.write(f"SetEnv HOME={self.home}\n")
+        if self.machine_home:
+            kept = [ln for ln in self.config_path.read_text().splitlines() if not ln.startswith("SetEnv HOME=")]
+            self.config_path.write_text("\n".join(kept) + "\n")
 
 
 # ---------------------------------------------------------------- a runner subprocess
@@ -198,15 +200,14 @@ class BenchPod:
         self.data_dir = self.root / "data"
         self.wheels = self.root / "wheels"
         self.rp_env_file = self.root / "rp_environment"
-        self.home = self.root / "pod-home"
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> "BenchPod":
-        for d in (self.workspace, self.state_dir, self.data_dir, self.wheels, self.home):
+        for d in (self.workspace, self.state_dir, self.data_dir, self.wheels):
             d.mkdir(parents=True, exist_ok=True)
         self.sshd = BenchSshd(root=self.root / "sshd")
         self.sshd.root.mkdir()
-        self.sshd.home = str(self.home) if self.options.sshd_home == "clean" else None
+        self.sshd.machine_home = self.options.sshd_home == "machine"
         self.sshd.setup()
         self.fake = FakeRunPod(boot_seconds=0.0).start()
         self.fake.set_ssh_target(self.sshd.host, self.sshd.ports)
