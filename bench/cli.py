@@ -85,7 +85,8 @@ def machine_info() -> dict:
         "openssh": _first_line(["ssh", "-V"]),
         "rsync": _first_line(["rsync", "--version"]),
         "tmux": _first_line(["tmux", "-V"]),
-        "commit": f"{commit}{'+dirty' if dirty else ''}" if commit else None,
+        # BENCH_COMMIT: set when benchmarking an exported snapshot (no .git) of a commit
+        "commit": os.environ.get("BENCH_COMMIT") or (f"{commit}{'+dirty' if dirty else ''}" if commit else None),
     }
 
 
