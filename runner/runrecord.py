@@ -11,6 +11,16 @@ config, output_dir, workspace, log, state_file, status ("launching"|"running"|"d
 keep_pod, cost_per_hr, pod_seconds, estimated_cost_usd, pod_stop (how the pod was stopped),
 created_at, updated_at, attempts: [{attempt, log_offset, resume_from, started_at, ended_at,
 state, exit_code, last_checkpoint, status}] (status: "started"|"already-running").
+
+Recovery accounting (runner/recovery.py; totals over every command run on this run id):
+preemptions (attempts ended by an outbid or a vanished pod), recoveries (automatic ones),
+steps_lost / seconds_lost (work after the checkpoint a resume went back to), gpu_count, gpu_hours
+(pod_seconds x gpu_count); pod_seconds and estimated_cost_usd are totals too. Per attempt:
+pod_id, market, cost_per_hr, pod_seconds / cost_usd (pod time since the previous attempt ended,
+so a recovery's boot counts for the attempt it brought up), interruption (preempted | gone |
+killed | stopped_by_user | stopped_by_runpod | budget), detected_at, last_step (highest training
+step seen in its log), steps_lost, seconds_lost, recovery (how its pod came back: resumed |
+running | recreated) and recovery_s (from noticing the interruption to this attempt's launch).
 """
 from __future__ import annotations
 
@@ -29,6 +39,10 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def utc_time(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @dataclass
 class AttemptRecord:
     attempt: int
@@ -40,6 +54,18 @@ class AttemptRecord:
     state: str | None = None           # setup | running | succeeded | failed | preempted
     exit_code: int | None = None
     last_checkpoint: str | None = None
+    pod_id: str | None = None
+    market: str | None = None          # spot | on-demand
+    cost_per_hr: float | None = None
+    pod_seconds: float | None = None
+    cost_usd: float | None = None
+    interruption: str | None = None
+    detected_at: str | None = None
+    last_step: int | None = None
+    steps_lost: int | None = None
+    seconds_lost: float | None = None
+    recovery: str | None = None        # resumed | running | recreated
+    recovery_s: float | None = None
 
 
 @dataclass
@@ -62,6 +88,12 @@ class RunRecord:
     pod_seconds: float | None = None
     estimated_cost_usd: float | None = None
     pod_stop: str | None = None
+    preemptions: int = 0
+    recoveries: int = 0
+    steps_lost: int = 0
+    seconds_lost: float = 0.0
+    gpu_count: int | None = None
+    gpu_hours: float | None = None
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)
     attempts: list[AttemptRecord] = field(default_factory=list)

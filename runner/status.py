@@ -75,6 +75,27 @@ def _empty_training() -> dict[str, Any]:
             "estimated_cost_usd": None, "record": None}
 
 
+def _accounting(record: RunRecord) -> dict[str, Any]:
+    """Recovery accounting of a run recorded on this machine (runner/runrecord.py, runner/recovery.py)."""
+    return {
+        "attempts": len(record.attempts),
+        "preemptions": record.preemptions or 0,
+        "recoveries": record.recoveries or 0,
+        "steps_lost": record.steps_lost or 0,
+        "seconds_lost": record.seconds_lost or 0.0,
+        "pod_seconds": record.pod_seconds,
+        "gpu_hours": record.gpu_hours,
+        "estimated_cost_usd": record.estimated_cost_usd,
+        "per_attempt": [
+            {"attempt": a.attempt, "pod_id": a.pod_id, "market": a.market, "state": a.state,
+             "interruption": a.interruption, "recovery": a.recovery, "resume_from": a.resume_from,
+             "last_step": a.last_step, "steps_lost": a.steps_lost, "seconds_lost": a.seconds_lost,
+             "pod_seconds": a.pod_seconds, "cost_usd": a.cost_usd}
+            for a in record.attempts
+        ],
+    }
+
+
 def _from_pod(settings: Settings, outputs: StackOutputs, pod: Pod, report: dict[str, Any]) -> None:
     paths = PodPaths(outputs.workspace)
     settings.require_ssh_key()
@@ -152,6 +173,10 @@ def collect(settings: Settings, *, now: datetime | None = None) -> dict[str, Any
             report["errors"].append(f"could not read the training state over SSH: {e.message}")
     if report["training"]["source"] is None:
         _from_local(settings, report)
+    found = _last_local_run(settings)
+    if found is not None and found[0].run_id == report["training"]["run_id"]:
+        # Only when this machine recorded the run: the other keys stay exactly as documented.
+        report["training"]["accounting"] = _accounting(found[0])
     return report
 
 
@@ -213,6 +238,17 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"  ended:      {tr['ended_at']}")
         if tr["estimated_cost_usd"] is not None:
             lines.append(f"  cost:       about ${tr['estimated_cost_usd']:.2f} (compute, estimated)")
+        acc = tr.get("accounting")
+        if acc:
+            lines.append(f"  attempts:   {acc['attempts']} ({acc['preemptions']} preemption(s), "
+                         f"{acc['recoveries']} automatic recovery(ies))")
+            if acc["steps_lost"] or acc["seconds_lost"]:
+                lines.append(f"  lost:       {acc['steps_lost']} step(s), {_duration(int(acc['seconds_lost']))} "
+                             "redone after resumes")
+            if acc["gpu_hours"] is not None:
+                cost = (f", about ${acc['estimated_cost_usd']:.2f}" if acc["estimated_cost_usd"] is not None
+                        and tr["estimated_cost_usd"] is None else "")
+                lines.append(f"  GPU time:   {acc['gpu_hours']:.3f} GPU-hours{cost} (all attempts)")
     if log is not None:
         lines.append(f"log ({log['path']}, last {len(log['tail'])} lines):" if log["tail"]
                      else f"log ({log['path']}): empty or not written yet")

@@ -8,6 +8,12 @@ All three offer the same small surface, so runner/train.py has one code path:
     target.after_disconnect(...)  on every SSH drop: raises TargetInterrupted when the pod stopped
     target.finish(keep=...)       after training: make sure the pod is stopped (pod only)
     target.release_unused(say)    after a failed launch: stop the pod again if this run started it
+    target.bill_from/bill_until   pod time in segments (a preempted pod bills nothing until resumed);
+    target.spent(now)             dollars across all segments of this command
+PodTarget only, for automatic recovery (runner/recovery.py):
+    target.observe()              one API read -> (classify() state, pod); never raises
+    target.resume(say)            ensure_running again (spot: podBidResume with the stack's bid)
+    target.recreate(say)          `pulumi up --refresh --yes`, re-read the outputs, reach the new pod
 
 Only PodTarget talks to the RunPod API.
 """
@@ -23,13 +29,13 @@ from typing import Callable, Protocol
 
 from infra.runpod_client import EXITED, TERMINATED, SshEndpoint
 from runner.connect import PodLink, connect_endpoint, open_pod_link
-from runner.errors import ApiError, PodError, RunnerError, SettingsError
+from runner.errors import ApiError, PodError, RunnerError, SettingsError, redact
 from runner.local_shell import LocalShell, launcher_environment
 from runner.pod import (GONE, PREEMPTED, RUNNING_STATE, STARTING, STOPPED_BY_RUNPOD, STOPPED_BY_USER, RunningPod,
                         classify, stop_pod)
 from runner.settings import Settings
 from runner.ssh import RunResult, wait_for_ssh_banner
-from runner.stack import StackOutputs, read_outputs_for
+from runner.stack import StackOutputs, read_outputs_for, refresh_and_up_for
 
 Say = Callable[[str], None]
 
@@ -75,9 +81,35 @@ class Target:
     label: str = ""
     session: str = "train"            # RT_SESSION default
     stops_pod: bool = False           # RT_STOP_POD=1 makes sense (a RunPod pod that can stop itself)
-    billing_started: float | None = None
+    billing_started: float | None = None   # start of the open billing segment (time.time())
     cost_per_hr: float | None = None
     pod_id: str | None = None
+    billed_s: float = 0.0                  # closed segments of this command
+    billed_usd: float = 0.0
+
+    # -- pod time, in segments: a preempted pod bills nothing until it is resumed or recreated ------
+    def bill_from(self, when: float) -> None:
+        if self.billing_started is None:
+            self.billing_started = when
+
+    def bill_until(self, when: float) -> None:
+        if self.billing_started is None:
+            return
+        seconds = max(0.0, when - self.billing_started)
+        self.billed_s += seconds
+        self.billed_usd += (self.cost_per_hr or 0.0) * seconds / 3600.0
+        self.billing_started = None
+
+    def billed_seconds(self, now: float) -> float:
+        open_s = max(0.0, now - self.billing_started) if self.billing_started is not None else 0.0
+        return self.billed_s + open_s
+
+    def spent(self, now: float) -> float | None:
+        """Estimated dollars of pod time so far (None without a price, or when nothing bills)."""
+        if self.kind != "pod" or not self.cost_per_hr and not self.billed_usd:
+            return None
+        open_s = max(0.0, now - self.billing_started) if self.billing_started is not None else 0.0
+        return self.billed_usd + (self.cost_per_hr or 0.0) * open_s / 3600.0
 
     def preflight(self) -> None: ...
 
@@ -113,6 +145,16 @@ class Target:
         return []
 
 
+def interruption(pod_id: str | None, state: str, pod) -> TargetInterrupted:
+    """TargetInterrupted for a pod found not running; kind = the classify() state."""
+    detail = f" ({pod.last_status_change})" if pod is not None and pod.last_status_change else ""
+    why = {PREEMPTED: "was preempted (outbid by a higher spot bid)",
+           STOPPED_BY_USER: "was stopped (by you, `runner stop`, or itself)",
+           STOPPED_BY_RUNPOD: "was stopped by RunPod",
+           GONE: "no longer exists"}.get(state, f"is {state}")
+    return TargetInterrupted(f"pod {pod_id} {why}{detail}", kind=state)
+
+
 # ---------------------------------------------------------------- the stack's pod
 @dataclass
 class PodTarget(Target):
@@ -137,14 +179,64 @@ class PodTarget(Target):
         asked = time.time()
         self.link = open_pod_link(self.settings, start_if_stopped=True, on_progress=say, outputs=self.outputs)
         self.resumed = self.link.running.resumed
-        # This run pays from the moment it asked for a stopped pod, or from now for a running one.
-        if self.billing_started is None:
-            self.billing_started = asked if self.resumed else time.time()
+        self._running(asked, say)
+
+    def _running(self, asked: float, say: Say) -> None:
+        """The link is up: this run pays from the moment it asked for a stopped pod, or from now."""
+        assert self.link is not None
+        self.bill_from(asked if self.resumed else time.time())
         if self.link.pod.cost_per_hr:
             self.cost_per_hr = self.link.pod.cost_per_hr
         ep = self.link.endpoint
         say(f"pod {self.pod_id} is running; SSH at {ep.user}@{ep.host}:{ep.port}"
             + (f", ${self.cost_per_hr:.3f}/h" if self.cost_per_hr else ""))
+
+    @property
+    def market(self) -> str:
+        pod = self.link.pod if self.link is not None else None
+        if pod is not None and pod.interruptible is not None:
+            return "spot" if pod.interruptible else "on-demand"
+        return self.outputs.market if self.outputs is not None else "spot"
+
+    def observe(self) -> tuple[str, object | None] | None:
+        """One API read: (classify() state, pod), or None when the API did not answer."""
+        assert self.link is not None
+        try:
+            pod = self.link.read_pod(with_history=True)
+        except ApiError:
+            return None
+        except PodError:
+            pod = None
+        return classify(pod), pod
+
+    def resume(self, say: Say) -> bool:
+        """Make the same pod run again (spot: the stack's bid); True when it had to be started.
+        Raises PodNoCapacity / PodGone / SpotUnavailableError / PodStartTimeout / ApiError."""
+        assert self.link is not None
+        asked = time.time()
+        running = self.link.ensure_running(on_progress=say)
+        self.resumed = running.resumed
+        self._running(asked, say)
+        return running.resumed
+
+    def recreate(self, say: Say) -> None:
+        """A new pod through the stack (`pulumi up --refresh --yes`), never outside Pulumi's state;
+        then the new outputs (pod id, maybe the on-demand market) and the new pod's SSH endpoint."""
+        old = self.pod_id
+        asked = time.time()
+        say(f"recreating the pod through the stack: pulumi up --refresh --yes --stack {self.settings.stack}")
+        secrets = self.settings.secrets()
+        refresh_and_up_for(self.settings, on_line=lambda line: say(f"pulumi: {redact(line, secrets)}"))
+        self.outputs = read_outputs_for(self.settings)
+        self.pod_id = self.outputs.pod_id
+        self.label = f"pod {self.outputs.pod_id} (stack {self.outputs.stack})"
+        self.cost_per_hr = self.outputs.cost_per_hr
+        if self.pod_id == old:
+            say(f"the stack kept pod {old}; trying to start it again")
+        self.link = open_pod_link(self.settings, start_if_stopped=True, on_progress=say, outputs=self.outputs)
+        # A fresh pod bills from its creation, i.e. from the `pulumi up` we just ran.
+        self.resumed = self.link.running.resumed or self.pod_id != old
+        self._running(asked, say)
 
     def connect(self) -> Shell:
         assert self.link is not None, "prepare() first"
@@ -171,12 +263,7 @@ class PodTarget(Target):
             if attempt == 1:
                 say(f"pod {self.pod_id} is {pod.status if pod else 'starting'}; waiting for it")
             return
-        detail = f" ({pod.last_status_change})" if pod is not None and pod.last_status_change else ""
-        why = {PREEMPTED: "was preempted (outbid by a higher spot bid)",
-               STOPPED_BY_USER: "was stopped (by you, `runner stop`, or itself)",
-               STOPPED_BY_RUNPOD: "was stopped by RunPod",
-               GONE: "no longer exists"}.get(state, f"is {state}")
-        raise TargetInterrupted(f"pod {self.pod_id} {why}{detail}", kind=state)
+        raise interruption(self.pod_id, state, pod)
 
     def _wait_stopped(self, deadline_s: float) -> tuple[str | None, float | None]:
         """Poll the API until the pod is EXITED/gone; (status, when) or (None, None) at the deadline."""
@@ -250,7 +337,7 @@ class HostTarget(Target):
 
     def prepare(self, say: Say) -> None:
         wait_for_ssh_banner(self.host, self.port, deadline_s=self.banner_wait_s, on_wait=say)
-        self.billing_started = time.time()
+        self.bill_from(time.time())
 
     def connect(self) -> Shell:
         return connect_endpoint(self.settings, SshEndpoint(self.host, self.port, self.user), timeout=20.0)
@@ -282,7 +369,7 @@ class LocalTarget(Target):
 
     def prepare(self, say: Say) -> None:
         Path(self.workspace).mkdir(parents=True, exist_ok=True)
-        self.billing_started = time.time()
+        self.bill_from(time.time())
         say(f"training on this machine; workspace {self.workspace}")
 
     def connect(self) -> Shell:

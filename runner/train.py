@@ -10,8 +10,14 @@
                        training's exit code
 
 An interruption (the pod preempted/stopped/gone under the run, or the budget reached) goes to a
-`Recovery` strategy, which decides to launch the next attempt or to give up. The default one,
-ReportAndExit, reports and exits 4 with how to resume; automatic recovery plugs in there.
+`Recovery` strategy, which decides to launch the next attempt or to give up. On the stack's pod the
+strategy is runner.recovery.AutoRecovery (resume or recreate the pod, relaunch the same run id,
+bounded by --max-recoveries and --budget-usd); elsewhere ReportAndExit (report, exit 4, say how to
+resume). While following a pod, runner.recovery.PodWatch asks the API every POLL_S seconds.
+
+Across attempts the printed log stays exact: the runner remembers the byte offset of the last line
+it printed; a relaunch first prints the interrupted attempt's unread tail (up to the new attempt's
+header), and re-following a region already printed skips it.
 """
 from __future__ import annotations
 
@@ -20,18 +26,22 @@ import os
 import re
 import shlex
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from datetime import datetime
 from typing import Callable, Protocol
 
+from runner import recovery as rec
 from runner import runrecord
 from runner.errors import EXIT_INTERRUPTED, EXIT_POD, RunnerError, UsageError, redact
 from runner.logfollow import follow_with_reconnect
 from runner.settings import Settings
 from runner.ssh import SshDisconnected, SshError, SshTimeout
-from runner.targets import Shell, StopReport, Target, TargetInterrupted, make_target
+from runner.pod import GONE, PREEMPTED
+from runner.recovery import PodWatch, Progress, checkpoint_step, confirm_interruption
+from runner.targets import Shell, StopReport, Target, TargetInterrupted, interruption, make_target
 from runner.trainconfig import TrainConfig, load_train_config, uncommitted_warning
 
 # Seconds; module constants so tests can shorten them.
@@ -90,7 +100,7 @@ class Ended:
 
 @dataclass(frozen=True)
 class Interrupted:
-    kind: str                      # preempted | stopped_by_user | stopped_by_runpod | gone | budget
+    kind: str                      # preempted | stopped_by_user | stopped_by_runpod | gone | budget | killed
     message: str
     checkpoint: str | None = None
 
@@ -106,6 +116,7 @@ class Decision:
     retry: bool
     exit_code: int = EXIT_POD
     message: str = ""
+    prepared: bool = False         # retry: the strategy already made the target reachable again
 
 
 class Recovery(Protocol):
@@ -296,6 +307,18 @@ class TrainSession:
         self.record.config, self.record.output_dir, self.record.workspace = cfg.rel_path, cfg.output_dir, target.workspace
         self.record.pod_id, self.record.keep_pod = target.pod_id, self.keep_pod
         self.record.status, self.record.exit_code = "launching", None
+        # Pod time and cost of earlier commands on this run id; the record keeps the run's totals.
+        self._base_s, self._base_usd = self.record.pod_seconds or 0.0, self.record.estimated_cost_usd or 0.0
+        # Recovery bookkeeping (runner/recovery.py)
+        self.recoveries = 0                           # automatic recoveries by this command
+        self.progress = Progress(time.time())         # training steps seen in the current attempt
+        self.log_path: str | None = None              # where the last printed line came from ...
+        self.log_pos: int | None = None               # ... and the offset just after it
+        self.detected_at: float | None = None         # when the current interruption was noticed
+        self._pending: runrecord.AttemptRecord | None = None   # interrupted attempt, loss not settled yet
+        self._recovered: str | None = None            # how the pod came back: resumed | running | recreated
+        self._announced: set[tuple[str, int]] = set()
+        self._mark_s = self._mark_usd = 0.0           # pod time/cost at the end of the previous attempt
 
     # -- helpers ----------------------------------------------------------------------------------
     def say(self, message: str) -> None:
@@ -370,6 +393,16 @@ class TrainSession:
                          poll_s=STATE_POLL_S)
         watch.extra_check = self._budget_check
         current: dict[str, Shell | None] = {"conn": None}
+        start = self._follow_start(launched)
+        if self._pending is not None:
+            self._settle_loss(self._pending, launched.resume_from)
+            self._pending = None
+        self._announce(launched)
+        stop_event = threading.Event()
+        pod_watch: PodWatch | None = None
+        if self.target.kind == "pod":
+            pod_watch = PodWatch(self.target.observe, rec.POLL_S, stop_event.set).start()
+        self.detected_at = None
 
         def connect() -> Shell:
             current["conn"] = None
@@ -377,13 +410,17 @@ class TrainSession:
             current["conn"] = conn
             return conn
 
-        def on_line(line: bytes, _offset: int) -> None:
+        def on_line(line: bytes, offset: int) -> None:
             text = line.decode("utf-8", "replace")
             self.console.log_line(text)
+            self.log_path, self.log_pos = launched.log, offset
             watch.feed(text)
+            self.progress.feed(text)
 
         def on_disconnect(error: Exception, attempt: int) -> None:
             current["conn"] = None
+            if pod_watch is not None and pod_watch.verdict is not None:
+                raise interruption(self.target.pod_id, *pod_watch.verdict)
             if attempt == 1:
                 self.say(f"SSH link lost ({error}); reconnecting, the log continues where it stopped")
             self.target.after_disconnect(error, attempt, self.say)
@@ -391,25 +428,99 @@ class TrainSession:
         def on_reconnect(_conn: Shell, offset: int) -> None:
             self.say(f"reconnected; following the log from byte {offset}")
 
+        stopped: TargetInterrupted | None = None
         try:
             follow_with_reconnect(
-                connect, launched.log, launched.log_offset, on_line,
-                should_stop=lambda: watch.should_stop(current["conn"]),
+                connect, launched.log, start, on_line,
+                should_stop=lambda: watch.should_stop(current["conn"]), stop_event=stop_event,
                 on_disconnect=on_disconnect, on_reconnect=on_reconnect,
                 max_reconnect_wait_s=MAX_RECONNECT_WAIT_S, stop_check_interval_s=STOP_CHECK_INTERVAL_S,
             )
         except TargetInterrupted as e:
-            if e.kind != "budget" and watch.note is not None and watch.note.state != "preempted":
-                # The pod stopped itself after training ended, before we read the end (no ack).
-                return watch.note
-            return Interrupted(e.kind, e.message, watch.note.checkpoint if watch.note else None)
+            stopped = e
         except KeyboardInterrupt:
             return Detached()
+        finally:
+            if pod_watch is not None:
+                pod_watch.stop()
+        if pod_watch is not None and pod_watch.verdict is not None and watch.footer is None and stopped is None:
+            stopped = interruption(self.target.pod_id, *pod_watch.verdict)
+        self.detected_at = (pod_watch.detected_at if pod_watch is not None else None) or time.time()
+        if stopped is not None:
+            if stopped.kind != "budget" and watch.note is not None and watch.note.state != "preempted":
+                # The pod stopped itself after training ended, before we read the end (no ack).
+                return watch.note
+            end = watch.footer or watch.note
+            return Interrupted(stopped.kind, stopped.message, end.checkpoint if end else None)
         ended = watch.ended or Ended("unknown", None, None, "state")
         if ended.state == "preempted":
-            return Interrupted("preempted", f"training on {self.target.label} received SIGTERM "
-                                            "(spot preemption or container stop)", ended.checkpoint)
+            return self._sigterm(ended)
         return ended
+
+    def _sigterm(self, ended: Ended) -> Interrupted:
+        """Training got SIGTERM (the footer says preempted). On the pod the API says by whom: outbid,
+        the user (console / `runner stop` stop the container the same way), RunPod, or nobody."""
+        t = self.target
+        if t.kind != "pod":
+            return Interrupted("preempted", f"training on {t.label} received SIGTERM "
+                                            "(spot preemption or container stop)", ended.checkpoint)
+        self.say("training received SIGTERM; asking RunPod what happened to the pod")
+        seen = confirm_interruption(t.observe, deadline_s=rec.CONFIRM_S, poll_s=rec.CONFIRM_POLL_S)
+        if seen is None:
+            return Interrupted(rec.KILLED, f"training on {t.label} received SIGTERM while the pod kept running",
+                               ended.checkpoint)
+        e = interruption(t.pod_id, *seen)
+        return Interrupted(e.kind, e.message, ended.checkpoint)
+
+    # -- one continuous log across attempts -------------------------------------------------------
+    def _follow_start(self, launched: Launched) -> int:
+        """Where to follow this attempt from, printing first what lies between the last line
+        printed and the attempt's header (the end of an interrupted attempt); never a line twice."""
+        pos = self.log_pos if self.log_path == launched.log else None
+        if pos is None or launched.log_offset == pos:
+            return launched.log_offset
+        if launched.log_offset > pos:
+            self._print_region(launched.log, pos, launched.log_offset)
+            return launched.log_offset
+        # The attempt starts before what we printed: attaching again to it skips what was printed;
+        # a new attempt there means the log was truncated meanwhile, so its lines are all new.
+        return pos if launched.status == "already-running" else launched.log_offset
+
+    def _print_region(self, path: str, start: int, end: int) -> None:
+        try:
+            with self.target.connect() as conn:
+                data = (conn.read_file(path, offset=start) or b"")[:end - start]
+        except RunnerError as e:
+            self.say(f"could not read the end of the previous attempt ({e.message}); it is in {path}, "
+                     f"bytes {start}-{end}")
+            return
+        lines = data.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        for line in lines:
+            text = line.decode("utf-8", "replace")
+            self.console.log_line(text)
+            self.progress.feed(text)
+        self.log_path, self.log_pos = path, end
+
+    def _announce(self, launched: Launched) -> None:
+        """One boundary line per attempt, e.g. `── attempt 3 on pod X (spot, $0.340/h), resumed from checkpoint-120 ──`."""
+        key = (launched.run_id, launched.attempt)
+        if key in self._announced:
+            return
+        self._announced.add(key)
+        t = self.target
+        where = t.label
+        if t.kind == "pod":
+            price = f", ${t.cost_per_hr:.3f}/h" if t.cost_per_hr else ""
+            where = f"pod {t.pod_id} ({t.market}{price})"
+        if launched.status == "already-running":
+            how = "already running, attached"
+        elif launched.resume_from:
+            how = f"resumed from {launched.resume_from.rstrip('/').rsplit('/', 1)[-1]}"
+        else:
+            how = "from scratch"
+        self.say(f"── attempt {launched.attempt} on {where}, {how} ──")
 
     def _budget_check(self) -> None:
         budget = getattr(self.args, "budget_usd", None)
@@ -424,10 +535,10 @@ class TrainSession:
                                     f"{self.target.pod_id} {report.text}", kind="budget")
 
     def spent(self, until: float | None) -> float | None:
-        t = self.target
-        if t.kind != "pod" or not t.cost_per_hr or t.billing_started is None or until is None:
+        """Estimated dollars of pod time used by this command, across all its attempts."""
+        if self.target.kind != "pod" or until is None:
             return None
-        return t.cost_per_hr * max(0.0, until - t.billing_started) / 3600.0
+        return self.target.spent(until)
 
     def acknowledge(self, launched: Launched) -> dict | None:
         """Tell the pod we saw the end (it then stops without waiting RT_ACK_WAIT); read the final state."""
@@ -461,18 +572,28 @@ class TrainSession:
                 return self.detached(launched, by_request=False)
             if isinstance(outcome, Ended):
                 return self.finish(launched, outcome)
+            self._interrupted(launched, outcome)
             decision = self.recovery.decide(outcome, self)
-            self._record_attempt_end(launched, outcome.kind, None, outcome.checkpoint)
             if not decision.retry:
-                self.record.status = "preempted" if outcome.kind == "preempted" else "interrupted"
+                if self._pending is not None:
+                    self._settle_loss(self._pending, outcome.checkpoint or self.last_checkpoint)
+                    self._pending = None
+                self.record.status = "preempted" if outcome.kind in rec.RECOVERABLE else "interrupted"
                 self.record.exit_code = decision.exit_code
+                if outcome.kind == rec.KILLED and not self.keep_pod:
+                    # The pod still runs but nothing trains on it any more.
+                    report = t.stop_now(self.say)
+                    self.record.pod_stop = report.text
+                    self.say(f"pod {t.pod_id} {report.text}")
                 self._close_billing(None)
                 self.save_record()
                 self.say(decision.message)
+                self._print_accounting()
                 return decision.exit_code
             if decision.message:
                 self.say(decision.message)
-            t.prepare(self.say)
+            if not decision.prepared:
+                t.prepare(self.say)
             launched = self._launch_or_release(env)
 
     def _launch_or_release(self, env: dict[str, str]) -> Launched:
@@ -500,12 +621,27 @@ class TrainSession:
             self.say(f"skipped incomplete checkpoint {skipped}")
         self.record.log, self.record.state_file = launched.log, launched.state_file
         self.record.status = "running"
-        if self.record.attempt(launched.attempt) is None:
-            self.record.attempts.append(runrecord.AttemptRecord(
+        self.record.pod_id = self.target.pod_id
+        a = self.record.attempt(launched.attempt)
+        if a is None:
+            a = runrecord.AttemptRecord(
                 attempt=launched.attempt, log_offset=launched.log_offset, resume_from=launched.resume_from,
-                status=launched.status, started_at=runrecord.utc_now()))
+                status=launched.status, started_at=runrecord.utc_now())
+            self.record.attempts.append(a)
+        if self.target.kind == "pod":
+            a.pod_id, a.market, a.cost_per_hr = self.target.pod_id, self.target.market, self.target.cost_per_hr
+        if self._recovered is not None:
+            a.recovery = self._recovered
+            if self.detected_at is not None:
+                a.recovery_s = round(time.time() - self.detected_at, 1)
+            self.record.recoveries = (self.record.recoveries or 0) + 1
+            self._recovered = None
         self.save_record()
         return launched
+
+    def recovered(self, how: str) -> None:
+        """Called by the recovery strategy once the pod is back: resumed | running | recreated."""
+        self._recovered = how
 
     def _adopt(self, run_id: str) -> None:
         """Follow a run this command did not start: its record (if this machine has one) continues."""
@@ -527,13 +663,86 @@ class TrainSession:
         if checkpoint:
             self.last_checkpoint = self.record.last_checkpoint = checkpoint
 
-    def _close_billing(self, stopped_at: float | None) -> None:
+    def _attempt_costs(self, a: runrecord.AttemptRecord | None, now: float) -> None:
+        """Pod time and cost since the previous attempt ended (so a recovery's boot counts for the
+        attempt it brought up)."""
+        t = self.target
+        if t.kind != "pod":
+            return
+        secs, usd = t.billed_seconds(now), t.spent(now) or 0.0
+        if a is not None:
+            a.pod_seconds = round(secs - self._mark_s, 1)
+            a.cost_usd = round(usd - self._mark_usd, 4)
+        self._mark_s, self._mark_usd = secs, usd
+
+    def _interrupted(self, launched: Launched, outcome: Interrupted) -> None:
+        """Accounting for an interrupted attempt: what stopped it, pod time, progress (the loss is
+        settled once we know which checkpoint the next attempt resumes from)."""
+        now = self.detected_at or time.time()
+        self._record_attempt_end(launched, outcome.kind, None, outcome.checkpoint)
+        if outcome.kind != rec.KILLED:
+            self.target.bill_until(now)               # a stopped pod bills nothing until it runs again
+        a = self.record.attempt(launched.attempt)
+        if outcome.kind in (PREEMPTED, GONE):
+            self.record.preemptions = (self.record.preemptions or 0) + 1
+        if a is not None:
+            a.interruption = outcome.kind
+            a.detected_at = runrecord.utc_time(now)
+            a.last_step = self.progress.max_step
+        self._attempt_costs(a, now)
+        self._pending = a
+        self._close_billing(now, close=False)
+        self.save_record()
+
+    def _settle_loss(self, a: runrecord.AttemptRecord, resume_from: str | None) -> None:
+        stopped_at = self.detected_at or time.time()
+        steps, seconds = self.progress.lost_since(checkpoint_step(resume_from), stopped_at)
+        a.last_step = self.progress.max_step
+        a.steps_lost, a.seconds_lost = steps, seconds
+        self.record.steps_lost = sum(x.steps_lost or 0 for x in self.record.attempts)
+        self.record.seconds_lost = round(sum(x.seconds_lost or 0.0 for x in self.record.attempts), 1)
+        self.progress = Progress(time.time())
+        self.save_record()
+
+    def _close_billing(self, stopped_at: float | None, *, close: bool = True) -> None:
+        """The run's totals in the record: earlier commands on this run id + this one so far.
+        close=False counts the open segment without ending it (the pod keeps running)."""
         until = stopped_at or time.time()
-        if self.target.billing_started is not None and self.target.kind == "pod":
-            self.record.pod_seconds = round(until - self.target.billing_started, 1)
-            self.record.cost_per_hr = self.target.cost_per_hr
-            spent = self.spent(until)
-            self.record.estimated_cost_usd = round(spent, 4) if spent is not None else None
+        t = self.target
+        if t.kind != "pod":
+            return
+        if close:
+            t.bill_until(until)
+        self.record.pod_seconds = round(self._base_s + t.billed_seconds(until), 1)
+        self.record.cost_per_hr = t.cost_per_hr
+        spent = t.spent(until)
+        self.record.estimated_cost_usd = round(self._base_usd + spent, 4) if spent is not None else (
+            round(self._base_usd, 4) if self._base_usd else None)
+        gpus = (t.outputs.gpu_count if getattr(t, "outputs", None) is not None else None) or 1
+        self.record.gpu_count = gpus
+        self.record.gpu_hours = round(self.record.pod_seconds * gpus / 3600.0, 4)
+
+    def _accounting_rows(self) -> list[tuple[str, str]]:
+        r = self.record
+        rows: list[tuple[str, str]] = []
+        n = len(r.attempts)
+        if n > 1 or r.preemptions:
+            rows.append(("attempts", f"{n} ({r.preemptions or 0} preemption(s), {r.recoveries or 0} automatic "
+                                     "recovery(ies))"))
+        if r.steps_lost or r.seconds_lost:
+            rows.append(("lost", f"{r.steps_lost or 0} step(s), {_duration(r.seconds_lost)} of training redone "
+                                 "after resumes (work since the last checkpoint)"))
+        if self.target.kind == "pod" and r.gpu_hours is not None:
+            rows.append(("GPU time", f"{r.gpu_hours:.4f} GPU-hours ({_duration(r.pod_seconds)} x {r.gpu_count} GPU)"))
+        return rows
+
+    def _print_accounting(self) -> None:
+        rows = self._accounting_rows()
+        r = self.record
+        if self.target.kind == "pod" and r.estimated_cost_usd is not None:
+            rows.append(("cost", f"about ${r.estimated_cost_usd:.4f} (estimated, all attempts of run {r.run_id})"))
+        for name, value in rows:
+            self.say(f"  {name + ':':<12} {value}")
 
     def detached(self, launched: Launched, *, by_request: bool) -> int:
         self.record.status = "detached"
@@ -559,6 +768,7 @@ class TrainSession:
         code = ended.exit_code if isinstance(ended.exit_code, int) else (0 if ended.state == "succeeded" else 1)
         stop = self.target.finish(keep=self.keep_pod, say=self.say, deadline_s=STOP_VERIFY_S)
         self._record_attempt_end(launched, ended.state, code, ended.checkpoint)
+        self._attempt_costs(self.record.attempt(launched.attempt), stop.stopped_at or time.time())
         self.record.status = ended.state if ended.state in TERMINAL else "unknown"
         self.record.exit_code = code
         self.record.pod_stop = stop.text if self.target.kind == "pod" else None
@@ -580,6 +790,7 @@ class TrainSession:
             ("duration", _duration(took)),
             ("checkpoint", ended.checkpoint or "none saved"),
         ]
+        rows += self._accounting_rows()
         if t.kind == "pod":
             spent = self.record.estimated_cost_usd
             rows.append(("cost", f"about ${spent:.4f} (${t.cost_per_hr or 0:.3f}/h x {_duration(self.record.pod_seconds)} "
@@ -612,6 +823,9 @@ def run(args, settings: Settings, *, recovery: Recovery | None = None) -> int:
     target.preflight()                    # pod: keys + stack outputs; never a billable call
     if getattr(args, "keep_pod", False) and target.kind != "pod":
         Console(settings.secrets()).say("--keep-pod only matters for the stack's pod; ignored")
+    if recovery is None and target.kind == "pod":
+        from runner.recovery import AutoRecovery
+        recovery = AutoRecovery(getattr(args, "max_recoveries", 3), getattr(args, "budget_usd", None))
     session = TrainSession(args, settings, target, cfg, recovery=recovery)
     return session.run()
 

@@ -4,8 +4,14 @@
 (argv, cwd, the names of the RUNPOD_*/PULUMI_CONFIG* variables it saw, and whether RUNPOD_API_KEY equals
 `expect_api_key` — never the value itself) to calls.jsonl and answers from behaviour.json:
   `stack output …`  prints `outputs` as JSON (or `stdout` verbatim), `stderr`, exits `exit_code`
-  `up …`            prints `up_lines` one per line, exits `up_exit_code`
+  `up …`            prints `up_lines` one per line, runs `up_hook` (below), exits `up_exit_code`
   `version`         prints v3.272.0
+`up_hook` plays the Pulumi provider recreating the pod, against the fake RunPod API over its /_fake/
+HTTP controls: {"fake_url": ..., "add_pod": {FakeRunPod.add_pod kwargs}, "outputs": {overrides},
+"rp_env_file": path (optional)}. It creates the pod (POST /_fake/add_pod), sets the outputs that the
+next `stack output` prints (pod_id = the new pod, plus the overrides), writes the new pod's
+/etc/rp_environment stand-in (RUNPOD_POD_ID, its pod key, RUNPOD_REST_URL) when rp_env_file is given,
+prints `+ runpod:Pod created <id>`, and is used once (it is removed from behaviour.json).
 Use the `stub_pulumi` fixture (import it into the test module) which also sets PULUMI_BINARY.
 """
 from __future__ import annotations
@@ -44,6 +50,28 @@ if args[:2] == ["stack", "output"]:
 if args[:1] == ["up"]:
     for line in b.get("up_lines", []):
         print(line, flush=True)
+    hook = b.pop("up_hook", None)
+    if hook and b.get("up_exit_code", 0) == 0:
+        import urllib.request
+        def fake(method, path, body=None):
+            data = None if body is None else json.dumps(body).encode()
+            req = urllib.request.Request(hook["fake_url"] + path, data=data, method=method,
+                                         headers={{"Content-Type": "application/json"}})
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return json.loads(resp.read())
+        pod = fake("POST", "/_fake/add_pod", hook.get("add_pod") or {{}})
+        b["outputs"] = {{**(b.get("outputs") or {{}}), **(hook.get("outputs") or {{}}), "pod_id": pod["id"]}}
+        if hook.get("rp_env_file"):
+            env = fake("GET", "/_fake/pods/%s/rp_environment" % pod["id"])
+            lines = {{"RUNPOD_POD_ID": pod["id"], "RUNPOD_API_KEY": env["RUNPOD_API_KEY"],
+                      "RUNPOD_REST_URL": hook["fake_url"]}}
+            with open(hook["rp_env_file"], "w") as fh:
+                fh.write("".join('export %s="%s"\n' % kv for kv in lines.items()))
+        tmp = os.path.join(here, "behaviour.json.tmp")
+        with open(tmp, "w") as fh:
+            json.dump(b, fh)
+        os.replace(tmp, os.path.join(here, "behaviour.json"))
+        print("    + runpod:Pod created %s" % pod["id"], flush=True)
     sys.exit(b.get("up_exit_code", 0))
 sys.stderr.write("stub pulumi: unexpected arguments %r\n" % (args,))
 sys.exit(99)
@@ -68,8 +96,18 @@ class StubPulumi:
         return stub
 
     def set(self, **behaviour) -> None:
-        """outputs, stdout, stderr, exit_code, up_lines, up_exit_code, expect_api_key."""
+        """outputs, stdout, stderr, exit_code, up_lines, up_exit_code, up_hook, expect_api_key."""
         (self.root / "behaviour.json").write_text(json.dumps(behaviour))
+
+    def update(self, **behaviour) -> None:
+        """Change some keys, keep the others."""
+        self.set(**{**self.behaviour(), **behaviour})
+
+    def behaviour(self) -> dict:
+        return json.loads((self.root / "behaviour.json").read_text())
+
+    def up_calls(self) -> list[dict]:
+        return [c for c in self.calls() if c["argv"][:1] == ["up"]]
 
     def calls(self) -> list[dict]:
         f = self.root / "calls.jsonl"

@@ -194,20 +194,22 @@ def test_resume_after_a_kill_continues_from_the_newest_complete_checkpoint(train
     assert rec["attempts"][1]["resume_from"] == str(newest) and rec["status"] == "succeeded"
 
 
-def test_preemption_is_reported_with_how_to_resume_and_does_not_loop(train_env):
+def test_preemption_without_recoveries_left_is_reported_with_how_to_resume(train_env):
+    # Automatic recovery is tested in tests/test_recovery.py; --max-recoveries 0 turns it off.
     env = train_env
     env.add_pod("RUNNING")
     env.write_config("configs/long.yaml", smoke_config(max_steps=400, step_seconds=0.05))
 
-    run = env.start("train", "--config", "configs/long.yaml", "--run-id", "pre-1")
+    run = env.start("train", "--config", "configs/long.yaml", "--run-id", "pre-1", "--max-recoveries", "0")
     env.wait_log("step 5/400")
     env.fake.preempt(env.pod_id)
     env.sshd.drop_connections()
     res = env.finish(run, timeout=30)
 
     assert res.code == 4, res.err
-    assert "preempted" in res.err
+    assert "preempted" in res.err and "--max-recoveries 0" in res.err
     assert "python -m runner train --config configs/long.yaml --run-id pre-1" in res.err
+    assert env.fake.billable_calls() == []            # the pod was not resumed
     assert record(env, "pre-1")["status"] == "preempted"
 
 

@@ -63,11 +63,13 @@ def make_training_repo(project: Path) -> None:
     git(project, "commit", "-q", "-m", "initial")
 
 
-def write_python_wrapper(path: Path) -> Path:
-    """RT_PYTHON stand-in: `-m venv DIR` makes a venv without pip (fast); anything else is python."""
+def write_python_wrapper(path: Path, hold: Path | None = None) -> Path:
+    """RT_PYTHON stand-in: `-m venv DIR` makes a venv without pip (fast); anything else is python.
+    While the file `hold` exists, `-m venv` waits first (a slow setup, to interrupt it)."""
     real = real_python()
+    wait = f'while [ -e "{hold}" ]; do sleep 0.05; done' if hold is not None else ":"
     path.write_text(f"""#!/bin/bash
-if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then exec {real} -m venv --without-pip "$3"; fi
+if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then {wait}; exec {real} -m venv --without-pip "$3"; fi
 exec {real} "$@"
 """)
     path.chmod(0o755)
@@ -131,14 +133,15 @@ class TrainEnv:
         self.workspace.mkdir(parents=True)
         self.tmux_tmpdir.mkdir()
         make_training_repo(self.project)
-        self.python_wrapper = write_python_wrapper(self.root / "python-for-venv")
+        self.venv_hold = self.root / "venv-hold"     # create it to make the venv setup wait
+        self.python_wrapper = write_python_wrapper(self.root / "python-for-venv", self.venv_hold)
 
     # ---- the pod ----------------------------------------------------------------------------------
-    def add_pod(self, status: str = "RUNNING", *, self_stop: bool = True, **kw) -> str:
+    def add_pod(self, status: str = "RUNNING", *, self_stop: bool = True, outputs: dict | None = None, **kw) -> str:
         pod = self.fake.add_pod(status=status, **kw)
         self.pod_id = pod.id
         self.stub.set(outputs={**SAMPLE_OUTPUTS, "pod_id": pod.id, "workspace": str(self.workspace),
-                               "ssh_user": self.sshd.user, "cost_per_hr": 0.35})
+                               "ssh_user": self.sshd.user, "cost_per_hr": 0.35, **(outputs or {})})
         env = {"RUNPOD_POD_ID": pod.id, "RUNPOD_REST_URL": self.fake.rest_url}
         if self_stop:
             env["RUNPOD_API_KEY"] = self.fake.pod_api_key(pod.id)
