@@ -60,7 +60,11 @@ def one(pod: BenchPod, boot_seconds: float) -> dict:
     offset = pod.log_size()
     proc = pod.runner(*TRAIN_ARGS)
     try:
-        wait_for(lambda: find_bench(pod.log_lines(offset), "ckpt"), 60, "the first checkpoint", 0.02)
+        wait_for(lambda: find_bench(pod.log_lines(offset), "ckpt") or proc.proc.poll() is not None, 90,
+                 "the first checkpoint", 0.02)
+        if not find_bench(pod.log_lines(offset), "ckpt"):
+            raise BenchError(f"runner train exited {proc.proc.returncode} before the first checkpoint: "
+                             f"{proc.stderr_text()[-1500:]}")
         t0 = inject_preemption(pod)
         first_attempt = find_bench(pod.log_lines(offset), "start")[0]["attempt"]
 
