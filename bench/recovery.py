@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import time
 
@@ -57,6 +58,8 @@ def one(pod: BenchPod, boot_seconds: float) -> dict:
     pod.wait_idle()
     pod.make_running()
     pod.fake.boot_seconds = boot_seconds
+    # A fresh run each time: the previous run's checkpoints stay on the volume and would be resumed.
+    shutil.rmtree(pod.repo_dir / "checkpoints" / "recovery", ignore_errors=True)
     offset = pod.log_size()
     proc = pod.runner(*TRAIN_ARGS)
     try:
