@@ -170,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
         reuses the venv on the volume, resumes from the newest complete checkpoint in output_dir
         and trains in tmux. If training already runs there, the runner attaches to it instead.
 
+        Spot preemption is recovered without you: the runner notices it within seconds (API
+        poll every 5 s, the launcher's SIGTERM footer, SSH drops), resumes the same pod with
+        the stack's bid (or recreates it with `pulumi up --refresh` when it cannot be resumed),
+        and relaunches the same run, which continues from the newest complete checkpoint.
+        Bounded by --max-recoveries and --budget-usd; a stop by you is never undone.
+
         At the end: a summary (exit code, duration, checkpoint, estimated cost), the pod stops
         itself and the runner checks that through the API (and stops it if it did not), and
         the runner exits with training's exit code. Ctrl-C detaches: training keeps running,
@@ -203,9 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", type=_run_id, metavar="ID",
                    help="name of the run (default: <config name>-<UTC time>); reuse one to continue it")
     p.add_argument("--max-recoveries", type=_non_negative_int, default=3, metavar="N",
-                   help="give up after N preemption recoveries (default: 3)")
+                   help="after a spot preemption (or a vanished pod) resume or recreate the pod and continue "
+                        "from the newest checkpoint, at most N times (default: 3; 0 = report and exit 4)")
     p.add_argument("--budget-usd", type=_budget, metavar="X",
-                   help="stop the pod once this run has cost about X US dollars (cost_per_hr x pod time)")
+                   help="stop the pod once this command's attempts have cost about X US dollars "
+                        "(cost_per_hr x pod time; no recovery beyond it); exit 4")
 
     p = add("sync", "upload a local data directory to the network volume (rsync over SSH)", """
         Copy PATH (default: DATA_DIR from settings, i.e. ./data) to the network volume under

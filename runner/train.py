@@ -394,6 +394,8 @@ class TrainSession:
         watch.extra_check = self._budget_check
         current: dict[str, Shell | None] = {"conn": None}
         start = self._follow_start(launched)
+        # Printed up to here, even before the first line arrives: a preemption may come first.
+        self.log_path, self.log_pos = launched.log, start
         if self._pending is not None:
             self._settle_loss(self._pending, launched.resume_from)
             self._pending = None
