@@ -233,7 +233,11 @@ class BenchPod:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> "BenchPod":
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()          # a half-started world (sshd, fake, temp dir) must not stay behind
+            raise
 
     def __exit__(self, *exc) -> None:
         self.close()
