@@ -2,6 +2,7 @@
 
 - where things live on the volume (PodPaths),
 - giving the *system* ssh/rsync the host key the runner pinned with paramiko (known_hosts files),
+  and reading that pin without paramiko (pinned_key_for_start),
 - asking the pod what it is doing (`RT_ACTION=inspect` of remote/remote_train.sh),
 - the end of the training log.
 """
@@ -14,11 +15,17 @@ import shlex
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Protocol
 
 from runner.settings import Settings
-from runner.ssh import HostKey, SshConnection, SshError
+
+if TYPE_CHECKING:
+    from runner.ssh import SshConnection
+
+# runner.ssh (paramiko, ~0.2 s to import) is imported only where a function needs it, so that a
+# command which ends up using only the system ssh/rsync (runner sync's common case) never loads it.
 
 LAUNCHER = Path(__file__).resolve().parents[1] / "remote" / "remote_train.sh"
 TRAIN_SESSION = "train"          # RT_SESSION default of remote_train.sh
@@ -82,11 +89,64 @@ def openssh_known_hosts_path(settings: Settings) -> Path:
     return settings.paths.stack_dir / "ssh_known_hosts"
 
 
-def known_hosts_line(alias: str, key: HostKey) -> str:
+class PublicKey(Protocol):
+    """A host public key: runner.ssh.HostKey, or PinnedKey read from the pin store."""
+
+    @property
+    def key_type(self) -> str: ...
+
+    @property
+    def base64(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class PinnedKey:
+    key_type: str      # e.g. "ssh-ed25519"
+    base64: str        # the key blob as in known_hosts
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def pinned_key_for_start(settings: Settings, pin_id: str, started_at: str | None) -> PinnedKey | None:
+    """The pinned host key of pin_id when it is the ONLY key the runner's paramiko policy would accept
+    for a pod that started at `started_at`; None when paramiko must look at the server first.
+
+    runner/hostkeys.py accepts a different key only if the API says the pod started after the pin was
+    taken. So when a pin exists and the pod has not started again since, a system ssh with
+    StrictHostKeyChecking=yes and exactly this key checks the same thing paramiko would, and the
+    paramiko session can be skipped. No pin (first use), a newer start (a pod re-keys on every
+    start), or a store we cannot read return None: the caller connects with paramiko, which pins,
+    re-pins, or explains the problem. (Reads the store's JSON directly, documented in
+    runner/hostkeys.py, because that module imports paramiko.)"""
+    try:
+        pins = json.loads(settings.paths.known_hosts.read_text()).get("pins")
+        entry = pins.get(pin_id) if isinstance(pins, dict) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(entry, dict):
+        return None
+    key_type, blob = entry.get("key_type"), entry.get("key")
+    if not isinstance(key_type, str) or not isinstance(blob, str) or not key_type or not blob:
+        return None
+    new, old = _parse_time(started_at), _parse_time(entry.get("started_at"))
+    if new is not None and old is not None and new > old:
+        return None            # restarted since the pin: the key may legitimately have changed
+    return PinnedKey(key_type, blob)
+
+
+def known_hosts_line(alias: str, key: PublicKey) -> str:
     return f"{alias} {key.key_type} {key.base64}\n"
 
 
-def write_known_hosts(path: Path, alias: str, key: HostKey) -> Path:
+def write_known_hosts(path: Path, alias: str, key: PublicKey) -> Path:
     """Write (atomically, mode 0600) a known_hosts file holding only the pinned key under `alias`."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
@@ -102,7 +162,7 @@ def write_known_hosts(path: Path, alias: str, key: HostKey) -> Path:
 
 
 @contextmanager
-def temporary_known_hosts(settings: Settings, alias: str, key: HostKey) -> Iterator[Path]:
+def temporary_known_hosts(settings: Settings, alias: str, key: PublicKey) -> Iterator[Path]:
     """A throw-away known_hosts file (in the private state dir) for one ssh/rsync invocation."""
     directory = settings.paths.ensure().stack_dir
     fd, name = tempfile.mkstemp(dir=directory, prefix="known_hosts.", suffix=".tmp")
@@ -171,6 +231,8 @@ class PodInspect:
 
 
 def launcher_text() -> str:
+    from runner.ssh import SshError
+
     try:
         return LAUNCHER.read_text()
     except OSError as e:
@@ -180,6 +242,8 @@ def launcher_text() -> str:
 def inspect_pod(conn: SshConnection, paths: PodPaths, *, config: str | None = None,
                 session: str | None = None, timeout: float = 60.0) -> PodInspect:
     """Ask the launcher (remote/remote_train.sh, RT_ACTION=inspect) what runs on the pod; starts nothing."""
+    from runner.ssh import SshError
+
     session = session or TRAIN_SESSION
     env = {"RT_ACTION": "inspect", "RT_WORKSPACE": paths.workspace, "RT_SESSION": session}
     if config:
@@ -217,6 +281,8 @@ def tail_log(conn: SshConnection, path: str, n: int, *, timeout: float = 60.0) -
 
     A last line still being written (no newline yet) is left out and the offset stops before it,
     so a follower started at end_offset prints it once it is complete."""
+    from runner.ssh import SshError
+
     q = shlex.quote(path)
     want = int(n) + 1          # one more: a partial last line is dropped below
     # base64: the text decoding of RunResult must not change byte counts (offsets are in bytes).

@@ -6,6 +6,16 @@ Semantics (explicit, whatever trailing slash PATH has): the CONTENTS of PATH go 
 
 The pod is started if needed and, unless --keep-running, stopped again afterwards when this
 command started it: syncing data must not leave a GPU billing (docs/companions.md explains why).
+
+How it reaches the pod, cheapest first (a no-op sync should cost little more than rsync itself):
+- One API read. If the pod runs and the runner pinned its host key during this start
+  (runner/podfiles.py pinned_key_for_start), rsync goes straight to it through the system ssh with
+  StrictHostKeyChecking=yes and exactly that key; paramiko is not even imported. rsync itself creates
+  the destination and reports a missing rsync on the pod (remote_rsync_path), which is then
+  installed over paramiko before one retry.
+- Otherwise (pod stopped, first contact, or started again since the pin: RunPod pods get new host
+  keys on every start) the pod is started if needed, paramiko connects and pins or re-pins the key
+  (runner/hostkeys.py), checks rsync on the pod through that session, and rsync uses the new pin.
 """
 from __future__ import annotations
 
@@ -13,20 +23,24 @@ import argparse
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from runner.connect import PodLink, open_pod_link
-from runner.errors import EXIT_INTERRUPTED, EXIT_SSH, RunnerError, UsageError
-from infra.runpod_client import RunPodError
-from runner.errors import from_runpod_error
-from runner.pod import STOPPED_STATES, classify, stop_pod
-from runner.podfiles import PodPaths, host_alias, openssh_options, temporary_known_hosts
+from infra.runpod_client import Pod, RunPodError, SshEndpoint
+from runner.errors import EXIT_INTERRUPTED, EXIT_SSH, RunnerError, UsageError, from_runpod_error
+from runner.pod import RUNNING_STATE, STOPPED_STATES, classify, ensure_running, stop_pod
+from runner.podfiles import (
+    PodPaths, PublicKey, host_alias, openssh_options, pinned_key_for_start, temporary_known_hosts,
+)
 from runner.settings import Settings
-from runner.ssh import SshConnection
-from runner.stack import read_outputs_for
+from runner.stack import StackOutputs, read_outputs_for
+
+if TYPE_CHECKING:
+    from runner.ssh import SshConnection
 
 # rsync exit codes that mean the link/ssh failed rather than a file problem.
 _TRANSPORT_CODES = {5, 10, 12, 30, 35, 255}
@@ -39,6 +53,11 @@ _RSYNC_CODES = {
 }
 PARTIAL_DIR = ".rsync-partial"
 _SAFE_REMOTE = re.compile(r"^[A-Za-z0-9/._+-]+$")
+REMOTE_RSYNC = "rsync"      # the program rsync starts on the pod
+# Lines the remote wrapper (remote_rsync_path) prints on stderr instead of starting rsync. rsync's own
+# exit code cannot tell these cases apart: it reports 12 or 127 depending on a race with the remote exit.
+_NO_RSYNC = "RUNNER_SYNC_NO_RSYNC"
+_NO_DEST = "RUNNER_SYNC_MKDIR_FAILED"
 
 # Runs as the pod's SSH user (root on RunPod images). The package lists are often empty in
 # RunPod images, so update only when the plain install fails.
@@ -92,7 +111,8 @@ def plan(settings: Settings, path_arg: str | None, workspace: str) -> SyncPlan:
     return SyncPlan(source=source, dest=dest, relative=relative)
 
 
-def local_rsync_version(rsync: str = "rsync") -> tuple[int, ...]:
+def require_local_tools(rsync: str = "rsync") -> str:
+    """The local rsync executable; rsync and ssh must both be installed here."""
     exe = shutil.which(rsync)
     if exe is None:
         raise UsageError(
@@ -101,9 +121,29 @@ def local_rsync_version(rsync: str = "rsync") -> tuple[int, ...]:
         )
     if shutil.which("ssh") is None:
         raise UsageError("the OpenSSH client `ssh` is not installed on this machine; install it and retry.")
+    return exe
+
+
+def local_rsync_version(rsync: str = "rsync") -> tuple[int, ...]:
+    """The local rsync's version (one `rsync --version`); only the progress flags depend on it."""
+    exe = require_local_tools(rsync)
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30).stdout
     m = re.search(r"version\s+v?(\d+)\.(\d+)(?:\.(\d+))?", out)
     return tuple(int(x) for x in m.groups(default="0")) if m else (0,)
+
+
+def remote_rsync_path(dest: str, *, create: bool, program: str = REMOTE_RSYNC) -> str:
+    """rsync's --rsync-path: the pod's shell runs it with rsync's server arguments appended.
+
+    It creates the destination (unless `create` is False, for dry runs) and starts rsync, or says on
+    stderr, with a marker line, which of the two it could not do; so the common case needs no
+    separate SSH session for checks."""
+    prog = shlex.quote(program)
+    start = (f"command -v {prog} >/dev/null 2>&1 || {{ echo {_NO_RSYNC} >&2; exit 127; }}; "
+             f"exec {prog}")
+    if not create:
+        return start
+    return f"mkdir -p -- {shlex.quote(dest)} || {{ echo {_NO_DEST} >&2; exit 1; }}; {start}"
 
 
 def rsync_argv(
@@ -116,6 +156,7 @@ def rsync_argv(
     delete: bool,
     progress: bool,
     version: tuple[int, ...],
+    rsync_path: str | None = None,
 ) -> list[str]:
     """The rsync command line. -a keeps times so the next pass skips unchanged files (size+mtime);
     no -z: audio is already compressed. Interrupted files resume from PARTIAL_DIR and appear under
@@ -125,6 +166,8 @@ def rsync_argv(
         f"--partial-dir={PARTIAL_DIR}", "--exclude=.DS_Store",
         "-e", shlex.join(ssh_command),
     ]
+    if rsync_path:
+        argv.append(f"--rsync-path={rsync_path}")
     if progress and not dry_run:
         argv += ["--info=progress2", "--no-inc-recursive"] if version >= (3, 1) else ["--progress"]
     else:
@@ -139,7 +182,7 @@ def rsync_argv(
     return argv
 
 
-def ensure_remote_rsync(conn: SshConnection, *, install_command: str = INSTALL_RSYNC,
+def ensure_remote_rsync(conn: "SshConnection", *, install_command: str = INSTALL_RSYNC,
                         say=lambda m: None, program: str = "rsync") -> None:
     """rsync must exist on the pod too; RunPod images may lack it, so install it quietly."""
     check = f"command -v {shlex.quote(program)} >/dev/null 2>&1"
@@ -162,22 +205,65 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def run_rsync(link: PodLink, conn: SshConnection, sync: SyncPlan, *, settings: Settings, dry_run: bool,
-              delete: bool, progress: bool, version: tuple[int, ...]) -> int:
-    """Run rsync (its output goes straight to our stdout/stderr); returns rsync's exit code."""
-    alias = host_alias(settings)
-    ep = link.endpoint
-    with temporary_known_hosts(settings, alias, conn.host_key) as known_hosts:
-        ssh_command = ["ssh", "-F", "/dev/null", *openssh_options(
-            key_path=settings.ssh_key_path, port=ep.port, known_hosts=known_hosts, alias=alias,
-            key_type=conn.host_key.key_type,
-        ), "-o", "LogLevel=ERROR"]
-        argv = rsync_argv(sync, ssh_command=ssh_command, destination_host=ep.host,
-                          user=ep.user or link.outputs.ssh_user, dry_run=dry_run, delete=delete,
-                          progress=progress, version=version)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        return subprocess.run(argv, stdin=subprocess.DEVNULL).returncode
+@dataclass(frozen=True)
+class RsyncResult:
+    code: int
+    rsync_missing: bool = False       # the pod has no rsync (the wrapper's marker)
+    mkdir_error: str | None = None    # the destination could not be created (mkdir's message)
+
+
+@dataclass(frozen=True)
+class PodTarget:
+    """Where rsync connects and the one host key the system ssh accepts there."""
+
+    endpoint: SshEndpoint
+    key: PublicKey
+    started_at: str | None
+    checked_now: bool      # paramiko looked at the server's key in this command (else: pinned earlier)
+
+
+def run_rsync(argv: list[str]) -> RsyncResult:
+    """Run rsync. Its stdout is ours; its stderr is passed on line by line, minus the remote wrapper's
+    marker lines and, after one, rsync's complaint about the connection the wrapper closed."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    missing, mkdir_error, last = False, None, ""
+    try:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace")
+            marker = line.strip()
+            if marker == _NO_RSYNC:
+                missing = True
+            elif marker == _NO_DEST:
+                mkdir_error = last or "mkdir failed"
+            elif not (missing or mkdir_error):
+                sys.stderr.write(line)
+                sys.stderr.flush()
+                last = marker or last
+        code = proc.wait()
+    except KeyboardInterrupt:
+        _stop(proc)
+        raise
+    finally:
+        if proc.stderr is not None:
+            proc.stderr.close()
+    return RsyncResult(code, missing, mkdir_error)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """After Ctrl-C: rsync got the SIGINT too when it came from a terminal; otherwise pass it on."""
+    try:
+        proc.wait(timeout=0.5)
+        return
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _rsync_failed(code: int) -> SyncError:
@@ -192,6 +278,7 @@ def _rsync_failed(code: int) -> SyncError:
         "sync again.", exit_code=1)
 
 
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     dry_run = bool(getattr(args, "dry_run", False))
     delete = bool(getattr(args, "delete", False))
@@ -199,20 +286,27 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     # Everything that can be checked locally is checked before the pod may be started.
     settings.preflight()
-    version = local_rsync_version()
+    require_local_tools()
+    progress = sys.stdout.isatty() and not dry_run
+    version = local_rsync_version() if progress else (0,)
     outputs = read_outputs_for(settings)
     sync = plan(settings, getattr(args, "path", None), outputs.workspace)
 
-    # Read the pod before starting it: if the start itself is interrupted, we still know we must stop it.
+    # Read the pod once, before starting it: if the start itself is interrupted, we still know we must
+    # stop it. No GraphQL history needed: every kind of stopped is in STOPPED_STATES.
     client = settings.client()
     try:
-        before = classify(client.find_pod(outputs.pod_id, with_history=True))
+        pod = client.find_pod(outputs.pod_id)
     except RunPodError as e:
         raise from_runpod_error(e, pod_id=outputs.pod_id) from None
+    before = classify(pod)
     restore_stopped = before in STOPPED_STATES and not keep_running
     try:
-        link = open_pod_link(settings, start_if_stopped=True, on_progress=_say, outputs=outputs)
-        return _sync(link, sync, settings=settings, dry_run=dry_run, delete=delete, version=version)
+        target = _pinned_target(settings, outputs, pod, before)
+        if target is None:
+            target = _start_and_pin(settings, outputs, client)
+        return _sync(settings, outputs, target, sync, dry_run=dry_run, delete=delete,
+                     progress=progress, version=version)
     finally:
         if restore_stopped:
             _say(f"stopping pod {outputs.pod_id} again (it was stopped before the sync; "
@@ -227,26 +321,91 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                  "or the end of the next training run.")
 
 
-def _sync(link: PodLink, sync: SyncPlan, *, settings: Settings, dry_run: bool, delete: bool,
-          version: tuple[int, ...]) -> int:
-    with link.connect() as conn:
-        ensure_remote_rsync(conn, say=_say)
-        if not dry_run:
-            res = conn.run(f"mkdir -p -- {shlex.quote(sync.dest)}", timeout=60)
-            if not res.ok:
-                raise SyncError(f"cannot create {sync.dest} on the pod: {res.stderr.strip()}")
-        what = "would copy (dry run)" if dry_run else "copying"
-        _say(f"{what} the contents of {sync.source}/ to {sync.dest}/ on pod {link.pod_id}"
-             + (" (deleting remote files missing locally)" if delete else ""))
+def _pinned_target(settings: Settings, outputs: StackOutputs, pod: Pod | None, state: str) -> PodTarget | None:
+    """The running pod and its host key, when the key was pinned during the pod's current start.
+
+    Such a pin also means sshd answered during this start, so there is no banner to wait for."""
+    if state != RUNNING_STATE or pod is None or pod.ssh is None:
+        return None
+    key = pinned_key_for_start(settings, outputs.pod_id, pod.started_at)
+    if key is None:
+        return None
+    ep = pod.ssh if pod.ssh.user else SshEndpoint(pod.ssh.host, pod.ssh.port, outputs.ssh_user)
+    return PodTarget(ep, key, pod.started_at, checked_now=False)
+
+
+def _connect(settings: Settings, outputs: StackOutputs, endpoint: SshEndpoint,
+             started_at: str | None) -> "SshConnection":
+    """A paramiko session whose host key check pins, re-pins after a restart, or refuses (runner/hostkeys.py)."""
+    from runner.connect import connect_endpoint    # paramiko: only on the paths that need a session
+
+    return connect_endpoint(settings, endpoint, pin_id=outputs.pod_id, started_at=started_at)
+
+
+def _install_rsync(conn: "SshConnection") -> None:
+    ensure_remote_rsync(conn, install_command=INSTALL_RSYNC, say=_say, program=REMOTE_RSYNC)
+
+
+def _start_and_pin(settings: Settings, outputs: StackOutputs, client) -> PodTarget:
+    """Start the pod if needed, wait for its sshd, and pin (or re-pin after a restart) its host key with
+    paramiko; rsync is checked (and installed) through that session since it is open anyway."""
+    running = ensure_running(client, outputs, deadline_s=settings.pod_start_timeout_s, on_progress=_say)
+    with _connect(settings, outputs, running.ssh, running.pod.started_at) as conn:
+        _install_rsync(conn)
+        key = conn.host_key
+    return PodTarget(running.ssh, key, running.pod.started_at, checked_now=True)
+
+
+def _sync(settings: Settings, outputs: StackOutputs, target: PodTarget, sync: SyncPlan, *, dry_run: bool,
+          delete: bool, progress: bool, version: tuple[int, ...]) -> int:
+    what = "would copy (dry run)" if dry_run else "copying"
+    _say(f"{what} the contents of {sync.source}/ to {sync.dest}/ on pod {outputs.pod_id}"
+         + (" (deleting remote files missing locally)" if delete else ""))
+    alias = host_alias(settings)
+    ep = target.endpoint
+    with temporary_known_hosts(settings, alias, target.key) as known_hosts:
+        ssh_command = ["ssh", "-F", "/dev/null", *openssh_options(
+            key_path=settings.ssh_key_path, port=ep.port, known_hosts=known_hosts, alias=alias,
+            key_type=target.key.key_type,
+        ), "-o", "LogLevel=ERROR"]
+        argv = rsync_argv(sync, ssh_command=ssh_command, destination_host=ep.host,
+                          user=ep.user or outputs.ssh_user, dry_run=dry_run, delete=delete,
+                          progress=progress, version=version,
+                          rsync_path=remote_rsync_path(sync.dest, create=not dry_run, program=REMOTE_RSYNC))
         try:
-            code = run_rsync(link, conn, sync, settings=settings, dry_run=dry_run, delete=delete,
-                             progress=sys.stdout.isatty(), version=version)
+            result = run_rsync(argv)
+            if result.rsync_missing:
+                with _connect(settings, outputs, target.endpoint, target.started_at) as conn:
+                    _install_rsync(conn)
+                result = run_rsync(argv)
         except KeyboardInterrupt:
-            code = EXIT_INTERRUPTED
+            result = RsyncResult(EXIT_INTERRUPTED)
+    code = result.code
     if code in (EXIT_INTERRUPTED, 20):
         _say("sync interrupted; run it again to continue (finished files are skipped, partial ones resume).")
         return EXIT_INTERRUPTED
+    if result.mkdir_error is not None:
+        raise SyncError(f"cannot create {sync.dest} on the pod: {result.mkdir_error}. Check the volume "
+                        "(`python -m runner ssh`, then `ls -ld` the folder and `df -h`) and retry.", exit_code=1)
+    if result.rsync_missing:
+        raise SyncError(f"rsync still cannot be started on the pod after installing it; check with "
+                        f"`python -m runner ssh` (`command -v {REMOTE_RSYNC}`) and retry.", exit_code=1)
+    if code == 255 and not target.checked_now:
+        _explain_ssh_failure(settings, outputs, target)
     if code != 0:
         raise _rsync_failed(code)
     _say("dry run: nothing was changed." if dry_run else f"synced {sync.source}/ -> {sync.dest}/")
     return 0
+
+
+def _explain_ssh_failure(settings: Settings, outputs: StackOutputs, target: PodTarget) -> None:
+    """ssh refused or lost the pod with a key pinned earlier: if the pod now shows another host key without
+    having restarted, let paramiko's pin check raise its full explanation (HostKeyMismatch)."""
+    from runner.ssh import HostKeyMismatch, SshError
+
+    try:
+        _connect(settings, outputs, target.endpoint, target.started_at).close()
+    except HostKeyMismatch:
+        raise
+    except SshError:
+        pass            # unreachable as well: rsync's own error below says what to do

@@ -6,6 +6,7 @@ fake API whose SSH endpoint is the real sshd.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,3 +265,129 @@ def test_install_path_reports_failure_clearly(pod_env):
                                 install_command="echo 'E: Unable to locate package' >&2; exit 100")
         assert "E: Unable to locate package" in e.value.message
         ensure_remote_rsync(conn)        # the real rsync is there: nothing to do
+
+
+# ---------------------------------------------------------------- how the pod is reached (fast path)
+class ConnectSpy:
+    """Counts the paramiko sessions runner sync opens (runner.connect.connect_endpoint), passing them through."""
+
+    def __init__(self, monkeypatch):
+        import runner.connect
+
+        self.calls = 0
+        real = runner.connect.connect_endpoint
+
+        def spy(*args, **kw):
+            self.calls += 1
+            return real(*args, **kw)
+
+        monkeypatch.setattr(runner.connect, "connect_endpoint", spy)
+
+
+def key_of(known_hosts_line: str) -> str:
+    """"ssh-ed25519 AAAA..." of a public key line (without a comment)."""
+    return " ".join(known_hosts_line.split()[:2])
+
+
+def pinned_key(pod_env) -> str:
+
+    pins = json.loads((pod_env.state_dir / "dev" / "known_hosts").read_text())["pins"]
+    pin = pins[pod_env.pod_id]
+    return f"{pin['key_type']} {pin['key']}"
+
+
+def test_pinned_running_pod_gets_rsync_directly_with_one_api_read(pod_env, capfd, monkeypatch):
+    pod_env.add_pod("RUNNING")
+    make_tree(pod_env.data_dir, FILES)
+    spy = ConnectSpy(monkeypatch)
+    assert cli.main(["sync"]) == 0                       # first contact: paramiko pins the host key
+    capfd.readouterr()
+    assert spy.calls == 1
+    assert pinned_key(pod_env) == key_of(pod_env.sshd.known_host_key)
+
+    (pod_env.data_dir / "audio_1" / "e.flac").write_text("new")
+    pod_env.fake.clear_requests()
+    assert cli.main(["sync"]) == 0                       # pinned during this start: no paramiko session
+    out = capfd.readouterr().out
+    assert spy.calls == 1
+    assert transferred(out) == ["audio_1/e.flac"] and files_transferred(out) == 1
+    assert tree(pod_env.workspace / "data") == tree(pod_env.data_dir)
+    assert [(r.method, r.path) for r in pod_env.fake.requests] == [("GET", f"/v2/pods/{pod_env.pod_id}")]
+
+
+def test_restarted_pod_with_a_new_host_key_is_repinned_before_rsync(pod_env, capfd, monkeypatch):
+    pod_env.add_pod("RUNNING")
+    make_tree(pod_env.data_dir, FILES)
+    assert cli.main(["sync"]) == 0
+    capfd.readouterr()
+    old_pin = pinned_key(pod_env)
+
+    # What a RunPod pod looks like after stop + start: a new port and new host keys.
+    client = pod_env.fake.client()
+    client.stop_pod(pod_env.pod_id)
+    pod_env.sshd.rotate_host_key()
+    client.resume_spot_pod(pod_env.pod_id, 0.3, 1)
+    pod_env.fake.wait_for(lambda: pod_env.pod.status == "RUNNING", timeout=10)
+    spy = ConnectSpy(monkeypatch)
+    (pod_env.data_dir / "audio_0" / "a.flac").write_text("after restart")
+    assert cli.main(["sync"]) == 0
+    out = capfd.readouterr().out
+    assert spy.calls == 1                                # the newer start sent it through paramiko
+    assert transferred(out) == ["audio_0/a.flac"]
+    new_pin = pinned_key(pod_env)
+    assert new_pin != old_pin and new_pin == key_of(pod_env.sshd.known_host_key)
+
+
+def test_changed_host_key_without_a_restart_is_refused(pod_env, capfd):
+    pod_env.add_pod("RUNNING")
+    make_tree(pod_env.data_dir, FILES)
+    assert cli.main(["sync"]) == 0
+    capfd.readouterr()
+    old_pin = pinned_key(pod_env)
+    pod_env.sshd.rotate_host_key()                       # same pod start per the API: nobody may re-key it
+    (pod_env.data_dir / "audio_0" / "a.flac").write_text("must not arrive")
+    assert cli.main(["sync"]) == 6
+    err = capfd.readouterr().err
+    assert "host key" in err and "changed" in err and "man-in-the-middle" in err
+    assert (pod_env.workspace / "data" / "audio_0" / "a.flac").read_text() == FILES["audio_0/a.flac"]
+    assert pinned_key(pod_env) == old_pin
+
+
+def test_missing_rsync_on_the_pod_is_installed_then_the_sync_retried(pod_env, capfd, monkeypatch, tmp_path):
+    pod_env.add_pod("RUNNING")
+    make_tree(pod_env.data_dir, FILES)
+    assert cli.main(["sync"]) == 0                       # pins the key (and checks the real rsync)
+    capfd.readouterr()
+    # The pod-side rsync is now a program that is not there until "installing" it links the real one.
+    pod_rsync = tmp_path / "pod-bin" / "rsync"
+    monkeypatch.setattr("runner.sync.REMOTE_RSYNC", str(pod_rsync))
+    monkeypatch.setattr("runner.sync.INSTALL_RSYNC",
+                        f"mkdir -p {pod_rsync.parent} && ln -s \"$(command -v rsync)\" {pod_rsync}")
+    spy = ConnectSpy(monkeypatch)
+    (pod_env.data_dir / "audio_1" / "c.flac").write_text("changed")
+    assert cli.main(["sync"]) == 0
+    captured = capfd.readouterr()
+    assert f"{pod_rsync} is missing on the pod; installing it" in captured.err
+    assert "RUNNER_SYNC" not in captured.err and "connection unexpectedly closed" not in captured.err
+    assert spy.calls == 1                                # one session, only for the install
+    assert pod_rsync.is_symlink()
+    assert transferred(captured.out) == ["audio_1/c.flac"]
+
+
+def test_remote_folder_that_cannot_be_created_is_reported(pod_env, capfd):
+    pod_env.add_pod("RUNNING")
+    make_tree(pod_env.data_dir, FILES)
+    (pod_env.workspace / "data").write_text("a file where the data folder should be")
+    assert cli.main(["sync", "data/audio_0"]) == 1
+    err = capfd.readouterr().err
+    assert f"cannot create {pod_env.workspace}/data/audio_0 on the pod" in err
+    assert "RUNNER_SYNC" not in err
+
+
+def test_dry_run_does_not_create_the_remote_folder(pod_env, capfd):
+    pod_env.add_pod("RUNNING")
+    make_tree(pod_env.data_dir, FILES)
+    assert cli.main(["sync", "--dry-run"]) == 0
+    out = capfd.readouterr().out
+    assert transferred(out) == sorted(FILES)
+    assert not (pod_env.workspace / "data").exists()
