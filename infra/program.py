@@ -1,4 +1,4 @@
-"""The Pulumi program: stack config -> network volume + spot pod -> stack outputs (contracts §6)."""
+"""The Pulumi program: stack config -> network volume + spot pod -> stack outputs (contracts §6, plus pod_urn)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -71,6 +71,9 @@ def build(cfg: StackConfig | None = None) -> Stack:
         "max_on_demand_price": cfg.max_on_demand_price_per_gpu,
         "pod_name": pod_name,
         "image": cfg.image,
+        # For `pulumi up --replace <pod_urn>`: the runner moves a stopped pod that cannot be resumed
+        # on its host (a refresh keeps a stopped pod; only a replacement puts it elsewhere).
+        "pod_urn": pod.urn,
     }
     return Stack(config=cfg, volume=volume, pod=pod, outputs=outputs)
 

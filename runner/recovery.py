@@ -22,9 +22,13 @@ What each finding means (runner.pod.classify on the pod's lastStatusChange):
 Recovery (AutoRecovery.decide), bounded by --max-recoveries and --budget-usd:
     1. resume the same pod (spot: podBidResume with the stack's bid; its host has the image cached,
        the venv and checkpoints are on the volume) and wait for SSH (runner.pod.ensure_running);
-    2. if that is impossible (no capacity on its host, pod gone, or spot withdrawn while the stack's
-       spot_fallback is "on-demand"): `pulumi up --refresh --yes` (runner.stack.refresh_and_up_for),
-       re-read the outputs (new pod id, maybe market on-demand) and reach the new pod;
+    2. if that is impossible, recreate it through the stack (runner.stack), re-read the outputs (new
+       pod id, maybe market on-demand) and reach the new pod:
+       - the pod is gone: `pulumi up --refresh --yes` (the refresh drops it, the up creates one);
+       - it still exists (no capacity on its host, or spot withdrawn while the stack's spot_fallback
+         is "on-demand"): `pulumi up --refresh --yes --replace <pod_urn>`, because a refresh keeps a
+         stopped pod; the provider deletes it first, then creates the new one (maybe elsewhere,
+         maybe on-demand). Stacks without the pod_urn output get the plain command and a warning;
     3. runner/train.py relaunches remote_train.sh with the same run id: the launcher counts the
        attempt and resumes from the newest complete checkpoint.
 
@@ -181,9 +185,11 @@ class AutoRecovery:
         except SpotUnavailableError as e:
             return Decision(False, e.exit_code, f"recovery stopped: {e.message}")
         except PodNoCapacity as e:
+            # Only after the plain recreate of a stack without pod_urn: the refresh kept the stopped pod.
             return Decision(False, e.exit_code, (
-                f"recovery stopped: {e.message} `pulumi up --refresh` kept the stopped pod (a stopped pod is not "
-                f"replaced by a refresh). Retry later: {session.resume_command()}"))
+                f"recovery stopped: {e.message} `pulumi up --refresh` kept the stopped pod (a refresh does not "
+                f"replace a stopped pod). Run `pulumi up` once so the stack exports pod_urn (then the runner "
+                f"replaces such a pod itself), or retry later: {session.resume_command()}"))
         except RunnerError as e:
             return Decision(False, e.exit_code, f"recovery stopped: {e.message} {resume}.")
         session.recovered(how)
@@ -197,8 +203,12 @@ class AutoRecovery:
             return "recreated"
         try:
             return "resumed" if t.resume(say) else "running"
-        except (PodNoCapacity, PodGone) as e:
-            say(f"{e.message.split('. ')[0]}; recreating it through the stack")
+        except PodGone as e:
+            say(f"{e.message.split('; ')[0]}; recreating it through the stack")
+            t.recreate(say)
+            return "recreated"
+        except PodNoCapacity as e:
+            say(f"{e.message.split('. ')[0]}; replacing it through the stack (its host has no free GPU)")
         except SpotUnavailableError as e:
             policy = t.outputs.spot_fallback if t.outputs is not None else "fail"
             if policy != "on-demand":
@@ -208,8 +218,9 @@ class AutoRecovery:
                     "`pulumi config set spotFallback on-demand` and `pulumi config set maxOnDemandPricePerGpu <USD>`, "
                     "then run the same `runner train` command again.") from None
             say("spot is unavailable and the stack allows on-demand (spot_fallback=on-demand); "
-                "recreating the pod through the stack")
-        t.recreate(say)
+                "replacing the pod through the stack")
+        # The pod still exists (stopped): only a replacement moves it to another host or market.
+        t.recreate(say, replace=True)
         return "recreated"
 
 

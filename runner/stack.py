@@ -1,7 +1,10 @@
 """Read the stack's outputs and (for recovery) re-apply the stack, by running the Pulumi CLI.
 
 The runner never creates or deletes RunPod resources itself: the pod and the volume live in
-Pulumi's state, and recreating them goes through `pulumi up` (refresh_and_up).
+Pulumi's state, and recreating them goes through `pulumi up`: refresh_and_up when the pod is gone
+(the refresh drops it from the state, the up creates a new one), replace_and_up when it still
+exists but cannot run where it is (a refresh keeps a stopped pod; `--replace <pod_urn>` makes the
+provider delete it and create a new one, possibly on another host).
 The executable is `pulumi` from PATH unless PULUMI_BINARY (env or .runpod.env) names another.
 """
 from __future__ import annotations
@@ -43,6 +46,7 @@ class StackOutputs:
     max_on_demand_price: float | None = None
     pod_name: str | None = None
     image: str | None = None
+    pod_urn: str | None = None             # the pod resource's URN (for `pulumi up --replace`); older stacks lack it
 
     @property
     def is_spot(self) -> bool:
@@ -50,7 +54,7 @@ class StackOutputs:
 
 
 _STR = ("ssh_host", "ssh_user", "volume_id", "data_center", "gpu_type", "market", "workspace",
-        "spot_fallback", "pod_name", "image")
+        "spot_fallback", "pod_name", "image", "pod_urn")
 _INT = ("ssh_port", "gpu_count")
 _FLOAT = ("bid_per_gpu", "cost_per_hr", "max_on_demand_price")
 
@@ -174,12 +178,44 @@ def refresh_and_up(
     secrets: Sequence[str] = (),
 ) -> None:
     """`pulumi up --refresh --yes --skip-preview --stack <stack>`, streaming each output line to on_line
-    (default: stderr). Used to recreate a lost pod through Pulumi's state, never outside it."""
+    (default: stderr). Recreates a pod that is gone, through Pulumi's state, never outside it."""
+    _up(stack, [], project_root=project_root, env=env, pulumi=pulumi, on_line=on_line, secrets=secrets)
+
+
+def replace_and_up(
+    stack: str,
+    urn: str,
+    *,
+    project_root: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    pulumi: str | None = None,
+    on_line: Callable[[str], None] | None = None,
+    secrets: Sequence[str] = (),
+) -> None:
+    """`pulumi up --refresh --yes --skip-preview --replace <urn> --stack <stack>`: replace a resource
+    that still exists (the pod provider deletes the old pod first, then creates a new one).
+    Streaming, redaction and errors as refresh_and_up."""
+    if not urn or not urn.startswith("urn:pulumi:"):
+        raise StackError(f"cannot replace {urn!r}: not a Pulumi URN; run `pulumi up` to refresh the stack outputs.")
+    _up(stack, ["--replace", urn], project_root=project_root, env=env, pulumi=pulumi, on_line=on_line,
+        secrets=secrets)
+
+
+def _up(
+    stack: str,
+    extra: Sequence[str],
+    *,
+    project_root: Path | str | None,
+    env: Mapping[str, str] | None,
+    pulumi: str | None,
+    on_line: Callable[[str], None] | None,
+    secrets: Sequence[str],
+) -> None:
     import sys
 
     emit = on_line or (lambda line: print(line, file=sys.stderr, flush=True))
     exe = pulumi_binary(pulumi)
-    argv = [exe, "up", "--refresh", "--yes", "--skip-preview", "--stack", stack, "--non-interactive"]
+    argv = [exe, "up", "--refresh", "--yes", "--skip-preview", *extra, "--stack", stack, "--non-interactive"]
     try:
         proc = subprocess.Popen(
             argv, cwd=str(project_root) if project_root else None, env=dict(env) if env is not None else None,
@@ -215,4 +251,9 @@ def read_outputs_for(settings) -> StackOutputs:
 
 def refresh_and_up_for(settings, *, on_line: Callable[[str], None] | None = None) -> None:
     refresh_and_up(settings.stack, project_root=settings.project_root, env=settings.subprocess_env(),
+                   pulumi=settings.pulumi_binary, on_line=on_line, secrets=settings.secrets())
+
+
+def replace_and_up_for(settings, urn: str, *, on_line: Callable[[str], None] | None = None) -> None:
+    replace_and_up(settings.stack, urn, project_root=settings.project_root, env=settings.subprocess_env(),
                    pulumi=settings.pulumi_binary, on_line=on_line, secrets=settings.secrets())

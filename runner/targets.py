@@ -13,7 +13,10 @@ All three offer the same small surface, so runner/train.py has one code path:
 PodTarget only, for automatic recovery (runner/recovery.py):
     target.observe()              one API read -> (classify() state, pod); never raises
     target.resume(say)            ensure_running again (spot: podBidResume with the stack's bid)
-    target.recreate(say)          `pulumi up --refresh --yes`, re-read the outputs, reach the new pod
+    target.recreate(say, replace=) a new pod through the stack: `pulumi up --refresh --yes` when the pod
+                                  is gone, with `--replace <pod_urn>` when it still exists; re-read the
+                                  outputs, reach the new pod
+    target.abandon_recovery(say)  Ctrl-C before the relaunch: stop whatever the recovery brought up
 
 Only PodTarget talks to the RunPod API.
 """
@@ -35,7 +38,7 @@ from runner.pod import (GONE, PREEMPTED, RUNNING_STATE, STARTING, STOPPED_BY_RUN
                         classify, stop_pod)
 from runner.settings import Settings
 from runner.ssh import RunResult, wait_for_ssh_banner
-from runner.stack import StackOutputs, read_outputs_for, refresh_and_up_for
+from runner.stack import StackOutputs, read_outputs_for, refresh_and_up_for, replace_and_up_for
 
 Say = Callable[[str], None]
 
@@ -130,6 +133,10 @@ class Target:
     def stop_now(self, say: Say) -> StopReport:
         return StopReport("not a RunPod pod: nothing to stop", None)
 
+    def abandon_recovery(self, say: Say) -> StopReport:
+        """Ctrl-C during a recovery, before the relaunch (pod only: stop what the recovery brought up)."""
+        return StopReport("not a RunPod pod: nothing to stop", None)
+
     def repo(self) -> tuple[str, str]:
         """(RT_REPO_URL, RT_REPO_BRANCH)."""
         if not self.settings.repo_url:
@@ -162,6 +169,7 @@ class PodTarget(Target):
     link: PodLink | None = None
     resumed: bool = False
     workspace_override: str | None = None
+    recreating: bool = False          # inside recreate(), before the new outputs were read
 
     def __post_init__(self) -> None:
         self.kind = "pod"
@@ -219,15 +227,36 @@ class PodTarget(Target):
         self._running(asked, say)
         return running.resumed
 
-    def recreate(self, say: Say) -> None:
-        """A new pod through the stack (`pulumi up --refresh --yes`), never outside Pulumi's state;
-        then the new outputs (pod id, maybe the on-demand market) and the new pod's SSH endpoint."""
+    def recreate(self, say: Say, *, replace: bool = False) -> None:
+        """A new pod through the stack, never outside Pulumi's state; then the new outputs (pod id,
+        maybe the on-demand market) and the new pod's SSH endpoint.
+
+        replace=False: the pod is gone; `pulumi up --refresh --yes` (the refresh drops it, the up
+        creates a new one). replace=True: the pod still exists but cannot run where it is; a refresh
+        would keep it, so `--replace <pod_urn>` has the provider delete it and create a new one.
+        Stacks from before the pod_urn output get the plain command and a warning."""
         old = self.pod_id
         asked = time.time()
-        say(f"recreating the pod through the stack: pulumi up --refresh --yes --stack {self.settings.stack}")
+        stack = self.settings.stack
         secrets = self.settings.secrets()
-        refresh_and_up_for(self.settings, on_line=lambda line: say(f"pulumi: {redact(line, secrets)}"))
+        urn = self.outputs.pod_urn if self.outputs is not None else None
+
+        def stream(line: str) -> None:
+            say(f"pulumi: {redact(line, secrets)}")
+
+        self.recreating = True
+        if replace and urn:
+            say(f"replacing pod {old} through the stack: pulumi up --refresh --yes --replace {urn} --stack {stack}")
+            replace_and_up_for(self.settings, urn, on_line=stream)
+        else:
+            if replace:
+                say(f"warning: stack {stack} has no pod_urn output (it was deployed by an older version), so the "
+                    f"runner cannot ask Pulumi to replace pod {old}, and a refresh keeps a stopped pod where it is. "
+                    "Run `pulumi up` once to get the output; trying the plain recreate now")
+            say(f"recreating the pod through the stack: pulumi up --refresh --yes --stack {stack}")
+            refresh_and_up_for(self.settings, on_line=stream)
         self.outputs = read_outputs_for(self.settings)
+        self.recreating = False
         self.pod_id = self.outputs.pod_id
         self.label = f"pod {self.outputs.pod_id} (stack {self.outputs.stack})"
         self.cost_per_hr = self.outputs.cost_per_hr
@@ -237,6 +266,21 @@ class PodTarget(Target):
         # A fresh pod bills from its creation, i.e. from the `pulumi up` we just ran.
         self.resumed = self.link.running.resumed or self.pod_id != old
         self._running(asked, say)
+
+    def abandon_recovery(self, say: Say) -> StopReport:
+        """Ctrl-C while recovering, before training was relaunched: nothing trains on the pod, so
+        whatever the recovery resumed, started or created is stopped (an already stopped or gone
+        pod needs nothing). Interrupted during `pulumi up`, the stack may name a new pod by now."""
+        if self.recreating:
+            try:
+                self.outputs = read_outputs_for(self.settings)
+                self.pod_id = self.outputs.pod_id
+            except RunnerError as e:
+                say(f"could not read the stack outputs after the interrupted `pulumi up` ({e.message})")
+            self.recreating = False
+        if self.link is None:
+            return StopReport("not started by this command", None)
+        return self.stop_now(say)
 
     def connect(self) -> Shell:
         assert self.link is not None, "prepare() first"

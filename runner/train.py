@@ -14,6 +14,8 @@ An interruption (the pod preempted/stopped/gone under the run, or the budget rea
 strategy is runner.recovery.AutoRecovery (resume or recreate the pod, relaunch the same run id,
 bounded by --max-recoveries and --budget-usd); elsewhere ReportAndExit (report, exit 4, say how to
 resume). While following a pod, runner.recovery.PodWatch asks the API every POLL_S seconds.
+Ctrl-C while following detaches (training continues, the pod stops itself); Ctrl-C during a
+recovery, before training was relaunched, stops the pod the recovery brought up, then exits 130.
 
 Across attempts the printed log stays exact: the runner remembers the byte offset of the last line
 it printed; a relaunch first prints the interrupted attempt's unread tail (up to the new attempt's
@@ -319,6 +321,7 @@ class TrainSession:
         self._recovered: str | None = None            # how the pod came back: resumed | running | recreated
         self._announced: set[tuple[str, int]] = set()
         self._mark_s = self._mark_usd = 0.0           # pod time/cost at the end of the previous attempt
+        self._relaunched: Launched | None = None      # set as soon as a launch succeeded
 
     # -- helpers ----------------------------------------------------------------------------------
     def say(self, message: str) -> None:
@@ -569,45 +572,88 @@ class TrainSession:
         while True:
             if self.args.detach:
                 return self.detached(launched, by_request=True)
-            outcome = self.follow(launched)
+            try:
+                outcome = self.follow(launched)
+            except KeyboardInterrupt:            # also before the first line: detach all the same
+                outcome = Detached()
             if isinstance(outcome, Detached):
                 return self.detached(launched, by_request=False)
             if isinstance(outcome, Ended):
                 return self.finish(launched, outcome)
             self._interrupted(launched, outcome)
-            decision = self.recovery.decide(outcome, self)
-            if not decision.retry:
-                if self._pending is not None:
-                    self._settle_loss(self._pending, outcome.checkpoint or self.last_checkpoint)
-                    self._pending = None
-                self.record.status = "preempted" if outcome.kind in rec.RECOVERABLE else "interrupted"
-                self.record.exit_code = decision.exit_code
-                if outcome.kind == rec.KILLED and not self.keep_pod:
-                    # The pod still runs but nothing trains on it any more.
-                    report = t.stop_now(self.say)
-                    self.record.pod_stop = report.text
-                    self.say(f"pod {t.pod_id} {report.text}")
-                self._close_billing(None)
-                self.save_record()
-                self.say(decision.message)
-                self._print_accounting()
-                return decision.exit_code
-            if decision.message:
-                self.say(decision.message)
-            if not decision.prepared:
-                t.prepare(self.say)
-            launched = self._launch_or_release(env)
+            self._relaunched = None
+            try:
+                decision = self.recovery.decide(outcome, self)
+                if decision.retry:
+                    if decision.message:
+                        self.say(decision.message)
+                    if not decision.prepared:
+                        t.prepare(self.say)
+                    launched = self._launch_or_release(env, recovering=True)
+                    continue
+            except KeyboardInterrupt:
+                if self._relaunched is not None:      # training runs again: detach as usual
+                    return self.detached(self._relaunched, by_request=False)
+                return self._abandon_recovery(outcome)
+            if self._pending is not None:
+                self._settle_loss(self._pending, outcome.checkpoint or self.last_checkpoint)
+                self._pending = None
+            self.record.status = "preempted" if outcome.kind in rec.RECOVERABLE else "interrupted"
+            self.record.exit_code = decision.exit_code
+            if outcome.kind == rec.KILLED and not self.keep_pod:
+                # The pod still runs but nothing trains on it any more.
+                report = t.stop_now(self.say)
+                self.record.pod_stop = report.text
+                self.say(f"pod {t.pod_id} {report.text}")
+            self._close_billing(None)
+            self.save_record()
+            self.say(decision.message)
+            self._print_accounting()
+            return decision.exit_code
 
-    def _launch_or_release(self, env: dict[str, str]) -> Launched:
+    def _abandon_recovery(self, outcome: Interrupted) -> int:
+        """Ctrl-C during a recovery, before training was relaunched: whatever the recovery resumed,
+        started or created would run (and bill) with nothing training on it, so it is stopped
+        (not with --keep-pod); then exit 130 with the command that resumes the run."""
+        t = self.target
+        if self._pending is not None:
+            self._settle_loss(self._pending, outcome.checkpoint or self.last_checkpoint)
+            self._pending = None
+        self._recovered = None
+        self.record.status, self.record.exit_code = "interrupted", EXIT_INTERRUPTED
+        stopped_at = None
+        head = "interrupted during the recovery, before training was relaunched"
+        if t.kind != "pod":
+            self.say(head)
+        elif self.keep_pod:
+            self.say(f"{head}: pod {t.pod_id} is left as it is (--keep-pod), with nothing training on it; "
+                     f"`python -m runner stop{self.stack_flag()}` stops it")
+        else:
+            self.say(f"{head}: nothing trains on pod {t.pod_id}; making sure it is stopped")
+            report = t.abandon_recovery(self.say)
+            self.record.pod_stop, stopped_at = report.text, report.stopped_at
+            self.say(f"pod {t.pod_id} {report.text}")
+        self._close_billing(stopped_at)
+        self.save_record()
+        self.say(f"run {self.run_id} is not training; its checkpoints are on the volume. "
+                 f"Resume with `{self.resume_command()}`")
+        self._print_accounting()
+        return EXIT_INTERRUPTED
+
+    def _launch_or_release(self, env: dict[str, str], *, recovering: bool = False) -> Launched:
+        """launch(); on failure undo what prepare() started. A Ctrl-C while recovering is left to
+        run()'s _abandon_recovery, which also stops a pod the recovery only resumed."""
         self.say(f"launching run {self.run_id}: config {self.cfg.rel_path}, repo {_mask(env['RT_REPO_URL'])} "
                  f"({env['RT_REPO_BRANCH']}), workspace {self.target.workspace}")
         try:
             launched = self.launch(env)
-        except (RunnerError, KeyboardInterrupt):
+        except (RunnerError, KeyboardInterrupt) as e:
             self.record.status = "failed"
             self.save_record()
-            self.target.release_unused(self.say)
+            if not (recovering and isinstance(e, KeyboardInterrupt)):
+                self.target.release_unused(self.say)
             raise
+        self._relaunched = launched
         self.launch_time = self.launch_time or time.time()
         if launched.status == "already-running":
             if launched.run_id != self.run_id:

@@ -15,6 +15,7 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import Callable
 
 from runner import recovery, train
 from tests.train_harness import TrainEnv, TrainResult, step_numbers, wait_for
@@ -89,13 +90,31 @@ def user_stop(env: TrainEnv) -> None:
 
 def recreate_on_up(env: TrainEnv, **pod) -> None:
     """The next `pulumi up` (stub) creates a new pod in the fake, as the provider would, and the
-    stack outputs name it; its rp_environment is what the launcher's self-stop reads."""
+    stack outputs name it; its rp_environment is what the launcher's self-stop reads. With
+    `--replace <pod_urn>` the stub first terminates the old pod (delete-before-replace)."""
     add = {"status": "RUNNING", "name": "recreated", **pod}
     outputs = {}
     if pod.get("interruptible") is False:
         outputs = {"market": "on-demand", "bid_per_gpu": None}
     env.stub.update(up_hook={"fake_url": env.fake.rest_url, "add_pod": add, "outputs": outputs,
                              "rp_env_file": str(env.rp_env_file)})
+
+
+def interrupt_when(monkeypatch, predicate: Callable[[str], bool]) -> list[str]:
+    """Ctrl-C at a chosen moment, deterministically: right after the runner prints the first message
+    for which predicate is true, KeyboardInterrupt is raised in the runner (as SIGINT would be in its
+    main thread). Returns the list that receives that message once it fired."""
+    fired: list[str] = []
+    real = train.Console.say
+
+    def say(self, message: str) -> None:
+        real(self, message)
+        if not fired and predicate(message):
+            fired.append(message)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train.Console, "say", say)
+    return fired
 
 
 def fast_recovery(monkeypatch) -> None:
@@ -144,5 +163,5 @@ def newest_complete(env: TrainEnv) -> int:
     return int(ckpt.name.split("-")[1]) if ckpt is not None else 0
 
 
-__all__ = ["assert_log_printed_exactly", "attempts_in_log", "container_processes", "fast_recovery",
+__all__ = ["assert_log_printed_exactly", "attempts_in_log", "container_processes", "fast_recovery", "interrupt_when",
            "kill_container", "newest_complete", "preempt", "record", "recreate_on_up", "steps_of", "user_stop"]

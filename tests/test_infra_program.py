@@ -21,7 +21,14 @@ CONTRACT_OUTPUTS = {
     "market", "bid_per_gpu", "cost_per_hr", "workspace", "spot_fallback", "max_on_demand_price",
     "pod_name", "image",
 }
+# Added to the contract: the pod resource's URN, for `pulumi up --replace` (runner/recovery.py).
+OUTPUTS = CONTRACT_OUTPUTS | {"pod_urn"}
 POD_TYPE = "pulumi-python:dynamic/runpod:SpotPod"
+
+
+def is_pod_urn(urn: object) -> bool:
+    """The pod resource's URN (the engine decides the parent type chain; the mocks add the Stack's)."""
+    return isinstance(urn, str) and urn.startswith(f"urn:pulumi:dev::{PROJECT}::") and urn.endswith(f"{POD_TYPE}::pod")
 VOLUME_TYPE = "pulumi-python:dynamic/runpod:NetworkVolume"
 
 
@@ -106,11 +113,12 @@ def test_stack_outputs_are_exactly_the_contract(mocks):
     pulumi.runtime.set_all_config(
         _config(spotFallback="on-demand", maxOnDemandPricePerGpu="0.69", podName="trainer"), [])
     stack = program.build()
-    assert set(stack.outputs) == CONTRACT_OUTPUTS
+    assert set(stack.outputs) == OUTPUTS
     names = sorted(stack.outputs)
 
     def check(values):
         out = dict(zip(names, values))
+        assert is_pod_urn(out.pop("pod_urn")), values
         assert out == {
             "pod_id": "pod-abc", "ssh_host": "203.0.113.7", "ssh_port": 40022, "ssh_user": "root",
             "volume_id": "vol-123", "data_center": "EU-RO-1", "gpu_type": "NVIDIA GeForce RTX 4090",
@@ -127,13 +135,19 @@ def test_stack_outputs_are_exactly_the_contract(mocks):
 def test_main_exports_the_contract_outputs(mocks, monkeypatch):
     exported: dict[str, object] = {}
     monkeypatch.setattr(pulumi, "export", lambda name, value: exported.__setitem__(name, value))
+    built: list[program.Stack] = []
+    real_build = program.build
+    monkeypatch.setattr(program, "build", lambda *a, **kw: built.append(real_build(*a, **kw)) or built[-1])
     program.main()
-    assert set(exported) == CONTRACT_OUTPUTS
+    assert set(exported) == OUTPUTS
 
     def check(values):
-        assert values == ["pod-abc", 40022, "/workspace"]
+        *plain, urn, pod_urn = values
+        assert plain == ["pod-abc", 40022, "/workspace"]
+        assert pod_urn == urn and is_pod_urn(pod_urn)      # exactly the pod resource's own URN
 
-    return pulumi.Output.all(exported["pod_id"], exported["ssh_port"], exported["workspace"]).apply(check)
+    return pulumi.Output.all(exported["pod_id"], exported["ssh_port"], exported["workspace"],
+                             built[0].pod.urn, exported["pod_urn"]).apply(check)
 
 
 def test_invalid_config_fails_at_preview_before_any_resource(monkeypatch):

@@ -13,9 +13,10 @@ import re
 import pytest
 
 from runner import cli
-from tests.recovery_harness import (assert_log_printed_exactly, attempts_in_log, fast_recovery, newest_complete,
-                                    preempt, record, recreate_on_up, steps_of, user_stop)
-from tests.stub_pulumi import stub_pulumi  # noqa: F401  (fixture)
+from runner import train
+from tests.recovery_harness import (assert_log_printed_exactly, attempts_in_log, fast_recovery, interrupt_when,
+                                    newest_complete, preempt, record, recreate_on_up, steps_of, user_stop)
+from tests.stub_pulumi import POD_URN, stub_pulumi  # noqa: F401  (fixture)
 from tests.train_harness import smoke_config, train_env, wait_for  # noqa: F401
 
 LONG = "configs/long.yaml"
@@ -133,7 +134,10 @@ def test_preemption_during_a_checkpoint_save_skips_the_partial_checkpoint(env):
 
 
 # ---------------------------------------------------------------- the pod cannot be resumed
-def test_no_capacity_on_resume_recreates_the_pod_through_the_stack(env):
+def test_no_capacity_on_resume_replaces_the_pod_through_the_stack(env):
+    # The pod still exists (EXITED) but its host has no free GPU: a refresh would keep it, so the
+    # runner asks Pulumi to replace it (`--replace <pod_urn>`); the stub's up deletes the old pod
+    # first, as the provider's delete-before-replace does, then creates the new one.
     env.add_pod("RUNNING")
     old = env.pod_id
     recreate_on_up(env)
@@ -145,16 +149,62 @@ def test_no_capacity_on_resume_recreates_the_pod_through_the_stack(env):
     res = env.finish(run, timeout=60)
 
     assert res.code == 0, res.err
-    new = json.loads(env.stub.path.parent.parent.joinpath("behaviour.json").read_text())["outputs"]["pod_id"]
-    assert new != old and env.fake.pods[new].status == "EXITED"            # trained there, stopped itself
-    assert [c["argv"][:3] for c in env.stub.up_calls()] == [["up", "--refresh", "--yes"]]
-    assert "not enough free GPUs" in res.err and "pulumi:     + runpod:Pod created" in res.err
+    new = env.stub.behaviour()["outputs"]["pod_id"]
+    [up] = env.stub.up_calls()
+    assert up["argv"][:4] == ["up", "--refresh", "--yes", "--skip-preview"]
+    assert up["replace"] == POD_URN and up["argv"][up["argv"].index("--replace") + 1] == POD_URN
+    assert up["argv"][up["argv"].index("--stack") + 1] == "dev"
+    assert new != old
+    assert env.fake.pods[old].status == "TERMINATED"                       # replaced, not left behind
+    assert env.fake.pods[new].status == "EXITED"                           # trained there, stopped itself
+    assert "not enough free GPUs" in res.err and f"replacing pod {old} through the stack" in res.err
+    assert f"pulumi:     - runpod:Pod deleted {old}" in res.err and "pulumi:     + runpod:Pod created" in res.err
     assert f"pod {new} (spot, $0.300/h), resumed from checkpoint-{step}" in boundary(res, 2)
     assert_log_printed_exactly(res, env)
     assert_resumed_from(env, 2, step)
     rec = record(env, "cap")
     assert rec["pod_id"] == new and [a["pod_id"] for a in rec["attempts"]] == [old, new]
     assert rec["attempts"][1]["recovery"] == "recreated"
+
+
+def test_no_capacity_on_a_stack_without_pod_urn_warns_and_falls_back(env):
+    # A stack deployed before the pod_urn output: the plain refresh+up keeps the stopped pod (the
+    # real provider's read keeps an EXITED pod; the stub's up changes nothing), the second start
+    # finds no capacity either, and the runner says how to get the output.
+    env.add_pod("RUNNING", outputs={"pod_urn": None})
+    env.fake.inject("podBidResume", "not_enough_gpus_on_host", count=2)
+    run = env.start("train", "--config", LONG, "--run-id", "old")
+    env.wait_log("saved checkpoint-5")
+    preempt(env)
+    res = env.finish(run, timeout=60)
+
+    assert res.code == 4, res.err
+    assert env.stub.replaced() == [None]                          # plain `pulumi up --refresh --yes`
+    assert "has no pod_urn output" in res.err and "Run `pulumi up` once to get the output" in res.err
+    assert f"the stack kept pod {env.pod_id}" in res.err
+    assert "Run `pulumi up` once so the stack exports pod_urn" in res.err and "--run-id old" in res.err
+    assert env.pod.status == "EXITED" and record(env, "old")["status"] == "preempted"
+
+
+def test_spot_withdrawn_with_on_demand_fallback_replaces_the_stopped_pod(env):
+    # The stopped spot pod cannot be resumed as spot and stays in the stack on a refresh: only a
+    # replacement lets the provider create it on demand (its fallback policy applies on create).
+    env.add_pod("RUNNING", outputs={"spot_fallback": "on-demand", "max_on_demand_price": 0.8})
+    old = env.pod_id
+    recreate_on_up(env, interruptible=False)
+    env.fake.remove_spot()
+    run = env.start("train", "--config", LONG, "--run-id", "od")
+    env.wait_log("saved checkpoint-5")
+    preempt(env)
+    step = newest_complete(env)
+    res = env.finish(run, timeout=60)
+
+    assert res.code == 0, res.err
+    assert env.stub.replaced() == [POD_URN] and env.fake.pods[old].status == "TERMINATED"
+    assert "(on-demand, $0.690/h)" in boundary(res, 2)
+    assert_log_printed_exactly(res, env)
+    assert_resumed_from(env, 2, step)
+    assert [a["market"] for a in record(env, "od")["attempts"]] == ["spot", "on-demand"]
 
 
 def test_a_terminated_pod_is_recreated_on_demand_when_the_stack_falls_back(env):
@@ -167,7 +217,7 @@ def test_a_terminated_pod_is_recreated_on_demand_when_the_stack_falls_back(env):
     res = env.finish(run, timeout=60)
 
     assert res.code == 0, res.err
-    assert "no longer exists" in res.err and len(env.stub.up_calls()) == 1
+    assert "no longer exists" in res.err and env.stub.replaced() == [None]   # gone: no --replace needed
     assert resumes(env) == []                                    # nothing to resume: recreated
     assert "(on-demand, $0.690/h)" in boundary(res, 2)
     assert_log_printed_exactly(res, env)
@@ -190,6 +240,45 @@ def test_spot_withdrawn_with_fallback_fail_stops_with_a_clear_error(env):
     assert env.stub.up_calls() == []                               # no recreate under policy "fail"
     assert env.pod.status == "EXITED" and env.pod.start_count == 1  # the refused resume started nothing
     assert record(env, "nospot")["status"] == "preempted"
+
+
+# ---------------------------------------------------------------- Ctrl-C during a recovery
+def test_ctrl_c_while_the_resumed_pod_boots_stops_it(env, monkeypatch):
+    env.add_pod("RUNNING")
+    run = env.start("train", "--config", LONG, "--run-id", "ctrlc")
+    env.wait_log("saved checkpoint-5")
+    env.fake.boot_seconds = 30.0                       # the resumed pod boots slowly: Ctrl-C meanwhile
+    fired = interrupt_when(monkeypatch, lambda m: m.startswith(f"waiting for pod {env.pod_id} to be RUNNING"))
+    preempt(env)
+    res = env.finish(run, timeout=60)
+
+    assert fired and res.code == 130, res.err
+    assert len(resumes(env)) == 1                      # the recovery did resume the pod ...
+    assert env.pod.status == "EXITED" and env.pod.last_status_change.startswith("Exited by user")   # ... and it was stopped
+    assert "before training was relaunched: nothing trains on pod" in res.err
+    assert f"pod {env.pod_id} stopped by the runner" in res.err
+    assert "Resume with `python -m runner train --config configs/long.yaml --run-id ctrlc`" in res.err
+    assert len(attempts_in_log(env)) == 1              # nothing was relaunched
+    rec = record(env, "ctrlc")
+    assert rec["status"] == "interrupted" and rec["exit_code"] == 130 and rec["pod_stop"] == "stopped by the runner"
+
+
+def test_ctrl_c_after_the_relaunch_detaches(env, monkeypatch):
+    monkeypatch.setattr(train, "ACK_WAIT_S", 1)   # the pod stops itself 1 s after the end
+    env.add_pod("RUNNING")
+    run = env.start("train", "--config", LONG, "--run-id", "later")
+    env.wait_log("saved checkpoint-5")
+    fired = interrupt_when(monkeypatch, lambda m: m.startswith("── attempt 2 on "))
+    preempt(env)
+    res = env.finish(run, timeout=60)
+
+    assert fired and res.code == 130, res.err
+    assert "detached: training keeps running" in res.err and "stopped by the runner" not in res.err
+    assert len(resumes(env)) == 1 and env.pod.status == "RUNNING"
+    wait_for(lambda: (env.state() or {}).get("attempt") == 2 and env.state()["state"] == "succeeded", 30,
+             "the relaunched attempt to finish on its own")
+    wait_for(lambda: env.pod.status == "EXITED", 20, "the pod to stop itself")
+    assert record(env, "later")["status"] == "detached"
 
 
 # ---------------------------------------------------------------- limits

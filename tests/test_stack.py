@@ -6,8 +6,8 @@ import json
 import pytest
 
 from runner.errors import NoStackOutputs, PulumiNotInstalled, StackError
-from runner.stack import StackOutputs, read_outputs, refresh_and_up
-from tests.stub_pulumi import SAMPLE_OUTPUTS, stub_pulumi  # noqa: F401  (fixture)
+from runner.stack import StackOutputs, read_outputs, refresh_and_up, replace_and_up
+from tests.stub_pulumi import POD_URN, SAMPLE_OUTPUTS, stub_pulumi  # noqa: F401  (fixture)
 
 SECRET = "rpa_SECRETVALUE_0123456789"
 
@@ -17,6 +17,7 @@ def test_reads_outputs_with_secrets_in_project_root(stub_pulumi, tmp_path):
     out = read_outputs("dev", project_root=tmp_path, env={"PATH": "/usr/bin:/bin", "RUNPOD_API_KEY": SECRET})
     assert out == StackOutputs(stack="dev", **SAMPLE_OUTPUTS)
     assert out.is_spot and out.ssh_port == 40022 and out.bid_per_gpu == 0.35
+    assert out.pod_urn == POD_URN
     [call] = stub_pulumi.calls()
     argv = call["argv"]
     assert argv[:6] == ["stack", "output", "--json", "--show-secrets", "--stack", "dev"]
@@ -34,6 +35,7 @@ def test_optional_keys_missing_get_defaults(stub_pulumi, tmp_path):
     assert out.ssh_port == 2201 and out.gpu_count == 2
     assert out.market == "spot" and out.ssh_user == "root" and out.workspace == "/workspace"
     assert out.bid_per_gpu is None and out.ssh_host is None and out.spot_fallback == "fail"
+    assert out.pod_urn is None                     # a stack from before the pod_urn output
 
 
 def test_pulumi_missing(tmp_path):
@@ -134,3 +136,37 @@ def test_refresh_and_up_failure(stub_pulumi, tmp_path):
 def test_refresh_and_up_pulumi_missing(tmp_path):
     with pytest.raises(PulumiNotInstalled):
         refresh_and_up("dev", project_root=tmp_path, pulumi=str(tmp_path / "nope"))
+
+
+def test_replace_and_up_passes_the_urn_streams_and_redacts(stub_pulumi, tmp_path):
+    stub_pulumi.set(outputs=SAMPLE_OUTPUTS, up_lines=["Updating (dev)", f"key {SECRET}", "Resources: 1 replaced"])
+    lines: list[str] = []
+    replace_and_up("dev", POD_URN, project_root=tmp_path, on_line=lines.append, secrets=[SECRET])
+    assert lines == ["Updating (dev)", "key ***", "Resources: 1 replaced"]
+    [call] = stub_pulumi.calls()
+    argv = call["argv"]
+    assert argv[:4] == ["up", "--refresh", "--yes", "--skip-preview"]
+    assert argv[argv.index("--replace") + 1] == POD_URN and call["replace"] == POD_URN
+    assert argv[argv.index("--stack") + 1] == "dev" and "--non-interactive" in argv
+    assert call["cwd"] == str(tmp_path) and call["stdin_is_tty"] is False
+
+
+def test_replace_and_up_failure_is_explained_without_secrets(stub_pulumi, tmp_path):
+    stub_pulumi.set(outputs=SAMPLE_OUTPUTS, up_lines=[f"error: create failed for {SECRET}"], up_exit_code=255)
+    with pytest.raises(StackError) as e:
+        replace_and_up("dev", POD_URN, project_root=tmp_path, on_line=lambda _l: None, secrets=[SECRET])
+    assert "create failed" in e.value.message and "exit 255" in e.value.message
+    assert SECRET not in e.value.message
+
+
+def test_replace_and_up_refuses_what_is_not_a_urn(stub_pulumi, tmp_path):
+    with pytest.raises(StackError, match="not a Pulumi URN"):
+        replace_and_up("dev", "pod-abc123", project_root=tmp_path)
+    assert stub_pulumi.calls() == []
+
+
+def test_stub_rejects_a_urn_the_stack_does_not_have(stub_pulumi, tmp_path):
+    # What Pulumi does with --replace of an unknown resource (keeps the recovery tests honest).
+    stub_pulumi.set(outputs=SAMPLE_OUTPUTS)
+    with pytest.raises(StackError, match="no resource named"):
+        replace_and_up("dev", POD_URN.replace("::pod", "::other"), project_root=tmp_path, on_line=lambda _l: None)
