@@ -72,7 +72,7 @@ def _pod_info(pod: Pod | None, outputs: StackOutputs, state: str, now: datetime)
 def _empty_training() -> dict[str, Any]:
     return {"source": None, **{k: None for k in TRAINING_KEYS},
             "session_running": None, "newest_checkpoint": None, "skipped_checkpoints": [],
-            "estimated_cost_usd": None, "record": None}
+            "estimated_cost_usd": None, "record": None, "accounting": None}
 
 
 def _accounting(record: RunRecord) -> dict[str, Any]:
@@ -175,7 +175,7 @@ def collect(settings: Settings, *, now: datetime | None = None) -> dict[str, Any
         _from_local(settings, report)
     found = _last_local_run(settings)
     if found is not None and found[0].run_id == report["training"]["run_id"]:
-        # Only when this machine recorded the run: the other keys stay exactly as documented.
+        # Only when this machine recorded the run; otherwise the key stays null.
         report["training"]["accounting"] = _accounting(found[0])
     return report
 

@@ -16,7 +16,7 @@ POD_KEYS = ["state", "status", "last_status_change", "market", "gpu_type", "gpu_
             "price_per_hr", "started_at", "uptime_s", "ssh", "data_center", "volume_id", "name"]
 TRAINING_KEYS = ["source", "run_id", "attempt", "state", "exit_code", "config", "output_dir", "started_at",
                  "ended_at", "resume_from", "last_checkpoint", "session_running", "newest_checkpoint",
-                 "skipped_checkpoints", "estimated_cost_usd", "record"]
+                 "skipped_checkpoints", "estimated_cost_usd", "record", "accounting"]
 
 
 def complete_checkpoint(output_dir, step: int) -> str:
@@ -77,6 +77,7 @@ def test_status_json_on_a_running_pod(pod_env, train_session, capsys):
     assert tr["source"] == "pod"
     assert (tr["run_id"], tr["attempt"], tr["state"], tr["config"]) == ("run-42", 2, "running", "configs/smoke.yaml")
     assert tr["session_running"] is True
+    assert tr["accounting"] is None                 # this machine has no record of run-42
     assert tr["newest_checkpoint"] == seeded["last_checkpoint"]
     assert [s.split(":")[0] for s in tr["skipped_checkpoints"]] == ["checkpoint-30"]
     assert report["log"]["tail"] == [f"line {i}" for i in range(6, 16)]
@@ -123,6 +124,9 @@ def test_status_json_on_a_stopped_pod_uses_the_local_run_record(pod_env, capsys)
     assert (tr["run_id"], tr["attempt"], tr["state"], tr["exit_code"]) == ("run-7", 2, "succeeded", 0)
     assert (tr["started_at"], tr["ended_at"]) == ("2026-07-10T10:00:00Z", "2026-07-10T12:00:00Z")
     assert tr["newest_checkpoint"] == ckpt and tr["estimated_cost_usd"] == 1.25
+    acc = tr["accounting"]                          # recorded here: the recovery accounting
+    assert (acc["attempts"], acc["preemptions"], acc["recoveries"], acc["steps_lost"]) == (2, 0, 0, 0)
+    assert acc["estimated_cost_usd"] == 1.25 and [a["attempt"] for a in acc["per_attempt"]] == [1, 2]
     assert report["log"] is None
     assert pod_env.fake.billable_calls() == []
     assert pod_env.pod.status == "EXITED"
@@ -148,6 +152,9 @@ def test_status_of_a_gone_pod(pod_env, capsys):
     assert cli.main(["status", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["pod"]["state"] == "gone" and report["pod"]["status"] is None
+    # No run known: every training key is still there, null (accounting included).
+    assert list(report["training"]) == TRAINING_KEYS and report["training"]["accounting"] is None
+    assert report["training"]["source"] is None
 
 
 def test_status_reports_an_ssh_failure_but_still_shows_the_pod(pod_env, capsys, monkeypatch):
