@@ -357,6 +357,10 @@ class BenchPod:
         wait_for(lambda: not self.session_alive(session), timeout, "the training session to end", 0.05)
 
     def kill_training(self) -> None:
+        """The container's processes die: the tmux sessions, the supervisor, the trainer and whatever
+        else runs from the bench directory. Spared: sshd, and the `tail` log followers the runner
+        runs over SSH. They belong to SSH sessions, not to the container, and a preemption does not
+        pick them out: they go when the sessions drop (sshd.drop_connections), as on RunPod."""
         for session in (self.session, f"{self.session}-seed"):
             subprocess.run(["tmux", "kill-session", "-t", f"={session}"], capture_output=True)
         needle = str(self.root) + os.sep
@@ -364,9 +368,12 @@ class BenchPod:
             if not entry.name.isdigit() or int(entry.name) == os.getpid():
                 continue
             try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
+            if argv and os.path.basename(argv[0].decode(errors="replace")) == "tail":
+                continue
+            cmdline = b" ".join(argv).decode(errors="replace")
             if needle in cmdline and "sshd" not in cmdline:
                 try:
                     os.kill(int(entry.name), signal.SIGKILL)

@@ -49,8 +49,8 @@ def inject_preemption(pod: BenchPod) -> float:
     for pid in pids:
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
-    pod.kill_training()
-    pod.sshd.drop_connections()
+    pod.kill_training()                    # the container, not the runner's `tail` follower ...
+    pod.sshd.drop_connections()            # ... which goes with its SSH session, as on RunPod
     return t0
 
 
@@ -95,6 +95,10 @@ def one(pod: BenchPod, boot_seconds: float) -> dict:
     finally:
         proc.kill()
         pod.kill_training()
+        try:
+            pod.sshd.drop_connections()       # the killed runner's `tail` followers (kill_training spares them)
+        except Exception:  # noqa: BLE001 - cleanup only; sshd may already be gone
+            pass
         pod.fake.boot_seconds = 0.0
 
 
