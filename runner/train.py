@@ -38,7 +38,7 @@ from typing import Callable, Protocol
 from runner import recovery as rec
 from runner import runrecord
 from runner.errors import EXIT_INTERRUPTED, EXIT_POD, RunnerError, UsageError, redact
-from runner.logfollow import follow_with_reconnect
+from runner.logfollow import RETRYABLE, follow_with_reconnect
 from runner.settings import Settings
 from runner.ssh import SshDisconnected, SshError, SshTimeout
 from runner.pod import GONE, PREEMPTED
@@ -409,11 +409,29 @@ class TrainSession:
             pod_watch = PodWatch(self.target.observe, rec.POLL_S, stop_event.set).start()
         self.detected_at = None
 
+        first = {"pending": True}
+
         def connect() -> Shell:
             current["conn"] = None
-            conn = self.target.connect()
+            conn = first_connect() if first.pop("pending", False) else self.target.connect()
             current["conn"] = conn
             return conn
+
+        def first_connect() -> Shell:
+            """follow_with_reconnect retries only once a first link was up; a link that drops while it
+            is being opened (a preemption right after the launch) gets the same treatment here."""
+            end = time.monotonic() + MAX_RECONNECT_WAIT_S
+            delay, attempt = 0.5, 0
+            while True:
+                try:
+                    return self.target.connect()
+                except RETRYABLE as error:
+                    attempt += 1
+                    if time.monotonic() >= end:
+                        raise
+                    on_disconnect(error, attempt)          # raises TargetInterrupted when the pod stopped
+                    stop_event.wait(delay)                 # the pod watch's verdict ends the wait early
+                    delay = min(delay * 2, 5.0)
 
         def on_line(line: bytes, offset: int) -> None:
             text = line.decode("utf-8", "replace")

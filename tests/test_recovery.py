@@ -133,6 +133,29 @@ def test_preemption_during_a_checkpoint_save_skips_the_partial_checkpoint(env):
     assert record(env, "save")["attempts"][0]["steps_lost"] == 5
 
 
+def test_a_link_that_drops_while_the_follower_connects_is_retried(env, monkeypatch):
+    # The race a preemption right after the launch makes: the follower's first SSH handshake fails.
+    from runner.ssh import SshConnectError
+    from runner.targets import PodTarget
+
+    real, calls = PodTarget.connect, []
+
+    def connect(self):
+        calls.append(1)
+        if len(calls) == 2:                                  # 1: the launch, 2: the follower's first link
+            raise SshConnectError("SSH handshake with the pod failed (EOF)")
+        return real(self)
+
+    monkeypatch.setattr(PodTarget, "connect", connect)
+    env.write_config(LONG, smoke_config(max_steps=10, save_steps=5, step_seconds=0.02))
+    env.add_pod("RUNNING")
+    res = env.run("train", "--config", LONG, "--run-id", "race")
+
+    assert res.code == 0, res.err
+    assert "SSH link lost (SSH handshake with the pod failed (EOF)); reconnecting" in res.err
+    assert_log_printed_exactly(res, env)
+
+
 # ---------------------------------------------------------------- the pod cannot be resumed
 def test_no_capacity_on_resume_replaces_the_pod_through_the_stack(env):
     # The pod still exists (EXITED) but its host has no free GPU: a refresh would keep it, so the
