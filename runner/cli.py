@@ -172,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
 
         Spot preemption is recovered without you: the runner notices it within seconds (API
         poll every 5 s, the launcher's SIGTERM footer, SSH drops), resumes the same pod with
-        the stack's bid (or recreates it with `pulumi up --refresh` when it cannot be resumed),
+        the stack's bid (or replaces it through the stack, `pulumi up --refresh [--replace]`,
+        when it cannot be resumed),
         and relaunches the same run, which continues from the newest complete checkpoint.
         Bounded by --max-recoveries and --budget-usd; a stop by you is never undone.
 

@@ -27,7 +27,7 @@ class RunnerError(Exception):
     """An error the user can act on; the CLI prints `error: <message>` and exits with `exit_code`."""
 
     exit_code = 1
-    # True when recreating the pod through the stack (`pulumi up --refresh`) can fix it.
+    # True when recreating the pod through the stack (`pulumi up --refresh`, with `--replace` for a pod that still exists) can fix it.
     recoverable = False
 
     def __init__(self, message: str, *, exit_code: int | None = None):
@@ -124,8 +124,9 @@ def from_runpod_error(exc: Exception, *, pod_id: str | None = None) -> RunnerErr
     if isinstance(exc, rp.NoCapacity):
         return PodNoCapacity(
             f"RunPod has no free GPU to start {what} ({detail}). Your data on the network volume is safe. "
-            "Retry later, or recreate the pod through the stack with `pulumi up --refresh` "
-            "(`runner train` does this itself during recovery)."
+            "Retry later, or move the pod to a free GPU by replacing it through the stack: "
+            "`pulumi up --refresh --replace <pod_urn>` (`pulumi stack output pod_urn`; `runner train` "
+            "does this itself during recovery)."
         )
     if isinstance(exc, rp.SpotUnavailable):
         return SpotUnavailableError(
