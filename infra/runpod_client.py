@@ -342,7 +342,7 @@ class RunPodClient:
         max_retry_after: float = 60.0,
     ) -> None:
         if not api_key or not api_key.strip():
-            raise AuthError(f"no RunPod API key given", hint=f"set {API_KEY_ENV} (RunPod console > Settings > API Keys)")
+            raise AuthError("no RunPod API key given", hint=f"set {API_KEY_ENV} (RunPod console > Settings > API Keys)")
         self._api_key: _Secret | None = _Secret(api_key.strip())
         rest = (rest_url or DEFAULT_REST_URL).rstrip("/")
         if rest.endswith("/v2"):

@@ -15,13 +15,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Literal
 
+from runner.paths import write_private
 from runner.ssh import HostKey, HostKeyMismatch, HostKeyPolicy, SshError
 
 DEFAULT_STORE = Path("~/.runpod-trainer/known_hosts.json")
@@ -108,17 +108,7 @@ class HostKeyStore:
 
     def _save(self, pins: dict[str, dict]) -> None:
         text = json.dumps({"version": STORE_VERSION, "pins": pins}, indent=2, sort_keys=True) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".", suffix=".tmp")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_private(self.path, text)
 
     # ---- queries --------------------------------------------------------------------------------
     def get(self, pin_id: str) -> Pin | None:

@@ -25,14 +25,12 @@ running | recreated) and recovery_s (from noticing the interruption to this atte
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from runner.paths import StatePaths
+from runner.paths import StatePaths, write_private
 
 
 def utc_now() -> str:
@@ -129,8 +127,8 @@ def save(paths: StatePaths, record: RunRecord) -> Path:
     paths.ensure()
     record.updated_at = utc_now()
     path = paths.run_file(record.run_id)
-    _write_atomic(path, json.dumps(record.to_json(), indent=2) + "\n")
-    _write_atomic(paths.last_run, record.run_id + "\n")
+    write_private(path, json.dumps(record.to_json(), indent=2) + "\n")
+    write_private(paths.last_run, record.run_id + "\n")
     return path
 
 
@@ -140,16 +138,3 @@ def load(paths: StatePaths, run_id: str) -> RunRecord | None:
     except (OSError, ValueError):
         return None
     return RunRecord.from_json(data) if isinstance(data, dict) else None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -11,12 +11,12 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 from runner.connect import PodLink, PodNotRunning, open_pod_link
 from runner.errors import UsageError
+from runner.paths import write_private
 from runner.podfiles import host_alias, host_key_algorithms, openssh_known_hosts_path, openssh_options, write_known_hosts
 from runner.settings import Settings
 from runner.ssh import HostKey
@@ -95,26 +95,13 @@ def config_block(settings: Settings, link: PodLink, key: HostKey, known_hosts: P
     return "\n".join(lines) + "\n"
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run_ssh_config(args: argparse.Namespace, settings: Settings) -> int:
     link, key, known_hosts = pinned_link(settings, "`runner ssh-config`")
     block = config_block(settings, link, key, known_hosts)
     alias = host_alias(settings)
     if getattr(args, "write", False):
         target = settings.paths.ssh_config
-        _write_private(target, block)
+        write_private(target, block)
         print(f"wrote {target} (Host {alias} -> {link.endpoint.host}:{link.endpoint.port}).")
         print(f"Once, put this line at the TOP of ~/.ssh/config (before any Host line):\n    Include {_q(target)}")
         print(f"Then `ssh {alias}` (or VS Code Remote-SSH: {alias}) works; rerun with --write after each pod start.")
