@@ -67,7 +67,8 @@
 #   $RT_WORKSPACE/.runner/supervise.sh  the generated supervisor (mode 600; contains the launch env)
 #   $RT_WORKSPACE/.runner/launch.lock   serialises concurrent launches (flock, when available)
 #   $RT_WORKSPACE/.runner/ack           written by the runner (RT_ACK_WAIT); removed at each launch
-#   $RT_REPO_DIR/venv/                  the venv; venv/.rt-requirements.sha256 = last good install
+#   $RT_REPO_DIR/venv/                  the venv; venv/.rt-requirements.sha256 = last good install;
+#                                       venv/.rt-python = interpreter files + version last checked
 #   $RT_REPO_DIR/data -> $RT_WORKSPACE/data  a symlink to what `runner sync` uploaded, made when the
 #                                       volume has data/ and the repo has no data/ of its own
 #
@@ -100,8 +101,9 @@ rt_py() {
 # Python helpers (system python3; no third-party imports required)
 # ---------------------------------------------------------------------------------------------------
 
-# rt_json_tool MODE ARGS... ; MODE = new FILE k=v... | update FILE k=v... | result k=v... |
+# rt_json_tool MODE ARGS... ; MODE = new FILE k=v... [-- k=v...] | update FILE k=v... | result k=v... |
 # running-result FILE k=v... | next-attempt FILE RUN_ID | get FILE KEY
+# (new with `-- k=v...` also prints the RT_RESULT line made of those pairs: one Python start for both.)
 rt_json_tool() {
   rt_py - "$@" <<'PY'
 import json, os, sys
@@ -149,7 +151,10 @@ def write_atomic(path, data):
 
 mode, args = sys.argv[1], sys.argv[2:]
 if mode == "new":
-    write_atomic(args[0], pairs(args[1:]))
+    cut = args.index("--") if "--" in args else len(args)
+    write_atomic(args[0], pairs(args[1:cut]))
+    if cut < len(args):
+        print("RT_RESULT " + json.dumps(pairs(args[cut + 1:])))
 elif mode == "update":
     data = load(args[0])
     data.update(pairs(args[1:]))
@@ -558,11 +563,19 @@ rt_launch() {
     printf '%s\n' "$RT_SKIPPED" | sed 's/^/warning: skipped incomplete checkpoint /' >&2
   fi
 
-  rt_json_tool new "$RT_STATE_FILE" "run_id=$RT_RUN_ID" "attempt=$RT_ATTEMPT" "state=setup" "exit_code=" \
+  # The RT_RESULT line is made now, with the state file (one Python start), and printed once the
+  # supervisor runs.
+  local result
+  result=$(rt_json_tool new "$RT_STATE_FILE" "run_id=$RT_RUN_ID" "attempt=$RT_ATTEMPT" "state=setup" "exit_code=" \
     "config=$RT_CONFIG" "output_dir=$RT_OUTPUT_DIR" "resume_from=$RT_RESUME_FROM" \
     "last_checkpoint=$RT_RESUME_FROM" "started_at=$RT_STARTED_AT" "ended_at=" "log_offset=$RT_LOG_OFFSET" \
     "stop_requested=0" "session=$RT_SESSION" "message=" "stop_method=" "supervisor_pid=" "train_pid=" \
-    "commit=$RT_COMMIT" "launcher=$RT_LAUNCH_KIND" "gpu_count=$RT_GPU_COUNT" "repo_dir=$RT_REPO_DIR" ||
+    "commit=$RT_COMMIT" "launcher=$RT_LAUNCH_KIND" "gpu_count=$RT_GPU_COUNT" "repo_dir=$RT_REPO_DIR" \
+    -- "status=started" "run_id=$RT_RUN_ID" "attempt=$RT_ATTEMPT" "log=$RT_LOG" \
+    "log_offset=$RT_LOG_OFFSET" "resume_from=$RT_RESUME_FROM" "state_file=$RT_STATE_FILE" \
+    "session=$RT_SESSION" "config=$RT_CONFIG" "output_dir=$RT_OUTPUT_DIR" "repo_dir=$RT_REPO_DIR" \
+    "commit=$RT_COMMIT" "launcher=$RT_LAUNCH_KIND" "gpu_count=$RT_GPU_COUNT" \
+    "skipped_checkpoints=$RT_SKIPPED") && [[ $result == "RT_RESULT "* ]] ||
     rt_die "cannot write $RT_STATE_FILE"
 
   export RT_WORKSPACE RT_REPO_URL RT_REPO_BRANCH RT_REPO_DIR RT_CODE_SOURCE RT_CONFIG RT_TRAIN_SCRIPT \
@@ -578,12 +591,7 @@ rt_launch() {
   fi
   tmux set-option -t "=$RT_SESSION:" @rt_owner remote_train >/dev/null 2>&1 9>&- || true
   rt_await_supervisor
-
-  rt_json_tool result "status=started" "run_id=$RT_RUN_ID" "attempt=$RT_ATTEMPT" "log=$RT_LOG" \
-    "log_offset=$RT_LOG_OFFSET" "resume_from=$RT_RESUME_FROM" "state_file=$RT_STATE_FILE" \
-    "session=$RT_SESSION" "config=$RT_CONFIG" "output_dir=$RT_OUTPUT_DIR" "repo_dir=$RT_REPO_DIR" \
-    "commit=$RT_COMMIT" "launcher=$RT_LAUNCH_KIND" "gpu_count=$RT_GPU_COUNT" \
-    "skipped_checkpoints=$RT_SKIPPED"
+  printf '%s\n' "$result"
 }
 
 # RT_ACTION=inspect: report what the pod is doing; starts, changes and stops nothing.
@@ -733,42 +741,71 @@ rt_on_interrupt() {
   rt_note "interrupted: asked training to stop"
 }
 
-# rt_requirements_hash VENV_PYTHON REQUIREMENTS -> what a successful install is recorded under.
+# rt_requirements_hash PYTHON_VERSION REQUIREMENTS -> what a successful install is recorded under:
+# sha256 of "<the venv's sys.version>\0<requirements.txt>" (the same digest earlier versions computed in Python).
 rt_requirements_hash() {
-  "$1" -S - "$2" <<'PY'
-import hashlib, sys
-digest = hashlib.sha256(sys.version.encode() + b"\0")
-try:
-    with open(sys.argv[1], "rb") as fh:
-        digest.update(fh.read())
-except FileNotFoundError:
-    digest.update(b"<no requirements.txt>")
-print(digest.hexdigest())
-PY
+  local out
+  out=$({ printf '%s\0' "$1"; if [[ -e $2 ]]; then cat -- "$2"; else printf '<no requirements.txt>'; fi; } |
+    sha256sum) || return 1
+  printf '%s\n' "${out%% *}"
 }
 
+# rt_python_version PYTHON -> the first line of its sys.version (starts the interpreter).
+rt_python_version() { "$1" -c 'import sys; print(sys.version)' 2>/dev/null | head -n 1; }
+
+# rt_interpreter_id PYTHON VENV_PYTHON -> "<real path>|<size>|<mtime>" of both interpreter files, which
+# changes when either is replaced (another image, an upgrade, a different RT_PYTHON). Fails when a file
+# is missing or RT_PYTHON is a script: a shim or wrapper can switch interpreters without changing itself.
+rt_interpreter_id() {
+  local exe paths first magic=
+  exe=$(command -v -- "$1") || return 1
+  paths=$(readlink -e -- "$exe" "$2") || return 1
+  first=${paths%%$'\n'*}
+  IFS= read -r -n 2 magic <"$first" 2>/dev/null
+  [[ $magic != '#!' ]] || return 1
+  stat -c '%n|%s|%Y' -- "$first" "${paths#*$'\n'}" | tr '\n' ' '
+}
+
+# The venv's Python version is recorded in venv/.rt-python next to the identity of the interpreter
+# files it was checked with; while they are unchanged a warm start starts no Python to check it.
 rt_setup_venv() {
-  local venv=$RT_REPO_DIR/venv want have
-  want=$("$RT_PYTHON" -c 'import sys; print(sys.version)' 2>/dev/null | head -n 1)
-  [[ -n $want ]] || { RT_FAIL_MESSAGE="RT_PYTHON '$RT_PYTHON' does not run"; return 1; }
-  if [[ -d $venv ]]; then
-    have=$("$venv/bin/python" -c 'import sys; print(sys.version)' 2>/dev/null | head -n 1)
-    if [[ $have != "$want" ]]; then
-      rt_note "venv: $venv does not work with $RT_PYTHON (${have:-broken}); recreating it"
-      rm -rf -- "$venv"
+  local venv=$RT_REPO_DIR/venv want have= id= rec_id= rec_version= record=$RT_REPO_DIR/venv/.rt-python
+  if [[ -f $record ]] && id=$(rt_interpreter_id "$RT_PYTHON" "$venv/bin/python") &&
+    { IFS= read -r rec_id && IFS= read -r rec_version; } <"$record" 2>/dev/null &&
+    [[ -n $id && $id == "$rec_id" && -n $rec_version ]]; then
+    have=$rec_version
+    rt_note "venv: same interpreter files as at the last check (Python ${have%% *}); not started to check"
+  else
+    want=$(rt_python_version "$RT_PYTHON")
+    [[ -n $want ]] || { RT_FAIL_MESSAGE="RT_PYTHON '$RT_PYTHON' does not run"; return 1; }
+    if [[ -d $venv ]]; then
+      have=$(rt_python_version "$venv/bin/python")
+      if [[ $have != "$want" ]]; then
+        rt_note "venv: $venv does not work with $RT_PYTHON (${have:-broken}); recreating it"
+        rm -rf -- "$venv"
+        have=
+      fi
     fi
-  fi
-  if [[ ! -d $venv ]]; then
-    rt_note "venv: creating $venv with $RT_PYTHON"
-    if ! rt_run_child "$RT_PYTHON" -m venv "$venv"; then
-      RT_FAIL_MESSAGE="could not create the venv $venv (is python3-venv installed?)"
-      rm -rf -- "$venv"
-      return 1
+    if [[ ! -d $venv ]]; then
+      rt_note "venv: creating $venv with $RT_PYTHON"
+      if ! rt_run_child "$RT_PYTHON" -m venv "$venv"; then
+        RT_FAIL_MESSAGE="could not create the venv $venv (is python3-venv installed?)"
+        rm -rf -- "$venv"
+        return 1
+      fi
+      have=$(rt_python_version "$venv/bin/python")
+      [[ -n $have ]] || { RT_FAIL_MESSAGE="the venv python $venv/bin/python does not run"; return 1; }
+    fi
+    # A cache: a torn or stale record only means the next start checks with Python again.
+    if id=$(rt_interpreter_id "$RT_PYTHON" "$venv/bin/python") && [[ -n $id ]]; then
+      printf '%s\n%s\n' "$id" "$have" >"$record" 2>/dev/null || true
+    else
+      rm -f -- "$record"
     fi
   fi
   local requirements=$RT_REPO_DIR/requirements.txt marker=$venv/.rt-requirements.sha256 hash
-  hash=$(rt_requirements_hash "$venv/bin/python" "$requirements") ||
-    { RT_FAIL_MESSAGE="the venv python $venv/bin/python does not run"; return 1; }
+  hash=$(rt_requirements_hash "$have" "$requirements") ||
+    { RT_FAIL_MESSAGE="cannot read $requirements"; return 1; }
   if [[ -f $marker && $(<"$marker") == "$hash" ]]; then
     rt_note "venv: requirements unchanged since the last install; nothing to install"
     return 0

@@ -755,3 +755,78 @@ def test_a_repo_with_its_own_data_dir_is_left_alone(make_pod):
     assert run.returncode == 0, run.stderr
     pod.wait_finished()
     assert not (pod.repo_dir / "data").is_symlink() and (pod.repo_dir / "data" / "mine.txt").exists()
+
+
+# --- the venv check on a warm start (no Python started while the interpreter files are unchanged) ---
+
+FAST_NOTE = "venv: same interpreter files as at the last check"
+
+
+def test_warm_start_checks_the_venv_python_without_starting_it(make_pod, tmp_path):
+    pod = make_pod()
+    python = real_python()                             # a real binary, as RT_PYTHON=python3 on a pod image
+    record = pod.repo_dir / "venv" / ".rt-python"
+    assert pod.launch().returncode == 0                # via the wrapper script: nothing recorded
+    pod.wait_finished()
+    assert not record.exists()
+
+    first = pod.launch(RT_PYTHON=python)               # interpreter not recorded yet: checked with Python
+    assert first.returncode == 0, first.stderr
+    pod.wait_finished()
+    section = attempt_log(pod, first.result["log_offset"])
+    assert FAST_NOTE not in section and "requirements unchanged" in section
+    rec_id, rec_version = record.read_text().splitlines()
+    assert rec_id.startswith(os.path.realpath(python) + "|")
+    assert rec_version == subprocess.run([python, "-c", "import sys; print(sys.version)"], capture_output=True,
+                                         text=True).stdout.splitlines()[0]
+
+    second = pod.launch(RT_PYTHON=python)              # same files: the recorded version is used
+    assert second.returncode == 0, second.stderr
+    assert pod.wait_finished()["state"] == "succeeded"
+    section = attempt_log(pod, second.result["log_offset"])
+    assert FAST_NOTE in section and "requirements unchanged" in section
+    assert pod.pip_calls() == []
+
+    # Another interpreter file (here a copy of the same binary): checked with Python again, venv kept.
+    other = tmp_path / "other-python" / "python3"
+    other.parent.mkdir()
+    shutil.copy2(python, other)
+    third = pod.launch(RT_PYTHON=str(other))
+    assert third.returncode == 0, third.stderr
+    assert pod.wait_finished()["state"] == "succeeded"
+    section = attempt_log(pod, third.result["log_offset"])
+    assert FAST_NOTE not in section and "recreating" not in section
+    assert record.read_text().startswith(f"{other}|")
+    assert pod.pip_calls() == []
+
+
+def test_a_recorded_venv_whose_python_vanished_is_rebuilt(make_pod):
+    pod = make_pod(venv="cold")
+    python = real_python()
+    for _ in range(2):
+        run = pod.launch(RT_PYTHON=python, RT_STOP_POD="0")
+        assert run.returncode == 0, run.stderr
+        pod.wait_finished()
+    assert FAST_NOTE in attempt_log(pod, run.result["log_offset"])
+    venv_python = pod.repo_dir / "venv" / "bin" / "python"
+    venv_python.unlink()
+    venv_python.symlink_to("/nonexistent/python3.9")  # the old image's interpreter is gone
+
+    # The record no longer matches the files, so Python checks, finds the venv broken and rebuilds it
+    # (through the harness's wrapper, which copies the prebuilt venv instead of running pip).
+    run = pod.launch(RT_PYTHON=str(pod.python_wrapper))
+    assert run.returncode == 0, run.stderr
+    assert pod.wait_finished()["state"] == "succeeded"
+    section = attempt_log(pod, run.result["log_offset"])
+    assert FAST_NOTE not in section
+    assert "does not work with" in section and "recreating" in section
+
+
+def test_a_wrapper_script_as_rt_python_is_always_checked_by_starting_it(pod):
+    # A shim or wrapper can switch interpreters without changing itself: its file identity proves nothing.
+    for _ in range(2):
+        run = pod.launch()
+        assert run.returncode == 0, run.stderr
+        assert pod.wait_finished()["state"] == "succeeded"
+        assert FAST_NOTE not in attempt_log(pod, run.result["log_offset"])
+    assert not (pod.repo_dir / "venv" / ".rt-python").exists()
