@@ -14,33 +14,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
-command -v git >/dev/null 2>&1 || need_apt+=(git)
-command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
-if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
-  need_apt+=(python3-venv)
-fi
-if [ ${#need_apt[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "demo: installing ${need_apt[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
-  else
-    echo "demo: please install ${need_apt[*]} first, e.g.: sudo apt-get install -y ${need_apt[*]}" >&2
-    exit 2
-  fi
-fi
+. scripts/setup-lib.sh
+
+mapfile -t missing < <(missing_packages tmux=tmux git=git python3=python3)
+need_packages demo "${missing[@]}"
 [ -d .git ] || { echo "demo: run this from a git clone of the project (the demo trains its committed code)" >&2; exit 2; }
 
-PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  echo "demo: creating .venv"
-  "$PY" -m venv .venv
-fi
-if ! .venv/bin/python -c 'import runner.train, paramiko, yaml' >/dev/null 2>&1; then
+if ! { [ -x .venv/bin/python ] && .venv/bin/python -c 'import runner.train, paramiko, yaml' >/dev/null 2>&1; }; then
   echo "demo: installing the project into .venv (pip install -e .)"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e .
+  ensure_venv
 fi
 
 echo "demo: TRAIN_SCRIPT=remote/smoke_train.py python -m runner train --local --config configs/smoke.yaml"

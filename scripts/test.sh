@@ -3,27 +3,9 @@
 # Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/setup-lib.sh
 
-need_apt=()
-command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
-command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
-command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
-command -v rsync >/dev/null 2>&1 || need_apt+=(rsync)
-command -v git >/dev/null 2>&1 || need_apt+=(git)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing: ${need_apt[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
-  else
-    echo "The tests need: ${need_apt[*]}. Install them, e.g.: sudo apt-get install ${need_apt[*]}" >&2
-    exit 2
-  fi
-fi
-
-PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
-fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+mapfile -t missing < <(missing_packages sshd=openssh-server ssh=openssh-client tmux=tmux rsync=rsync git=git)
+need_packages "the tests" "${missing[@]}"
+ensure_venv test
 exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,40 @@
+# Shared by scripts/test.sh, demo.sh and bench.sh (sourced, not run): install what is missing.
+
+# need_packages WHAT PACKAGE... : install the missing Debian packages with apt when root,
+# otherwise name them and exit 2. Call it with the packages whose commands are missing.
+need_packages() {
+  local what=$1
+  shift
+  [ $# -gt 0 ] || return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "$what: installing $*"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "$what needs: $*. Install them, e.g.: sudo apt-get install -y $*" >&2
+    exit 2
+  fi
+}
+
+# missing_packages COMMAND=PACKAGE... : print the packages whose command is not on PATH.
+missing_packages() {
+  local pair
+  for pair in "$@"; do
+    command -v "${pair%%=*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%=*}" ] || printf '%s\n' "${pair#*=}"
+  done
+  # The venvs (ours, and the ones the launcher builds on the test "pod") need ensurepip.
+  for py in python3 /usr/bin/python3; do
+    if command -v "$py" >/dev/null 2>&1 && ! "$py" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+      printf '%s\n' python3-venv
+      break
+    fi
+  done
+}
+
+# ensure_venv EXTRAS : .venv with the project installed (pip install -e ".[EXTRAS]").
+ensure_venv() {
+  local spec=.
+  [ -z "${1:-}" ] || spec=".[$1]"
+  [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"
+}
