@@ -1,4 +1,4 @@
-"""The Pulumi program: stack config -> network volume + spot pod -> stack outputs (contracts §6, plus pod_urn)."""
+"""The Pulumi program: stack config -> network volume + spot pod -> stack outputs (README: "Outputs")."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,6 +1,6 @@
 """The only code that speaks RunPod's HTTP APIs.
 
-Which API for what (see docs/runpod-api.md for the why):
+Which API for what (the README's "How this project talks to RunPod" says why):
 - REST v2 (``$RUNPOD_REST_URL/v2/...``): read/list pods, on-demand create, start/stop, terminate,
   network volumes (create/read/update/delete).
 - GraphQL (``$RUNPOD_GRAPHQL_URL``), only where v2 has nothing: spot create (podRentInterruptable),
@@ -117,7 +117,7 @@ class TransientError(RunPodError):
 
 
 class BidTooLow(RunPodError):
-    """The spot bid is below RunPod's minimum (message text UNCONFIRMED; see docs/runpod-api.md)."""
+    """The spot bid is below RunPod's minimum (message text UNCONFIRMED; see the README's "Assumptions")."""
 
 
 # ---------------------------------------------------------------- results

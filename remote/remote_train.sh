@@ -692,7 +692,7 @@ rt_run_child() {
 
 rt_last_checkpoint() { rt_scan_checkpoints "$RT_OUTPUT_DIR" 2>/dev/null | head -n 1; }
 
-# One line closing the attempt (contracts §8); the runner's follower stops at it.
+# One line closing the attempt (see "Left on the volume" above); the runner's follower stops at it.
 rt_footer() {
   printf '===== %s run=%s attempt=%s end state=%s exit=%s checkpoint=%s =====\n' "$(rt_now)" "$RT_RUN_ID" \
     "$RT_ATTEMPT" "$1" "${2:-none}" "${3:-none}" >>"$RT_LOG"

@@ -219,7 +219,7 @@ def openssh_options(
 # ---------------------------------------------------------------- what the pod is doing
 @dataclass
 class PodInspect:
-    """The answer of `RT_ACTION=inspect` (contracts §8)."""
+    """The answer of `RT_ACTION=inspect` (remote_train.sh header, RT_ACTION=inspect)."""
 
     state: dict[str, Any] | None
     session_running: bool

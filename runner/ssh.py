@@ -1,4 +1,4 @@
-"""One SSH connection to the pod, over paramiko (contracts.md section 5).
+"""One SSH connection to the pod, over paramiko (README: "How the runner talks to the pod").
 
 Everything the runner does on the pod goes through `SshConnection`: run a command, stream a script
 to `bash -s`, follow the training log from a byte offset, read a file, forward a local port.

@@ -27,7 +27,7 @@ INSTALL_HINT = (
 
 @dataclass(frozen=True)
 class StackOutputs:
-    """contracts.md §6. Only pod_id is required; the rest falls back to safe defaults."""
+    """The stack outputs (README: "Outputs"). Only pod_id is required; the rest falls back to safe defaults."""
 
     stack: str
     pod_id: str

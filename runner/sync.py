@@ -5,7 +5,7 @@ Semantics (explicit, whatever trailing slash PATH has): the CONTENTS of PATH go 
 `runner sync data/audio_0` updates <workspace>/data/audio_0/ only (and --delete prunes only there).
 
 The pod is started if needed and, unless --keep-running, stopped again afterwards when this
-command started it: syncing data must not leave a GPU billing (docs/companions.md explains why).
+command started it: syncing data must not leave a GPU billing (the README's `runner sync` section explains why).
 
 How it reaches the pod, cheapest first (a no-op sync should cost little more than rsync itself):
 - One API read. If the pod runs and the runner pinned its host key during this start

@@ -157,7 +157,7 @@ class Console:
 class EndWatch:
     """Decides when the followed attempt is over, from the log itself where possible.
 
-    In order of preference: the attempt's footer line (contracts §8); the launcher's
+    In order of preference: the attempt's footer line (remote_train.sh header); the launcher's
     `[remote_train] training ended: ...` / `SIGTERM received` notes (then up to grace_s more for
     the footer); a header of another run/attempt (ours was superseded); and, as a slow safety
     net, the state file (read every poll_s seconds: each read is a remote command).

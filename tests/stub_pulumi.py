@@ -151,7 +151,7 @@ def stub_pulumi(tmp_path, monkeypatch) -> StubPulumi:
 
 
 POD_URN = "urn:pulumi:dev::runpod-trainer::pulumi-python:dynamic/runpod:SpotPod::pod"
-# Outputs as the stack exports them (contracts §6, plus pod_urn).
+# Outputs as the stack exports them (README: "Outputs").
 SAMPLE_OUTPUTS = {
     "pod_id": "pod-abc123",
     "ssh_host": "203.0.113.7",
