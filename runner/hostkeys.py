@@ -23,6 +23,7 @@ from typing import Callable, Iterator, Literal
 
 from runner.paths import write_private
 from runner.ssh import HostKey, HostKeyMismatch, HostKeyPolicy, SshError
+from runner.timestamps import parse_utc
 
 DEFAULT_STORE = Path("~/.runpod-trainer/known_hosts.json")
 STORE_VERSION = 1
@@ -51,18 +52,6 @@ def pin_id_for_host(host: str, port: int) -> str:
     """The pin name for a plain host target (no pod id)."""
     return f"{host}:{port}"
 
-
-def _parse_time(value: str | datetime | None) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        dt = value
-    else:
-        try:
-            dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def _iso(value: str | datetime | None) -> str | None:
@@ -203,5 +192,5 @@ class HostKeyStore:
 
 
 def _started_after(started_at: str | datetime | None, pinned_started_at: str | None) -> bool:
-    new, old = _parse_time(started_at), _parse_time(pinned_started_at)
+    new, old = parse_utc(started_at), parse_utc(pinned_started_at)
     return new is not None and old is not None and new > old

@@ -15,11 +15,11 @@ import shlex
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Protocol
 
 from runner.settings import Settings
+from runner.timestamps import parse_utc
 
 if TYPE_CHECKING:
     from runner.ssh import SshConnection
@@ -105,15 +105,6 @@ class PinnedKey:
     base64: str        # the key blob as in known_hosts
 
 
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
 
 def pinned_key_for_start(settings: Settings, pin_id: str, started_at: str | None) -> PinnedKey | None:
     """The pinned host key of pin_id when it is the ONLY key the runner's paramiko policy would accept
@@ -136,7 +127,7 @@ def pinned_key_for_start(settings: Settings, pin_id: str, started_at: str | None
     key_type, blob = entry.get("key_type"), entry.get("key")
     if not isinstance(key_type, str) or not isinstance(blob, str) or not key_type or not blob:
         return None
-    new, old = _parse_time(started_at), _parse_time(entry.get("started_at"))
+    new, old = parse_utc(started_at), parse_utc(entry.get("started_at"))
     if new is not None and old is not None and new > old:
         return None            # restarted since the pin: the key may legitimately have changed
     return PinnedKey(key_type, blob)

@@ -22,20 +22,12 @@ from runner.podfiles import PodPaths, inspect_pod, tail_log
 from runner.runrecord import RunRecord
 from runner.settings import Settings
 from runner.stack import StackOutputs, read_outputs_for
+from runner.timestamps import parse_utc
 
 LOG_LINES = 10
 TRAINING_KEYS = ("run_id", "attempt", "state", "exit_code", "config", "output_dir", "started_at", "ended_at",
                  "resume_from", "last_checkpoint")
 
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def _pod_info(pod: Pod | None, outputs: StackOutputs, state: str, now: datetime) -> dict[str, Any]:
@@ -48,7 +40,7 @@ def _pod_info(pod: Pod | None, outputs: StackOutputs, state: str, now: datetime)
         price = outputs.cost_per_hr
     elif outputs.bid_per_gpu is not None:
         price = round(outputs.bid_per_gpu * (outputs.gpu_count or 1), 4)
-    started = _parse_time(pod.started_at) if pod is not None else None
+    started = parse_utc(pod.started_at) if pod is not None else None
     billing = pod is not None and state in (RUNNING_STATE, STARTING)
     return {
         "state": state,

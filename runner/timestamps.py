@@ -1,0 +1,18 @@
+"""RunPod's ISO-8601 timestamps ("2026-07-10T12:00:00Z") as aware datetimes."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def parse_utc(value: object) -> datetime | None:
+    """An aware datetime (UTC when the text has no zone), or None for empty or unparseable values."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
