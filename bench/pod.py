@@ -24,6 +24,7 @@ from typing import Callable
 
 from tests.fake_runpod import FakeRunPod
 from tests.fixtures.sshd import Sshd
+from tests.podprocs import processes_under
 from tests.stub_pulumi import SAMPLE_OUTPUTS, StubPulumi
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -363,22 +364,11 @@ class BenchPod:
         pick them out: they go when the sessions drop (sshd.drop_connections), as on RunPod."""
         for session in (self.session, f"{self.session}-seed"):
             subprocess.run(["tmux", "kill-session", "-t", f"={session}"], capture_output=True)
-        needle = str(self.root) + os.sep
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
+        for pid in processes_under(self.root, spare=("tail", "sshd")):
             try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if argv and os.path.basename(argv[0].decode(errors="replace")) == "tail":
-                continue
-            cmdline = b" ".join(argv).decode(errors="replace")
-            if needle in cmdline and "sshd" not in cmdline:
-                try:
-                    os.kill(int(entry.name), signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def parse_fields(text: str) -> dict[str, str]:

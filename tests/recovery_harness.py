@@ -11,10 +11,11 @@ The runner's own `tail` followers are left to step 2: they belong to the SSH ses
 """
 from __future__ import annotations
 
+from tests.podprocs import processes_under
+
 import json
 import os
 import signal
-from pathlib import Path
 from typing import Callable
 
 from runner import recovery, train
@@ -39,18 +40,7 @@ def container_processes(env: TrainEnv) -> list[int]:
     for key in ("supervisor_pid", "train_pid"):
         if _alive(state.get(key)):
             pids.add(state[key])
-    needle = str(env.root) + os.sep
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and os.path.basename(argv[0].decode(errors="replace")) == "tail":
-            continue
-        if needle.encode() in b" ".join(argv):
-            pids.add(int(entry.name))
+    pids.update(processes_under(env.root, spare=("tail",)))
     return sorted(pids)
 
 

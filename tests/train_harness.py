@@ -17,6 +17,8 @@ to completion (`run`) or in a background thread (`start`) while the test acts on
 """
 from __future__ import annotations
 
+from tests.podprocs import processes_under
+
 import faulthandler
 import json
 import os
@@ -233,16 +235,7 @@ class TrainEnv:
         for key in ("supervisor_pid", "train_pid"):
             if isinstance(state.get(key), int):
                 pids.add(state[key])
-        needle = str(self.root) + os.sep
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if needle in cmdline:
-                pids.add(int(entry.name))
+        pids.update(processes_under(self.root))
         return sorted(pids)
 
     # ---- running the runner -------------------------------------------------------------------
