@@ -1,0 +1,383 @@
+"""The runner–pod protocol, defined once: what the runner sends, what the pod writes, what it answers.
+
+The runner (runner/), the pod-side program (remote/podside/), the tests and the benchmarks all use
+these names, formats and parsers; nothing else spells an RT_* name, a result line, a log header or
+footer, or a state.json key by hand. Standard library only: this module travels to the pod inside
+the pod-side program and runs there under the image's python3.
+
+    runner -> pod   RT_* environment values (Inputs) on the streamed launcher's stdin
+    pod -> runner   one `RT_RESULT <json>` line (launch) or `RT_INSPECT <json>` line (inspect) as
+                    the last stdout line; `error: ...` / `warning: ...` lines on stderr
+    on the volume   <workspace>/logs/current.log with one Header and one Footer line per attempt
+                    and `[remote_train] ...` notes; <workspace>/.runner/state.json (StateKey)
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Dict, List, Optional
+
+
+class Inputs:
+    """The RT_* environment variables the pod-side launcher reads (README: "On the pod")."""
+
+    ACTION = "RT_ACTION"                # launch (default) | inspect
+    WORKSPACE = "RT_WORKSPACE"          # the network volume's mount (default /workspace)
+    REPO_URL = "RT_REPO_URL"
+    REPO_BRANCH = "RT_REPO_BRANCH"      # default main
+    REPO_DIR = "RT_REPO_DIR"            # default <workspace>/<repo name>
+    CODE_SOURCE = "RT_CODE_SOURCE"      # git | pushed
+    CONFIG = "RT_CONFIG"                # relative to the repo root, or absolute
+    TRAIN_SCRIPT = "RT_TRAIN_SCRIPT"    # default scripts/train.py
+    LAUNCHER = "RT_LAUNCHER"            # auto | python | torchrun | accelerate
+    GPU_COUNT = "RT_GPU_COUNT"
+    RUN_ID = "RT_RUN_ID"
+    STOP_POD = "RT_STOP_POD"            # 1 | 0
+    SESSION = "RT_SESSION"              # tmux session name (default train)
+    PYTHON = "RT_PYTHON"                # interpreter the venv is built from (default python3)
+    RP_ENV_FILE = "RT_RP_ENV_FILE"      # RunPod's env file (default /etc/rp_environment)
+    ACK_WAIT = "RT_ACK_WAIT"            # seconds the pod waits for the runner's ack before stopping
+
+    ALL = (ACTION, WORKSPACE, REPO_URL, REPO_BRANCH, REPO_DIR, CODE_SOURCE, CONFIG, TRAIN_SCRIPT,
+           LAUNCHER, GPU_COUNT, RUN_ID, STOP_POD, SESSION, PYTHON, RP_ENV_FILE, ACK_WAIT)
+    # What a user (or a test) may set in the runner's environment; passed through to the launcher.
+    # TMUX_TMPDIR gives the training its own tmux server (shared machines, tests).
+    PASSTHROUGH = (LAUNCHER, PYTHON, GPU_COUNT, SESSION, RP_ENV_FILE, REPO_DIR, "TMUX_TMPDIR")
+
+
+# Values training itself gets in its environment (besides the venv and PYTHONPATH).
+TRAINING_RUN_ID = "RT_RUN_ID"
+TRAINING_ATTEMPT = "RT_ATTEMPT"
+
+DEFAULT_WORKSPACE = "/workspace"
+DEFAULT_SESSION = "train"
+DEFAULT_BRANCH = "main"
+DEFAULT_TRAIN_SCRIPT = "scripts/train.py"
+DEFAULT_RP_ENV_FILE = "/etc/rp_environment"
+SESSION_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class Action(str, Enum):
+    LAUNCH = "launch"
+    INSPECT = "inspect"
+
+
+class LaunchStatus(str, Enum):
+    STARTED = "started"
+    ALREADY_RUNNING = "already-running"
+
+
+class AttemptState(str, Enum):
+    """state.json's "state" for the current attempt."""
+
+    SETUP = "setup"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    PREEMPTED = "preempted"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (AttemptState.SUCCEEDED, AttemptState.FAILED, AttemptState.PREEMPTED)
+
+
+TERMINAL_STATES = tuple(s.value for s in AttemptState if s.terminal)
+
+
+# ---------------------------------------------------------------- where things live on the volume
+@dataclass(frozen=True)
+class VolumePaths:
+    """Paths under the workspace (the network volume, /workspace on a RunPod pod)."""
+
+    workspace: str = DEFAULT_WORKSPACE
+
+    def _join(self, *parts: str) -> str:
+        return "/".join([self.workspace.rstrip("/") or "", *parts])
+
+    @property
+    def data(self) -> str:
+        return self._join("data")
+
+    @property
+    def log_dir(self) -> str:
+        return self._join("logs")
+
+    @property
+    def log(self) -> str:
+        return self._join("logs", "current.log")
+
+    @property
+    def runner_dir(self) -> str:
+        return self._join(".runner")
+
+    @property
+    def state_file(self) -> str:
+        return self._join(".runner", "state.json")
+
+    @property
+    def ack_file(self) -> str:
+        return self._join(".runner", "ack")
+
+    @property
+    def lock_file(self) -> str:
+        return self._join(".runner", "launch.lock")
+
+    @property
+    def tensorboard_file(self) -> str:
+        return self._join(".runner", "tensorboard.json")
+
+    @property
+    def tensorboard_log(self) -> str:
+        return self._join("logs", "tensorboard.log")
+
+    def default_repo_dir(self, repo_url: Optional[str]) -> Optional[str]:
+        """RT_REPO_DIR's default: <workspace>/<basename of the repo URL without .git>."""
+        if not repo_url:
+            return None
+        name = repo_url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+        if name.endswith(".git"):
+            name = name[:-4]
+        return self._join(name) if name not in ("", ".", "..") else None
+
+
+def ack_text(run_id: str, attempt: int) -> str:
+    """What the runner writes to .runner/ack to confirm it read the attempt's end."""
+    return f"{run_id} {attempt}"
+
+
+# ---------------------------------------------------------------- state.json
+class StateKey:
+    """Keys of <workspace>/.runner/state.json (one record: the current attempt of the current run)."""
+
+    RUN_ID = "run_id"
+    ATTEMPT = "attempt"
+    STATE = "state"                     # AttemptState
+    EXIT_CODE = "exit_code"
+    CONFIG = "config"
+    OUTPUT_DIR = "output_dir"
+    RESUME_FROM = "resume_from"
+    LAST_CHECKPOINT = "last_checkpoint"
+    STARTED_AT = "started_at"
+    ENDED_AT = "ended_at"
+    LOG_OFFSET = "log_offset"
+    STOP_REQUESTED = "stop_requested"
+    SESSION = "session"
+    MESSAGE = "message"
+    STOP_METHOD = "stop_method"
+    SUPERVISOR_PID = "supervisor_pid"
+    TRAIN_PID = "train_pid"
+    COMMIT = "commit"
+    LAUNCHER = "launcher"
+    GPU_COUNT = "gpu_count"
+    REPO_DIR = "repo_dir"
+
+    ALL = (RUN_ID, ATTEMPT, STATE, EXIT_CODE, CONFIG, OUTPUT_DIR, RESUME_FROM, LAST_CHECKPOINT,
+           STARTED_AT, ENDED_AT, LOG_OFFSET, STOP_REQUESTED, SESSION, MESSAGE, STOP_METHOD,
+           SUPERVISOR_PID, TRAIN_PID, COMMIT, LAUNCHER, GPU_COUNT, REPO_DIR)
+
+
+def parse_json_object(raw: Any) -> Optional[Dict[str, Any]]:
+    """A JSON object from bytes/str, or None (empty, not JSON, not an object)."""
+    if not raw:
+        return None
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# ---------------------------------------------------------------- answer lines (stdout, last line)
+RESULT_PREFIX = "RT_RESULT "
+INSPECT_PREFIX = "RT_INSPECT "
+ERROR_PREFIX = "error: "
+WARNING_PREFIX = "warning: "
+
+
+class ResultKey:
+    """Keys of the RT_RESULT object (launch)."""
+
+    STATUS = "status"                   # LaunchStatus
+    RUN_ID = "run_id"
+    ATTEMPT = "attempt"
+    LOG = "log"
+    LOG_OFFSET = "log_offset"
+    RESUME_FROM = "resume_from"
+    STATE_FILE = "state_file"
+    SESSION = "session"
+    CONFIG = "config"
+    OUTPUT_DIR = "output_dir"
+    REPO_DIR = "repo_dir"
+    COMMIT = "commit"
+    LAUNCHER = "launcher"
+    GPU_COUNT = "gpu_count"
+    SKIPPED_CHECKPOINTS = "skipped_checkpoints"
+    STATE = "state"                     # already-running: the state record's state
+
+
+class InspectKey:
+    """Keys of the RT_INSPECT object (RT_ACTION=inspect)."""
+
+    STATE = "state"                     # the state.json object, or null
+    SESSION_RUNNING = "session_running"
+    OUTPUT_DIR = "output_dir"
+    NEWEST_CHECKPOINT = "newest_checkpoint"
+    SKIPPED_CHECKPOINTS = "skipped_checkpoints"
+    LOG = "log"
+    LOG_SIZE = "log_size"
+    SESSION = "session"
+    NOTE = "note"
+
+
+def format_answer(prefix: str, data: Dict[str, Any]) -> str:
+    return prefix + json.dumps(data)
+
+
+def find_answer(prefix: str, stdout: str) -> Optional[Dict[str, Any]]:
+    """The object of the last `<prefix><json>` line of stdout, or None."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(prefix):
+            return parse_json_object(line[len(prefix):])
+    return None
+
+
+def find_result(stdout: str) -> Optional[Dict[str, Any]]:
+    return find_answer(RESULT_PREFIX, stdout)
+
+
+def find_inspect(stdout: str) -> Optional[Dict[str, Any]]:
+    return find_answer(INSPECT_PREFIX, stdout)
+
+
+# ---------------------------------------------------------------- the log's header, footer and notes
+NOTE_PREFIX = "[remote_train] "
+SIGTERM_NOTE = NOTE_PREFIX + "SIGTERM received"
+BANNER = "====="
+NONE = "none"                          # how the log lines spell a missing value
+
+
+def _none(value: Optional[str]) -> Optional[str]:
+    return None if value in (None, "", NONE, "None") else value
+
+
+def _int_or_none(value: Optional[str]) -> Optional[int]:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+# The patterns search (not match): a line the training left unfinished (a progress bar redrawn
+# with \r) can precede the banner on the same line of the log.
+_HEADER_RE = re.compile(
+    r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) config=(?P<config>.*) "
+    r"resume=(?P<resume>\S+) =====$")
+_FOOTER_RE = re.compile(
+    r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) end state=(?P<state>\w+) "
+    r"exit=(?P<exit>\S+) checkpoint=(?P<ckpt>.*) =====$")
+_ENDED_NOTE_RE = re.compile(
+    r"^\[remote_train\] training ended: state=(?P<state>\w+) exit_code=(?P<exit>\S+) "
+    r"last_checkpoint=(?P<ckpt>\S+)")
+
+
+@dataclass(frozen=True)
+class Header:
+    """The first log line of an attempt."""
+
+    time: str
+    run_id: str
+    attempt: int
+    config: str
+    resume_from: Optional[str]
+
+    def line(self) -> str:
+        return (f"===== {self.time} run={self.run_id} attempt={self.attempt} config={self.config} "
+                f"resume={self.resume_from or NONE} =====")
+
+
+@dataclass(frozen=True)
+class Footer:
+    """The last log line of an attempt (written when it ends; on preemption if the 5 s allow)."""
+
+    time: str
+    run_id: str
+    attempt: int
+    state: str
+    exit_code: Optional[int]
+    checkpoint: Optional[str]
+
+    def line(self) -> str:
+        code = NONE if self.exit_code is None else str(self.exit_code)
+        return (f"===== {self.time} run={self.run_id} attempt={self.attempt} end state={self.state} "
+                f"exit={code} checkpoint={self.checkpoint or NONE} =====")
+
+
+@dataclass(frozen=True)
+class EndedNote:
+    """`[remote_train] training ended: ...`, written just before the footer."""
+
+    state: str
+    exit_code: Optional[int]
+    checkpoint: Optional[str]
+
+    def line(self, detail: str = "") -> str:
+        code = NONE if self.exit_code is None else str(self.exit_code)
+        return (f"{NOTE_PREFIX}training ended: state={self.state} exit_code={code} "
+                f"last_checkpoint={self.checkpoint or NONE}" + (f" ({detail})" if detail else ""))
+
+
+def is_launcher_line(text: str) -> bool:
+    """A line the launcher wrote (header, footer, note) rather than training."""
+    return text.startswith((BANNER, NOTE_PREFIX))
+
+
+def parse_footer(text: str) -> Optional[Footer]:
+    m = _FOOTER_RE.search(text)
+    if not m:
+        return None
+    return Footer(m["time"], m["run"], int(m["attempt"]), m["state"], _int_or_none(m["exit"]), _none(m["ckpt"]))
+
+
+def parse_header(text: str) -> Optional[Header]:
+    if " end state=" in text:
+        return None
+    m = _HEADER_RE.search(text)
+    if not m:
+        return None
+    return Header(m["time"], m["run"], int(m["attempt"]), m["config"], _none(m["resume"]))
+
+
+def parse_ended_note(text: str) -> Optional[EndedNote]:
+    m = _ENDED_NOTE_RE.match(text)
+    if not m:
+        return None
+    return EndedNote(m["state"], _int_or_none(m["exit"]), _none(m["ckpt"]))
+
+
+def is_sigterm_note(text: str) -> bool:
+    return text.startswith(SIGTERM_NOTE)
+
+
+# ---------------------------------------------------------------- checkpoints (HF Trainer layout)
+CHECKPOINT_PREFIX = "checkpoint-"
+_CHECKPOINT_STEP_RE = re.compile(r"checkpoint-(\d+)/?$")
+
+
+def checkpoint_step(path: Optional[str]) -> Optional[int]:
+    """N of a .../checkpoint-N path, else None."""
+    m = _CHECKPOINT_STEP_RE.search(path or "")
+    return int(m.group(1)) if m else None
+
+
+__all__ = [
+    "Action", "AttemptState", "BANNER", "CHECKPOINT_PREFIX", "DEFAULT_WORKSPACE", "EndedNote", "ERROR_PREFIX",
+    "Footer", "Header", "INSPECT_PREFIX", "InspectKey", "Inputs", "LaunchStatus", "NOTE_PREFIX",
+    "RESULT_PREFIX", "ResultKey", "SIGTERM_NOTE", "StateKey", "TERMINAL_STATES", "VolumePaths",
+    "WARNING_PREFIX", "ack_text", "checkpoint_step", "find_inspect", "find_result", "format_answer",
+    "is_launcher_line", "is_sigterm_note", "parse_ended_note", "parse_footer", "parse_header",
+    "parse_json_object",
+]
