@@ -1,24 +1,57 @@
-"""Does an SSH server answer on host:port? (RunPod publishes port 22 before sshd is up.)"""
+"""Does an SSH server answer on host:port? The one banner probe of the providers and the runner.
+
+A published port is not enough: RunPod maps 22/tcp before sshd runs (or when the image starts
+none), so a server counts as up only once it sends its identification line ("SSH-2.0-...").
+"""
 from __future__ import annotations
 
 import socket
+import time
+from dataclasses import dataclass
+from typing import Optional
 
 
-def read_ssh_banner(host: str, port: int, *, timeout: float = 5.0) -> str | None:
-    """The server's identification line ("SSH-2.0-...") or None if nothing SSH-like answers."""
+@dataclass(frozen=True)
+class BannerProbe:
+    ok: bool
+    detail: str          # the banner when ok, else what happened (for "still waiting" messages)
+
+
+def probe_ssh(host: str, port: int, timeout: float = 5.0) -> BannerProbe:
+    """One attempt, bounded by timeout seconds in all."""
+    deadline = time.monotonic() + max(timeout, 0.1)
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
-            sock.settimeout(timeout)
+        with socket.create_connection((host, int(port)), timeout=max(timeout, 0.1)) as sock:
             data = b""
-            # RFC 4253 allows other lines before the identification line; read a few of them.
-            while len(data) < 4096:
-                chunk = sock.recv(256)
+            # RFC 4253 4.2: the server may send other lines before the identification line.
+            while len(data) < 8192:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return BannerProbe(False, "the port accepts connections but sends no SSH banner "
+                                              "(sshd not started yet?)")
+                sock.settimeout(left)
+                try:
+                    chunk = sock.recv(1024)
+                except socket.timeout:
+                    return BannerProbe(False, "the port accepts connections but sends no SSH banner "
+                                              "(sshd not started yet?)")
                 if not chunk:
-                    break
+                    return BannerProbe(False, "the port accepts connections but closes them without an SSH banner")
                 data += chunk
                 for line in data.split(b"\n")[:-1]:
                     if line.startswith(b"SSH-"):
-                        return line.rstrip(b"\r").decode("ascii", "replace")
-    except OSError:
-        return None
-    return None
+                        return BannerProbe(True, line.rstrip(b"\r").decode("ascii", "replace"))
+            return BannerProbe(False, "something that is not an SSH server answers on the port")
+    except socket.timeout:
+        return BannerProbe(False, "connection attempt timed out")
+    except OSError as e:
+        return BannerProbe(False, (e.strerror or str(e)).lower())
+
+
+def read_ssh_banner(host: str, port: int, *, timeout: float = 5.0) -> Optional[str]:
+    """The server's identification line ("SSH-2.0-...") or None if nothing SSH-like answers."""
+    probe = probe_ssh(host, port, timeout)
+    return probe.detail if probe.ok else None
+
+
+__all__ = ["BannerProbe", "probe_ssh", "read_ssh_banner"]

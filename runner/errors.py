@@ -81,6 +81,21 @@ class SpotUnavailableError(PodError):
     """RunPod rejected the spot operations (spot withdrawn); switch the stack to on-demand."""
 
 
+class PodNotRunning(PodError):
+    """The command only works on a running pod and was told not to start it."""
+
+
+class PodLeft(PodError):
+    """The pod stopped or disappeared under a command that was working with it."""
+
+    def __init__(self, pod_id: str, state: str, pod: object = None):
+        change = getattr(pod, "last_status_change", None)
+        status = getattr(pod, "status", None)
+        shown = f"{status}: {change}" if status and change else (status or str(state))
+        super().__init__(f"pod {pod_id} is no longer running ({shown})")
+        self.pod_id, self.state, self.pod = pod_id, state, pod
+
+
 class PodStartTimeout(PodError):
     """The pod did not become RUNNING with a working SSH endpoint within the deadline."""
 
@@ -94,7 +109,58 @@ class ApiAuthError(ApiError):
 
 
 class SshError(RunnerError):
+    """Every SSH failure: the CLI prints the message and exits with 6."""
+
     exit_code = EXIT_SSH
+
+
+class SshKeyError(SshError):
+    """The private key file is missing, unreadable, encrypted or not a key."""
+
+
+class SshConnectError(SshError):
+    """No SSH session could be set up (refused, timed out, handshake failed)."""
+
+
+class SshAuthError(SshError):
+    """The server rejected our key."""
+
+
+class HostKeyMismatch(SshError):
+    """The server presented a host key that the pin does not allow."""
+
+
+class HostKeyStoreError(SshError):
+    """The pin store cannot be read or written."""
+
+
+class SshDisconnected(SshError):
+    """The link to the server dropped (or stopped answering)."""
+
+
+class SshTimeout(SshError):
+    """A remote command did not finish within its timeout."""
+
+
+class SshNotReady(SshError):
+    """No SSH banner on host:port within the deadline."""
+
+
+class RemoteFileShrunk(SshError):
+    """The followed file is shorter than the offset we resume from (it was replaced or truncated)."""
+
+
+class PortInUse(SshError):
+    def __init__(self, port: int, detail: str = ""):
+        super().__init__(
+            f"local port {port} is already in use{f' ({detail})' if detail else ''}; stop whatever listens "
+            f"there (`ss -ltnp 'sport = :{port}'` shows it) or choose another local port"
+        )
+        self.port = port
+
+
+# SSH failures that a reconnect may cure.
+RETRYABLE_SSH = (SshDisconnected, SshConnectError, SshNotReady)
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:

@@ -18,8 +18,9 @@ import os
 import signal
 from typing import Callable
 
-from runner import recovery, train
-from tests.train_harness import TrainEnv, TrainResult, step_numbers, wait_for
+
+from runner.train.console import Console
+from tests.train_harness import TrainEnv, TrainResult, shorten_timeouts, step_numbers, wait_for
 
 
 def _alive(pid: object) -> bool:
@@ -95,7 +96,7 @@ def interrupt_when(monkeypatch, predicate: Callable[[str], bool]) -> list[str]:
     for which predicate is true, KeyboardInterrupt is raised in the runner (as SIGINT would be in its
     main thread). Returns the list that receives that message once it fired."""
     fired: list[str] = []
-    real = train.Console.say
+    real = Console.say
 
     def say(self, message: str) -> None:
         real(self, message)
@@ -103,16 +104,13 @@ def interrupt_when(monkeypatch, predicate: Callable[[str], bool]) -> list[str]:
             fired.append(message)
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train.Console, "say", say)
+    monkeypatch.setattr(Console, "say", say)
     return fired
 
 
 def fast_recovery(monkeypatch) -> None:
     """The API poll and the SIGTERM confirmation, at test speed."""
-    monkeypatch.setattr(recovery, "POLL_S", 0.2)
-    monkeypatch.setattr(recovery, "CONFIRM_POLL_S", 0.05)
-    monkeypatch.setattr(recovery, "CONFIRM_S", 10.0)
-    monkeypatch.setattr(train, "STOP_VERIFY_S", 20.0)
+    shorten_timeouts(monkeypatch, pod_poll_s=0.2, confirm_poll_s=0.05, confirm_s=10.0, stop_verify_s=20.0)
 
 
 def record(env: TrainEnv, run_id: str) -> dict:

@@ -7,8 +7,11 @@ import threading
 
 import pytest
 
-from runner.hostkeys import HostKeyStore, HostKeyStoreError, pin_id_for_host
-from runner.ssh import HostKey, HostKeyMismatch, SshConnection, SshTarget
+from runner.remote.hostkeys import HostKeyStore, pin_id_for_host
+from runner.errors import HostKeyStoreError
+from runner.remote.hostkeys import HostKey
+from runner.errors import HostKeyMismatch
+from runner.remote.ssh import SshConnection, SshTarget
 
 K1 = HostKey("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl")
 K2 = HostKey("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIHhwYeQ5tLk+qSDbV1pn8u3mK0Ld1zRI0Tu4rgIwfu0O")

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from runner.logfollow import follow_with_reconnect
-from runner.ssh import SshConnection, SshDisconnected, SshTarget, expect_host_key
+from runner.remote.follow import follow_with_reconnect
+from runner.remote.ssh import SshConnection, SshTarget
+from runner.errors import SshDisconnected
+from runner.remote.hostkeys import expect_host_key
 from tests.fixtures.sshd import wait_until
 
 
@@ -210,7 +212,7 @@ def test_gives_up_after_the_reconnect_budget(sshd, tmp_path):
 
 
 def test_host_key_mismatch_on_reconnect_is_not_retried(sshd, tmp_path):
-    from runner.ssh import HostKeyMismatch
+    from runner.errors import HostKeyMismatch
 
     log = tmp_path / "current.log"
     log.write_bytes(b"x\n")

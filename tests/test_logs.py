@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 
 from runner import cli
-from runner.connect import open_pod_link
-from runner.logs import PodStoppedWhileFollowing, follow_log
-from runner.podfiles import PodPaths, tail_log
+from runner.pod.link import open_pod_link
+from runner.companions.logs import PodStoppedWhileFollowing, follow_log
+from runner.remote.inspect import tail_log
+from remote.podside.contract import VolumePaths
 from tests.fixtures.sshd import wait_until
 from tests.test_sync import pod_env, pod_sshd, stub_pulumi  # noqa: F401  (fixtures)
 
@@ -62,7 +63,7 @@ def test_tail_offset_stops_before_a_partial_line(pod_env):
     write_log(pod_env.workspace, "a\nbb\nccc")
     link = open_pod_link(pod_env.settings(), start_if_stopped=False)
     with link.connect() as conn:
-        tail = tail_log(conn, PodPaths(str(pod_env.workspace)).log, 10)
+        tail = tail_log(conn, VolumePaths(str(pod_env.workspace)).log, 10)
     assert tail.lines == [b"a", b"bb"] and tail.end_offset == len("a\nbb\n")
 
 
@@ -74,7 +75,7 @@ class Follower:
         self.messages: list[str] = []
         self.error: BaseException | None = None
         self.stop_event = threading.Event()
-        path = PodPaths(link.outputs.workspace).log
+        path = VolumePaths(link.outputs.workspace).log
         self.thread = threading.Thread(target=self._run, args=(link, path, offset), daemon=True)
         self.thread.start()
 
@@ -100,7 +101,7 @@ def test_follow_survives_a_dropped_connection(pod_env):
     write_log(pod_env.workspace, "old 1\nold 2\n")
     link = open_pod_link(pod_env.settings(), start_if_stopped=False)
     with link.connect() as conn:
-        offset = tail_log(conn, PodPaths(str(pod_env.workspace)).log, 1).end_offset
+        offset = tail_log(conn, VolumePaths(str(pod_env.workspace)).log, 1).end_offset
     follower = Follower(link, offset)
     try:
         write_log(pod_env.workspace, "new 1\nnew 2\n")
@@ -136,7 +137,7 @@ def test_logs_follow_command_returns_zero_when_the_pod_stops(pod_env, capsys, mo
     """Through the CLI: -f prints the tail, follows, and ends cleanly when the pod goes away."""
     pod_env.add_pod("RUNNING")
     write_log(pod_env.workspace, "one\ntwo\n")
-    import runner.logs as logs_mod
+    import runner.companions.logs as logs_mod
 
     real = logs_mod.follow_log
 

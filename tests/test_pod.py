@@ -11,8 +11,10 @@ from infra.runpod_client import Pod, RunPodClient, SshEndpoint
 from runner.errors import (
     ApiAuthError, PodGone, PodNoCapacity, PodStartTimeout, SpotUnavailableError, StackError,
 )
-from runner.pod import classify, ensure_running, probe_ssh_banner, stop_pod
-from runner.stack import StackOutputs
+from infra.ssh_probe import probe_ssh
+from runner.pod.lifecycle import ensure_running, stop_pod
+from runner.pod.state import classify
+from runner.pod.stack import StackOutputs
 
 FAST = dict(first_poll_s=0.05, max_poll_s=0.2, probe_timeout_s=1.0)
 
@@ -133,9 +135,9 @@ def test_classify_none_is_gone():
 
 # ---------------------------------------------------------------- the banner probe
 def test_probe_ssh_banner(tcp):
-    assert probe_ssh_banner("127.0.0.1", tcp.banner[0], 2.0) is True
-    assert probe_ssh_banner("127.0.0.1", tcp.silent, 0.3) is False
-    assert probe_ssh_banner("127.0.0.1", tcp.closed, 0.3) is False
+    assert probe_ssh("127.0.0.1", tcp.banner[0], 2.0).ok is True
+    assert probe_ssh("127.0.0.1", tcp.silent, 0.3).ok is False
+    assert probe_ssh("127.0.0.1", tcp.closed, 0.3).ok is False
 
 
 # ---------------------------------------------------------------- ensure_running

@@ -13,11 +13,10 @@ import re
 import pytest
 
 from runner import cli
-from runner import train
 from tests.recovery_harness import (assert_log_printed_exactly, attempts_in_log, fast_recovery, interrupt_when,
                                     newest_complete, preempt, record, recreate_on_up, steps_of, user_stop)
 from tests.stub_pulumi import POD_URN, stub_pulumi  # noqa: F401  (fixture)
-from tests.train_harness import smoke_config, train_env, wait_for  # noqa: F401
+from tests.train_harness import shorten_timeouts, smoke_config, train_env, wait_for  # noqa: F401
 
 LONG = "configs/long.yaml"
 
@@ -135,8 +134,8 @@ def test_preemption_during_a_checkpoint_save_skips_the_partial_checkpoint(env):
 
 def test_a_link_that_drops_while_the_follower_connects_is_retried(env, monkeypatch):
     # The race a preemption right after the launch makes: the follower's first SSH handshake fails.
-    from runner.ssh import SshConnectError
-    from runner.targets import PodTarget
+    from runner.errors import SshConnectError
+    from runner.train.targets import PodTarget
 
     real, calls = PodTarget.connect, []
 
@@ -287,7 +286,7 @@ def test_ctrl_c_while_the_resumed_pod_boots_stops_it(env, monkeypatch):
 
 
 def test_ctrl_c_after_the_relaunch_detaches(env, monkeypatch):
-    monkeypatch.setattr(train, "ACK_WAIT_S", 1)   # the pod stops itself 1 s after the end
+    shorten_timeouts(monkeypatch, ack_wait_s=1)   # the pod stops itself 1 s after the end
     env.add_pod("RUNNING")
     run = env.start("train", "--config", LONG, "--run-id", "later")
     env.wait_log("saved checkpoint-5")

@@ -14,22 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from runner.ssh import (
-    HostKey,
-    HostKeyMismatch,
-    PortInUse,
-    RemoteFileShrunk,
-    SshAuthError,
-    SshConnection,
-    SshDisconnected,
-    SshKeyError,
-    SshNotReady,
-    SshTarget,
-    SshTimeout,
-    build_script,
-    expect_host_key,
-    wait_for_ssh_banner,
-)
+from runner.remote.hostkeys import HostKey, expect_host_key
+from runner.errors import HostKeyMismatch, PortInUse, RemoteFileShrunk, SshAuthError, SshDisconnected, SshKeyError, SshNotReady, SshTimeout
+from runner.remote.ssh import SshConnection, SshTarget
+from runner.remote.shell import build_script
+from runner.remote.banner import wait_for_ssh_banner
 from tests.fixtures.sshd import wait_until
 
 
@@ -214,7 +203,7 @@ def test_fingerprint_matches_ssh_keygen(sshd):
 
 
 def test_connect_to_closed_port_is_a_clear_error(sshd):
-    from runner.ssh import SshConnectError
+    from runner.errors import SshConnectError
 
     with pytest.raises(SshConnectError, match="cannot connect .*runner status"):
         SshConnection.open(_target(sshd, port=_closed_port()), host_key_check=expect_host_key(sshd.known_host_key))
@@ -466,7 +455,7 @@ def test_follow_notices_a_link_that_stops_answering(sshd, conn, tmp_path):
 
 
 def test_exit_status_arrives_after_output_was_closed_early(conn):
-    from runner.ssh import RunResult
+    from runner.remote.shell import RunResult
 
     assert conn.run("echo x; exec >&- 2>&-; sleep 0.3; exit 4") == RunResult(4, "x\n", "")
 

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from runner import cli
-from runner import ssh_cmd
+from runner.companions import ssh as ssh_cmd
 from tests.test_sync import pod_env, pod_sshd, stub_pulumi  # noqa: F401  (fixtures)
 
 

@@ -7,8 +7,10 @@ import uuid
 
 import pytest
 
-from runner import cli, runrecord
-from runner.runrecord import AttemptRecord, RunRecord
+from runner import cli
+
+from runner.train import record as runrecord
+from runner.train.record import AttemptRecord, RunRecord
 from tests.test_sync import pod_env, pod_sshd, stub_pulumi  # noqa: F401  (fixtures)
 
 TOP_KEYS = ["stack", "pod_id", "pod", "training", "log", "errors"]
@@ -49,7 +51,7 @@ def seed_run(workspace, *, state: str = "running") -> dict:
 def train_session(pod_env, monkeypatch):
     """A tmux session on the 'pod' standing in for the training session (unique name, removed after)."""
     name = f"rt-test-train-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setattr("runner.podfiles.TRAIN_SESSION", name)
+    monkeypatch.setattr("runner.remote.inspect.TRAIN_SESSION", name)
     with pod_env.remote() as conn:
         # Marked like the launcher marks its sessions (tmux option @rt_owner), so inspect counts it.
         assert conn.run(f"tmux new-session -d -s {name} 'sleep 300' && "
@@ -160,8 +162,8 @@ def test_status_of_a_gone_pod(pod_env, capsys):
 def test_status_reports_an_ssh_failure_but_still_shows_the_pod(pod_env, capsys, monkeypatch):
     pod_env.add_pod("RUNNING")
     # A pin for another key under this pod id: the runner must refuse the pod's key.
-    from runner.hostkeys import HostKeyStore
-    from runner.ssh import HostKey
+    from runner.remote.hostkeys import HostKeyStore
+    from runner.remote.hostkeys import HostKey
 
     settings = pod_env.settings()
     store = HostKeyStore(settings.paths.ensure().known_hosts)

@@ -16,8 +16,9 @@ import pytest
 from runner import cli
 from runner.errors import UsageError
 from runner.settings import KEYS, load_settings
-from runner.ssh import SshConnection, SshTarget, expect_host_key
-from runner.sync import SyncError, ensure_remote_rsync, plan
+from runner.remote.ssh import SshConnection, SshTarget
+from runner.remote.hostkeys import expect_host_key
+from runner.companions.sync import SyncError, ensure_remote_rsync, plan
 from tests.fixtures.sshd import Sshd
 from tests.stub_pulumi import SAMPLE_OUTPUTS, stub_pulumi  # noqa: F401  (fixture)
 
@@ -216,10 +217,10 @@ def test_keep_running_leaves_a_started_pod_running(pod_env, capfd):
 def test_failed_rsync_still_stops_a_pod_it_started(pod_env, capfd, monkeypatch):
     pod_env.add_pod("EXITED")
     make_tree(pod_env.data_dir, FILES)
-    monkeypatch.setattr("runner.sync.INSTALL_RSYNC", "exit 1")
+    monkeypatch.setattr("runner.companions.sync.INSTALL_RSYNC", "exit 1")
     # Make the pod-side rsync check fail by asking for a program that does not exist.
     real = ensure_remote_rsync
-    monkeypatch.setattr("runner.sync.ensure_remote_rsync",
+    monkeypatch.setattr("runner.companions.sync.ensure_remote_rsync",
                         lambda conn, **kw: real(conn, install_command="echo 'E: no network' >&2; exit 100",
                                                 program="rsync-not-installed-here"))
     assert cli.main(["sync"]) == 1
@@ -269,19 +270,19 @@ def test_install_path_reports_failure_clearly(pod_env):
 
 # ---------------------------------------------------------------- how the pod is reached (fast path)
 class ConnectSpy:
-    """Counts the paramiko sessions runner sync opens (runner.connect.connect_endpoint), passing them through."""
+    """Counts the paramiko sessions runner sync opens (runner.pod.link.connect_endpoint), passing them through."""
 
     def __init__(self, monkeypatch):
-        import runner.connect
+        import runner.pod.link
 
         self.calls = 0
-        real = runner.connect.connect_endpoint
+        real = runner.pod.link.connect_endpoint
 
         def spy(*args, **kw):
             self.calls += 1
             return real(*args, **kw)
 
-        monkeypatch.setattr(runner.connect, "connect_endpoint", spy)
+        monkeypatch.setattr(runner.pod.link, "connect_endpoint", spy)
 
 
 def key_of(known_hosts_line: str) -> str:
@@ -360,8 +361,8 @@ def test_missing_rsync_on_the_pod_is_installed_then_the_sync_retried(pod_env, ca
     capfd.readouterr()
     # The pod-side rsync is now a program that is not there until "installing" it links the real one.
     pod_rsync = tmp_path / "pod-bin" / "rsync"
-    monkeypatch.setattr("runner.sync.REMOTE_RSYNC", str(pod_rsync))
-    monkeypatch.setattr("runner.sync.INSTALL_RSYNC",
+    monkeypatch.setattr("runner.companions.sync.REMOTE_RSYNC", str(pod_rsync))
+    monkeypatch.setattr("runner.companions.sync.INSTALL_RSYNC",
                         f"mkdir -p {pod_rsync.parent} && ln -s \"$(command -v rsync)\" {pod_rsync}")
     spy = ConnectSpy(monkeypatch)
     (pod_env.data_dir / "audio_1" / "c.flac").write_text("changed")

@@ -13,11 +13,11 @@ import uuid
 import pytest
 
 from runner import cli
-from runner import tensorboard as tbmod
-from runner.connect import open_pod_link
+from runner.companions import tensorboard as tbmod
+from runner.pod.link import open_pod_link
 from runner.errors import UsageError
-from runner.podfiles import PodPaths
-from runner.tensorboard import TensorBoardError, Target, serve, start_remote_tensorboard
+from remote.podside.contract import VolumePaths
+from runner.companions.tensorboard import TensorBoardError, BoardSource, serve, start_remote_tensorboard
 from tests.fixtures.sshd import wait_until
 from tests.test_sync import pod_env, pod_sshd, stub_pulumi  # noqa: F401  (fixtures)
 
@@ -239,8 +239,8 @@ def test_default_port_moves_to_the_next_free_one(tb_env, monkeypatch):
 
 
 def test_missing_tensorboard_says_how_to_install_it(tb_env):
-    paths = PodPaths(str(tb_env.workspace))
-    target = Target(logdir="/tmp/x", repo_dir=str(tb_env.workspace / "no-such-repo"), config="c.yaml")
+    paths = VolumePaths(str(tb_env.workspace))
+    target = BoardSource(logdir="/tmp/x", repo_dir=str(tb_env.workspace / "no-such-repo"), config="c.yaml")
     with tb_env.remote() as conn:
         with pytest.raises(TensorBoardError) as e:
             start_remote_tensorboard(conn, target, paths, say=lambda m: None)
@@ -250,10 +250,10 @@ def test_missing_tensorboard_says_how_to_install_it(tb_env):
 
 def test_tensorboard_that_dies_at_startup_shows_its_output(tb_env):
     install_stand_in(tb_env.workspace / "repo" / "venv" / "bin", fail=True)
-    target = Target(logdir="/tmp/x", repo_dir=str(tb_env.workspace / "repo"), config="c.yaml")
+    target = BoardSource(logdir="/tmp/x", repo_dir=str(tb_env.workspace / "repo"), config="c.yaml")
     with tb_env.remote() as conn:
         with pytest.raises(TensorBoardError) as e:
-            start_remote_tensorboard(conn, target, PodPaths(str(tb_env.workspace)), say=lambda m: None)
+            start_remote_tensorboard(conn, target, VolumePaths(str(tb_env.workspace)), say=lambda m: None)
     assert "exited" in e.value.message and "simulated crash at startup" in e.value.message
 
 

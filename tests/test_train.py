@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 import re
 
-from runner import train
-from runner.hostkeys import HostKeyStore
+from runner.remote.hostkeys import HostKeyStore
 from tests.stub_pulumi import stub_pulumi  # noqa: F401  (fixture)
-from tests.train_harness import (assert_printed_is_the_log, smoke_config, step_numbers, train_env,  # noqa: F401
+from tests.train_harness import (assert_printed_is_the_log, shorten_timeouts, smoke_config, step_numbers, train_env,  # noqa: F401
                                  wait_for)
 
 CONFIG = "configs/smoke.yaml"
@@ -78,7 +77,7 @@ def test_failing_training_exits_with_its_exit_code_and_the_pod_still_stops(train
 def test_a_pod_that_does_not_stop_itself_is_stopped_by_the_runner(train_env, monkeypatch):
     env = train_env
     env.add_pod("RUNNING", self_stop=False)          # the pod has no API key: its own stop fails
-    monkeypatch.setattr(train, "STOP_VERIFY_S", 1.0)
+    shorten_timeouts(monkeypatch, stop_verify_s=1.0)
 
     res = env.run("train", "--config", CONFIG)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from tests.podprocs import processes_under
 
+import dataclasses
 import faulthandler
 import json
 import os
@@ -35,7 +36,8 @@ from typing import Callable, Optional
 
 import pytest
 
-from runner import cli, train
+from runner import cli, timeouts
+
 from runner.settings import KEYS
 from tests.remote_harness import git, real_python, wait_for
 from tests.stub_pulumi import SAMPLE_OUTPUTS
@@ -296,9 +298,12 @@ def base_env(monkeypatch, env: TrainEnv) -> None:
     monkeypatch.setenv("RT_RP_ENV_FILE", str(env.rp_env_file))
     monkeypatch.setenv("TMUX_TMPDIR", str(env.tmux_tmpdir))
     # Short waits: the events they wait for happen within milliseconds here.
-    monkeypatch.setattr(train, "END_GRACE_S", 0.3)
-    monkeypatch.setattr(train, "STOP_CHECK_INTERVAL_S", 0.2)
-    monkeypatch.setattr(train, "STOP_VERIFY_S", 20.0)
+    shorten_timeouts(monkeypatch, end_grace_s=0.3, stop_check_interval_s=0.2, stop_verify_s=20.0)
+
+
+def shorten_timeouts(monkeypatch, **changes: float) -> None:
+    """Shorter waits for one test (runner/timeouts.py), restored by monkeypatch afterwards."""
+    monkeypatch.setattr(timeouts, "_current", dataclasses.replace(timeouts.current(), **changes))
 
 
 @pytest.fixture

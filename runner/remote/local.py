@@ -1,7 +1,7 @@
-"""This machine with the surface of runner.ssh.SshConnection, for `runner train --local`.
+"""This machine as a `Shell` (runner/remote/shell.py), for `runner train --local`.
 
 run / run_script / read_file / write_file / follow / check_alive / close behave like their SSH
-counterparts (same arguments, same results, whole lines from byte offsets), so train.py has one
+counterparts (same arguments, same results, whole lines from byte offsets), so runner/train/ has one
 code path for a pod, a host and this machine. The launcher runs as `bash -s` here too, with the
 same quoted `export` lines on stdin, and an environment stripped of the runner's secrets: the
 launcher copies every exported variable into its supervisor script on the workspace.
@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
-from runner.ssh import LineCallback, RemoteFileShrunk, RunResult, SshError, SshTimeout, build_script
+from runner.errors import RemoteFileShrunk, SshError, SshTimeout
+from runner.remote.shell import LineBuffer, LineCallback, LineSplitter, RunResult, build_script
 
 # Never handed to the local launcher: secrets, and RunPod's pod variables (this is not a pod).
 _DROP_PREFIXES = ("RUNPOD_", "PULUMI_")
@@ -76,16 +77,11 @@ class LocalShell:
         out, err = bytearray(), bytearray()
 
         def pump(stream, buf: bytearray, callback: LineCallback | None) -> None:
-            pending = b""
+            lines = LineSplitter(callback)
             for chunk in iter(lambda: stream.read1(65536), b""):
                 buf.extend(chunk)
-                if callback is not None:
-                    pending += chunk
-                    *lines, pending = pending.split(b"\n")
-                    for line in lines:
-                        callback(line.decode("utf-8", "replace"))
-            if callback is not None and pending:
-                callback(pending.decode("utf-8", "replace"))
+                lines.feed(chunk)
+            lines.flush()
 
         readers = [threading.Thread(target=pump, args=(proc.stdout, out, on_stdout_line), daemon=True),
                    threading.Thread(target=pump, args=(proc.stderr, err, on_stderr_line), daemon=True)]
@@ -156,8 +152,8 @@ class LocalShell:
         """Yield (line, next_offset) for each whole line from byte `offset` on, waiting for more.
 
         (The liveness options are about a network link; a local file has none.)"""
-        position = int(offset)
-        pending = b""
+        lines = LineBuffer(offset)
+        position = lines.position
         fh = None
         try:
             while True:
@@ -179,11 +175,7 @@ class LocalShell:
                     chunk = fh.read(65536)
                     while chunk:
                         got = True
-                        pending += chunk
-                        *lines, pending = pending.split(b"\n")
-                        for line in lines:
-                            position += len(line) + 1
-                            yield line, position
+                        yield from lines.feed(chunk)
                         chunk = fh.read(65536)
                 if should_stop is not None and should_stop():
                     return

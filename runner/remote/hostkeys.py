@@ -1,4 +1,6 @@
-"""Host-key pinning for pods: trust on first use, re-pin only across a pod restart.
+"""Host keys: the value type, the check as a strategy object (HostKeyPolicy), and pinning for pods.
+
+Pods: trust on first use, re-pin only across a pod restart.
 
 A RunPod pod's container disk is wiped on every stop, so its sshd generates new host keys after
 each start: a fixed known_hosts entry would break on every resume, and StrictHostKeyChecking=no
@@ -12,7 +14,9 @@ Store (JSON, mode 0600, replaced atomically):
 """
 from __future__ import annotations
 
+import base64
 import fcntl
+import hashlib
 import json
 import os
 from contextlib import contextmanager
@@ -22,11 +26,55 @@ from pathlib import Path
 from typing import Callable, Iterator, Literal
 
 from runner.paths import write_private
-from runner.ssh import HostKey, HostKeyMismatch, HostKeyPolicy, SshError
+from runner.errors import HostKeyMismatch, HostKeyStoreError
 from runner.timestamps import parse_utc
 
 DEFAULT_STORE = Path("~/.runpod-trainer/known_hosts.json")
 STORE_VERSION = 1
+
+@dataclass(frozen=True)
+class HostKey:
+    """A server's public host key as presented in the handshake."""
+
+    key_type: str  # e.g. "ssh-ed25519"
+    base64: str  # the key blob, base64 as in known_hosts / *.pub files
+
+    @classmethod
+    def from_line(cls, line: str) -> "HostKey":
+        """From an OpenSSH public key line ("ssh-ed25519 AAAA... [comment]")."""
+        parts = line.split()
+        if len(parts) < 2:
+            raise ValueError(f"not an OpenSSH public key line: {line!r}")
+        return cls(parts[0], parts[1])
+
+    @property
+    def line(self) -> str:
+        return f"{self.key_type} {self.base64}"
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA256 fingerprint in OpenSSH's notation (what `ssh-keygen -lf` prints)."""
+        digest = hashlib.sha256(base64.b64decode(self.base64)).digest()
+        return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+# Called with the key the server presented, before we authenticate; raises HostKeyMismatch to refuse.
+HostKeyPolicy = Callable[[HostKey], None]
+
+
+def expect_host_key(expected_line: str) -> HostKeyPolicy:
+    """A policy that accepts exactly one key (e.g. a key known out of band, or in tests)."""
+    expected = HostKey.from_line(expected_line)
+
+    def check(presented: HostKey) -> None:
+        if presented != expected:
+            raise HostKeyMismatch(
+                f"the server presented host key {presented.key_type} {presented.fingerprint}, "
+                f"expected {expected.key_type} {expected.fingerprint}"
+            )
+
+    return check
+
 
 Outcome = Literal["pinned", "matched", "repinned"]
 
@@ -42,10 +90,6 @@ class Pin:
     @property
     def host_key(self) -> HostKey:
         return HostKey(self.key_type, self.key)
-
-
-class HostKeyStoreError(SshError):
-    pass
 
 
 def pin_id_for_host(host: str, port: int) -> str:

@@ -20,19 +20,16 @@ import threading
 import time
 from typing import Callable
 
-from runner.ssh import (
-    SshConnectError,
-    SshConnection,
-    SshDisconnected,
-    SshNotReady,
-)
+from infra.polling import Backoff
+from runner.errors import RETRYABLE_SSH, SshDisconnected
+from runner.remote.shell import Shell as SshConnection
 
 log = logging.getLogger(__name__)
 
 # Worth another try: the link or the pod's sshd is (still) away. Anything else (HostKeyMismatch,
 # SshAuthError, SshKeyError, RemoteFileShrunk, errors from on_line or from the caller's connect)
-# propagates at once. runner.ssh turns socket/paramiko failures into these types.
-RETRYABLE = (SshDisconnected, SshConnectError, SshNotReady)
+# propagates at once. runner.remote.ssh turns socket/paramiko failures into these types.
+RETRYABLE = RETRYABLE_SSH
 
 
 def follow_with_reconnect(
@@ -134,23 +131,20 @@ def _reconnect(
     max_backoff_s: float,
 ) -> SshConnection | None:
     """A new connection, None if stop_event was set meanwhile; SshDisconnected after max_wait_s."""
-    started = time.monotonic()
-    delay = initial_backoff_s
+    backoff = Backoff(max_wait_s, first_s=initial_backoff_s, factor=2.0, cap_s=max_backoff_s, sleep=stop_event.wait)
     attempt = 1
     while True:
         log.info("SSH link lost (%s); reconnecting (attempt %d)", error, attempt)
         if on_disconnect is not None:
             on_disconnect(error, attempt)
-        remaining = max_wait_s - (time.monotonic() - started)
-        if remaining <= 0:
+        if not backoff.wait():
             raise SshDisconnected(
                 f"lost the SSH connection and could not reconnect for {max_wait_s:g}s (last error: {error}). "
                 f"Training keeps running on the pod; check `python -m runner status`, then reattach with "
                 f"`python -m runner logs --follow`."
             )
-        if stop_event.wait(min(delay, remaining)):
+        if stop_event.is_set():
             return None
-        delay = min(delay * 2, max_backoff_s)
         attempt += 1
         try:
             return connect()

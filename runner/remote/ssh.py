@@ -6,115 +6,25 @@ The host key is checked by a pluggable `HostKeyPolicy` (runner/hostkeys.py pins 
 """
 from __future__ import annotations
 
-import base64
-import errno
-import hashlib
-import re
 import select
 import shlex
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 import paramiko
 
-from runner.errors import SshError as _RunnerSshError
-
-
-# ---- errors (all are runner.errors.SshError: the CLI prints the message and exits with 6) -------
-class SshError(_RunnerSshError):
-    """Base class of every error raised by this module."""
-
-
-class SshKeyError(SshError):
-    """The private key file is missing, unreadable, encrypted or not a key."""
-
-
-class SshConnectError(SshError):
-    """No SSH session could be set up (refused, timed out, handshake failed)."""
-
-
-class SshAuthError(SshError):
-    """The server rejected our key."""
-
-
-class HostKeyMismatch(SshError):
-    """The server presented a host key that the pin does not allow."""
-
-
-class SshDisconnected(SshError):
-    """The link to the server dropped (or stopped answering)."""
-
-
-class SshTimeout(SshError):
-    """A remote command did not finish within its timeout."""
-
-
-class SshNotReady(SshError):
-    """No SSH banner on host:port within the deadline."""
-
-
-class RemoteFileShrunk(SshError):
-    """The followed file is shorter than the offset we resume from (it was replaced or truncated)."""
-
-
-class PortInUse(SshError):
-    def __init__(self, port: int, detail: str = ""):
-        super().__init__(
-            f"local port {port} is already in use{f' ({detail})' if detail else ''}; stop whatever listens "
-            f"there (`ss -ltnp 'sport = :{port}'` shows it) or choose another local port"
-        )
-        self.port = port
+from runner.errors import (RemoteFileShrunk, SshAuthError, SshConnectError,
+                           SshDisconnected, SshError, SshKeyError, SshTimeout)
+from runner.remote.forward import PortForward
+from runner.remote.hostkeys import HostKey, HostKeyPolicy
+from runner.remote.shell import LineBuffer, LineCallback, LineSplitter, RunResult, build_script
 
 
 # ---- value types --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class HostKey:
-    """A server's public host key as presented in the handshake."""
-
-    key_type: str  # e.g. "ssh-ed25519"
-    base64: str  # the key blob, base64 as in known_hosts / *.pub files
-
-    @classmethod
-    def from_line(cls, line: str) -> "HostKey":
-        """From an OpenSSH public key line ("ssh-ed25519 AAAA... [comment]")."""
-        parts = line.split()
-        if len(parts) < 2:
-            raise ValueError(f"not an OpenSSH public key line: {line!r}")
-        return cls(parts[0], parts[1])
-
-    @property
-    def line(self) -> str:
-        return f"{self.key_type} {self.base64}"
-
-    @property
-    def fingerprint(self) -> str:
-        """SHA256 fingerprint in OpenSSH's notation (what `ssh-keygen -lf` prints)."""
-        digest = hashlib.sha256(base64.b64decode(self.base64)).digest()
-        return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
-# Called with the key the server presented, before we authenticate; raises HostKeyMismatch to refuse.
-HostKeyPolicy = Callable[[HostKey], None]
-
-
-def expect_host_key(expected_line: str) -> HostKeyPolicy:
-    """A policy that accepts exactly one key (e.g. a key known out of band, or in tests)."""
-    expected = HostKey.from_line(expected_line)
-
-    def check(presented: HostKey) -> None:
-        if presented != expected:
-            raise HostKeyMismatch(
-                f"the server presented host key {presented.key_type} {presented.fingerprint}, "
-                f"expected {expected.key_type} {expected.fingerprint}"
-            )
-
-    return check
-
-
 @dataclass(frozen=True)
 class SshTarget:
     host: str
@@ -126,24 +36,6 @@ class SshTarget:
         return f"{self.user}@{self.host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class RunResult:
-    """Outcome of a remote command. stdout/stderr are decoded UTF-8 (invalid bytes replaced).
-
-    exit_code is -1 when the command ended without an exit status (killed by a signal).
-    """
-
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
-
-
-LineCallback = Callable[[str], None]
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _READ_CHUNK = 65536
 
 
@@ -182,46 +74,6 @@ def load_private_key(key_path: str | Path) -> paramiko.PKey:
             f"{path} is not a private key the runner can use ({e}); supported: ed25519, RSA and ECDSA "
             f"keys in OpenSSH or PEM format."
         ) from None
-
-
-def build_script(script_text: str, env: Mapping[str, str]) -> bytes:
-    """The exact bytes `run_script` sends to `bash -s`: quoted exports, then the script.
-
-    The script runs inside `{ ...; } </dev/null`: bash parses the whole group before running it,
-    so a command in the script that reads stdin (git, ssh, pip, read) cannot swallow the rest of
-    the script, and gets EOF instead. (Caveat: `shopt -s extglob` inside the script then comes too
-    late for patterns in the same script.)
-    """
-    lines = []
-    for name, value in env.items():
-        if not isinstance(name, str) or not _ENV_NAME.match(name):
-            raise ValueError(f"invalid environment variable name {name!r}: use letters, digits and _ only")
-        if not isinstance(value, str):
-            raise TypeError(f"environment variable {name} must be a str, got {type(value).__name__}")
-        if "\0" in value:
-            raise ValueError(f"environment variable {name} contains a NUL byte, which a shell cannot hold")
-        lines.append(f"export {name}={shlex.quote(value)}")
-    body = script_text if script_text.endswith("\n") else script_text + "\n"
-    return ("\n".join(lines) + "\n{\n" + body + "} </dev/null\n").encode()
-
-
-class _LineSplitter:
-    def __init__(self, callback: LineCallback | None):
-        self.callback = callback
-        self.pending = b""
-
-    def feed(self, data: bytes) -> None:
-        if self.callback is None:
-            return
-        self.pending += data
-        *lines, self.pending = self.pending.split(b"\n")
-        for line in lines:
-            self.callback(line.decode("utf-8", "replace"))
-
-    def flush(self) -> None:
-        if self.callback is not None and self.pending:
-            self.callback(self.pending.decode("utf-8", "replace"))
-        self.pending = b""
 
 
 class SshConnection:
@@ -348,7 +200,7 @@ class SshConnection:
         """
         status, out, err = self._exec(
             command, stdin=stdin, timeout=timeout,
-            on_stdout=_LineSplitter(on_stdout_line), on_stderr=_LineSplitter(on_stderr_line),
+            on_stdout=LineSplitter(on_stdout_line), on_stderr=LineSplitter(on_stderr_line),
         )
         return RunResult(status, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
@@ -358,11 +210,11 @@ class SshConnection:
         *,
         stdin: bytes | None = None,
         timeout: float | None = None,
-        on_stdout: _LineSplitter | None = None,
-        on_stderr: _LineSplitter | None = None,
+        on_stdout: LineSplitter | None = None,
+        on_stderr: LineSplitter | None = None,
     ) -> tuple[int, bytes, bytes]:
-        on_stdout = on_stdout or _LineSplitter(None)
-        on_stderr = on_stderr or _LineSplitter(None)
+        on_stdout = on_stdout or LineSplitter(None)
+        on_stderr = on_stderr or LineSplitter(None)
         chan = self._open_session()
         try:
             try:
@@ -483,23 +335,20 @@ class SshConnection:
                 chan.shutdown_write()
             except (paramiko.SSHException, EOFError, OSError):
                 raise self._disconnected(f"starting to follow {path}") from None
-            pending = b""
-            position = offset
+            lines = LineBuffer(offset)
             stderr_tail = b""
             last_rx = time.monotonic()
             while True:
                 got = False
+                data = b""
                 while chan.recv_ready():
-                    pending += chan.recv(_READ_CHUNK)
+                    data += chan.recv(_READ_CHUNK)
                     got = True
                 while chan.recv_stderr_ready():
                     stderr_tail = (stderr_tail + chan.recv_stderr(_READ_CHUNK))[-2000:]
                 if got:
                     last_rx = time.monotonic()
-                    *lines, pending = pending.split(b"\n")
-                    for line in lines:
-                        position += len(line) + 1
-                        yield line, position
+                    yield from lines.feed(data)
                 if should_stop is not None and should_stop():
                     return
                 if chan.closed or chan.exit_status_ready() or (chan.eof_received and not chan.recv_ready()):
@@ -546,168 +395,3 @@ def _short(command: str, limit: int = 60) -> str:
     return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
-@dataclass
-class PortForward:
-    """A local listener whose connections are tunnelled over SSH (direct-tcpip)."""
-
-    _transport: paramiko.Transport
-    requested_port: int
-    remote_host: str
-    remote_port: int
-    target_name: str
-    local_port: int = 0
-    errors: list[str] = field(default_factory=list)
-    _listener: socket.socket | None = None
-    _closed: threading.Event = field(default_factory=threading.Event)
-    _threads: list[threading.Thread] = field(default_factory=list)
-
-    def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        # Linux still refuses SO_REUSEADDR binds while another socket listens there, so this only
-        # lets us rebind a port whose old connections linger in TIME_WAIT.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", int(self.requested_port)))
-            sock.listen(16)
-        except OSError as e:
-            sock.close()
-            if e.errno in (errno.EADDRINUSE, errno.EACCES):
-                raise PortInUse(self.requested_port, e.strerror or "") from None
-            raise SshError(f"cannot listen on 127.0.0.1:{self.requested_port}: {e}") from None
-        self._listener = sock
-        self.local_port = sock.getsockname()[1]
-        t = threading.Thread(target=self._accept_loop, name=f"forward:{self.local_port}", daemon=True)
-        t.start()
-        self._threads.append(t)
-
-    def _accept_loop(self) -> None:
-        assert self._listener is not None
-        while not self._closed.is_set():
-            try:
-                readable, _, _ = select.select([self._listener], [], [], 0.2)
-                if not readable:
-                    continue
-                client, addr = self._listener.accept()
-            except OSError:
-                if self._closed.is_set():
-                    return
-                continue
-            t = threading.Thread(target=self._serve, args=(client, addr), daemon=True)
-            t.start()
-            self._threads.append(t)
-
-    def _serve(self, client: socket.socket, addr) -> None:
-        try:
-            chan = self._transport.open_channel(
-                "direct-tcpip", (self.remote_host, self.remote_port), addr, timeout=20
-            )
-        except (paramiko.SSHException, EOFError, OSError) as e:
-            self.errors.append(
-                f"{self.target_name} could not connect to {self.remote_host}:{self.remote_port} ({e}); "
-                f"is the service running on the pod?"
-            )
-            client.close()
-            return
-        _pump(client, chan, self._closed)
-
-    def close(self) -> None:
-        self._closed.set()
-        if self._listener is not None:
-            self._listener.close()
-        for t in list(self._threads):
-            t.join(timeout=5)
-
-    def __enter__(self) -> "PortForward":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def _pump(client: socket.socket, chan: paramiko.Channel, closed: threading.Event) -> None:
-    """Copy bytes both ways until both directions reached EOF (half-closes are passed on)."""
-    client_eof = chan_eof = False
-    try:
-        while not (client_eof and chan_eof) and not closed.is_set():
-            watch = [s for s, eof in ((client, client_eof), (chan, chan_eof)) if not eof]
-            readable, _, _ = select.select(watch, [], [], 0.5)
-            if client in readable:
-                data = client.recv(_READ_CHUNK)
-                if data:
-                    chan.sendall(data)
-                else:
-                    client_eof = True
-                    chan.shutdown_write()
-            if chan in readable:
-                data = chan.recv(_READ_CHUNK)
-                if data:
-                    client.sendall(data)
-                else:
-                    chan_eof = True
-                    client.shutdown(socket.SHUT_WR)
-    except (OSError, paramiko.SSHException, EOFError):
-        pass
-    finally:
-        chan.close()
-        client.close()
-
-
-# ---- waiting for sshd ---------------------------------------------------------------------------
-def _probe_banner(host: str, port: int, timeout: float) -> tuple[bool, str]:
-    """(True, banner) if an SSH server answers, else (False, what happened)."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.settimeout(timeout)
-            data = b""
-            # RFC 4253 allows other lines before the identification line.
-            while len(data) < 8192:
-                try:
-                    chunk = s.recv(1024)
-                except socket.timeout:
-                    return False, "the port accepts connections but sends no SSH banner (sshd not started yet?)"
-                if not chunk:
-                    return False, "the port accepts connections but closes them without an SSH banner"
-                data += chunk
-                for line in data.split(b"\n")[:-1]:
-                    if line.startswith(b"SSH-"):
-                        return True, line.rstrip(b"\r").decode("ascii", "replace")
-            return False, "something that is not an SSH server answers on the port"
-    except socket.timeout:
-        return False, "connection attempt timed out"
-    except OSError as e:
-        return False, (e.strerror or str(e)).lower()
-
-
-def wait_for_ssh_banner(
-    host: str,
-    port: int,
-    *,
-    deadline_s: float,
-    on_wait: Callable[[str], None] | None = None,
-    probe_timeout_s: float = 5.0,
-) -> None:
-    """Wait up to deadline_s seconds until an SSH server greets on host:port.
-
-    RunPod publishes the port before sshd runs (and the first address after a restart can be
-    stale), so connecting is not enough: we wait for the "SSH-2.0-..." banner. on_wait gets a
-    one-line description of what we are still waiting for before each pause.
-    """
-    start = time.monotonic()
-    delay = 0.5
-    while True:
-        ok, what = _probe_banner(host, port, min(probe_timeout_s, max(0.5, deadline_s)))
-        if ok:
-            return
-        elapsed = time.monotonic() - start
-        remaining = deadline_s - elapsed
-        if remaining <= 0:
-            raise SshNotReady(
-                f"no SSH server answered on {host}:{port} within {deadline_s:g}s (last: {what}). Check that "
-                f"the pod is RUNNING (`python -m runner status`), that it exposes 22/tcp with a public IP, "
-                f"and that its image starts sshd with your key (RunPod images do when SSH is enabled / "
-                f"PUBLIC_KEY is set). Right after a restart the address can be stale for a minute: retry."
-            )
-        if on_wait is not None:
-            on_wait(f"waiting for SSH on {host}:{port}: {what} ({elapsed:.0f}s of {deadline_s:g}s)")
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 1.6, 5.0)

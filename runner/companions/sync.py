@@ -32,15 +32,15 @@ from typing import TYPE_CHECKING
 
 from infra.runpod_client import Pod, RunPodError, SshEndpoint
 from runner.errors import EXIT_INTERRUPTED, EXIT_SSH, RunnerError, UsageError, from_runpod_error
-from runner.pod import RUNNING_STATE, STOPPED_STATES, classify, ensure_running, stop_pod
-from runner.podfiles import (
-    PodPaths, PublicKey, host_alias, openssh_options, pinned_key_for_start, temporary_known_hosts,
-)
+from runner.pod.lifecycle import ensure_running, stop_pod
+from runner.pod.state import PodState, STOPPED_STATES, classify
+from runner.remote.openssh import PublicKey, host_alias, openssh_options, pinned_key_for_start, temporary_known_hosts
+from remote.podside.contract import VolumePaths
 from runner.settings import Settings
-from runner.stack import StackOutputs, read_outputs_for
+from runner.pod.stack import StackOutputs, read_outputs_for
 
 if TYPE_CHECKING:
-    from runner.ssh import SshConnection
+    from runner.remote.ssh import SshConnection
 
 # rsync exit codes that mean the link/ssh failed rather than a file problem.
 _TRANSPORT_CODES = {5, 10, 12, 30, 35, 255}
@@ -101,7 +101,7 @@ def plan(settings: Settings, path_arg: str | None, workspace: str) -> SyncPlan:
         relative = rel.as_posix() if rel.parts else ""
     except ValueError:
         pass
-    remote_data = PodPaths(workspace).data
+    remote_data = VolumePaths(workspace).data
     dest = str(PurePosixPath(remote_data) / relative) if relative else remote_data
     if not _SAFE_REMOTE.match(dest):
         raise UsageError(
@@ -213,7 +213,7 @@ class RsyncResult:
 
 
 @dataclass(frozen=True)
-class PodTarget:
+class PinnedPod:
     """Where rsync connects and the one host key the system ssh accepts there."""
 
     endpoint: SshEndpoint
@@ -321,23 +321,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                  "or the end of the next training run.")
 
 
-def _pinned_target(settings: Settings, outputs: StackOutputs, pod: Pod | None, state: str) -> PodTarget | None:
+def _pinned_target(settings: Settings, outputs: StackOutputs, pod: Pod | None, state: str) -> PinnedPod | None:
     """The running pod and its host key, when the key was pinned during the pod's current start.
 
     Such a pin also means sshd answered during this start, so there is no banner to wait for."""
-    if state != RUNNING_STATE or pod is None or pod.ssh is None:
+    if state != PodState.RUNNING or pod is None or pod.ssh is None:
         return None
     key = pinned_key_for_start(settings, outputs.pod_id, pod.started_at)
     if key is None:
         return None
     ep = pod.ssh if pod.ssh.user else SshEndpoint(pod.ssh.host, pod.ssh.port, outputs.ssh_user)
-    return PodTarget(ep, key, pod.started_at, checked_now=False)
+    return PinnedPod(ep, key, pod.started_at, checked_now=False)
 
 
 def _connect(settings: Settings, outputs: StackOutputs, endpoint: SshEndpoint,
              started_at: str | None) -> "SshConnection":
     """A paramiko session whose host key check pins, re-pins after a restart, or refuses (runner/hostkeys.py)."""
-    from runner.connect import connect_endpoint    # paramiko: only on the paths that need a session
+    from runner.pod.link import connect_endpoint    # paramiko: only on the paths that need a session
 
     return connect_endpoint(settings, endpoint, pin_id=outputs.pod_id, started_at=started_at)
 
@@ -346,17 +346,17 @@ def _install_rsync(conn: "SshConnection") -> None:
     ensure_remote_rsync(conn, install_command=INSTALL_RSYNC, say=_say, program=REMOTE_RSYNC)
 
 
-def _start_and_pin(settings: Settings, outputs: StackOutputs, client) -> PodTarget:
+def _start_and_pin(settings: Settings, outputs: StackOutputs, client) -> PinnedPod:
     """Start the pod if needed, wait for its sshd, and pin (or re-pin after a restart) its host key with
     paramiko; rsync is checked (and installed) through that session since it is open anyway."""
     running = ensure_running(client, outputs, deadline_s=settings.pod_start_timeout_s, on_progress=_say)
     with _connect(settings, outputs, running.ssh, running.pod.started_at) as conn:
         _install_rsync(conn)
         key = conn.host_key
-    return PodTarget(running.ssh, key, running.pod.started_at, checked_now=True)
+    return PinnedPod(running.ssh, key, running.pod.started_at, checked_now=True)
 
 
-def _sync(settings: Settings, outputs: StackOutputs, target: PodTarget, sync: SyncPlan, *, dry_run: bool,
+def _sync(settings: Settings, outputs: StackOutputs, target: PinnedPod, sync: SyncPlan, *, dry_run: bool,
           delete: bool, progress: bool, version: tuple[int, ...]) -> int:
     what = "would copy (dry run)" if dry_run else "copying"
     _say(f"{what} the contents of {sync.source}/ to {sync.dest}/ on pod {outputs.pod_id}"
@@ -398,10 +398,10 @@ def _sync(settings: Settings, outputs: StackOutputs, target: PodTarget, sync: Sy
     return 0
 
 
-def _explain_ssh_failure(settings: Settings, outputs: StackOutputs, target: PodTarget) -> None:
+def _explain_ssh_failure(settings: Settings, outputs: StackOutputs, target: PinnedPod) -> None:
     """ssh refused or lost the pod with a key pinned earlier: if the pod now shows another host key without
     having restarted, let paramiko's pin check raise its full explanation (HostKeyMismatch)."""
-    from runner.ssh import HostKeyMismatch, SshError
+    from runner.errors import HostKeyMismatch, SshError
 
     try:
         _connect(settings, outputs, target.endpoint, target.started_at).close()

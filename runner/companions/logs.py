@@ -1,6 +1,6 @@
 """`runner logs [-f] [-n N]`: the end of /workspace/logs/current.log, optionally followed live.
 
-Does not start the pod. With -f the log is followed across SSH drops (runner/logfollow.py: no line
+Does not start the pod. With -f the log is followed across SSH drops (runner/remote/follow.py: no line
 twice, none missing) until Ctrl-C, or until the pod stops (e.g. it stopped itself after training).
 """
 from __future__ import annotations
@@ -8,16 +8,15 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from dataclasses import replace
 from typing import Callable
 
-from runner.connect import PodLink, PodNotRunning, connect_endpoint, open_pod_link
-from runner.errors import RunnerError
-from runner.logfollow import follow_with_reconnect
-from runner.pod import RUNNING_STATE, STARTING, classify
-from runner.podfiles import PodPaths, tail_log
+from runner.errors import PodLeft, PodNotRunning, RunnerError
+from runner.pod.link import PodLink, open_pod_link
+from runner.remote.follow import follow_with_reconnect
+from runner.remote.inspect import tail_log
+from remote.podside.contract import VolumePaths
+from runner.remote.ssh import SshConnection
 from runner.settings import Settings
-from runner.ssh import SshConnection, SshNotReady
 
 LineSink = Callable[[bytes], None]
 
@@ -59,21 +58,16 @@ def follow_log(
     def connect() -> SshConnection:
         if pending:
             return pending.pop()
-        pod = link.read_pod(with_history=True)
-        state = classify(pod)
-        if state == RUNNING_STATE and pod is not None and pod.ssh is not None:
-            ssh = pod.ssh if pod.ssh.user else replace(pod.ssh, user=link.outputs.ssh_user)
-            return connect_endpoint(link.settings, ssh, pin_id=link.pod_id, started_at=pod.started_at)
-        if state == STARTING:
-            raise SshNotReady(f"pod {link.pod_id} is starting again")
-        raise _stopped(link, pod, state)
+        try:
+            return link.reconnect()
+        except PodLeft as e:
+            raise _stopped(link, e.pod, e.state) from None
 
     def on_disconnect(error: Exception, attempt: int) -> None:
         if attempt == 1:
             say(f"[runner] connection lost ({error}); reconnecting...")
-        pod = link.read_pod(with_history=True)
-        state = classify(pod)
-        if state not in (RUNNING_STATE, STARTING):
+        state, pod = link.refresh()
+        if not state.up:
             raise _stopped(link, pod, state)
 
     def on_reconnect(conn: SshConnection, at: int) -> None:
@@ -104,7 +98,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f"{e.message.split(';')[0]}; the log is on the network volume and readable only while the pod "
             "runs. `python -m runner status` shows the last known run; `python -m runner train` resumes it."
         ) from None
-    path = PodPaths(link.outputs.workspace).log
+    path = VolumePaths(link.outputs.workspace).log
     conn = link.connect()
     try:
         tail = tail_log(conn, path, lines)

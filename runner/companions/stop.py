@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import argparse
 
-from runner.pod import GONE, PREEMPTED, stop_pod
+from runner.pod.lifecycle import stop_pod
+from runner.pod.state import PodState
 from runner.settings import Settings
-from runner.stack import read_outputs_for
+from runner.pod.stack import read_outputs_for
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -13,13 +14,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     outputs = read_outputs_for(settings)
     result = stop_pod(settings.client(), outputs.pod_id)
     pod = f"pod {outputs.pod_id} (stack {outputs.stack})"
-    if result.previous == GONE:
+    if result.previous == PodState.GONE:
         print(f"{pod} no longer exists; nothing to stop. `pulumi up` recreates it; "
               "`pulumi destroy` also removes the network volume.")
     elif result.stopped:
         print(f"stopped {pod}. Compute billing has stopped; the network volume keeps your data "
               "(and its storage charge). `python -m runner train` resumes from the last checkpoint.")
     else:
-        how = "preempted (outbid) and is" if result.previous == PREEMPTED else ""
+        how = "preempted (outbid) and is" if result.previous == PodState.PREEMPTED else ""
         print(f"{pod} was already {how} stopped ({result.pod.status if result.pod else 'EXITED'}); nothing to do.")
     return 0

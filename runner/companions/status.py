@@ -14,14 +14,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 from infra.runpod_client import Pod, RunPodError
-from runner.connect import connect_endpoint
+from runner.pod.link import connect_endpoint
 from runner.errors import RunnerError, from_runpod_error
-from runner.pod import GONE, PREEMPTED, RUNNING_STATE, STARTING, STOPPED_BY_RUNPOD, STOPPED_BY_USER, classify
-from runner import runrecord
-from runner.podfiles import PodPaths, inspect_pod, tail_log
-from runner.runrecord import RunRecord
+from runner.pod.state import PodState, classify
+from runner.train import record as runrecord
+from runner.remote.inspect import inspect_pod, tail_log
+from remote.podside.contract import VolumePaths
+from runner.train.record import RunRecord
 from runner.settings import Settings
-from runner.stack import StackOutputs, read_outputs_for
+from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.timestamps import parse_utc
 
 LOG_LINES = 10
@@ -31,7 +32,7 @@ TRAINING_KEYS = ("run_id", "attempt", "state", "exit_code", "config", "output_di
 
 
 def _pod_info(pod: Pod | None, outputs: StackOutputs, state: str, now: datetime) -> dict[str, Any]:
-    running = state == RUNNING_STATE
+    running = state == PodState.RUNNING
     market = outputs.market if pod is None or pod.interruptible is None else ("spot" if pod.interruptible else "on-demand")
     price = None
     if pod is not None and pod.cost_per_hr:
@@ -41,7 +42,7 @@ def _pod_info(pod: Pod | None, outputs: StackOutputs, state: str, now: datetime)
     elif outputs.bid_per_gpu is not None:
         price = round(outputs.bid_per_gpu * (outputs.gpu_count or 1), 4)
     started = parse_utc(pod.started_at) if pod is not None else None
-    billing = pod is not None and state in (RUNNING_STATE, STARTING)
+    billing = pod is not None and state in (PodState.RUNNING, PodState.STARTING)
     return {
         "state": state,
         "status": pod.status if pod is not None else None,
@@ -89,7 +90,7 @@ def _accounting(record: RunRecord) -> dict[str, Any]:
 
 
 def _from_pod(settings: Settings, outputs: StackOutputs, pod: Pod, report: dict[str, Any]) -> None:
-    paths = PodPaths(outputs.workspace)
+    paths = VolumePaths(outputs.workspace)
     settings.require_ssh_key()
     ssh = pod.ssh if pod.ssh.user else replace(pod.ssh, user=outputs.ssh_user)
     with connect_endpoint(settings, ssh, pin_id=outputs.pod_id, started_at=pod.started_at) as conn:
@@ -158,7 +159,7 @@ def collect(settings: Settings, *, now: datetime | None = None) -> dict[str, Any
         "log": None,
         "errors": [],
     }
-    if state == RUNNING_STATE and pod is not None and pod.ssh is not None:
+    if state == PodState.RUNNING and pod is not None and pod.ssh is not None:
         try:
             _from_pod(settings, outputs, pod, report)
         except RunnerError as e:
@@ -180,12 +181,12 @@ def _duration(seconds: int) -> str:
 
 
 _STATE_TEXT = {
-    RUNNING_STATE: "running",
-    STARTING: "starting",
-    PREEMPTED: "preempted (outbid; stopped)",
-    STOPPED_BY_USER: "stopped",
-    STOPPED_BY_RUNPOD: "stopped by RunPod",
-    GONE: "gone (terminated)",
+    PodState.RUNNING: "running",
+    PodState.STARTING: "starting",
+    PodState.PREEMPTED: "preempted (outbid; stopped)",
+    PodState.STOPPED_BY_USER: "stopped",
+    PodState.STOPPED_BY_RUNPOD: "stopped by RunPod",
+    PodState.GONE: "gone (terminated)",
 }
 
 
@@ -199,7 +200,7 @@ def render(report: dict[str, Any]) -> str:
         since = f", up {_duration(pod['uptime_s'])} since {pod['started_at']}"
     lines.append(f"  pod:        {_STATE_TEXT.get(pod['state'], pod['state'])}{raw}{since}")
     gpu = f"{pod['gpu_count']} x {pod['gpu_type'] or 'GPU'}, {pod['market']}"
-    if pod["state"] == GONE:
+    if pod["state"] == PodState.GONE:
         lines.append(f"  GPU:        {gpu}; `pulumi up` recreates the pod (the volume keeps your data)")
     elif pod["cost_per_hr"]:
         lines.append(f"  GPU:        {gpu}, ${pod['cost_per_hr']:.3f}/hour now")
@@ -210,7 +211,7 @@ def render(report: dict[str, Any]) -> str:
         s = pod["ssh"]
         lines.append(f"  SSH:        {s['user']}@{s['host']} -p {s['port']}   (`python -m runner ssh`)")
     if tr["source"] is None:
-        lines.append("training:     no run known" + ("" if pod["state"] == RUNNING_STATE else
+        lines.append("training:     no run known" + ("" if pod["state"] == PodState.RUNNING else
                                                      " (the pod is not running; nothing recorded on this machine)"))
     else:
         where = "from the pod" if tr["source"] == "pod" else "last run started from this machine"

@@ -1,11 +1,10 @@
-"""Make the stack's pod run and reachable over SSH, stop it, and say what state it is in.
+"""Make the stack's pod run and reachable over SSH, and stop it: plain functions over a RunPodClient.
 
 The SSH endpoint always comes from the API at the moment of use: RunPod assigns a new public port
 on every start, so the stack outputs' ssh_host/ssh_port are only where the pod was when created.
 """
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -13,20 +12,12 @@ from typing import Callable
 from infra.runpod_client import (
     ERROR, EXITED, RUNNING, TERMINATED, InvalidAction, NotFound, Pod, RunPodClient, RunPodError, SshEndpoint,
 )
+from infra.polling import Backoff
+from infra.ssh_probe import probe_ssh
 from runner.errors import PodGone, PodStartTimeout, StackError, from_runpod_error
-from runner.stack import StackOutputs
-
-Progress = Callable[[str], None]
-
-# classify() results
-RUNNING_STATE = "running"
-STARTING = "starting"
-PREEMPTED = "preempted"
-STOPPED_BY_USER = "stopped_by_user"
-STOPPED_BY_RUNPOD = "stopped_by_runpod"
-GONE = "gone"
-STOPPED_STATES = (PREEMPTED, STOPPED_BY_USER, STOPPED_BY_RUNPOD)
-
+from runner.pod.stack import StackOutputs
+from runner.pod.state import PodState, classify, with_user
+from runner.types import Say, say_nothing
 
 @dataclass(frozen=True)
 class RunningPod:
@@ -38,57 +29,9 @@ class RunningPod:
 @dataclass(frozen=True)
 class StopResult:
     pod_id: str
-    previous: str          # classify() before the call
+    previous: PodState     # classify() before the call
     stopped: bool          # True when this call stopped it; False when it was already stopped or gone
     pod: Pod | None
-
-
-def classify(pod: Pod | None) -> str:
-    """running | starting | preempted | stopped_by_user | stopped_by_runpod | gone.
-
-    Stopped pods are told apart by GraphQL lastStatusChange (read the pod with_history=True):
-    "Outbid: …" = preempted, "Exited by user: …" = stopped by the owner (or by the pod itself when
-    training ended), "Exited by RunPod: …"/status ERROR = the platform stopped it. An EXITED pod
-    without that text counts as stopped by the user: the cautious reading, as it is not resumed on its own.
-    """
-    if pod is None or pod.status == TERMINATED:
-        return GONE
-    if pod.status == RUNNING:
-        return RUNNING_STATE if pod.ssh is not None else STARTING
-    if pod.status in (EXITED, ERROR):
-        text = (pod.last_status_change or "").strip().lower()
-        if text.startswith("outbid"):
-            return PREEMPTED
-        if pod.status == ERROR or text.startswith("exited by runpod") or "insufficient balance" in text:
-            return STOPPED_BY_RUNPOD
-        return STOPPED_BY_USER
-    return STARTING  # PROVISIONING, STARTING, anything newer
-
-
-def probe_ssh_banner(host: str, port: int, timeout: float) -> bool:
-    """One attempt: connect and read the server's identification line ("SSH-2.0-…").
-
-    A published port is not enough: RunPod maps 22/tcp even when no sshd runs in the image."""
-    deadline = time.monotonic() + max(timeout, 0.1)
-    try:
-        with socket.create_connection((host, port), timeout=max(timeout, 0.1)) as s:
-            buf = b""
-            while len(buf) < 4096:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                s.settimeout(left)
-                chunk = s.recv(256)
-                if not chunk:
-                    return False
-                buf += chunk
-                # RFC 4253 4.2: the server may send other lines before the version line.
-                for line in buf.split(b"\n")[:-1]:
-                    if line.startswith(b"SSH-"):
-                        return True
-            return False
-    except OSError:
-        return False
 
 
 def _secs(x: float) -> str:
@@ -111,7 +54,7 @@ def _gone(pod_id: str, when: str = "") -> PodGone:
     )
 
 
-def _resume(client: RunPodClient, outputs: StackOutputs, pod: Pod, say: Progress) -> None:
+def _resume(client: RunPodClient, outputs: StackOutputs, pod: Pod, say: Say) -> None:
     # The API knows whether the pod is spot; the stack's market is the fallback when it does not say.
     spot = pod.interruptible if pod.interruptible is not None else outputs.is_spot
     gpu_count = outputs.gpu_count or pod.gpu_count or 1
@@ -158,8 +101,8 @@ def ensure_running(
     outputs: StackOutputs,
     *,
     deadline_s: float,
-    on_progress: Progress | None = None,
-    probe: Callable[[str, int, float], bool] = probe_ssh_banner,
+    on_progress: Say | None = None,
+    probe: Callable[[str, int, float], bool] = lambda host, port, timeout: probe_ssh(host, port, timeout).ok,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     first_poll_s: float = 1.0,
@@ -171,27 +114,25 @@ def ensure_running(
     Raises PodGone (terminated/unknown; recoverable through `pulumi up`), PodNoCapacity (recoverable),
     SpotUnavailableError, ApiAuthError/ApiError, StackError (outputs lack the bid), PodStartTimeout.
     """
-    say = on_progress or (lambda _m: None)
-    start = clock()
-    deadline = start + deadline_s
+    say = on_progress or say_nothing
     pod_id = outputs.pod_id
 
     pod = _read(client, pod_id, with_history=True)
     state = classify(pod)
-    if state == GONE:
+    if state == PodState.GONE:
         raise _gone(pod_id)
     assert pod is not None
     resumed = False
-    if state in STOPPED_STATES:
-        why = {PREEMPTED: "preempted (outbid)", STOPPED_BY_USER: "stopped",
-               STOPPED_BY_RUNPOD: "stopped by RunPod"}[state]
+    if state.stopped:
+        why = {PodState.PREEMPTED: "preempted (outbid)", PodState.STOPPED_BY_USER: "stopped",
+               PodState.STOPPED_BY_RUNPOD: "stopped by RunPod"}[state]
         detail = f": {pod.last_status_change}" if pod.last_status_change else ""
         say(f"pod {pod_id} is {pod.status}, {why}{detail}")
         _resume(client, outputs, pod, say)
         resumed = True
         pod = None  # re-read: the record before the resume says nothing about the new start
 
-    delay = first_poll_s
+    backoff = Backoff(deadline_s, first_s=first_poll_s, factor=2.0, cap_s=max_poll_s, sleep=sleep, clock=clock)
     last_seen: tuple | None = None
     problem = "no answer yet"
     while True:
@@ -199,17 +140,15 @@ def ensure_running(
             pod = _read(client, pod_id, with_history=False)
             if pod is None or pod.status == TERMINATED:
                 raise _gone(pod_id, " (it disappeared while starting)")
-        elapsed = clock() - start
+        elapsed = backoff.elapsed
         if pod.status == RUNNING and pod.ssh is not None:
             ep = pod.ssh
             if last_seen != (RUNNING, ep):
                 say(f"pod {pod_id} is RUNNING; waiting for an SSH banner at {ep.host}:{ep.port} "
                     f"({_secs(elapsed)} elapsed, up to {_secs(deadline_s)})")
             last_seen = (RUNNING, ep)
-            if probe(ep.host, ep.port, max(0.1, min(probe_timeout_s, deadline - clock()))):
-                user = ep.user or outputs.ssh_user
-                ssh = ep if ep.user else SshEndpoint(ep.host, ep.port, user)
-                return RunningPod(pod=pod, ssh=ssh, resumed=resumed)
+            if probe(ep.host, ep.port, max(0.1, min(probe_timeout_s, backoff.remaining))):
+                return RunningPod(pod=pod, ssh=with_user(ep, outputs.ssh_user), resumed=resumed)
             problem = (f"the pod is RUNNING but {ep.host}:{ep.port} gives no SSH banner: the image may not "
                        "start sshd (RunPod images do so only when the pod has PUBLIC_KEY / SSH enabled)")
         else:
@@ -225,15 +164,12 @@ def ensure_running(
                 problem = f"the pod is still {pod.status}{change}"
             else:
                 problem = f"the pod is still {pod.status} (pulling the image can take minutes)"
-        remaining = deadline - clock()
-        if remaining <= 0:
+        if not backoff.wait():
             raise PodStartTimeout(
                 f"pod {pod_id} was not reachable over SSH within {_secs(deadline_s)}: {problem}. "
                 "Retry (it keeps starting; raise POD_START_TIMEOUT for slow image pulls), "
                 "check it with `python -m runner status`, or stop it with `python -m runner stop`."
             )
-        sleep(min(delay, remaining))
-        delay = min(delay * 2, max_poll_s)
         pod = None
 
 
@@ -241,7 +177,7 @@ def stop_pod(client: RunPodClient, pod_id: str) -> StopResult:
     """Stop the pod; fine when it is already stopped (no call) or gone (nothing to stop)."""
     pod = _read(client, pod_id, with_history=True)
     previous = classify(pod)
-    if previous == GONE:
+    if previous == PodState.GONE:
         return StopResult(pod_id, previous, False, None)
     assert pod is not None
     if pod.status in (EXITED, ERROR):
@@ -249,7 +185,7 @@ def stop_pod(client: RunPodClient, pod_id: str) -> StopResult:
     try:
         after = client.stop_pod(pod_id)
     except NotFound:
-        return StopResult(pod_id, GONE, False, None)
+        return StopResult(pod_id, PodState.GONE, False, None)
     except InvalidAction:
         # Raced with another stop (e.g. the pod stopping itself after training): re-read and accept EXITED.
         after = _read(client, pod_id, with_history=False)

@@ -1,28 +1,24 @@
 """Reach the stack's pod: stack outputs → RunPod client → the pod's current SSH endpoint → a pinned connection.
 
-Every command that talks to the pod (train, sync, tensorboard, status, logs, ssh) starts here, so
-the rules live in one place: settings are checked before any API call, the SSH endpoint comes from
-the API at the moment of use (it changes on every start), and host keys are pinned per pod start
-(runner/hostkeys.py).
+Every command that talks to the pod (train, sync, tensorboard, status, logs, ssh) goes through a
+`PodLink`, so the rules live in one place: settings are checked before any API call, the SSH
+endpoint comes from the API at the moment of use (it changes on every start), and host keys are
+pinned per pod start (runner/remote/hostkeys.py). After an SSH drop, `reconnect()` asks the API
+where the pod answers now and connects there, or says that the pod is no longer up.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Callable
+from dataclasses import dataclass
 
 from infra.runpod_client import Pod, RunPodClient, RunPodError, SshEndpoint
-from runner.errors import PodError, from_runpod_error
-from runner.hostkeys import HostKeyStore, pin_id_for_host
-from runner.pod import RUNNING_STATE, RunningPod, classify, ensure_running
+from runner.errors import ApiError, PodError, PodLeft, PodNotRunning, SshNotReady, from_runpod_error
+from runner.pod.lifecycle import RunningPod, ensure_running
+from runner.pod.stack import StackOutputs, read_outputs_for
+from runner.pod.state import PodState, classify, with_user
+from runner.remote.hostkeys import HostKeyStore, pin_id_for_host
+from runner.remote.ssh import SshConnection, SshTarget
 from runner.settings import Settings
-from runner.ssh import SshConnection, SshTarget
-from runner.stack import StackOutputs, read_outputs_for
-
-Progress = Callable[[str], None]
-
-
-class PodNotRunning(PodError):
-    """The command only works on a running pod and was told not to start it."""
+from runner.types import Say
 
 
 @dataclass
@@ -47,6 +43,7 @@ class PodLink:
         return self.running.ssh
 
     def connect(self, *, timeout: float = 20.0, keepalive: int = 15) -> SshConnection:
+        """A connection to the endpoint last seen (no API call)."""
         return connect_endpoint(
             self.settings, self.endpoint, pin_id=self.pod_id, started_at=self.pod.started_at,
             timeout=timeout, keepalive=keepalive,
@@ -58,7 +55,39 @@ class PodLink:
         except RunPodError as e:
             raise from_runpod_error(e, pod_id=self.pod_id) from None
 
-    def ensure_running(self, *, on_progress: Progress | None = None) -> RunningPod:
+    def observe(self) -> tuple[PodState, Pod | None] | None:
+        """One API read: (state, pod), or None when the API did not answer. Never raises."""
+        try:
+            pod = self.read_pod(with_history=True)
+        except ApiError:
+            return None
+        except PodError:
+            pod = None
+        return classify(pod), pod
+
+    def refresh(self) -> tuple[PodState, Pod | None]:
+        """One API read; a running pod's current endpoint becomes the link's. Raises ApiError."""
+        try:
+            pod = self.read_pod(with_history=True)
+        except PodError:          # gone (not found)
+            pod = None
+        state = classify(pod)
+        if state == PodState.RUNNING and pod is not None and pod.ssh is not None:
+            self.running = RunningPod(pod=pod, ssh=with_user(pod.ssh, self.outputs.ssh_user), resumed=False)
+        return state, pod
+
+    def reconnect(self, *, timeout: float = 20.0, keepalive: int = 15) -> SshConnection:
+        """Ask the API where the pod answers now and connect there.
+
+        SshNotReady while it is starting again (retry); PodLeft when it is stopped or gone."""
+        state, pod = self.refresh()
+        if state == PodState.RUNNING:
+            return self.connect(timeout=timeout, keepalive=keepalive)
+        if state == PodState.STARTING:
+            raise SshNotReady(f"pod {self.pod_id} is starting again")
+        raise PodLeft(self.pod_id, state, pod)
+
+    def ensure_running(self, *, on_progress: Say | None = None) -> RunningPod:
         """Start the pod again if needed and take its (new) endpoint; used after a preemption too."""
         self.running = ensure_running(
             self.client, self.outputs, deadline_s=self.settings.pod_start_timeout_s, on_progress=on_progress,
@@ -70,7 +99,7 @@ def open_pod_link(
     settings: Settings,
     *,
     start_if_stopped: bool,
-    on_progress: Progress | None = None,
+    on_progress: Say | None = None,
     outputs: StackOutputs | None = None,
 ) -> PodLink:
     """Check the local settings, read the stack outputs, and make sure the pod runs (or say it does not).
@@ -90,14 +119,14 @@ def open_pod_link(
     except RunPodError as e:
         raise from_runpod_error(e, pod_id=outputs.pod_id) from None
     state = classify(pod)
-    if state != RUNNING_STATE or pod is None or pod.ssh is None:
+    if state != PodState.RUNNING or pod is None or pod.ssh is None:
         shown = pod.status if pod is not None else "gone"
         raise PodNotRunning(
             f"pod {outputs.pod_id} is not running ({shown}, {state}); this command does not start it. "
             "Start it with `python -m runner train` (or `python -m runner sync`, which starts it for the copy)."
         )
-    ssh = pod.ssh if pod.ssh.user else replace(pod.ssh, user=outputs.ssh_user)
-    return PodLink(settings, outputs, client, RunningPod(pod=pod, ssh=ssh, resumed=False))
+    running = RunningPod(pod=pod, ssh=with_user(pod.ssh, outputs.ssh_user), resumed=False)
+    return PodLink(settings, outputs, client, running)
 
 
 def connect_endpoint(
@@ -118,3 +147,6 @@ def connect_endpoint(
         endpoint=f"{endpoint.host}:{endpoint.port}",
     )
     return SshConnection.open(target, host_key_check=policy, timeout=timeout, keepalive=keepalive)
+
+
+__all__ = ["PodLink", "connect_endpoint", "open_pod_link"]

@@ -14,29 +14,28 @@ import json
 import shlex
 import sys
 import threading
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 import yaml
 
-from runner.connect import PodLink, PodNotRunning, connect_endpoint, open_pod_link
-from runner.errors import RunnerError, UsageError
-from runner.logfollow import RETRYABLE
-from runner.pod import RUNNING_STATE, STARTING, classify
-from runner.podfiles import PodPaths
+from infra.polling import Backoff
+from runner import timeouts
+from runner.errors import RETRYABLE_SSH as RETRYABLE
+from runner.errors import PodLeft, PodNotRunning, PortInUse, RunnerError, SshError, UsageError
+from runner.pod.link import PodLink, open_pod_link
+from runner.remote.forward import PortForward
+from remote.podside.contract import VolumePaths
+from runner.remote.ssh import SshConnection
 from runner.settings import Settings
-from runner.ssh import PortForward, PortInUse, SshConnection, SshError, SshNotReady
+from runner.types import Say
 
 SESSION = "tensorboard"
 DEFAULT_LOCAL_PORT = 6006
 REMOTE_PORT_START = 6006
 LOCAL_PORT_TRIES = 20
-START_TIMEOUT_S = 120.0
-RECONNECT_WAIT_S = 300.0
 
-Say = Callable[[str], None]
 
 
 class TensorBoardError(RunnerError):
@@ -44,7 +43,7 @@ class TensorBoardError(RunnerError):
 
 
 @dataclass(frozen=True)
-class Target:
+class BoardSource:
     """What to show: the directory on the pod, and the repo dir (for the venv's tensorboard)."""
 
     logdir: str
@@ -86,7 +85,7 @@ def _read_remote_json(conn: SshConnection, path: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def resolve_target(conn: SshConnection, settings: Settings, paths: PodPaths, config_arg: str | None) -> Target:
+def resolve_target(conn: SshConnection, settings: Settings, paths: VolumePaths, config_arg: str | None) -> BoardSource:
     """The log directory from --config (read locally, else on the pod), else from the pod's last run."""
     state = _read_remote_json(conn, paths.state_file) or {}
     repo_dir = state.get("repo_dir") or paths.default_repo_dir(settings.repo_url)
@@ -135,7 +134,7 @@ def resolve_target(conn: SshConnection, settings: Settings, paths: PodPaths, con
                 "set REPO_URL in .runpod.env (the repo is at <workspace>/<repo name>) or start a run first."
             )
         logdir = str(PurePosixPath(repo_dir) / logdir)
-    return Target(logdir=logdir, repo_dir=repo_dir, config=config)
+    return BoardSource(logdir=logdir, repo_dir=repo_dir, config=config)
 
 
 # ---------------------------------------------------------------- the pod side
@@ -216,8 +215,8 @@ def _no_control_chars(value: str, what: str) -> str:
 
 def start_remote_tensorboard(
     conn: SshConnection,
-    target: Target,
-    paths: PodPaths,
+    target: BoardSource,
+    paths: VolumePaths,
     *,
     session: str | None = None,
     say: Say = _say,
@@ -225,7 +224,7 @@ def start_remote_tensorboard(
 ) -> RemoteTensorBoard:
     """TensorBoard on the pod for target.logdir, reusing one that already runs for it."""
     session = session or SESSION
-    wait_s = START_TIMEOUT_S if timeout_s is None else timeout_s
+    wait_s = timeouts.current().tensorboard_start_s if timeout_s is None else timeout_s
     venv_tb = str(PurePosixPath(target.repo_dir) / "venv" / "bin" / "tensorboard") if target.repo_dir else ""
     env = {
         "TB_SESSION": session,
@@ -290,24 +289,19 @@ def open_forward(conn: SshConnection, remote_port: int, requested: int | None, *
 
 def _reconnect(link: PodLink, say: Say, stop_event: threading.Event) -> SshConnection | None:
     """A new connection to the pod's current endpoint; None when stop_event was set meanwhile."""
-    started = time.monotonic()
-    delay = 0.5
+    wait_s = timeouts.current().tensorboard_reconnect_s
+    backoff = Backoff(wait_s, first_s=0.5, factor=2.0, cap_s=10.0, sleep=stop_event.wait)
     while not stop_event.is_set():
-        pod = link.read_pod(with_history=True)
-        state = classify(pod)
-        if state not in (RUNNING_STATE, STARTING):
-            raise PodNotRunning(f"pod {link.pod_id} stopped ({pod.status if pod else 'gone'}); the tunnel is closed.")
         try:
-            if state == RUNNING_STATE and pod is not None and pod.ssh is not None:
-                ssh = pod.ssh if pod.ssh.user else replace(pod.ssh, user=link.outputs.ssh_user)
-                return connect_endpoint(link.settings, ssh, pin_id=link.pod_id, started_at=pod.started_at)
-            raise SshNotReady(f"pod {link.pod_id} is starting")
+            return link.reconnect()
+        except PodLeft as e:
+            raise PodNotRunning(f"pod {link.pod_id} stopped ({e.pod.status if e.pod else 'gone'}); "
+                                "the tunnel is closed.") from None
         except RETRYABLE as e:
-            if time.monotonic() - started > RECONNECT_WAIT_S:
-                raise SshError(f"could not reconnect to the pod for {RECONNECT_WAIT_S:g}s ({e}); "
+            if backoff.remaining <= 0:
+                raise SshError(f"could not reconnect to the pod for {wait_s:g}s ({e}); "
                                "run `python -m runner tensorboard` again later.") from None
-        stop_event.wait(delay)
-        delay = min(delay * 2, 10.0)
+        backoff.wait()
     return None
 
 
@@ -323,10 +317,10 @@ def serve(
     poll_s: float = 0.5,
 ) -> None:
     """Run the tunnel until stop_event is set, rebuilding it (same local port) after SSH drops."""
-    paths = PodPaths(link.outputs.workspace)
+    paths = VolumePaths(link.outputs.workspace)
     conn: SshConnection | None = link.connect()
     local_port = requested_port
-    target: Target | None = None
+    target: BoardSource | None = None
     first = True
     try:
         while conn is not None:

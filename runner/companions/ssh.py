@@ -14,12 +14,13 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from runner.connect import PodLink, PodNotRunning, open_pod_link
+from runner.pod.link import PodLink, open_pod_link
+from runner.errors import PodNotRunning
 from runner.errors import UsageError
 from runner.paths import write_private
-from runner.podfiles import host_alias, host_key_algorithms, openssh_known_hosts_path, openssh_options, write_known_hosts
+from runner.remote.openssh import host_alias, host_key_algorithms, openssh_known_hosts_path, openssh_options, write_known_hosts
 from runner.settings import Settings
-from runner.ssh import HostKey
+from runner.remote.hostkeys import HostKey
 
 # Replaced in tests; never returns in real use.
 _exec = os.execvp

@@ -1,0 +1,16 @@
+"""One module per subcommand: its help, its flags (`add_arguments`) and where its work lives.
+
+These modules import nothing heavy (argparse only), so building the parser costs nothing; the
+implementation named by IMPLEMENTATION (a module with `run(args, settings) -> int`) is imported
+only when its command runs.
+"""
+from __future__ import annotations
+
+from types import ModuleType
+
+from runner.commands import logs, ssh, ssh_config, status, stop, sync, tensorboard, train
+
+# In the order `--help` lists them.
+ALL: tuple[ModuleType, ...] = (train, sync, tensorboard, status, logs, stop, ssh, ssh_config)
+
+__all__ = ["ALL"]

@@ -1,0 +1,72 @@
+"""Argument types the command modules share (argparse `type=` callables with clear messages)."""
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """--host user@host[:port]: train on a machine you already have instead of the stack's pod."""
+
+    user: str
+    host: str
+    port: int = 22
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+_HOST_RE = re.compile(r"^(?P<user>[A-Za-z0-9._][A-Za-z0-9._-]*)@(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d+))?$")
+
+
+def host_spec(value: str) -> HostSpec:
+    m = _HOST_RE.match(value)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected user@host or user@host:port, got {value!r}")
+    port = int(m["port"]) if m["port"] else 22
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range 1-65535")
+    return HostSpec(m["user"], m["host"].strip("[]"), port)
+
+
+def non_negative_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {n}")
+    return n
+
+
+def positive_int(value: str) -> int:
+    n = non_negative_int(value)
+    if n == 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def port(value: str) -> int:
+    n = positive_int(value)
+    if n > 65535:
+        raise argparse.ArgumentTypeError(f"port {n} is out of range 1-65535")
+    return n
+
+
+def budget(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an amount in US dollars, got {value!r}") from None
+    if not x > 0 or x != x or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive amount of dollars, got {value!r}")
+    return x
+
+
+def run_id(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
+        raise argparse.ArgumentTypeError(
+            "run ids are 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return value

@@ -1,0 +1,19 @@
+"""`runner status`: its flags and help. The work is in runner.companions.status, imported only when it runs."""
+from __future__ import annotations
+
+import argparse
+
+NAME = "status"
+IMPLEMENTATION = "runner.companions.status"
+SUMMARY = "show the pod, the current run and what it costs"
+DESCRIPTION = """\
+Show the pod's state (running, starting, preempted, stopped, gone), its SSH endpoint,
+cost per hour, and the current run's progress. Read-only: never starts anything."""
+EXAMPLES = (
+    "python -m runner status",
+    "python -m runner status --json | jq .pod.state",
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")

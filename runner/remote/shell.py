@@ -1,0 +1,124 @@
+"""What every way of running things on the training machine shares: the `Shell` protocol.
+
+`SshConnection` (runner/remote/ssh.py, the pod or a --host machine) and `LocalShell`
+(runner/remote/local.py, --local) both satisfy `Shell`, so runner/train/ has one code path. This
+module also holds the pieces both use: RunResult, the bytes a launcher script is streamed as, and
+the splitting of a byte stream into whole lines with their offsets.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Callable, Iterator, Mapping, Protocol
+
+LineCallback = Callable[[str], None]
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Outcome of a remote command. stdout/stderr are decoded UTF-8 (invalid bytes replaced).
+
+    exit_code is -1 when the command ended without an exit status (killed by a signal).
+    """
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+class Shell(Protocol):
+    """What runner/train/ uses of a connection to the machine that trains."""
+
+    target: object
+
+    def run(self, command: str, *, stdin: bytes | None = None, timeout: float | None = None,
+            on_stdout_line: LineCallback | None = None, on_stderr_line: LineCallback | None = None) -> RunResult: ...
+
+    def run_script(self, script_text: str, env: Mapping[str, str], *, timeout: float | None = None,
+                   on_stdout_line: LineCallback | None = None,
+                   on_stderr_line: LineCallback | None = None) -> RunResult: ...
+
+    def read_file(self, path: str, *, offset: int = 0) -> bytes | None: ...
+
+    def write_file(self, path: str, data: bytes, *, mode: int = 0o644) -> None: ...
+
+    def follow(self, path: str, offset: int = 0, *,
+               should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[bytes, int]]: ...
+
+    def check_alive(self, timeout: float = 10.0) -> None: ...
+
+    @property
+    def is_active(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "Shell": ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def build_script(script_text: str, env: Mapping[str, str]) -> bytes:
+    """The exact bytes `run_script` sends to `bash -s`: quoted exports, then the script.
+
+    The script runs inside `{ ...; } </dev/null`: bash parses the whole group before running it,
+    so a command in the script that reads stdin (git, ssh, pip, read) cannot swallow the rest of
+    the script, and gets EOF instead. (Caveat: `shopt -s extglob` inside the script then comes too
+    late for patterns in the same script.)
+    """
+    lines = []
+    for name, value in env.items():
+        if not isinstance(name, str) or not _ENV_NAME.match(name):
+            raise ValueError(f"invalid environment variable name {name!r}: use letters, digits and _ only")
+        if not isinstance(value, str):
+            raise TypeError(f"environment variable {name} must be a str, got {type(value).__name__}")
+        if "\0" in value:
+            raise ValueError(f"environment variable {name} contains a NUL byte, which a shell cannot hold")
+        lines.append(f"export {name}={shlex.quote(value)}")
+    body = script_text if script_text.endswith("\n") else script_text + "\n"
+    return ("\n".join(lines) + "\n{\n" + body + "} </dev/null\n").encode()
+
+
+class LineBuffer:
+    """Bytes in, whole lines out, each with the byte offset just after it (where to resume).
+
+    A partial last line is held back until its newline arrives. Used for following the log
+    (SSH and local alike) and for a command's stdout/stderr line callbacks."""
+
+    def __init__(self, offset: int = 0):
+        self.position = int(offset)
+        self.pending = b""
+
+    def feed(self, data: bytes) -> Iterator[tuple[bytes, int]]:
+        self.pending += data
+        *lines, self.pending = self.pending.split(b"\n")
+        for line in lines:
+            self.position += len(line) + 1
+            yield line, self.position
+
+
+class LineSplitter:
+    """Calls back with each decoded whole line of a stream; flush() delivers an unterminated rest."""
+
+    def __init__(self, callback: LineCallback | None):
+        self.callback = callback
+        self._buffer = LineBuffer()
+
+    def feed(self, data: bytes) -> None:
+        if self.callback is None:
+            return
+        for line, _ in self._buffer.feed(data):
+            self.callback(line.decode("utf-8", "replace"))
+
+    def flush(self) -> None:
+        if self.callback is not None and self._buffer.pending:
+            self.callback(self._buffer.pending.decode("utf-8", "replace"))
+        self._buffer.pending = b""
+
+
+__all__ = ["LineBuffer", "LineCallback", "LineSplitter", "RunResult", "Shell", "build_script"]

@@ -1,0 +1,53 @@
+"""The runner's waits and deadlines, in one object (seconds). Tests shorten them with `override`.
+
+    from runner import timeouts
+    timeouts.current().ack_wait_s                    # read at the moment of use
+    with timeouts.override(stop_verify_s=1.0): ...   # tests: a shorter wait, restored afterwards
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Iterator
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    # runner train: launching and following an attempt
+    launch_s: float = 900.0               # the launcher clones the repo: can take a while on a first run
+    ack_wait_s: float = 30.0              # RT_ACK_WAIT of attached runs: the pod waits this long for our ack
+    stop_verify_s: float = 90.0           # how long the pod gets to stop itself before the runner stops it
+    end_grace_s: float = 2.0              # after the state file says "ended", wait this long for the footer
+    max_reconnect_wait_s: float = 600.0   # SSH drops: how long to keep reconnecting
+    stop_check_interval_s: float = 0.5    # how often the follower checks whether to stop
+    state_check_timeout_s: float = 15.0   # one read of the state file
+    state_poll_s: float = 15.0            # safety net: the end is normally seen in the log itself
+    # runner train: automatic recovery
+    pod_poll_s: float = 5.0               # PodWatch: one API read this often while following
+    confirm_s: float = 20.0               # after a "preempted" footer: how long the API may take to say who stopped the pod
+    confirm_poll_s: float = 0.5
+    # runner tensorboard
+    tensorboard_start_s: float = 120.0
+    tensorboard_reconnect_s: float = 300.0
+
+
+_current = Timeouts()
+
+
+def current() -> Timeouts:
+    return _current
+
+
+@contextmanager
+def override(**changes: float) -> Iterator[Timeouts]:
+    """Replace some timeouts for the duration of the block (tests)."""
+    global _current
+    before = _current
+    _current = replace(before, **changes)
+    try:
+        yield _current
+    finally:
+        _current = before
+
+
+__all__ = ["Timeouts", "current", "override"]

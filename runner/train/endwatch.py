@@ -1,0 +1,105 @@
+"""When is the followed attempt over? Decided from the log itself where possible.
+
+In order of preference: the attempt's footer line; the launcher's `training ended: ...` /
+`SIGTERM received` notes (then up to grace_s more for the footer); a header of another run or
+attempt (ours was superseded); and, as a slow safety net, the state file (read every poll_s
+seconds: each read is a remote command). Formats: remote/podside/contract.py.
+"""
+from __future__ import annotations
+
+import shlex
+import time
+from typing import Any, Callable
+
+from remote.podside import contract as pc
+from remote.podside.contract import AttemptState, StateKey
+from runner import timeouts
+from runner.errors import SshDisconnected, SshError, SshTimeout
+from runner.remote.shell import Shell
+from runner.train.events import Ended
+
+
+class EndWatch:
+    def __init__(self, run_id: str, attempt: int, state_file: str, *, grace_s: float, poll_s: float):
+        self.run_id, self.attempt, self.state_file = run_id, attempt, state_file
+        self.grace_s, self.poll_s = grace_s, poll_s
+        self.footer: Ended | None = None
+        self.note: Ended | None = None
+        self.from_state: Ended | None = None
+        self.superseded = False
+        self._note_at: float | None = None
+        self._state_at: float | None = None
+        self._last_poll = time.monotonic()
+        self.extra_check: Callable[[], None] | None = None   # e.g. the budget; may raise
+
+    def feed(self, text: str) -> None:
+        if pc.BANNER not in text and not text.startswith(pc.NOTE_PREFIX):
+            return
+        footer = pc.parse_footer(text)
+        if footer is not None:
+            if (footer.run_id, footer.attempt) == (self.run_id, self.attempt):
+                self.footer = Ended(footer.state, footer.exit_code, footer.checkpoint, "footer", ended_at=footer.time)
+            return
+        header = pc.parse_header(text)
+        if header is not None:
+            if (header.run_id, header.attempt) != (self.run_id, self.attempt):
+                self.superseded = True
+            return
+        note = pc.parse_ended_note(text)
+        if note is not None:
+            self.note = Ended(note.state, note.exit_code, note.checkpoint, "note")
+        elif pc.is_sigterm_note(text):
+            self.note = Ended(AttemptState.PREEMPTED.value, None, None, "note")
+        else:
+            return
+        self._note_at = time.monotonic()
+
+    def should_stop(self, conn: Shell | None) -> bool:
+        if self.footer is not None or self.superseded:
+            return True
+        if self.extra_check is not None:
+            self.extra_check()
+        now = time.monotonic()
+        if self._note_at is not None:
+            return now - self._note_at >= self.grace_s
+        if self._state_at is not None:
+            return now - self._state_at >= self.grace_s
+        if conn is None or now - self._last_poll < self.poll_s:
+            return False
+        self._last_poll = now
+        state = self.read_state(conn)
+        if state is None:
+            return False
+        attempt = state.get(StateKey.ATTEMPT) or 0
+        if state.get(StateKey.RUN_ID) != self.run_id or attempt > self.attempt:
+            self.superseded = True         # another launch replaced ours in the state file
+            return True
+        if attempt == self.attempt and state.get(StateKey.STATE) in pc.TERMINAL_STATES:
+            self.from_state = Ended(state[StateKey.STATE], state.get(StateKey.EXIT_CODE),
+                                    state.get(StateKey.LAST_CHECKPOINT), "state",
+                                    state.get(StateKey.STARTED_AT), state.get(StateKey.ENDED_AT))
+            self._state_at = now
+        return False
+
+    def read_state(self, conn: Shell) -> dict[str, Any] | None:
+        limit = timeouts.current().state_check_timeout_s
+        try:
+            # With a timeout: a half-dead link must not hang the follower (it reconnects instead).
+            res = conn.run(f"cat -- {shlex.quote(self.state_file)} 2>/dev/null; true", timeout=limit)
+        except SshTimeout:
+            conn.close()
+            raise SshDisconnected(f"no answer within {limit:g}s while reading {self.state_file}") from None
+        except SshDisconnected:
+            raise
+        except SshError:
+            return None
+        return pc.parse_json_object(res.stdout) if res.exit_code == 0 else None
+
+    @property
+    def ended(self) -> Ended | None:
+        if self.footer or self.from_state or self.note:
+            return self.footer or self.from_state or self.note
+        return Ended("unknown", None, None, "superseded") if self.superseded else None
+
+
+__all__ = ["EndWatch"]

@@ -1,0 +1,107 @@
+"""The lines `runner train` prints about a run: attempt boundaries, the summary, the accounting."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from runner.train.events import Ended, Launched
+from runner.train.record import RunRecord
+from runner.train.targets import StopReport, Target
+from runner.types import Say, TargetKind
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    s = int(round(seconds))
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else (f"{m}m {s:02d}s" if m else f"{s}s")
+
+
+def iso_seconds(start: str | None, end: str | None) -> float | None:
+    try:
+        a = datetime.fromisoformat(start.replace("Z", "+00:00"))   # type: ignore[union-attr]
+        b = datetime.fromisoformat(end.replace("Z", "+00:00"))     # type: ignore[union-attr]
+    except (AttributeError, ValueError):
+        return None
+    return max(0.0, (b - a).total_seconds())
+
+
+def rows_out(say: Say, rows: list[tuple[str, str]]) -> None:
+    for name, value in rows:
+        say(f"  {name + ':':<12} {value}")
+
+
+def announce_line(target: Target, launched: Launched, market: str | None) -> str:
+    """One boundary line per attempt, e.g. `── attempt 3 on pod X (spot, $0.340/h), resumed from checkpoint-120 ──`."""
+    where = target.label
+    if target.kind == TargetKind.POD:
+        price = f", ${target.cost_per_hr:.3f}/h" if target.cost_per_hr else ""
+        where = f"pod {target.pod_id} ({market}{price})"
+    if launched.attached:
+        how = "already running, attached"
+    elif launched.resume_from:
+        how = f"resumed from {launched.resume_from.rstrip('/').rsplit('/', 1)[-1]}"
+    else:
+        how = "from scratch"
+    return f"── attempt {launched.attempt} on {where}, {how} ──"
+
+
+def accounting_rows(r: RunRecord, target: Target) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    n = len(r.attempts)
+    if n > 1 or r.preemptions:
+        rows.append(("attempts", f"{n} ({r.preemptions or 0} preemption(s), {r.recoveries or 0} automatic "
+                                 "recovery(ies))"))
+    if r.steps_lost or r.seconds_lost:
+        rows.append(("lost", f"{r.steps_lost or 0} step(s), {duration(r.seconds_lost)} of training redone "
+                             "after resumes (work since the last checkpoint)"))
+    if target.kind == TargetKind.POD and r.gpu_hours is not None:
+        rows.append(("GPU time", f"{r.gpu_hours:.4f} GPU-hours ({duration(r.pod_seconds)} x {r.gpu_count} GPU)"))
+    return rows
+
+
+def print_accounting(say: Say, r: RunRecord, target: Target) -> None:
+    rows = accounting_rows(r, target)
+    if target.kind == TargetKind.POD and r.estimated_cost_usd is not None:
+        rows.append(("cost", f"about ${r.estimated_cost_usd:.4f} (estimated, all attempts of run {r.run_id})"))
+    rows_out(say, rows)
+
+
+def summary(say: Say, r: RunRecord, target: Target, launched: Launched, ended: Ended, code: int,
+            stop: StopReport, *, took: float | None, stack_flag: str) -> None:
+    verdict = {"succeeded": "training succeeded", "failed": "training FAILED"}.get(
+        ended.state, f"training ended ({ended.state})")
+    say(f"{verdict}: exit code {code}")
+    rows = [
+        ("run", f"{launched.run_id} (attempt {launched.attempt}) on {target.label}"),
+        ("duration", duration(took)),
+        ("checkpoint", ended.checkpoint or "none saved"),
+    ]
+    rows += accounting_rows(r, target)
+    if target.kind == TargetKind.POD:
+        spent = r.estimated_cost_usd
+        rows.append(("cost", f"about ${spent:.4f} (${target.cost_per_hr or 0:.3f}/h x {duration(r.pod_seconds)} "
+                             "of pod time for this run)" if spent is not None else "unknown (no cost_per_hr)"))
+        rows.append(("pod", stop.text))
+    rows.append(("log", f"{launched.log} (from byte {launched.log_offset})"))
+    rows_out(say, rows)
+    if not stop.ok:
+        say(f"WARNING: pod {target.pod_id} may still be running and billing: `python -m runner stop{stack_flag}`")
+
+
+def detached_lines(say: Say, target: Target, launched: Launched, *, by_request: bool, keep_pod: bool,
+                   stack_flag: str) -> None:
+    head = (f"training runs on {target.label} (run {launched.run_id}, attempt {launched.attempt}); not following it"
+            if by_request else
+            f"detached: training keeps running on {target.label} (run {launched.run_id}, attempt {launched.attempt})")
+    say(head)
+    if target.kind == TargetKind.POD:
+        say("the pod stops itself when training ends" if not keep_pod
+            else "the pod keeps running after training (--keep-pod): stop it yourself")
+    for what, command in target.hints(stack_flag):
+        say(f"  {what + ':':<20} {command}")
+
+
+__all__ = ["accounting_rows", "announce_line", "detached_lines", "duration", "iso_seconds", "print_accounting",
+           "summary"]

@@ -1,0 +1,103 @@
+"""Where `runner train` trains: the surface the stack's pod, any SSH machine (--host) and this
+machine (--local) share, so runner/train/ has one code path.
+
+    target.preflight()            local checks only; never a billable call
+    target.prepare(say)           make it reachable (pod: resume/start it, wait for the SSH banner);
+                                  target.billing_from says since when this command pays for it
+    target.connect() -> shell     SshConnection (pinned host key) or LocalShell: both a `Shell`
+    target.after_disconnect(...)  on every SSH drop: raises TargetInterrupted when the pod stopped
+    target.finish(keep=...)       after training: make sure the pod is stopped (pod only)
+    target.release_unused(say)    after a failed launch: stop the pod again if this run started it
+PodTarget only, for automatic recovery (runner/train/recovery.py): observe(), resume(say),
+recreate(say, replace=), abandon_recovery(say). Only PodTarget talks to the RunPod API.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from runner.errors import SettingsError
+from runner.pod.state import PodState
+from runner.remote.shell import Shell
+from runner.settings import Settings
+from runner.train.events import TargetInterrupted
+from runner.types import Say, TargetKind
+
+
+@dataclass(frozen=True)
+class StopReport:
+    text: str                      # for the summary: how the pod ended up
+    stopped_at: float | None       # time.time() when it was seen stopped (None: still running / no pod)
+    ok: bool = True                # False: could not make sure it stopped (it may still bill)
+
+
+NOTHING_TO_STOP = StopReport("not a RunPod pod: nothing to stop", None)
+
+
+@dataclass
+class Target:
+    """Base: the parts the three targets share."""
+
+    settings: Settings
+    workspace: str = ""
+    kind: TargetKind = TargetKind.LOCAL
+    label: str = ""
+    session: str = "train"            # RT_SESSION default
+    stops_pod: bool = False           # RT_STOP_POD=1 makes sense (a RunPod pod that can stop itself)
+    cost_per_hr: float | None = None
+    pod_id: str | None = None
+    billing_from: float | None = None  # time.time() since which this command pays for the target
+
+    def preflight(self) -> None: ...
+
+    def prepare(self, say: Say) -> None: ...
+
+    def connect(self) -> Shell:
+        raise NotImplementedError
+
+    def observe(self) -> tuple[PodState, object] | None:
+        """One API read (pod only)."""
+        return None
+
+    def after_disconnect(self, error: Exception, attempt: int, say: Say) -> None:
+        """Called on every SSH drop; raise TargetInterrupted to stop following."""
+
+    def finish(self, *, keep: bool, say: Say, deadline_s: float) -> StopReport:
+        return NOTHING_TO_STOP
+
+    def release_unused(self, say: Say) -> None:
+        """After a launch failed: undo what prepare() started (pod: stop it if this run resumed it)."""
+
+    def stop_now(self, say: Say) -> StopReport:
+        return NOTHING_TO_STOP
+
+    def abandon_recovery(self, say: Say) -> StopReport:
+        """Ctrl-C during a recovery, before the relaunch (pod only: stop what the recovery brought up)."""
+        return NOTHING_TO_STOP
+
+    def repo(self) -> tuple[str, str]:
+        """(RT_REPO_URL, RT_REPO_BRANCH)."""
+        if not self.settings.repo_url:
+            raise SettingsError(
+                "set REPO_URL in .runpod.env (or the environment): the git URL of the training repo the "
+                f"{'pod' if self.kind == TargetKind.POD else 'machine'} clones, e.g. https://github.com/you/your-repo.git "
+                "(private repos: an https URL with a read-only token, or a deploy key on the machine)."
+            )
+        return self.settings.repo_url, self.settings.repo_branch
+
+    def hints(self, stack_flag: str) -> list[tuple[str, str]]:
+        """(what, command) pairs telling the user how to come back to a detached run."""
+        return []
+
+
+def interruption(pod_id: str | None, state: str, pod: object) -> TargetInterrupted:
+    """TargetInterrupted for a pod found not running; kind = the classify() state."""
+    change = getattr(pod, "last_status_change", None)
+    detail = f" ({change})" if change else ""
+    why = {PodState.PREEMPTED: "was preempted (outbid by a higher spot bid)",
+           PodState.STOPPED_BY_USER: "was stopped (by you, `runner stop`, or itself)",
+           PodState.STOPPED_BY_RUNPOD: "was stopped by RunPod",
+           PodState.GONE: "no longer exists"}.get(PodState(state), f"is {state}")
+    return TargetInterrupted(f"pod {pod_id} {why}{detail}", kind=state)
+
+
+__all__ = ["NOTHING_TO_STOP", "StopReport", "Target", "interruption"]

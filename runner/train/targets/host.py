@@ -1,0 +1,42 @@
+"""Any SSH machine as a training target (--host): no RunPod API, nothing to stop."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from infra.runpod_client import SshEndpoint
+from runner.pod.link import connect_endpoint
+from runner.remote.banner import wait_for_ssh_banner
+from runner.remote.shell import Shell
+from runner.train.targets.base import Target
+from runner.types import Say, TargetKind
+
+
+@dataclass
+class HostTarget(Target):
+    user: str = "root"
+    host: str = ""
+    port: int = 22
+    banner_wait_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        self.kind = TargetKind.HOST
+        self.label = f"{self.user}@{self.host}:{self.port}"
+        self.workspace = self.workspace or "/workspace"
+
+    def preflight(self) -> None:
+        self.settings.require_ssh_key()
+
+    def prepare(self, say: Say) -> None:
+        wait_for_ssh_banner(self.host, self.port, deadline_s=self.banner_wait_s, on_wait=say)
+        self.billing_from = time.time()
+
+    def connect(self) -> Shell:
+        return connect_endpoint(self.settings, SshEndpoint(self.host, self.port, self.user), timeout=20.0)
+
+    def hints(self, stack_flag: str) -> list[tuple[str, str]]:
+        log = f"{self.workspace.rstrip('/')}/logs/current.log"
+        key = self.settings.ssh_key_path
+        return [("follow the log", f"ssh -i {key} -p {self.port} {self.user}@{self.host} tail -f {log}"),
+                ("stop training", f"ssh -i {key} -p {self.port} {self.user}@{self.host} "
+                                  f"tmux kill-session -t {self.session}")]

@@ -1,0 +1,207 @@
+"""The stack's pod as a training target: resumed or started for the run, recovered after preemption."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from infra.polling import Backoff, poll_until
+from infra.runpod_client import EXITED, TERMINATED
+from runner.errors import ApiError, RunnerError, redact
+from runner.pod.link import PodLink, open_pod_link
+from runner.pod.lifecycle import stop_pod
+from runner.pod.stack import StackOutputs, read_outputs_for, refresh_and_up_for, replace_and_up_for
+from runner.pod.state import PodState
+from runner.remote.shell import Shell
+from runner.train.targets.base import StopReport, Target, interruption
+from runner.types import Market, Say, TargetKind
+
+
+@dataclass
+class PodTarget(Target):
+    outputs: StackOutputs | None = None
+    link: PodLink | None = None
+    resumed: bool = False
+    workspace_override: str | None = None
+    recreating: bool = False          # inside recreate(), before the new outputs were read
+
+    def __post_init__(self) -> None:
+        self.kind = TargetKind.POD
+        self.stops_pod = True
+
+    def preflight(self) -> None:
+        self.settings.preflight()                       # API key + SSH key, before any call
+        self.outputs = self.outputs or read_outputs_for(self.settings)
+        self.pod_id = self.outputs.pod_id
+        self.workspace = self.workspace_override or self.outputs.workspace or "/workspace"
+        self.label = f"pod {self.outputs.pod_id} (stack {self.outputs.stack})"
+        self.cost_per_hr = self.outputs.cost_per_hr
+
+    def prepare(self, say: Say) -> None:
+        asked = time.time()
+        self.link = open_pod_link(self.settings, start_if_stopped=True, on_progress=say, outputs=self.outputs)
+        self.resumed = self.link.running.resumed
+        self._running(asked, say)
+
+    def _running(self, asked: float, say: Say) -> None:
+        """The link is up: this run pays from the moment it asked for a stopped pod, or from now."""
+        assert self.link is not None
+        self.billing_from = asked if self.resumed else time.time()
+        if self.link.pod.cost_per_hr:
+            self.cost_per_hr = self.link.pod.cost_per_hr
+        ep = self.link.endpoint
+        say(f"pod {self.pod_id} is running; SSH at {ep.user}@{ep.host}:{ep.port}"
+            + (f", ${self.cost_per_hr:.3f}/h" if self.cost_per_hr else ""))
+
+    @property
+    def market(self) -> Market:
+        pod = self.link.pod if self.link is not None else None
+        if pod is not None and pod.interruptible is not None:
+            return Market.SPOT if pod.interruptible else Market.ON_DEMAND
+        return Market(self.outputs.market) if self.outputs is not None else Market.SPOT
+
+    def observe(self) -> tuple[PodState, object] | None:
+        """One API read: (state, pod), or None when the API did not answer."""
+        assert self.link is not None
+        return self.link.observe()
+
+    def resume(self, say: Say) -> bool:
+        """Make the same pod run again (spot: the stack's bid); True when it had to be started.
+        Raises PodNoCapacity / PodGone / SpotUnavailableError / PodStartTimeout / ApiError."""
+        assert self.link is not None
+        asked = time.time()
+        running = self.link.ensure_running(on_progress=say)
+        self.resumed = running.resumed
+        self._running(asked, say)
+        return running.resumed
+
+    def recreate(self, say: Say, *, replace: bool = False) -> None:
+        """A new pod through the stack, never outside Pulumi's state; then the new outputs (pod id,
+        maybe the on-demand market) and the new pod's SSH endpoint.
+
+        replace=False: the pod is gone; `pulumi up --refresh --yes` (the refresh drops it, the up
+        creates a new one). replace=True: the pod still exists but cannot run where it is; a refresh
+        would keep it, so `--replace <pod_urn>` has the provider delete it and create a new one.
+        Stacks from before the pod_urn output get the plain command and a warning."""
+        old = self.pod_id
+        asked = time.time()
+        stack = self.settings.stack
+        secrets = self.settings.secrets()
+        urn = self.outputs.pod_urn if self.outputs is not None else None
+
+        def stream(line: str) -> None:
+            say(f"pulumi: {redact(line, secrets)}")
+
+        self.recreating = True
+        if replace and urn:
+            say(f"replacing pod {old} through the stack: pulumi up --refresh --yes --replace {urn} --stack {stack}")
+            replace_and_up_for(self.settings, urn, on_line=stream)
+        else:
+            if replace:
+                say(f"warning: stack {stack} has no pod_urn output (it was deployed by an older version), so the "
+                    f"runner cannot ask Pulumi to replace pod {old}, and a refresh keeps a stopped pod where it is. "
+                    "Run `pulumi up` once to get the output; trying the plain recreate now")
+            say(f"recreating the pod through the stack: pulumi up --refresh --yes --stack {stack}")
+            refresh_and_up_for(self.settings, on_line=stream)
+        self.outputs = read_outputs_for(self.settings)
+        self.recreating = False
+        self.pod_id = self.outputs.pod_id
+        self.label = f"pod {self.outputs.pod_id} (stack {self.outputs.stack})"
+        self.cost_per_hr = self.outputs.cost_per_hr
+        if self.pod_id == old:
+            say(f"the stack kept pod {old}; trying to start it again")
+        self.link = open_pod_link(self.settings, start_if_stopped=True, on_progress=say, outputs=self.outputs)
+        # A fresh pod bills from its creation, i.e. from the `pulumi up` we just ran.
+        self.resumed = self.link.running.resumed or self.pod_id != old
+        self._running(asked, say)
+
+    def abandon_recovery(self, say: Say) -> StopReport:
+        """Ctrl-C while recovering, before training was relaunched: nothing trains on the pod, so
+        whatever the recovery resumed, started or created is stopped (an already stopped or gone
+        pod needs nothing). Interrupted during `pulumi up`, the stack may name a new pod by now."""
+        if self.recreating:
+            try:
+                self.outputs = read_outputs_for(self.settings)
+                self.pod_id = self.outputs.pod_id
+            except RunnerError as e:
+                say(f"could not read the stack outputs after the interrupted `pulumi up` ({e.message})")
+            self.recreating = False
+        if self.link is None:
+            return StopReport("not started by this command", None)
+        return self.stop_now(say)
+
+    def connect(self) -> Shell:
+        assert self.link is not None, "prepare() first"
+        return self.link.connect(timeout=20.0, keepalive=15)
+
+    def after_disconnect(self, error: Exception, attempt: int, say: Say) -> None:
+        assert self.link is not None
+        before = self.link.endpoint
+        try:
+            state, pod = self.link.refresh()
+        except ApiError as e:
+            # The API being unreachable says nothing about the pod; keep trying to reconnect.
+            say(f"could not ask RunPod about pod {self.pod_id} ({e.message}); still reconnecting")
+            return
+        if state == PodState.RUNNING:
+            ep = self.link.endpoint
+            if ep != before:
+                say(f"pod {self.pod_id} now answers at {ep.host}:{ep.port}")
+            return
+        if state == PodState.STARTING:
+            if attempt == 1:
+                say(f"pod {self.pod_id} is {pod.status if pod else 'starting'}; waiting for it")
+            return
+        raise interruption(self.pod_id, state, pod)
+
+    def _wait_stopped(self, deadline_s: float) -> tuple[str | None, float | None]:
+        """Poll the API until the pod is EXITED/gone; (status, when) or (None, None) at the deadline."""
+        assert self.link is not None
+        link = self.link
+
+        def stopped() -> str | None:
+            try:
+                pod = link.client.find_pod(self.pod_id)
+            except Exception:       # noqa: BLE001 - an API hiccup: try again until the deadline
+                pod = link.pod
+            if pod is None or pod.status in (EXITED, TERMINATED, "ERROR"):
+                return pod.status if pod else "gone"
+            return None
+
+        status = poll_until(stopped, Backoff(deadline_s, first_s=0.2, factor=1.5, cap_s=3.0))
+        return (status, time.time()) if status is not None else (None, None)
+
+    def finish(self, *, keep: bool, say: Say, deadline_s: float) -> StopReport:
+        if keep:
+            return StopReport(f"still running (--keep-pod): it bills ${self.cost_per_hr or 0:.3f}/h until "
+                              "`python -m runner stop`", None)
+        say(f"checking that pod {self.pod_id} stopped itself (up to {deadline_s:.0f}s)")
+        status, when = self._wait_stopped(deadline_s)
+        if status is not None:
+            return StopReport(f"stopped by itself ({status})", when)
+        say(f"pod {self.pod_id} did not stop itself within {deadline_s:.0f}s; stopping it through the API")
+        return self.stop_now(say)
+
+    def stop_now(self, say: Say) -> StopReport:
+        assert self.link is not None
+        try:
+            result = stop_pod(self.link.client, self.pod_id)
+        except RunnerError as e:
+            return StopReport(f"COULD NOT BE STOPPED ({e.message}); it may still bill: run `python -m runner stop`",
+                              None, ok=False)
+        text = "stopped by the runner" if result.stopped else "was already stopped"
+        return StopReport(text, time.time())
+
+    def release_unused(self, say: Say) -> None:
+        if self.link is None:
+            return
+        if not self.resumed:
+            say(f"pod {self.pod_id} was already running before this command; it is left running "
+                "(`python -m runner stop` stops it)")
+            return
+        report = self.stop_now(say)
+        say(f"nothing was started, so pod {self.pod_id} {report.text}")
+
+    def hints(self, stack_flag: str) -> list[tuple[str, str]]:
+        return [("follow the log", f"python -m runner logs -f{stack_flag}"),
+                ("progress and cost", f"python -m runner status{stack_flag}"),
+                ("stop the pod now", f"python -m runner stop{stack_flag}")]
