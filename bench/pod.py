@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from tests.fake_runpod import FakeRunPod
+from standins.runpod_api import FakeRunPod
 from tests.fixtures.sshd import Sshd
 from tests.podprocs import processes_under
 from tests.stub_pulumi import SAMPLE_OUTPUTS, StubPulumi

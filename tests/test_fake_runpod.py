@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.fake_runpod import FakeRunPod
+from standins.runpod_api import FakeRunPod
 
 GPU = "NVIDIA GeForce RTX 4090"
 ROOT = Path(__file__).resolve().parents[1]
@@ -450,7 +450,7 @@ def test_controls_over_http(fake_runpod):
 
 
 def test_cli_runs_a_fake_by_hand():
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fake_runpod", "--port", "0", "--api-key", "cli-key",
+    proc = subprocess.Popen([sys.executable, "-m", "standins.runpod_api", "--port", "0", "--api-key", "cli-key",
                              "--ssh-ports", "2201,2202"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()

@@ -1,4 +1,4 @@
-"""python -m tests.fake_runpod --port 0 --api-key KEY [--ssh-host 127.0.0.1 --ssh-ports 2201,2202]"""
+"""python -m standins.runpod_api --port 0 --api-key KEY [--ssh-host 127.0.0.1 --ssh-ports 2201,2202]"""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +10,7 @@ from .server import FakeRunPod
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tests.fake_runpod", description="Fake RunPod API on 127.0.0.1")
+    ap = argparse.ArgumentParser(prog="python -m standins.runpod_api", description="Fake RunPod API on 127.0.0.1")
     ap.add_argument("--host", default="127.0.0.1", help="listen address (keep it on loopback)")
     ap.add_argument("--port", type=int, default=0, help="0 = pick a free port")
     ap.add_argument("--api-key", default=None, help="the account key clients must send (default: random)")
