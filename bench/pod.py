@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from standins.runpod_api import FakeRunPod
-from tests.fixtures.sshd import Sshd
+from standins.pod_sandbox import Sshd
 from tests.podprocs import processes_under
 from tests.stub_pulumi import SAMPLE_OUTPUTS, StubPulumi
 
@@ -85,7 +85,7 @@ def build_wheel(directory: Path, name: str, version: str = "0.1") -> Path:
 
 # ---------------------------------------------------------------- the sshd
 class BenchSshd(Sshd):
-    """tests/fixtures/sshd.py's server. It gives sessions a private, empty HOME (as on a fresh pod);
+    """standins/pod_sandbox.py's server. It gives sessions a private, empty HOME (as on a fresh pod);
     with machine_home the sessions get this machine's HOME and ~/.bashrc instead.
 
     Why it matters: this machine's root ~/.bashrc runs `pyenv init`, and sshd starts every session

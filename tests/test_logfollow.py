@@ -9,7 +9,7 @@ import pytest
 
 from runner.logfollow import follow_with_reconnect
 from runner.ssh import SshConnection, SshDisconnected, SshTarget, expect_host_key
-from tests.fixtures.sshd import wait_until
+from standins.pod_sandbox import wait_until
 
 
 class Recorder:

@@ -8,7 +8,7 @@ from runner import cli
 from runner.connect import open_pod_link
 from runner.logs import PodStoppedWhileFollowing, follow_log
 from runner.podfiles import PodPaths, tail_log
-from tests.fixtures.sshd import wait_until
+from standins.pod_sandbox import wait_until
 from tests.test_sync import pod_env, pod_sshd, stub_pulumi  # noqa: F401  (fixtures)
 
 

@@ -1,4 +1,4 @@
-"""runner/ssh.py against the real OpenSSH server of tests/fixtures/sshd.py."""
+"""runner/ssh.py against the real OpenSSH server of standins/pod_sandbox.py."""
 from __future__ import annotations
 
 import os
@@ -30,7 +30,7 @@ from runner.ssh import (
     expect_host_key,
     wait_for_ssh_banner,
 )
-from tests.fixtures.sshd import wait_until
+from standins.pod_sandbox import wait_until
 
 
 def _target(sshd, key_path: str | None = None, port: int | None = None) -> SshTarget:

@@ -18,7 +18,7 @@ from runner.connect import open_pod_link
 from runner.errors import UsageError
 from runner.podfiles import PodPaths
 from runner.tensorboard import TensorBoardError, Target, serve, start_remote_tensorboard
-from tests.fixtures.sshd import wait_until
+from standins.pod_sandbox import wait_until
 from tests.test_sync import pod_env, pod_sshd, stub_pulumi  # noqa: F401  (fixtures)
 
 STAND_IN = """#!{python}
