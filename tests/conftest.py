@@ -1,5 +1,5 @@
 # Fixtures shared by every integration test live in tests/fixtures/ (one module per stand-in).
 pytest_plugins = [
     "tests.fixtures.fake_api",   # the fake RunPod API on 127.0.0.1
-    "standins.pod_sandbox",      # a real OpenSSH server on 127.0.0.1 playing the pod
+    "tests.fixtures.sshd",       # a real OpenSSH server on 127.0.0.1 playing the pod
 ]
