@@ -24,8 +24,8 @@ from typing import Callable
 
 from standins.runpod_api import FakeRunPod
 from standins.pod_sandbox import Sshd
+from standins.pulumi_cli import SAMPLE_OUTPUTS, StubPulumi
 from tests.podprocs import processes_under
-from tests.stub_pulumi import SAMPLE_OUTPUTS, StubPulumi
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINER = Path(__file__).resolve().parent / "pod_trainer.py"

@@ -201,7 +201,7 @@ def test_settings_error_before_dispatch(project, recorder, capsys):
 
 # ---------------------------------------------------------------- `runner stop` end to end
 # The fake RunPod API and the stub pulumi stand in for RunPod and the Pulumi CLI.
-from tests.stub_pulumi import SAMPLE_OUTPUTS, stub_pulumi  # noqa: E402,F401  (fixture)
+from standins.pulumi_cli import SAMPLE_OUTPUTS  # noqa: E402
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import pytest
 
 from runner import cli
 from runner import train
+from standins.pulumi_cli import POD_URN
 from tests.recovery_harness import (assert_log_printed_exactly, attempts_in_log, fast_recovery, interrupt_when,
                                     newest_complete, preempt, record, recreate_on_up, steps_of, user_stop)
-from tests.stub_pulumi import POD_URN, stub_pulumi  # noqa: F401  (fixture)
 from tests.train_harness import smoke_config, train_env, wait_for  # noqa: F401
 
 LONG = "configs/long.yaml"

@@ -7,7 +7,7 @@ import pytest
 
 from runner.errors import NoStackOutputs, PulumiNotInstalled, StackError
 from runner.stack import StackOutputs, read_outputs, refresh_and_up, replace_and_up
-from tests.stub_pulumi import POD_URN, SAMPLE_OUTPUTS, stub_pulumi  # noqa: F401  (fixture)
+from standins.pulumi_cli import POD_URN, SAMPLE_OUTPUTS
 
 SECRET = "rpa_SECRETVALUE_0123456789"
 

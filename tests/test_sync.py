@@ -19,7 +19,7 @@ from runner.settings import KEYS, load_settings
 from runner.ssh import SshConnection, SshTarget, expect_host_key
 from runner.sync import SyncError, ensure_remote_rsync, plan
 from standins.pod_sandbox import Sshd
-from tests.stub_pulumi import SAMPLE_OUTPUTS, stub_pulumi  # noqa: F401  (fixture)
+from standins.pulumi_cli import SAMPLE_OUTPUTS
 
 
 @pytest.fixture

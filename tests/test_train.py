@@ -10,7 +10,6 @@ import re
 
 from runner import train
 from runner.hostkeys import HostKeyStore
-from tests.stub_pulumi import stub_pulumi  # noqa: F401  (fixture)
 from tests.train_harness import (assert_printed_is_the_log, smoke_config, step_numbers, train_env,  # noqa: F401
                                  wait_for)
 

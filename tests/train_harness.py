@@ -37,8 +37,8 @@ import pytest
 
 from runner import cli, train
 from runner.settings import KEYS
+from standins.pulumi_cli import SAMPLE_OUTPUTS
 from tests.remote_harness import git, real_python, wait_for
-from tests.stub_pulumi import SAMPLE_OUTPUTS
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE_TRAINER = ROOT / "remote" / "smoke_train.py"

@@ -1,4 +1,4 @@
-"""A stand-in `pulumi` executable for tests (the real CLI is not installable here).
+"""A stand-in `pulumi` executable for tests and benchmarks (the real CLI is not installable here).
 
 `StubPulumi.create(dir)` writes `<dir>/bin/pulumi`, a Python script that records each call
 (argv, cwd, the names of the RUNPOD_*/PULUMI_CONFIG* variables it saw, and whether RUNPOD_API_KEY equals
@@ -17,7 +17,7 @@ prints `+ runpod:Pod created <id>`, and is used once (it is removed from behavio
 `--replace` the hook first deletes the pod the outputs name (REST DELETE /v2/pods/<id> with the
 RUNPOD_API_KEY the stub was given), as the pod provider's delete-before-replace does, and prints
 `- runpod:Pod deleted <id>`.
-Use the `stub_pulumi` fixture (import it into the test module) which also sets PULUMI_BINARY.
+Tests use the `stub_pulumi` fixture (tests/fixtures/stub_pulumi.py), which also sets PULUMI_BINARY.
 """
 from __future__ import annotations
 
@@ -25,8 +25,6 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 _SCRIPT = r'''#!{python}
 import json, os, sys
@@ -143,12 +141,6 @@ class StubPulumi:
         return [json.loads(line) for line in f.read_text().splitlines() if line]
 
 
-@pytest.fixture
-def stub_pulumi(tmp_path, monkeypatch) -> StubPulumi:
-    stub = StubPulumi.create(tmp_path / "pulumi-stub")
-    monkeypatch.setenv("PULUMI_BINARY", str(stub.path))
-    return stub
-
 
 POD_URN = "urn:pulumi:dev::runpod-trainer::pulumi-python:dynamic/runpod:SpotPod::pod"
 # Outputs as the stack exports them (README: "Outputs").
@@ -172,4 +164,4 @@ SAMPLE_OUTPUTS = {
     "pod_urn": POD_URN,
 }
 
-__all__ = ["POD_URN", "SAMPLE_OUTPUTS", "StubPulumi", "stub_pulumi"]
+__all__ = ["POD_URN", "SAMPLE_OUTPUTS", "StubPulumi"]
