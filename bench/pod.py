@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from standins.runpod_api import FakeRunPod
 from standins.pod_sandbox import Sshd
+from standins.preemption import processes_under
 from standins.pulumi_cli import SAMPLE_OUTPUTS, StubPulumi
-from tests.podprocs import processes_under
+from standins.runpod_api import FakeRunPod
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINER = Path(__file__).resolve().parent / "pod_trainer.py"

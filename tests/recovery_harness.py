@@ -11,25 +11,13 @@ The runner's own `tail` followers are left to step 2: they belong to the SSH ses
 """
 from __future__ import annotations
 
-from tests.podprocs import processes_under
-
 import json
-import os
-import signal
 from typing import Callable
 
 from runner import recovery, train
+from standins import preemption
+from standins.preemption import pid_alive, processes_under
 from tests.train_harness import TrainEnv, TrainResult, step_numbers, wait_for
-
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def container_processes(env: TrainEnv) -> list[int]:
@@ -38,7 +26,7 @@ def container_processes(env: TrainEnv) -> list[int]:
     pids: set[int] = set()
     state = env.state() or {}
     for key in ("supervisor_pid", "train_pid"):
-        if _alive(state.get(key)):
+        if pid_alive(state.get(key)):
             pids.add(state[key])
     pids.update(processes_under(env.root, spare=("tail",)))
     return sorted(pids)
@@ -47,17 +35,7 @@ def container_processes(env: TrainEnv) -> list[int]:
 def kill_container(env: TrainEnv, *, sigterm: bool = True) -> None:
     """The container dies: SIGTERM to the supervisor first (it has up to 5 s, as on RunPod), then SIGKILL."""
     supervisor = (env.state() or {}).get("supervisor_pid")
-    if sigterm and _alive(supervisor):
-        os.kill(supervisor, signal.SIGTERM)
-        try:
-            wait_for(lambda: not _alive(supervisor), 5.0, "the supervisor to handle SIGTERM")
-        except AssertionError:
-            pass                       # RunPod does not wait longer either
-    for pid in container_processes(env):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    preemption.kill_container(supervisor, lambda: container_processes(env), sigterm=sigterm)
     env.tmux("kill-session", "-t", f"={env.session}")
     wait_for(lambda: not env.session_alive(), 10, "the tmux session to end")
 

@@ -17,8 +17,6 @@ to completion (`run`) or in a background thread (`start`) while the test acts on
 """
 from __future__ import annotations
 
-from tests.podprocs import processes_under
-
 import faulthandler
 import json
 import os
@@ -37,6 +35,7 @@ import pytest
 
 from runner import cli, train
 from runner.settings import KEYS
+from standins.preemption import processes_under
 from standins.pulumi_cli import SAMPLE_OUTPUTS
 from tests.remote_harness import git, real_python, wait_for
 
