@@ -9,7 +9,7 @@ from runner.connect import open_pod_link
 from runner.logs import PodStoppedWhileFollowing, follow_log
 from runner.podfiles import PodPaths, tail_log
 from standins.pod_sandbox import wait_until
-from tests.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
+from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
 
 
 def write_log(workspace, text: str, mode: str = "a") -> None:

@@ -19,7 +19,7 @@ from runner.errors import UsageError
 from runner.podfiles import PodPaths
 from runner.tensorboard import TensorBoardError, Target, serve, start_remote_tensorboard
 from standins.pod_sandbox import wait_until
-from tests.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
+from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
 
 STAND_IN = """#!{python}
 import argparse, http.server, sys

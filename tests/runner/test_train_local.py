@@ -11,8 +11,8 @@ import signal
 import subprocess
 import sys
 
-from tests.train_harness import (ROOT, assert_printed_is_the_log, local_env, smoke_config,  # noqa: F401
-                                 step_numbers, wait_for)
+from tests.runner.train_harness import (ROOT, assert_printed_is_the_log, local_env,  # noqa: F401
+                                        smoke_config, step_numbers, wait_for)
 
 CONFIG = "configs/smoke.yaml"
 

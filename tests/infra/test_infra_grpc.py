@@ -24,9 +24,9 @@ from pulumi.runtime.proto import provider_pb2_grpc
 from infra import runpod_client as rp
 from infra.pod_resource import PodProvider
 from infra.volume_resource import VolumeProvider
-from tests.test_infra_config import PUB
+from tests.infra.test_infra_config import PUB
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "runpod-trainer"
 
 

@@ -1,9 +1,10 @@
 """Automatic recovery from spot preemption (runner/recovery.py) against the loopback pod.
 
-The "pod" is the real sshd + the fake RunPod API (tests/train_harness.py); a preemption is made as
-RunPod makes it (tests/recovery_harness.py): the API shows "Outbid", the container gets SIGTERM (or
-only SIGKILL), SSH sessions die. Every test checks that training resumed from the right checkpoint
-and that what the runner printed is the pod's log exactly: no line lost, none printed twice.
+The "pod" is the real sshd + the fake RunPod API (tests/runner/train_harness.py); a preemption is
+made as RunPod makes it (tests/runner/recovery_harness.py): the API shows "Outbid", the container
+gets SIGTERM (or only SIGKILL), SSH sessions die. Every test checks that training resumed from the
+right checkpoint and that what the runner printed is the pod's log exactly: no line lost, none
+printed twice.
 """
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ import pytest
 from runner import cli
 from runner import train
 from standins.pulumi_cli import POD_URN
-from tests.recovery_harness import (assert_log_printed_exactly, attempts_in_log, fast_recovery, interrupt_when,
-                                    newest_complete, preempt, record, recreate_on_up, steps_of, user_stop)
-from tests.train_harness import smoke_config, train_env, wait_for  # noqa: F401
+from tests.runner.recovery_harness import (assert_log_printed_exactly, attempts_in_log, fast_recovery,
+                                           interrupt_when, newest_complete, preempt, record, recreate_on_up,
+                                           steps_of, user_stop)
+from tests.runner.train_harness import smoke_config, train_env, wait_for  # noqa: F401
 
 LONG = "configs/long.yaml"
 

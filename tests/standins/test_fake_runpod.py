@@ -14,7 +14,7 @@ import pytest
 from standins.runpod_api import FakeRunPod
 
 GPU = "NVIDIA GeForce RTX 4090"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Api:

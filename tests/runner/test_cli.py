@@ -12,7 +12,7 @@ from runner import cli
 from runner.errors import PodGone, StackError
 from runner.settings import KEYS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ["train", "sync", "tensorboard", "status", "logs", "stop", "ssh", "ssh-config"]
 KEY = "rpa_CLI_TEST_KEY_0123456789"
 

@@ -192,7 +192,7 @@ def test_subprocess_env_carries_key_and_urls(tmp_path):
 
 
 def test_example_file_documents_every_key():
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     text = (root / ".runpod.env.example").read_text()
     lines = text.splitlines()
     for key in KEYS:

@@ -13,7 +13,7 @@ from infra import program
 from infra.config import ConfigError
 from infra.pod_resource import PodProvider
 from infra.volume_resource import VolumeProvider
-from tests.test_infra_config import PUB
+from tests.infra.test_infra_config import PUB
 
 PROJECT = "runpod-trainer"
 CONTRACT_OUTPUTS = {

@@ -1,6 +1,6 @@
 """Provider logic with a scripted client: market policy, the create deadline, cleanup, diff rules.
 
-No HTTP here (that is tests/test_infra_providers.py against the fake API); these pin the decisions.
+No HTTP here (that is tests/infra/test_infra_providers.py against the fake API); these pin the decisions.
 """
 from __future__ import annotations
 

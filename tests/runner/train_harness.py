@@ -1,4 +1,4 @@
-"""Shared setup for the `runner train` tests (tests/test_train.py, tests/test_train_local.py).
+"""Shared setup for the `runner train` tests (tests/runner/test_train.py, tests/runner/test_train_local.py).
 
 A `TrainEnv` is one user's machine plus one pretend pod:
 - project: a git repo with Pulumi.yaml (the project root) that is also the training repo
@@ -39,7 +39,7 @@ from standins.preemption import processes_under
 from standins.pulumi_cli import SAMPLE_OUTPUTS
 from tests.remote_harness import git, real_python, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SMOKE_TRAINER = ROOT / "remote" / "smoke_train.py"
 TRAIN_SCRIPT = "remote/smoke_train.py"
 

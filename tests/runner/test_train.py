@@ -1,4 +1,4 @@
-"""`runner train` against the real sshd playing the pod and the fake RunPod API (tests/train_harness.py).
+"""`runner train` against the real sshd playing the pod and the fake RunPod API (tests/runner/train_harness.py).
 
 The launcher really runs on the "pod" (over SSH, `bash -s`), really clones the training repo,
 starts tmux and the smoke trainer, and stops the pod through the fake API with the pod's own key.
@@ -10,8 +10,8 @@ import re
 
 from runner import train
 from runner.hostkeys import HostKeyStore
-from tests.train_harness import (assert_printed_is_the_log, smoke_config, step_numbers, train_env,  # noqa: F401
-                                 wait_for)
+from tests.runner.train_harness import (assert_printed_is_the_log, smoke_config, step_numbers,  # noqa: F401
+                                        train_env, wait_for)
 
 CONFIG = "configs/smoke.yaml"
 
@@ -194,7 +194,7 @@ def test_resume_after_a_kill_continues_from_the_newest_complete_checkpoint(train
 
 
 def test_preemption_without_recoveries_left_is_reported_with_how_to_resume(train_env):
-    # Automatic recovery is tested in tests/test_recovery.py; --max-recoveries 0 turns it off.
+    # Automatic recovery is tested in tests/runner/test_recovery.py; --max-recoveries 0 turns it off.
     env = train_env
     env.add_pod("RUNNING")
     env.write_config("configs/long.yaml", smoke_config(max_steps=400, step_seconds=0.05))

@@ -9,7 +9,7 @@ import pytest
 
 from runner import cli
 from runner import ssh_cmd
-from tests.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
+from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.cli import FIGURES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bench_tiny_run_writes_every_figure(tmp_path):

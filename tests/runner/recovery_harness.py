@@ -1,6 +1,6 @@
-"""Helpers for tests/test_recovery.py: preemptions as RunPod does them, on the train harness's "pod".
+"""Helpers for tests/runner/test_recovery.py: preemptions as RunPod does them, on the train harness's "pod".
 
-A real spot preemption, reproduced on the loopback pod (tests/train_harness.py):
+A real spot preemption, reproduced on the loopback pod (tests/runner/train_harness.py):
   1. the container dies: SIGTERM to the supervisor (it records "preempted" and writes the footer),
      SIGKILL for whatever is left, or SIGKILL straight away (sigterm=False: Docker did not wait);
      the tmux session goes with it;
@@ -17,7 +17,7 @@ from typing import Callable
 from runner import recovery, train
 from standins import preemption
 from standins.preemption import pid_alive, processes_under
-from tests.train_harness import TrainEnv, TrainResult, step_numbers, wait_for
+from tests.runner.train_harness import TrainEnv, TrainResult, step_numbers, wait_for
 
 
 def container_processes(env: TrainEnv) -> list[int]:

@@ -9,7 +9,7 @@ import pytest
 
 from runner import cli, runrecord
 from runner.runrecord import AttemptRecord, RunRecord
-from tests.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
+from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
 
 TOP_KEYS = ["stack", "pod_id", "pod", "training", "log", "errors"]
 POD_KEYS = ["state", "status", "last_status_change", "market", "gpu_type", "gpu_count", "cost_per_hr",

@@ -23,7 +23,7 @@ from infra import provider_support as ps
 from infra import program
 from infra import runpod_client as rp
 from infra.volume_resource import VolumeStillInUse
-from tests.test_infra_config import PUB
+from tests.infra.test_infra_config import PUB
 
 PROJECT = "runpod-trainer"
 

@@ -12,7 +12,7 @@ import yaml
 
 from infra.config import ConfigError, StackConfig, default_name, validate_public_key
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pubkey(kind: str = "ssh-ed25519", comment: str = "me@laptop") -> str:
