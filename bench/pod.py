@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from tests.fake_runpod import FakeRunPod
-from tests.fixtures.sshd import Sshd
-from tests.podprocs import processes_under
-from tests.stub_pulumi import SAMPLE_OUTPUTS, StubPulumi
+from standins.pod_sandbox import Sshd
+from standins.preemption import processes_under
+from standins.pulumi_cli import SAMPLE_OUTPUTS, StubPulumi
+from standins.runpod_api import FakeRunPod
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINER = Path(__file__).resolve().parent / "pod_trainer.py"
@@ -85,7 +85,7 @@ def build_wheel(directory: Path, name: str, version: str = "0.1") -> Path:
 
 # ---------------------------------------------------------------- the sshd
 class BenchSshd(Sshd):
-    """tests/fixtures/sshd.py's server. It gives sessions a private, empty HOME (as on a fresh pod);
+    """standins/pod_sandbox.py's server. It gives sessions a private, empty HOME (as on a fresh pod);
     with machine_home the sessions get this machine's HOME and ~/.bashrc instead.
 
     Why it matters: this machine's root ~/.bashrc runs `pyenv init`, and sshd starts every session

@@ -13,25 +13,16 @@ Without automatic recovery (runner/recovery.py absent) the runner exits 4 and on
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
 import time
 
 from bench.pod import BenchError, BenchPod, find_bench, wait_for
+from standins import preemption
 
 CONFIGS = {"recovery": {"lines": 80, "interval": 0.05, "save_every": 10}}
 SAY_RE = re.compile(r"preempt|outbid|SIGTERM", re.IGNORECASE)
 TRAIN_ARGS = ["train", "--config", "configs/recovery.yaml", "--keep-pod"]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def inject_preemption(pod: BenchPod) -> float:
@@ -39,16 +30,7 @@ def inject_preemption(pod: BenchPod) -> float:
     t0 = time.time()
     pod.fake.preempt(pod.pod_id)
     pids = [p for p in (state.get("supervisor_pid"), state.get("train_pid")) if isinstance(p, int)]
-    sup = state.get("supervisor_pid")
-    if isinstance(sup, int) and _alive(sup):
-        os.kill(sup, signal.SIGTERM)
-        try:
-            wait_for(lambda: not _alive(sup), 5.0, "the supervisor to handle SIGTERM", 0.02)
-        except BenchError:
-            pass
-    for pid in pids:
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+    preemption.kill_container(state.get("supervisor_pid"), lambda: pids)
     pod.kill_training()                    # the container, not the runner's `tail` follower ...
     pod.sshd.drop_connections()            # ... which goes with its SSH session, as on RunPod
     return t0

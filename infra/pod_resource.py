@@ -134,6 +134,8 @@ def _observed(pod: rp.Pod, market: str | None) -> dict[str, Any]:
     }
 
 
+# Pulumi pickles this provider by reference (module path + class name) into every stack's state:
+# keep it in infra/pod_resource.py and named PodProvider, or existing stacks can no longer be read.
 class PodProvider(ps.RunPodProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         inputs = dict(news)

@@ -1,4 +1,4 @@
-"""The only code that speaks RunPod's HTTP APIs.
+"""The only code that speaks RunPod's HTTP APIs: RunPodClient, and every name its callers use.
 
 Which API for what (the README's "How this project talks to RunPod" says why):
 - REST v2 (``$RUNPOD_REST_URL/v2/...``): read/list pods, on-demand create, start/stop, terminate,
@@ -10,19 +10,33 @@ Which API for what (the README's "How this project talks to RunPod" says why):
 Transport is stdlib ``http.client``, one connection per call; the client object holds only plain
 values, so it can be created anywhere (a Pulumi dynamic provider included) and pickled. The API key
 travels only in the Authorization header; it is never put in a URL, a message, a repr or a pickle.
+
+One job per module; import them all from here (``from infra import runpod_client as rp``):
+  runpod_client   RunPodClient: configuration, key hygiene, transport with retries (this module)
+  runpod_errors   RunPodError and its kinds; classifying a server message; the hints
+  runpod_models   pod states, Pod / NetworkVolume / SpotPrice / PodSpec, validation, REST v2 parsing
+  runpod_rest     the REST v2 calls (mixin RestCalls)
+  runpod_graphql  the GraphQL calls (mixin GraphQLCalls)
 """
 from __future__ import annotations
 
-import dataclasses
 import http.client
 import json
 import os
-import re
 import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
+
+# Some names are imported only to be re-exported (see __all__; the tests also use _classify, _pod_from_v2).
+from infra.runpod_errors import (_HINT_AUTH, _HINT_BALANCE, _HINT_RATE, _HINT_TRANSIENT, _HINTS,  # noqa: F401
+                                 AuthError, BidTooLow, InvalidAction, NoCapacity, NotFound, RateLimited,
+                                 RunPodError, SpotUnavailable, TransientError, VolumeInUse, _classify)
+from infra.runpod_graphql import GraphQLCalls
+from infra.runpod_models import (BOOTING_STATES, ERROR, EXITED, PROVISIONING, RUNNING, STARTING,  # noqa: F401
+                                 TERMINATED, NetworkVolume, Pod, PodSpec, SpotPrice, SshEndpoint, _pod_from_v2)
+from infra.runpod_rest import RestCalls
 
 DEFAULT_REST_URL = "https://api.runpod.io"          # REST v2 paths are /v2/...
 DEFAULT_GRAPHQL_URL = "https://api.runpod.io/graphql"
@@ -30,221 +44,7 @@ REST_URL_ENV = "RUNPOD_REST_URL"
 GRAPHQL_URL_ENV = "RUNPOD_GRAPHQL_URL"
 API_KEY_ENV = "RUNPOD_API_KEY"
 
-# REST v2 observed pod states
-PROVISIONING = "PROVISIONING"
-STARTING = "STARTING"
-RUNNING = "RUNNING"
-EXITED = "EXITED"
-ERROR = "ERROR"
-TERMINATED = "TERMINATED"
-
-BOOTING_STATES = frozenset({PROVISIONING, STARTING, RUNNING})
-
 USER_AGENT = "runpod-trainer/0.1 (+stdlib http.client)"
-
-
-# ---------------------------------------------------------------- errors
-class RunPodError(Exception):
-    """Any failure talking to RunPod. `message` is the server's text (never the key).
-
-    ``str(err)`` adds the operation, HTTP status, request id and, where we know one, what to do.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        request_id: str | None = None,
-        operation: str | None = None,
-        hint: str | None = None,
-    ):
-        self.message = message
-        self.status = status
-        self.request_id = request_id
-        self.operation = operation
-        self.hint = hint
-        super().__init__(self._render())
-
-    def _render(self) -> str:
-        text = f"{self.operation}: {self.message}" if self.operation else self.message
-        extra = []
-        if self.status is not None:
-            extra.append(f"HTTP {self.status}")
-        if self.request_id:
-            extra.append(f"request-id {self.request_id}")
-        if extra:
-            text += f" ({', '.join(extra)})"
-        if self.hint:
-            text += f" -- {self.hint}"
-        return text
-
-
-class AuthError(RunPodError):
-    """Missing, wrong or insufficient API key (HTTP 401/403)."""
-
-
-class NotFound(RunPodError):
-    """The pod or volume does not exist (404, 'pod not found', nonexistent volume)."""
-
-
-class NoCapacity(RunPodError):
-    """'There are no longer any instances available…' and its variants, or not enough free GPUs on the host."""
-
-
-class SpotUnavailable(RunPodError):
-    """The spot GraphQL operations are gone or rejected (field undefined, mutation removed)."""
-
-
-class RateLimited(RunPodError):
-    """HTTP 429 still returned after the client's retries; `retry_after` is in seconds."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw):
-        self.retry_after = retry_after
-        super().__init__(message, **kw)
-
-
-class InvalidAction(RunPodError):
-    """The action is not valid for the pod's current status (REST 409, 'Cannot resume a spot pod…')."""
-
-
-class VolumeInUse(RunPodError):
-    """A network volume cannot be deleted while a pod uses it."""
-
-
-class TransientError(RunPodError):
-    """5xx, connection reset or timeout, still failing after bounded retries with backoff."""
-
-
-class BidTooLow(RunPodError):
-    """The spot bid is below RunPod's minimum (message text UNCONFIRMED; see the README's "Assumptions")."""
-
-
-# ---------------------------------------------------------------- results
-@dataclass(frozen=True)
-class SshEndpoint:
-    host: str
-    port: int
-    user: str = "root"
-
-
-@dataclass(frozen=True)
-class Pod:
-    id: str
-    name: str
-    status: str                      # REST v2 observed status (PROVISIONING … TERMINATED)
-    desired_status: str | None       # GraphQL desiredStatus, when fetched
-    interruptible: bool | None       # True = spot, False = on-demand, None = unknown
-    gpu_type: str | None
-    gpu_count: int
-    cost_per_hr: float
-    data_center: str | None
-    volume_id: str | None
-    ssh: SshEndpoint | None          # direct SSH endpoint; None unless RUNNING with 22/tcp public
-    last_status_change: str | None   # GraphQL free text, e.g. "Outbid: <date>"
-    started_at: str | None           # ISO-8601, changes on every start
-    image: str | None = None
-    pod_type: str | None = None      # GraphQL podType (INTERRUPTABLE, RESERVED, …), when fetched
-    created_at: str | None = None
-
-    @property
-    def is_running(self) -> bool:
-        return self.status == RUNNING
-
-    @property
-    def was_outbid(self) -> bool:
-        return (self.last_status_change or "").lower().startswith("outbid")
-
-
-@dataclass(frozen=True)
-class NetworkVolume:
-    id: str
-    name: str
-    size_gb: int
-    data_center: str
-    type: str = "STANDARD"
-
-
-@dataclass(frozen=True)
-class SpotPrice:
-    minimum_bid_per_gpu: float | None
-    on_demand_price_per_gpu: float | None
-    stock_status: str | None
-
-
-@dataclass(frozen=True)
-class PodSpec:
-    """Everything needed to create a pod; shared by the spot and on-demand paths."""
-
-    name: str
-    image: str
-    gpu_type: str
-    gpu_count: int
-    data_center: str
-    volume_id: str | None
-    container_disk_gb: int
-    volume_mount_path: str = "/workspace"
-    ports: tuple[str, ...] = ("22/tcp",)
-    env: Mapping[str, str] = field(default_factory=dict)
-    cloud_type: str = "SECURE"
-
-
-# ---------------------------------------------------------------- error classification
-_CAPACITY_MARKERS = (
-    "no longer any instances",
-    "no instances available",
-    "not enough free gpus",
-    "enough disk space",
-)
-_SCHEMA_MARKERS = (
-    "cannot query field",
-    "unknown argument",
-    "is not defined by type",
-    "unknown type",
-    "of required type",
-    "graphql_validation_failed",
-    "cannot return null for non-nullable",
-)
-_INVALID_ACTION_MARKERS = ("cannot resume", "action not valid", "already running", "not stopped")
-
-_HINT_AUTH = "check RUNPOD_API_KEY: it must be a valid RunPod API key with read/write access"
-_HINT_CAPACITY = ("RunPod has no machine for this request right now: retry later, try another data "
-                  "center or GPU type, or allow the on-demand fallback")
-_HINT_SPOT = ("RunPod rejected the spot (interruptible) API; spot pods may have been withdrawn -- "
-              "use the on-demand market instead")
-_HINT_VOLUME_IN_USE = "terminate every pod that mounts this network volume first, then delete it"
-_HINT_BID = "raise the bid to at least the minimum spot bid (see spot_price())"
-_HINT_BALANCE = "add credit to the RunPod account"
-_HINT_RATE = "RunPod is rate limiting this key; wait a minute and try again"
-_HINT_TRANSIENT = "RunPod or the network is failing; try again in a few minutes"
-
-
-def _classify(message: str, *, spot_op: bool = False) -> type[RunPodError]:
-    low = message.lower()
-    if any(m in low for m in _CAPACITY_MARKERS):
-        return NoCapacity
-    if spot_op and any(m in low for m in _SCHEMA_MARKERS):
-        return SpotUnavailable
-    if "remove this network volume" in low:
-        return VolumeInUse
-    if "minimum bid" in low:
-        return BidTooLow
-    if any(m in low for m in _INVALID_ACTION_MARKERS):
-        return InvalidAction
-    if "not found" in low or "nonexistent" in low:
-        return NotFound
-    return RunPodError
-
-
-_HINTS: dict[type, str] = {
-    AuthError: _HINT_AUTH,
-    NoCapacity: _HINT_CAPACITY,
-    SpotUnavailable: _HINT_SPOT,
-    VolumeInUse: _HINT_VOLUME_IN_USE,
-    BidTooLow: _HINT_BID,
-    RateLimited: _HINT_RATE,
-    TransientError: _HINT_TRANSIENT,
-}
 
 
 class _Secret(str):
@@ -286,42 +86,11 @@ class _Ambiguous(Exception):
     """The request may have been processed (timeout/reset after sending)."""
 
 
-_GQL_POD_FIELDS = (
-    "id name desiredStatus lastStatusChange podType costPerHr gpuCount imageName machineId "
-    "networkVolumeId ports uptimeSeconds machine { podHostId gpuDisplayName } "
-    "runtime { uptimeInSeconds ports { ip isIpPublic privatePort publicPort type } }"
-)
-
-_Q_POD = "query Pod($podId: String!) { pod(input: {podId: $podId}) { %s } }" % _GQL_POD_FIELDS
-_M_RENT_SPOT = (
-    "mutation RentSpot($input: PodRentInterruptableInput!) { podRentInterruptable(input: $input) "
-    "{ id name desiredStatus costPerHr lastStatusChange podType machineId machine { podHostId } } }"
-)
-_M_BID_RESUME = (
-    "mutation BidResume($podId: String!, $bidPerGpu: Float!, $gpuCount: Int!) { "
-    "podBidResume(input: {podId: $podId, bidPerGpu: $bidPerGpu, gpuCount: $gpuCount}) "
-    "{ id desiredStatus costPerHr lastStatusChange } }"
-)
-_Q_SPOT_PRICE = (
-    "query SpotPrice($id: String!, $gpuCount: Int!, $dc: String) { gpuTypes(input: {id: $id}) { "
-    "id displayName securePrice secureSpotPrice "
-    "lowestPrice(input: {gpuCount: $gpuCount, secureCloud: true, dataCenterId: $dc}) "
-    "{ minimumBidPrice uninterruptablePrice stockStatus } } }"
-)
-# Asked when the spot fields are gone: the on-demand price is what the spot->on-demand fallback needs.
-_Q_ON_DEMAND_PRICE = (
-    "query OnDemandPrice($id: String!, $gpuCount: Int!, $dc: String) { gpuTypes(input: {id: $id}) { "
-    "id securePrice "
-    "lowestPrice(input: {gpuCount: $gpuCount, secureCloud: true, dataCenterId: $dc}) "
-    "{ uninterruptablePrice stockStatus } } }"
-)
-
-
 def _default_sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
-class RunPodClient:
+class RunPodClient(RestCalls, GraphQLCalls):
     """Holds only plain values (key, URLs, retry policy): safe to create anywhere, nothing to pickle.
 
     Every call opens its own HTTP connection. A pickled client does not carry the key: after
@@ -555,262 +324,7 @@ class RunPodClient:
             raise RunPodError(msg, **kw)
         return doc["data"] or {}
 
-    # ------------------------------------------------------------ pods
-    def get_pod(self, pod_id: str, *, with_history: bool = False) -> Pod:
-        """REST v2 GET /v2/pods/{id}; with_history adds GraphQL lastStatusChange/podType. Raises NotFound."""
-        _require_id(pod_id, "pod id")
-        data = self._rest("GET", f"/v2/pods/{quote(pod_id, safe='')}", operation="get pod")
-        pod = _pod_from_v2(data)
-        if with_history:
-            pod = self._add_history(pod)
-        return pod
 
-    def _add_history(self, pod: Pod) -> Pod:
-        data = self._graphql(_Q_POD, {"podId": pod.id}, operation="pod history (GraphQL pod)")
-        g = data.get("pod")
-        if not g:
-            # v2 still knows the pod, GraphQL does not (or not yet): no history to add.
-            return pod
-        pod_type = g.get("podType")
-        return dataclasses.replace(
-            pod,
-            desired_status=g.get("desiredStatus"),
-            last_status_change=g.get("lastStatusChange"),
-            pod_type=pod_type,
-            interruptible=_interruptible_from_pod_type(pod_type),
-        )
-
-    def find_pod(self, pod_id: str, *, with_history: bool = False) -> Pod | None:
-        """Like get_pod, None when the pod is gone."""
-        try:
-            return self.get_pod(pod_id, with_history=with_history)
-        except NotFound:
-            return None
-
-    def list_pods(self, *, name: str | None = None) -> list[Pod]:
-        """REST v2 GET /v2/pods (terminated pods are not listed); optionally only those named `name`."""
-        data = self._rest("GET", "/v2/pods", operation="list pods") or {}
-        pods = [_pod_from_v2(p) for p in data.get("pods", [])]
-        return [p for p in pods if name is None or p.name == name]
-
-    def _new_pod_named(self, name: str, before: set[str]) -> Pod | None:
-        fresh = [p for p in self.list_pods(name=name) if p.id not in before]
-        if not fresh:
-            return None
-        return max(fresh, key=lambda p: p.created_at or "")
-
-    def create_spot_pod(self, spec: PodSpec, bid_per_gpu: float) -> Pod:
-        """GraphQL podRentInterruptable. NoCapacity / SpotUnavailable on failure.
-
-        Not idempotent: after an ambiguous failure (timeout/reset/5xx) the client lists pods and
-        adopts a new pod with the same name instead of renting a second one.
-        """
-        _validate_spec(spec)
-        if not (isinstance(bid_per_gpu, (int, float)) and bid_per_gpu > 0):
-            raise ValueError(f"bid_per_gpu must be a positive price in $/GPU-hour, got {bid_per_gpu!r}")
-        inp: dict[str, Any] = {
-            "bidPerGpu": float(bid_per_gpu),
-            "cloudType": spec.cloud_type,
-            "dataCenterId": spec.data_center,
-            "gpuTypeId": spec.gpu_type,
-            "gpuCount": spec.gpu_count,
-            "name": spec.name,
-            "imageName": spec.image,
-            "containerDiskInGb": spec.container_disk_gb,
-            "volumeInGb": 0,
-            "ports": ",".join(spec.ports),
-            "startSsh": True,
-            "supportPublicIp": True,
-            "env": [{"key": k, "value": v} for k, v in spec.env.items()],
-        }
-        if spec.volume_id:
-            inp["networkVolumeId"] = spec.volume_id
-            inp["volumeMountPath"] = spec.volume_mount_path
-        before = {p.id for p in self.list_pods(name=spec.name)}
-        result = self._graphql(
-            _M_RENT_SPOT, {"input": inp}, operation="create spot pod (podRentInterruptable)", spot_op=True,
-            on_ambiguous=lambda: self._new_pod_named(spec.name, before),
-        )
-        if isinstance(result, Pod):
-            return dataclasses.replace(result, interruptible=True)
-        g = (result or {}).get("podRentInterruptable")
-        if not g or not g.get("id"):
-            raise NoCapacity("podRentInterruptable returned no pod", operation="create spot pod", hint=_HINT_CAPACITY)
-        try:
-            pod = self.get_pod(g["id"])
-        except NotFound:   # v2 may lag right after a GraphQL create
-            pod = Pod(id=g["id"], name=spec.name, status=PROVISIONING, desired_status=g.get("desiredStatus"),
-                      interruptible=True, gpu_type=spec.gpu_type, gpu_count=spec.gpu_count,
-                      cost_per_hr=float(g.get("costPerHr") or 0.0), data_center=spec.data_center,
-                      volume_id=spec.volume_id, ssh=None, last_status_change=None, started_at=None,
-                      image=spec.image)
-        return dataclasses.replace(
-            pod, interruptible=True, desired_status=g.get("desiredStatus") or pod.desired_status,
-            last_status_change=g.get("lastStatusChange"), pod_type=g.get("podType"),
-        )
-
-    def create_on_demand_pod(self, spec: PodSpec) -> Pod:
-        """REST v2 POST /v2/pods. Ambiguous failures are resolved like create_spot_pod."""
-        _validate_spec(spec)
-        if spec.cloud_type not in ("SECURE", "COMMUNITY"):
-            raise ValueError(f"cloud_type must be SECURE or COMMUNITY for an on-demand pod, got {spec.cloud_type!r}")
-        body: dict[str, Any] = {
-            "name": spec.name,
-            "image": spec.image,
-            "cloud": spec.cloud_type,
-            "gpu": {"id": spec.gpu_type, "count": spec.gpu_count},
-            "dataCenterIds": [spec.data_center],
-            "disk": spec.container_disk_gb,
-            "ports": list(spec.ports),
-            "env": dict(spec.env),
-            "startSsh": True,
-        }
-        if spec.volume_id:
-            body["mounts"] = {"network": [{"volumeId": spec.volume_id, "path": spec.volume_mount_path}]}
-        before = {p.id for p in self.list_pods(name=spec.name)}
-        result = self._rest("POST", "/v2/pods", body, operation="create on-demand pod",
-                            on_ambiguous=lambda: self._new_pod_named(spec.name, before))
-        pod = result if isinstance(result, Pod) else _pod_from_v2(result)
-        return dataclasses.replace(pod, interruptible=False)
-
-    def _booting(self, pod_id: str) -> Pod | None:
-        pod = self.find_pod(pod_id)
-        return pod if pod is not None and pod.status in BOOTING_STATES else None
-
-    def resume_spot_pod(self, pod_id: str, bid_per_gpu: float, gpu_count: int) -> None:
-        """GraphQL podBidResume (gpuCount is required by RunPod)."""
-        _require_id(pod_id, "pod id")
-        if not (isinstance(bid_per_gpu, (int, float)) and bid_per_gpu > 0):
-            raise ValueError(f"bid_per_gpu must be a positive price in $/GPU-hour, got {bid_per_gpu!r}")
-        if not (isinstance(gpu_count, int) and gpu_count >= 1):
-            raise ValueError(f"gpu_count must be a positive integer, got {gpu_count!r}")
-        self._graphql(
-            _M_BID_RESUME, {"podId": pod_id, "bidPerGpu": float(bid_per_gpu), "gpuCount": gpu_count},
-            operation="resume spot pod (podBidResume)", spot_op=True,
-            on_ambiguous=lambda: self._booting(pod_id),
-        )
-
-    def _action(self, pod_id: str, action: str, *, on_ambiguous: Callable[[], Any]) -> Any:
-        _require_id(pod_id, "pod id")
-        return self._rest("POST", f"/v2/pods/{quote(pod_id, safe='')}/action", {"action": action},
-                          operation=f"{action} pod", on_ambiguous=on_ambiguous)
-
-    def start_pod(self, pod_id: str) -> Pod:
-        """REST v2 POST /v2/pods/{id}/action {"action": "start"} (on-demand pods)."""
-        result = self._action(pod_id, "start", on_ambiguous=lambda: self._booting(pod_id))
-        return result if isinstance(result, Pod) else _pod_from_v2(result)
-
-    def stop_pod(self, pod_id: str) -> Pod:
-        """REST v2 POST /v2/pods/{id}/action {"action": "stop"}.
-
-        Idempotent: stopping an already stopped (EXITED) pod returns it instead of raising the 409.
-        """
-        def stopped() -> Pod | None:
-            pod = self.find_pod(pod_id)
-            return pod if pod is not None and pod.status == EXITED else None
-
-        try:
-            result = self._action(pod_id, "stop", on_ambiguous=stopped)
-        except InvalidAction:
-            pod = stopped()
-            if pod is None:
-                raise
-            return pod
-        return result if isinstance(result, Pod) else _pod_from_v2(result)
-
-    def terminate_pod(self, pod_id: str) -> None:
-        """REST v2 DELETE /v2/pods/{id}. Raises NotFound when already gone."""
-        _require_id(pod_id, "pod id")
-        self._rest("DELETE", f"/v2/pods/{quote(pod_id, safe='')}", operation="terminate pod",
-                   on_ambiguous=lambda: True if self.find_pod(pod_id) is None else None)
-
-    def spot_price(self, gpu_type: str, gpu_count: int, data_center: str | None) -> SpotPrice:
-        """GraphQL gpuTypes { lowestPrice { minimumBidPrice … } }.
-
-        Prices are per GPU-hour (RunPod quotes minimumBidPrice per GPU; bidPerGpu is per GPU).
-        """
-        if not (isinstance(gpu_count, int) and gpu_count >= 1):
-            raise ValueError(f"gpu_count must be a positive integer, got {gpu_count!r}")
-        variables = {"id": gpu_type, "gpuCount": gpu_count, "dc": data_center}
-        try:
-            data = self._graphql(_Q_SPOT_PRICE, variables, operation="spot price (gpuTypes.lowestPrice)",
-                                 spot_op=True)
-        except SpotUnavailable:
-            # Spot withdrawn: minimumBidPrice is gone with it, but the on-demand price still answers,
-            # and a caller falling back to on-demand needs exactly that.
-            data = self._graphql(_Q_ON_DEMAND_PRICE, variables, operation="on-demand price (gpuTypes)")
-        types = data.get("gpuTypes") or []
-        match = next((t for t in types if isinstance(t, dict) and t.get("id") == gpu_type), None)
-        if match is None:
-            raise NotFound(f"unknown GPU type {gpu_type!r}", operation="spot price",
-                           hint="use a RunPod GPU type id such as 'NVIDIA GeForce RTX 4090'")
-        lowest = match.get("lowestPrice") or {}
-        on_demand = lowest.get("uninterruptablePrice")
-        if on_demand is None:
-            on_demand = match.get("securePrice")
-        return SpotPrice(
-            minimum_bid_per_gpu=_float_or_none(lowest.get("minimumBidPrice")),
-            on_demand_price_per_gpu=_float_or_none(on_demand),
-            stock_status=lowest.get("stockStatus"),
-        )
-
-    # network volumes --------------------------------------------------
-    def create_network_volume(self, name: str, size_gb: int, data_center: str) -> NetworkVolume:
-        """REST v2 POST /v2/network-volumes (field `dataCenter`). Secure Cloud data centers only."""
-        if not name or not name.strip():
-            raise ValueError("a network volume needs a name")
-        _validate_size(size_gb)
-        if not data_center:
-            raise ValueError("a network volume needs a data center (a Secure Cloud id such as EU-RO-1)")
-        before = {v.id for v in self.list_network_volumes() if v.name == name}
-
-        def created() -> NetworkVolume | None:
-            fresh = [v for v in self.list_network_volumes() if v.name == name and v.id not in before]
-            return fresh[0] if fresh else None
-
-        result = self._rest("POST", "/v2/network-volumes", {"name": name, "size": size_gb, "dataCenter": data_center},
-                            operation="create network volume", on_ambiguous=created)
-        return result if isinstance(result, NetworkVolume) else _volume_from_v2(result)
-
-    def get_network_volume(self, volume_id: str) -> NetworkVolume:
-        _require_id(volume_id, "volume id")
-        return _volume_from_v2(self._rest("GET", f"/v2/network-volumes/{quote(volume_id, safe='')}",
-                                          operation="get network volume"))
-
-    def find_network_volume(self, volume_id: str) -> NetworkVolume | None:
-        try:
-            return self.get_network_volume(volume_id)
-        except NotFound:
-            return None
-
-    def list_network_volumes(self) -> list[NetworkVolume]:
-        data = self._rest("GET", "/v2/network-volumes", operation="list network volumes") or {}
-        return [_volume_from_v2(v) for v in data.get("networkVolumes", [])]
-
-    def update_network_volume(self, volume_id: str, *, name: str | None = None, size_gb: int | None = None) -> NetworkVolume:
-        """REST v2 PATCH /v2/network-volumes/{id} {name?, size?}; size may only grow (400 otherwise)."""
-        _require_id(volume_id, "volume id")
-        body: dict[str, Any] = {}
-        if name is not None:
-            if not name.strip():
-                raise ValueError("a network volume name cannot be empty")
-            body["name"] = name
-        if size_gb is not None:
-            _validate_size(size_gb)
-            body["size"] = size_gb
-        if not body:
-            raise ValueError("update_network_volume needs name and/or size_gb")
-        return _volume_from_v2(self._rest("PATCH", f"/v2/network-volumes/{quote(volume_id, safe='')}", body,
-                                          operation="update network volume"))
-
-    def delete_network_volume(self, volume_id: str) -> None:
-        """Raises VolumeInUse while a pod uses it, NotFound when already gone."""
-        _require_id(volume_id, "volume id")
-        self._rest("DELETE", f"/v2/network-volumes/{quote(volume_id, safe='')}", operation="delete network volume",
-                   on_ambiguous=lambda: True if self.find_network_volume(volume_id) is None else None)
-
-
-# ---------------------------------------------------------------- helpers
 def _parse_retry_after(value: str | None) -> float | None:
     if value is None:
         return None
@@ -840,100 +354,11 @@ def _reply_message(reply: _Reply) -> str:
     return text[:300]
 
 
-def _require_id(value: str, what: str) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"a {what} is required")
-
-
-def _validate_size(size_gb: Any) -> None:
-    if not isinstance(size_gb, int) or isinstance(size_gb, bool) or not 10 <= size_gb <= 4096:
-        raise ValueError(f"network volume size must be an integer between 10 and 4096 GB, got {size_gb!r}")
-
-
-_DC_RE = re.compile(r"^[A-Z]{2,4}-[A-Z]{2,4}-\d+$")   # Secure Cloud ids: EU-RO-1, US-KS-2, EUR-IS-1, CA-MTL-1
-
-
-def _validate_spec(spec: PodSpec) -> None:
-    if not spec.name:
-        raise ValueError("a pod needs a name")
-    if not spec.image:
-        raise ValueError("a pod needs a container image")
-    if not spec.gpu_type:
-        raise ValueError("a pod needs a GPU type (e.g. 'NVIDIA GeForce RTX 4090')")
-    if not isinstance(spec.gpu_count, int) or spec.gpu_count < 1:
-        raise ValueError(f"gpu_count must be a positive integer, got {spec.gpu_count!r}")
-    if not isinstance(spec.container_disk_gb, int) or spec.container_disk_gb < 1:
-        raise ValueError(f"container_disk_gb must be a positive integer, got {spec.container_disk_gb!r}")
-    if spec.volume_id and spec.cloud_type != "SECURE":
-        raise ValueError("network volumes only work in RunPod's Secure Cloud: set cloud_type to SECURE")
-    if spec.volume_id and not spec.data_center:
-        raise ValueError("a pod with a network volume must be placed in the volume's data center")
-    if spec.data_center and not _DC_RE.match(spec.data_center):
-        raise ValueError(f"data center {spec.data_center!r} is not a Secure Cloud id like 'EU-RO-1' (upper case)")
-
-
-def _float_or_none(v: Any) -> float | None:
-    return None if v is None else float(v)
-
-
-def _interruptible_from_pod_type(pod_type: str | None) -> bool | None:
-    # Which podType a spot pod reports is UNCONFIRMED; INTERRUPTABLE is presumed, BID accepted too.
-    if pod_type in ("INTERRUPTABLE", "BID"):
-        return True
-    if pod_type == "RESERVED":
-        return False
-    return None
-
-
-def _ssh_from_v2(data: Mapping[str, Any]) -> SshEndpoint | None:
-    direct = ((data.get("ssh") or {}).get("direct")) or None
-    if isinstance(direct, dict) and direct.get("host") and direct.get("port"):
-        return SshEndpoint(str(direct["host"]), int(direct["port"]), str(direct.get("username") or "root"))
-    runtime = data.get("runtime") or {}
-    for p in runtime.get("ports") or []:
-        if p.get("private") == 22 and p.get("type") == "tcp" and p.get("ip") and p.get("public"):
-            return SshEndpoint(str(p["ip"]), int(p["public"]), "root")
-    return None
-
-
-def _pod_from_v2(data: Mapping[str, Any]) -> Pod:
-    if not isinstance(data, Mapping) or not data.get("id"):
-        raise RunPodError("unexpected pod object from RunPod REST v2", operation="parse pod")
-    status = str(data.get("status") or "")
-    gpu = data.get("gpu") or {}
-    network = ((data.get("mounts") or {}).get("network")) or []
-    running = status == RUNNING
-    return Pod(
-        id=str(data["id"]),
-        name=str(data.get("name") or ""),
-        status=status,
-        desired_status=None,
-        interruptible=None,
-        gpu_type=gpu.get("id"),
-        gpu_count=int(gpu.get("count") or 0),
-        cost_per_hr=float(data.get("cost") or 0.0),
-        data_center=data.get("dataCenterId"),
-        volume_id=network[0].get("volumeId") if network else None,
-        ssh=_ssh_from_v2(data) if running else None,   # runtime can be stale unless RUNNING
-        last_status_change=None,
-        started_at=data.get("startedAt"),
-        image=data.get("image"),
-        created_at=data.get("createdAt"),
-    )
-
-
-def _volume_from_v2(data: Mapping[str, Any]) -> NetworkVolume:
-    if not isinstance(data, Mapping) or not data.get("id"):
-        raise RunPodError("unexpected network volume object from RunPod REST v2", operation="parse volume")
-    return NetworkVolume(
-        id=str(data["id"]),
-        name=str(data.get("name") or ""),
-        size_gb=int(data.get("size") or 0),
-        data_center=str(data.get("dataCenter") or ""),
-        type=str(data.get("type") or "STANDARD"),
-    )
-
-
-__all__ = [n for n in dir() if not n.startswith("_") and n not in {
-    "annotations", "os", "dataclasses", "http", "json", "re", "ssl", "time", "dataclass", "field",
-    "Any", "Callable", "Mapping", "quote", "urlsplit"}]
+# The public names, as before the split into runpod_errors / runpod_models / runpod_rest / runpod_graphql
+# (`from infra.runpod_client import *` and `rp.<Name>` keep working for the runner, infra and the tests).
+__all__ = [
+    "API_KEY_ENV", "AuthError", "BOOTING_STATES", "BidTooLow", "DEFAULT_GRAPHQL_URL", "DEFAULT_REST_URL", "ERROR",
+    "EXITED", "GRAPHQL_URL_ENV", "InvalidAction", "NetworkVolume", "NoCapacity", "NotFound", "PROVISIONING", "Pod",
+    "PodSpec", "REST_URL_ENV", "RUNNING", "RateLimited", "RunPodClient", "RunPodError", "STARTING", "SpotPrice",
+    "SpotUnavailable", "SshEndpoint", "TERMINATED", "TransientError", "USER_AGENT", "VolumeInUse",
+]

@@ -56,6 +56,8 @@ def _norm(key: str, value: Any) -> Any:
     return value
 
 
+# Pulumi pickles this provider by reference (module path + class name) into every stack's state:
+# keep it in infra/volume_resource.py and named VolumeProvider, or existing stacks can no longer be read.
 class VolumeProvider(ps.RunPodProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures: list[CheckFailure] = []

@@ -2,4 +2,5 @@
 pytest_plugins = [
     "tests.fixtures.fake_api",   # the fake RunPod API on 127.0.0.1
     "tests.fixtures.sshd",       # a real OpenSSH server on 127.0.0.1 playing the pod
+    "tests.fixtures.stub_pulumi",  # a stub `pulumi` executable on PULUMI_BINARY
 ]

@@ -1,0 +1,45 @@
+"""The benchmark harness runs end to end in a tiny mode and writes well-formed JSON with every figure.
+
+No timing assertions: the numbers are the benchmark's business (bash scripts/bench.sh)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.cli import FIGURES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_tiny_run_writes_every_figure(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "--runs", "1", "--latency-seconds", "0.5", "--overhead-seconds", "1",
+         "--files", "20", "--requirements", "1", "--boot-seconds", "0", "--fast-venv",
+         "--results-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    latest = json.loads((tmp_path / "latest.json").read_text())
+    stamped = [p for p in tmp_path.glob("*.json") if p.name != "latest.json"]
+    assert len(stamped) == 1 and json.loads(stamped[0].read_text()) == latest
+    assert latest["schema"] == 1
+    for key in ("nproc", "cpu_model", "python", "date"):
+        assert latest["machine"][key], key
+    assert set(latest["figures"]) == set(FIGURES)
+    for name, fig in latest["figures"].items():
+        assert "error" not in fig, (name, fig.get("traceback"))
+        assert fig["name"] == name
+        assert set(fig["summary"]) >= {"n", "median", "p5", "p95", "min", "max"}
+        assert isinstance(fig["spread"], dict) and fig["spread"]
+        assert fig["met"] in (True, False, None)
+        if name != "preemption_recovery":   # recovery may be absent: then value is None with a note
+            assert fig["summary"]["n"] >= 1 and isinstance(fig["value"], float), name
+        else:
+            assert fig["value"] is not None or fig["note"]
+            assert fig["extra"]["detection"]["summary"]["n"] >= 1
+    for name in ("warm_relaunch", "sync_noop"):
+        base = latest["figures"][name]["baseline"]
+        assert base["name"] and base["summary"]["n"] >= 1 and base["ratio"] > 0
+    assert "warm_relaunch" in out.stdout and "results:" in out.stdout

@@ -1,0 +1,1 @@
+"""Tests of infra/: the stack config, the Pulumi program, the dynamic providers and the RunPod client."""

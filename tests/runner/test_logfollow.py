@@ -1,0 +1,241 @@
+"""follow_with_reconnect against the real sshd while its connections are dropped under it."""
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from runner.remote.follow import follow_with_reconnect
+from runner.remote.ssh import SshConnection, SshTarget
+from runner.errors import SshDisconnected
+from runner.remote.hostkeys import expect_host_key
+from standins.pod_sandbox import wait_until
+
+
+class Recorder:
+    """Collects (line, offset) from on_line; lets the test wait for a count."""
+
+    def __init__(self):
+        self.items: list[tuple[bytes, int]] = []
+        self.cond = threading.Condition()
+
+    def __call__(self, line: bytes, offset: int) -> None:
+        with self.cond:
+            self.items.append((line, offset))
+            self.cond.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> None:
+        with self.cond:
+            if not self.cond.wait_for(lambda: len(self.items) >= count, timeout):
+                raise AssertionError(f"got {len(self.items)} lines, wanted {count}: {self.items[-3:]}")
+
+
+class Follower:
+    """Runs follow_with_reconnect in a thread, like `runner train` does while it watches state."""
+
+    def __init__(self, sshd, path: Path, offset: int = 0, **kwargs):
+        self.sshd = sshd
+        self.lines = Recorder()
+        self.finished = threading.Event()
+        self.connects = 0
+        self.disconnects: list[tuple[str, int]] = []
+        self.reconnected = threading.Event()
+        self.result: int | Exception | None = None
+        kwargs.setdefault("should_stop", self.finished.is_set)
+        kwargs.setdefault("on_disconnect", lambda e, attempt: self.disconnects.append((type(e).__name__, attempt)))
+        kwargs.setdefault("on_reconnect", lambda conn, off: self.reconnected.set())
+        kwargs.setdefault("initial_backoff_s", 0.05)
+        kwargs.setdefault("max_backoff_s", 0.2)
+        kwargs.setdefault("stop_check_interval_s", 0.1)
+        self.kwargs = kwargs
+        self.thread = threading.Thread(target=self._run, args=(str(path), offset), daemon=True)
+
+    def connect(self) -> SshConnection:
+        self.connects += 1
+        target = SshTarget(self.sshd.host, self.sshd.port, self.sshd.user, self.sshd.key_path)
+        return SshConnection.open(target, host_key_check=expect_host_key(self.sshd.known_host_key), timeout=10)
+
+    def _run(self, path: str, offset: int) -> None:
+        try:
+            self.result = follow_with_reconnect(self.kwargs.pop("connect", self.connect), path, offset,
+                                                self.lines, **self.kwargs)
+        except Exception as e:
+            self.result = e
+
+    def start(self) -> "Follower":
+        self.thread.start()
+        return self
+
+    def join(self, timeout: float = 20.0):
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "follow_with_reconnect did not return"
+        return self.result
+
+
+def _expected(lines: list[bytes]) -> list[tuple[bytes, int]]:
+    out, pos = [], 0
+    for line in lines:
+        pos += len(line) + 1
+        out.append((line, pos))
+    return out
+
+
+def test_every_line_exactly_once_across_drops(sshd, tmp_path):
+    log = tmp_path / "current.log"
+    lines = [f"step {i} loss={1 / (i + 1):.4f}".encode() for i in range(30)]
+    with log.open("ab", buffering=0) as w:
+        w.write(b"\n".join(lines[:5]) + b"\n")
+        f = Follower(sshd, log).start()
+        f.lines.wait_for(5)
+
+        sshd.drop_connections()  # mid-follow
+        w.write(b"\n".join(lines[5:10]) + b"\n")  # written while we are (probably) away
+        w.write(lines[10][:10])  # a half-written line around the drop
+        wait_until(f.reconnected.is_set, 15, "the follower to reconnect")
+        w.write(lines[10][10:] + b"\n")
+        f.lines.wait_for(11)
+
+        f.reconnected.clear()
+        sshd.drop_connections()  # and once more
+        w.write(b"\n".join(lines[11:25]) + b"\n")
+        wait_until(f.reconnected.is_set, 15, "the second reconnect")
+        f.lines.wait_for(25)
+
+        w.write(b"\n".join(lines[25:]) + b"\ntrailing partial")
+        f.finished.set()  # training finished: drain what is in the file and return
+    final = f.join()
+
+    assert f.lines.items == _expected(lines)
+    assert final == _expected(lines)[-1][1]  # the partial last line is not consumed
+    assert f.connects == 3
+    assert [d[1] for d in f.disconnects] == [1, 1] and all(d[0] == "SshDisconnected" for d in f.disconnects)
+
+
+def test_resuming_from_a_returned_offset_continues_seamlessly(sshd, tmp_path):
+    log = tmp_path / "current.log"
+    log.write_bytes(b"a\nb\n")
+    f = Follower(sshd, log).start()
+    f.lines.wait_for(2)
+    f.finished.set()
+    offset = f.join()
+    with log.open("ab") as w:
+        w.write(b"c\nd\n")
+    g = Follower(sshd, log, offset).start()
+    g.lines.wait_for(2)
+    g.finished.set()
+    assert g.join() == 8
+    assert f.lines.items + g.lines.items == _expected([b"a", b"b", b"c", b"d"])
+
+
+def test_stop_event_detaches_from_another_thread(sshd, tmp_path):
+    log = tmp_path / "current.log"
+    log.write_bytes(b"one\n")
+    detach = threading.Event()
+    f = Follower(sshd, log, stop_event=detach).start()
+    f.lines.wait_for(1)
+    detach.set()  # Ctrl-C in the CLI thread: leave training running, return where we are
+    assert f.join() == 4
+    assert f.lines.items == [(b"one", 4)]
+
+
+def test_stop_event_while_reconnecting(sshd, tmp_path):
+    log = tmp_path / "current.log"
+    log.write_bytes(b"one\n")
+    detach = threading.Event()
+    attempts = []
+
+    def on_disconnect(error, attempt):
+        attempts.append(attempt)
+        if attempt == 3:
+            detach.set()
+
+    closed = _closed_port()
+    f = Follower(sshd, log, stop_event=detach, on_disconnect=on_disconnect)
+    first = f.connect
+    f.kwargs["connect"] = lambda: first() if f.connects == 0 else _connect_to(sshd, closed, f)
+    f.start()
+    f.lines.wait_for(1)
+    sshd.drop_connections()
+    assert f.join() == 4
+    assert attempts == [1, 2, 3]
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _connect_to(sshd, port: int, f: Follower) -> SshConnection:
+    f.connects += 1
+    return SshConnection.open(SshTarget(sshd.host, port, sshd.user, sshd.key_path),
+                              host_key_check=expect_host_key(sshd.known_host_key), timeout=5)
+
+
+def test_on_disconnect_can_abort(sshd, tmp_path):
+    """The runner asks the API on a drop; a preempted pod ends the follow with its own error."""
+
+    class Preempted(Exception):
+        pass
+
+    def on_disconnect(error, attempt):
+        raise Preempted("pod was outbid")
+
+    log = tmp_path / "current.log"
+    log.write_bytes(b"x\n")
+    f = Follower(sshd, log, on_disconnect=on_disconnect).start()
+    f.lines.wait_for(1)
+    sshd.drop_connections()
+    result = f.join()
+    assert isinstance(result, Preempted)
+    assert f.connects == 1
+
+
+def test_gives_up_after_the_reconnect_budget(sshd, tmp_path):
+    log = tmp_path / "current.log"
+    log.write_bytes(b"x\n")
+    closed = _closed_port()
+    f = Follower(sshd, log, max_reconnect_wait_s=1.0)
+    first = f.connect
+    f.kwargs["connect"] = lambda: first() if f.connects == 0 else _connect_to(sshd, closed, f)
+    f.start()
+    f.lines.wait_for(1)
+    sshd.drop_connections()
+    result = f.join()
+    assert isinstance(result, SshDisconnected)
+    assert "could not reconnect for 1s" in str(result) and "runner logs --follow" in str(result)
+    assert f.connects >= 2
+
+
+def test_host_key_mismatch_on_reconnect_is_not_retried(sshd, tmp_path):
+    from runner.errors import HostKeyMismatch
+
+    log = tmp_path / "current.log"
+    log.write_bytes(b"x\n")
+    f = Follower(sshd, log)
+    real_key = sshd.known_host_key
+
+    def connect():
+        f.connects += 1
+        key = real_key if f.connects == 1 else "ssh-ed25519 " + "A" * 68
+        target = SshTarget(sshd.host, sshd.port, sshd.user, sshd.key_path)
+        return SshConnection.open(target, host_key_check=expect_host_key(key), timeout=10)
+
+    f.kwargs["connect"] = connect
+    f.start()
+    f.lines.wait_for(1)
+    sshd.drop_connections()
+    assert isinstance(f.join(), HostKeyMismatch)
+    assert f.connects == 2
+
+
+def test_should_stop_before_any_new_line_still_drains(sshd, tmp_path):
+    log = tmp_path / "current.log"
+    log.write_bytes(b"a\nb\nc\n")
+    f = Follower(sshd, log, should_stop=lambda: True).start()
+    assert f.join() == 6
+    assert f.lines.items == _expected([b"a", b"b", b"c"])

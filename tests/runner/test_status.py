@@ -1,0 +1,176 @@
+"""`runner status`: pod facts from the fake API, training state from the 'pod' (the test sshd) or,
+when the pod is stopped, from the runs recorded on this machine. Never spends money."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from runner import cli
+
+from runner.train import record as runrecord
+from runner.train.record import AttemptRecord, RunRecord
+from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
+
+TOP_KEYS = ["stack", "pod_id", "pod", "training", "log", "errors"]
+POD_KEYS = ["state", "status", "last_status_change", "market", "gpu_type", "gpu_count", "cost_per_hr",
+            "price_per_hr", "started_at", "uptime_s", "ssh", "data_center", "volume_id", "name"]
+TRAINING_KEYS = ["source", "run_id", "attempt", "state", "exit_code", "config", "output_dir", "started_at",
+                 "ended_at", "resume_from", "last_checkpoint", "session_running", "newest_checkpoint",
+                 "skipped_checkpoints", "estimated_cost_usd", "record", "accounting"]
+
+
+def complete_checkpoint(output_dir, step: int) -> str:
+    path = output_dir / f"checkpoint-{step}"
+    path.mkdir(parents=True)
+    (path / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    (path / "model.safetensors").write_bytes(b"\0" * 16)
+    return str(path)
+
+
+def seed_run(workspace, *, state: str = "running") -> dict:
+    output_dir = workspace / "repo" / "checkpoints" / "smoke"
+    complete_checkpoint(output_dir, 10)
+    newest = complete_checkpoint(output_dir, 20)
+    (output_dir / "checkpoint-30").mkdir()          # killed mid-save: no trainer_state.json
+    runner_dir = workspace / ".runner"
+    runner_dir.mkdir(parents=True)
+    data = {"run_id": "run-42", "attempt": 2, "state": state, "exit_code": None, "config": "configs/smoke.yaml",
+            "output_dir": str(output_dir), "resume_from": str(output_dir / "checkpoint-10"),
+            "last_checkpoint": newest, "started_at": "2026-07-10T12:00:00Z", "ended_at": None,
+            "log_offset": 0, "stop_requested": False, "repo_dir": str(workspace / "repo")}
+    (runner_dir / "state.json").write_text(json.dumps(data))
+    logs = workspace / "logs"
+    logs.mkdir()
+    (logs / "current.log").write_text("".join(f"line {i}\n" for i in range(1, 16)) + "partial, no newline yet")
+    return data
+
+
+@pytest.fixture
+def train_session(pod_env, monkeypatch):
+    """A tmux session on the 'pod' standing in for the training session (unique name, removed after)."""
+    name = f"rt-test-train-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr("runner.remote.inspect.TRAIN_SESSION", name)
+    with pod_env.remote() as conn:
+        # Marked like the launcher marks its sessions (tmux option @rt_owner), so inspect counts it.
+        assert conn.run(f"tmux new-session -d -s {name} 'sleep 300' && "
+                        f"tmux set-option -t ={name}: @rt_owner remote_train").ok
+    yield name
+    with pod_env.remote() as conn:
+        conn.run(f"tmux kill-session -t ={name}")
+
+
+def test_status_json_on_a_running_pod(pod_env, train_session, capsys):
+    pod_env.add_pod("RUNNING")
+    seeded = seed_run(pod_env.workspace)
+    assert cli.main(["status", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report) == TOP_KEYS
+    assert list(report["pod"]) == POD_KEYS
+    assert list(report["training"]) == TRAINING_KEYS
+    pod = report["pod"]
+    assert pod["state"] == "running" and pod["status"] == "RUNNING"
+    assert pod["gpu_type"] == "NVIDIA GeForce RTX 4090" and pod["gpu_count"] == 1
+    assert pod["market"] == "spot" and pod["cost_per_hr"] == pytest.approx(0.3)
+    assert pod["uptime_s"] is not None and pod["uptime_s"] >= 0
+    assert pod["ssh"] == {"host": pod_env.sshd.host, "port": pod_env.pod.ssh_port, "user": "root"}
+    tr = report["training"]
+    assert tr["source"] == "pod"
+    assert (tr["run_id"], tr["attempt"], tr["state"], tr["config"]) == ("run-42", 2, "running", "configs/smoke.yaml")
+    assert tr["session_running"] is True
+    assert tr["accounting"] is None                 # this machine has no record of run-42
+    assert tr["newest_checkpoint"] == seeded["last_checkpoint"]
+    assert [s.split(":")[0] for s in tr["skipped_checkpoints"]] == ["checkpoint-30"]
+    assert report["log"]["tail"] == [f"line {i}" for i in range(6, 16)]
+    assert report["log"]["path"] == str(pod_env.workspace / "logs" / "current.log")
+    assert report["errors"] == []
+    assert pod_env.fake.billable_calls() == []
+
+
+def test_status_text_on_a_running_pod(pod_env, train_session, capsys):
+    pod_env.add_pod("RUNNING")
+    seed_run(pod_env.workspace)
+    assert cli.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "pod:        running (RUNNING" in out
+    assert "$0.300/hour now" in out
+    assert f"root@{pod_env.sshd.host} -p {pod_env.pod.ssh_port}" in out
+    assert "run:        run-42, attempt 2, running" in out
+    assert "tmux:       running" in out
+    assert "checkpoint-20" in out
+    assert out.rstrip().endswith("line 15")
+
+
+def test_status_json_on_a_stopped_pod_uses_the_local_run_record(pod_env, capsys):
+    pod_env.add_pod("EXITED")
+    settings = pod_env.settings()
+    ckpt = "/workspace/repo/checkpoints/x/checkpoint-500"
+    record = RunRecord(run_id="run-7", stack="dev", target="pod", target_name=pod_env.pod_id,
+                       config="configs/x.yaml", status="succeeded", exit_code=0, last_checkpoint=ckpt,
+                       estimated_cost_usd=1.25, attempts=[
+                           AttemptRecord(attempt=1, log_offset=0, started_at="2026-07-10T10:00:00Z"),
+                           AttemptRecord(attempt=2, log_offset=900, ended_at="2026-07-10T12:00:00Z")])
+    runrecord.save(settings.paths, record)
+    pod_env.fake.clear_requests()
+
+    assert cli.main(["status", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report) == TOP_KEYS and list(report["pod"]) == POD_KEYS
+    pod = report["pod"]
+    assert pod["state"] == "stopped_by_user" and pod["status"] == "EXITED"
+    assert pod["cost_per_hr"] == 0.0 and pod["price_per_hr"] == pytest.approx(0.35)
+    assert pod["ssh"] is None and pod["uptime_s"] is None
+    tr = report["training"]
+    assert tr["source"] == "local" and tr["record"] == str(settings.paths.run_file("run-7"))
+    assert (tr["run_id"], tr["attempt"], tr["state"], tr["exit_code"]) == ("run-7", 2, "succeeded", 0)
+    assert (tr["started_at"], tr["ended_at"]) == ("2026-07-10T10:00:00Z", "2026-07-10T12:00:00Z")
+    assert tr["newest_checkpoint"] == ckpt and tr["estimated_cost_usd"] == 1.25
+    acc = tr["accounting"]                          # recorded here: the recovery accounting
+    assert (acc["attempts"], acc["preemptions"], acc["recoveries"], acc["steps_lost"]) == (2, 0, 0, 0)
+    assert acc["estimated_cost_usd"] == 1.25 and [a["attempt"] for a in acc["per_attempt"]] == [1, 2]
+    assert report["log"] is None
+    assert pod_env.fake.billable_calls() == []
+    assert pod_env.pod.status == "EXITED"
+    # Only reads: REST GETs and the GraphQL pod query; no start, stop or resume of any kind.
+    calls = [(r.method, r.path, r.operation, r.action) for r in pod_env.fake.requests]
+    assert calls and all(m == "GET" or op == "pod" for m, _, op, _ in calls), calls
+    assert all(action is None for *_, action in calls), calls
+
+
+def test_status_on_stopped_pod_without_runs_and_preempted_text(pod_env, capsys):
+    pod_env.add_pod("EXITED", last_status_change="Outbid: Wed Jul 29 2026 21:51:59 GMT+0000")
+    assert cli.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "preempted (outbid; stopped)" in out
+    assert "no compute charge while stopped" in out
+    assert "no run known" in out
+    assert pod_env.fake.billable_calls() == []
+
+
+def test_status_of_a_gone_pod(pod_env, capsys):
+    pod_id = pod_env.add_pod("RUNNING")
+    pod_env.fake.client().terminate_pod(pod_id)
+    assert cli.main(["status", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["pod"]["state"] == "gone" and report["pod"]["status"] is None
+    # No run known: every training key is still there, null (accounting included).
+    assert list(report["training"]) == TRAINING_KEYS and report["training"]["accounting"] is None
+    assert report["training"]["source"] is None
+
+
+def test_status_reports_an_ssh_failure_but_still_shows_the_pod(pod_env, capsys, monkeypatch):
+    pod_env.add_pod("RUNNING")
+    # A pin for another key under this pod id: the runner must refuse the pod's key.
+    from runner.remote.hostkeys import HostKeyStore
+    from runner.remote.hostkeys import HostKey
+
+    settings = pod_env.settings()
+    store = HostKeyStore(settings.paths.ensure().known_hosts)
+    other = HostKey("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl")
+    store.check(pod_env.pod_id, other, started_at="2999-01-01T00:00:00Z")
+    assert cli.main(["status", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["pod"]["state"] == "running"
+    assert report["training"]["source"] is None
+    assert len(report["errors"]) == 1 and "host key" in report["errors"][0]
