@@ -22,9 +22,6 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
-import shutil
-import signal
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -38,26 +35,16 @@ from runner.remote.openssh import PublicKey, host_alias, openssh_options, pinned
 from remote.podside.contract import VolumePaths
 from runner.settings import Settings
 from runner.pod.stack import StackOutputs, read_outputs_for
+from runner.remote.rsync import (NO_DEST, NO_RSYNC, RSYNC_CODES, TRANSPORT_CODES, RsyncResult, local_rsync_version,
+                                 require_local_tools,
+                                 run_rsync)
 
 if TYPE_CHECKING:
     from runner.remote.ssh import SshConnection
 
-# rsync exit codes that mean the link/ssh failed rather than a file problem.
-_TRANSPORT_CODES = {5, 10, 12, 30, 35, 255}
-_RSYNC_CODES = {
-    1: "syntax or usage error", 2: "protocol incompatibility", 3: "errors selecting input/output files",
-    5: "error starting client-server protocol", 10: "error in socket I/O", 11: "error in file I/O",
-    12: "error in rsync protocol data stream", 20: "interrupted", 23: "partial transfer due to error",
-    24: "some source files vanished", 30: "timeout in data send/receive", 35: "timeout waiting for daemon",
-    255: "ssh failed",
-}
 PARTIAL_DIR = ".rsync-partial"
 _SAFE_REMOTE = re.compile(r"^[A-Za-z0-9/._+-]+$")
 REMOTE_RSYNC = "rsync"      # the program rsync starts on the pod
-# Lines the remote wrapper (remote_rsync_path) prints on stderr instead of starting rsync. rsync's own
-# exit code cannot tell these cases apart: it reports 12 or 127 depending on a race with the remote exit.
-_NO_RSYNC = "RUNNER_SYNC_NO_RSYNC"
-_NO_DEST = "RUNNER_SYNC_MKDIR_FAILED"
 
 # Runs as the pod's SSH user (root on RunPod images). The package lists are often empty in
 # RunPod images, so update only when the plain install fails.
@@ -111,27 +98,6 @@ def plan(settings: Settings, path_arg: str | None, workspace: str) -> SyncPlan:
     return SyncPlan(source=source, dest=dest, relative=relative)
 
 
-def require_local_tools(rsync: str = "rsync") -> str:
-    """The local rsync executable; rsync and ssh must both be installed here."""
-    exe = shutil.which(rsync)
-    if exe is None:
-        raise UsageError(
-            "rsync is not installed on this machine; install it (macOS: `brew install rsync`, "
-            "Debian/Ubuntu: `sudo apt-get install rsync`) and retry."
-        )
-    if shutil.which("ssh") is None:
-        raise UsageError("the OpenSSH client `ssh` is not installed on this machine; install it and retry.")
-    return exe
-
-
-def local_rsync_version(rsync: str = "rsync") -> tuple[int, ...]:
-    """The local rsync's version (one `rsync --version`); only the progress flags depend on it."""
-    exe = require_local_tools(rsync)
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30).stdout
-    m = re.search(r"version\s+v?(\d+)\.(\d+)(?:\.(\d+))?", out)
-    return tuple(int(x) for x in m.groups(default="0")) if m else (0,)
-
-
 def remote_rsync_path(dest: str, *, create: bool, program: str = REMOTE_RSYNC) -> str:
     """rsync's --rsync-path: the pod's shell runs it with rsync's server arguments appended.
 
@@ -139,11 +105,11 @@ def remote_rsync_path(dest: str, *, create: bool, program: str = REMOTE_RSYNC) -
     stderr, with a marker line, which of the two it could not do; so the common case needs no
     separate SSH session for checks."""
     prog = shlex.quote(program)
-    start = (f"command -v {prog} >/dev/null 2>&1 || {{ echo {_NO_RSYNC} >&2; exit 127; }}; "
+    start = (f"command -v {prog} >/dev/null 2>&1 || {{ echo {NO_RSYNC} >&2; exit 127; }}; "
              f"exec {prog}")
     if not create:
         return start
-    return f"mkdir -p -- {shlex.quote(dest)} || {{ echo {_NO_DEST} >&2; exit 1; }}; {start}"
+    return f"mkdir -p -- {shlex.quote(dest)} || {{ echo {NO_DEST} >&2; exit 1; }}; {start}"
 
 
 def rsync_argv(
@@ -206,13 +172,6 @@ def _say(message: str) -> None:
 
 
 @dataclass(frozen=True)
-class RsyncResult:
-    code: int
-    rsync_missing: bool = False       # the pod has no rsync (the wrapper's marker)
-    mkdir_error: str | None = None    # the destination could not be created (mkdir's message)
-
-
-@dataclass(frozen=True)
 class PinnedPod:
     """Where rsync connects and the one host key the system ssh accepts there."""
 
@@ -222,53 +181,9 @@ class PinnedPod:
     checked_now: bool      # paramiko looked at the server's key in this command (else: pinned earlier)
 
 
-def run_rsync(argv: list[str]) -> RsyncResult:
-    """Run rsync. Its stdout is ours; its stderr is passed on line by line, minus the remote wrapper's
-    marker lines and, after one, rsync's complaint about the connection the wrapper closed."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    missing, mkdir_error, last = False, None, ""
-    try:
-        assert proc.stderr is not None
-        for raw in proc.stderr:
-            line = raw.decode("utf-8", "replace")
-            marker = line.strip()
-            if marker == _NO_RSYNC:
-                missing = True
-            elif marker == _NO_DEST:
-                mkdir_error = last or "mkdir failed"
-            elif not (missing or mkdir_error):
-                sys.stderr.write(line)
-                sys.stderr.flush()
-                last = marker or last
-        code = proc.wait()
-    except KeyboardInterrupt:
-        _stop(proc)
-        raise
-    finally:
-        if proc.stderr is not None:
-            proc.stderr.close()
-    return RsyncResult(code, missing, mkdir_error)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """After Ctrl-C: rsync got the SIGINT too when it came from a terminal; otherwise pass it on."""
-    try:
-        proc.wait(timeout=0.5)
-        return
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def _rsync_failed(code: int) -> SyncError:
-    what = _RSYNC_CODES.get(code, "see rsync's message above")
-    if code in _TRANSPORT_CODES:
+    what = RSYNC_CODES.get(code, "see rsync's message above")
+    if code in TRANSPORT_CODES:
         return SyncError(
             f"rsync lost the connection to the pod (exit {code}: {what}). Run `python -m runner sync` again: "
             "finished files are skipped and interrupted ones resume.", exit_code=EXIT_SSH)
