@@ -1,7 +1,7 @@
 """`runner ssh` and `runner ssh-config`: the system ssh (and VS Code, scp, rsync) to the running pod.
 
 Both first connect once with paramiko, which checks the pod's host key against the runner's pin
-(runner/hostkeys.py), then write that key into an OpenSSH known_hosts file the runner maintains
+(runner/remote/hostkeys.py), then write that key into an OpenSSH known_hosts file the runner maintains
 (<state dir>/<stack>/ssh_known_hosts) under the alias runpod-<stack>, so the system ssh checks it
 with StrictHostKeyChecking=yes. Neither command starts the pod.
 """

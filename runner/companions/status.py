@@ -69,7 +69,7 @@ def _empty_training() -> dict[str, Any]:
 
 
 def _accounting(record: RunRecord) -> dict[str, Any]:
-    """Recovery accounting of a run recorded on this machine (runner/runrecord.py, runner/recovery.py)."""
+    """Recovery accounting of a run recorded on this machine (runner/train/record.py, runner/train/accounting.py)."""
     return {
         "attempts": len(record.attempts),
         "preemptions": record.preemptions or 0,
@@ -112,7 +112,7 @@ def _from_pod(settings: Settings, outputs: StackOutputs, pod: Pod, report: dict[
 
 
 def _last_local_run(settings: Settings) -> tuple[RunRecord, str] | None:
-    """The newest run started from this machine for this stack (runner/runrecord.py), if any."""
+    """The newest run started from this machine for this stack (runner/train/record.py), if any."""
     paths = settings.paths
     try:
         run_id = paths.last_run.read_text().strip()

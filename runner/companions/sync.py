@@ -9,13 +9,13 @@ command started it: syncing data must not leave a GPU billing (the README's `run
 
 How it reaches the pod, cheapest first (a no-op sync should cost little more than rsync itself):
 - One API read. If the pod runs and the runner pinned its host key during this start
-  (runner/podfiles.py pinned_key_for_start), rsync goes straight to it through the system ssh with
+  (runner/remote/openssh.py pinned_key_for_start), rsync goes straight to it through the system ssh with
   StrictHostKeyChecking=yes and exactly that key; paramiko is not even imported. rsync itself creates
   the destination and reports a missing rsync on the pod (remote_rsync_path), which is then
   installed over paramiko before one retry.
 - Otherwise (pod stopped, first contact, or started again since the pin: RunPod pods get new host
   keys on every start) the pod is started if needed, paramiko connects and pins or re-pins the key
-  (runner/hostkeys.py), checks rsync on the pod through that session, and rsync uses the new pin.
+  (runner/remote/hostkeys.py), checks rsync on the pod through that session, and rsync uses the new pin.
 """
 from __future__ import annotations
 
@@ -251,7 +251,7 @@ def _pinned_target(settings: Settings, outputs: StackOutputs, pod: Pod | None, s
 
 def _connect(settings: Settings, outputs: StackOutputs, endpoint: SshEndpoint,
              started_at: str | None) -> "SshConnection":
-    """A paramiko session whose host key check pins, re-pins after a restart, or refuses (runner/hostkeys.py)."""
+    """A paramiko session whose host key check pins, re-pins after a restart, or refuses (runner/remote/hostkeys.py)."""
     from runner.pod.link import connect_endpoint    # paramiko: only on the paths that need a session
 
     return connect_endpoint(settings, endpoint, pin_id=outputs.pod_id, started_at=started_at)

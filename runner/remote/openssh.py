@@ -57,13 +57,13 @@ def pinned_key_for_start(settings: Settings, pin_id: str, started_at: str | None
     """The pinned host key of pin_id when it is the ONLY key the runner's paramiko policy would accept
     for a pod that started at `started_at`; None when paramiko must look at the server first.
 
-    runner/hostkeys.py accepts a different key only if the API says the pod started after the pin was
+    runner/remote/hostkeys.py accepts a different key only if the API says the pod started after the pin was
     taken. So when a pin exists and the pod has not started again since, a system ssh with
     StrictHostKeyChecking=yes and exactly this key checks the same thing paramiko would, and the
     paramiko session can be skipped. No pin (first use), a newer start (a pod re-keys on every
     start), or a store we cannot read return None: the caller connects with paramiko, which pins,
-    re-pins, or explains the problem. (Reads the store's JSON directly, documented in
-    runner/hostkeys.py, because that module imports paramiko.)"""
+    re-pins, or explains the problem. (Reads the store's JSON, documented in runner/remote/hostkeys.py,
+    without its lock: a read-only look at a file that is replaced atomically.)"""
     try:
         pins = json.loads(settings.paths.known_hosts.read_text()).get("pins")
         entry = pins.get(pin_id) if isinstance(pins, dict) else None

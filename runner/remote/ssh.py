@@ -1,8 +1,8 @@
-"""One SSH connection to the pod, over paramiko (README: "How the runner talks to the pod").
+"""One SSH connection to the pod (or a --host machine), over paramiko (README: "How the runner talks to the pod").
 
 Everything the runner does on the pod goes through `SshConnection`: run a command, stream a script
 to `bash -s`, follow the training log from a byte offset, read a file, forward a local port.
-The host key is checked by a pluggable `HostKeyPolicy` (runner/hostkeys.py pins it per pod).
+The host key is checked by a pluggable `HostKeyPolicy` (runner/remote/hostkeys.py pins it per pod).
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ keep_pod, cost_per_hr, pod_seconds, estimated_cost_usd, pod_stop (how the pod wa
 created_at, updated_at, attempts: [{attempt, log_offset, resume_from, started_at, ended_at,
 state, exit_code, last_checkpoint, status}] (status: "started"|"already-running").
 
-Recovery accounting (runner/recovery.py; totals over every command run on this run id):
+Recovery accounting (runner/train/accounting.py; totals over every command run on this run id):
 preemptions (attempts ended by an outbid or a vanished pod), recoveries (automatic ones),
 steps_lost / seconds_lost (work after the checkpoint a resume went back to), gpu_count, gpu_hours
 (pod_seconds x gpu_count); pod_seconds and estimated_cost_usd are totals too. Per attempt:
