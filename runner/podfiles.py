@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Protocol
 
+from remote.podside import bundle
 from runner.settings import Settings
 from runner.timestamps import parse_utc
 
@@ -222,12 +223,7 @@ class PodInspect:
 
 
 def launcher_text() -> str:
-    from runner.ssh import SshError
-
-    try:
-        return LAUNCHER.read_text()
-    except OSError as e:
-        raise SshError(f"cannot read the pod-side launcher {LAUNCHER} ({e.strerror}); reinstall the runner.") from None
+    return bundle.launcher_script()
 
 
 def inspect_pod(conn: SshConnection, paths: PodPaths, *, config: str | None = None,

@@ -35,6 +35,7 @@ from pathlib import Path
 from datetime import datetime
 from typing import Callable, Protocol
 
+from remote.podside import bundle
 from runner import recovery as rec
 from runner import runrecord
 from runner.errors import EXIT_INTERRUPTED, EXIT_POD, RunnerError, UsageError, redact
@@ -870,10 +871,7 @@ class TrainSession:
 
 
 def launcher_text() -> str:
-    try:
-        return LAUNCHER.read_text()
-    except OSError as e:
-        raise SshError(f"cannot read the pod-side launcher {LAUNCHER} ({e.strerror}); reinstall the runner.") from None
+    return bundle.launcher_script()
 
 
 def _mask(url: str) -> str:

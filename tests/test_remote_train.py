@@ -1,4 +1,5 @@
-"""remote/remote_train.sh run for real: `bash -s` with the script on stdin, real git, tmux and venvs.
+"""The pod side run for real: `bash -s` with bundle.launcher_script() on stdin (the shim
+remote/remote_train.sh + the embedded program remote/podside/), real git, tmux and venvs.
 
 Each test gets a PodSandbox (tests/remote_harness.py): a workspace dir playing the network volume, a
 local git repo playing the training repo (scripts/train.py = the smoke trainer), a recording
@@ -17,13 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from remote.podside.contract import BANNER, NONE, Header, StopMethod, VolumePaths, parse_footer, parse_header
 from tests.remote_harness import (MARKER, POD_API_KEY, POD_ID, PodSandbox, StopApiServer,
-                                  build_venv_templates, git, make_wheel, real_python, wait_for)
+                                  build_venv_templates, git, make_wheel, real_python, wait_for, weights_bytes)
 
-HEADER_RE = re.compile(r"^===== (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) run=(.*) attempt=(\d+) config=(.*) "
-                       r"resume=(.*) =====$")
-FOOTER_RE = re.compile(r"^===== (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) run=(\S+) attempt=(\d+) end state=(\w+) "
-                       r"exit=(\S+) checkpoint=(.*) =====$")
+UTC_TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
 def need(tool: str) -> None:
@@ -59,12 +58,28 @@ def pod(make_pod) -> PodSandbox:
     return make_pod()
 
 
-def headers(log: str) -> list[re.Match]:
-    return [m for m in (HEADER_RE.match(line) for line in log.splitlines()) if m]
+def _banner_lines(log: str) -> list[str]:
+    """Lines (split on \\n only: a \\r-redrawn progress bar must not hide a banner) starting with =====."""
+    return [line for line in log.split("\n") if line.startswith(BANNER)]
+
+
+def headers(log: str) -> list[Header]:
+    """The attempt headers, each alone on its line, parsed with the contract's parser."""
+    found = [h for h in map(parse_header, _banner_lines(log)) if h]
+    for h in found:
+        assert UTC_TIME_RE.fullmatch(h.time), h
+        assert h.line() in log.split("\n"), "a header is a whole line"
+    return found
 
 
 def footers(log: str) -> list[tuple]:
-    return [m.group(2, 3, 4, 5, 6) for m in (FOOTER_RE.match(line) for line in log.splitlines()) if m]
+    """(run, attempt, state, exit, checkpoint) of each footer line, as the log spells them."""
+    found = [f for f in map(parse_footer, _banner_lines(log)) if f]
+    for f in found:
+        assert UTC_TIME_RE.fullmatch(f.time), f
+        assert f.line() in log.split("\n"), "a footer is a whole line"
+    return [(f.run_id, str(f.attempt), f.state, NONE if f.exit_code is None else str(f.exit_code),
+             f.checkpoint or NONE) for f in found]
 
 
 def attempt_log(pod: PodSandbox, offset: int) -> str:
@@ -113,8 +128,8 @@ def test_first_run_clones_creates_venv_trains_and_stops_pod(make_pod):
 
     log = pod.log_text()
     (header,) = headers(log)
-    assert header.group(2, 3, 4, 5) == ("run-1", "1", "configs/smoke.yaml", "none")
-    assert log.startswith(header.group(0))
+    assert (header.run_id, header.attempt, header.config, header.resume_from) == ("run-1", 1, "configs/smoke.yaml", None)
+    assert log.startswith(header.line() + "\n")
     assert "step 1/40 loss" in log and "step 40/40 loss" in log
     assert footers(log) == [("run-1", "1", "succeeded", "0", state["last_checkpoint"])]
     assert log.index("step 40/40") < log.index("end state=succeeded")
@@ -155,8 +170,8 @@ def test_warm_rerun_fast_forwards_resumes_and_installs_nothing(make_pod):
     assert state["last_checkpoint"].endswith("checkpoint-50")
     section = attempt_log(pod, res["log_offset"])
     (header,) = headers(section)
-    assert section.startswith(header.group(0))
-    assert header.group(3) == "2" and header.group(5) == res["resume_from"]
+    assert section.startswith(header.line() + "\n")
+    assert header.attempt == 2 and header.resume_from == res["resume_from"]
     assert "resumed from checkpoint-40" in section and "step 41/50" in section
     assert "step 1/50" not in section
     assert "requirements unchanged" in section
@@ -245,11 +260,14 @@ def test_failed_pip_install_is_reported_and_pod_still_stops(pod):
 # --- checkpoints ------------------------------------------------------------------------------
 
 def _checkpoint(out: Path, name: str, *, step=None, state_text=None, files=("model.safetensors",),
-                index=None) -> Path:
+                index=None, truncate=()) -> Path:
+    """A checkpoint folder as the Trainer writes it: real weights files first (safetensors, or torch's
+    zip format for .bin), the shard index, trainer_state.json last. `truncate`: files cut short."""
     d = out / name
     d.mkdir(parents=True)
     for f in files:
-        (d / f).write_bytes(b"weights")
+        data = weights_bytes(f)
+        (d / f).write_bytes(data[:len(data) - 5] if f in truncate else data)
     if index is not None:
         (d / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": index}))
     if state_text is not None:
@@ -270,6 +288,10 @@ def test_resume_uses_newest_complete_checkpoint_and_reports_partial_ones(pod):
     _checkpoint(out, "checkpoint-18", state_text='{"global_step": 18, "log_hist')
     _checkpoint(out, "checkpoint-19", step=18)
     _checkpoint(out, "checkpoint-20")  # killed between the weights and trainer_state.json
+    _checkpoint(out, "checkpoint-21", step=21, truncate=("model.safetensors",))  # weights cut short
+    _checkpoint(out, "checkpoint-22", step=22, files=("pytorch_model.bin",), truncate=("pytorch_model.bin",))
+    _checkpoint(out, "checkpoint-23", step=23, files=tuple(shards.values()), index=shards,
+                truncate=(shards["b"],))
     _checkpoint(out, "checkpoint-abc", step=99)
     _checkpoint(out, "tmp-checkpoint-30", step=30)
     (out / "checkpoint-40").write_text("a file, not a checkpoint")
@@ -282,7 +304,11 @@ def test_resume_uses_newest_complete_checkpoint_and_reports_partial_ones(pod):
     assert res["output_dir"] == str(out)
     assert res["resume_from"] == str(out / "checkpoint-7")
     skipped = res["skipped_checkpoints"]
-    assert [s.split(":")[0] for s in skipped] == [f"checkpoint-{n}" for n in (20, 19, 18, 17, 16)]
+    assert [s.split(":")[0] for s in skipped] == [f"checkpoint-{n}" for n in (23, 22, 21, 20, 19, 18, 17, 16)]
+    assert "shard" in skipped[0] and shards["b"] in skipped[0] and "truncated" in skipped[0]
+    assert "pytorch_model.bin truncated" in skipped[1]
+    assert "model.safetensors truncated" in skipped[2]
+    skipped = skipped[3:]
     assert "trainer_state.json missing" in skipped[0]
     assert "does not match" in skipped[1]
     assert "unreadable" in skipped[2]
@@ -294,7 +320,7 @@ def test_resume_uses_newest_complete_checkpoint_and_reports_partial_ones(pod):
     state = pod.wait_finished()
     assert state["state"] == "succeeded" and state["resume_from"] == str(out / "checkpoint-7")
     log = pod.log_text()
-    assert headers(log)[0].group(5) == str(out / "checkpoint-7")
+    assert headers(log)[0].resume_from == str(out / "checkpoint-7")
     assert "skipped incomplete checkpoint checkpoint-20" in log
     assert "resumed from checkpoint-7" in log and "step 8/9" in log and "step 7/9" not in log
     assert state["last_checkpoint"] == str(out / "checkpoint-9")
@@ -722,7 +748,7 @@ def test_hostile_paths_branch_config_and_run_id_are_inert(make_pod):
     assert state["state"] == "succeeded", pod.log_text()[-2000:]
     assert state["last_checkpoint"] == str(pod.repo_dir / "checkpoints" / f"out {nasty}" / "checkpoint-12")
     (header,) = headers(pod.log_text())
-    assert header.group(2, 4) == (run_id, config)
+    assert (header.run_id, header.config) == (run_id, config)
     assert git(pod.repo_dir, "rev-parse", "--abbrev-ref", "HEAD") == pod.branch
     for where in (pod.root, Path.home(), Path.cwd()):
         assert not list(where.glob("**/pwned*") if where == pod.root else where.glob("pwned*")), where
