@@ -445,16 +445,20 @@ def _read_jsonl(path: Path) -> list:
 
 
 class StopApiServer:
-    """A tiny REST v2 stand-in on 127.0.0.1: records POST /v2/pods/<id>/action and checks the key."""
+    """A tiny REST v2 stand-in on 127.0.0.1: records POST /v2/pods/<id>/action and checks the key.
+    `observe` (optional) is called as each request arrives; its results go to `observed`."""
 
-    def __init__(self, api_key: str):
+    def __init__(self, api_key: str, observe: Optional[Callable[[], object]] = None):
         self.api_key = api_key
         self.requests: list[dict] = []
+        self.observed: list = []
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server naming)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if observe is not None:
+                    server.observed.append(observe())
                 authorized = self.headers.get("Authorization") == f"Bearer {server.api_key}"
                 server.requests.append({"path": self.path, "body": body.decode(errors="replace"),
                                         "authorized": authorized,

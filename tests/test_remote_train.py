@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -80,6 +81,18 @@ def footers(log: str) -> list[tuple]:
         assert f.line() in log.split("\n"), "a footer is a whole line"
     return [(f.run_id, str(f.attempt), f.state, NONE if f.exit_code is None else str(f.exit_code),
              f.checkpoint or NONE) for f in found]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def raw_log(pod: PodSandbox) -> str:
+    """The log as written (log_text() reads in text mode, which turns a lone \\r into \\n)."""
+    return pod.log_file.read_bytes().decode()
 
 
 def attempt_log(pod: PodSandbox, offset: int) -> str:
@@ -338,7 +351,16 @@ def test_sigterm_records_preemption_and_a_partial_save_is_skipped_next_time(pod)
     assert not (out / "checkpoint-20" / "trainer_state.json").exists()
     supervisor = pod.supervisor_pid()
     assert pod.state()["supervisor_pid"] == supervisor
+    signalled = time.monotonic()
     os.kill(supervisor, signal.SIGTERM)
+    # RunPod sends SIGKILL about 5 s after SIGTERM: the record, the footer and the exit must come first.
+    wait_for(lambda: (pod.state() or {}).get("state") == "preempted" and "end state=preempted" in pod.log_text(),
+             5.0, "state preempted and the footer", interval=0.005)
+    recorded = time.monotonic() - signalled
+    wait_for(lambda: not pod.processes_running(str(pod.repo_dir / "scripts" / "train.py")) and
+             not _pid_alive(supervisor), 5.0, "training and the supervisor to exit", interval=0.005)
+    exited = time.monotonic() - signalled
+    assert recorded < 5.0 and exited < 5.0, (recorded, exited)
 
     state = pod.wait_finished()
     assert state["state"] == "preempted"
@@ -548,24 +570,44 @@ def test_stop_falls_back_to_the_legacy_runpodctl_syntax(pod):
     assert state["stop_method"] == "runpodctl stop pod" and state["stop_requested"] is True
 
 
-def test_stop_uses_rest_v2_with_curl_when_runpodctl_is_missing(pod):
+def test_stop_uses_rest_v2_first_with_the_pods_key_never_on_a_command_line(pod):
+    # runpodctl is installed but not needed: REST v2 comes first (runpodctl releases still call REST v1).
     hostile_key = 'rpa_"quoted"\\back$(touch pwned-key)'
     pod.write_rp_env_raw(f"export RUNPOD_POD_ID={POD_ID}\nexport RUNPOD_API_KEY='{hostile_key}'\n")
-    pod.remove_runpodctl()
     curl_log = pod.install_curl_recorder()
-    server = StopApiServer(hostile_key)
+    marker = Path(VolumePaths(str(pod.workspace)).self_stop_marker)
+    server = StopApiServer(hostile_key, observe=lambda: json.loads(marker.read_text()) if marker.exists() else None)
+    try:
+        run = pod.launch(RUNPOD_REST_URL=server.url, RT_RUN_ID="rest-first")
+        state = pod.wait_finished()
+    finally:
+        server.close()
+    assert state["stop_method"] == StopMethod.REST == "REST v2" and state["stop_requested"] is True
+    assert server.requests == [{"path": f"/v2/pods/{POD_ID}/action", "body": '{"action":"stop"}',
+                                "authorized": True, "content_type": "application/json"}]
+    assert pod.runpodctl_calls() == [], "runpodctl is only the fallback"
+    assert not curl_log.exists(), "no curl: the request is made in-process, the key never on a command line"
+    # The marker was on the volume before the request reached the API.
+    (seen,) = server.observed
+    assert seen["run_id"] == "rest-first" and seen["attempt"] == run.result["attempt"]
+    assert UTC_TIME_RE.fullmatch(seen["at"])
+    assert json.loads(marker.read_text()) == seen
+    assert_no_secret(pod, hostile_key)
+    assert not list(pod.root.rglob("pwned*"))
+
+
+def test_runpodctl_is_the_fallback_when_rest_v2_refuses(pod):
+    server = StopApiServer("another key")           # answers 401: not retried, runpodctl next
     try:
         pod.launch(RUNPOD_REST_URL=server.url)
         state = pod.wait_finished()
     finally:
         server.close()
-    assert state["stop_method"] == "REST v2 (curl)" and state["stop_requested"] is True
-    assert server.requests == [{"path": f"/v2/pods/{POD_ID}/action", "body": '{"action":"stop"}',
-                                "authorized": True, "content_type": "application/json"}]
-    argv_text = curl_log.read_text()
-    assert argv_text and "rpa_" not in argv_text, "the key must never be on curl's command line"
-    assert_no_secret(pod, hostile_key)
-    assert not list(pod.root.rglob("pwned*"))
+    assert [r["authorized"] for r in server.requests] == [False]
+    assert [c["argv"] for c in pod.runpodctl_calls()] == [["pod", "stop", POD_ID]]
+    assert state["stop_method"] == "runpodctl pod stop" and state["stop_requested"] is True
+    assert "stop: REST v2 answered HTTP 401; trying runpodctl" in pod.log_text()
+    assert (pod.workspace / ".runner" / "self_stop.json").is_file()
 
 
 def test_a_pod_key_in_the_environment_stays_off_the_volume_and_out_of_training(pod):
@@ -580,16 +622,21 @@ def test_a_pod_key_in_the_environment_stays_off_the_volume_and_out_of_training(p
         state = pod.wait_state("running")
         environ = Path(f"/proc/{state['train_pid']}/environ").read_bytes()
         assert b"RT_RUN_ID=" in environ and POD_API_KEY.encode() not in environ
-        assert POD_API_KEY not in (pod.workspace / ".runner" / "supervise.sh").read_text()
+        runner_dir = pod.workspace / ".runner"
+        plan = runner_dir / "supervise.json"
+        assert plan.stat().st_mode & 0o777 == 0o600
+        assert "RT_RUN_ID" in json.loads(plan.read_text())["env"]
+        for f in runner_dir.iterdir():
+            assert POD_API_KEY.encode() not in f.read_bytes(), f
         state = pod.wait_finished()
     finally:
         server.close()
-    assert state["stop_method"] == "REST v2 (curl)"
+    assert state["stop_method"] == "REST v2"
     assert [r["authorized"] for r in server.requests] == [True]
     assert_no_secret(pod)
 
 
-def test_stop_uses_python_when_neither_runpodctl_nor_curl_exist(pod):
+def test_stop_via_rest_v2_needs_neither_runpodctl_nor_curl(pod):
     pod.remove_runpodctl()
     server = StopApiServer(POD_API_KEY)
     try:
@@ -597,7 +644,7 @@ def test_stop_uses_python_when_neither_runpodctl_nor_curl_exist(pod):
         state = pod.wait_finished()
     finally:
         server.close()
-    assert state["stop_method"] == "REST v2 (python)"
+    assert state["stop_method"] == "REST v2"
     assert [(r["path"], r["authorized"]) for r in server.requests] == [(f"/v2/pods/{POD_ID}/action", True)]
     assert_no_secret(pod)
 
@@ -856,3 +903,71 @@ def test_a_wrapper_script_as_rt_python_is_always_checked_by_starting_it(pod):
         assert pod.wait_finished()["state"] == "succeeded"
         assert FAST_NOTE not in attempt_log(pod, run.result["log_offset"])
     assert not (pod.repo_dir / "venv" / ".rt-python").exists()
+
+
+# --- launcher lines always start a line of their own -----------------------------------------------
+
+PROGRESS_BAR = """\
+import signal, sys, time
+sys.stdout.write("loading\\n")
+for i in range(1, 4):
+    sys.stdout.write("\\r%d/3 [%s%s]" % (i, "#" * i, " " * (3 - i)))   # a tqdm-style redraw, no newline
+    sys.stdout.flush()
+if len(sys.argv) > 1 and "wait" in open(sys.argv[sys.argv.index("--config") + 1]).read():
+    open("bar-waiting", "w").close()
+    time.sleep(600)
+"""
+
+
+def test_header_footer_and_notes_start_on_their_own_line_after_a_progress_bar(pod):
+    (pod.origin / "scripts" / "bar.py").write_text(PROGRESS_BAR)
+    (pod.origin / "configs" / "wait.yaml").write_text("output_dir: checkpoints/bar\nwait: 1\n")
+    (pod.origin / "configs" / "bar.yaml").write_text("output_dir: checkpoints/bar\n")
+    pod.commit("a trainer that leaves its progress bar unfinished")
+
+    first = pod.launch(RT_TRAIN_SCRIPT="scripts/bar.py", RT_CONFIG="configs/bar.yaml", RT_RUN_ID="bar")
+    assert first.returncode == 0, first.stderr
+    assert pod.wait_finished()["state"] == "succeeded"
+    lines = raw_log(pod).split("\n")
+    assert "\r1/3 [#  ]\r2/3 [## ]\r3/3 [###]" in lines, "training's output is kept as it was written"
+    ended = next(i for i, line in enumerate(lines) if line.startswith("[remote_train] training ended: state=succeeded"))
+    assert lines[ended - 1].endswith("3/3 [###]")
+    assert footers(raw_log(pod)) == [("bar", "1", "succeeded", "0", "none")]
+
+    # Killed mid-bar: the footer of the preempted attempt, and the next header, still start a line.
+    second = pod.launch(RT_TRAIN_SCRIPT="scripts/bar.py", RT_CONFIG="configs/wait.yaml", RT_RUN_ID="bar")
+    assert second.returncode == 0, second.stderr
+    wait_for(lambda: (pod.repo_dir / "bar-waiting").exists(), 30, "the bar to be drawn")
+    os.kill(pod.supervisor_pid(), signal.SIGTERM)
+    assert pod.wait_finished()["state"] == "preempted"
+    assert [f[1:3] for f in footers(raw_log(pod))] == [("1", "succeeded"), ("2", "preempted")]
+    assert raw_log(pod).split("\n")[-2].startswith("[remote_train] SIGTERM received")
+
+    with pod.log_file.open("a") as fh:
+        fh.write("\r7/9 [#######  ]")                  # as if the last write of a killed container
+    third = pod.launch(RT_TRAIN_SCRIPT="scripts/bar.py", RT_CONFIG="configs/bar.yaml", RT_RUN_ID="bar")
+    assert third.returncode == 0, third.stderr
+    section = attempt_log(pod, third.result["log_offset"])
+    (header,) = headers(section)
+    assert section.startswith(header.line() + "\n") and header.attempt == 3
+    assert pod.log_file.read_bytes()[:third.result["log_offset"]].endswith(b"\r7/9 [#######  ]\n")
+    pod.wait_finished()
+
+
+# --- the shim: the program is put in place once per content hash ----------------------------------
+
+def test_the_program_is_written_once_atomically_and_reused(pod):
+    runner_dir = pod.workspace / ".runner"
+    assert pod.launch(RT_RUN_ID="p").returncode == 0
+    pod.wait_finished()
+    (program,) = runner_dir.glob("podside-*.pyz")
+    before = program.stat()
+    assert pod.launch(RT_RUN_ID="p").returncode == 0
+    pod.wait_finished()
+    assert list(runner_dir.glob("podside-*.pyz")) == [program]
+    after = program.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), "reused, not rewritten"
+    assert not [p for p in runner_dir.iterdir() if p.name.startswith(".podside")], "no temp file left"
+    from remote.podside import bundle
+    assert program.name == f"podside-{bundle.program_digest()}.pyz"
+    assert program.read_bytes() == bundle.program_bytes()

@@ -27,7 +27,7 @@ from .record import utc_now, write_json_atomic
 
 REST_TIMEOUT_S = 15.0
 RUNPODCTL_TIMEOUT_S = 60.0
-REST_RETRY_DELAYS_S = (2.0, 4.0)
+REST_RETRY_DELAYS_S = (1.0, 2.0)
 
 
 class Credentials:
