@@ -125,20 +125,12 @@ class VolumePaths:
         return self._join(".runner", "launch.lock")
 
     @property
-    def self_stop_marker(self) -> str:
-        """Written by the pod just before it asks the API to stop it (SelfStopKey); a stopped pod with
-        this marker for its attempt stopped itself, one without it was stopped or preempted."""
+    def self_stop_marker(self) -> str:  # written just before the pod asks the API to stop it (SelfStopKey)
         return self._join(".runner", "self_stop.json")
 
     @property
-    def supervisor_plan(self) -> str:
-        """What the launch hands the supervisor in tmux (mode 600; the launch environment without the
-        pod's API key, and the resolved plan of the attempt)."""
+    def supervisor_plan(self) -> str:  # launch -> supervisor: environment (no API key) + plan; mode 600
         return self._join(".runner", "supervise.json")
-
-    def podside_program(self, digest: str) -> str:
-        """The pod-side program the shim put in place (remote/podside zipped), by content hash."""
-        return self._join(".runner", f"podside-{digest}.pyz")
 
     @property
     def tensorboard_file(self) -> str:
@@ -164,40 +156,20 @@ def ack_text(run_id: str, attempt: int) -> str:
 
 
 class SelfStopKey:
-    """Keys of <workspace>/.runner/self_stop.json (VolumePaths.self_stop_marker)."""
+    """Keys of <workspace>/.runner/self_stop.json: a stopped pod whose marker names its attempt stopped
+    itself; one without it was stopped by someone else or preempted."""
 
-    RUN_ID = "run_id"
-    ATTEMPT = "attempt"
-    AT = "at"                           # UTC time, like started_at
-
+    RUN_ID, ATTEMPT, AT = "run_id", "attempt", "at"      # at: UTC time, like started_at
     ALL = (RUN_ID, ATTEMPT, AT)
 
 
-# ---------------------------------------------------------------- the pod's own stop request
-DEFAULT_REST_URL = "https://api.runpod.io"
-POD_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-REST_STOP_BODY = b'{"action":"stop"}'
-
-
-def rest_stop_url(rest_base: str, pod_id: str) -> str:
-    """REST v2 stop of one pod (the same request infra/runpod_client.RunPodClient.stop_pod sends)."""
-    return f"{rest_base.rstrip('/')}/v2/pods/{pod_id}/action"
-
-
 class StopMethod:
-    """state.json's stop_method: what stopped the pod, in the order the pod tries them."""
+    """state.json's stop_method, in the order the pod tries them (REST v2, then runpodctl)."""
 
-    REST = "REST v2"
-    RUNPODCTL = "runpodctl pod stop"
-    RUNPODCTL_LEGACY = "runpodctl stop pod"
+    REST, RUNPODCTL, RUNPODCTL_LEGACY = "REST v2", "runpodctl pod stop", "runpodctl stop pod"
 
 
-# ---------------------------------------------------------------- the venv on the volume
-VENV_DIR = "venv"                           # <repo>/venv
-VENV_REQUIREMENTS_MARKER = ".rt-requirements.sha256"   # venv/<this>: the last successful install
-VENV_PYTHON_RECORD = ".rt-python"           # venv/<this>: interpreter files + version last checked
-SESSION_OWNER_OPTION = "@rt_owner"          # tmux user option marking the session as ours ...
-SESSION_OWNER = "remote_train"              # ... with this value
+VENV_REQUIREMENTS_MARKER = ".rt-requirements.sha256"   # <repo>/venv/<this>: cache key of the last good install
 
 
 # ---------------------------------------------------------------- state.json
@@ -427,9 +399,8 @@ def checkpoint_step(path: Optional[str]) -> Optional[int]:
 
 
 __all__ = [
-    "Action", "AttemptState", "DEFAULT_REST_URL", "POD_ID_RE", "REST_STOP_BODY", "SESSION_OWNER",
-    "SESSION_OWNER_OPTION", "SelfStopKey", "StopMethod", "VENV_DIR", "VENV_PYTHON_RECORD",
-    "VENV_REQUIREMENTS_MARKER", "rest_stop_url", "BANNER", "CHECKPOINT_PREFIX", "DEFAULT_WORKSPACE", "EndedNote", "ERROR_PREFIX",
+    "Action", "AttemptState", "BANNER", "CHECKPOINT_PREFIX", "DEFAULT_WORKSPACE", "EndedNote", "ERROR_PREFIX",
+    "SelfStopKey", "StopMethod", "VENV_REQUIREMENTS_MARKER",
     "Footer", "Header", "INSPECT_PREFIX", "InspectKey", "Inputs", "LaunchStatus", "NOTE_PREFIX",
     "RESULT_PREFIX", "ResultKey", "SIGTERM_NOTE", "StateKey", "TERMINAL_STATES", "VolumePaths",
     "WARNING_PREFIX", "ack_text", "checkpoint_step", "find_inspect", "find_result", "format_answer",

@@ -14,6 +14,7 @@ a self-stop from a preemption later without the API's status history.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -21,9 +22,14 @@ import urllib.error
 import urllib.request
 from typing import Callable, Dict, Mapping, Optional, Tuple
 
-from .contract import DEFAULT_REST_URL, POD_ID_RE, REST_STOP_BODY, SelfStopKey, StopMethod, rest_stop_url
+from .contract import SelfStopKey, StopMethod
 from .inputs import read_env_file
 from .record import utc_now, write_json_atomic
+
+# The same request infra/runpod_client.RunPodClient.stop_pod sends (README: "Which API for what").
+DEFAULT_REST_URL = "https://api.runpod.io"
+POD_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+REST_STOP_BODY = b'{"action":"stop"}'
 
 REST_TIMEOUT_S = 15.0
 RUNPODCTL_TIMEOUT_S = 60.0
@@ -50,6 +56,10 @@ def read_credentials(env_file: str, environ: Mapping[str, str], key_from_env: Op
     key = values.get("RUNPOD_API_KEY") or key_from_env or ""
     base = environ.get("RUNPOD_REST_URL") or values.get("RUNPOD_REST_URL") or DEFAULT_REST_URL
     return Credentials(pod_id, key, base)
+
+
+def rest_stop_url(rest_base: str, pod_id: str) -> str:
+    return f"{rest_base.rstrip('/')}/v2/pods/{pod_id}/action"
 
 
 def write_marker(path: str, run_id: str, attempt: int) -> None:

@@ -10,8 +10,7 @@ import shutil
 import subprocess
 from typing import List, Optional
 
-from .contract import SESSION_OWNER, SESSION_OWNER_OPTION
-
+SESSION_OWNER_OPTION, SESSION_OWNER = "@rt_owner", "remote_train"
 RUNNING, NONE, FINISHED, FOREIGN = "running", "none", "finished", "foreign"
 
 

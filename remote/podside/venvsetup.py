@@ -18,7 +18,10 @@ import shutil
 from typing import Callable, Optional, Tuple
 
 from .children import Children
-from .contract import VENV_DIR, VENV_PYTHON_RECORD, VENV_REQUIREMENTS_MARKER
+from .contract import VENV_REQUIREMENTS_MARKER
+
+VENV_DIR = "venv"
+VENV_PYTHON_RECORD = ".rt-python"
 
 VERSION_ARGS = ["-c", "import sys; print(sys.version)"]
 SAME_FILES_NOTE = "venv: same interpreter files as at the last check"
