@@ -1,10 +1,11 @@
-"""Runs remote/remote_train.sh for real on this machine, the way the runner does on the pod.
+"""Runs the pod side for real on this machine, the way the runner does on the pod.
 
 A `PodSandbox` is one pretend pod: a workspace dir (the network volume), an "origin" git repo playing
 the training repo (scripts/train.py = remote/smoke_train.py), a bin dir of stand-ins put first on PATH
 (`runpodctl` that records its calls, optionally `torchrun`/`accelerate`/`curl` wrappers), a fake
-/etc/rp_environment, its own tmux server (TMUX_TMPDIR) and session name. `launch()` streams the
-script to `bash -s` with `export NAME=<shlex-quoted>` lines prepended, exactly like the runner.
+/etc/rp_environment, its own tmux server (TMUX_TMPDIR) and session name. `launch()` streams
+`bundle.launcher_script()` (the shim remote/remote_train.sh + the embedded pod-side program) to
+`bash -s` with `export NAME=<shlex-quoted>` lines prepended, exactly like the runner.
 
 Venvs: creating one with pip takes ~8 s, so it happens once per session, by the launcher itself with
 the real interpreter (`build_venv_templates`). Afterwards RT_PYTHON points at a wrapper that
@@ -29,13 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from remote.podside.bundle import launcher_script
+from remote.podside.contract import (ERROR_PREFIX, INSPECT_PREFIX, TERMINAL_STATES, VENV_REQUIREMENTS_MARKER,
+                                     find_inspect, find_result)
+
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "remote" / "remote_train.sh"
 SMOKE_TRAINER = ROOT / "remote" / "smoke_train.py"
 POD_ID = "pod-abc123"
 POD_API_KEY = "rpa_POD_SCOPED_SECRET_7f3c9d"
-TERMINAL_STATES = ("succeeded", "failed", "preempted")
-MARKER = ".rt-requirements.sha256"  # venv/<MARKER>: what remote_train.sh installed last
+MARKER = VENV_REQUIREMENTS_MARKER  # venv/<MARKER>: what the pod side installed last
 
 # Records every pip run in a venv made from the template (sys.orig_argv: the full command line).
 PIP_RECORDER = """\
@@ -142,13 +145,11 @@ class LaunchResult:
     @property
     def result(self) -> Optional[dict]:
         lines = self.stdout.strip().splitlines()
-        if lines and lines[-1].startswith("RT_RESULT "):
-            return json.loads(lines[-1][len("RT_RESULT "):])
-        return None
+        return find_result(lines[-1]) if lines else None
 
     @property
     def error_lines(self) -> list[str]:
-        return [line for line in self.stderr.splitlines() if line.startswith("error: ")]
+        return [line for line in self.stderr.splitlines() if line.startswith(ERROR_PREFIX)]
 
 
 @dataclass
@@ -354,7 +355,7 @@ exec {shlex.quote(real)} "$@"
         env = self.base_env()
         if path_env is not None:
             env["PATH"] = path_env
-        proc = subprocess.run(["bash", "-s"], input=exports + SCRIPT.read_text(), capture_output=True,
+        proc = subprocess.run(["bash", "-s"], input=exports + launcher_script(), capture_output=True,
                               text=True, env=env, cwd=self.cwd, timeout=120)
         return LaunchResult(proc.returncode, proc.stdout, proc.stderr)
 
@@ -362,12 +363,12 @@ exec {shlex.quote(real)} "$@"
         """RT_ACTION=inspect with only what the runner passes (workspace, session, optional config)."""
         env = {"RT_ACTION": "inspect", "RT_WORKSPACE": str(self.workspace), "RT_SESSION": self.session, **extra}
         exports = "".join(f"export {k}={shlex.quote(str(v))}\n" for k, v in env.items())
-        proc = subprocess.run(["bash", "-s"], input=exports + SCRIPT.read_text(), capture_output=True,
+        proc = subprocess.run(["bash", "-s"], input=exports + launcher_script(), capture_output=True,
                               text=True, env=self.base_env(), cwd=self.cwd, timeout=60)
         assert proc.returncode == 0, proc.stderr
         last = proc.stdout.strip().splitlines()[-1]
-        assert last.startswith("RT_INSPECT "), proc.stdout
-        return json.loads(last[len("RT_INSPECT "):])
+        assert last.startswith(INSPECT_PREFIX), proc.stdout
+        return find_inspect(last)
 
     def wait_state(self, *states: str, timeout: float = 60.0) -> dict:
         states = states or TERMINAL_STATES
@@ -444,16 +445,20 @@ def _read_jsonl(path: Path) -> list:
 
 
 class StopApiServer:
-    """A tiny REST v2 stand-in on 127.0.0.1: records POST /v2/pods/<id>/action and checks the key."""
+    """A tiny REST v2 stand-in on 127.0.0.1: records POST /v2/pods/<id>/action and checks the key.
+    `observe` (optional) is called as each request arrives; its results go to `observed`."""
 
-    def __init__(self, api_key: str):
+    def __init__(self, api_key: str, observe: Optional[Callable[[], object]] = None):
         self.api_key = api_key
         self.requests: list[dict] = []
+        self.observed: list = []
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server naming)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if observe is not None:
+                    server.observed.append(observe())
                 authorized = self.headers.get("Authorization") == f"Bearer {server.api_key}"
                 server.requests.append({"path": self.path, "body": body.decode(errors="replace"),
                                         "authorized": authorized,
@@ -478,3 +483,38 @@ class StopApiServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+# -- checkpoints the way the Hugging Face Trainer writes them -------------------------------------
+
+def safetensors_bytes(tensors: dict[str, tuple[str, list[int], bytes]]) -> bytes:
+    """A real safetensors file: 8-byte little-endian header length, the JSON header (dtype, shape,
+    data_offsets per tensor, padded with spaces to 8 bytes, as the writer does), then the raw data."""
+    header, data, offset = {"__metadata__": {"format": "pt"}}, b"", 0
+    for name, (dtype, shape, raw) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(raw)]}
+        data += raw
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + data
+
+
+def tiny_tensors(seed: int = 0) -> dict[str, tuple[str, list[int], bytes]]:
+    return {"model.weight": ("F32", [2, 2], bytes(range(seed, seed + 16))),
+            "model.bias": ("F32", [2], bytes(8))}
+
+
+def torch_zip_bytes() -> bytes:
+    """What torch.save writes for pytorch_model.bin: a zip archive (data.pkl, data/0, version)."""
+    import io
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+        zf.writestr("archive/data/0", bytes(16))
+        zf.writestr("archive/version", b"3\n")
+    return buf.getvalue()
+
+
+def weights_bytes(name: str) -> bytes:
+    return torch_zip_bytes() if name.endswith(".bin") else safetensors_bytes(tiny_tensors())

@@ -1,4 +1,5 @@
-"""remote/remote_train.sh run for real: `bash -s` with the script on stdin, real git, tmux and venvs.
+"""The pod side run for real: `bash -s` with bundle.launcher_script() on stdin (the shim
+remote/remote_train.sh + the embedded program remote/podside/), real git, tmux and venvs.
 
 Each test gets a PodSandbox (tests/remote_harness.py): a workspace dir playing the network volume, a
 local git repo playing the training repo (scripts/train.py = the smoke trainer), a recording
@@ -12,18 +13,17 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from remote.podside.contract import BANNER, NONE, Header, StopMethod, VolumePaths, parse_footer, parse_header
 from tests.remote_harness import (MARKER, POD_API_KEY, POD_ID, PodSandbox, StopApiServer,
-                                  build_venv_templates, git, make_wheel, real_python, wait_for)
+                                  build_venv_templates, git, make_wheel, real_python, wait_for, weights_bytes)
 
-HEADER_RE = re.compile(r"^===== (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) run=(.*) attempt=(\d+) config=(.*) "
-                       r"resume=(.*) =====$")
-FOOTER_RE = re.compile(r"^===== (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) run=(\S+) attempt=(\d+) end state=(\w+) "
-                       r"exit=(\S+) checkpoint=(.*) =====$")
+UTC_TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
 def need(tool: str) -> None:
@@ -59,12 +59,40 @@ def pod(make_pod) -> PodSandbox:
     return make_pod()
 
 
-def headers(log: str) -> list[re.Match]:
-    return [m for m in (HEADER_RE.match(line) for line in log.splitlines()) if m]
+def _banner_lines(log: str) -> list[str]:
+    """Lines (split on \\n only: a \\r-redrawn progress bar must not hide a banner) starting with =====."""
+    return [line for line in log.split("\n") if line.startswith(BANNER)]
+
+
+def headers(log: str) -> list[Header]:
+    """The attempt headers, each alone on its line, parsed with the contract's parser."""
+    found = [h for h in map(parse_header, _banner_lines(log)) if h]
+    for h in found:
+        assert UTC_TIME_RE.fullmatch(h.time), h
+        assert h.line() in log.split("\n"), "a header is a whole line"
+    return found
 
 
 def footers(log: str) -> list[tuple]:
-    return [m.group(2, 3, 4, 5, 6) for m in (FOOTER_RE.match(line) for line in log.splitlines()) if m]
+    """(run, attempt, state, exit, checkpoint) of each footer line, as the log spells them."""
+    found = [f for f in map(parse_footer, _banner_lines(log)) if f]
+    for f in found:
+        assert UTC_TIME_RE.fullmatch(f.time), f
+        assert f.line() in log.split("\n"), "a footer is a whole line"
+    return [(f.run_id, str(f.attempt), f.state, NONE if f.exit_code is None else str(f.exit_code),
+             f.checkpoint or NONE) for f in found]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def raw_log(pod: PodSandbox) -> str:
+    """The log as written (log_text() reads in text mode, which turns a lone \\r into \\n)."""
+    return pod.log_file.read_bytes().decode()
 
 
 def attempt_log(pod: PodSandbox, offset: int) -> str:
@@ -113,8 +141,8 @@ def test_first_run_clones_creates_venv_trains_and_stops_pod(make_pod):
 
     log = pod.log_text()
     (header,) = headers(log)
-    assert header.group(2, 3, 4, 5) == ("run-1", "1", "configs/smoke.yaml", "none")
-    assert log.startswith(header.group(0))
+    assert (header.run_id, header.attempt, header.config, header.resume_from) == ("run-1", 1, "configs/smoke.yaml", None)
+    assert log.startswith(header.line() + "\n")
     assert "step 1/40 loss" in log and "step 40/40 loss" in log
     assert footers(log) == [("run-1", "1", "succeeded", "0", state["last_checkpoint"])]
     assert log.index("step 40/40") < log.index("end state=succeeded")
@@ -155,8 +183,8 @@ def test_warm_rerun_fast_forwards_resumes_and_installs_nothing(make_pod):
     assert state["last_checkpoint"].endswith("checkpoint-50")
     section = attempt_log(pod, res["log_offset"])
     (header,) = headers(section)
-    assert section.startswith(header.group(0))
-    assert header.group(3) == "2" and header.group(5) == res["resume_from"]
+    assert section.startswith(header.line() + "\n")
+    assert header.attempt == 2 and header.resume_from == res["resume_from"]
     assert "resumed from checkpoint-40" in section and "step 41/50" in section
     assert "step 1/50" not in section
     assert "requirements unchanged" in section
@@ -245,11 +273,14 @@ def test_failed_pip_install_is_reported_and_pod_still_stops(pod):
 # --- checkpoints ------------------------------------------------------------------------------
 
 def _checkpoint(out: Path, name: str, *, step=None, state_text=None, files=("model.safetensors",),
-                index=None) -> Path:
+                index=None, truncate=()) -> Path:
+    """A checkpoint folder as the Trainer writes it: real weights files first (safetensors, or torch's
+    zip format for .bin), the shard index, trainer_state.json last. `truncate`: files cut short."""
     d = out / name
     d.mkdir(parents=True)
     for f in files:
-        (d / f).write_bytes(b"weights")
+        data = weights_bytes(f)
+        (d / f).write_bytes(data[:len(data) - 5] if f in truncate else data)
     if index is not None:
         (d / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": index}))
     if state_text is not None:
@@ -270,6 +301,10 @@ def test_resume_uses_newest_complete_checkpoint_and_reports_partial_ones(pod):
     _checkpoint(out, "checkpoint-18", state_text='{"global_step": 18, "log_hist')
     _checkpoint(out, "checkpoint-19", step=18)
     _checkpoint(out, "checkpoint-20")  # killed between the weights and trainer_state.json
+    _checkpoint(out, "checkpoint-21", step=21, truncate=("model.safetensors",))  # weights cut short
+    _checkpoint(out, "checkpoint-22", step=22, files=("pytorch_model.bin",), truncate=("pytorch_model.bin",))
+    _checkpoint(out, "checkpoint-23", step=23, files=tuple(shards.values()), index=shards,
+                truncate=(shards["b"],))
     _checkpoint(out, "checkpoint-abc", step=99)
     _checkpoint(out, "tmp-checkpoint-30", step=30)
     (out / "checkpoint-40").write_text("a file, not a checkpoint")
@@ -282,7 +317,11 @@ def test_resume_uses_newest_complete_checkpoint_and_reports_partial_ones(pod):
     assert res["output_dir"] == str(out)
     assert res["resume_from"] == str(out / "checkpoint-7")
     skipped = res["skipped_checkpoints"]
-    assert [s.split(":")[0] for s in skipped] == [f"checkpoint-{n}" for n in (20, 19, 18, 17, 16)]
+    assert [s.split(":")[0] for s in skipped] == [f"checkpoint-{n}" for n in (23, 22, 21, 20, 19, 18, 17, 16)]
+    assert "shard" in skipped[0] and shards["b"] in skipped[0] and "truncated" in skipped[0]
+    assert "pytorch_model.bin truncated" in skipped[1]
+    assert "model.safetensors truncated" in skipped[2]
+    skipped = skipped[3:]
     assert "trainer_state.json missing" in skipped[0]
     assert "does not match" in skipped[1]
     assert "unreadable" in skipped[2]
@@ -294,7 +333,7 @@ def test_resume_uses_newest_complete_checkpoint_and_reports_partial_ones(pod):
     state = pod.wait_finished()
     assert state["state"] == "succeeded" and state["resume_from"] == str(out / "checkpoint-7")
     log = pod.log_text()
-    assert headers(log)[0].group(5) == str(out / "checkpoint-7")
+    assert headers(log)[0].resume_from == str(out / "checkpoint-7")
     assert "skipped incomplete checkpoint checkpoint-20" in log
     assert "resumed from checkpoint-7" in log and "step 8/9" in log and "step 7/9" not in log
     assert state["last_checkpoint"] == str(out / "checkpoint-9")
@@ -312,7 +351,16 @@ def test_sigterm_records_preemption_and_a_partial_save_is_skipped_next_time(pod)
     assert not (out / "checkpoint-20" / "trainer_state.json").exists()
     supervisor = pod.supervisor_pid()
     assert pod.state()["supervisor_pid"] == supervisor
+    signalled = time.monotonic()
     os.kill(supervisor, signal.SIGTERM)
+    # RunPod sends SIGKILL about 5 s after SIGTERM: the record, the footer and the exit must come first.
+    wait_for(lambda: (pod.state() or {}).get("state") == "preempted" and "end state=preempted" in pod.log_text(),
+             5.0, "state preempted and the footer", interval=0.005)
+    recorded = time.monotonic() - signalled
+    wait_for(lambda: not pod.processes_running(str(pod.repo_dir / "scripts" / "train.py")) and
+             not _pid_alive(supervisor), 5.0, "training and the supervisor to exit", interval=0.005)
+    exited = time.monotonic() - signalled
+    assert recorded < 5.0 and exited < 5.0, (recorded, exited)
 
     state = pod.wait_finished()
     assert state["state"] == "preempted"
@@ -522,24 +570,44 @@ def test_stop_falls_back_to_the_legacy_runpodctl_syntax(pod):
     assert state["stop_method"] == "runpodctl stop pod" and state["stop_requested"] is True
 
 
-def test_stop_uses_rest_v2_with_curl_when_runpodctl_is_missing(pod):
+def test_stop_uses_rest_v2_first_with_the_pods_key_never_on_a_command_line(pod):
+    # runpodctl is installed but not needed: REST v2 comes first (runpodctl releases still call REST v1).
     hostile_key = 'rpa_"quoted"\\back$(touch pwned-key)'
     pod.write_rp_env_raw(f"export RUNPOD_POD_ID={POD_ID}\nexport RUNPOD_API_KEY='{hostile_key}'\n")
-    pod.remove_runpodctl()
     curl_log = pod.install_curl_recorder()
-    server = StopApiServer(hostile_key)
+    marker = Path(VolumePaths(str(pod.workspace)).self_stop_marker)
+    server = StopApiServer(hostile_key, observe=lambda: json.loads(marker.read_text()) if marker.exists() else None)
+    try:
+        run = pod.launch(RUNPOD_REST_URL=server.url, RT_RUN_ID="rest-first")
+        state = pod.wait_finished()
+    finally:
+        server.close()
+    assert state["stop_method"] == StopMethod.REST == "REST v2" and state["stop_requested"] is True
+    assert server.requests == [{"path": f"/v2/pods/{POD_ID}/action", "body": '{"action":"stop"}',
+                                "authorized": True, "content_type": "application/json"}]
+    assert pod.runpodctl_calls() == [], "runpodctl is only the fallback"
+    assert not curl_log.exists(), "no curl: the request is made in-process, the key never on a command line"
+    # The marker was on the volume before the request reached the API.
+    (seen,) = server.observed
+    assert seen["run_id"] == "rest-first" and seen["attempt"] == run.result["attempt"]
+    assert UTC_TIME_RE.fullmatch(seen["at"])
+    assert json.loads(marker.read_text()) == seen
+    assert_no_secret(pod, hostile_key)
+    assert not list(pod.root.rglob("pwned*"))
+
+
+def test_runpodctl_is_the_fallback_when_rest_v2_refuses(pod):
+    server = StopApiServer("another key")           # answers 401: not retried, runpodctl next
     try:
         pod.launch(RUNPOD_REST_URL=server.url)
         state = pod.wait_finished()
     finally:
         server.close()
-    assert state["stop_method"] == "REST v2 (curl)" and state["stop_requested"] is True
-    assert server.requests == [{"path": f"/v2/pods/{POD_ID}/action", "body": '{"action":"stop"}',
-                                "authorized": True, "content_type": "application/json"}]
-    argv_text = curl_log.read_text()
-    assert argv_text and "rpa_" not in argv_text, "the key must never be on curl's command line"
-    assert_no_secret(pod, hostile_key)
-    assert not list(pod.root.rglob("pwned*"))
+    assert [r["authorized"] for r in server.requests] == [False]
+    assert [c["argv"] for c in pod.runpodctl_calls()] == [["pod", "stop", POD_ID]]
+    assert state["stop_method"] == "runpodctl pod stop" and state["stop_requested"] is True
+    assert "stop: REST v2 answered HTTP 401; trying runpodctl" in pod.log_text()
+    assert (pod.workspace / ".runner" / "self_stop.json").is_file()
 
 
 def test_a_pod_key_in_the_environment_stays_off_the_volume_and_out_of_training(pod):
@@ -554,16 +622,21 @@ def test_a_pod_key_in_the_environment_stays_off_the_volume_and_out_of_training(p
         state = pod.wait_state("running")
         environ = Path(f"/proc/{state['train_pid']}/environ").read_bytes()
         assert b"RT_RUN_ID=" in environ and POD_API_KEY.encode() not in environ
-        assert POD_API_KEY not in (pod.workspace / ".runner" / "supervise.sh").read_text()
+        runner_dir = pod.workspace / ".runner"
+        plan = runner_dir / "supervise.json"
+        assert plan.stat().st_mode & 0o777 == 0o600
+        assert "RT_RUN_ID" in json.loads(plan.read_text())["env"]
+        for f in runner_dir.iterdir():
+            assert POD_API_KEY.encode() not in f.read_bytes(), f
         state = pod.wait_finished()
     finally:
         server.close()
-    assert state["stop_method"] == "REST v2 (curl)"
+    assert state["stop_method"] == "REST v2"
     assert [r["authorized"] for r in server.requests] == [True]
     assert_no_secret(pod)
 
 
-def test_stop_uses_python_when_neither_runpodctl_nor_curl_exist(pod):
+def test_stop_via_rest_v2_needs_neither_runpodctl_nor_curl(pod):
     pod.remove_runpodctl()
     server = StopApiServer(POD_API_KEY)
     try:
@@ -571,7 +644,7 @@ def test_stop_uses_python_when_neither_runpodctl_nor_curl_exist(pod):
         state = pod.wait_finished()
     finally:
         server.close()
-    assert state["stop_method"] == "REST v2 (python)"
+    assert state["stop_method"] == "REST v2"
     assert [(r["path"], r["authorized"]) for r in server.requests] == [(f"/v2/pods/{POD_ID}/action", True)]
     assert_no_secret(pod)
 
@@ -722,7 +795,7 @@ def test_hostile_paths_branch_config_and_run_id_are_inert(make_pod):
     assert state["state"] == "succeeded", pod.log_text()[-2000:]
     assert state["last_checkpoint"] == str(pod.repo_dir / "checkpoints" / f"out {nasty}" / "checkpoint-12")
     (header,) = headers(pod.log_text())
-    assert header.group(2, 4) == (run_id, config)
+    assert (header.run_id, header.config) == (run_id, config)
     assert git(pod.repo_dir, "rev-parse", "--abbrev-ref", "HEAD") == pod.branch
     for where in (pod.root, Path.home(), Path.cwd()):
         assert not list(where.glob("**/pwned*") if where == pod.root else where.glob("pwned*")), where
@@ -830,3 +903,71 @@ def test_a_wrapper_script_as_rt_python_is_always_checked_by_starting_it(pod):
         assert pod.wait_finished()["state"] == "succeeded"
         assert FAST_NOTE not in attempt_log(pod, run.result["log_offset"])
     assert not (pod.repo_dir / "venv" / ".rt-python").exists()
+
+
+# --- launcher lines always start a line of their own -----------------------------------------------
+
+PROGRESS_BAR = """\
+import signal, sys, time
+sys.stdout.write("loading\\n")
+for i in range(1, 4):
+    sys.stdout.write("\\r%d/3 [%s%s]" % (i, "#" * i, " " * (3 - i)))   # a tqdm-style redraw, no newline
+    sys.stdout.flush()
+if len(sys.argv) > 1 and "wait" in open(sys.argv[sys.argv.index("--config") + 1]).read():
+    open("bar-waiting", "w").close()
+    time.sleep(600)
+"""
+
+
+def test_header_footer_and_notes_start_on_their_own_line_after_a_progress_bar(pod):
+    (pod.origin / "scripts" / "bar.py").write_text(PROGRESS_BAR)
+    (pod.origin / "configs" / "wait.yaml").write_text("output_dir: checkpoints/bar\nwait: 1\n")
+    (pod.origin / "configs" / "bar.yaml").write_text("output_dir: checkpoints/bar\n")
+    pod.commit("a trainer that leaves its progress bar unfinished")
+
+    first = pod.launch(RT_TRAIN_SCRIPT="scripts/bar.py", RT_CONFIG="configs/bar.yaml", RT_RUN_ID="bar")
+    assert first.returncode == 0, first.stderr
+    assert pod.wait_finished()["state"] == "succeeded"
+    lines = raw_log(pod).split("\n")
+    assert "\r1/3 [#  ]\r2/3 [## ]\r3/3 [###]" in lines, "training's output is kept as it was written"
+    ended = next(i for i, line in enumerate(lines) if line.startswith("[remote_train] training ended: state=succeeded"))
+    assert lines[ended - 1].endswith("3/3 [###]")
+    assert footers(raw_log(pod)) == [("bar", "1", "succeeded", "0", "none")]
+
+    # Killed mid-bar: the footer of the preempted attempt, and the next header, still start a line.
+    second = pod.launch(RT_TRAIN_SCRIPT="scripts/bar.py", RT_CONFIG="configs/wait.yaml", RT_RUN_ID="bar")
+    assert second.returncode == 0, second.stderr
+    wait_for(lambda: (pod.repo_dir / "bar-waiting").exists(), 30, "the bar to be drawn")
+    os.kill(pod.supervisor_pid(), signal.SIGTERM)
+    assert pod.wait_finished()["state"] == "preempted"
+    assert [f[1:3] for f in footers(raw_log(pod))] == [("1", "succeeded"), ("2", "preempted")]
+    assert raw_log(pod).split("\n")[-2].startswith("[remote_train] SIGTERM received")
+
+    with pod.log_file.open("a") as fh:
+        fh.write("\r7/9 [#######  ]")                  # as if the last write of a killed container
+    third = pod.launch(RT_TRAIN_SCRIPT="scripts/bar.py", RT_CONFIG="configs/bar.yaml", RT_RUN_ID="bar")
+    assert third.returncode == 0, third.stderr
+    section = attempt_log(pod, third.result["log_offset"])
+    (header,) = headers(section)
+    assert section.startswith(header.line() + "\n") and header.attempt == 3
+    assert pod.log_file.read_bytes()[:third.result["log_offset"]].endswith(b"\r7/9 [#######  ]\n")
+    pod.wait_finished()
+
+
+# --- the shim: the program is put in place once per content hash ----------------------------------
+
+def test_the_program_is_written_once_atomically_and_reused(pod):
+    runner_dir = pod.workspace / ".runner"
+    assert pod.launch(RT_RUN_ID="p").returncode == 0
+    pod.wait_finished()
+    (program,) = runner_dir.glob("podside-*.pyz")
+    before = program.stat()
+    assert pod.launch(RT_RUN_ID="p").returncode == 0
+    pod.wait_finished()
+    assert list(runner_dir.glob("podside-*.pyz")) == [program]
+    after = program.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), "reused, not rewritten"
+    assert not [p for p in runner_dir.iterdir() if p.name.startswith(".podside")], "no temp file left"
+    from remote.podside import bundle
+    assert program.name == f"podside-{bundle.program_digest()}.pyz"
+    assert program.read_bytes() == bundle.program_bytes()

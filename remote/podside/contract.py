@@ -125,6 +125,14 @@ class VolumePaths:
         return self._join(".runner", "launch.lock")
 
     @property
+    def self_stop_marker(self) -> str:  # written just before the pod asks the API to stop it (SelfStopKey)
+        return self._join(".runner", "self_stop.json")
+
+    @property
+    def supervisor_plan(self) -> str:  # launch -> supervisor: environment (no API key) + plan; mode 600
+        return self._join(".runner", "supervise.json")
+
+    @property
     def tensorboard_file(self) -> str:
         return self._join(".runner", "tensorboard.json")
 
@@ -145,6 +153,23 @@ class VolumePaths:
 def ack_text(run_id: str, attempt: int) -> str:
     """What the runner writes to .runner/ack to confirm it read the attempt's end."""
     return f"{run_id} {attempt}"
+
+
+class SelfStopKey:
+    """Keys of <workspace>/.runner/self_stop.json: a stopped pod whose marker names its attempt stopped
+    itself; one without it was stopped by someone else or preempted."""
+
+    RUN_ID, ATTEMPT, AT = "run_id", "attempt", "at"      # at: UTC time, like started_at
+    ALL = (RUN_ID, ATTEMPT, AT)
+
+
+class StopMethod:
+    """state.json's stop_method, in the order the pod tries them (REST v2, then runpodctl)."""
+
+    REST, RUNPODCTL, RUNPODCTL_LEGACY = "REST v2", "runpodctl pod stop", "runpodctl stop pod"
+
+
+VENV_REQUIREMENTS_MARKER = ".rt-requirements.sha256"   # <repo>/venv/<this>: cache key of the last good install
 
 
 # ---------------------------------------------------------------- state.json
@@ -375,6 +400,7 @@ def checkpoint_step(path: Optional[str]) -> Optional[int]:
 
 __all__ = [
     "Action", "AttemptState", "BANNER", "CHECKPOINT_PREFIX", "DEFAULT_WORKSPACE", "EndedNote", "ERROR_PREFIX",
+    "SelfStopKey", "StopMethod", "VENV_REQUIREMENTS_MARKER",
     "Footer", "Header", "INSPECT_PREFIX", "InspectKey", "Inputs", "LaunchStatus", "NOTE_PREFIX",
     "RESULT_PREFIX", "ResultKey", "SIGTERM_NOTE", "StateKey", "TERMINAL_STATES", "VolumePaths",
     "WARNING_PREFIX", "ack_text", "checkpoint_step", "find_inspect", "find_result", "format_answer",

@@ -1,19 +1,13 @@
-"""The pod-side launcher as the runner streams it: `bash -s` with the RT_* values as quoted exports."""
+"""The pod side as the runner streams it: `bash -s` with the RT_* values as quoted exports, then
+remote/remote_train.sh with the pod-side program (remote/podside/) inside (remote/podside/bundle.py)."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from runner.errors import SshError
-
-SCRIPT = Path(__file__).resolve().parents[2] / "remote" / "remote_train.sh"
+from remote.podside import bundle
 
 
 def launcher_script() -> str:
     """The text streamed after the exports (runner/remote/shell.py build_script)."""
-    try:
-        return SCRIPT.read_text()
-    except OSError as e:
-        raise SshError(f"cannot read the pod-side launcher {SCRIPT} ({e.strerror}); reinstall the runner.") from None
+    return bundle.launcher_script()
 
 
 __all__ = ["launcher_script"]

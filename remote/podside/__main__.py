@@ -1,0 +1,36 @@
+"""Entry point of the pod-side program: `python3 podside-<hash>.pyz [supervise]`.
+
+Without an argument the mode is RT_ACTION: launch (default) or inspect. `supervise` is what tmux
+runs. An InputError becomes `error: <what to do>` on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import List, Optional
+
+from .contract import ERROR_PREFIX, VolumePaths
+from .inputs import InputError, read_settings
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["supervise"]:
+        from . import supervise                      # imports everything the attempt's end needs, now
+        plan = args[1] if len(args) > 1 else VolumePaths(os.environ.get("RT_WORKSPACE") or "/workspace").supervisor_plan
+        return supervise.main(plan)
+    try:
+        settings = read_settings(os.environ)
+        if settings.action == "inspect":
+            from . import inspection
+            return inspection.inspect(settings)
+        from . import launch
+        return launch.launch(settings, dict(os.environ), os.path.abspath(sys.argv[0]))
+    except InputError as exc:
+        sys.stdout.flush()
+        sys.stderr.write(f"{ERROR_PREFIX}{exc}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The training code on the pod: clone on the first run, fast-forward on later ones, never clobber.
+
+Uncommitted changes to tracked files, or commits made on the pod that keep the branch from
+fast-forwarding, stop the launch with an InputError and leave everything as it was. Untracked files
+(the venv, checkpoints, logs) are not a problem. With RT_CODE_SOURCE=pushed git is skipped.
+git runs with argument lists and GIT_TERMINAL_PROMPT=0; its output goes to stderr.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from typing import List, Optional
+
+from .inputs import InputError, Settings
+
+
+def mask_url(url: str) -> str:
+    """Hide credentials embedded in a URL (https://user:token@host/...) before showing it."""
+    return re.sub(r"(://)[^/@]*@", r"\1***@", url)
+
+
+def _env() -> dict:
+    return {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+
+
+def git(repo_dir: str, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", repo_dir, *args], env=_env(), stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE if capture else sys.stderr.fileno(),
+                          stderr=subprocess.PIPE if capture else None,
+                          universal_newlines=True)
+
+
+def _out(repo_dir: str, *args: str) -> Optional[str]:
+    proc = git(repo_dir, *args, capture=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def short_head(repo_dir: str) -> Optional[str]:
+    return _out(repo_dir, "rev-parse", "--short", "HEAD") or None
+
+
+def update(s: Settings) -> Optional[str]:
+    """Bring RT_REPO_DIR to origin's RT_REPO_BRANCH; returns the short commit (None for a pushed tree
+    that is not a git checkout)."""
+    repo = s.repo_dir
+    if s.code_source == "pushed":
+        if not os.path.isdir(repo):
+            raise InputError(f"RT_CODE_SOURCE=pushed but {repo} does not exist; push the working tree there first")
+        return short_head(repo) if os.path.exists(os.path.join(repo, ".git")) else None
+    shown = mask_url(s.repo_url)
+    if os.path.lexists(repo) and not os.path.exists(os.path.join(repo, ".git")):
+        if os.path.isdir(repo) and not os.listdir(repo):
+            os.rmdir(repo)
+        else:
+            raise InputError(f"{repo} exists but is not a git checkout; move it away, set RT_REPO_DIR elsewhere, "
+                             "or use RT_CODE_SOURCE=pushed")
+    if not os.path.lexists(repo):
+        return _clone(s, shown)
+    status = git(repo, "status", "--porcelain", "--untracked-files=no", capture=True)
+    if status.returncode != 0:
+        raise InputError(f"git status failed in {repo}: {(status.stderr or '').strip()}")
+    if status.stdout.strip():
+        changed = " ".join(status.stdout.splitlines()[:5])
+        raise InputError(f"the pod's checkout {repo} has local changes to tracked files; nothing was updated or "
+                         f"started. Changed: {changed} — commit and push them from the pod, or discard them "
+                         f"(git -C '{repo}' stash), then run again")
+    if _out(repo, "remote", "get-url", "origin") != s.repo_url:
+        if git(repo, "remote", "set-url", "origin", s.repo_url, capture=True).returncode != 0 and \
+                git(repo, "remote", "add", "origin", s.repo_url, capture=True).returncode != 0:
+            raise InputError(f"cannot point origin of {repo} at {shown}")
+    remote_ref = f"refs/remotes/origin/{s.branch}"
+    if git(repo, "fetch", "--quiet", "origin", f"+refs/heads/{s.branch}:{remote_ref}").returncode != 0:
+        raise InputError(f"git fetch of branch {s.branch} from {shown} failed; check the branch exists and the "
+                         "pod can reach the repo")
+    if _out(repo, "symbolic-ref", "-q", "--short", "HEAD") != s.branch:
+        local = git(repo, "show-ref", "--verify", "--quiet", f"refs/heads/{s.branch}", capture=True).returncode == 0
+        switch: List[str] = ["switch", "--quiet", s.branch] if local else \
+            ["switch", "--quiet", "--track", "-c", s.branch, remote_ref]
+        if git(repo, *switch).returncode != 0:
+            raise InputError(f"cannot switch {repo} to branch {s.branch} (untracked files in the way?); "
+                             "nothing was started")
+    if git(repo, "merge", "--quiet", "--ff-only", remote_ref).returncode != 0:
+        raise InputError(f"the pod's branch {s.branch} in {repo} cannot be fast-forwarded to origin (it has "
+                         "commits made on the pod, or untracked files would be overwritten); nothing was changed. "
+                         f"Push or reset them on the pod (git -C '{repo}' log origin/{s.branch}..HEAD), then run again")
+    ahead = _out(repo, "rev-list", "--count", f"{remote_ref}..HEAD") or "0"
+    if ahead != "0":
+        sys.stderr.write(f"warning: the pod's branch {s.branch} has {ahead} commit(s) that are not on origin; "
+                         "they are kept and used\n")
+    return short_head(repo)
+
+
+def _clone(s: Settings, shown: str) -> Optional[str]:
+    parent = os.path.dirname(s.repo_dir)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError:
+        raise InputError(f"cannot create {parent}") from None
+    sys.stderr.write(f"cloning {shown} (branch {s.branch}) into {s.repo_dir}\n")
+    sys.stderr.flush()
+    proc = subprocess.run(["git", "clone", "--quiet", f"--branch={s.branch}", "--", s.repo_url, s.repo_dir],
+                          env=_env(), stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno())
+    if proc.returncode != 0:
+        raise InputError(f"git clone of {shown} (branch {s.branch}) failed; check REPO_URL/REPO_BRANCH and that "
+                         "the pod can read the repo (deploy key or token)")
+    return short_head(s.repo_dir)
+
+
+def link_data(workspace_data: str, repo_dir: str) -> Optional[str]:
+    """`runner sync` uploads to <workspace>/data, configs name data relative to the repo: link
+    <repo>/data to it unless the repo has its own. Returns the link made, if any."""
+    link = os.path.join(repo_dir, "data")
+    if not os.path.isdir(workspace_data) or os.path.lexists(link):
+        return None
+    os.symlink(workspace_data, link)
+    return link

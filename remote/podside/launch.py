@@ -1,0 +1,192 @@
+"""RT_ACTION=launch: check the inputs, get the code, pick the checkpoint, start the supervisor in
+tmux, answer with one RT_RESULT line. Everything before tmux fails fast (InputError) and leaves no
+state, no log header and no session behind; the pod is never stopped for an input error.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import sys
+import time
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Mapping, Optional
+
+from . import checkpoints, configfile, gitcode, logbook, record, tmuxsession
+from .contract import (RESULT_PREFIX, AttemptState, Header, LaunchStatus, ResultKey, StateKey, format_answer)
+from .inputs import InputError, Settings, check_launch, gpu_count, launch_kind, under_repo
+
+LOCK_WAIT_S = 120.0
+SUPERVISOR_WAIT_S = 15.0
+# Never handed to the supervisor's saved environment (the key stays off the volume).
+NOT_SAVED = ("PWD", "OLDPWD", "SHLVL", "_", "TMUX", "TMUX_PANE", "RUNPOD_API_KEY")
+
+
+@contextmanager
+def launch_lock(path: str, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """Keeps concurrent launches on one pod apart (flock on .runner/launch.lock; not inherited)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    except OSError:
+        raise InputError(f"cannot open {path}") from None
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                    raise InputError(f"another launch is still in progress on this pod (lock {path}); "
+                                     "try again") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+def already_running(s: Settings) -> Dict[str, Any]:
+    state = record.load(s.paths.state_file) or {}
+    result: Dict[str, Any] = {ResultKey.STATUS: LaunchStatus.ALREADY_RUNNING.value}
+    for key in (StateKey.RUN_ID, StateKey.ATTEMPT, StateKey.LOG_OFFSET, StateKey.RESUME_FROM, StateKey.CONFIG,
+                StateKey.OUTPUT_DIR, StateKey.REPO_DIR, StateKey.COMMIT, StateKey.LAUNCHER, StateKey.GPU_COUNT):
+        result[key] = state.get(key)
+    result[ResultKey.STATE] = state.get(StateKey.STATE)
+    result.update({ResultKey.LOG: s.paths.log, ResultKey.STATE_FILE: s.paths.state_file,
+                   ResultKey.SESSION: s.session})
+    return result
+
+
+def _saved_environment(environ: Mapping[str, str]) -> Dict[str, str]:
+    return {k: v for k, v in environ.items() if k not in NOT_SAVED}
+
+
+def _supervisor_argv(program: str, runner_dir: str, plan: str) -> List[str]:
+    """Run from runner_dir; paths inside it are given relative (a short, readable tmux command)."""
+    def short(path: str) -> str:
+        rel = os.path.relpath(path, runner_dir)
+        return path if rel.startswith("..") else "./" + rel
+    return [sys.executable, short(program), "supervise", short(plan)]
+
+
+def _await_supervisor(state_file: str, wait_s: float = SUPERVISOR_WAIT_S) -> bool:
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if isinstance((record.load(state_file) or {}).get(StateKey.SUPERVISOR_PID), int):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def launch(s: Settings, environ: Mapping[str, str], program: str) -> int:
+    check_launch(s)
+    for name in ("TMUX", "TMUX_PANE"):
+        os.environ.pop(name, None)
+    paths = s.paths
+    try:
+        os.makedirs(paths.runner_dir, exist_ok=True)
+        os.makedirs(paths.log_dir, exist_ok=True)
+    except OSError:
+        raise InputError(f"cannot create {paths.runner_dir} and {paths.log_dir}; is the network volume "
+                         f"mounted at {s.workspace}?") from None
+    with launch_lock(paths.lock_file):
+        status = tmuxsession.status(s.session)
+        if status == tmuxsession.RUNNING:
+            print(format_answer(RESULT_PREFIX, already_running(s)))
+            return 0
+        if status == tmuxsession.FOREIGN:
+            raise InputError(f"a tmux session named '{s.session}' exists on the pod but was not started by "
+                             f"remote_train.sh; close it (tmux kill-session -t {s.session}) or choose another "
+                             "RT_SESSION")
+        if status == tmuxsession.FINISHED:
+            tmuxsession.kill(s.session)
+        start(s, environ, program)
+    return 0
+
+
+def start(s: Settings, environ: Mapping[str, str], program: str) -> None:
+    paths = s.paths
+    commit = gitcode.update(s)
+    try:
+        data_link = gitcode.link_data(paths.data, s.repo_dir)
+    except OSError:
+        data_link = None
+        sys.stderr.write(f"warning: could not link {s.repo_dir}/data to {paths.data}\n")
+    script = under_repo(s.train_script, s.repo_dir)
+    if not os.path.isfile(script):
+        raise InputError(f"training script {script} not found; set TRAIN_SCRIPT (RT_TRAIN_SCRIPT) to the entry "
+                         "point in your repo")
+    config_path = under_repo(s.config, s.repo_dir)
+    if not os.path.isfile(config_path):
+        raise InputError(f"config {s.config} not found (looked for {config_path}; --config is relative to the "
+                         "repo root); check the path and that it is committed/pushed")
+    try:
+        output_dir = configfile.output_dir(config_path, s.repo_dir)
+    except configfile.ConfigError as exc:
+        raise InputError(str(exc)) from None
+    gpus = gpu_count(s, environ)
+    kind = launch_kind(s.launcher, gpus)
+    resume, skipped = checkpoints.scan(output_dir)
+    run_id = s.run_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
+    attempt = record.next_attempt(record.load(paths.state_file), run_id)
+
+    try:
+        os.unlink(paths.ack_file)
+    except FileNotFoundError:
+        pass
+    try:
+        log_offset = logbook.start_line(paths.log)
+    except OSError:
+        raise InputError(f"cannot write {paths.log}") from None
+    started_at = record.utc_now()
+    log = logbook.Log(paths.log)
+    log.line(Header(started_at, run_id, attempt, s.config, resume).line())
+    branch = f" (branch {s.branch})" if s.code_source == "git" else ""
+    log.note(f"code: {commit or 'pushed tree'}{branch} in {s.repo_dir}")
+    log.note(f"output_dir: {output_dir}; launcher: {kind}; GPUs: {gpus}")
+    if data_link:
+        log.note(f"data: {data_link} -> {paths.data}")
+    for line in skipped:
+        log.note(f"skipped incomplete checkpoint {line}")
+        sys.stderr.write(f"warning: skipped incomplete checkpoint {line}\n")
+    sys.stderr.flush()
+
+    state = record.StateFile(paths.state_file, record.new_record(
+        run_id=run_id, attempt=attempt, state=AttemptState.SETUP.value, config=s.config, output_dir=output_dir,
+        resume_from=resume, last_checkpoint=resume, started_at=started_at, log_offset=log_offset,
+        stop_requested=False, session=s.session, commit=commit, launcher=kind, gpu_count=gpus,
+        repo_dir=s.repo_dir))
+    try:
+        state.write()
+    except OSError:
+        raise InputError(f"cannot write {paths.state_file}") from None
+    result = {ResultKey.STATUS: LaunchStatus.STARTED.value, ResultKey.RUN_ID: run_id, ResultKey.ATTEMPT: attempt,
+              ResultKey.LOG: paths.log, ResultKey.LOG_OFFSET: log_offset, ResultKey.RESUME_FROM: resume,
+              ResultKey.STATE_FILE: paths.state_file, ResultKey.SESSION: s.session, ResultKey.CONFIG: s.config,
+              ResultKey.OUTPUT_DIR: output_dir, ResultKey.REPO_DIR: s.repo_dir, ResultKey.COMMIT: commit,
+              ResultKey.LAUNCHER: kind, ResultKey.GPU_COUNT: gpus, ResultKey.SKIPPED_CHECKPOINTS: skipped}
+
+    env = _saved_environment(environ)
+    env.update({"RT_WORKSPACE": s.workspace, "RT_REPO_DIR": s.repo_dir, "RT_RUN_ID": run_id,
+                "RT_ATTEMPT": str(attempt), "RT_GPU_COUNT": str(gpus)})
+    plan = {"env": env, "workspace": s.workspace, "repo_dir": s.repo_dir, "config_path": config_path,
+            "output_dir": output_dir, "train_script": script, "launcher": kind, "gpu_count": gpus,
+            "run_id": run_id, "attempt": attempt, "resume_from": resume, "stop_pod": s.stop_pod,
+            "python": s.python, "rp_env_file": s.rp_env_file, "ack_wait": s.ack_wait, "session": s.session}
+    try:
+        record.write_json_atomic(paths.supervisor_plan, plan, mode=0o600)
+    except OSError:
+        raise InputError(f"cannot write {paths.supervisor_plan}") from None
+
+    argv = _supervisor_argv(program, paths.runner_dir, paths.supervisor_plan)
+    error = tmuxsession.start(s.session, paths.runner_dir, argv)
+    if error:
+        state.update(state=AttemptState.FAILED.value, message="tmux new-session failed", ended_at=record.utc_now())
+        sys.stderr.write(error + "\n")
+        raise InputError(f"could not start tmux session '{s.session}'; see the tmux error above")
+    if not _await_supervisor(paths.state_file):
+        state.update(state=AttemptState.FAILED.value, ended_at=record.utc_now(),
+                     message=f"the supervisor in tmux session {s.session} did not start")
+        raise InputError(f"the training supervisor did not start in tmux session '{s.session}' "
+                         f"({' '.join(argv)} in {paths.runner_dir}); run it by hand there to see why")
+    print(format_answer(RESULT_PREFIX, result))

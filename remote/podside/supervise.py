@@ -1,0 +1,222 @@
+"""The supervisor: runs inside tmux (`podside-<hash>.pyz supervise`), one per attempt.
+
+It takes the launch's environment and plan from .runner/supervise.json, sets up the venv, runs
+training with its output appended to the log, records the outcome, closes the attempt with a
+footer, waits for an attached runner's ack and stops the pod (selfstop.py).
+
+Signals: SIGTERM (spot preemption or container stop; RunPod gives about 5 s) is passed on to the
+running child, `preempted` is recorded with the last complete checkpoint, and the supervisor exits
+143 without stopping the pod. SIGHUP / SIGINT (tmux kill-session, Ctrl-C) end training; the normal
+path then records it and stops the pod. Once the attempt is ending, signals are ignored.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import time
+from typing import Any, Dict, List, Optional
+
+from . import checkpoints, logbook, record, selfstop
+from .children import Children
+from .contract import AttemptState, EndedNote, Footer, VolumePaths, ack_text
+from .venvsetup import VenvError, VenvSetup
+
+SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+CHILD_GRACE_S = 3.0
+ACK_POLL_S = 0.05
+
+
+class CommandError(Exception):
+    pass
+
+
+def training_env(base: Dict[str, str], repo_dir: str, workspace: str) -> Dict[str, str]:
+    env = dict(base)
+    venv = os.path.join(repo_dir, "venv")
+    env["VIRTUAL_ENV"] = venv
+    env["PATH"] = os.path.join(venv, "bin") + (":" + env["PATH"] if env.get("PATH") else "")
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = repo_dir + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("HF_HOME", os.path.join(workspace, ".cache", "huggingface"))
+    env.pop("PYTHONHOME", None)
+    return env
+
+
+def training_command(plan: Dict[str, Any], env: Dict[str, str]) -> List[str]:
+    kind, gpus, script = plan["launcher"], int(plan["gpu_count"]), plan["train_script"]
+    if kind == "python":
+        argv = ["python", "-u", script]
+    elif kind == "torchrun":
+        if not shutil.which("torchrun", path=env.get("PATH")):
+            raise CommandError("torchrun not found in the venv or on PATH; add torch to requirements.txt or set "
+                               "RT_LAUNCHER=python")
+        argv = ["torchrun", "--standalone", f"--nproc_per_node={gpus}", script]
+    else:
+        if not shutil.which("accelerate", path=env.get("PATH")):
+            raise CommandError("accelerate not found in the venv or on PATH; add accelerate to requirements.txt "
+                               "or pick another RT_LAUNCHER")
+        argv = ["accelerate", "launch", f"--num_processes={gpus}"] + (["--multi_gpu"] if gpus > 1 else []) + [script]
+    argv += ["--config", plan["config_path"]]
+    if plan.get("resume_from"):
+        argv += ["--resume", plan["resume_from"]]
+    return argv
+
+
+class Supervisor:
+    def __init__(self, plan: Dict[str, Any]):
+        self.plan = plan
+        self.paths = VolumePaths(plan["workspace"])
+        self.log = logbook.Log(self.paths.log, pane=True)
+        self.state = record.StateFile(self.paths.state_file)
+        self.children = Children(self.paths.log)
+        self.run_id: str = plan["run_id"]
+        self.attempt: int = int(plan["attempt"])
+        self.key: Optional[str] = None
+        self.fail_message = ""
+        self.interrupted = False
+
+    # ---- signals ---------------------------------------------------------------------------
+    def on_term(self, signum, frame) -> None:
+        for sig in SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        child = self.children.signal(signal.SIGTERM)
+        last = checkpoints.newest(self.plan["output_dir"])
+        now = record.utc_now()
+        try:
+            self.state.update(state=AttemptState.PREEMPTED.value, ended_at=now, last_checkpoint=last,
+                              message="SIGTERM received (spot preemption or container stop); the pod was not "
+                                      "stopped by the launcher")
+        finally:
+            self.log.line(Footer(now, self.run_id, self.attempt, AttemptState.PREEMPTED.value, None, last).line())
+            self.log.note("SIGTERM received: recorded state preempted; not stopping the pod")
+        if child is not None:
+            deadline = time.monotonic() + CHILD_GRACE_S
+            while time.monotonic() < deadline:
+                try:
+                    if os.waitpid(child.pid, os.WNOHANG)[0]:
+                        break
+                except ChildProcessError:
+                    break
+                time.sleep(0.05)
+        os._exit(143)
+
+    def on_interrupt(self, signum, frame) -> None:
+        self.interrupted = True
+        self.children.signal(signal.SIGTERM)
+        self.log.note("interrupted: asked training to stop")
+
+    # ---- the attempt -----------------------------------------------------------------------
+    def run(self) -> int:
+        # The pod's key may reach us through the tmux server's environment: kept for the stop only;
+        # pip and training get the launch's environment, which never has it.
+        self.key = os.environ.get("RUNPOD_API_KEY")
+        os.environ.clear()
+        os.environ.update(self.plan["env"])
+        signal.signal(signal.SIGTERM, self.on_term)
+        signal.signal(signal.SIGHUP, self.on_interrupt)
+        signal.signal(signal.SIGINT, self.on_interrupt)
+        self.state.update(supervisor_pid=os.getpid())
+        repo_dir = self.plan["repo_dir"]
+        try:
+            os.chdir(repo_dir)
+        except OSError:
+            self.fail_message = f"repo dir {repo_dir} vanished"
+            return self.finish(AttemptState.FAILED, 1)
+        logbook.say(f"[remote_train] run {self.run_id} attempt {self.attempt}; full output: tail -f "
+                    f"{shlex.quote(self.paths.log)}")
+        try:
+            VenvSetup(repo_dir, self.plan["python"], self.children, self.log.note).ensure()
+        except VenvError as exc:
+            self.fail_message = str(exc)
+            return self.finish(AttemptState.FAILED, exc.code)
+        if self.interrupted:
+            self.fail_message = "interrupted during setup"
+            return self.finish(AttemptState.FAILED, 130)
+        env = training_env(dict(os.environ), repo_dir, self.plan["workspace"])
+        try:
+            argv = training_command(self.plan, env)
+        except CommandError as exc:
+            self.fail_message = str(exc)
+            return self.finish(AttemptState.FAILED, 1)
+        self.log.note("running: " + shlex.join(argv))
+        try:
+            proc = self.children.start(argv, env)
+        except OSError as exc:
+            self.fail_message = f"cannot start {argv[0]}: {exc.strerror}"
+            return self.finish(AttemptState.FAILED, 127)
+        self.state.update(state=AttemptState.RUNNING.value, train_pid=proc.pid)
+        code = self.children.wait()
+        if code == 0:
+            return self.finish(AttemptState.SUCCEEDED, 0)
+        self.fail_message = f"training exited with code {code}"
+        return self.finish(AttemptState.FAILED, code)
+
+    def footer(self, state: AttemptState, code: Optional[int], last: Optional[str]) -> None:
+        self.log.line(Footer(record.utc_now(), self.run_id, self.attempt, state.value, code, last).line())
+
+    def finish(self, state: AttemptState, code: Optional[int]) -> int:
+        for sig in SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        last = checkpoints.newest(self.plan["output_dir"])
+        ended = EndedNote(state.value, code, last).line(self.fail_message)
+        self.log.line(ended)
+        logbook.say(ended)
+        os.sync()
+        ending = dict(state=state.value, exit_code=code, ended_at=record.utc_now(), last_checkpoint=last,
+                      message=self.fail_message or None, train_pid=None)
+        if not self.plan["stop_pod"]:
+            self.log.note("RT_STOP_POD=0: leaving the pod running")
+            self.state.update(stop_requested=False, **ending)
+            self.footer(state, code, last)
+            return 1 if code is None else code
+        # Recorded before the request: a successful stop kills this container right away.
+        self.state.update(stop_requested=True, **ending)
+        self.footer(state, code, last)
+        self.await_ack()
+        try:
+            selfstop.write_marker(self.paths.self_stop_marker, self.run_id, self.attempt)
+        except OSError as exc:
+            self.log.note(f"stop: could not write {self.paths.self_stop_marker} ({exc.strerror})")
+        creds = selfstop.read_credentials(self.plan["rp_env_file"], os.environ, self.key, self.log.note)
+        method = selfstop.stop_pod(creds, os.environ, self.paths.log, self.log.note)
+        if method:
+            self.state.update(stop_method=method)
+            self.log.note(f"stop requested via {method}")
+        else:
+            prefix = f"{self.fail_message}; " if self.fail_message else ""
+            self.state.update(stop_requested=False, stop_method=None,
+                              message=prefix + "could not stop the pod (see the log); it is still billing")
+            self.log.note("ERROR: could not stop the pod with the REST API or runpodctl; it keeps billing until "
+                          "stopped (python -m runner stop)")
+        return 1 if code is None else code
+
+    def await_ack(self) -> None:
+        """Give an attached runner up to RT_ACK_WAIT s to confirm (by writing "<run_id> <attempt>" to
+        .runner/ack) that it has read the end, so the pod does not vanish first."""
+        wait = float(self.plan.get("ack_wait") or 0)
+        if wait <= 0:
+            return
+        self.log.note(f"waiting up to {wait:g}s for the runner to confirm it has read the result")
+        want = ack_text(self.run_id, self.attempt)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                with open(self.paths.ack_file, encoding="utf-8") as fh:
+                    if fh.read().strip() == want:
+                        self.log.note("the runner confirmed")
+                        return
+            except OSError:
+                pass
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(ACK_POLL_S)
+        self.log.note(f"no confirmation from a runner within {wait:g}s; going on")
+
+
+def main(plan_path: str) -> int:
+    with open(plan_path, encoding="utf-8") as fh:
+        plan = json.load(fh)
+    return Supervisor(plan).run()
