@@ -16,7 +16,7 @@ import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, overload
 
 import pulumi
 
@@ -282,6 +282,12 @@ class _Problems:
             self.add(key, f"must be a whole number from {lo} to {hi} (got {values[key]!r})")
             return default
         return int(val)
+
+    @overload
+    def price(self, values: Mapping[str, Any], key: str, default: float) -> float: ...
+
+    @overload
+    def price(self, values: Mapping[str, Any], key: str, default: None) -> float | None: ...
 
     def price(self, values: Mapping[str, Any], key: str, default: float | None) -> float | None:
         if key not in values:

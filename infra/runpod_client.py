@@ -26,7 +26,7 @@ import os
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypedDict
 from urllib.parse import urlsplit
 
 # Some names are imported only to be re-exported (see __all__; the tests also use _classify, _pod_from_v2).
@@ -76,6 +76,14 @@ class _Resolved:
     """An ambiguous failure was resolved by looking at the server's state."""
 
     value: Any
+
+
+class _ErrorContext(TypedDict):
+    """What every error raised for a reply carries (the keyword arguments of RunPodError)."""
+
+    status: int | None
+    request_id: str | None
+    operation: str | None
 
 
 class _NotSent(Exception):
@@ -174,7 +182,9 @@ class RunPodClient(RestCalls, GraphQLCalls):
     def _send(self, method: str, url: str, payload: Any) -> _Reply:
         parts = urlsplit(url)
         conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = conn_cls(parts.hostname, parts.port, timeout=self.timeout)
+        host = parts.hostname
+        assert host is not None, url   # __init__ accepts only URLs with a host
+        conn = conn_cls(host, parts.port, timeout=self.timeout)
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
@@ -278,7 +288,7 @@ class RunPodClient(RestCalls, GraphQLCalls):
 
     def _rest_error(self, reply: _Reply, operation: str) -> RunPodError:
         msg = self._scrub(_reply_message(reply) or f"HTTP {reply.status}")
-        kw = dict(status=reply.status, request_id=reply.request_id, operation=operation)
+        kw = _ErrorContext(status=reply.status, request_id=reply.request_id, operation=operation)
         if reply.status in (401, 403):
             return AuthError(msg, hint=_HINT_AUTH, **kw)
         if reply.status == 404:
@@ -301,7 +311,7 @@ class RunPodClient(RestCalls, GraphQLCalls):
         reply = self._call("POST", self.graphql_url, payload, operation=operation, on_ambiguous=on_ambiguous)
         if isinstance(reply, _Resolved):
             return reply.value
-        kw = dict(status=reply.status, request_id=reply.request_id, operation=operation)
+        kw = _ErrorContext(status=reply.status, request_id=reply.request_id, operation=operation)
         if reply.status in (401, 403):
             return_msg = self._scrub(_reply_message(reply) or "unauthorized")
             raise AuthError(return_msg, hint=_HINT_AUTH, **kw)

@@ -8,7 +8,7 @@ the REST reads these calls use (get_pod, list_pods, find_pod).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from infra.runpod_errors import _HINT_CAPACITY, NoCapacity, NotFound, SpotUnavailable
 from infra.runpod_models import (PROVISIONING, Pod, PodSpec, SpotPrice, _float_or_none, _interruptible_from_pod_type,
@@ -47,6 +47,19 @@ _Q_ON_DEMAND_PRICE = (
 
 class GraphQLCalls:
     """The GraphQL half of RunPodClient (spot pods, spot prices, pod history)."""
+
+    if TYPE_CHECKING:
+        # Supplied by RunPodClient (the transport) and RestCalls; declared for the type checker only.
+        def _graphql(self, query: str, variables: Mapping[str, Any], *, operation: str, spot_op: bool = False,
+                     on_ambiguous: Callable[[], Any] | None = None) -> Any: ...
+
+        def get_pod(self, pod_id: str, *, with_history: bool = False) -> Pod: ...
+
+        def list_pods(self, *, name: str | None = None) -> list[Pod]: ...
+
+        def _new_pod_named(self, name: str, before: set[str]) -> Pod | None: ...
+
+        def _booting(self, pod_id: str) -> Pod | None: ...
 
     def _add_history(self, pod: Pod) -> Pod:
         data = self._graphql(_Q_POD, {"podId": pod.id}, operation="pod history (GraphQL pod)")

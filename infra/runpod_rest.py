@@ -6,7 +6,7 @@ retries and ambiguous-failure handling) and the GraphQL calls (`_add_history` fo
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import quote
 
 from infra.runpod_errors import InvalidAction, NotFound
@@ -16,6 +16,13 @@ from infra.runpod_models import (BOOTING_STATES, EXITED, NetworkVolume, Pod, Pod
 
 class RestCalls:
     """The REST v2 half of RunPodClient (pods and network volumes)."""
+
+    if TYPE_CHECKING:
+        # Supplied by RunPodClient (the transport) and GraphQLCalls; declared for the type checker only.
+        def _rest(self, method: str, path: str, payload: Any = None, *, operation: str,
+                  on_ambiguous: Callable[[], Any] | None = None) -> Any: ...
+
+        def _add_history(self, pod: Pod) -> Pod: ...
 
     # ------------------------------------------------------------ pods
     def get_pod(self, pod_id: str, *, with_history: bool = False) -> Pod:
