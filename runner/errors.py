@@ -12,7 +12,10 @@ Exit codes (also in `python -m runner --help`):
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from infra.runpod_models import Pod
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -88,7 +91,7 @@ class PodNotRunning(PodError):
 class PodLeft(PodError):
     """The pod stopped or disappeared under a command that was working with it."""
 
-    def __init__(self, pod_id: str, state: str, pod: object = None):
+    def __init__(self, pod_id: str, state: str, pod: Pod | None = None):
         change = getattr(pod, "last_status_change", None)
         status = getattr(pod, "status", None)
         shown = f"{status}: {change}" if status and change else (status or str(state))

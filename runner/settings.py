@@ -302,12 +302,15 @@ def load_settings(
                 merged[key] = value
                 sources[key] = src
 
+    def to_path(v: str) -> Path:
+        p = Path(v).expanduser()
+        return p if p.is_absolute() else (cwd / p)
+
     def path_of(key: str) -> Path | None:
         v = merged.get(key)
         if v is None:
             return None
-        p = Path(v).expanduser()
-        return p if p.is_absolute() else (cwd / p)
+        return to_path(v)
 
     stack = merged["PULUMI_STACK"]
     if not _STACK_RE.fullmatch(stack):
@@ -331,7 +334,7 @@ def load_settings(
     data_dir = Path(merged["DATA_DIR"]).expanduser()
     return Settings(
         api_key=merged.get("RUNPOD_API_KEY"),
-        ssh_key_path=path_of("SSH_KEY_PATH"),
+        ssh_key_path=to_path(merged["SSH_KEY_PATH"]),
         stack=stack,
         repo_url=merged.get("REPO_URL"),
         repo_branch=merged["REPO_BRANCH"],
@@ -339,7 +342,7 @@ def load_settings(
         data_dir=data_dir if data_dir.is_absolute() else project_root / data_dir,
         rest_url=merged.get("RUNPOD_REST_URL"),
         graphql_url=merged.get("RUNPOD_GRAPHQL_URL"),
-        state_dir=path_of("RUNNER_STATE_DIR"),
+        state_dir=to_path(merged["RUNNER_STATE_DIR"]),
         pod_start_timeout_s=timeout,
         pulumi_binary=merged["PULUMI_BINARY"],
         pulumi_passphrase=merged.get("PULUMI_CONFIG_PASSPHRASE"),

@@ -99,6 +99,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             "runs. `python -m runner status` shows the last known run; `python -m runner train` resumes it."
         ) from None
     path = VolumePaths(link.outputs.workspace).log
+    conn: SshConnection | None
     conn = link.connect()
     try:
         tail = tail_log(conn, path, lines)

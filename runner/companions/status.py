@@ -92,6 +92,7 @@ def _accounting(record: RunRecord) -> dict[str, Any]:
 def _from_pod(settings: Settings, outputs: StackOutputs, pod: Pod, report: dict[str, Any]) -> None:
     paths = VolumePaths(outputs.workspace)
     settings.require_ssh_key()
+    assert pod.ssh is not None   # the caller checked that the pod has an SSH endpoint
     ssh = pod.ssh if pod.ssh.user else replace(pod.ssh, user=outputs.ssh_user)
     with connect_endpoint(settings, ssh, pin_id=outputs.pod_id, started_at=pod.started_at) as conn:
         info = inspect_pod(conn, paths)

@@ -95,6 +95,7 @@ def resolve_target(conn: SshConnection, settings: Settings, paths: VolumePaths, 
             return config
         return str(PurePosixPath(repo_dir) / config) if repo_dir else None
 
+    config: str | None
     if config_arg:
         local = Path(config_arg).expanduser()
         if local.is_file():

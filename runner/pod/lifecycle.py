@@ -66,6 +66,7 @@ def _resume(client: RunPodClient, outputs: StackOutputs, pod: Pod, say: Say) -> 
     for attempt in (1, 2):
         try:
             if spot:
+                assert outputs.bid_per_gpu is not None   # checked above for a spot pod
                 say(f"resuming spot pod {pod.id}: bid ${outputs.bid_per_gpu:.3f}/GPU-hour x {gpu_count} GPU")
                 client.resume_spot_pod(pod.id, outputs.bid_per_gpu, gpu_count)
             else:
@@ -182,6 +183,7 @@ def stop_pod(client: RunPodClient, pod_id: str) -> StopResult:
     assert pod is not None
     if pod.status in (EXITED, ERROR):
         return StopResult(pod_id, previous, False, pod)
+    after: Pod | None
     try:
         after = client.stop_pod(pod_id)
     except NotFound:

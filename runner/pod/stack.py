@@ -15,7 +15,7 @@ import subprocess
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from runner.errors import NoStackOutputs, PulumiNotInstalled, StackError, redact
 
@@ -73,7 +73,7 @@ def parse_outputs(data: object, stack: str) -> StackOutputs:
     if not isinstance(pod_id, str) or not pod_id:
         raise NoStackOutputs(f"stack {stack!r} has no pod_id output (the pod was not created); "
                              "run `pulumi up` first.")
-    kw: dict[str, object] = {}
+    kw: dict[str, Any] = {}   # str, int or float per key: checked key by key below
     for key in _STR:
         v = data.get(key)
         if v is None:
@@ -106,7 +106,7 @@ def parse_outputs(data: object, stack: str) -> StackOutputs:
             raise StackError(f"stack output {key} should be a number; run `pulumi up` to refresh the outputs.") from None
     if kw.get("market", "spot") not in ("spot", "on-demand"):
         raise StackError("stack output market should be 'spot' or 'on-demand'; run `pulumi up`.")
-    return StackOutputs(stack=stack, pod_id=pod_id, **kw)  # type: ignore[arg-type]
+    return StackOutputs(stack=stack, pod_id=pod_id, **kw)
 
 
 def pulumi_binary(explicit: str | None = None) -> str:

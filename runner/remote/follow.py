@@ -18,13 +18,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Callable, TypeVar
 
 from infra.polling import Backoff
 from runner.errors import RETRYABLE_SSH, SshDisconnected
-from runner.remote.shell import Shell as SshConnection
+from runner.remote.shell import Shell
 
 log = logging.getLogger(__name__)
+
+# The kind of connection connect() returns (an SshConnection, or a LocalShell): on_reconnect gets the same one.
+Conn = TypeVar("Conn", bound=Shell)
 
 # Worth another try: the link or the pod's sshd is (still) away. Anything else (HostKeyMismatch,
 # SshAuthError, SshKeyError, RemoteFileShrunk, errors from on_line or from the caller's connect)
@@ -33,7 +36,7 @@ RETRYABLE = RETRYABLE_SSH
 
 
 def follow_with_reconnect(
-    connect: Callable[[], SshConnection],
+    connect: Callable[[], Conn],
     path: str,
     offset: int,
     on_line: Callable[[bytes, int], None],
@@ -41,7 +44,7 @@ def follow_with_reconnect(
     should_stop: Callable[[], bool],
     stop_event: threading.Event | None = None,
     on_disconnect: Callable[[Exception, int], None] | None = None,
-    on_reconnect: Callable[[SshConnection, int], None] | None = None,
+    on_reconnect: Callable[[Conn, int], None] | None = None,
     max_reconnect_wait_s: float = 600.0,
     initial_backoff_s: float = 0.5,
     max_backoff_s: float = 10.0,
@@ -80,7 +83,8 @@ def follow_with_reconnect(
             stopping = bool(should_stop())
         return stopping
 
-    conn: SshConnection | None = connect()
+    conn: Conn | None
+    conn = connect()   # assigned apart from the declaration so the checker knows it is not None yet
     try:
         while True:
             try:
@@ -111,7 +115,7 @@ def follow_with_reconnect(
             conn.close()
 
 
-def _drain(conn: SshConnection, path: str, position: int, on_line: Callable[[bytes, int], None]) -> int:
+def _drain(conn: Shell, path: str, position: int, on_line: Callable[[bytes, int], None]) -> int:
     """Deliver the whole lines between position and the file's current end."""
     data = conn.read_file(path, offset=position) or b""
     *lines, _partial = data.split(b"\n")
@@ -122,14 +126,14 @@ def _drain(conn: SshConnection, path: str, position: int, on_line: Callable[[byt
 
 
 def _reconnect(
-    connect: Callable[[], SshConnection],
+    connect: Callable[[], Conn],
     error: Exception,
     stop_event: threading.Event,
     on_disconnect: Callable[[Exception, int], None] | None,
     max_wait_s: float,
     initial_backoff_s: float,
     max_backoff_s: float,
-) -> SshConnection | None:
+) -> Conn | None:
     """A new connection, None if stop_event was set meanwhile; SshDisconnected after max_wait_s."""
     backoff = Backoff(max_wait_s, first_s=initial_backoff_s, factor=2.0, cap_s=max_backoff_s, sleep=stop_event.wait)
     attempt = 1

@@ -87,10 +87,12 @@ class LocalShell:
                    threading.Thread(target=pump, args=(proc.stderr, err, on_stderr_line), daemon=True)]
         for t in readers:
             t.start()
+        pipe = proc.stdin
+        assert pipe is not None   # Popen(stdin=PIPE) always has one
         try:
             if stdin:
-                proc.stdin.write(stdin)
-            proc.stdin.close()
+                pipe.write(stdin)
+            pipe.close()
         except BrokenPipeError:
             pass
         try:

@@ -35,7 +35,10 @@ class RunResult:
 class Shell(Protocol):
     """What runner/train/ uses of a connection to the machine that trains."""
 
-    target: object
+    @property
+    def target(self) -> object:
+        """What the connection reaches (an SshTarget, or a description of this machine)."""
+        ...
 
     def run(self, command: str, *, stdin: bytes | None = None, timeout: float | None = None,
             on_stdout_line: LineCallback | None = None, on_stderr_line: LineCallback | None = None) -> RunResult: ...
@@ -49,7 +52,9 @@ class Shell(Protocol):
     def write_file(self, path: str, data: bytes, *, mode: int = 0o644) -> None: ...
 
     def follow(self, path: str, offset: int = 0, *,
-               should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[bytes, int]]: ...
+               should_stop: Callable[[], bool] | None = None,
+               liveness_probe_s: float = 20.0,
+               liveness_timeout_s: float = 15.0) -> Iterator[tuple[bytes, int]]: ...
 
     def check_alive(self, timeout: float = 10.0) -> None: ...
 

@@ -46,13 +46,13 @@ def _relative_to_root(config: str, root: Path, cwd: Path) -> tuple[Path, str]:
             return full, rel.as_posix()
     full = candidates[0].resolve()
     try:
-        rel = full.relative_to(root.resolve()).as_posix()
+        rel_text = full.relative_to(root.resolve()).as_posix()
     except ValueError:
         raise ConfigError(
             f"config {config} is outside the training repo {root}; --config takes a path relative to the "
             f"repo root (e.g. configs/baseline.yaml), the same path the pod uses inside its checkout."
         ) from None
-    return full, rel
+    return full, rel_text
 
 
 def load_train_config(config: str, project_root: Path, *, cwd: Path | None = None) -> TrainConfig:

@@ -19,9 +19,11 @@ def duration(seconds: float | None) -> str:
 
 
 def iso_seconds(start: str | None, end: str | None) -> float | None:
+    if start is None or end is None:
+        return None
     try:
-        a = datetime.fromisoformat(start.replace("Z", "+00:00"))   # type: ignore[union-attr]
-        b = datetime.fromisoformat(end.replace("Z", "+00:00"))     # type: ignore[union-attr]
+        a = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        b = datetime.fromisoformat(end.replace("Z", "+00:00"))
     except (AttributeError, ValueError):
         return None
     return max(0.0, (b - a).total_seconds())

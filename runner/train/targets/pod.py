@@ -156,11 +156,12 @@ class PodTarget(Target):
     def _wait_stopped(self, deadline_s: float) -> tuple[str | None, float | None]:
         """Poll the API until the pod is EXITED/gone; (status, when) or (None, None) at the deadline."""
         assert self.link is not None
-        link = self.link
+        assert self.pod_id is not None   # set by preflight()
+        link, pod_id = self.link, self.pod_id
 
         def stopped() -> str | None:
             try:
-                pod = link.client.find_pod(self.pod_id)
+                pod = link.client.find_pod(pod_id)
             except Exception:       # noqa: BLE001 - an API hiccup: try again until the deadline
                 pod = link.pod
             if pod is None or pod.status in (EXITED, TERMINATED, "ERROR"):
@@ -183,6 +184,7 @@ class PodTarget(Target):
 
     def stop_now(self, say: Say) -> StopReport:
         assert self.link is not None
+        assert self.pod_id is not None   # set by preflight()
         try:
             result = stop_pod(self.link.client, self.pod_id)
         except RunnerError as e:
