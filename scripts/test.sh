@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up everything the test suite needs on a fresh Debian/Ubuntu machine, then runs it.
+# Sets up everything the test suite needs on a fresh Debian/Ubuntu machine, type-checks runner/ and infra/, then runs it.
 # Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,4 +8,5 @@ cd "$(dirname "$0")/.."
 mapfile -t missing < <(missing_packages sshd=openssh-server ssh=openssh-client tmux=tmux rsync=rsync git=git)
 need_packages "the tests" "${missing[@]}"
 ensure_venv test
+.venv/bin/python -m mypy   # the type check of runner/ and infra/ ([tool.mypy] in pyproject.toml)
 exec .venv/bin/python -m pytest "$@"
