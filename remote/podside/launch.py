@@ -10,7 +10,7 @@ import os
 import sys
 import time
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Dict, Iterator, List, Mapping
 
 from . import checkpoints, configfile, gitcode, logbook, record, tmuxsession
 from .contract import (RESULT_PREFIX, AttemptState, Header, LaunchStatus, ResultKey, StateKey, format_answer)
