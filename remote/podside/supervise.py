@@ -89,9 +89,13 @@ class Supervisor:
             self.state.update(state=AttemptState.PREEMPTED.value, ended_at=now, last_checkpoint=last,
                               message="SIGTERM received (spot preemption or container stop); the pod was not "
                                       "stopped by the launcher")
-        finally:
+        except OSError as exc:                 # the volume may be going away: still close the attempt
+            logbook.say(f"[remote_train] could not record the preemption: {exc}")
+        try:
             self.log.line(Footer(now, self.run_id, self.attempt, AttemptState.PREEMPTED.value, None, last).line())
             self.log.note("SIGTERM received: recorded state preempted; not stopping the pod")
+        except OSError:
+            pass
         if child is not None:
             deadline = time.monotonic() + CHILD_GRACE_S
             while time.monotonic() < deadline:
