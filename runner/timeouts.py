@@ -1,14 +1,12 @@
-"""The runner's waits and deadlines, in one object (seconds). Tests shorten them with `override`.
+"""The runner's waits and deadlines, in one object (seconds), read at the moment of use.
 
     from runner import timeouts
-    timeouts.current().ack_wait_s                    # read at the moment of use
-    with timeouts.override(stop_verify_s=1.0): ...   # tests: a shorter wait, restored afterwards
+    timeouts.current().ack_wait_s
+Tests shorten them by replacing ACTIVE for one test (tests/runner/train_harness.py shorten_timeouts).
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import Iterator
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -31,23 +29,11 @@ class Timeouts:
     tensorboard_reconnect_s: float = 300.0
 
 
-_current = Timeouts()
+ACTIVE = Timeouts()
 
 
 def current() -> Timeouts:
-    return _current
+    return ACTIVE
 
 
-@contextmanager
-def override(**changes: float) -> Iterator[Timeouts]:
-    """Replace some timeouts for the duration of the block (tests)."""
-    global _current
-    before = _current
-    _current = replace(before, **changes)
-    try:
-        yield _current
-    finally:
-        _current = before
-
-
-__all__ = ["Timeouts", "current", "override"]
+__all__ = ["ACTIVE", "Timeouts", "current"]

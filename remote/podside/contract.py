@@ -396,14 +396,3 @@ def checkpoint_step(path: Optional[str]) -> Optional[int]:
     """N of a .../checkpoint-N path, else None."""
     m = _CHECKPOINT_STEP_RE.search(path or "")
     return int(m.group(1)) if m else None
-
-
-__all__ = [
-    "Action", "AttemptState", "BANNER", "CHECKPOINT_PREFIX", "DEFAULT_WORKSPACE", "EndedNote", "ERROR_PREFIX",
-    "SelfStopKey", "StopMethod", "VENV_REQUIREMENTS_MARKER",
-    "Footer", "Header", "INSPECT_PREFIX", "InspectKey", "Inputs", "LaunchStatus", "NOTE_PREFIX",
-    "RESULT_PREFIX", "ResultKey", "SIGTERM_NOTE", "StateKey", "TERMINAL_STATES", "VolumePaths",
-    "WARNING_PREFIX", "ack_text", "checkpoint_step", "find_inspect", "find_result", "format_answer",
-    "is_launcher_line", "is_sigterm_note", "parse_ended_note", "parse_footer", "parse_header",
-    "parse_json_object",
-]

@@ -11,7 +11,7 @@ import json
 import sys
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Optional, TypedDict, cast
 
 from infra.runpod_client import Pod, RunPodError
 from runner.pod.link import connect_endpoint
@@ -28,6 +28,67 @@ from runner.timestamps import parse_utc
 LOG_LINES = 10
 TRAINING_KEYS = ("run_id", "attempt", "state", "exit_code", "config", "output_dir", "started_at", "ended_at",
                  "resume_from", "last_checkpoint")
+
+
+# ---------------------------------------------------------------- the `status --json` object
+# The keys users script against, in the order printed (README: "runner status"). Optional
+# (a functional-syntax TypedDict, since 3.10 has no NotRequired) spells "null when unknown".
+class SshReport(TypedDict):
+    host: str
+    port: int
+    user: str
+
+
+class PodReport(TypedDict):
+    state: str                       # PodState
+    status: Optional[str]            # RunPod's status (RUNNING, EXITED, ...)
+    last_status_change: Optional[str]
+    market: Optional[str]            # spot | on-demand
+    gpu_type: Optional[str]
+    gpu_count: Optional[int]
+    cost_per_hr: Optional[float]     # what it bills now (0.0 when stopped)
+    price_per_hr: Optional[float]    # what it bills while running
+    started_at: Optional[str]
+    uptime_s: Optional[int]
+    ssh: Optional[SshReport]
+    data_center: Optional[str]
+    volume_id: Optional[str]
+    name: Optional[str]
+
+
+class TrainingReport(TypedDict):
+    source: Optional[str]            # pod (read over SSH) | local (this machine's run record) | null
+    run_id: Optional[str]
+    attempt: Optional[int]
+    state: Optional[str]
+    exit_code: Optional[int]
+    config: Optional[str]
+    output_dir: Optional[str]
+    started_at: Optional[str]
+    ended_at: Optional[str]
+    resume_from: Optional[str]
+    last_checkpoint: Optional[str]
+    session_running: Optional[bool]
+    newest_checkpoint: Optional[str]
+    skipped_checkpoints: list[str]
+    estimated_cost_usd: Optional[float]
+    record: Optional[str]            # the local run record's path
+    accounting: Optional[dict[str, Any]]
+
+
+class LogReport(TypedDict):
+    path: str
+    size: int
+    tail: list[str]
+
+
+class StatusReport(TypedDict):
+    stack: str
+    pod_id: str
+    pod: PodReport
+    training: TrainingReport
+    log: Optional[LogReport]
+    errors: list[str]
 
 
 
@@ -142,7 +203,7 @@ def _from_local(settings: Settings, report: dict[str, Any]) -> None:
     report["training"] = training
 
 
-def collect(settings: Settings, *, now: datetime | None = None) -> dict[str, Any]:
+def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
     """Everything `status` shows, as the JSON object `--json` prints."""
     settings.require_api_key()
     outputs = read_outputs_for(settings)
@@ -171,7 +232,7 @@ def collect(settings: Settings, *, now: datetime | None = None) -> dict[str, Any
     if found is not None and found[0].run_id == report["training"]["run_id"]:
         # Only when this machine recorded the run; otherwise the key stays null.
         report["training"]["accounting"] = _accounting(found[0])
-    return report
+    return cast(StatusReport, report)
 
 
 # ---------------------------------------------------------------- text
@@ -181,7 +242,7 @@ def _duration(seconds: int) -> str:
     return f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s"
 
 
-_STATE_TEXT = {
+_STATE_TEXT: dict[str, str] = {
     PodState.RUNNING: "running",
     PodState.STARTING: "starting",
     PodState.PREEMPTED: "preempted (outbid; stopped)",
@@ -191,7 +252,7 @@ _STATE_TEXT = {
 }
 
 
-def render(report: dict[str, Any]) -> str:
+def render(report: StatusReport) -> str:
     pod, tr, log = report["pod"], report["training"], report["log"]
     lines = [f"stack {report['stack']}, pod {report['pod_id']}" + (f" ({pod['name']})" if pod.get("name") else "")]
     raw = f" ({pod['status']}" + (f": {pod['last_status_change']}" if pod["last_status_change"] else "") + ")" \

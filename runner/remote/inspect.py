@@ -8,7 +8,7 @@ from typing import Any
 
 from remote.podside.contract import DEFAULT_SESSION, Action, InspectKey, Inputs, VolumePaths, find_inspect
 from runner.errors import SshError
-from runner.remote.launcher import launcher_script
+from remote.podside.bundle import launcher_script
 from runner.remote.shell import Shell as SshConnection
 
 TRAIN_SESSION = DEFAULT_SESSION          # RT_SESSION of the training session (tests use their own)

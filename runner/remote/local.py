@@ -153,7 +153,9 @@ class LocalShell:
     ) -> Iterator[tuple[bytes, int]]:
         """Yield (line, next_offset) for each whole line from byte `offset` on, waiting for more.
 
-        (The liveness options are about a network link; a local file has none.)"""
+        (The liveness options are about a network link; a local file has none.) Apart from
+        SshConnection.follow on purpose: that one reads a `tail -F` channel and watches the link, this
+        one reads a file handle; what they share, splitting bytes into lines with offsets, is LineBuffer."""
         lines = LineBuffer(offset)
         position = lines.position
         fh = None

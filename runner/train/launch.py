@@ -9,7 +9,7 @@ from remote.podside import contract as pc
 from remote.podside.contract import Inputs, ResultKey, VolumePaths
 from runner import timeouts
 from runner.errors import UsageError
-from runner.remote.launcher import launcher_script
+from remote.podside.bundle import launcher_script
 from runner.remote.shell import Shell
 from runner.train.events import Launched
 from runner.types import Say

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
+from remote.podside.contract import parse_footer, parse_header
 from runner.train.console import Console
 from standins import preemption
 from standins.preemption import pid_alive, processes_under
@@ -98,7 +99,7 @@ def attempts_in_log(env: TrainEnv) -> list[list[str]]:
     """The log split at each attempt header: [[header, lines...], ...]."""
     out: list[list[str]] = []
     for line in env.log_text().splitlines():
-        if line.startswith("===== ") and " end state=" not in line:
+        if parse_header(line) is not None:
             out.append([line])
         elif out:
             out[-1].append(line)
@@ -110,7 +111,7 @@ def assert_log_printed_exactly(res: TrainResult, env: TrainEnv) -> None:
     attempt's footer, line for line: none lost, none twice (the launcher's notes after the footer,
     written while the pod stops itself, may or may not have been read when the runner ended)."""
     log = env.log_text().splitlines()
-    footers = [i for i, line in enumerate(log) if line.startswith("===== ") and " end state=" in line]
+    footers = [i for i, line in enumerate(log) if parse_footer(line) is not None]
     assert footers, "the log has no footer"
     assert len(res.lines) > footers[-1] and res.lines == log[:len(res.lines)], (
         "printed lines differ from the pod's log\n"

@@ -5,7 +5,6 @@ import socket
 import threading
 from pathlib import Path
 
-import pytest
 
 from runner.remote.follow import follow_with_reconnect
 from runner.remote.ssh import SshConnection, SshTarget

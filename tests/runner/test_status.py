@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from runner import cli
+from runner.companions.status import LogReport, PodReport, StatusReport, TrainingReport
 
 from runner.train import record as runrecord
 from runner.train.record import AttemptRecord, RunRecord
@@ -66,8 +67,10 @@ def test_status_json_on_a_running_pod(pod_env, train_session, capsys):
     seeded = seed_run(pod_env.workspace)
     assert cli.main(["status", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert list(report) == TOP_KEYS
-    assert list(report["pod"]) == POD_KEYS
+    assert list(report) == TOP_KEYS == list(StatusReport.__annotations__)
+    assert list(report["pod"]) == POD_KEYS == list(PodReport.__annotations__)
+    assert list(report["training"]) == list(TrainingReport.__annotations__)
+    assert list(report["log"]) == list(LogReport.__annotations__)
     assert list(report["training"]) == TRAINING_KEYS
     pod = report["pod"]
     assert pod["state"] == "running" and pod["status"] == "RUNNING"

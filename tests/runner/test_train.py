@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 
+from remote.podside.contract import parse_header
 from runner.remote.hostkeys import HostKeyStore
 from tests.runner.train_harness import (assert_printed_is_the_log, shorten_timeouts, smoke_config, step_numbers, train_env,  # noqa: F401
                                  wait_for)
@@ -35,7 +36,8 @@ def test_run_to_success_prints_the_log_stops_the_pod_and_records_it(train_env):
     assert res.code == 0, res.err
     assert_printed_is_the_log(res, env)
     assert step_numbers(res.lines) == list(range(1, 13))
-    assert res.lines[0].startswith("===== ") and "attempt=1" in res.lines[0]
+    header = parse_header(res.lines[0])
+    assert header is not None and header.attempt == 1
     # the summary
     assert "training succeeded: exit code 0" in res.err
     assert re.search(r"checkpoint: +\S+/checkpoints/smoke/checkpoint-12", res.err), res.err

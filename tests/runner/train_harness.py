@@ -26,14 +26,14 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import pytest
 
+from remote.podside.contract import parse_header
 from runner import cli, timeouts
 
 from runner.settings import KEYS
@@ -200,7 +200,7 @@ class TrainEnv:
         return self.log_file.read_bytes()[offset:].decode().splitlines()
 
     def headers(self) -> list[str]:
-        return [line for line in self.log_text().splitlines() if line.startswith("===== ") and " end " not in line]
+        return [line for line in self.log_text().splitlines() if parse_header(line) is not None]
 
     def tmux(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10,
@@ -302,7 +302,7 @@ def base_env(monkeypatch, env: TrainEnv) -> None:
 
 def shorten_timeouts(monkeypatch, **changes: float) -> None:
     """Shorter waits for one test (runner/timeouts.py), restored by monkeypatch afterwards."""
-    monkeypatch.setattr(timeouts, "_current", dataclasses.replace(timeouts.current(), **changes))
+    monkeypatch.setattr(timeouts, "ACTIVE", dataclasses.replace(timeouts.ACTIVE, **changes))
 
 
 @pytest.fixture
