@@ -13,15 +13,17 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 import paramiko
 
 from runner.errors import (RemoteFileShrunk, SshAuthError, SshConnectError,
                            SshDisconnected, SshError, SshKeyError, SshTimeout)
-from runner.remote.forward import PortForward
 from runner.remote.hostkeys import HostKey, HostKeyPolicy
 from runner.remote.shell import LineBuffer, LineCallback, LineSplitter, RunResult, build_script
+
+if TYPE_CHECKING:
+    from runner.remote.forward import PortForward
 
 
 # ---- value types --------------------------------------------------------------------------------
@@ -376,6 +378,8 @@ class SshConnection:
     ) -> "PortForward":
         """Listen on 127.0.0.1:local_port (0 = pick a free one) and tunnel each connection to
         remote_host:remote_port as seen from the pod. Use as a context manager; `.local_port`."""
+        from runner.remote.forward import PortForward   # only `runner tensorboard` forwards a port
+
         fwd = PortForward(self._transport, local_port, remote_host, remote_port, str(self.target))
         fwd.start()
         return fwd
