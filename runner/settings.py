@@ -12,10 +12,11 @@ import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 from runner.errors import SettingsError
 from runner.paths import StatePaths
+from runner.types import Say
 
 DEFAULT_ENV_FILE = ".runpod.env"
 
@@ -223,7 +224,7 @@ def _parse_value(rest: str, source: str, lineno: int) -> str:
     return (rest[: m.start()] if m else rest).strip()
 
 
-def _check_permissions(path: Path, warn: Callable[[str], None]) -> None:
+def _check_permissions(path: Path, warn: Say) -> None:
     try:
         mode = path.stat().st_mode
     except OSError:
@@ -253,7 +254,7 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, str | None] | None = None,
     cwd: Path | None = None,
-    warn: Callable[[str], None] | None = None,
+    warn: Say | None = None,
 ) -> Settings:
     """Load settings. `env_file=None` means ./.runpod.env, else <project root>/.runpod.env, if present
     (a missing default file is fine: the environment may carry everything); an explicit file must exist.

@@ -17,6 +17,7 @@ from runner.remote.inspect import tail_log
 from remote.podside.contract import VolumePaths
 from runner.remote.ssh import SshConnection
 from runner.settings import Settings
+from runner.types import Say
 
 LineSink = Callable[[bytes], None]
 
@@ -46,7 +47,7 @@ def follow_log(
     *,
     stop_event: threading.Event | None = None,
     first_connection: SshConnection | None = None,
-    say: Callable[[str], None] = _say,
+    say: Say = _say,
     max_reconnect_wait_s: float = 600.0,
 ) -> int:
     """Print the lines of `path` from byte `offset` on until stop_event is set; returns the final offset.

@@ -15,9 +15,10 @@ import subprocess
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from runner.errors import NoStackOutputs, PulumiNotInstalled, StackError, redact
+from runner.types import Say
 
 INSTALL_HINT = (
     "Install the Pulumi CLI (`curl -fsSL https://get.pulumi.com | sh`, or `brew install pulumi/tap/pulumi`), "
@@ -174,7 +175,7 @@ def refresh_and_up(
     project_root: Path | str | None = None,
     env: Mapping[str, str] | None = None,
     pulumi: str | None = None,
-    on_line: Callable[[str], None] | None = None,
+    on_line: Say | None = None,
     secrets: Sequence[str] = (),
 ) -> None:
     """`pulumi up --refresh --yes --skip-preview --stack <stack>`, streaming each output line to on_line
@@ -189,7 +190,7 @@ def replace_and_up(
     project_root: Path | str | None = None,
     env: Mapping[str, str] | None = None,
     pulumi: str | None = None,
-    on_line: Callable[[str], None] | None = None,
+    on_line: Say | None = None,
     secrets: Sequence[str] = (),
 ) -> None:
     """`pulumi up --refresh --yes --skip-preview --replace <urn> --stack <stack>`: replace a resource
@@ -208,7 +209,7 @@ def _up(
     project_root: Path | str | None,
     env: Mapping[str, str] | None,
     pulumi: str | None,
-    on_line: Callable[[str], None] | None,
+    on_line: Say | None,
     secrets: Sequence[str],
 ) -> None:
     import sys
@@ -249,11 +250,11 @@ def read_outputs_for(settings) -> StackOutputs:
                         pulumi=settings.pulumi_binary, secrets=settings.secrets())
 
 
-def refresh_and_up_for(settings, *, on_line: Callable[[str], None] | None = None) -> None:
+def refresh_and_up_for(settings, *, on_line: Say | None = None) -> None:
     refresh_and_up(settings.stack, project_root=settings.project_root, env=settings.subprocess_env(),
                    pulumi=settings.pulumi_binary, on_line=on_line, secrets=settings.secrets())
 
 
-def replace_and_up_for(settings, urn: str, *, on_line: Callable[[str], None] | None = None) -> None:
+def replace_and_up_for(settings, urn: str, *, on_line: Say | None = None) -> None:
     replace_and_up(settings.stack, urn, project_root=settings.project_root, env=settings.subprocess_env(),
                    pulumi=settings.pulumi_binary, on_line=on_line, secrets=settings.secrets())

@@ -1,11 +1,11 @@
 """Wait until an SSH server greets on host:port (a --host machine; the pod's own wait is runner/pod/lifecycle.py)."""
 from __future__ import annotations
 
-from typing import Callable
 
 from infra.polling import Backoff
 from infra.ssh_probe import probe_ssh
 from runner.errors import SshNotReady
+from runner.types import Say
 
 
 def wait_for_ssh_banner(
@@ -13,7 +13,7 @@ def wait_for_ssh_banner(
     port: int,
     *,
     deadline_s: float,
-    on_wait: Callable[[str], None] | None = None,
+    on_wait: Say | None = None,
     probe_timeout_s: float = 5.0,
 ) -> None:
     """Wait up to deadline_s seconds for the "SSH-2.0-..." banner; SshNotReady after that.
