@@ -10,6 +10,7 @@ import time
 from typing import Callable, Protocol
 
 from infra import runpod_client as rp
+from infra.polling import Backoff
 from infra.ssh_probe import read_ssh_banner
 
 SPOT = "spot"
@@ -101,8 +102,7 @@ def wait_until_reachable(
     clock: Callable[[], float] = time.monotonic,
 ) -> rp.Pod:
     """Poll until RUNNING with a public SSH endpoint that answers with an SSH banner."""
-    deadline = clock() + timeout_s
-    delay = 0.2
+    backoff = Backoff(timeout_s, first_s=0.2, factor=1.5, cap_s=5.0, sleep=sleep, clock=clock)
     while True:
         pod = client.get_pod(pod_id)
         if pod.status in _FAILED_STATES:
@@ -111,21 +111,17 @@ def wait_until_reachable(
                 f"pod {pod_id} went {pod.status} while starting" + (f" ({detail})" if detail else "")
                 + "; retry with `pulumi up`"
             )
-        remaining = deadline - clock()
         if pod.is_running and pod.ssh is not None:
-            if probe(pod.ssh.host, pod.ssh.port, timeout=max(0.5, min(5.0, remaining))):
+            if probe(pod.ssh.host, pod.ssh.port, timeout=max(0.5, min(5.0, backoff.remaining))):
                 return pod
             last = f"RUNNING, but {pod.ssh.host}:{pod.ssh.port} gives no SSH banner yet"
         else:
             last = f"{pod.status}, no public SSH endpoint yet"
-        remaining = deadline - clock()
-        if remaining <= 0:
+        if not backoff.wait():
             raise PodNotReachable(
                 f"pod {pod_id} was not reachable over SSH within {timeout_s:.0f}s (last seen: {last}). "
                 "Raise createTimeoutMinutes if the image is large, then `pulumi up` again"
             )
-        sleep(min(delay, remaining))
-        delay = min(delay * 1.5, 5.0)
 
 
 def terminate_and_wait(
@@ -142,16 +138,13 @@ def terminate_and_wait(
         client.terminate_pod(pod_id)
     except rp.NotFound:
         return
-    deadline = clock() + timeout_s
-    delay = 0.2
+    backoff = Backoff(timeout_s, first_s=0.2, factor=1.5, cap_s=5.0, sleep=sleep, clock=clock)
     while True:
         pod = client.find_pod(pod_id)
         if pod is None or pod.status == rp.TERMINATED:
             return
-        if clock() >= deadline:
+        if not backoff.wait():
             raise PodTerminateError(
                 f"pod {pod_id} was asked to terminate but still shows {pod.status} after {timeout_s:.0f}s; "
                 "check the RunPod console and terminate it there if needed"
             )
-        sleep(delay)
-        delay = min(delay * 1.5, 5.0)

@@ -9,14 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Optional, TypedDict, cast
 
 from infra.runpod_client import Pod, RunPodError
 from runner.pod.link import connect_endpoint
 from runner.errors import RunnerError, from_runpod_error
-from runner.pod.state import PodState, classify
+from runner.pod.state import PodState, classify, with_user
 from runner.train import record as runrecord
 from runner.remote.inspect import inspect_pod, tail_log
 from remote.podside.contract import VolumePaths
@@ -154,7 +153,7 @@ def _from_pod(settings: Settings, outputs: StackOutputs, pod: Pod, report: dict[
     paths = VolumePaths(outputs.workspace)
     settings.require_ssh_key()
     assert pod.ssh is not None   # the caller checked that the pod has an SSH endpoint
-    ssh = pod.ssh if pod.ssh.user else replace(pod.ssh, user=outputs.ssh_user)
+    ssh = with_user(pod.ssh, outputs.ssh_user)
     with connect_endpoint(settings, ssh, pin_id=outputs.pod_id, started_at=pod.started_at) as conn:
         info = inspect_pod(conn, paths)
         training = _empty_training()

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from infra.runpod_client import Pod, RunPodError, SshEndpoint
 from runner.errors import EXIT_INTERRUPTED, EXIT_SSH, RunnerError, UsageError, from_runpod_error
 from runner.pod.lifecycle import ensure_running, stop_pod
-from runner.pod.state import PodState, STOPPED_STATES, classify
+from runner.pod.state import PodState, STOPPED_STATES, classify, with_user
 from runner.remote.openssh import PublicKey, host_alias, openssh_options, pinned_key_for_start, temporary_known_hosts
 from remote.podside.contract import VolumePaths
 from runner.settings import Settings
@@ -245,7 +245,7 @@ def _pinned_target(settings: Settings, outputs: StackOutputs, pod: Pod | None, s
     key = pinned_key_for_start(settings, outputs.pod_id, pod.started_at)
     if key is None:
         return None
-    ep = pod.ssh if pod.ssh.user else SshEndpoint(pod.ssh.host, pod.ssh.port, outputs.ssh_user)
+    ep = with_user(pod.ssh, outputs.ssh_user)
     return PinnedPod(ep, key, pod.started_at, checked_now=False)
 
 
