@@ -9,12 +9,14 @@ part of the zip.
 """
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
-import io
-import zipfile
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import zipfile
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SHIM = PACKAGE_DIR.parent / "remote_train.sh"
@@ -29,7 +31,9 @@ HEREDOC_END = "RT_PODSIDE_PROGRAM"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-def _entry(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+def _entry(zf: "zipfile.ZipFile", name: str, data: bytes) -> None:
+    import zipfile
+
     info = zipfile.ZipInfo(name, date_time=_EPOCH)
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
@@ -40,13 +44,19 @@ def _entry(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
 @functools.lru_cache(maxsize=1)
 def program_bytes() -> bytes:
     """The zipapp: __main__.py plus podside/*.py, sorted, fixed timestamps: same sources, same bytes."""
+    import io
+    import zipfile
+
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         _entry(zf, "__main__.py", ZIP_ROOT_MAIN.encode())
-        for path in sorted(PACKAGE_DIR.glob("*.py")):
-            if path.name not in NOT_SHIPPED:
-                _entry(zf, f"{PACKAGE_NAME}/{path.name}", path.read_bytes())
+        for path in _shipped():
+            _entry(zf, f"{PACKAGE_NAME}/{path.name}", path.read_bytes())
     return buf.getvalue()
+
+
+def _shipped() -> list[Path]:
+    return [path for path in sorted(PACKAGE_DIR.glob("*.py")) if path.name not in NOT_SHIPPED]
 
 
 def program_digest() -> str:
@@ -55,9 +65,43 @@ def program_digest() -> str:
 
 @functools.lru_cache(maxsize=1)
 def launcher_script() -> str:
-    """The shim, the embedded program and the call that runs it (cached per process)."""
+    """The shim, the embedded program and the call that runs it (cached per process).
+
+    Building it (zipfile, deflate, base64) costs the runner ~20 ms on every launch, so the result is
+    also kept next to this package's bytecode, like a .pyc: __pycache__/launcher-<hash of the
+    sources>.sh. A source change gives another name; an unwritable install just builds each time."""
+    digest = hashlib.sha256()
+    for path in [SHIM, *_shipped()]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    cached = PACKAGE_DIR / "__pycache__" / f"launcher-{digest.hexdigest()[:24]}.sh"
+    try:
+        return cached.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    text = build_launcher_script()
+    _keep(cached, text)
+    return text
+
+
+def build_launcher_script() -> str:
+    import base64
+
     shim = SHIM.read_text(encoding="utf-8")
     encoded = base64.encodebytes(program_bytes()).decode("ascii")
     return (f"{shim.rstrip()}\n\n"
             f"rt_program() {{\n  cat <<'{HEREDOC_END}'\n{encoded}{HEREDOC_END}\n}}\n\n"
             f"rt_main {program_digest()} </dev/null\n")
+
+
+def _keep(path: Path, text: str) -> None:
+    """Write the cache atomically and drop older launcher-*.sh; any failure only costs the cache."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+        for old in path.parent.glob("launcher-*.sh"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError:
+        tmp.unlink(missing_ok=True)

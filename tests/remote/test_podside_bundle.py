@@ -48,3 +48,13 @@ def test_the_shipped_modules_parse_as_python_3_8():
     import ast
     for path in bundle.PACKAGE_DIR.glob("*.py"):
         ast.parse(path.read_text(), str(path), feature_version=(3, 8))
+
+
+def test_launcher_script_is_cached_next_to_the_bytecode_and_equals_a_fresh_build():
+    bundle.launcher_script.cache_clear()
+    text = bundle.launcher_script()                      # builds or reads the cache
+    cached = list((bundle.PACKAGE_DIR / "__pycache__").glob("launcher-*.sh"))
+    assert len(cached) == 1 and cached[0].read_text(encoding="utf-8") == text
+    assert text == bundle.build_launcher_script()
+    bundle.launcher_script.cache_clear()
+    assert bundle.launcher_script() == text              # now from the cache
