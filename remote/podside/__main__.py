@@ -9,7 +9,7 @@ import os
 import sys
 from typing import List, Optional
 
-from .contract import ERROR_PREFIX, VolumePaths
+from .contract import DEFAULT_WORKSPACE, ERROR_PREFIX, Inputs, VolumePaths
 from .inputs import InputError, read_settings
 
 
@@ -17,7 +17,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["supervise"]:
         from . import supervise                      # imports everything the attempt's end needs, now
-        plan = args[1] if len(args) > 1 else VolumePaths(os.environ.get("RT_WORKSPACE") or "/workspace").supervisor_plan
+        plan = args[1] if len(args) > 1 else VolumePaths(os.environ.get(Inputs.WORKSPACE) or DEFAULT_WORKSPACE).supervisor_plan
         return supervise.main(plan)
     try:
         settings = read_settings(os.environ)

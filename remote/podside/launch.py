@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Mapping
 
 from . import checkpoints, configfile, gitcode, logbook, record, tmuxsession
-from .contract import (RESULT_PREFIX, AttemptState, Header, LaunchStatus, ResultKey, StateKey, format_answer)
+from .contract import (RESULT_PREFIX, TRAINING_ATTEMPT, TRAINING_RUN_ID, AttemptState, Header, Inputs, LaunchStatus,
+                       ResultKey, StateKey, format_answer)
 from .inputs import InputError, Settings, check_launch, gpu_count, launch_kind, under_repo
 
 LOCK_WAIT_S = 120.0
@@ -97,7 +98,7 @@ def launch(s: Settings, environ: Mapping[str, str], program: str) -> int:
         if status == tmuxsession.FOREIGN:
             raise InputError(f"a tmux session named '{s.session}' exists on the pod but was not started by "
                              f"remote_train.sh; close it (tmux kill-session -t {s.session}) or choose another "
-                             "RT_SESSION")
+                             f"{Inputs.SESSION}")
         if status == tmuxsession.FINISHED:
             tmuxsession.kill(s.session)
         start(s, environ, program)
@@ -167,8 +168,8 @@ def start(s: Settings, environ: Mapping[str, str], program: str) -> None:
               ResultKey.LAUNCHER: kind, ResultKey.GPU_COUNT: gpus, ResultKey.SKIPPED_CHECKPOINTS: skipped}
 
     env = _saved_environment(environ)
-    env.update({"RT_WORKSPACE": s.workspace, "RT_REPO_DIR": s.repo_dir, "RT_RUN_ID": run_id,
-                "RT_ATTEMPT": str(attempt), "RT_GPU_COUNT": str(gpus)})
+    env.update({Inputs.WORKSPACE: s.workspace, Inputs.REPO_DIR: s.repo_dir, TRAINING_RUN_ID: run_id,
+                TRAINING_ATTEMPT: str(attempt), Inputs.GPU_COUNT: str(gpus)})
     plan = {"env": env, "workspace": s.workspace, "repo_dir": s.repo_dir, "config_path": config_path,
             "output_dir": output_dir, "train_script": script, "launcher": kind, "gpu_count": gpus,
             "run_id": run_id, "attempt": attempt, "resume_from": resume, "stop_pod": s.stop_pod,
