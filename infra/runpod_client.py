@@ -30,8 +30,8 @@ from typing import Any, Callable, Mapping, TypedDict
 from urllib.parse import urlsplit
 
 # Some names are imported only to be re-exported (see __all__; the tests also use _classify, _pod_from_v2).
-from infra.runpod_errors import (_HINT_AUTH, _HINT_BALANCE, _HINT_RATE, _HINT_TRANSIENT, _HINTS,  # noqa: F401
-                                 AuthError, BidTooLow, InvalidAction, NoCapacity, NotFound, RateLimited,
+from infra.runpod_errors import (_HINT_AUTH, _HINT_BALANCE, _HINT_GRAPHQL_GONE, _HINT_RATE,  # noqa: F401
+                                 _HINT_TRANSIENT, _HINTS, AuthError, BidTooLow, GraphQLGone, InvalidAction, NoCapacity, NotFound, RateLimited,
                                  RunPodError, SpotUnavailable, TransientError, VolumeInUse, _classify)
 from infra.runpod_graphql import GraphQLCalls
 from infra.runpod_models import (BOOTING_STATES, ERROR, EXITED, PROVISIONING, RUNNING, STARTING,  # noqa: F401
@@ -315,6 +315,11 @@ class RunPodClient(RestCalls, GraphQLCalls):
         if reply.status in (401, 403):
             return_msg = self._scrub(_reply_message(reply) or "unauthorized")
             raise AuthError(return_msg, hint=_HINT_AUTH, **kw)
+        if reply.status in (404, 405, 410):
+            # The endpoint itself is gone (RunPod retires GraphQL "in early 2027" with 410 Gone; a 404 or
+            # 405 on /graphql means the same). Every GraphQL call here is a spot operation or spot history.
+            server = self._scrub(_reply_message(reply) or f"HTTP {reply.status}")
+            raise GraphQLGone(f"RunPod's GraphQL API is gone ({server})", hint=_HINT_GRAPHQL_GONE, **kw)
         doc = reply.json()
         errors = doc.get("errors") if isinstance(doc, dict) else None
         if errors:
@@ -368,7 +373,7 @@ def _reply_message(reply: _Reply) -> str:
 # (`from infra.runpod_client import *` and `rp.<Name>` keep working for the runner, infra and the tests).
 __all__ = [
     "API_KEY_ENV", "AuthError", "BOOTING_STATES", "BidTooLow", "DEFAULT_GRAPHQL_URL", "DEFAULT_REST_URL", "ERROR",
-    "EXITED", "GRAPHQL_URL_ENV", "InvalidAction", "NetworkVolume", "NoCapacity", "NotFound", "PROVISIONING", "Pod",
+    "EXITED", "GRAPHQL_URL_ENV", "GraphQLGone", "InvalidAction", "NetworkVolume", "NoCapacity", "NotFound", "PROVISIONING", "Pod",
     "PodSpec", "REST_URL_ENV", "RUNNING", "RateLimited", "RunPodClient", "RunPodError", "STARTING", "SpotPrice",
     "SpotUnavailable", "SshEndpoint", "TERMINATED", "TransientError", "USER_AGENT", "VolumeInUse",
 ]

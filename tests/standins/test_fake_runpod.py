@@ -177,7 +177,7 @@ def test_terminated_pod_is_404_in_v2_null_in_graphql_and_unlisted(fake_runpod, a
     assert api.call("DELETE", f"/v2/pods/{pod.id}")[0] == 204
     assert api.call("GET", f"/v2/pods/{pod.id}")[0] == 404
     assert api.call("DELETE", f"/v2/pods/{pod.id}")[0] == 404
-    assert api.call("GET", "/v2/pods")[2] == {"pods": []}
+    assert api.call("GET", "/v2/pods")[2] == {"pods": [], "pagination": {"hasNextPage": False, "nextCursor": None}}
     assert api.gql(POD_Q, {"podId": pod.id})[1] == {"data": {"pod": None}}
     assert fake_runpod.pods[pod.id].status == "TERMINATED"
     assert fake_runpod.pods[pod.id].last_status_change.startswith("Terminated by user: ")
@@ -285,12 +285,13 @@ def test_remove_spot_makes_the_spot_schema_disappear(fake_runpod, api):
 def test_volume_crud_and_rules(fake_runpod, api):
     status, _, vol = api.call("POST", "/v2/network-volumes", {"name": "ckpt", "size": 100, "dataCenter": "EU-RO-1"})
     assert status == 201 and vol == {"id": vol["id"], "name": "ckpt", "size": 100, "dataCenter": "EU-RO-1", "type": "STANDARD"}
-    assert api.call("GET", "/v2/network-volumes")[2] == {"networkVolumes": [vol]}
+    assert api.call("GET", "/v2/network-volumes")[2]["networkVolumes"] == [vol]
     for size in (9, 4097):
         assert api.call("POST", "/v2/network-volumes", {"name": "v", "size": size, "dataCenter": "EU-RO-1"})[0] == 422
-    for dc in ("CZ", "eu-ro-1", "US"):
+    for dc in ("CZ", "eu-ro-1", "US", "EU-XX-9", "US-TX-3"):     # malformed, unknown, or no volumes there
         status, _, body = api.call("POST", "/v2/network-volumes", {"name": "v", "size": 10, "dataCenter": dc})
-        assert status == 400 and "does not support network volumes" in body["detail"]
+        assert status == 400 and "does not support STANDARD network volumes" in body["detail"]
+        assert "supported data centers: EU-RO-1" in body["detail"] and "US-TX-3" not in body["detail"].split(":")[-1]
     assert api.call("PATCH", f"/v2/network-volumes/{vol['id']}", {})[0] == 422
     assert api.call("PATCH", f"/v2/network-volumes/{vol['id']}", {"dataCenter": "EU-CZ-1"})[0] == 422
     status, _, body = api.call("PATCH", f"/v2/network-volumes/{vol['id']}", {"size": 50})
@@ -459,7 +460,7 @@ def test_cli_runs_a_fake_by_hand():
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
         conn.request("GET", "/v2/pods", headers={"Authorization": "Bearer cli-key"})
         resp = conn.getresponse()
-        assert resp.status == 200 and json.loads(resp.read()) == {"pods": []}
+        assert resp.status == 200 and json.loads(resp.read()) ["pods"] == []
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
