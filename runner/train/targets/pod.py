@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from infra.polling import Backoff, poll_until
 from infra.runpod_client import EXITED, TERMINATED
-from runner.errors import ApiError, RunnerError, redact
+from runner.errors import ApiError, RunnerError, SpotUnavailableError, redact
 from runner.pod.link import PodLink, open_pod_link
 from runner.pod.lifecycle import stop_pod
 from runner.pod.stack import StackOutputs, read_outputs_for, refresh_and_up_for, replace_and_up_for
@@ -38,7 +38,17 @@ class PodTarget(Target):
 
     def prepare(self, say: Say) -> None:
         asked = time.time()
-        self.link = open_pod_link(self.settings, start_if_stopped=True, on_progress=say, outputs=self.outputs)
+        try:
+            self.link = open_pod_link(self.settings, start_if_stopped=True, on_progress=say, outputs=self.outputs)
+        except SpotUnavailableError as e:
+            # The stopped spot pod cannot be resumed with a bid (spot withdrawn, or GraphQL retired). Under
+            # spot_fallback=on-demand the stack may replace it by an on-demand pod; under "fail" it may not.
+            if self.outputs is None or self.outputs.spot_fallback != "on-demand":
+                raise
+            say(f"{e.message.split('. ')[0]}. The stack allows on-demand (spot_fallback=on-demand): "
+                f"replacing pod {self.pod_id} through the stack")
+            self.recreate(say, replace=True)
+            return
         self.resumed = self.link.running.resumed
         self._running(asked, say)
 
