@@ -1,11 +1,13 @@
 """The only code that speaks RunPod's HTTP APIs: RunPodClient, and every name its callers use.
 
 Which API for what (the README's "How this project talks to RunPod" says why):
-- REST v2 (``$RUNPOD_REST_URL/v2/...``): read/list pods, on-demand create, start/stop, terminate,
-  network volumes (create/read/update/delete).
+- REST v2 (``$RUNPOD_REST_URL/v2/...``): read/list pods (every cursor page), on-demand create,
+  start/stop, terminate, network volumes (create/read/update/delete), the on-demand price and stock
+  (the GPU catalog).
 - GraphQL (``$RUNPOD_GRAPHQL_URL``), only where v2 has nothing: spot create (podRentInterruptable),
   spot resume (podBidResume), the minimum spot bid (gpuTypes.lowestPrice.minimumBidPrice) and the
-  pod history fields lastStatusChange/podType (``get_pod(with_history=True)``).
+  pod history fields lastStatusChange/podType (``get_pod(with_history=True)``, which returns the v2
+  pod alone when GraphQL is gone). GraphQL gone (410, or 404/405) is GraphQLGone, a SpotUnavailable.
 
 Transport is stdlib ``http.client``, one connection per call; the client object holds only plain
 values, so it can be created anywhere (a Pulumi dynamic provider included) and pickled. The API key
