@@ -21,6 +21,16 @@ GPU = "NVIDIA GeForce RTX 4090"
 IMAGE = "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404"
 
 
+def run(coro):
+    """Run one of the SDK's coroutines on a private event loop. Not asyncio.run(): that leaves the
+    thread's loop set to None, and later tests (pulumi's mocks) call asyncio.get_event_loop()."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
 @pytest.fixture
 def sdk(fake_runpod, monkeypatch):
     """The SDK configured for the fake: base URL on loopback, the account key, no proxies."""
@@ -96,29 +106,29 @@ def test_gpu_catalog_through_the_sdk(sdk, fake_runpod):
         sdk.get_gpu("NVIDIA Nonexistent")
 
     apps = AppsApiClient(fake_runpod.api_key)
-    assert asyncio.run(apps.gpu_stock_status(GPU, "EU-RO-1", 1, pods=True)) == "HIGH"
-    assert asyncio.run(apps.gpu_stock_status(GPU, "US-IL-1", 1, pods=True)) == "NONE"
+    assert run(apps.gpu_stock_status(GPU, "EU-RO-1", 1, pods=True)) == "HIGH"
+    assert run(apps.gpu_stock_status(GPU, "US-IL-1", 1, pods=True)) == "NONE"
 
 
 def test_network_volumes_through_the_sdk(sdk, fake_runpod):
     fake_runpod.page_size = 2                                          # several cursor pages
     apps = AppsApiClient(fake_runpod.api_key)
-    made = [asyncio.run(apps.create_network_volume(f"ckpt{i}", 10 + i, "EU-RO-1")) for i in range(5)]
+    made = [run(apps.create_network_volume(f"ckpt{i}", 10 + i, "EU-RO-1")) for i in range(5)]
     assert made[0] == {"id": made[0]["id"], "name": "ckpt0", "size": 10, "dataCenter": "EU-RO-1",
                        "type": "STANDARD"}
-    listed = asyncio.run(apps.list_network_volumes())                  # follows every page
+    listed = run(apps.list_network_volumes())                  # follows every page
     assert [v["id"] for v in listed] == [v["id"] for v in made]
-    supported = asyncio.run(apps.network_volume_datacenters())
+    supported = run(apps.network_volume_datacenters())
     assert "EU-RO-1" in supported and "US-TX-3" not in supported
     with pytest.raises(rp_error.QueryError) as ei:
-        asyncio.run(apps.create_network_volume("x", 10, "EU-XX-9"))   # no such data center
+        run(apps.create_network_volume("x", 10, "EU-XX-9"))   # no such data center
     assert ei.value.status_code == 400 and "supported data centers" in str(ei.value)
 
 
 def test_pod_list_pages_through_the_sdk_pagination_reader(sdk, fake_runpod):
     fake_runpod.page_size = 2
     ids = [fake_runpod.add_pod(name=f"p{i}").id for i in range(5)]
-    everything = asyncio.run(run_rest_paginated_request_async("/v2/pods", "pods", api_key=fake_runpod.api_key))
+    everything = run(run_rest_paginated_request_async("/v2/pods", "pods", api_key=fake_runpod.api_key))
     assert [p["id"] for p in everything] == ids
     # The SDK's own get_pods() reads one page only (it does not use its pagination reader): an SDK
     # limitation, recorded in the README; our client follows every page.
