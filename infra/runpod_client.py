@@ -228,6 +228,7 @@ class RunPodClient(RestCalls, GraphQLCalls):
         *,
         operation: str,
         on_ambiguous: Callable[[], Any] | None = None,
+        wait_on_429: bool = True,
     ) -> _Reply | _Resolved:
         """Send with bounded retries.
 
@@ -254,7 +255,7 @@ class RunPodClient(RestCalls, GraphQLCalls):
                 if reply.status == 429:
                     retry_after = _parse_retry_after(reply.headers.get("retry-after"))
                     msg = _reply_message(reply) or "Too Many Requests"
-                    if final or (retry_after is not None and retry_after > self.max_retry_after):
+                    if final or not wait_on_429 or (retry_after is not None and retry_after > self.max_retry_after):
                         raise RateLimited(self._scrub(msg), retry_after=retry_after, status=429,
                                           request_id=reply.request_id, operation=operation, hint=_HINT_RATE)
                     self._sleep(retry_after if retry_after is not None else delay)
@@ -307,10 +308,13 @@ class RunPodClient(RestCalls, GraphQLCalls):
         return cls(msg, hint=_HINTS.get(cls), **kw)
 
     def _graphql(self, query: str, variables: Mapping[str, Any], *, operation: str, spot_op: bool = False,
-                 on_ambiguous: Callable[[], Any] | None = None) -> Any:
-        """GraphQL call; returns `data` (or the _Resolved value). Errors arrive inside HTTP 200."""
+                 on_ambiguous: Callable[[], Any] | None = None, wait_on_429: bool = True) -> Any:
+        """GraphQL call; returns `data` (or the _Resolved value). Errors arrive inside HTTP 200.
+
+        wait_on_429=False: a 429 raises RateLimited at once (for optional reads, which have a fallback)."""
         payload = {"query": query, "variables": dict(variables)}
-        reply = self._call("POST", self.graphql_url, payload, operation=operation, on_ambiguous=on_ambiguous)
+        reply = self._call("POST", self.graphql_url, payload, operation=operation, on_ambiguous=on_ambiguous,
+                           wait_on_429=wait_on_429)
         if isinstance(reply, _Resolved):
             return reply.value
         kw = _ErrorContext(status=reply.status, request_id=reply.request_id, operation=operation)

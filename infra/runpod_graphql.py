@@ -51,7 +51,7 @@ class GraphQLCalls:
     if TYPE_CHECKING:
         # Supplied by RunPodClient (the transport) and RestCalls; declared for the type checker only.
         def _graphql(self, query: str, variables: Mapping[str, Any], *, operation: str, spot_op: bool = False,
-                     on_ambiguous: Callable[[], Any] | None = None) -> Any: ...
+                     on_ambiguous: Callable[[], Any] | None = None, wait_on_429: bool = True) -> Any: ...
 
         def get_pod(self, pod_id: str, *, with_history: bool = False) -> Pod: ...
 
@@ -65,7 +65,9 @@ class GraphQLCalls:
         """GraphQL lastStatusChange/podType on top of the v2 read; the v2 pod as it is when GraphQL is gone
         (reading a pod never needs GraphQL: runner/pod/state.py classifies without the history)."""
         try:
-            data = self._graphql(_Q_POD, {"podId": pod.id}, operation="pod history (GraphQL pod)", spot_op=True)
+            # Not waiting out a 429: GraphQL's staged rate limits must not stall a pod read that v2 answers.
+            data = self._graphql(_Q_POD, {"podId": pod.id}, operation="pod history (GraphQL pod)", spot_op=True,
+                                 wait_on_429=False)
         except (SpotUnavailable, RateLimited):
             # GraphQL retired, without the pod query, or rate-limited (staged limits since 2026-09-17).
             return pod

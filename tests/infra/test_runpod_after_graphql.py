@@ -61,11 +61,16 @@ def test_reading_a_pod_never_needs_graphql(fake_runpod, client):
     assert client.stop_pod(fake_runpod.add_pod(status="RUNNING").id).status == "EXITED"   # v2 stop
 
 
-def test_a_rate_limited_history_read_still_returns_the_v2_pod(fake_runpod, client):
+def test_a_rate_limited_history_read_returns_the_v2_pod_at_once(fake_runpod):
+    waits: list[float] = []
+    client = fake_runpod.client(sleep=waits.append)
     pod = fake_runpod.add_pod(name="trainer", status="EXITED")
-    fake_runpod.inject("pod", "rate_limit", count=10, retry_after=3600)     # longer than max_retry_after
+    fake_runpod.inject("pod", "rate_limit", count=10, retry_after=5)        # GraphQL's staged limits
     read = client.get_pod(pod.id, with_history=True)
     assert read.status == "EXITED" and read.last_status_change is None
+    assert waits == [] and len([r for r in fake_runpod.requests if r.path == "/graphql"]) == 1   # no waiting
+    fake_runpod.clear_injections()
+    assert client.get_pod(pod.id, with_history=True).last_status_change.startswith("Exited by user")
 
 
 def test_a_schema_without_the_spot_mutations_is_still_spot_unavailable(fake_runpod, client):
