@@ -52,8 +52,13 @@ def obtain_pod(
             f"({exc.message}). Nothing was created. Raise it: `pulumi config set bidPerGpu <usd>`."
         ) from None
     except (rp.NoCapacity, rp.SpotUnavailable) as exc:
-        reason = ("RunPod has no spot capacity for it right now" if isinstance(exc, rp.NoCapacity)
-                  else "RunPod does not offer spot pods through its API any more")
+        if isinstance(exc, rp.NoCapacity):
+            reason = "RunPod has no spot capacity for it right now"
+        elif isinstance(exc, rp.GraphQLGone):
+            reason = ("RunPod retired its GraphQL API, the only API that could rent spot pods, so RunPod "
+                      "does not offer spot pods through its API any more")
+        else:
+            reason = "RunPod does not offer spot pods through its API any more"
         if spot_fallback != ON_DEMAND:
             raise PodCreateError(
                 f"No spot pod {what} at a bid of ${bid_per_gpu:.2f}/GPU-h: {reason} ({exc.message}). "
@@ -86,6 +91,13 @@ def obtain_pod(
 
 
 def _on_demand_price(client: rp.RunPodClient, spec: rp.PodSpec) -> float | None:
+    """The on-demand price per GPU-hour: the REST v2 catalog first, GraphQL gpuTypes only if v2 has none."""
+    try:
+        price = client.on_demand_price(spec.gpu_type, spec.gpu_count, spec.data_center).on_demand_price_per_gpu
+        if price is not None:
+            return price
+    except rp.RunPodError:
+        pass
     try:
         return client.spot_price(spec.gpu_type, spec.gpu_count, spec.data_center).on_demand_price_per_gpu
     except rp.RunPodError:

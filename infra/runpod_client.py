@@ -1,11 +1,13 @@
 """The only code that speaks RunPod's HTTP APIs: RunPodClient, and every name its callers use.
 
 Which API for what (the README's "How this project talks to RunPod" says why):
-- REST v2 (``$RUNPOD_REST_URL/v2/...``): read/list pods, on-demand create, start/stop, terminate,
-  network volumes (create/read/update/delete).
+- REST v2 (``$RUNPOD_REST_URL/v2/...``): read/list pods (every cursor page), on-demand create,
+  start/stop, terminate, network volumes (create/read/update/delete), the on-demand price and stock
+  (the GPU catalog).
 - GraphQL (``$RUNPOD_GRAPHQL_URL``), only where v2 has nothing: spot create (podRentInterruptable),
   spot resume (podBidResume), the minimum spot bid (gpuTypes.lowestPrice.minimumBidPrice) and the
-  pod history fields lastStatusChange/podType (``get_pod(with_history=True)``).
+  pod history fields lastStatusChange/podType (``get_pod(with_history=True)``, which returns the v2
+  pod alone when GraphQL is gone). GraphQL gone (410, or 404/405) is GraphQLGone, a SpotUnavailable.
 
 Transport is stdlib ``http.client``, one connection per call; the client object holds only plain
 values, so it can be created anywhere (a Pulumi dynamic provider included) and pickled. The API key
@@ -30,8 +32,8 @@ from typing import Any, Callable, Mapping, TypedDict
 from urllib.parse import urlsplit
 
 # Some names are imported only to be re-exported (see __all__; the tests also use _classify, _pod_from_v2).
-from infra.runpod_errors import (_HINT_AUTH, _HINT_BALANCE, _HINT_RATE, _HINT_TRANSIENT, _HINTS,  # noqa: F401
-                                 AuthError, BidTooLow, InvalidAction, NoCapacity, NotFound, RateLimited,
+from infra.runpod_errors import (_HINT_AUTH, _HINT_BALANCE, _HINT_GRAPHQL_GONE, _HINT_RATE,  # noqa: F401
+                                 _HINT_TRANSIENT, _HINTS, AuthError, BidTooLow, GraphQLGone, InvalidAction, NoCapacity, NotFound, RateLimited,
                                  RunPodError, SpotUnavailable, TransientError, VolumeInUse, _classify)
 from infra.runpod_graphql import GraphQLCalls
 from infra.runpod_models import (BOOTING_STATES, ERROR, EXITED, PROVISIONING, RUNNING, STARTING,  # noqa: F401
@@ -226,6 +228,7 @@ class RunPodClient(RestCalls, GraphQLCalls):
         *,
         operation: str,
         on_ambiguous: Callable[[], Any] | None = None,
+        wait_on_429: bool = True,
     ) -> _Reply | _Resolved:
         """Send with bounded retries.
 
@@ -252,7 +255,7 @@ class RunPodClient(RestCalls, GraphQLCalls):
                 if reply.status == 429:
                     retry_after = _parse_retry_after(reply.headers.get("retry-after"))
                     msg = _reply_message(reply) or "Too Many Requests"
-                    if final or (retry_after is not None and retry_after > self.max_retry_after):
+                    if final or not wait_on_429 or (retry_after is not None and retry_after > self.max_retry_after):
                         raise RateLimited(self._scrub(msg), retry_after=retry_after, status=429,
                                           request_id=reply.request_id, operation=operation, hint=_HINT_RATE)
                     self._sleep(retry_after if retry_after is not None else delay)
@@ -305,16 +308,24 @@ class RunPodClient(RestCalls, GraphQLCalls):
         return cls(msg, hint=_HINTS.get(cls), **kw)
 
     def _graphql(self, query: str, variables: Mapping[str, Any], *, operation: str, spot_op: bool = False,
-                 on_ambiguous: Callable[[], Any] | None = None) -> Any:
-        """GraphQL call; returns `data` (or the _Resolved value). Errors arrive inside HTTP 200."""
+                 on_ambiguous: Callable[[], Any] | None = None, wait_on_429: bool = True) -> Any:
+        """GraphQL call; returns `data` (or the _Resolved value). Errors arrive inside HTTP 200.
+
+        wait_on_429=False: a 429 raises RateLimited at once (for optional reads, which have a fallback)."""
         payload = {"query": query, "variables": dict(variables)}
-        reply = self._call("POST", self.graphql_url, payload, operation=operation, on_ambiguous=on_ambiguous)
+        reply = self._call("POST", self.graphql_url, payload, operation=operation, on_ambiguous=on_ambiguous,
+                           wait_on_429=wait_on_429)
         if isinstance(reply, _Resolved):
             return reply.value
         kw = _ErrorContext(status=reply.status, request_id=reply.request_id, operation=operation)
         if reply.status in (401, 403):
             return_msg = self._scrub(_reply_message(reply) or "unauthorized")
             raise AuthError(return_msg, hint=_HINT_AUTH, **kw)
+        if reply.status in (404, 405, 410):
+            # The endpoint itself is gone (RunPod retires GraphQL "in early 2027" with 410 Gone; a 404 or
+            # 405 on /graphql means the same). Every GraphQL call here is a spot operation or spot history.
+            server = self._scrub(_reply_message(reply) or f"HTTP {reply.status}")
+            raise GraphQLGone(f"RunPod's GraphQL API is gone ({server})", hint=_HINT_GRAPHQL_GONE, **kw)
         doc = reply.json()
         errors = doc.get("errors") if isinstance(doc, dict) else None
         if errors:
@@ -368,7 +379,7 @@ def _reply_message(reply: _Reply) -> str:
 # (`from infra.runpod_client import *` and `rp.<Name>` keep working for the runner, infra and the tests).
 __all__ = [
     "API_KEY_ENV", "AuthError", "BOOTING_STATES", "BidTooLow", "DEFAULT_GRAPHQL_URL", "DEFAULT_REST_URL", "ERROR",
-    "EXITED", "GRAPHQL_URL_ENV", "InvalidAction", "NetworkVolume", "NoCapacity", "NotFound", "PROVISIONING", "Pod",
+    "EXITED", "GRAPHQL_URL_ENV", "GraphQLGone", "InvalidAction", "NetworkVolume", "NoCapacity", "NotFound", "PROVISIONING", "Pod",
     "PodSpec", "REST_URL_ENV", "RUNNING", "RateLimited", "RunPodClient", "RunPodError", "STARTING", "SpotPrice",
     "SpotUnavailable", "SshEndpoint", "TERMINATED", "TransientError", "USER_AGENT", "VolumeInUse",
 ]

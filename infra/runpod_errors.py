@@ -58,6 +58,13 @@ class SpotUnavailable(RunPodError):
     """The spot GraphQL operations are gone or rejected (field undefined, mutation removed)."""
 
 
+class GraphQLGone(SpotUnavailable):
+    """RunPod's GraphQL endpoint itself is gone (HTTP 410, or 404/405 on /graphql): it was retired.
+
+    A SpotUnavailable, because GraphQL was the only API that could rent, resume or price spot pods;
+    everything else this client does is on REST v2 and keeps working."""
+
+
 class RateLimited(RunPodError):
     """HTTP 429 still returned after the client's retries; `retry_after` is in seconds."""
 
@@ -103,7 +110,12 @@ _HINT_AUTH = "check RUNPOD_API_KEY: it must be a valid RunPod API key with read/
 _HINT_CAPACITY = ("RunPod has no machine for this request right now: retry later, try another data "
                   "center or GPU type, or allow the on-demand fallback")
 _HINT_SPOT = ("RunPod rejected the spot (interruptible) API; spot pods may have been withdrawn -- "
-              "use the on-demand market instead")
+              "use the on-demand market instead: `pulumi config set spotFallback on-demand` and "
+              "`pulumi config set maxOnDemandPricePerGpu <USD per GPU-hour>`")
+_HINT_GRAPHQL_GONE = ("RunPod retired its GraphQL API, the only API that could rent, resume or price spot pods, "
+                      "so spot pods are no longer available to this tool; pods are read, stopped and created "
+                      "on demand over REST v2. Let the stack use on-demand pods: `pulumi config set spotFallback "
+                      "on-demand` and `pulumi config set maxOnDemandPricePerGpu <USD per GPU-hour>`")
 _HINT_VOLUME_IN_USE = "terminate every pod that mounts this network volume first, then delete it"
 _HINT_BID = "raise the bid to at least the minimum spot bid (see spot_price())"
 _HINT_BALANCE = "add credit to the RunPod account"
@@ -132,6 +144,7 @@ _HINTS: dict[type, str] = {
     AuthError: _HINT_AUTH,
     NoCapacity: _HINT_CAPACITY,
     SpotUnavailable: _HINT_SPOT,
+    GraphQLGone: _HINT_GRAPHQL_GONE,
     VolumeInUse: _HINT_VOLUME_IN_USE,
     BidTooLow: _HINT_BID,
     RateLimited: _HINT_RATE,

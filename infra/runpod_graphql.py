@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from infra.runpod_errors import _HINT_CAPACITY, NoCapacity, NotFound, SpotUnavailable
+from infra.runpod_errors import _HINT_CAPACITY, GraphQLGone, NoCapacity, NotFound, RateLimited, SpotUnavailable
 from infra.runpod_models import (PROVISIONING, Pod, PodSpec, SpotPrice, _float_or_none, _interruptible_from_pod_type,
                                  _require_id, _validate_spec)
 
@@ -51,7 +51,7 @@ class GraphQLCalls:
     if TYPE_CHECKING:
         # Supplied by RunPodClient (the transport) and RestCalls; declared for the type checker only.
         def _graphql(self, query: str, variables: Mapping[str, Any], *, operation: str, spot_op: bool = False,
-                     on_ambiguous: Callable[[], Any] | None = None) -> Any: ...
+                     on_ambiguous: Callable[[], Any] | None = None, wait_on_429: bool = True) -> Any: ...
 
         def get_pod(self, pod_id: str, *, with_history: bool = False) -> Pod: ...
 
@@ -62,7 +62,15 @@ class GraphQLCalls:
         def _booting(self, pod_id: str) -> Pod | None: ...
 
     def _add_history(self, pod: Pod) -> Pod:
-        data = self._graphql(_Q_POD, {"podId": pod.id}, operation="pod history (GraphQL pod)")
+        """GraphQL lastStatusChange/podType on top of the v2 read; the v2 pod as it is when GraphQL is gone
+        (reading a pod never needs GraphQL: runner/pod/state.py classifies without the history)."""
+        try:
+            # Not waiting out a 429: GraphQL's staged rate limits must not stall a pod read that v2 answers.
+            data = self._graphql(_Q_POD, {"podId": pod.id}, operation="pod history (GraphQL pod)", spot_op=True,
+                                 wait_on_429=False)
+        except (SpotUnavailable, RateLimited):
+            # GraphQL retired, without the pod query, or rate-limited (staged limits since 2026-09-17).
+            return pod
         g = data.get("pod")
         if not g:
             # v2 still knows the pod, GraphQL does not (or not yet): no history to add.
@@ -150,6 +158,8 @@ class GraphQLCalls:
         try:
             data = self._graphql(_Q_SPOT_PRICE, variables, operation="spot price (gpuTypes.lowestPrice)",
                                  spot_op=True)
+        except GraphQLGone:
+            raise      # no minimum bid anywhere any more; on_demand_price() reads the v2 catalog
         except SpotUnavailable:
             # Spot withdrawn: minimumBidPrice is gone with it, but the on-demand price still answers,
             # and a caller falling back to on-demand needs exactly that.

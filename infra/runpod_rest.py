@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 from typing import TYPE_CHECKING, Any, Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-from infra.runpod_errors import InvalidAction, NotFound
-from infra.runpod_models import (BOOTING_STATES, EXITED, NetworkVolume, Pod, PodSpec, _pod_from_v2, _require_id,
-                                 _validate_size, _validate_spec, _volume_from_v2)
+from infra.runpod_errors import InvalidAction, NotFound, RunPodError
+from infra.runpod_models import (BOOTING_STATES, EXITED, NetworkVolume, Pod, PodSpec, SpotPrice, _float_or_none,
+                                 _pod_from_v2, _require_id, _validate_size, _validate_spec, _volume_from_v2)
+
+_MAX_PAGES = 1000   # a runaway guard: 1000 pages is far beyond any account this tool manages
 
 
 class RestCalls:
@@ -23,6 +25,32 @@ class RestCalls:
                   on_ambiguous: Callable[[], Any] | None = None) -> Any: ...
 
         def _add_history(self, pod: Pod) -> Pod: ...
+
+    # ------------------------------------------------------------ lists (cursor pages)
+    def _list_all(self, path: str, collection: str, *, operation: str) -> list[dict]:
+        """Every item of a REST v2 list, following `pagination.nextCursor` with `?cursor=` until
+        `hasNextPage` is false (as the official SDK 2.x does; a repeated cursor is an error there too).
+        An answer without `pagination` is one complete page."""
+        items: list[dict] = []
+        seen: set[str] = set()
+        cursor: str | None = None
+        for _ in range(_MAX_PAGES):
+            target = path + ("?" + urlencode({"cursor": cursor}) if cursor else "")
+            data = self._rest("GET", target, operation=operation) or {}
+            page = data.get(collection) if isinstance(data, dict) else None
+            if not isinstance(page, list):
+                raise RunPodError(f"unexpected {collection} list from RunPod REST v2", operation=operation)
+            items.extend(x for x in page if isinstance(x, dict))
+            pagination = data.get("pagination")
+            if not isinstance(pagination, dict) or not pagination.get("hasNextPage"):
+                return items
+            nxt = pagination.get("nextCursor")
+            if not isinstance(nxt, str) or not nxt or nxt in seen:
+                raise RunPodError(f"RunPod's {collection} pages gave no new cursor after {len(items)} items",
+                                  operation=operation)
+            seen.add(nxt)
+            cursor = nxt
+        raise RunPodError(f"RunPod's {collection} list did not end after {_MAX_PAGES} pages", operation=operation)
 
     # ------------------------------------------------------------ pods
     def get_pod(self, pod_id: str, *, with_history: bool = False) -> Pod:
@@ -43,8 +71,7 @@ class RestCalls:
 
     def list_pods(self, *, name: str | None = None) -> list[Pod]:
         """REST v2 GET /v2/pods (terminated pods are not listed); optionally only those named `name`."""
-        data = self._rest("GET", "/v2/pods", operation="list pods") or {}
-        pods = [_pod_from_v2(p) for p in data.get("pods", [])]
+        pods = [_pod_from_v2(p) for p in self._list_all("/v2/pods", "pods", operation="list pods")]
         return [p for p in pods if name is None or p.name == name]
 
     def _new_pod_named(self, name: str, before: set[str]) -> Pod | None:
@@ -145,8 +172,8 @@ class RestCalls:
             return None
 
     def list_network_volumes(self) -> list[NetworkVolume]:
-        data = self._rest("GET", "/v2/network-volumes", operation="list network volumes") or {}
-        return [_volume_from_v2(v) for v in data.get("networkVolumes", [])]
+        return [_volume_from_v2(v) for v in
+                self._list_all("/v2/network-volumes", "networkVolumes", operation="list network volumes")]
 
     def update_network_volume(self, volume_id: str, *, name: str | None = None, size_gb: int | None = None) -> NetworkVolume:
         """REST v2 PATCH /v2/network-volumes/{id} {name?, size?}; size may only grow (400 otherwise)."""
@@ -169,3 +196,27 @@ class RestCalls:
         _require_id(volume_id, "volume id")
         self._rest("DELETE", f"/v2/network-volumes/{quote(volume_id, safe='')}", operation="delete network volume",
                    on_ambiguous=lambda: True if self.find_network_volume(volume_id) is None else None)
+
+    # ------------------------------------------------------------ the GPU catalog
+    def on_demand_price(self, gpu_type: str, gpu_count: int, data_center: str | None) -> SpotPrice:
+        """REST v2 `GET /v2/catalog/gpus/{id}?include=AVAILABILITY&product=POD&count=N&cloud=SECURE`:
+        the on-demand price per GPU-hour and the stock in `data_center` (None when the catalog omits it,
+        which it does for a data center where the configuration is unavailable: stock "NONE").
+        `minimum_bid_per_gpu` is always None: v2 has no spot. NotFound for an unknown GPU type."""
+        if not (isinstance(gpu_count, int) and gpu_count >= 1):
+            raise ValueError(f"gpu_count must be a positive integer, got {gpu_count!r}")
+        _require_id(gpu_type, "GPU type")
+        query = urlencode({"include": "AVAILABILITY", "product": "POD", "count": gpu_count, "cloud": "SECURE"})
+        data = self._rest("GET", f"/v2/catalog/gpus/{quote(gpu_type, safe='')}?{query}",
+                          operation="on-demand price (v2 catalog)") or {}
+        stock: str | None = None
+        dcs = data.get("dataCenters") if isinstance(data, dict) else None
+        if isinstance(dcs, list):
+            if data_center:
+                stock = next((str(dc.get("availability")) for dc in dcs
+                              if isinstance(dc, dict) and dc.get("id") == data_center), "NONE")
+            elif dcs:
+                stock = str(dcs[0].get("availability")) if isinstance(dcs[0], dict) else None
+        # ASSUMPTION (README "Assumptions"): the catalog prices a GPU-hour as `securePrice`, like GraphQL gpuTypes.
+        return SpotPrice(minimum_bid_per_gpu=None, on_demand_price_per_gpu=_float_or_none(data.get("securePrice")),
+                         stock_status=stock)

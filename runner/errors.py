@@ -197,6 +197,15 @@ def from_runpod_error(exc: Exception, *, pod_id: str | None = None) -> RunnerErr
             "`pulumi up --refresh --replace <pod_urn>` (`pulumi stack output pod_urn`; `runner train` "
             "does this itself during recovery)."
         )
+    if isinstance(exc, rp.GraphQLGone):
+        return SpotUnavailableError(
+            f"RunPod retired its GraphQL API ({detail}), the only API that could resume, rent or price spot "
+            f"pods, so {what} cannot be resumed as a spot pod and no new spot pod can be rented. Everything else "
+            "(reading, stopping, on-demand pods, the volume) works over REST v2. Let the stack use on-demand pods: "
+            "`pulumi config set spotFallback on-demand` and `pulumi config set maxOnDemandPricePerGpu <USD per "
+            "GPU-hour>`, then `pulumi up` (an in-place update); the next `runner train` replaces the stopped spot "
+            "pod with an on-demand one through the stack, keeping the network volume and its checkpoints."
+        )
     if isinstance(exc, rp.SpotUnavailable):
         return SpotUnavailableError(
             f"RunPod rejected the spot (interruptible) operation ({detail}); spot pods may have been withdrawn. "

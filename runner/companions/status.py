@@ -16,6 +16,7 @@ from infra.runpod_client import Pod, RunPodError
 from runner.pod.link import connect_endpoint
 from runner.errors import RunnerError, from_runpod_error
 from runner.pod.state import PodState, classify, with_user
+from runner.pod.stops import StopLog
 from runner.train import record as runrecord
 from runner.remote.inspect import inspect_pod, tail_log
 from remote.podside.contract import VolumePaths
@@ -211,7 +212,8 @@ def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
         pod = client.find_pod(outputs.pod_id, with_history=True)
     except RunPodError as e:
         raise from_runpod_error(e, pod_id=outputs.pod_id) from None
-    state = classify(pod)
+    # Without GraphQL's history (REST v2 has none) this machine's record of stops tells a stop from a preemption.
+    state = classify(pod, stopped_by=StopLog.at(settings.paths).stopped_by(pod), spot=outputs.is_spot)
     report: dict[str, Any] = {
         "stack": outputs.stack,
         "pod_id": outputs.pod_id,

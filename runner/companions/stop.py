@@ -5,6 +5,7 @@ import argparse
 
 from runner.pod.lifecycle import stop_pod
 from runner.pod.state import PodState
+from runner.pod.stops import StopLog
 from runner.settings import Settings
 from runner.pod.stack import read_outputs_for
 
@@ -12,7 +13,8 @@ from runner.pod.stack import read_outputs_for
 def run(args: argparse.Namespace, settings: Settings) -> int:
     settings.require_api_key()
     outputs = read_outputs_for(settings)
-    result = stop_pod(settings.client(), outputs.pod_id)
+    result = stop_pod(settings.client(), outputs.pod_id, stops=StopLog.at(settings.paths.ensure()),
+                      spot=outputs.is_spot)
     pod = f"pod {outputs.pod_id} (stack {outputs.stack})"
     if result.previous == PodState.GONE:
         print(f"{pod} no longer exists; nothing to stop. `pulumi up` recreates it; "

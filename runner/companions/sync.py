@@ -31,6 +31,7 @@ from infra.runpod_client import Pod, RunPodError, SshEndpoint
 from runner.errors import EXIT_INTERRUPTED, EXIT_SSH, RunnerError, UsageError, from_runpod_error
 from runner.pod.lifecycle import ensure_running, stop_pod
 from runner.pod.state import PodState, STOPPED_STATES, classify, with_user
+from runner.pod.stops import StopLog
 from runner.remote.openssh import PublicKey, host_alias, openssh_options, pinned_key_for_start, temporary_known_hosts
 from remote.podside.contract import VolumePaths
 from runner.settings import Settings
@@ -227,7 +228,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             _say(f"stopping pod {outputs.pod_id} again (it was stopped before the sync; "
                  "--keep-running leaves it running)")
             try:
-                stop_pod(client, outputs.pod_id)
+                stop_pod(client, outputs.pod_id, stops=StopLog.at(settings.paths.ensure()), spot=outputs.is_spot)
             except RunnerError as e:
                 _say(f"warning: could not stop pod {outputs.pod_id} ({e.message}); it may still be billing: "
                      "run `python -m runner stop`.")

@@ -17,6 +17,7 @@ from infra.ssh_probe import probe_ssh
 from runner.errors import PodGone, PodStartTimeout, StackError, from_runpod_error
 from runner.pod.stack import StackOutputs
 from runner.pod.state import PodState, classify, with_user
+from runner.pod.stops import RUNNER, StopLog
 from runner.types import Say, say_nothing
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ def ensure_running(
     first_poll_s: float = 1.0,
     max_poll_s: float = 10.0,
     probe_timeout_s: float = 10.0,
+    stops: StopLog | None = None,
 ) -> RunningPod:
     """Return the pod RUNNING with an SSH endpoint that answers with an SSH banner, resuming it if stopped.
 
@@ -119,13 +121,15 @@ def ensure_running(
     pod_id = outputs.pod_id
 
     pod = _read(client, pod_id, with_history=True)
-    state = classify(pod)
+    state = classify(pod, stopped_by=stops.stopped_by(pod) if stops else None, spot=outputs.is_spot)
     if state == PodState.GONE:
         raise _gone(pod_id)
     assert pod is not None
     resumed = False
     if state.stopped:
-        why = {PodState.PREEMPTED: "preempted (outbid)", PodState.STOPPED_BY_USER: "stopped",
+        why = {PodState.PREEMPTED: ("preempted (outbid)" if pod.last_status_change else
+                                    "interrupted (a spot pod that neither you nor the runner stopped)"),
+               PodState.STOPPED_BY_USER: "stopped",
                PodState.STOPPED_BY_RUNPOD: "stopped by RunPod"}[state]
         detail = f": {pod.last_status_change}" if pod.last_status_change else ""
         say(f"pod {pod_id} is {pod.status}, {why}{detail}")
@@ -174,15 +178,39 @@ def ensure_running(
         pod = None
 
 
-def stop_pod(client: RunPodClient, pod_id: str) -> StopResult:
-    """Stop the pod; fine when it is already stopped (no call) or gone (nothing to stop)."""
+def stop_pod(client: RunPodClient, pod_id: str, *, stops: StopLog | None = None,
+             spot: bool | None = None) -> StopResult:
+    """Stop the pod; fine when it is already stopped (no call) or gone (nothing to stop).
+
+    With `stops`, the stop is recorded before the request (and forgotten if it fails), so the pod's
+    EXITED reads as "stopped by the runner", not as a preemption, without GraphQL's history."""
     pod = _read(client, pod_id, with_history=True)
-    previous = classify(pod)
+    previous = classify(pod, stopped_by=stops.stopped_by(pod) if stops else None, spot=spot)
     if previous == PodState.GONE:
         return StopResult(pod_id, previous, False, None)
     assert pod is not None
     if pod.status in (EXITED, ERROR):
         return StopResult(pod_id, previous, False, pod)
+    if stops is not None:
+        stops.record(pod, RUNNER)
+    try:
+        return _stop(client, pod_id, previous)
+    except BaseException:
+        if stops is not None:
+            now = _read_quietly(client, pod_id)
+            if now is None or now.status not in (EXITED, TERMINATED):
+                stops.forget(pod)      # it did not stop: a later EXITED of this start is not ours
+        raise
+
+
+def _read_quietly(client: RunPodClient, pod_id: str) -> Pod | None:
+    try:
+        return client.find_pod(pod_id)
+    except RunPodError:
+        return None
+
+
+def _stop(client: RunPodClient, pod_id: str, previous: PodState) -> StopResult:
     after: Pod | None
     try:
         after = client.stop_pod(pod_id)

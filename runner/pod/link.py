@@ -15,6 +15,7 @@ from runner.errors import ApiError, PodError, PodLeft, PodNotRunning, SshNotRead
 from runner.pod.lifecycle import RunningPod, ensure_running
 from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.pod.state import PodState, classify, with_user
+from runner.pod.stops import StopLog
 from runner.remote.hostkeys import HostKeyStore, pin_id_for_host
 from runner.remote.ssh import SshConnection, SshTarget
 from runner.settings import Settings
@@ -49,6 +50,14 @@ class PodLink:
             timeout=timeout, keepalive=keepalive,
         )
 
+    @property
+    def stops(self) -> StopLog:
+        return StopLog.at(self.settings.paths)
+
+    def classify(self, pod: Pod | None) -> PodState:
+        """classify() with what this machine knows: its own stops and the stack's market."""
+        return classify(pod, stopped_by=self.stops.stopped_by(pod), spot=self.outputs.is_spot)
+
     def read_pod(self, *, with_history: bool = True) -> Pod | None:
         try:
             return self.client.find_pod(self.pod_id, with_history=with_history)
@@ -63,7 +72,7 @@ class PodLink:
             return None
         except PodError:
             pod = None
-        return classify(pod), pod
+        return self.classify(pod), pod
 
     def refresh(self) -> tuple[PodState, Pod | None]:
         """One API read; a running pod's current endpoint becomes the link's. Raises ApiError."""
@@ -71,7 +80,7 @@ class PodLink:
             pod = self.read_pod(with_history=True)
         except PodError:          # gone (not found)
             pod = None
-        state = classify(pod)
+        state = self.classify(pod)
         if state == PodState.RUNNING and pod is not None and pod.ssh is not None:
             self.running = RunningPod(pod=pod, ssh=with_user(pod.ssh, self.outputs.ssh_user), resumed=False)
         return state, pod
@@ -91,6 +100,7 @@ class PodLink:
         """Start the pod again if needed and take its (new) endpoint; used after a preemption too."""
         self.running = ensure_running(
             self.client, self.outputs, deadline_s=self.settings.pod_start_timeout_s, on_progress=on_progress,
+            stops=self.stops,
         )
         return self.running
 
@@ -112,13 +122,14 @@ def open_pod_link(
     if start_if_stopped:
         running = ensure_running(
             client, outputs, deadline_s=settings.pod_start_timeout_s, on_progress=on_progress,
+            stops=StopLog.at(settings.paths),
         )
         return PodLink(settings, outputs, client, running)
     try:
         pod = client.find_pod(outputs.pod_id, with_history=True)
     except RunPodError as e:
         raise from_runpod_error(e, pod_id=outputs.pod_id) from None
-    state = classify(pod)
+    state = classify(pod, stopped_by=StopLog.at(settings.paths).stopped_by(pod), spot=outputs.is_spot)
     if state != PodState.RUNNING or pod is None or pod.ssh is None:
         shown = pod.status if pod is not None else "gone"
         raise PodNotRunning(

@@ -28,11 +28,17 @@ class PodState(StrEnum):
 STOPPED_STATES = (PodState.PREEMPTED, PodState.STOPPED_BY_USER, PodState.STOPPED_BY_RUNPOD)
 
 
-def classify(pod: Pod | None) -> PodState:
+def classify(pod: Pod | None, *, stopped_by: str | None = None, spot: bool | None = None) -> PodState:
     """Stopped pods are told apart by GraphQL lastStatusChange (read the pod with_history=True):
     "Outbid: …" = preempted, "Exited by user: …" = stopped by the owner (or by the pod itself when
-    training ended), "Exited by RunPod: …"/status ERROR = the platform stopped it. An EXITED pod
-    without that text counts as stopped by the user: the cautious reading, as it is not resumed on its own.
+    training ended), "Exited by RunPod: …"/status ERROR = the platform stopped it.
+
+    Without that text (GraphQL retired or not answering: REST v2 has no history) the local evidence
+    decides, when the caller brings it (`spot`, the stack's market, is not None): `stopped_by` is who
+    the runner knows stopped this start of the pod (runner/pod/stops.py: the runner's own stops and
+    the pod's self-stops it saw); an EXITED spot pod that neither stopped was interrupted, i.e.
+    preempted. Anything else (and every caller without evidence) counts as stopped by the user: the
+    cautious reading, as it is not resumed on its own.
     """
     if pod is None or pod.status == TERMINATED:
         return PodState.GONE
@@ -44,6 +50,11 @@ def classify(pod: Pod | None) -> PodState:
             return PodState.PREEMPTED
         if pod.status == ERROR or text.startswith("exited by runpod") or "insufficient balance" in text:
             return PodState.STOPPED_BY_RUNPOD
+        if not text and pod.pod_type is None and spot is not None and stopped_by is None:
+            # No history at all (GraphQL gave neither text nor podType) and the caller brought the evidence.
+            is_spot = pod.interruptible if pod.interruptible is not None else spot
+            if is_spot:
+                return PodState.PREEMPTED
         return PodState.STOPPED_BY_USER
     return PodState.STARTING  # PROVISIONING, STARTING, anything newer
 

@@ -9,7 +9,9 @@ Detection (while runner/train/attempt.py follows an attempt), from two sides:
                 that dies silently (a vanished host sends no TCP reset)
     SSH drops   every drop asks the API too (the pod target's after_disconnect)
 
-What each finding means (runner/pod/state.py classify on the pod's lastStatusChange):
+What each finding means (runner/pod/state.py classify on the pod's lastStatusChange; when GraphQL is
+gone, REST v2 has no such text and an EXITED spot pod that neither the runner nor the pod itself
+stopped, runner/pod/stops.py, counts as "Outbid"):
     RUNNING                          a network blip: reconnect and continue (logfollow does that)
     EXITED/TERMINATED "Outbid: ..."  preempted -> recover
     TERMINATED / not found           gone -> recreate through the stack
@@ -25,8 +27,8 @@ Recovery (AutoRecovery.decide), bounded by --max-recoveries and --budget-usd:
     2. if that is impossible, recreate it through the stack (runner.pod.stack), re-read the outputs (new
        pod id, maybe market on-demand) and reach the new pod:
        - the pod is gone: `pulumi up --refresh --yes` (the refresh drops it, the up creates one);
-       - it still exists (no capacity on its host, or spot withdrawn while the stack's spot_fallback
-         is "on-demand"): `pulumi up --refresh --yes --replace <pod_urn>`, because a refresh keeps a
+       - it still exists (no capacity on its host, or spot withdrawn or GraphQL retired while the
+         stack's spot_fallback is "on-demand"): `pulumi up --refresh --yes --replace <pod_urn>`, because a refresh keeps a
          stopped pod; the provider deletes it first, then creates the new one (maybe elsewhere,
          maybe on-demand). Stacks without the pod_urn output get the plain command and a warning;
     3. the session relaunches remote_train.sh with the same run id: the launcher counts the

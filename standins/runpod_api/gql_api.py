@@ -55,6 +55,66 @@ SPOT_FIELDS = {("Mutation", "podRentInterruptable"), ("Mutation", "podBidResume"
 POD_KEY_FIELDS = {"podStop", "pod"}   # what a pod-scoped key may do (own pod only)
 
 
+def _position_type(field: str, arg: str, key: str | None = None) -> str | None:
+    """The GraphQL type expected where a variable sits: the argument itself (`input: $input`, our input
+    arguments are all non-null) or one field of an input object literal (`input: {podId: $podId}`)."""
+    spec = INPUTS.get((field, arg))
+    if spec is None:
+        return None
+    in_name, in_fields, required = spec
+    if key is None:
+        return in_name + "!"
+    if key not in in_fields:
+        return None                      # reported by _validate as an undefined input field
+    return in_fields[key] + ("!" if key in required else "")
+
+
+def _variable_problems(op: g.Operation) -> list[str]:
+    """The standard rules of variables (GraphQL spec 5.8): every variable used is defined, every one
+    defined is used, and a nullable variable without a default never sits in a non-null position."""
+    defs = {vd.name: vd for vd in op.var_defs}
+    used: set[str] = set()
+    problems: list[str] = []
+    where = f' in operation "{op.name}"' if op.name else ""
+    by = f' by operation "{op.name}"' if op.name else ""
+
+    def check(var: g.Var, expected: str | None) -> None:
+        used.add(var.name)
+        vd = defs.get(var.name)
+        if vd is None:
+            problems.append(f'Variable "${var.name}" is not defined{by}.')
+            return
+        if expected is None:
+            return
+        var_type = vd.type
+        if expected.endswith("!") and not var_type.endswith("!") and not vd.has_default:
+            problems.append(f'Variable "${var.name}" of type "{var_type}" used in position expecting type "{expected}".')
+        elif var_type.rstrip("!") != expected.rstrip("!"):
+            problems.append(f'Variable "${var.name}" of type "{var_type}" used in position expecting type "{expected}".')
+
+    def walk_value(value: Any, field: str, arg: str, key: str | None) -> None:
+        if isinstance(value, g.Var):
+            check(value, _position_type(field, arg, key))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk_value(v, field, arg, k if key is None else None)
+        elif isinstance(value, list):
+            for v in value:
+                walk_value(v, field, arg, None)
+
+    def walk(fields: list[g.Field] | None) -> None:
+        for f in fields or []:
+            for arg, value in f.args.items():
+                walk_value(value, f.name, arg, None)
+            walk(f.selections)
+
+    walk(op.selections)
+    for name in defs:
+        if name not in used:
+            problems.append(f'Variable "${name}" is never used{where}.')
+    return problems
+
+
 class _Validation(Exception):
     def __init__(self, messages: list[str], http_status: int = 200):
         super().__init__("; ".join(messages))
@@ -131,7 +191,7 @@ class GraphQLApi:
                 return 400, {"errors": [_err("Must provide operation name if query contains multiple operations.",
                                              code="BAD_USER_INPUT")]}, []
         roots = [f.name for f in op.selections]
-        problems: list[str] = []
+        problems: list[str] = _variable_problems(op)
         for vd in op.var_defs:
             if vd.required and variables.get(vd.name) is None:
                 problems.append(f'Variable "${vd.name}" of required type "{vd.type}" was not provided.')

@@ -9,7 +9,8 @@ from .state import ApiError, FakeState
 
 POD_CREATE_FIELDS = {"name", "image", "args", "disk", "env", "ports", "registry", "cloud", "cpu", "dataCenterIds",
                      "globalNetworking", "gpu", "mounts", "startJupyter", "startSsh", "templateId"}
-GPU_FIELDS = {"id", "count", "allowedCudaVersions", "minCudaVersion"}
+# minRamPerGpu / minVcpuCountPerGpu: sent by the official SDK 2.0.0rc2 and SkyPilot (reference addendum).
+GPU_FIELDS = {"id", "count", "allowedCudaVersions", "minCudaVersion", "minRamPerGpu", "minVcpuCountPerGpu"}
 MOUNTS_FIELDS = {"persistent", "network"}
 NETWORK_MOUNT_FIELDS = {"volumeId", "path"}
 VOLUME_CREATE_FIELDS = {"name", "size", "dataCenter", "type"}
@@ -37,6 +38,9 @@ _ROUTES = [
     ("DELETE", re.compile(r"^/v2/pods/(?P<id>[^/]+)$"), "delete_pod"),
     ("POST", re.compile(r"^/v2/pods/(?P<id>[^/]+)/action$"), "pod_action"),
     ("GET", re.compile(r"^/v2/network-volumes$"), "list_volumes"),
+    ("GET", re.compile(r"^/v2/catalog/gpus$"), "catalog_gpus"),
+    ("GET", re.compile(r"^/v2/catalog/gpus/(?P<id>[^/]+)$"), "catalog_gpu"),
+    ("GET", re.compile(r"^/v2/catalog/datacenters$"), "catalog_datacenters"),
     ("POST", re.compile(r"^/v2/network-volumes$"), "create_volume"),
     ("GET", re.compile(r"^/v2/network-volumes/(?P<id>[^/]+)$"), "get_volume"),
     ("PATCH", re.compile(r"^/v2/network-volumes/(?P<id>[^/]+)$"), "update_volume"),
@@ -95,8 +99,30 @@ class RestApi:
             return
         raise ApiError(403, "access denied", errors=["a pod-scoped key may only read and stop its own pod"])
 
-    def dispatch(self, handler: str, params: dict, body: Any) -> tuple[int, Any]:
+    def dispatch(self, handler: str, params: dict, body: Any, query: dict[str, str] | None = None) -> tuple[int, Any]:
+        self._query = query or {}
         return getattr(self, handler)(body=body, **params)
+
+    # ---------------------------------------------------------------- cursor pagination
+    def _page(self, collection: str, items: list[dict]) -> tuple[int, Any]:
+        """One page of a list: {collection: [...], "pagination": {hasNextPage, nextCursor}} (SDK 2.0.0rc2 rest.py).
+
+        The cursor is opaque to clients; here it is the id after which the page starts (ids are stable)."""
+        unknown = sorted(set(self._query) - {"cursor"})
+        if unknown:
+            raise ApiError(400, f"unknown query parameter '{unknown[0]}'")
+        start = 0
+        cursor = self._query.get("cursor")
+        if cursor is not None:
+            ids = [it["id"] for it in items]
+            if not cursor.startswith("c_") or cursor[2:] not in ids:
+                raise ApiError(400, "invalid cursor")
+            start = ids.index(cursor[2:]) + 1
+        size = max(1, int(self.s.page_size))
+        page = items[start:start + size]
+        more = start + size < len(items)
+        return 200, {collection: page,
+                     "pagination": {"hasNextPage": more, "nextCursor": f"c_{page[-1]['id']}" if more else None}}
 
     # ---------------------------------------------------------------- pods
     def _pod(self, id: str):
@@ -106,7 +132,7 @@ class RestApi:
         return pod
 
     def list_pods(self, body: Any) -> tuple[int, Any]:
-        return 200, {"pods": [p.v2() for p in self.s.pods.values() if not p.terminated]}
+        return self._page("pods", [p.v2() for p in self.s.pods.values() if not p.terminated])
 
     def get_pod(self, body: Any, id: str) -> tuple[int, Any]:
         return 200, self._pod(id).v2()
@@ -130,6 +156,10 @@ class RestApi:
         count = 1 if count is None else count
         if count < 1:
             raise _unprocessable(["$.gpu.count: must be >= 1"])
+        for key in ("minRamPerGpu", "minVcpuCountPerGpu"):
+            v = _typed(gpu, key, int, "$.gpu")
+            if v is not None and v < 1:
+                raise _unprocessable([f"$.gpu.{key}: must be >= 1"])
         cloud = _typed(body, "cloud", str) or "SECURE"
         if cloud not in ("SECURE", "COMMUNITY"):
             raise _unprocessable([f"$.cloud: value must be one of 'SECURE', 'COMMUNITY'"])
@@ -193,7 +223,7 @@ class RestApi:
         return vol
 
     def list_volumes(self, body: Any) -> tuple[int, Any]:
-        return 200, {"networkVolumes": [v.v2() for v in self.s.volumes.values()]}
+        return self._page("networkVolumes", [v.v2() for v in self.s.volumes.values()])
 
     def get_volume(self, body: Any, id: str) -> tuple[int, Any]:
         return 200, self._volume(id).v2()
@@ -227,3 +257,44 @@ class RestApi:
     def delete_volume(self, body: Any, id: str) -> tuple[int, Any]:
         self.s.delete_volume(self._volume(id))
         return 204, None
+
+    # ---------------------------------------------------------------- catalog (SDK 2.0.0rc2 ctl_commands/apps)
+    def _gpu_entry(self, gid: str) -> dict:
+        p = self.s.prices[gid]
+        # ASSUMPTION (no public source shows the catalog's price fields): the GraphQL gpuTypes names,
+        # securePrice/communityPrice per GPU-hour, on-demand.
+        return {"id": gid, "displayName": p.display_name, "memoryInGb": p.memory_gb,
+                "securePrice": p.on_demand, "communityPrice": round(p.on_demand * 0.8, 3)}
+
+    def catalog_gpus(self, body: Any) -> tuple[int, Any]:
+        return 200, {"gpus": [self._gpu_entry(gid) for gid in self.s.prices]}
+
+    def catalog_gpu(self, body: Any, id: str) -> tuple[int, Any]:
+        if id not in self.s.prices:
+            raise ApiError(404, f"GPU type '{id}' not found")
+        q = self._query
+        unknown = sorted(set(q) - {"include", "product", "count", "cloud"})
+        if unknown:
+            raise ApiError(400, f"unknown query parameter '{unknown[0]}'")
+        out = self._gpu_entry(id)
+        if q.get("include") is None:
+            return 200, out
+        if q.get("include") != "AVAILABILITY":
+            raise ApiError(400, "include must be AVAILABILITY")
+        if q.get("product", "POD") not in ("POD", "SERVERLESS"):
+            raise ApiError(400, "product must be POD or SERVERLESS")
+        if q.get("cloud", "SECURE") not in ("SECURE", "COMMUNITY"):
+            raise ApiError(400, "cloud must be SECURE or COMMUNITY")
+        try:
+            count = int(q.get("count", "1"))
+        except ValueError:
+            raise ApiError(400, "count must be an integer") from None
+        price = self.s.prices[id]
+        # A data center where the requested configuration is unavailable is omitted (SDK apps/api.py).
+        stocked = self.s.stocked_in(price) if 1 <= count <= 8 else []
+        out["dataCenters"] = [{"id": dc, "availability": price.stock.upper()} for dc in stocked]
+        return 200, out
+
+    def catalog_datacenters(self, body: Any) -> tuple[int, Any]:
+        return 200, {"dataCenters": [{"id": dc, "name": dc, "networkVolumeTypes": list(types)}
+                                     for dc, types in self.s.data_centers.items()]}

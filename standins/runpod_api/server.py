@@ -64,6 +64,12 @@ class Injection:
         return self.operation in roots
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) overflows when tests fire 20 requests at once on a loaded machine:
+    # connections then wait a SYN retransmit (1 s) or are reset. RunPod's front door does not do that.
+    request_queue_size = 128
+
+
 def _fast_sleep(seconds: float) -> None:
     time.sleep(min(seconds, 0.01))
 
@@ -88,7 +94,7 @@ class FakeRunPod:
         self._requests: list[FakeRequest] = []
         self._injections: list[Injection] = []
         self.violations: list[str] = []
-        self._server = ThreadingHTTPServer((host, port), _make_handler(self))
+        self._server = _Server((host, port), _make_handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -195,6 +201,29 @@ class FakeRunPod:
         with self.state.lock:
             self.state.spot_enabled = True
 
+    def retire_graphql(self) -> None:
+        """"GraphQL retired" mode: every /graphql request answers 410 Gone; REST v2 is untouched."""
+        with self.state.lock:
+            self.state.graphql_retired = True
+
+    def restore_graphql(self) -> None:
+        with self.state.lock:
+            self.state.graphql_retired = False
+
+    @property
+    def page_size(self) -> int:
+        return self.state.page_size
+
+    @page_size.setter
+    def page_size(self, value: int) -> None:
+        with self.state.lock:
+            self.state.page_size = max(1, int(value))
+
+    def set_stock(self, gpu_type: str, data_centers: list[str]) -> None:
+        """The data centers that have this GPU type (v2 catalog availability, create placement)."""
+        with self.state.lock:
+            self.state.prices[gpu_type].data_centers = list(data_centers)
+
     def preempt(self, pod_id: str, terminate: bool = False) -> FakePod:
         return self.state.preempt(pod_id, terminate=terminate)
 
@@ -271,6 +300,7 @@ class FakeRunPod:
                     return 200, {"pods": {k: _pod_summary(p) for k, p in self.state.pods.items()},
                                  "volumes": {k: asdict(v) for k, v in self.state.volumes.items()},
                                  "boot_seconds": self.state.boot_seconds, "spot_enabled": self.state.spot_enabled,
+                                 "graphql_retired": self.state.graphql_retired, "page_size": self.state.page_size,
                                  "violations": list(self.violations)}
             if method == "GET" and parts == ["requests"]:
                 return 200, [asdict(r) for r in self.requests]
@@ -295,6 +325,14 @@ class FakeRunPod:
                 self.remove_spot()
             elif cmd == "restore_spot":
                 self.restore_spot()
+            elif cmd == "retire_graphql":
+                self.retire_graphql()
+            elif cmd == "restore_graphql":
+                self.restore_graphql()
+            elif cmd == "page_size":
+                self.page_size = int(b["size"])
+            elif cmd == "set_stock":
+                self.set_stock(b["gpu_type"], list(b["data_centers"]))
             elif cmd == "preempt":
                 return 200, _pod_summary(self.preempt(b["pod_id"], bool(b.get("terminate", False))))
             elif cmd == "platform_stop":
@@ -394,6 +432,10 @@ def _make_handler(fake: FakeRunPod) -> type[BaseHTTPRequestHandler]:
             roots: list[str] = []
             handler_name = params = None
             try:
+                if is_graphql and fake.state.graphql_retired:
+                    # RunPod's announced retirement: the endpoint answers 410 Gone, whatever is asked.
+                    raise ApiError(410, "The GraphQL API has been retired. Use the REST API v2: "
+                                        "https://api.runpod.io/v2")
                 if bad_json:
                     raise ApiError(400, "request body is not valid JSON")
                 if is_graphql:
@@ -439,7 +481,8 @@ def _make_handler(fake: FakeRunPod) -> type[BaseHTTPRequestHandler]:
                 else:
                     try:
                         fake.rest.check_pod_key_scope(auth, handler_name, params, body)
-                        status, out = fake.rest.dispatch(handler_name, params, body)
+                        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+                        status, out = fake.rest.dispatch(handler_name, params, body, query)
                         result = (status, out, "application/json")
                     except ApiError as exc:
                         result = (exc, None, None)

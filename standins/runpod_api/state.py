@@ -64,7 +64,7 @@ class ApiError(Exception):
 
 
 TITLES = {400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
-          405: "Method Not Allowed", 409: "Conflict", 422: "Unprocessable Entity", 429: "Too Many Requests",
+          405: "Method Not Allowed", 409: "Conflict", 410: "Gone", 422: "Unprocessable Entity", 429: "Too Many Requests",
           500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
@@ -76,11 +76,25 @@ class GpuPrice:
     minimum_bid: float        # lowestPrice.minimumBidPrice (per GPU)
     stock: str = "High"
     memory_gb: int = 24
+    # Data centers with this GPU in stock (the v2 catalog's dataCenters[]); None = every known one.
+    data_centers: list[str] | None = None
+
+
+# Secure Cloud data centers the fake knows (v2 GET /v2/catalog/datacenters); all take STANDARD network volumes,
+# the first two HIGH_PERFORMANCE too. A data center outside this list does not exist for the fake.
+DATA_CENTERS: dict[str, list[str]] = {
+    "EU-RO-1": ["STANDARD", "HIGH_PERFORMANCE"], "EUR-IS-1": ["STANDARD", "HIGH_PERFORMANCE"],
+    "EU-CZ-1": ["STANDARD"], "EUR-NO-1": ["STANDARD"], "US-KS-2": ["STANDARD"], "US-IL-1": ["STANDARD"],
+    "US-CA-2": ["STANDARD"], "US-GA-2": ["STANDARD"], "US-TX-3": [], "CA-MTL-1": ["STANDARD"],
+}
 
 
 def default_prices() -> dict[str, GpuPrice]:
+    # An RTX 4090 is not in every data center (reference §4.4: refused in US-KS-2/US-IL-1, fine in EU-RO-1).
+    no_4090 = {"US-KS-2", "US-IL-1"}
     return {
-        "NVIDIA GeForce RTX 4090": GpuPrice("RTX 4090", 0.69, 0.35, 0.20, "High", 24),
+        "NVIDIA GeForce RTX 4090": GpuPrice("RTX 4090", 0.69, 0.35, 0.20, "High", 24,
+                                            [dc for dc in DATA_CENTERS if dc not in no_4090]),
         "NVIDIA GeForce RTX 3090": GpuPrice("RTX 3090", 0.46, 0.22, 0.16, "Medium", 24),
         "NVIDIA RTX A4000": GpuPrice("RTX A4000", 0.25, 0.13, 0.10, "High", 16),
         "NVIDIA RTX 4000 Ada Generation": GpuPrice("RTX 4000 Ada", 0.26, 0.14, 0.11, "Low", 20),
@@ -261,6 +275,9 @@ class FakeState:
         self.ssh_ports: list[int] = list(ssh_ports or [])
         self._port_cursor = 0
         self.spot_enabled = True
+        self.graphql_retired = False        # /graphql answers 410 Gone (RunPod's retirement, "early 2027")
+        self.page_size = 100                # REST v2 list pages (cursor pagination); tests make it small
+        self.data_centers: dict[str, list[str]] = {k: list(v) for k, v in DATA_CENTERS.items()}
 
     # ---------------------------------------------------------------- helpers
     def set_ssh_target(self, host: str, ports: list[int]) -> None:
@@ -291,6 +308,13 @@ class FakeState:
     def price(self, gpu_type: str) -> GpuPrice | None:
         return self.prices.get(gpu_type)
 
+    def stocked_in(self, price: GpuPrice) -> list[str]:
+        """The data centers with this GPU in stock (none when its stock is "None")."""
+        if price.stock == "None":
+            return []
+        dcs = price.data_centers if price.data_centers is not None else list(self.data_centers)
+        return [dc for dc in dcs if dc in self.data_centers]
+
     # ---------------------------------------------------------------- pod lifecycle
     def _boot(self, pod: FakePod, reason: str) -> None:
         pod.phase = BOOT
@@ -314,7 +338,7 @@ class FakeState:
         """Rules shared by REST v2 create and GraphQL podRentInterruptable. api: 'rest' | 'graphql'."""
         rest = api == "rest"
         for dc in data_centers:
-            if not DC_RE.match(dc):
+            if not DC_RE.match(dc) or dc not in self.data_centers:
                 raise ApiError(400, f"data center '{dc}' does not exist" if rest else MSG_DC_UNKNOWN)
         volume = None
         if volume_id:
@@ -330,10 +354,15 @@ class FakeState:
         price = self.price(gpu_type)
         if price is None or gpu_count < 1 or gpu_count > 8:
             raise ApiError(400, MSG_NO_CAPACITY)
+        wanted = [volume.data_center] if volume else data_centers
+        stocked = self.stocked_in(price)
+        if wanted and not any(dc in stocked for dc in wanted):
+            raise ApiError(400, MSG_NO_CAPACITY)     # dataCenterIds is enforced (reference §4.4)
         if interruptible:
             if bid_per_gpu is None or bid_per_gpu < price.minimum_bid:
                 raise ApiError(400, msg_bid_too_low(bid_per_gpu or 0.0, price.minimum_bid))
-        dc = volume.data_center if volume else (data_centers[0] if data_centers else "EU-RO-1")
+        dc = volume.data_center if volume else next((d for d in data_centers if d in stocked),
+                                                    stocked[0] if stocked else "EU-RO-1")
         pod_id = _rand_id(14)
         pod = FakePod(
             id=pod_id, name=name, image=image, gpu_type=gpu_type, gpu_count=gpu_count, data_center=dc,
@@ -427,9 +456,11 @@ class FakeState:
 
     # ---------------------------------------------------------------- volumes
     def create_volume(self, *, api: str, name: str, size: int, data_center: str, type_: str = "STANDARD") -> FakeVolume:
-        if not DC_RE.match(data_center or ""):
-            raise ApiError(400, (f"data center '{data_center}' does not support network volumes "
-                                 f"(Secure Cloud data centers look like EU-RO-1)") if api == "rest" else MSG_DC_UNKNOWN)
+        if not DC_RE.match(data_center or "") or type_ not in self.data_centers.get(data_center, []):
+            # v2 names the data centers that take this volume type (reference §2, [S10]).
+            supported = ", ".join(dc for dc, types in self.data_centers.items() if type_ in types)
+            raise ApiError(400, (f"data center '{data_center}' does not support {type_} network volumes; "
+                                 f"supported data centers: {supported}") if api == "rest" else MSG_DC_UNKNOWN)
         if not 10 <= size <= 4096:
             raise ApiError(422 if api == "rest" else 400, "Request validation failed." if api == "rest" else
                            "Network volume size must be between 10 and 4096 GB.",

@@ -49,6 +49,10 @@ class ScriptedClient:
         self.calls.append("spot_price")
         return self._answer(self.price)
 
+    def on_demand_price(self, gpu_type, gpu_count, dc):     # the REST v2 catalog, asked first
+        self.calls.append("on_demand_price")
+        return self._answer(self.price)
+
     def get_pod(self, pod_id, *, with_history=False):
         self.calls.append("get_pod")
         if pod_id in self.terminated:
@@ -108,7 +112,7 @@ def test_fallback_creates_on_demand_under_the_cap(error):
                             price=rp.SpotPrice(None, 0.69, "High"))
     pod, market = _obtain(client, "on-demand", 0.70)
     assert market == "on-demand" and pod.id == "pod1"
-    assert client.calls == ["create_spot_pod", "spot_price", "create_on_demand_pod"]
+    assert client.calls == ["create_spot_pod", "on_demand_price", "create_on_demand_pod"]
 
 
 @pytest.mark.parametrize("price", [rp.SpotPrice(None, 0.71, "High"), rp.SpotPrice(0.2, None, None),

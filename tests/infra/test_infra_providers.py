@@ -326,3 +326,43 @@ def test_spot_withdrawn_with_fallback_creates_an_on_demand_pod(deploy, fake_runp
     pod_id, outs = d.create_pod(vol_id)
     assert outs["market"] == "on-demand" and fake_runpod.pods[pod_id].interruptible is False
     assert [p.id for p in live_pods(fake_runpod)] == [pod_id]
+
+
+# ---------------------------------------------------------------- GraphQL retired (410 Gone on /graphql)
+def test_graphql_retired_without_fallback_creates_nothing_and_says_what_to_set(deploy, fake_runpod):
+    d = deploy()                                                   # spotFallback: fail
+    vol_id, _ = d.create_volume()                                  # volumes are REST v2: unaffected
+    fake_runpod.retire_graphql()
+    with pytest.raises(life.PodCreateError) as err:
+        d.create_pod(vol_id)
+    text = str(err.value)
+    assert "retired its GraphQL API" in text and "Nothing was created" in text
+    assert "pulumi config set spotFallback on-demand" in text and "maxOnDemandPricePerGpu" in text
+    assert live_pods(fake_runpod) == []
+    assert_no_key(fake_runpod, text)
+
+
+def test_graphql_retired_with_fallback_creates_an_on_demand_pod_priced_by_the_v2_catalog(deploy, fake_runpod,
+                                                                                         reachable):
+    d = deploy(spotFallback="on-demand", maxOnDemandPricePerGpu="0.70")     # fake's 4090: 0.69
+    vol_id, _ = d.create_volume()
+    fake_runpod.retire_graphql()
+    pod_id, outs = d.create_pod(vol_id)
+    assert outs["market"] == "on-demand" and fake_runpod.pods[pod_id].interruptible is False
+    assert outs["ssh_host"] == reachable.host and outs["status"] == rp.RUNNING
+    assert [p.id for p in live_pods(fake_runpod)] == [pod_id]
+    assert any(r.path.startswith("/v2/catalog/gpus/") for r in fake_runpod.requests)   # the price check
+
+    read = d.pod.read(pod_id, outs)                                # `pulumi refresh` without GraphQL
+    assert read.id == pod_id and read.outs["market"] == "on-demand" and read.outs["status"] == rp.RUNNING
+    d.pod.delete(pod_id, outs)                                     # `pulumi destroy` too
+    assert live_pods(fake_runpod) == []
+
+
+def test_graphql_retired_fallback_still_honours_the_cap(deploy, fake_runpod):
+    d = deploy(spotFallback="on-demand", maxOnDemandPricePerGpu="0.60")
+    vol_id, _ = d.create_volume()
+    fake_runpod.retire_graphql()
+    with pytest.raises(life.PodCreateError, match="above maxOnDemandPricePerGpu=0.6"):
+        d.create_pod(vol_id)
+    assert live_pods(fake_runpod) == []

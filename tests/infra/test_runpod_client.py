@@ -252,9 +252,15 @@ def test_network_volume_crud(fake_runpod, client):
 
 
 def test_volume_in_community_style_data_center_is_rejected_by_the_server(client):
-    with pytest.raises(RunPodError, match="does not support network volumes") as ei:
+    with pytest.raises(RunPodError, match="does not support STANDARD network volumes") as ei:
         client.create_network_volume("v", 20, "CZ")
     assert ei.value.status == 400
+
+
+def test_volume_in_a_data_center_that_does_not_exist_is_refused(client, fake_runpod):
+    with pytest.raises(RunPodError, match="supported data centers: EU-RO-1") as ei:
+        client.create_network_volume("v", 20, "EU-XX-9")        # well-formed, but no such data center
+    assert ei.value.status == 400 and fake_runpod.volumes == {}
 
 
 # ---------------------------------------------------------------- error classes

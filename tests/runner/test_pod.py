@@ -129,6 +129,38 @@ def test_classify(kw, expected):
     assert classify(make_pod(**kw)) == expected
 
 
+NO_HISTORY = dict(status="EXITED", ssh=None, last_status_change=None, interruptible=None, started_at="t1")
+
+
+@pytest.mark.parametrize("kw,evidence,expected", [
+    ({}, dict(spot=True), "preempted"),                        # a spot stack, nobody here stopped it
+    ({}, dict(spot=True, stopped_by="runner"), "stopped_by_user"),
+    ({}, dict(spot=True, stopped_by="pod"), "stopped_by_user"),   # the pod's self-stop after training
+    ({}, dict(spot=False), "stopped_by_user"),                 # on-demand pods are not outbid
+    ({"interruptible": False}, dict(spot=True), "stopped_by_user"),   # the API's market wins over the stack's
+    ({"pod_type": "INTERRUPTABLE", "interruptible": True}, dict(spot=True), "stopped_by_user"),  # GraphQL answered
+    ({"status": "ERROR"}, dict(spot=True), "stopped_by_runpod"),
+    ({}, {}, "stopped_by_user"),                               # no evidence given: the cautious reading
+])
+def test_classify_without_graphql_history(kw, evidence, expected):
+    assert classify(make_pod(**{**NO_HISTORY, **kw}), **evidence) == expected
+
+
+def test_stop_log_is_per_pod_start(tmp_path):
+    from runner.pod.stops import StopLog
+    log = StopLog(tmp_path / "stops.json")
+    first = make_pod(**NO_HISTORY)
+    assert log.stopped_by(first) is None
+    log.record(first, "runner")
+    assert log.stopped_by(first) == "runner"
+    assert log.stopped_by(replace(first, started_at="t2")) is None     # resumed since: a new start
+    log.forget(replace(first, started_at="t2"))                        # not this start's record: kept
+    assert log.stopped_by(first) == "runner"
+    log.forget(first)
+    assert log.stopped_by(first) is None
+    assert (tmp_path / "stops.json").stat().st_mode & 0o077 == 0       # private, like all local state
+
+
 def test_classify_none_is_gone():
     assert classify(None) == "gone"
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 
@@ -177,7 +177,7 @@ def test_terminated_pod_is_404_in_v2_null_in_graphql_and_unlisted(fake_runpod, a
     assert api.call("DELETE", f"/v2/pods/{pod.id}")[0] == 204
     assert api.call("GET", f"/v2/pods/{pod.id}")[0] == 404
     assert api.call("DELETE", f"/v2/pods/{pod.id}")[0] == 404
-    assert api.call("GET", "/v2/pods")[2] == {"pods": []}
+    assert api.call("GET", "/v2/pods")[2] == {"pods": [], "pagination": {"hasNextPage": False, "nextCursor": None}}
     assert api.gql(POD_Q, {"podId": pod.id})[1] == {"data": {"pod": None}}
     assert fake_runpod.pods[pod.id].status == "TERMINATED"
     assert fake_runpod.pods[pod.id].last_status_change.startswith("Terminated by user: ")
@@ -285,12 +285,13 @@ def test_remove_spot_makes_the_spot_schema_disappear(fake_runpod, api):
 def test_volume_crud_and_rules(fake_runpod, api):
     status, _, vol = api.call("POST", "/v2/network-volumes", {"name": "ckpt", "size": 100, "dataCenter": "EU-RO-1"})
     assert status == 201 and vol == {"id": vol["id"], "name": "ckpt", "size": 100, "dataCenter": "EU-RO-1", "type": "STANDARD"}
-    assert api.call("GET", "/v2/network-volumes")[2] == {"networkVolumes": [vol]}
+    assert api.call("GET", "/v2/network-volumes")[2]["networkVolumes"] == [vol]
     for size in (9, 4097):
         assert api.call("POST", "/v2/network-volumes", {"name": "v", "size": size, "dataCenter": "EU-RO-1"})[0] == 422
-    for dc in ("CZ", "eu-ro-1", "US"):
+    for dc in ("CZ", "eu-ro-1", "US", "EU-XX-9", "US-TX-3"):     # malformed, unknown, or no volumes there
         status, _, body = api.call("POST", "/v2/network-volumes", {"name": "v", "size": 10, "dataCenter": dc})
-        assert status == 400 and "does not support network volumes" in body["detail"]
+        assert status == 400 and "does not support STANDARD network volumes" in body["detail"]
+        assert "supported data centers: EU-RO-1" in body["detail"] and "US-TX-3" not in body["detail"].split(":")[-1]
     assert api.call("PATCH", f"/v2/network-volumes/{vol['id']}", {})[0] == 422
     assert api.call("PATCH", f"/v2/network-volumes/{vol['id']}", {"dataCenter": "EU-CZ-1"})[0] == 422
     status, _, body = api.call("PATCH", f"/v2/network-volumes/{vol['id']}", {"size": 50})
@@ -428,6 +429,94 @@ def test_concurrent_creates_are_consistent(fake_runpod, api):
     assert sorted(p.ssh_port for p in fake_runpod.live_pods()) == list(range(3000, 3020))
 
 
+# ---------------------------------------------------------------- GraphQL variable rules (spec 5.8)
+def test_a_nullable_variable_in_a_non_null_position_is_rejected(api):
+    status, body = api.gql("query Pod($podId: String) { pod(input: {podId: $podId}) { id } }", {"podId": "x"})
+    assert status == 200 and body["errors"][0]["message"] == (
+        'Variable "$podId" of type "String" used in position expecting type "String!".')
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    # with a default the position is satisfied; a non-null variable fits a nullable position
+    status, body = api.gql('query Pod($podId: String = "x") { pod(input: {podId: $podId}) { id } }')
+    assert "errors" not in body and body["data"] == {"pod": None}
+    status, body = api.gql("query P($id: String!, $n: Int!, $dc: String!) { gpuTypes(input: {id: $id}) "
+                           "{ lowestPrice(input: {gpuCount: $n, dataCenterId: $dc}) { stockStatus } } }",
+                           {"id": "NVIDIA GeForce RTX 4090", "n": 1, "dc": "EU-RO-1"})
+    assert "errors" not in body
+
+
+def test_unused_and_undefined_variables_and_wrong_types_are_rejected(api):
+    _, body = api.gql("query Pod($podId: String!, $extra: Int) { pod(input: {podId: $podId}) { id } }", {"podId": "x"})
+    assert [e["message"] for e in body["errors"]] == ['Variable "$extra" is never used in operation "Pod".']
+    _, body = api.gql("query Pod { pod(input: {podId: $podId}) { id } }", {"podId": "x"})
+    assert body["errors"][0]["message"] == 'Variable "$podId" is not defined by operation "Pod".'
+    _, body = api.gql("mutation R($podId: String!, $bid: Int!, $n: Int!) { podBidResume(input: "
+                      "{podId: $podId, bidPerGpu: $bid, gpuCount: $n}) { id } }", {"podId": "x", "bid": 1, "n": 1})
+    assert body["errors"][0]["message"] == 'Variable "$bid" of type "Int!" used in position expecting type "Float!".'
+
+
+# ---------------------------------------------------------------- GraphQL retired, v2 pagination and catalog
+def test_graphql_retired_mode_answers_410_gone_and_leaves_rest_alone(fake_runpod, api):
+    pod = fake_runpod.add_pod(status="RUNNING")
+    fake_runpod.retire_graphql()
+    status, headers, body = api.call("POST", "/graphql", {"query": "query { myself { id } }"})
+    assert status == 410 and body["status"] == 410 and body["title"] == "Gone" and "x-request-id" in headers
+    assert api.call("GET", f"/v2/pods/{pod.id}")[0] == 200
+    assert Api(fake_runpod, None).call("POST", "/_fake/restore_graphql")[0] == 200
+    assert api.gql("query { myself { id } }")[1]["data"]["myself"]["id"] == "user_fake"
+    assert Api(fake_runpod, None).call("POST", "/_fake/retire_graphql")[0] == 200
+    assert api.call("POST", "/graphql", {"query": "{ myself { id } }"})[0] == 410
+
+
+def test_v2_lists_are_cursor_paginated(fake_runpod, api):
+    fake_runpod.page_size = 2
+    ids = [fake_runpod.add_pod(name=f"p{i}").id for i in range(5)]
+    seen, path, cursors = [], "/v2/pods", []
+    while True:
+        status, _, body = api.call("GET", path)
+        assert status == 200 and len(body["pods"]) <= 2
+        seen += [p["id"] for p in body["pods"]]
+        if not body["pagination"]["hasNextPage"]:
+            assert body["pagination"]["nextCursor"] is None
+            break
+        cursors.append(body["pagination"]["nextCursor"])
+        path = "/v2/pods?cursor=" + cursors[-1]
+    assert seen == ids and len(set(cursors)) == len(cursors) == 2
+    assert api.call("GET", "/v2/pods?cursor=bogus")[0] == 400
+    assert api.call("GET", "/v2/pods?limit=5")[0] == 400
+
+
+def test_v2_catalog_gpu_availability_per_data_center_and_data_centers(fake_runpod, api):
+    gpu = "NVIDIA GeForce RTX 4090"
+    status, _, body = api.call("GET", "/v2/catalog/gpus")
+    assert status == 200 and gpu in [g["id"] for g in body["gpus"]]
+    status, _, body = api.call("GET", f"/v2/catalog/gpus/{quote(gpu)}?include=AVAILABILITY&product=POD&count=1")
+    dcs = {d["id"]: d["availability"] for d in body["dataCenters"]}
+    assert status == 200 and body["securePrice"] == 0.69 and dcs["EU-RO-1"] == "HIGH"
+    assert "US-KS-2" not in dcs and "US-IL-1" not in dcs             # omitted where unavailable
+    fake_runpod.set_stock(gpu, ["EUR-IS-1"])
+    body = api.call("GET", f"/v2/catalog/gpus/{quote(gpu)}?include=AVAILABILITY&product=POD&count=1")[2]
+    assert [d["id"] for d in body["dataCenters"]] == ["EUR-IS-1"]
+    assert api.call("GET", f"/v2/catalog/gpus/{quote(gpu)}?include=AVAILABILITY&count=9")[2]["dataCenters"] == []
+    assert api.call("GET", "/v2/catalog/gpus/NVIDIA%20Nothing")[0] == 404
+    body = api.call("GET", "/v2/catalog/datacenters")[2]
+    kinds = {d["id"]: d["networkVolumeTypes"] for d in body["dataCenters"]}
+    assert kinds["EU-RO-1"] == ["STANDARD", "HIGH_PERFORMANCE"] and kinds["US-TX-3"] == []
+
+
+def test_v2_create_takes_min_ram_and_vcpu_per_gpu_and_honours_gpu_stock(fake_runpod, api):
+    body = pod_body()
+    body["gpu"] = {**body["gpu"], "minRamPerGpu": 16, "minVcpuCountPerGpu": 4}
+    status, _, pod = api.call("POST", "/v2/pods", body)
+    assert status == 201, pod
+    bad = pod_body()
+    bad["gpu"] = {**bad["gpu"], "minRamPerGpu": "16"}
+    assert api.call("POST", "/v2/pods", bad)[0] == 422
+    status, _, err = api.call("POST", "/v2/pods", {**pod_body(), "dataCenterIds": ["US-KS-2"]})
+    assert status == 400 and "no longer any instances" in err["detail"]         # no RTX 4090 there
+    status, _, err = api.call("POST", "/v2/pods", {**pod_body(), "dataCenterIds": ["EU-XX-9"]})
+    assert status == 400 and "does not exist" in err["detail"]
+
+
 # ---------------------------------------------------------------- controls over HTTP and the CLI
 def test_controls_over_http(fake_runpod):
     ctl = Api(fake_runpod, None)
@@ -459,7 +548,7 @@ def test_cli_runs_a_fake_by_hand():
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
         conn.request("GET", "/v2/pods", headers={"Authorization": "Bearer cli-key"})
         resp = conn.getresponse()
-        assert resp.status == 200 and json.loads(resp.read()) == {"pods": []}
+        assert resp.status == 200 and json.loads(resp.read()) ["pods"] == []
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0

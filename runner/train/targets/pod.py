@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from infra.polling import Backoff, poll_until
 from infra.runpod_client import EXITED, TERMINATED
-from runner.errors import ApiError, RunnerError, redact
+from runner.errors import ApiError, RunnerError, SpotUnavailableError, redact
 from runner.pod.link import PodLink, open_pod_link
 from runner.pod.lifecycle import stop_pod
 from runner.pod.stack import StackOutputs, read_outputs_for, refresh_and_up_for, replace_and_up_for
 from runner.pod.state import PodState
+from runner.pod.stops import POD, StopLog
 from runner.remote.shell import Shell
 from runner.train.targets.base import StopReport, Target, interruption
 from runner.types import Market, Say, TargetKind
@@ -38,7 +39,17 @@ class PodTarget(Target):
 
     def prepare(self, say: Say) -> None:
         asked = time.time()
-        self.link = open_pod_link(self.settings, start_if_stopped=True, on_progress=say, outputs=self.outputs)
+        try:
+            self.link = open_pod_link(self.settings, start_if_stopped=True, on_progress=say, outputs=self.outputs)
+        except SpotUnavailableError as e:
+            # The stopped spot pod cannot be resumed with a bid (spot withdrawn, or GraphQL retired). Under
+            # spot_fallback=on-demand the stack may replace it by an on-demand pod; under "fail" it may not.
+            if self.outputs is None or self.outputs.spot_fallback != "on-demand":
+                raise
+            say(f"{e.message.split('. ')[0]}. The stack allows on-demand (spot_fallback=on-demand): "
+                f"replacing pod {self.pod_id} through the stack")
+            self.recreate(say, replace=True)
+            return
         self.resumed = self.link.running.resumed
         self._running(asked, say)
 
@@ -178,15 +189,28 @@ class PodTarget(Target):
         say(f"checking that pod {self.pod_id} stopped itself (up to {deadline_s:.0f}s)")
         status, when = self._wait_stopped(deadline_s)
         if status is not None:
+            if status != "gone":
+                # Its self-stop: the same start must not later read as a preemption (no GraphQL history).
+                self._note_self_stop()
             return StopReport(f"stopped by itself ({status})", when)
         say(f"pod {self.pod_id} did not stop itself within {deadline_s:.0f}s; stopping it through the API")
         return self.stop_now(say)
+
+    def _note_self_stop(self) -> None:
+        assert self.link is not None and self.pod_id is not None
+        try:
+            pod = self.link.client.find_pod(self.pod_id)
+            if pod is not None:
+                StopLog.at(self.settings.paths).record(pod, POD)
+        except Exception:     # noqa: BLE001 - only evidence for a later classification; never fail the run
+            pass
 
     def stop_now(self, say: Say) -> StopReport:
         assert self.link is not None
         assert self.pod_id is not None   # set by preflight()
         try:
-            result = stop_pod(self.link.client, self.pod_id)
+            result = stop_pod(self.link.client, self.pod_id, stops=StopLog.at(self.settings.paths),
+                              spot=self.outputs.is_spot if self.outputs is not None else None)
         except RunnerError as e:
             return StopReport(f"COULD NOT BE STOPPED ({e.message}); it may still bill: run `python -m runner stop`",
                               None, ok=False)

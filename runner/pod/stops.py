@@ -1,0 +1,72 @@
+"""The stops the runner knows of, per pod start: how a stopped pod is told from a preempted one
+without GraphQL's status history (REST v2 has no lastStatusChange).
+
+    <state_dir>/<stack>/stops.json   {pod_id: {"started_at": ..., "by": "runner" | "pod", "at": ...}}
+
+"runner": the runner asked the API to stop that start of the pod (`runner stop`, the end of
+`runner train`, sync), written *before* the request so a `runner train` watching the same pod from
+another terminal reads it as soon as the pod shows EXITED. "pod": the runner saw the pod stop itself
+after training (its self-stop writes <workspace>/.runner/self_stop.json on the volume first, see
+remote/podside/selfstop.py). An EXITED spot pod whose current start has neither was interrupted
+(runner/pod/state.py classify).
+
+The key is the pod's `startedAt`, which RunPod changes on every start: a record never outlives the
+start it was made for, so a later preemption of the resumed pod is not mistaken for the old stop.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from infra.runpod_client import Pod
+from runner.paths import StatePaths, write_private
+
+RUNNER = "runner"
+POD = "pod"
+
+
+class StopLog:
+    def __init__(self, path: Path):
+        self.path = path
+
+    @classmethod
+    def at(cls, paths: StatePaths) -> "StopLog":
+        return cls(paths.stack_dir / "stops.json")
+
+    def _load(self) -> dict[str, dict]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _save(self, data: dict[str, dict]) -> None:
+        write_private(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+    def record(self, pod: Pod, by: str) -> None:
+        """This start of the pod is (being) stopped by `by` (RUNNER or POD); one record per pod."""
+        data = self._load()
+        data[pod.id] = {"started_at": pod.started_at, "by": by,
+                        "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        self._save(data)
+
+    def forget(self, pod: Pod) -> None:
+        """The stop was not made after all (the request failed): drop the record for this start."""
+        data = self._load()
+        if data.get(pod.id, {}).get("started_at") == pod.started_at:
+            del data[pod.id]
+            self._save(data)
+
+    def stopped_by(self, pod: Pod | None) -> str | None:
+        """RUNNER or POD when this start of the pod was stopped by one of them, else None."""
+        if pod is None:
+            return None
+        entry = self._load().get(pod.id)
+        if not isinstance(entry, dict) or entry.get("started_at") != pod.started_at:
+            return None
+        by = entry.get("by")
+        return by if by in (RUNNER, POD) else None
+
+
+__all__ = ["POD", "RUNNER", "StopLog"]
