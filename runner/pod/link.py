@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.runpod_client import Pod, RunPodClient, RunPodError, SshEndpoint
-from runner.errors import ApiError, PodError, PodLeft, PodNotRunning, SshNotReady, from_runpod_error
-from runner.pod.lifecycle import RunningPod, ensure_running
+from runner.errors import (ApiError, PodError, PodLeft, PodNotRunning, PodStartTimeout, RunnerError, SshNotReady,
+                           from_runpod_error)
+from runner.pod.lifecycle import RunningPod, ensure_running, stop_pod
 from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.pod.state import PodState, classify, with_user
 from runner.remote.hostkeys import HostKeyStore, pin_id_for_host
@@ -89,10 +90,64 @@ class PodLink:
 
     def ensure_running(self, *, on_progress: Say | None = None) -> RunningPod:
         """Start the pod again if needed and take its (new) endpoint; used after a preemption too."""
-        self.running = ensure_running(
+        self.running = start_or_release(
             self.client, self.outputs, deadline_s=self.settings.pod_start_timeout_s, on_progress=on_progress,
         )
         return self.running
+
+
+def start_or_release(
+    client: RunPodClient,
+    outputs: StackOutputs,
+    *,
+    deadline_s: float,
+    on_progress: Say | None = None,
+) -> RunningPod:
+    """ensure_running(), and when it fails (start timeout, the API, Ctrl-C) after this call asked
+    RunPod to resume or start the pod: stop the pod again, so a failed start never leaves it billing.
+    The error then says so; a pod that was already running or starting before is left as it was."""
+    asked = False
+
+    def resuming() -> None:
+        nonlocal asked
+        asked = True
+
+    try:
+        return ensure_running(client, outputs, deadline_s=deadline_s, on_progress=on_progress, on_resume=resuming)
+    except BaseException as e:
+        if not asked:
+            raise
+        note = release_after_failed_start(client, outputs.pod_id)
+        if note is None:                 # the resume itself was refused: nothing runs, nothing to say
+            raise
+        if isinstance(e, RunnerError):
+            add_release_note(e, note)
+        elif on_progress is not None:
+            on_progress(note)
+        raise
+
+
+def add_release_note(e: RunnerError, note: str) -> None:
+    """Say in the error itself that the pod was stopped again (its own "stop it yourself" hint goes)."""
+    head = e.message
+    if isinstance(e, PodStartTimeout):
+        head = head.split(". Retry (it keeps starting", 1)[0]
+        note += " Retry when the cause is fixed (slow image pulls: raise POD_START_TIMEOUT)."
+    e.message = f"{head.rstrip('.')}. {note}"
+    e.args = (e.message,)
+
+
+def release_after_failed_start(client: RunPodClient, pod_id: str) -> str | None:
+    """Stop a pod this command resumed/started and then could not use. One sentence saying so, or
+    None when there was nothing to stop (the pod is not running)."""
+    try:
+        result = stop_pod(client, pod_id)
+    except RunnerError as e:
+        return (f"This command had started pod {pod_id} and COULD NOT STOP it again ({e.message}): it may be "
+                "billing; run `python -m runner stop`.")
+    if result.stopped:
+        return f"This command had started pod {pod_id}, so it stopped it again: nothing is left billing."
+    return None
 
 
 def open_pod_link(
@@ -110,7 +165,7 @@ def open_pod_link(
     outputs = outputs or read_outputs_for(settings)
     client = settings.client()
     if start_if_stopped:
-        running = ensure_running(
+        running = start_or_release(
             client, outputs, deadline_s=settings.pod_start_timeout_s, on_progress=on_progress,
         )
         return PodLink(settings, outputs, client, running)
@@ -149,4 +204,4 @@ def connect_endpoint(
     return SshConnection.open(target, host_key_check=policy, timeout=timeout, keepalive=keepalive)
 
 
-__all__ = ["PodLink", "connect_endpoint", "open_pod_link"]
+__all__ = ["PodLink", "connect_endpoint", "open_pod_link", "add_release_note", "release_after_failed_start", "start_or_release"]
