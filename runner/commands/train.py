@@ -57,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", metavar="DIR",
                    help="workspace (volume) directory on the target (default: the stack's workspace output, "
                         "/workspace for --host, ./.local-workspace for --local)")
+    p.add_argument("--allow-unpushed", action="store_true",
+                   help="when REPO_URL is this checkout, launch even if the config or TRAIN_SCRIPT is not in the "
+                        "pushed branch (a warning instead of an error; the pod clones the pushed branch)")
     p.add_argument("--run-id", type=run_id, metavar="ID",
                    help="name of the run (default: <config name>-<UTC time>); reuse one to continue it")
     p.add_argument("--max-recoveries", type=non_negative_int, default=3, metavar="N",

@@ -11,11 +11,13 @@ import shlex
 import socket
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 import paramiko
+from paramiko.pkey import UnknownKeyType
 
 from runner.errors import (RemoteFileShrunk, SshAuthError, SshConnectError,
                            SshDisconnected, SshError, SshKeyError, SshTimeout)
@@ -61,7 +63,9 @@ def load_private_key(key_path: str | Path) -> paramiko.PKey:
     if data.lstrip().startswith((b"ssh-", b"ecdsa-")):
         raise SshKeyError(f"{path} is a public key; SSH_KEY_PATH must name the private key (without .pub).")
     try:
-        return paramiko.PKey.from_path(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")      # cryptography's DSA deprecation: the error below says it
+            return paramiko.PKey.from_path(path)
     except (paramiko.PasswordRequiredException, TypeError) as e:
         # cryptography raises TypeError("Password was not given but private key is encrypted")
         if isinstance(e, TypeError) and "encrypted" not in str(e) and "password" not in str(e).lower():
@@ -71,10 +75,17 @@ def load_private_key(key_path: str | Path) -> paramiko.PKey:
             f"Use a key without a passphrase for RunPod (`ssh-keygen -t ed25519 -N '' -f ~/.ssh/runpod_ed25519`, "
             f"then register the .pub with RunPod) or remove it with `ssh-keygen -p -f {path}`."
         ) from None
+    except UnknownKeyType as e:
+        kind = getattr(e, "key_type", None)
+        name = getattr(kind, "__name__", str(kind or "unknown")).replace("PrivateKey", "")
+        raise SshKeyError(
+            f"{path} is a {name} key, a type the runner cannot use; supported: ed25519, RSA and ECDSA keys. "
+            f"Create one with `ssh-keygen -t ed25519 -N '' -f ~/.ssh/runpod_ed25519` and register its .pub with RunPod."
+        ) from None
     except (paramiko.SSHException, ValueError) as e:
         raise SshKeyError(
-            f"{path} is not a private key the runner can use ({e}); supported: ed25519, RSA and ECDSA "
-            f"keys in OpenSSH or PEM format."
+            f"{path} could not be loaded as a private key: it is damaged, or not a private key the runner can use ({e}); "
+            f"supported: ed25519, RSA and ECDSA keys in OpenSSH or PEM format."
         ) from None
 
 

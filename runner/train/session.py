@@ -352,12 +352,26 @@ def run(args: argparse.Namespace, settings: Settings, *, recovery: Recovery | No
     _check_workspace(args, target)
     cfg = load_train_config(args.config, settings.project_root)
     target.preflight()                    # pod: keys + stack outputs; never a billable call
+    _check_repo(args, settings, target, cfg)
     if getattr(args, "keep_pod", False) and target.kind != TargetKind.POD:
         Console(settings.secrets()).say("--keep-pod only matters for the stack's pod; ignored")
     if recovery is None and target.kind == TargetKind.POD:
         recovery = AutoRecovery(getattr(args, "max_recoveries", 3), getattr(args, "budget_usd", None))
     session = TrainSession(args, settings, target, cfg, recovery=recovery)
     return session.run()
+
+
+def _check_repo(args: argparse.Namespace, settings: Settings, target: Target, cfg: TrainConfig) -> None:
+    """What the pod would only find out after a resume: branch and session names, the branch on the
+    remote, the config and TRAIN_SCRIPT in the pushed tree (runner/train/repo_check.py)."""
+    from runner.train import repo_check
+
+    repo_url, branch = target.repo()
+    repo_check.check_branch_name(branch)
+    repo_check.check_session(target.session)
+    repo_check.check_repo(repo_url, branch, root=settings.project_root, paths=[cfg.rel_path, settings.train_script],
+                          allow_unpushed=bool(getattr(args, "allow_unpushed", False)),
+                          say=Console(settings.secrets()).say)
 
 
 def _check_workspace(args: argparse.Namespace, target: Target) -> None:
