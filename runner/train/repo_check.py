@@ -94,11 +94,11 @@ def ls_remote_branch(repo_url: str, branch: str, *, timeout_s: float = LS_REMOTE
 def _normalize(url: str) -> str:
     """host/path of a git URL (scheme, credentials, port-less scp syntax, .git and slashes dropped)."""
     u = url.strip()
+    if u.lower().startswith("file://"):
+        return str(Path(u[len("file://"):]).resolve())
     m = re.match(r"^[a-z][a-z0-9+.-]*://(?:[^/@]*@)?([^/]+)(/.*)?$", u, re.I)
     if m:
         host, path = m.group(1).lower(), m.group(2) or ""
-        if u.lower().startswith("file://"):
-            return str(Path(path).resolve())
         host = host.split(":")[0] if not host.startswith("[") else host
     else:
         scp = re.match(r"^(?:[^@/]+@)?([^:/]+):(.*)$", u)

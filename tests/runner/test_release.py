@@ -72,6 +72,7 @@ def test_train_launcher_refusal_stops_the_pod_it_resumed(train_env, monkeypatch)
     monkeypatch.setenv("REPO_URL", str(env.root / "no-such-repo"))
     res = env.run("train", "--config", CONFIG)
     assert res.code == 2, res.err
+    assert "warning: could not check" in res.err
     assert "did not start training" in res.err and "git clone" in res.err
     assert f"nothing was started, so pod {env.pod_id} stopped by the runner" in res.err
     assert_started_then_stopped(env.fake, env.pod)
