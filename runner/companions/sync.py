@@ -316,6 +316,13 @@ def _sync(settings: Settings, outputs: StackOutputs, target: PinnedPod, sync: Sy
                         f"`python -m runner ssh` (`command -v {REMOTE_RSYNC}`) and retry.", exit_code=1)
     if code == 255 and not target.checked_now:
         _explain_ssh_failure(settings, outputs, target)
+    if result.host_key_refused:
+        from runner.errors import HostKeyMismatch
+
+        raise HostKeyMismatch(
+            f"ssh refused the host key pod {outputs.pod_id} presented at {ep.host}:{ep.port}: it is not the key "
+            "the runner pinned for this start of the pod, so nothing was copied. Run `python -m runner sync` "
+            "again; if it happens again, `python -m runner ssh` shows the pinned and the presented key.")
     if code != 0:
         raise _rsync_failed(code)
     _say("dry run: nothing was changed." if dry_run else f"synced {sync.source}/ -> {sync.dest}/")

@@ -192,8 +192,10 @@ def connect_endpoint(
     started_at: str | None = None,
     timeout: float = 20.0,
     keepalive: int = 15,
+    unreachable_hint: str | None = None,
 ) -> SshConnection:
-    """An SSH connection with the settings' key; host key pinned under pin_id (pod id) or host:port."""
+    """An SSH connection with the settings' key; host key pinned under pin_id (pod id) or host:port.
+    unreachable_hint: what the error tells to check when nothing answers (default: the pod's)."""
     target = SshTarget(endpoint.host, int(endpoint.port), endpoint.user or "root", str(settings.ssh_key_path))
     store = HostKeyStore(settings.paths.ensure().known_hosts)
     policy = store.policy(
@@ -201,7 +203,8 @@ def connect_endpoint(
         started_at=started_at,
         endpoint=f"{endpoint.host}:{endpoint.port}",
     )
-    return SshConnection.open(target, host_key_check=policy, timeout=timeout, keepalive=keepalive)
+    extra = {"unreachable_hint": unreachable_hint} if unreachable_hint else {}
+    return SshConnection.open(target, host_key_check=policy, timeout=timeout, keepalive=keepalive, **extra)
 
 
 __all__ = ["PodLink", "connect_endpoint", "open_pod_link", "add_release_note", "release_after_failed_start", "start_or_release"]

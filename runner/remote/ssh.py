@@ -42,6 +42,12 @@ class SshTarget:
 
 _READ_CHUNK = 65536
 
+# What to check when nothing answers: the stack's pod, or a machine given with --host.
+POD_UNREACHABLE = ("Is the pod running and its port 22/tcp exposed? (`python -m runner status` shows the "
+                   "current SSH endpoint)")
+HOST_UNREACHABLE = ("Check --host (USER@HOST[:PORT]): that the machine is up and reachable from here and that "
+                    "sshd listens on that port.")
+
 
 def load_private_key(key_path: str | Path) -> paramiko.PKey:
     """Load an ed25519/RSA/ECDSA private key, or raise SshKeyError saying how to fix the file."""
@@ -106,15 +112,13 @@ class SshConnection:
         host_key_check: HostKeyPolicy,
         timeout: float = 20.0,
         keepalive: int = 15,
+        unreachable_hint: str = POD_UNREACHABLE,
     ) -> "SshConnection":
         pkey = load_private_key(target.key_path)  # fail on a bad key before touching the network
         try:
             sock = socket.create_connection((target.host, target.port), timeout=timeout)
         except OSError as e:
-            raise SshConnectError(
-                f"cannot connect to {target}: {e.strerror or e}. Is the pod running and its port 22/tcp "
-                f"exposed? (`python -m runner status` shows the current SSH endpoint)"
-            ) from None
+            raise SshConnectError(f"cannot connect to {target}: {e.strerror or e}. {unreachable_hint}") from None
         transport = paramiko.Transport(sock)
         transport.banner_timeout = timeout
         transport.handshake_timeout = timeout
