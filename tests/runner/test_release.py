@@ -126,3 +126,25 @@ def test_sync_keep_running_does_not_keep_a_pod_it_could_not_use(pod_env, capfd, 
     err = capfd.readouterr().err
     assert "could not use pod" in err and "nothing is left billing" in err
     assert_started_then_stopped(pod_env.fake, pod_env.pod)
+
+
+# ---------------------------------------------------------------- Ctrl-C while the pod starts
+def test_ctrl_c_while_waiting_for_the_start_stops_the_pod_again(fake_runpod):
+    import pytest
+
+    from runner.pod.link import start_or_release
+    from tests.runner.test_pod import outputs_for
+
+    fake_runpod.boot_seconds = 60                          # it would take a minute to come up
+    pod = fake_runpod.add_pod(status="EXITED")
+    said: list[str] = []
+
+    def progress(message: str) -> None:
+        said.append(message)
+        if message.startswith("waiting for pod"):         # the resume was sent; now the user gives up
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        start_or_release(fake_runpod.client(), outputs_for(pod), deadline_s=30, on_progress=progress)
+    assert any("so it stopped it again: nothing is left billing" in m for m in said), said
+    assert_started_then_stopped(fake_runpod, fake_runpod.pods[pod.id])
