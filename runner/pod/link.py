@@ -90,8 +90,10 @@ class PodLink:
 
     def ensure_running(self, *, on_progress: Say | None = None) -> RunningPod:
         """Start the pod again if needed and take its (new) endpoint; used after a preemption too."""
+        # A Ctrl-C here (a recovery) is the session's to handle: abandon_recovery stops the pod.
         self.running = start_or_release(
             self.client, self.outputs, deadline_s=self.settings.pod_start_timeout_s, on_progress=on_progress,
+            release_on_interrupt=False,
         )
         return self.running
 
@@ -102,10 +104,12 @@ def start_or_release(
     *,
     deadline_s: float,
     on_progress: Say | None = None,
+    release_on_interrupt: bool = True,
 ) -> RunningPod:
     """ensure_running(), and when it fails (start timeout, the API, Ctrl-C) after this call asked
     RunPod to resume or start the pod: stop the pod again, so a failed start never leaves it billing.
-    The error then says so; a pod that was already running or starting before is left as it was."""
+    The error then says so; a pod that was already running or starting before is left as it was.
+    release_on_interrupt=False leaves a Ctrl-C to a caller that stops the pod itself."""
     asked = False
 
     def resuming() -> None:
@@ -115,7 +119,7 @@ def start_or_release(
     try:
         return ensure_running(client, outputs, deadline_s=deadline_s, on_progress=on_progress, on_resume=resuming)
     except BaseException as e:
-        if not asked:
+        if not asked or (isinstance(e, KeyboardInterrupt) and not release_on_interrupt):
             raise
         note = release_after_failed_start(client, outputs.pod_id)
         if note is None:                 # the resume itself was refused: nothing runs, nothing to say
