@@ -26,6 +26,8 @@ def test_bid_below_the_minimum_at_resume_says_which_config_to_raise(train_env):
     assert "`pulumi config set bidPerGpu 0.413` and `pulumi up`" in res.err
     assert "RunPod API error" not in res.err
     assert env.pod.status == "EXITED"
+    (refused,) = env.fake.billable_calls()                  # the one resume (a GraphQL error, HTTP 200) ...
+    assert refused.operation == "podBidResume" and env.pod.start_count == 1   # ... refused: it never started
     assert [r for r in env.fake.requests if r.action == "stop"] == []   # nothing started, nothing to stop
 
 

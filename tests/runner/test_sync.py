@@ -355,6 +355,7 @@ def test_changed_host_key_without_a_restart_is_refused(pod_env, capfd):
                   "connection unexpectedly closed"):
         assert noise not in err, err
     assert err.count("error: ") == 1, err
+    assert pod_env.fake.billable_calls() == []
     assert (pod_env.workspace / "data" / "audio_0" / "a.flac").read_text() == FILES["audio_0/a.flac"]
     assert pinned_key(pod_env) == old_pin
 
