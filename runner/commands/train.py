@@ -9,7 +9,10 @@ NAME = "train"
 IMPLEMENTATION = "runner.train.session"
 SUMMARY = "start (or rejoin) training on the pod and follow its log"
 DESCRIPTION = """\
-Check the config here (exists, YAML, has output_dir) and read the stack outputs, make
+Check the config here (exists, YAML, has output_dir), the SSH key (loaded for real), the
+branch (a valid name, present on REPO_URL per `git ls-remote`) and, when REPO_URL is this
+checkout, that the config and TRAIN_SCRIPT are pushed (--allow-unpushed: a warning), all
+before anything is billed. Then read the stack outputs, make
 sure the pod runs (resuming it if stopped or preempted), start remote/remote_train.sh on
 it over SSH and follow the training log live until training ends, reconnecting when the
 link drops (no line lost or repeated). The pod clones REPO_URL (committed, pushed code),
@@ -22,6 +25,9 @@ the stack's bid (or replaces it through the stack, `pulumi up --refresh [--repla
 when it cannot be resumed),
 and relaunches the same run, which continues from the newest complete checkpoint.
 Bounded by --max-recoveries and --budget-usd; a stop by you is never undone.
+
+If the pod this command resumed cannot be used (SSH never answers, the key is refused,
+the launcher refuses), it is stopped again before the error is shown.
 
 At the end: a summary (exit code, duration, checkpoint, estimated cost), the pod stops
 itself and the runner checks that through the API (and stops it if it did not), and

@@ -131,10 +131,11 @@ def _git_ok(root: Path, *args: str) -> bool:
 
 
 def check_repo(repo_url: str, branch: str, *, root: Path, paths: list[str], allow_unpushed: bool,
-               say: Say) -> None:
-    """The branch exists on REPO_URL; when REPO_URL is this checkout, `paths` exist in it as pushed."""
+               say: Say, remote: RemoteBranch | None = None) -> None:
+    """The branch exists on REPO_URL; when REPO_URL is this checkout, `paths` exist in it as pushed.
+    `remote`: ls_remote_branch()'s answer when the caller asked it already."""
     shown = mask_url(repo_url)
-    remote = ls_remote_branch(repo_url, branch)
+    remote = remote or ls_remote_branch(repo_url, branch)
     if remote.reachable and remote.sha is None:
         raise RepoCheckError(
             f"branch {branch!r} does not exist in {shown} (`git ls-remote` found no refs/heads/{branch}); "
