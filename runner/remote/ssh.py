@@ -137,6 +137,10 @@ class SshConnection:
             try:
                 transport.auth_publickey(target.user, pkey)
             except paramiko.AuthenticationException as e:
+                if not transport.is_active():
+                    # paramiko's "transport shut down or saw EOF": the link dropped (a preemption, sshd
+                    # restarting), which a reconnect may cure; the server did not reject the key.
+                    raise SshConnectError(f"connection to {target} dropped during authentication ({e})") from None
                 raise SshAuthError(
                     f"{target} rejected the key {target.key_path} ({e}). Register its public half "
                     f"({target.key_path}.pub) in RunPod's SSH key settings and make sure the pod was "

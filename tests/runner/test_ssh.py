@@ -183,6 +183,22 @@ def test_key_errors_are_clear_and_come_first(tmp_path):
     assert "not a private key" in _key_error(tmp_path, garbage)
 
 
+def test_a_link_that_drops_during_auth_is_a_connect_error_not_a_rejected_key(sshd, monkeypatch):
+    """What paramiko raises when the server goes away mid-auth (a preemption drops every session):
+    a reconnect may cure it, so it must not read as "rejected the key" (not retried, exit 6)."""
+    import paramiko
+
+    from runner.errors import SshConnectError
+
+    def dropping(self, username, key):
+        self.close()
+        raise paramiko.AuthenticationException("Authentication failed: transport shut down or saw EOF")
+
+    monkeypatch.setattr(paramiko.Transport, "auth_publickey", dropping)
+    with pytest.raises(SshConnectError, match="dropped during authentication"):
+        SshConnection.open(_target(sshd), host_key_check=expect_host_key(sshd.known_host_key))
+
+
 def test_host_key_check_runs_before_auth_and_can_refuse(sshd):
     seen: list[HostKey] = []
 
