@@ -21,13 +21,15 @@ _FAILED_STATES = (rp.EXITED, rp.ERROR, rp.TERMINATED)
 class PodCreateError(RuntimeError):
     """The pod could not be obtained or did not become reachable; the message says what to do."""
 
+    expected = True          # `pulumi up` shows the message alone (infra/provider_support.py)
+
 
 class PodNotReachable(PodCreateError):
     pass
 
 
 class PodTerminateError(RuntimeError):
-    pass
+    expected = True
 
 
 class Probe(Protocol):

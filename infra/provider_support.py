@@ -45,8 +45,41 @@ def make_client() -> rp.RunPodClient:
     return rp.RunPodClient.from_env(api_key=token)
 
 
+# Errors whose message says everything (ours and the client's): `pulumi up` shows them without
+# the chain of tracebacks behind them. Any other exception is a bug and keeps its whole traceback.
+_EXPECTED = (rp.RunPodError, MissingApiKey)
+_WRAPPED = ("check", "diff", "create", "read", "update", "delete")
+
+
+def _message_first(method):
+    """Pulumi's dynamic-provider server sends `traceback.format_exc()` as the error text, so the
+    message always comes last. It can come right after a three-frame traceback (the server's two
+    frames and this one) instead of after the whole chain through the client and its retries: an
+    expected error is re-raised here with its traceback and its cause dropped."""
+
+    def wrapped(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            if isinstance(exc, _EXPECTED) or getattr(exc, "expected", False):
+                raise exc.with_traceback(None) from None   # <- the provider's error: the next line says what
+            raise
+
+    wrapped.__name__, wrapped.__qualname__, wrapped.__doc__ = method.__name__, method.__qualname__, method.__doc__
+    wrapped.__wrapped__ = method  # type: ignore[attr-defined]
+    return wrapped
+
+
 class RunPodProvider(ResourceProvider):
-    """Base class: takes the key from the stack config without ever storing it on the instance."""
+    """Base class: takes the key from the stack config without ever storing it on the instance.
+    Every provider method's own errors reach `pulumi up` message first (_message_first)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _WRAPPED:
+            method = cls.__dict__.get(name)
+            if method is not None and not hasattr(method, "__wrapped__"):
+                setattr(cls, name, _message_first(method))
 
     def configure(self, req: ConfigureRequest) -> None:
         token = req.config.get(TOKEN_CONFIG_KEY)

@@ -20,7 +20,7 @@ OUTPUT_KEYS = ("volume_id",)
 
 
 class VolumeStillInUse(RuntimeError):
-    pass
+    expected = True          # `pulumi up` shows the message alone (infra/provider_support.py)
 
 
 @dataclass(frozen=True)

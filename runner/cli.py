@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="settings file (default: ./.runpod.env, else the project root's)")
     parser.add_argument("--stack", metavar="NAME", default=None,
                         help="Pulumi stack (default: PULUMI_STACK from settings, else 'dev')")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks for errors (the exit codes stay the documented ones)")
 
     # Accept the global options after the command too (`runner status --stack prod`);
     # SUPPRESS keeps a subcommand from resetting a value given before it.
@@ -127,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(code or 0)
     except RunnerError as e:
         if getattr(args, "debug", False):
-            raise
+            _print_traceback(secrets)        # then the usual line and exit code: scripts rely on them
         print(f"error: {redact(e.message, secrets)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
@@ -137,11 +138,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         from infra.runpod_client import RunPodError
 
-        if isinstance(e, RunPodError) and not getattr(args, "debug", False):
+        if isinstance(e, RunPodError):
+            if getattr(args, "debug", False):
+                _print_traceback(secrets)
             err = from_runpod_error(e)
             print(f"error: {redact(err.message, secrets)}", file=sys.stderr)
             return err.exit_code
         raise
+
+
+def _print_traceback(secrets: tuple[str, ...]) -> None:
+    """--debug: the traceback of the error being handled, secrets scrubbed."""
+    import traceback
+
+    print(redact(traceback.format_exc(), secrets), file=sys.stderr, end="")
 
 
 __all__ = ["COMMANDS", "EXIT_USAGE", "HostSpec", "build_parser", "host_spec", "main", "resolve"]

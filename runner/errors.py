@@ -174,6 +174,20 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
+def _bid_hint(detail: str) -> str:
+    """A bid just above the minimum RunPod named (one unit of its last shown decimal more, since the
+    text may be rounded), else a placeholder."""
+    import re
+    from decimal import Decimal
+
+    m = re.search(r"minimum[^$\d]*\$?\s*(\d+(?:\.(\d+))?)", detail, re.IGNORECASE)
+    if not m:
+        return "<USD per GPU-hour, above RunPod's minimum bid>"
+    places = max(len(m.group(2) or ""), 3)
+    step = Decimal(1).scaleb(-places)
+    return str(Decimal(m.group(1)).quantize(step) + step)
+
+
 def from_runpod_error(exc: Exception, *, pod_id: str | None = None) -> RunnerError:
     """Translate a RunPod client exception into a RunnerError with a message that says what to do."""
     from infra import runpod_client as rp  # local import: errors.py stays importable without infra
@@ -211,6 +225,12 @@ def from_runpod_error(exc: Exception, *, pod_id: str | None = None) -> RunnerErr
             f"RunPod rejected the spot (interruptible) operation ({detail}); spot pods may have been withdrawn. "
             "Allow on-demand pods: `pulumi config set spotFallback on-demand` and "
             "`pulumi config set maxOnDemandPricePerGpu <USD per GPU-hour>`, then `pulumi up --refresh`."
+        )
+    if isinstance(exc, rp.BidTooLow):
+        return PodError(
+            f"RunPod refused the spot bid for {what}: {detail} Raise the stack's bid, then refresh the outputs "
+            f"and retry: `pulumi config set bidPerGpu {_bid_hint(detail)}` and `pulumi up` (an update in place: "
+            "the pod and the volume stay)."
         )
     if isinstance(exc, rp.RateLimited):
         return ApiError(f"RunPod is rate-limiting requests ({detail}); wait a minute and retry.")

@@ -6,6 +6,7 @@ as unset, so `RUNPOD_API_KEY=` in the environment does not hide the file's key.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Mapping
 
 from runner.errors import SettingsError
-from runner.paths import StatePaths
+from runner.paths import StatePaths, write_private
 from runner.types import Say
 
 DEFAULT_ENV_FILE = ".runpod.env"
@@ -137,7 +138,36 @@ class Settings:
                 f"{how} {p} does not look like a private key (no 'PRIVATE KEY' header); "
                 "set SSH_KEY_PATH to the private half of your key pair."
             )
+        self._load_ssh_key(p, how)
         return p
+
+    def _load_ssh_key(self, p: Path, how: str) -> None:
+        """Load the key as the SSH connection will (passphrase, damage, unsupported type), once per
+        version of the file: the file's identity and times are remembered in the state directory
+        (never anything from the key itself), so later commands skip paramiko's import."""
+        try:
+            st = p.stat()
+        except OSError as e:
+            raise SettingsError(f"cannot read {how} {p}: {e.strerror}.") from None
+        stamp = json.dumps({"path": str(p.resolve()), "dev": st.st_dev, "ino": st.st_ino, "size": st.st_size,
+                            "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}, sort_keys=True)
+        memo = self.state_dir / "ssh_key_checked"
+        try:
+            if memo.read_text() == stamp:
+                return
+        except OSError:
+            pass
+        from runner.errors import SshKeyError
+        from runner.remote.ssh import load_private_key   # paramiko: only when the key file changed
+
+        try:
+            load_private_key(p)
+        except SshKeyError as e:
+            raise SettingsError(f"{how}: {e.message}") from None
+        try:
+            write_private(memo, stamp)
+        except OSError:
+            pass                                        # no state dir: check again next time
 
     def preflight(self) -> None:
         """Everything a pod-touching command needs locally; call before any billable API call."""

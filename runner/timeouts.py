@@ -20,6 +20,7 @@ class Timeouts:
     stop_check_interval_s: float = 0.5    # how often the follower checks whether to stop
     state_check_timeout_s: float = 15.0   # one read of the state file
     state_poll_s: float = 15.0            # safety net: the end is normally seen in the log itself
+    host_banner_s: float = 30.0           # --host: how long to wait for the machine's SSH banner
     # runner train: automatic recovery
     pod_poll_s: float = 5.0               # PodWatch: one API read this often while following
     confirm_s: float = 20.0               # after a "preempted" footer: how long the API may take to say who stopped the pod

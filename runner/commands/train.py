@@ -9,7 +9,10 @@ NAME = "train"
 IMPLEMENTATION = "runner.train.session"
 SUMMARY = "start (or rejoin) training on the pod and follow its log"
 DESCRIPTION = """\
-Check the config here (exists, YAML, has output_dir) and read the stack outputs, make
+Check the config here (exists, YAML, has output_dir), the SSH key (loaded for real), the
+branch (a valid name, present on REPO_URL per `git ls-remote`) and, when REPO_URL is this
+checkout, that the config and TRAIN_SCRIPT are pushed (--allow-unpushed: a warning), all
+before anything is billed. Then read the stack outputs, make
 sure the pod runs (resuming it if stopped or preempted), start remote/remote_train.sh on
 it over SSH and follow the training log live until training ends, reconnecting when the
 link drops (no line lost or repeated). The pod clones REPO_URL (committed, pushed code),
@@ -22,6 +25,9 @@ the stack's bid (or replaces it through the stack, `pulumi up --refresh [--repla
 when it cannot be resumed),
 and relaunches the same run, which continues from the newest complete checkpoint.
 Bounded by --max-recoveries and --budget-usd; a stop by you is never undone.
+
+If the pod this command resumed cannot be used (SSH never answers, the key is refused,
+the launcher refuses), it is stopped again before the error is shown.
 
 At the end: a summary (exit code, duration, checkpoint, estimated cost), the pod stops
 itself and the runner checks that through the API (and stops it if it did not), and
@@ -57,6 +63,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", metavar="DIR",
                    help="workspace (volume) directory on the target (default: the stack's workspace output, "
                         "/workspace for --host, ./.local-workspace for --local)")
+    p.add_argument("--allow-unpushed", action="store_true",
+                   help="when REPO_URL is this checkout, launch even if the config or TRAIN_SCRIPT is not in the "
+                        "pushed branch (a warning instead of an error; the pod clones the pushed branch)")
     p.add_argument("--run-id", type=run_id, metavar="ID",
                    help="name of the run (default: <config name>-<UTC time>); reuse one to continue it")
     p.add_argument("--max-recoveries", type=non_negative_int, default=3, metavar="N",

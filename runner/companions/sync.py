@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from infra.runpod_client import Pod, RunPodError, SshEndpoint
 from runner.errors import EXIT_INTERRUPTED, EXIT_SSH, RunnerError, UsageError, from_runpod_error
-from runner.pod.lifecycle import ensure_running, stop_pod
+from runner.pod.lifecycle import stop_pod
 from runner.pod.state import PodState, STOPPED_STATES, classify, with_user
 from runner.pod.stops import StopLog
 from runner.remote.openssh import PublicKey, host_alias, openssh_options, pinned_key_for_start, temporary_known_hosts
@@ -216,23 +216,30 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except RunPodError as e:
         raise from_runpod_error(e, pod_id=outputs.pod_id) from None
     before = classify(pod)
-    restore_stopped = before in STOPPED_STATES and not keep_running
+    started_here = before in STOPPED_STATES      # this command resumes/starts it
+    reached = False                              # the pod answered and its host key is pinned
     try:
         target = _pinned_target(settings, outputs, pod, before)
         if target is None:
             target = _start_and_pin(settings, outputs, client)
+        reached = True
         return _sync(settings, outputs, target, sync, dry_run=dry_run, delete=delete,
                      progress=progress, version=version)
     finally:
-        if restore_stopped:
-            _say(f"stopping pod {outputs.pod_id} again (it was stopped before the sync; "
-                 "--keep-running leaves it running)")
+        if started_here and (not keep_running or not reached):
+            if reached:
+                _say(f"stopping pod {outputs.pod_id} again (it was stopped before the sync; "
+                     "--keep-running leaves it running)")
+            else:
+                # Nothing was copied: --keep-running does not keep a pod the sync could not use.
+                _say(f"the sync could not use pod {outputs.pod_id}, which it had started: stopping it again")
             try:
                 stop_pod(client, outputs.pod_id, stops=StopLog.at(settings.paths.ensure()), spot=outputs.is_spot)
+                _say(f"pod {outputs.pod_id} is stopped: nothing is left billing")
             except RunnerError as e:
                 _say(f"warning: could not stop pod {outputs.pod_id} ({e.message}); it may still be billing: "
                      "run `python -m runner stop`.")
-        elif before in STOPPED_STATES:
+        elif started_here:
             _say(f"pod {outputs.pod_id} keeps running (--keep-running): it bills until `python -m runner stop` "
                  "or the end of the next training run.")
 
@@ -265,7 +272,9 @@ def _install_rsync(conn: "SshConnection") -> None:
 def _start_and_pin(settings: Settings, outputs: StackOutputs, client) -> PinnedPod:
     """Start the pod if needed, wait for its sshd, and pin (or re-pin after a restart) its host key with
     paramiko; rsync is checked (and installed) through that session since it is open anyway."""
-    running = ensure_running(client, outputs, deadline_s=settings.pod_start_timeout_s, on_progress=_say)
+    from runner.pod.link import start_or_release   # paramiko: this path opens a session anyway
+
+    running = start_or_release(client, outputs, deadline_s=settings.pod_start_timeout_s, on_progress=_say)
     with _connect(settings, outputs, running.ssh, running.pod.started_at) as conn:
         _install_rsync(conn)
         key = conn.host_key
@@ -308,6 +317,13 @@ def _sync(settings: Settings, outputs: StackOutputs, target: PinnedPod, sync: Sy
                         f"`python -m runner ssh` (`command -v {REMOTE_RSYNC}`) and retry.", exit_code=1)
     if code == 255 and not target.checked_now:
         _explain_ssh_failure(settings, outputs, target)
+    if result.host_key_refused:
+        from runner.errors import HostKeyMismatch
+
+        raise HostKeyMismatch(
+            f"ssh refused the host key pod {outputs.pod_id} presented at {ep.host}:{ep.port}: it is not the key "
+            "the runner pinned for this start of the pod, so nothing was copied. Run `python -m runner sync` "
+            "again; if it happens again, `python -m runner ssh` shows the pinned and the presented key.")
     if code != 0:
         raise _rsync_failed(code)
     _say("dry run: nothing was changed." if dry_run else f"synced {sync.source}/ -> {sync.dest}/")

@@ -111,11 +111,14 @@ def ensure_running(
     max_poll_s: float = 10.0,
     probe_timeout_s: float = 10.0,
     stops: StopLog | None = None,
+    on_resume: Callable[[], None] | None = None,
 ) -> RunningPod:
     """Return the pod RUNNING with an SSH endpoint that answers with an SSH banner, resuming it if stopped.
 
     Raises PodGone (terminated/unknown; recoverable through `pulumi up`), PodNoCapacity (recoverable),
     SpotUnavailableError, ApiAuthError/ApiError, StackError (outputs lack the bid), PodStartTimeout.
+    on_resume is called just before the resume/start request: from then on the pod may bill, so a
+    caller that fails later knows it must stop it again (runner/pod/link.py start_or_release).
     """
     say = on_progress or say_nothing
     pod_id = outputs.pod_id
@@ -133,6 +136,8 @@ def ensure_running(
                PodState.STOPPED_BY_RUNPOD: "stopped by RunPod"}[state]
         detail = f": {pod.last_status_change}" if pod.last_status_change else ""
         say(f"pod {pod_id} is {pod.status}, {why}{detail}")
+        if on_resume is not None:
+            on_resume()
         _resume(client, outputs, pod, say)
         resumed = True
         pod = None  # re-read: the record before the resume says nothing about the new start

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.runpod_client import Pod, RunPodClient, RunPodError, SshEndpoint
-from runner.errors import ApiError, PodError, PodLeft, PodNotRunning, SshNotReady, from_runpod_error
-from runner.pod.lifecycle import RunningPod, ensure_running
+from runner.errors import (ApiError, PodError, PodLeft, PodNotRunning, PodStartTimeout, RunnerError, SshNotReady,
+                           from_runpod_error)
+from runner.pod.lifecycle import RunningPod, ensure_running, stop_pod
 from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.pod.state import PodState, classify, with_user
 from runner.pod.stops import StopLog
@@ -98,11 +99,72 @@ class PodLink:
 
     def ensure_running(self, *, on_progress: Say | None = None) -> RunningPod:
         """Start the pod again if needed and take its (new) endpoint; used after a preemption too."""
-        self.running = ensure_running(
+        # A Ctrl-C here (a recovery) is the session's to handle: abandon_recovery stops the pod.
+        self.running = start_or_release(
             self.client, self.outputs, deadline_s=self.settings.pod_start_timeout_s, on_progress=on_progress,
             stops=self.stops,
+            release_on_interrupt=False,
         )
         return self.running
+
+
+def start_or_release(
+    client: RunPodClient,
+    outputs: StackOutputs,
+    *,
+    deadline_s: float,
+    on_progress: Say | None = None,
+    release_on_interrupt: bool = True,
+    stops: StopLog | None = None,
+) -> RunningPod:
+    """ensure_running(), and when it fails (start timeout, the API, Ctrl-C) after this call asked
+    RunPod to resume or start the pod: stop the pod again, so a failed start never leaves it billing.
+    The error then says so; a pod that was already running or starting before is left as it was.
+    release_on_interrupt=False leaves a Ctrl-C to a caller that stops the pod itself."""
+    asked = False
+
+    def resuming() -> None:
+        nonlocal asked
+        asked = True
+
+    try:
+        return ensure_running(client, outputs, deadline_s=deadline_s, on_progress=on_progress, on_resume=resuming,
+                              stops=stops)
+    except BaseException as e:
+        if not asked or (isinstance(e, KeyboardInterrupt) and not release_on_interrupt):
+            raise
+        note = release_after_failed_start(client, outputs.pod_id, stops=stops, spot=outputs.is_spot)
+        if note is None:                 # the resume itself was refused: nothing runs, nothing to say
+            raise
+        if isinstance(e, RunnerError):
+            add_release_note(e, note)
+        elif on_progress is not None:
+            on_progress(note)
+        raise
+
+
+def add_release_note(e: RunnerError, note: str) -> None:
+    """Say in the error itself that the pod was stopped again (its own "stop it yourself" hint goes)."""
+    head = e.message
+    if isinstance(e, PodStartTimeout):
+        head = head.split(". Retry (it keeps starting", 1)[0]
+        note += " Retry when the cause is fixed (slow image pulls: raise POD_START_TIMEOUT)."
+    e.message = f"{head.rstrip('.')}. {note}"
+    e.args = (e.message,)
+
+
+def release_after_failed_start(client: RunPodClient, pod_id: str, *, stops: StopLog | None = None,
+                               spot: bool | None = None) -> str | None:
+    """Stop a pod this command resumed/started and then could not use. One sentence saying so, or
+    None when there was nothing to stop (the pod is not running)."""
+    try:
+        result = stop_pod(client, pod_id, stops=stops, spot=spot)
+    except RunnerError as e:
+        return (f"This command had started pod {pod_id} and COULD NOT STOP it again ({e.message}): it may be "
+                "billing; run `python -m runner stop`.")
+    if result.stopped:
+        return f"This command had started pod {pod_id}, so it stopped it again: nothing is left billing."
+    return None
 
 
 def open_pod_link(
@@ -120,7 +182,7 @@ def open_pod_link(
     outputs = outputs or read_outputs_for(settings)
     client = settings.client()
     if start_if_stopped:
-        running = ensure_running(
+        running = start_or_release(
             client, outputs, deadline_s=settings.pod_start_timeout_s, on_progress=on_progress,
             stops=StopLog.at(settings.paths),
         )
@@ -148,8 +210,10 @@ def connect_endpoint(
     started_at: str | None = None,
     timeout: float = 20.0,
     keepalive: int = 15,
+    unreachable_hint: str | None = None,
 ) -> SshConnection:
-    """An SSH connection with the settings' key; host key pinned under pin_id (pod id) or host:port."""
+    """An SSH connection with the settings' key; host key pinned under pin_id (pod id) or host:port.
+    unreachable_hint: what the error tells to check when nothing answers (default: the pod's)."""
     target = SshTarget(endpoint.host, int(endpoint.port), endpoint.user or "root", str(settings.ssh_key_path))
     store = HostKeyStore(settings.paths.ensure().known_hosts)
     policy = store.policy(
@@ -157,7 +221,8 @@ def connect_endpoint(
         started_at=started_at,
         endpoint=f"{endpoint.host}:{endpoint.port}",
     )
-    return SshConnection.open(target, host_key_check=policy, timeout=timeout, keepalive=keepalive)
+    extra = {"unreachable_hint": unreachable_hint} if unreachable_hint else {}
+    return SshConnection.open(target, host_key_check=policy, timeout=timeout, keepalive=keepalive, **extra)
 
 
-__all__ = ["PodLink", "connect_endpoint", "open_pod_link"]
+__all__ = ["PodLink", "connect_endpoint", "open_pod_link", "add_release_note", "release_after_failed_start", "start_or_release"]

@@ -26,10 +26,10 @@ def wait_for_ssh_banner(
             return
         if backoff.remaining <= 0:
             raise SshNotReady(
-                f"no SSH server answered on {host}:{port} within {deadline_s:g}s (last: {probe.detail}). Check that "
-                f"the pod is RUNNING (`python -m runner status`), that it exposes 22/tcp with a public IP, "
-                f"and that its image starts sshd with your key (RunPod images do when SSH is enabled / "
-                f"PUBLIC_KEY is set). Right after a restart the address can be stale for a minute: retry."
+                f"no SSH server answered on {host}:{port} within {deadline_s:g}s (last: {probe.detail}). Check "
+                f"--host (USER@HOST[:PORT], the port defaults to 22): that {host} is up and reachable from this "
+                f"machine, that sshd listens on port {port} there, and that no firewall drops the connection "
+                f"(`ssh -p {port} {host}` shows the same)."
             )
         if on_wait is not None:
             on_wait(f"waiting for SSH on {host}:{port}: {probe.detail} ({backoff.elapsed:.0f}s of {deadline_s:g}s)")

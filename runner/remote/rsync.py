@@ -53,6 +53,15 @@ class RsyncResult:
     code: int
     rsync_missing: bool = False       # the pod has no rsync (the wrapper's marker)
     mkdir_error: str | None = None    # the destination could not be created (mkdir's message)
+    host_key_refused: bool = False    # ssh refused the pod's host key ("Host key verification failed.")
+
+
+# OpenSSH's own account of a refused host key: a banner of @ lines, advice naming the temporary
+# known_hosts file (gone by the time anyone reads it), then the verdict. The caller explains the
+# refusal itself (runner/companions/sync.py), so this block and rsync's echo of it are held back.
+_SSH_HOST_KEY_START = re.compile(r"^(@{10,}|No \S+ host key is known for |Warning: the \S+ host key for )")
+_SSH_HOST_KEY_END = "Host key verification failed."
+_RSYNC_AFTERMATH = ("rsync: connection unexpectedly closed", "rsync error: ")
 
 
 
@@ -63,19 +72,41 @@ def run_rsync(argv: list[str]) -> RsyncResult:
     sys.stderr.flush()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
     missing, mkdir_error, last = False, None, ""
+    held: list[str] | None = None            # a possible host-key block, until its verdict
+    refused = False
+
+    def relay(text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
     try:
         assert proc.stderr is not None
         for raw in proc.stderr:
             line = raw.decode("utf-8", "replace")
             marker = line.strip()
-            if marker == NO_RSYNC:
+            if held is None and _SSH_HOST_KEY_START.match(marker):
+                held = []
+            if held is not None:
+                held.append(line)
+                if marker == _SSH_HOST_KEY_END:
+                    refused, held = True, None
+                elif len(held) > 60:           # not the block it looked like: pass it on after all
+                    relay("".join(held))
+                    held = None
+                continue
+            if marker == _SSH_HOST_KEY_END:
+                refused = True
+            elif refused and marker.startswith(_RSYNC_AFTERMATH):
+                pass
+            elif marker == NO_RSYNC:
                 missing = True
             elif marker == NO_DEST:
                 mkdir_error = last or "mkdir failed"
             elif not (missing or mkdir_error):
-                sys.stderr.write(line)
-                sys.stderr.flush()
+                relay(line)
                 last = marker or last
+        if held:
+            relay("".join(held))
         code = proc.wait()
     except KeyboardInterrupt:
         _stop(proc)
@@ -83,7 +114,7 @@ def run_rsync(argv: list[str]) -> RsyncResult:
     finally:
         if proc.stderr is not None:
             proc.stderr.close()
-    return RsyncResult(code, missing, mkdir_error)
+    return RsyncResult(code, missing, mkdir_error, refused)
 
 
 def _stop(proc: subprocess.Popen) -> None:

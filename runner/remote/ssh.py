@@ -11,11 +11,13 @@ import shlex
 import socket
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 import paramiko
+from paramiko.pkey import UnknownKeyType
 
 from runner.errors import (RemoteFileShrunk, SshAuthError, SshConnectError,
                            SshDisconnected, SshError, SshKeyError, SshTimeout)
@@ -40,6 +42,12 @@ class SshTarget:
 
 _READ_CHUNK = 65536
 
+# What to check when nothing answers: the stack's pod, or a machine given with --host.
+POD_UNREACHABLE = ("Is the pod running and its port 22/tcp exposed? (`python -m runner status` shows the "
+                   "current SSH endpoint)")
+HOST_UNREACHABLE = ("Check --host (USER@HOST[:PORT]): that the machine is up and reachable from here and that "
+                    "sshd listens on that port.")
+
 
 def load_private_key(key_path: str | Path) -> paramiko.PKey:
     """Load an ed25519/RSA/ECDSA private key, or raise SshKeyError saying how to fix the file."""
@@ -61,7 +69,9 @@ def load_private_key(key_path: str | Path) -> paramiko.PKey:
     if data.lstrip().startswith((b"ssh-", b"ecdsa-")):
         raise SshKeyError(f"{path} is a public key; SSH_KEY_PATH must name the private key (without .pub).")
     try:
-        return paramiko.PKey.from_path(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")      # cryptography's DSA deprecation: the error below says it
+            return paramiko.PKey.from_path(path)
     except (paramiko.PasswordRequiredException, TypeError) as e:
         # cryptography raises TypeError("Password was not given but private key is encrypted")
         if isinstance(e, TypeError) and "encrypted" not in str(e) and "password" not in str(e).lower():
@@ -71,10 +81,17 @@ def load_private_key(key_path: str | Path) -> paramiko.PKey:
             f"Use a key without a passphrase for RunPod (`ssh-keygen -t ed25519 -N '' -f ~/.ssh/runpod_ed25519`, "
             f"then register the .pub with RunPod) or remove it with `ssh-keygen -p -f {path}`."
         ) from None
+    except UnknownKeyType as e:
+        kind = getattr(e, "key_type", None)
+        name = getattr(kind, "__name__", str(kind or "unknown")).replace("PrivateKey", "")
+        raise SshKeyError(
+            f"{path} is a {name} key, a type the runner cannot use; supported: ed25519, RSA and ECDSA keys. "
+            f"Create one with `ssh-keygen -t ed25519 -N '' -f ~/.ssh/runpod_ed25519` and register its .pub with RunPod."
+        ) from None
     except (paramiko.SSHException, ValueError) as e:
         raise SshKeyError(
-            f"{path} is not a private key the runner can use ({e}); supported: ed25519, RSA and ECDSA "
-            f"keys in OpenSSH or PEM format."
+            f"{path} could not be loaded as a private key: it is damaged, or not a private key the runner can use ({e}); "
+            f"supported: ed25519, RSA and ECDSA keys in OpenSSH or PEM format."
         ) from None
 
 
@@ -95,15 +112,13 @@ class SshConnection:
         host_key_check: HostKeyPolicy,
         timeout: float = 20.0,
         keepalive: int = 15,
+        unreachable_hint: str = POD_UNREACHABLE,
     ) -> "SshConnection":
         pkey = load_private_key(target.key_path)  # fail on a bad key before touching the network
         try:
             sock = socket.create_connection((target.host, target.port), timeout=timeout)
         except OSError as e:
-            raise SshConnectError(
-                f"cannot connect to {target}: {e.strerror or e}. Is the pod running and its port 22/tcp "
-                f"exposed? (`python -m runner status` shows the current SSH endpoint)"
-            ) from None
+            raise SshConnectError(f"cannot connect to {target}: {e.strerror or e}. {unreachable_hint}") from None
         transport = paramiko.Transport(sock)
         transport.banner_timeout = timeout
         transport.handshake_timeout = timeout
@@ -122,6 +137,10 @@ class SshConnection:
             try:
                 transport.auth_publickey(target.user, pkey)
             except paramiko.AuthenticationException as e:
+                if not transport.is_active():
+                    # paramiko's "transport shut down or saw EOF": the link dropped (a preemption, sshd
+                    # restarting), which a reconnect may cure; the server did not reject the key.
+                    raise SshConnectError(f"connection to {target} dropped during authentication ({e})") from None
                 raise SshAuthError(
                     f"{target} rejected the key {target.key_path} ({e}). Register its public half "
                     f"({target.key_path}.pub) in RunPod's SSH key settings and make sure the pod was "

@@ -207,8 +207,15 @@ def test_provider_errors_reach_the_engine_with_the_message_and_no_key(server, fa
     fake_runpod.add_pod(name="stranger", volume_id=vol_id)
     with pytest.raises(grpc.RpcError) as err:
         server.delete(VOLUME_URN, vol_id, vol_out)
-    assert "still attached to a pod" in err.value.details()
-    assert fake_runpod.api_key not in err.value.details()
+    details = err.value.details()
+    assert "still attached to a pod" in details
+    assert fake_runpod.api_key not in details
+    # The server always sends traceback.format_exc(): ours is the shortest it allows, the server's two
+    # frames and the provider's, then the message; no chain through the client and its retries.
+    lines = details.rstrip().splitlines()
+    assert lines[-1].startswith("infra.volume_resource.VolumeStillInUse: ") and "still attached" in lines[-1]
+    assert "The above exception" not in details and "During handling" not in details
+    assert len([line for line in lines if line.lstrip().startswith("File ")]) == 3, details
 
 
 def test_without_a_token_the_error_says_how_to_set_it(server):
@@ -219,3 +226,17 @@ def test_without_a_token_the_error_says_how_to_set_it(server):
     with pytest.raises(grpc.RpcError) as err:
         server.create(VOLUME_URN, vol_in)
     assert "pulumi config set --secret runpod:token" in err.value.details()
+
+
+def test_a_bug_in_a_provider_keeps_its_whole_traceback():
+    import traceback
+
+    from infra import provider_support as ps
+
+    class Broken(ps.RunPodProvider):
+        def create(self, props):
+            return props["image"]
+
+    with pytest.raises(KeyError) as info:
+        Broken().create({})
+    assert 'return props["image"]' in "".join(traceback.format_tb(info.value.__traceback__))

@@ -172,10 +172,22 @@ def test_runner_error_prints_message_and_exit_code(project, recorder, capsys):
     assert KEY not in err and "***" in err
 
 
-def test_debug_shows_the_traceback(project, recorder):
-    recorder.result = StackError("boom")
-    with pytest.raises(StackError):
-        cli.main(["--debug", "status"])
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(project, recorder, capsys):
+    # --debug used to re-raise, so every error exited 1 instead of its documented code.
+    (project / ".runpod.env").write_text(f"RUNPOD_API_KEY={KEY}\n")
+    (project / ".runpod.env").chmod(0o600)
+    recorder.result = StackError(f"boom (key {KEY})")
+    assert cli.main(["--debug", "status"]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "StackError" in err
+    assert err.rstrip().endswith("error: boom (key ***)") and KEY not in err
+    recorder.result = PodGone("gone")
+    assert cli.main(["status", "--debug"]) == 4
+    from infra.runpod_client import AuthError
+
+    recorder.result = AuthError("401 unauthorized")
+    assert cli.main(["--debug", "status"]) == 5
+    assert "Traceback" in capsys.readouterr().err
 
 
 def test_keyboard_interrupt_exits_130(project, recorder, capsys):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -28,9 +29,9 @@ def load(dir: Path, environ=None, **kw):
 
 
 def private_key(dir: Path, name: str = "id_test") -> Path:
+    """A real key: preflight loads it as the SSH connection will (a header alone is refused)."""
     p = dir / name
-    p.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n")
-    p.chmod(0o600)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(p)], check=True, capture_output=True)
     return p
 
 

@@ -183,6 +183,22 @@ def test_key_errors_are_clear_and_come_first(tmp_path):
     assert "not a private key" in _key_error(tmp_path, garbage)
 
 
+def test_a_link_that_drops_during_auth_is_a_connect_error_not_a_rejected_key(sshd, monkeypatch):
+    """What paramiko raises when the server goes away mid-auth (a preemption drops every session):
+    a reconnect may cure it, so it must not read as "rejected the key" (not retried, exit 6)."""
+    import paramiko
+
+    from runner.errors import SshConnectError
+
+    def dropping(self, username, key):
+        self.close()
+        raise paramiko.AuthenticationException("Authentication failed: transport shut down or saw EOF")
+
+    monkeypatch.setattr(paramiko.Transport, "auth_publickey", dropping)
+    with pytest.raises(SshConnectError, match="dropped during authentication"):
+        SshConnection.open(_target(sshd), host_key_check=expect_host_key(sshd.known_host_key))
+
+
 def test_host_key_check_runs_before_auth_and_can_refuse(sshd):
     seen: list[HostKey] = []
 
@@ -398,10 +414,12 @@ def test_banner_wait_succeeds_on_sshd(sshd):
 def test_banner_wait_times_out_on_a_closed_port():
     port = _closed_port()
     waits: list[str] = []
-    with pytest.raises(SshNotReady, match=f"127.0.0.1:{port}.*refused.*22/tcp") as info:
+    with pytest.raises(SshNotReady, match=f"127.0.0.1:{port}.*refused.*--host") as info:
         wait_for_ssh_banner("127.0.0.1", port, deadline_s=1, on_wait=waits.append)
     assert waits and "connection refused" in waits[0]
-    assert "runner status" in str(info.value)
+    # Only --host waits here: the message is about that machine, not about the stack's pod.
+    assert f"sshd listens on port {port}" in str(info.value)
+    assert "pod" not in str(info.value) and "runner status" not in str(info.value)
 
 
 def test_banner_wait_port_open_but_silent():

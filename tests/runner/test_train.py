@@ -278,15 +278,16 @@ def test_missing_repo_url_fails_before_any_billable_call(train_env, monkeypatch)
     assert env.fake.billable_calls() == []
 
 
-def test_launcher_refusal_stops_the_pod_this_run_started(train_env, monkeypatch):
+def test_a_branch_missing_on_the_remote_fails_before_any_billable_call(train_env, monkeypatch):
+    # Once found by the launcher's `git clone` after a resume; `git ls-remote` finds it here now.
+    # (The launcher refusing is in tests/runner/test_release.py.)
     env = train_env
     env.add_pod("EXITED")
     monkeypatch.setenv("REPO_BRANCH", "no-such-branch")
     res = env.run("train", "--config", CONFIG)
     assert res.code == 2
-    assert "did not start training" in res.err and "git clone" in res.err
-    assert env.pod.status == "EXITED"                 # resumed for the launch, stopped again
-    assert len(env.fake.billable_calls()) == 1 and pod_stops(env, "account")
+    assert "branch 'no-such-branch' does not exist in" in res.err and "REPO_BRANCH" in res.err
+    assert env.pod.status == "EXITED" and env.fake.billable_calls() == []
 
 
 def test_budget_reached_stops_the_pod_and_says_how_to_resume(train_env):

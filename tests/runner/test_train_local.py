@@ -71,10 +71,17 @@ def test_local_second_run_resumes_from_the_newest_checkpoint(local_env):
     assert step_numbers(res.lines) == [7, 8, 9]
 
 
-def test_uncommitted_config_is_warned_about(local_env):
+def test_uncommitted_config_is_refused_before_the_launch_unless_allowed(local_env):
     env = local_env
     env.write_config("configs/draft.yaml", smoke_config(), commit=False)
     res = env.run("train", "--local", "--config", "configs/draft.yaml", "--workspace", str(env.workspace))
+    assert res.code == 2
+    assert "configs/draft.yaml is not in branch main" in res.err and "--allow-unpushed" in res.err
+    assert "launching run" not in res.err and not env.log_file.exists()
+    # --allow-unpushed: the old warning, then the launcher itself does not find it in its clone
+    res = env.run("train", "--local", "--config", "configs/draft.yaml", "--workspace", str(env.workspace),
+                  "--allow-unpushed")
+    assert "warning: configs/draft.yaml is not in branch main" in res.err
     assert "config configs/draft.yaml is not committed" in res.err
     assert res.code == 2 and "did not start training" in res.err and "configs/draft.yaml" in res.err
 

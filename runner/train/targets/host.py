@@ -5,9 +5,11 @@ import time
 from dataclasses import dataclass
 
 from infra.runpod_client import SshEndpoint
+from runner import timeouts
 from runner.pod.link import connect_endpoint
 from runner.remote.banner import wait_for_ssh_banner
 from runner.remote.shell import Shell
+from runner.remote.ssh import HOST_UNREACHABLE
 from runner.train.targets.base import Target
 from runner.types import Say, TargetKind
 
@@ -17,7 +19,7 @@ class HostTarget(Target):
     user: str = "root"
     host: str = ""
     port: int = 22
-    banner_wait_s: float = 30.0
+    banner_wait_s: float | None = None      # default: runner/timeouts.py host_banner_s
 
     def __post_init__(self) -> None:
         self.kind = TargetKind.HOST
@@ -28,11 +30,13 @@ class HostTarget(Target):
         self.settings.require_ssh_key()
 
     def prepare(self, say: Say) -> None:
-        wait_for_ssh_banner(self.host, self.port, deadline_s=self.banner_wait_s, on_wait=say)
+        deadline = self.banner_wait_s if self.banner_wait_s is not None else timeouts.current().host_banner_s
+        wait_for_ssh_banner(self.host, self.port, deadline_s=deadline, on_wait=say)
         self.billing_from = time.time()
 
     def connect(self) -> Shell:
-        return connect_endpoint(self.settings, SshEndpoint(self.host, self.port, self.user), timeout=20.0)
+        return connect_endpoint(self.settings, SshEndpoint(self.host, self.port, self.user), timeout=20.0,
+                                unreachable_hint=HOST_UNREACHABLE)
 
     def hints(self, stack_flag: str) -> list[tuple[str, str]]:
         log = f"{self.workspace.rstrip('/')}/logs/current.log"

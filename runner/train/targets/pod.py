@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from infra.polling import Backoff, poll_until
 from infra.runpod_client import EXITED, TERMINATED
 from runner.errors import ApiError, RunnerError, SpotUnavailableError, redact
-from runner.pod.link import PodLink, open_pod_link
+from runner.pod.link import PodLink, add_release_note, open_pod_link, release_after_failed_start
 from runner.pod.lifecycle import stop_pod
 from runner.pod.stack import StackOutputs, read_outputs_for, refresh_and_up_for, replace_and_up_for
 from runner.pod.state import PodState
@@ -120,7 +120,17 @@ class PodTarget(Target):
         self.cost_per_hr = self.outputs.cost_per_hr
         if self.pod_id == old:
             say(f"the stack kept pod {old}; trying to start it again")
-        self.link = open_pod_link(self.settings, start_if_stopped=True, on_progress=say, outputs=self.outputs)
+        try:
+            self.link = open_pod_link(self.settings, start_if_stopped=True, on_progress=say, outputs=self.outputs)
+        except RunnerError as e:
+            # The stack just created this pod for the run: unreachable, it must not stay up billing.
+            # (A pod the stack kept is handled by open_pod_link when it resumed it.)
+            if self.pod_id != old:
+                note = release_after_failed_start(self.settings.client(), self.pod_id,
+                                                  stops=StopLog.at(self.settings.paths), spot=self.outputs.is_spot)
+                if note is not None:
+                    add_release_note(e, note.replace("This command had started", "The stack had just created"))
+            raise
         # A fresh pod bills from its creation, i.e. from the `pulumi up` we just ran.
         self.resumed = self.link.running.resumed or self.pod_id != old
         self._running(asked, say)
