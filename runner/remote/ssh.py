@@ -122,6 +122,9 @@ class SshConnection:
             try:
                 transport.auth_publickey(target.user, pkey)
             except paramiko.AuthenticationException as e:
+                if not transport.is_active() or "transport shut down" in str(e):
+                    # paramiko says "Authentication failed" when the link died during auth: a drop, not a refusal
+                    raise SshConnectError(f"connection to {target} dropped during authentication ({e})") from None
                 raise SshAuthError(
                     f"{target} rejected the key {target.key_path} ({e}). Register its public half "
                     f"({target.key_path}.pub) in RunPod's SSH key settings and make sure the pod was "
@@ -160,10 +163,11 @@ class SshConnection:
 
     def _disconnected(self, what: str) -> SshDisconnected:
         reason = self._transport.get_exception()
-        return SshDisconnected(
-            f"lost the SSH connection to {self.target} while {what}"
-            + (f" ({reason})" if reason else "")
-        )
+        # Some exceptions say nothing (EOFError()): name them rather than print "()".
+        text = (str(reason).strip() or {"EOFError": "the server closed the connection"}.get(
+            type(reason).__name__, type(reason).__name__)) if reason is not None else ""
+        return SshDisconnected(f"lost the SSH connection to {self.target} while {what}"
+                               + (f" ({text})" if text else ""))
 
     def _open_session(self, timeout: float = 20.0) -> paramiko.Channel:
         if not self._transport.is_active():

@@ -74,7 +74,7 @@ class LogView:
         for line in lines:
             text = line.decode("utf-8", "replace")
             self.console.log_line(text)
-            self.progress.feed(text)
+            self.progress.feed(text, live=False)       # read late: its time is not now
         self.path, self.pos = path, end
 
 

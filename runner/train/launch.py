@@ -15,6 +15,9 @@ from runner.train.events import Launched
 from runner.types import Say
 
 
+SKIPPED_WARNING = "warning: skipped incomplete checkpoint "   # remote/podside/launch.py, also in RT_RESULT
+
+
 class LaunchError(UsageError):
     """The pod-side launcher refused to start (its `error:` line says why); exit 2."""
 
@@ -46,6 +49,8 @@ def launch(connect: Callable[[], Shell], env: dict[str, str], *, label: str, say
     def on_stderr(line: str) -> None:
         if line.startswith(pc.ERROR_PREFIX):
             errors.append(line[len(pc.ERROR_PREFIX):])
+        elif line.startswith(SKIPPED_WARNING):
+            pass                     # RT_RESULT lists them too; the session says each one once
         elif line.strip():
             say(f"launcher: {line}")
 

@@ -93,12 +93,17 @@ class TrainSession:
 
     def _prepared(self) -> None:
         """The target is reachable: this command pays for it from target.billing_from."""
+        market = getattr(self.target, "market", None)
         if self.on_pod and self.target.billing_from is not None:
-            self.accounts.ledger.open(self.target.billing_from, self.target.cost_per_hr)
-        self.accounts.ledger.reprice(self.target.cost_per_hr)
+            self.accounts.ledger.open(self.target.billing_from, self.target.cost_per_hr, market)
+        self.accounts.ledger.reprice(self.target.cost_per_hr, market)
 
     def _close_billing(self, stopped_at: float | None, *, close: bool = True) -> None:
         self.accounts.close_billing(stopped_at, close=close, cost_per_hr=self.target.cost_per_hr)
+
+    def _prices(self) -> list[report.Price]:
+        """This command's pod time per market and price (more than one after a move to on-demand)."""
+        return [report.Price(m, r, secs, usd) for m, r, secs, usd in self.accounts.ledger.by_price(time.time())]
 
     def _context(self) -> RunContext:
         return RunContext(self.run_id, self.resume_command(), self.last_checkpoint, self.recoveries,
@@ -159,7 +164,7 @@ class TrainSession:
             self._close_billing(None)
             self.save_record()
             self.say(decision.message)
-            report.print_accounting(self.say, self.record, t)
+            report.print_accounting(self.say, self.record, t, self._prices())
             return decision.exit_code
 
     def follow(self, launched: Launched) -> Ended | Interrupted | Detached:
@@ -297,7 +302,7 @@ class TrainSession:
         self.save_record()
         self.say(f"run {self.run_id} is not training; its checkpoints are on the volume. "
                  f"Resume with `{self.resume_command()}`")
-        report.print_accounting(self.say, self.record, t)
+        report.print_accounting(self.say, self.record, t, self._prices())
         return EXIT_INTERRUPTED
 
     # -- the end ----------------------------------------------------------------------------------
@@ -341,7 +346,7 @@ class TrainSession:
         if took is None and self.launch_time is not None:
             took = time.time() - self.launch_time
         report.summary(self.say, self.record, self.target, launched, ended, code, stop, took=took,
-                       stack_flag=self.stack_flag())
+                       stack_flag=self.stack_flag(), prices=self._prices())
         return code
 
 

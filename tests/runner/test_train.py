@@ -225,6 +225,7 @@ def test_host_target_trains_over_ssh_without_the_runpod_api(train_env):
     assert "training succeeded" in res.err and "cost:" not in res.err
     assert env.fake.requests == [] and env.stub.calls() == []   # no API, no stack
     assert "RT_STOP_POD=0" in env.log_text()
+    assert not re.findall(r".*\bpods?\b.*", res.err + res.out, re.I), res.err + res.out   # no pod here
     pin = HostKeyStore(env.state_dir / "dev" / "known_hosts").get(f"{env.sshd.host}:{env.sshd.port}")
     assert pin is not None and pin.host_key.line == env.sshd.known_host_key
 
