@@ -30,7 +30,7 @@ from runner.train.attempt import follow_attempt
 from runner.train.config import TrainConfig, load_train_config, uncommitted_warning
 from runner.train.console import Console, LogView
 from runner.train.events import RECOVERABLE, Detached, Ended, Interrupted, Launched, StopCause, TargetInterrupted
-from runner.train.launch import LaunchError, launch, launcher_env, mask_url
+from runner.train.launch import LaunchError, launch_surviving_drops, launcher_env, mask_url
 from runner.train.recovery import AutoRecovery, Recovery, ReportAndExit, RunContext
 from runner.train.targets import Target, make_target
 from runner.types import TargetKind
@@ -209,7 +209,9 @@ class TrainSession:
         self.say(f"launching run {self.run_id}: config {self.cfg.rel_path}, repo {mask_url(env[pc.Inputs.REPO_URL])} "
                  f"({env[pc.Inputs.REPO_BRANCH]}), workspace {t.workspace}")
         try:
-            launched = launch(t.connect, env, label=t.label, say=self.say)
+            known = max((a.attempt for a in self.record.attempts), default=0)
+            launched = launch_surviving_drops(t.connect, env, label=t.label, say=self.say, known_attempt=known,
+                                              on_drop=lambda error, n: t.after_disconnect(error, n, self.say))
         except (RunnerError, KeyboardInterrupt) as e:
             self.record.status = "failed"
             self.save_record()
