@@ -54,6 +54,7 @@ def follow_with_reconnect(
     liveness_probe_s: float = 20.0,
     liveness_timeout_s: float = 15.0,
     gave_up_hint: str = POD_HINT,
+    on_partial: Callable[[bytes], None] | None = None,
 ) -> int:
     """Deliver the lines of remote `path` from byte `offset` on; return the offset after the last one.
 
@@ -67,6 +68,9 @@ def follow_with_reconnect(
     on_disconnect(error, attempt): called when the link drops (attempt 1) and after each failed
         reconnect (2, 3, ...) before waiting; raise from it to abort (e.g. the API says preempted).
     on_reconnect(conn, offset): called after each successful reconnect.
+    on_partial(data): the unfinished last line so far, each time it grew (for showing a progress
+        bar live); after a reconnect it starts again from that line's beginning. Never counted in
+        the offsets.
     liveness_probe_s / liveness_timeout_s: a link that stays silent that long is asked for a
         round trip; no answer counts as a drop (a vanished pod host sends no TCP reset).
     Gives up with SshDisconnected when no reconnect succeeded for max_reconnect_wait_s seconds; its
@@ -96,6 +100,7 @@ def follow_with_reconnect(
                     for line, next_offset in conn.follow(
                         path, position, should_stop=stop_requested,
                         liveness_probe_s=liveness_probe_s, liveness_timeout_s=liveness_timeout_s,
+                        **({"on_partial": on_partial} if on_partial is not None else {}),
                     ):
                         on_line(line, next_offset)
                         position = next_offset

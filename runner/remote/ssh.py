@@ -20,7 +20,7 @@ import paramiko
 from runner.errors import (RemoteFileShrunk, SshAuthError, SshConnectError,
                            SshDisconnected, SshError, SshKeyError, SshTimeout)
 from runner.remote.hostkeys import HostKey, HostKeyPolicy
-from runner.remote.shell import LineBuffer, LineCallback, LineSplitter, RunResult, build_script
+from runner.remote.shell import LineBuffer, LineCallback, LineSplitter, PartialCallback, RunResult, build_script
 
 if TYPE_CHECKING:
     from runner.remote.forward import PortForward
@@ -312,11 +312,14 @@ class SshConnection:
         tick_s: float = 0.25,
         liveness_probe_s: float = 20.0,
         liveness_timeout_s: float = 15.0,
+        on_partial: PartialCallback | None = None,
     ) -> Iterator[tuple[bytes, int]]:
         """Stream a remote file from byte `offset` on, forever (until should_stop() or the caller stops).
 
         Yields (line, next_offset): each whole line without its b"\\n", and the byte offset just
         after it (where to resume). A partial last line is held back until its newline arrives.
+        on_partial(bytes) is called with the unfinished last line so far whenever it grew (a progress
+        bar redrawn with \\r); it is never counted in the offsets.
         Waits for the file if it does not exist yet. should_stop is polled every tick_s seconds and
         after each batch of lines; the iterator then just ends. Raises SshDisconnected if the link
         drops, or stops answering: after liveness_probe_s without data we ask the server for a round
@@ -355,6 +358,8 @@ class SshConnection:
                 if got:
                     last_rx = time.monotonic()
                     yield from lines.feed(data)
+                    if on_partial is not None and lines.pending:
+                        on_partial(lines.pending)
                 if should_stop is not None and should_stop():
                     return
                 if chan.closed or chan.exit_status_ready() or (chan.eof_received and not chan.recv_ready()):

@@ -90,6 +90,7 @@ def follow_attempt(target: Target, launched: Launched, start: int, view: LogView
             on_disconnect=on_disconnect, on_reconnect=on_reconnect,
             max_reconnect_wait_s=t.max_reconnect_wait_s, stop_check_interval_s=t.stop_check_interval_s,
             gave_up_hint=POD_HINT if target.kind == TargetKind.POD else _gave_up_hint(target),
+            on_partial=view.partial,
         )
     except TargetInterrupted as e:
         stopped = e

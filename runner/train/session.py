@@ -163,6 +163,7 @@ class TrainSession:
                 self.say(f"pod {t.pod_id} {stop.text}")
             self._close_billing(None)
             self.save_record()
+            self.console.end_partial()
             self.say(decision.message)
             report.print_accounting(self.say, self.record, t, self._prices())
             return decision.exit_code
@@ -309,6 +310,7 @@ class TrainSession:
 
     # -- the end ----------------------------------------------------------------------------------
     def detached(self, launched: Launched, *, by_request: bool) -> int:
+        self.console.end_partial()
         self.record.status = "detached"
         self.save_record()
         report.detached_lines(self.say, self.target, launched, by_request=by_request, keep_pod=self.keep_pod,

@@ -8,13 +8,20 @@ footer's checkpoint and the steps the bar showed.
 """
 from __future__ import annotations
 
+import os
+import pty
 import re
+import select
+import subprocess
+import sys
+import threading
+import tty
 
 import pytest
 
 from remote.podside.contract import parse_footer, parse_header
 from tests.runner.recovery_harness import attempts_in_log, fast_recovery, newest_complete, preempt, record
-from tests.runner.train_harness import smoke_config, train_env, wait_for  # noqa: F401
+from tests.runner.train_harness import ROOT, local_env, smoke_config, train_env, wait_for  # noqa: F401
 
 BAR = "configs/bar.yaml"
 
@@ -94,3 +101,60 @@ def test_a_preemption_mid_bar_keeps_stdout_the_log_and_counts_the_bar_steps(env,
     if sigterm:
         assert a1["last_checkpoint"] == footer.checkpoint          # read from the footer
     assert rec["status"] == "succeeded"
+
+
+# ---------------------------------------------------------------- on a terminal: the bar moves live
+def run_on_a_terminal(env, argv: list[str], on_output) -> tuple[int, bytes, str]:
+    """`python -m runner <argv>` with stdout on a pseudo-terminal (raw: the bytes as written) and
+    stderr on a pipe; on_output(all_so_far) is called after every read. Returns (code, stdout, stderr)."""
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    proc = subprocess.Popen([sys.executable, "-m", "runner", *argv], cwd=env.project, stdin=subprocess.DEVNULL,
+                            stdout=slave, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    os.close(slave)
+    err: list[bytes] = []
+    reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    got = b""
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 60)
+            assert ready, f"no output for 60 s; so far {got[-300:]!r}"
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:              # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            got += chunk
+            on_output(got)
+    finally:
+        os.close(master)
+        code = proc.wait(60)
+        reader.join(10)
+    return code, got, b"".join(err).decode()
+
+
+def test_on_a_terminal_the_bar_is_redrawn_live_and_the_log_is_kept_exactly(local_env):
+    env = local_env
+    # 10 bar redraws between two whole lines, a tenth of a second apart
+    env.write_config(BAR, smoke_config(max_steps=20, save_steps=10, step_seconds=0.1, progress_bar="true",
+                                       log_steps=10))
+    unfinished: list[int] = []           # the bar's step while its line had no newline yet
+
+    def on_output(so_far: bytes) -> None:
+        tail = so_far.rsplit(b"\n", 1)[-1]
+        m = re.findall(rb"(\d+)/20 \[", tail)
+        if m and (not unfinished or int(m[-1]) != unfinished[-1]):
+            unfinished.append(int(m[-1]))
+
+    code, out, err = run_on_a_terminal(env, ["train", "--local", "--config", BAR, "--workspace", str(env.workspace)],
+                                       on_output)
+
+    assert code == 0, err
+    # Shown before its line ended, and redrawn as it changed: many steps of the bar seen live
+    assert len(unfinished) >= 5 and unfinished == sorted(unfinished), unfinished
+    assert any(n < 10 for n in unfinished) and any(10 < n < 20 for n in unfinished), unfinished
+    # What the terminal got is the log's bytes exactly: the bar's \r redraws, then each line as the log keeps it
+    log = env.log_file.read_bytes()
+    assert out == log[:len(out)] and b"done: 20 steps\n" in out, _first_difference(out, log)
