@@ -19,6 +19,7 @@ from typing import Callable, TextIO
 from runner.errors import RunnerError, redact
 from runner.remote.shell import Shell
 from runner.train.accounting import StepProgress
+from runner.train.losscurve import LossCurve
 from runner.train.events import Launched
 
 
@@ -99,9 +100,10 @@ class Console:
 class LogView:
     """The one continuous log the user sees, across attempts, SSH drops and preemptions."""
 
-    def __init__(self, console: Console, progress: StepProgress):
+    def __init__(self, console: Console, progress: StepProgress, loss: LossCurve | None = None):
         self.console = console
         self.progress = progress              # steps seen in the current attempt (accounting)
+        self.loss = loss if loss is not None else LossCurve()   # the run's loss over steps (the chart)
         self.path: str | None = None          # where the last printed line came from ...
         self.pos: int | None = None           # ... and the offset just after it
 
@@ -109,6 +111,7 @@ class LogView:
         self.console.log_line(text)
         self.path, self.pos = path, offset
         self.progress.feed(text)
+        self.loss.feed(text)
 
     def partial(self, data: bytes) -> None:
         """The line training is still writing (not counted in pos: it is printed again once whole)."""
@@ -146,6 +149,7 @@ class LogView:
             text = line.decode("utf-8", "replace")
             self.console.log_line(text)
             self.progress.feed(text, live=False)       # read late: its time is not now
+            self.loss.feed(text)
         self.path, self.pos = path, end
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
+from runner.train import losscurve
 from runner.train.events import Ended, Launched
 from runner.train.record import RunRecord
 from runner.train.targets import StopReport, Target
@@ -94,7 +95,8 @@ def print_accounting(say: Say, r: RunRecord, target: Target, prices: list[Price]
 
 
 def summary(say: Say, r: RunRecord, target: Target, launched: Launched, ended: Ended, code: int,
-            stop: StopReport, *, took: float | None, stack_flag: str, prices: list[Price] | None = None) -> None:
+            stop: StopReport, *, took: float | None, stack_flag: str, prices: list[Price] | None = None,
+            loss: list[losscurve.Point] | None = None) -> None:
     verdict = {"succeeded": "training succeeded", "failed": "training FAILED"}.get(
         ended.state, f"training ended ({ended.state})")
     say(f"{verdict}: exit code {code}")
@@ -109,6 +111,8 @@ def summary(say: Say, r: RunRecord, target: Target, launched: Launched, ended: E
         rows.append(("pod", stop.text))
     rows.append(("log", f"{launched.log} (from byte {launched.log_offset})"))
     rows_out(say, rows)
+    for line in losscurve.chart(loss or []):
+        say(f"  {line}")
     if not stop.ok:
         say(f"WARNING: pod {target.pod_id} may still be running and billing: `python -m runner stop{stack_flag}`")
 

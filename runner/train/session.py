@@ -30,6 +30,7 @@ from runner.train.attempt import follow_attempt
 from runner.train.config import TrainConfig, load_train_config, uncommitted_warning
 from runner.train.console import Console, LogView
 from runner.train.events import RECOVERABLE, Detached, Ended, Interrupted, Launched, StopCause, TargetInterrupted
+from runner.train.losscurve import LossCurve
 from runner.train.launch import LaunchError, launch_surviving_drops, launcher_env, mask_url
 from runner.train.recovery import AutoRecovery, Recovery, ReportAndExit, RunContext
 from runner.train.targets import Target, make_target
@@ -67,7 +68,8 @@ class TrainSession:
         outputs = getattr(target, "outputs", None)
         self.accounts = Accounts(self.record, on_pod=self.on_pod,
                                  gpu_count=outputs.gpu_count if outputs is not None else None)
-        self.view = LogView(self.console, self.accounts.progress)
+        self.view = LogView(self.console, self.accounts.progress,
+                            LossCurve((int(p[0]), float(p[1])) for p in self.record.loss_points if len(p) == 2))
         self.recoveries = 0                           # automatic recoveries by this command
         self.detected_at: float | None = None         # when the current interruption was noticed
         self._recovered: str | None = None            # how the pod came back: resumed | running | recreated
@@ -86,6 +88,7 @@ class TrainSession:
         return f"python -m runner train --config {self.cfg.rel_path} --run-id {self.run_id}{where}{self.stack_flag()}"
 
     def save_record(self) -> None:
+        self.record.loss_points = [[step, loss] for step, loss in self.view.loss.thinned()]
         try:
             runrecord.save(self.record_paths, self.record)
         except OSError as e:
@@ -350,7 +353,7 @@ class TrainSession:
         if took is None and self.launch_time is not None:
             took = time.time() - self.launch_time
         report.summary(self.say, self.record, self.target, launched, ended, code, stop, took=took,
-                       stack_flag=self.stack_flag(), prices=self._prices())
+                       stack_flag=self.stack_flag(), prices=self._prices(), loss=self.view.loss.points)
         return code
 
 

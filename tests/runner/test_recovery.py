@@ -383,6 +383,9 @@ def test_status_shows_the_recovery_accounting(env, capsys):
     rec = record(env, "acct")
     assert acc["attempts"] == 2 and acc["preemptions"] == 1 and acc["recoveries"] == 1
     assert acc["steps_lost"] == rec["steps_lost"] and acc["gpu_hours"] == rec["gpu_hours"]
+    loss = report["training"]["loss"]                # the loss over both attempts, from the record
+    assert loss["source"] == "record" and loss["points"] == rec["loss_points"]
+    assert (loss["first_step"], loss["last_step"]) == (1, 40) and loss["last"] == rec["loss_points"][-1][1]
     assert cli.main(["status"]) == 0
     text = capsys.readouterr().out
     assert re.search(r"attempts: +2 \(1 preemption\(s\), 1 automatic recovery\(ies\)\)", text), text
