@@ -266,6 +266,8 @@ class TrainSession:
         if previous is not None:
             previous.status = self.record.status
             self.record = self.accounts.record = previous
+            for step, loss in previous.loss_points:       # its loss curve continues too
+                self.view.loss.add(int(step), float(loss))
         self.run_id = self.record.run_id = run_id
 
     def _record_attempt_end(self, launched: Launched, state: str, exit_code: int | None,
