@@ -135,8 +135,11 @@ def run_on_a_terminal(env, argv: list[str], on_output) -> tuple[int, bytes, str]
     return code, got, b"".join(err).decode()
 
 
-def test_on_a_terminal_the_bar_is_redrawn_live_and_the_log_is_kept_exactly(local_env):
-    env = local_env
+@pytest.mark.parametrize("where", ["local", "host"])
+def test_on_a_terminal_the_bar_is_redrawn_live_and_the_log_is_kept_exactly(request, where):
+    # --local reads the log file itself; --host follows it over SSH (the sshd stand-in), as on a pod
+    env = request.getfixturevalue("local_env" if where == "local" else "train_env")
+    target = ["--local"] if where == "local" else ["--host", f"{env.sshd.user}@{env.sshd.host}:{env.sshd.port}"]
     # 10 bar redraws between two whole lines, a tenth of a second apart
     env.write_config(BAR, smoke_config(max_steps=20, save_steps=10, step_seconds=0.1, progress_bar="true",
                                        log_steps=10))
@@ -148,7 +151,7 @@ def test_on_a_terminal_the_bar_is_redrawn_live_and_the_log_is_kept_exactly(local
         if m and (not unfinished or int(m[-1]) != unfinished[-1]):
             unfinished.append(int(m[-1]))
 
-    code, out, err = run_on_a_terminal(env, ["train", "--local", "--config", BAR, "--workspace", str(env.workspace)],
+    code, out, err = run_on_a_terminal(env, ["train", *target, "--config", BAR, "--workspace", str(env.workspace)],
                                        on_output)
 
     assert code == 0, err
