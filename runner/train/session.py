@@ -126,18 +126,21 @@ class TrainSession:
                            train_script=self.settings.train_script, run_id=self.run_id,
                            stop_pod=t.stops_pod and not self.keep_pod, detach=bool(self.args.detach),
                            session=t.session)
-        launched = self._launch_or_release(env)
+        launched, interrupted = self._launch_or_interruption(env)
         while True:
-            if self.args.detach:
-                return self.detached(launched, by_request=True)
-            try:
-                outcome = self.follow(launched)
-            except KeyboardInterrupt:            # also before the first line: detach all the same
-                outcome = Detached()
-            if isinstance(outcome, Detached):
-                return self.detached(launched, by_request=False)
-            if isinstance(outcome, Ended):
-                return self.finish(launched, outcome)
+            outcome: Ended | Interrupted | Detached | None = interrupted
+            if launched is not None:
+                if self.args.detach:
+                    return self.detached(launched, by_request=True)
+                try:
+                    outcome = self.follow(launched)
+                except KeyboardInterrupt:            # also before the first line: detach all the same
+                    outcome = Detached()
+                if isinstance(outcome, Detached):
+                    return self.detached(launched, by_request=False)
+                if isinstance(outcome, Ended):
+                    return self.finish(launched, outcome)
+            assert isinstance(outcome, Interrupted)
             self._interrupted(launched, outcome)
             self._relaunched = None
             try:
@@ -150,7 +153,7 @@ class TrainSession:
                     if not decision.prepared:
                         t.prepare(self.say)
                     self._prepared()
-                    launched = self._launch_or_release(env, recovering=True)
+                    launched, interrupted = self._launch_or_interruption(env, recovering=True)
                     continue
             except KeyboardInterrupt:
                 if self._relaunched is not None:      # training runs again: detach as usual
@@ -206,6 +209,18 @@ class TrainSession:
             raise TargetInterrupted(f"the run reached its budget of ${budget:.2f} (--budget-usd) and pod "
                                     f"{self.target.pod_id} {stop.text}", kind=StopCause.BUDGET)
 
+    def _launch_or_interruption(self, env: dict[str, str], *,
+                                recovering: bool = False) -> tuple[Launched | None, Interrupted | None]:
+        """The launch, or the interruption that hit the pod while it launched (preempted or stopped
+        under a dropped launch: the SSH drop's API check says so); recovery then decides as for a
+        running attempt."""
+        try:
+            return self._launch_or_release(env, recovering=recovering), None
+        except TargetInterrupted as e:
+            self.detected_at = time.time()
+            self.say(f"the pod was interrupted during the launch: {e.message}")
+            return None, Interrupted(e.kind, e.message, None)
+
     def _launch_or_release(self, env: dict[str, str], *, recovering: bool = False) -> Launched:
         """launch(); on failure undo what prepare() started. A Ctrl-C while recovering is left to
         run()'s _abandon_recovery, which also stops a pod the recovery only resumed."""
@@ -216,6 +231,8 @@ class TrainSession:
             known = max((a.attempt for a in self.record.attempts), default=0)
             launched = launch_surviving_drops(t.connect, env, label=t.label, say=self.say, known_attempt=known,
                                               on_drop=lambda error, n: t.after_disconnect(error, n, self.say))
+        except TargetInterrupted:
+            raise                                     # the pod went away under the launch: recovery decides
         except (RunnerError, KeyboardInterrupt) as e:
             self.record.status = "failed"
             self.save_record()
@@ -278,10 +295,13 @@ class TrainSession:
         if checkpoint:
             self.last_checkpoint = self.record.last_checkpoint = checkpoint
 
-    def _interrupted(self, launched: Launched, outcome: Interrupted) -> None:
+    def _interrupted(self, launched: Launched | None, outcome: Interrupted) -> None:
+        """An attempt ended early (launched is None: the pod went away while it was being launched)."""
         now = self.detected_at or time.time()
-        self._record_attempt_end(launched, outcome.kind, None, outcome.checkpoint)
-        self.accounts.interrupted(self.record.attempt(launched.attempt), outcome.kind, now,
+        if launched is not None:
+            self._record_attempt_end(launched, outcome.kind, None, outcome.checkpoint)
+        attempt = self.record.attempt(launched.attempt) if launched is not None else None
+        self.accounts.interrupted(attempt, outcome.kind, now,
                                   billing_stopped=outcome.kind != StopCause.KILLED,
                                   cost_per_hr=self.target.cost_per_hr)
         self.save_record()

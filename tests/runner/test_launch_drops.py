@@ -140,3 +140,26 @@ def test_a_drop_before_rt_result_was_read_follows_the_started_attempt(env, monke
     assert "the launch went through before the link dropped: following run d-result attempt 1" in res.err, res.err
     assert_ran_once_and_printed_exactly(res, env)
     assert env.state()["attempt"] == 1 and len(env.headers()) == 1
+
+
+def test_a_preemption_during_the_launch_is_recovered_like_one_during_training(env, monkeypatch):
+    from tests.runner.recovery_harness import preempt
+
+    fired: list[str] = []
+    real = Console.say
+
+    def say(self, message: str) -> None:
+        real(self, message)
+        if not fired and message.startswith("launcher: cloning"):
+            fired.append(message)
+            preempt(env)                        # the container goes, SSH with it, the API says outbid
+
+    monkeypatch.setattr(Console, "say", say)
+    res = env.run("train", "--config", CFG, "--run-id", "d-preempt")
+
+    assert fired and "was preempted (outbid" in res.err and "recovering automatically" in res.err, res.err
+    assert len([r for r in env.fake.billable_calls() if r.operation == "podBidResume"]) == 1
+    assert_ran_once_and_printed_exactly(res, env)
+    from tests.runner.recovery_harness import record
+    rec = record(env, "d-preempt")
+    assert rec["status"] == "succeeded" and rec["preemptions"] == 1 and rec["recoveries"] == 1
