@@ -13,7 +13,9 @@ end on a CPU box:
 
 Config (flat ``key: value`` YAML; other keys are ignored): output_dir, logging_dir, max_steps,
 save_steps, step_seconds (sleep per step), fail_at_step (exit 3 at that step), save_seconds (pause
-between writing the weights and the trainer state, so tests can kill mid-save).
+between writing the weights and the trainer state, so tests can kill mid-save), progress_bar
+(true: a tqdm-style bar redrawn with \r on stderr at every step, as a Hugging Face Trainer shows
+it, with the `step N/M loss X` line printed through it every log_steps steps, as tqdm.write does).
 """
 from __future__ import annotations
 
@@ -41,6 +43,8 @@ class SmokeConfig:
     step_seconds: float = 0.05
     fail_at_step: Optional[int] = None
     save_seconds: float = 0.0
+    progress_bar: bool = False
+    log_steps: int = 1
 
 
 def _scalar(text: str):
@@ -90,6 +94,8 @@ def load_config(path: str) -> SmokeConfig:
         step_seconds=float(data.get("step_seconds") or 0.0),
         fail_at_step=optional_int("fail_at_step"),
         save_seconds=float(data.get("save_seconds") or 0.0),
+        progress_bar=bool(data.get("progress_bar")),
+        log_steps=int(data.get("log_steps") or 1),
     )
 
 
@@ -113,7 +119,8 @@ def read_safetensors(path: Path) -> list[float]:
     return list(struct.unpack(f"<{len(body) // 4}f", body))
 
 
-def save_checkpoint(cfg: SmokeConfig, step: int, weights: list[float], history: list[dict]) -> Path:
+def save_checkpoint(cfg: SmokeConfig, step: int, weights: list[float], history: list[dict],
+                    say=None) -> Path:
     ckpt = Path(cfg.output_dir) / f"checkpoint-{step}"
     ckpt.mkdir(parents=True, exist_ok=True)
     write_safetensors(ckpt / "model.safetensors", weights)
@@ -122,7 +129,7 @@ def save_checkpoint(cfg: SmokeConfig, step: int, weights: list[float], history: 
     state = {"global_step": step, "max_steps": cfg.max_steps, "save_steps": cfg.save_steps,
              "epoch": step / cfg.max_steps, "log_history": history[-50:], "best_model_checkpoint": None}
     (ckpt / "trainer_state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
-    print(f"saved {ckpt.name}", flush=True)
+    (say or (lambda text: print(text, flush=True)))(f"saved {ckpt.name}")
     return ckpt
 
 
@@ -132,6 +139,39 @@ def load_checkpoint(path: str) -> tuple[int, list[float]]:
     weights_file = ckpt / "model.safetensors"
     weights = read_safetensors(weights_file) if weights_file.is_file() else [1.0] * N_WEIGHTS
     return int(state["global_step"]), weights
+
+
+class ProgressBar:
+    """What tqdm draws on stderr: `\\r 30%|###       | 12/40 [00:00<00:01, 19.61it/s]`, no newline,
+    redrawn in place; write() clears it, prints a whole line and draws it again (tqdm.write)."""
+
+    def __init__(self, total: int, start: int):
+        self.total, self.n, self.t0 = total, start, time.monotonic()
+        self.width = 0
+
+    def _text(self) -> str:
+        frac = self.n / self.total if self.total else 1.0
+        filled = int(frac * 10)
+        elapsed = max(time.monotonic() - self.t0, 1e-6)
+        return (f"{int(frac * 100):3d}%|{'#' * filled}{' ' * (10 - filled)}| {self.n}/{self.total} "
+                f"[00:{int(elapsed):02d}<00:00, {max(self.n, 1) / elapsed:.2f}it/s]")
+
+    def update(self, n: int) -> None:
+        self.n = n
+        text = self._text()
+        self.width = len(text)
+        sys.stderr.write("\r" + text)
+        sys.stderr.flush()
+
+    def write(self, line: str) -> None:
+        sys.stderr.write("\r" + " " * self.width + "\r")
+        sys.stderr.flush()
+        print(line, flush=True)
+        self.update(self.n)
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+        sys.stderr.flush()
 
 
 def loss_at(step: int, weights: list[float]) -> float:
@@ -150,6 +190,8 @@ def train(cfg: SmokeConfig, resume: Optional[str]) -> int:
         Path(cfg.logging_dir).mkdir(parents=True, exist_ok=True)
         metrics = open(Path(cfg.logging_dir) / "metrics.jsonl", "a", encoding="utf-8")
     history: list[dict] = []
+    bar = ProgressBar(cfg.max_steps, start - 1) if cfg.progress_bar else None
+    say = bar.write if bar is not None else (lambda text: print(text, flush=True))
     for step in range(start, cfg.max_steps + 1):
         if cfg.fail_at_step is not None and step == cfg.fail_at_step:
             print(f"simulated failure at step {step} (fail_at_step)", file=sys.stderr, flush=True)
@@ -159,12 +201,17 @@ def train(cfg: SmokeConfig, resume: Optional[str]) -> int:
         weights = [w * 0.97 for w in weights]
         loss = loss_at(step, weights)
         history.append({"step": step, "loss": round(loss, 4)})
-        print(f"step {step}/{cfg.max_steps} loss {loss:.4f}", flush=True)
+        if bar is not None:
+            bar.update(step)
+        if bar is None or step % cfg.log_steps == 0 or step == cfg.max_steps:
+            say(f"step {step}/{cfg.max_steps} loss {loss:.4f}")
         if metrics:
             metrics.write(json.dumps({"step": step, "loss": loss}) + "\n")
             metrics.flush()
         if step % cfg.save_steps == 0 or step == cfg.max_steps:
-            save_checkpoint(cfg, step, weights, history)
+            save_checkpoint(cfg, step, weights, history, say)
+    if bar is not None:
+        bar.close()
     print(f"done: {cfg.max_steps} steps", flush=True)
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from typing import List, Optional
@@ -100,11 +101,20 @@ def _clone(s: Settings, shown: str) -> Optional[str]:
         raise InputError(f"cannot create {parent}") from None
     sys.stderr.write(f"cloning {shown} (branch {s.branch}) into {s.repo_dir}\n")
     sys.stderr.flush()
-    proc = subprocess.run(["git", "clone", "--quiet", f"--branch={s.branch}", "--", s.repo_url, s.repo_dir],
+    # Into a temporary sibling, renamed when complete: a clone cut off (the launcher killed with its
+    # SSH session) leaves no half checkout in RT_REPO_DIR for the next launch to trip over.
+    partial = s.repo_dir.rstrip("/") + ".partial-clone"
+    shutil.rmtree(partial, ignore_errors=True)
+    proc = subprocess.run(["git", "clone", "--quiet", f"--branch={s.branch}", "--", s.repo_url, partial],
                           env=_env(), stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno())
     if proc.returncode != 0:
+        shutil.rmtree(partial, ignore_errors=True)
         raise InputError(f"git clone of {shown} (branch {s.branch}) failed; check REPO_URL/REPO_BRANCH and that "
                          "the pod can read the repo (deploy key or token)")
+    try:
+        os.rename(partial, s.repo_dir)
+    except OSError as exc:
+        raise InputError(f"cannot move the clone into {s.repo_dir} ({exc.strerror})") from None
     return short_head(s.repo_dir)
 
 

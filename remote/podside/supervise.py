@@ -172,7 +172,8 @@ class Supervisor:
         ending = dict(state=state.value, exit_code=code, ended_at=record.utc_now(), last_checkpoint=last,
                       message=self.fail_message or None, train_pid=None)
         if not self.plan["stop_pod"]:
-            self.log.note("RT_STOP_POD=0: leaving the pod running")
+            # --keep-pod on a pod; --host and --local always (this machine may be no pod at all)
+            self.log.note("RT_STOP_POD=0: not stopping this machine")
             self.state.update(stop_requested=False, **ending)
             self.footer(state, code, last)
             return 1 if code is None else code

@@ -36,8 +36,10 @@ def kill(session: str) -> None:
 
 def start(session: str, cwd: str, argv: List[str]) -> Optional[str]:
     """Start a detached session running argv in cwd and mark it ours; None, or tmux's error."""
-    proc = _tmux("new-session", "-d", "-s", session, "-c", cwd, "exec " + shlex.join(argv))
+    # One tmux command list, so the server creates and marks the session together: a launcher killed
+    # in between (its SSH session dropped) must not leave an unmarked session that looks foreign.
+    proc = _tmux("new-session", "-d", "-s", session, "-c", cwd, "exec " + shlex.join(argv), ";",
+                 "set-option", "-t", f"={session}:", SESSION_OWNER_OPTION, SESSION_OWNER)
     if proc.returncode != 0:
         return (proc.stderr or proc.stdout).strip() or f"tmux exited {proc.returncode}"
-    _tmux("set-option", "-t", f"={session}:", SESSION_OWNER_OPTION, SESSION_OWNER)
     return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from datetime import datetime, timezone
 from typing import Any, Optional, TypedDict, cast
@@ -17,6 +18,7 @@ from runner.pod.link import connect_endpoint
 from runner.errors import RunnerError, from_runpod_error
 from runner.pod.state import PodState, classify, with_user
 from runner.pod.stops import StopLog
+from runner.train import losscurve
 from runner.train import record as runrecord
 from runner.remote.inspect import inspect_pod, tail_log
 from remote.podside.contract import VolumePaths
@@ -26,6 +28,7 @@ from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.timestamps import parse_utc
 
 LOG_LINES = 10
+LOSS_LOG_BYTES = 256 * 1024      # without a trainer_state.json, the loss comes from this much of the log's end
 TRAINING_KEYS = ("run_id", "attempt", "state", "exit_code", "config", "output_dir", "started_at", "ended_at",
                  "resume_from", "last_checkpoint")
 
@@ -56,6 +59,16 @@ class PodReport(TypedDict):
     name: Optional[str]
 
 
+class LossReport(TypedDict):
+    source: str                      # trainer_state (the newest complete checkpoint's log_history) | log | record
+    first_step: int
+    last_step: int
+    min: float
+    min_step: int
+    last: float
+    points: list[list[float]]        # [[step, loss], ...], at most losscurve.MAX_POINTS
+
+
 class TrainingReport(TypedDict):
     source: Optional[str]            # pod (read over SSH) | local (this machine's run record) | null
     run_id: Optional[str]
@@ -74,6 +87,7 @@ class TrainingReport(TypedDict):
     estimated_cost_usd: Optional[float]
     record: Optional[str]            # the local run record's path
     accounting: Optional[dict[str, Any]]
+    loss: Optional[LossReport]       # the run's loss over steps (the chart); null when none is known
 
 
 class LogReport(TypedDict):
@@ -126,7 +140,31 @@ def _pod_info(pod: Pod | None, outputs: StackOutputs, state: str, now: datetime)
 def _empty_training() -> dict[str, Any]:
     return {"source": None, **{k: None for k in TRAINING_KEYS},
             "session_running": None, "newest_checkpoint": None, "skipped_checkpoints": [],
-            "estimated_cost_usd": None, "record": None, "accounting": None}
+            "estimated_cost_usd": None, "record": None, "accounting": None, "loss": None}
+
+
+def _loss(points: list[losscurve.Point], source: str) -> dict[str, Any] | None:
+    found = losscurve.summary(losscurve.thin(points))
+    return {"source": source, **found} if found is not None else None
+
+
+def _loss_on_pod(conn: Any, newest_checkpoint: str | None, log: str) -> dict[str, Any] | None:
+    """From the newest complete checkpoint's trainer_state.json log_history, else from the log's end."""
+    if newest_checkpoint:
+        raw = conn.read_file(f"{newest_checkpoint.rstrip('/')}/trainer_state.json")
+        state = None
+        try:
+            state = json.loads(raw) if raw else None
+        except ValueError:
+            pass
+        points = losscurve.from_log_history(state.get("log_history") if isinstance(state, dict) else None)
+        if points:
+            return _loss(points, "trainer_state")
+    res = conn.run(f"tail -c {LOSS_LOG_BYTES} -- {shlex.quote(log)} 2>/dev/null; true", timeout=60)
+    curve = losscurve.LossCurve()
+    for line in res.stdout.splitlines()[1:] if res.stdout else []:   # the first may be cut off
+        curve.feed(line)
+    return _loss(curve.points, "log")
 
 
 def _accounting(record: RunRecord) -> dict[str, Any]:
@@ -165,6 +203,10 @@ def _from_pod(settings: Settings, outputs: StackOutputs, pod: Pod, report: dict[
         if info.state is None:
             training["source"] = "pod" if info.session_running else None
         report["training"] = training
+        try:
+            training["loss"] = _loss_on_pod(conn, info.newest_checkpoint, info.log or paths.log)
+        except RunnerError as e:
+            report["errors"].append(f"could not read the loss: {e.message}")
         tail = tail_log(conn, info.log or paths.log, LOG_LINES)
         report["log"] = {
             "path": info.log or paths.log,
@@ -199,6 +241,7 @@ def _from_local(settings: Settings, report: dict[str, Any]) -> None:
         started_at=(first.started_at if first and first.started_at else record.created_at),
         ended_at=last.ended_at if last else None, resume_from=last.resume_from if last else None,
         estimated_cost_usd=record.estimated_cost_usd,
+        loss=_loss([(int(p[0]), float(p[1])) for p in record.loss_points if len(p) == 2], "record"),
     )
     report["training"] = training
 
@@ -233,6 +276,9 @@ def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
     if found is not None and found[0].run_id == report["training"]["run_id"]:
         # Only when this machine recorded the run; otherwise the key stays null.
         report["training"]["accounting"] = _accounting(found[0])
+        if report["training"]["loss"] is None:
+            report["training"]["loss"] = _loss([(int(p[0]), float(p[1])) for p in found[0].loss_points
+                                                if len(p) == 2], "record")
     return cast(StatusReport, report)
 
 
@@ -305,6 +351,10 @@ def render(report: StatusReport) -> str:
                 cost = (f", about ${acc['estimated_cost_usd']:.2f}" if acc["estimated_cost_usd"] is not None
                         and tr["estimated_cost_usd"] is None else "")
                 lines.append(f"  GPU time:   {acc['gpu_hours']:.3f} GPU-hours{cost} (all attempts)")
+        loss = tr.get("loss")
+        if loss:
+            chart = losscurve.chart([(int(p[0]), float(p[1])) for p in loss["points"]])
+            lines += [f"  {row}" for row in chart]
     if log is not None:
         lines.append(f"log ({log['path']}, last {len(log['tail'])} lines):" if log["tail"]
                      else f"log ({log['path']}): empty or not written yet")

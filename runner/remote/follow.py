@@ -33,6 +33,8 @@ Conn = TypeVar("Conn", bound=Shell)
 # SshAuthError, SshKeyError, RemoteFileShrunk, errors from on_line or from the caller's connect)
 # propagates at once. runner.remote.ssh turns socket/paramiko failures into these types.
 RETRYABLE = RETRYABLE_SSH
+POD_HINT = ("Training keeps running on the pod; check `python -m runner status`, then reattach with "
+            "`python -m runner logs --follow`.")
 
 
 def follow_with_reconnect(
@@ -51,6 +53,8 @@ def follow_with_reconnect(
     stop_check_interval_s: float = 1.0,
     liveness_probe_s: float = 20.0,
     liveness_timeout_s: float = 15.0,
+    gave_up_hint: str = POD_HINT,
+    on_partial: Callable[[bytes], None] | None = None,
 ) -> int:
     """Deliver the lines of remote `path` from byte `offset` on; return the offset after the last one.
 
@@ -64,9 +68,13 @@ def follow_with_reconnect(
     on_disconnect(error, attempt): called when the link drops (attempt 1) and after each failed
         reconnect (2, 3, ...) before waiting; raise from it to abort (e.g. the API says preempted).
     on_reconnect(conn, offset): called after each successful reconnect.
+    on_partial(data): the unfinished last line so far, each time it grew (for showing a progress
+        bar live); after a reconnect it starts again from that line's beginning. Never counted in
+        the offsets.
     liveness_probe_s / liveness_timeout_s: a link that stays silent that long is asked for a
         round trip; no answer counts as a drop (a vanished pod host sends no TCP reset).
-    Gives up with SshDisconnected when no reconnect succeeded for max_reconnect_wait_s seconds.
+    Gives up with SshDisconnected when no reconnect succeeded for max_reconnect_wait_s seconds; its
+    message ends with gave_up_hint (how to come back; the default is for the stack's pod).
     """
     stop_event = stop_event or threading.Event()
     position = int(offset)
@@ -92,6 +100,7 @@ def follow_with_reconnect(
                     for line, next_offset in conn.follow(
                         path, position, should_stop=stop_requested,
                         liveness_probe_s=liveness_probe_s, liveness_timeout_s=liveness_timeout_s,
+                        **({"on_partial": on_partial} if on_partial is not None else {}),
                     ):
                         on_line(line, next_offset)
                         position = next_offset
@@ -104,7 +113,7 @@ def follow_with_reconnect(
                 conn = None
                 conn = _reconnect(
                     connect, error, stop_event, on_disconnect,
-                    max_reconnect_wait_s, initial_backoff_s, max_backoff_s,
+                    max_reconnect_wait_s, initial_backoff_s, max_backoff_s, gave_up_hint,
                 )
                 if conn is None:  # detached while reconnecting
                     return position
@@ -133,6 +142,7 @@ def _reconnect(
     max_wait_s: float,
     initial_backoff_s: float,
     max_backoff_s: float,
+    gave_up_hint: str = POD_HINT,
 ) -> Conn | None:
     """A new connection, None if stop_event was set meanwhile; SshDisconnected after max_wait_s."""
     backoff = Backoff(max_wait_s, first_s=initial_backoff_s, factor=2.0, cap_s=max_backoff_s, sleep=stop_event.wait)
@@ -144,8 +154,7 @@ def _reconnect(
         if not backoff.wait():
             raise SshDisconnected(
                 f"lost the SSH connection and could not reconnect for {max_wait_s:g}s (last error: {error}). "
-                f"Training keeps running on the pod; check `python -m runner status`, then reattach with "
-                f"`python -m runner logs --follow`."
+                + gave_up_hint
             )
         if stop_event.is_set():
             return None

@@ -28,10 +28,13 @@ class PodInspect:
 
 
 def inspect_pod(conn: SshConnection, paths: VolumePaths, *, config: str | None = None,
-                session: str | None = None, timeout: float = 60.0) -> PodInspect:
-    """Ask the launcher (remote/remote_train.sh, RT_ACTION=inspect) what runs on the pod; starts nothing."""
+                session: str | None = None, timeout: float = 60.0,
+                extra_env: dict[str, str] | None = None) -> PodInspect:
+    """Ask the launcher (remote/remote_train.sh, RT_ACTION=inspect) what runs on the pod; starts nothing.
+    extra_env: launcher knobs the launch had too (TMUX_TMPDIR: the tmux server to look in)."""
     session = session or TRAIN_SESSION
-    env = {Inputs.ACTION: Action.INSPECT.value, Inputs.WORKSPACE: paths.workspace, Inputs.SESSION: session}
+    env = {**(extra_env or {}), Inputs.ACTION: Action.INSPECT.value, Inputs.WORKSPACE: paths.workspace,
+           Inputs.SESSION: session}
     if config:
         env[Inputs.CONFIG] = config
     result = conn.run_script(launcher_script(), env, timeout=timeout)

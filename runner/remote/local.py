@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 from runner.errors import RemoteFileShrunk, SshError, SshTimeout
-from runner.remote.shell import LineBuffer, LineCallback, LineSplitter, RunResult, build_script
+from runner.remote.shell import LineBuffer, LineCallback, LineSplitter, PartialCallback, RunResult, build_script
 
 # Never handed to the local launcher: secrets, and RunPod's pod variables (this is not a pod).
 _DROP_PREFIXES = ("RUNPOD_", "PULUMI_")
@@ -149,6 +149,7 @@ class LocalShell:
         tick_s: float = 0.1,
         liveness_probe_s: float = 20.0,
         liveness_timeout_s: float = 15.0,
+        on_partial: PartialCallback | None = None,
         **_link_options: object,
     ) -> Iterator[tuple[bytes, int]]:
         """Yield (line, next_offset) for each whole line from byte `offset` on, waiting for more.
@@ -181,6 +182,8 @@ class LocalShell:
                         got = True
                         yield from lines.feed(chunk)
                         chunk = fh.read(65536)
+                    if got and on_partial is not None and lines.pending:
+                        on_partial(lines.pending)
                 if should_stop is not None and should_stop():
                     return
                 if not got:

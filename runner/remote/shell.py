@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping, Protocol
 
 LineCallback = Callable[[str], None]
+# The unfinished last line so far (everything after the last newline, e.g. a progress bar redrawn
+# with \r). Only for showing it: offsets, and so resuming, stay at whole lines.
+PartialCallback = Callable[[bytes], None]
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -54,7 +57,8 @@ class Shell(Protocol):
     def follow(self, path: str, offset: int = 0, *,
                should_stop: Callable[[], bool] | None = None,
                liveness_probe_s: float = 20.0,
-               liveness_timeout_s: float = 15.0) -> Iterator[tuple[bytes, int]]: ...
+               liveness_timeout_s: float = 15.0,
+               on_partial: PartialCallback | None = None) -> Iterator[tuple[bytes, int]]: ...
 
     def check_alive(self, timeout: float = 10.0) -> None: ...
 
@@ -92,8 +96,9 @@ def build_script(script_text: str, env: Mapping[str, str]) -> bytes:
 class LineBuffer:
     """Bytes in, whole lines out, each with the byte offset just after it (where to resume).
 
-    A partial last line is held back until its newline arrives. Used for following the log
-    (SSH and local alike) and for a command's stdout/stderr line callbacks."""
+    A partial last line is held back until its newline arrives (`pending` shows it so far; the
+    offsets never count it). Used for following the log (SSH and local alike) and for a command's
+    stdout/stderr line callbacks."""
 
     def __init__(self, offset: int = 0):
         self.position = int(offset)
@@ -126,4 +131,4 @@ class LineSplitter:
         self._buffer.pending = b""
 
 
-__all__ = ["LineBuffer", "LineCallback", "LineSplitter", "RunResult", "Shell", "build_script"]
+__all__ = ["LineBuffer", "LineCallback", "LineSplitter", "PartialCallback", "RunResult", "Shell", "build_script"]

@@ -22,7 +22,7 @@ from paramiko.pkey import UnknownKeyType
 from runner.errors import (RemoteFileShrunk, SshAuthError, SshConnectError,
                            SshDisconnected, SshError, SshKeyError, SshTimeout)
 from runner.remote.hostkeys import HostKey, HostKeyPolicy
-from runner.remote.shell import LineBuffer, LineCallback, LineSplitter, RunResult, build_script
+from runner.remote.shell import LineBuffer, LineCallback, LineSplitter, PartialCallback, RunResult, build_script
 
 if TYPE_CHECKING:
     from runner.remote.forward import PortForward
@@ -137,9 +137,9 @@ class SshConnection:
             try:
                 transport.auth_publickey(target.user, pkey)
             except paramiko.AuthenticationException as e:
-                if not transport.is_active():
-                    # paramiko's "transport shut down or saw EOF": the link dropped (a preemption, sshd
-                    # restarting), which a reconnect may cure; the server did not reject the key.
+                if not transport.is_active() or "transport shut down" in str(e):
+                    # paramiko's "transport shut down or saw EOF": the link dropped during auth (a
+                    # preemption, sshd restarting), which a reconnect may cure; the key was not refused.
                     raise SshConnectError(f"connection to {target} dropped during authentication ({e})") from None
                 raise SshAuthError(
                     f"{target} rejected the key {target.key_path} ({e}). Register its public half "
@@ -179,10 +179,11 @@ class SshConnection:
 
     def _disconnected(self, what: str) -> SshDisconnected:
         reason = self._transport.get_exception()
-        return SshDisconnected(
-            f"lost the SSH connection to {self.target} while {what}"
-            + (f" ({reason})" if reason else "")
-        )
+        # Some exceptions say nothing (EOFError()): name them rather than print "()".
+        text = (str(reason).strip() or {"EOFError": "the server closed the connection"}.get(
+            type(reason).__name__, type(reason).__name__)) if reason is not None else ""
+        return SshDisconnected(f"lost the SSH connection to {self.target} while {what}"
+                               + (f" ({text})" if text else ""))
 
     def _open_session(self, timeout: float = 20.0) -> paramiko.Channel:
         if not self._transport.is_active():
@@ -327,11 +328,14 @@ class SshConnection:
         tick_s: float = 0.25,
         liveness_probe_s: float = 20.0,
         liveness_timeout_s: float = 15.0,
+        on_partial: PartialCallback | None = None,
     ) -> Iterator[tuple[bytes, int]]:
         """Stream a remote file from byte `offset` on, forever (until should_stop() or the caller stops).
 
         Yields (line, next_offset): each whole line without its b"\\n", and the byte offset just
         after it (where to resume). A partial last line is held back until its newline arrives.
+        on_partial(bytes) is called with the unfinished last line so far whenever it grew (a progress
+        bar redrawn with \\r); it is never counted in the offsets.
         Waits for the file if it does not exist yet. should_stop is polled every tick_s seconds and
         after each batch of lines; the iterator then just ends. Raises SshDisconnected if the link
         drops, or stops answering: after liveness_probe_s without data we ask the server for a round
@@ -370,6 +374,8 @@ class SshConnection:
                 if got:
                     last_rx = time.monotonic()
                     yield from lines.feed(data)
+                    if on_partial is not None and lines.pending:
+                        on_partial(lines.pending)
                 if should_stop is not None and should_stop():
                     return
                 if chan.closed or chan.exit_status_ready() or (chan.eof_received and not chan.recv_ready()):

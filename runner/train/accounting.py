@@ -22,6 +22,7 @@ class Segment:
     start: float
     rate_per_hr: float | None
     end: float | None = None
+    market: str | None = None          # spot | on-demand, as the stack said when the segment opened
 
     def seconds(self, now: float) -> float:
         return max(0.0, (self.end if self.end is not None else now) - self.start)
@@ -40,15 +41,26 @@ class BillingLedger:
     def open_segment(self) -> Segment | None:
         return self.segments[-1] if self.segments and self.segments[-1].end is None else None
 
-    def open(self, when: float, rate_per_hr: float | None) -> None:
+    def open(self, when: float, rate_per_hr: float | None, market: str | None = None) -> None:
         if self.open_segment is None:
-            self.segments.append(Segment(when, rate_per_hr))
+            self.segments.append(Segment(when, rate_per_hr, market=market))
 
-    def reprice(self, rate_per_hr: float | None) -> None:
+    def reprice(self, rate_per_hr: float | None, market: str | None = None) -> None:
         """The open segment's price became known (the API reports it once the pod runs)."""
         seg = self.open_segment
         if seg is not None and rate_per_hr:
             seg.rate_per_hr = rate_per_hr
+        if seg is not None and market:
+            seg.market = market
+
+    def by_price(self, now: float) -> list[tuple[str | None, float | None, float, float]]:
+        """(market, $/h, seconds, dollars) per distinct market and price, in the order first used."""
+        out: dict[tuple[str | None, float | None], list[float]] = {}
+        for s in self.segments:
+            acc = out.setdefault((s.market, s.rate_per_hr), [0.0, 0.0])
+            acc[0] += s.seconds(now)
+            acc[1] += s.dollars(now)
+        return [(market, rate, secs, usd) for (market, rate), (secs, usd) in out.items()]
 
     def close(self, when: float) -> None:
         seg = self.open_segment
@@ -72,38 +84,58 @@ TQDM_RE = re.compile(r"(\d+)/(\d+) \[")
 
 class StepProgress:
     """Pragmatic: the smoke trainer prints `step N/M`, many trainers print `step N` or `global_step=N`,
-    and a tqdm bar ends its (\\r-joined) line with `N/M [`. Lines of the launcher are ignored."""
+    and a tqdm bar ends its (\\r-joined) line with `N/M [`. Lines of the launcher are ignored.
+
+    Each step keeps the time its log line arrived; lines read late (the unread end of an interrupted
+    attempt, printed once the pod is back) get no time of their own, theirs is extrapolated at the
+    pace of the steps seen live."""
 
     def __init__(self, started: float):
         self.started = started
         self.max_step: int | None = None
         self.first_seen: dict[int, float] = {}
 
-    def feed(self, text: str, now: float | None = None) -> None:
+    def feed(self, text: str, now: float | None = None, *, live: bool = True) -> None:
         if is_launcher_line(text):
             return
-        tail = text.rsplit("\r", 1)[-1]
-        steps = [int(m.group(1)) for m in STEP_RE.finditer(tail)] or \
-                [int(m.group(1)) for m in TQDM_RE.finditer(tail)]
+        steps: list[int] = []
+        for part in text.split("\r"):            # every redraw of a bar counts, not just the last
+            steps += [int(m.group(1)) for m in STEP_RE.finditer(part)] or \
+                     [int(m.group(1)) for m in TQDM_RE.finditer(part)]
         if not steps:
             return
         step = max(steps)
-        when = time.time() if now is None else now
-        self.first_seen.setdefault(step, when)
+        if live:
+            when = time.time() if now is None else now
+            for n in steps:
+                self.first_seen.setdefault(n, when)
         if self.max_step is None or step > self.max_step:
             self.max_step = step
 
+    def _when(self, step: int) -> float | None:
+        """When `step` showed up: seen live, or extrapolated from the live pace; None if unknown."""
+        if step in self.first_seen:
+            return self.first_seen[step]
+        seen = sorted(self.first_seen.items())
+        if len(seen) < 2:
+            return seen[0][1] if seen else None
+        (s0, t0), (s1, t1) = seen[0], seen[-1]
+        pace = (t1 - t0) / (s1 - s0) if s1 > s0 else 0.0
+        anchor_s, anchor_t = (s0, t0) if step < s0 else (s1, t1)
+        return anchor_t + (step - anchor_s) * pace
+
     def lost_since(self, resume_step: int | None, stopped_at: float) -> tuple[int, float]:
-        """(steps, seconds) of work done after the checkpoint the next attempt resumes from."""
+        """(steps, seconds) of work done after the checkpoint the next attempt resumes from: the
+        steps from there to the last one seen, and the time between their log lines (0 if none)."""
         base = resume_step or 0
         steps = max(0, (self.max_step or base) - base)
-        since = self.first_seen.get(base) if steps else None
-        if since is None:
-            # The checkpoint's step was not seen in this attempt: everything it did is redone.
-            since = self.started
-        return steps, round(max(0.0, stopped_at - max(since, self.started)), 1)
-
-
+        if not steps or self.max_step is None:
+            return 0, 0.0
+        end, begin = self._when(self.max_step), self._when(base)
+        if end is None or begin is None:
+            return steps, 0.0                    # no step line arrived live: no time to measure
+        end, begin = min(end, stopped_at), max(begin, self.started)
+        return steps, round(max(0.0, end - begin), 1)
 
 
 class Accounts:

@@ -14,7 +14,7 @@ from typing import Callable
 from infra.polling import Backoff
 from runner import timeouts
 from runner.errors import RETRYABLE_SSH
-from runner.remote.follow import follow_with_reconnect
+from runner.remote.follow import POD_HINT, follow_with_reconnect
 from runner.remote.shell import Shell
 from runner.train.console import LogView
 from runner.train.endwatch import EndWatch
@@ -75,7 +75,8 @@ def follow_attempt(target: Target, launched: Launched, start: int, view: LogView
         if pod_watch is not None and pod_watch.verdict is not None:
             raise interruption(target.pod_id, *pod_watch.verdict)
         if attempt == 1:
-            say(f"SSH link lost ({error}); reconnecting, the log continues where it stopped")
+            say(f"SSH link lost ({str(error) or type(error).__name__}); reconnecting, the log continues where "
+                "it stopped")
         target.after_disconnect(error, attempt, say)
 
     def on_reconnect(_conn: Shell, offset: int) -> None:
@@ -88,6 +89,8 @@ def follow_attempt(target: Target, launched: Launched, start: int, view: LogView
             should_stop=lambda: watch.should_stop(current["conn"]), stop_event=stop_event,
             on_disconnect=on_disconnect, on_reconnect=on_reconnect,
             max_reconnect_wait_s=t.max_reconnect_wait_s, stop_check_interval_s=t.stop_check_interval_s,
+            gave_up_hint=POD_HINT if target.kind == TargetKind.POD else _gave_up_hint(target),
+            on_partial=view.partial,
         )
     except TargetInterrupted as e:
         stopped = e
@@ -110,6 +113,12 @@ def follow_attempt(target: Target, launched: Launched, start: int, view: LogView
     if ended.preempted:
         return AttemptOutcome(_sigterm(target, ended, say), detected_at)
     return AttemptOutcome(ended, detected_at)
+
+
+def _gave_up_hint(target: Target) -> str:
+    """How to come back to training on a --host or --local target (no pod, no `runner logs`)."""
+    hints = "; ".join(f"{what}: `{command}`" for what, command in target.hints(""))
+    return f"Training keeps running on {target.label}" + (f"; {hints}." if hints else ".")
 
 
 def _sigterm(target: Target, ended: Ended, say: Say) -> Interrupted:

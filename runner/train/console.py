@@ -3,16 +3,44 @@
 LogView keeps the printed log exact across attempts: it remembers the byte offset just after the
 last line printed, so a relaunch first prints the interrupted attempt's unread tail (up to the new
 attempt's header), and re-following a region already printed skips it.
+
+On a terminal, the line training is still writing (a progress bar redrawn with \r) is shown live:
+its new bytes go to the terminal as they arrive, which redraws the bar in place, and when its
+newline comes the line is kept as the log has it. A runner message meanwhile clears the bar, goes
+on its own line and draws the bar again below it. When stdout is a file or a pipe it gets the log's
+whole lines only, byte for byte.
 """
 from __future__ import annotations
 
 import sys
-from typing import Callable
+import threading
+from typing import Callable, TextIO
 
 from runner.errors import RunnerError, redact
 from runner.remote.shell import Shell
 from runner.train.accounting import StepProgress
+from runner.train.losscurve import LossCurve
 from runner.train.events import Launched
+
+
+CLEAR_LINE = "\r\x1b[K"          # back to the line's start, erase it
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def complete_utf8(data: bytes) -> str:
+    """data decoded, without a multi-byte character cut off at its end (its rest comes later)."""
+    for cut in range(0, 4):
+        try:
+            return data[:len(data) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return data.decode("utf-8", "replace")
 
 
 class Console:
@@ -20,21 +48,62 @@ class Console:
 
     def __init__(self, secrets: tuple[str, ...] = ()):
         self.secrets = secrets
+        self._shown = ""                   # the unfinished log line as far as the terminal shows it
+        self._lock = threading.RLock()     # the API poll's thread says things too
 
     def say(self, message: str) -> None:
-        print(f"[runner] {redact(message, self.secrets)}", file=sys.stderr, flush=True)
+        with self._lock:
+            shared = bool(self._shown) and _is_terminal(sys.stderr)
+            if shared:                     # the same terminal: the bar makes room, then comes back
+                sys.stdout.write(CLEAR_LINE)
+                sys.stdout.flush()
+            print(f"[runner] {redact(message, self.secrets)}", file=sys.stderr, flush=True)
+            if shared:
+                sys.stdout.write(self._shown.rsplit("\r", 1)[-1])
+                sys.stdout.flush()
 
     def log_line(self, text: str) -> None:
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
+        with self._lock:
+            if self._shown:
+                shown, self._shown = self._shown, ""
+                if text.startswith(shown):
+                    text = text[len(shown):]          # the rest of the line the terminal shows
+                else:
+                    sys.stdout.write(CLEAR_LINE)      # the log says otherwise: replace it
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+
+    def partial(self, data: bytes) -> None:
+        """The unfinished last log line so far: on a terminal, show what is new of it."""
+        if not _is_terminal(sys.stdout):
+            return
+        with self._lock:
+            text = complete_utf8(data)
+            if text.startswith(self._shown):
+                new = text[len(self._shown):]
+            else:
+                new = CLEAR_LINE + text
+            if new:
+                sys.stdout.write(new)
+                sys.stdout.flush()
+            self._shown = text
+
+    def end_partial(self) -> None:
+        """Leave the unfinished line where it is (the runner stops following): a newline after it."""
+        with self._lock:
+            if self._shown:
+                self._shown = ""
+                sys.stdout.write("\n")
+                sys.stdout.flush()
 
 
 class LogView:
     """The one continuous log the user sees, across attempts, SSH drops and preemptions."""
 
-    def __init__(self, console: Console, progress: StepProgress):
+    def __init__(self, console: Console, progress: StepProgress, loss: LossCurve | None = None):
         self.console = console
         self.progress = progress              # steps seen in the current attempt (accounting)
+        self.loss = loss if loss is not None else LossCurve()   # the run's loss over steps (the chart)
         self.path: str | None = None          # where the last printed line came from ...
         self.pos: int | None = None           # ... and the offset just after it
 
@@ -42,6 +111,11 @@ class LogView:
         self.console.log_line(text)
         self.path, self.pos = path, offset
         self.progress.feed(text)
+        self.loss.feed(text)
+
+    def partial(self, data: bytes) -> None:
+        """The line training is still writing (not counted in pos: it is printed again once whole)."""
+        self.console.partial(data)
 
     def follow_start(self, launched: Launched, connect: Callable[[], Shell]) -> int:
         """Where to follow this attempt from, printing first what lies between the last line
@@ -74,7 +148,8 @@ class LogView:
         for line in lines:
             text = line.decode("utf-8", "replace")
             self.console.log_line(text)
-            self.progress.feed(text)
+            self.progress.feed(text, live=False)       # read late: its time is not now
+            self.loss.feed(text)
         self.path, self.pos = path, end
 
 

@@ -1,18 +1,34 @@
-"""Start one attempt: the launcher's RT_* values, one `bash -s` round trip, its RT_RESULT as Launched."""
+"""Start one attempt: the launcher's RT_* values, one `bash -s` round trip, its RT_RESULT as Launched.
+
+A drop of the SSH link during that round trip (before the script arrived, while it clones, after
+tmux started, before RT_RESULT was read) does not fail the run: launch_surviving_drops() reconnects,
+asks the pod what it is doing (the launcher's RT_ACTION=inspect: the state file and the tmux
+session), follows the attempt that the interrupted launch started, and launches again when nothing
+started. Launching again is safe: the launcher holds a lock and attaches to a running session.
+"""
 from __future__ import annotations
 
 import os
 import re
+import time
+from datetime import datetime
 from typing import Callable
 
+from infra.polling import Backoff
 from remote.podside import contract as pc
-from remote.podside.contract import Inputs, ResultKey, VolumePaths
+from remote.podside.contract import Inputs, LaunchStatus, ResultKey, StateKey, VolumePaths
 from runner import timeouts
-from runner.errors import UsageError
+from runner.errors import RETRYABLE_SSH, SshDisconnected, UsageError
 from remote.podside.bundle import launcher_script
+from runner.remote.inspect import PodInspect, inspect_pod
 from runner.remote.shell import Shell
 from runner.train.events import Launched
 from runner.types import Say
+
+CLOCK_SKEW_S = 300.0         # the pod's clock may differ from ours by this much
+
+
+SKIPPED_WARNING = "warning: skipped incomplete checkpoint "   # remote/podside/launch.py, also in RT_RESULT
 
 
 class LaunchError(UsageError):
@@ -46,6 +62,8 @@ def launch(connect: Callable[[], Shell], env: dict[str, str], *, label: str, say
     def on_stderr(line: str) -> None:
         if line.startswith(pc.ERROR_PREFIX):
             errors.append(line[len(pc.ERROR_PREFIX):])
+        elif line.startswith(SKIPPED_WARNING):
+            pass                     # RT_RESULT lists them too; the session says each one once
         elif line.strip():
             say(f"launcher: {line}")
 
@@ -71,9 +89,84 @@ def launch(connect: Callable[[], Shell], env: dict[str, str], *, label: str, say
                           "run_id/attempt/log/log_offset; is remote/remote_train.sh up to date?") from None
 
 
+def launch_surviving_drops(connect: Callable[[], Shell], env: dict[str, str], *, label: str, say: Say,
+                           known_attempt: int = 0,
+                           on_drop: Callable[[Exception, int], None] | None = None) -> Launched:
+    """launch(), across SSH drops: after a drop, what the interrupted launch started is followed
+    (our run id, an attempt newer than known_attempt, started since we asked), else it is sent again.
+    on_drop(error, n) is told of each drop and failed reconnect (the pod target asks the API there,
+    and raises when the pod itself went away)."""
+    asked_at = time.time()
+    backoff = Backoff(timeouts.current().max_reconnect_wait_s, first_s=0.5, factor=2.0, cap_s=5.0)
+    drops = 0
+    while True:
+        try:
+            return launch(connect, env, label=label, say=say)
+        except RETRYABLE_SSH as error:
+            drops += 1
+            say(f"SSH link lost during the launch ({str(error) or type(error).__name__}); reconnecting to see "
+                "what the launcher started")
+            info = _inspect_after_drop(connect, env, error, backoff, on_drop, label)
+        adopted = _started_by_us(info, env, known_attempt, asked_at)
+        if adopted is not None:
+            say(f"the launch went through before the link dropped: following run {adopted.run_id} attempt "
+                f"{adopted.attempt}")
+            return adopted
+        say("nothing was started by the interrupted launch; launching again"
+            if not info.session_running else "training runs on the pod; asking the launcher to attach to it")
+
+
+def _inspect_after_drop(connect: Callable[[], Shell], env: dict[str, str], error: Exception, backoff: Backoff,
+                        on_drop: Callable[[Exception, int], None] | None, label: str) -> PodInspect:
+    n = 0
+    while True:
+        n += 1
+        if on_drop is not None:
+            on_drop(error, n)
+        if not backoff.wait():
+            raise SshDisconnected(f"lost the SSH connection to {label} during the launch and could not reconnect "
+                                  f"for {backoff.deadline_s:g}s (last error: {error})")
+        try:
+            with connect() as conn:
+                extra = {k: env[k] for k in Inputs.PASSTHROUGH if k in env}
+                return inspect_pod(conn, VolumePaths(env[Inputs.WORKSPACE]), config=env.get(Inputs.CONFIG),
+                                   session=env.get(Inputs.SESSION), timeout=timeouts.current().launch_s,
+                                   extra_env=extra)
+        except RETRYABLE_SSH as e:
+            error = e
+
+
+def _started_by_us(info: PodInspect, env: dict[str, str], known_attempt: int, asked_at: float) -> Launched | None:
+    """The attempt the interrupted launch started, from the pod's state file; None if it started none."""
+    state = info.state or {}
+    if state.get(StateKey.RUN_ID) != env.get(Inputs.RUN_ID) or not isinstance(state.get(StateKey.ATTEMPT), int):
+        return None
+    if state[StateKey.ATTEMPT] <= known_attempt or not isinstance(state.get(StateKey.LOG_OFFSET), int):
+        return None
+    started = _epoch(state.get(StateKey.STARTED_AT))
+    if started is None or started < asked_at - CLOCK_SKEW_S:
+        return None
+    if not info.session_running and state.get(StateKey.STATE) not in pc.TERMINAL_STATES:
+        return None              # the launcher died before tmux started: nothing runs, launch again
+    workspace = env[Inputs.WORKSPACE]
+    return Launched(
+        status=LaunchStatus.STARTED.value, run_id=str(state[StateKey.RUN_ID]), attempt=int(state[StateKey.ATTEMPT]),
+        log=info.log or VolumePaths(workspace).log, log_offset=int(state[StateKey.LOG_OFFSET]),
+        resume_from=state.get(StateKey.RESUME_FROM) or None, state_file=VolumePaths(workspace).state_file,
+        raw={ResultKey.SKIPPED_CHECKPOINTS: info.skipped_checkpoints, "adopted_after_drop": True},
+    )
+
+
+def _epoch(iso: object) -> float | None:
+    try:
+        return datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 def mask_url(url: str) -> str:
     """A repo URL with any credentials in it hidden."""
     return re.sub(r"(://)[^/@]*@", r"\1***@", url)
 
 
-__all__ = ["LaunchError", "launch", "launcher_env", "mask_url"]
+__all__ = ["LaunchError", "launch", "launch_surviving_drops", "launcher_env", "mask_url"]

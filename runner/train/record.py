@@ -21,6 +21,9 @@ so a recovery's boot counts for the attempt it brought up), interruption (preemp
 killed | stopped_by_user | stopped_by_runpod | budget), detected_at, last_step (highest training
 step seen in its log), steps_lost, seconds_lost, recovery (how its pod came back: resumed |
 running | recreated) and recovery_s (from noticing the interruption to this attempt's launch).
+
+loss_points: [[step, loss], ...] as the log showed them, over all attempts (runner/train/losscurve.py;
+at most MAX_POINTS, evenly thinned), for the summary's and `runner status`'s loss chart.
 """
 from __future__ import annotations
 
@@ -95,6 +98,7 @@ class RunRecord:
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)
     attempts: list[AttemptRecord] = field(default_factory=list)
+    loss_points: list[list[float]] = field(default_factory=list)
 
     def attempt(self, number: int) -> AttemptRecord | None:
         return next((a for a in self.attempts if a.attempt == number), None)

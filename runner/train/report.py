@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
+from runner.train import losscurve
 from runner.train.events import Ended, Launched
 from runner.train.record import RunRecord
 from runner.train.targets import StopReport, Target
@@ -27,6 +29,28 @@ def iso_seconds(start: str | None, end: str | None) -> float | None:
     except (AttributeError, ValueError):
         return None
     return max(0.0, (b - a).total_seconds())
+
+
+class Price(NamedTuple):
+    """Pod time of this command at one market and price (runner/train/accounting.py BillingLedger)."""
+    market: str | None
+    rate_per_hr: float | None
+    seconds: float
+    dollars: float
+
+
+def cost_text(r: RunRecord, target: Target, prices: list[Price] | None) -> str:
+    """`about $X ($0.350/h x 2h 06m of pod time for this run)`; split per market and price when the
+    run moved (spot -> on-demand) or the price changed."""
+    spent = r.estimated_cost_usd
+    if spent is None:
+        return "unknown (no cost_per_hr)"
+    if prices and len(prices) > 1:
+        parts = [f"{p.market or 'pod'} ${p.rate_per_hr or 0:.3f}/h x {duration(p.seconds)} = ${p.dollars:.4f}"
+                 for p in prices]
+        return f"about ${spent:.4f} for this run ({'; '.join(parts)})"
+    rate = prices[0].rate_per_hr if prices else target.cost_per_hr
+    return f"about ${spent:.4f} (${rate or 0:.3f}/h x {duration(r.pod_seconds)} of pod time for this run)"
 
 
 def rows_out(say: Say, rows: list[tuple[str, str]]) -> None:
@@ -63,15 +87,16 @@ def accounting_rows(r: RunRecord, target: Target) -> list[tuple[str, str]]:
     return rows
 
 
-def print_accounting(say: Say, r: RunRecord, target: Target) -> None:
+def print_accounting(say: Say, r: RunRecord, target: Target, prices: list[Price] | None = None) -> None:
     rows = accounting_rows(r, target)
     if target.kind == TargetKind.POD and r.estimated_cost_usd is not None:
-        rows.append(("cost", f"about ${r.estimated_cost_usd:.4f} (estimated, all attempts of run {r.run_id})"))
+        rows.append(("cost", cost_text(r, target, prices)))
     rows_out(say, rows)
 
 
 def summary(say: Say, r: RunRecord, target: Target, launched: Launched, ended: Ended, code: int,
-            stop: StopReport, *, took: float | None, stack_flag: str) -> None:
+            stop: StopReport, *, took: float | None, stack_flag: str, prices: list[Price] | None = None,
+            loss: list[losscurve.Point] | None = None) -> None:
     verdict = {"succeeded": "training succeeded", "failed": "training FAILED"}.get(
         ended.state, f"training ended ({ended.state})")
     say(f"{verdict}: exit code {code}")
@@ -82,12 +107,12 @@ def summary(say: Say, r: RunRecord, target: Target, launched: Launched, ended: E
     ]
     rows += accounting_rows(r, target)
     if target.kind == TargetKind.POD:
-        spent = r.estimated_cost_usd
-        rows.append(("cost", f"about ${spent:.4f} (${target.cost_per_hr or 0:.3f}/h x {duration(r.pod_seconds)} "
-                             "of pod time for this run)" if spent is not None else "unknown (no cost_per_hr)"))
+        rows.append(("cost", cost_text(r, target, prices)))
         rows.append(("pod", stop.text))
     rows.append(("log", f"{launched.log} (from byte {launched.log_offset})"))
     rows_out(say, rows)
+    for line in losscurve.chart(loss or []):
+        say(f"  {line}")
     if not stop.ok:
         say(f"WARNING: pod {target.pod_id} may still be running and billing: `python -m runner stop{stack_flag}`")
 
@@ -105,5 +130,5 @@ def detached_lines(say: Say, target: Target, launched: Launched, *, by_request: 
         say(f"  {what + ':':<20} {command}")
 
 
-__all__ = ["accounting_rows", "announce_line", "detached_lines", "duration", "iso_seconds", "print_accounting",
+__all__ = ["Price", "accounting_rows", "cost_text", "announce_line", "detached_lines", "duration", "iso_seconds", "print_accounting",
            "summary"]

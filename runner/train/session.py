@@ -31,7 +31,8 @@ from runner.train.attempt import follow_attempt
 from runner.train.config import TrainConfig, load_train_config, uncommitted_warning
 from runner.train.console import Console, LogView
 from runner.train.events import RECOVERABLE, Detached, Ended, Interrupted, Launched, StopCause, TargetInterrupted
-from runner.train.launch import LaunchError, launch, launcher_env, mask_url
+from runner.train.losscurve import LossCurve
+from runner.train.launch import LaunchError, launch_surviving_drops, launcher_env, mask_url
 from runner.train.recovery import AutoRecovery, Recovery, ReportAndExit, RunContext
 from runner.train.targets import Target, make_target
 from runner.types import TargetKind
@@ -68,7 +69,8 @@ class TrainSession:
         outputs = getattr(target, "outputs", None)
         self.accounts = Accounts(self.record, on_pod=self.on_pod,
                                  gpu_count=outputs.gpu_count if outputs is not None else None)
-        self.view = LogView(self.console, self.accounts.progress)
+        self.view = LogView(self.console, self.accounts.progress,
+                            LossCurve((int(p[0]), float(p[1])) for p in self.record.loss_points if len(p) == 2))
         self.recoveries = 0                           # automatic recoveries by this command
         self.detected_at: float | None = None         # when the current interruption was noticed
         self._recovered: str | None = None            # how the pod came back: resumed | running | recreated
@@ -87,6 +89,7 @@ class TrainSession:
         return f"python -m runner train --config {self.cfg.rel_path} --run-id {self.run_id}{where}{self.stack_flag()}"
 
     def save_record(self) -> None:
+        self.record.loss_points = [[step, loss] for step, loss in self.view.loss.thinned()]
         try:
             runrecord.save(self.record_paths, self.record)
         except OSError as e:
@@ -94,12 +97,17 @@ class TrainSession:
 
     def _prepared(self) -> None:
         """The target is reachable: this command pays for it from target.billing_from."""
+        market = getattr(self.target, "market", None)
         if self.on_pod and self.target.billing_from is not None:
-            self.accounts.ledger.open(self.target.billing_from, self.target.cost_per_hr)
-        self.accounts.ledger.reprice(self.target.cost_per_hr)
+            self.accounts.ledger.open(self.target.billing_from, self.target.cost_per_hr, market)
+        self.accounts.ledger.reprice(self.target.cost_per_hr, market)
 
     def _close_billing(self, stopped_at: float | None, *, close: bool = True) -> None:
         self.accounts.close_billing(stopped_at, close=close, cost_per_hr=self.target.cost_per_hr)
+
+    def _prices(self) -> list[report.Price]:
+        """This command's pod time per market and price (more than one after a move to on-demand)."""
+        return [report.Price(m, r, secs, usd) for m, r, secs, usd in self.accounts.ledger.by_price(time.time())]
 
     def _context(self) -> RunContext:
         return RunContext(self.run_id, self.resume_command(), self.last_checkpoint, self.recoveries,
@@ -119,18 +127,21 @@ class TrainSession:
                            train_script=self.settings.train_script, run_id=self.run_id,
                            stop_pod=t.stops_pod and not self.keep_pod, detach=bool(self.args.detach),
                            session=t.session)
-        launched = self._launch_or_release(env)
+        launched, interrupted = self._launch_or_interruption(env)
         while True:
-            if self.args.detach:
-                return self.detached(launched, by_request=True)
-            try:
-                outcome = self.follow(launched)
-            except KeyboardInterrupt:            # also before the first line: detach all the same
-                outcome = Detached()
-            if isinstance(outcome, Detached):
-                return self.detached(launched, by_request=False)
-            if isinstance(outcome, Ended):
-                return self.finish(launched, outcome)
+            outcome: Ended | Interrupted | Detached | None = interrupted
+            if launched is not None:
+                if self.args.detach:
+                    return self.detached(launched, by_request=True)
+                try:
+                    outcome = self.follow(launched)
+                except KeyboardInterrupt:            # also before the first line: detach all the same
+                    outcome = Detached()
+                if isinstance(outcome, Detached):
+                    return self.detached(launched, by_request=False)
+                if isinstance(outcome, Ended):
+                    return self.finish(launched, outcome)
+            assert isinstance(outcome, Interrupted)
             self._interrupted(launched, outcome)
             self._relaunched = None
             try:
@@ -143,7 +154,7 @@ class TrainSession:
                     if not decision.prepared:
                         t.prepare(self.say)
                     self._prepared()
-                    launched = self._launch_or_release(env, recovering=True)
+                    launched, interrupted = self._launch_or_interruption(env, recovering=True)
                     continue
             except KeyboardInterrupt:
                 if self._relaunched is not None:      # training runs again: detach as usual
@@ -159,8 +170,9 @@ class TrainSession:
                 self.say(f"pod {t.pod_id} {stop.text}")
             self._close_billing(None)
             self.save_record()
+            self.console.end_partial()
             self.say(decision.message)
-            report.print_accounting(self.say, self.record, t)
+            report.print_accounting(self.say, self.record, t, self._prices())
             return decision.exit_code
 
     def follow(self, launched: Launched) -> Ended | Interrupted | Detached:
@@ -198,6 +210,18 @@ class TrainSession:
             raise TargetInterrupted(f"the run reached its budget of ${budget:.2f} (--budget-usd) and pod "
                                     f"{self.target.pod_id} {stop.text}", kind=StopCause.BUDGET)
 
+    def _launch_or_interruption(self, env: dict[str, str], *,
+                                recovering: bool = False) -> tuple[Launched | None, Interrupted | None]:
+        """The launch, or the interruption that hit the pod while it launched (preempted or stopped
+        under a dropped launch: the SSH drop's API check says so); recovery then decides as for a
+        running attempt."""
+        try:
+            return self._launch_or_release(env, recovering=recovering), None
+        except TargetInterrupted as e:
+            self.detected_at = time.time()
+            self.say(f"the pod was interrupted during the launch: {e.message}")
+            return None, Interrupted(e.kind, e.message, None)
+
     def _launch_or_release(self, env: dict[str, str], *, recovering: bool = False) -> Launched:
         """launch(); on failure undo what prepare() started. A Ctrl-C while recovering is left to
         run()'s _abandon_recovery, which also stops a pod the recovery only resumed."""
@@ -205,7 +229,11 @@ class TrainSession:
         self.say(f"launching run {self.run_id}: config {self.cfg.rel_path}, repo {mask_url(env[pc.Inputs.REPO_URL])} "
                  f"({env[pc.Inputs.REPO_BRANCH]}), workspace {t.workspace}")
         try:
-            launched = launch(t.connect, env, label=t.label, say=self.say)
+            known = max((a.attempt for a in self.record.attempts), default=0)
+            launched = launch_surviving_drops(t.connect, env, label=t.label, say=self.say, known_attempt=known,
+                                              on_drop=lambda error, n: t.after_disconnect(error, n, self.say))
+        except TargetInterrupted:
+            raise                                     # the pod went away under the launch: recovery decides
         except (RunnerError, KeyboardInterrupt) as e:
             self.record.status = "failed"
             self.save_record()
@@ -256,6 +284,8 @@ class TrainSession:
         if previous is not None:
             previous.status = self.record.status
             self.record = self.accounts.record = previous
+            for step, loss in previous.loss_points:       # its loss curve continues too
+                self.view.loss.add(int(step), float(loss))
         self.run_id = self.record.run_id = run_id
 
     def _record_attempt_end(self, launched: Launched, state: str, exit_code: int | None,
@@ -266,10 +296,13 @@ class TrainSession:
         if checkpoint:
             self.last_checkpoint = self.record.last_checkpoint = checkpoint
 
-    def _interrupted(self, launched: Launched, outcome: Interrupted) -> None:
+    def _interrupted(self, launched: Launched | None, outcome: Interrupted) -> None:
+        """An attempt ended early (launched is None: the pod went away while it was being launched)."""
         now = self.detected_at or time.time()
-        self._record_attempt_end(launched, outcome.kind, None, outcome.checkpoint)
-        self.accounts.interrupted(self.record.attempt(launched.attempt), outcome.kind, now,
+        if launched is not None:
+            self._record_attempt_end(launched, outcome.kind, None, outcome.checkpoint)
+        attempt = self.record.attempt(launched.attempt) if launched is not None else None
+        self.accounts.interrupted(attempt, outcome.kind, now,
                                   billing_stopped=outcome.kind != StopCause.KILLED,
                                   cost_per_hr=self.target.cost_per_hr)
         self.save_record()
@@ -298,11 +331,12 @@ class TrainSession:
         self.save_record()
         self.say(f"run {self.run_id} is not training; its checkpoints are on the volume. "
                  f"Resume with `{self.resume_command()}`")
-        report.print_accounting(self.say, self.record, t)
+        report.print_accounting(self.say, self.record, t, self._prices())
         return EXIT_INTERRUPTED
 
     # -- the end ----------------------------------------------------------------------------------
     def detached(self, launched: Launched, *, by_request: bool) -> int:
+        self.console.end_partial()
         self.record.status = "detached"
         self.save_record()
         report.detached_lines(self.say, self.target, launched, by_request=by_request, keep_pod=self.keep_pod,
@@ -342,7 +376,7 @@ class TrainSession:
         if took is None and self.launch_time is not None:
             took = time.time() - self.launch_time
         report.summary(self.say, self.record, self.target, launched, ended, code, stop, took=took,
-                       stack_flag=self.stack_flag())
+                       stack_flag=self.stack_flag(), prices=self._prices(), loss=self.view.loss.points)
         return code
 
 

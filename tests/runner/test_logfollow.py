@@ -238,3 +238,38 @@ def test_should_stop_before_any_new_line_still_drains(sshd, tmp_path):
     f = Follower(sshd, log, should_stop=lambda: True).start()
     assert f.join() == 6
     assert f.lines.items == _expected([b"a", b"b", b"c"])
+
+
+def test_the_unfinished_line_is_shown_as_it_grows_across_a_drop_and_never_counted(sshd, tmp_path):
+    log = tmp_path / "current.log"
+    partials: list[bytes] = []
+    seen = threading.Condition()
+
+    def on_partial(data: bytes) -> None:
+        with seen:
+            partials.append(data)
+            seen.notify_all()
+
+    def wait_partial(want: bytes) -> None:
+        with seen:
+            assert seen.wait_for(lambda: partials and partials[-1] == want, 15), partials[-3:]
+
+    with log.open("ab", buffering=0) as w:
+        w.write(b"header\n\r 1/3 [")
+        f = Follower(sshd, log, on_partial=on_partial).start()
+        wait_partial(b"\r 1/3 [")
+        w.write(b"00:01]\r 2/3 [")
+        wait_partial(b"\r 1/3 [00:01]\r 2/3 [")
+        sshd.drop_connections()                       # resumes at the whole-line offset: the line again
+        wait_until(f.reconnected.is_set, 15, "the follower to reconnect")
+        w.write(b"00:02]")
+        wait_partial(b"\r 1/3 [00:01]\r 2/3 [00:02]")
+        w.write(b"\n")
+        f.lines.wait_for(2)
+        f.finished.set()
+    final = f.join()
+
+    bar = b"\r 1/3 [00:01]\r 2/3 [00:02]"
+    assert f.lines.items == _expected([b"header", bar])   # whole lines with whole-line offsets only
+    assert final == len(b"header\n") + len(bar) + 1
+    assert all(bar.startswith(p) for p in partials)

@@ -113,6 +113,8 @@ def test_preemption_during_setup_restarts_from_scratch(env):
     assert "from scratch" in boundary(res, 2)
     first = record(env, "setup")["attempts"][0]
     assert first["interruption"] == "preempted" and first["steps_lost"] == 0 and first["last_step"] is None
+    assert first["seconds_lost"] == 0                    # nothing trained, nothing redone
+    assert "lost:" not in res.err
 
 
 def test_preemption_during_a_checkpoint_save_skips_the_partial_checkpoint(env):
@@ -127,7 +129,7 @@ def test_preemption_during_a_checkpoint_save_skips_the_partial_checkpoint(env):
     res = env.finish(run, timeout=60)
 
     assert res.code == 0, res.err
-    assert "skipped incomplete checkpoint checkpoint-5: trainer_state.json missing" in res.err
+    assert res.err.count("skipped incomplete checkpoint checkpoint-5: trainer_state.json missing") == 1   # once
     assert_log_printed_exactly(res, env)
     assert_resumed_from(env, 2, 0, max_steps=20)      # nothing complete to resume from
     assert record(env, "save")["attempts"][0]["steps_lost"] == 5
@@ -228,6 +230,12 @@ def test_spot_withdrawn_with_on_demand_fallback_replaces_the_stopped_pod(env):
     assert_log_printed_exactly(res, env)
     assert_resumed_from(env, 2, step)
     assert [a["market"] for a in record(env, "od")["attempts"]] == ["spot", "on-demand"]
+    # the cost per market: the spot part at its rate, the on-demand part at its own
+    cost = re.search(r"cost: +about \$(\d+\.\d{4}) for this run \(spot \$0\.300/h x [^=]+= \$(\d+\.\d{4}); "
+                     r"on-demand \$0\.690/h x [^=]+= \$(\d+\.\d{4})\)", res.err)
+    assert cost, res.err
+    total, spot, on_demand = (float(x) for x in cost.groups())
+    assert abs(total - spot - on_demand) <= 0.0002 and on_demand > 0
 
 
 def test_a_terminated_pod_is_recreated_on_demand_when_the_stack_falls_back(env):
@@ -375,6 +383,9 @@ def test_status_shows_the_recovery_accounting(env, capsys):
     rec = record(env, "acct")
     assert acc["attempts"] == 2 and acc["preemptions"] == 1 and acc["recoveries"] == 1
     assert acc["steps_lost"] == rec["steps_lost"] and acc["gpu_hours"] == rec["gpu_hours"]
+    loss = report["training"]["loss"]                # the loss over both attempts, from the record
+    assert loss["source"] == "record" and loss["points"] == rec["loss_points"]
+    assert (loss["first_step"], loss["last_step"]) == (1, 40) and loss["last"] == rec["loss_points"][-1][1]
     assert cli.main(["status"]) == 0
     text = capsys.readouterr().out
     assert re.search(r"attempts: +2 \(1 preemption\(s\), 1 automatic recovery\(ies\)\)", text), text

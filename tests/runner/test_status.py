@@ -3,12 +3,13 @@ when the pod is stopped, from the runs recorded on this machine. Never spends mo
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
 
 from runner import cli
-from runner.companions.status import LogReport, PodReport, StatusReport, TrainingReport
+from runner.companions.status import LogReport, LossReport, PodReport, StatusReport, TrainingReport
 
 from runner.train import record as runrecord
 from runner.train.record import AttemptRecord, RunRecord
@@ -19,7 +20,8 @@ POD_KEYS = ["state", "status", "last_status_change", "market", "gpu_type", "gpu_
             "price_per_hr", "started_at", "uptime_s", "ssh", "data_center", "volume_id", "name"]
 TRAINING_KEYS = ["source", "run_id", "attempt", "state", "exit_code", "config", "output_dir", "started_at",
                  "ended_at", "resume_from", "last_checkpoint", "session_running", "newest_checkpoint",
-                 "skipped_checkpoints", "estimated_cost_usd", "record", "accounting"]
+                 "skipped_checkpoints", "estimated_cost_usd", "record", "accounting", "loss"]
+LOSS_KEYS = ["source", "first_step", "last_step", "min", "min_step", "last", "points"]
 
 
 def complete_checkpoint(output_dir, step: int) -> str:
@@ -87,8 +89,43 @@ def test_status_json_on_a_running_pod(pod_env, train_session, capsys):
     assert [s.split(":")[0] for s in tr["skipped_checkpoints"]] == ["checkpoint-30"]
     assert report["log"]["tail"] == [f"line {i}" for i in range(6, 16)]
     assert report["log"]["path"] == str(pod_env.workspace / "logs" / "current.log")
+    assert tr["loss"] is None                       # no log_history, no loss in the log
     assert report["errors"] == []
     assert pod_env.fake.billable_calls() == []
+
+
+def test_status_shows_the_loss_curve_from_the_newest_trainer_state(pod_env, train_session, capsys):
+    pod_env.add_pod("RUNNING")
+    seeded = seed_run(pod_env.workspace)
+    history = [{"step": s, "loss": round(2.0 / s, 4), "epoch": s / 20} for s in range(2, 21, 2)]
+    history.insert(3, {"step": 8, "eval_loss": 9.9})                     # eval entries are not the loss
+    state_file = pod_env.workspace / "repo" / "checkpoints" / "smoke" / "checkpoint-20" / "trainer_state.json"
+    state_file.write_text(json.dumps({"global_step": 20, "log_history": history}))
+    assert seeded["last_checkpoint"].endswith("checkpoint-20")
+
+    assert cli.main(["status", "--json"]) == 0
+    loss = json.loads(capsys.readouterr().out)["training"]["loss"]
+    assert list(loss) == LOSS_KEYS == list(LossReport.__annotations__)
+    assert loss["source"] == "trainer_state"
+    assert loss["points"] == [[s, round(2.0 / s, 4)] for s in range(2, 21, 2)]
+    assert (loss["first_step"], loss["last_step"], loss["min"], loss["min_step"], loss["last"]) == (2, 20, 0.1, 20, 0.1)
+
+    assert cli.main(["status"]) == 0
+    out = capsys.readouterr().out
+    chart = [line for line in out.splitlines() if "┤" in line or "└" in line]
+    assert len(chart) == 5 and re.match(r"\s*loss +1 ┤█", chart[0]) and re.match(r"\s*0\.1 ┤█", chart[3]), out
+    assert chart[-1].strip() == "└ steps 2-20 · min 0.1 at step 20 · last 0.1"
+    assert out.rstrip().endswith("line 15")         # the log still comes last
+
+
+def test_status_reads_the_loss_from_the_log_without_a_trainer_state(pod_env, train_session, capsys):
+    pod_env.add_pod("RUNNING")
+    seed_run(pod_env.workspace)
+    log = pod_env.workspace / "logs" / "current.log"
+    log.write_text("".join(f"step {s}/9 loss {1.0 / s:.4f}\n" for s in range(1, 10)))
+    assert cli.main(["status", "--json"]) == 0
+    loss = json.loads(capsys.readouterr().out)["training"]["loss"]
+    assert loss["source"] == "log" and [p[0] for p in loss["points"]] == list(range(2, 10))   # the 1st line may be cut
 
 
 def test_status_text_on_a_running_pod(pod_env, train_session, capsys):
@@ -133,6 +170,7 @@ def test_status_json_on_a_stopped_pod_uses_the_local_run_record(pod_env, capsys)
     assert (acc["attempts"], acc["preemptions"], acc["recoveries"], acc["steps_lost"]) == (2, 0, 0, 0)
     assert acc["estimated_cost_usd"] == 1.25 and [a["attempt"] for a in acc["per_attempt"]] == [1, 2]
     assert report["log"] is None
+    assert tr["loss"] is None                      # the record holds no loss points
     assert pod_env.fake.billable_calls() == []
     assert pod_env.pod.status == "EXITED"
     # Only reads: REST GETs and the GraphQL pod query; no start, stop or resume of any kind.

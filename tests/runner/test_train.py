@@ -44,6 +44,12 @@ def test_run_to_success_prints_the_log_stops_the_pod_and_records_it(train_env):
     # the rate the API reports for the running pod (its bid), not the stack output
     assert re.search(r"cost: +about \$\d+\.\d{4} \(\$0\.300/h", res.err), res.err
     assert "stopped by itself" in res.err
+    # the loss curve: a chart under the summary, the points in the record
+    chart = [line for line in res.err.splitlines() if "┤" in line or "└ steps" in line]
+    assert len(chart) == 5 and chart[0].startswith("[runner]   loss "), res.err
+    losses = {int(m[0]): float(m[1]) for m in re.findall(r"step (\d+)/12 loss (\S+)", res.out)}
+    low = min(losses, key=lambda k: losses[k])
+    assert chart[-1].endswith(f"└ steps 1-12 · min {losses[low]:.4g} at step {low} · last {losses[12]:.4g}")
     # the pod stopped itself through the API with its own key; the runner did not need to
     wait_for(lambda: env.pod.status == "EXITED", 10, "the pod to be stopped")
     assert pod_stops(env, "pod:") and not pod_stops(env, "account")
@@ -54,6 +60,7 @@ def test_run_to_success_prints_the_log_stops_the_pod_and_records_it(train_env):
     assert rec["pod_id"] == env.pod_id and rec["last_checkpoint"].endswith("checkpoint-12")
     assert rec["attempts"][0]["attempt"] == 1 and rec["attempts"][0]["log_offset"] == 0
     assert rec["estimated_cost_usd"] is not None and rec["pod_seconds"] > 0
+    assert rec["loss_points"] == [[k, v] for k, v in sorted(losses.items())]
     # nothing secret left in what the runner printed or recorded
     for secret in (env.fake.api_key, env.fake.pod_api_key(env.pod_id)):
         assert secret not in res.out + res.err
@@ -225,6 +232,7 @@ def test_host_target_trains_over_ssh_without_the_runpod_api(train_env):
     assert "training succeeded" in res.err and "cost:" not in res.err
     assert env.fake.requests == [] and env.stub.calls() == []   # no API, no stack
     assert "RT_STOP_POD=0" in env.log_text()
+    assert not re.findall(r".*\bpods?\b.*", res.err + res.out, re.I), res.err + res.out   # no pod here
     pin = HostKeyStore(env.state_dir / "dev" / "known_hosts").get(f"{env.sshd.host}:{env.sshd.port}")
     assert pin is not None and pin.host_key.line == env.sshd.known_host_key
 

@@ -6,6 +6,7 @@ is the project's own git checkout (committed content), the workspace a local dir
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -35,6 +36,8 @@ def test_local_run_end_to_end(local_env):
     # the project's own checkout was cloned (its branch), the launcher told not to stop any pod
     assert (env.workspace / "project" / ".git").is_dir()
     assert "RT_STOP_POD=0" in env.log_text()
+    # --local runs on no pod: neither the runner nor the log speaks of one
+    assert not re.findall(r".*\bpods?\b.*", res.err + res.out, re.I), res.err + res.out
     rec = local_record(env)
     assert rec["target"] == "local" and rec["status"] == "succeeded" and rec["exit_code"] == 0
     assert not (env.state_dir / "dev").exists()        # never mixed with the stack pod's runs
