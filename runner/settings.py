@@ -158,7 +158,7 @@ class Settings:
         except OSError:
             pass
         from runner.errors import SshKeyError
-        from runner.remote.ssh import load_private_key   # paramiko: only when the key file changed
+        from runner.remote.keys import load_private_key   # paramiko: only when the key file changed
 
         try:
             load_private_key(p)

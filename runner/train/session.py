@@ -14,18 +14,16 @@ the pod the recovery brought up, then exits 130.
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import threading
 import time
 
 from remote.podside import contract as pc
 from remote.podside.contract import StateKey
 from runner import timeouts
-from runner.errors import EXIT_INTERRUPTED, RunnerError, UsageError
+from runner.errors import EXIT_INTERRUPTED, RunnerError
 from runner.settings import Settings
 from runner.train import record as runrecord
-from runner.train import report
+from runner.train import prechecks, report
 from runner.train.accounting import Accounts
 from runner.train.attempt import follow_attempt
 from runner.train.config import TrainConfig, load_train_config, uncommitted_warning
@@ -384,71 +382,17 @@ class TrainSession:
 def run(args: argparse.Namespace, settings: Settings, *, recovery: Recovery | None = None) -> int:
     """`python -m runner train` (runner/commands/train.py)."""
     target = make_target(args, settings)
-    _check_workspace(args, target)
+    prechecks.check_workspace(args, target)
     cfg = load_train_config(args.config, settings.project_root)
-    remote = _ask_remote_early(target)    # `git ls-remote` runs while the stack outputs are read
+    remote = prechecks.ask_remote_early(target)    # `git ls-remote` runs while the stack outputs are read
     target.preflight()                    # pod: keys + stack outputs; never a billable call
-    _check_repo(args, settings, target, cfg, remote)
+    prechecks.check_repo(args, settings, target, cfg, remote)
     if getattr(args, "keep_pod", False) and target.kind != TargetKind.POD:
         Console(settings.secrets()).say("--keep-pod only matters for the stack's pod; ignored")
     if recovery is None and target.kind == TargetKind.POD:
         recovery = AutoRecovery(getattr(args, "max_recoveries", 3), getattr(args, "budget_usd", None))
     session = TrainSession(args, settings, target, cfg, recovery=recovery)
     return session.run()
-
-
-class _EarlyAnswer:
-    """`git ls-remote` for the branch in a daemon thread (it can take a second over the network):
-    it runs while the stack outputs are read, and never holds up an exit on an earlier error."""
-
-    def __init__(self, repo_url: str, branch: str):
-        from runner.train import repo_check
-
-        self._answer: list = []
-        self._thread = threading.Thread(
-            target=lambda: self._answer.append(repo_check.ls_remote_branch(repo_url, branch)),
-            name="ls-remote", daemon=True)
-        self._thread.start()
-
-    def result(self):
-        self._thread.join()
-        return self._answer[0] if self._answer else None
-
-
-def _ask_remote_early(target: Target) -> _EarlyAnswer | None:
-    """None when the repo or branch is unusable (the checks in _check_repo then say why)."""
-    from runner.train import repo_check
-
-    try:
-        repo_url, branch = target.repo()
-        repo_check.check_branch_name(branch)
-    except RunnerError:
-        return None
-    return _EarlyAnswer(repo_url, branch)
-
-
-def _check_repo(args: argparse.Namespace, settings: Settings, target: Target, cfg: TrainConfig,
-                remote: _EarlyAnswer | None = None) -> None:
-    """What the pod would only find out after a resume: branch and session names, the branch on the
-    remote, the config and TRAIN_SCRIPT in the pushed tree (runner/train/repo_check.py)."""
-    from runner.train import repo_check
-
-    repo_url, branch = target.repo()
-    repo_check.check_branch_name(branch)
-    repo_check.check_session(target.session)
-    repo_check.check_repo(repo_url, branch, root=settings.project_root, paths=[cfg.rel_path, settings.train_script],
-                          allow_unpushed=bool(getattr(args, "allow_unpushed", False)),
-                          say=Console(settings.secrets()).say, remote=remote.result() if remote else None)
-
-
-def _check_workspace(args: argparse.Namespace, target: Target) -> None:
-    ws = getattr(args, "workspace", None)
-    if not ws:
-        return
-    if target.kind == TargetKind.LOCAL:
-        target.workspace = os.path.abspath(os.path.expanduser(ws))
-    elif not ws.startswith("/"):
-        raise UsageError(f"--workspace must be an absolute path on the {target.kind} (got {ws!r}), e.g. /workspace")
 
 
 __all__ = ["LaunchError", "TrainSession", "default_run_id", "run"]
