@@ -43,7 +43,7 @@ class SmokeConfig:
     step_seconds: float = 0.05
     fail_at_step: Optional[int] = None
     save_seconds: float = 0.0
-    progress_bar: bool = False
+    progress_bar: object = False       # true: a tqdm-style bar of its own; "tqdm": the real tqdm package
     log_steps: int = 1
 
 
@@ -94,7 +94,7 @@ def load_config(path: str) -> SmokeConfig:
         step_seconds=float(data.get("step_seconds") or 0.0),
         fail_at_step=optional_int("fail_at_step"),
         save_seconds=float(data.get("save_seconds") or 0.0),
-        progress_bar=bool(data.get("progress_bar")),
+        progress_bar=data.get("progress_bar") or False,
         log_steps=int(data.get("log_steps") or 1),
     )
 
@@ -174,6 +174,25 @@ class ProgressBar:
         sys.stderr.flush()
 
 
+class TqdmBar:
+    """The same surface over the real tqdm (what the Hugging Face Trainer draws its bar with)."""
+
+    def __init__(self, total: int, done: int):
+        from tqdm import tqdm       # only for progress_bar: tqdm (the trainer has no other dependency)
+
+        self.bar = tqdm(total=total, initial=done, file=sys.stderr, mininterval=0, ascii=True)
+
+    def update(self, n: int) -> None:
+        self.bar.update(n - self.bar.n)
+
+    def write(self, line: str) -> None:
+        self.bar.write(line, file=sys.stdout)
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def loss_at(step: int, weights: list[float]) -> float:
     return 2.0 * math.exp(-step / 15.0) + 0.05 + 0.01 * sum(abs(w) for w in weights) / len(weights)
 
@@ -190,7 +209,8 @@ def train(cfg: SmokeConfig, resume: Optional[str]) -> int:
         Path(cfg.logging_dir).mkdir(parents=True, exist_ok=True)
         metrics = open(Path(cfg.logging_dir) / "metrics.jsonl", "a", encoding="utf-8")
     history: list[dict] = []
-    bar = ProgressBar(cfg.max_steps, start - 1) if cfg.progress_bar else None
+    bar = (TqdmBar(cfg.max_steps, start - 1) if cfg.progress_bar == "tqdm"
+           else ProgressBar(cfg.max_steps, start - 1) if cfg.progress_bar else None)
     say = bar.write if bar is not None else (lambda text: print(text, flush=True))
     for step in range(start, cfg.max_steps + 1):
         if cfg.fail_at_step is not None and step == cfg.fail_at_step:

@@ -8,6 +8,7 @@ footer's checkpoint and the steps the bar showed.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import pty
 import re
@@ -110,7 +111,8 @@ def run_on_a_terminal(env, argv: list[str], on_output) -> tuple[int, bytes, str]
     master, slave = pty.openpty()
     tty.setraw(slave)
     proc = subprocess.Popen([sys.executable, "-m", "runner", *argv], cwd=env.project, stdin=subprocess.DEVNULL,
-                            stdout=slave, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            stdout=slave, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])})
     os.close(slave)
     err: list[bytes] = []
     reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
@@ -160,4 +162,29 @@ def test_on_a_terminal_the_bar_is_redrawn_live_and_the_log_is_kept_exactly(reque
     assert any(n < 10 for n in unfinished) and any(10 < n < 20 for n in unfinished), unfinished
     # What the terminal got is the log's bytes exactly: the bar's \r redraws, then each line as the log keeps it
     log = env.log_file.read_bytes()
+    assert out == log[:len(out)] and b"done: 20 steps\n" in out, _first_difference(out, log)
+
+
+def test_the_real_tqdm_bar_moves_live_on_a_terminal(local_env, monkeypatch):
+    """The Hugging Face Trainer draws its bar with tqdm: the real package, not a look-alike, redrawn
+    in place on the terminal while the log stays exact."""
+    tqdm_home = os.path.dirname(os.path.dirname(importlib.import_module("tqdm").__file__))
+    monkeypatch.setenv("PYTHONPATH", tqdm_home)   # reaches training through the launcher's environment
+    env = local_env
+    env.write_config(BAR, smoke_config(max_steps=20, save_steps=10, step_seconds=0.1, progress_bar="tqdm",
+                                       log_steps=10))
+    unfinished: list[int] = []
+
+    def on_output(so_far: bytes) -> None:
+        m = re.findall(rb"(\d+)/20 \[", so_far.rsplit(b"\n", 1)[-1])
+        if m and (not unfinished or int(m[-1]) != unfinished[-1]):
+            unfinished.append(int(m[-1]))
+
+    code, out, err = run_on_a_terminal(env, ["train", "--local", "--config", BAR, "--workspace", str(env.workspace)],
+                                       on_output)
+
+    assert code == 0, err
+    assert len(unfinished) >= 5 and unfinished == sorted(unfinished), unfinished
+    log = env.log_file.read_bytes()
+    assert b"\r" in log and b"/20 [" in log, "tqdm drew its bar into the log"
     assert out == log[:len(out)] and b"done: 20 steps\n" in out, _first_difference(out, log)
