@@ -14,7 +14,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 PROVISIONING, STARTING, RUNNING, EXITED, ERROR, TERMINATED = (
     "PROVISIONING", "STARTING", "RUNNING", "EXITED", "ERROR", "TERMINATED")

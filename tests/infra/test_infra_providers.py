@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 from typing import Any
 
 import dill
@@ -24,6 +23,7 @@ from infra import program
 from infra import runpod_client as rp
 from infra.volume_resource import VolumeStillInUse
 from tests.infra.test_infra_config import PUB
+from standins.ports import free_port
 
 PROJECT = "runpod-trainer"
 
@@ -137,12 +137,6 @@ def reachable(fake_runpod, sshd):
     return sshd
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def live_pods(fake) -> list:
     return [p for p in fake.pods.values() if p.status != rp.TERMINATED]
 
@@ -247,7 +241,7 @@ def test_fallback_refused_above_the_cap(deploy, fake_runpod):
 
 
 def test_create_that_times_out_terminates_its_pod(deploy, fake_runpod):
-    fake_runpod.set_ssh_target("127.0.0.1", [closed_port()])     # published, but nothing answers
+    fake_runpod.set_ssh_target("127.0.0.1", [free_port()])     # published, but nothing answers
     d = deploy()
     vol_id, _ = d.create_volume()
     with pytest.raises(life.PodCreateError) as err:

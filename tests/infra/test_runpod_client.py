@@ -12,8 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from infra import runpod_client as rc
-from infra.runpod_client import (AuthError, BidTooLow, InvalidAction, NetworkVolume, NoCapacity, NotFound, Pod,
-                                 PodSpec, RateLimited, RunPodClient, RunPodError, SpotUnavailable, TransientError,
+from infra.runpod_client import (AuthError, BidTooLow, InvalidAction, NetworkVolume, NoCapacity, NotFound, PodSpec, RateLimited, RunPodClient, RunPodError, SpotUnavailable, TransientError,
                                  VolumeInUse)
 
 GPU = "NVIDIA GeForce RTX 4090"

@@ -69,10 +69,10 @@ def recreate_on_up(env: TrainEnv, **pod) -> None:
                              "rp_env_file": str(env.rp_env_file)})
 
 
-def interrupt_when(monkeypatch, predicate: Callable[[str], bool]) -> list[str]:
-    """Ctrl-C at a chosen moment, deterministically: right after the runner prints the first message
-    for which predicate is true, KeyboardInterrupt is raised in the runner (as SIGINT would be in its
-    main thread). Returns the list that receives that message once it fired."""
+def when_said(monkeypatch, predicate: Callable[[str], bool], action: Callable[[], None]) -> list[str]:
+    """Act at a chosen moment, deterministically: right after the runner prints the first message
+    for which predicate is true, action() runs in the runner's thread. Returns the list that
+    receives that message once it fired."""
     fired: list[str] = []
     real = Console.say
 
@@ -80,10 +80,20 @@ def interrupt_when(monkeypatch, predicate: Callable[[str], bool]) -> list[str]:
         real(self, message)
         if not fired and predicate(message):
             fired.append(message)
-            raise KeyboardInterrupt
+            action()
 
     monkeypatch.setattr(Console, "say", say)
     return fired
+
+
+def interrupt_when(monkeypatch, predicate: Callable[[str], bool]) -> list[str]:
+    """Ctrl-C right after the first message for which predicate is true: KeyboardInterrupt raised in
+    the runner, as SIGINT would be in its main thread."""
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    return when_said(monkeypatch, predicate, interrupt)
 
 
 def fast_recovery(monkeypatch) -> None:

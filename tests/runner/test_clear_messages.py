@@ -1,19 +1,11 @@
 """Errors that say what to do: a bid below RunPod's minimum, a --host that does not answer."""
 from __future__ import annotations
 
-import socket
 
 from tests.runner.train_harness import shorten_timeouts, train_env  # noqa: F401
+from standins.ports import free_port
 
 CONFIG = "configs/smoke.yaml"
-
-
-def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_bid_below_the_minimum_at_resume_says_which_config_to_raise(train_env):
@@ -34,7 +26,7 @@ def test_bid_below_the_minimum_at_resume_says_which_config_to_raise(train_env):
 def test_host_where_nothing_listens_is_about_the_host_not_the_pod(train_env, monkeypatch):
     env = train_env
     shorten_timeouts(monkeypatch, host_banner_s=1.0)
-    port = closed_port()
+    port = free_port()
     res = env.run("train", "--config", CONFIG, "--host", f"root@127.0.0.1:{port}", "--workspace", str(env.workspace))
     assert res.code == 6, res.err
     assert f"no SSH server answered on 127.0.0.1:{port}" in res.err and "--host" in res.err

@@ -15,8 +15,7 @@ import pytest
 
 from remote.podside.contract import parse_footer
 from runner.remote.ssh import SshConnection
-from runner.train.console import Console
-from tests.runner.recovery_harness import fast_recovery
+from tests.runner.recovery_harness import fast_recovery, preempt, record, when_said
 from tests.runner.train_harness import smoke_config, step_numbers, train_env, wait_for  # noqa: F401
 
 CFG = "configs/drop.yaml"
@@ -51,17 +50,7 @@ def follower_running(env) -> bool:
 
 def drop_when_said(monkeypatch, env, predicate) -> list[str]:
     """Drop every SSH session right after the runner prints a message matching predicate (once)."""
-    fired: list[str] = []
-    real = Console.say
-
-    def say(self, message: str) -> None:
-        real(self, message)
-        if not fired and predicate(message):
-            fired.append(message)
-            env.sshd.drop_connections()
-
-    monkeypatch.setattr(Console, "say", say)
-    return fired
+    return when_said(monkeypatch, predicate, env.sshd.drop_connections)
 
 
 def test_a_drop_before_the_script_is_sent_launches_again(env, monkeypatch):
@@ -143,23 +132,12 @@ def test_a_drop_before_rt_result_was_read_follows_the_started_attempt(env, monke
 
 
 def test_a_preemption_during_the_launch_is_recovered_like_one_during_training(env, monkeypatch):
-    from tests.runner.recovery_harness import preempt
-
-    fired: list[str] = []
-    real = Console.say
-
-    def say(self, message: str) -> None:
-        real(self, message)
-        if not fired and message.startswith("launcher: cloning"):
-            fired.append(message)
-            preempt(env)                        # the container goes, SSH with it, the API says outbid
-
-    monkeypatch.setattr(Console, "say", say)
+    # the container goes, SSH with it, the API says outbid
+    fired = when_said(monkeypatch, lambda m: m.startswith("launcher: cloning"), lambda: preempt(env))
     res = env.run("train", "--config", CFG, "--run-id", "d-preempt")
 
     assert fired and "was preempted (outbid" in res.err and "recovering automatically" in res.err, res.err
     assert len([r for r in env.fake.billable_calls() if r.operation == "podBidResume"]) == 1
     assert_ran_once_and_printed_exactly(res, env)
-    from tests.runner.recovery_harness import record
     rec = record(env, "d-preempt")
     assert rec["status"] == "succeeded" and rec["preemptions"] == 1 and rec["recoveries"] == 1

@@ -1,7 +1,6 @@
 """follow_with_reconnect against the real sshd while its connections are dropped under it."""
 from __future__ import annotations
 
-import socket
 import threading
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from runner.remote.ssh import SshConnection, SshTarget
 from runner.errors import SshDisconnected
 from runner.remote.hostkeys import expect_host_key
 from standins.pod_sandbox import wait_until
+from standins.ports import free_port
 
 
 class Recorder:
@@ -150,7 +150,7 @@ def test_stop_event_while_reconnecting(sshd, tmp_path):
         if attempt == 3:
             detach.set()
 
-    closed = _closed_port()
+    closed = free_port()
     f = Follower(sshd, log, stop_event=detach, on_disconnect=on_disconnect)
     first = f.connect
     f.kwargs["connect"] = lambda: first() if f.connects == 0 else _connect_to(sshd, closed, f)
@@ -159,14 +159,6 @@ def test_stop_event_while_reconnecting(sshd, tmp_path):
     sshd.drop_connections()
     assert f.join() == 4
     assert attempts == [1, 2, 3]
-
-
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _connect_to(sshd, port: int, f: Follower) -> SshConnection:
@@ -197,7 +189,7 @@ def test_on_disconnect_can_abort(sshd, tmp_path):
 def test_gives_up_after_the_reconnect_budget(sshd, tmp_path):
     log = tmp_path / "current.log"
     log.write_bytes(b"x\n")
-    closed = _closed_port()
+    closed = free_port()
     f = Follower(sshd, log, max_reconnect_wait_s=1.0)
     first = f.connect
     f.kwargs["connect"] = lambda: first() if f.connects == 0 else _connect_to(sshd, closed, f)

@@ -6,7 +6,6 @@ with the account key, and the pod EXITED at the end.
 """
 from __future__ import annotations
 
-import socket
 import subprocess
 
 from tests.runner.recovery_harness import preempt
@@ -14,16 +13,9 @@ from tests.runner.test_sync import FILES, make_tree, pod_env, pod_sshd  # noqa: 
 from tests.runner.train_harness import smoke_config, train_env, wait_for  # noqa: F401
 
 from runner import cli
+from standins.ports import free_port
 
 CONFIG = "configs/smoke.yaml"
-
-
-def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def runner_stops(fake) -> list:
@@ -42,7 +34,7 @@ def assert_started_then_stopped(fake, pod) -> None:
 def test_train_start_timeout_stops_the_pod_it_resumed(train_env, monkeypatch):
     env = train_env
     env.add_pod("EXITED")
-    env.fake.set_ssh_target("127.0.0.1", [closed_port()])     # RUNNING, but sshd never answers
+    env.fake.set_ssh_target("127.0.0.1", [free_port()])     # RUNNING, but sshd never answers
     monkeypatch.setenv("POD_START_TIMEOUT", "2")
     res = env.run("train", "--config", CONFIG)
     assert res.code == 4, res.err
@@ -80,7 +72,7 @@ def test_train_launcher_refusal_stops_the_pod_it_resumed(train_env, monkeypatch)
 
 def test_train_pod_already_running_is_left_running_when_the_start_fails(train_env, monkeypatch):
     env = train_env
-    env.fake.set_ssh_target("127.0.0.1", [closed_port()])
+    env.fake.set_ssh_target("127.0.0.1", [free_port()])
     env.add_pod("RUNNING")
     monkeypatch.setenv("POD_START_TIMEOUT", "1")
     res = env.run("train", "--config", CONFIG)
@@ -97,7 +89,7 @@ def test_recovery_whose_resume_times_out_stops_the_pod_again(train_env, monkeypa
     monkeypatch.setenv("POD_START_TIMEOUT", "2")
     run = env.start("train", "--config", "configs/long.yaml", "--run-id", "rec1")
     env.wait_log("step 3/")
-    env.fake.set_ssh_target("127.0.0.1", [closed_port()])     # the resumed pod will not answer
+    env.fake.set_ssh_target("127.0.0.1", [free_port()])     # the resumed pod will not answer
     preempt(env)
     res = env.finish(run, timeout=60)
     assert res.code == 4, res.err
@@ -109,7 +101,7 @@ def test_recovery_whose_resume_times_out_stops_the_pod_again(train_env, monkeypa
 def test_sync_start_timeout_stops_the_pod_it_started(pod_env, capfd, monkeypatch):
     pod_env.add_pod("EXITED")
     make_tree(pod_env.data_dir, FILES)
-    pod_env.fake.set_ssh_target("127.0.0.1", [closed_port()])
+    pod_env.fake.set_ssh_target("127.0.0.1", [free_port()])
     monkeypatch.setenv("POD_START_TIMEOUT", "2")
     assert cli.main(["sync"]) == 4
     err = capfd.readouterr().err
@@ -120,7 +112,7 @@ def test_sync_start_timeout_stops_the_pod_it_started(pod_env, capfd, monkeypatch
 def test_sync_keep_running_does_not_keep_a_pod_it_could_not_use(pod_env, capfd, monkeypatch):
     pod_env.add_pod("EXITED")
     make_tree(pod_env.data_dir, FILES)
-    pod_env.fake.set_ssh_target("127.0.0.1", [closed_port()])
+    pod_env.fake.set_ssh_target("127.0.0.1", [free_port()])
     monkeypatch.setenv("POD_START_TIMEOUT", "2")
     assert cli.main(["sync", "--keep-running"]) == 4
     err = capfd.readouterr().err

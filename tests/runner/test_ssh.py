@@ -20,6 +20,7 @@ from runner.remote.ssh import SshConnection, SshTarget
 from runner.remote.shell import build_script
 from runner.remote.banner import wait_for_ssh_banner
 from standins.pod_sandbox import wait_until
+from standins.ports import free_port
 
 
 def _target(sshd, key_path: str | None = None, port: int | None = None) -> SshTarget:
@@ -30,14 +31,6 @@ def _target(sshd, key_path: str | None = None, port: int | None = None) -> SshTa
 def conn(sshd):
     with SshConnection.open(_target(sshd), host_key_check=expect_host_key(sshd.known_host_key), timeout=10) as c:
         yield c
-
-
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _keygen(path: Path, key_type: str, passphrase: str = "") -> str:
@@ -164,7 +157,7 @@ def test_unregistered_key_is_rejected(sshd, tmp_path):
 
 def _key_error(tmp_path, key_path) -> str:
     # A closed port: the key problem must be reported before any network access.
-    target = SshTarget("127.0.0.1", _closed_port(), "root", str(key_path))
+    target = SshTarget("127.0.0.1", free_port(), "root", str(key_path))
     with pytest.raises(SshKeyError) as info:
         SshConnection.open(target, host_key_check=expect_host_key("ssh-ed25519 AAAA"))
     return str(info.value)
@@ -222,7 +215,7 @@ def test_connect_to_closed_port_is_a_clear_error(sshd):
     from runner.errors import SshConnectError
 
     with pytest.raises(SshConnectError, match="cannot connect .*runner status"):
-        SshConnection.open(_target(sshd, port=_closed_port()), host_key_check=expect_host_key(sshd.known_host_key))
+        SshConnection.open(_target(sshd, port=free_port()), host_key_check=expect_host_key(sshd.known_host_key))
 
 
 # ---- files ----------------------------------------------------------------------------------------
@@ -359,7 +352,7 @@ def remote_http_server(conn, tmp_path):
     served = tmp_path / "www"
     served.mkdir()
     (served / "hello.txt").write_text("hello through the tunnel\n")
-    port = _closed_port()
+    port = free_port()
     server_log = tmp_path / "http.log"
     cmd = (
         f"cd {shlex.quote(str(served))} || exit 1; nohup {shlex.quote(sys.executable)} -u -m http.server "
@@ -384,7 +377,7 @@ def test_port_forward_carries_a_real_http_request(conn, remote_http_server):
 
 
 def test_port_forward_to_a_closed_remote_port_reports_why(conn):
-    remote_port = _closed_port()
+    remote_port = free_port()
     with conn.forward_local_port(0, remote_port) as fwd:
         with socket.create_connection(("127.0.0.1", fwd.local_port), timeout=10) as s:
             s.settimeout(10)
@@ -412,7 +405,7 @@ def test_banner_wait_succeeds_on_sshd(sshd):
 
 
 def test_banner_wait_times_out_on_a_closed_port():
-    port = _closed_port()
+    port = free_port()
     waits: list[str] = []
     with pytest.raises(SshNotReady, match=f"127.0.0.1:{port}.*refused.*--host") as info:
         wait_for_ssh_banner("127.0.0.1", port, deadline_s=1, on_wait=waits.append)
@@ -435,7 +428,7 @@ def test_banner_wait_port_open_but_silent():
 
 
 def test_banner_wait_sees_a_server_that_comes_up_later():
-    port = _closed_port()
+    port = free_port()
     started = threading.Event()
     waits: list[str] = []
 

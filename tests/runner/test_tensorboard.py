@@ -19,6 +19,7 @@ from runner.errors import UsageError
 from remote.podside.contract import VolumePaths
 from runner.companions.tensorboard import TensorBoardError, BoardSource, serve, start_remote_tensorboard
 from standins.pod_sandbox import wait_until
+from standins.ports import free_port
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
 
 STAND_IN = """#!{python}
@@ -37,14 +38,6 @@ class H(http.server.BaseHTTPRequestHandler):
 print("TensorBoard (stand-in) at http://%s:%d/" % (a.host, a.port), flush=True)
 http.server.HTTPServer((a.host, a.port), H).serve_forever()
 """
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def install_stand_in(venv_bin, *, fail: bool = False) -> None:
