@@ -33,6 +33,8 @@ DEFAULT_DATA_CENTER = "EU-RO-1"
 DEFAULT_VOLUME_SIZE_GB = 100
 DEFAULT_CONTAINER_DISK_GB = 50
 DEFAULT_CREATE_TIMEOUT_MINUTES = 15
+DEFAULT_IDLE_STOP_MINUTES = 20          # the pod stops itself after this long unused (0: never)
+IDLE_STOP_RANGE = (0, 7 * 24 * 60)      # minutes
 
 MAX_GPU_COUNT = 8
 VOLUME_SIZE_RANGE = (10, 4096)          # RunPod REST v2 limits; volumes can grow, never shrink
@@ -62,7 +64,7 @@ _SSH_KEY_TYPES = (
 KNOWN_KEYS = (
     "gpuType", "gpuCount", "bidPerGpu", "spotFallback", "maxOnDemandPricePerGpu", "cloudType",
     "dataCenter", "volumeName", "volumeSizeGb", "image", "containerDiskGb", "ports", "repoName",
-    "sshPublicKey", "sshPublicKeyPath", "podName", "createTimeoutMinutes",
+    "sshPublicKey", "sshPublicKeyPath", "podName", "createTimeoutMinutes", "idleStopMinutes",
 )
 
 
@@ -98,6 +100,7 @@ class StackConfig:
     ports: tuple[str, ...] = (SSH_PORT_SPEC,)
     pod_name: str | None = None          # None: the program derives "<project>-<stack>"
     create_timeout_s: int = DEFAULT_CREATE_TIMEOUT_MINUTES * 60
+    idle_stop_minutes: int = DEFAULT_IDLE_STOP_MINUTES
     workspace: str = WORKSPACE
     ssh_user: str = SSH_USER
 
@@ -187,6 +190,7 @@ class StackConfig:
         pod_name = p.name(values, "podName")
         timeout_min = p.integer(values, "createTimeoutMinutes", DEFAULT_CREATE_TIMEOUT_MINUTES,
                                 *CREATE_TIMEOUT_RANGE)
+        idle_min = p.integer(values, "idleStopMinutes", DEFAULT_IDLE_STOP_MINUTES, *IDLE_STOP_RANGE)
 
         p.raise_if_any()
         return cls(
@@ -206,6 +210,7 @@ class StackConfig:
             ports=ports,
             pod_name=pod_name,
             create_timeout_s=timeout_min * 60,
+            idle_stop_minutes=idle_min,
         )
 
 

@@ -3,8 +3,10 @@
 create: spot with the bid (or on-demand by policy), then wait for RUNNING + an SSH banner under
 the pod's own deadline; on any failure the pod is terminated before the error is raised.
 read: current status/endpoint; a pod that no longer exists leaves the state.
-update: only what RunPod keeps outside the pod (bid, fallback policy, deadline); everything else
-replaces the pod, deleting the old one first (a network volume and a budget fit one pod).
+update: only what RunPod keeps outside the pod (bid, fallback policy, deadline) and the idle stop's
+time (the pod's start command keeps the time it was created with; the runner gives every launch the
+new one); everything else replaces the pod, deleting the old one first (a network volume and a
+budget fit one pod).
 """
 from __future__ import annotations
 
@@ -17,19 +19,21 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from infra import pod_lifecycle as life
 from infra import provider_support as ps
 from infra import runpod_client as rp
-from infra.config import SPOT_FALLBACKS, SSH_USER, WORKSPACE
+from infra.config import DEFAULT_IDLE_STOP_MINUTES, SPOT_FALLBACKS, SSH_USER, WORKSPACE
+from remote.podside.bundle import idle_start_command
 
 REPLACE_KEYS = (
     "pod_name", "image", "gpu_type", "gpu_count", "data_center", "cloud_type", "volume_id",
     "volume_mount_path", "container_disk_gb", "ports", "env",
 )
-UPDATE_KEYS = ("bid_per_gpu", "spot_fallback", "max_on_demand_price_per_gpu", "create_timeout_s")
+# idle_stop_minutes: an update, so that stacks from before the idle stop keep their pods.
+UPDATE_KEYS = ("bid_per_gpu", "spot_fallback", "max_on_demand_price_per_gpu", "create_timeout_s", "idle_stop_minutes")
 INPUT_KEYS = REPLACE_KEYS + UPDATE_KEYS
 OUTPUT_KEYS = (
     "pod_id", "market", "status", "ssh_host", "ssh_port", "ssh_user", "cost_per_hr",
     "last_status_change", "started_at", "preempted",
 )
-_INT_KEYS = ("gpu_count", "container_disk_gb", "create_timeout_s")
+_INT_KEYS = ("gpu_count", "container_disk_gb", "create_timeout_s")     # required, above 0
 _FLOAT_KEYS = ("bid_per_gpu", "max_on_demand_price_per_gpu")
 
 
@@ -50,6 +54,7 @@ class PodArgs:
     ports: tuple[str, ...] = ("22/tcp",)
     cloud_type: str = "SECURE"
     volume_mount_path: str = WORKSPACE
+    idle_stop_minutes: int = DEFAULT_IDLE_STOP_MINUTES
 
     def to_inputs(self) -> dict[str, Any]:
         return {
@@ -59,7 +64,7 @@ class PodArgs:
             "container_disk_gb": self.container_disk_gb, "ports": list(self.ports), "env": dict(self.env),
             "bid_per_gpu": self.bid_per_gpu, "spot_fallback": self.spot_fallback,
             "max_on_demand_price_per_gpu": self.max_on_demand_price_per_gpu,
-            "create_timeout_s": self.create_timeout_s,
+            "create_timeout_s": self.create_timeout_s, "idle_stop_minutes": self.idle_stop_minutes,
         }
 
     @classmethod
@@ -81,6 +86,7 @@ class PodArgs:
             spot_fallback=str(props.get("spot_fallback") or "fail"),
             max_on_demand_price_per_gpu=ps.opt_float(props.get("max_on_demand_price_per_gpu")),
             create_timeout_s=ps.as_int(props["create_timeout_s"]),
+            idle_stop_minutes=ps.as_int(props.get("idle_stop_minutes", DEFAULT_IDLE_STOP_MINUTES)),
         )
 
     def spec(self) -> rp.PodSpec:
@@ -89,6 +95,8 @@ class PodArgs:
             data_center=self.data_center, volume_id=self.volume_id,
             container_disk_gb=self.container_disk_gb, volume_mount_path=self.volume_mount_path,
             ports=tuple(self.ports), env=dict(self.env), cloud_type=self.cloud_type,
+            start_command=(idle_start_command(self.idle_stop_minutes * 60, self.volume_mount_path)
+                           if self.idle_stop_minutes > 0 else ""),
         )
 
 
@@ -153,6 +161,14 @@ class PodProvider(ps.RunPodProvider):
                 continue
             if inputs[key] <= 0:
                 failures.append(CheckFailure(key, f"must be above 0, got {value!r}"))
+        idle = news.get("idle_stop_minutes", DEFAULT_IDLE_STOP_MINUTES)
+        if not ps.is_unknown(idle):
+            try:
+                inputs["idle_stop_minutes"] = ps.as_int(idle)
+                if inputs["idle_stop_minutes"] < 0:
+                    raise ValueError
+            except (TypeError, ValueError):
+                failures.append(CheckFailure("idle_stop_minutes", f"must be a whole number of minutes >= 0, got {idle!r}"))
         if news.get("spot_fallback") not in SPOT_FALLBACKS:
             failures.append(CheckFailure("spot_fallback", f"must be one of {SPOT_FALLBACKS}"))
         if news.get("spot_fallback") == life.ON_DEMAND and news.get("max_on_demand_price_per_gpu") is None:

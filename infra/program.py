@@ -51,6 +51,7 @@ def build(cfg: StackConfig | None = None) -> Stack:
             spot_fallback=cfg.spot_fallback,
             max_on_demand_price_per_gpu=cfg.max_on_demand_price_per_gpu,
             create_timeout_s=cfg.create_timeout_s,
+            idle_stop_minutes=cfg.idle_stop_minutes,
         ),
         pulumi.ResourceOptions(depends_on=[volume]),
     )
@@ -74,6 +75,8 @@ def build(cfg: StackConfig | None = None) -> Stack:
         # For `pulumi up --replace <pod_urn>`: the runner moves a stopped pod that cannot be resumed
         # on its host (a refresh keeps a stopped pod; only a replacement puts it elsewhere).
         "pod_urn": pod.urn,
+        # The runner starts the same idle stop after every launch (RT_IDLE_STOP_MINUTES).
+        "idle_stop_minutes": cfg.idle_stop_minutes,
     }
     return Stack(config=cfg, volume=volume, pod=pod, outputs=outputs)
 

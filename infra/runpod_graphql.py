@@ -108,6 +108,8 @@ class GraphQLCalls:
             "supportPublicIp": True,
             "env": [{"key": k, "value": v} for k, v in spec.env.items()],
         }
+        if spec.start_command:
+            inp["dockerArgs"] = spec.start_command
         if spec.volume_id:
             inp["networkVolumeId"] = spec.volume_id
             inp["volumeMountPath"] = spec.volume_mount_path

@@ -88,6 +88,7 @@ class PodSpec:
     ports: tuple[str, ...] = ("22/tcp",)
     env: Mapping[str, str] = field(default_factory=dict)
     cloud_type: str = "SECURE"
+    start_command: str = ""              # the container's command (REST v2 args, GraphQL dockerArgs); "": the image's
 
 
 def _require_id(value: str, what: str) -> None:

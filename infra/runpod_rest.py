@@ -96,6 +96,8 @@ class RestCalls:
             "env": dict(spec.env),
             "startSsh": True,
         }
+        if spec.start_command:
+            body["args"] = spec.start_command
         if spec.volume_id:
             body["mounts"] = {"network": [{"volumeId": spec.volume_id, "path": spec.volume_mount_path}]}
         before = {p.id for p in self.list_pods(name=spec.name)}

@@ -162,6 +162,7 @@ SAMPLE_OUTPUTS = {
     "pod_name": "runpod-trainer-dev",
     "image": "runpod/pytorch:1.0.3-cu1290-torch291-ubuntu2204",
     "pod_urn": POD_URN,
+    "idle_stop_minutes": 20,
 }
 
 __all__ = ["POD_URN", "SAMPLE_OUTPUTS", "StubPulumi"]

@@ -1,7 +1,7 @@
-"""Entry point of the pod-side program: `python3 podside-<hash>.pyz [supervise]`.
+"""Entry point of the pod-side program: `python3 podside-<hash>.pyz [supervise | idlewatch ...]`.
 
 Without an argument the mode is RT_ACTION: launch (default) or inspect. `supervise` is what tmux
-runs. An InputError becomes `error: <what to do>` on stderr and exit status 2.
+runs; `idlewatch` is the idle stop (idlewatch.py). An InputError becomes `error: <what to do>` on stderr and exit status 2.
 """
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from .inputs import InputError, read_settings
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["idlewatch"]:
+        from . import idlewatch
+        return idlewatch.main(args[1:])
     if args[:1] == ["supervise"]:
         from . import supervise                      # imports everything the attempt's end needs, now
         plan = args[1] if len(args) > 1 else VolumePaths(os.environ.get(Inputs.WORKSPACE) or DEFAULT_WORKSPACE).supervisor_plan

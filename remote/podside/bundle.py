@@ -59,6 +59,79 @@ def _shipped() -> list[Path]:
     return [path for path in sorted(PACKAGE_DIR.glob("*.py")) if path.name not in NOT_SHIPPED]
 
 
+# ---------------------------------------------------------------- the idle stop's start command
+# The part of the program the idle watcher needs (idlewatch.py and what it imports), small enough
+# to travel inside the pod's start command, where no volume file can be relied on yet.
+IDLE_MODULES = ("__init__.py", "contract.py", "inputs.py", "record.py", "selfstop.py", "idlewatch.py")
+IDLE_MAIN = (
+    "import sys\n"
+    "from podside.idlewatch import main\n"
+    "sys.exit(main(sys.argv[2:] if sys.argv[1:2] == ['idlewatch'] else sys.argv[1:]))\n"
+)
+IMAGE_START = "/start.sh"          # what RunPod's images run as their command (reference section 3)
+
+
+@functools.lru_cache(maxsize=1)
+def idle_program_bytes() -> bytes:
+    """The idle watcher's zipapp: the modules without docstrings and comments, entries stored (the
+    whole is xz-compressed for the trip), about 12 kB in the start command."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in [("__main__.py", IDLE_MAIN.encode()),
+                           *((f"{PACKAGE_NAME}/{n}", _minified(PACKAGE_DIR / n)) for n in IDLE_MODULES)]:
+            info = zipfile.ZipInfo(name, date_time=_EPOCH)
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+def _minified(path: Path) -> bytes:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return (ast.unparse(tree) + "\n").encode()
+
+
+def idle_watch_script(idle_s: float, workspace: str, rp_env_file: str | None = None) -> str:
+    """Shell text (no single quotes: RunPod wraps a start command in them) that writes the watcher
+    to /tmp and starts it detached with --ensure. Never fails the caller: without python3 or a
+    mounted volume it does nothing."""
+    import base64
+    import lzma
+    import shlex
+
+    blob = base64.b64encode(lzma.compress(idle_program_bytes(), preset=9 | lzma.PRESET_EXTREME)).decode("ascii")
+    digest = hashlib.sha256(idle_program_bytes()).hexdigest()[:12]
+    unpack = "import base64,lzma,sys; sys.stdout.buffer.write(lzma.decompress(base64.b64decode(sys.stdin.read())))"
+    ws = shlex.quote(workspace)
+    env_file = f" --rp-env-file {shlex.quote(rp_env_file)}" if rp_env_file else ""
+    return (f"RT_IW=/tmp/rt-idlewatch-{digest}.pyz; "
+            f"mkdir -p {ws}/logs 2>/dev/null && "
+            f"echo {blob} | python3 -c \"{unpack}\" > $RT_IW && "
+            f"(setsid python3 $RT_IW idlewatch --idle-seconds {idle_s:g} --workspace {ws}{env_file} --ensure "
+            f"</dev/null >>{ws}/logs/idlewatch.log 2>&1 &)")
+
+
+def idle_start_command(idle_s: float, workspace: str) -> str:
+    """The pod's start command (RunPod: REST v2 `args`, GraphQL `dockerArgs`): the idle watcher,
+    then the image's own start script (RT_IMAGE_START, default /start.sh: sshd, keys, sleep)."""
+    import re
+
+    if not re.fullmatch(r"/[A-Za-z0-9_./-]*", workspace):   # RunPod puts the command in single quotes
+        raise ValueError(f"the pod's volume mount path must be a plain absolute path, got {workspace!r}")
+    start = f"S=${{RT_IMAGE_START:-{IMAGE_START}}}; if [ -x $S ]; then exec $S; fi; exec sleep infinity"
+    return f"bash -c '{idle_watch_script(idle_s, workspace)}; {start}'"
+
+
 def program_digest() -> str:
     return hashlib.sha256(program_bytes()).hexdigest()[:16]
 

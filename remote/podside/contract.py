@@ -39,9 +39,10 @@ class Inputs:
     PYTHON = "RT_PYTHON"                # interpreter the venv is built from (default python3)
     RP_ENV_FILE = "RT_RP_ENV_FILE"      # RunPod's env file (default /etc/rp_environment)
     ACK_WAIT = "RT_ACK_WAIT"            # seconds the pod waits for the runner's ack before stopping
+    IDLE_STOP_MINUTES = "RT_IDLE_STOP_MINUTES"   # the idle stop's time (idlewatch.py); unset/0: none
 
     ALL = (ACTION, WORKSPACE, REPO_URL, REPO_BRANCH, REPO_DIR, CODE_SOURCE, CONFIG, TRAIN_SCRIPT,
-           LAUNCHER, GPU_COUNT, RUN_ID, STOP_POD, SESSION, PYTHON, RP_ENV_FILE, ACK_WAIT)
+           LAUNCHER, GPU_COUNT, RUN_ID, STOP_POD, SESSION, PYTHON, RP_ENV_FILE, ACK_WAIT, IDLE_STOP_MINUTES)
     # What a user (or a test) may set in the runner's environment; passed through to the launcher.
     # TMUX_TMPDIR gives the training its own tmux server (shared machines, tests).
     PASSTHROUGH = (LAUNCHER, PYTHON, GPU_COUNT, SESSION, RP_ENV_FILE, REPO_DIR, "TMUX_TMPDIR")
@@ -129,6 +130,10 @@ class VolumePaths:
         return self._join(".runner", "self_stop.json")
 
     @property
+    def idle_watch(self) -> str:       # the idle stop's status (IdleKey), rewritten at every check
+        return self._join(".runner", "idlewatch.json")
+
+    @property
     def supervisor_plan(self) -> str:  # launch -> supervisor: environment (no API key) + plan; mode 600
         return self._join(".runner", "supervise.json")
 
@@ -160,7 +165,18 @@ class SelfStopKey:
     itself; one without it was stopped by someone else or preempted."""
 
     RUN_ID, ATTEMPT, AT = "run_id", "attempt", "at"      # at: UTC time, like started_at
-    ALL = (RUN_ID, ATTEMPT, AT)
+    REASON = "reason"                                     # SelfStopReason (older markers: none = end of run)
+    ALL = (RUN_ID, ATTEMPT, AT, REASON)
+
+
+class SelfStopReason:
+    RUN_ENDED, IDLE = "run-ended", "idle"
+
+
+class IdleKey:
+    """Keys of <workspace>/.runner/idlewatch.json, the idle stop's status (idlewatch.py)."""
+
+    PID, IDLE_S, CHECKS, BUSY, IDLE_FOR_S, AT = "pid", "idle_s", "checks", "busy", "idle_for_s", "at"
 
 
 class StopMethod:

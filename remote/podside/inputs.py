@@ -44,6 +44,7 @@ class Settings:
     rp_env_file: str
     ack_wait: float
     gpu_count_text: str                 # RT_GPU_COUNT as given ("" = from RunPod's environment)
+    idle_stop_minutes: float = 0.0      # RT_IDLE_STOP_MINUTES; 0: the launch starts no idle watcher
 
     @property
     def paths(self) -> VolumePaths:
@@ -85,6 +86,10 @@ def read_settings(environ: Mapping[str, str]) -> Settings:
     if not re.match(r"^[0-9]+(\.[0-9]+)?$", ack):
         raise InputError(f"RT_ACK_WAIT must be a number of seconds (got '{ack}')")
     s.ack_wait = float(ack)
+    idle = get(Inputs.IDLE_STOP_MINUTES, "0")
+    if not re.match(r"^[0-9]+(\.[0-9]+)?$", idle):
+        raise InputError(f"RT_IDLE_STOP_MINUTES must be a number of minutes, 0 for none (got '{idle}')")
+    s.idle_stop_minutes = float(idle)
     if not s.workspace.startswith("/"):
         raise InputError(f"RT_WORKSPACE must be an absolute path (got '{s.workspace}')")
     if not s.repo_dir and s.repo_url:

@@ -12,7 +12,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Mapping
 
-from . import checkpoints, configfile, gitcode, logbook, record, tmuxsession
+from . import checkpoints, configfile, gitcode, idlewatch, logbook, record, tmuxsession
 from .contract import (RESULT_PREFIX, TRAINING_ATTEMPT, TRAINING_RUN_ID, AttemptState, Header, Inputs, LaunchStatus,
                        ResultKey, StateKey, format_answer)
 from .inputs import InputError, Settings, check_launch, gpu_count, launch_kind, under_repo
@@ -93,6 +93,7 @@ def launch(s: Settings, environ: Mapping[str, str], program: str) -> int:
     with launch_lock(paths.lock_file):
         status = tmuxsession.status(s.session)
         if status == tmuxsession.RUNNING:
+            watch_idle(s, program)
             print(format_answer(RESULT_PREFIX, already_running(s)))
             return 0
         if status == tmuxsession.FOREIGN:
@@ -102,7 +103,20 @@ def launch(s: Settings, environ: Mapping[str, str], program: str) -> int:
         if status == tmuxsession.FINISHED:
             tmuxsession.kill(s.session)
         start(s, environ, program)
+        watch_idle(s, program)
     return 0
+
+
+def watch_idle(s: Settings, program: str) -> None:
+    """The idle stop for what comes after this run (--keep-pod, a failed launch left running...).
+    A watcher with the same time already running is left alone; any failure is only a warning."""
+    if s.idle_stop_minutes <= 0:
+        return
+    try:
+        idlewatch.spawn(program, s.workspace, s.idle_stop_minutes * 60, s.rp_env_file)
+    except OSError as exc:
+        sys.stderr.write(f"warning: could not start the idle stop ({exc}); the pod stops only at the end of "
+                         "the run\n")
 
 
 def start(s: Settings, environ: Mapping[str, str], program: str) -> None:

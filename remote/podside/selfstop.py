@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from typing import Callable, Dict, Mapping, Optional, Tuple
 
-from .contract import SelfStopKey, StopMethod
+from .contract import SelfStopKey, SelfStopReason, StopMethod
 from .inputs import read_env_file
 from .record import utc_now, write_json_atomic
 
@@ -62,8 +62,10 @@ def rest_stop_url(rest_base: str, pod_id: str) -> str:
     return f"{rest_base.rstrip('/')}/v2/pods/{pod_id}/action"
 
 
-def write_marker(path: str, run_id: str, attempt: int) -> None:
-    write_json_atomic(path, {SelfStopKey.RUN_ID: run_id, SelfStopKey.ATTEMPT: attempt, SelfStopKey.AT: utc_now()})
+def write_marker(path: str, run_id: Optional[str], attempt: Optional[int],
+                 reason: str = SelfStopReason.RUN_ENDED) -> None:
+    write_json_atomic(path, {SelfStopKey.RUN_ID: run_id, SelfStopKey.ATTEMPT: attempt, SelfStopKey.AT: utc_now(),
+                             SelfStopKey.REASON: reason})
 
 
 def rest_stop(creds: Credentials) -> Tuple[bool, bool, str]:

@@ -277,6 +277,9 @@ def _start_and_pin(settings: Settings, outputs: StackOutputs, client) -> PinnedP
     running = start_or_release(client, outputs, deadline_s=settings.pod_start_timeout_s, on_progress=_say)
     with _connect(settings, outputs, running.ssh, running.pod.started_at) as conn:
         _install_rsync(conn)
+        if running.resumed:            # --keep-running may leave it up: the idle stop covers that
+            from runner.pod.idle import ensure_idle_stop
+            ensure_idle_stop(conn, outputs, _say)
         key = conn.host_key
     return PinnedPod(running.ssh, key, running.pod.started_at, checked_now=True)
 

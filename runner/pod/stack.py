@@ -48,6 +48,11 @@ class StackOutputs:
     pod_name: str | None = None
     image: str | None = None
     pod_urn: str | None = None             # the pod resource's URN (for `pulumi up --replace`); older stacks lack it
+    idle_stop_minutes: float | None = None  # the pod's idle stop (0: off); older stacks lack it: the default applies
+
+    @property
+    def idle_stop_after_min(self) -> float:
+        return DEFAULT_IDLE_STOP_MINUTES if self.idle_stop_minutes is None else self.idle_stop_minutes
 
     @property
     def is_spot(self) -> bool:
@@ -57,7 +62,8 @@ class StackOutputs:
 _STR = ("ssh_host", "ssh_user", "volume_id", "data_center", "gpu_type", "market", "workspace",
         "spot_fallback", "pod_name", "image", "pod_urn")
 _INT = ("ssh_port", "gpu_count")
-_FLOAT = ("bid_per_gpu", "cost_per_hr", "max_on_demand_price")
+_FLOAT = ("bid_per_gpu", "cost_per_hr", "max_on_demand_price", "idle_stop_minutes")
+DEFAULT_IDLE_STOP_MINUTES = 20.0           # infra/config.py's default of idleStopMinutes
 
 
 def parse_outputs(data: object, stack: str) -> StackOutputs:

@@ -36,7 +36,7 @@ class LaunchError(UsageError):
 
 
 def launcher_env(*, workspace: str, repo_url: str, branch: str, config: str, train_script: str, run_id: str,
-                 stop_pod: bool, detach: bool, session: str) -> dict[str, str]:
+                 stop_pod: bool, detach: bool, session: str, idle_stop_minutes: float = 0.0) -> dict[str, str]:
     env = {
         Inputs.WORKSPACE: workspace,
         Inputs.REPO_URL: repo_url,
@@ -48,6 +48,8 @@ def launcher_env(*, workspace: str, repo_url: str, branch: str, config: str, tra
         Inputs.ACK_WAIT: "0" if detach else f"{timeouts.current().ack_wait_s:g}",
         Inputs.SESSION: session,
     }
+    if idle_stop_minutes > 0:
+        env[Inputs.IDLE_STOP_MINUTES] = f"{idle_stop_minutes:g}"
     for name in Inputs.PASSTHROUGH:           # launcher knobs a user (or a test) set in the environment
         value = os.environ.get(name)
         if value:

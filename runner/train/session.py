@@ -124,7 +124,7 @@ class TrainSession:
         env = launcher_env(workspace=t.workspace, repo_url=repo_url, branch=branch, config=self.cfg.rel_path,
                            train_script=self.settings.train_script, run_id=self.run_id,
                            stop_pod=t.stops_pod and not self.keep_pod, detach=bool(self.args.detach),
-                           session=t.session)
+                           session=t.session, idle_stop_minutes=t.idle_stop_minutes)
         launched, interrupted = self._launch_or_interruption(env)
         while True:
             outcome: Ended | Interrupted | Detached | None = interrupted

@@ -14,7 +14,7 @@ SCHEMA: dict[str, dict[str, tuple[str | None, bool]]] = {
     "Mutation": {"podRentInterruptable": ("Pod", False), "podBidResume": ("Pod", False),
                  "podResume": ("Pod", False), "podStop": ("Pod", False), "podTerminate": (None, False)},
     "Pod": {k: (None, False) for k in (
-        "id name desiredStatus lastStatusChange podType costPerHr gpuCount imageName machineId networkVolumeId "
+        "id name desiredStatus lastStatusChange podType costPerHr gpuCount imageName dockerArgs machineId networkVolumeId "
         "ports uptimeSeconds volumeMountPath containerDiskInGb").split()}
     | {"machine": ("Machine", False), "runtime": ("PodRuntime", False)},
     "Machine": {"podHostId": (None, False), "gpuDisplayName": (None, False)},
@@ -292,7 +292,8 @@ class GraphQLApi:
             gpu_type=inp.get("gpuTypeId") or "", gpu_count=int(inp.get("gpuCount") or 1), cloud=cloud,
             data_centers=[dc] if dc else [], volume_id=inp.get("networkVolumeId"),
             mount_path=inp.get("volumeMountPath"), ports=ports, env=env,
-            disk=int(inp.get("containerDiskInGb") or 20), interruptible=True, bid_per_gpu=float(inp["bidPerGpu"]))
+            disk=int(inp.get("containerDiskInGb") or 20), interruptible=True, bid_per_gpu=float(inp["bidPerGpu"]),
+            args=str(inp.get("dockerArgs") or ""))
         return pod.gql()
 
     def r_gpuTypes(self, inp: dict, f: g.Field) -> Any:

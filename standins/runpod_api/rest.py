@@ -171,6 +171,7 @@ class RestApi:
         for i, p in enumerate(ports):
             if not isinstance(p, str) or not PORT_RE.match(p):
                 raise _unprocessable([f"$.ports[{i}]: must look like '22/tcp' or '8888/http'"])
+        args = _typed(body, "args", str) or ""
         env = _typed(body, "env", dict) or {}
         for k, v in env.items():
             if not isinstance(v, str):
@@ -191,7 +192,7 @@ class RestApi:
         pod = self.s.create_pod(
             api="rest", name=name, image=image, gpu_type=gpu_id, gpu_count=count, cloud=cloud, data_centers=dcs,
             volume_id=volume_id, mount_path=mount_path, ports=ports, env=env, disk=disk or 20,
-            interruptible=False, bid_per_gpu=None)
+            interruptible=False, bid_per_gpu=None, args=args)
         return 201, pod.v2()
 
     def delete_pod(self, body: Any, id: str) -> tuple[int, Any]:

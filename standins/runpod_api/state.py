@@ -147,6 +147,7 @@ class FakePod:
     ports: list[str] = field(default_factory=lambda: ["22/tcp"])
     env: dict[str, str] = field(default_factory=dict)
     disk: int = 20
+    args: str = ""                         # the start command (v2 args / GraphQL dockerArgs); "": the image's
     api_key: str = ""                      # pod-scoped RUNPOD_API_KEY
     machine_id: str = ""
     pod_host_id: str = ""
@@ -213,7 +214,7 @@ class FakePod:
                 runtime["ports"].append({"private": 22, "public": self.ssh_port, "type": "tcp", "ip": self.ssh_host})
         return {
             "id": self.id, "name": self.name, "status": st, "actions": list(ACTIONS[st]),
-            "image": self.image, "args": "", "disk": self.disk, "ports": list(self.ports),
+            "image": self.image, "args": self.args, "disk": self.disk, "ports": list(self.ports),
             "env": dict(self.env), "registry": None,
             "mounts": ({"network": [{"volumeId": self.volume_id, "path": self.volume_mount_path}]}
                        if self.volume_id else {}),
@@ -240,7 +241,7 @@ class FakePod:
         return {
             "id": self.id, "name": self.name, "desiredStatus": self.desired_status,
             "lastStatusChange": self.last_status_change, "podType": self.pod_type,
-            "costPerHr": self.rate, "gpuCount": self.gpu_count, "imageName": self.image,
+            "costPerHr": self.rate, "gpuCount": self.gpu_count, "imageName": self.image, "dockerArgs": self.args,
             "machineId": self.machine_id, "networkVolumeId": self.volume_id,
             "ports": ",".join(self.ports), "uptimeSeconds": self._uptime() if st == RUNNING else 0,
             "volumeMountPath": self.volume_mount_path, "containerDiskInGb": self.disk,
@@ -333,7 +334,8 @@ class FakeState:
 
     def create_pod(self, *, api: str, name: str, image: str, gpu_type: str, gpu_count: int, cloud: str,
                    data_centers: list[str], volume_id: str | None, mount_path: str | None, ports: list[str],
-                   env: dict[str, str], disk: int, interruptible: bool, bid_per_gpu: float | None) -> FakePod:
+                   env: dict[str, str], disk: int, interruptible: bool, bid_per_gpu: float | None,
+                   args: str = "") -> FakePod:
         """Rules shared by REST v2 create and GraphQL podRentInterruptable. api: 'rest' | 'graphql'."""
         rest = api == "rest"
         for dc in data_centers:
@@ -368,7 +370,7 @@ class FakeState:
             cloud=cloud if cloud in ("SECURE", "COMMUNITY") else "SECURE", interruptible=interruptible,
             bid_per_gpu=bid_per_gpu if interruptible else None, price_per_gpu=price.on_demand,
             volume_id=volume_id, volume_mount_path=(mount_path or "/workspace") if volume_id else None,
-            ports=list(ports), env=dict(env), disk=disk, api_key="pod-" + secrets.token_hex(12),
+            ports=list(ports), env=dict(env), disk=disk, args=args, api_key="pod-" + secrets.token_hex(12),
             machine_id=_rand_id(12), pod_host_id=f"{pod_id}-{secrets.token_hex(4)}", created_at=now_iso(),
         )
         self.pods[pod_id] = pod

@@ -84,7 +84,9 @@ def test_strings_from_pulumi_config_are_coerced():
                                     "containerDiskGb": "80.0", "dataCenter": "eu-ro-1",
                                     "cloudType": "secure", "spotFallback": "On-Demand",
                                     "maxOnDemandPricePerGpu": "0.7", "createTimeoutMinutes": "30",
+                                    "idleStopMinutes": "0",
                                     "ports": '["22/tcp", "6006/http", "22/tcp"]'})
+    assert cfg.idle_stop_minutes == 0 and StackConfig.from_mapping(BASE).idle_stop_minutes == 20
     assert cfg.gpu_count == 2 and isinstance(cfg.gpu_count, int)
     assert cfg.bid_per_gpu == 0.45
     assert cfg.volume_size_gb == 4096 and cfg.container_disk_gb == 80
@@ -100,11 +102,12 @@ def test_every_problem_is_reported_at_once_with_the_key_to_change():
         "gpuCount": "0", "bidPerGpu": "-1", "cloudType": "COMMUNITY", "dataCenter": "CZ",
         "volumeSizeGb": "5", "containerDiskGb": "lots", "ports": '["8888/http"]',
         "spotFallback": "sometimes", "createTimeoutMinutes": "0", "podName": "bad name!",
+        "idleStopMinutes": "-5",
     })
     keys = sorted(p.split()[0] for p in problems)
     assert keys == sorted(f"runpod-trainer:{k}" for k in (
         "gpuCount", "bidPerGpu", "cloudType", "dataCenter", "volumeSizeGb", "containerDiskGb", "ports",
-        "spotFallback", "createTimeoutMinutes", "podName", "repoName", "sshPublicKey"))
+        "spotFallback", "createTimeoutMinutes", "podName", "repoName", "sshPublicKey", "idleStopMinutes"))
     message = str(ConfigError(problems))
     assert f"({len(problems)} problems)" in message and "pulumi config set" in message
 

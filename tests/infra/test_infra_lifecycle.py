@@ -229,11 +229,25 @@ def test_pod_diff_replaces_what_runpod_cannot_change_in_place(key, value):
 
 
 @pytest.mark.parametrize("key,value", [("bid_per_gpu", 0.6), ("spot_fallback", "on-demand"),
-                                       ("create_timeout_s", 120), ("max_on_demand_price_per_gpu", 0.7)])
+                                       ("create_timeout_s", 120), ("max_on_demand_price_per_gpu", 0.7),
+                                       ("idle_stop_minutes", 5)])
 def test_pod_diff_updates_our_own_settings_in_place(key, value):
     olds, news = _outs(**{key: value})
     d = PodProvider().diff("pod1", olds, news)
     assert d.changes is True and d.replaces == []
+
+
+def test_a_pod_from_before_the_idle_stop_is_kept_not_replaced():
+    """Old state has no idle_stop_minutes: the new default is an update; the runner covers that pod."""
+    olds, news = _outs(idle_stop_minutes=20)
+    assert "idle_stop_minutes" not in olds
+    d = PodProvider().diff("pod1", olds, news)
+    assert d.changes is True and d.replaces == []
+
+
+def test_pod_check_rejects_a_negative_idle_stop():
+    failures = PodProvider().check({}, {**POD_PROPS, "idle_stop_minutes": -1}).failures
+    assert [f.property for f in failures] == ["idle_stop_minutes"]
 
 
 def test_pod_check_coerces_and_rejects():

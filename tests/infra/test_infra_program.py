@@ -21,8 +21,9 @@ CONTRACT_OUTPUTS = {
     "market", "bid_per_gpu", "cost_per_hr", "workspace", "spot_fallback", "max_on_demand_price",
     "pod_name", "image",
 }
-# Added to the contract: the pod resource's URN, for `pulumi up --replace` (runner/recovery.py).
-OUTPUTS = CONTRACT_OUTPUTS | {"pod_urn"}
+# Added to the contract: the pod resource's URN, for `pulumi up --replace` (runner/recovery.py), and
+# the idle stop's time, which the runner hands every launch (RT_IDLE_STOP_MINUTES).
+OUTPUTS = CONTRACT_OUTPUTS | {"pod_urn", "idle_stop_minutes"}
 POD_TYPE = "pulumi-python:dynamic/runpod:SpotPod"
 
 
@@ -101,6 +102,7 @@ def test_volume_and_pod_are_wired_from_the_config(mocks):
             "bid_per_gpu": 0.42,
             "spot_fallback": "fail",
             "create_timeout_s": 900,
+            "idle_stop_minutes": 20,
         }
         # Output-only properties are not inputs; no API key anywhere in the inputs.
         assert "pod_id" not in inputs and "max_on_demand_price_per_gpu" not in inputs
@@ -125,6 +127,7 @@ def test_stack_outputs_are_exactly_the_contract(mocks):
             "gpu_count": 1, "market": "spot", "bid_per_gpu": 0.5, "cost_per_hr": 0.5,
             "workspace": "/workspace", "spot_fallback": "on-demand", "max_on_demand_price": 0.69,
             "pod_name": "trainer", "image": "runpod/pytorch:1.0.3-cu1290-torch291-ubuntu2204",
+            "idle_stop_minutes": 20,
         }
         assert isinstance(out["ssh_port"], int)          # the engine's float becomes int again
 

@@ -203,6 +203,26 @@ def test_spot_pod_create_waits_for_ssh_and_reports_the_endpoint(deploy, fake_run
     assert_no_key(fake_runpod, outs, d.blobs)
 
 
+def test_every_created_pod_gets_the_idle_stop_in_its_start_command(deploy, fake_runpod, reachable):
+    d = deploy()                                              # idleStopMinutes: the default, 20
+    vol_id, _ = d.create_volume()
+    pod_id, outs = d.create_pod(vol_id)
+    args = fake_runpod.pods[pod_id].args                      # GraphQL dockerArgs (spot)
+    assert args.startswith("bash -c '") and "idlewatch --idle-seconds 1200 --workspace /workspace" in args
+    assert "exec $S" in args and outs["idle_stop_minutes"] == 20
+
+    d2 = deploy(spotFallback="on-demand", maxOnDemandPricePerGpu="0.70", idleStopMinutes="5", podName="od")
+    fake_runpod.inject("podRentInterruptable", "no_capacity")
+    pod2, _ = d2.create_pod(d2.create_volume()[0])
+    assert "--idle-seconds 300 " in fake_runpod.pods[pod2].args     # REST v2 args (on-demand)
+
+
+def test_idle_stop_off_leaves_the_image_start_command_alone(deploy, fake_runpod, reachable):
+    d = deploy(idleStopMinutes="0")
+    pod_id, _ = d.create_pod(d.create_volume()[0])
+    assert fake_runpod.pods[pod_id].args == ""
+
+
 def test_no_spot_capacity_without_fallback_creates_nothing(deploy, fake_runpod):
     d = deploy()
     vol_id, _ = d.create_volume()

@@ -47,12 +47,14 @@ class PodEnv:
     def data_dir(self) -> Path:
         return self.project / "data"
 
-    def add_pod(self, status: str = "RUNNING", **kw) -> str:
+    def add_pod(self, status: str = "RUNNING", *, idle_stop_minutes: float = 0, **kw) -> str:
         vol = self.fake.add_volume()
         pod = self.fake.add_pod(status=status, volume_id=vol.id, **kw)
         self.pod_id = pod.id
+        # No idle stop unless a test asks for one (tests/runner/test_idle_stop.py): it would outlive the test.
         self.stub.set(outputs={**SAMPLE_OUTPUTS, "pod_id": pod.id, "volume_id": vol.id,
-                               "workspace": str(self.workspace), "ssh_user": self.sshd.user})
+                               "workspace": str(self.workspace), "ssh_user": self.sshd.user,
+                               "idle_stop_minutes": idle_stop_minutes})
         return pod.id
 
     def settings(self):

@@ -143,8 +143,10 @@ class TrainEnv:
     def add_pod(self, status: str = "RUNNING", *, self_stop: bool = True, outputs: dict | None = None, **kw) -> str:
         pod = self.fake.add_pod(status=status, **kw)
         self.pod_id = pod.id
+        # No idle stop unless a test asks for one (tests/remote/test_idlewatch.py): it would outlive the test.
         self.stub.set(outputs={**SAMPLE_OUTPUTS, "pod_id": pod.id, "workspace": str(self.workspace),
-                               "ssh_user": self.sshd.user, "cost_per_hr": 0.35, **(outputs or {})})
+                               "ssh_user": self.sshd.user, "cost_per_hr": 0.35, "idle_stop_minutes": 0,
+                               **(outputs or {})})
         env = {"RUNPOD_POD_ID": pod.id, "RUNPOD_REST_URL": self.fake.rest_url}
         if self_stop:
             env["RUNPOD_API_KEY"] = self.fake.pod_api_key(pod.id)

@@ -46,6 +46,7 @@ class Target:
     cost_per_hr: float | None = None
     pod_id: str | None = None
     billing_from: float | None = None  # time.time() since which this command pays for the target
+    idle_stop_minutes: float = 0.0     # RT_IDLE_STOP_MINUTES: the pod's idle stop after this run (0: none)
 
     def preflight(self) -> None: ...
 

@@ -36,6 +36,7 @@ class PodTarget(Target):
         self.workspace = self.workspace_override or self.outputs.workspace or "/workspace"
         self.label = f"pod {self.outputs.pod_id} (stack {self.outputs.stack})"
         self.cost_per_hr = self.outputs.cost_per_hr
+        self.idle_stop_minutes = self.outputs.idle_stop_after_min
 
     def prepare(self, say: Say) -> None:
         asked = time.time()
