@@ -31,6 +31,15 @@ missing_packages() {
   done
 }
 
+# ensure_sdk1_wheel : the wheel of RunPod's SDK 1.12.0 (its GraphQL pod and GPU calls) in .venv/sdk-wheels/.
+# The 1.x and 2.x lines share the package name `runpod`, so 1.x is not installed: the conformance test
+# loads its request code from the wheel. Downloaded once, then reused offline.
+SDK1_WHEEL=.venv/sdk-wheels/runpod-1.12.0-py3-none-any.whl
+ensure_sdk1_wheel() {
+  [ -f "$SDK1_WHEEL" ] || .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps \
+    -d .venv/sdk-wheels runpod==1.12.0
+}
+
 # ensure_venv EXTRAS : .venv with the project installed (pip install -e ".[EXTRAS]").
 ensure_venv() {
   local spec=.

@@ -8,5 +8,6 @@ cd "$(dirname "$0")/.."
 mapfile -t missing < <(missing_packages sshd=openssh-server ssh=openssh-client tmux=tmux rsync=rsync git=git)
 need_packages "the tests" "${missing[@]}"
 ensure_venv test
+ensure_sdk1_wheel   # RunPod's SDK 1.x, for tests/conformance/test_runpod_sdk1.py (cannot sit beside 2.x)
 .venv/bin/python -m mypy   # the type check of runner/ and infra/ ([tool.mypy] in pyproject.toml)
 exec .venv/bin/python -m pytest "$@"

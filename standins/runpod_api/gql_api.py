@@ -1,5 +1,6 @@
-"""GraphQL endpoint of the fake: the handful of RunPod operations the client uses, validated against
-a small schema (unknown fields/arguments/input fields give the errors a GraphQL server gives)."""
+"""GraphQL endpoint of the fake: the RunPod operations our client and the official SDK 1.x use (its
+pod and GPU calls: tests/conformance/test_runpod_sdk1.py), validated against a small schema (unknown
+fields/arguments/input fields give the errors a GraphQL server gives)."""
 from __future__ import annotations
 
 from typing import Any
@@ -11,20 +12,25 @@ from .state import (MSG_DC_UNKNOWN, MSG_TERMINATE_UNKNOWN, ApiError, FakeState, 
 # type -> field -> (output type or None for scalars, is_list)
 SCHEMA: dict[str, dict[str, tuple[str | None, bool]]] = {
     "Query": {"pod": ("Pod", False), "gpuTypes": ("GpuType", True), "myself": ("User", False)},
-    "Mutation": {"podRentInterruptable": ("Pod", False), "podBidResume": ("Pod", False),
-                 "podResume": ("Pod", False), "podStop": ("Pod", False), "podTerminate": (None, False)},
+    "Mutation": {"podRentInterruptable": ("Pod", False), "podFindAndDeployOnDemand": ("Pod", False),
+                 "podBidResume": ("Pod", False), "podResume": ("Pod", False), "podStop": ("Pod", False),
+                 "podTerminate": (None, False)},
     "Pod": {k: (None, False) for k in (
         "id name desiredStatus lastStatusChange podType costPerHr gpuCount imageName dockerArgs machineId networkVolumeId "
-        "ports uptimeSeconds volumeMountPath containerDiskInGb").split()}
+        "ports uptimeSeconds volumeMountPath containerDiskInGb dockerId env memoryInGb port vcpuCount volumeInGb"
+    ).split()}
     | {"machine": ("Machine", False), "runtime": ("PodRuntime", False)},
     "Machine": {"podHostId": (None, False), "gpuDisplayName": (None, False)},
     "PodRuntime": {"uptimeInSeconds": (None, False), "ports": ("PodRuntimePort", True)},
     "PodRuntimePort": {k: (None, False) for k in ("ip", "isIpPublic", "privatePort", "publicPort", "type")},
-    "GpuType": {k: (None, False) for k in ("id", "displayName", "memoryInGb", "secureSpotPrice", "communitySpotPrice",
-                                           "securePrice", "communityPrice")} | {"lowestPrice": ("LowestPrice", False)},
+    "GpuType": {k: (None, False) for k in (
+        "id displayName memoryInGb secureSpotPrice communitySpotPrice securePrice communityPrice maxGpuCount "
+        "manufacturer cudaCores secureCloud communityCloud oneMonthPrice threeMonthPrice oneWeekPrice").split()}
+    | {"lowestPrice": ("LowestPrice", False)},
     "LowestPrice": {k: (None, False) for k in ("minimumBidPrice", "uninterruptablePrice", "stockStatus",
                                                "availableGpuCounts", "maxUnreservedGpuCount")},
-    "User": {"id": (None, False), "networkVolumes": ("NetworkVolume", True)},
+    "User": {"id": (None, False), "pubKey": (None, False), "networkVolumes": ("NetworkVolume", True),
+             "pods": ("Pod", True)},
     "NetworkVolume": {k: (None, False) for k in ("id", "name", "size", "dataCenterId", "storageType")}
     | {"dataCenter": ("DataCenter", False)},
     "DataCenter": {"id": (None, False), "name": (None, False)},
@@ -39,6 +45,8 @@ RENT_FIELDS |= {"bidPerGpu": "Float", "env": "[EnvironmentVariableInput]", "star
                 "startJupyter": "Boolean", "supportPublicIp": "Boolean", "allowedCudaVersions": "[String]"}
 INPUTS: dict[tuple[str, str], tuple[str, dict[str, str], set[str]]] = {
     ("podRentInterruptable", "input"): ("PodRentInterruptableInput", RENT_FIELDS, {"bidPerGpu"}),
+    ("podFindAndDeployOnDemand", "input"): ("PodFindAndDeployOnDemandInput",
+                                            {k: v for k, v in RENT_FIELDS.items() if k != "bidPerGpu"}, set()),
     ("podBidResume", "input"): ("PodBidResumeInput", {"podId": "String", "bidPerGpu": "Float", "gpuCount": "Int"},
                                 {"podId", "bidPerGpu", "gpuCount"}),   # gpuCount: required in practice
     ("podResume", "input"): ("PodResumeInput", {"podId": "String", "gpuCount": "Int"}, {"podId"}),
@@ -274,6 +282,13 @@ class GraphQLApi:
         return self.s.start(pod, api="graphql", spot_bid=float(inp["bidPerGpu"]), gpu_count=inp.get("gpuCount")).gql()
 
     def r_podRentInterruptable(self, inp: dict, f: g.Field) -> Any:
+        return self._create(inp, interruptible=True)
+
+    def r_podFindAndDeployOnDemand(self, inp: dict, f: g.Field) -> Any:
+        """The on-demand create of the GraphQL API (SDK 1.x create_pod); REST v2 POST /v2/pods replaces it."""
+        return self._create(inp, interruptible=False)
+
+    def _create(self, inp: dict, *, interruptible: bool) -> Any:
         cloud = inp.get("cloudType") or "ALL"
         if cloud not in ("SECURE", "COMMUNITY", "ALL"):
             raise ApiError(400, f'Value "{cloud}" does not exist in "CloudTypeEnum" enum.')
@@ -292,8 +307,8 @@ class GraphQLApi:
             gpu_type=inp.get("gpuTypeId") or "", gpu_count=int(inp.get("gpuCount") or 1), cloud=cloud,
             data_centers=[dc] if dc else [], volume_id=inp.get("networkVolumeId"),
             mount_path=inp.get("volumeMountPath"), ports=ports, env=env,
-            disk=int(inp.get("containerDiskInGb") or 20), interruptible=True, bid_per_gpu=float(inp["bidPerGpu"]),
-            args=str(inp.get("dockerArgs") or ""))
+            disk=int(inp.get("containerDiskInGb") or 20), interruptible=interruptible,
+            bid_per_gpu=float(inp["bidPerGpu"]) if interruptible else None, args=str(inp.get("dockerArgs") or ""))
         return pod.gql()
 
     def r_gpuTypes(self, inp: dict, f: g.Field) -> Any:
@@ -316,11 +331,14 @@ class GraphQLApi:
             out.append({"id": gid, "displayName": price.display_name, "memoryInGb": price.memory_gb,
                         "secureSpotPrice": price.spot, "communitySpotPrice": round(price.spot * 0.8, 3),
                         "securePrice": price.on_demand, "communityPrice": round(price.on_demand * 0.8, 3),
-                        "lowestPrice": lowest})
+                        "maxGpuCount": 8, "manufacturer": "Nvidia", "cudaCores": 0, "secureCloud": True,
+                        "communityCloud": True, "oneWeekPrice": price.on_demand, "oneMonthPrice": price.on_demand,
+                        "threeMonthPrice": price.on_demand, "lowestPrice": lowest})
         return out
 
     def r_myself(self, inp: dict, f: g.Field) -> Any:
-        return {"id": "user_fake", "networkVolumes": [v.gql() for v in self.s.volumes.values()]}
+        return {"id": "user_fake", "pubKey": "", "networkVolumes": [v.gql() for v in self.s.volumes.values()],
+                "pods": [p.gql() for p in self.s.live_pods()]}
 
 
 __all__ = ["GraphQLApi", "SCHEMA", "msg_bid_too_low"]

@@ -34,7 +34,7 @@ INJECTABLE = {
     "auth",                     # 401
 }
 _AFTER = {"drop_after", "server_error_after"}
-BILLABLE_GRAPHQL = {"podRentInterruptable", "podBidResume", "podResume"}
+BILLABLE_GRAPHQL = {"podRentInterruptable", "podFindAndDeployOnDemand", "podBidResume", "podResume"}
 
 
 @dataclass

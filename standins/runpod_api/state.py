@@ -245,6 +245,8 @@ class FakePod:
             "machineId": self.machine_id, "networkVolumeId": self.volume_id,
             "ports": ",".join(self.ports), "uptimeSeconds": self._uptime() if st == RUNNING else 0,
             "volumeMountPath": self.volume_mount_path, "containerDiskInGb": self.disk,
+            "dockerId": None, "env": [f"{k}={v}" for k, v in self.env.items()], "memoryInGb": 62 * self.gpu_count,
+            "port": None, "vcpuCount": 16 * self.gpu_count, "volumeInGb": 0,
             "machine": {"podHostId": self.pod_host_id, "gpuDisplayName": self.gpu_type},
             "runtime": runtime,
         }

@@ -13,6 +13,7 @@ import pytest
 
 from remote.podside import bundle, idlewatch
 from remote.podside.contract import IdleKey, SelfStopReason, VolumePaths
+from tests.remote_harness import wait_for
 
 HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 
@@ -52,6 +53,8 @@ def test_training_counts_only_while_its_supervisor_lives(tmp_path):
     supervisor = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", "supervise"],
                                   stdin=subprocess.PIPE)
     try:
+        wait_for(lambda: b"supervise" in Path(f"/proc/{supervisor.pid}/cmdline").read_bytes(), 10,
+                 "the stand-in supervisor to have exec'd")
         for state, pid, busy in (("running", supervisor.pid, True), ("setup", supervisor.pid, True),
                                  ("succeeded", supervisor.pid, False), ("running", os.getpid(), False),
                                  ("running", None, False)):
