@@ -243,20 +243,10 @@ class ResultKey:
     """Keys of the RT_RESULT object (launch)."""
 
     STATUS = "status"                   # LaunchStatus
-    RUN_ID = "run_id"
-    ATTEMPT = "attempt"
-    LOG = "log"
-    LOG_OFFSET = "log_offset"
-    RESUME_FROM = "resume_from"
-    STATE_FILE = "state_file"
-    SESSION = "session"
-    CONFIG = "config"
-    OUTPUT_DIR = "output_dir"
-    REPO_DIR = "repo_dir"
-    COMMIT = "commit"
-    LAUNCHER = "launcher"
-    GPU_COUNT = "gpu_count"
-    SKIPPED_CHECKPOINTS = "skipped_checkpoints"
+    RUN_ID, ATTEMPT, CONFIG, OUTPUT_DIR = "run_id", "attempt", "config", "output_dir"
+    LOG, LOG_OFFSET, STATE_FILE, SESSION = "log", "log_offset", "state_file", "session"
+    RESUME_FROM, SKIPPED_CHECKPOINTS = "resume_from", "skipped_checkpoints"
+    REPO_DIR, COMMIT, LAUNCHER, GPU_COUNT = "repo_dir", "commit", "launcher", "gpu_count"
     STATE = "state"                     # already-running: the state record's state
 
 
@@ -264,14 +254,9 @@ class InspectKey:
     """Keys of the RT_INSPECT object (RT_ACTION=inspect)."""
 
     STATE = "state"                     # the state.json object, or null
-    SESSION_RUNNING = "session_running"
-    OUTPUT_DIR = "output_dir"
-    NEWEST_CHECKPOINT = "newest_checkpoint"
-    SKIPPED_CHECKPOINTS = "skipped_checkpoints"
-    LOG = "log"
-    LOG_SIZE = "log_size"
-    SESSION = "session"
-    NOTE = "note"
+    SESSION_RUNNING, SESSION, OUTPUT_DIR = "session_running", "session", "output_dir"
+    NEWEST_CHECKPOINT, SKIPPED_CHECKPOINTS = "newest_checkpoint", "skipped_checkpoints"
+    LOG, LOG_SIZE, NOTE = "log", "log_size", "note"
 
 
 def format_answer(prefix: str, data: Dict[str, Any]) -> str:
