@@ -171,3 +171,19 @@ def test_a_crashing_check_is_a_fail_line_not_a_crash(doctor_env: DoctorEnv):
 
     (result,) = run_checks(Context(load_settings()), [broken])
     assert result.status == "fail" and "RuntimeError: boom" in result.detail
+
+
+def test_help_lists_doctor_and_its_exit_code_without_importing_it(capsys):
+    import subprocess
+    import sys
+
+    from runner import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["doctor", "--help"])
+    out = capsys.readouterr().out
+    assert "--json" in out and "--config PATH" in out and "7    doctor: at least one check failed" in out
+    probe = subprocess.run([sys.executable, "-c", "import sys, runner.cli as c; c.build_parser(); "
+                            "print(sorted(m for m in sys.modules if m.startswith(('runner.doctor', 'paramiko', 'infra'))))"],
+                           capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "[]"
