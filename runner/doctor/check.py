@@ -69,6 +69,7 @@ CheckFunction = Callable[["Context"], CheckResult]
 class Context:
     settings: Settings
     config: str | None = None            # --config: the training config to check (default: configs/*.yaml)
+    debug: bool = False                  # --debug: a check that crashes also prints its traceback (stderr)
     _memo: dict[str, tuple[bool, Any]] = field(default_factory=dict)
 
     def once(self, key: str, compute: Callable[[], Any]) -> Any:
@@ -103,6 +104,13 @@ def run_one(fn: CheckFunction, ctx: Context) -> list[Check]:
         from infra.runpod_client import RunPodError
         from runner.errors import from_runpod_error
 
+        if ctx.debug:
+            import sys
+            import traceback
+
+            from runner.errors import redact
+
+            print(redact(traceback.format_exc(), ctx.settings.secrets()), file=sys.stderr, end="")
         if isinstance(e, RunPodError):
             return [fail(name, from_runpod_error(e).message, "fix the cause above, then run the doctor again")]
         return [fail(name, f"the check itself failed: {type(e).__name__}: {e}",

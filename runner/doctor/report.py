@@ -39,7 +39,7 @@ def as_json(checks: list[Check], secrets: tuple[str, ...] = ()) -> str:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    ctx = Context(settings, config=getattr(args, "config", None))
+    ctx = Context(settings, config=getattr(args, "config", None), debug=bool(getattr(args, "debug", False)))
     checks = run_checks(ctx)
     if getattr(args, "json", False):
         print(as_json(checks, settings.secrets()))
