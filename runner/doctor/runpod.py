@@ -194,11 +194,38 @@ def pod_state(ctx: Context) -> Check:
         return warn(name, f"pod {o.pod_id} no longer exists", "`runner train` recreates it through the stack "
                                                               "(or `pulumi up --refresh` now)")
     assert pod is not None
+    mismatch = _pod_key_mismatch(ctx, c, pod.id)
+    if mismatch:
+        return fail(name, f"pod {pod.id} is {state}, but it accepts another SSH key (its PUBLIC_KEY) than the public "
+                          f"half of SSH_KEY_PATH ({ctx.settings.ssh_key_path}): SSH would be refused",
+                    "`pulumi up` (the stack's key differs from the pod's: the pod is replaced, the volume stays), "
+                    "or set SSH_KEY_PATH to the key the pod was created with")
     cost = f", ${pod.cost_per_hr:.3f}/h now" if pod.cost_per_hr else ""
     if o.data_center and pod.data_center and pod.data_center != o.data_center:
         return warn(name, f"pod {pod.id} is {state} in {pod.data_center}, the volume in {o.data_center}",
                     "`pulumi up --refresh`")
     return ok(name, f"{pod.id} is {state} ({pod.status}{cost})")
+
+
+def _pod_key_mismatch(ctx: Context, c, pod_id: str) -> bool:
+    """Whether the pod's own PUBLIC_KEY (v2 `env`, read raw: the Pod model does not carry the environment)
+    is a different key than the public half of SSH_KEY_PATH. False when either is unknown."""
+    from urllib.parse import quote
+
+    from infra.runpod_client import RunPodError
+
+    if not ctx.known("ssh_key"):          # did not load (the key check says why), or was not checked
+        return False
+    key = ctx.once("ssh_key", lambda: None)
+    try:
+        data = c._rest("GET", f"/v2/pods/{quote(pod_id, safe='')}", operation="get pod (environment)")
+    except RunPodError:
+        return False
+    env = data.get("env") if isinstance(data, dict) else None
+    theirs = env.get("PUBLIC_KEY") if isinstance(env, dict) else None
+    if not isinstance(theirs, str) or not theirs.strip():
+        return False
+    return " ".join(theirs.split()[:2]) != f"{key.get_name()} {key.get_base64()}"
 
 
 __all__ = ["api_key", "gpu_market", "plan", "pod_state", "volume"]

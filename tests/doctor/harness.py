@@ -42,7 +42,8 @@ class DoctorEnv:
         self.key = keygen(self.root / "id_ed25519")
         self.write_stack_config(public_key_path=f"{self.key}.pub")
         vol = self.fake.add_volume(name="t-dev-volume", size=50, data_center="EU-RO-1")
-        pod = self.fake.add_pod(status="EXITED", volume_id=vol.id, bid_per_gpu=0.35)
+        pod = self.fake.add_pod(status="EXITED", volume_id=vol.id, bid_per_gpu=0.35,
+                                env={"PUBLIC_KEY": Path(f"{self.key}.pub").read_text().strip()})
         self.pod_id, self.volume_id = pod.id, vol.id
         self.stub.set(outputs={**SAMPLE_OUTPUTS, "pod_id": pod.id, "volume_id": vol.id, "data_center": "EU-RO-1"})
         self.env_file = self.project / ".runpod.env"

@@ -3,6 +3,7 @@ setup passes; each seeded problem is one FAIL line with its fix; nothing billabl
 (the fake's call log) and the API key is never printed."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -60,6 +61,12 @@ def wrong_public_key(env: DoctorEnv, mp) -> None:
     env.write_stack_config(public_key_path=f"{other}.pub")
 
 
+def pod_has_another_key(env: DoctorEnv, mp) -> None:
+    """The stack config names the right key, but the pod was created with another (no `pulumi up` since)."""
+    other = keygen(env.root / "old_key")
+    env.fake.pods[env.pod_id].env["PUBLIC_KEY"] = Path(f"{other}.pub").read_text().strip()
+
+
 def missing_outputs(env: DoctorEnv, mp) -> None:
     env.stub.set(outputs={})
 
@@ -103,6 +110,7 @@ SEEDED: list[tuple[str, Callable, str, str, str]] = [
     ("passphrase-key", passphrase_key, "SSH private key", "protected by a passphrase", "ssh-keygen -p -f"),
     ("wrong-public-key", wrong_public_key, "SSH public key", "is not the key the stack gives the pod",
      "pulumi config set sshPublicKeyPath"),
+    ("pod-has-another-key", pod_has_another_key, "pod", "accepts another SSH key", "`pulumi up`"),
     ("missing-outputs", missing_outputs, "stack outputs", "has no outputs yet", "`pulumi up`"),
     ("unreachable-repo", unreachable_repo, "REPO_URL", "is not reachable from here", "git ls-remote"),
     ("missing-branch", missing_branch, "REPO_URL", "has no branch 'feature-never-pushed'", "git push origin"),
