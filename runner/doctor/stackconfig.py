@@ -60,7 +60,7 @@ def _load(ctx: Context) -> StackConfigView:
     import yaml
 
     root = ctx.settings.project_root
-    path = root / f"Pulumi.{ctx.settings.stack.replace('/', '.').split('.')[-1]}.yaml"
+    path = root / f"Pulumi.{ctx.settings.stack.split('/')[-1]}.yaml"   # org/project/dev -> Pulumi.dev.yaml
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError:

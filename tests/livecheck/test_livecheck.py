@@ -55,6 +55,12 @@ def live(tmp_path, fake_runpod) -> LiveCheck:
     return LiveCheck(tmp_path, fake_runpod)
 
 
+def interruptible() -> None:
+    """The child takes Ctrl-C even when this suite was started in the background of a shell without job
+    control (which starts it, and so every child, with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def verdicts(report: dict) -> dict[int, str]:
     return {a["number"]: a["verdict"] for a in report["assumptions"]}
 
@@ -120,7 +126,8 @@ def test_a_cap_too_small_creates_nothing(live: LiveCheck):
 def test_ctrl_c_during_the_lifecycle_removes_the_pod(live: LiveCheck):
     live.fake.boot_seconds = 120.0           # the pod stays PROVISIONING: the check waits for it
     proc = subprocess.Popen(live.argv("--lifecycle", "--max-spend", "0.10"), env=live.env(), cwd=live.cwd,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=interruptible)
     created = threading.Event()
     lines: list[str] = []
 
