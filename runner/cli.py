@@ -28,6 +28,7 @@ exit codes:
   4    the pod: gone, no GPU capacity to resume it, spot withdrawn, not reachable in time
   5    the RunPod API: key rejected, API unavailable
   6    SSH: cannot connect/authenticate, link lost for good
+  7    doctor: at least one check failed
   130  interrupted (Ctrl-C)
   train otherwise exits with training's own exit code."""
 

@@ -7,6 +7,7 @@ Exit codes (also in `python -m runner --help`):
   4    the pod: gone, no capacity to resume it, spot withdrawn, did not become reachable in time
   5    the RunPod API: key rejected, API unavailable, unexpected answer
   6    SSH: could not connect or authenticate, link lost for good
+  7    `doctor`: at least one check failed (each FAIL line says the fix)
   130  interrupted (Ctrl-C)
 `train` otherwise exits with training's own exit code.
 """
@@ -23,6 +24,7 @@ EXIT_STACK = 3
 EXIT_POD = 4
 EXIT_API = 5
 EXIT_SSH = 6
+EXIT_DOCTOR = 7          # `runner doctor`: a check failed
 EXIT_INTERRUPTED = 130
 
 

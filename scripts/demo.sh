@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
-# The no-cloud demo: the whole `runner train` flow on this machine, no RunPod account needed.
+# The no-cloud demo, from a fresh clone on Debian/Ubuntu; no RunPod account needed.
 #
-#   bash scripts/demo.sh            # from a fresh clone on Debian/Ubuntu
+#   bash scripts/demo.sh           # the whole pod flow on this machine (python -m standins.demo), ~15 s:
+#                                  # the fake RunPod API on 127.0.0.1, a local sshd as the pod, the stub
+#                                  # `pulumi` with the stack outputs, `runner train --config configs/smoke.yaml`
+#                                  # followed live, a spot preemption injected after the first checkpoint,
+#                                  # the automatic recovery and resume, the pod stopping itself, the summary
+#   bash scripts/demo.sh --local   # the train flow without a pod: `runner train --local` into .local-workspace/
+#   bash scripts/demo.sh --keep    # (pod demo) keep its temp directory: workspace, log, run record
 #
-# Sets up what is missing (tmux, git, python3-venv via apt when run as root; a .venv with the
-# project installed), then runs
-#   TRAIN_SCRIPT=remote/smoke_train.py python -m runner train --local --config configs/smoke.yaml
-# which streams remote/remote_train.sh into `bash -s` here exactly as it would on a pod: it clones
-# this checkout (committed content) into .local-workspace/, creates the training venv, starts the
-# CPU smoke trainer in tmux, and the runner follows the log live and prints the summary.
-# Run it twice: the second run resumes from the newest checkpoint (nothing left to train at
-# max_steps, so raise max_steps in configs/smoke.yaml and commit to see it continue).
+# Sets up what is missing first (tmux, git, openssh-server/-client, python3-venv via apt when run as
+# root; a .venv with the project installed). Both demos train this checkout's committed code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . scripts/setup-lib.sh
 
-mapfile -t missing < <(missing_packages tmux=tmux git=git python3=python3)
+local_mode=0
+if [ "${1:-}" = "--local" ]; then
+  local_mode=1
+  shift
+fi
+
+if [ "$local_mode" = 1 ]; then
+  mapfile -t missing < <(missing_packages tmux=tmux git=git python3=python3)
+else
+  mapfile -t missing < <(missing_packages tmux=tmux git=git python3=python3 sshd=openssh-server ssh-keygen=openssh-client)
+fi
 need_packages demo "${missing[@]}"
 [ -d .git ] || { echo "demo: run this from a git clone of the project (the demo trains its committed code)" >&2; exit 2; }
 
@@ -25,6 +35,14 @@ if ! { [ -x .venv/bin/python ] && .venv/bin/python -c 'import runner.train, para
   ensure_venv
 fi
 
+if [ "$local_mode" = 0 ]; then
+  exec .venv/bin/python -m standins.demo "$@"
+fi
+
+# --local: streams remote/remote_train.sh into `bash -s` here exactly as on a pod: it clones this
+# checkout (committed content) into .local-workspace/, creates the training venv, starts the CPU
+# smoke trainer in tmux, and the runner follows the log live and prints the summary. Run it twice:
+# the second run resumes from the newest checkpoint.
 echo "demo: TRAIN_SCRIPT=remote/smoke_train.py python -m runner train --local --config configs/smoke.yaml"
 set +e
 TRAIN_SCRIPT=remote/smoke_train.py .venv/bin/python -m runner train --local --config configs/smoke.yaml "$@"

@@ -1,0 +1,190 @@
+"""`python -m runner.livecheck` against the fake RunPod API (RUNPOD_REST_URL / RUNPOD_GRAPHQL_URL point at
+it), as a subprocess like a user runs it: the read-only checks, the lifecycle under its cap, Ctrl-C in
+the middle of the lifecycle, an earlier run's leftovers, and what it says without a key."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from runner.settings import KEYS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class LiveCheck:
+    def __init__(self, tmp_path: Path, fake):
+        self.fake = fake
+        self.cwd = tmp_path
+        self.state = tmp_path / "state"
+        self.env_file = tmp_path / "empty.env"       # not the developer's .runpod.env
+        self.env_file.write_text("")
+        self.env_file.chmod(0o600)
+
+    def env(self, with_key: bool = True) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in KEYS}
+        env.update({"RUNNER_STATE_DIR": str(self.state), "PYTHONPATH": str(ROOT)})
+        if with_key:
+            env.update(self.fake.env())
+        return env
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "runner.livecheck", "--env-file", str(self.env_file), *args]
+
+    def run(self, *args: str, with_key: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(self.argv(*args), env=self.env(with_key), cwd=self.cwd, capture_output=True,
+                              text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+    def report(self, *args: str) -> tuple[int, dict, str]:
+        proc = self.run("--json", *args)
+        return proc.returncode, json.loads(proc.stdout), proc.stderr
+
+    @property
+    def record(self) -> Path:
+        return self.state / "livecheck-created.json"
+
+
+@pytest.fixture
+def live(tmp_path, fake_runpod) -> LiveCheck:
+    return LiveCheck(tmp_path, fake_runpod)
+
+
+def interruptible() -> None:
+    """The child takes Ctrl-C even when this suite was started in the background of a shell without job
+    control (which starts it, and so every child, with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def verdicts(report: dict) -> dict[int, str]:
+    return {a["number"]: a["verdict"] for a in report["assumptions"]}
+
+
+def test_without_a_key_it_says_what_it_needs_and_calls_nothing(live: LiveCheck):
+    proc = live.run(with_key=False)
+    assert proc.returncode == 2
+    assert "needs RUNPOD_API_KEY" in proc.stderr and "Nothing was called" in proc.stderr
+    assert live.fake.requests == []
+
+
+def test_the_lifecycle_needs_an_explicit_cap(live: LiveCheck):
+    proc = live.run("--lifecycle")
+    assert proc.returncode == 2 and "--max-spend" in proc.stderr
+    assert live.fake.requests == []
+
+
+def test_read_only_by_default(live: LiveCheck):
+    code, report, err = live.report()
+    assert code == 0 and report["passed"], report
+    v = verdicts(report)
+    assert v[9] == "confirmed" and v[3] == "confirmed"
+    assert v[1] == v[2] == v[4] == "not checked"
+    assert live.fake.billable_calls() == []
+    assert live.fake.api_key not in json.dumps(report) + err
+
+
+def test_the_lifecycle_confirms_the_spot_assumptions_and_leaves_nothing(live: LiveCheck):
+    code, report, err = live.report("--lifecycle", "--max-spend", "0.10")
+    assert code == 0 and report["passed"], (report, err)
+    v = verdicts(report)
+    assert v[1] == v[2] == v[3] == v[4] == v[9] == "confirmed", report["assumptions"]
+    assert [s["name"] for s in report["steps"]][-5:] == ["create", "read", "running", "stop", "terminate"]
+    assert live.fake.live_pods() == []
+    # The billable calls: the refused low bid, the one pod's create, the refused v2 start of the stopped spot pod.
+    billable = live.fake.billable_calls()
+    assert [(r.operation or r.action) for r in billable] == ["podRentInterruptable"] * 2 + ["start"]
+    assert billable[2].status == 409
+    assert len([p for p in live.fake.pods.values()]) == 1
+    assert 0 < report["spent_usd"] < 0.10 and report["leftovers"] == []
+    assert not live.record.exists()
+
+
+def test_graphql_retired_confirms_assumption_10_and_the_lifecycle_goes_on_demand(live: LiveCheck):
+    live.fake.retire_graphql()
+    code, report, err = live.report("--lifecycle", "--max-spend", "0.10")
+    assert code == 0, (report, err)
+    v = verdicts(report)
+    assert v[10] == "confirmed" and "410" in next(a["evidence"] for a in report["assumptions"] if a["number"] == 10)
+    assert v[1] == v[2] == v[4] == "not checked"
+    assert "on-demand pod" in next(s["detail"] for s in report["steps"] if s["name"] == "create")
+    assert live.fake.live_pods() == []
+
+
+def test_a_cap_too_small_creates_nothing(live: LiveCheck):
+    code, report, _ = live.report("--lifecycle", "--max-spend", "0.001")
+    assert code == 2
+    step = next(s for s in report["steps"] if s["name"] == "spending cap")
+    assert not step["ok"] and "raise --max-spend to at least" in step["detail"]
+    assert live.fake.billable_calls() == [] and live.fake.live_pods() == []
+
+
+def test_ctrl_c_during_the_lifecycle_removes_the_pod(live: LiveCheck):
+    live.fake.boot_seconds = 120.0           # the pod stays PROVISIONING: the check waits for it
+    proc = subprocess.Popen(live.argv("--lifecycle", "--max-spend", "0.10"), env=live.env(), cwd=live.cwd,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=interruptible)
+    created = threading.Event()
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "waiting (up to" in line:
+                created.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert created.wait(60), "".join(lines)
+    assert len(live.fake.live_pods()) == 1 and live.record.exists()
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    reader.join(10)
+    out = proc.stdout.read() if proc.stdout else ""
+    assert proc.returncode == 130, "".join(lines) + out
+    assert live.fake.live_pods() == []
+    assert any("interrupted: removing what the live check created" in ln for ln in lines)
+    assert not live.record.exists()
+
+
+def test_sigterm_is_cleaned_up_like_ctrl_c(live: LiveCheck):
+    live.fake.boot_seconds = 120.0
+    proc = subprocess.Popen(live.argv("--lifecycle", "--max-spend", "0.10"), env=live.env(), cwd=live.cwd,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "waiting (up to" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130 and live.fake.live_pods() == []
+
+
+def test_an_earlier_runs_leftovers_are_removed_first(live: LiveCheck):
+    stray = live.fake.add_pod(name="rt-livecheck-deadbeef", status="RUNNING")
+    named_only = live.fake.add_pod(name="rt-livecheck-deadbeef", status="RUNNING")
+    live.state.mkdir()
+    live.record.write_text(json.dumps({"name": "rt-livecheck-deadbeef", "pod_ids": [stray.id]}))
+    code, report, _ = live.report()
+    assert code == 0, report
+    assert live.fake.pods[stray.id].status == live.fake.pods[named_only.id].status == "TERMINATED"
+    assert report["steps"][0]["name"] == "earlier run's pods" and report["steps"][0]["ok"]
+    assert not live.record.exists()
+
+
+def test_a_rejected_key_exits_5(live: LiveCheck):
+    env = live.env()
+    env["RUNPOD_API_KEY"] = "rpa_revoked_key_0123456789"
+    proc = subprocess.run(live.argv("--json"), env=env, cwd=live.cwd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 5
+    assert json.loads(proc.stdout)["steps"][0] == {"name": "API key", "ok": False, "detail": proc_detail(proc)}
+    assert "rpa_revoked_key_0123456789" not in proc.stdout + proc.stderr
+
+
+def proc_detail(proc: subprocess.CompletedProcess) -> str:
+    return json.loads(proc.stdout)["steps"][0]["detail"]
