@@ -7,7 +7,7 @@ None of them makes a billable call: only reads (RunPod GETs and GraphQL queries,
 """
 from __future__ import annotations
 
-from runner.doctor import local, repo, runpod, stack
+from runner.doctor import idle, local, repo, runpod, stack
 from runner.doctor.check import Check, CheckFunction, Context, Status, run_one
 
 CHECKS: list[CheckFunction] = [
@@ -20,6 +20,7 @@ CHECKS: list[CheckFunction] = [
     runpod.gpu_market,
     runpod.volume,
     runpod.pod_state,
+    idle.idle_stop,
     repo.repo_url,
     repo.train_config,
 ]

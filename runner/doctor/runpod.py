@@ -207,20 +207,29 @@ def pod_state(ctx: Context) -> Check:
     return ok(name, f"{pod.id} is {state} ({pod.status}{cost})")
 
 
-def _pod_key_mismatch(ctx: Context, c, pod_id: str) -> bool:
-    """Whether the pod's own PUBLIC_KEY (v2 `env`, read raw: the Pod model does not carry the environment)
-    is a different key than the public half of SSH_KEY_PATH. False when either is unknown."""
+def raw_pod(ctx: Context, c, pod_id: str) -> dict | None:
+    """The pod's v2 JSON as RunPod sends it (once): its `env` and `args` (start command) are not in the
+    Pod model. None when it cannot be read."""
     from urllib.parse import quote
 
     from infra.runpod_client import RunPodError
 
+    def read() -> dict | None:
+        try:
+            data = c._rest("GET", f"/v2/pods/{quote(pod_id, safe='')}", operation="get pod (environment)")
+        except RunPodError:
+            return None
+        return data if isinstance(data, dict) else None
+    return ctx.once(f"raw_pod:{pod_id}", read)
+
+
+def _pod_key_mismatch(ctx: Context, c, pod_id: str) -> bool:
+    """Whether the pod's own PUBLIC_KEY (v2 `env`) is a different key than the public half of
+    SSH_KEY_PATH. False when either is unknown."""
     if not ctx.known("ssh_key"):          # did not load (the key check says why), or was not checked
         return False
     key = ctx.once("ssh_key", lambda: None)
-    try:
-        data = c._rest("GET", f"/v2/pods/{quote(pod_id, safe='')}", operation="get pod (environment)")
-    except RunPodError:
-        return False
+    data = raw_pod(ctx, c, pod_id)
     env = data.get("env") if isinstance(data, dict) else None
     theirs = env.get("PUBLIC_KEY") if isinstance(env, dict) else None
     if not isinstance(theirs, str) or not theirs.strip():
@@ -228,4 +237,4 @@ def _pod_key_mismatch(ctx: Context, c, pod_id: str) -> bool:
     return " ".join(theirs.split()[:2]) != f"{key.get_name()} {key.get_base64()}"
 
 
-__all__ = ["api_key", "gpu_market", "plan", "pod_state", "volume"]
+__all__ = ["api_key", "gpu_market", "plan", "pod_state", "raw_pod", "volume"]

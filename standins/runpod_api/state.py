@@ -500,7 +500,7 @@ class FakeState:
                 data_center: str | None = None, volume_id: str | None = None, mount_path: str = "/workspace",
                 image: str = "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404", ports: list[str] | None = None,
                 env: dict[str, str] | None = None, cloud: str = "SECURE", last_status_change: str | None = None,
-                id: str | None = None) -> FakePod:
+                id: str | None = None, args: str = "") -> FakePod:
         """Seed a pod in a given status, bypassing create rules (RUNNING is immediately RUNNING)."""
         with self.lock:
             vol = self.volumes.get(volume_id) if volume_id else None
@@ -512,7 +512,7 @@ class FakeState:
                 interruptible=interruptible, bid_per_gpu=bid_per_gpu if interruptible else None,
                 price_per_gpu=price.on_demand if price else 0.5, volume_id=volume_id,
                 volume_mount_path=mount_path if volume_id else None, ports=list(ports or ["22/tcp"]),
-                env=dict(env or {}), api_key="pod-" + secrets.token_hex(12), machine_id=_rand_id(12),
+                env=dict(env or {}), args=args, api_key="pod-" + secrets.token_hex(12), machine_id=_rand_id(12),
                 pod_host_id=f"{pod_id}-{secrets.token_hex(4)}", created_at=now_iso(),
             )
             self.pods[pod_id] = pod

@@ -23,13 +23,30 @@ def test_a_healthy_setup_passes_with_reads_only(doctor_env: DoctorEnv):
     assert "FAIL" not in out
     for name in (".runpod.env", "SSH private key", "SSH public key", "Pulumi CLI", "stack dev", "stack passphrase",
                  "stack outputs", "RunPod API key", "GPU type", "on-demand stock", "spot API", "spot stock",
-                 "network volume", "pod", "REPO_URL", "config configs/smoke.yaml"):
+                 "network volume", "pod", "idle stop", "REPO_URL", "config configs/smoke.yaml"):
         assert any(line.split()[1:] and line[6:].startswith(name) for line in out.splitlines()), (name, out)
     assert "all checks passed" in out
     assert doctor_env.fake.billable_calls() == []
     assert all(r.method == "GET" or r.operation for r in doctor_env.fake.requests)   # reads and GraphQL queries
     assert doctor_env.fake.api_key not in out + err
     assert doctor_env.fake.pods[doctor_env.pod_id].status == "EXITED"
+
+
+def test_the_idle_stop_is_reported_with_what_to_do_when_the_pod_lacks_it(doctor_env: DoctorEnv):
+    checks = by_name(doctor_env.run_json()[1])
+    assert checks["idle stop"]["status"] == "ok" and "after 20 min" in checks["idle stop"]["detail"]
+
+    doctor_env.fake.pods[doctor_env.pod_id].args = ""          # a pod from before the idle stop
+    code, report = doctor_env.run_json()
+    check = by_name(report)["idle stop"]
+    assert code == 0 and check["status"] == "warn" and "created before the idle stop" in check["detail"]
+    assert "pulumi up --replace" in check["fix"]
+
+    doctor_env.stub.update(outputs={**doctor_env.stub.behaviour()["outputs"], "idle_stop_minutes": 0})
+    check = by_name(doctor_env.run_json()[1])["idle stop"]
+    assert check["status"] == "warn" and "bills until someone stops it" in check["detail"]
+    assert "idleStopMinutes 20" in check["fix"]
+    assert doctor_env.fake.billable_calls() == []
 
 
 def test_json_lists_every_check_with_status_and_fix(doctor_env: DoctorEnv):

@@ -90,8 +90,9 @@ def test_the_start_command_pulumi_up_gives_the_pod_stops_it_when_idle(fake_runpo
         container.wait()
     assert len(pod_stops(fake_runpod, pod.id)) == 1
     assert marker(workspace)["reason"] == "idle"
-    log = (workspace / "logs" / "idlewatch.log").read_text()
-    assert "asked RunPod to stop this pod (REST v2)" in log, log
+    log = workspace / "logs" / "idlewatch.log"
+    wait_for(lambda: "asked RunPod to stop this pod (REST v2)" in log.read_text(), 10,
+             "the watcher to log the stop it asked for")
 
 
 def test_an_open_ssh_session_keeps_the_pod_up_and_closing_it_lets_it_stop(fake_runpod, sshd, tmp_path, reaper):
