@@ -3,7 +3,7 @@
 #
 #   bash scripts/demo.sh           # the whole pod flow on this machine (python -m standins.demo), ~15 s:
 #                                  # the fake RunPod API on 127.0.0.1, a local sshd as the pod, the stub
-#                                  # `pulumi` with the stack outputs, `runner train --config configs/smoke.yaml`
+#                                  # `pulumi` with the stack outputs, `runner train --config configs/demo.yaml`
 #                                  # followed live, a spot preemption injected after the first checkpoint,
 #                                  # the automatic recovery and resume, the pod stopping itself, the summary
 #   bash scripts/demo.sh --local   # the train flow without a pod: `runner train --local` into .local-workspace/

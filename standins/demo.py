@@ -8,7 +8,7 @@ Everything RunPod and Pulumi would do is played on this machine, on 127.0.0.1:
   a preemption   injected once the first checkpoint is complete, as RunPod does it
                  (standins/preemption.py): the container killed, the SSH sessions dropped, the API
                  showing the pod EXITED "Outbid"
-The runner itself is the real `python -m runner train --config configs/smoke.yaml`, unmodified, with
+The runner itself is the real `python -m runner train --config configs/demo.yaml`, unmodified, with
 this checkout's committed code as the training repo (REPO_URL = its path) and the CPU smoke trainer
 (remote/smoke_train.py). Its output goes straight to this terminal. The demo exits 0 when the run
 ended 0 after a recovered preemption with the pod stopped by itself.
@@ -34,7 +34,7 @@ from standins.pulumi_cli import SAMPLE_OUTPUTS, StubPulumi
 from standins.runpod_api import FakeRunPod
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = "configs/smoke.yaml"
+CONFIG = "configs/demo.yaml"          # the smoke trainer, slow enough for the preemption to land mid-run
 TRAIN_SCRIPT = "remote/smoke_train.py"
 SIMULATED = ("demo: simulated here, on 127.0.0.1: RunPod's API (the fake), the pod (a local sshd, its /workspace "
              "a temp dir), `pulumi` (a stub with the stack outputs) and one spot preemption. Real: the runner, "
@@ -154,7 +154,7 @@ class Demo:
             return {}
 
     def complete_checkpoints(self) -> list[str]:
-        found = self.workspace.glob("*/checkpoints/smoke/checkpoint-*/trainer_state.json")
+        found = self.workspace.glob("*/checkpoints/demo/checkpoint-*/trainer_state.json")
         return sorted((p.parent.name for p in found), key=lambda n: int(n.split("-")[1]))
 
     def _container(self) -> list[int]:
