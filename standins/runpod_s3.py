@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from standins.ports import free_port
@@ -76,6 +77,7 @@ class RunPodS3:
     repeat_token: int = 0
     slow_lists: int = 0
     requests: list[S3Request] = field(default_factory=list)
+    on_request: Callable[[S3Request], None] | None = None   # called before each request is served (tests)
 
     def __post_init__(self) -> None:
         self._moto = None
@@ -295,6 +297,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             op = "CopyObject"
         record = S3Request(self.command, key, op)
         s3.requests.append(record)
+        if s3.on_request is not None:
+            s3.on_request(record)
 
         problem = self._auth_problem(split.path, split.query)
         if problem:
