@@ -16,7 +16,7 @@ set, else over SSH from a running pod (this command never starts the pod). Sizes
 an interrupted pull continues where it stopped when run again."""
 EXAMPLES = (
     "python -m runner pull                                   # ./checkpoint-<newest complete>",
-    "python -m runner pull --config configs/baseline.yaml models/",
+    "python -m runner pull --config configs/baseline.yaml --dest models/",
     "python -m runner pull /workspace/outputs/run1/checkpoint-500 ./ckpt",
     "python -m runner pull --log",
 )
@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", nargs="?", metavar="PATH", help="file or folder on the volume (default: the newest "
                    "complete checkpoint)")
     p.add_argument("dest", nargs="?", metavar="DEST", default=None, help="local folder to put it in (default: .)")
+    p.add_argument("--dest", dest="dest_opt", metavar="DEST", default=None,
+                   help="same as DEST, for the default checkpoint (no PATH)")
     p.add_argument("--config", metavar="PATH", help="take the checkpoint from this training config's output_dir")
     p.add_argument("--log", action="store_true", help="pull the run's log (logs/current.log)")
     p.add_argument("--via", choices=("s3", "ssh"), default=None,

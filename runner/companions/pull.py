@@ -128,7 +128,7 @@ def _report(pulled: Pulled, where: str) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    dest = Path(getattr(args, "dest", None) or ".").expanduser().resolve()
+    dest = Path(getattr(args, "dest", None) or getattr(args, "dest_opt", None) or ".").expanduser().resolve()
     outputs = read_outputs_for(settings)
     paths = VolumePaths(outputs.workspace)
     vs = choose(settings, outputs, getattr(args, "via", None), "pulling results")
