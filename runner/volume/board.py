@@ -39,7 +39,7 @@ class S3Files:
 def available(settings, outputs) -> VolumeS3 | None:
     found = resolve_s3(settings, outputs)
     if isinstance(found, Unavailable):
-        say_hint_once(found, "TensorBoard of a stopped pod's run")
+        say_hint_once(found, "TensorBoard of a stopped pod's run", settings)
         return None
     return found
 

@@ -10,9 +10,11 @@ No boto3 here: deciding costs nothing, so every command can ask.
 from __future__ import annotations
 
 import sys
+import weakref
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import PurePosixPath
+from typing import Any
 
 from runner.errors import SettingsError
 
@@ -100,12 +102,19 @@ def resolve(settings, outputs) -> VolumeS3 | Unavailable:
                     workspace=outputs.workspace, access_key=access, secret_key=secret)
 
 
-_said: set[str] = set()
+_said: dict[int, tuple[Any, set[str]]] = {}       # id(settings) -> (weakref to it, hints given)
 
 
-def say_hint_once(unavailable: Unavailable, what: str) -> None:
-    """Print how S3 would make `what` cheaper, once per process (one command)."""
-    if unavailable.why in _said:
+def say_hint_once(unavailable: Unavailable, what: str, settings: Any = None) -> None:
+    """Print how S3 would make `what` cheaper, once per command (one Settings object: one cli.main)."""
+    ref, given = _said.get(id(settings), (None, set()))
+    if ref is None or ref() is not settings:
+        given = set()
+        try:
+            _said[id(settings)] = (weakref.ref(settings), given)
+        except TypeError:
+            pass
+    if unavailable.why in given:
         return
-    _said.add(unavailable.why)
+    given.add(unavailable.why)
     print(unavailable.hint(what), file=sys.stderr, flush=True)

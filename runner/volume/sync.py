@@ -37,7 +37,7 @@ def choose(settings, outputs, via: str | None, what: str) -> VolumeS3 | None:
     if isinstance(found, Unavailable):
         if via == "s3":
             raise UsageError(f"--via s3: the volume's S3 API is not available: {found.detail}.")
-        say_hint_once(found, what)
+        say_hint_once(found, what, settings)
         return None
     return found
 

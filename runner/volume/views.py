@@ -16,7 +16,7 @@ TAIL_CHUNK = 64 * 1024
 def _volume(settings, outputs, what: str) -> VolumeS3 | None:
     found = resolve(settings, outputs)
     if isinstance(found, Unavailable):
-        say_hint_once(found, what)
+        say_hint_once(found, what, settings)
         return None
     return found
 
