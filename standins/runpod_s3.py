@@ -84,6 +84,8 @@ class RunPodS3:
         self._proxy: ThreadingHTTPServer | None = None
         self._lock = threading.RLock()
         self._synced: dict[str, tuple[int, int]] = {}   # volume_dir bridge: key -> (size, mtime_ns) moto has
+        self._dirs: set[str] = set()                     # directory entries made (no volume_dir)
+        self._backend = None
         self.moto_port = 0
         self.port = 0
 
@@ -145,6 +147,11 @@ class RunPodS3:
 
     def backend(self):
         """A boto3 client straight to moto (no RunPod rules): for the stand-in's own bookkeeping and tests."""
+        if self._backend is None:
+            self._backend = self._new_backend()
+        return self._backend
+
+    def _new_backend(self):
         import boto3
         from botocore.config import Config
 
@@ -217,9 +224,13 @@ class RunPodS3:
 
     def _add_dir_entries(self, key: str) -> None:
         parts = key.split("/")[:-1]
-        client = self.backend()
         for i in range(1, len(parts) + 1):
-            client.put_object(Bucket=self.volume_id, Key="/".join(parts[:i]) + "/", Body=b"")
+            entry = "/".join(parts[:i]) + "/"
+            with self._lock:
+                if entry in self._dirs:
+                    continue
+                self._dirs.add(entry)
+            self.backend().put_object(Bucket=self.volume_id, Key=entry, Body=b"")
 
     def _upload_area(self, upload_id: str, key: str, done: bool) -> None:
         marker = f"{UPLOADS}/{upload_id}/{key.replace('/', '_')}.meta"
