@@ -1,6 +1,7 @@
 """List the files under a prefix of the volume, with RunPod's listing quirks handled.
 
-- Listings include directory entries (`dir/`, size 0): dropped, we list files.
+- Listings include directory entries (`dir/`, size 0): dropped, we list files (also a `dir` without the
+  slash, when other keys lie below it).
 - In-progress multipart uploads live under `.s3compat_uploads/`: dropped.
 - Above ~10,000 objects a listing can be slow (RunPod computes ETags on first sight; botocore's timeouts
   and retries cover that) and can hand out the same continuation token twice, which makes a naive pager
@@ -87,4 +88,7 @@ def list_files(client: Any, prefix: str, *, page_size: int = PAGE_SIZE) -> list[
         # A repeated (or missing) token: continue after the last key we have, after a pause.
         token, start_after = None, last_key
         time.sleep(STALL_PAUSE_S * max(1, stalls))
-    return [found[k] for k in sorted(found)]
+    # A directory entry listed without its trailing slash is still a folder: a key that other keys are
+    # below is never a file (S3 keys cannot be both on a filesystem-backed volume).
+    folders = {k[:i] for k in found for i in range(len(k)) if k[i] == "/"}
+    return [found[k] for k in sorted(found) if k not in folders]

@@ -53,6 +53,8 @@ def test_listing_hides_directory_entries_and_uploads_in_progress(standin):
     assert "outputs/" in keys and "outputs/run/" in keys                                # RunPod lists folders
     assert any(k.startswith(".s3compat_uploads/") for k in keys)
     assert [o.key for o in client.list("")] == ["outputs/run/checkpoint-1/model.safetensors"]
+    standin.backend().put_object(Bucket=standin.volume_id, Key="outputs/run", Body=b"")   # an entry without "/"
+    assert [o.key for o in client.list("")] == ["outputs/run/checkpoint-1/model.safetensors"]
 
 
 def test_repeated_continuation_token_neither_loops_nor_loses_files(standin):
