@@ -29,6 +29,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dest", dest="dest_opt", metavar="DEST", default=None,
                    help="same as DEST, for the default checkpoint (no PATH)")
     p.add_argument("--config", metavar="PATH", help="take the checkpoint from this training config's output_dir")
-    p.add_argument("--log", action="store_true", help="pull the run's log (logs/current.log)")
+    p.add_argument("--log", action="store_true", help="pull the run's log (logs/current.log); `--log DEST` works")
     p.add_argument("--via", choices=("s3", "ssh"), default=None,
                    help="force the path: s3 (no pod) or ssh (running pod); default: s3 when available")

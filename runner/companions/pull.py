@@ -128,7 +128,12 @@ def _report(pulled: Pulled, where: str) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    dest = Path(getattr(args, "dest", None) or getattr(args, "dest_opt", None) or ".").expanduser().resolve()
+    path_arg, dest_arg = getattr(args, "path", None), getattr(args, "dest", None) or getattr(args, "dest_opt", None)
+    if getattr(args, "log", False) and path_arg:
+        if dest_arg:
+            raise UsageError("--log pulls the run's log: pass at most a DEST (`runner pull --log [DEST]`), not a PATH.")
+        path_arg, dest_arg = None, path_arg       # `runner pull --log DIR`: the one positional is the destination
+    dest = Path(dest_arg or ".").expanduser().resolve()
     outputs = read_outputs_for(settings)
     paths = VolumePaths(outputs.workspace)
     vs = choose(settings, outputs, getattr(args, "via", None), "pulling results")
@@ -159,8 +164,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         dest.mkdir(parents=True, exist_ok=True)
         if getattr(args, "log", False):
             pulled = pull_tree(source, paths.log, dest)
-        elif getattr(args, "path", None):
-            path = args.path if PurePosixPath(args.path).is_absolute() else str(PurePosixPath(outputs.workspace) / args.path)
+        elif path_arg:
+            path = path_arg if PurePosixPath(path_arg).is_absolute() else str(PurePosixPath(outputs.workspace) / path_arg)
             pulled = pull_tree(source, path, dest)
         else:
             pulled = pull_newest_checkpoint(source, _output_dir(args, settings, outputs, state), dest)

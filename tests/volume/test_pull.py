@@ -95,3 +95,15 @@ def test_logs_and_status_of_a_stopped_pod_without_s3_are_as_before_with_one_note
     assert cli.main(["status"]) == 0
     cap = capfd.readouterr()
     assert "no run known" in cap.out and cap.err.count("without starting the pod") == 1
+
+
+def test_pull_the_log_with_the_pod_stopped(s3_env, tmp_path, capfd):
+    s3_env.start("EXITED")
+    log = s3_env.pod_env.workspace / "logs" / "current.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("===== header =====\nstep 1/2 loss 1.0\nstep 2/2 loss 0.5\n")
+    s3_env.fake.clear_requests()
+    assert cli.main(["pull", "--log", str(tmp_path)]) == 0
+    assert capfd.readouterr().out.strip() == str(tmp_path / "current.log")
+    assert (tmp_path / "current.log").read_text() == log.read_text()
+    assert s3_env.fake.requests == []
