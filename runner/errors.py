@@ -113,6 +113,18 @@ class ApiAuthError(ApiError):
     pass
 
 
+class VolumeError(ApiError):
+    """The network volume's S3 API (runner/volume) refused or failed a request; the message says what to do."""
+
+
+class VolumeAuthError(VolumeError):
+    """The S3 API key was rejected, or the request went to another data center's endpoint (403)."""
+
+
+class VolumeClockSkew(VolumeError):
+    """RunPod's S3 API rejects requests more than an hour off its clock."""
+
+
 class SshError(RunnerError):
     """Every SSH failure: the CLI prints the message and exits with 6."""
 

@@ -9,41 +9,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from runner.envfile import DEFAULT_ENV_FILE, KEYS, SECRET_KEYS, check_permissions, parse_env_text
 from runner.errors import SettingsError
 from runner.paths import StatePaths, write_private
 from runner.types import Say
 
-DEFAULT_ENV_FILE = ".runpod.env"
-
-# key -> (default, one-line description); the order is the order of .runpod.env.example
-KEYS: dict[str, tuple[str | None, str]] = {
-    "RUNPOD_API_KEY": (None, "RunPod API key (read/write); secret"),
-    "SSH_KEY_PATH": ("~/.ssh/id_ed25519", "private SSH key whose public half is in your RunPod account"),
-    "PULUMI_STACK": ("dev", "Pulumi stack holding the pod and the volume"),
-    "REPO_URL": (None, "git URL of the training repo the pod clones"),
-    "REPO_BRANCH": ("main", "branch the pod checks out"),
-    "TRAIN_SCRIPT": ("scripts/train.py", "training entry point, relative to the repo"),
-    "DATA_DIR": ("data", "local data directory `runner sync` uploads"),
-    "RUNPOD_REST_URL": (None, "override of the REST API base URL (tests, proxies)"),
-    "RUNPOD_GRAPHQL_URL": (None, "override of the GraphQL API URL (tests, proxies)"),
-    "RUNNER_STATE_DIR": ("~/.runpod-trainer", "local state: pinned host keys, run records"),
-    "POD_START_TIMEOUT": ("900", "seconds to wait for a pod to run and answer SSH"),
-    "PULUMI_BINARY": ("pulumi", "the Pulumi CLI to run"),
-    "PULUMI_CONFIG_PASSPHRASE": (None, "passphrase of a local-backend stack's secrets; secret"),
-    "PULUMI_CONFIG_PASSPHRASE_FILE": (None, "file holding that passphrase (preferred over the above)"),
-}
-SECRET_KEYS = frozenset({"RUNPOD_API_KEY", "PULUMI_CONFIG_PASSPHRASE"})
-
-_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _STACK_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]{0,199}")
 _PLACEHOLDER_RE = re.compile(r"^(<.*>|your[-_].*|changeme|xxx+|\.\.\.)$", re.IGNORECASE)
-
 
 def _default_warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
@@ -67,6 +44,9 @@ class Settings:
     pulumi_passphrase_file: Path | None
     project_root: Path
     env_file: Path | None                     # the file that was read, None if there was none
+    s3_access_key: str | None = field(default=None, repr=False)    # RunPod S3 API key: user_... (not secret,
+    s3_secret_key: str | None = field(default=None, repr=False)    # but kept out of repr with the secret rps_...)
+    s3_endpoint_url: str | None = None        # override; default from the stack's data center (runner/volume)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __repr__(self) -> str:
@@ -81,6 +61,9 @@ class Settings:
                 ("data_dir", str(self.data_dir)),
                 ("rest_url", self.rest_url),
                 ("graphql_url", self.graphql_url),
+                ("s3_access_key", "***" if self.s3_access_key else None),
+                ("s3_secret_key", "***" if self.s3_secret_key else None),
+                ("s3_endpoint_url", self.s3_endpoint_url),
                 ("state_dir", str(self.state_dir)),
                 ("pod_start_timeout_s", self.pod_start_timeout_s),
                 ("pulumi_binary", self.pulumi_binary),
@@ -181,7 +164,7 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """Values to scrub from any text the runner echoes."""
-        return tuple(s for s in (self.api_key, self.pulumi_passphrase) if s)
+        return tuple(s for s in (self.api_key, self.pulumi_passphrase, self.s3_secret_key) if s)
 
     def client(self, **kw):
         """A RunPodClient for these settings (raises SettingsError when the key is missing)."""
@@ -209,61 +192,6 @@ class Settings:
 
     def _env_file_hint(self) -> str:
         return str(self.env_file) if self.env_file else DEFAULT_ENV_FILE
-
-
-# ---------------------------------------------------------------- parsing
-def parse_env_text(text: str, *, source: str = DEFAULT_ENV_FILE) -> dict[str, str]:
-    """Parse KEY=value lines. Errors name the line, never its value (it may be the key)."""
-    values: dict[str, str] = {}
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export ") or line.startswith("export\t"):
-            line = line[len("export"):].lstrip()
-        key, sep, rest = line.partition("=")
-        key = key.strip()
-        if not sep or not _KEY_RE.fullmatch(key):
-            raise SettingsError(f"{source}:{lineno}: expected KEY=value (a name, '=', then the value)")
-        values[key] = _parse_value(rest.strip(), source, lineno)
-    return values
-
-
-def _parse_value(rest: str, source: str, lineno: int) -> str:
-    if rest[:1] in ("'", '"'):
-        quote = rest[0]
-        out: list[str] = []
-        i = 1
-        while i < len(rest):
-            c = rest[i]
-            if c == quote:
-                tail = rest[i + 1:].strip()
-                if tail and not tail.startswith("#"):
-                    raise SettingsError(f"{source}:{lineno}: unexpected text after the closing quote")
-                return "".join(out)
-            if quote == '"' and c == "\\" and i + 1 < len(rest):
-                nxt = rest[i + 1]
-                out.append({"n": "\n", "t": "\t"}.get(nxt, nxt))
-                i += 2
-                continue
-            out.append(c)
-            i += 1
-        raise SettingsError(f"{source}:{lineno}: missing closing {quote}")
-    # unquoted: an inline comment starts at whitespace followed by '#'
-    m = re.search(r"\s#", rest)
-    return (rest[: m.start()] if m else rest).strip()
-
-
-def _check_permissions(path: Path, warn: Say) -> None:
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return
-    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-        warn(
-            f"{path} is accessible by group/others (mode {stat.S_IMODE(mode):04o}) and holds your RunPod API key; "
-            f"run `chmod 600 {path}`"
-        )
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -314,7 +242,7 @@ def load_settings(
             raise SettingsError(f"cannot read settings file {path}: {e.strerror}; check its permissions.") from None
         except UnicodeDecodeError:
             raise SettingsError(f"settings file {path} is not UTF-8 text.") from None
-        _check_permissions(path, warn)
+        check_permissions(path, warn)
         file_values = parse_env_text(text, source=str(path))
         for key in file_values:
             if key not in KEYS:
@@ -357,7 +285,7 @@ def load_settings(
         raise SettingsError(
             f"POD_START_TIMEOUT ({sources['POD_START_TIMEOUT']}) must be a positive number of seconds."
         ) from None
-    for key in ("RUNPOD_REST_URL", "RUNPOD_GRAPHQL_URL"):
+    for key in ("RUNPOD_REST_URL", "RUNPOD_GRAPHQL_URL", "RUNPOD_S3_ENDPOINT_URL"):
         url = merged.get(key)
         if url and not re.match(r"https?://", url):
             raise SettingsError(f"{key} ({sources[key]}) must start with http:// or https://")
@@ -381,4 +309,7 @@ def load_settings(
         project_root=project_root,
         env_file=path,
         sources=sources,
+        s3_access_key=merged.get("RUNPOD_S3_ACCESS_KEY"),
+        s3_secret_key=merged.get("RUNPOD_S3_SECRET_KEY"),
+        s3_endpoint_url=merged.get("RUNPOD_S3_ENDPOINT_URL"),
     )

@@ -10,7 +10,8 @@ IMPLEMENTATION = "runner.companions.logs"
 SUMMARY = "print the training log from the pod"
 DESCRIPTION = """\
 Print the end of the current training log (/workspace/logs/current.log) from the pod.
-With -f keep following it, across reconnects, until Ctrl-C."""
+With -f keep following it, across reconnects, until Ctrl-C. With the pod stopped and RunPod's
+S3 API keys set, the log is read from the volume through S3 instead (no pod is started)."""
 EXAMPLES = (
     "python -m runner logs",
     "python -m runner logs -n 200",

@@ -8,7 +8,8 @@ IMPLEMENTATION = "runner.companions.status"
 SUMMARY = "show the pod, the current run and what it costs"
 DESCRIPTION = """\
 Show the pod's state (running, starting, preempted, stopped, gone), its SSH endpoint,
-cost per hour, and the current run's progress. Read-only: never starts anything."""
+cost per hour, and the current run's progress. Read-only: never starts anything. With the
+pod stopped and RunPod's S3 API keys set, the run's state and log come from the volume."""
 EXAMPLES = (
     "python -m runner status",
     "python -m runner status --json | jq .pod.state",

@@ -12,7 +12,9 @@ DESCRIPTION = """\
 Start TensorBoard on the pod (its own tmux session, bound to the pod's 127.0.0.1, on the
 config's logging_dir) unless it already runs, forward a local port to it over SSH and
 print the URL. Runs until Ctrl-C, which closes the tunnel and leaves TensorBoard running
-on the pod (--stop-remote stops it too). Does not start a stopped pod."""
+on the pod (--stop-remote stops it too). Does not start a stopped pod: with RunPod's S3
+API keys set, it fetches the run's event files from the volume into a local cache and runs
+TensorBoard on this machine instead (needs `pip install tensorboard` here)."""
 EXAMPLES = (
     "python -m runner tensorboard                # http://localhost:6006 (or the next free port)",
     "python -m runner tensorboard --port 16006   # exactly this port, or an error if it is busy",

@@ -12,6 +12,7 @@ from typing import Callable
 
 from runner.errors import PodLeft, PodNotRunning, RunnerError
 from runner.pod.link import PodLink, open_pod_link
+from runner.pod.stack import read_outputs_for
 from runner.remote.follow import follow_with_reconnect
 from runner.remote.inspect import tail_log
 from remote.podside.contract import VolumePaths
@@ -92,12 +93,20 @@ def _stopped(link: PodLink, pod, state: str) -> PodStoppedWhileFollowing:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     lines = int(getattr(args, "lines", 100))
     follow = bool(getattr(args, "follow", False))
+    settings.preflight()
+    outputs = read_outputs_for(settings)
     try:
-        link = open_pod_link(settings, start_if_stopped=False)
+        link = open_pod_link(settings, start_if_stopped=False, outputs=outputs)
     except PodNotRunning as e:
+        from runner.volume.views import print_log      # the volume through S3 (no pod)
+
+        code = print_log(settings, outputs, lines, follow)
+        if code is not None:
+            return code
         raise PodNotRunning(
             f"{e.message.split(';')[0]}; the log is on the network volume and readable only while the pod "
-            "runs. `python -m runner status` shows the last known run; `python -m runner train` resumes it."
+            "runs (or through RunPod's S3 API with RUNPOD_S3_ACCESS_KEY/SECRET_KEY set). `python -m runner status` "
+            "shows the last known run; `python -m runner train` resumes it."
         ) from None
     path = VolumePaths(link.outputs.workspace).log
     conn: SshConnection | None

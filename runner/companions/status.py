@@ -70,7 +70,7 @@ class LossReport(TypedDict):
 
 
 class TrainingReport(TypedDict):
-    source: Optional[str]            # pod (read over SSH) | local (this machine's run record) | null
+    source: Optional[str]            # pod (over SSH) | volume (S3, pod stopped) | local (this machine's record) | null
     run_id: Optional[str]
     attempt: Optional[int]
     state: Optional[str]
@@ -270,6 +270,10 @@ def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
             _from_pod(settings, outputs, pod, report)
         except RunnerError as e:
             report["errors"].append(f"could not read the training state over SSH: {e.message}")
+    if report["training"]["source"] is None and state != PodState.RUNNING:
+        from runner.volume.views import fill_status      # the run's state through S3 (no pod)
+
+        fill_status(settings, outputs, report, _empty_training(), TRAINING_KEYS, LOG_LINES)
     if report["training"]["source"] is None:
         _from_local(settings, report)
     found = _last_local_run(settings)
@@ -323,7 +327,8 @@ def render(report: StatusReport) -> str:
         lines.append("training:     no run known" + ("" if pod["state"] == PodState.RUNNING else
                                                      " (the pod is not running; nothing recorded on this machine)"))
     else:
-        where = "from the pod" if tr["source"] == "pod" else "last run started from this machine"
+        where = {"pod": "from the pod", "volume": "from the volume through S3; the pod is stopped"}.get(
+            tr["source"] or "", "last run started from this machine")
         lines.append(f"training ({where}):")
         if tr["run_id"]:
             attempt = f", attempt {tr['attempt']}" if tr["attempt"] else ""

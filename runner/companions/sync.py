@@ -200,12 +200,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     delete = bool(getattr(args, "delete", False))
     keep_running = bool(getattr(args, "keep_running", False))
 
+    via = getattr(args, "via", None)             # None: S3 when available, else rsync over SSH
+    outputs = read_outputs_for(settings) if via != "ssh" else None
+    if outputs is not None:
+        from runner.volume.sync import choose, sync_via_s3    # the pod-free path (README: "The volume without a pod")
+
+        vs = choose(settings, outputs, via, "syncing")
+        if vs is not None:
+            sync = plan(settings, getattr(args, "path", None), outputs.workspace)
+            return sync_via_s3(settings, vs, sync.source, sync.dest, dry_run=dry_run, delete=delete,
+                               progress=sys.stderr.isatty() and not dry_run)
+
     # Everything that can be checked locally is checked before the pod may be started.
     settings.preflight()
     require_local_tools()
     progress = sys.stdout.isatty() and not dry_run
     version = local_rsync_version() if progress else (0,)
-    outputs = read_outputs_for(settings)
+    outputs = outputs or read_outputs_for(settings)
     sync = plan(settings, getattr(args, "path", None), outputs.workspace)
 
     # Read the pod once, before starting it: if the start itself is interrupted, we still know we must

@@ -5,7 +5,8 @@ On the pod: TensorBoard runs in its own tmux session ("tensorboard") on the conf
 directory. Locally: a paramiko port forward on 127.0.0.1, the URL printed, until Ctrl-C. If the SSH
 link drops the tunnel is rebuilt on the same local port. TensorBoard keeps running on the pod
 afterwards (reopening is instant; it costs nothing extra and dies with the pod) unless --stop-remote.
-A stopped pod is not started: there is no TensorBoard without a running pod.
+A stopped pod is not started: with RunPod's S3 API the event files come from the volume and TensorBoard
+runs on this machine (runner/volume/board.py); without it there is no TensorBoard without a running pod.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from runner import timeouts
 from runner.errors import RETRYABLE_SSH as RETRYABLE
 from runner.errors import PodLeft, PodNotRunning, PortInUse, RunnerError, SshError, UsageError
 from runner.pod.link import PodLink, open_pod_link
+from runner.pod.stack import read_outputs_for
 from runner.remote.forward import PortForward
 from remote.podside.contract import VolumePaths
 from runner.remote.ssh import SshConnection
@@ -354,12 +356,20 @@ def serve(
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     port = getattr(args, "port", None)
+    settings.preflight()
+    outputs = read_outputs_for(settings)
     try:
-        link = open_pod_link(settings, start_if_stopped=False)
+        link = open_pod_link(settings, start_if_stopped=False, outputs=outputs)
     except PodNotRunning as e:
+        from runner.volume import board           # the event files through S3, TensorBoard on this machine
+
+        vs = board.available(settings, outputs)
+        if vs is not None:
+            return board.serve_local(settings, outputs, vs, getattr(args, "config", None), port, resolve_target)
         raise PodNotRunning(
             f"{e.message.split(';')[0]}; TensorBoard needs a running pod and this command does not start one. "
-            "Its event files stay on the network volume: run it while training runs (`python -m runner train`)."
+            "Its event files stay on the network volume: run it while training runs (`python -m runner train`), or "
+            "set RUNPOD_S3_ACCESS_KEY/SECRET_KEY to view them here with the pod stopped."
         ) from None
     stop_event = threading.Event()
     stop_remote = bool(getattr(args, "stop_remote", False))

@@ -13,7 +13,7 @@ from runner.errors import PodGone, StackError
 from runner.settings import KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBCOMMANDS = ["train", "sync", "tensorboard", "status", "logs", "stop", "ssh", "ssh-config"]
+SUBCOMMANDS = ["train", "sync", "pull", "tensorboard", "status", "logs", "stop", "ssh", "ssh-config"]
 KEY = "rpa_CLI_TEST_KEY_0123456789"
 
 

@@ -1,0 +1,94 @@
+"""List the files under a prefix of the volume, with RunPod's listing quirks handled.
+
+- Listings include directory entries (`dir/`, size 0): dropped, we list files (also a `dir` without the
+  slash, when other keys lie below it).
+- In-progress multipart uploads live under `.s3compat_uploads/`: dropped.
+- Above ~10,000 objects a listing can be slow (RunPod computes ETags on first sight; botocore's timeouts
+  and retries cover that) and can hand out the same continuation token twice, which makes a naive pager
+  loop forever (`aws s3 sync` stops with "The same next token was received twice"). Here a repeated or
+  missing token makes the pager pause and continue with StartAfter=<the last key it has>, so every page
+  must bring a key past the ones it already has; pages that do not, MAX_STALLS times in a row, end the
+  listing with an error instead of a loop.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from runner.errors import VolumeError
+from runner.volume.config import UPLOADS_PREFIX
+
+PAGE_SIZE = 1000
+MAX_STALLS = 4
+STALL_PAUSE_S = 1.0
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    """A file on the volume as the S3 API lists it (directory entries and RunPod's upload area removed)."""
+
+    key: str
+    size: int
+    last_modified: float           # epoch seconds
+    etag: str = ""
+
+
+def is_hidden(key: str) -> bool:
+    """A directory entry or RunPod's multipart upload area (not a file of ours)."""
+    return key.endswith("/") or key.startswith(UPLOADS_PREFIX) or f"/{UPLOADS_PREFIX}" in key
+
+
+def normal_prefix(prefix: str) -> str:
+    p = prefix.strip("/")
+    return f"{p}/" if p else ""
+
+
+def list_files(client: Any, prefix: str, *, page_size: int = PAGE_SIZE) -> list[RemoteObject]:
+    """Every file under `prefix` (a folder on the volume, '' = all), sorted by key; `client` is a
+    runner.volume.s3.VolumeClient."""
+    prefix = normal_prefix(prefix)
+    found: dict[str, RemoteObject] = {}
+    seen_tokens: set[str] = set()
+    token: str | None = None
+    start_after: str | None = None
+    last_key = ""                     # the greatest key any page has brought (files and directory entries)
+    stalls = 0
+    while True:
+        kw: dict = {"Prefix": prefix, "MaxKeys": page_size}
+        if token:
+            kw["ContinuationToken"] = token
+        elif start_after:
+            kw["StartAfter"] = start_after
+        resp = client._call(f"listing {prefix or 'the volume'}", client.s3.list_objects_v2, **kw)
+        before = last_key
+        for item in resp.get("Contents", []) or []:
+            key = item["Key"]
+            last_key = max(last_key, key)
+            if is_hidden(key):
+                continue
+            modified = item.get("LastModified")
+            found[key] = RemoteObject(key=key, size=int(item.get("Size", 0)),
+                                      last_modified=modified.timestamp() if modified is not None else 0.0,
+                                      etag=str(item.get("ETag", "")).strip('"'))
+        if not resp.get("IsTruncated"):
+            break
+        advanced = last_key > before
+        stalls = 0 if advanced else stalls + 1
+        if stalls >= MAX_STALLS:
+            raise VolumeError(
+                f"RunPod's S3 API keeps answering the listing of {prefix or 'the volume'} with pages it already sent "
+                f"(after {len(found)} files); it may still be computing checksums of files written by the pod. "
+                "Wait a few minutes and run the command again.")
+        nxt = resp.get("NextContinuationToken")
+        if nxt and nxt not in seen_tokens and advanced:
+            seen_tokens.add(nxt)
+            token, start_after = nxt, None
+            continue
+        # A repeated (or missing) token: continue after the last key we have, after a pause.
+        token, start_after = None, last_key
+        time.sleep(STALL_PAUSE_S * max(1, stalls))
+    # A directory entry listed without its trailing slash is still a folder: a key that other keys are
+    # below is never a file (S3 keys cannot be both on a filesystem-backed volume).
+    folders = {k[:i] for k in found for i in range(len(k)) if k[i] == "/"}
+    return [found[k] for k in sorted(found) if k not in folders]

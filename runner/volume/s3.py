@@ -1,0 +1,138 @@
+"""A small facade over boto3 for the volume's S3 API: the client as RunPod needs it, and our typed errors.
+
+boto3 is imported here only, and this module only when a command takes the S3 path, so the CLI starts
+as fast as before. The client: SigV4, path-style addressing (the bucket is a volume id), the data center
+as region, standard retries with many attempts (RunPod's docs advise that for its 502s), a long read
+timeout (CompleteMultipartUpload of a big file can take minutes), and checksums only when an operation
+requires them (RunPod's gateway is not AWS: no CRC trailers).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from runner.errors import VolumeAuthError, VolumeClockSkew, VolumeError, redact
+from runner.volume.config import VolumeS3
+from runner.volume.listing import RemoteObject, list_files
+
+MAX_ATTEMPTS = 10
+MTIME_META = "rt-mtime-ns"          # object metadata: the local file's mtime (ns) at upload
+
+
+def make_client(vs: VolumeS3, *, parallel: int = 8) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        region_name=vs.region,
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        connect_timeout=15,
+        read_timeout=900,
+        max_pool_connections=max(10, parallel * 2),
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        user_agent_extra="runpod-trainer",
+    )
+    session = boto3.session.Session()
+    return session.client("s3", endpoint_url=vs.endpoint, aws_access_key_id=vs.access_key,
+                          aws_secret_access_key=vs.secret_key, config=config)
+
+
+def error_code(exc: BaseException) -> tuple[str, int]:
+    resp = getattr(exc, "response", None) or {}
+    err = resp.get("Error", {}) if isinstance(resp, dict) else {}
+    status = (resp.get("ResponseMetadata", {}) or {}).get("HTTPStatusCode", 0) if isinstance(resp, dict) else 0
+    return str(err.get("Code", "")), int(status or 0)
+
+
+def translate(exc: BaseException, vs: VolumeS3, what: str) -> VolumeError:
+    """A VolumeError whose message says what to do (never the secret)."""
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+    where = f"volume {vs.bucket} in {vs.region} ({vs.endpoint})"
+    if isinstance(exc, ClientError):
+        code, status = error_code(exc)
+        detail = redact(str(exc), (vs.secret_key,))
+        if code == "RequestTimeTooSkewed":
+            return VolumeClockSkew(
+                f"RunPod's S3 API rejected {what}: this machine's clock is more than an hour off the server's "
+                "(RequestTimeTooSkewed). Set the clock right (e.g. `sudo timedatectl set-ntp true`) and retry.")
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            return VolumeAuthError(
+                f"RunPod's S3 API rejected the S3 API key for {what} ({code}). Check RUNPOD_S3_ACCESS_KEY (your user "
+                "id, user_...) and RUNPOD_S3_SECRET_KEY (rps_...) in .runpod.env: create a key in the RunPod console "
+                "(Settings > S3 API Keys).")
+        if status == 403 or code == "AccessDenied":
+            return VolumeAuthError(
+                f"RunPod's S3 API answered 403 (access denied) for {what} on {where}. The endpoint must be the one of "
+                f"the volume's data center {vs.region} (https://s3api-{vs.region.lower()}.runpod.io/; "
+                "RUNPOD_S3_ENDPOINT_URL overrides it), and the S3 API key must belong to the volume's account.")
+        if code in ("NoSuchBucket",) or (status == 404 and what.startswith("checking")):
+            return VolumeError(f"RunPod's S3 API does not know {where}; check that the stack's volume_id is the volume "
+                               "(`pulumi stack output volume_id`) and that it is in that data center.")
+        return VolumeError(f"RunPod's S3 API failed {what} on {where}: {detail}. Retry in a minute.")
+    if isinstance(exc, EndpointConnectionError):
+        return VolumeError(f"cannot reach RunPod's S3 API at {vs.endpoint} for {what}; check the network "
+                           "(or RUNPOD_S3_ENDPOINT_URL) and retry.")
+    if isinstance(exc, BotoCoreError):
+        return VolumeError(f"the S3 request for {what} failed ({redact(str(exc), (vs.secret_key,))}); retry.")
+    return VolumeError(f"the S3 request for {what} failed ({type(exc).__name__}: "
+                       f"{redact(str(exc), (vs.secret_key,))}); retry.")
+
+
+def is_not_found(exc: BaseException) -> bool:
+    code, status = error_code(exc)
+    return code in ("NoSuchKey", "404", "NotFound") or status == 404
+
+
+class VolumeClient:
+    """The calls the runner makes on the volume; every failure becomes a VolumeError."""
+
+    def __init__(self, vs: VolumeS3, *, parallel: int = 8, client: Any = None):
+        self.vs = vs
+        self.parallel = parallel
+        self.s3 = client if client is not None else make_client(vs, parallel=parallel)
+
+    def _call(self, what: str, fn, /, **kw):
+        try:
+            return fn(Bucket=self.vs.bucket, **kw)
+        except Exception as e:
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            raise translate(e, self.vs, what) from None
+
+    def check(self) -> None:
+        """The keys are accepted and the volume is there: a one-key listing (not HeadBucket: a HEAD answer
+        has no body, so a 403 could not tell a skewed clock from a wrong key or data center)."""
+        self._call("checking access", self.s3.list_objects_v2, MaxKeys=1, Prefix=".runner/")
+
+    def head(self, key: str) -> dict | None:
+        try:
+            return self.s3.head_object(Bucket=self.vs.bucket, Key=key)
+        except Exception as e:
+            if is_not_found(e):
+                return None
+            raise translate(e, self.vs, f"reading {key}") from None
+
+    def read(self, key: str, *, start: int = 0) -> bytes | None:
+        """The object's bytes from `start` on, or None when there is no such file."""
+        kw: dict[str, Any] = {"Range": f"bytes={start}-"} if start else {}
+        try:
+            resp = self.s3.get_object(Bucket=self.vs.bucket, Key=key, **kw)
+            return resp["Body"].read()
+        except Exception as e:
+            code, status = error_code(e)
+            if is_not_found(e):
+                return None
+            if code == "InvalidRange" or status == 416:
+                return b""
+            raise translate(e, self.vs, f"reading {key}") from None
+
+    def delete(self, key: str) -> None:
+        """One DeleteObject (RunPod has no DeleteObjects)."""
+        self._call(f"deleting {key}", self.s3.delete_object, Key=key)
+
+    def list(self, prefix: str) -> list[RemoteObject]:
+        """Every file under the folder `prefix` (runner/volume/listing.py: RunPod's listing quirks)."""
+        return list_files(self, prefix)
