@@ -101,7 +101,8 @@ def _minified(path: Path) -> bytes:
     return (ast.unparse(tree) + "\n").encode()
 
 
-def idle_watch_script(idle_s: float, workspace: str, rp_env_file: str | None = None) -> str:
+def idle_watch_script(idle_s: float, workspace: str, rp_env_file: str | None = None,
+                      ssh_ports: str | None = None) -> str:
     """Shell text (no single quotes: RunPod wraps a start command in them) that writes the watcher
     to /tmp and starts it detached with --ensure. Never fails the caller: without python3 or a
     mounted volume it does nothing."""
@@ -114,10 +115,11 @@ def idle_watch_script(idle_s: float, workspace: str, rp_env_file: str | None = N
     unpack = "import base64,lzma,sys; sys.stdout.buffer.write(lzma.decompress(base64.b64decode(sys.stdin.read())))"
     ws = shlex.quote(workspace)
     env_file = f" --rp-env-file {shlex.quote(rp_env_file)}" if rp_env_file else ""
+    ports = f"RT_IDLE_SSH_PORTS={shlex.quote(ssh_ports)} " if ssh_ports else ""
     return (f"RT_IW=/tmp/rt-idlewatch-{digest}.pyz; "
             f"mkdir -p {ws}/logs 2>/dev/null && "
             f"echo {blob} | python3 -c \"{unpack}\" > $RT_IW && "
-            f"(setsid python3 $RT_IW idlewatch --idle-seconds {idle_s:g} --workspace {ws}{env_file} --ensure "
+            f"({ports}setsid python3 $RT_IW idlewatch --idle-seconds {idle_s:g} --workspace {ws}{env_file} --ensure "
             f"</dev/null >>{ws}/logs/idlewatch.log 2>&1 &)")
 
 

@@ -40,12 +40,13 @@ class Inputs:
     RP_ENV_FILE = "RT_RP_ENV_FILE"      # RunPod's env file (default /etc/rp_environment)
     ACK_WAIT = "RT_ACK_WAIT"            # seconds the pod waits for the runner's ack before stopping
     IDLE_STOP_MINUTES = "RT_IDLE_STOP_MINUTES"   # the idle stop's time (idlewatch.py); unset/0: none
+    IDLE_SSH_PORTS = "RT_IDLE_SSH_PORTS"         # ports whose connections count as a session (default: sshd's)
 
     ALL = (ACTION, WORKSPACE, REPO_URL, REPO_BRANCH, REPO_DIR, CODE_SOURCE, CONFIG, TRAIN_SCRIPT,
            LAUNCHER, GPU_COUNT, RUN_ID, STOP_POD, SESSION, PYTHON, RP_ENV_FILE, ACK_WAIT, IDLE_STOP_MINUTES)
     # What a user (or a test) may set in the runner's environment; passed through to the launcher.
     # TMUX_TMPDIR gives the training its own tmux server (shared machines, tests).
-    PASSTHROUGH = (LAUNCHER, PYTHON, GPU_COUNT, SESSION, RP_ENV_FILE, REPO_DIR, "TMUX_TMPDIR")
+    PASSTHROUGH = (LAUNCHER, PYTHON, GPU_COUNT, SESSION, RP_ENV_FILE, REPO_DIR, IDLE_SSH_PORTS, "TMUX_TMPDIR")
 
 
 # Values training itself gets in its environment (besides the venv and PYTHONPATH).

@@ -32,13 +32,13 @@ import time
 from typing import Callable, Dict, Iterable, List, Optional, Set
 
 from . import record, selfstop
-from .contract import (DEFAULT_RP_ENV_FILE, DEFAULT_WORKSPACE, TERMINAL_STATES, IdleKey, SelfStopReason, StateKey,
-                       VolumePaths)
+from .contract import (DEFAULT_RP_ENV_FILE, DEFAULT_WORKSPACE, TERMINAL_STATES, IdleKey, Inputs, SelfStopReason,
+                       StateKey, VolumePaths)
 
 DEFAULT_POLL_S = 30.0
 RETRY_STOP_S = 120.0
 TAKEOVER_WAIT_S = 10.0
-SSH_PORTS_ENV = "RT_IDLE_SSH_PORTS"
+SSH_PORTS_ENV = Inputs.IDLE_SSH_PORTS
 PROC_NET = ("/proc/net/tcp", "/proc/net/tcp6")
 TCP_ESTABLISHED, TCP_LISTEN = "01", "0A"
 NVIDIA_SMI_TIMEOUT_S = 10.0

@@ -20,7 +20,8 @@ def ensure_idle_stop(conn: Shell, outputs: StackOutputs, say: Say) -> None:
     from remote.podside.bundle import idle_watch_script
     from remote.podside.contract import Inputs
 
-    script = idle_watch_script(minutes * 60, outputs.workspace, os.environ.get(Inputs.RP_ENV_FILE))
+    script = idle_watch_script(minutes * 60, outputs.workspace, os.environ.get(Inputs.RP_ENV_FILE),
+                               os.environ.get(Inputs.IDLE_SSH_PORTS))
     try:
         result = conn.run("bash -s", stdin=script.encode(),
                           timeout=ENSURE_TIMEOUT_S)

@@ -121,8 +121,15 @@ def test_an_open_ssh_session_keeps_the_pod_up_and_closing_it_lets_it_stop(fake_r
     assert len(stops) == 1 and stops[0].time >= closed_at + 0.9
 
 
-def test_a_pod_kept_after_training_stops_itself_once_idle(train_env, reaper):
+def only_this_pods_sshd(monkeypatch, sshd) -> None:
+    """Count connections to this test's sshd only (RT_IDLE_SSH_PORTS, passed through to the launcher),
+    not to every sshd of the machine, which is what the watcher would find by itself."""
+    monkeypatch.setenv("RT_IDLE_SSH_PORTS", ",".join(map(str, sshd.ports)))
+
+
+def test_a_pod_kept_after_training_stops_itself_once_idle(train_env, monkeypatch, reaper):
     env = train_env
+    only_this_pods_sshd(monkeypatch, env.sshd)
     env.add_pod("RUNNING", outputs={"idle_stop_minutes": 0.02})       # 1.2 s
     res = env.run("train", "--config", CONFIG, "--keep-pod")
     ended = time.time()
@@ -134,8 +141,9 @@ def test_a_pod_kept_after_training_stops_itself_once_idle(train_env, reaper):
     assert [r for r in env.fake.requests if r.action == "stop" and r.auth == "account"] == []
 
 
-def test_a_long_training_run_is_never_stopped_as_idle(train_env, reaper):
+def test_a_long_training_run_is_never_stopped_as_idle(train_env, monkeypatch, reaper):
     env = train_env
+    only_this_pods_sshd(monkeypatch, env.sshd)
     env.write_config(CONFIG, smoke_config(max_steps=40, save_steps=20, step_seconds=0.1))
     env.add_pod("RUNNING", outputs={"idle_stop_minutes": 0.01})       # 0.6 s; training takes 4 s
     res = env.run("train", "--config", CONFIG, "--detach", "--keep-pod")
@@ -161,6 +169,7 @@ def test_sync_keep_running_gives_the_pod_it_started_the_idle_stop(pod_env, capfd
     rp_env.write_text("".join(f'export {k}="{v}"\n' for k, v in {
         **env.fake.rp_environment(pod_id), "RUNPOD_REST_URL": env.fake.rest_url}.items()))
     monkeypatch.setenv("RT_RP_ENV_FILE", str(rp_env))
+    only_this_pods_sshd(monkeypatch, env.sshd)
     assert cli.main(["sync", "--keep-running"]) == 0, capfd.readouterr().err
     synced = time.time()
     wait_for(lambda: env.pod.status == "EXITED", 30, "the pod sync left running to stop itself when idle")
