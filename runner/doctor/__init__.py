@@ -7,7 +7,7 @@ None of them makes a billable call: only reads (RunPod GETs and GraphQL queries,
 """
 from __future__ import annotations
 
-from runner.doctor import idle, local, repo, runpod, stack
+from runner.doctor import idle, local, repo, runpod, stack, volume_s3
 from runner.doctor.check import Check, CheckFunction, Context, Status, run_one
 
 CHECKS: list[CheckFunction] = [
@@ -19,6 +19,7 @@ CHECKS: list[CheckFunction] = [
     runpod.api_key,
     runpod.gpu_market,
     runpod.volume,
+    volume_s3.s3_access,
     runpod.pod_state,
     idle.idle_stop,
     repo.repo_url,

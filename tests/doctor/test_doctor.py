@@ -212,3 +212,48 @@ def test_help_lists_doctor_and_its_exit_code_without_importing_it(capsys):
                             "print(sorted(m for m in sys.modules if m.startswith(('runner.doctor', 'paramiko', 'infra'))))"],
                            capture_output=True, text=True, check=True)
     assert probe.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- the S3 API (the volume without a pod)
+@pytest.fixture
+def s3_standin(doctor_env: DoctorEnv):
+    from standins.runpod_s3 import RunPodS3
+
+    s3 = RunPodS3(volume_id=doctor_env.volume_id).start()
+    yield s3
+    s3.stop()
+
+
+def test_without_s3_keys_the_s3_check_says_how_to_get_them(doctor_env: DoctorEnv):
+    code, report = doctor_env.run_json()
+    check = by_name(report)["S3 API"]
+    assert code == 0 and check["status"] == "warn" and "RUNPOD_S3_ACCESS_KEY" in check["fix"]
+
+
+def test_s3_keys_accepted_for_the_stacks_volume(doctor_env: DoctorEnv, s3_standin):
+    doctor_env.write_env(**s3_standin.env())
+    code, report = doctor_env.run_json()
+    check = by_name(report)["S3 API"]
+    assert code == 0 and check["status"] == "ok", check
+    assert doctor_env.volume_id in check["detail"] and "accepted" in check["detail"]
+    assert [r.op for r in s3_standin.requests] == ["ListObjectsV2"]       # one read
+    assert doctor_env.fake.billable_calls() == []
+
+
+@pytest.mark.parametrize("problem,expected,fix", [
+    ("secret", "rejected", "RUNPOD_S3_SECRET_KEY"),
+    ("clock", "clock", "timedatectl"),
+])
+def test_s3_problems_fail_with_their_fix(doctor_env: DoctorEnv, s3_standin, problem, expected, fix):
+    env = s3_standin.env()
+    if problem == "secret":
+        env["RUNPOD_S3_SECRET_KEY"] = "rps_not_the_right_secret_000000000000"
+    else:
+        s3_standin.clock_offset_s = 2 * 3600          # the server's clock two hours off this machine's
+    doctor_env.write_env(**env)
+    code, out, err = doctor_env.run()
+    line = next(l for l in out.splitlines() if "S3 API" in l)
+    assert code == EXIT_DOCTOR and line.startswith("FAIL"), out
+    assert expected in out.lower() and fix in out
+    assert "rps_not_the_right_secret" not in out + err and s3_standin.secret_key not in out + err
+    assert doctor_env.fake.billable_calls() == []
