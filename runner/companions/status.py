@@ -18,6 +18,7 @@ from runner.pod.link import connect_endpoint
 from runner.errors import RunnerError, from_runpod_error
 from runner.pod.state import PodState, classify, with_user
 from runner.pod.stops import StopLog
+from runner.pod.volume_marker import marker_reader
 from runner.train import losscurve
 from runner.train import record as runrecord
 from runner.remote.inspect import inspect_pod, tail_log
@@ -255,8 +256,10 @@ def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
         pod = client.find_pod(outputs.pod_id, with_history=True)
     except RunPodError as e:
         raise from_runpod_error(e, pod_id=outputs.pod_id) from None
-    # Without GraphQL's history (REST v2 has none) this machine's record of stops tells a stop from a preemption.
-    state = classify(pod, stopped_by=StopLog.at(settings.paths).stopped_by(pod), spot=outputs.is_spot)
+    # Without GraphQL's history (REST v2 has none) this machine's record of stops, and the pod's own
+    # self-stop marker on the volume when S3 reaches it, tell a stop from a preemption.
+    stops = StopLog.at(settings.paths, marker_reader(settings, outputs))
+    state = classify(pod, stopped_by=stops.stopped_by(pod), spot=outputs.is_spot)
     report: dict[str, Any] = {
         "stack": outputs.stack,
         "pod_id": outputs.pod_id,

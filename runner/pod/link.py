@@ -17,6 +17,7 @@ from runner.pod.lifecycle import RunningPod, ensure_running, stop_pod
 from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.pod.state import PodState, classify, with_user
 from runner.pod.stops import StopLog
+from runner.pod.volume_marker import marker_reader
 from runner.remote.hostkeys import HostKeyStore, pin_id_for_host
 from runner.remote.ssh import SshConnection, SshTarget
 from runner.settings import Settings
@@ -53,7 +54,8 @@ class PodLink:
 
     @property
     def stops(self) -> StopLog:
-        return StopLog.at(self.settings.paths)
+        """This machine's stop records, and the pod's own marker on the volume when S3 reaches it."""
+        return StopLog.at(self.settings.paths, marker_reader(self.settings, self.outputs))
 
     def classify(self, pod: Pod | None) -> PodState:
         """classify() with what this machine knows: its own stops and the stack's market."""
@@ -191,7 +193,8 @@ def open_pod_link(
         pod = client.find_pod(outputs.pod_id, with_history=True)
     except RunPodError as e:
         raise from_runpod_error(e, pod_id=outputs.pod_id) from None
-    state = classify(pod, stopped_by=StopLog.at(settings.paths).stopped_by(pod), spot=outputs.is_spot)
+    stops = StopLog.at(settings.paths, marker_reader(settings, outputs))
+    state = classify(pod, stopped_by=stops.stopped_by(pod), spot=outputs.is_spot)
     if state != PodState.RUNNING or pod is None or pod.ssh is None:
         shown = pod.status if pod is not None else "gone"
         raise PodNotRunning(

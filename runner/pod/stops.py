@@ -12,27 +12,37 @@ remote/podside/selfstop.py). An EXITED spot pod whose current start has neither 
 
 The key is the pod's `startedAt`, which RunPod changes on every start: a record never outlives the
 start it was made for, so a later preemption of the resumed pod is not mistaken for the old stop.
+
+A self-stop this machine did not see (the end of a detached run, the idle stop) is read from the pod's
+own marker on the volume when RunPod's S3 API reaches it (`StopLog.at(paths, marker=...)`,
+runner/pod/volume_marker.py): written after this start began, it makes the stop the pod's, and is
+then recorded here like one the runner saw. Without S3 such a stop of a spot pod reads as interrupted.
 """
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
-from infra.runpod_client import Pod
+from infra.runpod_client import EXITED, Pod
 from runner.paths import StatePaths, write_private
 
 RUNNER = "runner"
 POD = "pod"
 
 
+MarkerReader = Callable[[], "dict | None"]        # the pod's self_stop.json, or None (absent, unreadable)
+
+
 class StopLog:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, marker: MarkerReader | None = None):
         self.path = path
+        self.marker = marker
 
     @classmethod
-    def at(cls, paths: StatePaths) -> "StopLog":
-        return cls(paths.stack_dir / "stops.json")
+    def at(cls, paths: StatePaths, marker: MarkerReader | None = None) -> "StopLog":
+        return cls(paths.stack_dir / "stops.json", marker)
 
     def _load(self) -> dict[str, dict]:
         try:
@@ -64,9 +74,34 @@ class StopLog:
             return None
         entry = self._load().get(pod.id)
         if not isinstance(entry, dict) or entry.get("started_at") != pod.started_at:
-            return None
+            return POD if self._stopped_itself(pod) else None
         by = entry.get("by")
         return by if by in (RUNNER, POD) else None
+
+    def _stopped_itself(self, pod: Pod) -> bool:
+        """The pod's marker on the volume says it stopped this start itself (read only for a stopped pod)."""
+        if self.marker is None or pod.status != EXITED or not pod.started_at:
+            return False
+        data = self.marker()
+        at = _utc(data.get("at")) if isinstance(data, dict) else None
+        started = _utc(pod.started_at)
+        if at is None or started is None or at < started:
+            return False
+        try:
+            self.record(pod, POD)
+        except OSError:
+            pass
+        return True
+
+
+def _utc(text: object) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 __all__ = ["POD", "RUNNER", "StopLog"]

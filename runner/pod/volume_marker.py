@@ -1,0 +1,31 @@
+"""The pod's self-stop marker (<workspace>/.runner/self_stop.json, remote/podside/selfstop.py) read
+through RunPod's S3 API, with no pod running: how the runner learns that a stopped spot pod stopped
+itself (a detached run's end, the idle stop) rather than being preempted, once GraphQL's status
+history is gone. None when S3 is not available for the stack (no keys, a data center without it)."""
+from __future__ import annotations
+
+from runner.pod.stack import StackOutputs
+from runner.pod.stops import MarkerReader
+from runner.settings import Settings
+
+
+def marker_reader(settings: Settings, outputs: StackOutputs) -> MarkerReader | None:
+    from runner.errors import RunnerError
+    from runner.volume.config import Unavailable, resolve      # no boto3 until a marker is actually read
+
+    try:
+        if isinstance(resolve(settings, outputs), Unavailable):
+            return None
+    except RunnerError:
+        return None
+
+    def read() -> dict | None:
+        from remote.podside.contract import VolumePaths, parse_json_object
+        from runner.volume import read_file
+
+        try:
+            raw = read_file(settings, outputs, VolumePaths(outputs.workspace).self_stop_marker)
+        except RunnerError:
+            return None
+        return parse_json_object(raw) if raw else None
+    return read
