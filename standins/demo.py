@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from standins.pod_sandbox import Sshd
+from standins import waiting
 from standins.preemption import kill_container, processes_under
 from standins.pulumi_cli import SAMPLE_OUTPUTS, StubPulumi
 from standins.runpod_api import FakeRunPod
@@ -53,14 +54,7 @@ def say(message: str) -> None:
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise DemoError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
+    return waiting.wait_for(predicate, timeout, what, interval, error=DemoError)
 
 
 def current_branch() -> str:

@@ -24,13 +24,13 @@ import signal
 import stat
 import subprocess
 import threading
-import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
 from remote.podside.bundle import launcher_script
+from standins.waiting import wait_for
 from remote.podside.contract import (ERROR_PREFIX, INSPECT_PREFIX, TERMINAL_STATES, VENV_REQUIREMENTS_MARKER,
                                      find_inspect, find_result)
 
@@ -120,16 +120,6 @@ def git(cwd: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 30.0, what: str = "condition",
-             interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def flat_yaml(values: dict) -> str:

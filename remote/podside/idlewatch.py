@@ -98,12 +98,13 @@ def ssh_connections(ports: Set[int], sockets: List[tuple]) -> int:
     return sum(1 for port, state, _ in sockets if state == TCP_ESTABLISHED and port in ports)
 
 
-def _is_supervisor(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
+def _runs(pid: object, word: bytes) -> bool:
+    """Whether pid is a live process (not this one) whose command line has `word` (pids are reused)."""
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
         return False
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return b"supervise" in fh.read()
+            return word in fh.read()
     except OSError:
         return False
 
@@ -111,7 +112,7 @@ def _is_supervisor(pid: object) -> bool:
 def training_running(paths: VolumePaths) -> Optional[str]:
     """"run <id> attempt <n>" while the current attempt is not over and its supervisor lives."""
     state = record.load(paths.state_file) or {}
-    if state.get(StateKey.STATE) in TERMINAL_STATES or not _is_supervisor(state.get(StateKey.SUPERVISOR_PID)):
+    if state.get(StateKey.STATE) in TERMINAL_STATES or not _runs(state.get(StateKey.SUPERVISOR_PID), b"supervise"):
         return None
     return f"run {state.get(StateKey.RUN_ID)} attempt {state.get(StateKey.ATTEMPT)}"
 
@@ -151,13 +152,7 @@ def _watching(paths: VolumePaths) -> Dict[str, object]:
 
 
 def _alive_watcher(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
-        return False
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return b"idlewatch" in fh.read()
-    except OSError:
-        return False
+    return _runs(pid, b"idlewatch")
 
 
 def take_over(paths: VolumePaths, idle_s: float, ensure: bool, wait_s: float = TAKEOVER_WAIT_S) -> Optional[int]:
