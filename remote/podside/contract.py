@@ -177,7 +177,7 @@ class SelfStopReason:
 class IdleKey:
     """Keys of <workspace>/.runner/idlewatch.json, the idle stop's status (idlewatch.py)."""
 
-    PID, IDLE_S, CHECKS, BUSY, IDLE_FOR_S, AT = "pid", "idle_s", "checks", "busy", "idle_for_s", "at"
+    PID, IDLE_S, CHECKS, BUSY, IDLE_FOR_S, AT, ALIVE = "pid", "idle_s", "checks", "busy", "idle_for_s", "at", "alive"
 
 
 class StopMethod:
@@ -257,7 +257,7 @@ class InspectKey:
     STATE = "state"                     # the state.json object, or null
     SESSION_RUNNING, SESSION, OUTPUT_DIR = "session_running", "session", "output_dir"
     NEWEST_CHECKPOINT, SKIPPED_CHECKPOINTS = "newest_checkpoint", "skipped_checkpoints"
-    LOG, LOG_SIZE, NOTE = "log", "log_size", "note"
+    LOG, LOG_SIZE, NOTE, IDLE = "log", "log_size", "note", "idle"   # idle: idlewatch.json (IdleKey) or null
 
 
 def format_answer(prefix: str, data: Dict[str, Any]) -> str:

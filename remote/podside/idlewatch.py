@@ -142,6 +142,15 @@ def busy_reasons(paths: VolumePaths, environ: Dict[str, str]) -> List[str]:
     return reasons
 
 
+def status(paths: VolumePaths) -> Optional[Dict[str, object]]:
+    """idlewatch.json as the last check left it, plus whether its watcher still runs (inspect mode)."""
+    data = record.load(paths.idle_watch)
+    if data is None:
+        return None
+    data[IdleKey.ALIVE] = _alive_watcher(data.get(IdleKey.PID))
+    return data
+
+
 # ---------------------------------------------------------------- one watcher per pod
 def _lock_path(paths: VolumePaths) -> str:
     return os.path.join(paths.runner_dir, "idlewatch.lock")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict
 
-from . import checkpoints, configfile, record, tmuxsession
+from . import checkpoints, configfile, idlewatch, record, tmuxsession
 from .contract import INSPECT_PREFIX, InspectKey, StateKey, format_answer
 from .inputs import Settings
 
@@ -35,7 +35,7 @@ def report(s: Settings) -> Dict[str, Any]:
             InspectKey.SESSION_RUNNING: tmuxsession.status(s.session) == tmuxsession.RUNNING,
             InspectKey.OUTPUT_DIR: output_dir, InspectKey.NEWEST_CHECKPOINT: newest,
             InspectKey.SKIPPED_CHECKPOINTS: skipped, InspectKey.LOG: paths.log, InspectKey.LOG_SIZE: log_size,
-            InspectKey.SESSION: s.session, InspectKey.NOTE: note}
+            InspectKey.SESSION: s.session, InspectKey.NOTE: note, InspectKey.IDLE: idlewatch.status(paths)}
 
 
 def inspect(s: Settings) -> int:

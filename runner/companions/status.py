@@ -11,7 +11,7 @@ import json
 import shlex
 import sys
 from datetime import datetime, timezone
-from typing import Any, Optional, TypedDict, cast
+from typing import Any, cast
 
 from infra.runpod_client import Pod, RunPodError
 from runner.pod.link import connect_endpoint
@@ -22,89 +22,19 @@ from runner.pod.volume_marker import marker_reader
 from runner.train import losscurve
 from runner.train import record as runrecord
 from runner.remote.inspect import inspect_pod, tail_log
-from remote.podside.contract import VolumePaths
+from remote.podside.contract import IdleKey, VolumePaths
 from runner.train.record import RunRecord
 from runner.settings import Settings
 from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.timestamps import parse_utc
+from runner.companions.status_report import (IdleReport, LogReport, LossReport, PodReport, SshReport,  # noqa: F401
+                                             StatusReport, TrainingReport)
+from runner.companions.status_text import render
 
 LOG_LINES = 10
 LOSS_LOG_BYTES = 256 * 1024      # without a trainer_state.json, the loss comes from this much of the log's end
 TRAINING_KEYS = ("run_id", "attempt", "state", "exit_code", "config", "output_dir", "started_at", "ended_at",
                  "resume_from", "last_checkpoint")
-
-
-# ---------------------------------------------------------------- the `status --json` object
-# The keys users script against, in the order printed (README: "runner status"). Optional
-# (a functional-syntax TypedDict, since 3.10 has no NotRequired) spells "null when unknown".
-class SshReport(TypedDict):
-    host: str
-    port: int
-    user: str
-
-
-class PodReport(TypedDict):
-    state: str                       # PodState
-    status: Optional[str]            # RunPod's status (RUNNING, EXITED, ...)
-    last_status_change: Optional[str]
-    market: Optional[str]            # spot | on-demand
-    gpu_type: Optional[str]
-    gpu_count: Optional[int]
-    cost_per_hr: Optional[float]     # what it bills now (0.0 when stopped)
-    price_per_hr: Optional[float]    # what it bills while running
-    started_at: Optional[str]
-    uptime_s: Optional[int]
-    ssh: Optional[SshReport]
-    data_center: Optional[str]
-    volume_id: Optional[str]
-    name: Optional[str]
-
-
-class LossReport(TypedDict):
-    source: str                      # trainer_state (the newest complete checkpoint's log_history) | log | record
-    first_step: int
-    last_step: int
-    min: float
-    min_step: int
-    last: float
-    points: list[list[float]]        # [[step, loss], ...], at most losscurve.MAX_POINTS
-
-
-class TrainingReport(TypedDict):
-    source: Optional[str]            # pod (over SSH) | volume (S3, pod stopped) | local (this machine's record) | null
-    run_id: Optional[str]
-    attempt: Optional[int]
-    state: Optional[str]
-    exit_code: Optional[int]
-    config: Optional[str]
-    output_dir: Optional[str]
-    started_at: Optional[str]
-    ended_at: Optional[str]
-    resume_from: Optional[str]
-    last_checkpoint: Optional[str]
-    session_running: Optional[bool]
-    newest_checkpoint: Optional[str]
-    skipped_checkpoints: list[str]
-    estimated_cost_usd: Optional[float]
-    record: Optional[str]            # the local run record's path
-    accounting: Optional[dict[str, Any]]
-    loss: Optional[LossReport]       # the run's loss over steps (the chart); null when none is known
-
-
-class LogReport(TypedDict):
-    path: str
-    size: int
-    tail: list[str]
-
-
-class StatusReport(TypedDict):
-    stack: str
-    pod_id: str
-    pod: PodReport
-    training: TrainingReport
-    log: Optional[LogReport]
-    errors: list[str]
-
 
 
 def _pod_info(pod: Pod | None, outputs: StackOutputs, state: str, now: datetime) -> dict[str, Any]:
@@ -135,6 +65,7 @@ def _pod_info(pod: Pod | None, outputs: StackOutputs, state: str, now: datetime)
         "data_center": (pod.data_center if pod is not None and pod.data_center else outputs.data_center),
         "volume_id": (pod.volume_id if pod is not None and pod.volume_id else outputs.volume_id),
         "name": pod.name if pod is not None else outputs.pod_name,
+        "idle_stop": {"after_min": outputs.idle_stop_after_min, "watching": None, "busy": None, "idle_for_s": None},
     }
 
 
@@ -196,6 +127,7 @@ def _from_pod(settings: Settings, outputs: StackOutputs, pod: Pod, report: dict[
     ssh = with_user(pod.ssh, outputs.ssh_user)
     with connect_endpoint(settings, ssh, pin_id=outputs.pod_id, started_at=pod.started_at) as conn:
         info = inspect_pod(conn, paths)
+        report["pod"]["idle_stop"].update(_idle(info.idle))
         training = _empty_training()
         training.update({k: (info.state or {}).get(k) for k in TRAINING_KEYS})
         training.update(source="pod", session_running=info.session_running,
@@ -214,6 +146,15 @@ def _from_pod(settings: Settings, outputs: StackOutputs, pod: Pod, report: dict[
             "size": tail.end_offset if tail is not None else 0,
             "tail": [line.decode("utf-8", "replace") for line in tail.lines] if tail is not None else [],
         }
+
+
+def _idle(data: dict[str, Any] | None) -> dict[str, Any]:
+    """The running pod's watcher, from its idlewatch.json (IdleKey)."""
+    if data is None or not data.get(IdleKey.ALIVE):
+        return {"watching": False, "busy": None, "idle_for_s": None}
+    busy = data.get(IdleKey.BUSY)
+    return {"watching": True, "busy": list(busy) if isinstance(busy, list) else None,
+            "idle_for_s": data.get(IdleKey.IDLE_FOR_S)}
 
 
 def _last_local_run(settings: Settings) -> tuple[RunRecord, str] | None:
@@ -287,89 +228,6 @@ def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
             report["training"]["loss"] = _loss([(int(p[0]), float(p[1])) for p in found[0].loss_points
                                                 if len(p) == 2], "record")
     return cast(StatusReport, report)
-
-
-# ---------------------------------------------------------------- text
-def _duration(seconds: int) -> str:
-    h, rest = divmod(max(0, seconds), 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s"
-
-
-_STATE_TEXT: dict[str, str] = {
-    PodState.RUNNING: "running",
-    PodState.STARTING: "starting",
-    PodState.PREEMPTED: "preempted (outbid; stopped)",
-    PodState.STOPPED_BY_USER: "stopped",
-    PodState.STOPPED_BY_RUNPOD: "stopped by RunPod",
-    PodState.GONE: "gone (terminated)",
-}
-
-
-def render(report: StatusReport) -> str:
-    pod, tr, log = report["pod"], report["training"], report["log"]
-    lines = [f"stack {report['stack']}, pod {report['pod_id']}" + (f" ({pod['name']})" if pod.get("name") else "")]
-    raw = f" ({pod['status']}" + (f": {pod['last_status_change']}" if pod["last_status_change"] else "") + ")" \
-        if pod["status"] else ""
-    since = ""
-    if pod["uptime_s"] is not None:
-        since = f", up {_duration(pod['uptime_s'])} since {pod['started_at']}"
-    lines.append(f"  pod:        {_STATE_TEXT.get(pod['state'], pod['state'])}{raw}{since}")
-    gpu = f"{pod['gpu_count']} x {pod['gpu_type'] or 'GPU'}, {pod['market']}"
-    if pod["state"] == PodState.GONE:
-        lines.append(f"  GPU:        {gpu}; `pulumi up` recreates the pod (the volume keeps your data)")
-    elif pod["cost_per_hr"]:
-        lines.append(f"  GPU:        {gpu}, ${pod['cost_per_hr']:.3f}/hour now")
-    else:
-        when = f" (${pod['price_per_hr']:.3f}/hour when running)" if pod["price_per_hr"] else ""
-        lines.append(f"  GPU:        {gpu}; no compute charge while stopped{when}")
-    if pod["ssh"]:
-        s = pod["ssh"]
-        lines.append(f"  SSH:        {s['user']}@{s['host']} -p {s['port']}   (`python -m runner ssh`)")
-    if tr["source"] is None:
-        lines.append("training:     no run known" + ("" if pod["state"] == PodState.RUNNING else
-                                                     " (the pod is not running; nothing recorded on this machine)"))
-    else:
-        where = {"pod": "from the pod", "volume": "from the volume through S3; the pod is stopped"}.get(
-            tr["source"] or "", "last run started from this machine")
-        lines.append(f"training ({where}):")
-        if tr["run_id"]:
-            attempt = f", attempt {tr['attempt']}" if tr["attempt"] else ""
-            lines.append(f"  run:        {tr['run_id']}{attempt}, {tr['state'] or 'unknown state'}"
-                         + (f", exit code {tr['exit_code']}" if tr["exit_code"] is not None else ""))
-        if tr["config"]:
-            lines.append(f"  config:     {tr['config']}")
-        if tr["session_running"] is not None:
-            lines.append(f"  tmux:       {'running' if tr['session_running'] else 'not running'}")
-        lines.append(f"  checkpoint: {tr['newest_checkpoint'] or 'none yet'}")
-        if tr["skipped_checkpoints"]:
-            lines.append(f"  incomplete: {', '.join(tr['skipped_checkpoints'])}")
-        if tr["ended_at"]:
-            lines.append(f"  ended:      {tr['ended_at']}")
-        if tr["estimated_cost_usd"] is not None:
-            lines.append(f"  cost:       about ${tr['estimated_cost_usd']:.2f} (compute, estimated)")
-        acc = tr.get("accounting")
-        if acc:
-            lines.append(f"  attempts:   {acc['attempts']} ({acc['preemptions']} preemption(s), "
-                         f"{acc['recoveries']} automatic recovery(ies))")
-            if acc["steps_lost"] or acc["seconds_lost"]:
-                lines.append(f"  lost:       {acc['steps_lost']} step(s), {_duration(int(acc['seconds_lost']))} "
-                             "redone after resumes")
-            if acc["gpu_hours"] is not None:
-                cost = (f", about ${acc['estimated_cost_usd']:.2f}" if acc["estimated_cost_usd"] is not None
-                        and tr["estimated_cost_usd"] is None else "")
-                lines.append(f"  GPU time:   {acc['gpu_hours']:.3f} GPU-hours{cost} (all attempts)")
-        loss = tr.get("loss")
-        if loss:
-            chart = losscurve.chart([(int(p[0]), float(p[1])) for p in loss["points"]])
-            lines += [f"  {row}" for row in chart]
-    if log is not None:
-        lines.append(f"log ({log['path']}, last {len(log['tail'])} lines):" if log["tail"]
-                     else f"log ({log['path']}): empty or not written yet")
-        lines += [f"  {line}" for line in log["tail"]]
-    for err in report["errors"]:
-        lines.append(f"warning: {err}")
-    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -25,6 +25,7 @@ class PodInspect:
     skipped_checkpoints: list[str] = field(default_factory=list)
     log: str | None = None
     log_size: int = 0
+    idle: dict[str, Any] | None = None          # the idle stop's last check (IdleKey), or None
 
 
 def inspect_pod(conn: SshConnection, paths: VolumePaths, *, config: str | None = None,
@@ -49,6 +50,7 @@ def inspect_pod(conn: SshConnection, paths: VolumePaths, *, config: str | None =
             skipped_checkpoints=list(data.get(InspectKey.SKIPPED_CHECKPOINTS) or []),
             log=data.get(InspectKey.LOG) or paths.log,
             log_size=int(data.get(InspectKey.LOG_SIZE) or 0),
+            idle=data.get(InspectKey.IDLE) if isinstance(data.get(InspectKey.IDLE), dict) else None,
         )
     detail = " ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
     raise SshError(f"the launcher's inspect mode gave no answer on the pod (exit {result.exit_code}: {detail})")

@@ -17,7 +17,7 @@ from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
 
 TOP_KEYS = ["stack", "pod_id", "pod", "training", "log", "errors"]
 POD_KEYS = ["state", "status", "last_status_change", "market", "gpu_type", "gpu_count", "cost_per_hr",
-            "price_per_hr", "started_at", "uptime_s", "ssh", "data_center", "volume_id", "name"]
+            "price_per_hr", "started_at", "uptime_s", "ssh", "data_center", "volume_id", "name", "idle_stop"]
 TRAINING_KEYS = ["source", "run_id", "attempt", "state", "exit_code", "config", "output_dir", "started_at",
                  "ended_at", "resume_from", "last_checkpoint", "session_running", "newest_checkpoint",
                  "skipped_checkpoints", "estimated_cost_usd", "record", "accounting", "loss"]
@@ -80,6 +80,7 @@ def test_status_json_on_a_running_pod(pod_env, train_session, capsys):
     assert pod["market"] == "spot" and pod["cost_per_hr"] == pytest.approx(0.3)
     assert pod["uptime_s"] is not None and pod["uptime_s"] >= 0
     assert pod["ssh"] == {"host": pod_env.sshd.host, "port": pod_env.pod.ssh_port, "user": "root"}
+    assert pod["idle_stop"] == {"after_min": 0, "watching": False, "busy": None, "idle_for_s": None}
     tr = report["training"]
     assert tr["source"] == "pod"
     assert (tr["run_id"], tr["attempt"], tr["state"], tr["config"]) == ("run-42", 2, "running", "configs/smoke.yaml")
@@ -215,3 +216,30 @@ def test_status_reports_an_ssh_failure_but_still_shows_the_pod(pod_env, capsys, 
     assert report["pod"]["state"] == "running"
     assert report["training"]["source"] is None
     assert len(report["errors"]) == 1 and "host key" in report["errors"][0]
+
+
+def test_status_shows_the_idle_stop_watching_a_running_pod(pod_env, capsys, tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    from remote.podside.bundle import idle_watch_script
+    from standins.preemption import processes_under
+    from standins.waiting import wait_for
+
+    pod_env.add_pod("RUNNING", idle_stop_minutes=20)
+    env = {**os.environ, "RT_IDLE_SSH_PORTS": ",".join(map(str, pod_env.sshd.ports))}
+    subprocess.run(["bash", "-s"], input=idle_watch_script(1200, str(pod_env.workspace)).encode(), env=env,
+                   check=True, timeout=30)
+    try:
+        wait_for(lambda: (pod_env.workspace / ".runner" / "idlewatch.json").exists(), 20, "the watcher's first check")
+        assert cli.main(["status", "--json"]) == 0
+        idle = json.loads(capsys.readouterr().out)["pod"]["idle_stop"]
+        assert idle["after_min"] == 20 and idle["watching"] is True and isinstance(idle["busy"], list)
+        assert cli.main(["status"]) == 0
+        line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("  idle stop:"))
+        assert "after 20 min with no training, SSH session or tunnel" in line
+        assert "busy now:" in line or "idle for" in line
+    finally:
+        for pid in processes_under(tmp_path):
+            os.kill(pid, signal.SIGKILL)
