@@ -725,7 +725,7 @@ def test_inspect_on_a_fresh_volume(pod):
     info = pod.inspect()
     assert info == {"state": None, "session_running": False, "output_dir": None, "newest_checkpoint": None,
                     "skipped_checkpoints": [], "log": str(pod.log_file), "log_size": 0,
-                    "session": pod.session, "note": None}
+                    "session": pod.session, "note": None, "idle": None}
     assert not (pod.workspace / ".runner").exists(), "inspect changes nothing"
 
 
