@@ -5,7 +5,7 @@ training venv is created with --system-site-packages so it sees them, and it is 
 venv/.rt-image holds the fingerprint the venv was built against (line 1) and the stamps of the
 image's site-packages folders (line 2: "<path>|<mtime_ns>" for each), so a warm start compares stamps
 and starts no Python. A changed stamp means a new probe; a changed fingerprint (another image:
-another interpreter, Python version, site-packages folders or installed distributions) rebuilds the venv.
+another Python version, other site-packages folders or installed distributions) rebuilds the venv.
 """
 from __future__ import annotations
 
@@ -42,7 +42,9 @@ class ImagePython:
 
     @property
     def fingerprint(self) -> str:
-        blob = json.dumps([self.version, os.path.realpath(self.executable), list(self.sites), list(self.dists)])
+        # Not the executable's path: a copy of the same interpreter elsewhere is the same image (the
+        # venv's own interpreter check catches one whose files went away).
+        blob = json.dumps([self.version, list(self.sites), list(self.dists)])
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def has(self, name: str) -> bool:
