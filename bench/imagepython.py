@@ -48,12 +48,14 @@ def site_packages(image_python: Path) -> Path:
     return image_python.resolve().parent.parent / "lib" / ver / "site-packages"
 
 
-def link_pip(image_python: Path) -> None:
-    """The image gets this machine's pip (symlinked, no install): images ship pip."""
+def link_pip(image_python: Path, copy: bool = False) -> None:
+    """The image gets this machine's pip (symlinked, or copied for a kept image; no install): images ship pip."""
     import pip  # the running interpreter's pip
 
     src = Path(pip.__file__).resolve().parent
     site = site_packages(image_python)
-    (site / "pip").symlink_to(src)
-    for info in src.parent.glob("pip-*.dist-info"):
-        (site / info.name).symlink_to(info)
+    for item in [src, *src.parent.glob("pip-*.dist-info")]:
+        if copy:
+            shutil.copytree(item, site / item.name, symlinks=True)
+        else:
+            (site / item.name).symlink_to(item)

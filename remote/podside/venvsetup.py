@@ -110,6 +110,7 @@ class VenvSetup:
         self.image_record = os.path.join(self.venv, IMAGE_RECORD)
         self.marker = os.path.join(self.venv, VENV_REQUIREMENTS_MARKER)
         self.image_fingerprint = ""
+        self.image: Optional[ImagePython] = None    # probed only when the records do not answer
 
     def version(self, python: str) -> str:
         out = self.children.output([python, *VERSION_ARGS])
@@ -150,7 +151,7 @@ class VenvSetup:
             self.note(f"{SAME_FILES_NOTE} (Python {rec_version.split(' ')[0]}); not started to check")
             self.image_fingerprint = rec_image
             return rec_version
-        image = self.probe()
+        image = self.image = self.probe()
         have = ""
         if os.path.isdir(self.venv):
             if rec_image != image.fingerprint:
@@ -189,8 +190,9 @@ class VenvSetup:
             pass
         if os.path.isfile(requirements):
             self.note("venv: requirements.txt or Python changed (or the image); installing what the image lacks")
+            image = self.image or self.probe()
             installer = Installer(self.venv_python, self.python, self.children, self.note, self.cache_dir,
-                                  self.environ)
+                                  self.environ, image_dists=image.dists)
             try:
                 installer.install(requirements)
             except InstallError as exc:

@@ -16,6 +16,7 @@ import pytest
 from bench.imagepython import link_pip, make_image_python, site_packages
 from remote.podside.children import Children
 from remote.podside.contract import VENV_REQUIREMENTS_MARKER
+from remote.podside.installer import missing_lines
 from remote.podside.venvsetup import SAME_FILES_NOTE, VenvSetup
 from tests.remote_harness import make_wheel
 
@@ -170,3 +171,26 @@ def test_a_venv_from_before_the_image_keying_is_rebuilt_once(tmp_path, image_tem
     assert any("not built to see the image's site-packages" in n for n in notes), notes
     assert w.venv_import("imgpkg")[1].startswith(str(w.image))
     assert not any("recreating" in n for n in w.ensure())
+
+
+def test_uv_resolves_alone_when_it_agrees_with_the_image(tmp_path, image_template):
+    w = World(tmp_path, image_template, uv=True)
+    make_wheel(w.wheels, "imgpkg", "1.0")              # the image's version is in the index too
+    make_wheel(w.wheels, "extrapkg", "0.3")
+    w.requirements("imgpkg", "extrapkg")
+    notes = w.ensure()
+    assert "venv: uv installs 1 missing package(s): extrapkg" in notes, notes
+    assert not any("asking pip" in n for n in notes), notes
+    assert w.venv_import("imgpkg")[1].startswith(str(w.image))
+    assert w.venv_import("extrapkg")[1].startswith(str(w.venv_site()))
+
+
+def test_missing_lines_keeps_the_image_and_defers_to_pip_on_disagreement():
+    image = ["torch==2.4.0+cu124", "numpy==1.26.4"]
+    locked = "--index-url https://pypi.org/simple\ntorch==2.4.0\nnumpy==1.26.4\nsafetensors==0.4.3 ; python_version >= '3'\n"
+    assert missing_lines(locked, image) == (["--index-url https://pypi.org/simple"],
+                                            ["safetensors==0.4.3 ; python_version >= '3'"])
+    assert missing_lines("torch==2.5.1\n", image) is None          # pip decides whether 2.4.0 would do
+    assert missing_lines("Torch @ https://example.invalid/t.whl\n", image) is None
+    assert missing_lines("newpkg @ file:///wheels/newpkg-1.0-py3-none-any.whl\n", image) == (
+        [], ["newpkg @ file:///wheels/newpkg-1.0-py3-none-any.whl"])
