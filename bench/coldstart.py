@@ -79,6 +79,7 @@ def run_seed(pod: BenchPod) -> dict:
         image_bin=shlex.quote(str(pod.image_python.parent)), workspace=shlex.quote(str(pod.workspace)),
         origin=shlex.quote(str(pod.project)), session=session, log=shlex.quote(str(pod.log_file)),
         script="bench_train.py", config=CONFIG)
+    remote = pod.remote_prelude() + remote
     port = pod.fake.pods[pod.pod_id].ssh_port
     env = pod.runner_env(SEED_POD_ID=pod.pod_id, SEED_DEST=pod.sshd.destination,
                          SEED_SSH_ARGS=shlex.join(pod.sshd.ssh_command_args(port)))

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -109,6 +110,15 @@ class BenchSshd(Sshd):
             return super().setup()
         finally:
             sandbox.SSHD_BIN = real
+
+    def _stop_listener(self) -> None:
+        # A wrapper (strace) that gets SIGTERM detaches and leaves sshd running: end its whole group.
+        if self.wrapper and self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        super()._stop_listener()
 
     def _write_config(self) -> None:
         super()._write_config()
@@ -223,12 +233,15 @@ class BenchPod:
         self.wheels = self.root / "wheels"
         self.rp_env_file = self.root / "rp_environment"
         self.pulumi_backend = self.root / "pulumi-backend"
+        # A tmux server of the bench's own: other programs on this machine (test suites) may kill the
+        # default server, and with it a measured session.
+        self.tmux_dir = self.root / "tmux"
         self.wheelhouse: Path | None = None
         self.image_python: Path | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> "BenchPod":
-        for d in (self.workspace, self.state_dir, self.data_dir, self.wheels):
+        for d in (self.workspace, self.state_dir, self.data_dir, self.wheels, self.tmux_dir):
             d.mkdir(parents=True, exist_ok=True)
         if self.options.real:
             self.wheelhouse = wh.ensure_wheelhouse()
@@ -316,6 +329,10 @@ class BenchPod:
     # -- environment of the runner subprocesses ------------------------------------------------------
     def runner_env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_DROP_PREFIXES)}
+        # The runner as on a user's machine: its bytecode cached after the first run (this machine sets
+        # PYTHONDONTWRITEBYTECODE=1, which would compile every module on every start), kept outside the repo.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(wh.cache_root() / "pycache")
         env.update(self.fake.env())
         env.update({
             "PULUMI_BINARY": str(self.stub.path),
@@ -332,6 +349,7 @@ class BenchPod:
             "PULUMI_BACKEND_URL": f"file://{self.pulumi_backend}",
             "PULUMI_STACK": "dev",
             "RT_PYTHON": str(self.image_python),
+            "TMUX_TMPDIR": str(self.tmux_dir),     # passed on to the launcher (RT_* passthrough)
         })
         if self.options.fast_venv:
             env["RT_PYTHON"] = str(self._fast_venv_python())
@@ -392,7 +410,14 @@ class BenchPod:
 
     def session_alive(self, session: str | None = None) -> bool:
         return subprocess.run(["tmux", "has-session", "-t", f"={session or self.session}"],
-                              capture_output=True).returncode == 0
+                              capture_output=True, env=self.tmux_env()).returncode == 0
+
+    def tmux_env(self) -> dict[str, str]:
+        return {**os.environ, "TMUX_TMPDIR": str(self.tmux_dir)}
+
+    def remote_prelude(self) -> str:
+        """First line of the seed's remote scripts: the bench's tmux server, as the runner's launcher gets it."""
+        return f"export TMUX_TMPDIR={shlex.quote(str(self.tmux_dir))}\n"
 
     def wait_idle(self, timeout: float = 60.0, session: str | None = None) -> None:
         """No training session left (the previous run ended) before the next measurement."""
@@ -404,7 +429,7 @@ class BenchPod:
         runs over SSH. They belong to SSH sessions, not to the container, and a preemption does not
         pick them out: they go when the sessions drop (sshd.drop_connections), as on RunPod."""
         for session in (self.session, f"{self.session}-seed"):
-            subprocess.run(["tmux", "kill-session", "-t", f"={session}"], capture_output=True)
+            subprocess.run(["tmux", "kill-session", "-t", f"={session}"], capture_output=True, env=self.tmux_env())
         for pid in processes_under(self.root, spare=("tail", "sshd")):
             try:
                 os.kill(pid, signal.SIGKILL)
