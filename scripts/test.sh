@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup-lib.sh
 
-mapfile -t missing < <(missing_packages sshd=openssh-server ssh=openssh-client tmux=tmux rsync=rsync git=git)
+mapfile -t missing < <(missing_packages sshd=openssh-server ssh=openssh-client tmux=tmux rsync=rsync git=git strace=strace)
 need_packages "the tests" "${missing[@]}"
 ensure_venv test
 .venv/bin/python -m mypy   # the type check of runner/ and infra/ ([tool.mypy] in pyproject.toml)
