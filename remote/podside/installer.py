@@ -85,6 +85,19 @@ def missing_lines(locked: str, image_dists: Iterable[str]) -> Optional[tuple[lis
     return options, missing
 
 
+_INDEX_OPTIONS = ("--no-index", "--index-url", "-i", "--extra-index-url", "--find-links", "-f", "--trusted-host")
+
+
+def index_options(requirements: str) -> List[str]:
+    """The index option lines of requirements.txt (not -r/-c/-e: the pins already say what to install)."""
+    try:
+        with open(requirements, encoding="utf-8") as fh:
+            lines = [ln.split(" #", 1)[0].strip() for ln in fh]
+    except OSError:
+        return []
+    return [ln for ln in lines if ln.split("=", 1)[0].split(" ", 1)[0] in _INDEX_OPTIONS]
+
+
 def pins_from_report(report: dict) -> Optional[List[str]]:
     """`name @ url` for each item pip would install; None when one is not a plain archive (a local
     folder, a VCS checkout, an editable), which only pip itself installs."""
@@ -149,6 +162,9 @@ class Installer:
             self.note("venv: the venv and the image already satisfy requirements.txt; nothing to install")
             return "nothing missing"
         options, missing = lines
+        for line in index_options(requirements):      # uv emits no --no-index: take the file's own
+            if line not in options:
+                options.append(line)
         pins_path = os.path.join(self.work_dir, ".rt-missing.txt")
         with open(pins_path, "w", encoding="utf-8") as fh:
             fh.write("".join(f"{line}\n" for line in options + missing))
