@@ -86,6 +86,20 @@ def build_wheel(directory: Path, name: str, version: str = "0.1") -> Path:
 
 
 # ---------------------------------------------------------------- the sshd
+def _pids_with_arg(arg: str) -> list[int]:
+    """Processes whose command line contains arg (sshd rewrites its title, keeping the -f path in it)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if arg.encode() in cmdline and int(entry.name) != os.getpid():
+                pids.append(int(entry.name))
+    return pids
+
+
 STUB_CHECKPOINT = {"latest": {"resources": [{"type": "pulumi:pulumi:Stack", "outputs": {}}]}}
 
 
@@ -112,13 +126,16 @@ class BenchSshd(Sshd):
             sandbox.SSHD_BIN = real
 
     def _stop_listener(self) -> None:
-        # A wrapper (strace) that gets SIGTERM detaches and leaves sshd running: end its whole group.
-        if self.wrapper and self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        # A wrapper (strace) that gets SIGTERM detaches and leaves sshd running (in a session of its
+        # own): end every process started with this sshd's config file, found by its command line.
+        wrapped = self.wrapper and self.proc is not None
         super()._stop_listener()
+        if wrapped:
+            for pid in _pids_with_arg(str(self.config_path)):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except (ProcessLookupError, PermissionError):
+                    pass
 
     def _write_config(self) -> None:
         super()._write_config()
