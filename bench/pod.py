@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from bench import wheelhouse as wh
 from standins.pod_sandbox import Sshd
 from standins.preemption import processes_under
 from standins.pulumi_cli import SAMPLE_OUTPUTS, StubPulumi
@@ -84,6 +86,23 @@ def build_wheel(directory: Path, name: str, version: str = "0.1") -> Path:
 
 
 # ---------------------------------------------------------------- the sshd
+def _pids_with_arg(arg: str) -> list[int]:
+    """Processes whose command line contains arg (sshd rewrites its title, keeping the -f path in it)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if arg.encode() in cmdline and int(entry.name) != os.getpid():
+                pids.append(int(entry.name))
+    return pids
+
+
+STUB_CHECKPOINT = {"latest": {"resources": [{"type": "pulumi:pulumi:Stack", "outputs": {}}]}}
+
+
 class BenchSshd(Sshd):
     """standins/pod_sandbox.py's server. It gives sessions a private, empty HOME (as on a fresh pod);
     with machine_home the sessions get this machine's HOME and ~/.bashrc instead.
@@ -93,6 +112,30 @@ class BenchSshd(Sshd):
     pod (plain image .bashrc) does not."""
 
     machine_home: bool = False
+    wrapper: str | None = None
+
+    def setup(self) -> None:
+        if not self.wrapper:
+            return super().setup()
+        import standins.pod_sandbox as sandbox
+
+        real, sandbox.SSHD_BIN = sandbox.SSHD_BIN, self.wrapper
+        try:
+            return super().setup()
+        finally:
+            sandbox.SSHD_BIN = real
+
+    def _stop_listener(self) -> None:
+        # A wrapper (strace) that gets SIGTERM detaches and leaves sshd running (in a session of its
+        # own): end every process started with this sshd's config file, found by its command line.
+        wrapped = self.wrapper and self.proc is not None
+        super()._stop_listener()
+        if wrapped:
+            for pid in _pids_with_arg(str(self.config_path)):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except (ProcessLookupError, PermissionError):
+                    pass
 
     def _write_config(self) -> None:
         super()._write_config()
@@ -111,10 +154,10 @@ class Line:
 class RunnerProc:
     """`python -m runner ...` with stdout/stderr lines timestamped as they arrive."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path):
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, module: str = "runner"):
         self.argv = argv
         self.started = time.time()
-        self.proc = subprocess.Popen([sys.executable, "-m", "runner", *argv], env=env, cwd=str(cwd),
+        self.proc = subprocess.Popen([sys.executable, "-m", module, *argv], env=env, cwd=str(cwd),
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.out: list[Line] = []
         self.err: list[Line] = []
@@ -179,9 +222,14 @@ class RunnerProc:
 @dataclass
 class BenchOptions:
     sshd_home: str = "clean"          # clean: the pod's sessions get an empty HOME | machine: this machine's
-    requirements: int = 10            # local wheels in the training repo's requirements.txt
+    requirements: int | None = None   # None: the real set (bench/wheelhouse.py); N: N tiny local wheels
     fast_venv: bool = False           # venv without its own pip (seconds faster to create; smoke test)
     keep: bool = False                # keep the temp directory (debugging)
+    sshd_wrapper: str | None = None   # a program that runs sshd (bench/phases.py: strace around it)
+
+    @property
+    def real(self) -> bool:
+        return self.requirements is None
 
 
 @dataclass
@@ -201,12 +249,22 @@ class BenchPod:
         self.data_dir = self.root / "data"
         self.wheels = self.root / "wheels"
         self.rp_env_file = self.root / "rp_environment"
+        self.pulumi_backend = self.root / "pulumi-backend"
+        # A tmux server of the bench's own: other programs on this machine (test suites) may kill the
+        # default server, and with it a measured session.
+        self.tmux_dir = self.root / "tmux"
+        self.wheelhouse: Path | None = None
+        self.image_python: Path | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> "BenchPod":
-        for d in (self.workspace, self.state_dir, self.data_dir, self.wheels):
+        for d in (self.workspace, self.state_dir, self.data_dir, self.wheels, self.tmux_dir):
             d.mkdir(parents=True, exist_ok=True)
+        if self.options.real:
+            self.wheelhouse = wh.ensure_wheelhouse()
+        self.image_python = wh.ensure_image(self.wheelhouse)
         self.sshd = BenchSshd(root=self.root / "sshd")
+        self.sshd.wrapper = self.options.sshd_wrapper
         self.sshd.root.mkdir()
         self.sshd.machine_home = self.options.sshd_home == "machine"
         self.sshd.setup()
@@ -216,7 +274,14 @@ class BenchPod:
         pod = self.fake.add_pod(status="RUNNING", interruptible=True, bid_per_gpu=0.3)
         self.pod_id = pod.id
         self.stub.set(outputs={**SAMPLE_OUTPUTS, "pod_id": pod.id, "workspace": str(self.workspace),
-                               "ssh_user": self.sshd.user, "cost_per_hr": 0.35})
+                               "ssh_user": self.sshd.user, "cost_per_hr": 0.35}, checkpoint=STUB_CHECKPOINT)
+        # The stand-in for the local backend's state file: the stub's own behaviour.json, which holds
+        # the outputs and a minimal checkpoint, and which the stub rewrites on `up`. So the runner's
+        # stack-output cache (runner/pod/stack_cache.py) hits while the stack is unchanged, as it would
+        # with `pulumi login --local`, and misses after an `up`.
+        state = self.pulumi_backend / ".pulumi" / "stacks" / "bench" / "dev.json"
+        state.parent.mkdir(parents=True)
+        state.symlink_to(self.stub.root / "behaviour.json")
         env = {"RUNPOD_POD_ID": pod.id, "RUNPOD_REST_URL": self.fake.rest_url,
                "RUNPOD_API_KEY": self.fake.pod_api_key(pod.id)}
         self.rp_env_file.write_text("".join(f'export {k}="{v}"\n' for k, v in env.items()))
@@ -252,12 +317,15 @@ class BenchPod:
         git(p, "config", "user.name", "bench")
         (p / "Pulumi.yaml").write_text("name: bench\nruntime: python\n")
         shutil.copy(TRAINER, p / TRAIN_SCRIPT)
-        names = [f"benchdep{i}" for i in range(self.options.requirements)]
-        for name in names:
-            build_wheel(self.wheels, name)
-        if names:
-            (p / "requirements.txt").write_text(
-                f"--no-index\n--find-links {self.wheels}\n" + "".join(f"{n}\n" for n in names))
+        if self.wheelhouse is not None:
+            (p / "requirements.txt").write_text(wh.requirements_text(self.wheelhouse))
+        else:
+            names = [f"benchdep{i}" for i in range(self.options.requirements or 0)]
+            for name in names:
+                build_wheel(self.wheels, name)
+            if names:
+                (p / "requirements.txt").write_text(
+                    f"--no-index\n--find-links {self.wheels}\n" + "".join(f"{n}\n" for n in names))
         (p / "configs").mkdir()
         (p / ".gitignore").write_text("venv/\ncheckpoints/\n")
         git(p, "add", "-A")
@@ -278,6 +346,10 @@ class BenchPod:
     # -- environment of the runner subprocesses ------------------------------------------------------
     def runner_env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_DROP_PREFIXES)}
+        # The runner as on a user's machine: its bytecode cached after the first run (this machine sets
+        # PYTHONDONTWRITEBYTECODE=1, which would compile every module on every start), kept outside the repo.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(wh.cache_root() / "pycache")
         env.update(self.fake.env())
         env.update({
             "PULUMI_BINARY": str(self.stub.path),
@@ -291,6 +363,10 @@ class BenchPod:
             "RT_SESSION": self.session,
             "RT_RP_ENV_FILE": str(self.rp_env_file),
             "PYTHONPATH": str(ROOT),
+            "PULUMI_BACKEND_URL": f"file://{self.pulumi_backend}",
+            "PULUMI_STACK": "dev",
+            "RT_PYTHON": str(self.image_python),
+            "TMUX_TMPDIR": str(self.tmux_dir),     # passed on to the launcher (RT_* passthrough)
         })
         if self.options.fast_venv:
             env["RT_PYTHON"] = str(self._fast_venv_python())
@@ -300,7 +376,7 @@ class BenchPod:
     def _fast_venv_python(self) -> Path:
         wrapper = self.root / "python-for-venv"
         if not wrapper.exists():
-            real = real_python()
+            real = self.image_python
             wrapper.write_text(
                 "#!/bin/bash\n"
                 f'if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then exec {real} -m venv --without-pip '
@@ -309,8 +385,8 @@ class BenchPod:
             wrapper.chmod(0o755)
         return wrapper
 
-    def runner(self, *argv: str, **extra_env: str) -> RunnerProc:
-        return RunnerProc(list(argv), self.runner_env(**extra_env), self.project)
+    def runner(self, *argv: str, module: str = "runner", **extra_env: str) -> RunnerProc:
+        return RunnerProc(list(argv), self.runner_env(**extra_env), self.project, module=module)
 
     # -- the pod ------------------------------------------------------------------------------------
     def pod_status(self) -> str:
@@ -351,7 +427,14 @@ class BenchPod:
 
     def session_alive(self, session: str | None = None) -> bool:
         return subprocess.run(["tmux", "has-session", "-t", f"={session or self.session}"],
-                              capture_output=True).returncode == 0
+                              capture_output=True, env=self.tmux_env()).returncode == 0
+
+    def tmux_env(self) -> dict[str, str]:
+        return {**os.environ, "TMUX_TMPDIR": str(self.tmux_dir)}
+
+    def remote_prelude(self) -> str:
+        """First line of the seed's remote scripts: the bench's tmux server, as the runner's launcher gets it."""
+        return f"export TMUX_TMPDIR={shlex.quote(str(self.tmux_dir))}\n"
 
     def wait_idle(self, timeout: float = 60.0, session: str | None = None) -> None:
         """No training session left (the previous run ended) before the next measurement."""
@@ -363,7 +446,7 @@ class BenchPod:
         runs over SSH. They belong to SSH sessions, not to the container, and a preemption does not
         pick them out: they go when the sessions drop (sshd.drop_connections), as on RunPod."""
         for session in (self.session, f"{self.session}-seed"):
-            subprocess.run(["tmux", "kill-session", "-t", f"={session}"], capture_output=True)
+            subprocess.run(["tmux", "kill-session", "-t", f"={session}"], capture_output=True, env=self.tmux_env())
         for pid in processes_under(self.root, spare=("tail", "sshd")):
             try:
                 os.kill(pid, signal.SIGKILL)

@@ -5,12 +5,14 @@ Speaks the trainer interface (`--config <yaml> [--resume <checkpoint dir>]`) and
 the benchmark measures with this machine's clock (the "pod" is this machine, so one clock):
 
     BENCH start t=<epoch s> attempt=<n> resume=<checkpoint name|none>   first statement of the process
+    BENCH step t=<epoch s>                                               after `imports` and one torch op
     BENCH line seq=<i> t=<epoch s>                                       written at `rate` lines/s
     BENCH ckpt seq=<i>                                                   checkpoint-<i> is complete
     BENCH exit t=<epoch s> code=<c>                                      just before the process exits
 
 Config (flat `key: value`): output_dir, lines, interval (mean s between lines), jitter_seed (random
-gaps, see below), save_every (lines), exit_code. Checkpoints use the Hugging Face layout the launcher recognises (model.safetensors, then
+gaps, see below), save_every (lines), exit_code, imports (comma list of modules imported before the
+first step, e.g. torch,transformers: what a real trainer pays before step 1). Checkpoints use the Hugging Face layout the launcher recognises (model.safetensors, then
 trainer_state.json with global_step).
 """
 import time
@@ -55,6 +57,13 @@ def main():
     attempt = os.environ.get("RT_ATTEMPT", "?")
     resume = os.path.basename(args.resume.rstrip("/")) if args.resume else "none"
     print(f"BENCH start t={T0:.6f} attempt={attempt} resume={resume}", flush=True)
+    if cfg.get("imports"):
+        import importlib
+        mods = [importlib.import_module(m.strip()) for m in cfg["imports"].split(",") if m.strip()]
+        torch = next((m for m in mods if m.__name__ == "torch"), None)
+        if torch is not None:
+            float(torch.ones(4).sum())            # one real op: the library works, not only imports
+        print(f"BENCH step t={time.time():.6f}", flush=True)
     lines = int(cfg.get("lines", 3))
     interval = float(cfg.get("interval", 0.01))
     save_every = int(cfg.get("save_every", 0))

@@ -46,7 +46,7 @@ def _train_start_after(pod: BenchPod, offset: int, timeout: float = 120.0) -> fl
     return float(found[0]["t"])
 
 
-def run_runner(pod: BenchPod, *, pip: bool) -> float:
+def run_runner(pod: BenchPod, *, pip: bool, first_request: list | None = None) -> float:
     pod.wait_idle()
     pod.make_running()
     if pip:
@@ -56,6 +56,9 @@ def run_runner(pod: BenchPod, *, pip: bool) -> float:
     code = proc.wait(timeout=180)
     if code != 0:
         raise BenchError(f"runner train exited {code}: {proc.stderr_text()[-1500:]}")
+    if first_request is not None:
+        times = [r.time for r in pod.fake.requests if r.time >= proc.started]
+        first_request.append(min(times) - proc.started if times else None)
     return _train_start_after(pod, offset) - proc.started
 
 
@@ -67,6 +70,7 @@ def run_seed(pod: BenchPod) -> float:
     remote = SEED_REMOTE.format(repo=shlex.quote(str(pod.repo_dir)), output_dir="checkpoints/relaunch",
                                 session=session, log=shlex.quote(str(pod.log_file)), script="bench_train.py",
                                 config=CONFIG)
+    remote = pod.remote_prelude() + remote
     port = pod.fake.pods[pod.pod_id].ssh_port
     env = pod.runner_env(SEED_POD_ID=pod.pod_id, SEED_DEST=pod.sshd.destination,
                          SEED_SSH_ARGS=shlex.join(pod.sshd.ssh_command_args(port)))
@@ -84,9 +88,9 @@ def run_seed(pod: BenchPod) -> float:
 
 def measure(pod: BenchPod, runs: int) -> dict:
     cold = run_runner(pod, pip=False)      # first run: clone, venv, pip install (not warm)
-    samples: dict[str, list[float]] = {"runner": [], "runner_pip": [], "seed": []}
+    samples: dict[str, list] = {"runner": [], "runner_pip": [], "seed": [], "runner_first_request": []}
     for _ in range(runs):
-        samples["runner"].append(run_runner(pod, pip=False))
+        samples["runner"].append(run_runner(pod, pip=False, first_request=samples["runner_first_request"]))
         samples["seed"].append(run_seed(pod))
         samples["runner_pip"].append(run_runner(pod, pip=True))
     return {"cold_first_run_s": cold, **samples}

@@ -6,6 +6,7 @@
         runs/<run_id>.json what the runner knows about a run (log offset, attempt, result)
         last_run           id of the newest run started from this machine
         stops.json         the stops the runner made or saw, per pod start (runner/pod/stops.py)
+        stack_outputs.json the stack outputs, cached per local-backend state (runner/pod/stack_cache.py; 0600)
         lock               held by a `runner train` that is following a run
 
 One directory per stack, so a `dev` and a `prod` stack never mix host keys or runs.

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 . scripts/setup-lib.sh
 
-mapfile -t missing < <(missing_packages sshd=openssh-server ssh=openssh-client tmux=tmux rsync=rsync git=git curl=curl)
+mapfile -t missing < <(missing_packages sshd=openssh-server ssh=openssh-client tmux=tmux rsync=rsync git=git curl=curl strace=strace)
 need_packages "the benchmarks" "${missing[@]}"
 ensure_venv test
 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} exec .venv/bin/python -m bench "$@"

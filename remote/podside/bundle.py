@@ -48,11 +48,64 @@ def program_bytes() -> bytes:
     import zipfile
 
     buf = io.BytesIO()
+    shipped = _shipped()
+    codes = _bytecodes([f"{PACKAGE_NAME}/{path.name}" for path in shipped], shipped)
     with zipfile.ZipFile(buf, "w") as zf:
         _entry(zf, "__main__.py", ZIP_ROOT_MAIN.encode())
-        for path in _shipped():
-            _entry(zf, f"{PACKAGE_NAME}/{path.name}", path.read_bytes())
+        for path in shipped:
+            name = f"{PACKAGE_NAME}/{path.name}"
+            source = path.read_bytes()
+            _entry(zf, name, source)
+            if name in codes:
+                _entry(zf, name + "c", _pyc(source, codes[name]))
     return buf.getvalue()
+
+
+# Compiles in a child with a fixed hash seed: marshal writes a set constant (`x in {"a", "b"}`) in
+# its iteration order, which depends on the seed, and the program must be the same bytes in every
+# process (its hash names it on the pod, and the launcher script is cached by source digest).
+_COMPILE = r"""
+import marshal, sys
+out = sys.stdout.buffer
+for name, path in zip(sys.argv[1::2], sys.argv[2::2]):
+    with open(path, "rb") as fh:
+        data = marshal.dumps(compile(fh.read(), name, "exec", dont_inherit=True))
+    out.write(len(data).to_bytes(8, "little") + data)
+"""
+
+
+def _bytecodes(names: list[str], paths: list[Path]) -> dict[str, bytes]:
+    """name -> marshalled code object, compiled by this interpreter; {} when that fails (the
+    program then ships its sources only, which work the same, a little slower to start)."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-I", "-c", _COMPILE]
+    for name, path in zip(names, paths):
+        argv += [name, str(path)]
+    try:
+        proc = subprocess.run(argv, capture_output=True, env={"PYTHONHASHSEED": "0"}, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    if proc.returncode != 0:
+        return {}
+    data, codes, pos = proc.stdout, {}, 0
+    for name in names:
+        size = int.from_bytes(data[pos:pos + 8], "little")
+        codes[name] = data[pos + 8:pos + 8 + size]
+        pos += 8 + size
+    return codes if pos == len(data) else {}
+
+
+def _pyc(source: bytes, code: bytes) -> bytes:
+    """A checked hash-based .pyc (PEP 552) of this interpreter: zipimport never writes bytecode, so
+    without it the launcher and the supervisor each compile every module on every start (~50 ms
+    each on the launch's critical path). A pod whose python3 is another version sees a foreign
+    magic number and imports the .py beside it instead; the hash ties the .pyc to its source."""
+    import importlib.util
+
+    flags = (0b11).to_bytes(4, "little")          # hash-based, checked against the source
+    return importlib.util.MAGIC_NUMBER + flags + importlib.util.source_hash(source) + code
 
 
 def _shipped() -> list[Path]:
@@ -145,8 +198,10 @@ def launcher_script() -> str:
     Building it (zipfile, deflate, base64) costs the runner ~20 ms on every launch, so the result is
     also kept next to this package's bytecode, like a .pyc: __pycache__/launcher-<hash of the
     sources>.sh. A source change gives another name; an unwritable install just builds each time."""
-    digest = hashlib.sha256()
-    for path in [SHIM, *_shipped()]:
+    import importlib.util
+
+    digest = hashlib.sha256(importlib.util.MAGIC_NUMBER)     # the program holds this Python's bytecode
+    for path in [SHIM, Path(__file__), *_shipped()]:         # this file: how the program is built
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     cached = PACKAGE_DIR / "__pycache__" / f"launcher-{digest.hexdigest()[:24]}.sh"
     try:

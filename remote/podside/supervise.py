@@ -132,7 +132,8 @@ class Supervisor:
         logbook.say(f"[remote_train] run {self.run_id} attempt {self.attempt}; full output: tail -f "
                     f"{shlex.quote(self.paths.log)}")
         try:
-            VenvSetup(repo_dir, self.plan["python"], self.children, self.log.note).ensure()
+            VenvSetup(repo_dir, self.plan["python"], self.children, self.log.note,
+                      cache_dir=os.path.join(self.plan["workspace"], ".cache")).ensure()
         except VenvError as exc:
             self.fail_message = str(exc)
             return self.finish(AttemptState.FAILED, exc.code)

@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 from typing import Any, cast
 
 from infra.runpod_client import Pod, RunPodError
-from runner.pod.link import connect_endpoint
 from runner.errors import RunnerError, from_runpod_error
 from runner.pod.state import PodState, classify, with_user
 from runner.pod.stops import StopLog
@@ -125,6 +124,8 @@ def _from_pod(settings: Settings, outputs: StackOutputs, pod: Pod, report: dict[
     settings.require_ssh_key()
     assert pod.ssh is not None   # the caller checked that the pod has an SSH endpoint
     ssh = with_user(pod.ssh, outputs.ssh_user)
+    from runner.pod.link import connect_endpoint     # paramiko (~0.1 s): only once the pod is known to run
+
     with connect_endpoint(settings, ssh, pin_id=outputs.pod_id, started_at=pod.started_at) as conn:
         info = inspect_pod(conn, paths)
         report["pod"]["idle_stop"].update(_idle(info.idle))

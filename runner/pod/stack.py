@@ -148,6 +148,19 @@ def read_outputs(
     timeout: float = 120.0,
 ) -> StackOutputs:
     """`pulumi stack output --json --show-secrets --stack <stack>` in the project root -> StackOutputs."""
+    return parse_outputs(_output_json(stack, project_root=project_root, env=env, pulumi=pulumi, secrets=secrets,
+                                      timeout=timeout), stack)
+
+
+def _output_json(
+    stack: str,
+    *,
+    project_root: Path | str | None,
+    env: Mapping[str, str] | None,
+    pulumi: str | None,
+    secrets: Sequence[str],
+    timeout: float = 120.0,
+) -> object:
     exe = pulumi_binary(pulumi)
     argv = [exe, "stack", "output", "--json", "--show-secrets", "--stack", stack, "--non-interactive"]
     try:
@@ -166,13 +179,44 @@ def read_outputs(
         raise _explain_failure(stack, proc.stderr, secrets)
     # The output holds plaintext secrets: never echo it in an error.
     try:
-        data = json.loads(proc.stdout)
+        return json.loads(proc.stdout)
     except json.JSONDecodeError:
         raise StackError(
             f"`pulumi stack output --json` for stack {stack!r} printed {len(proc.stdout)} characters that are "
             "not JSON; run `pulumi stack output --json` yourself to see what is wrong."
         ) from None
-    return parse_outputs(data, stack)
+
+
+def read_outputs_cached(
+    stack: str,
+    *,
+    cache_dir: Path,
+    project_root: Path,
+    env: Mapping[str, str],
+    pulumi: str | None = None,
+    secrets: Sequence[str] = (),
+) -> StackOutputs:
+    """read_outputs, answered from runner/pod/stack_cache.py while the stack's local state file is
+    unchanged (no `pulumi` run); any other backend always runs `pulumi stack output`."""
+    from runner.pod.stack_cache import StackCache
+
+    exe = pulumi_binary(pulumi)
+    cache = StackCache.open(cache_dir, Path(project_root), stack, env, exe)
+    if cache is not None:
+        hit = cache.load()
+        if hit is not None:
+            try:
+                return parse_outputs(hit, stack)
+            except StackError:
+                cache.drop()
+    data = _output_json(stack, project_root=project_root, env=env, pulumi=exe, secrets=secrets)
+    outputs = parse_outputs(data, stack)
+    if cache is not None and isinstance(data, dict):
+        cache.store(data, needed=NEEDED_OUTPUTS)
+    return outputs
+
+
+NEEDED_OUTPUTS = {"pod_id", *_STR, *_INT, *_FLOAT}
 
 
 def refresh_and_up(
@@ -251,9 +295,10 @@ def _up(
 
 
 def read_outputs_for(settings) -> StackOutputs:
-    """read_outputs with everything taken from Settings."""
-    return read_outputs(settings.stack, project_root=settings.project_root, env=settings.subprocess_env(),
-                        pulumi=settings.pulumi_binary, secrets=settings.secrets())
+    """read_outputs with everything taken from Settings, through the stack-output cache."""
+    return read_outputs_cached(settings.stack, cache_dir=settings.paths.stack_dir, project_root=settings.project_root,
+                               env=settings.subprocess_env(), pulumi=settings.pulumi_binary,
+                               secrets=settings.secrets())
 
 
 def refresh_and_up_for(settings, *, on_line: Say | None = None) -> None:

@@ -7,6 +7,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 
+import runner.remote.paramiko_light  # noqa: F401  (before paramiko: no invoke)
 import paramiko
 
 from runner.errors import PortInUse, SshError

@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import runner.remote.paramiko_light  # noqa: F401  (before paramiko: no invoke)
 import paramiko
 from paramiko.pkey import UnknownKeyType
 

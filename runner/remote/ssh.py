@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
+import runner.remote.paramiko_light  # noqa: F401  (before paramiko: no invoke)
 import paramiko
 
 from runner.errors import (RemoteFileShrunk, SshAuthError, SshConnectError,

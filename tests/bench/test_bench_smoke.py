@@ -4,6 +4,7 @@ No timing assertions: the numbers are the benchmark's business (bash scripts/ben
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_bench_tiny_run_writes_every_figure(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "bench", "--runs", "1", "--latency-seconds", "0.5", "--overhead-seconds", "1",
-         "--files", "20", "--requirements", "1", "--boot-seconds", "0", "--fast-venv",
+         "--files", "20", "--requirements", "1", "--boot-seconds", "0", "--fast-venv", "--cold-runs", "1",
          "--results-dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "BENCH_CACHE": str(tmp_path / "cache")},   # the stand-in image, built here
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     latest = json.loads((tmp_path / "latest.json").read_text())
@@ -39,7 +41,12 @@ def test_bench_tiny_run_writes_every_figure(tmp_path):
         else:
             assert fig["value"] is not None or fig["note"]
             assert fig["extra"]["detection"]["summary"]["n"] >= 1
-    for name in ("warm_relaunch", "sync_noop"):
+    for name in ("cold_start", "warm_relaunch", "sync_noop"):
         base = latest["figures"][name]["baseline"]
         assert base["name"] and base["summary"]["n"] >= 1 and base["ratio"] > 0
-    assert "warm_relaunch" in out.stdout and "results:" in out.stdout
+    phases = latest["figures"]["launch_phases"]["extra"]["phases"]
+    assert list(phases) == ["startup_imports", "stack_outputs", "api_read", "ssh_connect", "script_transfer",
+                            "git_update", "tmux_start", "venv_check", "trainer_start"]
+    assert all(p["n"] >= 1 for p in phases.values()), phases
+    assert set(latest["figures"]["fixed_cost"]["extra"]["per_command"]) >= {"status", "sync", "train"}
+    assert "warm_relaunch" in out.stdout and "cold_start" in out.stdout and "results:" in out.stdout
