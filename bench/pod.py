@@ -26,6 +26,7 @@ from typing import Callable
 from bench import wheelhouse as wh
 from standins.pod_sandbox import Sshd
 from standins.preemption import processes_under
+from standins import waiting
 from standins.pulumi_cli import SAMPLE_OUTPUTS, StubPulumi
 from standins.runpod_api import FakeRunPod
 
@@ -42,14 +43,7 @@ class BenchError(RuntimeError):
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.01):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
+    return waiting.wait_for(predicate, timeout, what, interval, error=BenchError)
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -273,8 +267,10 @@ class BenchPod:
         self.stub = StubPulumi.create(self.root / "pulumi-stub")
         pod = self.fake.add_pod(status="RUNNING", interruptible=True, bid_per_gpu=0.3)
         self.pod_id = pod.id
+        # No idle stop: its watcher is not what is measured, and it would outlive the bench.
         self.stub.set(outputs={**SAMPLE_OUTPUTS, "pod_id": pod.id, "workspace": str(self.workspace),
-                               "ssh_user": self.sshd.user, "cost_per_hr": 0.35}, checkpoint=STUB_CHECKPOINT)
+                               "ssh_user": self.sshd.user, "cost_per_hr": 0.35, "idle_stop_minutes": 0},
+                      checkpoint=STUB_CHECKPOINT)
         # The stand-in for the local backend's state file: the stub's own behaviour.json, which holds
         # the outputs and a minimal checkpoint, and which the stub rewrites on `up`. So the runner's
         # stack-output cache (runner/pod/stack_cache.py) hits while the stack is unchanged, as it would
