@@ -15,11 +15,9 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
-import subprocess
-import time
 
 from bench.pod import BenchError, BenchPod, find_bench, wait_for
-from bench.relaunch import SEED_LOCAL
+from bench.relaunch import pipe_seed_script
 from bench.wheelhouse import IMPORTS
 
 CONFIG = "configs/cold.yaml"
@@ -79,16 +77,7 @@ def run_seed(pod: BenchPod) -> dict:
         image_bin=shlex.quote(str(pod.image_python.parent)), workspace=shlex.quote(str(pod.workspace)),
         origin=shlex.quote(str(pod.project)), session=session, log=shlex.quote(str(pod.log_file)),
         script="bench_train.py", config=CONFIG)
-    remote = pod.remote_prelude() + remote
-    port = pod.fake.pods[pod.pod_id].ssh_port
-    env = pod.runner_env(SEED_POD_ID=pod.pod_id, SEED_DEST=pod.sshd.destination,
-                         SEED_SSH_ARGS=shlex.join(pod.sshd.ssh_command_args(port)))
-    script = pod.root / "seed_pod_train.sh"
-    script.write_text(SEED_LOCAL)
-    t0 = time.time()
-    out = subprocess.run(["bash", str(script)], input=remote.encode(), env=env, capture_output=True, timeout=300)
-    if out.returncode != 0:
-        raise BenchError(f"the seed cold start failed ({out.returncode}): {out.stderr.decode(errors='replace')}")
+    t0 = pipe_seed_script(pod, remote, timeout=300, what="the seed cold start")
     started, step = _step_after(pod)
     wait_for(lambda: find_bench(pod.log_lines(), "exit"), 120, "the seed run to finish", 0.05)
     pod.wait_idle(session=session)

@@ -41,6 +41,22 @@ tmux new-session -d -s {session} ". venv/bin/activate && python -m pip install -
 """
 
 
+
+def pipe_seed_script(pod: BenchPod, remote: str, *, timeout: float, what: str) -> float:
+    """The seed's way, run as the seed ran it: SEED_LOCAL here, piping `remote` to the pod over ssh.
+    Returns the time it was started (time.time())."""
+    port = pod.fake.pods[pod.pod_id].ssh_port
+    env = pod.runner_env(SEED_POD_ID=pod.pod_id, SEED_DEST=pod.sshd.destination,
+                         SEED_SSH_ARGS=shlex.join(pod.sshd.ssh_command_args(port)))
+    script = pod.root / "seed_pod_train.sh"
+    script.write_text(SEED_LOCAL)
+    t0 = time.time()
+    out = subprocess.run(["bash", str(script)], input=(pod.remote_prelude() + remote).encode(), env=env,
+                         capture_output=True, timeout=timeout)
+    if out.returncode != 0:
+        raise BenchError(f"{what} failed ({out.returncode}): {out.stderr.decode(errors='replace')}")
+    return t0
+
 def _train_start_after(pod: BenchPod, offset: int, timeout: float = 120.0) -> float:
     found = wait_for(lambda: find_bench(pod.log_lines(offset), "start"), timeout, "the trainer's start line", 0.02)
     return float(found[0]["t"])
@@ -70,16 +86,7 @@ def run_seed(pod: BenchPod) -> float:
     remote = SEED_REMOTE.format(repo=shlex.quote(str(pod.repo_dir)), output_dir="checkpoints/relaunch",
                                 session=session, log=shlex.quote(str(pod.log_file)), script="bench_train.py",
                                 config=CONFIG)
-    remote = pod.remote_prelude() + remote
-    port = pod.fake.pods[pod.pod_id].ssh_port
-    env = pod.runner_env(SEED_POD_ID=pod.pod_id, SEED_DEST=pod.sshd.destination,
-                         SEED_SSH_ARGS=shlex.join(pod.sshd.ssh_command_args(port)))
-    script = pod.root / "seed_pod_train.sh"
-    script.write_text(SEED_LOCAL)
-    t0 = time.time()
-    out = subprocess.run(["bash", str(script)], input=remote.encode(), env=env, capture_output=True, timeout=120)
-    if out.returncode != 0:
-        raise BenchError(f"the seed relaunch failed ({out.returncode}): {out.stderr.decode(errors='replace')}")
+    t0 = pipe_seed_script(pod, remote, timeout=120, what="the seed relaunch")
     started = _train_start_after(pod, offset)
     wait_for(lambda: find_bench(pod.log_lines(offset), "exit"), 60, "the seed run to finish", 0.05)
     pod.wait_idle(session=session)

@@ -1,10 +1,9 @@
 """The idle stop (README "Idle stop"): is it on, and does the pod's start command carry it?"""
 from __future__ import annotations
 
-from runner.doctor.check import Check, Context, Prerequisite, named, ok, warn
+from runner.doctor.check import Check, Context, named, ok, warn
 from runner.doctor.runpod import client, raw_pod
-from runner.doctor.stack import outputs
-from runner.errors import RunnerError
+from runner.doctor.stack import outputs_or_skip
 
 WATCHER_MARK = "idlewatch --idle-seconds"      # in the start command remote/podside/bundle.py builds
 
@@ -12,10 +11,7 @@ WATCHER_MARK = "idlewatch --idle-seconds"      # in the start command remote/pod
 @named("idle stop")
 def idle_stop(ctx: Context) -> Check:
     name = "idle stop"
-    try:
-        o = outputs(ctx)
-    except RunnerError:
-        raise Prerequisite("not checked: no stack outputs yet (`pulumi up` gives the pod its idle stop)") from None
+    o = outputs_or_skip(ctx, "`pulumi up` gives the pod its idle stop")
     minutes = o.idle_stop_after_min
     if minutes <= 0:
         return warn(name, "off (idleStopMinutes 0): a pod left running bills until someone stops it",

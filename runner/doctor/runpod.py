@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runner.doctor.check import Check, Context, Prerequisite, fail, named, ok, warn
-from runner.doctor.stack import outputs
+from runner.doctor.stack import outputs, outputs_or_skip
 from runner.doctor.stackconfig import stack_config
 from runner.errors import RunnerError, SettingsError
 
@@ -161,10 +161,7 @@ def volume(ctx: Context) -> Check:
 
     name = "network volume"
     c = client(ctx)
-    try:
-        o = outputs(ctx)
-    except RunnerError:
-        raise Prerequisite("not checked: no stack outputs yet (`pulumi up` creates the volume)") from None
+    o = outputs_or_skip(ctx, "`pulumi up` creates the volume")
     if not o.volume_id:
         raise Prerequisite("not checked: the stack outputs name no volume_id")
     try:
@@ -184,10 +181,7 @@ def pod_state(ctx: Context) -> Check:
 
     name = "pod"
     c = client(ctx)
-    try:
-        o = outputs(ctx)
-    except RunnerError:
-        raise Prerequisite("not checked: no stack outputs yet (`pulumi up` creates the pod)") from None
+    o = outputs_or_skip(ctx, "`pulumi up` creates the pod")
     pod = c.find_pod(o.pod_id, with_history=True)
     state = classify(pod, spot=o.is_spot)
     if state == PodState.GONE:

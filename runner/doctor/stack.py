@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import subprocess
 
-from runner.doctor.check import Check, Context, fail, ok, warn
-from runner.errors import NoStackOutputs, PulumiNotInstalled, StackError
+from runner.doctor.check import Check, Context, Prerequisite, fail, ok, warn
+from runner.errors import NoStackOutputs, PulumiNotInstalled, RunnerError, StackError
 from runner.pod.stack import INSTALL_HINT, StackOutputs, pulumi_binary, read_outputs_for
 
 MIN_MAJOR = 3
@@ -35,6 +35,15 @@ def pulumi_cli(ctx: Context) -> Check:
 def outputs(ctx: Context) -> StackOutputs:
     """The stack outputs (once), or the StackError that explains why not."""
     return ctx.once("outputs", lambda: read_outputs_for(ctx.settings))
+
+
+def outputs_or_skip(ctx: Context, why_needed: str) -> StackOutputs:
+    """The stack outputs for a check that needs them; without them the check is a skip line (the stack
+    check says what is wrong), `why_needed` saying what they would give."""
+    try:
+        return outputs(ctx)
+    except RunnerError:
+        raise Prerequisite(f"not checked: no stack outputs yet ({why_needed})") from None
 
 
 def stack(ctx: Context) -> list[Check]:

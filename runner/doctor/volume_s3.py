@@ -2,9 +2,8 @@
 the stack's volume, and are its keys accepted? One listing request, no RunPod API call."""
 from __future__ import annotations
 
-from runner.doctor.check import Check, Context, Prerequisite, fail, named, ok, warn
-from runner.doctor.stack import outputs
-from runner.errors import RunnerError
+from runner.doctor.check import Check, Context, fail, named, ok, warn
+from runner.doctor.stack import outputs_or_skip
 
 KEYS_FIX = ("RunPod console > Settings > S3 API Keys > Create; put the access key (user_...) in "
             "RUNPOD_S3_ACCESS_KEY and the secret (rps_...) in RUNPOD_S3_SECRET_KEY in .runpod.env")
@@ -15,10 +14,7 @@ def s3_access(ctx: Context) -> Check:
     from runner.volume import AccessState, check_access
 
     name = "S3 API"
-    try:
-        o = outputs(ctx)
-    except RunnerError:
-        raise Prerequisite("not checked: no stack outputs yet (the volume's id and data center come from them)") from None
+    o = outputs_or_skip(ctx, "the volume's id and data center come from them")
     access = check_access(ctx.settings, o)
     if access.state == AccessState.OK:
         return ok(name, access.message)
