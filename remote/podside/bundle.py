@@ -184,7 +184,9 @@ def idle_start_command(idle_s: float, workspace: str) -> str:
     if not re.fullmatch(r"/[A-Za-z0-9_./-]*", workspace):   # RunPod puts the command in single quotes
         raise ValueError(f"the pod's volume mount path must be a plain absolute path, got {workspace!r}")
     start = f"S=${{RT_IMAGE_START:-{IMAGE_START}}}; if [ -x $S ]; then exec $S; fi; exec sleep infinity"
-    return f"bash -c '{idle_watch_script(idle_s, workspace)}; {start}'"
+    # `sh -c '<script>'`, the shape of the official SDK's own start commands (runpod/apps/shim.py): POSIX sh,
+    # so an image without bash works too.
+    return f"sh -c '{idle_watch_script(idle_s, workspace)}; {start}'"
 
 
 def program_digest() -> str:

@@ -208,7 +208,7 @@ def test_every_created_pod_gets_the_idle_stop_in_its_start_command(deploy, fake_
     vol_id, _ = d.create_volume()
     pod_id, outs = d.create_pod(vol_id)
     args = fake_runpod.pods[pod_id].args                      # GraphQL dockerArgs (spot)
-    assert args.startswith("bash -c '") and "idlewatch --idle-seconds 1200 --workspace /workspace" in args
+    assert args.startswith("sh -c '") and "idlewatch --idle-seconds 1200 --workspace /workspace" in args
     assert "exec $S" in args and outs["idle_stop_minutes"] == 20
 
     d2 = deploy(spotFallback="on-demand", maxOnDemandPricePerGpu="0.70", idleStopMinutes="5", podName="od")

@@ -139,7 +139,7 @@ def test_the_idle_stop_marker_says_idle(tmp_path, monkeypatch):
 def test_the_start_command_is_one_single_quoted_bash_word_with_no_quote_inside():
     command = bundle.idle_start_command(1200, "/workspace")
     words = shlex.split(command)               # how RunPod's host parses a start command
-    assert words[:2] == ["bash", "-c"] and len(words) == 3
+    assert words[:2] == ["sh", "-c"] and len(words) == 3
     assert "'" not in words[2]
     assert "--idle-seconds 1200 --workspace /workspace --ensure" in words[2]
     assert words[2].endswith("S=${RT_IMAGE_START:-/start.sh}; if [ -x $S ]; then exec $S; fi; exec sleep infinity")
@@ -160,7 +160,7 @@ def test_without_python3_the_image_still_starts(tmp_path):
         (bin_dir / tool).symlink_to(subprocess.run(["bash", "-c", f"command -v {tool}"], capture_output=True,
                                                    text=True, check=True).stdout.strip())
     words = shlex.split(bundle.idle_start_command(60, str(tmp_path / "ws")))
-    done = subprocess.run(["/bin/bash", *words[1:]], env={"PATH": str(bin_dir), "RT_IMAGE_START": str(image_start)},
+    done = subprocess.run(["/bin/sh", *words[1:]], env={"PATH": str(bin_dir), "RT_IMAGE_START": str(image_start)},
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     assert started.read_text() == "image-start\n"
