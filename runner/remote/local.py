@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 from runner.errors import RemoteFileShrunk, SshError, SshTimeout
-from runner.remote.shell import LineBuffer, LineCallback, LineSplitter, PartialCallback, RunResult, SCRIPT_COMMAND, build_script
+from runner.remote.shell import (LineBuffer, LineCallback, LineSplitter, PartialCallback, RunResult, SCRIPT_COMMAND,
+                                  build_script)
 
 # Never handed to the local launcher: secrets, and RunPod's pod variables (this is not a pod).
 _DROP_PREFIXES = ("RUNPOD_", "PULUMI_")

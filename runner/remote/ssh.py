@@ -21,7 +21,8 @@ from runner.errors import (RemoteFileShrunk, SshAuthError, SshConnectError,
                            SshDisconnected, SshError, SshTimeout)
 from runner.remote.hostkeys import HostKey, HostKeyPolicy
 from runner.remote.keys import load_private_key
-from runner.remote.shell import LineBuffer, LineCallback, LineSplitter, PartialCallback, RunResult, SCRIPT_COMMAND, build_script
+from runner.remote.shell import (LineBuffer, LineCallback, LineSplitter, PartialCallback, RunResult, SCRIPT_COMMAND,
+                                  build_script)
 
 if TYPE_CHECKING:
     from runner.remote.forward import PortForward
