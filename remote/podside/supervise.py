@@ -69,8 +69,8 @@ def warm_end_imports() -> None:
     """What the attempt's end needs and the start does not (the stop's urllib, zipfile for a torch-format
     checkpoint), imported once training runs: off the launch's path, and not left to the end, which
     a preemption's SIGTERM gives about 5 s."""
+    import zipfile  # noqa: F401       (first: a SIGTERM's checkpoint check may need it)
     import urllib.request  # noqa: F401
-    import zipfile  # noqa: F401
 
 
 class Supervisor:
