@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# remote_train.sh: the pod side's shim. The runner streams it over SSH into `bash -s`, with
+# remote_train.sh: the pod side's shim. The runner streams it over SSH to bash's stdin, with
 # `export NAME=<shlex-quoted value>` lines (the RT_* inputs) in front, so no value is on a command line.
 #
 # The work is done by a Python program (remote/podside/, standard library only, Python 3.8+) that

@@ -5,7 +5,7 @@ the training repo (scripts/train.py = remote/smoke_train.py), a bin dir of stand
 (`runpodctl` that records its calls, optionally `torchrun`/`accelerate`/`curl` wrappers), a fake
 /etc/rp_environment, its own tmux server (TMUX_TMPDIR) and session name. `launch()` streams
 `bundle.launcher_script()` (the shim remote/remote_train.sh + the embedded pod-side program) to
-`bash -s` with `export NAME=<shlex-quoted>` lines prepended, exactly like the runner.
+runner.remote.shell.SCRIPT_COMMAND with `export NAME=<shlex-quoted>` lines prepended, exactly like the runner.
 
 Venvs: creating one with pip takes ~8 s, so it happens once per session, by the launcher itself with
 the real interpreter (`build_venv_templates`). Afterwards RT_PYTHON points at a wrapper that
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from remote.podside.bundle import launcher_script
+from runner.remote.shell import SCRIPT_COMMAND
 from standins.waiting import wait_for
 from remote.podside.contract import (ERROR_PREFIX, INSPECT_PREFIX, TERMINAL_STATES, VENV_REQUIREMENTS_MARKER,
                                      find_inspect, find_result)
@@ -48,6 +49,8 @@ if os.environ.get("RT_TEST_PIP_RECORD") and "-m" in _argv and "pip" in _argv:
     with open(os.environ["RT_TEST_PIP_RECORD"], "a") as _fh:
         _fh.write(json.dumps(_argv) + "\\n")
 """
+
+LAUNCH_ARGV = shlex.split(SCRIPT_COMMAND)      # how the runner runs the launcher (runner/remote/shell.py)
 
 
 def real_python() -> str:
@@ -339,13 +342,13 @@ exec {shlex.quote(real)} "$@"
         return {k: v for k, v in env.items() if v is not None}
 
     def launch(self, *, path_env: Optional[str] = None, **overrides) -> LaunchResult:
-        """Run the launcher like the runner does: exports prepended to the script, fed to bash -s."""
+        """Run the launcher like the runner does: exports prepended to the script, fed to SCRIPT_COMMAND."""
         exports = "".join(f"export {name}={shlex.quote(str(value))}\n"
                           for name, value in self.rt_env(**overrides).items())
         env = self.base_env()
         if path_env is not None:
             env["PATH"] = path_env
-        proc = subprocess.run(["bash", "-s"], input=exports + launcher_script(), capture_output=True,
+        proc = subprocess.run(LAUNCH_ARGV, input=exports + launcher_script(), capture_output=True,
                               text=True, env=env, cwd=self.cwd, timeout=120)
         return LaunchResult(proc.returncode, proc.stdout, proc.stderr)
 
@@ -353,7 +356,7 @@ exec {shlex.quote(real)} "$@"
         """RT_ACTION=inspect with only what the runner passes (workspace, session, optional config)."""
         env = {"RT_ACTION": "inspect", "RT_WORKSPACE": str(self.workspace), "RT_SESSION": self.session, **extra}
         exports = "".join(f"export {k}={shlex.quote(str(v))}\n" for k, v in env.items())
-        proc = subprocess.run(["bash", "-s"], input=exports + launcher_script(), capture_output=True,
+        proc = subprocess.run(LAUNCH_ARGV, input=exports + launcher_script(), capture_output=True,
                               text=True, env=self.base_env(), cwd=self.cwd, timeout=60)
         assert proc.returncode == 0, proc.stderr
         last = proc.stdout.strip().splitlines()[-1]

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import struct
-import zipfile
 from typing import List, Optional, Tuple
 
 from .contract import CHECKPOINT_PREFIX
@@ -60,6 +59,11 @@ def safetensors_problem(path: str) -> Optional[str]:
     return None
 
 
+def _is_zipfile(path: str) -> bool:
+    import zipfile        # only a torch-format pytorch_model.bin needs it (~15 ms to import on every start)
+    return zipfile.is_zipfile(path)
+
+
 def bin_problem(path: str) -> Optional[str]:
     """pytorch_model.bin: torch's zip format must have its central directory; others must be non-empty."""
     name = os.path.basename(path)
@@ -70,7 +74,7 @@ def bin_problem(path: str) -> Optional[str]:
         return f"{name} unreadable ({exc.strerror})"
     if not magic:
         return f"{name} is empty"
-    if magic.startswith(b"PK") and not zipfile.is_zipfile(path):
+    if magic.startswith(b"PK") and not _is_zipfile(path):
         return f"{name} truncated (its zip directory is missing)"
     return None
 

@@ -12,7 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
-from typing import List, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 from .inputs import InputError, Settings
 
@@ -59,14 +59,11 @@ def update(s: Settings) -> Optional[str]:
                              "or use RT_CODE_SOURCE=pushed")
     if not os.path.lexists(repo):
         return _clone(s, shown)
-    status = git(repo, "status", "--porcelain", "--untracked-files=no", capture=True)
-    if status.returncode != 0:
-        raise InputError(f"git status failed in {repo}: {(status.stderr or '').strip()}")
-    if status.stdout.strip():
-        changed = " ".join(status.stdout.splitlines()[:5])
+    changed, current = _status(repo)
+    if changed:
         raise InputError(f"the pod's checkout {repo} has local changes to tracked files; nothing was updated or "
-                         f"started. Changed: {changed} — commit and push them from the pod, or discard them "
-                         f"(git -C '{repo}' stash), then run again")
+                         f"started. Changed: {' '.join(changed[:5])} — commit and push them from the pod, or discard "
+                         f"them (git -C '{repo}' stash), then run again")
     if _out(repo, "remote", "get-url", "origin") != s.repo_url:
         if git(repo, "remote", "set-url", "origin", s.repo_url, capture=True).returncode != 0 and \
                 git(repo, "remote", "add", "origin", s.repo_url, capture=True).returncode != 0:
@@ -75,22 +72,71 @@ def update(s: Settings) -> Optional[str]:
     if git(repo, "fetch", "--quiet", "origin", f"+refs/heads/{s.branch}:{remote_ref}").returncode != 0:
         raise InputError(f"git fetch of branch {s.branch} from {shown} failed; check the branch exists and the "
                          "pod can reach the repo")
-    if _out(repo, "symbolic-ref", "-q", "--short", "HEAD") != s.branch:
+    if current != s.branch:
         local = git(repo, "show-ref", "--verify", "--quiet", f"refs/heads/{s.branch}", capture=True).returncode == 0
         switch: List[str] = ["switch", "--quiet", s.branch] if local else \
             ["switch", "--quiet", "--track", "-c", s.branch, remote_ref]
         if git(repo, *switch).returncode != 0:
             raise InputError(f"cannot switch {repo} to branch {s.branch} (untracked files in the way?); "
                              "nothing was started")
-    if git(repo, "merge", "--quiet", "--ff-only", remote_ref).returncode != 0:
-        raise InputError(f"the pod's branch {s.branch} in {repo} cannot be fast-forwarded to origin (it has "
-                         "commits made on the pod, or untracked files would be overwritten); nothing was changed. "
-                         f"Push or reset them on the pod (git -C '{repo}' log origin/{s.branch}..HEAD), then run again")
-    ahead = _out(repo, "rev-list", "--count", f"{remote_ref}..HEAD") or "0"
-    if ahead != "0":
-        sys.stderr.write(f"warning: the pod's branch {s.branch} has {ahead} commit(s) that are not on origin; "
-                         "they are kept and used\n")
-    return short_head(repo)
+    tips = _tips(repo, s.branch)
+    if tips.local is None or tips.local != tips.remote:
+        # Already at origin's commit (the usual relaunch), the merge would be a no-op: it runs only when not.
+        if git(repo, "merge", "--quiet", "--ff-only", remote_ref).returncode != 0:
+            raise InputError(f"the pod's branch {s.branch} in {repo} cannot be fast-forwarded to origin (it has "
+                             "commits made on the pod, or untracked files would be overwritten); nothing was "
+                             f"changed. Push or reset them on the pod (git -C '{repo}' log origin/{s.branch}..HEAD), "
+                             "then run again")
+        tips = _tips(repo, s.branch)
+    if tips.local is not None and tips.local != tips.remote:
+        ahead = _out(repo, "rev-list", "--count", f"{remote_ref}..HEAD") or "0"
+        if ahead != "0":
+            sys.stderr.write(f"warning: the pod's branch {s.branch} has {ahead} commit(s) that are not on origin; "
+                             "they are kept and used\n")
+    return tips.short or short_head(repo)
+
+
+class Tips(NamedTuple):
+    local: Optional[str]         # refs/heads/<branch>
+    remote: Optional[str]        # refs/remotes/origin/<branch>
+    short: Optional[str]         # the local tip as `git rev-parse --short` gives it
+
+
+def _tips(repo_dir: str, branch: str) -> Tips:
+    """Both tips and the local one's short name from one git process (for-each-ref abbreviates as
+    rev-parse --short does)."""
+    heads, remotes = f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"
+    found = {}
+    for line in (_out(repo_dir, "for-each-ref", "--format=%(refname) %(objectname) %(objectname:short)",
+                      heads, remotes) or "").splitlines():
+        parts = line.split(" ")
+        if len(parts) == 3:
+            found[parts[0]] = (parts[1], parts[2])
+    local, remote = found.get(heads), found.get(remotes)
+    return Tips(local[0] if local else None, remote[0] if remote else None, local[1] if local else None)
+
+
+def _status(repo_dir: str) -> Tuple[List[str], Optional[str]]:
+    """One `git status --porcelain=v2 --branch`: the changed tracked files (shown as porcelain v1's
+    "XY path") and the current branch (None when HEAD is detached)."""
+    proc = git(repo_dir, "status", "--porcelain=v2", "--branch", "--untracked-files=no", capture=True)
+    if proc.returncode != 0:
+        raise InputError(f"git status failed in {repo_dir}: {(proc.stderr or '').strip()}")
+    changed: List[str] = []
+    branch: Optional[str] = None
+    for line in proc.stdout.splitlines():
+        if line.startswith("# branch.head "):
+            name = line[len("# branch.head "):]
+            branch = None if name == "(detached)" else name
+        elif line[:2] in ("1 ", "2 ", "u "):
+            kind, xy = line[0], line[2:4].replace(".", " ")
+            fields = line.split(" ", {"1": 8, "2": 9, "u": 10}[kind])
+            path = fields[-1]
+            if kind == "2" and "\t" in path:
+                new, orig = path.split("\t", 1)
+                path = f"{orig} -> {new}"
+            changed.append(f"{xy} {path}")
+    return changed, branch
 
 
 def _clone(s: Settings, shown: str) -> Optional[str]:

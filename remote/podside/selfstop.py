@@ -18,8 +18,6 @@ import re
 import shutil
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from typing import Callable, Dict, Mapping, Optional, Tuple
 
 from .contract import SelfStopKey, SelfStopReason, StopMethod
@@ -70,6 +68,8 @@ def write_marker(path: str, run_id: Optional[str], attempt: Optional[int],
 
 def rest_stop(creds: Credentials) -> Tuple[bool, bool, str]:
     """One REST v2 stop request: (stopped, worth retrying, what happened)."""
+    import urllib.error        # here, not at the top: the launcher imports this module and never stops
+    import urllib.request      # the pod (~35 ms of http.client/email/ssl); the supervisor imports it once training runs
     request = urllib.request.Request(rest_stop_url(creds.rest_base, creds.pod_id), data=REST_STOP_BODY,
                                      method="POST", headers={"Authorization": "Bearer " + creds.api_key,
                                                              "Content-Type": "application/json"})

@@ -65,6 +65,14 @@ def training_command(plan: Dict[str, Any], env: Dict[str, str]) -> List[str]:
     return argv
 
 
+def warm_end_imports() -> None:
+    """What the attempt's end needs and the start does not (the stop's urllib, zipfile for a torch-format
+    checkpoint), imported once training runs: off the launch's path, and not left to the end, which
+    a preemption's SIGTERM gives about 5 s."""
+    import zipfile  # noqa: F401       (first: a SIGTERM's checkpoint check may need it)
+    import urllib.request  # noqa: F401
+
+
 class Supervisor:
     def __init__(self, plan: Dict[str, Any]):
         self.plan = plan
@@ -153,6 +161,7 @@ class Supervisor:
             self.fail_message = f"cannot start {argv[0]}: {exc.strerror}"
             return self.finish(AttemptState.FAILED, 127)
         self.state.update(state=AttemptState.RUNNING.value, train_pid=proc.pid)
+        warm_end_imports()
         code = self.children.wait()
         if code == 0:
             return self.finish(AttemptState.SUCCEEDED, 0)

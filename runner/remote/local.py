@@ -2,7 +2,7 @@
 
 run / run_script / read_file / write_file / follow / check_alive / close behave like their SSH
 counterparts (same arguments, same results, whole lines from byte offsets), so runner/train/ has one
-code path for a pod, a host and this machine. The launcher runs as `bash -s` here too, with the
+code path for a pod, a host and this machine. The launcher runs as SCRIPT_COMMAND here too, with the
 same quoted `export` lines on stdin, and an environment stripped of the runner's secrets: the
 launcher copies every exported variable into its supervisor script on the workspace.
 """
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 from runner.errors import RemoteFileShrunk, SshError, SshTimeout
-from runner.remote.shell import LineBuffer, LineCallback, LineSplitter, PartialCallback, RunResult, build_script
+from runner.remote.shell import (LineBuffer, LineCallback, LineSplitter, PartialCallback, RunResult, SCRIPT_COMMAND,
+                                  build_script)
 
 # Never handed to the local launcher: secrets, and RunPod's pod variables (this is not a pod).
 _DROP_PREFIXES = ("RUNPOD_", "PULUMI_")
@@ -114,8 +115,8 @@ class LocalShell:
         on_stdout_line: LineCallback | None = None,
         on_stderr_line: LineCallback | None = None,
     ) -> RunResult:
-        """The script on `bash -s`'s stdin with the values as quoted exports, exactly as over SSH."""
-        return self.run("bash -s", stdin=build_script(script_text, env), timeout=timeout,
+        """The script on SCRIPT_COMMAND's stdin with the values as quoted exports, exactly as over SSH."""
+        return self.run(SCRIPT_COMMAND, stdin=build_script(script_text, env), timeout=timeout,
                         on_stdout_line=on_stdout_line, on_stderr_line=on_stderr_line)
 
     # ---- files ----------------------------------------------------------------------------------

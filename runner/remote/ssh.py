@@ -1,7 +1,7 @@
 """One SSH connection to the pod (or a --host machine), over paramiko (README: "How the runner talks to the pod").
 
 Everything the runner does on the pod goes through `SshConnection`: run a command, stream a script
-to `bash -s`, follow the training log from a byte offset, read a file, forward a local port.
+to bash (shell.SCRIPT_COMMAND), follow the training log from a byte offset, read a file, forward a local port.
 The host key is checked by a pluggable `HostKeyPolicy` (runner/remote/hostkeys.py pins it per pod).
 """
 from __future__ import annotations
@@ -21,7 +21,8 @@ from runner.errors import (RemoteFileShrunk, SshAuthError, SshConnectError,
                            SshDisconnected, SshError, SshTimeout)
 from runner.remote.hostkeys import HostKey, HostKeyPolicy
 from runner.remote.keys import load_private_key
-from runner.remote.shell import LineBuffer, LineCallback, LineSplitter, PartialCallback, RunResult, build_script
+from runner.remote.shell import (LineBuffer, LineCallback, LineSplitter, PartialCallback, RunResult, SCRIPT_COMMAND,
+                                  build_script)
 
 if TYPE_CHECKING:
     from runner.remote.forward import PortForward
@@ -241,14 +242,14 @@ class SshConnection:
         on_stdout_line: LineCallback | None = None,
         on_stderr_line: LineCallback | None = None,
     ) -> RunResult:
-        """Run a bash script with environment values, nothing but `bash -s` on the command line.
+        """Run a bash script with environment values, nothing but SCRIPT_COMMAND on the command line.
 
         The values travel inside the script on stdin as `export NAME=<shlex-quoted value>`, so
         they never show up in the pod's process list or sshd logs and cannot inject commands.
         """
         payload = build_script(script_text, env)
         return self.run(
-            "bash -s", stdin=payload, timeout=timeout,
+            SCRIPT_COMMAND, stdin=payload, timeout=timeout,
             on_stdout_line=on_stdout_line, on_stderr_line=on_stderr_line,
         )
 

@@ -1,4 +1,4 @@
-"""Start one attempt: the launcher's RT_* values, one `bash -s` round trip, its RT_RESULT as Launched.
+"""Start one attempt: the launcher's RT_* values, one bash round trip (shell.SCRIPT_COMMAND), its RT_RESULT as Launched.
 
 A drop of the SSH link during that round trip (before the script arrived, while it clones, after
 tmux started, before RT_RESULT was read) does not fail the run: launch_surviving_drops() reconnects,

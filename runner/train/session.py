@@ -2,7 +2,7 @@
 
     checks (no money)  settings, the config (exists, YAML, output_dir), stack outputs, repo URL
     prepare            the target is reachable (pod: resumed/started, SSH banner)   targets/
-    launch             the pod-side launcher over `bash -s` -> RT_RESULT              launch.py
+    launch             the pod-side launcher over bash on stdin -> RT_RESULT           launch.py
     follow             the log from that offset across SSH drops, until the end      attempt.py
     finish             ack the end, summary, make sure the pod stopped, record       report.py
 An interruption (the pod preempted/stopped/gone under the run, or the budget reached) goes to a

@@ -17,7 +17,7 @@ import pytest
 from runner.remote.hostkeys import HostKey, expect_host_key
 from runner.errors import HostKeyMismatch, PortInUse, RemoteFileShrunk, SshAuthError, SshDisconnected, SshKeyError, SshNotReady, SshTimeout
 from runner.remote.ssh import SshConnection, SshTarget
-from runner.remote.shell import build_script
+from runner.remote.shell import SCRIPT_COMMAND, build_script
 from runner.remote.banner import wait_for_ssh_banner
 from standins.pod_sandbox import wait_until
 from standins.ports import free_port
@@ -111,7 +111,7 @@ def test_run_script_delivers_hostile_values_exactly(conn, tmp_path):
     *values, injected, cmdline = result.stdout.split("\0")
     assert values == list(env.values())
     assert injected == "unset"
-    assert cmdline.strip() == "bash -s"  # no value ever on a command line
+    assert cmdline.strip() == " ".join(shlex.split(SCRIPT_COMMAND))  # no value ever on a command line
     assert not marker.exists()
 
 
