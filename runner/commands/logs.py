@@ -7,7 +7,7 @@ from runner.commands.argtypes import non_negative_int
 
 NAME = "logs"
 IMPLEMENTATION = "runner.companions.logs"
-SUMMARY = "print the training log from the pod"
+SUMMARY = "print the training log from the pod (pod stopped: from the volume via S3)"
 DESCRIPTION = """\
 Print the end of the current training log (/workspace/logs/current.log) from the pod.
 With -f keep following it, across reconnects, until Ctrl-C. With the pod stopped and RunPod's

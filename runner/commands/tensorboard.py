@@ -7,7 +7,7 @@ from runner.commands.argtypes import port
 
 NAME = "tensorboard"
 IMPLEMENTATION = "runner.companions.tensorboard"
-SUMMARY = "open TensorBoard for the run through an SSH tunnel"
+SUMMARY = "open TensorBoard for the run (SSH tunnel; pod stopped: served here from the volume via S3)"
 DESCRIPTION = """\
 Start TensorBoard on the pod (its own tmux session, bound to the pod's 127.0.0.1, on the
 config's logging_dir) unless it already runs, forward a local port to it over SSH and
