@@ -21,15 +21,16 @@ def main(argv: list[str] | None = None) -> int:
     ports = [int(p) for p in args.ssh_ports.split(",") if p.strip()]
     fake = FakeRunPod(args.api_key, host=args.host, port=args.port, boot_seconds=args.boot_seconds,
                       ssh_host=args.ssh_host, ssh_ports=ports)
+    # The handlers come before the URL is printed: whoever reads it may stop the fake right away.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     fake.start()
     print(fake.url, flush=True)   # first line: the base URL (REST); GraphQL is <url>/graphql
     print(f"RUNPOD_REST_URL={fake.rest_url}", flush=True)
     print(f"RUNPOD_GRAPHQL_URL={fake.graphql_url}", flush=True)
     if args.api_key is None:
         print(f"api key (random): {fake.api_key}", file=sys.stderr, flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
     fake.close()
     return 0
