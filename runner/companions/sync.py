@@ -232,7 +232,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         target = _pinned_target(settings, outputs, pod, before)
         if target is None:
-            target = _start_and_pin(settings, outputs, client)
+            target = _start_and_pin(settings, outputs, client, keep_running=keep_running)
         reached = True
         return _sync(settings, outputs, target, sync, dry_run=dry_run, delete=delete,
                      progress=progress, version=version)
@@ -251,8 +251,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 _say(f"warning: could not stop pod {outputs.pod_id} ({e.message}); it may still be billing: "
                      "run `python -m runner stop`.")
         elif started_here:
-            _say(f"pod {outputs.pod_id} keeps running (--keep-running): it bills until `python -m runner stop` "
-                 "or the end of the next training run.")
+            idle = outputs.idle_stop_after_min
+            until = (f"it stops itself after {idle:g} min with no training or SSH session" if idle > 0 else
+                     "it bills until `python -m runner stop` or the end of the next training run")
+            _say(f"pod {outputs.pod_id} keeps running (--keep-running): {until}.")
 
 
 def _pinned_target(settings: Settings, outputs: StackOutputs, pod: Pod | None, state: str) -> PinnedPod | None:
@@ -280,7 +282,7 @@ def _install_rsync(conn: "SshConnection") -> None:
     ensure_remote_rsync(conn, install_command=INSTALL_RSYNC, say=_say, program=REMOTE_RSYNC)
 
 
-def _start_and_pin(settings: Settings, outputs: StackOutputs, client) -> PinnedPod:
+def _start_and_pin(settings: Settings, outputs: StackOutputs, client, *, keep_running: bool) -> PinnedPod:
     """Start the pod if needed, wait for its sshd, and pin (or re-pin after a restart) its host key with
     paramiko; rsync is checked (and installed) through that session since it is open anyway."""
     from runner.pod.link import start_or_release   # paramiko: this path opens a session anyway
@@ -288,7 +290,7 @@ def _start_and_pin(settings: Settings, outputs: StackOutputs, client) -> PinnedP
     running = start_or_release(client, outputs, deadline_s=settings.pod_start_timeout_s, on_progress=_say)
     with _connect(settings, outputs, running.ssh, running.pod.started_at) as conn:
         _install_rsync(conn)
-        if running.resumed:            # --keep-running may leave it up: the idle stop covers that
+        if running.resumed and keep_running:     # left up after the copy: the idle stop covers that
             from runner.pod.idle import ensure_idle_stop
             ensure_idle_stop(conn, outputs, _say)
         key = conn.host_key

@@ -170,8 +170,20 @@ def test_sync_keep_running_gives_the_pod_it_started_the_idle_stop(pod_env, capfd
         **env.fake.rp_environment(pod_id), "RUNPOD_REST_URL": env.fake.rest_url}.items()))
     monkeypatch.setenv("RT_RP_ENV_FILE", str(rp_env))
     only_this_pods_sshd(monkeypatch, env.sshd)
-    assert cli.main(["sync", "--keep-running"]) == 0, capfd.readouterr().err
+    assert cli.main(["sync", "--keep-running"]) == 0
+    assert "keeps running (--keep-running): it stops itself after 0.02 min" in capfd.readouterr().err
     synced = time.time()
     wait_for(lambda: env.pod.status == "EXITED", 30, "the pod sync left running to stop itself when idle")
     stops = pod_stops(env.fake, pod_id)
     assert len(stops) == 1 and stops[0].time >= synced
+
+
+def test_a_sync_that_stops_the_pod_again_starts_no_watcher(pod_env, capfd, monkeypatch, reaper):
+    env = pod_env
+    make_tree(env.project / "data", {"a.txt": "a\n"})
+    env.add_pod("EXITED", idle_stop_minutes=0.02)
+    only_this_pods_sshd(monkeypatch, env.sshd)
+    assert cli.main(["sync"]) == 0, capfd.readouterr().err
+    assert env.pod.status == "EXITED"
+    # The idle script makes <workspace>/logs before it returns: neither it nor the watcher's status is there.
+    assert not (env.workspace / "logs").exists() and not Path(VolumePaths(str(env.workspace)).idle_watch).exists()
