@@ -134,6 +134,7 @@ def test_a_pod_kept_after_training_stops_itself_once_idle(train_env, monkeypatch
     res = env.run("train", "--config", CONFIG, "--keep-pod")
     ended = time.time()
     assert res.code == 0, res.err
+    assert "/h until it stops itself after 0.02 min idle" in res.err and "still running (--keep-pod)" in res.err
     wait_for(lambda: env.pod.status == "EXITED", 30, "the kept pod to stop itself when idle")
     stops = pod_stops(env.fake, env.pod_id)
     assert len(stops) == 1 and stops[0].time >= ended

@@ -195,8 +195,10 @@ class PodTarget(Target):
 
     def finish(self, *, keep: bool, say: Say, deadline_s: float) -> StopReport:
         if keep:
-            return StopReport(f"still running (--keep-pod): it bills ${self.cost_per_hr or 0:.3f}/h until "
-                              "`python -m runner stop`", None)
+            until = (f"it stops itself after {self.idle_stop_minutes:g} min idle (or `python -m runner stop`)"
+                     if self.idle_stop_minutes > 0 else "`python -m runner stop`")
+            return StopReport(f"still running (--keep-pod): it bills ${self.cost_per_hr or 0:.3f}/h until {until}",
+                              None)
         say(f"checking that pod {self.pod_id} stopped itself (up to {deadline_s:.0f}s)")
         status, when = self._wait_stopped(deadline_s)
         if status is not None:
