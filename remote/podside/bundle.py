@@ -121,6 +121,7 @@ IDLE_MAIN = (
     "from podside.idlewatch import main\n"
     "sys.exit(main(sys.argv[2:] if sys.argv[1:2] == ['idlewatch'] else sys.argv[1:]))\n"
 )
+IDLE_COMMAND_MARK = "idlewatch --idle-seconds"   # in every start command built here (runner doctor looks for it)
 IMAGE_START = "/start.sh"          # what RunPod's images run as their command (reference section 3)
 
 
@@ -172,7 +173,7 @@ def idle_watch_script(idle_s: float, workspace: str, rp_env_file: str | None = N
     return (f"RT_IW=/tmp/rt-idlewatch-{digest}.pyz; "
             f"mkdir -p {ws}/logs 2>/dev/null && "
             f"echo {blob} | python3 -c \"{unpack}\" > $RT_IW && "
-            f"({ports}setsid python3 $RT_IW idlewatch --idle-seconds {idle_s:g} --workspace {ws}{env_file} --ensure "
+            f"({ports}setsid python3 $RT_IW {IDLE_COMMAND_MARK} {idle_s:g} --workspace {ws}{env_file} --ensure "
             f"</dev/null >>{ws}/logs/idlewatch.log 2>&1 &)")
 
 

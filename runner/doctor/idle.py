@@ -1,11 +1,11 @@
 """The idle stop (README "Idle stop"): is it on, and does the pod's start command carry it?"""
 from __future__ import annotations
 
+from remote.podside.bundle import IDLE_COMMAND_MARK
 from runner.doctor.check import Check, Context, named, ok, warn
 from runner.doctor.runpod import client, raw_pod
 from runner.doctor.stack import outputs_or_skip
 
-WATCHER_MARK = "idlewatch --idle-seconds"      # in the start command remote/podside/bundle.py builds
 
 
 @named("idle stop")
@@ -18,7 +18,7 @@ def idle_stop(ctx: Context) -> Check:
                     "`pulumi config set idleStopMinutes 20 && pulumi up`")
     data = raw_pod(ctx, client(ctx), o.pod_id)
     args = data.get("args") if data else None
-    if isinstance(args, str) and WATCHER_MARK not in args:
+    if isinstance(args, str) and IDLE_COMMAND_MARK not in args:
         return warn(name, f"after {minutes:g} min idle; pod {o.pod_id} was created before the idle stop, so it "
                           "has it only after `runner train` (or `sync --keep-running`) started it, not after a "
                           "start from the console",
