@@ -140,6 +140,8 @@ def _multipart(client: VolumeClient, task: Upload, meta: dict, progress: Progres
     try:
         with ThreadPoolExecutor(max_workers=PART_WORKERS) as pool:
             parts = run_all(pool, [functools.partial(send, n) for n in range(1, count + 1)], cancel)
+        if cancel.is_set():     # Ctrl-C came while the last parts were in flight: abort, do not complete
+            raise Cancelled()
         done = client._call(f"finishing the upload of {task.key}", s3.complete_multipart_upload, Key=task.key,
                             UploadId=upload_id,
                             MultipartUpload={"Parts": sorted(parts, key=lambda p: p["PartNumber"])})
