@@ -1,4 +1,4 @@
-"""`runner train`: its flags and help. The work is in runner.train.session, imported only when it runs."""
+"""`runner train`: its flags and help. The work is in runner.train.command (then runner.train.session), imported only when it runs."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,7 @@ import argparse
 from runner.commands.argtypes import budget, non_negative_int, run_id, host_spec
 
 NAME = "train"
-IMPLEMENTATION = "runner.train.session"
+IMPLEMENTATION = "runner.train.command"
 SUMMARY = "start (or rejoin) training on the pod and follow its log"
 DESCRIPTION = """\
 Check the config here (exists, YAML, has output_dir), the SSH key (loaded for real), the

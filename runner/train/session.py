@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import re
 import time
+from typing import TYPE_CHECKING
 
 from remote.podside import contract as pc
 from remote.podside.contract import StateKey
@@ -32,8 +33,11 @@ from runner.train.events import RECOVERABLE, Detached, Ended, Interrupted, Launc
 from runner.train.losscurve import LossCurve
 from runner.train.launch import LaunchError, launch_surviving_drops, launcher_env, mask_url
 from runner.train.recovery import AutoRecovery, Recovery, ReportAndExit, RunContext
-from runner.train.targets import Target, make_target
+from runner.train.targets import PodTarget, Target, make_target
 from runner.types import TargetKind
+
+if TYPE_CHECKING:
+    from runner.pod.early_link import EarlyLink
 
 
 def default_run_id(cfg: TrainConfig) -> str:
@@ -379,9 +383,13 @@ class TrainSession:
 
 
 # ---------------------------------------------------------------- entry point
-def run(args: argparse.Namespace, settings: Settings, *, recovery: Recovery | None = None) -> int:
-    """`python -m runner train` (runner/commands/train.py)."""
+def run(args: argparse.Namespace, settings: Settings, *, recovery: Recovery | None = None,
+        early: "EarlyLink | None" = None) -> int:
+    """`python -m runner train` (runner/commands/train.py, through runner/train/command.py, which
+    starts `early`: the pod's API read and SSH connection, in the background)."""
     target = make_target(args, settings)
+    if isinstance(target, PodTarget):
+        target.early = early
     prechecks.check_workspace(args, target)
     cfg = load_train_config(args.config, settings.project_root)
     remote = prechecks.ask_remote_early(target)    # `git ls-remote` runs while the stack outputs are read

@@ -2,19 +2,24 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from infra.polling import Backoff, poll_until
 from infra.runpod_client import EXITED, TERMINATED
 from runner.errors import ApiError, RunnerError, SpotUnavailableError, redact
 from runner.pod.link import PodLink, add_release_note, open_pod_link, release_after_failed_start
-from runner.pod.lifecycle import stop_pod
+from runner.pod.lifecycle import RunningPod, stop_pod
 from runner.pod.stack import StackOutputs, read_outputs_for, refresh_and_up_for, replace_and_up_for
-from runner.pod.state import PodState
+from runner.pod.state import PodState, with_user
 from runner.pod.stops import POD, StopLog
 from runner.remote.shell import Shell
 from runner.train.targets.base import StopReport, Target, interruption
 from runner.types import Market, Say, TargetKind
+
+if TYPE_CHECKING:
+    from runner.pod.early_link import EarlyLink
+    from runner.remote.ssh import SshConnection
 
 
 @dataclass
@@ -24,6 +29,8 @@ class PodTarget(Target):
     resumed: bool = False
     workspace_override: str | None = None
     recreating: bool = False          # inside recreate(), before the new outputs were read
+    early: "EarlyLink | None" = None  # the API read and SSH connection started in the background
+    _early_connection: "SshConnection | None" = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.kind = TargetKind.POD
@@ -31,6 +38,8 @@ class PodTarget(Target):
 
     def preflight(self) -> None:
         self.settings.preflight()                       # API key + SSH key, before any call
+        if self.outputs is None and self.early is not None:
+            self.outputs = self.early.outputs()         # read once: on a cache miss it is a `pulumi` run
         self.outputs = self.outputs or read_outputs_for(self.settings)
         self.pod_id = self.outputs.pod_id
         self.workspace = self.workspace_override or self.outputs.workspace or "/workspace"
@@ -40,6 +49,8 @@ class PodTarget(Target):
 
     def prepare(self, say: Say) -> None:
         asked = time.time()
+        if self._take_early(say, asked):
+            return
         try:
             self.link = open_pod_link(self.settings, start_if_stopped=True, on_progress=say, outputs=self.outputs)
         except SpotUnavailableError as e:
@@ -53,6 +64,21 @@ class PodTarget(Target):
             return
         self.resumed = self.link.running.resumed
         self._running(asked, say)
+
+    def _take_early(self, say: Say, asked: float) -> bool:
+        """The pod was RUNNING and answered SSH in the background read (runner/pod/early_link.py): the
+        link is that pod, and the first connect() is that connection. Only for the first prepare()."""
+        early, self.early = self.early, None
+        found = early.take(self.pod_id) if early is not None and self.pod_id is not None else None
+        if found is None:
+            return False
+        assert self.outputs is not None and found.pod.ssh is not None
+        running = RunningPod(pod=found.pod, ssh=with_user(found.pod.ssh, self.outputs.ssh_user), resumed=False)
+        self.link = PodLink(self.settings, self.outputs, self.settings.client(), running)
+        self._early_connection = found.connection
+        self.resumed = False
+        self._running(asked, say)
+        return True
 
     def _running(self, asked: float, say: Say) -> None:
         """The link is up: this run pays from the moment it asked for a stopped pod, or from now."""
@@ -153,6 +179,11 @@ class PodTarget(Target):
 
     def connect(self) -> Shell:
         assert self.link is not None, "prepare() first"
+        conn, self._early_connection = self._early_connection, None
+        if conn is not None and conn.is_active:
+            return conn
+        if conn is not None:
+            conn.close()
         return self.link.connect(timeout=20.0, keepalive=15)
 
     def after_disconnect(self, error: Exception, attempt: int, say: Say) -> None:

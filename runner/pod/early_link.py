@@ -1,0 +1,107 @@
+"""The SSH connection to a running pod, opened in the background while the command still starts up.
+
+`runner train` spends most of its first ~0.2 s importing itself and checking its input; the API read
+and the SSH handshake are mostly waiting (on RunPod, on the pod's sshd, on the network). So the train
+command starts an `EarlyLink` as soon as the modules it needs are imported (runner/train/command.py):
+a daemon thread reads the stack outputs, asks the API about the pod once and, when the pod is RUNNING
+with an SSH endpoint, opens the pinned connection (runner/pod/link.py connect_endpoint: the same host
+key rules as any other connection). The pod target takes the outputs, the pod and the connection when
+it gets there (runner/train/targets/pod.py); anything else it does the usual way.
+
+Nothing here can cost money: one read and one connection, never a start. Every error is kept back, not
+raised: the usual path then meets the same problem and reports it with its own message. A connection
+nobody took is closed (`discard`), also when it is only finished after the command gave up on it.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from infra.runpod_client import RUNNING, Pod
+from runner.pod.link import connect_endpoint
+from runner.pod.stack import StackOutputs, read_outputs_for
+from runner.pod.state import with_user
+from runner.remote.ssh import SshConnection
+from runner.settings import Settings
+
+
+@dataclass(frozen=True)
+class EarlyPod:
+    """What the background read found: the pod RUNNING at its endpoint, and a connection there."""
+
+    pod: Pod
+    connection: SshConnection
+
+
+class EarlyLink:
+    def __init__(self, settings: Settings, *, timeout: float = 20.0, keepalive: int = 15):
+        self._settings = settings
+        self._timeout = timeout
+        self._keepalive = keepalive
+        self._lock = threading.Lock()
+        self._outputs_read = threading.Event()
+        self._done = threading.Event()
+        self._outputs: StackOutputs | None = None
+        self._found: EarlyPod | None = None
+        self._taken: SshConnection | None = None
+        self._discarded = False
+        self._thread = threading.Thread(target=self._work, name="early-link", daemon=True)
+
+    @classmethod
+    def start(cls, settings: Settings) -> "EarlyLink":
+        link = cls(settings)
+        link._thread.start()
+        return link
+
+    def _work(self) -> None:
+        try:
+            self._settings.preflight()
+            outputs = read_outputs_for(self._settings)
+            self._outputs = outputs
+            self._outputs_read.set()
+            pod = self._settings.client().find_pod(outputs.pod_id, with_history=True)
+            if pod is None or pod.status != RUNNING or pod.ssh is None or self._discarded:
+                return
+            conn = connect_endpoint(self._settings, with_user(pod.ssh, outputs.ssh_user), pin_id=outputs.pod_id,
+                                    started_at=pod.started_at, timeout=self._timeout, keepalive=self._keepalive)
+            with self._lock:
+                if self._discarded:
+                    conn.close()
+                    return
+                self._found = EarlyPod(pod, conn)
+        except BaseException:   # noqa: BLE001 - the usual path meets the same error and reports it
+            return
+        finally:
+            self._outputs_read.set()
+            self._done.set()
+
+    def outputs(self) -> StackOutputs | None:
+        """The stack outputs the thread read (waits for that read only), or None if it could not."""
+        self._outputs_read.wait()
+        return self._outputs
+
+    def take(self, pod_id: str) -> EarlyPod | None:
+        """The running pod and its open connection, once, for the pod the caller means; else None."""
+        self._done.wait()
+        with self._lock:
+            found, self._found = self._found, None
+        if found is None:
+            return None
+        if found.pod.id != pod_id or not found.connection.is_active:
+            found.connection.close()
+            return None
+        self._taken = found.connection
+        return found
+
+    def discard(self) -> None:
+        """At the end of the command: close what nobody took (a connection that is still being opened is
+        closed when it is), and the taken one in case its user never got to it (closing twice is fine)."""
+        with self._lock:
+            self._discarded = True
+            found, self._found = self._found, None
+        for conn in (found.connection if found is not None else None, self._taken):
+            if conn is not None:
+                conn.close()
+
+
+__all__ = ["EarlyLink", "EarlyPod"]

@@ -1,0 +1,117 @@
+"""The pod's API read and SSH connection opened in the background while `runner train` starts up
+(runner/pod/early_link.py, runner/train/command.py), against the fake API and the real sshd."""
+from __future__ import annotations
+
+import threading
+
+from remote.podside.idlewatch import ssh_connections, tcp_sockets
+from runner.pod.early_link import EarlyLink
+from runner.remote.hostkeys import HostKeyStore
+from runner.settings import load_settings
+from tests.runner.train_harness import train_env, wait_for  # noqa: F401
+
+CONFIG = "configs/smoke.yaml"
+
+
+def open_connections(env) -> int:
+    """ESTABLISHED TCP connections to the pod's sshd (what the pod's idle stop counts too)."""
+    return ssh_connections(set(env.sshd.ports), tcp_sockets())
+
+
+def wait_all_closed(env, what: str) -> None:
+    wait_for(lambda: open_connections(env) == 0, 10, what)
+
+
+def stack_output_runs(env) -> int:
+    return sum(1 for c in env.stub.calls() if c["argv"][:2] == ["stack", "output"])
+
+
+def test_a_running_pod_is_reached_in_the_background_with_its_key_pinned(train_env):
+    env = train_env
+    env.add_pod("RUNNING")
+    settings = load_settings()
+
+    early = EarlyLink.start(settings)
+    outputs = early.outputs()
+    found = early.take(env.pod_id)
+
+    assert open_connections(env) == 1
+    assert outputs is not None and outputs.pod_id == env.pod_id
+    assert found is not None and found.pod.status == "RUNNING"
+    assert found.connection.run("echo early", timeout=10).stdout.strip() == "early"
+    # the same host-key rules as every connection: pinned for this start of the pod
+    assert HostKeyStore(settings.paths.known_hosts).get(env.pod_id) is not None
+    assert early.take(env.pod_id) is None                     # handed out once
+    early.discard()
+    assert not found.connection.is_active
+    assert env.fake.billable_calls() == []
+
+
+def test_a_connection_for_another_pod_is_not_handed_out_and_is_closed(train_env):
+    env = train_env
+    env.add_pod("RUNNING")
+    early = EarlyLink.start(load_settings())
+
+    assert early.take("some-other-pod") is None
+    wait_all_closed(env, "the unused connection to be closed")
+
+
+def test_a_stopped_pod_is_only_read_never_started_or_connected(train_env):
+    env = train_env
+    env.add_pod("EXITED")
+    early = EarlyLink.start(load_settings())
+
+    assert early.take(env.pod_id) is None
+    assert early.outputs() is not None
+    assert open_connections(env) == 0
+    assert env.fake.billable_calls() == []
+
+
+def test_bad_settings_are_kept_back_for_the_usual_path_to_report(train_env, monkeypatch, tmp_path):
+    env = train_env
+    env.add_pod("RUNNING")
+    monkeypatch.setenv("SSH_KEY_PATH", str(tmp_path / "no-such-key"))
+    early = EarlyLink.start(load_settings())
+
+    assert early.outputs() is None
+    assert early.take(env.pod_id) is None
+    assert open_connections(env) == 0
+
+
+def test_discard_closes_a_connection_that_is_still_being_opened(train_env):
+    env = train_env
+    env.add_pod("RUNNING")
+    early = EarlyLink.start(load_settings())
+    early.discard()                                   # before the thread got anywhere
+
+    wait_for(lambda: early._done.is_set(), 20, "the background read to finish")
+    assert early.take(env.pod_id) is None
+    wait_all_closed(env, "a connection opened after the discard to be closed")
+
+
+def test_train_uses_the_background_read_once_and_runs_as_before(train_env):
+    env = train_env
+    env.add_pod("RUNNING")
+
+    res = env.run("train", "--config", CONFIG)
+
+    assert res.code == 0, res.err
+    assert "training succeeded: exit code 0" in res.err
+    assert stack_output_runs(env) == 1                 # the outputs were read once, in the background
+    assert env.fake.billable_calls() == []
+    wait_all_closed(env, "every connection of the run to be closed")
+
+
+def test_bad_input_after_the_background_connect_leaves_no_connection_open(train_env):
+    env = train_env
+    env.add_pod("RUNNING")
+
+    res = env.run("train", "--config", "configs/missing.yaml")
+
+    assert res.code == 2, res.err
+    assert "configs/missing.yaml" in res.err
+    assert env.fake.billable_calls() == []
+    for thread in [t for t in threading.enumerate() if t.name == "early-link"]:
+        thread.join(timeout=30)                # the background read ends without anyone waiting for it
+        assert not thread.is_alive()
+    wait_all_closed(env, "any background connection to be closed")
