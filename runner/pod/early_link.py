@@ -59,7 +59,7 @@ class EarlyLink:
             outputs = read_outputs_for(self._settings)
             self._outputs = outputs
             self._outputs_read.set()
-            pod = self._settings.client().find_pod(outputs.pod_id, with_history=True)
+            pod = self._settings.client().find_pod(outputs.pod_id, with_history=False)   # RUNNING or not is enough
             if pod is None or pod.status != RUNNING or pod.ssh is None or self._discarded:
                 return
             conn = connect_endpoint(self._settings, with_user(pod.ssh, outputs.ssh_user), pin_id=outputs.pod_id,

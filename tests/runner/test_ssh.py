@@ -48,6 +48,13 @@ def test_run_returns_output_and_exit_code(conn):
     assert conn.run("true").ok
 
 
+def test_the_connection_sends_small_packets_at_once(conn):
+    """Nagle off (TCP_NODELAY), as OpenSSH does: with it on, each channel open and each step of the
+    handshake waited ~40 ms for the server's delayed ACK."""
+    sock = conn._transport.sock
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
 def test_every_fixture_port_reaches_the_server(sshd):
     for port in sshd.ports:
         with SshConnection.open(_target(sshd, port=port), host_key_check=expect_host_key(sshd.known_host_key)) as c:
