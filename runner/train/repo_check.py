@@ -13,6 +13,7 @@ gets it through GIT_CONFIG_* environment variables as the URL of a temporary rem
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -36,11 +37,15 @@ def mask_url(url: str) -> str:
     return re.sub(r"(://)[^/@]*@", r"\1***@", url)
 
 
-def check_branch_name(branch: str) -> None:
-    ok = not branch.startswith("-") and subprocess.run(
+@functools.lru_cache(maxsize=8)
+def _valid_branch_name(branch: str) -> bool:
+    return not branch.startswith("-") and subprocess.run(
         ["git", "check-ref-format", "--branch", branch], cwd="/", capture_output=True, timeout=10,
     ).returncode == 0
-    if not ok:
+
+
+def check_branch_name(branch: str) -> None:
+    if not _valid_branch_name(branch):      # asked twice per `runner train`: one git process
         raise SettingsError(
             f"REPO_BRANCH {branch!r} is not a valid git branch name (`git check-ref-format --branch` refuses it); "
             "set REPO_BRANCH in .runpod.env to the branch the pod should check out, e.g. main."
@@ -130,6 +135,20 @@ def _git_ok(root: Path, *args: str) -> bool:
     return subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=10).returncode == 0
 
 
+def _objects_exist(root: Path, names: list[str]) -> list[bool]:
+    """Whether each object name (`<commit>^{commit}`, `<tree-ish>:<path>`) resolves in the checkout:
+    one `git cat-file --batch-check` for all of them instead of one git per name."""
+    if not names or any("\n" in n or "\r" in n for n in names):
+        return [_git_ok(root, "cat-file", "-e", n) for n in names]
+    out = subprocess.run(["git", "-C", str(root), "cat-file", "--batch-check=%(objectname)"],
+                         input="".join(n + "\n" for n in names), capture_output=True, text=True, timeout=10)
+    answers = out.stdout.splitlines()
+    if out.returncode != 0 or len(answers) != len(names):
+        return [_git_ok(root, "cat-file", "-e", n) for n in names]
+    # found: the object's id alone; not found: "<name> missing" (or "ambiguous", "dangling", ...)
+    return [re.fullmatch(r"[0-9a-f]{40,64}", a.strip()) is not None for a in answers]
+
+
 def check_repo(repo_url: str, branch: str, *, root: Path, paths: list[str], allow_unpushed: bool,
                say: Say, remote: RemoteBranch | None = None) -> None:
     """The branch exists on REPO_URL; when REPO_URL is this checkout, `paths` exist in it as pushed.
@@ -148,19 +167,27 @@ def check_repo(repo_url: str, branch: str, *, root: Path, paths: list[str], allo
     if name is None:
         return
     tree, what = None, ""
-    if remote.sha and _git_ok(root, "cat-file", "-e", f"{remote.sha}^{{commit}}"):
-        tree, what = remote.sha, f"branch {branch} as pushed to {shown}"
-    elif remote.sha:
+    if remote.sha:
+        # The pushed commit and the files in it, in one git call (the usual case: all there).
+        found = _objects_exist(root, [f"{remote.sha}^{{commit}}", *(f"{remote.sha}:{p}" for p in paths)])
+        if found[0]:
+            _require_pushed([p for p, ok in zip(paths, found[1:]) if not ok],
+                            f"branch {branch} as pushed to {shown}", allow_unpushed, say)
+            return
         say(f"warning: {shown} has commits on {branch} this checkout does not (`git fetch`); "
             "not checking that the config and TRAIN_SCRIPT are in it")
         return
-    elif name and _git_ok(root, "rev-parse", "--verify", "--quiet", f"refs/remotes/{name}/{branch}"):
+    if name and _git_ok(root, "rev-parse", "--verify", "--quiet", f"refs/remotes/{name}/{branch}"):
         tree, what = f"refs/remotes/{name}/{branch}", f"{name}/{branch} as last fetched"
     elif name == "" and _git_ok(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"):
         tree, what = f"refs/heads/{branch}", f"branch {branch}"
     if tree is None:
         return
-    missing = [p for p in paths if not _git_ok(root, "cat-file", "-e", f"{tree}:{p}")]
+    found = _objects_exist(root, [f"{tree}:{p}" for p in paths])
+    _require_pushed([p for p, ok in zip(paths, found) if not ok], what, allow_unpushed, say)
+
+
+def _require_pushed(missing: list[str], what: str, allow_unpushed: bool, say: Say) -> None:
     if not missing:
         return
     listed = " and ".join(missing)
