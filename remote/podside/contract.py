@@ -9,7 +9,8 @@ the pod-side program and runs there under the image's python3.
     pod -> runner   one `RT_RESULT <json>` line (launch) or `RT_INSPECT <json>` line (inspect) as
                     the last stdout line; `error: ...` / `warning: ...` lines on stderr
     on the volume   <workspace>/logs/current.log with one Header and one Footer line per attempt
-                    and `[remote_train] ...` notes; <workspace>/.runner/state.json (StateKey)
+                    and `[remote_train] ...` notes (loglines.py, re-exported here);
+                    <workspace>/.runner/state.json (StateKey)
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import json
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 
 class Inputs:
@@ -281,112 +282,23 @@ def find_inspect(stdout: str) -> Optional[Dict[str, Any]]:
 
 
 # ---------------------------------------------------------------- the log's header, footer and notes
-NOTE_PREFIX = "[remote_train] "
-SIGTERM_NOTE = NOTE_PREFIX + "SIGTERM received"
-BANNER = "====="
-NONE = "none"                          # how the log lines spell a missing value
+# Defined in loglines.py and re-exported here, loaded on first use: the idle watcher (which ships
+# contract.py without loglines.py) and inspect never need them.
+_LOGLINES = ("NOTE_PREFIX", "SIGTERM_NOTE", "BANNER", "NONE", "Header", "Footer", "EndedNote", "is_launcher_line",
+             "parse_footer", "parse_header", "parse_ended_note", "is_sigterm_note")
+if TYPE_CHECKING:
+    from .loglines import (BANNER as BANNER, NONE as NONE, NOTE_PREFIX as NOTE_PREFIX,
+                           SIGTERM_NOTE as SIGTERM_NOTE, EndedNote as EndedNote, Footer as Footer,
+                           Header as Header, is_launcher_line as is_launcher_line,
+                           is_sigterm_note as is_sigterm_note, parse_ended_note as parse_ended_note,
+                           parse_footer as parse_footer, parse_header as parse_header)
 
 
-def _none(value: Optional[str]) -> Optional[str]:
-    return None if value in (None, "", NONE, "None") else value
-
-
-def _int_or_none(value: Optional[str]) -> Optional[int]:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-# The patterns search (not match): a line the training left unfinished (a progress bar redrawn
-# with \r) can precede the banner on the same line of the log.
-_HEADER_RE = re.compile(
-    r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) config=(?P<config>.*) "
-    r"resume=(?P<resume>\S+) =====$")
-_FOOTER_RE = re.compile(
-    r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) end state=(?P<state>\w+) "
-    r"exit=(?P<exit>\S+) checkpoint=(?P<ckpt>.*) =====$")
-_ENDED_NOTE_RE = re.compile(
-    r"^\[remote_train\] training ended: state=(?P<state>\w+) exit_code=(?P<exit>\S+) "
-    r"last_checkpoint=(?P<ckpt>\S+)")
-
-
-@dataclass(frozen=True)
-class Header:
-    """The first log line of an attempt."""
-
-    time: str
-    run_id: str
-    attempt: int
-    config: str
-    resume_from: Optional[str]
-
-    def line(self) -> str:
-        return (f"===== {self.time} run={self.run_id} attempt={self.attempt} config={self.config} "
-                f"resume={self.resume_from or NONE} =====")
-
-
-@dataclass(frozen=True)
-class Footer:
-    """The last log line of an attempt (written when it ends; on preemption if the 5 s allow)."""
-
-    time: str
-    run_id: str
-    attempt: int
-    state: str
-    exit_code: Optional[int]
-    checkpoint: Optional[str]
-
-    def line(self) -> str:
-        code = NONE if self.exit_code is None else str(self.exit_code)
-        return (f"===== {self.time} run={self.run_id} attempt={self.attempt} end state={self.state} "
-                f"exit={code} checkpoint={self.checkpoint or NONE} =====")
-
-
-@dataclass(frozen=True)
-class EndedNote:
-    """`[remote_train] training ended: ...`, written just before the footer."""
-
-    state: str
-    exit_code: Optional[int]
-    checkpoint: Optional[str]
-
-    def line(self, detail: str = "") -> str:
-        code = NONE if self.exit_code is None else str(self.exit_code)
-        return (f"{NOTE_PREFIX}training ended: state={self.state} exit_code={code} "
-                f"last_checkpoint={self.checkpoint or NONE}" + (f" ({detail})" if detail else ""))
-
-
-def is_launcher_line(text: str) -> bool:
-    """A line the launcher wrote (header, footer, note) rather than training."""
-    return text.startswith((BANNER, NOTE_PREFIX))
-
-
-def parse_footer(text: str) -> Optional[Footer]:
-    m = _FOOTER_RE.search(text)
-    if not m:
-        return None
-    return Footer(m["time"], m["run"], int(m["attempt"]), m["state"], _int_or_none(m["exit"]), _none(m["ckpt"]))
-
-
-def parse_header(text: str) -> Optional[Header]:
-    if " end state=" in text:
-        return None
-    m = _HEADER_RE.search(text)
-    if not m:
-        return None
-    return Header(m["time"], m["run"], int(m["attempt"]), m["config"], _none(m["resume"]))
-
-
-def parse_ended_note(text: str) -> Optional[EndedNote]:
-    m = _ENDED_NOTE_RE.match(text)
-    if not m:
-        return None
-    return EndedNote(m["state"], _int_or_none(m["exit"]), _none(m["ckpt"]))
-
-
-def is_sigterm_note(text: str) -> bool:
-    return text.startswith(SIGTERM_NOTE)
+def __getattr__(name: str) -> Any:
+    if name in _LOGLINES:
+        from . import loglines
+        return getattr(loglines, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------- checkpoints (HF Trainer layout)

@@ -13,9 +13,10 @@ from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Mapping
 
 from . import checkpoints, configfile, gitcode, idlewatch, logbook, record, tmuxsession
-from .contract import (RESULT_PREFIX, TRAINING_ATTEMPT, TRAINING_RUN_ID, AttemptState, Header, Inputs, LaunchStatus,
-                       ResultKey, StateKey, format_answer)
+from .contract import (RESULT_PREFIX, TRAINING_ATTEMPT, TRAINING_RUN_ID, AttemptState, Inputs, LaunchStatus, ResultKey,
+                       StateKey, format_answer)
 from .inputs import InputError, Settings, check_launch, gpu_count, launch_kind, under_repo
+from .loglines import Header
 
 LOCK_WAIT_S = 120.0
 SUPERVISOR_WAIT_S = 15.0

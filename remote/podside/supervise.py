@@ -21,7 +21,8 @@ from typing import Any, Dict, List, Optional
 
 from . import checkpoints, logbook, record, selfstop
 from .children import Children
-from .contract import AttemptState, EndedNote, Footer, VolumePaths, ack_text
+from .contract import AttemptState, VolumePaths, ack_text
+from .loglines import EndedNote, Footer
 from .venvsetup import VenvError, VenvSetup
 
 SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
