@@ -29,6 +29,7 @@ class Inputs:
     REPO_URL = "RT_REPO_URL"
     REPO_BRANCH = "RT_REPO_BRANCH"      # default main
     REPO_DIR = "RT_REPO_DIR"            # default <workspace>/<repo name>
+    REPO_COMMIT = "RT_REPO_COMMIT"      # the branch's commit the runner's `git ls-remote` saw (skips a fetch)
     CODE_SOURCE = "RT_CODE_SOURCE"      # git | pushed
     CONFIG = "RT_CONFIG"                # relative to the repo root, or absolute
     TRAIN_SCRIPT = "RT_TRAIN_SCRIPT"    # default scripts/train.py
@@ -43,7 +44,7 @@ class Inputs:
     IDLE_STOP_MINUTES = "RT_IDLE_STOP_MINUTES"   # the idle stop's time (idlewatch.py); unset/0: none
     IDLE_SSH_PORTS = "RT_IDLE_SSH_PORTS"         # ports whose connections count as a session (default: sshd's)
 
-    ALL = (ACTION, WORKSPACE, REPO_URL, REPO_BRANCH, REPO_DIR, CODE_SOURCE, CONFIG, TRAIN_SCRIPT,
+    ALL = (ACTION, WORKSPACE, REPO_URL, REPO_BRANCH, REPO_DIR, REPO_COMMIT, CODE_SOURCE, CONFIG, TRAIN_SCRIPT,
            LAUNCHER, GPU_COUNT, RUN_ID, STOP_POD, SESSION, PYTHON, RP_ENV_FILE, ACK_WAIT, IDLE_STOP_MINUTES)
     # What a user (or a test) may set in the runner's environment; passed through to the launcher.
     # TMUX_TMPDIR gives the training its own tmux server (shared machines, tests).

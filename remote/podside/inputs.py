@@ -45,6 +45,7 @@ class Settings:
     ack_wait: float
     gpu_count_text: str                 # RT_GPU_COUNT as given ("" = from RunPod's environment)
     idle_stop_minutes: float = 0.0      # RT_IDLE_STOP_MINUTES; 0: the launch starts no idle watcher
+    commit: str = ""                    # RT_REPO_COMMIT: the branch's full commit id as the runner saw it, or ""
 
     @property
     def paths(self) -> VolumePaths:
@@ -90,6 +91,10 @@ def read_settings(environ: Mapping[str, str]) -> Settings:
     if not re.match(r"^[0-9]+(\.[0-9]+)?$", idle):
         raise InputError(f"RT_IDLE_STOP_MINUTES must be a number of minutes, 0 for none (got '{idle}')")
     s.idle_stop_minutes = float(idle)
+    s.commit = get(Inputs.REPO_COMMIT).strip().lower()
+    if s.commit and not re.match(r"^([0-9a-f]{40}|[0-9a-f]{64})$", s.commit):
+        raise InputError(f"RT_REPO_COMMIT must be a full commit id, 40 (or 64) hex digits as `git ls-remote` "
+                         f"prints it (got '{s.commit}'); leave it unset to fetch")
     if not s.workspace.startswith("/"):
         raise InputError(f"RT_WORKSPACE must be an absolute path (got '{s.workspace}')")
     if not s.repo_dir and s.repo_url:

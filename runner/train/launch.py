@@ -36,7 +36,10 @@ class LaunchError(UsageError):
 
 
 def launcher_env(*, workspace: str, repo_url: str, branch: str, config: str, train_script: str, run_id: str,
-                 stop_pod: bool, detach: bool, session: str, idle_stop_minutes: float = 0.0) -> dict[str, str]:
+                 stop_pod: bool, detach: bool, session: str, idle_stop_minutes: float = 0.0,
+                 commit: str | None = None) -> dict[str, str]:
+    """The RT_* inputs of one launch. commit: the branch's commit the runner's `git ls-remote` saw (the
+    pod then skips its `git fetch` when its checkout already has origin/<branch> there)."""
     env = {
         Inputs.WORKSPACE: workspace,
         Inputs.REPO_URL: repo_url,
@@ -50,6 +53,8 @@ def launcher_env(*, workspace: str, repo_url: str, branch: str, config: str, tra
     }
     if idle_stop_minutes > 0:
         env[Inputs.IDLE_STOP_MINUTES] = f"{idle_stop_minutes:g}"
+    if commit:
+        env[Inputs.REPO_COMMIT] = commit
     for name in Inputs.PASSTHROUGH:           # launcher knobs a user (or a test) set in the environment
         value = os.environ.get(name)
         if value:
