@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
-from . import checkpoints, configfile, gitcode, handoff, idlewatch, logbook, record, tmuxsession
+from . import checkpoints, configfile, gitcode, handoff, logbook, record, tmuxsession
 from .contract import (RESULT_PREFIX, TRAINING_ATTEMPT, TRAINING_RUN_ID, AttemptState, Inputs, LaunchStatus, ResultKey,
                        StateKey, format_answer)
 from .inputs import InputError, Settings, check_launch, gpu_count, launch_kind, under_repo
@@ -133,6 +133,7 @@ def watch_idle(s: Settings, program: str) -> None:
     A watcher with the same time already running is left alone; any failure is only a warning."""
     if s.idle_stop_minutes <= 0:
         return
+    from . import idlewatch                          # (argparse and the rest: only when asked for)
     try:
         idlewatch.spawn(program, s.workspace, s.idle_stop_minutes * 60, s.rp_env_file)
     except OSError as exc:
@@ -158,7 +159,7 @@ def start(s: Settings, environ: Mapping[str, str], token: str, argv: List[str], 
         raise InputError(f"config {s.config} not found (looked for {config_path}; --config is relative to the "
                          "repo root); check the path and that it is committed/pushed")
     try:
-        output_dir = configfile.output_dir(config_path, s.repo_dir)
+        output_dir = configfile.output_dir(config_path, s.repo_dir, paths.config_cache)
     except configfile.ConfigError as exc:
         raise InputError(str(exc)) from None
     gpus = gpu_count(s, environ)

@@ -7,9 +7,9 @@ library only: it travels to the pod inside the pod-side program.
 """
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 NOTE_PREFIX = "[remote_train] "
 SIGTERM_NOTE = NOTE_PREFIX + "SIGTERM received"
@@ -29,20 +29,21 @@ def _int_or_none(value: Optional[str]) -> Optional[int]:
 
 
 # The patterns search (not match): a line the training left unfinished (a progress bar redrawn
-# with \r) can precede the banner on the same line of the log.
-_HEADER_RE = re.compile(
-    r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) config=(?P<config>.*) "
-    r"resume=(?P<resume>\S+) =====$")
-_FOOTER_RE = re.compile(
-    r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) end state=(?P<state>\w+) "
-    r"exit=(?P<exit>\S+) checkpoint=(?P<ckpt>.*) =====$")
-_ENDED_NOTE_RE = re.compile(
-    r"^\[remote_train\] training ended: state=(?P<state>\w+) exit_code=(?P<exit>\S+) "
-    r"last_checkpoint=(?P<ckpt>\S+)")
+# with \r) can precede the banner on the same line of the log. Compiled on first use: the pod side
+# writes these lines and never parses them.
+@functools.lru_cache(maxsize=None)
+def _pattern(name: str) -> "re.Pattern[str]":
+    return re.compile({
+        "header": r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) config=(?P<config>.*) "
+                  r"resume=(?P<resume>\S+) =====$",
+        "footer": r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) end state=(?P<state>\w+) "
+                  r"exit=(?P<exit>\S+) checkpoint=(?P<ckpt>.*) =====$",
+        "ended": r"^\[remote_train\] training ended: state=(?P<state>\w+) exit_code=(?P<exit>\S+) "
+                 r"last_checkpoint=(?P<ckpt>\S+)",
+    }[name])
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
     """The first log line of an attempt."""
 
     time: str
@@ -56,8 +57,7 @@ class Header:
                 f"resume={self.resume_from or NONE} =====")
 
 
-@dataclass(frozen=True)
-class Footer:
+class Footer(NamedTuple):
     """The last log line of an attempt (written when it ends; on preemption if the 5 s allow)."""
 
     time: str
@@ -73,8 +73,7 @@ class Footer:
                 f"exit={code} checkpoint={self.checkpoint or NONE} =====")
 
 
-@dataclass(frozen=True)
-class EndedNote:
+class EndedNote(NamedTuple):
     """`[remote_train] training ended: ...`, written just before the footer."""
 
     state: str
@@ -93,7 +92,7 @@ def is_launcher_line(text: str) -> bool:
 
 
 def parse_footer(text: str) -> Optional[Footer]:
-    m = _FOOTER_RE.search(text)
+    m = _pattern("footer").search(text)
     if not m:
         return None
     return Footer(m["time"], m["run"], int(m["attempt"]), m["state"], _int_or_none(m["exit"]), _none(m["ckpt"]))
@@ -102,14 +101,14 @@ def parse_footer(text: str) -> Optional[Footer]:
 def parse_header(text: str) -> Optional[Header]:
     if " end state=" in text:
         return None
-    m = _HEADER_RE.search(text)
+    m = _pattern("header").search(text)
     if not m:
         return None
     return Header(m["time"], m["run"], int(m["attempt"]), m["config"], _none(m["resume"]))
 
 
 def parse_ended_note(text: str) -> Optional[EndedNote]:
-    m = _ENDED_NOTE_RE.match(text)
+    m = _pattern("ended").match(text)
     if not m:
         return None
     return EndedNote(m["state"], _int_or_none(m["exit"]), _none(m["ckpt"]))
