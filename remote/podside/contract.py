@@ -241,6 +241,10 @@ def parse_json_object(raw: Any) -> Optional[Dict[str, Any]]:
 # ---------------------------------------------------------------- answer lines (stdout, last line)
 RESULT_PREFIX = "RT_RESULT "
 INSPECT_PREFIX = "RT_INSPECT "
+# The short launch script's answer when .runner/podside-<hash>.pyz is not on the volume (remote_train.sh
+# rt_cached): this line on stdout and this exit status; the runner then sends the full script.
+NEED_PROGRAM_PREFIX = "RT_NEED_PROGRAM "
+NEED_PROGRAM_EXIT = 86
 ERROR_PREFIX = "error: "
 WARNING_PREFIX = "warning: "
 
