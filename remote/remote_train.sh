@@ -11,6 +11,9 @@
 #      changes nothing on the volume: without a cached copy it runs one from a temp directory;
 #   3. runs it: the program reads the RT_* inputs, checks them, launches (or inspects), and starts
 #      `podside-<hash>.pyz supervise` in tmux. See README, "On the pod".
+# The short script (bundle.short_launcher_script(): the runner knows the program is on the volume) ends
+# with `rt_cached <content hash>` instead and has no rt_program: it runs the cached program, or answers
+# RT_NEED_PROGRAM (exit 86) so the runner sends the full script.
 # Everything is in functions and the last line runs with stdin from /dev/null: bash has read the whole
 # stream before anything runs, so no child can swallow the rest of it.
 
@@ -51,6 +54,21 @@ rt_main() {
   rc=$?
   rm -rf -- "$scratch"
   exit "$rc"
+}
+
+# rt_cached DIGEST: the short script's call (bundle.short_launcher_script(), no rt_program): run the
+# program already on the volume; without it print `RT_NEED_PROGRAM <digest>` and exit 86, and the
+# runner sends the full script (contract.NEED_PROGRAM_PREFIX / NEED_PROGRAM_EXIT).
+rt_cached() {
+  local py pyz
+  py=$(command -v python3 || command -v "${RT_PYTHON:-python3}") ||
+    rt_die "python3 is not installed on the pod; use an image with Python 3"
+  pyz=${RT_WORKSPACE:-/workspace}/.runner/podside-$1.pyz
+  if [[ $pyz == /* && -f $pyz ]]; then
+    exec "$py" "$pyz"
+  fi
+  printf 'RT_NEED_PROGRAM %s\n' "$1"
+  exit 86
 }
 
 # (bundle.launcher_script() appends rt_program and the call of rt_main here.)

@@ -1,7 +1,9 @@
 """Entry point of the pod-side program: `python3 podside-<hash>.pyz [supervise | idlewatch ...]`.
 
-Without an argument the mode is RT_ACTION: launch (default) or inspect. `supervise` is what tmux
-runs; `idlewatch` is the idle stop (idlewatch.py). An InputError becomes `error: <what to do>` on stderr and exit status 2.
+Without an argument the mode is RT_ACTION: launch (default) or inspect. `supervise PLAN [TOKEN
+LAUNCHER_PID]` is what tmux runs (with a token it first waits for that launcher's plan, handoff.py);
+`idlewatch` is the idle stop (idlewatch.py). An InputError becomes `error: <what to do>` on stderr
+and exit status 2.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args[:1] == ["supervise"]:
         from . import supervise                      # imports everything the attempt's end needs, now
         plan = args[1] if len(args) > 1 else VolumePaths(os.environ.get(Inputs.WORKSPACE) or DEFAULT_WORKSPACE).supervisor_plan
+        if len(args) > 3:                             # started early by a launcher: wait for its plan
+            return supervise.main(plan, token=args[2], launcher_pid=int(args[3]))
         return supervise.main(plan)
     try:
         settings = read_settings(os.environ)

@@ -1,10 +1,19 @@
 """output_dir from the training config: PyYAML when the interpreter has it, else a small parser of
-top-level `key: scalar` lines (enough for output_dir; nested keys are ignored)."""
+top-level `key: scalar` lines (enough for output_dir; nested keys are ignored).
+
+Importing PyYAML and parsing cost the launcher ~15-20 ms on every launch, so a launch keeps what
+it found in <workspace>/.runner/config-cache.json, keyed on the config's whole text (configs are
+small; no hashlib, whose import costs more than the lookup), its path, the repo dir and whether
+PyYAML is importable: the same text gives the same answer, any edit (a git update) or another
+parser parses again. Only successes are kept; a cache that cannot be read or
+written only costs the parse."""
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import re
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional
 
 _KEY_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)\s*:(?:\s+(.*))?$")
 
@@ -32,12 +41,19 @@ def parse_top_level(text: str) -> Dict[str, Any]:
     return data
 
 
-def load_mapping(path: str) -> Any:
+CACHE_ENTRIES = 16
+
+
+def _read(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+            return fh.read()
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+
+
+def load_mapping(path: str, text: Optional[str] = None) -> Any:
+    text = _read(path) if text is None else text
     try:
         import yaml  # type: ignore
     except ImportError:
@@ -48,9 +64,55 @@ def load_mapping(path: str) -> Any:
         raise ConfigError(f"config {path} is not valid YAML: {str(exc).replace(chr(10), ' ')}") from None
 
 
-def output_dir(config_path: str, repo_dir: str) -> str:
-    """The absolute output_dir the config names (relative = relative to the repo)."""
-    data = load_mapping(config_path)
+def output_dir(config_path: str, repo_dir: str, cache_path: Optional[str] = None) -> str:
+    """The absolute output_dir the config names (relative = relative to the repo); with cache_path,
+    looked up there first and kept there after a parse."""
+    text = _read(config_path)
+    if cache_path is None:
+        return _parse_output_dir(config_path, repo_dir, text)
+    key = _cache_key(config_path, repo_dir, text)
+    entries = [e for e in _load_cache(cache_path) if isinstance(e, list) and len(e) == 2]
+    for entry_key, value in entries:
+        if entry_key == key and isinstance(value, str) and value:
+            return value
+    value = _parse_output_dir(config_path, repo_dir, text)
+    entries = [e for e in entries if e[0] != key][-(CACHE_ENTRIES - 1):] + [[key, value]]
+    _save_cache(cache_path, entries)
+    return value
+
+
+def _cache_key(config_path: str, repo_dir: str, text: str) -> List[str]:
+    try:
+        parser = "yaml" if importlib.util.find_spec("yaml") is not None else "top-level"
+    except (ImportError, ValueError):
+        parser = "unknown"
+    return [parser, repo_dir, config_path, text]
+
+
+def _load_cache(path: str) -> List[Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return []
+    return data if isinstance(data, list) else []
+
+
+def _save_cache(path: str, entries: List[Any]) -> None:
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(entries, fh)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def _parse_output_dir(config_path: str, repo_dir: str, text: str) -> str:
+    data = load_mapping(config_path, text)
     if not isinstance(data, dict):
         raise ConfigError(f"config {config_path} is not a YAML mapping of key: value pairs")
     value = data.get("output_dir")

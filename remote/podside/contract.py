@@ -9,15 +9,15 @@ the pod-side program and runs there under the image's python3.
     pod -> runner   one `RT_RESULT <json>` line (launch) or `RT_INSPECT <json>` line (inspect) as
                     the last stdout line; `error: ...` / `warning: ...` lines on stderr
     on the volume   <workspace>/logs/current.log with one Header and one Footer line per attempt
-                    and `[remote_train] ...` notes; <workspace>/.runner/state.json (StateKey)
+                    and `[remote_train] ...` notes (loglines.py, re-exported here);
+                    <workspace>/.runner/state.json (StateKey)
 """
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, NamedTuple, Optional
 
 
 class Inputs:
@@ -28,6 +28,7 @@ class Inputs:
     REPO_URL = "RT_REPO_URL"
     REPO_BRANCH = "RT_REPO_BRANCH"      # default main
     REPO_DIR = "RT_REPO_DIR"            # default <workspace>/<repo name>
+    REPO_COMMIT = "RT_REPO_COMMIT"      # the branch's commit the runner's `git ls-remote` saw (skips a fetch)
     CODE_SOURCE = "RT_CODE_SOURCE"      # git | pushed
     CONFIG = "RT_CONFIG"                # relative to the repo root, or absolute
     TRAIN_SCRIPT = "RT_TRAIN_SCRIPT"    # default scripts/train.py
@@ -42,7 +43,7 @@ class Inputs:
     IDLE_STOP_MINUTES = "RT_IDLE_STOP_MINUTES"   # the idle stop's time (idlewatch.py); unset/0: none
     IDLE_SSH_PORTS = "RT_IDLE_SSH_PORTS"         # ports whose connections count as a session (default: sshd's)
 
-    ALL = (ACTION, WORKSPACE, REPO_URL, REPO_BRANCH, REPO_DIR, CODE_SOURCE, CONFIG, TRAIN_SCRIPT,
+    ALL = (ACTION, WORKSPACE, REPO_URL, REPO_BRANCH, REPO_DIR, REPO_COMMIT, CODE_SOURCE, CONFIG, TRAIN_SCRIPT,
            LAUNCHER, GPU_COUNT, RUN_ID, STOP_POD, SESSION, PYTHON, RP_ENV_FILE, ACK_WAIT, IDLE_STOP_MINUTES)
     # What a user (or a test) may set in the runner's environment; passed through to the launcher.
     # TMUX_TMPDIR gives the training its own tmux server (shared machines, tests).
@@ -89,9 +90,9 @@ TERMINAL_STATES = tuple(s.value for s in AttemptState if s.terminal)
 
 
 # ---------------------------------------------------------------- where things live on the volume
-@dataclass(frozen=True)
-class VolumePaths:
-    """Paths under the workspace (the network volume, /workspace on a RunPod pod)."""
+class VolumePaths(NamedTuple):
+    """Paths under the workspace (the network volume, /workspace on a RunPod pod). NamedTuples, not
+    dataclasses, in the pod-side program: dataclasses imports inspect, ~8 ms of every start there."""
 
     workspace: str = DEFAULT_WORKSPACE
 
@@ -137,6 +138,10 @@ class VolumePaths:
     @property
     def supervisor_plan(self) -> str:  # launch -> supervisor: environment (no API key) + plan; mode 600
         return self._join(".runner", "supervise.json")
+
+    @property
+    def config_cache(self) -> str:     # the launch's output_dir per config text (configfile.py)
+        return self._join(".runner", "config-cache.json")
 
     @property
     def tensorboard_file(self) -> str:
@@ -236,6 +241,10 @@ def parse_json_object(raw: Any) -> Optional[Dict[str, Any]]:
 # ---------------------------------------------------------------- answer lines (stdout, last line)
 RESULT_PREFIX = "RT_RESULT "
 INSPECT_PREFIX = "RT_INSPECT "
+# The short launch script's answer when .runner/podside-<hash>.pyz is not on the volume (remote_train.sh
+# rt_cached): this line on stdout and this exit status; the runner then sends the full script.
+NEED_PROGRAM_PREFIX = "RT_NEED_PROGRAM "
+NEED_PROGRAM_EXIT = 86
 ERROR_PREFIX = "error: "
 WARNING_PREFIX = "warning: "
 
@@ -281,112 +290,23 @@ def find_inspect(stdout: str) -> Optional[Dict[str, Any]]:
 
 
 # ---------------------------------------------------------------- the log's header, footer and notes
-NOTE_PREFIX = "[remote_train] "
-SIGTERM_NOTE = NOTE_PREFIX + "SIGTERM received"
-BANNER = "====="
-NONE = "none"                          # how the log lines spell a missing value
+# Defined in loglines.py and re-exported here, loaded on first use: the idle watcher (which ships
+# contract.py without loglines.py) and inspect never need them.
+_LOGLINES = ("NOTE_PREFIX", "SIGTERM_NOTE", "BANNER", "NONE", "Header", "Footer", "EndedNote", "is_launcher_line",
+             "parse_footer", "parse_header", "parse_ended_note", "is_sigterm_note")
+if TYPE_CHECKING:
+    from .loglines import (BANNER as BANNER, NONE as NONE, NOTE_PREFIX as NOTE_PREFIX,
+                           SIGTERM_NOTE as SIGTERM_NOTE, EndedNote as EndedNote, Footer as Footer,
+                           Header as Header, is_launcher_line as is_launcher_line,
+                           is_sigterm_note as is_sigterm_note, parse_ended_note as parse_ended_note,
+                           parse_footer as parse_footer, parse_header as parse_header)
 
 
-def _none(value: Optional[str]) -> Optional[str]:
-    return None if value in (None, "", NONE, "None") else value
-
-
-def _int_or_none(value: Optional[str]) -> Optional[int]:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-# The patterns search (not match): a line the training left unfinished (a progress bar redrawn
-# with \r) can precede the banner on the same line of the log.
-_HEADER_RE = re.compile(
-    r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) config=(?P<config>.*) "
-    r"resume=(?P<resume>\S+) =====$")
-_FOOTER_RE = re.compile(
-    r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) end state=(?P<state>\w+) "
-    r"exit=(?P<exit>\S+) checkpoint=(?P<ckpt>.*) =====$")
-_ENDED_NOTE_RE = re.compile(
-    r"^\[remote_train\] training ended: state=(?P<state>\w+) exit_code=(?P<exit>\S+) "
-    r"last_checkpoint=(?P<ckpt>\S+)")
-
-
-@dataclass(frozen=True)
-class Header:
-    """The first log line of an attempt."""
-
-    time: str
-    run_id: str
-    attempt: int
-    config: str
-    resume_from: Optional[str]
-
-    def line(self) -> str:
-        return (f"===== {self.time} run={self.run_id} attempt={self.attempt} config={self.config} "
-                f"resume={self.resume_from or NONE} =====")
-
-
-@dataclass(frozen=True)
-class Footer:
-    """The last log line of an attempt (written when it ends; on preemption if the 5 s allow)."""
-
-    time: str
-    run_id: str
-    attempt: int
-    state: str
-    exit_code: Optional[int]
-    checkpoint: Optional[str]
-
-    def line(self) -> str:
-        code = NONE if self.exit_code is None else str(self.exit_code)
-        return (f"===== {self.time} run={self.run_id} attempt={self.attempt} end state={self.state} "
-                f"exit={code} checkpoint={self.checkpoint or NONE} =====")
-
-
-@dataclass(frozen=True)
-class EndedNote:
-    """`[remote_train] training ended: ...`, written just before the footer."""
-
-    state: str
-    exit_code: Optional[int]
-    checkpoint: Optional[str]
-
-    def line(self, detail: str = "") -> str:
-        code = NONE if self.exit_code is None else str(self.exit_code)
-        return (f"{NOTE_PREFIX}training ended: state={self.state} exit_code={code} "
-                f"last_checkpoint={self.checkpoint or NONE}" + (f" ({detail})" if detail else ""))
-
-
-def is_launcher_line(text: str) -> bool:
-    """A line the launcher wrote (header, footer, note) rather than training."""
-    return text.startswith((BANNER, NOTE_PREFIX))
-
-
-def parse_footer(text: str) -> Optional[Footer]:
-    m = _FOOTER_RE.search(text)
-    if not m:
-        return None
-    return Footer(m["time"], m["run"], int(m["attempt"]), m["state"], _int_or_none(m["exit"]), _none(m["ckpt"]))
-
-
-def parse_header(text: str) -> Optional[Header]:
-    if " end state=" in text:
-        return None
-    m = _HEADER_RE.search(text)
-    if not m:
-        return None
-    return Header(m["time"], m["run"], int(m["attempt"]), m["config"], _none(m["resume"]))
-
-
-def parse_ended_note(text: str) -> Optional[EndedNote]:
-    m = _ENDED_NOTE_RE.match(text)
-    if not m:
-        return None
-    return EndedNote(m["state"], _int_or_none(m["exit"]), _none(m["ckpt"]))
-
-
-def is_sigterm_note(text: str) -> bool:
-    return text.startswith(SIGTERM_NOTE)
+def __getattr__(name: str) -> Any:
+    if name in _LOGLINES:
+        from . import loglines
+        return getattr(loglines, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------- checkpoints (HF Trainer layout)

@@ -1,6 +1,7 @@
-"""RT_ACTION=launch: check the inputs, get the code, pick the checkpoint, start the supervisor in
-tmux, answer with one RT_RESULT line. Everything before tmux fails fast (InputError) and leaves no
-state, no log header and no session behind; the pod is never stopped for an input error.
+"""RT_ACTION=launch: check the inputs, start the supervisor in tmux early (it waits for its plan,
+handoff.py), get the code, pick the checkpoint, hand the supervisor its plan, answer with one
+RT_RESULT line. Every InputError fails fast and leaves no state, no log header and no session
+behind (the early session is abandoned); the pod is never stopped for an input error.
 """
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import os
 import sys
 import time
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Mapping
+from typing import Any, Dict, Iterator, List, Mapping, Optional
 
-from . import checkpoints, configfile, gitcode, idlewatch, logbook, record, tmuxsession
-from .contract import (RESULT_PREFIX, TRAINING_ATTEMPT, TRAINING_RUN_ID, AttemptState, Header, Inputs, LaunchStatus,
-                       ResultKey, StateKey, format_answer)
+from . import checkpoints, configfile, gitcode, handoff, logbook, record, tmuxsession
+from .contract import (RESULT_PREFIX, TRAINING_ATTEMPT, TRAINING_RUN_ID, AttemptState, Inputs, LaunchStatus, ResultKey,
+                       StateKey, format_answer)
 from .inputs import InputError, Settings, check_launch, gpu_count, launch_kind, under_repo
+from .loglines import Header
 
 LOCK_WAIT_S = 120.0
 SUPERVISOR_WAIT_S = 15.0
@@ -62,20 +64,24 @@ def _saved_environment(environ: Mapping[str, str]) -> Dict[str, str]:
     return {k: v for k, v in environ.items() if k not in NOT_SAVED}
 
 
-def _supervisor_argv(program: str, runner_dir: str, plan: str) -> List[str]:
-    """Run from runner_dir; paths inside it are given relative (a short, readable tmux command)."""
+def _supervisor_argv(program: str, runner_dir: str, plan: str, token: str) -> List[str]:
+    """Run from runner_dir; paths inside it are given relative (a short, readable tmux command).
+    The supervisor waits for the plan that carries token, while this launcher (pid) lives."""
     def short(path: str) -> str:
         rel = os.path.relpath(path, runner_dir)
         return path if rel.startswith("..") else "./" + rel
-    return [sys.executable, short(program), "supervise", short(plan)]
+    return [sys.executable, short(program), "supervise", short(plan), token, str(os.getpid())]
 
 
-def _await_supervisor(state_file: str, wait_s: float = SUPERVISOR_WAIT_S) -> bool:
+def _await_supervisor(state_file: str, pid: Optional[int], wait_s: float = SUPERVISOR_WAIT_S) -> bool:
+    """The supervisor took the plan (it records its pid first); False if it died or took too long."""
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if isinstance((record.load(state_file) or {}).get(StateKey.SUPERVISOR_PID), int):
             return True
-        time.sleep(0.02)
+        if pid is not None and not handoff.alive(pid):
+            return isinstance((record.load(state_file) or {}).get(StateKey.SUPERVISOR_PID), int)
+        time.sleep(0.01)
     return False
 
 
@@ -91,7 +97,11 @@ def launch(s: Settings, environ: Mapping[str, str], program: str) -> int:
         raise InputError(f"cannot create {paths.runner_dir} and {paths.log_dir}; is the network volume "
                          f"mounted at {s.workspace}?") from None
     with launch_lock(paths.lock_file):
-        status = tmuxsession.status(s.session)
+        session = tmuxsession.probe(s.session)
+        if handoff.is_waiting_orphan(session, paths.supervisor_plan):
+            handoff.abandon(s.session, session.pid)      # its launcher died before the plan: nothing runs
+            session = tmuxsession.probe(s.session)
+        status = session.status
         if status == tmuxsession.RUNNING:
             watch_idle(s, program)
             print(format_answer(RESULT_PREFIX, already_running(s)))
@@ -102,7 +112,18 @@ def launch(s: Settings, environ: Mapping[str, str], program: str) -> int:
                              f"{Inputs.SESSION}")
         if status == tmuxsession.FINISHED:
             tmuxsession.kill(s.session)
-        start(s, environ, program)
+        # The supervisor starts now (Python, its imports) while this launcher does the rest.
+        token = handoff.new_token()
+        argv = _supervisor_argv(program, paths.runner_dir, paths.supervisor_plan, token)
+        pid, error = tmuxsession.start(s.session, paths.runner_dir, argv, token)
+        if error:
+            sys.stderr.write(error + "\n")
+            raise InputError(f"could not start tmux session '{s.session}'; see the tmux error above")
+        try:
+            start(s, environ, token, argv, pid)
+        except BaseException:
+            handoff.abandon(s.session, pid)
+            raise
         watch_idle(s, program)
     return 0
 
@@ -112,6 +133,7 @@ def watch_idle(s: Settings, program: str) -> None:
     A watcher with the same time already running is left alone; any failure is only a warning."""
     if s.idle_stop_minutes <= 0:
         return
+    from . import idlewatch                          # (argparse and the rest: only when asked for)
     try:
         idlewatch.spawn(program, s.workspace, s.idle_stop_minutes * 60, s.rp_env_file)
     except OSError as exc:
@@ -119,7 +141,8 @@ def watch_idle(s: Settings, program: str) -> None:
                          "the run\n")
 
 
-def start(s: Settings, environ: Mapping[str, str], program: str) -> None:
+def start(s: Settings, environ: Mapping[str, str], token: str, argv: List[str], pid: Optional[int]) -> None:
+    """Everything after the early session start; the last step hands the supervisor its plan."""
     paths = s.paths
     commit = gitcode.update(s)
     try:
@@ -136,7 +159,7 @@ def start(s: Settings, environ: Mapping[str, str], program: str) -> None:
         raise InputError(f"config {s.config} not found (looked for {config_path}; --config is relative to the "
                          "repo root); check the path and that it is committed/pushed")
     try:
-        output_dir = configfile.output_dir(config_path, s.repo_dir)
+        output_dir = configfile.output_dir(config_path, s.repo_dir, paths.config_cache)
     except configfile.ConfigError as exc:
         raise InputError(str(exc)) from None
     gpus = gpu_count(s, environ)
@@ -187,19 +210,18 @@ def start(s: Settings, environ: Mapping[str, str], program: str) -> None:
     plan = {"env": env, "workspace": s.workspace, "repo_dir": s.repo_dir, "config_path": config_path,
             "output_dir": output_dir, "train_script": script, "launcher": kind, "gpu_count": gpus,
             "run_id": run_id, "attempt": attempt, "resume_from": resume, "stop_pod": s.stop_pod,
-            "python": s.python, "rp_env_file": s.rp_env_file, "ack_wait": s.ack_wait, "session": s.session}
+            "python": s.python, "rp_env_file": s.rp_env_file, "ack_wait": s.ack_wait, "session": s.session,
+            handoff.TOKEN_KEY: token}
     try:
         record.write_json_atomic(paths.supervisor_plan, plan, mode=0o600)
     except OSError:
+        try:
+            state.update(state=AttemptState.FAILED.value, ended_at=record.utc_now(),
+                         message=f"could not write {paths.supervisor_plan}")
+        except OSError:
+            pass
         raise InputError(f"cannot write {paths.supervisor_plan}") from None
-
-    argv = _supervisor_argv(program, paths.runner_dir, paths.supervisor_plan)
-    error = tmuxsession.start(s.session, paths.runner_dir, argv)
-    if error:
-        state.update(state=AttemptState.FAILED.value, message="tmux new-session failed", ended_at=record.utc_now())
-        sys.stderr.write(error + "\n")
-        raise InputError(f"could not start tmux session '{s.session}'; see the tmux error above")
-    if not _await_supervisor(paths.state_file):
+    if not _await_supervisor(paths.state_file, pid):
         state.update(state=AttemptState.FAILED.value, ended_at=record.utc_now(),
                      message=f"the supervisor in tmux session {s.session} did not start")
         raise InputError(f"the training supervisor did not start in tmux session '{s.session}' "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from .contract import NOTE_PREFIX
+from .loglines import NOTE_PREFIX
 
 
 def ends_mid_line(path: str) -> bool:

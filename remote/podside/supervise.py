@@ -19,9 +19,10 @@ import signal
 import time
 from typing import Any, Dict, List, Optional
 
-from . import checkpoints, logbook, record, selfstop
+from . import checkpoints, handoff, logbook, record, selfstop
 from .children import Children
-from .contract import AttemptState, EndedNote, Footer, VolumePaths, ack_text
+from .contract import AttemptState, VolumePaths, ack_text
+from .loglines import EndedNote, Footer
 from .venvsetup import VenvError, VenvSetup
 
 SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
@@ -231,7 +232,17 @@ class Supervisor:
         self.log.note(f"no confirmation from a runner within {wait:g}s; going on")
 
 
-def main(plan_path: str) -> int:
-    with open(plan_path, encoding="utf-8") as fh:
-        plan = json.load(fh)
+def main(plan_path: str, token: Optional[str] = None, launcher_pid: Optional[int] = None) -> int:
+    """Run the plan at plan_path; with a token, first wait for the launcher to write the plan that
+    carries it (handoff.py), and give up, starting nothing, when the launcher is gone without one."""
+    if token is None:
+        with open(plan_path, encoding="utf-8") as fh:
+            plan = json.load(fh)
+    else:
+        found = handoff.await_plan(plan_path, token, launcher_pid or 0)
+        if found is None:
+            logbook.say(f"[remote_train] the launcher (pid {launcher_pid}) ended without handing over a plan; "
+                        "nothing was started")
+            return 3
+        plan = found
     return Supervisor(plan).run()

@@ -8,10 +8,12 @@ started. Launching again is safe: the launcher holds a lock and attaches to a ru
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Callable
 
 from infra.polling import Backoff
@@ -19,9 +21,10 @@ from remote.podside import contract as pc
 from remote.podside.contract import Inputs, LaunchStatus, ResultKey, StateKey, VolumePaths
 from runner import timeouts
 from runner.errors import RETRYABLE_SSH, SshDisconnected, UsageError
-from remote.podside.bundle import launcher_script
+from remote.podside.bundle import launched_digest, launcher_script, short_launcher_script
 from runner.remote.inspect import PodInspect, inspect_pod
-from runner.remote.shell import Shell
+from runner.paths import write_private
+from runner.remote.shell import RunResult, Shell
 from runner.train.events import Launched
 from runner.types import Say
 
@@ -36,7 +39,10 @@ class LaunchError(UsageError):
 
 
 def launcher_env(*, workspace: str, repo_url: str, branch: str, config: str, train_script: str, run_id: str,
-                 stop_pod: bool, detach: bool, session: str, idle_stop_minutes: float = 0.0) -> dict[str, str]:
+                 stop_pod: bool, detach: bool, session: str, idle_stop_minutes: float = 0.0,
+                 commit: str | None = None) -> dict[str, str]:
+    """The RT_* inputs of one launch. commit: the branch's commit the runner's `git ls-remote` saw (the
+    pod then skips its `git fetch` when its checkout already has origin/<branch> there)."""
     env = {
         Inputs.WORKSPACE: workspace,
         Inputs.REPO_URL: repo_url,
@@ -50,6 +56,8 @@ def launcher_env(*, workspace: str, repo_url: str, branch: str, config: str, tra
     }
     if idle_stop_minutes > 0:
         env[Inputs.IDLE_STOP_MINUTES] = f"{idle_stop_minutes:g}"
+    if commit:
+        env[Inputs.REPO_COMMIT] = commit
     for name in Inputs.PASSTHROUGH:           # launcher knobs a user (or a test) set in the environment
         value = os.environ.get(name)
         if value:
@@ -57,8 +65,26 @@ def launcher_env(*, workspace: str, repo_url: str, branch: str, config: str, tra
     return env
 
 
-def launch(connect: Callable[[], Shell], env: dict[str, str], *, label: str, say: Say) -> Launched:
-    """Run the launcher once; RT_RESULT as Launched, or LaunchError with its `error:` lines."""
+def _program_record(known_programs: Path, target: object, workspace: str) -> Path:
+    """<known_programs>/<endpoint+workspace key>-<program hash>: exists once a launch through that
+    endpoint into that workspace succeeded with this program (so the pod has it on its volume)."""
+    key = hashlib.sha256(f"{target}\0{workspace}".encode()).hexdigest()[:16]
+    return known_programs / f"{key}-{launched_digest()}"
+
+
+def _needs_program(result: RunResult) -> bool:
+    return result.exit_code == pc.NEED_PROGRAM_EXIT and any(
+        line.startswith(pc.NEED_PROGRAM_PREFIX) for line in result.stdout.splitlines())
+
+
+def launch(connect: Callable[[], Shell], env: dict[str, str], *, label: str, say: Say,
+           known_programs: Path | None = None) -> Launched:
+    """Run the launcher once; RT_RESULT as Launched, or LaunchError with its `error:` lines.
+
+    known_programs: a private directory of this machine's state (the lead's session passes the stack's)
+    where a launch that succeeded leaves a record per endpoint, workspace and program hash. With one,
+    the short script is sent (no embedded program); when the pod answers that the program is not on
+    its volume (wiped, another volume), the full script follows on the same connection."""
     errors: list[str] = []
 
     def on_stderr(line: str) -> None:
@@ -70,9 +96,18 @@ def launch(connect: Callable[[], Shell], env: dict[str, str], *, label: str, say
             say(f"launcher: {line}")
 
     with connect() as conn:
-        result = conn.run_script(launcher_script(), env, timeout=timeouts.current().launch_s,
-                                 on_stderr_line=on_stderr)
+        record = _program_record(known_programs, conn.target, env[Inputs.WORKSPACE]) if known_programs else None
+        short = record is not None and record.is_file()
+        result = conn.run_script(short_launcher_script() if short else launcher_script(), env,
+                                 timeout=timeouts.current().launch_s, on_stderr_line=on_stderr)
+        fell_back = short and _needs_program(result)
+        if fell_back:                    # not on the volume (wiped, another one): the full script, same link
+            errors.clear()
+            result = conn.run_script(launcher_script(), env, timeout=timeouts.current().launch_s,
+                                     on_stderr_line=on_stderr)
     data = pc.find_result(result.stdout)
+    if record is not None and (data is not None or fell_back):
+        _remember(record, ok=data is not None)
     if result.exit_code != 0 or data is None:
         why = "; ".join(errors) or (result.stderr.strip().splitlines() or [f"exit code {result.exit_code}"])[-1]
         raise LaunchError(f"the launcher on {label} did not start training: {why}")
@@ -91,9 +126,22 @@ def launch(connect: Callable[[], Shell], env: dict[str, str], *, label: str, say
                           "run_id/attempt/log/log_offset; is remote/remote_train.sh up to date?") from None
 
 
+def _remember(record: Path, *, ok: bool) -> None:
+    """Keep (or drop) the record; any failure only costs the short script next time."""
+    try:
+        if ok:
+            if not record.is_file():
+                write_private(record, "")
+        else:
+            record.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def launch_surviving_drops(connect: Callable[[], Shell], env: dict[str, str], *, label: str, say: Say,
                            known_attempt: int = 0,
-                           on_drop: Callable[[Exception, int], None] | None = None) -> Launched:
+                           on_drop: Callable[[Exception, int], None] | None = None,
+                           known_programs: Path | None = None) -> Launched:
     """launch(), across SSH drops: after a drop, what the interrupted launch started is followed
     (our run id, an attempt newer than known_attempt, started since we asked), else it is sent again.
     on_drop(error, n) is told of each drop and failed reconnect (the pod target asks the API there,
@@ -103,7 +151,7 @@ def launch_surviving_drops(connect: Callable[[], Shell], env: dict[str, str], *,
     drops = 0
     while True:
         try:
-            return launch(connect, env, label=label, say=say)
+            return launch(connect, env, label=label, say=say, known_programs=known_programs)
         except RETRYABLE_SSH as error:
             drops += 1
             say(f"SSH link lost during the launch ({str(error) or type(error).__name__}); reconnecting to see "

@@ -61,3 +61,33 @@ def test_pyyaml_is_used_when_importable(tmp_path):
     cfg.write_text("{output_dir: flow/style, max_steps: 3}\n")  # only real YAML reads a flow mapping
     assert output_dir(str(cfg), "/r") == "/r/flow/style"
     assert configfile.load_mapping(str(cfg)) == {"output_dir": "flow/style", "max_steps": 3}
+
+
+def test_a_cached_output_dir_is_used_for_the_same_text_and_parsed_again_for_another(tmp_path, parser, monkeypatch):
+    cfg, cache = tmp_path / "exp.yaml", str(tmp_path / "config-cache.json")
+    cfg.write_text(CONFIG)
+    assert output_dir(str(cfg), "/ws/repo", cache) == "/ws/repo/checkpoints/exp one"
+    parses = []
+    real = configfile._parse_output_dir
+    monkeypatch.setattr(configfile, "_parse_output_dir", lambda *a: parses.append(a) or real(*a))
+    assert output_dir(str(cfg), "/ws/repo", cache) == "/ws/repo/checkpoints/exp one"
+    assert parses == [], "the same text: from the cache, no YAML parse"
+    assert output_dir(str(cfg), "/ws/other", cache) == "/ws/other/checkpoints/exp one" and len(parses) == 1
+    cfg.write_text(CONFIG.replace("exp one", "exp two"))           # a git update changed it
+    assert output_dir(str(cfg), "/ws/repo", cache) == "/ws/repo/checkpoints/exp two" and len(parses) == 2
+    cfg.write_text("max_steps: 3\n")                                # errors are never cached
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="no top-level output_dir"):
+            output_dir(str(cfg), "/ws/repo", cache)
+    assert len(parses) == 4
+
+
+def test_the_cache_is_keyed_on_the_parser_and_survives_a_broken_file(tmp_path, monkeypatch):
+    cfg, cache = tmp_path / "exp.yaml", tmp_path / "config-cache.json"
+    cfg.write_text("output_dir: a\n")
+    cache.write_text("{not json")
+    assert output_dir(str(cfg), "/r", str(cache)) == "/r/a"
+    import yaml  # noqa: F401
+    with_yaml = configfile._cache_key(str(cfg), "/r", "output_dir: a\n")
+    monkeypatch.setitem(sys.modules, "yaml", None)
+    assert configfile._cache_key(str(cfg), "/r", "output_dir: a\n") != with_yaml

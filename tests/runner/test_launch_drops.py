@@ -92,8 +92,12 @@ def test_a_drop_while_the_venv_is_built_is_followed_through(env):
     assert_ran_once_and_printed_exactly(res, env)
 
 
-def test_a_drop_right_after_tmux_started_follows_the_started_attempt(env):
-    run = env.start("train", "--config", CFG, "--run-id", "d-tmux")
+def test_a_drop_right_after_the_early_tmux_start_never_runs_twice(env):
+    # The session starts early (remote/podside/handoff.py), before the clone: a drop then kills the
+    # launcher mid-way, its waiting supervisor gives up, and the runner launches again (or, if the
+    # launcher got as far as the plan, follows what it started). A drop after the attempt started and
+    # before RT_RESULT was read: the next test.
+    run = env.start("train", "--config", CFG, "--run-id", "d-early")
     dropped = threading.Event()
 
     def watch() -> None:                       # drop the moment the training session exists
@@ -106,9 +110,7 @@ def test_a_drop_right_after_tmux_started_follows_the_started_attempt(env):
 
     assert dropped.is_set()
     assert "SSH link lost during the launch" in res.err, res.err
-    assert "the launch went through before the link dropped: following run d-tmux attempt 1" in res.err
     assert_ran_once_and_printed_exactly(res, env)
-    assert env.state()["attempt"] == 1 and len(env.headers()) == 1
 
 
 def test_a_drop_before_rt_result_was_read_follows_the_started_attempt(env, monkeypatch):
