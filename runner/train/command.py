@@ -1,5 +1,5 @@
 """`python -m runner train` (runner/commands/train.py): the stack's pod is reached while the runner
-still starts up, then the session runs.
+still starts up, the checks that cost nothing run, then the session (runner/train/session.py).
 
 For the stack's pod (no --host, no --local) the API read and the SSH connection start in the
 background (runner/pod/early_link.py) before the rest of the runner is imported and the pre-launch
@@ -8,8 +8,12 @@ checks run, so the waiting on RunPod and on the pod's sshd overlaps that work in
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from runner.settings import Settings
+
+if TYPE_CHECKING:
+    from runner.pod.early_link import EarlyLink
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -19,12 +23,36 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
         early = EarlyLink.start(settings)
     try:
-        from runner.train import session
-
-        return session.run(args, settings, early=early)
+        return _checked_session(args, settings, early)
     finally:
         if early is not None:
             early.discard()
+
+
+def _checked_session(args: argparse.Namespace, settings: Settings, early: "EarlyLink | None") -> int:
+    from runner.train import prechecks
+    from runner.train.config import load_train_config
+    from runner.train.console import Console
+    from runner.train.recovery import AutoRecovery
+    from runner.train.session import TrainSession
+    from runner.train.targets import PodTarget, make_target
+    from runner.types import TargetKind
+
+    target = make_target(args, settings)
+    if isinstance(target, PodTarget):
+        target.early = early
+    prechecks.check_workspace(args, target)
+    cfg = load_train_config(args.config, settings.project_root)
+    remote = prechecks.ask_remote_early(target)    # `git ls-remote` runs while the stack outputs are read
+    target.preflight()                    # pod: keys + stack outputs; never a billable call
+    prechecks.check_repo(args, settings, target, cfg, remote)
+    seen = remote.result() if remote is not None else None
+    if getattr(args, "keep_pod", False) and target.kind != TargetKind.POD:
+        Console(settings.secrets()).say("--keep-pod only matters for the stack's pod; ignored")
+    recovery = (AutoRecovery(getattr(args, "max_recoveries", 3), getattr(args, "budget_usd", None))
+                if target.kind == TargetKind.POD else None)
+    session = TrainSession(args, settings, target, cfg, recovery=recovery, remote_commit=seen.sha if seen else None)
+    return session.run()
 
 
 __all__ = ["run"]

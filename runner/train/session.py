@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import re
 import time
-from typing import TYPE_CHECKING
 
 from remote.podside import contract as pc
 from remote.podside.contract import StateKey
@@ -24,20 +23,17 @@ from runner import timeouts
 from runner.errors import EXIT_INTERRUPTED, RunnerError
 from runner.settings import Settings
 from runner.train import record as runrecord
-from runner.train import prechecks, report
+from runner.train import report
 from runner.train.accounting import Accounts
 from runner.train.attempt import follow_attempt
-from runner.train.config import TrainConfig, load_train_config, uncommitted_warning
+from runner.train.config import TrainConfig, uncommitted_warning
 from runner.train.console import Console, LogView
 from runner.train.events import RECOVERABLE, Detached, Ended, Interrupted, Launched, StopCause, TargetInterrupted
 from runner.train.losscurve import LossCurve
 from runner.train.launch import LaunchError, launch_surviving_drops, launcher_env, mask_url
-from runner.train.recovery import AutoRecovery, Recovery, ReportAndExit, RunContext
-from runner.train.targets import PodTarget, Target, make_target
+from runner.train.recovery import Recovery, ReportAndExit, RunContext
+from runner.train.targets import Target
 from runner.types import TargetKind
-
-if TYPE_CHECKING:
-    from runner.pod.early_link import EarlyLink
 
 
 def default_run_id(cfg: TrainConfig) -> str:
@@ -47,8 +43,11 @@ def default_run_id(cfg: TrainConfig) -> str:
 
 class TrainSession:
     def __init__(self, args: argparse.Namespace, settings: Settings, target: Target, cfg: TrainConfig, *,
-                 recovery: Recovery | None = None, console: Console | None = None):
+                 recovery: Recovery | None = None, console: Console | None = None, remote_commit: str | None = None):
         self.args = args
+        # The branch's commit `git ls-remote` saw seconds ago: the first launch's pod skips its `git fetch`
+        # when it already has it (RT_REPO_COMMIT). Not for relaunches after a recovery: they fetch as ever.
+        self.remote_commit = remote_commit
         self.settings = settings
         self.target = target
         self.cfg = cfg
@@ -128,8 +127,9 @@ class TrainSession:
         env = launcher_env(workspace=t.workspace, repo_url=repo_url, branch=branch, config=self.cfg.rel_path,
                            train_script=self.settings.train_script, run_id=self.run_id,
                            stop_pod=t.stops_pod and not self.keep_pod, detach=bool(self.args.detach),
-                           session=t.session, idle_stop_minutes=t.idle_stop_minutes)
+                           session=t.session, idle_stop_minutes=t.idle_stop_minutes, commit=self.remote_commit)
         launched, interrupted = self._launch_or_interruption(env)
+        env.pop(pc.Inputs.REPO_COMMIT, None)       # a relaunch, minutes or hours later, fetches the branch
         while True:
             outcome: Ended | Interrupted | Detached | None = interrupted
             if launched is not None:
@@ -233,7 +233,8 @@ class TrainSession:
         try:
             known = max((a.attempt for a in self.record.attempts), default=0)
             launched = launch_surviving_drops(t.connect, env, label=t.label, say=self.say, known_attempt=known,
-                                              on_drop=lambda error, n: t.after_disconnect(error, n, self.say))
+                                              on_drop=lambda error, n: t.after_disconnect(error, n, self.say),
+                                              known_programs=self.settings.paths.stack_dir / "podside")
         except TargetInterrupted:
             raise                                     # the pod went away under the launch: recovery decides
         except (RunnerError, KeyboardInterrupt) as e:
@@ -382,25 +383,4 @@ class TrainSession:
         return code
 
 
-# ---------------------------------------------------------------- entry point
-def run(args: argparse.Namespace, settings: Settings, *, recovery: Recovery | None = None,
-        early: "EarlyLink | None" = None) -> int:
-    """`python -m runner train` (runner/commands/train.py, through runner/train/command.py, which
-    starts `early`: the pod's API read and SSH connection, in the background)."""
-    target = make_target(args, settings)
-    if isinstance(target, PodTarget):
-        target.early = early
-    prechecks.check_workspace(args, target)
-    cfg = load_train_config(args.config, settings.project_root)
-    remote = prechecks.ask_remote_early(target)    # `git ls-remote` runs while the stack outputs are read
-    target.preflight()                    # pod: keys + stack outputs; never a billable call
-    prechecks.check_repo(args, settings, target, cfg, remote)
-    if getattr(args, "keep_pod", False) and target.kind != TargetKind.POD:
-        Console(settings.secrets()).say("--keep-pod only matters for the stack's pod; ignored")
-    if recovery is None and target.kind == TargetKind.POD:
-        recovery = AutoRecovery(getattr(args, "max_recoveries", 3), getattr(args, "budget_usd", None))
-    session = TrainSession(args, settings, target, cfg, recovery=recovery)
-    return session.run()
-
-
-__all__ = ["LaunchError", "TrainSession", "default_run_id", "run"]
+__all__ = ["LaunchError", "TrainSession", "default_run_id"]

@@ -17,6 +17,7 @@ from runner import cli
 from tests.runner.recovery_harness import (assert_log_printed_exactly, attempts_in_log, fast_recovery, interrupt_when,
                                     newest_complete, preempt, record, recreate_on_up, steps_of, user_stop)
 from standins.pulumi_cli import POD_URN
+from tests.remote_harness import git
 from tests.runner.train_harness import shorten_timeouts, smoke_config, train_env, wait_for  # noqa: F401
 
 LONG = "configs/long.yaml"
@@ -74,6 +75,24 @@ def test_preemption_mid_training_resumes_the_same_pod_from_the_newest_checkpoint
     assert rec["estimated_cost_usd"] > 0 and rec["gpu_hours"] > 0
     assert "attempts:    2 (1 preemption(s), 1 automatic recovery(ies))" in res.err
     wait_for(lambda: env.pod.status == "EXITED", 10, "the pod to stop itself at the end")
+
+
+def test_only_the_first_launch_tells_the_pod_the_commit_it_may_skip_fetching_for(env):
+    """RT_REPO_COMMIT is what `git ls-remote` saw seconds before the first launch; a relaunch after a
+    preemption (maybe hours later) fetches the branch as ever."""
+    env.add_pod("RUNNING")
+    head = git(env.project, "rev-parse", "HEAD")
+    plan = env.workspace / ".runner" / "supervise.json"
+    run = env.start("train", "--config", LONG, "--run-id", "commit")
+    env.wait_log("saved checkpoint-10")
+    first = json.loads(plan.read_text())["env"]
+    preempt(env)
+    res = env.finish(run, timeout=60)
+
+    assert res.code == 0, res.err
+    assert first.get("RT_REPO_COMMIT") == head
+    assert len(attempts_in_log(env)) == 2
+    assert "RT_REPO_COMMIT" not in json.loads(plan.read_text())["env"]
 
 
 def test_preemption_without_sigterm_is_found_by_the_api_poll(env):
