@@ -192,14 +192,24 @@ def build_recovery(raw: dict) -> dict:
 
 
 def build_sync(raw: dict) -> dict:
+    """The figure is the first sync (cold SSH connection, like plain rsync); the repeated one (control
+    master warm) is in extra, each with its ratio to plain rsync measured in the same run."""
     runner, rsync = raw["runner"], raw["rsync"]
-    ratio = summary(runner)["median"] / summary(rsync)["median"]
+    base = summary(rsync)["median"]
+    ratio = summary(runner)["median"] / base
+    repeated = raw.get("runner_repeated") or []
+    r_ratio = summary(repeated)["median"] / base if repeated else None
     f = figure("sync_noop", "s", runner, target=float("inf"),
-               baseline={"name": "plain rsync -a over the same ssh", "samples": rsync, "summary": summary(rsync),
-                         "ratio": ratio, "ratio_statistic": "figure median / baseline median",
+               baseline={"name": "plain rsync -a over the same ssh (cold connection)", "samples": rsync,
+                         "summary": summary(rsync), "ratio": ratio,
+                         "ratio_statistic": "first sync (cold connection) median / baseline median",
                          "target_ratio_max": 1.1, "met": ratio <= 1.1},
                extra={"files": raw["files"],
-                      "runner_before_rsync": summary([x for x in raw["runner_before_rsync"] if x is not None])})
+                      "runner_before_rsync": summary([x for x in raw["runner_before_rsync"] if x is not None]),
+                      "repeated": {"samples": repeated, "summary": summary(repeated), "ratio": r_ratio,
+                                   "ratio_statistic": "repeated sync (control master warm) median / baseline median",
+                                   "met": None if r_ratio is None else r_ratio <= 1.1},
+                      "masters_closed_before_first": raw.get("masters_closed", [])})
     f["target"] = {"statistic": "median / plain rsync median", "max_ratio": 1.1}
     f["met"], f["ratio_to_target"] = ratio <= 1.1, ratio / 1.1
     return f
@@ -268,8 +278,12 @@ def render(result: dict) -> str:
                 lines.append(f"{'':22s}runner {cmd:8s} median {_fmt(s['median'], unit):>7s}  (max {_fmt(s['max'], unit)})")
         if name == "sync_noop":
             e = f["extra"]["runner_before_rsync"]
-            lines.append(f"{'':20s} runner's own part before rsync starts: median {_fmt(e['median'], unit)} "
-                         f"({f['extra']['files']} files)")
+            r = f["extra"].get("repeated") or {}
+            if r.get("ratio") is not None:
+                lines.append(f"{'':20s} repeated sync (control master warm): median {_fmt(r['summary']['median'], unit)}, "
+                             f"ratio {r['ratio']:.2f}x plain rsync -> {'OK' if r['met'] else 'MISSED'}")
+            lines.append(f"{'':20s} first sync, until rsync's output is released (API agreed; rsync runs from "
+                         f"before the API read): median {_fmt(e['median'], unit)} ({f['extra']['files']} files)")
         if name == "stop_latency":
             d = f["extra"]["detached"]["summary"]
             lines.append(f"{'':20s} detached (RT_ACK_WAIT=0): median {_fmt(d['median'], unit)}, "

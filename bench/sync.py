@@ -2,8 +2,12 @@
 
 The tree: `files` small files (100 B - 2 KB, fixed seed) in 100 folders under DATA_DIR. One
 unmeasured `runner sync` copies it; then each run times, interleaved, the whole `python -m runner
-sync` (startup, stack outputs, API, SSH checks, rsync) and `rsync -a -e 'ssh <same options>'` of the
-same folder to the same destination.
+sync` (startup, stack outputs, API, SSH checks, rsync) twice and `rsync -a -e 'ssh <same options>'`
+of the same folder to the same destination once:
+- first: the runner's SSH control masters closed before it (`ssh -O exit`), so its rsync opens a
+  cold connection with the full handshake, as plain rsync does;
+- repeated: right after the first, through the control master the first one left
+  (runner/remote/controlmaster.py, SSH_CONTROL_PERSIST), as a second sync within the persist time.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import subprocess
 import time
 
 from bench.pod import BenchError, BenchPod
+from runner.remote.controlmaster import close_all
 
 
 def make_tree(pod: BenchPod, files: int) -> None:
@@ -51,10 +56,16 @@ def measure(pod: BenchPod, runs: int, files: int) -> dict:
     make_tree(pod, files)
     pod.make_running()
     run_runner_sync(pod)                      # the initial upload (not a no-op)
-    samples: dict[str, list] = {"runner": [], "rsync": [], "runner_before_rsync": []}
-    for _ in range(runs):
-        took, before = run_runner_sync(pod)
-        samples["runner"].append(took)
-        samples["runner_before_rsync"].append(before)
-        samples["rsync"].append(run_plain_rsync(pod))
+    samples: dict[str, list] = {"runner": [], "runner_repeated": [], "rsync": [], "runner_before_rsync": [],
+                                "masters_closed": []}
+    try:
+        for _ in range(runs):
+            samples["masters_closed"].append(len(close_all(pod.state_dir)))   # a cold connection, as plain rsync
+            took, before = run_runner_sync(pod)
+            samples["runner"].append(took)
+            samples["runner_before_rsync"].append(before)
+            samples["runner_repeated"].append(run_runner_sync(pod)[0])     # the master the first one left
+            samples["rsync"].append(run_plain_rsync(pod))
+    finally:
+        close_all(pod.state_dir)             # no master outlives the figure
     return {"files": files, **samples}

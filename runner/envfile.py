@@ -32,6 +32,7 @@ KEYS: dict[str, tuple[str | None, str]] = {
     "RUNPOD_S3_ENDPOINT_URL": (None, "override of the S3 endpoint (default from the data center; tests, proxies)"),
     "RUNNER_STATE_DIR": ("~/.runpod-trainer", "local state: pinned host keys, run records"),
     "POD_START_TIMEOUT": ("900", "seconds to wait for a pod to run and answer SSH"),
+    "SSH_CONTROL_PERSIST": ("60", "seconds `runner sync` keeps its SSH connection for the next sync; 0: off"),
     "PULUMI_BINARY": ("pulumi", "the Pulumi CLI to run"),
     "PULUMI_CONFIG_PASSPHRASE": (None, "passphrase of a local-backend stack's secrets; secret"),
     "PULUMI_CONFIG_PASSPHRASE_FILE": (None, "file holding that passphrase (preferred over the above)"),

@@ -47,6 +47,7 @@ class Settings:
     s3_access_key: str | None = field(default=None, repr=False)    # RunPod S3 API key: user_... (not secret,
     s3_secret_key: str | None = field(default=None, repr=False)    # but kept out of repr with the secret rps_...)
     s3_endpoint_url: str | None = None        # override; default from the stack's data center (runner/volume)
+    ssh_control_persist_s: int = 60           # `runner sync`'s OpenSSH control master (0: no connection reuse)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __repr__(self) -> str:
@@ -66,6 +67,7 @@ class Settings:
                 ("s3_endpoint_url", self.s3_endpoint_url),
                 ("state_dir", str(self.state_dir)),
                 ("pod_start_timeout_s", self.pod_start_timeout_s),
+                ("ssh_control_persist_s", self.ssh_control_persist_s),
                 ("pulumi_binary", self.pulumi_binary),
                 ("pulumi_passphrase", "***" if self.pulumi_passphrase else None),
                 ("project_root", str(self.project_root)),
@@ -285,6 +287,15 @@ def load_settings(
         raise SettingsError(
             f"POD_START_TIMEOUT ({sources['POD_START_TIMEOUT']}) must be a positive number of seconds."
         ) from None
+    try:
+        persist = int(merged["SSH_CONTROL_PERSIST"])
+        if persist < 0:
+            raise ValueError
+    except ValueError:
+        raise SettingsError(
+            f"SSH_CONTROL_PERSIST ({sources['SSH_CONTROL_PERSIST']}) must be a whole number of seconds "
+            "(0 turns the connection reuse off)."
+        ) from None
     for key in ("RUNPOD_REST_URL", "RUNPOD_GRAPHQL_URL", "RUNPOD_S3_ENDPOINT_URL"):
         url = merged.get(key)
         if url and not re.match(r"https?://", url):
@@ -303,6 +314,7 @@ def load_settings(
         graphql_url=merged.get("RUNPOD_GRAPHQL_URL"),
         state_dir=to_path(merged["RUNNER_STATE_DIR"]),
         pod_start_timeout_s=timeout,
+        ssh_control_persist_s=persist,
         pulumi_binary=merged["PULUMI_BINARY"],
         pulumi_passphrase=merged.get("PULUMI_CONFIG_PASSPHRASE"),
         pulumi_passphrase_file=path_of("PULUMI_CONFIG_PASSPHRASE_FILE"),

@@ -8,11 +8,19 @@ The pod is started if needed and, unless --keep-running, stopped again afterward
 command started it: syncing data must not leave a GPU billing (the README's `runner sync` section explains why).
 
 How it reaches the pod, cheapest first (a no-op sync should cost little more than rsync itself):
+- Speculatively: when the runner pinned the pod's host key during a start and knows where it answered
+  (runner/remote/openssh.py read_pin), rsync starts at once, before the RunPod client is even imported,
+  on exactly that key (StrictHostKeyChecking=yes: a pod that started again has new keys and is
+  refused), its output held back, while the API read runs. If the API says the pod is RUNNING with
+  that start and endpoint, the output is released and the sync goes on; otherwise rsync is stopped
+  (an interrupted file stays in --partial-dir, never under its real name) and the paths below run.
 - One API read. If the pod runs and the runner pinned its host key during this start
   (runner/remote/openssh.py pinned_key_for_start), rsync goes straight to it through the system ssh with
   StrictHostKeyChecking=yes and exactly that key; paramiko is not even imported. rsync itself creates
   the destination and reports a missing rsync on the pod (remote_rsync_path), which is then
   installed over paramiko before one retry.
+- rsync's ssh shares one OpenSSH control master per pod start (runner/remote/controlmaster.py), kept
+  SSH_CONTROL_PERSIST seconds, so a repeated sync skips the handshake.
 - Otherwise (pod stopped, first contact, or started again since the pin: RunPod pods get new host
   keys on every start) the pod is started if needed, paramiko connects and pins or re-pins the key
   (runner/remote/hostkeys.py), checks rsync on the pod through that session, and rsync uses the new pin.
@@ -27,23 +35,21 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from infra.runpod_client import Pod, RunPodError, SshEndpoint
+# No infra (the RunPod client, http.client) before the speculative rsync is spawned: imported in run().
 from runner.errors import EXIT_INTERRUPTED, EXIT_SSH, RunnerError, UsageError, from_runpod_error
-from runner.pod.lifecycle import stop_pod
-from runner.pod.state import PodState, STOPPED_STATES, classify, with_user
-from runner.pod.stops import StopLog
-from runner.remote.openssh import PublicKey, host_alias, openssh_options, pinned_key_for_start, temporary_known_hosts
+from runner.remote.controlmaster import close_pod_masters
+from runner.remote.openssh import pinned_key_for_start
+from runner.remote.pod_rsync import Endpoint, PinnedPod, RsyncFlags, Speculation, prepare, speculate
 from remote.podside.contract import VolumePaths
 from runner.settings import Settings
 from runner.pod.stack import StackOutputs, read_outputs_for
-from runner.remote.rsync import (NO_DEST, NO_RSYNC, RSYNC_CODES, TRANSPORT_CODES, RsyncResult, local_rsync_version,
-                                 require_local_tools,
+from runner.remote.rsync import (RSYNC_CODES, TRANSPORT_CODES, RsyncResult, local_rsync_version, require_local_tools,
                                  run_rsync)
 
 if TYPE_CHECKING:
+    from infra.runpod_client import Pod
     from runner.remote.ssh import SshConnection
 
-PARTIAL_DIR = ".rsync-partial"
 _SAFE_REMOTE = re.compile(r"^[A-Za-z0-9/._+-]+$")
 REMOTE_RSYNC = "rsync"      # the program rsync starts on the pod
 
@@ -99,56 +105,6 @@ def plan(settings: Settings, path_arg: str | None, workspace: str) -> SyncPlan:
     return SyncPlan(source=source, dest=dest, relative=relative)
 
 
-def remote_rsync_path(dest: str, *, create: bool, program: str = REMOTE_RSYNC) -> str:
-    """rsync's --rsync-path: the pod's shell runs it with rsync's server arguments appended.
-
-    It creates the destination (unless `create` is False, for dry runs) and starts rsync, or says on
-    stderr, with a marker line, which of the two it could not do; so the common case needs no
-    separate SSH session for checks."""
-    prog = shlex.quote(program)
-    start = (f"command -v {prog} >/dev/null 2>&1 || {{ echo {NO_RSYNC} >&2; exit 127; }}; "
-             f"exec {prog}")
-    if not create:
-        return start
-    return f"mkdir -p -- {shlex.quote(dest)} || {{ echo {NO_DEST} >&2; exit 1; }}; {start}"
-
-
-def rsync_argv(
-    sync: SyncPlan,
-    *,
-    ssh_command: list[str],
-    destination_host: str,
-    user: str,
-    dry_run: bool,
-    delete: bool,
-    progress: bool,
-    version: tuple[int, ...],
-    rsync_path: str | None = None,
-) -> list[str]:
-    """The rsync command line. -a keeps times so the next pass skips unchanged files (size+mtime);
-    no -z: audio is already compressed. Interrupted files resume from PARTIAL_DIR and appear under
-    their real name only when complete, so training never reads a half-written file."""
-    argv = [
-        "rsync", "-a", "--no-owner", "--no-group", "--human-readable", "--stats",
-        f"--partial-dir={PARTIAL_DIR}", "--exclude=.DS_Store",
-        "-e", shlex.join(ssh_command),
-    ]
-    if rsync_path:
-        argv.append(f"--rsync-path={rsync_path}")
-    if progress and not dry_run:
-        argv += ["--info=progress2", "--no-inc-recursive"] if version >= (3, 1) else ["--progress"]
-    else:
-        argv.append("--itemize-changes")
-    if dry_run:
-        argv.append("--dry-run")
-    if delete:
-        argv.append("--delete")
-    host = f"[{destination_host}]" if ":" in destination_host else destination_host
-    # Trailing slashes on both sides: the contents of source go into dest, whatever the user typed.
-    argv += [str(sync.source) + "/", f"{user}@{host}:{sync.dest}/"]
-    return argv
-
-
 def ensure_remote_rsync(conn: "SshConnection", *, install_command: str = INSTALL_RSYNC,
                         say=lambda m: None, program: str = "rsync") -> None:
     """rsync must exist on the pod too; RunPod images may lack it, so install it quietly."""
@@ -172,16 +128,6 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-@dataclass(frozen=True)
-class PinnedPod:
-    """Where rsync connects and the one host key the system ssh accepts there."""
-
-    endpoint: SshEndpoint
-    key: PublicKey
-    started_at: str | None
-    checked_now: bool      # paramiko looked at the server's key in this command (else: pinned earlier)
-
-
 def _rsync_failed(code: int) -> SyncError:
     what = RSYNC_CODES.get(code, "see rsync's message above")
     if code in TRANSPORT_CODES:
@@ -203,9 +149,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     via = getattr(args, "via", None)             # None: S3 when available, else rsync over SSH
     outputs = read_outputs_for(settings) if via != "ssh" else None
     if outputs is not None:
-        from runner.volume.sync import choose, sync_via_s3    # the pod-free path (README: "The volume without a pod")
+        from runner.volume.config import Unavailable, resolve, say_hint_once
 
-        vs = choose(settings, outputs, via, "syncing")
+        found = resolve(settings, outputs)
+        if isinstance(found, Unavailable) and via is None:      # the common case: no S3 key
+            say_hint_once(found, "syncing", settings)           # (runner.volume.sync, with its threads: not imported)
+            vs = None
+        else:
+            from runner.volume.sync import choose, sync_via_s3  # the pod-free path (README: "The volume without a pod")
+
+            vs = choose(settings, outputs, via, "syncing")
         if vs is not None:
             sync = plan(settings, getattr(args, "path", None), outputs.workspace)
             return sync_via_s3(settings, vs, sync.source, sync.dest, dry_run=dry_run, delete=delete,
@@ -219,25 +172,42 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     outputs = outputs or read_outputs_for(settings)
     sync = plan(settings, getattr(args, "path", None), outputs.workspace)
 
+    # Before anything else is imported: rsync on the pin of the pod's last start, checked against the API below.
+    flags = RsyncFlags(dry_run=dry_run, delete=delete, progress=progress, version=version)
+    spec = speculate(settings, outputs.pod_id, outputs.ssh_user, sync.source, sync.dest, flags, program=REMOTE_RSYNC)
+    from infra.runpod_client import RunPodError
+    from runner.pod.state import PodState, STOPPED_STATES, classify
+
     # Read the pod once, before starting it: if the start itself is interrupted, we still know we must
     # stop it. No GraphQL history needed: every kind of stopped is in STOPPED_STATES.
-    client = settings.client()
     try:
+        client = settings.client()
         pod = client.find_pod(outputs.pod_id)
-    except RunPodError as e:
-        raise from_runpod_error(e, pod_id=outputs.pod_id) from None
+    except BaseException as e:
+        if spec is not None:
+            spec.abandon()
+        if isinstance(e, RunPodError):
+            raise from_runpod_error(e, pod_id=outputs.pod_id) from None
+        raise
     before = classify(pod)
+    if spec is not None:
+        if spec.agrees(pod, before == PodState.RUNNING, outputs.ssh_user):
+            return _sync(settings, outputs, spec.prepared.target, sync, flags, spec=spec)
+        spec.abandon()           # the pod stopped, started again or moved: the way it went before
     started_here = before in STOPPED_STATES      # this command resumes/starts it
     reached = False                              # the pod answered and its host key is pinned
     try:
-        target = _pinned_target(settings, outputs, pod, before)
+        target = _pinned_target(settings, outputs, pod, before == PodState.RUNNING)
         if target is None:
             target = _start_and_pin(settings, outputs, client, keep_running=keep_running)
         reached = True
-        return _sync(settings, outputs, target, sync, dry_run=dry_run, delete=delete,
-                     progress=progress, version=version)
+        return _sync(settings, outputs, target, sync, flags)
     finally:
         if started_here and (not keep_running or not reached):
+            from runner.pod.lifecycle import stop_pod
+            from runner.pod.stops import StopLog
+
+            close_pod_masters(settings, outputs.pod_id)     # its connection goes before the pod does
             if reached:
                 _say(f"stopping pod {outputs.pod_id} again (it was stopped before the sync; "
                      "--keep-running leaves it running)")
@@ -257,25 +227,27 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             _say(f"pod {outputs.pod_id} keeps running (--keep-running): {until}.")
 
 
-def _pinned_target(settings: Settings, outputs: StackOutputs, pod: Pod | None, state: str) -> PinnedPod | None:
+def _pinned_target(settings: Settings, outputs: StackOutputs, pod: "Pod | None", running: bool) -> PinnedPod | None:
     """The running pod and its host key, when the key was pinned during the pod's current start.
 
     Such a pin also means sshd answered during this start, so there is no banner to wait for."""
-    if state != PodState.RUNNING or pod is None or pod.ssh is None:
+    if not running or pod is None or pod.ssh is None:
         return None
     key = pinned_key_for_start(settings, outputs.pod_id, pod.started_at)
     if key is None:
         return None
-    ep = with_user(pod.ssh, outputs.ssh_user)
+    ep = Endpoint(pod.ssh.host, int(pod.ssh.port), pod.ssh.user or outputs.ssh_user)
     return PinnedPod(ep, key, pod.started_at, checked_now=False)
 
 
-def _connect(settings: Settings, outputs: StackOutputs, endpoint: SshEndpoint,
+def _connect(settings: Settings, outputs: StackOutputs, endpoint: Endpoint,
              started_at: str | None) -> "SshConnection":
     """A paramiko session whose host key check pins, re-pins after a restart, or refuses (runner/remote/hostkeys.py)."""
+    from infra.runpod_client import SshEndpoint
     from runner.pod.link import connect_endpoint    # paramiko: only on the paths that need a session
 
-    return connect_endpoint(settings, endpoint, pin_id=outputs.pod_id, started_at=started_at)
+    return connect_endpoint(settings, SshEndpoint(endpoint.host, endpoint.port, endpoint.user), pin_id=outputs.pod_id,
+                            started_at=started_at)
 
 
 def _install_rsync(conn: "SshConnection") -> None:
@@ -288,37 +260,37 @@ def _start_and_pin(settings: Settings, outputs: StackOutputs, client, *, keep_ru
     from runner.pod.link import start_or_release   # paramiko: this path opens a session anyway
 
     running = start_or_release(client, outputs, deadline_s=settings.pod_start_timeout_s, on_progress=_say)
-    with _connect(settings, outputs, running.ssh, running.pod.started_at) as conn:
+    ep = running.ssh
+    endpoint = Endpoint(ep.host, int(ep.port), ep.user or outputs.ssh_user)
+    with _connect(settings, outputs, endpoint, running.pod.started_at) as conn:
         _install_rsync(conn)
         if running.resumed and keep_running:     # left up after the copy: the idle stop covers that
             from runner.pod.idle import ensure_idle_stop
             ensure_idle_stop(conn, outputs, _say)
         key = conn.host_key
-    return PinnedPod(running.ssh, key, running.pod.started_at, checked_now=True)
+    return PinnedPod(endpoint, key, running.pod.started_at, checked_now=True)
 
 
-def _sync(settings: Settings, outputs: StackOutputs, target: PinnedPod, sync: SyncPlan, *, dry_run: bool,
-          delete: bool, progress: bool, version: tuple[int, ...]) -> int:
+def _sync(settings: Settings, outputs: StackOutputs, target: PinnedPod, sync: SyncPlan, flags: RsyncFlags, *,
+          spec: Speculation | None = None) -> int:
+    dry_run = flags.dry_run
     what = "would copy (dry run)" if dry_run else "copying"
     _say(f"{what} the contents of {sync.source}/ to {sync.dest}/ on pod {outputs.pod_id}"
-         + (" (deleting remote files missing locally)" if delete else ""))
-    alias = host_alias(settings)
+         + (" (deleting remote files missing locally)" if flags.delete else ""))
     ep = target.endpoint
-    with temporary_known_hosts(settings, alias, target.key) as known_hosts:
-        ssh_command = ["ssh", "-F", "/dev/null", *openssh_options(
-            key_path=settings.ssh_key_path, port=ep.port, known_hosts=known_hosts, alias=alias,
-            key_type=target.key.key_type,
-        ), "-o", "LogLevel=ERROR"]
-        argv = rsync_argv(sync, ssh_command=ssh_command, destination_host=ep.host,
-                          user=ep.user or outputs.ssh_user, dry_run=dry_run, delete=delete,
-                          progress=progress, version=version,
-                          rsync_path=remote_rsync_path(sync.dest, create=not dry_run, program=REMOTE_RSYNC))
+    prepared = spec.prepared if spec is not None else prepare(
+        settings, outputs.pod_id, target, sync.source, sync.dest, flags, program=REMOTE_RSYNC)
+    with prepared.files:
         try:
-            result = run_rsync(argv)
+            if spec is not None:
+                spec.run.release()
+                result = spec.run.wait()
+            else:
+                result = run_rsync(prepared.argv)
             if result.rsync_missing:
                 with _connect(settings, outputs, target.endpoint, target.started_at) as conn:
                     _install_rsync(conn)
-                result = run_rsync(argv)
+                result = run_rsync(prepared.argv)
         except KeyboardInterrupt:
             result = RsyncResult(EXIT_INTERRUPTED)
     code = result.code
@@ -331,7 +303,7 @@ def _sync(settings: Settings, outputs: StackOutputs, target: PinnedPod, sync: Sy
     if result.rsync_missing:
         raise SyncError(f"rsync still cannot be started on the pod after installing it; check with "
                         f"`python -m runner ssh` (`command -v {REMOTE_RSYNC}`) and retry.", exit_code=1)
-    if code == 255 and not target.checked_now:
+    if (code == 255 or result.host_key_refused) and not target.checked_now:   # rsync may say 12 for it
         _explain_ssh_failure(settings, outputs, target)
     if result.host_key_refused:
         from runner.errors import HostKeyMismatch

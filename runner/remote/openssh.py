@@ -53,17 +53,21 @@ class PinnedKey:
 
 
 
-def pinned_key_for_start(settings: Settings, pin_id: str, started_at: str | None) -> PinnedKey | None:
-    """The pinned host key of pin_id when it is the ONLY key the runner's paramiko policy would accept
-    for a pod that started at `started_at`; None when paramiko must look at the server first.
+@dataclass(frozen=True)
+class PinEntry:
+    """One pin of the store, read without paramiko: the key, the pod start it was pinned for, and
+    where the pod answered with it ("" / 0 when the pin does not say)."""
 
-    runner/remote/hostkeys.py accepts a different key only if the API says the pod started after the pin was
-    taken. So when a pin exists and the pod has not started again since, a system ssh with
-    StrictHostKeyChecking=yes and exactly this key checks the same thing paramiko would, and the
-    paramiko session can be skipped. No pin (first use), a newer start (a pod re-keys on every
-    start), or a store we cannot read return None: the caller connects with paramiko, which pins,
-    re-pins, or explains the problem. (Reads the store's JSON, documented in runner/remote/hostkeys.py,
-    without its lock: a read-only look at a file that is replaced atomically.)"""
+    key: PinnedKey
+    started_at: str | None
+    host: str = ""
+    port: int = 0
+
+
+def read_pin(settings: Settings, pin_id: str) -> PinEntry | None:
+    """The pin of pin_id, or None (no pin, or a store we cannot read: paramiko will say why). Reads the
+    store's JSON, documented in runner/remote/hostkeys.py, without its lock: a read-only look at a file
+    that is replaced atomically."""
     try:
         pins = json.loads(settings.paths.known_hosts.read_text()).get("pins")
         entry = pins.get(pin_id) if isinstance(pins, dict) else None
@@ -74,10 +78,35 @@ def pinned_key_for_start(settings: Settings, pin_id: str, started_at: str | None
     key_type, blob = entry.get("key_type"), entry.get("key")
     if not isinstance(key_type, str) or not isinstance(blob, str) or not key_type or not blob:
         return None
-    new, old = parse_utc(started_at), parse_utc(entry.get("started_at"))
+    started = entry.get("started_at")
+    host, _, port = str(entry.get("endpoint") or "").rpartition(":")
+    return PinEntry(PinnedKey(key_type, blob), started if isinstance(started, str) else None,
+                    host, int(port) if host and port.isdigit() else 0)
+
+
+def pinned_key_for_start(settings: Settings, pin_id: str, started_at: str | None) -> PinnedKey | None:
+    """The pinned host key of pin_id when it is the ONLY key the runner's paramiko policy would accept
+    for a pod that started at `started_at`; None when paramiko must look at the server first.
+
+    runner/remote/hostkeys.py accepts a different key only if the API says the pod started after the pin was
+    taken. So when a pin exists and the pod has not started again since, a system ssh with
+    StrictHostKeyChecking=yes and exactly this key checks the same thing paramiko would, and the
+    paramiko session can be skipped. No pin (first use), a newer start (a pod re-keys on every
+    start), or a store we cannot read return None: the caller connects with paramiko, which pins,
+    re-pins, or explains the problem."""
+    pin = read_pin(settings, pin_id)
+    if pin is None:
+        return None
+    new, old = parse_utc(started_at), parse_utc(pin.started_at)
     if new is not None and old is not None and new > old:
         return None            # restarted since the pin: the key may legitimately have changed
-    return PinnedKey(key_type, blob)
+    return pin.key
+
+
+def same_start(a: str | None, b: str | None) -> bool:
+    """Two API start times name the same pod start (both known and equal as instants)."""
+    x, y = parse_utc(a), parse_utc(b)
+    return x is not None and x == y
 
 
 def known_hosts_line(alias: str, key: PublicKey) -> str:

@@ -1,11 +1,13 @@
 """The local rsync over the system's ssh: finding it, its version, running it and reading its exit code."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 
 from runner.errors import UsageError
@@ -65,56 +67,156 @@ _RSYNC_AFTERMATH = ("rsync: connection unexpectedly closed", "rsync error: ")
 
 
 
+class _StderrFilter:
+    """rsync's stderr, line by line: the remote wrapper's marker lines and, after one, rsync's complaint
+    about the connection the wrapper closed are dropped; OpenSSH's host-key refusal block is held back."""
+
+    def __init__(self) -> None:
+        self.missing, self.refused = False, False
+        self.mkdir_error: str | None = None
+        self._last = ""
+        self._held: list[str] | None = None          # a possible host-key block, until its verdict
+
+    def feed(self, line: str) -> str:
+        """The text to pass on for this line ("" for none)."""
+        marker = line.strip()
+        if self._held is None and _SSH_HOST_KEY_START.match(marker):
+            self._held = []
+        if self._held is not None:
+            self._held.append(line)
+            if marker == _SSH_HOST_KEY_END:
+                self.refused, self._held = True, None
+            elif len(self._held) > 60:              # not the block it looked like: pass it on after all
+                text, self._held = "".join(self._held), None
+                return text
+            return ""
+        if marker == _SSH_HOST_KEY_END:
+            self.refused = True
+        elif self.refused and marker.startswith(_RSYNC_AFTERMATH):
+            pass
+        elif marker == NO_RSYNC:
+            self.missing = True
+        elif marker == NO_DEST:
+            self.mkdir_error = self._last or "mkdir failed"
+        elif not (self.missing or self.mkdir_error):
+            self._last = marker or self._last
+            return line
+        return ""
+
+    def finish(self) -> str:
+        text, self._held = "".join(self._held or ()), None
+        return text
+
+
+class RsyncRun:
+    """One rsync process. Its stderr goes through _StderrFilter to ours. held=True keeps its output back
+    (stdout piped too, both buffered) until release(): a speculative run that is abandoned() shows nothing.
+    Otherwise its stdout is ours directly."""
+
+    def __init__(self, argv: list[str], *, held: bool = False):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._lock = threading.Lock()
+        self._held = held
+        self._dropped = False
+        self._out: list[bytes] = []
+        self._err: list[str] = []
+        self._filter = _StderrFilter()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     stdout=subprocess.PIPE if held else None)
+        self._pumps = [threading.Thread(target=self._pump_err, daemon=True)]
+        if held:
+            self._pumps.append(threading.Thread(target=self._pump_out, daemon=True))
+        for t in self._pumps:
+            t.start()
+
+    # ---- output
+    def _emit(self, out: bytes = b"", err: str = "") -> None:
+        with self._lock:
+            if self._dropped:
+                return
+            if self._held:
+                if out:
+                    self._out.append(out)
+                if err:
+                    self._err.append(err)
+                return
+            _write(out, err)
+
+    def _pump_err(self) -> None:
+        assert self.proc.stderr is not None
+        with self.proc.stderr:
+            for raw in self.proc.stderr:
+                text = self._filter.feed(raw.decode("utf-8", "replace"))
+                if text:
+                    self._emit(err=text)
+        rest = self._filter.finish()
+        if rest:
+            self._emit(err=rest)
+
+    def _pump_out(self) -> None:
+        assert self.proc.stdout is not None
+        with self.proc.stdout:
+            fd = self.proc.stdout.fileno()
+            while chunk := os.read(fd, 65536):
+                self._emit(out=chunk)
+
+    def release(self) -> None:
+        """Show what was held back, then pass the output on as it comes."""
+        with self._lock:
+            self._held = False
+            for chunk in self._out:
+                _write(chunk, "")
+            for text in self._err:
+                _write(b"", text)
+            self._out, self._err = [], []
+
+    # ---- the process
+    def abandon(self) -> None:
+        """Stop rsync (SIGTERM: the receiver keeps an interrupted file in --partial-dir, never under its
+        real name) and drop everything it printed."""
+        with self._lock:
+            self._dropped = True
+            self._out, self._err = [], []
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc.wait()
+        self._join()
+
+    def _join(self) -> None:
+        for t in self._pumps:
+            t.join(timeout=10)
+
+    def wait(self) -> RsyncResult:
+        try:
+            code = self.proc.wait()
+        except KeyboardInterrupt:
+            _stop(self.proc)
+            self._join()
+            raise
+        self._join()
+        f = self._filter
+        return RsyncResult(code, f.missing, f.mkdir_error, f.refused)
+
+
+def _write(out: bytes, err: str) -> None:
+    if out:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(out)
+        sys.stdout.buffer.flush()
+    if err:
+        sys.stderr.write(err)
+        sys.stderr.flush()
+
+
 def run_rsync(argv: list[str]) -> RsyncResult:
     """Run rsync. Its stdout is ours; its stderr is passed on line by line, minus the remote wrapper's
     marker lines and, after one, rsync's complaint about the connection the wrapper closed."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    missing, mkdir_error, last = False, None, ""
-    held: list[str] | None = None            # a possible host-key block, until its verdict
-    refused = False
-
-    def relay(text: str) -> None:
-        sys.stderr.write(text)
-        sys.stderr.flush()
-
-    try:
-        assert proc.stderr is not None
-        for raw in proc.stderr:
-            line = raw.decode("utf-8", "replace")
-            marker = line.strip()
-            if held is None and _SSH_HOST_KEY_START.match(marker):
-                held = []
-            if held is not None:
-                held.append(line)
-                if marker == _SSH_HOST_KEY_END:
-                    refused, held = True, None
-                elif len(held) > 60:           # not the block it looked like: pass it on after all
-                    relay("".join(held))
-                    held = None
-                continue
-            if marker == _SSH_HOST_KEY_END:
-                refused = True
-            elif refused and marker.startswith(_RSYNC_AFTERMATH):
-                pass
-            elif marker == NO_RSYNC:
-                missing = True
-            elif marker == NO_DEST:
-                mkdir_error = last or "mkdir failed"
-            elif not (missing or mkdir_error):
-                relay(line)
-                last = marker or last
-        if held:
-            relay("".join(held))
-        code = proc.wait()
-    except KeyboardInterrupt:
-        _stop(proc)
-        raise
-    finally:
-        if proc.stderr is not None:
-            proc.stderr.close()
-    return RsyncResult(code, missing, mkdir_error, refused)
+    return RsyncRun(argv).wait()
 
 
 def _stop(proc: subprocess.Popen) -> None:

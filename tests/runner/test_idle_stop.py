@@ -170,13 +170,17 @@ def test_sync_keep_running_gives_the_pod_it_started_the_idle_stop(pod_env, capfd
     rp_env.write_text("".join(f'export {k}="{v}"\n' for k, v in {
         **env.fake.rp_environment(pod_id), "RUNPOD_REST_URL": env.fake.rest_url}.items()))
     monkeypatch.setenv("RT_RP_ENV_FILE", str(rp_env))
+    # The sync's control master stays connected SSH_CONTROL_PERSIST seconds, and the watcher counts it as a
+    # session: the stop comes that much later, and no later than that plus the idle time.
+    monkeypatch.setenv("SSH_CONTROL_PERSIST", "2")
     only_this_pods_sshd(monkeypatch, env.sshd)
     assert cli.main(["sync", "--keep-running"]) == 0
     assert "keeps running (--keep-running): it stops itself after 0.02 min" in capfd.readouterr().err
     synced = time.time()
+    assert [p for p in (env.state_dir / "dev" / "cm").iterdir() if p.is_socket()], "the sync left no master"
     wait_for(lambda: env.pod.status == "EXITED", 30, "the pod sync left running to stop itself when idle")
     stops = pod_stops(env.fake, pod_id)
-    assert len(stops) == 1 and stops[0].time >= synced
+    assert len(stops) == 1 and stops[0].time >= synced + 2
 
 
 def test_a_sync_that_stops_the_pod_again_starts_no_watcher(pod_env, capfd, monkeypatch, reaper):

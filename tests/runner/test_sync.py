@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -19,6 +22,7 @@ from runner.settings import KEYS, load_settings
 from runner.remote.ssh import SshConnection, SshTarget
 from runner.remote.hostkeys import expect_host_key
 from runner.companions.sync import SyncError, ensure_remote_rsync, plan
+from runner.remote.controlmaster import close_all
 from standins.pod_sandbox import Sshd
 from standins.pulumi_cli import SAMPLE_OUTPUTS
 
@@ -67,7 +71,7 @@ class PodEnv:
 
 
 @pytest.fixture
-def pod_env(tmp_path, monkeypatch, fake_runpod, pod_sshd, stub_pulumi) -> PodEnv:
+def pod_env(tmp_path, monkeypatch, fake_runpod, pod_sshd, stub_pulumi) -> Iterator[PodEnv]:
     sshd = pod_sshd
     for key in KEYS:
         if key != "PULUMI_BINARY":
@@ -78,7 +82,9 @@ def pod_env(tmp_path, monkeypatch, fake_runpod, pod_sshd, stub_pulumi) -> PodEnv
     monkeypatch.chdir(project)
     workspace = tmp_path / "workspace"
     workspace.mkdir()
-    state_dir = tmp_path / "state"
+    # A short path, as ~/.runpod-trainer is: the control master's socket must fit a Unix socket's 104 bytes
+    # (pytest's tmp_path is too long for that, and `runner sync` would then run without one).
+    state_dir = Path(tempfile.mkdtemp(prefix="rt-state-"))
     for k, v in fake_runpod.env().items():
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("SSH_KEY_PATH", sshd.key_path)
@@ -86,7 +92,11 @@ def pod_env(tmp_path, monkeypatch, fake_runpod, pod_sshd, stub_pulumi) -> PodEnv
     monkeypatch.setenv("POD_START_TIMEOUT", "30")
     sshd.ensure_running()
     fake_runpod.set_ssh_target(sshd.host, sshd.ports)
-    return PodEnv(fake_runpod, sshd, stub_pulumi, project, workspace, state_dir)
+    yield PodEnv(fake_runpod, sshd, stub_pulumi, project, workspace, state_dir)
+    # `runner sync` leaves an OpenSSH control master for the next sync (SSH_CONTROL_PERSIST): none may
+    # outlive its test, where it would hold a connection to the shared sshd (the idle-stop tests count them).
+    close_all(state_dir)
+    shutil.rmtree(state_dir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- helpers
