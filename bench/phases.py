@@ -6,14 +6,20 @@ bench/trace_runner.py (entry/exit times of its stack-output read, API requests, 
 launcher round trip), and the pod's sshd under `strace -f -e trace=execve` (with --seccomp-bpf only
 execve stops), which stamps each program the pod side starts: the launcher (python3 *.pyz), git,
 tmux, the supervisor (`... supervise ...`), the trainer. The phases, in order:
-  startup_imports   invoked -> the stack outputs are asked for (interpreter, imports, settings)
+  startup_imports   invoked -> the stack outputs are asked for: interpreter, imports, settings; since
+                    runner/train/command.py this is the early link's start (runner/pod/early_link.py)
   stack_outputs     the stack outputs (runner/pod/stack_cache.py: no `pulumi` while the stack is unchanged)
   api_read          the RunPod API request(s) before SSH (the pod's state and SSH endpoint)
-  ssh_connect       TCP + SSH handshake + auth (paramiko)
+  ssh_connect       TCP + SSH handshake + auth (paramiko), in the early link's thread, while the main
+                    thread imports the rest and checks the input
+  startup_rest      the connection is up -> the launch script is sent: what the main thread still had
+                    to do (imports, the pre-launch checks, the run record) after the connect ended
   script_transfer   the launcher script sent -> the pod starts the launcher program
-  git_update        launcher start -> tmux asked to start (git fetch/checkout of the repo, checks)
+  launcher_start    launcher start -> tmux asked to start the supervisor (its start-up, lock, session check)
   tmux_start        tmux started -> the supervisor runs inside it
-  venv_check        supervisor start -> the trainer is started (venv records, requirements marker)
+  code_and_venv     supervisor start -> the trainer is started: the launcher's git update, config,
+                    checkpoint scan and plan (overlapping the supervisor's own start-up), then the
+                    supervisor's venv check
   trainer_start     trainer exec -> its first statement (interpreter start-up)
 Gaps between traced points are included in the following phase, so the phases add up to the total.
 """
@@ -28,8 +34,8 @@ from bench.pod import BenchError, BenchOptions, BenchPod, find_bench, wait_for
 from bench.relaunch import CONFIG, CONFIGS
 from bench.stats import summary
 
-PHASES = ("startup_imports", "stack_outputs", "api_read", "ssh_connect", "script_transfer", "git_update",
-          "tmux_start", "venv_check", "trainer_start")
+PHASES = ("startup_imports", "stack_outputs", "api_read", "ssh_connect", "startup_rest", "script_transfer",
+          "launcher_start", "tmux_start", "code_and_venv", "trainer_start")
 _EXEC = re.compile(r'^(\d+)\s+(\d+\.\d+) execve\("([^"]*)", \[(.*?)\]')
 
 
@@ -77,9 +83,9 @@ def breakdown(t0: float, events: list[dict], execs, trainer_first: float) -> dic
                         tmux or start)
     trainer = _first(execs, lambda p, a: "bench_train.py" in a, supervisor or start)
     points = [("startup_imports", stack["enter"]), ("stack_outputs", stack["exit"]),
-              ("api_read", api[-1]["exit"]), ("ssh_connect", conn["exit"]), ("script_transfer", launcher),
-              ("git_update", tmux), ("tmux_start", supervisor), ("venv_check", trainer),
-              ("trainer_start", trainer_first)]
+              ("api_read", api[-1]["exit"]), ("ssh_connect", conn["exit"]), ("startup_rest", start),
+              ("script_transfer", launcher), ("launcher_start", tmux), ("tmux_start", supervisor),
+              ("code_and_venv", trainer), ("trainer_start", trainer_first)]
     out: dict[str, float | None] = {}
     prev = t0
     for name, t in points:

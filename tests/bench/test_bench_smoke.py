@@ -45,8 +45,8 @@ def test_bench_tiny_run_writes_every_figure(tmp_path):
         base = latest["figures"][name]["baseline"]
         assert base["name"] and base["summary"]["n"] >= 1 and base["ratio"] > 0
     phases = latest["figures"]["launch_phases"]["extra"]["phases"]
-    assert list(phases) == ["startup_imports", "stack_outputs", "api_read", "ssh_connect", "script_transfer",
-                            "git_update", "tmux_start", "venv_check", "trainer_start"]
+    assert list(phases) == ["startup_imports", "stack_outputs", "api_read", "ssh_connect", "startup_rest",
+                            "script_transfer", "launcher_start", "tmux_start", "code_and_venv", "trainer_start"]
     assert all(p["n"] >= 1 for p in phases.values()), phases
     assert set(latest["figures"]["fixed_cost"]["extra"]["per_command"]) >= {"status", "sync", "train"}
     assert "warm_relaunch" in out.stdout and "cold_start" in out.stdout and "results:" in out.stdout
