@@ -234,7 +234,7 @@ class TrainSession:
             known = max((a.attempt for a in self.record.attempts), default=0)
             launched = launch_surviving_drops(t.connect, env, label=t.label, say=self.say, known_attempt=known,
                                               on_drop=lambda error, n: t.after_disconnect(error, n, self.say),
-                                              known_programs=self.settings.paths.stack_dir / "podside")
+                                              known_programs=self.record_paths.stack_dir / "podside")
         except TargetInterrupted:
             raise                                     # the pod went away under the launch: recovery decides
         except (RunnerError, KeyboardInterrupt) as e:

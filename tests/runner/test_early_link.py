@@ -100,6 +100,14 @@ def test_train_uses_the_background_read_once_and_runs_as_before(train_env):
     assert stack_output_runs(env) == 1                 # the outputs were read once, in the background
     assert env.fake.billable_calls() == []
     wait_all_closed(env, "every connection of the run to be closed")
+    # the launch left its record: the next one sends the short script (remote/podside/bundle.py)
+    assert len(list((env.state_dir / "dev" / "podside").iterdir())) == 1
+    wait_for(lambda: env.pod.status == "EXITED", 10, "the pod to stop itself")
+    with env.fake.state.lock:
+        env.fake.state.start(env.pod, api="graphql", spot_bid=env.pod.bid_per_gpu or 0.3)
+    again = env.run("train", "--config", CONFIG)
+    assert again.code == 0, again.err
+    assert "training succeeded: exit code 0" in again.err
 
 
 def test_bad_input_after_the_background_connect_leaves_no_connection_open(train_env):
