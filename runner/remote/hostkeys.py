@@ -184,10 +184,15 @@ class HostKeyStore:
             pin = Pin(**entry)
             newer = _started_after(started_at, pin.started_at)
             if pin.host_key == presented:
+                update = {}
                 if newer:
                     # Same key across a restart: remember the newer start so that only a later
                     # restart can justify a key change.
-                    pins[pin_id] = {**entry, "started_at": _iso(started_at)}
+                    update["started_at"] = _iso(started_at)
+                if endpoint and endpoint != pin.endpoint:
+                    update["endpoint"] = endpoint      # where it answers now (a start moves the port)
+                if update:
+                    pins[pin_id] = {**entry, **update}
                     self._save(pins)
                 return "matched"
             if newer:

@@ -74,6 +74,17 @@ def test_same_key_across_a_restart_moves_the_pin_forward(store):
         store.check("pod-1", K2, started_at="2026-07-10T11:00:00Z")
 
 
+def test_a_matched_key_records_where_the_pod_answers_now(store):
+    """The pin's endpoint is where `runner sync` starts rsync before the API answers: a restart that
+    kept the key but moved the port must move it too (else every later sync guesses the old port)."""
+    store.check("pod-1", K1, started_at=T1, endpoint="10.0.0.1:40001")
+    assert store.check("pod-1", K1, started_at=T2, endpoint="10.0.0.1:40777") == "matched"
+    pin = store.get("pod-1")
+    assert (pin.started_at, pin.endpoint) == (T2, "10.0.0.1:40777")
+    assert store.check("pod-1", K1, started_at=T2) == "matched"          # no endpoint given: kept
+    assert store.get("pod-1").endpoint == "10.0.0.1:40777"
+
+
 def test_time_zones_are_compared_as_instants(store):
     store.check("pod-1", K1, started_at="2026-07-10T12:00:00+02:00")  # 10:00Z
     assert store.check("pod-1", K2, started_at="2026-07-10T10:00:01Z") == "repinned"
