@@ -21,22 +21,9 @@ import pytest
 
 from remote.podside.contract import BANNER, NONE, Header, StopMethod, VolumePaths, parse_footer, parse_header
 from tests.remote_harness import (MARKER, POD_API_KEY, POD_ID, PodSandbox, StopApiServer,
-                                  build_venv_templates, git, make_wheel, real_python, wait_for, weights_bytes)
+                                  git, make_wheel, real_python, wait_for, weights_bytes)
 
 UTC_TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
-
-
-def need(tool: str) -> None:
-    if not shutil.which(tool):
-        pytest.fail(f"{tool} is required for these tests; install it (scripts/test.sh does)")
-
-
-@pytest.fixture(scope="session")
-def venv_templates(tmp_path_factory) -> dict:
-    """Built by one real launcher run (real venv creation + pip); see remote_harness."""
-    need("tmux")
-    need("git")
-    return build_venv_templates(tmp_path_factory.mktemp("venv-template"))
 
 
 @pytest.fixture

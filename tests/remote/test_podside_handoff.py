@@ -21,7 +21,7 @@ import pytest
 from remote.podside import handoff, tmuxsession
 from remote.podside.bundle import program_bytes, program_digest
 from remote.podside.contract import BANNER
-from tests.remote_harness import PodSandbox, build_venv_templates, wait_for, write_executable
+from tests.remote_harness import PodSandbox, wait_for, write_executable
 
 # Runs instead of git for the first fetch/clone of a launch when RT_TEST_GIT_HOOK is set: waits
 # until a supervisor runs in this workspace's .runner (the early start), records that, then
@@ -60,12 +60,6 @@ os.execv(REAL, [REAL] + sys.argv[1:])
 '''
 
 
-@pytest.fixture(scope="module")
-def venv_templates(tmp_path_factory) -> dict:
-    for tool in ("tmux", "git"):
-        if not shutil.which(tool):
-            pytest.fail(f"{tool} is required for these tests; install it (scripts/test.sh does)")
-    return build_venv_templates(tmp_path_factory.mktemp("venv-template"))
 
 
 @pytest.fixture

@@ -10,15 +10,9 @@ import uuid
 import pytest
 
 from runner.train.launch import launcher_env
-from tests.remote_harness import PodSandbox, build_venv_templates, git, write_executable
+from tests.remote_harness import PodSandbox, git, write_executable
 
 
-@pytest.fixture(scope="module")
-def venv_templates(tmp_path_factory) -> dict:
-    for tool in ("tmux", "git"):
-        if not shutil.which(tool):
-            pytest.fail(f"{tool} is required for these tests; install it (scripts/test.sh does)")
-    return build_venv_templates(tmp_path_factory.mktemp("venv-template"))
 
 
 @pytest.fixture

@@ -19,15 +19,9 @@ from remote.podside.contract import VolumePaths
 from runner.remote.inspect import inspect_pod
 from runner.remote.local import LocalShell
 from runner.train import launch as train_launch
-from tests.remote_harness import PodSandbox, build_venv_templates
+from tests.remote_harness import PodSandbox
 
 
-@pytest.fixture(scope="module")
-def venv_templates(tmp_path_factory) -> dict:
-    for tool in ("tmux", "git"):
-        if not shutil.which(tool):
-            pytest.fail(f"{tool} is required for these tests; install it (scripts/test.sh does)")
-    return build_venv_templates(tmp_path_factory.mktemp("venv-template"))
 
 
 class RecordingShell(LocalShell):
