@@ -1,6 +1,6 @@
 """OpenSSH connection reuse for `runner sync`'s rsync: one control master per pod start, kept open
 SSH_CONTROL_PERSIST seconds after its last use, so a repeated sync skips the SSH handshake
-(OpenSSH's ControlMaster/ControlPersist, as SkyPilot and dstack use it).
+(OpenSSH's ControlMaster/ControlPersist, as SkyPilot's command runner uses it).
 
 Where: <state dir>/<stack>/cm/ (mode 0700), one socket per pod start, named
 `<pod id>-<digest>`; the digest covers the pod id, its start time, the endpoint, the user and the
