@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from infra.runpod_client import RUNNING, Pod
+from infra.runpod_client import RUNNING, Pod, RunPodClient
 from runner.pod.link import connect_endpoint
 from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.pod.state import with_user
@@ -27,10 +27,12 @@ from runner.settings import Settings
 
 @dataclass(frozen=True)
 class EarlyPod:
-    """What the background read found: the pod RUNNING at its endpoint, and a connection there."""
+    """What the background read found: the pod RUNNING at its endpoint, a connection there, and the
+    API client that asked."""
 
     pod: Pod
     connection: SshConnection
+    client: RunPodClient
 
 
 class EarlyLink:
@@ -59,7 +61,8 @@ class EarlyLink:
             outputs = read_outputs_for(self._settings)
             self._outputs = outputs
             self._outputs_read.set()
-            pod = self._settings.client().find_pod(outputs.pod_id, with_history=False)   # RUNNING or not is enough
+            client = self._settings.client()
+            pod = client.find_pod(outputs.pod_id, with_history=False)   # RUNNING or not is enough
             if pod is None or pod.status != RUNNING or pod.ssh is None or self._discarded:
                 return
             conn = connect_endpoint(self._settings, with_user(pod.ssh, outputs.ssh_user), pin_id=outputs.pod_id,
@@ -68,7 +71,7 @@ class EarlyLink:
                 if self._discarded:
                     conn.close()
                     return
-                self._found = EarlyPod(pod, conn)
+                self._found = EarlyPod(pod, conn, client)
         except BaseException:   # noqa: BLE001 - the usual path meets the same error and reports it
             return
         finally:

@@ -74,7 +74,7 @@ class PodTarget(Target):
             return False
         assert self.outputs is not None and found.pod.ssh is not None
         running = RunningPod(pod=found.pod, ssh=with_user(found.pod.ssh, self.outputs.ssh_user), resumed=False)
-        self.link = PodLink(self.settings, self.outputs, self.settings.client(), running)
+        self.link = PodLink(self.settings, self.outputs, found.client, running)
         self._early_connection = found.connection
         self.resumed = False
         self._running(asked, say)
