@@ -1,4 +1,5 @@
 """`python -m bench`: run the figures, print median + spread + ratio, write bench/results/*.json."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,17 @@ from bench.pod import ROOT, BenchOptions, BenchPod
 from bench.stats import percentile, summary
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-FIGURES = ("cold_start", "warm_relaunch", "launch_phases", "fixed_cost", "log_latency", "stop_latency",
-           "preemption_recovery", "sync_noop", "runner_overhead")
+FIGURES = (
+    "cold_start",
+    "warm_relaunch",
+    "launch_phases",
+    "fixed_cost",
+    "log_latency",
+    "stop_latency",
+    "preemption_recovery",
+    "sync_noop",
+    "runner_overhead",
+)
 SCHEMA = 1
 
 
@@ -31,15 +41,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--overhead-runs", type=int, default=1, help="overhead sessions (default 1)")
     ap.add_argument("--files", type=int, help="files in the sync tree (default 10000; --quick 1000)")
     ap.add_argument("--boot-seconds", type=float, help="the fake's simulated pod boot in the recovery runs (default 2)")
-    ap.add_argument("--requirements", type=int, default=None,
-                    help="N tiny local wheels in requirements.txt instead of the real set (torch, transformers, "
-                         "accelerate, datasets, ...: bench/wheelhouse.py, the default)")
+    ap.add_argument(
+        "--requirements",
+        type=int,
+        default=None,
+        help="N tiny local wheels in requirements.txt instead of the real set (torch, transformers, "
+        "accelerate, datasets, ...: bench/wheelhouse.py, the default)",
+    )
     ap.add_argument("--cold-runs", type=int, help="cold-start runs (default 2; --quick 1): the seed's take ~1 min each")
-    ap.add_argument("--sshd-home", choices=("clean", "machine"), default="clean",
-                    help="clean: the pod's SSH sessions get an empty HOME, like a RunPod image (default); "
-                         "machine: this machine's HOME and ~/.bashrc")
-    ap.add_argument("--fast-venv", action="store_true",
-                    help="create the training venv without its own pip (seconds faster; for the smoke test)")
+    ap.add_argument(
+        "--sshd-home",
+        choices=("clean", "machine"),
+        default="clean",
+        help="clean: the pod's SSH sessions get an empty HOME, like a RunPod image (default); "
+        "machine: this machine's HOME and ~/.bashrc",
+    )
+    ap.add_argument(
+        "--fast-venv",
+        action="store_true",
+        help="create the training venv without its own pip (seconds faster; for the smoke test)",
+    )
     ap.add_argument("--only", default="", help=f"comma list of figures to run: {', '.join(FIGURES)}")
     ap.add_argument("--results-dir", default=str(RESULTS_DIR), help="where the JSON goes (default bench/results)")
     ap.add_argument("--keep", action="store_true", help="keep the temp directory of the run")
@@ -74,8 +95,14 @@ def _first_line(argv: list[str]) -> str | None:
 def machine_info() -> dict:
     cpu = None
     try:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                    if ln.startswith("model name")), None)
+        cpu = next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")
+            ),
+            None,
+        )
     except OSError:
         pass
     commit = _first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
@@ -96,32 +123,61 @@ def machine_info() -> dict:
 
 
 # ---------------------------------------------------------------- figures from raw measurements
-def figure(name: str, unit: str, samples: list[float], *, statistic: str = "median", value: float | None = None,
-           target: float, spread: dict | None = None, baseline: dict | None = None, extra: dict | None = None,
-           note: str | None = None) -> dict:
+def figure(
+    name: str,
+    unit: str,
+    samples: list[float],
+    *,
+    statistic: str = "median",
+    value: float | None = None,
+    target: float,
+    spread: dict | None = None,
+    baseline: dict | None = None,
+    extra: dict | None = None,
+    note: str | None = None,
+) -> dict:
     s = summary(samples)
     value = s["median"] if value is None else value
     return {
-        "name": name, "unit": unit, "statistic": statistic, "value": value,
+        "name": name,
+        "unit": unit,
+        "statistic": statistic,
+        "value": value,
         "spread": spread or {k: s[k] for k in ("p5", "p95", "min", "max")},
-        "samples": samples, "summary": s,
+        "samples": samples,
+        "summary": s,
         "target": {"statistic": statistic, "max": target},
         "met": None if value is None else value <= target,
         "ratio_to_target": None if value is None else value / target,
-        "baseline": baseline, "extra": extra or {}, "note": note,
+        "baseline": baseline,
+        "extra": extra or {},
+        "note": note,
     }
 
 
 def build_cold_start(raw: dict) -> dict:
     runner, seed = raw["runner"], raw["seed"]
     ratio = summary(seed)["median"] / summary(runner)["median"]
-    f = figure("cold_start", "s", runner, target=float("inf"),
-               baseline={"name": "seed (git clone + fresh venv + pip install -r requirements.txt, torch included)",
-                         "samples": seed, "summary": summary(seed), "ratio": ratio,
-                         "ratio_statistic": "baseline median / figure median", "target_ratio_min": 5.0,
-                         "met": ratio >= 5.0},
-               extra={"runner_process_started": summary(raw["runner_process"]),
-                      "seed_process_started": summary(raw["seed_process"]), "installer": raw["installer"]})
+    f = figure(
+        "cold_start",
+        "s",
+        runner,
+        target=float("inf"),
+        baseline={
+            "name": "seed (git clone + fresh venv + pip install -r requirements.txt, torch included)",
+            "samples": seed,
+            "summary": summary(seed),
+            "ratio": ratio,
+            "ratio_statistic": "baseline median / figure median",
+            "target_ratio_min": 5.0,
+            "met": ratio >= 5.0,
+        },
+        extra={
+            "runner_process_started": summary(raw["runner_process"]),
+            "seed_process_started": summary(raw["seed_process"]),
+            "installer": raw["installer"],
+        },
+    )
     f["target"] = {"statistic": "seed median / median", "min_ratio": 5.0}
     f["met"], f["ratio_to_target"] = ratio >= 5.0, 5.0 / ratio
     return f
@@ -129,9 +185,14 @@ def build_cold_start(raw: dict) -> dict:
 
 def build_phases(raw: dict) -> dict:
     total = [r["total"] for r in raw["runs"]]
-    f = figure("launch_phases", "s", total, target=0.5,
-               extra={"phases": {k: raw["summary"][k] for k in phases.PHASES}, "strace": raw["strace"]},
-               note=None if raw["strace"] else "strace missing: the pod-side phases are lumped into trainer_start")
+    f = figure(
+        "launch_phases",
+        "s",
+        total,
+        target=0.5,
+        extra={"phases": {k: raw["summary"][k] for k in phases.PHASES}, "strace": raw["strace"]},
+        note=None if raw["strace"] else "strace missing: the pod-side phases are lumped into trainer_start",
+    )
     return f
 
 
@@ -142,9 +203,14 @@ def build_fixed_cost(raw: dict, train_first: list) -> dict:
         per["train"] = summary(train)
     worst = max(per, key=lambda k: per[k]["median"])
     floor = summary(raw["python_floor"])["median"]
-    f = figure("fixed_cost", "s", raw[worst] if worst != "train" else train, target=0.3,
-               extra={"per_command": per, "worst": worst, "python_floor": summary(raw["python_floor"])},
-               note=f"worst command: {worst}; `python -c pass` alone: {floor * 1000:.0f} ms")
+    f = figure(
+        "fixed_cost",
+        "s",
+        raw[worst] if worst != "train" else train,
+        target=0.3,
+        extra={"per_command": per, "worst": worst, "python_floor": summary(raw["python_floor"])},
+        note=f"worst command: {worst}; `python -c pass` alone: {floor * 1000:.0f} ms",
+    )
     return f
 
 
@@ -152,28 +218,57 @@ def build_warm_relaunch(raw: dict) -> dict:
     runner, seed, pip = raw["runner"], raw["seed"], raw["runner_pip"]
     med, seed_med, pip_med = (summary(x)["median"] for x in (runner, seed, pip))
     return figure(
-        "warm_relaunch", "s", runner, target=0.5,
-        baseline={"name": "seed (git pull + pip install -r requirements.txt + start, every run)",
-                  "samples": seed, "summary": summary(seed), "ratio": seed_med / med,
-                  "ratio_statistic": "baseline median / figure median", "target_ratio_min": 5.0,
-                  "met": seed_med / med >= 5.0},
-        extra={"runner_pip_every_run": {"samples": pip, "summary": summary(pip), "ratio": pip_med / med},
-               "cold_first_run_s": raw["cold_first_run_s"]})
+        "warm_relaunch",
+        "s",
+        runner,
+        target=0.5,
+        baseline={
+            "name": "seed (git pull + pip install -r requirements.txt + start, every run)",
+            "samples": seed,
+            "summary": summary(seed),
+            "ratio": seed_med / med,
+            "ratio_statistic": "baseline median / figure median",
+            "target_ratio_min": 5.0,
+            "met": seed_med / med >= 5.0,
+        },
+        extra={
+            "runner_pip_every_run": {"samples": pip, "summary": summary(pip), "ratio": pip_med / med},
+            "cold_first_run_s": raw["cold_first_run_s"],
+        },
+    )
 
 
 def build_log_latency(raw: dict) -> dict:
     pooled, per_run = raw["pooled_s"], raw["per_run_p95_s"]
-    return figure("log_latency", "s", pooled, statistic="p95", value=percentile(pooled, 95), target=0.2,
-                  spread={"per_run_p95_min": min(per_run), "per_run_p95_max": max(per_run),
-                          "p5": percentile(pooled, 5), "median": percentile(pooled, 50)},
-                  extra={"per_run_p95_s": per_run, "lines_per_run": raw["lines_per_run"]})
+    return figure(
+        "log_latency",
+        "s",
+        pooled,
+        statistic="p95",
+        value=percentile(pooled, 95),
+        target=0.2,
+        spread={
+            "per_run_p95_min": min(per_run),
+            "per_run_p95_max": max(per_run),
+            "p5": percentile(pooled, 5),
+            "median": percentile(pooled, 50),
+        },
+        extra={"per_run_p95_s": per_run, "lines_per_run": raw["lines_per_run"]},
+    )
 
 
 def build_stop_latency(raw: dict) -> dict:
-    return figure("stop_latency", "s", raw["attached"], target=3.0,
-                  extra={"detached": {"samples": raw["detached"], "summary": summary(raw["detached"])},
-                         "bound": "attached: the pod waits at most RT_ACK_WAIT=30 s (runner/train.py ACK_WAIT_S) "
-                                  "for the runner's ack before it stops itself"})
+    return figure(
+        "stop_latency",
+        "s",
+        raw["attached"],
+        target=3.0,
+        extra={
+            "detached": {"samples": raw["detached"], "summary": summary(raw["detached"])},
+            "bound": "attached: the pod waits at most RT_ACK_WAIT=30 s (runner/train.py ACK_WAIT_S) "
+            "for the runner's ack before it stops itself",
+        },
+    )
 
 
 def build_recovery(raw: dict) -> dict:
@@ -182,12 +277,27 @@ def build_recovery(raw: dict) -> dict:
     note = None
     if not rec:
         exits = sorted({r["runner_exit"] for r in raw["runs"]})
-        note = (f"not measured: no relaunch after the preemption (runner exit {exits}; automatic recovery, "
-                f"runner/recovery.py, is not there yet). Detection is measured.")
-    f = figure("preemption_recovery", "s", rec, target=20.0, note=note,
-               extra={"detection": {"samples": det, "summary": summary(det), "target_max": 10.0,
-                                    "met": None if det_med is None else det_med <= 10.0},
-                      "boot_seconds_subtracted": raw["boot_seconds"], "runs": raw["runs"]})
+        note = (
+            f"not measured: no relaunch after the preemption (runner exit {exits}; automatic recovery, "
+            f"runner/recovery.py, is not there yet). Detection is measured."
+        )
+    f = figure(
+        "preemption_recovery",
+        "s",
+        rec,
+        target=20.0,
+        note=note,
+        extra={
+            "detection": {
+                "samples": det,
+                "summary": summary(det),
+                "target_max": 10.0,
+                "met": None if det_med is None else det_med <= 10.0,
+            },
+            "boot_seconds_subtracted": raw["boot_seconds"],
+            "runs": raw["runs"],
+        },
+    )
     return f
 
 
@@ -199,17 +309,33 @@ def build_sync(raw: dict) -> dict:
     ratio = summary(runner)["median"] / base
     repeated = raw.get("runner_repeated") or []
     r_ratio = summary(repeated)["median"] / base if repeated else None
-    f = figure("sync_noop", "s", runner, target=float("inf"),
-               baseline={"name": "plain rsync -a over the same ssh (cold connection)", "samples": rsync,
-                         "summary": summary(rsync), "ratio": ratio,
-                         "ratio_statistic": "first sync (cold connection) median / baseline median",
-                         "target_ratio_max": 1.1, "met": ratio <= 1.1},
-               extra={"files": raw["files"],
-                      "runner_before_rsync": summary([x for x in raw["runner_before_rsync"] if x is not None]),
-                      "repeated": {"samples": repeated, "summary": summary(repeated), "ratio": r_ratio,
-                                   "ratio_statistic": "repeated sync (control master warm) median / baseline median",
-                                   "met": None if r_ratio is None else r_ratio <= 1.1},
-                      "masters_closed_before_first": raw.get("masters_closed", [])})
+    f = figure(
+        "sync_noop",
+        "s",
+        runner,
+        target=float("inf"),
+        baseline={
+            "name": "plain rsync -a over the same ssh (cold connection)",
+            "samples": rsync,
+            "summary": summary(rsync),
+            "ratio": ratio,
+            "ratio_statistic": "first sync (cold connection) median / baseline median",
+            "target_ratio_max": 1.1,
+            "met": ratio <= 1.1,
+        },
+        extra={
+            "files": raw["files"],
+            "runner_before_rsync": summary([x for x in raw["runner_before_rsync"] if x is not None]),
+            "repeated": {
+                "samples": repeated,
+                "summary": summary(repeated),
+                "ratio": r_ratio,
+                "ratio_statistic": "repeated sync (control master warm) median / baseline median",
+                "met": None if r_ratio is None else r_ratio <= 1.1,
+            },
+            "masters_closed_before_first": raw.get("masters_closed", []),
+        },
+    )
     f["target"] = {"statistic": "median / plain rsync median", "max_ratio": 1.1}
     f["met"], f["ratio_to_target"] = ratio <= 1.1, ratio / 1.1
     return f
@@ -218,11 +344,24 @@ def build_sync(raw: dict) -> dict:
 def build_overhead(raw: dict) -> dict:
     cpu = [x for x in raw["cpu_percent"] if x is not None]
     windows = raw["window_cpu_percent"]
-    spread = {"window_min": min(windows) if windows else None, "window_max": max(windows) if windows else None,
-              "min": min(cpu) if cpu else None, "max": max(cpu) if cpu else None}
-    return figure("runner_overhead", "% of one core", cpu, target=2.0, spread=spread,
-                  extra={"followed_s": raw["followed_s"], "window_cpu_percent": windows,
-                         "log_latency_during": summary(raw["latencies_s"])})
+    spread = {
+        "window_min": min(windows) if windows else None,
+        "window_max": max(windows) if windows else None,
+        "min": min(cpu) if cpu else None,
+        "max": max(cpu) if cpu else None,
+    }
+    return figure(
+        "runner_overhead",
+        "% of one core",
+        cpu,
+        target=2.0,
+        spread=spread,
+        extra={
+            "followed_s": raw["followed_s"],
+            "window_cpu_percent": windows,
+            "log_latency_during": summary(raw["latencies_s"]),
+        },
+    )
 
 
 # ---------------------------------------------------------------- printing
@@ -236,9 +375,11 @@ def _fmt(x, unit: str) -> str:
 
 def render(result: dict) -> str:
     m = result["machine"]
-    lines = [f"machine: {m['nproc']} CPU ({m['cpu_model']}), Python {m['python']}, {m['date']}, "
-             f"load {', '.join(f'{x:.2f}' for x in m['loadavg_start'])}; sshd HOME: {result['config']['sshd_home']}",
-             ""]
+    lines = [
+        f"machine: {m['nproc']} CPU ({m['cpu_model']}), Python {m['python']}, {m['date']}, "
+        f"load {', '.join(f'{x:.2f}' for x in m['loadavg_start'])}; sshd HOME: {result['config']['sshd_home']}",
+        "",
+    ]
     for name in FIGURES:
         f = result["figures"].get(name)
         if f is None:
@@ -257,42 +398,59 @@ def render(result: dict) -> str:
         lines.append(f"{'':20s} target {target}: {verdict}")
         b = f.get("baseline")
         if b:
-            lines.append(f"{'':20s} vs {b['name']}: median {_fmt(b['summary']['median'], unit)}, "
-                         f"ratio {b['ratio']:.2f}x ({b['ratio_statistic']}) -> {'OK' if b['met'] else 'MISSED'}")
+            lines.append(
+                f"{'':20s} vs {b['name']}: median {_fmt(b['summary']['median'], unit)}, "
+                f"ratio {b['ratio']:.2f}x ({b['ratio_statistic']}) -> {'OK' if b['met'] else 'MISSED'}"
+            )
         elif f["ratio_to_target"] is not None:
             lines.append(f"{'':20s} vs target: {f['ratio_to_target']:.2f}x of the limit")
         if name == "warm_relaunch":
             e = f["extra"]["runner_pip_every_run"]
-            lines.append(f"{'':20s} runner with pip every run: median {_fmt(e['summary']['median'], unit)} "
-                         f"({e['ratio']:.2f}x the warm relaunch); cold first run {_fmt(f['extra']['cold_first_run_s'], unit)}")
+            lines.append(
+                f"{'':20s} runner with pip every run: median {_fmt(e['summary']['median'], unit)} "
+                f"({e['ratio']:.2f}x the warm relaunch); cold first run {_fmt(f['extra']['cold_first_run_s'], unit)}"
+            )
         if name == "cold_start":
             e = f["extra"]
-            lines.append(f"{'':20s} training process started: median {_fmt(e['runner_process_started']['median'], unit)} "
-                         f"(seed {_fmt(e['seed_process_started']['median'], unit)}); installer: {e['installer']}")
+            lines.append(
+                f"{'':20s} training process started: median {_fmt(e['runner_process_started']['median'], unit)} "
+                f"(seed {_fmt(e['seed_process_started']['median'], unit)}); installer: {e['installer']}"
+            )
         if name == "launch_phases":
             for phase, s in f["extra"]["phases"].items():
-                lines.append(f"{'':22s}{phase:16s} median {_fmt(s['median'], unit):>7s}  (min {_fmt(s['min'], unit)}, "
-                             f"max {_fmt(s['max'], unit)})")
+                lines.append(
+                    f"{'':22s}{phase:16s} median {_fmt(s['median'], unit):>7s}  (min {_fmt(s['min'], unit)}, "
+                    f"max {_fmt(s['max'], unit)})"
+                )
         if name == "fixed_cost":
             for cmd, s in f["extra"]["per_command"].items():
-                lines.append(f"{'':22s}runner {cmd:8s} median {_fmt(s['median'], unit):>7s}  (max {_fmt(s['max'], unit)})")
+                lines.append(
+                    f"{'':22s}runner {cmd:8s} median {_fmt(s['median'], unit):>7s}  (max {_fmt(s['max'], unit)})"
+                )
         if name == "sync_noop":
             e = f["extra"]["runner_before_rsync"]
             r = f["extra"].get("repeated") or {}
             if r.get("ratio") is not None:
-                lines.append(f"{'':20s} repeated sync (control master warm): median {_fmt(r['summary']['median'], unit)}, "
-                             f"ratio {r['ratio']:.2f}x plain rsync -> {'OK' if r['met'] else 'MISSED'}")
-            lines.append(f"{'':20s} first sync, until rsync's output is released (API agreed; rsync runs from "
-                         f"before the API read): median {_fmt(e['median'], unit)} ({f['extra']['files']} files)")
+                lines.append(
+                    f"{'':20s} repeated sync (control master warm): median {_fmt(r['summary']['median'], unit)}, "
+                    f"ratio {r['ratio']:.2f}x plain rsync -> {'OK' if r['met'] else 'MISSED'}"
+                )
+            lines.append(
+                f"{'':20s} first sync, until rsync's output is released (API agreed; rsync runs from "
+                f"before the API read): median {_fmt(e['median'], unit)} ({f['extra']['files']} files)"
+            )
         if name == "stop_latency":
             d = f["extra"]["detached"]["summary"]
-            lines.append(f"{'':20s} detached (RT_ACK_WAIT=0): median {_fmt(d['median'], unit)}, "
-                         f"max {_fmt(d['max'], unit)}")
+            lines.append(
+                f"{'':20s} detached (RT_ACK_WAIT=0): median {_fmt(d['median'], unit)}, max {_fmt(d['max'], unit)}"
+            )
         if name == "preemption_recovery":
             d = f["extra"]["detection"]
-            lines.append(f"{'':20s} detection: median {_fmt(d['summary']['median'], unit)} "
-                         f"(max {_fmt(d['summary']['max'], unit)}), target <= 10 s: "
-                         f"{ {True: 'OK', False: 'MISSED', None: 'n/a'}[d['met']] }")
+            lines.append(
+                f"{'':20s} detection: median {_fmt(d['summary']['median'], unit)} "
+                f"(max {_fmt(d['summary']['max'], unit)}), target <= 10 s: "
+                f"{ {True: 'OK', False: 'MISSED', None: 'n/a'}[d['met']] }"
+            )
         if f.get("note"):
             lines.append(f"{'':20s} note: {f['note']}")
         if f.get("error"):
@@ -306,22 +464,42 @@ def progress(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    options = BenchOptions(sshd_home=args.sshd_home, requirements=args.requirements, fast_venv=args.fast_venv,
-                           keep=args.keep)
+    options = BenchOptions(
+        sshd_home=args.sshd_home, requirements=args.requirements, fast_venv=args.fast_venv, keep=args.keep
+    )
     train_first: list = []
-    result: dict = {"schema": SCHEMA, "machine": machine_info(), "config": {
-        "runs": args.runs, "quick": args.quick, "latency_seconds": args.latency_seconds,
-        "overhead_seconds": args.overhead_seconds, "overhead_runs": args.overhead_runs, "files": args.files,
-        "boot_seconds": args.boot_seconds, "requirements": args.requirements or "real", "sshd_home": args.sshd_home,
-        "cold_runs": args.cold_runs,
-        "fast_venv": args.fast_venv, "figures": args.figures}, "figures": {}}
+    result: dict = {
+        "schema": SCHEMA,
+        "machine": machine_info(),
+        "config": {
+            "runs": args.runs,
+            "quick": args.quick,
+            "latency_seconds": args.latency_seconds,
+            "overhead_seconds": args.overhead_seconds,
+            "overhead_runs": args.overhead_runs,
+            "files": args.files,
+            "boot_seconds": args.boot_seconds,
+            "requirements": args.requirements or "real",
+            "sshd_home": args.sshd_home,
+            "cold_runs": args.cold_runs,
+            "fast_venv": args.fast_venv,
+            "figures": args.figures,
+        },
+        "figures": {},
+    }
     started = time.time()
     with BenchPod(options) as pod:
         if args.keep:
             progress(f"workspace kept in {pod.root}")
-        pod.add_configs({**relaunch.CONFIGS, **stop.CONFIGS, **recovery.CONFIGS,
-                         **coldstart.configs(options.real),
-                         **follow.configs(args.latency_seconds, args.overhead_seconds)})
+        pod.add_configs(
+            {
+                **relaunch.CONFIGS,
+                **stop.CONFIGS,
+                **recovery.CONFIGS,
+                **coldstart.configs(options.real),
+                **follow.configs(args.latency_seconds, args.overhead_seconds),
+            }
+        )
 
         def warm_relaunch() -> dict:
             raw = relaunch.measure(pod, args.runs)
@@ -338,7 +516,8 @@ def run(args: argparse.Namespace) -> dict:
             "preemption_recovery": lambda: build_recovery(recovery.measure(pod, args.runs, args.boot_seconds)),
             "sync_noop": lambda: build_sync(sync.measure(pod, args.runs, args.files)),
             "runner_overhead": lambda: build_overhead(
-                follow.measure_overhead(pod, args.overhead_runs, window_s=min(10.0, args.overhead_seconds / 3))),
+                follow.measure_overhead(pod, args.overhead_runs, window_s=min(10.0, args.overhead_seconds / 3))
+            ),
         }
         # cold_start, then warm_relaunch first: they leave the repo and venv warm for every other figure.
         for name in FIGURES:
@@ -348,9 +527,12 @@ def run(args: argparse.Namespace) -> dict:
             t = time.time()
             try:
                 result["figures"][name] = steps[name]()
-            except Exception as e:   # noqa: BLE001 - one broken figure must not hide the others
-                result["figures"][name] = {"name": name, "error": f"{type(e).__name__}: {e}",
-                                           "traceback": traceback.format_exc()}
+            except Exception as e:  # noqa: BLE001 - one broken figure must not hide the others
+                result["figures"][name] = {
+                    "name": name,
+                    "error": f"{type(e).__name__}: {e}",
+                    "traceback": traceback.format_exc(),
+                }
                 progress(f"{name} FAILED: {e}")
             progress(f"{name} done in {time.time() - t:.0f}s")
     result["machine"]["loadavg_end"] = list(os.getloadavg())

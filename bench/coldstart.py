@@ -10,6 +10,7 @@ accelerate and datasets and one torch op), stamped on the pod. Interleaved run b
           git clone, `python3 -m venv venv`, `pip install -r requirements.txt` (everything, torch
           included, from the same local wheelhouse), then the trainer in tmux
 """
+
 from __future__ import annotations
 
 import re
@@ -26,6 +27,7 @@ CONFIG = "configs/cold.yaml"
 def configs(real: bool) -> dict[str, dict]:
     """The tiny set has no torch: its trainer imports json before its `BENCH step`."""
     return {"cold": {"lines": 2, "interval": 0.01, "imports": IMPORTS if real else "json"}}
+
 
 SEED_COLD_REMOTE = r"""set -e
 export PATH={image_bin}:$PATH
@@ -64,8 +66,11 @@ def run_runner(pod: BenchPod) -> dict:
     started, step = _step_after(pod)
     log = "\n".join(pod.log_lines())
     way = _WAY.search(log)
-    return {"step_s": step - proc.started, "process_s": started - proc.started,
-            "installer": way.group(0) if way else None}
+    return {
+        "step_s": step - proc.started,
+        "process_s": started - proc.started,
+        "installer": way.group(0) if way else None,
+    }
 
 
 def run_seed(pod: BenchPod) -> dict:
@@ -74,9 +79,14 @@ def run_seed(pod: BenchPod) -> dict:
     pod.wait_idle(session=session)
     empty_volume(pod)
     remote = SEED_COLD_REMOTE.format(
-        image_bin=shlex.quote(str(pod.image_python.parent)), workspace=shlex.quote(str(pod.workspace)),
-        origin=shlex.quote(str(pod.project)), session=session, log=shlex.quote(str(pod.log_file)),
-        script="bench_train.py", config=CONFIG)
+        image_bin=shlex.quote(str(pod.image_python.parent)),
+        workspace=shlex.quote(str(pod.workspace)),
+        origin=shlex.quote(str(pod.project)),
+        session=session,
+        log=shlex.quote(str(pod.log_file)),
+        script="bench_train.py",
+        config=CONFIG,
+    )
     t0 = pipe_seed_script(pod, remote, timeout=300, what="the seed cold start")
     started, step = _step_after(pod)
     wait_for(lambda: find_bench(pod.log_lines(), "exit"), 120, "the seed run to finish", 0.05)
@@ -85,10 +95,9 @@ def run_seed(pod: BenchPod) -> dict:
 
 
 def measure(pod: BenchPod, runs: int) -> dict:
-    samples: dict[str, list] = {"runner": [], "seed": [], "runner_process": [], "seed_process": [],
-                                "installer": []}
+    samples: dict[str, list] = {"runner": [], "seed": [], "runner_process": [], "seed_process": [], "installer": []}
     for _ in range(runs):
-        seed = run_seed(pod)         # seed first: the runner's run leaves the volume warm for the other figures
+        seed = run_seed(pod)  # seed first: the runner's run leaves the volume warm for the other figures
         ours = run_runner(pod)
         samples["runner"].append(ours["step_s"])
         samples["runner_process"].append(ours["process_s"])

@@ -5,6 +5,7 @@ It is what every command pays before it can do anything: the interpreter, the im
 the stack outputs. Measured for `runner status`, `runner sync --dry-run` and `runner train` (the warm
 relaunch's runs), each against `python -c pass` (the interpreter's own floor) in the same run.
 """
+
 from __future__ import annotations
 
 import subprocess

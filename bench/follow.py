@@ -6,6 +6,7 @@ the bench reads with a timestamp on arrival. Latency = arrival - write time (one
 Overhead = CPU time (utime+stime, all threads, /proc/<pid>/stat) of the runner process while it
 follows, over the wall time between the first and the last followed line.
 """
+
 from __future__ import annotations
 
 import time
@@ -13,7 +14,7 @@ import time
 from bench.pod import BenchError, BenchPod, parse_fields, wait_for
 from bench.stats import percentile
 
-RATE = 10.0   # lines per second written by the trainer
+RATE = 10.0  # lines per second written by the trainer
 
 
 def configs(latency_s: float, overhead_s: float) -> dict[str, dict]:
@@ -28,8 +29,9 @@ def follow_session(pod: BenchPod, config: str, *, windows_s: float | None = None
     pod.wait_idle()
     pod.make_running()
     proc = pod.runner("train", "--config", f"configs/{config}.yaml", "--keep-pod")
-    first = wait_for(lambda: proc.first_out("BENCH line ") or proc.proc.poll() is not None, 120,
-                     "the first followed line")
+    first = wait_for(
+        lambda: proc.first_out("BENCH line ") or proc.proc.poll() is not None, 120, "the first followed line"
+    )
     if not hasattr(first, "t"):
         raise BenchError(f"runner train ended before following anything: {proc.stderr_text()[-1500:]}")
     cpu0, wall0 = proc.cpu_seconds(), time.time()
@@ -56,8 +58,12 @@ def follow_session(pod: BenchPod, config: str, *, windows_s: float | None = None
     latencies = [ln.t - float(parse_fields(ln.text)["t"]) for ln in proc.out if ln.text.startswith("BENCH line ")]
     result = {"latencies_s": latencies, "lines": len(latencies)}
     if cpu1 is not None and wall1 > wall0:
-        result.update(cpu_s=cpu1 - cpu0, wall_s=wall1 - wall0, cpu_percent=100.0 * (cpu1 - cpu0) / (wall1 - wall0),
-                      window_cpu_percent=windows)
+        result.update(
+            cpu_s=cpu1 - cpu0,
+            wall_s=wall1 - wall0,
+            cpu_percent=100.0 * (cpu1 - cpu0) / (wall1 - wall0),
+            window_cpu_percent=windows,
+        )
     return result
 
 

@@ -7,6 +7,7 @@ machine's interpreter binary (small when it links libpython), <dest>/lib/python3
 to the standard library and an empty site-packages of its own. Python finds its prefix from the
 binary's location, so <dest> is a separate installation that shares the stdlib files.
 """
+
 from __future__ import annotations
 
 import os

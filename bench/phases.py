@@ -23,6 +23,7 @@ tmux, the supervisor (`... supervise ...`), the trainer. The phases, in order:
   trainer_start     trainer exec -> its first statement (interpreter start-up)
 Gaps between traced points are included in the following phase, so the phases add up to the total.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,18 @@ from bench.pod import BenchError, BenchOptions, BenchPod, find_bench, wait_for
 from bench.relaunch import CONFIG, CONFIGS
 from bench.stats import summary
 
-PHASES = ("startup_imports", "stack_outputs", "api_read", "ssh_connect", "startup_rest", "script_transfer",
-          "launcher_start", "tmux_start", "code_and_venv", "trainer_start")
+PHASES = (
+    "startup_imports",
+    "stack_outputs",
+    "api_read",
+    "ssh_connect",
+    "startup_rest",
+    "script_transfer",
+    "launcher_start",
+    "tmux_start",
+    "code_and_venv",
+    "trainer_start",
+)
 _EXEC = re.compile(r'^(\d+)\s+(\d+\.\d+) execve\("([^"]*)", \[(.*?)\]')
 
 
@@ -44,8 +55,10 @@ def sshd_wrapper(root: Path, trace_file: Path) -> str | None:
     if not strace:
         return None
     wrapper = root / "sshd-under-strace"
-    wrapper.write_text(f"#!/bin/sh\nexec {strace} -f --seccomp-bpf -qq -ttt -s 300 -e trace=execve "
-                       f"-o {trace_file} /usr/sbin/sshd \"$@\"\n")
+    wrapper.write_text(
+        f"#!/bin/sh\nexec {strace} -f --seccomp-bpf -qq -ttt -s 300 -e trace=execve "
+        f'-o {trace_file} /usr/sbin/sshd "$@"\n'
+    )
     wrapper.chmod(0o755)
     return str(wrapper)
 
@@ -59,7 +72,11 @@ def pod_execs(trace_file: Path, after: float) -> list[tuple[float, str, str]]:
         return out
     for line in lines:
         m = _EXEC.match(line)
-        if m and float(m.group(2)) >= after and not line.rstrip().endswith(("= -1 ENOENT (No such file or directory)",)):
+        if (
+            m
+            and float(m.group(2)) >= after
+            and not line.rstrip().endswith(("= -1 ENOENT (No such file or directory)",))
+        ):
             out.append((float(m.group(2)), m.group(3), m.group(4)))
     return out
 
@@ -71,6 +88,7 @@ def _first(execs, pred, after: float) -> float | None:
 def breakdown(t0: float, events: list[dict], execs, trainer_first: float) -> dict[str, float | None]:
     def first(name: str) -> dict | None:
         return next((e for e in events if e["name"] == name), None)
+
     stack, conn, script = first("stack_outputs"), first("ssh_connect"), first("run_script")
     api = [e for e in events if e["name"] == "api_request" and conn and e["exit"] <= conn["enter"]]
     if not (stack and conn and script and api):
@@ -79,13 +97,22 @@ def breakdown(t0: float, events: list[dict], execs, trainer_first: float) -> dic
     launcher = _first(execs, lambda p, a: ".pyz" in a and "supervise" not in a, start)
     git = _first(execs, lambda p, a: p.endswith("/git"), launcher or start)
     tmux = _first(execs, lambda p, a: p.endswith("/tmux") and "new-session" in a, launcher or start)
-    supervisor = _first(execs, lambda p, a: "supervise" in a and not p.endswith(("/tmux", "/sh", "/bash")),
-                        tmux or start)
+    supervisor = _first(
+        execs, lambda p, a: "supervise" in a and not p.endswith(("/tmux", "/sh", "/bash")), tmux or start
+    )
     trainer = _first(execs, lambda p, a: "bench_train.py" in a, supervisor or start)
-    points = [("startup_imports", stack["enter"]), ("stack_outputs", stack["exit"]),
-              ("api_read", api[-1]["exit"]), ("ssh_connect", conn["exit"]), ("startup_rest", start),
-              ("script_transfer", launcher), ("launcher_start", tmux), ("tmux_start", supervisor),
-              ("code_and_venv", trainer), ("trainer_start", trainer_first)]
+    points = [
+        ("startup_imports", stack["enter"]),
+        ("stack_outputs", stack["exit"]),
+        ("api_read", api[-1]["exit"]),
+        ("ssh_connect", conn["exit"]),
+        ("startup_rest", start),
+        ("script_transfer", launcher),
+        ("launcher_start", tmux),
+        ("tmux_start", supervisor),
+        ("code_and_venv", trainer),
+        ("trainer_start", trainer_first),
+    ]
     out: dict[str, float | None] = {}
     prev = t0
     for name, t in points:
@@ -108,12 +135,11 @@ def measure(options: BenchOptions, runs: int) -> dict:
     rows: list[dict] = []
     with probe as pod:
         pod.add_configs(CONFIGS)
-        _run(pod, None)                         # first run: clone, venv, install (not warm)
+        _run(pod, None)  # first run: clone, venv, install (not warm)
         for i in range(runs):
             rows.append(_run(pod, root / f"trace-{i}.jsonl", trace_file))
     per_phase = {name: [r[name] for r in rows if r.get(name) is not None] for name in (*PHASES, "total")}
-    return {"runs": rows, "summary": {k: summary(v) for k, v in per_phase.items()},
-            "strace": wrapper is not None}
+    return {"runs": rows, "summary": {k: summary(v) for k, v in per_phase.items()}, "strace": wrapper is not None}
 
 
 def _run(pod: BenchPod, trace_path: Path | None, sshd_trace: Path | None = None) -> dict:

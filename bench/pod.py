@@ -3,6 +3,7 @@ a temp training repo, and `runner` subprocesses whose output lines are timestamp
 
 Everything listens on 127.0.0.1 and lives in one temp directory that close() removes.
 """
+
 from __future__ import annotations
 
 import base64
@@ -19,14 +20,14 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from bench import wheelhouse as wh
+from standins import waiting
 from standins.pod_sandbox import Sshd
 from standins.preemption import processes_under
-from standins import waiting
 from standins.pulumi_cli import SAMPLE_OUTPUTS, StubPulumi
 from standins.runpod_api import FakeRunPod
 
@@ -34,8 +35,17 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAINER = Path(__file__).resolve().parent / "pod_trainer.py"
 TRAIN_SCRIPT = "bench_train.py"
 # Launcher/runner knobs of the caller's environment that must not leak into the measured runs.
-_DROP_PREFIXES = ("RT_", "RUNPOD_", "PULUMI_", "SSH_KEY_PATH", "REPO_", "TRAIN_SCRIPT", "DATA_DIR",
-                  "RUNNER_STATE_DIR", "POD_START_TIMEOUT")
+_DROP_PREFIXES = (
+    "RT_",
+    "RUNPOD_",
+    "PULUMI_",
+    "SSH_KEY_PATH",
+    "REPO_",
+    "TRAIN_SCRIPT",
+    "DATA_DIR",
+    "RUNNER_STATE_DIR",
+    "POD_START_TIMEOUT",
+)
 
 
 class BenchError(RuntimeError):
@@ -141,7 +151,7 @@ class BenchSshd(Sshd):
 # ---------------------------------------------------------------- a runner subprocess
 @dataclass
 class Line:
-    t: float            # time.time() when the bench read it
+    t: float  # time.time() when the bench read it
     text: str
 
 
@@ -151,12 +161,20 @@ class RunnerProc:
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, module: str = "runner"):
         self.argv = argv
         self.started = time.time()
-        self.proc = subprocess.Popen([sys.executable, "-m", module, *argv], env=env, cwd=str(cwd),
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module, *argv],
+            env=env,
+            cwd=str(cwd),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self.out: list[Line] = []
         self.err: list[Line] = []
-        self._readers = [threading.Thread(target=self._read, args=(self.proc.stdout, self.out), daemon=True),
-                         threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True)]
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.proc.stdout, self.out), daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True),
+        ]
         for t in self._readers:
             t.start()
 
@@ -190,8 +208,10 @@ class RunnerProc:
             code = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise BenchError(f"`runner {' '.join(self.argv)}` did not finish within {timeout:g}s; "
-                             f"stderr tail: {self.stderr_text()[-1500:]}") from None
+            raise BenchError(
+                f"`runner {' '.join(self.argv)}` did not finish within {timeout:g}s; "
+                f"stderr tail: {self.stderr_text()[-1500:]}"
+            ) from None
         for t in self._readers:
             t.join(timeout=5)
         return code
@@ -215,11 +235,11 @@ class RunnerProc:
 # ---------------------------------------------------------------- the whole world
 @dataclass
 class BenchOptions:
-    sshd_home: str = "clean"          # clean: the pod's sessions get an empty HOME | machine: this machine's
-    requirements: int | None = None   # None: the real set (bench/wheelhouse.py); N: N tiny local wheels
-    fast_venv: bool = False           # venv without its own pip (seconds faster to create; smoke test)
-    keep: bool = False                # keep the temp directory (debugging)
-    sshd_wrapper: str | None = None   # a program that runs sshd (bench/phases.py: strace around it)
+    sshd_home: str = "clean"  # clean: the pod's sessions get an empty HOME | machine: this machine's
+    requirements: int | None = None  # None: the real set (bench/wheelhouse.py); N: N tiny local wheels
+    fast_venv: bool = False  # venv without its own pip (seconds faster to create; smoke test)
+    keep: bool = False  # keep the temp directory (debugging)
+    sshd_wrapper: str | None = None  # a program that runs sshd (bench/phases.py: strace around it)
 
     @property
     def real(self) -> bool:
@@ -251,7 +271,7 @@ class BenchPod:
         self.image_python: Path | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
-    def start(self) -> "BenchPod":
+    def start(self) -> BenchPod:
         for d in (self.workspace, self.state_dir, self.data_dir, self.wheels, self.tmux_dir):
             d.mkdir(parents=True, exist_ok=True)
         if self.options.real:
@@ -268,9 +288,17 @@ class BenchPod:
         pod = self.fake.add_pod(status="RUNNING", interruptible=True, bid_per_gpu=0.3)
         self.pod_id = pod.id
         # No idle stop: its watcher is not what is measured, and it would outlive the bench.
-        self.stub.set(outputs={**SAMPLE_OUTPUTS, "pod_id": pod.id, "workspace": str(self.workspace),
-                               "ssh_user": self.sshd.user, "cost_per_hr": 0.35, "idle_stop_minutes": 0},
-                      checkpoint=STUB_CHECKPOINT)
+        self.stub.set(
+            outputs={
+                **SAMPLE_OUTPUTS,
+                "pod_id": pod.id,
+                "workspace": str(self.workspace),
+                "ssh_user": self.sshd.user,
+                "cost_per_hr": 0.35,
+                "idle_stop_minutes": 0,
+            },
+            checkpoint=STUB_CHECKPOINT,
+        )
         # The stand-in for the local backend's state file: the stub's own behaviour.json, which holds
         # the outputs and a minimal checkpoint, and which the stub rewrites on `up`. So the runner's
         # stack-output cache (runner/pod/stack_cache.py) hits while the stack is unchanged, as it would
@@ -278,8 +306,11 @@ class BenchPod:
         state = self.pulumi_backend / ".pulumi" / "stacks" / "bench" / "dev.json"
         state.parent.mkdir(parents=True)
         state.symlink_to(self.stub.root / "behaviour.json")
-        env = {"RUNPOD_POD_ID": pod.id, "RUNPOD_REST_URL": self.fake.rest_url,
-               "RUNPOD_API_KEY": self.fake.pod_api_key(pod.id)}
+        env = {
+            "RUNPOD_POD_ID": pod.id,
+            "RUNPOD_REST_URL": self.fake.rest_url,
+            "RUNPOD_API_KEY": self.fake.pod_api_key(pod.id),
+        }
         self.rp_env_file.write_text("".join(f'export {k}="{v}"\n' for k, v in env.items()))
         self.rp_env_file.chmod(0o600)
         self._make_repo()
@@ -294,11 +325,11 @@ class BenchPod:
         if not self.options.keep:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> "BenchPod":
+    def __enter__(self) -> BenchPod:
         try:
             return self.start()
         except BaseException:
-            self.close()          # a half-started world (sshd, fake, temp dir) must not stay behind
+            self.close()  # a half-started world (sshd, fake, temp dir) must not stay behind
             raise
 
     def __exit__(self, *exc) -> None:
@@ -321,7 +352,8 @@ class BenchPod:
                 build_wheel(self.wheels, name)
             if names:
                 (p / "requirements.txt").write_text(
-                    f"--no-index\n--find-links {self.wheels}\n" + "".join(f"{n}\n" for n in names))
+                    f"--no-index\n--find-links {self.wheels}\n" + "".join(f"{n}\n" for n in names)
+                )
         (p / "configs").mkdir()
         (p / ".gitignore").write_text("venv/\ncheckpoints/\n")
         git(p, "add", "-A")
@@ -347,23 +379,25 @@ class BenchPod:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(wh.cache_root() / "pycache")
         env.update(self.fake.env())
-        env.update({
-            "PULUMI_BINARY": str(self.stub.path),
-            "SSH_KEY_PATH": self.sshd.key_path,
-            "RUNNER_STATE_DIR": str(self.state_dir),
-            "REPO_URL": str(self.project),
-            "REPO_BRANCH": "main",
-            "TRAIN_SCRIPT": TRAIN_SCRIPT,
-            "DATA_DIR": str(self.data_dir),
-            "POD_START_TIMEOUT": "60",
-            "RT_SESSION": self.session,
-            "RT_RP_ENV_FILE": str(self.rp_env_file),
-            "PYTHONPATH": str(ROOT),
-            "PULUMI_BACKEND_URL": f"file://{self.pulumi_backend}",
-            "PULUMI_STACK": "dev",
-            "RT_PYTHON": str(self.image_python),
-            "TMUX_TMPDIR": str(self.tmux_dir),     # passed on to the launcher (RT_* passthrough)
-        })
+        env.update(
+            {
+                "PULUMI_BINARY": str(self.stub.path),
+                "SSH_KEY_PATH": self.sshd.key_path,
+                "RUNNER_STATE_DIR": str(self.state_dir),
+                "REPO_URL": str(self.project),
+                "REPO_BRANCH": "main",
+                "TRAIN_SCRIPT": TRAIN_SCRIPT,
+                "DATA_DIR": str(self.data_dir),
+                "POD_START_TIMEOUT": "60",
+                "RT_SESSION": self.session,
+                "RT_RP_ENV_FILE": str(self.rp_env_file),
+                "PYTHONPATH": str(ROOT),
+                "PULUMI_BACKEND_URL": f"file://{self.pulumi_backend}",
+                "PULUMI_STACK": "dev",
+                "RT_PYTHON": str(self.image_python),
+                "TMUX_TMPDIR": str(self.tmux_dir),  # passed on to the launcher (RT_* passthrough)
+            }
+        )
         if self.options.fast_venv:
             env["RT_PYTHON"] = str(self._fast_venv_python())
         env.update(extra)
@@ -377,7 +411,8 @@ class BenchPod:
                 "#!/bin/bash\n"
                 f'if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then exec {real} -m venv --without-pip '
                 '--system-site-packages "$3"; fi\n'
-                f'exec {real} "$@"\n')
+                f'exec {real} "$@"\n'
+            )
             wrapper.chmod(0o755)
         return wrapper
 
@@ -422,8 +457,12 @@ class BenchPod:
             return None
 
     def session_alive(self, session: str | None = None) -> bool:
-        return subprocess.run(["tmux", "has-session", "-t", f"={session or self.session}"],
-                              capture_output=True, env=self.tmux_env()).returncode == 0
+        return (
+            subprocess.run(
+                ["tmux", "has-session", "-t", f"={session or self.session}"], capture_output=True, env=self.tmux_env()
+            ).returncode
+            == 0
+        )
 
     def tmux_env(self) -> dict[str, str]:
         return {**os.environ, "TMUX_TMPDIR": str(self.tmux_dir)}

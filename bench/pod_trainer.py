@@ -15,6 +15,7 @@ gaps, see below), save_every (lines), exit_code, imports (comma list of modules 
 first step, e.g. torch,transformers: what a real trainer pays before step 1). Checkpoints use the Hugging Face layout the launcher recognises (model.safetensors, then
 trainer_state.json with global_step).
 """
+
 import time
 
 T0 = time.time()  # noqa: E402 - before any import: "the training process started"
@@ -59,10 +60,11 @@ def main():
     print(f"BENCH start t={T0:.6f} attempt={attempt} resume={resume}", flush=True)
     if cfg.get("imports"):
         import importlib
+
         mods = [importlib.import_module(m.strip()) for m in cfg["imports"].split(",") if m.strip()]
         torch = next((m for m in mods if m.__name__ == "torch"), None)
         if torch is not None:
-            float(torch.ones(4).sum())            # one real op: the library works, not only imports
+            float(torch.ones(4).sum())  # one real op: the library works, not only imports
         print(f"BENCH step t={time.time():.6f}", flush=True)
     lines = int(cfg.get("lines", 3))
     interval = float(cfg.get("interval", 0.01))

@@ -11,6 +11,7 @@ stays: the resumed "pod" answers on a new port of the same sshd). The fake then 
   recovery   t0 -> `BENCH start` of the next attempt (resumed from the checkpoint), minus boot_seconds
 Without automatic recovery (runner/recovery.py absent) the runner exits 4 and only detection is measured.
 """
+
 from __future__ import annotations
 
 import re
@@ -31,8 +32,8 @@ def inject_preemption(pod: BenchPod) -> float:
     pod.fake.preempt(pod.pod_id)
     pids = [p for p in (state.get("supervisor_pid"), state.get("train_pid")) if isinstance(p, int)]
     preemption.kill_container(state.get("supervisor_pid"), lambda: pids)
-    pod.kill_training()                    # the container, not the runner's `tail` follower ...
-    pod.sshd.drop_connections()            # ... which goes with its SSH session, as on RunPod
+    pod.kill_training()  # the container, not the runner's `tail` follower ...
+    pod.sshd.drop_connections()  # ... which goes with its SSH session, as on RunPod
     return t0
 
 
@@ -45,11 +46,16 @@ def one(pod: BenchPod, boot_seconds: float) -> dict:
     offset = pod.log_size()
     proc = pod.runner(*TRAIN_ARGS)
     try:
-        wait_for(lambda: find_bench(pod.log_lines(offset), "ckpt") or proc.proc.poll() is not None, 90,
-                 "the first checkpoint", 0.02)
+        wait_for(
+            lambda: find_bench(pod.log_lines(offset), "ckpt") or proc.proc.poll() is not None,
+            90,
+            "the first checkpoint",
+            0.02,
+        )
         if not find_bench(pod.log_lines(offset), "ckpt"):
-            raise BenchError(f"runner train exited {proc.proc.returncode} before the first checkpoint: "
-                             f"{proc.stderr_text()[-1500:]}")
+            raise BenchError(
+                f"runner train exited {proc.proc.returncode} before the first checkpoint: {proc.stderr_text()[-1500:]}"
+            )
         t0 = inject_preemption(pod)
         first_attempt = find_bench(pod.log_lines(offset), "start")[0]["attempt"]
 
@@ -78,7 +84,7 @@ def one(pod: BenchPod, boot_seconds: float) -> dict:
         proc.kill()
         pod.kill_training()
         try:
-            pod.sshd.drop_connections()       # the killed runner's `tail` followers (kill_training spares them)
+            pod.sshd.drop_connections()  # the killed runner's `tail` followers (kill_training spares them)
         except Exception:  # noqa: BLE001 - cleanup only; sshd may already be gone
             pass
         pod.fake.boot_seconds = 0.0

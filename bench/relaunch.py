@@ -10,6 +10,7 @@ installed (one unmeasured run sets that up). The end event is the trainer's firs
                   pod, `ssh ... bash -s` a script that does git pull, venv-if-missing, and in tmux
                   `pip install -r requirements.txt` then the trainer
 """
+
 from __future__ import annotations
 
 import shlex
@@ -41,21 +42,29 @@ tmux new-session -d -s {session} ". venv/bin/activate && python -m pip install -
 """
 
 
-
 def pipe_seed_script(pod: BenchPod, remote: str, *, timeout: float, what: str) -> float:
     """The seed's way, run as the seed ran it: SEED_LOCAL here, piping `remote` to the pod over ssh.
     Returns the time it was started (time.time())."""
     port = pod.fake.pods[pod.pod_id].ssh_port
-    env = pod.runner_env(SEED_POD_ID=pod.pod_id, SEED_DEST=pod.sshd.destination,
-                         SEED_SSH_ARGS=shlex.join(pod.sshd.ssh_command_args(port)))
+    env = pod.runner_env(
+        SEED_POD_ID=pod.pod_id,
+        SEED_DEST=pod.sshd.destination,
+        SEED_SSH_ARGS=shlex.join(pod.sshd.ssh_command_args(port)),
+    )
     script = pod.root / "seed_pod_train.sh"
     script.write_text(SEED_LOCAL)
     t0 = time.time()
-    out = subprocess.run(["bash", str(script)], input=(pod.remote_prelude() + remote).encode(), env=env,
-                         capture_output=True, timeout=timeout)
+    out = subprocess.run(
+        ["bash", str(script)],
+        input=(pod.remote_prelude() + remote).encode(),
+        env=env,
+        capture_output=True,
+        timeout=timeout,
+    )
     if out.returncode != 0:
         raise BenchError(f"{what} failed ({out.returncode}): {out.stderr.decode(errors='replace')}")
     return t0
+
 
 def _train_start_after(pod: BenchPod, offset: int, timeout: float = 120.0) -> float:
     found = wait_for(lambda: find_bench(pod.log_lines(offset), "start"), timeout, "the trainer's start line", 0.02)
@@ -83,9 +92,14 @@ def run_seed(pod: BenchPod) -> float:
     session = f"{pod.session}-seed"
     pod.wait_idle(session=session)
     offset = pod.log_size()
-    remote = SEED_REMOTE.format(repo=shlex.quote(str(pod.repo_dir)), output_dir="checkpoints/relaunch",
-                                session=session, log=shlex.quote(str(pod.log_file)), script="bench_train.py",
-                                config=CONFIG)
+    remote = SEED_REMOTE.format(
+        repo=shlex.quote(str(pod.repo_dir)),
+        output_dir="checkpoints/relaunch",
+        session=session,
+        log=shlex.quote(str(pod.log_file)),
+        script="bench_train.py",
+        config=CONFIG,
+    )
     t0 = pipe_seed_script(pod, remote, timeout=120, what="the seed relaunch")
     started = _train_start_after(pod, offset)
     wait_for(lambda: find_bench(pod.log_lines(offset), "exit"), 60, "the seed run to finish", 0.05)
@@ -94,7 +108,7 @@ def run_seed(pod: BenchPod) -> float:
 
 
 def measure(pod: BenchPod, runs: int) -> dict:
-    cold = run_runner(pod, pip=False)      # first run: clone, venv, pip install (not warm)
+    cold = run_runner(pod, pip=False)  # first run: clone, venv, pip install (not warm)
     samples: dict[str, list] = {"runner": [], "runner_pip": [], "seed": [], "runner_first_request": []}
     for _ in range(runs):
         samples["runner"].append(run_runner(pod, pip=False, first_request=samples["runner_first_request"]))

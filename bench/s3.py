@@ -13,6 +13,7 @@ Figures (README "The volume without a pod (S3)" quotes them):
 - pull of a checkpoint (one safetensors file of checkpoint-mb MB + trainer_state.json) through S3.
 Everything is a subprocess `python -m runner ...`, so CLI start-up and imports are included.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,8 @@ import time
 from pathlib import Path
 
 from bench.pod import BenchError, BenchOptions, BenchPod
-from standins.runpod_s3 import RunPodS3
 from standins.pulumi_cli import SAMPLE_OUTPUTS
+from standins.runpod_s3 import RunPodS3
 
 
 def make_tree(root: Path, files: int) -> int:
@@ -85,8 +86,9 @@ def med(xs: list[float]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.s3", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.s3", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--files", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=3, help="no-op syncs and pulls per path (default 3)")
     ap.add_argument("--checkpoint-mb", type=int, default=200)
@@ -94,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     result: dict = {"files": args.files, "runs": args.runs, "checkpoint_mb": args.checkpoint_mb}
-    with BenchPod(BenchOptions(requirements=0, fast_venv=True)) as pod, \
-            RunPodS3(volume_id=str(SAMPLE_OUTPUTS["volume_id"])) as s3:
+    with (
+        BenchPod(BenchOptions(requirements=0, fast_venv=True)) as pod,
+        RunPodS3(volume_id=str(SAMPLE_OUTPUTS["volume_id"])) as s3,
+    ):
         result["tree_bytes"] = make_tree(pod.data_dir, args.files)
         s3_env = s3.env()
 
@@ -104,8 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         pod.fake.clear_requests()
         first = run(pod, "sync", **s3_env)
         noop = [run(pod, "sync", **s3_env) for _ in range(args.runs)]
-        result["s3"] = {"first_sync_s": first, "noop_sync_s": noop, "runpod_api_calls": len(pod.fake.requests),
-                        "gpu_seconds_billed": 0.0, "pod_status_after": pod.pod_status()}
+        result["s3"] = {
+            "first_sync_s": first,
+            "noop_sync_s": noop,
+            "runpod_api_calls": len(pod.fake.requests),
+            "gpu_seconds_billed": 0.0,
+            "pod_status_after": pod.pod_status(),
+        }
 
         # SSH path: the runner starts the pod, rsyncs, stops it again.
         ssh: dict = {"noop_sync_s": [], "noop_gpu_seconds": []}
@@ -142,12 +151,18 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(result, indent=2))
     s, h, p = result["s3"], result["ssh"], result["pull"]
     print(f"tree: {args.files} files, {result['tree_bytes'] / 1e6:.1f} MB")
-    print(f"first sync:  S3 {s['first_sync_s']:.2f} s (pod stopped, {s['runpod_api_calls']} RunPod API calls, "
-          f"0 GPU-s) | SSH {h['first_sync_s']:.2f} s ({h['first_gpu_seconds']:.1f} GPU-s billed)")
-    print(f"no-op sync:  S3 median {med(s['noop_sync_s']):.2f} s | SSH median {med(h['noop_sync_s']):.2f} s "
-          f"({med(h['noop_gpu_seconds']):.1f} GPU-s billed)")
-    print(f"pull {p['bytes'] / 1e6:.0f} MB checkpoint through S3: median {med(p['seconds']):.2f} s "
-          f"({med(p['MB_per_s']):.0f} MB/s)")
+    print(
+        f"first sync:  S3 {s['first_sync_s']:.2f} s (pod stopped, {s['runpod_api_calls']} RunPod API calls, "
+        f"0 GPU-s) | SSH {h['first_sync_s']:.2f} s ({h['first_gpu_seconds']:.1f} GPU-s billed)"
+    )
+    print(
+        f"no-op sync:  S3 median {med(s['noop_sync_s']):.2f} s | SSH median {med(h['noop_sync_s']):.2f} s "
+        f"({med(h['noop_gpu_seconds']):.1f} GPU-s billed)"
+    )
+    print(
+        f"pull {p['bytes'] / 1e6:.0f} MB checkpoint through S3: median {med(p['seconds']):.2f} s "
+        f"({med(p['MB_per_s']):.0f} MB/s)"
+    )
     print(f"results: {out}")
     return 0
 

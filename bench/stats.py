@@ -1,8 +1,9 @@
 """Median and spread of a list of samples (no numpy)."""
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def percentile(samples: Sequence[float], q: float) -> float | None:

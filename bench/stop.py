@@ -6,6 +6,7 @@ End = the time the fake API recorded the first `POST /v2/pods/<id>/action {"acti
             runner's ack before it stops itself, so the runner's end-of-run reaction is inside this.
   detached  `runner train --detach` (RT_ACK_WAIT=0): the launcher stops the pod on its own.
 """
+
 from __future__ import annotations
 
 from bench.pod import BenchError, BenchPod, find_bench, wait_for

@@ -9,6 +9,7 @@ of the same folder to the same destination once:
 - repeated: right after the first, through the control master the first one left
   (runner/remote/controlmaster.py, SSH_CONTROL_PERSIST), as a second sync within the persist time.
 """
+
 from __future__ import annotations
 
 import random
@@ -55,17 +56,22 @@ def run_plain_rsync(pod: BenchPod) -> float:
 def measure(pod: BenchPod, runs: int, files: int) -> dict:
     make_tree(pod, files)
     pod.make_running()
-    run_runner_sync(pod)                      # the initial upload (not a no-op)
-    samples: dict[str, list] = {"runner": [], "runner_repeated": [], "rsync": [], "runner_before_rsync": [],
-                                "masters_closed": []}
+    run_runner_sync(pod)  # the initial upload (not a no-op)
+    samples: dict[str, list] = {
+        "runner": [],
+        "runner_repeated": [],
+        "rsync": [],
+        "runner_before_rsync": [],
+        "masters_closed": [],
+    }
     try:
         for _ in range(runs):
-            samples["masters_closed"].append(len(close_all(pod.state_dir)))   # a cold connection, as plain rsync
+            samples["masters_closed"].append(len(close_all(pod.state_dir)))  # a cold connection, as plain rsync
             took, before = run_runner_sync(pod)
             samples["runner"].append(took)
             samples["runner_before_rsync"].append(before)
-            samples["runner_repeated"].append(run_runner_sync(pod)[0])     # the master the first one left
+            samples["runner_repeated"].append(run_runner_sync(pod)[0])  # the master the first one left
             samples["rsync"].append(run_plain_rsync(pod))
     finally:
-        close_all(pod.state_dir)             # no master outlives the figure
+        close_all(pod.state_dir)  # no master outlives the figure
     return {"files": files, **samples}

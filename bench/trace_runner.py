@@ -7,6 +7,7 @@ Traced: runner.pod.stack.read_outputs_for (stack outputs), infra.runpod_client.R
 (each API request), runner.remote.ssh.SshConnection.open (SSH connect + handshake + auth) and
 SshConnection.run_script (the launcher's round trip: script transfer and everything on the pod).
 """
+
 from __future__ import annotations
 
 import functools
@@ -34,6 +35,7 @@ def _wrap(fn, name: str):
             return fn(*args, **kwargs)
         finally:
             _events.append({"name": name, "enter": enter, "exit": time.time()})
+
     return traced
 
 
@@ -60,7 +62,8 @@ class _Hook(importlib.abc.MetaPathFinder):
         def exec_module(module):
             real_exec(module)
             _patch(module)
-        loader.exec_module = exec_module      # type: ignore[method-assign]
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
 
 
@@ -77,6 +80,7 @@ def main() -> int:
     sys.meta_path.insert(0, _Hook())
     sys.argv = ["runner", *sys.argv[1:]]
     from runner.cli import main as runner_main
+
     try:
         return runner_main()
     finally:

@@ -11,6 +11,7 @@ A changed spec list makes a new wheelhouse (its spec file differs) and a new ima
 torch is pinned to 2.13.0: on this machine pip takes the CPU build of it from a local file; any other
 torch spec would pull a multi-GB CUDA build.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,11 +26,17 @@ from bench.imagepython import link_pip, make_image_python
 TORCH = "torch==2.13.0"
 # A Whisper fine-tuning stack, as far as its wheels are sane here (evaluate/jiwer are not in the
 # local index; librosa would add numba+llvmlite, ~100 MB, for nothing the benchmark measures).
-REQUIREMENTS = ["torch>=2.1", "transformers>=4.40", "accelerate>=0.30", "datasets>=2.18", "soundfile>=0.12",
-                "pyyaml>=6"]
+REQUIREMENTS = [
+    "torch>=2.1",
+    "transformers>=4.40",
+    "accelerate>=0.30",
+    "datasets>=2.18",
+    "soundfile>=0.12",
+    "pyyaml>=6",
+]
 WHEELHOUSE_SPECS = [TORCH, *REQUIREMENTS[1:], "uv"]
-IMAGE_SPECS = [TORCH, "uv"]            # what the "image" ships (its pip is this machine's)
-IMPORTS = "torch,transformers,accelerate,datasets"   # what the bench trainer imports before its first step
+IMAGE_SPECS = [TORCH, "uv"]  # what the "image" ships (its pip is this machine's)
+IMPORTS = "torch,transformers,accelerate,datasets"  # what the bench trainer imports before its first step
 
 
 class WheelhouseError(RuntimeError):
@@ -56,8 +63,22 @@ def ensure_wheelhouse() -> Path:
     tmp = root / "wheelhouse.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    out = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
-                          "-d", str(tmp), *WHEELHOUSE_SPECS], capture_output=True, text=True, timeout=3600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--disable-pip-version-check",
+            "-d",
+            str(tmp),
+            *WHEELHOUSE_SPECS,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     if out.returncode != 0:
         raise WheelhouseError(f"pip download failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
     (tmp / "SPECS").write_text(want)
@@ -80,8 +101,23 @@ def ensure_image(wheelhouse: Path | None) -> Path:
     link_pip(python, copy=True)
     if specs:
         assert wheelhouse is not None
-        out = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-index",
-                              "--find-links", str(wheelhouse), *specs], capture_output=True, text=True, timeout=1800)
+        out = subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "--no-index",
+                "--find-links",
+                str(wheelhouse),
+                *specs,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         if out.returncode != 0:
             shutil.rmtree(image, ignore_errors=True)
             raise WheelhouseError(f"installing {specs} into the image failed: {out.stderr.strip()[-2000:]}")

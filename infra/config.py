@@ -4,6 +4,7 @@
 stack's `runpod-trainer:*` keys through pulumi.Config and the public key file, then delegates.
 Every problem is collected and reported at once, each with the key to change.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,9 +15,10 @@ import math
 import os
 import re
 import struct
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, overload
+from typing import Any, overload
 
 import pulumi
 
@@ -33,13 +35,13 @@ DEFAULT_DATA_CENTER = "EU-RO-1"
 DEFAULT_VOLUME_SIZE_GB = 100
 DEFAULT_CONTAINER_DISK_GB = 50
 DEFAULT_CREATE_TIMEOUT_MINUTES = 15
-DEFAULT_IDLE_STOP_MINUTES = 20          # the pod stops itself after this long unused (0: never)
-IDLE_STOP_RANGE = (0, 7 * 24 * 60)      # minutes
+DEFAULT_IDLE_STOP_MINUTES = 20  # the pod stops itself after this long unused (0: never)
+IDLE_STOP_RANGE = (0, 7 * 24 * 60)  # minutes
 
 MAX_GPU_COUNT = 8
-VOLUME_SIZE_RANGE = (10, 4096)          # RunPod REST v2 limits; volumes can grow, never shrink
+VOLUME_SIZE_RANGE = (10, 4096)  # RunPod REST v2 limits; volumes can grow, never shrink
 CONTAINER_DISK_RANGE = (10, 2048)
-CREATE_TIMEOUT_RANGE = (1, 120)         # minutes
+CREATE_TIMEOUT_RANGE = (1, 120)  # minutes
 # A per-GPU-hour price above this is almost certainly a typo (50 instead of 0.50): refuse it
 # rather than bid or pay it.
 MAX_SANE_PRICE_PER_GPU = 20.0
@@ -62,9 +64,24 @@ _SSH_KEY_TYPES = (
 
 # camelCase config key -> what it holds (used for unknown-key hints and the docs).
 KNOWN_KEYS = (
-    "gpuType", "gpuCount", "bidPerGpu", "spotFallback", "maxOnDemandPricePerGpu", "cloudType",
-    "dataCenter", "volumeName", "volumeSizeGb", "image", "containerDiskGb", "ports", "repoName",
-    "sshPublicKey", "sshPublicKeyPath", "podName", "createTimeoutMinutes", "idleStopMinutes",
+    "gpuType",
+    "gpuCount",
+    "bidPerGpu",
+    "spotFallback",
+    "maxOnDemandPricePerGpu",
+    "cloudType",
+    "dataCenter",
+    "volumeName",
+    "volumeSizeGb",
+    "image",
+    "containerDiskGb",
+    "ports",
+    "repoName",
+    "sshPublicKey",
+    "sshPublicKeyPath",
+    "podName",
+    "createTimeoutMinutes",
+    "idleStopMinutes",
 )
 
 
@@ -93,12 +110,12 @@ class StackConfig:
     max_on_demand_price_per_gpu: float | None = None
     cloud_type: str = "SECURE"
     data_center: str = DEFAULT_DATA_CENTER
-    volume_name: str | None = None       # None: the program derives "<project>-<stack>-volume"
+    volume_name: str | None = None  # None: the program derives "<project>-<stack>-volume"
     volume_size_gb: int = DEFAULT_VOLUME_SIZE_GB
     image: str = DEFAULT_IMAGE
     container_disk_gb: int = DEFAULT_CONTAINER_DISK_GB
     ports: tuple[str, ...] = (SSH_PORT_SPEC,)
-    pod_name: str | None = None          # None: the program derives "<project>-<stack>"
+    pod_name: str | None = None  # None: the program derives "<project>-<stack>"
     create_timeout_s: int = DEFAULT_CREATE_TIMEOUT_MINUTES * 60
     idle_stop_minutes: int = DEFAULT_IDLE_STOP_MINUTES
     workspace: str = WORKSPACE
@@ -113,7 +130,7 @@ class StackConfig:
         }
 
     @classmethod
-    def load(cls, project: str | None = None) -> "StackConfig":
+    def load(cls, project: str | None = None) -> StackConfig:
         """Read the current stack's config (namespace = project name). Raises ConfigError."""
         project = project or pulumi.get_project()
         cfg = pulumi.Config(project)
@@ -133,15 +150,18 @@ class StackConfig:
         unknown_keys: list[str] | None = None,
         project: str = PROJECT,
         read_text: Callable[[Path], str] | None = None,
-    ) -> "StackConfig":
+    ) -> StackConfig:
         """Validate raw config values (strings as pulumi.Config returns them, or typed values)."""
         p = _Problems(project)
         read_text = read_text or _read_text
 
         for key in unknown_keys if unknown_keys is not None else [k for k in values if k not in KNOWN_KEYS]:
             hint = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
-            p.add(key, "is not a setting of this project"
-                  + (f"; did you mean {hint[0]}?" if hint else f"; known keys: {', '.join(KNOWN_KEYS)}"))
+            p.add(
+                key,
+                "is not a setting of this project"
+                + (f"; did you mean {hint[0]}?" if hint else f"; known keys: {', '.join(KNOWN_KEYS)}"),
+            )
 
         gpu_type = p.text(values, "gpuType", DEFAULT_GPU_TYPE)
         gpu_count = p.integer(values, "gpuCount", 1, 1, MAX_GPU_COUNT)
@@ -152,24 +172,36 @@ class StackConfig:
             p.add("spotFallback", f"must be 'fail' or 'on-demand' (got {values.get('spotFallback')!r})")
         max_od = p.price(values, "maxOnDemandPricePerGpu", None)
         if fallback == "on-demand" and max_od is None and "maxOnDemandPricePerGpu" not in values:
-            p.add("maxOnDemandPricePerGpu", "is required with spotFallback: on-demand (the most you accept "
-                  "to pay per GPU-hour on demand), e.g. `pulumi config set maxOnDemandPricePerGpu 0.70`")
+            p.add(
+                "maxOnDemandPricePerGpu",
+                "is required with spotFallback: on-demand (the most you accept "
+                "to pay per GPU-hour on demand), e.g. `pulumi config set maxOnDemandPricePerGpu 0.70`",
+            )
         if fallback == "fail" and "maxOnDemandPricePerGpu" in values:
-            p.add("maxOnDemandPricePerGpu", "only applies with spotFallback: on-demand; remove it "
-                  "(`pulumi config rm maxOnDemandPricePerGpu`) or set spotFallback to on-demand")
+            p.add(
+                "maxOnDemandPricePerGpu",
+                "only applies with spotFallback: on-demand; remove it "
+                "(`pulumi config rm maxOnDemandPricePerGpu`) or set spotFallback to on-demand",
+            )
 
         cloud = str(values.get("cloudType", "SECURE")).strip().upper()
         if cloud in ("COMMUNITY", "ALL"):
-            p.add("cloudType", f"{cloud} cannot work: network volumes exist only in Secure Cloud, so a "
-                  "Community Cloud pod could never mount this stack's volume. Set cloudType to SECURE")
+            p.add(
+                "cloudType",
+                f"{cloud} cannot work: network volumes exist only in Secure Cloud, so a "
+                "Community Cloud pod could never mount this stack's volume. Set cloudType to SECURE",
+            )
         elif cloud != "SECURE":
             p.add("cloudType", f"must be SECURE (got {values.get('cloudType')!r})")
 
         dc = str(values.get("dataCenter", DEFAULT_DATA_CENTER)).strip().upper()
         if not _DATA_CENTER_RE.match(dc):
-            p.add("dataCenter", f"{values.get('dataCenter')!r} is not a Secure Cloud data center code "
-                  "(like EU-RO-1, US-KS-2, EUR-IS-1); 2-letter Community Cloud regions such as US or CZ "
-                  "cannot hold network volumes")
+            p.add(
+                "dataCenter",
+                f"{values.get('dataCenter')!r} is not a Secure Cloud data center code "
+                "(like EU-RO-1, US-KS-2, EUR-IS-1); 2-letter Community Cloud regions such as US or CZ "
+                "cannot hold network volumes",
+            )
 
         volume_name = p.name(values, "volumeName")
         volume_size = p.integer(values, "volumeSizeGb", DEFAULT_VOLUME_SIZE_GB, *VOLUME_SIZE_RANGE)
@@ -181,15 +213,17 @@ class StackConfig:
 
         repo_name = str(values.get("repoName", "")).strip()
         if not repo_name:
-            p.add("repoName", "is required: the directory name of your training repository under "
-                  "/workspace (PYTHONPATH points there), e.g. `pulumi config set repoName my-repo`")
+            p.add(
+                "repoName",
+                "is required: the directory name of your training repository under "
+                "/workspace (PYTHONPATH points there), e.g. `pulumi config set repoName my-repo`",
+            )
         elif not _REPO_NAME_RE.match(repo_name) or repo_name in (".", ".."):
             p.add("repoName", f"must be a plain directory name (letters, digits, . _ -), got {repo_name!r}")
 
         public_key = p.public_key(values, read_text)
         pod_name = p.name(values, "podName")
-        timeout_min = p.integer(values, "createTimeoutMinutes", DEFAULT_CREATE_TIMEOUT_MINUTES,
-                                *CREATE_TIMEOUT_RANGE)
+        timeout_min = p.integer(values, "createTimeoutMinutes", DEFAULT_CREATE_TIMEOUT_MINUTES, *CREATE_TIMEOUT_RANGE)
         idle_min = p.integer(values, "idleStopMinutes", DEFAULT_IDLE_STOP_MINUTES, *IDLE_STOP_RANGE)
 
         p.raise_if_any()
@@ -224,19 +258,23 @@ def default_name(project: str, stack: str, suffix: str = "") -> str:
 def validate_public_key(text: str) -> str | None:
     """None when `text` is one OpenSSH public key line, else why not (never quoting the text)."""
     if "PRIVATE KEY" in text or text.lstrip().startswith("-----BEGIN"):
-        return ("is a PRIVATE key. Configure the public half instead (the .pub file, one line "
-                "starting with ssh-ed25519 / ssh-rsa / ecdsa-sha2-...); the private key stays on your machine")
+        return (
+            "is a PRIVATE key. Configure the public half instead (the .pub file, one line "
+            "starting with ssh-ed25519 / ssh-rsa / ecdsa-sha2-...); the private key stays on your machine"
+        )
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     if len(lines) != 1:
         return "must be exactly one OpenSSH public key line (like the content of ~/.ssh/id_ed25519.pub)"
     parts = lines[0].split()
     if len(parts) < 2 or parts[0] not in _SSH_KEY_TYPES:
-        return ("does not look like an OpenSSH public key: it must start with one of "
-                f"{', '.join(_SSH_KEY_TYPES)} followed by the base64 key")
+        return (
+            "does not look like an OpenSSH public key: it must start with one of "
+            f"{', '.join(_SSH_KEY_TYPES)} followed by the base64 key"
+        )
     try:
         blob = base64.b64decode(parts[1], validate=True)
         (n,) = struct.unpack(">I", blob[:4])
-        embedded = blob[4:4 + n].decode("ascii")
+        embedded = blob[4 : 4 + n].decode("ascii")
     except (binascii.Error, struct.error, UnicodeDecodeError, ValueError):
         return "has a damaged base64 part; copy the whole line from your .pub file again"
     if embedded != parts[0]:
@@ -255,7 +293,7 @@ def _present_project_keys(project: str) -> list[str]:
 
     keys = set(rt_config.CONFIG.get()) | set(rt_config.get_config_env())
     prefix = project + ":"
-    return [k[len(prefix):] for k in keys if k.startswith(prefix)]
+    return [k[len(prefix) :] for k in keys if k.startswith(prefix)]
 
 
 class _Problems:
@@ -299,8 +337,11 @@ class _Problems:
             return default
         val = _as_number(values[key])
         if val is None or not 0 < val <= MAX_SANE_PRICE_PER_GPU:
-            self.add(key, f"must be a price in USD per GPU-hour, above 0 and at most "
-                          f"{MAX_SANE_PRICE_PER_GPU:g} (got {values[key]!r})")
+            self.add(
+                key,
+                f"must be a price in USD per GPU-hour, above 0 and at most "
+                f"{MAX_SANE_PRICE_PER_GPU:g} (got {values[key]!r})",
+            )
             return default
         return float(val)
 
@@ -339,12 +380,18 @@ class _Problems:
         inline = str(values.get("sshPublicKey") or "").strip()
         path = str(values.get("sshPublicKeyPath") or "").strip()
         if inline and path:
-            self.add("sshPublicKey", "and sshPublicKeyPath are both set; keep one "
-                     "(`pulumi config rm sshPublicKeyPath` or `pulumi config rm sshPublicKey`)")
+            self.add(
+                "sshPublicKey",
+                "and sshPublicKeyPath are both set; keep one "
+                "(`pulumi config rm sshPublicKeyPath` or `pulumi config rm sshPublicKey`)",
+            )
             return ""
         if not inline and not path:
-            self.add("sshPublicKey", "is required (or sshPublicKeyPath): the OpenSSH public key the pod "
-                     "accepts, e.g. `pulumi config set sshPublicKeyPath ~/.ssh/id_ed25519.pub`")
+            self.add(
+                "sshPublicKey",
+                "is required (or sshPublicKeyPath): the OpenSSH public key the pod "
+                "accepts, e.g. `pulumi config set sshPublicKeyPath ~/.ssh/id_ed25519.pub`",
+            )
             return ""
         key = "sshPublicKey"
         text = inline

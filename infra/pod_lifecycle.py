@@ -4,10 +4,12 @@ obtain_pod: spot with the bid, or by policy on-demand under the price cap.
 wait_until_reachable: RUNNING plus an SSH banner on the published port, under a deadline.
 terminate_and_wait: idempotent terminate that returns once the pod is gone.
 """
+
 from __future__ import annotations
 
 import time
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from infra import runpod_client as rp
 from infra.polling import Backoff
@@ -21,7 +23,7 @@ _FAILED_STATES = (rp.EXITED, rp.ERROR, rp.TERMINATED)
 class PodCreateError(RuntimeError):
     """The pod could not be obtained or did not become reachable; the message says what to do."""
 
-    expected = True          # `pulumi up` shows the message alone (infra/provider_support.py)
+    expected = True  # `pulumi up` shows the message alone (infra/provider_support.py)
 
 
 class PodNotReachable(PodCreateError):
@@ -57,8 +59,10 @@ def obtain_pod(
         if isinstance(exc, rp.NoCapacity):
             reason = "RunPod has no spot capacity for it right now"
         elif isinstance(exc, rp.GraphQLGone):
-            reason = ("RunPod retired its GraphQL API, the only API that could rent spot pods, so RunPod "
-                      "does not offer spot pods through its API any more")
+            reason = (
+                "RunPod retired its GraphQL API, the only API that could rent spot pods, so RunPod "
+                "does not offer spot pods through its API any more"
+            )
         else:
             reason = "RunPod does not offer spot pods through its API any more"
         if spot_fallback != ON_DEMAND:
@@ -120,9 +124,12 @@ def wait_until_reachable(
     while True:
         pod = client.get_pod(pod_id)
         if pod.status in _FAILED_STATES:
-            detail = client.get_pod(pod_id, with_history=True).last_status_change if pod.status != rp.TERMINATED else None
+            detail = (
+                client.get_pod(pod_id, with_history=True).last_status_change if pod.status != rp.TERMINATED else None
+            )
             raise PodNotReachable(
-                f"pod {pod_id} went {pod.status} while starting" + (f" ({detail})" if detail else "")
+                f"pod {pod_id} went {pod.status} while starting"
+                + (f" ({detail})" if detail else "")
                 + "; retry with `pulumi up`"
             )
         if pod.is_running and pod.ssh is not None:

@@ -8,10 +8,12 @@ time (the pod's start command keeps the time it was created with; the runner giv
 new one); everything else replaces the pod, deleting the old one first (a network volume and a
 budget fit one pod).
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
@@ -23,17 +25,34 @@ from infra.config import DEFAULT_IDLE_STOP_MINUTES, SPOT_FALLBACKS, SSH_USER, WO
 from remote.podside.bundle import idle_start_command
 
 REPLACE_KEYS = (
-    "pod_name", "image", "gpu_type", "gpu_count", "data_center", "cloud_type", "volume_id",
-    "volume_mount_path", "container_disk_gb", "ports", "env",
+    "pod_name",
+    "image",
+    "gpu_type",
+    "gpu_count",
+    "data_center",
+    "cloud_type",
+    "volume_id",
+    "volume_mount_path",
+    "container_disk_gb",
+    "ports",
+    "env",
 )
 # idle_stop_minutes: an update, so that stacks from before the idle stop keep their pods.
 UPDATE_KEYS = ("bid_per_gpu", "spot_fallback", "max_on_demand_price_per_gpu", "create_timeout_s", "idle_stop_minutes")
 INPUT_KEYS = REPLACE_KEYS + UPDATE_KEYS
 OUTPUT_KEYS = (
-    "pod_id", "market", "status", "ssh_host", "ssh_port", "ssh_user", "cost_per_hr",
-    "last_status_change", "started_at", "preempted",
+    "pod_id",
+    "market",
+    "status",
+    "ssh_host",
+    "ssh_port",
+    "ssh_user",
+    "cost_per_hr",
+    "last_status_change",
+    "started_at",
+    "preempted",
 )
-_INT_KEYS = ("gpu_count", "container_disk_gb", "create_timeout_s")     # required, above 0
+_INT_KEYS = ("gpu_count", "container_disk_gb", "create_timeout_s")  # required, above 0
 _FLOAT_KEYS = ("bid_per_gpu", "max_on_demand_price_per_gpu")
 
 
@@ -44,7 +63,7 @@ class PodArgs:
     gpu_type: str
     gpu_count: int
     data_center: str
-    volume_id: Any                       # str, or a pulumi Output when built by the program
+    volume_id: Any  # str, or a pulumi Output when built by the program
     container_disk_gb: int
     bid_per_gpu: float
     spot_fallback: str
@@ -58,17 +77,26 @@ class PodArgs:
 
     def to_inputs(self) -> dict[str, Any]:
         return {
-            "pod_name": self.pod_name, "image": self.image, "gpu_type": self.gpu_type,
-            "gpu_count": self.gpu_count, "data_center": self.data_center, "cloud_type": self.cloud_type,
-            "volume_id": self.volume_id, "volume_mount_path": self.volume_mount_path,
-            "container_disk_gb": self.container_disk_gb, "ports": list(self.ports), "env": dict(self.env),
-            "bid_per_gpu": self.bid_per_gpu, "spot_fallback": self.spot_fallback,
+            "pod_name": self.pod_name,
+            "image": self.image,
+            "gpu_type": self.gpu_type,
+            "gpu_count": self.gpu_count,
+            "data_center": self.data_center,
+            "cloud_type": self.cloud_type,
+            "volume_id": self.volume_id,
+            "volume_mount_path": self.volume_mount_path,
+            "container_disk_gb": self.container_disk_gb,
+            "ports": list(self.ports),
+            "env": dict(self.env),
+            "bid_per_gpu": self.bid_per_gpu,
+            "spot_fallback": self.spot_fallback,
             "max_on_demand_price_per_gpu": self.max_on_demand_price_per_gpu,
-            "create_timeout_s": self.create_timeout_s, "idle_stop_minutes": self.idle_stop_minutes,
+            "create_timeout_s": self.create_timeout_s,
+            "idle_stop_minutes": self.idle_stop_minutes,
         }
 
     @classmethod
-    def from_props(cls, props: Mapping[str, Any]) -> "PodArgs":
+    def from_props(cls, props: Mapping[str, Any]) -> PodArgs:
         """Plain values from what the engine hands the provider (numbers as float)."""
         return cls(
             pod_name=str(props["pod_name"]),
@@ -91,12 +119,22 @@ class PodArgs:
 
     def spec(self) -> rp.PodSpec:
         return rp.PodSpec(
-            name=self.pod_name, image=self.image, gpu_type=self.gpu_type, gpu_count=self.gpu_count,
-            data_center=self.data_center, volume_id=self.volume_id,
-            container_disk_gb=self.container_disk_gb, volume_mount_path=self.volume_mount_path,
-            ports=tuple(self.ports), env=dict(self.env), cloud_type=self.cloud_type,
-            start_command=(idle_start_command(self.idle_stop_minutes * 60, self.volume_mount_path)
-                           if self.idle_stop_minutes > 0 else ""),
+            name=self.pod_name,
+            image=self.image,
+            gpu_type=self.gpu_type,
+            gpu_count=self.gpu_count,
+            data_center=self.data_center,
+            volume_id=self.volume_id,
+            container_disk_gb=self.container_disk_gb,
+            volume_mount_path=self.volume_mount_path,
+            ports=tuple(self.ports),
+            env=dict(self.env),
+            cloud_type=self.cloud_type,
+            start_command=(
+                idle_start_command(self.idle_stop_minutes * 60, self.volume_mount_path)
+                if self.idle_stop_minutes > 0
+                else ""
+            ),
         )
 
 
@@ -127,7 +165,7 @@ def _market_of(pod: rp.Pod, fallback: str | None) -> str | None:
 
 
 def _observed(pod: rp.Pod, market: str | None) -> dict[str, Any]:
-    ssh = pod.ssh if pod.is_running else None      # a stopped pod's endpoint is stale
+    ssh = pod.ssh if pod.is_running else None  # a stopped pod's endpoint is stale
     return {
         "pod_id": pod.id,
         "market": _market_of(pod, market),
@@ -168,7 +206,9 @@ class PodProvider(ps.RunPodProvider):
                 if inputs["idle_stop_minutes"] < 0:
                     raise ValueError
             except (TypeError, ValueError):
-                failures.append(CheckFailure("idle_stop_minutes", f"must be a whole number of minutes >= 0, got {idle!r}"))
+                failures.append(
+                    CheckFailure("idle_stop_minutes", f"must be a whole number of minutes >= 0, got {idle!r}")
+                )
         if news.get("spot_fallback") not in SPOT_FALLBACKS:
             failures.append(CheckFailure("spot_fallback", f"must be one of {SPOT_FALLBACKS}"))
         if news.get("spot_fallback") == life.ON_DEMAND and news.get("max_on_demand_price_per_gpu") is None:
@@ -190,7 +230,10 @@ class PodProvider(ps.RunPodProvider):
         args = PodArgs.from_props(props)
         client = ps.make_client()
         pod, market = life.obtain_pod(
-            client, args.spec(), bid_per_gpu=args.bid_per_gpu, spot_fallback=args.spot_fallback,
+            client,
+            args.spec(),
+            bid_per_gpu=args.bid_per_gpu,
+            spot_fallback=args.spot_fallback,
             max_on_demand_price_per_gpu=args.max_on_demand_price_per_gpu,
         )
         try:
@@ -206,7 +249,7 @@ class PodProvider(ps.RunPodProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         pod = ps.make_client().find_pod(id_, with_history=True)
         if pod is None or pod.status == rp.TERMINATED:
-            return ReadResult(None, {})     # gone: dropped from state, the next `pulumi up` recreates it
+            return ReadResult(None, {})  # gone: dropped from state, the next `pulumi up` recreates it
         return ReadResult(id_, {**ps.without_provider(props), **_observed(pod, props.get("market"))})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -227,8 +270,9 @@ def _terminate_after_failure(client: rp.RunPodClient, pod_id: str) -> str:
     try:
         life.terminate_and_wait(client, pod_id, timeout_s=60)
     except Exception as exc:  # noqa: BLE001 - report, the original error is what matters
-        return (f"Terminating pod {pod_id} FAILED too ({exc}); it may still be billing: "
-                "terminate it in the RunPod console.")
+        return (
+            f"Terminating pod {pod_id} FAILED too ({exc}); it may still be billing: terminate it in the RunPod console."
+        )
     return f"Pod {pod_id} was terminated, so nothing keeps billing."
 
 

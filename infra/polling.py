@@ -9,11 +9,13 @@
 
 `sleep` may be an Event's wait (a stop request then ends the pause early); tests pass a fake clock.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -53,7 +55,7 @@ class Backoff:
         return True
 
 
-def poll_until(probe: Callable[[], Optional[T]], backoff: Backoff) -> Optional[T]:
+def poll_until(probe: Callable[[], T | None], backoff: Backoff) -> T | None:
     """probe() until it returns something other than None; None when the deadline passes first."""
     while True:
         found = probe()

@@ -1,4 +1,5 @@
 """The Pulumi program: stack config -> network volume + spot pod -> stack outputs (README: "Outputs")."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ class Stack:
     config: StackConfig
     volume: NetworkVolume
     pod: SpotPod
-    outputs: dict[str, Any]          # exactly the exported names -> Output or plain value
+    outputs: dict[str, Any]  # exactly the exported names -> Output or plain value
 
 
 def build(cfg: StackConfig | None = None) -> Stack:

@@ -4,11 +4,13 @@ The provider objects are pickled (by reference) into the stack state, so they ho
 API key given to `configure()` is kept in this module's memory, which is never pickled, and a
 fresh client (plain values, no sockets) is built for every call.
 """
+
 from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 from pulumi.runtime import rpc
@@ -17,7 +19,7 @@ from infra import runpod_client as rp
 
 TOKEN_CONFIG_KEY = "runpod:token"
 PROVIDER_KEY = "__provider"
-UNKNOWN = rpc.UNKNOWN     # what check/diff see for values not known during preview
+UNKNOWN = rpc.UNKNOWN  # what check/diff see for values not known during preview
 
 _lock = threading.Lock()
 _token: str | None = None
@@ -62,7 +64,7 @@ def _message_first(method):
             return method(self, *args, **kwargs)
         except Exception as exc:
             if isinstance(exc, _EXPECTED) or getattr(exc, "expected", False):
-                raise exc.with_traceback(None) from None   # <- the provider's error: the next line says what
+                raise exc.with_traceback(None) from None  # <- the provider's error: the next line says what
             raise
 
     wrapped.__name__, wrapped.__qualname__, wrapped.__doc__ = method.__name__, method.__qualname__, method.__doc__
@@ -86,7 +88,7 @@ class RunPodProvider(ResourceProvider):
         if token:
             set_token(str(token))
 
-    def __repr__(self) -> str:   # never show more than the class
+    def __repr__(self) -> str:  # never show more than the class
         return f"{type(self).__name__}()"
 
 

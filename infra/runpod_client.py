@@ -20,6 +20,7 @@ One job per module; import them all from here (``from infra import runpod_client
   runpod_rest     the REST v2 calls (mixin RestCalls)
   runpod_graphql  the GraphQL calls (mixin GraphQLCalls)
 """
+
 from __future__ import annotations
 
 import http.client
@@ -27,20 +28,51 @@ import json
 import os
 import ssl
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, TypedDict
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 # Some names are imported only to be re-exported (see __all__; the tests also use _classify, _pod_from_v2).
-from infra.runpod_errors import (_HINT_AUTH, _HINT_BALANCE, _HINT_GRAPHQL_GONE, _HINT_RATE,  # noqa: F401
-                                 _HINT_TRANSIENT, _HINTS, AuthError, BidTooLow, GraphQLGone, InvalidAction, NoCapacity, NotFound, RateLimited,
-                                 RunPodError, SpotUnavailable, TransientError, VolumeInUse, _classify)
+from infra.runpod_errors import (  # noqa: F401
+    _HINT_AUTH,
+    _HINT_BALANCE,
+    _HINT_GRAPHQL_GONE,
+    _HINT_RATE,
+    _HINT_TRANSIENT,
+    _HINTS,
+    AuthError,
+    BidTooLow,
+    GraphQLGone,
+    InvalidAction,
+    NoCapacity,
+    NotFound,
+    RateLimited,
+    RunPodError,
+    SpotUnavailable,
+    TransientError,
+    VolumeInUse,
+    _classify,
+)
 from infra.runpod_graphql import GraphQLCalls
-from infra.runpod_models import (BOOTING_STATES, ERROR, EXITED, PROVISIONING, RUNNING, STARTING,  # noqa: F401
-                                 TERMINATED, NetworkVolume, Pod, PodSpec, SpotPrice, SshEndpoint, _pod_from_v2)
+from infra.runpod_models import (  # noqa: F401
+    BOOTING_STATES,
+    ERROR,
+    EXITED,
+    PROVISIONING,
+    RUNNING,
+    STARTING,
+    TERMINATED,
+    NetworkVolume,
+    Pod,
+    PodSpec,
+    SpotPrice,
+    SshEndpoint,
+    _pod_from_v2,
+)
 from infra.runpod_rest import RestCalls
 
-DEFAULT_REST_URL = "https://api.runpod.io"          # REST v2 paths are /v2/...
+DEFAULT_REST_URL = "https://api.runpod.io"  # REST v2 paths are /v2/...
 DEFAULT_GRAPHQL_URL = "https://api.runpod.io/graphql"
 REST_URL_ENV = "RUNPOD_REST_URL"
 GRAPHQL_URL_ENV = "RUNPOD_GRAPHQL_URL"
@@ -139,11 +171,13 @@ class RunPodClient(RestCalls, GraphQLCalls):
         self._sleep_fn = sleep
 
     @classmethod
-    def from_env(cls, api_key: str | None = None, **kw) -> "RunPodClient":
+    def from_env(cls, api_key: str | None = None, **kw) -> RunPodClient:
         """Key from the argument or RUNPOD_API_KEY; URLs from RUNPOD_REST_URL / RUNPOD_GRAPHQL_URL."""
         key = api_key or os.environ.get(API_KEY_ENV, "")
         if not key.strip():
-            raise AuthError(f"{API_KEY_ENV} is not set", hint=f"export {API_KEY_ENV}=<your RunPod API key> or put it in .runpod.env")
+            raise AuthError(
+                f"{API_KEY_ENV} is not set", hint=f"export {API_KEY_ENV}=<your RunPod API key> or put it in .runpod.env"
+            )
         kw.setdefault("rest_url", os.environ.get(REST_URL_ENV) or None)
         kw.setdefault("graphql_url", os.environ.get(GRAPHQL_URL_ENV) or None)
         return cls(key, **kw)
@@ -156,7 +190,7 @@ class RunPodClient(RestCalls, GraphQLCalls):
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["_api_key"] = None   # never serialise the key (Pulumi state, dill, logs)
+        state["_api_key"] = None  # never serialise the key (Pulumi state, dill, logs)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -185,7 +219,7 @@ class RunPodClient(RestCalls, GraphQLCalls):
         parts = urlsplit(url)
         conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         host = parts.hostname
-        assert host is not None, url   # __init__ accepts only URLs with a host
+        assert host is not None, url  # __init__ accepts only URLs with a host
         conn = conn_cls(host, parts.port, timeout=self.timeout)
         target = parts.path or "/"
         if parts.query:
@@ -202,10 +236,14 @@ class RunPodClient(RestCalls, GraphQLCalls):
             try:
                 conn.connect()
             except ssl.SSLCertVerificationError as exc:
-                raise RunPodError(f"TLS certificate verification failed for {parts.hostname}: {exc.reason}",
-                                  hint="check the system CA certificates or the RunPod URL override") from None
+                raise RunPodError(
+                    f"TLS certificate verification failed for {parts.hostname}: {exc.reason}",
+                    hint="check the system CA certificates or the RunPod URL override",
+                ) from None
             except OSError as exc:
-                raise _NotSent(f"cannot connect to {parts.hostname}:{parts.port or ''}: {exc.__class__.__name__}: {exc}") from None
+                raise _NotSent(
+                    f"cannot connect to {parts.hostname}:{parts.port or ''}: {exc.__class__.__name__}: {exc}"
+                ) from None
             try:
                 conn.request(method, target, body=body, headers=headers)
                 resp = conn.getresponse()
@@ -218,7 +256,7 @@ class RunPodClient(RestCalls, GraphQLCalls):
             conn.close()
 
     def _backoff(self, attempt: int) -> float:
-        return min(self.backoff_base * (2 ** attempt), self.max_backoff)
+        return min(self.backoff_base * (2**attempt), self.max_backoff)
 
     def _call(
         self,
@@ -256,8 +294,14 @@ class RunPodClient(RestCalls, GraphQLCalls):
                     retry_after = _parse_retry_after(reply.headers.get("retry-after"))
                     msg = _reply_message(reply) or "Too Many Requests"
                     if final or not wait_on_429 or (retry_after is not None and retry_after > self.max_retry_after):
-                        raise RateLimited(self._scrub(msg), retry_after=retry_after, status=429,
-                                          request_id=reply.request_id, operation=operation, hint=_HINT_RATE)
+                        raise RateLimited(
+                            self._scrub(msg),
+                            retry_after=retry_after,
+                            status=429,
+                            request_id=reply.request_id,
+                            operation=operation,
+                            hint=_HINT_RATE,
+                        )
                     self._sleep(retry_after if retry_after is not None else delay)
                     continue
                 if reply.status < 500:
@@ -276,11 +320,21 @@ class RunPodClient(RestCalls, GraphQLCalls):
             hint += "; the request may have taken effect on RunPod, check before repeating it"
         raise TransientError(
             self._scrub(f"failed after {self.max_retries + 1} attempts: {last_msg}"),
-            status=last_status, request_id=last_rid, operation=operation, hint=hint,
+            status=last_status,
+            request_id=last_rid,
+            operation=operation,
+            hint=hint,
         )
 
-    def _rest(self, method: str, path: str, payload: Any = None, *, operation: str,
-              on_ambiguous: Callable[[], Any] | None = None) -> Any:
+    def _rest(
+        self,
+        method: str,
+        path: str,
+        payload: Any = None,
+        *,
+        operation: str,
+        on_ambiguous: Callable[[], Any] | None = None,
+    ) -> Any:
         """REST v2 call; returns parsed JSON (None for 204) or the _Resolved value."""
         reply = self._call(method, self.rest_url + path, payload, operation=operation, on_ambiguous=on_ambiguous)
         if isinstance(reply, _Resolved):
@@ -301,20 +355,31 @@ class RunPodClient(RestCalls, GraphQLCalls):
         if reply.status == 409:
             return InvalidAction(msg, **kw)
         if reply.status == 422:
-            return RunPodError(msg, hint="the request body was rejected; this is a bug in the client or a RunPod API change", **kw)
+            return RunPodError(
+                msg, hint="the request body was rejected; this is a bug in the client or a RunPod API change", **kw
+            )
         cls = _classify(msg)
         if cls is NotFound and reply.status == 400:
-            cls = RunPodError   # a 400 mentioning "not found" is a rule violation, not a missing target
+            cls = RunPodError  # a 400 mentioning "not found" is a rule violation, not a missing target
         return cls(msg, hint=_HINTS.get(cls), **kw)
 
-    def _graphql(self, query: str, variables: Mapping[str, Any], *, operation: str, spot_op: bool = False,
-                 on_ambiguous: Callable[[], Any] | None = None, wait_on_429: bool = True) -> Any:
+    def _graphql(
+        self,
+        query: str,
+        variables: Mapping[str, Any],
+        *,
+        operation: str,
+        spot_op: bool = False,
+        on_ambiguous: Callable[[], Any] | None = None,
+        wait_on_429: bool = True,
+    ) -> Any:
         """GraphQL call; returns `data` (or the _Resolved value). Errors arrive inside HTTP 200.
 
         wait_on_429=False: a 429 raises RateLimited at once (for optional reads, which have a fallback)."""
         payload = {"query": query, "variables": dict(variables)}
-        reply = self._call("POST", self.graphql_url, payload, operation=operation, on_ambiguous=on_ambiguous,
-                           wait_on_429=wait_on_429)
+        reply = self._call(
+            "POST", self.graphql_url, payload, operation=operation, on_ambiguous=on_ambiguous, wait_on_429=wait_on_429
+        )
         if isinstance(reply, _Resolved):
             return reply.value
         kw = _ErrorContext(status=reply.status, request_id=reply.request_id, operation=operation)
@@ -378,8 +443,34 @@ def _reply_message(reply: _Reply) -> str:
 # The public names, as before the split into runpod_errors / runpod_models / runpod_rest / runpod_graphql
 # (`from infra.runpod_client import *` and `rp.<Name>` keep working for the runner, infra and the tests).
 __all__ = [
-    "API_KEY_ENV", "AuthError", "BOOTING_STATES", "BidTooLow", "DEFAULT_GRAPHQL_URL", "DEFAULT_REST_URL", "ERROR",
-    "EXITED", "GRAPHQL_URL_ENV", "GraphQLGone", "InvalidAction", "NetworkVolume", "NoCapacity", "NotFound", "PROVISIONING", "Pod",
-    "PodSpec", "REST_URL_ENV", "RUNNING", "RateLimited", "RunPodClient", "RunPodError", "STARTING", "SpotPrice",
-    "SpotUnavailable", "SshEndpoint", "TERMINATED", "TransientError", "USER_AGENT", "VolumeInUse",
+    "API_KEY_ENV",
+    "AuthError",
+    "BOOTING_STATES",
+    "BidTooLow",
+    "DEFAULT_GRAPHQL_URL",
+    "DEFAULT_REST_URL",
+    "ERROR",
+    "EXITED",
+    "GRAPHQL_URL_ENV",
+    "GraphQLGone",
+    "InvalidAction",
+    "NetworkVolume",
+    "NoCapacity",
+    "NotFound",
+    "PROVISIONING",
+    "Pod",
+    "PodSpec",
+    "REST_URL_ENV",
+    "RUNNING",
+    "RateLimited",
+    "RunPodClient",
+    "RunPodError",
+    "STARTING",
+    "SpotPrice",
+    "SpotUnavailable",
+    "SshEndpoint",
+    "TERMINATED",
+    "TransientError",
+    "USER_AGENT",
+    "VolumeInUse",
 ]

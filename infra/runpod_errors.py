@@ -3,6 +3,7 @@
 Every failure the client raises is a RunPodError; `str(err)` says the operation, the HTTP status,
 the request id and, where we know one, what to do. Re-exported by infra.runpod_client.
 """
+
 from __future__ import annotations
 
 
@@ -107,15 +108,21 @@ _SCHEMA_MARKERS = (
 _INVALID_ACTION_MARKERS = ("cannot resume", "action not valid", "already running", "not stopped")
 
 _HINT_AUTH = "check RUNPOD_API_KEY: it must be a valid RunPod API key with read/write access"
-_HINT_CAPACITY = ("RunPod has no machine for this request right now: retry later, try another data "
-                  "center or GPU type, or allow the on-demand fallback")
-_HINT_SPOT = ("RunPod rejected the spot (interruptible) API; spot pods may have been withdrawn -- "
-              "use the on-demand market instead: `pulumi config set spotFallback on-demand` and "
-              "`pulumi config set maxOnDemandPricePerGpu <USD per GPU-hour>`")
-_HINT_GRAPHQL_GONE = ("RunPod retired its GraphQL API, the only API that could rent, resume or price spot pods, "
-                      "so spot pods are no longer available to this tool; pods are read, stopped and created "
-                      "on demand over REST v2. Let the stack use on-demand pods: `pulumi config set spotFallback "
-                      "on-demand` and `pulumi config set maxOnDemandPricePerGpu <USD per GPU-hour>`")
+_HINT_CAPACITY = (
+    "RunPod has no machine for this request right now: retry later, try another data "
+    "center or GPU type, or allow the on-demand fallback"
+)
+_HINT_SPOT = (
+    "RunPod rejected the spot (interruptible) API; spot pods may have been withdrawn -- "
+    "use the on-demand market instead: `pulumi config set spotFallback on-demand` and "
+    "`pulumi config set maxOnDemandPricePerGpu <USD per GPU-hour>`"
+)
+_HINT_GRAPHQL_GONE = (
+    "RunPod retired its GraphQL API, the only API that could rent, resume or price spot pods, "
+    "so spot pods are no longer available to this tool; pods are read, stopped and created "
+    "on demand over REST v2. Let the stack use on-demand pods: `pulumi config set spotFallback "
+    "on-demand` and `pulumi config set maxOnDemandPricePerGpu <USD per GPU-hour>`"
+)
 _HINT_VOLUME_IN_USE = "terminate every pod that mounts this network volume first, then delete it"
 _HINT_BID = "raise the bid to at least the minimum spot bid (see spot_price())"
 _HINT_BALANCE = "add credit to the RunPod account"

@@ -5,14 +5,24 @@ lastStatusChange/podType (`get_pod(with_history=True)`).
 A mixin of RunPodClient (infra/runpod_client.py), which supplies the transport (`_graphql`) and
 the REST reads these calls use (get_pod, list_pods, find_pod).
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from infra.runpod_errors import _HINT_CAPACITY, GraphQLGone, NoCapacity, NotFound, RateLimited, SpotUnavailable
-from infra.runpod_models import (PROVISIONING, Pod, PodSpec, SpotPrice, _float_or_none, _interruptible_from_pod_type,
-                                 _require_id, _validate_spec)
+from infra.runpod_models import (
+    PROVISIONING,
+    Pod,
+    PodSpec,
+    SpotPrice,
+    _float_or_none,
+    _interruptible_from_pod_type,
+    _require_id,
+    _validate_spec,
+)
 
 _GQL_POD_FIELDS = (
     "id name desiredStatus lastStatusChange podType costPerHr gpuCount imageName machineId "
@@ -50,8 +60,16 @@ class GraphQLCalls:
 
     if TYPE_CHECKING:
         # Supplied by RunPodClient (the transport) and RestCalls; declared for the type checker only.
-        def _graphql(self, query: str, variables: Mapping[str, Any], *, operation: str, spot_op: bool = False,
-                     on_ambiguous: Callable[[], Any] | None = None, wait_on_429: bool = True) -> Any: ...
+        def _graphql(
+            self,
+            query: str,
+            variables: Mapping[str, Any],
+            *,
+            operation: str,
+            spot_op: bool = False,
+            on_ambiguous: Callable[[], Any] | None = None,
+            wait_on_429: bool = True,
+        ) -> Any: ...
 
         def get_pod(self, pod_id: str, *, with_history: bool = False) -> Pod: ...
 
@@ -66,8 +84,9 @@ class GraphQLCalls:
         (reading a pod never needs GraphQL: runner/pod/state.py classifies without the history)."""
         try:
             # Not waiting out a 429: GraphQL's staged rate limits must not stall a pod read that v2 answers.
-            data = self._graphql(_Q_POD, {"podId": pod.id}, operation="pod history (GraphQL pod)", spot_op=True,
-                                 wait_on_429=False)
+            data = self._graphql(
+                _Q_POD, {"podId": pod.id}, operation="pod history (GraphQL pod)", spot_op=True, wait_on_429=False
+            )
         except (SpotUnavailable, RateLimited):
             # GraphQL retired, without the pod query, or rate-limited (staged limits since 2026-09-17).
             return pod
@@ -115,7 +134,10 @@ class GraphQLCalls:
             inp["volumeMountPath"] = spec.volume_mount_path
         before = {p.id for p in self.list_pods(name=spec.name)}
         result = self._graphql(
-            _M_RENT_SPOT, {"input": inp}, operation="create spot pod (podRentInterruptable)", spot_op=True,
+            _M_RENT_SPOT,
+            {"input": inp},
+            operation="create spot pod (podRentInterruptable)",
+            spot_op=True,
             on_ambiguous=lambda: self._new_pod_named(spec.name, before),
         )
         if isinstance(result, Pod):
@@ -125,15 +147,29 @@ class GraphQLCalls:
             raise NoCapacity("podRentInterruptable returned no pod", operation="create spot pod", hint=_HINT_CAPACITY)
         try:
             pod = self.get_pod(g["id"])
-        except NotFound:   # v2 may lag right after a GraphQL create
-            pod = Pod(id=g["id"], name=spec.name, status=PROVISIONING, desired_status=g.get("desiredStatus"),
-                      interruptible=True, gpu_type=spec.gpu_type, gpu_count=spec.gpu_count,
-                      cost_per_hr=float(g.get("costPerHr") or 0.0), data_center=spec.data_center,
-                      volume_id=spec.volume_id, ssh=None, last_status_change=None, started_at=None,
-                      image=spec.image)
+        except NotFound:  # v2 may lag right after a GraphQL create
+            pod = Pod(
+                id=g["id"],
+                name=spec.name,
+                status=PROVISIONING,
+                desired_status=g.get("desiredStatus"),
+                interruptible=True,
+                gpu_type=spec.gpu_type,
+                gpu_count=spec.gpu_count,
+                cost_per_hr=float(g.get("costPerHr") or 0.0),
+                data_center=spec.data_center,
+                volume_id=spec.volume_id,
+                ssh=None,
+                last_status_change=None,
+                started_at=None,
+                image=spec.image,
+            )
         return dataclasses.replace(
-            pod, interruptible=True, desired_status=g.get("desiredStatus") or pod.desired_status,
-            last_status_change=g.get("lastStatusChange"), pod_type=g.get("podType"),
+            pod,
+            interruptible=True,
+            desired_status=g.get("desiredStatus") or pod.desired_status,
+            last_status_change=g.get("lastStatusChange"),
+            pod_type=g.get("podType"),
         )
 
     def resume_spot_pod(self, pod_id: str, bid_per_gpu: float, gpu_count: int) -> None:
@@ -144,8 +180,10 @@ class GraphQLCalls:
         if not (isinstance(gpu_count, int) and gpu_count >= 1):
             raise ValueError(f"gpu_count must be a positive integer, got {gpu_count!r}")
         self._graphql(
-            _M_BID_RESUME, {"podId": pod_id, "bidPerGpu": float(bid_per_gpu), "gpuCount": gpu_count},
-            operation="resume spot pod (podBidResume)", spot_op=True,
+            _M_BID_RESUME,
+            {"podId": pod_id, "bidPerGpu": float(bid_per_gpu), "gpuCount": gpu_count},
+            operation="resume spot pod (podBidResume)",
+            spot_op=True,
             on_ambiguous=lambda: self._booting(pod_id),
         )
 
@@ -158,10 +196,9 @@ class GraphQLCalls:
             raise ValueError(f"gpu_count must be a positive integer, got {gpu_count!r}")
         variables = {"id": gpu_type, "gpuCount": gpu_count, "dc": data_center}
         try:
-            data = self._graphql(_Q_SPOT_PRICE, variables, operation="spot price (gpuTypes.lowestPrice)",
-                                 spot_op=True)
+            data = self._graphql(_Q_SPOT_PRICE, variables, operation="spot price (gpuTypes.lowestPrice)", spot_op=True)
         except GraphQLGone:
-            raise      # no minimum bid anywhere any more; on_demand_price() reads the v2 catalog
+            raise  # no minimum bid anywhere any more; on_demand_price() reads the v2 catalog
         except SpotUnavailable:
             # Spot withdrawn: minimumBidPrice is gone with it, but the on-demand price still answers,
             # and a caller falling back to on-demand needs exactly that.
@@ -169,8 +206,11 @@ class GraphQLCalls:
         types = data.get("gpuTypes") or []
         match = next((t for t in types if isinstance(t, dict) and t.get("id") == gpu_type), None)
         if match is None:
-            raise NotFound(f"unknown GPU type {gpu_type!r}", operation="spot price",
-                           hint="use a RunPod GPU type id such as 'NVIDIA GeForce RTX 4090'")
+            raise NotFound(
+                f"unknown GPU type {gpu_type!r}",
+                operation="spot price",
+                hint="use a RunPod GPU type id such as 'NVIDIA GeForce RTX 4090'",
+            )
         lowest = match.get("lowestPrice") or {}
         on_demand = lowest.get("uninterruptablePrice")
         if on_demand is None:

@@ -3,11 +3,13 @@ SpotPrice), the PodSpec to create a pod from, their validation, and parsing REST
 
 No HTTP here. Re-exported by infra.runpod_client.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from infra.runpod_errors import RunPodError
 
@@ -33,19 +35,19 @@ class SshEndpoint:
 class Pod:
     id: str
     name: str
-    status: str                      # REST v2 observed status (PROVISIONING … TERMINATED)
-    desired_status: str | None       # GraphQL desiredStatus, when fetched
-    interruptible: bool | None       # True = spot, False = on-demand, None = unknown
+    status: str  # REST v2 observed status (PROVISIONING … TERMINATED)
+    desired_status: str | None  # GraphQL desiredStatus, when fetched
+    interruptible: bool | None  # True = spot, False = on-demand, None = unknown
     gpu_type: str | None
     gpu_count: int
     cost_per_hr: float
     data_center: str | None
     volume_id: str | None
-    ssh: SshEndpoint | None          # direct SSH endpoint; None unless RUNNING with 22/tcp public
-    last_status_change: str | None   # GraphQL free text, e.g. "Outbid: <date>"
-    started_at: str | None           # ISO-8601, changes on every start
+    ssh: SshEndpoint | None  # direct SSH endpoint; None unless RUNNING with 22/tcp public
+    last_status_change: str | None  # GraphQL free text, e.g. "Outbid: <date>"
+    started_at: str | None  # ISO-8601, changes on every start
     image: str | None = None
-    pod_type: str | None = None      # GraphQL podType (INTERRUPTABLE, RESERVED, …), when fetched
+    pod_type: str | None = None  # GraphQL podType (INTERRUPTABLE, RESERVED, …), when fetched
     created_at: str | None = None
 
     @property
@@ -88,7 +90,7 @@ class PodSpec:
     ports: tuple[str, ...] = ("22/tcp",)
     env: Mapping[str, str] = field(default_factory=dict)
     cloud_type: str = "SECURE"
-    start_command: str = ""              # the container's command (REST v2 args, GraphQL dockerArgs); "": the image's
+    start_command: str = ""  # the container's command (REST v2 args, GraphQL dockerArgs); "": the image's
 
 
 def _require_id(value: str, what: str) -> None:
@@ -101,7 +103,7 @@ def _validate_size(size_gb: Any) -> None:
         raise ValueError(f"network volume size must be an integer between 10 and 4096 GB, got {size_gb!r}")
 
 
-_DC_RE = re.compile(r"^[A-Z]{2,4}-[A-Z]{2,4}-\d+$")   # Secure Cloud ids: EU-RO-1, US-KS-2, EUR-IS-1, CA-MTL-1
+_DC_RE = re.compile(r"^[A-Z]{2,4}-[A-Z]{2,4}-\d+$")  # Secure Cloud ids: EU-RO-1, US-KS-2, EUR-IS-1, CA-MTL-1
 
 
 def _validate_spec(spec: PodSpec) -> None:
@@ -165,7 +167,7 @@ def _pod_from_v2(data: Mapping[str, Any]) -> Pod:
         cost_per_hr=float(data.get("cost") or 0.0),
         data_center=data.get("dataCenterId"),
         volume_id=network[0].get("volumeId") if network else None,
-        ssh=_ssh_from_v2(data) if running else None,   # runtime can be stale unless RUNNING
+        ssh=_ssh_from_v2(data) if running else None,  # runtime can be stale unless RUNNING
         last_status_change=None,
         started_at=data.get("startedAt"),
         image=data.get("image"),

@@ -3,17 +3,31 @@
 A mixin of RunPodClient (infra/runpod_client.py), which supplies the transport (`_rest`, with its
 retries and ambiguous-failure handling) and the GraphQL calls (`_add_history` for get_pod's history).
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from infra.runpod_errors import InvalidAction, NotFound, RunPodError
-from infra.runpod_models import (BOOTING_STATES, EXITED, NetworkVolume, Pod, PodSpec, SpotPrice, _float_or_none,
-                                 _pod_from_v2, _require_id, _validate_size, _validate_spec, _volume_from_v2)
+from infra.runpod_models import (
+    BOOTING_STATES,
+    EXITED,
+    NetworkVolume,
+    Pod,
+    PodSpec,
+    SpotPrice,
+    _float_or_none,
+    _pod_from_v2,
+    _require_id,
+    _validate_size,
+    _validate_spec,
+    _volume_from_v2,
+)
 
-_MAX_PAGES = 1000   # a runaway guard: 1000 pages is far beyond any account this tool manages
+_MAX_PAGES = 1000  # a runaway guard: 1000 pages is far beyond any account this tool manages
 
 
 class RestCalls:
@@ -21,8 +35,15 @@ class RestCalls:
 
     if TYPE_CHECKING:
         # Supplied by RunPodClient (the transport) and GraphQLCalls; declared for the type checker only.
-        def _rest(self, method: str, path: str, payload: Any = None, *, operation: str,
-                  on_ambiguous: Callable[[], Any] | None = None) -> Any: ...
+        def _rest(
+            self,
+            method: str,
+            path: str,
+            payload: Any = None,
+            *,
+            operation: str,
+            on_ambiguous: Callable[[], Any] | None = None,
+        ) -> Any: ...
 
         def _add_history(self, pod: Pod) -> Pod: ...
 
@@ -46,8 +67,9 @@ class RestCalls:
                 return items
             nxt = pagination.get("nextCursor")
             if not isinstance(nxt, str) or not nxt or nxt in seen:
-                raise RunPodError(f"RunPod's {collection} pages gave no new cursor after {len(items)} items",
-                                  operation=operation)
+                raise RunPodError(
+                    f"RunPod's {collection} pages gave no new cursor after {len(items)} items", operation=operation
+                )
             seen.add(nxt)
             cursor = nxt
         raise RunPodError(f"RunPod's {collection} list did not end after {_MAX_PAGES} pages", operation=operation)
@@ -101,8 +123,13 @@ class RestCalls:
         if spec.volume_id:
             body["mounts"] = {"network": [{"volumeId": spec.volume_id, "path": spec.volume_mount_path}]}
         before = {p.id for p in self.list_pods(name=spec.name)}
-        result = self._rest("POST", "/v2/pods", body, operation="create on-demand pod",
-                            on_ambiguous=lambda: self._new_pod_named(spec.name, before))
+        result = self._rest(
+            "POST",
+            "/v2/pods",
+            body,
+            operation="create on-demand pod",
+            on_ambiguous=lambda: self._new_pod_named(spec.name, before),
+        )
         pod = result if isinstance(result, Pod) else _pod_from_v2(result)
         return dataclasses.replace(pod, interruptible=False)
 
@@ -112,8 +139,13 @@ class RestCalls:
 
     def _action(self, pod_id: str, action: str, *, on_ambiguous: Callable[[], Any]) -> Any:
         _require_id(pod_id, "pod id")
-        return self._rest("POST", f"/v2/pods/{quote(pod_id, safe='')}/action", {"action": action},
-                          operation=f"{action} pod", on_ambiguous=on_ambiguous)
+        return self._rest(
+            "POST",
+            f"/v2/pods/{quote(pod_id, safe='')}/action",
+            {"action": action},
+            operation=f"{action} pod",
+            on_ambiguous=on_ambiguous,
+        )
 
     def start_pod(self, pod_id: str) -> Pod:
         """REST v2 POST /v2/pods/{id}/action {"action": "start"} (on-demand pods)."""
@@ -125,6 +157,7 @@ class RestCalls:
 
         Idempotent: stopping an already stopped (EXITED) pod returns it instead of raising the 409.
         """
+
         def stopped() -> Pod | None:
             pod = self.find_pod(pod_id)
             return pod if pod is not None and pod.status == EXITED else None
@@ -141,8 +174,12 @@ class RestCalls:
     def terminate_pod(self, pod_id: str) -> None:
         """REST v2 DELETE /v2/pods/{id}. Raises NotFound when already gone."""
         _require_id(pod_id, "pod id")
-        self._rest("DELETE", f"/v2/pods/{quote(pod_id, safe='')}", operation="terminate pod",
-                   on_ambiguous=lambda: True if self.find_pod(pod_id) is None else None)
+        self._rest(
+            "DELETE",
+            f"/v2/pods/{quote(pod_id, safe='')}",
+            operation="terminate pod",
+            on_ambiguous=lambda: True if self.find_pod(pod_id) is None else None,
+        )
 
     # ------------------------------------------------------------ network volumes
     def create_network_volume(self, name: str, size_gb: int, data_center: str) -> NetworkVolume:
@@ -158,14 +195,20 @@ class RestCalls:
             fresh = [v for v in self.list_network_volumes() if v.name == name and v.id not in before]
             return fresh[0] if fresh else None
 
-        result = self._rest("POST", "/v2/network-volumes", {"name": name, "size": size_gb, "dataCenter": data_center},
-                            operation="create network volume", on_ambiguous=created)
+        result = self._rest(
+            "POST",
+            "/v2/network-volumes",
+            {"name": name, "size": size_gb, "dataCenter": data_center},
+            operation="create network volume",
+            on_ambiguous=created,
+        )
         return result if isinstance(result, NetworkVolume) else _volume_from_v2(result)
 
     def get_network_volume(self, volume_id: str) -> NetworkVolume:
         _require_id(volume_id, "volume id")
-        return _volume_from_v2(self._rest("GET", f"/v2/network-volumes/{quote(volume_id, safe='')}",
-                                          operation="get network volume"))
+        return _volume_from_v2(
+            self._rest("GET", f"/v2/network-volumes/{quote(volume_id, safe='')}", operation="get network volume")
+        )
 
     def find_network_volume(self, volume_id: str) -> NetworkVolume | None:
         try:
@@ -174,10 +217,14 @@ class RestCalls:
             return None
 
     def list_network_volumes(self) -> list[NetworkVolume]:
-        return [_volume_from_v2(v) for v in
-                self._list_all("/v2/network-volumes", "networkVolumes", operation="list network volumes")]
+        return [
+            _volume_from_v2(v)
+            for v in self._list_all("/v2/network-volumes", "networkVolumes", operation="list network volumes")
+        ]
 
-    def update_network_volume(self, volume_id: str, *, name: str | None = None, size_gb: int | None = None) -> NetworkVolume:
+    def update_network_volume(
+        self, volume_id: str, *, name: str | None = None, size_gb: int | None = None
+    ) -> NetworkVolume:
         """REST v2 PATCH /v2/network-volumes/{id} {name?, size?}; size may only grow (400 otherwise)."""
         _require_id(volume_id, "volume id")
         body: dict[str, Any] = {}
@@ -190,14 +237,21 @@ class RestCalls:
             body["size"] = size_gb
         if not body:
             raise ValueError("update_network_volume needs name and/or size_gb")
-        return _volume_from_v2(self._rest("PATCH", f"/v2/network-volumes/{quote(volume_id, safe='')}", body,
-                                          operation="update network volume"))
+        return _volume_from_v2(
+            self._rest(
+                "PATCH", f"/v2/network-volumes/{quote(volume_id, safe='')}", body, operation="update network volume"
+            )
+        )
 
     def delete_network_volume(self, volume_id: str) -> None:
         """Raises VolumeInUse while a pod uses it, NotFound when already gone."""
         _require_id(volume_id, "volume id")
-        self._rest("DELETE", f"/v2/network-volumes/{quote(volume_id, safe='')}", operation="delete network volume",
-                   on_ambiguous=lambda: True if self.find_network_volume(volume_id) is None else None)
+        self._rest(
+            "DELETE",
+            f"/v2/network-volumes/{quote(volume_id, safe='')}",
+            operation="delete network volume",
+            on_ambiguous=lambda: True if self.find_network_volume(volume_id) is None else None,
+        )
 
     # ------------------------------------------------------------ the GPU catalog
     def on_demand_price(self, gpu_type: str, gpu_count: int, data_center: str | None) -> SpotPrice:
@@ -209,16 +263,25 @@ class RestCalls:
             raise ValueError(f"gpu_count must be a positive integer, got {gpu_count!r}")
         _require_id(gpu_type, "GPU type")
         query = urlencode({"include": "AVAILABILITY", "product": "POD", "count": gpu_count, "cloud": "SECURE"})
-        data = self._rest("GET", f"/v2/catalog/gpus/{quote(gpu_type, safe='')}?{query}",
-                          operation="on-demand price (v2 catalog)") or {}
+        data = (
+            self._rest(
+                "GET", f"/v2/catalog/gpus/{quote(gpu_type, safe='')}?{query}", operation="on-demand price (v2 catalog)"
+            )
+            or {}
+        )
         stock: str | None = None
         dcs = data.get("dataCenters") if isinstance(data, dict) else None
         if isinstance(dcs, list):
             if data_center:
-                stock = next((str(dc.get("availability")) for dc in dcs
-                              if isinstance(dc, dict) and dc.get("id") == data_center), "NONE")
+                stock = next(
+                    (str(dc.get("availability")) for dc in dcs if isinstance(dc, dict) and dc.get("id") == data_center),
+                    "NONE",
+                )
             elif dcs:
                 stock = str(dcs[0].get("availability")) if isinstance(dcs[0], dict) else None
         # ASSUMPTION (README "Assumptions"): the catalog prices a GPU-hour as `securePrice`, like GraphQL gpuTypes.
-        return SpotPrice(minimum_bid_per_gpu=None, on_demand_price_per_gpu=_float_or_none(data.get("securePrice")),
-                         stock_status=stock)
+        return SpotPrice(
+            minimum_bid_per_gpu=None,
+            on_demand_price_per_gpu=_float_or_none(data.get("securePrice")),
+            stock_status=stock,
+        )

@@ -3,18 +3,18 @@
 A published port is not enough: RunPod maps 22/tcp before sshd runs (or when the image starts
 none), so a server counts as up only once it sends its identification line ("SSH-2.0-...").
 """
+
 from __future__ import annotations
 
 import socket
 import time
 from dataclasses import dataclass
-from typing import Optional
 
 
 @dataclass(frozen=True)
 class BannerProbe:
     ok: bool
-    detail: str          # the banner when ok, else what happened (for "still waiting" messages)
+    detail: str  # the banner when ok, else what happened (for "still waiting" messages)
 
 
 def probe_ssh(host: str, port: int, timeout: float = 5.0) -> BannerProbe:
@@ -27,14 +27,16 @@ def probe_ssh(host: str, port: int, timeout: float = 5.0) -> BannerProbe:
             while len(data) < 8192:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return BannerProbe(False, "the port accepts connections but sends no SSH banner "
-                                              "(sshd not started yet?)")
+                    return BannerProbe(
+                        False, "the port accepts connections but sends no SSH banner (sshd not started yet?)"
+                    )
                 sock.settimeout(left)
                 try:
                     chunk = sock.recv(1024)
-                except socket.timeout:
-                    return BannerProbe(False, "the port accepts connections but sends no SSH banner "
-                                              "(sshd not started yet?)")
+                except TimeoutError:
+                    return BannerProbe(
+                        False, "the port accepts connections but sends no SSH banner (sshd not started yet?)"
+                    )
                 if not chunk:
                     return BannerProbe(False, "the port accepts connections but closes them without an SSH banner")
                 data += chunk
@@ -42,13 +44,13 @@ def probe_ssh(host: str, port: int, timeout: float = 5.0) -> BannerProbe:
                     if line.startswith(b"SSH-"):
                         return BannerProbe(True, line.rstrip(b"\r").decode("ascii", "replace"))
             return BannerProbe(False, "something that is not an SSH server answers on the port")
-    except socket.timeout:
+    except TimeoutError:
         return BannerProbe(False, "connection attempt timed out")
     except OSError as e:
         return BannerProbe(False, (e.strerror or str(e)).lower())
 
 
-def read_ssh_banner(host: str, port: int, *, timeout: float = 5.0) -> Optional[str]:
+def read_ssh_banner(host: str, port: int, *, timeout: float = 5.0) -> str | None:
     """The server's identification line ("SSH-2.0-...") or None if nothing SSH-like answers."""
     probe = probe_ssh(host, port, timeout)
     return probe.detail if probe.ok else None

@@ -2,10 +2,12 @@
 
 In place: rename, grow. Replace: data center (the volume is pinned to it). Shrinking is refused.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
@@ -20,7 +22,7 @@ OUTPUT_KEYS = ("volume_id",)
 
 
 class VolumeStillInUse(RuntimeError):
-    expected = True          # `pulumi up` shows the message alone (infra/provider_support.py)
+    expected = True  # `pulumi up` shows the message alone (infra/provider_support.py)
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class VolumeArgs:
         return {"volume_name": self.volume_name, "size_gb": self.size_gb, "data_center": self.data_center}
 
     @classmethod
-    def from_props(cls, props: Mapping[str, Any]) -> "VolumeArgs":
+    def from_props(cls, props: Mapping[str, Any]) -> VolumeArgs:
         return cls(
             volume_name=str(props["volume_name"]),
             size_gb=ps.as_int(props["size_gb"]),
@@ -42,8 +44,7 @@ class VolumeArgs:
 
 
 def _outputs(vol: rp.NetworkVolume) -> dict[str, Any]:
-    return {"volume_id": vol.id, "volume_name": vol.name, "size_gb": int(vol.size_gb),
-            "data_center": vol.data_center}
+    return {"volume_id": vol.id, "volume_name": vol.name, "size_gb": int(vol.size_gb), "data_center": vol.data_center}
 
 
 def _norm(key: str, value: Any) -> Any:
@@ -71,9 +72,13 @@ class VolumeProvider(ps.RunPodProvider):
                     failures.append(CheckFailure("size_gb", f"must be {lo}..{hi} GB, got {inputs['size_gb']}"))
                 old = olds.get("size_gb")
                 if old is not None and not ps.is_unknown(old) and inputs["size_gb"] < ps.as_int(old):
-                    failures.append(CheckFailure(
-                        "size_gb", f"a network volume can only grow ({ps.as_int(old)} GB now); "
-                                   f"set volumeSizeGb back to at least {ps.as_int(old)}"))
+                    failures.append(
+                        CheckFailure(
+                            "size_gb",
+                            f"a network volume can only grow ({ps.as_int(old)} GB now); "
+                            f"set volumeSizeGb back to at least {ps.as_int(old)}",
+                        )
+                    )
             except (TypeError, ValueError):
                 failures.append(CheckFailure("size_gb", f"must be a whole number of GB, got {size!r}"))
         for key in ("volume_name", "data_center"):
@@ -100,7 +105,7 @@ class VolumeProvider(ps.RunPodProvider):
         try:
             vol = ps.make_client().get_network_volume(id_)
         except rp.NotFound:
-            return ReadResult(None, {})     # gone: dropped from state, the next `pulumi up` recreates it
+            return ReadResult(None, {})  # gone: dropped from state, the next `pulumi up` recreates it
         return ReadResult(id_, {**ps.without_provider(props), **_outputs(vol)})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:

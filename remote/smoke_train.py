@@ -17,6 +17,7 @@ between writing the weights and the trainer state, so tests can kill mid-save), 
 (true: a tqdm-style bar redrawn with \r on stderr at every step, as a Hugging Face Trainer shows
 it, with the `step N/M loss X` line printed through it every log_steps steps, as tqdm.write does).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,7 @@ class SmokeConfig:
     step_seconds: float = 0.05
     fail_at_step: Optional[int] = None
     save_seconds: float = 0.0
-    progress_bar: object = False       # true: a tqdm-style bar of its own; "tqdm": the real tqdm package
+    progress_bar: object = False  # true: a tqdm-style bar of its own; "tqdm": the real tqdm package
     log_steps: int = 1
 
 
@@ -113,21 +114,26 @@ def write_safetensors(path: Path, weights: list[float]) -> None:
 def read_safetensors(path: Path) -> list[float]:
     raw = path.read_bytes()
     (header_len,) = struct.unpack("<Q", raw[:8])
-    meta = json.loads(raw[8:8 + header_len])["w"]
+    meta = json.loads(raw[8 : 8 + header_len])["w"]
     start, end = meta["data_offsets"]
-    body = raw[8 + header_len + start:8 + header_len + end]
+    body = raw[8 + header_len + start : 8 + header_len + end]
     return list(struct.unpack(f"<{len(body) // 4}f", body))
 
 
-def save_checkpoint(cfg: SmokeConfig, step: int, weights: list[float], history: list[dict],
-                    say=None) -> Path:
+def save_checkpoint(cfg: SmokeConfig, step: int, weights: list[float], history: list[dict], say=None) -> Path:
     ckpt = Path(cfg.output_dir) / f"checkpoint-{step}"
     ckpt.mkdir(parents=True, exist_ok=True)
     write_safetensors(ckpt / "model.safetensors", weights)
     if cfg.save_seconds > 0:
         time.sleep(cfg.save_seconds)
-    state = {"global_step": step, "max_steps": cfg.max_steps, "save_steps": cfg.save_steps,
-             "epoch": step / cfg.max_steps, "log_history": history[-50:], "best_model_checkpoint": None}
+    state = {
+        "global_step": step,
+        "max_steps": cfg.max_steps,
+        "save_steps": cfg.save_steps,
+        "epoch": step / cfg.max_steps,
+        "log_history": history[-50:],
+        "best_model_checkpoint": None,
+    }
     (ckpt / "trainer_state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
     (say or (lambda text: print(text, flush=True)))(f"saved {ckpt.name}")
     return ckpt
@@ -153,8 +159,10 @@ class ProgressBar:
         frac = self.n / self.total if self.total else 1.0
         filled = int(frac * 10)
         elapsed = max(time.monotonic() - self.t0, 1e-6)
-        return (f"{int(frac * 100):3d}%|{'#' * filled}{' ' * (10 - filled)}| {self.n}/{self.total} "
-                f"[00:{int(elapsed):02d}<00:00, {max(self.n, 1) / elapsed:.2f}it/s]")
+        return (
+            f"{int(frac * 100):3d}%|{'#' * filled}{' ' * (10 - filled)}| {self.n}/{self.total} "
+            f"[00:{int(elapsed):02d}<00:00, {max(self.n, 1) / elapsed:.2f}it/s]"
+        )
 
     def update(self, n: int) -> None:
         self.n = n
@@ -178,7 +186,7 @@ class TqdmBar:
     """The same surface over the real tqdm (what the Hugging Face Trainer draws its bar with)."""
 
     def __init__(self, total: int, done: int):
-        from tqdm import tqdm       # only for progress_bar: tqdm (the trainer has no other dependency)
+        from tqdm import tqdm  # only for progress_bar: tqdm (the trainer has no other dependency)
 
         self.bar = tqdm(total=total, initial=done, file=sys.stderr, mininterval=0, ascii=True)
 
@@ -209,8 +217,13 @@ def train(cfg: SmokeConfig, resume: Optional[str]) -> int:
         Path(cfg.logging_dir).mkdir(parents=True, exist_ok=True)
         metrics = open(Path(cfg.logging_dir) / "metrics.jsonl", "a", encoding="utf-8")
     history: list[dict] = []
-    bar = (TqdmBar(cfg.max_steps, start - 1) if cfg.progress_bar == "tqdm"
-           else ProgressBar(cfg.max_steps, start - 1) if cfg.progress_bar else None)
+    bar = (
+        TqdmBar(cfg.max_steps, start - 1)
+        if cfg.progress_bar == "tqdm"
+        else ProgressBar(cfg.max_steps, start - 1)
+        if cfg.progress_bar
+        else None
+    )
     say = bar.write if bar is not None else (lambda text: print(text, flush=True))
     for step in range(start, cfg.max_steps + 1):
         if cfg.fail_at_step is not None and step == cfg.fail_at_step:

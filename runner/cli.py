@@ -3,18 +3,24 @@
 Each command's help and flags live in runner/commands/<command>.py; its work in the module that
 COMMANDS names (`run(args, settings) -> int`), imported only when that command runs.
 """
+
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
 import textwrap
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from runner.commands import ALL as COMMAND_MODULES
 from runner.commands.argtypes import HostSpec, host_spec
 from runner.errors import (
-    EXIT_INTERRUPTED, EXIT_USAGE, NotImplementedYet, RunnerError, from_runpod_error, redact,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    NotImplementedYet,
+    RunnerError,
+    from_runpod_error,
+    redact,
 )
 
 # command -> the module holding its run(args, settings), imported when the command runs
@@ -61,21 +67,30 @@ def build_parser() -> argparse.ArgumentParser:
             "python -m runner train --config configs/baseline.yaml",
             "python -m runner status",
             "python -m runner <command> --help                              # details of a command",
-        ) + "\n\n" + EXIT_CODES_HELP,
+        )
+        + "\n\n"
+        + EXIT_CODES_HELP,
     )
-    parser.add_argument("--env-file", metavar="PATH", default=None,
-                        help="settings file (default: ./.runpod.env, else the project root's)")
-    parser.add_argument("--stack", metavar="NAME", default=None,
-                        help="Pulumi stack (default: PULUMI_STACK from settings, else 'dev')")
-    parser.add_argument("--debug", action="store_true",
-                        help="show tracebacks for errors (the exit codes stay the documented ones)")
+    parser.add_argument(
+        "--env-file",
+        metavar="PATH",
+        default=None,
+        help="settings file (default: ./.runpod.env, else the project root's)",
+    )
+    parser.add_argument(
+        "--stack", metavar="NAME", default=None, help="Pulumi stack (default: PULUMI_STACK from settings, else 'dev')"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks for errors (the exit codes stay the documented ones)"
+    )
 
     # Accept the global options after the command too (`runner status --stack prod`);
     # SUPPRESS keeps a subcommand from resetting a value given before it.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--env-file", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    common.add_argument("--stack", metavar="NAME", default=argparse.SUPPRESS,
-                        help="Pulumi stack (default: PULUMI_STACK, else 'dev')")
+    common.add_argument(
+        "--stack", metavar="NAME", default=argparse.SUPPRESS, help="Pulumi stack (default: PULUMI_STACK, else 'dev')"
+    )
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     sub = parser.add_subparsers(dest="command", metavar="<command>", title="commands")
@@ -83,7 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, summary: str, description: str, examples: Sequence[str]) -> argparse.ArgumentParser:
         return sub.add_parser(
-            name, help=summary, parents=[common], formatter_class=_Formatter,
+            name,
+            help=summary,
+            parents=[common],
+            formatter_class=_Formatter,
             description=description,
             epilog=_examples(*examples) + "\n\n" + EXIT_CODES_HELP,
         )
@@ -129,12 +147,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(code or 0)
     except RunnerError as e:
         if getattr(args, "debug", False):
-            _print_traceback(secrets)        # then the usual line and exit code: scripts rely on them
+            _print_traceback(secrets)  # then the usual line and exit code: scripts rely on them
         print(f"error: {redact(e.message, secrets)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print("\ninterrupted. Anything already running on the pod keeps running: "
-              "`python -m runner status` shows it, `python -m runner stop` stops it.", file=sys.stderr)
+        print(
+            "\ninterrupted. Anything already running on the pod keeps running: "
+            "`python -m runner status` shows it, `python -m runner stop` stops it.",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except Exception as e:
         from infra.runpod_client import RunPodError

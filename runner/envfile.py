@@ -4,6 +4,7 @@
 (literal) or double quotes (\\" \\\\ \\n escapes). runner/settings.py merges the result with the
 environment and the command line into Settings.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,7 +54,7 @@ def parse_env_text(text: str, *, source: str = DEFAULT_ENV_FILE) -> dict[str, st
         if not line or line.startswith("#"):
             continue
         if line.startswith("export ") or line.startswith("export\t"):
-            line = line[len("export"):].lstrip()
+            line = line[len("export") :].lstrip()
         key, sep, rest = line.partition("=")
         key = key.strip()
         if not sep or not _KEY_RE.fullmatch(key):
@@ -70,7 +71,7 @@ def _parse_value(rest: str, source: str, lineno: int) -> str:
         while i < len(rest):
             c = rest[i]
             if c == quote:
-                tail = rest[i + 1:].strip()
+                tail = rest[i + 1 :].strip()
                 if tail and not tail.startswith("#"):
                     raise SettingsError(f"{source}:{lineno}: unexpected text after the closing quote")
                 return "".join(out)

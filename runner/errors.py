@@ -11,9 +11,11 @@ Exit codes (also in `python -m runner --help`):
   130  interrupted (Ctrl-C)
 `train` otherwise exits with training's own exit code.
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from infra.runpod_models import Pod
@@ -24,7 +26,7 @@ EXIT_STACK = 3
 EXIT_POD = 4
 EXIT_API = 5
 EXIT_SSH = 6
-EXIT_DOCTOR = 7          # `runner doctor`: a check failed
+EXIT_DOCTOR = 7  # `runner doctor`: a check failed
 EXIT_INTERRUPTED = 130
 
 

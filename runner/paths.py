@@ -11,6 +11,7 @@
 
 One directory per stack, so a `dev` and a `prod` stack never mix host keys or runs.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,7 +56,7 @@ class StatePaths:
     def lock(self) -> Path:
         return self.stack_dir / "lock"
 
-    def ensure(self) -> "StatePaths":
+    def ensure(self) -> StatePaths:
         """Create the directories (private: 0700) and return self."""
         for d in (self.state_dir, self.stack_dir, self.runs_dir):
             d.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -4,23 +4,25 @@
 values optionally in single quotes (literal) or double quotes (\\" \\\\ \\n escapes). Empty values count
 as unset, so `RUNPOD_API_KEY=` in the environment does not hide the file's key.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
-from runner.envfile import DEFAULT_ENV_FILE, KEYS, SECRET_KEYS, check_permissions, parse_env_text
+from runner.envfile import DEFAULT_ENV_FILE, KEYS, check_permissions, parse_env_text
 from runner.errors import SettingsError
 from runner.paths import StatePaths, write_private
 from runner.types import Say
 
 _STACK_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]{0,199}")
 _PLACEHOLDER_RE = re.compile(r"^(<.*>|your[-_].*|changeme|xxx+|\.\.\.)$", re.IGNORECASE)
+
 
 def _default_warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
@@ -43,16 +45,17 @@ class Settings:
     pulumi_passphrase: str | None = field(repr=False)
     pulumi_passphrase_file: Path | None
     project_root: Path
-    env_file: Path | None                     # the file that was read, None if there was none
-    s3_access_key: str | None = field(default=None, repr=False)    # RunPod S3 API key: user_... (not secret,
-    s3_secret_key: str | None = field(default=None, repr=False)    # but kept out of repr with the secret rps_...)
-    s3_endpoint_url: str | None = None        # override; default from the stack's data center (runner/volume)
-    ssh_control_persist_s: int = 60           # `runner sync`'s OpenSSH control master (0: no connection reuse)
+    env_file: Path | None  # the file that was read, None if there was none
+    s3_access_key: str | None = field(default=None, repr=False)  # RunPod S3 API key: user_... (not secret,
+    s3_secret_key: str | None = field(default=None, repr=False)  # but kept out of repr with the secret rps_...)
+    s3_endpoint_url: str | None = None  # override; default from the stack's data center (runner/volume)
+    ssh_control_persist_s: int = 60  # `runner sync`'s OpenSSH control master (0: no connection reuse)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __repr__(self) -> str:
         shown = ", ".join(
-            f"{k}={v!r}" for k, v in (
+            f"{k}={v!r}"
+            for k, v in (
                 ("api_key", "***" if self.api_key else None),
                 ("ssh_key_path", str(self.ssh_key_path)),
                 ("stack", self.stack),
@@ -134,8 +137,17 @@ class Settings:
             st = p.stat()
         except OSError as e:
             raise SettingsError(f"cannot read {how} {p}: {e.strerror}.") from None
-        stamp = json.dumps({"path": str(p.resolve()), "dev": st.st_dev, "ino": st.st_ino, "size": st.st_size,
-                            "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}, sort_keys=True)
+        stamp = json.dumps(
+            {
+                "path": str(p.resolve()),
+                "dev": st.st_dev,
+                "ino": st.st_ino,
+                "size": st.st_size,
+                "mtime_ns": st.st_mtime_ns,
+                "ctime_ns": st.st_ctime_ns,
+            },
+            sort_keys=True,
+        )
         memo = self.state_dir / "ssh_key_checked"
         try:
             if memo.read_text() == stamp:
@@ -143,7 +155,7 @@ class Settings:
         except OSError:
             pass
         from runner.errors import SshKeyError
-        from runner.remote.keys import load_private_key   # paramiko: only when the key file changed
+        from runner.remote.keys import load_private_key  # paramiko: only when the key file changed
 
         try:
             load_private_key(p)
@@ -152,7 +164,7 @@ class Settings:
         try:
             write_private(memo, stamp)
         except OSError:
-            pass                                        # no state dir: check again next time
+            pass  # no state dir: check again next time
 
     def preflight(self) -> None:
         """Everything a pod-touching command needs locally; call before any billable API call."""
@@ -186,7 +198,10 @@ class Settings:
             ("RUNPOD_REST_URL", self.rest_url),
             ("RUNPOD_GRAPHQL_URL", self.graphql_url),
             ("PULUMI_CONFIG_PASSPHRASE", self.pulumi_passphrase),
-            ("PULUMI_CONFIG_PASSPHRASE_FILE", str(self.pulumi_passphrase_file) if self.pulumi_passphrase_file else None),
+            (
+                "PULUMI_CONFIG_PASSPHRASE_FILE",
+                str(self.pulumi_passphrase_file) if self.pulumi_passphrase_file else None,
+            ),
         ):
             if value:
                 env[key] = value
@@ -230,9 +245,7 @@ def load_settings(
         if not path.is_absolute():
             path = cwd / path
         if not path.exists():
-            raise SettingsError(
-                f"settings file {path} does not exist; copy .runpod.env.example to it and fill it in."
-            )
+            raise SettingsError(f"settings file {path} does not exist; copy .runpod.env.example to it and fill it in.")
     else:
         path = next((p for p in (cwd / DEFAULT_ENV_FILE, project_root / DEFAULT_ENV_FILE) if p.exists()), None)
 

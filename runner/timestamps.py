@@ -1,4 +1,5 @@
 """RunPod's ISO-8601 timestamps ("2026-07-10T12:00:00Z") as aware datetimes."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone

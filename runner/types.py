@@ -1,8 +1,9 @@
 """Small shared vocabulary: the "say a line" callback, and the kinds the runner talks about."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
-from typing import Callable
 
 # How a step tells the user what it is doing: one line, no newline (stderr, secrets scrubbed).
 Say = Callable[[str], None]
@@ -30,9 +31,9 @@ class Market(StrEnum):
 class TargetKind(StrEnum):
     """Where `runner train` trains."""
 
-    POD = "pod"          # the stack's RunPod pod
-    HOST = "host"        # any SSH machine (--host)
-    LOCAL = "local"      # this machine (--local)
+    POD = "pod"  # the stack's RunPod pod
+    HOST = "host"  # any SSH machine (--host)
+    LOCAL = "local"  # this machine (--local)
 
 
 __all__ = ["Market", "Say", "StrEnum", "TargetKind", "say_nothing"]

@@ -13,6 +13,7 @@ this checkout's committed code as the training repo (REPO_URL = its path) and th
 (remote/smoke_train.py). Its output goes straight to this terminal. The demo exits 0 when the run
 ended 0 after a recovered preemption with the pod stopped by itself.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,21 +29,33 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from standins.pod_sandbox import Sshd
 from standins import waiting
+from standins.pod_sandbox import Sshd
 from standins.preemption import kill_container, processes_under
 from standins.pulumi_cli import SAMPLE_OUTPUTS, StubPulumi
 from standins.runpod_api import FakeRunPod
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = "configs/demo.yaml"          # the smoke trainer, slow enough for the preemption to land mid-run
+CONFIG = "configs/demo.yaml"  # the smoke trainer, slow enough for the preemption to land mid-run
 TRAIN_SCRIPT = "remote/smoke_train.py"
-SIMULATED = ("demo: simulated here, on 127.0.0.1: RunPod's API (the fake), the pod (a local sshd, its /workspace "
-             "a temp dir), `pulumi` (a stub with the stack outputs) and one spot preemption. Real: the runner, "
-             "SSH, git, tmux, the venv, the pod-side launcher and the training process.")
+SIMULATED = (
+    "demo: simulated here, on 127.0.0.1: RunPod's API (the fake), the pod (a local sshd, its /workspace "
+    "a temp dir), `pulumi` (a stub with the stack outputs) and one spot preemption. Real: the runner, "
+    "SSH, git, tmux, the venv, the pod-side launcher and the training process."
+)
 # Settings of the caller's shell that must not reach the demo's runner (it has its own, all on loopback).
-_DROP_PREFIXES = ("RT_", "RUNPOD_", "PULUMI_", "SSH_KEY_PATH", "REPO_", "TRAIN_SCRIPT", "DATA_DIR",
-                  "RUNNER_STATE_DIR", "POD_START_TIMEOUT", "TMUX")
+_DROP_PREFIXES = (
+    "RT_",
+    "RUNPOD_",
+    "PULUMI_",
+    "SSH_KEY_PATH",
+    "REPO_",
+    "TRAIN_SCRIPT",
+    "DATA_DIR",
+    "RUNNER_STATE_DIR",
+    "POD_START_TIMEOUT",
+    "TMUX",
+)
 
 
 class DemoError(RuntimeError):
@@ -58,8 +71,9 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
 
 
 def current_branch() -> str:
-    out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--abbrev-ref", "HEAD"], capture_output=True,
-                         text=True, timeout=30)
+    out = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--abbrev-ref", "HEAD"], capture_output=True, text=True, timeout=30
+    )
     branch = out.stdout.strip()
     if out.returncode != 0 or not branch or branch == "HEAD":
         raise DemoError("run the demo from a git checkout on a branch (it trains this checkout's committed code)")
@@ -77,8 +91,13 @@ class DemoResult:
 
     @property
     def ok(self) -> bool:
-        return (self.runner_exit == 0 and self.preemptions >= 1 and self.recoveries >= 1
-                and self.pod_status == "EXITED" and self.pod_stopped_itself)
+        return (
+            self.runner_exit == 0
+            and self.preemptions >= 1
+            and self.recoveries >= 1
+            and self.pod_status == "EXITED"
+            and self.pod_stopped_itself
+        )
 
 
 @dataclass
@@ -111,15 +130,34 @@ class Demo:
         pod = self.fake.add_pod(name="runpod-trainer-dev", status="EXITED", volume_id=vol.id, bid_per_gpu=0.35)
         self.pod_id = pod.id
         stub = StubPulumi.create(self.root / "pulumi")
-        stub.set(outputs={**SAMPLE_OUTPUTS, "pod_id": pod.id, "volume_id": vol.id, "workspace": str(self.workspace),
-                          "ssh_user": self.sshd.user, "ssh_host": None, "ssh_port": None, "cost_per_hr": 0.0})
+        stub.set(
+            outputs={
+                **SAMPLE_OUTPUTS,
+                "pod_id": pod.id,
+                "volume_id": vol.id,
+                "workspace": str(self.workspace),
+                "ssh_user": self.sshd.user,
+                "ssh_host": None,
+                "ssh_port": None,
+                "cost_per_hr": 0.0,
+            }
+        )
         # The pod's own /etc/rp_environment: its id and pod-scoped key, read on the pod side only (self-stop).
-        self.rp_env_file.write_text(f'export RUNPOD_POD_ID="{pod.id}"\nexport RUNPOD_API_KEY="{pod.api_key}"\n'
-                                    f'export RUNPOD_REST_URL="{self.fake.rest_url}"\n')
+        self.rp_env_file.write_text(
+            f'export RUNPOD_POD_ID="{pod.id}"\nexport RUNPOD_API_KEY="{pod.api_key}"\n'
+            f'export RUNPOD_REST_URL="{self.fake.rest_url}"\n'
+        )
         self.rp_env_file.chmod(0o600)
-        settings = {**self.fake.env(), "SSH_KEY_PATH": self.sshd.key_path, "PULUMI_BINARY": str(stub.path),
-                    "REPO_URL": str(ROOT), "REPO_BRANCH": current_branch(), "TRAIN_SCRIPT": TRAIN_SCRIPT,
-                    "RUNNER_STATE_DIR": str(self.state_dir), "POD_START_TIMEOUT": "60"}
+        settings = {
+            **self.fake.env(),
+            "SSH_KEY_PATH": self.sshd.key_path,
+            "PULUMI_BINARY": str(stub.path),
+            "REPO_URL": str(ROOT),
+            "REPO_BRANCH": current_branch(),
+            "TRAIN_SCRIPT": TRAIN_SCRIPT,
+            "RUNNER_STATE_DIR": str(self.state_dir),
+            "POD_START_TIMEOUT": "60",
+        }
         self.env_file.write_text("".join(f"{k}='{v}'\n" for k, v in settings.items()))
         self.env_file.chmod(0o600)
 
@@ -131,8 +169,9 @@ class Demo:
             except subprocess.TimeoutExpired:
                 self.runner.kill()
         self._kill_container()
-        subprocess.run(["tmux", "kill-server"], env={**os.environ, "TMUX_TMPDIR": str(self.tmux_dir)},
-                       capture_output=True)
+        subprocess.run(
+            ["tmux", "kill-server"], env={**os.environ, "TMUX_TMPDIR": str(self.tmux_dir)}, capture_output=True
+        )
         if self.fake is not None:
             self.fake.close()
         if self.sshd is not None:
@@ -166,16 +205,25 @@ class Demo:
         """As RunPod does it: SIGTERM to the container (5 s grace), SIGKILL, SSH sessions gone, API says Outbid."""
         assert self.sshd is not None and self.fake is not None
         kill_container(self.state().get("supervisor_pid"), self._container)
-        subprocess.run(["tmux", "kill-session", "-t", f"={self.session}"], capture_output=True,
-                       env={**os.environ, "TMUX_TMPDIR": str(self.tmux_dir)})
+        subprocess.run(
+            ["tmux", "kill-session", "-t", f"={self.session}"],
+            capture_output=True,
+            env={**os.environ, "TMUX_TMPDIR": str(self.tmux_dir)},
+        )
         self.sshd.drop_connections()
         self.fake.preempt(self.pod_id)
 
     # ---------------------------------------------------------------- the run
     def runner_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_DROP_PREFIXES)}
-        env.update({"RT_SESSION": self.session, "RT_RP_ENV_FILE": str(self.rp_env_file),
-                    "TMUX_TMPDIR": str(self.tmux_dir), "PYTHONPATH": str(ROOT)})
+        env.update(
+            {
+                "RT_SESSION": self.session,
+                "RT_RP_ENV_FILE": str(self.rp_env_file),
+                "TMUX_TMPDIR": str(self.tmux_dir),
+                "PYTHONPATH": str(ROOT),
+            }
+        )
         return env
 
     def run(self, timeout: float = 150.0) -> DemoResult:
@@ -183,12 +231,14 @@ class Demo:
         argv = [sys.executable, "-m", "runner", "--env-file", str(self.env_file), "train", "--config", CONFIG]
         say(f"python -m runner train --config {CONFIG}   (pod {self.pod_id}: stopped spot pod, resumed first)")
         self.runner = subprocess.Popen(argv, cwd=str(ROOT), env=self.runner_env(), stdin=subprocess.DEVNULL)
-        first = wait_for(lambda: self.complete_checkpoints() or self.runner.poll() is not None, timeout,
-                         "the first complete checkpoint")
+        first = wait_for(
+            lambda: self.complete_checkpoints() or self.runner.poll() is not None,
+            timeout,
+            "the first complete checkpoint",
+        )
         if first is True:
             raise DemoError(f"the runner exited {self.runner.returncode} before the first checkpoint")
-        say(f"injecting a spot preemption after {first[-1]}: the container is killed, SSH drops, "
-            f"RunPod says 'Outbid'")
+        say(f"injecting a spot preemption after {first[-1]}: the container is killed, SSH drops, RunPod says 'Outbid'")
         self.preempt()
         try:
             code = self.runner.wait(timeout=timeout)
@@ -203,9 +253,14 @@ class Demo:
         resumed = next((a.get("resume_from") for a in rec.get("attempts", [])[1:] if a.get("resume_from")), None)
         pod = self.fake.pods[self.pod_id]
         stops = [r for r in self.fake.requests if r.action == "stop"]
-        return DemoResult(code, int(rec.get("preemptions") or 0), int(rec.get("recoveries") or 0),
-                          resumed.rstrip("/").rsplit("/", 1)[-1] if resumed else None, pod.status,
-                          any(r.auth == f"pod:{self.pod_id}" for r in stops))
+        return DemoResult(
+            code,
+            int(rec.get("preemptions") or 0),
+            int(rec.get("recoveries") or 0),
+            resumed.rstrip("/").rsplit("/", 1)[-1] if resumed else None,
+            pod.status,
+            any(r.auth == f"pod:{self.pod_id}" for r in stops),
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,9 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         demo.close()
     stopped = "stopped itself (its own API call)" if result.pod_stopped_itself else "did not stop itself"
-    say(f"runner exited {result.runner_exit}; preemptions {result.preemptions}, automatic recoveries "
+    say(
+        f"runner exited {result.runner_exit}; preemptions {result.preemptions}, automatic recoveries "
         f"{result.recoveries}, resumed from {result.resumed_from or 'nothing'}; the pod is {result.pod_status}, "
-        f"{stopped}; {time.monotonic() - started:.0f}s in all" + (f"; kept {demo.root}" if args.keep else ""))
+        f"{stopped}; {time.monotonic() - started:.0f}s in all" + (f"; kept {demo.root}" if args.keep else "")
+    )
     if not result.ok:
         say("FAILED: expected exit 0, a recovered preemption and the pod stopped by itself")
         return result.runner_exit or 1

@@ -1,5 +1,6 @@
 """A loopback port with nothing listening on it (bound once to pick it, then released): for tests of
 "nobody answers here" and for servers the tests start themselves."""
+
 from __future__ import annotations
 
 import socket

@@ -5,15 +5,16 @@ the container, not the SSH sessions' own programs, so callers spare the runner's
 followers (they go when the sessions drop) and sshd. The rest of a preemption is the caller's:
 the SSH sessions dying (Sshd.drop_connections) and the API showing the pod outbid (FakeRunPod.preempt).
 """
+
 from __future__ import annotations
 
 import os
 import signal
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
-SIGTERM_GRACE_S = 5.0   # what RunPod (Docker) gives the container between SIGTERM and SIGKILL
+SIGTERM_GRACE_S = 5.0  # what RunPod (Docker) gives the container between SIGTERM and SIGKILL
 
 
 def processes_under(root: Path | str, *, spare: tuple[str, ...] = ()) -> list[int]:
@@ -48,8 +49,13 @@ def pid_alive(pid: object) -> bool:
     return True
 
 
-def kill_container(supervisor_pid: object, others: Callable[[], Iterable[int]], *, sigterm: bool = True,
-                   grace_s: float = SIGTERM_GRACE_S) -> None:
+def kill_container(
+    supervisor_pid: object,
+    others: Callable[[], Iterable[int]],
+    *,
+    sigterm: bool = True,
+    grace_s: float = SIGTERM_GRACE_S,
+) -> None:
     """The container dies: SIGTERM to the supervisor (it records "preempted" and writes the footer)
     and up to grace_s for it to exit, as on RunPod, then SIGKILL for every pid of others() (asked
     after the SIGTERM, so it sees what the supervisor left). sigterm=False: SIGKILL straight away,
@@ -58,7 +64,7 @@ def kill_container(supervisor_pid: object, others: Callable[[], Iterable[int]], 
         os.kill(supervisor_pid, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         while pid_alive(supervisor_pid) and time.monotonic() <= deadline:
-            time.sleep(0.02)           # RunPod does not wait longer either
+            time.sleep(0.02)  # RunPod does not wait longer either
     for pid in others():
         try:
             os.kill(pid, signal.SIGKILL)

@@ -19,6 +19,7 @@ RUNPOD_API_KEY the stub was given), as the pod provider's delete-before-replace 
 `- runpod:Pod deleted <id>`.
 Tests use the `stub_pulumi` fixture (tests/fixtures/stub_pulumi.py), which also sets PULUMI_BINARY.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-_SCRIPT = r'''#!{python}
+_SCRIPT = r"""#!{python}
 import json, os, sys
 here = {here!r}
 with open(os.path.join(here, "behaviour.json")) as fh:
@@ -96,7 +97,7 @@ if args[:1] == ["up"]:
     sys.exit(b.get("up_exit_code", 0))
 sys.stderr.write("stub pulumi: unexpected arguments %r\n" % (args,))
 sys.exit(99)
-'''
+"""
 
 
 @dataclass
@@ -108,7 +109,7 @@ class StubPulumi:
         return self.root / "bin" / "pulumi"
 
     @classmethod
-    def create(cls, root: Path) -> "StubPulumi":
+    def create(cls, root: Path) -> StubPulumi:
         (root / "bin").mkdir(parents=True, exist_ok=True)
         stub = cls(root)
         stub.path.write_text(_SCRIPT.format(python=sys.executable, here=str(root)))
@@ -139,7 +140,6 @@ class StubPulumi:
         if not f.exists():
             return []
         return [json.loads(line) for line in f.read_text().splitlines() if line]
-
 
 
 POD_URN = "urn:pulumi:dev::runpod-trainer::pulumi-python:dynamic/runpod:SpotPod::pod"

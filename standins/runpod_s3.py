@@ -23,6 +23,7 @@ S3 appears there, and what someone writes there (the pod sandbox's /workspace) i
     with RunPodS3(volume_id="vol-1", data_center="EU-RO-1", volume_dir=workspace) as s3:
         s3.endpoint_url, s3.access_key, s3.secret_key
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,11 +33,11 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from standins.ports import free_port
@@ -54,8 +55,9 @@ class S3Request:
 
 
 def _xml_error(code: str, message: str) -> bytes:
-    return (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message>'
-            f"</Error>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
+    ).encode()
 
 
 def _signing_key(secret: str, date: str, region: str) -> bytes:
@@ -77,32 +79,32 @@ class RunPodS3:
     repeat_token: int = 0
     slow_lists: int = 0
     requests: list[S3Request] = field(default_factory=list)
-    on_request: Callable[[S3Request], None] | None = None   # called before each request is served (tests)
+    on_request: Callable[[S3Request], None] | None = None  # called before each request is served (tests)
 
     def __post_init__(self) -> None:
         self._moto = None
         self._proxy: ThreadingHTTPServer | None = None
         self._lock = threading.RLock()
-        self._synced: dict[str, tuple[int, int]] = {}   # volume_dir bridge: key -> (size, mtime_ns) moto has
-        self._dirs: set[str] = set()                     # directory entries made (no volume_dir)
+        self._synced: dict[str, tuple[int, int]] = {}  # volume_dir bridge: key -> (size, mtime_ns) moto has
+        self._dirs: set[str] = set()  # directory entries made (no volume_dir)
         self._backend = None
         self.moto_port = 0
         self.port = 0
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> "RunPodS3":
+    def start(self) -> RunPodS3:
         import logging
 
         import moto.s3.models as s3models
         from moto.server import ThreadedMotoServer
 
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)     # moto's server logs every request otherwise
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
 
-        s3models.S3_UPLOAD_PART_MIN_SIZE = 0                # RunPod: "the 5MB minimum part size is not enforced"
+        s3models.S3_UPLOAD_PART_MIN_SIZE = 0  # RunPod: "the 5MB minimum part size is not enforced"
         self.moto_port = free_port()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self._moto.start()
-        self.backend().create_bucket(Bucket=self.volume_id)   # RunPod: the volume is the bucket, always there
+        self.backend().create_bucket(Bucket=self.volume_id)  # RunPod: the volume is the bucket, always there
         standin = self
 
         class Handler(_ProxyHandler):
@@ -123,14 +125,16 @@ class RunPodS3:
             try:
                 import urllib.request
 
-                urllib.request.urlopen(urllib.request.Request(
-                    f"http://127.0.0.1:{self.moto_port}/moto-api/reset", method="POST"), timeout=10).close()
+                urllib.request.urlopen(
+                    urllib.request.Request(f"http://127.0.0.1:{self.moto_port}/moto-api/reset", method="POST"),
+                    timeout=10,
+                ).close()
             except OSError:
                 pass
             self._moto.stop()
             self._moto = None
 
-    def __enter__(self) -> "RunPodS3":
+    def __enter__(self) -> RunPodS3:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -142,8 +146,11 @@ class RunPodS3:
 
     def env(self) -> dict[str, str]:
         """The runner's settings for this stand-in."""
-        return {"RUNPOD_S3_ACCESS_KEY": self.access_key, "RUNPOD_S3_SECRET_KEY": self.secret_key,
-                "RUNPOD_S3_ENDPOINT_URL": self.endpoint_url}
+        return {
+            "RUNPOD_S3_ACCESS_KEY": self.access_key,
+            "RUNPOD_S3_SECRET_KEY": self.secret_key,
+            "RUNPOD_S3_ENDPOINT_URL": self.endpoint_url,
+        }
 
     def backend(self):
         """A boto3 client straight to moto (no RunPod rules): for the stand-in's own bookkeeping and tests."""
@@ -155,10 +162,18 @@ class RunPodS3:
         import boto3
         from botocore.config import Config
 
-        return boto3.client("s3", endpoint_url=f"http://127.0.0.1:{self.moto_port}", region_name="us-east-1",
-                            aws_access_key_id="standin", aws_secret_access_key="standin",
-                            config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required",
-                                          response_checksum_validation="when_required"))
+        return boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{self.moto_port}",
+            region_name="us-east-1",
+            aws_access_key_id="standin",
+            aws_secret_access_key="standin",
+            config=Config(
+                s3={"addressing_style": "path"},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
 
     def keys(self) -> list[str]:
         """Every key in the bucket (directory entries and upload area included), as the backend has them."""
@@ -351,9 +366,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             asked = query.get("continuation-token", [""])[0]
             if asked and b"<NextContinuationToken>" in answer:
                 s3.repeat_token -= 1
-                answer = re.sub(rb"<NextContinuationToken>[^<]*</NextContinuationToken>",
-                                b"<NextContinuationToken>" + _xml_escape(asked).encode() + b"</NextContinuationToken>",
-                                answer)
+                answer = re.sub(
+                    rb"<NextContinuationToken>[^<]*</NextContinuationToken>",
+                    b"<NextContinuationToken>" + _xml_escape(asked).encode() + b"</NextContinuationToken>",
+                    answer,
+                )
         return answer
 
     def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -365,8 +382,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             conn.request(self.command, self.path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
-            out = {k: v for k, v in resp.getheaders()
-                   if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date")}
+            out = {
+                k: v
+                for k, v in resp.getheaders()
+                if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date")
+            }
             if self.command == "HEAD":
                 out["Content-Length"] = resp.getheader("Content-Length", "0")
             return resp.status, out, data
@@ -378,15 +398,18 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if "X-Amz-Signature" in raw_query or "Signature=" in raw_query:
             return "AccessDenied", "presigned URLs are not supported"
         auth = self.headers.get("Authorization", "")
-        m = re.match(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/s3/aws4_request, *"
-                     r"SignedHeaders=([^,]+), *Signature=([0-9a-f]+)", auth)
+        m = re.match(
+            r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/s3/aws4_request, *"
+            r"SignedHeaders=([^,]+), *Signature=([0-9a-f]+)",
+            auth,
+        )
         if not m:
             return "AccessDenied", "SigV4 authorization required"
         access, date, region, signed, signature = m.groups()
         if access != s3.access_key:
             return "InvalidAccessKeyId", "The access key does not exist"
         if region != s3.data_center:
-            return "AccessDenied", "Access Denied"              # RunPod: endpoint/region mismatch is a bare 403
+            return "AccessDenied", "Access Denied"  # RunPod: endpoint/region mismatch is a bare 403
         amz_date = self.headers.get("X-Amz-Date", "")
         try:
             sent = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
@@ -395,16 +418,30 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if abs(time.time() + s3.clock_offset_s - sent) > 3600:
             return "RequestTimeTooSkewed", "The difference between the request time and the server's time is too large"
         pairs = sorted(tuple(p.partition("=")[::2]) for p in raw_query.split("&") if p)
-        canonical = "\n".join([
-            self.command, raw_path, "&".join(f"{k}={v}" for k, v in pairs),
-            "".join(f"{h}:{' '.join((self.headers.get(h) or '').split())}\n" for h in signed.split(";")),
-            signed, self.headers.get("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
-        ])
-        to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, f"{date}/{region}/s3/aws4_request",
-                             hashlib.sha256(canonical.encode()).hexdigest()])
+        canonical = "\n".join(
+            [
+                self.command,
+                raw_path,
+                "&".join(f"{k}={v}" for k, v in pairs),
+                "".join(f"{h}:{' '.join((self.headers.get(h) or '').split())}\n" for h in signed.split(";")),
+                signed,
+                self.headers.get("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+            ]
+        )
+        to_sign = "\n".join(
+            [
+                "AWS4-HMAC-SHA256",
+                amz_date,
+                f"{date}/{region}/s3/aws4_request",
+                hashlib.sha256(canonical.encode()).hexdigest(),
+            ]
+        )
         expected = hmac.new(_signing_key(s3.secret_key, date, region), to_sign.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, signature):
-            return "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided"
+            return (
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided",
+            )
         return None
 
 

@@ -1,8 +1,7 @@
 # Fixtures shared by every integration test live in tests/fixtures/ (one module per stand-in).
 pytest_plugins = [
-    "tests.fixtures.fake_api",   # the fake RunPod API on 127.0.0.1
-    "tests.fixtures.sshd",       # a real OpenSSH server on 127.0.0.1 playing the pod
+    "tests.fixtures.fake_api",  # the fake RunPod API on 127.0.0.1
+    "tests.fixtures.sshd",  # a real OpenSSH server on 127.0.0.1 playing the pod
     "tests.fixtures.stub_pulumi",  # a stub `pulumi` executable on PULUMI_BINARY
     "tests.fixtures.venv_templates",  # a warm and a cold venv from one real launcher run
 ]
-

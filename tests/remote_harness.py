@@ -11,6 +11,7 @@ Venvs: creating one with pip takes ~8 s, so it happens once per session, by the 
 the real interpreter (`build_venv_templates`). Afterwards RT_PYTHON points at a wrapper that
 hard-link-copies a template for `-m venv` (every other invocation is the real interpreter).
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,15 +26,22 @@ import stat
 import subprocess
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from remote.podside.bundle import launcher_script
+from remote.podside.contract import (
+    ERROR_PREFIX,
+    INSPECT_PREFIX,
+    TERMINAL_STATES,
+    VENV_REQUIREMENTS_MARKER,
+    find_inspect,
+    find_result,
+)
 from runner.remote.shell import SCRIPT_COMMAND
 from standins.waiting import wait_for
-from remote.podside.contract import (ERROR_PREFIX, INSPECT_PREFIX, TERMINAL_STATES, VENV_REQUIREMENTS_MARKER,
-                                     find_inspect, find_result)
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE_TRAINER = ROOT / "remote" / "smoke_train.py"
@@ -50,15 +58,14 @@ if os.environ.get("RT_TEST_PIP_RECORD") and "-m" in _argv and "pip" in _argv:
         _fh.write(json.dumps(_argv) + "\\n")
 """
 
-LAUNCH_ARGV = shlex.split(SCRIPT_COMMAND)      # how the runner runs the launcher (runner/remote/shell.py)
+LAUNCH_ARGV = shlex.split(SCRIPT_COMMAND)  # how the runner runs the launcher (runner/remote/shell.py)
 
 
 def real_python() -> str:
     """The interpreter behind `python3` on PATH, without version-manager shims (they are slow)."""
     found = shutil.which("python3")
     assert found, "python3 must be on PATH"
-    out = subprocess.run([found, "-c", "import sys; print(sys.executable)"], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run([found, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True, check=True)
     return os.path.realpath(out.stdout.strip())
 
 
@@ -116,13 +123,16 @@ def make_wheel(dest_dir: Path, name: str = "rtdemo", version: str = "0.1") -> Pa
 
 
 def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    }
     out = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, f"git {args} failed: {out.stderr}"
     return out.stdout.strip()
-
-
 
 
 def flat_yaml(values: dict) -> str:
@@ -136,7 +146,7 @@ class LaunchResult:
     stderr: str
 
     @property
-    def result(self) -> Optional[dict]:
+    def result(self) -> dict | None:
         lines = self.stdout.strip().splitlines()
         return find_result(lines[-1]) if lines else None
 
@@ -149,7 +159,7 @@ class LaunchResult:
 class PodSandbox:
     root: Path
     session: str
-    venv_template: Optional[Path]
+    venv_template: Path | None
     workspace_name: str = "workspace"
     origin_name: str = "origin"
     branch: str = "main"
@@ -193,13 +203,14 @@ class PodSandbox:
                 if entry.name in names or target.exists() or target.is_symlink():
                     continue
                 if entry.is_file() and os.access(entry.path, os.X_OK):
-                    target.symlink_to(os.path.realpath(entry.path) if entry.name.startswith("python")
-                                      else entry.path)
+                    target.symlink_to(os.path.realpath(entry.path) if entry.name.startswith("python") else entry.path)
         return str(farm)
 
     def install_runpodctl(self, mode: str = "ok") -> None:
         """mode: ok | legacy-only (v1.x: only `stop pod` works) | fail (every call fails)."""
-        write_executable(self.bin / "runpodctl", f"""#!/usr/bin/env python3
+        write_executable(
+            self.bin / "runpodctl",
+            f"""#!/usr/bin/env python3
 import json, os, sys
 with open({str(self.runpodctl_log)!r}, "a") as fh:
     fh.write(json.dumps({{"argv": sys.argv[1:], "has_key": bool(os.environ.get("RUNPOD_API_KEY"))}}) + "\\n")
@@ -208,19 +219,23 @@ if mode == "fail" or (mode == "legacy-only" and sys.argv[1:2] == ["pod"]):
     print("Error: unknown command or API failure", file=sys.stderr)
     sys.exit(1)
 print("pod stopped")
-""")
+""",
+        )
 
     def install_curl_recorder(self) -> Path:
         """Wraps the real curl: records its argv (to prove the key is not on it), then runs it."""
         real = shutil.which("curl")
         assert real, "curl must be installed for this test"
         log = self.records / "curl-argv.jsonl"
-        write_executable(self.bin / "curl", f"""#!/usr/bin/env python3
+        write_executable(
+            self.bin / "curl",
+            f"""#!/usr/bin/env python3
 import json, os, sys
 with open({str(log)!r}, "a") as fh:
     fh.write(json.dumps(sys.argv[1:]) + "\\n")
 os.execv({real!r}, [{real!r}, *sys.argv[1:]])
-""")
+""",
+        )
         return log
 
     def remove_runpodctl(self) -> None:
@@ -229,7 +244,9 @@ os.execv({real!r}, [{real!r}, *sys.argv[1:]])
     def install_recording_launcher(self, name: str) -> Path:
         """A stand-in torchrun/accelerate: records argv, then runs the script with plain python."""
         log = self.records / f"{name}.jsonl"
-        write_executable(self.bin / name, f"""#!/usr/bin/env python3
+        write_executable(
+            self.bin / name,
+            f"""#!/usr/bin/env python3
 import json, os, sys
 args = sys.argv[1:]
 with open({str(log)!r}, "a") as fh:
@@ -239,20 +256,24 @@ if args[:1] == ["launch"]:
 while args and args[0].startswith("--"):
     args = args[1:]
 os.execvp("python", ["python", *args])
-""")
+""",
+        )
         return log
 
     def _write_python_wrapper(self) -> Path:
         real = real_python()
         template = str(self.venv_template) if self.venv_template else ""
-        return write_executable(self.root / "python-for-venv", f"""#!/bin/bash
+        return write_executable(
+            self.root / "python-for-venv",
+            f"""#!/bin/bash
 # Stand-in for RT_PYTHON: `-m venv DIR` copies a prebuilt venv; anything else is the real python.
 if [ "$1" = "-m" ] && [ "$2" = "venv" ] && [ -n {shlex.quote(template)} ]; then
-  echo "$3" >> {shlex.quote(str(self.records / 'venv-created'))}
+  echo "$3" >> {shlex.quote(str(self.records / "venv-created"))}
   exec cp -al {shlex.quote(template)} "$3"
 fi
 exec {shlex.quote(real)} "$@"
-""")
+""",
+        )
 
     def _make_origin(self) -> None:
         self.origin.mkdir(parents=True)
@@ -266,8 +287,13 @@ exec {shlex.quote(real)} "$@"
         self.commit("initial")
 
     def write_config(self, rel: str, **values) -> str:
-        cfg = {"output_dir": "checkpoints/smoke", "logging_dir": "logs/smoke", "max_steps": 40,
-               "save_steps": 10, "step_seconds": 0}
+        cfg = {
+            "output_dir": "checkpoints/smoke",
+            "logging_dir": "logs/smoke",
+            "max_steps": 40,
+            "save_steps": 10,
+            "step_seconds": 0,
+        }
         cfg.update(values)
         cfg = {k: v for k, v in cfg.items() if v is not None}
         path = self.origin / rel
@@ -293,7 +319,7 @@ exec {shlex.quote(real)} "$@"
     def log_file(self) -> Path:
         return self.workspace / "logs" / "current.log"
 
-    def state(self) -> Optional[dict]:
+    def state(self) -> dict | None:
         try:
             return json.loads(self.state_file.read_text())
         except (OSError, ValueError):
@@ -341,23 +367,38 @@ exec {shlex.quote(real)} "$@"
         env.update(overrides)
         return {k: v for k, v in env.items() if v is not None}
 
-    def launch(self, *, path_env: Optional[str] = None, **overrides) -> LaunchResult:
+    def launch(self, *, path_env: str | None = None, **overrides) -> LaunchResult:
         """Run the launcher like the runner does: exports prepended to the script, fed to SCRIPT_COMMAND."""
-        exports = "".join(f"export {name}={shlex.quote(str(value))}\n"
-                          for name, value in self.rt_env(**overrides).items())
+        exports = "".join(
+            f"export {name}={shlex.quote(str(value))}\n" for name, value in self.rt_env(**overrides).items()
+        )
         env = self.base_env()
         if path_env is not None:
             env["PATH"] = path_env
-        proc = subprocess.run(LAUNCH_ARGV, input=exports + launcher_script(), capture_output=True,
-                              text=True, env=env, cwd=self.cwd, timeout=120)
+        proc = subprocess.run(
+            LAUNCH_ARGV,
+            input=exports + launcher_script(),
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=self.cwd,
+            timeout=120,
+        )
         return LaunchResult(proc.returncode, proc.stdout, proc.stderr)
 
     def inspect(self, **extra: str) -> dict:
         """RT_ACTION=inspect with only what the runner passes (workspace, session, optional config)."""
         env = {"RT_ACTION": "inspect", "RT_WORKSPACE": str(self.workspace), "RT_SESSION": self.session, **extra}
         exports = "".join(f"export {k}={shlex.quote(str(v))}\n" for k, v in env.items())
-        proc = subprocess.run(LAUNCH_ARGV, input=exports + launcher_script(), capture_output=True,
-                              text=True, env=self.base_env(), cwd=self.cwd, timeout=60)
+        proc = subprocess.run(
+            LAUNCH_ARGV,
+            input=exports + launcher_script(),
+            capture_output=True,
+            text=True,
+            env=self.base_env(),
+            cwd=self.cwd,
+            timeout=60,
+        )
         assert proc.returncode == 0, proc.stderr
         last = proc.stdout.strip().splitlines()[-1]
         assert last.startswith(INSPECT_PREFIX), proc.stdout
@@ -365,8 +406,11 @@ exec {shlex.quote(real)} "$@"
 
     def wait_state(self, *states: str, timeout: float = 60.0) -> dict:
         states = states or TERMINAL_STATES
-        return wait_for(lambda: (s := self.state()) and s.get("state") in states and s,
-                        timeout, f"state in {states} (now {self.state()!r}; log tail {self.log_text()[-800:]!r})")
+        return wait_for(
+            lambda: (s := self.state()) and s.get("state") in states and s,
+            timeout,
+            f"state in {states} (now {self.state()!r}; log tail {self.log_text()[-800:]!r})",
+        )
 
     def wait_finished(self, timeout: float = 60.0) -> dict:
         """Terminal state recorded and the supervisor (tmux session) gone."""
@@ -375,13 +419,21 @@ exec {shlex.quote(real)} "$@"
         return self.state() or state
 
     def wait_log(self, text: str, timeout: float = 30.0) -> str:
-        return wait_for(lambda: text in self.log_text() and self.log_text(), timeout,
-                        f"{text!r} in the log (tail {self.log_text()[-800:]!r})")
+        return wait_for(
+            lambda: text in self.log_text() and self.log_text(),
+            timeout,
+            f"{text!r} in the log (tail {self.log_text()[-800:]!r})",
+        )
 
     # -- tmux -------------------------------------------------------------------------------------
     def tmux(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10,
-                              env={**os.environ, "TMUX_TMPDIR": str(self.tmux_tmpdir)})
+        return subprocess.run(
+            ["tmux", *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env={**os.environ, "TMUX_TMPDIR": str(self.tmux_tmpdir)},
+        )
 
     def session_alive(self) -> bool:
         return self.tmux("has-session", "-t", f"={self.session}").returncode == 0
@@ -441,7 +493,7 @@ class StopApiServer:
     """A tiny REST v2 stand-in on 127.0.0.1: records POST /v2/pods/<id>/action and checks the key.
     `observe` (optional) is called as each request arrives; its results go to `observed`."""
 
-    def __init__(self, api_key: str, observe: Optional[Callable[[], object]] = None):
+    def __init__(self, api_key: str, observe: Callable[[], object] | None = None):
         self.api_key = api_key
         self.requests: list[dict] = []
         self.observed: list = []
@@ -453,12 +505,18 @@ class StopApiServer:
                 if observe is not None:
                     server.observed.append(observe())
                 authorized = self.headers.get("Authorization") == f"Bearer {server.api_key}"
-                server.requests.append({"path": self.path, "body": body.decode(errors="replace"),
-                                        "authorized": authorized,
-                                        "content_type": self.headers.get("Content-Type")})
+                server.requests.append(
+                    {
+                        "path": self.path,
+                        "body": body.decode(errors="replace"),
+                        "authorized": authorized,
+                        "content_type": self.headers.get("Content-Type"),
+                    }
+                )
                 code = 200 if authorized else 401
-                payload = json.dumps({"id": "x", "status": "EXITED"} if authorized
-                                     else {"title": "Unauthorized", "status": 401}).encode()
+                payload = json.dumps(
+                    {"id": "x", "status": "EXITED"} if authorized else {"title": "Unauthorized", "status": 401}
+                ).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -480,6 +538,7 @@ class StopApiServer:
 
 # -- checkpoints the way the Hugging Face Trainer writes them -------------------------------------
 
+
 def safetensors_bytes(tensors: dict[str, tuple[str, list[int], bytes]]) -> bytes:
     """A real safetensors file: 8-byte little-endian header length, the JSON header (dtype, shape,
     data_offsets per tensor, padded with spaces to 8 bytes, as the writer does), then the raw data."""
@@ -494,13 +553,13 @@ def safetensors_bytes(tensors: dict[str, tuple[str, list[int], bytes]]) -> bytes
 
 
 def tiny_tensors(seed: int = 0) -> dict[str, tuple[str, list[int], bytes]]:
-    return {"model.weight": ("F32", [2, 2], bytes(range(seed, seed + 16))),
-            "model.bias": ("F32", [2], bytes(8))}
+    return {"model.weight": ("F32", [2, 2], bytes(range(seed, seed + 16))), "model.bias": ("F32", [2], bytes(8))}
 
 
 def torch_zip_bytes() -> bytes:
     """What torch.save writes for pytorch_model.bin: a zip archive (data.pkl, data/0, version)."""
     import io
+
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("archive/data.pkl", b"\x80\x02}q\x00.")

@@ -5,6 +5,7 @@ Each test gets a PodSandbox (tests/remote_harness.py): a workspace dir playing t
 local git repo playing the training repo (scripts/train.py = the smoke trainer), a recording
 `runpodctl` stand-in, a fake rp_environment, and its own tmux server + session name.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,18 @@ from pathlib import Path
 import pytest
 
 from remote.podside.contract import BANNER, NONE, Header, StopMethod, VolumePaths, parse_footer, parse_header
-from tests.remote_harness import (MARKER, POD_API_KEY, POD_ID, PodSandbox, StopApiServer,
-                                  git, make_wheel, real_python, wait_for, weights_bytes)
+from tests.remote_harness import (
+    MARKER,
+    POD_API_KEY,
+    POD_ID,
+    PodSandbox,
+    StopApiServer,
+    git,
+    make_wheel,
+    real_python,
+    wait_for,
+    weights_bytes,
+)
 
 UTC_TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
@@ -66,8 +77,10 @@ def footers(log: str) -> list[tuple]:
     for f in found:
         assert UTC_TIME_RE.fullmatch(f.time), f
         assert f.line() in log.split("\n"), "a footer is a whole line"
-    return [(f.run_id, str(f.attempt), f.state, NONE if f.exit_code is None else str(f.exit_code),
-             f.checkpoint or NONE) for f in found]
+    return [
+        (f.run_id, str(f.attempt), f.state, NONE if f.exit_code is None else str(f.exit_code), f.checkpoint or NONE)
+        for f in found
+    ]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -102,6 +115,7 @@ def assert_nothing_launched(pod: PodSandbox, run) -> None:
 
 # --- the happy path -----------------------------------------------------------------------------
 
+
 def test_first_run_clones_creates_venv_trains_and_stops_pod(make_pod):
     # (The session fixture already ran this path with the real `python3 -m venv`; here the venv
     # module is stood in by a copy so the test stays fast.)
@@ -128,7 +142,12 @@ def test_first_run_clones_creates_venv_trains_and_stops_pod(make_pod):
 
     log = pod.log_text()
     (header,) = headers(log)
-    assert (header.run_id, header.attempt, header.config, header.resume_from) == ("run-1", 1, "configs/smoke.yaml", None)
+    assert (header.run_id, header.attempt, header.config, header.resume_from) == (
+        "run-1",
+        1,
+        "configs/smoke.yaml",
+        None,
+    )
     assert log.startswith(header.line() + "\n")
     assert "step 1/40 loss" in log and "step 40/40 loss" in log
     assert footers(log) == [("run-1", "1", "succeeded", "0", state["last_checkpoint"])]
@@ -208,8 +227,11 @@ def test_changed_requirements_are_installed_once(pod):
     assert pod.wait_finished()["state"] == "succeeded"
     assert len(pod.pip_calls()) == 1
     assert "requirements.txt or Python changed" in attempt_log(pod, section_start)
-    probe = subprocess.run([str(pod.repo_dir / "venv" / "bin" / "python"), "-c", "import rtdemo; print(rtdemo.VERSION)"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [str(pod.repo_dir / "venv" / "bin" / "python"), "-c", "import rtdemo; print(rtdemo.VERSION)"],
+        capture_output=True,
+        text=True,
+    )
     assert probe.stdout.strip() == "0.1", probe.stderr
 
     assert pod.launch().returncode == 0
@@ -259,15 +281,17 @@ def test_failed_pip_install_is_reported_and_pod_still_stops(pod):
 
 # --- checkpoints ------------------------------------------------------------------------------
 
-def _checkpoint(out: Path, name: str, *, step=None, state_text=None, files=("model.safetensors",),
-                index=None, truncate=()) -> Path:
+
+def _checkpoint(
+    out: Path, name: str, *, step=None, state_text=None, files=("model.safetensors",), index=None, truncate=()
+) -> Path:
     """A checkpoint folder as the Trainer writes it: real weights files first (safetensors, or torch's
     zip format for .bin), the shard index, trainer_state.json last. `truncate`: files cut short."""
     d = out / name
     d.mkdir(parents=True)
     for f in files:
         data = weights_bytes(f)
-        (d / f).write_bytes(data[:len(data) - 5] if f in truncate else data)
+        (d / f).write_bytes(data[: len(data) - 5] if f in truncate else data)
     if index is not None:
         (d / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": index}))
     if state_text is not None:
@@ -290,8 +314,7 @@ def test_resume_uses_newest_complete_checkpoint_and_reports_partial_ones(pod):
     _checkpoint(out, "checkpoint-20")  # killed between the weights and trainer_state.json
     _checkpoint(out, "checkpoint-21", step=21, truncate=("model.safetensors",))  # weights cut short
     _checkpoint(out, "checkpoint-22", step=22, files=("pytorch_model.bin",), truncate=("pytorch_model.bin",))
-    _checkpoint(out, "checkpoint-23", step=23, files=tuple(shards.values()), index=shards,
-                truncate=(shards["b"],))
+    _checkpoint(out, "checkpoint-23", step=23, files=tuple(shards.values()), index=shards, truncate=(shards["b"],))
     _checkpoint(out, "checkpoint-abc", step=99)
     _checkpoint(out, "tmp-checkpoint-30", step=30)
     (out / "checkpoint-40").write_text("a file, not a checkpoint")
@@ -341,11 +364,19 @@ def test_sigterm_records_preemption_and_a_partial_save_is_skipped_next_time(pod)
     signalled = time.monotonic()
     os.kill(supervisor, signal.SIGTERM)
     # RunPod sends SIGKILL about 5 s after SIGTERM: the record, the footer and the exit must come first.
-    wait_for(lambda: (pod.state() or {}).get("state") == "preempted" and "end state=preempted" in pod.log_text(),
-             5.0, "state preempted and the footer", interval=0.005)
+    wait_for(
+        lambda: (pod.state() or {}).get("state") == "preempted" and "end state=preempted" in pod.log_text(),
+        5.0,
+        "state preempted and the footer",
+        interval=0.005,
+    )
     recorded = time.monotonic() - signalled
-    wait_for(lambda: not pod.processes_running(str(pod.repo_dir / "scripts" / "train.py")) and
-             not _pid_alive(supervisor), 5.0, "training and the supervisor to exit", interval=0.005)
+    wait_for(
+        lambda: not pod.processes_running(str(pod.repo_dir / "scripts" / "train.py")) and not _pid_alive(supervisor),
+        5.0,
+        "training and the supervisor to exit",
+        interval=0.005,
+    )
     exited = time.monotonic() - signalled
     assert recorded < 5.0 and exited < 5.0, (recorded, exited)
 
@@ -354,8 +385,11 @@ def test_sigterm_records_preemption_and_a_partial_save_is_skipped_next_time(pod)
     assert state["last_checkpoint"] == str(out / "checkpoint-10")
     assert state["exit_code"] is None and state["stop_requested"] is False
     assert pod.runpodctl_calls() == [], "a preempted pod must not be stopped by the launcher"
-    wait_for(lambda: not pod.processes_running(str(pod.repo_dir / "scripts" / "train.py")), 10,
-             "training to receive the forwarded SIGTERM and exit")
+    wait_for(
+        lambda: not pod.processes_running(str(pod.repo_dir / "scripts" / "train.py")),
+        10,
+        "training to receive the forwarded SIGTERM and exit",
+    )
     assert not (out / "checkpoint-20" / "trainer_state.json").exists()
     assert "SIGTERM received" in pod.log_text()
     assert footers(pod.log_text()) == [("spot", "1", "preempted", "none", str(out / "checkpoint-10"))]
@@ -371,6 +405,7 @@ def test_sigterm_records_preemption_and_a_partial_save_is_skipped_next_time(pod)
 
 
 # --- already running ----------------------------------------------------------------------------
+
 
 def test_second_launch_while_training_starts_nothing(pod):
     pod.write_config("configs/smoke.yaml", max_steps=100000, step_seconds=0.02)
@@ -405,6 +440,7 @@ def test_foreign_tmux_session_with_the_same_name_is_an_error(pod):
 
 
 # --- failures ---------------------------------------------------------------------------------
+
 
 def test_failing_training_records_exit_code_and_stops_pod(pod):
     pod.write_config("configs/smoke.yaml", fail_at_step=15)
@@ -441,12 +477,13 @@ def test_output_dir_comes_from_any_config(pod, with_pyyaml):
     (pod.origin / "configs" / "exp.yaml").write_text(
         "# experiment\nmodel:\n  output_dir: wrong/nested\n"
         'output_dir: "checkpoints/exp one"  # quoted, with a comment\n'
-        "audio_dirs:\n  - data/audio_0\nmax_steps: 3\nsave_steps: 2\n")
+        "audio_dirs:\n  - data/audio_0\nmax_steps: 3\nsave_steps: 2\n"
+    )
     pod.commit("exp")
     env = {}
     if not with_pyyaml:
         # python3 -S: no site-packages, so `import yaml` fails and the small parser is used.
-        (pod.bin / "python3").write_text(f"#!/bin/sh\nexec {real_python()} -S \"$@\"\n")
+        (pod.bin / "python3").write_text(f'#!/bin/sh\nexec {real_python()} -S "$@"\n')
         (pod.bin / "python3").chmod(0o755)
         probe = subprocess.run([str(pod.bin / "python3"), "-c", "import yaml"], capture_output=True)
         assert probe.returncode != 0
@@ -457,23 +494,26 @@ def test_output_dir_comes_from_any_config(pod, with_pyyaml):
     assert state["last_checkpoint"] == str(pod.repo_dir / "checkpoints" / "exp one" / "checkpoint-3")
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"RT_CONFIG": None}, "RT_CONFIG is required"),
-    ({"RT_REPO_URL": None}, "RT_REPO_URL is required"),
-    ({"RT_SESSION": "a;b"}, "RT_SESSION must contain only"),
-    ({"RT_LAUNCHER": "mpirun"}, "RT_LAUNCHER must be"),
-    ({"RT_STOP_POD": "yes"}, "RT_STOP_POD must be"),
-    ({"RT_CODE_SOURCE": "rsync"}, "RT_CODE_SOURCE must be"),
-    ({"RT_GPU_COUNT": "two"}, "GPU count must be a positive integer"),
-    ({"RT_REPO_BRANCH": "bad branch"}, "not a valid git branch name"),
-    ({"RT_REPO_BRANCH": "no-such-branch"}, "git clone of"),
-    ({"RT_TRAIN_SCRIPT": "scripts/missing.py"}, "training script"),
-    ({"RT_PYTHON": "python-does-not-exist"}, "RT_PYTHON"),
-    ({"RT_WORKSPACE": "relative/ws"}, "RT_WORKSPACE must be an absolute path"),
-    ({"RT_CONFIG": "configs/a\nb.yaml"}, "must not contain a line break"),
-    ({"RT_ACTION": "deploy"}, "RT_ACTION must be"),
-    ({"RT_ACK_WAIT": "soon"}, "RT_ACK_WAIT must be a number of seconds"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"RT_CONFIG": None}, "RT_CONFIG is required"),
+        ({"RT_REPO_URL": None}, "RT_REPO_URL is required"),
+        ({"RT_SESSION": "a;b"}, "RT_SESSION must contain only"),
+        ({"RT_LAUNCHER": "mpirun"}, "RT_LAUNCHER must be"),
+        ({"RT_STOP_POD": "yes"}, "RT_STOP_POD must be"),
+        ({"RT_CODE_SOURCE": "rsync"}, "RT_CODE_SOURCE must be"),
+        ({"RT_GPU_COUNT": "two"}, "GPU count must be a positive integer"),
+        ({"RT_REPO_BRANCH": "bad branch"}, "not a valid git branch name"),
+        ({"RT_REPO_BRANCH": "no-such-branch"}, "git clone of"),
+        ({"RT_TRAIN_SCRIPT": "scripts/missing.py"}, "training script"),
+        ({"RT_PYTHON": "python-does-not-exist"}, "RT_PYTHON"),
+        ({"RT_WORKSPACE": "relative/ws"}, "RT_WORKSPACE must be an absolute path"),
+        ({"RT_CONFIG": "configs/a\nb.yaml"}, "must not contain a line break"),
+        ({"RT_ACTION": "deploy"}, "RT_ACTION must be"),
+        ({"RT_ACK_WAIT": "soon"}, "RT_ACK_WAIT must be a number of seconds"),
+    ],
+)
 def test_bad_input_is_rejected_before_launch(pod, overrides, message):
     run = pod.launch(**overrides)
     assert_nothing_launched(pod, run)
@@ -481,6 +521,7 @@ def test_bad_input_is_rejected_before_launch(pod, overrides, message):
 
 
 # --- the pod's checkout -----------------------------------------------------------------------
+
 
 def test_local_changes_on_the_pod_are_never_clobbered(pod):
     pod.launch()
@@ -549,6 +590,7 @@ def test_pushed_code_source_without_the_tree_is_an_error(pod):
 
 # --- stopping the pod -------------------------------------------------------------------------
 
+
 def test_stop_falls_back_to_the_legacy_runpodctl_syntax(pod):
     pod.install_runpodctl("legacy-only")
     pod.launch()
@@ -570,8 +612,14 @@ def test_stop_uses_rest_v2_first_with_the_pods_key_never_on_a_command_line(pod):
     finally:
         server.close()
     assert state["stop_method"] == StopMethod.REST == "REST v2" and state["stop_requested"] is True
-    assert server.requests == [{"path": f"/v2/pods/{POD_ID}/action", "body": '{"action":"stop"}',
-                                "authorized": True, "content_type": "application/json"}]
+    assert server.requests == [
+        {
+            "path": f"/v2/pods/{POD_ID}/action",
+            "body": '{"action":"stop"}',
+            "authorized": True,
+            "content_type": "application/json",
+        }
+    ]
     assert pod.runpodctl_calls() == [], "runpodctl is only the fallback"
     assert not curl_log.exists(), "no curl: the request is made in-process, the key never on a command line"
     # The marker was on the volume before the request reached the API.
@@ -584,7 +632,7 @@ def test_stop_uses_rest_v2_first_with_the_pods_key_never_on_a_command_line(pod):
 
 
 def test_runpodctl_is_the_fallback_when_rest_v2_refuses(pod):
-    server = StopApiServer("another key")           # answers 401: not retried, runpodctl next
+    server = StopApiServer("another key")  # answers 401: not retried, runpodctl next
     try:
         pod.launch(RUNPOD_REST_URL=server.url)
         state = pod.wait_finished()
@@ -710,13 +758,23 @@ def test_inspect_reports_a_running_training_and_starts_nothing(pod):
 
 def test_inspect_on_a_fresh_volume(pod):
     info = pod.inspect()
-    assert info == {"state": None, "session_running": False, "output_dir": None, "newest_checkpoint": None,
-                    "skipped_checkpoints": [], "log": str(pod.log_file), "log_size": 0,
-                    "session": pod.session, "note": None, "idle": None}
+    assert info == {
+        "state": None,
+        "session_running": False,
+        "output_dir": None,
+        "newest_checkpoint": None,
+        "skipped_checkpoints": [],
+        "log": str(pod.log_file),
+        "log_size": 0,
+        "session": pod.session,
+        "note": None,
+        "idle": None,
+    }
     assert not (pod.workspace / ".runner").exists(), "inspect changes nothing"
 
 
 # --- launchers ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("case", ["auto-2", "rp-env-4", "python-forced", "accelerate"])
 def test_launcher_selection(pod, case):
@@ -738,14 +796,19 @@ def test_launcher_selection(pod, case):
     script = str(pod.repo_dir / "scripts" / "train.py")
     config = str(pod.repo_dir / "configs" / "smoke.yaml")
     torchrun = [json.loads(line) for line in torchrun_log.read_text().splitlines()] if torchrun_log.exists() else []
-    accelerate = ([json.loads(line) for line in accelerate_log.read_text().splitlines()]
-                  if accelerate_log.exists() else [])
+    accelerate = (
+        [json.loads(line) for line in accelerate_log.read_text().splitlines()] if accelerate_log.exists() else []
+    )
     expected = {
         "auto-2": ("torchrun", 2, [["--standalone", "--nproc_per_node=2", script, "--config", config]], []),
         "rp-env-4": ("torchrun", 4, [["--standalone", "--nproc_per_node=4", script, "--config", config]], []),
         "python-forced": ("python", 2, [], []),
-        "accelerate": ("accelerate", 2, [],
-                       [["launch", "--num_processes=2", "--multi_gpu", script, "--config", config]]),
+        "accelerate": (
+            "accelerate",
+            2,
+            [],
+            [["launch", "--num_processes=2", "--multi_gpu", script, "--config", config]],
+        ),
     }[case]
     assert (run.result["launcher"], run.result["gpu_count"]) == expected[:2]
     assert torchrun == expected[2]
@@ -762,13 +825,18 @@ def test_torchrun_missing_fails_clearly_and_stops_pod(pod):
 
 # --- hostile strings ---------------------------------------------------------------------------
 
+
 def test_hostile_paths_branch_config_and_run_id_are_inert(make_pod):
     nasty = "$(touch pwned) `touch pwned2`; 'q' \"d\" & |"
-    pod = make_pod(workspace_name=f"ws {nasty}", origin_name=f"repo {nasty}",
-                   branch="rt/$(touch${IFS}pwned3);x'\"`touch${IFS}pwned4`")
+    pod = make_pod(
+        workspace_name=f"ws {nasty}",
+        origin_name=f"repo {nasty}",
+        branch="rt/$(touch${IFS}pwned3);x'\"`touch${IFS}pwned4`",
+    )
     config = f"configs/cfg {nasty}.yaml"
-    pod.write_config(config, output_dir=f"checkpoints/out {nasty}", logging_dir=f"logs/l {nasty}",
-                     max_steps=12, save_steps=5)
+    pod.write_config(
+        config, output_dir=f"checkpoints/out {nasty}", logging_dir=f"logs/l {nasty}", max_steps=12, save_steps=5
+    )
     pod.commit("hostile config")
     run_id = "id;$(touch${IFS}pwned5)'\"`x`"
     run = pod.launch(RT_CONFIG=config, RT_RUN_ID=run_id)
@@ -824,23 +892,27 @@ FAST_NOTE = "venv: same interpreter files as at the last check"
 
 def test_warm_start_checks_the_venv_python_without_starting_it(make_pod, tmp_path):
     pod = make_pod()
-    python = real_python()                             # a real binary, as RT_PYTHON=python3 on a pod image
+    python = real_python()  # a real binary, as RT_PYTHON=python3 on a pod image
     record = pod.repo_dir / "venv" / ".rt-python"
-    assert pod.launch().returncode == 0                # via the wrapper script: nothing recorded
+    assert pod.launch().returncode == 0  # via the wrapper script: nothing recorded
     pod.wait_finished()
     assert not record.exists()
 
-    first = pod.launch(RT_PYTHON=python)               # interpreter not recorded yet: checked with Python
+    first = pod.launch(RT_PYTHON=python)  # interpreter not recorded yet: checked with Python
     assert first.returncode == 0, first.stderr
     pod.wait_finished()
     section = attempt_log(pod, first.result["log_offset"])
     assert FAST_NOTE not in section and "requirements unchanged" in section
     rec_id, rec_version = record.read_text().splitlines()
     assert rec_id.startswith(os.path.realpath(python) + "|")
-    assert rec_version == subprocess.run([python, "-c", "import sys; print(sys.version)"], capture_output=True,
-                                         text=True).stdout.splitlines()[0]
+    assert (
+        rec_version
+        == subprocess.run(
+            [python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True
+        ).stdout.splitlines()[0]
+    )
 
-    second = pod.launch(RT_PYTHON=python)              # same files: the recorded version is used
+    second = pod.launch(RT_PYTHON=python)  # same files: the recorded version is used
     assert second.returncode == 0, second.stderr
     assert pod.wait_finished()["state"] == "succeeded"
     section = attempt_log(pod, second.result["log_offset"])
@@ -931,17 +1003,18 @@ def test_header_footer_and_notes_start_on_their_own_line_after_a_progress_bar(po
     assert raw_log(pod).split("\n")[-2].startswith("[remote_train] SIGTERM received")
 
     with pod.log_file.open("a") as fh:
-        fh.write("\r7/9 [#######  ]")                  # as if the last write of a killed container
+        fh.write("\r7/9 [#######  ]")  # as if the last write of a killed container
     third = pod.launch(RT_TRAIN_SCRIPT="scripts/bar.py", RT_CONFIG="configs/bar.yaml", RT_RUN_ID="bar")
     assert third.returncode == 0, third.stderr
     section = attempt_log(pod, third.result["log_offset"])
     (header,) = headers(section)
     assert section.startswith(header.line() + "\n") and header.attempt == 3
-    assert pod.log_file.read_bytes()[:third.result["log_offset"]].endswith(b"\r7/9 [#######  ]\n")
+    assert pod.log_file.read_bytes()[: third.result["log_offset"]].endswith(b"\r7/9 [#######  ]\n")
     pod.wait_finished()
 
 
 # --- the shim: the program is put in place once per content hash ----------------------------------
+
 
 def test_the_program_is_written_once_atomically_and_reused(pod):
     runner_dir = pod.workspace / ".runner"
@@ -956,5 +1029,6 @@ def test_the_program_is_written_once_atomically_and_reused(pod):
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), "reused, not rewritten"
     assert not [p for p in runner_dir.iterdir() if p.name.startswith(".podside")], "no temp file left"
     from remote.podside import bundle
+
     assert program.name == f"podside-{bundle.program_digest()}.pyz"
     assert program.read_bytes() == bundle.program_bytes()

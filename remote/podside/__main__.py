@@ -5,6 +5,7 @@ LAUNCHER_PID]` is what tmux runs (with a token it first waits for that launcher'
 `idlewatch` is the idle stop (idlewatch.py). An InputError becomes `error: <what to do>` on stderr
 and exit status 2.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,19 +20,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["idlewatch"]:
         from . import idlewatch
+
         return idlewatch.main(args[1:])
     if args[:1] == ["supervise"]:
-        from . import supervise                      # imports everything the attempt's end needs, now
-        plan = args[1] if len(args) > 1 else VolumePaths(os.environ.get(Inputs.WORKSPACE) or DEFAULT_WORKSPACE).supervisor_plan
-        if len(args) > 3:                             # started early by a launcher: wait for its plan
+        from . import supervise  # imports everything the attempt's end needs, now
+
+        plan = (
+            args[1]
+            if len(args) > 1
+            else VolumePaths(os.environ.get(Inputs.WORKSPACE) or DEFAULT_WORKSPACE).supervisor_plan
+        )
+        if len(args) > 3:  # started early by a launcher: wait for its plan
             return supervise.main(plan, token=args[2], launcher_pid=int(args[3]))
         return supervise.main(plan)
     try:
         settings = read_settings(os.environ)
         if settings.action == "inspect":
             from . import inspection
+
             return inspection.inspect(settings)
         from . import launch
+
         return launch.launch(settings, dict(os.environ), os.path.abspath(sys.argv[0]))
     except InputError as exc:
         sys.stdout.flush()

@@ -7,6 +7,7 @@ then the call of the shim's rt_main with the program's content hash. The shim wr
 the same) and runs it with the pod's python3. This module runs on the runner's side only and is not
 part of the zip.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,16 +23,12 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 SHIM = PACKAGE_DIR.parent / "remote_train.sh"
 PACKAGE_NAME = "podside"
 NOT_SHIPPED = {"bundle.py"}
-ZIP_ROOT_MAIN = (
-    "import sys\n"
-    "from podside.__main__ import main\n"
-    "sys.exit(main())\n"
-)
+ZIP_ROOT_MAIN = "import sys\nfrom podside.__main__ import main\nsys.exit(main())\n"
 HEREDOC_END = "RT_PODSIDE_PROGRAM"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-def _entry(zf: "zipfile.ZipFile", name: str, data: bytes) -> None:
+def _entry(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
     import zipfile
 
     info = zipfile.ZipInfo(name, date_time=_EPOCH)
@@ -91,8 +88,8 @@ def _bytecodes(names: list[str], paths: list[Path]) -> dict[str, bytes]:
         return {}
     data, codes, pos = proc.stdout, {}, 0
     for name in names:
-        size = int.from_bytes(data[pos:pos + 8], "little")
-        codes[name] = data[pos + 8:pos + 8 + size]
+        size = int.from_bytes(data[pos : pos + 8], "little")
+        codes[name] = data[pos + 8 : pos + 8 + size]
         pos += 8 + size
     return codes if pos == len(data) else {}
 
@@ -104,7 +101,7 @@ def _pyc(source: bytes, code: bytes) -> bytes:
     magic number and imports the .py beside it instead; the hash ties the .pyc to its source."""
     import importlib.util
 
-    flags = (0b11).to_bytes(4, "little")          # hash-based, checked against the source
+    flags = (0b11).to_bytes(4, "little")  # hash-based, checked against the source
     return importlib.util.MAGIC_NUMBER + flags + importlib.util.source_hash(source) + code
 
 
@@ -121,8 +118,8 @@ IDLE_MAIN = (
     "from podside.idlewatch import main\n"
     "sys.exit(main(sys.argv[2:] if sys.argv[1:2] == ['idlewatch'] else sys.argv[1:]))\n"
 )
-IDLE_COMMAND_MARK = "idlewatch --idle-seconds"   # in every start command built here (runner doctor looks for it)
-IMAGE_START = "/start.sh"          # what RunPod's images run as their command (reference section 3)
+IDLE_COMMAND_MARK = "idlewatch --idle-seconds"  # in every start command built here (runner doctor looks for it)
+IMAGE_START = "/start.sh"  # what RunPod's images run as their command (reference section 3)
 
 
 @functools.lru_cache(maxsize=1)
@@ -134,8 +131,10 @@ def idle_program_bytes() -> bytes:
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in [("__main__.py", IDLE_MAIN.encode()),
-                           *((f"{PACKAGE_NAME}/{n}", _minified(PACKAGE_DIR / n)) for n in IDLE_MODULES)]:
+        for name, data in [
+            ("__main__.py", IDLE_MAIN.encode()),
+            *((f"{PACKAGE_NAME}/{n}", _minified(PACKAGE_DIR / n)) for n in IDLE_MODULES),
+        ]:
             info = zipfile.ZipInfo(name, date_time=_EPOCH)
             info.external_attr = 0o644 << 16
             zf.writestr(info, data)
@@ -148,15 +147,20 @@ def _minified(path: Path) -> bytes:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             node.body = body[1:] or [ast.Pass()]
     return (ast.unparse(tree) + "\n").encode()
 
 
-def idle_watch_script(idle_s: float, workspace: str, rp_env_file: str | None = None,
-                      ssh_ports: str | None = None) -> str:
+def idle_watch_script(
+    idle_s: float, workspace: str, rp_env_file: str | None = None, ssh_ports: str | None = None
+) -> str:
     """Shell text (no single quotes: RunPod wraps a start command in them) that writes the watcher
     to /tmp and starts it detached with --ensure. Never fails the caller: without python3 or a
     mounted volume it does nothing."""
@@ -170,11 +174,13 @@ def idle_watch_script(idle_s: float, workspace: str, rp_env_file: str | None = N
     ws = shlex.quote(workspace)
     env_file = f" --rp-env-file {shlex.quote(rp_env_file)}" if rp_env_file else ""
     ports = f"RT_IDLE_SSH_PORTS={shlex.quote(ssh_ports)} " if ssh_ports else ""
-    return (f"RT_IW=/tmp/rt-idlewatch-{digest}.pyz; "
-            f"mkdir -p {ws}/logs 2>/dev/null && "
-            f"echo {blob} | python3 -c \"{unpack}\" > $RT_IW && "
-            f"({ports}setsid python3 $RT_IW {IDLE_COMMAND_MARK} {idle_s:g} --workspace {ws}{env_file} --ensure "
-            f"</dev/null >>{ws}/logs/idlewatch.log 2>&1 &)")
+    return (
+        f"RT_IW=/tmp/rt-idlewatch-{digest}.pyz; "
+        f"mkdir -p {ws}/logs 2>/dev/null && "
+        f'echo {blob} | python3 -c "{unpack}" > $RT_IW && '
+        f"({ports}setsid python3 $RT_IW {IDLE_COMMAND_MARK} {idle_s:g} --workspace {ws}{env_file} --ensure "
+        f"</dev/null >>{ws}/logs/idlewatch.log 2>&1 &)"
+    )
 
 
 def idle_start_command(idle_s: float, workspace: str) -> str:
@@ -182,7 +188,7 @@ def idle_start_command(idle_s: float, workspace: str) -> str:
     then the image's own start script (RT_IMAGE_START, default /start.sh: sshd, keys, sleep)."""
     import re
 
-    if not re.fullmatch(r"/[A-Za-z0-9_./-]*", workspace):   # RunPod puts the command in single quotes
+    if not re.fullmatch(r"/[A-Za-z0-9_./-]*", workspace):  # RunPod puts the command in single quotes
         raise ValueError(f"the pod's volume mount path must be a plain absolute path, got {workspace!r}")
     start = f"S=${{RT_IMAGE_START:-{IMAGE_START}}}; if [ -x $S ]; then exec $S; fi; exec sleep infinity"
     # `sh -c '<script>'`, the shape of the official SDK's own start commands (runpod/apps/shim.py): POSIX sh,
@@ -203,8 +209,8 @@ def launcher_script() -> str:
     sources>.sh. A source change gives another name; an unwritable install just builds each time."""
     import importlib.util
 
-    digest = hashlib.sha256(importlib.util.MAGIC_NUMBER)     # the program holds this Python's bytecode
-    for path in [SHIM, Path(__file__), *_shipped()]:         # this file: how the program is built
+    digest = hashlib.sha256(importlib.util.MAGIC_NUMBER)  # the program holds this Python's bytecode
+    for path in [SHIM, Path(__file__), *_shipped()]:  # this file: how the program is built
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     cached = PACKAGE_DIR / "__pycache__" / f"launcher-{digest.hexdigest()[:24]}.sh"
     try:
@@ -234,9 +240,11 @@ def build_launcher_script() -> str:
 
     shim = SHIM.read_text(encoding="utf-8")
     encoded = base64.encodebytes(program_bytes()).decode("ascii")
-    return (f"{shim.rstrip()}\n\n"
-            f"rt_program() {{\n  cat <<'{HEREDOC_END}'\n{encoded}{HEREDOC_END}\n}}\n\n"
-            f"rt_main {program_digest()} </dev/null\n")
+    return (
+        f"{shim.rstrip()}\n\n"
+        f"rt_program() {{\n  cat <<'{HEREDOC_END}'\n{encoded}{HEREDOC_END}\n}}\n\n"
+        f"rt_main {program_digest()} </dev/null\n"
+    )
 
 
 def _keep(path: Path, text: str) -> None:

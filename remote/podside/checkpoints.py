@@ -11,6 +11,7 @@ the header declares (the largest data_offsets end) fit in the file. A cut-off wr
 test: it is a prefix of the real file. A pytorch_model.bin in torch's zip format is whole when the
 zip's central directory (written last) is there.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,7 +61,8 @@ def safetensors_problem(path: str) -> Optional[str]:
 
 
 def _is_zipfile(path: str) -> bool:
-    import zipfile        # only a torch-format pytorch_model.bin needs it (~15 ms to import on every start)
+    import zipfile  # only a torch-format pytorch_model.bin needs it (~15 ms to import on every start)
+
     return zipfile.is_zipfile(path)
 
 

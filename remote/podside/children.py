@@ -4,6 +4,7 @@ Signal handlers run in the supervisor's main thread between bytecodes, also whil
 child (PEP 475), so a SIGTERM is handled at once, not when a long pip install or training ends.
 The handlers find the running child here to pass the signal on.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,13 +23,20 @@ class Children:
         self.log_path = log_path
         self.current: Optional[subprocess.Popen] = None
 
-    def start(self, argv: List[str], env: Optional[Mapping[str, str]] = None,
-              cwd: Optional[str] = None) -> subprocess.Popen:
+    def start(
+        self, argv: List[str], env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None
+    ) -> subprocess.Popen:
         """Start argv with stdout and stderr appended to the log, stdin from /dev/null."""
         fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            self.current = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
-                                            env=dict(env) if env is not None else None, cwd=cwd)
+            self.current = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=fd,
+                stderr=fd,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+            )
         finally:
             os.close(fd)
         return self.current
@@ -46,6 +54,7 @@ class Children:
             self.start(argv, env)
         except OSError as exc:
             from .logbook import append_line
+
             append_line(self.log_path, f"cannot run {argv[0]}: {exc.strerror}")
             return 127
         return self.wait()
@@ -53,8 +62,13 @@ class Children:
     def output(self, argv: List[str], timeout: float = 120.0) -> Optional[str]:
         """argv's stdout (stderr discarded), or None when it fails or cannot start."""
         try:
-            self.current = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                            stderr=subprocess.DEVNULL, universal_newlines=True)
+            self.current = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                universal_newlines=True,
+            )
         except OSError:
             return None
         try:

@@ -7,6 +7,7 @@ small; no hashlib, whose import costs more than the lookup), its path, the repo 
 PyYAML is importable: the same text gives the same answer, any edit (a git update) or another
 parser parses again. Only successes are kept; a cache that cannot be read or
 written only costs the parse."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -76,7 +77,7 @@ def output_dir(config_path: str, repo_dir: str, cache_path: Optional[str] = None
         if entry_key == key and isinstance(value, str) and value:
             return value
     value = _parse_output_dir(config_path, repo_dir, text)
-    entries = [e for e in entries if e[0] != key][-(CACHE_ENTRIES - 1):] + [[key, value]]
+    entries = [e for e in entries if e[0] != key][-(CACHE_ENTRIES - 1) :] + [[key, value]]
     _save_cache(cache_path, entries)
     return value
 
@@ -117,8 +118,10 @@ def _parse_output_dir(config_path: str, repo_dir: str, text: str) -> str:
         raise ConfigError(f"config {config_path} is not a YAML mapping of key: value pairs")
     value = data.get("output_dir")
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"config {config_path} has no top-level output_dir (a non-empty string); add a line "
-                          "such as 'output_dir: checkpoints/<experiment>'")
+        raise ConfigError(
+            f"config {config_path} has no top-level output_dir (a non-empty string); add a line "
+            "such as 'output_dir: checkpoints/<experiment>'"
+        )
     if "\n" in value or "\r" in value:
         raise ConfigError(f"config {config_path}: output_dir must not contain a line break")
     return os.path.normpath(os.path.join(repo_dir, os.path.expanduser(value.strip())))

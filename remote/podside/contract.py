@@ -12,6 +12,7 @@ the pod-side program and runs there under the image's python3.
                     and `[remote_train] ...` notes (loglines.py, re-exported here);
                     <workspace>/.runner/state.json (StateKey)
 """
+
 from __future__ import annotations
 
 import json
@@ -23,28 +24,46 @@ from typing import TYPE_CHECKING, Any, Dict, NamedTuple, Optional
 class Inputs:
     """The RT_* environment variables the pod-side launcher reads (README: "On the pod")."""
 
-    ACTION = "RT_ACTION"                # launch (default) | inspect
-    WORKSPACE = "RT_WORKSPACE"          # the network volume's mount (default /workspace)
+    ACTION = "RT_ACTION"  # launch (default) | inspect
+    WORKSPACE = "RT_WORKSPACE"  # the network volume's mount (default /workspace)
     REPO_URL = "RT_REPO_URL"
-    REPO_BRANCH = "RT_REPO_BRANCH"      # default main
-    REPO_DIR = "RT_REPO_DIR"            # default <workspace>/<repo name>
-    REPO_COMMIT = "RT_REPO_COMMIT"      # the branch's commit the runner's `git ls-remote` saw (skips a fetch)
-    CODE_SOURCE = "RT_CODE_SOURCE"      # git | pushed
-    CONFIG = "RT_CONFIG"                # relative to the repo root, or absolute
-    TRAIN_SCRIPT = "RT_TRAIN_SCRIPT"    # default scripts/train.py
-    LAUNCHER = "RT_LAUNCHER"            # auto | python | torchrun | accelerate
+    REPO_BRANCH = "RT_REPO_BRANCH"  # default main
+    REPO_DIR = "RT_REPO_DIR"  # default <workspace>/<repo name>
+    REPO_COMMIT = "RT_REPO_COMMIT"  # the branch's commit the runner's `git ls-remote` saw (skips a fetch)
+    CODE_SOURCE = "RT_CODE_SOURCE"  # git | pushed
+    CONFIG = "RT_CONFIG"  # relative to the repo root, or absolute
+    TRAIN_SCRIPT = "RT_TRAIN_SCRIPT"  # default scripts/train.py
+    LAUNCHER = "RT_LAUNCHER"  # auto | python | torchrun | accelerate
     GPU_COUNT = "RT_GPU_COUNT"
     RUN_ID = "RT_RUN_ID"
-    STOP_POD = "RT_STOP_POD"            # 1 | 0
-    SESSION = "RT_SESSION"              # tmux session name (default train)
-    PYTHON = "RT_PYTHON"                # interpreter the venv is built from (default python3)
-    RP_ENV_FILE = "RT_RP_ENV_FILE"      # RunPod's env file (default /etc/rp_environment)
-    ACK_WAIT = "RT_ACK_WAIT"            # seconds the pod waits for the runner's ack before stopping
-    IDLE_STOP_MINUTES = "RT_IDLE_STOP_MINUTES"   # the idle stop's time (idlewatch.py); unset/0: none
-    IDLE_SSH_PORTS = "RT_IDLE_SSH_PORTS"         # ports whose connections count as a session (default: sshd's)
+    STOP_POD = "RT_STOP_POD"  # 1 | 0
+    SESSION = "RT_SESSION"  # tmux session name (default train)
+    PYTHON = "RT_PYTHON"  # interpreter the venv is built from (default python3)
+    RP_ENV_FILE = "RT_RP_ENV_FILE"  # RunPod's env file (default /etc/rp_environment)
+    ACK_WAIT = "RT_ACK_WAIT"  # seconds the pod waits for the runner's ack before stopping
+    IDLE_STOP_MINUTES = "RT_IDLE_STOP_MINUTES"  # the idle stop's time (idlewatch.py); unset/0: none
+    IDLE_SSH_PORTS = "RT_IDLE_SSH_PORTS"  # ports whose connections count as a session (default: sshd's)
 
-    ALL = (ACTION, WORKSPACE, REPO_URL, REPO_BRANCH, REPO_DIR, REPO_COMMIT, CODE_SOURCE, CONFIG, TRAIN_SCRIPT,
-           LAUNCHER, GPU_COUNT, RUN_ID, STOP_POD, SESSION, PYTHON, RP_ENV_FILE, ACK_WAIT, IDLE_STOP_MINUTES)
+    ALL = (
+        ACTION,
+        WORKSPACE,
+        REPO_URL,
+        REPO_BRANCH,
+        REPO_DIR,
+        REPO_COMMIT,
+        CODE_SOURCE,
+        CONFIG,
+        TRAIN_SCRIPT,
+        LAUNCHER,
+        GPU_COUNT,
+        RUN_ID,
+        STOP_POD,
+        SESSION,
+        PYTHON,
+        RP_ENV_FILE,
+        ACK_WAIT,
+        IDLE_STOP_MINUTES,
+    )
     # What a user (or a test) may set in the runner's environment; passed through to the launcher.
     # TMUX_TMPDIR gives the training its own tmux server (shared machines, tests).
     PASSTHROUGH = (LAUNCHER, PYTHON, GPU_COUNT, SESSION, RP_ENV_FILE, REPO_DIR, IDLE_SSH_PORTS, "TMUX_TMPDIR")
@@ -132,7 +151,7 @@ class VolumePaths(NamedTuple):
         return self._join(".runner", "self_stop.json")
 
     @property
-    def idle_watch(self) -> str:       # the idle stop's status (IdleKey), rewritten at every check
+    def idle_watch(self) -> str:  # the idle stop's status (IdleKey), rewritten at every check
         return self._join(".runner", "idlewatch.json")
 
     @property
@@ -140,7 +159,7 @@ class VolumePaths(NamedTuple):
         return self._join(".runner", "supervise.json")
 
     @property
-    def config_cache(self) -> str:     # the launch's output_dir per config text (configfile.py)
+    def config_cache(self) -> str:  # the launch's output_dir per config text (configfile.py)
         return self._join(".runner", "config-cache.json")
 
     @property
@@ -170,8 +189,8 @@ class SelfStopKey:
     """Keys of <workspace>/.runner/self_stop.json: a stopped pod whose marker names its attempt stopped
     itself; one without it was stopped by someone else or preempted."""
 
-    RUN_ID, ATTEMPT, AT = "run_id", "attempt", "at"      # at: UTC time, like started_at
-    REASON = "reason"                                     # SelfStopReason (older markers: none = end of run)
+    RUN_ID, ATTEMPT, AT = "run_id", "attempt", "at"  # at: UTC time, like started_at
+    REASON = "reason"  # SelfStopReason (older markers: none = end of run)
     ALL = (RUN_ID, ATTEMPT, AT, REASON)
 
 
@@ -191,7 +210,7 @@ class StopMethod:
     REST, RUNPODCTL, RUNPODCTL_LEGACY = "REST v2", "runpodctl pod stop", "runpodctl stop pod"
 
 
-VENV_REQUIREMENTS_MARKER = ".rt-requirements.sha256"   # <repo>/venv/<this>: cache key of the last good install
+VENV_REQUIREMENTS_MARKER = ".rt-requirements.sha256"  # <repo>/venv/<this>: cache key of the last good install
 
 
 # ---------------------------------------------------------------- state.json
@@ -200,7 +219,7 @@ class StateKey:
 
     RUN_ID = "run_id"
     ATTEMPT = "attempt"
-    STATE = "state"                     # AttemptState
+    STATE = "state"  # AttemptState
     EXIT_CODE = "exit_code"
     CONFIG = "config"
     OUTPUT_DIR = "output_dir"
@@ -220,9 +239,29 @@ class StateKey:
     GPU_COUNT = "gpu_count"
     REPO_DIR = "repo_dir"
 
-    ALL = (RUN_ID, ATTEMPT, STATE, EXIT_CODE, CONFIG, OUTPUT_DIR, RESUME_FROM, LAST_CHECKPOINT,
-           STARTED_AT, ENDED_AT, LOG_OFFSET, STOP_REQUESTED, SESSION, MESSAGE, STOP_METHOD,
-           SUPERVISOR_PID, TRAIN_PID, COMMIT, LAUNCHER, GPU_COUNT, REPO_DIR)
+    ALL = (
+        RUN_ID,
+        ATTEMPT,
+        STATE,
+        EXIT_CODE,
+        CONFIG,
+        OUTPUT_DIR,
+        RESUME_FROM,
+        LAST_CHECKPOINT,
+        STARTED_AT,
+        ENDED_AT,
+        LOG_OFFSET,
+        STOP_REQUESTED,
+        SESSION,
+        MESSAGE,
+        STOP_METHOD,
+        SUPERVISOR_PID,
+        TRAIN_PID,
+        COMMIT,
+        LAUNCHER,
+        GPU_COUNT,
+        REPO_DIR,
+    )
 
 
 def parse_json_object(raw: Any) -> Optional[Dict[str, Any]]:
@@ -252,21 +291,21 @@ WARNING_PREFIX = "warning: "
 class ResultKey:
     """Keys of the RT_RESULT object (launch)."""
 
-    STATUS = "status"                   # LaunchStatus
+    STATUS = "status"  # LaunchStatus
     RUN_ID, ATTEMPT, CONFIG, OUTPUT_DIR = "run_id", "attempt", "config", "output_dir"
     LOG, LOG_OFFSET, STATE_FILE, SESSION = "log", "log_offset", "state_file", "session"
     RESUME_FROM, SKIPPED_CHECKPOINTS = "resume_from", "skipped_checkpoints"
     REPO_DIR, COMMIT, LAUNCHER, GPU_COUNT = "repo_dir", "commit", "launcher", "gpu_count"
-    STATE = "state"                     # already-running: the state record's state
+    STATE = "state"  # already-running: the state record's state
 
 
 class InspectKey:
     """Keys of the RT_INSPECT object (RT_ACTION=inspect)."""
 
-    STATE = "state"                     # the state.json object, or null
+    STATE = "state"  # the state.json object, or null
     SESSION_RUNNING, SESSION, OUTPUT_DIR = "session_running", "session", "output_dir"
     NEWEST_CHECKPOINT, SKIPPED_CHECKPOINTS = "newest_checkpoint", "skipped_checkpoints"
-    LOG, LOG_SIZE, NOTE, IDLE = "log", "log_size", "note", "idle"   # idle: idlewatch.json (IdleKey) or null
+    LOG, LOG_SIZE, NOTE, IDLE = "log", "log_size", "note", "idle"  # idle: idlewatch.json (IdleKey) or null
 
 
 def format_answer(prefix: str, data: Dict[str, Any]) -> str:
@@ -277,7 +316,7 @@ def find_answer(prefix: str, stdout: str) -> Optional[Dict[str, Any]]:
     """The object of the last `<prefix><json>` line of stdout, or None."""
     for line in reversed(stdout.splitlines()):
         if line.startswith(prefix):
-            return parse_json_object(line[len(prefix):])
+            return parse_json_object(line[len(prefix) :])
     return None
 
 
@@ -292,19 +331,39 @@ def find_inspect(stdout: str) -> Optional[Dict[str, Any]]:
 # ---------------------------------------------------------------- the log's header, footer and notes
 # Defined in loglines.py and re-exported here, loaded on first use: the idle watcher (which ships
 # contract.py without loglines.py) and inspect never need them.
-_LOGLINES = ("NOTE_PREFIX", "SIGTERM_NOTE", "BANNER", "NONE", "Header", "Footer", "EndedNote", "is_launcher_line",
-             "parse_footer", "parse_header", "parse_ended_note", "is_sigterm_note")
+_LOGLINES = (
+    "NOTE_PREFIX",
+    "SIGTERM_NOTE",
+    "BANNER",
+    "NONE",
+    "Header",
+    "Footer",
+    "EndedNote",
+    "is_launcher_line",
+    "parse_footer",
+    "parse_header",
+    "parse_ended_note",
+    "is_sigterm_note",
+)
 if TYPE_CHECKING:
-    from .loglines import (BANNER as BANNER, NONE as NONE, NOTE_PREFIX as NOTE_PREFIX,
-                           SIGTERM_NOTE as SIGTERM_NOTE, EndedNote as EndedNote, Footer as Footer,
-                           Header as Header, is_launcher_line as is_launcher_line,
-                           is_sigterm_note as is_sigterm_note, parse_ended_note as parse_ended_note,
-                           parse_footer as parse_footer, parse_header as parse_header)
+    from .loglines import BANNER as BANNER
+    from .loglines import NONE as NONE
+    from .loglines import NOTE_PREFIX as NOTE_PREFIX
+    from .loglines import SIGTERM_NOTE as SIGTERM_NOTE
+    from .loglines import EndedNote as EndedNote
+    from .loglines import Footer as Footer
+    from .loglines import Header as Header
+    from .loglines import is_launcher_line as is_launcher_line
+    from .loglines import is_sigterm_note as is_sigterm_note
+    from .loglines import parse_ended_note as parse_ended_note
+    from .loglines import parse_footer as parse_footer
+    from .loglines import parse_header as parse_header
 
 
 def __getattr__(name: str) -> Any:
     if name in _LOGLINES:
         from . import loglines
+
         return getattr(loglines, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -5,6 +5,7 @@ fast-forwarding, stop the launch with an InputError and leave everything as it w
 (the venv, checkpoints, logs) are not a problem. With RT_CODE_SOURCE=pushed git is skipped.
 git runs with argument lists and GIT_TERMINAL_PROMPT=0; its output goes to stderr.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,10 +28,14 @@ def _env() -> dict:
 
 
 def git(repo_dir: str, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", "-C", repo_dir, *args], env=_env(), stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE if capture else sys.stderr.fileno(),
-                          stderr=subprocess.PIPE if capture else None,
-                          universal_newlines=True)
+    return subprocess.run(
+        ["git", "-C", repo_dir, *args],
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE if capture else sys.stderr.fileno(),
+        stderr=subprocess.PIPE if capture else None,
+        text=True,
+    )
 
 
 def _out(repo_dir: str, *args: str) -> Optional[str]:
@@ -55,18 +60,24 @@ def update(s: Settings) -> Optional[str]:
         if os.path.isdir(repo) and not os.listdir(repo):
             os.rmdir(repo)
         else:
-            raise InputError(f"{repo} exists but is not a git checkout; move it away, set RT_REPO_DIR elsewhere, "
-                             "or use RT_CODE_SOURCE=pushed")
+            raise InputError(
+                f"{repo} exists but is not a git checkout; move it away, set RT_REPO_DIR elsewhere, "
+                "or use RT_CODE_SOURCE=pushed"
+            )
     if not os.path.lexists(repo):
         return _clone(s, shown)
     changed, current = _status(repo)
     if changed:
-        raise InputError(f"the pod's checkout {repo} has local changes to tracked files; nothing was updated or "
-                         f"started. Changed: {' '.join(changed[:5])} — commit and push them from the pod, or discard "
-                         f"them (git -C '{repo}' stash), then run again")
+        raise InputError(
+            f"the pod's checkout {repo} has local changes to tracked files; nothing was updated or "
+            f"started. Changed: {' '.join(changed[:5])} — commit and push them from the pod, or discard "
+            f"them (git -C '{repo}' stash), then run again"
+        )
     if _out(repo, "remote", "get-url", "origin") != s.repo_url:
-        if git(repo, "remote", "set-url", "origin", s.repo_url, capture=True).returncode != 0 and \
-                git(repo, "remote", "add", "origin", s.repo_url, capture=True).returncode != 0:
+        if (
+            git(repo, "remote", "set-url", "origin", s.repo_url, capture=True).returncode != 0
+            and git(repo, "remote", "add", "origin", s.repo_url, capture=True).returncode != 0
+        ):
             raise InputError(f"cannot point origin of {repo} at {shown}")
     remote_ref = f"refs/remotes/origin/{s.branch}"
     # RT_REPO_COMMIT: the commit the runner's `git ls-remote` just saw on origin. When origin/<branch> is
@@ -75,38 +86,46 @@ def update(s: Settings) -> Optional[str]:
     if tips is None or tips.remote != s.commit:
         tips = None
         if git(repo, "fetch", "--quiet", "origin", f"+refs/heads/{s.branch}:{remote_ref}").returncode != 0:
-            raise InputError(f"git fetch of branch {s.branch} from {shown} failed; check the branch exists and "
-                             "the pod can reach the repo")
+            raise InputError(
+                f"git fetch of branch {s.branch} from {shown} failed; check the branch exists and "
+                "the pod can reach the repo"
+            )
     if current != s.branch:
         tips = None
         local = git(repo, "show-ref", "--verify", "--quiet", f"refs/heads/{s.branch}", capture=True).returncode == 0
-        switch: List[str] = ["switch", "--quiet", s.branch] if local else \
-            ["switch", "--quiet", "--track", "-c", s.branch, remote_ref]
+        switch: List[str] = (
+            ["switch", "--quiet", s.branch] if local else ["switch", "--quiet", "--track", "-c", s.branch, remote_ref]
+        )
         if git(repo, *switch).returncode != 0:
-            raise InputError(f"cannot switch {repo} to branch {s.branch} (untracked files in the way?); "
-                             "nothing was started")
+            raise InputError(
+                f"cannot switch {repo} to branch {s.branch} (untracked files in the way?); nothing was started"
+            )
     if tips is None:
         tips = _tips(repo, s.branch)
     if tips.local is None or tips.local != tips.remote:
         # Already at origin's commit (the usual relaunch), the merge would be a no-op: it runs only when not.
         if git(repo, "merge", "--quiet", "--ff-only", remote_ref).returncode != 0:
-            raise InputError(f"the pod's branch {s.branch} in {repo} cannot be fast-forwarded to origin (it has "
-                             "commits made on the pod, or untracked files would be overwritten); nothing was "
-                             f"changed. Push or reset them on the pod (git -C '{repo}' log origin/{s.branch}..HEAD), "
-                             "then run again")
+            raise InputError(
+                f"the pod's branch {s.branch} in {repo} cannot be fast-forwarded to origin (it has "
+                "commits made on the pod, or untracked files would be overwritten); nothing was "
+                f"changed. Push or reset them on the pod (git -C '{repo}' log origin/{s.branch}..HEAD), "
+                "then run again"
+            )
         tips = _tips(repo, s.branch)
     if tips.local is not None and tips.local != tips.remote:
         ahead = _out(repo, "rev-list", "--count", f"{remote_ref}..HEAD") or "0"
         if ahead != "0":
-            sys.stderr.write(f"warning: the pod's branch {s.branch} has {ahead} commit(s) that are not on origin; "
-                             "they are kept and used\n")
+            sys.stderr.write(
+                f"warning: the pod's branch {s.branch} has {ahead} commit(s) that are not on origin; "
+                "they are kept and used\n"
+            )
     return tips.short or short_head(repo)
 
 
 class Tips(NamedTuple):
-    local: Optional[str]         # refs/heads/<branch>
-    remote: Optional[str]        # refs/remotes/origin/<branch>
-    short: Optional[str]         # the local tip as `git rev-parse --short` gives it
+    local: Optional[str]  # refs/heads/<branch>
+    remote: Optional[str]  # refs/remotes/origin/<branch>
+    short: Optional[str]  # the local tip as `git rev-parse --short` gives it
 
 
 def _tips(repo_dir: str, branch: str) -> Tips:
@@ -114,8 +133,9 @@ def _tips(repo_dir: str, branch: str) -> Tips:
     rev-parse --short does)."""
     heads, remotes = f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"
     found = {}
-    for line in (_out(repo_dir, "for-each-ref", "--format=%(refname) %(objectname) %(objectname:short)",
-                      heads, remotes) or "").splitlines():
+    for line in (
+        _out(repo_dir, "for-each-ref", "--format=%(refname) %(objectname) %(objectname:short)", heads, remotes) or ""
+    ).splitlines():
         parts = line.split(" ")
         if len(parts) == 3:
             found[parts[0]] = (parts[1], parts[2])
@@ -133,7 +153,7 @@ def _status(repo_dir: str) -> Tuple[List[str], Optional[str]]:
     branch: Optional[str] = None
     for line in proc.stdout.splitlines():
         if line.startswith("# branch.head "):
-            name = line[len("# branch.head "):]
+            name = line[len("# branch.head ") :]
             branch = None if name == "(detached)" else name
         elif line[:2] in ("1 ", "2 ", "u "):
             kind, xy = line[0], line[2:4].replace(".", " ")
@@ -158,12 +178,18 @@ def _clone(s: Settings, shown: str) -> Optional[str]:
     # SSH session) leaves no half checkout in RT_REPO_DIR for the next launch to trip over.
     partial = s.repo_dir.rstrip("/") + ".partial-clone"
     shutil.rmtree(partial, ignore_errors=True)
-    proc = subprocess.run(["git", "clone", "--quiet", f"--branch={s.branch}", "--", s.repo_url, partial],
-                          env=_env(), stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno())
+    proc = subprocess.run(
+        ["git", "clone", "--quiet", f"--branch={s.branch}", "--", s.repo_url, partial],
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=sys.stderr.fileno(),
+    )
     if proc.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
-        raise InputError(f"git clone of {shown} (branch {s.branch}) failed; check REPO_URL/REPO_BRANCH and that "
-                         "the pod can read the repo (deploy key or token)")
+        raise InputError(
+            f"git clone of {shown} (branch {s.branch}) failed; check REPO_URL/REPO_BRANCH and that "
+            "the pod can read the repo (deploy key or token)"
+        )
     try:
         os.rename(partial, s.repo_dir)
     except OSError as exc:

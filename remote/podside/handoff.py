@@ -10,6 +10,7 @@ When the launcher fails after the early start it kills the session and waits for
 be gone (abandon); when it is killed (its SSH session dropped, SIGKILL) the supervisor sees its pid
 gone without a plan and gives up by itself, ending the session. Standard library only.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,9 +21,9 @@ from typing import Any, Dict, Optional, Tuple
 
 from . import tmuxsession
 
-TOKEN_KEY = "token"                 # the plan's copy of the launch token
-PLAN_POLL_S = 0.004                 # a stat() per poll; the plan is written once, atomically
-PLAN_WAIT_S = 3600.0                # bound on the wait even while the launcher lives (a huge clone)
+TOKEN_KEY = "token"  # the plan's copy of the launch token
+PLAN_POLL_S = 0.004  # a stat() per poll; the plan is written once, atomically
+PLAN_WAIT_S = 3600.0  # bound on the wait even while the launcher lives (a huge clone)
 GONE_WAIT_S = 5.0
 
 
@@ -44,7 +45,7 @@ def alive(pid: Optional[int]) -> bool:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
     except (OSError, IndexError):
-        return True                 # no /proc: kill(0) said it exists
+        return True  # no /proc: kill(0) said it exists
 
 
 def read_plan(path: str, token: str) -> Optional[Dict[str, Any]]:
@@ -57,8 +58,9 @@ def read_plan(path: str, token: str) -> Optional[Dict[str, Any]]:
     return plan if isinstance(plan, dict) and plan.get(TOKEN_KEY) == token else None
 
 
-def await_plan(path: str, token: str, launcher_pid: int, *, wait_s: float = PLAN_WAIT_S,
-               poll_s: float = PLAN_POLL_S) -> Optional[Dict[str, Any]]:
+def await_plan(
+    path: str, token: str, launcher_pid: int, *, wait_s: float = PLAN_WAIT_S, poll_s: float = PLAN_POLL_S
+) -> Optional[Dict[str, Any]]:
     """The launcher's plan for this token, as soon as it is written; None when the launcher is gone
     without one (or after wait_s)."""
     deadline = time.monotonic() + wait_s
@@ -75,7 +77,7 @@ def await_plan(path: str, token: str, launcher_pid: int, *, wait_s: float = PLAN
             if plan is not None:
                 return plan
         if not alive(launcher_pid):
-            return read_plan(path, token)          # written just before it went: still ours
+            return read_plan(path, token)  # written just before it went: still ours
         if time.monotonic() > deadline:
             return None
         time.sleep(poll_s)
@@ -84,8 +86,11 @@ def await_plan(path: str, token: str, launcher_pid: int, *, wait_s: float = PLAN
 def is_waiting_orphan(session: tmuxsession.Session, plan_path: str) -> bool:
     """A session of ours whose supervisor still waits for a plan that never came: its launcher died
     (the caller holds the launch lock that launcher held). An older launcher's session (no token) never is."""
-    return (session.status == tmuxsession.RUNNING and session.token is not None
-            and read_plan(plan_path, session.token) is None)
+    return (
+        session.status == tmuxsession.RUNNING
+        and session.token is not None
+        and read_plan(plan_path, session.token) is None
+    )
 
 
 def abandon(session_name: str, pid: Optional[int], wait_s: float = GONE_WAIT_S) -> None:

@@ -19,6 +19,7 @@ then the pod stops itself like at the end of a run (selfstop.stop_pod: REST v2 w
 Each check rewrites <workspace>/.runner/idlewatch.json (IdleKey); what happens goes to
 <workspace>/logs/idlewatch.log.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,16 @@ import time
 from typing import Callable, Dict, Iterable, List, Optional, Set
 
 from . import record, selfstop
-from .contract import (DEFAULT_RP_ENV_FILE, DEFAULT_WORKSPACE, TERMINAL_STATES, IdleKey, Inputs, SelfStopReason,
-                       StateKey, VolumePaths)
+from .contract import (
+    DEFAULT_RP_ENV_FILE,
+    DEFAULT_WORKSPACE,
+    TERMINAL_STATES,
+    IdleKey,
+    Inputs,
+    SelfStopReason,
+    StateKey,
+    VolumePaths,
+)
 
 DEFAULT_POLL_S = 30.0
 RETRY_STOP_S = 120.0
@@ -110,7 +119,7 @@ def _runs(pid: object, word: bytes) -> bool:
 
 
 def training_running(paths: VolumePaths) -> Optional[str]:
-    """"run <id> attempt <n>" while the current attempt is not over and its supervisor lives."""
+    """ "run <id> attempt <n>" while the current attempt is not over and its supervisor lives."""
     state = record.load(paths.state_file) or {}
     if state.get(StateKey.STATE) in TERMINAL_STATES or not _runs(state.get(StateKey.SUPERVISOR_PID), b"supervise"):
         return None
@@ -119,8 +128,13 @@ def training_running(paths: VolumePaths) -> Optional[str]:
 
 def gpu_processes() -> List[str]:
     try:
-        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid", "--format=csv,noheader"],
-                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=NVIDIA_SMI_TIMEOUT_S)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-compute-apps=pid", "--format=csv,noheader"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=NVIDIA_SMI_TIMEOUT_S,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return []
     return [line.strip() for line in out.stdout.splitlines() if line.strip().isdigit()] if out.returncode == 0 else []
@@ -183,7 +197,7 @@ def take_over(paths: VolumePaths, idle_s: float, ensure: bool, wait_s: float = T
             os.close(fd)
             return None
         if not asked and _alive_watcher(current.get(IdleKey.PID)):
-            os.kill(int(current[IdleKey.PID]), signal.SIGTERM)      # type: ignore[arg-type]
+            os.kill(int(current[IdleKey.PID]), signal.SIGTERM)  # type: ignore[arg-type]
             asked = True
         if time.monotonic() > deadline:
             os.close(fd)
@@ -193,25 +207,45 @@ def take_over(paths: VolumePaths, idle_s: float, ensure: bool, wait_s: float = T
 
 # ---------------------------------------------------------------- the loop
 class Watcher:
-    def __init__(self, paths: VolumePaths, idle_s: float, poll_s: float, environ: Dict[str, str],
-                 rp_env_file: str, log: Callable[[str], None],
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        paths: VolumePaths,
+        idle_s: float,
+        poll_s: float,
+        environ: Dict[str, str],
+        rp_env_file: str,
+        log: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.paths, self.idle_s, self.poll_s, self.environ = paths, idle_s, poll_s, environ
         self.rp_env_file, self.log, self.clock, self.sleep = rp_env_file, log, clock, sleep
         self.checks = 0
 
     def _status(self, busy: List[str], idle_for: float) -> None:
         try:
-            record.write_json_atomic(self.paths.idle_watch, {
-                IdleKey.PID: os.getpid(), IdleKey.IDLE_S: self.idle_s, IdleKey.CHECKS: self.checks,
-                IdleKey.BUSY: busy, IdleKey.IDLE_FOR_S: round(idle_for, 1), IdleKey.AT: record.utc_now()})
+            record.write_json_atomic(
+                self.paths.idle_watch,
+                {
+                    IdleKey.PID: os.getpid(),
+                    IdleKey.IDLE_S: self.idle_s,
+                    IdleKey.CHECKS: self.checks,
+                    IdleKey.BUSY: busy,
+                    IdleKey.IDLE_FOR_S: round(idle_for, 1),
+                    IdleKey.AT: record.utc_now(),
+                },
+            )
         except OSError:
             pass
 
     def stop_pod(self) -> bool:
         state = record.load(self.paths.state_file) or {}
-        selfstop.write_marker(self.paths.self_stop_marker, state.get(StateKey.RUN_ID), state.get(StateKey.ATTEMPT),
-                              reason=SelfStopReason.IDLE)
+        selfstop.write_marker(
+            self.paths.self_stop_marker,
+            state.get(StateKey.RUN_ID),
+            state.get(StateKey.ATTEMPT),
+            reason=SelfStopReason.IDLE,
+        )
         creds = selfstop.read_credentials(self.rp_env_file, self.environ, self.environ.get("RUNPOD_API_KEY"), self.log)
         method = selfstop.stop_pod(creds, self.environ, self.paths.log_dir + "/idlewatch.log", self.log, self.sleep)
         if method:
@@ -222,11 +256,11 @@ class Watcher:
 
     def run(self, max_checks: Optional[int] = None) -> int:
         idle_since = self.clock()
-        retry_at: Optional[float] = None          # after a failed stop
+        retry_at: Optional[float] = None  # after a failed stop
         was_busy: Optional[List[str]] = None
         self.log(f"watching: the pod stops itself after {self.idle_s:g} s with no training, SSH session or tunnel")
         while max_checks is None or self.checks < max_checks:
-            if not os.path.isdir(self.paths.runner_dir):     # the volume went away (or a test's tmp dir)
+            if not os.path.isdir(self.paths.runner_dir):  # the volume went away (or a test's tmp dir)
                 self.log(f"{self.paths.runner_dir} is gone; not watching any more")
                 return 0
             self.checks += 1
@@ -257,6 +291,7 @@ def _log_to(path: str) -> Callable[[str], None]:
                 fh.write(line)
         except OSError:
             sys.stderr.write(line)
+
     return log
 
 
@@ -282,8 +317,9 @@ def main(argv: List[str]) -> int:
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     poll = args.poll_seconds or min(DEFAULT_POLL_S, max(args.idle_seconds / 10, 0.2))
-    watcher = Watcher(paths, args.idle_seconds, poll, dict(os.environ), args.rp_env_file,
-                      _log_to(paths.log_dir + "/idlewatch.log"))
+    watcher = Watcher(
+        paths, args.idle_seconds, poll, dict(os.environ), args.rp_env_file, _log_to(paths.log_dir + "/idlewatch.log")
+    )
     try:
         return watcher.run()
     finally:
@@ -293,6 +329,22 @@ def main(argv: List[str]) -> int:
 def spawn(program: str, workspace: str, idle_s: float, rp_env_file: str) -> None:
     """Start `program idlewatch --ensure` detached from this process and its SSH session."""
     with open(os.devnull, "rb") as devnull, open(VolumePaths(workspace).log_dir + "/idlewatch.log", "ab") as out:
-        subprocess.Popen([sys.executable, program, "idlewatch", "--idle-seconds", f"{idle_s:g}", "--workspace",
-                          workspace, "--rp-env-file", rp_env_file, "--ensure"],
-                         stdin=devnull, stdout=out, stderr=out, start_new_session=True, close_fds=True)
+        subprocess.Popen(
+            [
+                sys.executable,
+                program,
+                "idlewatch",
+                "--idle-seconds",
+                f"{idle_s:g}",
+                "--workspace",
+                workspace,
+                "--rp-env-file",
+                rp_env_file,
+                "--ensure",
+            ],
+            stdin=devnull,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            close_fds=True,
+        )

@@ -7,6 +7,7 @@ image's site-packages folders (line 2: "<path>|<mtime_ns>" for each), so a warm 
 and starts no Python. A changed stamp means a new probe; a changed fingerprint (another image:
 another Python version, other site-packages folders or installed distributions) rebuilds the venv.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,10 +36,10 @@ print(json.dumps({"version": sys.version.splitlines()[0], "executable": sys.exec
 
 @dataclass(frozen=True)
 class ImagePython:
-    version: str                 # first line of sys.version
+    version: str  # first line of sys.version
     executable: str
-    sites: Tuple[str, ...]       # its site-packages folders
-    dists: Tuple[str, ...]       # "Name==version", sorted
+    sites: Tuple[str, ...]  # its site-packages folders
+    dists: Tuple[str, ...]  # "Name==version", sorted
 
     @property
     def fingerprint(self) -> str:
@@ -58,14 +59,18 @@ def parse_probe(out: Optional[str]) -> Optional[ImagePython]:
         return None
     try:
         data = json.loads(out.strip().splitlines()[-1])
-        return ImagePython(version=str(data["version"]), executable=str(data["executable"]),
-                           sites=tuple(str(s) for s in data["sites"]), dists=tuple(str(d) for d in data["dists"]))
+        return ImagePython(
+            version=str(data["version"]),
+            executable=str(data["executable"]),
+            sites=tuple(str(s) for s in data["sites"]),
+            dists=tuple(str(d) for d in data["dists"]),
+        )
     except (ValueError, KeyError, TypeError, IndexError):
         return None
 
 
 def site_stamps(sites: List[str]) -> str:
-    """"<path>|<mtime_ns>" of each site-packages folder (a folder's mtime moves when a package is
+    """ "<path>|<mtime_ns>" of each site-packages folder (a folder's mtime moves when a package is
     added or removed); "<path>|-" for one that does not exist."""
     parts = []
     for path in sites:

@@ -1,5 +1,6 @@
 """RT_ACTION=inspect: what the pod is doing, as one RT_INSPECT line. Starts, changes and stops
 nothing; needs only RT_WORKSPACE, RT_SESSION and optionally RT_CONFIG."""
+
 from __future__ import annotations
 
 import os
@@ -31,11 +32,18 @@ def report(s: Settings) -> Dict[str, Any]:
         log_size = os.path.getsize(paths.log)
     except OSError:
         log_size = 0
-    return {InspectKey.STATE: state or None,
-            InspectKey.SESSION_RUNNING: tmuxsession.status(s.session) == tmuxsession.RUNNING,
-            InspectKey.OUTPUT_DIR: output_dir, InspectKey.NEWEST_CHECKPOINT: newest,
-            InspectKey.SKIPPED_CHECKPOINTS: skipped, InspectKey.LOG: paths.log, InspectKey.LOG_SIZE: log_size,
-            InspectKey.SESSION: s.session, InspectKey.NOTE: note, InspectKey.IDLE: idlewatch.status(paths)}
+    return {
+        InspectKey.STATE: state or None,
+        InspectKey.SESSION_RUNNING: tmuxsession.status(s.session) == tmuxsession.RUNNING,
+        InspectKey.OUTPUT_DIR: output_dir,
+        InspectKey.NEWEST_CHECKPOINT: newest,
+        InspectKey.SKIPPED_CHECKPOINTS: skipped,
+        InspectKey.LOG: paths.log,
+        InspectKey.LOG_SIZE: log_size,
+        InspectKey.SESSION: s.session,
+        InspectKey.NOTE: note,
+        InspectKey.IDLE: idlewatch.status(paths),
+    }
 
 
 def inspect(s: Settings) -> int:

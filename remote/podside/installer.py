@@ -15,6 +15,7 @@ options apply, and PIP_INDEX_URL / PIP_EXTRA_INDEX_URL / PIP_FIND_LINKS / PIP_NO
 uv's own. uv resolves like pip across indexes (--index-strategy unsafe-best-match). The caches (uv's,
 pip's) live on the volume (<workspace>/.cache), so a new container on the same volume reuses the downloads.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,12 @@ def find_uv(python: str, environ: Mapping[str, str]) -> Optional[str]:
     return None
 
 
-_PIP_TO_UV = {"PIP_INDEX_URL": "UV_INDEX_URL", "PIP_EXTRA_INDEX_URL": "UV_EXTRA_INDEX_URL",
-              "PIP_FIND_LINKS": "UV_FIND_LINKS", "PIP_NO_INDEX": "UV_NO_INDEX"}
+_PIP_TO_UV = {
+    "PIP_INDEX_URL": "UV_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL": "UV_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS": "UV_FIND_LINKS",
+    "PIP_NO_INDEX": "UV_NO_INDEX",
+}
 
 
 def _norm(name: str) -> str:
@@ -113,8 +118,16 @@ def pins_from_report(report: dict) -> Optional[List[str]]:
 
 
 class Installer:
-    def __init__(self, venv_python: str, python: str, children: Children, note: Callable[[str], None],
-                 cache_dir: Optional[str], environ: Mapping[str, str], image_dists: Sequence[str] = ()):
+    def __init__(
+        self,
+        venv_python: str,
+        python: str,
+        children: Children,
+        note: Callable[[str], None],
+        cache_dir: Optional[str],
+        environ: Mapping[str, str],
+        image_dists: Sequence[str] = (),
+    ):
         self.venv_python = venv_python
         self.image_dists = list(image_dists)
         self.python = python
@@ -162,7 +175,7 @@ class Installer:
             self.note("venv: the venv and the image already satisfy requirements.txt; nothing to install")
             return "nothing missing"
         options, missing = lines
-        for line in index_options(requirements):      # uv emits no --no-index: take the file's own
+        for line in index_options(requirements):  # uv emits no --no-index: take the file's own
             if line not in options:
                 options.append(line)
         pins_path = os.path.join(self.work_dir, ".rt-missing.txt")
@@ -170,8 +183,22 @@ class Installer:
             fh.write("".join(f"{line}\n" for line in options + missing))
         names = ", ".join(re.split(r"[=<>!~ @\[;]", line, maxsplit=1)[0] for line in missing)
         self.note(f"venv: uv installs {len(missing)} missing package(s): {names}")
-        code = self.children.run([uv, "pip", "install", "--quiet", "--python", self.venv_python, "--no-deps",
-                                  "--index-strategy", "unsafe-best-match", "-r", pins_path], env)
+        code = self.children.run(
+            [
+                uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                self.venv_python,
+                "--no-deps",
+                "--index-strategy",
+                "unsafe-best-match",
+                "-r",
+                pins_path,
+            ],
+            env,
+        )
         if code != 0:
             self.note(f"venv: uv failed (exit {code}); falling back to pip install")
             return None
@@ -180,12 +207,29 @@ class Installer:
     def _uv_resolve(self, uv: str, requirements: str, env: Mapping[str, str]):
         """uv's resolution, preferring the image's versions; None when it fails or disagrees with the image."""
         lock = os.path.join(self.work_dir, ".rt-uv-lock.txt")
-        with open(lock, "w", encoding="utf-8") as fh:      # the preferences: what the image has
+        with open(lock, "w", encoding="utf-8") as fh:  # the preferences: what the image has
             fh.write("".join(f"{d}\n" for d in self.image_dists))
         self.note("venv: resolving requirements.txt with uv, preferring the image's versions")
-        code = self.children.run([uv, "pip", "compile", "--quiet", "--no-header", "--no-annotate",
-                                  "--emit-index-url", "--emit-find-links", "--index-strategy", "unsafe-best-match",
-                                  "--python", self.venv_python, requirements, "-o", lock], env)
+        code = self.children.run(
+            [
+                uv,
+                "pip",
+                "compile",
+                "--quiet",
+                "--no-header",
+                "--no-annotate",
+                "--emit-index-url",
+                "--emit-find-links",
+                "--index-strategy",
+                "unsafe-best-match",
+                "--python",
+                self.venv_python,
+                requirements,
+                "-o",
+                lock,
+            ],
+            env,
+        )
         try:
             with open(lock, encoding="utf-8") as fh:
                 locked = fh.read()
@@ -203,8 +247,9 @@ class Installer:
         """pip's resolution against venv + image (`--dry-run --report`): what it would install, as pins."""
         report_path = os.path.join(self.work_dir, f".rt-pip-report.{os.getpid()}.json")
         try:
-            code = self.children.run(self.pip("install", "--dry-run", "--quiet", "--report", report_path,
-                                              "-r", requirements), self.env())
+            code = self.children.run(
+                self.pip("install", "--dry-run", "--quiet", "--report", report_path, "-r", requirements), self.env()
+            )
             if code != 0:
                 self.note(f"venv: pip --dry-run failed (exit {code}); falling back to pip install")
                 return None

@@ -3,6 +3,7 @@ handoff.py), get the code, pick the checkpoint, hand the supervisor its plan, an
 RT_RESULT line. Every InputError fails fast and leaves no state, no log header and no session
 behind (the early session is abandoned); the pod is never stopped for an input error.
 """
+
 from __future__ import annotations
 
 import errno
@@ -14,8 +15,17 @@ from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 from . import checkpoints, configfile, gitcode, handoff, logbook, record, tmuxsession
-from .contract import (RESULT_PREFIX, TRAINING_ATTEMPT, TRAINING_RUN_ID, AttemptState, Inputs, LaunchStatus, ResultKey,
-                       StateKey, format_answer)
+from .contract import (
+    RESULT_PREFIX,
+    TRAINING_ATTEMPT,
+    TRAINING_RUN_ID,
+    AttemptState,
+    Inputs,
+    LaunchStatus,
+    ResultKey,
+    StateKey,
+    format_answer,
+)
 from .inputs import InputError, Settings, check_launch, gpu_count, launch_kind, under_repo
 from .loglines import Header
 
@@ -40,8 +50,9 @@ def launch_lock(path: str, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
                 break
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    raise InputError(f"another launch is still in progress on this pod (lock {path}); "
-                                     "try again") from None
+                    raise InputError(
+                        f"another launch is still in progress on this pod (lock {path}); try again"
+                    ) from None
                 time.sleep(0.05)
         yield
     finally:
@@ -51,12 +62,21 @@ def launch_lock(path: str, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
 def already_running(s: Settings) -> Dict[str, Any]:
     state = record.load(s.paths.state_file) or {}
     result: Dict[str, Any] = {ResultKey.STATUS: LaunchStatus.ALREADY_RUNNING.value}
-    for key in (StateKey.RUN_ID, StateKey.ATTEMPT, StateKey.LOG_OFFSET, StateKey.RESUME_FROM, StateKey.CONFIG,
-                StateKey.OUTPUT_DIR, StateKey.REPO_DIR, StateKey.COMMIT, StateKey.LAUNCHER, StateKey.GPU_COUNT):
+    for key in (
+        StateKey.RUN_ID,
+        StateKey.ATTEMPT,
+        StateKey.LOG_OFFSET,
+        StateKey.RESUME_FROM,
+        StateKey.CONFIG,
+        StateKey.OUTPUT_DIR,
+        StateKey.REPO_DIR,
+        StateKey.COMMIT,
+        StateKey.LAUNCHER,
+        StateKey.GPU_COUNT,
+    ):
         result[key] = state.get(key)
     result[ResultKey.STATE] = state.get(StateKey.STATE)
-    result.update({ResultKey.LOG: s.paths.log, ResultKey.STATE_FILE: s.paths.state_file,
-                   ResultKey.SESSION: s.session})
+    result.update({ResultKey.LOG: s.paths.log, ResultKey.STATE_FILE: s.paths.state_file, ResultKey.SESSION: s.session})
     return result
 
 
@@ -67,9 +87,11 @@ def _saved_environment(environ: Mapping[str, str]) -> Dict[str, str]:
 def _supervisor_argv(program: str, runner_dir: str, plan: str, token: str) -> List[str]:
     """Run from runner_dir; paths inside it are given relative (a short, readable tmux command).
     The supervisor waits for the plan that carries token, while this launcher (pid) lives."""
+
     def short(path: str) -> str:
         rel = os.path.relpath(path, runner_dir)
         return path if rel.startswith("..") else "./" + rel
+
     return [sys.executable, short(program), "supervise", short(plan), token, str(os.getpid())]
 
 
@@ -94,12 +116,13 @@ def launch(s: Settings, environ: Mapping[str, str], program: str) -> int:
         os.makedirs(paths.runner_dir, exist_ok=True)
         os.makedirs(paths.log_dir, exist_ok=True)
     except OSError:
-        raise InputError(f"cannot create {paths.runner_dir} and {paths.log_dir}; is the network volume "
-                         f"mounted at {s.workspace}?") from None
+        raise InputError(
+            f"cannot create {paths.runner_dir} and {paths.log_dir}; is the network volume mounted at {s.workspace}?"
+        ) from None
     with launch_lock(paths.lock_file):
         session = tmuxsession.probe(s.session)
         if handoff.is_waiting_orphan(session, paths.supervisor_plan):
-            handoff.abandon(s.session, session.pid)      # its launcher died before the plan: nothing runs
+            handoff.abandon(s.session, session.pid)  # its launcher died before the plan: nothing runs
             session = tmuxsession.probe(s.session)
         status = session.status
         if status == tmuxsession.RUNNING:
@@ -107,9 +130,11 @@ def launch(s: Settings, environ: Mapping[str, str], program: str) -> int:
             print(format_answer(RESULT_PREFIX, already_running(s)))
             return 0
         if status == tmuxsession.FOREIGN:
-            raise InputError(f"a tmux session named '{s.session}' exists on the pod but was not started by "
-                             f"remote_train.sh; close it (tmux kill-session -t {s.session}) or choose another "
-                             f"{Inputs.SESSION}")
+            raise InputError(
+                f"a tmux session named '{s.session}' exists on the pod but was not started by "
+                f"remote_train.sh; close it (tmux kill-session -t {s.session}) or choose another "
+                f"{Inputs.SESSION}"
+            )
         if status == tmuxsession.FINISHED:
             tmuxsession.kill(s.session)
         # The supervisor starts now (Python, its imports) while this launcher does the rest.
@@ -133,12 +158,12 @@ def watch_idle(s: Settings, program: str) -> None:
     A watcher with the same time already running is left alone; any failure is only a warning."""
     if s.idle_stop_minutes <= 0:
         return
-    from . import idlewatch                          # (argparse and the rest: only when asked for)
+    from . import idlewatch  # (argparse and the rest: only when asked for)
+
     try:
         idlewatch.spawn(program, s.workspace, s.idle_stop_minutes * 60, s.rp_env_file)
     except OSError as exc:
-        sys.stderr.write(f"warning: could not start the idle stop ({exc}); the pod stops only at the end of "
-                         "the run\n")
+        sys.stderr.write(f"warning: could not start the idle stop ({exc}); the pod stops only at the end of the run\n")
 
 
 def start(s: Settings, environ: Mapping[str, str], token: str, argv: List[str], pid: Optional[int]) -> None:
@@ -152,12 +177,15 @@ def start(s: Settings, environ: Mapping[str, str], token: str, argv: List[str], 
         sys.stderr.write(f"warning: could not link {s.repo_dir}/data to {paths.data}\n")
     script = under_repo(s.train_script, s.repo_dir)
     if not os.path.isfile(script):
-        raise InputError(f"training script {script} not found; set TRAIN_SCRIPT (RT_TRAIN_SCRIPT) to the entry "
-                         "point in your repo")
+        raise InputError(
+            f"training script {script} not found; set TRAIN_SCRIPT (RT_TRAIN_SCRIPT) to the entry point in your repo"
+        )
     config_path = under_repo(s.config, s.repo_dir)
     if not os.path.isfile(config_path):
-        raise InputError(f"config {s.config} not found (looked for {config_path}; --config is relative to the "
-                         "repo root); check the path and that it is committed/pushed")
+        raise InputError(
+            f"config {s.config} not found (looked for {config_path}; --config is relative to the "
+            "repo root); check the path and that it is committed/pushed"
+        )
     try:
         output_dir = configfile.output_dir(config_path, s.repo_dir, paths.config_cache)
     except configfile.ConfigError as exc:
@@ -189,41 +217,97 @@ def start(s: Settings, environ: Mapping[str, str], token: str, argv: List[str], 
         sys.stderr.write(f"warning: skipped incomplete checkpoint {line}\n")
     sys.stderr.flush()
 
-    state = record.StateFile(paths.state_file, record.new_record(
-        run_id=run_id, attempt=attempt, state=AttemptState.SETUP.value, config=s.config, output_dir=output_dir,
-        resume_from=resume, last_checkpoint=resume, started_at=started_at, log_offset=log_offset,
-        stop_requested=False, session=s.session, commit=commit, launcher=kind, gpu_count=gpus,
-        repo_dir=s.repo_dir))
+    state = record.StateFile(
+        paths.state_file,
+        record.new_record(
+            run_id=run_id,
+            attempt=attempt,
+            state=AttemptState.SETUP.value,
+            config=s.config,
+            output_dir=output_dir,
+            resume_from=resume,
+            last_checkpoint=resume,
+            started_at=started_at,
+            log_offset=log_offset,
+            stop_requested=False,
+            session=s.session,
+            commit=commit,
+            launcher=kind,
+            gpu_count=gpus,
+            repo_dir=s.repo_dir,
+        ),
+    )
     try:
         state.write()
     except OSError:
         raise InputError(f"cannot write {paths.state_file}") from None
-    result = {ResultKey.STATUS: LaunchStatus.STARTED.value, ResultKey.RUN_ID: run_id, ResultKey.ATTEMPT: attempt,
-              ResultKey.LOG: paths.log, ResultKey.LOG_OFFSET: log_offset, ResultKey.RESUME_FROM: resume,
-              ResultKey.STATE_FILE: paths.state_file, ResultKey.SESSION: s.session, ResultKey.CONFIG: s.config,
-              ResultKey.OUTPUT_DIR: output_dir, ResultKey.REPO_DIR: s.repo_dir, ResultKey.COMMIT: commit,
-              ResultKey.LAUNCHER: kind, ResultKey.GPU_COUNT: gpus, ResultKey.SKIPPED_CHECKPOINTS: skipped}
+    result = {
+        ResultKey.STATUS: LaunchStatus.STARTED.value,
+        ResultKey.RUN_ID: run_id,
+        ResultKey.ATTEMPT: attempt,
+        ResultKey.LOG: paths.log,
+        ResultKey.LOG_OFFSET: log_offset,
+        ResultKey.RESUME_FROM: resume,
+        ResultKey.STATE_FILE: paths.state_file,
+        ResultKey.SESSION: s.session,
+        ResultKey.CONFIG: s.config,
+        ResultKey.OUTPUT_DIR: output_dir,
+        ResultKey.REPO_DIR: s.repo_dir,
+        ResultKey.COMMIT: commit,
+        ResultKey.LAUNCHER: kind,
+        ResultKey.GPU_COUNT: gpus,
+        ResultKey.SKIPPED_CHECKPOINTS: skipped,
+    }
 
     env = _saved_environment(environ)
-    env.update({Inputs.WORKSPACE: s.workspace, Inputs.REPO_DIR: s.repo_dir, TRAINING_RUN_ID: run_id,
-                TRAINING_ATTEMPT: str(attempt), Inputs.GPU_COUNT: str(gpus)})
-    plan = {"env": env, "workspace": s.workspace, "repo_dir": s.repo_dir, "config_path": config_path,
-            "output_dir": output_dir, "train_script": script, "launcher": kind, "gpu_count": gpus,
-            "run_id": run_id, "attempt": attempt, "resume_from": resume, "stop_pod": s.stop_pod,
-            "python": s.python, "rp_env_file": s.rp_env_file, "ack_wait": s.ack_wait, "session": s.session,
-            handoff.TOKEN_KEY: token}
+    env.update(
+        {
+            Inputs.WORKSPACE: s.workspace,
+            Inputs.REPO_DIR: s.repo_dir,
+            TRAINING_RUN_ID: run_id,
+            TRAINING_ATTEMPT: str(attempt),
+            Inputs.GPU_COUNT: str(gpus),
+        }
+    )
+    plan = {
+        "env": env,
+        "workspace": s.workspace,
+        "repo_dir": s.repo_dir,
+        "config_path": config_path,
+        "output_dir": output_dir,
+        "train_script": script,
+        "launcher": kind,
+        "gpu_count": gpus,
+        "run_id": run_id,
+        "attempt": attempt,
+        "resume_from": resume,
+        "stop_pod": s.stop_pod,
+        "python": s.python,
+        "rp_env_file": s.rp_env_file,
+        "ack_wait": s.ack_wait,
+        "session": s.session,
+        handoff.TOKEN_KEY: token,
+    }
     try:
         record.write_json_atomic(paths.supervisor_plan, plan, mode=0o600)
     except OSError:
         try:
-            state.update(state=AttemptState.FAILED.value, ended_at=record.utc_now(),
-                         message=f"could not write {paths.supervisor_plan}")
+            state.update(
+                state=AttemptState.FAILED.value,
+                ended_at=record.utc_now(),
+                message=f"could not write {paths.supervisor_plan}",
+            )
         except OSError:
             pass
         raise InputError(f"cannot write {paths.supervisor_plan}") from None
     if not _await_supervisor(paths.state_file, pid):
-        state.update(state=AttemptState.FAILED.value, ended_at=record.utc_now(),
-                     message=f"the supervisor in tmux session {s.session} did not start")
-        raise InputError(f"the training supervisor did not start in tmux session '{s.session}' "
-                         f"({' '.join(argv)} in {paths.runner_dir}); run it by hand there to see why")
+        state.update(
+            state=AttemptState.FAILED.value,
+            ended_at=record.utc_now(),
+            message=f"the supervisor in tmux session {s.session} did not start",
+        )
+        raise InputError(
+            f"the training supervisor did not start in tmux session '{s.session}' "
+            f"({' '.join(argv)} in {paths.runner_dir}); run it by hand there to see why"
+        )
     print(format_answer(RESULT_PREFIX, result))

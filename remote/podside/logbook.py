@@ -5,6 +5,7 @@ and `[remote_train] ...` notes. Those always start on a line of their own: when 
 in a newline (a progress bar redrawn with \\r, a line cut off by a kill), a "\\n" goes first. Each
 launcher line is one write(2) on an O_APPEND descriptor, so it is never interleaved with training's.
 """
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ Part of the runner-pod protocol (contract.py re-exports every name here, so `con
 `contract.parse_footer` keep working); split out so the protocol module stays small. Standard
 library only: it travels to the pod inside the pod-side program.
 """
+
 from __future__ import annotations
 
 import functools
@@ -14,7 +15,7 @@ from typing import NamedTuple, Optional
 NOTE_PREFIX = "[remote_train] "
 SIGTERM_NOTE = NOTE_PREFIX + "SIGTERM received"
 BANNER = "====="
-NONE = "none"                          # how the log lines spell a missing value
+NONE = "none"  # how the log lines spell a missing value
 
 
 def _none(value: Optional[str]) -> Optional[str]:
@@ -32,15 +33,17 @@ def _int_or_none(value: Optional[str]) -> Optional[int]:
 # with \r) can precede the banner on the same line of the log. Compiled on first use: the pod side
 # writes these lines and never parses them.
 @functools.lru_cache(maxsize=None)
-def _pattern(name: str) -> "re.Pattern[str]":
-    return re.compile({
-        "header": r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) config=(?P<config>.*) "
-                  r"resume=(?P<resume>\S+) =====$",
-        "footer": r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) end state=(?P<state>\w+) "
-                  r"exit=(?P<exit>\S+) checkpoint=(?P<ckpt>.*) =====$",
-        "ended": r"^\[remote_train\] training ended: state=(?P<state>\w+) exit_code=(?P<exit>\S+) "
-                 r"last_checkpoint=(?P<ckpt>\S+)",
-    }[name])
+def _pattern(name: str) -> re.Pattern[str]:
+    return re.compile(
+        {
+            "header": r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) config=(?P<config>.*) "
+            r"resume=(?P<resume>\S+) =====$",
+            "footer": r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) end state=(?P<state>\w+) "
+            r"exit=(?P<exit>\S+) checkpoint=(?P<ckpt>.*) =====$",
+            "ended": r"^\[remote_train\] training ended: state=(?P<state>\w+) exit_code=(?P<exit>\S+) "
+            r"last_checkpoint=(?P<ckpt>\S+)",
+        }[name]
+    )
 
 
 class Header(NamedTuple):
@@ -53,8 +56,10 @@ class Header(NamedTuple):
     resume_from: Optional[str]
 
     def line(self) -> str:
-        return (f"===== {self.time} run={self.run_id} attempt={self.attempt} config={self.config} "
-                f"resume={self.resume_from or NONE} =====")
+        return (
+            f"===== {self.time} run={self.run_id} attempt={self.attempt} config={self.config} "
+            f"resume={self.resume_from or NONE} ====="
+        )
 
 
 class Footer(NamedTuple):
@@ -69,8 +74,10 @@ class Footer(NamedTuple):
 
     def line(self) -> str:
         code = NONE if self.exit_code is None else str(self.exit_code)
-        return (f"===== {self.time} run={self.run_id} attempt={self.attempt} end state={self.state} "
-                f"exit={code} checkpoint={self.checkpoint or NONE} =====")
+        return (
+            f"===== {self.time} run={self.run_id} attempt={self.attempt} end state={self.state} "
+            f"exit={code} checkpoint={self.checkpoint or NONE} ====="
+        )
 
 
 class EndedNote(NamedTuple):
@@ -82,8 +89,10 @@ class EndedNote(NamedTuple):
 
     def line(self, detail: str = "") -> str:
         code = NONE if self.exit_code is None else str(self.exit_code)
-        return (f"{NOTE_PREFIX}training ended: state={self.state} exit_code={code} "
-                f"last_checkpoint={self.checkpoint or NONE}" + (f" ({detail})" if detail else ""))
+        return (
+            f"{NOTE_PREFIX}training ended: state={self.state} exit_code={code} "
+            f"last_checkpoint={self.checkpoint or NONE}" + (f" ({detail})" if detail else "")
+        )
 
 
 def is_launcher_line(text: str) -> bool:

@@ -3,6 +3,7 @@
 Every change replaces the file atomically (a temp file in the same directory, fsync, rename), so a
 reader sees the old record or the new one, never half of one, even across a crash of the pod.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -45,7 +46,7 @@ def write_json_atomic(path: str, data: Dict[str, Any], *, mode: int = 0o644) -> 
         except OSError:
             pass
         raise
-    try:                                # the rename itself survives a crash once the directory is synced
+    try:  # the rename itself survives a crash once the directory is synced
         dir_fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
     except OSError:
         return

@@ -11,6 +11,7 @@ the environment the supervisor started with. RUNPOD_REST_URL: the environment, e
 Before the first request the pod writes <workspace>/.runner/self_stop.json, so the runner can tell
 a self-stop from a preemption later without the API's status history.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,12 +41,13 @@ class Credentials:
         self.api_key = api_key
         self.rest_base = rest_base
 
-    def __repr__(self) -> str:               # never the key
+    def __repr__(self) -> str:  # never the key
         return f"Credentials(pod_id={self.pod_id!r}, rest_base={self.rest_base!r})"
 
 
-def read_credentials(env_file: str, environ: Mapping[str, str], key_from_env: Optional[str],
-                     note: Callable[[str], None]) -> Credentials:
+def read_credentials(
+    env_file: str, environ: Mapping[str, str], key_from_env: Optional[str], note: Callable[[str], None]
+) -> Credentials:
     values = read_env_file(env_file)
     if values is None:
         note(f"stop: {env_file} not readable; using RUNPOD_POD_ID/RUNPOD_API_KEY from the environment")
@@ -60,19 +62,31 @@ def rest_stop_url(rest_base: str, pod_id: str) -> str:
     return f"{rest_base.rstrip('/')}/v2/pods/{pod_id}/action"
 
 
-def write_marker(path: str, run_id: Optional[str], attempt: Optional[int],
-                 reason: str = SelfStopReason.RUN_ENDED) -> None:
-    write_json_atomic(path, {SelfStopKey.RUN_ID: run_id, SelfStopKey.ATTEMPT: attempt, SelfStopKey.AT: utc_now(),
-                             SelfStopKey.REASON: reason})
+def write_marker(
+    path: str, run_id: Optional[str], attempt: Optional[int], reason: str = SelfStopReason.RUN_ENDED
+) -> None:
+    write_json_atomic(
+        path,
+        {
+            SelfStopKey.RUN_ID: run_id,
+            SelfStopKey.ATTEMPT: attempt,
+            SelfStopKey.AT: utc_now(),
+            SelfStopKey.REASON: reason,
+        },
+    )
 
 
 def rest_stop(creds: Credentials) -> Tuple[bool, bool, str]:
     """One REST v2 stop request: (stopped, worth retrying, what happened)."""
-    import urllib.error        # here, not at the top: the launcher imports this module and never stops
-    import urllib.request      # the pod (~35 ms of http.client/email/ssl); the supervisor imports it once training runs
-    request = urllib.request.Request(rest_stop_url(creds.rest_base, creds.pod_id), data=REST_STOP_BODY,
-                                     method="POST", headers={"Authorization": "Bearer " + creds.api_key,
-                                                             "Content-Type": "application/json"})
+    import urllib.error  # here, not at the top: the launcher imports this module and never stops
+    import urllib.request  # the pod (~35 ms of http.client/email/ssl); the supervisor imports it once training runs
+
+    request = urllib.request.Request(
+        rest_stop_url(creds.rest_base, creds.pod_id),
+        data=REST_STOP_BODY,
+        method="POST",
+        headers={"Authorization": "Bearer " + creds.api_key, "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=REST_TIMEOUT_S) as response:
             response.read()
@@ -83,26 +97,39 @@ def rest_stop(creds: Credentials) -> Tuple[bool, bool, str]:
         return False, True, f"REST v2 request failed: {getattr(exc, 'reason', exc)}"
 
 
-def runpodctl_stop(argv_tail: Tuple[str, ...], creds: Credentials, environ: Mapping[str, str],
-                   log_path: str) -> bool:
+def runpodctl_stop(argv_tail: Tuple[str, ...], creds: Credentials, environ: Mapping[str, str], log_path: str) -> bool:
     exe = shutil.which("runpodctl", path=environ.get("PATH"))
     if not exe:
         return False
     env: Dict[str, str] = dict(environ)
     if creds.api_key:
-        env["RUNPOD_API_KEY"] = creds.api_key       # runpodctl reads it from its environment
+        env["RUNPOD_API_KEY"] = creds.api_key  # runpodctl reads it from its environment
     fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        return subprocess.run([exe, *argv_tail, creds.pod_id], stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
-                              env=env, timeout=RUNPODCTL_TIMEOUT_S).returncode == 0
+        return (
+            subprocess.run(
+                [exe, *argv_tail, creds.pod_id],
+                stdin=subprocess.DEVNULL,
+                stdout=fd,
+                stderr=fd,
+                env=env,
+                timeout=RUNPODCTL_TIMEOUT_S,
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     finally:
         os.close(fd)
 
 
-def stop_pod(creds: Credentials, environ: Mapping[str, str], log_path: str, note: Callable[[str], None],
-             sleep: Callable[[float], None] = time.sleep) -> Optional[str]:
+def stop_pod(
+    creds: Credentials,
+    environ: Mapping[str, str],
+    log_path: str,
+    note: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> Optional[str]:
     """Ask RunPod to stop this pod; returns the StopMethod that worked, or None."""
     if not POD_ID_RE.match(creds.pod_id):
         note("stop: RUNPOD_POD_ID is missing or malformed; cannot stop the pod")
@@ -134,4 +161,3 @@ def stop_pod(creds: Credentials, environ: Mapping[str, str], log_path: str, note
         if not retry_rest:
             break
     return None
-

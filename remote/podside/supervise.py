@@ -9,6 +9,7 @@ running child, `preempted` is recorded with the last complete checkpoint, and th
 143 without stopping the pod. SIGHUP / SIGINT (tmux kill-session, Ctrl-C) end training; the normal
 path then records it and stops the pod. Once the attempt is ending, signals are ignored.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,13 +53,16 @@ def training_command(plan: Dict[str, Any], env: Dict[str, str]) -> List[str]:
         argv = ["python", "-u", script]
     elif kind == "torchrun":
         if not shutil.which("torchrun", path=env.get("PATH")):
-            raise CommandError("torchrun not found in the venv or on PATH; add torch to requirements.txt or set "
-                               "RT_LAUNCHER=python")
+            raise CommandError(
+                "torchrun not found in the venv or on PATH; add torch to requirements.txt or set RT_LAUNCHER=python"
+            )
         argv = ["torchrun", "--standalone", f"--nproc_per_node={gpus}", script]
     else:
         if not shutil.which("accelerate", path=env.get("PATH")):
-            raise CommandError("accelerate not found in the venv or on PATH; add accelerate to requirements.txt "
-                               "or pick another RT_LAUNCHER")
+            raise CommandError(
+                "accelerate not found in the venv or on PATH; add accelerate to requirements.txt "
+                "or pick another RT_LAUNCHER"
+            )
         argv = ["accelerate", "launch", f"--num_processes={gpus}"] + (["--multi_gpu"] if gpus > 1 else []) + [script]
     argv += ["--config", plan["config_path"]]
     if plan.get("resume_from"):
@@ -70,8 +74,8 @@ def warm_end_imports() -> None:
     """What the attempt's end needs and the start does not (the stop's urllib, zipfile for a torch-format
     checkpoint), imported once training runs: off the launch's path, and not left to the end, which
     a preemption's SIGTERM gives about 5 s."""
-    import zipfile  # noqa: F401       (first: a SIGTERM's checkpoint check may need it)
     import urllib.request  # noqa: F401
+    import zipfile  # noqa: F401       (first: a SIGTERM's checkpoint check may need it)
 
 
 class Supervisor:
@@ -95,10 +99,13 @@ class Supervisor:
         last = checkpoints.newest(self.plan["output_dir"])
         now = record.utc_now()
         try:
-            self.state.update(state=AttemptState.PREEMPTED.value, ended_at=now, last_checkpoint=last,
-                              message="SIGTERM received (spot preemption or container stop); the pod was not "
-                                      "stopped by the launcher")
-        except OSError as exc:                 # the volume may be going away: still close the attempt
+            self.state.update(
+                state=AttemptState.PREEMPTED.value,
+                ended_at=now,
+                last_checkpoint=last,
+                message="SIGTERM received (spot preemption or container stop); the pod was not stopped by the launcher",
+            )
+        except OSError as exc:  # the volume may be going away: still close the attempt
             logbook.say(f"[remote_train] could not record the preemption: {exc}")
         try:
             self.log.line(Footer(now, self.run_id, self.attempt, AttemptState.PREEMPTED.value, None, last).line())
@@ -138,11 +145,18 @@ class Supervisor:
         except OSError:
             self.fail_message = f"repo dir {repo_dir} vanished"
             return self.finish(AttemptState.FAILED, 1)
-        logbook.say(f"[remote_train] run {self.run_id} attempt {self.attempt}; full output: tail -f "
-                    f"{shlex.quote(self.paths.log)}")
+        logbook.say(
+            f"[remote_train] run {self.run_id} attempt {self.attempt}; full output: tail -f "
+            f"{shlex.quote(self.paths.log)}"
+        )
         try:
-            VenvSetup(repo_dir, self.plan["python"], self.children, self.log.note,
-                      cache_dir=os.path.join(self.plan["workspace"], ".cache")).ensure()
+            VenvSetup(
+                repo_dir,
+                self.plan["python"],
+                self.children,
+                self.log.note,
+                cache_dir=os.path.join(self.plan["workspace"], ".cache"),
+            ).ensure()
         except VenvError as exc:
             self.fail_message = str(exc)
             return self.finish(AttemptState.FAILED, exc.code)
@@ -180,8 +194,14 @@ class Supervisor:
         self.log.line(ended)
         logbook.say(ended)
         os.sync()
-        ending = dict(state=state.value, exit_code=code, ended_at=record.utc_now(), last_checkpoint=last,
-                      message=self.fail_message or None, train_pid=None)
+        ending = dict(
+            state=state.value,
+            exit_code=code,
+            ended_at=record.utc_now(),
+            last_checkpoint=last,
+            message=self.fail_message or None,
+            train_pid=None,
+        )
         if not self.plan["stop_pod"]:
             # --keep-pod on a pod; --host and --local always (this machine may be no pod at all)
             self.log.note("RT_STOP_POD=0: not stopping this machine")
@@ -203,10 +223,15 @@ class Supervisor:
             self.log.note(f"stop requested via {method}")
         else:
             prefix = f"{self.fail_message}; " if self.fail_message else ""
-            self.state.update(stop_requested=False, stop_method=None,
-                              message=prefix + "could not stop the pod (see the log); it is still billing")
-            self.log.note("ERROR: could not stop the pod with the REST API or runpodctl; it keeps billing until "
-                          "stopped (python -m runner stop)")
+            self.state.update(
+                stop_requested=False,
+                stop_method=None,
+                message=prefix + "could not stop the pod (see the log); it is still billing",
+            )
+            self.log.note(
+                "ERROR: could not stop the pod with the REST API or runpodctl; it keeps billing until "
+                "stopped (python -m runner stop)"
+            )
         return 1 if code is None else code
 
     def await_ack(self) -> None:
@@ -241,8 +266,10 @@ def main(plan_path: str, token: Optional[str] = None, launcher_pid: Optional[int
     else:
         found = handoff.await_plan(plan_path, token, launcher_pid or 0)
         if found is None:
-            logbook.say(f"[remote_train] the launcher (pid {launcher_pid}) ended without handing over a plan; "
-                        "nothing was started")
+            logbook.say(
+                f"[remote_train] the launcher (pid {launcher_pid}) ended without handing over a plan; "
+                "nothing was started"
+            )
             return 3
         plan = found
     return Supervisor(plan).run()

@@ -4,6 +4,7 @@ A session we started carries the user option @rt_owner=remote_train, and @rt_tok
 token>, which the supervisor's plan must carry too (launch.py). tmux runs the session's command
 through a shell, so the command is built with shlex.join from an argument list.
 """
+
 from __future__ import annotations
 
 import shlex
@@ -17,22 +18,33 @@ RUNNING, NONE, FINISHED, FOREIGN = "running", "none", "finished", "foreign"
 
 
 class Session(NamedTuple):
-    status: str                   # RUNNING | NONE | FINISHED | FOREIGN
-    token: Optional[str] = None   # the launch token it was started with (None: none, or an older launcher's)
-    pid: Optional[int] = None     # its pane's process: the supervisor (exec'd by the pane's shell)
+    status: str  # RUNNING | NONE | FINISHED | FOREIGN
+    token: Optional[str] = None  # the launch token it was started with (None: none, or an older launcher's)
+    pid: Optional[int] = None  # its pane's process: the supervisor (exec'd by the pane's shell)
 
 
 def _tmux(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["tmux", *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, pass_fds=())
+    return subprocess.run(
+        ["tmux", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        pass_fds=(),
+    )
 
 
 def probe(session: str) -> Session:
     """The session's status, token and pane pid, from one tmux process."""
     if not shutil.which("tmux"):
         return Session(NONE)
-    proc = _tmux("list-panes", "-t", f"={session}:", "-F",
-                 f"#{{pane_dead}} #{{pane_pid}} #{{{SESSION_OWNER_OPTION}}} #{{{SESSION_TOKEN_OPTION}}}")
+    proc = _tmux(
+        "list-panes",
+        "-t",
+        f"={session}:",
+        "-F",
+        f"#{{pane_dead}} #{{pane_pid}} #{{{SESSION_OWNER_OPTION}}} #{{{SESSION_TOKEN_OPTION}}}",
+    )
     if proc.returncode != 0:
         return Session(NONE)
     rows = [line.split(" ") for line in proc.stdout.splitlines() if line.strip()]
@@ -60,9 +72,30 @@ def start(session: str, cwd: str, argv: List[str], token: str) -> Tuple[Optional
     (None, tmux's error)."""
     # One tmux command list, so the server creates and marks the session together: a launcher killed
     # in between (its SSH session dropped) must not leave an unmarked session that looks foreign.
-    proc = _tmux("new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", session, "-c", cwd, "exec " + shlex.join(argv),
-                 ";", "set-option", "-t", f"={session}:", SESSION_OWNER_OPTION, SESSION_OWNER,
-                 ";", "set-option", "-t", f"={session}:", SESSION_TOKEN_OPTION, token)
+    proc = _tmux(
+        "new-session",
+        "-d",
+        "-P",
+        "-F",
+        "#{pane_pid}",
+        "-s",
+        session,
+        "-c",
+        cwd,
+        "exec " + shlex.join(argv),
+        ";",
+        "set-option",
+        "-t",
+        f"={session}:",
+        SESSION_OWNER_OPTION,
+        SESSION_OWNER,
+        ";",
+        "set-option",
+        "-t",
+        f"={session}:",
+        SESSION_TOKEN_OPTION,
+        token,
+    )
     if proc.returncode != 0:
         return None, (proc.stderr or proc.stdout).strip() or f"tmux exited {proc.returncode}"
     first = (proc.stdout.split() or [""])[0]

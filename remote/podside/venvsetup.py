@@ -16,6 +16,7 @@ them. While the files and the image's site-packages stamps are unchanged a warm 
 to check. Any change, or an RT_PYTHON that is a script (a version-manager shim can switch interpreters
 without changing itself), means the image is probed and the venv's interpreter started and compared.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,9 +26,8 @@ from typing import Callable, Mapping, Optional, Tuple
 
 from .children import Children
 from .contract import VENV_REQUIREMENTS_MARKER
-from .imagepython import (IMAGE_RECORD, PROBE, ImagePython, parse_probe, read_image_record, site_stamps,
-                          stamp_paths)
-from .installer import InstallError, Installer
+from .imagepython import IMAGE_RECORD, PROBE, ImagePython, parse_probe, read_image_record, site_stamps, stamp_paths
+from .installer import Installer, InstallError
 
 VENV_DIR = "venv"
 VENV_PYTHON_RECORD = ".rt-python"
@@ -96,13 +96,20 @@ def _write_atomic(path: str, text: str) -> None:
 
 
 class VenvSetup:
-    def __init__(self, repo_dir: str, python: str, children: Children, note: Callable[[str], None],
-                 cache_dir: Optional[str] = None, environ: Optional[Mapping[str, str]] = None):
+    def __init__(
+        self,
+        repo_dir: str,
+        python: str,
+        children: Children,
+        note: Callable[[str], None],
+        cache_dir: Optional[str] = None,
+        environ: Optional[Mapping[str, str]] = None,
+    ):
         self.repo_dir = repo_dir
         self.python = python
         self.children = children
         self.note = note
-        self.cache_dir = cache_dir          # <workspace>/.cache: uv's and pip's caches on the volume
+        self.cache_dir = cache_dir  # <workspace>/.cache: uv's and pip's caches on the volume
         self.environ = dict(os.environ if environ is None else environ)
         self.venv = os.path.join(repo_dir, VENV_DIR)
         self.venv_python = os.path.join(self.venv, "bin", "python")
@@ -110,7 +117,7 @@ class VenvSetup:
         self.image_record = os.path.join(self.venv, IMAGE_RECORD)
         self.marker = os.path.join(self.venv, VENV_REQUIREMENTS_MARKER)
         self.image_fingerprint = ""
-        self.image: Optional[ImagePython] = None    # probed only when the records do not answer
+        self.image: Optional[ImagePython] = None  # probed only when the records do not answer
 
     def version(self, python: str) -> str:
         out = self.children.output([python, *VERSION_ARGS])
@@ -130,9 +137,11 @@ class VenvSetup:
         # The folder comes right after "venv" (wrappers of RT_PYTHON may expect it there).
         argv = [self.python, "-m", "venv", self.venv, "--system-site-packages"]
         if image.has("pip"):
-            argv.append("--without-pip")      # the image's pip serves the venv (it sees system site-packages)
-        self.note(f"venv: creating {self.venv} with {self.python}, seeing the image's site-packages "
-                  f"({len(image.dists)} distributions)")
+            argv.append("--without-pip")  # the image's pip serves the venv (it sees system site-packages)
+        self.note(
+            f"venv: creating {self.venv} with {self.python}, seeing the image's site-packages "
+            f"({len(image.dists)} distributions)"
+        )
         if self.children.run(argv) != 0:
             shutil.rmtree(self.venv, ignore_errors=True)
             raise VenvError(f"could not create the venv {self.venv} (is python3-venv installed?)")
@@ -146,8 +155,14 @@ class VenvSetup:
         ident = interpreter_id(self.python, self.venv_python)
         rec_id, rec_version = read_record(self.record)
         rec_image, rec_stamps = read_image_record(self.image_record)
-        if ident and rec_id == ident and rec_version and rec_image and rec_stamps \
-                and site_stamps(stamp_paths(rec_stamps)) == rec_stamps:
+        if (
+            ident
+            and rec_id == ident
+            and rec_version
+            and rec_image
+            and rec_stamps
+            and site_stamps(stamp_paths(rec_stamps)) == rec_stamps
+        ):
             self.note(f"{SAME_FILES_NOTE} (Python {rec_version.split(' ')[0]}); not started to check")
             self.image_fingerprint = rec_image
             return rec_version
@@ -155,8 +170,11 @@ class VenvSetup:
         have = ""
         if os.path.isdir(self.venv):
             if rec_image != image.fingerprint:
-                self._remove("the image's interpreter or packages differ from the ones the venv was built on"
-                             if rec_image else "it was not built to see the image's site-packages")
+                self._remove(
+                    "the image's interpreter or packages differ from the ones the venv was built on"
+                    if rec_image
+                    else "it was not built to see the image's site-packages"
+                )
             else:
                 have = self.version(self.venv_python)
                 if have != image.version:
@@ -166,7 +184,7 @@ class VenvSetup:
             have = self._create(image)
         self.image_fingerprint = image.fingerprint
         ident = interpreter_id(self.python, self.venv_python)
-        try:                                  # a cache: a torn or stale record only costs a check
+        try:  # a cache: a torn or stale record only costs a check
             _write_atomic(self.image_record, f"{image.fingerprint}\n{site_stamps(list(image.sites))}\n")
             if ident:
                 _write_atomic(self.record, f"{ident}\n{have}\n")
@@ -191,8 +209,15 @@ class VenvSetup:
         if os.path.isfile(requirements):
             self.note("venv: requirements.txt or Python changed (or the image); installing what the image lacks")
             image = self.image or self.probe()
-            installer = Installer(self.venv_python, self.python, self.children, self.note, self.cache_dir,
-                                  self.environ, image_dists=image.dists)
+            installer = Installer(
+                self.venv_python,
+                self.python,
+                self.children,
+                self.note,
+                self.cache_dir,
+                self.environ,
+                image_dists=image.dists,
+            )
             try:
                 installer.install(requirements)
             except InstallError as exc:

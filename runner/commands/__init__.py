@@ -4,6 +4,7 @@ These modules import nothing heavy (argparse only), so building the parser costs
 implementation named by IMPLEMENTATION (a module with `run(args, settings) -> int`) is imported
 only when its command runs.
 """
+
 from __future__ import annotations
 
 from types import ModuleType

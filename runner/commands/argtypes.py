@@ -1,4 +1,5 @@
 """Argument types the command modules share (argparse `type=` callables with clear messages)."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,9 @@ class HostSpec:
         return f"{self.user}@{self.host}:{self.port}"
 
 
-_HOST_RE = re.compile(r"^(?P<user>[A-Za-z0-9._][A-Za-z0-9._-]*)@(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d+))?$")
+_HOST_RE = re.compile(
+    r"^(?P<user>[A-Za-z0-9._][A-Za-z0-9._-]*)@(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d+))?$"
+)
 
 
 def host_spec(value: str) -> HostSpec:
@@ -68,5 +71,6 @@ def budget(value: str) -> float:
 def run_id(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
         raise argparse.ArgumentTypeError(
-            "run ids are 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+            "run ids are 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
     return value

@@ -1,4 +1,5 @@
 """`runner doctor`: its flags and help. The work is in runner.doctor.report, imported only when it runs."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,5 +25,6 @@ EXAMPLES = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object {ok, exit_code, checks: [...]}")
-    p.add_argument("--config", metavar="PATH", default=None,
-                   help="the training config to check (default: every configs/*.yaml)")
+    p.add_argument(
+        "--config", metavar="PATH", default=None, help="the training config to check (default: every configs/*.yaml)"
+    )

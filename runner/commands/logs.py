@@ -1,4 +1,5 @@
 """`runner logs`: its flags and help. The work is in runner.companions.logs, imported only when it runs."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,5 +22,11 @@ EXAMPLES = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until Ctrl-C")
-    p.add_argument("-n", "--lines", type=non_negative_int, default=100, metavar="N",
-                   help="how many lines from the end to print first (default: 100)")
+    p.add_argument(
+        "-n",
+        "--lines",
+        type=non_negative_int,
+        default=100,
+        metavar="N",
+        help="how many lines from the end to print first (default: 100)",
+    )

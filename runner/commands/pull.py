@@ -1,4 +1,5 @@
 """`runner pull`: its flags and help. The work is in runner.companions.pull, imported only when it runs."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,12 +24,22 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", nargs="?", metavar="PATH", help="file or folder on the volume (default: the newest "
-                   "complete checkpoint)")
+    p.add_argument(
+        "path", nargs="?", metavar="PATH", help="file or folder on the volume (default: the newest complete checkpoint)"
+    )
     p.add_argument("dest", nargs="?", metavar="DEST", default=None, help="local folder to put it in (default: .)")
-    p.add_argument("--dest", dest="dest_opt", metavar="DEST", default=None,
-                   help="same as DEST, for the default checkpoint (no PATH)")
+    p.add_argument(
+        "--dest",
+        dest="dest_opt",
+        metavar="DEST",
+        default=None,
+        help="same as DEST, for the default checkpoint (no PATH)",
+    )
     p.add_argument("--config", metavar="PATH", help="take the checkpoint from this training config's output_dir")
     p.add_argument("--log", action="store_true", help="pull the run's log (logs/current.log); `--log DEST` works")
-    p.add_argument("--via", choices=("s3", "ssh"), default=None,
-                   help="force the path: s3 (no pod) or ssh (running pod); default: s3 when available")
+    p.add_argument(
+        "--via",
+        choices=("s3", "ssh"),
+        default=None,
+        help="force the path: s3 (no pod) or ssh (running pod); default: s3 when available",
+    )

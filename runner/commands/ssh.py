@@ -1,4 +1,5 @@
 """`runner ssh`: its flags and help. The work is in runner.companions.ssh, imported only when it runs."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,5 +18,9 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("remote_command", nargs=argparse.REMAINDER, metavar="-- COMMAND",
-                   help="a command to run on the pod instead of an interactive shell")
+    p.add_argument(
+        "remote_command",
+        nargs=argparse.REMAINDER,
+        metavar="-- COMMAND",
+        help="a command to run on the pod instead of an interactive shell",
+    )

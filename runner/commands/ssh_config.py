@@ -1,4 +1,5 @@
 """`runner ssh-config`: its flags and help. The work is in runner.companions.ssh, imported only when it runs."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,5 +18,6 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--write", action="store_true",
-                   help="write the block to the state directory's ssh_config (for an Include line)")
+    p.add_argument(
+        "--write", action="store_true", help="write the block to the state directory's ssh_config (for an Include line)"
+    )

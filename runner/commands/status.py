@@ -1,4 +1,5 @@
 """`runner status`: its flags and help. The work is in runner.companions.status, imported only when it runs."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """`runner stop`: its flags and help. The work is in runner.companions.stop, imported only when it runs."""
+
 from __future__ import annotations
 
 import argparse

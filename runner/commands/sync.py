@@ -1,4 +1,5 @@
 """`runner sync`: its flags and help. The work is in runner.companions.sync, imported only when it runs."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="list what would be transferred, change nothing")
     p.add_argument("--delete", action="store_true", help="delete remote files that are not present locally")
     p.add_argument("--keep-running", action="store_true", help="leave the pod running afterwards (SSH path)")
-    p.add_argument("--via", choices=("s3", "ssh"), default=None,
-                   help="force the path: s3 (RunPod's S3 API, no pod) or ssh (rsync; starts the pod); "
-                        "default: s3 when available")
+    p.add_argument(
+        "--via",
+        choices=("s3", "ssh"),
+        default=None,
+        help="force the path: s3 (RunPod's S3 API, no pod) or ssh (rsync; starts the pod); default: s3 when available",
+    )

@@ -1,4 +1,5 @@
 """`runner tensorboard`: its flags and help. The work is in runner.companions.tensorboard, imported only when it runs."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,14 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", type=port, default=None, metavar="N",
-                   help="local port; default 6006, or the next free one if 6006 is taken")
-    p.add_argument("--config", metavar="PATH",
-                   help="training config whose logging_dir to show (default: the current run's config)")
+    p.add_argument(
+        "--port",
+        type=port,
+        default=None,
+        metavar="N",
+        help="local port; default 6006, or the next free one if 6006 is taken",
+    )
+    p.add_argument(
+        "--config", metavar="PATH", help="training config whose logging_dir to show (default: the current run's config)"
+    )
     p.add_argument("--stop-remote", action="store_true", help="also stop TensorBoard on the pod on Ctrl-C")

@@ -1,9 +1,10 @@
 """`runner train`: its flags and help. The work is in runner.train.command (then runner.train.session), imported only when it runs."""
+
 from __future__ import annotations
 
 import argparse
 
-from runner.commands.argtypes import budget, non_negative_int, run_id, host_spec
+from runner.commands.argtypes import budget, host_spec, non_negative_int, run_id
 
 NAME = "train"
 IMPLEMENTATION = "runner.train.command"
@@ -47,30 +48,60 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, metavar="PATH",
-                   help="training config (YAML with output_dir), relative to the training repo root; "
-                        "the pod uses the same path in its checkout")
-    p.add_argument("--detach", action="store_true",
-                   help="start training and return at once; follow later with `runner logs -f`")
-    p.add_argument("--keep-pod", action="store_true",
-                   help="leave the pod running after training ends (default: it stops itself)")
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="PATH",
+        help="training config (YAML with output_dir), relative to the training repo root; "
+        "the pod uses the same path in its checkout",
+    )
+    p.add_argument(
+        "--detach", action="store_true", help="start training and return at once; follow later with `runner logs -f`"
+    )
+    p.add_argument(
+        "--keep-pod", action="store_true", help="leave the pod running after training ends (default: it stops itself)"
+    )
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--host", type=host_spec, metavar="USER@HOST[:PORT]",
-                       help="train over SSH on this machine instead of the stack's pod (no RunPod API; "
-                            "its host key is pinned on first use)")
-    where.add_argument("--local", action="store_true",
-                       help="run the pod-side launcher on this machine: the whole flow without a cloud")
-    p.add_argument("--workspace", metavar="DIR",
-                   help="workspace (volume) directory on the target (default: the stack's workspace output, "
-                        "/workspace for --host, ./.local-workspace for --local)")
-    p.add_argument("--allow-unpushed", action="store_true",
-                   help="when REPO_URL is this checkout, launch even if the config or TRAIN_SCRIPT is not in the "
-                        "pushed branch (a warning instead of an error; the pod clones the pushed branch)")
-    p.add_argument("--run-id", type=run_id, metavar="ID",
-                   help="name of the run (default: <config name>-<UTC time>); reuse one to continue it")
-    p.add_argument("--max-recoveries", type=non_negative_int, default=3, metavar="N",
-                   help="after a spot preemption (or a vanished pod) resume or recreate the pod and continue "
-                        "from the newest checkpoint, at most N times (default: 3; 0 = report and exit 4)")
-    p.add_argument("--budget-usd", type=budget, metavar="X",
-                   help="stop the pod once this command's attempts have cost about X US dollars "
-                        "(cost_per_hr x pod time; no recovery beyond it); exit 4")
+    where.add_argument(
+        "--host",
+        type=host_spec,
+        metavar="USER@HOST[:PORT]",
+        help="train over SSH on this machine instead of the stack's pod (no RunPod API; "
+        "its host key is pinned on first use)",
+    )
+    where.add_argument(
+        "--local", action="store_true", help="run the pod-side launcher on this machine: the whole flow without a cloud"
+    )
+    p.add_argument(
+        "--workspace",
+        metavar="DIR",
+        help="workspace (volume) directory on the target (default: the stack's workspace output, "
+        "/workspace for --host, ./.local-workspace for --local)",
+    )
+    p.add_argument(
+        "--allow-unpushed",
+        action="store_true",
+        help="when REPO_URL is this checkout, launch even if the config or TRAIN_SCRIPT is not in the "
+        "pushed branch (a warning instead of an error; the pod clones the pushed branch)",
+    )
+    p.add_argument(
+        "--run-id",
+        type=run_id,
+        metavar="ID",
+        help="name of the run (default: <config name>-<UTC time>); reuse one to continue it",
+    )
+    p.add_argument(
+        "--max-recoveries",
+        type=non_negative_int,
+        default=3,
+        metavar="N",
+        help="after a spot preemption (or a vanished pod) resume or recreate the pod and continue "
+        "from the newest checkpoint, at most N times (default: 3; 0 = report and exit 4)",
+    )
+    p.add_argument(
+        "--budget-usd",
+        type=budget,
+        metavar="X",
+        help="stop the pod once this command's attempts have cost about X US dollars "
+        "(cost_per_hr x pod time; no recovery beyond it); exit 4",
+    )

@@ -3,19 +3,20 @@
 Does not start the pod. With -f the log is followed across SSH drops (runner/remote/follow.py: no line
 twice, none missing) until Ctrl-C, or until the pod stops (e.g. it stopped itself after training).
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 import threading
-from typing import Callable
+from collections.abc import Callable
 
+from remote.podside.contract import VolumePaths
 from runner.errors import PodLeft, PodNotRunning, RunnerError
 from runner.pod.link import PodLink, open_pod_link
 from runner.pod.stack import read_outputs_for
 from runner.remote.follow import follow_with_reconnect
 from runner.remote.inspect import tail_log
-from remote.podside.contract import VolumePaths
 from runner.remote.ssh import SshConnection
 from runner.settings import Settings
 from runner.types import Say
@@ -76,9 +77,15 @@ def follow_log(
         say(f"[runner] reconnected to {conn.target}; following from byte {at}")
 
     return follow_with_reconnect(
-        connect, path, offset, lambda line, _off: on_line(line),
-        should_stop=lambda: False, stop_event=stop_event,
-        on_disconnect=on_disconnect, on_reconnect=on_reconnect, max_reconnect_wait_s=max_reconnect_wait_s,
+        connect,
+        path,
+        offset,
+        lambda line, _off: on_line(line),
+        should_stop=lambda: False,
+        stop_event=stop_event,
+        on_disconnect=on_disconnect,
+        on_reconnect=on_reconnect,
+        max_reconnect_wait_s=max_reconnect_wait_s,
     )
 
 
@@ -98,7 +105,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         link = open_pod_link(settings, start_if_stopped=False, outputs=outputs)
     except PodNotRunning as e:
-        from runner.volume.views import print_log      # the volume through S3 (no pod)
+        from runner.volume.views import print_log  # the volume through S3 (no pod)
 
         code = print_log(settings, outputs, lines, follow)
         if code is not None:

@@ -5,13 +5,15 @@ pod must be running (this command never starts it: that is what S3 is for); then
 runs over SFTP on the pod's SSH (SftpSource below). Which folder: PATH, else --config's output_dir, else
 the output_dir of the run in <workspace>/.runner/state.json, else the last run recorded on this machine.
 """
+
 from __future__ import annotations
 
 import argparse
 import stat as statmod
 import sys
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, Sequence
+from typing import Any
 
 from remote.podside.contract import VolumePaths, parse_json_object
 from runner.errors import PodNotRunning, UsageError
@@ -38,8 +40,10 @@ class SftpSource:
         if sftp is None:
             from runner.errors import SshError
 
-            raise SshError("the pod's SSH server refused an SFTP session; use the S3 path (--via s3) or "
-                           "`python -m runner ssh` to copy by hand.")
+            raise SshError(
+                "the pod's SSH server refused an SFTP session; use the S3 path (--via s3) or "
+                "`python -m runner ssh` to copy by hand."
+            )
         self.sftp = sftp
 
     def files(self, path: str) -> list[RemoteFile]:
@@ -78,8 +82,10 @@ class SftpSource:
                         dst.write(chunk)
                         progress.add(len(chunk))
                 if tmp.stat().st_size != f.size:
-                    raise UsageError(f"{remote} arrived with {tmp.stat().st_size} of {f.size} bytes (it changed while "
-                                     "being read?); run the pull again.")
+                    raise UsageError(
+                        f"{remote} arrived with {tmp.stat().st_size} of {f.size} bytes (it changed while "
+                        "being read?); run the pull again."
+                    )
                 os.replace(tmp, local)
                 if f.mtime is not None:
                     os.utime(local, (f.mtime, f.mtime))
@@ -99,8 +105,10 @@ def _output_dir(args: argparse.Namespace, settings: Settings, outputs: StackOutp
         if PurePosixPath(out).is_absolute():
             return out
         if not repo_dir:
-            raise UsageError(f"output_dir {out} of {config} is relative to the training repo, whose place on the "
-                             "volume is unknown: set REPO_URL in .runpod.env, or pass the folder as PATH.")
+            raise UsageError(
+                f"output_dir {out} of {config} is relative to the training repo, whose place on the "
+                "volume is unknown: set REPO_URL in .runpod.env, or pass the folder as PATH."
+            )
         return str(PurePosixPath(repo_dir) / out)
     if state and state.get("output_dir"):
         return str(state["output_dir"])
@@ -113,8 +121,10 @@ def _output_dir(args: argparse.Namespace, settings: Settings, outputs: StackOutp
     record = runrecord.load(settings.paths, run_id) if run_id else None
     if record is not None and record.output_dir:
         return record.output_dir
-    raise UsageError("no run known to take the checkpoint from (no .runner/state.json on the volume, no run started "
-                     "from this machine); pass --config configs/<name>.yaml or the folder as PATH.")
+    raise UsageError(
+        "no run known to take the checkpoint from (no .runner/state.json on the volume, no run started "
+        "from this machine); pass --config configs/<name>.yaml or the folder as PATH."
+    )
 
 
 def _report(pulled: Pulled, where: str) -> None:
@@ -132,7 +142,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if getattr(args, "log", False) and path_arg:
         if dest_arg:
             raise UsageError("--log pulls the run's log: pass at most a DEST (`runner pull --log [DEST]`), not a PATH.")
-        path_arg, dest_arg = None, path_arg       # `runner pull --log DIR`: the one positional is the destination
+        path_arg, dest_arg = None, path_arg  # `runner pull --log DIR`: the one positional is the destination
     dest = Path(dest_arg or ".").expanduser().resolve()
     outputs = read_outputs_for(settings)
     paths = VolumePaths(outputs.workspace)
@@ -155,8 +165,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             except PodNotRunning as e:
                 raise PodNotRunning(
                     f"{e.message.split(';')[0]}; without RunPod's S3 API `runner pull` needs the running pod. Set "
-                    "RUNPOD_S3_ACCESS_KEY and RUNPOD_S3_SECRET_KEY (README: \"The volume without a pod (S3)\") to "
-                    "pull with it stopped, or start it (`python -m runner train`).") from None
+                    'RUNPOD_S3_ACCESS_KEY and RUNPOD_S3_SECRET_KEY (README: "The volume without a pod (S3)") to '
+                    "pull with it stopped, or start it (`python -m runner train`)."
+                ) from None
             conn = link.connect()
             source = SftpSource(conn)
             state_raw = conn.read_file(paths.state_file)
@@ -165,7 +176,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if getattr(args, "log", False):
             pulled = pull_tree(source, paths.log, dest)
         elif path_arg:
-            path = path_arg if PurePosixPath(path_arg).is_absolute() else str(PurePosixPath(outputs.workspace) / path_arg)
+            path = (
+                path_arg if PurePosixPath(path_arg).is_absolute() else str(PurePosixPath(outputs.workspace) / path_arg)
+            )
             pulled = pull_tree(source, path, dest)
         else:
             pulled = pull_newest_checkpoint(source, _output_dir(args, settings, outputs, state), dest)

@@ -5,6 +5,7 @@ Both first connect once with paramiko, which checks the pod's host key against t
 (<state dir>/<stack>/ssh_known_hosts) under the alias runpod-<stack>, so the system ssh checks it
 with StrictHostKeyChecking=yes. Neither command starts the pod.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,13 +15,18 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from runner.pod.link import PodLink, open_pod_link
-from runner.errors import PodNotRunning
-from runner.errors import UsageError
+from runner.errors import PodNotRunning, UsageError
 from runner.paths import write_private
-from runner.remote.openssh import host_alias, host_key_algorithms, openssh_known_hosts_path, openssh_options, write_known_hosts
-from runner.settings import Settings
+from runner.pod.link import PodLink, open_pod_link
 from runner.remote.hostkeys import HostKey
+from runner.remote.openssh import (
+    host_alias,
+    host_key_algorithms,
+    openssh_known_hosts_path,
+    openssh_options,
+    write_known_hosts,
+)
+from runner.settings import Settings
 
 # Replaced in tests; never returns in real use.
 _exec = os.execvp
@@ -50,14 +56,21 @@ def _destination(link: PodLink) -> tuple[str, str]:
     return ep.user or link.outputs.ssh_user, ep.host
 
 
-def ssh_argv(settings: Settings, link: PodLink, key: HostKey, known_hosts: Path,
-             remote_command: list[str] | tuple[str, ...] = ()) -> list[str]:
+def ssh_argv(
+    settings: Settings, link: PodLink, key: HostKey, known_hosts: Path, remote_command: list[str] | tuple[str, ...] = ()
+) -> list[str]:
     user, host = _destination(link)
     return [
         "ssh",
-        *openssh_options(key_path=settings.ssh_key_path, port=link.endpoint.port, known_hosts=known_hosts,
-                         alias=host_alias(settings), key_type=key.key_type),
-        "-t", f"{user}@{host}",
+        *openssh_options(
+            key_path=settings.ssh_key_path,
+            port=link.endpoint.port,
+            known_hosts=known_hosts,
+            alias=host_alias(settings),
+            key_type=key.key_type,
+        ),
+        "-t",
+        f"{user}@{host}",
         *remote_command,
     ]
 
@@ -70,8 +83,9 @@ def _q(value: str | Path) -> str:
     return f'"{text}"' if any(c.isspace() for c in text) else text
 
 
-def config_block(settings: Settings, link: PodLink, key: HostKey, known_hosts: Path,
-                 *, now: datetime | None = None) -> str:
+def config_block(
+    settings: Settings, link: PodLink, key: HostKey, known_hosts: Path, *, now: datetime | None = None
+) -> str:
     user, host = _destination(link)
     alias = host_alias(settings)
     when = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
@@ -109,8 +123,10 @@ def run_ssh_config(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     sys.stdout.write(block)
     sys.stdout.flush()
-    _say(f"note: the port changes on every pod start; rerun this then (or use --write with an Include line). "
-         f"`ssh {alias}` connects once the block is in ~/.ssh/config.")
+    _say(
+        f"note: the port changes on every pod start; rerun this then (or use --write with an Include line). "
+        f"`ssh {alias}` connects once the block is in ~/.ssh/config."
+    )
     return 0
 
 

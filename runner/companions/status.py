@@ -4,6 +4,7 @@ Read-only: never starts the pod, never spends money. Talks SSH only when the pod
 otherwise the training part comes from the last run recorded on this machine (runs/*.json).
 The JSON object's keys are stable (the README's `runner status` section lists them).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,31 +15,50 @@ from datetime import datetime, timezone
 from typing import Any, cast
 
 from infra.runpod_client import Pod, RunPodError
+from remote.podside.contract import IdleKey, VolumePaths
+from runner.companions.status_report import (  # noqa: F401
+    IdleReport,
+    LogReport,
+    LossReport,
+    PodReport,
+    SshReport,
+    StatusReport,
+    TrainingReport,
+)
+from runner.companions.status_text import render
 from runner.errors import RunnerError, from_runpod_error
+from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.pod.state import PodState, classify, with_user
 from runner.pod.stops import StopLog
 from runner.pod.volume_marker import marker_reader
+from runner.remote.inspect import inspect_pod, tail_log
+from runner.settings import Settings
+from runner.timestamps import parse_utc
 from runner.train import losscurve
 from runner.train import record as runrecord
-from runner.remote.inspect import inspect_pod, tail_log
-from remote.podside.contract import IdleKey, VolumePaths
 from runner.train.record import RunRecord
-from runner.settings import Settings
-from runner.pod.stack import StackOutputs, read_outputs_for
-from runner.timestamps import parse_utc
-from runner.companions.status_report import (IdleReport, LogReport, LossReport, PodReport, SshReport,  # noqa: F401
-                                             StatusReport, TrainingReport)
-from runner.companions.status_text import render
 
 LOG_LINES = 10
-LOSS_LOG_BYTES = 256 * 1024      # without a trainer_state.json, the loss comes from this much of the log's end
-TRAINING_KEYS = ("run_id", "attempt", "state", "exit_code", "config", "output_dir", "started_at", "ended_at",
-                 "resume_from", "last_checkpoint")
+LOSS_LOG_BYTES = 256 * 1024  # without a trainer_state.json, the loss comes from this much of the log's end
+TRAINING_KEYS = (
+    "run_id",
+    "attempt",
+    "state",
+    "exit_code",
+    "config",
+    "output_dir",
+    "started_at",
+    "ended_at",
+    "resume_from",
+    "last_checkpoint",
+)
 
 
 def _pod_info(pod: Pod | None, outputs: StackOutputs, state: str, now: datetime) -> dict[str, Any]:
     running = state == PodState.RUNNING
-    market = outputs.market if pod is None or pod.interruptible is None else ("spot" if pod.interruptible else "on-demand")
+    market = (
+        outputs.market if pod is None or pod.interruptible is None else ("spot" if pod.interruptible else "on-demand")
+    )
     price = None
     if pod is not None and pod.cost_per_hr:
         price = pod.cost_per_hr
@@ -59,8 +79,11 @@ def _pod_info(pod: Pod | None, outputs: StackOutputs, state: str, now: datetime)
         "price_per_hr": price,
         "started_at": pod.started_at if pod is not None else None,
         "uptime_s": int((now - started).total_seconds()) if (running and started is not None) else None,
-        "ssh": ({"host": pod.ssh.host, "port": pod.ssh.port, "user": pod.ssh.user or outputs.ssh_user}
-                if running and pod is not None and pod.ssh is not None else None),
+        "ssh": (
+            {"host": pod.ssh.host, "port": pod.ssh.port, "user": pod.ssh.user or outputs.ssh_user}
+            if running and pod is not None and pod.ssh is not None
+            else None
+        ),
         "data_center": (pod.data_center if pod is not None and pod.data_center else outputs.data_center),
         "volume_id": (pod.volume_id if pod is not None and pod.volume_id else outputs.volume_id),
         "name": pod.name if pod is not None else outputs.pod_name,
@@ -69,9 +92,17 @@ def _pod_info(pod: Pod | None, outputs: StackOutputs, state: str, now: datetime)
 
 
 def _empty_training() -> dict[str, Any]:
-    return {"source": None, **{k: None for k in TRAINING_KEYS},
-            "session_running": None, "newest_checkpoint": None, "skipped_checkpoints": [],
-            "estimated_cost_usd": None, "record": None, "accounting": None, "loss": None}
+    return {
+        "source": None,
+        **{k: None for k in TRAINING_KEYS},
+        "session_running": None,
+        "newest_checkpoint": None,
+        "skipped_checkpoints": [],
+        "estimated_cost_usd": None,
+        "record": None,
+        "accounting": None,
+        "loss": None,
+    }
 
 
 def _loss(points: list[losscurve.Point], source: str) -> dict[str, Any] | None:
@@ -93,7 +124,7 @@ def _loss_on_pod(conn: Any, newest_checkpoint: str | None, log: str) -> dict[str
             return _loss(points, "trainer_state")
     res = conn.run(f"tail -c {LOSS_LOG_BYTES} -- {shlex.quote(log)} 2>/dev/null; true", timeout=60)
     curve = losscurve.LossCurve()
-    for line in res.stdout.splitlines()[1:] if res.stdout else []:   # the first may be cut off
+    for line in res.stdout.splitlines()[1:] if res.stdout else []:  # the first may be cut off
         curve.feed(line)
     return _loss(curve.points, "log")
 
@@ -110,10 +141,20 @@ def _accounting(record: RunRecord) -> dict[str, Any]:
         "gpu_hours": record.gpu_hours,
         "estimated_cost_usd": record.estimated_cost_usd,
         "per_attempt": [
-            {"attempt": a.attempt, "pod_id": a.pod_id, "market": a.market, "state": a.state,
-             "interruption": a.interruption, "recovery": a.recovery, "resume_from": a.resume_from,
-             "last_step": a.last_step, "steps_lost": a.steps_lost, "seconds_lost": a.seconds_lost,
-             "pod_seconds": a.pod_seconds, "cost_usd": a.cost_usd}
+            {
+                "attempt": a.attempt,
+                "pod_id": a.pod_id,
+                "market": a.market,
+                "state": a.state,
+                "interruption": a.interruption,
+                "recovery": a.recovery,
+                "resume_from": a.resume_from,
+                "last_step": a.last_step,
+                "steps_lost": a.steps_lost,
+                "seconds_lost": a.seconds_lost,
+                "pod_seconds": a.pod_seconds,
+                "cost_usd": a.cost_usd,
+            }
             for a in record.attempts
         ],
     }
@@ -122,18 +163,22 @@ def _accounting(record: RunRecord) -> dict[str, Any]:
 def _from_pod(settings: Settings, outputs: StackOutputs, pod: Pod, report: dict[str, Any]) -> None:
     paths = VolumePaths(outputs.workspace)
     settings.require_ssh_key()
-    assert pod.ssh is not None   # the caller checked that the pod has an SSH endpoint
+    assert pod.ssh is not None  # the caller checked that the pod has an SSH endpoint
     ssh = with_user(pod.ssh, outputs.ssh_user)
-    from runner.pod.link import connect_endpoint     # paramiko (~0.1 s): only once the pod is known to run
+    from runner.pod.link import connect_endpoint  # paramiko (~0.1 s): only once the pod is known to run
 
     with connect_endpoint(settings, ssh, pin_id=outputs.pod_id, started_at=pod.started_at) as conn:
         info = inspect_pod(conn, paths)
         report["pod"]["idle_stop"].update(_idle(info.idle))
         training = _empty_training()
         training.update({k: (info.state or {}).get(k) for k in TRAINING_KEYS})
-        training.update(source="pod", session_running=info.session_running,
-                        output_dir=info.output_dir or training["output_dir"],
-                        newest_checkpoint=info.newest_checkpoint, skipped_checkpoints=info.skipped_checkpoints)
+        training.update(
+            source="pod",
+            session_running=info.session_running,
+            output_dir=info.output_dir or training["output_dir"],
+            newest_checkpoint=info.newest_checkpoint,
+            skipped_checkpoints=info.skipped_checkpoints,
+        )
         if info.state is None:
             training["source"] = "pod" if info.session_running else None
         report["training"] = training
@@ -154,8 +199,11 @@ def _idle(data: dict[str, Any] | None) -> dict[str, Any]:
     if data is None or not data.get(IdleKey.ALIVE):
         return {"watching": False, "busy": None, "idle_for_s": None}
     busy = data.get(IdleKey.BUSY)
-    return {"watching": True, "busy": list(busy) if isinstance(busy, list) else None,
-            "idle_for_s": data.get(IdleKey.IDLE_FOR_S)}
+    return {
+        "watching": True,
+        "busy": list(busy) if isinstance(busy, list) else None,
+        "idle_for_s": data.get(IdleKey.IDLE_FOR_S),
+    }
 
 
 def _last_local_run(settings: Settings) -> tuple[RunRecord, str] | None:
@@ -178,11 +226,19 @@ def _from_local(settings: Settings, report: dict[str, Any]) -> None:
     last = record.attempts[-1] if record.attempts else None
     training = _empty_training()
     training.update(
-        source="local", record=where, run_id=record.run_id, state=record.status, exit_code=record.exit_code,
-        config=record.config, output_dir=record.output_dir, last_checkpoint=record.last_checkpoint,
-        newest_checkpoint=record.last_checkpoint, attempt=last.attempt if last else None,
+        source="local",
+        record=where,
+        run_id=record.run_id,
+        state=record.status,
+        exit_code=record.exit_code,
+        config=record.config,
+        output_dir=record.output_dir,
+        last_checkpoint=record.last_checkpoint,
+        newest_checkpoint=record.last_checkpoint,
+        attempt=last.attempt if last else None,
         started_at=(first.started_at if first and first.started_at else record.created_at),
-        ended_at=last.ended_at if last else None, resume_from=last.resume_from if last else None,
+        ended_at=last.ended_at if last else None,
+        resume_from=last.resume_from if last else None,
         estimated_cost_usd=record.estimated_cost_usd,
         loss=_loss([(int(p[0]), float(p[1])) for p in record.loss_points if len(p) == 2], "record"),
     )
@@ -216,7 +272,7 @@ def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
         except RunnerError as e:
             report["errors"].append(f"could not read the training state over SSH: {e.message}")
     if report["training"]["source"] is None and state != PodState.RUNNING:
-        from runner.volume.views import fill_status      # the run's state through S3 (no pod)
+        from runner.volume.views import fill_status  # the run's state through S3 (no pod)
 
         fill_status(settings, outputs, report, _empty_training(), TRAINING_KEYS, LOG_LINES)
     if report["training"]["source"] is None:
@@ -226,8 +282,9 @@ def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
         # Only when this machine recorded the run; otherwise the key stays null.
         report["training"]["accounting"] = _accounting(found[0])
         if report["training"]["loss"] is None:
-            report["training"]["loss"] = _loss([(int(p[0]), float(p[1])) for p in found[0].loss_points
-                                                if len(p) == 2], "record")
+            report["training"]["loss"] = _loss(
+                [(int(p[0]), float(p[1])) for p in found[0].loss_points if len(p) == 2], "record"
+            )
     return cast(StatusReport, report)
 
 

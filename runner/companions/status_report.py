@@ -1,8 +1,9 @@
 """The `runner status --json` object: the keys users script against, as TypedDicts (README:
 "runner status"). runner/companions/status.py fills it, status_text.py prints it."""
+
 from __future__ import annotations
 
-from typing import Any, Optional, TypedDict
+from typing import Any, TypedDict
 
 
 # The keys users script against, in the order printed (README: "runner status"). Optional
@@ -14,59 +15,59 @@ class SshReport(TypedDict):
 
 
 class IdleReport(TypedDict):
-    after_min: float                 # the stack's idle stop, minutes (0: off)
-    watching: Optional[bool]         # the pod's watcher runs; null while the pod is not running
-    busy: Optional[list[str]]        # what keeps the pod busy now ([]: idle); null when not known
-    idle_for_s: Optional[float]      # how long it has been idle, as of the watcher's last check
+    after_min: float  # the stack's idle stop, minutes (0: off)
+    watching: bool | None  # the pod's watcher runs; null while the pod is not running
+    busy: list[str] | None  # what keeps the pod busy now ([]: idle); null when not known
+    idle_for_s: float | None  # how long it has been idle, as of the watcher's last check
 
 
 class PodReport(TypedDict):
-    state: str                       # PodState
-    status: Optional[str]            # RunPod's status (RUNNING, EXITED, ...)
-    last_status_change: Optional[str]
-    market: Optional[str]            # spot | on-demand
-    gpu_type: Optional[str]
-    gpu_count: Optional[int]
-    cost_per_hr: Optional[float]     # what it bills now (0.0 when stopped)
-    price_per_hr: Optional[float]    # what it bills while running
-    started_at: Optional[str]
-    uptime_s: Optional[int]
-    ssh: Optional[SshReport]
-    data_center: Optional[str]
-    volume_id: Optional[str]
-    name: Optional[str]
+    state: str  # PodState
+    status: str | None  # RunPod's status (RUNNING, EXITED, ...)
+    last_status_change: str | None
+    market: str | None  # spot | on-demand
+    gpu_type: str | None
+    gpu_count: int | None
+    cost_per_hr: float | None  # what it bills now (0.0 when stopped)
+    price_per_hr: float | None  # what it bills while running
+    started_at: str | None
+    uptime_s: int | None
+    ssh: SshReport | None
+    data_center: str | None
+    volume_id: str | None
+    name: str | None
     idle_stop: IdleReport
 
 
 class LossReport(TypedDict):
-    source: str                      # trainer_state (the newest complete checkpoint's log_history) | log | record
+    source: str  # trainer_state (the newest complete checkpoint's log_history) | log | record
     first_step: int
     last_step: int
     min: float
     min_step: int
     last: float
-    points: list[list[float]]        # [[step, loss], ...], at most losscurve.MAX_POINTS
+    points: list[list[float]]  # [[step, loss], ...], at most losscurve.MAX_POINTS
 
 
 class TrainingReport(TypedDict):
-    source: Optional[str]            # pod (over SSH) | volume (S3, pod stopped) | local (this machine's record) | null
-    run_id: Optional[str]
-    attempt: Optional[int]
-    state: Optional[str]
-    exit_code: Optional[int]
-    config: Optional[str]
-    output_dir: Optional[str]
-    started_at: Optional[str]
-    ended_at: Optional[str]
-    resume_from: Optional[str]
-    last_checkpoint: Optional[str]
-    session_running: Optional[bool]
-    newest_checkpoint: Optional[str]
+    source: str | None  # pod (over SSH) | volume (S3, pod stopped) | local (this machine's record) | null
+    run_id: str | None
+    attempt: int | None
+    state: str | None
+    exit_code: int | None
+    config: str | None
+    output_dir: str | None
+    started_at: str | None
+    ended_at: str | None
+    resume_from: str | None
+    last_checkpoint: str | None
+    session_running: bool | None
+    newest_checkpoint: str | None
     skipped_checkpoints: list[str]
-    estimated_cost_usd: Optional[float]
-    record: Optional[str]            # the local run record's path
-    accounting: Optional[dict[str, Any]]
-    loss: Optional[LossReport]       # the run's loss over steps (the chart); null when none is known
+    estimated_cost_usd: float | None
+    record: str | None  # the local run record's path
+    accounting: dict[str, Any] | None
+    loss: LossReport | None  # the run's loss over steps (the chart); null when none is known
 
 
 class LogReport(TypedDict):
@@ -80,7 +81,7 @@ class StatusReport(TypedDict):
     pod_id: str
     pod: PodReport
     training: TrainingReport
-    log: Optional[LogReport]
+    log: LogReport | None
     errors: list[str]
 
 

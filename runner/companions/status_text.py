@@ -1,4 +1,5 @@
 """`runner status` as text: the report (runner/companions/status_report.py) in a few lines."""
+
 from __future__ import annotations
 
 from runner.companions.status_report import IdleReport, StatusReport
@@ -38,8 +39,11 @@ def _idle_text(idle: IdleReport, running: bool) -> str:
 def render(report: StatusReport) -> str:
     pod, tr, log = report["pod"], report["training"], report["log"]
     lines = [f"stack {report['stack']}, pod {report['pod_id']}" + (f" ({pod['name']})" if pod.get("name") else "")]
-    raw = f" ({pod['status']}" + (f": {pod['last_status_change']}" if pod["last_status_change"] else "") + ")" \
-        if pod["status"] else ""
+    raw = (
+        f" ({pod['status']}" + (f": {pod['last_status_change']}" if pod["last_status_change"] else "") + ")"
+        if pod["status"]
+        else ""
+    )
     since = ""
     if pod["uptime_s"] is not None:
         since = f", up {_duration(pod['uptime_s'])} since {pod['started_at']}"
@@ -57,16 +61,25 @@ def render(report: StatusReport) -> str:
         lines.append(f"  SSH:        {s['user']}@{s['host']} -p {s['port']}   (`python -m runner ssh`)")
     lines.append(f"  idle stop:  {_idle_text(pod['idle_stop'], pod['state'] == PodState.RUNNING)}")
     if tr["source"] is None:
-        lines.append("training:     no run known" + ("" if pod["state"] == PodState.RUNNING else
-                                                     " (the pod is not running; nothing recorded on this machine)"))
+        lines.append(
+            "training:     no run known"
+            + (
+                ""
+                if pod["state"] == PodState.RUNNING
+                else " (the pod is not running; nothing recorded on this machine)"
+            )
+        )
     else:
         where = {"pod": "from the pod", "volume": "from the volume through S3; the pod is stopped"}.get(
-            tr["source"] or "", "last run started from this machine")
+            tr["source"] or "", "last run started from this machine"
+        )
         lines.append(f"training ({where}):")
         if tr["run_id"]:
             attempt = f", attempt {tr['attempt']}" if tr["attempt"] else ""
-            lines.append(f"  run:        {tr['run_id']}{attempt}, {tr['state'] or 'unknown state'}"
-                         + (f", exit code {tr['exit_code']}" if tr["exit_code"] is not None else ""))
+            lines.append(
+                f"  run:        {tr['run_id']}{attempt}, {tr['state'] or 'unknown state'}"
+                + (f", exit code {tr['exit_code']}" if tr["exit_code"] is not None else "")
+            )
         if tr["config"]:
             lines.append(f"  config:     {tr['config']}")
         if tr["session_running"] is not None:
@@ -80,22 +93,32 @@ def render(report: StatusReport) -> str:
             lines.append(f"  cost:       about ${tr['estimated_cost_usd']:.2f} (compute, estimated)")
         acc = tr.get("accounting")
         if acc:
-            lines.append(f"  attempts:   {acc['attempts']} ({acc['preemptions']} preemption(s), "
-                         f"{acc['recoveries']} automatic recovery(ies))")
+            lines.append(
+                f"  attempts:   {acc['attempts']} ({acc['preemptions']} preemption(s), "
+                f"{acc['recoveries']} automatic recovery(ies))"
+            )
             if acc["steps_lost"] or acc["seconds_lost"]:
-                lines.append(f"  lost:       {acc['steps_lost']} step(s), {_duration(int(acc['seconds_lost']))} "
-                             "redone after resumes")
+                lines.append(
+                    f"  lost:       {acc['steps_lost']} step(s), {_duration(int(acc['seconds_lost']))} "
+                    "redone after resumes"
+                )
             if acc["gpu_hours"] is not None:
-                cost = (f", about ${acc['estimated_cost_usd']:.2f}" if acc["estimated_cost_usd"] is not None
-                        and tr["estimated_cost_usd"] is None else "")
+                cost = (
+                    f", about ${acc['estimated_cost_usd']:.2f}"
+                    if acc["estimated_cost_usd"] is not None and tr["estimated_cost_usd"] is None
+                    else ""
+                )
                 lines.append(f"  GPU time:   {acc['gpu_hours']:.3f} GPU-hours{cost} (all attempts)")
         loss = tr.get("loss")
         if loss:
             chart = losscurve.chart([(int(p[0]), float(p[1])) for p in loss["points"]])
             lines += [f"  {row}" for row in chart]
     if log is not None:
-        lines.append(f"log ({log['path']}, last {len(log['tail'])} lines):" if log["tail"]
-                     else f"log ({log['path']}): empty or not written yet")
+        lines.append(
+            f"log ({log['path']}, last {len(log['tail'])} lines):"
+            if log["tail"]
+            else f"log ({log['path']}): empty or not written yet"
+        )
         lines += [f"  {line}" for line in log["tail"]]
     for err in report["errors"]:
         lines.append(f"warning: {err}")

@@ -25,6 +25,7 @@ How it reaches the pod, cheapest first (a no-op sync should cost little more tha
   keys on every start) the pod is started if needed, paramiko connects and pins or re-pins the key
   (runner/remote/hostkeys.py), checks rsync on the pod through that session, and rsync uses the new pin.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,23 +36,30 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from remote.podside.contract import VolumePaths
+
 # No infra (the RunPod client, http.client) before the speculative rsync is spawned: imported in run().
 from runner.errors import EXIT_INTERRUPTED, EXIT_SSH, RunnerError, UsageError, from_runpod_error
+from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.remote.controlmaster import close_pod_masters
 from runner.remote.openssh import pinned_key_for_start
 from runner.remote.pod_rsync import Endpoint, PinnedPod, RsyncFlags, Speculation, prepare, speculate
-from remote.podside.contract import VolumePaths
+from runner.remote.rsync import (
+    RSYNC_CODES,
+    TRANSPORT_CODES,
+    RsyncResult,
+    local_rsync_version,
+    require_local_tools,
+    run_rsync,
+)
 from runner.settings import Settings
-from runner.pod.stack import StackOutputs, read_outputs_for
-from runner.remote.rsync import (RSYNC_CODES, TRANSPORT_CODES, RsyncResult, local_rsync_version, require_local_tools,
-                                 run_rsync)
 
 if TYPE_CHECKING:
     from infra.runpod_client import Pod
     from runner.remote.ssh import SshConnection
 
 _SAFE_REMOTE = re.compile(r"^[A-Za-z0-9/._+-]+$")
-REMOTE_RSYNC = "rsync"      # the program rsync starts on the pod
+REMOTE_RSYNC = "rsync"  # the program rsync starts on the pod
 
 # Runs as the pod's SSH user (root on RunPod images). The package lists are often empty in
 # RunPod images, so update only when the plain install fails.
@@ -71,20 +79,23 @@ class SyncError(RunnerError):
 
 @dataclass(frozen=True)
 class SyncPlan:
-    source: Path          # local directory whose contents are sent
-    dest: str             # remote directory (no trailing slash)
-    relative: str         # dest below <workspace>/data ("" = data itself)
+    source: Path  # local directory whose contents are sent
+    dest: str  # remote directory (no trailing slash)
+    relative: str  # dest below <workspace>/data ("" = data itself)
 
 
 def plan(settings: Settings, path_arg: str | None, workspace: str) -> SyncPlan:
     """Check PATH (before anything costs money) and work out where its contents go."""
     data_dir = settings.data_dir
-    source = (Path(path_arg).expanduser() if path_arg else data_dir)
+    source = Path(path_arg).expanduser() if path_arg else data_dir
     source = (Path.cwd() / source) if not source.is_absolute() else source
     shown = path_arg or f"{data_dir} (DATA_DIR)"
     if not source.exists():
-        hint = ("pass the folder to upload (`python -m runner sync PATH`) or set DATA_DIR in .runpod.env"
-                if not path_arg else "check the path")
+        hint = (
+            "pass the folder to upload (`python -m runner sync PATH`) or set DATA_DIR in .runpod.env"
+            if not path_arg
+            else "check the path"
+        )
         raise UsageError(f"nothing to sync: {shown} does not exist; {hint}.")
     if not source.is_dir():
         raise UsageError(f"{shown} is not a directory; `runner sync` uploads a folder's contents.")
@@ -105,8 +116,9 @@ def plan(settings: Settings, path_arg: str | None, workspace: str) -> SyncPlan:
     return SyncPlan(source=source, dest=dest, relative=relative)
 
 
-def ensure_remote_rsync(conn: "SshConnection", *, install_command: str = INSTALL_RSYNC,
-                        say=lambda m: None, program: str = "rsync") -> None:
+def ensure_remote_rsync(
+    conn: SshConnection, *, install_command: str = INSTALL_RSYNC, say=lambda m: None, program: str = "rsync"
+) -> None:
     """rsync must exist on the pod too; RunPod images may lack it, so install it quietly."""
     check = f"command -v {shlex.quote(program)} >/dev/null 2>&1"
     if conn.run(check, timeout=60).ok:
@@ -133,12 +145,15 @@ def _rsync_failed(code: int) -> SyncError:
     if code in TRANSPORT_CODES:
         return SyncError(
             f"rsync lost the connection to the pod (exit {code}: {what}). Run `python -m runner sync` again: "
-            "finished files are skipped and interrupted ones resume.", exit_code=EXIT_SSH)
+            "finished files are skipped and interrupted ones resume.",
+            exit_code=EXIT_SSH,
+        )
     return SyncError(
         f"rsync failed (exit {code}: {what}). Files already copied stay on the volume; fix the cause "
         "(e.g. permissions, or a full volume: `python -m runner ssh` then `df -h /workspace`) and run the "
-        "sync again.", exit_code=1)
-
+        "sync again.",
+        exit_code=1,
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -146,14 +161,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     delete = bool(getattr(args, "delete", False))
     keep_running = bool(getattr(args, "keep_running", False))
 
-    via = getattr(args, "via", None)             # None: S3 when available, else rsync over SSH
+    via = getattr(args, "via", None)  # None: S3 when available, else rsync over SSH
     outputs = read_outputs_for(settings) if via != "ssh" else None
     if outputs is not None:
         from runner.volume.config import Unavailable, resolve, say_hint_once
 
         found = resolve(settings, outputs)
-        if isinstance(found, Unavailable) and via is None:      # the common case: no S3 key
-            say_hint_once(found, "syncing", settings)           # (runner.volume.sync, with its threads: not imported)
+        if isinstance(found, Unavailable) and via is None:  # the common case: no S3 key
+            say_hint_once(found, "syncing", settings)  # (runner.volume.sync, with its threads: not imported)
             vs = None
         else:
             from runner.volume.sync import choose, sync_via_s3  # the pod-free path (README: "The volume without a pod")
@@ -161,8 +176,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             vs = choose(settings, outputs, via, "syncing")
         if vs is not None:
             sync = plan(settings, getattr(args, "path", None), outputs.workspace)
-            return sync_via_s3(settings, vs, sync.source, sync.dest, dry_run=dry_run, delete=delete,
-                               progress=sys.stderr.isatty() and not dry_run)
+            return sync_via_s3(
+                settings,
+                vs,
+                sync.source,
+                sync.dest,
+                dry_run=dry_run,
+                delete=delete,
+                progress=sys.stderr.isatty() and not dry_run,
+            )
 
     # Everything that can be checked locally is checked before the pod may be started.
     settings.preflight()
@@ -176,7 +198,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     flags = RsyncFlags(dry_run=dry_run, delete=delete, progress=progress, version=version)
     spec = speculate(settings, outputs.pod_id, outputs.ssh_user, sync.source, sync.dest, flags, program=REMOTE_RSYNC)
     from infra.runpod_client import RunPodError
-    from runner.pod.state import PodState, STOPPED_STATES, classify
+    from runner.pod.state import STOPPED_STATES, PodState, classify
 
     # Read the pod once, before starting it: if the start itself is interrupted, we still know we must
     # stop it. No GraphQL history needed: every kind of stopped is in STOPPED_STATES.
@@ -193,9 +215,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if spec is not None:
         if spec.agrees(pod, before == PodState.RUNNING, outputs.ssh_user):
             return _sync(settings, outputs, spec.prepared.target, sync, flags, spec=spec)
-        spec.abandon()           # the pod stopped, started again or moved: the way it went before
-    started_here = before in STOPPED_STATES      # this command resumes/starts it
-    reached = False                              # the pod answered and its host key is pinned
+        spec.abandon()  # the pod stopped, started again or moved: the way it went before
+    started_here = before in STOPPED_STATES  # this command resumes/starts it
+    reached = False  # the pod answered and its host key is pinned
     try:
         target = _pinned_target(settings, outputs, pod, before == PodState.RUNNING)
         if target is None:
@@ -207,10 +229,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             from runner.pod.lifecycle import stop_pod
             from runner.pod.stops import StopLog
 
-            close_pod_masters(settings, outputs.pod_id)     # its connection goes before the pod does
+            close_pod_masters(settings, outputs.pod_id)  # its connection goes before the pod does
             if reached:
-                _say(f"stopping pod {outputs.pod_id} again (it was stopped before the sync; "
-                     "--keep-running leaves it running)")
+                _say(
+                    f"stopping pod {outputs.pod_id} again (it was stopped before the sync; "
+                    "--keep-running leaves it running)"
+                )
             else:
                 # Nothing was copied: --keep-running does not keep a pod the sync could not use.
                 _say(f"the sync could not use pod {outputs.pod_id}, which it had started: stopping it again")
@@ -218,16 +242,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 stop_pod(client, outputs.pod_id, stops=StopLog.at(settings.paths.ensure()), spot=outputs.is_spot)
                 _say(f"pod {outputs.pod_id} is stopped: nothing is left billing")
             except RunnerError as e:
-                _say(f"warning: could not stop pod {outputs.pod_id} ({e.message}); it may still be billing: "
-                     "run `python -m runner stop`.")
+                _say(
+                    f"warning: could not stop pod {outputs.pod_id} ({e.message}); it may still be billing: "
+                    "run `python -m runner stop`."
+                )
         elif started_here:
             idle = outputs.idle_stop_after_min
-            until = (f"it stops itself after {idle:g} min with no training or SSH session" if idle > 0 else
-                     "it bills until `python -m runner stop` or the end of the next training run")
+            until = (
+                f"it stops itself after {idle:g} min with no training or SSH session"
+                if idle > 0
+                else "it bills until `python -m runner stop` or the end of the next training run"
+            )
             _say(f"pod {outputs.pod_id} keeps running (--keep-running): {until}.")
 
 
-def _pinned_target(settings: Settings, outputs: StackOutputs, pod: "Pod | None", running: bool) -> PinnedPod | None:
+def _pinned_target(settings: Settings, outputs: StackOutputs, pod: Pod | None, running: bool) -> PinnedPod | None:
     """The running pod and its host key, when the key was pinned during the pod's current start.
 
     Such a pin also means sshd answered during this start, so there is no banner to wait for."""
@@ -240,46 +269,59 @@ def _pinned_target(settings: Settings, outputs: StackOutputs, pod: "Pod | None",
     return PinnedPod(ep, key, pod.started_at, checked_now=False)
 
 
-def _connect(settings: Settings, outputs: StackOutputs, endpoint: Endpoint,
-             started_at: str | None) -> "SshConnection":
+def _connect(settings: Settings, outputs: StackOutputs, endpoint: Endpoint, started_at: str | None) -> SshConnection:
     """A paramiko session whose host key check pins, re-pins after a restart, or refuses (runner/remote/hostkeys.py)."""
     from infra.runpod_client import SshEndpoint
-    from runner.pod.link import connect_endpoint    # paramiko: only on the paths that need a session
+    from runner.pod.link import connect_endpoint  # paramiko: only on the paths that need a session
 
-    return connect_endpoint(settings, SshEndpoint(endpoint.host, endpoint.port, endpoint.user), pin_id=outputs.pod_id,
-                            started_at=started_at)
+    return connect_endpoint(
+        settings, SshEndpoint(endpoint.host, endpoint.port, endpoint.user), pin_id=outputs.pod_id, started_at=started_at
+    )
 
 
-def _install_rsync(conn: "SshConnection") -> None:
+def _install_rsync(conn: SshConnection) -> None:
     ensure_remote_rsync(conn, install_command=INSTALL_RSYNC, say=_say, program=REMOTE_RSYNC)
 
 
 def _start_and_pin(settings: Settings, outputs: StackOutputs, client, *, keep_running: bool) -> PinnedPod:
     """Start the pod if needed, wait for its sshd, and pin (or re-pin after a restart) its host key with
     paramiko; rsync is checked (and installed) through that session since it is open anyway."""
-    from runner.pod.link import start_or_release   # paramiko: this path opens a session anyway
+    from runner.pod.link import start_or_release  # paramiko: this path opens a session anyway
 
     running = start_or_release(client, outputs, deadline_s=settings.pod_start_timeout_s, on_progress=_say)
     ep = running.ssh
     endpoint = Endpoint(ep.host, int(ep.port), ep.user or outputs.ssh_user)
     with _connect(settings, outputs, endpoint, running.pod.started_at) as conn:
         _install_rsync(conn)
-        if running.resumed and keep_running:     # left up after the copy: the idle stop covers that
+        if running.resumed and keep_running:  # left up after the copy: the idle stop covers that
             from runner.pod.idle import ensure_idle_stop
+
             ensure_idle_stop(conn, outputs, _say)
         key = conn.host_key
     return PinnedPod(endpoint, key, running.pod.started_at, checked_now=True)
 
 
-def _sync(settings: Settings, outputs: StackOutputs, target: PinnedPod, sync: SyncPlan, flags: RsyncFlags, *,
-          spec: Speculation | None = None) -> int:
+def _sync(
+    settings: Settings,
+    outputs: StackOutputs,
+    target: PinnedPod,
+    sync: SyncPlan,
+    flags: RsyncFlags,
+    *,
+    spec: Speculation | None = None,
+) -> int:
     dry_run = flags.dry_run
     what = "would copy (dry run)" if dry_run else "copying"
-    _say(f"{what} the contents of {sync.source}/ to {sync.dest}/ on pod {outputs.pod_id}"
-         + (" (deleting remote files missing locally)" if flags.delete else ""))
+    _say(
+        f"{what} the contents of {sync.source}/ to {sync.dest}/ on pod {outputs.pod_id}"
+        + (" (deleting remote files missing locally)" if flags.delete else "")
+    )
     ep = target.endpoint
-    prepared = spec.prepared if spec is not None else prepare(
-        settings, outputs.pod_id, target, sync.source, sync.dest, flags, program=REMOTE_RSYNC)
+    prepared = (
+        spec.prepared
+        if spec is not None
+        else prepare(settings, outputs.pod_id, target, sync.source, sync.dest, flags, program=REMOTE_RSYNC)
+    )
     with prepared.files:
         try:
             if spec is not None:
@@ -298,12 +340,18 @@ def _sync(settings: Settings, outputs: StackOutputs, target: PinnedPod, sync: Sy
         _say("sync interrupted; run it again to continue (finished files are skipped, partial ones resume).")
         return EXIT_INTERRUPTED
     if result.mkdir_error is not None:
-        raise SyncError(f"cannot create {sync.dest} on the pod: {result.mkdir_error}. Check the volume "
-                        "(`python -m runner ssh`, then `ls -ld` the folder and `df -h`) and retry.", exit_code=1)
+        raise SyncError(
+            f"cannot create {sync.dest} on the pod: {result.mkdir_error}. Check the volume "
+            "(`python -m runner ssh`, then `ls -ld` the folder and `df -h`) and retry.",
+            exit_code=1,
+        )
     if result.rsync_missing:
-        raise SyncError(f"rsync still cannot be started on the pod after installing it; check with "
-                        f"`python -m runner ssh` (`command -v {REMOTE_RSYNC}`) and retry.", exit_code=1)
-    if (code == 255 or result.host_key_refused) and not target.checked_now:   # rsync may say 12 for it
+        raise SyncError(
+            f"rsync still cannot be started on the pod after installing it; check with "
+            f"`python -m runner ssh` (`command -v {REMOTE_RSYNC}`) and retry.",
+            exit_code=1,
+        )
+    if (code == 255 or result.host_key_refused) and not target.checked_now:  # rsync may say 12 for it
         _explain_ssh_failure(settings, outputs, target)
     if result.host_key_refused:
         from runner.errors import HostKeyMismatch
@@ -311,7 +359,8 @@ def _sync(settings: Settings, outputs: StackOutputs, target: PinnedPod, sync: Sy
         raise HostKeyMismatch(
             f"ssh refused the host key pod {outputs.pod_id} presented at {ep.host}:{ep.port}: it is not the key "
             "the runner pinned for this start of the pod, so nothing was copied. Run `python -m runner sync` "
-            "again; if it happens again, `python -m runner ssh` shows the pinned and the presented key.")
+            "again; if it happens again, `python -m runner ssh` shows the pinned and the presented key."
+        )
     if code != 0:
         raise _rsync_failed(code)
     _say("dry run: nothing was changed." if dry_run else f"synced {sync.source}/ -> {sync.dest}/")
@@ -328,4 +377,4 @@ def _explain_ssh_failure(settings: Settings, outputs: StackOutputs, target: Pinn
     except HostKeyMismatch:
         raise
     except SshError:
-        pass            # unreachable as well: rsync's own error below says what to do
+        pass  # unreachable as well: rsync's own error below says what to do

@@ -8,6 +8,7 @@ afterwards (reopening is instant; it costs nothing extra and dies with the pod) 
 A stopped pod is not started: with RunPod's S3 API the event files come from the volume and TensorBoard
 runs on this machine (runner/volume/board.py); without it there is no TensorBoard without a running pod.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,20 +16,21 @@ import json
 import shlex
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 from infra.polling import Backoff
+from remote.podside.contract import VolumePaths
 from runner import timeouts
 from runner.errors import RETRYABLE_SSH as RETRYABLE
 from runner.errors import PodLeft, PodNotRunning, PortInUse, RunnerError, SshError, UsageError
 from runner.pod.link import PodLink, open_pod_link
 from runner.pod.stack import read_outputs_for
 from runner.remote.forward import PortForward
-from remote.podside.contract import VolumePaths
 from runner.remote.ssh import SshConnection
 from runner.settings import Settings
 from runner.types import Say
@@ -37,7 +39,6 @@ SESSION = "tensorboard"
 DEFAULT_LOCAL_PORT = 6006
 REMOTE_PORT_START = 6006
 LOCAL_PORT_TRIES = 20
-
 
 
 class TensorBoardError(RunnerError):
@@ -58,7 +59,7 @@ class RemoteTensorBoard:
     logdir: str
     port: int
     executable: str
-    status: str                       # "started" | "already-running" | "restarted"
+    status: str  # "started" | "already-running" | "restarted"
 
 
 def _say(message: str) -> None:
@@ -108,7 +109,8 @@ def resolve_target(conn: SshConnection, settings: Settings, paths: VolumePaths, 
             if raw is None:
                 raise UsageError(
                     f"config {config_arg} exists neither here nor on the pod"
-                    + (f" ({remote})" if remote else "") + "; pass the path of a training config."
+                    + (f" ({remote})" if remote else "")
+                    + "; pass the path of a training config."
                 )
             data, where = _load_yaml(raw.decode("utf-8", "replace"), f"{remote} on the pod"), f"{remote} (pod)"
         config = config_arg
@@ -123,8 +125,7 @@ def resolve_target(conn: SshConnection, settings: Settings, paths: VolumePaths, 
         raw = conn.read_file(remote) if remote else None
         if raw is None:
             raise UsageError(
-                f"the pod's last run used config {config}, which is not on the pod any more; "
-                "pass one with --config."
+                f"the pod's last run used config {config}, which is not on the pod any more; pass one with --config."
             )
         data, where = _load_yaml(raw.decode("utf-8", "replace"), f"{remote} on the pod"), f"{remote} (pod)"
     logdir = data.get("logging_dir") or data.get("output_dir")
@@ -242,10 +243,10 @@ def start_remote_tensorboard(
     res = conn.run_script(_START_SCRIPT, env, timeout=wait_s + 60)
     for line in res.stdout.splitlines():
         if line.startswith("TB_NOTE "):
-            say(line[len("TB_NOTE "):])
+            say(line[len("TB_NOTE ") :])
     for line in reversed(res.stdout.splitlines()):
         if line.startswith("TB_RESULT ") and res.ok:
-            data = json.loads(line[len("TB_RESULT "):])
+            data = json.loads(line[len("TB_RESULT ") :])
             if data["status"] != "already-running":
                 say(f"started TensorBoard on the pod ({data['executable']}, port {data['port']})")
             return RemoteTensorBoard(data["logdir"], int(data["port"]), data["executable"], data["status"])
@@ -258,7 +259,8 @@ def start_remote_tensorboard(
             f"the venv), or install it now: `python -m runner ssh`, then `{pip} install tensorboard`."
         )
     why = {4: "exited right after starting", 5: f"did not listen within {wait_s:g}s (stopped it again)"}.get(
-        res.exit_code, f"could not be started (exit {res.exit_code}: {res.stderr.strip()})")
+        res.exit_code, f"could not be started (exit {res.exit_code}: {res.stderr.strip()})"
+    )
     tail = conn.run(f"tail -n 15 -- {shlex.quote(paths.tensorboard_log)} 2>/dev/null", timeout=30).stdout.strip()
     raise TensorBoardError(
         f"TensorBoard on the pod {why}. Its output ({paths.tensorboard_log}):\n{tail or '(nothing)'}"
@@ -298,12 +300,15 @@ def _reconnect(link: PodLink, say: Say, stop_event: threading.Event) -> SshConne
         try:
             return link.reconnect()
         except PodLeft as e:
-            raise PodNotRunning(f"pod {link.pod_id} stopped ({e.pod.status if e.pod else 'gone'}); "
-                                "the tunnel is closed.") from None
+            raise PodNotRunning(
+                f"pod {link.pod_id} stopped ({e.pod.status if e.pod else 'gone'}); the tunnel is closed."
+            ) from None
         except RETRYABLE as e:
             if backoff.remaining <= 0:
-                raise SshError(f"could not reconnect to the pod for {wait_s:g}s ({e}); "
-                               "run `python -m runner tensorboard` again later.") from None
+                raise SshError(
+                    f"could not reconnect to the pod for {wait_s:g}s ({e}); "
+                    "run `python -m runner tensorboard` again later."
+                ) from None
         backoff.wait()
     return None
 
@@ -361,7 +366,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         link = open_pod_link(settings, start_if_stopped=False, outputs=outputs)
     except PodNotRunning as e:
-        from runner.volume import board           # the event files through S3, TensorBoard on this machine
+        from runner.volume import board  # the event files through S3, TensorBoard on this machine
 
         vs = board.available(settings, outputs)
         if vs is not None:
@@ -377,13 +382,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     def ready(url: str, tb: RemoteTensorBoard) -> None:
         how = "already running" if tb.status == "already-running" else tb.status
         print(f"TensorBoard ({how} on pod {link.pod_id}, logdir {tb.logdir}):\n    {url}", flush=True)
-        after = "and stops TensorBoard on the pod" if stop_remote else \
-            "(TensorBoard keeps running on the pod; --stop-remote stops it on exit)"
+        after = (
+            "and stops TensorBoard on the pod"
+            if stop_remote
+            else "(TensorBoard keeps running on the pod; --stop-remote stops it on exit)"
+        )
         _say(f"Ctrl-C closes the tunnel {after}.")
 
     try:
-        serve(link, getattr(args, "config", None), requested_port=port, stop_event=stop_event,
-              on_ready=ready, stop_remote=stop_remote)
+        serve(
+            link,
+            getattr(args, "config", None),
+            requested_port=port,
+            stop_event=stop_event,
+            on_ready=ready,
+            stop_remote=stop_remote,
+        )
     except KeyboardInterrupt:
         stop_event.set()
         if stop_remote:

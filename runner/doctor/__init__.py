@@ -5,6 +5,7 @@ Check or a list of Checks (runner/doctor/check.py). A new check is one function 
 None of them makes a billable call: only reads (RunPod GETs and GraphQL queries, `pulumi version`,
 `pulumi stack output`, `git ls-remote`).
 """
+
 from __future__ import annotations
 
 from runner.doctor import idle, local, repo, runpod, stack, volume_s3

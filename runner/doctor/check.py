@@ -5,10 +5,12 @@ only reads (the RunPod API's GETs and GraphQL queries, `pulumi version` / `pulum
 `git ls-remote`). What several checks need (the stack outputs, the API client, the pod) is read
 once through Context.once(), which remembers a value or the error it raised.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Union
+from typing import Any
 
 from runner.errors import RunnerError
 from runner.settings import Settings
@@ -17,9 +19,9 @@ from runner.types import StrEnum
 
 class Status(StrEnum):
     OK = "ok"
-    WARN = "warn"          # works, but worth knowing (not counted as a failure)
-    FAIL = "fail"          # the first run would fail here: fix it first
-    SKIP = "skip"          # could not be checked, because an earlier check failed
+    WARN = "warn"  # works, but worth knowing (not counted as a failure)
+    FAIL = "fail"  # the first run would fail here: fix it first
+    SKIP = "skip"  # could not be checked, because an earlier check failed
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class Check:
     name: str
     status: Status
     detail: str
-    fix: str = ""          # what to do (a command or a setting), for warn and fail
+    fix: str = ""  # what to do (a command or a setting), for warn and fail
 
     def as_dict(self) -> dict[str, str]:
         return {"name": self.name, "status": str(self.status), "detail": self.detail, "fix": self.fix}
@@ -51,9 +53,11 @@ def skip(name: str, why: str) -> Check:
 
 def named(name: str) -> Callable[[CheckFunction], CheckFunction]:
     """The name a check function's skip or crash line gets (default: the function's name)."""
+
     def mark(fn: CheckFunction) -> CheckFunction:
-        setattr(fn, "check_name", name)
+        fn.check_name = name
         return fn
+
     return mark
 
 
@@ -61,15 +65,15 @@ class Prerequisite(Exception):
     """Raised inside a check when something it needs failed earlier: reported as skip."""
 
 
-CheckResult = Union[Check, Iterable[Check]]
+CheckResult = Check | Iterable[Check]
 CheckFunction = Callable[["Context"], CheckResult]
 
 
 @dataclass
 class Context:
     settings: Settings
-    config: str | None = None            # --config: the training config to check (default: configs/*.yaml)
-    debug: bool = False                  # --debug: a check that crashes also prints its traceback (stderr)
+    config: str | None = None  # --config: the training config to check (default: configs/*.yaml)
+    debug: bool = False  # --debug: a check that crashes also prints its traceback (stderr)
     _memo: dict[str, tuple[bool, Any]] = field(default_factory=dict)
 
     def once(self, key: str, compute: Callable[[], Any]) -> Any:
@@ -113,9 +117,26 @@ def run_one(fn: CheckFunction, ctx: Context) -> list[Check]:
             print(redact(traceback.format_exc(), ctx.settings.secrets()), file=sys.stderr, end="")
         if isinstance(e, RunPodError):
             return [fail(name, from_runpod_error(e).message, "fix the cause above, then run the doctor again")]
-        return [fail(name, f"the check itself failed: {type(e).__name__}: {e}",
-                     "run with --debug and report it; the other checks are unaffected")]
+        return [
+            fail(
+                name,
+                f"the check itself failed: {type(e).__name__}: {e}",
+                "run with --debug and report it; the other checks are unaffected",
+            )
+        ]
     return [result] if isinstance(result, Check) else list(result)
 
 
-__all__ = ["Check", "CheckFunction", "Context", "Prerequisite", "Status", "fail", "named", "ok", "run_one", "skip", "warn"]
+__all__ = [
+    "Check",
+    "CheckFunction",
+    "Context",
+    "Prerequisite",
+    "Status",
+    "fail",
+    "named",
+    "ok",
+    "run_one",
+    "skip",
+    "warn",
+]

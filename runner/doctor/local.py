@@ -1,5 +1,6 @@
 """Checks on this machine alone: the settings file, the SSH private key, and its public half
 against the public key the stack gives the pod (sshPublicKey / sshPublicKeyPath in Pulumi.<stack>.yaml)."""
+
 from __future__ import annotations
 
 import os
@@ -17,16 +18,22 @@ def env_file(ctx: Context) -> Check:
     name = ".runpod.env"
     if s.env_file is None:
         if s.sources.get("RUNPOD_API_KEY") == "environment":
-            return warn(name, "no .runpod.env in this directory or the project root; settings come from the environment",
-                        EXAMPLE_FIX + " (so every shell has the same settings)")
+            return warn(
+                name,
+                "no .runpod.env in this directory or the project root; settings come from the environment",
+                EXAMPLE_FIX + " (so every shell has the same settings)",
+            )
         return fail(name, f"no .runpod.env in this directory or in the project root {s.project_root}", EXAMPLE_FIX)
     try:
         mode = stat.S_IMODE(s.env_file.stat().st_mode)
     except OSError as e:
         return fail(name, f"cannot read {s.env_file}: {e.strerror}", f"chmod 600 {s.env_file}")
     if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return fail(name, f"{s.env_file} is readable by group or others (mode {mode:04o}) and holds your API key",
-                    f"chmod 600 {s.env_file}")
+        return fail(
+            name,
+            f"{s.env_file} is readable by group or others (mode {mode:04o}) and holds your API key",
+            f"chmod 600 {s.env_file}",
+        )
     return ok(name, f"{s.env_file} (mode {mode:04o})")
 
 
@@ -47,8 +54,10 @@ def ssh_key(ctx: Context) -> Check:
     except SshKeyError as e:
         low = e.message.lower()
         if "passphrase" in low:
-            fix = (f"use a key without a passphrase: `ssh-keygen -t ed25519 -N '' -f ~/.ssh/runpod_ed25519` and set "
-                   f"SSH_KEY_PATH to it, or remove the passphrase: `ssh-keygen -p -f {path}`")
+            fix = (
+                f"use a key without a passphrase: `ssh-keygen -t ed25519 -N '' -f ~/.ssh/runpod_ed25519` and set "
+                f"SSH_KEY_PATH to it, or remove the passphrase: `ssh-keygen -p -f {path}`"
+            )
         elif "does not exist" in low:
             fix = f"`ssh-keygen -t ed25519 -N '' -f {path}`, or set SSH_KEY_PATH in .runpod.env to your private key"
         elif "public key" in low:
@@ -75,19 +84,26 @@ def public_key(ctx: Context) -> Check:
     ours = f"{key.get_name()} {key.get_base64()}"
     cfg = stack_config(ctx)
     if cfg.public_key is None:
-        return warn(name, f"{cfg.describe()} sets neither sshPublicKey nor sshPublicKeyPath",
-                    f"pulumi config set sshPublicKeyPath {ctx.settings.ssh_key_path}.pub")
+        return warn(
+            name,
+            f"{cfg.describe()} sets neither sshPublicKey nor sshPublicKeyPath",
+            f"pulumi config set sshPublicKeyPath {ctx.settings.ssh_key_path}.pub",
+        )
     where, text = cfg.public_key
     if text is None:
-        return fail(name, f"{where} cannot be read", f"pulumi config set sshPublicKeyPath {ctx.settings.ssh_key_path}.pub")
+        return fail(
+            name, f"{where} cannot be read", f"pulumi config set sshPublicKeyPath {ctx.settings.ssh_key_path}.pub"
+        )
     if _line_key(text) != ours:
-        return fail(name, f"the public half of SSH_KEY_PATH ({ctx.settings.ssh_key_path}) is not the key the stack gives "
-                          f"the pod ({where}): SSH to the pod would be refused",
-                    f"set SSH_KEY_PATH to the private half of {where}, or "
-                    f"`pulumi config set sshPublicKeyPath {ctx.settings.ssh_key_path}.pub` and `pulumi up` "
-                    "(a new key replaces the pod; the volume stays)")
+        return fail(
+            name,
+            f"the public half of SSH_KEY_PATH ({ctx.settings.ssh_key_path}) is not the key the stack gives "
+            f"the pod ({where}): SSH to the pod would be refused",
+            f"set SSH_KEY_PATH to the private half of {where}, or "
+            f"`pulumi config set sshPublicKeyPath {ctx.settings.ssh_key_path}.pub` and `pulumi up` "
+            "(a new key replaces the pod; the volume stays)",
+        )
     return ok(name, f"matches {where}")
-
 
 
 __all__ = ["env_file", "public_key", "ssh_key"]

@@ -1,4 +1,5 @@
 """`runner doctor`'s work: run the checks, print one line per check (or one JSON object), exit code."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,15 +27,16 @@ def print_text(checks: list[Check], out: TextIO, secrets: tuple[str, ...] = ()) 
     failed = sum(c.status == Status.FAIL for c in checks)
     warned = sum(c.status == Status.WARN for c in checks)
     if failed:
-        print(f"\n{failed} problem(s) to fix before the first run ({warned} warning(s)); "
-              "nothing was started or billed.", file=out)
+        print(
+            f"\n{failed} problem(s) to fix before the first run ({warned} warning(s)); nothing was started or billed.",
+            file=out,
+        )
     else:
         print(f"\nall checks passed ({warned} warning(s)); nothing was started or billed.", file=out)
 
 
 def as_json(checks: list[Check], secrets: tuple[str, ...] = ()) -> str:
-    body = {"ok": exit_code(checks) == EXIT_OK, "exit_code": exit_code(checks),
-            "checks": [c.as_dict() for c in checks]}
+    body = {"ok": exit_code(checks) == EXIT_OK, "exit_code": exit_code(checks), "checks": [c.as_dict() for c in checks]}
     return redact(json.dumps(body, indent=2), secrets)
 
 

@@ -4,6 +4,7 @@ The doctor needs it before the first `pulumi up` (no outputs yet) and for what o
 carry (the public key the pod accepts). Secrets are never read here. Defaults are the program's
 (infra/config.py), repeated as literals so the doctor does not import Pulumi.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,13 @@ from typing import Any
 
 from runner.doctor.check import Context
 
-DEFAULTS: dict[str, Any] = {"gpuType": "NVIDIA GeForce RTX 4090", "gpuCount": 1, "bidPerGpu": 0.50,
-                            "spotFallback": "fail", "dataCenter": "EU-RO-1"}
+DEFAULTS: dict[str, Any] = {
+    "gpuType": "NVIDIA GeForce RTX 4090",
+    "gpuCount": 1,
+    "bidPerGpu": 0.50,
+    "spotFallback": "fail",
+    "dataCenter": "EU-RO-1",
+}
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ def _load(ctx: Context) -> StackConfigView:
     import yaml
 
     root = ctx.settings.project_root
-    path = root / f"Pulumi.{ctx.settings.stack.split('/')[-1]}.yaml"   # org/project/dev -> Pulumi.dev.yaml
+    path = root / f"Pulumi.{ctx.settings.stack.split('/')[-1]}.yaml"  # org/project/dev -> Pulumi.dev.yaml
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError:
@@ -71,11 +77,11 @@ def _load(ctx: Context) -> StackConfigView:
     namespace = _project_name(root) + ":"
     values: dict[str, Any] = {}
     for key, value in (config or {}).items() if isinstance(config, dict) else ():
-        if isinstance(value, dict):        # {secure: ...}: never read
+        if isinstance(value, dict):  # {secure: ...}: never read
             continue
         key = str(key)
         if key.startswith(namespace):
-            values[key[len(namespace):]] = value
+            values[key[len(namespace) :]] = value
         elif ":" not in key:
             values.setdefault(key, value)
     return StackConfigView(path, True, values)

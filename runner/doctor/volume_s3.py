@@ -1,12 +1,15 @@
 """The volume without a pod (README "The volume without a pod (S3)"): is RunPod's S3 API there for
 the stack's volume, and are its keys accepted? One listing request, no RunPod API call."""
+
 from __future__ import annotations
 
 from runner.doctor.check import Check, Context, fail, named, ok, warn
 from runner.doctor.stack import outputs_or_skip
 
-KEYS_FIX = ("RunPod console > Settings > S3 API Keys > Create; put the access key (user_...) in "
-            "RUNPOD_S3_ACCESS_KEY and the secret (rps_...) in RUNPOD_S3_SECRET_KEY in .runpod.env")
+KEYS_FIX = (
+    "RunPod console > Settings > S3 API Keys > Create; put the access key (user_...) in "
+    "RUNPOD_S3_ACCESS_KEY and the secret (rps_...) in RUNPOD_S3_SECRET_KEY in .runpod.env"
+)
 
 
 @named("S3 API")

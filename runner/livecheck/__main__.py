@@ -4,6 +4,7 @@ Exit codes: 0 every step answered as the client expects and no assumption was re
 failed, an assumption was refuted or something could not be cleaned up; 2 bad input (no API key,
 a lifecycle without its cap); 5 the API key was rejected; 130 interrupted (after the cleanup).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,18 +15,30 @@ import uuid
 from runner.livecheck.created import Created, stderr_say
 
 RECORD = "livecheck-created.json"
-NEEDS_KEY = ("the live check needs RUNPOD_API_KEY: a RunPod API key (https://www.runpod.io/console/user/settings; "
-             "read access is enough for the default read-only checks, --lifecycle needs read/write). Set it in "
-             "the environment (`RUNPOD_API_KEY=... python -m runner.livecheck`) or in .runpod.env. Nothing was called.")
+NEEDS_KEY = (
+    "the live check needs RUNPOD_API_KEY: a RunPod API key (https://www.runpod.io/console/user/settings; "
+    "read access is enough for the default read-only checks, --lifecycle needs read/write). Set it in "
+    "the environment (`RUNPOD_API_KEY=... python -m runner.livecheck`) or in .runpod.env. Nothing was called."
+)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m runner.livecheck", description=(
-        "Check the client's assumptions against the live RunPod API. Read-only unless --lifecycle."))
-    p.add_argument("--lifecycle", action="store_true",
-                   help="also create the cheapest pod, read, stop and terminate it (costs money: needs --max-spend)")
-    p.add_argument("--max-spend", type=float, metavar="USD", default=None,
-                   help="the most the lifecycle may spend, in US dollars (e.g. 0.10); required with --lifecycle")
+    p = argparse.ArgumentParser(
+        prog="python -m runner.livecheck",
+        description=("Check the client's assumptions against the live RunPod API. Read-only unless --lifecycle."),
+    )
+    p.add_argument(
+        "--lifecycle",
+        action="store_true",
+        help="also create the cheapest pod, read, stop and terminate it (costs money: needs --max-spend)",
+    )
+    p.add_argument(
+        "--max-spend",
+        type=float,
+        metavar="USD",
+        default=None,
+        help="the most the lifecycle may spend, in US dollars (e.g. 0.10); required with --lifecycle",
+    )
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--env-file", metavar="PATH", default=None, help="settings file (default: .runpod.env)")
     args = p.parse_args(argv)
@@ -54,13 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         signal.signal(signal.SIGTERM, _sigterm)
     except ValueError:
-        pass                      # not the main thread (in-process tests)
+        pass  # not the main thread (in-process tests)
     from infra.runpod_client import RunPodClient, RunPodError
     from runner.livecheck import lifecycle, reads
     from runner.livecheck.findings import Report
 
-    client = RunPodClient(settings.api_key, rest_url=settings.rest_url, graphql_url=settings.graphql_url,
-                          max_retries=2, timeout=30.0)
+    client = RunPodClient(
+        settings.api_key, rest_url=settings.rest_url, graphql_url=settings.graphql_url, max_retries=2, timeout=30.0
+    )
     report = Report()
     record = settings.state_dir / RECORD
     code = 0
@@ -70,8 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         earlier = Created.leftover(record)
         if earlier is not None:
             left = earlier.cleanup(client, stderr_say)
-            report.step("earlier run's pods", not left, f"removed what an interrupted live check left "
-                                                        f"({earlier.name}); still there: {left or 'nothing'}")
+            report.step(
+                "earlier run's pods",
+                not left,
+                f"removed what an interrupted live check left ({earlier.name}); still there: {left or 'nothing'}",
+            )
             report.leftovers += left
         reads.key_and_lists(client, report)
         choice = reads.cheapest_gpu(client, report)

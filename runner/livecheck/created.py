@@ -4,15 +4,16 @@ The record (<RUNNER_STATE_DIR>/livecheck-created.json: the run's pod name and th
 kill: the next live check terminates what it lists before anything else. Pods a create call made but
 never named (Ctrl-C inside the call) are found by the run's unique pod name.
 """
+
 from __future__ import annotations
 
 import json
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from infra.runpod_client import TERMINATED, NotFound, RunPodClient, RunPodError
 from runner.paths import write_private
@@ -27,7 +28,7 @@ class Created:
         self.pod_ids: list[str] = []
 
     @classmethod
-    def leftover(cls, path: Path) -> "Created | None":
+    def leftover(cls, path: Path) -> Created | None:
         """An earlier run's record, if it left one."""
         try:
             data = json.loads(path.read_text())
@@ -83,7 +84,7 @@ def _terminate(client: RunPodClient, pod_id: str, say) -> bool:
             pod = client.find_pod(pod_id)
             gone = pod is None or pod.status == TERMINATED
         except RunPodError:
-            gone = False             # unknown (a failed read): keep waiting
+            gone = False  # unknown (a failed read): keep waiting
         if gone:
             say(f"cleanup: pod {pod_id} is gone")
             return True
@@ -94,6 +95,7 @@ def _terminate(client: RunPodClient, pod_id: str, say) -> bool:
 @contextmanager
 def _shielded(say) -> Iterator[None]:
     """Ctrl-C and SIGTERM wait while the cleanup runs: it is what they are asking for."""
+
     def hold(signum, frame) -> None:
         say("cleanup in progress: wait a moment, it removes what the live check created")
 
@@ -101,7 +103,7 @@ def _shielded(say) -> Iterator[None]:
     try:
         for s in old:
             signal.signal(s, hold)
-    except ValueError:          # not the main thread (tests calling in-process): nothing to shield
+    except ValueError:  # not the main thread (tests calling in-process): nothing to shield
         old = {}
     try:
         yield

@@ -1,5 +1,6 @@
 """The README's UNCONFIRMED assumptions (section "Assumptions (the reference marks these UNCONFIRMED)"),
 what the live check found about each, and the report it prints."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ from runner.types import StrEnum
 
 class Verdict(StrEnum):
     CONFIRMED = "confirmed"
-    REFUTED = "refuted"            # the client assumes something RunPod does not do: fix infra/ (see the detail)
+    REFUTED = "refuted"  # the client assumes something RunPod does not do: fix infra/ (see the detail)
     NOT_CHECKED = "not checked"
 
 
@@ -51,7 +52,7 @@ class Report:
     findings: dict[int, Finding] = field(default_factory=dict)
     steps: list[Observation] = field(default_factory=list)
     spent_usd: float = 0.0
-    leftovers: list[str] = field(default_factory=list)     # pod ids the cleanup could not remove
+    leftovers: list[str] = field(default_factory=list)  # pod ids the cleanup could not remove
 
     def find(self, number: int, verdict: Verdict, evidence: str) -> None:
         self.findings[number] = Finding(number, verdict, evidence)
@@ -66,8 +67,11 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return (all(s.ok for s in self.steps) and not self.leftovers
-                and not any(f.verdict == Verdict.REFUTED for f in self.findings.values()))
+        return (
+            all(s.ok for s in self.steps)
+            and not self.leftovers
+            and not any(f.verdict == Verdict.REFUTED for f in self.findings.values())
+        )
 
     def print(self, out: TextIO) -> None:
         print("\nsteps:", file=out)
@@ -82,14 +86,24 @@ class Report:
             print(f"LEFT BEHIND (terminate them in the RunPod console now): {', '.join(self.leftovers)}", file=out)
 
     def as_json(self) -> str:
-        return json.dumps({
-            "passed": self.passed,
-            "steps": [s.__dict__ for s in self.steps],
-            "assumptions": [{"number": f.number, "assumption": ASSUMPTIONS[f.number], "verdict": str(f.verdict),
-                             "evidence": f.evidence} for f in self.all_findings()],
-            "spent_usd": round(self.spent_usd, 6),
-            "leftovers": self.leftovers,
-        }, indent=2)
+        return json.dumps(
+            {
+                "passed": self.passed,
+                "steps": [s.__dict__ for s in self.steps],
+                "assumptions": [
+                    {
+                        "number": f.number,
+                        "assumption": ASSUMPTIONS[f.number],
+                        "verdict": str(f.verdict),
+                        "evidence": f.evidence,
+                    }
+                    for f in self.all_findings()
+                ],
+                "spent_usd": round(self.spent_usd, 6),
+                "leftovers": self.leftovers,
+            },
+            indent=2,
+        )
 
 
 def _why_not(number: int) -> str:

@@ -5,6 +5,7 @@ Spending is bounded before anything is created: the lifecycle may last only as l
 pays for at the pod's price (and never more than MAX_S); below MIN_S of budget it refuses. Every
 pod RunPod names is recorded at once (created.py); the caller's finally removes them all.
 """
+
 from __future__ import annotations
 
 import time
@@ -15,7 +16,7 @@ from runner.livecheck.created import Created
 from runner.livecheck.findings import Report, Verdict
 from runner.livecheck.reads import Choice
 
-IMAGE = "runpod/pytorch:1.0.3-cu1290-torch291-ubuntu2204"   # the stack's default: cached on RunPod hosts
+IMAGE = "runpod/pytorch:1.0.3-cu1290-torch291-ubuntu2204"  # the stack's default: cached on RunPod hosts
 MAX_S = 600.0
 MIN_S = 180.0
 BID_MARGIN = 0.01
@@ -30,7 +31,7 @@ class Clock:
     """Pod time bought so far: the price of each pod from its create until its terminate."""
 
     deadline: float = float("inf")
-    running: dict[str, tuple[float, float]] = field(default_factory=dict)   # pod id -> (since, $/h)
+    running: dict[str, tuple[float, float]] = field(default_factory=dict)  # pod id -> (since, $/h)
     spent: float = 0.0
 
     def started(self, pod_id: str, per_hr: float) -> None:
@@ -52,22 +53,42 @@ def budget_seconds(per_hr: float, max_spend: float) -> float:
     return min(MAX_S, max_spend / per_hr * 3600) if per_hr > 0 else MAX_S
 
 
-def run(client: RunPodClient, choice: Choice, created: Created, report: Report, clock: Clock, max_spend: float,
-        say, poll_s: float = 2.0) -> None:
+def run(
+    client: RunPodClient,
+    choice: Choice,
+    created: Created,
+    report: Report,
+    clock: Clock,
+    max_spend: float,
+    say,
+    poll_s: float = 2.0,
+) -> None:
     spot = choice.minimum_bid is not None
     bid = round((choice.minimum_bid or 0.0) + BID_MARGIN, 3)
     per_hr = bid if spot else choice.on_demand_per_hr
     seconds = budget_seconds(per_hr, max_spend)
     if seconds < MIN_S:
         need = per_hr * MIN_S / 3600
-        report.step("spending cap", False, f"${max_spend:.2f} buys {seconds:.0f}s of {choice.gpu_type} at "
-                                           f"${per_hr:.3f}/h; the lifecycle needs {MIN_S:.0f}s: raise --max-spend "
-                                           f"to at least {need:.2f}. Nothing was created")
+        report.step(
+            "spending cap",
+            False,
+            f"${max_spend:.2f} buys {seconds:.0f}s of {choice.gpu_type} at "
+            f"${per_hr:.3f}/h; the lifecycle needs {MIN_S:.0f}s: raise --max-spend "
+            f"to at least {need:.2f}. Nothing was created",
+        )
         raise OverBudget
     clock.deadline = time.monotonic() + seconds
     report.step("spending cap", True, f"${max_spend:.2f} at ${per_hr:.3f}/h: at most {seconds:.0f}s of pod time")
-    spec = PodSpec(name=created.name, image=IMAGE, gpu_type=choice.gpu_type, gpu_count=1,
-                   data_center=choice.data_center, volume_id=None, container_disk_gb=10, ports=("22/tcp",))
+    spec = PodSpec(
+        name=created.name,
+        image=IMAGE,
+        gpu_type=choice.gpu_type,
+        gpu_count=1,
+        data_center=choice.data_center,
+        volume_id=None,
+        container_disk_gb=10,
+        ports=("22/tcp",),
+    )
     created.begin()
     if spot:
         _bid_too_low(client, spec, choice, created, report, clock, say)
@@ -109,8 +130,12 @@ def _bid_too_low(client, spec: PodSpec, choice: Choice, created: Created, report
         report.find(1, Verdict.CONFIRMED, f"refused: {e.message!r}")
         return
     except RunPodError as e:
-        report.find(1, Verdict.REFUTED, f"refused, but not recognised as a low bid: {e.message!r} "
-                                        "(fix BidTooLow's match in infra/runpod_errors.py)")
+        report.find(
+            1,
+            Verdict.REFUTED,
+            f"refused, but not recognised as a low bid: {e.message!r} "
+            "(fix BidTooLow's match in infra/runpod_errors.py)",
+        )
         return
     created.add(pod.id)
     clock.started(pod.id, low)

@@ -3,6 +3,7 @@
 Raw REST reads (RunPodClient._rest) are used where the check is about the wire format itself
 (a field's name, the pagination envelope); everything else goes through the client's own calls.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from urllib.parse import quote, urlencode
 from infra.runpod_client import AuthError, GraphQLGone, RunPodClient, RunPodError, SpotUnavailable
 from runner.livecheck.findings import Report, Verdict
 
-CANDIDATES = 6          # cheapest GPU types asked for stock, at most
+CANDIDATES = 6  # cheapest GPU types asked for stock, at most
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,16 @@ def key_and_lists(client: RunPodClient, report: Report) -> None:
     vols = client.list_network_volumes()
     report.step("network volumes", True, f"GET /v2/network-volumes: {len(vols)} volume(s)")
     page = _raw(client, "/v2/pods", "pods page (raw)")
-    shape = "a `pagination` object" if isinstance(page, dict) and isinstance(page.get("pagination"), dict) \
+    shape = (
+        "a `pagination` object"
+        if isinstance(page, dict) and isinstance(page.get("pagination"), dict)
         else "no `pagination` object (one complete page, as the client reads it)"
-    report.step("list pagination", isinstance(page, dict) and isinstance(page.get("pods"), list),
-                f"GET /v2/pods answers {{pods: [...]}} with {shape}")
+    )
+    report.step(
+        "list pagination",
+        isinstance(page, dict) and isinstance(page.get("pods"), list),
+        f"GET /v2/pods answers {{pods: [...]}} with {shape}",
+    )
 
 
 def cheapest_gpu(client: RunPodClient, report: Report) -> Choice | None:
@@ -63,20 +70,30 @@ def cheapest_gpu(client: RunPodClient, report: Report) -> Choice | None:
         report.find(9, Verdict.CONFIRMED, f"{len(priced)} of {len(gpus)} catalog entries carry a numeric securePrice")
     elif gpus:
         fields = sorted({k for g in gpus for k in g})
-        report.find(9, Verdict.REFUTED, f"no entry has securePrice; the fields are {', '.join(fields)} "
-                                        "(fix on_demand_price in infra/runpod_rest.py)")
+        report.find(
+            9,
+            Verdict.REFUTED,
+            f"no entry has securePrice; the fields are {', '.join(fields)} "
+            "(fix on_demand_price in infra/runpod_rest.py)",
+        )
     for g in sorted(priced, key=lambda g: float(g["securePrice"]))[:CANDIDATES]:
         query = urlencode({"include": "AVAILABILITY", "product": "POD", "count": 1, "cloud": "SECURE"})
         try:
             detail = _raw(client, f"/v2/catalog/gpus/{quote(str(g['id']), safe='')}?{query}", "GPU stock (raw)") or {}
         except RunPodError:
             continue
-        dcs = [d for d in detail.get("dataCenters") or [] if isinstance(d, dict)
-               and str(d.get("availability") or "NONE").upper() != "NONE" and d.get("id")]
+        dcs = [
+            d
+            for d in detail.get("dataCenters") or []
+            if isinstance(d, dict) and str(d.get("availability") or "NONE").upper() != "NONE" and d.get("id")
+        ]
         if dcs:
             choice = Choice(str(g["id"]), str(dcs[0]["id"]), float(g["securePrice"]), None)
-            report.step("cheapest GPU in stock", True, f"{choice.gpu_type} in {choice.data_center}, "
-                                                       f"${choice.on_demand_per_hr:.3f}/h on demand")
+            report.step(
+                "cheapest GPU in stock",
+                True,
+                f"{choice.gpu_type} in {choice.data_center}, ${choice.on_demand_per_hr:.3f}/h on demand",
+            )
             return _with_spot(client, report, choice)
     report.step("cheapest GPU in stock", True, "no priced GPU type has Secure Cloud stock right now (no lifecycle)")
     return None
@@ -94,8 +111,13 @@ def _with_spot(client: RunPodClient, report: Report, choice: Choice) -> Choice:
         report.step("spot price (GraphQL)", True, f"GraphQL answers, but without spot ({e.message})")
         return choice
     minimum = sp.minimum_bid_per_gpu
-    report.step("spot price (GraphQL)", True, f"minimum bid ${minimum:.3f}/GPU-h" if minimum is not None
-                else "GraphQL answers without a minimum bid (no spot stock)")
+    report.step(
+        "spot price (GraphQL)",
+        True,
+        f"minimum bid ${minimum:.3f}/GPU-h"
+        if minimum is not None
+        else "GraphQL answers without a minimum bid (no spot stock)",
+    )
     if minimum:
         _per_gpu(client, report, choice, minimum)
     return Choice(choice.gpu_type, choice.data_center, choice.on_demand_per_hr, minimum)
@@ -113,8 +135,12 @@ def _per_gpu(client: RunPodClient, report: Report, choice: Choice, one: float) -
     elif abs(two - one) <= 0.01 * one:
         report.find(3, Verdict.CONFIRMED, f"minimumBidPrice ${one:.3f} for 1 GPU and ${two:.3f} for 2: per GPU")
     elif abs(two - 2 * one) <= 0.02 * one:
-        report.find(3, Verdict.REFUTED, f"minimumBidPrice ${one:.3f} for 1 GPU, ${two:.3f} for 2: per pod "
-                                        "(divide by gpuCount in infra/runpod_graphql.py spot_price)")
+        report.find(
+            3,
+            Verdict.REFUTED,
+            f"minimumBidPrice ${one:.3f} for 1 GPU, ${two:.3f} for 2: per pod "
+            "(divide by gpuCount in infra/runpod_graphql.py spot_price)",
+        )
     else:
         report.find(3, Verdict.NOT_CHECKED, f"minimumBidPrice ${one:.3f} for 1 GPU, ${two:.3f} for 2: inconclusive")
 

@@ -12,6 +12,7 @@ Nothing here can cost money: one read and one connection, never a start. Every e
 raised: the usual path then meets the same problem and reports it with its own message. A connection
 nobody took is closed (`discard`), also when it is only finished after the command gave up on it.
 """
+
 from __future__ import annotations
 
 import threading
@@ -50,7 +51,7 @@ class EarlyLink:
         self._thread = threading.Thread(target=self._work, name="early-link", daemon=True)
 
     @classmethod
-    def start(cls, settings: Settings) -> "EarlyLink":
+    def start(cls, settings: Settings) -> EarlyLink:
         link = cls(settings)
         link._thread.start()
         return link
@@ -62,17 +63,23 @@ class EarlyLink:
             self._outputs = outputs
             self._outputs_read.set()
             client = self._settings.client()
-            pod = client.find_pod(outputs.pod_id, with_history=False)   # RUNNING or not is enough
+            pod = client.find_pod(outputs.pod_id, with_history=False)  # RUNNING or not is enough
             if pod is None or pod.status != RUNNING or pod.ssh is None or self._discarded:
                 return
-            conn = connect_endpoint(self._settings, with_user(pod.ssh, outputs.ssh_user), pin_id=outputs.pod_id,
-                                    started_at=pod.started_at, timeout=self._timeout, keepalive=self._keepalive)
+            conn = connect_endpoint(
+                self._settings,
+                with_user(pod.ssh, outputs.ssh_user),
+                pin_id=outputs.pod_id,
+                started_at=pod.started_at,
+                timeout=self._timeout,
+                keepalive=self._keepalive,
+            )
             with self._lock:
                 if self._discarded:
                     conn.close()
                     return
                 self._found = EarlyPod(pod, conn, client)
-        except BaseException:   # noqa: BLE001 - the usual path meets the same error and reports it
+        except BaseException:  # noqa: BLE001 - the usual path meets the same error and reports it
             return
         finally:
             self._outputs_read.set()

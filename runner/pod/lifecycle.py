@@ -3,16 +3,26 @@
 The SSH endpoint always comes from the API at the moment of use: RunPod assigns a new public port
 on every start, so the stack outputs' ssh_host/ssh_port are only where the pod was when created.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from infra.runpod_client import (
-    ERROR, EXITED, RUNNING, TERMINATED, InvalidAction, NotFound, Pod, RunPodClient, RunPodError, SshEndpoint,
-)
 from infra.polling import Backoff
+from infra.runpod_client import (
+    ERROR,
+    EXITED,
+    RUNNING,
+    TERMINATED,
+    InvalidAction,
+    NotFound,
+    Pod,
+    RunPodClient,
+    RunPodError,
+    SshEndpoint,
+)
 from infra.ssh_probe import probe_ssh
 from runner.errors import PodGone, PodStartTimeout, StackError, from_runpod_error
 from runner.pod.stack import StackOutputs
@@ -20,18 +30,19 @@ from runner.pod.state import PodState, classify, with_user
 from runner.pod.stops import RUNNER, StopLog
 from runner.types import Say, say_nothing
 
+
 @dataclass(frozen=True)
 class RunningPod:
     pod: Pod
     ssh: SshEndpoint
-    resumed: bool          # True when this call started a stopped pod
+    resumed: bool  # True when this call started a stopped pod
 
 
 @dataclass(frozen=True)
 class StopResult:
     pod_id: str
-    previous: PodState     # classify() before the call
-    stopped: bool          # True when this call stopped it; False when it was already stopped or gone
+    previous: PodState  # classify() before the call
+    stopped: bool  # True when this call stopped it; False when it was already stopped or gone
     pod: Pod | None
 
 
@@ -67,7 +78,7 @@ def _resume(client: RunPodClient, outputs: StackOutputs, pod: Pod, say: Say) -> 
     for attempt in (1, 2):
         try:
             if spot:
-                assert outputs.bid_per_gpu is not None   # checked above for a spot pod
+                assert outputs.bid_per_gpu is not None  # checked above for a spot pod
                 say(f"resuming spot pod {pod.id}: bid ${outputs.bid_per_gpu:.3f}/GPU-hour x {gpu_count} GPU")
                 client.resume_spot_pod(pod.id, outputs.bid_per_gpu, gpu_count)
             else:
@@ -79,7 +90,7 @@ def _resume(client: RunPodClient, outputs: StackOutputs, pod: Pod, say: Say) -> 
             if now is None or now.status == TERMINATED:
                 raise _gone(pod.id) from None
             if now.status not in (EXITED, ERROR):
-                say(f"pod {pod.id} is already {now.status}; waiting for it")   # started meanwhile
+                say(f"pod {pod.id} is already {now.status}; waiting for it")  # started meanwhile
                 return
             text = (e.message or "").lower()
             # Only when the API did not say which market the pod is in can the guess be wrong;
@@ -88,8 +99,10 @@ def _resume(client: RunPodClient, outputs: StackOutputs, pod: Pod, say: Say) -> 
             if attempt == 1 and mismatch and pod.interruptible is None:
                 spot = not spot
                 if spot and (outputs.bid_per_gpu is None or outputs.bid_per_gpu <= 0):
-                    raise StackError(f"pod {pod.id} is a spot pod but the stack has no bid_per_gpu output; "
-                                     "run `pulumi up` to refresh the outputs.") from None
+                    raise StackError(
+                        f"pod {pod.id} is a spot pod but the stack has no bid_per_gpu output; "
+                        "run `pulumi up` to refresh the outputs."
+                    ) from None
                 continue
             raise from_runpod_error(e, pod_id=pod.id) from None
         except NotFound:
@@ -130,10 +143,15 @@ def ensure_running(
     assert pod is not None
     resumed = False
     if state.stopped:
-        why = {PodState.PREEMPTED: ("preempted (outbid)" if pod.last_status_change else
-                                    "interrupted (a spot pod that neither you nor the runner stopped)"),
-               PodState.STOPPED_BY_USER: "stopped",
-               PodState.STOPPED_BY_RUNPOD: "stopped by RunPod"}[state]
+        why = {
+            PodState.PREEMPTED: (
+                "preempted (outbid)"
+                if pod.last_status_change
+                else "interrupted (a spot pod that neither you nor the runner stopped)"
+            ),
+            PodState.STOPPED_BY_USER: "stopped",
+            PodState.STOPPED_BY_RUNPOD: "stopped by RunPod",
+        }[state]
         detail = f": {pod.last_status_change}" if pod.last_status_change else ""
         say(f"pod {pod_id} is {pod.status}, {why}{detail}")
         if on_resume is not None:
@@ -154,18 +172,24 @@ def ensure_running(
         if pod.status == RUNNING and pod.ssh is not None:
             ep = pod.ssh
             if last_seen != (RUNNING, ep):
-                say(f"pod {pod_id} is RUNNING; waiting for an SSH banner at {ep.host}:{ep.port} "
-                    f"({_secs(elapsed)} elapsed, up to {_secs(deadline_s)})")
+                say(
+                    f"pod {pod_id} is RUNNING; waiting for an SSH banner at {ep.host}:{ep.port} "
+                    f"({_secs(elapsed)} elapsed, up to {_secs(deadline_s)})"
+                )
             last_seen = (RUNNING, ep)
             if probe(ep.host, ep.port, max(0.1, min(probe_timeout_s, backoff.remaining))):
                 return RunningPod(pod=pod, ssh=with_user(ep, outputs.ssh_user), resumed=resumed)
-            problem = (f"the pod is RUNNING but {ep.host}:{ep.port} gives no SSH banner: the image may not "
-                       "start sshd (RunPod images do so only when the pod has PUBLIC_KEY / SSH enabled)")
+            problem = (
+                f"the pod is RUNNING but {ep.host}:{ep.port} gives no SSH banner: the image may not "
+                "start sshd (RunPod images do so only when the pod has PUBLIC_KEY / SSH enabled)"
+            )
         else:
             shown = pod.status if pod.status != RUNNING else "RUNNING, no public SSH port yet"
             if last_seen != (pod.status, None):
-                say(f"waiting for pod {pod_id} to be RUNNING with SSH (now {shown}; "
-                    f"{_secs(elapsed)} elapsed, up to {_secs(deadline_s)})")
+                say(
+                    f"waiting for pod {pod_id} to be RUNNING with SSH (now {shown}; "
+                    f"{_secs(elapsed)} elapsed, up to {_secs(deadline_s)})"
+                )
             last_seen = (pod.status, None)
             if pod.status == RUNNING:
                 problem = "the pod is RUNNING but exposes no public SSH endpoint; the pod needs 22/tcp in its ports"
@@ -183,8 +207,9 @@ def ensure_running(
         pod = None
 
 
-def stop_pod(client: RunPodClient, pod_id: str, *, stops: StopLog | None = None,
-             spot: bool | None = None) -> StopResult:
+def stop_pod(
+    client: RunPodClient, pod_id: str, *, stops: StopLog | None = None, spot: bool | None = None
+) -> StopResult:
     """Stop the pod; fine when it is already stopped (no call) or gone (nothing to stop).
 
     With `stops`, the stop is recorded before the request (and forgotten if it fails), so the pod's
@@ -204,7 +229,7 @@ def stop_pod(client: RunPodClient, pod_id: str, *, stops: StopLog | None = None,
         if stops is not None:
             now = _read_quietly(client, pod_id)
             if now is None or now.status not in (EXITED, TERMINATED):
-                stops.forget(pod)      # it did not stop: a later EXITED of this start is not ours
+                stops.forget(pod)  # it did not stop: a later EXITED of this start is not ours
         raise
 
 

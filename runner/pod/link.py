@@ -6,13 +6,22 @@ endpoint comes from the API at the moment of use (it changes on every start), an
 pinned per pod start (runner/remote/hostkeys.py). After an SSH drop, `reconnect()` asks the API
 where the pod answers now and connects there, or says that the pod is no longer up.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from infra.runpod_client import Pod, RunPodClient, RunPodError, SshEndpoint
-from runner.errors import (ApiError, PodError, PodLeft, PodNotRunning, PodStartTimeout, RunnerError, SshNotReady,
-                           from_runpod_error)
+from runner.errors import (
+    ApiError,
+    PodError,
+    PodLeft,
+    PodNotRunning,
+    PodStartTimeout,
+    RunnerError,
+    SshNotReady,
+    from_runpod_error,
+)
 from runner.pod.lifecycle import RunningPod, ensure_running, stop_pod
 from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.pod.state import PodState, classify, with_user
@@ -48,8 +57,12 @@ class PodLink:
     def connect(self, *, timeout: float = 20.0, keepalive: int = 15) -> SshConnection:
         """A connection to the endpoint last seen (no API call)."""
         return connect_endpoint(
-            self.settings, self.endpoint, pin_id=self.pod_id, started_at=self.pod.started_at,
-            timeout=timeout, keepalive=keepalive,
+            self.settings,
+            self.endpoint,
+            pin_id=self.pod_id,
+            started_at=self.pod.started_at,
+            timeout=timeout,
+            keepalive=keepalive,
         )
 
     @property
@@ -81,7 +94,7 @@ class PodLink:
         """One API read; a running pod's current endpoint becomes the link's. Raises ApiError."""
         try:
             pod = self.read_pod(with_history=True)
-        except PodError:          # gone (not found)
+        except PodError:  # gone (not found)
             pod = None
         state = self.classify(pod)
         if state == PodState.RUNNING and pod is not None and pod.ssh is not None:
@@ -103,7 +116,10 @@ class PodLink:
         """Start the pod again if needed and take its (new) endpoint; used after a preemption too."""
         # A Ctrl-C here (a recovery) is the session's to handle: abandon_recovery stops the pod.
         self.running = start_or_release(
-            self.client, self.outputs, deadline_s=self.settings.pod_start_timeout_s, on_progress=on_progress,
+            self.client,
+            self.outputs,
+            deadline_s=self.settings.pod_start_timeout_s,
+            on_progress=on_progress,
             stops=self.stops,
             release_on_interrupt=False,
         )
@@ -130,13 +146,14 @@ def start_or_release(
         asked = True
 
     try:
-        return ensure_running(client, outputs, deadline_s=deadline_s, on_progress=on_progress, on_resume=resuming,
-                              stops=stops)
+        return ensure_running(
+            client, outputs, deadline_s=deadline_s, on_progress=on_progress, on_resume=resuming, stops=stops
+        )
     except BaseException as e:
         if not asked or (isinstance(e, KeyboardInterrupt) and not release_on_interrupt):
             raise
         note = release_after_failed_start(client, outputs.pod_id, stops=stops, spot=outputs.is_spot)
-        if note is None:                 # the resume itself was refused: nothing runs, nothing to say
+        if note is None:  # the resume itself was refused: nothing runs, nothing to say
             raise
         if isinstance(e, RunnerError):
             add_release_note(e, note)
@@ -155,15 +172,18 @@ def add_release_note(e: RunnerError, note: str) -> None:
     e.args = (e.message,)
 
 
-def release_after_failed_start(client: RunPodClient, pod_id: str, *, stops: StopLog | None = None,
-                               spot: bool | None = None) -> str | None:
+def release_after_failed_start(
+    client: RunPodClient, pod_id: str, *, stops: StopLog | None = None, spot: bool | None = None
+) -> str | None:
     """Stop a pod this command resumed/started and then could not use. One sentence saying so, or
     None when there was nothing to stop (the pod is not running)."""
     try:
         result = stop_pod(client, pod_id, stops=stops, spot=spot)
     except RunnerError as e:
-        return (f"This command had started pod {pod_id} and COULD NOT STOP it again ({e.message}): it may be "
-                "billing; run `python -m runner stop`.")
+        return (
+            f"This command had started pod {pod_id} and COULD NOT STOP it again ({e.message}): it may be "
+            "billing; run `python -m runner stop`."
+        )
     if result.stopped:
         return f"This command had started pod {pod_id}, so it stopped it again: nothing is left billing."
     return None
@@ -185,7 +205,10 @@ def open_pod_link(
     client = settings.client()
     if start_if_stopped:
         running = start_or_release(
-            client, outputs, deadline_s=settings.pod_start_timeout_s, on_progress=on_progress,
+            client,
+            outputs,
+            deadline_s=settings.pod_start_timeout_s,
+            on_progress=on_progress,
             stops=StopLog.at(settings.paths),
         )
         return PodLink(settings, outputs, client, running)
@@ -228,4 +251,11 @@ def connect_endpoint(
     return SshConnection.open(target, host_key_check=policy, timeout=timeout, keepalive=keepalive, **extra)
 
 
-__all__ = ["PodLink", "connect_endpoint", "open_pod_link", "add_release_note", "release_after_failed_start", "start_or_release"]
+__all__ = [
+    "PodLink",
+    "connect_endpoint",
+    "open_pod_link",
+    "add_release_note",
+    "release_after_failed_start",
+    "start_or_release",
+]

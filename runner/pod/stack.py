@@ -7,15 +7,17 @@ exists but cannot run where it is (a refresh keeps a stopped pod; `--replace <po
 provider delete it and create a new one, possibly on another host).
 The executable is `pulumi` from PATH unless PULUMI_BINARY (env or .runpod.env) names another.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from runner.errors import NoStackOutputs, PulumiNotInstalled, StackError, redact
 from runner.types import Say
@@ -39,15 +41,15 @@ class StackOutputs:
     data_center: str | None = None
     gpu_type: str | None = None
     gpu_count: int = 1
-    market: str = "spot"                   # "spot" | "on-demand"
+    market: str = "spot"  # "spot" | "on-demand"
     bid_per_gpu: float | None = None
     cost_per_hr: float | None = None
     workspace: str = "/workspace"
-    spot_fallback: str = "fail"            # "fail" | "on-demand"
+    spot_fallback: str = "fail"  # "fail" | "on-demand"
     max_on_demand_price: float | None = None
     pod_name: str | None = None
     image: str | None = None
-    pod_urn: str | None = None             # the pod resource's URN (for `pulumi up --replace`); older stacks lack it
+    pod_urn: str | None = None  # the pod resource's URN (for `pulumi up --replace`); older stacks lack it
     idle_stop_minutes: float | None = None  # the pod's idle stop (0: off); older stacks lack it: the default applies
 
     @property
@@ -59,28 +61,42 @@ class StackOutputs:
         return self.market == "spot"
 
 
-_STR = ("ssh_host", "ssh_user", "volume_id", "data_center", "gpu_type", "market", "workspace",
-        "spot_fallback", "pod_name", "image", "pod_urn")
+_STR = (
+    "ssh_host",
+    "ssh_user",
+    "volume_id",
+    "data_center",
+    "gpu_type",
+    "market",
+    "workspace",
+    "spot_fallback",
+    "pod_name",
+    "image",
+    "pod_urn",
+)
 _INT = ("ssh_port", "gpu_count")
 _FLOAT = ("bid_per_gpu", "cost_per_hr", "max_on_demand_price", "idle_stop_minutes")
-DEFAULT_IDLE_STOP_MINUTES = 20.0           # infra/config.py's default of idleStopMinutes
+DEFAULT_IDLE_STOP_MINUTES = 20.0  # infra/config.py's default of idleStopMinutes
 
 
 def parse_outputs(data: object, stack: str) -> StackOutputs:
     """Turn the decoded JSON into StackOutputs; errors name the key, never a value."""
     if not isinstance(data, dict):
-        raise StackError(f"`pulumi stack output --json` for stack {stack!r} did not print a JSON object; "
-                         "check that the project's Pulumi CLI works (`pulumi stack output`).")
+        raise StackError(
+            f"`pulumi stack output --json` for stack {stack!r} did not print a JSON object; "
+            "check that the project's Pulumi CLI works (`pulumi stack output`)."
+        )
     if not data:
         raise NoStackOutputs(f"stack {stack!r} has no outputs yet; run `pulumi up` first.")
     if any(v == "[secret]" for v in data.values()):
-        raise StackError("Pulumi printed secret outputs masked as [secret] despite --show-secrets; "
-                         "set PULUMI_CONFIG_PASSPHRASE(_FILE) so the stack's secrets can be decrypted.")
+        raise StackError(
+            "Pulumi printed secret outputs masked as [secret] despite --show-secrets; "
+            "set PULUMI_CONFIG_PASSPHRASE(_FILE) so the stack's secrets can be decrypted."
+        )
     pod_id = data.get("pod_id")
     if not isinstance(pod_id, str) or not pod_id:
-        raise NoStackOutputs(f"stack {stack!r} has no pod_id output (the pod was not created); "
-                             "run `pulumi up` first.")
-    kw: dict[str, Any] = {}   # str, int or float per key: checked key by key below
+        raise NoStackOutputs(f"stack {stack!r} has no pod_id output (the pod was not created); run `pulumi up` first.")
+    kw: dict[str, Any] = {}  # str, int or float per key: checked key by key below
     for key in _STR:
         v = data.get(key)
         if v is None:
@@ -99,7 +115,9 @@ def parse_outputs(data: object, stack: str) -> StackOutputs:
             if isinstance(v, float) and v != iv:
                 raise ValueError
         except ValueError:
-            raise StackError(f"stack output {key} should be an integer; run `pulumi up` to refresh the outputs.") from None
+            raise StackError(
+                f"stack output {key} should be an integer; run `pulumi up` to refresh the outputs."
+            ) from None
         kw[key] = iv
     for key in _FLOAT:
         v = data.get(key)
@@ -110,7 +128,9 @@ def parse_outputs(data: object, stack: str) -> StackOutputs:
         try:
             kw[key] = float(v)
         except (TypeError, ValueError):
-            raise StackError(f"stack output {key} should be a number; run `pulumi up` to refresh the outputs.") from None
+            raise StackError(
+                f"stack output {key} should be a number; run `pulumi up` to refresh the outputs."
+            ) from None
     if kw.get("market", "spot") not in ("spot", "on-demand"):
         raise StackError("stack output market should be 'spot' or 'on-demand'; run `pulumi up`.")
     return StackOutputs(stack=stack, pod_id=pod_id, **kw)
@@ -128,14 +148,20 @@ def _explain_failure(stack: str, stderr: str, secrets: Sequence[str]) -> StackEr
             f"`pulumi up`, or set PULUMI_STACK / --stack to an existing one (`pulumi stack ls`)."
         )
     if "pulumi login" in low or "pulumi_access_token" in low or "not logged in" in low:
-        return StackError("Pulumi is not logged in to a backend; run `pulumi login --local` "
-                          "(no account needed), then `pulumi up`.")
+        return StackError(
+            "Pulumi is not logged in to a backend; run `pulumi login --local` (no account needed), then `pulumi up`."
+        )
     if "passphrase" in low:
-        return StackError("Pulumi needs the stack's passphrase to decrypt secrets; set PULUMI_CONFIG_PASSPHRASE "
-                          "or PULUMI_CONFIG_PASSPHRASE_FILE in .runpod.env or the environment.")
+        return StackError(
+            "Pulumi needs the stack's passphrase to decrypt secrets; set PULUMI_CONFIG_PASSPHRASE "
+            "or PULUMI_CONFIG_PASSPHRASE_FILE in .runpod.env or the environment."
+        )
     tail = "\n".join(redact(stderr, secrets).strip().splitlines()[-8:])
-    return StackError(f"`pulumi stack output` failed for stack {stack!r}:\n{tail}" if tail
-                      else f"`pulumi stack output` failed for stack {stack!r} without an error message.")
+    return StackError(
+        f"`pulumi stack output` failed for stack {stack!r}:\n{tail}"
+        if tail
+        else f"`pulumi stack output` failed for stack {stack!r} without an error message."
+    )
 
 
 def read_outputs(
@@ -148,8 +174,9 @@ def read_outputs(
     timeout: float = 120.0,
 ) -> StackOutputs:
     """`pulumi stack output --json --show-secrets --stack <stack>` in the project root -> StackOutputs."""
-    return parse_outputs(_output_json(stack, project_root=project_root, env=env, pulumi=pulumi, secrets=secrets,
-                                      timeout=timeout), stack)
+    return parse_outputs(
+        _output_json(stack, project_root=project_root, env=env, pulumi=pulumi, secrets=secrets, timeout=timeout), stack
+    )
 
 
 def _output_json(
@@ -165,16 +192,23 @@ def _output_json(
     argv = [exe, "stack", "output", "--json", "--show-secrets", "--stack", stack, "--non-interactive"]
     try:
         proc = subprocess.run(
-            argv, cwd=str(project_root) if project_root else None, env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+            argv,
+            cwd=str(project_root) if project_root else None,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
     except FileNotFoundError:
         raise PulumiNotInstalled(f"the Pulumi CLI ({exe!r}) was not found. {INSTALL_HINT}") from None
     except PermissionError:
         raise PulumiNotInstalled(f"the Pulumi CLI ({exe!r}) is not executable. {INSTALL_HINT}") from None
     except subprocess.TimeoutExpired:
-        raise StackError(f"`pulumi stack output` did not finish within {timeout:.0f}s; "
-                         "check that `pulumi stack output` works in this directory.") from None
+        raise StackError(
+            f"`pulumi stack output` did not finish within {timeout:.0f}s; "
+            "check that `pulumi stack output` works in this directory."
+        ) from None
     if proc.returncode != 0:
         raise _explain_failure(stack, proc.stderr, secrets)
     # The output holds plaintext secrets: never echo it in an error.
@@ -248,8 +282,7 @@ def replace_and_up(
     Streaming, redaction and errors as refresh_and_up."""
     if not urn or not urn.startswith("urn:pulumi:"):
         raise StackError(f"cannot replace {urn!r}: not a Pulumi URN; run `pulumi up` to refresh the stack outputs.")
-    _up(stack, ["--replace", urn], project_root=project_root, env=env, pulumi=pulumi, on_line=on_line,
-        secrets=secrets)
+    _up(stack, ["--replace", urn], project_root=project_root, env=env, pulumi=pulumi, on_line=on_line, secrets=secrets)
 
 
 def _up(
@@ -269,9 +302,15 @@ def _up(
     argv = [exe, "up", "--refresh", "--yes", "--skip-preview", *extra, "--stack", stack, "--non-interactive"]
     try:
         proc = subprocess.Popen(
-            argv, cwd=str(project_root) if project_root else None, env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, errors="replace", bufsize=1,
+            argv,
+            cwd=str(project_root) if project_root else None,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            bufsize=1,
         )
     except FileNotFoundError:
         raise PulumiNotInstalled(f"the Pulumi CLI ({exe!r}) was not found. {INSTALL_HINT}") from None
@@ -289,23 +328,43 @@ def _up(
         joined = "\n".join(tail)
         err = _explain_failure(stack, joined, secrets)
         if type(err) is StackError and err.message.startswith("`pulumi stack output`"):
-            err = StackError(f"`pulumi up` failed for stack {stack!r} (exit {rc}); its last lines:\n{joined}\n"
-                             "Fix the cause and run `pulumi up` yourself, then retry.")
+            err = StackError(
+                f"`pulumi up` failed for stack {stack!r} (exit {rc}); its last lines:\n{joined}\n"
+                "Fix the cause and run `pulumi up` yourself, then retry."
+            )
         raise err
 
 
 def read_outputs_for(settings) -> StackOutputs:
     """read_outputs with everything taken from Settings, through the stack-output cache."""
-    return read_outputs_cached(settings.stack, cache_dir=settings.paths.stack_dir, project_root=settings.project_root,
-                               env=settings.subprocess_env(), pulumi=settings.pulumi_binary,
-                               secrets=settings.secrets())
+    return read_outputs_cached(
+        settings.stack,
+        cache_dir=settings.paths.stack_dir,
+        project_root=settings.project_root,
+        env=settings.subprocess_env(),
+        pulumi=settings.pulumi_binary,
+        secrets=settings.secrets(),
+    )
 
 
 def refresh_and_up_for(settings, *, on_line: Say | None = None) -> None:
-    refresh_and_up(settings.stack, project_root=settings.project_root, env=settings.subprocess_env(),
-                   pulumi=settings.pulumi_binary, on_line=on_line, secrets=settings.secrets())
+    refresh_and_up(
+        settings.stack,
+        project_root=settings.project_root,
+        env=settings.subprocess_env(),
+        pulumi=settings.pulumi_binary,
+        on_line=on_line,
+        secrets=settings.secrets(),
+    )
 
 
 def replace_and_up_for(settings, urn: str, *, on_line: Say | None = None) -> None:
-    replace_and_up(settings.stack, urn, project_root=settings.project_root, env=settings.subprocess_env(),
-                   pulumi=settings.pulumi_binary, on_line=on_line, secrets=settings.secrets())
+    replace_and_up(
+        settings.stack,
+        urn,
+        project_root=settings.project_root,
+        env=settings.subprocess_env(),
+        pulumi=settings.pulumi_binary,
+        on_line=on_line,
+        secrets=settings.secrets(),
+    )

@@ -12,14 +12,16 @@ The cache (<state_dir>/<stack>/stack_outputs.json, mode 0600) holds only outputs
 secret in the state; if an output the runner uses is secret there, nothing is cached. Secrets in
 the state are encrypted objects carrying Pulumi's secret signature.
 """
+
 from __future__ import annotations
 
 import gzip
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 CACHE_NAME = "stack_outputs.json"
 FORMAT = 1
@@ -75,7 +77,7 @@ def state_file(project_root: Path, stack: str, env: Mapping[str, str]) -> Path |
     url = backend_url(project_root, env)
     if not url or not url.startswith("file://"):
         return None
-    base = url[len("file://"):]
+    base = url[len("file://") :]
     home = env.get("HOME") or os.path.expanduser("~")
     if base in ("", "~") or base.startswith("~/"):
         base = home + base[1:] if base.startswith("~") else home
@@ -124,8 +126,9 @@ class StackCache:
         self.secret = secret
 
     @classmethod
-    def open(cls, cache_dir: Path, project_root: Path, stack: str, env: Mapping[str, str],
-             pulumi: str) -> "StackCache | None":
+    def open(
+        cls, cache_dir: Path, project_root: Path, stack: str, env: Mapping[str, str], pulumi: str
+    ) -> StackCache | None:
         state = state_file(project_root, stack, env)
         if state is None:
             return None
@@ -136,8 +139,11 @@ class StackCache:
         secret = secret_output_names(blob, state.suffix == ".gz")
         if secret is None:
             return None
-        key = hashlib.sha256(json.dumps([FORMAT, stack, str(project_root), str(state), pulumi,
-                                         hashlib.sha256(blob).hexdigest()]).encode()).hexdigest()
+        key = hashlib.sha256(
+            json.dumps(
+                [FORMAT, stack, str(project_root), str(state), pulumi, hashlib.sha256(blob).hexdigest()]
+            ).encode()
+        ).hexdigest()
         return cls(cache_dir / CACHE_NAME, key, secret)
 
     def load(self) -> dict | None:

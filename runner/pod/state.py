@@ -1,4 +1,5 @@
 """What state the stack's pod is in, from one API read (runner status, recovery, every reconnect)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -8,12 +9,12 @@ from runner.types import StrEnum
 
 
 class PodState(StrEnum):
-    RUNNING = "running"                      # RUNNING with a public SSH endpoint
-    STARTING = "starting"                    # on its way to RUNNING (or RUNNING without SSH yet)
-    PREEMPTED = "preempted"                  # stopped: outbid by a higher spot bid
-    STOPPED_BY_USER = "stopped_by_user"      # stopped by the owner (or by the pod itself after training)
+    RUNNING = "running"  # RUNNING with a public SSH endpoint
+    STARTING = "starting"  # on its way to RUNNING (or RUNNING without SSH yet)
+    PREEMPTED = "preempted"  # stopped: outbid by a higher spot bid
+    STOPPED_BY_USER = "stopped_by_user"  # stopped by the owner (or by the pod itself after training)
     STOPPED_BY_RUNPOD = "stopped_by_runpod"  # stopped by the platform (error, balance, maintenance)
-    GONE = "gone"                            # terminated or unknown
+    GONE = "gone"  # terminated or unknown
 
     @property
     def stopped(self) -> bool:

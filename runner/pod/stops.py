@@ -18,12 +18,13 @@ own marker on the volume when RunPod's S3 API reaches it (`StopLog.at(paths, mar
 runner/pod/volume_marker.py): written after this start began, it makes the stop the pod's, and is
 then recorded here like one the runner saw. Without S3 such a stop of a spot pod reads as interrupted.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from infra.runpod_client import EXITED, Pod
 from runner.paths import StatePaths, write_private
@@ -32,7 +33,7 @@ RUNNER = "runner"
 POD = "pod"
 
 
-MarkerReader = Callable[[], "dict | None"]        # the pod's self_stop.json, or None (absent, unreadable)
+MarkerReader = Callable[[], "dict | None"]  # the pod's self_stop.json, or None (absent, unreadable)
 
 
 class StopLog:
@@ -41,7 +42,7 @@ class StopLog:
         self.marker = marker
 
     @classmethod
-    def at(cls, paths: StatePaths, marker: MarkerReader | None = None) -> "StopLog":
+    def at(cls, paths: StatePaths, marker: MarkerReader | None = None) -> StopLog:
         return cls(paths.stack_dir / "stops.json", marker)
 
     def _load(self) -> dict[str, dict]:
@@ -57,8 +58,11 @@ class StopLog:
     def record(self, pod: Pod, by: str) -> None:
         """This start of the pod is (being) stopped by `by` (RUNNER or POD); one record per pod."""
         data = self._load()
-        data[pod.id] = {"started_at": pod.started_at, "by": by,
-                        "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        data[pod.id] = {
+            "started_at": pod.started_at,
+            "by": by,
+            "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
         self._save(data)
 
     def forget(self, pod: Pod) -> None:

@@ -2,6 +2,7 @@
 through RunPod's S3 API, with no pod running: how the runner learns that a stopped spot pod stopped
 itself (a detached run's end, the idle stop) rather than being preempted, once GraphQL's status
 history is gone. None when S3 is not available for the stack (no keys, a data center without it)."""
+
 from __future__ import annotations
 
 from runner.pod.stack import StackOutputs
@@ -11,7 +12,7 @@ from runner.settings import Settings
 
 def marker_reader(settings: Settings, outputs: StackOutputs) -> MarkerReader | None:
     from runner.errors import RunnerError
-    from runner.volume.config import Unavailable, resolve      # no boto3 until a marker is actually read
+    from runner.volume.config import Unavailable, resolve  # no boto3 until a marker is actually read
 
     try:
         if isinstance(resolve(settings, outputs), Unavailable):
@@ -28,4 +29,5 @@ def marker_reader(settings: Settings, outputs: StackOutputs) -> MarkerReader | N
         except RunnerError:
             return None
         return parse_json_object(raw) if raw else None
+
     return read

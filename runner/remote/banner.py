@@ -1,6 +1,6 @@
 """Wait until an SSH server greets on host:port (a --host machine; the pod's own wait is runner/pod/lifecycle.py)."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 from infra.polling import Backoff
 from infra.ssh_probe import probe_ssh

@@ -12,6 +12,7 @@ gets a new socket name and never an old master. When the path would be too long 
 The idle stop counts the master's connection as an SSH session (remote/podside/idlewatch.py), so a
 master delays it by at most the persist time; a sync that stops the pod closes its masters first.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,14 +24,14 @@ from pathlib import Path
 from runner.settings import Settings
 from runner.timestamps import parse_utc
 
-SOCKET_PATH_MAX = 104          # sun_path: 108 bytes on Linux, 104 on macOS and the BSDs (with the NUL)
-OPENSSH_SUFFIX = 17            # ssh binds "<ControlPath>.<16 random chars>" first, then renames it
+SOCKET_PATH_MAX = 104  # sun_path: 108 bytes on Linux, 104 on macOS and the BSDs (with the NUL)
+OPENSSH_SUFFIX = 17  # ssh binds "<ControlPath>.<16 random chars>" first, then renames it
 DIRECTORY = "cm"
 
 
 @dataclass(frozen=True)
 class Master:
-    path: Path                 # the ControlPath socket
+    path: Path  # the ControlPath socket
     persist_s: int
 
     @property
@@ -39,8 +40,7 @@ class Master:
         return self.path.with_name(self.path.name + ".known_hosts")
 
     def options(self) -> list[str]:
-        return ["-o", "ControlMaster=auto", "-o", f"ControlPath={self.path}",
-                "-o", f"ControlPersist={self.persist_s}s"]
+        return ["-o", "ControlMaster=auto", "-o", f"ControlPath={self.path}", "-o", f"ControlPersist={self.persist_s}s"]
 
 
 def directory(settings: Settings) -> Path:
@@ -51,16 +51,18 @@ def _prefix(pod_id: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in pod_id)[:24] + "-"
 
 
-def master_for(settings: Settings, pod_id: str, *, started_at: str | None, host: str, port: int, user: str,
-               key_type: str, key: str) -> Master | None:
+def master_for(
+    settings: Settings, pod_id: str, *, started_at: str | None, host: str, port: int, user: str, key_type: str, key: str
+) -> Master | None:
     """The master for this pod start and pinned key; None when reuse is off (SSH_CONTROL_PERSIST=0)
     or the socket path would be too long."""
     persist = settings.ssh_control_persist_s
     if persist <= 0:
         return None
     start = parse_utc(started_at)
-    ident = "\n".join((pod_id, start.isoformat() if start else str(started_at), host, str(int(port)), user,
-                       key_type, key))
+    ident = "\n".join(
+        (pod_id, start.isoformat() if start else str(started_at), host, str(int(port)), user, key_type, key)
+    )
     path = directory(settings) / (_prefix(pod_id) + hashlib.sha256(ident.encode()).hexdigest()[:16])
     if len(os.fsencode(path)) + OPENSSH_SUFFIX >= SOCKET_PATH_MAX:
         return None
@@ -74,8 +76,12 @@ def close(path: Path) -> None:
     """Ask the master on `path` to exit (`ssh -O exit`); a stale socket or key file is removed."""
     if path.exists() or path.is_socket():
         try:
-            subprocess.run(["ssh", "-F", "/dev/null", "-o", f"ControlPath={path}", "-O", "exit", "runpod-pod"],
-                           stdin=subprocess.DEVNULL, capture_output=True, timeout=15)
+            subprocess.run(
+                ["ssh", "-F", "/dev/null", "-o", f"ControlPath={path}", "-O", "exit", "runpod-pod"],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=15,
+            )
         except (OSError, subprocess.TimeoutExpired):
             pass
         path.unlink(missing_ok=True)
@@ -95,8 +101,8 @@ def close_pod_masters(settings: Settings, pod_id: str, *, keep: Path | None = No
             continue
         socket = d / name.removesuffix(".known_hosts")
         if socket == keep or "." in socket.name:
-            continue                     # the one to keep, or a socket ssh is still creating
-        close(socket)                    # a master, or the key file of one that is gone
+            continue  # the one to keep, or a socket ssh is still creating
+        close(socket)  # a master, or the key file of one that is gone
 
 
 def close_all(state_dir: Path) -> list[Path]:

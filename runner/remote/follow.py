@@ -13,12 +13,14 @@ starts exactly at that offset.
         on_disconnect=ask_api_if_preempted,     # may raise to abort (e.g. the pod was preempted)
     )
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from infra.polling import Backoff
 from runner.errors import RETRYABLE_SSH, SshDisconnected
@@ -33,8 +35,10 @@ Conn = TypeVar("Conn", bound=Shell)
 # SshAuthError, SshKeyError, RemoteFileShrunk, errors from on_line or from the caller's connect)
 # propagates at once. runner.remote.ssh turns socket/paramiko failures into these types.
 RETRYABLE = RETRYABLE_SSH
-POD_HINT = ("Training keeps running on the pod; check `python -m runner status`, then reattach with "
-            "`python -m runner logs --follow`.")
+POD_HINT = (
+    "Training keeps running on the pod; check `python -m runner status`, then reattach with "
+    "`python -m runner logs --follow`."
+)
 
 
 def follow_with_reconnect(
@@ -92,14 +96,17 @@ def follow_with_reconnect(
         return stopping
 
     conn: Conn | None
-    conn = connect()   # assigned apart from the declaration so the checker knows it is not None yet
+    conn = connect()  # assigned apart from the declaration so the checker knows it is not None yet
     try:
         while True:
             try:
                 if not stopping and not stop_event.is_set():
                     for line, next_offset in conn.follow(
-                        path, position, should_stop=stop_requested,
-                        liveness_probe_s=liveness_probe_s, liveness_timeout_s=liveness_timeout_s,
+                        path,
+                        position,
+                        should_stop=stop_requested,
+                        liveness_probe_s=liveness_probe_s,
+                        liveness_timeout_s=liveness_timeout_s,
                         **({"on_partial": on_partial} if on_partial is not None else {}),
                     ):
                         on_line(line, next_offset)
@@ -112,8 +119,14 @@ def follow_with_reconnect(
                 conn.close()
                 conn = None
                 conn = _reconnect(
-                    connect, error, stop_event, on_disconnect,
-                    max_reconnect_wait_s, initial_backoff_s, max_backoff_s, gave_up_hint,
+                    connect,
+                    error,
+                    stop_event,
+                    on_disconnect,
+                    max_reconnect_wait_s,
+                    initial_backoff_s,
+                    max_backoff_s,
+                    gave_up_hint,
                 )
                 if conn is None:  # detached while reconnecting
                     return position

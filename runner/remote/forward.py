@@ -1,4 +1,5 @@
 """Local port forwarding over an SSH transport (`runner tensorboard`'s tunnel)."""
+
 from __future__ import annotations
 
 import errno
@@ -7,9 +8,9 @@ import socket
 import threading
 from dataclasses import dataclass, field
 
-import runner.remote.paramiko_light  # noqa: F401  (before paramiko: no invoke)
 import paramiko
 
+import runner.remote.paramiko_light  # noqa: F401  (before paramiko: no invoke)
 from runner.errors import PortInUse, SshError
 
 _READ_CHUNK = 65536
@@ -67,9 +68,7 @@ class PortForward:
 
     def _serve(self, client: socket.socket, addr) -> None:
         try:
-            chan = self._transport.open_channel(
-                "direct-tcpip", (self.remote_host, self.remote_port), addr, timeout=20
-            )
+            chan = self._transport.open_channel("direct-tcpip", (self.remote_host, self.remote_port), addr, timeout=20)
         except (paramiko.SSHException, EOFError, OSError) as e:
             self.errors.append(
                 f"{self.target_name} could not connect to {self.remote_host}:{self.remote_port} ({e}); "
@@ -86,7 +85,7 @@ class PortForward:
         for t in list(self._threads):
             t.join(timeout=5)
 
-    def __enter__(self) -> "PortForward":
+    def __enter__(self) -> PortForward:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -12,6 +12,7 @@ Store (JSON, mode 0600, replaced atomically):
     {"version": 1, "pins": {"<pod id or host:port>": {"key_type": "ssh-ed25519", "key": "AAAA...",
      "started_at": "2026-07-10T12:00:00Z" | null, "pinned_at": "...", "endpoint": "host:port"}}}
 """
+
 from __future__ import annotations
 
 import base64
@@ -19,18 +20,20 @@ import fcntl
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Literal
 
-from runner.paths import write_private
 from runner.errors import HostKeyMismatch, HostKeyStoreError
+from runner.paths import write_private
 from runner.timestamps import parse_utc
 
 DEFAULT_STORE = Path("~/.runpod-trainer/known_hosts.json")
 STORE_VERSION = 1
+
 
 @dataclass(frozen=True)
 class HostKey:
@@ -40,7 +43,7 @@ class HostKey:
     base64: str  # the key blob, base64 as in known_hosts / *.pub files
 
     @classmethod
-    def from_line(cls, line: str) -> "HostKey":
+    def from_line(cls, line: str) -> HostKey:
         """From an OpenSSH public key line ("ssh-ed25519 AAAA... [comment]")."""
         parts = line.split()
         if len(parts) < 2:
@@ -95,7 +98,6 @@ class Pin:
 def pin_id_for_host(host: str, port: int) -> str:
     """The pin name for a plain host target (no pod id)."""
     return f"{host}:{port}"
-
 
 
 def _iso(value: str | datetime | None) -> str | None:
@@ -190,7 +192,7 @@ class HostKeyStore:
                     # restart can justify a key change.
                     update["started_at"] = _iso(started_at)
                 if endpoint and endpoint != pin.endpoint:
-                    update["endpoint"] = endpoint      # where it answers now (a start moves the port)
+                    update["endpoint"] = endpoint  # where it answers now (a start moves the port)
                 if update:
                     pins[pin_id] = {**entry, **update}
                     self._save(pins)
@@ -236,7 +238,7 @@ class HostKeyStore:
             f"now {presented.key_type} {presented.fingerprint}. {why}, so someone may be intercepting "
             f"the connection (man-in-the-middle) and the runner refuses to send it your code or commands. "
             f"If you know why the key changed (e.g. you rebuilt the pod or its image), remove the pin: "
-            f"delete the \"{pin_id}\" entry from {self.path} (or the whole file) and connect again."
+            f'delete the "{pin_id}" entry from {self.path} (or the whole file) and connect again.'
         )
 
 

@@ -1,4 +1,5 @@
 """Asking the pod what it is doing (the launcher's RT_ACTION=inspect), and reading the log's end."""
+
 from __future__ import annotations
 
 import base64
@@ -6,12 +7,12 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from remote.podside.contract import DEFAULT_SESSION, Action, InspectKey, Inputs, VolumePaths, find_inspect
-from runner.errors import SshError
 from remote.podside.bundle import launcher_script
+from remote.podside.contract import DEFAULT_SESSION, Action, Inputs, InspectKey, VolumePaths, find_inspect
+from runner.errors import SshError
 from runner.remote.shell import Shell as SshConnection
 
-TRAIN_SESSION = DEFAULT_SESSION          # RT_SESSION of the training session (tests use their own)
+TRAIN_SESSION = DEFAULT_SESSION  # RT_SESSION of the training session (tests use their own)
 
 
 @dataclass
@@ -25,17 +26,27 @@ class PodInspect:
     skipped_checkpoints: list[str] = field(default_factory=list)
     log: str | None = None
     log_size: int = 0
-    idle: dict[str, Any] | None = None          # the idle stop's last check (IdleKey), or None
+    idle: dict[str, Any] | None = None  # the idle stop's last check (IdleKey), or None
 
 
-def inspect_pod(conn: SshConnection, paths: VolumePaths, *, config: str | None = None,
-                session: str | None = None, timeout: float = 60.0,
-                extra_env: dict[str, str] | None = None) -> PodInspect:
+def inspect_pod(
+    conn: SshConnection,
+    paths: VolumePaths,
+    *,
+    config: str | None = None,
+    session: str | None = None,
+    timeout: float = 60.0,
+    extra_env: dict[str, str] | None = None,
+) -> PodInspect:
     """Ask the launcher (remote/remote_train.sh, RT_ACTION=inspect) what runs on the pod; starts nothing.
     extra_env: launcher knobs the launch had too (TMUX_TMPDIR: the tmux server to look in)."""
     session = session or TRAIN_SESSION
-    env = {**(extra_env or {}), Inputs.ACTION: Action.INSPECT.value, Inputs.WORKSPACE: paths.workspace,
-           Inputs.SESSION: session}
+    env = {
+        **(extra_env or {}),
+        Inputs.ACTION: Action.INSPECT.value,
+        Inputs.WORKSPACE: paths.workspace,
+        Inputs.SESSION: session,
+    }
     if config:
         env[Inputs.CONFIG] = config
     result = conn.run_script(launcher_script(), env, timeout=timeout)
@@ -59,8 +70,8 @@ def inspect_pod(conn: SshConnection, paths: VolumePaths, *, config: str | None =
 # ---------------------------------------------------------------- the log
 @dataclass(frozen=True)
 class LogTail:
-    lines: list[bytes]       # whole lines, without their newline
-    end_offset: int          # byte offset just after the last whole line: where following resumes
+    lines: list[bytes]  # whole lines, without their newline
+    end_offset: int  # byte offset just after the last whole line: where following resumes
 
 
 def tail_log(conn: SshConnection, path: str, n: int, *, timeout: float = 60.0) -> LogTail | None:
@@ -69,11 +80,11 @@ def tail_log(conn: SshConnection, path: str, n: int, *, timeout: float = 60.0) -
     A last line still being written (no newline yet) is left out and the offset stops before it,
     so a follower started at end_offset prints it once it is complete."""
     q = shlex.quote(path)
-    want = int(n) + 1          # one more: a partial last line is dropped below
+    want = int(n) + 1  # one more: a partial last line is dropped below
     # base64: the text decoding of RunResult must not change byte counts (offsets are in bytes).
     res = conn.run(
         f"if [ ! -e {q} ]; then exit 44; fi; size=$(stat -c %s -- {q}) || exit 1; "
-        f"echo \"$size\"; head -c \"$size\" -- {q} | tail -n {want} | base64 | tr -d '\\n'",
+        f'echo "$size"; head -c "$size" -- {q} | tail -n {want} | base64 | tr -d \'\\n\'',
         timeout=timeout,
     )
     if res.exit_code == 44:
@@ -89,7 +100,7 @@ def tail_log(conn: SshConnection, path: str, n: int, *, timeout: float = 60.0) -
     end = size
     if data and not data.endswith(b"\n"):
         cut = data.rfind(b"\n")
-        partial = data[cut + 1:]
+        partial = data[cut + 1 :]
         end -= len(partial)
         data = data[: cut + 1]
     lines = data.split(b"\n")[:-1] if data else []

@@ -3,15 +3,16 @@
 Used by the connection (runner/remote/ssh.py) and, before any money is spent, by the settings'
 pre-flight check (runner/settings.py).
 """
+
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
 
-import runner.remote.paramiko_light  # noqa: F401  (before paramiko: no invoke)
 import paramiko
 from paramiko.pkey import UnknownKeyType
 
+import runner.remote.paramiko_light  # noqa: F401  (before paramiko: no invoke)
 from runner.errors import SshKeyError
 
 
@@ -36,7 +37,7 @@ def load_private_key(key_path: str | Path) -> paramiko.PKey:
         raise SshKeyError(f"{path} is a public key; SSH_KEY_PATH must name the private key (without .pub).")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")      # cryptography's DSA deprecation: the error below says it
+            warnings.simplefilter("ignore")  # cryptography's DSA deprecation: the error below says it
             return paramiko.PKey.from_path(path)
     except (paramiko.PasswordRequiredException, TypeError) as e:
         # cryptography raises TypeError("Password was not given but private key is encrypted")

@@ -6,18 +6,26 @@ code path for a pod, a host and this machine. The launcher runs as SCRIPT_COMMAN
 same quoted `export` lines on stdin, and an environment stripped of the runner's secrets: the
 launcher copies every exported variable into its supervisor script on the workspace.
 """
+
 from __future__ import annotations
 
 import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
 
 from runner.errors import RemoteFileShrunk, SshError, SshTimeout
-from runner.remote.shell import (LineBuffer, LineCallback, LineSplitter, PartialCallback, RunResult, SCRIPT_COMMAND,
-                                  build_script)
+from runner.remote.shell import (
+    SCRIPT_COMMAND,
+    LineBuffer,
+    LineCallback,
+    LineSplitter,
+    PartialCallback,
+    RunResult,
+    build_script,
+)
 
 # Never handed to the local launcher: secrets, and RunPod's pod variables (this is not a pod).
 _DROP_PREFIXES = ("RUNPOD_", "PULUMI_")
@@ -47,7 +55,7 @@ class LocalShell:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> "LocalShell":
+    def __enter__(self) -> LocalShell:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -72,8 +80,12 @@ class LocalShell:
     ) -> RunResult:
         """`bash -c command` here; output lines also go to the callbacks as they arrive."""
         proc = subprocess.Popen(
-            ["bash", "-c", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=self.env, cwd=self.cwd,
+            ["bash", "-c", command],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self.env,
+            cwd=self.cwd,
         )
         out, err = bytearray(), bytearray()
 
@@ -84,12 +96,14 @@ class LocalShell:
                 lines.feed(chunk)
             lines.flush()
 
-        readers = [threading.Thread(target=pump, args=(proc.stdout, out, on_stdout_line), daemon=True),
-                   threading.Thread(target=pump, args=(proc.stderr, err, on_stderr_line), daemon=True)]
+        readers = [
+            threading.Thread(target=pump, args=(proc.stdout, out, on_stdout_line), daemon=True),
+            threading.Thread(target=pump, args=(proc.stderr, err, on_stderr_line), daemon=True),
+        ]
         for t in readers:
             t.start()
         pipe = proc.stdin
-        assert pipe is not None   # Popen(stdin=PIPE) always has one
+        assert pipe is not None  # Popen(stdin=PIPE) always has one
         try:
             if stdin:
                 pipe.write(stdin)
@@ -101,7 +115,9 @@ class LocalShell:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            raise SshTimeout(f"`{command.splitlines()[0][:60]}` on {self.target} did not finish within {timeout:g}s")
+            raise SshTimeout(
+                f"`{command.splitlines()[0][:60]}` on {self.target} did not finish within {timeout:g}s"
+            ) from None
         for t in readers:
             t.join(timeout=10)
         return RunResult(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
@@ -116,8 +132,13 @@ class LocalShell:
         on_stderr_line: LineCallback | None = None,
     ) -> RunResult:
         """The script on SCRIPT_COMMAND's stdin with the values as quoted exports, exactly as over SSH."""
-        return self.run(SCRIPT_COMMAND, stdin=build_script(script_text, env), timeout=timeout,
-                        on_stdout_line=on_stdout_line, on_stderr_line=on_stderr_line)
+        return self.run(
+            SCRIPT_COMMAND,
+            stdin=build_script(script_text, env),
+            timeout=timeout,
+            on_stdout_line=on_stdout_line,
+            on_stderr_line=on_stderr_line,
+        )
 
     # ---- files ----------------------------------------------------------------------------------
     def read_file(self, path: str, *, offset: int = 0) -> bytes | None:

@@ -4,15 +4,17 @@ Giving the *system* ssh/rsync the host key the runner pinned with paramiko (know
 options), and reading that pin without paramiko (pinned_key_for_start), so that `runner sync`'s
 common case never loads paramiko.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from runner.settings import Settings
 from runner.timestamps import parse_utc
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 
 # runner.remote.ssh (paramiko, ~0.2 s to import) is imported only where a function needs it, so that a
 # command which ends up using only the system ssh/rsync (runner sync's common case) never loads it.
+
 
 def host_alias(settings: Settings) -> str:
     """The name the system ssh knows the pod by (Host / HostKeyAlias): runpod-<stack>."""
@@ -48,9 +51,8 @@ class PublicKey(Protocol):
 
 @dataclass(frozen=True)
 class PinnedKey:
-    key_type: str      # e.g. "ssh-ed25519"
-    base64: str        # the key blob as in known_hosts
-
+    key_type: str  # e.g. "ssh-ed25519"
+    base64: str  # the key blob as in known_hosts
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,12 @@ def read_pin(settings: Settings, pin_id: str) -> PinEntry | None:
         return None
     started = entry.get("started_at")
     host, _, port = str(entry.get("endpoint") or "").rpartition(":")
-    return PinEntry(PinnedKey(key_type, blob), started if isinstance(started, str) else None,
-                    host, int(port) if host and port.isdigit() else 0)
+    return PinEntry(
+        PinnedKey(key_type, blob),
+        started if isinstance(started, str) else None,
+        host,
+        int(port) if host and port.isdigit() else 0,
+    )
 
 
 def pinned_key_for_start(settings: Settings, pin_id: str, started_at: str | None) -> PinnedKey | None:
@@ -99,7 +105,7 @@ def pinned_key_for_start(settings: Settings, pin_id: str, started_at: str | None
         return None
     new, old = parse_utc(started_at), parse_utc(pin.started_at)
     if new is not None and old is not None and new > old:
-        return None            # restarted since the pin: the key may legitimately have changed
+        return None  # restarted since the pin: the key may legitimately have changed
     return pin.key
 
 
@@ -164,16 +170,26 @@ def openssh_options(
 
     HostKeyAlias makes the check independent of the pod's address, which changes on every start."""
     opts = [
-        "-i", str(key_path),
-        "-p", str(int(port)),
-        "-o", "IdentitiesOnly=yes",
-        "-o", f"UserKnownHostsFile={known_hosts}",
-        "-o", "GlobalKnownHostsFile=/dev/null",
-        "-o", "StrictHostKeyChecking=yes",
-        "-o", f"HostKeyAlias={alias}",
-        "-o", "ServerAliveInterval=15",
-        "-o", "ServerAliveCountMax=4",
-        "-o", "ConnectTimeout=20",
+        "-i",
+        str(key_path),
+        "-p",
+        str(int(port)),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        f"UserKnownHostsFile={known_hosts}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"HostKeyAlias={alias}",
+        "-o",
+        "ServerAliveInterval=15",
+        "-o",
+        "ServerAliveCountMax=4",
+        "-o",
+        "ConnectTimeout=20",
     ]
     algorithms = host_key_algorithms(key_type)
     if algorithms:

@@ -3,6 +3,7 @@ unittest.mock it pulls in, on every runner command that touches SSH). paramiko u
 for `Match exec` lines of an ssh_config it parses; the runner never hands it one (it builds its
 SSH targets itself). paramiko treats invoke as optional (`try: import invoke`), so it imports fine.
 Nothing changes when something imported invoke already."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """The local rsync over the system's ssh: finding it, its version, running it and reading its exit code."""
+
 from __future__ import annotations
 
 import os
@@ -21,12 +22,21 @@ NO_DEST = "RUNNER_SYNC_MKDIR_FAILED"
 # rsync exit codes that mean the link/ssh failed rather than a file problem.
 TRANSPORT_CODES = {5, 10, 12, 30, 35, 255}
 RSYNC_CODES = {
-    1: "syntax or usage error", 2: "protocol incompatibility", 3: "errors selecting input/output files",
-    5: "error starting client-server protocol", 10: "error in socket I/O", 11: "error in file I/O",
-    12: "error in rsync protocol data stream", 20: "interrupted", 23: "partial transfer due to error",
-    24: "some source files vanished", 30: "timeout in data send/receive", 35: "timeout waiting for daemon",
+    1: "syntax or usage error",
+    2: "protocol incompatibility",
+    3: "errors selecting input/output files",
+    5: "error starting client-server protocol",
+    10: "error in socket I/O",
+    11: "error in file I/O",
+    12: "error in rsync protocol data stream",
+    20: "interrupted",
+    23: "partial transfer due to error",
+    24: "some source files vanished",
+    30: "timeout in data send/receive",
+    35: "timeout waiting for daemon",
     255: "ssh failed",
 }
+
 
 def require_local_tools(rsync: str = "rsync") -> str:
     """The local rsync executable; rsync and ssh must both be installed here."""
@@ -49,13 +59,12 @@ def local_rsync_version(rsync: str = "rsync") -> tuple[int, ...]:
     return tuple(int(x) for x in m.groups(default="0")) if m else (0,)
 
 
-
 @dataclass(frozen=True)
 class RsyncResult:
     code: int
-    rsync_missing: bool = False       # the pod has no rsync (the wrapper's marker)
-    mkdir_error: str | None = None    # the destination could not be created (mkdir's message)
-    host_key_refused: bool = False    # ssh refused the pod's host key ("Host key verification failed.")
+    rsync_missing: bool = False  # the pod has no rsync (the wrapper's marker)
+    mkdir_error: str | None = None  # the destination could not be created (mkdir's message)
+    host_key_refused: bool = False  # ssh refused the pod's host key ("Host key verification failed.")
 
 
 # OpenSSH's own account of a refused host key: a banner of @ lines, advice naming the temporary
@@ -66,7 +75,6 @@ _SSH_HOST_KEY_END = "Host key verification failed."
 _RSYNC_AFTERMATH = ("rsync: connection unexpectedly closed", "rsync error: ")
 
 
-
 class _StderrFilter:
     """rsync's stderr, line by line: the remote wrapper's marker lines and, after one, rsync's complaint
     about the connection the wrapper closed are dropped; OpenSSH's host-key refusal block is held back."""
@@ -75,7 +83,7 @@ class _StderrFilter:
         self.missing, self.refused = False, False
         self.mkdir_error: str | None = None
         self._last = ""
-        self._held: list[str] | None = None          # a possible host-key block, until its verdict
+        self._held: list[str] | None = None  # a possible host-key block, until its verdict
 
     def feed(self, line: str) -> str:
         """The text to pass on for this line ("" for none)."""
@@ -86,7 +94,7 @@ class _StderrFilter:
             self._held.append(line)
             if marker == _SSH_HOST_KEY_END:
                 self.refused, self._held = True, None
-            elif len(self._held) > 60:              # not the block it looked like: pass it on after all
+            elif len(self._held) > 60:  # not the block it looked like: pass it on after all
                 text, self._held = "".join(self._held), None
                 return text
             return ""
@@ -122,8 +130,9 @@ class RsyncRun:
         self._out: list[bytes] = []
         self._err: list[str] = []
         self._filter = _StderrFilter()
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     stdout=subprocess.PIPE if held else None)
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, stdout=subprocess.PIPE if held else None
+        )
         self._pumps = [threading.Thread(target=self._pump_err, daemon=True)]
         if held:
             self._pumps.append(threading.Thread(target=self._pump_out, daemon=True))

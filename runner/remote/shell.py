@@ -5,12 +5,14 @@
 module also holds the pieces both use: RunResult, the bytes a launcher script is streamed as, and
 the splitting of a byte stream into whole lines with their offsets.
 """
+
 from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Protocol
+from typing import Protocol
 
 LineCallback = Callable[[str], None]
 # The unfinished last line so far (everything after the last newline, e.g. a progress bar redrawn
@@ -43,22 +45,40 @@ class Shell(Protocol):
         """What the connection reaches (an SshTarget, or a description of this machine)."""
         ...
 
-    def run(self, command: str, *, stdin: bytes | None = None, timeout: float | None = None,
-            on_stdout_line: LineCallback | None = None, on_stderr_line: LineCallback | None = None) -> RunResult: ...
+    def run(
+        self,
+        command: str,
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        on_stdout_line: LineCallback | None = None,
+        on_stderr_line: LineCallback | None = None,
+    ) -> RunResult: ...
 
-    def run_script(self, script_text: str, env: Mapping[str, str], *, timeout: float | None = None,
-                   on_stdout_line: LineCallback | None = None,
-                   on_stderr_line: LineCallback | None = None) -> RunResult: ...
+    def run_script(
+        self,
+        script_text: str,
+        env: Mapping[str, str],
+        *,
+        timeout: float | None = None,
+        on_stdout_line: LineCallback | None = None,
+        on_stderr_line: LineCallback | None = None,
+    ) -> RunResult: ...
 
     def read_file(self, path: str, *, offset: int = 0) -> bytes | None: ...
 
     def write_file(self, path: str, data: bytes, *, mode: int = 0o644) -> None: ...
 
-    def follow(self, path: str, offset: int = 0, *,
-               should_stop: Callable[[], bool] | None = None,
-               liveness_probe_s: float = 20.0,
-               liveness_timeout_s: float = 15.0,
-               on_partial: PartialCallback | None = None) -> Iterator[tuple[bytes, int]]: ...
+    def follow(
+        self,
+        path: str,
+        offset: int = 0,
+        *,
+        should_stop: Callable[[], bool] | None = None,
+        liveness_probe_s: float = 20.0,
+        liveness_timeout_s: float = 15.0,
+        on_partial: PartialCallback | None = None,
+    ) -> Iterator[tuple[bytes, int]]: ...
 
     def check_alive(self, timeout: float = 10.0) -> None: ...
 
@@ -67,7 +87,7 @@ class Shell(Protocol):
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> "Shell": ...
+    def __enter__(self) -> Shell: ...
 
     def __exit__(self, *exc: object) -> None: ...
 
@@ -139,5 +159,13 @@ class LineSplitter:
         self._buffer.pending = b""
 
 
-__all__ = ["LineBuffer", "LineCallback", "LineSplitter", "PartialCallback", "RunResult", "SCRIPT_COMMAND", "Shell",
-           "build_script"]
+__all__ = [
+    "LineBuffer",
+    "LineCallback",
+    "LineSplitter",
+    "PartialCallback",
+    "RunResult",
+    "SCRIPT_COMMAND",
+    "Shell",
+    "build_script",
+]

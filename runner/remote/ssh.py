@@ -4,6 +4,7 @@ Everything the runner does on the pod goes through `SshConnection`: run a comman
 to bash (shell.SCRIPT_COMMAND), follow the training log from a byte offset, read a file, forward a local port.
 The host key is checked by a pluggable `HostKeyPolicy` (runner/remote/hostkeys.py pins it per pod).
 """
+
 from __future__ import annotations
 
 import select
@@ -11,18 +12,25 @@ import shlex
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
-import runner.remote.paramiko_light  # noqa: F401  (before paramiko: no invoke)
 import paramiko
 
-from runner.errors import (RemoteFileShrunk, SshAuthError, SshConnectError,
-                           SshDisconnected, SshError, SshTimeout)
+import runner.remote.paramiko_light  # noqa: F401  (before paramiko: no invoke)
+from runner.errors import RemoteFileShrunk, SshAuthError, SshConnectError, SshDisconnected, SshError, SshTimeout
 from runner.remote.hostkeys import HostKey, HostKeyPolicy
 from runner.remote.keys import load_private_key
-from runner.remote.shell import (LineBuffer, LineCallback, LineSplitter, PartialCallback, RunResult, SCRIPT_COMMAND,
-                                  build_script)
+from runner.remote.shell import (
+    SCRIPT_COMMAND,
+    LineBuffer,
+    LineCallback,
+    LineSplitter,
+    PartialCallback,
+    RunResult,
+    build_script,
+)
 
 if TYPE_CHECKING:
     from runner.remote.forward import PortForward
@@ -43,10 +51,13 @@ class SshTarget:
 _READ_CHUNK = 65536
 
 # What to check when nothing answers: the stack's pod, or a machine given with --host.
-POD_UNREACHABLE = ("Is the pod running and its port 22/tcp exposed? (`python -m runner status` shows the "
-                   "current SSH endpoint)")
-HOST_UNREACHABLE = ("Check --host (USER@HOST[:PORT]): that the machine is up and reachable from here and that "
-                    "sshd listens on that port.")
+POD_UNREACHABLE = (
+    "Is the pod running and its port 22/tcp exposed? (`python -m runner status` shows the current SSH endpoint)"
+)
+HOST_UNREACHABLE = (
+    "Check --host (USER@HOST[:PORT]): that the machine is up and reachable from here and that "
+    "sshd listens on that port."
+)
 
 
 class SshConnection:
@@ -67,7 +78,7 @@ class SshConnection:
         timeout: float = 20.0,
         keepalive: int = 15,
         unreachable_hint: str = POD_UNREACHABLE,
-    ) -> "SshConnection":
+    ) -> SshConnection:
         pkey = load_private_key(target.key_path)  # fail on a bad key before touching the network
         try:
             sock = socket.create_connection((target.host, target.port), timeout=timeout)
@@ -115,7 +126,7 @@ class SshConnection:
     def close(self) -> None:
         self._transport.close()
 
-    def __enter__(self) -> "SshConnection":
+    def __enter__(self) -> SshConnection:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -137,10 +148,17 @@ class SshConnection:
     def _disconnected(self, what: str) -> SshDisconnected:
         reason = self._transport.get_exception()
         # Some exceptions say nothing (EOFError()): name them rather than print "()".
-        text = (str(reason).strip() or {"EOFError": "the server closed the connection"}.get(
-            type(reason).__name__, type(reason).__name__)) if reason is not None else ""
-        return SshDisconnected(f"lost the SSH connection to {self.target} while {what}"
-                               + (f" ({text})" if text else ""))
+        text = (
+            (
+                str(reason).strip()
+                or {"EOFError": "the server closed the connection"}.get(type(reason).__name__, type(reason).__name__)
+            )
+            if reason is not None
+            else ""
+        )
+        return SshDisconnected(
+            f"lost the SSH connection to {self.target} while {what}" + (f" ({text})" if text else "")
+        )
 
     def _open_session(self, timeout: float = 20.0) -> paramiko.Channel:
         if not self._transport.is_active():
@@ -178,8 +196,11 @@ class SshConnection:
         channel is closed; the remote process gets SIGPIPE on its next write).
         """
         status, out, err = self._exec(
-            command, stdin=stdin, timeout=timeout,
-            on_stdout=LineSplitter(on_stdout_line), on_stderr=LineSplitter(on_stderr_line),
+            command,
+            stdin=stdin,
+            timeout=timeout,
+            on_stdout=LineSplitter(on_stdout_line),
+            on_stderr=LineSplitter(on_stderr_line),
         )
         return RunResult(status, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
@@ -252,16 +273,17 @@ class SshConnection:
         """
         payload = build_script(script_text, env)
         return self.run(
-            SCRIPT_COMMAND, stdin=payload, timeout=timeout,
-            on_stdout_line=on_stdout_line, on_stderr_line=on_stderr_line,
+            SCRIPT_COMMAND,
+            stdin=payload,
+            timeout=timeout,
+            on_stdout_line=on_stdout_line,
+            on_stderr_line=on_stderr_line,
         )
 
     def read_file(self, path: str, *, offset: int = 0) -> bytes | None:
         """The remote file's bytes from `offset` on, or None if it does not exist."""
         q = shlex.quote(path)
-        code, out, err = self._exec(
-            f"if [ ! -e {q} ]; then exit 44; fi; exec tail -c +{int(offset) + 1} -- {q}"
-        )
+        code, out, err = self._exec(f"if [ ! -e {q} ]; then exit 44; fi; exec tail -c +{int(offset) + 1} -- {q}")
         if code == 44:
             return None
         if code != 0:
@@ -306,7 +328,7 @@ class SshConnection:
         offset = int(offset)
         q = shlex.quote(path)
         command = (
-            f"if [ -e {q} ] && [ \"$(stat -c %s -- {q})\" -lt {offset} ]; then "
+            f'if [ -e {q} ] && [ "$(stat -c %s -- {q})" -lt {offset} ]; then '
             f"echo 'file is shorter than the offset' >&2; exit 65; fi; "
             f"exec tail -s 0.25 -c +{offset + 1} -F -- {q}"
         )
@@ -355,12 +377,10 @@ class SshConnection:
             chan.close()
 
     # ---- port forwarding ------------------------------------------------------------------------
-    def forward_local_port(
-        self, local_port: int, remote_port: int, remote_host: str = "127.0.0.1"
-    ) -> "PortForward":
+    def forward_local_port(self, local_port: int, remote_port: int, remote_host: str = "127.0.0.1") -> PortForward:
         """Listen on 127.0.0.1:local_port (0 = pick a free one) and tunnel each connection to
         remote_host:remote_port as seen from the pod. Use as a context manager; `.local_port`."""
-        from runner.remote.forward import PortForward   # only `runner tensorboard` forwards a port
+        from runner.remote.forward import PortForward  # only `runner tensorboard` forwards a port
 
         fwd = PortForward(self._transport, local_port, remote_host, remote_port, str(self.target))
         fwd.start()
@@ -379,5 +399,3 @@ def _send_stdin(chan: paramiko.Channel, data: bytes) -> None:
 def _short(command: str, limit: int = 60) -> str:
     first = command.splitlines()[0] if command else ""
     return first if len(first) <= limit else first[: limit - 3] + "..."
-
-

@@ -6,6 +6,7 @@ StepProgress: the highest training step seen in one attempt's log lines and when
 showed up, so that the steps and time redone after a resume can be reported.
 Accounts: both, written into the run record (runner/train/record.py) as the session goes.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,7 +23,7 @@ class Segment:
     start: float
     rate_per_hr: float | None
     end: float | None = None
-    market: str | None = None          # spot | on-demand, as the stack said when the segment opened
+    market: str | None = None  # spot | on-demand, as the stack said when the segment opened
 
     def seconds(self, now: float) -> float:
         return max(0.0, (self.end if self.end is not None else now) - self.start)
@@ -99,9 +100,10 @@ class StepProgress:
         if is_launcher_line(text):
             return
         steps: list[int] = []
-        for part in text.split("\r"):            # every redraw of a bar counts, not just the last
-            steps += [int(m.group(1)) for m in STEP_RE.finditer(part)] or \
-                     [int(m.group(1)) for m in TQDM_RE.finditer(part)]
+        for part in text.split("\r"):  # every redraw of a bar counts, not just the last
+            steps += [int(m.group(1)) for m in STEP_RE.finditer(part)] or [
+                int(m.group(1)) for m in TQDM_RE.finditer(part)
+            ]
         if not steps:
             return
         step = max(steps)
@@ -133,7 +135,7 @@ class StepProgress:
             return 0, 0.0
         end, begin = self._when(self.max_step), self._when(base)
         if end is None or begin is None:
-            return steps, 0.0                    # no step line arrived live: no time to measure
+            return steps, 0.0  # no step line arrived live: no time to measure
         end, begin = min(end, stopped_at), max(begin, self.started)
         return steps, round(max(0.0, end - begin), 1)
 
@@ -147,11 +149,11 @@ class Accounts:
         self.on_pod = on_pod
         self.gpu_count = gpu_count or 1
         self.ledger = BillingLedger()
-        self.progress = StepProgress(time.time())     # training steps seen in the current attempt
+        self.progress = StepProgress(time.time())  # training steps seen in the current attempt
         # Pod time and cost of earlier commands on this run id; the record keeps the run's totals.
         self.base_s, self.base_usd = record.pod_seconds or 0.0, record.estimated_cost_usd or 0.0
-        self._mark_s = self._mark_usd = 0.0           # pod time/cost at the end of the previous attempt
-        self.pending: AttemptRecord | None = None     # interrupted attempt, loss not settled yet
+        self._mark_s = self._mark_usd = 0.0  # pod time/cost at the end of the previous attempt
+        self.pending: AttemptRecord | None = None  # interrupted attempt, loss not settled yet
 
     def spent(self, now: float) -> float | None:
         """Estimated dollars of pod time used by this command, across all its attempts."""
@@ -168,12 +170,13 @@ class Accounts:
             a.cost_usd = round(usd - self._mark_usd, 4)
         self._mark_s, self._mark_usd = secs, usd
 
-    def interrupted(self, a: AttemptRecord | None, kind: str, now: float, *, billing_stopped: bool,
-                    cost_per_hr: float | None) -> None:
+    def interrupted(
+        self, a: AttemptRecord | None, kind: str, now: float, *, billing_stopped: bool, cost_per_hr: float | None
+    ) -> None:
         """An attempt ended early: what stopped it, its pod time, its progress (the loss is settled
         once we know which checkpoint the next attempt resumes from)."""
         if billing_stopped:
-            self.ledger.close(now)                    # a stopped pod bills nothing until it runs again
+            self.ledger.close(now)  # a stopped pod bills nothing until it runs again
         if kind in (PodState.PREEMPTED, PodState.GONE):
             self.record.preemptions = (self.record.preemptions or 0) + 1
         if a is not None:
@@ -208,8 +211,11 @@ class Accounts:
         r.pod_seconds = round(self.base_s + self.ledger.seconds(until), 1)
         r.cost_per_hr = cost_per_hr
         spent = self.ledger.dollars(until)
-        r.estimated_cost_usd = round(self.base_usd + spent, 4) if spent is not None else (
-            round(self.base_usd, 4) if self.base_usd else None)
+        r.estimated_cost_usd = (
+            round(self.base_usd + spent, 4)
+            if spent is not None
+            else (round(self.base_usd, 4) if self.base_usd else None)
+        )
         r.gpu_count = self.gpu_count
         r.gpu_hours = round(r.pod_seconds * self.gpu_count / 3600.0, 4)
 

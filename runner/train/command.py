@@ -5,6 +5,7 @@ For the stack's pod (no --host, no --local) the API read and the SSH connection 
 background (runner/pod/early_link.py) before the rest of the runner is imported and the pre-launch
 checks run, so the waiting on RunPod and on the pod's sshd overlaps that work instead of following it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             early.discard()
 
 
-def _checked_session(args: argparse.Namespace, settings: Settings, early: "EarlyLink | None") -> int:
+def _checked_session(args: argparse.Namespace, settings: Settings, early: EarlyLink | None) -> int:
     from runner.train import prechecks
     from runner.train.config import load_train_config
     from runner.train.console import Console
@@ -43,14 +44,17 @@ def _checked_session(args: argparse.Namespace, settings: Settings, early: "Early
         target.early = early
     prechecks.check_workspace(args, target)
     cfg = load_train_config(args.config, settings.project_root)
-    remote = prechecks.ask_remote_early(target)    # `git ls-remote` runs while the stack outputs are read
-    target.preflight()                    # pod: keys + stack outputs; never a billable call
+    remote = prechecks.ask_remote_early(target)  # `git ls-remote` runs while the stack outputs are read
+    target.preflight()  # pod: keys + stack outputs; never a billable call
     prechecks.check_repo(args, settings, target, cfg, remote)
     seen = remote.result() if remote is not None else None
     if getattr(args, "keep_pod", False) and target.kind != TargetKind.POD:
         Console(settings.secrets()).say("--keep-pod only matters for the stack's pod; ignored")
-    recovery = (AutoRecovery(getattr(args, "max_recoveries", 3), getattr(args, "budget_usd", None))
-                if target.kind == TargetKind.POD else None)
+    recovery = (
+        AutoRecovery(getattr(args, "max_recoveries", 3), getattr(args, "budget_usd", None))
+        if target.kind == TargetKind.POD
+        else None
+    )
     session = TrainSession(args, settings, target, cfg, recovery=recovery, remote_commit=seen.sha if seen else None)
     return session.run()
 

@@ -5,6 +5,7 @@ the pod-side launcher gets as RT_CONFIG inside its checkout. Checked here: the f
 YAML, is a mapping, and names a non-empty top-level `output_dir` (where checkpoints go, so the
 launcher can resume from the newest complete one).
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -23,9 +24,9 @@ class ConfigError(UsageError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    rel_path: str                  # POSIX path relative to the repo root: RT_CONFIG on the pod
-    path: Path                     # the local file
-    output_dir: str                # as written in the config (relative to the repo root, or absolute)
+    rel_path: str  # POSIX path relative to the repo root: RT_CONFIG on the pod
+    path: Path  # the local file
+    output_dir: str  # as written in the config (relative to the repo root, or absolute)
     values: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -95,8 +96,11 @@ def load_train_config(config: str, project_root: Path, *, cwd: Path | None = Non
 
 
 def _existing(root: Path) -> str:
-    found = sorted(p.relative_to(root).as_posix() for p in (root / "configs").glob("*.y*ml")) \
-        if (root / "configs").is_dir() else []
+    found = (
+        sorted(p.relative_to(root).as_posix() for p in (root / "configs").glob("*.y*ml"))
+        if (root / "configs").is_dir()
+        else []
+    )
     return ", ".join(found[:8]) + (" ..." if len(found) > 8 else "") if found else "none under configs/"
 
 
@@ -105,12 +109,16 @@ def uncommitted_warning(cfg: TrainConfig, repo_root: Path) -> str | None:
     try:
         out = subprocess.run(
             ["git", "-C", str(repo_root), "status", "--porcelain", "--", cfg.rel_path],
-            capture_output=True, text=True, timeout=10,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0 or not out.stdout.strip():
         return None
     what = "is not committed" if out.stdout.startswith("??") else "has uncommitted changes"
-    return (f"config {cfg.rel_path} {what}; the training repo is cloned from its committed (and pushed) "
-            f"state, so commit and push it first or the run uses the old version (or fails to find it).")
+    return (
+        f"config {cfg.rel_path} {what}; the training repo is cloned from its committed (and pushed) "
+        f"state, so commit and push it first or the run uses the old version (or fails to find it)."
+    )

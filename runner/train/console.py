@@ -10,20 +10,21 @@ newline comes the line is kept as the log has it. A runner message meanwhile cle
 on its own line and draws the bar again below it. When stdout is a file or a pipe it gets the log's
 whole lines only, byte for byte.
 """
+
 from __future__ import annotations
 
 import sys
 import threading
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from runner.errors import RunnerError, redact
 from runner.remote.shell import Shell
 from runner.train.accounting import StepProgress
-from runner.train.losscurve import LossCurve
 from runner.train.events import Launched
+from runner.train.losscurve import LossCurve
 
-
-CLEAR_LINE = "\r\x1b[K"          # back to the line's start, erase it
+CLEAR_LINE = "\r\x1b[K"  # back to the line's start, erase it
 
 
 def _is_terminal(stream: TextIO) -> bool:
@@ -37,7 +38,7 @@ def complete_utf8(data: bytes) -> str:
     """data decoded, without a multi-byte character cut off at its end (its rest comes later)."""
     for cut in range(0, 4):
         try:
-            return data[:len(data) - cut].decode("utf-8")
+            return data[: len(data) - cut].decode("utf-8")
         except UnicodeDecodeError:
             continue
     return data.decode("utf-8", "replace")
@@ -48,13 +49,13 @@ class Console:
 
     def __init__(self, secrets: tuple[str, ...] = ()):
         self.secrets = secrets
-        self._shown = ""                   # the unfinished log line as far as the terminal shows it
-        self._lock = threading.RLock()     # the API poll's thread says things too
+        self._shown = ""  # the unfinished log line as far as the terminal shows it
+        self._lock = threading.RLock()  # the API poll's thread says things too
 
     def say(self, message: str) -> None:
         with self._lock:
             shared = bool(self._shown) and _is_terminal(sys.stderr)
-            if shared:                     # the same terminal: the bar makes room, then comes back
+            if shared:  # the same terminal: the bar makes room, then comes back
                 sys.stdout.write(CLEAR_LINE)
                 sys.stdout.flush()
             print(f"[runner] {redact(message, self.secrets)}", file=sys.stderr, flush=True)
@@ -67,9 +68,9 @@ class Console:
             if self._shown:
                 shown, self._shown = self._shown, ""
                 if text.startswith(shown):
-                    text = text[len(shown):]          # the rest of the line the terminal shows
+                    text = text[len(shown) :]  # the rest of the line the terminal shows
                 else:
-                    sys.stdout.write(CLEAR_LINE)      # the log says otherwise: replace it
+                    sys.stdout.write(CLEAR_LINE)  # the log says otherwise: replace it
             sys.stdout.write(text + "\n")
             sys.stdout.flush()
 
@@ -80,7 +81,7 @@ class Console:
         with self._lock:
             text = complete_utf8(data)
             if text.startswith(self._shown):
-                new = text[len(self._shown):]
+                new = text[len(self._shown) :]
             else:
                 new = CLEAR_LINE + text
             if new:
@@ -102,10 +103,10 @@ class LogView:
 
     def __init__(self, console: Console, progress: StepProgress, loss: LossCurve | None = None):
         self.console = console
-        self.progress = progress              # steps seen in the current attempt (accounting)
-        self.loss = loss if loss is not None else LossCurve()   # the run's loss over steps (the chart)
-        self.path: str | None = None          # where the last printed line came from ...
-        self.pos: int | None = None           # ... and the offset just after it
+        self.progress = progress  # steps seen in the current attempt (accounting)
+        self.loss = loss if loss is not None else LossCurve()  # the run's loss over steps (the chart)
+        self.path: str | None = None  # where the last printed line came from ...
+        self.pos: int | None = None  # ... and the offset just after it
 
     def line(self, text: str, path: str, offset: int) -> None:
         self.console.log_line(text)
@@ -137,10 +138,11 @@ class LogView:
     def _print_region(self, connect: Callable[[], Shell], path: str, start: int, end: int) -> None:
         try:
             with connect() as conn:
-                data = (conn.read_file(path, offset=start) or b"")[:end - start]
+                data = (conn.read_file(path, offset=start) or b"")[: end - start]
         except RunnerError as e:
-            self.console.say(f"could not read the end of the previous attempt ({e.message}); it is in {path}, "
-                             f"bytes {start}-{end}")
+            self.console.say(
+                f"could not read the end of the previous attempt ({e.message}); it is in {path}, bytes {start}-{end}"
+            )
             return
         lines = data.split(b"\n")
         if lines and lines[-1] == b"":
@@ -148,7 +150,7 @@ class LogView:
         for line in lines:
             text = line.decode("utf-8", "replace")
             self.console.log_line(text)
-            self.progress.feed(text, live=False)       # read late: its time is not now
+            self.progress.feed(text, live=False)  # read late: its time is not now
             self.loss.feed(text)
         self.path, self.pos = path, end
 

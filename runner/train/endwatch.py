@@ -5,11 +5,13 @@ In order of preference: the attempt's footer line; the launcher's `training ende
 attempt (ours was superseded); and, as a slow safety net, the state file (read every poll_s
 seconds: each read is a remote command). Formats: remote/podside/contract.py.
 """
+
 from __future__ import annotations
 
 import shlex
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from remote.podside import contract as pc
 from remote.podside.contract import AttemptState, StateKey
@@ -30,7 +32,7 @@ class EndWatch:
         self._note_at: float | None = None
         self._state_at: float | None = None
         self._last_poll = time.monotonic()
-        self.extra_check: Callable[[], None] | None = None   # e.g. the budget; may raise
+        self.extra_check: Callable[[], None] | None = None  # e.g. the budget; may raise
 
     def feed(self, text: str) -> None:
         if pc.BANNER not in text and not text.startswith(pc.NOTE_PREFIX):
@@ -72,12 +74,17 @@ class EndWatch:
             return False
         attempt = state.get(StateKey.ATTEMPT) or 0
         if state.get(StateKey.RUN_ID) != self.run_id or attempt > self.attempt:
-            self.superseded = True         # another launch replaced ours in the state file
+            self.superseded = True  # another launch replaced ours in the state file
             return True
         if attempt == self.attempt and state.get(StateKey.STATE) in pc.TERMINAL_STATES:
-            self.from_state = Ended(state[StateKey.STATE], state.get(StateKey.EXIT_CODE),
-                                    state.get(StateKey.LAST_CHECKPOINT), "state",
-                                    state.get(StateKey.STARTED_AT), state.get(StateKey.ENDED_AT))
+            self.from_state = Ended(
+                state[StateKey.STATE],
+                state.get(StateKey.EXIT_CODE),
+                state.get(StateKey.LAST_CHECKPOINT),
+                "state",
+                state.get(StateKey.STARTED_AT),
+                state.get(StateKey.ENDED_AT),
+            )
             self._state_at = now
         return False
 

@@ -1,4 +1,5 @@
 """What the stages of `runner train` hand each other: a launch, an attempt's end, an interruption."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,8 +18,8 @@ class StopCause(StrEnum):
     STOPPED_BY_USER = PodState.STOPPED_BY_USER.value
     STOPPED_BY_RUNPOD = PodState.STOPPED_BY_RUNPOD.value
     GONE = PodState.GONE.value
-    BUDGET = "budget"          # --budget-usd reached: the runner stopped the pod
-    KILLED = "killed"          # SIGTERM reached training, the pod stayed RUNNING
+    BUDGET = "budget"  # --budget-usd reached: the runner stopped the pod
+    KILLED = "killed"  # SIGTERM reached training, the pod stayed RUNNING
 
 
 # What automatic recovery undoes; a stop by the user or RunPod, or the budget, is never fought.
@@ -37,7 +38,7 @@ class TargetInterrupted(PodError):
 class Launched:
     """The launcher's RT_RESULT (remote/podside/contract.py ResultKey)."""
 
-    status: str                    # LaunchStatus
+    status: str  # LaunchStatus
     run_id: str
     attempt: int
     log: str
@@ -53,10 +54,10 @@ class Launched:
 
 @dataclass(frozen=True)
 class Ended:
-    state: str                     # AttemptState (succeeded | failed | preempted) or "unknown"
+    state: str  # AttemptState (succeeded | failed | preempted) or "unknown"
     exit_code: int | None
     checkpoint: str | None
-    source: str                    # footer | state | note | superseded
+    source: str  # footer | state | note | superseded
     started_at: str | None = None
     ended_at: str | None = None
 
@@ -84,9 +85,8 @@ class Decision:
     retry: bool
     exit_code: int = EXIT_POD
     message: str = ""
-    prepared: bool = False         # retry: the strategy already made the target reachable again
-    recovered: str | None = None   # retry: how the pod came back (resumed | running | recreated)
+    prepared: bool = False  # retry: the strategy already made the target reachable again
+    recovered: str | None = None  # retry: how the pod came back (resumed | running | recreated)
 
 
-__all__ = ["Decision", "Detached", "Ended", "Interrupted", "Launched", "RECOVERABLE", "StopCause",
-           "TargetInterrupted"]
+__all__ = ["Decision", "Detached", "Ended", "Interrupted", "Launched", "RECOVERABLE", "StopCause", "TargetInterrupted"]

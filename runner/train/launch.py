@@ -6,41 +6,53 @@ asks the pod what it is doing (the launcher's RT_ACTION=inspect: the state file 
 session), follows the attempt that the interrupted launch started, and launches again when nothing
 started. Launching again is safe: the launcher holds a lock and attaches to a running session.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from infra.polling import Backoff
 from remote.podside import contract as pc
+from remote.podside.bundle import launched_digest, launcher_script, short_launcher_script
 from remote.podside.contract import Inputs, LaunchStatus, ResultKey, StateKey, VolumePaths
 from runner import timeouts
 from runner.errors import RETRYABLE_SSH, SshDisconnected, UsageError
-from remote.podside.bundle import launched_digest, launcher_script, short_launcher_script
-from runner.remote.inspect import PodInspect, inspect_pod
 from runner.paths import write_private
+from runner.remote.inspect import PodInspect, inspect_pod
 from runner.remote.shell import RunResult, Shell
 from runner.train.events import Launched
 from runner.types import Say
 
-CLOCK_SKEW_S = 300.0         # the pod's clock may differ from ours by this much
+CLOCK_SKEW_S = 300.0  # the pod's clock may differ from ours by this much
 
 
-SKIPPED_WARNING = "warning: skipped incomplete checkpoint "   # remote/podside/launch.py, also in RT_RESULT
+SKIPPED_WARNING = "warning: skipped incomplete checkpoint "  # remote/podside/launch.py, also in RT_RESULT
 
 
 class LaunchError(UsageError):
     """The pod-side launcher refused to start (its `error:` line says why); exit 2."""
 
 
-def launcher_env(*, workspace: str, repo_url: str, branch: str, config: str, train_script: str, run_id: str,
-                 stop_pod: bool, detach: bool, session: str, idle_stop_minutes: float = 0.0,
-                 commit: str | None = None) -> dict[str, str]:
+def launcher_env(
+    *,
+    workspace: str,
+    repo_url: str,
+    branch: str,
+    config: str,
+    train_script: str,
+    run_id: str,
+    stop_pod: bool,
+    detach: bool,
+    session: str,
+    idle_stop_minutes: float = 0.0,
+    commit: str | None = None,
+) -> dict[str, str]:
     """The RT_* inputs of one launch. commit: the branch's commit the runner's `git ls-remote` saw (the
     pod then skips its `git fetch` when its checkout already has origin/<branch> there)."""
     env = {
@@ -58,7 +70,7 @@ def launcher_env(*, workspace: str, repo_url: str, branch: str, config: str, tra
         env[Inputs.IDLE_STOP_MINUTES] = f"{idle_stop_minutes:g}"
     if commit:
         env[Inputs.REPO_COMMIT] = commit
-    for name in Inputs.PASSTHROUGH:           # launcher knobs a user (or a test) set in the environment
+    for name in Inputs.PASSTHROUGH:  # launcher knobs a user (or a test) set in the environment
         value = os.environ.get(name)
         if value:
             env[name] = value
@@ -74,11 +86,13 @@ def _program_record(known_programs: Path, target: object, workspace: str) -> Pat
 
 def _needs_program(result: RunResult) -> bool:
     return result.exit_code == pc.NEED_PROGRAM_EXIT and any(
-        line.startswith(pc.NEED_PROGRAM_PREFIX) for line in result.stdout.splitlines())
+        line.startswith(pc.NEED_PROGRAM_PREFIX) for line in result.stdout.splitlines()
+    )
 
 
-def launch(connect: Callable[[], Shell], env: dict[str, str], *, label: str, say: Say,
-           known_programs: Path | None = None) -> Launched:
+def launch(
+    connect: Callable[[], Shell], env: dict[str, str], *, label: str, say: Say, known_programs: Path | None = None
+) -> Launched:
     """Run the launcher once; RT_RESULT as Launched, or LaunchError with its `error:` lines.
 
     known_programs: a private directory of this machine's state (the lead's session passes the stack's)
@@ -89,22 +103,27 @@ def launch(connect: Callable[[], Shell], env: dict[str, str], *, label: str, say
 
     def on_stderr(line: str) -> None:
         if line.startswith(pc.ERROR_PREFIX):
-            errors.append(line[len(pc.ERROR_PREFIX):])
+            errors.append(line[len(pc.ERROR_PREFIX) :])
         elif line.startswith(SKIPPED_WARNING):
-            pass                     # RT_RESULT lists them too; the session says each one once
+            pass  # RT_RESULT lists them too; the session says each one once
         elif line.strip():
             say(f"launcher: {line}")
 
     with connect() as conn:
         record = _program_record(known_programs, conn.target, env[Inputs.WORKSPACE]) if known_programs else None
         short = record is not None and record.is_file()
-        result = conn.run_script(short_launcher_script() if short else launcher_script(), env,
-                                 timeout=timeouts.current().launch_s, on_stderr_line=on_stderr)
+        result = conn.run_script(
+            short_launcher_script() if short else launcher_script(),
+            env,
+            timeout=timeouts.current().launch_s,
+            on_stderr_line=on_stderr,
+        )
         fell_back = short and _needs_program(result)
-        if fell_back:                    # not on the volume (wiped, another one): the full script, same link
+        if fell_back:  # not on the volume (wiped, another one): the full script, same link
             errors.clear()
-            result = conn.run_script(launcher_script(), env, timeout=timeouts.current().launch_s,
-                                     on_stderr_line=on_stderr)
+            result = conn.run_script(
+                launcher_script(), env, timeout=timeouts.current().launch_s, on_stderr_line=on_stderr
+            )
     data = pc.find_result(result.stdout)
     if record is not None and (data is not None or fell_back):
         _remember(record, ok=data is not None)
@@ -114,16 +133,20 @@ def launch(connect: Callable[[], Shell], env: dict[str, str], *, label: str, say
     workspace = env[Inputs.WORKSPACE]
     try:
         return Launched(
-            status=str(data[ResultKey.STATUS]), run_id=str(data[ResultKey.RUN_ID]),
-            attempt=int(data[ResultKey.ATTEMPT]), log=str(data[ResultKey.LOG]),
+            status=str(data[ResultKey.STATUS]),
+            run_id=str(data[ResultKey.RUN_ID]),
+            attempt=int(data[ResultKey.ATTEMPT]),
+            log=str(data[ResultKey.LOG]),
             log_offset=int(data[ResultKey.LOG_OFFSET]),
             resume_from=data.get(ResultKey.RESUME_FROM) or None,
             state_file=str(data.get(ResultKey.STATE_FILE) or VolumePaths(workspace).state_file),
             raw=data,
         )
     except (KeyError, TypeError, ValueError):
-        raise LaunchError(f"the launcher on {label} answered an RT_RESULT line without "
-                          "run_id/attempt/log/log_offset; is remote/remote_train.sh up to date?") from None
+        raise LaunchError(
+            f"the launcher on {label} answered an RT_RESULT line without "
+            "run_id/attempt/log/log_offset; is remote/remote_train.sh up to date?"
+        ) from None
 
 
 def _remember(record: Path, *, ok: bool) -> None:
@@ -138,10 +161,16 @@ def _remember(record: Path, *, ok: bool) -> None:
         pass
 
 
-def launch_surviving_drops(connect: Callable[[], Shell], env: dict[str, str], *, label: str, say: Say,
-                           known_attempt: int = 0,
-                           on_drop: Callable[[Exception, int], None] | None = None,
-                           known_programs: Path | None = None) -> Launched:
+def launch_surviving_drops(
+    connect: Callable[[], Shell],
+    env: dict[str, str],
+    *,
+    label: str,
+    say: Say,
+    known_attempt: int = 0,
+    on_drop: Callable[[Exception, int], None] | None = None,
+    known_programs: Path | None = None,
+) -> Launched:
     """launch(), across SSH drops: after a drop, what the interrupted launch started is followed
     (our run id, an attempt newer than known_attempt, started since we asked), else it is sent again.
     on_drop(error, n) is told of each drop and failed reconnect (the pod target asks the API there,
@@ -154,34 +183,54 @@ def launch_surviving_drops(connect: Callable[[], Shell], env: dict[str, str], *,
             return launch(connect, env, label=label, say=say, known_programs=known_programs)
         except RETRYABLE_SSH as error:
             drops += 1
-            say(f"SSH link lost during the launch ({str(error) or type(error).__name__}); reconnecting to see "
-                "what the launcher started")
+            say(
+                f"SSH link lost during the launch ({str(error) or type(error).__name__}); reconnecting to see "
+                "what the launcher started"
+            )
             info = _inspect_after_drop(connect, env, error, backoff, on_drop, label)
         adopted = _started_by_us(info, env, known_attempt, asked_at)
         if adopted is not None:
-            say(f"the launch went through before the link dropped: following run {adopted.run_id} attempt "
-                f"{adopted.attempt}")
+            say(
+                f"the launch went through before the link dropped: following run {adopted.run_id} attempt "
+                f"{adopted.attempt}"
+            )
             return adopted
-        say("nothing was started by the interrupted launch; launching again"
-            if not info.session_running else "training runs on the pod; asking the launcher to attach to it")
+        say(
+            "nothing was started by the interrupted launch; launching again"
+            if not info.session_running
+            else "training runs on the pod; asking the launcher to attach to it"
+        )
 
 
-def _inspect_after_drop(connect: Callable[[], Shell], env: dict[str, str], error: Exception, backoff: Backoff,
-                        on_drop: Callable[[Exception, int], None] | None, label: str) -> PodInspect:
+def _inspect_after_drop(
+    connect: Callable[[], Shell],
+    env: dict[str, str],
+    error: Exception,
+    backoff: Backoff,
+    on_drop: Callable[[Exception, int], None] | None,
+    label: str,
+) -> PodInspect:
     n = 0
     while True:
         n += 1
         if on_drop is not None:
             on_drop(error, n)
         if not backoff.wait():
-            raise SshDisconnected(f"lost the SSH connection to {label} during the launch and could not reconnect "
-                                  f"for {backoff.deadline_s:g}s (last error: {error})")
+            raise SshDisconnected(
+                f"lost the SSH connection to {label} during the launch and could not reconnect "
+                f"for {backoff.deadline_s:g}s (last error: {error})"
+            )
         try:
             with connect() as conn:
                 extra = {k: env[k] for k in Inputs.PASSTHROUGH if k in env}
-                return inspect_pod(conn, VolumePaths(env[Inputs.WORKSPACE]), config=env.get(Inputs.CONFIG),
-                                   session=env.get(Inputs.SESSION), timeout=timeouts.current().launch_s,
-                                   extra_env=extra)
+                return inspect_pod(
+                    conn,
+                    VolumePaths(env[Inputs.WORKSPACE]),
+                    config=env.get(Inputs.CONFIG),
+                    session=env.get(Inputs.SESSION),
+                    timeout=timeouts.current().launch_s,
+                    extra_env=extra,
+                )
         except RETRYABLE_SSH as e:
             error = e
 
@@ -197,12 +246,16 @@ def _started_by_us(info: PodInspect, env: dict[str, str], known_attempt: int, as
     if started is None or started < asked_at - CLOCK_SKEW_S:
         return None
     if not info.session_running and state.get(StateKey.STATE) not in pc.TERMINAL_STATES:
-        return None              # the launcher died before tmux started: nothing runs, launch again
+        return None  # the launcher died before tmux started: nothing runs, launch again
     workspace = env[Inputs.WORKSPACE]
     return Launched(
-        status=LaunchStatus.STARTED.value, run_id=str(state[StateKey.RUN_ID]), attempt=int(state[StateKey.ATTEMPT]),
-        log=info.log or VolumePaths(workspace).log, log_offset=int(state[StateKey.LOG_OFFSET]),
-        resume_from=state.get(StateKey.RESUME_FROM) or None, state_file=VolumePaths(workspace).state_file,
+        status=LaunchStatus.STARTED.value,
+        run_id=str(state[StateKey.RUN_ID]),
+        attempt=int(state[StateKey.ATTEMPT]),
+        log=info.log or VolumePaths(workspace).log,
+        log_offset=int(state[StateKey.LOG_OFFSET]),
+        resume_from=state.get(StateKey.RESUME_FROM) or None,
+        state_file=VolumePaths(workspace).state_file,
         raw={ResultKey.SKIPPED_CHECKPOINTS: info.skipped_checkpoints, "adopted_after_drop": True},
     )
 

@@ -14,16 +14,18 @@ chart() draws them as a compact filled area chart, e.g.
          0.9556 ┤██████████████████▇▆▅▄▃▂▁▁
                 └ steps 1-40 · min 0.9556 at step 40 · last 0.9556
 """
+
 from __future__ import annotations
 
 import math
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from remote.podside.contract import is_launcher_line
 
 Point = tuple[int, float]
-MAX_POINTS = 400           # kept in the run record and in `status --json` (evenly thinned out beyond)
+MAX_POINTS = 400  # kept in the run record and in `status --json` (evenly thinned out beyond)
 
 _NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)"
 _LOSS_RE = re.compile(r"(?<![A-Za-z0-9_])['\"]?loss['\"]?\s*[:=]?\s*" + _NUMBER, re.IGNORECASE)
@@ -37,7 +39,7 @@ class LossCurve:
 
     def __init__(self, points: Iterable[Point] = ()):
         self._points: dict[int, float] = {}
-        self.step: int | None = None          # the last step the log showed (a bar's N counts)
+        self.step: int | None = None  # the last step the log showed (a bar's N counts)
         for step, loss in points:
             self.add(step, loss)
 
@@ -79,8 +81,11 @@ def from_log_history(history: Any) -> list[Point]:
     """The training loss points of a trainer_state.json's log_history (eval entries have no `loss`)."""
     out = LossCurve()
     for entry in history if isinstance(history, list) else []:
-        if isinstance(entry, dict) and isinstance(entry.get("step"), int) \
-                and isinstance(entry.get("loss"), (int, float)):
+        if (
+            isinstance(entry, dict)
+            and isinstance(entry.get("step"), int)
+            and isinstance(entry.get("loss"), (int, float))
+        ):
             out.add(entry["step"], float(entry["loss"]))
     return out.points
 
@@ -90,8 +95,14 @@ def summary(points: list[Point]) -> dict[str, Any] | None:
     if not points:
         return None
     low = min(points, key=lambda p: p[1])
-    return {"first_step": points[0][0], "last_step": points[-1][0], "min": low[1], "min_step": low[0],
-            "last": points[-1][1], "points": [[s, v] for s, v in points]}
+    return {
+        "first_step": points[0][0],
+        "last_step": points[-1][0],
+        "min": low[1],
+        "min_step": low[0],
+        "last": points[-1][1],
+        "points": [[s, v] for s, v in points],
+    }
 
 
 def chart(points: list[Point], *, width: int = 48, height: int = 4) -> list[str]:
@@ -99,7 +110,7 @@ def chart(points: list[Point], *, width: int = 48, height: int = 4) -> list[str]
     if not points:
         return []
     columns = _columns(points, width)
-    lo, hi = min(columns), max(columns)          # the scale of what is drawn (columns average their points)
+    lo, hi = min(columns), max(columns)  # the scale of what is drawn (columns average their points)
     span = hi - lo
     levels = height * 8
     cells = [0 if span == 0 else round((v - lo) / span * (levels - 1)) + 1 for v in columns]
@@ -114,8 +125,10 @@ def chart(points: list[Point], *, width: int = 48, height: int = 4) -> list[str]
         bar = "".join(_BLOCKS[max(0, min(8, c - r * 8))] for c in cells)
         rows.append(f"{head} ┤{bar}".rstrip())
     low = min(points, key=lambda p: p[1])
-    rows.append(f"{' ' * (5 + pad)} └ steps {points[0][0]}-{points[-1][0]} · min {low[1]:.4g} at step {low[0]}"
-                f" · last {points[-1][1]:.4g}")
+    rows.append(
+        f"{' ' * (5 + pad)} └ steps {points[0][0]}-{points[-1][0]} · min {low[1]:.4g} at step {low[0]}"
+        f" · last {points[-1][1]:.4g}"
+    )
     return rows
 
 

@@ -1,5 +1,6 @@
 """What `runner train` checks before any money is spent, beyond the settings and the config: the
 workspace flag, branch and session names, the branch on the remote, the pushed tree."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,9 @@ class _EarlyAnswer:
         self._answer: list = []
         self._thread = threading.Thread(
             target=lambda: self._answer.append(repo_check.ls_remote_branch(repo_url, branch)),
-            name="ls-remote", daemon=True)
+            name="ls-remote",
+            daemon=True,
+        )
         self._thread.start()
 
     def result(self):
@@ -41,16 +44,23 @@ def ask_remote_early(target: Target) -> _EarlyAnswer | None:
     return _EarlyAnswer(repo_url, branch)
 
 
-def check_repo(args: argparse.Namespace, settings: Settings, target: Target, cfg: TrainConfig,
-                remote: _EarlyAnswer | None = None) -> None:
+def check_repo(
+    args: argparse.Namespace, settings: Settings, target: Target, cfg: TrainConfig, remote: _EarlyAnswer | None = None
+) -> None:
     """What the pod would only find out after a resume: branch and session names, the branch on the
     remote, the config and TRAIN_SCRIPT in the pushed tree (runner/train/repo_check.py)."""
     repo_url, branch = target.repo()
     repo_check.check_branch_name(branch)
     repo_check.check_session(target.session)
-    repo_check.check_repo(repo_url, branch, root=settings.project_root, paths=[cfg.rel_path, settings.train_script],
-                          allow_unpushed=bool(getattr(args, "allow_unpushed", False)),
-                          say=Console(settings.secrets()).say, remote=remote.result() if remote else None)
+    repo_check.check_repo(
+        repo_url,
+        branch,
+        root=settings.project_root,
+        paths=[cfg.rel_path, settings.train_script],
+        allow_unpushed=bool(getattr(args, "allow_unpushed", False)),
+        say=Console(settings.secrets()).say,
+        remote=remote.result() if remote else None,
+    )
 
 
 def check_workspace(args: argparse.Namespace, target: Target) -> None:

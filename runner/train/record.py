@@ -25,6 +25,7 @@ running | recreated) and recovery_s (from noticing the interruption to this atte
 loss_points: [[step, loss], ...] as the log showed them, over all attempts (runner/train/losscurve.py;
 at most MAX_POINTS, evenly thinned), for the summary's and `runner status`'s loss chart.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,14 +50,14 @@ class AttemptRecord:
     attempt: int
     log_offset: int
     resume_from: str | None = None
-    status: str = "started"            # launcher answer: started | already-running
+    status: str = "started"  # launcher answer: started | already-running
     started_at: str | None = None
     ended_at: str | None = None
-    state: str | None = None           # setup | running | succeeded | failed | preempted
+    state: str | None = None  # setup | running | succeeded | failed | preempted
     exit_code: int | None = None
     last_checkpoint: str | None = None
     pod_id: str | None = None
-    market: str | None = None          # spot | on-demand
+    market: str | None = None  # spot | on-demand
     cost_per_hr: float | None = None
     pod_seconds: float | None = None
     cost_usd: float | None = None
@@ -65,7 +66,7 @@ class AttemptRecord:
     last_step: int | None = None
     steps_lost: int | None = None
     seconds_lost: float | None = None
-    recovery: str | None = None        # resumed | running | recreated
+    recovery: str | None = None  # resumed | running | recreated
     recovery_s: float | None = None
 
 
@@ -107,12 +108,13 @@ class RunRecord:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "RunRecord":
+    def from_json(cls, data: dict[str, Any]) -> RunRecord:
         known = {f for f in cls.__dataclass_fields__}
         kw = {k: v for k, v in data.items() if k in known}
         kw["attempts"] = [
             AttemptRecord(**{k: v for k, v in a.items() if k in AttemptRecord.__dataclass_fields__})
-            for a in data.get("attempts") or [] if isinstance(a, dict)
+            for a in data.get("attempts") or []
+            if isinstance(a, dict)
         ]
         return cls(**kw)
 

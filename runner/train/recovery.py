@@ -37,6 +37,7 @@ Recovery (AutoRecovery.decide), bounded by --max-recoveries and --budget-usd:
 A strategy only decides and brings the pod back: it returns a Decision, and the session does its
 own counting (recoveries, accounting) from it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -53,10 +54,10 @@ class RunContext:
     """What a strategy may know about the run it decides for."""
 
     run_id: str
-    resume_command: str               # the command that continues this run by hand
+    resume_command: str  # the command that continues this run by hand
     last_checkpoint: str | None
-    recoveries_done: int              # automatic recoveries by this command so far
-    spent_usd: float | None           # estimated pod cost of this command so far
+    recoveries_done: int  # automatic recoveries by this command so far
+    spent_usd: float | None  # estimated pod cost of this command so far
     say: Say
 
 
@@ -70,11 +71,15 @@ class ReportAndExit:
     def decide(self, interruption: Interrupted, target: Target, run: RunContext) -> Decision:
         ckpt = interruption.checkpoint or run.last_checkpoint
         where = f"the newest complete checkpoint ({ckpt})" if ckpt else "the newest complete checkpoint, if any"
-        return Decision(False, EXIT_POD, (
-            f"{interruption.message}. Training of run {run.run_id} stopped; its checkpoints are on the "
-            f"volume. Resume with `{run.resume_command}`: it starts the pod again and continues "
-            f"from {where}."
-        ))
+        return Decision(
+            False,
+            EXIT_POD,
+            (
+                f"{interruption.message}. Training of run {run.run_id} stopped; its checkpoints are on the "
+                f"volume. Resume with `{run.resume_command}`: it starts the pod again and continues "
+                f"from {where}."
+            ),
+        )
 
 
 class AutoRecovery:
@@ -92,27 +97,41 @@ class AutoRecovery:
         resume = f"Resume with `{run.resume_command}`"
         done = run.recoveries_done
         if done >= self.max_recoveries:
-            return Decision(False, EXIT_POD, (
-                f"{interruption.message}. Not recovering: this run already recovered {done} time(s), the limit set by "
-                f"--max-recoveries {self.max_recoveries}. The checkpoints are on the volume. {resume} "
-                "(add --max-recoveries N to allow more)."))
+            return Decision(
+                False,
+                EXIT_POD,
+                (
+                    f"{interruption.message}. Not recovering: this run already recovered {done} time(s), the limit set by "
+                    f"--max-recoveries {self.max_recoveries}. The checkpoints are on the volume. {resume} "
+                    "(add --max-recoveries N to allow more)."
+                ),
+            )
         spent = run.spent_usd
         if self.budget_usd and spent is not None and spent >= self.budget_usd:
-            return Decision(False, EXIT_POD, (
-                f"{interruption.message}. Not recovering: this run has cost about ${spent:.2f} of its "
-                f"${self.budget_usd:.2f} budget (--budget-usd). {resume} with a larger --budget-usd."))
-        run.say(f"{interruption.message}; recovering automatically "
-                f"({done + 1} of at most {self.max_recoveries})")
+            return Decision(
+                False,
+                EXIT_POD,
+                (
+                    f"{interruption.message}. Not recovering: this run has cost about ${spent:.2f} of its "
+                    f"${self.budget_usd:.2f} budget (--budget-usd). {resume} with a larger --budget-usd."
+                ),
+            )
+        run.say(f"{interruption.message}; recovering automatically ({done + 1} of at most {self.max_recoveries})")
         try:
             how = self._bring_back(interruption.kind, t, run.say)
         except SpotUnavailableError as e:
             return Decision(False, e.exit_code, f"recovery stopped: {e.message}")
         except PodNoCapacity as e:
             # Only after the plain recreate of a stack without pod_urn: the refresh kept the stopped pod.
-            return Decision(False, e.exit_code, (
-                f"recovery stopped: {e.message} `pulumi up --refresh` kept the stopped pod (a refresh does not "
-                f"replace a stopped pod). Run `pulumi up` once so the stack exports pod_urn (then the runner "
-                f"replaces such a pod itself), or retry later: {run.resume_command}"))
+            return Decision(
+                False,
+                e.exit_code,
+                (
+                    f"recovery stopped: {e.message} `pulumi up --refresh` kept the stopped pod (a refresh does not "
+                    f"replace a stopped pod). Run `pulumi up` once so the stack exports pod_urn (then the runner "
+                    f"replaces such a pod itself), or retry later: {run.resume_command}"
+                ),
+            )
         except RunnerError as e:
             return Decision(False, e.exit_code, f"recovery stopped: {e.message} {resume}.")
         return Decision(True, message="", prepared=True, recovered=how)
@@ -138,9 +157,12 @@ class AutoRecovery:
                     f"RunPod refused to resume spot pod {t.pod_id} ({e.message.split('. ')[0]}), and the stack's "
                     "spot_fallback is 'fail', so the runner does not switch to on-demand. Allow it with "
                     "`pulumi config set spotFallback on-demand` and `pulumi config set maxOnDemandPricePerGpu <USD>`, "
-                    "then run the same `runner train` command again.") from None
-            say("spot is unavailable and the stack allows on-demand (spot_fallback=on-demand); "
-                "replacing the pod through the stack")
+                    "then run the same `runner train` command again."
+                ) from None
+            say(
+                "spot is unavailable and the stack allows on-demand (spot_fallback=on-demand); "
+                "replacing the pod through the stack"
+            )
         # The pod still exists (stopped): only a replacement moves it to another host or market.
         t.recreate(say, replace=True)
         return "recreated"

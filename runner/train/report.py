@@ -1,4 +1,5 @@
 """The lines `runner train` prints about a run: attempt boundaries, the summary, the accounting."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -33,6 +34,7 @@ def iso_seconds(start: str | None, end: str | None) -> float | None:
 
 class Price(NamedTuple):
     """Pod time of this command at one market and price (runner/train/accounting.py BillingLedger)."""
+
     market: str | None
     rate_per_hr: float | None
     seconds: float
@@ -46,8 +48,10 @@ def cost_text(r: RunRecord, target: Target, prices: list[Price] | None) -> str:
     if spent is None:
         return "unknown (no cost_per_hr)"
     if prices and len(prices) > 1:
-        parts = [f"{p.market or 'pod'} ${p.rate_per_hr or 0:.3f}/h x {duration(p.seconds)} = ${p.dollars:.4f}"
-                 for p in prices]
+        parts = [
+            f"{p.market or 'pod'} ${p.rate_per_hr or 0:.3f}/h x {duration(p.seconds)} = ${p.dollars:.4f}"
+            for p in prices
+        ]
         return f"about ${spent:.4f} for this run ({'; '.join(parts)})"
     rate = prices[0].rate_per_hr if prices else target.cost_per_hr
     return f"about ${spent:.4f} (${rate or 0:.3f}/h x {duration(r.pod_seconds)} of pod time for this run)"
@@ -77,11 +81,17 @@ def accounting_rows(r: RunRecord, target: Target) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     n = len(r.attempts)
     if n > 1 or r.preemptions:
-        rows.append(("attempts", f"{n} ({r.preemptions or 0} preemption(s), {r.recoveries or 0} automatic "
-                                 "recovery(ies))"))
+        rows.append(
+            ("attempts", f"{n} ({r.preemptions or 0} preemption(s), {r.recoveries or 0} automatic recovery(ies))")
+        )
     if r.steps_lost or r.seconds_lost:
-        rows.append(("lost", f"{r.steps_lost or 0} step(s), {duration(r.seconds_lost)} of training redone "
-                             "after resumes (work since the last checkpoint)"))
+        rows.append(
+            (
+                "lost",
+                f"{r.steps_lost or 0} step(s), {duration(r.seconds_lost)} of training redone "
+                "after resumes (work since the last checkpoint)",
+            )
+        )
     if target.kind == TargetKind.POD and r.gpu_hours is not None:
         rows.append(("GPU time", f"{r.gpu_hours:.4f} GPU-hours ({duration(r.pod_seconds)} x {r.gpu_count} GPU)"))
     return rows
@@ -94,11 +104,23 @@ def print_accounting(say: Say, r: RunRecord, target: Target, prices: list[Price]
     rows_out(say, rows)
 
 
-def summary(say: Say, r: RunRecord, target: Target, launched: Launched, ended: Ended, code: int,
-            stop: StopReport, *, took: float | None, stack_flag: str, prices: list[Price] | None = None,
-            loss: list[losscurve.Point] | None = None) -> None:
+def summary(
+    say: Say,
+    r: RunRecord,
+    target: Target,
+    launched: Launched,
+    ended: Ended,
+    code: int,
+    stop: StopReport,
+    *,
+    took: float | None,
+    stack_flag: str,
+    prices: list[Price] | None = None,
+    loss: list[losscurve.Point] | None = None,
+) -> None:
     verdict = {"succeeded": "training succeeded", "failed": "training FAILED"}.get(
-        ended.state, f"training ended ({ended.state})")
+        ended.state, f"training ended ({ended.state})"
+    )
     say(f"{verdict}: exit code {code}")
     rows = [
         ("run", f"{launched.run_id} (attempt {launched.attempt}) on {target.label}"),
@@ -117,18 +139,33 @@ def summary(say: Say, r: RunRecord, target: Target, launched: Launched, ended: E
         say(f"WARNING: pod {target.pod_id} may still be running and billing: `python -m runner stop{stack_flag}`")
 
 
-def detached_lines(say: Say, target: Target, launched: Launched, *, by_request: bool, keep_pod: bool,
-                   stack_flag: str) -> None:
-    head = (f"training runs on {target.label} (run {launched.run_id}, attempt {launched.attempt}); not following it"
-            if by_request else
-            f"detached: training keeps running on {target.label} (run {launched.run_id}, attempt {launched.attempt})")
+def detached_lines(
+    say: Say, target: Target, launched: Launched, *, by_request: bool, keep_pod: bool, stack_flag: str
+) -> None:
+    head = (
+        f"training runs on {target.label} (run {launched.run_id}, attempt {launched.attempt}); not following it"
+        if by_request
+        else f"detached: training keeps running on {target.label} (run {launched.run_id}, attempt {launched.attempt})"
+    )
     say(head)
     if target.kind == TargetKind.POD:
-        say("the pod stops itself when training ends" if not keep_pod
-            else "the pod keeps running after training (--keep-pod): stop it yourself")
+        say(
+            "the pod stops itself when training ends"
+            if not keep_pod
+            else "the pod keeps running after training (--keep-pod): stop it yourself"
+        )
     for what, command in target.hints(stack_flag):
         say(f"  {what + ':':<20} {command}")
 
 
-__all__ = ["Price", "accounting_rows", "cost_text", "announce_line", "detached_lines", "duration", "iso_seconds", "print_accounting",
-           "summary"]
+__all__ = [
+    "Price",
+    "accounting_rows",
+    "cost_text",
+    "announce_line",
+    "detached_lines",
+    "duration",
+    "iso_seconds",
+    "print_accounting",
+    "summary",
+]

@@ -11,6 +11,7 @@ session does the counting (accounting.py, record.py). Ctrl-C while following det
 continues, the pod stops itself); Ctrl-C during a recovery, before training was relaunched, stops
 the pod the recovery brought up, then exits 130.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,8 @@ from runner.train.attempt import follow_attempt
 from runner.train.config import TrainConfig, uncommitted_warning
 from runner.train.console import Console, LogView
 from runner.train.events import RECOVERABLE, Detached, Ended, Interrupted, Launched, StopCause, TargetInterrupted
-from runner.train.losscurve import LossCurve
 from runner.train.launch import LaunchError, launch_surviving_drops, launcher_env, mask_url
+from runner.train.losscurve import LossCurve
 from runner.train.recovery import Recovery, ReportAndExit, RunContext
 from runner.train.targets import Target
 from runner.types import TargetKind
@@ -42,8 +43,17 @@ def default_run_id(cfg: TrainConfig) -> str:
 
 
 class TrainSession:
-    def __init__(self, args: argparse.Namespace, settings: Settings, target: Target, cfg: TrainConfig, *,
-                 recovery: Recovery | None = None, console: Console | None = None, remote_commit: str | None = None):
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        settings: Settings,
+        target: Target,
+        cfg: TrainConfig,
+        *,
+        recovery: Recovery | None = None,
+        console: Console | None = None,
+        remote_commit: str | None = None,
+    ):
         self.args = args
         # The branch's commit `git ls-remote` saw seconds ago: the first launch's pod skips its `git fetch`
         # when it already has it (RT_REPO_COMMIT). Not for relaunches after a recovery: they fetch as ever.
@@ -62,21 +72,29 @@ class TrainSession:
         # Reusing a run id continues its record: attempts accumulate (recovery accounting).
         previous = runrecord.load(self.record_paths, self.run_id) if args.run_id else None
         self.record = previous or runrecord.RunRecord(
-            run_id=self.run_id, stack=settings.stack, target=target.kind, target_name=target.label,
-            config=cfg.rel_path)
-        self.record.config, self.record.output_dir, self.record.workspace = cfg.rel_path, cfg.output_dir, target.workspace
+            run_id=self.run_id, stack=settings.stack, target=target.kind, target_name=target.label, config=cfg.rel_path
+        )
+        self.record.config, self.record.output_dir, self.record.workspace = (
+            cfg.rel_path,
+            cfg.output_dir,
+            target.workspace,
+        )
         self.record.pod_id, self.record.keep_pod = target.pod_id, self.keep_pod
         self.record.status, self.record.exit_code = "launching", None
         outputs = getattr(target, "outputs", None)
-        self.accounts = Accounts(self.record, on_pod=self.on_pod,
-                                 gpu_count=outputs.gpu_count if outputs is not None else None)
-        self.view = LogView(self.console, self.accounts.progress,
-                            LossCurve((int(p[0]), float(p[1])) for p in self.record.loss_points if len(p) == 2))
-        self.recoveries = 0                           # automatic recoveries by this command
-        self.detected_at: float | None = None         # when the current interruption was noticed
-        self._recovered: str | None = None            # how the pod came back: resumed | running | recreated
+        self.accounts = Accounts(
+            self.record, on_pod=self.on_pod, gpu_count=outputs.gpu_count if outputs is not None else None
+        )
+        self.view = LogView(
+            self.console,
+            self.accounts.progress,
+            LossCurve((int(p[0]), float(p[1])) for p in self.record.loss_points if len(p) == 2),
+        )
+        self.recoveries = 0  # automatic recoveries by this command
+        self.detected_at: float | None = None  # when the current interruption was noticed
+        self._recovered: str | None = None  # how the pod came back: resumed | running | recreated
         self._announced: set[tuple[str, int]] = set()
-        self._relaunched: Launched | None = None      # set as soon as a launch succeeded
+        self._relaunched: Launched | None = None  # set as soon as a launch succeeded
 
     # -- helpers ----------------------------------------------------------------------------------
     def say(self, message: str) -> None:
@@ -86,7 +104,9 @@ class TrainSession:
         return f" --stack {self.settings.stack}" if self.settings.sources.get("PULUMI_STACK") == "command line" else ""
 
     def resume_command(self) -> str:
-        where = {TargetKind.LOCAL: " --local", TargetKind.HOST: f" --host {self.target.label}"}.get(self.target.kind, "")
+        where = {TargetKind.LOCAL: " --local", TargetKind.HOST: f" --host {self.target.label}"}.get(
+            self.target.kind, ""
+        )
         return f"python -m runner train --config {self.cfg.rel_path} --run-id {self.run_id}{where}{self.stack_flag()}"
 
     def save_record(self) -> None:
@@ -111,8 +131,14 @@ class TrainSession:
         return [report.Price(m, r, secs, usd) for m, r, secs, usd in self.accounts.ledger.by_price(time.time())]
 
     def _context(self) -> RunContext:
-        return RunContext(self.run_id, self.resume_command(), self.last_checkpoint, self.recoveries,
-                          self.accounts.spent(time.time()), self.say)
+        return RunContext(
+            self.run_id,
+            self.resume_command(),
+            self.last_checkpoint,
+            self.recoveries,
+            self.accounts.spent(time.time()),
+            self.say,
+        )
 
     # -- the whole run ----------------------------------------------------------------------------
     def run(self) -> int:
@@ -124,12 +150,21 @@ class TrainSession:
         self.save_record()
         t.prepare(self.say)
         self._prepared()
-        env = launcher_env(workspace=t.workspace, repo_url=repo_url, branch=branch, config=self.cfg.rel_path,
-                           train_script=self.settings.train_script, run_id=self.run_id,
-                           stop_pod=t.stops_pod and not self.keep_pod, detach=bool(self.args.detach),
-                           session=t.session, idle_stop_minutes=t.idle_stop_minutes, commit=self.remote_commit)
+        env = launcher_env(
+            workspace=t.workspace,
+            repo_url=repo_url,
+            branch=branch,
+            config=self.cfg.rel_path,
+            train_script=self.settings.train_script,
+            run_id=self.run_id,
+            stop_pod=t.stops_pod and not self.keep_pod,
+            detach=bool(self.args.detach),
+            session=t.session,
+            idle_stop_minutes=t.idle_stop_minutes,
+            commit=self.remote_commit,
+        )
         launched, interrupted = self._launch_or_interruption(env)
-        env.pop(pc.Inputs.REPO_COMMIT, None)       # a relaunch, minutes or hours later, fetches the branch
+        env.pop(pc.Inputs.REPO_COMMIT, None)  # a relaunch, minutes or hours later, fetches the branch
         while True:
             outcome: Ended | Interrupted | Detached | None = interrupted
             if launched is not None:
@@ -137,7 +172,7 @@ class TrainSession:
                     return self.detached(launched, by_request=True)
                 try:
                     outcome = self.follow(launched)
-                except KeyboardInterrupt:            # also before the first line: detach all the same
+                except KeyboardInterrupt:  # also before the first line: detach all the same
                     outcome = Detached()
                 if isinstance(outcome, Detached):
                     return self.detached(launched, by_request=False)
@@ -159,7 +194,7 @@ class TrainSession:
                     launched, interrupted = self._launch_or_interruption(env, recovering=True)
                     continue
             except KeyboardInterrupt:
-                if self._relaunched is not None:      # training runs again: detach as usual
+                if self._relaunched is not None:  # training runs again: detach as usual
                     return self.detached(self._relaunched, by_request=False)
                 return self._abandon_recovery(outcome)
             self._settle_loss(outcome.checkpoint or self.last_checkpoint)
@@ -182,8 +217,7 @@ class TrainSession:
         self._settle_loss(launched.resume_from)
         self._announce(launched)
         self.detected_at = None
-        outcome = follow_attempt(self.target, launched, start, self.view, say=self.say,
-                                 extra_check=self._budget_check)
+        outcome = follow_attempt(self.target, launched, start, self.view, say=self.say, extra_check=self._budget_check)
         self.detected_at = outcome.detected_at
         return outcome.result
 
@@ -209,11 +243,14 @@ class TrainSession:
             self.say(f"budget reached: about ${spent:.2f} of ${budget:.2f}; stopping pod {self.target.pod_id}")
             stop = self.target.stop_now(self.say)
             self.record.pod_stop = f"{stop.text} (budget)"
-            raise TargetInterrupted(f"the run reached its budget of ${budget:.2f} (--budget-usd) and pod "
-                                    f"{self.target.pod_id} {stop.text}", kind=StopCause.BUDGET)
+            raise TargetInterrupted(
+                f"the run reached its budget of ${budget:.2f} (--budget-usd) and pod {self.target.pod_id} {stop.text}",
+                kind=StopCause.BUDGET,
+            )
 
-    def _launch_or_interruption(self, env: dict[str, str], *,
-                                recovering: bool = False) -> tuple[Launched | None, Interrupted | None]:
+    def _launch_or_interruption(
+        self, env: dict[str, str], *, recovering: bool = False
+    ) -> tuple[Launched | None, Interrupted | None]:
         """The launch, or the interruption that hit the pod while it launched (preempted or stopped
         under a dropped launch: the SSH drop's API check says so); recovery then decides as for a
         running attempt."""
@@ -228,15 +265,23 @@ class TrainSession:
         """launch(); on failure undo what prepare() started. A Ctrl-C while recovering is left to
         run()'s _abandon_recovery, which also stops a pod the recovery only resumed."""
         t = self.target
-        self.say(f"launching run {self.run_id}: config {self.cfg.rel_path}, repo {mask_url(env[pc.Inputs.REPO_URL])} "
-                 f"({env[pc.Inputs.REPO_BRANCH]}), workspace {t.workspace}")
+        self.say(
+            f"launching run {self.run_id}: config {self.cfg.rel_path}, repo {mask_url(env[pc.Inputs.REPO_URL])} "
+            f"({env[pc.Inputs.REPO_BRANCH]}), workspace {t.workspace}"
+        )
         try:
             known = max((a.attempt for a in self.record.attempts), default=0)
-            launched = launch_surviving_drops(t.connect, env, label=t.label, say=self.say, known_attempt=known,
-                                              on_drop=lambda error, n: t.after_disconnect(error, n, self.say),
-                                              known_programs=self.record_paths.stack_dir / "podside")
+            launched = launch_surviving_drops(
+                t.connect,
+                env,
+                label=t.label,
+                say=self.say,
+                known_attempt=known,
+                on_drop=lambda error, n: t.after_disconnect(error, n, self.say),
+                known_programs=self.record_paths.stack_dir / "podside",
+            )
         except TargetInterrupted:
-            raise                                     # the pod went away under the launch: recovery decides
+            raise  # the pod went away under the launch: recovery decides
         except (RunnerError, KeyboardInterrupt) as e:
             self.record.status = "failed"
             self.save_record()
@@ -247,8 +292,10 @@ class TrainSession:
         self.launch_time = self.launch_time or time.time()
         if launched.attached:
             if launched.run_id != self.run_id:
-                self.say(f"training is already running on {t.label} (run {launched.run_id}, attempt "
-                         f"{launched.attempt}); attaching to it, nothing new was started")
+                self.say(
+                    f"training is already running on {t.label} (run {launched.run_id}, attempt "
+                    f"{launched.attempt}); attaching to it, nothing new was started"
+                )
             else:
                 self.say(f"run {launched.run_id} attempt {launched.attempt} is already running; attaching to it")
             self._adopt(launched.run_id)
@@ -263,8 +310,12 @@ class TrainSession:
         a = self.record.attempt(launched.attempt)
         if a is None:
             a = runrecord.AttemptRecord(
-                attempt=launched.attempt, log_offset=launched.log_offset, resume_from=launched.resume_from,
-                status=launched.status, started_at=runrecord.utc_now())
+                attempt=launched.attempt,
+                log_offset=launched.log_offset,
+                resume_from=launched.resume_from,
+                status=launched.status,
+                started_at=runrecord.utc_now(),
+            )
             self.record.attempts.append(a)
         if self.on_pod:
             a.pod_id, a.market, a.cost_per_hr = t.pod_id, getattr(t, "market", None), t.cost_per_hr
@@ -287,12 +338,13 @@ class TrainSession:
         if previous is not None:
             previous.status = self.record.status
             self.record = self.accounts.record = previous
-            for step, loss in previous.loss_points:       # its loss curve continues too
+            for step, loss in previous.loss_points:  # its loss curve continues too
                 self.view.loss.add(int(step), float(loss))
         self.run_id = self.record.run_id = run_id
 
-    def _record_attempt_end(self, launched: Launched, state: str, exit_code: int | None,
-                            checkpoint: str | None) -> None:
+    def _record_attempt_end(
+        self, launched: Launched, state: str, exit_code: int | None, checkpoint: str | None
+    ) -> None:
         a = self.record.attempt(launched.attempt)
         if a is not None:
             a.ended_at, a.state, a.exit_code, a.last_checkpoint = runrecord.utc_now(), state, exit_code, checkpoint
@@ -305,9 +357,13 @@ class TrainSession:
         if launched is not None:
             self._record_attempt_end(launched, outcome.kind, None, outcome.checkpoint)
         attempt = self.record.attempt(launched.attempt) if launched is not None else None
-        self.accounts.interrupted(attempt, outcome.kind, now,
-                                  billing_stopped=outcome.kind != StopCause.KILLED,
-                                  cost_per_hr=self.target.cost_per_hr)
+        self.accounts.interrupted(
+            attempt,
+            outcome.kind,
+            now,
+            billing_stopped=outcome.kind != StopCause.KILLED,
+            cost_per_hr=self.target.cost_per_hr,
+        )
         self.save_record()
 
     def _abandon_recovery(self, outcome: Interrupted) -> int:
@@ -323,8 +379,10 @@ class TrainSession:
         if not self.on_pod:
             self.say(head)
         elif self.keep_pod:
-            self.say(f"{head}: pod {t.pod_id} is left as it is (--keep-pod), with nothing training on it; "
-                     f"`python -m runner stop{self.stack_flag()}` stops it")
+            self.say(
+                f"{head}: pod {t.pod_id} is left as it is (--keep-pod), with nothing training on it; "
+                f"`python -m runner stop{self.stack_flag()}` stops it"
+            )
         else:
             self.say(f"{head}: nothing trains on pod {t.pod_id}; making sure it is stopped")
             stop = t.abandon_recovery(self.say)
@@ -332,8 +390,10 @@ class TrainSession:
             self.say(f"pod {t.pod_id} {stop.text}")
         self._close_billing(stopped_at)
         self.save_record()
-        self.say(f"run {self.run_id} is not training; its checkpoints are on the volume. "
-                 f"Resume with `{self.resume_command()}`")
+        self.say(
+            f"run {self.run_id} is not training; its checkpoints are on the volume. "
+            f"Resume with `{self.resume_command()}`"
+        )
         report.print_accounting(self.say, self.record, t, self._prices())
         return EXIT_INTERRUPTED
 
@@ -342,8 +402,9 @@ class TrainSession:
         self.console.end_partial()
         self.record.status = "detached"
         self.save_record()
-        report.detached_lines(self.say, self.target, launched, by_request=by_request, keep_pod=self.keep_pod,
-                              stack_flag=self.stack_flag())
+        report.detached_lines(
+            self.say, self.target, launched, by_request=by_request, keep_pod=self.keep_pod, stack_flag=self.stack_flag()
+        )
         return 0 if by_request else EXIT_INTERRUPTED
 
     def acknowledge(self, launched: Launched) -> dict | None:
@@ -355,17 +416,28 @@ class TrainSession:
                 conn.write_file(ack, pc.ack_text(launched.run_id, launched.attempt).encode(), mode=0o644)
                 return state
         except RunnerError as e:
-            self.say(f"could not confirm the end to the pod ({e.message}); it stops itself after "
-                     f"{timeouts.current().ack_wait_s:g}s anyway")
+            self.say(
+                f"could not confirm the end to the pod ({e.message}); it stops itself after "
+                f"{timeouts.current().ack_wait_s:g}s anyway"
+            )
             return None
 
     def finish(self, launched: Launched, ended: Ended) -> int:
         final = self.acknowledge(launched)
-        if final and final.get(StateKey.RUN_ID) == launched.run_id and final.get(StateKey.ATTEMPT) == launched.attempt \
-                and final.get(StateKey.STATE) in pc.TERMINAL_STATES:
-            ended = Ended(final[StateKey.STATE], final.get(StateKey.EXIT_CODE),
-                          final.get(StateKey.LAST_CHECKPOINT) or ended.checkpoint, ended.source,
-                          final.get(StateKey.STARTED_AT), final.get(StateKey.ENDED_AT) or ended.ended_at)
+        if (
+            final
+            and final.get(StateKey.RUN_ID) == launched.run_id
+            and final.get(StateKey.ATTEMPT) == launched.attempt
+            and final.get(StateKey.STATE) in pc.TERMINAL_STATES
+        ):
+            ended = Ended(
+                final[StateKey.STATE],
+                final.get(StateKey.EXIT_CODE),
+                final.get(StateKey.LAST_CHECKPOINT) or ended.checkpoint,
+                ended.source,
+                final.get(StateKey.STARTED_AT),
+                final.get(StateKey.ENDED_AT) or ended.ended_at,
+            )
         code = ended.exit_code if isinstance(ended.exit_code, int) else (0 if ended.state == "succeeded" else 1)
         stop = self.target.finish(keep=self.keep_pod, say=self.say, deadline_s=timeouts.current().stop_verify_s)
         self._record_attempt_end(launched, ended.state, code, ended.checkpoint)
@@ -378,8 +450,19 @@ class TrainSession:
         took = report.iso_seconds(ended.started_at, ended.ended_at)
         if took is None and self.launch_time is not None:
             took = time.time() - self.launch_time
-        report.summary(self.say, self.record, self.target, launched, ended, code, stop, took=took,
-                       stack_flag=self.stack_flag(), prices=self._prices(), loss=self.view.loss.points)
+        report.summary(
+            self.say,
+            self.record,
+            self.target,
+            launched,
+            ended,
+            code,
+            stop,
+            took=took,
+            stack_flag=self.stack_flag(),
+            prices=self._prices(),
+            loss=self.view.loss.points,
+        )
         return code
 
 

@@ -5,11 +5,12 @@ follower as soon as the pod is not RUNNING. This covers a supervisor SIGKILLed w
 (state.json still says "running") and an SSH link that dies silently (a vanished host sends no
 TCP reset). confirm_interruption asks, after training got SIGTERM, who stopped the pod.
 """
+
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from infra.polling import Backoff, poll_until
 from runner.pod.state import PodState
@@ -28,7 +29,7 @@ class PodWatch:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="pod-watch", daemon=True)
 
-    def start(self) -> "PodWatch":
+    def start(self) -> PodWatch:
         self._thread.start()
         return self
 
@@ -41,7 +42,7 @@ class PodWatch:
         while not self._stop.wait(self.interval_s):
             try:
                 seen = self.observe()
-            except Exception:      # noqa: BLE001 - the follower must never die of a watcher hiccup
+            except Exception:  # noqa: BLE001 - the follower must never die of a watcher hiccup
                 seen = None
             if seen is None or PodState(seen[0]).up:
                 continue

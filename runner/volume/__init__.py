@@ -9,6 +9,7 @@ Two entry points for the rest of the runner:
   read_file(settings, outputs, path) -> bytes | None     one small file from the volume, or None
   check_access(settings, outputs) -> Access              for `runner doctor`: S3 available, keys accepted?
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,17 +17,17 @@ from enum import Enum
 
 
 class AccessState(str, Enum):
-    OK = "ok"                          # keys accepted, volume reachable
-    UNAVAILABLE = "unavailable"        # no keys, no volume output, or a data center without the S3 API
-    REJECTED = "rejected"              # keys wrong, or endpoint/region mismatch (403)
-    CLOCK = "clock"                    # this machine's clock is more than an hour off
-    FAILED = "failed"                  # anything else (network, server)
+    OK = "ok"  # keys accepted, volume reachable
+    UNAVAILABLE = "unavailable"  # no keys, no volume output, or a data center without the S3 API
+    REJECTED = "rejected"  # keys wrong, or endpoint/region mismatch (403)
+    CLOCK = "clock"  # this machine's clock is more than an hour off
+    FAILED = "failed"  # anything else (network, server)
 
 
 @dataclass(frozen=True)
 class Access:
     state: AccessState
-    message: str                       # one line saying what was found and, if not OK, what to do
+    message: str  # one line saying what was found and, if not OK, what to do
     endpoint: str | None = None
     region: str | None = None
     bucket: str | None = None
@@ -56,8 +57,12 @@ def check_access(settings, outputs) -> Access:
         return Access(AccessState.CLOCK, e.message, **where)
     except VolumeError as e:
         return Access(AccessState.FAILED, e.message, **where)
-    return Access(AccessState.OK, f"volume {found.bucket} is reachable through {found.endpoint} "
-                                  f"(region {found.region}); the S3 API key is accepted", **where)
+    return Access(
+        AccessState.OK,
+        f"volume {found.bucket} is reachable through {found.endpoint} "
+        f"(region {found.region}); the S3 API key is accepted",
+        **where,
+    )
 
 
 def read_file(settings, outputs, path: str) -> bytes | None:

@@ -5,17 +5,20 @@ Which directory: the same rule as on a running pod (runner/companions/tensorboar
 handed in as `resolve`), with the pod's files read through S3. Only TensorBoard's files are fetched
 (events.out.tfevents.*, and projector/hparams plugin files next to them), never checkpoints.
 """
+
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from remote.podside.contract import VolumePaths
 from runner.errors import UsageError
-from runner.volume.config import VolumeS3, resolve as resolve_s3, say_hint_once, Unavailable
+from runner.volume.config import Unavailable, VolumeS3, say_hint_once
+from runner.volume.config import resolve as resolve_s3
 
 INSTALL = "pip install tensorboard"
 EVENT_MARK = "tfevents"
@@ -53,7 +56,7 @@ def fetch_events(client, vs: VolumeS3, logdir: str, cache: Path) -> int:
     wanted = [o for o in client.list(prefix) if EVENT_MARK in o.key.rsplit("/", 1)[-1] and o.key.startswith(base)]
     todo = []
     for o in wanted:
-        local = cache / o.key[len(base):]
+        local = cache / o.key[len(base) :]
         if not (local.is_file() and local.stat().st_size == o.size):
             todo.append(Download(key=o.key, local=local, size=o.size))
     if todo:
@@ -61,13 +64,16 @@ def fetch_events(client, vs: VolumeS3, logdir: str, cache: Path) -> int:
     return len(wanted)
 
 
-def serve_local(settings, outputs, vs: VolumeS3, config_arg: str | None, port: int | None,
-                resolve_target: Callable[..., Any]) -> int:
+def serve_local(
+    settings, outputs, vs: VolumeS3, config_arg: str | None, port: int | None, resolve_target: Callable[..., Any]
+) -> int:
     exe = shutil.which("tensorboard")
     if exe is None:
-        raise UsageError(f"the pod is stopped, so TensorBoard would run on this machine from the event files on the "
-                         f"volume, but `tensorboard` is not installed here: `{INSTALL}` (or start the pod with "
-                         "`python -m runner train` and run this again to use the pod's).")
+        raise UsageError(
+            f"the pod is stopped, so TensorBoard would run on this machine from the event files on the "
+            f"volume, but `tensorboard` is not installed here: `{INSTALL}` (or start the pod with "
+            "`python -m runner train` and run this again to use the pod's)."
+        )
     from runner.volume.s3 import VolumeClient
 
     client = VolumeClient(vs)
@@ -76,14 +82,21 @@ def serve_local(settings, outputs, vs: VolumeS3, config_arg: str | None, port: i
     cache.mkdir(parents=True, exist_ok=True)
     count = fetch_events(client, vs, source.logdir, cache)
     if count == 0:
-        print(f"note: no event files under {source.logdir} on the volume yet; TensorBoard will be empty.",
-              file=sys.stderr, flush=True)
+        print(
+            f"note: no event files under {source.logdir} on the volume yet; TensorBoard will be empty.",
+            file=sys.stderr,
+            flush=True,
+        )
     chosen = port or DEFAULT_PORT
-    print(f"TensorBoard (on this machine; the pod is stopped; {count} event file(s) of {source.logdir} fetched "
-          f"through RunPod's S3 API into {cache}):\n    http://localhost:{chosen}/", flush=True)
+    print(
+        f"TensorBoard (on this machine; the pod is stopped; {count} event file(s) of {source.logdir} fetched "
+        f"through RunPod's S3 API into {cache}):\n    http://localhost:{chosen}/",
+        flush=True,
+    )
     print("Ctrl-C stops it.", file=sys.stderr, flush=True)
-    proc = subprocess.Popen([exe, "--logdir", str(cache), "--host", "127.0.0.1", "--port", str(chosen)],
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [exe, "--logdir", str(cache), "--host", "127.0.0.1", "--port", str(chosen)], stdin=subprocess.DEVNULL
+    )
     try:
         return proc.wait()
     except KeyboardInterrupt:

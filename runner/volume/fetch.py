@@ -7,14 +7,16 @@ to checkpoint-N only after the launcher's own completeness rule (remote/podside/
 rule that picks what training resumes from) accepts the local copy. An interrupted pull is resumed
 by the next one: finished files are kept, partial ones continue.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from remote.podside.checkpoints import checkpoint_problem
 from remote.podside.contract import CHECKPOINT_PREFIX
@@ -27,13 +29,13 @@ STAGING_SUFFIX = ".rtpull"
 
 @dataclass(frozen=True)
 class RemoteFile:
-    rel: str                  # below the listed folder, '/'-separated ('' when the path is the file itself)
+    rel: str  # below the listed folder, '/'-separated ('' when the path is the file itself)
     size: int
     mtime: float | None = None
 
 
 class Source(Protocol):
-    where: str                # "through S3" / "over SSH", for messages
+    where: str  # "through S3" / "over SSH", for messages
 
     def files(self, path: str) -> list[RemoteFile]:
         """Every file under `path` on the pod's view of the volume (or the file itself); [] if none."""
@@ -49,7 +51,7 @@ class Pulled:
     path: Path
     files: int
     bytes: int
-    skipped: list[str] = field(default_factory=list)     # newer checkpoints left out: "<name>: <why>"
+    skipped: list[str] = field(default_factory=list)  # newer checkpoints left out: "<name>: <why>"
     already_here: bool = False
 
 
@@ -69,8 +71,10 @@ def pull_tree(source: Source, path: str, dest: Path, *, progress: bool | None = 
     """A file or folder on the volume to dest/<its name>."""
     listing = source.files(path)
     if not listing:
-        raise UsageError(f"{path} is not on the volume (or is an empty folder); `python -m runner status` shows "
-                         "the run's output_dir.")
+        raise UsageError(
+            f"{path} is not on the volume (or is an empty folder); `python -m runner status` shows "
+            "the run's output_dir."
+        )
     name = PurePosixPath(path.rstrip("/")).name
     target = dest / name
     if len(listing) == 1 and listing[0].rel == "":
@@ -104,15 +108,20 @@ def pull_newest_checkpoint(source: Source, output_dir: str, dest: Path, *, progr
     """The newest checkpoint-N under output_dir that is complete, to dest/checkpoint-N."""
     by_step = checkpoints_in(source.files(output_dir))
     if not by_step:
-        raise UsageError(f"no checkpoint-N folder under {output_dir} on the volume yet; training writes them every "
-                         "save_steps (`python -m runner status` shows the run).")
+        raise UsageError(
+            f"no checkpoint-N folder under {output_dir} on the volume yet; training writes them every "
+            "save_steps (`python -m runner status` shows the run)."
+        )
     skipped: list[str] = []
     for step in sorted(by_step, reverse=True):
         name = f"{CHECKPOINT_PREFIX}{step}"
         files = by_step[step]
         final = dest / name
-        if final.is_dir() and not _missing([(f, final / f.rel) for f in files]) \
-                and checkpoint_problem(str(final), step) is None:
+        if (
+            final.is_dir()
+            and not _missing([(f, final / f.rel) for f in files])
+            and checkpoint_problem(str(final), step) is None
+        ):
             return Pulled(final, len(files), sum(f.size for f in files), skipped, already_here=True)
         if not any(f.rel == "trainer_state.json" for f in files):
             skipped.append(f"{name}: trainer_state.json missing (killed mid-save?)")
@@ -129,8 +138,10 @@ def pull_newest_checkpoint(source: Source, output_dir: str, dest: Path, *, progr
             shutil.rmtree(final)
         os.replace(staging, final)
         return Pulled(final, len(files), sum(f.size for f in files), skipped)
-    raise UsageError(f"no complete checkpoint under {output_dir} on the volume ({'; '.join(skipped)}); "
-                     "let training save one more, then pull again.")
+    raise UsageError(
+        f"no complete checkpoint under {output_dir} on the volume ({'; '.join(skipped)}); "
+        "let training save one more, then pull again."
+    )
 
 
 class S3Source:
@@ -139,14 +150,17 @@ class S3Source:
     where = "through RunPod's S3 API (no pod)"
 
     def __init__(self, client):
-        self.client = client           # runner.volume.s3.VolumeClient
+        self.client = client  # runner.volume.s3.VolumeClient
 
     def files(self, path: str) -> list[RemoteFile]:
         key = self.client.vs.key_for(path)
         base = f"{key}/"
-        inside = [RemoteFile(o.key[len(base):], o.size, o.last_modified) for o in self.client.list(key)
-                  if o.key.startswith(base)]
-        if inside:                     # a folder (checked first: RunPod may answer HEAD on a folder too)
+        inside = [
+            RemoteFile(o.key[len(base) :], o.size, o.last_modified)
+            for o in self.client.list(key)
+            if o.key.startswith(base)
+        ]
+        if inside:  # a folder (checked first: RunPod may answer HEAD on a folder too)
             return inside
         head = self.client.head(key)
         if head is None:

@@ -10,6 +10,7 @@
   must bring a key past the ones it already has; pages that do not, MAX_STALLS times in a row, end the
   listing with an error instead of a loop.
 """
+
 from __future__ import annotations
 
 import time
@@ -30,7 +31,7 @@ class RemoteObject:
 
     key: str
     size: int
-    last_modified: float           # epoch seconds
+    last_modified: float  # epoch seconds
     etag: str = ""
 
 
@@ -52,7 +53,7 @@ def list_files(client: Any, prefix: str, *, page_size: int = PAGE_SIZE) -> list[
     seen_tokens: set[str] = set()
     token: str | None = None
     start_after: str | None = None
-    last_key = ""                     # the greatest key any page has brought (files and directory entries)
+    last_key = ""  # the greatest key any page has brought (files and directory entries)
     stalls = 0
     while True:
         kw: dict = {"Prefix": prefix, "MaxKeys": page_size}
@@ -68,9 +69,12 @@ def list_files(client: Any, prefix: str, *, page_size: int = PAGE_SIZE) -> list[
             if is_hidden(key):
                 continue
             modified = item.get("LastModified")
-            found[key] = RemoteObject(key=key, size=int(item.get("Size", 0)),
-                                      last_modified=modified.timestamp() if modified is not None else 0.0,
-                                      etag=str(item.get("ETag", "")).strip('"'))
+            found[key] = RemoteObject(
+                key=key,
+                size=int(item.get("Size", 0)),
+                last_modified=modified.timestamp() if modified is not None else 0.0,
+                etag=str(item.get("ETag", "")).strip('"'),
+            )
         if not resp.get("IsTruncated"):
             break
         advanced = last_key > before
@@ -79,7 +83,8 @@ def list_files(client: Any, prefix: str, *, page_size: int = PAGE_SIZE) -> list[
             raise VolumeError(
                 f"RunPod's S3 API keeps answering the listing of {prefix or 'the volume'} with pages it already sent "
                 f"(after {len(found)} files); it may still be computing checksums of files written by the pod. "
-                "Wait a few minutes and run the command again.")
+                "Wait a few minutes and run the command again."
+            )
         nxt = resp.get("NextContinuationToken")
         if nxt and nxt not in seen_tokens and advanced:
             seen_tokens.add(nxt)

@@ -7,25 +7,26 @@ A file is unchanged, and skipped, when the volume has it with the same size and
     local file (rsync -a keeps the local mtime; an upload is newer than the file it sent).
 Otherwise it is uploaded. Like rsync, size+mtime and no checksums: nothing has to be read to skip.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from runner.paths import write_private
 from runner.volume.listing import RemoteObject
 from runner.volume.transfer import PARTIAL_SUFFIX, Upload
 
 SKIP_NAMES = (".DS_Store",)
-MTIME_SLACK_S = 2.0          # filesystems round mtimes; S3 LastModified has whole seconds
+MTIME_SLACK_S = 2.0  # filesystems round mtimes; S3 LastModified has whole seconds
 
 
 @dataclass(frozen=True)
 class LocalFile:
-    rel: str                  # path below the synced folder, '/'-separated
+    rel: str  # path below the synced folder, '/'-separated
     path: Path
     size: int
     mtime_ns: int
@@ -42,7 +43,7 @@ class ManifestEntry:
 class SyncPlan:
     uploads: list[Upload] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    deletes: list[str] = field(default_factory=list)      # keys
+    deletes: list[str] = field(default_factory=list)  # keys
 
     @property
     def upload_bytes(self) -> int:
@@ -68,8 +69,14 @@ def walk(root: Path) -> list[LocalFile]:
     return out
 
 
-def make_plan(local: Iterable[LocalFile], remote: Iterable[RemoteObject], prefix: str,
-              manifest: Mapping[str, ManifestEntry], *, delete: bool) -> SyncPlan:
+def make_plan(
+    local: Iterable[LocalFile],
+    remote: Iterable[RemoteObject],
+    prefix: str,
+    manifest: Mapping[str, ManifestEntry],
+    *,
+    delete: bool,
+) -> SyncPlan:
     """prefix: the key of the destination folder ('' or 'data/...', no trailing slash)."""
     base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
     remote_by_key = {r.key: r for r in remote}
@@ -92,7 +99,7 @@ def _same(f: LocalFile, r: RemoteObject, entry: ManifestEntry | None) -> bool:
     if entry is not None and entry.size == f.size and entry.mtime_ns == f.mtime_ns:
         return not entry.etag or not r.etag or entry.etag == r.etag
     if entry is not None:
-        return False                    # the local file changed since this machine uploaded it
+        return False  # the local file changed since this machine uploaded it
     return r.last_modified + MTIME_SLACK_S >= f.mtime_ns / 1e9
 
 
@@ -122,4 +129,4 @@ class Manifest:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_private(self.path, json.dumps(data))
         except OSError:
-            pass                        # no manifest: the next sync falls back to the LastModified rule
+            pass  # no manifest: the next sync falls back to the LastModified rule

@@ -6,6 +6,7 @@ as region, standard retries with many attempts (RunPod's docs advise that for it
 timeout (CompleteMultipartUpload of a big file can take minutes), and checksums only when an operation
 requires them (RunPod's gateway is not AWS: no CRC trailers).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,7 +16,7 @@ from runner.volume.config import VolumeS3
 from runner.volume.listing import RemoteObject, list_files
 
 MAX_ATTEMPTS = 10
-MTIME_META = "rt-mtime-ns"          # object metadata: the local file's mtime (ns) at upload
+MTIME_META = "rt-mtime-ns"  # object metadata: the local file's mtime (ns) at upload
 
 
 def make_client(vs: VolumeS3, *, parallel: int = 8) -> Any:
@@ -35,8 +36,13 @@ def make_client(vs: VolumeS3, *, parallel: int = 8) -> Any:
         user_agent_extra="runpod-trainer",
     )
     session = boto3.session.Session()
-    return session.client("s3", endpoint_url=vs.endpoint, aws_access_key_id=vs.access_key,
-                          aws_secret_access_key=vs.secret_key, config=config)
+    return session.client(
+        "s3",
+        endpoint_url=vs.endpoint,
+        aws_access_key_id=vs.access_key,
+        aws_secret_access_key=vs.secret_key,
+        config=config,
+    )
 
 
 def error_code(exc: BaseException) -> tuple[str, int]:
@@ -57,28 +63,36 @@ def translate(exc: BaseException, vs: VolumeS3, what: str) -> VolumeError:
         if code == "RequestTimeTooSkewed":
             return VolumeClockSkew(
                 f"RunPod's S3 API rejected {what}: this machine's clock is more than an hour off the server's "
-                "(RequestTimeTooSkewed). Set the clock right (e.g. `sudo timedatectl set-ntp true`) and retry.")
+                "(RequestTimeTooSkewed). Set the clock right (e.g. `sudo timedatectl set-ntp true`) and retry."
+            )
         if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch"):
             return VolumeAuthError(
                 f"RunPod's S3 API rejected the S3 API key for {what} ({code}). Check RUNPOD_S3_ACCESS_KEY (your user "
                 "id, user_...) and RUNPOD_S3_SECRET_KEY (rps_...) in .runpod.env: create a key in the RunPod console "
-                "(Settings > S3 API Keys).")
+                "(Settings > S3 API Keys)."
+            )
         if status == 403 or code == "AccessDenied":
             return VolumeAuthError(
                 f"RunPod's S3 API answered 403 (access denied) for {what} on {where}. The endpoint must be the one of "
                 f"the volume's data center {vs.region} (https://s3api-{vs.region.lower()}.runpod.io/; "
-                "RUNPOD_S3_ENDPOINT_URL overrides it), and the S3 API key must belong to the volume's account.")
+                "RUNPOD_S3_ENDPOINT_URL overrides it), and the S3 API key must belong to the volume's account."
+            )
         if code in ("NoSuchBucket",) or (status == 404 and what.startswith("checking")):
-            return VolumeError(f"RunPod's S3 API does not know {where}; check that the stack's volume_id is the volume "
-                               "(`pulumi stack output volume_id`) and that it is in that data center.")
+            return VolumeError(
+                f"RunPod's S3 API does not know {where}; check that the stack's volume_id is the volume "
+                "(`pulumi stack output volume_id`) and that it is in that data center."
+            )
         return VolumeError(f"RunPod's S3 API failed {what} on {where}: {detail}. Retry in a minute.")
     if isinstance(exc, EndpointConnectionError):
-        return VolumeError(f"cannot reach RunPod's S3 API at {vs.endpoint} for {what}; check the network "
-                           "(or RUNPOD_S3_ENDPOINT_URL) and retry.")
+        return VolumeError(
+            f"cannot reach RunPod's S3 API at {vs.endpoint} for {what}; check the network "
+            "(or RUNPOD_S3_ENDPOINT_URL) and retry."
+        )
     if isinstance(exc, BotoCoreError):
         return VolumeError(f"the S3 request for {what} failed ({redact(str(exc), (vs.secret_key,))}); retry.")
-    return VolumeError(f"the S3 request for {what} failed ({type(exc).__name__}: "
-                       f"{redact(str(exc), (vs.secret_key,))}); retry.")
+    return VolumeError(
+        f"the S3 request for {what} failed ({type(exc).__name__}: {redact(str(exc), (vs.secret_key,))}); retry."
+    )
 
 
 def is_not_found(exc: BaseException) -> bool:

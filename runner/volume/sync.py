@@ -7,6 +7,7 @@ one DeleteObject per file (RunPod has no DeleteObjects), --dry-run, a progress b
 Interrupting is safe: an object appears only when its upload completed (multipart ones are aborted),
 finished files are in the manifest, and a rerun sends only what is still missing.
 """
+
 from __future__ import annotations
 
 import sys
@@ -42,8 +43,9 @@ def choose(settings, outputs, via: str | None, what: str) -> VolumeS3 | None:
     return found
 
 
-def sync_via_s3(settings, vs: VolumeS3, source: Path, dest: str, *, dry_run: bool, delete: bool,
-                progress: bool | None = None) -> int:
+def sync_via_s3(
+    settings, vs: VolumeS3, source: Path, dest: str, *, dry_run: bool, delete: bool, progress: bool | None = None
+) -> int:
     """Upload the contents of `source` to the folder `dest` on the pod's view of the volume."""
     from runner.volume.s3 import VolumeClient
 
@@ -53,9 +55,11 @@ def sync_via_s3(settings, vs: VolumeS3, source: Path, dest: str, *, dry_run: boo
     remote = client.list(prefix)
     manifest = Manifest(manifest_path(settings, vs))
     plan = make_plan(local, remote, prefix, manifest.entries, delete=delete)
-    _say(f"sync {source}/ -> {dest}/ through RunPod's S3 API (volume {vs.bucket}, {vs.region}; no pod started): "
-         f"{len(plan.uploads)} file(s) to upload ({plan.upload_bytes / 1e6:.1f} MB), {len(plan.unchanged)} unchanged"
-         + (f", {len(plan.deletes)} to delete" if delete else ""))
+    _say(
+        f"sync {source}/ -> {dest}/ through RunPod's S3 API (volume {vs.bucket}, {vs.region}; no pod started): "
+        f"{len(plan.uploads)} file(s) to upload ({plan.upload_bytes / 1e6:.1f} MB), {len(plan.unchanged)} unchanged"
+        + (f", {len(plan.deletes)} to delete" if delete else "")
+    )
     if dry_run:
         for u in plan.uploads:
             print(f"upload {u.key} ({u.size} bytes)")
@@ -77,11 +81,16 @@ def sync_via_s3(settings, vs: VolumeS3, source: Path, dest: str, *, dry_run: boo
             manifest.forget(key)
             print(f"deleted {key}")
     except (KeyboardInterrupt, Cancelled):
-        _say("sync interrupted; run it again to continue (finished files are skipped, unfinished uploads were "
-             "aborted and start again).")
+        _say(
+            "sync interrupted; run it again to continue (finished files are skipped, unfinished uploads were "
+            "aborted and start again)."
+        )
         return EXIT_INTERRUPTED
     finally:
         manifest.save()
-    _say(f"synced {source}/ -> {dest}/ ({len(plan.uploads)} uploaded"
-         + (f", {len(plan.deletes)} deleted" if delete else "") + "); the pod was not started.")
+    _say(
+        f"synced {source}/ -> {dest}/ ({len(plan.uploads)} uploaded"
+        + (f", {len(plan.deletes)} deleted" if delete else "")
+        + "); the pod was not started."
+    )
     return 0

@@ -10,6 +10,7 @@
 - Ctrl-C sets a cancel event the workers check between chunks and parts; run_all waits for them to
   clean up, then re-raises KeyboardInterrupt.
 """
+
 from __future__ import annotations
 
 import functools
@@ -17,16 +18,16 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from runner.errors import VolumeError
 from runner.volume.config import PUT_LIMIT as RUNPOD_PUT_LIMIT
 from runner.volume.s3 import MTIME_META, VolumeClient, translate
 
-PUT_LIMIT = RUNPOD_PUT_LIMIT       # module-level so tests (and the stand-in's scaled-down cap) can lower it
+PUT_LIMIT = RUNPOD_PUT_LIMIT  # module-level so tests (and the stand-in's scaled-down cap) can lower it
 PART_SIZE = 64 * 1024 * 1024
 MAX_PARTS = 10_000
 CHUNK = 1024 * 1024
@@ -51,7 +52,7 @@ class Download:
     key: str
     local: Path
     size: int
-    mtime: float | None = None     # epoch seconds to set on the file (None: the object's metadata, else now)
+    mtime: float | None = None  # epoch seconds to set on the file (None: the object's metadata, else now)
 
 
 class Progress:
@@ -85,8 +86,10 @@ class Progress:
         self._shown = now
         rate = self.done_bytes / max(now - self._start, 1e-6)
         pct = 100.0 * self.done_bytes / self.total_bytes if self.total_bytes else 100.0
-        sys.stderr.write(f"\r  {_mb(self.done_bytes)} of {_mb(self.total_bytes)} {self.verb} ({pct:3.0f}%), "
-                         f"{self.done_files}/{self.total_files} files, {_mb(rate)}/s   ")
+        sys.stderr.write(
+            f"\r  {_mb(self.done_bytes)} of {_mb(self.total_bytes)} {self.verb} ({pct:3.0f}%), "
+            f"{self.done_files}/{self.total_files} files, {_mb(rate)}/s   "
+        )
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -112,8 +115,14 @@ def upload(client: VolumeClient, task: Upload, progress: Progress, cancel: threa
         if cancel.is_set():
             raise Cancelled()
         with open(task.local, "rb") as fh:
-            resp = client._call(f"uploading {task.key}", client.s3.put_object, Key=task.key, Body=fh,
-                                ContentLength=task.size, Metadata=meta)
+            resp = client._call(
+                f"uploading {task.key}",
+                client.s3.put_object,
+                Key=task.key,
+                Body=fh,
+                ContentLength=task.size,
+                Metadata=meta,
+            )
         progress.add(task.size)
         return str(resp.get("ETag", "")).strip('"')
     return _multipart(client, task, meta, progress, cancel)
@@ -132,24 +141,34 @@ def _multipart(client: VolumeClient, task: Upload, meta: dict, progress: Progres
         with open(task.local, "rb") as fh:
             fh.seek((n - 1) * part)
             data = fh.read(part)
-        resp = client._call(f"uploading part {n} of {task.key}", s3.upload_part, Key=task.key, UploadId=upload_id,
-                            PartNumber=n, Body=data)
+        resp = client._call(
+            f"uploading part {n} of {task.key}",
+            s3.upload_part,
+            Key=task.key,
+            UploadId=upload_id,
+            PartNumber=n,
+            Body=data,
+        )
         progress.add(len(data))
         return {"PartNumber": n, "ETag": resp["ETag"]}
 
     try:
         with ThreadPoolExecutor(max_workers=PART_WORKERS) as pool:
             parts = run_all(pool, [functools.partial(send, n) for n in range(1, count + 1)], cancel)
-        if cancel.is_set():     # Ctrl-C came while the last parts were in flight: abort, do not complete
+        if cancel.is_set():  # Ctrl-C came while the last parts were in flight: abort, do not complete
             raise Cancelled()
-        done = client._call(f"finishing the upload of {task.key}", s3.complete_multipart_upload, Key=task.key,
-                            UploadId=upload_id,
-                            MultipartUpload={"Parts": sorted(parts, key=lambda p: p["PartNumber"])})
+        done = client._call(
+            f"finishing the upload of {task.key}",
+            s3.complete_multipart_upload,
+            Key=task.key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": sorted(parts, key=lambda p: p["PartNumber"])},
+        )
     except BaseException:
         try:
             s3.abort_multipart_upload(Bucket=bucket, Key=task.key, UploadId=upload_id)
         except Exception:
-            pass                # best effort: RunPod cleans .s3compat_uploads/ on abort or completion only
+            pass  # best effort: RunPod cleans .s3compat_uploads/ on abort or completion only
         raise
     return str(done.get("ETag", "")).strip('"')
 
@@ -190,8 +209,10 @@ def download(client: VolumeClient, task: Download, progress: Progress, cancel: t
             body.close()
     got = tmp.stat().st_size
     if got != task.size:
-        raise VolumeError(f"{task.key} arrived with {got} of {task.size} bytes (it changed on the volume while "
-                          "being read?); run the command again: the partial file is resumed or replaced.")
+        raise VolumeError(
+            f"{task.key} arrived with {got} of {task.size} bytes (it changed on the volume while "
+            "being read?); run the command again: the partial file is resumed or replaced."
+        )
     os.replace(tmp, task.local)
     when = task.mtime if task.mtime is not None else meta_mtime
     if when is not None:
@@ -227,8 +248,14 @@ def run_all(pool: ThreadPoolExecutor, jobs: Sequence[Callable[[], object]], canc
     return [f.result() for f in futures]
 
 
-def transfer_all(client: VolumeClient, uploads: Sequence[Upload] = (), downloads: Sequence[Download] = (), *,
-                 progress: Progress, on_done: Callable[[object, str], None] | None = None) -> None:
+def transfer_all(
+    client: VolumeClient,
+    uploads: Sequence[Upload] = (),
+    downloads: Sequence[Download] = (),
+    *,
+    progress: Progress,
+    on_done: Callable[[object, str], None] | None = None,
+) -> None:
     """Every upload and download, `client.parallel` at a time; on_done(task, etag) after each (uploads:
     the new object's ETag, downloads: '')."""
     cancel = threading.Event()
@@ -243,6 +270,7 @@ def transfer_all(client: VolumeClient, uploads: Sequence[Upload] = (), downloads
             progress.file_done()
             if on_done is not None:
                 on_done(task, etag)
+
         return go
 
     with ThreadPoolExecutor(max_workers=max(1, client.parallel)) as pool:

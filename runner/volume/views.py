@@ -1,10 +1,12 @@
 """`runner logs` and `runner status` on a stopped pod: the log and the run's state read from the volume
 through S3 (no pod, no billable call). Each returns None / leaves the report alone when S3 is not
 available, after saying once what it would give (runner/volume/config.py say_hint_once)."""
+
 from __future__ import annotations
 
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from remote.podside.contract import VolumePaths, parse_json_object
 from runner.errors import RunnerError
@@ -35,7 +37,7 @@ def tail_via_s3(client, key: str, n: int) -> tuple[list[bytes], int] | None:
     if lines and lines[-1] == b"":
         lines.pop()
     if start > 0 and lines:
-        lines = lines[1:]                      # the first may be cut off
+        lines = lines[1:]  # the first may be cut off
     return (lines[-n:] if n else []), size
 
 
@@ -57,13 +59,16 @@ def print_log(settings, outputs, lines: int, follow: bool) -> int | None:
     for line in found[0]:
         out.buffer.write(line + b"\n")
     out.buffer.flush()
-    say(f"[runner] pod {outputs.pod_id} is stopped: this is {path} on the volume, read through RunPod's S3 API"
-        + ("; it does not grow until training runs again (`python -m runner train`)." if follow else "."))
+    say(
+        f"[runner] pod {outputs.pod_id} is stopped: this is {path} on the volume, read through RunPod's S3 API"
+        + ("; it does not grow until training runs again (`python -m runner train`)." if follow else ".")
+    )
     return 0
 
 
-def fill_status(settings, outputs, report: dict[str, Any], training: dict[str, Any], keys: Sequence[str],
-                log_lines: int) -> None:
+def fill_status(
+    settings, outputs, report: dict[str, Any], training: dict[str, Any], keys: Sequence[str], log_lines: int
+) -> None:
     """Put the run's state (<workspace>/.runner/state.json) and the log's end into a `status` report, as
     `source: volume`. `training` is an empty training section to fill; errors go to report["errors"]."""
     vs = _volume(settings, outputs, "showing a stopped pod's run")
@@ -84,5 +89,8 @@ def fill_status(settings, outputs, report: dict[str, Any], training: dict[str, A
         training.update(source="volume", newest_checkpoint=state.get("last_checkpoint"), session_running=False)
         report["training"] = training
     if tail is not None:
-        report["log"] = {"path": paths.log, "size": tail[1],
-                         "tail": [line.decode("utf-8", "replace") for line in tail[0]]}
+        report["log"] = {
+            "path": paths.log,
+            "size": tail[1],
+            "tail": [line.decode("utf-8", "replace") for line in tail[0]],
+        }

@@ -1,4 +1,5 @@
 """python -m standins.runpod_api --port 0 --api-key KEY [--ssh-host 127.0.0.1 --ssh-ports 2201,2202]"""
+
 from __future__ import annotations
 
 import argparse
@@ -19,14 +20,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--boot-seconds", type=float, default=0.2, help="simulated PROVISIONING+STARTING time")
     args = ap.parse_args(argv)
     ports = [int(p) for p in args.ssh_ports.split(",") if p.strip()]
-    fake = FakeRunPod(args.api_key, host=args.host, port=args.port, boot_seconds=args.boot_seconds,
-                      ssh_host=args.ssh_host, ssh_ports=ports)
+    fake = FakeRunPod(
+        args.api_key,
+        host=args.host,
+        port=args.port,
+        boot_seconds=args.boot_seconds,
+        ssh_host=args.ssh_host,
+        ssh_ports=ports,
+    )
     # The handlers come before the URL is printed: whoever reads it may stop the fake right away.
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     fake.start()
-    print(fake.url, flush=True)   # first line: the base URL (REST); GraphQL is <url>/graphql
+    print(fake.url, flush=True)  # first line: the base URL (REST); GraphQL is <url>/graphql
     print(f"RUNPOD_REST_URL={fake.rest_url}", flush=True)
     print(f"RUNPOD_GRAPHQL_URL={fake.graphql_url}", flush=True)
     if args.api_key is None:

@@ -1,66 +1,123 @@
 """GraphQL endpoint of the fake: the RunPod operations our client and the official SDK 1.x use (its
 pod and GPU calls: tests/conformance/test_runpod_sdk1.py), validated against a small schema (unknown
 fields/arguments/input fields give the errors a GraphQL server gives)."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from . import graphql as g
 from .rest import Auth
-from .state import (MSG_DC_UNKNOWN, MSG_TERMINATE_UNKNOWN, ApiError, FakeState, msg_bid_too_low)
+from .state import MSG_DC_UNKNOWN, MSG_TERMINATE_UNKNOWN, ApiError, FakeState, msg_bid_too_low
 
 # type -> field -> (output type or None for scalars, is_list)
 SCHEMA: dict[str, dict[str, tuple[str | None, bool]]] = {
     "Query": {"pod": ("Pod", False), "gpuTypes": ("GpuType", True), "myself": ("User", False)},
-    "Mutation": {"podRentInterruptable": ("Pod", False), "podFindAndDeployOnDemand": ("Pod", False),
-                 "podBidResume": ("Pod", False), "podResume": ("Pod", False), "podStop": ("Pod", False),
-                 "podTerminate": (None, False)},
-    "Pod": {k: (None, False) for k in (
-        "id name desiredStatus lastStatusChange podType costPerHr gpuCount imageName dockerArgs machineId networkVolumeId "
-        "ports uptimeSeconds volumeMountPath containerDiskInGb dockerId env memoryInGb port vcpuCount volumeInGb"
-    ).split()}
+    "Mutation": {
+        "podRentInterruptable": ("Pod", False),
+        "podFindAndDeployOnDemand": ("Pod", False),
+        "podBidResume": ("Pod", False),
+        "podResume": ("Pod", False),
+        "podStop": ("Pod", False),
+        "podTerminate": (None, False),
+    },
+    "Pod": {
+        k: (None, False)
+        for k in (
+            "id name desiredStatus lastStatusChange podType costPerHr gpuCount imageName dockerArgs machineId networkVolumeId "
+            "ports uptimeSeconds volumeMountPath containerDiskInGb dockerId env memoryInGb port vcpuCount volumeInGb"
+        ).split()
+    }
     | {"machine": ("Machine", False), "runtime": ("PodRuntime", False)},
     "Machine": {"podHostId": (None, False), "gpuDisplayName": (None, False)},
     "PodRuntime": {"uptimeInSeconds": (None, False), "ports": ("PodRuntimePort", True)},
     "PodRuntimePort": {k: (None, False) for k in ("ip", "isIpPublic", "privatePort", "publicPort", "type")},
-    "GpuType": {k: (None, False) for k in (
-        "id displayName memoryInGb secureSpotPrice communitySpotPrice securePrice communityPrice maxGpuCount "
-        "manufacturer cudaCores secureCloud communityCloud oneMonthPrice threeMonthPrice oneWeekPrice").split()}
+    "GpuType": {
+        k: (None, False)
+        for k in (
+            "id displayName memoryInGb secureSpotPrice communitySpotPrice securePrice communityPrice maxGpuCount "
+            "manufacturer cudaCores secureCloud communityCloud oneMonthPrice threeMonthPrice oneWeekPrice"
+        ).split()
+    }
     | {"lowestPrice": ("LowestPrice", False)},
-    "LowestPrice": {k: (None, False) for k in ("minimumBidPrice", "uninterruptablePrice", "stockStatus",
-                                               "availableGpuCounts", "maxUnreservedGpuCount")},
-    "User": {"id": (None, False), "pubKey": (None, False), "networkVolumes": ("NetworkVolume", True),
-             "pods": ("Pod", True)},
+    "LowestPrice": {
+        k: (None, False)
+        for k in (
+            "minimumBidPrice",
+            "uninterruptablePrice",
+            "stockStatus",
+            "availableGpuCounts",
+            "maxUnreservedGpuCount",
+        )
+    },
+    "User": {
+        "id": (None, False),
+        "pubKey": (None, False),
+        "networkVolumes": ("NetworkVolume", True),
+        "pods": ("Pod", True),
+    },
     "NetworkVolume": {k: (None, False) for k in ("id", "name", "size", "dataCenterId", "storageType")}
     | {"dataCenter": ("DataCenter", False)},
     "DataCenter": {"id": (None, False), "name": (None, False)},
 }
 
 # field -> argument -> (input type name, {input field: graphql type}, required input fields)
-RENT_FIELDS = {f: "String" for f in (
-    "gpuTypeId cloudType dataCenterId countryCode networkVolumeId volumeMountPath imageName name dockerArgs ports "
-    "templateId stopAfter terminateAfter volumeKey cudaVersion minCudaVersion").split()}
-RENT_FIELDS |= {f: "Int" for f in "gpuCount volumeInGb containerDiskInGb minVcpuCount minMemoryInGb minDownload minUpload minDisk".split()}
-RENT_FIELDS |= {"bidPerGpu": "Float", "env": "[EnvironmentVariableInput]", "startSsh": "Boolean",
-                "startJupyter": "Boolean", "supportPublicIp": "Boolean", "allowedCudaVersions": "[String]"}
+RENT_FIELDS = {
+    f: "String"
+    for f in (
+        "gpuTypeId cloudType dataCenterId countryCode networkVolumeId volumeMountPath imageName name dockerArgs ports "
+        "templateId stopAfter terminateAfter volumeKey cudaVersion minCudaVersion"
+    ).split()
+}
+RENT_FIELDS |= {
+    f: "Int"
+    for f in "gpuCount volumeInGb containerDiskInGb minVcpuCount minMemoryInGb minDownload minUpload minDisk".split()
+}
+RENT_FIELDS |= {
+    "bidPerGpu": "Float",
+    "env": "[EnvironmentVariableInput]",
+    "startSsh": "Boolean",
+    "startJupyter": "Boolean",
+    "supportPublicIp": "Boolean",
+    "allowedCudaVersions": "[String]",
+}
 INPUTS: dict[tuple[str, str], tuple[str, dict[str, str], set[str]]] = {
     ("podRentInterruptable", "input"): ("PodRentInterruptableInput", RENT_FIELDS, {"bidPerGpu"}),
-    ("podFindAndDeployOnDemand", "input"): ("PodFindAndDeployOnDemandInput",
-                                            {k: v for k, v in RENT_FIELDS.items() if k != "bidPerGpu"}, set()),
-    ("podBidResume", "input"): ("PodBidResumeInput", {"podId": "String", "bidPerGpu": "Float", "gpuCount": "Int"},
-                                {"podId", "bidPerGpu", "gpuCount"}),   # gpuCount: required in practice
+    ("podFindAndDeployOnDemand", "input"): (
+        "PodFindAndDeployOnDemandInput",
+        {k: v for k, v in RENT_FIELDS.items() if k != "bidPerGpu"},
+        set(),
+    ),
+    ("podBidResume", "input"): (
+        "PodBidResumeInput",
+        {"podId": "String", "bidPerGpu": "Float", "gpuCount": "Int"},
+        {"podId", "bidPerGpu", "gpuCount"},
+    ),  # gpuCount: required in practice
     ("podResume", "input"): ("PodResumeInput", {"podId": "String", "gpuCount": "Int"}, {"podId"}),
     ("podStop", "input"): ("PodStopInput", {"podId": "String", "incrementVersion": "Boolean"}, {"podId"}),
     ("podTerminate", "input"): ("PodTerminateInput", {"podId": "String"}, {"podId"}),
     ("pod", "input"): ("PodFilter", {"podId": "String"}, {"podId"}),
     ("gpuTypes", "input"): ("GpuTypeFilter", {"id": "String", "ids": "[String]"}, set()),
-    ("lowestPrice", "input"): ("LowestPriceInput", {
-        "gpuCount": "Int", "secureCloud": "Boolean", "dataCenterId": "String", "countryCode": "String",
-        "minDisk": "Int", "minMemoryInGb": "Int", "minVcpuCount": "Int", "supportPublicIp": "Boolean",
-        "minDownload": "Int", "minUpload": "Int", "globalNetwork": "Boolean"}, {"gpuCount"}),
+    ("lowestPrice", "input"): (
+        "LowestPriceInput",
+        {
+            "gpuCount": "Int",
+            "secureCloud": "Boolean",
+            "dataCenterId": "String",
+            "countryCode": "String",
+            "minDisk": "Int",
+            "minMemoryInGb": "Int",
+            "minVcpuCount": "Int",
+            "supportPublicIp": "Boolean",
+            "minDownload": "Int",
+            "minUpload": "Int",
+            "globalNetwork": "Boolean",
+        },
+        {"gpuCount"},
+    ),
 }
 SPOT_FIELDS = {("Mutation", "podRentInterruptable"), ("Mutation", "podBidResume"), ("LowestPrice", "minimumBidPrice")}
-POD_KEY_FIELDS = {"podStop", "pod"}   # what a pod-scoped key may do (own pod only)
+POD_KEY_FIELDS = {"podStop", "pod"}  # what a pod-scoped key may do (own pod only)
 
 
 def _position_type(field: str, arg: str, key: str | None = None) -> str | None:
@@ -73,7 +130,7 @@ def _position_type(field: str, arg: str, key: str | None = None) -> str | None:
     if key is None:
         return in_name + "!"
     if key not in in_fields:
-        return None                      # reported by _validate as an undefined input field
+        return None  # reported by _validate as an undefined input field
     return in_fields[key] + ("!" if key in required else "")
 
 
@@ -96,9 +153,13 @@ def _variable_problems(op: g.Operation) -> list[str]:
             return
         var_type = vd.type
         if expected.endswith("!") and not var_type.endswith("!") and not vd.has_default:
-            problems.append(f'Variable "${var.name}" of type "{var_type}" used in position expecting type "{expected}".')
+            problems.append(
+                f'Variable "${var.name}" of type "{var_type}" used in position expecting type "{expected}".'
+            )
         elif var_type.rstrip("!") != expected.rstrip("!"):
-            problems.append(f'Variable "${var.name}" of type "{var_type}" used in position expecting type "{expected}".')
+            problems.append(
+                f'Variable "${var.name}" of type "{var_type}" used in position expecting type "{expected}".'
+            )
 
     def walk_value(value: Any, field: str, arg: str, key: str | None) -> None:
         if isinstance(value, g.Var):
@@ -196,8 +257,18 @@ class GraphQLApi:
             wanted = body.get("operationName")
             op = next((o for o in ops if o.name == wanted), None)
             if op is None:
-                return 400, {"errors": [_err("Must provide operation name if query contains multiple operations.",
-                                             code="BAD_USER_INPUT")]}, []
+                return (
+                    400,
+                    {
+                        "errors": [
+                            _err(
+                                "Must provide operation name if query contains multiple operations.",
+                                code="BAD_USER_INPUT",
+                            )
+                        ]
+                    },
+                    [],
+                )
         roots = [f.name for f in op.selections]
         problems: list[str] = _variable_problems(op)
         for vd in op.var_defs:
@@ -214,8 +285,18 @@ class GraphQLApi:
             for f in op.selections:
                 pid = (g.resolve(f.args.get("input"), variables) or {}).get("podId")
                 if f.name not in POD_KEY_FIELDS or pid != auth.pod_id:
-                    return 403, {"errors": [_err("access denied: a pod-scoped key may only read and stop its own pod",
-                                                 code="FORBIDDEN")]}, roots
+                    return (
+                        403,
+                        {
+                            "errors": [
+                                _err(
+                                    "access denied: a pod-scoped key may only read and stop its own pod",
+                                    code="FORBIDDEN",
+                                )
+                            ]
+                        },
+                        roots,
+                    )
         data: dict[str, Any] = {}
         errors: list[dict] = []
         typ = "Mutation" if op.kind == "mutation" else "Query"
@@ -248,7 +329,7 @@ class GraphQLApi:
                 continue
             sub_typ, sub_list = SCHEMA[typ][sub.name]
             v = value.get(sub.name)
-            if callable(v):   # field with arguments (lowestPrice)
+            if callable(v):  # field with arguments (lowestPrice)
                 v = v({k: g.resolve(a, variables) for k, a in sub.args.items()}.get("input") or {})
             out[sub.key] = self._project(v, sub_typ, sub_list, sub, variables)
         return out
@@ -262,7 +343,7 @@ class GraphQLApi:
 
     def r_pod(self, inp: dict, f: g.Field) -> Any:
         pod = self.s.pod(inp.get("podId"))
-        return pod.gql() if pod else None        # terminated/unknown -> null (reference §5.2)
+        return pod.gql() if pod else None  # terminated/unknown -> null (reference §5.2)
 
     def r_podStop(self, inp: dict, f: g.Field) -> Any:
         pod = self._live(inp.get("podId"))
@@ -303,12 +384,22 @@ class GraphQLApi:
             env[str(item["key"])] = str(item.get("value") or "")
         ports = [p.strip() for p in str(inp.get("ports") or "").split(",") if p.strip()]
         pod = self.s.create_pod(
-            api="graphql", name=inp.get("name") or "", image=inp.get("imageName") or "",
-            gpu_type=inp.get("gpuTypeId") or "", gpu_count=int(inp.get("gpuCount") or 1), cloud=cloud,
-            data_centers=[dc] if dc else [], volume_id=inp.get("networkVolumeId"),
-            mount_path=inp.get("volumeMountPath"), ports=ports, env=env,
-            disk=int(inp.get("containerDiskInGb") or 20), interruptible=interruptible,
-            bid_per_gpu=float(inp["bidPerGpu"]) if interruptible else None, args=str(inp.get("dockerArgs") or ""))
+            api="graphql",
+            name=inp.get("name") or "",
+            image=inp.get("imageName") or "",
+            gpu_type=inp.get("gpuTypeId") or "",
+            gpu_count=int(inp.get("gpuCount") or 1),
+            cloud=cloud,
+            data_centers=[dc] if dc else [],
+            volume_id=inp.get("networkVolumeId"),
+            mount_path=inp.get("volumeMountPath"),
+            ports=ports,
+            env=env,
+            disk=int(inp.get("containerDiskInGb") or 20),
+            interruptible=interruptible,
+            bid_per_gpu=float(inp["bidPerGpu"]) if interruptible else None,
+            args=str(inp.get("dockerArgs") or ""),
+        )
         return pod.gql()
 
     def r_gpuTypes(self, inp: dict, f: g.Field) -> Any:
@@ -324,21 +415,43 @@ class GraphQLApi:
                 dc = args.get("dataCenterId")
                 if dc is not None and not isinstance(dc, str):
                     raise ApiError(400, MSG_DC_UNKNOWN)
-                return {"minimumBidPrice": price.minimum_bid, "uninterruptablePrice": price.on_demand,
-                        "stockStatus": price.stock, "availableGpuCounts": [1, 2, 4, 8] if price.stock != "None" else [],
-                        "maxUnreservedGpuCount": 8 if n <= 8 else 0}
+                return {
+                    "minimumBidPrice": price.minimum_bid,
+                    "uninterruptablePrice": price.on_demand,
+                    "stockStatus": price.stock,
+                    "availableGpuCounts": [1, 2, 4, 8] if price.stock != "None" else [],
+                    "maxUnreservedGpuCount": 8 if n <= 8 else 0,
+                }
 
-            out.append({"id": gid, "displayName": price.display_name, "memoryInGb": price.memory_gb,
-                        "secureSpotPrice": price.spot, "communitySpotPrice": round(price.spot * 0.8, 3),
-                        "securePrice": price.on_demand, "communityPrice": round(price.on_demand * 0.8, 3),
-                        "maxGpuCount": 8, "manufacturer": "Nvidia", "cudaCores": 0, "secureCloud": True,
-                        "communityCloud": True, "oneWeekPrice": price.on_demand, "oneMonthPrice": price.on_demand,
-                        "threeMonthPrice": price.on_demand, "lowestPrice": lowest})
+            out.append(
+                {
+                    "id": gid,
+                    "displayName": price.display_name,
+                    "memoryInGb": price.memory_gb,
+                    "secureSpotPrice": price.spot,
+                    "communitySpotPrice": round(price.spot * 0.8, 3),
+                    "securePrice": price.on_demand,
+                    "communityPrice": round(price.on_demand * 0.8, 3),
+                    "maxGpuCount": 8,
+                    "manufacturer": "Nvidia",
+                    "cudaCores": 0,
+                    "secureCloud": True,
+                    "communityCloud": True,
+                    "oneWeekPrice": price.on_demand,
+                    "oneMonthPrice": price.on_demand,
+                    "threeMonthPrice": price.on_demand,
+                    "lowestPrice": lowest,
+                }
+            )
         return out
 
     def r_myself(self, inp: dict, f: g.Field) -> Any:
-        return {"id": "user_fake", "pubKey": "", "networkVolumes": [v.gql() for v in self.s.volumes.values()],
-                "pods": [p.gql() for p in self.s.live_pods()]}
+        return {
+            "id": "user_fake",
+            "pubKey": "",
+            "networkVolumes": [v.gql() for v in self.s.volumes.values()],
+            "pods": [p.gql() for p in self.s.live_pods()],
+        }
 
 
 __all__ = ["GraphQLApi", "SCHEMA", "msg_bid_too_low"]

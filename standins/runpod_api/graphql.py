@@ -1,6 +1,7 @@
 """A small GraphQL document parser: enough to read what a client sends (operations, aliases,
 arguments with variables and literals, nested selections). No fragments or directives; a
 document using them is rejected with a GraphQL error, as an unsupported construct."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,7 @@ class Field:
     name: str
     alias: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
-    selections: list["Field"] | None = None
+    selections: list[Field] | None = None
 
     @property
     def key(self) -> str:
@@ -33,7 +34,7 @@ class Field:
 @dataclass
 class VarDef:
     name: str
-    type: str          # e.g. "String!", "[Int]"
+    type: str  # e.g. "String!", "[Int]"
     default: Any = None
     has_default: bool = False
 
@@ -44,7 +45,7 @@ class VarDef:
 
 @dataclass
 class Operation:
-    kind: str                      # "query" | "mutation"
+    kind: str  # "query" | "mutation"
     name: str | None
     var_defs: list[VarDef]
     selections: list[Field]
@@ -52,7 +53,7 @@ class Operation:
 
 _TOKEN = re.compile(
     r'\s*(?:(?P<comment>#[^\n]*)|(?P<string>"(?:[^"\\]|\\.)*")|(?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)'
-    r'|(?P<name>[_A-Za-z][_0-9A-Za-z]*)|(?P<spread>\.\.\.)|(?P<punct>[!$():=@\[\]{}|,&]))'
+    r"|(?P<name>[_A-Za-z][_0-9A-Za-z]*)|(?P<spread>\.\.\.)|(?P<punct>[!$():=@\[\]{}|,&]))"
 )
 
 
@@ -154,7 +155,7 @@ class _Parser:
             fields.append(self.field())
         self.take("}")
         if not fields:
-            raise GraphQLSyntaxError("Syntax Error: Expected Name, found \"}\".")
+            raise GraphQLSyntaxError('Syntax Error: Expected Name, found "}".')
         return fields
 
     def field(self) -> Field:
@@ -214,7 +215,7 @@ class _Parser:
                 return False
             if text == "null":
                 return None
-            return text   # enum value
+            return text  # enum value
         raise GraphQLSyntaxError(f"Syntax Error: Unexpected {text!r}.")
 
 
@@ -229,5 +230,7 @@ def resolve(value: Any, variables: dict[str, Any]) -> Any:
     if isinstance(value, list):
         return [resolve(v, variables) for v in value]
     if isinstance(value, dict):
-        return {k: resolve(v, variables) for k, v in value.items() if not (isinstance(v, Var) and v.name not in variables)}
+        return {
+            k: resolve(v, variables) for k, v in value.items() if not (isinstance(v, Var) and v.name not in variables)
+        }
     return value

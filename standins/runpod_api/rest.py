@@ -1,4 +1,5 @@
 """REST v2 routes of the fake: /v2/pods and /v2/network-volumes, strict bodies, problem+json errors."""
+
 from __future__ import annotations
 
 import re
@@ -7,8 +8,24 @@ from typing import Any
 
 from .state import ApiError, FakeState
 
-POD_CREATE_FIELDS = {"name", "image", "args", "disk", "env", "ports", "registry", "cloud", "cpu", "dataCenterIds",
-                     "globalNetworking", "gpu", "mounts", "startJupyter", "startSsh", "templateId"}
+POD_CREATE_FIELDS = {
+    "name",
+    "image",
+    "args",
+    "disk",
+    "env",
+    "ports",
+    "registry",
+    "cloud",
+    "cpu",
+    "dataCenterIds",
+    "globalNetworking",
+    "gpu",
+    "mounts",
+    "startJupyter",
+    "startSsh",
+    "templateId",
+}
 # minRamPerGpu / minVcpuCountPerGpu: sent by the official SDK 2.0.0rc2 and SkyPilot (reference addendum).
 GPU_FIELDS = {"id", "count", "allowedCudaVersions", "minCudaVersion", "minRamPerGpu", "minVcpuCountPerGpu"}
 MOUNTS_FIELDS = {"persistent", "network"}
@@ -20,13 +37,13 @@ PORT_RE = re.compile(r"^\d{1,5}/(tcp|http|udp)$")
 
 @dataclass
 class Auth:
-    kind: str                  # "account" | "pod"
+    kind: str  # "account" | "pod"
     pod_id: str | None = None
 
 
 @dataclass
 class Route:
-    name: str                  # operation label for the request log, e.g. "rest:POST /v2/pods"
+    name: str  # operation label for the request log, e.g. "rest:POST /v2/pods"
     handler: Any
     params: dict
 
@@ -94,8 +111,10 @@ class RestApi:
         if auth.kind != "pod":
             return
         own = params.get("id") == auth.pod_id
-        if own and (handler == "get_pod" or (handler == "pod_action" and isinstance(body, dict)
-                                             and body.get("action") == "stop")):
+        if own and (
+            handler == "get_pod"
+            or (handler == "pod_action" and isinstance(body, dict) and body.get("action") == "stop")
+        ):
             return
         raise ApiError(403, "access denied", errors=["a pod-scoped key may only read and stop its own pod"])
 
@@ -119,10 +138,12 @@ class RestApi:
                 raise ApiError(400, "invalid cursor")
             start = ids.index(cursor[2:]) + 1
         size = max(1, int(self.s.page_size))
-        page = items[start:start + size]
+        page = items[start : start + size]
         more = start + size < len(items)
-        return 200, {collection: page,
-                     "pagination": {"hasNextPage": more, "nextCursor": f"c_{page[-1]['id']}" if more else None}}
+        return 200, {
+            collection: page,
+            "pagination": {"hasNextPage": more, "nextCursor": f"c_{page[-1]['id']}" if more else None},
+        }
 
     # ---------------------------------------------------------------- pods
     def _pod(self, id: str):
@@ -162,7 +183,7 @@ class RestApi:
                 raise _unprocessable([f"$.gpu.{key}: must be >= 1"])
         cloud = _typed(body, "cloud", str) or "SECURE"
         if cloud not in ("SECURE", "COMMUNITY"):
-            raise _unprocessable([f"$.cloud: value must be one of 'SECURE', 'COMMUNITY'"])
+            raise _unprocessable(["$.cloud: value must be one of 'SECURE', 'COMMUNITY'"])
         dcs = _typed(body, "dataCenterIds", list) or []
         if not all(isinstance(d, str) for d in dcs):
             raise _unprocessable(["$.dataCenterIds: expected array of strings"])
@@ -190,9 +211,22 @@ class RestApi:
                 volume_id = _typed(net[0], "volumeId", str, "$.mounts.network[0]", required=True)
                 mount_path = _typed(net[0], "path", str, "$.mounts.network[0]", required=True)
         pod = self.s.create_pod(
-            api="rest", name=name, image=image, gpu_type=gpu_id, gpu_count=count, cloud=cloud, data_centers=dcs,
-            volume_id=volume_id, mount_path=mount_path, ports=ports, env=env, disk=disk or 20,
-            interruptible=False, bid_per_gpu=None, args=args)
+            api="rest",
+            name=name,
+            image=image,
+            gpu_type=gpu_id,
+            gpu_count=count,
+            cloud=cloud,
+            data_centers=dcs,
+            volume_id=volume_id,
+            mount_path=mount_path,
+            ports=ports,
+            env=env,
+            disk=disk or 20,
+            interruptible=False,
+            bid_per_gpu=None,
+            args=args,
+        )
         return 201, pod.v2()
 
     def delete_pod(self, body: Any, id: str) -> tuple[int, Any]:
@@ -240,7 +274,7 @@ class RestApi:
         if not name:
             raise _unprocessable(["$.name: must be at least 1 character"])
         if not 10 <= size <= 4096:
-            raise _unprocessable([f"$.size: must be between 10 and 4096"])
+            raise _unprocessable(["$.size: must be between 10 and 4096"])
         return 201, self.s.create_volume(api="rest", name=name, size=size, data_center=dc, type_=typ).v2()
 
     def update_volume(self, body: Any, id: str) -> tuple[int, Any]:
@@ -264,8 +298,13 @@ class RestApi:
         p = self.s.prices[gid]
         # ASSUMPTION (no public source shows the catalog's price fields): the GraphQL gpuTypes names,
         # securePrice/communityPrice per GPU-hour, on-demand.
-        return {"id": gid, "displayName": p.display_name, "memoryInGb": p.memory_gb,
-                "securePrice": p.on_demand, "communityPrice": round(p.on_demand * 0.8, 3)}
+        return {
+            "id": gid,
+            "displayName": p.display_name,
+            "memoryInGb": p.memory_gb,
+            "securePrice": p.on_demand,
+            "communityPrice": round(p.on_demand * 0.8, 3),
+        }
 
     def catalog_gpus(self, body: Any) -> tuple[int, Any]:
         return 200, {"gpus": [self._gpu_entry(gid) for gid in self.s.prices]}
@@ -297,5 +336,8 @@ class RestApi:
         return 200, out
 
     def catalog_datacenters(self, body: Any) -> tuple[int, Any]:
-        return 200, {"dataCenters": [{"id": dc, "name": dc, "networkVolumeTypes": list(types)}
-                                     for dc, types in self.s.data_centers.items()]}
+        return 200, {
+            "dataCenters": [
+                {"id": dc, "name": dc, "networkVolumeTypes": list(types)} for dc, types in self.s.data_centers.items()
+            ]
+        }

@@ -3,6 +3,7 @@
 FakeRunPod is what the `fake_runpod` fixture yields; the same controls are served over HTTP under
 /_fake/ for subprocesses (see the README, "The fake RunPod API").
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -10,28 +11,28 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import graphql as g
 from .gql_api import GraphQLApi
 from .rest import Auth, RestApi, route
-from .state import (MSG_NO_CAPACITY, MSG_NOT_ENOUGH_GPUS, TITLES, ApiError, FakePod, FakeState, FakeVolume,
-                    GpuPrice)
+from .state import MSG_NO_CAPACITY, MSG_NOT_ENOUGH_GPUS, TITLES, ApiError, FakePod, FakeState, FakeVolume, GpuPrice
 
 INJECTABLE = {
-    "no_capacity",              # capacity error text (REST 400 detail / GraphQL errors)
+    "no_capacity",  # capacity error text (REST 400 detail / GraphQL errors)
     "not_enough_gpus_on_host",  # "There are not enough free GPUs on the host machine…"
-    "transient",                # 502, nothing done
-    "unavailable",              # 503, nothing done
-    "rate_limit",               # 429 + Retry-After, nothing done
-    "drop_before",              # connection closed without an answer, nothing done
-    "timeout",                  # no answer for `hang_seconds`, then closed; nothing done
-    "drop_after",               # the operation IS performed, then the connection is closed unanswered
-    "server_error_after",       # the operation IS performed, then 500
-    "auth",                     # 401
+    "transient",  # 502, nothing done
+    "unavailable",  # 503, nothing done
+    "rate_limit",  # 429 + Retry-After, nothing done
+    "drop_before",  # connection closed without an answer, nothing done
+    "timeout",  # no answer for `hang_seconds`, then closed; nothing done
+    "drop_after",  # the operation IS performed, then the connection is closed unanswered
+    "server_error_after",  # the operation IS performed, then 500
+    "auth",  # 401
 }
 _AFTER = {"drop_after", "server_error_after"}
 BILLABLE_GRAPHQL = {"podRentInterruptable", "podFindAndDeployOnDemand", "podBidResume", "podResume"}
@@ -41,11 +42,11 @@ BILLABLE_GRAPHQL = {"podRentInterruptable", "podFindAndDeployOnDemand", "podBidR
 class FakeRequest:
     method: str
     path: str
-    operation: str | None          # GraphQL root field(s), comma-joined; None for REST
+    operation: str | None  # GraphQL root field(s), comma-joined; None for REST
     time: float
-    status: int | None = None      # None: connection dropped without an answer
-    action: str | None = None      # REST pod action (start/stop/…)
-    auth: str | None = None        # "account" | "pod:<id>" | None (rejected)
+    status: int | None = None  # None: connection dropped without an answer
+    action: str | None = None  # REST pod action (start/stop/…)
+    auth: str | None = None  # "account" | "pod:<id>" | None (rejected)
     billable: bool = False
     request_id: str = ""
     injected: str | None = None
@@ -60,7 +61,7 @@ class Injection:
 
     def matches(self, method: str, path: str, roots: list[str]) -> bool:
         if self.operation.startswith("rest:"):
-            return fnmatch.fnmatchcase(f"{method} {path}", self.operation[len("rest:"):].strip())
+            return fnmatch.fnmatchcase(f"{method} {path}", self.operation[len("rest:") :].strip())
         return self.operation in roots
 
 
@@ -83,9 +84,17 @@ def _pod_summary(p: FakePod) -> dict:
 class FakeRunPod:
     """A fake RunPod account served over HTTP. Thread-safe: one lock (state.lock) guards everything."""
 
-    def __init__(self, api_key: str | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                 boot_seconds: float = 0.2, ssh_host: str = "127.0.0.1", ssh_ports: list[int] | None = None,
-                 hang_seconds: float = 1.0):
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        boot_seconds: float = 0.2,
+        ssh_host: str = "127.0.0.1",
+        ssh_ports: list[int] | None = None,
+        hang_seconds: float = 1.0,
+    ):
         self.api_key = api_key or "rpa_fake_" + secrets.token_hex(16)
         self.state = FakeState(boot_seconds=boot_seconds, ssh_host=ssh_host, ssh_ports=ssh_ports)
         self.rest = RestApi(self.state)
@@ -99,9 +108,10 @@ class FakeRunPod:
         self._thread: threading.Thread | None = None
 
     # ---------------------------------------------------------------- lifecycle
-    def start(self) -> "FakeRunPod":
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-runpod", daemon=True)
+    def start(self) -> FakeRunPod:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-runpod", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -111,7 +121,7 @@ class FakeRunPod:
         if self._thread:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "FakeRunPod":
+    def __enter__(self) -> FakeRunPod:
         return self.start() if self._thread is None else self
 
     def __exit__(self, *exc) -> None:
@@ -131,7 +141,11 @@ class FakeRunPod:
         return self.url + "/graphql"
 
     def env(self) -> dict[str, str]:
-        return {"RUNPOD_API_KEY": self.api_key, "RUNPOD_REST_URL": self.rest_url, "RUNPOD_GRAPHQL_URL": self.graphql_url}
+        return {
+            "RUNPOD_API_KEY": self.api_key,
+            "RUNPOD_REST_URL": self.rest_url,
+            "RUNPOD_GRAPHQL_URL": self.graphql_url,
+        }
 
     def client(self, **kw):
         """A RunPodClient pointed at this fake, with near-instant retry sleeps."""
@@ -202,7 +216,7 @@ class FakeRunPod:
             self.state.spot_enabled = True
 
     def retire_graphql(self) -> None:
-        """"GraphQL retired" mode: every /graphql request answers 410 Gone; REST v2 is untouched."""
+        """ "GraphQL retired" mode: every /graphql request answers 410 Gone; REST v2 is untouched."""
         with self.state.lock:
             self.state.graphql_retired = True
 
@@ -236,8 +250,15 @@ class FakeRunPod:
     def add_volume(self, **kw) -> FakeVolume:
         return self.state.add_volume(**kw)
 
-    def set_price(self, gpu_type: str, *, minimum_bid: float | None = None, on_demand: float | None = None,
-                  stock: str | None = None, spot: float | None = None) -> None:
+    def set_price(
+        self,
+        gpu_type: str,
+        *,
+        minimum_bid: float | None = None,
+        on_demand: float | None = None,
+        stock: str | None = None,
+        spot: float | None = None,
+    ) -> None:
         with self.state.lock:
             p = self.state.prices.get(gpu_type) or GpuPrice(gpu_type, 0.5, 0.25, 0.2)
             if minimum_bid is not None:
@@ -274,7 +295,7 @@ class FakeRunPod:
     def _authenticate(self, header: str | None) -> Auth | None:
         if not header or not header.startswith("Bearer "):
             return None
-        token = header[len("Bearer "):].strip()
+        token = header[len("Bearer ") :].strip()
         if secrets.compare_digest(token, self.api_key):
             return Auth("account")
         for p in self.state.pods.values():
@@ -292,16 +313,20 @@ class FakeRunPod:
         return None
 
     def _control(self, method: str, path: str, body: Any) -> tuple[int, Any]:
-        parts = [p for p in path.split("/") if p][1:]   # drop "_fake"
+        parts = [p for p in path.split("/") if p][1:]  # drop "_fake"
         b = body if isinstance(body, dict) else {}
         try:
             if method == "GET" and parts == ["state"]:
                 with self.state.lock:
-                    return 200, {"pods": {k: _pod_summary(p) for k, p in self.state.pods.items()},
-                                 "volumes": {k: asdict(v) for k, v in self.state.volumes.items()},
-                                 "boot_seconds": self.state.boot_seconds, "spot_enabled": self.state.spot_enabled,
-                                 "graphql_retired": self.state.graphql_retired, "page_size": self.state.page_size,
-                                 "violations": list(self.violations)}
+                    return 200, {
+                        "pods": {k: _pod_summary(p) for k, p in self.state.pods.items()},
+                        "volumes": {k: asdict(v) for k, v in self.state.volumes.items()},
+                        "boot_seconds": self.state.boot_seconds,
+                        "spot_enabled": self.state.spot_enabled,
+                        "graphql_retired": self.state.graphql_retired,
+                        "page_size": self.state.page_size,
+                        "violations": list(self.violations),
+                    }
             if method == "GET" and parts == ["requests"]:
                 return 200, [asdict(r) for r in self.requests]
             if method == "GET" and parts == ["billable"]:
@@ -318,7 +343,9 @@ class FakeRunPod:
             elif cmd == "boot_seconds":
                 self.boot_seconds = float(b["seconds"])
             elif cmd == "inject":
-                self.inject(b["operation"], b["error"], int(b.get("count", 1)), retry_after=int(b.get("retry_after", 1)))
+                self.inject(
+                    b["operation"], b["error"], int(b.get("count", 1)), retry_after=int(b.get("retry_after", 1))
+                )
             elif cmd == "clear_injections":
                 self.clear_injections()
             elif cmd == "remove_spot":
@@ -336,8 +363,11 @@ class FakeRunPod:
             elif cmd == "preempt":
                 return 200, _pod_summary(self.preempt(b["pod_id"], bool(b.get("terminate", False))))
             elif cmd == "platform_stop":
-                return 200, _pod_summary(self.platform_stop(b["pod_id"], reason=b.get("reason", "Exited by RunPod"),
-                                                            error=bool(b.get("error", False))))
+                return 200, _pod_summary(
+                    self.platform_stop(
+                        b["pod_id"], reason=b.get("reason", "Exited by RunPod"), error=bool(b.get("error", False))
+                    )
+                )
             elif cmd == "add_pod":
                 return 200, _pod_summary(self.add_pod(**b))
             elif cmd == "add_volume":
@@ -358,7 +388,7 @@ def _make_handler(fake: FakeRunPod) -> type[BaseHTTPRequestHandler]:
         server_version = "FakeRunPod/1.0"
         sys_version = ""
 
-        def log_message(self, format: str, *args: Any) -> None:   # keep test output clean
+        def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
             pass
 
         def do_GET(self) -> None:
@@ -377,8 +407,15 @@ def _make_handler(fake: FakeRunPod) -> type[BaseHTTPRequestHandler]:
             self._handle("PUT")
 
         # ------------------------------------------------------------
-        def _send(self, status: int, body: Any, *, rid: str, content_type: str = "application/json",
-                  headers: dict[str, str] | None = None) -> None:
+        def _send(
+            self,
+            status: int,
+            body: Any,
+            *,
+            rid: str,
+            content_type: str = "application/json",
+            headers: dict[str, str] | None = None,
+        ) -> None:
             data = b"" if body is None else json.dumps(body).encode()
             self.send_response(status)
             self.send_header("x-request-id", rid)
@@ -434,8 +471,9 @@ def _make_handler(fake: FakeRunPod) -> type[BaseHTTPRequestHandler]:
             try:
                 if is_graphql and fake.state.graphql_retired:
                     # RunPod's announced retirement: the endpoint answers 410 Gone, whatever is asked.
-                    raise ApiError(410, "The GraphQL API has been retired. Use the REST API v2: "
-                                        "https://api.runpod.io/v2")
+                    raise ApiError(
+                        410, "The GraphQL API has been retired. Use the REST API v2: https://api.runpod.io/v2"
+                    )
                 if bad_json:
                     raise ApiError(400, "request body is not valid JSON")
                 if is_graphql:
@@ -457,8 +495,9 @@ def _make_handler(fake: FakeRunPod) -> type[BaseHTTPRequestHandler]:
                 with fake.state.lock:
                     auth = fake._authenticate(self.headers.get("Authorization"))
                 if auth is None:
-                    raise ApiError(401, "missing bearer token" if not self.headers.get("Authorization")
-                                   else "invalid bearer token")
+                    raise ApiError(
+                        401, "missing bearer token" if not self.headers.get("Authorization") else "invalid bearer token"
+                    )
                 record.auth = "account" if auth.kind == "account" else f"pod:{auth.pod_id}"
             except ApiError as exc:
                 record.status = exc.status
@@ -486,7 +525,7 @@ def _make_handler(fake: FakeRunPod) -> type[BaseHTTPRequestHandler]:
                         result = (status, out, "application/json")
                     except ApiError as exc:
                         result = (exc, None, None)
-            if inj is not None:   # the operation was performed; now lose the answer
+            if inj is not None:  # the operation was performed; now lose the answer
                 if inj.error == "drop_after":
                     record.status = None
                     self.close_connection = True
@@ -501,8 +540,9 @@ def _make_handler(fake: FakeRunPod) -> type[BaseHTTPRequestHandler]:
             record.status = result[0]
             self._send(result[0], result[1], rid=rid, content_type=result[2], headers=rate_headers)
 
-        def _inject_before(self, inj: Injection, record: FakeRequest, rid: str, is_graphql: bool,
-                           roots: list[str]) -> None:
+        def _inject_before(
+            self, inj: Injection, record: FakeRequest, rid: str, is_graphql: bool, roots: list[str]
+        ) -> None:
             if inj.error in ("drop_before", "timeout"):
                 if inj.error == "timeout":
                     time.sleep(fake.hang_seconds)
@@ -514,8 +554,14 @@ def _make_handler(fake: FakeRunPod) -> type[BaseHTTPRequestHandler]:
                 if is_graphql:
                     record.status = 200
                     root = roots[0] if roots else None
-                    self._send(200, {"errors": [{"message": msg, "path": [root], "extensions": {"code": "RUNPOD"}}],
-                                     "data": {root: None} if root else None}, rid=rid)
+                    self._send(
+                        200,
+                        {
+                            "errors": [{"message": msg, "path": [root], "extensions": {"code": "RUNPOD"}}],
+                            "data": {root: None} if root else None,
+                        },
+                        rid=rid,
+                    )
                 else:
                     record.status = 400
                     self._problem(ApiError(400, msg), rid)

@@ -4,6 +4,7 @@ Pure Python, no HTTP. Pod phases advance lazily from the clock (no background th
 Every mutation goes through FakeState under its one lock; API handlers raise ApiError, which the
 REST layer renders as problem+json and the GraphQL layer as an `errors` entry.
 """
+
 from __future__ import annotations
 
 import random
@@ -16,8 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 PROVISIONING, STARTING, RUNNING, EXITED, ERROR, TERMINATED = (
-    "PROVISIONING", "STARTING", "RUNNING", "EXITED", "ERROR", "TERMINATED")
-BOOT = "BOOT"   # internal phase: PROVISIONING -> STARTING -> RUNNING by elapsed time
+    "PROVISIONING",
+    "STARTING",
+    "RUNNING",
+    "EXITED",
+    "ERROR",
+    "TERMINATED",
+)
+BOOT = "BOOT"  # internal phase: PROVISIONING -> STARTING -> RUNNING by elapsed time
 
 ACTIONS = {
     PROVISIONING: ["stop", "terminate"],
@@ -29,8 +36,9 @@ ACTIONS = {
 }
 
 # The exact texts RunPod returns (docs/reference §11).
-MSG_NO_CAPACITY = ("There are no longer any instances available with the requested specifications. "
-                   "Please refresh and try again.")
+MSG_NO_CAPACITY = (
+    "There are no longer any instances available with the requested specifications. Please refresh and try again."
+)
 MSG_NOT_ENOUGH_GPUS = "There are not enough free GPUs on the host machine to start this pod."
 MSG_SOMETHING_WRONG = "Something went wrong. Please try again later or contact support."
 MSG_SPOT_AS_ON_DEMAND = "Cannot resume a spot pod as an on demand pod."
@@ -44,11 +52,11 @@ MSG_ON_DEMAND_AS_SPOT = "Cannot resume an on demand pod as a spot pod."
 MSG_ALREADY_RUNNING = "Cannot resume a pod that is already running."
 
 
-def msg_bid_too_low(bid: float, minimum: float) -> str:   # ASSUMPTION: rejected, not queued
+def msg_bid_too_low(bid: float, minimum: float) -> str:  # ASSUMPTION: rejected, not queued
     return f"Your bid of ${bid:.3f}/hr per GPU is below the minimum bid price of ${minimum:.3f}/hr per GPU."
 
 
-DC_RE = re.compile(r"^[A-Z]{2,4}-[A-Z]{2,4}-\d+$")   # Secure Cloud ids: EU-RO-1, US-KS-2, EUR-IS-1, CA-MTL-1
+DC_RE = re.compile(r"^[A-Z]{2,4}-[A-Z]{2,4}-\d+$")  # Secure Cloud ids: EU-RO-1, US-KS-2, EUR-IS-1, CA-MTL-1
 
 
 class ApiError(Exception):
@@ -62,17 +70,30 @@ class ApiError(Exception):
         self.title = title or TITLES.get(status, "Error")
 
 
-TITLES = {400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
-          405: "Method Not Allowed", 409: "Conflict", 410: "Gone", 422: "Unprocessable Entity", 429: "Too Many Requests",
-          500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    410: "Gone",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 @dataclass
 class GpuPrice:
     display_name: str
-    on_demand: float          # securePrice, $/GPU-hour
-    spot: float               # secureSpotPrice
-    minimum_bid: float        # lowestPrice.minimumBidPrice (per GPU)
+    on_demand: float  # securePrice, $/GPU-hour
+    spot: float  # secureSpotPrice
+    minimum_bid: float  # lowestPrice.minimumBidPrice (per GPU)
     stock: str = "High"
     memory_gb: int = 24
     # Data centers with this GPU in stock (the v2 catalog's dataCenters[]); None = every known one.
@@ -82,9 +103,16 @@ class GpuPrice:
 # Secure Cloud data centers the fake knows (v2 GET /v2/catalog/datacenters); all take STANDARD network volumes,
 # the first two HIGH_PERFORMANCE too. A data center outside this list does not exist for the fake.
 DATA_CENTERS: dict[str, list[str]] = {
-    "EU-RO-1": ["STANDARD", "HIGH_PERFORMANCE"], "EUR-IS-1": ["STANDARD", "HIGH_PERFORMANCE"],
-    "EU-CZ-1": ["STANDARD"], "EUR-NO-1": ["STANDARD"], "US-KS-2": ["STANDARD"], "US-IL-1": ["STANDARD"],
-    "US-CA-2": ["STANDARD"], "US-GA-2": ["STANDARD"], "US-TX-3": [], "CA-MTL-1": ["STANDARD"],
+    "EU-RO-1": ["STANDARD", "HIGH_PERFORMANCE"],
+    "EUR-IS-1": ["STANDARD", "HIGH_PERFORMANCE"],
+    "EU-CZ-1": ["STANDARD"],
+    "EUR-NO-1": ["STANDARD"],
+    "US-KS-2": ["STANDARD"],
+    "US-IL-1": ["STANDARD"],
+    "US-CA-2": ["STANDARD"],
+    "US-GA-2": ["STANDARD"],
+    "US-TX-3": [],
+    "CA-MTL-1": ["STANDARD"],
 }
 
 
@@ -92,8 +120,9 @@ def default_prices() -> dict[str, GpuPrice]:
     # An RTX 4090 is not in every data center (reference §4.4: refused in US-KS-2/US-IL-1, fine in EU-RO-1).
     no_4090 = {"US-KS-2", "US-IL-1"}
     return {
-        "NVIDIA GeForce RTX 4090": GpuPrice("RTX 4090", 0.69, 0.35, 0.20, "High", 24,
-                                            [dc for dc in DATA_CENTERS if dc not in no_4090]),
+        "NVIDIA GeForce RTX 4090": GpuPrice(
+            "RTX 4090", 0.69, 0.35, 0.20, "High", 24, [dc for dc in DATA_CENTERS if dc not in no_4090]
+        ),
         "NVIDIA GeForce RTX 3090": GpuPrice("RTX 3090", 0.46, 0.22, 0.16, "Medium", 24),
         "NVIDIA RTX A4000": GpuPrice("RTX A4000", 0.25, 0.13, 0.10, "High", 16),
         "NVIDIA RTX 4000 Ada Generation": GpuPrice("RTX 4000 Ada", 0.26, 0.14, 0.11, "Low", 20),
@@ -126,8 +155,14 @@ class FakeVolume:
         return {"id": self.id, "name": self.name, "size": self.size, "dataCenter": self.data_center, "type": self.type}
 
     def gql(self) -> dict:
-        return {"id": self.id, "name": self.name, "size": self.size, "dataCenterId": self.data_center,
-                "storageType": self.type, "dataCenter": {"id": self.data_center, "name": self.data_center}}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "size": self.size,
+            "dataCenterId": self.data_center,
+            "storageType": self.type,
+            "dataCenter": {"id": self.data_center, "name": self.data_center},
+        }
 
 
 @dataclass(eq=False)
@@ -141,19 +176,19 @@ class FakePod:
     cloud: str
     interruptible: bool
     bid_per_gpu: float | None
-    price_per_gpu: float                   # what one GPU-hour costs while it runs
+    price_per_gpu: float  # what one GPU-hour costs while it runs
     volume_id: str | None = None
     volume_mount_path: str | None = None
     ports: list[str] = field(default_factory=lambda: ["22/tcp"])
     env: dict[str, str] = field(default_factory=dict)
     disk: int = 20
-    args: str = ""                         # the start command (v2 args / GraphQL dockerArgs); "": the image's
-    api_key: str = ""                      # pod-scoped RUNPOD_API_KEY
+    args: str = ""  # the start command (v2 args / GraphQL dockerArgs); "": the image's
+    api_key: str = ""  # pod-scoped RUNPOD_API_KEY
     machine_id: str = ""
     pod_host_id: str = ""
     created_at: str = ""
     phase: str = EXITED
-    boot_started: float = 0.0              # monotonic
+    boot_started: float = 0.0  # monotonic
     boot_seconds: float = 0.0
     started_at: str | None = None
     started_dt: datetime | None = None
@@ -183,7 +218,9 @@ class FakePod:
 
     @property
     def rate(self) -> float:
-        return round(self.gpu_count * (self.bid_per_gpu if self.interruptible and self.bid_per_gpu else self.price_per_gpu), 4)
+        return round(
+            self.gpu_count * (self.bid_per_gpu if self.interruptible and self.bid_per_gpu else self.price_per_gpu), 4
+        )
 
     @property
     def cost_per_hr(self) -> float:
@@ -209,23 +246,47 @@ class FakePod:
         if running:
             runtime = {"uptime": self._uptime(), "ports": []}
             if exposes_ssh and self.ssh_port:
-                direct = {"host": self.ssh_host, "port": self.ssh_port, "username": "root",
-                          "command": f"ssh root@{self.ssh_host} -p {self.ssh_port}"}
+                direct = {
+                    "host": self.ssh_host,
+                    "port": self.ssh_port,
+                    "username": "root",
+                    "command": f"ssh root@{self.ssh_host} -p {self.ssh_port}",
+                }
                 runtime["ports"].append({"private": 22, "public": self.ssh_port, "type": "tcp", "ip": self.ssh_host})
         return {
-            "id": self.id, "name": self.name, "status": st, "actions": list(ACTIONS[st]),
-            "image": self.image, "args": self.args, "disk": self.disk, "ports": list(self.ports),
-            "env": dict(self.env), "registry": None,
-            "mounts": ({"network": [{"volumeId": self.volume_id, "path": self.volume_mount_path}]}
-                       if self.volume_id else {}),
+            "id": self.id,
+            "name": self.name,
+            "status": st,
+            "actions": list(ACTIONS[st]),
+            "image": self.image,
+            "args": self.args,
+            "disk": self.disk,
+            "ports": list(self.ports),
+            "env": dict(self.env),
+            "registry": None,
+            "mounts": (
+                {"network": [{"volumeId": self.volume_id, "path": self.volume_mount_path}]} if self.volume_id else {}
+            ),
             "gpu": {"id": self.gpu_type, "count": self.gpu_count},
-            "cloud": self.cloud, "dataCenterId": self.data_center, "cudaVersion": "12.8",
-            "ssh": {"proxy": {"host": "ssh.runpod.io", "port": 22, "username": self.pod_host_id,
-                              "command": f"ssh {self.pod_host_id}@ssh.runpod.io"},
-                    "direct": direct},
-            "template": None, "cost": self.cost_per_hr, "locked": False,
-            "globalNetworking": {"enabled": False}, "runtime": runtime,
-            "createdAt": self.created_at, "startedAt": self.started_at,
+            "cloud": self.cloud,
+            "dataCenterId": self.data_center,
+            "cudaVersion": "12.8",
+            "ssh": {
+                "proxy": {
+                    "host": "ssh.runpod.io",
+                    "port": 22,
+                    "username": self.pod_host_id,
+                    "command": f"ssh {self.pod_host_id}@ssh.runpod.io",
+                },
+                "direct": direct,
+            },
+            "template": None,
+            "cost": self.cost_per_hr,
+            "locked": False,
+            "globalNetworking": {"enabled": False},
+            "runtime": runtime,
+            "createdAt": self.created_at,
+            "startedAt": self.started_at,
         }
 
     def gql(self) -> dict:
@@ -235,26 +296,51 @@ class FakePod:
         if self.started_mono is not None and (st == RUNNING or self.phase in (EXITED, ERROR)):
             ports = []
             if "22/tcp" in self.ports and self.ssh_port:
-                ports.append({"ip": self.ssh_host, "isIpPublic": True, "privatePort": 22,
-                              "publicPort": self.ssh_port, "type": "tcp"})
+                ports.append(
+                    {
+                        "ip": self.ssh_host,
+                        "isIpPublic": True,
+                        "privatePort": 22,
+                        "publicPort": self.ssh_port,
+                        "type": "tcp",
+                    }
+                )
             runtime = {"uptimeInSeconds": self._uptime(), "ports": ports}
         return {
-            "id": self.id, "name": self.name, "desiredStatus": self.desired_status,
-            "lastStatusChange": self.last_status_change, "podType": self.pod_type,
-            "costPerHr": self.rate, "gpuCount": self.gpu_count, "imageName": self.image, "dockerArgs": self.args,
-            "machineId": self.machine_id, "networkVolumeId": self.volume_id,
-            "ports": ",".join(self.ports), "uptimeSeconds": self._uptime() if st == RUNNING else 0,
-            "volumeMountPath": self.volume_mount_path, "containerDiskInGb": self.disk,
-            "dockerId": None, "env": [f"{k}={v}" for k, v in self.env.items()], "memoryInGb": 62 * self.gpu_count,
-            "port": None, "vcpuCount": 16 * self.gpu_count, "volumeInGb": 0,
+            "id": self.id,
+            "name": self.name,
+            "desiredStatus": self.desired_status,
+            "lastStatusChange": self.last_status_change,
+            "podType": self.pod_type,
+            "costPerHr": self.rate,
+            "gpuCount": self.gpu_count,
+            "imageName": self.image,
+            "dockerArgs": self.args,
+            "machineId": self.machine_id,
+            "networkVolumeId": self.volume_id,
+            "ports": ",".join(self.ports),
+            "uptimeSeconds": self._uptime() if st == RUNNING else 0,
+            "volumeMountPath": self.volume_mount_path,
+            "containerDiskInGb": self.disk,
+            "dockerId": None,
+            "env": [f"{k}={v}" for k, v in self.env.items()],
+            "memoryInGb": 62 * self.gpu_count,
+            "port": None,
+            "vcpuCount": 16 * self.gpu_count,
+            "volumeInGb": 0,
             "machine": {"podHostId": self.pod_host_id, "gpuDisplayName": self.gpu_type},
             "runtime": runtime,
         }
 
     def rp_environment(self) -> dict[str, str]:
         """What RunPod would put in the container env / /etc/rp_environment."""
-        env = {"RUNPOD_POD_ID": self.id, "RUNPOD_API_KEY": self.api_key, "RUNPOD_DC_ID": self.data_center,
-               "RUNPOD_GPU_COUNT": str(self.gpu_count), "RUNPOD_POD_HOSTNAME": self.pod_host_id}
+        env = {
+            "RUNPOD_POD_ID": self.id,
+            "RUNPOD_API_KEY": self.api_key,
+            "RUNPOD_DC_ID": self.data_center,
+            "RUNPOD_GPU_COUNT": str(self.gpu_count),
+            "RUNPOD_POD_HOSTNAME": self.pod_host_id,
+        }
         if self.ssh_host:
             env["RUNPOD_PUBLIC_IP"] = self.ssh_host
         if self.ssh_port:
@@ -277,8 +363,8 @@ class FakeState:
         self.ssh_ports: list[int] = list(ssh_ports or [])
         self._port_cursor = 0
         self.spot_enabled = True
-        self.graphql_retired = False        # /graphql answers 410 Gone (RunPod's retirement, "early 2027")
-        self.page_size = 100                # REST v2 list pages (cursor pagination); tests make it small
+        self.graphql_retired = False  # /graphql answers 410 Gone (RunPod's retirement, "early 2027")
+        self.page_size = 100  # REST v2 list pages (cursor pagination); tests make it small
         self.data_centers: dict[str, list[str]] = {k: list(v) for k, v in DATA_CENTERS.items()}
 
     # ---------------------------------------------------------------- helpers
@@ -324,7 +410,7 @@ class FakeState:
         pod.boot_seconds = self.boot_seconds
         pod.start_count += 1
         started = datetime.now(timezone.utc)
-        if pod.started_dt is not None and started <= pod.started_dt:   # startedAt changes on every start
+        if pod.started_dt is not None and started <= pod.started_dt:  # startedAt changes on every start
             started = pod.started_dt + timedelta(microseconds=1)
         pod.started_dt = started
         pod.started_at = started.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -334,10 +420,25 @@ class FakeState:
         pod.last_status_change = f"{reason}: {now_status_date()}"
         pod.history.append(pod.last_status_change)
 
-    def create_pod(self, *, api: str, name: str, image: str, gpu_type: str, gpu_count: int, cloud: str,
-                   data_centers: list[str], volume_id: str | None, mount_path: str | None, ports: list[str],
-                   env: dict[str, str], disk: int, interruptible: bool, bid_per_gpu: float | None,
-                   args: str = "") -> FakePod:
+    def create_pod(
+        self,
+        *,
+        api: str,
+        name: str,
+        image: str,
+        gpu_type: str,
+        gpu_count: int,
+        cloud: str,
+        data_centers: list[str],
+        volume_id: str | None,
+        mount_path: str | None,
+        ports: list[str],
+        env: dict[str, str],
+        disk: int,
+        interruptible: bool,
+        bid_per_gpu: float | None,
+        args: str = "",
+    ) -> FakePod:
         """Rules shared by REST v2 create and GraphQL podRentInterruptable. api: 'rest' | 'graphql'."""
         rest = api == "rest"
         for dc in data_centers:
@@ -349,31 +450,57 @@ class FakeState:
             if volume is None:
                 raise ApiError(400, f"network volume '{volume_id}' not found" if rest else MSG_SOMETHING_WRONG)
             if cloud != "SECURE":
-                raise ApiError(400, "network volumes are only available for Pods in the Secure Cloud"
-                               if rest else MSG_SOMETHING_WRONG)
+                raise ApiError(
+                    400,
+                    "network volumes are only available for Pods in the Secure Cloud" if rest else MSG_SOMETHING_WRONG,
+                )
             if data_centers and volume.data_center not in data_centers:
-                raise ApiError(400, (f"network volume '{volume_id}' is in {volume.data_center}; the pod must be placed "
-                                     f"in the same data center") if rest else MSG_SOMETHING_WRONG)
+                raise ApiError(
+                    400,
+                    (
+                        f"network volume '{volume_id}' is in {volume.data_center}; the pod must be placed "
+                        f"in the same data center"
+                    )
+                    if rest
+                    else MSG_SOMETHING_WRONG,
+                )
         price = self.price(gpu_type)
         if price is None or gpu_count < 1 or gpu_count > 8:
             raise ApiError(400, MSG_NO_CAPACITY)
         wanted = [volume.data_center] if volume else data_centers
         stocked = self.stocked_in(price)
         if wanted and not any(dc in stocked for dc in wanted):
-            raise ApiError(400, MSG_NO_CAPACITY)     # dataCenterIds is enforced (reference §4.4)
+            raise ApiError(400, MSG_NO_CAPACITY)  # dataCenterIds is enforced (reference §4.4)
         if interruptible:
             if bid_per_gpu is None or bid_per_gpu < price.minimum_bid:
                 raise ApiError(400, msg_bid_too_low(bid_per_gpu or 0.0, price.minimum_bid))
-        dc = volume.data_center if volume else next((d for d in data_centers if d in stocked),
-                                                    stocked[0] if stocked else "EU-RO-1")
+        dc = (
+            volume.data_center
+            if volume
+            else next((d for d in data_centers if d in stocked), stocked[0] if stocked else "EU-RO-1")
+        )
         pod_id = _rand_id(14)
         pod = FakePod(
-            id=pod_id, name=name, image=image, gpu_type=gpu_type, gpu_count=gpu_count, data_center=dc,
-            cloud=cloud if cloud in ("SECURE", "COMMUNITY") else "SECURE", interruptible=interruptible,
-            bid_per_gpu=bid_per_gpu if interruptible else None, price_per_gpu=price.on_demand,
-            volume_id=volume_id, volume_mount_path=(mount_path or "/workspace") if volume_id else None,
-            ports=list(ports), env=dict(env), disk=disk, args=args, api_key="pod-" + secrets.token_hex(12),
-            machine_id=_rand_id(12), pod_host_id=f"{pod_id}-{secrets.token_hex(4)}", created_at=now_iso(),
+            id=pod_id,
+            name=name,
+            image=image,
+            gpu_type=gpu_type,
+            gpu_count=gpu_count,
+            data_center=dc,
+            cloud=cloud if cloud in ("SECURE", "COMMUNITY") else "SECURE",
+            interruptible=interruptible,
+            bid_per_gpu=bid_per_gpu if interruptible else None,
+            price_per_gpu=price.on_demand,
+            volume_id=volume_id,
+            volume_mount_path=(mount_path or "/workspace") if volume_id else None,
+            ports=list(ports),
+            env=dict(env),
+            disk=disk,
+            args=args,
+            api_key="pod-" + secrets.token_hex(12),
+            machine_id=_rand_id(12),
+            pod_host_id=f"{pod_id}-{secrets.token_hex(4)}",
+            created_at=now_iso(),
         )
         self.pods[pod_id] = pod
         self._boot(pod, "Rented by User")
@@ -384,10 +511,13 @@ class FakeState:
         st = pod.status
         if api == "rest":
             if "start" not in ACTIONS[st]:
-                raise ApiError(409, MSG_ACTION_NOT_VALID,
-                               errors=[f"pod status is {st}; allowed actions: {', '.join(ACTIONS[st]) or 'none'}"])
+                raise ApiError(
+                    409,
+                    MSG_ACTION_NOT_VALID,
+                    errors=[f"pod status is {st}; allowed actions: {', '.join(ACTIONS[st]) or 'none'}"],
+                )
             if pod.interruptible:
-                raise ApiError(409, MSG_SPOT_AS_ON_DEMAND)   # ASSUMPTION: v2 start refuses spot pods like podResume
+                raise ApiError(409, MSG_SPOT_AS_ON_DEMAND)  # ASSUMPTION: v2 start refuses spot pods like podResume
         else:
             if spot_bid is None and pod.interruptible:
                 raise ApiError(400, MSG_SPOT_AS_ON_DEMAND)
@@ -410,8 +540,11 @@ class FakeState:
     def stop(self, pod: FakePod, *, api: str, reason: str = "Exited by user") -> FakePod:
         st = pod.status
         if api == "rest" and "stop" not in ACTIONS[st]:
-            raise ApiError(409, MSG_ACTION_NOT_VALID,
-                           errors=[f"pod status is {st}; allowed actions: {', '.join(ACTIONS[st]) or 'none'}"])
+            raise ApiError(
+                409,
+                MSG_ACTION_NOT_VALID,
+                errors=[f"pod status is {st}; allowed actions: {', '.join(ACTIONS[st]) or 'none'}"],
+            )
         if pod.phase == BOOT:
             pod.phase = EXITED
             pod.last_status_change = f"{reason}: {now_status_date()}"
@@ -421,11 +554,14 @@ class FakeState:
     def restart(self, pod: FakePod) -> FakePod:
         st = pod.status
         if "restart" not in ACTIONS[st]:
-            raise ApiError(409, MSG_ACTION_NOT_VALID,
-                           errors=[f"pod status is {st}; allowed actions: {', '.join(ACTIONS[st]) or 'none'}"])
+            raise ApiError(
+                409,
+                MSG_ACTION_NOT_VALID,
+                errors=[f"pod status is {st}; allowed actions: {', '.join(ACTIONS[st]) or 'none'}"],
+            )
         port = pod.ssh_port
         self._boot(pod, "Rented by User")
-        pod.ssh_port = port   # a container restart in place keeps the machine's port mapping
+        pod.ssh_port = port  # a container restart in place keeps the machine's port mapping
         return pod
 
     def terminate(self, pod: FakePod, *, reason: str = "Terminated by user") -> None:
@@ -462,12 +598,23 @@ class FakeState:
         if not DC_RE.match(data_center or "") or type_ not in self.data_centers.get(data_center, []):
             # v2 names the data centers that take this volume type (reference §2, [S10]).
             supported = ", ".join(dc for dc, types in self.data_centers.items() if type_ in types)
-            raise ApiError(400, (f"data center '{data_center}' does not support {type_} network volumes; "
-                                 f"supported data centers: {supported}") if api == "rest" else MSG_DC_UNKNOWN)
+            raise ApiError(
+                400,
+                (
+                    f"data center '{data_center}' does not support {type_} network volumes; "
+                    f"supported data centers: {supported}"
+                )
+                if api == "rest"
+                else MSG_DC_UNKNOWN,
+            )
         if not 10 <= size <= 4096:
-            raise ApiError(422 if api == "rest" else 400, "Request validation failed." if api == "rest" else
-                           "Network volume size must be between 10 and 4096 GB.",
-                           errors=[f"$.size: must be between 10 and 4096, got {size}"])
+            raise ApiError(
+                422 if api == "rest" else 400,
+                "Request validation failed."
+                if api == "rest"
+                else "Network volume size must be between 10 and 4096 GB.",
+                errors=[f"$.size: must be between 10 and 4096, got {size}"],
+            )
         vol = FakeVolume(id=_rand_id(8), name=name, size=size, data_center=data_center, type=type_)
         self.volumes[vol.id] = vol
         return vol
@@ -488,32 +635,65 @@ class FakeState:
         del self.volumes[vol.id]
 
     # ---------------------------------------------------------------- seeding (tests)
-    def add_volume(self, *, name: str = "vol", size: int = 50, data_center: str = "EU-RO-1",
-                   id: str | None = None, type: str = "STANDARD") -> FakeVolume:
+    def add_volume(
+        self,
+        *,
+        name: str = "vol",
+        size: int = 50,
+        data_center: str = "EU-RO-1",
+        id: str | None = None,
+        type: str = "STANDARD",
+    ) -> FakeVolume:
         with self.lock:
             vol = FakeVolume(id=id or _rand_id(8), name=name, size=size, data_center=data_center, type=type)
             self.volumes[vol.id] = vol
             return vol
 
-    def add_pod(self, *, name: str = "pod", status: str = RUNNING, interruptible: bool = True,
-                bid_per_gpu: float | None = 0.3, gpu_type: str = "NVIDIA GeForce RTX 4090", gpu_count: int = 1,
-                data_center: str | None = None, volume_id: str | None = None, mount_path: str = "/workspace",
-                image: str = "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404", ports: list[str] | None = None,
-                env: dict[str, str] | None = None, cloud: str = "SECURE", last_status_change: str | None = None,
-                id: str | None = None, args: str = "") -> FakePod:
+    def add_pod(
+        self,
+        *,
+        name: str = "pod",
+        status: str = RUNNING,
+        interruptible: bool = True,
+        bid_per_gpu: float | None = 0.3,
+        gpu_type: str = "NVIDIA GeForce RTX 4090",
+        gpu_count: int = 1,
+        data_center: str | None = None,
+        volume_id: str | None = None,
+        mount_path: str = "/workspace",
+        image: str = "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404",
+        ports: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        cloud: str = "SECURE",
+        last_status_change: str | None = None,
+        id: str | None = None,
+        args: str = "",
+    ) -> FakePod:
         """Seed a pod in a given status, bypassing create rules (RUNNING is immediately RUNNING)."""
         with self.lock:
             vol = self.volumes.get(volume_id) if volume_id else None
             price = self.prices.get(gpu_type)
             pod_id = id or _rand_id(14)
             pod = FakePod(
-                id=pod_id, name=name, image=image, gpu_type=gpu_type, gpu_count=gpu_count,
-                data_center=data_center or (vol.data_center if vol else "EU-RO-1"), cloud=cloud,
-                interruptible=interruptible, bid_per_gpu=bid_per_gpu if interruptible else None,
-                price_per_gpu=price.on_demand if price else 0.5, volume_id=volume_id,
-                volume_mount_path=mount_path if volume_id else None, ports=list(ports or ["22/tcp"]),
-                env=dict(env or {}), args=args, api_key="pod-" + secrets.token_hex(12), machine_id=_rand_id(12),
-                pod_host_id=f"{pod_id}-{secrets.token_hex(4)}", created_at=now_iso(),
+                id=pod_id,
+                name=name,
+                image=image,
+                gpu_type=gpu_type,
+                gpu_count=gpu_count,
+                data_center=data_center or (vol.data_center if vol else "EU-RO-1"),
+                cloud=cloud,
+                interruptible=interruptible,
+                bid_per_gpu=bid_per_gpu if interruptible else None,
+                price_per_gpu=price.on_demand if price else 0.5,
+                volume_id=volume_id,
+                volume_mount_path=mount_path if volume_id else None,
+                ports=list(ports or ["22/tcp"]),
+                env=dict(env or {}),
+                args=args,
+                api_key="pod-" + secrets.token_hex(12),
+                machine_id=_rand_id(12),
+                pod_host_id=f"{pod_id}-{secrets.token_hex(4)}",
+                created_at=now_iso(),
             )
             self.pods[pod_id] = pod
             self._boot(pod, "Rented by User")

@@ -1,6 +1,7 @@
 """The benchmark harness runs end to end in a tiny mode and writes well-formed JSON with every figure.
 
 No timing assertions: the numbers are the benchmark's business (bash scripts/bench.sh)."""
+
 from __future__ import annotations
 
 import json
@@ -16,11 +17,33 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_bench_tiny_run_writes_every_figure(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "bench", "--runs", "1", "--latency-seconds", "0.5", "--overhead-seconds", "1",
-         "--files", "20", "--requirements", "1", "--boot-seconds", "0", "--fast-venv", "--cold-runs", "1",
-         "--results-dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "BENCH_CACHE": str(tmp_path / "cache")},   # the stand-in image, built here
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--runs",
+            "1",
+            "--latency-seconds",
+            "0.5",
+            "--overhead-seconds",
+            "1",
+            "--files",
+            "20",
+            "--requirements",
+            "1",
+            "--boot-seconds",
+            "0",
+            "--fast-venv",
+            "--cold-runs",
+            "1",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "BENCH_CACHE": str(tmp_path / "cache")},  # the stand-in image, built here
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     latest = json.loads((tmp_path / "latest.json").read_text())
@@ -36,7 +59,7 @@ def test_bench_tiny_run_writes_every_figure(tmp_path):
         assert set(fig["summary"]) >= {"n", "median", "p5", "p95", "min", "max"}
         assert isinstance(fig["spread"], dict) and fig["spread"]
         assert fig["met"] in (True, False, None)
-        if name != "preemption_recovery":   # recovery may be absent: then value is None with a note
+        if name != "preemption_recovery":  # recovery may be absent: then value is None with a note
             assert fig["summary"]["n"] >= 1 and isinstance(fig["value"], float), name
         else:
             assert fig["value"] is not None or fig["note"]
@@ -45,8 +68,18 @@ def test_bench_tiny_run_writes_every_figure(tmp_path):
         base = latest["figures"][name]["baseline"]
         assert base["name"] and base["summary"]["n"] >= 1 and base["ratio"] > 0
     phases = latest["figures"]["launch_phases"]["extra"]["phases"]
-    assert list(phases) == ["startup_imports", "stack_outputs", "api_read", "ssh_connect", "startup_rest",
-                            "script_transfer", "launcher_start", "tmux_start", "code_and_venv", "trainer_start"]
+    assert list(phases) == [
+        "startup_imports",
+        "stack_outputs",
+        "api_read",
+        "ssh_connect",
+        "startup_rest",
+        "script_transfer",
+        "launcher_start",
+        "tmux_start",
+        "code_and_venv",
+        "trainer_start",
+    ]
     assert all(p["n"] >= 1 for p in phases.values()), phases
     assert set(latest["figures"]["fixed_cost"]["extra"]["per_command"]) >= {"status", "sync", "train"}
     assert "warm_relaunch" in out.stdout and "cold_start" in out.stdout and "results:" in out.stdout

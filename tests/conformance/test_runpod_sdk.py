@@ -6,13 +6,13 @@ is pointed at the fake with its own setting, RUNPOD_API_BASE_URL (read on every 
 switched off, so nothing leaves 127.0.0.1. The fake runs in "GraphQL retired" mode throughout: none
 of these calls may need GraphQL.
 """
+
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-
-import runpod                     # the test extra pins runpod==2.0.0rc2
+import runpod  # the test extra pins runpod==2.0.0rc2
 from runpod import error as rp_error
 from runpod.api.rest import run_rest_paginated_request_async
 from runpod.apps.api import AppsApiClient
@@ -41,15 +41,25 @@ def sdk(fake_runpod, monkeypatch):
     monkeypatch.setattr(runpod, "api_key", fake_runpod.api_key, raising=False)
     fake_runpod.retire_graphql()
     yield runpod
-    assert [r.path for r in fake_runpod.requests if not r.path.startswith("/v2/")] == []   # REST v2 only
+    assert [r.path for r in fake_runpod.requests if not r.path.startswith("/v2/")] == []  # REST v2 only
 
 
 def test_pod_lifecycle_through_the_sdk(sdk, fake_runpod):
     vol = fake_runpod.add_volume(name="ckpt", data_center="EU-RO-1")
     created = sdk.create_pod(
-        "trainer", image_name=IMAGE, gpu_type_id=GPU, cloud_type="SECURE", data_center_id="EU-RO-1",
-        gpu_count=1, container_disk_in_gb=30, ports="22/tcp", env={"PUBLIC_KEY": "ssh-ed25519 AAAA me"},
-        network_volume_id=vol.id, volume_mount_path="/workspace", min_memory_in_gb=16, min_vcpu_count=4,
+        "trainer",
+        image_name=IMAGE,
+        gpu_type_id=GPU,
+        cloud_type="SECURE",
+        data_center_id="EU-RO-1",
+        gpu_count=1,
+        container_disk_in_gb=30,
+        ports="22/tcp",
+        env={"PUBLIC_KEY": "ssh-ed25519 AAAA me"},
+        network_volume_id=vol.id,
+        volume_mount_path="/workspace",
+        min_memory_in_gb=16,
+        min_vcpu_count=4,
     )
     # The Pod object of the v2 spec (reference §5.1): observed status, actions, mounts, gpu, ssh, cost.
     assert created["status"] == "PROVISIONING" and created["name"] == "trainer"
@@ -69,28 +79,28 @@ def test_pod_lifecycle_through_the_sdk(sdk, fake_runpod):
     stopped = sdk.stop_pod(pod_id)
     assert stopped["status"] == "EXITED" and stopped["cost"] == 0.0 and stopped["runtime"] is None
     assert stopped["ssh"]["direct"] is None
-    resumed = sdk.resume_pod(pod_id)                                   # v2 action "start"
+    resumed = sdk.resume_pod(pod_id)  # v2 action "start"
     assert resumed["status"] in ("PROVISIONING", "STARTING", "RUNNING")
     with pytest.raises(ValueError, match="does not support gpu_count"):
-        sdk.resume_pod(pod_id, gpu_count=2)                            # the SDK's own v2 rule
+        sdk.resume_pod(pod_id, gpu_count=2)  # the SDK's own v2 rule
 
-    assert sdk.terminate_pod(pod_id) is None                           # 204, no body
-    assert sdk.get_pod(pod_id) is None                                 # the SDK maps the 404 to None
+    assert sdk.terminate_pod(pod_id) is None  # 204, no body
+    assert sdk.get_pod(pod_id) is None  # the SDK maps the 404 to None
     assert sdk.get_pods() == []
 
 
 def test_errors_come_back_as_problem_json(sdk, fake_runpod):
     with pytest.raises(rp_error.QueryError) as ei:
-        sdk.create_pod("t", image_name=IMAGE, gpu_type_id=GPU, data_center_id="US-KS-2")   # no 4090 there
+        sdk.create_pod("t", image_name=IMAGE, gpu_type_id=GPU, data_center_id="US-KS-2")  # no 4090 there
     assert ei.value.status_code == 400 and "no longer any instances" in str(ei.value)
-    stopped = fake_runpod.add_pod(name="spot", status="EXITED")        # a spot pod
+    stopped = fake_runpod.add_pod(name="spot", status="EXITED")  # a spot pod
     with pytest.raises(rp_error.QueryError) as ei:
         sdk.resume_pod(stopped.id)
     assert ei.value.status_code == 409 and "Cannot resume a spot pod" in str(ei.value)
     running = fake_runpod.add_pod(name="r", status="RUNNING")
     sdk.stop_pod(running.id)
     with pytest.raises(rp_error.QueryError) as ei:
-        sdk.stop_pod(running.id)                                       # not allowed while EXITED
+        sdk.stop_pod(running.id)  # not allowed while EXITED
     assert ei.value.status_code == 409 and ei.value.errors
     assert fake_runpod.pods[stopped.id].start_count == 1
 
@@ -101,7 +111,7 @@ def test_gpu_catalog_through_the_sdk(sdk, fake_runpod):
     one = sdk.get_gpu(GPU, 1)
     assert one["id"] == GPU
     stock = {dc["id"]: dc["availability"] for dc in one["dataCenters"]}
-    assert stock["EU-RO-1"] == "HIGH" and "US-KS-2" not in stock       # omitted where unavailable
+    assert stock["EU-RO-1"] == "HIGH" and "US-KS-2" not in stock  # omitted where unavailable
     with pytest.raises(ValueError, match="No GPU found"):
         sdk.get_gpu("NVIDIA Nonexistent")
 
@@ -111,17 +121,16 @@ def test_gpu_catalog_through_the_sdk(sdk, fake_runpod):
 
 
 def test_network_volumes_through_the_sdk(sdk, fake_runpod):
-    fake_runpod.page_size = 2                                          # several cursor pages
+    fake_runpod.page_size = 2  # several cursor pages
     apps = AppsApiClient(fake_runpod.api_key)
     made = [run(apps.create_network_volume(f"ckpt{i}", 10 + i, "EU-RO-1")) for i in range(5)]
-    assert made[0] == {"id": made[0]["id"], "name": "ckpt0", "size": 10, "dataCenter": "EU-RO-1",
-                       "type": "STANDARD"}
-    listed = run(apps.list_network_volumes())                  # follows every page
+    assert made[0] == {"id": made[0]["id"], "name": "ckpt0", "size": 10, "dataCenter": "EU-RO-1", "type": "STANDARD"}
+    listed = run(apps.list_network_volumes())  # follows every page
     assert [v["id"] for v in listed] == [v["id"] for v in made]
     supported = run(apps.network_volume_datacenters())
     assert "EU-RO-1" in supported and "US-TX-3" not in supported
     with pytest.raises(rp_error.QueryError) as ei:
-        run(apps.create_network_volume("x", 10, "EU-XX-9"))   # no such data center
+        run(apps.create_network_volume("x", 10, "EU-XX-9"))  # no such data center
     assert ei.value.status_code == 400 and "supported data centers" in str(ei.value)
 
 

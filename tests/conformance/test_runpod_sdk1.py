@@ -14,6 +14,7 @@ Its graphql.py takes `runpod.error`, `runpod.user_agent` and the global `runpod.
 installed runpod, which 2.x provides under the same names. Requests go to RUNPOD_API_BASE_URL on
 127.0.0.1, with proxies off.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -23,8 +24,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-import runpod                                        # 2.x: supplies error, user_agent, api_key
+import runpod  # 2.x: supplies error, user_agent, api_key
 
 from tests.remote_harness import wait_for
 
@@ -38,13 +38,16 @@ IMAGE = "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404"
 @pytest.fixture(scope="module")
 def sdk1_package(tmp_path_factory):
     if not WHEEL.is_file():
-        pytest.fail(f"{WHEEL} is missing: run `bash scripts/test.sh` once (it downloads RunPod's SDK 1.12.0 "
-                    "wheel), or point RT_SDK1_WHEEL at it", pytrace=False)
+        pytest.fail(
+            f"{WHEEL} is missing: run `bash scripts/test.sh` once (it downloads RunPod's SDK 1.12.0 "
+            "wheel), or point RT_SDK1_WHEEL at it",
+            pytrace=False,
+        )
     root = tmp_path_factory.mktemp("sdk1")
     with zipfile.ZipFile(WHEEL) as wheel:
         for name in wheel.namelist():
             if name.startswith("runpod/api/") and name.endswith(".py"):
-                target = root / PACKAGE / name[len("runpod/api/"):]
+                target = root / PACKAGE / name[len("runpod/api/") :]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(wheel.read(name))
     sys.path.insert(0, str(root))
@@ -81,9 +84,16 @@ def test_gpu_calls(sdk1, fake_runpod):
 def test_pod_lifecycle(sdk1, fake_runpod):
     vol = fake_runpod.add_volume(data_center="EU-RO-1")
     # No data center given: the SDK looks the volume's up with `myself { networkVolumes }` first.
-    created = sdk1.create_pod("sdk1-pod", IMAGE, GPU, cloud_type="SECURE", network_volume_id=vol.id,
-                              ports="22/tcp", volume_mount_path="/workspace",
-                              env={"PUBLIC_KEY": "ssh-ed25519 AAAAC3Nza sdk1@test"})
+    created = sdk1.create_pod(
+        "sdk1-pod",
+        IMAGE,
+        GPU,
+        cloud_type="SECURE",
+        network_volume_id=vol.id,
+        ports="22/tcp",
+        volume_mount_path="/workspace",
+        env={"PUBLIC_KEY": "ssh-ed25519 AAAAC3Nza sdk1@test"},
+    )
     pod_id = created["id"]
     assert created["imageName"] == IMAGE and created["machine"]["podHostId"].startswith(pod_id)
     assert "PUBLIC_KEY=ssh-ed25519 AAAAC3Nza sdk1@test" in created["env"]
@@ -111,4 +121,4 @@ def test_a_query_for_a_field_runpod_does_not_have_is_refused_like_graphql_refuse
 
     run_graphql_query = sys.modules[f"{PACKAGE}.graphql"].run_graphql_query
     with pytest.raises(error.QueryError, match='Cannot query field "bidHistory" on type "Pod"'):
-        run_graphql_query('query { myself { pods { id bidHistory } } }')
+        run_graphql_query("query { myself { pods { id bidHistory } } }")

@@ -1,6 +1,7 @@
 """One user's machine for the doctor tests: a project that is also the training repo (REPO_URL = its
 path), a private .runpod.env pointing at the fake RunPod API, an SSH key whose .pub the stack config
 names, the stub `pulumi` with outputs naming a seeded pod and volume in EU-RO-1."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,9 @@ from tests.remote_harness import git
 
 
 def keygen(path: Path, passphrase: str = "") -> Path:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-f", str(path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-f", str(path)], check=True, capture_output=True
+    )
     return path
 
 
@@ -43,9 +45,13 @@ class DoctorEnv:
         self.key = keygen(self.root / "id_ed25519")
         self.write_stack_config(public_key_path=f"{self.key}.pub")
         vol = self.fake.add_volume(name="t-dev-volume", size=50, data_center="EU-RO-1")
-        pod = self.fake.add_pod(status="EXITED", volume_id=vol.id, bid_per_gpu=0.35,
-                                env={"PUBLIC_KEY": Path(f"{self.key}.pub").read_text().strip()},
-                                args=idle_start_command(20 * 60, "/workspace"))   # as `pulumi up` creates it
+        pod = self.fake.add_pod(
+            status="EXITED",
+            volume_id=vol.id,
+            bid_per_gpu=0.35,
+            env={"PUBLIC_KEY": Path(f"{self.key}.pub").read_text().strip()},
+            args=idle_start_command(20 * 60, "/workspace"),
+        )  # as `pulumi up` creates it
         self.pod_id, self.volume_id = pod.id, vol.id
         self.stub.set(outputs={**SAMPLE_OUTPUTS, "pod_id": pod.id, "volume_id": vol.id, "data_center": "EU-RO-1"})
         self.env_file = self.project / ".runpod.env"
@@ -59,10 +65,17 @@ class DoctorEnv:
         (self.project / "Pulumi.dev.yaml").write_text("\n".join(lines) + "\n")
 
     def write_env(self, **overrides: str) -> None:
-        values = {"RUNPOD_API_KEY": self.fake.api_key, "RUNPOD_REST_URL": self.fake.rest_url,
-                  "RUNPOD_GRAPHQL_URL": self.fake.graphql_url, "SSH_KEY_PATH": str(self.key),
-                  "REPO_URL": str(self.project), "REPO_BRANCH": "main", "PULUMI_CONFIG_PASSPHRASE": "a-passphrase",
-                  "RUNNER_STATE_DIR": str(self.root / "state"), "PULUMI_BINARY": str(self.stub.path)}
+        values = {
+            "RUNPOD_API_KEY": self.fake.api_key,
+            "RUNPOD_REST_URL": self.fake.rest_url,
+            "RUNPOD_GRAPHQL_URL": self.fake.graphql_url,
+            "SSH_KEY_PATH": str(self.key),
+            "REPO_URL": str(self.project),
+            "REPO_BRANCH": "main",
+            "PULUMI_CONFIG_PASSPHRASE": "a-passphrase",
+            "RUNNER_STATE_DIR": str(self.root / "state"),
+            "PULUMI_BINARY": str(self.stub.path),
+        }
         values.update(overrides)
         self.env_file.write_text("".join(f"{k}='{v}'\n" for k, v in values.items()))
         self.env_file.chmod(0o600)
@@ -84,7 +97,7 @@ def doctor_env(tmp_path, monkeypatch, capsys, fake_runpod, stub_pulumi):
         monkeypatch.delenv(key, raising=False)
     env = DoctorEnv(tmp_path, fake_runpod, stub_pulumi, capsys)
     monkeypatch.chdir(env.project)
-    monkeypatch.setenv("HOME", str(tmp_path))   # no ~/.ssh of this machine's user in play
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ssh of this machine's user in play
     yield env
     assert os.environ.get("RUNPOD_API_KEY") is None
 

@@ -1,10 +1,11 @@
 """`runner doctor` against the fake RunPod API, the stub `pulumi` and a local git repo: a healthy
 setup passes; each seeded problem is one FAIL line with its fix; nothing billable is ever asked for
 (the fake's call log) and the API key is never printed."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -21,13 +22,29 @@ def test_a_healthy_setup_passes_with_reads_only(doctor_env: DoctorEnv):
     code, out, err = doctor_env.run()
     assert code == 0, out + err
     assert "FAIL" not in out
-    for name in (".runpod.env", "SSH private key", "SSH public key", "Pulumi CLI", "stack dev", "stack passphrase",
-                 "stack outputs", "RunPod API key", "GPU type", "on-demand stock", "spot API", "spot stock",
-                 "network volume", "pod", "idle stop", "REPO_URL", "config configs/smoke.yaml"):
+    for name in (
+        ".runpod.env",
+        "SSH private key",
+        "SSH public key",
+        "Pulumi CLI",
+        "stack dev",
+        "stack passphrase",
+        "stack outputs",
+        "RunPod API key",
+        "GPU type",
+        "on-demand stock",
+        "spot API",
+        "spot stock",
+        "network volume",
+        "pod",
+        "idle stop",
+        "REPO_URL",
+        "config configs/smoke.yaml",
+    ):
         assert any(line.split()[1:] and line[6:].startswith(name) for line in out.splitlines()), (name, out)
     assert "all checks passed" in out
     assert doctor_env.fake.billable_calls() == []
-    assert all(r.method == "GET" or r.operation for r in doctor_env.fake.requests)   # reads and GraphQL queries
+    assert all(r.method == "GET" or r.operation for r in doctor_env.fake.requests)  # reads and GraphQL queries
     assert doctor_env.fake.api_key not in out + err
     assert doctor_env.fake.pods[doctor_env.pod_id].status == "EXITED"
 
@@ -36,7 +53,7 @@ def test_the_idle_stop_is_reported_with_what_to_do_when_the_pod_lacks_it(doctor_
     checks = by_name(doctor_env.run_json()[1])
     assert checks["idle stop"]["status"] == "ok" and "after 20 min" in checks["idle stop"]["detail"]
 
-    doctor_env.fake.pods[doctor_env.pod_id].args = ""          # a pod from before the idle stop
+    doctor_env.fake.pods[doctor_env.pod_id].args = ""  # a pod from before the idle stop
     code, report = doctor_env.run_json()
     check = by_name(report)["idle stop"]
     assert code == 0 and check["status"] == "warn" and "created before the idle stop" in check["detail"]
@@ -125,8 +142,13 @@ SEEDED: list[tuple[str, Callable, str, str, str]] = [
     ("bad-key", bad_key, "RunPod API key", "rejected the API key", "RUNPOD_API_KEY in .runpod.env"),
     ("no-stock", no_stock, "on-demand stock", "no 1x NVIDIA GeForce RTX 4090 in EU-RO-1 available", "retry later"),
     ("passphrase-key", passphrase_key, "SSH private key", "protected by a passphrase", "ssh-keygen -p -f"),
-    ("wrong-public-key", wrong_public_key, "SSH public key", "is not the key the stack gives the pod",
-     "pulumi config set sshPublicKeyPath"),
+    (
+        "wrong-public-key",
+        wrong_public_key,
+        "SSH public key",
+        "is not the key the stack gives the pod",
+        "pulumi config set sshPublicKeyPath",
+    ),
     ("pod-has-another-key", pod_has_another_key, "pod", "accepts another SSH key", "`pulumi up`"),
     ("missing-outputs", missing_outputs, "stack outputs", "has no outputs yet", "`pulumi up`"),
     ("unreachable-repo", unreachable_repo, "REPO_URL", "is not reachable from here", "git ls-remote"),
@@ -134,16 +156,22 @@ SEEDED: list[tuple[str, Callable, str, str, str]] = [
     ("bid-below-minimum", bid_below_minimum, "spot stock", "minimum bid $0.450", "pulumi config set bidPerGpu 0.46"),
     ("graphql-retired", graphql_retired, "spot API", "retired its GraphQL API", "spotFallback on-demand"),
     ("env-file-public", env_file_public, ".runpod.env", "readable by group or others", "chmod 600"),
-    ("no-output-dir", no_output_dir, "config configs/smoke.yaml", "no top-level output_dir",
-     "output_dir: checkpoints/smoke"),
+    (
+        "no-output-dir",
+        no_output_dir,
+        "config configs/smoke.yaml",
+        "no top-level output_dir",
+        "output_dir: checkpoints/smoke",
+    ),
     ("no-stack", no_stack, "stack dev", "no stack 'dev'", "pulumi stack init dev"),
     ("no-pulumi", no_pulumi, "Pulumi CLI", "was not found", "get.pulumi.com"),
 ]
 
 
 @pytest.mark.parametrize("setup,name,detail,fix", [s[1:] for s in SEEDED], ids=[s[0] for s in SEEDED])
-def test_each_seeded_problem_fails_with_its_fix_and_costs_nothing(doctor_env: DoctorEnv, monkeypatch,
-                                                                  setup, name, detail, fix):
+def test_each_seeded_problem_fails_with_its_fix_and_costs_nothing(
+    doctor_env: DoctorEnv, monkeypatch, setup, name, detail, fix
+):
     setup(doctor_env, monkeypatch)
     code, report = doctor_env.run_json()
     assert code == EXIT_DOCTOR and report["ok"] is False
@@ -208,9 +236,17 @@ def test_help_lists_doctor_and_its_exit_code_without_importing_it(capsys):
         cli.main(["doctor", "--help"])
     out = capsys.readouterr().out
     assert "--json" in out and "--config PATH" in out and "7    doctor: at least one check failed" in out
-    probe = subprocess.run([sys.executable, "-c", "import sys, runner.cli as c; c.build_parser(); "
-                            "print(sorted(m for m in sys.modules if m.startswith(('runner.doctor', 'paramiko', 'infra'))))"],
-                           capture_output=True, text=True, check=True)
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, runner.cli as c; c.build_parser(); "
+            "print(sorted(m for m in sys.modules if m.startswith(('runner.doctor', 'paramiko', 'infra'))))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert probe.stdout.strip() == "[]"
 
 
@@ -236,20 +272,23 @@ def test_s3_keys_accepted_for_the_stacks_volume(doctor_env: DoctorEnv, s3_standi
     check = by_name(report)["S3 API"]
     assert code == 0 and check["status"] == "ok", check
     assert doctor_env.volume_id in check["detail"] and "accepted" in check["detail"]
-    assert [r.op for r in s3_standin.requests] == ["ListObjectsV2"]       # one read
+    assert [r.op for r in s3_standin.requests] == ["ListObjectsV2"]  # one read
     assert doctor_env.fake.billable_calls() == []
 
 
-@pytest.mark.parametrize("problem,expected,fix", [
-    ("secret", "rejected", "RUNPOD_S3_SECRET_KEY"),
-    ("clock", "clock", "timedatectl"),
-])
+@pytest.mark.parametrize(
+    "problem,expected,fix",
+    [
+        ("secret", "rejected", "RUNPOD_S3_SECRET_KEY"),
+        ("clock", "clock", "timedatectl"),
+    ],
+)
 def test_s3_problems_fail_with_their_fix(doctor_env: DoctorEnv, s3_standin, problem, expected, fix):
     env = s3_standin.env()
     if problem == "secret":
         env["RUNPOD_S3_SECRET_KEY"] = "rps_not_the_right_secret_000000000000"
     else:
-        s3_standin.clock_offset_s = 2 * 3600          # the server's clock two hours off this machine's
+        s3_standin.clock_offset_s = 2 * 3600  # the server's clock two hours off this machine's
     doctor_env.write_env(**env)
     code, out, err = doctor_env.run()
     line = next(l for l in out.splitlines() if "S3 API" in l)

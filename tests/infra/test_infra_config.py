@@ -1,4 +1,5 @@
 """Stack configuration: defaults, coercion, validation (all problems at once), loading via pulumi.Config."""
+
 from __future__ import annotations
 
 import base64
@@ -43,7 +44,7 @@ def test_defaults_are_the_seed_values():
     assert cfg.container_disk_gb == 50
     assert cfg.ports == ("22/tcp",)
     assert cfg.create_timeout_s == 15 * 60
-    assert cfg.pod_name is None and cfg.volume_name is None   # derived by the program
+    assert cfg.pod_name is None and cfg.volume_name is None  # derived by the program
     assert cfg.pod_env() == {
         "HF_HOME": "/workspace/.cache/huggingface",
         "PYTHONPATH": "/workspace/childs_speech_recog_chall",
@@ -71,7 +72,7 @@ def test_pulumi_dev_yaml_is_valid_and_matches_the_seed(tmp_path):
         return PUB + "\n"
 
     cfg = StackConfig.from_mapping(values, read_text=fake_read)
-    assert read == [Path.home() / ".ssh" / "id_ed25519.pub"]     # ~ expanded
+    assert read == [Path.home() / ".ssh" / "id_ed25519.pub"]  # ~ expanded
     assert (cfg.gpu_type, cfg.gpu_count, cfg.bid_per_gpu) == ("NVIDIA GeForce RTX 4090", 1, 0.5)
     assert (cfg.cloud_type, cfg.data_center, cfg.container_disk_gb) == ("SECURE", "EU-RO-1", 50)
     assert cfg.image == "runpod/pytorch:1.0.3-cu1290-torch291-ubuntu2204"
@@ -80,17 +81,27 @@ def test_pulumi_dev_yaml_is_valid_and_matches_the_seed(tmp_path):
 
 
 def test_strings_from_pulumi_config_are_coerced():
-    cfg = StackConfig.from_mapping({**BASE, "gpuCount": "2", "bidPerGpu": "0.45", "volumeSizeGb": "4096",
-                                    "containerDiskGb": "80.0", "dataCenter": "eu-ro-1",
-                                    "cloudType": "secure", "spotFallback": "On-Demand",
-                                    "maxOnDemandPricePerGpu": "0.7", "createTimeoutMinutes": "30",
-                                    "idleStopMinutes": "0",
-                                    "ports": '["22/tcp", "6006/http", "22/tcp"]'})
+    cfg = StackConfig.from_mapping(
+        {
+            **BASE,
+            "gpuCount": "2",
+            "bidPerGpu": "0.45",
+            "volumeSizeGb": "4096",
+            "containerDiskGb": "80.0",
+            "dataCenter": "eu-ro-1",
+            "cloudType": "secure",
+            "spotFallback": "On-Demand",
+            "maxOnDemandPricePerGpu": "0.7",
+            "createTimeoutMinutes": "30",
+            "idleStopMinutes": "0",
+            "ports": '["22/tcp", "6006/http", "22/tcp"]',
+        }
+    )
     assert cfg.idle_stop_minutes == 0 and StackConfig.from_mapping(BASE).idle_stop_minutes == 20
     assert cfg.gpu_count == 2 and isinstance(cfg.gpu_count, int)
     assert cfg.bid_per_gpu == 0.45
     assert cfg.volume_size_gb == 4096 and cfg.container_disk_gb == 80
-    assert cfg.data_center == "EU-RO-1"        # RunPod misbehaves on lower-case codes
+    assert cfg.data_center == "EU-RO-1"  # RunPod misbehaves on lower-case codes
     assert cfg.cloud_type == "SECURE"
     assert cfg.spot_fallback == "on-demand" and cfg.max_on_demand_price_per_gpu == 0.7
     assert cfg.create_timeout_s == 1800
@@ -98,16 +109,40 @@ def test_strings_from_pulumi_config_are_coerced():
 
 
 def test_every_problem_is_reported_at_once_with_the_key_to_change():
-    problems = _problems({
-        "gpuCount": "0", "bidPerGpu": "-1", "cloudType": "COMMUNITY", "dataCenter": "CZ",
-        "volumeSizeGb": "5", "containerDiskGb": "lots", "ports": '["8888/http"]',
-        "spotFallback": "sometimes", "createTimeoutMinutes": "0", "podName": "bad name!",
-        "idleStopMinutes": "-5",
-    })
+    problems = _problems(
+        {
+            "gpuCount": "0",
+            "bidPerGpu": "-1",
+            "cloudType": "COMMUNITY",
+            "dataCenter": "CZ",
+            "volumeSizeGb": "5",
+            "containerDiskGb": "lots",
+            "ports": '["8888/http"]',
+            "spotFallback": "sometimes",
+            "createTimeoutMinutes": "0",
+            "podName": "bad name!",
+            "idleStopMinutes": "-5",
+        }
+    )
     keys = sorted(p.split()[0] for p in problems)
-    assert keys == sorted(f"runpod-trainer:{k}" for k in (
-        "gpuCount", "bidPerGpu", "cloudType", "dataCenter", "volumeSizeGb", "containerDiskGb", "ports",
-        "spotFallback", "createTimeoutMinutes", "podName", "repoName", "sshPublicKey", "idleStopMinutes"))
+    assert keys == sorted(
+        f"runpod-trainer:{k}"
+        for k in (
+            "gpuCount",
+            "bidPerGpu",
+            "cloudType",
+            "dataCenter",
+            "volumeSizeGb",
+            "containerDiskGb",
+            "ports",
+            "spotFallback",
+            "createTimeoutMinutes",
+            "podName",
+            "repoName",
+            "sshPublicKey",
+            "idleStopMinutes",
+        )
+    )
     message = str(ConfigError(problems))
     assert f"({len(problems)} problems)" in message and "pulumi config set" in message
 
@@ -145,7 +180,7 @@ def test_spot_fallback_policy_must_be_explicit_and_consistent():
     (problem,) = _problems({**BASE, "spotFallback": "fail", "maxOnDemandPricePerGpu": 0.7})
     assert "only applies with spotFallback: on-demand" in problem
     (problem,) = _problems({**BASE, "spotFallback": "on-demand", "maxOnDemandPricePerGpu": "70"})
-    assert "maxOnDemandPricePerGpu" in problem     # a typo for 0.70 must not be accepted as a cap
+    assert "maxOnDemandPricePerGpu" in problem  # a typo for 0.70 must not be accepted as a cap
 
 
 @pytest.mark.parametrize("bad", ["nan", "inf", "true", True, "", "0"])
@@ -175,13 +210,16 @@ def test_public_key_from_path_is_read_by_the_config(tmp_path):
     assert "both set" in problem
 
 
-@pytest.mark.parametrize("text,fragment", [
-    ("ssh-ed25519", "does not look like"),
-    ("ssh-dss AAAA", "does not look like"),
-    ("ssh-ed25519 not*base64", "damaged"),
-    (_pubkey("ssh-rsa").replace("ssh-rsa", "ssh-ed25519", 1), "inconsistent"),
-    (PUB + "\n" + PUB, "exactly one"),
-])
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("ssh-ed25519", "does not look like"),
+        ("ssh-dss AAAA", "does not look like"),
+        ("ssh-ed25519 not*base64", "damaged"),
+        (_pubkey("ssh-rsa").replace("ssh-rsa", "ssh-ed25519", 1), "inconsistent"),
+        (PUB + "\n" + PUB, "exactly one"),
+    ],
+)
 def test_malformed_public_keys(text, fragment):
     assert fragment in validate_public_key(text)
 
@@ -205,24 +243,29 @@ def test_default_name_is_runpod_safe():
 def test_load_reads_the_stack_config_through_pulumi(tmp_path):
     pub = tmp_path / "k.pub"
     pub.write_text(PUB)
-    pulumi.runtime.set_all_config({
-        "runpod-trainer:repoName": "repo",
-        "runpod-trainer:sshPublicKeyPath": str(pub),
-        "runpod-trainer:gpuCount": "2",
-        "runpod-trainer:ports": json.dumps(["22/tcp", "8888/http"]),
-        "runpod:token": "secret-token-value",       # other namespaces are not ours to judge
-    }, ["runpod:token"])
+    pulumi.runtime.set_all_config(
+        {
+            "runpod-trainer:repoName": "repo",
+            "runpod-trainer:sshPublicKeyPath": str(pub),
+            "runpod-trainer:gpuCount": "2",
+            "runpod-trainer:ports": json.dumps(["22/tcp", "8888/http"]),
+            "runpod:token": "secret-token-value",  # other namespaces are not ours to judge
+        },
+        ["runpod:token"],
+    )
     try:
         cfg = StackConfig.load(project="runpod-trainer")
         assert (cfg.repo_name, cfg.gpu_count, cfg.ports) == ("repo", 2, ("22/tcp", "8888/http"))
         assert cfg.ssh_public_key == PUB
 
-        pulumi.runtime.set_all_config({"runpod-trainer:repoName": "repo", "runpod-trainer:sshPublicKey": PUB,
-                                       "runpod-trainer:volumeSize": "50"})
+        pulumi.runtime.set_all_config(
+            {"runpod-trainer:repoName": "repo", "runpod-trainer:sshPublicKey": PUB, "runpod-trainer:volumeSize": "50"}
+        )
         with pytest.raises(ConfigError) as err:
             StackConfig.load(project="runpod-trainer")
         assert err.value.problems == [
-            "runpod-trainer:volumeSize is not a setting of this project; did you mean volumeSizeGb?"]
+            "runpod-trainer:volumeSize is not a setting of this project; did you mean volumeSizeGb?"
+        ]
     finally:
         pulumi.runtime.set_all_config({}, [])
 

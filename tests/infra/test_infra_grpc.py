@@ -5,6 +5,7 @@ reads its port from stdout and speaks the ResourceProvider gRPC protocol: Config
 whole stack config (secrets wrapped), then Check/Diff/Create/Read/Update/Delete with protobuf
 Structs (every number becomes a float).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,8 +38,11 @@ def urn(type_name: str, name: str) -> str:
 class DynamicProviderServer:
     def __init__(self, env: dict[str, str]):
         self.proc = subprocess.Popen(
-            [sys.executable, "-u", "-m", "pulumi.dynamic"], cwd=ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [sys.executable, "-u", "-m", "pulumi.dynamic"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         line = self.proc.stdout.readline()
         if not line.strip().isdigit():
@@ -47,7 +51,7 @@ class DynamicProviderServer:
         self.channel = grpc.insecure_channel(f"127.0.0.1:{int(line)}")
         self.stub = provider_pb2_grpc.ResourceProviderStub(self.channel)
         self.loop = asyncio.new_event_loop()
-        self.responses: list[bytes] = []      # every serialized answer, to search for leaked secrets
+        self.responses: list[bytes] = []  # every serialized answer, to search for leaked secrets
 
     def close(self) -> str:
         """Stop the server; returns what it wrote to stderr."""
@@ -83,21 +87,24 @@ class DynamicProviderServer:
         return self.de(r.inputs), [(f.property, f.reason) for f in r.failures]
 
     def diff(self, urn_: str, id_: str, olds: dict, news: dict):
-        return self._keep(self.stub.Diff(proto.DiffRequest(urn=urn_, id=id_, olds=self.ser(olds),
-                                                           news=self.ser(news))))
+        return self._keep(self.stub.Diff(proto.DiffRequest(urn=urn_, id=id_, olds=self.ser(olds), news=self.ser(news))))
 
     def create(self, urn_: str, props: dict):
         r = self._keep(self.stub.Create(proto.CreateRequest(urn=urn_, properties=self.ser(props))))
         return r.id, self.de(r.properties)
 
     def read(self, urn_: str, id_: str, props: dict, inputs: dict | None = None):
-        r = self._keep(self.stub.Read(proto.ReadRequest(urn=urn_, id=id_, properties=self.ser(props),
-                                                        inputs=self.ser(inputs or {}))))
+        r = self._keep(
+            self.stub.Read(
+                proto.ReadRequest(urn=urn_, id=id_, properties=self.ser(props), inputs=self.ser(inputs or {}))
+            )
+        )
         return r.id, self.de(r.properties)
 
     def update(self, urn_: str, id_: str, olds: dict, news: dict):
-        r = self._keep(self.stub.Update(proto.UpdateRequest(urn=urn_, id=id_, olds=self.ser(olds),
-                                                            news=self.ser(news))))
+        r = self._keep(
+            self.stub.Update(proto.UpdateRequest(urn=urn_, id=id_, olds=self.ser(olds), news=self.ser(news)))
+        )
         return self.de(r.properties)
 
     def delete(self, urn_: str, id_: str, props: dict) -> None:
@@ -123,8 +130,9 @@ POD_URN = urn("SpotPod", "pod")
 @pytest.fixture
 def server(fake_runpod):
     env = fake_runpod.env()
-    srv = DynamicProviderServer(server_env({rp.REST_URL_ENV: env[rp.REST_URL_ENV],
-                                            rp.GRAPHQL_URL_ENV: env[rp.GRAPHQL_URL_ENV]}))
+    srv = DynamicProviderServer(
+        server_env({rp.REST_URL_ENV: env[rp.REST_URL_ENV], rp.GRAPHQL_URL_ENV: env[rp.GRAPHQL_URL_ENV]})
+    )
     yield srv
     stderr = srv.close()
     assert fake_runpod.api_key not in stderr
@@ -134,30 +142,41 @@ def test_full_lifecycle_through_the_provider_server(server, fake_runpod, sshd):
     fake_runpod.set_ssh_target(sshd.host, sshd.ports)
     key = fake_runpod.api_key
     # The engine passes the whole stack config; the token is secret (set with --secret).
-    server.configure({"runpod:token": key, f"{PROJECT}:repoName": "repo", f"{PROJECT}:gpuCount": "1"},
-                     secret_keys=("runpod:token",))
+    server.configure(
+        {"runpod:token": key, f"{PROJECT}:repoName": "repo", f"{PROJECT}:gpuCount": "1"}, secret_keys=("runpod:token",)
+    )
 
     # --- volume: check normalizes, create returns floats the program turns back into ints
     vol_blob = provider_blob(VolumeProvider())
-    vol_in, failures = server.check(VOLUME_URN, {}, {"volume_name": "ckpt", "size_gb": 20,
-                                                     "data_center": "eu-ro-1", "__provider": vol_blob})
+    vol_in, failures = server.check(
+        VOLUME_URN, {}, {"volume_name": "ckpt", "size_gb": 20, "data_center": "eu-ro-1", "__provider": vol_blob}
+    )
     assert failures == [] and vol_in["data_center"] == "EU-RO-1" and vol_in["size_gb"] == 20.0
     vol_id, vol_out = server.create(VOLUME_URN, vol_in)
     assert fake_runpod.volumes[vol_id].size == 20 and vol_out["volume_id"] == vol_id
     assert vol_out["__provider"] == vol_blob
 
     _, bad = server.check(VOLUME_URN, vol_in, {**vol_in, "size_gb": 10})
-    assert [p for p, _ in bad] == ["size_gb"]                       # shrinking is refused at check
+    assert [p for p, _ in bad] == ["size_gb"]  # shrinking is refused at check
 
     # --- pod: every number arrives as float; create must still send ints to RunPod
     pod_blob = provider_blob(PodProvider())
     pod_news = {
-        "pod_name": "runpod-trainer-dev", "image": "runpod/pytorch:1.0.3-cu1290-torch291-ubuntu2204",
-        "gpu_type": "NVIDIA GeForce RTX 4090", "gpu_count": 1, "data_center": "EU-RO-1",
-        "cloud_type": "SECURE", "volume_id": vol_id, "volume_mount_path": "/workspace",
-        "container_disk_gb": 50, "ports": ["22/tcp"],
+        "pod_name": "runpod-trainer-dev",
+        "image": "runpod/pytorch:1.0.3-cu1290-torch291-ubuntu2204",
+        "gpu_type": "NVIDIA GeForce RTX 4090",
+        "gpu_count": 1,
+        "data_center": "EU-RO-1",
+        "cloud_type": "SECURE",
+        "volume_id": vol_id,
+        "volume_mount_path": "/workspace",
+        "container_disk_gb": 50,
+        "ports": ["22/tcp"],
         "env": {"HF_HOME": "/workspace/.cache/huggingface", "PYTHONPATH": "/workspace/repo", "PUBLIC_KEY": PUB},
-        "bid_per_gpu": 0.5, "spot_fallback": "fail", "create_timeout_s": 120, "__provider": pod_blob,
+        "bid_per_gpu": 0.5,
+        "spot_fallback": "fail",
+        "create_timeout_s": 120,
+        "__provider": pod_blob,
     }
     pod_in, failures = server.check(POD_URN, {}, pod_news)
     assert failures == [] and pod_in["gpu_count"] == 1.0
@@ -187,7 +206,7 @@ def test_full_lifecycle_through_the_provider_server(server, fake_runpod, sshd):
     assert seen.get("ssh_host") is None
     fake_runpod.preempt(pod_id, terminate=True)
     rid, _ = server.read(POD_URN, pod_id, seen, pod_in)
-    assert rid == ""                                                # dropped from state
+    assert rid == ""  # dropped from state
 
     # --- destroy: pod already gone is fine, then the volume
     server.delete(POD_URN, pod_id, seen)
@@ -201,8 +220,9 @@ def test_full_lifecycle_through_the_provider_server(server, fake_runpod, sshd):
 def test_provider_errors_reach_the_engine_with_the_message_and_no_key(server, fake_runpod):
     server.configure({"runpod:token": fake_runpod.api_key}, secret_keys=("runpod:token",))
     vol_blob = provider_blob(VolumeProvider())
-    vol_in, _ = server.check(VOLUME_URN, {}, {"volume_name": "v", "size_gb": 10, "data_center": "EU-RO-1",
-                                             "__provider": vol_blob})
+    vol_in, _ = server.check(
+        VOLUME_URN, {}, {"volume_name": "v", "size_gb": 10, "data_center": "EU-RO-1", "__provider": vol_blob}
+    )
     vol_id, vol_out = server.create(VOLUME_URN, vol_in)
     fake_runpod.add_pod(name="stranger", volume_id=vol_id)
     with pytest.raises(grpc.RpcError) as err:
@@ -221,8 +241,9 @@ def test_provider_errors_reach_the_engine_with_the_message_and_no_key(server, fa
 def test_without_a_token_the_error_says_how_to_set_it(server):
     server.configure({f"{PROJECT}:repoName": "x"})
     vol_blob = provider_blob(VolumeProvider())
-    vol_in, _ = server.check(VOLUME_URN, {}, {"volume_name": "v", "size_gb": 10, "data_center": "EU-RO-1",
-                                             "__provider": vol_blob})
+    vol_in, _ = server.check(
+        VOLUME_URN, {}, {"volume_name": "v", "size_gb": 10, "data_center": "EU-RO-1", "__provider": vol_blob}
+    )
     with pytest.raises(grpc.RpcError) as err:
         server.create(VOLUME_URN, vol_in)
     assert "pulumi config set --secret runpod:token" in err.value.details()

@@ -2,6 +2,7 @@
 
 No HTTP here (that is tests/infra/test_infra_providers.py against the fake API); these pin the decisions.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -13,14 +14,33 @@ from infra import runpod_client as rp
 from infra.pod_resource import PodProvider
 from infra.volume_resource import VolumeProvider
 
-SPEC = rp.PodSpec(name="p", image="img", gpu_type="NVIDIA GeForce RTX 4090", gpu_count=1,
-                  data_center="EU-RO-1", volume_id="vol1", container_disk_gb=50)
+SPEC = rp.PodSpec(
+    name="p",
+    image="img",
+    gpu_type="NVIDIA GeForce RTX 4090",
+    gpu_count=1,
+    data_center="EU-RO-1",
+    volume_id="vol1",
+    container_disk_gb=50,
+)
 
 
 def _pod(status=rp.PROVISIONING, *, ssh=None, last=None, pod_id="pod1", interruptible=True):
-    return rp.Pod(id=pod_id, name="p", status=status, desired_status=None, interruptible=interruptible,
-                  gpu_type=SPEC.gpu_type, gpu_count=1, cost_per_hr=0.5, data_center="EU-RO-1",
-                  volume_id="vol1", ssh=ssh, last_status_change=last, started_at=None)
+    return rp.Pod(
+        id=pod_id,
+        name="p",
+        status=status,
+        desired_status=None,
+        interruptible=interruptible,
+        gpu_type=SPEC.gpu_type,
+        gpu_count=1,
+        cost_per_hr=0.5,
+        data_center="EU-RO-1",
+        volume_id="vol1",
+        ssh=ssh,
+        last_status_change=last,
+        started_at=None,
+    )
 
 
 class ScriptedClient:
@@ -49,7 +69,7 @@ class ScriptedClient:
         self.calls.append("spot_price")
         return self._answer(self.price)
 
-    def on_demand_price(self, gpu_type, gpu_count, dc):     # the REST v2 catalog, asked first
+    def on_demand_price(self, gpu_type, gpu_count, dc):  # the REST v2 catalog, asked first
         self.calls.append("on_demand_price")
         return self._answer(self.price)
 
@@ -96,8 +116,13 @@ def test_spot_is_tried_first():
     assert client.calls == ["create_spot_pod"]
 
 
-@pytest.mark.parametrize("error", [rp.NoCapacity("There are no longer any instances available"),
-                                   rp.SpotUnavailable("Cannot query field podRentInterruptable")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        rp.NoCapacity("There are no longer any instances available"),
+        rp.SpotUnavailable("Cannot query field podRentInterruptable"),
+    ],
+)
 def test_without_fallback_no_spot_fails_clearly_and_creates_nothing(error):
     client = ScriptedClient(spot=error)
     with pytest.raises(life.PodCreateError) as err:
@@ -108,15 +133,20 @@ def test_without_fallback_no_spot_fails_clearly_and_creates_nothing(error):
 
 @pytest.mark.parametrize("error", [rp.NoCapacity("no longer any instances"), rp.SpotUnavailable("gone")])
 def test_fallback_creates_on_demand_under_the_cap(error):
-    client = ScriptedClient(spot=error, on_demand=_pod(interruptible=False),
-                            price=rp.SpotPrice(None, 0.69, "High"))
+    client = ScriptedClient(spot=error, on_demand=_pod(interruptible=False), price=rp.SpotPrice(None, 0.69, "High"))
     pod, market = _obtain(client, "on-demand", 0.70)
     assert market == "on-demand" and pod.id == "pod1"
     assert client.calls == ["create_spot_pod", "on_demand_price", "create_on_demand_pod"]
 
 
-@pytest.mark.parametrize("price", [rp.SpotPrice(None, 0.71, "High"), rp.SpotPrice(0.2, None, None),
-                                   rp.SpotUnavailable("minimumBidPrice is not defined by type")])
+@pytest.mark.parametrize(
+    "price",
+    [
+        rp.SpotPrice(None, 0.71, "High"),
+        rp.SpotPrice(0.2, None, None),
+        rp.SpotUnavailable("minimumBidPrice is not defined by type"),
+    ],
+)
 def test_fallback_refuses_above_the_cap_or_when_the_price_is_unknown(price):
     client = ScriptedClient(spot=rp.NoCapacity("no longer any instances"), price=price)
     with pytest.raises(life.PodCreateError) as err:
@@ -126,8 +156,11 @@ def test_fallback_refuses_above_the_cap_or_when_the_price_is_unknown(price):
 
 
 def test_no_on_demand_capacity_either():
-    client = ScriptedClient(spot=rp.NoCapacity("x"), price=rp.SpotPrice(None, 0.5, None),
-                            on_demand=rp.NoCapacity("There are no longer any instances available"))
+    client = ScriptedClient(
+        spot=rp.NoCapacity("x"),
+        price=rp.SpotPrice(None, 0.5, None),
+        on_demand=rp.NoCapacity("There are no longer any instances available"),
+    )
     with pytest.raises(life.PodCreateError, match="Neither spot nor on-demand capacity"):
         _obtain(client, "on-demand", 0.70)
 
@@ -145,8 +178,9 @@ SSH = rp.SshEndpoint("127.0.0.1", 2222)
 
 def test_wait_needs_running_endpoint_and_banner():
     t = FakeTime()
-    client = ScriptedClient(statuses=[_pod(), _pod(rp.STARTING), _pod(rp.RUNNING), _pod(rp.RUNNING, ssh=SSH),
-                                      _pod(rp.RUNNING, ssh=SSH)])
+    client = ScriptedClient(
+        statuses=[_pod(), _pod(rp.STARTING), _pod(rp.RUNNING), _pod(rp.RUNNING, ssh=SSH), _pod(rp.RUNNING, ssh=SSH)]
+    )
     banners = iter([None, "SSH-2.0-OpenSSH_9.6"])
     probed = []
 
@@ -162,8 +196,9 @@ def test_wait_gives_up_at_its_own_deadline():
     t = FakeTime()
     client = ScriptedClient(statuses=[_pod(rp.RUNNING, ssh=SSH)])
     with pytest.raises(life.PodNotReachable) as err:
-        life.wait_until_reachable(client, "pod1", timeout_s=30, probe=lambda h, p, timeout: None,
-                                  sleep=t.sleep, clock=t.clock)
+        life.wait_until_reachable(
+            client, "pod1", timeout_s=30, probe=lambda h, p, timeout: None, sleep=t.sleep, clock=t.clock
+        )
     assert "within 30s" in str(err.value) and "no SSH banner" in str(err.value)
     assert t.now >= 30
 
@@ -177,16 +212,27 @@ def test_wait_reports_a_pod_lost_while_starting():
 def test_terminate_is_idempotent_and_waits_until_gone():
     client = ScriptedClient(statuses=[_pod(rp.RUNNING)])
     life.terminate_and_wait(client, "pod1")
-    life.terminate_and_wait(client, "pod1")       # already gone: fine
+    life.terminate_and_wait(client, "pod1")  # already gone: fine
     assert client.calls.count("terminate_pod") == 2
 
 
 # ---------------------------------------------------------------- provider create cleanup
 POD_PROPS = {
-    "pod_name": "p", "image": "img", "gpu_type": "NVIDIA GeForce RTX 4090", "gpu_count": 1.0,
-    "data_center": "EU-RO-1", "cloud_type": "SECURE", "volume_id": "vol1", "volume_mount_path": "/workspace",
-    "container_disk_gb": 50.0, "ports": ["22/tcp"], "env": {"A": "b"}, "bid_per_gpu": 0.5,
-    "spot_fallback": "fail", "create_timeout_s": 60.0, "__provider": "blob",
+    "pod_name": "p",
+    "image": "img",
+    "gpu_type": "NVIDIA GeForce RTX 4090",
+    "gpu_count": 1.0,
+    "data_center": "EU-RO-1",
+    "cloud_type": "SECURE",
+    "volume_id": "vol1",
+    "volume_mount_path": "/workspace",
+    "container_disk_gb": 50.0,
+    "ports": ["22/tcp"],
+    "env": {"A": "b"},
+    "bid_per_gpu": 0.5,
+    "spot_fallback": "fail",
+    "create_timeout_s": 60.0,
+    "__provider": "blob",
 }
 
 
@@ -204,8 +250,9 @@ def test_create_terminates_its_pod_when_the_wait_fails(monkeypatch, failure):
 # ---------------------------------------------------------------- diff / check rules
 def _outs(**changes):
     olds = {k: v for k, v in POD_PROPS.items() if k != "__provider"}
-    olds.update(pod_id="pod1", market="spot", status="RUNNING", ssh_host="1.2.3.4", ssh_port=2222.0,
-                __provider="OLD-BLOB")
+    olds.update(
+        pod_id="pod1", market="spot", status="RUNNING", ssh_host="1.2.3.4", ssh_port=2222.0, __provider="OLD-BLOB"
+    )
     news = {**POD_PROPS, "gpu_count": 1, "container_disk_gb": 50, "__provider": "NEW-BLOB"}
     news.update(changes)
     return olds, news
@@ -217,20 +264,37 @@ def test_pod_diff_ignores_provider_and_float_int_noise():
     assert d.changes is False and d.replaces == []
 
 
-@pytest.mark.parametrize("key,value", [
-    ("image", "other"), ("gpu_type", "NVIDIA A40"), ("gpu_count", 2), ("data_center", "US-KS-2"),
-    ("volume_id", "vol2"), ("volume_id", rpc.UNKNOWN), ("env", {"A": "c"}), ("ports", ["22/tcp", "80/http"]),
-    ("container_disk_gb", 60), ("pod_name", "q"),
-])
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("image", "other"),
+        ("gpu_type", "NVIDIA A40"),
+        ("gpu_count", 2),
+        ("data_center", "US-KS-2"),
+        ("volume_id", "vol2"),
+        ("volume_id", rpc.UNKNOWN),
+        ("env", {"A": "c"}),
+        ("ports", ["22/tcp", "80/http"]),
+        ("container_disk_gb", 60),
+        ("pod_name", "q"),
+    ],
+)
 def test_pod_diff_replaces_what_runpod_cannot_change_in_place(key, value):
     olds, news = _outs(**{key: value})
     d = PodProvider().diff("pod1", olds, news)
     assert d.changes is True and d.replaces == [key] and d.delete_before_replace is True
 
 
-@pytest.mark.parametrize("key,value", [("bid_per_gpu", 0.6), ("spot_fallback", "on-demand"),
-                                       ("create_timeout_s", 120), ("max_on_demand_price_per_gpu", 0.7),
-                                       ("idle_stop_minutes", 5)])
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("bid_per_gpu", 0.6),
+        ("spot_fallback", "on-demand"),
+        ("create_timeout_s", 120),
+        ("max_on_demand_price_per_gpu", 0.7),
+        ("idle_stop_minutes", 5),
+    ],
+)
 def test_pod_diff_updates_our_own_settings_in_place(key, value):
     olds, news = _outs(**{key: value})
     d = PodProvider().diff("pod1", olds, news)

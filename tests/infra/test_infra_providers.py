@@ -5,6 +5,7 @@ mocks, the `__provider` blobs are captured and unpickled, `configure()` receives
 the engine passes `runpod:token`, and every call gets props shaped like the engine's (numbers as
 float, `__provider` as a string).
 """
+
 from __future__ import annotations
 
 import base64
@@ -18,12 +19,12 @@ from pulumi.dynamic import Config, ConfigureRequest
 from pulumi.runtime import rpc
 
 from infra import pod_lifecycle as life
-from infra import provider_support as ps
 from infra import program
+from infra import provider_support as ps
 from infra import runpod_client as rp
 from infra.volume_resource import VolumeStillInUse
-from tests.infra.test_infra_config import PUB
 from standins.ports import free_port
+from tests.infra.test_infra_config import PUB
 
 PROJECT = "runpod-trainer"
 
@@ -95,8 +96,9 @@ class Deployment:
         monkeypatch.setenv(rp.GRAPHQL_URL_ENV, env[rp.GRAPHQL_URL_ENV])
         ps.set_token(None)
         for provider in self.providers.values():
-            provider.configure(ConfigureRequest(Config({"runpod:token": fake.api_key,
-                                                        f"{PROJECT}:repoName": "x"}, PROJECT)))
+            provider.configure(
+                ConfigureRequest(Config({"runpod:token": fake.api_key, f"{PROJECT}:repoName": "x"}, PROJECT))
+            )
 
     @property
     def volume(self):
@@ -126,6 +128,7 @@ class Deployment:
 def deploy(fake_runpod, monkeypatch):
     def make(**config) -> Deployment:
         return Deployment(fake_runpod, monkeypatch, **config)
+
     yield make
     ps.set_token(None)
 
@@ -171,8 +174,8 @@ def test_volume_create_read_update_delete(deploy, fake_runpod):
 
     d.volume.delete(vol_id, updated)
     assert vol_id not in fake_runpod.volumes
-    d.volume.delete(vol_id, updated)                          # already gone: fine
-    assert d.volume.read(vol_id, updated).id is None          # refresh drops it from the state
+    d.volume.delete(vol_id, updated)  # already gone: fine
+    assert d.volume.read(vol_id, updated).id is None  # refresh drops it from the state
     assert_no_key(fake_runpod, outs, updated, read.outs, d.blobs)
 
 
@@ -204,17 +207,17 @@ def test_spot_pod_create_waits_for_ssh_and_reports_the_endpoint(deploy, fake_run
 
 
 def test_every_created_pod_gets_the_idle_stop_in_its_start_command(deploy, fake_runpod, reachable):
-    d = deploy()                                              # idleStopMinutes: the default, 20
+    d = deploy()  # idleStopMinutes: the default, 20
     vol_id, _ = d.create_volume()
     pod_id, outs = d.create_pod(vol_id)
-    args = fake_runpod.pods[pod_id].args                      # GraphQL dockerArgs (spot)
+    args = fake_runpod.pods[pod_id].args  # GraphQL dockerArgs (spot)
     assert args.startswith("sh -c '") and "idlewatch --idle-seconds 1200 --workspace /workspace" in args
     assert "exec $S" in args and outs["idle_stop_minutes"] == 20
 
     d2 = deploy(spotFallback="on-demand", maxOnDemandPricePerGpu="0.70", idleStopMinutes="5", podName="od")
     fake_runpod.inject("podRentInterruptable", "no_capacity")
     pod2, _ = d2.create_pod(d2.create_volume()[0])
-    assert "--idle-seconds 300 " in fake_runpod.pods[pod2].args     # REST v2 args (on-demand)
+    assert "--idle-seconds 300 " in fake_runpod.pods[pod2].args  # REST v2 args (on-demand)
 
 
 def test_idle_stop_off_leaves_the_image_start_command_alone(deploy, fake_runpod, reachable):
@@ -243,7 +246,7 @@ def test_spot_withdrawn_without_fallback_creates_nothing(deploy, fake_runpod):
 
 
 def test_no_spot_capacity_falls_back_to_on_demand_under_the_cap(deploy, fake_runpod, reachable):
-    d = deploy(spotFallback="on-demand", maxOnDemandPricePerGpu="0.70")     # fake's 4090: 0.69
+    d = deploy(spotFallback="on-demand", maxOnDemandPricePerGpu="0.70")  # fake's 4090: 0.69
     vol_id, _ = d.create_volume()
     fake_runpod.inject("podRentInterruptable", "no_capacity")
     pod_id, outs = d.create_pod(vol_id)
@@ -261,7 +264,7 @@ def test_fallback_refused_above_the_cap(deploy, fake_runpod):
 
 
 def test_create_that_times_out_terminates_its_pod(deploy, fake_runpod):
-    fake_runpod.set_ssh_target("127.0.0.1", [free_port()])     # published, but nothing answers
+    fake_runpod.set_ssh_target("127.0.0.1", [free_port()])  # published, but nothing answers
     d = deploy()
     vol_id, _ = d.create_volume()
     with pytest.raises(life.PodCreateError) as err:
@@ -269,7 +272,7 @@ def test_create_that_times_out_terminates_its_pod(deploy, fake_runpod):
     text = str(err.value)
     assert "not reachable over SSH within 2s" in text and "was terminated" in text
     (pod,) = fake_runpod.pods.values()
-    assert pod.status == rp.TERMINATED                            # nothing keeps billing
+    assert pod.status == rp.TERMINATED  # nothing keeps billing
     assert live_pods(fake_runpod) == []
 
 
@@ -287,9 +290,9 @@ def test_refresh_reports_preemption_then_drops_a_vanished_pod(deploy, fake_runpo
     assert read.outs["ssh_host"] is None and read.outs["ssh_port"] is None
     assert read.outs["market"] == "spot" and read.outs["image"] == outs["image"]
 
-    fake_runpod.preempt(pod_id, terminate=True)               # RunPod took the machine for good
+    fake_runpod.preempt(pod_id, terminate=True)  # RunPod took the machine for good
     gone = d.pod.read(pod_id, engine_shape(read.outs))
-    assert gone.id is None                                         # the next `pulumi up` recreates it
+    assert gone.id is None  # the next `pulumi up` recreates it
 
 
 def test_bid_change_updates_in_place_without_touching_the_pod(deploy, fake_runpod, reachable):
@@ -313,8 +316,8 @@ def test_destroy_terminates_and_tolerates_a_pod_already_gone(deploy, fake_runpod
     pod_id, outs = d.create_pod(vol_id)
     d.pod.delete(pod_id, outs)
     assert fake_runpod.pods.get(pod_id) is None or fake_runpod.pods[pod_id].status == rp.TERMINATED
-    d.pod.delete(pod_id, outs)                                     # already gone: fine
-    d.volume.delete(vol_id, vol_outs)                              # the volume is free now
+    d.pod.delete(pod_id, outs)  # already gone: fine
+    d.volume.delete(vol_id, vol_outs)  # the volume is free now
     assert vol_id not in fake_runpod.volumes
 
 
@@ -326,15 +329,15 @@ def test_the_key_never_reaches_the_serialized_providers(deploy, fake_runpod):
         assert vars(dill.loads(raw)) == {}
     # configure() has run: the instances are still empty and re-serialize to the same blob.
     from pulumi.dynamic.dynamic import serialize_provider
+
     for kind, provider in d.providers.items():
         assert vars(provider) == {} and serialize_provider(provider) == d.blobs[kind]
-
 
 
 def test_spot_withdrawn_with_fallback_creates_an_on_demand_pod(deploy, fake_runpod, reachable):
     # The likeliest real-world case: RunPod removed spot. The price query loses minimumBidPrice with
     # it, yet the on-demand price still answers, so the fallback can check the cap and go ahead.
-    d = deploy(spotFallback="on-demand", maxOnDemandPricePerGpu="0.70")     # fake's 4090: 0.69
+    d = deploy(spotFallback="on-demand", maxOnDemandPricePerGpu="0.70")  # fake's 4090: 0.69
     vol_id, _ = d.create_volume()
     fake_runpod.remove_spot()
     pod_id, outs = d.create_pod(vol_id)
@@ -344,8 +347,8 @@ def test_spot_withdrawn_with_fallback_creates_an_on_demand_pod(deploy, fake_runp
 
 # ---------------------------------------------------------------- GraphQL retired (410 Gone on /graphql)
 def test_graphql_retired_without_fallback_creates_nothing_and_says_what_to_set(deploy, fake_runpod):
-    d = deploy()                                                   # spotFallback: fail
-    vol_id, _ = d.create_volume()                                  # volumes are REST v2: unaffected
+    d = deploy()  # spotFallback: fail
+    vol_id, _ = d.create_volume()  # volumes are REST v2: unaffected
     fake_runpod.retire_graphql()
     with pytest.raises(life.PodCreateError) as err:
         d.create_pod(vol_id)
@@ -356,20 +359,21 @@ def test_graphql_retired_without_fallback_creates_nothing_and_says_what_to_set(d
     assert_no_key(fake_runpod, text)
 
 
-def test_graphql_retired_with_fallback_creates_an_on_demand_pod_priced_by_the_v2_catalog(deploy, fake_runpod,
-                                                                                         reachable):
-    d = deploy(spotFallback="on-demand", maxOnDemandPricePerGpu="0.70")     # fake's 4090: 0.69
+def test_graphql_retired_with_fallback_creates_an_on_demand_pod_priced_by_the_v2_catalog(
+    deploy, fake_runpod, reachable
+):
+    d = deploy(spotFallback="on-demand", maxOnDemandPricePerGpu="0.70")  # fake's 4090: 0.69
     vol_id, _ = d.create_volume()
     fake_runpod.retire_graphql()
     pod_id, outs = d.create_pod(vol_id)
     assert outs["market"] == "on-demand" and fake_runpod.pods[pod_id].interruptible is False
     assert outs["ssh_host"] == reachable.host and outs["status"] == rp.RUNNING
     assert [p.id for p in live_pods(fake_runpod)] == [pod_id]
-    assert any(r.path.startswith("/v2/catalog/gpus/") for r in fake_runpod.requests)   # the price check
+    assert any(r.path.startswith("/v2/catalog/gpus/") for r in fake_runpod.requests)  # the price check
 
-    read = d.pod.read(pod_id, outs)                                # `pulumi refresh` without GraphQL
+    read = d.pod.read(pod_id, outs)  # `pulumi refresh` without GraphQL
     assert read.id == pod_id and read.outs["market"] == "on-demand" and read.outs["status"] == rp.RUNNING
-    d.pod.delete(pod_id, outs)                                     # `pulumi destroy` too
+    d.pod.delete(pod_id, outs)  # `pulumi destroy` too
     assert live_pods(fake_runpod) == []
 
 

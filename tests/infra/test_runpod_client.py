@@ -1,4 +1,5 @@
 """RunPodClient against the fake RunPod API: every operation, every error class, retries, key hygiene."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,8 +13,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from infra import runpod_client as rc
-from infra.runpod_client import (AuthError, BidTooLow, InvalidAction, NetworkVolume, NoCapacity, NotFound, PodSpec, RateLimited, RunPodClient, RunPodError, SpotUnavailable, TransientError,
-                                 VolumeInUse)
+from infra.runpod_client import (
+    AuthError,
+    BidTooLow,
+    InvalidAction,
+    NetworkVolume,
+    NoCapacity,
+    NotFound,
+    PodSpec,
+    RateLimited,
+    RunPodClient,
+    RunPodError,
+    SpotUnavailable,
+    TransientError,
+    VolumeInUse,
+)
 
 GPU = "NVIDIA GeForce RTX 4090"
 
@@ -41,9 +55,17 @@ def volume(fake_runpod):
 
 
 def spec(volume_id: str | None = None, *, name: str = "trainer", dc: str = "EU-RO-1", **kw) -> PodSpec:
-    return PodSpec(name=name, image="runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404", gpu_type=GPU, gpu_count=1,
-                   data_center=dc, volume_id=volume_id, container_disk_gb=30,
-                   env={"PUBLIC_KEY": "ssh-ed25519 AAAAC3Nza me@host"}, **kw)
+    return PodSpec(
+        name=name,
+        image="runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404",
+        gpu_type=GPU,
+        gpu_count=1,
+        data_center=dc,
+        volume_id=volume_id,
+        container_disk_gb=30,
+        env={"PUBLIC_KEY": "ssh-ed25519 AAAAC3Nza me@host"},
+        **kw,
+    )
 
 
 def assert_key_absent(fake, *texts: str) -> None:
@@ -172,11 +194,11 @@ def test_on_demand_pod_lifecycle(fake_runpod, client, volume):
     assert client.get_pod(pod.id, with_history=True).interruptible is False
     stopped = client.stop_pod(pod.id)
     assert stopped.status == "EXITED"
-    assert client.stop_pod(pod.id).status == "EXITED"           # stopping a stopped pod is a no-op
+    assert client.stop_pod(pod.id).status == "EXITED"  # stopping a stopped pod is a no-op
     started = client.start_pod(pod.id)
     assert started.status in ("PROVISIONING", "STARTING", "RUNNING")
     with pytest.raises(InvalidAction) as ei:
-        client.start_pod(pod.id)                                  # RUNNING: start is not an allowed action
+        client.start_pod(pod.id)  # RUNNING: start is not an allowed action
     assert ei.value.status == 409 and "Action not valid" in ei.value.message
     client.terminate_pod(pod.id)
     assert fake_runpod.pods[pod.id].status == "TERMINATED"
@@ -258,7 +280,7 @@ def test_volume_in_community_style_data_center_is_rejected_by_the_server(client)
 
 def test_volume_in_a_data_center_that_does_not_exist_is_refused(client, fake_runpod):
     with pytest.raises(RunPodError, match="supported data centers: EU-RO-1") as ei:
-        client.create_network_volume("v", 20, "EU-XX-9")        # well-formed, but no such data center
+        client.create_network_volume("v", 20, "EU-XX-9")  # well-formed, but no such data center
     assert ei.value.status == 400 and fake_runpod.volumes == {}
 
 
@@ -271,7 +293,7 @@ def test_no_capacity_spot_and_on_demand(fake_runpod, client, volume):
     with pytest.raises(NoCapacity) as ei:
         client.create_on_demand_pod(spec(volume.id))
     assert ei.value.status == 400 and "on-demand" in str(ei.value)
-    with pytest.raises(NoCapacity):                               # unknown GPU type: the scheduler finds nothing
+    with pytest.raises(NoCapacity):  # unknown GPU type: the scheduler finds nothing
         client.create_on_demand_pod(dataclasses.replace(spec(None), gpu_type="Nope"))
     assert fake_runpod.live_pods() == []
 
@@ -318,8 +340,12 @@ def test_rule_violation_400_and_unknown_field_422_carry_the_server_message(fake_
         client.create_on_demand_pod(spec(volume.id, dc="US-KS-2"))
     assert ei.value.status == 400 and type(ei.value) is RunPodError
     with pytest.raises(RunPodError, match="'dataCenterId' not allowed") as ei:
-        client._rest("POST", "/v2/network-volumes", {"name": "v", "size": 10, "dataCenterId": "EU-RO-1"},
-                     operation="create network volume")
+        client._rest(
+            "POST",
+            "/v2/network-volumes",
+            {"name": "v", "size": 10, "dataCenterId": "EU-RO-1"},
+            operation="create network volume",
+        )
     assert ei.value.status == 422
 
 
@@ -373,8 +399,13 @@ def test_connection_refused_is_transient(sleeps):
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    c = RunPodClient("k" * 20, rest_url=f"http://127.0.0.1:{port}", graphql_url=f"http://127.0.0.1:{port}/graphql",
-                     sleep=sleeps, max_retries=2)
+    c = RunPodClient(
+        "k" * 20,
+        rest_url=f"http://127.0.0.1:{port}",
+        graphql_url=f"http://127.0.0.1:{port}/graphql",
+        sleep=sleeps,
+        max_retries=2,
+    )
     with pytest.raises(TransientError, match="cannot connect"):
         c.list_pods()
     assert len(sleeps) == 2
@@ -397,7 +428,7 @@ def test_ambiguous_on_demand_create_after_server_error_adopts_the_pod(fake_runpo
 
 
 def test_create_is_retried_when_the_server_did_not_act(fake_runpod, client, volume):
-    existing = fake_runpod.add_pod(name="trainer", status="EXITED")   # same name, must not be adopted
+    existing = fake_runpod.add_pod(name="trainer", status="EXITED")  # same name, must not be adopted
     fake_runpod.inject("rest:POST /v2/pods", "transient")
     fake_runpod.inject("rest:POST /v2/pods", "drop_before")
     pod = client.create_on_demand_pod(spec(volume.id))
@@ -427,7 +458,7 @@ def test_ambiguous_volume_create_stop_resume_terminate_delete(fake_runpod, clien
     client.resume_spot_pod(pod.id, 0.3, 1)
     assert fake_runpod.pods[pod.id].start_count == 2
     fake_runpod.inject("rest:DELETE /v2/pods/*", "drop_after")
-    client.terminate_pod(pod.id)                                   # no NotFound for our own earlier success
+    client.terminate_pod(pod.id)  # no NotFound for our own earlier success
     fake_runpod.inject("rest:DELETE /v2/network-volumes/*", "server_error_after")
     client.delete_network_volume(vol.id)
     assert fake_runpod.volumes == {}
@@ -435,16 +466,26 @@ def test_ambiguous_volume_create_stop_resume_terminate_delete(fake_runpod, clien
 
 # ---------------------------------------------------------------- parsing and classification
 def _v2(status="RUNNING", direct=None, runtime_ports=None):
-    return {"id": "p1", "name": "n", "status": status, "gpu": {"id": GPU, "count": 2}, "cost": 0.5,
-            "dataCenterId": "EU-RO-1", "mounts": {"network": [{"volumeId": "v1", "path": "/workspace"}]},
-            "ssh": {"proxy": None, "direct": direct},
-            "runtime": {"uptime": 1, "ports": runtime_ports or []}, "startedAt": "t"}
+    return {
+        "id": "p1",
+        "name": "n",
+        "status": status,
+        "gpu": {"id": GPU, "count": 2},
+        "cost": 0.5,
+        "dataCenterId": "EU-RO-1",
+        "mounts": {"network": [{"volumeId": "v1", "path": "/workspace"}]},
+        "ssh": {"proxy": None, "direct": direct},
+        "runtime": {"uptime": 1, "ports": runtime_ports or []},
+        "startedAt": "t",
+    }
 
 
 def test_ssh_endpoint_from_direct_then_runtime_ports_only_when_running():
     direct = {"host": "1.2.3.4", "port": 4000, "username": "root", "command": "ssh"}
-    ports = [{"private": 8888, "public": 1, "type": "http", "ip": "9.9.9.9"},
-             {"private": 22, "public": 5000, "type": "tcp", "ip": "5.6.7.8"}]
+    ports = [
+        {"private": 8888, "public": 1, "type": "http", "ip": "9.9.9.9"},
+        {"private": 22, "public": 5000, "type": "tcp", "ip": "5.6.7.8"},
+    ]
     assert rc._pod_from_v2(_v2(direct=direct, runtime_ports=ports)).ssh == rc.SshEndpoint("1.2.3.4", 4000)
     assert rc._pod_from_v2(_v2(runtime_ports=ports)).ssh == rc.SshEndpoint("5.6.7.8", 5000)
     assert rc._pod_from_v2(_v2(status="EXITED", direct=direct, runtime_ports=ports)).ssh is None
@@ -452,28 +493,40 @@ def test_ssh_endpoint_from_direct_then_runtime_ports_only_when_running():
     assert (p.ssh, p.gpu_count, p.volume_id, p.data_center) == (None, 2, "v1", "EU-RO-1")
 
 
-@pytest.mark.parametrize("message, cls", [
-    ("There are no longer any instances available with the requested specifications. Please refresh and try again.", NoCapacity),
-    ("There are no longer any instances available with the request specifications. Please try again later.", NoCapacity),
-    ("There are no instances available with the request specifications. Please try again later.", NoCapacity),
-    ("There are no longer any instances available with enough disk space.", NoCapacity),
-    ("There are not enough free GPUs on the host machine to start this pod.", NoCapacity),
-    ("Cannot resume a spot pod as an on demand pod.", InvalidAction),
-    ("pod not found to terminate", NotFound),
-    ("Tried to delete nonexistent network volume", NotFound),
-    ("You must remove this network volume from all pods before deleting it.", VolumeInUse),
-    ("Something went wrong. Please try again later or contact support.", RunPodError),
-    ("Failed to find data center, please try again.", RunPodError),
-])
+@pytest.mark.parametrize(
+    "message, cls",
+    [
+        (
+            "There are no longer any instances available with the requested specifications. Please refresh and try again.",
+            NoCapacity,
+        ),
+        (
+            "There are no longer any instances available with the request specifications. Please try again later.",
+            NoCapacity,
+        ),
+        ("There are no instances available with the request specifications. Please try again later.", NoCapacity),
+        ("There are no longer any instances available with enough disk space.", NoCapacity),
+        ("There are not enough free GPUs on the host machine to start this pod.", NoCapacity),
+        ("Cannot resume a spot pod as an on demand pod.", InvalidAction),
+        ("pod not found to terminate", NotFound),
+        ("Tried to delete nonexistent network volume", NotFound),
+        ("You must remove this network volume from all pods before deleting it.", VolumeInUse),
+        ("Something went wrong. Please try again later or contact support.", RunPodError),
+        ("Failed to find data center, please try again.", RunPodError),
+    ],
+)
 def test_message_classification(message, cls):
     assert rc._classify(message) is cls
 
 
-@pytest.mark.parametrize("message", [
-    'Cannot query field "podRentInterruptable" on type "Mutation".',
-    'Unknown argument "bidPerGpu" on field "Mutation.podBidResume".',
-    'Field "bidPerGpu" is not defined by type "PodRentInterruptableInput".',
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        'Cannot query field "podRentInterruptable" on type "Mutation".',
+        'Unknown argument "bidPerGpu" on field "Mutation.podBidResume".',
+        'Field "bidPerGpu" is not defined by type "PodRentInterruptableInput".',
+    ],
+)
 def test_schema_errors_on_spot_operations_are_spot_unavailable(message):
     assert rc._classify(message, spot_op=True) is SpotUnavailable
     assert rc._classify(message, spot_op=False) is RunPodError
@@ -526,7 +579,9 @@ def test_server_echoing_the_key_is_scrubbed():
 
 
 def test_402_insufficient_balance_says_what_to_do():
-    stub = _Stub(402, json.dumps({"title": "Payment Required", "status": 402, "detail": "insufficient balance"}).encode())
+    stub = _Stub(
+        402, json.dumps({"title": "Payment Required", "status": 402, "detail": "insufficient balance"}).encode()
+    )
     try:
         c = RunPodClient("k" * 20, rest_url=stub.url, graphql_url=stub.url + "/graphql")
         with pytest.raises(RunPodError, match="add credit") as ei:
@@ -548,7 +603,9 @@ def test_non_json_5xx_and_non_integer_retry_after(sleeps):
 
 
 def test_graphql_400_with_errors_is_classified(sleeps):
-    body = json.dumps({"errors": [{"message": 'Field "PodBidResumeInput.gpuCount" of required type "Int!" was not provided.'}]})
+    body = json.dumps(
+        {"errors": [{"message": 'Field "PodBidResumeInput.gpuCount" of required type "Int!" was not provided.'}]}
+    )
     stub = _Stub(400, body.encode())
     try:
         c = RunPodClient("k" * 20, rest_url=stub.url, graphql_url=stub.url + "/graphql", sleep=sleeps)

@@ -1,6 +1,7 @@
 """`python -m runner.livecheck` against the fake RunPod API (RUNPOD_REST_URL / RUNPOD_GRAPHQL_URL point at
 it), as a subprocess like a user runs it: the read-only checks, the lifecycle under its cap, Ctrl-C in
 the middle of the lifecycle, an earlier run's leftovers, and what it says without a key."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,7 @@ class LiveCheck:
         self.fake = fake
         self.cwd = tmp_path
         self.state = tmp_path / "state"
-        self.env_file = tmp_path / "empty.env"       # not the developer's .runpod.env
+        self.env_file = tmp_path / "empty.env"  # not the developer's .runpod.env
         self.env_file.write_text("")
         self.env_file.chmod(0o600)
 
@@ -38,8 +39,15 @@ class LiveCheck:
         return [sys.executable, "-m", "runner.livecheck", "--env-file", str(self.env_file), *args]
 
     def run(self, *args: str, with_key: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(self.argv(*args), env=self.env(with_key), cwd=self.cwd, capture_output=True,
-                              text=True, timeout=120, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            self.argv(*args),
+            env=self.env(with_key),
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
 
     def report(self, *args: str) -> tuple[int, dict, str]:
         proc = self.run("--json", *args)
@@ -124,10 +132,17 @@ def test_a_cap_too_small_creates_nothing(live: LiveCheck):
 
 
 def test_ctrl_c_during_the_lifecycle_removes_the_pod(live: LiveCheck):
-    live.fake.boot_seconds = 120.0           # the pod stays PROVISIONING: the check waits for it
-    proc = subprocess.Popen(live.argv("--lifecycle", "--max-spend", "0.10"), env=live.env(), cwd=live.cwd,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=interruptible)
+    live.fake.boot_seconds = 120.0  # the pod stays PROVISIONING: the check waits for it
+    proc = subprocess.Popen(
+        live.argv("--lifecycle", "--max-spend", "0.10"),
+        env=live.env(),
+        cwd=live.cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=interruptible,
+    )
     created = threading.Event()
     lines: list[str] = []
 
@@ -154,8 +169,15 @@ def test_ctrl_c_during_the_lifecycle_removes_the_pod(live: LiveCheck):
 
 def test_sigterm_is_cleaned_up_like_ctrl_c(live: LiveCheck):
     live.fake.boot_seconds = 120.0
-    proc = subprocess.Popen(live.argv("--lifecycle", "--max-spend", "0.10"), env=live.env(), cwd=live.cwd,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        live.argv("--lifecycle", "--max-spend", "0.10"),
+        env=live.env(),
+        cwd=live.cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stderr is not None
     for line in proc.stderr:
         if "waiting (up to" in line:

@@ -1,5 +1,6 @@
 """The idle stop's watcher (remote/podside/idlewatch.py), piece by piece; tests/runner/test_idle_stop.py
 runs it for real on the stand-in pod."""
+
 from __future__ import annotations
 
 import json
@@ -19,17 +20,21 @@ HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when ret
 
 
 def proc_net_line(n: int, local_port: int, remote_port: int, state: str, inode: int) -> str:
-    return (f"   {n}: 0100007F:{local_port:04X} 0100007F:{remote_port:04X} {state} 00000000:00000000 "
-            f"00:00000000 00000000     0        0 {inode} 1 0000000000000000 20 4 30 10 -1\n")
+    return (
+        f"   {n}: 0100007F:{local_port:04X} 0100007F:{remote_port:04X} {state} 00000000:00000000 "
+        f"00:00000000 00000000     0        0 {inode} 1 0000000000000000 20 4 30 10 -1\n"
+    )
 
 
 def test_ssh_connections_count_only_established_ones_to_the_ssh_port(tmp_path):
     tcp = tmp_path / "tcp"
-    tcp.write_text(HEADER
-                   + proc_net_line(0, 22, 0, "0A", 100)         # sshd listening
-                   + proc_net_line(1, 22, 51234, "01", 101)     # a session to it
-                   + proc_net_line(2, 51800, 22, "01", 102)     # the pod's own ssh out to elsewhere
-                   + proc_net_line(3, 22, 51235, "06", 103))    # a closed one (TIME_WAIT)
+    tcp.write_text(
+        HEADER
+        + proc_net_line(0, 22, 0, "0A", 100)  # sshd listening
+        + proc_net_line(1, 22, 51234, "01", 101)  # a session to it
+        + proc_net_line(2, 51800, 22, "01", 102)  # the pod's own ssh out to elsewhere
+        + proc_net_line(3, 22, 51235, "06", 103)
+    )  # a closed one (TIME_WAIT)
     sockets = idlewatch.tcp_sockets([str(tcp), str(tmp_path / "missing-tcp6")])
     assert len(sockets) == 4
     assert idlewatch.ssh_connections({22}, sockets) == 1
@@ -50,19 +55,29 @@ def test_the_sshd_of_this_machine_is_found_by_its_listening_sockets(sshd):
 def test_training_counts_only_while_its_supervisor_lives(tmp_path):
     paths = VolumePaths(str(tmp_path))
     os.makedirs(paths.runner_dir)
-    supervisor = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", "supervise"],
-                                  stdin=subprocess.PIPE)
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()", "supervise"], stdin=subprocess.PIPE
+    )
     try:
-        wait_for(lambda: b"supervise" in Path(f"/proc/{supervisor.pid}/cmdline").read_bytes(), 10,
-                 "the stand-in supervisor to have exec'd")
-        for state, pid, busy in (("running", supervisor.pid, True), ("setup", supervisor.pid, True),
-                                 ("succeeded", supervisor.pid, False), ("running", os.getpid(), False),
-                                 ("running", None, False)):
-            Path(paths.state_file).write_text(json.dumps({"run_id": "r1", "attempt": 2, "state": state,
-                                                          "supervisor_pid": pid}))
+        wait_for(
+            lambda: b"supervise" in Path(f"/proc/{supervisor.pid}/cmdline").read_bytes(),
+            10,
+            "the stand-in supervisor to have exec'd",
+        )
+        for state, pid, busy in (
+            ("running", supervisor.pid, True),
+            ("setup", supervisor.pid, True),
+            ("succeeded", supervisor.pid, False),
+            ("running", os.getpid(), False),
+            ("running", None, False),
+        ):
+            Path(paths.state_file).write_text(
+                json.dumps({"run_id": "r1", "attempt": 2, "state": state, "supervisor_pid": pid})
+            )
             assert bool(idlewatch.training_running(paths)) is busy, (state, pid)
-        Path(paths.state_file).write_text(json.dumps({"run_id": "r1", "attempt": 2, "state": "running",
-                                                      "supervisor_pid": supervisor.pid}))
+        Path(paths.state_file).write_text(
+            json.dumps({"run_id": "r1", "attempt": 2, "state": "running", "supervisor_pid": supervisor.pid})
+        )
         assert idlewatch.training_running(paths) == "run r1 attempt 2"
     finally:
         supervisor.communicate(b"")
@@ -87,13 +102,15 @@ def scripted_watcher(tmp_path, monkeypatch, busy: list[list[str]], stops: list[b
     checks = iter(busy)
     monkeypatch.setattr(idlewatch, "busy_reasons", lambda *_: next(checks, []))
     logged: list[str] = []
-    watcher = idlewatch.Watcher(paths, idle_s, 10.0, {}, str(tmp_path / "rp_env"), logged.append,
-                                clock=clock, sleep=clock.sleep)
+    watcher = idlewatch.Watcher(
+        paths, idle_s, 10.0, {}, str(tmp_path / "rp_env"), logged.append, clock=clock, sleep=clock.sleep
+    )
     attempts: list[float] = []
 
     def stop() -> bool:
         attempts.append(clock.now)
         return stops.pop(0)
+
     monkeypatch.setattr(watcher, "stop_pod", stop)
     return watcher, clock, attempts, logged, paths
 
@@ -104,8 +121,12 @@ def test_busy_restarts_the_idle_clock_and_idle_for_the_whole_time_stops(tmp_path
     assert watcher.run(max_checks=30) == 0
     # Busy at checks 1-3 and 6 (t=1000..1020, 1050); idle from 1050; 30 s later, at t=1080, the stop.
     assert attempts == [1080.0]
-    assert logged[1:] == ["busy: training (run r attempt 1)", "idle: nothing running, nobody connected",
-                          "busy: 1 SSH connection(s) on port 22", "idle: nothing running, nobody connected"]
+    assert logged[1:] == [
+        "busy: training (run r attempt 1)",
+        "idle: nothing running, nobody connected",
+        "busy: 1 SSH connection(s) on port 22",
+        "idle: nothing running, nobody connected",
+    ]
     status = json.loads(Path(paths.idle_watch).read_text())
     assert status[IdleKey.BUSY] == [] and status[IdleKey.IDLE_FOR_S] == 30.0 and status[IdleKey.PID] == os.getpid()
 
@@ -138,12 +159,12 @@ def test_the_idle_stop_marker_says_idle(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- the start command
 def test_the_start_command_is_one_single_quoted_bash_word_with_no_quote_inside():
     command = bundle.idle_start_command(1200, "/workspace")
-    words = shlex.split(command)               # how RunPod's host parses a start command
+    words = shlex.split(command)  # how RunPod's host parses a start command
     assert words[:2] == ["sh", "-c"] and len(words) == 3
     assert "'" not in words[2]
     assert "--idle-seconds 1200 --workspace /workspace --ensure" in words[2]
     assert words[2].endswith("S=${RT_IMAGE_START:-/start.sh}; if [ -x $S ]; then exec $S; fi; exec sleep infinity")
-    assert len(command) < 16_000                # it travels in every create request
+    assert len(command) < 16_000  # it travels in every create request
     with pytest.raises(ValueError, match="plain absolute path"):
         bundle.idle_start_command(1200, "/work space")
 
@@ -154,13 +175,21 @@ def test_without_python3_the_image_still_starts(tmp_path):
     image_start = tmp_path / "start.sh"
     image_start.write_text(f"#!/bin/sh\necho image-start > {started}\n")
     image_start.chmod(0o755)
-    bin_dir = tmp_path / "bin"                 # a PATH with the basics and no python3
+    bin_dir = tmp_path / "bin"  # a PATH with the basics and no python3
     bin_dir.mkdir()
     for tool in ("mkdir", "setsid", "sleep"):
-        (bin_dir / tool).symlink_to(subprocess.run(["bash", "-c", f"command -v {tool}"], capture_output=True,
-                                                   text=True, check=True).stdout.strip())
+        (bin_dir / tool).symlink_to(
+            subprocess.run(
+                ["bash", "-c", f"command -v {tool}"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
     words = shlex.split(bundle.idle_start_command(60, str(tmp_path / "ws")))
-    done = subprocess.run(["/bin/sh", *words[1:]], env={"PATH": str(bin_dir), "RT_IMAGE_START": str(image_start)},
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        ["/bin/sh", *words[1:]],
+        env={"PATH": str(bin_dir), "RT_IMAGE_START": str(image_start)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 0, done.stderr
     assert started.read_text() == "image-start\n"

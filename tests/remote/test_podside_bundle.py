@@ -1,4 +1,5 @@
 """remote/podside/bundle.py and the shim: what is streamed, and that it is small and deterministic."""
+
 from __future__ import annotations
 
 import io
@@ -32,8 +33,12 @@ def test_launcher_script_is_the_shim_then_the_program_then_the_call():
 def test_the_shipped_program_runs_under_isolated_python(tmp_path):
     pyz = tmp_path / "p.pyz"
     pyz.write_bytes(bundle.program_bytes())
-    out = subprocess.run([sys.executable, "-I", "-S", str(pyz)], capture_output=True, text=True,
-                         env={"RT_ACTION": "deploy", "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", str(pyz)],
+        capture_output=True,
+        text=True,
+        env={"RT_ACTION": "deploy", "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 2 and out.stderr == "error: RT_ACTION must be 'launch' or 'inspect' (got 'deploy')\n"
 
 
@@ -46,15 +51,16 @@ def test_no_module_is_large():
 def test_the_shipped_modules_parse_as_python_3_8():
     # The pod image's python3 may be old; the program promises 3.8+ (run end to end with a 3.8 by hand).
     import ast
+
     for path in bundle.PACKAGE_DIR.glob("*.py"):
         ast.parse(path.read_text(), str(path), feature_version=(3, 8))
 
 
 def test_launcher_script_is_cached_next_to_the_bytecode_and_equals_a_fresh_build():
     bundle.launcher_script.cache_clear()
-    text = bundle.launcher_script()                      # builds or reads the cache
+    text = bundle.launcher_script()  # builds or reads the cache
     cached = list((bundle.PACKAGE_DIR / "__pycache__").glob("launcher-*.sh"))
     assert len(cached) == 1 and cached[0].read_text(encoding="utf-8") == text
     assert text == bundle.build_launcher_script()
     bundle.launcher_script.cache_clear()
-    assert bundle.launcher_script() == text              # now from the cache
+    assert bundle.launcher_script() == text  # now from the cache

@@ -1,5 +1,6 @@
 """remote/podside/bundle.py ships bytecode beside the sources: used by a pod whose python3 has the
 runner's magic number, ignored (the .py imported instead) by any other."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -30,7 +31,7 @@ def test_bytecode_of_another_python_falls_back_to_the_source(tmp_path):
             data = src.read(info)
             if info.filename.endswith(".pyc"):
                 assert data[:4] == importlib.util.MAGIC_NUMBER
-                data = b"\x00\x00" + data[2:]            # another interpreter's magic number
+                data = b"\x00\x00" + data[2:]  # another interpreter's magic number
             dst.writestr(info, data)
     out = subprocess.run([sys.executable, "-I", "-c", PROBE, str(foreign)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

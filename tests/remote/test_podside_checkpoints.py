@@ -1,4 +1,5 @@
 """remote/podside/checkpoints.py in-process: completeness against the Hugging Face Trainer layout."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,9 @@ from remote.podside.checkpoints import checkpoint_problem, safetensors_problem, 
 from tests.remote_harness import safetensors_bytes, tiny_tensors, torch_zip_bytes
 
 
-def trainer_save(out: Path, step: int, *, layout: str = "single", cut: str | None = None,
-                 cut_bytes: int = 1, state: bool = True) -> Path:
+def trainer_save(
+    out: Path, step: int, *, layout: str = "single", cut: str | None = None, cut_bytes: int = 1, state: bool = True
+) -> Path:
     """Write checkpoint-<step> in the Trainer's order: weights, optimizer/scheduler/rng, trainer_state.json.
     cut: the file (by name) that a kill cut short, by cut_bytes."""
     d = out / f"checkpoint-{step}"
@@ -46,9 +48,15 @@ def test_a_whole_checkpoint_of_each_layout_is_complete(tmp_path, layout):
     assert scan(str(tmp_path)) == (str(d), [])
 
 
-@pytest.mark.parametrize("layout, cut", [
-    ("single", "model.safetensors"), ("bin", "pytorch_model.bin"),
-    ("sharded", "model-00002-of-00002.safetensors"), ("adapter", "adapter_model.safetensors")])
+@pytest.mark.parametrize(
+    "layout, cut",
+    [
+        ("single", "model.safetensors"),
+        ("bin", "pytorch_model.bin"),
+        ("sharded", "model-00002-of-00002.safetensors"),
+        ("adapter", "adapter_model.safetensors"),
+    ],
+)
 def test_a_truncated_weights_file_makes_it_incomplete(tmp_path, layout, cut):
     d = trainer_save(tmp_path, 10, layout=layout, cut=cut)
     why = checkpoint_problem(str(d), 10)
@@ -97,7 +105,7 @@ def test_scan_picks_the_newest_complete_and_lists_the_newer_incomplete(tmp_path)
     good = trainer_save(tmp_path, 20, layout="sharded")
     trainer_save(tmp_path, 30, cut="model.safetensors", cut_bytes=7)
     trainer_save(tmp_path, 40, state=False)
-    trainer_save(tmp_path, 100, layout="bin")                # numeric order, not text order
+    trainer_save(tmp_path, 100, layout="bin")  # numeric order, not text order
     (tmp_path / "checkpoint-50").write_text("a file")
     (tmp_path / "tmp-checkpoint-60").mkdir()
     (tmp_path / "checkpoint-x").mkdir()

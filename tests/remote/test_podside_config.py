@@ -1,4 +1,5 @@
 """remote/podside/configfile.py: output_dir from any config, with PyYAML or with the fallback parser."""
+
 from __future__ import annotations
 
 import sys
@@ -8,9 +9,11 @@ import pytest
 from remote.podside import configfile
 from remote.podside.configfile import ConfigError, output_dir, parse_top_level
 
-CONFIG = ("# experiment\nmodel:\n  output_dir: wrong/nested\n"
-          'output_dir: "checkpoints/exp one"  # quoted, with a comment\n'
-          "audio_dirs:\n  - data/audio_0\nmax_steps: 3\n")
+CONFIG = (
+    "# experiment\nmodel:\n  output_dir: wrong/nested\n"
+    'output_dir: "checkpoints/exp one"  # quoted, with a comment\n'
+    "audio_dirs:\n  - data/audio_0\nmax_steps: 3\n"
+)
 
 
 @pytest.fixture(params=["pyyaml", "fallback"])
@@ -18,7 +21,7 @@ def parser(request, monkeypatch):
     if request.param == "pyyaml":
         import yaml  # noqa: F401  (a dependency of the project: pyproject.toml)
     else:
-        monkeypatch.setitem(sys.modules, "yaml", None)      # `import yaml` raises ImportError
+        monkeypatch.setitem(sys.modules, "yaml", None)  # `import yaml` raises ImportError
     return request.param
 
 
@@ -34,11 +37,14 @@ def test_absolute_and_home_relative_output_dirs(tmp_path, parser):
     assert output_dir(str(cfg), "/ws/repo") == "/data/run"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("max_steps: 3\nmodel:\n  output_dir: nested/is/not/it\n", "has no top-level output_dir"),
-    ("output_dir:\n", "has no top-level output_dir"),
-    ("output_dir: ~\n", "has no top-level output_dir"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("max_steps: 3\nmodel:\n  output_dir: nested/is/not/it\n", "has no top-level output_dir"),
+        ("output_dir:\n", "has no top-level output_dir"),
+        ("output_dir: ~\n", "has no top-level output_dir"),
+    ],
+)
 def test_a_config_without_output_dir_is_a_clear_error(tmp_path, parser, text, message):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(text)
@@ -73,9 +79,9 @@ def test_a_cached_output_dir_is_used_for_the_same_text_and_parsed_again_for_anot
     assert output_dir(str(cfg), "/ws/repo", cache) == "/ws/repo/checkpoints/exp one"
     assert parses == [], "the same text: from the cache, no YAML parse"
     assert output_dir(str(cfg), "/ws/other", cache) == "/ws/other/checkpoints/exp one" and len(parses) == 1
-    cfg.write_text(CONFIG.replace("exp one", "exp two"))           # a git update changed it
+    cfg.write_text(CONFIG.replace("exp one", "exp two"))  # a git update changed it
     assert output_dir(str(cfg), "/ws/repo", cache) == "/ws/repo/checkpoints/exp two" and len(parses) == 2
-    cfg.write_text("max_steps: 3\n")                                # errors are never cached
+    cfg.write_text("max_steps: 3\n")  # errors are never cached
     for _ in range(2):
         with pytest.raises(ConfigError, match="no top-level output_dir"):
             output_dir(str(cfg), "/ws/repo", cache)
@@ -88,6 +94,7 @@ def test_the_cache_is_keyed_on_the_parser_and_survives_a_broken_file(tmp_path, m
     cache.write_text("{not json")
     assert output_dir(str(cfg), "/r", str(cache)) == "/r/a"
     import yaml  # noqa: F401
+
     with_yaml = configfile._cache_key(str(cfg), "/r", "output_dir: a\n")
     monkeypatch.setitem(sys.modules, "yaml", None)
     assert configfile._cache_key(str(cfg), "/r", "output_dir: a\n") != with_yaml

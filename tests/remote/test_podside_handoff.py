@@ -5,6 +5,7 @@ the git update, the config, the checkpoint scan and the state, and writes the pl
 tests hold the launcher inside its git step (a `git` stand-in first on PATH that waits until the
 early supervisor is up) and then let it go on, fail, or die, and check what is left behind.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,7 @@ from tests.remote_harness import PodSandbox, wait_for, write_executable
 # Runs instead of git for the first fetch/clone of a launch when RT_TEST_GIT_HOOK is set: waits
 # until a supervisor runs in this workspace's .runner (the early start), records that, then
 # proceeds (wait), fails (fail) or SIGKILLs the launcher, its parent (kill).
-GIT_HOOK = r'''#!{python}
+GIT_HOOK = r"""#!{python}
 import os, signal, sys, time
 REAL = {real!r}
 mode = os.environ.get("RT_TEST_GIT_HOOK")
@@ -57,20 +58,20 @@ if mode == "kill":
     os.kill(os.getppid(), signal.SIGKILL)
     sys.exit(1)
 os.execv(REAL, [REAL] + sys.argv[1:])
-'''
-
-
+"""
 
 
 @pytest.fixture
 def pod(tmp_path, venv_templates):
-    sandbox = PodSandbox(tmp_path / "pod", session=f"rt-hand-{uuid.uuid4().hex[:10]}",
-                         venv_template=venv_templates["warm"])
+    sandbox = PodSandbox(
+        tmp_path / "pod", session=f"rt-hand-{uuid.uuid4().hex[:10]}", venv_template=venv_templates["warm"]
+    )
     real = shutil.which("git")
     assert real
     sandbox.hook_record = sandbox.records / "git-hook.txt"
-    write_executable(sandbox.bin / "git", GIT_HOOK.format(python=sys.executable, real=real,
-                                                          record=str(sandbox.hook_record)))
+    write_executable(
+        sandbox.bin / "git", GIT_HOOK.format(python=sys.executable, real=real, record=str(sandbox.hook_record))
+    )
     yield sandbox
     sandbox.cleanup()
 
@@ -133,14 +134,13 @@ def test_the_supervisor_is_up_while_the_launcher_still_fetches(pod):
     assert plan[handoff.TOKEN_KEY] and plan["attempt"] == 2
 
 
-@pytest.mark.parametrize("case", ["git-refusal", "script-missing", "config-missing", "no-output-dir",
-                                  "log-unwritable"])
+@pytest.mark.parametrize("case", ["git-refusal", "script-missing", "config-missing", "no-output-dir", "log-unwritable"])
 def test_a_failure_after_the_early_start_leaves_no_session_supervisor_or_header(pod, case):
     state = first_run(pod)
     log_before = pod.log_text()
     overrides = {"RT_RUN_ID": "first", "RT_TEST_GIT_HOOK": "wait"}
     if case == "git-refusal":
-        overrides["RT_TEST_GIT_HOOK"] = "fail"           # the fetch fails once the supervisor is up
+        overrides["RT_TEST_GIT_HOOK"] = "fail"  # the fetch fails once the supervisor is up
         message = "git fetch of branch main"
     elif case == "script-missing":
         overrides["RT_TRAIN_SCRIPT"] = "scripts/nope.py"
@@ -155,7 +155,7 @@ def test_a_failure_after_the_early_start_leaves_no_session_supervisor_or_header(
         message = "has no top-level output_dir"
     else:
         os.rename(pod.log_file, pod.log_file.with_name("moved.log"))
-        pod.log_file.mkdir()                              # open(..., "a") of the log fails
+        pod.log_file.mkdir()  # open(..., "a") of the log fails
         log_before = ""
         message = "cannot write"
     run = pod.launch(**overrides)
@@ -167,7 +167,7 @@ def test_a_plan_write_error_leaves_no_session_or_supervisor(pod):
     first_run(pod)
     plan = runner_dir(pod) / "supervise.json"
     plan.unlink()
-    plan.mkdir()                                          # the rename onto it fails
+    plan.mkdir()  # the rename onto it fails
     run = pod.launch(RT_RUN_ID="first", RT_TEST_GIT_HOOK="wait")
     assert run.returncode == 2 and any("cannot write" in line for line in run.error_lines), run.stderr
     assert hooked(pod)[0].startswith("supervisor-up")
@@ -178,7 +178,7 @@ def test_a_plan_write_error_leaves_no_session_or_supervisor(pod):
 
 
 def test_a_killed_launcher_leaves_nothing_and_its_supervisor_never_runs_the_stale_plan(pod):
-    state = first_run(pod)                                # leaves a plan with the first launch's token
+    state = first_run(pod)  # leaves a plan with the first launch's token
     stale = json.loads((runner_dir(pod) / "supervise.json").read_text())
     log_before = pod.log_text()
     run = pod.launch(RT_RUN_ID="first", RT_TEST_GIT_HOOK="kill")
@@ -186,13 +186,14 @@ def test_a_killed_launcher_leaves_nothing_and_its_supervisor_never_runs_the_stal
     assert hooked(pod) == ["supervisor-up kill"]
     # The supervisor sees its launcher gone without a plan of its own and gives up; the session ends.
     wait_for(lambda: not pod.session_alive() and not supervisors(pod), 20, "the early supervisor to give up")
-    assert pod.log_text() == log_before and banner_lines(pod) == [line for line in log_before.split("\n")
-                                                                if line.startswith(BANNER)]
+    assert pod.log_text() == log_before and banner_lines(pod) == [
+        line for line in log_before.split("\n") if line.startswith(BANNER)
+    ]
     assert pod.state() == state
     assert json.loads((runner_dir(pod) / "supervise.json").read_text()) == stale
     assert not pod.processes_running(str(pod.repo_dir / "scripts" / "train.py"))
 
-    again = pod.launch(RT_RUN_ID="first", RT_STOP_POD="0")   # and the next launch works as usual
+    again = pod.launch(RT_RUN_ID="first", RT_STOP_POD="0")  # and the next launch works as usual
     assert again.returncode == 0, again.stderr
     assert again.result["status"] == "started" and again.result["attempt"] == state["attempt"] + 1
     assert pod.wait_finished()["state"] == "succeeded"
@@ -206,12 +207,37 @@ def _start_waiting_supervisor(pod: PodSandbox, token: str, launcher_pid: int) ->
     argv = [sys.executable, str(pyz), "supervise", "./supervise.json", token, str(launcher_pid)]
     env = {**os.environ, "TMUX_TMPDIR": str(pod.tmux_tmpdir)}
     env.pop("TMUX", None)
-    out = subprocess.run(["tmux", "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", pod.session,
-                          "-c", str(runner_dir(pod)), "exec " + shlex.join(argv), ";",
-                          "set-option", "-t", f"={pod.session}:", tmuxsession.SESSION_OWNER_OPTION,
-                          tmuxsession.SESSION_OWNER, ";",
-                          "set-option", "-t", f"={pod.session}:", tmuxsession.SESSION_TOKEN_OPTION, token],
-                         capture_output=True, text=True, env=env, timeout=10)
+    out = subprocess.run(
+        [
+            "tmux",
+            "new-session",
+            "-d",
+            "-P",
+            "-F",
+            "#{pane_pid}",
+            "-s",
+            pod.session,
+            "-c",
+            str(runner_dir(pod)),
+            "exec " + shlex.join(argv),
+            ";",
+            "set-option",
+            "-t",
+            f"={pod.session}:",
+            tmuxsession.SESSION_OWNER_OPTION,
+            tmuxsession.SESSION_OWNER,
+            ";",
+            "set-option",
+            "-t",
+            f"={pod.session}:",
+            tmuxsession.SESSION_TOKEN_OPTION,
+            token,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=10,
+    )
     assert out.returncode == 0, out.stderr
     pid = int(out.stdout.split()[0])
     wait_for(lambda: pid in supervisors(pod), 10, "the waiting supervisor")
@@ -221,7 +247,7 @@ def _start_waiting_supervisor(pod: PodSandbox, token: str, launcher_pid: int) ->
 def test_a_session_still_waiting_for_a_dead_launchers_plan_is_replaced_not_reported_running(pod):
     # Its launcher is gone (the lock is free), its supervisor has not noticed yet: the next launch
     # must not answer already-running for a session that will never train.
-    stand_in = subprocess.Popen(["sleep", "600"])         # the "launcher" pid it waits on
+    stand_in = subprocess.Popen(["sleep", "600"])  # the "launcher" pid it waits on
     try:
         waiting = _start_waiting_supervisor(pod, handoff.new_token(), stand_in.pid)
         run = pod.launch(RT_RUN_ID="fresh", RT_STOP_POD="0")
@@ -243,12 +269,15 @@ def test_a_waiting_supervisor_ignores_a_plan_with_another_token_and_gives_up_wit
         plan = runner_dir(pod) / "supervise.json"
         stale = json.loads(plan.read_text())
         stale["attempt"] = 99
-        plan.write_text(json.dumps(stale))                # rewritten, so read again: and refused
+        plan.write_text(json.dumps(stale))  # rewritten, so read again: and refused
         stand_in.kill()
         stand_in.wait()
         # Its last look at the plan comes after its launcher is gone: the stale one, which it refuses.
-        wait_for(lambda: not pod.session_alive() and waiting not in supervisors(pod), 10,
-                 "the supervisor to give up once its launcher is gone")
+        wait_for(
+            lambda: not pod.session_alive() and waiting not in supervisors(pod),
+            10,
+            "the supervisor to give up once its launcher is gone",
+        )
     finally:
         if stand_in.poll() is None:
             stand_in.kill()

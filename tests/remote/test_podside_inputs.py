@@ -1,36 +1,49 @@
 """remote/podside/inputs.py in-process: defaults, validation, the GPU count."""
+
 from __future__ import annotations
 
 import pytest
 
 from remote.podside.inputs import InputError, gpu_count, launch_kind, read_settings
 
-BASE = {"RT_WORKSPACE": "/ws", "RT_REPO_URL": "https://token@example.invalid/org/my-repo.git",
-        "RT_CONFIG": "configs/x.yaml"}
+BASE = {
+    "RT_WORKSPACE": "/ws",
+    "RT_REPO_URL": "https://token@example.invalid/org/my-repo.git",
+    "RT_CONFIG": "configs/x.yaml",
+}
 
 
 def test_defaults_and_the_derived_repo_dir():
     s = read_settings(BASE)
-    assert (s.action, s.branch, s.code_source, s.launcher, s.session, s.python) == \
-        ("launch", "main", "git", "auto", "train", "python3")
+    assert (s.action, s.branch, s.code_source, s.launcher, s.session, s.python) == (
+        "launch",
+        "main",
+        "git",
+        "auto",
+        "train",
+        "python3",
+    )
     assert s.repo_dir == "/ws/my-repo" and s.stop_pod is True and s.ack_wait == 0.0
     assert s.train_script == "scripts/train.py" and s.rp_env_file == "/etc/rp_environment"
     assert read_settings({**BASE, "RT_REPO_DIR": "rel/dir"}).repo_dir == "/ws/rel/dir"
     assert read_settings({"RT_ACTION": "inspect"}).repo_dir == ""
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"RT_ACTION": "deploy"}, "RT_ACTION must be"),
-    ({"RT_CONFIG": "a\rb"}, "RT_CONFIG must not contain a line break"),
-    ({"RT_CODE_SOURCE": "rsync"}, "RT_CODE_SOURCE must be"),
-    ({"RT_LAUNCHER": "mpirun"}, "RT_LAUNCHER must be"),
-    ({"RT_STOP_POD": "yes"}, "RT_STOP_POD must be"),
-    ({"RT_SESSION": "a b"}, "RT_SESSION must contain only"),
-    ({"RT_RUN_ID": "a b"}, "RT_RUN_ID must not contain whitespace"),
-    ({"RT_ACK_WAIT": "-1"}, "RT_ACK_WAIT must be a number"),
-    ({"RT_WORKSPACE": "ws"}, "RT_WORKSPACE must be an absolute path"),
-    ({"RT_REPO_URL": "https://example.invalid/.."}, "cannot derive a directory name"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"RT_ACTION": "deploy"}, "RT_ACTION must be"),
+        ({"RT_CONFIG": "a\rb"}, "RT_CONFIG must not contain a line break"),
+        ({"RT_CODE_SOURCE": "rsync"}, "RT_CODE_SOURCE must be"),
+        ({"RT_LAUNCHER": "mpirun"}, "RT_LAUNCHER must be"),
+        ({"RT_STOP_POD": "yes"}, "RT_STOP_POD must be"),
+        ({"RT_SESSION": "a b"}, "RT_SESSION must contain only"),
+        ({"RT_RUN_ID": "a b"}, "RT_RUN_ID must not contain whitespace"),
+        ({"RT_ACK_WAIT": "-1"}, "RT_ACK_WAIT must be a number"),
+        ({"RT_WORKSPACE": "ws"}, "RT_WORKSPACE must be an absolute path"),
+        ({"RT_REPO_URL": "https://example.invalid/.."}, "cannot derive a directory name"),
+    ],
+)
 def test_bad_values(env, message):
     with pytest.raises(InputError, match=message):
         read_settings({**BASE, **env})
@@ -49,5 +62,8 @@ def test_gpu_count_sources(tmp_path):
 
 
 def test_launch_kind():
-    assert [launch_kind("auto", 1), launch_kind("auto", 2), launch_kind("accelerate", 1)] == \
-        ["python", "torchrun", "accelerate"]
+    assert [launch_kind("auto", 1), launch_kind("auto", 2), launch_kind("accelerate", 1)] == [
+        "python",
+        "torchrun",
+        "accelerate",
+    ]

@@ -1,4 +1,5 @@
 """remote/podside/logbook.py: launcher lines always start on a line of their own."""
+
 from __future__ import annotations
 
 from remote.podside import logbook
@@ -34,5 +35,6 @@ def test_say_survives_a_closed_pane(monkeypatch):
 
     def closed(fd, data):
         raise OSError(5, "Input/output error")
+
     monkeypatch.setattr(os, "write", closed)
-    logbook.say("the pane is gone")                    # no exception
+    logbook.say("the pane is gone")  # no exception

@@ -1,4 +1,5 @@
 """remote/podside/record.py: the state record (atomic, fsync'd) and attempt counting."""
+
 from __future__ import annotations
 
 import json
@@ -52,14 +53,17 @@ def test_a_failed_write_leaves_the_old_record(tmp_path):
     assert os.listdir(tmp_path) == ["state.json"]
 
 
-@pytest.mark.parametrize("previous, run_id, expected", [
-    (None, "r", 1),
-    ({"run_id": "r", "attempt": 3}, "r", 4),
-    ({"run_id": "other", "attempt": 3}, "r", 1),
-    ({"run_id": "r", "attempt": "3"}, "r", 1),
-    ({"run_id": "r", "attempt": True}, "r", 1),
-    ({"run_id": "r"}, "r", 1),
-])
+@pytest.mark.parametrize(
+    "previous, run_id, expected",
+    [
+        (None, "r", 1),
+        ({"run_id": "r", "attempt": 3}, "r", 4),
+        ({"run_id": "other", "attempt": 3}, "r", 1),
+        ({"run_id": "r", "attempt": "3"}, "r", 1),
+        ({"run_id": "r", "attempt": True}, "r", 1),
+        ({"run_id": "r"}, "r", 1),
+    ],
+)
 def test_attempt_counting(previous, run_id, expected):
     assert record.next_attempt(previous, run_id) == expected
 

@@ -1,6 +1,7 @@
 """RT_REPO_COMMIT: the pod skips `git fetch` when its checkout already has origin/<branch> at the commit
 the runner's `git ls-remote` saw, and fetches exactly as before otherwise. Real bash, tmux and git;
 a `git` stand-in first on PATH records each git command the launcher runs."""
+
 from __future__ import annotations
 
 import shlex
@@ -13,19 +14,21 @@ from runner.train.launch import launcher_env
 from tests.remote_harness import PodSandbox, git, write_executable
 
 
-
-
 @pytest.fixture
 def pod(tmp_path, venv_templates):
-    sandbox = PodSandbox(tmp_path / "pod", session=f"rt-commit-{uuid.uuid4().hex[:10]}",
-                         venv_template=venv_templates["warm"])
+    sandbox = PodSandbox(
+        tmp_path / "pod", session=f"rt-commit-{uuid.uuid4().hex[:10]}", venv_template=venv_templates["warm"]
+    )
     real = shutil.which("git")
     assert real
     sandbox.git_log = sandbox.records / "git-argv.txt"
-    write_executable(sandbox.bin / "git", f"""#!/bin/bash
+    write_executable(
+        sandbox.bin / "git",
+        f"""#!/bin/bash
 printf '%s\\n' "$*" >> {shlex.quote(str(sandbox.git_log))}
 exec {shlex.quote(real)} "$@"
-""")
+""",
+    )
     yield sandbox
     sandbox.cleanup()
 
@@ -59,7 +62,7 @@ def test_the_fetch_is_skipped_when_the_pod_already_has_the_commit(pod):
     commit = full_head(pod)
     result = relaunch(pod, RT_REPO_COMMIT=commit)
     assert "fetch" not in git_commands(pod), git_commands(pod)
-    assert result["commit"] == commit[:len(result["commit"])]
+    assert result["commit"] == commit[: len(result["commit"])]
     assert git(pod.repo_dir, "rev-parse", "HEAD") == commit
 
 
@@ -77,7 +80,7 @@ def test_an_older_commit_than_the_pods_never_skips_the_fetch_or_goes_back(pod):
     old = full_head(pod)
     pod.write_config("configs/smoke.yaml", max_steps=50)
     pod.commit("second")
-    relaunch(pod)                                  # the pod's origin/main is now at "second"
+    relaunch(pod)  # the pod's origin/main is now at "second"
     pod.write_config("configs/other.yaml")
     newest = pod.commit("third")
     result = relaunch(pod, RT_REPO_COMMIT=old)
@@ -99,9 +102,17 @@ def test_a_malformed_commit_is_a_clear_error_before_anything_starts(pod):
 
 
 def test_launcher_env_sends_the_commit_only_when_known():
-    base = dict(workspace="/workspace", repo_url="https://example.invalid/r.git", branch="main",
-                config="configs/x.yaml", train_script="scripts/train.py", run_id="r", stop_pod=True,
-                detach=False, session="train")
+    base = dict(
+        workspace="/workspace",
+        repo_url="https://example.invalid/r.git",
+        branch="main",
+        config="configs/x.yaml",
+        train_script="scripts/train.py",
+        run_id="r",
+        stop_pod=True,
+        detach=False,
+        session="train",
+    )
     assert "RT_REPO_COMMIT" not in launcher_env(**base)
     assert "RT_REPO_COMMIT" not in launcher_env(**base, commit=None)
     assert launcher_env(**base, commit="a" * 40)["RT_REPO_COMMIT"] == "a" * 40

@@ -1,5 +1,6 @@
 """remote/podside/selfstop.py in-process: the order REST v2 -> runpodctl -> REST retries, the
 credentials file, and the key staying off command lines."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ import pytest
 
 from remote.podside import selfstop
 from remote.podside.contract import SelfStopKey, StopMethod
-from remote.podside.selfstop import rest_stop_url
 from remote.podside.inputs import read_env_file
+from remote.podside.selfstop import rest_stop_url
 from tests.remote_harness import StopApiServer
 
 POD = "pod-xyz789"
@@ -55,8 +56,14 @@ def test_rest_v2_comes_first(tmp_path, api):
     method, ctl, notes, _ = run_stop(tmp_path, rest_base=api.url, runpodctl="ok")
     assert method == StopMethod.REST
     assert ctl == [] and notes == []
-    assert api.requests == [{"path": f"/v2/pods/{POD}/action", "body": '{"action":"stop"}', "authorized": True,
-                             "content_type": "application/json"}]
+    assert api.requests == [
+        {
+            "path": f"/v2/pods/{POD}/action",
+            "body": '{"action":"stop"}',
+            "authorized": True,
+            "content_type": "application/json",
+        }
+    ]
 
 
 def test_runpodctl_after_a_refused_rest_call_and_no_retry_of_a_4xx(tmp_path, api):
@@ -72,8 +79,11 @@ def test_legacy_runpodctl_then_rest_retries_when_rest_was_unreachable(tmp_path):
     assert method == StopMethod.RUNPODCTL_LEGACY
     assert ctl == [f"pod stop {POD}|key", f"stop pod {POD}|key"] and slept == []
 
-    method, ctl, notes, slept = run_stop(tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path,
-                                         rest_base="http://127.0.0.1:9", runpodctl="fail")
+    method, ctl, notes, slept = run_stop(
+        tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path,
+        rest_base="http://127.0.0.1:9",
+        runpodctl="fail",
+    )
     assert method is None
     assert slept == list(selfstop.REST_RETRY_DELAYS_S), "REST is tried again once everything else failed"
     assert sum("REST v2 request failed" in n for n in notes) == 1 + len(selfstop.REST_RETRY_DELAYS_S)
@@ -95,11 +105,17 @@ def test_a_malformed_pod_id_stops_nothing(tmp_path, api):
 def test_credentials_come_from_the_file_which_is_never_run(tmp_path):
     env_file = tmp_path / "rp_environment"
     hostile = 'rpa_"q"\\b$(touch pwned)`id`'
-    env_file.write_text(f"# RunPod\nexport RUNPOD_POD_ID={POD}\nexport RUNPOD_API_KEY='{hostile}'\n"
-                        "RUNPOD_REST_URL=http://file.invalid\nnot a line 'unbalanced\nexport RUNPOD_GPU_COUNT=\"4\"\n")
+    env_file.write_text(
+        f"# RunPod\nexport RUNPOD_POD_ID={POD}\nexport RUNPOD_API_KEY='{hostile}'\n"
+        'RUNPOD_REST_URL=http://file.invalid\nnot a line \'unbalanced\nexport RUNPOD_GPU_COUNT="4"\n'
+    )
     values = read_env_file(str(env_file))
-    assert values == {"RUNPOD_POD_ID": POD, "RUNPOD_API_KEY": hostile, "RUNPOD_REST_URL": "http://file.invalid",
-                      "RUNPOD_GPU_COUNT": "4"}
+    assert values == {
+        "RUNPOD_POD_ID": POD,
+        "RUNPOD_API_KEY": hostile,
+        "RUNPOD_REST_URL": "http://file.invalid",
+        "RUNPOD_GPU_COUNT": "4",
+    }
     assert not list(Path.cwd().glob("pwned")) and not list(tmp_path.glob("pwned"))
     creds = selfstop.read_credentials(str(env_file), {"RUNPOD_REST_URL": "http://env.invalid"}, None, print)
     assert (creds.pod_id, creds.api_key, creds.rest_base) == (POD, hostile, "http://env.invalid")

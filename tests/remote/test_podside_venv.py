@@ -1,4 +1,5 @@
 """remote/podside/venvsetup.py: the install cache key and the interpreter identity record."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,12 @@ def test_requirements_key_is_sha256_of_version_nul_requirements():
 
 
 def test_requirements_key_changes_with_requirements_or_interpreter():
-    keys = {requirements_key(VERSION, b"a\n"), requirements_key(VERSION, b"b\n"),
-            requirements_key("3.12.1 (main)", b"a\n"), requirements_key(VERSION, None)}
+    keys = {
+        requirements_key(VERSION, b"a\n"),
+        requirements_key(VERSION, b"b\n"),
+        requirements_key("3.12.1 (main)", b"a\n"),
+        requirements_key(VERSION, None),
+    }
     assert len(keys) == 4
 
 
@@ -48,13 +53,13 @@ def test_interpreter_id_changes_when_a_file_is_replaced(tmp_path):
     before = interpreter_id(str(copy), str(venv_py))
     assert before and before.startswith(f"{copy}|")
     with open(copy, "ab") as fh:
-        fh.write(b"\0")                                  # an upgrade: another size
+        fh.write(b"\0")  # an upgrade: another size
     assert interpreter_id(str(copy), str(venv_py)) != before
 
 
 def test_interpreter_id_is_none_for_a_script_or_a_missing_file(tmp_path):
     shim = tmp_path / "python3"
-    shim.write_text("#!/bin/sh\nexec python3 \"$@\"\n")
+    shim.write_text('#!/bin/sh\nexec python3 "$@"\n')
     shim.chmod(0o755)
     assert interpreter_id(str(shim), _real_python()) is None
     assert interpreter_id(_real_python(), str(tmp_path / "gone")) is None
@@ -72,7 +77,7 @@ def test_warm_start_uses_the_record_without_starting_python(tmp_path):
     real_output = setup.children.output
     setup.children.output = lambda argv, timeout=120.0: (started.append(argv), real_output(argv))[1]
 
-    first = setup.python_version()                        # no record: both interpreters are asked
+    first = setup.python_version()  # no record: both interpreters are asked
     assert first == sys.version.splitlines()[0] and len(started) == 2
     record = Path(setup.record).read_text().splitlines()
     assert record == [interpreter_id(_real_python(), str(venv_py)), first]

@@ -6,6 +6,7 @@ when it is not there, and the runner sends the full script on the same connectio
 Real bash, tmux and git through runner.remote.local.LocalShell (SCRIPT_COMMAND, the same bytes as
 over SSH) against a PodSandbox workspace.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -22,8 +23,6 @@ from runner.train import launch as train_launch
 from tests.remote_harness import PodSandbox
 
 
-
-
 class RecordingShell(LocalShell):
     """LocalShell that keeps every script it was asked to run."""
 
@@ -38,8 +37,9 @@ class RecordingShell(LocalShell):
 
 @pytest.fixture
 def pod(tmp_path, venv_templates):
-    sandbox = PodSandbox(tmp_path / "pod", session=f"rt-short-{uuid.uuid4().hex[:10]}",
-                         venv_template=venv_templates["warm"])
+    sandbox = PodSandbox(
+        tmp_path / "pod", session=f"rt-short-{uuid.uuid4().hex[:10]}", venv_template=venv_templates["warm"]
+    )
     yield sandbox
     sandbox.cleanup()
 
@@ -50,8 +50,10 @@ def launch(pod: PodSandbox, known: Path, shell: RecordingShell, said: list[str])
 
 
 def kinds(shell: RecordingShell) -> list[str]:
-    return ["short" if text == bundle.short_launcher_script() else "full" if text == bundle.launcher_script()
-            else "other" for text in shell.scripts]
+    return [
+        "short" if text == bundle.short_launcher_script() else "full" if text == bundle.launcher_script() else "other"
+        for text in shell.scripts
+    ]
 
 
 def pyz(pod: PodSandbox) -> Path:
@@ -86,7 +88,7 @@ def test_a_missing_program_makes_the_runner_resend_the_full_script_on_the_same_c
     shell = RecordingShell(env=pod.base_env())
     launch(pod, known, shell, said)
     pod.wait_finished()
-    pyz(pod).unlink()                                     # e.g. a cleanup of .runner/
+    pyz(pod).unlink()  # e.g. a cleanup of .runner/
     again = launch(pod, known, shell, said)
     assert again.status == "started" and again.attempt == 2
     assert kinds(shell) == ["full", "short", "full"]
@@ -100,7 +102,7 @@ def test_a_wiped_volume_is_a_fresh_start_through_the_fallback(pod, tmp_path):
     shell = RecordingShell(env=pod.base_env())
     launch(pod, known, shell, said)
     pod.wait_finished()
-    shutil.rmtree(pod.workspace)                          # a new, empty network volume on the same endpoint
+    shutil.rmtree(pod.workspace)  # a new, empty network volume on the same endpoint
     pod.workspace.mkdir()
     fresh = launch(pod, known, shell, said)
     assert fresh.status == "started" and fresh.attempt == 1
@@ -125,10 +127,12 @@ def test_inspect_still_works_after_short_launches_and_a_removed_program(pod, tmp
     pod.wait_finished()
     launch(pod, known, shell, said)
     pod.wait_finished()
-    info = inspect_pod(shell, VolumePaths(str(pod.workspace)), session=pod.session,
-                       extra_env={"TMUX_TMPDIR": str(pod.tmux_tmpdir)})
+    info = inspect_pod(
+        shell, VolumePaths(str(pod.workspace)), session=pod.session, extra_env={"TMUX_TMPDIR": str(pod.tmux_tmpdir)}
+    )
     assert info.state["attempt"] == 2 and info.session_running is False
     pyz(pod).unlink()
-    info = inspect_pod(shell, VolumePaths(str(pod.workspace)), session=pod.session,
-                       extra_env={"TMUX_TMPDIR": str(pod.tmux_tmpdir)})
+    info = inspect_pod(
+        shell, VolumePaths(str(pod.workspace)), session=pod.session, extra_env={"TMUX_TMPDIR": str(pod.tmux_tmpdir)}
+    )
     assert info.state["attempt"] == 2 and not pyz(pod).exists(), "inspect writes nothing to the volume"

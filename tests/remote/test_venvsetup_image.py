@@ -3,6 +3,7 @@
 The "image" is a separate Python installation (bench/imagepython.py: a prefix of its own with its own
 site-packages, this machine's pip linked in) with a hand-made distribution `imgpkg 1.0` installed.
 Real `python -m venv`, real pip and the real uv; wheels from a local folder (no network)."""
+
 from __future__ import annotations
 
 import os
@@ -63,8 +64,7 @@ class World:
         # Any index but the requirements' --find-links folder is a closed port on loopback: an installer
         # that looked past --no-index would fail (and the tests below would see its fallback).
         dead = "http://127.0.0.1:9/simple"
-        self.environ = {"PATH": os.pathsep.join(path), "HOME": str(tmp), "UV_INDEX_URL": dead,
-                        "PIP_INDEX_URL": dead}
+        self.environ = {"PATH": os.pathsep.join(path), "HOME": str(tmp), "UV_INDEX_URL": dead, "PIP_INDEX_URL": dead}
 
     def requirements(self, *lines: str) -> None:
         head = f"--no-index\n--find-links {self.wheels}\n"
@@ -72,14 +72,27 @@ class World:
 
     def ensure(self) -> list[str]:
         start = len(self.notes)
-        VenvSetup(str(self.repo), self.python, Children(str(self.log)), self.notes.append,
-                  cache_dir=str(self.cache), environ=self.environ).ensure()
+        VenvSetup(
+            str(self.repo),
+            self.python,
+            Children(str(self.log)),
+            self.notes.append,
+            cache_dir=str(self.cache),
+            environ=self.environ,
+        ).ensure()
         return self.notes[start:]
 
     def venv_import(self, name: str) -> tuple[str, str]:
-        out = subprocess.run([str(self.repo / "venv" / "bin" / "python"), "-c",
-                              f"import {name}; print({name}.VERSION); print({name}.__file__)"],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [
+                str(self.repo / "venv" / "bin" / "python"),
+                "-c",
+                f"import {name}; print({name}.VERSION); print({name}.__file__)",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 0, out.stderr
         version, where = out.stdout.split()
         return version, where
@@ -112,8 +125,9 @@ def test_a_version_the_image_lacks_is_installed_into_the_venv(world):
     version, where = world.venv_import("imgpkg")
     assert version == "2.0" and where.startswith(str(world.venv_site())), where
     assert world.venv_import("extrapkg")[0] == "0.3"
-    image_version = subprocess.run([world.python, "-c", "import imgpkg; print(imgpkg.VERSION)"],
-                                   capture_output=True, text=True, timeout=60).stdout.strip()
+    image_version = subprocess.run(
+        [world.python, "-c", "import imgpkg; print(imgpkg.VERSION)"], capture_output=True, text=True, timeout=60
+    ).stdout.strip()
     assert image_version == "1.0", "the image itself is left alone"
     if "uv-bin" in world.environ["PATH"]:
         assert any(n.startswith("venv: uv installs 2 missing package(s)") for n in notes), notes
@@ -157,8 +171,14 @@ def test_a_warm_start_starts_no_python_and_installs_nothing(world):
     world.ensure()
     marker = (world.repo / "venv" / VENV_REQUIREMENTS_MARKER).read_text()
     started: list[list[str]] = []
-    setup = VenvSetup(str(world.repo), world.python, Children(str(world.log)), world.notes.append,
-                      cache_dir=str(world.cache), environ=world.environ)
+    setup = VenvSetup(
+        str(world.repo),
+        world.python,
+        Children(str(world.log)),
+        world.notes.append,
+        cache_dir=str(world.cache),
+        environ=world.environ,
+    )
     real_output, real_run = setup.children.output, setup.children.run
     setup.children.output = lambda argv, timeout=120.0: (started.append(argv), real_output(argv))[1]
     setup.children.run = lambda argv, env=None: (started.append(argv), real_run(argv, env))[1]
@@ -180,7 +200,7 @@ def test_a_venv_from_before_the_image_keying_is_rebuilt_once(tmp_path, image_tem
 
 def test_uv_resolves_alone_when_it_agrees_with_the_image(tmp_path, image_template):
     w = World(tmp_path, image_template, uv=True)
-    make_wheel(w.wheels, "imgpkg", "1.0")              # the image's version is in the index too
+    make_wheel(w.wheels, "imgpkg", "1.0")  # the image's version is in the index too
     make_wheel(w.wheels, "extrapkg", "0.3")
     w.requirements("imgpkg", "extrapkg")
     notes = w.ensure()
@@ -192,10 +212,16 @@ def test_uv_resolves_alone_when_it_agrees_with_the_image(tmp_path, image_templat
 
 def test_missing_lines_keeps_the_image_and_defers_to_pip_on_disagreement():
     image = ["torch==2.4.0+cu124", "numpy==1.26.4"]
-    locked = "--index-url https://pypi.org/simple\ntorch==2.4.0\nnumpy==1.26.4\nsafetensors==0.4.3 ; python_version >= '3'\n"
-    assert missing_lines(locked, image) == (["--index-url https://pypi.org/simple"],
-                                            ["safetensors==0.4.3 ; python_version >= '3'"])
-    assert missing_lines("torch==2.5.1\n", image) is None          # pip decides whether 2.4.0 would do
+    locked = (
+        "--index-url https://pypi.org/simple\ntorch==2.4.0\nnumpy==1.26.4\nsafetensors==0.4.3 ; python_version >= '3'\n"
+    )
+    assert missing_lines(locked, image) == (
+        ["--index-url https://pypi.org/simple"],
+        ["safetensors==0.4.3 ; python_version >= '3'"],
+    )
+    assert missing_lines("torch==2.5.1\n", image) is None  # pip decides whether 2.4.0 would do
     assert missing_lines("Torch @ https://example.invalid/t.whl\n", image) is None
     assert missing_lines("newpkg @ file:///wheels/newpkg-1.0-py3-none-any.whl\n", image) == (
-        [], ["newpkg @ file:///wheels/newpkg-1.0-py3-none-any.whl"])
+        [],
+        ["newpkg @ file:///wheels/newpkg-1.0-py3-none-any.whl"],
+    )

@@ -9,10 +9,11 @@ A real spot preemption, reproduced on the loopback pod (tests/runner/train_harne
   3. the API shows the pod EXITED (or TERMINATED) with lastStatusChange "Outbid: <date>" (fake.preempt).
 The runner's own `tail` followers are left to step 2: they belong to the SSH sessions, not the container.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 from remote.podside.contract import parse_footer, parse_header
 from runner.train.console import Console
@@ -65,8 +66,9 @@ def recreate_on_up(env: TrainEnv, **pod) -> None:
     outputs = {}
     if pod.get("interruptible") is False:
         outputs = {"market": "on-demand", "bid_per_gpu": None}
-    env.stub.update(up_hook={"fake_url": env.fake.rest_url, "add_pod": add, "outputs": outputs,
-                             "rp_env_file": str(env.rp_env_file)})
+    env.stub.update(
+        up_hook={"fake_url": env.fake.rest_url, "add_pod": add, "outputs": outputs, "rp_env_file": str(env.rp_env_file)}
+    )
 
 
 def when_said(monkeypatch, predicate: Callable[[str], bool], action: Callable[[], None]) -> list[str]:
@@ -123,11 +125,12 @@ def assert_log_printed_exactly(res: TrainResult, env: TrainEnv) -> None:
     log = env.log_text().splitlines()
     footers = [i for i, line in enumerate(log) if parse_footer(line) is not None]
     assert footers, "the log has no footer"
-    assert len(res.lines) > footers[-1] and res.lines == log[:len(res.lines)], (
+    assert len(res.lines) > footers[-1] and res.lines == log[: len(res.lines)], (
         "printed lines differ from the pod's log\n"
         f"printed-only: {[x for x in res.lines if x not in log][:5]}\n"
         f"log-only: {[x for x in log if x not in res.lines][:5]}\n"
-        f"counts: printed {len(res.lines)}, log {len(log)}")
+        f"counts: printed {len(res.lines)}, log {len(log)}"
+    )
 
 
 def steps_of(attempt_lines: list[str]) -> list[int]:
@@ -139,5 +142,17 @@ def newest_complete(env: TrainEnv) -> int:
     return int(ckpt.name.split("-")[1]) if ckpt is not None else 0
 
 
-__all__ = ["assert_log_printed_exactly", "attempts_in_log", "container_processes", "fast_recovery", "interrupt_when",
-           "kill_container", "newest_complete", "preempt", "record", "recreate_on_up", "steps_of", "user_stop"]
+__all__ = [
+    "assert_log_printed_exactly",
+    "attempts_in_log",
+    "container_processes",
+    "fast_recovery",
+    "interrupt_when",
+    "kill_container",
+    "newest_complete",
+    "preempt",
+    "record",
+    "recreate_on_up",
+    "steps_of",
+    "user_stop",
+]

@@ -1,4 +1,5 @@
 """The accounting's arithmetic (runner/train/accounting.py) and its lines (runner/train/report.py), in process."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -18,7 +19,7 @@ def progress(lines: list[tuple[str, float]], started: float = 100.0) -> StepProg
 
 def test_nothing_lost_means_no_time_redone_either():
     p = progress([("step 1/10 loss 2", 101.0), ("step 2/10 loss 1", 102.0), ("saved checkpoint-2", 102.1)])
-    assert p.lost_since(2, stopped_at=150.0) == (0, 0.0)       # not the whole attempt's 50 s
+    assert p.lost_since(2, stopped_at=150.0) == (0, 0.0)  # not the whole attempt's 50 s
 
 
 def test_steps_lost_are_last_seen_minus_resumed_and_their_time_comes_from_their_lines():
@@ -37,8 +38,8 @@ def test_every_redraw_of_a_bar_counts_and_the_last_one_is_the_step_reached():
 
 
 def test_lines_read_late_count_as_steps_and_their_time_follows_the_live_pace():
-    p = progress([(f"step {n}/40", 100.0 + 2 * n) for n in range(1, 11)])   # 2 s a step, seen live
-    for n in range(11, 15):                                                   # the unread tail, printed later
+    p = progress([(f"step {n}/40", 100.0 + 2 * n) for n in range(1, 11)])  # 2 s a step, seen live
+    for n in range(11, 15):  # the unread tail, printed later
         p.feed(f"step {n}/40", live=False)
     assert p.max_step == 14
     # resumed from checkpoint-10 (its line at 120): steps 11..14 at 2 s each
@@ -60,12 +61,16 @@ def test_the_cost_is_shown_per_market_when_a_run_moved_to_on_demand():
     ledger.reprice(0.69)
     ledger.close(2000.0)
     prices = [report.Price(*p) for p in ledger.by_price(2000.0)]
-    assert [(p.market, p.rate_per_hr, p.seconds) for p in prices] == [("spot", 0.35, 1200.0), ("on-demand", 0.69, 600.0)]
+    assert [(p.market, p.rate_per_hr, p.seconds) for p in prices] == [
+        ("spot", 0.35, 1200.0),
+        ("on-demand", 0.69, 600.0),
+    ]
     rec = RunRecord(run_id="r", stack="dev", target=TargetKind.POD, target_name="pod x", config="c.yaml")
     rec.estimated_cost_usd, rec.pod_seconds = ledger.dollars(2000.0), 1800.0
     target = SimpleNamespace(kind=TargetKind.POD, cost_per_hr=0.69)
     text = report.cost_text(rec, target, prices)
-    assert text == ("about $0.2317 for this run (spot $0.350/h x 20m 00s = $0.1167; "
-                    "on-demand $0.690/h x 10m 00s = $0.1150)")
+    assert text == (
+        "about $0.2317 for this run (spot $0.350/h x 20m 00s = $0.1167; on-demand $0.690/h x 10m 00s = $0.1150)"
+    )
     # one market and price: the short form, with that price (not the target's current one)
     assert report.cost_text(rec, target, prices[:1]).startswith("about $0.2317 ($0.350/h x 30m 00s")

@@ -1,6 +1,7 @@
 """The runner with RunPod's GraphQL retired (the fake answers 410 Gone on /graphql): `runner train` on a
 stopped spot pod says spot is gone and recovers or exits 4 by the stack's spot_fallback (never exit 5,
 "API error"); `runner status` and `runner stop` work on REST v2 alone."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,15 @@ from runner.paths import StatePaths
 from runner.pod.lifecycle import stop_pod
 from runner.pod.stops import StopLog
 from standins.pulumi_cli import POD_URN
-from tests.runner.recovery_harness import (assert_log_printed_exactly, attempts_in_log, fast_recovery, kill_container,
-                                           newest_complete, preempt, recreate_on_up)
+from tests.runner.recovery_harness import (
+    assert_log_printed_exactly,
+    attempts_in_log,
+    fast_recovery,
+    kill_container,
+    newest_complete,
+    preempt,
+    recreate_on_up,
+)
 from tests.runner.train_harness import assert_printed_is_the_log, smoke_config, train_env, wait_for  # noqa: F401
 
 CONFIG = "configs/smoke.yaml"
@@ -30,17 +38,17 @@ def graphql_calls(env) -> list:
 
 def test_train_on_a_stopped_spot_pod_without_fallback_exits_4_and_says_what_to_set(train_env):
     env = train_env
-    env.add_pod("EXITED")                                      # a spot pod; spot_fallback: fail
+    env.add_pod("EXITED")  # a spot pod; spot_fallback: fail
     env.fake.retire_graphql()
 
     res = env.run("train", "--config", CONFIG)
 
-    assert res.code == 4, res.err                              # the pod's problem, not "API error" (5)
+    assert res.code == 4, res.err  # the pod's problem, not "API error" (5)
     assert "retired its GraphQL API" in res.err and "cannot be resumed as a spot pod" in res.err
     assert "pulumi config set spotFallback on-demand" in res.err and "maxOnDemandPricePerGpu" in res.err
     assert "RunPod API error" not in res.err
-    assert env.pod.status == "EXITED" and env.pod.start_count == 1     # nothing was started
-    assert env.stub.up_calls() == []                                   # policy "fail": no replacement
+    assert env.pod.status == "EXITED" and env.pod.start_count == 1  # nothing was started
+    assert env.stub.up_calls() == []  # policy "fail": no replacement
     assert {r.status for r in graphql_calls(env)} == {410}
     assert env.fake.api_key not in res.err + res.out
 
@@ -57,7 +65,7 @@ def test_train_on_a_stopped_spot_pod_with_fallback_replaces_it_on_demand(train_e
 
     assert res.code == 0, res.err
     assert "retired its GraphQL API" in res.err and "replacing pod" in res.err
-    assert env.stub.replaced() == [POD_URN]                            # through the stack, delete-before-replace
+    assert env.stub.replaced() == [POD_URN]  # through the stack, delete-before-replace
     assert env.fake.pods[old].status == "TERMINATED"
     new = env.fake.pods[env.stub.behaviour()["outputs"]["pod_id"]]
     assert new.interruptible is False and new.id != old
@@ -82,7 +90,7 @@ def test_status_and_stop_work_without_graphql(train_env):
     res = env.run("status", "--json")
     assert res.code == 0, res.err
     pod = json.loads(res.out)["pod"]
-    assert pod["status"] == "EXITED" and pod["state"] == "stopped_by_user"     # `runner stop` recorded it
+    assert pod["status"] == "EXITED" and pod["state"] == "stopped_by_user"  # `runner stop` recorded it
     assert {r.status for r in graphql_calls(env)} <= {410}
 
 
@@ -90,7 +98,7 @@ def test_status_calls_an_unexplained_stop_of_a_spot_pod_an_interruption(train_en
     env = train_env
     env.add_pod("RUNNING")
     env.fake.retire_graphql()
-    env.fake.preempt(env.pod_id)                                  # no "Outbid" text reaches us: v2 only
+    env.fake.preempt(env.pod_id)  # no "Outbid" text reaches us: v2 only
     res = env.run("status", "--json")
     assert res.code == 0, res.err
     pod = json.loads(res.out)["pod"]
@@ -142,7 +150,7 @@ def test_a_preemption_without_graphql_is_told_from_a_stop_and_replaced_on_demand
 
 def test_a_preemption_without_graphql_under_fallback_fail_exits_4_not_5(long_env):
     env = long_env
-    env.add_pod("RUNNING")                                        # spot_fallback: fail
+    env.add_pod("RUNNING")  # spot_fallback: fail
     env.fake.retire_graphql()
     run = env.start("train", "--config", LONG, "--run-id", "nogqlfail")
     env.wait_log("saved checkpoint-5")
@@ -165,14 +173,16 @@ def test_a_runner_stop_without_graphql_is_a_stop_not_a_preemption(long_env):
     run = env.start("train", "--config", LONG, "--run-id", "stopped")
     env.wait_log("saved checkpoint-5")
     paths = StatePaths(env.state_dir, "dev").ensure()
-    result = stop_pod(env.fake.client(), env.pod_id, stops=StopLog.at(paths), spot=True)   # what `runner stop` runs
+    result = stop_pod(env.fake.client(), env.pod_id, stops=StopLog.at(paths), spot=True)  # what `runner stop` runs
     assert result.stopped
-    kill_container(env, sigterm=True)                             # Docker's SIGTERM to the container
+    kill_container(env, sigterm=True)  # Docker's SIGTERM to the container
     env.sshd.drop_connections()
     res = env.finish(run, timeout=60)
 
     assert res.code == 4, res.err
-    assert "was stopped (by you, `runner stop`, or itself)" in res.err and "preempted" not in res.err.split(
-        "was stopped")[0]
-    assert env.pod.status == "EXITED" and env.pod.start_count == 1      # not resumed
+    assert (
+        "was stopped (by you, `runner stop`, or itself)" in res.err
+        and "preempted" not in res.err.split("was stopped")[0]
+    )
+    assert env.pod.status == "EXITED" and env.pod.start_count == 1  # not resumed
     assert env.stub.up_calls() == []

@@ -8,11 +8,12 @@ the pod is still stopped, and that no secret appears in what the runner printed.
 
 A new command or input joins by adding a row (and, if it needs one, a setup function).
 """
+
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 
@@ -24,8 +25,9 @@ CONFIG = "configs/smoke.yaml"
 
 def keygen(env: TrainEnv, name: str, key_type: str = "ed25519", passphrase: str = "") -> str:
     path = env.root / name
-    subprocess.run(["ssh-keygen", "-q", "-t", key_type, "-N", passphrase, "-f", str(path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", key_type, "-N", passphrase, "-f", str(path)], check=True, capture_output=True
+    )
     return str(path)
 
 
@@ -37,7 +39,7 @@ def passphrase_key(env, mp):
 def damaged_key(env, mp):
     path = keygen(env, "damaged")
     lines = open(path).read().splitlines()
-    lines[2] = lines[2][:10] + "AAAA" + lines[2][14:]      # one flipped run in the body
+    lines[2] = lines[2][:10] + "AAAA" + lines[2][14:]  # one flipped run in the body
     open(path, "w").write("\n".join(lines) + "\n")
     mp.setenv("SSH_KEY_PATH", path)
 
@@ -82,7 +84,7 @@ def committed_not_pushed(env, mp):
     git(env.root, "init", "-q", "--bare", "-b", "main", str(bare))
     git(env.project, "remote", "add", "origin", f"file://{bare}")
     git(env.project, "push", "-q", "origin", "main")
-    mp.setenv("REPO_URL", str(bare) + "/")                 # another spelling of the same remote
+    mp.setenv("REPO_URL", str(bare) + "/")  # another spelling of the same remote
     env.write_config("configs/local-only.yaml", smoke_config())
 
 
@@ -120,18 +122,35 @@ CASES = [
     Case("branch-invalid", TRAIN, 2, "'a..b' is not a valid git branch name", setenv("REPO_BRANCH", "a..b")),
     Case("branch-option", TRAIN, 2, "'-x' is not a valid git branch name", setenv("REPO_BRANCH", "-x")),
     Case("branch-not-on-remote", TRAIN, 2, "branch 'nope' does not exist in", setenv("REPO_BRANCH", "nope")),
-    Case("session-invalid", TRAIN, 2, "RT_SESSION 'a b;rm' is not a valid tmux session name",
-         setenv("RT_SESSION", "a b;rm")),
+    Case(
+        "session-invalid",
+        TRAIN,
+        2,
+        "RT_SESSION 'a b;rm' is not a valid tmux session name",
+        setenv("RT_SESSION", "a b;rm"),
+    ),
     Case("start-timeout-not-a-number", TRAIN, 2, "POD_START_TIMEOUT", setenv("POD_START_TIMEOUT", "soon")),
     # the config and the training script, as the pod would clone them
     Case("config-missing", ("train", "--config", "configs/nope.yaml"), 2, "config configs/nope.yaml not found"),
-    Case("config-not-committed", ("train", "--config", "configs/draft.yaml"), 2,
-         "configs/draft.yaml is not in branch main", uncommitted_config),
-    Case("config-not-pushed", ("train", "--config", "configs/local-only.yaml"), 2,
-         "configs/local-only.yaml is not in branch main as pushed to", committed_not_pushed),
+    Case(
+        "config-not-committed",
+        ("train", "--config", "configs/draft.yaml"),
+        2,
+        "configs/draft.yaml is not in branch main",
+        uncommitted_config,
+    ),
+    Case(
+        "config-not-pushed",
+        ("train", "--config", "configs/local-only.yaml"),
+        2,
+        "configs/local-only.yaml is not in branch main as pushed to",
+        committed_not_pushed,
+    ),
     Case("train-script-not-committed", TRAIN, 2, "remote/new_train.py is not in branch main", script_not_committed),
     # flags
-    Case("workspace-relative", ("train", "--config", CONFIG, "--workspace", "ws"), 2, "--workspace must be an absolute"),
+    Case(
+        "workspace-relative", ("train", "--config", CONFIG, "--workspace", "ws"), 2, "--workspace must be an absolute"
+    ),
     # the stack
     Case("no-stack-outputs", TRAIN, 3, "pulumi up", no_outputs),
     # sync
@@ -161,7 +180,7 @@ def test_allow_unpushed_turns_the_tree_check_into_a_warning(train_env, monkeypat
     script_not_committed(env, monkeypatch)
     res = env.run(*TRAIN, "--allow-unpushed")
     assert "warning: remote/new_train.py is not in branch main" in res.err
-    assert res.code == 2 and "training script" in res.err and "not found" in res.err   # the pod's own check
+    assert res.code == 2 and "training script" in res.err and "not found" in res.err  # the pod's own check
 
 
 def test_a_remote_not_reachable_from_here_is_a_warning_not_an_error(train_env, monkeypatch):
@@ -173,8 +192,15 @@ def test_a_remote_not_reachable_from_here_is_a_warning_not_an_error(train_env, m
     assert "tok3n-s3cret" not in res.out + res.err
 
 
-@pytest.mark.parametrize("url", ["git@github.com:me/repo.git", "https://github.com/me/repo",
-                                 "https://x-token:abc@github.com/me/repo.git/", "ssh://git@GitHub.com:22/me/repo.git"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "git@github.com:me/repo.git",
+        "https://github.com/me/repo",
+        "https://x-token:abc@github.com/me/repo.git/",
+        "ssh://git@GitHub.com:22/me/repo.git",
+    ],
+)
 def test_every_spelling_of_a_remote_is_recognised_as_this_checkout(tmp_path, url):
     from runner.train.repo_check import checkout_remote
 

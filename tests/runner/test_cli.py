@@ -1,4 +1,5 @@
 """`python -m runner`: help texts, argument validation, lazy dispatch, error -> exit code mapping."""
+
 from __future__ import annotations
 
 import subprocess
@@ -74,8 +75,17 @@ def test_every_command_has_description_and_examples(capsys, name):
 
 def test_train_help_names_all_options(capsys):
     out = help_text(capsys, ["train", "--help"])
-    for opt in ("--config", "--stack", "--detach", "--keep-pod", "--host", "--local",
-                "--max-recoveries", "--budget-usd", "--run-id"):
+    for opt in (
+        "--config",
+        "--stack",
+        "--detach",
+        "--keep-pod",
+        "--host",
+        "--local",
+        "--max-recoveries",
+        "--budget-usd",
+        "--run-id",
+    ):
         assert opt in out
 
 
@@ -84,19 +94,22 @@ def test_module_entry_point_runs():
     assert proc.returncode == 0 and "usage: python -m runner" in proc.stdout
 
 
-@pytest.mark.parametrize("argv", [
-    ["train"],                                                      # --config is required
-    ["train", "--config", "c.yaml", "--host", "nouser"],
-    ["train", "--config", "c.yaml", "--host", "u@h:99999"],
-    ["train", "--config", "c.yaml", "--max-recoveries", "-1"],
-    ["train", "--config", "c.yaml", "--budget-usd", "0"],
-    ["train", "--config", "c.yaml", "--budget-usd", "nan"],
-    ["train", "--config", "c.yaml", "--run-id", "../../etc"],
-    ["tensorboard", "--port", "70000"],
-    ["logs", "-n", "lots"],
-    ["frobnicate"],
-    [],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train"],  # --config is required
+        ["train", "--config", "c.yaml", "--host", "nouser"],
+        ["train", "--config", "c.yaml", "--host", "u@h:99999"],
+        ["train", "--config", "c.yaml", "--max-recoveries", "-1"],
+        ["train", "--config", "c.yaml", "--budget-usd", "0"],
+        ["train", "--config", "c.yaml", "--budget-usd", "nan"],
+        ["train", "--config", "c.yaml", "--run-id", "../../etc"],
+        ["tensorboard", "--port", "70000"],
+        ["logs", "-n", "lots"],
+        ["frobnicate"],
+        [],
+    ],
+)
 def test_bad_arguments_exit_2_without_running(project, recorder, capsys, argv):
     with pytest.raises(SystemExit) as e:
         cli.main(argv)
@@ -109,8 +122,20 @@ def test_dispatch_passes_parsed_args_and_settings(project, recorder):
     (project / ".runpod.env").write_text(f"RUNPOD_API_KEY={KEY}\nPULUMI_STACK=filestack\n")
     (project / ".runpod.env").chmod(0o600)
     recorder.result = 7
-    code = cli.main(["train", "--config", "configs/a.yaml", "--host", "me@gpu.example:2222",
-                     "--budget-usd", "12.5", "--run-id", "r1", "--detach"])
+    code = cli.main(
+        [
+            "train",
+            "--config",
+            "configs/a.yaml",
+            "--host",
+            "me@gpu.example:2222",
+            "--budget-usd",
+            "12.5",
+            "--run-id",
+            "r1",
+            "--detach",
+        ]
+    )
     assert code == 7
     [(args, settings)] = recorder.calls
     assert args.command == "train" and args.config == "configs/a.yaml"
@@ -120,11 +145,14 @@ def test_dispatch_passes_parsed_args_and_settings(project, recorder):
     assert settings.api_key == KEY and settings.stack == "filestack" and args.stack == "filestack"
 
 
-@pytest.mark.parametrize("argv,stack", [
-    (["--stack", "g", "status"], "g"),
-    (["status", "--stack", "s"], "s"),
-    (["--stack", "g", "status", "--stack", "s"], "s"),
-])
+@pytest.mark.parametrize(
+    "argv,stack",
+    [
+        (["--stack", "g", "status"], "g"),
+        (["status", "--stack", "s"], "s"),
+        (["--stack", "g", "status", "--stack", "s"], "s"),
+    ],
+)
 def test_stack_option_before_or_after_command(project, recorder, argv, stack):
     assert cli.main(argv) == 0
     [(args, settings)] = recorder.calls
@@ -261,7 +289,7 @@ def test_no_stack_outputs_is_exit_3(stop_env, stub_pulumi, capsys):
 def test_companion_options_parse():
     parser = cli.build_parser()
     tb = parser.parse_args(["tensorboard"])
-    assert tb.port is None and tb.config is None and tb.stop_remote is False   # None = 6006 or next free
+    assert tb.port is None and tb.config is None and tb.stop_remote is False  # None = 6006 or next free
     tb = parser.parse_args(["tensorboard", "--port", "16006", "--config", "c.yaml", "--stop-remote"])
     assert (tb.port, tb.config, tb.stop_remote) == (16006, "c.yaml", True)
     assert parser.parse_args(["ssh-config", "--write"]).write is True

@@ -1,4 +1,5 @@
 """The live view's rendering (runner/train/console.py) on a terminal, and its bytes when not one."""
+
 from __future__ import annotations
 
 import io
@@ -25,7 +26,7 @@ class Terminal(io.StringIO):
                 lines[row] = lines[row][:col]
             else:
                 line = lines[row]
-                lines[row] = line[:col] + ch + line[col + 1:]
+                lines[row] = line[:col] + ch + line[col + 1 :]
                 col += 1
         return lines
 
@@ -41,8 +42,8 @@ def test_a_bar_is_redrawn_in_place_and_runner_messages_go_above_it(monkeypatch):
     assert term.screen() == ["step 0 header", " 2/3 [b]"]
     c.say("SSH link lost; reconnecting")
     assert term.screen() == ["step 0 header", "[runner] SSH link lost; reconnecting", " 2/3 [b]"]
-    c.partial(b"\r 1/3 [a]\r 2/3 [b]")                    # the same again after a reconnect: nothing new
-    c.log_line("\r 1/3 [a]\r 2/3 [b]\r          \rstep 2 loss 1")   # the line ends as the log says
+    c.partial(b"\r 1/3 [a]\r 2/3 [b]")  # the same again after a reconnect: nothing new
+    c.log_line("\r 1/3 [a]\r 2/3 [b]\r          \rstep 2 loss 1")  # the line ends as the log says
     c.log_line("next")
     assert term.screen() == ["step 0 header", "[runner] SSH link lost; reconnecting", "step 2 loss 1", "next", ""]
 
@@ -53,7 +54,7 @@ def test_a_line_the_log_ends_differently_replaces_what_was_shown(monkeypatch):
     c = Console()
     c.partial(b"\r 5/9 [x]")
     c.log_line("===== other =====")
-    c.end_partial()                                        # nothing unfinished: no extra newline
+    c.end_partial()  # nothing unfinished: no extra newline
     assert term.screen() == ["===== other =====", ""]
 
 
@@ -62,7 +63,7 @@ def test_a_cut_multibyte_character_waits_for_its_rest(monkeypatch):
     monkeypatch.setattr("sys.stdout", term)
     c = Console()
     data = "▉▉ 3/9".encode()
-    c.partial(data[:4])                                    # the second ▉ cut after its first byte
+    c.partial(data[:4])  # the second ▉ cut after its first byte
     c.partial(data)
     c.log_line("▉▉ 3/9 done")
     assert term.getvalue() == "▉▉ 3/9 done\n"

@@ -1,5 +1,6 @@
 """The pod's API read and SSH connection opened in the background while `runner train` starts up
 (runner/pod/early_link.py, runner/train/command.py), against the fake API and the real sshd."""
+
 from __future__ import annotations
 
 import threading
@@ -41,7 +42,7 @@ def test_a_running_pod_is_reached_in_the_background_with_its_key_pinned(train_en
     assert found.connection.run("echo early", timeout=10).stdout.strip() == "early"
     # the same host-key rules as every connection: pinned for this start of the pod
     assert HostKeyStore(settings.paths.known_hosts).get(env.pod_id) is not None
-    assert early.take(env.pod_id) is None                     # handed out once
+    assert early.take(env.pod_id) is None  # handed out once
     early.discard()
     assert not found.connection.is_active
     assert env.fake.billable_calls() == []
@@ -82,7 +83,7 @@ def test_discard_closes_a_connection_that_is_still_being_opened(train_env):
     env = train_env
     env.add_pod("RUNNING")
     early = EarlyLink.start(load_settings())
-    early.discard()                                   # before the thread got anywhere
+    early.discard()  # before the thread got anywhere
 
     wait_for(lambda: early._done.is_set(), 20, "the background read to finish")
     assert early.take(env.pod_id) is None
@@ -97,7 +98,7 @@ def test_train_uses_the_background_read_once_and_runs_as_before(train_env):
 
     assert res.code == 0, res.err
     assert "training succeeded: exit code 0" in res.err
-    assert stack_output_runs(env) == 1                 # the outputs were read once, in the background
+    assert stack_output_runs(env) == 1  # the outputs were read once, in the background
     assert env.fake.billable_calls() == []
     wait_all_closed(env, "every connection of the run to be closed")
     # the launch left its record: the next one sends the short script (remote/podside/bundle.py)
@@ -120,6 +121,6 @@ def test_bad_input_after_the_background_connect_leaves_no_connection_open(train_
     assert "configs/missing.yaml" in res.err
     assert env.fake.billable_calls() == []
     for thread in [t for t in threading.enumerate() if t.name == "early-link"]:
-        thread.join(timeout=30)                # the background read ends without anyone waiting for it
+        thread.join(timeout=30)  # the background read ends without anyone waiting for it
         assert not thread.is_alive()
     wait_all_closed(env, "any background connection to be closed")

@@ -1,4 +1,5 @@
 """Host-key pinning: the store's rules, then the whole flow against the real sshd with a key rotation."""
+
 from __future__ import annotations
 
 import json
@@ -7,10 +8,8 @@ import threading
 
 import pytest
 
-from runner.remote.hostkeys import HostKeyStore, pin_id_for_host
-from runner.errors import HostKeyStoreError
-from runner.remote.hostkeys import HostKey
-from runner.errors import HostKeyMismatch
+from runner.errors import HostKeyMismatch, HostKeyStoreError
+from runner.remote.hostkeys import HostKey, HostKeyStore, pin_id_for_host
 from runner.remote.ssh import SshConnection, SshTarget
 
 K1 = HostKey("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl")
@@ -81,7 +80,7 @@ def test_a_matched_key_records_where_the_pod_answers_now(store):
     assert store.check("pod-1", K1, started_at=T2, endpoint="10.0.0.1:40777") == "matched"
     pin = store.get("pod-1")
     assert (pin.started_at, pin.endpoint) == (T2, "10.0.0.1:40777")
-    assert store.check("pod-1", K1, started_at=T2) == "matched"          # no endpoint given: kept
+    assert store.check("pod-1", K1, started_at=T2) == "matched"  # no endpoint given: kept
     assert store.get("pod-1").endpoint == "10.0.0.1:40777"
 
 

@@ -4,6 +4,7 @@ connected (remote/podside/idlewatch.py, README "Idle stop").
 
 The fake RunPod API's call log tells who stopped the pod: `auth == "pod:<id>"` is the pod's own key.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.runner.test_sync import make_tree, pod_env, pod_sshd  # noqa: F401
-from tests.runner.train_harness import smoke_config, train_env, wait_for  # noqa: F401
-
 from infra.pod_resource import PodArgs
 from remote.podside import bundle
 from remote.podside.contract import IdleKey, VolumePaths
@@ -27,6 +25,8 @@ from runner.remote.hostkeys import expect_host_key
 from runner.remote.ssh import SshConnection, SshTarget
 from standins.ports import free_port
 from standins.preemption import processes_under
+from tests.runner.test_sync import make_tree, pod_env, pod_sshd  # noqa: F401
+from tests.runner.train_harness import smoke_config, train_env, wait_for  # noqa: F401
 
 CONFIG = "configs/smoke.yaml"
 
@@ -62,23 +62,39 @@ def test_the_start_command_pulumi_up_gives_the_pod_stops_it_when_idle(fake_runpo
     """What RunPod runs when the container starts: the watcher next to the image's /start.sh."""
     workspace = tmp_path / "workspace"
     vol = fake_runpod.add_volume()
-    args = PodArgs(pod_name="idle-test", image="runpod/pytorch:x", gpu_type="NVIDIA GeForce RTX 4090", gpu_count=1,
-                   data_center=vol.data_center, volume_id=vol.id, container_disk_gb=20, bid_per_gpu=0.5,
-                   spot_fallback="fail", max_on_demand_price_per_gpu=None, create_timeout_s=60,
-                   volume_mount_path=str(workspace), idle_stop_minutes=1)
+    args = PodArgs(
+        pod_name="idle-test",
+        image="runpod/pytorch:x",
+        gpu_type="NVIDIA GeForce RTX 4090",
+        gpu_count=1,
+        data_center=vol.data_center,
+        volume_id=vol.id,
+        container_disk_gb=20,
+        bid_per_gpu=0.5,
+        spot_fallback="fail",
+        max_on_demand_price_per_gpu=None,
+        create_timeout_s=60,
+        volume_mount_path=str(workspace),
+        idle_stop_minutes=1,
+    )
     spec = args.spec()
     # The provider's create sends it; 1 minute is the smallest setting, the test's container runs 1 s.
     pod = fake_runpod.client().create_on_demand_pod(spec)
     sent = fake_runpod.pods[pod.id].args
     assert sent == spec.start_command and "--idle-seconds 60 " in sent
     started = tmp_path / "image-started"
-    image_start = tmp_path / "start.sh"          # stands in for the image's /start.sh (sshd, keys, sleep)
+    image_start = tmp_path / "start.sh"  # stands in for the image's /start.sh (sshd, keys, sleep)
     image_start.write_text(f"#!/bin/sh\necho sshd-and-friends > {started}\nexec sleep 300\n")
     image_start.chmod(0o755)
     wait_for(lambda: fake_runpod.pods[pod.id].status == "RUNNING", 10, "the pod to run")
-    container_env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **fake_runpod.rp_environment(pod.id),
-                     "RUNPOD_REST_URL": fake_runpod.rest_url, "RT_IMAGE_START": str(image_start),
-                     "RT_IDLE_SSH_PORTS": str(free_port())}
+    container_env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        **fake_runpod.rp_environment(pod.id),
+        "RUNPOD_REST_URL": fake_runpod.rest_url,
+        "RT_IMAGE_START": str(image_start),
+        "RT_IDLE_SSH_PORTS": str(free_port()),
+    }
     command = shlex.split(sent.replace("--idle-seconds 60 ", "--idle-seconds 1 "))
     container = subprocess.Popen(command, env=container_env, start_new_session=True)
     try:
@@ -91,26 +107,44 @@ def test_the_start_command_pulumi_up_gives_the_pod_stops_it_when_idle(fake_runpo
     assert len(pod_stops(fake_runpod, pod.id)) == 1
     assert marker(workspace)["reason"] == "idle"
     log = workspace / "logs" / "idlewatch.log"
-    wait_for(lambda: "asked RunPod to stop this pod (REST v2)" in log.read_text(), 10,
-             "the watcher to log the stop it asked for")
+    wait_for(
+        lambda: "asked RunPod to stop this pod (REST v2)" in log.read_text(),
+        10,
+        "the watcher to log the stop it asked for",
+    )
 
 
 def test_an_open_ssh_session_keeps_the_pod_up_and_closing_it_lets_it_stop(fake_runpod, sshd, tmp_path, reaper):
     pod = fake_runpod.add_pod(status="RUNNING")
     workspace = tmp_path / "workspace"
     rp_env = tmp_path / "rp_environment"
-    rp_env.write_text("".join(f'export {k}="{v}"\n' for k, v in {
-        **fake_runpod.rp_environment(pod.id), "RUNPOD_REST_URL": fake_runpod.rest_url}.items()))
+    rp_env.write_text(
+        "".join(
+            f'export {k}="{v}"\n'
+            for k, v in {**fake_runpod.rp_environment(pod.id), "RUNPOD_REST_URL": fake_runpod.rest_url}.items()
+        )
+    )
     sshd.ensure_running()
-    session = SshConnection.open(SshTarget(sshd.host, sshd.port, sshd.user, sshd.key_path),
-                                 host_key_check=expect_host_key(sshd.known_host_key), timeout=10)
+    session = SshConnection.open(
+        SshTarget(sshd.host, sshd.port, sshd.user, sshd.key_path),
+        host_key_check=expect_host_key(sshd.known_host_key),
+        timeout=10,
+    )
     try:
         script = bundle.idle_watch_script(1.0, str(workspace), str(rp_env))
-        subprocess.run(["bash", "-s"], input=script.encode(), check=True, timeout=30,
-                       env={**os.environ, "RT_IDLE_SSH_PORTS": str(sshd.port)})
+        subprocess.run(
+            ["bash", "-s"],
+            input=script.encode(),
+            check=True,
+            timeout=30,
+            env={**os.environ, "RT_IDLE_SSH_PORTS": str(sshd.port)},
+        )
         # Busy for well over the idle time (checks every 0.2 s, idle after 1 s): still running.
-        status = wait_for(lambda: (s := idle_status(workspace)).get(IdleKey.CHECKS, 0) >= 15 and s, 30,
-                          "the watcher to check 15 times")
+        status = wait_for(
+            lambda: (s := idle_status(workspace)).get(IdleKey.CHECKS, 0) >= 15 and s,
+            30,
+            "the watcher to check 15 times",
+        )
         assert any("SSH connection" in reason for reason in status[IdleKey.BUSY]), status
         assert fake_runpod.pods[pod.id].status == "RUNNING" and pod_stops(fake_runpod, pod.id) == []
     finally:
@@ -130,7 +164,7 @@ def only_this_pods_sshd(monkeypatch, sshd) -> None:
 def test_a_pod_kept_after_training_stops_itself_once_idle(train_env, monkeypatch, reaper):
     env = train_env
     only_this_pods_sshd(monkeypatch, env.sshd)
-    env.add_pod("RUNNING", outputs={"idle_stop_minutes": 0.02})       # 1.2 s
+    env.add_pod("RUNNING", outputs={"idle_stop_minutes": 0.02})  # 1.2 s
     res = env.run("train", "--config", CONFIG, "--keep-pod")
     ended = time.time()
     assert res.code == 0, res.err
@@ -146,13 +180,16 @@ def test_a_long_training_run_is_never_stopped_as_idle(train_env, monkeypatch, re
     env = train_env
     only_this_pods_sshd(monkeypatch, env.sshd)
     env.write_config(CONFIG, smoke_config(max_steps=40, save_steps=20, step_seconds=0.1))
-    env.add_pod("RUNNING", outputs={"idle_stop_minutes": 0.01})       # 0.6 s; training takes 4 s
+    env.add_pod("RUNNING", outputs={"idle_stop_minutes": 0.01})  # 0.6 s; training takes 4 s
     res = env.run("train", "--config", CONFIG, "--detach", "--keep-pod")
     assert res.code == 0, res.err
     # Nobody connected (the runner detached), training running: the watcher checks and stays put.
     env.wait_state("running")
-    status = wait_for(lambda: (s := idle_status(env.workspace)).get(IdleKey.CHECKS, 0) >= 10 and s, 30,
-                      "the watcher to check 10 times")
+    status = wait_for(
+        lambda: (s := idle_status(env.workspace)).get(IdleKey.CHECKS, 0) >= 10 and s,
+        30,
+        "the watcher to check 10 times",
+    )
     assert (env.state() or {}).get("state") == "running", "training ended too soon for this test"
     assert any(reason.startswith("training (") for reason in status[IdleKey.BUSY]), status
     assert env.pod.status == "RUNNING" and pod_stops(env.fake, env.pod_id) == []
@@ -167,8 +204,12 @@ def test_sync_keep_running_gives_the_pod_it_started_the_idle_stop(pod_env, capfd
     make_tree(env.project / "data", {"a.txt": "a\n"})
     pod_id = env.add_pod("EXITED", idle_stop_minutes=0.02)
     rp_env = tmp_path / "rp_environment"
-    rp_env.write_text("".join(f'export {k}="{v}"\n' for k, v in {
-        **env.fake.rp_environment(pod_id), "RUNPOD_REST_URL": env.fake.rest_url}.items()))
+    rp_env.write_text(
+        "".join(
+            f'export {k}="{v}"\n'
+            for k, v in {**env.fake.rp_environment(pod_id), "RUNPOD_REST_URL": env.fake.rest_url}.items()
+        )
+    )
     monkeypatch.setenv("RT_RP_ENV_FILE", str(rp_env))
     # The sync's control master stays connected SSH_CONTROL_PERSIST seconds, and the watcher counts it as a
     # session: the stop comes that much later, and no later than that plus the idle time.

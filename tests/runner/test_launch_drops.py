@@ -6,6 +6,7 @@ pod what was launched (RT_ACTION=inspect), and follows that attempt, or launches
 started. Each test checks that training ran once, to its end, and that stdout is the log of the
 attempt that ran, byte for byte.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -35,7 +36,7 @@ def assert_ran_once_and_printed_exactly(res, env) -> None:
     state = env.state()
     assert state["state"] == "succeeded", state
     offset = state["log_offset"]
-    assert res.out.encode() == log[offset:offset + len(res.out.encode())], (res.out[-300:], log[offset:][-300:])
+    assert res.out.encode() == log[offset : offset + len(res.out.encode())], (res.out[-300:], log[offset:][-300:])
     ran = log[offset:].decode().splitlines()
     assert any(parse_footer(x) for x in res.lines), "the footer was printed"
     assert step_numbers(ran) == list(range(1, 16)) and step_numbers(res.lines) == list(range(1, 16))
@@ -59,7 +60,7 @@ def test_a_drop_before_the_script_is_sent_launches_again(env, monkeypatch):
     def run_script(self, *a, **kw):
         calls.append(1)
         if len(calls) == 1:
-            env.sshd.drop_connections()          # the link is gone before a byte of the script went out
+            env.sshd.drop_connections()  # the link is gone before a byte of the script went out
         return real(self, *a, **kw)
 
     monkeypatch.setattr(SshConnection, "run_script", run_script)
@@ -80,7 +81,7 @@ def test_a_drop_while_the_launcher_clones_launches_again_or_follows_what_started
 
 
 def test_a_drop_while_the_venv_is_built_is_followed_through(env):
-    env.venv_hold.touch()                      # the supervisor's venv setup waits
+    env.venv_hold.touch()  # the supervisor's venv setup waits
     run = env.start("train", "--config", CFG, "--run-id", "d-venv")
     env.wait_log("venv: creating")
     wait_for(lambda: follower_running(env), 30, "the runner's log follower on the pod")
@@ -100,7 +101,7 @@ def test_a_drop_right_after_the_early_tmux_start_never_runs_twice(env):
     run = env.start("train", "--config", CFG, "--run-id", "d-early")
     dropped = threading.Event()
 
-    def watch() -> None:                       # drop the moment the training session exists
+    def watch() -> None:  # drop the moment the training session exists
         wait_for(env.session_alive, 30, "the tmux session", interval=0.002)
         env.sshd.drop_connections()
         dropped.set()
@@ -119,9 +120,10 @@ def test_a_drop_before_rt_result_was_read_follows_the_started_attempt(env, monke
     def run_script(self, *a, **kw):
         result = real(self, *a, **kw)
         calls.append(1)
-        if len(calls) == 1:                    # the pod launched and answered; the answer is lost
+        if len(calls) == 1:  # the pod launched and answered; the answer is lost
             env.sshd.drop_connections()
             from runner.errors import SshDisconnected
+
             raise SshDisconnected("lost the SSH connection while reading the launcher's answer")
         return result
 

@@ -6,6 +6,7 @@ across preemptions by SIGTERM (the supervisor writes a footer after the unfinish
 SIGKILL alone (no footer; the next header follows the unfinished bar line). The accounting reads the
 footer's checkpoint and the steps the bar showed.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -30,8 +31,9 @@ BAR = "configs/bar.yaml"
 @pytest.fixture
 def env(train_env, monkeypatch):
     fast_recovery(monkeypatch)
-    train_env.write_config(BAR, smoke_config(max_steps=40, save_steps=5, step_seconds=0.05, progress_bar="true",
-                                             log_steps=3))
+    train_env.write_config(
+        BAR, smoke_config(max_steps=40, save_steps=5, step_seconds=0.05, progress_bar="true", log_steps=3)
+    )
     return train_env
 
 
@@ -46,13 +48,14 @@ def assert_stdout_is_the_log_bytes(out: str, env, *, through_footer: int) -> Non
     footers = [m.end() for m in re.finditer(rb"[^\n]* end state=[^\n]*\n", log)]
     assert len(footers) >= through_footer, log[-400:]
     assert len(printed) >= footers[through_footer - 1], (
-        f"printed {len(printed)} bytes, the log has {len(log)}; printed ends {printed[-200:]!r}")
-    assert printed == log[:len(printed)], _first_difference(printed, log)
+        f"printed {len(printed)} bytes, the log has {len(log)}; printed ends {printed[-200:]!r}"
+    )
+    assert printed == log[: len(printed)], _first_difference(printed, log)
 
 
 def _first_difference(a: bytes, b: bytes) -> str:
     i = next((k for k in range(min(len(a), len(b))) if a[k] != b[k]), min(len(a), len(b)))
-    return f"stdout and the log differ at byte {i}: {a[max(0, i - 80):i + 80]!r} vs {b[max(0, i - 80):i + 80]!r}"
+    return f"stdout and the log differ at byte {i}: {a[max(0, i - 80) : i + 80]!r} vs {b[max(0, i - 80) : i + 80]!r}"
 
 
 def highest_step(lines: list[str]) -> int:
@@ -67,7 +70,7 @@ def test_a_bar_run_to_the_end_prints_the_log_byte_for_byte(env):
     res = env.run("train", "--config", BAR, "--run-id", "bar")
 
     assert res.code == 0, res.err
-    assert "\r" in res.out and "40/40 [" in res.out             # the bar's redraws went through as they are
+    assert "\r" in res.out and "40/40 [" in res.out  # the bar's redraws went through as they are
     assert_stdout_is_the_log_bytes(res.out, env, through_footer=1)
 
 
@@ -100,7 +103,7 @@ def test_a_preemption_mid_bar_keeps_stdout_the_log_and_counts_the_bar_steps(env,
     assert a1["last_step"] == highest_step(first), (a1, first[-3:])
     assert a1["steps_lost"] == highest_step(first) - step
     if sigterm:
-        assert a1["last_checkpoint"] == footer.checkpoint          # read from the footer
+        assert a1["last_checkpoint"] == footer.checkpoint  # read from the footer
     assert rec["status"] == "succeeded"
 
 
@@ -110,9 +113,14 @@ def run_on_a_terminal(env, argv: list[str], on_output) -> tuple[int, bytes, str]
     stderr on a pipe; on_output(all_so_far) is called after every read. Returns (code, stdout, stderr)."""
     master, slave = pty.openpty()
     tty.setraw(slave)
-    proc = subprocess.Popen([sys.executable, "-m", "runner", *argv], cwd=env.project, stdin=subprocess.DEVNULL,
-                            stdout=slave, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                                [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", *argv],
+        cwd=env.project,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])},
+    )
     os.close(slave)
     err: list[bytes] = []
     reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
@@ -124,7 +132,7 @@ def run_on_a_terminal(env, argv: list[str], on_output) -> tuple[int, bytes, str]
             assert ready, f"no output for 60 s; so far {got[-300:]!r}"
             try:
                 chunk = os.read(master, 65536)
-            except OSError:              # EIO: the child closed the terminal
+            except OSError:  # EIO: the child closed the terminal
                 break
             if not chunk:
                 break
@@ -143,9 +151,10 @@ def test_on_a_terminal_the_bar_is_redrawn_live_and_the_log_is_kept_exactly(reque
     env = request.getfixturevalue("local_env" if where == "local" else "train_env")
     target = ["--local"] if where == "local" else ["--host", f"{env.sshd.user}@{env.sshd.host}:{env.sshd.port}"]
     # 10 bar redraws between two whole lines, a tenth of a second apart
-    env.write_config(BAR, smoke_config(max_steps=20, save_steps=10, step_seconds=0.1, progress_bar="true",
-                                       log_steps=10))
-    unfinished: list[int] = []           # the bar's step while its line had no newline yet
+    env.write_config(
+        BAR, smoke_config(max_steps=20, save_steps=10, step_seconds=0.1, progress_bar="true", log_steps=10)
+    )
+    unfinished: list[int] = []  # the bar's step while its line had no newline yet
 
     def on_output(so_far: bytes) -> None:
         tail = so_far.rsplit(b"\n", 1)[-1]
@@ -153,8 +162,9 @@ def test_on_a_terminal_the_bar_is_redrawn_live_and_the_log_is_kept_exactly(reque
         if m and (not unfinished or int(m[-1]) != unfinished[-1]):
             unfinished.append(int(m[-1]))
 
-    code, out, err = run_on_a_terminal(env, ["train", *target, "--config", BAR, "--workspace", str(env.workspace)],
-                                       on_output)
+    code, out, err = run_on_a_terminal(
+        env, ["train", *target, "--config", BAR, "--workspace", str(env.workspace)], on_output
+    )
 
     assert code == 0, err
     # Shown before its line ended, and redrawn as it changed: many steps of the bar seen live
@@ -162,17 +172,18 @@ def test_on_a_terminal_the_bar_is_redrawn_live_and_the_log_is_kept_exactly(reque
     assert any(n < 10 for n in unfinished) and any(10 < n < 20 for n in unfinished), unfinished
     # What the terminal got is the log's bytes exactly: the bar's \r redraws, then each line as the log keeps it
     log = env.log_file.read_bytes()
-    assert out == log[:len(out)] and b"done: 20 steps\n" in out, _first_difference(out, log)
+    assert out == log[: len(out)] and b"done: 20 steps\n" in out, _first_difference(out, log)
 
 
 def test_the_real_tqdm_bar_moves_live_on_a_terminal(local_env, monkeypatch):
     """The Hugging Face Trainer draws its bar with tqdm: the real package, not a look-alike, redrawn
     in place on the terminal while the log stays exact."""
     tqdm_home = os.path.dirname(os.path.dirname(importlib.import_module("tqdm").__file__))
-    monkeypatch.setenv("PYTHONPATH", tqdm_home)   # reaches training through the launcher's environment
+    monkeypatch.setenv("PYTHONPATH", tqdm_home)  # reaches training through the launcher's environment
     env = local_env
-    env.write_config(BAR, smoke_config(max_steps=20, save_steps=10, step_seconds=0.1, progress_bar="tqdm",
-                                       log_steps=10))
+    env.write_config(
+        BAR, smoke_config(max_steps=20, save_steps=10, step_seconds=0.1, progress_bar="tqdm", log_steps=10)
+    )
     unfinished: list[int] = []
 
     def on_output(so_far: bytes) -> None:
@@ -180,11 +191,12 @@ def test_the_real_tqdm_bar_moves_live_on_a_terminal(local_env, monkeypatch):
         if m and (not unfinished or int(m[-1]) != unfinished[-1]):
             unfinished.append(int(m[-1]))
 
-    code, out, err = run_on_a_terminal(env, ["train", "--local", "--config", BAR, "--workspace", str(env.workspace)],
-                                       on_output)
+    code, out, err = run_on_a_terminal(
+        env, ["train", "--local", "--config", BAR, "--workspace", str(env.workspace)], on_output
+    )
 
     assert code == 0, err
     assert len(unfinished) >= 5 and unfinished == sorted(unfinished), unfinished
     log = env.log_file.read_bytes()
     assert b"\r" in log and b"/20 [" in log, "tqdm drew its bar into the log"
-    assert out == log[:len(out)] and b"done: 20 steps\n" in out, _first_difference(out, log)
+    assert out == log[: len(out)] and b"done: 20 steps\n" in out, _first_difference(out, log)

@@ -1,14 +1,14 @@
 """follow_with_reconnect against the real sshd while its connections are dropped under it."""
+
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
-
-from runner.remote.follow import follow_with_reconnect
-from runner.remote.ssh import SshConnection, SshTarget
 from runner.errors import SshDisconnected
+from runner.remote.follow import follow_with_reconnect
 from runner.remote.hostkeys import expect_host_key
+from runner.remote.ssh import SshConnection, SshTarget
 from standins.pod_sandbox import wait_until
 from standins.ports import free_port
 
@@ -58,12 +58,13 @@ class Follower:
 
     def _run(self, path: str, offset: int) -> None:
         try:
-            self.result = follow_with_reconnect(self.kwargs.pop("connect", self.connect), path, offset,
-                                                self.lines, **self.kwargs)
+            self.result = follow_with_reconnect(
+                self.kwargs.pop("connect", self.connect), path, offset, self.lines, **self.kwargs
+            )
         except Exception as e:
             self.result = e
 
-    def start(self) -> "Follower":
+    def start(self) -> Follower:
         self.thread.start()
         return self
 
@@ -163,8 +164,11 @@ def test_stop_event_while_reconnecting(sshd, tmp_path):
 
 def _connect_to(sshd, port: int, f: Follower) -> SshConnection:
     f.connects += 1
-    return SshConnection.open(SshTarget(sshd.host, port, sshd.user, sshd.key_path),
-                              host_key_check=expect_host_key(sshd.known_host_key), timeout=5)
+    return SshConnection.open(
+        SshTarget(sshd.host, port, sshd.user, sshd.key_path),
+        host_key_check=expect_host_key(sshd.known_host_key),
+        timeout=5,
+    )
 
 
 def test_on_disconnect_can_abort(sshd, tmp_path):
@@ -252,7 +256,7 @@ def test_the_unfinished_line_is_shown_as_it_grows_across_a_drop_and_never_counte
         wait_partial(b"\r 1/3 [")
         w.write(b"00:01]\r 2/3 [")
         wait_partial(b"\r 1/3 [00:01]\r 2/3 [")
-        sshd.drop_connections()                       # resumes at the whole-line offset: the line again
+        sshd.drop_connections()  # resumes at the whole-line offset: the line again
         wait_until(f.reconnected.is_set, 15, "the follower to reconnect")
         w.write(b"00:02]")
         wait_partial(b"\r 1/3 [00:01]\r 2/3 [00:02]")
@@ -262,6 +266,6 @@ def test_the_unfinished_line_is_shown_as_it_grows_across_a_drop_and_never_counte
     final = f.join()
 
     bar = b"\r 1/3 [00:01]\r 2/3 [00:02]"
-    assert f.lines.items == _expected([b"header", bar])   # whole lines with whole-line offsets only
+    assert f.lines.items == _expected([b"header", bar])  # whole lines with whole-line offsets only
     assert final == len(b"header\n") + len(bar) + 1
     assert all(bar.startswith(p) for p in partials)

@@ -1,14 +1,15 @@
 """`runner logs`: the end of the training log from the 'pod' (the test sshd), and following it live
 across a real dropped SSH connection."""
+
 from __future__ import annotations
 
 import threading
 
-from runner import cli
-from runner.pod.link import open_pod_link
-from runner.companions.logs import PodStoppedWhileFollowing, follow_log
-from runner.remote.inspect import tail_log
 from remote.podside.contract import VolumePaths
+from runner import cli
+from runner.companions.logs import PodStoppedWhileFollowing, follow_log
+from runner.pod.link import open_pod_link
+from runner.remote.inspect import tail_log
 from standins.pod_sandbox import wait_until
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
 
@@ -26,7 +27,7 @@ def test_logs_n_prints_the_last_whole_lines(pod_env, capsys):
     write_log(pod_env.workspace, "".join(f"step {i}\n" for i in range(1, 21)) + "half a li")
     assert cli.main(["logs", "-n", "3"]) == 0
     assert capsys.readouterr().out == "step 18\nstep 19\nstep 20\n"
-    assert cli.main(["logs"]) == 0                       # default 100: everything there is
+    assert cli.main(["logs"]) == 0  # default 100: everything there is
     assert capsys.readouterr().out == "".join(f"step {i}\n" for i in range(1, 21))
     assert cli.main(["logs", "-n", "0"]) == 0
     assert capsys.readouterr().out == ""
@@ -81,9 +82,16 @@ class Follower:
 
     def _run(self, link, path, offset) -> None:
         try:
-            follow_log(link, path, offset, self.lines.append, stop_event=self.stop_event,
-                       say=self.messages.append, max_reconnect_wait_s=30)
-        except BaseException as e:   # noqa: BLE001 - handed to the test thread
+            follow_log(
+                link,
+                path,
+                offset,
+                self.lines.append,
+                stop_event=self.stop_event,
+                say=self.messages.append,
+                max_reconnect_wait_s=30,
+            )
+        except BaseException as e:  # noqa: BLE001 - handed to the test thread
             self.error = e
 
     def wait_for(self, count: int) -> None:
@@ -123,7 +131,7 @@ def test_follow_ends_when_the_pod_stops(pod_env):
     follower = Follower(link, 0)
     try:
         follower.wait_for(1)
-        pod_env.fake.client().stop_pod(pod_env.pod_id)   # e.g. the pod stopping itself after training
+        pod_env.fake.client().stop_pod(pod_env.pod_id)  # e.g. the pod stopping itself after training
         pod_env.sshd.drop_connections()
         follower.thread.join(timeout=20)
         assert isinstance(follower.error, PodStoppedWhileFollowing)

@@ -1,4 +1,5 @@
 """The loss curve (runner/train/losscurve.py): points from log lines and trainer_state.json, the chart."""
+
 from __future__ import annotations
 
 import re
@@ -10,7 +11,7 @@ def test_points_from_smoke_lines_hf_dicts_after_a_bar_and_not_from_eval_or_launc
     c = LossCurve()
     c.feed("step 1/40 loss 2.5000")
     c.feed("\r  5%|#  | 2/40 [00:01<00:20, 2.0it/s]\r  7%|#  | 3/40 [00:01<00:19, 2.0it/s]")
-    c.feed("{'loss': 1.25, 'grad_norm': 3.1, 'learning_rate': 5e-05, 'epoch': 0.08}")   # at the bar's step 3
+    c.feed("{'loss': 1.25, 'grad_norm': 3.1, 'learning_rate': 5e-05, 'epoch': 0.08}")  # at the bar's step 3
     c.feed("{'eval_loss': 9.0, 'eval_runtime': 1.2, 'epoch': 0.08}")
     c.feed("[remote_train] loss 7 step 9 (a launcher note)")
     c.feed("global_step=5 train loss=0.75")
@@ -18,8 +19,13 @@ def test_points_from_smoke_lines_hf_dicts_after_a_bar_and_not_from_eval_or_launc
 
 
 def test_log_history_keeps_training_loss_entries_only():
-    history = [{"step": 10, "loss": 1.5}, {"step": 10, "eval_loss": 2.0}, {"step": 20, "loss": 1.0},
-               {"loss": 3.0}, "junk"]
+    history = [
+        {"step": 10, "loss": 1.5},
+        {"step": 10, "eval_loss": 2.0},
+        {"step": 20, "loss": 1.0},
+        {"loss": 3.0},
+        "junk",
+    ]
     assert from_log_history(history) == [(10, 1.5), (20, 1.0)]
     assert from_log_history(None) == []
 

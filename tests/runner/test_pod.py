@@ -1,4 +1,5 @@
 """ensure_running / stop_pod / classify against the fake RunPod API, with real TCP SSH-banner servers."""
+
 from __future__ import annotations
 
 import socket
@@ -8,13 +9,18 @@ from dataclasses import replace
 import pytest
 
 from infra.runpod_client import Pod, RunPodClient, SshEndpoint
-from runner.errors import (
-    ApiAuthError, PodGone, PodNoCapacity, PodStartTimeout, SpotUnavailableError, StackError,
-)
 from infra.ssh_probe import probe_ssh
+from runner.errors import (
+    ApiAuthError,
+    PodGone,
+    PodNoCapacity,
+    PodStartTimeout,
+    SpotUnavailableError,
+    StackError,
+)
 from runner.pod.lifecycle import ensure_running, stop_pod
-from runner.pod.state import classify
 from runner.pod.stack import StackOutputs
+from runner.pod.state import classify
 
 FAST = dict(first_poll_s=0.05, max_poll_s=0.2, probe_timeout_s=1.0)
 
@@ -30,7 +36,7 @@ class TcpServers:
         self.silent = self._listen(None)
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
-        self.closed = s.getsockname()[1]   # bound, never listening: connection refused
+        self.closed = s.getsockname()[1]  # bound, never listening: connection refused
         self._socks.append(s)
 
     def _listen(self, banner: bytes | None) -> int:
@@ -46,10 +52,10 @@ class TcpServers:
             while not self._stop.is_set():
                 try:
                     conn, _ = s.accept()
-                except (socket.timeout, OSError):
+                except (TimeoutError, OSError):
                     continue
                 if banner is None:
-                    held.append(conn)      # keep it open and silent
+                    held.append(conn)  # keep it open and silent
                 else:
                     try:
                         conn.sendall(banner)
@@ -82,9 +88,16 @@ def fake(fake_runpod, tcp):
 
 def outputs_for(fake_pod, **kw) -> StackOutputs:
     base = dict(
-        stack="dev", pod_id=fake_pod.id, ssh_host="203.0.113.7", ssh_port=40022, ssh_user="root",
-        volume_id=fake_pod.volume_id, data_center=fake_pod.data_center, gpu_type=fake_pod.gpu_type,
-        gpu_count=fake_pod.gpu_count, market="spot" if fake_pod.interruptible else "on-demand",
+        stack="dev",
+        pod_id=fake_pod.id,
+        ssh_host="203.0.113.7",
+        ssh_port=40022,
+        ssh_user="root",
+        volume_id=fake_pod.volume_id,
+        data_center=fake_pod.data_center,
+        gpu_type=fake_pod.gpu_type,
+        gpu_count=fake_pod.gpu_count,
+        market="spot" if fake_pod.interruptible else "on-demand",
         bid_per_gpu=0.35 if fake_pod.interruptible else None,
     )
     base.update(kw)
@@ -93,8 +106,9 @@ def outputs_for(fake_pod, **kw) -> StackOutputs:
 
 def run(fake, outputs, *, deadline_s=10.0, **kw):
     messages: list[str] = []
-    result = ensure_running(fake.client(), outputs, deadline_s=deadline_s, on_progress=messages.append,
-                            **{**FAST, **kw})
+    result = ensure_running(
+        fake.client(), outputs, deadline_s=deadline_s, on_progress=messages.append, **{**FAST, **kw}
+    )
     return result, messages
 
 
@@ -104,27 +118,51 @@ def seeded(fake, **kw):
 
 # ---------------------------------------------------------------- classify (pure)
 def make_pod(**kw) -> Pod:
-    base = dict(id="p1", name="n", status="RUNNING", desired_status=None, interruptible=True,
-                gpu_type="NVIDIA GeForce RTX 4090", gpu_count=1, cost_per_hr=0.35, data_center="EU-RO-1",
-                volume_id="v1", ssh=SshEndpoint("1.2.3.4", 2201), last_status_change=None, started_at=None)
+    base = dict(
+        id="p1",
+        name="n",
+        status="RUNNING",
+        desired_status=None,
+        interruptible=True,
+        gpu_type="NVIDIA GeForce RTX 4090",
+        gpu_count=1,
+        cost_per_hr=0.35,
+        data_center="EU-RO-1",
+        volume_id="v1",
+        ssh=SshEndpoint("1.2.3.4", 2201),
+        last_status_change=None,
+        started_at=None,
+    )
     base.update(kw)
     return Pod(**base)
 
 
-@pytest.mark.parametrize("kw,expected", [
-    ({}, "running"),
-    ({"ssh": None}, "starting"),
-    ({"status": "PROVISIONING", "ssh": None}, "starting"),
-    ({"status": "STARTING", "ssh": None}, "starting"),
-    ({"status": "EXITED", "ssh": None, "last_status_change": "Outbid: Wed Jul 29 2026 21:51:59 GMT+0000"}, "preempted"),
-    ({"status": "EXITED", "ssh": None, "last_status_change": "OUTBID: x"}, "preempted"),
-    ({"status": "EXITED", "ssh": None, "last_status_change": "Exited by user: Wed Jul 29 2026"}, "stopped_by_user"),
-    ({"status": "EXITED", "ssh": None, "last_status_change": "Exited by Runpod: Wed Jul 29 2026"}, "stopped_by_runpod"),
-    ({"status": "EXITED", "ssh": None, "last_status_change": "Exited by RunPod: Insufficient balance"}, "stopped_by_runpod"),
-    ({"status": "ERROR", "ssh": None}, "stopped_by_runpod"),
-    ({"status": "EXITED", "ssh": None, "last_status_change": None}, "stopped_by_user"),
-    ({"status": "TERMINATED", "ssh": None, "last_status_change": "Outbid: x"}, "gone"),
-])
+@pytest.mark.parametrize(
+    "kw,expected",
+    [
+        ({}, "running"),
+        ({"ssh": None}, "starting"),
+        ({"status": "PROVISIONING", "ssh": None}, "starting"),
+        ({"status": "STARTING", "ssh": None}, "starting"),
+        (
+            {"status": "EXITED", "ssh": None, "last_status_change": "Outbid: Wed Jul 29 2026 21:51:59 GMT+0000"},
+            "preempted",
+        ),
+        ({"status": "EXITED", "ssh": None, "last_status_change": "OUTBID: x"}, "preempted"),
+        ({"status": "EXITED", "ssh": None, "last_status_change": "Exited by user: Wed Jul 29 2026"}, "stopped_by_user"),
+        (
+            {"status": "EXITED", "ssh": None, "last_status_change": "Exited by Runpod: Wed Jul 29 2026"},
+            "stopped_by_runpod",
+        ),
+        (
+            {"status": "EXITED", "ssh": None, "last_status_change": "Exited by RunPod: Insufficient balance"},
+            "stopped_by_runpod",
+        ),
+        ({"status": "ERROR", "ssh": None}, "stopped_by_runpod"),
+        ({"status": "EXITED", "ssh": None, "last_status_change": None}, "stopped_by_user"),
+        ({"status": "TERMINATED", "ssh": None, "last_status_change": "Outbid: x"}, "gone"),
+    ],
+)
 def test_classify(kw, expected):
     assert classify(make_pod(**kw)) == expected
 
@@ -132,33 +170,37 @@ def test_classify(kw, expected):
 NO_HISTORY = dict(status="EXITED", ssh=None, last_status_change=None, interruptible=None, started_at="t1")
 
 
-@pytest.mark.parametrize("kw,evidence,expected", [
-    ({}, dict(spot=True), "preempted"),                        # a spot stack, nobody here stopped it
-    ({}, dict(spot=True, stopped_by="runner"), "stopped_by_user"),
-    ({}, dict(spot=True, stopped_by="pod"), "stopped_by_user"),   # the pod's self-stop after training
-    ({}, dict(spot=False), "stopped_by_user"),                 # on-demand pods are not outbid
-    ({"interruptible": False}, dict(spot=True), "stopped_by_user"),   # the API's market wins over the stack's
-    ({"pod_type": "INTERRUPTABLE", "interruptible": True}, dict(spot=True), "stopped_by_user"),  # GraphQL answered
-    ({"status": "ERROR"}, dict(spot=True), "stopped_by_runpod"),
-    ({}, {}, "stopped_by_user"),                               # no evidence given: the cautious reading
-])
+@pytest.mark.parametrize(
+    "kw,evidence,expected",
+    [
+        ({}, dict(spot=True), "preempted"),  # a spot stack, nobody here stopped it
+        ({}, dict(spot=True, stopped_by="runner"), "stopped_by_user"),
+        ({}, dict(spot=True, stopped_by="pod"), "stopped_by_user"),  # the pod's self-stop after training
+        ({}, dict(spot=False), "stopped_by_user"),  # on-demand pods are not outbid
+        ({"interruptible": False}, dict(spot=True), "stopped_by_user"),  # the API's market wins over the stack's
+        ({"pod_type": "INTERRUPTABLE", "interruptible": True}, dict(spot=True), "stopped_by_user"),  # GraphQL answered
+        ({"status": "ERROR"}, dict(spot=True), "stopped_by_runpod"),
+        ({}, {}, "stopped_by_user"),  # no evidence given: the cautious reading
+    ],
+)
 def test_classify_without_graphql_history(kw, evidence, expected):
     assert classify(make_pod(**{**NO_HISTORY, **kw}), **evidence) == expected
 
 
 def test_stop_log_is_per_pod_start(tmp_path):
     from runner.pod.stops import StopLog
+
     log = StopLog(tmp_path / "stops.json")
     first = make_pod(**NO_HISTORY)
     assert log.stopped_by(first) is None
     log.record(first, "runner")
     assert log.stopped_by(first) == "runner"
-    assert log.stopped_by(replace(first, started_at="t2")) is None     # resumed since: a new start
-    log.forget(replace(first, started_at="t2"))                        # not this start's record: kept
+    assert log.stopped_by(replace(first, started_at="t2")) is None  # resumed since: a new start
+    log.forget(replace(first, started_at="t2"))  # not this start's record: kept
     assert log.stopped_by(first) == "runner"
     log.forget(first)
     assert log.stopped_by(first) is None
-    assert (tmp_path / "stops.json").stat().st_mode & 0o077 == 0       # private, like all local state
+    assert (tmp_path / "stops.json").stat().st_mode & 0o077 == 0  # private, like all local state
 
 
 def test_classify_none_is_gone():
@@ -268,7 +310,7 @@ def test_spot_withdrawn(fake):
 def test_market_unknown_to_the_api_and_wrong_in_outputs(fake):
     """When the API does not say spot/on-demand and the stack's market is wrong, RunPod's refusal
     ("Cannot resume a spot pod as an on demand pod.") leads to the right call, once."""
-    p = seeded(fake, status="EXITED")   # a spot pod
+    p = seeded(fake, status="EXITED")  # a spot pod
 
     class NoMarketClient(RunPodClient):
         def find_pod(self, pod_id, *, with_history=False):
@@ -292,8 +334,9 @@ def test_spot_pod_without_bid_in_outputs_spends_nothing(fake):
 
 def test_wrong_api_key(fake):
     p = seeded(fake, status="RUNNING")
-    client = RunPodClient("rpa_WRONG_KEY_000000", rest_url=fake.rest_url, graphql_url=fake.graphql_url,
-                          sleep=lambda _s: None)
+    client = RunPodClient(
+        "rpa_WRONG_KEY_000000", rest_url=fake.rest_url, graphql_url=fake.graphql_url, sleep=lambda _s: None
+    )
     with pytest.raises(ApiAuthError) as e:
         ensure_running(client, outputs_for(p), deadline_s=5, **FAST)
     assert "RUNPOD_API_KEY" in e.value.message and e.value.exit_code == 5
@@ -369,4 +412,3 @@ def test_classify_through_the_api(fake):
     fake.platform_stop(s.id, error=True)
     assert classify(client.get_pod(s.id, with_history=True)) == "stopped_by_runpod"
     assert classify(client.find_pod("doesnotexist42")) == "gone"
-

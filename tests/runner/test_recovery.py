@@ -6,6 +6,7 @@ gets SIGTERM (or only SIGKILL), SSH sessions die. Every test checks that trainin
 right checkpoint and that what the runner printed is the pod's log exactly: no line lost, none
 printed twice.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,20 @@ import re
 import pytest
 
 from runner import cli
-from tests.runner.recovery_harness import (assert_log_printed_exactly, attempts_in_log, fast_recovery, interrupt_when,
-                                    newest_complete, preempt, record, recreate_on_up, steps_of, user_stop)
 from standins.pulumi_cli import POD_URN
 from tests.remote_harness import git
+from tests.runner.recovery_harness import (
+    assert_log_printed_exactly,
+    attempts_in_log,
+    fast_recovery,
+    interrupt_when,
+    newest_complete,
+    preempt,
+    record,
+    recreate_on_up,
+    steps_of,
+    user_stop,
+)
 from tests.runner.train_harness import shorten_timeouts, smoke_config, train_env, wait_for  # noqa: F401
 
 LONG = "configs/long.yaml"
@@ -54,7 +65,7 @@ def test_preemption_mid_training_resumes_the_same_pod_from_the_newest_checkpoint
     env.add_pod("RUNNING")
     run = env.start("train", "--config", LONG, "--run-id", "mid")
     env.wait_log("saved checkpoint-10")
-    preempt(env)                                       # Outbid + SIGTERM/SIGKILL + SSH gone
+    preempt(env)  # Outbid + SIGTERM/SIGKILL + SSH gone
     step = newest_complete(env)
     res = env.finish(run, timeout=60)
 
@@ -62,8 +73,8 @@ def test_preemption_mid_training_resumes_the_same_pod_from_the_newest_checkpoint
     assert_log_printed_exactly(res, env)
     assert len(attempts_in_log(env)) == 2
     assert_resumed_from(env, 2, step)
-    assert "end state=preempted" in "\n".join(attempts_in_log(env)[0])   # the supervisor's footer
-    assert len(resumes(env)) == 1 and env.fake.billable_calls() == resumes(env)   # same pod, no new one
+    assert "end state=preempted" in "\n".join(attempts_in_log(env)[0])  # the supervisor's footer
+    assert len(resumes(env)) == 1 and env.fake.billable_calls() == resumes(env)  # same pod, no new one
     line = boundary(res, 2)
     assert f"pod {env.pod_id} (spot, $0.350/h), resumed from checkpoint-{step}" in line
     rec = record(env, "mid")
@@ -108,7 +119,7 @@ def test_preemption_without_sigterm_is_found_by_the_api_poll(env):
 
     assert res.code == 0, res.err
     assert "was preempted (outbid" in res.err
-    assert "SSH link lost" not in res.err.split("was preempted")[0]   # found before any SSH drop
+    assert "SSH link lost" not in res.err.split("was preempted")[0]  # found before any SSH drop
     assert_log_printed_exactly(res, env)
     assert_resumed_from(env, 2, step)
     assert "end state=preempted" not in env.log_text().split("attempt=2")[0]
@@ -117,7 +128,7 @@ def test_preemption_without_sigterm_is_found_by_the_api_poll(env):
 
 def test_preemption_during_setup_restarts_from_scratch(env):
     env.add_pod("RUNNING")
-    env.venv_hold.touch()                               # the venv setup waits: training not started
+    env.venv_hold.touch()  # the venv setup waits: training not started
     run = env.start("train", "--config", LONG, "--run-id", "setup")
     env.wait_log("venv: creating")
     assert env.state()["state"] == "setup"
@@ -132,7 +143,7 @@ def test_preemption_during_setup_restarts_from_scratch(env):
     assert "from scratch" in boundary(res, 2)
     first = record(env, "setup")["attempts"][0]
     assert first["interruption"] == "preempted" and first["steps_lost"] == 0 and first["last_step"] is None
-    assert first["seconds_lost"] == 0                    # nothing trained, nothing redone
+    assert first["seconds_lost"] == 0  # nothing trained, nothing redone
     assert "lost:" not in res.err
 
 
@@ -144,13 +155,13 @@ def test_preemption_during_a_checkpoint_save_skips_the_partial_checkpoint(env):
     wait_for(lambda: (ckpt / "model.safetensors").is_file(), 30, "the first save to start")
     assert not (ckpt / "trainer_state.json").exists()
     preempt(env)
-    env.write_config(LONG, smoke_config(max_steps=20, save_steps=5, step_seconds=0.05))   # fast saves now
+    env.write_config(LONG, smoke_config(max_steps=20, save_steps=5, step_seconds=0.05))  # fast saves now
     res = env.finish(run, timeout=60)
 
     assert res.code == 0, res.err
-    assert res.err.count("skipped incomplete checkpoint checkpoint-5: trainer_state.json missing") == 1   # once
+    assert res.err.count("skipped incomplete checkpoint checkpoint-5: trainer_state.json missing") == 1  # once
     assert_log_printed_exactly(res, env)
-    assert_resumed_from(env, 2, 0, max_steps=20)      # nothing complete to resume from
+    assert_resumed_from(env, 2, 0, max_steps=20)  # nothing complete to resume from
     assert record(env, "save")["attempts"][0]["steps_lost"] == 5
 
 
@@ -163,7 +174,7 @@ def test_a_link_that_drops_while_the_follower_connects_is_retried(env, monkeypat
 
     def connect(self):
         calls.append(1)
-        if len(calls) == 2:                                  # 1: the launch, 2: the follower's first link
+        if len(calls) == 2:  # 1: the launch, 2: the follower's first link
             raise SshConnectError("SSH handshake with the pod failed (EOF)")
         return real(self)
 
@@ -199,8 +210,8 @@ def test_no_capacity_on_resume_replaces_the_pod_through_the_stack(env):
     assert up["replace"] == POD_URN and up["argv"][up["argv"].index("--replace") + 1] == POD_URN
     assert up["argv"][up["argv"].index("--stack") + 1] == "dev"
     assert new != old
-    assert env.fake.pods[old].status == "TERMINATED"                       # replaced, not left behind
-    assert env.fake.pods[new].status == "EXITED"                           # trained there, stopped itself
+    assert env.fake.pods[old].status == "TERMINATED"  # replaced, not left behind
+    assert env.fake.pods[new].status == "EXITED"  # trained there, stopped itself
     assert "not enough free GPUs" in res.err and f"replacing pod {old} through the stack" in res.err
     assert f"pulumi:     - runpod:Pod deleted {old}" in res.err and "pulumi:     + runpod:Pod created" in res.err
     assert f"pod {new} (spot, $0.300/h), resumed from checkpoint-{step}" in boundary(res, 2)
@@ -223,7 +234,7 @@ def test_no_capacity_on_a_stack_without_pod_urn_warns_and_falls_back(env):
     res = env.finish(run, timeout=60)
 
     assert res.code == 4, res.err
-    assert env.stub.replaced() == [None]                          # plain `pulumi up --refresh --yes`
+    assert env.stub.replaced() == [None]  # plain `pulumi up --refresh --yes`
     assert "has no pod_urn output" in res.err and "Run `pulumi up` once to get the output" in res.err
     assert f"the stack kept pod {env.pod_id}" in res.err
     assert "Run `pulumi up` once so the stack exports pod_urn" in res.err and "--run-id old" in res.err
@@ -250,8 +261,11 @@ def test_spot_withdrawn_with_on_demand_fallback_replaces_the_stopped_pod(env):
     assert_resumed_from(env, 2, step)
     assert [a["market"] for a in record(env, "od")["attempts"]] == ["spot", "on-demand"]
     # the cost per market: the spot part at its rate, the on-demand part at its own
-    cost = re.search(r"cost: +about \$(\d+\.\d{4}) for this run \(spot \$0\.300/h x [^=]+= \$(\d+\.\d{4}); "
-                     r"on-demand \$0\.690/h x [^=]+= \$(\d+\.\d{4})\)", res.err)
+    cost = re.search(
+        r"cost: +about \$(\d+\.\d{4}) for this run \(spot \$0\.300/h x [^=]+= \$(\d+\.\d{4}); "
+        r"on-demand \$0\.690/h x [^=]+= \$(\d+\.\d{4})\)",
+        res.err,
+    )
     assert cost, res.err
     total, spot, on_demand = (float(x) for x in cost.groups())
     assert abs(total - spot - on_demand) <= 0.0002 and on_demand > 0
@@ -267,8 +281,8 @@ def test_a_terminated_pod_is_recreated_on_demand_when_the_stack_falls_back(env):
     res = env.finish(run, timeout=60)
 
     assert res.code == 0, res.err
-    assert "no longer exists" in res.err and env.stub.replaced() == [None]   # gone: no --replace needed
-    assert resumes(env) == []                                    # nothing to resume: recreated
+    assert "no longer exists" in res.err and env.stub.replaced() == [None]  # gone: no --replace needed
+    assert resumes(env) == []  # nothing to resume: recreated
     assert "(on-demand, $0.690/h)" in boundary(res, 2)
     assert_log_printed_exactly(res, env)
     assert_resumed_from(env, 2, step)
@@ -278,7 +292,7 @@ def test_a_terminated_pod_is_recreated_on_demand_when_the_stack_falls_back(env):
 
 
 def test_spot_withdrawn_with_fallback_fail_stops_with_a_clear_error(env):
-    env.add_pod("RUNNING")                                        # spot_fallback: fail
+    env.add_pod("RUNNING")  # spot_fallback: fail
     env.fake.remove_spot()
     run = env.start("train", "--config", LONG, "--run-id", "nospot")
     env.wait_log("saved checkpoint-5")
@@ -287,7 +301,7 @@ def test_spot_withdrawn_with_fallback_fail_stops_with_a_clear_error(env):
 
     assert res.code == 4, res.err
     assert "spot_fallback is 'fail'" in res.err and "spotFallback on-demand" in res.err
-    assert env.stub.up_calls() == []                               # no recreate under policy "fail"
+    assert env.stub.up_calls() == []  # no recreate under policy "fail"
     assert env.pod.status == "EXITED" and env.pod.start_count == 1  # the refused resume started nothing
     assert record(env, "nospot")["status"] == "preempted"
 
@@ -297,24 +311,26 @@ def test_ctrl_c_while_the_resumed_pod_boots_stops_it(env, monkeypatch):
     env.add_pod("RUNNING")
     run = env.start("train", "--config", LONG, "--run-id", "ctrlc")
     env.wait_log("saved checkpoint-5")
-    env.fake.boot_seconds = 30.0                       # the resumed pod boots slowly: Ctrl-C meanwhile
+    env.fake.boot_seconds = 30.0  # the resumed pod boots slowly: Ctrl-C meanwhile
     fired = interrupt_when(monkeypatch, lambda m: m.startswith(f"waiting for pod {env.pod_id} to be RUNNING"))
     preempt(env)
     res = env.finish(run, timeout=60)
 
     assert fired and res.code == 130, res.err
-    assert len(resumes(env)) == 1                      # the recovery did resume the pod ...
-    assert env.pod.status == "EXITED" and env.pod.last_status_change.startswith("Exited by user")   # ... and it was stopped
+    assert len(resumes(env)) == 1  # the recovery did resume the pod ...
+    assert env.pod.status == "EXITED" and env.pod.last_status_change.startswith(
+        "Exited by user"
+    )  # ... and it was stopped
     assert "before training was relaunched: nothing trains on pod" in res.err
     assert f"pod {env.pod_id} stopped by the runner" in res.err
     assert "Resume with `python -m runner train --config configs/long.yaml --run-id ctrlc`" in res.err
-    assert len(attempts_in_log(env)) == 1              # nothing was relaunched
+    assert len(attempts_in_log(env)) == 1  # nothing was relaunched
     rec = record(env, "ctrlc")
     assert rec["status"] == "interrupted" and rec["exit_code"] == 130 and rec["pod_stop"] == "stopped by the runner"
 
 
 def test_ctrl_c_after_the_relaunch_detaches(env, monkeypatch):
-    shorten_timeouts(monkeypatch, ack_wait_s=1)   # the pod stops itself 1 s after the end
+    shorten_timeouts(monkeypatch, ack_wait_s=1)  # the pod stops itself 1 s after the end
     env.add_pod("RUNNING")
     run = env.start("train", "--config", LONG, "--run-id", "later")
     env.wait_log("saved checkpoint-5")
@@ -325,8 +341,11 @@ def test_ctrl_c_after_the_relaunch_detaches(env, monkeypatch):
     assert fired and res.code == 130, res.err
     assert "detached: training keeps running" in res.err and "stopped by the runner" not in res.err
     assert len(resumes(env)) == 1 and env.pod.status == "RUNNING"
-    wait_for(lambda: (env.state() or {}).get("attempt") == 2 and env.state()["state"] == "succeeded", 30,
-             "the relaunched attempt to finish on its own")
+    wait_for(
+        lambda: (env.state() or {}).get("attempt") == 2 and env.state()["state"] == "succeeded",
+        30,
+        "the relaunched attempt to finish on its own",
+    )
     wait_for(lambda: env.pod.status == "EXITED", 20, "the pod to stop itself")
     assert record(env, "later")["status"] == "detached"
 
@@ -337,8 +356,11 @@ def test_max_recoveries_exhausted_stops_with_how_to_resume(env):
     run = env.start("train", "--config", LONG, "--run-id", "lim", "--max-recoveries", "1")
     env.wait_log("saved checkpoint-5")
     preempt(env)
-    wait_for(lambda: len(attempts_in_log(env)) == 2 and "saved checkpoint-" in "\n".join(attempts_in_log(env)[1]),
-             30, "attempt 2 to save a checkpoint")
+    wait_for(
+        lambda: len(attempts_in_log(env)) == 2 and "saved checkpoint-" in "\n".join(attempts_in_log(env)[1]),
+        30,
+        "attempt 2 to save a checkpoint",
+    )
     preempt(env)
     res = env.finish(run, timeout=60)
 
@@ -346,7 +368,7 @@ def test_max_recoveries_exhausted_stops_with_how_to_resume(env):
     assert "already recovered 1 time(s)" in res.err and "--max-recoveries 1" in res.err
     assert "python -m runner train --config configs/long.yaml --run-id lim" in res.err
     assert len(resumes(env)) == 1 and env.pod.status == "EXITED"
-    assert_log_printed_exactly(res, env)                 # everything the pod wrote, to the 2nd footer
+    assert_log_printed_exactly(res, env)  # everything the pod wrote, to the 2nd footer
     rec = record(env, "lim")
     assert rec["status"] == "preempted" and rec["exit_code"] == 4
     assert rec["preemptions"] == 2 and rec["recoveries"] == 1 and len(rec["attempts"]) == 2
@@ -369,7 +391,7 @@ def test_budget_reached_during_the_recovered_attempt_stops_the_pod(env):
     assert rec["attempts"][1]["interruption"] == "budget"
     assert rec["estimated_cost_usd"] >= 0.004
     out = res.lines
-    assert out == env.log_text().splitlines()[:len(out)]          # nothing lost or repeated up to the stop
+    assert out == env.log_text().splitlines()[: len(out)]  # nothing lost or repeated up to the stop
 
 
 def test_a_stop_by_the_user_is_not_fought(env):
@@ -402,7 +424,7 @@ def test_status_shows_the_recovery_accounting(env, capsys):
     rec = record(env, "acct")
     assert acc["attempts"] == 2 and acc["preemptions"] == 1 and acc["recoveries"] == 1
     assert acc["steps_lost"] == rec["steps_lost"] and acc["gpu_hours"] == rec["gpu_hours"]
-    loss = report["training"]["loss"]                # the loss over both attempts, from the record
+    loss = report["training"]["loss"]  # the loss over both attempts, from the record
     assert loss["source"] == "record" and loss["points"] == rec["loss_points"]
     assert (loss["first_step"], loss["last_step"]) == (1, 40) and loss["last"] == rec["loss_points"][-1][1]
     assert cli.main(["status"]) == 0

@@ -4,16 +4,16 @@
 Each test reads the fake RunPod API's call log: the billable resume, then the runner's stop
 with the account key, and the pod EXITED at the end.
 """
+
 from __future__ import annotations
 
 import subprocess
 
+from runner import cli
+from standins.ports import free_port
 from tests.runner.recovery_harness import preempt
 from tests.runner.test_sync import FILES, make_tree, pod_env, pod_sshd  # noqa: F401
 from tests.runner.train_harness import smoke_config, train_env, wait_for  # noqa: F401
-
-from runner import cli
-from standins.ports import free_port
 
 CONFIG = "configs/smoke.yaml"
 
@@ -34,13 +34,13 @@ def assert_started_then_stopped(fake, pod) -> None:
 def test_train_start_timeout_stops_the_pod_it_resumed(train_env, monkeypatch):
     env = train_env
     env.add_pod("EXITED")
-    env.fake.set_ssh_target("127.0.0.1", [free_port()])     # RUNNING, but sshd never answers
+    env.fake.set_ssh_target("127.0.0.1", [free_port()])  # RUNNING, but sshd never answers
     monkeypatch.setenv("POD_START_TIMEOUT", "2")
     res = env.run("train", "--config", CONFIG)
     assert res.code == 4, res.err
     assert "was not reachable over SSH within 2.0s" in res.err
     assert "so it stopped it again: nothing is left billing" in res.err
-    assert "it keeps starting" not in res.err                 # the old advice would be wrong now
+    assert "it keeps starting" not in res.err  # the old advice would be wrong now
     assert_started_then_stopped(env.fake, env.pod)
 
 
@@ -49,7 +49,7 @@ def test_train_ssh_refused_stops_the_pod_it_resumed(train_env, monkeypatch, tmp_
     env.add_pod("EXITED")
     stranger = tmp_path / "not_authorized"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
-    monkeypatch.setenv("SSH_KEY_PATH", str(stranger))         # a valid key the pod does not know
+    monkeypatch.setenv("SSH_KEY_PATH", str(stranger))  # a valid key the pod does not know
     res = env.run("train", "--config", CONFIG)
     assert res.code == 6, res.err
     assert "rejected the key" in res.err
@@ -77,7 +77,7 @@ def test_train_pod_already_running_is_left_running_when_the_start_fails(train_en
     monkeypatch.setenv("POD_START_TIMEOUT", "1")
     res = env.run("train", "--config", CONFIG)
     assert res.code == 4, res.err
-    assert "runner stop" in res.err                           # not ours to stop: says how
+    assert "runner stop" in res.err  # not ours to stop: says how
     assert env.fake.billable_calls() == [] and runner_stops(env.fake) == []
     assert env.pod.status == "RUNNING"
 
@@ -89,7 +89,7 @@ def test_recovery_whose_resume_times_out_stops_the_pod_again(train_env, monkeypa
     monkeypatch.setenv("POD_START_TIMEOUT", "2")
     run = env.start("train", "--config", "configs/long.yaml", "--run-id", "rec1")
     env.wait_log("step 3/")
-    env.fake.set_ssh_target("127.0.0.1", [free_port()])     # the resumed pod will not answer
+    env.fake.set_ssh_target("127.0.0.1", [free_port()])  # the resumed pod will not answer
     preempt(env)
     res = env.finish(run, timeout=60)
     assert res.code == 4, res.err
@@ -127,13 +127,13 @@ def test_ctrl_c_while_waiting_for_the_start_stops_the_pod_again(fake_runpod):
     from runner.pod.link import start_or_release
     from tests.runner.test_pod import outputs_for
 
-    fake_runpod.boot_seconds = 60                          # it would take a minute to come up
+    fake_runpod.boot_seconds = 60  # it would take a minute to come up
     pod = fake_runpod.add_pod(status="EXITED")
     said: list[str] = []
 
     def progress(message: str) -> None:
         said.append(message)
-        if message.startswith("waiting for pod"):         # the resume was sent; now the user gives up
+        if message.startswith("waiting for pod"):  # the resume was sent; now the user gives up
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

@@ -1,4 +1,5 @@
 """Settings: .runpod.env parsing, precedence (file < env < flags), permission warning, key masking."""
+
 from __future__ import annotations
 
 import os
@@ -85,12 +86,15 @@ def test_defaults_without_file(tmp_path):
 
 def test_precedence_file_env_flags(tmp_path):
     write_env(tmp_path, f"RUNPOD_API_KEY={KEY}\nPULUMI_STACK=fromfile\nREPO_BRANCH=filebranch\nDATA_DIR=d1\n")
-    s, _ = load(tmp_path, environ={"PULUMI_STACK": "fromenv", "REPO_BRANCH": "", "DATA_DIR": "/abs/data"},
-                overrides={"PULUMI_STACK": "fromflag", "REPO_BRANCH": None})
+    s, _ = load(
+        tmp_path,
+        environ={"PULUMI_STACK": "fromenv", "REPO_BRANCH": "", "DATA_DIR": "/abs/data"},
+        overrides={"PULUMI_STACK": "fromflag", "REPO_BRANCH": None},
+    )
     assert s.api_key == KEY
     assert s.stack == "fromflag"
     assert s.sources["PULUMI_STACK"] == "command line"
-    assert s.repo_branch == "filebranch"          # empty env value does not override
+    assert s.repo_branch == "filebranch"  # empty env value does not override
     assert s.data_dir == Path("/abs/data")
     s2, _ = load(tmp_path, environ={"PULUMI_STACK": "fromenv"})
     assert s2.stack == "fromenv" and s2.sources["PULUMI_STACK"] == "environment"
@@ -102,7 +106,7 @@ def test_explicit_env_file_must_exist(tmp_path):
 
 
 def test_unreadable_file_is_a_clear_error(tmp_path):
-    (tmp_path / ".runpod.env").mkdir()      # a directory: unreadable as a file even for root
+    (tmp_path / ".runpod.env").mkdir()  # a directory: unreadable as a file even for root
     with pytest.raises(SettingsError, match="cannot read settings file"):
         load(tmp_path)
 
@@ -169,17 +173,20 @@ def test_ssh_key_checks(tmp_path):
         s.require_ssh_key()
 
     key = private_key(tmp_path)
-    s, _ = load(tmp_path, environ={"SSH_KEY_PATH": "id_test"})   # relative to cwd
+    s, _ = load(tmp_path, environ={"SSH_KEY_PATH": "id_test"})  # relative to cwd
     assert s.require_ssh_key() == key
     s.preflight()
 
 
-@pytest.mark.parametrize("env,match", [
-    ({"PULUMI_STACK": "bad stack!"}, "not a valid stack name"),
-    ({"POD_START_TIMEOUT": "soon"}, "POD_START_TIMEOUT"),
-    ({"POD_START_TIMEOUT": "-5"}, "POD_START_TIMEOUT"),
-    ({"RUNPOD_REST_URL": "api.runpod.io"}, "RUNPOD_REST_URL"),
-])
+@pytest.mark.parametrize(
+    "env,match",
+    [
+        ({"PULUMI_STACK": "bad stack!"}, "not a valid stack name"),
+        ({"POD_START_TIMEOUT": "soon"}, "POD_START_TIMEOUT"),
+        ({"POD_START_TIMEOUT": "-5"}, "POD_START_TIMEOUT"),
+        ({"RUNPOD_REST_URL": "api.runpod.io"}, "RUNPOD_REST_URL"),
+    ],
+)
 def test_invalid_values(tmp_path, env, match):
     with pytest.raises(SettingsError, match=match):
         load(tmp_path, environ=env)
@@ -212,7 +219,7 @@ def test_project_root_found_from_subdir(tmp_path):
     write_env(tmp_path, "PULUMI_STACK=rootfile\n")
     s = load_settings(environ={}, cwd=sub, warn=lambda m: None)
     assert s.project_root == tmp_path
-    assert s.env_file == tmp_path / ".runpod.env"   # falls back to the project root's file
+    assert s.env_file == tmp_path / ".runpod.env"  # falls back to the project root's file
     assert s.stack == "rootfile"
     assert s.data_dir == tmp_path / "data"
     assert os.path.isabs(s.state_dir)

@@ -1,4 +1,5 @@
 """runner/ssh.py against the real OpenSSH server of standins/pod_sandbox.py."""
+
 from __future__ import annotations
 
 import os
@@ -14,11 +15,20 @@ from pathlib import Path
 
 import pytest
 
-from runner.remote.hostkeys import HostKey, expect_host_key
-from runner.errors import HostKeyMismatch, PortInUse, RemoteFileShrunk, SshAuthError, SshDisconnected, SshKeyError, SshNotReady, SshTimeout
-from runner.remote.ssh import SshConnection, SshTarget
-from runner.remote.shell import SCRIPT_COMMAND, build_script
+from runner.errors import (
+    HostKeyMismatch,
+    PortInUse,
+    RemoteFileShrunk,
+    SshAuthError,
+    SshDisconnected,
+    SshKeyError,
+    SshNotReady,
+    SshTimeout,
+)
 from runner.remote.banner import wait_for_ssh_banner
+from runner.remote.hostkeys import HostKey, expect_host_key
+from runner.remote.shell import SCRIPT_COMMAND, build_script
+from runner.remote.ssh import SshConnection, SshTarget
 from standins.pod_sandbox import wait_until
 from standins.ports import free_port
 
@@ -88,7 +98,8 @@ def test_streaming_callbacks_see_every_line(conn):
     out_lines, err_lines = [], []
     result = conn.run(
         "for i in 1 2 3; do echo line$i; echo warn$i >&2; done; printf tail",
-        on_stdout_line=out_lines.append, on_stderr_line=err_lines.append,
+        on_stdout_line=out_lines.append,
+        on_stderr_line=err_lines.append,
     )
     assert out_lines == ["line1", "line2", "line3", "tail"]
     assert err_lines == ["warn1", "warn2", "warn3"]
@@ -110,9 +121,11 @@ HOSTILE = {
 def test_run_script_delivers_hostile_values_exactly(conn, tmp_path):
     marker = tmp_path / "injected"
     env = {k: v.format(marker=marker) for k, v in HOSTILE.items()}
-    script = 'for n in ' + " ".join(env) + '; do printf "%s\\0" "${!n}"; done\n' \
-             'printf "%s\\0" "${RT_INJECTED-unset}"\n' \
-             'tr "\\0" " " < /proc/$$/cmdline\n'
+    script = (
+        "for n in " + " ".join(env) + '; do printf "%s\\0" "${!n}"; done\n'
+        'printf "%s\\0" "${RT_INJECTED-unset}"\n'
+        'tr "\\0" " " < /proc/$$/cmdline\n'
+    )
     result = conn.run_script(script, env)
     assert result.exit_code == 0, result.stderr
     *values, injected, cmdline = result.stdout.split("\0")
@@ -172,7 +185,8 @@ def _key_error(tmp_path, key_path) -> str:
 
 def test_key_errors_are_clear_and_come_first(tmp_path):
     assert "does not exist" in _key_error(tmp_path, tmp_path / "missing") and "SSH_KEY_PATH" in _key_error(
-        tmp_path, tmp_path / "missing")
+        tmp_path, tmp_path / "missing"
+    )
     assert "is not a file" in _key_error(tmp_path, tmp_path)
     encrypted = tmp_path / "encrypted"
     _keygen(encrypted, "ed25519", passphrase="secret phrase")

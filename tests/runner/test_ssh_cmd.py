@@ -1,5 +1,6 @@
 """`runner ssh` / `runner ssh-config`: argv and Host block for the system ssh, checked by really
 connecting with OpenSSH to the test sshd using what they produce."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,11 @@ def exec_calls(monkeypatch):
 
 
 def _opt(argv: list[str], name: str) -> str:
-    values = [argv[i + 1].split("=", 1)[1] for i, a in enumerate(argv[:-1])
-              if a == "-o" and argv[i + 1].startswith(name + "=")]
+    values = [
+        argv[i + 1].split("=", 1)[1]
+        for i, a in enumerate(argv[:-1])
+        if a == "-o" and argv[i + 1].startswith(name + "=")
+    ]
     assert len(values) == 1, (name, argv)
     return values[0]
 
@@ -45,8 +49,13 @@ def test_ssh_builds_the_argv_and_it_really_connects(pod_env, exec_calls):
     with open(known_hosts) as fh:
         assert fh.read() == f"runpod-dev {key_type} {key}\n"
     # The same argv with a command, run for real: OpenSSH accepts the pinned key and our identity.
-    res = subprocess.run(argv[:-2] + [argv[-1], "echo", "hello from the pod"],
-                         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    res = subprocess.run(
+        argv[:-2] + [argv[-1], "echo", "hello from the pod"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "hello from the pod"
 
@@ -83,8 +92,13 @@ def test_ssh_config_block_works_with_openssh(pod_env, tmp_path, capsys):
     assert "port changes on every pod start" in captured.err
     config = tmp_path / "ssh_config"
     config.write_text(block)
-    res = subprocess.run(["ssh", "-F", str(config), "-o", "BatchMode=yes", "runpod-dev", "echo", "ok"],
-                         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    res = subprocess.run(
+        ["ssh", "-F", str(config), "-o", "BatchMode=yes", "runpod-dev", "echo", "ok"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "ok"
 
@@ -104,8 +118,13 @@ def test_ssh_config_write_follows_a_pod_restart(pod_env, tmp_path, capsys):
     main_config.write_text(f"Include {target}\n")
 
     def ssh_ok() -> subprocess.CompletedProcess:
-        return subprocess.run(["ssh", "-F", str(main_config), "-o", "BatchMode=yes", "runpod-dev", "true"],
-                              capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            ["ssh", "-F", str(main_config), "-o", "BatchMode=yes", "runpod-dev", "true"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+        )
 
     assert ssh_ok().returncode == 0
     first_port = pod_env.pod.ssh_port
@@ -117,7 +136,7 @@ def test_ssh_config_write_follows_a_pod_restart(pod_env, tmp_path, capsys):
     pod_env.fake.wait_for(lambda: pod_env.pod.status == "RUNNING", timeout=10)
     assert pod_env.pod.ssh_port != first_port
     stale = ssh_ok()
-    assert stale.returncode != 0          # the old block names the old host key: it must be regenerated
+    assert stale.returncode != 0  # the old block names the old host key: it must be regenerated
 
     assert ssh_cmd.run(args, settings) == 0
     res = ssh_ok()

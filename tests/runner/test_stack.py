@@ -1,4 +1,5 @@
 """Stack outputs and `pulumi up` through a stub `pulumi` executable."""
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,7 @@ def test_optional_keys_missing_get_defaults(stub_pulumi, tmp_path):
     assert out.ssh_port == 2201 and out.gpu_count == 2
     assert out.market == "spot" and out.ssh_user == "root" and out.workspace == "/workspace"
     assert out.bid_per_gpu is None and out.ssh_host is None and out.spot_fallback == "fail"
-    assert out.pod_urn is None                     # a stack from before the pod_urn output
+    assert out.pod_urn is None  # a stack from before the pod_urn output
 
 
 def test_pulumi_missing(tmp_path):
@@ -64,18 +65,21 @@ def test_outputs_without_pod_id(stub_pulumi, tmp_path):
 
 
 def test_malformed_output_never_echoed(stub_pulumi, tmp_path):
-    stub_pulumi.set(stdout=f'{{"pod_id": "p", "token": "{SECRET}"')   # truncated JSON holding a secret
+    stub_pulumi.set(stdout=f'{{"pod_id": "p", "token": "{SECRET}"')  # truncated JSON holding a secret
     with pytest.raises(StackError) as e:
         read_outputs("dev", project_root=tmp_path)
     assert "not JSON" in e.value.message and SECRET not in e.value.message
 
 
-@pytest.mark.parametrize("outputs,key", [
-    ({"pod_id": "p", "ssh_port": "abc"}, "ssh_port"),
-    ({"pod_id": "p", "bid_per_gpu": "cheap"}, "bid_per_gpu"),
-    ({"pod_id": "p", "ssh_host": 7}, "ssh_host"),
-    ({"pod_id": "p", "market": "auction"}, "market"),
-])
+@pytest.mark.parametrize(
+    "outputs,key",
+    [
+        ({"pod_id": "p", "ssh_port": "abc"}, "ssh_port"),
+        ({"pod_id": "p", "bid_per_gpu": "cheap"}, "bid_per_gpu"),
+        ({"pod_id": "p", "ssh_host": 7}, "ssh_host"),
+        ({"pod_id": "p", "market": "auction"}, "market"),
+    ],
+)
 def test_wrong_types(stub_pulumi, tmp_path, outputs, key):
     stub_pulumi.set(outputs=outputs)
     with pytest.raises(StackError, match=key):
@@ -94,11 +98,17 @@ def test_masked_secret_value(stub_pulumi, tmp_path):
         read_outputs("dev", project_root=tmp_path)
 
 
-@pytest.mark.parametrize("stderr,match", [
-    ("error: no stack named 'dev' found\n", r"pulumi stack init dev"),
-    ("error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions\n", "pulumi login --local"),
-    ("error: incorrect passphrase\n", "PULUMI_CONFIG_PASSPHRASE"),
-])
+@pytest.mark.parametrize(
+    "stderr,match",
+    [
+        ("error: no stack named 'dev' found\n", r"pulumi stack init dev"),
+        (
+            "error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions\n",
+            "pulumi login --local",
+        ),
+        ("error: incorrect passphrase\n", "PULUMI_CONFIG_PASSPHRASE"),
+    ],
+)
 def test_known_failures_are_explained(stub_pulumi, tmp_path, stderr, match):
     stub_pulumi.set(stderr=stderr, exit_code=255)
     with pytest.raises(StackError, match=match):

@@ -1,5 +1,6 @@
 """runner/pod/stack_cache.py: an unchanged local-backend stack costs no `pulumi` run; the cache is
 private, keyed on the state file, and never holds a secret output."""
+
 from __future__ import annotations
 
 import gzip
@@ -18,11 +19,25 @@ SECRET_TEXT = "s3cr3t-token-value-xyz"
 
 def checkpoint(outputs: dict, secret: tuple[str, ...] = ()) -> dict:
     """A Pulumi local-backend state file: the stack resource's outputs, secrets encrypted."""
-    shown = {k: ({SECRET_SIG_KEY: SECRET_SIG_VALUE, "ciphertext": "v1:AAAA"} if k in secret else v)
-             for k, v in outputs.items()}
-    return {"version": 3, "checkpoint": {"stack": "organization/proj/dev", "latest": {"resources": [
-        {"urn": "urn:pulumi:dev::proj::pulumi:pulumi:Stack::proj-dev", "type": "pulumi:pulumi:Stack",
-         "outputs": shown}]}}}
+    shown = {
+        k: ({SECRET_SIG_KEY: SECRET_SIG_VALUE, "ciphertext": "v1:AAAA"} if k in secret else v)
+        for k, v in outputs.items()
+    }
+    return {
+        "version": 3,
+        "checkpoint": {
+            "stack": "organization/proj/dev",
+            "latest": {
+                "resources": [
+                    {
+                        "urn": "urn:pulumi:dev::proj::pulumi:pulumi:Stack::proj-dev",
+                        "type": "pulumi:pulumi:Stack",
+                        "outputs": shown,
+                    }
+                ]
+            },
+        },
+    }
 
 
 class World:
@@ -35,16 +50,16 @@ class World:
         self.state = self.backend / ".pulumi" / "stacks" / "proj" / "dev.json"
         self.state.parent.mkdir(parents=True)
         self.cache_dir = tmp / "state" / "dev"
-        self.env = {"PULUMI_BACKEND_URL": f"file://{self.backend}", "HOME": str(tmp / "home"),
-                    "PATH": "/usr/bin:/bin"}
+        self.env = {"PULUMI_BACKEND_URL": f"file://{self.backend}", "HOME": str(tmp / "home"), "PATH": "/usr/bin:/bin"}
 
     def write(self, outputs: dict, secret: tuple[str, ...] = ()) -> None:
         self.stub.set(outputs=outputs)
         self.state.write_text(json.dumps(checkpoint(outputs, secret)))
 
     def read(self):
-        return read_outputs_cached("dev", cache_dir=self.cache_dir, project_root=self.project, env=self.env,
-                                   pulumi=str(self.stub.path))
+        return read_outputs_cached(
+            "dev", cache_dir=self.cache_dir, project_root=self.project, env=self.env, pulumi=str(self.stub.path)
+        )
 
     def pulumi_runs(self) -> int:
         return sum(1 for c in self.stub.calls() if c["argv"][:2] == ["stack", "output"])
@@ -70,7 +85,7 @@ def test_an_unchanged_stack_is_read_once_then_from_the_cache(world):
 def test_a_changed_state_file_runs_pulumi_again(world):
     world.write({**SAMPLE_OUTPUTS, "pod_id": "pod-a"})
     world.read()
-    world.write({**SAMPLE_OUTPUTS, "pod_id": "pod-b"})     # a `pulumi up` made a new pod
+    world.write({**SAMPLE_OUTPUTS, "pod_id": "pod-b"})  # a `pulumi up` made a new pod
     assert world.read().pod_id == "pod-b" and world.pulumi_runs() == 2
     assert world.read().pod_id == "pod-b" and world.pulumi_runs() == 2
 

@@ -1,5 +1,6 @@
 """`runner status`: pod facts from the fake API, training state from the 'pod' (the test sshd) or,
 when the pod is stopped, from the runs recorded on this machine. Never spends money."""
+
 from __future__ import annotations
 
 import json
@@ -10,17 +11,48 @@ import pytest
 
 from runner import cli
 from runner.companions.status import LogReport, LossReport, PodReport, StatusReport, TrainingReport
-
 from runner.train import record as runrecord
 from runner.train.record import AttemptRecord, RunRecord
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
 
 TOP_KEYS = ["stack", "pod_id", "pod", "training", "log", "errors"]
-POD_KEYS = ["state", "status", "last_status_change", "market", "gpu_type", "gpu_count", "cost_per_hr",
-            "price_per_hr", "started_at", "uptime_s", "ssh", "data_center", "volume_id", "name", "idle_stop"]
-TRAINING_KEYS = ["source", "run_id", "attempt", "state", "exit_code", "config", "output_dir", "started_at",
-                 "ended_at", "resume_from", "last_checkpoint", "session_running", "newest_checkpoint",
-                 "skipped_checkpoints", "estimated_cost_usd", "record", "accounting", "loss"]
+POD_KEYS = [
+    "state",
+    "status",
+    "last_status_change",
+    "market",
+    "gpu_type",
+    "gpu_count",
+    "cost_per_hr",
+    "price_per_hr",
+    "started_at",
+    "uptime_s",
+    "ssh",
+    "data_center",
+    "volume_id",
+    "name",
+    "idle_stop",
+]
+TRAINING_KEYS = [
+    "source",
+    "run_id",
+    "attempt",
+    "state",
+    "exit_code",
+    "config",
+    "output_dir",
+    "started_at",
+    "ended_at",
+    "resume_from",
+    "last_checkpoint",
+    "session_running",
+    "newest_checkpoint",
+    "skipped_checkpoints",
+    "estimated_cost_usd",
+    "record",
+    "accounting",
+    "loss",
+]
 LOSS_KEYS = ["source", "first_step", "last_step", "min", "min_step", "last", "points"]
 
 
@@ -36,13 +68,24 @@ def seed_run(workspace, *, state: str = "running") -> dict:
     output_dir = workspace / "repo" / "checkpoints" / "smoke"
     complete_checkpoint(output_dir, 10)
     newest = complete_checkpoint(output_dir, 20)
-    (output_dir / "checkpoint-30").mkdir()          # killed mid-save: no trainer_state.json
+    (output_dir / "checkpoint-30").mkdir()  # killed mid-save: no trainer_state.json
     runner_dir = workspace / ".runner"
     runner_dir.mkdir(parents=True)
-    data = {"run_id": "run-42", "attempt": 2, "state": state, "exit_code": None, "config": "configs/smoke.yaml",
-            "output_dir": str(output_dir), "resume_from": str(output_dir / "checkpoint-10"),
-            "last_checkpoint": newest, "started_at": "2026-07-10T12:00:00Z", "ended_at": None,
-            "log_offset": 0, "stop_requested": False, "repo_dir": str(workspace / "repo")}
+    data = {
+        "run_id": "run-42",
+        "attempt": 2,
+        "state": state,
+        "exit_code": None,
+        "config": "configs/smoke.yaml",
+        "output_dir": str(output_dir),
+        "resume_from": str(output_dir / "checkpoint-10"),
+        "last_checkpoint": newest,
+        "started_at": "2026-07-10T12:00:00Z",
+        "ended_at": None,
+        "log_offset": 0,
+        "stop_requested": False,
+        "repo_dir": str(workspace / "repo"),
+    }
     (runner_dir / "state.json").write_text(json.dumps(data))
     logs = workspace / "logs"
     logs.mkdir()
@@ -57,8 +100,9 @@ def train_session(pod_env, monkeypatch):
     monkeypatch.setattr("runner.remote.inspect.TRAIN_SESSION", name)
     with pod_env.remote() as conn:
         # Marked like the launcher marks its sessions (tmux option @rt_owner), so inspect counts it.
-        assert conn.run(f"tmux new-session -d -s {name} 'sleep 300' && "
-                        f"tmux set-option -t ={name}: @rt_owner remote_train").ok
+        assert conn.run(
+            f"tmux new-session -d -s {name} 'sleep 300' && tmux set-option -t ={name}: @rt_owner remote_train"
+        ).ok
     yield name
     with pod_env.remote() as conn:
         conn.run(f"tmux kill-session -t ={name}")
@@ -85,12 +129,12 @@ def test_status_json_on_a_running_pod(pod_env, train_session, capsys):
     assert tr["source"] == "pod"
     assert (tr["run_id"], tr["attempt"], tr["state"], tr["config"]) == ("run-42", 2, "running", "configs/smoke.yaml")
     assert tr["session_running"] is True
-    assert tr["accounting"] is None                 # this machine has no record of run-42
+    assert tr["accounting"] is None  # this machine has no record of run-42
     assert tr["newest_checkpoint"] == seeded["last_checkpoint"]
     assert [s.split(":")[0] for s in tr["skipped_checkpoints"]] == ["checkpoint-30"]
     assert report["log"]["tail"] == [f"line {i}" for i in range(6, 16)]
     assert report["log"]["path"] == str(pod_env.workspace / "logs" / "current.log")
-    assert tr["loss"] is None                       # no log_history, no loss in the log
+    assert tr["loss"] is None  # no log_history, no loss in the log
     assert report["errors"] == []
     assert pod_env.fake.billable_calls() == []
 
@@ -99,7 +143,7 @@ def test_status_shows_the_loss_curve_from_the_newest_trainer_state(pod_env, trai
     pod_env.add_pod("RUNNING")
     seeded = seed_run(pod_env.workspace)
     history = [{"step": s, "loss": round(2.0 / s, 4), "epoch": s / 20} for s in range(2, 21, 2)]
-    history.insert(3, {"step": 8, "eval_loss": 9.9})                     # eval entries are not the loss
+    history.insert(3, {"step": 8, "eval_loss": 9.9})  # eval entries are not the loss
     state_file = pod_env.workspace / "repo" / "checkpoints" / "smoke" / "checkpoint-20" / "trainer_state.json"
     state_file.write_text(json.dumps({"global_step": 20, "log_history": history}))
     assert seeded["last_checkpoint"].endswith("checkpoint-20")
@@ -116,7 +160,7 @@ def test_status_shows_the_loss_curve_from_the_newest_trainer_state(pod_env, trai
     chart = [line for line in out.splitlines() if "┤" in line or "└" in line]
     assert len(chart) == 5 and re.match(r"\s*loss +1 ┤█", chart[0]) and re.match(r"\s*0\.1 ┤█", chart[3]), out
     assert chart[-1].strip() == "└ steps 2-20 · min 0.1 at step 20 · last 0.1"
-    assert out.rstrip().endswith("line 15")         # the log still comes last
+    assert out.rstrip().endswith("line 15")  # the log still comes last
 
 
 def test_status_reads_the_loss_from_the_log_without_a_trainer_state(pod_env, train_session, capsys):
@@ -126,7 +170,7 @@ def test_status_reads_the_loss_from_the_log_without_a_trainer_state(pod_env, tra
     log.write_text("".join(f"step {s}/9 loss {1.0 / s:.4f}\n" for s in range(1, 10)))
     assert cli.main(["status", "--json"]) == 0
     loss = json.loads(capsys.readouterr().out)["training"]["loss"]
-    assert loss["source"] == "log" and [p[0] for p in loss["points"]] == list(range(2, 10))   # the 1st line may be cut
+    assert loss["source"] == "log" and [p[0] for p in loss["points"]] == list(range(2, 10))  # the 1st line may be cut
 
 
 def test_status_text_on_a_running_pod(pod_env, train_session, capsys):
@@ -147,11 +191,21 @@ def test_status_json_on_a_stopped_pod_uses_the_local_run_record(pod_env, capsys)
     pod_env.add_pod("EXITED")
     settings = pod_env.settings()
     ckpt = "/workspace/repo/checkpoints/x/checkpoint-500"
-    record = RunRecord(run_id="run-7", stack="dev", target="pod", target_name=pod_env.pod_id,
-                       config="configs/x.yaml", status="succeeded", exit_code=0, last_checkpoint=ckpt,
-                       estimated_cost_usd=1.25, attempts=[
-                           AttemptRecord(attempt=1, log_offset=0, started_at="2026-07-10T10:00:00Z"),
-                           AttemptRecord(attempt=2, log_offset=900, ended_at="2026-07-10T12:00:00Z")])
+    record = RunRecord(
+        run_id="run-7",
+        stack="dev",
+        target="pod",
+        target_name=pod_env.pod_id,
+        config="configs/x.yaml",
+        status="succeeded",
+        exit_code=0,
+        last_checkpoint=ckpt,
+        estimated_cost_usd=1.25,
+        attempts=[
+            AttemptRecord(attempt=1, log_offset=0, started_at="2026-07-10T10:00:00Z"),
+            AttemptRecord(attempt=2, log_offset=900, ended_at="2026-07-10T12:00:00Z"),
+        ],
+    )
     runrecord.save(settings.paths, record)
     pod_env.fake.clear_requests()
 
@@ -167,11 +221,11 @@ def test_status_json_on_a_stopped_pod_uses_the_local_run_record(pod_env, capsys)
     assert (tr["run_id"], tr["attempt"], tr["state"], tr["exit_code"]) == ("run-7", 2, "succeeded", 0)
     assert (tr["started_at"], tr["ended_at"]) == ("2026-07-10T10:00:00Z", "2026-07-10T12:00:00Z")
     assert tr["newest_checkpoint"] == ckpt and tr["estimated_cost_usd"] == 1.25
-    acc = tr["accounting"]                          # recorded here: the recovery accounting
+    acc = tr["accounting"]  # recorded here: the recovery accounting
     assert (acc["attempts"], acc["preemptions"], acc["recoveries"], acc["steps_lost"]) == (2, 0, 0, 0)
     assert acc["estimated_cost_usd"] == 1.25 and [a["attempt"] for a in acc["per_attempt"]] == [1, 2]
     assert report["log"] is None
-    assert tr["loss"] is None                      # the record holds no loss points
+    assert tr["loss"] is None  # the record holds no loss points
     assert pod_env.fake.billable_calls() == []
     assert pod_env.pod.status == "EXITED"
     # Only reads: REST GETs and the GraphQL pod query; no start, stop or resume of any kind.
@@ -204,8 +258,7 @@ def test_status_of_a_gone_pod(pod_env, capsys):
 def test_status_reports_an_ssh_failure_but_still_shows_the_pod(pod_env, capsys, monkeypatch):
     pod_env.add_pod("RUNNING")
     # A pin for another key under this pod id: the runner must refuse the pod's key.
-    from runner.remote.hostkeys import HostKeyStore
-    from runner.remote.hostkeys import HostKey
+    from runner.remote.hostkeys import HostKey, HostKeyStore
 
     settings = pod_env.settings()
     store = HostKeyStore(settings.paths.ensure().known_hosts)
@@ -229,8 +282,9 @@ def test_status_shows_the_idle_stop_watching_a_running_pod(pod_env, capsys, tmp_
 
     pod_env.add_pod("RUNNING", idle_stop_minutes=20)
     env = {**os.environ, "RT_IDLE_SSH_PORTS": ",".join(map(str, pod_env.sshd.ports))}
-    subprocess.run(["bash", "-s"], input=idle_watch_script(1200, str(pod_env.workspace)).encode(), env=env,
-                   check=True, timeout=30)
+    subprocess.run(
+        ["bash", "-s"], input=idle_watch_script(1200, str(pod_env.workspace)).encode(), env=env, check=True, timeout=30
+    )
     try:
         wait_for(lambda: (pod_env.workspace / ".runner" / "idlewatch.json").exists(), 20, "the watcher's first check")
         assert cli.main(["status", "--json"]) == 0

@@ -4,25 +4,26 @@ Also home of the `pod_env` fixture the other companion-command tests share: a pr
 stack outputs from the stub pulumi (workspace = a tmp dir standing in for /workspace), a pod in the
 fake API whose SSH endpoint is the real sshd.
 """
+
 from __future__ import annotations
 
 import json
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from runner import cli
-from runner.errors import UsageError
-from runner.settings import KEYS, load_settings
-from runner.remote.ssh import SshConnection, SshTarget
-from runner.remote.hostkeys import expect_host_key
 from runner.companions.sync import SyncError, ensure_remote_rsync, plan
+from runner.errors import UsageError
 from runner.remote.controlmaster import close_all
+from runner.remote.hostkeys import expect_host_key
+from runner.remote.ssh import SshConnection, SshTarget
+from runner.settings import KEYS, load_settings
 from standins.pod_sandbox import Sshd
 from standins.pulumi_cli import SAMPLE_OUTPUTS
 
@@ -56,9 +57,16 @@ class PodEnv:
         pod = self.fake.add_pod(status=status, volume_id=vol.id, **kw)
         self.pod_id = pod.id
         # No idle stop unless a test asks for one (tests/runner/test_idle_stop.py): it would outlive the test.
-        self.stub.set(outputs={**SAMPLE_OUTPUTS, "pod_id": pod.id, "volume_id": vol.id,
-                               "workspace": str(self.workspace), "ssh_user": self.sshd.user,
-                               "idle_stop_minutes": idle_stop_minutes})
+        self.stub.set(
+            outputs={
+                **SAMPLE_OUTPUTS,
+                "pod_id": pod.id,
+                "volume_id": vol.id,
+                "workspace": str(self.workspace),
+                "ssh_user": self.sshd.user,
+                "idle_stop_minutes": idle_stop_minutes,
+            }
+        )
         return pod.id
 
     def settings(self):
@@ -66,8 +74,11 @@ class PodEnv:
 
     def remote(self) -> SshConnection:
         """A plain connection to the sshd (the test's own view of the 'pod')."""
-        return SshConnection.open(SshTarget(self.sshd.host, self.sshd.port, self.sshd.user, self.sshd.key_path),
-                                  host_key_check=expect_host_key(self.sshd.known_host_key), timeout=10)
+        return SshConnection.open(
+            SshTarget(self.sshd.host, self.sshd.port, self.sshd.user, self.sshd.key_path),
+            host_key_check=expect_host_key(self.sshd.known_host_key),
+            timeout=10,
+        )
 
 
 @pytest.fixture
@@ -173,9 +184,9 @@ def test_dry_run_changes_nothing_and_delete_only_when_asked(pod_env, capfd):
     out = capfd.readouterr().out
     assert transferred(out) == ["audio_0/b.flac"]
     assert "*deleting   stale.txt" in out and "*deleting   audio_1/old.flac" in out
-    assert tree(remote) == before                       # a dry run changes nothing
+    assert tree(remote) == before  # a dry run changes nothing
 
-    assert cli.main(["sync"]) == 0                       # no --delete: remote extras stay
+    assert cli.main(["sync"]) == 0  # no --delete: remote extras stay
     capfd.readouterr()
     assert (remote / "stale.txt").exists() and (remote / "audio_1/old.flac").exists()
     assert (remote / "audio_0/b.flac").read_text() == "new content"
@@ -214,8 +225,8 @@ def test_stopped_pod_is_started_for_the_sync_and_stopped_again(pod_env, capfd):
     assert files_transferred(captured.out) == 4
     assert "stopping pod" in captured.err
     assert pod_env.pod.status == "EXITED"
-    assert pod_env.pod.start_count == 2                  # seeded once, started once by the sync
-    assert len(pod_env.fake.billable_calls()) == 1       # the one resume
+    assert pod_env.pod.start_count == 2  # seeded once, started once by the sync
+    assert len(pod_env.fake.billable_calls()) == 1  # the one resume
 
 
 def test_keep_running_leaves_a_started_pod_running(pod_env, capfd):
@@ -232,9 +243,12 @@ def test_failed_rsync_still_stops_a_pod_it_started(pod_env, capfd, monkeypatch):
     monkeypatch.setattr("runner.companions.sync.INSTALL_RSYNC", "exit 1")
     # Make the pod-side rsync check fail by asking for a program that does not exist.
     real = ensure_remote_rsync
-    monkeypatch.setattr("runner.companions.sync.ensure_remote_rsync",
-                        lambda conn, **kw: real(conn, install_command="echo 'E: no network' >&2; exit 100",
-                                                program="rsync-not-installed-here"))
+    monkeypatch.setattr(
+        "runner.companions.sync.ensure_remote_rsync",
+        lambda conn, **kw: real(
+            conn, install_command="echo 'E: no network' >&2; exit 100", program="rsync-not-installed-here"
+        ),
+    )
     assert cli.main(["sync"]) == 1
     err = capfd.readouterr().err
     assert "rsync-not-installed-here is not installed on the pod and installing it failed (E: no network)" in err
@@ -274,10 +288,13 @@ def test_plan_maps_paths(pod_env, tmp_path):
 def test_install_path_reports_failure_clearly(pod_env):
     with pod_env.remote() as conn:
         with pytest.raises(SyncError) as e:
-            ensure_remote_rsync(conn, program="rsync-not-installed-here",
-                                install_command="echo 'E: Unable to locate package' >&2; exit 100")
+            ensure_remote_rsync(
+                conn,
+                program="rsync-not-installed-here",
+                install_command="echo 'E: Unable to locate package' >&2; exit 100",
+            )
         assert "E: Unable to locate package" in e.value.message
-        ensure_remote_rsync(conn)        # the real rsync is there: nothing to do
+        ensure_remote_rsync(conn)  # the real rsync is there: nothing to do
 
 
 # ---------------------------------------------------------------- how the pod is reached (fast path)
@@ -298,7 +315,7 @@ class ConnectSpy:
 
 
 def key_of(known_hosts_line: str) -> str:
-    """"ssh-ed25519 AAAA..." of a public key line (without a comment)."""
+    """ "ssh-ed25519 AAAA..." of a public key line (without a comment)."""
     return " ".join(known_hosts_line.split()[:2])
 
 
@@ -313,14 +330,14 @@ def test_pinned_running_pod_gets_rsync_directly_with_one_api_read(pod_env, capfd
     pod_env.add_pod("RUNNING")
     make_tree(pod_env.data_dir, FILES)
     spy = ConnectSpy(monkeypatch)
-    assert cli.main(["sync"]) == 0                       # first contact: paramiko pins the host key
+    assert cli.main(["sync"]) == 0  # first contact: paramiko pins the host key
     capfd.readouterr()
     assert spy.calls == 1
     assert pinned_key(pod_env) == key_of(pod_env.sshd.known_host_key)
 
     (pod_env.data_dir / "audio_1" / "e.flac").write_text("new")
     pod_env.fake.clear_requests()
-    assert cli.main(["sync"]) == 0                       # pinned during this start: no paramiko session
+    assert cli.main(["sync"]) == 0  # pinned during this start: no paramiko session
     out = capfd.readouterr().out
     assert spy.calls == 1
     assert transferred(out) == ["audio_1/e.flac"] and files_transferred(out) == 1
@@ -345,7 +362,7 @@ def test_restarted_pod_with_a_new_host_key_is_repinned_before_rsync(pod_env, cap
     (pod_env.data_dir / "audio_0" / "a.flac").write_text("after restart")
     assert cli.main(["sync"]) == 0
     out = capfd.readouterr().out
-    assert spy.calls == 1                                # the newer start sent it through paramiko
+    assert spy.calls == 1  # the newer start sent it through paramiko
     assert transferred(out) == ["audio_0/a.flac"]
     new_pin = pinned_key(pod_env)
     assert new_pin != old_pin and new_pin == key_of(pod_env.sshd.known_host_key)
@@ -357,14 +374,19 @@ def test_changed_host_key_without_a_restart_is_refused(pod_env, capfd):
     assert cli.main(["sync"]) == 0
     capfd.readouterr()
     old_pin = pinned_key(pod_env)
-    pod_env.sshd.rotate_host_key()                       # same pod start per the API: nobody may re-key it
+    pod_env.sshd.rotate_host_key()  # same pod start per the API: nobody may re-key it
     (pod_env.data_dir / "audio_0" / "a.flac").write_text("must not arrive")
     assert cli.main(["sync"]) == 6
     err = capfd.readouterr().err
     assert "host key" in err and "changed" in err and "man-in-the-middle" in err
     # only the runner's explanation: none of OpenSSH's banner about a temporary known_hosts file
-    for noise in ("@@@@", "REMOTE HOST IDENTIFICATION", "Offending", "Host key verification failed",
-                  "connection unexpectedly closed"):
+    for noise in (
+        "@@@@",
+        "REMOTE HOST IDENTIFICATION",
+        "Offending",
+        "Host key verification failed",
+        "connection unexpectedly closed",
+    ):
         assert noise not in err, err
     assert err.count("error: ") == 1, err
     assert pod_env.fake.billable_calls() == []
@@ -375,20 +397,22 @@ def test_changed_host_key_without_a_restart_is_refused(pod_env, capfd):
 def test_missing_rsync_on_the_pod_is_installed_then_the_sync_retried(pod_env, capfd, monkeypatch, tmp_path):
     pod_env.add_pod("RUNNING")
     make_tree(pod_env.data_dir, FILES)
-    assert cli.main(["sync"]) == 0                       # pins the key (and checks the real rsync)
+    assert cli.main(["sync"]) == 0  # pins the key (and checks the real rsync)
     capfd.readouterr()
     # The pod-side rsync is now a program that is not there until "installing" it links the real one.
     pod_rsync = tmp_path / "pod-bin" / "rsync"
     monkeypatch.setattr("runner.companions.sync.REMOTE_RSYNC", str(pod_rsync))
-    monkeypatch.setattr("runner.companions.sync.INSTALL_RSYNC",
-                        f"mkdir -p {pod_rsync.parent} && ln -s \"$(command -v rsync)\" {pod_rsync}")
+    monkeypatch.setattr(
+        "runner.companions.sync.INSTALL_RSYNC",
+        f'mkdir -p {pod_rsync.parent} && ln -s "$(command -v rsync)" {pod_rsync}',
+    )
     spy = ConnectSpy(monkeypatch)
     (pod_env.data_dir / "audio_1" / "c.flac").write_text("changed")
     assert cli.main(["sync"]) == 0
     captured = capfd.readouterr()
     assert f"{pod_rsync} is missing on the pod; installing it" in captured.err
     assert "RUNNER_SYNC" not in captured.err and "connection unexpectedly closed" not in captured.err
-    assert spy.calls == 1                                # one session, only for the install
+    assert spy.calls == 1  # one session, only for the install
     assert pod_rsync.is_symlink()
     assert transferred(captured.out) == ["audio_1/c.flac"]
 

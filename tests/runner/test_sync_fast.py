@@ -5,6 +5,7 @@ runner/remote/controlmaster.py; README "`runner sync`").
 How a test tells a new SSH connection from a reused one: the sshd logs "Accepted publickey" once per
 authenticated connection; a session through a control master authenticates nothing.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,18 @@ from infra.runpod_client import RunPodClient
 from runner import cli
 from runner.remote import controlmaster
 from runner.remote.rsync import RsyncRun
-from tests.runner.test_sync import (FILES, ConnectSpy, files_transferred, key_of, make_tree, pinned_key, pod_env,  # noqa: F401
-                                    pod_sshd, transferred, tree)
+from tests.runner.test_sync import (  # noqa: F401
+    FILES,
+    ConnectSpy,
+    files_transferred,
+    key_of,
+    make_tree,
+    pinned_key,
+    pod_env,
+    pod_sshd,
+    transferred,
+    tree,
+)
 from tests.runner.train_harness import wait_for
 
 
@@ -85,7 +96,7 @@ def test_rsync_starts_before_the_api_read_and_its_output_once_the_api_agrees(pod
     pod_env.fake.clear_requests()
     assert cli.main(["sync"]) == 0
     captured = capfd.readouterr()
-    assert spy.events == ["rsync held", "api"]              # no second rsync: the speculative one was it
+    assert spy.events == ["rsync held", "api"]  # no second rsync: the speculative one was it
     assert connects.calls == 0
     assert transferred(captured.out) == ["audio_1/e.flac"] and files_transferred(captured.out) == 1
     assert captured.err.count("copying the contents of") == 1 and "synced " in captured.err
@@ -124,7 +135,8 @@ os._exit(p.wait())
 
 
 def test_a_speculation_the_api_refutes_is_stopped_with_nothing_partial_under_a_real_name(
-        pod_env, capfd, monkeypatch, tmp_path):
+    pod_env, capfd, monkeypatch, tmp_path
+):
     first_sync(pod_env, capfd)
     big = os.urandom(6 * 1024 * 1024)
     (pod_env.data_dir / "big.bin").write_bytes(big)
@@ -139,15 +151,19 @@ def test_a_speculation_the_api_refutes_is_stopped_with_nothing_partial_under_a_r
     def mid_transfer(spy):
         # The speculative rsync is writing big.bin (rsync's temp file grows), when the API turns out to show
         # a pod that started again since the pin: the speculation must go.
-        wait_for(lambda: any(p.name.startswith(".big.bin.") and p.stat().st_size > 0 for p in remote.iterdir()),
-                 30, "the speculative rsync to be half-way through big.bin")
+        wait_for(
+            lambda: any(p.name.startswith(".big.bin.") and p.stat().st_size > 0 for p in remote.iterdir()),
+            30,
+            "the speculative rsync to be half-way through big.bin",
+        )
         restart_through_the_api(pod_env)
 
     spy = RsyncSpy(monkeypatch, on_read=lambda s: mid_transfer(s) if len(s.events) == 2 else None)
     import runner.companions.sync as sync_module
+
     real_start = sync_module._start_and_pin
 
-    def start_and_pin(*a, **kw):      # the normal path begins: what does the volume show now?
+    def start_and_pin(*a, **kw):  # the normal path begins: what does the volume show now?
         seen["names"] = sorted(p.relative_to(remote).as_posix() for p in remote.rglob("*") if p.is_file())
         seen["spec_exit"] = spy.runs[0].proc.poll()
         seen["masters"] = sockets(pod_env)
@@ -160,12 +176,12 @@ def test_a_speculation_the_api_refutes_is_stopped_with_nothing_partial_under_a_r
     # the normal path reads the pod again while it waits for it (runner/pod/lifecycle.py), then one rsync
     assert spy.events[:2] == ["rsync held", "api"] and spy.events.count("rsync") == 1
     assert spy.events[-1] == "rsync"
-    assert seen["spec_exit"] is not None                 # stopped before the normal path started
-    assert "big.bin" not in seen["names"]                # never under its real name while partial
-    assert seen["masters"] == []                         # its master closed with it
-    assert connects.calls == 1                           # the newer start: paramiko checks the key
+    assert seen["spec_exit"] is not None  # stopped before the normal path started
+    assert "big.bin" not in seen["names"]  # never under its real name while partial
+    assert seen["masters"] == []  # its master closed with it
+    assert connects.calls == 1  # the newer start: paramiko checks the key
     assert (remote / "big.bin").read_bytes() == big
-    assert transferred(captured.out) == ["big.bin"]      # the abandoned run printed nothing
+    assert transferred(captured.out) == ["big.bin"]  # the abandoned run printed nothing
     assert captured.err.count("copying the contents of") == 1
     assert not [p for p in remote.iterdir() if p.name.startswith(".big.bin.")]
 
@@ -175,12 +191,12 @@ def test_a_restarted_pods_new_key_is_refused_by_the_speculation_then_repinned(po
     old_pin = pinned_key(pod_env)
     client = pod_env.fake.client()
     client.stop_pod(pod_env.pod_id)
-    pod_env.sshd.rotate_host_key()                       # the pin's port still answers, with the new key
+    pod_env.sshd.rotate_host_key()  # the pin's port still answers, with the new key
     client.resume_spot_pod(pod_env.pod_id, 0.3, 1)
     wait_for(lambda: pod_env.pod.status == "RUNNING", 10, "the pod to run again")
     (pod_env.data_dir / "audio_0" / "a.flac").write_text("after restart")
 
-    def let_ssh_decide(spy):                             # the API answers only once ssh has looked at the key
+    def let_ssh_decide(spy):  # the API answers only once ssh has looked at the key
         if len(spy.events) == 2:
             wait_for(lambda: spy.runs[0].proc.poll() is not None, 30, "the speculative rsync to end")
 
@@ -205,7 +221,7 @@ def test_a_repeated_sync_reuses_the_connection_of_the_first(pod_env, capfd):
     (pod_env.data_dir / "audio_1" / "f.flac").write_text("second")
     assert cli.main(["sync"]) == 0
     assert transferred(capfd.readouterr().out) == ["audio_1/f.flac"]
-    assert accepted(pod_env.sshd) == before              # no new SSH connection: the master carried it
+    assert accepted(pod_env.sshd) == before  # no new SSH connection: the master carried it
     assert sockets(pod_env) == [master]
 
 
@@ -224,14 +240,14 @@ def test_ssh_control_persist_0_turns_the_reuse_off(pod_env, capfd, monkeypatch):
 def test_a_pod_that_started_again_never_gets_the_old_master(pod_env, capfd):
     first_sync(pod_env, capfd)
     (old,) = sockets(pod_env)
-    restart_through_the_api(pod_env)                     # same key (the sandbox keeps its sshd): only the start differs
+    restart_through_the_api(pod_env)  # same key (the sandbox keeps its sshd): only the start differs
     before = accepted(pod_env.sshd)
     (pod_env.data_dir / "audio_1" / "g.flac").write_text("after restart")
     assert cli.main(["sync"]) == 0
     assert transferred(capfd.readouterr().out) == ["audio_1/g.flac"]
     (new,) = sockets(pod_env)
     assert new != old and not old.exists()
-    assert accepted(pod_env.sshd) > before               # connected (and authenticated) afresh
+    assert accepted(pod_env.sshd) > before  # connected (and authenticated) afresh
 
 
 def test_a_sync_that_stops_the_pod_closes_its_master_first(pod_env, capfd, monkeypatch):
@@ -243,7 +259,7 @@ def test_a_sync_that_stops_the_pod_closes_its_master_first(pod_env, capfd, monke
     real_stop = lifecycle.stop_pod
 
     def stop_pod(*a, **kw):
-        at_stop.append(sockets(pod_env))                 # the masters still open when the stop is asked for
+        at_stop.append(sockets(pod_env))  # the masters still open when the stop is asked for
         return real_stop(*a, **kw)
 
     monkeypatch.setattr(lifecycle, "stop_pod", stop_pod)
@@ -258,12 +274,23 @@ def test_a_socket_path_too_long_for_unix_means_no_multiplexing(pod_env, capfd, m
     monkeypatch.setenv("RUNNER_STATE_DIR", str(deep))
     first_sync(pod_env, capfd)
     settings = pod_env.settings()
-    assert controlmaster.master_for(settings, pod_env.pod_id, started_at=pod_env.pod.started_at, host="127.0.0.1",
-                                    port=22, user="root", key_type="ssh-ed25519", key="AAAA") is None
+    assert (
+        controlmaster.master_for(
+            settings,
+            pod_env.pod_id,
+            started_at=pod_env.pod.started_at,
+            host="127.0.0.1",
+            port=22,
+            user="root",
+            key_type="ssh-ed25519",
+            key="AAAA",
+        )
+        is None
+    )
     before = accepted(pod_env.sshd)
     assert cli.main(["sync"]) == 0
     capfd.readouterr()
-    assert accepted(pod_env.sshd) == before + 1          # plain connections, every time
+    assert accepted(pod_env.sshd) == before + 1  # plain connections, every time
     assert not [p for p in deep.rglob("*") if p.is_socket()]
 
 
@@ -272,6 +299,7 @@ def test_close_all_leaves_no_master_behind(pod_env, capfd):
     (master,) = sockets(pod_env)
     assert controlmaster.close_all(pod_env.state_dir) == [master]
     assert sockets(pod_env) == []
-    check = subprocess.run(["ssh", "-F", "/dev/null", "-o", f"ControlPath={master}", "-O", "check", "x"],
-                           capture_output=True, timeout=15)
+    check = subprocess.run(
+        ["ssh", "-F", "/dev/null", "-o", f"ControlPath={master}", "-O", "check", "x"], capture_output=True, timeout=15
+    )
     assert check.returncode != 0

@@ -1,5 +1,6 @@
 """`runner tensorboard`: a stand-in `tensorboard` (a tiny HTTP server) started in tmux on the 'pod'
 (the test sshd), reached through the runner's SSH tunnel with real HTTP requests."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,12 +13,12 @@ import uuid
 
 import pytest
 
+from remote.podside.contract import VolumePaths
 from runner import cli
 from runner.companions import tensorboard as tbmod
-from runner.pod.link import open_pod_link
+from runner.companions.tensorboard import BoardSource, TensorBoardError, serve, start_remote_tensorboard
 from runner.errors import UsageError
-from remote.podside.contract import VolumePaths
-from runner.companions.tensorboard import TensorBoardError, BoardSource, serve, start_remote_tensorboard
+from runner.pod.link import open_pod_link
 from standins.pod_sandbox import wait_until
 from standins.ports import free_port
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
@@ -59,8 +60,11 @@ def tb_env(pod_env, monkeypatch):
     (repo / "logs" / "smoke").mkdir(parents=True)
     install_stand_in(repo / "venv" / "bin")
     (ws / ".runner").mkdir()
-    (ws / ".runner" / "state.json").write_text(json.dumps(
-        {"run_id": "r1", "attempt": 1, "state": "running", "config": "configs/smoke.yaml", "repo_dir": str(repo)}))
+    (ws / ".runner" / "state.json").write_text(
+        json.dumps(
+            {"run_id": "r1", "attempt": 1, "state": "running", "config": "configs/smoke.yaml", "repo_dir": str(repo)}
+        )
+    )
     session = f"rt-test-tb-{uuid.uuid4().hex[:8]}"
     monkeypatch.setattr(tbmod, "SESSION", session)
     monkeypatch.setattr(tbmod, "REMOTE_PORT_START", free_port())
@@ -92,8 +96,16 @@ class Server:
 
         def target():
             try:
-                serve(self.link, config, requested_port=port, stop_event=self.stop_event, on_ready=on_ready,
-                      stop_remote=stop_remote, say=self.messages.append, poll_s=0.1)
+                serve(
+                    self.link,
+                    config,
+                    requested_port=port,
+                    stop_event=self.stop_event,
+                    on_ready=on_ready,
+                    stop_remote=stop_remote,
+                    say=self.messages.append,
+                    poll_s=0.1,
+                )
             except BaseException as e:  # noqa: BLE001 - handed to the test
                 self.error = e
                 self.ready.set()
@@ -207,7 +219,7 @@ def test_explicit_busy_port_is_a_clear_error(tb_env, capsys):
 
 
 def test_default_port_moves_to_the_next_free_one(tb_env, monkeypatch):
-    while True:   # two neighbouring ports: the first busy, the next free
+    while True:  # two neighbouring ports: the first busy, the next free
         busy = socket.socket()
         busy.bind(("127.0.0.1", 0))
         base = busy.getsockname()[1]

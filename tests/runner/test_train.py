@@ -3,6 +3,7 @@
 The launcher really runs on the "pod" (over SSH, `bash -s`), really clones the training repo,
 starts tmux and the smoke trainer, and stops the pod through the fake API with the pod's own key.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,14 @@ import re
 
 from remote.podside.contract import parse_header
 from runner.remote.hostkeys import HostKeyStore
-from tests.runner.train_harness import (assert_printed_is_the_log, shorten_timeouts, smoke_config, step_numbers, train_env,  # noqa: F401
-                                 wait_for)
+from tests.runner.train_harness import (  # noqa: F401
+    assert_printed_is_the_log,
+    shorten_timeouts,
+    smoke_config,
+    step_numbers,
+    train_env,
+    wait_for,
+)
 
 CONFIG = "configs/smoke.yaml"
 
@@ -53,7 +60,7 @@ def test_run_to_success_prints_the_log_stops_the_pod_and_records_it(train_env):
     # the pod stopped itself through the API with its own key; the runner did not need to
     wait_for(lambda: env.pod.status == "EXITED", 10, "the pod to be stopped")
     assert pod_stops(env, "pod:") and not pod_stops(env, "account")
-    assert env.fake.billable_calls() == []          # it was running already
+    assert env.fake.billable_calls() == []  # it was running already
     # the local record
     rec = record(env)
     assert rec["status"] == "succeeded" and rec["exit_code"] == 0 and rec["target"] == "pod"
@@ -74,7 +81,7 @@ def test_failing_training_exits_with_its_exit_code_and_the_pod_still_stops(train
 
     res = env.run("train", "--config", "configs/fail.yaml")
 
-    assert res.code == 3, res.err                    # smoke_train's FAIL_EXIT_CODE
+    assert res.code == 3, res.err  # smoke_train's FAIL_EXIT_CODE
     assert "training FAILED: exit code 3" in res.err
     assert "simulated failure at step 4" in res.out
     assert step_numbers(res.lines) == [1, 2, 3]
@@ -84,7 +91,7 @@ def test_failing_training_exits_with_its_exit_code_and_the_pod_still_stops(train
 
 def test_a_pod_that_does_not_stop_itself_is_stopped_by_the_runner(train_env, monkeypatch):
     env = train_env
-    env.add_pod("RUNNING", self_stop=False)          # the pod has no API key: its own stop fails
+    env.add_pod("RUNNING", self_stop=False)  # the pod has no API key: its own stop fails
     shorten_timeouts(monkeypatch, stop_verify_s=1.0)
 
     res = env.run("train", "--config", CONFIG)
@@ -136,7 +143,7 @@ def test_training_already_running_is_attached_to_not_started_twice(train_env):
 
     assert res.code == 0, res.err
     assert "already running" in res.err and "run first" in res.err
-    assert len(env.headers()) == 1                      # one launch, one training process
+    assert len(env.headers()) == 1  # one launch, one training process
     assert step_numbers(res.lines) == list(range(1, 41))
     assert step_numbers(env.log_text().splitlines()) == list(range(1, 41))
     assert "run=first" in res.lines[0]
@@ -149,7 +156,7 @@ def test_detach_starts_and_returns_and_the_pod_stops_itself_at_the_end(train_env
     res = env.run("train", "--config", CONFIG, "--detach", "--run-id", "bg-1")
 
     assert res.code == 0, res.err
-    assert res.out == ""                                 # no log followed
+    assert res.out == ""  # no log followed
     assert "python -m runner logs -f" in res.err and "python -m runner status" in res.err
     assert record(env, "bg-1")["status"] == "detached"
     state = env.wait_state("succeeded")
@@ -184,7 +191,7 @@ def test_resume_after_a_kill_continues_from_the_newest_complete_checkpoint(train
     first = env.run("train", "--config", "configs/long.yaml", "--detach", "--run-id", "r1")
     assert first.code == 0, first.err
     env.wait_log("saved checkpoint-10")
-    env.kill_training()                                  # the pod died mid-run (no clean end)
+    env.kill_training()  # the pod died mid-run (no clean end)
     env.wait_session_gone()
     newest = env.newest_complete_checkpoint()
     step = int(newest.name.split("-")[1])
@@ -216,7 +223,7 @@ def test_preemption_without_recoveries_left_is_reported_with_how_to_resume(train
     assert res.code == 4, res.err
     assert "preempted" in res.err and "--max-recoveries 0" in res.err
     assert "python -m runner train --config configs/long.yaml --run-id pre-1" in res.err
-    assert env.fake.billable_calls() == []            # the pod was not resumed
+    assert env.fake.billable_calls() == []  # the pod was not resumed
     assert record(env, "pre-1")["status"] == "preempted"
 
 
@@ -230,9 +237,9 @@ def test_host_target_trains_over_ssh_without_the_runpod_api(train_env):
     assert res.code == 0, res.err
     assert_printed_is_the_log(res, env)
     assert "training succeeded" in res.err and "cost:" not in res.err
-    assert env.fake.requests == [] and env.stub.calls() == []   # no API, no stack
+    assert env.fake.requests == [] and env.stub.calls() == []  # no API, no stack
     assert "RT_STOP_POD=0" in env.log_text()
-    assert not re.findall(r".*\bpods?\b.*", res.err + res.out, re.I), res.err + res.out   # no pod here
+    assert not re.findall(r".*\bpods?\b.*", res.err + res.out, re.I), res.err + res.out  # no pod here
     pin = HostKeyStore(env.state_dir / "dev" / "known_hosts").get(f"{env.sshd.host}:{env.sshd.port}")
     assert pin is not None and pin.host_key.line == env.sshd.known_host_key
 

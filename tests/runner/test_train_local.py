@@ -3,17 +3,17 @@
 No RunPod API, no SSH: a LocalShell runs remote/remote_train.sh with `bash -s`, the training repo
 is the project's own git checkout (committed content), the workspace a local directory.
 """
+
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
 
-from tests.runner.train_harness import (ROOT, assert_printed_is_the_log, local_env,  # noqa: F401
-                                        smoke_config, step_numbers, wait_for)
+from tests.runner.train_harness import ROOT, assert_printed_is_the_log, local_env, smoke_config, step_numbers, wait_for  # noqa: F401
 
 CONFIG = "configs/smoke.yaml"
 
@@ -32,7 +32,7 @@ def test_local_run_end_to_end(local_env):
     assert_printed_is_the_log(res, env)
     assert step_numbers(res.lines) == list(range(1, 13))
     assert "training succeeded: exit code 0" in res.err and "checkpoint-12" in res.err
-    assert "cost:" not in res.err                      # nothing billed on this machine
+    assert "cost:" not in res.err  # nothing billed on this machine
     # the project's own checkout was cloned (its branch), the launcher told not to stop any pod
     assert (env.workspace / "project" / ".git").is_dir()
     assert "RT_STOP_POD=0" in env.log_text()
@@ -40,7 +40,7 @@ def test_local_run_end_to_end(local_env):
     assert not re.findall(r".*\bpods?\b.*", res.err + res.out, re.I), res.err + res.out
     rec = local_record(env)
     assert rec["target"] == "local" and rec["status"] == "succeeded" and rec["exit_code"] == 0
-    assert not (env.state_dir / "dev").exists()        # never mixed with the stack pod's runs
+    assert not (env.state_dir / "dev").exists()  # never mixed with the stack pod's runs
 
 
 def test_local_default_workspace_is_the_projects_local_workspace(local_env):
@@ -82,8 +82,9 @@ def test_uncommitted_config_is_refused_before_the_launch_unless_allowed(local_en
     assert "configs/draft.yaml is not in branch main" in res.err and "--allow-unpushed" in res.err
     assert "launching run" not in res.err and not env.log_file.exists()
     # --allow-unpushed: the old warning, then the launcher itself does not find it in its clone
-    res = env.run("train", "--local", "--config", "configs/draft.yaml", "--workspace", str(env.workspace),
-                  "--allow-unpushed")
+    res = env.run(
+        "train", "--local", "--config", "configs/draft.yaml", "--workspace", str(env.workspace), "--allow-unpushed"
+    )
     assert "warning: configs/draft.yaml is not in branch main" in res.err
     assert "config configs/draft.yaml is not committed" in res.err
     assert res.code == 2 and "did not start training" in res.err and "configs/draft.yaml" in res.err
@@ -94,10 +95,22 @@ def test_ctrl_c_detaches_and_training_keeps_running(local_env):
     env = local_env
     env.write_config("configs/long.yaml", smoke_config(max_steps=60, step_seconds=0.05))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "train", "--local", "--config", "configs/long.yaml",
-         "--workspace", str(env.workspace)],
-        cwd=env.project, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "train",
+            "--local",
+            "--config",
+            "configs/long.yaml",
+            "--workspace",
+            str(env.workspace),
+        ],
+        cwd=env.project,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         env.wait_log("step 5/60")
@@ -110,7 +123,7 @@ def test_ctrl_c_detaches_and_training_keeps_running(local_env):
     assert "detached: training keeps running" in err
     assert f"tail -f {env.workspace}/logs/current.log" in err
     assert "Traceback" not in err
-    state = env.wait_state("succeeded", timeout=30)     # it finished without us
+    state = env.wait_state("succeeded", timeout=30)  # it finished without us
     assert state["exit_code"] == 0
     assert "step 60/60" in env.log_text()
 

@@ -15,6 +15,7 @@ A `TrainEnv` is one user's machine plus one pretend pod:
 Runs go through runner.cli.main in-process (stdout = log lines, stderr = runner messages), either
 to completion (`run`) or in a background thread (`start`) while the test acts on the pod.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,7 +36,6 @@ import pytest
 
 from remote.podside.contract import parse_header
 from runner import cli, timeouts
-
 from runner.settings import KEYS
 from standins.preemption import processes_under
 from standins.pulumi_cli import SAMPLE_OUTPUTS
@@ -95,21 +95,21 @@ class BackgroundRun:
 
     def __init__(self, argv: list[str]):
         self.argv = argv
-        self.code: Optional[int] = None
-        self.error: Optional[BaseException] = None
+        self.code: int | None = None
+        self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._main, daemon=True, name="runner-train")
         self.thread.start()
 
     def _main(self) -> None:
         try:
             self.code = cli.main(self.argv)
-        except BaseException as e:   # noqa: BLE001 - re-raised in wait()
+        except BaseException as e:  # noqa: BLE001 - re-raised in wait()
             self.error = e
 
     def wait(self, timeout: float = 60.0) -> int:
         self.thread.join(timeout)
         if self.thread.is_alive():
-            faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)   # where it hangs
+            faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)  # where it hangs
             raise AssertionError(f"`runner {' '.join(self.argv)}` did not finish within {timeout}s")
         if self.error is not None:
             raise self.error
@@ -132,11 +132,11 @@ class TrainEnv:
         self.workspace = self.root / "workspace"
         self.state_dir = self.root / "state"
         self.rp_env_file = self.root / "rp_environment"
-        self.tmux_tmpdir = self.root / "tmux"        # a tmux server of its own (TMUX_TMPDIR passthrough)
+        self.tmux_tmpdir = self.root / "tmux"  # a tmux server of its own (TMUX_TMPDIR passthrough)
         self.workspace.mkdir(parents=True)
         self.tmux_tmpdir.mkdir()
         make_training_repo(self.project)
-        self.venv_hold = self.root / "venv-hold"     # create it to make the venv setup wait
+        self.venv_hold = self.root / "venv-hold"  # create it to make the venv setup wait
         self.python_wrapper = write_python_wrapper(self.root / "python-for-venv", self.venv_hold)
 
     # ---- the pod ----------------------------------------------------------------------------------
@@ -144,9 +144,17 @@ class TrainEnv:
         pod = self.fake.add_pod(status=status, **kw)
         self.pod_id = pod.id
         # No idle stop unless a test asks for one (tests/remote/test_idlewatch.py): it would outlive the test.
-        self.stub.set(outputs={**SAMPLE_OUTPUTS, "pod_id": pod.id, "workspace": str(self.workspace),
-                               "ssh_user": self.sshd.user, "cost_per_hr": 0.35, "idle_stop_minutes": 0,
-                               **(outputs or {})})
+        self.stub.set(
+            outputs={
+                **SAMPLE_OUTPUTS,
+                "pod_id": pod.id,
+                "workspace": str(self.workspace),
+                "ssh_user": self.sshd.user,
+                "cost_per_hr": 0.35,
+                "idle_stop_minutes": 0,
+                **(outputs or {}),
+            }
+        )
         env = {"RUNPOD_POD_ID": pod.id, "RUNPOD_REST_URL": self.fake.rest_url}
         if self_stop:
             env["RUNPOD_API_KEY"] = self.fake.pod_api_key(pod.id)
@@ -185,7 +193,7 @@ class TrainEnv:
         except OSError:
             return ""
 
-    def state(self) -> Optional[dict]:
+    def state(self) -> dict | None:
         try:
             return json.loads(self.state_file.read_text())
         except (OSError, ValueError):
@@ -195,8 +203,11 @@ class TrainEnv:
         wait_for(lambda: text in self.log_text(), timeout, f"{text!r} in the log (tail {self.log_text()[-600:]!r})")
 
     def wait_state(self, *states: str, timeout: float = 30.0) -> dict:
-        return wait_for(lambda: (s := self.state()) and s.get("state") in states and s, timeout,
-                        f"state in {states} (now {self.state()!r})")
+        return wait_for(
+            lambda: (s := self.state()) and s.get("state") in states and s,
+            timeout,
+            f"state in {states} (now {self.state()!r})",
+        )
 
     def log_lines_from(self, offset: int) -> list[str]:
         return self.log_file.read_bytes()[offset:].decode().splitlines()
@@ -205,8 +216,13 @@ class TrainEnv:
         return [line for line in self.log_text().splitlines() if parse_header(line) is not None]
 
     def tmux(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10,
-                              env={**os.environ, "TMUX_TMPDIR": str(self.tmux_tmpdir)})
+        return subprocess.run(
+            ["tmux", *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env={**os.environ, "TMUX_TMPDIR": str(self.tmux_tmpdir)},
+        )
 
     def session_alive(self) -> bool:
         return self.tmux("has-session", "-t", f"={self.session}").returncode == 0
@@ -214,7 +230,7 @@ class TrainEnv:
     def wait_session_gone(self, timeout: float = 30.0) -> None:
         wait_for(lambda: not self.session_alive(), timeout, f"tmux session {self.session} to end")
 
-    def newest_complete_checkpoint(self, output_dir: str = "checkpoints/smoke") -> Optional[Path]:
+    def newest_complete_checkpoint(self, output_dir: str = "checkpoints/smoke") -> Path | None:
         base = self.workspace / "project" / output_dir
         done = [p for p in base.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
         return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
@@ -261,8 +277,11 @@ class TrainEnv:
         return "".join(self._out), "".join(self._err)
 
     def wait_printed(self, text: str, *, stream: str = "err", timeout: float = 30.0) -> None:
-        wait_for(lambda: text in self.peek()[0 if stream == "out" else 1], timeout,
-                 f"{text!r} printed by the runner (stderr so far: {''.join(self._err)[-800:]!r})")
+        wait_for(
+            lambda: text in self.peek()[0 if stream == "out" else 1],
+            timeout,
+            f"{text!r} printed by the runner (stderr so far: {''.join(self._err)[-800:]!r})",
+        )
 
     def finish(self, background: BackgroundRun, timeout: float = 60.0) -> TrainResult:
         code = background.wait(timeout)
@@ -279,7 +298,7 @@ def assert_printed_is_the_log(result: TrainResult, env: TrainEnv, offset: int = 
     log = env.log_lines_from(offset)
     printed = result.lines
     assert printed, f"nothing printed; stderr: {result.err}"
-    assert printed == log[:len(printed)], "printed lines differ from the log on the pod"
+    assert printed == log[: len(printed)], "printed lines differ from the log on the pod"
     assert any(line.startswith("done: ") for line in printed), result.err
 
 
@@ -329,5 +348,14 @@ def local_env(tmp_path, monkeypatch, capsys):
     env.cleanup()
 
 
-__all__ = ["BackgroundRun", "TrainEnv", "TrainResult", "assert_printed_is_the_log", "local_env", "smoke_config",
-           "step_numbers", "train_env", "wait_for"]
+__all__ = [
+    "BackgroundRun",
+    "TrainEnv",
+    "TrainResult",
+    "assert_printed_is_the_log",
+    "local_env",
+    "smoke_config",
+    "step_numbers",
+    "train_env",
+    "wait_for",
+]

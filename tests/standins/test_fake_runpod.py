@@ -1,4 +1,5 @@
 """The fake RunPod API's own rules, checked over raw HTTP (independent of the client)."""
+
 from __future__ import annotations
 
 import http.client
@@ -49,9 +50,17 @@ def api(fake_runpod) -> Api:
 
 
 def pod_body(**over) -> dict:
-    body = {"name": "trainer", "image": "img:1", "cloud": "SECURE", "gpu": {"id": GPU, "count": 1},
-            "dataCenterIds": ["EU-RO-1"], "disk": 30, "ports": ["22/tcp"], "env": {"PUBLIC_KEY": "k"},
-            "startSsh": True}
+    body = {
+        "name": "trainer",
+        "image": "img:1",
+        "cloud": "SECURE",
+        "gpu": {"id": GPU, "count": 1},
+        "dataCenterIds": ["EU-RO-1"],
+        "disk": 30,
+        "ports": ["22/tcp"],
+        "env": {"PUBLIC_KEY": "k"},
+        "startSsh": True,
+    }
     body.update(over)
     return body
 
@@ -66,9 +75,21 @@ BID_RESUME = """mutation B($podId: String!, $bid: Float!, $n: Int!) {
 
 
 def rent_input(**over) -> dict:
-    inp = {"bidPerGpu": 0.3, "cloudType": "SECURE", "dataCenterId": "EU-RO-1", "gpuTypeId": GPU, "gpuCount": 1,
-           "name": "spot", "imageName": "img:1", "containerDiskInGb": 30, "volumeInGb": 0, "ports": "22/tcp",
-           "startSsh": True, "supportPublicIp": True, "env": [{"key": "PUBLIC_KEY", "value": "k"}]}
+    inp = {
+        "bidPerGpu": 0.3,
+        "cloudType": "SECURE",
+        "dataCenterId": "EU-RO-1",
+        "gpuTypeId": GPU,
+        "gpuCount": 1,
+        "name": "spot",
+        "imageName": "img:1",
+        "containerDiskInGb": 30,
+        "volumeInGb": 0,
+        "ports": "22/tcp",
+        "startSsh": True,
+        "supportPublicIp": True,
+        "env": [{"key": "PUBLIC_KEY", "value": "k"}],
+    }
     inp.update(over)
     return inp
 
@@ -87,7 +108,7 @@ def test_key_in_the_url_is_a_recorded_violation(fake_runpod, api):
     status, _, _ = api.call("GET", f"/v2/pods?api_key={fake_runpod.api_key}")
     assert status == 401
     assert fake_runpod.violations == ["API key in the URL of GET /v2/pods"]
-    fake_runpod.violations.clear()   # the fixture fails any test that leaves a violation behind
+    fake_runpod.violations.clear()  # the fixture fails any test that leaves a violation behind
 
 
 def test_every_response_has_a_request_id_and_authenticated_ones_rate_limit_headers(api):
@@ -135,7 +156,9 @@ def test_pod_boots_lazily_through_provisioning_to_running(fake_runpod, api):
     assert running["status"] == "RUNNING" and running["actions"] == ["stop", "restart", "terminate"]
     direct = running["ssh"]["direct"]
     assert direct["username"] == "root" and direct["command"] == f"ssh root@{direct['host']} -p {direct['port']}"
-    assert running["runtime"]["ports"] == [{"private": 22, "public": direct["port"], "type": "tcp", "ip": direct["host"]}]
+    assert running["runtime"]["ports"] == [
+        {"private": 22, "public": direct["port"], "type": "tcp", "ip": direct["host"]}
+    ]
 
 
 def test_boot_passes_through_starting(fake_runpod, api):
@@ -168,7 +191,7 @@ def test_stopped_pod_costs_nothing_and_v2_hides_runtime_while_graphql_keeps_it_s
     assert body["runtime"] is None and body["ssh"]["direct"] is None
     _, g = api.gql(POD_Q, {"podId": pod.id})
     assert g["data"]["pod"]["desiredStatus"] == "EXITED"
-    assert g["data"]["pod"]["runtime"]["ports"][0]["privatePort"] == 22     # stale, as on RunPod
+    assert g["data"]["pod"]["runtime"]["ports"][0]["privatePort"] == 22  # stale, as on RunPod
     assert g["data"]["pod"]["lastStatusChange"].startswith("Exited by user: ")
 
 
@@ -213,10 +236,15 @@ def test_spot_and_on_demand_resume_rules(fake_runpod, api):
     spot = fake_runpod.add_pod(status="EXITED", interruptible=True)
     od = fake_runpod.add_pod(status="EXITED", interruptible=False)
     resume = "mutation R($id: String!) { podResume(input: {podId: $id, gpuCount: 1}) { id desiredStatus } }"
-    assert api.gql(resume, {"id": spot.id})[1]["errors"][0]["message"] == "Cannot resume a spot pod as an on demand pod."
+    assert (
+        api.gql(resume, {"id": spot.id})[1]["errors"][0]["message"] == "Cannot resume a spot pod as an on demand pod."
+    )
     status, _, body = api.call("POST", f"/v2/pods/{spot.id}/action", {"action": "start"})
     assert status == 409 and body["detail"] == "Cannot resume a spot pod as an on demand pod."
-    assert "on demand pod as a spot pod" in api.gql(BID_RESUME, {"podId": od.id, "bid": 0.3, "n": 1})[1]["errors"][0]["message"]
+    assert (
+        "on demand pod as a spot pod"
+        in api.gql(BID_RESUME, {"podId": od.id, "bid": 0.3, "n": 1})[1]["errors"][0]["message"]
+    )
     assert api.gql(resume, {"id": od.id})[1]["data"]["podResume"]["desiredStatus"] == "RUNNING"
     assert "minimum bid" in api.gql(BID_RESUME, {"podId": spot.id, "bid": 0.01, "n": 1})[1]["errors"][0]["message"]
     assert fake_runpod.pods[spot.id].status == "EXITED"
@@ -242,8 +270,13 @@ def test_minimum_bid_and_prices(fake_runpod, api):
     q = """query S($id: String!) { gpuTypes(input: {id: $id}) { id securePrice
            lowestPrice(input: {gpuCount: 1, secureCloud: true, dataCenterId: "EU-RO-1"}) { minimumBidPrice stockStatus } } }"""
     _, body = api.gql(q, {"id": GPU})
-    assert body == {"data": {"gpuTypes": [{"id": GPU, "securePrice": 0.69,
-                                           "lowestPrice": {"minimumBidPrice": 0.25, "stockStatus": "Low"}}]}}
+    assert body == {
+        "data": {
+            "gpuTypes": [
+                {"id": GPU, "securePrice": 0.69, "lowestPrice": {"minimumBidPrice": 0.25, "stockStatus": "Low"}}
+            ]
+        }
+    }
     assert "minimum bid" in api.gql(RENT, {"input": rent_input(bidPerGpu=0.2)})[1]["errors"][0]["message"]
 
 
@@ -264,15 +297,20 @@ def test_unknown_fields_are_graphql_errors_in_http_200(fake_runpod, api):
 
 def test_aliases_and_multiple_root_fields(fake_runpod, api):
     a, b = fake_runpod.add_pod(name="a"), fake_runpod.add_pod(name="b")
-    q = 'query { first: pod(input: {podId: "%s"}) { name } second: pod(input: {podId: "%s"}) { n: name } }' % (a.id, b.id)
+    q = 'query { first: pod(input: {podId: "%s"}) { name } second: pod(input: {podId: "%s"}) { n: name } }' % (
+        a.id,
+        b.id,
+    )
     assert api.gql(q)[1] == {"data": {"first": {"name": "a"}, "second": {"n": "b"}}}
     assert fake_runpod.requests[-1].operation == "pod,pod"
 
 
 def test_remove_spot_makes_the_spot_schema_disappear(fake_runpod, api):
     fake_runpod.remove_spot()
-    assert api.gql(RENT, {"input": rent_input()})[1]["errors"][0]["message"] == \
-        'Cannot query field "podRentInterruptable" on type "Mutation".'
+    assert (
+        api.gql(RENT, {"input": rent_input()})[1]["errors"][0]["message"]
+        == 'Cannot query field "podRentInterruptable" on type "Mutation".'
+    )
     pod = fake_runpod.add_pod(status="EXITED")
     assert "podBidResume" in api.gql(BID_RESUME, {"podId": pod.id, "bid": 0.3, "n": 1})[1]["errors"][0]["message"]
     q = 'query { gpuTypes(input: {id: "%s"}) { lowestPrice(input: {gpuCount: 1}) { minimumBidPrice } } }' % GPU
@@ -284,11 +322,17 @@ def test_remove_spot_makes_the_spot_schema_disappear(fake_runpod, api):
 # ---------------------------------------------------------------- network volumes
 def test_volume_crud_and_rules(fake_runpod, api):
     status, _, vol = api.call("POST", "/v2/network-volumes", {"name": "ckpt", "size": 100, "dataCenter": "EU-RO-1"})
-    assert status == 201 and vol == {"id": vol["id"], "name": "ckpt", "size": 100, "dataCenter": "EU-RO-1", "type": "STANDARD"}
+    assert status == 201 and vol == {
+        "id": vol["id"],
+        "name": "ckpt",
+        "size": 100,
+        "dataCenter": "EU-RO-1",
+        "type": "STANDARD",
+    }
     assert api.call("GET", "/v2/network-volumes")[2]["networkVolumes"] == [vol]
     for size in (9, 4097):
         assert api.call("POST", "/v2/network-volumes", {"name": "v", "size": size, "dataCenter": "EU-RO-1"})[0] == 422
-    for dc in ("CZ", "eu-ro-1", "US", "EU-XX-9", "US-TX-3"):     # malformed, unknown, or no volumes there
+    for dc in ("CZ", "eu-ro-1", "US", "EU-XX-9", "US-TX-3"):  # malformed, unknown, or no volumes there
         status, _, body = api.call("POST", "/v2/network-volumes", {"name": "v", "size": 10, "dataCenter": dc})
         assert status == 400 and "does not support STANDARD network volumes" in body["detail"]
         assert "supported data centers: EU-RO-1" in body["detail"] and "US-TX-3" not in body["detail"].split(":")[-1]
@@ -311,10 +355,18 @@ def test_volume_only_in_secure_cloud_and_its_data_center(fake_runpod, api):
     status, _, body = api.call("POST", "/v2/pods", pod_body(dataCenterIds=["US-KS-2"], mounts=mounts))
     assert status == 400 and "same data center" in body["detail"]
     msg = "Something went wrong. Please try again later or contact support."
-    assert api.gql(RENT, {"input": rent_input(cloudType="COMMUNITY", networkVolumeId=vol.id)})[1]["errors"][0]["message"] == msg
-    assert api.gql(RENT, {"input": rent_input(dataCenterId="US-KS-2", networkVolumeId=vol.id)})[1]["errors"][0]["message"] == msg
-    assert api.gql(RENT, {"input": rent_input(dataCenterId="CZ")})[1]["errors"][0]["message"] == \
-        "Failed to find data center, please try again."
+    assert (
+        api.gql(RENT, {"input": rent_input(cloudType="COMMUNITY", networkVolumeId=vol.id)})[1]["errors"][0]["message"]
+        == msg
+    )
+    assert (
+        api.gql(RENT, {"input": rent_input(dataCenterId="US-KS-2", networkVolumeId=vol.id)})[1]["errors"][0]["message"]
+        == msg
+    )
+    assert (
+        api.gql(RENT, {"input": rent_input(dataCenterId="CZ")})[1]["errors"][0]["message"]
+        == "Failed to find data center, please try again."
+    )
     status, _, pod = api.call("POST", "/v2/pods", pod_body(dataCenterIds=[], mounts=mounts))
     assert status == 201 and pod["dataCenterId"] == "EU-RO-1" and pod["mounts"] == mounts
     assert fake_runpod.live_pods()[0].volume_id == vol.id
@@ -358,7 +410,9 @@ def test_random_ports_without_a_target_still_change(fake_runpod, api):
 def test_no_direct_ssh_without_22_tcp(fake_runpod, api):
     fake_runpod.boot_seconds = 0
     _, _, pod = api.call("POST", "/v2/pods", pod_body(ports=["8888/http"]))
-    assert pod["status"] == "RUNNING" and pod["ssh"]["direct"] is None and pod["ssh"]["proxy"]["host"] == "ssh.runpod.io"
+    assert (
+        pod["status"] == "RUNNING" and pod["ssh"]["direct"] is None and pod["ssh"]["proxy"]["host"] == "ssh.runpod.io"
+    )
 
 
 # ---------------------------------------------------------------- pod-scoped key
@@ -374,7 +428,8 @@ def test_pod_scoped_key_may_only_read_and_stop_its_own_pod(fake_runpod):
     fake_runpod.boot_seconds = 0
     fake_runpod.add_pod(id="x" * 14)
     status, body = Api(fake_runpod, fake_runpod.pod_api_key("x" * 14)).gql(
-        "mutation S($id: String!) { podStop(input: {podId: $id}) { id desiredStatus } }", {"id": "x" * 14})
+        "mutation S($id: String!) { podStop(input: {podId: $id}) { id desiredStatus } }", {"id": "x" * 14}
+    )
     assert status == 200 and body["data"]["podStop"]["desiredStatus"] == "EXITED"
     env = fake_runpod.rp_environment(mine.id)
     assert env["RUNPOD_POD_ID"] == mine.id and env["RUNPOD_API_KEY"] == fake_runpod.pod_api_key(mine.id)
@@ -385,7 +440,7 @@ def test_injections_count_down_and_match_rest_patterns(fake_runpod, api):
     fake_runpod.inject("rest:GET /v2/pods/*", "transient", count=2)
     pod = fake_runpod.add_pod()
     assert [api.call("GET", f"/v2/pods/{pod.id}")[0] for _ in range(3)] == [502, 502, 200]
-    assert api.call("GET", "/v2/pods")[0] == 200          # the pattern does not match the list
+    assert api.call("GET", "/v2/pods")[0] == 200  # the pattern does not match the list
     fake_runpod.inject("rest:GET /v2/pods", "rate_limit", retry_after=7)
     status, headers, body = api.call("GET", "/v2/pods")
     assert status == 429 and headers["retry-after"] == "7" and body["status"] == 429
@@ -405,22 +460,27 @@ def test_request_log_and_billable_calls(fake_runpod, api):
     api.gql(RENT, {"input": rent_input()})
     api.call("POST", "/v2/network-volumes", {"name": "v", "size": 10, "dataCenter": "EU-RO-1"})
     log = [(r.method, r.path, r.operation, r.action, r.status) for r in fake_runpod.requests]
-    assert log == [("GET", "/v2/pods", None, None, 200),
-                   ("POST", f"/v2/pods/{pod.id}/action", None, "start", 200),
-                   ("POST", f"/v2/pods/{pod.id}/action", None, "stop", 200),
-                   ("POST", "/graphql", "podRentInterruptable", None, 200),
-                   ("POST", "/v2/network-volumes", None, None, 201)]
+    assert log == [
+        ("GET", "/v2/pods", None, None, 200),
+        ("POST", f"/v2/pods/{pod.id}/action", None, "start", 200),
+        ("POST", f"/v2/pods/{pod.id}/action", None, "stop", 200),
+        ("POST", "/graphql", "podRentInterruptable", None, 200),
+        ("POST", "/v2/network-volumes", None, None, 201),
+    ]
     assert [(r.path, r.operation, r.action) for r in fake_runpod.billable_calls()] == [
-        (f"/v2/pods/{pod.id}/action", None, "start"), ("/graphql", "podRentInterruptable", None),
-        ("/v2/network-volumes", None, None)]
+        (f"/v2/pods/{pod.id}/action", None, "start"),
+        ("/graphql", "podRentInterruptable", None),
+        ("/v2/network-volumes", None, None),
+    ]
     assert all(r.time > 0 and r.request_id for r in fake_runpod.requests)
 
 
 def test_concurrent_creates_are_consistent(fake_runpod, api):
     fake_runpod.set_ssh_target("127.0.0.1", list(range(3000, 3020)))
     results = []
-    threads = [threading.Thread(target=lambda: results.append(api.call("POST", "/v2/pods", pod_body())[0]))
-               for _ in range(20)]
+    threads = [
+        threading.Thread(target=lambda: results.append(api.call("POST", "/v2/pods", pod_body())[0])) for _ in range(20)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -433,14 +493,17 @@ def test_concurrent_creates_are_consistent(fake_runpod, api):
 def test_a_nullable_variable_in_a_non_null_position_is_rejected(api):
     status, body = api.gql("query Pod($podId: String) { pod(input: {podId: $podId}) { id } }", {"podId": "x"})
     assert status == 200 and body["errors"][0]["message"] == (
-        'Variable "$podId" of type "String" used in position expecting type "String!".')
+        'Variable "$podId" of type "String" used in position expecting type "String!".'
+    )
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     # with a default the position is satisfied; a non-null variable fits a nullable position
     status, body = api.gql('query Pod($podId: String = "x") { pod(input: {podId: $podId}) { id } }')
     assert "errors" not in body and body["data"] == {"pod": None}
-    status, body = api.gql("query P($id: String!, $n: Int!, $dc: String!) { gpuTypes(input: {id: $id}) "
-                           "{ lowestPrice(input: {gpuCount: $n, dataCenterId: $dc}) { stockStatus } } }",
-                           {"id": "NVIDIA GeForce RTX 4090", "n": 1, "dc": "EU-RO-1"})
+    status, body = api.gql(
+        "query P($id: String!, $n: Int!, $dc: String!) { gpuTypes(input: {id: $id}) "
+        "{ lowestPrice(input: {gpuCount: $n, dataCenterId: $dc}) { stockStatus } } }",
+        {"id": "NVIDIA GeForce RTX 4090", "n": 1, "dc": "EU-RO-1"},
+    )
     assert "errors" not in body
 
 
@@ -449,8 +512,11 @@ def test_unused_and_undefined_variables_and_wrong_types_are_rejected(api):
     assert [e["message"] for e in body["errors"]] == ['Variable "$extra" is never used in operation "Pod".']
     _, body = api.gql("query Pod { pod(input: {podId: $podId}) { id } }", {"podId": "x"})
     assert body["errors"][0]["message"] == 'Variable "$podId" is not defined by operation "Pod".'
-    _, body = api.gql("mutation R($podId: String!, $bid: Int!, $n: Int!) { podBidResume(input: "
-                      "{podId: $podId, bidPerGpu: $bid, gpuCount: $n}) { id } }", {"podId": "x", "bid": 1, "n": 1})
+    _, body = api.gql(
+        "mutation R($podId: String!, $bid: Int!, $n: Int!) { podBidResume(input: "
+        "{podId: $podId, bidPerGpu: $bid, gpuCount: $n}) { id } }",
+        {"podId": "x", "bid": 1, "n": 1},
+    )
     assert body["errors"][0]["message"] == 'Variable "$bid" of type "Int!" used in position expecting type "Float!".'
 
 
@@ -492,7 +558,7 @@ def test_v2_catalog_gpu_availability_per_data_center_and_data_centers(fake_runpo
     status, _, body = api.call("GET", f"/v2/catalog/gpus/{quote(gpu)}?include=AVAILABILITY&product=POD&count=1")
     dcs = {d["id"]: d["availability"] for d in body["dataCenters"]}
     assert status == 200 and body["securePrice"] == 0.69 and dcs["EU-RO-1"] == "HIGH"
-    assert "US-KS-2" not in dcs and "US-IL-1" not in dcs             # omitted where unavailable
+    assert "US-KS-2" not in dcs and "US-IL-1" not in dcs  # omitted where unavailable
     fake_runpod.set_stock(gpu, ["EUR-IS-1"])
     body = api.call("GET", f"/v2/catalog/gpus/{quote(gpu)}?include=AVAILABILITY&product=POD&count=1")[2]
     assert [d["id"] for d in body["dataCenters"]] == ["EUR-IS-1"]
@@ -512,7 +578,7 @@ def test_v2_create_takes_min_ram_and_vcpu_per_gpu_and_honours_gpu_stock(fake_run
     bad["gpu"] = {**bad["gpu"], "minRamPerGpu": "16"}
     assert api.call("POST", "/v2/pods", bad)[0] == 422
     status, _, err = api.call("POST", "/v2/pods", {**pod_body(), "dataCenterIds": ["US-KS-2"]})
-    assert status == 400 and "no longer any instances" in err["detail"]         # no RTX 4090 there
+    assert status == 400 and "no longer any instances" in err["detail"]  # no RTX 4090 there
     status, _, err = api.call("POST", "/v2/pods", {**pod_body(), "dataCenterIds": ["EU-XX-9"]})
     assert status == 400 and "does not exist" in err["detail"]
 
@@ -539,8 +605,22 @@ def test_controls_over_http(fake_runpod):
 
 
 def test_cli_runs_a_fake_by_hand():
-    proc = subprocess.Popen([sys.executable, "-m", "standins.runpod_api", "--port", "0", "--api-key", "cli-key",
-                             "--ssh-ports", "2201,2202"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "standins.runpod_api",
+            "--port",
+            "0",
+            "--api-key",
+            "cli-key",
+            "--ssh-ports",
+            "2201,2202",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:")
@@ -548,7 +628,7 @@ def test_cli_runs_a_fake_by_hand():
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
         conn.request("GET", "/v2/pods", headers={"Authorization": "Bearer cli-key"})
         resp = conn.getresponse()
-        assert resp.status == 200 and json.loads(resp.read()) ["pods"] == []
+        assert resp.status == 200 and json.loads(resp.read())["pods"] == []
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0

@@ -6,6 +6,7 @@ writes the pod reads and the other way round.
 volume and puts its keys and endpoint into the environment. PutObject's cap is scaled down (SMALL_PUT)
 on both sides so a file of a few hundred KB goes multipart.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """The incremental rule of the S3 sync (runner/volume/plan.py), without a server."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,19 +15,27 @@ def _local(rel: str, size: int = 10, mtime: float = T) -> LocalFile:
 
 
 def test_unchanged_needs_same_size_and_an_object_not_older_than_the_file():
-    remote = [RemoteObject("data/a", 10, T + 5, "e1"), RemoteObject("data/b", 11, T + 5, "e2"),
-              RemoteObject("data/c", 10, T - 60, "e3")]
+    remote = [
+        RemoteObject("data/a", 10, T + 5, "e1"),
+        RemoteObject("data/b", 11, T + 5, "e2"),
+        RemoteObject("data/c", 10, T - 60, "e3"),
+    ]
     plan = make_plan([_local("a"), _local("b"), _local("c"), _local("d")], remote, "data", {}, delete=False)
     assert plan.unchanged == ["data/a"]
-    assert [u.key for u in plan.uploads] == ["data/b", "data/c", "data/d"]      # size, older object, missing
+    assert [u.key for u in plan.uploads] == ["data/b", "data/c", "data/d"]  # size, older object, missing
 
 
 def test_the_manifest_decides_when_this_machine_uploaded_it():
-    remote = [RemoteObject("data/a", 10, T - 3600, "e1"), RemoteObject("data/b", 10, T + 3600, "e2"),
-              RemoteObject("data/c", 10, T + 3600, "other")]
-    manifest = {"data/a": ManifestEntry(10, int(T * 1e9), "e1"),           # this version went up (clock skew ok)
-                "data/b": ManifestEntry(10, int((T - 10) * 1e9), "e2"),    # the local file changed since
-                "data/c": ManifestEntry(10, int(T * 1e9), "e3")}           # someone replaced the object
+    remote = [
+        RemoteObject("data/a", 10, T - 3600, "e1"),
+        RemoteObject("data/b", 10, T + 3600, "e2"),
+        RemoteObject("data/c", 10, T + 3600, "other"),
+    ]
+    manifest = {
+        "data/a": ManifestEntry(10, int(T * 1e9), "e1"),  # this version went up (clock skew ok)
+        "data/b": ManifestEntry(10, int((T - 10) * 1e9), "e2"),  # the local file changed since
+        "data/c": ManifestEntry(10, int(T * 1e9), "e3"),
+    }  # someone replaced the object
     plan = make_plan([_local("a"), _local("b"), _local("c")], remote, "data", manifest, delete=False)
     assert plan.unchanged == ["data/a"]
     assert [u.key for u in plan.uploads] == ["data/b", "data/c"]

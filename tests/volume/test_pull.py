@@ -1,6 +1,7 @@
 """`runner pull` in its other cases: over SFTP from a running pod when S3 is not set up, resuming an
 interrupted download, a stopped pod without S3 (a clear error, nothing started), bad paths, and
 logs/status without S3 on a stopped pod (as before, plus one note)."""
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,17 @@ def _checkpoint(ckpt: Path, step: int, *, whole: bool = True) -> None:
 
 def _run_state(workspace: Path, output_dir: Path) -> None:
     (workspace / ".runner").mkdir(exist_ok=True)
-    (workspace / ".runner" / "state.json").write_text(json.dumps(
-        {"run_id": "r1", "attempt": 1, "state": "succeeded", "output_dir": str(output_dir),
-         "last_checkpoint": str(output_dir / "checkpoint-20")}))
+    (workspace / ".runner" / "state.json").write_text(
+        json.dumps(
+            {
+                "run_id": "r1",
+                "attempt": 1,
+                "state": "succeeded",
+                "output_dir": str(output_dir),
+                "last_checkpoint": str(output_dir / "checkpoint-20"),
+            }
+        )
+    )
 
 
 def test_pull_over_ssh_from_a_running_pod_without_s3(s3_env, tmp_path, capfd):
@@ -36,13 +45,13 @@ def test_pull_over_ssh_from_a_running_pod_without_s3(s3_env, tmp_path, capfd):
     out = ws / "outputs" / "run1"
     _checkpoint(out / "checkpoint-10", 10)
     _checkpoint(out / "checkpoint-20", 20)
-    _checkpoint(out / "checkpoint-30", 30, whole=False)        # the pod was preempted mid-save
+    _checkpoint(out / "checkpoint-30", 30, whole=False)  # the pod was preempted mid-save
     _run_state(ws, out)
     dest = tmp_path / "home"
     assert cli.main(["pull", "--dest", str(dest)]) == 0
     cap = capfd.readouterr()
     assert "over SSH from the running pod" in cap.err and "skipped incomplete checkpoint-30" in cap.err
-    assert cap.err.count("RunPod's S3 API") == 1                  # once: what S3 would give
+    assert cap.err.count("RunPod's S3 API") == 1  # once: what S3 would give
     for name in ("model.safetensors", "optimizer.pt", "trainer_state.json"):
         assert (dest / "checkpoint-20" / name).read_bytes() == (out / "checkpoint-20" / name).read_bytes()
     assert not (dest / "checkpoint-30").exists() and not list(dest.glob(".*"))
@@ -63,10 +72,11 @@ def test_interrupted_s3_download_resumes_from_its_partial_file(s3_env, tmp_path,
     s3.requests.clear()
     assert cli.main(["pull", "--dest", str(dest)]) == 0
     capfd.readouterr()
-    assert (dest / "checkpoint-20" / "model.safetensors").read_bytes() == \
-        (out / "checkpoint-20" / "model.safetensors").read_bytes()
+    assert (dest / "checkpoint-20" / "model.safetensors").read_bytes() == (
+        out / "checkpoint-20" / "model.safetensors"
+    ).read_bytes()
     gets = [r for r in s3.ops("GetObject") if r.key.endswith("model.safetensors")]
-    assert [r.status for r in gets] == [206]                      # a ranged GET from byte 1000 on
+    assert [r.status for r in gets] == [206]  # a ranged GET from byte 1000 on
 
 
 def test_stopped_pod_without_s3_is_a_clear_error_and_nothing_starts(s3_env, tmp_path, capfd):
@@ -91,7 +101,7 @@ def test_logs_and_status_of_a_stopped_pod_without_s3_are_as_before_with_one_note
     s3_env.start("EXITED", keys=False)
     assert cli.main(["logs"]) == 4
     err = capfd.readouterr().err
-    assert "readable only while the pod runs" in err and err.count("RunPod's S3 API") == 2   # note + the hint
+    assert "readable only while the pod runs" in err and err.count("RunPod's S3 API") == 2  # note + the hint
     assert cli.main(["status"]) == 0
     cap = capfd.readouterr()
     assert "no run known" in cap.out and cap.err.count("without starting the pod") == 1

@@ -1,6 +1,7 @@
 """RunPod's S3 quirks (RunPod docs, storage/s3-api), each played by standins/runpod_s3.py and met by our
 client: directory entries, `.s3compat_uploads/`, repeated continuation tokens, slow listings, clock skew,
 region/endpoint mismatch, wrong keys, no CreateBucket / DeleteObjects / presigned URLs, the PutObject cap."""
+
 from __future__ import annotations
 
 import urllib.error
@@ -25,8 +26,14 @@ def standin(tmp_path):
 
 
 def _vs(s3: RunPodS3, **kw) -> VolumeS3:
-    base = dict(endpoint=s3.endpoint_url, region=s3.data_center, bucket=s3.volume_id, workspace="/workspace",
-                access_key=s3.access_key, secret_key=s3.secret_key)
+    base = dict(
+        endpoint=s3.endpoint_url,
+        region=s3.data_center,
+        bucket=s3.volume_id,
+        workspace="/workspace",
+        access_key=s3.access_key,
+        secret_key=s3.secret_key,
+    )
     return VolumeS3(**{**base, **kw})
 
 
@@ -48,12 +55,12 @@ def _put(client: VolumeClient, key: str, body: bytes = b"x") -> None:
 def test_listing_hides_directory_entries_and_uploads_in_progress(standin):
     client = VolumeClient(_vs(standin))
     _put(client, "outputs/run/checkpoint-1/model.safetensors")
-    client.s3.create_multipart_upload(Bucket=standin.volume_id, Key="data/huge.bin")     # left in progress
+    client.s3.create_multipart_upload(Bucket=standin.volume_id, Key="data/huge.bin")  # left in progress
     keys = standin.keys()
-    assert "outputs/" in keys and "outputs/run/" in keys                                # RunPod lists folders
+    assert "outputs/" in keys and "outputs/run/" in keys  # RunPod lists folders
     assert any(k.startswith(".s3compat_uploads/") for k in keys)
     assert [o.key for o in client.list("")] == ["outputs/run/checkpoint-1/model.safetensors"]
-    standin.backend().put_object(Bucket=standin.volume_id, Key="outputs/run", Body=b"")   # an entry without "/"
+    standin.backend().put_object(Bucket=standin.volume_id, Key="outputs/run", Body=b"")  # an entry without "/"
     assert [o.key for o in client.list("")] == ["outputs/run/checkpoint-1/model.safetensors"]
 
 
@@ -65,13 +72,16 @@ def test_repeated_continuation_token_neither_loops_nor_loses_files(standin):
     standin.repeat_token = 3
     # A naive pager (boto3's own, as `aws s3 sync` uses) stops on the repeated token...
     with pytest.raises(Exception, match="same next token|twice"):
-        list(client.s3.get_paginator("list_objects_v2").paginate(Bucket=standin.volume_id, Prefix="data/",
-                                                                 PaginationConfig={"PageSize": 10}))
+        list(
+            client.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=standin.volume_id, Prefix="data/", PaginationConfig={"PageSize": 10}
+            )
+        )
     standin.repeat_token = 3
     standin.requests.clear()
     got = list_files(client, "data", page_size=10)
     assert [o.key for o in got] == want
-    assert len(standin.ops("ListObjectsV2")) <= 12          # 6 pages plus a few continued with StartAfter
+    assert len(standin.ops("ListObjectsV2")) <= 12  # 6 pages plus a few continued with StartAfter
 
 
 def test_endless_token_repeats_still_finish(standin):
@@ -96,7 +106,7 @@ def test_clock_more_than_an_hour_off_is_named(standin):
         VolumeClient(_vs(standin)).check()
     access = check_access(_Settings(standin), _outputs(standin))
     assert access.state == AccessState.CLOCK and "clock" in access.message
-    standin.clock_offset_s = 30 * 60                        # RunPod allows an hour, more than AWS's 15 minutes
+    standin.clock_offset_s = 30 * 60  # RunPod allows an hour, more than AWS's 15 minutes
     VolumeClient(_vs(standin)).check()
 
 
@@ -152,5 +162,5 @@ def test_what_runpod_does_not_have(standin):
     assert e.value.code == 403
     with pytest.raises(ClientError, match="EntityTooLarge"):
         client.s3.put_object(Bucket=standin.volume_id, Key="big.bin", Body=b"x" * (64 * 1024))
-    client.delete("a.txt")                                        # single deletes work
+    client.delete("a.txt")  # single deletes work
     assert client.list("") == []

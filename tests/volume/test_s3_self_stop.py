@@ -2,6 +2,7 @@
 detached run's end, the idle stop) while this machine was not watching would read as preempted; its
 marker on the volume (<workspace>/.runner/self_stop.json, written before its stop call) settles it,
 read through the S3 API with no pod (runner/pod/volume_marker.py)."""
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,9 @@ from tests.runner.train_harness import train_env  # noqa: F401  (fixture)
 @pytest.fixture
 def stopped_spot_pod(train_env, monkeypatch):  # noqa: F811
     env = train_env
-    env.add_pod("RUNNING")                       # started: RunPod gave it a startedAt
-    env.fake.retire_graphql()                    # no status history from here on
-    with RunPodS3(volume_id="vol-xyz", volume_dir=env.workspace) as s3:   # SAMPLE_OUTPUTS' volume
+    env.add_pod("RUNNING")  # started: RunPod gave it a startedAt
+    env.fake.retire_graphql()  # no status history from here on
+    with RunPodS3(volume_id="vol-xyz", volume_dir=env.workspace) as s3:  # SAMPLE_OUTPUTS' volume
         for k, v in s3.env().items():
             monkeypatch.setenv(k, v)
         yield env

@@ -1,6 +1,7 @@
 """`runner sync` through RunPod's S3 API: the pod stays stopped and the RunPod API is not called at all
 (the fake's call log), incremental, multipart above the (scaled-down) PutObject cap, --delete with
 single deletes, --dry-run, interrupt + rerun, and the --via switch."""
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,7 @@ BIG = "audio_2/big.flac"
 
 
 def _files_with_big() -> dict[str, str]:
-    return {**FILES, BIG: "x" * (SMALL_PUT * 2 + 12345)}     # 3 parts of SMALL_PART... and then some
+    return {**FILES, BIG: "x" * (SMALL_PUT * 2 + 12345)}  # 3 parts of SMALL_PART... and then some
 
 
 def test_sync_with_the_pod_stopped_makes_no_runpod_call_and_is_incremental(s3_env, capfd):
@@ -27,8 +28,8 @@ def test_sync_with_the_pod_stopped_makes_no_runpod_call_and_is_incremental(s3_en
     assert cli.main(["sync"]) == 0
     err = capfd.readouterr().err
     assert "through RunPod's S3 API" in err and "the pod was not started" in err
-    assert tree(s3_env.pod_env.workspace / "data") == files            # what the pod will read
-    assert s3_env.fake.requests == []                                  # not even a read of the pod
+    assert tree(s3_env.pod_env.workspace / "data") == files  # what the pod will read
+    assert s3_env.fake.requests == []  # not even a read of the pod
     assert s3_env.fake.billable_calls() == []
     assert s3_env.pod_env.pod.status == "EXITED"
     # The big file went multipart (the cap is scaled down); nothing at or above the cap was PUT whole.
@@ -59,7 +60,7 @@ def test_dry_run_changes_nothing_and_delete_uses_single_deletes(s3_env, capfd):
     make_tree(s3_env.pod_env.data_dir, FILES)
     assert cli.main(["sync"]) == 0
     remote = s3_env.pod_env.workspace / "data"
-    make_tree(remote, {"stale.txt": "only on the volume", "audio_1/old.flac": "old"})    # e.g. the pod wrote them
+    make_tree(remote, {"stale.txt": "only on the volume", "audio_1/old.flac": "old"})  # e.g. the pod wrote them
     (s3_env.pod_env.data_dir / "audio_0" / "b.flac").write_text("new content")
     capfd.readouterr()
     before = tree(remote)
@@ -76,7 +77,7 @@ def test_dry_run_changes_nothing_and_delete_uses_single_deletes(s3_env, capfd):
     capfd.readouterr()
     assert tree(remote) == tree(s3_env.pod_env.data_dir)
     assert sorted(r.key for r in s3.ops("DeleteObject")) == ["data/audio_1/old.flac", "data/stale.txt"]
-    assert s3.ops("DeleteObjects") == []                       # RunPod has none; single deletes only
+    assert s3.ops("DeleteObjects") == []  # RunPod has none; single deletes only
 
 
 def test_interrupted_sync_leaves_no_partial_object_and_the_rerun_finishes(s3_env, capfd):
@@ -93,8 +94,8 @@ def test_interrupted_sync_leaves_no_partial_object_and_the_rerun_finishes(s3_env
     def ctrl_c_on_second_part(req) -> None:
         if req.op == "UploadPart" and len(s3.ops("UploadPart")) == 2 and not parts_seen.is_set():
             parts_seen.set()
-            os.kill(os.getpid(), signal.SIGINT)     # the user presses Ctrl-C mid-upload...
-            assert interrupted.wait(10)             # ...and the runner has seen it before this part goes on
+            os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C mid-upload...
+            assert interrupted.wait(10)  # ...and the runner has seen it before this part goes on
 
     s3.on_request = ctrl_c_on_second_part
     old = signal.signal(signal.SIGINT, on_sigint)
@@ -104,7 +105,7 @@ def test_interrupted_sync_leaves_no_partial_object_and_the_rerun_finishes(s3_env
         signal.signal(signal.SIGINT, old)
     assert "run it again to continue" in capfd.readouterr().err
     assert parts_seen.is_set()
-    assert not (s3_env.pod_env.workspace / "data" / BIG).exists()      # never a partial file under its name
+    assert not (s3_env.pod_env.workspace / "data" / BIG).exists()  # never a partial file under its name
     assert [r.key for r in s3.ops("AbortMultipartUpload")] == [f"data/{BIG}"]
     assert s3.ops("CompleteMultipartUpload") == []
     assert not [k for k in s3.keys() if k.startswith(".s3compat_uploads/")]
@@ -116,7 +117,7 @@ def test_interrupted_sync_leaves_no_partial_object_and_the_rerun_finishes(s3_env
     capfd.readouterr()
     assert tree(s3_env.pod_env.workspace / "data") == files
     resent = {r.key for r in s3.ops("PutObject")}
-    assert not (resent & sent_before)                           # finished files are not sent again
+    assert not (resent & sent_before)  # finished files are not sent again
     assert s3_env.fake.billable_calls() == []
 
 
@@ -126,7 +127,7 @@ def test_via_ssh_forces_rsync_and_via_s3_without_keys_is_a_clear_error(s3_env, c
     s3.requests.clear()
     assert cli.main(["sync", "--via", "ssh"]) == 0
     out = capfd.readouterr().out
-    assert transferred(out) == sorted(FILES)                    # rsync's itemized list
+    assert transferred(out) == sorted(FILES)  # rsync's itemized list
     assert s3.requests == []
 
     for key in ("RUNPOD_S3_ACCESS_KEY", "RUNPOD_S3_SECRET_KEY"):
@@ -165,4 +166,4 @@ def test_settings_mask_the_s3_keys(s3_env):
     s = load_settings()
     assert s.s3_secret_key and s.s3_secret_key not in repr(s) and s.s3_access_key not in repr(s)
     assert s.s3_secret_key in s.secrets()
-    assert "RUNPOD_S3_SECRET_KEY" not in s.subprocess_env({})      # pulumi never gets it
+    assert "RUNPOD_S3_SECRET_KEY" not in s.subprocess_env({})  # pulumi never gets it

@@ -1,4 +1,5 @@
 """The three places `runner train` can train: the stack's pod, any SSH machine, this machine."""
+
 from __future__ import annotations
 
 from runner.settings import Settings

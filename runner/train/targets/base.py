@@ -11,6 +11,7 @@ machine (--local) share, so runner/train/ has one code path.
 PodTarget only, for automatic recovery (runner/train/recovery.py): observe(), resume(say),
 recreate(say, replace=), abandon_recovery(say). Only PodTarget talks to the RunPod API.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,9 +26,9 @@ from runner.types import Say, TargetKind
 
 @dataclass(frozen=True)
 class StopReport:
-    text: str                      # for the summary: how the pod ended up
-    stopped_at: float | None       # time.time() when it was seen stopped (None: still running / no pod)
-    ok: bool = True                # False: could not make sure it stopped (it may still bill)
+    text: str  # for the summary: how the pod ended up
+    stopped_at: float | None  # time.time() when it was seen stopped (None: still running / no pod)
+    ok: bool = True  # False: could not make sure it stopped (it may still bill)
 
 
 NOTHING_TO_STOP = StopReport("not a RunPod pod: nothing to stop", None)
@@ -41,12 +42,12 @@ class Target:
     workspace: str = ""
     kind: TargetKind = TargetKind.LOCAL
     label: str = ""
-    session: str = "train"            # RT_SESSION default
-    stops_pod: bool = False           # RT_STOP_POD=1 makes sense (a RunPod pod that can stop itself)
+    session: str = "train"  # RT_SESSION default
+    stops_pod: bool = False  # RT_STOP_POD=1 makes sense (a RunPod pod that can stop itself)
     cost_per_hr: float | None = None
     pod_id: str | None = None
     billing_from: float | None = None  # time.time() since which this command pays for the target
-    idle_stop_minutes: float = 0.0     # RT_IDLE_STOP_MINUTES: the pod's idle stop after this run (0: none)
+    idle_stop_minutes: float = 0.0  # RT_IDLE_STOP_MINUTES: the pod's idle stop after this run (0: none)
 
     def preflight(self) -> None: ...
 
@@ -94,10 +95,12 @@ def interruption(pod_id: str | None, state: str, pod: object) -> TargetInterrupt
     """TargetInterrupted for a pod found not running; kind = the classify() state."""
     change = getattr(pod, "last_status_change", None)
     detail = f" ({change})" if change else ""
-    why = {PodState.PREEMPTED: "was preempted (outbid by a higher spot bid)",
-           PodState.STOPPED_BY_USER: "was stopped (by you, `runner stop`, or itself)",
-           PodState.STOPPED_BY_RUNPOD: "was stopped by RunPod",
-           PodState.GONE: "no longer exists"}.get(PodState(state), f"is {state}")
+    why = {
+        PodState.PREEMPTED: "was preempted (outbid by a higher spot bid)",
+        PodState.STOPPED_BY_USER: "was stopped (by you, `runner stop`, or itself)",
+        PodState.STOPPED_BY_RUNPOD: "was stopped by RunPod",
+        PodState.GONE: "no longer exists",
+    }.get(PodState(state), f"is {state}")
     return TargetInterrupted(f"pod {pod_id} {why}{detail}", kind=state)
 
 

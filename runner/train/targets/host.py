@@ -1,4 +1,5 @@
 """Any SSH machine as a training target (--host): no RunPod API, nothing to stop."""
+
 from __future__ import annotations
 
 import time
@@ -19,7 +20,7 @@ class HostTarget(Target):
     user: str = "root"
     host: str = ""
     port: int = 22
-    banner_wait_s: float | None = None      # default: runner/timeouts.py host_banner_s
+    banner_wait_s: float | None = None  # default: runner/timeouts.py host_banner_s
 
     def __post_init__(self) -> None:
         self.kind = TargetKind.HOST
@@ -35,12 +36,17 @@ class HostTarget(Target):
         self.billing_from = time.time()
 
     def connect(self) -> Shell:
-        return connect_endpoint(self.settings, SshEndpoint(self.host, self.port, self.user), timeout=20.0,
-                                unreachable_hint=HOST_UNREACHABLE)
+        return connect_endpoint(
+            self.settings, SshEndpoint(self.host, self.port, self.user), timeout=20.0, unreachable_hint=HOST_UNREACHABLE
+        )
 
     def hints(self, stack_flag: str) -> list[tuple[str, str]]:
         log = f"{self.workspace.rstrip('/')}/logs/current.log"
         key = self.settings.ssh_key_path
-        return [("follow the log", f"ssh -i {key} -p {self.port} {self.user}@{self.host} tail -f {log}"),
-                ("stop training", f"ssh -i {key} -p {self.port} {self.user}@{self.host} "
-                                  f"tmux kill-session -t {self.session}")]
+        return [
+            ("follow the log", f"ssh -i {key} -p {self.port} {self.user}@{self.host} tail -f {log}"),
+            (
+                "stop training",
+                f"ssh -i {key} -p {self.port} {self.user}@{self.host} tmux kill-session -t {self.session}",
+            ),
+        ]

@@ -1,4 +1,5 @@
 """This machine as a training target (--local): the whole flow without a cloud."""
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,7 @@ from runner.train.targets.base import Target
 from runner.types import Say, TargetKind
 
 LOCAL_WORKSPACE = ".local-workspace"
-LOCAL_SESSION = "runner-local"        # keeps clear of a tmux session the user calls "train"
+LOCAL_SESSION = "runner-local"  # keeps clear of a tmux session the user calls "train"
 
 
 @dataclass
@@ -55,13 +56,16 @@ class LocalTarget(Target):
             )
         branch = self.settings.repo_branch
         if self.settings.sources.get("REPO_BRANCH", "default") == "default":
-            out = subprocess.run(["git", "-C", str(root), "symbolic-ref", "--quiet", "--short", "HEAD"],
-                                 capture_output=True, text=True, timeout=10)
+            out = subprocess.run(
+                ["git", "-C", str(root), "symbolic-ref", "--quiet", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
             if out.returncode == 0 and out.stdout.strip():
                 branch = out.stdout.strip()
         return str(root), branch
 
     def hints(self, stack_flag: str) -> list[tuple[str, str]]:
         log = os.path.join(self.workspace, "logs", "current.log")
-        return [("follow the log", f"tail -f {log}"),
-                ("stop training", f"tmux kill-session -t {self.session}")]
+        return [("follow the log", f"tail -f {log}"), ("stop training", f"tmux kill-session -t {self.session}")]

@@ -1,4 +1,5 @@
 """The stack's pod as a training target: resumed or started for the run, recovered after preemption."""
+
 from __future__ import annotations
 
 import time
@@ -8,8 +9,8 @@ from typing import TYPE_CHECKING
 from infra.polling import Backoff, poll_until
 from infra.runpod_client import EXITED, TERMINATED
 from runner.errors import ApiError, RunnerError, SpotUnavailableError, redact
-from runner.pod.link import PodLink, add_release_note, open_pod_link, release_after_failed_start
 from runner.pod.lifecycle import RunningPod, stop_pod
+from runner.pod.link import PodLink, add_release_note, open_pod_link, release_after_failed_start
 from runner.pod.stack import StackOutputs, read_outputs_for, refresh_and_up_for, replace_and_up_for
 from runner.pod.state import PodState, with_user
 from runner.pod.stops import POD, StopLog
@@ -28,18 +29,18 @@ class PodTarget(Target):
     link: PodLink | None = None
     resumed: bool = False
     workspace_override: str | None = None
-    recreating: bool = False          # inside recreate(), before the new outputs were read
-    early: "EarlyLink | None" = None  # the API read and SSH connection started in the background
-    _early_connection: "SshConnection | None" = field(default=None, init=False, repr=False)
+    recreating: bool = False  # inside recreate(), before the new outputs were read
+    early: EarlyLink | None = None  # the API read and SSH connection started in the background
+    _early_connection: SshConnection | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.kind = TargetKind.POD
         self.stops_pod = True
 
     def preflight(self) -> None:
-        self.settings.preflight()                       # API key + SSH key, before any call
+        self.settings.preflight()  # API key + SSH key, before any call
         if self.outputs is None and self.early is not None:
-            self.outputs = self.early.outputs()         # read once: on a cache miss it is a `pulumi` run
+            self.outputs = self.early.outputs()  # read once: on a cache miss it is a `pulumi` run
         self.outputs = self.outputs or read_outputs_for(self.settings)
         self.pod_id = self.outputs.pod_id
         self.workspace = self.workspace_override or self.outputs.workspace or "/workspace"
@@ -58,8 +59,10 @@ class PodTarget(Target):
             # spot_fallback=on-demand the stack may replace it by an on-demand pod; under "fail" it may not.
             if self.outputs is None or self.outputs.spot_fallback != "on-demand":
                 raise
-            say(f"{e.message.split('. ')[0]}. The stack allows on-demand (spot_fallback=on-demand): "
-                f"replacing pod {self.pod_id} through the stack")
+            say(
+                f"{e.message.split('. ')[0]}. The stack allows on-demand (spot_fallback=on-demand): "
+                f"replacing pod {self.pod_id} through the stack"
+            )
             self.recreate(say, replace=True)
             return
         self.resumed = self.link.running.resumed
@@ -87,8 +90,10 @@ class PodTarget(Target):
         if self.link.pod.cost_per_hr:
             self.cost_per_hr = self.link.pod.cost_per_hr
         ep = self.link.endpoint
-        say(f"pod {self.pod_id} is running; SSH at {ep.user}@{ep.host}:{ep.port}"
-            + (f", ${self.cost_per_hr:.3f}/h" if self.cost_per_hr else ""))
+        say(
+            f"pod {self.pod_id} is running; SSH at {ep.user}@{ep.host}:{ep.port}"
+            + (f", ${self.cost_per_hr:.3f}/h" if self.cost_per_hr else "")
+        )
 
     @property
     def market(self) -> Market:
@@ -135,9 +140,11 @@ class PodTarget(Target):
             replace_and_up_for(self.settings, urn, on_line=stream)
         else:
             if replace:
-                say(f"warning: stack {stack} has no pod_urn output (it was deployed by an older version), so the "
+                say(
+                    f"warning: stack {stack} has no pod_urn output (it was deployed by an older version), so the "
                     f"runner cannot ask Pulumi to replace pod {old}, and a refresh keeps a stopped pod where it is. "
-                    "Run `pulumi up` once to get the output; trying the plain recreate now")
+                    "Run `pulumi up` once to get the output; trying the plain recreate now"
+                )
             say(f"recreating the pod through the stack: pulumi up --refresh --yes --stack {stack}")
             refresh_and_up_for(self.settings, on_line=stream)
         self.outputs = read_outputs_for(self.settings)
@@ -153,8 +160,12 @@ class PodTarget(Target):
             # The stack just created this pod for the run: unreachable, it must not stay up billing.
             # (A pod the stack kept is handled by open_pod_link when it resumed it.)
             if self.pod_id != old:
-                note = release_after_failed_start(self.settings.client(), self.pod_id,
-                                                  stops=StopLog.at(self.settings.paths), spot=self.outputs.is_spot)
+                note = release_after_failed_start(
+                    self.settings.client(),
+                    self.pod_id,
+                    stops=StopLog.at(self.settings.paths),
+                    spot=self.outputs.is_spot,
+                )
                 if note is not None:
                     add_release_note(e, note.replace("This command had started", "The stack had just created"))
             raise
@@ -209,13 +220,13 @@ class PodTarget(Target):
     def _wait_stopped(self, deadline_s: float) -> tuple[str | None, float | None]:
         """Poll the API until the pod is EXITED/gone; (status, when) or (None, None) at the deadline."""
         assert self.link is not None
-        assert self.pod_id is not None   # set by preflight()
+        assert self.pod_id is not None  # set by preflight()
         link, pod_id = self.link, self.pod_id
 
         def stopped() -> str | None:
             try:
                 pod = link.client.find_pod(pod_id)
-            except Exception:       # noqa: BLE001 - an API hiccup: try again until the deadline
+            except Exception:  # noqa: BLE001 - an API hiccup: try again until the deadline
                 pod = link.pod
             if pod is None or pod.status in (EXITED, TERMINATED, "ERROR"):
                 return pod.status if pod else "gone"
@@ -226,10 +237,14 @@ class PodTarget(Target):
 
     def finish(self, *, keep: bool, say: Say, deadline_s: float) -> StopReport:
         if keep:
-            until = (f"it stops itself after {self.idle_stop_minutes:g} min idle (or `python -m runner stop`)"
-                     if self.idle_stop_minutes > 0 else "`python -m runner stop`")
-            return StopReport(f"still running (--keep-pod): it bills ${self.cost_per_hr or 0:.3f}/h until {until}",
-                              None)
+            until = (
+                f"it stops itself after {self.idle_stop_minutes:g} min idle (or `python -m runner stop`)"
+                if self.idle_stop_minutes > 0
+                else "`python -m runner stop`"
+            )
+            return StopReport(
+                f"still running (--keep-pod): it bills ${self.cost_per_hr or 0:.3f}/h until {until}", None
+            )
         say(f"checking that pod {self.pod_id} stopped itself (up to {deadline_s:.0f}s)")
         status, when = self._wait_stopped(deadline_s)
         if status is not None:
@@ -246,18 +261,23 @@ class PodTarget(Target):
             pod = self.link.client.find_pod(self.pod_id)
             if pod is not None:
                 StopLog.at(self.settings.paths).record(pod, POD)
-        except Exception:     # noqa: BLE001 - only evidence for a later classification; never fail the run
+        except Exception:  # noqa: BLE001 - only evidence for a later classification; never fail the run
             pass
 
     def stop_now(self, say: Say) -> StopReport:
         assert self.link is not None
-        assert self.pod_id is not None   # set by preflight()
+        assert self.pod_id is not None  # set by preflight()
         try:
-            result = stop_pod(self.link.client, self.pod_id, stops=StopLog.at(self.settings.paths),
-                              spot=self.outputs.is_spot if self.outputs is not None else None)
+            result = stop_pod(
+                self.link.client,
+                self.pod_id,
+                stops=StopLog.at(self.settings.paths),
+                spot=self.outputs.is_spot if self.outputs is not None else None,
+            )
         except RunnerError as e:
-            return StopReport(f"COULD NOT BE STOPPED ({e.message}); it may still bill: run `python -m runner stop`",
-                              None, ok=False)
+            return StopReport(
+                f"COULD NOT BE STOPPED ({e.message}); it may still bill: run `python -m runner stop`", None, ok=False
+            )
         text = "stopped by the runner" if result.stopped else "was already stopped"
         return StopReport(text, time.time())
 
@@ -265,13 +285,17 @@ class PodTarget(Target):
         if self.link is None:
             return
         if not self.resumed:
-            say(f"pod {self.pod_id} was already running before this command; it is left running "
-                "(`python -m runner stop` stops it)")
+            say(
+                f"pod {self.pod_id} was already running before this command; it is left running "
+                "(`python -m runner stop` stops it)"
+            )
             return
         report = self.stop_now(say)
         say(f"nothing was started, so pod {self.pod_id} {report.text}")
 
     def hints(self, stack_flag: str) -> list[tuple[str, str]]:
-        return [("follow the log", f"python -m runner logs -f{stack_flag}"),
-                ("progress and cost", f"python -m runner status{stack_flag}"),
-                ("stop the pod now", f"python -m runner stop{stack_flag}")]
+        return [
+            ("follow the log", f"python -m runner logs -f{stack_flag}"),
+            ("progress and cost", f"python -m runner status{stack_flag}"),
+            ("stop the pod now", f"python -m runner stop{stack_flag}"),
+        ]
