@@ -15,10 +15,6 @@ Exit codes (also in `python -m runner --help`):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from backends.runpod.models import Pod
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -31,17 +27,49 @@ EXIT_INTERRUPTED = 130
 
 
 class RunnerError(Exception):
-    """An error the user can act on; the CLI prints `error: <message>` and exits with `exit_code`."""
+    """An error the user can act on, as data: what happened (`summary`), the other side's own words when
+    they help (`cause`), and what to do (`hint`). `message` renders them, here and nowhere else; the CLI
+    prints `error: <message>` and exits with `exit_code`. Code that needs part of an error reads the
+    field (`summary`), never a slice of the text."""
 
     exit_code = 1
     # True when recreating the pod through the stack (`pulumi up --refresh`, with `--replace` for a pod that still exists) can fix it.
     recoverable = False
 
-    def __init__(self, message: str, *, exit_code: int | None = None):
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self, summary: str, *, cause: str | None = None, hint: str | None = None, exit_code: int | None = None
+    ):
+        self.summary = summary
+        self.cause = cause
+        self.hint = hint
         if exit_code is not None:
             self.exit_code = exit_code
+        super().__init__(summary)
+
+    @property
+    def message(self) -> str:
+        return render(self.summary, cause=self.cause, hint=self.hint)
+
+    def add_note_of_release(self, note: str) -> None:
+        """The command stopped the pod it had started again: that note replaces the hint (which may have said
+        to stop it by hand); a start that timed out keeps the advice for the retry."""
+        again = " Retry when the cause is fixed (slow image pulls: raise POD_START_TIMEOUT)."
+        self.hint = note + (again if isinstance(self, PodStartTimeout) else "")
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def render(summary: str, *, cause: str | None = None, hint: str | None = None) -> str:
+    """The one way an error becomes text: "summary (cause). hint" (no doubled full stops)."""
+    text = summary.rstrip()
+    if cause:
+        text = f"{text.rstrip('.')} ({cause.strip().rstrip('.')})"
+    if hint:
+        if text and text[-1] not in ".:;!?":
+            text += "."
+        text = f"{text} {hint.strip()}"
+    return text
 
 
 class UsageError(RunnerError):
@@ -95,12 +123,9 @@ class PodNotRunning(PodError):
 class PodLeft(PodError):
     """The pod stopped or disappeared under a command that was working with it."""
 
-    def __init__(self, pod_id: str, state: str, pod: Pod | None = None):
-        change = getattr(pod, "last_status_change", None)
-        status = getattr(pod, "status", None)
-        shown = f"{status}: {change}" if status and change else (status or str(state))
+    def __init__(self, pod_id: str, state: str, shown: str):
         super().__init__(f"pod {pod_id} is no longer running ({shown})")
-        self.pod_id, self.state, self.pod = pod_id, state, pod
+        self.pod_id, self.state, self.shown = pod_id, state, shown
 
 
 class PodStartTimeout(PodError):
@@ -205,63 +230,61 @@ def _bid_hint(detail: str) -> str:
 
 
 def from_runpod_error(exc: Exception, *, pod_id: str | None = None) -> RunnerError:
-    """Translate a RunPod client exception into a RunnerError with a message that says what to do."""
-    from backends.runpod.errors import (
-        AuthError,
-        BidTooLow,
-        GraphQLGone,
-        InvalidAction,
-        NoCapacity,
-        NotFound,
-        RateLimited,
-        SpotUnavailable,
-        TransientError,
-    )
+    """A RunPod client exception as a RunnerError: RunPod's own words are the cause, the hint says what to do."""
+    from backends.runpod import errors as rp  # local import: errors.py stays importable without the client
+    from infra.advice import SPOT_FALLBACK, raise_bid
 
     what = f"pod {pod_id}" if pod_id else "the resource"
     detail = getattr(exc, "message", None) or str(exc)
-    if isinstance(exc, AuthError):
+    if isinstance(exc, rp.AuthError):
         return ApiAuthError(
-            "RunPod rejected the API key (" + detail + "). Check RUNPOD_API_KEY in .runpod.env: "
-            "create a key with read/write access at https://www.runpod.io/console/user/settings."
+            "RunPod rejected the API key",
+            cause=detail,
+            hint="Check RUNPOD_API_KEY in .runpod.env: create a key with read/write access at "
+            "https://www.runpod.io/console/user/settings.",
         )
-    if isinstance(exc, NotFound):
+    if isinstance(exc, rp.NotFound):
         return PodGone(
-            f"{what} no longer exists on RunPod; run `pulumi up` to recreate it "
-            "(the network volume and its checkpoints are kept)."
+            f"{what} no longer exists on RunPod",
+            hint="Run `pulumi up` to recreate it (the network volume and its checkpoints are kept).",
         )
-    if isinstance(exc, NoCapacity):
+    if isinstance(exc, rp.NoCapacity):
         return PodNoCapacity(
-            f"RunPod has no free GPU to start {what} ({detail}). Your data on the network volume is safe. "
-            "Retry later, or move the pod to a free GPU by replacing it through the stack: "
-            "`pulumi up --refresh --replace <pod_urn>` (`pulumi stack output pod_urn`; `runner train` "
-            "does this itself during recovery)."
+            f"RunPod has no free GPU to start {what}",
+            cause=detail,
+            hint="Your data on the network volume is safe. Retry later, or move the pod to a free GPU by replacing "
+            "it through the stack: `pulumi up --refresh --replace <pod_urn>` (`pulumi stack output pod_urn`; "
+            "`runner train` does this itself during recovery).",
         )
-    if isinstance(exc, GraphQLGone):
+    if isinstance(exc, rp.GraphQLGone):
         return SpotUnavailableError(
-            f"RunPod retired its GraphQL API ({detail}), the only API that could resume, rent or price spot "
-            f"pods, so {what} cannot be resumed as a spot pod and no new spot pod can be rented. Everything else "
-            "(reading, stopping, on-demand pods, the volume) works over REST v2. Let the stack use on-demand pods: "
-            "`pulumi config set spotFallback on-demand` and `pulumi config set maxOnDemandPricePerGpu <USD per "
-            "GPU-hour>`, then `pulumi up` (an in-place update); the next `runner train` replaces the stopped spot "
-            "pod with an on-demand one through the stack, keeping the network volume and its checkpoints."
+            f"RunPod retired its GraphQL API, the only API that could resume, rent or price spot pods, so {what} "
+            "cannot be resumed as a spot pod and no new spot pod can be rented",
+            cause=detail,
+            hint="Everything else (reading, stopping, on-demand pods, the volume) works over REST v2. Let the stack "
+            f"use on-demand pods: {SPOT_FALLBACK}, then `pulumi up` (an in-place update); the next `runner train` "
+            "replaces the stopped spot pod with an on-demand one through the stack, keeping the network volume and "
+            "its checkpoints.",
         )
-    if isinstance(exc, SpotUnavailable):
+    if isinstance(exc, rp.SpotUnavailable):
         return SpotUnavailableError(
-            f"RunPod rejected the spot (interruptible) operation ({detail}); spot pods may have been withdrawn. "
-            "Allow on-demand pods: `pulumi config set spotFallback on-demand` and "
-            "`pulumi config set maxOnDemandPricePerGpu <USD per GPU-hour>`, then `pulumi up --refresh`."
+            "RunPod rejected the spot (interruptible) operation; spot pods may have been withdrawn",
+            cause=detail,
+            hint=f"Allow on-demand pods: {SPOT_FALLBACK}, then `pulumi up --refresh`.",
         )
-    if isinstance(exc, BidTooLow):
+    if isinstance(exc, rp.BidTooLow):
         return PodError(
-            f"RunPod refused the spot bid for {what}: {detail} Raise the stack's bid, then refresh the outputs "
-            f"and retry: `pulumi config set bidPerGpu {_bid_hint(detail)}` and `pulumi up` (an update in place: "
-            "the pod and the volume stay)."
+            f"RunPod refused the spot bid for {what}",
+            cause=detail,
+            hint=f"Raise the stack's bid, then refresh the outputs and retry: {raise_bid(_bid_hint(detail))} and "
+            "`pulumi up` (an update in place: the pod and the volume stay).",
         )
-    if isinstance(exc, RateLimited):
-        return ApiError(f"RunPod is rate-limiting requests ({detail}); wait a minute and retry.")
-    if isinstance(exc, TransientError):
-        return ApiError(f"the RunPod API is not answering properly ({detail}); retry in a minute.")
-    if isinstance(exc, InvalidAction):
-        return ApiError(f"RunPod refused the action on {what}: {detail}. `python -m runner status` shows its state.")
-    return ApiError(f"RunPod API error: {detail}")
+    if isinstance(exc, rp.RateLimited):
+        return ApiError("RunPod is rate-limiting requests", cause=detail, hint="Wait a minute and retry.")
+    if isinstance(exc, rp.TransientError):
+        return ApiError("the RunPod API is not answering properly", cause=detail, hint="Retry in a minute.")
+    if isinstance(exc, rp.InvalidAction):
+        return ApiError(
+            f"RunPod refused the action on {what}", cause=detail, hint="`python -m runner status` shows its state."
+        )
+    return ApiError("RunPod API error", cause=detail)

@@ -55,6 +55,15 @@ class Pod:
         return self.status == RUNNING
 
     @property
+    def is_stopped(self) -> bool:
+        """Stopped and startable again (EXITED, or ERROR)."""
+        return self.status in (EXITED, ERROR)
+
+    @property
+    def is_gone(self) -> bool:
+        return self.status == TERMINATED
+
+    @property
     def was_outbid(self) -> bool:
         return (self.last_status_change or "").lower().startswith("outbid")
 

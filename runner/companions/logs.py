@@ -64,14 +64,15 @@ def follow_log(
         try:
             return link.reconnect()
         except PodLeft as e:
-            raise _stopped(link, e.pod, e.state) from None
+            raise _stopped(link, e.shown) from None
 
     def on_disconnect(error: Exception, attempt: int) -> None:
         if attempt == 1:
             say(f"[runner] connection lost ({error}); reconnecting...")
-        state, pod = link.refresh()
-        if not state.up:
-            raise _stopped(link, pod, state)
+        seen = link.refresh()
+        if not seen.state.up:
+            shown = f"{seen.pod.status}: {seen.detail}" if seen.pod is not None and seen.detail else str(seen.state)
+            raise _stopped(link, shown)
 
     def on_reconnect(conn: SshConnection, at: int) -> None:
         say(f"[runner] reconnected to {conn.target}; following from byte {at}")
@@ -89,8 +90,7 @@ def follow_log(
     )
 
 
-def _stopped(link: PodLink, pod, state: str) -> PodStoppedWhileFollowing:
-    shown = f"{pod.status}: {pod.last_status_change}" if pod is not None and pod.last_status_change else state
+def _stopped(link: PodLink, shown: str) -> PodStoppedWhileFollowing:
     return PodStoppedWhileFollowing(
         f"pod {link.pod_id} is no longer running ({shown}); the log ends here. "
         "`python -m runner status` shows how the run ended."

@@ -14,7 +14,6 @@ import sys
 from datetime import datetime, timezone
 from typing import Any, cast
 
-from backends.runpod.errors import RunPodError
 from backends.runpod.models import Pod
 from remote.podside.contract import IdleKey, VolumePaths
 from runner.companions.status_report import (  # noqa: F401
@@ -27,11 +26,10 @@ from runner.companions.status_report import (  # noqa: F401
     TrainingReport,
 )
 from runner.companions.status_text import render
-from runner.errors import RunnerError, from_runpod_error
-from runner.pod.stack import StackOutputs, read_outputs_for
-from runner.pod.state import PodState, classify, with_user
-from runner.pod.stops import StopLog
-from runner.pod.volume_marker import marker_reader
+from runner.errors import RunnerError
+from runner.pod.pod import StackPod, with_user
+from runner.pod.stack import StackOutputs
+from runner.pod.state import PodState
 from runner.remote.inspect import inspect_pod, tail_log
 from runner.settings import Settings
 from runner.timestamps import parse_utc
@@ -250,16 +248,10 @@ def _from_local(settings: Settings, report: dict[str, Any]) -> None:
 def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
     """Everything `status` shows, as the JSON object `--json` prints."""
     settings.require_api_key()
-    outputs = read_outputs_for(settings)
-    client = settings.client()
-    try:
-        pod = client.find_pod(outputs.pod_id, with_history=True)
-    except RunPodError as e:
-        raise from_runpod_error(e, pod_id=outputs.pod_id) from None
-    # Without GraphQL's history (REST v2 has none) this machine's record of stops, and the pod's own
-    # self-stop marker on the volume when S3 reaches it, tell a stop from a preemption.
-    stops = StopLog.at(settings.paths, marker_reader(settings, outputs))
-    state = classify(pod, stopped_by=stops.stopped_by(pod), spot=outputs.is_spot)
+    stack_pod = StackPod.of(settings)
+    outputs = stack_pod.outputs
+    seen = stack_pod.look()
+    pod, state = seen.pod, seen.state
     report: dict[str, Any] = {
         "stack": outputs.stack,
         "pod_id": outputs.pod_id,

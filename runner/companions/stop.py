@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from runner.pod.lifecycle import stop_pod
-from runner.pod.stack import read_outputs_for
+from runner.pod.pod import StackPod
 from runner.pod.state import PodState
-from runner.pod.stops import StopLog
 from runner.settings import Settings
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     settings.require_api_key()
-    outputs = read_outputs_for(settings)
-    result = stop_pod(
-        settings.client(), outputs.pod_id, stops=StopLog.at(settings.paths.ensure()), spot=outputs.is_spot
-    )
-    pod = f"pod {outputs.pod_id} (stack {outputs.stack})"
+    settings.paths.ensure()
+    stack_pod = StackPod.of(settings)
+    result = stack_pod.stop()
+    pod = f"pod {stack_pod.pod_id} (stack {stack_pod.outputs.stack})"
     if result.previous == PodState.GONE:
         print(
             f"{pod} no longer exists; nothing to stop. `pulumi up` recreates it; "

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from remote.podside.contract import VolumePaths
 
 # No infra (the RunPod client, http.client) before the speculative rsync is spawned: imported in run().
-from runner.errors import EXIT_INTERRUPTED, EXIT_SSH, RunnerError, UsageError, from_runpod_error
+from runner.errors import EXIT_INTERRUPTED, EXIT_SSH, RunnerError, UsageError
 from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.remote.controlmaster import close_pod_masters
 from runner.remote.openssh import pinned_key_for_start
@@ -56,6 +56,7 @@ from runner.settings import Settings
 
 if TYPE_CHECKING:
     from backends.runpod.models import Pod
+    from runner.pod.pod import StackPod
     from runner.remote.ssh import SshConnection
 
 _SAFE_REMOTE = re.compile(r"^[A-Za-z0-9/._+-]+$")
@@ -197,38 +198,33 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # Before anything else is imported: rsync on the pin of the pod's last start, checked against the API below.
     flags = RsyncFlags(dry_run=dry_run, delete=delete, progress=progress, version=version)
     spec = speculate(settings, outputs.pod_id, outputs.ssh_user, sync.source, sync.dest, flags, program=REMOTE_RSYNC)
-    from backends.runpod.errors import RunPodError
-    from runner.pod.state import STOPPED_STATES, PodState, classify
+    from runner.pod.pod import StackPod
+    from runner.pod.state import PodState
 
-    # Read the pod once, before starting it: if the start itself is interrupted, we still know we must
-    # stop it. No GraphQL history needed: every kind of stopped is in STOPPED_STATES.
+    # Read the pod once, before starting it: if the start itself is interrupted, the StackPod knows it
+    # must stop it again. No GraphQL history needed: every kind of stopped pod is started the same way.
     try:
-        client = settings.client()
-        pod = client.find_pod(outputs.pod_id)
-    except BaseException as e:
+        stack_pod = StackPod.of(settings, outputs=outputs)
+        seen = stack_pod.look(with_history=False)
+    except BaseException:
         if spec is not None:
             spec.abandon()
-        if isinstance(e, RunPodError):
-            raise from_runpod_error(e, pod_id=outputs.pod_id) from None
         raise
-    before = classify(pod)
+    pod = seen.pod
+    running = seen.state == PodState.RUNNING
     if spec is not None:
-        if spec.agrees(pod, before == PodState.RUNNING, outputs.ssh_user):
+        if spec.agrees(pod, running, outputs.ssh_user):
             return _sync(settings, outputs, spec.prepared.target, sync, flags, spec=spec)
         spec.abandon()  # the pod stopped, started again or moved: the way it went before
-    started_here = before in STOPPED_STATES  # this command resumes/starts it
     reached = False  # the pod answered and its host key is pinned
     try:
-        target = _pinned_target(settings, outputs, pod, before == PodState.RUNNING)
+        target = _pinned_target(settings, outputs, pod, running)
         if target is None:
-            target = _start_and_pin(settings, outputs, client, keep_running=keep_running)
+            target = _start_and_pin(settings, stack_pod, keep_running=keep_running)
         reached = True
         return _sync(settings, outputs, target, sync, flags)
     finally:
-        if started_here and (not keep_running or not reached):
-            from runner.pod.lifecycle import stop_pod
-            from runner.pod.stops import StopLog
-
+        if stack_pod.started_here and (not keep_running or not reached):
             close_pod_masters(settings, outputs.pod_id)  # its connection goes before the pod does
             if reached:
                 _say(
@@ -238,15 +234,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             else:
                 # Nothing was copied: --keep-running does not keep a pod the sync could not use.
                 _say(f"the sync could not use pod {outputs.pod_id}, which it had started: stopping it again")
-            try:
-                stop_pod(client, outputs.pod_id, stops=StopLog.at(settings.paths.ensure()), spot=outputs.is_spot)
-                _say(f"pod {outputs.pod_id} is stopped: nothing is left billing")
-            except RunnerError as e:
-                _say(
-                    f"warning: could not stop pod {outputs.pod_id} ({e.message}); it may still be billing: "
-                    "run `python -m runner stop`."
-                )
-        elif started_here:
+            note = stack_pod.release()
+            if note is not None:
+                _say(note)
+        elif stack_pod.started_here:
             idle = outputs.idle_stop_after_min
             until = (
                 f"it stops itself after {idle:g} min with no training or SSH session"
@@ -283,12 +274,11 @@ def _install_rsync(conn: SshConnection) -> None:
     ensure_remote_rsync(conn, install_command=INSTALL_RSYNC, say=_say, program=REMOTE_RSYNC)
 
 
-def _start_and_pin(settings: Settings, outputs: StackOutputs, client, *, keep_running: bool) -> PinnedPod:
+def _start_and_pin(settings: Settings, stack_pod: StackPod, *, keep_running: bool) -> PinnedPod:
     """Start the pod if needed, wait for its sshd, and pin (or re-pin after a restart) its host key with
     paramiko; rsync is checked (and installed) through that session since it is open anyway."""
-    from runner.pod.link import start_or_release  # paramiko: this path opens a session anyway
-
-    running = start_or_release(client, outputs, deadline_s=settings.pod_start_timeout_s, on_progress=_say)
+    outputs = stack_pod.outputs
+    running = stack_pod.start_for_command(say=_say)
     ep = running.ssh
     endpoint = Endpoint(ep.host, int(ep.port), ep.user or outputs.ssh_user)
     with _connect(settings, outputs, endpoint, running.pod.started_at) as conn:

@@ -300,9 +300,7 @@ def _reconnect(link: PodLink, say: Say, stop_event: threading.Event) -> SshConne
         try:
             return link.reconnect()
         except PodLeft as e:
-            raise PodNotRunning(
-                f"pod {link.pod_id} stopped ({e.pod.status if e.pod else 'gone'}); the tunnel is closed."
-            ) from None
+            raise PodNotRunning(f"pod {link.pod_id} stopped ({e.shown}); the tunnel is closed.") from None
         except RETRYABLE as e:
             if backoff.remaining <= 0:
                 raise SshError(

@@ -235,13 +235,14 @@ def volume(ctx: Context) -> Check:
 
 @named("pod")
 def pod_state(ctx: Context) -> Check:
-    from runner.pod.state import PodState, classify
+    from runner.pod.pod import StackPod
+    from runner.pod.state import PodState
 
     name = "pod"
     c = client(ctx)
     o = outputs_or_skip(ctx, "`pulumi up` creates the pod")
-    pod = c.find_pod(o.pod_id, with_history=True)
-    state = classify(pod, spot=o.is_spot)
+    seen = StackPod.of(ctx.settings, outputs=o, client=c).look()
+    pod, state = seen.pod, seen.state
     if state == PodState.GONE:
         return warn(
             name,

@@ -19,10 +19,10 @@ import threading
 from dataclasses import dataclass
 
 from backends.runpod.client import RunPodClient
-from backends.runpod.models import RUNNING, Pod
+from backends.runpod.models import Pod
 from runner.pod.link import connect_endpoint
+from runner.pod.pod import with_user
 from runner.pod.stack import StackOutputs, read_outputs_for
-from runner.pod.state import with_user
 from runner.remote.ssh import SshConnection
 from runner.settings import Settings
 
@@ -65,7 +65,7 @@ class EarlyLink:
             self._outputs_read.set()
             client = self._settings.client()
             pod = client.find_pod(outputs.pod_id, with_history=False)  # RUNNING or not is enough
-            if pod is None or pod.status != RUNNING or pod.ssh is None or self._discarded:
+            if pod is None or not pod.is_running or pod.ssh is None or self._discarded:
                 return
             conn = connect_endpoint(
                 self._settings,

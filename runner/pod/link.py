@@ -1,34 +1,20 @@
-"""Reach the stack's pod: stack outputs → RunPod client → the pod's current SSH endpoint → a pinned connection.
+"""The SSH link to the stack's pod: where it answers now, and a pinned connection there.
 
-Every command that talks to the pod (train, sync, tensorboard, status, logs, ssh) goes through a
-`PodLink`, so the rules live in one place: settings are checked before any API call, the SSH
-endpoint comes from the API at the moment of use (it changes on every start), and host keys are
-pinned per pod start (runner/remote/hostkeys.py). After an SSH drop, `reconnect()` asks the API
-where the pod answers now and connects there, or says that the pod is no longer up.
+A PodLink is a StackPod (runner/pod/pod.py: the pod's one owner) and the endpoint it was last seen
+running at. `connect()` opens a connection there; after an SSH drop `reconnect()` asks the API where the
+pod answers now and connects there, or says that the pod is no longer up. Host keys are pinned per pod
+start (runner/remote/hostkeys.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backends.runpod.client import RunPodClient
-from backends.runpod.errors import RunPodError
 from backends.runpod.models import Pod, SshEndpoint
-from runner.errors import (
-    ApiError,
-    PodError,
-    PodLeft,
-    PodNotRunning,
-    PodStartTimeout,
-    RunnerError,
-    SshNotReady,
-    from_runpod_error,
-)
-from runner.pod.lifecycle import RunningPod, ensure_running, stop_pod
-from runner.pod.stack import StackOutputs, read_outputs_for
-from runner.pod.state import PodState, classify, with_user
-from runner.pod.stops import StopLog
-from runner.pod.volume_marker import marker_reader
+from runner.errors import PodLeft, SshNotReady
+from runner.pod.pod import RunningPod, Seen, StackPod, with_user
+from runner.pod.stack import StackOutputs
+from runner.pod.state import PodState
 from runner.remote.hostkeys import HostKeyStore, pin_id_for_host
 from runner.remote.ssh import SshConnection, SshTarget
 from runner.settings import Settings
@@ -37,16 +23,19 @@ from runner.types import Say
 
 @dataclass
 class PodLink:
-    """What a command needs to work with the pod: outputs, an API client and where SSH answers now."""
+    """The pod (its owner, StackPod) and where SSH answers now; settings for the key and the pins."""
 
     settings: Settings
-    outputs: StackOutputs
-    client: RunPodClient
+    stack_pod: StackPod
     running: RunningPod
 
     @property
+    def outputs(self) -> StackOutputs:
+        return self.stack_pod.outputs
+
+    @property
     def pod_id(self) -> str:
-        return self.outputs.pod_id
+        return self.stack_pod.pod_id
 
     @property
     def pod(self) -> Pod:
@@ -67,128 +56,36 @@ class PodLink:
             keepalive=keepalive,
         )
 
-    @property
-    def stops(self) -> StopLog:
-        """This machine's stop records, and the pod's own marker on the volume when S3 reaches it."""
-        return StopLog.at(self.settings.paths, marker_reader(self.settings, self.outputs))
-
-    def classify(self, pod: Pod | None) -> PodState:
-        """classify() with what this machine knows: its own stops and the stack's market."""
-        return classify(pod, stopped_by=self.stops.stopped_by(pod), spot=self.outputs.is_spot)
-
-    def read_pod(self, *, with_history: bool = True) -> Pod | None:
-        try:
-            return self.client.find_pod(self.pod_id, with_history=with_history)
-        except RunPodError as e:
-            raise from_runpod_error(e, pod_id=self.pod_id) from None
-
-    def observe(self) -> tuple[PodState, Pod | None] | None:
-        """One API read: (state, pod), or None when the API did not answer. Never raises."""
-        try:
-            pod = self.read_pod(with_history=True)
-        except ApiError:
-            return None
-        except PodError:
-            pod = None
-        return self.classify(pod), pod
-
-    def refresh(self) -> tuple[PodState, Pod | None]:
-        """One API read; a running pod's current endpoint becomes the link's. Raises ApiError."""
-        try:
-            pod = self.read_pod(with_history=True)
-        except PodError:  # gone (not found)
-            pod = None
-        state = self.classify(pod)
-        if state == PodState.RUNNING and pod is not None and pod.ssh is not None:
-            self.running = RunningPod(pod=pod, ssh=with_user(pod.ssh, self.outputs.ssh_user), resumed=False)
-        return state, pod
+    def refresh(self) -> Seen:
+        """One read of the pod; a running pod's current endpoint becomes the link's. Raises ApiError."""
+        seen = self.stack_pod.look()
+        if seen.state == PodState.RUNNING and seen.pod is not None and seen.pod.ssh is not None:
+            self.running = RunningPod(seen.pod, with_user(seen.pod.ssh, self.outputs.ssh_user), resumed=False)
+        return seen
 
     def reconnect(self, *, timeout: float = 20.0, keepalive: int = 15) -> SshConnection:
         """Ask the API where the pod answers now and connect there.
 
         SshNotReady while it is starting again (retry); PodLeft when it is stopped or gone."""
-        state, pod = self.refresh()
-        if state == PodState.RUNNING:
+        seen = self.refresh()
+        if seen.state == PodState.RUNNING:
             return self.connect(timeout=timeout, keepalive=keepalive)
-        if state == PodState.STARTING:
+        if seen.state == PodState.STARTING:
             raise SshNotReady(f"pod {self.pod_id} is starting again")
-        raise PodLeft(self.pod_id, state, pod)
+        shown = seen.pod.status if seen.pod is not None else str(seen.state)
+        if seen.detail:
+            shown = f"{shown}: {seen.detail}"
+        raise PodLeft(self.pod_id, seen.state, shown)
 
     def ensure_running(self, *, on_progress: Say | None = None) -> RunningPod:
-        """Start the pod again if needed and take its (new) endpoint; used after a preemption too."""
-        # A Ctrl-C here (a recovery) is the session's to handle: abandon_recovery stops the pod.
-        self.running = start_or_release(
-            self.client,
-            self.outputs,
-            deadline_s=self.settings.pod_start_timeout_s,
-            on_progress=on_progress,
-            stops=self.stops,
-            release_on_interrupt=False,
-        )
+        """Start the pod again if needed and take its (new) endpoint; used after a preemption too.
+        A Ctrl-C here (a recovery) is the session's to handle: it stops the pod itself."""
+        self.running = self.stack_pod.start_for_command(say=on_progress or _quiet, release_on_interrupt=False)
         return self.running
 
 
-def start_or_release(
-    client: RunPodClient,
-    outputs: StackOutputs,
-    *,
-    deadline_s: float,
-    on_progress: Say | None = None,
-    release_on_interrupt: bool = True,
-    stops: StopLog | None = None,
-) -> RunningPod:
-    """ensure_running(), and when it fails (start timeout, the API, Ctrl-C) after this call asked
-    RunPod to resume or start the pod: stop the pod again, so a failed start never leaves it billing.
-    The error then says so; a pod that was already running or starting before is left as it was.
-    release_on_interrupt=False leaves a Ctrl-C to a caller that stops the pod itself."""
-    asked = False
-
-    def resuming() -> None:
-        nonlocal asked
-        asked = True
-
-    try:
-        return ensure_running(
-            client, outputs, deadline_s=deadline_s, on_progress=on_progress, on_resume=resuming, stops=stops
-        )
-    except BaseException as e:
-        if not asked or (isinstance(e, KeyboardInterrupt) and not release_on_interrupt):
-            raise
-        note = release_after_failed_start(client, outputs.pod_id, stops=stops, spot=outputs.is_spot)
-        if note is None:  # the resume itself was refused: nothing runs, nothing to say
-            raise
-        if isinstance(e, RunnerError):
-            add_release_note(e, note)
-        elif on_progress is not None:
-            on_progress(note)
-        raise
-
-
-def add_release_note(e: RunnerError, note: str) -> None:
-    """Say in the error itself that the pod was stopped again (its own "stop it yourself" hint goes)."""
-    head = e.message
-    if isinstance(e, PodStartTimeout):
-        head = head.split(". Retry (it keeps starting", 1)[0]
-        note += " Retry when the cause is fixed (slow image pulls: raise POD_START_TIMEOUT)."
-    e.message = f"{head.rstrip('.')}. {note}"
-    e.args = (e.message,)
-
-
-def release_after_failed_start(
-    client: RunPodClient, pod_id: str, *, stops: StopLog | None = None, spot: bool | None = None
-) -> str | None:
-    """Stop a pod this command resumed/started and then could not use. One sentence saying so, or
-    None when there was nothing to stop (the pod is not running)."""
-    try:
-        result = stop_pod(client, pod_id, stops=stops, spot=spot)
-    except RunnerError as e:
-        return (
-            f"This command had started pod {pod_id} and COULD NOT STOP it again ({e.message}): it may be "
-            "billing; run `python -m runner stop`."
-        )
-    if result.stopped:
-        return f"This command had started pod {pod_id}, so it stopped it again: nothing is left billing."
-    return None
+def _quiet(_line: str) -> None:
+    pass
 
 
 def open_pod_link(
@@ -201,33 +98,13 @@ def open_pod_link(
     """Check the local settings, read the stack outputs, and make sure the pod runs (or say it does not).
 
     start_if_stopped=False never starts anything (costs nothing): a stopped pod raises PodNotRunning.
+    start_if_stopped=True stops a pod it started again when the start fails (StackPod.start_for_command).
     """
     settings.preflight()
-    outputs = outputs or read_outputs_for(settings)
-    client = settings.client()
+    stack_pod = StackPod.of(settings, outputs=outputs)
     if start_if_stopped:
-        running = start_or_release(
-            client,
-            outputs,
-            deadline_s=settings.pod_start_timeout_s,
-            on_progress=on_progress,
-            stops=StopLog.at(settings.paths),
-        )
-        return PodLink(settings, outputs, client, running)
-    try:
-        pod = client.find_pod(outputs.pod_id, with_history=True)
-    except RunPodError as e:
-        raise from_runpod_error(e, pod_id=outputs.pod_id) from None
-    stops = StopLog.at(settings.paths, marker_reader(settings, outputs))
-    state = classify(pod, stopped_by=stops.stopped_by(pod), spot=outputs.is_spot)
-    if state != PodState.RUNNING or pod is None or pod.ssh is None:
-        shown = pod.status if pod is not None else "gone"
-        raise PodNotRunning(
-            f"pod {outputs.pod_id} is not running ({shown}, {state}); this command does not start it. "
-            "Start it with `python -m runner train` (or `python -m runner sync`, which starts it for the copy)."
-        )
-    running = RunningPod(pod=pod, ssh=with_user(pod.ssh, outputs.ssh_user), resumed=False)
-    return PodLink(settings, outputs, client, running)
+        return PodLink(settings, stack_pod, stack_pod.start_for_command(say=on_progress or _quiet))
+    return PodLink(settings, stack_pod, stack_pod.running_now())
 
 
 def connect_endpoint(
@@ -257,7 +134,4 @@ __all__ = [
     "PodLink",
     "connect_endpoint",
     "open_pod_link",
-    "add_release_note",
-    "release_after_failed_start",
-    "start_or_release",
 ]

@@ -8,7 +8,7 @@ without GraphQL's status history (REST v2 has no lastStatusChange).
 another terminal reads it as soon as the pod shows EXITED. "pod": the runner saw the pod stop itself
 after training (its self-stop writes <workspace>/.runner/self_stop.json on the volume first, see
 remote/podside/selfstop.py). An EXITED spot pod whose current start has neither was interrupted
-(runner/pod/state.py classify).
+(runner/pod/pod.py StackPod.state).
 
 The key is the pod's `startedAt`, which RunPod changes on every start: a record never outlives the
 start it was made for, so a later preemption of the resumed pod is not mistaken for the old stop.

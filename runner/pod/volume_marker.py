@@ -10,6 +10,20 @@ from runner.pod.stops import MarkerReader
 from runner.settings import Settings
 
 
+def lazy_marker(settings: Settings, outputs: StackOutputs) -> MarkerReader:
+    """marker_reader, decided only when a marker is first needed (a stopped pod without a stop record):
+    commands that never meet one do not pay for finding out whether S3 is available."""
+    found: list[MarkerReader | None] = []
+
+    def read() -> dict | None:
+        if not found:
+            found.append(marker_reader(settings, outputs))
+        reader = found[0]
+        return reader() if reader is not None else None
+
+    return read
+
+
 def marker_reader(settings: Settings, outputs: StackOutputs) -> MarkerReader | None:
     from runner.errors import RunnerError
     from runner.volume.config import Unavailable, resolve  # no boto3 until a marker is actually read

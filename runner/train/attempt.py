@@ -83,7 +83,7 @@ def follow_attempt(
     def on_disconnect(error: Exception, attempt: int) -> None:
         current["conn"] = None
         if pod_watch is not None and pod_watch.verdict is not None:
-            raise interruption(target.pod_id, *pod_watch.verdict)
+            raise interruption(target.pod_id, pod_watch.verdict.state, pod_watch.verdict.detail)
         if attempt == 1:
             say(
                 f"SSH link lost ({str(error) or type(error).__name__}); reconnecting, the log continues where "
@@ -118,7 +118,7 @@ def follow_attempt(
         if pod_watch is not None:
             pod_watch.stop()
     if pod_watch is not None and pod_watch.verdict is not None and watch.footer is None and stopped is None:
-        stopped = interruption(target.pod_id, *pod_watch.verdict)
+        stopped = interruption(target.pod_id, pod_watch.verdict.state, pod_watch.verdict.detail)
     detected_at = (pod_watch.detected_at if pod_watch is not None else None) or time.time()
     if stopped is not None:
         if stopped.kind != StopCause.BUDGET and watch.note is not None and not watch.note.preempted:
@@ -156,7 +156,7 @@ def _sigterm(target: Target, ended: Ended, say: Say) -> Interrupted:
             f"training on {target.label} received SIGTERM while the pod kept running",
             ended.checkpoint,
         )
-    e = interruption(target.pod_id, *seen)
+    e = interruption(target.pod_id, seen.state, seen.detail)
     return Interrupted(e.kind, e.message, ended.checkpoint)
 
 

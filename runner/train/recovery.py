@@ -9,7 +9,7 @@ Detection (while runner/train/attempt.py follows an attempt), from two sides:
                 that dies silently (a vanished host sends no TCP reset)
     SSH drops   every drop asks the API too (the pod target's after_disconnect)
 
-What each finding means (runner/pod/state.py classify on the pod's lastStatusChange; when GraphQL is
+What each finding means (runner/pod/pod.py StackPod.state on the pod's lastStatusChange; when GraphQL is
 gone, REST v2 has no such text and an EXITED spot pod that neither the runner nor the pod itself
 stopped, runner/pod/stops.py, counts as "Outbid"):
     RUNNING                          a network blip: reconnect and continue (logfollow does that)

@@ -13,18 +13,17 @@ import time
 from collections.abc import Callable
 
 from backends.polling import Backoff, poll_until
-from runner.pod.state import PodState
+from runner.pod.pod import Seen
 
-Observation = tuple[PodState, object]
-Observe = Callable[[], "Observation | None"]
+Observe = Callable[[], "Seen | None"]
 
 
 class PodWatch:
-    """Stops at the first finding that the pod is not up (verdict = (state, pod)) and calls on_verdict()."""
+    """Stops at the first finding that the pod is not up (verdict: that read) and calls on_verdict()."""
 
     def __init__(self, observe: Observe, interval_s: float, on_verdict: Callable[[], None]):
         self.observe, self.interval_s, self.on_verdict = observe, interval_s, on_verdict
-        self.verdict: Observation | None = None
+        self.verdict: Seen | None = None
         self.detected_at: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="pod-watch", daemon=True)
@@ -44,7 +43,7 @@ class PodWatch:
                 seen = self.observe()
             except Exception:  # noqa: BLE001 - the follower must never die of a watcher hiccup
                 seen = None
-            if seen is None or PodState(seen[0]).up:
+            if seen is None or seen.state.up:
                 continue
             self.detected_at = time.time()
             self.verdict = seen
@@ -52,13 +51,13 @@ class PodWatch:
             return
 
 
-def confirm_interruption(observe: Observe, *, deadline_s: float, poll_s: float) -> Observation | None:
-    """After training got SIGTERM: wait until the API shows the pod not up -> (state, pod),
-    or None when it stays RUNNING (the container kept running: relaunch there)."""
+def confirm_interruption(observe: Observe, *, deadline_s: float, poll_s: float) -> Seen | None:
+    """After training got SIGTERM: wait until the API shows the pod not up (that read), or None when it
+    stays RUNNING (the container kept running: relaunch there)."""
 
-    def stopped() -> Observation | None:
+    def stopped() -> Seen | None:
         seen = observe()
-        return seen if seen is not None and not PodState(seen[0]).up else None
+        return seen if seen is not None and not seen.state.up else None
 
     return poll_until(stopped, Backoff(deadline_s, first_s=poll_s, factor=1.0, cap_s=poll_s))
 

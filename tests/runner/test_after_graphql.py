@@ -9,7 +9,8 @@ import json
 import pytest
 
 from runner.paths import StatePaths
-from runner.pod.lifecycle import stop_pod
+from runner.pod.pod import StackPod
+from runner.pod.stack import StackOutputs
 from runner.pod.stops import StopLog
 from standins.pulumi_cli import POD_URN
 from tests.runner.recovery_harness import (
@@ -173,7 +174,8 @@ def test_a_runner_stop_without_graphql_is_a_stop_not_a_preemption(long_env):
     run = env.start("train", "--config", LONG, "--run-id", "stopped")
     env.wait_log("saved checkpoint-5")
     paths = StatePaths(env.state_dir, "dev").ensure()
-    result = stop_pod(env.fake.client(), env.pod_id, stops=StopLog.at(paths), spot=True)  # what `runner stop` runs
+    outputs = StackOutputs(stack="dev", pod_id=env.pod_id, market="spot")
+    result = StackPod(outputs, env.fake.client(), StopLog.at(paths), start_timeout_s=30).stop()  # `runner stop`
     assert result.stopped
     kill_container(env, sigterm=True)  # Docker's SIGTERM to the container
     env.sshd.drop_connections()

@@ -1,4 +1,5 @@
-"""ensure_running / stop_pod / classify against the fake RunPod API, with real TCP SSH-banner servers."""
+"""StackPod (ensure_running, stop, state) against the fake RunPod API, with real TCP SSH-banner servers; the
+state decision (RunPod's dialect and the runner's evidence) on its own."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from backends.runpod.client import RunPodClient
+from backends.runpod.dialect import facts
 from backends.runpod.models import Pod, SshEndpoint
 from backends.ssh_probe import probe_ssh
 from runner.errors import (
@@ -19,11 +21,34 @@ from runner.errors import (
     SpotUnavailableError,
     StackError,
 )
-from runner.pod.lifecycle import ensure_running, stop_pod
+from runner.pod.lifecycle import StartWait
+from runner.pod.pod import StackPod
 from runner.pod.stack import StackOutputs
-from runner.pod.state import classify
+from runner.pod.state import decide
+from runner.pod.stops import StopLog
 
 FAST = dict(first_poll_s=0.05, max_poll_s=0.2, probe_timeout_s=1.0)
+
+
+def stack_pod(client, outputs: StackOutputs, tmp_path, *, deadline_s: float = 10.0) -> StackPod:
+    return StackPod(outputs, client, StopLog(tmp_path / "stops.json"), start_timeout_s=deadline_s)
+
+
+def ensure_running(client, outputs, tmp_path, *, deadline_s: float, say=lambda _m: None, **wait):
+    return stack_pod(client, outputs, tmp_path, deadline_s=deadline_s).ensure_running(
+        say=say, wait=StartWait(**{**FAST, **wait})
+    )
+
+
+def stop(client, pod_id: str, tmp_path):
+    return stack_pod(client, StackOutputs(stack="dev", pod_id=pod_id), tmp_path).stop()
+
+
+def classify(pod, *, stopped_by=None, spot=True):
+    """The state StackPod.state decides for `pod` with this evidence."""
+    return decide(
+        facts(pod), stopped_by=stopped_by, spot=pod.interruptible if pod and pod.interruptible is not None else spot
+    )
 
 
 # ---------------------------------------------------------------- TCP stand-ins for the pod's sshd
@@ -105,12 +130,14 @@ def outputs_for(fake_pod, **kw) -> StackOutputs:
     return StackOutputs(**base)
 
 
-def run(fake, outputs, *, deadline_s=10.0, **kw):
-    messages: list[str] = []
-    result = ensure_running(
-        fake.client(), outputs, deadline_s=deadline_s, on_progress=messages.append, **{**FAST, **kw}
-    )
-    return result, messages
+@pytest.fixture
+def run(tmp_path):
+    def run(fake, outputs, *, deadline_s=10.0, **kw):
+        messages: list[str] = []
+        result = ensure_running(fake.client(), outputs, tmp_path, deadline_s=deadline_s, say=messages.append, **kw)
+        return result, messages
+
+    return run
 
 
 def seeded(fake, **kw):
@@ -160,7 +187,8 @@ def make_pod(**kw) -> Pod:
             "stopped_by_runpod",
         ),
         ({"status": "ERROR", "ssh": None}, "stopped_by_runpod"),
-        ({"status": "EXITED", "ssh": None, "last_status_change": None}, "stopped_by_user"),
+        # GraphQL answered (a podType) but without a lastStatusChange: stopped by its owner.
+        ({"status": "EXITED", "ssh": None, "last_status_change": None, "pod_type": "INTERRUPTABLE"}, "stopped_by_user"),
         ({"status": "TERMINATED", "ssh": None, "last_status_change": "Outbid: x"}, "gone"),
     ],
 )
@@ -181,7 +209,6 @@ NO_HISTORY = dict(status="EXITED", ssh=None, last_status_change=None, interrupti
         ({"interruptible": False}, dict(spot=True), "stopped_by_user"),  # the API's market wins over the stack's
         ({"pod_type": "INTERRUPTABLE", "interruptible": True}, dict(spot=True), "stopped_by_user"),  # GraphQL answered
         ({"status": "ERROR"}, dict(spot=True), "stopped_by_runpod"),
-        ({}, {}, "stopped_by_user"),  # no evidence given: the cautious reading
     ],
 )
 def test_classify_without_graphql_history(kw, evidence, expected):
@@ -216,7 +243,7 @@ def test_probe_ssh_banner(tcp):
 
 
 # ---------------------------------------------------------------- ensure_running
-def test_running_pod_uses_current_endpoint_not_stack_outputs(fake):
+def test_running_pod_uses_current_endpoint_not_stack_outputs(fake, run):
     p = seeded(fake, status="RUNNING")
     result, _ = run(fake, outputs_for(p))
     assert result.resumed is False
@@ -225,7 +252,7 @@ def test_running_pod_uses_current_endpoint_not_stack_outputs(fake):
     assert fake.billable_calls() == []
 
 
-def test_preempted_spot_pod_is_resumed_with_the_stacks_bid(fake):
+def test_preempted_spot_pod_is_resumed_with_the_stacks_bid(fake, run):
     p = seeded(fake, status="RUNNING", gpu_count=1, bid_per_gpu=0.25)
     fake.preempt(p.id)
     result, messages = run(fake, outputs_for(p, bid_per_gpu=0.35))
@@ -238,13 +265,13 @@ def test_preempted_spot_pod_is_resumed_with_the_stacks_bid(fake):
     assert any("$0.350" in m for m in messages)
 
 
-def test_stopped_spot_pod_resume_passes_gpu_count(fake):
+def test_stopped_spot_pod_resume_passes_gpu_count(fake, run):
     p = seeded(fake, status="EXITED", gpu_count=2)
     result, _ = run(fake, outputs_for(p, gpu_count=2))
     assert result.resumed and fake.pods[p.id].gpu_count == 2
 
 
-def test_stopped_on_demand_pod_is_started(fake):
+def test_stopped_on_demand_pod_is_started(fake, run):
     p = seeded(fake, status="EXITED", interruptible=False)
     result, messages = run(fake, outputs_for(p))
     assert result.resumed is True and fake.pods[p.id].status == "RUNNING"
@@ -253,7 +280,7 @@ def test_stopped_on_demand_pod_is_started(fake):
     assert any("on-demand" in m for m in messages)
 
 
-def test_port_changes_after_restart(fake):
+def test_port_changes_after_restart(fake, run):
     p = seeded(fake, status="RUNNING")
     first, _ = run(fake, outputs_for(p))
     fake.client().stop_pod(p.id)
@@ -263,7 +290,7 @@ def test_port_changes_after_restart(fake):
     assert second.ssh.port == fake.pods[p.id].ssh_port
 
 
-def test_waits_through_boot_and_reports_progress(fake):
+def test_waits_through_boot_and_reports_progress(fake, run):
     fake.boot_seconds = 0.6
     p = seeded(fake, status="EXITED")
     result, messages = run(fake, outputs_for(p))
@@ -273,7 +300,7 @@ def test_waits_through_boot_and_reports_progress(fake):
 
 
 @pytest.mark.parametrize("how", ["unknown", "terminated", "preempted-terminated"])
-def test_gone_pod(fake, how):
+def test_gone_pod(fake, how, run):
     if how == "unknown":
         out = StackOutputs(stack="dev", pod_id="doesnotexist42")
     else:
@@ -290,7 +317,7 @@ def test_gone_pod(fake, how):
 
 
 @pytest.mark.parametrize("error", ["no_capacity", "not_enough_gpus_on_host"])
-def test_no_capacity_on_resume(fake, error):
+def test_no_capacity_on_resume(fake, error, run):
     p = seeded(fake, status="RUNNING")
     fake.preempt(p.id)
     fake.inject("podBidResume", error)
@@ -300,7 +327,7 @@ def test_no_capacity_on_resume(fake, error):
     assert fake.pods[p.id].status == "EXITED"
 
 
-def test_spot_withdrawn(fake):
+def test_spot_withdrawn(fake, run):
     p = seeded(fake, status="EXITED")
     fake.remove_spot()
     with pytest.raises(SpotUnavailableError) as e:
@@ -308,7 +335,7 @@ def test_spot_withdrawn(fake):
     assert "on-demand" in e.value.message
 
 
-def test_market_unknown_to_the_api_and_wrong_in_outputs(fake):
+def test_market_unknown_to_the_api_and_wrong_in_outputs(fake, tmp_path):
     """When the API does not say spot/on-demand and the stack's market is wrong, RunPod's refusal
     ("Cannot resume a spot pod as an on demand pod.") leads to the right call, once."""
     p = seeded(fake, status="EXITED")  # a spot pod
@@ -319,32 +346,32 @@ def test_market_unknown_to_the_api_and_wrong_in_outputs(fake):
             return replace(pod, interruptible=None) if pod else None
 
     client = NoMarketClient(fake.api_key, rest_url=fake.rest_url, graphql_url=fake.graphql_url, sleep=lambda _s: None)
-    result = ensure_running(client, outputs_for(p, market="on-demand", bid_per_gpu=0.3), deadline_s=10, **FAST)
+    result = ensure_running(client, outputs_for(p, market="on-demand", bid_per_gpu=0.3), tmp_path, deadline_s=10)
     assert result.resumed and fake.pods[p.id].status == "RUNNING"
     refused, resumed = fake.billable_calls()
     assert refused.path.endswith("/action") and refused.status == 409
     assert resumed.operation == "podBidResume" and resumed.status == 200
 
 
-def test_spot_pod_without_bid_in_outputs_spends_nothing(fake):
+def test_spot_pod_without_bid_in_outputs_spends_nothing(fake, run):
     p = seeded(fake, status="EXITED")
     with pytest.raises(StackError, match="bid_per_gpu"):
         run(fake, outputs_for(p, bid_per_gpu=None))
     assert fake.billable_calls() == []
 
 
-def test_wrong_api_key(fake):
+def test_wrong_api_key(fake, tmp_path):
     p = seeded(fake, status="RUNNING")
     client = RunPodClient(
         "rpa_WRONG_KEY_000000", rest_url=fake.rest_url, graphql_url=fake.graphql_url, sleep=lambda _s: None
     )
     with pytest.raises(ApiAuthError) as e:
-        ensure_running(client, outputs_for(p), deadline_s=5, **FAST)
+        ensure_running(client, outputs_for(p), tmp_path, deadline_s=5)
     assert "RUNPOD_API_KEY" in e.value.message and e.value.exit_code == 5
     assert fake.billable_calls() == []
 
 
-def test_timeout_while_booting(fake):
+def test_timeout_while_booting(fake, run):
     fake.boot_seconds = 60
     p = seeded(fake, status="EXITED")
     with pytest.raises(PodStartTimeout) as e:
@@ -354,14 +381,14 @@ def test_timeout_while_booting(fake):
     assert "POD_START_TIMEOUT" in e.value.message
 
 
-def test_timeout_when_port_gives_no_ssh_banner(fake, tcp):
+def test_timeout_when_port_gives_no_ssh_banner(fake, tcp, run):
     fake.set_ssh_target("127.0.0.1", [tcp.silent])
     p = seeded(fake, status="RUNNING")
     with pytest.raises(PodStartTimeout, match="no SSH banner"):
         run(fake, outputs_for(p), deadline_s=0.6, probe_timeout_s=0.2)
 
 
-def test_stale_endpoint_is_reread_until_sshd_answers(fake, monkeypatch):
+def test_stale_endpoint_is_reread_until_sshd_answers(fake, monkeypatch, run):
     """The first endpoint after a start can be stale: a failed probe leads to a fresh read."""
     p = seeded(fake, status="RUNNING")
     probes: list[int] = []
@@ -375,41 +402,60 @@ def test_stale_endpoint_is_reread_until_sshd_answers(fake, monkeypatch):
 
 
 # ---------------------------------------------------------------- stop_pod
-def test_stop_is_idempotent(fake):
+def test_stop_is_idempotent(fake, tmp_path):
     p = seeded(fake, status="RUNNING")
     client = fake.client()
-    first = stop_pod(client, p.id)
+    first = stop(client, p.id, tmp_path)
     assert first.stopped and first.previous == "running" and fake.pods[p.id].status == "EXITED"
-    second = stop_pod(client, p.id)
+    second = stop(client, p.id, tmp_path)
     assert not second.stopped and second.previous == "stopped_by_user"
     assert fake.pods[p.id].status == "EXITED"
 
 
-def test_stop_a_gone_pod_is_fine(fake):
-    result = stop_pod(fake.client(), "doesnotexist42")
+def test_stop_a_gone_pod_is_fine(fake, tmp_path):
+    result = stop(fake.client(), "doesnotexist42", tmp_path)
     assert result.previous == "gone" and not result.stopped and result.pod is None
 
 
-def test_stop_a_preempted_pod_reports_it(fake):
+def test_stop_a_preempted_pod_reports_it(fake, tmp_path):
     p = seeded(fake, status="RUNNING")
     fake.preempt(p.id)
-    result = stop_pod(fake.client(), p.id)
+    result = stop(fake.client(), p.id, tmp_path)
     assert result.previous == "preempted" and not result.stopped
 
 
-def test_classify_through_the_api(fake):
+def test_state_through_the_api(fake, tmp_path):
     client = fake.client()
+
+    def state(pod_id: str) -> str:
+        return stack_pod(client, StackOutputs(stack="dev", pod_id=pod_id), tmp_path).look().state
+
     p = seeded(fake, status="RUNNING")
-    assert classify(client.get_pod(p.id, with_history=True)) == "running"
+    assert state(p.id) == "running"
     fake.preempt(p.id)
-    assert classify(client.get_pod(p.id, with_history=True)) == "preempted"
+    assert state(p.id) == "preempted"
     q = seeded(fake, status="RUNNING", interruptible=False)
     client.stop_pod(q.id)
-    assert classify(client.get_pod(q.id, with_history=True)) == "stopped_by_user"
+    assert state(q.id) == "stopped_by_user"
     r = seeded(fake, status="RUNNING")
     fake.platform_stop(r.id)
-    assert classify(client.get_pod(r.id, with_history=True)) == "stopped_by_runpod"
+    assert state(r.id) == "stopped_by_runpod"
     s = seeded(fake, status="RUNNING")
     fake.platform_stop(s.id, error=True)
-    assert classify(client.get_pod(s.id, with_history=True)) == "stopped_by_runpod"
-    assert classify(client.find_pod("doesnotexist42")) == "gone"
+    assert state(s.id) == "stopped_by_runpod"
+    assert state("doesnotexist42") == "gone"
+
+
+def test_state_without_graphql_history_uses_this_machines_stops(fake, tmp_path):
+    """After GraphQL's retirement: the same reading for `status`, `doctor`, `stop` and recovery, because
+    StackPod decides it once with the evidence (the runner's own stop of this start is not a preemption)."""
+    client = fake.client()
+    fake.retire_graphql()
+    p = seeded(fake, status="RUNNING")
+    outputs = StackOutputs(stack="dev", pod_id=p.id)
+    pod = stack_pod(client, outputs, tmp_path)
+    assert pod.stop().stopped
+    assert pod.look().state == "stopped_by_user"  # the runner's stop, recorded before the request
+    q = seeded(fake, status="RUNNING")
+    fake.preempt(q.id)
+    assert stack_pod(client, StackOutputs(stack="dev", pod_id=q.id), tmp_path).look().state == "preempted"

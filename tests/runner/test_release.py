@@ -116,16 +116,17 @@ def test_sync_keep_running_does_not_keep_a_pod_it_could_not_use(pod_env, capfd, 
     monkeypatch.setenv("POD_START_TIMEOUT", "2")
     assert cli.main(["sync", "--keep-running"]) == 4
     err = capfd.readouterr().err
-    assert "could not use pod" in err and "nothing is left billing" in err
+    # Said once, in the error: the start that failed stopped the pod it had started (--keep-running or not).
+    assert f"This command had started pod {pod_env.pod_id}, so it stopped it again: nothing is left billing" in err
+    assert err.count("stopped it again") == 1
     assert_started_then_stopped(pod_env.fake, pod_env.pod)
 
 
 # ---------------------------------------------------------------- Ctrl-C while the pod starts
-def test_ctrl_c_while_waiting_for_the_start_stops_the_pod_again(fake_runpod):
+def test_ctrl_c_while_waiting_for_the_start_stops_the_pod_again(fake_runpod, tmp_path):
     import pytest
 
-    from runner.pod.link import start_or_release
-    from tests.runner.test_pod import outputs_for
+    from tests.runner.test_pod import outputs_for, stack_pod
 
     fake_runpod.boot_seconds = 60  # it would take a minute to come up
     pod = fake_runpod.add_pod(status="EXITED")
@@ -137,6 +138,6 @@ def test_ctrl_c_while_waiting_for_the_start_stops_the_pod_again(fake_runpod):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        start_or_release(fake_runpod.client(), outputs_for(pod), deadline_s=30, on_progress=progress)
+        stack_pod(fake_runpod.client(), outputs_for(pod), tmp_path, deadline_s=30).start_for_command(say=progress)
     assert any("so it stopped it again: nothing is left billing" in m for m in said), said
     assert_started_then_stopped(fake_runpod, fake_runpod.pods[pod.id])

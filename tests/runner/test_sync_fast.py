@@ -253,16 +253,16 @@ def test_a_pod_that_started_again_never_gets_the_old_master(pod_env, capfd):
 def test_a_sync_that_stops_the_pod_closes_its_master_first(pod_env, capfd, monkeypatch):
     pod_env.add_pod("EXITED")
     make_tree(pod_env.data_dir, FILES)
-    import runner.pod.lifecycle as lifecycle
+    from runner.pod.pod import StackPod
 
     at_stop: list[list[Path]] = []
-    real_stop = lifecycle.stop_pod
+    real_stop = StackPod.stop
 
-    def stop_pod(*a, **kw):
+    def stop(self):
         at_stop.append(sockets(pod_env))  # the masters still open when the stop is asked for
-        return real_stop(*a, **kw)
+        return real_stop(self)
 
-    monkeypatch.setattr(lifecycle, "stop_pod", stop_pod)
+    monkeypatch.setattr(StackPod, "stop", stop)
     assert cli.main(["sync"]) == 0
     assert "stopping pod" in capfd.readouterr().err
     assert at_stop == [[]] and pod_env.pod.status == "EXITED"

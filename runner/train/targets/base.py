@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runner.errors import SettingsError
+from runner.pod.pod import Seen
 from runner.pod.state import PodState
 from runner.remote.shell import Shell
 from runner.settings import Settings
@@ -56,7 +57,7 @@ class Target:
     def connect(self) -> Shell:
         raise NotImplementedError
 
-    def observe(self) -> tuple[PodState, object] | None:
+    def observe(self) -> Seen | None:
         """One API read (pod only)."""
         return None
 
@@ -91,9 +92,8 @@ class Target:
         return []
 
 
-def interruption(pod_id: str | None, state: str, pod: object) -> TargetInterrupted:
-    """TargetInterrupted for a pod found not running; kind = the classify() state."""
-    change = getattr(pod, "last_status_change", None)
+def interruption(pod_id: str | None, state: str, change: str | None) -> TargetInterrupted:
+    """TargetInterrupted for a pod found not running (kind: its state; change: the cloud's own words)."""
     detail = f" ({change})" if change else ""
     why = {
         PodState.PREEMPTED: "was preempted (outbid by a higher spot bid)",

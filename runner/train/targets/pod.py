@@ -7,13 +7,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from backends.polling import Backoff, poll_until
-from backends.runpod.models import EXITED, TERMINATED
 from runner.errors import ApiError, RunnerError, SpotUnavailableError, redact
-from runner.pod.lifecycle import RunningPod, stop_pod
-from runner.pod.link import PodLink, add_release_note, open_pod_link, release_after_failed_start
+from runner.pod.link import PodLink
+from runner.pod.pod import RunningPod, Seen, StackPod, with_user
 from runner.pod.stack import StackOutputs, read_outputs_for, refresh_and_up_for, replace_and_up_for
-from runner.pod.state import PodState, with_user
-from runner.pod.stops import POD, StopLog
+from runner.pod.state import PodState
 from runner.remote.shell import Shell
 from runner.train.targets.base import StopReport, Target, interruption
 from runner.types import Market, Say, TargetKind
@@ -53,20 +51,26 @@ class PodTarget(Target):
         if self._take_early(say, asked):
             return
         try:
-            self.link = open_pod_link(self.settings, start_if_stopped=True, on_progress=say, outputs=self.outputs)
+            self.link = self._open_link(say)
         except SpotUnavailableError as e:
             # The stopped spot pod cannot be resumed with a bid (spot withdrawn, or GraphQL retired). Under
             # spot_fallback=on-demand the stack may replace it by an on-demand pod; under "fail" it may not.
             if self.outputs is None or self.outputs.spot_fallback != "on-demand":
                 raise
             say(
-                f"{e.message.split('. ')[0]}. The stack allows on-demand (spot_fallback=on-demand): "
+                f"{e.summary}. The stack allows on-demand (spot_fallback=on-demand): "
                 f"replacing pod {self.pod_id} through the stack"
             )
             self.recreate(say, replace=True)
             return
         self.resumed = self.link.running.resumed
         self._running(asked, say)
+
+    def _open_link(self, say: Say) -> PodLink:
+        """Start the pod if needed (a start that then fails stops it again: StackPod.start_for_command)."""
+        self.settings.preflight()
+        stack_pod = StackPod.of(self.settings, outputs=self.outputs)
+        return PodLink(self.settings, stack_pod, stack_pod.start_for_command(say=say))
 
     def _take_early(self, say: Say, asked: float) -> bool:
         """The pod was RUNNING and answered SSH in the background read (runner/pod/early_link.py): the
@@ -77,7 +81,9 @@ class PodTarget(Target):
             return False
         assert self.outputs is not None and found.pod.ssh is not None
         running = RunningPod(pod=found.pod, ssh=with_user(found.pod.ssh, self.outputs.ssh_user), resumed=False)
-        self.link = PodLink(self.settings, self.outputs, found.client, running)
+        self.link = PodLink(
+            self.settings, StackPod.of(self.settings, outputs=self.outputs, client=found.client), running
+        )
         self._early_connection = found.connection
         self.resumed = False
         self._running(asked, say)
@@ -102,10 +108,10 @@ class PodTarget(Target):
             return Market.SPOT if pod.interruptible else Market.ON_DEMAND
         return Market(self.outputs.market) if self.outputs is not None else Market.SPOT
 
-    def observe(self) -> tuple[PodState, object] | None:
-        """One API read: (state, pod), or None when the API did not answer."""
+    def observe(self) -> Seen | None:
+        """One API read, or None when the API did not answer."""
         assert self.link is not None
-        return self.link.observe()
+        return self.link.stack_pod.observe()
 
     def resume(self, say: Say) -> bool:
         """Make the same pod run again (spot: the stack's bid); True when it had to be started.
@@ -154,20 +160,16 @@ class PodTarget(Target):
         self.cost_per_hr = self.outputs.cost_per_hr
         if self.pod_id == old:
             say(f"the stack kept pod {old}; trying to start it again")
+        stack_pod = StackPod.of(self.settings, outputs=self.outputs)
         try:
-            self.link = open_pod_link(self.settings, start_if_stopped=True, on_progress=say, outputs=self.outputs)
+            self.link = PodLink(self.settings, stack_pod, stack_pod.start_for_command(say=say))
         except RunnerError as e:
-            # The stack just created this pod for the run: unreachable, it must not stay up billing.
-            # (A pod the stack kept is handled by open_pod_link when it resumed it.)
-            if self.pod_id != old:
-                note = release_after_failed_start(
-                    self.settings.client(),
-                    self.pod_id,
-                    stops=StopLog.at(self.settings.paths),
-                    spot=self.outputs.is_spot,
-                )
+            # The stack just created this pod for the run: unreachable, it must not stay up billing either.
+            # (A pod the stack kept and this command started is stopped by start_for_command.)
+            if self.pod_id != old and not stack_pod.started_here:
+                note = stack_pod.release(started_by="The stack had just created")
                 if note is not None:
-                    add_release_note(e, note.replace("This command had started", "The stack had just created"))
+                    e.add_note_of_release(note)
             raise
         # A fresh pod bills from its creation, i.e. from the `pulumi up` we just ran.
         self.resumed = self.link.running.resumed or self.pod_id != old
@@ -201,34 +203,34 @@ class PodTarget(Target):
         assert self.link is not None
         before = self.link.endpoint
         try:
-            state, pod = self.link.refresh()
+            seen = self.link.refresh()
         except ApiError as e:
             # The API being unreachable says nothing about the pod; keep trying to reconnect.
             say(f"could not ask RunPod about pod {self.pod_id} ({e.message}); still reconnecting")
             return
-        if state == PodState.RUNNING:
+        if seen.state == PodState.RUNNING:
             ep = self.link.endpoint
             if ep != before:
                 say(f"pod {self.pod_id} now answers at {ep.host}:{ep.port}")
             return
-        if state == PodState.STARTING:
+        if seen.state == PodState.STARTING:
             if attempt == 1:
-                say(f"pod {self.pod_id} is {pod.status if pod else 'starting'}; waiting for it")
+                say(f"pod {self.pod_id} is {seen.pod.status if seen.pod else 'starting'}; waiting for it")
             return
-        raise interruption(self.pod_id, state, pod)
+        raise interruption(self.pod_id, seen.state, seen.detail)
 
     def _wait_stopped(self, deadline_s: float) -> tuple[str | None, float | None]:
         """Poll the API until the pod is EXITED/gone; (status, when) or (None, None) at the deadline."""
         assert self.link is not None
         assert self.pod_id is not None  # set by preflight()
-        link, pod_id = self.link, self.pod_id
+        link = self.link
 
         def stopped() -> str | None:
             try:
-                pod = link.client.find_pod(pod_id)
-            except Exception:  # noqa: BLE001 - an API hiccup: try again until the deadline
+                pod = link.stack_pod.read(with_history=False)
+            except RunnerError:  # an API hiccup: try again until the deadline
                 pod = link.pod
-            if pod is None or pod.status in (EXITED, TERMINATED, "ERROR"):
+            if pod is None or pod.is_stopped or pod.is_gone:
                 return pod.status if pod else "gone"
             return None
 
@@ -248,32 +250,18 @@ class PodTarget(Target):
         say(f"checking that pod {self.pod_id} stopped itself (up to {deadline_s:.0f}s)")
         status, when = self._wait_stopped(deadline_s)
         if status is not None:
-            if status != "gone":
+            if status != "gone" and self.link is not None:
                 # Its self-stop: the same start must not later read as a preemption (no GraphQL history).
-                self._note_self_stop()
+                self.link.stack_pod.noted_self_stop()
             return StopReport(f"stopped by itself ({status})", when)
         say(f"pod {self.pod_id} did not stop itself within {deadline_s:.0f}s; stopping it through the API")
         return self.stop_now(say)
-
-    def _note_self_stop(self) -> None:
-        assert self.link is not None and self.pod_id is not None
-        try:
-            pod = self.link.client.find_pod(self.pod_id)
-            if pod is not None:
-                StopLog.at(self.settings.paths).record(pod, POD)
-        except Exception:  # noqa: BLE001 - only evidence for a later classification; never fail the run
-            pass
 
     def stop_now(self, say: Say) -> StopReport:
         assert self.link is not None
         assert self.pod_id is not None  # set by preflight()
         try:
-            result = stop_pod(
-                self.link.client,
-                self.pod_id,
-                stops=StopLog.at(self.settings.paths),
-                spot=self.outputs.is_spot if self.outputs is not None else None,
-            )
+            result = self.link.stack_pod.stop()
         except RunnerError as e:
             return StopReport(
                 f"COULD NOT BE STOPPED ({e.message}); it may still bill: run `python -m runner stop`", None, ok=False

@@ -1,0 +1,14 @@
+"""What to set in the stack's config, said once: the Pulumi provider's errors (`pulumi up`), the runner's
+errors, its recovery and `runner doctor` all quote these. No imports: cheap for every command."""
+
+SPOT_FALLBACK = (
+    "`pulumi config set spotFallback on-demand` and `pulumi config set maxOnDemandPricePerGpu <USD per GPU-hour>`"
+)
+RAISE_CAP = "`pulumi config set maxOnDemandPricePerGpu <USD per GPU-hour>`"
+
+
+def raise_bid(bid: str) -> str:
+    return f"`pulumi config set bidPerGpu {bid}`"
+
+
+__all__ = ["RAISE_CAP", "SPOT_FALLBACK", "raise_bid"]
