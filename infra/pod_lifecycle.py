@@ -16,6 +16,7 @@ from backends.runpod.client import RunPodClient
 from backends.runpod.errors import BidTooLow, GraphQLGone, NoCapacity, NotFound, RunPodError, SpotUnavailable
 from backends.runpod.models import ERROR, EXITED, TERMINATED, CatalogPrice, Pod, PodSpec
 from backends.ssh_probe import read_ssh_banner
+from infra.advice import RAISE_CAP, SPOT_FALLBACK
 
 SPOT = "spot"
 ON_DEMAND = "on-demand"
@@ -70,9 +71,8 @@ def obtain_pod(
         if spot_fallback != ON_DEMAND:
             raise PodCreateError(
                 f"No spot pod {what} at a bid of ${bid_per_gpu:.2f}/GPU-h: {reason} ({exc.message}). "
-                "Nothing was created. Retry later with `pulumi up`, raise bidPerGpu, or allow an "
-                "on-demand pod instead: `pulumi config set spotFallback on-demand` and "
-                "`pulumi config set maxOnDemandPricePerGpu <usd per GPU-hour>`."
+                f"Nothing was created. Retry later with `pulumi up`, raise bidPerGpu, or allow an "
+                f"on-demand pod instead: {SPOT_FALLBACK}."
             ) from None
         cap = max_on_demand_price_per_gpu
         price, why_unknown = _on_demand_price(client, spec)
@@ -88,7 +88,7 @@ def obtain_pod(
             raise PodCreateError(
                 f"Spot {what} unavailable ({reason}); on-demand lists at ${price.per_gpu:.2f}/GPU-h{per_pod} "
                 f"({price.price_field} of RunPod's GPU catalog), above maxOnDemandPricePerGpu={cap}. Nothing was "
-                "created. Raise the cap (`pulumi config set maxOnDemandPricePerGpu <usd>`) or retry later."
+                f"created. Raise the cap ({RAISE_CAP}) or retry later."
             ) from None
         try:
             return client.create_on_demand_pod(spec), ON_DEMAND

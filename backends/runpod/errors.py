@@ -119,16 +119,15 @@ _HINT_CAPACITY = (
     "RunPod has no machine for this request right now: retry later, try another data "
     "center or GPU type, or allow the on-demand fallback"
 )
+# The client knows RunPod, not this project's stack: what to set in the stack's config is said by its users
+# (infra/advice.py, quoted by the Pulumi provider's and the runner's errors).
 _HINT_SPOT = (
-    "RunPod rejected the spot (interruptible) API; spot pods may have been withdrawn -- "
-    "use the on-demand market instead: `pulumi config set spotFallback on-demand` and "
-    "`pulumi config set maxOnDemandPricePerGpu <USD per GPU-hour>`"
+    "RunPod rejected the spot (interruptible) API; spot pods may have been withdrawn -- use the on-demand market"
 )
 _HINT_GRAPHQL_GONE = (
     "RunPod retired its GraphQL API, the only API that could rent, resume or price spot pods, "
-    "so spot pods are no longer available to this tool; pods are read, stopped and created "
-    "on demand over REST v2. Let the stack use on-demand pods: `pulumi config set spotFallback "
-    "on-demand` and `pulumi config set maxOnDemandPricePerGpu <USD per GPU-hour>`"
+    "so spot pods are no longer available through the API; pods are read, stopped and created "
+    "on demand over REST v2: use the on-demand market"
 )
 _HINT_VOLUME_IN_USE = "terminate every pod that mounts this network volume first, then delete it"
 _HINT_BID = "raise the bid to at least the minimum spot bid (see spot_price())"

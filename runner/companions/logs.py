@@ -111,9 +111,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if code is not None:
             return code
         raise PodNotRunning(
-            f"{e.message.split(';')[0]}; the log is on the network volume and readable only while the pod "
-            "runs (or through RunPod's S3 API with RUNPOD_S3_ACCESS_KEY/SECRET_KEY set). `python -m runner status` "
-            "shows the last known run; `python -m runner train` resumes it."
+            e.summary,
+            hint="The log is on the network volume and readable only while the pod runs (or through RunPod's S3 "
+            "API with RUNPOD_S3_ACCESS_KEY/SECRET_KEY set). `python -m runner status` shows the last known run; "
+            "`python -m runner train` resumes it.",
         ) from None
     path = VolumePaths(link.outputs.workspace).log
     conn: SshConnection | None

@@ -164,9 +164,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 link = open_pod_link(settings, start_if_stopped=False, outputs=outputs)
             except PodNotRunning as e:
                 raise PodNotRunning(
-                    f"{e.message.split(';')[0]}; without RunPod's S3 API `runner pull` needs the running pod. Set "
-                    'RUNPOD_S3_ACCESS_KEY and RUNPOD_S3_SECRET_KEY (README: "The volume without a pod (S3)") to '
-                    "pull with it stopped, or start it (`python -m runner train`)."
+                    e.summary,
+                    hint="Without RunPod's S3 API `runner pull` needs the running pod. Set RUNPOD_S3_ACCESS_KEY and "
+                    'RUNPOD_S3_SECRET_KEY (README: "The volume without a pod (S3)") to pull with it stopped, or '
+                    "start it (`python -m runner train`).",
                 ) from None
             conn = link.connect()
             source = SftpSource(conn)

@@ -42,8 +42,9 @@ def pinned_link(settings: Settings, what: str) -> tuple[PodLink, HostKey, Path]:
         link = open_pod_link(settings, start_if_stopped=False)
     except PodNotRunning as e:
         raise PodNotRunning(
-            f"{e.message.split(';')[0]}; {what} needs a running pod and does not start one (it would bill "
-            "until stopped). Start it with `python -m runner train ...` or `python -m runner sync --keep-running`."
+            e.summary,
+            hint=f"{what} needs a running pod and does not start one (it would bill until stopped). Start it "
+            "with `python -m runner train ...` or `python -m runner sync --keep-running`.",
         ) from None
     with link.connect() as conn:
         key = conn.host_key

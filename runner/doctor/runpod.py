@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infra.advice import SPOT_FALLBACK
 from runner.doctor.check import Check, Context, Prerequisite, fail, named, ok, warn
 from runner.doctor.stack import outputs, outputs_or_skip
 from runner.doctor.stackconfig import stack_config
@@ -174,8 +175,7 @@ def gpu_market(ctx: Context) -> list[Check]:
             fail(
                 "spot stock",
                 f"no spot {gpu} right now",
-                "retry later, or allow on-demand: "
-                "`pulumi config set spotFallback on-demand` and `pulumi config set maxOnDemandPricePerGpu <USD>`",
+                f"retry later, or allow on-demand: {SPOT_FALLBACK}",
             )
         )
     elif p.bid_per_gpu is None or p.bid_per_gpu < minimum:
@@ -198,10 +198,7 @@ def gpu_market(ctx: Context) -> list[Check]:
 
 
 def _spot_gone(p: Plan, why: str) -> Check:
-    fix = (
-        "`pulumi config set spotFallback on-demand` and `pulumi config set maxOnDemandPricePerGpu <USD per GPU-hour>`,"
-        " then `pulumi up`"
-    )
+    fix = f"{SPOT_FALLBACK}, then `pulumi up`"
     if p.spot_fallback == "on-demand":
         return warn("spot API", why + "; the stack falls back to on-demand", "")
     return fail("spot API", why, fix)

@@ -125,8 +125,9 @@ class StackPod:
         if seen.state != PodState.RUNNING or pod is None or pod.ssh is None:
             shown = pod.status if pod is not None else "gone"
             raise PodNotRunning(
-                f"pod {self.pod_id} is not running ({shown}, {seen.state}); this command does not start it. "
-                "Start it with `python -m runner train` (or `python -m runner sync`, which starts it for the copy)."
+                f"pod {self.pod_id} is not running ({shown}, {seen.state})",
+                hint="This command does not start it. Start it with `python -m runner train` (or "
+                "`python -m runner sync`, which starts it for the copy).",
             )
         return RunningPod(pod=pod, ssh=with_user(pod.ssh, self.outputs.ssh_user), resumed=False)
 

@@ -140,7 +140,8 @@ def pulumi_binary(explicit: str | None = None) -> str:
     return explicit or os.environ.get("PULUMI_BINARY") or "pulumi"
 
 
-def _explain_failure(stack: str, stderr: str, secrets: Sequence[str]) -> StackError:
+def _known_failure(stack: str, stderr: str) -> StackError | None:
+    """The failures every `pulumi` command can meet (no stack, not logged in, no passphrase), else None."""
     low = stderr.lower()
     if "no stack named" in low or "no stack selected" in low or ("stack" in low and "not found" in low):
         return StackError(
@@ -156,6 +157,13 @@ def _explain_failure(stack: str, stderr: str, secrets: Sequence[str]) -> StackEr
             "Pulumi needs the stack's passphrase to decrypt secrets; set PULUMI_CONFIG_PASSPHRASE "
             "or PULUMI_CONFIG_PASSPHRASE_FILE in .runpod.env or the environment."
         )
+    return None
+
+
+def _explain_failure(stack: str, stderr: str, secrets: Sequence[str]) -> StackError:
+    known = _known_failure(stack, stderr)
+    if known is not None:
+        return known
     tail = "\n".join(redact(stderr, secrets).strip().splitlines()[-8:])
     return StackError(
         f"`pulumi stack output` failed for stack {stack!r}:\n{tail}"
@@ -326,13 +334,10 @@ def _up(
         rc = proc.wait()
     if rc != 0:
         joined = "\n".join(tail)
-        err = _explain_failure(stack, joined, secrets)
-        if type(err) is StackError and err.message.startswith("`pulumi stack output`"):
-            err = StackError(
-                f"`pulumi up` failed for stack {stack!r} (exit {rc}); its last lines:\n{joined}\n"
-                "Fix the cause and run `pulumi up` yourself, then retry."
-            )
-        raise err
+        raise _known_failure(stack, joined) or StackError(
+            f"`pulumi up` failed for stack {stack!r} (exit {rc}); its last lines:\n{joined}",
+            hint="Fix the cause and run `pulumi up` yourself, then retry.",
+        )
 
 
 def read_outputs_for(settings) -> StackOutputs:

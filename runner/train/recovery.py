@@ -43,6 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from infra.advice import SPOT_FALLBACK
 from runner.errors import EXIT_POD, PodGone, PodNoCapacity, RunnerError, SpotUnavailableError
 from runner.train.events import RECOVERABLE, Decision, Interrupted, StopCause
 from runner.train.targets import PodTarget, Target
@@ -145,19 +146,18 @@ class AutoRecovery:
         try:
             return "resumed" if t.resume(say) else "running"
         except PodGone as e:
-            say(f"{e.message.split('; ')[0]}; recreating it through the stack")
+            say(f"{e.summary}; recreating it through the stack")
             t.recreate(say)
             return "recreated"
         except PodNoCapacity as e:
-            say(f"{e.message.split('. ')[0]}; replacing it through the stack (its host has no free GPU)")
+            say(f"{e.summary}; replacing it through the stack (its host has no free GPU)")
         except SpotUnavailableError as e:
             policy = t.outputs.spot_fallback if t.outputs is not None else "fail"
             if policy != "on-demand":
                 raise SpotUnavailableError(
-                    f"RunPod refused to resume spot pod {t.pod_id} ({e.message.split('. ')[0]}), and the stack's "
-                    "spot_fallback is 'fail', so the runner does not switch to on-demand. Allow it with "
-                    "`pulumi config set spotFallback on-demand` and `pulumi config set maxOnDemandPricePerGpu <USD>`, "
-                    "then run the same `runner train` command again."
+                    f"RunPod refused to resume spot pod {t.pod_id} ({e.summary}), and the stack's spot_fallback "
+                    "is 'fail', so the runner does not switch to on-demand",
+                    hint=f"Allow it with {SPOT_FALLBACK}, then run the same `runner train` command again.",
                 ) from None
             say(
                 "spot is unavailable and the stack allows on-demand (spot_fallback=on-demand); "
