@@ -15,13 +15,17 @@ from remote.podside.contract import VolumePaths
 from runner.errors import PodLeft, PodNotRunning, RunnerError
 from runner.pod.link import PodLink, open_pod_link
 from runner.pod.stack import read_outputs_for
-from runner.remote.follow import follow_with_reconnect
+from runner.remote.follow import FollowEnd, FollowEvents, FollowPolicy, follow_with_reconnect, gave_up
 from runner.remote.inspect import tail_log
 from runner.remote.ssh import SshConnection
 from runner.settings import Settings
 from runner.types import Say
 
 LineSink = Callable[[bytes], None]
+POD_HINT = (
+    "Training keeps running on the pod; check `python -m runner status`, then reattach with "
+    "`python -m runner logs --follow`."
+)
 
 
 class PodStoppedWhileFollowing(RunnerError):
@@ -39,6 +43,27 @@ def _stdout_sink(line: bytes) -> None:
     out.flush()
     out.buffer.write(line + b"\n")
     out.buffer.flush()
+
+
+class _LogEvents(FollowEvents[SshConnection]):
+    def __init__(self, link: PodLink, on_line: LineSink, say: Say):
+        self.link, self.on_line, self.say = link, on_line, say
+        self.left: str | None = None  # how the pod was seen not running (following ends)
+
+    def line(self, line: bytes, offset: int) -> None:
+        self.on_line(line)
+
+    def dropped(self, error: Exception, attempt: int) -> bool:
+        if attempt == 1:
+            self.say(f"[runner] connection lost ({error}); reconnecting...")
+        seen = self.link.refresh()
+        if seen.state.up:
+            return False
+        self.left = f"{seen.pod.status}: {seen.detail}" if seen.pod is not None and seen.detail else str(seen.state)
+        return True
+
+    def reconnected(self, conn: SshConnection, offset: int) -> None:
+        self.say(f"[runner] reconnected to {conn.target}; following from byte {offset}")
 
 
 def follow_log(
@@ -66,28 +91,14 @@ def follow_log(
         except PodLeft as e:
             raise _stopped(link, e.shown) from None
 
-    def on_disconnect(error: Exception, attempt: int) -> None:
-        if attempt == 1:
-            say(f"[runner] connection lost ({error}); reconnecting...")
-        seen = link.refresh()
-        if not seen.state.up:
-            shown = f"{seen.pod.status}: {seen.detail}" if seen.pod is not None and seen.detail else str(seen.state)
-            raise _stopped(link, shown)
-
-    def on_reconnect(conn: SshConnection, at: int) -> None:
-        say(f"[runner] reconnected to {conn.target}; following from byte {at}")
-
-    return follow_with_reconnect(
-        connect,
-        path,
-        offset,
-        lambda line, _off: on_line(line),
-        should_stop=lambda: False,
-        stop_event=stop_event,
-        on_disconnect=on_disconnect,
-        on_reconnect=on_reconnect,
-        max_reconnect_wait_s=max_reconnect_wait_s,
-    )
+    events = _LogEvents(link, on_line, say)
+    policy = FollowPolicy(max_reconnect_wait_s=max_reconnect_wait_s)
+    followed = follow_with_reconnect(connect, path, offset, events, stop_event=stop_event, policy=policy)
+    if followed.end == FollowEnd.ABANDONED:
+        raise _stopped(link, events.left or "not running")
+    if followed.end == FollowEnd.GAVE_UP:
+        raise gave_up(followed, policy, hint=POD_HINT)
+    return followed.offset
 
 
 def _stopped(link: PodLink, shown: str) -> PodStoppedWhileFollowing:

@@ -15,47 +15,45 @@ from runner.settings import Settings
 
 if TYPE_CHECKING:
     from runner.pod.early_link import EarlyLink
+    from runner.train.options import TrainOptions
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from runner.train.options import TrainOptions
+
+    options = TrainOptions.from_args(args)  # below this line, nothing reads the argparse Namespace
     early = None
-    if not getattr(args, "local", False) and getattr(args, "host", None) is None:
+    if options.on_stack_pod:
         from runner.pod.early_link import EarlyLink
 
         early = EarlyLink.start(settings)
     try:
-        return _checked_session(args, settings, early)
+        return _checked_session(options, settings, early)
     finally:
         if early is not None:
             early.discard()
 
 
-def _checked_session(args: argparse.Namespace, settings: Settings, early: EarlyLink | None) -> int:
+def _checked_session(options: TrainOptions, settings: Settings, early: EarlyLink | None) -> int:
     from runner.train import prechecks
     from runner.train.config import load_train_config
     from runner.train.console import Console
     from runner.train.recovery import AutoRecovery
     from runner.train.session import TrainSession
-    from runner.train.targets import PodTarget, make_target
+    from runner.train.targets import make_target
     from runner.types import TargetKind
 
-    target = make_target(args, settings)
-    if isinstance(target, PodTarget):
-        target.early = early
-    prechecks.check_workspace(args, target)
-    cfg = load_train_config(args.config, settings.project_root)
+    target = make_target(options, settings, early=early)
+    prechecks.check_workspace(options, target)
+    cfg = load_train_config(options.config, settings.project_root)
     remote = prechecks.ask_remote_early(target)  # `git ls-remote` runs while the stack outputs are read
     target.preflight()  # pod: keys + stack outputs; never a billable call
-    prechecks.check_repo(args, settings, target, cfg, remote)
+    prechecks.check_repo(options, settings, target, cfg, remote)
     seen = remote.result() if remote is not None else None
-    if getattr(args, "keep_pod", False) and target.kind != TargetKind.POD:
+    if options.keep_pod and target.kind != TargetKind.POD:
         Console(settings.secrets()).say("--keep-pod only matters for the stack's pod; ignored")
-    recovery = (
-        AutoRecovery(getattr(args, "max_recoveries", 3), getattr(args, "budget_usd", None))
-        if target.kind == TargetKind.POD
-        else None
-    )
-    session = TrainSession(args, settings, target, cfg, recovery=recovery, remote_commit=seen.sha if seen else None)
+    recovery = AutoRecovery(options.max_recoveries, options.budget_usd) if target.kind == TargetKind.POD else None
+    session = TrainSession(options, settings, target, cfg, recovery=recovery, remote_commit=seen.sha if seen else None)
     return session.run()
 
 

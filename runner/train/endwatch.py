@@ -18,7 +18,7 @@ from remote.podside.contract import AttemptState, StateKey
 from runner import timeouts
 from runner.errors import SshDisconnected, SshError, SshTimeout
 from runner.remote.shell import Shell
-from runner.train.events import Ended
+from runner.train.events import Ended, Interrupted
 
 
 class EndWatch:
@@ -32,7 +32,9 @@ class EndWatch:
         self._note_at: float | None = None
         self._state_at: float | None = None
         self._last_poll = time.monotonic()
-        self.extra_check: Callable[[], None] | None = None  # e.g. the budget; may raise
+        # The run's budget: the interruption once it is reached (it has then stopped the pod), else None.
+        self.budget: Callable[[], Interrupted | None] | None = None
+        self.interrupted: Interrupted | None = None
 
     def feed(self, text: str) -> None:
         if pc.BANNER not in text and not text.startswith(pc.NOTE_PREFIX):
@@ -59,8 +61,10 @@ class EndWatch:
     def should_stop(self, conn: Shell | None) -> bool:
         if self.footer is not None or self.superseded:
             return True
-        if self.extra_check is not None:
-            self.extra_check()
+        if self.budget is not None and self.interrupted is None:
+            self.interrupted = self.budget()
+            if self.interrupted is not None:
+                return True
         now = time.monotonic()
         if self._note_at is not None:
             return now - self._note_at >= self.grace_s

@@ -1,4 +1,5 @@
-"""What the stages of `runner train` hand each other: a launch, an attempt's end, an interruption."""
+"""What the stages of `runner train` hand each other: a launch, and how an attempt ended (as values):
+Ended (training's end), Interrupted (the pod's verdict, or the budget), Detached (Ctrl-C), Lost (no link)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from remote.podside.contract import AttemptState, LaunchStatus
-from runner.errors import EXIT_POD, PodError
+from runner.errors import EXIT_POD, RunnerError
 from runner.pod.state import PodState
 from runner.types import StrEnum
 
@@ -24,14 +25,6 @@ class StopCause(StrEnum):
 
 # What automatic recovery undoes; a stop by the user or RunPod, or the budget, is never fought.
 RECOVERABLE = (StopCause.PREEMPTED, StopCause.GONE, StopCause.KILLED)
-
-
-class TargetInterrupted(PodError):
-    """The pod stopped under a running training (preempted, stopped, gone, budget)."""
-
-    def __init__(self, message: str, *, kind: str):
-        super().__init__(message)
-        self.kind = StopCause(kind)
 
 
 @dataclass(frozen=True)
@@ -79,6 +72,13 @@ class Detached:
 
 
 @dataclass(frozen=True)
+class Lost:
+    """The runner lost its link to the target for good; training may well go on there."""
+
+    error: RunnerError  # what to tell the user (an SshError, with how to come back)
+
+
+@dataclass(frozen=True)
 class Decision:
     """What a recovery strategy decided about an interruption."""
 
@@ -89,4 +89,4 @@ class Decision:
     recovered: str | None = None  # retry: how the pod came back (resumed | running | recreated)
 
 
-__all__ = ["Decision", "Detached", "Ended", "Interrupted", "Launched", "RECOVERABLE", "StopCause", "TargetInterrupted"]
+__all__ = ["Decision", "Detached", "Ended", "Interrupted", "Launched", "Lost", "RECOVERABLE", "StopCause"]

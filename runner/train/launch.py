@@ -26,7 +26,7 @@ from runner.errors import RETRYABLE_SSH, SshDisconnected, UsageError
 from runner.paths import write_private
 from runner.remote.inspect import PodInspect, inspect_pod
 from runner.remote.shell import RunResult, Shell
-from runner.train.events import Launched
+from runner.train.events import Interrupted, Launched
 from runner.types import Say
 
 CLOCK_SKEW_S = 300.0  # the pod's clock may differ from ours by this much
@@ -168,13 +168,13 @@ def launch_surviving_drops(
     label: str,
     say: Say,
     known_attempt: int = 0,
-    on_drop: Callable[[Exception, int], None] | None = None,
+    on_drop: Callable[[Exception, int], Interrupted | None] | None = None,
     known_programs: Path | None = None,
-) -> Launched:
+) -> Launched | Interrupted:
     """launch(), across SSH drops: after a drop, what the interrupted launch started is followed
     (our run id, an attempt newer than known_attempt, started since we asked), else it is sent again.
-    on_drop(error, n) is told of each drop and failed reconnect (the pod target asks the API there,
-    and raises when the pod itself went away)."""
+    on_drop(error, n) is told of each drop and failed reconnect (the pod target asks the API there); the
+    interruption it returns when the pod itself went away is returned (recovery decides)."""
     asked_at = time.time()
     backoff = Backoff(timeouts.current().max_reconnect_wait_s, first_s=0.5, factor=2.0, cap_s=5.0)
     drops = 0
@@ -188,6 +188,8 @@ def launch_surviving_drops(
                 "what the launcher started"
             )
             info = _inspect_after_drop(connect, env, error, backoff, on_drop, label)
+            if isinstance(info, Interrupted):
+                return info
         adopted = _started_by_us(info, env, known_attempt, asked_at)
         if adopted is not None:
             say(
@@ -207,14 +209,15 @@ def _inspect_after_drop(
     env: dict[str, str],
     error: Exception,
     backoff: Backoff,
-    on_drop: Callable[[Exception, int], None] | None,
+    on_drop: Callable[[Exception, int], Interrupted | None] | None,
     label: str,
-) -> PodInspect:
+) -> PodInspect | Interrupted:
     n = 0
     while True:
         n += 1
-        if on_drop is not None:
-            on_drop(error, n)
+        stopped = on_drop(error, n) if on_drop is not None else None
+        if stopped is not None:
+            return stopped
         if not backoff.wait():
             raise SshDisconnected(
                 f"lost the SSH connection to {label} during the launch and could not reconnect "

@@ -3,7 +3,6 @@ workspace flag, branch and session names, the branch on the remote, the pushed t
 
 from __future__ import annotations
 
-import argparse
 import os
 import threading
 
@@ -12,6 +11,7 @@ from runner.settings import Settings
 from runner.train import repo_check
 from runner.train.config import TrainConfig
 from runner.train.console import Console
+from runner.train.options import TrainOptions
 from runner.train.targets import Target
 from runner.types import TargetKind
 
@@ -45,7 +45,7 @@ def ask_remote_early(target: Target) -> _EarlyAnswer | None:
 
 
 def check_repo(
-    args: argparse.Namespace, settings: Settings, target: Target, cfg: TrainConfig, remote: _EarlyAnswer | None = None
+    options: TrainOptions, settings: Settings, target: Target, cfg: TrainConfig, remote: _EarlyAnswer | None = None
 ) -> None:
     """What the pod would only find out after a resume: branch and session names, the branch on the
     remote, the config and TRAIN_SCRIPT in the pushed tree (runner/train/repo_check.py)."""
@@ -57,14 +57,14 @@ def check_repo(
         branch,
         root=settings.project_root,
         paths=[cfg.rel_path, settings.train_script],
-        allow_unpushed=bool(getattr(args, "allow_unpushed", False)),
+        allow_unpushed=options.allow_unpushed,
         say=Console(settings.secrets()).say,
         remote=remote.result() if remote else None,
     )
 
 
-def check_workspace(args: argparse.Namespace, target: Target) -> None:
-    ws = getattr(args, "workspace", None)
+def check_workspace(options: TrainOptions, target: Target) -> None:
+    ws = options.workspace
     if not ws:
         return
     if target.kind == TargetKind.LOCAL:

@@ -46,7 +46,7 @@ from typing import Protocol
 from infra.advice import SPOT_FALLBACK
 from runner.errors import EXIT_POD, PodGone, PodNoCapacity, RunnerError, SpotUnavailableError
 from runner.train.events import RECOVERABLE, Decision, Interrupted, StopCause
-from runner.train.targets import PodTarget, Target
+from runner.train.targets.base import Recoverable, Target
 from runner.types import Say
 
 
@@ -91,10 +91,10 @@ class AutoRecovery:
         self.budget_usd = budget_usd
 
     def decide(self, interruption: Interrupted, target: Target, run: RunContext) -> Decision:
-        if interruption.kind not in RECOVERABLE or not isinstance(target, PodTarget):
+        t = target.recoverable()
+        if interruption.kind not in RECOVERABLE or t is None:
             # A stop by the user or RunPod, or the budget: not ours to undo.
             return ReportAndExit().decide(interruption, target, run)
-        t = target
         resume = f"Resume with `{run.resume_command}`"
         done = run.recoveries_done
         if done >= self.max_recoveries:
@@ -138,7 +138,7 @@ class AutoRecovery:
         return Decision(True, message="", prepared=True, recovered=how)
 
     @staticmethod
-    def _bring_back(kind: str, t: PodTarget, say: Say) -> str:
+    def _bring_back(kind: str, t: Recoverable, say: Say) -> str:
         """resumed | running (relaunch on the pod as it is) | recreated."""
         if kind == StopCause.GONE:
             t.recreate(say)
@@ -152,8 +152,7 @@ class AutoRecovery:
         except PodNoCapacity as e:
             say(f"{e.summary}; replacing it through the stack (its host has no free GPU)")
         except SpotUnavailableError as e:
-            policy = t.outputs.spot_fallback if t.outputs is not None else "fail"
-            if policy != "on-demand":
+            if t.spot_fallback != "on-demand":
                 raise SpotUnavailableError(
                     f"RunPod refused to resume spot pod {t.pod_id} ({e.summary}), and the stack's spot_fallback "
                     "is 'fail', so the runner does not switch to on-demand",

@@ -1,20 +1,20 @@
 """`runner train`: one run from stack outputs to training's exit code, as a loop of attempts.
 
-    checks (no money)  settings, the config (exists, YAML, output_dir), stack outputs, repo URL
-    prepare            the target is reachable (pod: resumed/started, SSH banner)   targets/
-    launch             the pod-side launcher over bash on stdin -> RT_RESULT           launch.py
-    follow             the log from that offset across SSH drops, until the end      attempt.py
-    finish             ack the end, summary, make sure the pod stopped, record       report.py
-An interruption (the pod preempted/stopped/gone under the run, or the budget reached) goes to a
-Recovery strategy (recovery.py), which decides to launch the next attempt or to give up; the
-session does the counting (accounting.py, record.py). Ctrl-C while following detaches (training
-continues, the pod stops itself); Ctrl-C during a recovery, before training was relaunched, stops
-the pod the recovery brought up, then exits 130.
+    checks (no money)  settings, the config (exists, YAML, output_dir), stack outputs, repo URL   command.py
+    prepare            the target is reachable (pod: resumed/started, SSH banner)                targets/
+    launch             the pod-side launcher over bash on stdin -> RT_RESULT                      launch.py
+    follow             the log from that offset across SSH drops, until the attempt's end         attempt.py
+    finish             ack the end, summary, make sure the pod stopped, record                    report.py
+Each step returns a value: a launch is Launched or Interrupted, an attempt ends Ended, Interrupted,
+Detached or Lost (events.py). An interruption (the pod preempted/stopped/gone under the run, or the
+budget reached) goes to a Recovery strategy (recovery.py), which decides to launch the next attempt or to
+give up. The record and the accounting are the RunLedger's (ledger.py). Ctrl-C while following detaches
+(training continues, the pod stops itself); Ctrl-C during a recovery, before training was relaunched,
+stops the pod the recovery brought up, then exits 130.
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 import time
 
@@ -23,15 +23,14 @@ from remote.podside.contract import StateKey
 from runner import timeouts
 from runner.errors import EXIT_INTERRUPTED, RunnerError
 from runner.settings import Settings
-from runner.train import record as runrecord
 from runner.train import report
-from runner.train.accounting import Accounts
 from runner.train.attempt import follow_attempt
 from runner.train.config import TrainConfig, uncommitted_warning
 from runner.train.console import Console, LogView
-from runner.train.events import RECOVERABLE, Detached, Ended, Interrupted, Launched, StopCause, TargetInterrupted
+from runner.train.events import RECOVERABLE, Detached, Ended, Interrupted, Launched, Lost, StopCause
 from runner.train.launch import LaunchError, launch_surviving_drops, launcher_env, mask_url
-from runner.train.losscurve import LossCurve
+from runner.train.ledger import RunLedger
+from runner.train.options import TrainOptions
 from runner.train.recovery import Recovery, ReportAndExit, RunContext
 from runner.train.targets import Target
 from runner.types import TargetKind
@@ -45,7 +44,7 @@ def default_run_id(cfg: TrainConfig) -> str:
 class TrainSession:
     def __init__(
         self,
-        args: argparse.Namespace,
+        options: TrainOptions,
         settings: Settings,
         target: Target,
         cfg: TrainConfig,
@@ -54,7 +53,7 @@ class TrainSession:
         console: Console | None = None,
         remote_commit: str | None = None,
     ):
-        self.args = args
+        self.options = options
         # The branch's commit `git ls-remote` saw seconds ago: the first launch's pod skips its `git fetch`
         # when it already has it (RT_REPO_COMMIT). Not for relaunches after a recovery: they fetch as ever.
         self.remote_commit = remote_commit
@@ -63,33 +62,14 @@ class TrainSession:
         self.cfg = cfg
         self.recovery = recovery or ReportAndExit()
         self.console = console or Console(settings.secrets())
-        self.run_id: str = args.run_id or default_run_id(cfg)
         self.on_pod = target.kind == TargetKind.POD
-        self.keep_pod = bool(args.keep_pod) and self.on_pod
-        self.last_checkpoint: str | None = None
+        self.keep_pod = options.keep_pod and self.on_pod
+        run_id = options.run_id or default_run_id(cfg)
+        self.ledger = RunLedger.open(
+            settings, target, cfg, run_id, continuing=options.run_id is not None, keep_pod=self.keep_pod
+        )
+        self.view = LogView(self.console, self.ledger.accounts.progress, self.ledger.loss)
         self.launch_time: float | None = None
-        self.record_paths = runrecord.record_paths(settings.state_dir, settings.stack, target.kind, target.label)
-        # Reusing a run id continues its record: attempts accumulate (recovery accounting).
-        previous = runrecord.load(self.record_paths, self.run_id) if args.run_id else None
-        self.record = previous or runrecord.RunRecord(
-            run_id=self.run_id, stack=settings.stack, target=target.kind, target_name=target.label, config=cfg.rel_path
-        )
-        self.record.config, self.record.output_dir, self.record.workspace = (
-            cfg.rel_path,
-            cfg.output_dir,
-            target.workspace,
-        )
-        self.record.pod_id, self.record.keep_pod = target.pod_id, self.keep_pod
-        self.record.status, self.record.exit_code = "launching", None
-        outputs = getattr(target, "outputs", None)
-        self.accounts = Accounts(
-            self.record, on_pod=self.on_pod, gpu_count=outputs.gpu_count if outputs is not None else None
-        )
-        self.view = LogView(
-            self.console,
-            self.accounts.progress,
-            LossCurve((int(p[0]), float(p[1])) for p in self.record.loss_points if len(p) == 2),
-        )
         self.recoveries = 0  # automatic recoveries by this command
         self.detected_at: float | None = None  # when the current interruption was noticed
         self._recovered: str | None = None  # how the pod came back: resumed | running | recreated
@@ -97,8 +77,19 @@ class TrainSession:
         self._relaunched: Launched | None = None  # set as soon as a launch succeeded
 
     # -- helpers ----------------------------------------------------------------------------------
+    @property
+    def run_id(self) -> str:
+        return self.ledger.run_id
+
+    @property
+    def record(self):
+        return self.ledger.record
+
     def say(self, message: str) -> None:
         self.console.say(message)
+
+    def save_record(self) -> None:
+        self.ledger.save(self.say)
 
     def stack_flag(self) -> str:
         return f" --stack {self.settings.stack}" if self.settings.sources.get("PULUMI_STACK") == "command line" else ""
@@ -109,36 +100,19 @@ class TrainSession:
         )
         return f"python -m runner train --config {self.cfg.rel_path} --run-id {self.run_id}{where}{self.stack_flag()}"
 
-    def save_record(self) -> None:
-        self.record.loss_points = [[step, loss] for step, loss in self.view.loss.thinned()]
-        try:
-            runrecord.save(self.record_paths, self.record)
-        except OSError as e:
-            self.say(f"warning: could not write the run record under {self.record_paths.stack_dir} ({e.strerror})")
-
-    def _prepared(self) -> None:
-        """The target is reachable: this command pays for it from target.billing_from."""
-        market = getattr(self.target, "market", None)
-        if self.on_pod and self.target.billing_from is not None:
-            self.accounts.ledger.open(self.target.billing_from, self.target.cost_per_hr, market)
-        self.accounts.ledger.reprice(self.target.cost_per_hr, market)
-
-    def _close_billing(self, stopped_at: float | None, *, close: bool = True) -> None:
-        self.accounts.close_billing(stopped_at, close=close, cost_per_hr=self.target.cost_per_hr)
-
-    def _prices(self) -> list[report.Price]:
-        """This command's pod time per market and price (more than one after a move to on-demand)."""
-        return [report.Price(m, r, secs, usd) for m, r, secs, usd in self.accounts.ledger.by_price(time.time())]
-
     def _context(self) -> RunContext:
         return RunContext(
             self.run_id,
             self.resume_command(),
-            self.last_checkpoint,
+            self.ledger.last_checkpoint,
             self.recoveries,
-            self.accounts.spent(time.time()),
+            self.ledger.spent(),
             self.say,
         )
+
+    def _settle_loss(self, resume_from: str | None) -> None:
+        if self.ledger.settle_loss(resume_from, self.detected_at or time.time(), self.say):
+            self.view.progress = self.ledger.accounts.progress
 
     # -- the whole run ----------------------------------------------------------------------------
     def run(self) -> int:
@@ -149,7 +123,7 @@ class TrainSession:
             self.say(f"warning: {warning}")
         self.save_record()
         t.prepare(self.say)
-        self._prepared()
+        self.ledger.pod_ready(t)
         env = launcher_env(
             workspace=t.workspace,
             repo_url=repo_url,
@@ -158,28 +132,29 @@ class TrainSession:
             train_script=self.settings.train_script,
             run_id=self.run_id,
             stop_pod=t.stops_pod and not self.keep_pod,
-            detach=bool(self.args.detach),
+            detach=self.options.detach,
             session=t.session,
             idle_stop_minutes=t.idle_stop_minutes,
             commit=self.remote_commit,
         )
-        launched, interrupted = self._launch_or_interruption(env)
+        started = self._launch(env)
         env.pop(pc.Inputs.REPO_COMMIT, None)  # a relaunch, minutes or hours later, fetches the branch
         while True:
-            outcome: Ended | Interrupted | Detached | None = interrupted
+            launched = started if isinstance(started, Launched) else None
+            outcome: Ended | Interrupted | Detached | Lost = started if isinstance(started, Interrupted) else Detached()
             if launched is not None:
-                if self.args.detach:
+                if self.options.detach:
                     return self.detached(launched, by_request=True)
-                try:
-                    outcome = self.follow(launched)
-                except KeyboardInterrupt:  # also before the first line: detach all the same
-                    outcome = Detached()
+                outcome = self.follow(launched)
                 if isinstance(outcome, Detached):
                     return self.detached(launched, by_request=False)
+                if isinstance(outcome, Lost):
+                    self.save_record()
+                    raise outcome.error
                 if isinstance(outcome, Ended):
                     return self.finish(launched, outcome)
             assert isinstance(outcome, Interrupted)
-            self._interrupted(launched, outcome)
+            self.ledger.interrupted(launched, outcome, self.detected_at or time.time(), t, self.say)
             self._relaunched = None
             try:
                 decision = self.recovery.decide(outcome, t, self._context())
@@ -190,80 +165,54 @@ class TrainSession:
                         self.say(decision.message)
                     if not decision.prepared:
                         t.prepare(self.say)
-                    self._prepared()
-                    launched, interrupted = self._launch_or_interruption(env, recovering=True)
+                    self.ledger.pod_ready(t)
+                    started = self._launch(env, recovering=True)
                     continue
             except KeyboardInterrupt:
                 if self._relaunched is not None:  # training runs again: detach as usual
                     return self.detached(self._relaunched, by_request=False)
                 return self._abandon_recovery(outcome)
-            self._settle_loss(outcome.checkpoint or self.last_checkpoint)
-            self.record.status = "preempted" if outcome.kind in RECOVERABLE else "interrupted"
-            self.record.exit_code = decision.exit_code
-            if outcome.kind == StopCause.KILLED and not self.keep_pod:
-                # The pod still runs but nothing trains on it any more.
-                stop = t.stop_now(self.say)
-                self.record.pod_stop = stop.text
-                self.say(f"pod {t.pod_id} {stop.text}")
-            self._close_billing(None)
-            self.save_record()
-            self.console.end_partial()
-            self.say(decision.message)
-            report.print_accounting(self.say, self.record, t, self._prices())
-            return decision.exit_code
+            return self._gave_up(outcome, decision.exit_code, decision.message)
 
-    def follow(self, launched: Launched) -> Ended | Interrupted | Detached:
-        start = self.view.follow_start(launched, self.target.connect)
-        self._settle_loss(launched.resume_from)
-        self._announce(launched)
-        self.detected_at = None
-        outcome = follow_attempt(self.target, launched, start, self.view, say=self.say, extra_check=self._budget_check)
+    def follow(self, launched: Launched) -> Ended | Interrupted | Detached | Lost:
+        try:
+            start = self.view.follow_start(launched, self.target.connect)
+            self._settle_loss(launched.resume_from)
+            self._announce(launched)
+            self.detected_at = None
+            outcome = follow_attempt(self.target, launched, start, self.view, say=self.say, budget=self._budget)
+        except KeyboardInterrupt:  # also before the first line: detach all the same
+            return Detached()
         self.detected_at = outcome.detected_at
         return outcome.result
-
-    def _settle_loss(self, resume_from: str | None) -> None:
-        if self.accounts.pending is None:
-            return
-        self.accounts.settle_loss(resume_from, self.detected_at or time.time())
-        self.view.progress = self.accounts.progress
-        self.save_record()
 
     def _announce(self, launched: Launched) -> None:
         key = (launched.run_id, launched.attempt)
         if key not in self._announced:
             self._announced.add(key)
-            self.say(report.announce_line(self.target, launched, getattr(self.target, "market", None)))
+            self.say(report.announce_line(self.target, launched, self.target.market))
 
-    def _budget_check(self) -> None:
-        budget = getattr(self.args, "budget_usd", None)
+    def _budget(self) -> Interrupted | None:
+        """--budget-usd: once this command's pod time has cost that much, stop the pod (the interruption)."""
+        budget = self.options.budget_usd
         if not budget or not self.on_pod:
-            return
-        spent = self.accounts.spent(time.time())
-        if spent is not None and spent >= budget:
-            self.say(f"budget reached: about ${spent:.2f} of ${budget:.2f}; stopping pod {self.target.pod_id}")
-            stop = self.target.stop_now(self.say)
-            self.record.pod_stop = f"{stop.text} (budget)"
-            raise TargetInterrupted(
-                f"the run reached its budget of ${budget:.2f} (--budget-usd) and pod {self.target.pod_id} {stop.text}",
-                kind=StopCause.BUDGET,
-            )
+            return None
+        spent = self.ledger.spent()
+        if spent is None or spent < budget:
+            return None
+        self.say(f"budget reached: about ${spent:.2f} of ${budget:.2f}; stopping pod {self.target.pod_id}")
+        stop = self.target.stop_now(self.say)
+        self.record.pod_stop = f"{stop.text} (budget)"
+        return Interrupted(
+            StopCause.BUDGET,
+            f"the run reached its budget of ${budget:.2f} (--budget-usd) and pod {self.target.pod_id} {stop.text}",
+        )
 
-    def _launch_or_interruption(
-        self, env: dict[str, str], *, recovering: bool = False
-    ) -> tuple[Launched | None, Interrupted | None]:
-        """The launch, or the interruption that hit the pod while it launched (preempted or stopped
-        under a dropped launch: the SSH drop's API check says so); recovery then decides as for a
-        running attempt."""
-        try:
-            return self._launch_or_release(env, recovering=recovering), None
-        except TargetInterrupted as e:
-            self.detected_at = time.time()
-            self.say(f"the pod was interrupted during the launch: {e.message}")
-            return None, Interrupted(e.kind, e.message, None)
-
-    def _launch_or_release(self, env: dict[str, str], *, recovering: bool = False) -> Launched:
-        """launch(); on failure undo what prepare() started. A Ctrl-C while recovering is left to
-        run()'s _abandon_recovery, which also stops a pod the recovery only resumed."""
+    def _launch(self, env: dict[str, str], *, recovering: bool = False) -> Launched | Interrupted:
+        """launch(); on failure undo what prepare() started (a Ctrl-C while recovering is left to run()'s
+        _abandon_recovery, which also stops a pod the recovery only resumed). The pod may go away under the
+        launch (preempted or stopped under a dropped launch: the SSH drop's API check says so): that
+        interruption is returned, and recovery decides as for a running attempt."""
         t = self.target
         self.say(
             f"launching run {self.run_id}: config {self.cfg.rel_path}, repo {mask_url(env[pc.Inputs.REPO_URL])} "
@@ -271,23 +220,30 @@ class TrainSession:
         )
         try:
             known = max((a.attempt for a in self.record.attempts), default=0)
-            launched = launch_surviving_drops(
+            started = launch_surviving_drops(
                 t.connect,
                 env,
                 label=t.label,
                 say=self.say,
                 known_attempt=known,
                 on_drop=lambda error, n: t.after_disconnect(error, n, self.say),
-                known_programs=self.record_paths.stack_dir / "podside",
+                known_programs=self.ledger.paths.stack_dir / "podside",
             )
-        except TargetInterrupted:
-            raise  # the pod went away under the launch: recovery decides
         except (RunnerError, KeyboardInterrupt) as e:
             self.record.status = "failed"
             self.save_record()
             if not (recovering and isinstance(e, KeyboardInterrupt)):
                 t.release_unused(self.say)
             raise
+        if isinstance(started, Interrupted):
+            self.detected_at = time.time()
+            self.say(f"the pod was interrupted during the launch: {started.message}")
+            return started
+        self._launched(started)
+        return started
+
+    def _launched(self, launched: Launched) -> None:
+        t = self.target
         self._relaunched = launched
         self.launch_time = self.launch_time or time.time()
         if launched.attached:
@@ -298,80 +254,39 @@ class TrainSession:
                 )
             else:
                 self.say(f"run {launched.run_id} attempt {launched.attempt} is already running; attaching to it")
-            self._adopt(launched.run_id)
+            self.ledger.adopt(launched.run_id)
         else:
             resume = f", resuming from {launched.resume_from}" if launched.resume_from else ", from scratch"
             self.say(f"started run {launched.run_id} attempt {launched.attempt}{resume}")
         for skipped in launched.raw.get(pc.ResultKey.SKIPPED_CHECKPOINTS) or []:
             self.say(f"skipped incomplete checkpoint {skipped}")
-        self.record.log, self.record.state_file = launched.log, launched.state_file
-        self.record.status = "running"
-        self.record.pod_id = t.pod_id
-        a = self.record.attempt(launched.attempt)
-        if a is None:
-            a = runrecord.AttemptRecord(
-                attempt=launched.attempt,
-                log_offset=launched.log_offset,
-                resume_from=launched.resume_from,
-                status=launched.status,
-                started_at=runrecord.utc_now(),
-            )
-            self.record.attempts.append(a)
-        if self.on_pod:
-            a.pod_id, a.market, a.cost_per_hr = t.pod_id, getattr(t, "market", None), t.cost_per_hr
-        if self._recovered is not None:
-            a.recovery = self._recovered
-            if self.detected_at is not None:
-                a.recovery_s = round(time.time() - self.detected_at, 1)
-            self.record.recoveries = (self.record.recoveries or 0) + 1
-            self._recovered = None
+        self.ledger.launched(launched, t, recovered=self._recovered, detected_at=self.detected_at, say=self.say)
+        self._recovered = None
+
+    def _gave_up(self, outcome: Interrupted, exit_code: int, message: str) -> int:
+        """Recovery decided not to (or could not) bring the run back."""
+        t = self.target
+        self._settle_loss(outcome.checkpoint or self.ledger.last_checkpoint)
+        self.record.status = "preempted" if outcome.kind in RECOVERABLE else "interrupted"
+        self.record.exit_code = exit_code
+        if outcome.kind == StopCause.KILLED and not self.keep_pod:
+            # The pod still runs but nothing trains on it any more.
+            stop = t.stop_now(self.say)
+            self.record.pod_stop = stop.text
+            self.say(f"pod {t.pod_id} {stop.text}")
+        self.ledger.close_billing(None, t)
         self.save_record()
-        return launched
-
-    def _adopt(self, run_id: str) -> None:
-        """Follow a run this command did not start: its record (if this machine has one) continues."""
-        if run_id == self.run_id:
-            return
-        if not self.record.attempts:
-            self.record_paths.run_file(self.run_id).unlink(missing_ok=True)
-        previous = runrecord.load(self.record_paths, run_id)
-        if previous is not None:
-            previous.status = self.record.status
-            self.record = self.accounts.record = previous
-            for step, loss in previous.loss_points:  # its loss curve continues too
-                self.view.loss.add(int(step), float(loss))
-        self.run_id = self.record.run_id = run_id
-
-    def _record_attempt_end(
-        self, launched: Launched, state: str, exit_code: int | None, checkpoint: str | None
-    ) -> None:
-        a = self.record.attempt(launched.attempt)
-        if a is not None:
-            a.ended_at, a.state, a.exit_code, a.last_checkpoint = runrecord.utc_now(), state, exit_code, checkpoint
-        if checkpoint:
-            self.last_checkpoint = self.record.last_checkpoint = checkpoint
-
-    def _interrupted(self, launched: Launched | None, outcome: Interrupted) -> None:
-        """An attempt ended early (launched is None: the pod went away while it was being launched)."""
-        now = self.detected_at or time.time()
-        if launched is not None:
-            self._record_attempt_end(launched, outcome.kind, None, outcome.checkpoint)
-        attempt = self.record.attempt(launched.attempt) if launched is not None else None
-        self.accounts.interrupted(
-            attempt,
-            outcome.kind,
-            now,
-            billing_stopped=outcome.kind != StopCause.KILLED,
-            cost_per_hr=self.target.cost_per_hr,
-        )
-        self.save_record()
+        self.console.end_partial()
+        self.say(message)
+        report.print_accounting(self.say, self.record, t, self.ledger.prices())
+        return exit_code
 
     def _abandon_recovery(self, outcome: Interrupted) -> int:
         """Ctrl-C during a recovery, before training was relaunched: whatever the recovery resumed,
         started or created would run (and bill) with nothing training on it, so it is stopped
         (not with --keep-pod); then exit 130 with the command that resumes the run."""
         t = self.target
-        self._settle_loss(outcome.checkpoint or self.last_checkpoint)
+        self._settle_loss(outcome.checkpoint or self.ledger.last_checkpoint)
         self._recovered = None
         self.record.status, self.record.exit_code = "interrupted", EXIT_INTERRUPTED
         stopped_at = None
@@ -388,13 +303,13 @@ class TrainSession:
             stop = t.abandon_recovery(self.say)
             self.record.pod_stop, stopped_at = stop.text, stop.stopped_at
             self.say(f"pod {t.pod_id} {stop.text}")
-        self._close_billing(stopped_at)
+        self.ledger.close_billing(stopped_at, t)
         self.save_record()
         self.say(
             f"run {self.run_id} is not training; its checkpoints are on the volume. "
             f"Resume with `{self.resume_command()}`"
         )
-        report.print_accounting(self.say, self.record, t, self._prices())
+        report.print_accounting(self.say, self.record, t, self.ledger.prices())
         return EXIT_INTERRUPTED
 
     # -- the end ----------------------------------------------------------------------------------
@@ -440,12 +355,9 @@ class TrainSession:
             )
         code = ended.exit_code if isinstance(ended.exit_code, int) else (0 if ended.state == "succeeded" else 1)
         stop = self.target.finish(keep=self.keep_pod, say=self.say, deadline_s=timeouts.current().stop_verify_s)
-        self._record_attempt_end(launched, ended.state, code, ended.checkpoint)
-        self.accounts.attempt_costs(self.record.attempt(launched.attempt), stop.stopped_at or time.time())
-        self.record.status = ended.state if ended.state in pc.TERMINAL_STATES else "unknown"
-        self.record.exit_code = code
-        self.record.pod_stop = stop.text if self.on_pod else None
-        self._close_billing(stop.stopped_at)
+        self.ledger.finished(
+            launched, state=ended.state, code=code, checkpoint=ended.checkpoint, stop=stop, target=self.target
+        )
         self.save_record()
         took = report.iso_seconds(ended.started_at, ended.ended_at)
         if took is None and self.launch_time is not None:
@@ -460,7 +372,7 @@ class TrainSession:
             stop,
             took=took,
             stack_flag=self.stack_flag(),
-            prices=self._prices(),
+            prices=self.ledger.prices(),
             loss=self.view.loss.points,
         )
         return code

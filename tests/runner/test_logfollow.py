@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from runner.companions.logs import POD_HINT
 from runner.errors import SshDisconnected
-from runner.remote.follow import follow_with_reconnect
+from runner.remote.follow import FollowEnd, FollowEvents, FollowPolicy, follow_with_reconnect, gave_up
 from runner.remote.hostkeys import expect_host_key
 from runner.remote.ssh import SshConnection, SshTarget
 from standins.pod_sandbox import wait_until
@@ -31,6 +32,28 @@ class Recorder:
                 raise AssertionError(f"got {len(self.items)} lines, wanted {count}: {self.items[-3:]}")
 
 
+class _Events(FollowEvents):
+    def __init__(self, lines, should_stop, on_disconnect, on_reconnect, on_partial):
+        self.lines, self._should_stop, self._on_disconnect = lines, should_stop, on_disconnect
+        self._on_reconnect, self._on_partial = on_reconnect, on_partial
+        self.shows_partial = on_partial is not None
+
+    def line(self, line, offset):
+        self.lines(line, offset)
+
+    def partial(self, data):
+        self._on_partial(data)
+
+    def should_stop(self):
+        return self._should_stop()
+
+    def dropped(self, error, attempt):
+        return bool(self._on_disconnect(error, attempt))
+
+    def reconnected(self, conn, offset):
+        self._on_reconnect(conn, offset)
+
+
 class Follower:
     """Runs follow_with_reconnect in a thread, like `runner train` does while it watches state."""
 
@@ -41,14 +64,24 @@ class Follower:
         self.connects = 0
         self.disconnects: list[tuple[str, int]] = []
         self.reconnected = threading.Event()
+        self.followed = None
         self.result: int | Exception | None = None
-        kwargs.setdefault("should_stop", self.finished.is_set)
-        kwargs.setdefault("on_disconnect", lambda e, attempt: self.disconnects.append((type(e).__name__, attempt)))
-        kwargs.setdefault("on_reconnect", lambda conn, off: self.reconnected.set())
-        kwargs.setdefault("initial_backoff_s", 0.05)
-        kwargs.setdefault("max_backoff_s", 0.2)
-        kwargs.setdefault("stop_check_interval_s", 0.1)
-        self.kwargs = kwargs
+        self.connect_fn = kwargs.pop("connect", self.connect)
+        self.stop_event = kwargs.pop("stop_event", None)
+        self.policy = FollowPolicy(
+            max_reconnect_wait_s=kwargs.pop("max_reconnect_wait_s", 600.0),
+            initial_backoff_s=0.05,
+            max_backoff_s=0.2,
+            stop_check_interval_s=0.1,
+        )
+        self.events = _Events(
+            self.lines,
+            kwargs.pop("should_stop", self.finished.is_set),
+            kwargs.pop("on_disconnect", lambda e, attempt: self.disconnects.append((type(e).__name__, attempt))),
+            kwargs.pop("on_reconnect", lambda conn, off: self.reconnected.set()),
+            kwargs.pop("on_partial", None),
+        )
+        assert not kwargs, kwargs
         self.thread = threading.Thread(target=self._run, args=(str(path), offset), daemon=True)
 
     def connect(self) -> SshConnection:
@@ -58,9 +91,10 @@ class Follower:
 
     def _run(self, path: str, offset: int) -> None:
         try:
-            self.result = follow_with_reconnect(
-                self.kwargs.pop("connect", self.connect), path, offset, self.lines, **self.kwargs
+            self.followed = follow_with_reconnect(
+                lambda: self.connect_fn(), path, offset, self.events, stop_event=self.stop_event, policy=self.policy
             )
+            self.result = self.followed.offset
         except Exception as e:
             self.result = e
 
@@ -154,11 +188,11 @@ def test_stop_event_while_reconnecting(sshd, tmp_path):
     closed = free_port()
     f = Follower(sshd, log, stop_event=detach, on_disconnect=on_disconnect)
     first = f.connect
-    f.kwargs["connect"] = lambda: first() if f.connects == 0 else _connect_to(sshd, closed, f)
+    f.connect_fn = lambda: first() if f.connects == 0 else _connect_to(sshd, closed, f)
     f.start()
     f.lines.wait_for(1)
     sshd.drop_connections()
-    assert f.join() == 4
+    assert f.join() == 4 and f.followed.end == FollowEnd.DETACHED
     assert attempts == [1, 2, 3]
 
 
@@ -171,22 +205,19 @@ def _connect_to(sshd, port: int, f: Follower) -> SshConnection:
     )
 
 
-def test_on_disconnect_can_abort(sshd, tmp_path):
-    """The runner asks the API on a drop; a preempted pod ends the follow with its own error."""
-
-    class Preempted(Exception):
-        pass
+def test_a_drop_can_end_the_follow(sshd, tmp_path):
+    """The runner asks the API on a drop; a preempted pod ends the follow, as a value (no exception)."""
 
     def on_disconnect(error, attempt):
-        raise Preempted("pod was outbid")
+        return True  # the pod was outbid: stop following
 
     log = tmp_path / "current.log"
     log.write_bytes(b"x\n")
     f = Follower(sshd, log, on_disconnect=on_disconnect).start()
     f.lines.wait_for(1)
     sshd.drop_connections()
-    result = f.join()
-    assert isinstance(result, Preempted)
+    assert f.join() == 2
+    assert f.followed.end == FollowEnd.ABANDONED and isinstance(f.followed.error, SshDisconnected)
     assert f.connects == 1
 
 
@@ -196,13 +227,14 @@ def test_gives_up_after_the_reconnect_budget(sshd, tmp_path):
     closed = free_port()
     f = Follower(sshd, log, max_reconnect_wait_s=1.0)
     first = f.connect
-    f.kwargs["connect"] = lambda: first() if f.connects == 0 else _connect_to(sshd, closed, f)
+    f.connect_fn = lambda: first() if f.connects == 0 else _connect_to(sshd, closed, f)
     f.start()
     f.lines.wait_for(1)
     sshd.drop_connections()
-    result = f.join()
-    assert isinstance(result, SshDisconnected)
-    assert "could not reconnect for 1s" in str(result) and "runner logs --follow" in str(result)
+    assert f.join() == 2 and f.followed.end == FollowEnd.GAVE_UP
+    error = gave_up(f.followed, f.policy, hint=POD_HINT)
+    assert isinstance(error, SshDisconnected)
+    assert "could not reconnect for 1s" in str(error) and "runner logs --follow" in str(error)
     assert f.connects >= 2
 
 
@@ -220,7 +252,7 @@ def test_host_key_mismatch_on_reconnect_is_not_retried(sshd, tmp_path):
         target = SshTarget(sshd.host, sshd.port, sshd.user, sshd.key_path)
         return SshConnection.open(target, host_key_check=expect_host_key(key), timeout=10)
 
-    f.kwargs["connect"] = connect
+    f.connect_fn = connect
     f.start()
     f.lines.wait_for(1)
     sshd.drop_connections()

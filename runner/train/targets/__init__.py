@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from runner.settings import Settings
-from runner.train.targets.base import StopReport, Target, interruption
+from runner.train.options import TrainOptions
+from runner.train.targets.base import StopReport, Target, interrupted
 from runner.train.targets.pod import PodTarget
 
+if TYPE_CHECKING:
+    from runner.pod.early_link import EarlyLink
 
-def make_target(args, settings: Settings) -> Target:
-    """The target the flags ask for (no I/O). --host and --local are imported only when asked for:
+
+def make_target(options: TrainOptions, settings: Settings, *, early: EarlyLink | None = None) -> Target:
+    """The target the options ask for (no I/O). --host and --local are imported only when asked for:
     the stack's pod is the common case, and every module costs start-up time."""
-    workspace = getattr(args, "workspace", None)
-    if getattr(args, "local", False):
+    workspace = options.workspace
+    if options.local:
         from runner.train.targets.local import LocalTarget
 
         return LocalTarget(settings, workspace=workspace or "")
-    host = getattr(args, "host", None)
+    host = options.host
     if host is not None:
         from runner.train.targets.host import HostTarget
 
         return HostTarget(settings, workspace=workspace or "", user=host.user, host=host.host, port=host.port)
-    return PodTarget(settings, workspace_override=workspace)
+    return PodTarget(settings, workspace_override=workspace, early=early)
 
 
-__all__ = ["PodTarget", "StopReport", "Target", "interruption", "make_target"]
+__all__ = ["PodTarget", "StopReport", "Target", "interrupted", "make_target"]

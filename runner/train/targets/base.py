@@ -5,7 +5,7 @@ machine (--local) share, so runner/train/ has one code path.
     target.prepare(say)           make it reachable (pod: resume/start it, wait for the SSH banner);
                                   target.billing_from says since when this command pays for it
     target.connect() -> shell     SshConnection (pinned host key) or LocalShell: both a `Shell`
-    target.after_disconnect(...)  on every SSH drop: raises TargetInterrupted when the pod stopped
+    target.after_disconnect(...)  on every SSH drop: the Interrupted the pod's state means, or None
     target.finish(keep=...)       after training: make sure the pod is stopped (pod only)
     target.release_unused(say)    after a failed launch: stop the pod again if this run started it
 PodTarget only, for automatic recovery (runner/train/recovery.py): observe(), resume(say),
@@ -15,14 +15,28 @@ recreate(say, replace=), abandon_recovery(say). Only PodTarget talks to the RunP
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from runner.errors import SettingsError
 from runner.pod.pod import Seen
 from runner.pod.state import PodState
 from runner.remote.shell import Shell
 from runner.settings import Settings
-from runner.train.events import TargetInterrupted
-from runner.types import Say, TargetKind
+from runner.train.events import Interrupted, StopCause
+from runner.types import Market, Say, TargetKind
+
+
+class Recoverable(Protocol):
+    """A target automatic recovery can bring back (runner/train/recovery.py)."""
+
+    pod_id: str | None
+
+    @property
+    def spot_fallback(self) -> str: ...  # the stack's policy when spot is gone: fail | on-demand
+
+    def resume(self, say: Say) -> bool: ...
+
+    def recreate(self, say: Say, *, replace: bool = False) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,19 @@ class Target:
     billing_from: float | None = None  # time.time() since which this command pays for the target
     idle_stop_minutes: float = 0.0  # RT_IDLE_STOP_MINUTES: the pod's idle stop after this run (0: none)
 
+    @property
+    def market(self) -> Market | None:
+        """spot | on-demand for the stack's pod; None for any other machine."""
+        return None
+
+    @property
+    def gpu_count(self) -> int | None:
+        return None
+
+    def recoverable(self) -> Recoverable | None:
+        """What automatic recovery can do with this target (the stack's pod); None: it only reports."""
+        return None
+
     def preflight(self) -> None: ...
 
     def prepare(self, say: Say) -> None: ...
@@ -61,8 +88,9 @@ class Target:
         """One API read (pod only)."""
         return None
 
-    def after_disconnect(self, error: Exception, attempt: int, say: Say) -> None:
-        """Called on every SSH drop; raise TargetInterrupted to stop following."""
+    def after_disconnect(self, error: Exception, attempt: int, say: Say) -> Interrupted | None:
+        """Called on every SSH drop: the interruption when the target went away (stop following), else None."""
+        return None
 
     def finish(self, *, keep: bool, say: Say, deadline_s: float) -> StopReport:
         return NOTHING_TO_STOP
@@ -92,8 +120,8 @@ class Target:
         return []
 
 
-def interruption(pod_id: str | None, state: str, change: str | None) -> TargetInterrupted:
-    """TargetInterrupted for a pod found not running (kind: its state; change: the cloud's own words)."""
+def interrupted(pod_id: str | None, state: str, change: str | None) -> Interrupted:
+    """The interruption a pod found not running means (kind: its state; change: the cloud's own words)."""
     detail = f" ({change})" if change else ""
     why = {
         PodState.PREEMPTED: "was preempted (outbid by a higher spot bid)",
@@ -101,7 +129,7 @@ def interruption(pod_id: str | None, state: str, change: str | None) -> TargetIn
         PodState.STOPPED_BY_RUNPOD: "was stopped by RunPod",
         PodState.GONE: "no longer exists",
     }.get(PodState(state), f"is {state}")
-    return TargetInterrupted(f"pod {pod_id} {why}{detail}", kind=state)
+    return Interrupted(StopCause(state), f"pod {pod_id} {why}{detail}")
 
 
-__all__ = ["NOTHING_TO_STOP", "StopReport", "Target", "interruption"]
+__all__ = ["NOTHING_TO_STOP", "StopReport", "Target", "interrupted"]

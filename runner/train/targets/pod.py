@@ -13,7 +13,8 @@ from runner.pod.pod import RunningPod, Seen, StackPod, with_user
 from runner.pod.stack import StackOutputs, read_outputs_for, refresh_and_up_for, replace_and_up_for
 from runner.pod.state import PodState
 from runner.remote.shell import Shell
-from runner.train.targets.base import StopReport, Target, interruption
+from runner.train.events import Interrupted
+from runner.train.targets.base import StopReport, Target, interrupted
 from runner.types import Market, Say, TargetKind
 
 if TYPE_CHECKING:
@@ -100,6 +101,17 @@ class PodTarget(Target):
             f"pod {self.pod_id} is running; SSH at {ep.user}@{ep.host}:{ep.port}"
             + (f", ${self.cost_per_hr:.3f}/h" if self.cost_per_hr else "")
         )
+
+    @property
+    def gpu_count(self) -> int | None:
+        return self.outputs.gpu_count if self.outputs is not None else None
+
+    @property
+    def spot_fallback(self) -> str:
+        return self.outputs.spot_fallback if self.outputs is not None else "fail"
+
+    def recoverable(self) -> PodTarget:
+        return self
 
     @property
     def market(self) -> Market:
@@ -199,7 +211,7 @@ class PodTarget(Target):
             conn.close()
         return self.link.connect(timeout=20.0, keepalive=15)
 
-    def after_disconnect(self, error: Exception, attempt: int, say: Say) -> None:
+    def after_disconnect(self, error: Exception, attempt: int, say: Say) -> Interrupted | None:
         assert self.link is not None
         before = self.link.endpoint
         try:
@@ -207,17 +219,17 @@ class PodTarget(Target):
         except ApiError as e:
             # The API being unreachable says nothing about the pod; keep trying to reconnect.
             say(f"could not ask RunPod about pod {self.pod_id} ({e.message}); still reconnecting")
-            return
+            return None
         if seen.state == PodState.RUNNING:
             ep = self.link.endpoint
             if ep != before:
                 say(f"pod {self.pod_id} now answers at {ep.host}:{ep.port}")
-            return
+            return None
         if seen.state == PodState.STARTING:
             if attempt == 1:
                 say(f"pod {self.pod_id} is {seen.pod.status if seen.pod else 'starting'}; waiting for it")
-            return
-        raise interruption(self.pod_id, seen.state, seen.detail)
+            return None
+        return interrupted(self.pod_id, seen.state, seen.detail)
 
     def _wait_stopped(self, deadline_s: float) -> tuple[str | None, float | None]:
         """Poll the API until the pod is EXITED/gone; (status, when) or (None, None) at the deadline."""

@@ -1,0 +1,164 @@
+"""One run's ledger: its record on this machine (record.py) and its accounting (accounting.py), kept
+together and saved after every change, so the session (session.py) only runs the attempt loop.
+
+    ledger = RunLedger.open(settings, target, cfg, run_id, continuing=..., keep_pod=...)
+    ledger.pod_ready(target)                   billing opens (from when this command asked for the pod)
+    ledger.launched(launched, target, ...)     an attempt started (or was adopted), with how the pod came back
+    ledger.attempt_ended(...), ledger.interrupted(...), ledger.settle_loss(...)
+    ledger.finished(...)                       the end: status, exit code, the pod's stop, billing closed
+"""
+
+from __future__ import annotations
+
+import time
+
+from runner.paths import StatePaths
+from runner.settings import Settings
+from runner.train import record as runrecord
+from runner.train import report
+from runner.train.accounting import Accounts
+from runner.train.config import TrainConfig
+from runner.train.events import Interrupted, Launched, StopCause
+from runner.train.losscurve import LossCurve
+from runner.train.targets.base import Target
+from runner.types import Say, TargetKind
+
+
+class RunLedger:
+    def __init__(self, paths: StatePaths, record: runrecord.RunRecord, *, on_pod: bool, gpu_count: int | None):
+        self.paths = paths
+        self.record = record
+        self.accounts = Accounts(record, on_pod=on_pod, gpu_count=gpu_count)
+        self.loss = LossCurve((int(p[0]), float(p[1])) for p in record.loss_points if len(p) == 2)
+        self.last_checkpoint: str | None = None
+
+    @classmethod
+    def open(
+        cls, settings: Settings, target: Target, cfg: TrainConfig, run_id: str, *, continuing: bool, keep_pod: bool
+    ) -> RunLedger:
+        """The run's record; reusing a run id continues its record (attempts accumulate)."""
+        paths = runrecord.record_paths(settings.state_dir, settings.stack, target.kind, target.label)
+        previous = runrecord.load(paths, run_id) if continuing else None
+        record = previous or runrecord.RunRecord(
+            run_id=run_id, stack=settings.stack, target=target.kind, target_name=target.label, config=cfg.rel_path
+        )
+        record.config, record.output_dir, record.workspace = cfg.rel_path, cfg.output_dir, target.workspace
+        record.pod_id, record.keep_pod = target.pod_id, keep_pod
+        record.status, record.exit_code = "launching", None
+        return cls(paths, record, on_pod=target.kind == TargetKind.POD, gpu_count=target.gpu_count)
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    def save(self, say: Say) -> None:
+        self.record.loss_points = [[step, loss] for step, loss in self.loss.thinned()]
+        try:
+            runrecord.save(self.paths, self.record)
+        except OSError as e:
+            say(f"warning: could not write the run record under {self.paths.stack_dir} ({e.strerror})")
+
+    # -- billing ----------------------------------------------------------------------------------
+    def pod_ready(self, target: Target) -> None:
+        """The target is reachable: this command pays for it from target.billing_from."""
+        market = target.market
+        if self.accounts.on_pod and target.billing_from is not None:
+            self.accounts.ledger.open(target.billing_from, target.cost_per_hr, market)
+        self.accounts.ledger.reprice(target.cost_per_hr, market)
+
+    def close_billing(self, stopped_at: float | None, target: Target) -> None:
+        self.accounts.close_billing(stopped_at, close=True, cost_per_hr=target.cost_per_hr)
+
+    def spent(self) -> float | None:
+        return self.accounts.spent(time.time())
+
+    def prices(self) -> list[report.Price]:
+        """This command's pod time per market and price (more than one after a move to on-demand)."""
+        return [report.Price(m, r, secs, usd) for m, r, secs, usd in self.accounts.ledger.by_price(time.time())]
+
+    # -- attempts ---------------------------------------------------------------------------------
+    def launched(
+        self, launched: Launched, target: Target, *, recovered: str | None, detected_at: float | None, say: Say
+    ) -> None:
+        self.record.log, self.record.state_file = launched.log, launched.state_file
+        self.record.status = "running"
+        self.record.pod_id = target.pod_id
+        a = self.record.attempt(launched.attempt)
+        if a is None:
+            a = runrecord.AttemptRecord(
+                attempt=launched.attempt,
+                log_offset=launched.log_offset,
+                resume_from=launched.resume_from,
+                status=launched.status,
+                started_at=runrecord.utc_now(),
+            )
+            self.record.attempts.append(a)
+        if self.accounts.on_pod:
+            a.pod_id, a.market, a.cost_per_hr = target.pod_id, target.market, target.cost_per_hr
+        if recovered is not None:
+            a.recovery = recovered
+            if detected_at is not None:
+                a.recovery_s = round(time.time() - detected_at, 1)
+            self.record.recoveries = (self.record.recoveries or 0) + 1
+        self.save(say)
+
+    def adopt(self, run_id: str) -> None:
+        """Follow a run this command did not start: its record (if this machine has one) continues."""
+        if run_id == self.record.run_id:
+            return
+        if not self.record.attempts:
+            self.paths.run_file(self.record.run_id).unlink(missing_ok=True)
+        previous = runrecord.load(self.paths, run_id)
+        if previous is not None:
+            previous.status = self.record.status
+            self.record = self.accounts.record = previous
+            for step, loss in previous.loss_points:  # its loss curve continues too
+                self.loss.add(int(step), float(loss))
+        self.record.run_id = run_id
+
+    def attempt_ended(self, launched: Launched, state: str, exit_code: int | None, checkpoint: str | None) -> None:
+        a = self.record.attempt(launched.attempt)
+        if a is not None:
+            a.ended_at, a.state, a.exit_code, a.last_checkpoint = runrecord.utc_now(), state, exit_code, checkpoint
+        if checkpoint:
+            self.last_checkpoint = self.record.last_checkpoint = checkpoint
+
+    def interrupted(
+        self, launched: Launched | None, outcome: Interrupted, now: float, target: Target, say: Say
+    ) -> None:
+        """An attempt ended early (launched is None: the pod went away while it was being launched)."""
+        if launched is not None:
+            self.attempt_ended(launched, outcome.kind, None, outcome.checkpoint)
+        attempt = self.record.attempt(launched.attempt) if launched is not None else None
+        self.accounts.interrupted(
+            attempt,
+            outcome.kind,
+            now,
+            billing_stopped=outcome.kind != StopCause.KILLED,
+            cost_per_hr=target.cost_per_hr,
+        )
+        self.save(say)
+
+    def settle_loss(self, resume_from: str | None, detected_at: float, say: Say) -> bool:
+        """The steps and time the resume from `resume_from` redoes; True when there was a loss to settle."""
+        if self.accounts.pending is None:
+            return False
+        self.accounts.settle_loss(resume_from, detected_at)
+        self.save(say)
+        return True
+
+    def finished(
+        self, launched: Launched, *, state: str, code: int, checkpoint: str | None, stop, target: Target
+    ) -> None:
+        """The end of the run (stop: the target's StopReport)."""
+        import remote.podside.contract as pc
+
+        self.attempt_ended(launched, state, code, checkpoint)
+        self.accounts.attempt_costs(self.record.attempt(launched.attempt), stop.stopped_at or time.time())
+        self.record.status = state if state in pc.TERMINAL_STATES else "unknown"
+        self.record.exit_code = code
+        self.record.pod_stop = stop.text if self.accounts.on_pod else None
+        self.close_billing(stop.stopped_at, target)
+
+
+__all__ = ["RunLedger"]

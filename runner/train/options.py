@@ -1,0 +1,45 @@
+"""What the user asked `runner train` for, typed: built once from the flags by the command layer
+(runner/train/command.py), read by everything below it instead of the argparse Namespace."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from runner.commands.argtypes import HostSpec
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    config: str
+    run_id: str | None = None  # None: a new run, named after the config and the time
+    detach: bool = False
+    keep_pod: bool = False
+    budget_usd: float | None = None
+    max_recoveries: int = 3
+    allow_unpushed: bool = False
+    workspace: str | None = None
+    local: bool = False
+    host: HostSpec | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> TrainOptions:
+        return cls(
+            config=args.config,
+            run_id=args.run_id,
+            detach=bool(args.detach),
+            keep_pod=bool(args.keep_pod),
+            budget_usd=args.budget_usd,
+            max_recoveries=args.max_recoveries,
+            allow_unpushed=bool(args.allow_unpushed),
+            workspace=args.workspace,
+            local=bool(args.local),
+            host=args.host,
+        )
+
+    @property
+    def on_stack_pod(self) -> bool:
+        return not self.local and self.host is None
+
+
+__all__ = ["TrainOptions"]
