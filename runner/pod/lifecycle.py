@@ -138,7 +138,7 @@ def wait_reachable(
             shown = f"{pod.status}, no public SSH port yet" if pod.is_running else pod.status
             if last_seen != (pod.status, None):
                 say(
-                    f"waiting for pod {pod_id} to be running with SSH (now {shown}; "
+                    f"waiting for pod {pod_id} to be RUNNING with SSH (now {shown}; "
                     f"{_secs(elapsed)} elapsed, up to {_secs(deadline_s)})"
                 )
             last_seen = (pod.status, None)
