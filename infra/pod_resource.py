@@ -22,7 +22,7 @@ from backends.runpod.client import RunPodClient
 from backends.runpod.models import TERMINATED, Pod, PodSpec
 from infra import pod_lifecycle as life
 from infra import provider_support as ps
-from infra.config import DEFAULT_IDLE_STOP_MINUTES, SPOT_FALLBACKS, SSH_USER, WORKSPACE
+from infra.stack_config import DEFAULT_IDLE_STOP_MINUTES, SPOT_FALLBACKS, SSH_USER, WORKSPACE
 from remote.podside.bundle import idle_start_command
 
 REPLACE_KEYS = (

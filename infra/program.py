@@ -7,8 +7,8 @@ from typing import Any
 
 import pulumi
 
-from infra.config import StackConfig, default_name
 from infra.pod_resource import PodArgs, SpotPod
+from infra.stack_config import StackConfig, default_name
 from infra.volume_resource import NetworkVolume, VolumeArgs
 
 

@@ -15,7 +15,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from backends.runpod.errors import NotFound, VolumeInUse
 from backends.runpod.models import NetworkVolume as RunPodVolume
 from infra import provider_support as ps
-from infra.config import VOLUME_SIZE_RANGE
+from infra.stack_config import VOLUME_SIZE_RANGE
 
 INPUT_KEYS = ("volume_name", "size_gb", "data_center")
 REPLACE_KEYS = ("data_center",)

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from typing import List, NamedTuple, Optional, Tuple
 
-from .inputs import InputError, Settings
+from .inputs import InputError, LaunchSettings
 
 
 def mask_url(url: str) -> str:
@@ -47,7 +47,7 @@ def short_head(repo_dir: str) -> Optional[str]:
     return _out(repo_dir, "rev-parse", "--short", "HEAD") or None
 
 
-def update(s: Settings) -> Optional[str]:
+def update(s: LaunchSettings) -> Optional[str]:
     """Bring RT_REPO_DIR to origin's RT_REPO_BRANCH; returns the short commit (None for a pushed tree
     that is not a git checkout)."""
     repo = s.repo_dir
@@ -166,7 +166,7 @@ def _status(repo_dir: str) -> Tuple[List[str], Optional[str]]:
     return changed, branch
 
 
-def _clone(s: Settings, shown: str) -> Optional[str]:
+def _clone(s: LaunchSettings, shown: str) -> Optional[str]:
     parent = os.path.dirname(s.repo_dir)
     try:
         os.makedirs(parent, exist_ok=True)

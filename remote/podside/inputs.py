@@ -44,7 +44,7 @@ class InputError(Exception):
     """A problem the user must fix; its text is one line that says what to do."""
 
 
-class Settings(NamedTuple):
+class LaunchSettings(NamedTuple):
     """The checked inputs (a NamedTuple, not a dataclass: dataclasses imports inspect, ~8 ms of every
     launcher and supervisor start)."""
 
@@ -72,7 +72,7 @@ class Settings(NamedTuple):
         return VolumePaths(self.workspace)
 
 
-def read_settings(environ: Mapping[str, str]) -> Settings:
+def read_settings(environ: Mapping[str, str]) -> LaunchSettings:
     """All inputs with their defaults, validated as far as both modes need (launch adds check_launch)."""
 
     def get(name: str, default: str = "") -> str:
@@ -123,7 +123,7 @@ def read_settings(environ: Mapping[str, str]) -> Settings:
         repo_dir = derived
     if repo_dir and not repo_dir.startswith("/"):
         repo_dir = os.path.join(workspace, repo_dir)
-    return Settings(
+    return LaunchSettings(
         action=action,
         workspace=workspace,
         repo_url=repo_url,
@@ -145,7 +145,7 @@ def read_settings(environ: Mapping[str, str]) -> Settings:
     )
 
 
-def check_launch(s: Settings) -> None:
+def check_launch(s: LaunchSettings) -> None:
     """What only a launch needs (inspect must work on a bare pod with nothing but the workspace)."""
     if not s.config:
         raise InputError(
@@ -200,7 +200,7 @@ def read_env_file(path: str) -> Optional[Dict[str, str]]:
     return values
 
 
-def gpu_count(s: Settings, environ: Mapping[str, str]) -> int:
+def gpu_count(s: LaunchSettings, environ: Mapping[str, str]) -> int:
     """RT_GPU_COUNT, else RUNPOD_GPU_COUNT from the environment or RunPod's file, else 1."""
     text = s.gpu_count_text or environ.get("RUNPOD_GPU_COUNT") or ""
     if not text:

@@ -8,10 +8,10 @@ from typing import Any, Dict
 
 from . import checkpoints, configfile, idlewatch, record, tmuxsession
 from .contract import INSPECT_PREFIX, InspectKey, StateKey, format_answer
-from .inputs import Settings
+from .inputs import LaunchSettings
 
 
-def report(s: Settings) -> Dict[str, Any]:
+def report(s: LaunchSettings) -> Dict[str, Any]:
     paths = s.paths
     state = record.load(paths.state_file)
     repo_dir = s.repo_dir or (state or {}).get(StateKey.REPO_DIR) or ""
@@ -46,6 +46,6 @@ def report(s: Settings) -> Dict[str, Any]:
     }
 
 
-def inspect(s: Settings) -> int:
+def inspect(s: LaunchSettings) -> int:
     print(format_answer(INSPECT_PREFIX, report(s)))
     return 0

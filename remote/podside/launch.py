@@ -26,7 +26,7 @@ from .contract import (
     StateKey,
     format_answer,
 )
-from .inputs import InputError, Settings, check_launch, gpu_count, launch_kind, under_repo
+from .inputs import InputError, LaunchSettings, check_launch, gpu_count, launch_kind, under_repo
 from .loglines import Header
 
 LOCK_WAIT_S = 120.0
@@ -59,7 +59,7 @@ def launch_lock(path: str, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
         os.close(fd)
 
 
-def already_running(s: Settings) -> Dict[str, Any]:
+def already_running(s: LaunchSettings) -> Dict[str, Any]:
     state = record.load(s.paths.state_file) or {}
     result: Dict[str, Any] = {ResultKey.STATUS: LaunchStatus.ALREADY_RUNNING.value}
     for key in (
@@ -107,7 +107,7 @@ def _await_supervisor(state_file: str, pid: Optional[int], wait_s: float = SUPER
     return False
 
 
-def launch(s: Settings, environ: Mapping[str, str], program: str) -> int:
+def launch(s: LaunchSettings, environ: Mapping[str, str], program: str) -> int:
     check_launch(s)
     for name in ("TMUX", "TMUX_PANE"):
         os.environ.pop(name, None)
@@ -153,7 +153,7 @@ def launch(s: Settings, environ: Mapping[str, str], program: str) -> int:
     return 0
 
 
-def watch_idle(s: Settings, program: str) -> None:
+def watch_idle(s: LaunchSettings, program: str) -> None:
     """The idle stop for what comes after this run (--keep-pod, a failed launch left running...).
     A watcher with the same time already running is left alone; any failure is only a warning."""
     if s.idle_stop_minutes <= 0:
@@ -166,7 +166,7 @@ def watch_idle(s: Settings, program: str) -> None:
         sys.stderr.write(f"warning: could not start the idle stop ({exc}); the pod stops only at the end of the run\n")
 
 
-def start(s: Settings, environ: Mapping[str, str], token: str, argv: List[str], pid: Optional[int]) -> None:
+def start(s: LaunchSettings, environ: Mapping[str, str], token: str, argv: List[str], pid: Optional[int]) -> None:
     """Everything after the early session start; the last step hands the supervisor its plan."""
     paths = s.paths
     commit = gitcode.update(s)

@@ -16,7 +16,7 @@ from runner.errors import PodLeft, PodNotRunning, RunnerError
 from runner.pod.link import PodLink, open_pod_link
 from runner.pod.stack import read_outputs_for
 from runner.remote.follow import FollowEnd, FollowEvents, FollowPolicy, follow_with_reconnect, gave_up
-from runner.remote.inspect import tail_log
+from runner.remote.pod_view import tail_log
 from runner.remote.ssh import SshConnection
 from runner.settings import Settings
 from runner.types import Say

@@ -99,7 +99,7 @@ def _output_dir(args: argparse.Namespace, settings: Settings, outputs: StackOutp
     repo_dir = (state or {}).get("repo_dir") or paths.default_repo_dir(settings.repo_url)
     config = getattr(args, "config", None)
     if config:
-        from runner.train.config import load_train_config
+        from runner.train.train_config import load_train_config
 
         out = load_train_config(config, settings.project_root).output_dir
         if PurePosixPath(out).is_absolute():
@@ -112,7 +112,7 @@ def _output_dir(args: argparse.Namespace, settings: Settings, outputs: StackOutp
         return str(PurePosixPath(repo_dir) / out)
     if state and state.get("output_dir"):
         return str(state["output_dir"])
-    from runner.train import record as runrecord
+    from runner.train import run_record as runrecord
 
     try:
         run_id = settings.paths.last_run.read_text().strip()

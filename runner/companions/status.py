@@ -30,12 +30,12 @@ from runner.errors import RunnerError
 from runner.pod.pod import StackPod, with_user
 from runner.pod.stack import StackOutputs
 from runner.pod.state import PodState
-from runner.remote.inspect import inspect_pod, tail_log
+from runner.remote.pod_view import inspect_pod, tail_log
 from runner.settings import Settings
 from runner.timestamps import parse_utc
 from runner.train import losscurve
-from runner.train import record as runrecord
-from runner.train.record import RunRecord
+from runner.train import run_record as runrecord
+from runner.train.run_record import RunRecord
 
 LOG_LINES = 10
 LOSS_LOG_BYTES = 256 * 1024  # without a trainer_state.json, the loss comes from this much of the log's end
@@ -130,7 +130,7 @@ def _loss_on_pod(conn: Any, newest_checkpoint: str | None, log: str) -> dict[str
 
 
 def _accounting(record: RunRecord) -> dict[str, Any]:
-    """Recovery accounting of a run recorded on this machine (runner/train/record.py, runner/train/accounting.py)."""
+    """Recovery accounting of a run recorded on this machine (runner/train/run_record.py, runner/train/accounting.py)."""
     return {
         "attempts": len(record.attempts),
         "preemptions": record.preemptions or 0,
@@ -207,7 +207,7 @@ def _idle(data: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _last_local_run(settings: Settings) -> tuple[RunRecord, str] | None:
-    """The newest run started from this machine for this stack (runner/train/record.py), if any."""
+    """The newest run started from this machine for this stack (runner/train/run_record.py), if any."""
     paths = settings.paths
     try:
         run_id = paths.last_run.read_text().strip()

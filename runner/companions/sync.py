@@ -165,7 +165,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     via = getattr(args, "via", None)  # None: S3 when available, else rsync over SSH
     outputs = read_outputs_for(settings) if via != "ssh" else None
     if outputs is not None:
-        from runner.volume.config import Unavailable, resolve, say_hint_once
+        from runner.volume.s3_config import Unavailable, resolve, say_hint_once
 
         found = resolve(settings, outputs)
         if isinstance(found, Unavailable) and via is None:  # the common case: no S3 key

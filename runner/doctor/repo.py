@@ -44,7 +44,7 @@ def repo_url(ctx: Context) -> Check:
 
 
 def train_config(ctx: Context) -> list[Check]:
-    from runner.train.config import load_train_config
+    from runner.train.train_config import load_train_config
 
     root = ctx.settings.project_root
     if ctx.config:

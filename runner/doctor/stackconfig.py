@@ -2,7 +2,7 @@
 
 The doctor needs it before the first `pulumi up` (no outputs yet) and for what outputs do not
 carry (the public key the pod accepts). Secrets are never read here. Defaults are the program's
-(infra/config.py), repeated as literals so the doctor does not import Pulumi.
+(infra/stack_config.py), repeated as literals so the doctor does not import Pulumi.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ _STR = (
 )
 _INT = ("ssh_port", "gpu_count")
 _FLOAT = ("bid_per_gpu", "cost_per_hr", "max_on_demand_price", "idle_stop_minutes")
-DEFAULT_IDLE_STOP_MINUTES = 20.0  # infra/config.py's default of idleStopMinutes
+DEFAULT_IDLE_STOP_MINUTES = 20.0  # infra/stack_config.py's default of idleStopMinutes
 
 
 def parse_outputs(data: object, stack: str) -> StackOutputs:

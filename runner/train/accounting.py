@@ -4,7 +4,7 @@ BillingLedger: pod time as segments (a preempted pod bills nothing until it runs
 the hourly price of the pod it was on, so a run that moved from spot to on-demand adds up right.
 StepProgress: the highest training step seen in one attempt's log lines and when each step first
 showed up, so that the steps and time redone after a resume can be reported.
-Accounts: both, written into the run record (runner/train/record.py) as the session goes.
+Accounts: both, written into the run record (runner/train/run_record.py) as the session goes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from remote.podside.contract import checkpoint_step, is_launcher_line
 from runner.pod.state import PodState
-from runner.train.record import AttemptRecord, RunRecord, utc_time
+from runner.train.run_record import AttemptRecord, RunRecord, utc_time
 
 
 @dataclass

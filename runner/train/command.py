@@ -36,11 +36,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _checked_session(options: TrainOptions, settings: Settings, early: EarlyLink | None) -> int:
     from runner.train import prechecks
-    from runner.train.config import load_train_config
     from runner.train.console import Console
     from runner.train.recovery import AutoRecovery
     from runner.train.session import TrainSession
     from runner.train.targets import make_target
+    from runner.train.train_config import load_train_config
     from runner.types import TargetKind
 
     target = make_target(options, settings, early=early)

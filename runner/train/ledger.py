@@ -14,13 +14,13 @@ import time
 
 from runner.paths import StatePaths
 from runner.settings import Settings
-from runner.train import record as runrecord
 from runner.train import report
+from runner.train import run_record as runrecord
 from runner.train.accounting import Accounts
-from runner.train.config import TrainConfig
 from runner.train.events import Interrupted, Launched, StopCause
 from runner.train.losscurve import LossCurve
 from runner.train.targets.base import Target
+from runner.train.train_config import TrainConfig
 from runner.types import Say, TargetKind
 
 

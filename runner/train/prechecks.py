@@ -9,10 +9,10 @@ import threading
 from runner.errors import RunnerError, UsageError
 from runner.settings import Settings
 from runner.train import repo_check
-from runner.train.config import TrainConfig
 from runner.train.console import Console
 from runner.train.options import TrainOptions
 from runner.train.targets import Target
+from runner.train.train_config import TrainConfig
 from runner.types import TargetKind
 
 

@@ -34,7 +34,7 @@ class RepoCheckError(UsageError):
 
 
 def mask_url(url: str) -> str:
-    """A repo URL with any credentials in it hidden (the same rule as runner/train/launch.py)."""
+    """A repo URL with any credentials in it hidden (the same rule as runner/train/remote_launch.py)."""
     return re.sub(r"(://)[^/@]*@", r"\1***@", url)
 
 

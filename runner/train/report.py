@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from runner.train import losscurve
 from runner.train.events import Ended, Launched
-from runner.train.record import RunRecord
+from runner.train.run_record import RunRecord
 from runner.train.targets import StopReport, Target
 from runner.types import Say, TargetKind
 

@@ -25,14 +25,14 @@ from runner.errors import EXIT_INTERRUPTED, RunnerError
 from runner.settings import Settings
 from runner.train import report
 from runner.train.attempt import follow_attempt
-from runner.train.config import TrainConfig, uncommitted_warning
 from runner.train.console import Console, LogView
 from runner.train.events import RECOVERABLE, Detached, Ended, Interrupted, Launched, Lost, StopCause
-from runner.train.launch import LaunchError, launch_surviving_drops, launcher_env, mask_url
 from runner.train.ledger import RunLedger
 from runner.train.options import TrainOptions
 from runner.train.recovery import Recovery, ReportAndExit, RunContext
+from runner.train.remote_launch import LaunchError, launch_surviving_drops, launcher_env, mask_url
 from runner.train.targets import Target
+from runner.train.train_config import TrainConfig, uncommitted_warning
 from runner.types import TargetKind
 
 

@@ -41,7 +41,7 @@ def check_access(settings, outputs) -> Access:
     """Is the stack's volume reachable through S3 with the configured keys? One HeadBucket; never raises
     for S3 failures (a SettingsError for a placeholder key does propagate). No RunPod API call."""
     from runner.errors import VolumeAuthError, VolumeClockSkew, VolumeError
-    from runner.volume.config import Unavailable, resolve
+    from runner.volume.s3_config import Unavailable, resolve
 
     found = resolve(settings, outputs)
     if isinstance(found, Unavailable):
@@ -70,7 +70,7 @@ def read_file(settings, outputs, path: str) -> bytes | None:
     available for this stack (no keys / data center without it). `path` is as the pod sees it
     (e.g. <workspace>/.runner/self_stop.json) or relative to the workspace. No pod, no RunPod API call.
     Raises VolumeError (exit 5) when S3 is configured but fails (keys rejected, clock, network)."""
-    from runner.volume.config import Unavailable, resolve
+    from runner.volume.s3_config import Unavailable, resolve
 
     found = resolve(settings, outputs)
     if isinstance(found, Unavailable):

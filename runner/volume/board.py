@@ -17,8 +17,8 @@ from typing import Any
 
 from remote.podside.contract import VolumePaths
 from runner.errors import UsageError
-from runner.volume.config import Unavailable, VolumeS3, say_hint_once
-from runner.volume.config import resolve as resolve_s3
+from runner.volume.s3_config import Unavailable, VolumeS3, say_hint_once
+from runner.volume.s3_config import resolve as resolve_s3
 
 INSTALL = "pip install tensorboard"
 EVENT_MARK = "tfevents"

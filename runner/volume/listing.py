@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import VolumeError
-from runner.volume.config import UPLOADS_PREFIX
+from runner.volume.s3_config import UPLOADS_PREFIX
 
 PAGE_SIZE = 1000
 MAX_STALLS = 4

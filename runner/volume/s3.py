@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from runner.errors import VolumeAuthError, VolumeClockSkew, VolumeError, redact
-from runner.volume.config import VolumeS3
 from runner.volume.listing import RemoteObject, list_files
+from runner.volume.s3_config import VolumeS3
 
 MAX_ATTEMPTS = 10
 MTIME_META = "rt-mtime-ns"  # object metadata: the local file's mtime (ns) at upload

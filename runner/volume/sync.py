@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from runner.errors import EXIT_INTERRUPTED, UsageError
-from runner.volume.config import Unavailable, VolumeS3, resolve, say_hint_once
 from runner.volume.plan import Manifest, make_plan, walk
+from runner.volume.s3_config import Unavailable, VolumeS3, resolve, say_hint_once
 from runner.volume.transfer import Cancelled, Progress, Upload, transfer_all
 
 PARALLEL = 8

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.errors import VolumeError
-from runner.volume.config import PUT_LIMIT as RUNPOD_PUT_LIMIT
 from runner.volume.s3 import MTIME_META, VolumeClient, translate
+from runner.volume.s3_config import PUT_LIMIT as RUNPOD_PUT_LIMIT
 
 PUT_LIMIT = RUNPOD_PUT_LIMIT  # module-level so tests (and the stand-in's scaled-down cap) can lower it
 PART_SIZE = 64 * 1024 * 1024

@@ -1,6 +1,6 @@
 """`runner logs` and `runner status` on a stopped pod: the log and the run's state read from the volume
 through S3 (no pod, no billable call). Each returns None / leaves the report alone when S3 is not
-available, after saying once what it would give (runner/volume/config.py say_hint_once)."""
+available, after saying once what it would give (runner/volume/s3_config.py say_hint_once)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from remote.podside.contract import VolumePaths, parse_json_object
 from runner.errors import RunnerError
-from runner.volume.config import Unavailable, VolumeS3, resolve, say_hint_once
+from runner.volume.s3_config import Unavailable, VolumeS3, resolve, say_hint_once
 
 TAIL_CHUNK = 64 * 1024
 

@@ -11,7 +11,7 @@ import pulumi
 import pytest
 import yaml
 
-from infra.config import ConfigError, StackConfig, default_name, validate_public_key
+from infra.stack_config import ConfigError, StackConfig, default_name, validate_public_key
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from runner.train.launch import launcher_env
+from runner.train.remote_launch import launcher_env
 from tests.remote_harness import PodSandbox, git, write_executable
 
 

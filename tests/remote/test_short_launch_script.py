@@ -1,4 +1,4 @@
-"""The short launch script (runner/train/launch.py, remote/podside/bundle.short_launcher_script):
+"""The short launch script (runner/train/remote_launch.py, remote/podside/bundle.short_launcher_script):
 once a launch through an endpoint succeeded, the runner sends the shim without the ~200 kB embedded
 program; the shim runs `.runner/podside-<hash>.pyz` from the volume, or answers RT_NEED_PROGRAM
 when it is not there, and the runner sends the full script on the same connection.
@@ -17,9 +17,9 @@ import pytest
 
 from remote.podside import bundle, contract
 from remote.podside.contract import VolumePaths
-from runner.remote.inspect import inspect_pod
 from runner.remote.local import LocalShell
-from runner.train import launch as train_launch
+from runner.remote.pod_view import inspect_pod
+from runner.train import remote_launch as train_launch
 from tests.remote_harness import PodSandbox
 
 

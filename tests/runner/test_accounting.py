@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from runner.train import report
 from runner.train.accounting import BillingLedger, StepProgress
-from runner.train.record import RunRecord
+from runner.train.run_record import RunRecord
 from runner.types import TargetKind
 
 

@@ -1,4 +1,4 @@
-"""An SSH drop at any moment of the launch never fails a run that started (runner/train/launch.py).
+"""An SSH drop at any moment of the launch never fails a run that started (runner/train/remote_launch.py).
 
 The drops are real: the sshd stand-in kills every session (and what runs in it: the launcher, git),
 as a network drop would, at a chosen phase of the launch. Afterwards the runner reconnects, asks the

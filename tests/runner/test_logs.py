@@ -9,7 +9,7 @@ from remote.podside.contract import VolumePaths
 from runner import cli
 from runner.companions.logs import PodStoppedWhileFollowing, follow_log
 from runner.pod.link import open_pod_link
-from runner.remote.inspect import tail_log
+from runner.remote.pod_view import tail_log
 from standins.pod_sandbox import wait_until
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
 

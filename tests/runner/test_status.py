@@ -11,8 +11,8 @@ import pytest
 
 from runner import cli
 from runner.companions.status import LogReport, LossReport, PodReport, StatusReport, TrainingReport
-from runner.train import record as runrecord
-from runner.train.record import AttemptRecord, RunRecord
+from runner.train import run_record as runrecord
+from runner.train.run_record import AttemptRecord, RunRecord
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
 
 TOP_KEYS = ["stack", "pod_id", "pod", "training", "log", "errors"]
@@ -98,7 +98,7 @@ def seed_run(workspace, *, state: str = "running") -> dict:
 def train_session(pod_env, monkeypatch):
     """A tmux session on the 'pod' standing in for the training session (unique name, removed after)."""
     name = f"rt-test-train-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setattr("runner.remote.inspect.TRAIN_SESSION", name)
+    monkeypatch.setattr("runner.remote.pod_view.TRAIN_SESSION", name)
     with pod_env.remote() as conn:
         # Marked like the launcher marks its sessions (tmux option @rt_owner), so inspect counts it.
         assert conn.run(

@@ -13,9 +13,9 @@ from botocore.exceptions import ClientError
 from runner.errors import VolumeAuthError, VolumeClockSkew
 from runner.pod.stack import StackOutputs
 from runner.volume import AccessState, check_access, read_file
-from runner.volume.config import VolumeS3
 from runner.volume.listing import list_files
 from runner.volume.s3 import VolumeClient
+from runner.volume.s3_config import VolumeS3
 from standins.runpod_s3 import RunPodS3
 
 

@@ -24,7 +24,7 @@ from remote.podside.contract import Inputs, LaunchStatus, ResultKey, StateKey, V
 from runner import timeouts
 from runner.errors import RETRYABLE_SSH, SshDisconnected, UsageError
 from runner.paths import write_private
-from runner.remote.inspect import PodInspect, inspect_pod
+from runner.remote.pod_view import PodInspect, inspect_pod
 from runner.remote.shell import RunResult, Shell
 from runner.train.events import Interrupted, Launched
 from runner.types import Say
