@@ -213,6 +213,18 @@ class StopMethod:
 VENV_REQUIREMENTS_MARKER = ".rt-requirements.sha256"  # <repo>/venv/<this>: cache key of the last good install
 
 
+# ---------------------------------------------------------------- supervise.json (launcher -> supervisor)
+class PlanKey:
+    """Keys of <workspace>/.runner/supervise.json: what the launcher hands the supervisor it started
+    (VolumePaths.supervisor_plan, mode 0600; handoff.py waits for the one carrying its token)."""
+
+    ENV, WORKSPACE, REPO_DIR, CONFIG_PATH, OUTPUT_DIR = "env", "workspace", "repo_dir", "config_path", "output_dir"
+    TRAIN_SCRIPT, LAUNCHER, GPU_COUNT = "train_script", "launcher", "gpu_count"
+    RUN_ID, ATTEMPT, RESUME_FROM = "run_id", "attempt", "resume_from"
+    STOP_POD, PYTHON, RP_ENV_FILE, ACK_WAIT, SESSION = "stop_pod", "python", "rp_env_file", "ack_wait", "session"
+    TOKEN = "token"  # the launch token (handoff.py)
+
+
 # ---------------------------------------------------------------- state.json
 class StateKey:
     """Keys of <workspace>/.runner/state.json (one record: the current attempt of the current run)."""

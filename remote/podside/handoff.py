@@ -20,8 +20,8 @@ import time
 from typing import Any, Dict, Optional, Tuple
 
 from . import tmuxsession
+from .contract import PlanKey
 
-TOKEN_KEY = "token"  # the plan's copy of the launch token
 PLAN_POLL_S = 0.004  # a stat() per poll; the plan is written once, atomically
 PLAN_WAIT_S = 3600.0  # bound on the wait even while the launcher lives (a huge clone)
 GONE_WAIT_S = 5.0
@@ -55,7 +55,7 @@ def read_plan(path: str, token: str) -> Optional[Dict[str, Any]]:
             plan = json.load(fh)
     except (OSError, ValueError):
         return None
-    return plan if isinstance(plan, dict) and plan.get(TOKEN_KEY) == token else None
+    return plan if isinstance(plan, dict) and plan.get(PlanKey.TOKEN) == token else None
 
 
 def await_plan(

@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional
 
 from . import checkpoints, handoff, logbook, record, selfstop
 from .children import Children
-from .contract import AttemptState, VolumePaths, ack_text
+from .contract import AttemptState, PlanKey, VolumePaths, ack_text
 from .loglines import EndedNote, Footer
 from .venvsetup import VenvError, VenvSetup
 
@@ -48,7 +48,7 @@ def training_env(base: Dict[str, str], repo_dir: str, workspace: str) -> Dict[st
 
 
 def training_command(plan: Dict[str, Any], env: Dict[str, str]) -> List[str]:
-    kind, gpus, script = plan["launcher"], int(plan["gpu_count"]), plan["train_script"]
+    kind, gpus, script = plan[PlanKey.LAUNCHER], int(plan[PlanKey.GPU_COUNT]), plan[PlanKey.TRAIN_SCRIPT]
     if kind == "python":
         argv = ["python", "-u", script]
     elif kind == "torchrun":
@@ -64,9 +64,9 @@ def training_command(plan: Dict[str, Any], env: Dict[str, str]) -> List[str]:
                 "or pick another RT_LAUNCHER"
             )
         argv = ["accelerate", "launch", f"--num_processes={gpus}"] + (["--multi_gpu"] if gpus > 1 else []) + [script]
-    argv += ["--config", plan["config_path"]]
-    if plan.get("resume_from"):
-        argv += ["--resume", plan["resume_from"]]
+    argv += ["--config", plan[PlanKey.CONFIG_PATH]]
+    if plan.get(PlanKey.RESUME_FROM):
+        argv += ["--resume", plan[PlanKey.RESUME_FROM]]
     return argv
 
 
@@ -81,12 +81,12 @@ def warm_end_imports() -> None:
 class Supervisor:
     def __init__(self, plan: Dict[str, Any]):
         self.plan = plan
-        self.paths = VolumePaths(plan["workspace"])
+        self.paths = VolumePaths(plan[PlanKey.WORKSPACE])
         self.log = logbook.Log(self.paths.log, pane=True)
         self.state = record.StateFile(self.paths.state_file)
         self.children = Children(self.paths.log)
-        self.run_id: str = plan["run_id"]
-        self.attempt: int = int(plan["attempt"])
+        self.run_id: str = plan[PlanKey.RUN_ID]
+        self.attempt: int = int(plan[PlanKey.ATTEMPT])
         self.key: Optional[str] = None
         self.fail_message = ""
         self.interrupted = False
@@ -96,7 +96,7 @@ class Supervisor:
         for sig in SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
         child = self.children.signal(signal.SIGTERM)
-        last = checkpoints.newest(self.plan["output_dir"])
+        last = checkpoints.newest(self.plan[PlanKey.OUTPUT_DIR])
         now = record.utc_now()
         try:
             self.state.update(
@@ -134,12 +134,12 @@ class Supervisor:
         # pip and training get the launch's environment, which never has it.
         self.key = os.environ.get("RUNPOD_API_KEY")
         os.environ.clear()
-        os.environ.update(self.plan["env"])
+        os.environ.update(self.plan[PlanKey.ENV])
         signal.signal(signal.SIGTERM, self.on_term)
         signal.signal(signal.SIGHUP, self.on_interrupt)
         signal.signal(signal.SIGINT, self.on_interrupt)
         self.state.update(supervisor_pid=os.getpid())
-        repo_dir = self.plan["repo_dir"]
+        repo_dir = self.plan[PlanKey.REPO_DIR]
         try:
             os.chdir(repo_dir)
         except OSError:
@@ -152,10 +152,10 @@ class Supervisor:
         try:
             VenvSetup(
                 repo_dir,
-                self.plan["python"],
+                self.plan[PlanKey.PYTHON],
                 self.children,
                 self.log.note,
-                cache_dir=os.path.join(self.plan["workspace"], ".cache"),
+                cache_dir=os.path.join(self.plan[PlanKey.WORKSPACE], ".cache"),
             ).ensure()
         except VenvError as exc:
             self.fail_message = str(exc)
@@ -163,7 +163,7 @@ class Supervisor:
         if self.interrupted:
             self.fail_message = "interrupted during setup"
             return self.finish(AttemptState.FAILED, 130)
-        env = training_env(dict(os.environ), repo_dir, self.plan["workspace"])
+        env = training_env(dict(os.environ), repo_dir, self.plan[PlanKey.WORKSPACE])
         try:
             argv = training_command(self.plan, env)
         except CommandError as exc:
@@ -189,7 +189,7 @@ class Supervisor:
     def finish(self, state: AttemptState, code: Optional[int]) -> int:
         for sig in SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
-        last = checkpoints.newest(self.plan["output_dir"])
+        last = checkpoints.newest(self.plan[PlanKey.OUTPUT_DIR])
         ended = EndedNote(state.value, code, last).line(self.fail_message)
         self.log.line(ended)
         logbook.say(ended)
@@ -202,7 +202,7 @@ class Supervisor:
             message=self.fail_message or None,
             train_pid=None,
         )
-        if not self.plan["stop_pod"]:
+        if not self.plan[PlanKey.STOP_POD]:
             # --keep-pod on a pod; --host and --local always (this machine may be no pod at all)
             self.log.note("RT_STOP_POD=0: not stopping this machine")
             self.state.update(stop_requested=False, **ending)
@@ -216,7 +216,7 @@ class Supervisor:
             selfstop.write_marker(self.paths.self_stop_marker, self.run_id, self.attempt)
         except OSError as exc:
             self.log.note(f"stop: could not write {self.paths.self_stop_marker} ({exc.strerror})")
-        creds = selfstop.read_credentials(self.plan["rp_env_file"], os.environ, self.key, self.log.note)
+        creds = selfstop.read_credentials(self.plan[PlanKey.RP_ENV_FILE], os.environ, self.key, self.log.note)
         method = selfstop.stop_pod(creds, os.environ, self.paths.log, self.log.note)
         if method:
             self.state.update(stop_method=method)
@@ -237,7 +237,7 @@ class Supervisor:
     def await_ack(self) -> None:
         """Give an attached runner up to RT_ACK_WAIT s to confirm (by writing "<run_id> <attempt>" to
         .runner/ack) that it has read the end, so the pod does not vanish first."""
-        wait = float(self.plan.get("ack_wait") or 0)
+        wait = float(self.plan.get(PlanKey.ACK_WAIT) or 0)
         if wait <= 0:
             return
         self.log.note(f"waiting up to {wait:g}s for the runner to confirm it has read the result")

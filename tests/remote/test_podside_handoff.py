@@ -21,7 +21,7 @@ import pytest
 
 from remote.podside import handoff, tmuxsession
 from remote.podside.bundle import program_bytes, program_digest
-from remote.podside.contract import BANNER
+from remote.podside.contract import BANNER, PlanKey
 from tests.remote_harness import PodSandbox, wait_for, write_executable
 
 # Runs instead of git for the first fetch/clone of a launch when RT_TEST_GIT_HOOK is set: waits
@@ -131,7 +131,7 @@ def test_the_supervisor_is_up_while_the_launcher_still_fetches(pod):
     done = pod.wait_finished()
     assert done["state"] == "succeeded" and "step 50/" in pod.log_text()
     plan = json.loads((runner_dir(pod) / "supervise.json").read_text())
-    assert plan[handoff.TOKEN_KEY] and plan["attempt"] == 2
+    assert plan[PlanKey.TOKEN] and plan[PlanKey.ATTEMPT] == 2
 
 
 @pytest.mark.parametrize("case", ["git-refusal", "script-missing", "config-missing", "no-output-dir", "log-unwritable"])
