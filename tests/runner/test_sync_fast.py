@@ -104,18 +104,6 @@ def test_rsync_starts_before_the_api_read_and_its_output_once_the_api_agrees(pod
     assert [(r.method, r.path) for r in pod_env.fake.requests] == [("GET", f"/v2/pods/{pod_env.pod_id}")]
 
 
-def test_the_command_imports_no_runpod_client_before_rsync_is_spawned():
-    code = textwrap.dedent("""
-        import sys
-        import runner.cli, runner.companions.sync
-        heavy = [m for m in ("backends.runpod.client", "http.client", "runner.volume.sync", "paramiko", "runner.pod.link")
-                 if m in sys.modules]
-        print(heavy)
-    """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
-    assert out.stdout.strip() == "[]", out.stdout
-
-
 SLOW_RSYNC = """#!/usr/bin/env python3
 # The pod's rsync, fed its input at ~2 MB/s: a transfer the test can catch half-way. Exits with rsync.
 import os, subprocess, sys, threading, time
