@@ -50,6 +50,11 @@ class RunnerError(Exception):
     def message(self) -> str:
         return render(self.summary, cause=self.cause, hint=self.hint)
 
+    @property
+    def headline(self) -> str:
+        """What happened and the other side's words, without what to do (for a line that says it next)."""
+        return render(self.summary, cause=self.cause)
+
     def add_note_of_release(self, note: str) -> None:
         """The command stopped the pod it had started again: that note replaces the hint (which may have said
         to stop it by hand); a start that timed out keeps the advice for the retry."""

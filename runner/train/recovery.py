@@ -146,15 +146,15 @@ class AutoRecovery:
         try:
             return "resumed" if t.resume(say) else "running"
         except PodGone as e:
-            say(f"{e.summary}; recreating it through the stack")
+            say(f"{e.headline}; recreating it through the stack")
             t.recreate(say)
             return "recreated"
         except PodNoCapacity as e:
-            say(f"{e.summary}; replacing it through the stack (its host has no free GPU)")
+            say(f"{e.headline}; replacing it through the stack (its host has no free GPU)")
         except SpotUnavailableError as e:
             if t.spot_fallback != "on-demand":
                 raise SpotUnavailableError(
-                    f"RunPod refused to resume spot pod {t.pod_id} ({e.summary}), and the stack's spot_fallback "
+                    f"RunPod refused to resume spot pod {t.pod_id} ({e.headline}), and the stack's spot_fallback "
                     "is 'fail', so the runner does not switch to on-demand",
                     hint=f"Allow it with {SPOT_FALLBACK}, then run the same `runner train` command again.",
                 ) from None

@@ -59,7 +59,7 @@ class PodTarget(Target):
             if self.outputs is None or self.outputs.spot_fallback != "on-demand":
                 raise
             say(
-                f"{e.summary}. The stack allows on-demand (spot_fallback=on-demand): "
+                f"{e.headline}. The stack allows on-demand (spot_fallback=on-demand): "
                 f"replacing pod {self.pod_id} through the stack"
             )
             self.recreate(say, replace=True)
