@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from backends.polling import Backoff, poll_until
 from runner.errors import ApiError, RunnerError, SpotUnavailableError, redact
+from runner.pod.judge import InterruptionJudge
 from runner.pod.link import PodLink
 from runner.pod.pod import RunningPod, Seen, StackPod, with_user
 from runner.pod.stack import StackOutputs, read_outputs_for, refresh_and_up_for, replace_and_up_for
@@ -30,6 +31,7 @@ class PodTarget(Target):
     workspace_override: str | None = None
     recreating: bool = False  # inside recreate(), before the new outputs were read
     early: EarlyLink | None = None  # the API read and SSH connection started in the background
+    _drop_judge: InterruptionJudge = field(default_factory=lambda: InterruptionJudge(reads=2), init=False, repr=False)
     _early_connection: SshConnection | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -212,6 +214,8 @@ class PodTarget(Target):
         return self.link.connect(timeout=20.0, keepalive=15)
 
     def after_disconnect(self, error: Exception, attempt: int, say: Say) -> Interrupted | None:
+        """An SSH drop asks the API; the pod is interrupted only once its answers say so consistently
+        (runner/pod/judge.py), so a drop and a stale answer never start a recovery."""
         assert self.link is not None
         before = self.link.endpoint
         try:
@@ -219,6 +223,9 @@ class PodTarget(Target):
         except ApiError as e:
             # The API being unreachable says nothing about the pod; keep trying to reconnect.
             say(f"could not ask RunPod about pod {self.pod_id} ({e.message}); still reconnecting")
+            return None
+        if self._drop_judge.saw(seen, time.time()) is None and not seen.state.up:
+            say(f"pod {self.pod_id} reads {seen.pod.status if seen.pod else 'gone'}; asking again before recovering")
             return None
         if seen.state == PodState.RUNNING:
             ep = self.link.endpoint
