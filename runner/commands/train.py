@@ -61,6 +61,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--keep-pod", action="store_true", help="leave the pod running after training ends (default: it stops itself)"
     )
+    p.add_argument(
+        "--no-watch",
+        action="store_true",
+        help="when detached (--detach, Ctrl-C), leave no background watcher to recover the run "
+        "(also RUNNER_WATCH=0); see `runner watch`",
+    )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--host",

@@ -52,7 +52,11 @@ def _checked_session(options: TrainOptions, settings: Settings, early: EarlyLink
     seen = remote.result() if remote is not None else None
     if options.keep_pod and target.kind != TargetKind.POD:
         Console(settings.secrets()).say("--keep-pod only matters for the stack's pod; ignored")
-    recovery = AutoRecovery(options.max_recoveries, options.budget_usd) if target.kind == TargetKind.POD else None
+    recovery = (
+        AutoRecovery(options.max_recoveries, options.budget_usd, paths=settings.paths)
+        if target.kind == TargetKind.POD
+        else None
+    )
     session = TrainSession(options, settings, target, cfg, recovery=recovery, remote_commit=seen.sha if seen else None)
     return session.run()
 

@@ -21,6 +21,9 @@ class TrainOptions:
     workspace: str | None = None
     local: bool = False
     host: HostSpec | None = None
+    # Detached from the stack's pod (--detach, Ctrl-C): leave a background watcher on this machine
+    # (runner/watcher/background.py); off with --no-watch or RUNNER_WATCH=0, and inside a watcher itself.
+    spawn_watcher: bool = True
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> TrainOptions:
@@ -35,6 +38,7 @@ class TrainOptions:
             workspace=args.workspace,
             local=bool(args.local),
             host=args.host,
+            spawn_watcher=not args.no_watch,
         )
 
     @property

@@ -124,15 +124,21 @@ class PodTarget(Target):
 
     def observe(self) -> Seen | None:
         """One API read, or None when the API did not answer."""
-        assert self.link is not None
-        return self.link.stack_pod.observe()
+        stack_pod = self.link.stack_pod if self.link is not None else StackPod.of(self.settings, outputs=self.outputs)
+        return stack_pod.observe()
 
     def resume(self, say: Say) -> bool:
         """Make the same pod run again (spot: the stack's bid); True when it had to be started.
         Raises PodNoCapacity / PodGone / SpotUnavailableError / PodStartTimeout / ApiError."""
-        assert self.link is not None
         asked = time.time()
-        running = self.link.ensure_running(on_progress=say)
+        if self.link is None:  # a watcher recovering a run it never followed
+            stack_pod = StackPod.of(self.settings, outputs=self.outputs)
+            self.link = PodLink(
+                self.settings, stack_pod, stack_pod.start_for_command(say=say, release_on_interrupt=False)
+            )
+            running = self.link.running
+        else:
+            running = self.link.ensure_running(on_progress=say)
         self.resumed = running.resumed
         self._running(asked, say)
         return running.resumed
