@@ -9,6 +9,7 @@ checks run, so the waiting on RunPod and on the pod's sshd overlaps that work in
 from __future__ import annotations
 
 import argparse
+import signal
 from typing import TYPE_CHECKING
 
 from runner.settings import Settings
@@ -18,8 +19,17 @@ if TYPE_CHECKING:
     from runner.train.options import TrainOptions
 
 
+def _hang_up(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # the terminal closed: detach as on Ctrl-C (training goes on, a watcher stays)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from runner.train.options import TrainOptions
+
+    try:
+        signal.signal(signal.SIGHUP, _hang_up)
+    except ValueError:
+        pass  # not the main thread (in-process tests)
 
     options = TrainOptions.from_args(args)  # below this line, nothing reads the argparse Namespace
     early = None

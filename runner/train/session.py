@@ -327,16 +327,20 @@ class TrainSession:
 
     # -- the end ----------------------------------------------------------------------------------
     def detached(self, launched: Launched, *, by_request: bool) -> int:
-        self.console.end_partial()
         self.record.status = "detached"
         self.save_record()
-        report.detached_lines(
-            self.say, self.target, launched, by_request=by_request, keep_pod=self.keep_pod, stack_flag=self.stack_flag()
-        )
+        # The watcher first: after a closed terminal's SIGHUP, printing may be the next thing to fail.
+        watcher = None
         if self.on_pod and self.options.spawn_watcher:
             from runner.watcher.background import leave_a_watcher
 
-            leave_a_watcher(self.settings, self.say, self.stack_flag())
+            watcher = leave_a_watcher(self.settings, self.stack_flag())
+        self.console.end_partial()
+        report.detached_lines(
+            self.say, self.target, launched, by_request=by_request, keep_pod=self.keep_pod, stack_flag=self.stack_flag()
+        )
+        if watcher:
+            self.say(watcher)
         return 0 if by_request else EXIT_INTERRUPTED
 
     def acknowledge(self, launched: Launched) -> dict | None:

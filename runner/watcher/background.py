@@ -24,7 +24,6 @@ from pathlib import Path
 
 from runner.paths import StatePaths, write_private
 from runner.settings import Settings
-from runner.types import Say
 
 OPT_OUT = "RUNNER_WATCH"
 
@@ -102,18 +101,16 @@ def spawn(settings: Settings) -> tuple[int, Path] | None:
     return proc.pid, log
 
 
-def leave_a_watcher(settings: Settings, say: Say, stack_flag: str = "") -> None:
-    """Nobody follows the run now: a watcher on this machine keeps recovering it; say so, and how to stop it."""
+def leave_a_watcher(settings: Settings, stack_flag: str = "") -> str:
+    """Nobody follows the run now: start a watcher on this machine; the line that says so (and how to stop it)."""
     try:
         started = spawn(settings)
     except OSError as e:
-        say(f"warning: could not start a background watcher ({e.strerror}); nothing recovers this run")
-        return
+        return f"warning: could not start a background watcher ({e.strerror}); nothing recovers this run"
     if started is None:
-        say(f"no background watcher ({OPT_OUT}=0): a preemption waits for `python -m runner watch`")
-        return
+        return f"no background watcher ({OPT_OUT}=0): a preemption waits for `python -m runner watch`"
     pid, log = started
-    say(
+    return (
         f"a background watcher (pid {pid}, log {log}) recovers this run after a preemption while this machine "
         f"is on; `python -m runner watch --stop{stack_flag}` stops it, {OPT_OUT}=0 or --no-watch goes without"
     )
