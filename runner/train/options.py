@@ -24,6 +24,8 @@ class TrainOptions:
     # Detached from the stack's pod (--detach, Ctrl-C): leave a background watcher on this machine
     # (runner/watcher/background.py); off with --no-watch or RUNNER_WATCH=0, and inside a watcher itself.
     spawn_watcher: bool = True
+    # No GPU for the pod (spot or on-demand): keep trying this long, with backoff (0: exit 4 at once).
+    wait_for_capacity_s: float = 0.0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> TrainOptions:
@@ -39,6 +41,7 @@ class TrainOptions:
             local=bool(args.local),
             host=args.host,
             spawn_watcher=not args.no_watch,
+            wait_for_capacity_s=args.wait_for_capacity or 0.0,
         )
 
     @property

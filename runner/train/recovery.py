@@ -129,20 +129,9 @@ class AutoRecovery:
                     # Another runner or watcher brought it back while this one waited for the claim.
                     run.say(f"pod {t.pod_id} runs again (another runner or watcher recovered it)")
                     return Decision(True, message="", prepared=False, recovered=RECOVERED_ELSEWHERE)
-                how = self._bring_back(interruption.kind, t, run.say)
+                how = t.wait_for_gpu(lambda: self._bring_back(interruption.kind, t, run.say), run.say)
         except SpotUnavailableError as e:
             return Decision(False, e.exit_code, f"recovery stopped: {e.message}")
-        except PodNoCapacity as e:
-            # Only after the plain recreate of a stack without pod_urn: the refresh kept the stopped pod.
-            return Decision(
-                False,
-                e.exit_code,
-                (
-                    f"recovery stopped: {e.message} `pulumi up --refresh` kept the stopped pod (a refresh does not "
-                    f"replace a stopped pod). Run `pulumi up` once so the stack exports pod_urn (then the runner "
-                    f"replaces such a pod itself), or retry later: {run.resume_command}"
-                ),
-            )
         except RunnerError as e:
             return Decision(False, e.exit_code, f"recovery stopped: {e.message} {resume}.")
         return Decision(True, message="", prepared=True, recovered=how)

@@ -79,6 +79,7 @@ class TrainSession:
             keep_pod=self.keep_pod,
             max_recoveries=options.max_recoveries,
             budget_usd=options.budget_usd,
+            wait_for_capacity_s=options.wait_for_capacity_s or None,
         )
         self.view = LogView(self.console, self.ledger.accounts.progress, self.ledger.loss)
         self.launch_time: float | None = None

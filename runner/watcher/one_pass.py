@@ -7,7 +7,8 @@ is confirmed, recover the unfinished run as `runner train` would.
                  sightings are kept in <state dir>/<stack>/watch.json, so `watch --once` from cron judges
                  across passes
     recovery     AutoRecovery, as in `runner train` (resume by bid, replace through the stack, on-demand by
-                 the stack's policy), within the run's own limits (max_recoveries, budget_usd in its record),
+                 the stack's policy), within the run's own limits (max_recoveries, budget_usd and
+                 wait_for_capacity_s in its record),
                  under the machine's recovery claim (runner/pod/claim.py): an attached `runner train` or a
                  second watcher that sees the same preemption finds the pod running again and stands back
     relaunch     a detached `runner train` session of the same run id: the next attempt from the newest
@@ -72,7 +73,9 @@ def watch_pass(settings: Settings, say: Say, *, span_s: float = SPAN_S) -> PassR
     record = runs.unfinished(paths)
     if record is None:
         return PassResult(Outcome.NOTHING)
-    target = PodTarget(settings)
+    from runner.pod.capacity import CapacityWait
+
+    target = PodTarget(settings, capacity=CapacityWait(record.wait_for_capacity_s or 0.0))
     target.preflight()
     seen = target.observe()
     sightings_file = _sightings_path(settings)
@@ -132,6 +135,7 @@ def _relaunch(settings: Settings, target, record: RunRecord, recovered: str | No
         budget_usd=record.budget_usd,
         max_recoveries=record.max_recoveries if record.max_recoveries is not None else DEFAULT_MAX_RECOVERIES,
         spawn_watcher=False,
+        wait_for_capacity_s=record.wait_for_capacity_s or 0.0,
     )
     cfg = load_train_config(record.config, settings.project_root)
     session = TrainSession(options, settings, target, cfg, recovered=recovered)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from backends.polling import Backoff, poll_until
-from runner.errors import ApiError, RunnerError, SpotUnavailableError, redact
+from runner.errors import ApiError, PodNoCapacity, RunnerError, SpotUnavailableError, redact
+from runner.pod.capacity import CapacityWait, market_line
 from runner.pod.judge import InterruptionJudge
 from runner.pod.link import PodLink
 from runner.pod.pod import RunningPod, Seen, StackPod, with_user
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from runner.pod.early_link import EarlyLink
     from runner.remote.ssh import SshConnection
 
+T = TypeVar("T")
+
 
 @dataclass
 class PodTarget(Target):
@@ -31,6 +35,7 @@ class PodTarget(Target):
     workspace_override: str | None = None
     recreating: bool = False  # inside recreate(), before the new outputs were read
     early: EarlyLink | None = None  # the API read and SSH connection started in the background
+    capacity: CapacityWait | None = None  # --wait-for-capacity: how long a "no GPU" is waited out
     _drop_judge: InterruptionJudge = field(default_factory=lambda: InterruptionJudge(reads=2), init=False, repr=False)
     _early_connection: SshConnection | None = field(default=None, init=False, repr=False)
 
@@ -73,7 +78,20 @@ class PodTarget(Target):
         """Start the pod if needed (a start that then fails stops it again: StackPod.start_for_command)."""
         self.settings.preflight()
         stack_pod = StackPod.of(self.settings, outputs=self.outputs)
-        return PodLink(self.settings, stack_pod, stack_pod.start_for_command(say=say))
+        return PodLink(self.settings, stack_pod, self.wait_for_gpu(lambda: stack_pod.start_for_command(say=say), say))
+
+    def wait_for_gpu(self, attempt: Callable[[], T], say: Say) -> T:
+        """attempt(), tried again while RunPod has no GPU for the pod, as long as --wait-for-capacity allows."""
+        if self.capacity is None or not self.capacity.enabled:
+            return attempt()
+        result = self.capacity.retry(attempt, say, market=self.market_now)
+        self.capacity.reset()
+        return result
+
+    def market_now(self) -> str:
+        """What RunPod lists now for the stack's GPU (stock and price), for a wait's round."""
+        assert self.outputs is not None
+        return market_line(StackPod.of(self.settings, outputs=self.outputs).client, self.outputs)
 
     def _take_early(self, say: Say, asked: float) -> bool:
         """The pod was RUNNING and answered SSH in the background read (runner/pod/early_link.py): the
@@ -183,6 +201,16 @@ class PodTarget(Target):
         stack_pod = StackPod.of(self.settings, outputs=self.outputs)
         try:
             self.link = PodLink(self.settings, stack_pod, stack_pod.start_for_command(say=say))
+        except PodNoCapacity as e:
+            if self.pod_id == old and not urn:
+                raise PodNoCapacity(
+                    e.summary,
+                    cause=e.cause,
+                    hint="`pulumi up --refresh` kept the stopped pod (a refresh does not replace a stopped pod). "
+                    "Run `pulumi up` once so the stack exports pod_urn (then the runner replaces such a pod itself), "
+                    "or retry later",
+                ) from e
+            raise
         except RunnerError as e:
             # The stack just created this pod for the run: unreachable, it must not stay up billing either.
             # (A pod the stack kept and this command started is stopped by start_for_command.)
