@@ -113,15 +113,24 @@ def _save_cache(path: str, entries: List[Any]) -> None:
 
 
 def _parse_output_dir(config_path: str, repo_dir: str, text: str) -> str:
-    data = load_mapping(config_path, text)
+    value = output_dir_of(config_path, load_mapping(config_path, text))
+    return os.path.normpath(os.path.join(repo_dir, os.path.expanduser(value)))
+
+
+def output_dir_of(config_path: str, data: Any) -> str:
+    """The config's output_dir as written (stripped), or ConfigError saying what to fix: one rule for
+    the runner's check before anything is spent (runner/train/train_config.py) and the pod's launch."""
     if not isinstance(data, dict):
-        raise ConfigError(f"config {config_path} is not a YAML mapping of key: value pairs")
+        raise ConfigError(
+            f"config {config_path} must be a YAML mapping of `key: value` lines (it has no top-level keys)."
+        )
     value = data.get("output_dir")
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(
-            f"config {config_path} has no top-level output_dir (a non-empty string); add a line "
-            "such as 'output_dir: checkpoints/<experiment>'"
+            f"config {config_path} has no top-level output_dir; add a line such as "
+            "`output_dir: checkpoints/<experiment>` (checkpoints go there on the network volume, and training "
+            "resumes from the newest one)."
         )
     if "\n" in value or "\r" in value:
-        raise ConfigError(f"config {config_path}: output_dir must not contain a line break")
-    return os.path.normpath(os.path.join(repo_dir, os.path.expanduser(value.strip())))
+        raise ConfigError(f"config {config_path}: output_dir must not contain a line break.")
+    return value.strip()

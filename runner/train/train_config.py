@@ -89,17 +89,13 @@ def load_train_config(config: str, project_root: Path, *, cwd: Path | None = Non
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
         problem = getattr(e, "problem", None) or "syntax error"
         raise ConfigError(f"config {rel} is not valid YAML{where}: {problem}; fix it and retry.") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config {rel} must be a YAML mapping of `key: value` lines (it has no top-level keys).")
-    output_dir = data.get("output_dir")
-    if not isinstance(output_dir, str) or not output_dir.strip():
-        raise ConfigError(
-            f"config {rel} has no top-level output_dir; add a line such as `output_dir: checkpoints/{path.stem}` "
-            "(checkpoints go there on the network volume, and training resumes from the newest one)."
-        )
-    if "\n" in output_dir or "\r" in output_dir:
-        raise ConfigError(f"config {rel}: output_dir must not contain a line break.")
-    return TrainConfig(rel_path=rel, path=path, output_dir=output_dir.strip(), values=data)
+    from remote.podside import configfile
+
+    try:
+        output_dir = configfile.output_dir_of(rel, data)
+    except configfile.ConfigError as e:
+        raise ConfigError(str(e).replace("checkpoints/<experiment>", f"checkpoints/{path.stem}")) from None
+    return TrainConfig(rel_path=rel, path=path, output_dir=output_dir, values=data)
 
 
 def _existing(root: Path) -> str:

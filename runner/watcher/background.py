@@ -33,27 +33,9 @@ def _files(paths: StatePaths) -> tuple[Path, Path, Path]:
     return d / "watch.lock", d / "watch.pid", d / "watch.log"
 
 
-def running_pid(paths: StatePaths) -> int | None:
-    """The pid of this stack's running watcher, or None."""
-    lock, pid_file, _ = _files(paths)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            try:
-                return int(pid_file.read_text().strip())
-            except (OSError, ValueError):
-                return -1  # held, but its pid is not written yet
-        return None
-    finally:
-        os.close(fd)
-
-
 @contextmanager
-def holding(paths: StatePaths) -> Iterator[bool]:
-    """In the watcher: True while this process is the stack's one watcher (False: another one is)."""
-    lock, pid_file, _ = _files(paths)
+def _the_lock(lock: Path) -> Iterator[bool]:
+    """The watcher's flock, tried once: True while this process holds it."""
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
@@ -61,13 +43,36 @@ def holding(paths: StatePaths) -> Iterator[bool]:
         except BlockingIOError:
             yield False
             return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def running_pid(paths: StatePaths) -> int | None:
+    """The pid of this stack's running watcher, or None."""
+    lock, pid_file, _ = _files(paths)
+    with _the_lock(lock) as free:
+        if free:
+            return None
+        try:
+            return int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return -1  # held, but its pid is not written yet
+
+
+@contextmanager
+def holding(paths: StatePaths) -> Iterator[bool]:
+    """In the watcher: True while this process is the stack's one watcher (False: another one is)."""
+    lock, pid_file, _ = _files(paths)
+    with _the_lock(lock) as mine:
+        if not mine:
+            yield False
+            return
         write_private(pid_file, f"{os.getpid()}\n")
         try:
             yield True
         finally:
             pid_file.unlink(missing_ok=True)
-    finally:
-        os.close(fd)
 
 
 def spawn(settings: Settings) -> tuple[int, Path] | None:
