@@ -17,12 +17,17 @@ from typing import Any
 
 from remote.podside.contract import VolumePaths
 from runner.errors import UsageError
+from runner.safepath import UnsafeName, local_path
 from runner.volume.config import Unavailable, VolumeS3, say_hint_once
 from runner.volume.config import resolve as resolve_s3
 
 INSTALL = "pip install tensorboard"
 EVENT_MARK = "tfevents"
 DEFAULT_PORT = 6006
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 class S3Files:
@@ -48,15 +53,22 @@ def available(settings, outputs) -> VolumeS3 | None:
 
 
 def fetch_events(client, vs: VolumeS3, logdir: str, cache: Path) -> int:
-    """Download new or grown event files under logdir into cache; returns how many files the cache has."""
+    """Download new or grown event files under logdir into cache; returns how many files the cache has.
+    A key that is not a safe relative path below logdir (runner/safepath.py) is left out, with a warning."""
     from runner.volume.transfer import Download, Progress, transfer_all
 
     prefix = vs.key_for(logdir)
     base = f"{prefix}/"
-    wanted = [o for o in client.list(prefix) if EVENT_MARK in o.key.rsplit("/", 1)[-1] and o.key.startswith(base)]
+    wanted = []
+    for o in client.list(prefix):
+        if EVENT_MARK not in o.key.rsplit("/", 1)[-1] or not o.key.startswith(base):
+            continue
+        try:
+            wanted.append((o, local_path(cache, o.key[len(base) :])))
+        except UnsafeName as e:
+            say(f"warning: not fetched, a key on the volume that is not a safe relative path: {e.name!r} ({e.why})")
     todo = []
-    for o in wanted:
-        local = cache / o.key[len(base) :]
+    for o, local in wanted:
         if not (local.is_file() and local.stat().st_size == o.size):
             todo.append(Download(key=o.key, local=local, size=o.size))
     if todo:
@@ -78,7 +90,12 @@ def serve_local(
 
     client = VolumeClient(vs)
     source = resolve_target(S3Files(client, vs), settings, VolumePaths(outputs.workspace), config_arg)
-    cache = settings.paths.stack_dir / "tensorboard" / vs.key_for(source.logdir)
+    try:
+        cache = local_path(settings.paths.stack_dir / "tensorboard", vs.key_for(source.logdir))
+    except UnsafeName as e:
+        raise UsageError(
+            f"the run's TensorBoard folder {e.name!r} is not a plain folder on the volume ({e.why})."
+        ) from None
     cache.mkdir(parents=True, exist_ok=True)
     count = fetch_events(client, vs, source.logdir, cache)
     if count == 0:
