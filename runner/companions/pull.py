@@ -20,13 +20,11 @@ from runner.errors import PodNotRunning, UsageError
 from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.safepath import UnsafeName, check_component, open_for_write
 from runner.settings import Settings
+from runner.termtext import VALUE, for_stream
+from runner.termtext import say as _say
 from runner.volume.fetch import Pulled, RemoteFile, pull_newest_checkpoint, pull_tree
 from runner.volume.sync import choose
 from runner.volume.transfer import CHUNK, Progress, partial_path
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class SftpSource:
@@ -143,7 +141,7 @@ def _report(pulled: Pulled, where: str, refused_in_listing: Sequence[str] = ()) 
         _say(f"{pulled.path} is already here and complete ({pulled.files} file(s)); nothing to transfer.")
     else:
         _say(f"pulled {pulled.files} file(s), {pulled.bytes / 1e6:.1f} MB {where} -> {pulled.path}")
-    print(pulled.path)
+    print(for_stream(str(pulled.path), sys.stdout, VALUE))
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from infra.runpod_client import Pod, RunPodError
 from remote.podside.contract import IdleKey, VolumePaths
+from runner import termtext
 from runner.companions.status_report import (  # noqa: F401
     IdleReport,
     LogReport,
@@ -288,11 +289,22 @@ def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
     return cast(StatusReport, report)
 
 
+def _as_shown(report: StatusReport) -> Any:
+    """The log tail as a terminal shows it: each line from its last carriage return (a progress bar)."""
+    log = report["log"]
+    if log is None:
+        return report
+    return {**report, "log": {**log, "tail": [line.rsplit("\r", 1)[-1] for line in log["tail"]]}}
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     report = collect(settings)
     if getattr(args, "json", False):
         print(json.dumps(report, indent=2, sort_keys=False))
     else:
-        print(render(report))
+        shown = report
+        if termtext.guarded(sys.stdout):  # every value may come from the pod: no control sequence on a terminal
+            shown = termtext.clean_values(_as_shown(report))
+        print(render(shown))
     sys.stdout.flush()
     return 0

@@ -18,16 +18,13 @@ from typing import Any
 from remote.podside.contract import VolumePaths
 from runner.errors import UsageError
 from runner.safepath import UnsafeName, local_path
+from runner.termtext import VALUE, for_stream, say
 from runner.volume.config import Unavailable, VolumeS3, say_hint_once
 from runner.volume.config import resolve as resolve_s3
 
 INSTALL = "pip install tensorboard"
 EVENT_MARK = "tfevents"
 DEFAULT_PORT = 6006
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class S3Files:
@@ -100,13 +97,15 @@ def serve_local(
     count = fetch_events(client, vs, source.logdir, cache)
     if count == 0:
         print(
-            f"note: no event files under {source.logdir} on the volume yet; TensorBoard will be empty.",
+            f"note: no event files under {for_stream(source.logdir, sys.stderr, VALUE)} on the volume yet; "
+            "TensorBoard will be empty.",
             file=sys.stderr,
             flush=True,
         )
     chosen = port or DEFAULT_PORT
     print(
-        f"TensorBoard (on this machine; the pod is stopped; {count} event file(s) of {source.logdir} fetched "
+        f"TensorBoard (on this machine; the pod is stopped; {count} event file(s) of "
+        f"{for_stream(source.logdir, sys.stdout, VALUE)} fetched "
         f"through RunPod's S3 API into {cache}):\n    http://localhost:{chosen}/",
         flush=True,
     )

@@ -4,12 +4,12 @@ available, after saying once what it would give (runner/volume/config.py say_hin
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 from remote.podside.contract import VolumePaths, parse_json_object
 from runner.errors import RunnerError
+from runner.termtext import print_log_line, say
 from runner.volume.config import Unavailable, VolumeS3, resolve, say_hint_once
 
 TAIL_CHUNK = 64 * 1024
@@ -50,15 +50,11 @@ def print_log(settings, outputs, lines: int, follow: bool) -> int | None:
 
     path = VolumePaths(outputs.workspace).log
     found = tail_via_s3(VolumeClient(vs, parallel=1), vs.key_for(path), lines)
-    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     if found is None:
         say(f"[runner] pod {outputs.pod_id} is stopped and the volume has no training log yet ({path}).")
         return 0
-    out = sys.stdout
-    out.flush()
     for line in found[0]:
-        out.buffer.write(line + b"\n")
-    out.buffer.flush()
+        print_log_line(line)
     say(
         f"[runner] pod {outputs.pod_id} is stopped: this is {path} on the volume, read through RunPod's S3 API"
         + ("; it does not grow until training runs again (`python -m runner train`)." if follow else ".")
