@@ -240,11 +240,15 @@ class Watcher:
 
     def stop_pod(self) -> bool:
         state = record.load(self.paths.state_file) or {}
-        selfstop.write_marker(
-            self.paths.self_stop_marker,
-            state.get(StateKey.RUN_ID),
-            state.get(StateKey.ATTEMPT),
-            reason=SelfStopReason.IDLE,
+        selfstop.before_stop(
+            f"write {self.paths.self_stop_marker}",
+            lambda: selfstop.write_marker(
+                self.paths.self_stop_marker,
+                state.get(StateKey.RUN_ID),
+                state.get(StateKey.ATTEMPT),
+                reason=SelfStopReason.IDLE,
+            ),
+            self.log,
         )
         creds = selfstop.read_credentials(self.rp_env_file, self.environ, self.environ.get("RUNPOD_API_KEY"), self.log)
         method = selfstop.stop_pod(creds, self.environ, self.paths.log_dir + "/idlewatch.log", self.log, self.sleep)
@@ -264,7 +268,10 @@ class Watcher:
                 self.log(f"{self.paths.runner_dir} is gone; not watching any more")
                 return 0
             self.checks += 1
-            busy = busy_reasons(self.paths, self.environ)
+            try:
+                busy = busy_reasons(self.paths, self.environ)
+            except Exception as exc:  # noqa: BLE001 - a check that fails counts as busy, the watcher lives on
+                busy = [f"check failed ({type(exc).__name__}: {exc})"]
             now = self.clock()
             if busy:
                 idle_since, retry_at = now, None
@@ -290,7 +297,11 @@ def _log_to(path: str) -> Callable[[str], None]:
             with open(path, "a", encoding="utf-8") as fh:
                 fh.write(line)
         except OSError:
-            sys.stderr.write(line)
+            try:  # stderr is that same log when the start command started us: full as well, maybe
+                sys.stderr.write(line)
+                sys.stderr.flush()
+            except OSError:
+                pass
 
     return log
 

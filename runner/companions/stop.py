@@ -14,9 +14,7 @@ from runner.settings import Settings
 def run(args: argparse.Namespace, settings: Settings) -> int:
     settings.require_api_key()
     outputs = read_outputs_for(settings)
-    result = stop_pod(
-        settings.client(), outputs.pod_id, stops=StopLog.at(settings.paths.ensure()), spot=outputs.is_spot
-    )
+    result = stop_pod(settings.client(), outputs.pod_id, stops=StopLog.at(settings.paths), spot=outputs.is_spot)
     pod = f"pod {outputs.pod_id} (stack {outputs.stack})"
     if result.previous == PodState.GONE:
         print(

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from runner.train import losscurve
+from runner.train.endwatch import LOST
 from runner.train.events import Ended, Launched
 from runner.train.record import RunRecord
 from runner.train.targets import StopReport, Target
@@ -118,9 +119,12 @@ def summary(
     prices: list[Price] | None = None,
     loss: list[losscurve.Point] | None = None,
 ) -> None:
-    verdict = {"succeeded": "training succeeded", "failed": "training FAILED"}.get(
-        ended.state, f"training ended ({ended.state})"
-    )
+    verdict = {
+        "succeeded": "training succeeded",
+        "failed": "training FAILED",
+        LOST: "training ended without recording how: its supervisor on the pod is gone (a full volume? "
+        "the log's last lines say more)",
+    }.get(ended.state, f"training ended ({ended.state})")
     say(f"{verdict}: exit code {code}")
     rows = [
         ("run", f"{launched.run_id} (attempt {launched.attempt}) on {target.label}"),
