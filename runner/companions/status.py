@@ -52,6 +52,7 @@ TRAINING_KEYS = (
     "ended_at",
     "resume_from",
     "last_checkpoint",
+    "message",
 )
 
 
