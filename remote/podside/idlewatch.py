@@ -11,8 +11,13 @@ leave (SIGTERM) and takes over, unless --ensure finds one already watching with 
 
 Busy (the idle clock restarts) while any of these holds:
   * training: state.json's current attempt is setup/running and its supervisor process is alive;
-  * an ESTABLISHED TCP connection to a port sshd listens on (shells, rsync, scp and tunnels all
-    come in over SSH; RT_IDLE_SSH_PORTS overrides the ports, else they are read from /proc, else 22);
+  * an authenticated SSH connection to a port sshd listens on (shells, rsync, scp and tunnels all
+    come in over SSH; RT_IDLE_SSH_PORTS overrides the ports, else they are read from /proc, else 22).
+    Authenticated: the connection's socket is held by the sshd process OpenSSH retitles once a user
+    logged in (`sshd: root`, `sshd: root@notty`, `sshd-session: root@pts/0` from 9.8 on). A TCP connection that
+    never authenticates (`sshd: [accepted]`, `[net]`, `[priv]`), which anyone on the Internet can open
+    to a pod's public port, does not hold the stop off. Where no sshd process is visible (another
+    SSH server, no access to /proc) every ESTABLISHED connection counts, as the safe side;
   * a process on a GPU (`nvidia-smi --query-compute-apps`), e.g. training started by hand in tmux.
 Idle for the whole time: the marker <workspace>/.runner/self_stop.json (reason "idle") is written,
 then the pod stops itself like at the end of a run (selfstop.stop_pod: REST v2 with its own key).
@@ -26,6 +31,7 @@ import argparse
 import errno
 import fcntl
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,8 +109,52 @@ def ssh_ports(environ: Dict[str, str], sockets: List[tuple]) -> Set[int]:
     return sshd_listen_ports(sockets) or {22}
 
 
-def ssh_connections(ports: Set[int], sockets: List[tuple]) -> int:
-    return sum(1 for port, state, _ in sockets if state == TCP_ESTABLISHED and port in ports)
+# OpenSSH's title of the process that serves a connection once its user is authenticated: "sshd: <user>"
+# (no channel yet: a tunnel-only connection), "sshd: <user>@<tty or notty>" ("sshd-session: ..." from
+# 9.8 on). Before authentication every title has a bracketed part: "sshd: [accepted]", "sshd: <user>
+# [net]", "sshd: <user> [priv]", "sshd: unknown [preauth]"; the listener's has several words.
+AUTHENTICATED_TITLE = re.compile(r"(?:sshd|sshd-session): [^\s\[]\S*\Z")
+SSHD_TITLE = re.compile(r"(?:sshd|sshd-session)(?::|\Z)")
+
+
+def _title(pid: str, proc: str) -> Optional[str]:
+    try:
+        with open(f"{proc}/{pid}/cmdline", "rb") as fh:
+            return fh.read(4096).replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+
+
+def _socket_inodes(pid: str, proc: str) -> Optional[Set[str]]:
+    try:
+        targets = [os.readlink(f"{proc}/{pid}/fd/{fd}") for fd in os.listdir(f"{proc}/{pid}/fd")]
+    except OSError:
+        return None
+    return {t[8:-1] for t in targets if t.startswith("socket:[")}
+
+
+def ssh_connections(ports: Set[int], sockets: List[tuple], proc: str = "/proc") -> int:
+    """Authenticated SSH connections to `ports` (see the module docstring)."""
+    established = {inode for port, state, inode in sockets if state == TCP_ESTABLISHED and port in ports}
+    if not established:
+        return 0
+    try:
+        pids = [p for p in os.listdir(proc) if p.isdigit()]
+    except OSError:
+        return len(established)
+    seen_sshd, held = False, set()
+    for pid in pids:
+        title = _title(pid, proc)
+        if title is None or not SSHD_TITLE.match(title):
+            continue
+        seen_sshd = True
+        if not AUTHENTICATED_TITLE.match(title):
+            continue
+        inodes = _socket_inodes(pid, proc)
+        if inodes is None:  # a logged-in session whose sockets we cannot see: count it
+            return max(1, len(held))
+        held |= inodes & established
+    return len(held) if seen_sshd else len(established)
 
 
 def _runs(pid: object, word: bytes) -> bool:

@@ -37,8 +37,51 @@ def test_ssh_connections_count_only_established_ones_to_the_ssh_port(tmp_path):
     )  # a closed one (TIME_WAIT)
     sockets = idlewatch.tcp_sockets([str(tcp), str(tmp_path / "missing-tcp6")])
     assert len(sockets) == 4
-    assert idlewatch.ssh_connections({22}, sockets) == 1
-    assert idlewatch.ssh_connections({2222}, sockets) == 0
+    proc = fake_proc(tmp_path, {10: ("sshd: root@notty", [101, 900])})
+    assert idlewatch.ssh_connections({22}, sockets, proc) == 1
+    assert idlewatch.ssh_connections({2222}, sockets, proc) == 0
+
+
+def fake_proc(tmp_path: Path, processes: dict) -> str:
+    """A /proc with these pids: {pid: (process title, [socket inodes its fds point at])}."""
+    proc = tmp_path / "proc"
+    for pid, (title, inodes) in processes.items():
+        (proc / str(pid) / "fd").mkdir(parents=True)
+        (proc / str(pid) / "cmdline").write_bytes(title.encode() + b"\0")
+        for fd, inode in enumerate(inodes):
+            (proc / str(pid) / "fd" / str(fd)).symlink_to(f"socket:[{inode}]")
+    return str(proc)
+
+
+@pytest.mark.parametrize(
+    ("title", "counted"),
+    [
+        ("sshd: root", 1),  # OpenSSH once the user is authenticated, before a channel (a tunnel only)
+        ("sshd: root@notty", 1),  # ... with a session channel (before 9.8)
+        ("sshd: root@pts/0", 1),
+        ("sshd-session: root@notty", 1),  # OpenSSH 9.8 on
+        ("sshd: [accepted]", 0),  # a TCP connection that never authenticated
+        ("sshd: root [priv]", 0),
+        ("sshd: root [net]", 0),
+        ("sshd: unknown [preauth]", 0),
+        ("sshd-session: root [priv]", 0),
+    ],
+)
+def test_only_authenticated_ssh_connections_count(tmp_path, title, counted):
+    tcp = tmp_path / "tcp"
+    tcp.write_text(HEADER + proc_net_line(0, 22, 0, "0A", 100) + proc_net_line(1, 22, 51234, "01", 101))
+    sockets = idlewatch.tcp_sockets([str(tcp)])
+    proc = fake_proc(
+        tmp_path, {1: ("sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups", [100]), 7: (title, [101])}
+    )
+    assert idlewatch.ssh_connections({22}, sockets, proc) == counted
+
+
+def test_without_a_visible_sshd_every_established_connection_counts(tmp_path):
+    tcp = tmp_path / "tcp"
+    tcp.write_text(HEADER + proc_net_line(1, 22, 51234, "01", 101) + proc_net_line(2, 22, 51235, "01", 102))
+    proc = fake_proc(tmp_path, {3: ("dropbear -F -p 22", [101, 102])})
+    assert idlewatch.ssh_connections({22}, idlewatch.tcp_sockets([str(tcp)]), proc) == 2
 
 
 def test_ssh_ports_come_from_the_override_else_sshd_else_22():
