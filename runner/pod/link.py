@@ -27,7 +27,7 @@ from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.pod.state import PodState, classify, with_user
 from runner.pod.stops import StopLog
 from runner.pod.volume_marker import marker_reader
-from runner.remote.hostkeys import HostKeyStore, pin_id_for_host
+from runner.remote.hostkeys import HostKeyStore, announce, pin_id_for_host
 from runner.remote.ssh import SshConnection, SshTarget
 from runner.settings import Settings
 from runner.types import Say
@@ -242,10 +242,12 @@ def connect_endpoint(
     unreachable_hint: what the error tells to check when nothing answers (default: the pod's)."""
     target = SshTarget(endpoint.host, int(endpoint.port), endpoint.user or "root", str(settings.ssh_key_path))
     store = HostKeyStore(settings.paths.ensure().known_hosts)
+    pin = pin_id or pin_id_for_host(endpoint.host, int(endpoint.port))
     policy = store.policy(
-        pin_id or pin_id_for_host(endpoint.host, int(endpoint.port)),
+        pin,
         started_at=started_at,
         endpoint=f"{endpoint.host}:{endpoint.port}",
+        on_outcome=announce(pin, "pod" if pin_id else "host"),
     )
     extra = {"unreachable_hint": unreachable_hint} if unreachable_hint else {}
     return SshConnection.open(target, host_key_check=policy, timeout=timeout, keepalive=keepalive, **extra)

@@ -101,7 +101,7 @@ class SshConnection:
                 ) from None
             server_key = transport.get_remote_server_key()
             host_key = HostKey(server_key.get_name(), server_key.get_base64())
-            host_key_check(host_key)
+            confirm = host_key_check(host_key)
             try:
                 transport.auth_publickey(target.user, pkey)
             except paramiko.AuthenticationException as e:
@@ -116,6 +116,8 @@ class SshConnection:
                 ) from None
             except (paramiko.SSHException, EOFError, OSError) as e:
                 raise SshConnectError(f"connection to {target} dropped during authentication ({e})") from None
+            if confirm is not None:
+                confirm()  # the host key's pin becomes final only now that the server accepted us
             if keepalive:
                 transport.set_keepalive(keepalive)
         except BaseException:
