@@ -177,8 +177,12 @@ class Settings:
         return StatePaths(self.state_dir, self.stack)
 
     def secrets(self) -> tuple[str, ...]:
-        """Values to scrub from any text the runner echoes."""
-        return tuple(s for s in (self.api_key, self.pulumi_passphrase, self.s3_secret_key) if s)
+        """Values to scrub from any text the runner echoes (REPO_URL's credential too)."""
+        from remote.podside.credential import split_url
+
+        credential = split_url(self.repo_url)[1] if self.repo_url else None
+        password = credential.partition(":")[2] if credential else None
+        return tuple(s for s in (self.api_key, self.pulumi_passphrase, self.s3_secret_key, credential, password) if s)
 
     def client(self, **kw):
         """A RunPodClient for these settings (raises SettingsError when the key is missing)."""

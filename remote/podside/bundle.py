@@ -112,7 +112,15 @@ def _shipped() -> list[Path]:
 # ---------------------------------------------------------------- the idle stop's start command
 # The part of the program the idle watcher needs (idlewatch.py and what it imports), small enough
 # to travel inside the pod's start command, where no volume file can be relied on yet.
-IDLE_MODULES = ("__init__.py", "contract.py", "inputs.py", "record.py", "selfstop.py", "idlewatch.py")
+IDLE_MODULES = (
+    "__init__.py",
+    "contract.py",
+    "inputs.py",
+    "record.py",
+    "selfstop.py",
+    "sshsessions.py",
+    "idlewatch.py",
+)
 IDLE_MAIN = (
     "import sys\n"
     "from podside.idlewatch import main\n"

@@ -13,8 +13,9 @@ import re
 import shutil
 import subprocess
 import sys
-from typing import List, NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
+from . import credential as gitcredential
 from .inputs import InputError, Settings
 
 
@@ -27,9 +28,9 @@ def _env() -> dict:
     return {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
 
 
-def git(repo_dir: str, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+def git(repo_dir: str, *args: str, capture: bool = False, config: Sequence[str] = ()) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["git", "-C", repo_dir, *args],
+        ["git", *config, "-C", repo_dir, *args],
         env=_env(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE if capture else sys.stderr.fileno(),
@@ -47,9 +48,14 @@ def short_head(repo_dir: str) -> Optional[str]:
     return _out(repo_dir, "rev-parse", "--short", "HEAD") or None
 
 
-def update(s: Settings) -> Optional[str]:
+def update(s: Settings, credential: Optional[str] = None) -> Optional[str]:
     """Bring RT_REPO_DIR to origin's RT_REPO_BRANCH; returns the short commit (None for a pushed tree
-    that is not a git checkout)."""
+    that is not a git checkout). credential: for git's clone and fetch only (credential.py)."""
+    with gitcredential.helper_args(credential) as config:
+        return _update(s, config)
+
+
+def _update(s: Settings, config: Sequence[str]) -> Optional[str]:
     repo = s.repo_dir
     if s.code_source == "pushed":
         if not os.path.isdir(repo):
@@ -65,7 +71,7 @@ def update(s: Settings) -> Optional[str]:
                 "or use RT_CODE_SOURCE=pushed"
             )
     if not os.path.lexists(repo):
-        return _clone(s, shown)
+        return _clone(s, shown, config)
     changed, current = _status(repo)
     if changed:
         raise InputError(
@@ -85,7 +91,10 @@ def update(s: Settings) -> Optional[str]:
     tips: Optional[Tips] = _tips(repo, s.branch) if s.commit else None
     if tips is None or tips.remote != s.commit:
         tips = None
-        if git(repo, "fetch", "--quiet", "origin", f"+refs/heads/{s.branch}:{remote_ref}").returncode != 0:
+        if (
+            git(repo, "fetch", "--quiet", "origin", f"+refs/heads/{s.branch}:{remote_ref}", config=config).returncode
+            != 0
+        ):
             raise InputError(
                 f"git fetch of branch {s.branch} from {shown} failed; check the branch exists and "
                 "the pod can reach the repo"
@@ -166,7 +175,7 @@ def _status(repo_dir: str) -> Tuple[List[str], Optional[str]]:
     return changed, branch
 
 
-def _clone(s: Settings, shown: str) -> Optional[str]:
+def _clone(s: Settings, shown: str, config: Sequence[str]) -> Optional[str]:
     parent = os.path.dirname(s.repo_dir)
     try:
         os.makedirs(parent, exist_ok=True)
@@ -179,7 +188,7 @@ def _clone(s: Settings, shown: str) -> Optional[str]:
     partial = s.repo_dir.rstrip("/") + ".partial-clone"
     shutil.rmtree(partial, ignore_errors=True)
     proc = subprocess.run(
-        ["git", "clone", "--quiet", f"--branch={s.branch}", "--", s.repo_url, partial],
+        ["git", *config, "clone", "--quiet", f"--branch={s.branch}", "--", s.repo_url, partial],
         env=_env(),
         stdin=subprocess.DEVNULL,
         stdout=sys.stderr.fileno(),

@@ -12,12 +12,7 @@ leave (SIGTERM) and takes over, unless --ensure finds one already watching with 
 Busy (the idle clock restarts) while any of these holds:
   * training: state.json's current attempt is setup/running and its supervisor process is alive;
   * an authenticated SSH connection to a port sshd listens on (shells, rsync, scp and tunnels all
-    come in over SSH; RT_IDLE_SSH_PORTS overrides the ports, else they are read from /proc, else 22).
-    Authenticated: the connection's socket is held by the sshd process OpenSSH retitles once a user
-    logged in (`sshd: root`, `sshd: root@notty`, `sshd-session: root@pts/0` from 9.8 on). A TCP connection that
-    never authenticates (`sshd: [accepted]`, `[net]`, `[priv]`), which anyone on the Internet can open
-    to a pod's public port, does not hold the stop off. Where no sshd process is visible (another
-    SSH server, no access to /proc) every ESTABLISHED connection counts, as the safe side;
+    come in over SSH; sshsessions.py: a TCP connection that never authenticated does not count);
   * a process on a GPU (`nvidia-smi --query-compute-apps`), e.g. training started by hand in tmux.
 Idle for the whole time: the marker <workspace>/.runner/self_stop.json (reason "idle") is written,
 then the pod stops itself like at the end of a run (selfstop.stop_pod: REST v2 with its own key).
@@ -31,12 +26,11 @@ import argparse
 import errno
 import fcntl
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, Iterable, List, Optional, Set
+from typing import Callable, Dict, List, Optional
 
 from . import record, selfstop
 from .contract import (
@@ -44,119 +38,19 @@ from .contract import (
     DEFAULT_WORKSPACE,
     TERMINAL_STATES,
     IdleKey,
-    Inputs,
     SelfStopReason,
     StateKey,
     VolumePaths,
 )
+from .sshsessions import ssh_connections, ssh_ports, tcp_sockets
 
 DEFAULT_POLL_S = 30.0
 RETRY_STOP_S = 120.0
 TAKEOVER_WAIT_S = 10.0
-SSH_PORTS_ENV = Inputs.IDLE_SSH_PORTS
-PROC_NET = ("/proc/net/tcp", "/proc/net/tcp6")
-TCP_ESTABLISHED, TCP_LISTEN = "01", "0A"
 NVIDIA_SMI_TIMEOUT_S = 10.0
 
 
 # ---------------------------------------------------------------- what counts as busy
-def tcp_sockets(paths: Iterable[str] = PROC_NET) -> List[tuple]:
-    """(local port, state hex, inode) of every TCP socket in /proc/net/tcp{,6}."""
-    found = []
-    for path in paths:
-        try:
-            with open(path, encoding="ascii", errors="replace") as fh:
-                lines = fh.read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) < 10 or ":" not in fields[1]:
-                continue
-            try:
-                port = int(fields[1].rsplit(":", 1)[1], 16)
-            except ValueError:
-                continue
-            found.append((port, fields[3].upper(), fields[9]))
-    return found
-
-
-def sshd_listen_ports(sockets: List[tuple], proc: str = "/proc") -> Set[int]:
-    """Ports that a process named sshd listens on (needs to see its /proc/<pid>/fd: root on a pod)."""
-    inodes: Set[str] = set()
-    try:
-        pids = [p for p in os.listdir(proc) if p.isdigit()]
-    except OSError:
-        return set()
-    for pid in pids:
-        try:
-            with open(f"{proc}/{pid}/comm", encoding="ascii", errors="replace") as fh:
-                if fh.read().strip() != "sshd":
-                    continue
-            for fd in os.listdir(f"{proc}/{pid}/fd"):
-                target = os.readlink(f"{proc}/{pid}/fd/{fd}")
-                if target.startswith("socket:["):
-                    inodes.add(target[8:-1])
-        except OSError:
-            continue
-    return {port for port, state, inode in sockets if state == TCP_LISTEN and inode in inodes}
-
-
-def ssh_ports(environ: Dict[str, str], sockets: List[tuple]) -> Set[int]:
-    text = environ.get(SSH_PORTS_ENV, "").strip()
-    if text:
-        return {int(p) for p in text.replace(",", " ").split() if p.isdigit()}
-    return sshd_listen_ports(sockets) or {22}
-
-
-# OpenSSH's title of the process that serves a connection once its user is authenticated: "sshd: <user>"
-# (no channel yet: a tunnel-only connection), "sshd: <user>@<tty or notty>" ("sshd-session: ..." from
-# 9.8 on). Before authentication every title has a bracketed part: "sshd: [accepted]", "sshd: <user>
-# [net]", "sshd: <user> [priv]", "sshd: unknown [preauth]"; the listener's has several words.
-AUTHENTICATED_TITLE = re.compile(r"(?:sshd|sshd-session): [^\s\[]\S*\Z")
-SSHD_TITLE = re.compile(r"(?:sshd|sshd-session)(?::|\Z)")
-
-
-def _title(pid: str, proc: str) -> Optional[str]:
-    try:
-        with open(f"{proc}/{pid}/cmdline", "rb") as fh:
-            return fh.read(4096).replace(b"\0", b" ").decode("utf-8", "replace").strip()
-    except OSError:
-        return None
-
-
-def _socket_inodes(pid: str, proc: str) -> Optional[Set[str]]:
-    try:
-        targets = [os.readlink(f"{proc}/{pid}/fd/{fd}") for fd in os.listdir(f"{proc}/{pid}/fd")]
-    except OSError:
-        return None
-    return {t[8:-1] for t in targets if t.startswith("socket:[")}
-
-
-def ssh_connections(ports: Set[int], sockets: List[tuple], proc: str = "/proc") -> int:
-    """Authenticated SSH connections to `ports` (see the module docstring)."""
-    established = {inode for port, state, inode in sockets if state == TCP_ESTABLISHED and port in ports}
-    if not established:
-        return 0
-    try:
-        pids = [p for p in os.listdir(proc) if p.isdigit()]
-    except OSError:
-        return len(established)
-    seen_sshd, held = False, set()
-    for pid in pids:
-        title = _title(pid, proc)
-        if title is None or not SSHD_TITLE.match(title):
-            continue
-        seen_sshd = True
-        if not AUTHENTICATED_TITLE.match(title):
-            continue
-        inodes = _socket_inodes(pid, proc)
-        if inodes is None:  # a logged-in session whose sockets we cannot see: count it
-            return max(1, len(held))
-        held |= inodes & established
-    return len(held) if seen_sshd else len(established)
-
-
 def _runs(pid: object, word: bytes) -> bool:
     """Whether pid is a live process (not this one) whose command line has `word` (pids are reused)."""
     if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():

@@ -33,7 +33,17 @@ VOLUME_FULL_WARN = 0.95  # a launch warns above this share of the volume in use 
 LOCK_WAIT_S = 120.0
 SUPERVISOR_WAIT_S = 15.0
 # Never handed to the supervisor's saved environment (the key stays off the volume).
-NOT_SAVED = ("PWD", "OLDPWD", "SHLVL", "_", "TMUX", "TMUX_PANE", "RUNPOD_API_KEY")
+NOT_SAVED = (
+    "PWD",
+    "OLDPWD",
+    "SHLVL",
+    "_",
+    "TMUX",
+    "TMUX_PANE",
+    "RUNPOD_API_KEY",
+    Inputs.REPO_CREDENTIAL,
+    Inputs.REPO_CREDENTIAL_FILE,
+)
 
 
 @contextmanager
@@ -108,7 +118,8 @@ def _await_supervisor(state_file: str, pid: Optional[int], wait_s: float = SUPER
     return False
 
 
-def launch(s: Settings, environ: Mapping[str, str], program: str) -> int:
+def launch(s: Settings, environ: Mapping[str, str], program: str, credential: Optional[str] = None) -> int:
+    """credential: git's, for the clone and the fetch only (credential.py; never saved anywhere)."""
     check_launch(s)
     for name in ("TMUX", "TMUX_PANE"):
         os.environ.pop(name, None)
@@ -146,7 +157,7 @@ def launch(s: Settings, environ: Mapping[str, str], program: str) -> int:
             sys.stderr.write(error + "\n")
             raise InputError(f"could not start tmux session '{s.session}'; see the tmux error above")
         try:
-            start(s, environ, token, argv, pid)
+            start(s, environ, token, argv, pid, credential)
         except BaseException:
             handoff.abandon(s.session, pid)
             raise
@@ -186,13 +197,20 @@ def volume_full_warning(workspace: str, threshold: float = VOLUME_FULL_WARN) -> 
     )
 
 
-def start(s: Settings, environ: Mapping[str, str], token: str, argv: List[str], pid: Optional[int]) -> None:
+def start(
+    s: Settings,
+    environ: Mapping[str, str],
+    token: str,
+    argv: List[str],
+    pid: Optional[int],
+    credential: Optional[str] = None,
+) -> None:
     """Everything after the early session start; the last step hands the supervisor its plan."""
     paths = s.paths
     full = volume_full_warning(s.workspace)
     if full:
         sys.stderr.write(full + "\n")
-    commit = gitcode.update(s)
+    commit = gitcode.update(s, credential)
     try:
         data_link = gitcode.link_data(paths.data, s.repo_dir)
     except OSError:
