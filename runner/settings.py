@@ -155,10 +155,14 @@ class Settings:
         except OSError:
             pass
         from runner.errors import SshKeyError
-        from runner.remote.keys import load_private_key  # paramiko: only when the key file changed
+        from runner.remote.keys import EncryptedKey, load_private_key, signing_key  # paramiko: only now
 
         try:
-            load_private_key(p)
+            try:
+                load_private_key(p)
+            except EncryptedKey:
+                with signing_key(p):  # through ssh-agent: checked every time (the agent may drop it)
+                    return
         except SshKeyError as e:
             raise SettingsError(f"{how}: {e.message}") from None
         try:

@@ -96,6 +96,7 @@ def config_block(
         f"    User {user}",
         f"    IdentityFile {_q(settings.ssh_key_path)}",
         "    IdentitiesOnly yes",
+        "    ForwardAgent no",
         f"    UserKnownHostsFile {_q(known_hosts)}",
         "    StrictHostKeyChecking yes",
         f"    HostKeyAlias {alias}",

@@ -38,9 +38,13 @@ def env_file(ctx: Context) -> Check:
 
 
 def _loaded_key(ctx: Context):
-    from runner.remote.keys import load_private_key
+    from runner.remote.keys import signing_key
 
-    return ctx.once("ssh_key", lambda: load_private_key(ctx.settings.ssh_key_path))
+    def load():
+        with signing_key(ctx.settings.ssh_key_path) as key:  # the file, or ssh-agent's key for it
+            return key
+
+    return ctx.once("ssh_key", load)
 
 
 @named("SSH private key")
@@ -55,8 +59,8 @@ def ssh_key(ctx: Context) -> Check:
         low = e.message.lower()
         if "passphrase" in low:
             fix = (
-                f"use a key without a passphrase: `ssh-keygen -t ed25519 -N '' -f ~/.ssh/runpod_ed25519` and set "
-                f"SSH_KEY_PATH to it, or remove the passphrase: `ssh-keygen -p -f {path}`"
+                f"`ssh-add {path}` (the runner signs through ssh-agent), or a key for RunPod alone: "
+                "`ssh-keygen -t ed25519 -N '' -f ~/.ssh/runpod_ed25519` and set SSH_KEY_PATH to it"
             )
         elif "does not exist" in low:
             fix = f"`ssh-keygen -t ed25519 -N '' -f {path}`, or set SSH_KEY_PATH in .runpod.env to your private key"

@@ -190,6 +190,8 @@ def openssh_options(
         "ServerAliveCountMax=4",
         "-o",
         "ConnectTimeout=20",
+        "-o",
+        "ForwardAgent=no",  # the pod runs code we do not vouch for: never hand it the user's agent
     ]
     algorithms = host_key_algorithms(key_type)
     if algorithms:

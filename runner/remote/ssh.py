@@ -21,7 +21,7 @@ import paramiko
 import runner.remote.paramiko_light  # noqa: F401  (before paramiko: no invoke)
 from runner.errors import RemoteFileShrunk, SshAuthError, SshConnectError, SshDisconnected, SshError, SshTimeout
 from runner.remote.hostkeys import HostKey, HostKeyPolicy
-from runner.remote.keys import load_private_key
+from runner.remote.keys import signing_key
 from runner.remote.shell import (
     SCRIPT_COMMAND,
     LineBuffer,
@@ -79,7 +79,19 @@ class SshConnection:
         keepalive: int = 15,
         unreachable_hint: str = POD_UNREACHABLE,
     ) -> SshConnection:
-        pkey = load_private_key(target.key_path)  # fail on a bad key before touching the network
+        with signing_key(target.key_path) as pkey:  # fails on a bad key before touching the network
+            return cls._open(target, pkey, host_key_check, timeout, keepalive, unreachable_hint)
+
+    @classmethod
+    def _open(
+        cls,
+        target: SshTarget,
+        pkey: paramiko.PKey,
+        host_key_check: HostKeyPolicy,
+        timeout: float,
+        keepalive: int,
+        unreachable_hint: str,
+    ) -> SshConnection:
         try:
             sock = socket.create_connection((target.host, target.port), timeout=timeout)
         except OSError as e:
