@@ -373,7 +373,7 @@ def __getattr__(name: str) -> Any:
 
 # ---------------------------------------------------------------- checkpoints (HF Trainer layout)
 CHECKPOINT_PREFIX = "checkpoint-"
-_CHECKPOINT_STEP_RE = re.compile(r"checkpoint-(\d+)/?$")
+_CHECKPOINT_STEP_RE = re.compile(r"checkpoint-(\d{1,15})/?$")
 
 
 def checkpoint_step(path: Optional[str]) -> Optional[int]:

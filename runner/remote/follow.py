@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from backends.polling import Backoff
 from runner.errors import RETRYABLE_SSH, SshDisconnected
-from runner.remote.shell import Shell
+from runner.remote.shell import READ_LIMIT, LineBuffer, Shell
 
 log = logging.getLogger(__name__)
 
@@ -138,13 +138,15 @@ def follow_with_reconnect(
 
 
 def _drain(conn: Shell, path: str, position: int, on_line: Callable[[bytes, int], None]) -> int:
-    """Deliver the whole lines between position and the file's current end."""
-    data = conn.read_file(path, offset=position) or b""
-    *lines, _partial = data.split(b"\n")
-    for line in lines:
-        position += len(line) + 1
-        on_line(line, position)
-    return position
+    """Deliver the whole lines between position and the file's current end (read in bounded pieces)."""
+    while True:
+        data = conn.read_file(path, offset=position, limit=READ_LIMIT) or b""
+        lines = LineBuffer(position)
+        for line, after in lines.feed(data):
+            on_line(line, after)
+        if lines.position == position or len(data) < READ_LIMIT:
+            return lines.position
+        position = lines.position
 
 
 def _reconnect(

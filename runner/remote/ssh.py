@@ -23,6 +23,8 @@ from runner.errors import RemoteFileShrunk, SshAuthError, SshConnectError, SshDi
 from runner.remote.hostkeys import HostKey, HostKeyPolicy
 from runner.remote.keys import signing_key
 from runner.remote.shell import (
+    OUTPUT_LIMIT,
+    READ_LIMIT,
     SCRIPT_COMMAND,
     LineBuffer,
     LineCallback,
@@ -248,8 +250,13 @@ class SshConnection:
                     on_stdout.feed(data)
                 while chan.recv_stderr_ready():
                     data = chan.recv_stderr(_READ_CHUNK)
-                    err += data
+                    err = (err + data)[-OUTPUT_LIMIT:]  # only its end is ever shown
                     on_stderr.feed(data)
+                if len(out) > OUTPUT_LIMIT:
+                    raise SshError(
+                        f"`{_short(command)}` on {self.target} printed more than {OUTPUT_LIMIT // 2**20} MiB; "
+                        "the runner reads no more than that"
+                    )
                 finished = chan.exit_status_ready() and (chan.eof_received or chan.closed)
                 if finished and not chan.recv_ready() and not chan.recv_stderr_ready():
                     break
@@ -294,10 +301,12 @@ class SshConnection:
             on_stderr_line=on_stderr_line,
         )
 
-    def read_file(self, path: str, *, offset: int = 0) -> bytes | None:
-        """The remote file's bytes from `offset` on, or None if it does not exist."""
+    def read_file(self, path: str, *, offset: int = 0, limit: int = READ_LIMIT) -> bytes | None:
+        """At most `limit` bytes of the remote file from `offset` on, or None if it does not exist."""
         q = shlex.quote(path)
-        code, out, err = self._exec(f"if [ ! -e {q} ]; then exit 44; fi; exec tail -c +{int(offset) + 1} -- {q}")
+        code, out, err = self._exec(
+            f"if [ ! -e {q} ]; then exit 44; fi; tail -c +{int(offset) + 1} -- {q} | head -c {int(limit)}"
+        )
         if code == 44:
             return None
         if code != 0:

@@ -135,7 +135,7 @@ class LogView:
     def _print_region(self, connect: Callable[[], Shell], path: str, start: int, end: int) -> None:
         try:
             with connect() as conn:
-                data = (conn.read_file(path, offset=start) or b"")[: end - start]
+                data = conn.read_file(path, offset=start, limit=end - start) or b""
         except RunnerError as e:
             self.console.say(
                 f"could not read the end of the previous attempt ({e.message}); it is in {path}, bytes {start}-{end}"

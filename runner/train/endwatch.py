@@ -21,7 +21,7 @@ from remote.podside import contract as pc
 from remote.podside.contract import AttemptState, StateKey
 from runner import timeouts
 from runner.errors import SshDisconnected, SshError, SshTimeout
-from runner.remote.shell import Shell
+from runner.remote.shell import READ_LIMIT, Shell
 from runner.train.events import Ended
 
 LOST = "lost"  # the attempt's supervisor died without recording its end
@@ -78,7 +78,9 @@ class EndWatch:
         state = self.read_state(conn)
         if state is None:
             return False
-        attempt = state.get(StateKey.ATTEMPT) or 0
+        attempt = state.get(StateKey.ATTEMPT)
+        if isinstance(attempt, bool) or not isinstance(attempt, int):
+            attempt = 0  # the pod's file: whatever it holds, never a crash of the follower
         if state.get(StateKey.RUN_ID) != self.run_id or attempt > self.attempt:
             self.superseded = True  # another launch replaced ours in the state file
             return True
@@ -121,7 +123,7 @@ class EndWatch:
         limit = timeouts.current().state_check_timeout_s
         try:
             # With a timeout: a half-dead link must not hang the follower (it reconnects instead).
-            res = conn.run(f"cat -- {shlex.quote(self.state_file)} 2>/dev/null; true", timeout=limit)
+            res = conn.run(f"head -c {READ_LIMIT} -- {shlex.quote(self.state_file)} 2>/dev/null; true", timeout=limit)
         except SshTimeout:
             conn.close()
             raise SshDisconnected(f"no answer within {limit:g}s while reading {self.state_file}") from None

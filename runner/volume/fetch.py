@@ -28,7 +28,7 @@ from runner.errors import UsageError
 from runner.safepath import UnsafeName, local_path
 from runner.volume.transfer import Progress, partial_path
 
-_STEP_RE = re.compile(re.escape(CHECKPOINT_PREFIX) + r"(\d+)$")
+_STEP_RE = re.compile(re.escape(CHECKPOINT_PREFIX) + r"(\d{1,15})$")
 STAGING_SUFFIX = ".rtpull"
 
 

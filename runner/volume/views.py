@@ -9,6 +9,7 @@ from typing import Any
 
 from remote.podside.contract import VolumePaths, parse_json_object
 from runner.errors import RunnerError
+from runner.remote.shell import READ_LIMIT
 from runner.termtext import print_log_line, say
 from runner.volume.config import Unavailable, VolumeS3, resolve, say_hint_once
 
@@ -30,9 +31,9 @@ def tail_via_s3(client, key: str, n: int) -> tuple[list[bytes], int] | None:
         return None
     size = int(head.get("ContentLength", 0))
     start, data = size, b""
-    while start > 0 and data.count(b"\n") <= n:
+    while start > 0 and data.count(b"\n") <= n and size - start < READ_LIMIT:  # bounded: lines may be endless
         start = max(0, start - TAIL_CHUNK)
-        data = (client.read(key, start=start) or b"")[: size - start]
+        data = client.read(key, start=start, limit=size - start) or b""
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
