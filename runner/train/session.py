@@ -21,7 +21,7 @@ import time
 from remote.podside import contract as pc
 from remote.podside.contract import StateKey
 from runner import timeouts
-from runner.errors import EXIT_INTERRUPTED, RunnerError
+from runner.errors import EXIT_INTERRUPTED, DamagedStateFile, RunnerError
 from runner.settings import Settings
 from runner.train import record as runrecord
 from runner.train import report
@@ -334,7 +334,11 @@ class TrainSession:
             return
         if not self.record.attempts:
             self.record_paths.run_file(self.run_id).unlink(missing_ok=True)
-        previous = runrecord.load(self.record_paths, run_id)
+        try:
+            previous = runrecord.load(self.record_paths, run_id)
+        except DamagedStateFile as e:  # training runs already: follow it, with a record of our own
+            self.say(f"warning: {e.message}")
+            previous = None
         if previous is not None:
             previous.status = self.record.status
             self.record = self.accounts.record = previous
