@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backends.plain_http import plain_http_elsewhere
 from runner.envfile import DEFAULT_ENV_FILE, KEYS, check_permissions, parse_env_text
 from runner.errors import SettingsError
 from runner.paths import StatePaths, write_private
@@ -256,6 +257,14 @@ def load_settings(
             raise SettingsError(f"settings file {path} does not exist; copy .runpod.env.example to it and fill it in.")
     else:
         path = next((p for p in (cwd / DEFAULT_ENV_FILE, project_root / DEFAULT_ENV_FILE) if p.exists()), None)
+        if path is not None and path.parent != project_root:
+            # Another directory's file (a cloned repo may ship one) decides where the API key goes and
+            # which programs run (PULUMI_BINARY): never silently.
+            warn(
+                f"using {path} from the current directory, not the project's ({project_root / DEFAULT_ENV_FILE}); "
+                "it decides where your keys are sent and which `pulumi` runs. Pass --env-file to choose a file "
+                "explicitly, or run from the project."
+            )
 
     file_values: dict[str, str] = {}
     if path is not None:
@@ -321,6 +330,11 @@ def load_settings(
         url = merged.get(key)
         if url and not re.match(r"https?://", url):
             raise SettingsError(f"{key} ({sources[key]}) must start with http:// or https://")
+        if url and plain_http_elsewhere(url):
+            raise SettingsError(
+                f"{key} ({sources[key]}) is http:// to another machine ({url}): the requests carry your keys, "
+                "in the clear over http. Use https:// (http:// only for a proxy on this machine: 127.0.0.1, localhost)."
+            )
 
     data_dir = Path(merged["DATA_DIR"]).expanduser()
     return Settings(
