@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -112,7 +113,7 @@ class Settings:
             )
         if not p.exists():
             raise SettingsError(
-                f"{how} {p} does not exist. Create one with `ssh-keygen -t ed25519 -f {p}`, add the .pub to "
+                f"{how} {p} does not exist. Create one with `ssh-keygen -t ed25519 -f {shlex.quote(str(p))}`, add the .pub to "
                 "your RunPod account (Settings > SSH Public Keys), or set SSH_KEY_PATH in .runpod.env."
             )
         if not p.is_file():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -77,7 +78,7 @@ def _update(s: Settings, config: Sequence[str]) -> Optional[str]:
         raise InputError(
             f"the pod's checkout {repo} has local changes to tracked files; nothing was updated or "
             f"started. Changed: {' '.join(changed[:5])} — commit and push them from the pod, or discard "
-            f"them (git -C '{repo}' stash), then run again"
+            f"them ({shlex.join(['git', '-C', repo, 'stash'])}), then run again"
         )
     if _out(repo, "remote", "get-url", "origin") != s.repo_url:
         if (
@@ -117,7 +118,7 @@ def _update(s: Settings, config: Sequence[str]) -> Optional[str]:
             raise InputError(
                 f"the pod's branch {s.branch} in {repo} cannot be fast-forwarded to origin (it has "
                 "commits made on the pod, or untracked files would be overwritten); nothing was "
-                f"changed. Push or reset them on the pod (git -C '{repo}' log origin/{s.branch}..HEAD), "
+                f"changed. Push or reset them on the pod ({shlex.join(['git', '-C', repo, 'log', f'origin/{s.branch}..HEAD'])}), "
                 "then run again"
             )
         tips = _tips(repo, s.branch)

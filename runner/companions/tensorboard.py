@@ -253,7 +253,7 @@ def start_remote_tensorboard(
         raise TensorBoardError(
             f"TensorBoard is not installed on the pod (looked for {where}`tensorboard` on PATH). Add "
             "`tensorboard` to the training repo's requirements.txt (the next `runner train` installs it into "
-            f"the venv), or install it now: `python -m runner ssh`, then `{pip} install tensorboard`."
+            f"the venv), or install it now: `python -m runner ssh`, then `{shlex.quote(pip)} install tensorboard`."
         )
     why = {4: "exited right after starting", 5: f"did not listen within {wait_s:g}s (stopped it again)"}.get(
         res.exit_code, f"could not be started (exit {res.exit_code}: {res.stderr.strip()})"

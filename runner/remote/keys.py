@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shlex
 import struct
 import warnings
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ def load_private_key(key_path: str | Path) -> paramiko.PKey:
     if not path.exists():
         raise SshKeyError(
             f"SSH private key {path} does not exist. {hint}, or create one with "
-            f"`ssh-keygen -t ed25519 -f {path}` and register {path}.pub with RunPod."
+            f"`ssh-keygen -t ed25519 -f {shlex.quote(str(path))}` and register {path}.pub with RunPod."
         )
     if not path.is_file():
         raise SshKeyError(f"SSH private key {path} is not a file. {hint}.")
@@ -41,7 +42,7 @@ def load_private_key(key_path: str | Path) -> paramiko.PKey:
         data = path.read_bytes()
     except OSError as e:
         raise SshKeyError(
-            f"cannot read SSH private key {path} ({e.strerror}); run as its owner or fix its mode (`chmod 600 {path}`)."
+            f"cannot read SSH private key {path} ({e.strerror}); run as its owner or fix its mode (`chmod 600 {shlex.quote(str(path))}`)."
         ) from None
     if data.lstrip().startswith((b"ssh-", b"ecdsa-")):
         raise SshKeyError(f"{path} is a public key; SSH_KEY_PATH must name the private key (without .pub).")
@@ -55,7 +56,7 @@ def load_private_key(key_path: str | Path) -> paramiko.PKey:
             raise
         raise EncryptedKey(
             f"SSH private key {path} is protected by a passphrase, the runner cannot prompt for it, and no "
-            f"ssh-agent holds it. Add it to your agent (`ssh-add {path}`; the runner then signs through the "
+            f"ssh-agent holds it. Add it to your agent (`ssh-add {shlex.quote(str(path))}`; the runner then signs through the "
             f"agent), or create a key for RunPod alone: `ssh-keygen -t ed25519 -N '' -f ~/.ssh/runpod_ed25519`, "
             f"register its .pub with RunPod and set SSH_KEY_PATH to it."
         ) from None
@@ -126,7 +127,7 @@ def signing_key(key_path: str | Path) -> Iterator[paramiko.PKey]:
                 return
         raise EncryptedKey(
             f"SSH private key {path} is protected by a passphrase, and the ssh-agent at SSH_AUTH_SOCK does not "
-            f"hold it: `ssh-add {path}`, or create a key for RunPod alone (`ssh-keygen -t ed25519 -N '' -f "
+            f"hold it: `ssh-add {shlex.quote(str(path))}`, or create a key for RunPod alone (`ssh-keygen -t ed25519 -N '' -f "
             "~/.ssh/runpod_ed25519`, its .pub registered with RunPod, SSH_KEY_PATH set to it)."
         )
     finally:

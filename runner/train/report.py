@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import shlex
 from datetime import datetime
 from typing import NamedTuple
 
+from runner.settings import Settings
 from runner.train import losscurve
 from runner.train.endwatch import LOST
 from runner.train.events import Ended, Launched
 from runner.train.record import RunRecord
 from runner.train.targets import StopReport, Target
 from runner.types import Say, TargetKind
+
+
+def stack_flag(settings: Settings) -> str:
+    """` --stack <name>` (shell-quoted) for the commands printed, when the stack was given on the command line."""
+    if settings.sources.get("PULUMI_STACK") != "command line":
+        return ""
+    return f" --stack {shlex.quote(settings.stack)}"
 
 
 def duration(seconds: float | None) -> str:
@@ -163,6 +172,7 @@ def detached_lines(
 
 
 __all__ = [
+    "stack_flag",
     "Price",
     "accounting_rows",
     "cost_text",

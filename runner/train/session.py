@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 import time
 
 from remote.podside import contract as pc
@@ -101,13 +102,15 @@ class TrainSession:
         self.console.say(message)
 
     def stack_flag(self) -> str:
-        return f" --stack {self.settings.stack}" if self.settings.sources.get("PULUMI_STACK") == "command line" else ""
+        return report.stack_flag(self.settings)
 
     def resume_command(self) -> str:
-        where = {TargetKind.LOCAL: " --local", TargetKind.HOST: f" --host {self.target.label}"}.get(
-            self.target.kind, ""
+        """The command that resumes this run, quoted for a shell (the run id may come from the pod)."""
+        where = {TargetKind.LOCAL: ["--local"], TargetKind.HOST: ["--host", self.target.label]}.get(
+            self.target.kind, []
         )
-        return f"python -m runner train --config {self.cfg.rel_path} --run-id {self.run_id}{where}{self.stack_flag()}"
+        words = ["python", "-m", "runner", "train", "--config", self.cfg.rel_path, "--run-id", self.run_id, *where]
+        return shlex.join(words) + self.stack_flag()
 
     def save_record(self) -> None:
         self.record.loss_points = [[step, loss] for step, loss in self.view.loss.thinned()]
