@@ -21,7 +21,7 @@ from runner import cli
 from standins.preemption import processes_under
 from standins.waiting import wait_for
 from tests.remote_harness import POD_ID, PodSandbox
-from tests.runner.test_idle_stop import pod_stops
+from tests.runner.test_idle_stop import pod_stops, reaper  # noqa: F401  (fixture)
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
 from tests.runner.train_harness import shorten_timeouts, smoke_config, train_env  # noqa: F401  (fixture)
 
@@ -49,7 +49,7 @@ def test_a_full_volume_does_not_keep_the_pod_from_stopping_at_the_end_of_the_run
     assert [c["argv"] for c in pod.runpodctl_calls()] == [["pod", "stop", POD_ID]]
 
 
-def test_the_idle_stop_still_stops_a_pod_whose_volume_is_full(fake_runpod, tmp_path, small_volume):
+def test_the_idle_stop_still_stops_a_pod_whose_volume_is_full(fake_runpod, tmp_path, small_volume, reaper):
     from remote.podside import bundle
     from standins.ports import free_port
 
@@ -63,18 +63,14 @@ def test_the_idle_stop_still_stops_a_pod_whose_volume_is_full(fake_runpod, tmp_p
     values = {**fake_runpod.rp_environment(pod.id), "RUNPOD_REST_URL": fake_runpod.rest_url}
     rp_env.write_text("".join(f'export {k}="{v}"\n' for k, v in values.items()))
     script = bundle.idle_watch_script(0.5, str(workspace), str(rp_env))
-    try:
-        subprocess.run(
-            ["bash", "-s"],
-            input=script.encode(),
-            check=True,
-            timeout=30,
-            env={**os.environ, "RT_IDLE_SSH_PORTS": str(free_port())},
-        )
-        wait_for(lambda: fake_runpod.pods[pod.id].status == "EXITED", 30, "the idle pod to stop itself")
-    finally:
-        for pid in processes_under(workspace):
-            os.kill(pid, signal.SIGKILL)
+    subprocess.run(
+        ["bash", "-s"],
+        input=script.encode(),
+        check=True,
+        timeout=30,
+        env={**os.environ, "RT_IDLE_SSH_PORTS": str(free_port())},
+    )
+    wait_for(lambda: fake_runpod.pods[pod.id].status == "EXITED", 30, "the idle pod to stop itself")
     assert len(pod_stops(fake_runpod, pod.id)) == 1
 
 

@@ -14,7 +14,7 @@ from runner.remote.hostkeys import expect_host_key
 from runner.remote.ssh import SshConnection, SshTarget
 from standins.preemption import processes_under
 from standins.waiting import wait_for
-from tests.runner.test_idle_stop import idle_status, pod_stops
+from tests.runner.test_idle_stop import idle_status, pod_stops, reaper  # noqa: F401  (fixture)
 
 
 def start_watcher(fake_runpod, pod, tmp_path, sshd) -> None:
@@ -32,15 +32,7 @@ def start_watcher(fake_runpod, pod, tmp_path, sshd) -> None:
     )
 
 
-def kill_watchers(tmp_path) -> None:
-    for pid in processes_under(tmp_path):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def test_a_raw_tcp_connection_to_sshd_does_not_hold_the_idle_stop_off(fake_runpod, sshd, tmp_path):
+def test_a_raw_tcp_connection_to_sshd_does_not_hold_the_idle_stop_off(fake_runpod, sshd, tmp_path, reaper):
     pod = fake_runpod.add_pod(status="RUNNING")
     sshd.ensure_running()
     raws = [socket.create_connection((sshd.host, port), timeout=10) for port in sshd.ports]
@@ -53,11 +45,10 @@ def test_a_raw_tcp_connection_to_sshd_does_not_hold_the_idle_stop_off(fake_runpo
     finally:
         for raw in raws:
             raw.close()
-        kill_watchers(tmp_path)
     assert len(pod_stops(fake_runpod, pod.id)) == 1
 
 
-def test_an_authenticated_session_still_holds_it_off(fake_runpod, sshd, tmp_path):
+def test_an_authenticated_session_still_holds_it_off(fake_runpod, sshd, tmp_path, reaper):
     pod = fake_runpod.add_pod(status="RUNNING")
     sshd.ensure_running()
     session = SshConnection.open(
@@ -71,4 +62,3 @@ def test_an_authenticated_session_still_holds_it_off(fake_runpod, sshd, tmp_path
         assert fake_runpod.pods[pod.id].status == "RUNNING" and pod_stops(fake_runpod, pod.id) == []
     finally:
         session.close()
-        kill_watchers(tmp_path)
