@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from runner.pod.lifecycle import stop_pod
 from runner.pod.stack import read_outputs_for
 from runner.pod.state import PodState
 from runner.pod.stops import StopLog
 from runner.settings import Settings
+from runner.termtext import VALUE, for_stream
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -28,5 +30,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     else:
         how = "preempted (outbid) and is" if result.previous == PodState.PREEMPTED else ""
-        print(f"{pod} was already {how} stopped ({result.pod.status if result.pod else 'EXITED'}); nothing to do.")
+        status = for_stream(result.pod.status if result.pod else "EXITED", sys.stdout, VALUE)
+        print(f"{pod} was already {how} stopped ({status}); nothing to do.")
     return 0
