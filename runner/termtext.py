@@ -6,9 +6,10 @@ the next paste), OSC 8 hides a link behind harmless text, others retitle the win
 clear the screen under a forged "training succeeded". On a terminal, what comes from the pod keeps
 only printable text, SGR colour sequences (ESC [ digits m) and the layout characters its kind needs
 (the log: \\r, \\n and \\t, so progress bars still redraw; a value: none). Every other escape sequence
-and C0/C1 control character (ESC, BEL, backspace, DEL, U+0080-U+009F with the 8-bit CSI) is shown
-escaped, as `\\x1b`, so it is visible and inert. Pipes and files get the exact text. `--raw` (a global
-flag of `python -m runner`) turns the sanitizer off on a terminal too.
+and C0/C1 control character (ESC, BEL, backspace, DEL, U+0080-U+009F with the 8-bit CSI), and the
+bidirectional overrides that reorder a line, are shown escaped (`\\x1b`, `\\u202e`), so they are
+visible and inert. Pipes and files get the exact text. `--raw` (a global flag of `python -m runner`)
+turns the sanitizer off on a terminal too.
 
     say(message)                        a runner line on stderr, cleaned on a terminal
     print_log_line(line)                a log line (bytes) on stdout, cleaned on a terminal
@@ -27,6 +28,9 @@ LINES = "\n\t"  # a message: several lines at most, never a redraw over the runn
 VALUE = ""  # one value in a line (a run id, a path, a status field)
 
 _SGR = r"\x1b\[[0-9;:]{0,64}m"
+# Unicode's bidirectional overrides and isolates reorder what a line shows (a forged line's text can
+# read backwards into place): escaped like the control characters.
+BIDI = (*range(0x202A, 0x202F), *range(0x2066, 0x206A))
 _CONTROLS = "\x00-\x1f\x7f-\x9f"
 _PATTERNS: dict[str, re.Pattern[str]] = {}
 _INCOMPLETE_SGR = re.compile(r"\x1b(?:\[[0-9;:]{0,64})?\Z")
@@ -47,7 +51,8 @@ def raw() -> bool:
 def _pattern(keep: str) -> re.Pattern[str]:
     found = _PATTERNS.get(keep)
     if found is None:
-        controls = "".join(c for c in (chr(n) for n in [*range(0x20), *range(0x7F, 0xA0)]) if c not in keep)
+        codes = [*range(0x20), *range(0x7F, 0xA0), *BIDI]
+        controls = "".join(c for c in map(chr, codes) if c not in keep)
         found = re.compile(f"({_SGR})|([{re.escape(controls)}])")
         _PATTERNS[keep] = found
     return found
@@ -56,12 +61,13 @@ def _pattern(keep: str) -> re.Pattern[str]:
 def _escape(match: re.Match[str]) -> str:
     if match.group(1):
         return match.group(1)
-    return f"\\x{ord(match.group(2)):02x}"
+    code = ord(match.group(2))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def clean(text: str, keep: str = LOG) -> str:
     """text with every control character except SGR sequences and those in `keep` shown escaped."""
-    if text.isprintable() and "\x1b" not in text:
+    if text.isprintable():  # no control, format (bidi) or separator character at all: nothing to do
         return text
     return _pattern(keep).sub(_escape, text)
 

@@ -52,6 +52,7 @@ def test_the_sanitizer_keeps_colours_and_layout_and_escapes_the_rest():
     assert shown.endswith("\r\t") and shown.count("\n") == len(HOSTILE_LINES) - 1
     assert termtext.clean("a\nb\rc", termtext.VALUE) == "a\\x0ab\\x0dc"
     assert termtext.clean("plain text, ünïcode ✓") == "plain text, ünïcode ✓"
+    assert termtext.clean("loss 0.9 \u202e0.1 ssol") == "loss 0.9 \\u202e0.1 ssol"  # no reordered line
 
 
 class Pty:
