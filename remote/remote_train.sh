@@ -34,8 +34,22 @@ rt_unpack() {
   return 1
 }
 
+# rt_keep_credential: RT_REPO_CREDENTIAL (the git credential the runner took out of an https REPO_URL)
+# leaves the environment before the program starts: it goes into a private file (a 0700 temp directory;
+# printf is a builtin, so it is on no command line) that the program reads and deletes. Only git's
+# one-shot credential helper ever gets it (remote/podside/credential.py).
+rt_keep_credential() {
+  [[ -n ${RT_REPO_CREDENTIAL:-} ]] || return 0
+  local dir
+  dir=$(umask 077 && mktemp -d "${TMPDIR:-/tmp}/rt-cred.XXXXXX") || rt_die "cannot create a private temp directory"
+  (umask 077 && printf '%s' "$RT_REPO_CREDENTIAL" >"$dir/credential") || rt_die "cannot write to $dir"
+  unset RT_REPO_CREDENTIAL
+  export RT_REPO_CREDENTIAL_FILE=$dir/credential
+}
+
 rt_main() {
   local digest=$1 py runner pyz scratch rc
+  rt_keep_credential
   py=$(command -v python3 || command -v "${RT_PYTHON:-python3}") ||
     rt_die "python3 is not installed on the pod; use an image with Python 3"
   runner=${RT_WORKSPACE:-/workspace}/.runner
@@ -61,6 +75,7 @@ rt_main() {
 # runner sends the full script (contract.NEED_PROGRAM_PREFIX / NEED_PROGRAM_EXIT).
 rt_cached() {
   local py pyz
+  rt_keep_credential
   py=$(command -v python3 || command -v "${RT_PYTHON:-python3}") ||
     rt_die "python3 is not installed on the pod; use an image with Python 3"
   pyz=${RT_WORKSPACE:-/workspace}/.runner/podside-$1.pyz

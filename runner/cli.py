@@ -22,6 +22,7 @@ from runner.errors import (
     from_runpod_error,
     redact,
 )
+from runner.termtext import LINES, for_stream, say, set_raw
 
 # command -> the module holding its run(args, settings), imported when the command runs
 COMMANDS: dict[str, str] = {command.NAME: command.IMPLEMENTATION for command in COMMAND_MODULES}
@@ -83,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show tracebacks for errors (the exit codes stay the documented ones)"
     )
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="on a terminal, show the pod's log and values as sent, escape sequences included (default: "
+        "only colours; other control sequences are shown escaped)",
+    )
 
     # Accept the global options after the command too (`runner status --stack prod`);
     # SUPPRESS keeps a subcommand from resetting a value given before it.
@@ -92,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--stack", metavar="NAME", default=argparse.SUPPRESS, help="Pulumi stack (default: PULUMI_STACK, else 'dev')"
     )
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--raw", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     sub = parser.add_subparsers(dest="command", metavar="<command>", title="commands")
     sub.required = True
@@ -135,6 +143,7 @@ def resolve(command: str) -> Callable:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 with usage on bad arguments
+    set_raw(bool(getattr(args, "raw", False)))
     secrets: tuple[str, ...] = ()
     try:
         from runner.settings import load_settings
@@ -148,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunnerError as e:
         if getattr(args, "debug", False):
             _print_traceback(secrets)  # then the usual line and exit code: scripts rely on them
-        print(f"error: {redact(e.message, secrets)}", file=sys.stderr)
+        say(f"error: {redact(e.message, secrets)}")
         return e.exit_code
     except KeyboardInterrupt:
         print(
@@ -164,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if getattr(args, "debug", False):
                 _print_traceback(secrets)
             err = from_runpod_error(e)
-            print(f"error: {redact(err.message, secrets)}", file=sys.stderr)
+            say(f"error: {redact(err.message, secrets)}")
             return err.exit_code
         raise
 
@@ -173,7 +182,7 @@ def _print_traceback(secrets: tuple[str, ...]) -> None:
     """--debug: the traceback of the error being handled, secrets scrubbed."""
     import traceback
 
-    print(redact(traceback.format_exc(), secrets), file=sys.stderr, end="")
+    print(for_stream(redact(traceback.format_exc(), secrets), sys.stderr, LINES), file=sys.stderr, end="")
 
 
 __all__ = ["COMMANDS", "EXIT_USAGE", "HostSpec", "build_parser", "host_spec", "main", "resolve"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import stat
 from pathlib import Path
 
@@ -98,5 +99,5 @@ def check_permissions(path: Path, warn: Say) -> None:
     if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
         warn(
             f"{path} is accessible by group/others (mode {stat.S_IMODE(mode):04o}) and holds your RunPod API key; "
-            f"run `chmod 600 {path}`"
+            f"run `chmod 600 {shlex.quote(str(path))}`"
         )

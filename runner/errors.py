@@ -89,6 +89,14 @@ class NotImplementedYet(UsageError):
     """A subcommand whose module does not exist yet."""
 
 
+class DamagedStateFile(UsageError):
+    """A file of the runner's own state on this machine cannot be read as what it should hold."""
+
+    def __init__(self, path: object, why: str, consequence: str):
+        super().__init__(f"{path} is damaged ({why}): delete it; {consequence}")
+        self.path, self.why = path, why
+
+
 class StackError(RunnerError):
     exit_code = EXIT_STACK
 

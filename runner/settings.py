@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backends.plain_http import plain_http_elsewhere
 from runner.envfile import DEFAULT_ENV_FILE, KEYS, check_permissions, parse_env_text
 from runner.errors import SettingsError
 from runner.paths import StatePaths, write_private
@@ -113,7 +115,7 @@ class Settings:
             )
         if not p.exists():
             raise SettingsError(
-                f"{how} {p} does not exist. Create one with `ssh-keygen -t ed25519 -f {p}`, add the .pub to "
+                f"{how} {p} does not exist. Create one with `ssh-keygen -t ed25519 -f {shlex.quote(str(p))}`, add the .pub to "
                 "your RunPod account (Settings > SSH Public Keys), or set SSH_KEY_PATH in .runpod.env."
             )
         if not p.is_file():
@@ -157,10 +159,14 @@ class Settings:
         except OSError:
             pass
         from runner.errors import SshKeyError
-        from runner.remote.keys import load_private_key  # paramiko: only when the key file changed
+        from runner.remote.keys import EncryptedKey, load_private_key, signing_key  # paramiko: only now
 
         try:
-            load_private_key(p)
+            try:
+                load_private_key(p)
+            except EncryptedKey:
+                with signing_key(p):  # through ssh-agent: checked every time (the agent may drop it)
+                    return
         except SshKeyError as e:
             raise SettingsError(f"{how}: {e.message}") from None
         try:
@@ -179,8 +185,12 @@ class Settings:
         return StatePaths(self.state_dir, self.stack)
 
     def secrets(self) -> tuple[str, ...]:
-        """Values to scrub from any text the runner echoes."""
-        return tuple(s for s in (self.api_key, self.pulumi_passphrase, self.s3_secret_key) if s)
+        """Values to scrub from any text the runner echoes (REPO_URL's credential too)."""
+        from remote.podside.credential import split_url
+
+        credential = split_url(self.repo_url)[1] if self.repo_url else None
+        password = credential.partition(":")[2] if credential else None
+        return tuple(s for s in (self.api_key, self.pulumi_passphrase, self.s3_secret_key, credential, password) if s)
 
     def client(self, **kw):
         """A RunPodClient for these settings (raises SettingsError when the key is missing)."""
@@ -250,6 +260,14 @@ def load_settings(
             raise SettingsError(f"settings file {path} does not exist; copy .runpod.env.example to it and fill it in.")
     else:
         path = next((p for p in (cwd / DEFAULT_ENV_FILE, project_root / DEFAULT_ENV_FILE) if p.exists()), None)
+        if path is not None and path.parent != project_root:
+            # Another directory's file (a cloned repo may ship one) decides where the API key goes and
+            # which programs run (PULUMI_BINARY): never silently.
+            warn(
+                f"using {path} from the current directory, not the project's ({project_root / DEFAULT_ENV_FILE}); "
+                "it decides where your keys are sent and which `pulumi` runs. Pass --env-file to choose a file "
+                "explicitly, or run from the project."
+            )
 
     file_values: dict[str, str] = {}
     if path is not None:
@@ -323,6 +341,11 @@ def load_settings(
         url = merged.get(key)
         if url and not re.match(r"https?://", url):
             raise SettingsError(f"{key} ({sources[key]}) must start with http:// or https://")
+        if url and plain_http_elsewhere(url):
+            raise SettingsError(
+                f"{key} ({sources[key]}) is http:// to another machine ({url}): the requests carry your keys, "
+                "in the clear over http. Use https:// (http:// only for a proxy on this machine: 127.0.0.1, localhost)."
+            )
 
     data_dir = Path(merged["DATA_DIR"]).expanduser()
     return Settings(

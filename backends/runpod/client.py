@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
+from backends.plain_http import plain_http_elsewhere
 from backends.runpod.errors import (
     _HINT_AUTH,
     _HINT_BALANCE,
@@ -139,6 +140,11 @@ class RunPodClient(RestCalls, GraphQLCalls):
         for url in (self.rest_url, self.graphql_url):
             if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
                 raise ValueError(f"not an http(s) URL: {url!r} (check {REST_URL_ENV} / {GRAPHQL_URL_ENV})")
+            if plain_http_elsewhere(url):
+                raise ValueError(
+                    f"{url!r} is http:// to another machine: the API key would cross the network in the clear; "
+                    f"use https:// (check {REST_URL_ENV} / {GRAPHQL_URL_ENV})"
+                )
         self.timeout = float(timeout)
         self.max_retries = max(0, int(max_retries))
         self.backoff_base = float(backoff_base)

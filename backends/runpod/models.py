@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.runpod.errors import RunPodError
+from backends.ssh_endpoint import endpoint_problem
 
 # REST v2 observed pod states
 PROVISIONING = "PROVISIONING"
@@ -165,6 +166,14 @@ def _float_or_none(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
+def _checked(endpoint: SshEndpoint) -> SshEndpoint:
+    """Only a plain endpoint leaves the API's answer (backends/ssh_endpoint.py)."""
+    problem = endpoint_problem(endpoint.host, endpoint.port, endpoint.user)
+    if problem is not None:
+        raise RunPodError(f"the API reported an SSH endpoint the runner will not use: {problem}")
+    return endpoint
+
+
 def _interruptible_from_pod_type(pod_type: str | None) -> bool | None:
     # Which podType a spot pod reports is UNCONFIRMED; INTERRUPTABLE is presumed, BID accepted too.
     if pod_type in ("INTERRUPTABLE", "BID"):
@@ -177,11 +186,11 @@ def _interruptible_from_pod_type(pod_type: str | None) -> bool | None:
 def _ssh_from_v2(data: Mapping[str, Any]) -> SshEndpoint | None:
     direct = ((data.get("ssh") or {}).get("direct")) or None
     if isinstance(direct, dict) and direct.get("host") and direct.get("port"):
-        return SshEndpoint(str(direct["host"]), int(direct["port"]), str(direct.get("username") or "root"))
+        return _checked(SshEndpoint(str(direct["host"]), int(direct["port"]), str(direct.get("username") or "root")))
     runtime = data.get("runtime") or {}
     for p in runtime.get("ports") or []:
         if p.get("private") == 22 and p.get("type") == "tcp" and p.get("ip") and p.get("public"):
-            return SshEndpoint(str(p["ip"]), int(p["public"]), "root")
+            return _checked(SshEndpoint(str(p["ip"]), int(p["public"]), "root"))
     return None
 
 

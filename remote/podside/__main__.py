@@ -13,6 +13,7 @@ import sys
 from typing import List, Optional
 
 from .contract import DEFAULT_WORKSPACE, ERROR_PREFIX, Inputs, VolumePaths
+from .credential import take as take_credential
 from .inputs import InputError, read_settings
 
 
@@ -34,6 +35,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return supervise.main(plan, token=args[2], launcher_pid=int(args[3]))
         return supervise.main(plan)
     try:
+        credential = take_credential(os.environ)  # before anything can inherit the environment
         settings = read_settings(os.environ)
         if settings.action == "inspect":
             from . import inspection
@@ -41,7 +43,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return inspection.inspect(settings)
         from . import launch
 
-        return launch.launch(settings, dict(os.environ), os.path.abspath(sys.argv[0]))
+        return launch.launch(settings, dict(os.environ), os.path.abspath(sys.argv[0]), credential)
     except InputError as exc:
         sys.stdout.flush()
         sys.stderr.write(f"{ERROR_PREFIX}{exc}\n")

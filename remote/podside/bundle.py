@@ -112,7 +112,15 @@ def _shipped() -> list[Path]:
 # ---------------------------------------------------------------- the idle stop's start command
 # The part of the program the idle watcher needs (idlewatch.py and what it imports), small enough
 # to travel inside the pod's start command, where no volume file can be relied on yet.
-IDLE_MODULES = ("__init__.py", "contract.py", "inputs.py", "record.py", "selfstop.py", "idlewatch.py")
+IDLE_MODULES = (
+    "__init__.py",
+    "contract.py",
+    "inputs.py",
+    "record.py",
+    "selfstop.py",
+    "sshsessions.py",
+    "idlewatch.py",
+)
 IDLE_MAIN = (
     "import sys\n"
     "from podside.idlewatch import main\n"
@@ -183,9 +191,37 @@ def idle_watch_script(
     )
 
 
+HOST_KEY_DIR = ".runner/ssh-host-keys"  # on the volume: the pod's SSH host keys, kept across restarts
+HOST_KEY_TYPES = ("ed25519", "ecdsa", "rsa")
+
+
+def host_key_script(workspace: str) -> str:
+    """Shell text (no single quotes) that gives sshd the same host keys on every container start: the
+    ones kept on the volume (<workspace>/.runner/ssh-host-keys, 0700, keys 0600) are copied into
+    /etc/ssh (RT_SSH_HOST_KEY_DIR) before the image's start script runs; on the first start they are
+    generated there first and kept. The image's /start.sh only generates the keys that are missing, so
+    sshd serves these. Without ssh-keygen or a mounted volume it does nothing (sshd makes its own)."""
+    import shlex
+
+    kept = shlex.quote(f"{workspace.rstrip('/')}/{HOST_KEY_DIR}")
+    generate = "; ".join(
+        f'[ -f $D/ssh_host_{t}_key ] || ssh-keygen -q -t {t} -N "" -f $D/ssh_host_{t}_key' for t in HOST_KEY_TYPES
+    )
+    return (
+        f"D=${{RT_SSH_HOST_KEY_DIR:-/etc/ssh}}; K={kept}; "
+        f"if ls $K/ssh_host_*_key >/dev/null 2>&1; then "
+        f"mkdir -p $D && cp -p $K/ssh_host_* $D/ && chmod 600 $D/ssh_host_*_key; "
+        f"elif [ -d {shlex.quote(workspace)} ] && command -v ssh-keygen >/dev/null 2>&1; then "
+        f"mkdir -p $D && {generate} && "
+        f"(umask 077; mkdir -p $K && cp -p $D/ssh_host_*_key $D/ssh_host_*_key.pub $K/); "
+        f"fi 2>/dev/null"
+    )
+
+
 def idle_start_command(idle_s: float, workspace: str) -> str:
-    """The pod's start command (RunPod: REST v2 `args`, GraphQL `dockerArgs`): the idle watcher,
-    then the image's own start script (RT_IMAGE_START, default /start.sh: sshd, keys, sleep)."""
+    """The pod's start command (RunPod: REST v2 `args`, GraphQL `dockerArgs`): the host keys kept on
+    the volume, the idle watcher, then the image's own start script (RT_IMAGE_START, default /start.sh:
+    sshd, keys, sleep)."""
     import re
 
     if not re.fullmatch(r"/[A-Za-z0-9_./-]*", workspace):  # RunPod puts the command in single quotes
@@ -193,7 +229,7 @@ def idle_start_command(idle_s: float, workspace: str) -> str:
     start = f"S=${{RT_IMAGE_START:-{IMAGE_START}}}; if [ -x $S ]; then exec $S; fi; exec sleep infinity"
     # `sh -c '<script>'`, the shape of the official SDK's own start commands (runpod/apps/shim.py): POSIX sh,
     # so an image without bash works too.
-    return f"sh -c '{idle_watch_script(idle_s, workspace)}; {start}'"
+    return f"sh -c '{host_key_script(workspace)}; {idle_watch_script(idle_s, workspace)}; {start}'"
 
 
 def program_digest() -> str:

@@ -24,7 +24,7 @@ from .contract import CHECKPOINT_PREFIX
 
 SINGLE_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "adapter_model.safetensors", "adapter_model.bin")
 INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
-_NAME_RE = re.compile(re.escape(CHECKPOINT_PREFIX) + r"(\d+)$")
+_NAME_RE = re.compile(re.escape(CHECKPOINT_PREFIX) + r"(\d{1,15})$")
 
 
 def safetensors_problem(path: str) -> Optional[str]:

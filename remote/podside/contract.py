@@ -30,6 +30,8 @@ class Inputs:
     REPO_BRANCH = "RT_REPO_BRANCH"  # default main
     REPO_DIR = "RT_REPO_DIR"  # default <workspace>/<repo name>
     REPO_COMMIT = "RT_REPO_COMMIT"  # the branch's commit the runner's `git ls-remote` saw (skips a fetch)
+    REPO_CREDENTIAL = "RT_REPO_CREDENTIAL"  # the user info the runner took out of an https REPO_URL
+    REPO_CREDENTIAL_FILE = "RT_REPO_CREDENTIAL_FILE"  # where the shim put it (credential.py); never saved
     CODE_SOURCE = "RT_CODE_SOURCE"  # git | pushed
     CONFIG = "RT_CONFIG"  # relative to the repo root, or absolute
     TRAIN_SCRIPT = "RT_TRAIN_SCRIPT"  # default scripts/train.py
@@ -51,6 +53,7 @@ class Inputs:
         REPO_BRANCH,
         REPO_DIR,
         REPO_COMMIT,
+        REPO_CREDENTIAL,
         CODE_SOURCE,
         CONFIG,
         TRAIN_SCRIPT,
@@ -382,7 +385,7 @@ def __getattr__(name: str) -> Any:
 
 # ---------------------------------------------------------------- checkpoints (HF Trainer layout)
 CHECKPOINT_PREFIX = "checkpoint-"
-_CHECKPOINT_STEP_RE = re.compile(r"checkpoint-(\d+)/?$")
+_CHECKPOINT_STEP_RE = re.compile(r"checkpoint-(\d{1,15})/?$")
 
 
 def checkpoint_step(path: Optional[str]) -> Optional[int]:

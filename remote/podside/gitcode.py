@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
-from typing import List, NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
+from . import credential as gitcredential
 from .inputs import InputError, LaunchSettings
 
 
@@ -27,9 +29,9 @@ def _env() -> dict:
     return {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
 
 
-def git(repo_dir: str, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+def git(repo_dir: str, *args: str, capture: bool = False, config: Sequence[str] = ()) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["git", "-C", repo_dir, *args],
+        ["git", *config, "-C", repo_dir, *args],
         env=_env(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE if capture else sys.stderr.fileno(),
@@ -47,9 +49,14 @@ def short_head(repo_dir: str) -> Optional[str]:
     return _out(repo_dir, "rev-parse", "--short", "HEAD") or None
 
 
-def update(s: LaunchSettings) -> Optional[str]:
+def update(s: LaunchSettings, credential: Optional[str] = None) -> Optional[str]:
     """Bring RT_REPO_DIR to origin's RT_REPO_BRANCH; returns the short commit (None for a pushed tree
-    that is not a git checkout)."""
+    that is not a git checkout). credential: for git's clone and fetch only (credential.py)."""
+    with gitcredential.helper_args(credential) as config:
+        return _update(s, config)
+
+
+def _update(s: LaunchSettings, config: Sequence[str]) -> Optional[str]:
     repo = s.repo_dir
     if s.code_source == "pushed":
         if not os.path.isdir(repo):
@@ -65,13 +72,13 @@ def update(s: LaunchSettings) -> Optional[str]:
                 "or use RT_CODE_SOURCE=pushed"
             )
     if not os.path.lexists(repo):
-        return _clone(s, shown)
+        return _clone(s, shown, config)
     changed, current = _status(repo)
     if changed:
         raise InputError(
             f"the pod's checkout {repo} has local changes to tracked files; nothing was updated or "
             f"started. Changed: {' '.join(changed[:5])} — commit and push them from the pod, or discard "
-            f"them (git -C '{repo}' stash), then run again"
+            f"them ({shlex.join(['git', '-C', repo, 'stash'])}), then run again"
         )
     if _out(repo, "remote", "get-url", "origin") != s.repo_url:
         if (
@@ -85,7 +92,10 @@ def update(s: LaunchSettings) -> Optional[str]:
     tips: Optional[Tips] = _tips(repo, s.branch) if s.commit else None
     if tips is None or tips.remote != s.commit:
         tips = None
-        if git(repo, "fetch", "--quiet", "origin", f"+refs/heads/{s.branch}:{remote_ref}").returncode != 0:
+        if (
+            git(repo, "fetch", "--quiet", "origin", f"+refs/heads/{s.branch}:{remote_ref}", config=config).returncode
+            != 0
+        ):
             raise InputError(
                 f"git fetch of branch {s.branch} from {shown} failed; check the branch exists and "
                 "the pod can reach the repo"
@@ -108,7 +118,7 @@ def update(s: LaunchSettings) -> Optional[str]:
             raise InputError(
                 f"the pod's branch {s.branch} in {repo} cannot be fast-forwarded to origin (it has "
                 "commits made on the pod, or untracked files would be overwritten); nothing was "
-                f"changed. Push or reset them on the pod (git -C '{repo}' log origin/{s.branch}..HEAD), "
+                f"changed. Push or reset them on the pod ({shlex.join(['git', '-C', repo, 'log', f'origin/{s.branch}..HEAD'])}), "
                 "then run again"
             )
         tips = _tips(repo, s.branch)
@@ -166,7 +176,7 @@ def _status(repo_dir: str) -> Tuple[List[str], Optional[str]]:
     return changed, branch
 
 
-def _clone(s: LaunchSettings, shown: str) -> Optional[str]:
+def _clone(s: LaunchSettings, shown: str, config: Sequence[str]) -> Optional[str]:
     parent = os.path.dirname(s.repo_dir)
     try:
         os.makedirs(parent, exist_ok=True)
@@ -179,7 +189,7 @@ def _clone(s: LaunchSettings, shown: str) -> Optional[str]:
     partial = s.repo_dir.rstrip("/") + ".partial-clone"
     shutil.rmtree(partial, ignore_errors=True)
     proc = subprocess.run(
-        ["git", "clone", "--quiet", f"--branch={s.branch}", "--", s.repo_url, partial],
+        ["git", *config, "clone", "--quiet", f"--branch={s.branch}", "--", s.repo_url, partial],
         env=_env(),
         stdin=subprocess.DEVNULL,
         stdout=sys.stderr.fileno(),

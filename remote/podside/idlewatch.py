@@ -11,8 +11,8 @@ leave (SIGTERM) and takes over, unless --ensure finds one already watching with 
 
 Busy (the idle clock restarts) while any of these holds:
   * training: state.json's current attempt is setup/running and its supervisor process is alive;
-  * an ESTABLISHED TCP connection to a port sshd listens on (shells, rsync, scp and tunnels all
-    come in over SSH; RT_IDLE_SSH_PORTS overrides the ports, else they are read from /proc, else 22);
+  * an authenticated SSH connection to a port sshd listens on (shells, rsync, scp and tunnels all
+    come in over SSH; sshsessions.py: a TCP connection that never authenticated does not count);
   * a process on a GPU (`nvidia-smi --query-compute-apps`), e.g. training started by hand in tmux.
 Idle for the whole time: the marker <workspace>/.runner/self_stop.json (reason "idle") is written,
 then the pod stops itself like at the end of a run (selfstop.stop_pod: REST v2 with its own key).
@@ -30,7 +30,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, Iterable, List, Optional, Set
+from typing import Callable, Dict, List, Optional
 
 from . import record, selfstop
 from .contract import (
@@ -38,75 +38,19 @@ from .contract import (
     DEFAULT_WORKSPACE,
     TERMINAL_STATES,
     IdleKey,
-    Inputs,
     SelfStopReason,
     StateKey,
     VolumePaths,
 )
+from .sshsessions import ssh_connections, ssh_ports, tcp_sockets
 
 DEFAULT_POLL_S = 30.0
 RETRY_STOP_S = 120.0
 TAKEOVER_WAIT_S = 10.0
-SSH_PORTS_ENV = Inputs.IDLE_SSH_PORTS
-PROC_NET = ("/proc/net/tcp", "/proc/net/tcp6")
-TCP_ESTABLISHED, TCP_LISTEN = "01", "0A"
 NVIDIA_SMI_TIMEOUT_S = 10.0
 
 
 # ---------------------------------------------------------------- what counts as busy
-def tcp_sockets(paths: Iterable[str] = PROC_NET) -> List[tuple]:
-    """(local port, state hex, inode) of every TCP socket in /proc/net/tcp{,6}."""
-    found = []
-    for path in paths:
-        try:
-            with open(path, encoding="ascii", errors="replace") as fh:
-                lines = fh.read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) < 10 or ":" not in fields[1]:
-                continue
-            try:
-                port = int(fields[1].rsplit(":", 1)[1], 16)
-            except ValueError:
-                continue
-            found.append((port, fields[3].upper(), fields[9]))
-    return found
-
-
-def sshd_listen_ports(sockets: List[tuple], proc: str = "/proc") -> Set[int]:
-    """Ports that a process named sshd listens on (needs to see its /proc/<pid>/fd: root on a pod)."""
-    inodes: Set[str] = set()
-    try:
-        pids = [p for p in os.listdir(proc) if p.isdigit()]
-    except OSError:
-        return set()
-    for pid in pids:
-        try:
-            with open(f"{proc}/{pid}/comm", encoding="ascii", errors="replace") as fh:
-                if fh.read().strip() != "sshd":
-                    continue
-            for fd in os.listdir(f"{proc}/{pid}/fd"):
-                target = os.readlink(f"{proc}/{pid}/fd/{fd}")
-                if target.startswith("socket:["):
-                    inodes.add(target[8:-1])
-        except OSError:
-            continue
-    return {port for port, state, inode in sockets if state == TCP_LISTEN and inode in inodes}
-
-
-def ssh_ports(environ: Dict[str, str], sockets: List[tuple]) -> Set[int]:
-    text = environ.get(SSH_PORTS_ENV, "").strip()
-    if text:
-        return {int(p) for p in text.replace(",", " ").split() if p.isdigit()}
-    return sshd_listen_ports(sockets) or {22}
-
-
-def ssh_connections(ports: Set[int], sockets: List[tuple]) -> int:
-    return sum(1 for port, state, _ in sockets if state == TCP_ESTABLISHED and port in ports)
-
-
 def _runs(pid: object, word: bytes) -> bool:
     """Whether pid is a live process (not this one) whose command line has `word` (pids are reused)."""
     if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
@@ -240,11 +184,15 @@ class Watcher:
 
     def stop_pod(self) -> bool:
         state = record.load(self.paths.state_file) or {}
-        selfstop.write_marker(
-            self.paths.self_stop_marker,
-            state.get(StateKey.RUN_ID),
-            state.get(StateKey.ATTEMPT),
-            reason=SelfStopReason.IDLE,
+        selfstop.before_stop(
+            f"write {self.paths.self_stop_marker}",
+            lambda: selfstop.write_marker(
+                self.paths.self_stop_marker,
+                state.get(StateKey.RUN_ID),
+                state.get(StateKey.ATTEMPT),
+                reason=SelfStopReason.IDLE,
+            ),
+            self.log,
         )
         creds = selfstop.read_credentials(self.rp_env_file, self.environ, self.environ.get("RUNPOD_API_KEY"), self.log)
         method = selfstop.stop_pod(creds, self.environ, self.paths.log_dir + "/idlewatch.log", self.log, self.sleep)
@@ -264,7 +212,10 @@ class Watcher:
                 self.log(f"{self.paths.runner_dir} is gone; not watching any more")
                 return 0
             self.checks += 1
-            busy = busy_reasons(self.paths, self.environ)
+            try:
+                busy = busy_reasons(self.paths, self.environ)
+            except Exception as exc:  # noqa: BLE001 - a check that fails counts as busy, the watcher lives on
+                busy = [f"check failed ({type(exc).__name__}: {exc})"]
             now = self.clock()
             if busy:
                 idle_since, retry_at = now, None
@@ -290,7 +241,11 @@ def _log_to(path: str) -> Callable[[str], None]:
             with open(path, "a", encoding="utf-8") as fh:
                 fh.write(line)
         except OSError:
-            sys.stderr.write(line)
+            try:  # stderr is that same log when the start command started us: full as well, maybe
+                sys.stderr.write(line)
+                sys.stderr.flush()
+            except OSError:
+                pass
 
     return log
 

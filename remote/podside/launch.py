@@ -30,10 +30,21 @@ from .contract import (
 from .inputs import InputError, LaunchSettings, check_launch, gpu_count, launch_kind, under_repo
 from .loglines import Header
 
+VOLUME_FULL_WARN = 0.95  # a launch warns above this share of the volume in use (a full volume ends runs)
 LOCK_WAIT_S = 120.0
 SUPERVISOR_WAIT_S = 15.0
 # Never handed to the supervisor's saved environment (the key stays off the volume).
-NOT_SAVED = ("PWD", "OLDPWD", "SHLVL", "_", "TMUX", "TMUX_PANE", "RUNPOD_API_KEY")
+NOT_SAVED = (
+    "PWD",
+    "OLDPWD",
+    "SHLVL",
+    "_",
+    "TMUX",
+    "TMUX_PANE",
+    "RUNPOD_API_KEY",
+    Inputs.REPO_CREDENTIAL,
+    Inputs.REPO_CREDENTIAL_FILE,
+)
 
 
 @contextmanager
@@ -108,7 +119,8 @@ def _await_supervisor(state_file: str, pid: Optional[int], wait_s: float = SUPER
     return False
 
 
-def launch(s: LaunchSettings, environ: Mapping[str, str], program: str) -> int:
+def launch(s: LaunchSettings, environ: Mapping[str, str], program: str, credential: Optional[str] = None) -> int:
+    """credential: git's, for the clone and the fetch only (credential.py; never saved anywhere)."""
     check_launch(s)
     for name in ("TMUX", "TMUX_PANE"):
         os.environ.pop(name, None)
@@ -146,7 +158,7 @@ def launch(s: LaunchSettings, environ: Mapping[str, str], program: str) -> int:
             sys.stderr.write(error + "\n")
             raise InputError(f"could not start tmux session '{s.session}'; see the tmux error above")
         try:
-            start(s, environ, token, argv, pid)
+            start(s, environ, token, argv, pid, credential)
         except BaseException:
             handoff.abandon(s.session, pid)
             raise
@@ -167,10 +179,39 @@ def watch_idle(s: LaunchSettings, program: str) -> None:
         sys.stderr.write(f"warning: could not start the idle stop ({exc}); the pod stops only at the end of the run\n")
 
 
-def start(s: LaunchSettings, environ: Mapping[str, str], token: str, argv: List[str], pid: Optional[int]) -> None:
+def volume_full_warning(workspace: str, threshold: float = VOLUME_FULL_WARN) -> Optional[str]:
+    """A warning when the volume is nearly full: checkpoints fill it, and a full volume ends the run."""
+    try:
+        st = os.statvfs(workspace)
+    except OSError:
+        return None
+    if st.f_blocks <= 0:
+        return None
+    used = 1.0 - st.f_bavail / st.f_blocks
+    if used < threshold:
+        return None
+    free_mb = st.f_bavail * st.f_frsize / 1e6
+    return (
+        f"warning: the network volume at {workspace} is {used:.0%} full ({free_mb:.0f} MB free); training "
+        "that fills it fails when it saves (the pod still stops). Delete old checkpoints (save_total_limit "
+        "keeps fewer) or grow the volume (stack config volumeSizeGb, `pulumi up`)."
+    )
+
+
+def start(
+    s: LaunchSettings,
+    environ: Mapping[str, str],
+    token: str,
+    argv: List[str],
+    pid: Optional[int],
+    credential: Optional[str] = None,
+) -> None:
     """Everything after the early session start; the last step hands the supervisor its plan."""
     paths = s.paths
-    commit = gitcode.update(s)
+    full = volume_full_warning(s.workspace)
+    if full:
+        sys.stderr.write(full + "\n")
+    commit = gitcode.update(s, credential)
     try:
         data_link = gitcode.link_data(paths.data, s.repo_dir)
     except OSError:

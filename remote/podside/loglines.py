@@ -36,9 +36,9 @@ def _int_or_none(value: Optional[str]) -> Optional[int]:
 def _pattern(name: str) -> re.Pattern[str]:
     return re.compile(
         {
-            "header": r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) config=(?P<config>.*) "
+            "header": r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d{1,9}) config=(?P<config>.*) "
             r"resume=(?P<resume>\S+) =====$",
-            "footer": r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d+) end state=(?P<state>\w+) "
+            "footer": r"===== (?P<time>\S+) run=(?P<run>\S+) attempt=(?P<attempt>\d{1,9}) end state=(?P<state>\w+) "
             r"exit=(?P<exit>\S+) checkpoint=(?P<ckpt>.*) =====$",
             "ended": r"^\[remote_train\] training ended: state=(?P<state>\w+) exit_code=(?P<exit>\S+) "
             r"last_checkpoint=(?P<ckpt>\S+)",

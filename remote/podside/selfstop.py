@@ -9,7 +9,8 @@ the run is the last line of defence.
 Credentials: RUNPOD_POD_ID / RUNPOD_API_KEY from RT_RP_ENV_FILE (read, never executed), else from
 the environment the supervisor started with. RUNPOD_REST_URL: the environment, else the file.
 Before the first request the pod writes <workspace>/.runner/self_stop.json, so the runner can tell
-a self-stop from a preemption later without the API's status history.
+a self-stop from a preemption later without the API's status history. That write, and every other
+before a stop, is best effort (before_stop): on a full volume the stop still goes out.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ REST_STOP_BODY = b'{"action":"stop"}'
 
 REST_TIMEOUT_S = 15.0
 RUNPODCTL_TIMEOUT_S = 60.0
+RUNPODCTL_OUTPUT_KEPT = 4096  # bytes of runpodctl's output copied into the log
 REST_RETRY_DELAYS_S = (1.0, 2.0)
 
 
@@ -76,6 +78,15 @@ def write_marker(
     )
 
 
+def before_stop(what: str, write: Callable[[], object], note: Callable[[str], None]) -> None:
+    """A write that comes before a stop (the state, the marker, a log line): best effort. A full volume
+    fails every write, and the stop must go out all the same."""
+    try:
+        write()
+    except Exception as exc:  # noqa: BLE001 - OSError (ENOSPC, EIO) above all, but nothing may block the stop
+        note(f"stop: could not {what} ({getattr(exc, 'strerror', None) or exc}); stopping anyway")
+
+
 def rest_stop(creds: Credentials) -> Tuple[bool, bool, str]:
     """One REST v2 stop request: (stopped, worth retrying, what happened)."""
     import urllib.error  # here, not at the top: the launcher imports this module and never stops
@@ -104,23 +115,29 @@ def runpodctl_stop(argv_tail: Tuple[str, ...], creds: Credentials, environ: Mapp
     env: Dict[str, str] = dict(environ)
     if creds.api_key:
         env["RUNPOD_API_KEY"] = creds.api_key  # runpodctl reads it from its environment
-    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        return (
-            subprocess.run(
-                [exe, *argv_tail, creds.pod_id],
-                stdin=subprocess.DEVNULL,
-                stdout=fd,
-                stderr=fd,
-                env=env,
-                timeout=RUNPODCTL_TIMEOUT_S,
-            ).returncode
-            == 0
+        # Its output is captured, then copied to the log: written there directly, a full volume would
+        # fail runpodctl's own writes and so its exit code, after the stop was asked for.
+        proc = subprocess.run(
+            [exe, *argv_tail, creds.pod_id],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            timeout=RUNPODCTL_TIMEOUT_S,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
-    finally:
-        os.close(fd)
+    if proc.stdout:
+        try:
+            fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, proc.stdout[-RUNPODCTL_OUTPUT_KEPT:])
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+    return proc.returncode == 0
 
 
 def stop_pod(

@@ -4,6 +4,11 @@ It takes the launch's environment and plan from .runner/supervise.json, sets up 
 training with its output appended to the log, records the outcome, closes the attempt with a
 footer, waits for an attached runner's ack and stops the pod (selfstop.py).
 
+The stop never depends on the volume: a full volume (a common way for a fine-tune to end) makes every
+write before it fail, so the log lines, the state record and the marker are best effort there, and
+the stop is asked for all the same. A supervisor that fails in any other way still ends in finish()
+(try/finally), so its pod is stopped too.
+
 Signals: SIGTERM (spot preemption or container stop; RunPod gives about 5 s) is passed on to the
 running child, `preempted` is recorded with the last complete checkpoint, and the supervisor exits
 143 without stopping the pod. SIGHUP / SIGINT (tmux kill-session, Ctrl-C) end training; the normal
@@ -18,7 +23,7 @@ import shlex
 import shutil
 import signal
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from . import checkpoints, handoff, logbook, record, selfstop
 from .children import Children
@@ -90,6 +95,7 @@ class Supervisor:
         self.key: Optional[str] = None
         self.fail_message = ""
         self.interrupted = False
+        self.finishing = False  # finish() runs: nothing may start it a second time
 
     # ---- signals ---------------------------------------------------------------------------
     def on_term(self, signum, frame) -> None:
@@ -138,6 +144,15 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self.on_term)
         signal.signal(signal.SIGHUP, self.on_interrupt)
         signal.signal(signal.SIGINT, self.on_interrupt)
+        try:
+            return self.attempt_run()
+        except BaseException as exc:  # a full volume, a bug: the attempt still ends, the pod still stops
+            if self.finishing:
+                raise
+            self.fail_message = f"the supervisor failed: {type(exc).__name__}: {exc}"
+            return self.finish(AttemptState.FAILED, 1)
+
+    def attempt_run(self) -> int:
         self.state.update(supervisor_pid=os.getpid())
         repo_dir = self.plan[PlanKey.REPO_DIR]
         try:
@@ -186,12 +201,20 @@ class Supervisor:
     def footer(self, state: AttemptState, code: Optional[int], last: Optional[str]) -> None:
         self.log.line(Footer(record.utc_now(), self.run_id, self.attempt, state.value, code, last).line())
 
+    def best_effort(self, what: str, write: Callable[[], object]) -> None:
+        """A write on the way to the stop: its failure (a full volume) is said on the pane, never raised."""
+        selfstop.before_stop(what, write, logbook.say)
+
     def finish(self, state: AttemptState, code: Optional[int]) -> int:
+        self.finishing = True
         for sig in SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
-        last = checkpoints.newest(self.plan[PlanKey.OUTPUT_DIR])
+        try:
+            last = checkpoints.newest(self.plan[PlanKey.OUTPUT_DIR])
+        except Exception:  # noqa: BLE001 - the stop matters more than the checkpoint's name
+            last = None
         ended = EndedNote(state.value, code, last).line(self.fail_message)
-        self.log.line(ended)
+        self.best_effort("write the end to the log", lambda: self.log.line(ended))
         logbook.say(ended)
         os.sync()
         ending = dict(
@@ -205,28 +228,31 @@ class Supervisor:
         if not self.plan[PlanKey.STOP_POD]:
             # --keep-pod on a pod; --host and --local always (this machine may be no pod at all)
             self.log.note("RT_STOP_POD=0: not stopping this machine")
-            self.state.update(stop_requested=False, **ending)
-            self.footer(state, code, last)
+            self.best_effort("record the end", lambda: self.state.update(stop_requested=False, **ending))
+            self.best_effort("write the footer", lambda: self.footer(state, code, last))
             return 1 if code is None else code
         # Recorded before the request: a successful stop kills this container right away.
-        self.state.update(stop_requested=True, **ending)
-        self.footer(state, code, last)
+        self.best_effort("record the end", lambda: self.state.update(stop_requested=True, **ending))
+        self.best_effort("write the footer", lambda: self.footer(state, code, last))
         self.await_ack()
-        try:
-            selfstop.write_marker(self.paths.self_stop_marker, self.run_id, self.attempt)
-        except OSError as exc:
-            self.log.note(f"stop: could not write {self.paths.self_stop_marker} ({exc.strerror})")
+        self.best_effort(
+            f"write {self.paths.self_stop_marker}",
+            lambda: selfstop.write_marker(self.paths.self_stop_marker, self.run_id, self.attempt),
+        )
         creds = selfstop.read_credentials(self.plan[PlanKey.RP_ENV_FILE], os.environ, self.key, self.log.note)
         method = selfstop.stop_pod(creds, os.environ, self.paths.log, self.log.note)
         if method:
-            self.state.update(stop_method=method)
+            self.best_effort("record the stop", lambda: self.state.update(stop_method=method))
             self.log.note(f"stop requested via {method}")
         else:
             prefix = f"{self.fail_message}; " if self.fail_message else ""
-            self.state.update(
-                stop_requested=False,
-                stop_method=None,
-                message=prefix + "could not stop the pod (see the log); it is still billing",
+            self.best_effort(
+                "record the failed stop",
+                lambda: self.state.update(
+                    stop_requested=False,
+                    stop_method=None,
+                    message=prefix + "could not stop the pod (see the log); it is still billing",
+                ),
             )
             self.log.note(
                 "ERROR: could not stop the pod with the REST API or runpodctl; it keeps billing until "

@@ -7,7 +7,6 @@ twice, none missing) until Ctrl-C, or until the pod stops (e.g. it stopped itsel
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 from collections.abc import Callable
 
@@ -19,6 +18,8 @@ from runner.remote.follow import FollowEnd, FollowEvents, FollowPolicy, follow_w
 from runner.remote.pod_view import tail_log
 from runner.remote.ssh import SshConnection
 from runner.settings import Settings
+from runner.termtext import print_log_line
+from runner.termtext import say as _say
 from runner.types import Say
 
 LineSink = Callable[[bytes], None]
@@ -34,15 +35,8 @@ class PodStoppedWhileFollowing(RunnerError):
     exit_code = 0
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def _stdout_sink(line: bytes) -> None:
-    out = sys.stdout
-    out.flush()
-    out.buffer.write(line + b"\n")
-    out.buffer.flush()
+    print_log_line(line)
 
 
 class _LogEvents(FollowEvents[SshConnection]):

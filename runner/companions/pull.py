@@ -18,14 +18,13 @@ from typing import Any
 from remote.podside.contract import VolumePaths, parse_json_object
 from runner.errors import PodNotRunning, UsageError
 from runner.pod.stack import StackOutputs, read_outputs_for
+from runner.safepath import UnsafeName, check_component, open_for_write
 from runner.settings import Settings
+from runner.termtext import VALUE, for_stream
+from runner.termtext import say as _say
 from runner.volume.fetch import Pulled, RemoteFile, pull_newest_checkpoint, pull_tree
 from runner.volume.sync import choose
 from runner.volume.transfer import CHUNK, Progress, partial_path
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class SftpSource:
@@ -45,6 +44,7 @@ class SftpSource:
                 "`python -m runner ssh` to copy by hand."
             )
         self.sftp = sftp
+        self.refused: list[str] = []  # names in the pod's listings that were not single safe names
 
     def files(self, path: str) -> list[RemoteFile]:
         try:
@@ -59,6 +59,11 @@ class SftpSource:
             rel = stack.pop()
             for entry in self.sftp.listdir_attr(f"{path.rstrip('/')}/{rel}" if rel else path):
                 child = f"{rel}/{entry.filename}" if rel else entry.filename
+                try:
+                    check_component(entry.filename)
+                except UnsafeName as e:
+                    self.refused.append(f"{child!r}: {e.why}")
+                    continue
                 if statmod.S_ISDIR(entry.st_mode or 0):
                     stack.append(child)
                 elif statmod.S_ISREG(entry.st_mode or 0):
@@ -76,7 +81,7 @@ class SftpSource:
                 have = tmp.stat().st_size if tmp.exists() else 0
                 have = have if have <= f.size else 0
                 progress.add(have)
-                with self.sftp.open(remote, "rb") as src, open(tmp, "ab" if have else "wb") as dst:
+                with self.sftp.open(remote, "rb") as src, open_for_write(tmp, append=bool(have)) as dst:
                     src.seek(have)
                     while chunk := src.read(CHUNK):
                         dst.write(chunk)
@@ -127,14 +132,16 @@ def _output_dir(args: argparse.Namespace, settings: Settings, outputs: StackOutp
     )
 
 
-def _report(pulled: Pulled, where: str) -> None:
+def _report(pulled: Pulled, where: str, refused_in_listing: Sequence[str] = ()) -> None:
     for note in pulled.skipped:
         _say(f"skipped incomplete {note}")
+    for note in (*refused_in_listing, *pulled.refused):
+        _say(f"warning: not written, a name from the pod that is not a safe relative path: {note}")
     if pulled.already_here:
         _say(f"{pulled.path} is already here and complete ({pulled.files} file(s)); nothing to transfer.")
     else:
         _say(f"pulled {pulled.files} file(s), {pulled.bytes / 1e6:.1f} MB {where} -> {pulled.path}")
-    print(pulled.path)
+    print(for_stream(str(pulled.path), sys.stdout, VALUE))
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -183,7 +190,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             pulled = pull_tree(source, path, dest)
         else:
             pulled = pull_newest_checkpoint(source, _output_dir(args, settings, outputs, state), dest)
-        _report(pulled, source.where)
+        _report(pulled, source.where, source.refused)
         return 0
     except KeyboardInterrupt:
         _say("pull interrupted; run it again to continue (finished files are kept, partial ones resume).")

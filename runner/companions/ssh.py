@@ -27,13 +27,10 @@ from runner.remote.openssh import (
     write_known_hosts,
 )
 from runner.settings import Settings
+from runner.termtext import say as _say
 
 # Replaced in tests; never returns in real use.
 _exec = os.execvp
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def pinned_link(settings: Settings, what: str) -> tuple[PodLink, HostKey, Path]:
@@ -100,6 +97,7 @@ def config_block(
         f"    User {user}",
         f"    IdentityFile {_q(settings.ssh_key_path)}",
         "    IdentitiesOnly yes",
+        "    ForwardAgent no",
         f"    UserKnownHostsFile {_q(known_hosts)}",
         "    StrictHostKeyChecking yes",
         f"    HostKeyAlias {alias}",

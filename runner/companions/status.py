@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from backends.runpod.models import Pod
 from remote.podside.contract import IdleKey, VolumePaths
+from runner import termtext
 from runner.companions.status_report import (  # noqa: F401
     IdleReport,
     LogReport,
@@ -26,7 +27,7 @@ from runner.companions.status_report import (  # noqa: F401
     TrainingReport,
 )
 from runner.companions.status_text import render
-from runner.errors import RunnerError
+from runner.errors import DamagedStateFile, RunnerError
 from runner.pod.pod import StackPod, with_user
 from runner.pod.stack import StackOutputs
 from runner.pod.state import PodState
@@ -206,19 +207,25 @@ def _idle(data: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _last_local_run(settings: Settings) -> tuple[RunRecord, str] | None:
-    """The newest run started from this machine for this stack (runner/train/run_record.py), if any."""
+def _last_local_run(settings: Settings, errors: list[str] | None = None) -> tuple[RunRecord, str] | None:
+    """The newest run started from this machine for this stack (runner/train/run_record.py), if any; a
+    damaged record is reported in `errors` (it names the file to delete) and read as none."""
     paths = settings.paths
     try:
         run_id = paths.last_run.read_text().strip()
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return None
-    record = runrecord.load(paths, run_id) if run_id else None
+    try:
+        record = runrecord.load(paths, run_id) if run_id else None
+    except DamagedStateFile as e:
+        if errors is not None and e.message not in errors:
+            errors.append(e.message)
+        return None
     return (record, str(paths.run_file(run_id))) if record is not None else None
 
 
 def _from_local(settings: Settings, report: dict[str, Any]) -> None:
-    found = _last_local_run(settings)
+    found = _last_local_run(settings, report["errors"])
     if found is None:
         return
     record, where = found
@@ -271,7 +278,7 @@ def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
         fill_status(settings, outputs, report, _empty_training(), TRAINING_KEYS, LOG_LINES)
     if report["training"]["source"] is None:
         _from_local(settings, report)
-    found = _last_local_run(settings)
+    found = _last_local_run(settings, report["errors"])
     if found is not None and found[0].run_id == report["training"]["run_id"]:
         # Only when this machine recorded the run; otherwise the key stays null.
         report["training"]["accounting"] = _accounting(found[0])
@@ -282,11 +289,22 @@ def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
     return cast(StatusReport, report)
 
 
+def _as_shown(report: StatusReport) -> Any:
+    """The log tail as a terminal shows it: each line from its last carriage return (a progress bar)."""
+    log = report["log"]
+    if log is None:
+        return report
+    return {**report, "log": {**log, "tail": [line.rsplit("\r", 1)[-1] for line in log["tail"]]}}
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     report = collect(settings)
     if getattr(args, "json", False):
         print(json.dumps(report, indent=2, sort_keys=False))
     else:
-        print(render(report))
+        shown = report
+        if termtext.guarded(sys.stdout):  # every value may come from the pod: no control sequence on a terminal
+            shown = termtext.clean_values(_as_shown(report))
+        print(render(shown))
     sys.stdout.flush()
     return 0

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from runner.pod.pod import StackPod
 from runner.pod.state import PodState
 from runner.settings import Settings
+from runner.termtext import VALUE, for_stream
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     settings.require_api_key()
-    settings.paths.ensure()
     stack_pod = StackPod.of(settings)
     result = stack_pod.stop()
     pod = f"pod {stack_pod.pod_id} (stack {stack_pod.outputs.stack})"
@@ -27,5 +28,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     else:
         how = "preempted (outbid) and is" if result.previous == PodState.PREEMPTED else ""
-        print(f"{pod} was already {how} stopped ({result.pod.status if result.pod else 'EXITED'}); nothing to do.")
+        status = for_stream(result.pod.status if result.pod else "EXITED", sys.stdout, VALUE)
+        print(f"{pod} was already {how} stopped ({status}); nothing to do.")
     return 0

@@ -53,6 +53,7 @@ from runner.remote.rsync import (
     run_rsync,
 )
 from runner.settings import Settings
+from runner.termtext import say as _say
 
 if TYPE_CHECKING:
     from backends.runpod.models import Pod
@@ -135,10 +136,6 @@ def ensure_remote_rsync(
         f"that has it, then retry.",
         exit_code=1,
     )
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _rsync_failed(code: int) -> SyncError:

@@ -25,7 +25,7 @@ import yaml
 
 from backends.polling import Backoff
 from remote.podside.contract import VolumePaths
-from runner import timeouts
+from runner import termtext, timeouts
 from runner.errors import RETRYABLE_SSH as RETRYABLE
 from runner.errors import PodLeft, PodNotRunning, PortInUse, RunnerError, SshError, UsageError
 from runner.pod.link import PodLink, open_pod_link
@@ -33,6 +33,7 @@ from runner.pod.stack import read_outputs_for
 from runner.remote.forward import PortForward
 from runner.remote.ssh import SshConnection
 from runner.settings import Settings
+from runner.termtext import say as _say
 from runner.types import Say
 
 SESSION = "tensorboard"
@@ -60,10 +61,6 @@ class RemoteTensorBoard:
     port: int
     executable: str
     status: str  # "started" | "already-running" | "restarted"
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- which directory
@@ -256,7 +253,7 @@ def start_remote_tensorboard(
         raise TensorBoardError(
             f"TensorBoard is not installed on the pod (looked for {where}`tensorboard` on PATH). Add "
             "`tensorboard` to the training repo's requirements.txt (the next `runner train` installs it into "
-            f"the venv), or install it now: `python -m runner ssh`, then `{pip} install tensorboard`."
+            f"the venv), or install it now: `python -m runner ssh`, then `{shlex.quote(pip)} install tensorboard`."
         )
     why = {4: "exited right after starting", 5: f"did not listen within {wait_s:g}s (stopped it again)"}.get(
         res.exit_code, f"could not be started (exit {res.exit_code}: {res.stderr.strip()})"
@@ -380,7 +377,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     def ready(url: str, tb: RemoteTensorBoard) -> None:
         how = "already running" if tb.status == "already-running" else tb.status
-        print(f"TensorBoard ({how} on pod {link.pod_id}, logdir {tb.logdir}):\n    {url}", flush=True)
+        logdir = termtext.for_stream(tb.logdir, sys.stdout, termtext.VALUE)
+        print(f"TensorBoard ({how} on pod {link.pod_id}, logdir {logdir}):\n    {url}", flush=True)
         after = (
             "and stops TensorBoard on the pod"
             if stop_remote

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from remote.podside.bundle import IDLE_COMMAND_MARK
 from runner.doctor.check import Check, Context, named, ok, warn
 from runner.doctor.runpod import client, raw_pod
@@ -27,7 +29,7 @@ def idle_stop(ctx: Context) -> Check:
             f"after {minutes:g} min idle; pod {o.pod_id} was created before the idle stop, so it "
             "has it only after `runner train` (or `sync --keep-running`) started it, not after a "
             "start from the console",
-            f"`pulumi up --replace {o.pod_urn}` when convenient (the volume stays)"
+            f"`{shlex.join(['pulumi', 'up', '--replace', o.pod_urn])}` when convenient (the volume stays)"
             if o.pod_urn
             else "replace the pod with `pulumi up --replace <pod urn>` when convenient (the volume stays)",
         )

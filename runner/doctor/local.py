@@ -4,6 +4,7 @@ against the public key the stack gives the pod (sshPublicKey / sshPublicKeyPath 
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 
 from runner.doctor.check import Check, Context, Prerequisite, fail, named, ok, warn
@@ -27,20 +28,24 @@ def env_file(ctx: Context) -> Check:
     try:
         mode = stat.S_IMODE(s.env_file.stat().st_mode)
     except OSError as e:
-        return fail(name, f"cannot read {s.env_file}: {e.strerror}", f"chmod 600 {s.env_file}")
+        return fail(name, f"cannot read {s.env_file}: {e.strerror}", f"chmod 600 {shlex.quote(str(s.env_file))}")
     if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
         return fail(
             name,
             f"{s.env_file} is readable by group or others (mode {mode:04o}) and holds your API key",
-            f"chmod 600 {s.env_file}",
+            f"chmod 600 {shlex.quote(str(s.env_file))}",
         )
     return ok(name, f"{s.env_file} (mode {mode:04o})")
 
 
 def _loaded_key(ctx: Context):
-    from runner.remote.keys import load_private_key
+    from runner.remote.keys import signing_key
 
-    return ctx.once("ssh_key", lambda: load_private_key(ctx.settings.ssh_key_path))
+    def load():
+        with signing_key(ctx.settings.ssh_key_path) as key:  # the file, or ssh-agent's key for it
+            return key
+
+    return ctx.once("ssh_key", load)
 
 
 @named("SSH private key")
@@ -55,11 +60,11 @@ def ssh_key(ctx: Context) -> Check:
         low = e.message.lower()
         if "passphrase" in low:
             fix = (
-                f"use a key without a passphrase: `ssh-keygen -t ed25519 -N '' -f ~/.ssh/runpod_ed25519` and set "
-                f"SSH_KEY_PATH to it, or remove the passphrase: `ssh-keygen -p -f {path}`"
+                f"`ssh-add {shlex.quote(str(path))}` (the runner signs through ssh-agent), or a key for RunPod alone: "
+                "`ssh-keygen -t ed25519 -N '' -f ~/.ssh/runpod_ed25519` and set SSH_KEY_PATH to it"
             )
         elif "does not exist" in low:
-            fix = f"`ssh-keygen -t ed25519 -N '' -f {path}`, or set SSH_KEY_PATH in .runpod.env to your private key"
+            fix = f"`ssh-keygen -t ed25519 -N '' -f {shlex.quote(str(path))}`, or set SSH_KEY_PATH in .runpod.env to your private key"
         elif "public key" in low:
             fix = "set SSH_KEY_PATH to the private key (the file without .pub)"
         else:
@@ -87,12 +92,14 @@ def public_key(ctx: Context) -> Check:
         return warn(
             name,
             f"{cfg.describe()} sets neither sshPublicKey nor sshPublicKeyPath",
-            f"pulumi config set sshPublicKeyPath {ctx.settings.ssh_key_path}.pub",
+            f"pulumi config set sshPublicKeyPath {shlex.quote(f'{ctx.settings.ssh_key_path}.pub')}",
         )
     where, text = cfg.public_key
     if text is None:
         return fail(
-            name, f"{where} cannot be read", f"pulumi config set sshPublicKeyPath {ctx.settings.ssh_key_path}.pub"
+            name,
+            f"{where} cannot be read",
+            f"pulumi config set sshPublicKeyPath {shlex.quote(f'{ctx.settings.ssh_key_path}.pub')}",
         )
     if _line_key(text) != ours:
         return fail(
@@ -100,7 +107,7 @@ def public_key(ctx: Context) -> Check:
             f"the public half of SSH_KEY_PATH ({ctx.settings.ssh_key_path}) is not the key the stack gives "
             f"the pod ({where}): SSH to the pod would be refused",
             f"set SSH_KEY_PATH to the private half of {where}, or "
-            f"`pulumi config set sshPublicKeyPath {ctx.settings.ssh_key_path}.pub` and `pulumi up` "
+            f"`pulumi config set sshPublicKeyPath {shlex.quote(f'{ctx.settings.ssh_key_path}.pub')}` and `pulumi up` "
             "(a new key replaces the pod; the volume stays)",
         )
     return ok(name, f"matches {where}")

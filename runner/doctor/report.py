@@ -10,6 +10,7 @@ from typing import TextIO
 from runner.doctor import Check, Context, Status, run_checks
 from runner.errors import EXIT_DOCTOR, EXIT_OK, redact
 from runner.settings import Settings
+from runner.termtext import LINES, for_stream
 
 _MARK = {Status.OK: "ok  ", Status.WARN: "warn", Status.FAIL: "FAIL", Status.SKIP: "skip"}
 
@@ -20,10 +21,10 @@ def exit_code(checks: list[Check]) -> int:
 
 def print_text(checks: list[Check], out: TextIO, secrets: tuple[str, ...] = ()) -> None:
     width = min(max((len(c.name) for c in checks), default=0), 18)
-    for c in checks:
-        print(redact(f"{_MARK[c.status]}  {c.name:<{width}}  {c.detail}", secrets), file=out)
+    for c in checks:  # details quote the API and the pod: cleaned on a terminal (runner/termtext.py)
+        print(for_stream(redact(f"{_MARK[c.status]}  {c.name:<{width}}  {c.detail}", secrets), out, LINES), file=out)
         if c.fix and c.status in (Status.WARN, Status.FAIL):
-            print(redact(f"      {'':<{width}}  fix: {c.fix}", secrets), file=out)
+            print(for_stream(redact(f"      {'':<{width}}  fix: {c.fix}", secrets), out, LINES), file=out)
     failed = sum(c.status == Status.FAIL for c in checks)
     warned = sum(c.status == Status.WARN for c in checks)
     if failed:

@@ -15,7 +15,7 @@ from runner.errors import PodLeft, SshNotReady
 from runner.pod.pod import RunningPod, Seen, StackPod, with_user
 from runner.pod.stack import StackOutputs
 from runner.pod.state import PodState
-from runner.remote.hostkeys import HostKeyStore, pin_id_for_host
+from runner.remote.hostkeys import HostKeyStore, announce, pin_id_for_host
 from runner.remote.ssh import SshConnection, SshTarget
 from runner.settings import Settings
 from runner.types import Say
@@ -121,10 +121,12 @@ def connect_endpoint(
     unreachable_hint: what the error tells to check when nothing answers (default: the pod's)."""
     target = SshTarget(endpoint.host, int(endpoint.port), endpoint.user or "root", str(settings.ssh_key_path))
     store = HostKeyStore(settings.paths.ensure().known_hosts)
+    pin = pin_id or pin_id_for_host(endpoint.host, int(endpoint.port))
     policy = store.policy(
-        pin_id or pin_id_for_host(endpoint.host, int(endpoint.port)),
+        pin,
         started_at=started_at,
         endpoint=f"{endpoint.host}:{endpoint.port}",
+        on_outcome=announce(pin, "pod" if pin_id else "host"),
     )
     extra = {"unreachable_hint": unreachable_hint} if unreachable_hint else {}
     return SshConnection.open(target, host_key_check=policy, timeout=timeout, keepalive=keepalive, **extra)

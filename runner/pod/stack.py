@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backends.ssh_endpoint import endpoint_problem
 from runner.errors import NoStackOutputs, PodNoCapacity, PulumiNotInstalled, StackError, redact
 from runner.types import Say
 
@@ -133,6 +134,8 @@ def parse_outputs(data: object, stack: str) -> StackOutputs:
             ) from None
     if kw.get("market", "spot") not in ("spot", "on-demand"):
         raise StackError("stack output market should be 'spot' or 'on-demand'; run `pulumi up`.")
+    if endpoint_problem("localhost", 22, kw.get("ssh_user", "root")) is not None:  # it goes into ssh's argv
+        raise StackError("stack output ssh_user is not a plain user name; run `pulumi up` to refresh the outputs.")
     return StackOutputs(stack=stack, pod_id=pod_id, **kw)
 
 

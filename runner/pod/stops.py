@@ -10,6 +10,9 @@ after training (its self-stop writes <workspace>/.runner/self_stop.json on the v
 remote/podside/selfstop.py). An EXITED spot pod whose current start has neither was interrupted
 (runner/pod/pod.py StackPod.state).
 
+Never a condition of a stop: a record that cannot be written (a full disk, a read-only state directory)
+or a file that is damaged is reported with a warning, and the stop is asked for all the same.
+
 The key is the pod's `startedAt`, which RunPod changes on every start: a record never outlives the
 start it was made for, so a later preemption of the resumed pod is not mistaken for the old stop.
 
@@ -28,6 +31,7 @@ from pathlib import Path
 
 from backends.runpod.models import EXITED, Pod
 from runner.paths import StatePaths, write_private
+from runner.termtext import say
 
 RUNNER = "runner"
 POD = "pod"
@@ -48,12 +52,30 @@ class StopLog:
     def _load(self) -> dict[str, dict]:
         try:
             data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+        except FileNotFoundError:
             return {}
-        return data if isinstance(data, dict) else {}
+        except (OSError, ValueError) as e:
+            self._damaged(str(getattr(e, "strerror", None) or "not JSON"))
+            return {}
+        if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+            self._damaged("not an object of pod records")
+            return {}
+        return data
+
+    def _damaged(self, why: str) -> None:
+        say(
+            f"warning: {self.path} is damaged ({why}); it is ignored. Delete it: it only helps tell a stop "
+            "from a preemption, and is written again at the next stop."
+        )
 
     def _save(self, data: dict[str, dict]) -> None:
-        write_private(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+        try:
+            write_private(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+        except OSError as e:
+            say(
+                f"warning: could not record the stop in {self.path} ({e.strerror}); the stop is asked for "
+                "anyway (a later EXITED of this start may read as a preemption)"
+            )
 
     def record(self, pod: Pod, by: str) -> None:
         """This start of the pod is (being) stopped by `by` (RUNNER or POD); one record per pod."""
@@ -91,10 +113,7 @@ class StopLog:
         started = _utc(pod.started_at)
         if at is None or started is None or at < started:
             return False
-        try:
-            self.record(pod, POD)
-        except OSError:
-            pass
+        self.record(pod, POD)
         return True
 
 

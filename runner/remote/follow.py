@@ -25,7 +25,7 @@ from typing import Generic, TypeVar
 
 from backends.polling import Backoff
 from runner.errors import RETRYABLE_SSH, SshDisconnected
-from runner.remote.shell import Shell
+from runner.remote.shell import READ_LIMIT, LineBuffer, Shell
 from runner.types import StrEnum
 
 log = logging.getLogger(__name__)
@@ -150,13 +150,15 @@ def follow_with_reconnect(
 
 
 def _drain(conn: Shell, path: str, position: int, events: FollowEvents) -> int:
-    """Deliver the whole lines between position and the file's current end."""
-    data = conn.read_file(path, offset=position) or b""
-    *lines, _partial = data.split(b"\n")
-    for line in lines:
-        position += len(line) + 1
-        events.line(line, position)
-    return position
+    """Deliver the whole lines between position and the file's current end (read in bounded pieces)."""
+    while True:
+        data = conn.read_file(path, offset=position, limit=READ_LIMIT) or b""
+        lines = LineBuffer(position)
+        for line, after in lines.feed(data):
+            events.line(line, after)
+        if lines.position == position or len(data) < READ_LIMIT:
+            return lines.position
+        position = lines.position
 
 
 def _reconnect(

@@ -1,16 +1,23 @@
 """Host keys: the value type, the check as a strategy object (HostKeyPolicy), and pinning for pods.
 
-Pods: trust on first use, re-pin only across a pod restart.
+A pod keeps its host key across restarts: the start command `pulumi up` gives it restores the key from
+the volume (<workspace>/.runner/ssh-host-keys, remote/podside/bundle.py) before the image's sshd starts.
+Pods whose start command does not (created before, or with idleStopMinutes 0) get new host keys from
+sshd on every start, because the container disk is wiped.
 
-A RunPod pod's container disk is wiped on every stop, so its sshd generates new host keys after
-each start: a fixed known_hosts entry would break on every resume, and StrictHostKeyChecking=no
-would accept anybody. Instead we pin the key per pod together with the pod's `started_at` (from
-the authenticated RunPod API, which a network attacker cannot forge). A different key is accepted
-only if the API says the pod started again after the pin; otherwise the connection is refused.
+The rules, per pod id (the first connection to a pod is trust on first use, with its fingerprint shown):
+* the pinned key: accepted;
+* another key, the RunPod API (authenticated HTTPS, which a network attacker cannot forge) saying the
+  pod started again after the pin: accepted and pinned again, loudly, unless the pod is known to keep
+  its key (`kept`: it presented the same key across a restart once), in which case it is refused;
+* any other change: refused, with both fingerprints.
+A pin is provisional until authentication succeeds: the policy decides before authentication and the
+pin is written only once the server accepted our key (SshConnection.open calls the confirmation), so a
+stale endpoint answering with another server's key cannot poison it.
 
 Store (JSON, mode 0600, replaced atomically):
     {"version": 1, "pins": {"<pod id or host:port>": {"key_type": "ssh-ed25519", "key": "AAAA...",
-     "started_at": "2026-07-10T12:00:00Z" | null, "pinned_at": "...", "endpoint": "host:port"}}}
+     "started_at": "2026-07-10T12:00:00Z" | null, "pinned_at": "...", "endpoint": "host:port", "kept": false}}}
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from typing import Literal
 
 from runner.errors import HostKeyMismatch, HostKeyStoreError
 from runner.paths import write_private
+from runner.termtext import say
 from runner.timestamps import parse_utc
 
 DEFAULT_STORE = Path("~/.runpod-trainer/known_hosts.json")
@@ -62,7 +70,9 @@ class HostKey:
 
 
 # Called with the key the server presented, before we authenticate; raises HostKeyMismatch to refuse.
-HostKeyPolicy = Callable[[HostKey], None]
+# What it returns (if anything) is called once authentication succeeded: where a pin is written.
+Confirm = Callable[[], None]
+HostKeyPolicy = Callable[[HostKey], "Confirm | None"]
 
 
 def expect_host_key(expected_line: str) -> HostKeyPolicy:
@@ -83,12 +93,22 @@ Outcome = Literal["pinned", "matched", "repinned"]
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """What the store decided about a presented key: the outcome and the entry to write once the
+    server authenticated us (None: nothing changes)."""
+
+    outcome: Outcome
+    entry: dict | None
+
+
+@dataclass(frozen=True)
 class Pin:
     key_type: str
     key: str  # base64 blob
     started_at: str | None  # the pod's start time when pinned (None: plain --host target)
     pinned_at: str
     endpoint: str = ""
+    kept: bool = False  # the pod presented this key again after a restart: it keeps its host key
 
     @property
     def host_key(self) -> HostKey:
@@ -134,11 +154,13 @@ class HostKeyStore:
             pins = data["pins"]
             if not isinstance(pins, dict):
                 raise TypeError
+            for entry in pins.values():
+                Pin(**entry)  # every entry whole: its fields, nothing else
             return pins
         except (ValueError, KeyError, TypeError):
             raise HostKeyStoreError(
-                f"the host key store {self.path} is damaged; delete it (pins are re-learned on the next "
-                f"connection to each pod)."
+                f"the host key store {self.path} is damaged; delete it (pins are learned again, with their "
+                f"fingerprints shown, on the next connection to each pod)."
             ) from None
 
     def _save(self, pins: dict[str, dict]) -> None:
@@ -161,6 +183,46 @@ class HostKeyStore:
             return True
 
     # ---- the check ------------------------------------------------------------------------------
+    def verdict(
+        self,
+        pin_id: str,
+        presented: HostKey,
+        *,
+        started_at: str | datetime | None = None,
+        endpoint: str = "",
+    ) -> Verdict:
+        """Decide about `presented` for `pin_id` without writing anything; HostKeyMismatch to refuse.
+
+        started_at: when the pod last started, from the RunPod API (None for plain hosts)."""
+        now = datetime.now(timezone.utc).isoformat()
+        entry = self._load().get(pin_id)
+        new_entry = asdict(Pin(presented.key_type, presented.base64, _iso(started_at), now, endpoint))
+        if entry is None:
+            return Verdict("pinned", new_entry)
+        pin = Pin(**entry)
+        newer = _started_after(started_at, pin.started_at)
+        if pin.host_key == presented:
+            update: dict = {}
+            if newer:
+                # Same key across a restart: the pod keeps its key (a later change is refused), and only
+                # a later restart could justify a change on a pod that does not.
+                update.update(started_at=_iso(started_at), kept=True)
+            if endpoint and endpoint != pin.endpoint:
+                update["endpoint"] = endpoint  # where it answers now (a start moves the port)
+            return Verdict("matched", {**entry, **update} if update else None)
+        if newer and not pin.kept:
+            return Verdict("repinned", new_entry)
+        raise HostKeyMismatch(self._mismatch_message(pin_id, pin, presented, started_at, endpoint))
+
+    def commit(self, pin_id: str, verdict: Verdict) -> None:
+        """Write what verdict() decided (after the server authenticated us)."""
+        if verdict.entry is None:
+            return
+        with self._locked():
+            pins = self._load()
+            pins[pin_id] = verdict.entry
+            self._save(pins)
+
     def check(
         self,
         pin_id: str,
@@ -169,39 +231,15 @@ class HostKeyStore:
         started_at: str | datetime | None = None,
         endpoint: str = "",
     ) -> Outcome:
-        """Accept `presented` for `pin_id` or raise HostKeyMismatch.
-
-        started_at: when the pod last started, from the RunPod API (None for plain hosts).
-        Returns "pinned" (first use), "matched", or "repinned" (pod restarted, new key accepted).
-        """
-        now = datetime.now(timezone.utc).isoformat()
+        """verdict() and commit() at once (a key already known good). Returns "pinned" (first use),
+        "matched", or "repinned" (pod restarted, new key accepted)."""
         with self._locked():
-            pins = self._load()
-            entry = pins.get(pin_id)
-            new_entry = asdict(Pin(presented.key_type, presented.base64, _iso(started_at), now, endpoint))
-            if entry is None:
-                pins[pin_id] = new_entry
+            verdict = self.verdict(pin_id, presented, started_at=started_at, endpoint=endpoint)
+            if verdict.entry is not None:
+                pins = self._load()
+                pins[pin_id] = verdict.entry
                 self._save(pins)
-                return "pinned"
-            pin = Pin(**entry)
-            newer = _started_after(started_at, pin.started_at)
-            if pin.host_key == presented:
-                update = {}
-                if newer:
-                    # Same key across a restart: remember the newer start so that only a later
-                    # restart can justify a key change.
-                    update["started_at"] = _iso(started_at)
-                if endpoint and endpoint != pin.endpoint:
-                    update["endpoint"] = endpoint  # where it answers now (a start moves the port)
-                if update:
-                    pins[pin_id] = {**entry, **update}
-                    self._save(pins)
-                return "matched"
-            if newer:
-                pins[pin_id] = new_entry
-                self._save(pins)
-                return "repinned"
-        raise HostKeyMismatch(self._mismatch_message(pin_id, pin, presented, started_at, endpoint))
+        return verdict.outcome
 
     def policy(
         self,
@@ -211,12 +249,21 @@ class HostKeyStore:
         endpoint: str = "",
         on_outcome: Callable[[Outcome, HostKey], None] | None = None,
     ) -> HostKeyPolicy:
-        """A HostKeyPolicy for SshConnection.open (on_outcome can log "pinned"/"repinned")."""
+        """A HostKeyPolicy for SshConnection.open: decides before authentication, pins after it
+        (on_outcome then says "pinned"/"repinned", with the fingerprint)."""
 
-        def check(presented: HostKey) -> None:
-            outcome = self.check(pin_id, presented, started_at=started_at, endpoint=endpoint)
-            if on_outcome is not None:
-                on_outcome(outcome, presented)
+        def check(presented: HostKey) -> Confirm:
+            verdict = self.verdict(pin_id, presented, started_at=started_at, endpoint=endpoint)
+
+            def confirmed() -> None:
+                try:
+                    self.commit(pin_id, verdict)
+                except OSError as e:
+                    say(f"warning: could not save the host key pin in {self.path} ({e.strerror})")
+                if on_outcome is not None:
+                    on_outcome(verdict.outcome, presented)
+
+            return confirmed
 
         return check
 
@@ -224,7 +271,13 @@ class HostKeyStore:
         self, pin_id: str, pin: Pin, presented: HostKey, started_at: str | datetime | None, endpoint: str
     ) -> str:
         where = f"{pin_id} ({endpoint})" if endpoint and endpoint != pin_id else pin_id
-        if pin.started_at is None:
+        if pin.kept and _started_after(started_at, pin.started_at):
+            why = (
+                "The pod restarted, but it keeps its host key across restarts (its start command restores it "
+                "from the volume, and it did so before); a new key means another server answers, or the key "
+                "kept in <workspace>/.runner/ssh-host-keys was removed"
+            )
+        elif pin.started_at is None:
             why = "This target has no pod start time to justify a new key"
         elif started_at is None:
             why = "No pod start time was given to justify a new key"
@@ -240,6 +293,25 @@ class HostKeyStore:
             f"If you know why the key changed (e.g. you rebuilt the pod or its image), remove the pin: "
             f'delete the "{pin_id}" entry from {self.path} (or the whole file) and connect again.'
         )
+
+
+def announce(pin_id: str, what: str = "pod") -> Callable[[Outcome, HostKey], None]:
+    """on_outcome for policy(): a pin made or replaced is said with its fingerprint (compare it with the
+    one the pod printed in its log, or `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on it)."""
+
+    def said(outcome: Outcome, key: HostKey) -> None:
+        if outcome == "pinned":
+            say(
+                f"[runner] first connection to {what} {pin_id}: pinned its SSH host key {key.key_type} {key.fingerprint}"
+            )
+        elif outcome == "repinned":
+            say(
+                f"[runner] {what} {pin_id} restarted with a NEW SSH host key {key.key_type} {key.fingerprint}; "
+                "pinned it (this pod does not keep its key across restarts: `pulumi up` gives it the start "
+                "command that does)"
+            )
+
+    return said
 
 
 def _started_after(started_at: str | datetime | None, pinned_started_at: str | None) -> bool:

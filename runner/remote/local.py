@@ -18,6 +18,7 @@ from pathlib import Path
 
 from runner.errors import RemoteFileShrunk, SshError, SshTimeout
 from runner.remote.shell import (
+    READ_LIMIT,
     SCRIPT_COMMAND,
     LineBuffer,
     LineCallback,
@@ -141,11 +142,11 @@ class LocalShell:
         )
 
     # ---- files ----------------------------------------------------------------------------------
-    def read_file(self, path: str, *, offset: int = 0) -> bytes | None:
+    def read_file(self, path: str, *, offset: int = 0, limit: int = READ_LIMIT) -> bytes | None:
         try:
             with open(path, "rb") as fh:
                 fh.seek(int(offset))
-                return fh.read()
+                return fh.read(limit)
         except FileNotFoundError:
             return None
         except OSError as e:

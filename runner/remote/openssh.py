@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from backends.ssh_endpoint import endpoint_problem
 from runner.settings import Settings
 from runner.timestamps import parse_utc
 
@@ -82,6 +83,8 @@ def read_pin(settings: Settings, pin_id: str) -> PinEntry | None:
         return None
     started = entry.get("started_at")
     host, _, port = str(entry.get("endpoint") or "").rpartition(":")
+    if host and endpoint_problem(host.strip("[]"), int(port) if port.isdigit() else 0, "root") is not None:
+        host, port = "", ""  # not a plain endpoint (a hand-edited or damaged pin): ask the API instead
     return PinEntry(
         PinnedKey(key_type, blob),
         started if isinstance(started, str) else None,
@@ -190,6 +193,8 @@ def openssh_options(
         "ServerAliveCountMax=4",
         "-o",
         "ConnectTimeout=20",
+        "-o",
+        "ForwardAgent=no",  # the pod runs code we do not vouch for: never hand it the user's agent
     ]
     algorithms = host_key_algorithms(key_type)
     if algorithms:

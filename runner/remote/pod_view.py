@@ -10,6 +10,7 @@ from typing import Any
 from remote.podside.bundle import launcher_script
 from remote.podside.contract import DEFAULT_SESSION, Action, Inputs, InspectKey, VolumePaths, find_inspect
 from runner.errors import SshError
+from runner.remote.shell import READ_LIMIT
 from runner.remote.shell import Shell as SshConnection
 
 TRAIN_SESSION = DEFAULT_SESSION  # RT_SESSION of the training session (tests use their own)
@@ -84,7 +85,7 @@ def tail_log(conn: SshConnection, path: str, n: int, *, timeout: float = 60.0) -
     # base64: the text decoding of RunResult must not change byte counts (offsets are in bytes).
     res = conn.run(
         f"if [ ! -e {q} ]; then exit 44; fi; size=$(stat -c %s -- {q}) || exit 1; "
-        f'echo "$size"; head -c "$size" -- {q} | tail -n {want} | base64 | tr -d \'\\n\'',
+        f'echo "$size"; head -c "$size" -- {q} | tail -n {want} | tail -c {READ_LIMIT} | base64 | tr -d \'\\n\'',
         timeout=timeout,
     )
     if res.exit_code == 44:
@@ -95,6 +96,7 @@ def tail_log(conn: SshConnection, path: str, n: int, *, timeout: float = 60.0) -
     try:
         size = int(first.strip())
         data = base64.b64decode(rest.strip(), validate=True)
+        bounded = len(data) >= READ_LIMIT  # lines that long were cut at the bound: the first is partial
     except ValueError:
         raise SshError(f"unexpected answer while reading the end of {path} on the pod") from None
     end = size
@@ -104,4 +106,6 @@ def tail_log(conn: SshConnection, path: str, n: int, *, timeout: float = 60.0) -
         end -= len(partial)
         data = data[: cut + 1]
     lines = data.split(b"\n")[:-1] if data else []
+    if bounded and lines:
+        lines = lines[1:]
     return LogTail(lines=lines[-n:] if n > 0 else [], end_offset=end)

@@ -14,6 +14,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+# What the runner takes from the pod at once: the pod decides what its files and commands hold, so every
+# read is bounded. A file (state.json, a config, a region of the log) is read up to READ_LIMIT bytes;
+# a command's output beyond OUTPUT_LIMIT ends it with an error; a log line longer than LINE_LIMIT is
+# delivered in LINE_LIMIT pieces (as if it had line breaks there) instead of held in memory whole.
+READ_LIMIT = 16 * 1024 * 1024
+OUTPUT_LIMIT = 64 * 1024 * 1024
+LINE_LIMIT = 1024 * 1024
+
 LineCallback = Callable[[str], None]
 # The unfinished last line so far (everything after the last newline, e.g. a progress bar redrawn
 # with \r). Only for showing it: offsets, and so resuming, stay at whole lines.
@@ -65,7 +73,9 @@ class Shell(Protocol):
         on_stderr_line: LineCallback | None = None,
     ) -> RunResult: ...
 
-    def read_file(self, path: str, *, offset: int = 0) -> bytes | None: ...
+    def read_file(self, path: str, *, offset: int = 0, limit: int = READ_LIMIT) -> bytes | None:
+        """At most `limit` bytes of the file from `offset` on; None when it does not exist."""
+        ...
 
     def write_file(self, path: str, data: bytes, *, mode: int = 0o644) -> None: ...
 
@@ -126,18 +136,35 @@ class LineBuffer:
 
     A partial last line is held back until its newline arrives (`pending` shows it so far; the
     offsets never count it). Used for following the log (SSH and local alike) and for a command's
-    stdout/stderr line callbacks."""
+    stdout/stderr line callbacks. A line that grows past `limit` bytes without a newline is delivered
+    in pieces of `limit` bytes (each offset just after its piece): memory stays bounded whatever the
+    pod writes."""
 
-    def __init__(self, offset: int = 0):
+    def __init__(self, offset: int = 0, limit: int = LINE_LIMIT):
         self.position = int(offset)
         self.pending = b""
+        self.limit = limit
 
     def feed(self, data: bytes) -> Iterator[tuple[bytes, int]]:
+        if b"\n" not in data and len(self.pending) + len(data) <= self.limit:
+            self.pending += data  # the common case of a growing progress bar: no split, no copy of lines
+            return
         self.pending += data
         *lines, self.pending = self.pending.split(b"\n")
         for line in lines:
-            self.position += len(line) + 1
-            yield line, self.position
+            yield from self._pieces(line)
+        while len(self.pending) > self.limit:
+            piece, self.pending = self.pending[: self.limit], self.pending[self.limit :]
+            self.position += len(piece)
+            yield piece, self.position
+
+    def _pieces(self, line: bytes) -> Iterator[tuple[bytes, int]]:
+        while len(line) > self.limit:
+            piece, line = line[: self.limit], line[self.limit :]
+            self.position += len(piece)
+            yield piece, self.position
+        self.position += len(line) + 1
+        yield line, self.position
 
 
 class LineSplitter:
@@ -160,6 +187,9 @@ class LineSplitter:
 
 
 __all__ = [
+    "LINE_LIMIT",
+    "OUTPUT_LIMIT",
+    "READ_LIMIT",
     "LineBuffer",
     "LineCallback",
     "LineSplitter",

@@ -21,8 +21,10 @@ import paramiko
 import runner.remote.paramiko_light  # noqa: F401  (before paramiko: no invoke)
 from runner.errors import RemoteFileShrunk, SshAuthError, SshConnectError, SshDisconnected, SshError, SshTimeout
 from runner.remote.hostkeys import HostKey, HostKeyPolicy
-from runner.remote.keys import load_private_key
+from runner.remote.keys import signing_key
 from runner.remote.shell import (
+    OUTPUT_LIMIT,
+    READ_LIMIT,
     SCRIPT_COMMAND,
     LineBuffer,
     LineCallback,
@@ -79,7 +81,19 @@ class SshConnection:
         keepalive: int = 15,
         unreachable_hint: str = POD_UNREACHABLE,
     ) -> SshConnection:
-        pkey = load_private_key(target.key_path)  # fail on a bad key before touching the network
+        with signing_key(target.key_path) as pkey:  # fails on a bad key before touching the network
+            return cls._open(target, pkey, host_key_check, timeout, keepalive, unreachable_hint)
+
+    @classmethod
+    def _open(
+        cls,
+        target: SshTarget,
+        pkey: paramiko.PKey,
+        host_key_check: HostKeyPolicy,
+        timeout: float,
+        keepalive: int,
+        unreachable_hint: str,
+    ) -> SshConnection:
         try:
             sock = socket.create_connection((target.host, target.port), timeout=timeout)
         except OSError as e:
@@ -101,7 +115,7 @@ class SshConnection:
                 ) from None
             server_key = transport.get_remote_server_key()
             host_key = HostKey(server_key.get_name(), server_key.get_base64())
-            host_key_check(host_key)
+            confirm = host_key_check(host_key)
             try:
                 transport.auth_publickey(target.user, pkey)
             except paramiko.AuthenticationException as e:
@@ -116,6 +130,8 @@ class SshConnection:
                 ) from None
             except (paramiko.SSHException, EOFError, OSError) as e:
                 raise SshConnectError(f"connection to {target} dropped during authentication ({e})") from None
+            if confirm is not None:
+                confirm()  # the host key's pin becomes final only now that the server accepted us
             if keepalive:
                 transport.set_keepalive(keepalive)
         except BaseException:
@@ -234,8 +250,13 @@ class SshConnection:
                     on_stdout.feed(data)
                 while chan.recv_stderr_ready():
                     data = chan.recv_stderr(_READ_CHUNK)
-                    err += data
+                    err = (err + data)[-OUTPUT_LIMIT:]  # only its end is ever shown
                     on_stderr.feed(data)
+                if len(out) > OUTPUT_LIMIT:
+                    raise SshError(
+                        f"`{_short(command)}` on {self.target} printed more than {OUTPUT_LIMIT // 2**20} MiB; "
+                        "the runner reads no more than that"
+                    )
                 finished = chan.exit_status_ready() and (chan.eof_received or chan.closed)
                 if finished and not chan.recv_ready() and not chan.recv_stderr_ready():
                     break
@@ -280,10 +301,12 @@ class SshConnection:
             on_stderr_line=on_stderr_line,
         )
 
-    def read_file(self, path: str, *, offset: int = 0) -> bytes | None:
-        """The remote file's bytes from `offset` on, or None if it does not exist."""
+    def read_file(self, path: str, *, offset: int = 0, limit: int = READ_LIMIT) -> bytes | None:
+        """At most `limit` bytes of the remote file from `offset` on, or None if it does not exist."""
         q = shlex.quote(path)
-        code, out, err = self._exec(f"if [ ! -e {q} ]; then exit 44; fi; exec tail -c +{int(offset) + 1} -- {q}")
+        code, out, err = self._exec(
+            f"if [ ! -e {q} ]; then exit 44; fi; tail -c +{int(offset) + 1} -- {q} | head -c {int(limit)}"
+        )
         if code == 44:
             return None
         if code != 0:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from remote.podside.contract import checkpoint_step, is_launcher_line
 from runner.pod.state import PodState
+from runner.train.losscurve import STEP_NUMBER
 from runner.train.run_record import AttemptRecord, RunRecord, utc_time
 
 
@@ -79,8 +80,9 @@ class BillingLedger:
 
 
 # "step 12/400", "global_step=120", "Step: 7" (not "max_steps"); tqdm bars: " 12/400 [00:03<..."
-STEP_RE = re.compile(r"(?<![A-Za-z0-9_])(?:global_)?step[\s=:]*(\d+)", re.IGNORECASE)
-TQDM_RE = re.compile(r"(\d+)/(\d+) \[")
+STEP_RE = re.compile(r"(?<![A-Za-z0-9_])(?:global_)?step[\s=:]*" + STEP_NUMBER, re.IGNORECASE)
+TQDM_RE = re.compile(r"(?<!\d)" + STEP_NUMBER + r"/(\d{1,15}) \[")
+MAX_STEPS_TIMED = 20_000  # steps whose arrival time is kept (thinned to half beyond)
 
 
 class StepProgress:
@@ -111,6 +113,9 @@ class StepProgress:
             when = time.time() if now is None else now
             for n in steps:
                 self.first_seen.setdefault(n, when)
+            if len(self.first_seen) > MAX_STEPS_TIMED:  # bounded whatever the log holds; the pace survives
+                kept = sorted(self.first_seen.items())
+                self.first_seen = dict(kept[::2] + [kept[-1]])
         if self.max_step is None or step > self.max_step:
             self.max_step = step
 

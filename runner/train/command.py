@@ -16,6 +16,7 @@ from runner.settings import Settings
 
 if TYPE_CHECKING:
     from runner.pod.early_link import EarlyLink
+    from runner.stacklock import Lease
     from runner.train.options import TrainOptions
 
 
@@ -68,7 +69,40 @@ def _checked_session(options: TrainOptions, settings: Settings, early: EarlyLink
         else None
     )
     session = TrainSession(options, settings, target, cfg, recovery=recovery, remote_commit=seen.sha if seen else None)
-    return session.run()
+    if target.kind != TargetKind.POD:
+        return session.run()
+    lease = _lead(settings, session.say)
+    if lease is None:  # another runner leads this stack: follow only
+        from runner.stacklock import StackLock
+        from runner.train.follower import follow_leader
+
+        return follow_leader(settings, StackLock.of(settings.paths).holder(), session.say)
+    try:
+        return session.run()
+    finally:
+        lease.release()
+
+
+def _lead(settings: Settings, say) -> Lease | Unlocked | None:
+    """The stack's lock for this run (runner/stacklock.py); None when another runner holds it. A lock
+    file that cannot be created (a read-only or full state directory) does not stop a run: it goes on
+    unlocked, and says so."""
+    from runner.stacklock import StackLock
+
+    try:
+        return StackLock.of(settings.paths).try_lead("train")
+    except OSError as e:
+        say(
+            f"warning: cannot take the stack's lock {settings.paths.lock} ({e.strerror}); another runner on this stack would not be noticed"
+        )
+        return Unlocked()
+
+
+class Unlocked:
+    """Stands for a lease when the lock file could not be created."""
+
+    def release(self) -> None:
+        pass
 
 
 __all__ = ["run"]

@@ -8,7 +8,8 @@ On a terminal, the line training is still writing (a progress bar redrawn with \
 its new bytes go to the terminal as they arrive, which redraws the bar in place, and when its
 newline comes the line is kept as the log has it. A runner message meanwhile clears the bar, goes
 on its own line and draws the bar again below it. When stdout is a file or a pipe it gets the log's
-whole lines only, byte for byte.
+whole lines only, byte for byte. On a terminal the log and the runner's messages (which quote the
+pod) go through runner/termtext.py first, so the pod cannot send the terminal control sequences.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from typing import TextIO
 
+from runner import termtext
 from runner.errors import RunnerError, redact
 from runner.remote.shell import Shell
 from runner.train.accounting import StepProgress
@@ -25,13 +26,6 @@ from runner.train.events import Launched
 from runner.train.losscurve import LossCurve
 
 CLEAR_LINE = "\r\x1b[K"  # back to the line's start, erase it
-
-
-def _is_terminal(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def complete_utf8(data: bytes) -> str:
@@ -54,16 +48,17 @@ class Console:
 
     def say(self, message: str) -> None:
         with self._lock:
-            shared = bool(self._shown) and _is_terminal(sys.stderr)
+            shared = bool(self._shown) and termtext.is_terminal(sys.stderr)
             if shared:  # the same terminal: the bar makes room, then comes back
                 sys.stdout.write(CLEAR_LINE)
                 sys.stdout.flush()
-            print(f"[runner] {redact(message, self.secrets)}", file=sys.stderr, flush=True)
+            termtext.say(f"[runner] {redact(message, self.secrets)}")
             if shared:
                 sys.stdout.write(self._shown.rsplit("\r", 1)[-1])
                 sys.stdout.flush()
 
     def log_line(self, text: str) -> None:
+        text = termtext.for_stream(text, sys.stdout)
         with self._lock:
             if self._shown:
                 shown, self._shown = self._shown, ""
@@ -76,10 +71,12 @@ class Console:
 
     def partial(self, data: bytes) -> None:
         """The unfinished last log line so far: on a terminal, show what is new of it."""
-        if not _is_terminal(sys.stdout):
+        if not termtext.is_terminal(sys.stdout):
             return
         with self._lock:
             text = complete_utf8(data)
+            if termtext.guarded(sys.stdout):
+                text = termtext.clean(termtext.hold_back(text))
             if text.startswith(self._shown):
                 new = text[len(self._shown) :]
             else:
@@ -138,7 +135,7 @@ class LogView:
     def _print_region(self, connect: Callable[[], Shell], path: str, start: int, end: int) -> None:
         try:
             with connect() as conn:
-                data = (conn.read_file(path, offset=start) or b"")[: end - start]
+                data = conn.read_file(path, offset=start, limit=end - start) or b""
         except RunnerError as e:
             self.console.say(
                 f"could not read the end of the previous attempt ({e.message}); it is in {path}, bytes {start}-{end}"

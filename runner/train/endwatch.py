@@ -3,7 +3,11 @@
 In order of preference: the attempt's footer line; the launcher's `training ended: ...` /
 `SIGTERM received` notes (then up to grace_s more for the footer); a header of another run or
 attempt (ours was superseded); and, as a slow safety net, the state file (read every poll_s
-seconds: each read is a remote command). Formats: remote/podside/contract.py.
+seconds: each read is a remote command). When the state file still says the attempt runs but its
+supervisor process is gone (it died without a word: a full volume fails every write it makes), the
+attempt is over too ("lost"): the runner stops following and makes sure the pod stops, instead of
+following a log that no longer grows, with its SSH session keeping the pod busy for the idle stop.
+Formats: remote/podside/contract.py.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from remote.podside import contract as pc
 from remote.podside.contract import AttemptState, StateKey
 from runner import timeouts
 from runner.errors import SshDisconnected, SshError, SshTimeout
-from runner.remote.shell import Shell
+from runner.remote.shell import READ_LIMIT, Shell
 from runner.train.events import Ended, Interrupted
+
+LOST = "lost"  # the attempt's supervisor died without recording its end
 
 
 class EndWatch:
@@ -76,7 +82,9 @@ class EndWatch:
         state = self.read_state(conn)
         if state is None:
             return False
-        attempt = state.get(StateKey.ATTEMPT) or 0
+        attempt = state.get(StateKey.ATTEMPT)
+        if isinstance(attempt, bool) or not isinstance(attempt, int):
+            attempt = 0  # the pod's file: whatever it holds, never a crash of the follower
         if state.get(StateKey.RUN_ID) != self.run_id or attempt > self.attempt:
             self.superseded = True  # another launch replaced ours in the state file
             return True
@@ -90,13 +98,36 @@ class EndWatch:
                 state.get(StateKey.ENDED_AT),
             )
             self._state_at = now
+        elif attempt == self.attempt and self.supervisor_gone(conn, state.get(StateKey.SUPERVISOR_PID)):
+            self.from_state = Ended(
+                LOST, None, state.get(StateKey.LAST_CHECKPOINT), "supervisor gone", state.get(StateKey.STARTED_AT)
+            )
+            self._state_at = now
         return False
+
+    def supervisor_gone(self, conn: Shell, pid: Any) -> bool:
+        """The attempt's supervisor is no longer alive (False when that cannot be told: no pid, no /proc)."""
+        if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+            return False
+        limit = timeouts.current().state_check_timeout_s
+        try:
+            res = conn.run(
+                f"[ -d /proc/self ] || exit 0; grep -qa supervise /proc/{pid}/cmdline 2>/dev/null", timeout=limit
+            )
+        except SshTimeout:
+            conn.close()
+            raise SshDisconnected(f"no answer within {limit:g}s while checking the supervisor") from None
+        except SshDisconnected:
+            raise
+        except SshError:
+            return False
+        return res.exit_code == 1
 
     def read_state(self, conn: Shell) -> dict[str, Any] | None:
         limit = timeouts.current().state_check_timeout_s
         try:
             # With a timeout: a half-dead link must not hang the follower (it reconnects instead).
-            res = conn.run(f"cat -- {shlex.quote(self.state_file)} 2>/dev/null; true", timeout=limit)
+            res = conn.run(f"head -c {READ_LIMIT} -- {shlex.quote(self.state_file)} 2>/dev/null; true", timeout=limit)
         except SshTimeout:
             conn.close()
             raise SshDisconnected(f"no answer within {limit:g}s while reading {self.state_file}") from None
@@ -113,4 +144,4 @@ class EndWatch:
         return Ended("unknown", None, None, "superseded") if self.superseded else None
 
 
-__all__ = ["EndWatch"]
+__all__ = ["LOST", "EndWatch"]

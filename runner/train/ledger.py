@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 
+from runner.errors import DamagedStateFile
 from runner.paths import StatePaths
 from runner.settings import Settings
 from runner.train import report
@@ -114,13 +115,17 @@ class RunLedger:
             self.record.recoveries = (self.record.recoveries or 0) + 1
         self.save(say)
 
-    def adopt(self, run_id: str) -> None:
+    def adopt(self, run_id: str, say: Say) -> None:
         """Follow a run this command did not start: its record (if this machine has one) continues."""
         if run_id == self.record.run_id:
             return
         if not self.record.attempts:
             self.paths.run_file(self.record.run_id).unlink(missing_ok=True)
-        previous = runrecord.load(self.paths, run_id)
+        try:
+            previous = runrecord.load(self.paths, run_id)
+        except DamagedStateFile as e:  # training runs already: follow it, with a record of our own
+            say(f"warning: {e.message}")
+            previous = None
         if previous is not None:
             previous.status = self.record.status
             self.record = self.accounts.record = previous

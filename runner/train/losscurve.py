@@ -26,11 +26,24 @@ from remote.podside.contract import is_launcher_line
 
 Point = tuple[int, float]
 MAX_POINTS = 400  # kept in the run record and in `status --json` (evenly thinned out beyond)
+MAX_KEPT = 20_000  # points held while following a run (thinned to half beyond: memory stays bounded)
 
-_NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)"
+# The log is the pod's to write: what is parsed from it is bounded. A step has at most 15 digits (a
+# longer number is not read as a step: Python refuses to convert over 4,300 digits), and a loss outside
+# +-MAX_LOSS is not a training loss (+-1.7e308 made the chart's arithmetic overflow to nan).
+STEP_NUMBER = r"(\d{1,15})(?!\d)"
+MAX_LOSS = 1e12
+_NUMBER = r"([-+]?(?:\d{1,30}\.?\d{0,30}|\.\d{1,30})(?:[eE][-+]?\d{1,4})?|nan|inf)"
 _LOSS_RE = re.compile(r"(?<![A-Za-z0-9_])['\"]?loss['\"]?\s*[:=]?\s*" + _NUMBER, re.IGNORECASE)
-_STEP_RE = re.compile(r"(?<![A-Za-z0-9_])(?:global_)?step['\"]?[\s=:]*(\d+)", re.IGNORECASE)
-_BAR_RE = re.compile(r"(\d+)/\d+ \[")
+_STEP_RE = re.compile(r"(?<![A-Za-z0-9_])(?:global_)?step['\"]?[\s=:]*" + STEP_NUMBER, re.IGNORECASE)
+_BAR_RE = re.compile(r"(?<!\d)" + STEP_NUMBER + r"/\d{1,15} \[")
+
+
+def plausible(step: int, loss: float) -> bool:
+    """A point worth keeping and drawing: a finite loss within +-MAX_LOSS at a step of at most 15 digits."""
+    return 0 <= step < 10**15 and math.isfinite(loss) and abs(loss) <= MAX_LOSS
+
+
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 
 
@@ -44,8 +57,10 @@ class LossCurve:
             self.add(step, loss)
 
     def add(self, step: int, loss: float) -> None:
-        if math.isfinite(loss):
+        if plausible(int(step), float(loss)):
             self._points[int(step)] = float(loss)
+            if len(self._points) > MAX_KEPT:
+                self._points = dict(thin(self.points, MAX_KEPT // 2))
 
     def feed(self, text: str) -> None:
         if is_launcher_line(text):
@@ -107,6 +122,7 @@ def summary(points: list[Point]) -> dict[str, Any] | None:
 
 def chart(points: list[Point], *, width: int = 48, height: int = 4) -> list[str]:
     """A filled area chart of loss over steps, `height` rows of block characters plus a legend row."""
+    points = [(s, v) for s, v in points if plausible(s, v)]  # records and checkpoints hold pod data too
     if not points:
         return []
     columns = _columns(points, width)
@@ -148,4 +164,15 @@ def _columns(points: list[Point], width: int) -> list[float]:
     return out
 
 
-__all__ = ["LossCurve", "MAX_POINTS", "Point", "chart", "from_log_history", "summary", "thin"]
+__all__ = [
+    "MAX_LOSS",
+    "MAX_POINTS",
+    "STEP_NUMBER",
+    "LossCurve",
+    "Point",
+    "chart",
+    "from_log_history",
+    "plausible",
+    "summary",
+    "thin",
+]

@@ -21,6 +21,7 @@ from backends.polling import Backoff
 from remote.podside import contract as pc
 from remote.podside.bundle import launched_digest, launcher_script, short_launcher_script
 from remote.podside.contract import Inputs, LaunchStatus, ResultKey, StateKey, VolumePaths
+from remote.podside.credential import split_url
 from runner import timeouts
 from runner.errors import RETRYABLE_SSH, SshDisconnected, UsageError
 from runner.paths import write_private
@@ -54,10 +55,13 @@ def launcher_env(
     commit: str | None = None,
 ) -> dict[str, str]:
     """The RT_* inputs of one launch. commit: the branch's commit the runner's `git ls-remote` saw (the
-    pod then skips its `git fetch` when its checkout already has origin/<branch> there)."""
+    pod then skips its `git fetch` when its checkout already has origin/<branch> there). An https
+    REPO_URL's credential travels apart from the URL (RT_REPO_CREDENTIAL): the pod gives it to git's
+    clone and fetch only (remote/podside/credential.py), never to its files or other processes."""
+    clean_url, credential = split_url(repo_url)
     env = {
         Inputs.WORKSPACE: workspace,
-        Inputs.REPO_URL: repo_url,
+        Inputs.REPO_URL: clean_url,
         Inputs.REPO_BRANCH: branch,
         Inputs.CONFIG: config,
         Inputs.TRAIN_SCRIPT: train_script,
@@ -70,6 +74,8 @@ def launcher_env(
         env[Inputs.IDLE_STOP_MINUTES] = f"{idle_stop_minutes:g}"
     if commit:
         env[Inputs.REPO_COMMIT] = commit
+    if credential:
+        env[Inputs.REPO_CREDENTIAL] = credential
     for name in Inputs.PASSTHROUGH:  # launcher knobs a user (or a test) set in the environment
         value = os.environ.get(name)
         if value:

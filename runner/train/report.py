@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import shlex
 from datetime import datetime
 from typing import NamedTuple
 
+from runner.settings import Settings
 from runner.train import losscurve
+from runner.train.endwatch import LOST
 from runner.train.events import Ended, Launched
 from runner.train.run_record import RunRecord
 from runner.train.targets import StopReport, Target
 from runner.types import Say, TargetKind
+
+
+def stack_flag(settings: Settings) -> str:
+    """` --stack <name>` (shell-quoted) for the commands printed, when the stack was given on the command line."""
+    if settings.sources.get("PULUMI_STACK") != "command line":
+        return ""
+    return f" --stack {shlex.quote(settings.stack)}"
 
 
 def duration(seconds: float | None) -> str:
@@ -118,9 +128,12 @@ def summary(
     prices: list[Price] | None = None,
     loss: list[losscurve.Point] | None = None,
 ) -> None:
-    verdict = {"succeeded": "training succeeded", "failed": "training FAILED"}.get(
-        ended.state, f"training ended ({ended.state})"
-    )
+    verdict = {
+        "succeeded": "training succeeded",
+        "failed": "training FAILED",
+        LOST: "training ended without recording how: its supervisor on the pod is gone (a full volume? "
+        "the log's last lines say more)",
+    }.get(ended.state, f"training ended ({ended.state})")
     say(f"{verdict}: exit code {code}")
     rows = [
         ("run", f"{launched.run_id} (attempt {launched.attempt}) on {target.label}"),
@@ -159,6 +172,7 @@ def detached_lines(
 
 
 __all__ = [
+    "stack_flag",
     "Price",
     "accounting_rows",
     "cost_text",

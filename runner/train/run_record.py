@@ -37,6 +37,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from runner.errors import DamagedStateFile
 from runner.paths import StatePaths, write_private
 
 
@@ -116,13 +117,23 @@ class RunRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunRecord:
+        """The record a file holds; TypeError or ValueError when it is not one (a damaged file)."""
         known = {f for f in cls.__dataclass_fields__}
         kw = {k: v for k, v in data.items() if k in known}
+        for name in ("run_id", "stack", "target", "target_name", "config"):
+            if not isinstance(kw.get(name), str):
+                raise TypeError(f"{name} is not a string")
+        attempts, points = data.get("attempts") or [], data.get("loss_points") or []
+        if not isinstance(attempts, list) or not isinstance(points, list):
+            raise TypeError("attempts and loss_points must be lists")
         kw["attempts"] = [
             AttemptRecord(**{k: v for k, v in a.items() if k in AttemptRecord.__dataclass_fields__})
-            for a in data.get("attempts") or []
+            for a in attempts
             if isinstance(a, dict)
         ]
+        kw["loss_points"] = [
+            [int(p[0]), float(p[1])] for p in points if isinstance(p, list) and len(p) == 2
+        ]  # ValueError/TypeError on anything else
         return cls(**kw)
 
 
@@ -146,8 +157,20 @@ def save(paths: StatePaths, record: RunRecord) -> Path:
 
 
 def load(paths: StatePaths, run_id: str) -> RunRecord | None:
+    """The run's record, None when this machine has none; DamagedStateFile (which names the file to
+    delete) when the file holds something else."""
+    path = paths.run_file(run_id)
     try:
-        data = json.loads(paths.run_file(run_id).read_text())
-    except (OSError, ValueError):
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise TypeError("not a JSON object")
+        return RunRecord.from_json(data)
+    except FileNotFoundError:
         return None
-    return RunRecord.from_json(data) if isinstance(data, dict) else None
+    except OSError as e:
+        raise DamagedStateFile(path, e.strerror or "unreadable", _LOST) from None
+    except (ValueError, TypeError) as e:
+        raise DamagedStateFile(path, str(e) if isinstance(e, TypeError) else "not JSON", _LOST) from None
+
+
+_LOST = "it only holds this machine's account of the run (attempts, cost, the loss chart); the run on the pod is not affected"

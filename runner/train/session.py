@@ -15,6 +15,7 @@ stops the pod the recovery brought up, then exits 130.
 
 from __future__ import annotations
 
+import shlex
 import time
 
 from remote.podside import contract as pc
@@ -105,13 +106,15 @@ class TrainSession:
         self.ledger.save(self.say)
 
     def stack_flag(self) -> str:
-        return f" --stack {self.settings.stack}" if self.settings.sources.get("PULUMI_STACK") == "command line" else ""
+        return report.stack_flag(self.settings)
 
     def resume_command(self) -> str:
-        where = {TargetKind.LOCAL: " --local", TargetKind.HOST: f" --host {self.target.label}"}.get(
-            self.target.kind, ""
+        """The command that resumes this run, quoted for a shell (the run id may come from the pod)."""
+        where = {TargetKind.LOCAL: ["--local"], TargetKind.HOST: ["--host", self.target.label]}.get(
+            self.target.kind, []
         )
-        return f"python -m runner train --config {self.cfg.rel_path} --run-id {self.run_id}{where}{self.stack_flag()}"
+        words = ["python", "-m", "runner", "train", "--config", self.cfg.rel_path, "--run-id", self.run_id, *where]
+        return shlex.join(words) + self.stack_flag()
 
     def _context(self) -> RunContext:
         return RunContext(
@@ -268,7 +271,7 @@ class TrainSession:
                 )
             else:
                 self.say(f"run {launched.run_id} attempt {launched.attempt} is already running; attaching to it")
-            self.ledger.adopt(launched.run_id)
+            self.ledger.adopt(launched.run_id, self.say)
         else:
             resume = f", resuming from {launched.resume_from}" if launched.resume_from else ", from scratch"
             self.say(f"started run {launched.run_id} attempt {launched.attempt}{resume}")

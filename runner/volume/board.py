@@ -17,6 +17,8 @@ from typing import Any
 
 from remote.podside.contract import VolumePaths
 from runner.errors import UsageError
+from runner.safepath import UnsafeName, local_path
+from runner.termtext import VALUE, for_stream, say
 from runner.volume.s3_config import Unavailable, VolumeS3, say_hint_once
 from runner.volume.s3_config import resolve as resolve_s3
 
@@ -48,15 +50,22 @@ def available(settings, outputs) -> VolumeS3 | None:
 
 
 def fetch_events(client, vs: VolumeS3, logdir: str, cache: Path) -> int:
-    """Download new or grown event files under logdir into cache; returns how many files the cache has."""
+    """Download new or grown event files under logdir into cache; returns how many files the cache has.
+    A key that is not a safe relative path below logdir (runner/safepath.py) is left out, with a warning."""
     from runner.volume.transfer import Download, Progress, transfer_all
 
     prefix = vs.key_for(logdir)
     base = f"{prefix}/"
-    wanted = [o for o in client.list(prefix) if EVENT_MARK in o.key.rsplit("/", 1)[-1] and o.key.startswith(base)]
+    wanted = []
+    for o in client.list(prefix):
+        if EVENT_MARK not in o.key.rsplit("/", 1)[-1] or not o.key.startswith(base):
+            continue
+        try:
+            wanted.append((o, local_path(cache, o.key[len(base) :])))
+        except UnsafeName as e:
+            say(f"warning: not fetched, a key on the volume that is not a safe relative path: {e.name!r} ({e.why})")
     todo = []
-    for o in wanted:
-        local = cache / o.key[len(base) :]
+    for o, local in wanted:
         if not (local.is_file() and local.stat().st_size == o.size):
             todo.append(Download(key=o.key, local=local, size=o.size))
     if todo:
@@ -78,18 +87,25 @@ def serve_local(
 
     client = VolumeClient(vs)
     source = resolve_target(S3Files(client, vs), settings, VolumePaths(outputs.workspace), config_arg)
-    cache = settings.paths.stack_dir / "tensorboard" / vs.key_for(source.logdir)
+    try:
+        cache = local_path(settings.paths.stack_dir / "tensorboard", vs.key_for(source.logdir))
+    except UnsafeName as e:
+        raise UsageError(
+            f"the run's TensorBoard folder {e.name!r} is not a plain folder on the volume ({e.why})."
+        ) from None
     cache.mkdir(parents=True, exist_ok=True)
     count = fetch_events(client, vs, source.logdir, cache)
     if count == 0:
         print(
-            f"note: no event files under {source.logdir} on the volume yet; TensorBoard will be empty.",
+            f"note: no event files under {for_stream(source.logdir, sys.stderr, VALUE)} on the volume yet; "
+            "TensorBoard will be empty.",
             file=sys.stderr,
             flush=True,
         )
     chosen = port or DEFAULT_PORT
     print(
-        f"TensorBoard (on this machine; the pod is stopped; {count} event file(s) of {source.logdir} fetched "
+        f"TensorBoard (on this machine; the pod is stopped; {count} event file(s) of "
+        f"{for_stream(source.logdir, sys.stdout, VALUE)} fetched "
         f"through RunPod's S3 API into {cache}):\n    http://localhost:{chosen}/",
         flush=True,
     )

@@ -1,6 +1,10 @@
 """`runner pull`'s work: bring a folder, a file or the newest complete checkpoint home, from any Source
 (the volume through S3 here; the pod over SFTP in runner/companions/pull.py).
 
+Every name from the volume (S3 key, SFTP listing) goes through runner/safepath.py's rule before it
+becomes a local path: one that is absolute, has a `..` part or would land outside the destination is
+left out and reported (`Pulled.refused`), never written, not even into the checkpoint's staging folder.
+
 Never a partial result under its real name: files arrive as hidden `.<name>.rtpart` and are renamed
 when their size is the listed one; a checkpoint is assembled in `.<checkpoint-N>.rtpull/` and renamed
 to checkpoint-N only after the launcher's own completeness rule (remote/podside/checkpoints.py, the
@@ -21,9 +25,10 @@ from typing import Protocol
 from remote.podside.checkpoints import checkpoint_problem
 from remote.podside.contract import CHECKPOINT_PREFIX
 from runner.errors import UsageError
+from runner.safepath import UnsafeName, local_path
 from runner.volume.transfer import Progress, partial_path
 
-_STEP_RE = re.compile(re.escape(CHECKPOINT_PREFIX) + r"(\d+)$")
+_STEP_RE = re.compile(re.escape(CHECKPOINT_PREFIX) + r"(\d{1,15})$")
 STAGING_SUFFIX = ".rtpull"
 
 
@@ -36,6 +41,7 @@ class RemoteFile:
 
 class Source(Protocol):
     where: str  # "through S3" / "over SSH", for messages
+    refused: list[str]  # names its listings held that are not safe ones ("<name>: <why>"), left out
 
     def files(self, path: str) -> list[RemoteFile]:
         """Every file under `path` on the pod's view of the volume (or the file itself); [] if none."""
@@ -53,6 +59,22 @@ class Pulled:
     bytes: int
     skipped: list[str] = field(default_factory=list)  # newer checkpoints left out: "<name>: <why>"
     already_here: bool = False
+    refused: list[str] = field(default_factory=list)  # names from the volume not written: "<name>: <why>"
+
+
+def placed(files: Sequence[RemoteFile], root: Path, refused: list[str]) -> list[tuple[RemoteFile, Path]]:
+    """Each file with its local path under root (the file itself is root when its rel is ''); a name
+    that is not a safe relative path is left out and noted in `refused`."""
+    out = []
+    for f in files:
+        if f.rel == "":
+            out.append((f, root))
+            continue
+        try:
+            out.append((f, local_path(root, f.rel)))
+        except UnsafeName as e:
+            refused.append(f"{e.name!r}: {e.why}")
+    return out
 
 
 def _missing(items: Sequence[tuple[RemoteFile, Path]]) -> list[tuple[RemoteFile, Path]]:
@@ -77,13 +99,14 @@ def pull_tree(source: Source, path: str, dest: Path, *, progress: bool | None = 
         )
     name = PurePosixPath(path.rstrip("/")).name
     target = dest / name
+    refused: list[str] = []
     if len(listing) == 1 and listing[0].rel == "":
         items = [(listing[0], target)]
     else:
-        items = [(f, target / f.rel) for f in listing]
+        items = placed([f for f in listing if f.rel], target, refused)
     todo = _missing(items)
     _fetch(source, path, todo, progress)
-    return Pulled(target, len(items), sum(f.size for f, _ in items), already_here=not todo)
+    return Pulled(target, len(items), sum(f.size for f, _ in items), already_here=not todo, refused=refused)
 
 
 def _fetch(source: Source, path: str, todo: Sequence[tuple[RemoteFile, Path]], progress: bool | None) -> None:
@@ -113,22 +136,22 @@ def pull_newest_checkpoint(source: Source, output_dir: str, dest: Path, *, progr
             "save_steps (`python -m runner status` shows the run)."
         )
     skipped: list[str] = []
+    refused: list[str] = []
     for step in sorted(by_step, reverse=True):
         name = f"{CHECKPOINT_PREFIX}{step}"
-        files = by_step[step]
         final = dest / name
-        if (
-            final.is_dir()
-            and not _missing([(f, final / f.rel) for f in files])
-            and checkpoint_problem(str(final), step) is None
-        ):
-            return Pulled(final, len(files), sum(f.size for f in files), skipped, already_here=True)
+        staging = dest / f".{name}{STAGING_SUFFIX}"
+        rejected: list[str] = []
+        here = placed(by_step[step], final, rejected)
+        files = [f for f, _ in here]
+        if final.is_dir() and not _missing(here) and checkpoint_problem(str(final), step) is None:
+            return Pulled(final, len(files), sum(f.size for f in files), skipped, already_here=True, refused=rejected)
+        refused += [f"{name}/{note}" for note in rejected]
         if not any(f.rel == "trainer_state.json" for f in files):
             skipped.append(f"{name}: trainer_state.json missing (killed mid-save?)")
             continue
-        staging = dest / f".{name}{STAGING_SUFFIX}"
         remote = f"{output_dir.rstrip('/')}/{name}"
-        _fetch(source, remote, _missing([(f, staging / f.rel) for f in files]), progress)
+        _fetch(source, remote, _missing(placed(files, staging, [])), progress)
         why = checkpoint_problem(str(staging), step)
         if why is not None:
             skipped.append(f"{name}: {why}")
@@ -137,7 +160,7 @@ def pull_newest_checkpoint(source: Source, output_dir: str, dest: Path, *, progr
         if final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)
-        return Pulled(final, len(files), sum(f.size for f in files), skipped)
+        return Pulled(final, len(files), sum(f.size for f in files), skipped, refused=refused)
     raise UsageError(
         f"no complete checkpoint under {output_dir} on the volume ({'; '.join(skipped)}); "
         "let training save one more, then pull again."
@@ -151,6 +174,7 @@ class S3Source:
 
     def __init__(self, client):
         self.client = client  # runner.volume.s3.VolumeClient
+        self.refused: list[str] = []  # keys are whole paths: placed() checks them
 
     def files(self, path: str) -> list[RemoteFile]:
         key = self.client.vs.key_for(path)
@@ -176,4 +200,13 @@ class S3Source:
         transfer_all(self.client, downloads=tasks, progress=progress)
 
 
-__all__ = ["Pulled", "RemoteFile", "S3Source", "Source", "partial_path", "pull_newest_checkpoint", "pull_tree"]
+__all__ = [
+    "Pulled",
+    "RemoteFile",
+    "S3Source",
+    "Source",
+    "partial_path",
+    "placed",
+    "pull_newest_checkpoint",
+    "pull_tree",
+]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from runner.errors import VolumeAuthError, VolumeClockSkew, VolumeError, redact
+from runner.remote.shell import READ_LIMIT
 from runner.volume.listing import RemoteObject, list_files
 from runner.volume.s3_config import VolumeS3
 
@@ -129,9 +130,9 @@ class VolumeClient:
                 return None
             raise translate(e, self.vs, f"reading {key}") from None
 
-    def read(self, key: str, *, start: int = 0) -> bytes | None:
-        """The object's bytes from `start` on, or None when there is no such file."""
-        kw: dict[str, Any] = {"Range": f"bytes={start}-"} if start else {}
+    def read(self, key: str, *, start: int = 0, limit: int = READ_LIMIT) -> bytes | None:
+        """At most `limit` of the object's bytes from `start` on, or None when there is no such file."""
+        kw: dict[str, Any] = {"Range": f"bytes={start}-{start + limit - 1}"}
         try:
             resp = self.s3.get_object(Bucket=self.vs.bucket, Key=key, **kw)
             return resp["Body"].read()

@@ -10,19 +10,15 @@ finished files are in the manifest, and a rerun sends only what is still missing
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from runner.errors import EXIT_INTERRUPTED, UsageError
+from runner.termtext import say as _say
 from runner.volume.plan import Manifest, make_plan, walk
 from runner.volume.s3_config import Unavailable, VolumeS3, resolve, say_hint_once
 from runner.volume.transfer import Cancelled, Progress, Upload, transfer_all
 
 PARALLEL = 8
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def manifest_path(settings, vs: VolumeS3) -> Path:

@@ -4,7 +4,7 @@
   with parts of PART_SIZE (at most 500 MB each, at most 10,000 parts). A failed or interrupted multipart
   upload is aborted, so its parts do not linger in RunPod's `.s3compat_uploads/`.
 - The local file's mtime travels in the object's metadata (s3.MTIME_META); downloads set it back.
-- Downloads go to a hidden `.<name>.rtpart` next to the target and are renamed only when the size is
+- Downloads go (never through a symlink: runner/safepath.py) to a hidden `.<name>.rtpart` next to the target and are renamed only when the size is
   the one the listing promised: no partial file ever has the real name. A rerun continues an
   interrupted download from where its .rtpart ends (a ranged GET).
 - Ctrl-C sets a cancel event the workers check between chunks and parts; run_all waits for them to
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.errors import VolumeError
+from runner.safepath import open_for_write
 from runner.volume.s3 import MTIME_META, VolumeClient, translate
 from runner.volume.s3_config import PUT_LIMIT as RUNPOD_PUT_LIMIT
 
@@ -193,7 +194,7 @@ def download(client: VolumeClient, task: Download, progress: Progress, cancel: t
         meta_mtime = int(raw) / 1e9 if raw and raw.isdigit() else None
         body = resp["Body"]
         try:
-            with open(tmp, "ab" if have else "wb") as fh:
+            with open_for_write(tmp, append=bool(have)) as fh:
                 while True:
                     if cancel.is_set():
                         raise Cancelled()

@@ -4,12 +4,13 @@ available, after saying once what it would give (runner/volume/s3_config.py say_
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 from remote.podside.contract import VolumePaths, parse_json_object
 from runner.errors import RunnerError
+from runner.remote.shell import READ_LIMIT
+from runner.termtext import print_log_line, say
 from runner.volume.s3_config import Unavailable, VolumeS3, resolve, say_hint_once
 
 TAIL_CHUNK = 64 * 1024
@@ -30,9 +31,9 @@ def tail_via_s3(client, key: str, n: int) -> tuple[list[bytes], int] | None:
         return None
     size = int(head.get("ContentLength", 0))
     start, data = size, b""
-    while start > 0 and data.count(b"\n") <= n:
+    while start > 0 and data.count(b"\n") <= n and size - start < READ_LIMIT:  # bounded: lines may be endless
         start = max(0, start - TAIL_CHUNK)
-        data = (client.read(key, start=start) or b"")[: size - start]
+        data = client.read(key, start=start, limit=size - start) or b""
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
@@ -50,15 +51,11 @@ def print_log(settings, outputs, lines: int, follow: bool) -> int | None:
 
     path = VolumePaths(outputs.workspace).log
     found = tail_via_s3(VolumeClient(vs, parallel=1), vs.key_for(path), lines)
-    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     if found is None:
         say(f"[runner] pod {outputs.pod_id} is stopped and the volume has no training log yet ({path}).")
         return 0
-    out = sys.stdout
-    out.flush()
     for line in found[0]:
-        out.buffer.write(line + b"\n")
-    out.buffer.flush()
+        print_log_line(line)
     say(
         f"[runner] pod {outputs.pod_id} is stopped: this is {path} on the volume, read through RunPod's S3 API"
         + ("; it does not grow until training runs again (`python -m runner train`)." if follow else ".")

@@ -141,7 +141,7 @@ SEEDED: list[tuple[str, Callable, str, str, str]] = [
     # id, setup, the failing check, a fragment of its detail, a fragment of its fix
     ("bad-key", bad_key, "RunPod API key", "rejected the API key", "RUNPOD_API_KEY in .runpod.env"),
     ("no-stock", no_stock, "on-demand stock", "no 1x NVIDIA GeForce RTX 4090 in EU-RO-1 available", "retry later"),
-    ("passphrase-key", passphrase_key, "SSH private key", "protected by a passphrase", "ssh-keygen -p -f"),
+    ("passphrase-key", passphrase_key, "SSH private key", "protected by a passphrase", "ssh-add "),
     (
         "wrong-public-key",
         wrong_public_key,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from remote.podside import bundle, idlewatch
+from remote.podside import bundle, idlewatch, sshsessions
 from remote.podside.contract import IdleKey, SelfStopReason, VolumePaths
 from tests.remote_harness import wait_for
 
@@ -35,20 +35,63 @@ def test_ssh_connections_count_only_established_ones_to_the_ssh_port(tmp_path):
         + proc_net_line(2, 51800, 22, "01", 102)  # the pod's own ssh out to elsewhere
         + proc_net_line(3, 22, 51235, "06", 103)
     )  # a closed one (TIME_WAIT)
-    sockets = idlewatch.tcp_sockets([str(tcp), str(tmp_path / "missing-tcp6")])
+    sockets = sshsessions.tcp_sockets([str(tcp), str(tmp_path / "missing-tcp6")])
     assert len(sockets) == 4
-    assert idlewatch.ssh_connections({22}, sockets) == 1
-    assert idlewatch.ssh_connections({2222}, sockets) == 0
+    proc = fake_proc(tmp_path, {10: ("sshd: root@notty", [101, 900])})
+    assert sshsessions.ssh_connections({22}, sockets, proc) == 1
+    assert sshsessions.ssh_connections({2222}, sockets, proc) == 0
+
+
+def fake_proc(tmp_path: Path, processes: dict) -> str:
+    """A /proc with these pids: {pid: (process title, [socket inodes its fds point at])}."""
+    proc = tmp_path / "proc"
+    for pid, (title, inodes) in processes.items():
+        (proc / str(pid) / "fd").mkdir(parents=True)
+        (proc / str(pid) / "cmdline").write_bytes(title.encode() + b"\0")
+        for fd, inode in enumerate(inodes):
+            (proc / str(pid) / "fd" / str(fd)).symlink_to(f"socket:[{inode}]")
+    return str(proc)
+
+
+@pytest.mark.parametrize(
+    ("title", "counted"),
+    [
+        ("sshd: root", 1),  # OpenSSH once the user is authenticated, before a channel (a tunnel only)
+        ("sshd: root@notty", 1),  # ... with a session channel (before 9.8)
+        ("sshd: root@pts/0", 1),
+        ("sshd-session: root@notty", 1),  # OpenSSH 9.8 on
+        ("sshd: [accepted]", 0),  # a TCP connection that never authenticated
+        ("sshd: root [priv]", 0),
+        ("sshd: root [net]", 0),
+        ("sshd: unknown [preauth]", 0),
+        ("sshd-session: root [priv]", 0),
+    ],
+)
+def test_only_authenticated_ssh_connections_count(tmp_path, title, counted):
+    tcp = tmp_path / "tcp"
+    tcp.write_text(HEADER + proc_net_line(0, 22, 0, "0A", 100) + proc_net_line(1, 22, 51234, "01", 101))
+    sockets = sshsessions.tcp_sockets([str(tcp)])
+    proc = fake_proc(
+        tmp_path, {1: ("sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups", [100]), 7: (title, [101])}
+    )
+    assert sshsessions.ssh_connections({22}, sockets, proc) == counted
+
+
+def test_without_a_visible_sshd_every_established_connection_counts(tmp_path):
+    tcp = tmp_path / "tcp"
+    tcp.write_text(HEADER + proc_net_line(1, 22, 51234, "01", 101) + proc_net_line(2, 22, 51235, "01", 102))
+    proc = fake_proc(tmp_path, {3: ("dropbear -F -p 22", [101, 102])})
+    assert sshsessions.ssh_connections({22}, sshsessions.tcp_sockets([str(tcp)]), proc) == 2
 
 
 def test_ssh_ports_come_from_the_override_else_sshd_else_22():
-    assert idlewatch.ssh_ports({idlewatch.SSH_PORTS_ENV: "2222, 2223"}, []) == {2222, 2223}
+    assert sshsessions.ssh_ports({sshsessions.SSH_PORTS_ENV: "2222, 2223"}, []) == {2222, 2223}
     # No sshd among these sockets' owners: port 22, what RunPod's images use inside the container.
-    assert idlewatch.ssh_ports({}, [(40000, "0A", "no-such-inode")]) == {22}
+    assert sshsessions.ssh_ports({}, [(40000, "0A", "no-such-inode")]) == {22}
 
 
 def test_the_sshd_of_this_machine_is_found_by_its_listening_sockets(sshd):
-    ports = idlewatch.sshd_listen_ports(idlewatch.tcp_sockets())
+    ports = sshsessions.sshd_listen_ports(sshsessions.tcp_sockets())
     assert set(sshd.ports) <= ports
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from remote.podside.idlewatch import ssh_connections, tcp_sockets
+from remote.podside.sshsessions import ssh_connections, tcp_sockets
 from runner.pod.early_link import EarlyLink
 from runner.remote.hostkeys import HostKeyStore
 from runner.settings import load_settings

@@ -140,8 +140,10 @@ def test_concurrent_pins_from_threads_all_land(store):
 def test_policy_reports_the_outcome(store):
     seen = []
     policy = store.policy("pod-1", started_at=T1, on_outcome=lambda outcome, key: seen.append((outcome, key)))
-    policy(K1)
-    policy(K1)
+    confirm = policy(K1)
+    assert seen == [] and store.get("pod-1") is None  # provisional until the server authenticated us
+    confirm()
+    policy(K1)()
     assert seen == [("pinned", K1), ("matched", K1)]
 
 

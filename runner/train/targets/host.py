@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass
 
@@ -43,10 +44,8 @@ class HostTarget(Target):
     def hints(self, stack_flag: str) -> list[tuple[str, str]]:
         log = f"{self.workspace.rstrip('/')}/logs/current.log"
         key = self.settings.ssh_key_path
+        ssh = ["ssh", "-i", str(key), "-p", str(self.port), f"{self.user}@{self.host}"]
         return [
-            ("follow the log", f"ssh -i {key} -p {self.port} {self.user}@{self.host} tail -f {log}"),
-            (
-                "stop training",
-                f"ssh -i {key} -p {self.port} {self.user}@{self.host} tmux kill-session -t {self.session}",
-            ),
+            ("follow the log", shlex.join([*ssh, shlex.join(["tail", "-f", log])])),
+            ("stop training", shlex.join([*ssh, shlex.join(["tmux", "kill-session", "-t", self.session])])),
         ]

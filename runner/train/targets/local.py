@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -68,4 +69,7 @@ class LocalTarget(Target):
 
     def hints(self, stack_flag: str) -> list[tuple[str, str]]:
         log = os.path.join(self.workspace, "logs", "current.log")
-        return [("follow the log", f"tail -f {log}"), ("stop training", f"tmux kill-session -t {self.session}")]
+        return [
+            ("follow the log", shlex.join(["tail", "-f", log])),
+            ("stop training", shlex.join(["tmux", "kill-session", "-t", self.session])),
+        ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -180,7 +181,8 @@ class PodTarget(Target):
 
         self.recreating = True
         if replace and urn:
-            say(f"replacing pod {old} through the stack: pulumi up --refresh --yes --replace {urn} --stack {stack}")
+            command = shlex.join(["pulumi", "up", "--refresh", "--yes", "--replace", urn, "--stack", stack])
+            say(f"replacing pod {old} through the stack: {command}")
             replace_and_up_for(self.settings, urn, on_line=stream)
         else:
             if replace:
