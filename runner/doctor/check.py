@@ -55,7 +55,7 @@ def named(name: str) -> Callable[[CheckFunction], CheckFunction]:
     """The name a check function's skip or crash line gets (default: the function's name)."""
 
     def mark(fn: CheckFunction) -> CheckFunction:
-        fn.check_name = name
+        fn.check_name = name  # type: ignore[attr-defined]  # a plain attribute on the function
         return fn
 
     return mark
