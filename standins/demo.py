@@ -32,6 +32,7 @@ from pathlib import Path
 from standins import waiting
 from standins.pod_sandbox import Sshd
 from standins.preemption import kill_container, processes_under
+from standins.private_tmux import private_tmux_env
 from standins.pulumi_cli import SAMPLE_OUTPUTS, StubPulumi
 from standins.runpod_api import FakeRunPod
 
@@ -169,9 +170,7 @@ class Demo:
             except subprocess.TimeoutExpired:
                 self.runner.kill()
         self._kill_container()
-        subprocess.run(
-            ["tmux", "kill-server"], env={**os.environ, "TMUX_TMPDIR": str(self.tmux_dir)}, capture_output=True
-        )
+        subprocess.run(["tmux", "kill-server"], env=private_tmux_env(self.tmux_dir), capture_output=True)
         if self.fake is not None:
             self.fake.close()
         if self.sshd is not None:
@@ -208,7 +207,7 @@ class Demo:
         subprocess.run(
             ["tmux", "kill-session", "-t", f"={self.session}"],
             capture_output=True,
-            env={**os.environ, "TMUX_TMPDIR": str(self.tmux_dir)},
+            env=private_tmux_env(self.tmux_dir),
         )
         self.sshd.drop_connections()
         self.fake.preempt(self.pod_id)
@@ -263,10 +262,22 @@ class Demo:
         )
 
 
+def _interrupt_on_hangup() -> None:
+    """A closed terminal or tmux pane (SIGHUP) and SIGTERM end the demo as Ctrl-C does, so its cleanup
+    still stops the sshd, the fake API and the tmux server and removes the temp directory."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m standins.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--keep", action="store_true", help="keep the temp directory (workspace, log, run record)")
     args = p.parse_args(argv)
+    _interrupt_on_hangup()
     say(SIMULATED)
     demo = Demo(keep=args.keep)
     started = time.monotonic()
