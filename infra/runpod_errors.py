@@ -87,7 +87,7 @@ class TransientError(RunPodError):
 
 
 class BidTooLow(RunPodError):
-    """The spot bid is below RunPod's minimum (message text UNCONFIRMED; see the README's "Assumptions")."""
+    """The spot bid is below RunPod's minimum (message text UNCONFIRMED; see docs/internals/runpod-api.md, "Assumptions")."""
 
 
 _CAPACITY_MARKERS = (

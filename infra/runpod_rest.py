@@ -279,7 +279,7 @@ class RestCalls:
                 )
             elif dcs:
                 stock = str(dcs[0].get("availability")) if isinstance(dcs[0], dict) else None
-        # ASSUMPTION (README "Assumptions"): the catalog prices a GPU-hour as `securePrice`, like GraphQL gpuTypes.
+        # ASSUMPTION (docs/internals/runpod-api.md, "Assumptions"): the catalog prices a GPU-hour as `securePrice`, like GraphQL gpuTypes.
         return SpotPrice(
             minimum_bid_per_gpu=None,
             on_demand_price_per_gpu=_float_or_none(data.get("securePrice")),

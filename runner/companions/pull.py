@@ -165,7 +165,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             except PodNotRunning as e:
                 raise PodNotRunning(
                     f"{e.message.split(';')[0]}; without RunPod's S3 API `runner pull` needs the running pod. Set "
-                    'RUNPOD_S3_ACCESS_KEY and RUNPOD_S3_SECRET_KEY (README: "The volume without a pod (S3)") to '
+                    "RUNPOD_S3_ACCESS_KEY and RUNPOD_S3_SECRET_KEY (docs/guide/data.md) to "
                     "pull with it stopped, or start it (`python -m runner train`)."
                 ) from None
             conn = link.connect()

@@ -2,7 +2,7 @@
 
 Read-only: never starts the pod, never spends money. Talks SSH only when the pod already runs;
 otherwise the training part comes from the last run recorded on this machine (runs/*.json).
-The JSON object's keys are stable (the README's `runner status` section lists them).
+The JSON object's keys are stable (docs/guide/everyday.md, `runner status`, lists them).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The `runner status --json` object: the keys users script against, as TypedDicts (README:
+"""The `runner status --json` object: the keys users script against, as TypedDicts (docs/guide/everyday.md:
 "runner status"). runner/companions/status.py fills it, status_text.py prints it."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 
-# The keys users script against, in the order printed (README: "runner status"). Optional
+# The keys users script against, in the order printed (docs/guide/everyday.md, `runner status`). Optional
 # (a functional-syntax TypedDict, since 3.10 has no NotRequired) spells "null when unknown".
 class SshReport(TypedDict):
     host: str

@@ -5,7 +5,7 @@ Semantics (explicit, whatever trailing slash PATH has): the CONTENTS of PATH go 
 `runner sync data/audio_0` updates <workspace>/data/audio_0/ only (and --delete prunes only there).
 
 The pod is started if needed and, unless --keep-running, stopped again afterwards when this
-command started it: syncing data must not leave a GPU billing (the README's `runner sync` section explains why).
+command started it: syncing data must not leave a GPU billing (docs/guide/data.md, "Does sync leave the pod running?", says why).
 
 How it reaches the pod, cheapest first (a no-op sync should cost little more than rsync itself):
 - Speculatively: when the runner pinned the pod's host key during a start and knows where it answered
@@ -171,7 +171,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             say_hint_once(found, "syncing", settings)  # (runner.volume.sync, with its threads: not imported)
             vs = None
         else:
-            from runner.volume.sync import choose, sync_via_s3  # the pod-free path (README: "The volume without a pod")
+            from runner.volume.sync import choose, sync_via_s3  # the pod-free path (docs/guide/data.md)
 
             vs = choose(settings, outputs, via, "syncing")
         if vs is not None:

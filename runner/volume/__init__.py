@@ -1,4 +1,4 @@
-"""The network volume without a pod: RunPod's S3-compatible API (README: "The volume without a pod (S3)").
+"""The network volume without a pod: RunPod's S3-compatible API (docs/guide/data.md).
 
 Modules: config (is S3 available for this stack, endpoint, keys; no boto3), s3 (the boto3 client and our
 typed errors), listing (the careful pager), plan (the incremental diff), transfer (parallel, multipart,

@@ -1,6 +1,6 @@
 """`runner sync`'s fast paths on the real sshd: the speculative start (rsync on the pinned key before the API
 answers) and the OpenSSH control master that a repeated sync reuses (runner/remote/pod_rsync.py,
-runner/remote/controlmaster.py; README "`runner sync`").
+runner/remote/controlmaster.py; docs/guide/data.md).
 
 How a test tells a new SSH connection from a reused one: the sshd logs "Accepted publickey" once per
 authenticated connection; a session through a control master authenticates nothing.
