@@ -11,6 +11,7 @@ import importlib
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from runner.commands import ALL as COMMAND_MODULES
 from runner.commands.argtypes import HostSpec, host_spec
@@ -22,6 +23,9 @@ from runner.errors import (
     from_runpod_error,
     redact,
 )
+
+DISTRIBUTION = "runpod-trainer"  # the installed package, and its command
+COMMAND_NAMES = (DISTRIBUTION, "rptrain")  # pyproject.toml [project.scripts]
 
 # command -> the module holding its run(args, settings), imported when the command runs
 COMMANDS: dict[str, str] = {command.NAME: command.IMPLEMENTATION for command in COMMAND_MODULES}
@@ -45,13 +49,38 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=32)
 
 
-def _examples(*lines: str) -> str:
-    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+def _examples(prog: str, *lines: str) -> str:
+    """The examples, written as `python -m runner …`, shown as the runner was invoked."""
+    return "examples:\n" + "\n".join(f"  {line.replace('python -m runner', prog)}" for line in lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def prog_name() -> str:
+    """How the runner was invoked: `runpod-trainer` (or its alias) as a command, else `python -m runner`."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return name if name in COMMAND_NAMES else "python -m runner"
+
+
+class _Version(argparse.Action):
+    """--version: the installed distribution's version, looked up only when asked (importlib.metadata
+    costs start-up time every other command would pay)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, help: str | None = None):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"{DISTRIBUTION} {version(DISTRIBUTION)}")
+        except PackageNotFoundError:
+            print(f"{DISTRIBUTION} (not installed: run from a checkout without `pip install`)")
+        parser.exit()
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    prog = prog or prog_name()
     parser = argparse.ArgumentParser(
-        prog="python -m runner",
+        prog=prog,
         formatter_class=_Formatter,
         description=textwrap.dedent("""\
             Train on a RunPod GPU pod declared by this project's Pulumi stack.
@@ -61,10 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
             preemptions, and the pod stops itself when training ends. Settings come from
             .runpod.env (see .runpod.env.example); environment variables override it."""),
         epilog=_examples(
+            prog,
             "cp .runpod.env.example .runpod.env && chmod 600 .runpod.env   # then fill it in",
             "pulumi up                                                      # create volume + pod",
             "python -m runner sync                                          # upload data/ once",
-            "python -m runner train --config configs/baseline.yaml",
+            "python -m runner train --config configs/baseline_whisper_small.yaml",
             "python -m runner status",
             "python -m runner <command> --help                              # details of a command",
         )
@@ -83,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show tracebacks for errors (the exit codes stay the documented ones)"
     )
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
 
     # Accept the global options after the command too (`runner status --stack prod`);
     # SUPPRESS keeps a subcommand from resetting a value given before it.
@@ -103,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
             parents=[common],
             formatter_class=_Formatter,
             description=description,
-            epilog=_examples(*examples) + "\n\n" + EXIT_CODES_HELP,
+            epilog=_examples(prog, *examples) + "\n\n" + EXIT_CODES_HELP,
         )
 
     for command in COMMAND_MODULES:

@@ -17,7 +17,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     if CLI_MARK in markdown:
         from runner.cli import build_parser
 
-        markdown = markdown.replace(CLI_MARK, cli_reference(build_parser()))
+        markdown = markdown.replace(CLI_MARK, cli_reference(build_parser(prog="runpod-trainer")))
     return markdown
 
 

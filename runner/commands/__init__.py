@@ -9,9 +9,22 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from runner.commands import doctor, logs, pull, ssh, ssh_config, status, stop, sync, tensorboard, train
+from runner.commands import demo, doctor, livecheck, logs, pull, ssh, ssh_config, status, stop, sync, tensorboard, train
 
 # In the order `--help` lists them.
-ALL: tuple[ModuleType, ...] = (train, sync, pull, tensorboard, status, logs, stop, ssh, ssh_config, doctor)
+ALL: tuple[ModuleType, ...] = (
+    train,
+    sync,
+    pull,
+    tensorboard,
+    status,
+    logs,
+    stop,
+    ssh,
+    ssh_config,
+    doctor,
+    livecheck,
+    demo,
+)
 
 __all__ = ["ALL"]

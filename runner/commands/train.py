@@ -39,10 +39,10 @@ the pod still stops itself at the end; come back with `runner logs -f` / `runner
 on this machine (workspace ./.local-workspace; the training repo defaults to this
 checkout). The config path is relative to the training repo root, on both sides."""
 EXAMPLES = (
-    "python -m runner train --config configs/baseline.yaml",
-    "python -m runner train --config configs/baseline.yaml --detach      # start, don't follow",
-    "python -m runner train --config configs/baseline.yaml --keep-pod    # pod stays up afterwards",
-    "python -m runner train --config configs/small.yaml --host root@gpu-box:2222 --workspace /data/ws",
+    "python -m runner train --config configs/baseline_whisper_small.yaml",
+    "python -m runner train --config configs/baseline_whisper_small.yaml --detach     # start, don't follow",
+    "python -m runner train --config configs/baseline_whisper_small.yaml --keep-pod   # pod stays up afterwards",
+    "python -m runner train --config configs/smoke.yaml --host root@gpu-box:2222 --workspace /data/ws",
     "TRAIN_SCRIPT=remote/smoke_train.py python -m runner train --local --config configs/smoke.yaml",
 )
 
