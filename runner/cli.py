@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from runner import exitcodes
+from runner.cliparser import Parser, subcommand_parser
 from runner.commands import ALL as COMMAND_MODULES
 from runner.commands.argtypes import HostSpec, host_spec
 from runner.errors import (
@@ -30,17 +33,8 @@ COMMAND_NAMES = (DISTRIBUTION, "rptrain")  # pyproject.toml [project.scripts]
 # command -> the module holding its run(args, settings), imported when the command runs
 COMMANDS: dict[str, str] = {command.NAME: command.IMPLEMENTATION for command in COMMAND_MODULES}
 
-EXIT_CODES_HELP = """\
-exit codes:
-  0    success (train: training exited 0)
-  2    bad input: arguments, settings (.runpod.env), command not implemented yet
-  3    Pulumi: CLI missing, no such stack, no outputs yet (`pulumi up`), `pulumi up` failed
-  4    the pod: gone, no GPU capacity to resume it, spot withdrawn, not reachable in time
-  5    the RunPod API: key rejected, API unavailable
-  6    SSH: cannot connect/authenticate, link lost for good
-  7    doctor: at least one check failed
-  130  interrupted (Ctrl-C)
-  train otherwise exits with training's own exit code."""
+# The one list of exit codes in the help: the top-level --help (runner/exitcodes.py defines them).
+EXIT_CODES_HELP = exitcodes.help_text()
 
 
 # ---------------------------------------------------------------- parser
@@ -50,8 +44,11 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 def _examples(prog: str, *lines: str) -> str:
-    """The examples, written as `python -m runner …`, shown as the runner was invoked."""
-    return "examples:\n" + "\n".join(f"  {line.replace('python -m runner', prog)}" for line in lines)
+    """The examples, written as `python -m runner …`, shown as the runner was invoked, comments aligned."""
+    split = [line.replace("python -m runner", prog).partition("  # ") for line in lines]
+    width = max((len(code.rstrip()) for code, sep, _ in split if sep), default=0)
+    shown = [f"{code.rstrip():<{width}}  # {comment}" if sep else code for code, sep, comment in split]
+    return "examples:\n" + "\n".join(f"  {line}" for line in shown)
 
 
 def prog_name() -> str:
@@ -77,9 +74,9 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> Parser:
     prog = prog or prog_name()
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=prog,
         formatter_class=_Formatter,
         description=textwrap.dedent("""\
@@ -117,7 +114,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
     # Accept the global options after the command too (`runner status --stack prod`);
     # SUPPRESS keeps a subcommand from resetting a value given before it.
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--env-file", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     common.add_argument(
         "--stack", metavar="NAME", default=argparse.SUPPRESS, help="Pulumi stack (default: PULUMI_STACK, else 'dev')"
@@ -134,7 +131,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
             parents=[common],
             formatter_class=_Formatter,
             description=description,
-            epilog=_examples(prog, *examples) + "\n\n" + EXIT_CODES_HELP,
+            epilog=_examples(prog, *examples) + f"\n\nexit codes: `{prog} --help` lists them.",
         )
 
     for command in COMMAND_MODULES:
@@ -165,7 +162,17 @@ def resolve(command: str) -> Callable:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)  # exits 2 with usage on bad arguments
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (runner/completion.py)
+        from runner.completion import complete_if_asked
+
+        complete_if_asked(parser)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        parser.print_help()
+        return exitcodes.ExitCode.OK
+    args, extras = parser.parse_known_args(argv)  # bad arguments: usage, exit ExitCode.USAGE
+    if extras:  # reported by the parser that owns the command's flags, with a suggestion
+        (subcommand_parser(parser, args.command) or parser).reject_unknown(extras)
     secrets: tuple[str, ...] = ()
     try:
         from runner.settings import load_settings

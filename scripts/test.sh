@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup-lib.sh
 
-mapfile -t missing < <(missing_packages sshd=openssh-server ssh=openssh-client tmux=tmux rsync=rsync git=git strace=strace)
+mapfile -t missing < <(missing_packages sshd=openssh-server ssh=openssh-client tmux=tmux rsync=rsync git=git strace=strace zsh=zsh fish=fish)
 need_packages "the tests" "${missing[@]}"
 ensure_venv test
 ensure_sdk1_wheel   # RunPod's SDK 1.x, for tests/conformance/test_runpod_sdk1.py (cannot sit beside 2.x)

@@ -2,6 +2,7 @@
 
 A page holding `<!-- generated: cli -->` gets the command-line reference rendered from the runner's
 own argparse parser (runner/cli.py `build_parser`): a new command or flag appears by itself.
+`<!-- generated: exit-codes -->` gets the table of runner/exitcodes.py's ExitCode.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 from typing import Any
 
 CLI_MARK = "<!-- generated: cli -->"
+EXIT_CODES_MARK = "<!-- generated: exit-codes -->"
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
@@ -18,6 +20,10 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
         from runner.cli import build_parser
 
         markdown = markdown.replace(CLI_MARK, cli_reference(build_parser(prog="runpod-trainer")))
+    if EXIT_CODES_MARK in markdown:
+        from runner.exitcodes import markdown_table
+
+        markdown = markdown.replace(EXIT_CODES_MARK, markdown_table())
     return markdown
 
 

@@ -9,7 +9,22 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from runner.commands import demo, doctor, livecheck, logs, pull, ssh, ssh_config, status, stop, sync, tensorboard, train
+from runner.commands import (
+    completion,
+    demo,
+    doctor,
+    livecheck,
+    logs,
+    pull,
+    settings,
+    ssh,
+    ssh_config,
+    status,
+    stop,
+    sync,
+    tensorboard,
+    train,
+)
 
 # In the order `--help` lists them.
 ALL: tuple[ModuleType, ...] = (
@@ -23,8 +38,10 @@ ALL: tuple[ModuleType, ...] = (
     ssh,
     ssh_config,
     doctor,
+    settings,
     livecheck,
     demo,
+    completion,
 )
 
 __all__ = ["ALL"]

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from runner.exitcodes import ExitCode
+
 NAME = "livecheck"
 IMPLEMENTATION = "runner.livecheck.command"
 SUMMARY = "check the client's assumptions against the live RunPod API"
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Ask the live RunPod API what the client assumes, and print which of the UNCONFIRMED assumptions it
 confirmed, refuted or could not check. Needs only RUNPOD_API_KEY. Read-only unless --lifecycle, which
 also creates the cheapest pod, reads, stops and terminates it within the --max-spend cap, and removes
 everything it created even on Ctrl-C. Exits 0 when every step answered as expected and nothing was
-refuted, 1 when a step failed, an assumption was refuted or something was left behind."""
+refuted, {ExitCode.FAILED:d} when a step failed, an assumption was refuted or something was left behind."""
 EXAMPLES = (
     "python -m runner livecheck",
     "python -m runner livecheck --lifecycle --max-spend 0.10",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from runner.commands.argtypes import budget, host_spec, non_negative_int, run_id
+from runner.exitcodes import ExitCode
 
 NAME = "train"
 IMPLEMENTATION = "runner.train.command"
@@ -96,12 +97,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=3,
         metavar="N",
         help="after a spot preemption (or a vanished pod) resume or recreate the pod and continue "
-        "from the newest checkpoint, at most N times (default: 3; 0 = report and exit 4)",
+        f"from the newest checkpoint, at most N times (default: 3; 0 = report and exit {ExitCode.POD:d})",
     )
     p.add_argument(
         "--budget-usd",
         type=budget,
         metavar="X",
         help="stop the pod once this command's attempts have cost about X US dollars "
-        "(cost_per_hr x pod time; no recovery beyond it); exit 4",
+        f"(cost_per_hr x pod time; no recovery beyond it); exit {ExitCode.POD:d}",
     )

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from remote.podside.contract import VolumePaths, parse_json_object
-from runner.errors import PodNotRunning, UsageError
+from runner.errors import EXIT_INTERRUPTED, PodNotRunning, UsageError
 from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.settings import Settings
 from runner.volume.fetch import Pulled, RemoteFile, pull_newest_checkpoint, pull_tree
@@ -186,7 +186,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     except KeyboardInterrupt:
         _say("pull interrupted; run it again to continue (finished files are kept, partial ones resume).")
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         if conn is not None:
             conn.close()

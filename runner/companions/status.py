@@ -16,7 +16,9 @@ from typing import Any, cast
 
 from infra.runpod_client import Pod, RunPodError
 from remote.podside.contract import IdleKey, VolumePaths
+from runner.companions import status_seen
 from runner.companions.status_report import (  # noqa: F401
+    SCHEMA_VERSION,
     IdleReport,
     LogReport,
     LossReport,
@@ -102,6 +104,7 @@ def _empty_training() -> dict[str, Any]:
         "record": None,
         "accounting": None,
         "loss": None,
+        "note": None,
     }
 
 
@@ -242,6 +245,7 @@ def _from_local(settings: Settings, report: dict[str, Any]) -> None:
         estimated_cost_usd=record.estimated_cost_usd,
         loss=_loss([(int(p[0]), float(p[1])) for p in record.loss_points if len(p) == 2], "record"),
     )
+    training["note"] = status_seen.note_for_local(training)
     report["training"] = training
 
 
@@ -259,6 +263,7 @@ def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
     stops = StopLog.at(settings.paths, marker_reader(settings, outputs))
     state = classify(pod, stopped_by=stops.stopped_by(pod), spot=outputs.is_spot)
     report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
         "stack": outputs.stack,
         "pod_id": outputs.pod_id,
         "pod": _pod_info(pod, outputs, state, now or datetime.now(timezone.utc)),
@@ -277,6 +282,8 @@ def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
         fill_status(settings, outputs, report, _empty_training(), TRAINING_KEYS, LOG_LINES)
     if report["training"]["source"] is None:
         _from_local(settings, report)
+    else:
+        status_seen.remember(settings, report["training"])
     found = _last_local_run(settings)
     if found is not None and found[0].run_id == report["training"]["run_id"]:
         # Only when this machine recorded the run; otherwise the key stays null.

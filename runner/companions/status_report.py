@@ -68,6 +68,7 @@ class TrainingReport(TypedDict):
     record: str | None  # the local run record's path
     accounting: dict[str, Any] | None
     loss: LossReport | None  # the run's loss over steps (the chart); null when none is known
+    note: str | None  # e.g. that the result of a run known only locally is not known yet
 
 
 class LogReport(TypedDict):
@@ -76,7 +77,12 @@ class LogReport(TypedDict):
     tail: list[str]
 
 
+# Raised when a key changes meaning or goes away (new keys do not raise it): scripts can check it.
+SCHEMA_VERSION = 1
+
+
 class StatusReport(TypedDict):
+    schema_version: int
     stack: str
     pod_id: str
     pod: PodReport
@@ -85,4 +91,13 @@ class StatusReport(TypedDict):
     errors: list[str]
 
 
-__all__ = ["IdleReport", "LogReport", "LossReport", "PodReport", "SshReport", "StatusReport", "TrainingReport"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "IdleReport",
+    "LogReport",
+    "LossReport",
+    "PodReport",
+    "SshReport",
+    "StatusReport",
+    "TrainingReport",
+]

@@ -80,6 +80,8 @@ def render(report: StatusReport) -> str:
                 f"  run:        {tr['run_id']}{attempt}, {tr['state'] or 'unknown state'}"
                 + (f", exit code {tr['exit_code']}" if tr["exit_code"] is not None else "")
             )
+        if tr.get("note"):
+            lines.append(f"  result:     {tr['note']}")
         if tr["config"]:
             lines.append(f"  config:     {tr['config']}")
         if tr["session_running"] is not None:

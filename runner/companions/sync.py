@@ -132,7 +132,6 @@ def ensure_remote_rsync(
         f"{program} is not installed on the pod and installing it failed ({detail}). Install it by hand "
         f"(`python -m runner ssh`, then `apt-get update && apt-get install -y {program}`) or use an image "
         f"that has it, then retry.",
-        exit_code=1,
     )
 
 
@@ -152,7 +151,6 @@ def _rsync_failed(code: int) -> SyncError:
         f"rsync failed (exit {code}: {what}). Files already copied stay on the volume; fix the cause "
         "(e.g. permissions, or a full volume: `python -m runner ssh` then `df -h /workspace`) and run the "
         "sync again.",
-        exit_code=1,
     )
 
 
@@ -343,13 +341,11 @@ def _sync(
         raise SyncError(
             f"cannot create {sync.dest} on the pod: {result.mkdir_error}. Check the volume "
             "(`python -m runner ssh`, then `ls -ld` the folder and `df -h`) and retry.",
-            exit_code=1,
         )
     if result.rsync_missing:
         raise SyncError(
             f"rsync still cannot be started on the pod after installing it; check with "
             f"`python -m runner ssh` (`command -v {REMOTE_RSYNC}`) and retry.",
-            exit_code=1,
         )
     if (code == 255 or result.host_key_refused) and not target.checked_now:  # rsync may say 12 for it
         _explain_ssh_failure(settings, outputs, target)

@@ -35,8 +35,16 @@ def print_text(checks: list[Check], out: TextIO, secrets: tuple[str, ...] = ()) 
         print(f"\nall checks passed ({warned} warning(s)); nothing was started or billed.", file=out)
 
 
+SCHEMA_VERSION = 1  # raised when a key of --json changes meaning or goes away
+
+
 def as_json(checks: list[Check], secrets: tuple[str, ...] = ()) -> str:
-    body = {"ok": exit_code(checks) == EXIT_OK, "exit_code": exit_code(checks), "checks": [c.as_dict() for c in checks]}
+    body = {
+        "schema_version": SCHEMA_VERSION,
+        "ok": exit_code(checks) == EXIT_OK,
+        "exit_code": exit_code(checks),
+        "checks": [c.as_dict() for c in checks],
+    }
     return redact(json.dumps(body, indent=2), secrets)
 
 

@@ -1,9 +1,10 @@
 """`runner livecheck`: the key check, signals, the probes, the report and the exit code
 (flags: runner/commands/livecheck.py).
 
-Exit codes: 0 every step answered as the client expects and no assumption was refuted; 1 a step
-failed, an assumption was refuted or something could not be cleaned up; 2 bad input (no API key,
-a lifecycle without its cap); 5 the API key was rejected; 130 interrupted (after the cleanup).
+Exit codes (runner/exitcodes.py): OK every step answered as the client expects and no assumption was
+refuted; FAILED a step failed, an assumption was refuted or something could not be cleaned up; USAGE bad
+input (no API key, a lifecycle without its cap, a cap too small); API the API key was rejected;
+INTERRUPTED (after the cleanup).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import uuid
 
 from runner.errors import SettingsError, UsageError
+from runner.exitcodes import ExitCode
 from runner.livecheck.created import Created, stderr_say
 from runner.settings import Settings
 
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     report = Report()
     record = settings.state_dir / RECORD
-    code = 0
+    code = ExitCode.OK
     clock = lifecycle.Clock()
     created: Created | None = None
     try:
@@ -66,12 +68,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             created = Created(record, f"rt-livecheck-{uuid.uuid4().hex[:8]}")
             lifecycle.run(client, choice, created, report, clock, args.max_spend, stderr_say)
     except reads.KeyRejected:
-        code = 5
+        code = ExitCode.API
     except lifecycle.OverBudget:
-        code = 2
+        code = ExitCode.USAGE
     except KeyboardInterrupt:
         stderr_say("interrupted: removing what the live check created")
-        code = 130
+        code = ExitCode.INTERRUPTED
     except RunPodError as e:
         report.step("unexpected answer", False, str(e))
     finally:
@@ -87,4 +89,4 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         report.print(sys.stdout)
     if code:
         return code
-    return 0 if report.passed else 1
+    return ExitCode.OK if report.passed else ExitCode.FAILED

@@ -16,6 +16,8 @@ class Verdict(StrEnum):
     NOT_CHECKED = "not checked"
 
 
+SCHEMA_VERSION = 1  # of --json: raised when a key changes meaning or goes away
+
 # The docs' numbering; the text is the assumption as the client makes it.
 ASSUMPTIONS: dict[int, str] = {
     1: "a spot bid below the minimum is rejected (not queued) with a message containing 'minimum bid'",
@@ -88,6 +90,7 @@ class Report:
     def as_json(self) -> str:
         return json.dumps(
             {
+                "schema_version": SCHEMA_VERSION,
                 "passed": self.passed,
                 "steps": [s.__dict__ for s in self.steps],
                 "assumptions": [

@@ -66,7 +66,7 @@ class Recovery(Protocol):
 
 
 class ReportAndExit:
-    """No automatic recovery: say what happened and how to resume, exit 4."""
+    """No automatic recovery: say what happened and how to resume, ExitCode.POD."""
 
     def decide(self, interruption: Interrupted, target: Target, run: RunContext) -> Decision:
         ckpt = interruption.checkpoint or run.last_checkpoint

@@ -18,6 +18,7 @@ from runner.errors import (
     SpotUnavailableError,
     StackError,
 )
+from runner.exitcodes import ExitCode
 from runner.pod.lifecycle import ensure_running, stop_pod
 from runner.pod.stack import StackOutputs
 from runner.pod.state import classify
@@ -284,7 +285,7 @@ def test_gone_pod(fake, how):
         out = outputs_for(p)
     with pytest.raises(PodGone) as e:
         run(fake, out)
-    assert "pulumi up" in e.value.message and e.value.recoverable and e.value.exit_code == 4
+    assert "pulumi up" in e.value.message and e.value.recoverable and e.value.exit_code == ExitCode.POD
     assert fake.billable_calls() == []
 
 
@@ -339,7 +340,7 @@ def test_wrong_api_key(fake):
     )
     with pytest.raises(ApiAuthError) as e:
         ensure_running(client, outputs_for(p), deadline_s=5, **FAST)
-    assert "RUNPOD_API_KEY" in e.value.message and e.value.exit_code == 5
+    assert "RUNPOD_API_KEY" in e.value.message and e.value.exit_code == ExitCode.API
     assert fake.billable_calls() == []
 
 

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 
+from runner.exitcodes import ExitCode
 from tests.runner.train_harness import ROOT, assert_printed_is_the_log, local_env, smoke_config, step_numbers, wait_for  # noqa: F401
 
 CONFIG = "configs/smoke.yaml"
@@ -78,7 +79,7 @@ def test_uncommitted_config_is_refused_before_the_launch_unless_allowed(local_en
     env = local_env
     env.write_config("configs/draft.yaml", smoke_config(), commit=False)
     res = env.run("train", "--local", "--config", "configs/draft.yaml", "--workspace", str(env.workspace))
-    assert res.code == 2
+    assert res.code == ExitCode.USAGE
     assert "configs/draft.yaml is not in branch main" in res.err and "--allow-unpushed" in res.err
     assert "launching run" not in res.err and not env.log_file.exists()
     # --allow-unpushed: the old warning, then the launcher itself does not find it in its clone
@@ -87,7 +88,7 @@ def test_uncommitted_config_is_refused_before_the_launch_unless_allowed(local_en
     )
     assert "warning: configs/draft.yaml is not in branch main" in res.err
     assert "config configs/draft.yaml is not committed" in res.err
-    assert res.code == 2 and "did not start training" in res.err and "configs/draft.yaml" in res.err
+    assert res.code == ExitCode.USAGE and "did not start training" in res.err and "configs/draft.yaml" in res.err
 
 
 def test_ctrl_c_detaches_and_training_keeps_running(local_env):
