@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.exitcodes import ExitCode
+
 ROOT = Path(__file__).resolve().parents[2]
 SKIP = shutil.ignore_patterns(".git", ".venv", "__pycache__", "build", "dist", "*.egg-info", "site", ".*_cache")
 
@@ -95,7 +97,7 @@ def test_the_installed_command_runs_outside_the_checkout(user_env):
 def test_the_demo_runs_from_the_installed_copy(user_env, wheels):
     bin_dir, env, elsewhere = user_env
     without = _run([bin_dir / "runpod-trainer", "demo"], cwd=elsewhere, env=env)
-    assert without.returncode == 2 and "pipx inject runpod-trainer ./standins" in without.stderr, without
+    assert without.returncode == ExitCode.USAGE and "pipx inject runpod-trainer ./standins" in without.stderr, without
 
     added = _run(
         [bin_dir / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheels["runpod_trainer_standins"]]

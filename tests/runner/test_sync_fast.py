@@ -18,6 +18,7 @@ from pathlib import Path
 import runner.remote.pod_rsync as pod_rsync
 from infra.runpod_client import RunPodClient
 from runner import cli
+from runner.exitcodes import ExitCode
 from runner.remote import controlmaster
 from runner.remote.rsync import RsyncRun
 from tests.runner.test_sync import (  # noqa: F401
@@ -233,7 +234,7 @@ def test_ssh_control_persist_0_turns_the_reuse_off(pod_env, capfd, monkeypatch):
     capfd.readouterr()
     assert accepted(pod_env.sshd) == before + 1 and sockets(pod_env) == []
     monkeypatch.setenv("SSH_CONTROL_PERSIST", "soon")
-    assert cli.main(["sync"]) == 2
+    assert cli.main(["sync"]) == ExitCode.USAGE
     assert "SSH_CONTROL_PERSIST (environment) must be a whole number of seconds" in capfd.readouterr().err
 
 
