@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the test suite needs on a fresh Debian/Ubuntu machine, checks the format and the lint,
-# type-checks runner/ and infra/, builds the docs site strictly (a broken page, link or anchor fails), then runs it.
+# type-checks backends/, runner/ and infra/, builds the docs site strictly (a broken page, link or anchor
+# fails), then runs it.
 # Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ ensure_venv test
 ensure_sdk1_wheel   # RunPod's SDK 1.x, for tests/conformance/test_runpod_sdk1.py (cannot sit beside 2.x)
 .venv/bin/ruff format --check --quiet .   # the format ([tool.ruff] in pyproject.toml)
 .venv/bin/ruff check --quiet .            # the lint
-.venv/bin/python -m mypy   # the type check of runner/ and infra/ ([tool.mypy] in pyproject.toml)
+.venv/bin/python -m mypy   # the type check of backends/, runner/ and infra/ ([tool.mypy] in pyproject.toml)
 docs_site=$(mktemp -d)
 NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$docs_site"   # the docs (mkdocs.yml)
 rm -rf "$docs_site"

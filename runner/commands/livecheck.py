@@ -35,4 +35,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="the most the lifecycle may spend, in US dollars (e.g. 0.10); required with --lifecycle",
     )
+    p.add_argument(
+        "--self-stop-after",
+        type=float,
+        metavar="SECONDS",
+        default=None,
+        help="with --lifecycle: when the pod asks to stop itself with its own key, after its container starts "
+        "(default 60; the check waits as long again for RunPod to show it stopped)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")

@@ -34,14 +34,17 @@ def _sigterm(signum, frame) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.lifecycle and (args.max_spend is None or not args.max_spend > 0):
         raise UsageError("--lifecycle spends money: give the cap with --max-spend USD (e.g. --max-spend 0.10)")
+    if args.self_stop_after is not None and not (args.lifecycle and 0 < args.self_stop_after <= 240):
+        raise UsageError("--self-stop-after goes with --lifecycle and takes 0 < SECONDS <= 240")
     if not settings.api_key:
         raise SettingsError(NEEDS_KEY)
     try:
         signal.signal(signal.SIGTERM, _sigterm)
     except ValueError:
         pass  # not the main thread (in-process tests)
-    from infra.runpod_client import RunPodClient, RunPodError
-    from runner.livecheck import lifecycle, reads
+    from backends.runpod.client import RunPodClient
+    from backends.runpod.errors import RunPodError
+    from runner.livecheck import lifecycle, reads, self_stop
     from runner.livecheck.findings import Report
 
     client = RunPodClient(
@@ -66,7 +69,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         choice = reads.cheapest_gpu(client, report)
         if args.lifecycle and choice is not None:
             created = Created(record, f"rt-livecheck-{uuid.uuid4().hex[:8]}")
-            lifecycle.run(client, choice, created, report, clock, args.max_spend, stderr_say)
+            after = args.self_stop_after if args.self_stop_after is not None else self_stop.DEFAULT_AFTER_S
+            lifecycle.run(client, choice, created, report, clock, args.max_spend, stderr_say, self_stop_after_s=after)
     except reads.KeyRejected:
         code = ExitCode.API
     except lifecycle.OverBudget:
