@@ -14,7 +14,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from runner import exitcodes
+from runner import exitcodes, output
 from runner.cliparser import Parser, subcommand_parser
 from runner.commands import ALL as COMMAND_MODULES
 from runner.commands.argtypes import HostSpec, host_spec
@@ -110,6 +110,9 @@ def build_parser(prog: str | None = None) -> Parser:
     parser.add_argument(
         "--debug", action="store_true", help="show tracebacks for errors (the exit codes stay the documented ones)"
     )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="fewer lines: no waits and no progress before training starts"
+    )
     parser.add_argument("--version", action=_Version, help="print the version and exit")
 
     # Accept the global options after the command too (`runner status --stack prod`);
@@ -120,6 +123,7 @@ def build_parser(prog: str | None = None) -> Parser:
         "--stack", metavar="NAME", default=argparse.SUPPRESS, help="Pulumi stack (default: PULUMI_STACK, else 'dev')"
     )
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     sub = parser.add_subparsers(dest="command", metavar="<command>", title="commands")
     sub.required = True
@@ -174,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extras:  # reported by the parser that owns the command's flags, with a suggestion
         (subcommand_parser(parser, args.command) or parser).reject_unknown(extras)
     secrets: tuple[str, ...] = ()
+    output.quiet = bool(getattr(args, "quiet", False))
     try:
         from runner.settings import load_settings
 

@@ -74,7 +74,7 @@ def follow_log(
             raise _stopped(link, pod, state)
 
     def on_reconnect(conn: SshConnection, at: int) -> None:
-        say(f"[runner] reconnected to {conn.target}; following from byte {at}")
+        say(f"[runner] reconnected to {conn.target}")
 
     return follow_with_reconnect(
         connect,
@@ -110,10 +110,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         code = print_log(settings, outputs, lines, follow)
         if code is not None:
             return code
+        from runner.volume.config import why_not
+
         raise PodNotRunning(
             f"{e.message.split(';')[0]}; the log is on the network volume and readable only while the pod "
-            "runs (or through RunPod's S3 API with RUNPOD_S3_ACCESS_KEY/SECRET_KEY set). `python -m runner status` "
-            "shows the last known run; `python -m runner train` resumes it."
+            f"runs, or through RunPod's S3 API with the pod stopped ({why_not(settings, outputs)}). "
+            "`python -m runner status` shows the last known run; `python -m runner train` resumes it."
         ) from None
     path = VolumePaths(link.outputs.workspace).log
     conn: SshConnection | None

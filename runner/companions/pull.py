@@ -17,6 +17,7 @@ from typing import Any
 
 from remote.podside.contract import VolumePaths, parse_json_object
 from runner.errors import EXIT_INTERRUPTED, PodNotRunning, UsageError
+from runner.output import plural
 from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.settings import Settings
 from runner.volume.fetch import Pulled, RemoteFile, pull_newest_checkpoint, pull_tree
@@ -131,9 +132,9 @@ def _report(pulled: Pulled, where: str) -> None:
     for note in pulled.skipped:
         _say(f"skipped incomplete {note}")
     if pulled.already_here:
-        _say(f"{pulled.path} is already here and complete ({pulled.files} file(s)); nothing to transfer.")
+        _say(f"{pulled.path} is already here and complete ({plural(pulled.files, 'file')}); nothing to transfer.")
     else:
-        _say(f"pulled {pulled.files} file(s), {pulled.bytes / 1e6:.1f} MB {where} -> {pulled.path}")
+        _say(f"pulled {plural(pulled.files, 'file')}, {pulled.bytes / 1e6:.1f} MB {where} -> {pulled.path}")
     print(pulled.path)
 
 

@@ -29,6 +29,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             "(and its storage charge). `python -m runner train` resumes from the last checkpoint."
         )
     else:
-        how = "preempted (outbid) and is" if result.previous == PodState.PREEMPTED else ""
-        print(f"{pod} was already {how} stopped ({result.pod.status if result.pod else 'EXITED'}); nothing to do.")
+        how = "preempted (outbid) and is " if result.previous == PodState.PREEMPTED else ""
+        print(f"{pod} was already {how}stopped ({result.pod.status if result.pod else 'EXITED'}); nothing to do.")
     return 0

@@ -9,9 +9,10 @@ from typing import TextIO
 
 from runner.doctor import Check, Context, Status, run_checks
 from runner.errors import EXIT_DOCTOR, EXIT_OK, redact
+from runner.output import plural, status_word
 from runner.settings import Settings
 
-_MARK = {Status.OK: "ok  ", Status.WARN: "warn", Status.FAIL: "FAIL", Status.SKIP: "skip"}
+_MARK = {Status.OK: "ok", Status.WARN: "warn", Status.FAIL: "FAIL", Status.SKIP: "skip"}
 
 
 def exit_code(checks: list[Check]) -> int:
@@ -21,18 +22,20 @@ def exit_code(checks: list[Check]) -> int:
 def print_text(checks: list[Check], out: TextIO, secrets: tuple[str, ...] = ()) -> None:
     width = min(max((len(c.name) for c in checks), default=0), 18)
     for c in checks:
-        print(redact(f"{_MARK[c.status]}  {c.name:<{width}}  {c.detail}", secrets), file=out)
+        mark = status_word(_MARK[c.status], out, width=4)  # coloured on a terminal
+        print(f"{mark}  {redact(f'{c.name:<{width}}  {c.detail}', secrets)}", file=out)
         if c.fix and c.status in (Status.WARN, Status.FAIL):
             print(redact(f"      {'':<{width}}  fix: {c.fix}", secrets), file=out)
     failed = sum(c.status == Status.FAIL for c in checks)
     warned = sum(c.status == Status.WARN for c in checks)
     if failed:
         print(
-            f"\n{failed} problem(s) to fix before the first run ({warned} warning(s)); nothing was started or billed.",
+            f"\n{plural(failed, 'problem')} to fix before the first run ({plural(warned, 'warning')}); "
+            "nothing was started or billed.",
             file=out,
         )
     else:
-        print(f"\nall checks passed ({warned} warning(s)); nothing was started or billed.", file=out)
+        print(f"\nall checks passed ({plural(warned, 'warning')}); nothing was started or billed.", file=out)
 
 
 SCHEMA_VERSION = 1  # raised when a key of --json changes meaning or goes away

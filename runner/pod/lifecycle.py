@@ -16,6 +16,7 @@ from backends.runpod.errors import InvalidAction, NotFound, RunPodError
 from backends.runpod.models import ERROR, EXITED, RUNNING, TERMINATED, Pod, SshEndpoint
 from backends.ssh_probe import probe_ssh
 from runner.errors import PodGone, PodStartTimeout, StackError, from_runpod_error
+from runner.output import Waiting
 from runner.pod.stack import StackOutputs
 from runner.pod.state import PodState, classify, with_user
 from runner.pod.stops import RUNNER, StopLog
@@ -57,7 +58,7 @@ def _gone(pod_id: str, when: str = "") -> PodGone:
     )
 
 
-def _resume(client: RunPodClient, outputs: StackOutputs, pod: Pod, say: Say) -> None:
+def _resume(client: RunPodClient, outputs: StackOutputs, pod: Pod, say: Say, why: str) -> None:
     # The API knows whether the pod is spot; the stack's market is the fallback when it does not say.
     spot = pod.interruptible if pod.interruptible is not None else outputs.is_spot
     gpu_count = outputs.gpu_count or pod.gpu_count or 1
@@ -70,10 +71,10 @@ def _resume(client: RunPodClient, outputs: StackOutputs, pod: Pod, say: Say) -> 
         try:
             if spot:
                 assert outputs.bid_per_gpu is not None  # checked above for a spot pod
-                say(f"resuming spot pod {pod.id}: bid ${outputs.bid_per_gpu:.3f}/GPU-hour x {gpu_count} GPU")
+                say(f"resuming spot pod {pod.id} ({why}): bid ${outputs.bid_per_gpu:.3f}/GPU-hour x {gpu_count} GPU")
                 client.resume_spot_pod(pod.id, outputs.bid_per_gpu, gpu_count)
             else:
-                say(f"starting on-demand pod {pod.id}")
+                say(f"starting on-demand pod {pod.id} ({why})")
                 client.start_pod(pod.id)
             return
         except InvalidAction as e:
@@ -136,37 +137,32 @@ def ensure_running(
     if state.stopped:
         why = {
             PodState.PREEMPTED: (
-                "preempted (outbid)"
+                "preempted: outbid"
                 if pod.last_status_change
-                else "interrupted (a spot pod that neither you nor the runner stopped)"
+                else "interrupted: a spot pod that neither you nor the runner stopped"
             ),
             PodState.STOPPED_BY_USER: "stopped",
             PodState.STOPPED_BY_RUNPOD: "stopped by RunPod",
         }[state]
-        detail = f": {pod.last_status_change}" if pod.last_status_change else ""
-        say(f"pod {pod_id} is {pod.status}, {why}{detail}")
         if on_resume is not None:
             on_resume()
-        _resume(client, outputs, pod, say)
+        _resume(client, outputs, pod, say, why)
         resumed = True
         pod = None  # re-read: the record before the resume says nothing about the new start
 
     backoff = Backoff(deadline_s, first_s=first_poll_s, factor=2.0, cap_s=max_poll_s, sleep=sleep, clock=clock)
     last_seen: tuple | None = None
+    waited = {"since": time.monotonic(), "limit_s": deadline_s}  # what the redrawn wait line counts
     problem = "no answer yet"
     while True:
         if pod is None:
             pod = _read(client, pod_id, with_history=False)
             if pod is None or pod.status == TERMINATED:
                 raise _gone(pod_id, " (it disappeared while starting)")
-        elapsed = backoff.elapsed
         if pod.status == RUNNING and pod.ssh is not None:
             ep = pod.ssh
             if last_seen != (RUNNING, ep):
-                say(
-                    f"pod {pod_id} is RUNNING; waiting for an SSH banner at {ep.host}:{ep.port} "
-                    f"({_secs(elapsed)} elapsed, up to {_secs(deadline_s)})"
-                )
+                say(Waiting(f"pod {pod_id} is RUNNING; waiting for sshd at {ep.host}:{ep.port}", **waited))
             last_seen = (RUNNING, ep)
             if probe(ep.host, ep.port, max(0.1, min(probe_timeout_s, backoff.remaining))):
                 return RunningPod(pod=pod, ssh=with_user(ep, outputs.ssh_user), resumed=resumed)
@@ -177,10 +173,7 @@ def ensure_running(
         else:
             shown = pod.status if pod.status != RUNNING else "RUNNING, no public SSH port yet"
             if last_seen != (pod.status, None):
-                say(
-                    f"waiting for pod {pod_id} to be RUNNING with SSH (now {shown}; "
-                    f"{_secs(elapsed)} elapsed, up to {_secs(deadline_s)})"
-                )
+                say(Waiting(f"waiting for pod {pod_id} to be RUNNING with SSH (now {shown})", **waited))
             last_seen = (pod.status, None)
             if pod.status == RUNNING:
                 problem = "the pod is RUNNING but exposes no public SSH endpoint; the pod needs 22/tcp in its ports"

@@ -92,7 +92,7 @@ def follow_attempt(
         target.after_disconnect(error, attempt, say)
 
     def on_reconnect(_conn: Shell, offset: int) -> None:
-        say(f"reconnected; following the log from byte {offset}")
+        say("reconnected")
 
     stopped: TargetInterrupted | None = None
     try:

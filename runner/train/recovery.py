@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from runner.errors import EXIT_POD, PodGone, PodNoCapacity, RunnerError, SpotUnavailableError
+from runner.output import plural
 from runner.train.events import RECOVERABLE, Decision, Interrupted, StopCause
 from runner.train.targets import PodTarget, Target
 from runner.types import Say
@@ -101,7 +102,7 @@ class AutoRecovery:
                 False,
                 EXIT_POD,
                 (
-                    f"{interruption.message}. Not recovering: this run already recovered {done} time(s), the limit set by "
+                    f"{interruption.message}. Not recovering: this run already recovered {plural(done, 'time')}, the limit set by "
                     f"--max-recoveries {self.max_recoveries}. The checkpoints are on the volume. {resume} "
                     "(add --max-recoveries N to allow more)."
                 ),

@@ -232,6 +232,7 @@ class TrainSession:
         key = (launched.run_id, launched.attempt)
         if key not in self._announced:
             self._announced.add(key)
+            self.console.started = True  # -q shows the run from here on
             self.say(report.announce_line(self.target, launched, getattr(self.target, "market", None)))
 
     def _budget_check(self) -> None:
@@ -265,10 +266,11 @@ class TrainSession:
         """launch(); on failure undo what prepare() started. A Ctrl-C while recovering is left to
         run()'s _abandon_recovery, which also stops a pod the recovery only resumed."""
         t = self.target
-        self.say(
-            f"launching run {self.run_id}: config {self.cfg.rel_path}, repo {mask_url(env[pc.Inputs.REPO_URL])} "
-            f"({env[pc.Inputs.REPO_BRANCH]}), workspace {t.workspace}"
-        )
+        if not recovering:  # a relaunch's line is its attempt boundary
+            self.say(
+                f"launching run {self.run_id}: config {self.cfg.rel_path}, repo {mask_url(env[pc.Inputs.REPO_URL])} "
+                f"({env[pc.Inputs.REPO_BRANCH]}), workspace {t.workspace}"
+            )
         try:
             known = max((a.attempt for a in self.record.attempts), default=0)
             launched = launch_surviving_drops(
@@ -299,9 +301,6 @@ class TrainSession:
             else:
                 self.say(f"run {launched.run_id} attempt {launched.attempt} is already running; attaching to it")
             self._adopt(launched.run_id)
-        else:
-            resume = f", resuming from {launched.resume_from}" if launched.resume_from else ", from scratch"
-            self.say(f"started run {launched.run_id} attempt {launched.attempt}{resume}")
         for skipped in launched.raw.get(pc.ResultKey.SKIPPED_CHECKPOINTS) or []:
             self.say(f"skipped incomplete checkpoint {skipped}")
         self.record.log, self.record.state_file = launched.log, launched.state_file

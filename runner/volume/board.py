@@ -17,7 +17,8 @@ from typing import Any
 
 from remote.podside.contract import VolumePaths
 from runner.errors import UsageError
-from runner.volume.config import Unavailable, VolumeS3, say_hint_once
+from runner.output import plural
+from runner.volume.config import Unavailable, VolumeS3
 from runner.volume.config import resolve as resolve_s3
 
 INSTALL = "pip install tensorboard"
@@ -40,11 +41,9 @@ class S3Files:
 
 
 def available(settings, outputs) -> VolumeS3 | None:
+    """The volume through S3, or None (tensorboard's error then says why S3 is not there)."""
     found = resolve_s3(settings, outputs)
-    if isinstance(found, Unavailable):
-        say_hint_once(found, "TensorBoard of a stopped pod's run", settings)
-        return None
-    return found
+    return None if isinstance(found, Unavailable) else found
 
 
 def fetch_events(client, vs: VolumeS3, logdir: str, cache: Path) -> int:
@@ -89,7 +88,7 @@ def serve_local(
         )
     chosen = port or DEFAULT_PORT
     print(
-        f"TensorBoard (on this machine; the pod is stopped; {count} event file(s) of {source.logdir} fetched "
+        f"TensorBoard (on this machine; the pod is stopped; {plural(count, 'event file')} of {source.logdir} fetched "
         f"through RunPod's S3 API into {cache}):\n    http://localhost:{chosen}/",
         flush=True,
     )

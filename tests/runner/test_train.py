@@ -200,7 +200,7 @@ def test_resume_after_a_kill_continues_from_the_newest_complete_checkpoint(train
     res = env.run("train", "--config", "configs/long.yaml", "--run-id", "r1")
 
     assert res.code == 0, res.err
-    assert f"resuming from {newest}" in res.err
+    assert f"── attempt 2 on pod {env.pod_id} (spot, $0.300/h), resumed from checkpoint-{step} ──" in res.err
     assert "attempt=2" in res.lines[0] and f"resume={newest}" in res.lines[0]
     assert f"resumed from checkpoint-{step}" in res.out
     assert step_numbers(res.lines) == list(range(step + 1, 31))

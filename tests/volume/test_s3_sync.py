@@ -42,7 +42,7 @@ def test_sync_with_the_pod_stopped_makes_no_runpod_call_and_is_incremental(s3_en
     # Nothing changed: nothing sent.
     s3.requests.clear()
     assert cli.main(["sync"]) == 0
-    assert "0 file(s) to upload" in capfd.readouterr().err
+    assert "0 files to upload" in capfd.readouterr().err
     assert {r.op for r in s3.requests} == {"ListObjectsV2"}
 
     # One file changed, one added: exactly those two.

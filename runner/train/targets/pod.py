@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from backends.polling import Backoff, poll_until
 from backends.runpod.models import EXITED, TERMINATED
 from runner.errors import ApiError, RunnerError, SpotUnavailableError, redact
+from runner.output import Waiting
 from runner.pod.lifecycle import RunningPod, stop_pod
 from runner.pod.link import PodLink, add_release_note, open_pod_link, release_after_failed_start
 from runner.pod.stack import StackOutputs, read_outputs_for, refresh_and_up_for, replace_and_up_for
@@ -245,7 +246,7 @@ class PodTarget(Target):
             return StopReport(
                 f"still running (--keep-pod): it bills ${self.cost_per_hr or 0:.3f}/h until {until}", None
             )
-        say(f"checking that pod {self.pod_id} stopped itself (up to {deadline_s:.0f}s)")
+        say(Waiting(f"checking that pod {self.pod_id} stopped itself", limit_s=deadline_s))
         status, when = self._wait_stopped(deadline_s)
         if status is not None:
             if status != "gone":
