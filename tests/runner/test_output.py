@@ -17,6 +17,7 @@ import pytest
 
 from runner import output
 from runner.output import Lines, Waiting, plural, status_word
+from tests.pty_run import run_on_a_pty
 from tests.runner.train_harness import ROOT, smoke_config, train_env, wait_for  # noqa: F401
 
 CONFIG = "configs/smoke.yaml"
@@ -60,33 +61,14 @@ def test_a_wait_is_redrawn_in_place_until_the_next_line(monkeypatch):
 
 
 def run_with_stderr_on_a_terminal(env, argv: list[str], extra_env: dict[str, str]) -> tuple[int, bytes]:
-    """`python -m runner <argv>` with stderr on a pseudo-terminal (stdout to /dev/null); its bytes."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
+    """`python -m runner <argv>` with stderr on a pseudo-terminal; its bytes."""
+    code, raw, _ = run_on_a_pty(
         [sys.executable, "-m", "runner", *argv],
         cwd=env.project,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=slave,
         env={**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm", **extra_env},
+        stream="stderr",
     )
-    os.close(slave)
-    got = b""
-    try:
-        while True:
-            ready, _, _ = select.select([master], [], [], 60)
-            assert ready, f"no output for 60 s; so far {got[-300:]!r}"
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            got += chunk
-    finally:
-        os.close(master)
-        code = proc.wait(60)
-    return code, got
+    return code, raw
 
 
 @pytest.fixture
