@@ -179,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         (subcommand_parser(parser, args.command) or parser).reject_unknown(extras)
     secrets: tuple[str, ...] = ()
     output.quiet = bool(getattr(args, "quiet", False))
+    output.command = parser.prog
     try:
         from runner.settings import load_settings
 
@@ -191,12 +192,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunnerError as e:
         if getattr(args, "debug", False):
             _print_traceback(secrets)  # then the usual line and exit code: scripts rely on them
-        print(f"error: {redact(e.message, secrets)}", file=sys.stderr)
+        print(f"error: {output.as_invoked(redact(e.message, secrets))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print(
-            "\ninterrupted. Anything already running on the pod keeps running: "
-            "`python -m runner status` shows it, `python -m runner stop` stops it.",
+            output.as_invoked(
+                "\ninterrupted. Anything already running on the pod keeps running: "
+                "`python -m runner status` shows it, `python -m runner stop` stops it."
+            ),
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
@@ -207,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if getattr(args, "debug", False):
                 _print_traceback(secrets)
             err = from_runpod_error(e)
-            print(f"error: {redact(err.message, secrets)}", file=sys.stderr)
+            print(f"error: {output.as_invoked(redact(err.message, secrets))}", file=sys.stderr)
             return err.exit_code
         raise
 

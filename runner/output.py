@@ -9,6 +9,7 @@ for the terminal sits in front of these functions, which add escape sequences on
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -21,6 +22,16 @@ CLEAR_LINE = "\r\x1b[K"  # back to the line's start, erase it
 TICK_S = 1.0
 
 quiet = False  # -q: the waits and the start-up's progress lines are not shown (cli.main sets it)
+command = "python -m runner"  # how the user invoked the runner (cli.main sets it): the hints name it
+_MODULE = re.compile(r"python -m runner(\.livecheck)?(?![.\w])")
+
+
+def as_invoked(text: str) -> str:
+    """The runner's hints say `python -m runner …`; shown as the user runs it (`runpod-trainer …`, which
+    is all a pipx install has)."""
+    if command == "python -m runner":
+        return text
+    return _MODULE.sub(lambda m: f"{command} livecheck" if m.group(1) else command, text)
 
 
 def is_terminal(stream: TextIO) -> bool:
@@ -116,7 +127,7 @@ class Lines:
                     self._tick()
                     return
                 message = message.with_time(time.monotonic())
-            print(f"{self.prefix()} {message}", file=self.stream, flush=True)
+            print(f"{self.prefix()} {as_invoked(message)}", file=self.stream, flush=True)
 
     def clear(self) -> None:
         """Take the wait line off the screen (before something else is written to it)."""
@@ -132,7 +143,7 @@ class Lines:
 
     def _draw(self) -> None:
         assert self._wait is not None
-        self.stream.write(f"{CLEAR_LINE}{self.prefix()} {self._wait.with_time(time.monotonic())}")
+        self.stream.write(f"{CLEAR_LINE}{self.prefix()} {as_invoked(self._wait.with_time(time.monotonic()))}")
         self.stream.flush()
 
     def _end_wait(self) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from remote.podside.contract import VolumePaths
 from runner.errors import PodLeft, PodNotRunning, RunnerError
+from runner.output import as_invoked
 from runner.pod.link import PodLink, open_pod_link
 from runner.pod.stack import read_outputs_for
 from runner.remote.follow import follow_with_reconnect
@@ -31,7 +32,7 @@ class PodStoppedWhileFollowing(RunnerError):
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(as_invoked(message), file=sys.stderr, flush=True)
 
 
 def _stdout_sink(line: bytes) -> None:

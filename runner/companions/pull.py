@@ -17,7 +17,7 @@ from typing import Any
 
 from remote.podside.contract import VolumePaths, parse_json_object
 from runner.errors import EXIT_INTERRUPTED, PodNotRunning, UsageError
-from runner.output import plural
+from runner.output import as_invoked, plural
 from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.settings import Settings
 from runner.volume.fetch import Pulled, RemoteFile, pull_newest_checkpoint, pull_tree
@@ -26,7 +26,7 @@ from runner.volume.transfer import CHUNK, Progress, partial_path
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(as_invoked(message), file=sys.stderr, flush=True)
 
 
 class SftpSource:

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from runner.errors import PodNotRunning, UsageError
+from runner.output import as_invoked
 from runner.paths import write_private
 from runner.pod.link import PodLink, open_pod_link
 from runner.remote.hostkeys import HostKey
@@ -33,7 +34,7 @@ _exec = os.execvp
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(as_invoked(message), file=sys.stderr, flush=True)
 
 
 def pinned_link(settings: Settings, what: str) -> tuple[PodLink, HostKey, Path]:

@@ -30,6 +30,7 @@ from runner.companions.status_report import (  # noqa: F401
 )
 from runner.companions.status_text import render
 from runner.errors import RunnerError, from_runpod_error
+from runner.output import as_invoked
 from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.pod.state import PodState, classify, with_user
 from runner.pod.stops import StopLog
@@ -302,6 +303,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if getattr(args, "json", False):
         print(json.dumps(report, indent=2, sort_keys=False))
     else:
-        print(render(report))
+        print(as_invoked(render(report)))
     sys.stdout.flush()
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from runner.output import as_invoked
 from runner.pod.lifecycle import stop_pod
 from runner.pod.stack import read_outputs_for
 from runner.pod.state import PodState
@@ -19,16 +20,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     pod = f"pod {outputs.pod_id} (stack {outputs.stack})"
     if result.previous == PodState.GONE:
-        print(
+        said = (
             f"{pod} no longer exists; nothing to stop. `pulumi up` recreates it; "
             "`pulumi destroy` also removes the network volume."
         )
     elif result.stopped:
-        print(
+        said = (
             f"stopped {pod}. Compute billing has stopped; the network volume keeps your data "
             "(and its storage charge). `python -m runner train` resumes from the last checkpoint."
         )
     else:
         how = "preempted (outbid) and is " if result.previous == PodState.PREEMPTED else ""
-        print(f"{pod} was already {how}stopped ({result.pod.status if result.pod else 'EXITED'}); nothing to do.")
+        said = f"{pod} was already {how}stopped ({result.pod.status if result.pod else 'EXITED'}); nothing to do."
+    print(as_invoked(said))
     return 0

@@ -40,6 +40,7 @@ from remote.podside.contract import VolumePaths
 
 # No infra (the RunPod client, http.client) before the speculative rsync is spawned: imported in run().
 from runner.errors import EXIT_INTERRUPTED, EXIT_SSH, RunnerError, UsageError, from_runpod_error
+from runner.output import as_invoked
 from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.remote.controlmaster import close_pod_masters
 from runner.remote.openssh import pinned_key_for_start
@@ -136,7 +137,7 @@ def ensure_remote_rsync(
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(as_invoked(message), file=sys.stderr, flush=True)
 
 
 def _rsync_failed(code: int) -> SyncError:

@@ -28,6 +28,7 @@ from remote.podside.contract import VolumePaths
 from runner import timeouts
 from runner.errors import RETRYABLE_SSH as RETRYABLE
 from runner.errors import PodLeft, PodNotRunning, PortInUse, RunnerError, SshError, UsageError
+from runner.output import as_invoked
 from runner.pod.link import PodLink, open_pod_link
 from runner.pod.stack import read_outputs_for
 from runner.remote.forward import PortForward
@@ -63,7 +64,7 @@ class RemoteTensorBoard:
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(as_invoked(message), file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- which directory

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from runner.errors import EXIT_INTERRUPTED, UsageError
-from runner.output import plural
+from runner.output import as_invoked, plural
 from runner.volume.config import Unavailable, VolumeS3, resolve, say_hint_once
 from runner.volume.plan import Manifest, make_plan, walk
 from runner.volume.transfer import Cancelled, Progress, Upload, transfer_all
@@ -23,7 +23,7 @@ PARALLEL = 8
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(as_invoked(message), file=sys.stderr, flush=True)
 
 
 def manifest_path(settings, vs: VolumeS3) -> Path:

@@ -126,3 +126,13 @@ def test_tick_thread_ends_with_the_wait():
     lines.say(Waiting("waiting"))
     lines.say("done")
     wait_for(lambda: not any(t.name == "runner-wait-line" for t in threading.enumerate()), 5, "the ticker to end")
+
+
+def test_hints_name_the_command_as_it_was_invoked(monkeypatch):
+    hint = "run `python -m runner stop`, or `python -m runner.livecheck --json` (runner/output.py)"
+    assert output.as_invoked(hint) == hint  # `python -m runner` itself: unchanged
+    monkeypatch.setattr(output, "command", "rptrain")
+    assert output.as_invoked(hint) == "run `rptrain stop`, or `rptrain livecheck --json` (runner/output.py)"
+    term = Terminal()
+    Lines(term).say("stopped; `python -m runner train` resumes")
+    assert term.getvalue().endswith("stopped; `rptrain train` resumes\n")
