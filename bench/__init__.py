@@ -1,4 +1,4 @@
 """Benchmarks of the runner on loopback: the real local sshd plays the pod, the fake API plays RunPod.
 
-Run: `bash scripts/bench.sh` (sets up, then `python -m bench`). The README's "Benchmarks" section explains every figure.
+Run: `bash scripts/bench.sh` (sets up, then `python -m bench`). docs/internals/benchmarks.md explains every figure.
 """

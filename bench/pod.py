@@ -28,6 +28,7 @@ from bench import wheelhouse as wh
 from standins import waiting
 from standins.pod_sandbox import Sshd
 from standins.preemption import processes_under
+from standins.private_tmux import private_tmux_env
 from standins.pulumi_cli import SAMPLE_OUTPUTS, StubPulumi
 from standins.runpod_api import FakeRunPod
 
@@ -465,7 +466,7 @@ class BenchPod:
         )
 
     def tmux_env(self) -> dict[str, str]:
-        return {**os.environ, "TMUX_TMPDIR": str(self.tmux_dir)}
+        return private_tmux_env(self.tmux_dir)
 
     def remote_prelude(self) -> str:
         """First line of the seed's remote scripts: the bench's tmux server, as the runner's launcher gets it."""

@@ -4,7 +4,7 @@ path (rsync over the local sshd playing the pod, which the runner starts and sto
 
     python -m bench.s3 [--files 10000] [--runs 3] [--checkpoint-mb 200] [--out bench/results/s3.json]
 
-Figures (README "The volume without a pod (S3)" quotes them):
+Figures (docs/guide/data.md quotes them):
 - first sync of the tree (files small files in 100 folders) and a no-op sync, S3 vs SSH; the pod is
   stopped before every run, as when you upload a data set before training;
 - GPU-seconds billed while uploading: from the fake RunPod API's log, the time between the call that

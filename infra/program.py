@@ -1,4 +1,4 @@
-"""The Pulumi program: stack config -> network volume + spot pod -> stack outputs (README: "Outputs")."""
+"""The Pulumi program: stack config -> network volume + spot pod -> stack outputs (docs/reference/stack.md)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@
 #      directory and renamed into place, or reused when that hash is already there. RT_ACTION=inspect
 #      changes nothing on the volume: without a cached copy it runs one from a temp directory;
 #   3. runs it: the program reads the RT_* inputs, checks them, launches (or inspects), and starts
-#      `podside-<hash>.pyz supervise` in tmux. See README, "On the pod".
+#      `podside-<hash>.pyz supervise` in tmux. See docs/internals/pod-side.md.
 # The short script (bundle.short_launcher_script(): the runner knows the program is on the volume) ends
 # with `rt_cached <content hash>` instead and has no rt_program: it runs the cached program, or answers
 # RT_NEED_PROGRAM (exit 86) so the runner sends the full script.

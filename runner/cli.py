@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
+from runner import exitcodes, output
+from runner.cliparser import Parser, subcommand_parser
 from runner.commands import ALL as COMMAND_MODULES
 from runner.commands.argtypes import HostSpec, host_spec
 from runner.errors import (
@@ -24,20 +28,14 @@ from runner.errors import (
 )
 from runner.termtext import LINES, for_stream, say, set_raw
 
+DISTRIBUTION = "runpod-trainer"  # the installed package, and its command
+COMMAND_NAMES = (DISTRIBUTION, "rptrain")  # pyproject.toml [project.scripts]
+
 # command -> the module holding its run(args, settings), imported when the command runs
 COMMANDS: dict[str, str] = {command.NAME: command.IMPLEMENTATION for command in COMMAND_MODULES}
 
-EXIT_CODES_HELP = """\
-exit codes:
-  0    success (train: training exited 0)
-  2    bad input: arguments, settings (.runpod.env), command not implemented yet
-  3    Pulumi: CLI missing, no such stack, no outputs yet (`pulumi up`), `pulumi up` failed
-  4    the pod: gone, no GPU capacity to resume it, spot withdrawn, not reachable in time
-  5    the RunPod API: key rejected, API unavailable
-  6    SSH: cannot connect/authenticate, link lost for good
-  7    doctor: at least one check failed
-  130  interrupted (Ctrl-C)
-  train otherwise exits with training's own exit code."""
+# The one list of exit codes in the help: the top-level --help (runner/exitcodes.py defines them).
+EXIT_CODES_HELP = exitcodes.help_text()
 
 
 # ---------------------------------------------------------------- parser
@@ -46,13 +44,41 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=32)
 
 
-def _examples(*lines: str) -> str:
-    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+def _examples(prog: str, *lines: str) -> str:
+    """The examples, written as `python -m runner …`, shown as the runner was invoked, comments aligned."""
+    split = [line.replace("python -m runner", prog).partition("  # ") for line in lines]
+    width = max((len(code.rstrip()) for code, sep, _ in split if sep), default=0)
+    shown = [f"{code.rstrip():<{width}}  # {comment}" if sep else code for code, sep, comment in split]
+    return "examples:\n" + "\n".join(f"  {line}" for line in shown)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m runner",
+def prog_name() -> str:
+    """How the runner was invoked: `runpod-trainer` (or its alias) as a command, else `python -m runner`."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return name if name in COMMAND_NAMES else "python -m runner"
+
+
+class _Version(argparse.Action):
+    """--version: the installed distribution's version, looked up only when asked (importlib.metadata
+    costs start-up time every other command would pay)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, help: str | None = None):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"{DISTRIBUTION} {version(DISTRIBUTION)}")
+        except PackageNotFoundError:
+            print(f"{DISTRIBUTION} (not installed: run from a checkout without `pip install`)")
+        parser.exit()
+
+
+def build_parser(prog: str | None = None) -> Parser:
+    prog = prog or prog_name()
+    parser = Parser(
+        prog=prog,
         formatter_class=_Formatter,
         description=textwrap.dedent("""\
             Train on a RunPod GPU pod declared by this project's Pulumi stack.
@@ -62,10 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
             preemptions, and the pod stops itself when training ends. Settings come from
             .runpod.env (see .runpod.env.example); environment variables override it."""),
         epilog=_examples(
+            prog,
             "cp .runpod.env.example .runpod.env && chmod 600 .runpod.env   # then fill it in",
             "pulumi up                                                      # create volume + pod",
             "python -m runner sync                                          # upload data/ once",
-            "python -m runner train --config configs/baseline.yaml",
+            "python -m runner train --config configs/baseline_whisper_small.yaml",
             "python -m runner status",
             "python -m runner <command> --help                              # details of a command",
         )
@@ -90,16 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="on a terminal, show the pod's log and values as sent, escape sequences included (default: "
         "only colours; other control sequences are shown escaped)",
     )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="fewer lines: no waits and no progress before training starts"
+    )
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
 
     # Accept the global options after the command too (`runner status --stack prod`);
     # SUPPRESS keeps a subcommand from resetting a value given before it.
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--env-file", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     common.add_argument(
         "--stack", metavar="NAME", default=argparse.SUPPRESS, help="Pulumi stack (default: PULUMI_STACK, else 'dev')"
     )
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     common.add_argument("--raw", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     sub = parser.add_subparsers(dest="command", metavar="<command>", title="commands")
     sub.required = True
@@ -111,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
             parents=[common],
             formatter_class=_Formatter,
             description=description,
-            epilog=_examples(*examples) + "\n\n" + EXIT_CODES_HELP,
+            epilog=_examples(prog, *examples) + f"\n\nexit codes: `{prog} --help` lists them.",
         )
 
     for command in COMMAND_MODULES:
@@ -142,9 +174,21 @@ def resolve(command: str) -> Callable:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)  # exits 2 with usage on bad arguments
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (runner/completion.py)
+        from runner.completion import complete_if_asked
+
+        complete_if_asked(parser)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        parser.print_help()
+        return exitcodes.ExitCode.OK
+    args, extras = parser.parse_known_args(argv)  # bad arguments: usage, exit ExitCode.USAGE
+    if extras:  # reported by the parser that owns the command's flags, with a suggestion
+        (subcommand_parser(parser, args.command) or parser).reject_unknown(extras)
     set_raw(bool(getattr(args, "raw", False)))
     secrets: tuple[str, ...] = ()
+    output.quiet = bool(getattr(args, "quiet", False))
+    output.command = parser.prog
     try:
         from runner.settings import load_settings
 
@@ -157,12 +201,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunnerError as e:
         if getattr(args, "debug", False):
             _print_traceback(secrets)  # then the usual line and exit code: scripts rely on them
-        say(f"error: {redact(e.message, secrets)}")
+        say(f"error: {output.as_invoked(redact(e.message, secrets))}")
         return e.exit_code
     except KeyboardInterrupt:
         print(
-            "\ninterrupted. Anything already running on the pod keeps running: "
-            "`python -m runner status` shows it, `python -m runner stop` stops it.",
+            output.as_invoked(
+                "\ninterrupted. Anything already running on the pod keeps running: "
+                "`python -m runner status` shows it, `python -m runner stop` stops it."
+            ),
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
@@ -173,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if getattr(args, "debug", False):
                 _print_traceback(secrets)
             err = from_runpod_error(e)
-            say(f"error: {redact(err.message, secrets)}")
+            say(f"error: {output.as_invoked(redact(err.message, secrets))}")
             return err.exit_code
         raise
 

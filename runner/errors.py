@@ -1,29 +1,21 @@
-"""The runner's error types. Each carries the process exit code the CLI returns for it.
-
-Exit codes (also in `python -m runner --help`):
-  0    success (`train`: training exited 0)
-  2    bad input: usage, settings (.runpod.env), a command not implemented yet
-  3    Pulumi: CLI missing, stack missing, no outputs yet, malformed outputs, `pulumi up` failed
-  4    the pod: gone, no capacity to resume it, spot withdrawn, did not become reachable in time
-  5    the RunPod API: key rejected, API unavailable, unexpected answer
-  6    SSH: could not connect or authenticate, link lost for good
-  7    `doctor`: at least one check failed (each FAIL line says the fix)
-  130  interrupted (Ctrl-C)
-`train` otherwise exits with training's own exit code.
-"""
+"""The runner's error types. Each carries the process exit code the CLI returns for it
+(runner/exitcodes.py defines them all; the constants below are its members under their old names)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_STACK = 3
-EXIT_POD = 4
-EXIT_API = 5
-EXIT_SSH = 6
-EXIT_DOCTOR = 7  # `runner doctor`: a check failed
-EXIT_INTERRUPTED = 130
+from runner.exitcodes import ExitCode
+
+EXIT_OK = ExitCode.OK
+EXIT_FAILED = ExitCode.FAILED
+EXIT_USAGE = ExitCode.USAGE
+EXIT_STACK = ExitCode.STACK
+EXIT_POD = ExitCode.POD
+EXIT_API = ExitCode.API
+EXIT_SSH = ExitCode.SSH
+EXIT_DOCTOR = ExitCode.CHECK_FAILED  # `runner doctor`: a check failed
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 class RunnerError(Exception):
@@ -32,7 +24,7 @@ class RunnerError(Exception):
     prints `error: <message>` and exits with `exit_code`. Code that needs part of an error reads the
     field (`summary`), never a slice of the text."""
 
-    exit_code = 1
+    exit_code: int = EXIT_FAILED
     # True when recreating the pod through the stack (`pulumi up --refresh`, with `--replace` for a pod that still exists) can fix it.
     recoverable = False
 

@@ -1,4 +1,5 @@
-"""Runner settings: `.runpod.env` < environment variables < command-line flags.
+"""Runner settings: `.runpod.env` < environment variables < command-line flags; RunPod's own
+~/.runpod/config.toml gives the API key when none of them does (runner/runpod_config.py).
 
 `.runpod.env` is parsed, never executed: `KEY=value` lines, optional `export ` prefix, `#` comments,
 values optionally in single quotes (literal) or double quotes (\\" \\\\ \\n escapes). Empty values count
@@ -17,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backends.plain_http import plain_http_elsewhere
+from runner.cliparser import did_you_mean
 from runner.envfile import DEFAULT_ENV_FILE, KEYS, check_permissions, parse_env_text
 from runner.errors import SettingsError
 from runner.paths import StatePaths, write_private
+from runner.runpod_config import api_key_from_config
 from runner.types import Say
 
 _STACK_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]{0,199}")
@@ -55,6 +58,7 @@ class Settings:
     watch_poll_s: float = 15.0  # `runner watch`: between two looks at the pod
     watch_confirm_s: float = 20.0  # `runner watch`: RunPod's answers agree the pod is down for this long
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    values: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)  # as merged, secrets too
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -89,8 +93,8 @@ class Settings:
     def require_api_key(self) -> str:
         if not self.api_key:
             raise SettingsError(
-                f"set RUNPOD_API_KEY in {self._env_file_hint()} (or the environment): "
-                "create a key at https://www.runpod.io/console/user/settings, "
+                f"set RUNPOD_API_KEY in {self._env_file_hint()} (or the environment, or `runpod login`'s "
+                "~/.runpod/config.toml): create a key at https://www.runpod.io/console/user/settings, "
                 "then `cp .runpod.env.example .runpod.env && chmod 600 .runpod.env` and fill it in."
             )
         if _PLACEHOLDER_RE.match(self.api_key):
@@ -281,7 +285,8 @@ def load_settings(
         file_values = parse_env_text(text, source=str(path))
         for key in file_values:
             if key not in KEYS:
-                warn(f"{path}: unknown setting {key} ignored (known: {', '.join(KEYS)})")
+                hint = did_you_mean(key, KEYS) or f" (known: {', '.join(KEYS)})"
+                warn(f"{path}: unknown setting {key} ignored{hint}")
 
     merged: dict[str, str] = {}
     sources: dict[str, str] = {}
@@ -295,6 +300,10 @@ def load_settings(
             if value is not None and value != "":
                 merged[key] = value
                 sources[key] = src
+    if "RUNPOD_API_KEY" not in merged:
+        found = api_key_from_config(environ)
+        if found is not None:
+            merged["RUNPOD_API_KEY"], sources["RUNPOD_API_KEY"] = found[0], str(found[1])
 
     def to_path(v: str) -> Path:
         p = Path(v).expanduser()
@@ -369,6 +378,7 @@ def load_settings(
         project_root=project_root,
         env_file=path,
         sources=sources,
+        values=merged,
         s3_access_key=merged.get("RUNPOD_S3_ACCESS_KEY"),
         s3_secret_key=merged.get("RUNPOD_S3_SECRET_KEY"),
         s3_endpoint_url=merged.get("RUNPOD_S3_ENDPOINT_URL"),

@@ -123,9 +123,12 @@ def print_log_line(line: bytes, stream: Any = None) -> None:
 
 
 def say(message: str, stream: TextIO | None = None) -> None:
-    """One message of the runner on stderr (or stream); cleaned on a terminal."""
+    """One message of the runner on stderr (or stream), naming the command as it was invoked; cleaned on
+    a terminal."""
+    from runner.output import as_invoked
+
     out = stream or sys.stderr
-    print(for_stream(message, out, LINES), file=out, flush=True)
+    print(for_stream(as_invoked(message), out, LINES), file=out, flush=True)
 
 
 __all__ = [

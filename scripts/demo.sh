@@ -10,7 +10,8 @@
 #   bash scripts/demo.sh --keep    # (pod demo) keep its temp directory: workspace, log, run record
 #
 # Sets up what is missing first (tmux, git, openssh-server/-client, python3-venv via apt when run as
-# root; a .venv with the project installed). Both demos train this checkout's committed code.
+# root; a .venv with the project installed). The pod demo trains a throwaway repo with the smoke
+# trainer; --local trains this checkout's committed code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +29,6 @@ else
   mapfile -t missing < <(missing_packages tmux=tmux git=git python3=python3 sshd=openssh-server ssh-keygen=openssh-client)
 fi
 need_packages demo "${missing[@]}"
-[ -d .git ] || { echo "demo: run this from a git clone of the project (the demo trains its committed code)" >&2; exit 2; }
 
 if ! { [ -x .venv/bin/python ] && .venv/bin/python -c 'import runner.train, paramiko, yaml' >/dev/null 2>&1; }; then
   echo "demo: installing the project into .venv (pip install -e .)"
@@ -39,6 +39,7 @@ if [ "$local_mode" = 0 ]; then
   exec .venv/bin/python -m standins.demo "$@"
 fi
 
+[ -d .git ] || { echo "demo: run --local from a git clone of the project (it trains its committed code)" >&2; exit 2; }
 # --local: streams remote/remote_train.sh into `bash -s` here exactly as on a pod: it clones this
 # checkout (committed content) into .local-workspace/, creates the training venv, starts the CPU
 # smoke trainer in tmux, and the runner follows the log live and prints the summary. Run it twice:

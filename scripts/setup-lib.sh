@@ -40,10 +40,11 @@ ensure_sdk1_wheel() {
     -d .venv/sdk-wheels runpod==1.12.0
 }
 
-# ensure_venv EXTRAS : .venv with the project installed (pip install -e ".[EXTRAS]").
+# ensure_venv EXTRAS : .venv with the project and its stand-ins installed
+# (pip install -e ".[EXTRAS]" -e ./standins: the stand-ins are a distribution of their own).
 ensure_venv() {
   local spec=.
   [ -z "${1:-}" ] || spec=".[$1]"
   [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec" -e ./standins
 }

@@ -8,15 +8,18 @@ Everything RunPod and Pulumi would do is played on this machine, on 127.0.0.1:
   a preemption   injected once the first checkpoint is complete, as RunPod does it
                  (standins/preemption.py): the container killed, the SSH sessions dropped, the API
                  showing the pod EXITED "Outbid"
-The runner itself is the real `python -m runner train --config configs/demo.yaml`, unmodified, with
-this checkout's committed code as the training repo (REPO_URL = its path) and the CPU smoke trainer
-(remote/smoke_train.py). Its output goes straight to this terminal. The demo exits 0 when the run
-ended 0 after a recovered preemption with the pod stopped by itself.
+The runner itself is the real `python -m runner train --config configs/demo.yaml`, unmodified, run in
+a throwaway training repo made in the demo's temp dir (REPO_URL = its path): the CPU smoke trainer
+(remote/smoke_train.py, from the installed runner) as scripts/train.py and the config below, so the
+demo works the same from a checkout and from an installed copy. Its output goes straight to this
+terminal. The demo exits 0 when the run ended 0 after a recovered preemption with the pod stopped by
+itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -32,14 +35,24 @@ from pathlib import Path
 from standins import waiting
 from standins.pod_sandbox import Sshd
 from standins.preemption import kill_container, processes_under
+from standins.private_tmux import private_tmux_env
 from standins.pulumi_cli import SAMPLE_OUTPUTS, StubPulumi
 from standins.runpod_api import FakeRunPod
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = "configs/demo.yaml"  # the smoke trainer, slow enough for the preemption to land mid-run
-TRAIN_SCRIPT = "remote/smoke_train.py"
+CONFIG = "configs/demo.yaml"
+# The smoke trainer, slow enough that the preemption injected after the first checkpoint (step 10,
+# ~1.5 s) always lands mid-run (steps 11-40 take another ~4.5 s), even on a loaded machine.
+CONFIG_TEXT = """\
+output_dir: checkpoints/demo
+logging_dir: logs/demo
+max_steps: 40
+save_steps: 10
+step_seconds: 0.15
+"""
+TRAIN_SCRIPT = "scripts/train.py"
+BRANCH = "main"
 SIMULATED = (
-    "demo: simulated here, on 127.0.0.1: RunPod's API (the fake), the pod (a local sshd, its /workspace "
+    "simulated here, on 127.0.0.1: RunPod's API (the fake), the pod (a local sshd, its /workspace "
     "a temp dir), `pulumi` (a stub with the stack outputs) and one spot preemption. Real: the runner, "
     "SSH, git, tmux, the venv, the pod-side launcher and the training process."
 )
@@ -70,14 +83,26 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
     return waiting.wait_for(predicate, timeout, what, interval, error=DemoError)
 
 
-def current_branch() -> str:
-    out = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--abbrev-ref", "HEAD"], capture_output=True, text=True, timeout=30
-    )
-    branch = out.stdout.strip()
-    if out.returncode != 0 or not branch or branch == "HEAD":
-        raise DemoError("run the demo from a git checkout on a branch (it trains this checkout's committed code)")
-    return branch
+def _source_of(module: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise DemoError(f"{module} is not installed: install runpod-trainer first")
+    return Path(spec.origin)
+
+
+def make_training_repo(repo: Path) -> None:
+    """A committed git repo as a user's training repo is: Pulumi.yaml (the runner's project root),
+    the config and the training script (the smoke trainer), on branch main."""
+    (repo / "configs").mkdir(parents=True)
+    (repo / "scripts").mkdir()
+    (repo / "Pulumi.yaml").write_text("name: runpod-trainer-demo\nruntime: python\n")
+    (repo / CONFIG).write_text(CONFIG_TEXT)
+    shutil.copyfile(_source_of("remote.smoke_train"), repo / TRAIN_SCRIPT)
+    identity = ["-c", "user.name=runpod-trainer demo", "-c", "user.email=demo@localhost", "-c", "commit.gpgsign=false"]
+    for argv in (["init", "-q", "-b", BRANCH], ["add", "-A"], ["commit", "-q", "-m", "the demo's training repo"]):
+        done = subprocess.run(["git", *identity, *argv], cwd=repo, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise DemoError(f"git {argv[0]} in the demo's training repo failed: {done.stderr.strip()}")
 
 
 @dataclass
@@ -112,6 +137,7 @@ class Demo:
         self.tmux_dir = self.root / "tmux"
         self.env_file = self.root / "demo.env"
         self.rp_env_file = self.root / "rp_environment"
+        self.repo = self.root / "repo"
         self.sshd: Sshd | None = None
         self.fake: FakeRunPod | None = None
         self.pod_id = ""
@@ -121,6 +147,7 @@ class Demo:
     def start(self) -> None:
         for d in (self.workspace, self.state_dir, self.tmux_dir, self.root / "sshd"):
             d.mkdir(parents=True, exist_ok=True)
+        make_training_repo(self.repo)
         self.sshd = Sshd(root=self.root / "sshd")
         self.sshd.setup()
         self.fake = FakeRunPod(boot_seconds=1.0).start()
@@ -152,8 +179,8 @@ class Demo:
             **self.fake.env(),
             "SSH_KEY_PATH": self.sshd.key_path,
             "PULUMI_BINARY": str(stub.path),
-            "REPO_URL": str(ROOT),
-            "REPO_BRANCH": current_branch(),
+            "REPO_URL": str(self.repo),
+            "REPO_BRANCH": BRANCH,
             "TRAIN_SCRIPT": TRAIN_SCRIPT,
             "RUNNER_STATE_DIR": str(self.state_dir),
             "POD_START_TIMEOUT": "60",
@@ -169,9 +196,7 @@ class Demo:
             except subprocess.TimeoutExpired:
                 self.runner.kill()
         self._kill_container()
-        subprocess.run(
-            ["tmux", "kill-server"], env={**os.environ, "TMUX_TMPDIR": str(self.tmux_dir)}, capture_output=True
-        )
+        subprocess.run(["tmux", "kill-server"], env=private_tmux_env(self.tmux_dir), capture_output=True)
         if self.fake is not None:
             self.fake.close()
         if self.sshd is not None:
@@ -208,7 +233,7 @@ class Demo:
         subprocess.run(
             ["tmux", "kill-session", "-t", f"={self.session}"],
             capture_output=True,
-            env={**os.environ, "TMUX_TMPDIR": str(self.tmux_dir)},
+            env=private_tmux_env(self.tmux_dir),
         )
         self.sshd.drop_connections()
         self.fake.preempt(self.pod_id)
@@ -221,7 +246,7 @@ class Demo:
                 "RT_SESSION": self.session,
                 "RT_RP_ENV_FILE": str(self.rp_env_file),
                 "TMUX_TMPDIR": str(self.tmux_dir),
-                "PYTHONPATH": str(ROOT),
+                "PYTHONPATH": str(_source_of("runner").parents[1]),  # this runner, wherever it is installed
             }
         )
         return env
@@ -230,7 +255,7 @@ class Demo:
         assert self.fake is not None
         argv = [sys.executable, "-m", "runner", "--env-file", str(self.env_file), "train", "--config", CONFIG]
         say(f"python -m runner train --config {CONFIG}   (pod {self.pod_id}: stopped spot pod, resumed first)")
-        self.runner = subprocess.Popen(argv, cwd=str(ROOT), env=self.runner_env(), stdin=subprocess.DEVNULL)
+        self.runner = subprocess.Popen(argv, cwd=str(self.repo), env=self.runner_env(), stdin=subprocess.DEVNULL)
         first = wait_for(
             lambda: self.complete_checkpoints() or self.runner.poll() is not None,
             timeout,
@@ -263,10 +288,22 @@ class Demo:
         )
 
 
+def _interrupt_on_hangup() -> None:
+    """A closed terminal or tmux pane (SIGHUP) and SIGTERM end the demo as Ctrl-C does, so its cleanup
+    still stops the sshd, the fake API and the tmux server and removes the temp directory."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m standins.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--keep", action="store_true", help="keep the temp directory (workspace, log, run record)")
     args = p.parse_args(argv)
+    _interrupt_on_hangup()
     say(SIMULATED)
     demo = Demo(keep=args.keep)
     started = time.monotonic()

@@ -143,7 +143,7 @@ class StubPulumi:
 
 
 POD_URN = "urn:pulumi:dev::runpod-trainer::pulumi-python:dynamic/runpod:SpotPod::pod"
-# Outputs as the stack exports them (README: "Outputs").
+# Outputs as the stack exports them (docs/reference/stack.md).
 SAMPLE_OUTPUTS = {
     "pod_id": "pod-abc123",
     "ssh_host": "203.0.113.7",

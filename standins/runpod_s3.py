@@ -1,5 +1,5 @@
 """RunPod's S3-compatible API for one network volume, on 127.0.0.1: moto's S3 server behind a proxy
-that applies RunPod's differences (README: "Tests without a cloud"; RunPod docs: storage/s3-api).
+that applies RunPod's differences (docs/internals/testing.md; RunPod docs: storage/s3-api).
 
 moto (a real S3 implementation, in server mode over HTTP) stores the objects; the proxy in front of it
 is what clients talk to and plays RunPod's gateway:

@@ -1,3 +1,12 @@
+import os
+
+from standins.private_tmux import CALLER_TMUX
+
+# Every tmux server the suite starts is its own (TMUX_TMPDIR); run inside a tmux pane, $TMUX would point
+# tmux commands at the pane's server instead, so no test process inherits it.
+for _name in CALLER_TMUX:
+    os.environ.pop(_name, None)
+
 # Fixtures shared by every integration test live in tests/fixtures/ (one module per stand-in).
 pytest_plugins = [
     "tests.fixtures.fake_api",  # the fake RunPod API on 127.0.0.1

@@ -41,6 +41,7 @@ from remote.podside.contract import (
     find_result,
 )
 from runner.remote.shell import SCRIPT_COMMAND
+from standins.private_tmux import private_tmux_env
 from standins.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -432,7 +433,7 @@ exec {shlex.quote(real)} "$@"
             capture_output=True,
             text=True,
             timeout=10,
-            env={**os.environ, "TMUX_TMPDIR": str(self.tmux_tmpdir)},
+            env=private_tmux_env(self.tmux_tmpdir),
         )
 
     def session_alive(self) -> bool:

@@ -1,6 +1,6 @@
 """RunPodClient: configuration, key hygiene, and the transport with retries under every RunPod call.
 
-Which API for what (the README's "How this project talks to RunPod" says why):
+Which API for what (docs/internals/runpod-api.md says why):
 - REST v2 (``$RUNPOD_REST_URL/v2/...``): read/list pods (every cursor page), on-demand create,
   start/stop, terminate, network volumes (create/read/update/delete), the on-demand price and stock
   (the GPU catalog).

@@ -88,7 +88,7 @@ class TransientError(RunPodError):
 
 
 class BidTooLow(RunPodError):
-    """The spot bid is below RunPod's minimum (message text UNCONFIRMED; see the README's "Assumptions")."""
+    """The spot bid is below RunPod's minimum (message text UNCONFIRMED; see docs/internals/runpod-api.md, "Assumptions")."""
 
 
 # Capacity, as RunPod words it: its GraphQL texts, and the phrases RunPod's own SDK (runpod 2.0.0rc2,

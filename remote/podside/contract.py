@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Dict, NamedTuple, Optional
 
 
 class Inputs:
-    """The RT_* environment variables the pod-side launcher reads (README: "On the pod")."""
+    """The RT_* environment variables the pod-side launcher reads (docs/internals/pod-side.md)."""
 
     ACTION = "RT_ACTION"  # launch (default) | inspect
     WORKSPACE = "RT_WORKSPACE"  # the network volume's mount (default /workspace)

@@ -26,7 +26,7 @@ from .contract import SelfStopKey, SelfStopReason, StopMethod
 from .inputs import read_env_file
 from .record import utc_now, write_json_atomic
 
-# The same request infra/runpod_client.RunPodClient.stop_pod sends (README: "Which API for what").
+# The same request infra/runpod_client.RunPodClient.stop_pod sends (docs/internals/runpod-api.md, "Which API for what").
 DEFAULT_REST_URL = "https://api.runpod.io"
 POD_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 REST_STOP_BODY = b'{"action":"stop"}'

@@ -9,9 +9,41 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from runner.commands import doctor, logs, pull, ssh, ssh_config, status, stop, sync, tensorboard, train, watch
+from runner.commands import (
+    completion,
+    demo,
+    doctor,
+    livecheck,
+    logs,
+    pull,
+    settings,
+    ssh,
+    ssh_config,
+    status,
+    stop,
+    sync,
+    tensorboard,
+    train,
+    watch,
+)
 
 # In the order `--help` lists them.
-ALL: tuple[ModuleType, ...] = (train, watch, sync, pull, tensorboard, status, logs, stop, ssh, ssh_config, doctor)
+ALL: tuple[ModuleType, ...] = (
+    train,
+    watch,
+    sync,
+    pull,
+    tensorboard,
+    status,
+    logs,
+    stop,
+    ssh,
+    ssh_config,
+    doctor,
+    settings,
+    livecheck,
+    demo,
+    completion,
+)
 
 __all__ = ["ALL"]

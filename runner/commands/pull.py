@@ -17,7 +17,7 @@ set, else over SSH from a running pod (this command never starts the pod). Sizes
 an interrupted pull continues where it stopped when run again."""
 EXAMPLES = (
     "python -m runner pull                                   # ./checkpoint-<newest complete>",
-    "python -m runner pull --config configs/baseline.yaml --dest models/",
+    "python -m runner pull --config configs/baseline_whisper_small.yaml --dest models/",
     "python -m runner pull /workspace/outputs/run1/checkpoint-500 ./ckpt",
     "python -m runner pull --log",
 )

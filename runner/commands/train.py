@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from runner.commands.argtypes import budget, duration, host_spec, non_negative_int, run_id
+from runner.exitcodes import ExitCode
 
 NAME = "train"
 IMPLEMENTATION = "runner.train.command"
@@ -39,10 +40,10 @@ the pod still stops itself at the end; come back with `runner logs -f` / `runner
 on this machine (workspace ./.local-workspace; the training repo defaults to this
 checkout). The config path is relative to the training repo root, on both sides."""
 EXAMPLES = (
-    "python -m runner train --config configs/baseline.yaml",
-    "python -m runner train --config configs/baseline.yaml --detach      # start, don't follow",
-    "python -m runner train --config configs/baseline.yaml --keep-pod    # pod stays up afterwards",
-    "python -m runner train --config configs/small.yaml --host root@gpu-box:2222 --workspace /data/ws",
+    "python -m runner train --config configs/baseline_whisper_small.yaml",
+    "python -m runner train --config configs/baseline_whisper_small.yaml --detach     # start, don't follow",
+    "python -m runner train --config configs/baseline_whisper_small.yaml --keep-pod   # pod stays up afterwards",
+    "python -m runner train --config configs/smoke.yaml --host root@gpu-box:2222 --workspace /data/ws",
     "TRAIN_SCRIPT=remote/smoke_train.py python -m runner train --local --config configs/smoke.yaml",
 )
 
@@ -102,14 +103,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=3,
         metavar="N",
         help="after a spot preemption (or a vanished pod) resume or recreate the pod and continue "
-        "from the newest checkpoint, at most N times (default: 3; 0 = report and exit 4)",
+        f"from the newest checkpoint, at most N times (default: 3; 0 = report and exit {ExitCode.POD:d})",
     )
     p.add_argument(
         "--wait-for-capacity",
         type=duration,
         metavar="DURATION",
         help="when RunPod has no GPU for the pod (spot or on-demand), keep trying this long (30m, 6h, 2d) "
-        "with backoff, saying the stock and price each round, instead of exit 4; also during recoveries "
+        f"with backoff, saying the stock and price each round, instead of exit {ExitCode.POD:d}; also during recoveries "
         "and in the watcher",
     )
     p.add_argument(
@@ -117,5 +118,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=budget,
         metavar="X",
         help="stop the pod once this command's attempts have cost about X US dollars "
-        "(cost_per_hr x pod time; no recovery beyond it); exit 4",
+        f"(cost_per_hr x pod time; no recovery beyond it); exit {ExitCode.POD:d}",
     )

@@ -115,11 +115,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         code = print_log(settings, outputs, lines, follow)
         if code is not None:
             return code
+        from runner.volume.s3_config import why_not
+
         raise PodNotRunning(
             e.summary,
-            hint="The log is on the network volume and readable only while the pod runs (or through RunPod's S3 "
-            "API with RUNPOD_S3_ACCESS_KEY/SECRET_KEY set). `python -m runner status` shows the last known run; "
-            "`python -m runner train` resumes it.",
+            hint="The log is on the network volume and readable only while the pod runs, or through RunPod's S3 "
+            f"API with the pod stopped ({why_not(settings, outputs)}). `python -m runner status` shows the last "
+            "known run; `python -m runner train` resumes it.",
         ) from None
     path = VolumePaths(link.outputs.workspace).log
     conn: SshConnection | None

@@ -16,7 +16,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from remote.podside.contract import VolumePaths, parse_json_object
-from runner.errors import PodNotRunning, UsageError
+from runner.errors import EXIT_INTERRUPTED, PodNotRunning, UsageError
+from runner.output import plural
 from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.safepath import UnsafeName, check_component, open_for_write
 from runner.settings import Settings
@@ -138,9 +139,9 @@ def _report(pulled: Pulled, where: str, refused_in_listing: Sequence[str] = ()) 
     for note in (*refused_in_listing, *pulled.refused):
         _say(f"warning: not written, a name from the pod that is not a safe relative path: {note}")
     if pulled.already_here:
-        _say(f"{pulled.path} is already here and complete ({pulled.files} file(s)); nothing to transfer.")
+        _say(f"{pulled.path} is already here and complete ({plural(pulled.files, 'file')}); nothing to transfer.")
     else:
-        _say(f"pulled {pulled.files} file(s), {pulled.bytes / 1e6:.1f} MB {where} -> {pulled.path}")
+        _say(f"pulled {plural(pulled.files, 'file')}, {pulled.bytes / 1e6:.1f} MB {where} -> {pulled.path}")
     print(for_stream(str(pulled.path), sys.stdout, VALUE))
 
 
@@ -173,8 +174,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 raise PodNotRunning(
                     e.summary,
                     hint="Without RunPod's S3 API `runner pull` needs the running pod. Set RUNPOD_S3_ACCESS_KEY and "
-                    'RUNPOD_S3_SECRET_KEY (README: "The volume without a pod (S3)") to pull with it stopped, or '
-                    "start it (`python -m runner train`).",
+                    "RUNPOD_S3_SECRET_KEY (docs/guide/data.md) to pull with it stopped, or start it "
+                    "(`python -m runner train`).",
                 ) from None
             conn = link.connect()
             source = SftpSource(conn)
@@ -194,7 +195,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     except KeyboardInterrupt:
         _say("pull interrupted; run it again to continue (finished files are kept, partial ones resume).")
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         if conn is not None:
             conn.close()

@@ -2,7 +2,7 @@
 
 Read-only: never starts the pod, never spends money. Talks SSH only when the pod already runs;
 otherwise the training part comes from the last run recorded on this machine (runs/*.json).
-The JSON object's keys are stable (the README's `runner status` section lists them).
+The JSON object's keys are stable (docs/guide/everyday.md, `runner status`, lists them).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from typing import Any, cast
 from backends.runpod.models import Pod
 from remote.podside.contract import IdleKey, VolumePaths
 from runner import termtext
+from runner.companions import status_seen
 from runner.companions.status_report import (  # noqa: F401
+    SCHEMA_VERSION,
     IdleReport,
     LogReport,
     LossReport,
@@ -28,6 +30,7 @@ from runner.companions.status_report import (  # noqa: F401
 )
 from runner.companions.status_text import render
 from runner.errors import DamagedStateFile, RunnerError
+from runner.output import as_invoked
 from runner.pod.pod import StackPod, with_user
 from runner.pod.stack import StackOutputs
 from runner.pod.state import PodState
@@ -103,6 +106,7 @@ def _empty_training() -> dict[str, Any]:
         "record": None,
         "accounting": None,
         "loss": None,
+        "note": None,
     }
 
 
@@ -249,6 +253,7 @@ def _from_local(settings: Settings, report: dict[str, Any]) -> None:
         estimated_cost_usd=record.estimated_cost_usd,
         loss=_loss([(int(p[0]), float(p[1])) for p in record.loss_points if len(p) == 2], "record"),
     )
+    training["note"] = status_seen.note_for_local(training)
     report["training"] = training
 
 
@@ -260,6 +265,7 @@ def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
     seen = stack_pod.look()
     pod, state = seen.pod, seen.state
     report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
         "stack": outputs.stack,
         "pod_id": outputs.pod_id,
         "pod": _pod_info(pod, outputs, state, now or datetime.now(timezone.utc)),
@@ -278,6 +284,8 @@ def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
         fill_status(settings, outputs, report, _empty_training(), TRAINING_KEYS, LOG_LINES)
     if report["training"]["source"] is None:
         _from_local(settings, report)
+    else:
+        status_seen.remember(settings, report["training"])
     found = _last_local_run(settings, report["errors"])
     if found is not None and found[0].run_id == report["training"]["run_id"]:
         # Only when this machine recorded the run; otherwise the key stays null.
@@ -305,6 +313,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         shown = report
         if termtext.guarded(sys.stdout):  # every value may come from the pod: no control sequence on a terminal
             shown = termtext.clean_values(_as_shown(report))
-        print(render(shown))
+        print(as_invoked(render(shown)))
     sys.stdout.flush()
     return 0

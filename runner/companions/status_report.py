@@ -1,4 +1,4 @@
-"""The `runner status --json` object: the keys users script against, as TypedDicts (README:
+"""The `runner status --json` object: the keys users script against, as TypedDicts (docs/guide/everyday.md:
 "runner status"). runner/companions/status.py fills it, status_text.py prints it."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 
-# The keys users script against, in the order printed (README: "runner status"). Optional
+# The keys users script against, in the order printed (docs/guide/everyday.md, `runner status`). Optional
 # (a functional-syntax TypedDict, since 3.10 has no NotRequired) spells "null when unknown".
 class SshReport(TypedDict):
     host: str
@@ -69,6 +69,7 @@ class TrainingReport(TypedDict):
     record: str | None  # the local run record's path
     accounting: dict[str, Any] | None
     loss: LossReport | None  # the run's loss over steps (the chart); null when none is known
+    note: str | None  # e.g. that the result of a run known only locally is not known yet
 
 
 class LogReport(TypedDict):
@@ -77,7 +78,12 @@ class LogReport(TypedDict):
     tail: list[str]
 
 
+# Raised when a key changes meaning or goes away (new keys do not raise it): scripts can check it.
+SCHEMA_VERSION = 1
+
+
 class StatusReport(TypedDict):
+    schema_version: int
     stack: str
     pod_id: str
     pod: PodReport
@@ -86,4 +92,13 @@ class StatusReport(TypedDict):
     errors: list[str]
 
 
-__all__ = ["IdleReport", "LogReport", "LossReport", "PodReport", "SshReport", "StatusReport", "TrainingReport"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "IdleReport",
+    "LogReport",
+    "LossReport",
+    "PodReport",
+    "SshReport",
+    "StatusReport",
+    "TrainingReport",
+]

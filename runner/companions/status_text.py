@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from runner.companions.status_report import IdleReport, StatusReport
+from runner.output import plural
 from runner.pod.state import PodState
 from runner.train import losscurve
 
@@ -80,6 +81,8 @@ def render(report: StatusReport) -> str:
                 f"  run:        {tr['run_id']}{attempt}, {tr['state'] or 'unknown state'}"
                 + (f", exit code {tr['exit_code']}" if tr["exit_code"] is not None else "")
             )
+        if tr.get("note"):
+            lines.append(f"  result:     {tr['note']}")
         if tr["config"]:
             lines.append(f"  config:     {tr['config']}")
         if tr["session_running"] is not None:
@@ -96,12 +99,12 @@ def render(report: StatusReport) -> str:
         acc = tr.get("accounting")
         if acc:
             lines.append(
-                f"  attempts:   {acc['attempts']} ({acc['preemptions']} preemption(s), "
-                f"{acc['recoveries']} automatic recovery(ies))"
+                f"  attempts:   {acc['attempts']} ({plural(acc['preemptions'], 'preemption')}, "
+                f"{plural(acc['recoveries'], 'automatic recovery', 'automatic recoveries')})"
             )
             if acc["steps_lost"] or acc["seconds_lost"]:
                 lines.append(
-                    f"  lost:       {acc['steps_lost']} step(s), {_duration(int(acc['seconds_lost']))} "
+                    f"  lost:       {plural(acc['steps_lost'], 'step')}, {_duration(int(acc['seconds_lost']))} "
                     "redone after resumes"
                 )
             if acc["gpu_hours"] is not None:

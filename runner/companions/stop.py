@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from runner.output import as_invoked
 from runner.pod.pod import StackPod
 from runner.pod.state import PodState
 from runner.settings import Settings
@@ -17,17 +18,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     result = stack_pod.stop()
     pod = f"pod {stack_pod.pod_id} (stack {stack_pod.outputs.stack})"
     if result.previous == PodState.GONE:
-        print(
+        said = (
             f"{pod} no longer exists; nothing to stop. `pulumi up` recreates it; "
             "`pulumi destroy` also removes the network volume."
         )
     elif result.stopped:
-        print(
+        said = (
             f"stopped {pod}. Compute billing has stopped; the network volume keeps your data "
             "(and its storage charge). `python -m runner train` resumes from the last checkpoint."
         )
     else:
-        how = "preempted (outbid) and is" if result.previous == PodState.PREEMPTED else ""
+        how = "preempted (outbid) and is " if result.previous == PodState.PREEMPTED else ""
         status = for_stream(result.pod.status if result.pod else "EXITED", sys.stdout, VALUE)
-        print(f"{pod} was already {how} stopped ({status}); nothing to do.")
+        said = f"{pod} was already {how}stopped ({status}); nothing to do."
+    print(as_invoked(said))
     return 0

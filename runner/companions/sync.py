@@ -5,7 +5,7 @@ Semantics (explicit, whatever trailing slash PATH has): the CONTENTS of PATH go 
 `runner sync data/audio_0` updates <workspace>/data/audio_0/ only (and --delete prunes only there).
 
 The pod is started if needed and, unless --keep-running, stopped again afterwards when this
-command started it: syncing data must not leave a GPU billing (the README's `runner sync` section explains why).
+command started it: syncing data must not leave a GPU billing (docs/guide/data.md, "Does sync leave the pod running?", says why).
 
 How it reaches the pod, cheapest first (a no-op sync should cost little more than rsync itself):
 - Speculatively: when the runner pinned the pod's host key during a start and knows where it answered
@@ -134,7 +134,6 @@ def ensure_remote_rsync(
         f"{program} is not installed on the pod and installing it failed ({detail}). Install it by hand "
         f"(`python -m runner ssh`, then `apt-get update && apt-get install -y {program}`) or use an image "
         f"that has it, then retry.",
-        exit_code=1,
     )
 
 
@@ -150,7 +149,6 @@ def _rsync_failed(code: int) -> SyncError:
         f"rsync failed (exit {code}: {what}). Files already copied stay on the volume; fix the cause "
         "(e.g. permissions, or a full volume: `python -m runner ssh` then `df -h /workspace`) and run the "
         "sync again.",
-        exit_code=1,
     )
 
 
@@ -169,7 +167,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             say_hint_once(found, "syncing", settings)  # (runner.volume.sync, with its threads: not imported)
             vs = None
         else:
-            from runner.volume.sync import choose, sync_via_s3  # the pod-free path (README: "The volume without a pod")
+            from runner.volume.sync import choose, sync_via_s3  # the pod-free path (docs/guide/data.md)
 
             vs = choose(settings, outputs, via, "syncing")
         if vs is not None:
@@ -330,13 +328,11 @@ def _sync(
         raise SyncError(
             f"cannot create {sync.dest} on the pod: {result.mkdir_error}. Check the volume "
             "(`python -m runner ssh`, then `ls -ld` the folder and `df -h`) and retry.",
-            exit_code=1,
         )
     if result.rsync_missing:
         raise SyncError(
             f"rsync still cannot be started on the pod after installing it; check with "
             f"`python -m runner ssh` (`command -v {REMOTE_RSYNC}`) and retry.",
-            exit_code=1,
         )
     if (code == 255 or result.host_key_refused) and not target.checked_now:  # rsync may say 12 for it
         _explain_ssh_failure(settings, outputs, target)

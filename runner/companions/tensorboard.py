@@ -366,11 +366,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         vs = board.available(settings, outputs)
         if vs is not None:
             return board.serve_local(settings, outputs, vs, getattr(args, "config", None), port, resolve_target)
+        from runner.volume.s3_config import why_not
+
         raise PodNotRunning(
             e.summary,
             hint="TensorBoard needs a running pod and this command does not start one. Its event files stay on the "
-            "network volume: run it while training runs (`python -m runner train`), or set "
-            "RUNPOD_S3_ACCESS_KEY/SECRET_KEY to view them here with the pod stopped.",
+            "network volume: run it while training runs (`python -m runner train`), or view them here with the "
+            f"pod stopped through RunPod's S3 API ({why_not(settings, outputs)}).",
         ) from None
     stop_event = threading.Event()
     stop_remote = bool(getattr(args, "stop_remote", False))

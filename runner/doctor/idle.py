@@ -1,4 +1,4 @@
-"""The idle stop (README "Idle stop"): is it on, and does the pod's start command carry it?"""
+"""The idle stop (docs/guide/idle-stop.md): is it on, and does the pod's start command carry it?"""
 
 from __future__ import annotations
 

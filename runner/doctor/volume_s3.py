@@ -1,4 +1,4 @@
-"""The volume without a pod (README "The volume without a pod (S3)"): is RunPod's S3 API there for
+"""The volume without a pod (docs/guide/data.md): is RunPod's S3 API there for
 the stack's volume, and are its keys accepted? One listing request, no RunPod API call."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The README's UNCONFIRMED assumptions (section "Assumptions (the reference marks these UNCONFIRMED)"),
+"""The UNCONFIRMED assumptions (docs/internals/runpod-api.md, "Assumptions (the reference marks these UNCONFIRMED)"),
 what the live check found about each, and the report it prints."""
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ class Verdict(StrEnum):
     NOT_CHECKED = "not checked"
 
 
-# README numbering; the text is the assumption as the client makes it.
+SCHEMA_VERSION = 1  # of --json: raised when a key changes meaning or goes away
+
+# The docs' numbering; the text is the assumption as the client makes it.
 ASSUMPTIONS: dict[int, str] = {
     1: "a spot bid below the minimum is rejected (not queued) with a message containing 'minimum bid'",
     2: "a spot pod reports podType INTERRUPTABLE (or BID)",
@@ -77,7 +79,7 @@ class Report:
         print("\nsteps:", file=out)
         for s in self.steps:
             print(f"  {'ok  ' if s.ok else 'FAIL'}  {s.name}: {s.detail}", file=out)
-        print("\nthe README's UNCONFIRMED assumptions:", file=out)
+        print("\nthe UNCONFIRMED assumptions (docs/internals/runpod-api.md):", file=out)
         for f in self.all_findings():
             print(f"  {str(f.verdict):<11}  {f.number:>2}. {ASSUMPTIONS[f.number]}", file=out)
             print(f"  {'':<11}      {f.evidence}", file=out)
@@ -88,6 +90,7 @@ class Report:
     def as_json(self) -> str:
         return json.dumps(
             {
+                "schema_version": SCHEMA_VERSION,
                 "passed": self.passed,
                 "steps": [s.__dict__ for s in self.steps],
                 "assumptions": [

@@ -13,6 +13,7 @@ from urllib.parse import quote, urlencode
 from backends.runpod.client import RunPodClient
 from backends.runpod.errors import AuthError, GraphQLGone, RunPodError, SpotUnavailable
 from runner.livecheck.findings import Report, Verdict
+from runner.output import plural
 
 CANDIDATES = 6  # cheapest GPU types asked for stock, at most
 
@@ -41,9 +42,9 @@ def key_and_lists(client: RunPodClient, report: Report) -> None:
     except AuthError as e:
         report.step("API key", False, f"rejected ({e.message})")
         raise KeyRejected from None
-    report.step("API key", True, f"accepted (GET /v2/pods: {len(pods)} pod(s))")
+    report.step("API key", True, f"accepted (GET /v2/pods: {plural(len(pods), 'pod')})")
     vols = client.list_network_volumes()
-    report.step("network volumes", True, f"GET /v2/network-volumes: {len(vols)} volume(s)")
+    report.step("network volumes", True, f"GET /v2/network-volumes: {plural(len(vols), 'volume')}")
     page = _raw(client, "/v2/pods", "pods page (raw)")
     shape = (
         "a `pagination` object"
@@ -72,7 +73,7 @@ def cheapest_gpu(client: RunPodClient, report: Report) -> Choice | None:
         return None
     gpus = [g for g in (data.get("gpus") if isinstance(data, dict) else None) or [] if isinstance(g, dict)]
     priced = {str(g.get("id")): p for g in gpus if (p := _secure_price(g)) is not None and g.get("id")}
-    report.step("GPU catalog", bool(gpus), f"GET /v2/catalog/gpus: {len(gpus)} GPU type(s)")
+    report.step("GPU catalog", bool(gpus), f"GET /v2/catalog/gpus: {plural(len(gpus), 'GPU type')}")
     if priced:
         report.find(9, Verdict.CONFIRMED, f"{len(priced)} of {len(gpus)} catalog entries carry a numeric price.secure")
     elif gpus:

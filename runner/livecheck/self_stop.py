@@ -6,7 +6,7 @@ itself (the end of a run, the idle stop). No public source says whether REST v2 
 lifecycle's pod is created with a start command that asks for exactly that stop `after_s` seconds after
 the container starts, then runs the image's own start script. The check never stops the pod itself
 before the deadline: EXITED by then means the pod's own call worked; still RUNNING means it was refused
-(or failed), and the end-of-run and idle stops fall back to the runner's (README "Assumptions").
+(or failed), and the end-of-run and idle stops fall back to the runner's (docs/internals/runpod-api.md, "Assumptions").
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Waiting for a GPU: `runner train --wait-for-capacity 6h` (and the watcher) try again with backoff while
-RunPod has no GPU for the pod, instead of giving up with exit 4.
+RunPod has no GPU for the pod, instead of giving up (ExitCode.POD).
 
     wait = CapacityWait(limit_s=6 * 3600)
     running = wait.retry(lambda: stack_pod.start_for_command(say=say), say, market=lambda: market_line(...))

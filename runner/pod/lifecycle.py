@@ -1,6 +1,6 @@
 """The steps of starting the stack's pod, as plain functions over a RunPodClient (StackPod composes them).
 
-    resume(client, outputs, pod, say)   the start request: spot with the stack's bid, on-demand otherwise
+    resume(client, outputs, pod, say, why)  the start request: spot with the stack's bid, on-demand otherwise
     wait_reachable(...)                 RUNNING with an SSH endpoint that answers with a banner, by a deadline
 
 The SSH endpoint always comes from the API at the moment of use: RunPod assigns a new public port on
@@ -20,6 +20,7 @@ from backends.runpod.errors import InvalidAction, NotFound, RunPodError
 from backends.runpod.models import Pod
 from backends.ssh_probe import probe_ssh
 from runner.errors import PodGone, PodStartTimeout, StackError, from_runpod_error
+from runner.output import Waiting
 from runner.pod.stack import StackOutputs
 from runner.types import Say
 
@@ -69,8 +70,9 @@ def _bid(outputs: StackOutputs, pod_id: str) -> float:
     return outputs.bid_per_gpu
 
 
-def resume(client: RunPodClient, outputs: StackOutputs, pod: Pod, say: Say) -> None:
-    """Ask RunPod to run a stopped pod again: spot with the stack's bid, on-demand otherwise."""
+def resume(client: RunPodClient, outputs: StackOutputs, pod: Pod, say: Say, why: str) -> None:
+    """Ask RunPod to run a stopped pod again: spot with the stack's bid, on-demand otherwise (`why` it was
+    stopped goes into the line that says so)."""
     # The API knows whether the pod is spot; the stack's market is the fallback when it does not say.
     spot = pod.interruptible if pod.interruptible is not None else outputs.is_spot
     gpu_count = outputs.gpu_count or pod.gpu_count or 1
@@ -78,10 +80,10 @@ def resume(client: RunPodClient, outputs: StackOutputs, pod: Pod, say: Say) -> N
         try:
             if spot:
                 bid = _bid(outputs, pod.id)
-                say(f"resuming spot pod {pod.id}: bid ${bid:.3f}/GPU-hour x {gpu_count} GPU")
+                say(f"resuming spot pod {pod.id} ({why}): bid ${bid:.3f}/GPU-hour x {gpu_count} GPU")
                 client.resume_spot_pod(pod.id, bid, gpu_count)
             else:
-                say(f"starting on-demand pod {pod.id}")
+                say(f"starting on-demand pod {pod.id} ({why})")
                 client.start_pod(pod.id)
             return
         except InvalidAction as e:
@@ -113,20 +115,17 @@ def wait_reachable(
         deadline_s, first_s=wait.first_poll_s, factor=2.0, cap_s=wait.max_poll_s, sleep=wait.sleep, clock=wait.clock
     )
     last_seen: tuple | None = None
+    waited = {"since": time.monotonic(), "limit_s": deadline_s}  # what the redrawn wait line counts
     problem = "no answer yet"
     while True:
         if pod is None:
             pod = _read(client, pod_id)
             if pod is None or pod.is_gone:
                 raise gone(pod_id, " (it disappeared while starting)")
-        elapsed = backoff.elapsed
         if pod.is_running and pod.ssh is not None:
             ep = pod.ssh
             if last_seen != ("up", ep):
-                say(
-                    f"pod {pod_id} is {pod.status}; waiting for an SSH banner at {ep.host}:{ep.port} "
-                    f"({_secs(elapsed)} elapsed, up to {_secs(deadline_s)})"
-                )
+                say(Waiting(f"pod {pod_id} is {pod.status}; waiting for sshd at {ep.host}:{ep.port}", **waited))
             last_seen = ("up", ep)
             if wait.probe(ep.host, ep.port, max(0.1, min(wait.probe_timeout_s, backoff.remaining))):
                 return pod
@@ -137,10 +136,7 @@ def wait_reachable(
         else:
             shown = f"{pod.status}, no public SSH port yet" if pod.is_running else pod.status
             if last_seen != (pod.status, None):
-                say(
-                    f"waiting for pod {pod_id} to be RUNNING with SSH (now {shown}; "
-                    f"{_secs(elapsed)} elapsed, up to {_secs(deadline_s)})"
-                )
+                say(Waiting(f"waiting for pod {pod_id} to be RUNNING with SSH (now {shown})", **waited))
             last_seen = (pod.status, None)
             if pod.is_running:
                 problem = (

@@ -149,9 +149,8 @@ class StackPod:
         assert seen.pod is not None
         resumed = False
         if seen.state.stopped:
-            say(f"pod {self.pod_id} is {seen.pod.status}, {_why_stopped(seen)}")
             self.started_here = True  # from here on the pod may bill: a failure must stop it again
-            lifecycle.resume(self.client, self.outputs, seen.pod, say)
+            lifecycle.resume(self.client, self.outputs, seen.pod, say, _why_stopped(seen))
             resumed = True
         pod = lifecycle.wait_reachable(
             self.client,
@@ -267,15 +266,13 @@ class StackPod:
 
 
 def _why_stopped(seen: Seen) -> str:
-    detail = f": {seen.detail}" if seen.detail else ""
-    why = {
-        PodState.PREEMPTED: "preempted (outbid)"
+    return {
+        PodState.PREEMPTED: "preempted: outbid"
         if seen.detail
-        else "interrupted (a spot pod that neither you nor the runner stopped)",
+        else "interrupted: a spot pod that neither you nor the runner stopped",
         PodState.STOPPED_BY_USER: "stopped",
         PodState.STOPPED_BY_RUNPOD: "stopped by RunPod",
     }[seen.state]
-    return why + detail
 
 
 __all__ = ["RunningPod", "Seen", "StackPod", "StopResult", "with_user"]

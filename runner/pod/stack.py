@@ -31,7 +31,7 @@ INSTALL_HINT = (
 
 @dataclass(frozen=True)
 class StackOutputs:
-    """The stack outputs (README: "Outputs"). Only pod_id is required; the rest falls back to safe defaults."""
+    """The stack outputs (docs/reference/stack.md). Only pod_id is required; the rest falls back to safe defaults."""
 
     stack: str
     pod_id: str

@@ -300,13 +300,16 @@ def announce(pin_id: str, what: str = "pod") -> Callable[[Outcome, HostKey], Non
     one the pod printed in its log, or `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on it)."""
 
     def said(outcome: Outcome, key: HostKey) -> None:
+        from runner import output
+
         if outcome == "pinned":
-            say(
-                f"[runner] first connection to {what} {pin_id}: pinned its SSH host key {key.key_type} {key.fingerprint}"
-            )
+            if not output.quiet:  # -q: a first pin is progress, like ssh's own "Permanently added" line
+                output.say(
+                    f"first connection to {what} {pin_id}: pinned its SSH host key {key.key_type} {key.fingerprint}"
+                )
         elif outcome == "repinned":
-            say(
-                f"[runner] {what} {pin_id} restarted with a NEW SSH host key {key.key_type} {key.fingerprint}; "
+            output.say(
+                f"{what} {pin_id} restarted with a NEW SSH host key {key.key_type} {key.fingerprint}; "
                 "pinned it (this pod does not keep its key across restarts: `pulumi up` gives it the start "
                 "command that does)"
             )

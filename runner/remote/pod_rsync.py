@@ -1,6 +1,6 @@
 """rsync to the pod over the system ssh: its command line, the pinned target, and the speculative start.
 
-runner/companions/sync.py decides where to go (README "`runner sync`"); this module builds what runs:
+runner/companions/sync.py decides where to go (docs/guide/data.md); this module builds what runs:
 rsync with `-e 'ssh <exactly the pinned key> <this start's control master>'` (runner/remote/openssh.py,
 runner/remote/controlmaster.py) and --rsync-path's wrapper. speculate() starts rsync on the pin of
 the pod's last start before the API has answered, its output held back (runner/remote/rsync.py

@@ -1,4 +1,4 @@
-"""One SSH connection to the pod (or a --host machine), over paramiko (README: "How the runner talks to the pod").
+"""One SSH connection to the pod (or a --host machine), over paramiko (docs/internals/ssh.md).
 
 Everything the runner does on the pod goes through `SshConnection`: run a command, stream a script
 to bash (shell.SCRIPT_COMMAND), follow the training log from a byte offset, read a file, forward a local port.

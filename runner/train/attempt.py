@@ -75,7 +75,7 @@ class _Following(FollowEvents[Shell]):
 
     def reconnected(self, conn: Shell, offset: int) -> None:
         self.conn = conn
-        self.say(f"reconnected; following the log from byte {offset}")
+        self.say("reconnected")
 
 
 def _first_connection(events: _Following, stop_event: threading.Event) -> Shell | Interrupted | Lost:

@@ -18,14 +18,15 @@ import sys
 import threading
 from collections.abc import Callable
 
-from runner import termtext
+from runner import output, termtext
 from runner.errors import RunnerError, redact
 from runner.remote.shell import Shell
 from runner.train.accounting import StepProgress
 from runner.train.events import Launched
 from runner.train.losscurve import LossCurve
 
-CLEAR_LINE = "\r\x1b[K"  # back to the line's start, erase it
+CLEAR_LINE = output.CLEAR_LINE
+_is_terminal = output.is_terminal
 
 
 def complete_utf8(data: bytes) -> str:
@@ -39,20 +40,28 @@ def complete_utf8(data: bytes) -> str:
 
 
 class Console:
-    """Training log lines on stdout; the runner's own messages on stderr, secrets scrubbed."""
+    """Training log lines on stdout; the runner's own messages on stderr (runner/output.py), secrets
+    scrubbed. With -q the progress lines before the first attempt starts are left out."""
 
-    def __init__(self, secrets: tuple[str, ...] = ()):
+    def __init__(self, secrets: tuple[str, ...] = (), lines: output.Lines | None = None):
         self.secrets = secrets
+        self.lines = lines or output.LINES
+        self.started = False  # the first attempt's boundary line was printed (-q shows from there on)
         self._shown = ""  # the unfinished log line as far as the terminal shows it
         self._lock = threading.RLock()  # the API poll's thread says things too
 
     def say(self, message: str) -> None:
         with self._lock:
-            shared = bool(self._shown) and termtext.is_terminal(sys.stderr)
+            if output.quiet and not self.started and not message.lower().startswith("warning"):
+                return
+            text = redact(message, self.secrets)
+            if isinstance(message, output.Waiting):
+                text = message.retold(text)
+            shared = bool(self._shown) and _is_terminal(sys.stderr)
             if shared:  # the same terminal: the bar makes room, then comes back
                 sys.stdout.write(CLEAR_LINE)
                 sys.stdout.flush()
-            termtext.say(f"[runner] {redact(message, self.secrets)}")
+            self.lines.say(text)
             if shared:
                 sys.stdout.write(self._shown.rsplit("\r", 1)[-1])
                 sys.stdout.flush()
@@ -60,6 +69,7 @@ class Console:
     def log_line(self, text: str) -> None:
         text = termtext.for_stream(text, sys.stdout)
         with self._lock:
+            self.lines.clear()  # a wait line on the same terminal makes room for the log
             if self._shown:
                 shown, self._shown = self._shown, ""
                 if text.startswith(shown):
@@ -68,6 +78,7 @@ class Console:
                     sys.stdout.write(CLEAR_LINE)  # the log says otherwise: replace it
             sys.stdout.write(text + "\n")
             sys.stdout.flush()
+            self.lines.redraw()
 
     def partial(self, data: bytes) -> None:
         """The unfinished last log line so far: on a terminal, show what is new of it."""
@@ -82,6 +93,7 @@ class Console:
             else:
                 new = CLEAR_LINE + text
             if new:
+                self.lines.clear()
                 sys.stdout.write(new)
                 sys.stdout.flush()
             self._shown = text

@@ -24,7 +24,7 @@ class TrainOptions:
     # Detached from the stack's pod (--detach, Ctrl-C): leave a background watcher on this machine
     # (runner/watcher/background.py); off with --no-watch or RUNNER_WATCH=0, and inside a watcher itself.
     spawn_watcher: bool = True
-    # No GPU for the pod (spot or on-demand): keep trying this long, with backoff (0: exit 4 at once).
+    # No GPU for the pod (spot or on-demand): keep trying this long, with backoff (0: fail at once).
     wait_for_capacity_s: float = 0.0
 
     @classmethod

@@ -46,6 +46,7 @@ from typing import Protocol
 
 from infra.advice import SPOT_FALLBACK
 from runner.errors import EXIT_POD, PodGone, PodNoCapacity, RunnerError, SpotUnavailableError
+from runner.output import plural
 from runner.paths import StatePaths
 from runner.pod.claim import claim_recovery
 from runner.train.events import RECOVERABLE, RECOVERED_ELSEWHERE, Decision, Interrupted, StopCause
@@ -70,7 +71,7 @@ class Recovery(Protocol):
 
 
 class ReportAndExit:
-    """No automatic recovery: say what happened and how to resume, exit 4."""
+    """No automatic recovery: say what happened and how to resume, ExitCode.POD."""
 
     def decide(self, interruption: Interrupted, target: Target, run: RunContext) -> Decision:
         ckpt = interruption.checkpoint or run.last_checkpoint
@@ -106,7 +107,7 @@ class AutoRecovery:
                 False,
                 EXIT_POD,
                 (
-                    f"{interruption.message}. Not recovering: this run already recovered {done} time(s), the limit set by "
+                    f"{interruption.message}. Not recovering: this run already recovered {plural(done, 'time')}, the limit set by "
                     f"--max-recoveries {self.max_recoveries}. The checkpoints are on the volume. {resume} "
                     "(add --max-recoveries N to allow more)."
                 ),

@@ -37,7 +37,7 @@ SKIPPED_WARNING = "warning: skipped incomplete checkpoint "  # remote/podside/la
 
 
 class LaunchError(UsageError):
-    """The pod-side launcher refused to start (its `error:` line says why); exit 2."""
+    """The pod-side launcher refused to start (its `error:` line says why); ExitCode.USAGE."""
 
 
 def launcher_env(

@@ -30,7 +30,7 @@ _CHECK_REMOTE = "runner-check"
 
 
 class RepoCheckError(UsageError):
-    """The training repo, branch or files are not what the pod needs (exit 2, nothing started)."""
+    """The training repo, branch or files are not what the pod needs (ExitCode.USAGE, nothing started)."""
 
 
 def mask_url(url: str) -> str:

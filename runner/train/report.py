@@ -6,6 +6,7 @@ import shlex
 from datetime import datetime
 from typing import NamedTuple
 
+from runner.output import duration, plural
 from runner.settings import Settings
 from runner.train import losscurve
 from runner.train.endwatch import LOST
@@ -20,15 +21,6 @@ def stack_flag(settings: Settings) -> str:
     if settings.sources.get("PULUMI_STACK") != "command line":
         return ""
     return f" --stack {shlex.quote(settings.stack)}"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    s = int(round(seconds))
-    h, rest = divmod(s, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h {m:02d}m {s:02d}s" if h else (f"{m}m {s:02d}s" if m else f"{s}s")
 
 
 def iso_seconds(start: str | None, end: str | None) -> float | None:
@@ -92,18 +84,27 @@ def accounting_rows(r: RunRecord, target: Target) -> list[tuple[str, str]]:
     n = len(r.attempts)
     if n > 1 or r.preemptions:
         rows.append(
-            ("attempts", f"{n} ({r.preemptions or 0} preemption(s), {r.recoveries or 0} automatic recovery(ies))")
+            (
+                "attempts",
+                f"{n} ({plural(r.preemptions or 0, 'preemption')}, "
+                f"{plural(r.recoveries or 0, 'automatic recovery', 'automatic recoveries')})",
+            )
         )
     if r.steps_lost or r.seconds_lost:
         rows.append(
             (
                 "lost",
-                f"{r.steps_lost or 0} step(s), {duration(r.seconds_lost)} of training redone "
+                f"{plural(r.steps_lost or 0, 'step')}, {duration(r.seconds_lost)} of training redone "
                 "after resumes (work since the last checkpoint)",
             )
         )
     if target.kind == TargetKind.POD and r.gpu_hours is not None:
-        rows.append(("GPU time", f"{r.gpu_hours:.4f} GPU-hours ({duration(r.pod_seconds)} x {r.gpu_count} GPU)"))
+        rows.append(
+            (
+                "GPU time",
+                f"{r.gpu_hours:.4f} GPU-hours ({duration(r.pod_seconds)} of pod time x {plural(r.gpu_count or 1, 'GPU')})",
+            )
+        )
     return rows
 
 
@@ -137,14 +138,14 @@ def summary(
     say(f"{verdict}: exit code {code}")
     rows = [
         ("run", f"{launched.run_id} (attempt {launched.attempt}) on {target.label}"),
-        ("duration", duration(took)),
+        ("trained", f"{duration(took)} (attempt {launched.attempt}, from its start to its end)"),
         ("checkpoint", ended.checkpoint or "none saved"),
     ]
     rows += accounting_rows(r, target)
     if target.kind == TargetKind.POD:
         rows.append(("cost", cost_text(r, target, prices)))
         rows.append(("pod", stop.text))
-    rows.append(("log", f"{launched.log} (from byte {launched.log_offset})"))
+    rows.append(("log", launched.log))
     rows_out(say, rows)
     for line in losscurve.chart(loss or []):
         say(f"  {line}")

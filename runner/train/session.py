@@ -207,6 +207,7 @@ class TrainSession:
         key = (launched.run_id, launched.attempt)
         if key not in self._announced:
             self._announced.add(key)
+            self.console.started = True  # -q shows the run from here on
             self.say(report.announce_line(self.target, launched, self.target.market))
 
     def _budget(self) -> Interrupted | None:
@@ -231,10 +232,11 @@ class TrainSession:
         launch (preempted or stopped under a dropped launch: the SSH drop's API check says so): that
         interruption is returned, and recovery decides as for a running attempt."""
         t = self.target
-        self.say(
-            f"launching run {self.run_id}: config {self.cfg.rel_path}, repo {mask_url(env[pc.Inputs.REPO_URL])} "
-            f"({env[pc.Inputs.REPO_BRANCH]}), workspace {t.workspace}"
-        )
+        if not recovering:  # a relaunch's line is its attempt boundary
+            self.say(
+                f"launching run {self.run_id}: config {self.cfg.rel_path}, repo {mask_url(env[pc.Inputs.REPO_URL])} "
+                f"({env[pc.Inputs.REPO_BRANCH]}), workspace {t.workspace}"
+            )
         try:
             known = max((a.attempt for a in self.record.attempts), default=0)
             started = launch_surviving_drops(
@@ -272,9 +274,6 @@ class TrainSession:
             else:
                 self.say(f"run {launched.run_id} attempt {launched.attempt} is already running; attaching to it")
             self.ledger.adopt(launched.run_id, self.say)
-        else:
-            resume = f", resuming from {launched.resume_from}" if launched.resume_from else ", from scratch"
-            self.say(f"started run {launched.run_id} attempt {launched.attempt}{resume}")
         for skipped in launched.raw.get(pc.ResultKey.SKIPPED_CHECKPOINTS) or []:
             self.say(f"skipped incomplete checkpoint {skipped}")
         self.ledger.launched(launched, t, recovered=self._recovered, detected_at=self.detected_at, say=self.say)

@@ -21,7 +21,7 @@ from runner.errors import UsageError
 
 
 class ConfigError(UsageError):
-    """The training config is missing or unusable (exit 2, nothing started)."""
+    """The training config is missing or unusable (ExitCode.USAGE, nothing started)."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The network volume without a pod: RunPod's S3-compatible API (README: "The volume without a pod (S3)").
+"""The network volume without a pod: RunPod's S3-compatible API (docs/guide/data.md).
 
 Modules: config (is S3 available for this stack, endpoint, keys; no boto3), s3 (the boto3 client and our
 typed errors), listing (the careful pager), plan (the incremental diff), transfer (parallel, multipart,
@@ -69,7 +69,7 @@ def read_file(settings, outputs, path: str) -> bytes | None:
     """The bytes of one file on the volume through S3, or None when the file is not there or S3 is not
     available for this stack (no keys / data center without it). `path` is as the pod sees it
     (e.g. <workspace>/.runner/self_stop.json) or relative to the workspace. No pod, no RunPod API call.
-    Raises VolumeError (exit 5) when S3 is configured but fails (keys rejected, clock, network)."""
+    Raises VolumeError (ExitCode.API) when S3 is configured but fails (keys rejected, clock, network)."""
     from runner.volume.s3_config import Unavailable, resolve
 
     found = resolve(settings, outputs)

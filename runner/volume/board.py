@@ -17,9 +17,10 @@ from typing import Any
 
 from remote.podside.contract import VolumePaths
 from runner.errors import UsageError
+from runner.output import plural
 from runner.safepath import UnsafeName, local_path
 from runner.termtext import VALUE, for_stream, say
-from runner.volume.s3_config import Unavailable, VolumeS3, say_hint_once
+from runner.volume.s3_config import Unavailable, VolumeS3
 from runner.volume.s3_config import resolve as resolve_s3
 
 INSTALL = "pip install tensorboard"
@@ -42,11 +43,9 @@ class S3Files:
 
 
 def available(settings, outputs) -> VolumeS3 | None:
+    """The volume through S3, or None (tensorboard's error then says why S3 is not there)."""
     found = resolve_s3(settings, outputs)
-    if isinstance(found, Unavailable):
-        say_hint_once(found, "TensorBoard of a stopped pod's run", settings)
-        return None
-    return found
+    return None if isinstance(found, Unavailable) else found
 
 
 def fetch_events(client, vs: VolumeS3, logdir: str, cache: Path) -> int:
@@ -104,7 +103,7 @@ def serve_local(
         )
     chosen = port or DEFAULT_PORT
     print(
-        f"TensorBoard (on this machine; the pod is stopped; {count} event file(s) of "
+        f"TensorBoard (on this machine; the pod is stopped; {plural(count, 'event file')} of "
         f"{for_stream(source.logdir, sys.stdout, VALUE)} fetched "
         f"through RunPod's S3 API into {cache}):\n    http://localhost:{chosen}/",
         flush=True,

@@ -133,6 +133,12 @@ def resolve(settings, outputs) -> VolumeS3 | Unavailable:
     )
 
 
+def why_not(settings, outputs) -> str:
+    """Why RunPod's S3 API cannot reach the stack's volume (for an error that says what S3 would give)."""
+    found = resolve(settings, outputs)
+    return found.detail if isinstance(found, Unavailable) else "it is set up"
+
+
 _said: dict[int, tuple[Any, set[str]]] = {}  # id(settings) -> (weakref to it, hints given)
 
 

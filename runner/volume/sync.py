@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runner.errors import EXIT_INTERRUPTED, UsageError
+from runner.output import plural
 from runner.termtext import say as _say
 from runner.volume.plan import Manifest, make_plan, walk
 from runner.volume.s3_config import Unavailable, VolumeS3, resolve, say_hint_once
@@ -53,7 +54,7 @@ def sync_via_s3(
     plan = make_plan(local, remote, prefix, manifest.entries, delete=delete)
     _say(
         f"sync {source}/ -> {dest}/ through RunPod's S3 API (volume {vs.bucket}, {vs.region}; no pod started): "
-        f"{len(plan.uploads)} file(s) to upload ({plan.upload_bytes / 1e6:.1f} MB), {len(plan.unchanged)} unchanged"
+        f"{plural(len(plan.uploads), 'file')} to upload ({plan.upload_bytes / 1e6:.1f} MB), {len(plan.unchanged)} unchanged"
         + (f", {len(plan.deletes)} to delete" if delete else "")
     )
     if dry_run:

@@ -16,10 +16,13 @@ from runner.volume.s3_config import Unavailable, VolumeS3, resolve, say_hint_onc
 TAIL_CHUNK = 64 * 1024
 
 
-def _volume(settings, outputs, what: str) -> VolumeS3 | None:
+def _volume(settings, outputs, what: str, *, hint: bool = True) -> VolumeS3 | None:
+    """The volume through S3; None when unavailable, after saying once what S3 would give (unless the
+    caller's own error will say it: `hint=False`)."""
     found = resolve(settings, outputs)
     if isinstance(found, Unavailable):
-        say_hint_once(found, what, settings)
+        if hint:
+            say_hint_once(found, what, settings)
         return None
     return found
 
@@ -44,7 +47,7 @@ def tail_via_s3(client, key: str, n: int) -> tuple[list[bytes], int] | None:
 
 def print_log(settings, outputs, lines: int, follow: bool) -> int | None:
     """The end of the run's log from the volume; None when S3 is not available (the caller says why not)."""
-    vs = _volume(settings, outputs, "reading the log of a stopped pod")
+    vs = _volume(settings, outputs, "reading the log of a stopped pod", hint=False)  # logs' error says it
     if vs is None:
         return None
     from runner.volume.s3 import VolumeClient

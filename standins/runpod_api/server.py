@@ -1,7 +1,7 @@
 """The fake RunPod API as a real HTTP server on 127.0.0.1, plus the test-control surface.
 
 FakeRunPod is what the `fake_runpod` fixture yields; the same controls are served over HTTP under
-/_fake/ for subprocesses (see the README, "The fake RunPod API").
+/_fake/ for subprocesses (see docs/internals/runpod-api.md, "The fake RunPod API").
 """
 
 from __future__ import annotations

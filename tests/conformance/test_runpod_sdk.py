@@ -142,5 +142,5 @@ def test_pod_list_pages_through_the_sdk_pagination_reader(sdk, fake_runpod):
     everything = run(run_rest_paginated_request_async("/v2/pods", "pods", api_key=fake_runpod.api_key))
     assert [p["id"] for p in everything] == ids
     # The SDK's own get_pods() reads one page only (it does not use its pagination reader): an SDK
-    # limitation, recorded in the README; our client follows every page.
+    # limitation, recorded in docs/internals/runpod-api.md; our client follows every page.
     assert [p["id"] for p in sdk.get_pods()] == ids[:2]

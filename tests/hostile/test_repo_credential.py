@@ -16,9 +16,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from runner.train.remote_launch import launcher_env
 
 from remote.podside.credential import split_url
+from runner.train.remote_launch import launcher_env
 from tests.remote_harness import PodSandbox, git, write_executable
 
 USER, TOKEN = "trainer", "ghp_S3CRETtoken0123456789"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.exitcodes import ExitCode
 from runner.settings import KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,14 +125,14 @@ def verdicts(report: dict) -> dict[int, str]:
 
 def test_without_a_key_it_says_what_it_needs_and_calls_nothing(live: LiveCheck):
     proc = live.run(with_key=False)
-    assert proc.returncode == 2
+    assert proc.returncode == ExitCode.USAGE
     assert "needs RUNPOD_API_KEY" in proc.stderr and "Nothing was called" in proc.stderr
     assert live.fake.requests == []
 
 
 def test_the_lifecycle_needs_an_explicit_cap(live: LiveCheck):
     proc = live.run("--lifecycle")
-    assert proc.returncode == 2 and "--max-spend" in proc.stderr
+    assert proc.returncode == ExitCode.USAGE and "--max-spend" in proc.stderr
     assert live.fake.requests == []
 
 
@@ -181,7 +182,7 @@ def test_graphql_retired_confirms_assumption_10_and_the_lifecycle_goes_on_demand
 def test_a_pod_key_refused_for_its_own_stop_refutes_8_and_the_check_stops_the_pod_itself(live: LiveCheck, containers):
     live.fake.refuse_pod_key_stops()
     code, report, err = live.report(*LIFECYCLE)
-    assert code == 1 and not report["passed"], (report, err)
+    assert code == ExitCode.FAILED and not report["passed"], (report, err)
     evidence = next(a["evidence"] for a in report["assumptions"] if a["number"] == 8)
     assert verdicts(report)[8] == "refuted" and "was still RUNNING" in evidence
     assert "rt-livecheck self-stop: HTTP 403" in containers.output()
@@ -192,13 +193,13 @@ def test_a_pod_key_refused_for_its_own_stop_refutes_8_and_the_check_stops_the_po
 
 def test_self_stop_after_needs_the_lifecycle(live: LiveCheck):
     proc = live.run("--self-stop-after", "5")
-    assert proc.returncode == 2 and "--self-stop-after goes with --lifecycle" in proc.stderr
+    assert proc.returncode == ExitCode.USAGE and "--self-stop-after goes with --lifecycle" in proc.stderr
     assert live.fake.requests == []
 
 
 def test_a_cap_too_small_creates_nothing(live: LiveCheck):
     code, report, _ = live.report("--lifecycle", "--max-spend", "0.001")
-    assert code == 2
+    assert code == ExitCode.USAGE
     step = next(s for s in report["steps"] if s["name"] == "spending cap")
     assert not step["ok"] and "raise --max-spend to at least" in step["detail"]
     assert live.fake.billable_calls() == [] and live.fake.live_pods() == []
@@ -276,7 +277,7 @@ def test_a_rejected_key_exits_5(live: LiveCheck):
     env = live.env()
     env["RUNPOD_API_KEY"] = "rpa_revoked_key_0123456789"
     proc = subprocess.run(live.argv("--json"), env=env, cwd=live.cwd, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 5
+    assert proc.returncode == ExitCode.API
     assert json.loads(proc.stdout)["steps"][0] == {"name": "API key", "ok": False, "detail": proc_detail(proc)}
     assert "rpa_revoked_key_0123456789" not in proc.stdout + proc.stderr
 

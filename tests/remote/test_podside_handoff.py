@@ -22,6 +22,7 @@ import pytest
 from remote.podside import handoff, tmuxsession
 from remote.podside.bundle import program_bytes, program_digest
 from remote.podside.contract import BANNER, PlanKey
+from standins.private_tmux import private_tmux_env
 from tests.remote_harness import PodSandbox, wait_for, write_executable
 
 # Runs instead of git for the first fetch/clone of a launch when RT_TEST_GIT_HOOK is set: waits
@@ -205,8 +206,7 @@ def _start_waiting_supervisor(pod: PodSandbox, token: str, launcher_pid: int) ->
     runner_dir(pod).mkdir(parents=True, exist_ok=True)
     pyz.write_bytes(program_bytes())
     argv = [sys.executable, str(pyz), "supervise", "./supervise.json", token, str(launcher_pid)]
-    env = {**os.environ, "TMUX_TMPDIR": str(pod.tmux_tmpdir)}
-    env.pop("TMUX", None)
+    env = private_tmux_env(pod.tmux_tmpdir)
     out = subprocess.run(
         [
             "tmux",

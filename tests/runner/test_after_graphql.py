@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from runner.exitcodes import ExitCode
 from runner.paths import StatePaths
 from runner.pod.pod import StackPod
 from runner.pod.stack import StackOutputs
@@ -44,7 +45,7 @@ def test_train_on_a_stopped_spot_pod_without_fallback_exits_4_and_says_what_to_s
 
     res = env.run("train", "--config", CONFIG)
 
-    assert res.code == 4, res.err  # the pod's problem, not "API error" (5)
+    assert res.code == ExitCode.POD, res.err  # the pod's problem, not "API error" (5)
     assert "retired its GraphQL API" in res.err and "cannot be resumed as a spot pod" in res.err
     assert "pulumi config set spotFallback on-demand" in res.err and "maxOnDemandPricePerGpu" in res.err
     assert "RunPod API error" not in res.err
@@ -158,7 +159,7 @@ def test_a_preemption_without_graphql_under_fallback_fail_exits_4_not_5(long_env
     preempt(env)
     res = env.finish(run, timeout=60)
 
-    assert res.code == 4, res.err
+    assert res.code == ExitCode.POD, res.err
     assert "retired its GraphQL API" in res.err and "spot_fallback is 'fail'" in res.err
     assert "spotFallback on-demand" in res.err and "RunPod API error" not in res.err
     assert env.stub.up_calls() == [] and env.pod.status == "EXITED" and env.pod.start_count == 1
@@ -181,7 +182,7 @@ def test_a_runner_stop_without_graphql_is_a_stop_not_a_preemption(long_env):
     env.sshd.drop_connections()
     res = env.finish(run, timeout=60)
 
-    assert res.code == 4, res.err
+    assert res.code == ExitCode.POD, res.err
     assert (
         "was stopped (by you, `runner stop`, or itself)" in res.err
         and "preempted" not in res.err.split("was stopped")[0]

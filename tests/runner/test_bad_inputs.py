@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from runner.exitcodes import ExitCode
 from tests.remote_harness import git
 from tests.runner.train_harness import TrainEnv, smoke_config, train_env  # noqa: F401
 
@@ -109,53 +110,77 @@ class Case:
 TRAIN = ("train", "--config", CONFIG)
 CASES = [
     # the SSH key: loaded for real before anything else
-    Case("key-missing", TRAIN, 2, "no-such-key does not exist", missing_key),
-    Case("key-passphrase", TRAIN, 2, "protected by a passphrase", passphrase_key),
-    Case("key-damaged", TRAIN, 2, "it is damaged", damaged_key),
-    Case("key-header-only", TRAIN, 2, "it is damaged", header_only_key),
-    Case("key-dsa", TRAIN, 2, "is a DSA key, a type the runner cannot use", dsa_key),
-    Case("key-public", TRAIN, 2, "points at a public key", public_key),
-    Case("sync-key-passphrase", ("sync",), 2, "protected by a passphrase", passphrase_key),
+    Case("key-missing", TRAIN, ExitCode.USAGE, "no-such-key does not exist", missing_key),
+    Case("key-passphrase", TRAIN, ExitCode.USAGE, "protected by a passphrase", passphrase_key),
+    Case("key-damaged", TRAIN, ExitCode.USAGE, "it is damaged", damaged_key),
+    Case("key-header-only", TRAIN, ExitCode.USAGE, "it is damaged", header_only_key),
+    Case("key-dsa", TRAIN, ExitCode.USAGE, "is a DSA key, a type the runner cannot use", dsa_key),
+    Case("key-public", TRAIN, ExitCode.USAGE, "points at a public key", public_key),
+    Case("sync-key-passphrase", ("sync",), ExitCode.USAGE, "protected by a passphrase", passphrase_key),
     # settings
-    Case("api-key-placeholder", TRAIN, 2, "still the example placeholder", setenv("RUNPOD_API_KEY", "<your-key>")),
-    Case("repo-url-missing", TRAIN, 2, "set REPO_URL", delenv("REPO_URL")),
-    Case("branch-invalid", TRAIN, 2, "'a..b' is not a valid git branch name", setenv("REPO_BRANCH", "a..b")),
-    Case("branch-option", TRAIN, 2, "'-x' is not a valid git branch name", setenv("REPO_BRANCH", "-x")),
-    Case("branch-not-on-remote", TRAIN, 2, "branch 'nope' does not exist in", setenv("REPO_BRANCH", "nope")),
+    Case(
+        "api-key-placeholder",
+        TRAIN,
+        ExitCode.USAGE,
+        "still the example placeholder",
+        setenv("RUNPOD_API_KEY", "<your-key>"),
+    ),
+    Case("repo-url-missing", TRAIN, ExitCode.USAGE, "set REPO_URL", delenv("REPO_URL")),
+    Case(
+        "branch-invalid", TRAIN, ExitCode.USAGE, "'a..b' is not a valid git branch name", setenv("REPO_BRANCH", "a..b")
+    ),
+    Case("branch-option", TRAIN, ExitCode.USAGE, "'-x' is not a valid git branch name", setenv("REPO_BRANCH", "-x")),
+    Case(
+        "branch-not-on-remote", TRAIN, ExitCode.USAGE, "branch 'nope' does not exist in", setenv("REPO_BRANCH", "nope")
+    ),
     Case(
         "session-invalid",
         TRAIN,
-        2,
+        ExitCode.USAGE,
         "RT_SESSION 'a b;rm' is not a valid tmux session name",
         setenv("RT_SESSION", "a b;rm"),
     ),
-    Case("start-timeout-not-a-number", TRAIN, 2, "POD_START_TIMEOUT", setenv("POD_START_TIMEOUT", "soon")),
+    Case("start-timeout-not-a-number", TRAIN, ExitCode.USAGE, "POD_START_TIMEOUT", setenv("POD_START_TIMEOUT", "soon")),
     # the config and the training script, as the pod would clone them
-    Case("config-missing", ("train", "--config", "configs/nope.yaml"), 2, "config configs/nope.yaml not found"),
+    Case(
+        "config-missing",
+        ("train", "--config", "configs/nope.yaml"),
+        ExitCode.USAGE,
+        "config configs/nope.yaml not found",
+    ),
     Case(
         "config-not-committed",
         ("train", "--config", "configs/draft.yaml"),
-        2,
+        ExitCode.USAGE,
         "configs/draft.yaml is not in branch main",
         uncommitted_config,
     ),
     Case(
         "config-not-pushed",
         ("train", "--config", "configs/local-only.yaml"),
-        2,
+        ExitCode.USAGE,
         "configs/local-only.yaml is not in branch main as pushed to",
         committed_not_pushed,
     ),
-    Case("train-script-not-committed", TRAIN, 2, "remote/new_train.py is not in branch main", script_not_committed),
+    Case(
+        "train-script-not-committed",
+        TRAIN,
+        ExitCode.USAGE,
+        "remote/new_train.py is not in branch main",
+        script_not_committed,
+    ),
     # flags
     Case(
-        "workspace-relative", ("train", "--config", CONFIG, "--workspace", "ws"), 2, "--workspace must be an absolute"
+        "workspace-relative",
+        ("train", "--config", CONFIG, "--workspace", "ws"),
+        ExitCode.USAGE,
+        "--workspace must be an absolute",
     ),
     # the stack
-    Case("no-stack-outputs", TRAIN, 3, "pulumi up", no_outputs),
+    Case("no-stack-outputs", TRAIN, ExitCode.STACK, "pulumi up", no_outputs),
     # sync
-    Case("sync-path-missing", ("sync", "does-not-exist"), 2, "does not exist"),
-    Case("sync-path-not-a-dir", ("sync", "file.txt"), 2, "is not a directory", data_file),
+    Case("sync-path-missing", ("sync", "does-not-exist"), ExitCode.USAGE, "does not exist"),
+    Case("sync-path-not-a-dir", ("sync", "file.txt"), ExitCode.USAGE, "is not a directory", data_file),
 ]
 
 
@@ -180,7 +205,7 @@ def test_allow_unpushed_turns_the_tree_check_into_a_warning(train_env, monkeypat
     script_not_committed(env, monkeypatch)
     res = env.run(*TRAIN, "--allow-unpushed")
     assert "warning: remote/new_train.py is not in branch main" in res.err
-    assert res.code == 2 and "training script" in res.err and "not found" in res.err  # the pod's own check
+    assert res.code == ExitCode.USAGE and "training script" in res.err and "not found" in res.err  # the pod's own check
 
 
 def test_a_remote_not_reachable_from_here_is_a_warning_not_an_error(train_env, monkeypatch):

@@ -11,6 +11,7 @@ import pytest
 
 from runner import cli
 from runner.errors import PodGone, StackError
+from runner.exitcodes import ExitCode
 from runner.settings import KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +69,8 @@ def test_top_level_help_lists_commands_and_exit_codes(capsys):
 def test_every_command_has_description_and_examples(capsys, name):
     out = help_text(capsys, [name, "--help"])
     assert "examples:" in out and f"python -m runner {name}" in out
-    assert "exit codes:" in out
+    assert "exit codes: `python -m runner --help` lists them." in out  # listed once, at the top
+    assert "130" not in out
     description = out.split("\n\n")[1]
     assert len(description) > 40
 
@@ -107,13 +109,12 @@ def test_module_entry_point_runs():
         ["tensorboard", "--port", "70000"],
         ["logs", "-n", "lots"],
         ["frobnicate"],
-        [],
     ],
 )
-def test_bad_arguments_exit_2_without_running(project, recorder, capsys, argv):
+def test_bad_arguments_exit_with_the_usage_code_without_running(project, recorder, capsys, argv):
     with pytest.raises(SystemExit) as e:
         cli.main(argv)
-    assert e.value.code == 2
+    assert e.value.code == ExitCode.USAGE
     assert recorder.calls == []
     assert "usage:" in capsys.readouterr().err
 
@@ -121,7 +122,7 @@ def test_bad_arguments_exit_2_without_running(project, recorder, capsys, argv):
 def test_dispatch_passes_parsed_args_and_settings(project, recorder):
     (project / ".runpod.env").write_text(f"RUNPOD_API_KEY={KEY}\nPULUMI_STACK=filestack\n")
     (project / ".runpod.env").chmod(0o600)
-    recorder.result = 7
+    recorder.result = 7  # whatever run() returns is the exit code (train: training's own)
     code = cli.main(
         [
             "train",
@@ -174,7 +175,7 @@ def test_host_spec_forms():
 
 def test_missing_module_is_visible_not_hidden(project, monkeypatch, capsys):
     monkeypatch.setitem(cli.COMMANDS, "status", "runner._no_such_module_for_tests")
-    assert cli.main(["status"]) == 2
+    assert cli.main(["status"]) == ExitCode.USAGE
     err = capsys.readouterr().err
     assert "not implemented yet" in err and "runner/_no_such_module_for_tests.py" in err
 
@@ -194,7 +195,7 @@ def test_runner_error_prints_message_and_exit_code(project, recorder, capsys):
     (project / ".runpod.env").write_text(f"RUNPOD_API_KEY={KEY}\n")
     (project / ".runpod.env").chmod(0o600)
     recorder.result = PodGone(f"pod p1 is gone (key was {KEY})")
-    assert cli.main(["status"]) == 4
+    assert cli.main(["status"]) == ExitCode.POD
     err = capsys.readouterr().err
     assert err.startswith("error: pod p1 is gone") and "Traceback" not in err
     assert KEY not in err and "***" in err
@@ -205,16 +206,16 @@ def test_debug_shows_the_traceback_and_keeps_the_exit_code(project, recorder, ca
     (project / ".runpod.env").write_text(f"RUNPOD_API_KEY={KEY}\n")
     (project / ".runpod.env").chmod(0o600)
     recorder.result = StackError(f"boom (key {KEY})")
-    assert cli.main(["--debug", "status"]) == 3
+    assert cli.main(["--debug", "status"]) == ExitCode.STACK
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and "StackError" in err
     assert err.rstrip().endswith("error: boom (key ***)") and KEY not in err
     recorder.result = PodGone("gone")
-    assert cli.main(["status", "--debug"]) == 4
+    assert cli.main(["status", "--debug"]) == ExitCode.POD
     from backends.runpod.errors import AuthError
 
     recorder.result = AuthError("401 unauthorized")
-    assert cli.main(["--debug", "status"]) == 5
+    assert cli.main(["--debug", "status"]) == ExitCode.API
     assert "Traceback" in capsys.readouterr().err
 
 
@@ -224,17 +225,17 @@ def test_keyboard_interrupt_exits_130(project, recorder, capsys):
     assert "interrupted" in capsys.readouterr().err
 
 
-def test_raw_runpod_errors_become_exit_5(project, recorder, capsys):
+def test_raw_runpod_errors_become_the_api_code(project, recorder, capsys):
     from backends.runpod.errors import AuthError
 
     recorder.result = AuthError("Unauthorized", status=401)
-    assert cli.main(["status"]) == 5
+    assert cli.main(["status"]) == ExitCode.API
     assert "RUNPOD_API_KEY" in capsys.readouterr().err
 
 
 def test_settings_error_before_dispatch(project, recorder, capsys):
     (project / ".runpod.env").write_text("not a setting line\n")
-    assert cli.main(["status"]) == 2
+    assert cli.main(["status"]) == ExitCode.USAGE
     assert recorder.calls == []
     assert ".runpod.env:1" in capsys.readouterr().err
 
@@ -273,15 +274,15 @@ def test_stop_command_on_gone_pod(stop_env, capsys):
 def test_missing_api_key_spends_nothing_and_calls_nothing(stop_env, monkeypatch, capsys):
     fake, _ = stop_env
     monkeypatch.delenv("RUNPOD_API_KEY")
-    assert cli.main(["stop"]) == 2
+    assert cli.main(["stop"]) == ExitCode.USAGE
     assert "set RUNPOD_API_KEY" in capsys.readouterr().err
     assert fake.requests == [] and fake.billable_calls() == []
 
 
-def test_no_stack_outputs_is_exit_3(stop_env, stub_pulumi, capsys):
+def test_no_stack_outputs_is_the_stack_code(stop_env, stub_pulumi, capsys):
     fake, _ = stop_env
     stub_pulumi.set(outputs={})
-    assert cli.main(["stop"]) == 3
+    assert cli.main(["stop"]) == ExitCode.STACK
     assert "pulumi up" in capsys.readouterr().err
     assert fake.billable_calls() == []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from runner.train.console import Console
 
@@ -15,7 +16,7 @@ class Terminal(io.StringIO):
 
     def screen(self) -> list[str]:
         lines, row, col = [""], 0, 0
-        text = self.getvalue().replace("\x1b[K", "\0")
+        text = re.sub(r"\x1b\[[0-9;]*m", "", self.getvalue()).replace("\x1b[K", "\0")  # colours are invisible
         for ch in text:
             if ch == "\n":
                 lines.append("")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 from remote.podside.sshsessions import ssh_connections, tcp_sockets
+from runner.exitcodes import ExitCode
 from runner.pod.early_link import EarlyLink
 from runner.remote.hostkeys import HostKeyStore
 from runner.settings import load_settings
@@ -117,7 +118,7 @@ def test_bad_input_after_the_background_connect_leaves_no_connection_open(train_
 
     res = env.run("train", "--config", "configs/missing.yaml")
 
-    assert res.code == 2, res.err
+    assert res.code == ExitCode.USAGE, res.err
     assert "configs/missing.yaml" in res.err
     assert env.fake.billable_calls() == []
     for thread in [t for t in threading.enumerate() if t.name == "early-link"]:

@@ -1,6 +1,6 @@
 """The idle stop on the stand-in pod: a pod with no training, no SSH session and no tunnel stops
 itself through the API with its own key; it never stops during training or while someone is
-connected (remote/podside/idlewatch.py, README "Idle stop").
+connected (remote/podside/idlewatch.py, docs/guide/idle-stop.md).
 
 The fake RunPod API's call log tells who stopped the pod: `auth == "pod:<id>"` is the pod's own key.
 """

@@ -22,6 +22,7 @@ import tty
 import pytest
 
 from remote.podside.contract import parse_footer, parse_header
+from tests.pty_run import run_on_a_pty
 from tests.runner.recovery_harness import attempts_in_log, fast_recovery, newest_complete, preempt, record
 from tests.runner.train_harness import ROOT, local_env, smoke_config, train_env, wait_for  # noqa: F401
 
@@ -111,38 +112,13 @@ def test_a_preemption_mid_bar_keeps_stdout_the_log_and_counts_the_bar_steps(env,
 def run_on_a_terminal(env, argv: list[str], on_output) -> tuple[int, bytes, str]:
     """`python -m runner <argv>` with stdout on a pseudo-terminal (raw: the bytes as written) and
     stderr on a pipe; on_output(all_so_far) is called after every read. Returns (code, stdout, stderr)."""
-    master, slave = pty.openpty()
-    tty.setraw(slave)
-    proc = subprocess.Popen(
+    pythonpath = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return run_on_a_pty(
         [sys.executable, "-m", "runner", *argv],
         cwd=env.project,
-        stdin=subprocess.DEVNULL,
-        stdout=slave,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])},
+        env={**os.environ, "PYTHONPATH": pythonpath},
+        on_output=on_output,
     )
-    os.close(slave)
-    err: list[bytes] = []
-    reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
-    reader.start()
-    got = b""
-    try:
-        while True:
-            ready, _, _ = select.select([master], [], [], 60)
-            assert ready, f"no output for 60 s; so far {got[-300:]!r}"
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            got += chunk
-            on_output(got)
-    finally:
-        os.close(master)
-        code = proc.wait(60)
-        reader.join(10)
-    return code, got, b"".join(err).decode()
 
 
 @pytest.mark.parametrize("where", ["local", "host"])

@@ -8,6 +8,7 @@ import threading
 from remote.podside.contract import VolumePaths
 from runner import cli
 from runner.companions.logs import PodStoppedWhileFollowing, follow_log
+from runner.exitcodes import ExitCode
 from runner.pod.link import open_pod_link
 from runner.remote.pod_view import tail_log
 from standins.pod_sandbox import wait_until
@@ -52,7 +53,7 @@ def test_logs_without_a_log_yet(pod_env, capsys):
 
 def test_logs_on_a_stopped_pod_does_not_start_it(pod_env, capsys):
     pod_env.add_pod("EXITED")
-    assert cli.main(["logs", "-f"]) == 4
+    assert cli.main(["logs", "-f"]) == ExitCode.POD
     err = capsys.readouterr().err
     assert "is not running" in err and "runner status" in err
     assert pod_env.fake.billable_calls() == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 
 from runner import cli
+from runner.exitcodes import ExitCode
 from standins.ports import free_port
 from tests.runner.recovery_harness import preempt
 from tests.runner.test_sync import FILES, make_tree, pod_env, pod_sshd  # noqa: F401
@@ -37,7 +38,7 @@ def test_train_start_timeout_stops_the_pod_it_resumed(train_env, monkeypatch):
     env.fake.set_ssh_target("127.0.0.1", [free_port()])  # RUNNING, but sshd never answers
     monkeypatch.setenv("POD_START_TIMEOUT", "2")
     res = env.run("train", "--config", CONFIG)
-    assert res.code == 4, res.err
+    assert res.code == ExitCode.POD, res.err
     assert "was not reachable over SSH within 2.0s" in res.err
     assert "so it stopped it again: nothing is left billing" in res.err
     assert "it keeps starting" not in res.err  # the old advice would be wrong now
@@ -51,7 +52,7 @@ def test_train_ssh_refused_stops_the_pod_it_resumed(train_env, monkeypatch, tmp_
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
     monkeypatch.setenv("SSH_KEY_PATH", str(stranger))  # a valid key the pod does not know
     res = env.run("train", "--config", CONFIG)
-    assert res.code == 6, res.err
+    assert res.code == ExitCode.SSH, res.err
     assert "rejected the key" in res.err
     assert f"nothing was started, so pod {env.pod_id} stopped by the runner" in res.err
     assert_started_then_stopped(env.fake, env.pod)
@@ -63,7 +64,7 @@ def test_train_launcher_refusal_stops_the_pod_it_resumed(train_env, monkeypatch)
     # Not reachable from here either (a warning), so only the pod finds out, when it clones.
     monkeypatch.setenv("REPO_URL", str(env.root / "no-such-repo"))
     res = env.run("train", "--config", CONFIG)
-    assert res.code == 2, res.err
+    assert res.code == ExitCode.USAGE, res.err
     assert "warning: could not check" in res.err
     assert "did not start training" in res.err and "git clone" in res.err
     assert f"nothing was started, so pod {env.pod_id} stopped by the runner" in res.err
@@ -76,7 +77,7 @@ def test_train_pod_already_running_is_left_running_when_the_start_fails(train_en
     env.add_pod("RUNNING")
     monkeypatch.setenv("POD_START_TIMEOUT", "1")
     res = env.run("train", "--config", CONFIG)
-    assert res.code == 4, res.err
+    assert res.code == ExitCode.POD, res.err
     assert "runner stop" in res.err  # not ours to stop: says how
     assert env.fake.billable_calls() == [] and runner_stops(env.fake) == []
     assert env.pod.status == "RUNNING"
@@ -92,7 +93,7 @@ def test_recovery_whose_resume_times_out_stops_the_pod_again(train_env, monkeypa
     env.fake.set_ssh_target("127.0.0.1", [free_port()])  # the resumed pod will not answer
     preempt(env)
     res = env.finish(run, timeout=60)
-    assert res.code == 4, res.err
+    assert res.code == ExitCode.POD, res.err
     assert "recovery stopped" in res.err and "so it stopped it again" in res.err
     assert_started_then_stopped(env.fake, env.pod)
 
@@ -103,7 +104,7 @@ def test_sync_start_timeout_stops_the_pod_it_started(pod_env, capfd, monkeypatch
     make_tree(pod_env.data_dir, FILES)
     pod_env.fake.set_ssh_target("127.0.0.1", [free_port()])
     monkeypatch.setenv("POD_START_TIMEOUT", "2")
-    assert cli.main(["sync"]) == 4
+    assert cli.main(["sync"]) == ExitCode.POD
     err = capfd.readouterr().err
     assert "was not reachable over SSH" in err and "nothing is left billing" in err
     assert_started_then_stopped(pod_env.fake, pod_env.pod)
@@ -114,7 +115,7 @@ def test_sync_keep_running_does_not_keep_a_pod_it_could_not_use(pod_env, capfd, 
     make_tree(pod_env.data_dir, FILES)
     pod_env.fake.set_ssh_target("127.0.0.1", [free_port()])
     monkeypatch.setenv("POD_START_TIMEOUT", "2")
-    assert cli.main(["sync", "--keep-running"]) == 4
+    assert cli.main(["sync", "--keep-running"]) == ExitCode.POD
     err = capfd.readouterr().err
     # Said once, in the error: the start that failed stopped the pod it had started (--keep-running or not).
     assert f"This command had started pod {pod_env.pod_id}, so it stopped it again: nothing is left billing" in err

@@ -10,6 +10,7 @@ import pytest
 
 from runner import cli
 from runner.companions import ssh as ssh_cmd
+from runner.exitcodes import ExitCode
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
 
 
@@ -70,7 +71,7 @@ def test_ssh_passes_a_remote_command(pod_env, exec_calls):
 
 def test_ssh_refuses_a_stopped_pod_without_starting_it(pod_env, exec_calls, capsys):
     pod_env.add_pod("EXITED")
-    assert cli.main(["ssh"]) == 4
+    assert cli.main(["ssh"]) == ExitCode.POD
     assert "does not start one" in capsys.readouterr().err
     assert exec_calls == [] and pod_env.fake.billable_calls() == []
 

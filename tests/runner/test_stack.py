@@ -7,6 +7,7 @@ import json
 import pytest
 
 from runner.errors import NoStackOutputs, PulumiNotInstalled, StackError
+from runner.exitcodes import ExitCode
 from runner.pod.stack import StackOutputs, read_outputs, refresh_and_up, replace_and_up
 from standins.pulumi_cli import POD_URN, SAMPLE_OUTPUTS
 
@@ -43,7 +44,7 @@ def test_pulumi_missing(tmp_path):
     with pytest.raises(PulumiNotInstalled) as e:
         read_outputs("dev", project_root=tmp_path, pulumi=str(tmp_path / "no-such-pulumi"))
     assert "pulumi login --local" in e.value.message and "Install" in e.value.message
-    assert e.value.exit_code == 3
+    assert e.value.exit_code == ExitCode.STACK
 
 
 def test_pulumi_missing_via_env(tmp_path, monkeypatch):

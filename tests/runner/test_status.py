@@ -15,7 +15,7 @@ from runner.train import run_record as runrecord
 from runner.train.run_record import AttemptRecord, RunRecord
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
 
-TOP_KEYS = ["stack", "pod_id", "pod", "training", "log", "errors"]
+TOP_KEYS = ["schema_version", "stack", "pod_id", "pod", "training", "log", "errors"]
 POD_KEYS = [
     "state",
     "status",
@@ -53,6 +53,7 @@ TRAINING_KEYS = [
     "record",
     "accounting",
     "loss",
+    "note",
 ]
 LOSS_KEYS = ["source", "first_step", "last_step", "min", "min_step", "last", "points"]
 

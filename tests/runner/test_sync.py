@@ -20,6 +20,7 @@ import pytest
 from runner import cli
 from runner.companions.sync import SyncError, ensure_remote_rsync, plan
 from runner.errors import UsageError
+from runner.exitcodes import ExitCode
 from runner.remote.controlmaster import close_all
 from runner.remote.hostkeys import expect_host_key
 from runner.remote.ssh import SshConnection, SshTarget
@@ -242,11 +243,11 @@ SDK_CAPACITY_TEXTS = [
 
 
 @pytest.mark.parametrize("text", SDK_CAPACITY_TEXTS)
-def test_each_capacity_text_of_runpods_sdk_exits_4_naming_capacity(pod_env, capfd, text):
+def test_each_capacity_text_of_runpods_sdk_is_a_pod_error_naming_capacity(pod_env, capfd, text):
     pod_env.add_pod("EXITED", interruptible=False, outputs={"market": "on-demand"})  # resumed by REST v2 start
     make_tree(pod_env.data_dir, FILES)
     pod_env.fake.inject("rest:POST /v2/pods/*/action", "no_capacity", message=text)
-    assert cli.main(["sync", "--via", "ssh"]) == 4
+    assert cli.main(["sync", "--via", "ssh"]) == ExitCode.POD
     err = capfd.readouterr().err
     assert "RunPod has no free GPU to start pod" in err and text in err and "RunPod API error" not in err
     assert pod_env.pod.status == "EXITED"
@@ -272,7 +273,7 @@ def test_failed_rsync_still_stops_a_pod_it_started(pod_env, capfd, monkeypatch):
             conn, install_command="echo 'E: no network' >&2; exit 100", program="rsync-not-installed-here"
         ),
     )
-    assert cli.main(["sync"]) == 1
+    assert cli.main(["sync"]) == ExitCode.FAILED
     err = capfd.readouterr().err
     assert "rsync-not-installed-here is not installed on the pod and installing it failed (E: no network)" in err
     assert pod_env.pod.status == "EXITED"
@@ -280,18 +281,18 @@ def test_failed_rsync_still_stops_a_pod_it_started(pod_env, capfd, monkeypatch):
 
 def test_bad_path_fails_before_any_api_call(pod_env, capfd):
     pod_env.add_pod("EXITED")
-    assert cli.main(["sync", "does-not-exist"]) == 2
+    assert cli.main(["sync", "does-not-exist"]) == ExitCode.USAGE
     assert "does not exist" in capfd.readouterr().err
     assert pod_env.fake.billable_calls() == []
     (pod_env.project / "file.txt").write_text("x")
-    assert cli.main(["sync", "file.txt"]) == 2
+    assert cli.main(["sync", "file.txt"]) == ExitCode.USAGE
     assert "is not a directory" in capfd.readouterr().err
     assert pod_env.fake.billable_calls() == []
 
 
 def test_missing_default_data_dir_says_how_to_fix(pod_env, capfd):
     pod_env.add_pod("RUNNING")
-    assert cli.main(["sync"]) == 2
+    assert cli.main(["sync"]) == ExitCode.USAGE
     assert "DATA_DIR" in capfd.readouterr().err
 
 
@@ -399,7 +400,7 @@ def test_changed_host_key_without_a_restart_is_refused(pod_env, capfd):
     old_pin = pinned_key(pod_env)
     pod_env.sshd.rotate_host_key()  # same pod start per the API: nobody may re-key it
     (pod_env.data_dir / "audio_0" / "a.flac").write_text("must not arrive")
-    assert cli.main(["sync"]) == 6
+    assert cli.main(["sync"]) == ExitCode.SSH
     err = capfd.readouterr().err
     assert "host key" in err and "changed" in err and "man-in-the-middle" in err
     # only the runner's explanation: none of OpenSSH's banner about a temporary known_hosts file
@@ -444,7 +445,7 @@ def test_remote_folder_that_cannot_be_created_is_reported(pod_env, capfd):
     pod_env.add_pod("RUNNING")
     make_tree(pod_env.data_dir, FILES)
     (pod_env.workspace / "data").write_text("a file where the data folder should be")
-    assert cli.main(["sync", "data/audio_0"]) == 1
+    assert cli.main(["sync", "data/audio_0"]) == ExitCode.FAILED
     err = capfd.readouterr().err
     assert f"cannot create {pod_env.workspace}/data/audio_0 on the pod" in err
     assert "RUNNER_SYNC" not in err

@@ -1,6 +1,6 @@
 """`runner sync`'s fast paths on the real sshd: the speculative start (rsync on the pinned key before the API
 answers) and the OpenSSH control master that a repeated sync reuses (runner/remote/pod_rsync.py,
-runner/remote/controlmaster.py; README "`runner sync`").
+runner/remote/controlmaster.py; docs/guide/data.md).
 
 How a test tells a new SSH connection from a reused one: the sshd logs "Accepted publickey" once per
 authenticated connection; a session through a control master authenticates nothing.
@@ -18,6 +18,7 @@ from pathlib import Path
 import runner.remote.pod_rsync as pod_rsync
 from backends.runpod.client import RunPodClient
 from runner import cli
+from runner.exitcodes import ExitCode
 from runner.remote import controlmaster
 from runner.remote.rsync import RsyncRun
 from tests.runner.test_sync import (  # noqa: F401
@@ -221,7 +222,7 @@ def test_ssh_control_persist_0_turns_the_reuse_off(pod_env, capfd, monkeypatch):
     capfd.readouterr()
     assert accepted(pod_env.sshd) == before + 1 and sockets(pod_env) == []
     monkeypatch.setenv("SSH_CONTROL_PERSIST", "soon")
-    assert cli.main(["sync"]) == 2
+    assert cli.main(["sync"]) == ExitCode.USAGE
     assert "SSH_CONTROL_PERSIST (environment) must be a whole number of seconds" in capfd.readouterr().err
 
 

@@ -18,6 +18,7 @@ from runner import cli
 from runner.companions import tensorboard as tbmod
 from runner.companions.tensorboard import BoardSource, TensorBoardError, serve, start_remote_tensorboard
 from runner.errors import UsageError
+from runner.exitcodes import ExitCode
 from runner.pod.link import open_pod_link
 from standins.pod_sandbox import wait_until
 from standins.ports import free_port
@@ -211,7 +212,7 @@ def test_explicit_busy_port_is_a_clear_error(tb_env, capsys):
     busy.listen(1)
     port = busy.getsockname()[1]
     try:
-        assert cli.main(["tensorboard", "--port", str(port)]) == 2
+        assert cli.main(["tensorboard", "--port", str(port)]) == ExitCode.USAGE
     finally:
         busy.close()
     err = capsys.readouterr().err
@@ -272,7 +273,7 @@ def test_no_run_and_no_config_is_a_clear_error(tb_env):
 
 def test_stopped_pod_is_not_started(pod_env, capsys):
     pod_env.add_pod("EXITED")
-    assert cli.main(["tensorboard"]) == 4
+    assert cli.main(["tensorboard"]) == ExitCode.POD
     assert "does not start one" in capsys.readouterr().err
     assert pod_env.fake.billable_calls() == []
     assert pod_env.pod.status == "EXITED"

@@ -10,6 +10,7 @@ import json
 import re
 
 from remote.podside.contract import parse_header
+from runner.exitcodes import ExitCode
 from runner.remote.hostkeys import HostKeyStore
 from tests.runner.train_harness import (  # noqa: F401
     assert_printed_is_the_log,
@@ -199,7 +200,7 @@ def test_resume_after_a_kill_continues_from_the_newest_complete_checkpoint(train
     res = env.run("train", "--config", "configs/long.yaml", "--run-id", "r1")
 
     assert res.code == 0, res.err
-    assert f"resuming from {newest}" in res.err
+    assert f"── attempt 2 on pod {env.pod_id} (spot, $0.300/h), resumed from checkpoint-{step} ──" in res.err
     assert "attempt=2" in res.lines[0] and f"resume={newest}" in res.lines[0]
     assert f"resumed from checkpoint-{step}" in res.out
     assert step_numbers(res.lines) == list(range(step + 1, 31))
@@ -220,7 +221,7 @@ def test_preemption_without_recoveries_left_is_reported_with_how_to_resume(train
     env.sshd.drop_connections()
     res = env.finish(run, timeout=30)
 
-    assert res.code == 4, res.err
+    assert res.code == ExitCode.POD, res.err
     assert "preempted" in res.err and "--max-recoveries 0" in res.err
     assert "python -m runner train --config configs/long.yaml --run-id pre-1" in res.err
     assert env.fake.billable_calls() == []  # the pod was not resumed
@@ -249,7 +250,7 @@ def test_missing_config_fails_before_any_api_call(train_env):
     env = train_env
     env.add_pod("EXITED")
     res = env.run("train", "--config", "configs/nope.yaml")
-    assert res.code == 2
+    assert res.code == ExitCode.USAGE
     assert "config configs/nope.yaml not found" in res.err and "configs/smoke.yaml" in res.err
     assert env.fake.requests == []
 
@@ -261,9 +262,9 @@ def test_config_without_output_dir_or_not_yaml_fails_before_any_api_call(train_e
     env.write_config("configs/broken.yaml", "output_dir: [unclosed\n")
 
     res = env.run("train", "--config", "configs/noout.yaml")
-    assert res.code == 2 and "has no top-level output_dir" in res.err
+    assert res.code == ExitCode.USAGE and "has no top-level output_dir" in res.err
     res = env.run("train", "--config", "configs/broken.yaml")
-    assert res.code == 2 and "not valid YAML" in res.err
+    assert res.code == ExitCode.USAGE and "not valid YAML" in res.err
     assert env.fake.requests == []
 
 
@@ -271,7 +272,7 @@ def test_no_stack_outputs_fails_before_any_billable_call(train_env):
     env = train_env
     env.stub.set(outputs={})
     res = env.run("train", "--config", CONFIG)
-    assert res.code == 3 and "pulumi up" in res.err
+    assert res.code == ExitCode.STACK and "pulumi up" in res.err
     assert env.fake.billable_calls() == []
 
 
@@ -280,7 +281,7 @@ def test_unreadable_ssh_key_fails_before_any_api_call(train_env, monkeypatch):
     env.add_pod("EXITED")
     monkeypatch.setenv("SSH_KEY_PATH", str(env.root / "missing_key"))
     res = env.run("train", "--config", CONFIG)
-    assert res.code == 2 and "missing_key does not exist" in res.err
+    assert res.code == ExitCode.USAGE and "missing_key does not exist" in res.err
     assert env.fake.requests == []
 
 
@@ -289,7 +290,7 @@ def test_missing_repo_url_fails_before_any_billable_call(train_env, monkeypatch)
     env.add_pod("EXITED")
     monkeypatch.delenv("REPO_URL")
     res = env.run("train", "--config", CONFIG)
-    assert res.code == 2 and "REPO_URL" in res.err
+    assert res.code == ExitCode.USAGE and "REPO_URL" in res.err
     assert env.fake.billable_calls() == []
 
 
@@ -300,7 +301,7 @@ def test_a_branch_missing_on_the_remote_fails_before_any_billable_call(train_env
     env.add_pod("EXITED")
     monkeypatch.setenv("REPO_BRANCH", "no-such-branch")
     res = env.run("train", "--config", CONFIG)
-    assert res.code == 2
+    assert res.code == ExitCode.USAGE
     assert "branch 'no-such-branch' does not exist in" in res.err and "REPO_BRANCH" in res.err
     assert env.pod.status == "EXITED" and env.fake.billable_calls() == []
 
@@ -313,7 +314,7 @@ def test_budget_reached_stops_the_pod_and_says_how_to_resume(train_env):
     # $0.30/h: $0.0001 is spent after about 1.2 s of pod time
     res = env.run("train", "--config", "configs/long.yaml", "--budget-usd", "0.0001", "--run-id", "b1")
 
-    assert res.code == 4, res.err
+    assert res.code == ExitCode.POD, res.err
     assert "budget reached" in res.err and "--run-id b1" in res.err
     assert env.pod.status == "EXITED" and pod_stops(env, "account")
     assert record(env, "b1")["status"] == "interrupted"

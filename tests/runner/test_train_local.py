@@ -15,6 +15,7 @@ import sys
 
 import pytest
 
+from runner.exitcodes import ExitCode
 from tests.runner.train_harness import ROOT, assert_printed_is_the_log, local_env, smoke_config, step_numbers, wait_for  # noqa: F401
 
 CONFIG = "configs/smoke.yaml"
@@ -80,7 +81,7 @@ def test_uncommitted_config_is_refused_before_the_launch_unless_allowed(local_en
     env = local_env
     env.write_config("configs/draft.yaml", smoke_config(), commit=False)
     res = env.run("train", "--local", "--config", "configs/draft.yaml", "--workspace", str(env.workspace))
-    assert res.code == 2
+    assert res.code == ExitCode.USAGE
     assert "configs/draft.yaml is not in branch main" in res.err and "--allow-unpushed" in res.err
     assert "launching run" not in res.err and not env.log_file.exists()
     # --allow-unpushed: the old warning, then the launcher itself does not find it in its clone
@@ -89,7 +90,7 @@ def test_uncommitted_config_is_refused_before_the_launch_unless_allowed(local_en
     )
     assert "warning: configs/draft.yaml is not in branch main" in res.err
     assert "config configs/draft.yaml is not committed" in res.err
-    assert res.code == 2 and "did not start training" in res.err and "configs/draft.yaml" in res.err
+    assert res.code == ExitCode.USAGE and "did not start training" in res.err and "configs/draft.yaml" in res.err
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "terminal-closed"])

@@ -38,6 +38,7 @@ from remote.podside.contract import parse_header
 from runner import cli, timeouts
 from runner.settings import KEYS
 from standins.preemption import processes_under
+from standins.private_tmux import private_tmux_env
 from standins.pulumi_cli import SAMPLE_OUTPUTS
 from tests.remote_harness import git, real_python, wait_for
 
@@ -221,7 +222,7 @@ class TrainEnv:
             capture_output=True,
             text=True,
             timeout=10,
-            env={**os.environ, "TMUX_TMPDIR": str(self.tmux_tmpdir)},
+            env=private_tmux_env(self.tmux_tmpdir),
         )
 
     def session_alive(self) -> bool:

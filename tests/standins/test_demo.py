@@ -31,7 +31,7 @@ def test_the_demo_recovers_a_preemption_and_exits_0():
     assert re.search(r"pod \w+ was preempted \(outbid", err), err[-3000:]
     assert "resuming spot pod" in err
     assert re.search(r"attempt 2 on pod \w+ \(spot, \$0\.350/h\), resumed from checkpoint-\d+", err)
-    assert "attempts:    2 (1 preemption(s), 1 automatic recovery(ies))" in err
+    assert "attempts:    2 (1 preemption, 1 automatic recovery)" in err
     assert "pod:         stopped by itself (EXITED)" in err
     assert re.search(
         r"preemptions 1, automatic recoveries 1, resumed from checkpoint-\d+; the pod is EXITED, "

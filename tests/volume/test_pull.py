@@ -9,6 +9,7 @@ import struct
 from pathlib import Path
 
 from runner import cli
+from runner.exitcodes import ExitCode
 from runner.volume.transfer import partial_path
 
 WEIGHTS = 4000
@@ -81,7 +82,7 @@ def test_interrupted_s3_download_resumes_from_its_partial_file(s3_env, tmp_path,
 
 def test_stopped_pod_without_s3_is_a_clear_error_and_nothing_starts(s3_env, tmp_path, capfd):
     s3_env.start("EXITED", keys=False)
-    assert cli.main(["pull", "--dest", str(tmp_path / "h")]) == 4
+    assert cli.main(["pull", "--dest", str(tmp_path / "h")]) == ExitCode.POD
     err = capfd.readouterr().err
     assert "RUNPOD_S3_ACCESS_KEY" in err and "needs the running pod" in err
     assert s3_env.fake.billable_calls() == [] and s3_env.pod_env.pod.status == "EXITED"
@@ -89,19 +90,21 @@ def test_stopped_pod_without_s3_is_a_clear_error_and_nothing_starts(s3_env, tmp_
 
 def test_missing_path_and_no_run_are_usage_errors(s3_env, tmp_path, capfd):
     s3_env.start("EXITED")
-    assert cli.main(["pull", "outputs/nothing-here", str(tmp_path)]) == 2
+    assert cli.main(["pull", "outputs/nothing-here", str(tmp_path)]) == ExitCode.USAGE
     assert "is not on the volume" in capfd.readouterr().err
-    assert cli.main(["pull", "/etc/passwd", str(tmp_path)]) == 2
+    assert cli.main(["pull", "/etc/passwd", str(tmp_path)]) == ExitCode.USAGE
     assert "not on the network volume" in capfd.readouterr().err
-    assert cli.main(["pull", "--dest", str(tmp_path)]) == 2
+    assert cli.main(["pull", "--dest", str(tmp_path)]) == ExitCode.USAGE
     assert "no run known" in capfd.readouterr().err
 
 
 def test_logs_and_status_of_a_stopped_pod_without_s3_are_as_before_with_one_note(s3_env, capfd):
     s3_env.start("EXITED", keys=False)
-    assert cli.main(["logs"]) == 4
+    assert cli.main(["logs"]) == ExitCode.POD
     err = capfd.readouterr().err
-    assert "readable only while the pod runs" in err and err.count("RunPod's S3 API") == 2  # note + the hint
+    # the error says what S3 would give and how to set it up; no note before it saying the same
+    assert "readable only while the pod runs" in err and err.count("RunPod's S3 API") == 1
+    assert "create an S3 API key in the RunPod console" in err and "without starting the pod" not in err
     assert cli.main(["status"]) == 0
     cap = capfd.readouterr()
     assert "no run known" in cap.out and cap.err.count("without starting the pod") == 1

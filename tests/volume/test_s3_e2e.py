@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from runner import cli
+from runner.exitcodes import ExitCode
 from standins.runpod_s3 import RunPodS3
 from tests.remote_harness import git, wait_for
 from tests.runner.train_harness import smoke_config, train_env  # noqa: F401  (fixture)
@@ -132,7 +133,7 @@ def test_tensorboard_on_a_stopped_pod_serves_the_event_files_here(train_env, vol
     # Without tensorboard installed here: a clear error naming the install command.
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     res = env.run("tensorboard")
-    assert res.code == 2 and "pip install tensorboard" in res.err
+    assert res.code == ExitCode.USAGE and "pip install tensorboard" in res.err
 
     # A stand-in `tensorboard` that records how it was started and exits.
     bindir = tmp_path / "bin"

@@ -9,6 +9,7 @@ import signal
 import threading
 
 from runner import cli
+from runner.exitcodes import ExitCode
 from tests.runner.test_sync import FILES, make_tree, transferred, tree
 from tests.volume.conftest import SMALL_PUT
 
@@ -41,7 +42,7 @@ def test_sync_with_the_pod_stopped_makes_no_runpod_call_and_is_incremental(s3_en
     # Nothing changed: nothing sent.
     s3.requests.clear()
     assert cli.main(["sync"]) == 0
-    assert "0 file(s) to upload" in capfd.readouterr().err
+    assert "0 files to upload" in capfd.readouterr().err
     assert {r.op for r in s3.requests} == {"ListObjectsV2"}
 
     # One file changed, one added: exactly those two.
@@ -133,7 +134,7 @@ def test_via_ssh_forces_rsync_and_via_s3_without_keys_is_a_clear_error(s3_env, c
     for key in ("RUNPOD_S3_ACCESS_KEY", "RUNPOD_S3_SECRET_KEY"):
         s3_env.monkeypatch.delenv(key)
     s3_env.fake.clear_requests()
-    assert cli.main(["sync", "--via", "s3"]) == 2
+    assert cli.main(["sync", "--via", "s3"]) == ExitCode.USAGE
     err = capfd.readouterr().err
     assert "--via s3" in err and "RUNPOD_S3_ACCESS_KEY" in err and "S3 API Keys" in err
     assert s3_env.fake.requests == []
@@ -152,7 +153,7 @@ def test_secret_never_printed(s3_env, capfd):
     s3 = s3_env.start("EXITED")
     s3_env.monkeypatch.setenv("RUNPOD_S3_SECRET_KEY", "rps_wrong_secret_value_42")
     make_tree(s3_env.pod_env.data_dir, FILES)
-    assert cli.main(["sync", "--debug"]) == 5
+    assert cli.main(["sync", "--debug"]) == ExitCode.API
     cap = capfd.readouterr()
     assert "rejected the S3 API key" in cap.err and "SignatureDoesNotMatch" in cap.err
     assert "rps_wrong_secret_value_42" not in cap.out + cap.err

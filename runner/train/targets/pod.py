@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from backends.polling import Backoff, poll_until
 from runner.errors import ApiError, PodNoCapacity, RunnerError, SpotUnavailableError, redact
+from runner.output import Waiting
 from runner.pod.capacity import CapacityWait, market_line
 from runner.pod.judge import InterruptionJudge
 from runner.pod.link import PodLink
@@ -302,7 +303,7 @@ class PodTarget(Target):
             return StopReport(
                 f"still running (--keep-pod): it bills ${self.cost_per_hr or 0:.3f}/h until {until}", None
             )
-        say(f"checking that pod {self.pod_id} stopped itself (up to {deadline_s:.0f}s)")
+        say(Waiting(f"checking that pod {self.pod_id} stopped itself", limit_s=deadline_s))
         status, when = self._wait_stopped(deadline_s)
         if status is not None:
             if status != "gone" and self.link is not None:
