@@ -8,6 +8,7 @@ import json
 import pytest
 
 from runner import cli
+from runner.exitcodes import ExitCode
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
 from tests.runner.train_harness import train_env  # noqa: F401  (fixture)
 
@@ -48,7 +49,7 @@ def test_train_reusing_a_damaged_run_id_stops_before_anything_is_spent(train_env
     runs.mkdir(parents=True)
     (runs / "r1.json").write_text(DAMAGED[0])
     res = env.run("train", "--config", "configs/smoke.yaml", "--run-id", "r1")
-    assert res.code == 2, res.err
+    assert res.code == ExitCode.USAGE, res.err
     assert f"{runs / 'r1.json'} is damaged" in res.err and "delete it" in res.err
     assert env.fake.billable_calls() == [] and env.pod.status == "EXITED"
 

@@ -8,6 +8,7 @@ import re
 import shlex
 import subprocess
 
+from runner.exitcodes import ExitCode
 from tests.runner.recovery_harness import fast_recovery, preempt
 from tests.runner.train_harness import smoke_config, train_env  # noqa: F401  (fixture)
 
@@ -35,7 +36,7 @@ def test_the_resume_command_is_pasted_as_printed(train_env, monkeypatch, tmp_pat
     env.wait_printed("attaching to it")
     preempt(env)
     res = env.finish(run, timeout=60)
-    assert res.code == 4, res.err
+    assert res.code == ExitCode.POD, res.err
     command = re.search(r"Resume with `([^`]*)`", res.err).group(1)
     words = pasted(command, tmp_path)
     assert words == shlex.split(command) and words[words.index("--run-id") + 1] == RUN_ID

@@ -1,6 +1,6 @@
 """`runner train --wait-for-capacity`: no GPU for the pod is waited out with backoff, each round saying
-what RunPod lists (stock and price), instead of exit 4; the wait has an end; a `pulumi up` that finds no
-GPU is the same "no capacity" (exit 4), not a Pulumi failure.
+what RunPod lists (stock and price), instead of failing (ExitCode.POD); the wait has an end; a `pulumi up` that finds no
+GPU is the same "no capacity" (ExitCode.POD), not a Pulumi failure.
 
 Against the fake RunPod API (podBidResume refused as RunPod refuses it), the stub `pulumi` and the
 loopback pod."""
@@ -12,6 +12,7 @@ import json
 import pytest
 
 from infra.advice import NO_GPU
+from runner.exitcodes import ExitCode
 from tests.runner.recovery_harness import fast_recovery, preempt, recreate_on_up
 from tests.runner.train_harness import shorten_timeouts, smoke_config, train_env  # noqa: F401
 
@@ -58,7 +59,7 @@ def test_the_wait_ends_at_its_limit_with_exit_4_and_nothing_billing(env):
 
     res = env.run("train", "--config", CONFIG, "--run-id", "gives-up", "--wait-for-capacity", "1s")
 
-    assert res.code == 4, res.err
+    assert res.code == ExitCode.POD, res.err
     assert "error: still no GPU for the pod after waiting " in res.err and "(--wait-for-capacity 1s)" in res.err
     assert "no longer any instances available" in res.err  # RunPod's own words, as the cause
     assert len(bid_resumes(env)) >= 2
@@ -71,7 +72,7 @@ def test_without_the_flag_no_gpu_is_exit_4_at_once(env):
 
     res = env.run("train", "--config", CONFIG, "--run-id", "at-once")
 
-    assert res.code == 4, res.err
+    assert res.code == ExitCode.POD, res.err
     assert len(bid_resumes(env)) == 1 and "trying again" not in res.err
 
 
