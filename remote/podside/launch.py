@@ -1,7 +1,8 @@
 """RT_ACTION=launch: check the inputs, start the supervisor in tmux early (it waits for its plan,
-handoff.py), get the code, pick the checkpoint, hand the supervisor its plan, answer with one
-RT_RESULT line. Every InputError fails fast and leaves no state, no log header and no session
-behind (the early session is abandoned); the pod is never stopped for an input error.
+handoff.py), get the code, pick the checkpoint, record the run's spec, hand the supervisor its plan,
+send `started` / `recovered` (eventlog.py), answer with one RT_RESULT line. Every InputError fails fast
+and leaves no state, no log header and no session behind (the early session is abandoned); the pod is
+never stopped for an input error. autoresume.py launches through launch_locked() too.
 """
 
 from __future__ import annotations
@@ -14,17 +15,20 @@ import time
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
-from . import checkpoints, configfile, gitcode, handoff, logbook, record, tmuxsession
+from . import checkpoints, configfile, eventlog, gitcode, handoff, logbook, notify, record, runspec, tmuxsession
 from .contract import (
     RESULT_PREFIX,
     TRAINING_ATTEMPT,
     TRAINING_RUN_ID,
     AttemptState,
+    Event,
     Inputs,
     LaunchStatus,
     PlanKey,
     ResultKey,
+    SpecKey,
     StateKey,
+    checkpoint_step,
     format_answer,
 )
 from .inputs import InputError, LaunchSettings, check_launch, gpu_count, launch_kind, under_repo
@@ -32,8 +36,8 @@ from .loglines import Header
 
 LOCK_WAIT_S = 120.0
 SUPERVISOR_WAIT_S = 15.0
-# Never handed to the supervisor's saved environment (the key stays off the volume).
-NOT_SAVED = ("PWD", "OLDPWD", "SHLVL", "_", "TMUX", "TMUX_PANE", "RUNPOD_API_KEY")
+# Never handed to the supervisor's saved environment (the keys stay off the volume but in their files).
+NOT_SAVED = ("PWD", "OLDPWD", "SHLVL", "_", "TMUX", "TMUX_PANE", "RUNPOD_API_KEY", Inputs.NOTIFY_URLS)
 
 
 @contextmanager
@@ -108,8 +112,26 @@ def _await_supervisor(state_file: str, pid: Optional[int], wait_s: float = SUPER
     return False
 
 
-def launch(s: LaunchSettings, environ: Mapping[str, str], program: str) -> int:
+def launch(s: LaunchSettings, environ: Mapping[str, str], program: str, notify_urls: Optional[str] = None) -> int:
+    """notify_urls: RT_NOTIFY_URLS, taken out of the environment by __main__ (None: unset, notify.json
+    stays as it is; "": no notifications any more)."""
     check_launch(s)
+    urls = _notify_urls(notify_urls)
+    prepare(s)
+    with launch_lock(s.paths.lock_file):
+        return launch_locked(s, environ, program, urls)
+
+
+def _notify_urls(text: Optional[str]) -> Optional[List[str]]:
+    if text is None:
+        return None
+    try:
+        return notify.parse_urls(text)
+    except notify.NotifyUrlError as exc:
+        raise InputError(f"{Inputs.NOTIFY_URLS}: {exc}; fix NOTIFY_URL in .runpod.env") from None
+
+
+def prepare(s: LaunchSettings) -> None:
     for name in ("TMUX", "TMUX_PANE"):
         os.environ.pop(name, None)
     paths = s.paths
@@ -120,37 +142,54 @@ def launch(s: LaunchSettings, environ: Mapping[str, str], program: str) -> int:
         raise InputError(
             f"cannot create {paths.runner_dir} and {paths.log_dir}; is the network volume mounted at {s.workspace}?"
         ) from None
-    with launch_lock(paths.lock_file):
+
+
+def probe_session(s: LaunchSettings) -> tmuxsession.Session:
+    """Our tmux session, after replacing one whose launcher died before its plan (the caller holds the
+    launch lock that launcher held)."""
+    session = tmuxsession.probe(s.session)
+    if handoff.is_waiting_orphan(session, s.paths.supervisor_plan):
+        handoff.abandon(s.session, session.pid)  # its launcher died before the plan: nothing runs
         session = tmuxsession.probe(s.session)
-        if handoff.is_waiting_orphan(session, paths.supervisor_plan):
-            handoff.abandon(s.session, session.pid)  # its launcher died before the plan: nothing runs
-            session = tmuxsession.probe(s.session)
-        status = session.status
-        if status == tmuxsession.RUNNING:
-            watch_idle(s, program)
-            print(format_answer(RESULT_PREFIX, already_running(s)))
-            return 0
-        if status == tmuxsession.FOREIGN:
-            raise InputError(
-                f"a tmux session named '{s.session}' exists on the pod but was not started by "
-                f"remote_train.sh; close it (tmux kill-session -t {s.session}) or choose another "
-                f"{Inputs.SESSION}"
-            )
-        if status == tmuxsession.FINISHED:
-            tmuxsession.kill(s.session)
-        # The supervisor starts now (Python, its imports) while this launcher does the rest.
-        token = handoff.new_token()
-        argv = _supervisor_argv(program, paths.runner_dir, paths.supervisor_plan, token)
-        pid, error = tmuxsession.start(s.session, paths.runner_dir, argv, token)
-        if error:
-            sys.stderr.write(error + "\n")
-            raise InputError(f"could not start tmux session '{s.session}'; see the tmux error above")
-        try:
-            start(s, environ, token, argv, pid)
-        except BaseException:
-            handoff.abandon(s.session, pid)
-            raise
+    return session
+
+
+def launch_locked(
+    s: LaunchSettings,
+    environ: Mapping[str, str],
+    program: str,
+    notify_urls: Optional[List[str]] = None,
+    session: Optional[tmuxsession.Session] = None,
+) -> int:
+    """The launch, under the launch lock: attach to a running session, or start the next attempt.
+    session: probe_session()'s answer when the caller has it already."""
+    paths = s.paths
+    status = (session or probe_session(s)).status
+    if status == tmuxsession.RUNNING:
         watch_idle(s, program)
+        print(format_answer(RESULT_PREFIX, already_running(s)))
+        return 0
+    if status == tmuxsession.FOREIGN:
+        raise InputError(
+            f"a tmux session named '{s.session}' exists on the pod but was not started by "
+            f"remote_train.sh; close it (tmux kill-session -t {s.session}) or choose another "
+            f"{Inputs.SESSION}"
+        )
+    if status == tmuxsession.FINISHED:
+        tmuxsession.kill(s.session)
+    # The supervisor starts now (Python, its imports) while this launcher does the rest.
+    token = handoff.new_token()
+    argv = _supervisor_argv(program, paths.runner_dir, paths.supervisor_plan, token)
+    pid, error = tmuxsession.start(s.session, paths.runner_dir, argv, token)
+    if error:
+        sys.stderr.write(error + "\n")
+        raise InputError(f"could not start tmux session '{s.session}'; see the tmux error above")
+    try:
+        start(s, environ, token, argv, pid, notify_urls, program)
+    except BaseException:
+        handoff.abandon(s.session, pid)
+        raise
+    watch_idle(s, program)
     return 0
 
 
@@ -167,10 +206,20 @@ def watch_idle(s: LaunchSettings, program: str) -> None:
         sys.stderr.write(f"warning: could not start the idle stop ({exc}); the pod stops only at the end of the run\n")
 
 
-def start(s: LaunchSettings, environ: Mapping[str, str], token: str, argv: List[str], pid: Optional[int]) -> None:
-    """Everything after the early session start; the last step hands the supervisor its plan."""
+def start(
+    s: LaunchSettings,
+    environ: Mapping[str, str],
+    token: str,
+    argv: List[str],
+    pid: Optional[int],
+    notify_urls: Optional[List[str]],
+    program: str,
+) -> None:
+    """Everything after the early session start; the last steps hand the supervisor its plan and send
+    the attempt's first event."""
     paths = s.paths
-    commit = gitcode.update(s)
+    head = gitcode.at_commit(s) if s.pin_commit else gitcode.update(s)
+    commit = head.short if head else None
     try:
         data_link = gitcode.link_data(paths.data, s.repo_dir)
     except OSError:
@@ -242,6 +291,8 @@ def start(s: LaunchSettings, environ: Mapping[str, str], token: str, argv: List[
         state.write()
     except OSError:
         raise InputError(f"cannot write {paths.state_file}") from None
+    spec = runspec.build(s, run_id, attempt, head.full if head else None, started_at)
+    runspec.record_notify(paths, notify_urls)  # before the handoff: the supervisor's events read it
     result = {
         ResultKey.STATUS: LaunchStatus.STARTED.value,
         ResultKey.RUN_ID: run_id,
@@ -288,6 +339,7 @@ def start(s: LaunchSettings, environ: Mapping[str, str], token: str, argv: List[
         PlanKey.ACK_WAIT: s.ack_wait,
         PlanKey.SESSION: s.session,
         PlanKey.TOKEN: token,
+        PlanKey.STALL: spec[SpecKey.STALL],
     }
     try:
         record.write_json_atomic(paths.supervisor_plan, plan, mode=0o600)
@@ -311,4 +363,16 @@ def start(s: LaunchSettings, environ: Mapping[str, str], token: str, argv: List[
             f"the training supervisor did not start in tmux session '{s.session}' "
             f"({' '.join(argv)} in {paths.runner_dir}); run it by hand there to see why"
         )
+    runspec.record_run(s, spec, program)  # after the handoff: training starts meanwhile
+    eventlog.emit(
+        paths,
+        Event.STARTED if attempt == 1 else Event.RECOVERED,
+        run_id,
+        attempt,
+        pod=eventlog.pod_id(s.rp_env_file, environ),
+        step=checkpoint_step(resume),
+        checkpoint=resume,
+        message=f"code {commit}" if commit else None,
+        log=log.note,
+    )
     print(format_answer(RESULT_PREFIX, result))
