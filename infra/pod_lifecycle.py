@@ -16,7 +16,7 @@ from backends.runpod.client import RunPodClient
 from backends.runpod.errors import BidTooLow, GraphQLGone, NoCapacity, NotFound, RunPodError, SpotUnavailable
 from backends.runpod.models import ERROR, EXITED, TERMINATED, CatalogPrice, Pod, PodSpec
 from backends.ssh_probe import read_ssh_banner
-from infra.advice import RAISE_CAP, SPOT_FALLBACK
+from infra.advice import NO_GPU, RAISE_CAP, SPOT_FALLBACK
 
 SPOT = "spot"
 ON_DEMAND = "on-demand"
@@ -60,7 +60,7 @@ def obtain_pod(
         ) from None
     except (NoCapacity, SpotUnavailable) as exc:
         if isinstance(exc, NoCapacity):
-            reason = "RunPod has no spot capacity for it right now"
+            reason = f"RunPod has {NO_GPU} (no spot capacity)"
         elif isinstance(exc, GraphQLGone):
             reason = (
                 "RunPod retired its GraphQL API, the only API that could rent spot pods, so RunPod "
@@ -94,7 +94,8 @@ def obtain_pod(
             return client.create_on_demand_pod(spec), ON_DEMAND
         except NoCapacity as exc2:
             raise PodCreateError(
-                f"Neither spot nor on-demand capacity for {what} ({exc2.message}). Nothing was created. "
+                f"Neither spot nor on-demand capacity for {what}: RunPod has {NO_GPU} ({exc2.message}). "
+                "Nothing was created. "
                 "Retry later with `pulumi up` or choose another dataCenter (a new volume comes with it)."
             ) from None
 

@@ -34,6 +34,8 @@ KEYS: dict[str, tuple[str | None, str]] = {
     "RUNNER_STATE_DIR": ("~/.runpod-trainer", "local state: pinned host keys, run records"),
     "POD_START_TIMEOUT": ("900", "seconds to wait for a pod to run and answer SSH"),
     "SSH_CONTROL_PERSIST": ("60", "seconds `runner sync` keeps its SSH connection for the next sync; 0: off"),
+    "WATCH_POLL_SECONDS": ("15", "`runner watch` (and the background watcher): seconds between two looks at the pod"),
+    "WATCH_CONFIRM_SECONDS": ("20", "`runner watch`: how long RunPod's answers must agree the pod is down"),
     "PULUMI_BINARY": ("pulumi", "the Pulumi CLI to run"),
     "PULUMI_CONFIG_PASSPHRASE": (None, "passphrase of a local-backend stack's secrets; secret"),
     "PULUMI_CONFIG_PASSPHRASE_FILE": (None, "file holding that passphrase (preferred over the above)"),

@@ -50,6 +50,8 @@ class Settings:
     s3_secret_key: str | None = field(default=None, repr=False)  # but kept out of repr with the secret rps_...)
     s3_endpoint_url: str | None = None  # override; default from the stack's data center (runner/volume)
     ssh_control_persist_s: int = 60  # `runner sync`'s OpenSSH control master (0: no connection reuse)
+    watch_poll_s: float = 15.0  # `runner watch`: between two looks at the pod
+    watch_confirm_s: float = 20.0  # `runner watch`: RunPod's answers agree the pod is down for this long
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __repr__(self) -> str:
@@ -309,6 +311,14 @@ def load_settings(
             f"SSH_CONTROL_PERSIST ({sources['SSH_CONTROL_PERSIST']}) must be a whole number of seconds "
             "(0 turns the connection reuse off)."
         ) from None
+    watch = {}
+    for key in ("WATCH_POLL_SECONDS", "WATCH_CONFIRM_SECONDS"):
+        try:
+            watch[key] = float(merged[key])
+            if not watch[key] >= 0 or watch[key] == float("inf"):
+                raise ValueError
+        except ValueError:
+            raise SettingsError(f"{key} ({sources[key]}) must be a number of seconds.") from None
     for key in ("RUNPOD_REST_URL", "RUNPOD_GRAPHQL_URL", "RUNPOD_S3_ENDPOINT_URL"):
         url = merged.get(key)
         if url and not re.match(r"https?://", url):
@@ -328,6 +338,8 @@ def load_settings(
         state_dir=to_path(merged["RUNNER_STATE_DIR"]),
         pod_start_timeout_s=timeout,
         ssh_control_persist_s=persist,
+        watch_poll_s=max(0.1, watch["WATCH_POLL_SECONDS"]),
+        watch_confirm_s=watch["WATCH_CONFIRM_SECONDS"],
         pulumi_binary=merged["PULUMI_BINARY"],
         pulumi_passphrase=merged.get("PULUMI_CONFIG_PASSPHRASE"),
         pulumi_passphrase_file=path_of("PULUMI_CONFIG_PASSPHRASE_FILE"),

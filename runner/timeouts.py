@@ -26,6 +26,9 @@ class Timeouts:
     pod_poll_s: float = 5.0  # PodWatch: one API read this often while following
     confirm_s: float = 20.0  # after a "preempted" footer: how long the API may take to say who stopped the pod
     confirm_poll_s: float = 0.5
+    # --wait-for-capacity: the pause after the first "no GPU", growing 1.5x a round up to the cap
+    capacity_first_pause_s: float = 30.0
+    capacity_max_pause_s: float = 300.0
     # runner tensorboard
     tensorboard_start_s: float = 120.0
     tensorboard_reconnect_s: float = 300.0

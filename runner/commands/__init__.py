@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from runner.commands import doctor, logs, pull, ssh, ssh_config, status, stop, sync, tensorboard, train
+from runner.commands import doctor, logs, pull, ssh, ssh_config, status, stop, sync, tensorboard, train, watch
 
 # In the order `--help` lists them.
-ALL: tuple[ModuleType, ...] = (train, sync, pull, tensorboard, status, logs, stop, ssh, ssh_config, doctor)
+ALL: tuple[ModuleType, ...] = (train, watch, sync, pull, tensorboard, status, logs, stop, ssh, ssh_config, doctor)
 
 __all__ = ["ALL"]

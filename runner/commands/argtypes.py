@@ -68,6 +68,27 @@ def budget(value: str) -> float:
     return x
 
 
+def positive_seconds(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not x > 0 or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {value!r}")
+    return x
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+
+
+def duration(value: str) -> float:
+    """A duration: 90, 90s, 30m, 6h or 2d -> seconds."""
+    m = _DURATION.match(value)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected a duration like 30m, 6h or 2d, got {value!r}")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
 def run_id(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
         raise argparse.ArgumentTypeError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from runner.commands.argtypes import budget, host_spec, non_negative_int, run_id
+from runner.commands.argtypes import budget, duration, host_spec, non_negative_int, run_id
 
 NAME = "train"
 IMPLEMENTATION = "runner.train.command"
@@ -61,6 +61,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--keep-pod", action="store_true", help="leave the pod running after training ends (default: it stops itself)"
     )
+    p.add_argument(
+        "--no-watch",
+        action="store_true",
+        help="when detached (--detach, Ctrl-C), leave no background watcher to recover the run "
+        "(also RUNNER_WATCH=0); see `runner watch`",
+    )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--host",
@@ -97,6 +103,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="after a spot preemption (or a vanished pod) resume or recreate the pod and continue "
         "from the newest checkpoint, at most N times (default: 3; 0 = report and exit 4)",
+    )
+    p.add_argument(
+        "--wait-for-capacity",
+        type=duration,
+        metavar="DURATION",
+        help="when RunPod has no GPU for the pod (spot or on-demand), keep trying this long (30m, 6h, 2d) "
+        "with backoff, saying the stock and price each round, instead of exit 4; also during recoveries "
+        "and in the watcher",
     )
     p.add_argument(
         "--budget-usd",

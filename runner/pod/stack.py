@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.errors import NoStackOutputs, PulumiNotInstalled, StackError, redact
+from runner.errors import NoStackOutputs, PodNoCapacity, PulumiNotInstalled, StackError, redact
 from runner.types import Say
 
 INSTALL_HINT = (
@@ -333,7 +333,15 @@ def _up(
         proc.stdout.close()
         rc = proc.wait()
     if rc != 0:
+        from infra.advice import NO_GPU
+
         joined = "\n".join(tail)
+        if NO_GPU in joined:
+            raise PodNoCapacity(
+                f"`pulumi up` could not create a pod for stack {stack!r}: RunPod has {NO_GPU}",
+                hint="Pulumi's lines above say what RunPod answered. Retry later (`runner train --wait-for-capacity 6h` "
+                "keeps trying), or choose another GPU type or data center.",
+            )
         raise _known_failure(stack, joined) or StackError(
             f"`pulumi up` failed for stack {stack!r} (exit {rc}); its last lines:\n{joined}",
             hint="Fix the cause and run `pulumi up` yourself, then retry.",

@@ -9,6 +9,7 @@ checks run, so the waiting on RunPod and on the pod's sshd overlaps that work in
 from __future__ import annotations
 
 import argparse
+import signal
 from typing import TYPE_CHECKING
 
 from runner.settings import Settings
@@ -18,8 +19,17 @@ if TYPE_CHECKING:
     from runner.train.options import TrainOptions
 
 
+def _hang_up(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # the terminal closed: detach as on Ctrl-C (training goes on, a watcher stays)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from runner.train.options import TrainOptions
+
+    try:
+        signal.signal(signal.SIGHUP, _hang_up)
+    except ValueError:
+        pass  # not the main thread (in-process tests)
 
     options = TrainOptions.from_args(args)  # below this line, nothing reads the argparse Namespace
     early = None
@@ -52,7 +62,11 @@ def _checked_session(options: TrainOptions, settings: Settings, early: EarlyLink
     seen = remote.result() if remote is not None else None
     if options.keep_pod and target.kind != TargetKind.POD:
         Console(settings.secrets()).say("--keep-pod only matters for the stack's pod; ignored")
-    recovery = AutoRecovery(options.max_recoveries, options.budget_usd) if target.kind == TargetKind.POD else None
+    recovery = (
+        AutoRecovery(options.max_recoveries, options.budget_usd, paths=settings.paths)
+        if target.kind == TargetKind.POD
+        else None
+    )
     session = TrainSession(options, settings, target, cfg, recovery=recovery, remote_commit=seen.sha if seen else None)
     return session.run()
 

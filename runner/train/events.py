@@ -78,6 +78,11 @@ class Lost:
     error: RunnerError  # what to tell the user (an SshError, with how to come back)
 
 
+# Decision.recovered when another runner or watcher on this machine brought the pod back: this one only
+# relaunches there (the launcher attaches it to the attempt the other one started), and counts nothing.
+RECOVERED_ELSEWHERE = "elsewhere"
+
+
 @dataclass(frozen=True)
 class Decision:
     """What a recovery strategy decided about an interruption."""
@@ -86,7 +91,17 @@ class Decision:
     exit_code: int = EXIT_POD
     message: str = ""
     prepared: bool = False  # retry: the strategy already made the target reachable again
-    recovered: str | None = None  # retry: how the pod came back (resumed | running | recreated)
+    recovered: str | None = None  # retry: how the pod came back (resumed | running | recreated | elsewhere)
 
 
-__all__ = ["Decision", "Detached", "Ended", "Interrupted", "Launched", "Lost", "RECOVERABLE", "StopCause"]
+__all__ = [
+    "Decision",
+    "Detached",
+    "Ended",
+    "Interrupted",
+    "Launched",
+    "Lost",
+    "RECOVERABLE",
+    "RECOVERED_ELSEWHERE",
+    "StopCause",
+]

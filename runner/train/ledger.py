@@ -34,7 +34,17 @@ class RunLedger:
 
     @classmethod
     def open(
-        cls, settings: Settings, target: Target, cfg: TrainConfig, run_id: str, *, continuing: bool, keep_pod: bool
+        cls,
+        settings: Settings,
+        target: Target,
+        cfg: TrainConfig,
+        run_id: str,
+        *,
+        continuing: bool,
+        keep_pod: bool,
+        max_recoveries: int | None = None,
+        budget_usd: float | None = None,
+        wait_for_capacity_s: float | None = None,
     ) -> RunLedger:
         """The run's record; reusing a run id continues its record (attempts accumulate)."""
         paths = runrecord.record_paths(settings.state_dir, settings.stack, target.kind, target.label)
@@ -45,6 +55,8 @@ class RunLedger:
         record.config, record.output_dir, record.workspace = cfg.rel_path, cfg.output_dir, target.workspace
         record.pod_id, record.keep_pod = target.pod_id, keep_pod
         record.status, record.exit_code = "launching", None
+        record.max_recoveries, record.budget_usd = max_recoveries, budget_usd
+        record.wait_for_capacity_s = wait_for_capacity_s
         return cls(paths, record, on_pod=target.kind == TargetKind.POD, gpu_count=target.gpu_count)
 
     @property

@@ -21,6 +21,11 @@ class TrainOptions:
     workspace: str | None = None
     local: bool = False
     host: HostSpec | None = None
+    # Detached from the stack's pod (--detach, Ctrl-C): leave a background watcher on this machine
+    # (runner/watcher/background.py); off with --no-watch or RUNNER_WATCH=0, and inside a watcher itself.
+    spawn_watcher: bool = True
+    # No GPU for the pod (spot or on-demand): keep trying this long, with backoff (0: exit 4 at once).
+    wait_for_capacity_s: float = 0.0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> TrainOptions:
@@ -35,6 +40,8 @@ class TrainOptions:
             workspace=args.workspace,
             local=bool(args.local),
             host=args.host,
+            spawn_watcher=not args.no_watch,
+            wait_for_capacity_s=args.wait_for_capacity or 0.0,
         )
 
     @property

@@ -40,12 +40,15 @@ own counting (recoveries, accounting) from it.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Protocol
 
 from infra.advice import SPOT_FALLBACK
 from runner.errors import EXIT_POD, PodGone, PodNoCapacity, RunnerError, SpotUnavailableError
-from runner.train.events import RECOVERABLE, Decision, Interrupted, StopCause
+from runner.paths import StatePaths
+from runner.pod.claim import claim_recovery
+from runner.train.events import RECOVERABLE, RECOVERED_ELSEWHERE, Decision, Interrupted, StopCause
 from runner.train.targets.base import Recoverable, Target
 from runner.types import Say
 
@@ -86,9 +89,10 @@ class ReportAndExit:
 class AutoRecovery:
     """The Recovery strategy of `runner train` on the stack's pod (see the module docstring)."""
 
-    def __init__(self, max_recoveries: int, budget_usd: float | None = None):
+    def __init__(self, max_recoveries: int, budget_usd: float | None = None, *, paths: StatePaths | None = None):
         self.max_recoveries = max_recoveries
         self.budget_usd = budget_usd
+        self.paths = paths  # the stack's state dir: one recovery at a time on this machine (claim.py)
 
     def decide(self, interruption: Interrupted, target: Target, run: RunContext) -> Decision:
         t = target.recoverable()
@@ -119,20 +123,15 @@ class AutoRecovery:
             )
         run.say(f"{interruption.message}; recovering automatically ({done + 1} of at most {self.max_recoveries})")
         try:
-            how = self._bring_back(interruption.kind, t, run.say)
+            with claim_recovery(self.paths, say=run.say) if self.paths is not None else nullcontext():
+                again = t.observe()
+                if again is not None and again.state.up:
+                    # Another runner or watcher brought it back while this one waited for the claim.
+                    run.say(f"pod {t.pod_id} runs again (another runner or watcher recovered it)")
+                    return Decision(True, message="", prepared=False, recovered=RECOVERED_ELSEWHERE)
+                how = t.wait_for_gpu(lambda: self._bring_back(interruption.kind, t, run.say), run.say)
         except SpotUnavailableError as e:
             return Decision(False, e.exit_code, f"recovery stopped: {e.message}")
-        except PodNoCapacity as e:
-            # Only after the plain recreate of a stack without pod_urn: the refresh kept the stopped pod.
-            return Decision(
-                False,
-                e.exit_code,
-                (
-                    f"recovery stopped: {e.message} `pulumi up --refresh` kept the stopped pod (a refresh does not "
-                    f"replace a stopped pod). Run `pulumi up` once so the stack exports pod_urn (then the runner "
-                    f"replaces such a pod itself), or retry later: {run.resume_command}"
-                ),
-            )
         except RunnerError as e:
             return Decision(False, e.exit_code, f"recovery stopped: {e.message} {resume}.")
         return Decision(True, message="", prepared=True, recovered=how)

@@ -22,6 +22,9 @@ killed | stopped_by_user | stopped_by_runpod | budget), detected_at, last_step (
 step seen in its log), steps_lost, seconds_lost, recovery (how its pod came back: resumed |
 running | recreated) and recovery_s (from noticing the interruption to this attempt's launch).
 
+max_recoveries, budget_usd, wait_for_capacity_s: the run's limits as `runner train` set them (a watcher recovers
+within them).
+
 loss_points: [[step, loss], ...] as the log showed them, over all attempts (runner/train/losscurve.py;
 at most MAX_POINTS, evenly thinned), for the summary's and `runner status`'s loss chart.
 """
@@ -96,6 +99,10 @@ class RunRecord:
     seconds_lost: float = 0.0
     gpu_count: int | None = None
     gpu_hours: float | None = None
+    # The run's limits, kept with it so a watcher recovers it as `runner train` would (runner/watcher/).
+    max_recoveries: int | None = None
+    budget_usd: float | None = None
+    wait_for_capacity_s: float | None = None
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)
     attempts: list[AttemptRecord] = field(default_factory=list)

@@ -15,7 +15,6 @@ stops the pod the recovery brought up, then exits 130.
 
 from __future__ import annotations
 
-import re
 import time
 
 from remote.podside import contract as pc
@@ -26,7 +25,16 @@ from runner.settings import Settings
 from runner.train import report
 from runner.train.attempt import follow_attempt
 from runner.train.console import Console, LogView
-from runner.train.events import RECOVERABLE, Detached, Ended, Interrupted, Launched, Lost, StopCause
+from runner.train.events import (
+    RECOVERABLE,
+    RECOVERED_ELSEWHERE,
+    Detached,
+    Ended,
+    Interrupted,
+    Launched,
+    Lost,
+    StopCause,
+)
 from runner.train.ledger import RunLedger
 from runner.train.options import TrainOptions
 from runner.train.recovery import Recovery, ReportAndExit, RunContext
@@ -34,11 +42,6 @@ from runner.train.remote_launch import LaunchError, launch_surviving_drops, laun
 from runner.train.targets import Target
 from runner.train.train_config import TrainConfig, uncommitted_warning
 from runner.types import TargetKind
-
-
-def default_run_id(cfg: TrainConfig) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]", "-", cfg.name).strip("-._") or "run"
-    return f"{stem[:40]}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
 
 
 class TrainSession:
@@ -52,7 +55,9 @@ class TrainSession:
         recovery: Recovery | None = None,
         console: Console | None = None,
         remote_commit: str | None = None,
+        recovered: str | None = None,
     ):
+        """recovered: a watcher brought the pod back for this run (how): the first launch is that recovery."""
         self.options = options
         # The branch's commit `git ls-remote` saw seconds ago: the first launch's pod skips its `git fetch`
         # when it already has it (RT_REPO_COMMIT). Not for relaunches after a recovery: they fetch as ever.
@@ -64,15 +69,23 @@ class TrainSession:
         self.console = console or Console(settings.secrets())
         self.on_pod = target.kind == TargetKind.POD
         self.keep_pod = options.keep_pod and self.on_pod
-        run_id = options.run_id or default_run_id(cfg)
+        run_id = options.run_id or cfg.default_run_id()
         self.ledger = RunLedger.open(
-            settings, target, cfg, run_id, continuing=options.run_id is not None, keep_pod=self.keep_pod
+            settings,
+            target,
+            cfg,
+            run_id,
+            continuing=options.run_id is not None,
+            keep_pod=self.keep_pod,
+            max_recoveries=options.max_recoveries,
+            budget_usd=options.budget_usd,
+            wait_for_capacity_s=options.wait_for_capacity_s or None,
         )
         self.view = LogView(self.console, self.ledger.accounts.progress, self.ledger.loss)
         self.launch_time: float | None = None
         self.recoveries = 0  # automatic recoveries by this command
         self.detected_at: float | None = None  # when the current interruption was noticed
-        self._recovered: str | None = None  # how the pod came back: resumed | running | recreated
+        self._recovered: str | None = recovered  # how the pod came back: resumed | running | recreated
         self._announced: set[tuple[str, int]] = set()
         self._relaunched: Launched | None = None  # set as soon as a launch succeeded
 
@@ -159,8 +172,9 @@ class TrainSession:
             try:
                 decision = self.recovery.decide(outcome, t, self._context())
                 if decision.retry:
-                    self.recoveries += 1
-                    self._recovered = decision.recovered
+                    elsewhere = decision.recovered == RECOVERED_ELSEWHERE
+                    self.recoveries += 0 if elsewhere else 1
+                    self._recovered = None if elsewhere else decision.recovered
                     if decision.message:
                         self.say(decision.message)
                     if not decision.prepared:
@@ -314,12 +328,20 @@ class TrainSession:
 
     # -- the end ----------------------------------------------------------------------------------
     def detached(self, launched: Launched, *, by_request: bool) -> int:
-        self.console.end_partial()
         self.record.status = "detached"
         self.save_record()
+        # The watcher first: after a closed terminal's SIGHUP, printing may be the next thing to fail.
+        watcher = None
+        if self.on_pod and self.options.spawn_watcher:
+            from runner.watcher.background import leave_a_watcher
+
+            watcher = leave_a_watcher(self.settings, self.stack_flag())
+        self.console.end_partial()
         report.detached_lines(
             self.say, self.target, launched, by_request=by_request, keep_pod=self.keep_pod, stack_flag=self.stack_flag()
         )
+        if watcher:
+            self.say(watcher)
         return 0 if by_request else EXIT_INTERRUPTED
 
     def acknowledge(self, launched: Launched) -> dict | None:
@@ -378,4 +400,4 @@ class TrainSession:
         return code
 
 
-__all__ = ["LaunchError", "TrainSession", "default_run_id"]
+__all__ = ["LaunchError", "TrainSession"]

@@ -8,7 +8,9 @@ launcher can resume from the newest complete one).
 
 from __future__ import annotations
 
+import re
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,11 @@ class TrainConfig:
     @property
     def name(self) -> str:
         return self.path.stem
+
+    def default_run_id(self) -> str:
+        """<config name>-<UTC time>: a new run's id when --run-id is not given."""
+        stem = re.sub(r"[^A-Za-z0-9._-]", "-", self.name).strip("-._") or "run"
+        return f"{stem[:40]}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
 
 
 def _relative_to_root(config: str, root: Path, cwd: Path) -> tuple[Path, str]:

@@ -1,9 +1,11 @@
 """Noticing that the pod stopped under a training run, from the API side.
 
 PodWatch reads the pod every interval in a background thread (one cheap read) and stops the
-follower as soon as the pod is not RUNNING. This covers a supervisor SIGKILLed without SIGTERM
-(state.json still says "running") and an SSH link that dies silently (a vanished host sends no
-TCP reset). confirm_interruption asks, after training got SIGTERM, who stopped the pod.
+follower once RunPod's answers say the pod is not up, consistently (runner/pod/judge.py: two answers
+in a row; an API error is no answer). This covers a supervisor SIGKILLed without SIGTERM (state.json
+still says "running") and an SSH link that dies silently (a vanished host sends no TCP reset).
+confirm_interruption asks, after training got SIGTERM, who stopped the pod (the pod's own record
+already says it stopped: one answer is enough).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from backends.polling import Backoff, poll_until
+from runner.pod.judge import InterruptionJudge
 from runner.pod.pod import Seen
 
 Observe = Callable[[], "Seen | None"]
@@ -23,6 +26,7 @@ class PodWatch:
 
     def __init__(self, observe: Observe, interval_s: float, on_verdict: Callable[[], None]):
         self.observe, self.interval_s, self.on_verdict = observe, interval_s, on_verdict
+        self.judge = InterruptionJudge(reads=2)
         self.verdict: Seen | None = None
         self.detected_at: float | None = None
         self._stop = threading.Event()
@@ -43,10 +47,12 @@ class PodWatch:
                 seen = self.observe()
             except Exception:  # noqa: BLE001 - the follower must never die of a watcher hiccup
                 seen = None
-            if seen is None or seen.state.up:
+            now = time.time()
+            confirmed = self.judge.saw(seen, now)
+            if confirmed is None:
                 continue
-            self.detected_at = time.time()
-            self.verdict = seen
+            self.detected_at = now
+            self.verdict = confirmed
             self.on_verdict()
             return
 

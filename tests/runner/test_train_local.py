@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from tests.runner.train_harness import ROOT, assert_printed_is_the_log, local_env, smoke_config, step_numbers, wait_for  # noqa: F401
 
 CONFIG = "configs/smoke.yaml"
@@ -90,8 +92,10 @@ def test_uncommitted_config_is_refused_before_the_launch_unless_allowed(local_en
     assert res.code == 2 and "did not start training" in res.err and "configs/draft.yaml" in res.err
 
 
-def test_ctrl_c_detaches_and_training_keeps_running(local_env):
-    """The real CLI as a process: SIGINT while following -> exit 130, how to come back, training goes on."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "terminal-closed"])
+def test_ctrl_c_detaches_and_training_keeps_running(local_env, signum):
+    """The real CLI as a process: SIGINT (Ctrl-C) or SIGHUP (the terminal closed) while following -> exit 130,
+    how to come back, training goes on."""
     env = local_env
     env.write_config("configs/long.yaml", smoke_config(max_steps=60, step_seconds=0.05))
     proc = subprocess.Popen(
@@ -114,7 +118,7 @@ def test_ctrl_c_detaches_and_training_keeps_running(local_env):
     )
     try:
         env.wait_log("step 5/60")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

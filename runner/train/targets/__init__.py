@@ -26,7 +26,11 @@ def make_target(options: TrainOptions, settings: Settings, *, early: EarlyLink |
         from runner.train.targets.host import HostTarget
 
         return HostTarget(settings, workspace=workspace or "", user=host.user, host=host.host, port=host.port)
-    return PodTarget(settings, workspace_override=workspace, early=early)
+    from runner.pod.capacity import CapacityWait
+
+    return PodTarget(
+        settings, workspace_override=workspace, early=early, capacity=CapacityWait(options.wait_for_capacity_s)
+    )
 
 
 __all__ = ["PodTarget", "StopReport", "Target", "interrupted", "make_target"]

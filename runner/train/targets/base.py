@@ -9,13 +9,14 @@ machine (--local) share, so runner/train/ has one code path.
     target.finish(keep=...)       after training: make sure the pod is stopped (pod only)
     target.release_unused(say)    after a failed launch: stop the pod again if this run started it
 PodTarget only, for automatic recovery (runner/train/recovery.py): observe(), resume(say),
-recreate(say, replace=), abandon_recovery(say). Only PodTarget talks to the RunPod API.
+recreate(say, replace=), wait_for_gpu(attempt, say) (--wait-for-capacity), abandon_recovery(say). Only PodTarget talks to the RunPod API.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from runner.errors import SettingsError
 from runner.pod.pod import Seen
@@ -24,6 +25,8 @@ from runner.remote.shell import Shell
 from runner.settings import Settings
 from runner.train.events import Interrupted, StopCause
 from runner.types import Market, Say, TargetKind
+
+T = TypeVar("T")
 
 
 class Recoverable(Protocol):
@@ -34,9 +37,13 @@ class Recoverable(Protocol):
     @property
     def spot_fallback(self) -> str: ...  # the stack's policy when spot is gone: fail | on-demand
 
+    def observe(self) -> Seen | None: ...
+
     def resume(self, say: Say) -> bool: ...
 
     def recreate(self, say: Say, *, replace: bool = False) -> None: ...
+
+    def wait_for_gpu(self, attempt: Callable[[], T], say: Say) -> T: ...
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from backends.polling import Backoff, poll_until
-from runner.errors import ApiError, RunnerError, SpotUnavailableError, redact
+from runner.errors import ApiError, PodNoCapacity, RunnerError, SpotUnavailableError, redact
+from runner.pod.capacity import CapacityWait, market_line
+from runner.pod.judge import InterruptionJudge
 from runner.pod.link import PodLink
 from runner.pod.pod import RunningPod, Seen, StackPod, with_user
 from runner.pod.stack import StackOutputs, read_outputs_for, refresh_and_up_for, replace_and_up_for
@@ -21,6 +24,8 @@ if TYPE_CHECKING:
     from runner.pod.early_link import EarlyLink
     from runner.remote.ssh import SshConnection
 
+T = TypeVar("T")
+
 
 @dataclass
 class PodTarget(Target):
@@ -30,6 +35,8 @@ class PodTarget(Target):
     workspace_override: str | None = None
     recreating: bool = False  # inside recreate(), before the new outputs were read
     early: EarlyLink | None = None  # the API read and SSH connection started in the background
+    capacity: CapacityWait | None = None  # --wait-for-capacity: how long a "no GPU" is waited out
+    _drop_judge: InterruptionJudge = field(default_factory=lambda: InterruptionJudge(reads=2), init=False, repr=False)
     _early_connection: SshConnection | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -71,7 +78,20 @@ class PodTarget(Target):
         """Start the pod if needed (a start that then fails stops it again: StackPod.start_for_command)."""
         self.settings.preflight()
         stack_pod = StackPod.of(self.settings, outputs=self.outputs)
-        return PodLink(self.settings, stack_pod, stack_pod.start_for_command(say=say))
+        return PodLink(self.settings, stack_pod, self.wait_for_gpu(lambda: stack_pod.start_for_command(say=say), say))
+
+    def wait_for_gpu(self, attempt: Callable[[], T], say: Say) -> T:
+        """attempt(), tried again while RunPod has no GPU for the pod, as long as --wait-for-capacity allows."""
+        if self.capacity is None or not self.capacity.enabled:
+            return attempt()
+        result = self.capacity.retry(attempt, say, market=self.market_now)
+        self.capacity.reset()
+        return result
+
+    def market_now(self) -> str:
+        """What RunPod lists now for the stack's GPU (stock and price), for a wait's round."""
+        assert self.outputs is not None
+        return market_line(StackPod.of(self.settings, outputs=self.outputs).client, self.outputs)
 
     def _take_early(self, say: Say, asked: float) -> bool:
         """The pod was RUNNING and answered SSH in the background read (runner/pod/early_link.py): the
@@ -122,15 +142,21 @@ class PodTarget(Target):
 
     def observe(self) -> Seen | None:
         """One API read, or None when the API did not answer."""
-        assert self.link is not None
-        return self.link.stack_pod.observe()
+        stack_pod = self.link.stack_pod if self.link is not None else StackPod.of(self.settings, outputs=self.outputs)
+        return stack_pod.observe()
 
     def resume(self, say: Say) -> bool:
         """Make the same pod run again (spot: the stack's bid); True when it had to be started.
         Raises PodNoCapacity / PodGone / SpotUnavailableError / PodStartTimeout / ApiError."""
-        assert self.link is not None
         asked = time.time()
-        running = self.link.ensure_running(on_progress=say)
+        if self.link is None:  # a watcher recovering a run it never followed
+            stack_pod = StackPod.of(self.settings, outputs=self.outputs)
+            self.link = PodLink(
+                self.settings, stack_pod, stack_pod.start_for_command(say=say, release_on_interrupt=False)
+            )
+            running = self.link.running
+        else:
+            running = self.link.ensure_running(on_progress=say)
         self.resumed = running.resumed
         self._running(asked, say)
         return running.resumed
@@ -175,6 +201,16 @@ class PodTarget(Target):
         stack_pod = StackPod.of(self.settings, outputs=self.outputs)
         try:
             self.link = PodLink(self.settings, stack_pod, stack_pod.start_for_command(say=say))
+        except PodNoCapacity as e:
+            if self.pod_id == old and not urn:
+                raise PodNoCapacity(
+                    e.summary,
+                    cause=e.cause,
+                    hint="`pulumi up --refresh` kept the stopped pod (a refresh does not replace a stopped pod). "
+                    "Run `pulumi up` once so the stack exports pod_urn (then the runner replaces such a pod itself), "
+                    "or retry later",
+                ) from e
+            raise
         except RunnerError as e:
             # The stack just created this pod for the run: unreachable, it must not stay up billing either.
             # (A pod the stack kept and this command started is stopped by start_for_command.)
@@ -212,6 +248,8 @@ class PodTarget(Target):
         return self.link.connect(timeout=20.0, keepalive=15)
 
     def after_disconnect(self, error: Exception, attempt: int, say: Say) -> Interrupted | None:
+        """An SSH drop asks the API; the pod is interrupted only once its answers say so consistently
+        (runner/pod/judge.py), so a drop and a stale answer never start a recovery."""
         assert self.link is not None
         before = self.link.endpoint
         try:
@@ -219,6 +257,9 @@ class PodTarget(Target):
         except ApiError as e:
             # The API being unreachable says nothing about the pod; keep trying to reconnect.
             say(f"could not ask RunPod about pod {self.pod_id} ({e.message}); still reconnecting")
+            return None
+        if self._drop_judge.saw(seen, time.time()) is None and not seen.state.up:
+            say(f"pod {self.pod_id} reads {seen.pod.status if seen.pod else 'gone'}; asking again before recovering")
             return None
         if seen.state == PodState.RUNNING:
             ep = self.link.endpoint
