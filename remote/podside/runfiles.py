@@ -15,7 +15,7 @@ library only: it travels to the pod in the program and in the start command's sl
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 
 class SelfStopKey:
@@ -161,10 +161,16 @@ def event_id(run_id: str, attempt: Optional[int], event: str, n: Optional[int] =
 
 def new_event(**values: Any) -> Dict[str, Any]:
     """An event with every EventKey in the documented order (missing ones null)."""
-    unknown = set(values) - set(EventKey.ALL)
+    return keyed(EventKey.ALL, values, "event")
+
+
+def keyed(keys: Tuple[str, ...], values: Mapping[str, Any], what: str) -> Dict[str, Any]:
+    """A record with every one of keys, in their order (missing ones null); an unknown name is a
+    programming error."""
+    unknown = set(values) - set(keys)
     if unknown:
-        raise KeyError(f"not event keys: {sorted(unknown)}")
-    return {key: values.get(key) for key in EventKey.ALL}
+        raise KeyError(f"not {what} keys: {sorted(unknown)}")
+    return {key: values.get(key) for key in keys}
 
 
 class NotifyKey:
@@ -192,6 +198,7 @@ __all__ = [
     "event_id",
     "is_held",
     "is_unfinished",
+    "keyed",
     "new_event",
     "recoveries",
 ]

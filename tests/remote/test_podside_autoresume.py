@@ -19,22 +19,6 @@ from remote.podside.contract import HoldKey, HoldReason
 from tests.remote_harness import POD_API_KEY, PodSandbox, StopApiServer, WebhookSink, git, wait_for
 
 
-@pytest.fixture
-def pod(tmp_path, venv_templates):
-    sandbox = PodSandbox(
-        tmp_path / "pod", session=f"rt-ar-{uuid.uuid4().hex[:10]}", venv_template=venv_templates["warm"]
-    )
-    yield sandbox
-    sandbox.cleanup()
-
-
-@pytest.fixture
-def sink():
-    server = WebhookSink()
-    yield server
-    server.close()
-
-
 def checkpoints_dir(pod: PodSandbox):
     return pod.repo_dir / "checkpoints" / "smoke"
 

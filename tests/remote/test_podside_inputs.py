@@ -98,25 +98,3 @@ def test_launch_kind():
         "torchrun",
         "accelerate",
     ]
-
-
-def test_the_runners_run_policy_arrives_as_the_pods_settings():
-    from runner.train.remote_launch import RunPolicy, launcher_env
-
-    base = dict(
-        workspace="/ws",
-        repo_url="https://example.invalid/org/my-repo.git",
-        branch="main",
-        config="configs/x.yaml",
-        train_script="scripts/train.py",
-        run_id="r1",
-        stop_pod=True,
-        detach=True,
-        session="train",
-    )
-    assert not {"RT_MAX_RECOVERIES", "RT_NOTIFY_URLS", "RT_STALL_MINUTES"} & set(launcher_env(**base))
-    policy = RunPolicy(max_recoveries=5, budget_usd=2.5, auto_resume=False, stall_minutes=0, notify_urls="")
-    env = launcher_env(**base, run_policy=policy)
-    assert env["RT_NOTIFY_URLS"] == "", "set and empty: the pod's notify.json goes"
-    s = read_settings(env)
-    assert (s.max_recoveries, s.budget_usd, s.auto_resume, s.stall_minutes) == (5, 2.5, False, 0)

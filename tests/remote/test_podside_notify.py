@@ -28,13 +28,6 @@ EVENT = new_event(
 )
 
 
-@pytest.fixture
-def sink():
-    server = WebhookSink()
-    yield server
-    server.close()
-
-
 @pytest.mark.parametrize(
     "url, shape",
     [

@@ -92,20 +92,6 @@ def test_a_child_that_ignores_sigterm_is_killed_after_its_grace(tmp_path):
 
 
 # ---------------------------------------------------------------- on the stand-in pod
-@pytest.fixture
-def pod(tmp_path, venv_templates):
-    sandbox = PodSandbox(
-        tmp_path / "pod", session=f"rt-stall-{uuid.uuid4().hex[:10]}", venv_template=venv_templates["warm"]
-    )
-    yield sandbox
-    sandbox.cleanup()
-
-
-@pytest.fixture
-def sink():
-    server = WebhookSink()
-    yield server
-    server.close()
 
 
 @pytest.fixture
