@@ -23,7 +23,7 @@ from backends.runpod.models import TERMINATED, Pod, PodSpec
 from infra import pod_lifecycle as life
 from infra import provider_support as ps
 from infra.stack_config import DEFAULT_IDLE_STOP_MINUTES, SPOT_FALLBACKS, SSH_USER, WORKSPACE
-from remote.podside.bundle import idle_start_command
+from remote.podside.bundle import start_command
 
 REPLACE_KEYS = (
     "pod_name",
@@ -131,11 +131,7 @@ class PodArgs:
             ports=tuple(self.ports),
             env=dict(self.env),
             cloud_type=self.cloud_type,
-            start_command=(
-                idle_start_command(self.idle_stop_minutes * 60, self.volume_mount_path)
-                if self.idle_stop_minutes > 0
-                else ""
-            ),
+            start_command=start_command(self.idle_stop_minutes * 60, self.volume_mount_path),
         )
 
 

@@ -15,7 +15,10 @@ Config (flat ``key: value`` YAML; other keys are ignored): output_dir, logging_d
 save_steps, step_seconds (sleep per step), fail_at_step (exit 3 at that step), save_seconds (pause
 between writing the weights and the trainer state, so tests can kill mid-save), progress_bar
 (true: a tqdm-style bar redrawn with \r on stderr at every step, as a Hugging Face Trainer shows
-it, with the `step N/M loss X` line printed through it every log_steps steps, as tqdm.write does).
+it, with the `step N/M loss X` line printed through it every log_steps steps, as tqdm.write does),
+hang_at_step (at that step print nothing more and never finish: a stalled data loader or NCCL hang),
+eval_at_step / eval_seconds / eval_tick_seconds (after that step an "evaluation" that prints no whole
+line for eval_seconds, only a progress line on stderr redrawn with \r every eval_tick_seconds).
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ class SmokeConfig:
     save_seconds: float = 0.0
     progress_bar: object = False  # true: a tqdm-style bar of its own; "tqdm": the real tqdm package
     log_steps: int = 1
+    hang_at_step: Optional[int] = None
+    eval_at_step: Optional[int] = None
+    eval_seconds: float = 0.0
+    eval_tick_seconds: float = 0.5
 
 
 def _scalar(text: str):
@@ -97,6 +104,10 @@ def load_config(path: str) -> SmokeConfig:
         save_seconds=float(data.get("save_seconds") or 0.0),
         progress_bar=data.get("progress_bar") or False,
         log_steps=int(data.get("log_steps") or 1),
+        hang_at_step=optional_int("hang_at_step"),
+        eval_at_step=optional_int("eval_at_step"),
+        eval_seconds=float(data.get("eval_seconds") or 0.0),
+        eval_tick_seconds=float(data.get("eval_tick_seconds") or 0.5),
     )
 
 
@@ -201,6 +212,23 @@ class TqdmBar:
         self.bar.close()
 
 
+def hang() -> None:
+    """Print nothing, end never (until a signal): what a stalled data loader or an NCCL hang looks like."""
+    while True:
+        time.sleep(3600)
+
+
+def evaluate(cfg: SmokeConfig) -> None:
+    """A long evaluation: no whole line, only a progress line on stderr redrawn with \r."""
+    ticks = max(int(cfg.eval_seconds / cfg.eval_tick_seconds), 1)
+    for n in range(1, ticks + 1):
+        time.sleep(cfg.eval_tick_seconds)
+        sys.stderr.write(f"\reval {n * 100 // ticks:3d}%|{n}/{ticks}")
+        sys.stderr.flush()
+    sys.stderr.write("\n")
+    print("eval done", flush=True)
+
+
 def loss_at(step: int, weights: list[float]) -> float:
     return 2.0 * math.exp(-step / 15.0) + 0.05 + 0.01 * sum(abs(w) for w in weights) / len(weights)
 
@@ -243,6 +271,10 @@ def train(cfg: SmokeConfig, resume: Optional[str]) -> int:
             metrics.flush()
         if step % cfg.save_steps == 0 or step == cfg.max_steps:
             save_checkpoint(cfg, step, weights, history, say)
+        if cfg.hang_at_step is not None and step == cfg.hang_at_step:
+            hang()
+        if cfg.eval_at_step is not None and step == cfg.eval_at_step:
+            evaluate(cfg)
     if bar is not None:
         bar.close()
     print(f"done: {cfg.max_steps} steps", flush=True)

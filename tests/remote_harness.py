@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from remote.podside.bundle import launcher_script
+from remote.podside.bundle import launcher_script, start_command
 from remote.podside.contract import (
     ERROR_PREFIX,
     INSPECT_PREFIX,
@@ -459,6 +459,49 @@ exec {shlex.quote(real)} "$@"
                 pids.append(int(entry.name))
         return pids
 
+    # -- the container ------------------------------------------------------------------------------
+    def container_env(self, **extra: str) -> dict:
+        """What a container start sees: RunPod's variables (the pod's own key among them) and the image's
+        start script stand-in (RT_IMAGE_START: records that it ran, then exits)."""
+        image_start = write_executable(
+            self.root / "image-start.sh",
+            f"#!/bin/sh\necho started >> {shlex.quote(str(self.records / 'image-start'))}\n",
+        )
+        return {
+            **self.base_env(),
+            "RUNPOD_POD_ID": POD_ID,
+            "RUNPOD_API_KEY": POD_API_KEY,
+            "RT_IMAGE_START": str(image_start),
+            **extra,
+        }
+
+    def start_container(self, idle_s: float = 0, **extra: str) -> subprocess.CompletedProcess:
+        """Run the pod's start command (bundle.start_command) as RunPod runs it at a container start."""
+        words = shlex.split(start_command(idle_s, str(self.workspace)))
+        return subprocess.run(words, env=self.container_env(**extra), capture_output=True, text=True, timeout=60)
+
+    def kill_container(self) -> None:
+        """The container dies: the supervisor, training, every process of this sandbox and its tmux
+        server, all with SIGKILL (no handler runs, as when the container is gone)."""
+        pids = [(self.state() or {}).get("supervisor_pid")] + self.processes_running(str(self.root) + os.sep)
+        for p in pids:
+            try:
+                if isinstance(p, int) and _alive(p):
+                    os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.tmux("kill-server")
+        wait_for(lambda: not self.processes_running(str(self.root) + os.sep), 10, "the container's processes to end")
+
+    def autoresume_log(self) -> str:
+        try:
+            return (self.workspace / "logs" / "autoresume.log").read_text()
+        except OSError:
+            return ""
+
+    def events(self, run_id: str) -> list[dict]:
+        return _read_jsonl(self.workspace / ".runner" / "events" / f"{run_id}.jsonl")
+
     def cleanup(self) -> None:
         """Kill this sandbox's tmux server and anything it left behind (only our own processes)."""
         pid = (self.state() or {}).get("supervisor_pid")
@@ -488,6 +531,60 @@ def _read_jsonl(path: Path) -> list:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     except OSError:
         return []
+
+
+class WebhookSink:
+    """A webhook on 127.0.0.1 that records every POST (path, headers, body). While `hold` is clear it
+    answers nothing: a slow webhook. `status` is what it answers (200; 500 for a failing one)."""
+
+    def __init__(self, held: bool = False, status: int = 200):
+        self.requests: list[dict] = []
+        self.release = threading.Event()
+        if not held:
+            self.release.set()
+        self.status = status
+        self.arrived = 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server naming)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                server.arrived += 1
+                server.release.wait(60)
+                server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                self.send_response(server.status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str = "/hook/s3cr3t-t0ken") -> str:
+        return self.base + path
+
+    def events(self) -> list[dict]:
+        """The JSON bodies received (the generic shape: the event objects)."""
+        return [json.loads(r["body"]) for r in self.requests]
+
+    def wait_events(self, *names: str, timeout: float = 30.0) -> list[dict]:
+        """Wait until every named event arrived; all events received so far."""
+        return wait_for(
+            lambda: set(names) <= {e.get("event") for e in self.events()} and self.events(),
+            timeout,
+            f"events {names} at the webhook (got {[e.get('event') for e in self.events()]})",
+        )
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 class StopApiServer:

@@ -661,8 +661,9 @@ def test_a_pod_key_in_the_environment_stays_off_the_volume_and_out_of_training(p
         plan = runner_dir / "supervise.json"
         assert plan.stat().st_mode & 0o777 == 0o600
         assert "RT_RUN_ID" in json.loads(plan.read_text())["env"]
-        for f in runner_dir.iterdir():
-            assert POD_API_KEY.encode() not in f.read_bytes(), f
+        for f in runner_dir.rglob("*"):  # the run's spec, events and markers too
+            if f.is_file():
+                assert POD_API_KEY.encode() not in f.read_bytes(), f
         state = pod.wait_finished()
     finally:
         server.close()
@@ -838,7 +839,10 @@ def test_hostile_paths_branch_config_and_run_id_are_inert(make_pod):
         config, output_dir=f"checkpoints/out {nasty}", logging_dir=f"logs/l {nasty}", max_steps=12, save_steps=5
     )
     pod.commit("hostile config")
-    run_id = "id;$(touch${IFS}pwned5)'\"`x`"
+    refused = pod.launch(RT_CONFIG=config, RT_RUN_ID="id;$(touch${IFS}pwned5)'\"`x`")
+    assert_nothing_launched(pod, refused)  # a run id names files on the volume: letters, digits, . _ -
+    assert "RT_RUN_ID must be letters, digits" in refused.error_lines[0]
+    run_id = "id.with-dots_and-dashes"
     run = pod.launch(RT_CONFIG=config, RT_RUN_ID=run_id)
     assert run.returncode == 0, run.stderr
     res = run.result
@@ -1020,11 +1024,12 @@ def test_the_program_is_written_once_atomically_and_reused(pod):
     runner_dir = pod.workspace / ".runner"
     assert pod.launch(RT_RUN_ID="p").returncode == 0
     pod.wait_finished()
-    (program,) = runner_dir.glob("podside-*.pyz")
+    (program,) = [p for p in runner_dir.glob("podside-*.pyz") if not p.is_symlink()]
     before = program.stat()
     assert pod.launch(RT_RUN_ID="p").returncode == 0
     pod.wait_finished()
-    assert list(runner_dir.glob("podside-*.pyz")) == [program]
+    assert [p for p in runner_dir.glob("podside-*.pyz") if not p.is_symlink()] == [program]
+    assert os.readlink(runner_dir / "podside-current.pyz") == program.name, "what the pod's start command runs"
     after = program.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), "reused, not rewritten"
     assert not [p for p in runner_dir.iterdir() if p.name.startswith(".podside")], "no temp file left"

@@ -1,9 +1,11 @@
-"""Entry point of the pod-side program: `python3 podside-<hash>.pyz [supervise | idlewatch ...]`.
+"""Entry point of the pod-side program: `python3 podside-<hash>.pyz [supervise | idlewatch | autoresume ...]`.
 
 Without an argument the mode is RT_ACTION: launch (default) or inspect. `supervise PLAN [TOKEN
 LAUNCHER_PID]` is what tmux runs (with a token it first waits for that launcher's plan, handoff.py);
-`idlewatch` is the idle stop (idlewatch.py). An InputError becomes `error: <what to do>` on stderr
-and exit status 2.
+`idlewatch` is the idle stop (idlewatch.py); `autoresume` is what the pod's start command runs
+(autoresume.py). An InputError becomes `error: <what to do>` on stderr and exit status 2.
+RT_NOTIFY_URLS (a secret) leaves the environment first, whatever the mode: nothing started from here
+ever sees it; a launch writes it to notify.json.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .inputs import InputError, read_settings
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    notify_urls = os.environ.pop(Inputs.NOTIFY_URLS, None)
     if args[:1] == ["idlewatch"]:
         from . import idlewatch
 
@@ -34,6 +37,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if len(args) > 3:  # started early by a launcher: wait for its plan
             return supervise.main(plan, token=args[2], launcher_pid=int(args[3]))
         return supervise.main(plan)
+    if args[:1] == ["autoresume"]:
+        from . import autoresume
+
+        return autoresume.main(args[1:], os.path.realpath(sys.argv[0]))  # the program, not podside-current
     try:
         credential = take_credential(os.environ)  # before anything can inherit the environment
         settings = read_settings(os.environ)
@@ -43,7 +50,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return inspection.inspect(settings)
         from . import launch
 
-        return launch.launch(settings, dict(os.environ), os.path.abspath(sys.argv[0]), credential)
+        return launch.launch(settings, dict(os.environ), os.path.abspath(sys.argv[0]), notify_urls, credential)
     except InputError as exc:
         sys.stdout.flush()
         sys.stderr.write(f"{ERROR_PREFIX}{exc}\n")

@@ -109,13 +109,15 @@ def _shipped() -> list[Path]:
     return [path for path in sorted(PACKAGE_DIR.glob("*.py")) if path.name not in NOT_SHIPPED]
 
 
-# ---------------------------------------------------------------- the idle stop's start command
+# ---------------------------------------------------------------- the pod's start command
 # The part of the program the idle watcher needs (idlewatch.py and what it imports), small enough
-# to travel inside the pod's start command, where no volume file can be relied on yet.
+# to travel inside the pod's start command, where no volume file can be relied on yet. Without a
+# launch's program on the volume there is no run to report either: the slice sends no event.
 IDLE_MODULES = (
     "__init__.py",
     "contract.py",
-    "inputs.py",
+    "runfiles.py",
+    "rpenvfile.py",
     "record.py",
     "selfstop.py",
     "sshsessions.py",
@@ -169,9 +171,10 @@ def _minified(path: Path) -> bytes:
 def idle_watch_script(
     idle_s: float, workspace: str, rp_env_file: str | None = None, ssh_ports: str | None = None
 ) -> str:
-    """Shell text (no single quotes: RunPod wraps a start command in them) that writes the watcher
-    to /tmp and starts it detached with --ensure. Never fails the caller: without python3 or a
-    mounted volume it does nothing."""
+    """Shell text (no single quotes: RunPod wraps a start command in them) that starts the watcher
+    detached with --ensure: the volume's program when a launch left it there (.runner/podside-current.pyz:
+    it also sends `idle-stopped`), else the slice written to /tmp. Never fails the caller: without
+    python3 or a mounted volume it does nothing."""
     import base64
     import lzma
     import shlex
@@ -183,9 +186,9 @@ def idle_watch_script(
     env_file = f" --rp-env-file {shlex.quote(rp_env_file)}" if rp_env_file else ""
     ports = f"RT_IDLE_SSH_PORTS={shlex.quote(ssh_ports)} " if ssh_ports else ""
     return (
-        f"RT_IW=/tmp/rt-idlewatch-{digest}.pyz; "
+        f"RT_IW=/tmp/rt-idlewatch-{digest}.pyz; RT_IV={ws}/.runner/podside-current.pyz; "
         f"mkdir -p {ws}/logs 2>/dev/null && "
-        f'echo {blob} | python3 -c "{unpack}" > $RT_IW && '
+        f'if [ -f "$RT_IV" ]; then RT_IW=$RT_IV; else echo {blob} | python3 -c "{unpack}" > $RT_IW; fi && '
         f"({ports}setsid python3 $RT_IW {IDLE_COMMAND_MARK} {idle_s:g} --workspace {ws}{env_file} --ensure "
         f"</dev/null >>{ws}/logs/idlewatch.log 2>&1 &)"
     )
@@ -218,18 +221,39 @@ def host_key_script(workspace: str) -> str:
     )
 
 
-def idle_start_command(idle_s: float, workspace: str) -> str:
-    """The pod's start command (RunPod: REST v2 `args`, GraphQL `dockerArgs`): the host keys kept on
-    the volume, the idle watcher, then the image's own start script (RT_IMAGE_START, default /start.sh:
-    sshd, keys, sleep)."""
+AUTORESUME_MARK = "autoresume --workspace"  # in every start command built here (runner doctor may look for it)
+
+
+def autoresume_script(workspace: str) -> str:
+    """Shell text (no single quotes) that starts `podside autoresume` detached when a launch left the
+    program on the volume (.runner/podside-current.pyz); it resumes the volume's unfinished run
+    (autoresume.py). Never fails the caller: without the program or python3 it does nothing."""
+    import shlex
+
+    ws = shlex.quote(workspace)
+    return (
+        f"RT_AR={ws}/.runner/podside-current.pyz; "
+        f"if [ -f $RT_AR ] && mkdir -p {ws}/logs 2>/dev/null; then "
+        f"(setsid python3 $RT_AR {AUTORESUME_MARK} {ws} </dev/null >>{ws}/logs/autoresume.log 2>&1 &); fi"
+    )
+
+
+def start_command(idle_s: float, workspace: str) -> str:
+    """The pod's start command (RunPod: REST v2 `args`, GraphQL `dockerArgs`), run at every container
+    start: the pod's SSH host keys kept on the volume, the auto-resume, the idle watcher (when idle_s > 0),
+    then the image's own start script
+    (RT_IMAGE_START, default /start.sh: sshd, keys, sleep), which it becomes."""
     import re
 
     if not re.fullmatch(r"/[A-Za-z0-9_./-]*", workspace):  # RunPod puts the command in single quotes
         raise ValueError(f"the pod's volume mount path must be a plain absolute path, got {workspace!r}")
+    steps = [host_key_script(workspace), autoresume_script(workspace)]
+    if idle_s > 0:
+        steps.append(idle_watch_script(idle_s, workspace))
     start = f"S=${{RT_IMAGE_START:-{IMAGE_START}}}; if [ -x $S ]; then exec $S; fi; exec sleep infinity"
     # `sh -c '<script>'`, the shape of the official SDK's own start commands (runpod/apps/shim.py): POSIX sh,
     # so an image without bash works too.
-    return f"sh -c '{host_key_script(workspace)}; {idle_watch_script(idle_s, workspace)}; {start}'"
+    return f"sh -c '{'; '.join(steps)}; {start}'"
 
 
 def program_digest() -> str:

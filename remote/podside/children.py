@@ -48,6 +48,26 @@ class Children:
         self.current = None
         return exit_status(code)
 
+    def wait_for(self, timeout: float) -> Optional[int]:
+        """The running child's exit status once it ends within timeout, else None (it still runs)."""
+        proc = self.current
+        assert proc is not None
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self.current = None
+        return exit_status(code)
+
+    def end(self, grace_s: float) -> int:
+        """Ask the running child to stop (SIGTERM), SIGKILL it after grace_s; its exit status."""
+        self.signal(signal.SIGTERM)
+        code = self.wait_for(grace_s)
+        if code is None:
+            self.signal(signal.SIGKILL)
+            code = self.wait()
+        return code
+
     def run(self, argv: List[str], env: Optional[Mapping[str, str]] = None) -> int:
         """Run argv to the end (output to the log); its exit status (127 if it cannot start)."""
         try:

@@ -10,7 +10,9 @@ the pod-side program and runs there under the image's python3.
                     the last stdout line; `error: ...` / `warning: ...` lines on stderr
     on the volume   <workspace>/logs/current.log with one Header and one Footer line per attempt
                     and `[remote_train] ...` notes (loglines.py, re-exported here);
-                    <workspace>/.runner/state.json (StateKey)
+                    <workspace>/.runner/state.json (StateKey); the other records under .runner/
+                    (self_stop.json, idlewatch.json, the run's spec, hold.json, the event log,
+                    notify.json: runfiles.py, re-exported here)
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ import json
 import re
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Dict, NamedTuple, Optional
+
+# The pod's other records under .runner/ (self_stop.json, idlewatch.json, the run's spec, hold, events,
+# notify.json): defined in runfiles.py, re-exported here.
+from .runfiles import *  # noqa: F403 (runfiles.__all__)
 
 
 class Inputs:
@@ -45,32 +51,24 @@ class Inputs:
     ACK_WAIT = "RT_ACK_WAIT"  # seconds the pod waits for the runner's ack before stopping
     IDLE_STOP_MINUTES = "RT_IDLE_STOP_MINUTES"  # the idle stop's time (idlewatch.py); unset/0: none
     IDLE_SSH_PORTS = "RT_IDLE_SSH_PORTS"  # ports whose connections count as a session (default: sshd's)
+    # The run's limits and policies, kept in its spec for a relaunch with nobody attached (runfiles.py).
+    MAX_RECOVERIES = "RT_MAX_RECOVERIES"  # attempts after the first the pod may start itself (default 3)
+    BUDGET_USD = "RT_BUDGET_USD"  # the run's budget (recorded for the runner and watcher; unset: none)
+    AUTO_RESUME = "RT_AUTO_RESUME"  # 1 (default) | 0: the pod resumes an unfinished run when it starts
+    STALL_MINUTES = "RT_STALL_MINUTES"  # no output and no new checkpoint this long = a stall (0: off)
+    STALL_GPU_UTIL = "RT_STALL_GPU_UTIL"  # GPU utilization % under which the GPU counts as idle
+    STALL_GPU_WINDOW_MINUTES = "RT_STALL_GPU_WINDOW_MINUTES"  # ... for this long = a stall (0: off)
+    STALL_ACTION = "RT_STALL_ACTION"  # stop (default) | notify
+    NOTIFY_URLS = "RT_NOTIFY_URLS"  # a secret: written to notify.json, never passed on ("" = none)
 
-    ALL = (
-        ACTION,
-        WORKSPACE,
-        REPO_URL,
-        REPO_BRANCH,
-        REPO_DIR,
-        REPO_COMMIT,
-        REPO_CREDENTIAL,
-        CODE_SOURCE,
-        CONFIG,
-        TRAIN_SCRIPT,
-        LAUNCHER,
-        GPU_COUNT,
-        RUN_ID,
-        STOP_POD,
-        SESSION,
-        PYTHON,
-        RP_ENV_FILE,
-        ACK_WAIT,
-        IDLE_STOP_MINUTES,
-    )
+    ALL = tuple(value for name, value in list(locals().items()) if name.isupper())  # every name above
     # What a user (or a test) may set in the runner's environment; passed through to the launcher.
     # TMUX_TMPDIR gives the training its own tmux server (shared machines, tests).
     PASSTHROUGH = (LAUNCHER, PYTHON, GPU_COUNT, SESSION, RP_ENV_FILE, REPO_DIR, IDLE_SSH_PORTS, "TMUX_TMPDIR")
 
+
+# What a run id may be: it names files on the volume (runs/<id>/, events/<id>.jsonl).
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 # Values training itself gets in its environment (besides the venv and PYTHONPATH).
 TRAINING_RUN_ID = "RT_RUN_ID"
@@ -102,10 +100,12 @@ class AttemptState(str, Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     PREEMPTED = "preempted"
+    STALLED = "stalled"  # the stall guard ended it (finished: never relaunched)
+    STOPPED = "stopped"  # ended on purpose: a hold (runner stop, the budget) or SIGHUP/SIGINT
 
     @property
     def terminal(self) -> bool:
-        return self in (AttemptState.SUCCEEDED, AttemptState.FAILED, AttemptState.PREEMPTED)
+        return self not in (AttemptState.SETUP, AttemptState.RUNNING)
 
 
 TERMINAL_STATES = tuple(s.value for s in AttemptState if s.terminal)
@@ -173,6 +173,36 @@ class VolumePaths(NamedTuple):
     def tensorboard_log(self) -> str:
         return self._join("logs", "tensorboard.log")
 
+    # ---- the run's records (runfiles.py: SpecKey, HoldKey, EventKey, NotifyKey); run ids: RUN_ID_RE
+    def spec_file(self, run_id: str) -> str:  # the run's spec, rewritten by every launch; mode 600
+        return self._join(".runner", "runs", run_id, "spec.json")
+
+    @property
+    def hold_file(self) -> str:  # written by the runner before a stop on purpose: no auto-resume
+        return self._join(".runner", "hold.json")
+
+    def events_file(self, run_id: str) -> str:  # the pod's event log of the run, one JSON object a line
+        return self._join(".runner", "events", run_id + ".jsonl")
+
+    def sent_marker(self, event_id: str) -> str:  # created (O_EXCL) by the one sender of that event
+        return self._join(".runner", "sent", event_id)
+
+    @property
+    def notify_file(self) -> str:  # {"urls": [...]} from RT_NOTIFY_URLS; mode 600
+        return self._join(".runner", "notify.json")
+
+    @property
+    def notify_log(self) -> str:  # failed notifications (the URL redacted)
+        return self._join("logs", "notify.log")
+
+    @property
+    def autoresume_log(self) -> str:  # what the pod's start decided about the current run
+        return self._join("logs", "autoresume.log")
+
+    @property
+    def current_program(self) -> str:  # symlink to the last launch's podside-<hash>.pyz (auto-resume)
+        return self._join(".runner", "podside-current.pyz")
+
     def default_repo_dir(self, repo_url: Optional[str]) -> Optional[str]:
         """RT_REPO_DIR's default: <workspace>/<basename of the repo URL without .git>."""
         if not repo_url:
@@ -188,31 +218,6 @@ def ack_text(run_id: str, attempt: int) -> str:
     return f"{run_id} {attempt}"
 
 
-class SelfStopKey:
-    """Keys of <workspace>/.runner/self_stop.json: a stopped pod whose marker names its attempt stopped
-    itself; one without it was stopped by someone else or preempted."""
-
-    RUN_ID, ATTEMPT, AT = "run_id", "attempt", "at"  # at: UTC time, like started_at
-    REASON = "reason"  # SelfStopReason (older markers: none = end of run)
-    ALL = (RUN_ID, ATTEMPT, AT, REASON)
-
-
-class SelfStopReason:
-    RUN_ENDED, IDLE = "run-ended", "idle"
-
-
-class IdleKey:
-    """Keys of <workspace>/.runner/idlewatch.json, the idle stop's status (idlewatch.py)."""
-
-    PID, IDLE_S, CHECKS, BUSY, IDLE_FOR_S, AT, ALIVE = "pid", "idle_s", "checks", "busy", "idle_for_s", "at", "alive"
-
-
-class StopMethod:
-    """state.json's stop_method, in the order the pod tries them (REST v2, then runpodctl)."""
-
-    REST, RUNPODCTL, RUNPODCTL_LEGACY = "REST v2", "runpodctl pod stop", "runpodctl stop pod"
-
-
 VENV_REQUIREMENTS_MARKER = ".rt-requirements.sha256"  # <repo>/venv/<this>: cache key of the last good install
 
 
@@ -226,6 +231,7 @@ class PlanKey:
     RUN_ID, ATTEMPT, RESUME_FROM = "run_id", "attempt", "resume_from"
     STOP_POD, PYTHON, RP_ENV_FILE, ACK_WAIT, SESSION = "stop_pod", "python", "rp_env_file", "ack_wait", "session"
     TOKEN = "token"  # the launch token (handoff.py)
+    STALL = "stall"  # the stall guard's settings: {StallKey: value}, as in the run's spec
 
 
 # ---------------------------------------------------------------- state.json
@@ -254,29 +260,7 @@ class StateKey:
     GPU_COUNT = "gpu_count"
     REPO_DIR = "repo_dir"
 
-    ALL = (
-        RUN_ID,
-        ATTEMPT,
-        STATE,
-        EXIT_CODE,
-        CONFIG,
-        OUTPUT_DIR,
-        RESUME_FROM,
-        LAST_CHECKPOINT,
-        STARTED_AT,
-        ENDED_AT,
-        LOG_OFFSET,
-        STOP_REQUESTED,
-        SESSION,
-        MESSAGE,
-        STOP_METHOD,
-        SUPERVISOR_PID,
-        TRAIN_PID,
-        COMMIT,
-        LAUNCHER,
-        GPU_COUNT,
-        REPO_DIR,
-    )
+    ALL = tuple(value for name, value in list(locals().items()) if name.isupper())  # in this order
 
 
 def parse_json_object(raw: Any) -> Optional[Dict[str, Any]]:

@@ -45,23 +45,31 @@ def _out(repo_dir: str, *args: str) -> Optional[str]:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def short_head(repo_dir: str) -> Optional[str]:
-    return _out(repo_dir, "rev-parse", "--short", "HEAD") or None
+class Head(NamedTuple):
+    """The checkout's commit: as `git rev-parse --short` shows it, and its full id."""
+
+    short: str
+    full: str
 
 
-def update(s: LaunchSettings, credential: Optional[str] = None) -> Optional[str]:
-    """Bring RT_REPO_DIR to origin's RT_REPO_BRANCH; returns the short commit (None for a pushed tree
-    that is not a git checkout). credential: for git's clone and fetch only (credential.py)."""
+def head(repo_dir: str) -> Optional[Head]:
+    found = (_out(repo_dir, "log", "-1", "--format=%h %H", "HEAD") or "").split()
+    return Head(found[0], found[1]) if len(found) == 2 else None
+
+
+def update(s: LaunchSettings, credential: Optional[str] = None) -> Optional[Head]:
+    """Bring RT_REPO_DIR to origin's RT_REPO_BRANCH; returns the commit (None for a pushed tree that is
+    not a git checkout). credential: for git's clone and fetch only (credential.py)."""
     with gitcredential.helper_args(credential) as config:
         return _update(s, config)
 
 
-def _update(s: LaunchSettings, config: Sequence[str]) -> Optional[str]:
+def _update(s: LaunchSettings, config: Sequence[str]) -> Optional[Head]:
     repo = s.repo_dir
     if s.code_source == "pushed":
         if not os.path.isdir(repo):
             raise InputError(f"RT_CODE_SOURCE=pushed but {repo} does not exist; push the working tree there first")
-        return short_head(repo) if os.path.exists(os.path.join(repo, ".git")) else None
+        return head(repo) if os.path.exists(os.path.join(repo, ".git")) else None
     shown = mask_url(s.repo_url)
     if os.path.lexists(repo) and not os.path.exists(os.path.join(repo, ".git")):
         if os.path.isdir(repo) and not os.listdir(repo):
@@ -73,13 +81,7 @@ def _update(s: LaunchSettings, config: Sequence[str]) -> Optional[str]:
             )
     if not os.path.lexists(repo):
         return _clone(s, shown, config)
-    changed, current = _status(repo)
-    if changed:
-        raise InputError(
-            f"the pod's checkout {repo} has local changes to tracked files; nothing was updated or "
-            f"started. Changed: {' '.join(changed[:5])} — commit and push them from the pod, or discard "
-            f"them ({shlex.join(['git', '-C', repo, 'stash'])}), then run again"
-        )
+    current = _unchanged(repo)
     if _out(repo, "remote", "get-url", "origin") != s.repo_url:
         if (
             git(repo, "remote", "set-url", "origin", s.repo_url, capture=True).returncode != 0
@@ -129,7 +131,49 @@ def _update(s: LaunchSettings, config: Sequence[str]) -> Optional[str]:
                 f"warning: the pod's branch {s.branch} has {ahead} commit(s) that are not on origin; "
                 "they are kept and used\n"
             )
-    return tips.short or short_head(repo)
+    if tips.local and tips.short:
+        return Head(tips.short, tips.local)
+    return head(repo)
+
+
+def at_commit(s: LaunchSettings, credential: Optional[str] = None) -> Optional[Head]:
+    """The checkout exactly at s.commit, for a relaunch of a run with nobody attached (no new code mid-run):
+    nothing to do when HEAD is there (the usual case), else HEAD detached at it (fetched first when
+    missing); local changes stop it as in update(). A pushed tree is used as it is."""
+    repo = s.repo_dir
+    if s.code_source == "pushed" or not s.commit:
+        return update(s, credential)
+    if not os.path.exists(os.path.join(repo, ".git")):
+        raise InputError(f"the run's checkout {repo} is gone; start the run again with `runner train`")
+    _unchanged(repo)
+    now = head(repo)
+    if now is not None and now.full == s.commit:
+        return now
+    if git(repo, "cat-file", "-e", f"{s.commit}^{{commit}}", capture=True).returncode != 0:
+        with gitcredential.helper_args(credential) as config:
+            git(
+                repo,
+                "fetch",
+                "--quiet",
+                "origin",
+                f"+refs/heads/{s.branch}:refs/remotes/origin/{s.branch}",
+                config=config,
+            )
+    if git(repo, "switch", "--quiet", "--detach", s.commit).returncode != 0:
+        raise InputError(f"cannot check out the run's commit {s.commit[:12]} in {repo}; nothing was started")
+    return head(repo)
+
+
+def _unchanged(repo: str) -> Optional[str]:
+    """The current branch (None: detached), after making sure no tracked file has local changes."""
+    changed, current = _status(repo)
+    if changed:
+        raise InputError(
+            f"the pod's checkout {repo} has local changes to tracked files; nothing was updated or "
+            f"started. Changed: {' '.join(changed[:5])} — commit and push them from the pod, or discard "
+            f"them ({shlex.join(['git', '-C', repo, 'stash'])}), then run again"
+        )
+    return current
 
 
 class Tips(NamedTuple):
@@ -176,7 +220,7 @@ def _status(repo_dir: str) -> Tuple[List[str], Optional[str]]:
     return changed, branch
 
 
-def _clone(s: LaunchSettings, shown: str, config: Sequence[str]) -> Optional[str]:
+def _clone(s: LaunchSettings, shown: str, config: Sequence[str]) -> Optional[Head]:
     parent = os.path.dirname(s.repo_dir)
     try:
         os.makedirs(parent, exist_ok=True)
@@ -204,7 +248,7 @@ def _clone(s: LaunchSettings, shown: str, config: Sequence[str]) -> Optional[str
         os.rename(partial, s.repo_dir)
     except OSError as exc:
         raise InputError(f"cannot move the clone into {s.repo_dir} ({exc.strerror})") from None
-    return short_head(s.repo_dir)
+    return head(s.repo_dir)
 
 
 def link_data(workspace_data: str, repo_dir: str) -> Optional[str]:

@@ -16,15 +16,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from . import tmuxsession
-from .contract import PlanKey
+from . import record, tmuxsession
+from .contract import PlanKey, StateKey
 
 PLAN_POLL_S = 0.004  # a stat() per poll; the plan is written once, atomically
 PLAN_WAIT_S = 3600.0  # bound on the wait even while the launcher lives (a huge clone)
 GONE_WAIT_S = 5.0
+SUPERVISOR_WAIT_S = 15.0  # for the supervisor to take the plan
 
 
 def new_token() -> str:
@@ -111,3 +113,26 @@ def _wait_gone(pid: Optional[int], wait_s: float) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+def supervisor_argv(program: str, runner_dir: str, plan: str, token: str) -> List[str]:
+    """Run from runner_dir; paths inside it are given relative (a short, readable tmux command).
+    The supervisor waits for the plan that carries token, while this launcher (pid) lives."""
+
+    def short(path: str) -> str:
+        rel = os.path.relpath(path, runner_dir)
+        return path if rel.startswith("..") else "./" + rel
+
+    return [sys.executable, short(program), "supervise", short(plan), token, str(os.getpid())]
+
+
+def await_supervisor(state_file: str, pid: Optional[int], wait_s: float = SUPERVISOR_WAIT_S) -> bool:
+    """The supervisor took the plan (it records its pid first); False if it died or took too long."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if isinstance((record.load(state_file) or {}).get(StateKey.SUPERVISOR_PID), int):
+            return True
+        if pid is not None and not alive(pid):
+            return isinstance((record.load(state_file) or {}).get(StateKey.SUPERVISOR_PID), int)
+        time.sleep(0.01)
+    return False

@@ -3,7 +3,7 @@
     python3 podside.pyz idlewatch --idle-seconds 1200 [--workspace /workspace] [--ensure]
 
 Who starts it: the pod's start command on every container start (`pulumi up` gives the pod one
-that runs this next to the image's own /start.sh: bundle.idle_start_command), and the launcher on
+that runs this next to the image's own /start.sh: bundle.start_command), and the launcher on
 every `runner train`, and `runner sync --keep-running` after it started the pod, so a pod created
 before the idle stop existed, or a changed idleStopMinutes, is covered too. One watcher per pod: it
 holds an flock on <workspace>/.runner/idlewatch.lock while it runs; a newer one asks the older to
@@ -37,6 +37,7 @@ from .contract import (
     DEFAULT_RP_ENV_FILE,
     DEFAULT_WORKSPACE,
     TERMINAL_STATES,
+    Event,
     IdleKey,
     SelfStopReason,
     StateKey,
@@ -51,7 +52,7 @@ NVIDIA_SMI_TIMEOUT_S = 10.0
 
 
 # ---------------------------------------------------------------- what counts as busy
-def _runs(pid: object, word: bytes) -> bool:
+def process_runs(pid: object, word: bytes) -> bool:
     """Whether pid is a live process (not this one) whose command line has `word` (pids are reused)."""
     if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
         return False
@@ -65,7 +66,9 @@ def _runs(pid: object, word: bytes) -> bool:
 def training_running(paths: VolumePaths) -> Optional[str]:
     """ "run <id> attempt <n>" while the current attempt is not over and its supervisor lives."""
     state = record.load(paths.state_file) or {}
-    if state.get(StateKey.STATE) in TERMINAL_STATES or not _runs(state.get(StateKey.SUPERVISOR_PID), b"supervise"):
+    if state.get(StateKey.STATE) in TERMINAL_STATES or not process_runs(
+        state.get(StateKey.SUPERVISOR_PID), b"supervise"
+    ):
         return None
     return f"run {state.get(StateKey.RUN_ID)} attempt {state.get(StateKey.ATTEMPT)}"
 
@@ -119,7 +122,7 @@ def _watching(paths: VolumePaths) -> Dict[str, object]:
 
 
 def _alive_watcher(pid: object) -> bool:
-    return _runs(pid, b"idlewatch")
+    return process_runs(pid, b"idlewatch")
 
 
 def take_over(paths: VolumePaths, idle_s: float, ensure: bool, wait_s: float = TAKEOVER_WAIT_S) -> Optional[int]:
@@ -165,6 +168,7 @@ class Watcher:
         self.paths, self.idle_s, self.poll_s, self.environ = paths, idle_s, poll_s, environ
         self.rp_env_file, self.log, self.clock, self.sleep = rp_env_file, log, clock, sleep
         self.checks = 0
+        self.reported = False  # idle-stopped sent
 
     def _status(self, busy: List[str], idle_for: float) -> None:
         try:
@@ -182,16 +186,35 @@ class Watcher:
         except OSError:
             pass
 
+    def report(self, state: Dict[str, object]) -> None:
+        """`idle-stopped` for the volume's run (eventlog.py; best effort)."""
+        try:
+            from . import eventlog
+        except ImportError:  # the start command's slice (bundle.IDLE_MODULES): no launch, no run to report
+            return
+        attempt = state.get(StateKey.ATTEMPT)
+        checkpoint = state.get(StateKey.LAST_CHECKPOINT)
+        eventlog.emit(
+            self.paths,
+            Event.IDLE_STOPPED,
+            str(state.get(StateKey.RUN_ID) or ""),
+            attempt if isinstance(attempt, int) else None,
+            pod=eventlog.pod_id(self.rp_env_file, self.environ),
+            checkpoint=checkpoint if isinstance(checkpoint, str) else None,
+            message=f"no training, SSH session or tunnel for {self.idle_s / 60:g} min",
+            recurring=True,
+            log=self.log,
+        )
+
     def stop_pod(self) -> bool:
         state = record.load(self.paths.state_file) or {}
+        run_id, attempt = state.get(StateKey.RUN_ID), state.get(StateKey.ATTEMPT)
+        if not self.reported:  # once per watcher (a failed stop is retried), before the stop: it may end us
+            self.reported = True
+            self.report(state)
         selfstop.before_stop(
             f"write {self.paths.self_stop_marker}",
-            lambda: selfstop.write_marker(
-                self.paths.self_stop_marker,
-                state.get(StateKey.RUN_ID),
-                state.get(StateKey.ATTEMPT),
-                reason=SelfStopReason.IDLE,
-            ),
+            lambda: selfstop.write_marker(self.paths.self_stop_marker, run_id, attempt, reason=SelfStopReason.IDLE),
             self.log,
         )
         creds = selfstop.read_credentials(self.rp_env_file, self.environ, self.environ.get("RUNPOD_API_KEY"), self.log)

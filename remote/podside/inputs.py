@@ -8,22 +8,28 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import shutil
 import subprocess
-from typing import Dict, Mapping, NamedTuple, Optional
+from typing import Mapping, NamedTuple, Optional
 
 from .contract import (
     DEFAULT_BRANCH,
+    DEFAULT_MAX_RECOVERIES,
     DEFAULT_RP_ENV_FILE,
     DEFAULT_SESSION,
+    DEFAULT_STALL_GPU_UTIL,
+    DEFAULT_STALL_GPU_WINDOW_MINUTES,
+    DEFAULT_STALL_MINUTES,
     DEFAULT_TRAIN_SCRIPT,
     DEFAULT_WORKSPACE,
+    RUN_ID_RE,
     SESSION_RE,
     Action,
     Inputs,
+    StallAction,
     VolumePaths,
 )
+from .rpenvfile import read_env_file
 
 LAUNCHERS = ("auto", "python", "torchrun", "accelerate")
 _NO_NEWLINE = (
@@ -37,7 +43,7 @@ _NO_NEWLINE = (
     Inputs.PYTHON,
     Inputs.RP_ENV_FILE,
 )
-_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NUMBER_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 
 
 class InputError(Exception):
@@ -66,6 +72,14 @@ class LaunchSettings(NamedTuple):
     gpu_count_text: str  # RT_GPU_COUNT as given ("" = from RunPod's environment)
     idle_stop_minutes: float = 0.0  # RT_IDLE_STOP_MINUTES; 0: the launch starts no idle watcher
     commit: str = ""  # RT_REPO_COMMIT: the branch's full commit id as the runner saw it, or ""
+    max_recoveries: int = DEFAULT_MAX_RECOVERIES  # RT_MAX_RECOVERIES: the pod's own relaunches of the run
+    budget_usd: Optional[float] = None  # RT_BUDGET_USD (recorded in the spec; the runner enforces it)
+    auto_resume: bool = True  # RT_AUTO_RESUME
+    stall_minutes: float = DEFAULT_STALL_MINUTES  # RT_STALL_MINUTES; 0: no output check
+    stall_gpu_util: float = DEFAULT_STALL_GPU_UTIL  # RT_STALL_GPU_UTIL, percent
+    stall_gpu_window_minutes: float = DEFAULT_STALL_GPU_WINDOW_MINUTES  # RT_STALL_GPU_WINDOW_MINUTES; 0: no GPU check
+    stall_action: str = StallAction.STOP.value  # RT_STALL_ACTION
+    pin_commit: bool = False  # not an input: the auto-resume's relaunch checks out exactly `commit`
 
     @property
     def paths(self) -> VolumePaths:
@@ -100,14 +114,23 @@ def read_settings(environ: Mapping[str, str]) -> LaunchSettings:
         raise InputError(f"RT_STOP_POD must be 1 (stop the pod after training) or 0 (got '{stop}')")
     if not SESSION_RE.match(session):
         raise InputError(f"RT_SESSION must contain only letters, digits, '_' and '-' (got '{session}')")
-    if run_id and re.search(r"\s", run_id):
-        raise InputError("RT_RUN_ID must not contain whitespace")
-    ack = get(Inputs.ACK_WAIT, "0")
-    if not re.match(r"^[0-9]+(\.[0-9]+)?$", ack):
-        raise InputError(f"RT_ACK_WAIT must be a number of seconds (got '{ack}')")
-    idle = get(Inputs.IDLE_STOP_MINUTES, "0")
-    if not re.match(r"^[0-9]+(\.[0-9]+)?$", idle):
-        raise InputError(f"RT_IDLE_STOP_MINUTES must be a number of minutes, 0 for none (got '{idle}')")
+    if run_id and not RUN_ID_RE.match(run_id):
+        raise InputError(
+            "RT_RUN_ID must be letters, digits, '.', '_' or '-', starting with a letter or digit "
+            "(at most 128; it names files on the volume)"
+        )
+    ack = _number(get(Inputs.ACK_WAIT, "0"), Inputs.ACK_WAIT, "a number of seconds")
+    idle = _number(get(Inputs.IDLE_STOP_MINUTES, "0"), Inputs.IDLE_STOP_MINUTES, "a number of minutes, 0 for none")
+    max_recoveries = get(Inputs.MAX_RECOVERIES, str(DEFAULT_MAX_RECOVERIES))
+    if not max_recoveries.isdigit():
+        raise InputError(f"RT_MAX_RECOVERIES must be a whole number, 0 for none (got '{max_recoveries}')")
+    budget = get(Inputs.BUDGET_USD)
+    auto_resume = get(Inputs.AUTO_RESUME, "1")
+    if auto_resume not in ("0", "1"):
+        raise InputError(f"RT_AUTO_RESUME must be 1 (the pod resumes an unfinished run) or 0 (got '{auto_resume}')")
+    stall_action = get(Inputs.STALL_ACTION, StallAction.STOP.value)
+    if stall_action not in {a.value for a in StallAction}:
+        raise InputError(f"RT_STALL_ACTION must be 'stop' or 'notify' (got '{stall_action}')")
     commit = get(Inputs.REPO_COMMIT).strip().lower()
     if commit and not re.match(r"^([0-9a-f]{40}|[0-9a-f]{64})$", commit):
         raise InputError(
@@ -138,11 +161,34 @@ def read_settings(environ: Mapping[str, str]) -> LaunchSettings:
         session=session,
         python=get(Inputs.PYTHON, "python3"),
         rp_env_file=get(Inputs.RP_ENV_FILE, DEFAULT_RP_ENV_FILE),
-        ack_wait=float(ack),
+        ack_wait=ack,
         gpu_count_text=get(Inputs.GPU_COUNT),
-        idle_stop_minutes=float(idle),
+        idle_stop_minutes=idle,
         commit=commit,
+        max_recoveries=int(max_recoveries),
+        budget_usd=_number(budget, Inputs.BUDGET_USD, "a number of US dollars") if budget else None,
+        auto_resume=auto_resume == "1",
+        stall_minutes=_number(
+            get(Inputs.STALL_MINUTES, f"{DEFAULT_STALL_MINUTES:g}"),
+            Inputs.STALL_MINUTES,
+            "a number of minutes, 0 for off",
+        ),
+        stall_gpu_util=_number(
+            get(Inputs.STALL_GPU_UTIL, f"{DEFAULT_STALL_GPU_UTIL:g}"), Inputs.STALL_GPU_UTIL, "a percentage"
+        ),
+        stall_gpu_window_minutes=_number(
+            get(Inputs.STALL_GPU_WINDOW_MINUTES, f"{DEFAULT_STALL_GPU_WINDOW_MINUTES:g}"),
+            Inputs.STALL_GPU_WINDOW_MINUTES,
+            "a number of minutes, 0 for off",
+        ),
+        stall_action=stall_action,
     )
+
+
+def _number(text: str, name: str, what: str) -> float:
+    if not _NUMBER_RE.match(text):
+        raise InputError(f"{name} must be {what} (got '{text}')")
+    return float(text)
 
 
 def check_launch(s: LaunchSettings) -> None:
@@ -175,29 +221,6 @@ def check_launch(s: LaunchSettings) -> None:
         )
         if not ok:
             raise InputError(f"RT_REPO_BRANCH '{s.branch}' is not a valid git branch name")
-
-
-def read_env_file(path: str) -> Optional[Dict[str, str]]:
-    """`export NAME=value` / `NAME=value` lines of RunPod's environment file (RT_RP_ENV_FILE), read
-    with shell quoting rules but never run: nothing in the file is executed. None if unreadable."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
-    except OSError:
-        return None
-    values: Dict[str, str] = {}
-    for line in text.splitlines():
-        try:
-            words = shlex.split(line, comments=True)
-        except ValueError:
-            continue
-        if words[:1] == ["export"]:
-            words = words[1:]
-        for word in words:
-            name, sep, value = word.partition("=")
-            if sep and _ENV_NAME_RE.match(name):
-                values[name] = value
-    return values
 
 
 def gpu_count(s: LaunchSettings, environ: Mapping[str, str]) -> int:

@@ -1,7 +1,8 @@
 """RT_ACTION=launch: check the inputs, start the supervisor in tmux early (it waits for its plan,
-handoff.py), get the code, pick the checkpoint, hand the supervisor its plan, answer with one
-RT_RESULT line. Every InputError fails fast and leaves no state, no log header and no session
-behind (the early session is abandoned); the pod is never stopped for an input error.
+handoff.py), get the code, pick the checkpoint, record the run's spec, hand the supervisor its plan,
+send `started` / `recovered` (eventlog.py), answer with one RT_RESULT line. Every InputError fails fast
+and leaves no state, no log header and no session behind (the early session is abandoned); the pod is
+never stopped for an input error. autoresume.py launches through launch_locked() too.
 """
 
 from __future__ import annotations
@@ -14,17 +15,20 @@ import time
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
-from . import checkpoints, configfile, gitcode, handoff, logbook, record, tmuxsession
+from . import checkpoints, configfile, eventlog, gitcode, handoff, logbook, notify, record, runspec, tmuxsession
 from .contract import (
     RESULT_PREFIX,
     TRAINING_ATTEMPT,
     TRAINING_RUN_ID,
     AttemptState,
+    Event,
     Inputs,
     LaunchStatus,
     PlanKey,
     ResultKey,
+    SpecKey,
     StateKey,
+    checkpoint_step,
     format_answer,
 )
 from .inputs import InputError, LaunchSettings, check_launch, gpu_count, launch_kind, under_repo
@@ -32,8 +36,7 @@ from .loglines import Header
 
 VOLUME_FULL_WARN = 0.95  # a launch warns above this share of the volume in use (a full volume ends runs)
 LOCK_WAIT_S = 120.0
-SUPERVISOR_WAIT_S = 15.0
-# Never handed to the supervisor's saved environment (the key stays off the volume).
+# Never handed to the supervisor's saved environment (the keys stay off the volume but in their files).
 NOT_SAVED = (
     "PWD",
     "OLDPWD",
@@ -44,6 +47,7 @@ NOT_SAVED = (
     "RUNPOD_API_KEY",
     Inputs.REPO_CREDENTIAL,
     Inputs.REPO_CREDENTIAL_FILE,
+    Inputs.NOTIFY_URLS,
 )
 
 
@@ -96,32 +100,33 @@ def _saved_environment(environ: Mapping[str, str]) -> Dict[str, str]:
     return {k: v for k, v in environ.items() if k not in NOT_SAVED}
 
 
-def _supervisor_argv(program: str, runner_dir: str, plan: str, token: str) -> List[str]:
-    """Run from runner_dir; paths inside it are given relative (a short, readable tmux command).
-    The supervisor waits for the plan that carries token, while this launcher (pid) lives."""
-
-    def short(path: str) -> str:
-        rel = os.path.relpath(path, runner_dir)
-        return path if rel.startswith("..") else "./" + rel
-
-    return [sys.executable, short(program), "supervise", short(plan), token, str(os.getpid())]
-
-
-def _await_supervisor(state_file: str, pid: Optional[int], wait_s: float = SUPERVISOR_WAIT_S) -> bool:
-    """The supervisor took the plan (it records its pid first); False if it died or took too long."""
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if isinstance((record.load(state_file) or {}).get(StateKey.SUPERVISOR_PID), int):
-            return True
-        if pid is not None and not handoff.alive(pid):
-            return isinstance((record.load(state_file) or {}).get(StateKey.SUPERVISOR_PID), int)
-        time.sleep(0.01)
-    return False
-
-
-def launch(s: LaunchSettings, environ: Mapping[str, str], program: str, credential: Optional[str] = None) -> int:
-    """credential: git's, for the clone and the fetch only (credential.py; never saved anywhere)."""
+def launch(
+    s: LaunchSettings,
+    environ: Mapping[str, str],
+    program: str,
+    notify_urls: Optional[str] = None,
+    credential: Optional[str] = None,
+) -> int:
+    """notify_urls: RT_NOTIFY_URLS, taken out of the environment by __main__ (None: unset, notify.json
+    stays as it is; "": no notifications any more). credential: git's, for the clone and the fetch only
+    (credential.py; never saved anywhere)."""
     check_launch(s)
+    urls = _notify_urls(notify_urls)
+    prepare(s)
+    with launch_lock(s.paths.lock_file):
+        return launch_locked(s, environ, program, urls, credential=credential)
+
+
+def _notify_urls(text: Optional[str]) -> Optional[List[str]]:
+    if text is None:
+        return None
+    try:
+        return notify.parse_urls(text)
+    except notify.NotifyUrlError as exc:
+        raise InputError(f"{Inputs.NOTIFY_URLS}: {exc}; fix NOTIFY_URL in .runpod.env") from None
+
+
+def prepare(s: LaunchSettings) -> None:
     for name in ("TMUX", "TMUX_PANE"):
         os.environ.pop(name, None)
     paths = s.paths
@@ -132,37 +137,55 @@ def launch(s: LaunchSettings, environ: Mapping[str, str], program: str, credenti
         raise InputError(
             f"cannot create {paths.runner_dir} and {paths.log_dir}; is the network volume mounted at {s.workspace}?"
         ) from None
-    with launch_lock(paths.lock_file):
+
+
+def probe_session(s: LaunchSettings) -> tmuxsession.Session:
+    """Our tmux session, after replacing one whose launcher died before its plan (the caller holds the
+    launch lock that launcher held)."""
+    session = tmuxsession.probe(s.session)
+    if handoff.is_waiting_orphan(session, s.paths.supervisor_plan):
+        handoff.abandon(s.session, session.pid)  # its launcher died before the plan: nothing runs
         session = tmuxsession.probe(s.session)
-        if handoff.is_waiting_orphan(session, paths.supervisor_plan):
-            handoff.abandon(s.session, session.pid)  # its launcher died before the plan: nothing runs
-            session = tmuxsession.probe(s.session)
-        status = session.status
-        if status == tmuxsession.RUNNING:
-            watch_idle(s, program)
-            print(format_answer(RESULT_PREFIX, already_running(s)))
-            return 0
-        if status == tmuxsession.FOREIGN:
-            raise InputError(
-                f"a tmux session named '{s.session}' exists on the pod but was not started by "
-                f"remote_train.sh; close it (tmux kill-session -t {s.session}) or choose another "
-                f"{Inputs.SESSION}"
-            )
-        if status == tmuxsession.FINISHED:
-            tmuxsession.kill(s.session)
-        # The supervisor starts now (Python, its imports) while this launcher does the rest.
-        token = handoff.new_token()
-        argv = _supervisor_argv(program, paths.runner_dir, paths.supervisor_plan, token)
-        pid, error = tmuxsession.start(s.session, paths.runner_dir, argv, token)
-        if error:
-            sys.stderr.write(error + "\n")
-            raise InputError(f"could not start tmux session '{s.session}'; see the tmux error above")
-        try:
-            start(s, environ, token, argv, pid, credential)
-        except BaseException:
-            handoff.abandon(s.session, pid)
-            raise
+    return session
+
+
+def launch_locked(
+    s: LaunchSettings,
+    environ: Mapping[str, str],
+    program: str,
+    notify_urls: Optional[List[str]] = None,
+    session: Optional[tmuxsession.Session] = None,
+    credential: Optional[str] = None,
+) -> int:
+    """The launch, under the launch lock: attach to a running session, or start the next attempt.
+    session: probe_session()'s answer when the caller has it already."""
+    paths = s.paths
+    status = (session or probe_session(s)).status
+    if status == tmuxsession.RUNNING:
         watch_idle(s, program)
+        print(format_answer(RESULT_PREFIX, already_running(s)))
+        return 0
+    if status == tmuxsession.FOREIGN:
+        raise InputError(
+            f"a tmux session named '{s.session}' exists on the pod but was not started by "
+            f"remote_train.sh; close it (tmux kill-session -t {s.session}) or choose another "
+            f"{Inputs.SESSION}"
+        )
+    if status == tmuxsession.FINISHED:
+        tmuxsession.kill(s.session)
+    # The supervisor starts now (Python, its imports) while this launcher does the rest.
+    token = handoff.new_token()
+    argv = handoff.supervisor_argv(program, paths.runner_dir, paths.supervisor_plan, token)
+    pid, error = tmuxsession.start(s.session, paths.runner_dir, argv, token)
+    if error:
+        sys.stderr.write(error + "\n")
+        raise InputError(f"could not start tmux session '{s.session}'; see the tmux error above")
+    try:
+        start(s, environ, token, argv, pid, notify_urls, program, credential)
+    except BaseException:
+        handoff.abandon(s.session, pid)
+        raise
+    watch_idle(s, program)
     return 0
 
 
@@ -204,14 +227,18 @@ def start(
     token: str,
     argv: List[str],
     pid: Optional[int],
+    notify_urls: Optional[List[str]],
+    program: str,
     credential: Optional[str] = None,
 ) -> None:
-    """Everything after the early session start; the last step hands the supervisor its plan."""
+    """Everything after the early session start; the last steps hand the supervisor its plan and send
+    the attempt's first event."""
     paths = s.paths
     full = volume_full_warning(s.workspace)
     if full:
         sys.stderr.write(full + "\n")
-    commit = gitcode.update(s, credential)
+    head = gitcode.at_commit(s, credential) if s.pin_commit else gitcode.update(s, credential)
+    commit = head.short if head else None
     try:
         data_link = gitcode.link_data(paths.data, s.repo_dir)
     except OSError:
@@ -283,6 +310,8 @@ def start(
         state.write()
     except OSError:
         raise InputError(f"cannot write {paths.state_file}") from None
+    spec = runspec.build(s, run_id, attempt, head.full if head else None, started_at)
+    runspec.record_notify(paths, notify_urls)  # before the handoff: the supervisor's events read it
     result = {
         ResultKey.STATUS: LaunchStatus.STARTED.value,
         ResultKey.RUN_ID: run_id,
@@ -329,6 +358,7 @@ def start(
         PlanKey.ACK_WAIT: s.ack_wait,
         PlanKey.SESSION: s.session,
         PlanKey.TOKEN: token,
+        PlanKey.STALL: spec[SpecKey.STALL],
     }
     try:
         record.write_json_atomic(paths.supervisor_plan, plan, mode=0o600)
@@ -342,7 +372,7 @@ def start(
         except OSError:
             pass
         raise InputError(f"cannot write {paths.supervisor_plan}") from None
-    if not _await_supervisor(paths.state_file, pid):
+    if not handoff.await_supervisor(paths.state_file, pid):
         state.update(
             state=AttemptState.FAILED.value,
             ended_at=record.utc_now(),
@@ -352,4 +382,16 @@ def start(
             f"the training supervisor did not start in tmux session '{s.session}' "
             f"({' '.join(argv)} in {paths.runner_dir}); run it by hand there to see why"
         )
+    runspec.record_run(s, spec, program)  # after the handoff: training starts meanwhile
+    eventlog.emit(
+        paths,
+        Event.STARTED if attempt == 1 else Event.RECOVERED,
+        run_id,
+        attempt,
+        pod=eventlog.pod_id(s.rp_env_file, environ),
+        step=checkpoint_step(resume),
+        checkpoint=resume,
+        message=f"code {commit}" if commit else None,
+        log=log.note,
+    )
     print(format_answer(RESULT_PREFIX, result))

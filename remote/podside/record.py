@@ -12,7 +12,7 @@ import os
 import time
 from typing import Any, Dict, Optional
 
-from .contract import StateKey, parse_json_object
+from .contract import StateKey, keyed, parse_json_object
 
 _counter = itertools.count()
 
@@ -70,10 +70,7 @@ def next_attempt(previous: Optional[Dict[str, Any]], run_id: str) -> int:
 
 def new_record(**values: Any) -> Dict[str, Any]:
     """A record with every StateKey, in the documented order; unknown names are a programming error."""
-    unknown = set(values) - set(StateKey.ALL)
-    if unknown:
-        raise KeyError(f"not state.json keys: {sorted(unknown)}")
-    return {key: values.get(key) for key in StateKey.ALL}
+    return keyed(StateKey.ALL, values, "state.json")
 
 
 class StateFile:

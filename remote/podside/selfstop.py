@@ -23,8 +23,8 @@ import time
 from typing import Callable, Dict, Mapping, Optional, Tuple
 
 from .contract import SelfStopKey, SelfStopReason, StopMethod
-from .inputs import read_env_file
 from .record import utc_now, write_json_atomic
+from .rpenvfile import read_env_file
 
 # The same request infra/runpod_client.RunPodClient.stop_pod sends (docs/internals/runpod-api.md, "Which API for what").
 DEFAULT_REST_URL = "https://api.runpod.io"

@@ -1,8 +1,9 @@
 """The supervisor: runs inside tmux (`podside-<hash>.pyz supervise`), one per attempt.
 
 It takes the launch's environment and plan from .runner/supervise.json, sets up the venv, runs
-training with its output appended to the log, records the outcome, closes the attempt with a
-footer, waits for an attached runner's ack and stops the pod (selfstop.py).
+training with its output appended to the log while the stall guard watches it (stallguard.py),
+records the outcome, sends `finished` / `failed` / `stalled` (eventlog.py), closes the attempt with
+a footer, waits for an attached runner's ack and stops the pod (selfstop.py).
 
 The stop never depends on the volume: a full volume (a common way for a fine-tune to end) makes every
 write before it fail, so the log lines, the state record and the marker are best effort there, and
@@ -10,9 +11,10 @@ the stop is asked for all the same. A supervisor that fails in any other way sti
 (try/finally), so its pod is stopped too.
 
 Signals: SIGTERM (spot preemption or container stop; RunPod gives about 5 s) is passed on to the
-running child, `preempted` is recorded with the last complete checkpoint, and the supervisor exits
-143 without stopping the pod. SIGHUP / SIGINT (tmux kill-session, Ctrl-C) end training; the normal
-path then records it and stops the pod. Once the attempt is ending, signals are ignored.
+running child, `preempted` is recorded with the last complete checkpoint (`stopped` when hold.json
+holds the attempt: the runner stopped it on purpose), and the supervisor exits 143 without stopping
+the pod. SIGHUP / SIGINT (tmux kill-session, Ctrl-C) end training; the normal path then records
+`stopped` and stops the pod. Once the attempt is ending, signals are ignored.
 """
 
 from __future__ import annotations
@@ -25,15 +27,18 @@ import signal
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from . import checkpoints, handoff, logbook, record, selfstop
+from . import checkpoints, eventlog, handoff, logbook, record, selfstop
 from .children import Children
-from .contract import AttemptState, PlanKey, VolumePaths, ack_text
+from .contract import AttemptState, Event, PlanKey, StallAction, VolumePaths, ack_text, checkpoint_step, is_held
 from .loglines import EndedNote, Footer
+from .stallguard import StallConfig, StallGuard
 from .venvsetup import VenvError, VenvSetup
 
 SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 CHILD_GRACE_S = 3.0
+STALL_GRACE_S = 30.0  # a stalled training's time to go after SIGTERM, before SIGKILL
 ACK_POLL_S = 0.05
+ENDING_EVENTS = {AttemptState.SUCCEEDED: Event.FINISHED, AttemptState.FAILED: Event.FAILED}
 
 
 class CommandError(Exception):
@@ -96,6 +101,7 @@ class Supervisor:
         self.fail_message = ""
         self.interrupted = False
         self.finishing = False  # finish() runs: nothing may start it a second time
+        self.stalled: Optional[str] = None  # why the stall guard stopped training
 
     # ---- signals ---------------------------------------------------------------------------
     def on_term(self, signum, frame) -> None:
@@ -104,18 +110,24 @@ class Supervisor:
         child = self.children.signal(signal.SIGTERM)
         last = checkpoints.newest(self.plan[PlanKey.OUTPUT_DIR])
         now = record.utc_now()
+        held = is_held(record.load(self.paths.hold_file), self.run_id, self.attempt)
+        ended = AttemptState.STOPPED if held else AttemptState.PREEMPTED
         try:
             self.state.update(
-                state=AttemptState.PREEMPTED.value,
+                state=ended.value,
                 ended_at=now,
                 last_checkpoint=last,
-                message="SIGTERM received (spot preemption or container stop); the pod was not stopped by the launcher",
+                message=(
+                    "SIGTERM received: the run was stopped on purpose (hold.json)"
+                    if held
+                    else "SIGTERM received (spot preemption or container stop); the pod was not stopped by the launcher"
+                ),
             )
         except OSError as exc:  # the volume may be going away: still close the attempt
             logbook.say(f"[remote_train] could not record the preemption: {exc}")
         try:
-            self.log.line(Footer(now, self.run_id, self.attempt, AttemptState.PREEMPTED.value, None, last).line())
-            self.log.note("SIGTERM received: recorded state preempted; not stopping the pod")
+            self.log.line(Footer(now, self.run_id, self.attempt, ended.value, None, last).line())
+            self.log.note(f"SIGTERM received: recorded state {ended.value}; not stopping the pod")
         except OSError:
             pass
         if child is not None:
@@ -177,7 +189,7 @@ class Supervisor:
             return self.finish(AttemptState.FAILED, exc.code)
         if self.interrupted:
             self.fail_message = "interrupted during setup"
-            return self.finish(AttemptState.FAILED, 130)
+            return self.finish(AttemptState.STOPPED, 130)
         env = training_env(dict(os.environ), repo_dir, self.plan[PlanKey.WORKSPACE])
         try:
             argv = training_command(self.plan, env)
@@ -192,11 +204,55 @@ class Supervisor:
             return self.finish(AttemptState.FAILED, 127)
         self.state.update(state=AttemptState.RUNNING.value, train_pid=proc.pid)
         warm_end_imports()
-        code = self.children.wait()
+        code = self.watch(env)
         if code == 0:
             return self.finish(AttemptState.SUCCEEDED, 0)
+        if self.stalled:
+            self.fail_message = f"stalled: {self.stalled}; training was stopped"
+            return self.finish(AttemptState.STALLED, code)
+        if self.interrupted:
+            self.fail_message = f"interrupted: training exited with code {code}"
+            return self.finish(AttemptState.STOPPED, code)
         self.fail_message = f"training exited with code {code}"
         return self.finish(AttemptState.FAILED, code)
+
+    def watch(self, env: Dict[str, str]) -> int:
+        """Wait for training to end, asking the stall guard between waits; its exit status."""
+        config = StallConfig.from_plan(self.plan.get(PlanKey.STALL))
+        if config.off:
+            return self.children.wait()
+        guard = StallGuard(config, self.paths.log, self.plan[PlanKey.OUTPUT_DIR], env)
+        while True:
+            code = self.children.wait_for(guard.poll_s)
+            if code is not None:
+                return code
+            why = guard.check()
+            if why is None:
+                continue
+            stopping = config.action == StallAction.STOP.value
+            self.log.note(
+                f"stall: {why}; "
+                + ("stopping training (the newest complete checkpoint stays)" if stopping else "reported only")
+            )
+            self.emit(Event.STALLED, checkpoints.newest(self.plan[PlanKey.OUTPUT_DIR]), why, recurring=not stopping)
+            if stopping:
+                self.stalled = why
+                return self.children.end(STALL_GRACE_S)
+            guard.rearm()
+
+    def emit(self, event: Event, last: Optional[str], message: Optional[str], recurring: bool = False) -> None:
+        eventlog.emit(
+            self.paths,
+            event,
+            self.run_id,
+            self.attempt,
+            pod=eventlog.pod_id(self.plan[PlanKey.RP_ENV_FILE], os.environ),
+            step=checkpoint_step(last),
+            checkpoint=last,
+            message=message,
+            recurring=recurring,
+            log=self.log.note,
+        )
 
     def footer(self, state: AttemptState, code: Optional[int], last: Optional[str]) -> None:
         self.log.line(Footer(record.utc_now(), self.run_id, self.attempt, state.value, code, last).line())
@@ -225,15 +281,20 @@ class Supervisor:
             message=self.fail_message or None,
             train_pid=None,
         )
+        event = ENDING_EVENTS.get(state)
         if not self.plan[PlanKey.STOP_POD]:
             # --keep-pod on a pod; --host and --local always (this machine may be no pod at all)
             self.log.note("RT_STOP_POD=0: not stopping this machine")
             self.best_effort("record the end", lambda: self.state.update(stop_requested=False, **ending))
             self.best_effort("write the footer", lambda: self.footer(state, code, last))
+            if event:
+                self.best_effort("send the event", lambda: self.emit(event, last, self.fail_message or None))
             return 1 if code is None else code
         # Recorded before the request: a successful stop kills this container right away.
         self.best_effort("record the end", lambda: self.state.update(stop_requested=True, **ending))
         self.best_effort("write the footer", lambda: self.footer(state, code, last))
+        if event:  # sent before the ack wait and the stop: the notification has the most time to go out
+            self.best_effort("send the event", lambda: self.emit(event, last, self.fail_message or None))
         self.await_ack()
         self.best_effort(
             f"write {self.paths.self_stop_marker}",

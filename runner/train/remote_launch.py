@@ -14,6 +14,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -36,6 +37,32 @@ CLOCK_SKEW_S = 300.0  # the pod's clock may differ from ours by this much
 SKIPPED_WARNING = "warning: skipped incomplete checkpoint "  # remote/podside/launch.py, also in RT_RESULT
 
 
+@dataclass(frozen=True)
+class RunPolicy:
+    """What the pod keeps with the run for a relaunch with nobody attached (the run's spec on the
+    volume): its limits, the stack's auto-resume and stall guard, the webhooks. None: the pod's default."""
+
+    max_recoveries: int | None = None
+    budget_usd: float | None = None
+    auto_resume: bool | None = None
+    stall_minutes: float | None = None  # 0: off
+    notify_urls: str | None = None  # NOTIFY_URL (a secret: on the script's stdin only); "": none
+
+    def inputs(self) -> dict[str, str]:
+        env: dict[str, str] = {}
+        if self.max_recoveries is not None:
+            env[Inputs.MAX_RECOVERIES] = str(self.max_recoveries)
+        if self.budget_usd is not None:
+            env[Inputs.BUDGET_USD] = f"{self.budget_usd:g}"
+        if self.auto_resume is not None:
+            env[Inputs.AUTO_RESUME] = "1" if self.auto_resume else "0"
+        if self.stall_minutes is not None:
+            env[Inputs.STALL_MINUTES] = f"{self.stall_minutes:g}"
+        if self.notify_urls is not None:
+            env[Inputs.NOTIFY_URLS] = self.notify_urls
+        return env
+
+
 class LaunchError(UsageError):
     """The pod-side launcher refused to start (its `error:` line says why); ExitCode.USAGE."""
 
@@ -53,11 +80,13 @@ def launcher_env(
     session: str,
     idle_stop_minutes: float = 0.0,
     commit: str | None = None,
+    run_policy: RunPolicy | None = None,
 ) -> dict[str, str]:
     """The RT_* inputs of one launch. commit: the branch's commit the runner's `git ls-remote` saw (the
     pod then skips its `git fetch` when its checkout already has origin/<branch> there). An https
     REPO_URL's credential travels apart from the URL (RT_REPO_CREDENTIAL): the pod gives it to git's
-    clone and fetch only (remote/podside/credential.py), never to its files or other processes."""
+    clone and fetch only (remote/podside/credential.py), never to its files or other processes.
+    run_policy: the run's limits and policies the pod keeps in the run's spec (None: the pod's defaults)."""
     clean_url, credential = split_url(repo_url)
     env = {
         Inputs.WORKSPACE: workspace,
@@ -76,6 +105,8 @@ def launcher_env(
         env[Inputs.REPO_COMMIT] = commit
     if credential:
         env[Inputs.REPO_CREDENTIAL] = credential
+    if run_policy is not None:
+        env.update(run_policy.inputs())
     for name in Inputs.PASSTHROUGH:  # launcher knobs a user (or a test) set in the environment
         value = os.environ.get(name)
         if value:
@@ -281,4 +312,4 @@ def mask_url(url: str) -> str:
     return re.sub(r"(://)[^/@]*@", r"\1***@", url)
 
 
-__all__ = ["LaunchError", "launch", "launch_surviving_drops", "launcher_env", "mask_url"]
+__all__ = ["LaunchError", "RunPolicy", "launch", "launch_surviving_drops", "launcher_env", "mask_url"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from remote.podside.bundle import idle_start_command
+from remote.podside.bundle import start_command
 from runner import cli
 from runner.settings import KEYS
 from standins.pulumi_cli import SAMPLE_OUTPUTS
@@ -50,7 +50,7 @@ class DoctorEnv:
             volume_id=vol.id,
             bid_per_gpu=0.35,
             env={"PUBLIC_KEY": Path(f"{self.key}.pub").read_text().strip()},
-            args=idle_start_command(20 * 60, "/workspace"),
+            args=start_command(20 * 60, "/workspace"),
         )  # as `pulumi up` creates it
         self.pod_id, self.volume_id = pod.id, vol.id
         self.stub.set(outputs={**SAMPLE_OUTPUTS, "pod_id": pod.id, "volume_id": vol.id, "data_center": "EU-RO-1"})

@@ -1,4 +1,4 @@
-"""Fixtures of the hostile-pod suite: a 256 KiB volume that a test can fill (a real tmpfs)."""
+"""Fixtures of the hostile-pod suite: a 1 MiB volume that a test can fill (a real tmpfs)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-SMALL_VOLUME = "256k"
+SMALL_VOLUME = "1m"  # room for the pod-side program (~250 KB) and a launch; the test fills the rest
 
 
 @dataclass
@@ -46,7 +46,7 @@ def mount_small(path: Path, size: str = SMALL_VOLUME) -> SmallVolume:
     """A tmpfs of `size` at path (the directory may hold files already: they are hidden under it)."""
     if os.geteuid() != 0:
         pytest.fail(
-            "the full-volume tests mount a 256 KiB tmpfs and need root (the suite runs as root: scripts/test.sh)",
+            "the full-volume tests mount a 1 MiB tmpfs and need root (the suite runs as root: scripts/test.sh)",
             pytrace=False,
         )
     path.mkdir(parents=True, exist_ok=True)
@@ -56,7 +56,7 @@ def mount_small(path: Path, size: str = SMALL_VOLUME) -> SmallVolume:
 
 @pytest.fixture
 def small_volume():
-    """mount(path) makes path a 256 KiB file system for the test; unmounted afterwards."""
+    """mount(path) makes path a 1 MiB file system for the test; unmounted afterwards."""
     mounted: list[Path] = []
 
     def mount(path: Path, size: str = SMALL_VOLUME) -> SmallVolume:

@@ -59,6 +59,6 @@ def test_a_damaged_pin_is_named_with_the_file_to_delete(pod_env, capfd):  # noqa
     store = pod_env.state_dir / "dev" / "known_hosts"
     store.parent.mkdir(parents=True, exist_ok=True)
     store.write_text(json.dumps({"version": 1, "pins": {pod_env.pod_id: {"key": "only half a pin"}}}))
-    assert cli.main(["logs"]) == 6
+    assert cli.main(["logs"]) == ExitCode.SSH
     err = capfd.readouterr().err
     assert f"the host key store {store} is damaged; delete it" in err and "Traceback" not in err

@@ -9,6 +9,7 @@ import pytest
 
 from backends.ssh_endpoint import endpoint_problem
 from runner import cli
+from runner.exitcodes import ExitCode
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
 
 
@@ -37,7 +38,7 @@ def test_plain_endpoints(host, user):
 def test_a_hostile_host_from_the_api_never_reaches_the_ssh_config_block(pod_env, capfd):  # noqa: F811
     pod_env.add_pod("RUNNING")
     pod_env.pod.ssh_host = f"{pod_env.sshd.host}\nHost *\n    ProxyCommand touch {pod_env.project}/pwned"
-    assert cli.main(["ssh-config", "--write"]) == 5
+    assert cli.main(["ssh-config", "--write"]) == ExitCode.API
     cap = capfd.readouterr()
     assert "SSH endpoint the runner will not use" in cap.err
     assert not (pod_env.state_dir / "dev" / "ssh_config").exists()
@@ -52,5 +53,5 @@ def test_a_hostile_user_in_the_stack_outputs_never_reaches_ssh(pod_env, capfd, m
     pod_env.stub.set(outputs={**outputs, "ssh_user": f"-oProxyCommand=touch {pod_env.project}/pwned"})
     ran: list[list[str]] = []
     monkeypatch.setattr(ssh_companion, "_exec", lambda exe, argv: ran.append(argv))
-    assert cli.main(["ssh"]) == 3
+    assert cli.main(["ssh"]) == ExitCode.STACK
     assert "ssh_user is not a plain user name" in capfd.readouterr().err and ran == []

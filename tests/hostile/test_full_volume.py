@@ -1,6 +1,6 @@
 """Findings 2 and 4: no stop depends on a write succeeding, on the volume or on this machine.
 
-A 256 KiB volume (a real tmpfs) filled the way checkpoints fill a network volume: the end-of-run stop
+A 1 MiB volume (a real tmpfs) filled the way checkpoints fill a network volume: the end-of-run stop
 and the idle stop still go out; a supervisor that died is noticed by the runner, which stops the pod.
 A full local disk does not keep `runner stop` from stopping the pod.
 """
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def pod_on_small_volume(tmp_path, venv_templates, small_volume):
-    """A pretend pod whose volume (logs, state, the program) is 256 KiB; the repo and its venv elsewhere."""
+    """A pretend pod whose volume (logs, state, the program) is 1 MiB; the repo and its venv elsewhere."""
     pod = PodSandbox(tmp_path / "pod", session=f"rt-full-{uuid.uuid4().hex[:10]}", venv_template=venv_templates["warm"])
     volume = small_volume(pod.workspace)
     yield pod, volume

@@ -17,6 +17,7 @@ import pytest
 from remote.podside import bundle
 from runner import cli
 from runner.errors import SshAuthError
+from runner.exitcodes import ExitCode
 from runner.remote.hostkeys import HostKey, HostKeyStore
 from runner.remote.ssh import SshConnection, SshTarget
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
@@ -30,7 +31,7 @@ def container_start(tmp_path: Path, workspace: Path, etc_ssh: Path) -> str:
     image_start = tmp_path / "start.sh"
     image_start.write_text(f"#!/bin/sh\ncat {etc_ssh}/ssh_host_ed25519_key.pub > {seen}\n")
     image_start.chmod(0o755)
-    command = bundle.idle_start_command(3600, str(workspace)).replace("--idle-seconds 3600 ", "--idle-seconds 0 ")
+    command = bundle.start_command(3600, str(workspace)).replace("--idle-seconds 3600 ", "--idle-seconds 0 ")
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),
@@ -78,7 +79,7 @@ def test_a_pod_that_keeps_its_key_is_refused_a_new_one_after_a_restart(pod_env, 
     capfd.readouterr()
     assert pins(pod_env)[pod_env.pod_id]["kept"] is True
     restart(pod_env, new_host_key=True)  # an attacker on the path at this resume
-    assert cli.main(["ssh-config"]) == 6
+    assert cli.main(["ssh-config"]) == ExitCode.SSH
     err = capfd.readouterr().err
     assert "keeps its host key across restarts" in err and "man-in-the-middle" in err
     assert pins(pod_env)[pod_env.pod_id]["key"] == key.base64

@@ -221,10 +221,11 @@ def test_every_created_pod_gets_the_idle_stop_in_its_start_command(deploy, fake_
     assert "--idle-seconds 300 " in fake_runpod.pods[pod2].args  # REST v2 args (on-demand)
 
 
-def test_idle_stop_off_leaves_the_image_start_command_alone(deploy, fake_runpod, reachable):
+def test_idle_stop_off_leaves_only_the_auto_resume_before_the_image_start_command(deploy, fake_runpod, reachable):
     d = deploy(idleStopMinutes="0")
     pod_id, _ = d.create_pod(d.create_volume()[0])
-    assert fake_runpod.pods[pod_id].args == ""
+    args = fake_runpod.pods[pod_id].args
+    assert "autoresume --workspace /workspace" in args and "idlewatch" not in args and "exec $S" in args
 
 
 def test_no_spot_capacity_without_fallback_creates_nothing(deploy, fake_runpod):

@@ -201,15 +201,19 @@ def test_the_idle_stop_marker_says_idle(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- the start command
 def test_the_start_command_is_one_single_quoted_bash_word_with_no_quote_inside():
-    command = bundle.idle_start_command(1200, "/workspace")
+    command = bundle.start_command(1200, "/workspace")
     words = shlex.split(command)  # how RunPod's host parses a start command
     assert words[:2] == ["sh", "-c"] and len(words) == 3
     assert "'" not in words[2]
+    # the host keys kept on the volume first (sshd must find them), then the auto-resume
+    assert words[2].startswith("D=${RT_SSH_HOST_KEY_DIR:-/etc/ssh}; K=/workspace/.runner/ssh-host-keys; ")
+    assert "fi 2>/dev/null; RT_AR=/workspace/.runner/podside-current.pyz; " in words[2]
+    assert "setsid python3 $RT_AR autoresume --workspace /workspace </dev/null" in words[2]
     assert "--idle-seconds 1200 --workspace /workspace --ensure" in words[2]
     assert words[2].endswith("S=${RT_IMAGE_START:-/start.sh}; if [ -x $S ]; then exec $S; fi; exec sleep infinity")
     assert len(command) < 16_000  # it travels in every create request
     with pytest.raises(ValueError, match="plain absolute path"):
-        bundle.idle_start_command(1200, "/work space")
+        bundle.start_command(1200, "/work space")
 
 
 def test_without_python3_the_image_still_starts(tmp_path):
@@ -226,7 +230,7 @@ def test_without_python3_the_image_still_starts(tmp_path):
                 ["bash", "-c", f"command -v {tool}"], capture_output=True, text=True, check=True
             ).stdout.strip()
         )
-    words = shlex.split(bundle.idle_start_command(60, str(tmp_path / "ws")))
+    words = shlex.split(bundle.start_command(60, str(tmp_path / "ws")))
     done = subprocess.run(
         ["/bin/sh", *words[1:]],
         env={"PATH": str(bin_dir), "RT_IMAGE_START": str(image_start)},

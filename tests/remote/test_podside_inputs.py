@@ -29,6 +29,29 @@ def test_defaults_and_the_derived_repo_dir():
     assert read_settings({"RT_ACTION": "inspect"}).repo_dir == ""
 
 
+def test_the_run_policies_default_to_what_a_slow_but_alive_run_survives():
+    s = read_settings(BASE)
+    assert (s.max_recoveries, s.budget_usd, s.auto_resume) == (3, None, True)
+    assert (s.stall_minutes, s.stall_gpu_util, s.stall_gpu_window_minutes, s.stall_action) == (45, 5, 30, "stop")
+    s = read_settings(
+        {
+            **BASE,
+            "RT_MAX_RECOVERIES": "0",
+            "RT_BUDGET_USD": "12.5",
+            "RT_AUTO_RESUME": "0",
+            "RT_STALL_MINUTES": "0",
+            "RT_STALL_ACTION": "notify",
+        }
+    )
+    assert (s.max_recoveries, s.budget_usd, s.auto_resume, s.stall_minutes, s.stall_action) == (
+        0,
+        12.5,
+        False,
+        0,
+        "notify",
+    )
+
+
 @pytest.mark.parametrize(
     "env, message",
     [
@@ -38,7 +61,15 @@ def test_defaults_and_the_derived_repo_dir():
         ({"RT_LAUNCHER": "mpirun"}, "RT_LAUNCHER must be"),
         ({"RT_STOP_POD": "yes"}, "RT_STOP_POD must be"),
         ({"RT_SESSION": "a b"}, "RT_SESSION must contain only"),
-        ({"RT_RUN_ID": "a b"}, "RT_RUN_ID must not contain whitespace"),
+        ({"RT_RUN_ID": "a b"}, "RT_RUN_ID must be letters, digits"),
+        ({"RT_RUN_ID": "../../etc"}, "it names files on the volume"),
+        ({"RT_MAX_RECOVERIES": "-1"}, "RT_MAX_RECOVERIES must be a whole number"),
+        ({"RT_BUDGET_USD": "ten"}, "RT_BUDGET_USD must be a number of US dollars"),
+        ({"RT_AUTO_RESUME": "yes"}, "RT_AUTO_RESUME must be 1"),
+        ({"RT_STALL_MINUTES": "1h"}, "RT_STALL_MINUTES must be a number of minutes"),
+        ({"RT_STALL_GPU_UTIL": "5%"}, "RT_STALL_GPU_UTIL must be a percentage"),
+        ({"RT_STALL_GPU_WINDOW_MINUTES": "-3"}, "RT_STALL_GPU_WINDOW_MINUTES must be a number"),
+        ({"RT_STALL_ACTION": "kill"}, "RT_STALL_ACTION must be 'stop' or 'notify'"),
         ({"RT_ACK_WAIT": "-1"}, "RT_ACK_WAIT must be a number"),
         ({"RT_WORKSPACE": "ws"}, "RT_WORKSPACE must be an absolute path"),
         ({"RT_REPO_URL": "https://example.invalid/.."}, "cannot derive a directory name"),

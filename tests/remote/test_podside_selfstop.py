@@ -12,7 +12,7 @@ import pytest
 
 from remote.podside import selfstop
 from remote.podside.contract import SelfStopKey, StopMethod
-from remote.podside.inputs import read_env_file
+from remote.podside.rpenvfile import read_env_file
 from remote.podside.selfstop import rest_stop_url
 from tests.remote_harness import StopApiServer
 
