@@ -37,11 +37,12 @@ KEYS: dict[str, tuple[str | None, str]] = {
     "SSH_CONTROL_PERSIST": ("60", "seconds `runner sync` keeps its SSH connection for the next sync; 0: off"),
     "WATCH_POLL_SECONDS": ("15", "`runner watch` (and the background watcher): seconds between two looks at the pod"),
     "WATCH_CONFIRM_SECONDS": ("20", "`runner watch`: how long RunPod's answers must agree the pod is down"),
+    "NOTIFY_URL": (None, "webhook URLs (Slack, Discord, ntfy, any JSON endpoint), comma-separated; secret"),
     "PULUMI_BINARY": ("pulumi", "the Pulumi CLI to run"),
     "PULUMI_CONFIG_PASSPHRASE": (None, "passphrase of a local-backend stack's secrets; secret"),
     "PULUMI_CONFIG_PASSPHRASE_FILE": (None, "file holding that passphrase (preferred over the above)"),
 }
-SECRET_KEYS = frozenset({"RUNPOD_API_KEY", "PULUMI_CONFIG_PASSPHRASE", "RUNPOD_S3_SECRET_KEY"})
+SECRET_KEYS = frozenset({"RUNPOD_API_KEY", "PULUMI_CONFIG_PASSPHRASE", "RUNPOD_S3_SECRET_KEY", "NOTIFY_URL"})
 
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

@@ -8,6 +8,8 @@
         stops.json         the stops the runner made or saw, per pod start (runner/pod/stops.py)
         stack_outputs.json the stack outputs, cached per local-backend state (runner/pod/stack_cache.py; 0600)
         lock               held by a `runner train` that is following a run
+        events/<run_id>.jsonl  the events this machine sent (runner/eventlog.py); sent/<event id>: each once
+        notify.log         notifications that failed (the URL reduced to its host)
 
 One directory per stack, so a `dev` and a `prod` stack never mix host keys or runs.
 """
@@ -55,6 +57,16 @@ class StatePaths:
     @property
     def lock(self) -> Path:
         return self.stack_dir / "lock"
+
+    def events_file(self, run_id: str) -> Path:
+        return self.stack_dir / "events" / f"{_SAFE.sub('_', run_id)}.jsonl"
+
+    def sent_marker(self, event_id: str) -> Path:
+        return self.stack_dir / "sent" / _SAFE.sub("_", event_id)
+
+    @property
+    def notify_log(self) -> Path:
+        return self.stack_dir / "notify.log"
 
     def ensure(self) -> StatePaths:
         """Create the directories (private: 0700) and return self."""

@@ -57,6 +57,7 @@ class Settings:
     ssh_control_persist_s: int = 60  # `runner sync`'s OpenSSH control master (0: no connection reuse)
     watch_poll_s: float = 15.0  # `runner watch`: between two looks at the pod
     watch_confirm_s: float = 20.0  # `runner watch`: RunPod's answers agree the pod is down for this long
+    notify_urls: tuple[str, ...] = field(default=(), repr=False)  # NOTIFY_URL: webhooks (secrets)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     values: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)  # as merged, secrets too
 
@@ -189,12 +190,15 @@ class Settings:
         return StatePaths(self.state_dir, self.stack)
 
     def secrets(self) -> tuple[str, ...]:
-        """Values to scrub from any text the runner echoes (REPO_URL's credential too)."""
+        """Values to scrub from any text the runner echoes (REPO_URL's credential and the webhooks too: a
+        webhook's path is its key)."""
         from remote.podside.credential import split_url
 
         credential = split_url(self.repo_url)[1] if self.repo_url else None
         password = credential.partition(":")[2] if credential else None
-        return tuple(s for s in (self.api_key, self.pulumi_passphrase, self.s3_secret_key, credential, password) if s)
+        hooks = [part for url in self.notify_urls for part in (url, url.partition("://")[2].partition("/")[2])]
+        found = (self.api_key, self.pulumi_passphrase, self.s3_secret_key, credential, password, *hooks)
+        return tuple(s for s in found if s and len(s) > 1)
 
     def client(self, **kw):
         """A RunPodClient for these settings (raises SettingsError when the key is missing)."""
@@ -237,6 +241,18 @@ def find_project_root(start: Path | None = None) -> Path:
     if (pkg_root / "Pulumi.yaml").is_file():
         return pkg_root
     return here
+
+
+def _notify_urls(text: str | None, source: str) -> tuple[str, ...]:
+    """NOTIFY_URL: one or more webhook URLs; an error names the setting, never the URL (it is a secret)."""
+    if not text:
+        return ()
+    from remote.podside.notify import NotifyUrlError, parse_urls
+
+    try:
+        return tuple(parse_urls(text))
+    except NotifyUrlError as e:
+        raise SettingsError(f"NOTIFY_URL ({source}): {e}; separate several URLs with commas.") from None
 
 
 def load_settings(
@@ -372,6 +388,7 @@ def load_settings(
         ssh_control_persist_s=persist,
         watch_poll_s=max(0.1, watch["WATCH_POLL_SECONDS"]),
         watch_confirm_s=watch["WATCH_CONFIRM_SECONDS"],
+        notify_urls=_notify_urls(merged.get("NOTIFY_URL"), sources.get("NOTIFY_URL", "")),
         pulumi_binary=merged["PULUMI_BINARY"],
         pulumi_passphrase=merged.get("PULUMI_CONFIG_PASSPHRASE"),
         pulumi_passphrase_file=path_of("PULUMI_CONFIG_PASSPHRASE_FILE"),

@@ -1,4 +1,5 @@
-"""RunPod's ISO-8601 timestamps ("2026-07-10T12:00:00Z") as aware datetimes."""
+"""ISO-8601 UTC timestamps ("2026-07-10T12:00:00Z"): RunPod's, read as aware datetimes, and the runner's own
+(run records, events, the hold marker), written the same way."""
 
 from __future__ import annotations
 
@@ -17,3 +18,11 @@ def parse_utc(value: object) -> datetime | None:
     else:
         return None
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc_time(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

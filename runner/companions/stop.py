@@ -12,9 +12,30 @@ from runner.settings import Settings
 from runner.termtext import VALUE, for_stream
 
 
+def _hold_first(settings: Settings, stack_pod: StackPod) -> None:
+    """A running pod is told first that its run was stopped on purpose (runner/pod/hold.py), so its own
+    start does not resume it later; best effort, and only over SSH to a running pod."""
+    from remote.podside.contract import HoldReason
+    from runner.errors import RunnerError
+    from runner.pod.hold import hold_current
+    from runner.pod.link import PodLink
+    from runner.termtext import say
+
+    try:
+        running = stack_pod.running_now()
+    except RunnerError:
+        return  # stopped or gone: nothing trains now
+    try:
+        with PodLink(settings, stack_pod, running).connect(timeout=10.0) as conn:
+            hold_current(conn, stack_pod.outputs.workspace, HoldReason.STOP)
+    except (RunnerError, OSError) as e:
+        say(f"warning: could not mark the pod's run as stopped on purpose ({e}); its own start may resume it")
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     settings.require_api_key()
     stack_pod = StackPod.of(settings)
+    _hold_first(settings, stack_pod)
     result = stack_pod.stop()
     pod = f"pod {stack_pod.pod_id} (stack {stack_pod.outputs.stack})"
     if result.previous == PodState.GONE:

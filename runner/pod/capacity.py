@@ -42,7 +42,7 @@ class CapacityWait:
     """How long to keep trying when there is no GPU (limit_s 0: not at all), and the rounds so far."""
 
     limit_s: float
-    on_wait: Callable[[PodNoCapacity, int], None] | None = None  # each round (an event, a notification)
+    on_wait: Callable[[PodNoCapacity, int], object] | None = None  # each round (an event, a notification)
     sleep: Callable[[float], object] = time.sleep
     clock: Callable[[], float] = time.monotonic
     rounds: int = field(default=0, init=False)

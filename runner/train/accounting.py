@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 from remote.podside.contract import checkpoint_step, is_launcher_line
 from runner.pod.state import PodState
+from runner.timestamps import utc_time
 from runner.train.losscurve import STEP_NUMBER
-from runner.train.run_record import AttemptRecord, RunRecord, utc_time
+from runner.train.run_record import AttemptRecord, RunRecord
 
 
 @dataclass

@@ -20,9 +20,10 @@ from typing import Any
 from remote.podside import contract as pc
 from remote.podside.contract import AttemptState, StateKey
 from runner import timeouts
-from runner.errors import SshDisconnected, SshError, SshTimeout
+from runner.errors import RunnerError, SshDisconnected, SshError, SshTimeout
 from runner.remote.shell import READ_LIMIT, Shell
-from runner.train.events import Ended, Interrupted
+from runner.train.events import Ended, Interrupted, Launched
+from runner.types import Say
 
 LOST = "lost"  # the attempt's supervisor died without recording its end
 
@@ -144,4 +145,35 @@ class EndWatch:
         return Ended("unknown", None, None, "superseded") if self.superseded else None
 
 
-__all__ = ["LOST", "EndWatch"]
+def acknowledge(connect: Callable[[], Shell], launched: Launched, ended: Ended, say: Say) -> Ended:
+    """Tell the pod we saw the end (it then stops without waiting RT_ACK_WAIT) and read its final state:
+    the end as the state file records it when it is this attempt's, else `ended` as the log showed it."""
+    ack = pc.VolumePaths(launched.state_file.rsplit("/", 2)[0]).ack_file
+    try:
+        with connect() as conn:
+            final = pc.parse_json_object(conn.read_file(launched.state_file))
+            conn.write_file(ack, pc.ack_text(launched.run_id, launched.attempt).encode(), mode=0o644)
+    except RunnerError as e:
+        say(
+            f"could not confirm the end to the pod ({e.message}); it stops itself after "
+            f"{timeouts.current().ack_wait_s:g}s anyway"
+        )
+        return ended
+    if (
+        final
+        and final.get(StateKey.RUN_ID) == launched.run_id
+        and final.get(StateKey.ATTEMPT) == launched.attempt
+        and final.get(StateKey.STATE) in pc.TERMINAL_STATES
+    ):
+        return Ended(
+            final[StateKey.STATE],
+            final.get(StateKey.EXIT_CODE),
+            final.get(StateKey.LAST_CHECKPOINT) or ended.checkpoint,
+            ended.source,
+            final.get(StateKey.STARTED_AT),
+            final.get(StateKey.ENDED_AT) or ended.ended_at,
+        )
+    return ended
+
+
+__all__ = ["LOST", "EndWatch", "acknowledge"]

@@ -6,15 +6,20 @@ together and saved after every change, so the session (session.py) only runs the
     ledger.launched(launched, target, ...)     an attempt started (or was adopted), with how the pod came back
     ledger.attempt_ended(...), ledger.interrupted(...), ledger.settle_loss(...)
     ledger.finished(...)                       the end: status, exit code, the pod's stop, billing closed
+    ledger.tell(Event.PREEMPTED, message=...)  an event of the run's timeline (runner/eventlog.py), with
+                                               where the run stands (step, checkpoint, cost so far)
 """
 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
+from remote.podside.contract import Event
 from runner.errors import DamagedStateFile
 from runner.paths import StatePaths
 from runner.settings import Settings
+from runner.timestamps import utc_now
 from runner.train import report
 from runner.train import run_record as runrecord
 from runner.train.accounting import Accounts
@@ -24,6 +29,9 @@ from runner.train.targets.base import Target
 from runner.train.train_config import TrainConfig
 from runner.types import Say, TargetKind
 
+if TYPE_CHECKING:
+    from runner.eventlog import RunnerEvents
+
 
 class RunLedger:
     def __init__(self, paths: StatePaths, record: runrecord.RunRecord, *, on_pod: bool, gpu_count: int | None):
@@ -32,6 +40,7 @@ class RunLedger:
         self.accounts = Accounts(record, on_pod=on_pod, gpu_count=gpu_count)
         self.loss = LossCurve((int(p[0]), float(p[1])) for p in record.loss_points if len(p) == 2)
         self.last_checkpoint: str | None = None
+        self.events: RunnerEvents | None = None  # set for runs on the stack's pod: their timeline
 
     @classmethod
     def open(
@@ -85,6 +94,24 @@ class RunLedger:
     def spent(self) -> float | None:
         return self.accounts.spent(time.time())
 
+    def tell(self, event: Event, *, message: str | None = None, recurring: bool = False) -> None:
+        """Record and send an event of this run (each once); never raises, never waits."""
+        if self.events is None:
+            return
+        r = self.record
+        attempt = r.attempts[-1].attempt if r.attempts else None
+        self.events.emit(
+            event,
+            r.run_id,
+            attempt,
+            pod=r.pod_id,
+            step=self.accounts.progress.max_step,
+            checkpoint=self.last_checkpoint or r.last_checkpoint,
+            cost_usd=self.spent(),
+            message=message,
+            recurring=recurring,
+        )
+
     def prices(self) -> list[report.Price]:
         """This command's pod time per market and price (more than one after a move to on-demand)."""
         return [report.Price(m, r, secs, usd) for m, r, secs, usd in self.accounts.ledger.by_price(time.time())]
@@ -103,7 +130,7 @@ class RunLedger:
                 log_offset=launched.log_offset,
                 resume_from=launched.resume_from,
                 status=launched.status,
-                started_at=runrecord.utc_now(),
+                started_at=utc_now(),
             )
             self.record.attempts.append(a)
         if self.accounts.on_pod:
@@ -136,7 +163,7 @@ class RunLedger:
     def attempt_ended(self, launched: Launched, state: str, exit_code: int | None, checkpoint: str | None) -> None:
         a = self.record.attempt(launched.attempt)
         if a is not None:
-            a.ended_at, a.state, a.exit_code, a.last_checkpoint = runrecord.utc_now(), state, exit_code, checkpoint
+            a.ended_at, a.state, a.exit_code, a.last_checkpoint = utc_now(), state, exit_code, checkpoint
         if checkpoint:
             self.last_checkpoint = self.record.last_checkpoint = checkpoint
 

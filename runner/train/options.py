@@ -26,6 +26,7 @@ class TrainOptions:
     spawn_watcher: bool = True
     # No GPU for the pod (spot or on-demand): keep trying this long, with backoff (0: fail at once).
     wait_for_capacity_s: float = 0.0
+    event_source: str = "runner"  # who sends the run's events (EventSource: runner | watcher)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> TrainOptions:

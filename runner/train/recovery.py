@@ -40,11 +40,13 @@ own counting (recoveries, accounting) from it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Protocol
 
 from infra.advice import SPOT_FALLBACK
+from remote.podside.contract import Event
 from runner.errors import EXIT_POD, PodGone, PodNoCapacity, RunnerError, SpotUnavailableError
 from runner.output import plural
 from runner.paths import StatePaths
@@ -64,6 +66,7 @@ class RunContext:
     recoveries_done: int  # automatic recoveries by this command so far
     spent_usd: float | None  # estimated pod cost of this command so far
     say: Say
+    tell: Callable[[Event, str], None] = lambda _event, _message: None  # an event of the run's timeline
 
 
 class Recovery(Protocol):
@@ -130,6 +133,9 @@ class AutoRecovery:
                     # Another runner or watcher brought it back while this one waited for the claim.
                     run.say(f"pod {t.pod_id} runs again (another runner or watcher recovered it)")
                     return Decision(True, message="", prepared=False, recovered=RECOVERED_ELSEWHERE)
+                run.tell(
+                    Event.RECOVERING, f"recovery {done + 1} of at most {self.max_recoveries}: {interruption.message}"
+                )
                 how = t.wait_for_gpu(lambda: self._bring_back(interruption.kind, t, run.say), run.say)
         except SpotUnavailableError as e:
             return Decision(False, e.exit_code, f"recovery stopped: {e.message}")

@@ -19,13 +19,14 @@ import shlex
 import time
 
 from remote.podside import contract as pc
-from remote.podside.contract import StateKey
+from remote.podside.contract import Event, HoldReason
 from runner import timeouts
 from runner.errors import EXIT_INTERRUPTED, RunnerError
 from runner.settings import Settings
 from runner.train import report
 from runner.train.attempt import follow_attempt
 from runner.train.console import Console, LogView
+from runner.train.endwatch import acknowledge
 from runner.train.events import (
     RECOVERABLE,
     RECOVERED_ELSEWHERE,
@@ -39,7 +40,7 @@ from runner.train.events import (
 from runner.train.ledger import RunLedger
 from runner.train.options import TrainOptions
 from runner.train.recovery import Recovery, ReportAndExit, RunContext
-from runner.train.remote_launch import LaunchError, launch_surviving_drops, launcher_env, mask_url
+from runner.train.remote_launch import LaunchError, RunPolicy, launch_surviving_drops, launcher_env, mask_url
 from runner.train.targets import Target
 from runner.train.train_config import TrainConfig, uncommitted_warning
 from runner.types import TargetKind
@@ -82,6 +83,15 @@ class TrainSession:
             budget_usd=options.budget_usd,
             wait_for_capacity_s=options.wait_for_capacity_s or None,
         )
+        if self.on_pod:  # its timeline (runner/eventlog.py): the ledger tells, the first round of a wait too
+            from runner.eventlog import RunnerEvents
+
+            self.ledger.events = RunnerEvents.of(settings, options.event_source, warn=self.say)
+            target.on_capacity_wait(
+                lambda e, n: (
+                    self.ledger.tell(Event.WAITING_FOR_CAPACITY, message=e.headline, recurring=True) if n == 1 else None
+                )
+            )
         self.view = LogView(self.console, self.ledger.accounts.progress, self.ledger.loss)
         self.launch_time: float | None = None
         self.recoveries = 0  # automatic recoveries by this command
@@ -124,6 +134,7 @@ class TrainSession:
             self.recoveries,
             self.ledger.spent(),
             self.say,
+            lambda event, message: self.ledger.tell(event, message=message),
         )
 
     def _settle_loss(self, resume_from: str | None) -> None:
@@ -152,6 +163,11 @@ class TrainSession:
             session=t.session,
             idle_stop_minutes=t.idle_stop_minutes,
             commit=self.remote_commit,
+            run_policy=RunPolicy(
+                max_recoveries=self.options.max_recoveries,
+                budget_usd=self.options.budget_usd,
+                notify_urls=",".join(self.settings.notify_urls),  # "" clears the pod's notify.json
+            ),
         )
         started = self._launch(env)
         env.pop(pc.Inputs.REPO_COMMIT, None)  # a relaunch, minutes or hours later, fetches the branch
@@ -171,6 +187,8 @@ class TrainSession:
                     return self.finish(launched, outcome)
             assert isinstance(outcome, Interrupted)
             self.ledger.interrupted(launched, outcome, self.detected_at or time.time(), t, self.say)
+            if outcome.kind in RECOVERABLE:
+                self.ledger.tell(Event.PREEMPTED, message=outcome.message)
             self._relaunched = None
             try:
                 decision = self.recovery.decide(outcome, t, self._context())
@@ -219,6 +237,8 @@ class TrainSession:
         if spent is None or spent < budget:
             return None
         self.say(f"budget reached: about ${spent:.2f} of ${budget:.2f}; stopping pod {self.target.pod_id}")
+        self.ledger.tell(Event.BUDGET_REACHED, message=f"about ${spent:.2f} of ${budget:.2f}; stopping the pod")
+        self.target.hold(self.run_id, None, HoldReason.BUDGET, self.say)
         stop = self.target.stop_now(self.say)
         self.record.pod_stop = f"{stop.text} (budget)"
         return Interrupted(
@@ -285,6 +305,8 @@ class TrainSession:
         self._settle_loss(outcome.checkpoint or self.ledger.last_checkpoint)
         self.record.status = "preempted" if outcome.kind in RECOVERABLE else "interrupted"
         self.record.exit_code = exit_code
+        if outcome.kind in RECOVERABLE:
+            self.ledger.tell(Event.GAVE_UP, message=message)
         if outcome.kind == StopCause.KILLED and not self.keep_pod:
             # The pod still runs but nothing trains on it any more.
             stop = t.stop_now(self.say)
@@ -316,6 +338,7 @@ class TrainSession:
             )
         else:
             self.say(f"{head}: nothing trains on pod {t.pod_id}; making sure it is stopped")
+            t.hold(self.run_id, None, HoldReason.ABANDON, self.say)
             stop = t.abandon_recovery(self.say)
             self.record.pod_stop, stopped_at = stop.text, stop.stopped_at
             self.say(f"pod {t.pod_id} {stop.text}")
@@ -346,37 +369,8 @@ class TrainSession:
             self.say(watcher)
         return 0 if by_request else EXIT_INTERRUPTED
 
-    def acknowledge(self, launched: Launched) -> dict | None:
-        """Tell the pod we saw the end (it then stops without waiting RT_ACK_WAIT); read the final state."""
-        ack = pc.VolumePaths(launched.state_file.rsplit("/", 2)[0]).ack_file
-        try:
-            with self.target.connect() as conn:
-                state = pc.parse_json_object(conn.read_file(launched.state_file))
-                conn.write_file(ack, pc.ack_text(launched.run_id, launched.attempt).encode(), mode=0o644)
-                return state
-        except RunnerError as e:
-            self.say(
-                f"could not confirm the end to the pod ({e.message}); it stops itself after "
-                f"{timeouts.current().ack_wait_s:g}s anyway"
-            )
-            return None
-
     def finish(self, launched: Launched, ended: Ended) -> int:
-        final = self.acknowledge(launched)
-        if (
-            final
-            and final.get(StateKey.RUN_ID) == launched.run_id
-            and final.get(StateKey.ATTEMPT) == launched.attempt
-            and final.get(StateKey.STATE) in pc.TERMINAL_STATES
-        ):
-            ended = Ended(
-                final[StateKey.STATE],
-                final.get(StateKey.EXIT_CODE),
-                final.get(StateKey.LAST_CHECKPOINT) or ended.checkpoint,
-                ended.source,
-                final.get(StateKey.STARTED_AT),
-                final.get(StateKey.ENDED_AT) or ended.ended_at,
-            )
+        ended = acknowledge(self.target.connect, launched, ended, self.say)
         code = ended.exit_code if isinstance(ended.exit_code, int) else (0 if ended.state == "succeeded" else 1)
         stop = self.target.finish(keep=self.keep_pod, say=self.say, deadline_s=timeouts.current().stop_verify_s)
         self.ledger.finished(

@@ -1,18 +1,23 @@
-"""One pass of the watcher: look at the stack's pod through RunPod's API (no SSH) and, when an interruption
-is confirmed, recover the unfinished run as `runner train` would.
+"""One pass of the watcher: look at the stack's pod through RunPod's API and, when an interruption is
+confirmed, recover the unfinished run as `runner train` would.
 
-    the run      the newest unfinished run of the stack, from this machine's records (runs.py); none: done
+    the run      this machine's newest unfinished run of the stack (runs.py); else, for a watcher on a
+                 machine that did not start it, the run the volume records (volume_run.py: read over SSH
+                 while the pod runs, through S3 while it is stopped, kept between passes)
     the look     StackPod.observe(): one API read; an API error is no answer
     the verdict  runner/pod/judge.py: RunPod's own state, not up, in two answers spanning span_s; the
                  sightings are kept in <state dir>/<stack>/watch.json, so `watch --once` from cron judges
                  across passes
     recovery     AutoRecovery, as in `runner train` (resume by bid, replace through the stack, on-demand by
                  the stack's policy), within the run's own limits (max_recoveries, budget_usd and
-                 wait_for_capacity_s in its record),
-                 under the machine's recovery claim (runner/pod/claim.py): an attached `runner train` or a
-                 second watcher that sees the same preemption finds the pod running again and stands back
-    relaunch     a detached `runner train` session of the same run id: the next attempt from the newest
-                 complete checkpoint (the launcher attaches instead when the pod's own start already relaunched it)
+                 wait_for_capacity_s), under the machine's recovery claim (runner/pod/claim.py): an attached
+                 `runner train` or a second watcher that sees the same preemption finds the pod running
+                 again and stands back
+    relaunch     the pod's own start command relaunches the run when its container starts (auto-resume);
+                 for a run of this machine the watcher also runs the launch a detached `runner train
+                 --run-id <id>` makes, which attaches when the pod was first (the launcher's lock)
+    events       preempted, recovering, waiting-for-capacity and gave-up (runner/eventlog.py, source
+                 "watcher"); the pod sends recovered when the relaunched attempt starts
 """
 
 from __future__ import annotations
@@ -23,17 +28,17 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from remote.podside.contract import DEFAULT_MAX_RECOVERIES, Event, EventSource
 from runner.errors import RunnerError
 from runner.paths import write_private
 from runner.pod.judge import InterruptionJudge, Sightings
 from runner.settings import Settings
 from runner.train.events import RECOVERABLE, RECOVERED_ELSEWHERE
-from runner.train.run_record import RunRecord
 from runner.types import Say
 from runner.watcher import runs
+from runner.watcher.runs import WatchedRun
 
 SPAN_S = 20.0  # an interruption needs RunPod's answers to agree over at least this long (and two of them)
-DEFAULT_MAX_RECOVERIES = 3
 
 
 class Outcome(str, Enum):
@@ -66,67 +71,105 @@ def _load_sightings(path: Path) -> Sightings:
 
 
 def watch_pass(settings: Settings, say: Say, *, span_s: float = SPAN_S) -> PassResult:
+    from runner.pod.capacity import CapacityWait
     from runner.train.targets.base import interrupted as interruption_of
     from runner.train.targets.pod import PodTarget
 
-    paths = settings.paths
-    record = runs.unfinished(paths)
-    if record is None:
-        return PassResult(Outcome.NOTHING)
-    from runner.pod.capacity import CapacityWait
-
-    target = PodTarget(settings, capacity=CapacityWait(record.wait_for_capacity_s or 0.0))
+    local = runs.unfinished(settings.paths)
+    wait_s = (local.wait_for_capacity_s or 0.0) if local is not None else 0.0
+    target = PodTarget(settings, capacity=CapacityWait(wait_s))
     target.preflight()
     seen = target.observe()
+    run = runs.watched(settings, target, local, seen)
+    if run is None:
+        return PassResult(Outcome.NOTHING)
     sightings_file = _sightings_path(settings)
     judge = InterruptionJudge(reads=2, span_s=span_s, sightings=_load_sightings(sightings_file))
     confirmed = judge.saw(seen, time.time())
     write_private(sightings_file, json.dumps(judge.sightings.to_json()) + "\n")
     if seen is None:
-        return PassResult(Outcome.NO_ANSWER, record.run_id)
+        return PassResult(Outcome.NO_ANSWER, run.run_id)
     if confirmed is None:
-        return PassResult(Outcome.UP if seen.state.up else Outcome.WAITING, record.run_id, str(seen.state))
+        return PassResult(Outcome.UP if seen.state.up else Outcome.WAITING, run.run_id, str(seen.state))
     interruption = interruption_of(target.pod_id, confirmed.state, confirmed.detail)
     if interruption.kind not in RECOVERABLE:
-        say(f"{interruption.message}: not a preemption, so run {record.run_id} is left as it is")
-        runs.set_status(paths, record, "stopped")
-        return PassResult(Outcome.NOT_OURS, record.run_id, interruption.message)
-    return _recover(settings, target, record, interruption, say, judge, sightings_file)
+        say(f"{interruption.message}: not a preemption, so run {run.run_id} is left as it is")
+        runs.ended(settings, run, "stopped")
+        return PassResult(Outcome.NOT_OURS, run.run_id, interruption.message)
+    tell = _teller(settings, run, target.pod_id)
+    tell(Event.PREEMPTED, interruption.message)
+    result = _recover(settings, target, run, interruption, say, tell)
+    if result.outcome in (Outcome.RECOVERED, Outcome.ELSEWHERE):
+        write_private(sightings_file, json.dumps(Sightings().to_json()) + "\n")
+    return result
 
 
-def _recover(settings, target, record: RunRecord, interruption, say: Say, judge, sightings_file) -> PassResult:
+def _teller(settings: Settings, run: WatchedRun, pod_id: str | None):
+    from runner.eventlog import RunnerEvents
+
+    events = RunnerEvents.of(settings, EventSource.WATCHER)
+
+    def tell(event: Event, message: str, *, recurring: bool = False) -> None:
+        events.emit(
+            event,
+            run.run_id,
+            run.attempt,
+            pod=pod_id,
+            step=run.step,
+            checkpoint=run.checkpoint,
+            cost_usd=run.cost_usd,
+            message=message,
+            recurring=recurring,
+        )
+
+    return tell
+
+
+def _recover(settings, target, run: WatchedRun, interruption, say: Say, tell) -> PassResult:
     from runner.train.recovery import AutoRecovery, RunContext
 
-    paths = settings.paths
-    limit = record.max_recoveries if record.max_recoveries is not None else DEFAULT_MAX_RECOVERIES
-    recovery = AutoRecovery(limit, record.budget_usd, paths=paths)
-    resume = f"python -m runner train --config {record.config} --run-id {record.run_id}"
-    context = RunContext(
-        record.run_id, resume, record.last_checkpoint, record.recoveries or 0, record.estimated_cost_usd, say
+    if not run.relaunchable:
+        message = (
+            f"run {run.run_id} was preempted, but the stack's auto-resume is off and this machine did not start "
+            f"it, so nothing here can relaunch it: `runner train --run-id {run.run_id}` from its project does"
+        )
+        say(message)
+        tell(Event.GAVE_UP, message)
+        return PassResult(Outcome.GAVE_UP, run.run_id, message)
+    target.on_capacity_wait(
+        lambda e, n: tell(Event.WAITING_FOR_CAPACITY, e.headline, recurring=True) if n == 1 else None
     )
+    limit = run.max_recoveries if run.max_recoveries is not None else DEFAULT_MAX_RECOVERIES
+    recovery = AutoRecovery(limit, run.budget_usd, paths=settings.paths)
+    context = RunContext(run.run_id, run.resume_command, run.checkpoint, run.recoveries_done, run.cost_usd, say, tell)
     decision = recovery.decide(interruption, target, context)
     if not decision.retry:
         say(decision.message)
-        runs.set_status(paths, record, "preempted", decision.exit_code)
-        return PassResult(Outcome.GAVE_UP, record.run_id, decision.message)
+        tell(Event.GAVE_UP, decision.message)
+        runs.ended(settings, run, "preempted", decision.exit_code)
+        return PassResult(Outcome.GAVE_UP, run.run_id, decision.message)
     if decision.recovered == RECOVERED_ELSEWHERE:
-        return PassResult(Outcome.ELSEWHERE, record.run_id)
+        return PassResult(Outcome.ELSEWHERE, run.run_id)
+    if run.record is None:  # the pod's own start relaunches it (auto-resume)
+        say(f"pod {target.pod_id} is back; its start command relaunches run {run.run_id}")
+        return PassResult(Outcome.RECOVERED, run.run_id)
     try:
-        _relaunch(settings, target, record, decision.recovered, say)
+        _relaunch(settings, target, run, decision.recovered)
     except RunnerError as e:
-        say(f"the pod is back, but relaunching run {record.run_id} failed ({e.message}); trying again next pass")
-        return PassResult(Outcome.WAITING, record.run_id, e.message)
-    judge.sightings = Sightings()
-    write_private(sightings_file, json.dumps(judge.sightings.to_json()) + "\n")
-    return PassResult(Outcome.RECOVERED, record.run_id)
+        say(f"the pod is back, but relaunching run {run.run_id} failed ({e.message}); trying again next pass")
+        return PassResult(Outcome.WAITING, run.run_id, e.message)
+    return PassResult(Outcome.RECOVERED, run.run_id)
 
 
-def _relaunch(settings: Settings, target, record: RunRecord, recovered: str | None, say: Say) -> None:
-    """The next attempt of the run, detached, the way `runner train --run-id <id> --detach` starts it."""
+def _relaunch(settings: Settings, target, run: WatchedRun, recovered: str | None) -> None:
+    """The next attempt of a run of this machine, detached, as `runner train --run-id <id> --detach` starts
+    it (the launcher attaches when the pod's own start relaunched it first)."""
     from runner.train.options import TrainOptions
     from runner.train.session import TrainSession
     from runner.train.train_config import load_train_config
 
+    record = run.record
+    assert record is not None
     options = TrainOptions(
         config=record.config,
         run_id=record.run_id,
@@ -136,6 +179,7 @@ def _relaunch(settings: Settings, target, record: RunRecord, recovered: str | No
         max_recoveries=record.max_recoveries if record.max_recoveries is not None else DEFAULT_MAX_RECOVERIES,
         spawn_watcher=False,
         wait_for_capacity_s=record.wait_for_capacity_s or 0.0,
+        event_source=EventSource.WATCHER,
     )
     cfg = load_train_config(record.config, settings.project_root)
     session = TrainSession(options, settings, target, cfg, recovered=recovered)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from runner.errors import SettingsError
+from runner.errors import PodNoCapacity, SettingsError
 from runner.pod.pod import Seen
 from runner.pod.state import PodState
 from runner.remote.shell import Shell
@@ -107,6 +107,12 @@ class Target:
 
     def stop_now(self, say: Say) -> StopReport:
         return NOTHING_TO_STOP
+
+    def hold(self, run_id: str, attempt: int | None, reason: str, say: Say) -> None:
+        """Pod only: before a stop on purpose, tell the pod's own start not to resume this run."""
+
+    def on_capacity_wait(self, told: Callable[[PodNoCapacity, int], object]) -> None:
+        """Pod only: told(error, round) at each round of a --wait-for-capacity wait."""
 
     def abandon_recovery(self, say: Say) -> StopReport:
         """Ctrl-C during a recovery, before the relaunch (pod only: stop what the recovery brought up)."""

@@ -90,6 +90,25 @@ class PodTarget(Target):
         self.capacity.reset()
         return result
 
+    def hold(self, run_id: str, attempt: int | None, reason: str, say: Say) -> None:
+        """hold.json on the pod (runner/pod/hold.py), best effort: when it cannot be written the stop goes on."""
+        from runner.pod.hold import hold
+
+        if self.link is None:
+            return
+        try:
+            with self.link.connect(timeout=10.0) as conn:
+                hold(conn, self.workspace, run_id, attempt, reason)
+        except (RunnerError, OSError) as e:
+            say(
+                f"warning: could not mark run {run_id} as stopped on purpose on the pod ({e}); "
+                "the pod's own start may resume it"
+            )
+
+    def on_capacity_wait(self, told: Callable[[PodNoCapacity, int], object]) -> None:
+        if self.capacity is not None:
+            self.capacity.on_wait = told
+
     def market_now(self) -> str:
         """What RunPod lists now for the stack's GPU (stock and price), for a wait's round."""
         assert self.outputs is not None
