@@ -247,6 +247,8 @@ class Demo:
                 "RT_RP_ENV_FILE": str(self.rp_env_file),
                 "TMUX_TMPDIR": str(self.tmux_dir),
                 "PYTHONPATH": str(_source_of("runner").parents[1]),  # this runner, wherever it is installed
+                # The demo's pod goes away with the demo: a Ctrl-C that detaches leaves no watcher behind.
+                "RUNNER_WATCH": "0",
             }
         )
         return env

@@ -83,3 +83,37 @@ def test_bench_tiny_run_writes_every_figure(tmp_path):
     assert all(p["n"] >= 1 for p in phases.values()), phases
     assert set(latest["figures"]["fixed_cost"]["extra"]["per_command"]) >= {"status", "sync", "train"}
     assert "warm_relaunch" in out.stdout and "cold_start" in out.stdout and "results:" in out.stdout
+
+
+def test_bench_unattended_tiny_run_writes_its_figures(tmp_path):
+    """bench/unattended.py end to end in a tiny mode (a fast poll, no boot): the figures are there."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.unattended",
+            "--runs",
+            "1",
+            "--poll",
+            "0.3",
+            "--confirm",
+            "0.5",
+            "--boot-seconds",
+            "0",
+            "--notify-runs",
+            "1",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "BENCH_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)},
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    [written] = tmp_path.glob("unattended-*.json")
+    result = json.loads(written.read_text())
+    for name in ("relaunch_s", "notify_runner_s", "notify_pod_s"):
+        assert result[name]["n"] >= 1 and result[name]["median"] is not None, name
+    assert result["runs"][0]["resumed_from"] == "checkpoint-10"

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from remote.podside.bundle import start_command
 from runner.watcher import background
+from standins.container_starts import ContainerStarts
 from standins.runpod_s3 import RunPodS3
 from tests.remote_harness import WebhookSink
 from tests.runner.recovery_harness import attempts_in_log, fast_recovery, preempt, steps_of
@@ -33,46 +33,8 @@ LONG = "configs/long.yaml"
 STORY = ("started", "preempted", "recovering", "recovered", "finished")
 
 
-class ContainerStarts:
-    """RunPod runs the pod's start command at every container start. The stand-in pod is a directory served
-    by the real sshd, so this thread plays that part: each time the fake API starts the pod again (its
-    start count grows and it is RUNNING), the start command `pulumi up` gives the pod runs in the pod's
-    environment (RunPod's variables, its own key), with a no-op for the image's /start.sh."""
-
-    def __init__(self, env):
-        self.env, self.runs = env, 0
-        self._stop = threading.Event()
-        self._seen = env.pod.start_count
-        self._thread = threading.Thread(target=self._watch, name="container-starts", daemon=True)
-
-    def __enter__(self) -> ContainerStarts:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.05):
-            pod = self.env.pod
-            if pod.start_count != self._seen and pod.status == "RUNNING":
-                self._seen = pod.start_count
-                self._start()
-
-    def _start(self) -> None:
-        env = self.env
-        environment = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(env.root),
-            "TMUX_TMPDIR": str(env.tmux_tmpdir),
-            "RT_IMAGE_START": "/bin/true",
-            "RUNPOD_POD_ID": env.pod_id,
-            "RUNPOD_API_KEY": env.fake.pod_api_key(env.pod_id),
-            "RUNPOD_REST_URL": env.fake.rest_url,
-        }
-        subprocess.run(shlex.split(start_command(0, str(env.workspace))), env=environment, check=True, timeout=60)
-        self.runs += 1
+def container_starts(env) -> ContainerStarts:
+    return ContainerStarts(env.fake, env.pod_id, env.workspace, {"TMUX_TMPDIR": str(env.tmux_tmpdir)})
 
 
 def runner_train_processes(run_id: str) -> list[int]:
@@ -120,6 +82,7 @@ def detach_and_kill(env, run_id: str, extra_env: dict[str, str]) -> None:
 @pytest.fixture
 def env(train_env, monkeypatch):
     fast_recovery(monkeypatch)
+    monkeypatch.delenv(background.OPT_OUT, raising=False)  # the background watcher is what is tested
     monkeypatch.setenv("WATCH_POLL_SECONDS", "0.3")
     monkeypatch.setenv("WATCH_CONFIRM_SECONDS", "0.5")
     train_env.write_config(LONG, smoke_config(max_steps=40, save_steps=5, step_seconds=0.05))
@@ -166,7 +129,7 @@ def assert_resumed_from_the_newest_checkpoint(env) -> None:
 def test_a_detached_run_survives_its_runner_and_a_preemption_with_nobody_attached(env, sink):
     env.add_pod("RUNNING")
     env.write_config(LONG, smoke_config(max_steps=40, save_steps=5, step_seconds=0.1))
-    with ContainerStarts(env) as starts:
+    with container_starts(env) as starts:
         detach_and_kill(env, "alone", {"NOTIFY_URL": sink.url()})
         assert background.running_pid(paths_of(env))  # the detached run left a watcher, in its own session
         env.wait_log("saved checkpoint-10")
@@ -197,7 +160,7 @@ def test_the_same_with_watch_once_run_by_hand(env, sink, monkeypatch, volume_s3)
     monkeypatch.setenv("NOTIFY_URL", sink.url())
     env.add_pod("RUNNING")
     env.write_config(LONG, smoke_config(max_steps=40, save_steps=5, step_seconds=0.1))
-    with ContainerStarts(env) as starts:
+    with container_starts(env) as starts:
         detach_and_kill(env, "by-hand", {"NOTIFY_URL": sink.url(), background.OPT_OUT: "0"})
         assert background.running_pid(paths_of(env)) is None
         env.wait_log("saved checkpoint-10")

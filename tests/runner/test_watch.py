@@ -21,6 +21,7 @@ LONG = "configs/long.yaml"
 @pytest.fixture
 def env(train_env, monkeypatch):
     fast_recovery(monkeypatch)
+    monkeypatch.delenv(background.OPT_OUT, raising=False)  # these tests are about the watcher
     monkeypatch.setenv("WATCH_POLL_SECONDS", "0.3")
     monkeypatch.setenv("WATCH_CONFIRM_SECONDS", "0.5")
     train_env.write_config(LONG, smoke_config(max_steps=40, save_steps=5, step_seconds=0.05))

@@ -310,6 +310,9 @@ def base_env(monkeypatch, env: TrainEnv) -> None:
     for key in list(os.environ):
         if key.startswith("RT_"):
             monkeypatch.delenv(key, raising=False)
+    # A detached run leaves a background watcher (runner/watcher/background.py) that outlives the test
+    # and its stand-ins; only the tests of the watcher itself (test_watch.py, test_unattended.py) want one.
+    monkeypatch.setenv("RUNNER_WATCH", "0")
     monkeypatch.chdir(env.project)
     monkeypatch.setenv("RUNNER_STATE_DIR", str(env.state_dir))
     monkeypatch.setenv("REPO_URL", str(env.project))

@@ -1,0 +1,64 @@
+"""RunPod runs a pod's start command at every container start. The stand-in pod is a directory served by
+a real sshd, so this thread plays that part for tests and benchmarks: each time the fake RunPod API starts
+the pod again (its start count grows and it is RUNNING), the start command `pulumi up` gives the pod
+(remote/podside/bundle.py start_command) runs with the pod's environment: RunPod's variables, the pod's
+own key, and a no-op for the image's /start.sh.
+
+    with ContainerStarts(fake, pod_id, workspace, {"TMUX_TMPDIR": ...}) as starts:
+        ...                      # a resume of the pod runs the start command; starts.runs counts them
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import threading
+from pathlib import Path
+
+from remote.podside.bundle import start_command
+
+
+class ContainerStarts:
+    def __init__(self, fake, pod_id: str, workspace: Path, environment: dict[str, str] | None = None):
+        self.fake, self.pod_id, self.workspace = fake, pod_id, workspace
+        self.environment = environment or {}
+        self.runs = 0
+        self.started_at: list[float] = []  # time.time() of each start command run
+        self._stop = threading.Event()
+        self._seen = fake.pods[pod_id].start_count
+        self._thread = threading.Thread(target=self._watch, name="container-starts", daemon=True)
+
+    def __enter__(self) -> ContainerStarts:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.05):
+            pod = self.fake.pods[self.pod_id]
+            if pod.start_count != self._seen and pod.status == "RUNNING":
+                self._seen = pod.start_count
+                self._start()
+
+    def _start(self) -> None:
+        import time
+
+        self.started_at.append(time.time())
+        environment = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(self.workspace.parent),
+            "RT_IMAGE_START": "/bin/true",
+            "RUNPOD_POD_ID": self.pod_id,
+            "RUNPOD_API_KEY": self.fake.pod_api_key(self.pod_id),
+            "RUNPOD_REST_URL": self.fake.rest_url,
+            **self.environment,
+        }
+        subprocess.run(shlex.split(start_command(0, str(self.workspace))), env=environment, check=True, timeout=60)
+        self.runs += 1
+
+
+__all__ = ["ContainerStarts"]
