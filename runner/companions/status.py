@@ -18,16 +18,7 @@ from backends.runpod.models import Pod
 from remote.podside.contract import IdleKey, VolumePaths
 from runner import termtext
 from runner.companions import status_seen
-from runner.companions.status_report import (  # noqa: F401
-    SCHEMA_VERSION,
-    IdleReport,
-    LogReport,
-    LossReport,
-    PodReport,
-    SshReport,
-    StatusReport,
-    TrainingReport,
-)
+from runner.companions.status_report import SCHEMA_VERSION, StatusReport
 from runner.companions.status_text import render
 from runner.errors import DamagedStateFile, RunnerError
 from runner.output import as_invoked
