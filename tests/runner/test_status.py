@@ -54,6 +54,7 @@ TRAINING_KEYS = [
     "accounting",
     "loss",
     "note",
+    "events",
 ]
 LOSS_KEYS = ["source", "first_step", "last_step", "min", "min_step", "last", "points"]
 
