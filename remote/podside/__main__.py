@@ -32,7 +32,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         plan = (
             args[1]
             if len(args) > 1
-            else VolumePaths(os.environ.get(Inputs.WORKSPACE) or DEFAULT_WORKSPACE).supervisor_plan
+            else VolumePaths(
+                os.environ.get(Inputs.WORKSPACE) or DEFAULT_WORKSPACE, os.environ.get(Inputs.POD_SLOT) or ""
+            ).supervisor_plan
         )
         if len(args) > 3:  # started early by a launcher: wait for its plan
             return supervise.main(plan, token=args[2], launcher_pid=int(args[3]))

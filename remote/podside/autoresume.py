@@ -5,7 +5,8 @@
 The pod's start command (bundle.start_command) starts this in the background, detached, before it
 execs the image's own start script, at every container start: after a preemption once the pod is
 resumed (by the watcher, the RunPod console, a host restart...). It waits for the launch lock, then
-relaunches the current run (state.json's run id) when all of these hold:
+relaunches the current run (state.json's run id) when all of these hold (with several pods on one
+volume, --pod-slot: this pod's state.json, lock and hold, so a pod only ever resumes its own run):
   * the run is unfinished (runfiles.is_unfinished: its last attempt was preempted, or was setup/running
     and its supervisor is gone: the container died under it);
   * it has a spec (runs/<id>/spec.json) that does not opt out (auto_resume, from the stack's autoResume);
@@ -62,6 +63,7 @@ def relaunch_environment(container: Mapping[str, str], paths: VolumePaths, spec:
     for name in (Inputs.ACTION, Inputs.NOTIFY_URLS, Inputs.REPO_COMMIT, "TMUX", "TMUX_PANE"):
         env.pop(name, None)
     env.update(runspec.relaunch_inputs(spec))
+    env[Inputs.POD_SLOT] = paths.slot  # this pod's records, whichever pod launched the run before
     return env
 
 
@@ -137,9 +139,10 @@ def resume(paths: VolumePaths, program: str, container: Mapping[str, str]) -> in
 def main(argv: list, program: str) -> int:
     ap = argparse.ArgumentParser(prog="podside autoresume")
     ap.add_argument("--workspace", default=os.environ.get(Inputs.WORKSPACE) or DEFAULT_WORKSPACE)
+    ap.add_argument("--pod-slot", default=os.environ.get(Inputs.POD_SLOT) or "")
     ap.add_argument("--lock-wait-seconds", type=float, default=LOCK_WAIT_S)
     args = ap.parse_args(argv)
-    paths = VolumePaths(args.workspace)
+    paths = VolumePaths(args.workspace, args.pod_slot)
     if not os.path.isdir(paths.runner_dir):
         say(f"{paths.runner_dir} does not exist: nothing was ever launched here")
         return 0

@@ -116,6 +116,7 @@ def _shipped() -> list[Path]:
 IDLE_MODULES = (
     "__init__.py",
     "contract.py",
+    "volumepaths.py",
     "runfiles.py",
     "rpenvfile.py",
     "record.py",
@@ -169,12 +170,13 @@ def _minified(path: Path) -> bytes:
 
 
 def idle_watch_script(
-    idle_s: float, workspace: str, rp_env_file: str | None = None, ssh_ports: str | None = None
+    idle_s: float, workspace: str, rp_env_file: str | None = None, ssh_ports: str | None = None, slot: str = ""
 ) -> str:
     """Shell text (no single quotes: RunPod wraps a start command in them) that starts the watcher
     detached with --ensure: the volume's program when a launch left it there (.runner/podside-current.pyz:
     it also sends `idle-stopped`), else the slice written to /tmp. Never fails the caller: without
-    python3 or a mounted volume it does nothing."""
+    python3 or a mounted volume it does nothing. slot: the pod's name in a stack of several (its records
+    and log are its own)."""
     import base64
     import lzma
     import shlex
@@ -183,15 +185,30 @@ def idle_watch_script(
     digest = hashlib.sha256(idle_program_bytes()).hexdigest()[:12]
     unpack = "import base64,lzma,sys; sys.stdout.buffer.write(lzma.decompress(base64.b64decode(sys.stdin.read())))"
     ws = shlex.quote(workspace)
+    logs = _log_dir(ws, slot)
     env_file = f" --rp-env-file {shlex.quote(rp_env_file)}" if rp_env_file else ""
+    env_file += f" --pod-slot {_checked_slot(slot)}" if slot else ""
     ports = f"RT_IDLE_SSH_PORTS={shlex.quote(ssh_ports)} " if ssh_ports else ""
     return (
         f"RT_IW=/tmp/rt-idlewatch-{digest}.pyz; RT_IV={ws}/.runner/podside-current.pyz; "
-        f"mkdir -p {ws}/logs 2>/dev/null && "
+        f"mkdir -p {logs} 2>/dev/null && "
         f'if [ -f "$RT_IV" ]; then RT_IW=$RT_IV; else echo {blob} | python3 -c "{unpack}" > $RT_IW; fi && '
         f"({ports}setsid python3 $RT_IW {IDLE_COMMAND_MARK} {idle_s:g} --workspace {ws}{env_file} --ensure "
-        f"</dev/null >>{ws}/logs/idlewatch.log 2>&1 &)"
+        f"</dev/null >>{logs}/idlewatch.log 2>&1 &)"
     )
+
+
+def _checked_slot(slot: str) -> str:
+    from remote.podside.contract import POD_SLOT_RE
+
+    if not POD_SLOT_RE.match(slot):
+        raise ValueError(f"a pod's name in its stack must be lower-case letters, digits and '-', got {slot!r}")
+    return slot
+
+
+def _log_dir(ws: str, slot: str) -> str:
+    """The pod's log folder (contract.VolumePaths.log_dir) in shell text; ws is quoted already."""
+    return f"{ws}/logs/pods/{_checked_slot(slot)}" if slot else f"{ws}/logs"
 
 
 HOST_KEY_DIR = ".runner/ssh-host-keys"  # on the volume: the pod's SSH host keys, kept across restarts
@@ -224,32 +241,35 @@ def host_key_script(workspace: str) -> str:
 AUTORESUME_MARK = "autoresume --workspace"  # in every start command built here (runner doctor may look for it)
 
 
-def autoresume_script(workspace: str) -> str:
+def autoresume_script(workspace: str, slot: str = "") -> str:
     """Shell text (no single quotes) that starts `podside autoresume` detached when a launch left the
-    program on the volume (.runner/podside-current.pyz); it resumes the volume's unfinished run
+    program on the volume (.runner/podside-current.pyz); it resumes the pod's unfinished run
     (autoresume.py). Never fails the caller: without the program or python3 it does nothing."""
     import shlex
 
     ws = shlex.quote(workspace)
+    logs = _log_dir(ws, slot)
+    pod = f" --pod-slot {slot}" if slot else ""
     return (
         f"RT_AR={ws}/.runner/podside-current.pyz; "
-        f"if [ -f $RT_AR ] && mkdir -p {ws}/logs 2>/dev/null; then "
-        f"(setsid python3 $RT_AR {AUTORESUME_MARK} {ws} </dev/null >>{ws}/logs/autoresume.log 2>&1 &); fi"
+        f"if [ -f $RT_AR ] && mkdir -p {logs} 2>/dev/null; then "
+        f"(setsid python3 $RT_AR {AUTORESUME_MARK} {ws}{pod} </dev/null >>{logs}/autoresume.log 2>&1 &); fi"
     )
 
 
-def start_command(idle_s: float, workspace: str) -> str:
+def start_command(idle_s: float, workspace: str, slot: str = "") -> str:
     """The pod's start command (RunPod: REST v2 `args`, GraphQL `dockerArgs`), run at every container
     start: the pod's SSH host keys kept on the volume, the auto-resume, the idle watcher (when idle_s > 0),
     then the image's own start script
-    (RT_IMAGE_START, default /start.sh: sshd, keys, sleep), which it becomes."""
+    (RT_IMAGE_START, default /start.sh: sshd, keys, sleep), which it becomes. slot: the pod's name in a
+    stack of several pods on one volume ("" for the first: its command is what it always was)."""
     import re
 
     if not re.fullmatch(r"/[A-Za-z0-9_./-]*", workspace):  # RunPod puts the command in single quotes
         raise ValueError(f"the pod's volume mount path must be a plain absolute path, got {workspace!r}")
-    steps = [host_key_script(workspace), autoresume_script(workspace)]
+    steps = [host_key_script(workspace), autoresume_script(workspace, slot)]
     if idle_s > 0:
-        steps.append(idle_watch_script(idle_s, workspace))
+        steps.append(idle_watch_script(idle_s, workspace, slot=slot))
     start = f"S=${{RT_IMAGE_START:-{IMAGE_START}}}; if [ -x $S ]; then exec $S; fi; exec sleep infinity"
     # `sh -c '<script>'`, the shape of the official SDK's own start commands (runpod/apps/shim.py): POSIX sh,
     # so an image without bash works too.

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Dict, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 # The pod's other records under .runner/ (self_stop.json, idlewatch.json, the run's spec, hold, events,
 # notify.json): defined in runfiles.py, re-exported here.
@@ -60,6 +60,10 @@ class Inputs:
     STALL_GPU_WINDOW_MINUTES = "RT_STALL_GPU_WINDOW_MINUTES"  # ... for this long = a stall (0: off)
     STALL_ACTION = "RT_STALL_ACTION"  # stop (default) | notify
     NOTIFY_URLS = "RT_NOTIFY_URLS"  # a secret: written to notify.json, never passed on ("" = none)
+    # Several pods on one volume (docs/guide/several-pods.md): the pod's own records, and a run layout
+    # in which no two runs share a checkout, outputs or a log.
+    POD_SLOT = "RT_POD_SLOT"  # the pod's name in its stack ("": the first pod, records where they always were)
+    SHARED_VOLUME = "RT_SHARED_VOLUME"  # 1: each run its own checkout (runs/<id>/), one venv per requirements
 
     ALL = tuple(value for name, value in list(locals().items()) if name.isupper())  # every name above
     # What a user (or a test) may set in the runner's environment; passed through to the launcher.
@@ -74,7 +78,7 @@ RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 TRAINING_RUN_ID = "RT_RUN_ID"
 TRAINING_ATTEMPT = "RT_ATTEMPT"
 
-DEFAULT_WORKSPACE = "/workspace"
+
 DEFAULT_SESSION = "train"
 DEFAULT_BRANCH = "main"
 DEFAULT_TRAIN_SCRIPT = "scripts/train.py"
@@ -112,105 +116,10 @@ TERMINAL_STATES = tuple(s.value for s in AttemptState if s.terminal)
 
 
 # ---------------------------------------------------------------- where things live on the volume
-class VolumePaths(NamedTuple):
-    """Paths under the workspace (the network volume, /workspace on a RunPod pod). NamedTuples, not
-    dataclasses, in the pod-side program: dataclasses imports inspect, ~8 ms of every start there."""
-
-    workspace: str = DEFAULT_WORKSPACE
-
-    def _join(self, *parts: str) -> str:
-        return "/".join([self.workspace.rstrip("/") or "", *parts])
-
-    @property
-    def data(self) -> str:
-        return self._join("data")
-
-    @property
-    def log_dir(self) -> str:
-        return self._join("logs")
-
-    @property
-    def log(self) -> str:
-        return self._join("logs", "current.log")
-
-    @property
-    def runner_dir(self) -> str:
-        return self._join(".runner")
-
-    @property
-    def state_file(self) -> str:
-        return self._join(".runner", "state.json")
-
-    @property
-    def ack_file(self) -> str:
-        return self._join(".runner", "ack")
-
-    @property
-    def lock_file(self) -> str:
-        return self._join(".runner", "launch.lock")
-
-    @property
-    def self_stop_marker(self) -> str:  # written just before the pod asks the API to stop it (SelfStopKey)
-        return self._join(".runner", "self_stop.json")
-
-    @property
-    def idle_watch(self) -> str:  # the idle stop's status (IdleKey), rewritten at every check
-        return self._join(".runner", "idlewatch.json")
-
-    @property
-    def supervisor_plan(self) -> str:  # launch -> supervisor: environment (no API key) + plan; mode 600
-        return self._join(".runner", "supervise.json")
-
-    @property
-    def config_cache(self) -> str:  # the launch's output_dir per config text (configfile.py)
-        return self._join(".runner", "config-cache.json")
-
-    @property
-    def tensorboard_file(self) -> str:
-        return self._join(".runner", "tensorboard.json")
-
-    @property
-    def tensorboard_log(self) -> str:
-        return self._join("logs", "tensorboard.log")
-
-    # ---- the run's records (runfiles.py: SpecKey, HoldKey, EventKey, NotifyKey); run ids: RUN_ID_RE
-    def spec_file(self, run_id: str) -> str:  # the run's spec, rewritten by every launch; mode 600
-        return self._join(".runner", "runs", run_id, "spec.json")
-
-    @property
-    def hold_file(self) -> str:  # written by the runner before a stop on purpose: no auto-resume
-        return self._join(".runner", "hold.json")
-
-    def events_file(self, run_id: str) -> str:  # the pod's event log of the run, one JSON object a line
-        return self._join(".runner", "events", run_id + ".jsonl")
-
-    def sent_marker(self, event_id: str) -> str:  # created (O_EXCL) by the one sender of that event
-        return self._join(".runner", "sent", event_id)
-
-    @property
-    def notify_file(self) -> str:  # {"urls": [...]} from RT_NOTIFY_URLS; mode 600
-        return self._join(".runner", "notify.json")
-
-    @property
-    def notify_log(self) -> str:  # failed notifications (the URL redacted)
-        return self._join("logs", "notify.log")
-
-    @property
-    def autoresume_log(self) -> str:  # what the pod's start decided about the current run
-        return self._join("logs", "autoresume.log")
-
-    @property
-    def current_program(self) -> str:  # symlink to the last launch's podside-<hash>.pyz (auto-resume)
-        return self._join(".runner", "podside-current.pyz")
-
-    def default_repo_dir(self, repo_url: Optional[str]) -> Optional[str]:
-        """RT_REPO_DIR's default: <workspace>/<basename of the repo URL without .git>."""
-        if not repo_url:
-            return None
-        name = repo_url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-        if name.endswith(".git"):
-            name = name[:-4]
-        return self._join(name) if name not in ("", ".", "..") else None
+# VolumePaths (each pod's records, each run's, the shared ones): volumepaths.py, re-exported here.
+from .volumepaths import DEFAULT_WORKSPACE as DEFAULT_WORKSPACE  # noqa: E402
+from .volumepaths import POD_SLOT_RE as POD_SLOT_RE  # noqa: E402
+from .volumepaths import VolumePaths as VolumePaths  # noqa: E402
 
 
 def ack_text(run_id: str, attempt: int) -> str:
@@ -232,6 +141,8 @@ class PlanKey:
     STOP_POD, PYTHON, RP_ENV_FILE, ACK_WAIT, SESSION = "stop_pod", "python", "rp_env_file", "ack_wait", "session"
     TOKEN = "token"  # the launch token (handoff.py)
     STALL = "stall"  # the stall guard's settings: {StallKey: value}, as in the run's spec
+    POD_SLOT = "pod_slot"  # VolumePaths.slot: whose records the supervisor writes ("" or missing: the first pod's)
+    VENV = "venv"  # the shared venv's folder (RT_SHARED_VOLUME); missing: <repo>/venv
 
 
 # ---------------------------------------------------------------- state.json

@@ -279,6 +279,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     ap.add_argument("--poll-seconds", type=float, default=None)
     ap.add_argument("--workspace", default=os.environ.get("RT_WORKSPACE") or DEFAULT_WORKSPACE)
     ap.add_argument("--rp-env-file", default=os.environ.get("RT_RP_ENV_FILE") or DEFAULT_RP_ENV_FILE)
+    ap.add_argument("--pod-slot", default=os.environ.get("RT_POD_SLOT") or "")
     ap.add_argument("--ensure", action="store_true", help="leave a watcher with the same time running")
     return ap.parse_args(argv)
 
@@ -287,7 +288,7 @@ def main(argv: List[str]) -> int:
     args = parse_args(argv)
     if args.idle_seconds <= 0:
         return 0
-    paths = VolumePaths(args.workspace)
+    paths = VolumePaths(args.workspace, args.pod_slot)
     os.makedirs(paths.runner_dir, exist_ok=True)
     os.makedirs(paths.log_dir, exist_ok=True)
     fd = take_over(paths, args.idle_seconds, args.ensure)
@@ -304,9 +305,9 @@ def main(argv: List[str]) -> int:
         os.close(fd)
 
 
-def spawn(program: str, workspace: str, idle_s: float, rp_env_file: str) -> None:
+def spawn(program: str, workspace: str, idle_s: float, rp_env_file: str, slot: str = "") -> None:
     """Start `program idlewatch --ensure` detached from this process and its SSH session."""
-    with open(os.devnull, "rb") as devnull, open(VolumePaths(workspace).log_dir + "/idlewatch.log", "ab") as out:
+    with open(os.devnull, "rb") as devnull, open(VolumePaths(workspace, slot).log_dir + "/idlewatch.log", "ab") as out:
         subprocess.Popen(
             [
                 sys.executable,
@@ -318,6 +319,7 @@ def spawn(program: str, workspace: str, idle_s: float, rp_env_file: str) -> None
                 workspace,
                 "--rp-env-file",
                 rp_env_file,
+                *(["--pod-slot", slot] if slot else []),
                 "--ensure",
             ],
             stdin=devnull,

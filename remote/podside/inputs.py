@@ -22,6 +22,7 @@ from .contract import (
     DEFAULT_STALL_MINUTES,
     DEFAULT_TRAIN_SCRIPT,
     DEFAULT_WORKSPACE,
+    POD_SLOT_RE,
     RUN_ID_RE,
     SESSION_RE,
     Action,
@@ -80,10 +81,12 @@ class LaunchSettings(NamedTuple):
     stall_gpu_window_minutes: float = DEFAULT_STALL_GPU_WINDOW_MINUTES  # RT_STALL_GPU_WINDOW_MINUTES; 0: no GPU check
     stall_action: str = StallAction.STOP.value  # RT_STALL_ACTION
     pin_commit: bool = False  # not an input: the auto-resume's relaunch checks out exactly `commit`
+    pod_slot: str = ""  # RT_POD_SLOT: the pod's name in a stack of several ("": the first pod)
+    shared_volume: bool = False  # RT_SHARED_VOLUME: the run's own checkout under runs/<id>/, a shared venv
 
     @property
     def paths(self) -> VolumePaths:
-        return VolumePaths(self.workspace)
+        return VolumePaths(self.workspace, self.pod_slot)
 
 
 def read_settings(environ: Mapping[str, str]) -> LaunchSettings:
@@ -139,6 +142,12 @@ def read_settings(environ: Mapping[str, str]) -> LaunchSettings:
         )
     if not workspace.startswith("/"):
         raise InputError(f"RT_WORKSPACE must be an absolute path (got '{workspace}')")
+    slot = get(Inputs.POD_SLOT)
+    if slot and not POD_SLOT_RE.match(slot):
+        raise InputError(f"RT_POD_SLOT must be lower-case letters, digits and '-', at most 32 (got '{slot}')")
+    shared = get(Inputs.SHARED_VOLUME, "0")
+    if shared not in ("0", "1"):
+        raise InputError(f"RT_SHARED_VOLUME must be 1 (several pods share the volume) or 0 (got '{shared}')")
     if not repo_dir and repo_url:
         derived = VolumePaths(workspace).default_repo_dir(repo_url)
         if derived is None:
@@ -146,6 +155,11 @@ def read_settings(environ: Mapping[str, str]) -> LaunchSettings:
         repo_dir = derived
     if repo_dir and not repo_dir.startswith("/"):
         repo_dir = os.path.join(workspace, repo_dir)
+    if shared == "1" and action == Action.LAUNCH.value:
+        if not run_id:
+            raise InputError("RT_RUN_ID is required with RT_SHARED_VOLUME=1: the run's checkout is named after it")
+        if repo_dir:  # the run's own checkout: runs/<run id>/<repo name>
+            repo_dir = os.path.join(VolumePaths(workspace).run_dir(run_id), os.path.basename(repo_dir.rstrip("/")))
     return LaunchSettings(
         action=action,
         workspace=workspace,
@@ -182,6 +196,8 @@ def read_settings(environ: Mapping[str, str]) -> LaunchSettings:
             "a number of minutes, 0 for off",
         ),
         stall_action=stall_action,
+        pod_slot=slot,
+        shared_volume=shared == "1",
     )
 
 

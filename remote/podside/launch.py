@@ -7,13 +7,10 @@ never stopped for an input error. autoresume.py launches through launch_locked()
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
 import sys
 import time
-from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from . import checkpoints, configfile, eventlog, gitcode, handoff, logbook, notify, record, runspec, tmuxsession
 from .contract import (
@@ -33,6 +30,7 @@ from .contract import (
 )
 from .inputs import InputError, LaunchSettings, check_launch, gpu_count, launch_kind, under_repo
 from .loglines import Header
+from .volumelock import held as held_lock
 
 VOLUME_FULL_WARN = 0.95  # a launch warns above this share of the volume in use (a full volume ends runs)
 LOCK_WAIT_S = 120.0
@@ -51,28 +49,9 @@ NOT_SAVED = (
 )
 
 
-@contextmanager
-def launch_lock(path: str, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+def launch_lock(path: str, wait_s: float = LOCK_WAIT_S):
     """Keeps concurrent launches on one pod apart (flock on .runner/launch.lock; not inherited)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-    except OSError:
-        raise InputError(f"cannot open {path}") from None
-    try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    raise InputError(
-                        f"another launch is still in progress on this pod (lock {path}); try again"
-                    ) from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)
+    return held_lock(path, f"another launch is still in progress on this pod (lock {path}); try again", wait_s)
 
 
 def already_running(s: LaunchSettings) -> Dict[str, Any]:
@@ -171,6 +150,10 @@ def launch_locked(
             f"remote_train.sh; close it (tmux kill-session -t {s.session}) or choose another "
             f"{Inputs.SESSION}"
         )
+    if s.shared_volume:  # before anything starts: this run live on another pod of the volume
+        from . import sharedvolume
+
+        sharedvolume.refuse_conflicts(s, s.run_id)
     if status == tmuxsession.FINISHED:
         tmuxsession.kill(s.session)
     # The supervisor starts now (Python, its imports) while this launcher does the rest.
@@ -197,7 +180,7 @@ def watch_idle(s: LaunchSettings, program: str) -> None:
     from . import idlewatch  # (argparse and the rest: only when asked for)
 
     try:
-        idlewatch.spawn(program, s.workspace, s.idle_stop_minutes * 60, s.rp_env_file)
+        idlewatch.spawn(program, s.workspace, s.idle_stop_minutes * 60, s.rp_env_file, s.pod_slot)
     except OSError as exc:
         sys.stderr.write(f"warning: could not start the idle stop ({exc}); the pod stops only at the end of the run\n")
 
@@ -237,7 +220,12 @@ def start(
     full = volume_full_warning(s.workspace)
     if full:
         sys.stderr.write(full + "\n")
-    head = gitcode.at_commit(s, credential) if s.pin_commit else gitcode.update(s, credential)
+    if s.shared_volume:
+        from . import sharedvolume
+
+        head = sharedvolume.checkout(s, credential)
+    else:
+        head = gitcode.at_commit(s, credential) if s.pin_commit else gitcode.update(s, credential)
     commit = head.short if head else None
     try:
         data_link = gitcode.link_data(paths.data, s.repo_dir)
@@ -259,6 +247,8 @@ def start(
         output_dir = configfile.output_dir(config_path, s.repo_dir, paths.config_cache)
     except configfile.ConfigError as exc:
         raise InputError(str(exc)) from None
+    if s.shared_volume:
+        sharedvolume.refuse_conflicts(s, s.run_id, output_dir)
     gpus = gpu_count(s, environ)
     kind = launch_kind(s.launcher, gpus)
     resume, skipped = checkpoints.scan(output_dir)
@@ -359,7 +349,10 @@ def start(
         PlanKey.SESSION: s.session,
         PlanKey.TOKEN: token,
         PlanKey.STALL: spec[SpecKey.STALL],
+        PlanKey.POD_SLOT: s.pod_slot,
     }
+    if s.shared_volume:
+        plan[PlanKey.VENV] = sharedvolume.venv_dir(s)
     try:
         record.write_json_atomic(paths.supervisor_plan, plan, mode=0o600)
     except OSError:

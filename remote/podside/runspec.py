@@ -42,6 +42,7 @@ def inputs_of(s: LaunchSettings) -> Dict[str, str]:
         Inputs.PYTHON: s.python,
         Inputs.RP_ENV_FILE: s.rp_env_file,
         Inputs.IDLE_STOP_MINUTES: f"{s.idle_stop_minutes:g}",
+        Inputs.SHARED_VOLUME: "1" if s.shared_volume else "",
     }
     return {name: value for name, value in values.items() if value}
 
@@ -134,7 +135,7 @@ def record_notify(paths: VolumePaths, urls: Optional[List[str]]) -> None:
 
 
 def _point_current_program(paths: VolumePaths, program: str) -> None:
-    if os.path.realpath(os.path.dirname(program)) != os.path.realpath(paths.runner_dir):
+    if os.path.realpath(os.path.dirname(program)) != os.path.realpath(paths.volume_runner_dir):
         return  # a program run from elsewhere (by hand): not the volume's
     tmp = f"{paths.current_program}.{os.getpid()}.tmp"
     try:

@@ -45,9 +45,9 @@ class CommandError(Exception):
     pass
 
 
-def training_env(base: Dict[str, str], repo_dir: str, workspace: str) -> Dict[str, str]:
+def training_env(base: Dict[str, str], repo_dir: str, workspace: str, venv: Optional[str] = None) -> Dict[str, str]:
     env = dict(base)
-    venv = os.path.join(repo_dir, "venv")
+    venv = venv or os.path.join(repo_dir, "venv")
     env["VIRTUAL_ENV"] = venv
     env["PATH"] = os.path.join(venv, "bin") + (":" + env["PATH"] if env.get("PATH") else "")
     env["PYTHONUNBUFFERED"] = "1"
@@ -91,7 +91,7 @@ def warm_end_imports() -> None:
 class Supervisor:
     def __init__(self, plan: Dict[str, Any]):
         self.plan = plan
-        self.paths = VolumePaths(plan[PlanKey.WORKSPACE])
+        self.paths = VolumePaths(plan[PlanKey.WORKSPACE], plan.get(PlanKey.POD_SLOT) or "")
         self.log = logbook.Log(self.paths.log, pane=True)
         self.state = record.StateFile(self.paths.state_file)
         self.children = Children(self.paths.log)
@@ -176,21 +176,30 @@ class Supervisor:
             f"[remote_train] run {self.run_id} attempt {self.attempt}; full output: tail -f "
             f"{shlex.quote(self.paths.log)}"
         )
+        shared_venv = self.plan.get(PlanKey.VENV)
         try:
-            VenvSetup(
+            setup = VenvSetup(
                 repo_dir,
                 self.plan[PlanKey.PYTHON],
                 self.children,
                 self.log.note,
                 cache_dir=os.path.join(self.plan[PlanKey.WORKSPACE], ".cache"),
-            ).ensure()
+                venv=shared_venv,
+            )
+            if shared_venv:  # built once by one pod, used as it is by the others (sharedvolume.py)
+                from .sharedvolume import volume_lock
+
+                with volume_lock(shared_venv + ".lock", "the shared venv", note=self.log.note):
+                    setup.ensure()
+            else:
+                setup.ensure()
         except VenvError as exc:
             self.fail_message = str(exc)
             return self.finish(AttemptState.FAILED, exc.code)
         if self.interrupted:
             self.fail_message = "interrupted during setup"
             return self.finish(AttemptState.STOPPED, 130)
-        env = training_env(dict(os.environ), repo_dir, self.plan[PlanKey.WORKSPACE])
+        env = training_env(dict(os.environ), repo_dir, self.plan[PlanKey.WORKSPACE], shared_venv)
         try:
             argv = training_command(self.plan, env)
         except CommandError as exc:

@@ -104,14 +104,16 @@ class VenvSetup:
         note: Callable[[str], None],
         cache_dir: Optional[str] = None,
         environ: Optional[Mapping[str, str]] = None,
+        venv: Optional[str] = None,
     ):
+        """venv: where the venv lives (default <repo>/venv; a shared one on a volume of several pods)."""
         self.repo_dir = repo_dir
         self.python = python
         self.children = children
         self.note = note
         self.cache_dir = cache_dir  # <workspace>/.cache: uv's and pip's caches on the volume
         self.environ = dict(os.environ if environ is None else environ)
-        self.venv = os.path.join(repo_dir, VENV_DIR)
+        self.venv = venv or os.path.join(repo_dir, VENV_DIR)
         self.venv_python = os.path.join(self.venv, "bin", "python")
         self.record = os.path.join(self.venv, VENV_PYTHON_RECORD)
         self.image_record = os.path.join(self.venv, IMAGE_RECORD)
