@@ -131,7 +131,10 @@ class PodArgs:
             ports=tuple(self.ports),
             env=dict(self.env),
             cloud_type=self.cloud_type,
-            start_command=start_command(self.idle_stop_minutes * 60, self.volume_mount_path),
+            # A pod after the first of its stack keeps its own records on the shared volume (infra/stack_pods.py).
+            start_command=start_command(
+                self.idle_stop_minutes * 60, self.volume_mount_path, self.env.get("RT_POD_SLOT", "")
+            ),
         )
 
 

@@ -1,4 +1,4 @@
-"""The Pulumi program: stack config -> network volume + spot pod -> stack outputs (docs/reference/stack.md)."""
+"""The Pulumi program: stack config -> network volume + spot pod(s) -> stack outputs (docs/reference/stack.md)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pulumi
 
 from infra.pod_resource import PodArgs, SpotPod
 from infra.stack_config import StackConfig, default_name
+from infra.stack_pods import SLOT_ENV, resource_name
 from infra.volume_resource import NetworkVolume, VolumeArgs
 
 
@@ -16,8 +17,9 @@ from infra.volume_resource import NetworkVolume, VolumeArgs
 class Stack:
     config: StackConfig
     volume: NetworkVolume
-    pod: SpotPod
+    pod: SpotPod  # the first pod (resource `pod`)
     outputs: dict[str, Any]  # exactly the exported names -> Output or plain value
+    pods: dict[str, SpotPod] | None = None  # every pod by name, when the stack names several (podCount/podNames)
 
 
 def build(cfg: StackConfig | None = None) -> Stack:
@@ -32,30 +34,36 @@ def build(cfg: StackConfig | None = None) -> Stack:
         "volume",
         VolumeArgs(volume_name=volume_name, size_gb=cfg.volume_size_gb, data_center=cfg.data_center),
     )
-    pod = SpotPod(
-        "pod",
-        PodArgs(
-            pod_name=pod_name,
-            image=cfg.image,
-            gpu_type=cfg.gpu_type,
-            gpu_count=cfg.gpu_count,
-            data_center=cfg.data_center,
-            cloud_type=cfg.cloud_type,
-            # The resource ID, not an output property: it stays known in previews of in-place
-            # volume updates, so the pod is not shown as replaced when only the volume grows.
-            volume_id=volume.id,
-            volume_mount_path=cfg.workspace,
-            container_disk_gb=cfg.container_disk_gb,
-            ports=cfg.ports,
-            env=cfg.pod_env(),
-            bid_per_gpu=cfg.bid_per_gpu,
-            spot_fallback=cfg.spot_fallback,
-            max_on_demand_price_per_gpu=cfg.max_on_demand_price_per_gpu,
-            create_timeout_s=cfg.create_timeout_s,
-            idle_stop_minutes=cfg.idle_stop_minutes,
-        ),
-        pulumi.ResourceOptions(depends_on=[volume]),
-    )
+
+    def declare(index: int, name: str) -> SpotPod:
+        env = cfg.pod_env() if index == 0 else {**cfg.pod_env(), SLOT_ENV: name}
+        return SpotPod(
+            resource_name(index, name),
+            PodArgs(
+                pod_name=pod_name if index == 0 else f"{pod_name}-{name}"[:64],
+                image=cfg.image,
+                gpu_type=cfg.gpu_type,
+                gpu_count=cfg.gpu_count,
+                data_center=cfg.data_center,
+                cloud_type=cfg.cloud_type,
+                # The resource ID, not an output property: it stays known in previews of in-place
+                # volume updates, so the pod is not shown as replaced when only the volume grows.
+                volume_id=volume.id,
+                volume_mount_path=cfg.workspace,
+                container_disk_gb=cfg.container_disk_gb,
+                ports=cfg.ports,
+                env=env,
+                bid_per_gpu=cfg.bid_per_gpu,
+                spot_fallback=cfg.spot_fallback,
+                max_on_demand_price_per_gpu=cfg.max_on_demand_price_per_gpu,
+                create_timeout_s=cfg.create_timeout_s,
+                idle_stop_minutes=cfg.idle_stop_minutes,
+            ),
+            pulumi.ResourceOptions(depends_on=[volume]),
+        )
+
+    pods = {name: declare(i, name) for i, name in enumerate(cfg.pods)} if cfg.pods else None
+    pod = next(iter(pods.values())) if pods else declare(0, "")
     outputs: dict[str, Any] = {
         "pod_id": pod.id,
         "ssh_host": pod.ssh_host,
@@ -79,7 +87,25 @@ def build(cfg: StackConfig | None = None) -> Stack:
         # The runner starts the same idle stop after every launch (RT_IDLE_STOP_MINUTES).
         "idle_stop_minutes": cfg.idle_stop_minutes,
     }
-    return Stack(config=cfg, volume=volume, pod=pod, outputs=outputs)
+    if pods:  # every pod by name; the first one's outputs above stay as they always were
+        outputs["pods"] = {name: pod_outputs(p, i, name) for i, (name, p) in enumerate(pods.items())}
+    return Stack(config=cfg, volume=volume, pod=pod, outputs=outputs, pods=pods)
+
+
+def pod_outputs(pod: SpotPod, index: int, name: str) -> dict[str, Any]:
+    """One entry of the `pods` output (docs/reference/stack.md); slot "" for the first pod."""
+    return {
+        "pod_id": pod.id,
+        "pod_name": pod.pod_name,
+        "pod_urn": pod.urn,
+        "slot": "" if index == 0 else name,
+        "ssh_host": pod.ssh_host,
+        "ssh_port": pod.ssh_port,
+        "ssh_user": pod.ssh_user,
+        "market": pod.market,
+        "bid_per_gpu": pod.bid_per_gpu,
+        "cost_per_hr": pod.cost_per_hr,
+    }
 
 
 def main() -> None:

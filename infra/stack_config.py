@@ -7,25 +7,23 @@ Every problem is collected and reported at once, each with the key to change.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import difflib
-import json
-import math
-import os
 import re
-import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import pulumi
+
+from infra.config_checks import MAX_SANE_PRICE_PER_GPU as MAX_SANE_PRICE_PER_GPU
+from infra.config_checks import SSH_PORT_SPEC, Problems
+from infra.config_checks import validate_public_key as validate_public_key
+from infra.stack_pods import pod_names
 
 PROJECT = "runpod-trainer"
 WORKSPACE = "/workspace"
 SSH_USER = "root"
-SSH_PORT_SPEC = "22/tcp"
 SPOT_FALLBACKS = ("fail", "on-demand")
 
 DEFAULT_GPU_TYPE = "NVIDIA GeForce RTX 4090"
@@ -42,25 +40,11 @@ MAX_GPU_COUNT = 8
 VOLUME_SIZE_RANGE = (10, 4096)  # RunPod REST v2 limits; volumes can grow, never shrink
 CONTAINER_DISK_RANGE = (10, 2048)
 CREATE_TIMEOUT_RANGE = (1, 120)  # minutes
-# A per-GPU-hour price above this is almost certainly a typo (50 instead of 0.50): refuse it
-# rather than bid or pay it.
-MAX_SANE_PRICE_PER_GPU = 20.0
 
 # Secure Cloud data centers have 7-8 character codes like EU-RO-1, US-KS-2, CA-MTL-1, EUR-IS-1;
 # Community Cloud regions are 2-letter country codes (US, CZ) and cannot hold network volumes.
 _DATA_CENTER_RE = re.compile(r"^[A-Z]{2,4}-[A-Z]{2,4}-[0-9]{1,2}$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _REPO_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")
-_PORT_RE = re.compile(r"^([0-9]{1,5})/(tcp|http)$")
-_SSH_KEY_TYPES = (
-    "ssh-ed25519",
-    "ssh-rsa",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "sk-ssh-ed25519@openssh.com",
-    "sk-ecdsa-sha2-nistp256@openssh.com",
-)
 
 # camelCase config key -> what it holds (used for unknown-key hints and the docs).
 KNOWN_KEYS = (
@@ -82,6 +66,8 @@ KNOWN_KEYS = (
     "podName",
     "createTimeoutMinutes",
     "idleStopMinutes",
+    "podCount",
+    "podNames",
 )
 
 
@@ -120,6 +106,9 @@ class StackConfig:
     idle_stop_minutes: int = DEFAULT_IDLE_STOP_MINUTES
     workspace: str = WORKSPACE
     ssh_user: str = SSH_USER
+    # The pods' names when the stack has several on its volume (podCount / podNames); () = one pod, as
+    # every stack before them. The first name is the first pod, whose resource and outputs never change.
+    pods: tuple[str, ...] = ()
 
     def pod_env(self) -> dict[str, str]:
         """The environment every pod of this stack gets."""
@@ -152,7 +141,7 @@ class StackConfig:
         read_text: Callable[[Path], str] | None = None,
     ) -> StackConfig:
         """Validate raw config values (strings as pulumi.Config returns them, or typed values)."""
-        p = _Problems(project)
+        p = Problems(project)
         read_text = read_text or _read_text
 
         for key in unknown_keys if unknown_keys is not None else [k for k in values if k not in KNOWN_KEYS]:
@@ -225,6 +214,7 @@ class StackConfig:
         pod_name = p.name(values, "podName")
         timeout_min = p.integer(values, "createTimeoutMinutes", DEFAULT_CREATE_TIMEOUT_MINUTES, *CREATE_TIMEOUT_RANGE)
         idle_min = p.integer(values, "idleStopMinutes", DEFAULT_IDLE_STOP_MINUTES, *IDLE_STOP_RANGE)
+        pods = pod_names(values, p)
 
         p.raise_if_any()
         return cls(
@@ -245,6 +235,7 @@ class StackConfig:
             pod_name=pod_name,
             create_timeout_s=timeout_min * 60,
             idle_stop_minutes=idle_min,
+            pods=pods,
         )
 
 
@@ -253,33 +244,6 @@ def default_name(project: str, stack: str, suffix: str = "") -> str:
     raw = "-".join(x for x in (project, stack, suffix) if x)
     clean = re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-._") or "runpod-trainer"
     return clean[:64]
-
-
-def validate_public_key(text: str) -> str | None:
-    """None when `text` is one OpenSSH public key line, else why not (never quoting the text)."""
-    if "PRIVATE KEY" in text or text.lstrip().startswith("-----BEGIN"):
-        return (
-            "is a PRIVATE key. Configure the public half instead (the .pub file, one line "
-            "starting with ssh-ed25519 / ssh-rsa / ecdsa-sha2-...); the private key stays on your machine"
-        )
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    if len(lines) != 1:
-        return "must be exactly one OpenSSH public key line (like the content of ~/.ssh/id_ed25519.pub)"
-    parts = lines[0].split()
-    if len(parts) < 2 or parts[0] not in _SSH_KEY_TYPES:
-        return (
-            "does not look like an OpenSSH public key: it must start with one of "
-            f"{', '.join(_SSH_KEY_TYPES)} followed by the base64 key"
-        )
-    try:
-        blob = base64.b64decode(parts[1], validate=True)
-        (n,) = struct.unpack(">I", blob[:4])
-        embedded = blob[4 : 4 + n].decode("ascii")
-    except (binascii.Error, struct.error, UnicodeDecodeError, ValueError):
-        return "has a damaged base64 part; copy the whole line from your .pub file again"
-    if embedded != parts[0]:
-        return f"is inconsistent: the line says {parts[0]} but the key data is {embedded!r}; copy the .pub file again"
-    return None
 
 
 # ---------------------------------------------------------------- internals
@@ -294,129 +258,3 @@ def _present_project_keys(project: str) -> list[str]:
     keys = set(rt_config.CONFIG.get()) | set(rt_config.get_config_env())
     prefix = project + ":"
     return [k[len(prefix) :] for k in keys if k.startswith(prefix)]
-
-
-class _Problems:
-    """Collects every problem; each mentions the full config key so the fix is obvious."""
-
-    def __init__(self, project: str):
-        self.project = project
-        self.items: list[str] = []
-
-    def add(self, key: str, message: str) -> None:
-        self.items.append(f"{self.project}:{key} {message}")
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise ConfigError(self.items)
-
-    def text(self, values: Mapping[str, Any], key: str, default: str) -> str:
-        raw = values.get(key, default)
-        val = str(raw).strip() if raw is not None else ""
-        if not val:
-            self.add(key, "must not be empty")
-        return val
-
-    def integer(self, values: Mapping[str, Any], key: str, default: int, lo: int, hi: int) -> int:
-        if key not in values:
-            return default
-        val = _as_number(values[key])
-        if val is None or val != int(val) or not lo <= val <= hi:
-            self.add(key, f"must be a whole number from {lo} to {hi} (got {values[key]!r})")
-            return default
-        return int(val)
-
-    @overload
-    def price(self, values: Mapping[str, Any], key: str, default: float) -> float: ...
-
-    @overload
-    def price(self, values: Mapping[str, Any], key: str, default: None) -> float | None: ...
-
-    def price(self, values: Mapping[str, Any], key: str, default: float | None) -> float | None:
-        if key not in values:
-            return default
-        val = _as_number(values[key])
-        if val is None or not 0 < val <= MAX_SANE_PRICE_PER_GPU:
-            self.add(
-                key,
-                f"must be a price in USD per GPU-hour, above 0 and at most "
-                f"{MAX_SANE_PRICE_PER_GPU:g} (got {values[key]!r})",
-            )
-            return default
-        return float(val)
-
-    def name(self, values: Mapping[str, Any], key: str) -> str | None:
-        if key not in values or values[key] in (None, ""):
-            return None
-        val = str(values[key]).strip()
-        if not _NAME_RE.match(val):
-            self.add(key, f"must be 1-64 characters of letters, digits, '.', '_' or '-' (got {val!r})")
-            return None
-        return val
-
-    def ports(self, values: Mapping[str, Any]) -> tuple[str, ...]:
-        raw = values.get("ports", [SSH_PORT_SPEC])
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw) if raw.strip().startswith("[") else [x for x in raw.split(",")]
-            except json.JSONDecodeError:
-                raw = None
-        if not isinstance(raw, (list, tuple)):
-            self.add("ports", 'must be a list like ["22/tcp", "6006/http"]')
-            return (SSH_PORT_SPEC,)
-        out: list[str] = []
-        for item in raw:
-            spec = str(item).strip().lower()
-            m = _PORT_RE.match(spec)
-            if not m or not 1 <= int(m.group(1)) <= 65535:
-                self.add("ports", f"entry {item!r} must look like 22/tcp or 6006/http")
-            elif spec not in out:
-                out.append(spec)
-        if SSH_PORT_SPEC not in out:
-            self.add("ports", "must include 22/tcp: the runner reaches the pod over SSH")
-        return tuple(out) or (SSH_PORT_SPEC,)
-
-    def public_key(self, values: Mapping[str, Any], read_text: Callable[[Path], str]) -> str:
-        inline = str(values.get("sshPublicKey") or "").strip()
-        path = str(values.get("sshPublicKeyPath") or "").strip()
-        if inline and path:
-            self.add(
-                "sshPublicKey",
-                "and sshPublicKeyPath are both set; keep one "
-                "(`pulumi config rm sshPublicKeyPath` or `pulumi config rm sshPublicKey`)",
-            )
-            return ""
-        if not inline and not path:
-            self.add(
-                "sshPublicKey",
-                "is required (or sshPublicKeyPath): the OpenSSH public key the pod "
-                "accepts, e.g. `pulumi config set sshPublicKeyPath ~/.ssh/id_ed25519.pub`",
-            )
-            return ""
-        key = "sshPublicKey"
-        text = inline
-        if path:
-            key = "sshPublicKeyPath"
-            file = Path(os.path.expanduser(path))
-            try:
-                text = read_text(file)
-            except OSError as exc:
-                self.add(key, f"cannot read {str(file)!r} ({exc.strerror or exc}); point it at your .pub file")
-                return ""
-        problem = validate_public_key(text)
-        if problem:
-            self.add(key, (f"file {path!r} " if path else "") + problem)
-            return ""
-        return " ".join(text.strip().split())
-
-
-def _as_number(raw: Any) -> float | None:
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, (int, float)):
-        return float(raw) if math.isfinite(raw) else None
-    try:
-        val = float(str(raw).strip())
-    except ValueError:
-        return None
-    return val if math.isfinite(val) else None
