@@ -12,7 +12,7 @@ from runner.settings import Settings
 
 def marker_reader(settings: Settings, outputs: StackOutputs) -> MarkerReader | None:
     from runner.errors import RunnerError
-    from runner.volume.config import Unavailable, resolve  # no boto3 until a marker is actually read
+    from runner.volume.config import Unavailable, resolve  # no HTTP code until a marker is actually read
 
     try:
         if isinstance(resolve(settings, outputs), Unavailable):

@@ -3,9 +3,9 @@
 - Listings include directory entries (`dir/`, size 0): dropped, we list files (also a `dir` without the
   slash, when other keys lie below it).
 - In-progress multipart uploads live under `.s3compat_uploads/`: dropped.
-- Above ~10,000 objects a listing can be slow (RunPod computes ETags on first sight; botocore's timeouts
-  and retries cover that) and can hand out the same continuation token twice, which makes a naive pager
-  loop forever (`aws s3 sync` stops with "The same next token was received twice"). Here a repeated or
+- Above ~10,000 objects a listing can be slow (RunPod computes ETags on first sight; the client's
+  timeouts and retries cover that, runner/volume/wire.py) and can hand out the same continuation token
+  twice, which makes a naive pager loop forever (`aws s3 sync` stops with "The same next token was received twice"). Here a repeated or
   missing token makes the pager pause and continue with StartAfter=<the last key it has>, so every page
   must bring a key past the ones it already has; pages that do not, MAX_STALLS times in a row, end the
   listing with an error instead of a loop.

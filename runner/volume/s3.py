@@ -1,10 +1,9 @@
-"""A small facade over boto3 for the volume's S3 API: the client as RunPod needs it, and our typed errors.
+"""The volume's S3 API as the runner uses it: the client as RunPod needs it, and our typed errors.
 
-boto3 is imported here only, and this module only when a command takes the S3 path, so the CLI starts
-as fast as before. The client: SigV4, path-style addressing (the bucket is a volume id), the data center
-as region, standard retries with many attempts (RunPod's docs advise that for its 502s), a long read
-timeout (CompleteMultipartUpload of a big file can take minutes), and checksums only when an operation
-requires them (RunPod's gateway is not AWS: no CRC trailers).
+The client (runner/volume/wire.py): SigV4, path-style addressing (the bucket is a volume id), the data
+center as region, standard retries with many attempts (RunPod's docs advise that for its 502s), a long
+read timeout (CompleteMultipartUpload of a big file can take minutes), no checksums (RunPod's gateway
+is not AWS: no CRC trailers), one kept-alive connection per transfer thread.
 """
 
 from __future__ import annotations
@@ -15,34 +14,13 @@ from runner.errors import VolumeAuthError, VolumeClockSkew, VolumeError, redact
 from runner.volume.config import VolumeS3
 from runner.volume.listing import RemoteObject, list_files
 
-MAX_ATTEMPTS = 10
 MTIME_META = "rt-mtime-ns"  # object metadata: the local file's mtime (ns) at upload
 
 
-def make_client(vs: VolumeS3, *, parallel: int = 8) -> Any:
-    import boto3
-    from botocore.config import Config
+def make_client(vs: VolumeS3) -> Any:
+    from runner.volume.wire import WireClient
 
-    config = Config(
-        region_name=vs.region,
-        signature_version="s3v4",
-        s3={"addressing_style": "path"},
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
-        connect_timeout=15,
-        read_timeout=900,
-        max_pool_connections=max(10, parallel * 2),
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-        user_agent_extra="runpod-trainer",
-    )
-    session = boto3.session.Session()
-    return session.client(
-        "s3",
-        endpoint_url=vs.endpoint,
-        aws_access_key_id=vs.access_key,
-        aws_secret_access_key=vs.secret_key,
-        config=config,
-    )
+    return WireClient(vs.endpoint, vs.region, vs.access_key, vs.secret_key)
 
 
 def error_code(exc: BaseException) -> tuple[str, int]:
@@ -54,10 +32,10 @@ def error_code(exc: BaseException) -> tuple[str, int]:
 
 def translate(exc: BaseException, vs: VolumeS3, what: str) -> VolumeError:
     """A VolumeError whose message says what to do (never the secret)."""
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+    from runner.volume.wire import S3ConnectionError
 
     where = f"volume {vs.bucket} in {vs.region} ({vs.endpoint})"
-    if isinstance(exc, ClientError):
+    if isinstance(getattr(exc, "response", None), dict):
         code, status = error_code(exc)
         detail = redact(str(exc), (vs.secret_key,))
         if code == "RequestTimeTooSkewed":
@@ -83,13 +61,11 @@ def translate(exc: BaseException, vs: VolumeS3, what: str) -> VolumeError:
                 "(`pulumi stack output volume_id`) and that it is in that data center."
             )
         return VolumeError(f"RunPod's S3 API failed {what} on {where}: {detail}. Retry in a minute.")
-    if isinstance(exc, EndpointConnectionError):
+    if isinstance(exc, S3ConnectionError):
         return VolumeError(
-            f"cannot reach RunPod's S3 API at {vs.endpoint} for {what}; check the network "
-            "(or RUNPOD_S3_ENDPOINT_URL) and retry."
+            f"cannot reach RunPod's S3 API at {vs.endpoint} for {what} ({redact(str(exc), (vs.secret_key,))}); "
+            "check the network (or RUNPOD_S3_ENDPOINT_URL) and retry."
         )
-    if isinstance(exc, BotoCoreError):
-        return VolumeError(f"the S3 request for {what} failed ({redact(str(exc), (vs.secret_key,))}); retry.")
     return VolumeError(
         f"the S3 request for {what} failed ({type(exc).__name__}: {redact(str(exc), (vs.secret_key,))}); retry."
     )
@@ -106,7 +82,7 @@ class VolumeClient:
     def __init__(self, vs: VolumeS3, *, parallel: int = 8, client: Any = None):
         self.vs = vs
         self.parallel = parallel
-        self.s3 = client if client is not None else make_client(vs, parallel=parallel)
+        self.s3 = client if client is not None else make_client(vs)
 
     def _call(self, what: str, fn, /, **kw):
         try:

@@ -16,6 +16,7 @@ from runner.volume import AccessState, check_access, read_file
 from runner.volume.config import VolumeS3
 from runner.volume.listing import list_files
 from runner.volume.s3 import VolumeClient
+from runner.volume.wire import S3Error
 from standins.runpod_s3 import RunPodS3
 
 
@@ -48,6 +49,26 @@ def _outputs(s3: RunPodS3, dc: str = "EU-RO-1") -> StackOutputs:
     return StackOutputs(stack="dev", pod_id="pod-1", volume_id=s3.volume_id, data_center=dc)
 
 
+def _boto(s3: RunPodS3):
+    """boto3 with RunPod's coordinates, as a user's own tool would reach the volume."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint_url,
+        region_name=s3.data_center,
+        aws_access_key_id=s3.access_key,
+        aws_secret_access_key=s3.secret_key,
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"mode": "standard", "max_attempts": 1},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+
+
 def _put(client: VolumeClient, key: str, body: bytes = b"x") -> None:
     client.s3.put_object(Bucket=client.vs.bucket, Key=key, Body=body)
 
@@ -73,9 +94,9 @@ def test_repeated_continuation_token_neither_loops_nor_loses_files(standin):
     # A naive pager (boto3's own, as `aws s3 sync` uses) stops on the repeated token...
     with pytest.raises(Exception, match="same next token|twice"):
         list(
-            client.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=standin.volume_id, Prefix="data/", PaginationConfig={"PageSize": 10}
-            )
+            _boto(standin)
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=standin.volume_id, Prefix="data/", PaginationConfig={"PageSize": 10})
         )
     standin.repeat_token = 3
     standin.requests.clear()
@@ -152,15 +173,16 @@ def test_read_file_through_s3(standin):
 def test_what_runpod_does_not_have(standin):
     client = VolumeClient(_vs(standin))
     _put(client, "a.txt")
+    boto = _boto(standin)
     with pytest.raises(ClientError, match="NotImplemented"):
-        client.s3.create_bucket(Bucket="another-volume")
+        boto.create_bucket(Bucket="another-volume")
     with pytest.raises(ClientError, match="NotImplemented"):
-        client.s3.delete_objects(Bucket=standin.volume_id, Delete={"Objects": [{"Key": "a.txt"}]})
-    url = client.s3.generate_presigned_url("get_object", Params={"Bucket": standin.volume_id, "Key": "a.txt"})
+        boto.delete_objects(Bucket=standin.volume_id, Delete={"Objects": [{"Key": "a.txt"}]})
+    url = boto.generate_presigned_url("get_object", Params={"Bucket": standin.volume_id, "Key": "a.txt"})
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(url, timeout=10)
     assert e.value.code == 403
-    with pytest.raises(ClientError, match="EntityTooLarge"):
+    with pytest.raises(S3Error, match="EntityTooLarge"):
         client.s3.put_object(Bucket=standin.volume_id, Key="big.bin", Body=b"x" * (64 * 1024))
     client.delete("a.txt")  # single deletes work
     assert client.list("") == []
