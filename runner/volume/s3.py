@@ -12,7 +12,7 @@ from typing import Any
 
 from runner.errors import VolumeAuthError, VolumeClockSkew, VolumeError, redact
 from runner.volume.config import VolumeS3
-from runner.volume.listing import RemoteObject, list_files
+from runner.volume.listing import PAGE_SIZE, RemoteObject, list_files, list_files_split
 
 MTIME_META = "rt-mtime-ns"  # object metadata: the local file's mtime (ns) at upload
 
@@ -123,6 +123,11 @@ class VolumeClient:
         """One DeleteObject (RunPod has no DeleteObjects)."""
         self._call(f"deleting {key}", self.s3.delete_object, Key=key)
 
-    def list(self, prefix: str) -> list[RemoteObject]:
-        """Every file under the folder `prefix` (runner/volume/listing.py: RunPod's listing quirks)."""
+    def list(self, prefix: str, *, expected: list[str] | None = None) -> list[RemoteObject]:
+        """Every file under the folder `prefix` (runner/volume/listing.py: RunPod's listing quirks).
+        `expected`: keys the caller thinks are there (sorted or not); with many, the listing is cut at
+        every PAGE_SIZE-th of them and the ranges listed `parallel` at a time."""
+        if expected and len(expected) > PAGE_SIZE:
+            cuts = sorted(expected)[PAGE_SIZE::PAGE_SIZE]
+            return list_files_split(self, prefix, cuts, parallel=self.parallel)
         return list_files(self, prefix)

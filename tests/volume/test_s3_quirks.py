@@ -14,7 +14,7 @@ from runner.errors import VolumeAuthError, VolumeClockSkew
 from runner.pod.stack import StackOutputs
 from runner.volume import AccessState, check_access, read_file
 from runner.volume.config import VolumeS3
-from runner.volume.listing import list_files
+from runner.volume.listing import list_files, list_files_split
 from runner.volume.s3 import VolumeClient
 from runner.volume.wire import S3Error
 from standins.runpod_s3 import RunPodS3
@@ -103,6 +103,26 @@ def test_repeated_continuation_token_neither_loops_nor_loses_files(standin):
     got = list_files(client, "data", page_size=10)
     assert [o.key for o in got] == want
     assert len(standin.ops("ListObjectsV2")) <= 12  # 6 pages plus a few continued with StartAfter
+
+
+def test_a_listing_cut_in_ranges_is_the_whole_listing(standin):
+    client = VolumeClient(_vs(standin), parallel=4)
+    keys = [f"data/a/{i:03d}" for i in range(40)] + [f"data/b/{i:03d}" for i in range(30)] + ["data/z.jsonl"]
+    for k in keys:
+        _put(client, k)
+    _put(client, "elsewhere/x")
+    standin.backend().put_object(Bucket=standin.volume_id, Key="data/b", Body=b"")  # a folder entry, no "/"
+    standin.repeat_token = 2
+    whole = list_files(client, "data", page_size=7)
+    assert [o.key for o in whole] == keys
+    # Cuts at keys that exist, at keys that do not, and past the end; pages far smaller than the ranges.
+    cuts = ["data/a/010", "data/a/0355", "data/b/", "data/b/029", "data/zz"]
+    standin.repeat_token = 2
+    standin.requests.clear()
+    split = list_files_split(client, "data", cuts, parallel=4, page_size=7)
+    assert split == whole
+    assert len(standin.ops("ListObjectsV2")) >= len(cuts) + 1  # every range was listed
+    assert list_files_split(client, "data", [], page_size=7) == whole
 
 
 def test_endless_token_repeats_still_finish(standin):
