@@ -129,6 +129,8 @@ class Proxy:
                 self.tasks.add(task)
             try:
                 await self._connection(target_port, reader, writer)
+            except asyncio.CancelledError:
+                writer.close()  # the link is stopping
             finally:
                 if task is not None:
                     self.tasks.discard(task)
@@ -282,8 +284,10 @@ async def _serve(profile: Profile, lifetime_s: float, window: int, max_connectio
         pass
     for server in proxy.servers:
         server.close()
-    for task in list(proxy.tasks):
+    tasks = list(proxy.tasks)
+    for task in tasks:
         task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def main(argv: list[str] | None = None) -> int:

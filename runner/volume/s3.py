@@ -110,7 +110,11 @@ class VolumeClient:
         kw: dict[str, Any] = {"Range": f"bytes={start}-"} if start else {}
         try:
             resp = self.s3.get_object(Bucket=self.vs.bucket, Key=key, **kw)
-            return resp["Body"].read()
+            body = resp["Body"]
+            try:
+                return body.read()
+            finally:
+                body.close()
         except Exception as e:
             code, status = error_code(e)
             if is_not_found(e):

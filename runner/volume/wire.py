@@ -115,20 +115,27 @@ class WireClient:
         self.base = parts.path.rstrip("/")
         self.region, self._access, self._secret = region, access_key, secret_key
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._idle: list[http.client.HTTPConnection] = []
         self._keys: dict[str, bytes] = {}
 
     # ------------------------------------------------------------ connections
+    # Kept-alive connections are shared: a thread takes an idle one for a request (or opens one) and
+    # gives it back when the answer is read, so the listing's connection serves the transfers after it.
     def _conn(self) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-            conn = cls(self.host, self.port, timeout=CONNECT_TIMEOUT_S, blocksize=SEND_BLOCK)
-            conn.connect()
-            sock = conn.sock
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body: no Nagle stall
-            sock.settimeout(READ_TIMEOUT_S)
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            self._local.reused = conn is not None
+            if conn is None:
+                cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+                conn = cls(self.host, self.port, timeout=CONNECT_TIMEOUT_S, blocksize=SEND_BLOCK)
+                conn.connect()
+                sock = conn.sock
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body: no Nagle stall
+                sock.settimeout(READ_TIMEOUT_S)
             self._local.conn = conn
-            self._local.reused = False
         return conn
 
     def _drop(self) -> None:
@@ -137,8 +144,18 @@ class WireClient:
         if conn is not None:
             conn.close()
 
+    def _checkin(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._lock:
+                self._idle.append(conn)
+
     def _release(self, complete: bool) -> None:
-        if not complete:
+        """A streamed answer is done with: its connection goes back when the body was read to the end."""
+        if complete:
+            self._checkin()
+        else:
             self._drop()
 
     # ------------------------------------------------------------ signing
@@ -225,6 +242,8 @@ class WireClient:
                 continue
             if resp.will_close:
                 self._drop()
+            else:
+                self._checkin()
             if resp.status < 300:
                 return resp, data
             code, message = self._error(resp, data)
