@@ -13,7 +13,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import coldstart, fixedcost, follow, phases, recovery, relaunch, roundtrips, stop, sync
+from bench import coldstart, fixedcost, follow, goodput, phases, recovery, relaunch, roundtrips, stop, sync
 from bench.pod import ROOT, BenchOptions, BenchPod
 from bench.profiles import render_profiles
 from bench.stats import percentile, summary
@@ -31,6 +31,7 @@ FIGURES = (
     "sync_noop",
     "round_trips",
     "runner_overhead",
+    "goodput",
 )
 SCHEMA = 2
 
@@ -69,6 +70,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(PROFILES),
         help=f"comma list of link profiles, each a world of its own (standins/link.py): {', '.join(PROFILES)}",
     )
+    ap.add_argument(
+        "--goodput-hours", type=float, help="simulated hours of training in the goodput run (default 3; --quick 1)"
+    )
+    ap.add_argument("--preemption-rate", type=float, default=1.0, help="preemptions per simulated hour (default 1)")
+    ap.add_argument("--sim-hour-s", type=float, default=60.0, help="real seconds per simulated hour (default 60)")
     ap.add_argument("--only", default="", help=f"comma list of figures to run: {', '.join(FIGURES)}")
     ap.add_argument("--results-dir", default=str(RESULTS_DIR), help="where the JSON goes (default bench/results)")
     ap.add_argument("--keep", action="store_true", help="keep the temp directory of the run")
@@ -80,6 +86,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.files = args.files or (1000 if quick else 10000)
     args.cold_runs = args.cold_runs or (1 if quick else 2)
     args.boot_seconds = 2.0 if args.boot_seconds is None else args.boot_seconds
+    args.goodput_hours = args.goodput_hours or (1.0 if quick else 3.0)
     wanted = [f.strip() for f in args.only.split(",") if f.strip()] or list(FIGURES)
     unknown = sorted(set(wanted) - set(FIGURES))
     if unknown:
@@ -419,6 +426,8 @@ def render_figures(figures: dict) -> list[str]:
             target = f"{tgt['statistic']} <= {_fmt(tgt['max'], unit)}"
         elif "min_ratio" in tgt:
             target = f">= {tgt['min_ratio']}x faster than the baseline"
+        elif "min" in tgt:
+            target = f"{tgt['statistic']} >= {tgt['min']:g} {unit}"
         else:
             target = f"<= {tgt['max_ratio']}x baseline"
         lines.append(f"{name:20s} {f['statistic']} {_fmt(f['value'], unit):>9s}  ({spread}; n={f['summary']['n']})")
@@ -466,6 +475,19 @@ def render_figures(figures: dict) -> list[str]:
                 f"{'':20s} first sync, until rsync's output is released (API agreed; rsync runs from "
                 f"before the API read): median {_fmt(e['median'], unit)} ({f['extra']['files']} files)"
             )
+        if name == "goodput":
+            for way in ("runner", "seed"):
+                g = f["extra"][way]
+                parts = ", ".join(
+                    f"{k[:-2]} {100 * g[k] / g['billed_s']:.1f}%"
+                    for k in ("setup_s", "recovery_s", "redone_s", "idle_s")
+                )
+                det = [x for x in g["detection_s"] if x == x]
+                lines.append(
+                    f"{'':20s} {way}: {100 * (g['goodput'] or 0):.1f}% of {g['billed_s']:.0f} s billed ({parts}); "
+                    f"{g['preemptions']} preemption(s), detection {_fmt(max(det), 's') if det else 'n/a'} at most; "
+                    f"done after {g['wall_sim_hours']:.2f} simulated hours"
+                )
         if name == "stop_latency":
             d = f["extra"]["detached"]["summary"]
             lines.append(
@@ -533,6 +555,7 @@ def run_profile(args: argparse.Namespace, profile) -> dict:
     )
     train_first: list = []
     figures: dict = {}
+    gp = goodput.GoodputOptions(hours=args.goodput_hours, rate=args.preemption_rate, sim_hour_s=args.sim_hour_s)
     with BenchPod(options) as pod:
         if args.keep:
             progress(f"workspace kept in {pod.root}")
@@ -543,6 +566,7 @@ def run_profile(args: argparse.Namespace, profile) -> dict:
                 **recovery.CONFIGS,
                 **coldstart.configs(options.real),
                 **follow.configs(args.latency_seconds, args.overhead_seconds),
+                "goodput": gp.config(),
             }
         )
 
@@ -564,6 +588,7 @@ def run_profile(args: argparse.Namespace, profile) -> dict:
             "runner_overhead": lambda: build_overhead(
                 follow.measure_overhead(pod, args.overhead_runs, window_s=min(10.0, args.overhead_seconds / 3))
             ),
+            "goodput": lambda: build_goodput(goodput.measure(pod, gp)),
         }
         # cold_start, then warm_relaunch first: they leave the repo and venv warm for every other figure.
         for name in FIGURES:
@@ -582,6 +607,24 @@ def run_profile(args: argparse.Namespace, profile) -> dict:
                 progress(f"{name} FAILED: {e}")
             progress(f"{profile.name}: {name} done in {time.time() - t:.0f}s")
     return figures
+
+
+def build_goodput(raw: dict) -> dict:
+    """The runner's goodput against the seed's way from the same world; target >= 95%."""
+    r, seed = raw["runner"], raw["seed"]
+    f = figure("goodput", "%", [100 * (r["goodput"] or 0)], target=float("inf"))
+    f["target"] = {"statistic": "share of billed GPU time kept", "min": 95.0}
+    f["met"] = (r["goodput"] or 0) * 100 >= 95.0
+    f["ratio_to_target"] = None
+    f["baseline"] = {
+        "name": "the seed's way (stops at a preemption until the user returns)",
+        "summary": {"median": 100 * (seed["goodput"] or 0)},
+        "ratio": (r["goodput"] or 0) / seed["goodput"] if seed["goodput"] else float("inf"),
+        "ratio_statistic": "runner goodput / seed goodput",
+        "met": f["met"],
+    }
+    f["extra"] = raw
+    return f
 
 
 def build_round_trips(raw: dict) -> dict:
