@@ -117,6 +117,7 @@ def summary(
     stack_flag: str,
     prices: list[Price] | None = None,
     loss: list[losscurve.Point] | None = None,
+    advice: str | None = None,
 ) -> None:
     verdict = {"succeeded": "training succeeded", "failed": "training FAILED"}.get(
         ended.state, f"training ended ({ended.state})"
@@ -132,6 +133,8 @@ def summary(
         rows.append(("cost", cost_text(r, target, prices)))
         rows.append(("pod", stop.text))
     rows.append(("log", f"{launched.log} (from byte {launched.log_offset})"))
+    if advice:
+        rows.append(("checkpoints", advice))
     rows_out(say, rows)
     for line in losscurve.chart(loss or []):
         say(f"  {line}")

@@ -23,8 +23,8 @@ from remote.podside.contract import StateKey
 from runner import timeouts
 from runner.errors import EXIT_INTERRUPTED, RunnerError
 from runner.settings import Settings
+from runner.train import checkpoint_advice, report
 from runner.train import record as runrecord
-from runner.train import report
 from runner.train.accounting import Accounts
 from runner.train.attempt import follow_attempt
 from runner.train.config import TrainConfig, uncommitted_warning
@@ -462,8 +462,18 @@ class TrainSession:
             stack_flag=self.stack_flag(),
             prices=self._prices(),
             loss=self.view.loss.points,
+            advice=self._checkpoint_advice(),
         )
         return code
+
+    def _checkpoint_advice(self) -> str | None:
+        found = checkpoint_advice.suggest(
+            self.cfg.values.get("save_steps"),
+            self.accounts.step_arrivals(),
+            self.record.pod_seconds,
+            self.record.preemptions,
+        )
+        return found.text() if found else None
 
 
 __all__ = ["LaunchError", "TrainSession", "default_run_id"]
