@@ -73,19 +73,20 @@ def obtain_pod(
                 "`pulumi config set maxOnDemandPricePerGpu <usd per GPU-hour>`."
             ) from None
         cap = max_on_demand_price_per_gpu
-        price = _on_demand_price(client, spec)
+        price, why_unknown = _on_demand_price(client, spec)
         # An unknown price cannot be shown to be under the cap, so it is treated as over it.
         if price is None:
             raise PodCreateError(
-                f"Spot {what} unavailable ({reason}) and RunPod did not report the on-demand price, "
+                f"Spot {what} unavailable ({reason}) and the on-demand price is unknown ({why_unknown}), "
                 f"so the cap maxOnDemandPricePerGpu={cap} cannot be checked. Nothing was created. "
                 "Retry later with `pulumi up`; check the current price in the RunPod console."
             ) from None
-        if cap is None or price > cap:
+        per_pod = f" (${price.per_hour:.2f}/h for {spec.gpu_count} GPUs)" if spec.gpu_count > 1 else ""
+        if cap is None or price.per_gpu > cap:
             raise PodCreateError(
-                f"Spot {what} unavailable ({reason}); on-demand costs ${price:.2f}/GPU-h, above "
-                f"maxOnDemandPricePerGpu={cap}. Nothing was created. Raise the cap "
-                "(`pulumi config set maxOnDemandPricePerGpu <usd>`) or retry later."
+                f"Spot {what} unavailable ({reason}); on-demand lists at ${price.per_gpu:.2f}/GPU-h{per_pod} "
+                f"({price.price_field} of RunPod's GPU catalog), above maxOnDemandPricePerGpu={cap}. Nothing was "
+                "created. Raise the cap (`pulumi config set maxOnDemandPricePerGpu <usd>`) or retry later."
             ) from None
         try:
             return client.create_on_demand_pod(spec), ON_DEMAND
@@ -96,18 +97,13 @@ def obtain_pod(
             ) from None
 
 
-def _on_demand_price(client: rp.RunPodClient, spec: rp.PodSpec) -> float | None:
-    """The on-demand price per GPU-hour: the REST v2 catalog first, GraphQL gpuTypes only if v2 has none."""
+def _on_demand_price(client: rp.RunPodClient, spec: rp.PodSpec) -> tuple[rp.CatalogPrice | None, str]:
+    """The on-demand list price in the stack's cloud from the REST v2 GPU catalog (`price.secure` or
+    `price.community`, per GPU), or None with why it is unknown."""
     try:
-        price = client.on_demand_price(spec.gpu_type, spec.gpu_count, spec.data_center).on_demand_price_per_gpu
-        if price is not None:
-            return price
-    except rp.RunPodError:
-        pass
-    try:
-        return client.spot_price(spec.gpu_type, spec.gpu_count, spec.data_center).on_demand_price_per_gpu
-    except rp.RunPodError:
-        return None
+        return client.on_demand_price(spec.gpu_type, spec.gpu_count, spec.data_center, spec.cloud_type), ""
+    except rp.RunPodError as exc:
+        return None, exc.message
 
 
 def wait_until_reachable(

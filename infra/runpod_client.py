@@ -16,7 +16,7 @@ travels only in the Authorization header; it is never put in a URL, a message, a
 One job per module; import them all from here (``from infra import runpod_client as rp``):
   runpod_client   RunPodClient: configuration, key hygiene, transport with retries (this module)
   runpod_errors   RunPodError and its kinds; classifying a server message; the hints
-  runpod_models   pod states, Pod / NetworkVolume / SpotPrice / PodSpec, validation, REST v2 parsing
+  runpod_models   pod states, Pod / NetworkVolume / SpotPrice / CatalogPrice / PodSpec, validation, REST v2 parsing
   runpod_rest     the REST v2 calls (mixin RestCalls)
   runpod_graphql  the GraphQL calls (mixin GraphQLCalls)
 """
@@ -63,6 +63,7 @@ from infra.runpod_models import (  # noqa: F401
     RUNNING,
     STARTING,
     TERMINATED,
+    CatalogPrice,
     NetworkVolume,
     Pod,
     PodSpec,
@@ -334,16 +335,20 @@ class RunPodClient(RestCalls, GraphQLCalls):
         *,
         operation: str,
         on_ambiguous: Callable[[], Any] | None = None,
+        on_conflict: type[RunPodError] = InvalidAction,
     ) -> Any:
-        """REST v2 call; returns parsed JSON (None for 204) or the _Resolved value."""
+        """REST v2 call; returns parsed JSON (None for 204) or the _Resolved value.
+
+        on_conflict: what a 409 means for this call (the spec: "not valid for the current status";
+        for a volume delete, that a pod still uses it)."""
         reply = self._call(method, self.rest_url + path, payload, operation=operation, on_ambiguous=on_ambiguous)
         if isinstance(reply, _Resolved):
             return reply.value
         if 200 <= reply.status < 300:
             return reply.json()
-        raise self._rest_error(reply, operation)
+        raise self._rest_error(reply, operation, on_conflict)
 
-    def _rest_error(self, reply: _Reply, operation: str) -> RunPodError:
+    def _rest_error(self, reply: _Reply, operation: str, on_conflict: type[RunPodError]) -> RunPodError:
         msg = self._scrub(_reply_message(reply) or f"HTTP {reply.status}")
         kw = _ErrorContext(status=reply.status, request_id=reply.request_id, operation=operation)
         if reply.status in (401, 403):
@@ -353,7 +358,7 @@ class RunPodClient(RestCalls, GraphQLCalls):
         if reply.status == 402:
             return RunPodError(msg, hint=_HINT_BALANCE, **kw)
         if reply.status == 409:
-            return InvalidAction(msg, **kw)
+            return on_conflict(msg, hint=_HINTS.get(on_conflict), **kw)
         if reply.status == 422:
             return RunPodError(
                 msg, hint="the request body was rejected; this is a bug in the client or a RunPod API change", **kw
@@ -467,6 +472,7 @@ __all__ = [
     "RunPodError",
     "STARTING",
     "SpotPrice",
+    "CatalogPrice",
     "SpotUnavailable",
     "SshEndpoint",
     "TERMINATED",

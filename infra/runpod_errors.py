@@ -52,7 +52,8 @@ class NotFound(RunPodError):
 
 
 class NoCapacity(RunPodError):
-    """'There are no longer any instances available…' and its variants, or not enough free GPUs on the host."""
+    """No machine for the request: 'There are no longer any instances available…', not enough free GPUs on
+    the host, and the SDK's capacity phrases (see _CAPACITY_MARKERS)."""
 
 
 class SpotUnavailable(RunPodError):
@@ -79,7 +80,7 @@ class InvalidAction(RunPodError):
 
 
 class VolumeInUse(RunPodError):
-    """A network volume cannot be deleted while a pod uses it."""
+    """A network volume cannot be deleted while a pod uses it (RunPod's text, or a 409 on the delete)."""
 
 
 class TransientError(RunPodError):
@@ -90,11 +91,17 @@ class BidTooLow(RunPodError):
     """The spot bid is below RunPod's minimum (message text UNCONFIRMED; see the README's "Assumptions")."""
 
 
+# Capacity, as RunPod words it: its GraphQL texts, and the phrases RunPod's own SDK (runpod 2.0.0rc2,
+# runpod/apps/api.py is_capacity_error) treats as capacity. A REST v2 400 has no machine-readable code.
 _CAPACITY_MARKERS = (
     "no longer any instances",
     "no instances available",
     "not enough free gpus",
     "enough disk space",
+    "resources to deploy your pod",
+    "insufficient capacity",
+    "no available machine",
+    "out of stock",
 )
 _SCHEMA_MARKERS = (
     "cannot query field",

@@ -76,6 +76,33 @@ class SpotPrice:
 
 
 @dataclass(frozen=True)
+class CatalogPrice:
+    """The REST v2 GPU catalog's list price for one GPU type in one cloud, and its stock in one data center.
+
+    RunPod quotes `price.secure` / `price.community` per single GPU; a pod of `gpu_count` GPUs lists at
+    `per_hour`. What a running pod is actually billed is its own `cost` (Pod.cost_per_hr)."""
+
+    gpu_type: str
+    cloud: str  # SECURE | COMMUNITY: which of the catalog's prices this is
+    per_gpu: float  # USD per GPU-hour
+    gpu_count: int
+    stock: str  # v2 AvailabilityLevel in the data center asked about: NONE, LOW, MEDIUM or HIGH
+
+    @property
+    def per_hour(self) -> float:
+        return self.per_gpu * self.gpu_count
+
+    @property
+    def price_field(self) -> str:
+        return price_field(self.cloud)
+
+
+def price_field(cloud: str) -> str:
+    """The catalog field that holds the list price for `cloud` (SECURE or COMMUNITY)."""
+    return f"price.{cloud.lower()}"
+
+
+@dataclass(frozen=True)
 class PodSpec:
     """Everything needed to create a pod; shared by the spot and on-demand paths."""
 
@@ -173,6 +200,35 @@ def _pod_from_v2(data: Mapping[str, Any]) -> Pod:
         image=data.get("image"),
         created_at=data.get("createdAt"),
     )
+
+
+def _catalog_price_from_v2(
+    data: Any, gpu_type: str, cloud: str, gpu_count: int, data_center: str | None
+) -> CatalogPrice:
+    """Parse GET /v2/catalog/gpus/{id}?include=AVAILABILITY: `price.<cloud>` per GPU and the stock in
+    `data_center` ("NONE" where the catalog omits it: it lists only data centers that offer the
+    configuration, and omits `dataCenters` entirely when none does). An absent price is an error that
+    names the field, never a guess."""
+    operation = "on-demand price (v2 catalog)"
+    field = price_field(cloud)
+    prices = data.get("price") if isinstance(data, Mapping) else None
+    value = prices.get(cloud.lower()) if isinstance(prices, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        shown = "absent" if value is None else repr(value)
+        raise RunPodError(
+            f"RunPod's GPU catalog gave no usable `{field}` for {gpu_type} ({shown})",
+            operation=operation,
+            hint="RunPod's catalog changed shape: `python -m runner.livecheck` shows what it answers now",
+        )
+    dcs = data.get("dataCenters") if isinstance(data, Mapping) else None
+    stock = "NONE"
+    if isinstance(dcs, list):
+        entries = [dc for dc in dcs if isinstance(dc, Mapping)]
+        match = next((dc for dc in entries if dc.get("id") == data_center), None) if data_center else None
+        chosen = match if data_center else (entries[0] if entries else None)
+        if chosen is not None:
+            stock = str(chosen.get("availability") or "NONE").upper()
+    return CatalogPrice(gpu_type=gpu_type, cloud=cloud, per_gpu=float(value), gpu_count=gpu_count, stock=stock)
 
 
 def _volume_from_v2(data: Mapping[str, Any]) -> NetworkVolume:

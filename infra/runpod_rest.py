@@ -11,15 +11,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from infra.runpod_errors import InvalidAction, NotFound, RunPodError
+from infra.runpod_errors import InvalidAction, NotFound, RunPodError, VolumeInUse
 from infra.runpod_models import (
     BOOTING_STATES,
     EXITED,
+    CatalogPrice,
     NetworkVolume,
     Pod,
     PodSpec,
-    SpotPrice,
-    _float_or_none,
+    _catalog_price_from_v2,
     _pod_from_v2,
     _require_id,
     _validate_size,
@@ -43,6 +43,7 @@ class RestCalls:
             *,
             operation: str,
             on_ambiguous: Callable[[], Any] | None = None,
+            on_conflict: type[RunPodError] = InvalidAction,
         ) -> Any: ...
 
         def _add_history(self, pod: Pod) -> Pod: ...
@@ -250,38 +251,24 @@ class RestCalls:
             "DELETE",
             f"/v2/network-volumes/{quote(volume_id, safe='')}",
             operation="delete network volume",
+            on_conflict=VolumeInUse,
             on_ambiguous=lambda: True if self.find_network_volume(volume_id) is None else None,
         )
 
     # ------------------------------------------------------------ the GPU catalog
-    def on_demand_price(self, gpu_type: str, gpu_count: int, data_center: str | None) -> SpotPrice:
-        """REST v2 `GET /v2/catalog/gpus/{id}?include=AVAILABILITY&product=POD&count=N&cloud=SECURE`:
-        the on-demand price per GPU-hour and the stock in `data_center` (None when the catalog omits it,
-        which it does for a data center where the configuration is unavailable: stock "NONE").
-        `minimum_bid_per_gpu` is always None: v2 has no spot. NotFound for an unknown GPU type."""
+    def on_demand_price(
+        self, gpu_type: str, gpu_count: int, data_center: str | None, cloud: str = "SECURE"
+    ) -> CatalogPrice:
+        """REST v2 `GET /v2/catalog/gpus/{id}?include=AVAILABILITY&product=POD&count=N&cloud=CLOUD`: the list
+        price per GPU-hour in `cloud` (`price.secure` or `price.community`) and the stock in `data_center`.
+        NotFound for an unknown GPU type; RunPodError naming the field when the price is absent."""
         if not (isinstance(gpu_count, int) and gpu_count >= 1):
             raise ValueError(f"gpu_count must be a positive integer, got {gpu_count!r}")
+        if cloud not in ("SECURE", "COMMUNITY"):
+            raise ValueError(f"cloud must be SECURE or COMMUNITY, got {cloud!r}")
         _require_id(gpu_type, "GPU type")
-        query = urlencode({"include": "AVAILABILITY", "product": "POD", "count": gpu_count, "cloud": "SECURE"})
-        data = (
-            self._rest(
-                "GET", f"/v2/catalog/gpus/{quote(gpu_type, safe='')}?{query}", operation="on-demand price (v2 catalog)"
-            )
-            or {}
+        query = urlencode({"include": "AVAILABILITY", "product": "POD", "count": gpu_count, "cloud": cloud})
+        data = self._rest(
+            "GET", f"/v2/catalog/gpus/{quote(gpu_type, safe='')}?{query}", operation="on-demand price (v2 catalog)"
         )
-        stock: str | None = None
-        dcs = data.get("dataCenters") if isinstance(data, dict) else None
-        if isinstance(dcs, list):
-            if data_center:
-                stock = next(
-                    (str(dc.get("availability")) for dc in dcs if isinstance(dc, dict) and dc.get("id") == data_center),
-                    "NONE",
-                )
-            elif dcs:
-                stock = str(dcs[0].get("availability")) if isinstance(dcs[0], dict) else None
-        # ASSUMPTION (README "Assumptions"): the catalog prices a GPU-hour as `securePrice`, like GraphQL gpuTypes.
-        return SpotPrice(
-            minimum_bid_per_gpu=None,
-            on_demand_price_per_gpu=_float_or_none(data.get("securePrice")),
-            stock_status=stock,
-        )
+        return _catalog_price_from_v2(data, gpu_type, cloud, gpu_count, data_center)

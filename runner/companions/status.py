@@ -51,6 +51,7 @@ TRAINING_KEYS = (
     "ended_at",
     "resume_from",
     "last_checkpoint",
+    "message",
 )
 
 

@@ -61,6 +61,7 @@ class TrainingReport(TypedDict):
     ended_at: str | None
     resume_from: str | None
     last_checkpoint: str | None
+    message: str | None  # the pod side's note on the attempt's end, e.g. that the pod could not stop itself
     session_running: bool | None
     newest_checkpoint: str | None
     skipped_checkpoints: list[str]

@@ -89,6 +89,8 @@ def render(report: StatusReport) -> str:
             lines.append(f"  incomplete: {', '.join(tr['skipped_checkpoints'])}")
         if tr["ended_at"]:
             lines.append(f"  ended:      {tr['ended_at']}")
+        if tr.get("message"):
+            lines.append(f"  note:       {tr['message']}")
         if tr["estimated_cost_usd"] is not None:
             lines.append(f"  cost:       about ${tr['estimated_cost_usd']:.2f} (compute, estimated)")
         acc = tr.get("accounting")

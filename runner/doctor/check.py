@@ -55,7 +55,7 @@ def named(name: str) -> Callable[[CheckFunction], CheckFunction]:
     """The name a check function's skip or crash line gets (default: the function's name)."""
 
     def mark(fn: CheckFunction) -> CheckFunction:
-        fn.check_name = name
+        fn.check_name = name  # type: ignore[attr-defined]  # a mark read back with getattr
         return fn
 
     return mark

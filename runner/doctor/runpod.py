@@ -133,10 +133,12 @@ def gpu_market(ctx: Context) -> list[Check]:
                 "`pulumi config set gpuType 'NVIDIA GeForce RTX 4090'` (a RunPod GPU type id)",
             )
         ]
+    except RunPodError as e:  # the catalog answered without a usable price: the error names the field
+        return [fail("GPU type", f"RunPod's GPU catalog: {e.message}", "retry in a minute; if it stays, see the hint")]
     checks.append(ok("GPU type", f"{p.gpu_type} exists ({p.source})"))
-    price = od.on_demand_price_per_gpu
-    shown = f"${price:.3f}/GPU-h" if price is not None else "price not reported"
-    if (od.stock_status or "NONE").upper() == "NONE":
+    price = od.per_gpu
+    shown = f"${price:.3f}/GPU-h ({od.price_field})"
+    if od.stock == "NONE":
         checks.append(
             fail(
                 "on-demand stock",
@@ -145,19 +147,18 @@ def gpu_market(ctx: Context) -> list[Check]:
                 "a new dataCenter replaces the volume and loses its data",
             )
         )
-    elif p.spot_fallback == "on-demand" and (price is None or p.max_on_demand is None or price > p.max_on_demand):
+    elif p.spot_fallback == "on-demand" and (p.max_on_demand is None or price > p.max_on_demand):
         cap = f"${p.max_on_demand:.3f}" if p.max_on_demand is not None else "not set"
         checks.append(
             warn(
                 "on-demand stock",
-                f"{gpu}: stock {od.stock_status}, {shown}, above the cap "
-                f"maxOnDemandPricePerGpu ({cap}): the fallback would refuse",
-                f"pulumi config set maxOnDemandPricePerGpu {price if price is not None else '<USD>'}",
+                f"{gpu}: stock {od.stock}, {shown}, above the cap maxOnDemandPricePerGpu ({cap}): the fallback would refuse",
+                f"pulumi config set maxOnDemandPricePerGpu {price}",
             )
         )
     else:
         cap = f", cap ${p.max_on_demand:.3f}" if p.max_on_demand is not None else ""
-        checks.append(ok("on-demand stock", f"{gpu}: stock {od.stock_status}, {shown}{cap}"))
+        checks.append(ok("on-demand stock", f"{gpu}: stock {od.stock}, {shown}{cap}"))
     try:
         sp = c.spot_price(p.gpu_type, p.gpu_count, p.data_center)
     except GraphQLGone as e:

@@ -39,11 +39,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="the most the lifecycle may spend, in US dollars (e.g. 0.10); required with --lifecycle",
     )
+    p.add_argument(
+        "--self-stop-after",
+        type=float,
+        metavar="SECONDS",
+        default=None,
+        help="with --lifecycle: when the pod asks to stop itself with its own key, after its container starts "
+        "(default 60; the check waits as long again for RunPod to show it stopped)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--env-file", metavar="PATH", default=None, help="settings file (default: .runpod.env)")
     args = p.parse_args(argv)
     if args.lifecycle and (args.max_spend is None or not args.max_spend > 0):
         p.error("--lifecycle spends money: give the cap with --max-spend USD (e.g. --max-spend 0.10)")
+    if args.self_stop_after is not None and not (args.lifecycle and 0 < args.self_stop_after <= 240):
+        p.error("--self-stop-after goes with --lifecycle and takes 0 < SECONDS <= 240")
     return args
 
 
@@ -69,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         pass  # not the main thread (in-process tests)
     from infra.runpod_client import RunPodClient, RunPodError
-    from runner.livecheck import lifecycle, reads
+    from runner.livecheck import lifecycle, reads, self_stop
     from runner.livecheck.findings import Report
 
     client = RunPodClient(
@@ -94,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         choice = reads.cheapest_gpu(client, report)
         if args.lifecycle and choice is not None:
             created = Created(record, f"rt-livecheck-{uuid.uuid4().hex[:8]}")
-            lifecycle.run(client, choice, created, report, clock, args.max_spend, stderr_say)
+            after = args.self_stop_after if args.self_stop_after is not None else self_stop.DEFAULT_AFTER_S
+            lifecycle.run(client, choice, created, report, clock, args.max_spend, stderr_say, self_stop_after_s=after)
     except reads.KeyRejected:
         code = 5
     except lifecycle.OverBudget:

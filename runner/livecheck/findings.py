@@ -25,8 +25,8 @@ ASSUMPTIONS: dict[int, str] = {
     5: "deleting a volume in use over v2 is refused with the GraphQL text",
     6: "network volumes take PATCH {name?, size?} on v2",
     7: "a 503 means 'not processed' (safe to retry a create)",
-    8: "a pod-scoped RUNPOD_API_KEY can read and stop only its own pod",
-    9: "the v2 catalog prices a GPU-hour as `securePrice`",
+    8: "a pod can stop itself through REST v2 (POST /v2/pods/{id}/action stop) with its pod-scoped RUNPOD_API_KEY",
+    9: "the v2 catalog lists a GPU-hour per single GPU as `price.secure` (and `price.community`)",
     10: "a retired GraphQL answers 404, 405 or 410",
 }
 
@@ -115,7 +115,7 @@ def _why_not(number: int) -> str:
         5: "needs a network volume attached to a pod; not probed (it would create billable storage)",
         6: "needs a network volume; not probed (it would create billable storage)",
         7: "cannot be provoked from outside",
-        8: "the pod-scoped key exists only inside a pod",
+        8: "needs --lifecycle (its pod asks to stop itself with its own key)",
         9: "the GPU catalog did not answer",
         10: "GraphQL still answers (not retired yet)",
     }[number]

@@ -1,5 +1,6 @@
 """The one short lifecycle behind `--lifecycle --max-spend USD`: the cheapest pod created, read,
-stopped and terminated, with the probes only a real pod can answer (assumptions 1, 2 and 4).
+stopped and terminated, with the probes only a real pod can answer (assumptions 1, 2, 4, and 8: the pod is
+created with a start command that asks REST v2 to stop it with its own key, see self_stop.py).
 
 Spending is bounded before anything is created: the lifecycle may last only as long as the cap
 pays for at the pod's price (and never more than MAX_S); below MIN_S of budget it refuses. Every
@@ -11,7 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from infra.runpod_client import RUNNING, BidTooLow, PodSpec, RunPodClient, RunPodError
+from infra.runpod_client import EXITED, RUNNING, BidTooLow, PodSpec, RunPodClient, RunPodError
+from runner.livecheck import self_stop
 from runner.livecheck.created import Created
 from runner.livecheck.findings import Report, Verdict
 from runner.livecheck.reads import Choice
@@ -62,6 +64,7 @@ def run(
     max_spend: float,
     say,
     poll_s: float = 2.0,
+    self_stop_after_s: float = self_stop.DEFAULT_AFTER_S,
 ) -> None:
     spot = choice.minimum_bid is not None
     bid = round((choice.minimum_bid or 0.0) + BID_MARGIN, 3)
@@ -88,6 +91,8 @@ def run(
         volume_id=None,
         container_disk_gb=10,
         ports=("22/tcp",),
+        env={"RT_REST_URL": client.rest_url},
+        start_command=self_stop.start_command(self_stop_after_s),
     )
     created.begin()
     if spot:
@@ -109,7 +114,17 @@ def run(
         else:
             verdict = Verdict.CONFIRMED if read.pod_type in ("INTERRUPTABLE", "BID") else Verdict.REFUTED
             report.find(2, verdict, f"the spot pod reports podType {read.pod_type}")
-    _wait_running(client, pod.id, clock, report, poll_s, say)
+    if _wait_running(client, pod.id, clock, report, poll_s, say):
+        self_stop.observe(
+            client,
+            pod.id,
+            running_since=time.monotonic(),
+            after_s=self_stop_after_s,
+            time_left=clock.left,
+            report=report,
+            poll_s=poll_s,
+            say=say,
+        )
     stopped = client.stop_pod(pod.id)
     after = client.get_pod(pod.id, with_history=True)
     report.step("stop", stopped.status == "EXITED", f"{after.status}; lastStatusChange {after.last_status_change!r}")
@@ -144,16 +159,17 @@ def _bid_too_low(client, spec: PodSpec, choice: Choice, created: Created, report
     clock.ended(pod.id)
 
 
-def _wait_running(client, pod_id: str, clock: Clock, report: Report, poll_s: float, say) -> None:
+def _wait_running(client, pod_id: str, clock: Clock, report: Report, poll_s: float, say) -> bool:
+    """True once the pod ran (RUNNING, or already EXITED again: its start command stops it by itself)."""
     started = time.monotonic()
     while True:
         pod = client.get_pod(pod_id)
-        if pod.status == RUNNING:
-            report.step("running", True, f"RUNNING after {time.monotonic() - started:.0f}s")
-            return
+        if pod.status in (RUNNING, EXITED):
+            report.step("running", True, f"{pod.status} after {time.monotonic() - started:.0f}s")
+            return True
         if clock.left() <= 0:
             report.step("running", False, f"still {pod.status} when the spending cap ran out")
-            return
+            return False
         say(f"pod {pod_id} is {pod.status}; waiting (up to {clock.left():.0f}s more)")
         time.sleep(min(poll_s, max(0.1, clock.left())))
 

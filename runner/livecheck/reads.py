@@ -56,30 +56,36 @@ def key_and_lists(client: RunPodClient, report: Report) -> None:
     )
 
 
+def _secure_price(entry: dict) -> float | None:
+    price = entry.get("price")
+    value = price.get("secure") if isinstance(price, dict) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+
+
 def cheapest_gpu(client: RunPodClient, report: Report) -> Choice | None:
-    """The GPU catalog (assumption 9: `securePrice`) and the cheapest type in stock somewhere in Secure Cloud."""
+    """The GPU catalog (assumption 9: `price.secure` per GPU) and the cheapest type in stock somewhere in Secure Cloud."""
     try:
         data = _raw(client, "/v2/catalog/gpus", "GPU catalog (raw)") or {}
     except RunPodError as e:
         report.step("GPU catalog", False, f"GET /v2/catalog/gpus failed: {e.message}")
         return None
     gpus = [g for g in (data.get("gpus") if isinstance(data, dict) else None) or [] if isinstance(g, dict)]
-    priced = [g for g in gpus if isinstance(g.get("securePrice"), (int, float)) and g.get("securePrice")]
+    priced = {str(g.get("id")): p for g in gpus if (p := _secure_price(g)) is not None and g.get("id")}
     report.step("GPU catalog", bool(gpus), f"GET /v2/catalog/gpus: {len(gpus)} GPU type(s)")
     if priced:
-        report.find(9, Verdict.CONFIRMED, f"{len(priced)} of {len(gpus)} catalog entries carry a numeric securePrice")
+        report.find(9, Verdict.CONFIRMED, f"{len(priced)} of {len(gpus)} catalog entries carry a numeric price.secure")
     elif gpus:
         fields = sorted({k for g in gpus for k in g})
         report.find(
             9,
             Verdict.REFUTED,
-            f"no entry has securePrice; the fields are {', '.join(fields)} "
-            "(fix on_demand_price in infra/runpod_rest.py)",
+            f"no entry has a numeric price.secure; the fields are {', '.join(fields)} "
+            "(fix _catalog_price_from_v2 in infra/runpod_models.py)",
         )
-    for g in sorted(priced, key=lambda g: float(g["securePrice"]))[:CANDIDATES]:
+    for gpu_type, per_gpu in sorted(priced.items(), key=lambda kv: kv[1])[:CANDIDATES]:
         query = urlencode({"include": "AVAILABILITY", "product": "POD", "count": 1, "cloud": "SECURE"})
         try:
-            detail = _raw(client, f"/v2/catalog/gpus/{quote(str(g['id']), safe='')}?{query}", "GPU stock (raw)") or {}
+            detail = _raw(client, f"/v2/catalog/gpus/{quote(gpu_type, safe='')}?{query}", "GPU stock (raw)") or {}
         except RunPodError:
             continue
         dcs = [
@@ -88,7 +94,7 @@ def cheapest_gpu(client: RunPodClient, report: Report) -> Choice | None:
             if isinstance(d, dict) and str(d.get("availability") or "NONE").upper() != "NONE" and d.get("id")
         ]
         if dcs:
-            choice = Choice(str(g["id"]), str(dcs[0]["id"]), float(g["securePrice"]), None)
+            choice = Choice(gpu_type, str(dcs[0]["id"]), per_gpu, None)
             report.step(
                 "cheapest GPU in stock",
                 True,

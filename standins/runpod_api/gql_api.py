@@ -431,7 +431,7 @@ class GraphQLApi:
                     "secureSpotPrice": price.spot,
                     "communitySpotPrice": round(price.spot * 0.8, 3),
                     "securePrice": price.on_demand,
-                    "communityPrice": round(price.on_demand * 0.8, 3),
+                    "communityPrice": price.community_price,
                     "maxGpuCount": 8,
                     "manufacturer": "Nvidia",
                     "cudaCores": 0,

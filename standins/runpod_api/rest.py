@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from . import catalog
 from .state import ApiError, FakeState
 
 POD_CREATE_FIELDS = {
@@ -111,10 +112,8 @@ class RestApi:
         if auth.kind != "pod":
             return
         own = params.get("id") == auth.pod_id
-        if own and (
-            handler == "get_pod"
-            or (handler == "pod_action" and isinstance(body, dict) and body.get("action") == "stop")
-        ):
+        stop = handler == "pod_action" and isinstance(body, dict) and body.get("action") == "stop"
+        if own and (handler == "get_pod" or (stop and self.s.pod_key_may_stop)):
             return
         raise ApiError(403, "access denied", errors=["a pod-scoped key may only read and stop its own pod"])
 
@@ -293,51 +292,12 @@ class RestApi:
         self.s.delete_volume(self._volume(id))
         return 204, None
 
-    # ---------------------------------------------------------------- catalog (SDK 2.0.0rc2 ctl_commands/apps)
-    def _gpu_entry(self, gid: str) -> dict:
-        p = self.s.prices[gid]
-        # ASSUMPTION (no public source shows the catalog's price fields): the GraphQL gpuTypes names,
-        # securePrice/communityPrice per GPU-hour, on-demand.
-        return {
-            "id": gid,
-            "displayName": p.display_name,
-            "memoryInGb": p.memory_gb,
-            "securePrice": p.on_demand,
-            "communityPrice": round(p.on_demand * 0.8, 3),
-        }
-
+    # ---------------------------------------------------------------- catalogs (catalog.py)
     def catalog_gpus(self, body: Any) -> tuple[int, Any]:
-        return 200, {"gpus": [self._gpu_entry(gid) for gid in self.s.prices]}
+        return 200, catalog.list_gpus(self.s, self._query)
 
     def catalog_gpu(self, body: Any, id: str) -> tuple[int, Any]:
-        if id not in self.s.prices:
-            raise ApiError(404, f"GPU type '{id}' not found")
-        q = self._query
-        unknown = sorted(set(q) - {"include", "product", "count", "cloud"})
-        if unknown:
-            raise ApiError(400, f"unknown query parameter '{unknown[0]}'")
-        out = self._gpu_entry(id)
-        if q.get("include") is None:
-            return 200, out
-        if q.get("include") != "AVAILABILITY":
-            raise ApiError(400, "include must be AVAILABILITY")
-        if q.get("product", "POD") not in ("POD", "SERVERLESS"):
-            raise ApiError(400, "product must be POD or SERVERLESS")
-        if q.get("cloud", "SECURE") not in ("SECURE", "COMMUNITY"):
-            raise ApiError(400, "cloud must be SECURE or COMMUNITY")
-        try:
-            count = int(q.get("count", "1"))
-        except ValueError:
-            raise ApiError(400, "count must be an integer") from None
-        price = self.s.prices[id]
-        # A data center where the requested configuration is unavailable is omitted (SDK apps/api.py).
-        stocked = self.s.stocked_in(price) if 1 <= count <= 8 else []
-        out["dataCenters"] = [{"id": dc, "availability": price.stock.upper()} for dc in stocked]
-        return 200, out
+        return 200, catalog.get_gpu(self.s, id, self._query)
 
     def catalog_datacenters(self, body: Any) -> tuple[int, Any]:
-        return 200, {
-            "dataCenters": [
-                {"id": dc, "name": dc, "networkVolumeTypes": list(types)} for dc, types in self.s.data_centers.items()
-            ]
-        }
+        return 200, catalog.list_data_centers(self.s, self._query)

@@ -11,7 +11,8 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,6 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from . import graphql as g
 from .gql_api import GraphQLApi
 from .rest import Auth, RestApi, route
+from .spec import SpecValidator
 from .state import MSG_NO_CAPACITY, MSG_NOT_ENOUGH_GPUS, TITLES, ApiError, FakePod, FakeState, FakeVolume, GpuPrice
 
 INJECTABLE = {
@@ -58,6 +60,7 @@ class Injection:
     error: str
     count: int = 1
     retry_after: int = 1
+    message: str | None = None  # for no_capacity: RunPod's text to answer with (default MSG_NO_CAPACITY)
 
     def matches(self, method: str, path: str, roots: list[str]) -> bool:
         if self.operation.startswith("rest:"):
@@ -69,6 +72,15 @@ class _Server(ThreadingHTTPServer):
     # The default listen backlog (5) overflows when tests fire 20 requests at once on a loaded machine:
     # connections then wait a SYN retransmit (1 s) or are reset. RunPod's front door does not do that.
     request_queue_size = 128
+
+
+# Requests whose User-Agent starts with this come from the project's own client (infra/runpod_client.py):
+# they are held to the strict request schemas, with no allowance for other clients' extra fields.
+OUR_USER_AGENT = "runpod-trainer/"
+
+
+def _query(raw: str) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
 
 
 def _fast_sleep(seconds: float) -> None:
@@ -94,7 +106,10 @@ class FakeRunPod:
         ssh_host: str = "127.0.0.1",
         ssh_ports: list[int] | None = None,
         hang_seconds: float = 1.0,
+        spec_check: bool = False,
     ):
+        """spec_check: hold every REST v2 request and answer to RunPod's published spec (spec.py, needs
+        jsonschema from the test extra); what does not match is recorded in `violations`."""
         self.api_key = api_key or "rpa_fake_" + secrets.token_hex(16)
         self.state = FakeState(boot_seconds=boot_seconds, ssh_host=ssh_host, ssh_ports=ssh_ports)
         self.rest = RestApi(self.state)
@@ -103,6 +118,7 @@ class FakeRunPod:
         self._requests: list[FakeRequest] = []
         self._injections: list[Injection] = []
         self.violations: list[str] = []
+        self.spec = SpecValidator() if spec_check else None
         self._server = _Server((host, port), _make_handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -196,11 +212,15 @@ class FakeRunPod:
     def set_ssh_target(self, host: str, ports: list[int]) -> None:
         self.state.set_ssh_target(host, ports)
 
-    def inject(self, operation: str, error: str, count: int = 1, *, retry_after: int = 1) -> None:
+    def inject(
+        self, operation: str, error: str, count: int = 1, *, retry_after: int = 1, message: str | None = None
+    ) -> None:
         if error not in INJECTABLE:
             raise ValueError(f"unknown injectable error {error!r}; one of {sorted(INJECTABLE)}")
+        if message is not None and error != "no_capacity":
+            raise ValueError("only no_capacity takes a message")
         with self.state.lock:
-            self._injections.append(Injection(operation, error, int(count), int(retry_after)))
+            self._injections.append(Injection(operation, error, int(count), int(retry_after), message))
 
     def clear_injections(self) -> None:
         with self.state.lock:
@@ -215,6 +235,11 @@ class FakeRunPod:
         with self.state.lock:
             self.state.spot_enabled = True
 
+    def refuse_pod_key_stops(self) -> None:
+        """REST v2 answers a pod's stop of itself with its pod-scoped key 403 (assumption 8 refuted)."""
+        with self.state.lock:
+            self.state.pod_key_may_stop = False
+
     def retire_graphql(self) -> None:
         """ "GraphQL retired" mode: every /graphql request answers 410 Gone; REST v2 is untouched."""
         with self.state.lock:
@@ -223,6 +248,15 @@ class FakeRunPod:
     def restore_graphql(self) -> None:
         with self.state.lock:
             self.state.graphql_retired = False
+
+    @property
+    def volume_in_use_status(self) -> int:
+        return self.state.volume_in_use_status
+
+    @volume_in_use_status.setter
+    def volume_in_use_status(self, value: int) -> None:
+        with self.state.lock:
+            self.state.volume_in_use_status = int(value)
 
     @property
     def page_size(self) -> int:
@@ -277,6 +311,20 @@ class FakeRunPod:
     def rp_environment(self, pod_id: str) -> dict[str, str]:
         with self.state.lock:
             return self.state.pods[pod_id].rp_environment()
+
+    @contextmanager
+    def off_spec(self) -> Iterator[list[str]]:
+        """For a test that breaks RunPod's spec on purpose: the spec violations recorded inside are taken
+        out of `violations` (and yielded); none at all is an error (the break was not noticed)."""
+        with self.state.lock:
+            before = len(self.violations)
+        found: list[str] = []
+        yield found
+        with self.state.lock:
+            found.extend(self.violations[before:])
+            del self.violations[before:]
+        if self.spec is not None and not any(v.startswith("spec: ") for v in found):
+            raise AssertionError("the request was meant to break RunPod's spec, but nothing was recorded")
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
         deadline = time.monotonic() + timeout
@@ -344,7 +392,11 @@ class FakeRunPod:
                 self.boot_seconds = float(b["seconds"])
             elif cmd == "inject":
                 self.inject(
-                    b["operation"], b["error"], int(b.get("count", 1)), retry_after=int(b.get("retry_after", 1))
+                    b["operation"],
+                    b["error"],
+                    int(b.get("count", 1)),
+                    retry_after=int(b.get("retry_after", 1)),
+                    message=b.get("message"),
                 )
             elif cmd == "clear_injections":
                 self.clear_injections()
@@ -352,6 +404,8 @@ class FakeRunPod:
                 self.remove_spot()
             elif cmd == "restore_spot":
                 self.restore_spot()
+            elif cmd == "refuse_pod_key_stops":
+                self.refuse_pod_key_stops()
             elif cmd == "retire_graphql":
                 self.retire_graphql()
             elif cmd == "restore_graphql":
@@ -416,6 +470,7 @@ def _make_handler(fake: FakeRunPod) -> type[BaseHTTPRequestHandler]:
             content_type: str = "application/json",
             headers: dict[str, str] | None = None,
         ) -> None:
+            self._check_answer(status, body)
             data = b"" if body is None else json.dumps(body).encode()
             self.send_response(status)
             self.send_header("x-request-id", rid)
@@ -427,6 +482,25 @@ def _make_handler(fake: FakeRunPod) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if data:
                 self.wfile.write(data)
+
+        def _check_answer(self, status: int, body: Any) -> None:
+            split = urlsplit(self.path)
+            path = unquote(split.path)
+            if fake.spec is None or not path.startswith("/v2/"):
+                return
+            problems = fake.spec.response(self.command, path, status, body)
+            if problems:
+                with fake.state.lock:
+                    fake.violations.extend(f"spec: {p}" for p in problems)
+
+        def _check_request(self, path: str, query: dict[str, str], body: Any) -> None:
+            if fake.spec is None:
+                return
+            ours = (self.headers.get("User-Agent") or "").startswith(OUR_USER_AGENT)
+            problems = fake.spec.request(self.command, path, query, body, ours=ours)
+            if problems:
+                with fake.state.lock:
+                    fake.violations.extend(f"spec: {p}" for p in problems)
 
         def _problem(self, exc: ApiError, rid: str, headers: dict[str, str] | None = None) -> None:
             body: dict[str, Any] = {"title": exc.title, "status": exc.status, "detail": exc.detail}
@@ -488,6 +562,7 @@ def _make_handler(fake: FakeRunPod) -> type[BaseHTTPRequestHandler]:
                     record.billable = bool(BILLABLE_GRAPHQL & set(roots))
                 else:
                     handler_name, params = route(method, path)
+                    self._check_request(path, _query(split.query), body)
                     if handler_name == "pod_action" and isinstance(body, dict):
                         record.action = str(body.get("action"))
                         record.billable = record.action in ("start", "restart")
@@ -520,8 +595,7 @@ def _make_handler(fake: FakeRunPod) -> type[BaseHTTPRequestHandler]:
                 else:
                     try:
                         fake.rest.check_pod_key_scope(auth, handler_name, params, body)
-                        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
-                        status, out = fake.rest.dispatch(handler_name, params, body, query)
+                        status, out = fake.rest.dispatch(handler_name, params, body, _query(split.query))
                         result = (status, out, "application/json")
                     except ApiError as exc:
                         result = (exc, None, None)
@@ -550,7 +624,7 @@ def _make_handler(fake: FakeRunPod) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             if inj.error in ("no_capacity", "not_enough_gpus_on_host"):
-                msg = MSG_NO_CAPACITY if inj.error == "no_capacity" else MSG_NOT_ENOUGH_GPUS
+                msg = (inj.message or MSG_NO_CAPACITY) if inj.error == "no_capacity" else MSG_NOT_ENOUGH_GPUS
                 if is_graphql:
                     record.status = 200
                     root = roots[0] if roots else None

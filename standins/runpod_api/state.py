@@ -90,14 +90,54 @@ TITLES = {
 
 @dataclass
 class GpuPrice:
+    """One GPU type of the catalog. Prices are list prices in USD per hour for a single GPU (v2 `price`)."""
+
     display_name: str
-    on_demand: float  # securePrice, $/GPU-hour
-    spot: float  # secureSpotPrice
-    minimum_bid: float  # lowestPrice.minimumBidPrice (per GPU)
-    stock: str = "High"
+    on_demand: float  # Secure Cloud list price: v2 price.secure (GraphQL securePrice)
+    spot: float  # GraphQL secureSpotPrice
+    minimum_bid: float  # GraphQL lowestPrice.minimumBidPrice (per GPU)
+    stock: str = "High"  # GraphQL stockStatus spelling (High/Medium/Low/None); v2 availability is its upper case
     memory_gb: int = 24
     # Data centers with this GPU in stock (the v2 catalog's dataCenters[]); None = every known one.
     data_centers: list[str] | None = None
+    community: float | None = None  # Community Cloud list price (v2 price.community); None: 80% of secure
+    pool: str | None = None  # serverless pool id (v2 `pool`)
+    serverless: float | None = None  # v2 price.serverless, for the pool
+    manufacturer: str = "NVIDIA"
+    max_count: int = 8  # the largest machine of this type (v2 maxCount, both clouds)
+    cuda_versions: tuple[str, ...] = ("12.4", "12.6", "12.8")  # what its hosts report
+
+    @property
+    def community_price(self) -> float:
+        return self.community if self.community is not None else round(self.on_demand * 0.8, 3)
+
+    def list_price(self, cloud: str) -> float:
+        return self.community_price if cloud == "COMMUNITY" else self.on_demand
+
+
+@dataclass(frozen=True)
+class DataCenterInfo:
+    """What GET /v2/catalog/datacenters says of a data center besides its volume types."""
+
+    name: str
+    region: str
+    country: str  # ISO 3166 alpha-2, for the GPU catalog's countryCodes filter
+    compliance: tuple[str, ...] = ("GDPR", "ISO_IEC_27001", "SOC_2_TYPE_2")
+    global_network: bool = True
+
+
+DATA_CENTER_INFO: dict[str, DataCenterInfo] = {
+    "EU-RO-1": DataCenterInfo("Europe Romania 1", "EUROPE", "RO"),
+    "EUR-IS-1": DataCenterInfo("Europe Iceland 1", "EUROPE", "IS", ("GDPR", "ISO_IEC_27001", "RENEWABLE")),
+    "EU-CZ-1": DataCenterInfo("Europe Czechia 1", "EUROPE", "CZ"),
+    "EUR-NO-1": DataCenterInfo("Europe Norway 1", "EUROPE", "NO", ("GDPR", "RENEWABLE")),
+    "US-KS-2": DataCenterInfo("US Kansas 2", "NORTH_AMERICA", "US", ("SOC_2_TYPE_2",)),
+    "US-IL-1": DataCenterInfo("US Illinois 1", "NORTH_AMERICA", "US", ("SOC_2_TYPE_2",)),
+    "US-CA-2": DataCenterInfo("US California 2", "NORTH_AMERICA", "US", ("SOC_2_TYPE_2", "HIPAA")),
+    "US-GA-2": DataCenterInfo("US Georgia 2", "NORTH_AMERICA", "US", ("SOC_2_TYPE_2",), False),
+    "US-TX-3": DataCenterInfo("US Texas 3", "NORTH_AMERICA", "US", ("SOC_2_TYPE_2",)),
+    "CA-MTL-1": DataCenterInfo("Canada Montreal 1", "NORTH_AMERICA", "CA", ("SOC_2_TYPE_2",), False),
+}
 
 
 # Secure Cloud data centers the fake knows (v2 GET /v2/catalog/datacenters); all take STANDARD network volumes,
@@ -121,12 +161,21 @@ def default_prices() -> dict[str, GpuPrice]:
     no_4090 = {"US-KS-2", "US-IL-1"}
     return {
         "NVIDIA GeForce RTX 4090": GpuPrice(
-            "RTX 4090", 0.69, 0.35, 0.20, "High", 24, [dc for dc in DATA_CENTERS if dc not in no_4090]
+            "RTX 4090",
+            0.69,
+            0.35,
+            0.20,
+            "High",
+            24,
+            [dc for dc in DATA_CENTERS if dc not in no_4090],
+            community=0.49,
+            pool="ADA_24",
+            serverless=1.1,
         ),
-        "NVIDIA GeForce RTX 3090": GpuPrice("RTX 3090", 0.46, 0.22, 0.16, "Medium", 24),
-        "NVIDIA RTX A4000": GpuPrice("RTX A4000", 0.25, 0.13, 0.10, "High", 16),
+        "NVIDIA GeForce RTX 3090": GpuPrice("RTX 3090", 0.46, 0.22, 0.16, "Medium", 24, pool="AMPERE_24"),
+        "NVIDIA RTX A4000": GpuPrice("RTX A4000", 0.25, 0.13, 0.10, "High", 16, pool="AMPERE_16", max_count=4),
         "NVIDIA RTX 4000 Ada Generation": GpuPrice("RTX 4000 Ada", 0.26, 0.14, 0.11, "Low", 20),
-        "NVIDIA A100 80GB PCIe": GpuPrice("A100 PCIe", 1.64, 0.82, 0.60, "Low", 80),
+        "NVIDIA A100 80GB PCIe": GpuPrice("A100 PCIe", 1.64, 0.82, 0.60, "Low", 80, pool="AMPERE_80"),
     }
 
 
@@ -365,6 +414,12 @@ class FakeState:
         self.spot_enabled = True
         self.graphql_retired = False  # /graphql answers 410 Gone (RunPod's retirement, "early 2027")
         self.page_size = 100  # REST v2 list pages (cursor pagination); tests make it small
+        # What deleting a volume in use answers: RunPod's GraphQL-era text with 400, or a bare 409 (the
+        # spec documents neither; the client must read both as VolumeInUse).
+        self.volume_in_use_status = 400
+        # Whether REST v2 lets a pod stop itself with its pod-scoped key (no public source says; the live
+        # check's lifecycle settles it): False answers such a stop 403, as a key without that right would.
+        self.pod_key_may_stop = True
         self.data_centers: dict[str, list[str]] = {k: list(v) for k, v in DATA_CENTERS.items()}
 
     # ---------------------------------------------------------------- helpers
@@ -631,6 +686,8 @@ class FakeState:
     def delete_volume(self, vol: FakeVolume) -> None:
         users = [p.id for p in self.pods.values() if p.volume_id == vol.id and not p.terminated]
         if users:
+            if self.volume_in_use_status == 409:
+                raise ApiError(409, "network volume is in use", errors=[f"used by pod {pid}" for pid in users])
             raise ApiError(400, MSG_VOLUME_IN_USE, errors=[f"used by pod {pid}" for pid in users])
         del self.volumes[vol.id]
 

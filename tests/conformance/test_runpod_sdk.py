@@ -107,7 +107,9 @@ def test_errors_come_back_as_problem_json(sdk, fake_runpod):
 
 def test_gpu_catalog_through_the_sdk(sdk, fake_runpod):
     gpus = sdk.get_gpus()
-    assert GPU in [g["id"] for g in gpus] and all({"id", "displayName"} <= set(g) for g in gpus)
+    # The spec's GpuType (v2.9.0): a name and both clouds' list prices per single GPU, not GraphQL's names.
+    assert GPU in [g["id"] for g in gpus] and all({"id", "name", "price", "maxCount"} <= set(g) for g in gpus)
+    assert all("displayName" not in g and "securePrice" not in g for g in gpus)
     one = sdk.get_gpu(GPU, 1)
     assert one["id"] == GPU
     stock = {dc["id"]: dc["availability"] for dc in one["dataCenters"]}

@@ -69,7 +69,7 @@ class ScriptedClient:
         self.calls.append("spot_price")
         return self._answer(self.price)
 
-    def on_demand_price(self, gpu_type, gpu_count, dc):  # the REST v2 catalog, asked first
+    def on_demand_price(self, gpu_type, gpu_count, dc, cloud="SECURE"):  # the REST v2 catalog
         self.calls.append("on_demand_price")
         return self._answer(self.price)
 
@@ -105,6 +105,10 @@ class FakeTime:
         self.now += s
 
 
+def _listed(per_gpu, stock="HIGH", count=1):
+    return rp.CatalogPrice("NVIDIA GeForce RTX 4090", "SECURE", per_gpu, count, stock)
+
+
 def _obtain(client, fallback="fail", cap=None):
     return life.obtain_pod(client, SPEC, bid_per_gpu=0.5, spot_fallback=fallback, max_on_demand_price_per_gpu=cap)
 
@@ -133,7 +137,7 @@ def test_without_fallback_no_spot_fails_clearly_and_creates_nothing(error):
 
 @pytest.mark.parametrize("error", [rp.NoCapacity("no longer any instances"), rp.SpotUnavailable("gone")])
 def test_fallback_creates_on_demand_under_the_cap(error):
-    client = ScriptedClient(spot=error, on_demand=_pod(interruptible=False), price=rp.SpotPrice(None, 0.69, "High"))
+    client = ScriptedClient(spot=error, on_demand=_pod(interruptible=False), price=_listed(0.69))
     pod, market = _obtain(client, "on-demand", 0.70)
     assert market == "on-demand" and pod.id == "pod1"
     assert client.calls == ["create_spot_pod", "on_demand_price", "create_on_demand_pod"]
@@ -142,9 +146,9 @@ def test_fallback_creates_on_demand_under_the_cap(error):
 @pytest.mark.parametrize(
     "price",
     [
-        rp.SpotPrice(None, 0.71, "High"),
-        rp.SpotPrice(0.2, None, None),
-        rp.SpotUnavailable("minimumBidPrice is not defined by type"),
+        _listed(0.71),
+        rp.RunPodError("RunPod's GPU catalog gave no usable `price.secure` for NVIDIA GeForce RTX 4090 (absent)"),
+        rp.TransientError("failed after 5 attempts: HTTP 502"),
     ],
 )
 def test_fallback_refuses_above_the_cap_or_when_the_price_is_unknown(price):
@@ -152,13 +156,27 @@ def test_fallback_refuses_above_the_cap_or_when_the_price_is_unknown(price):
     with pytest.raises(life.PodCreateError) as err:
         _obtain(client, "on-demand", 0.70)
     assert "Nothing was created" in str(err.value) and "maxOnDemandPricePerGpu" in str(err.value)
+    shown = "$0.71/GPU-h (price.secure" if isinstance(price, rp.CatalogPrice) else price.message
+    assert shown in str(err.value)  # the price, or why it is unknown (the field by name)
     assert "create_on_demand_pod" not in client.calls
+
+
+def test_fallback_compares_the_price_per_gpu_and_shows_the_pod_rate():
+    spec = rp.PodSpec(**{**SPEC.__dict__, "gpu_count": 2})
+    client = ScriptedClient(spot=rp.NoCapacity("x"), price=_listed(0.69, count=2))
+    with pytest.raises(life.PodCreateError) as err:
+        life.obtain_pod(client, spec, bid_per_gpu=0.5, spot_fallback="on-demand", max_on_demand_price_per_gpu=0.6)
+    assert "$0.69/GPU-h ($1.38/h for 2 GPUs)" in str(err.value)
+    client = ScriptedClient(spot=rp.NoCapacity("x"), price=_listed(0.69, count=2), on_demand=_pod(interruptible=False))
+    assert life.obtain_pod(client, spec, bid_per_gpu=0.5, spot_fallback="on-demand", max_on_demand_price_per_gpu=0.7)[
+        1
+    ] == ("on-demand")
 
 
 def test_no_on_demand_capacity_either():
     client = ScriptedClient(
         spot=rp.NoCapacity("x"),
-        price=rp.SpotPrice(None, 0.5, None),
+        price=_listed(0.5),
         on_demand=rp.NoCapacity("There are no longer any instances available"),
     )
     with pytest.raises(life.PodCreateError, match="Neither spot nor on-demand capacity"):

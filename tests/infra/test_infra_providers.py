@@ -263,6 +263,33 @@ def test_fallback_refused_above_the_cap(deploy, fake_runpod):
     assert live_pods(fake_runpod) == []
 
 
+def test_graphql_retired_on_demand_fallback_is_priced_from_price_secure_inside_the_cap(deploy, fake_runpod, reachable):
+    """The day GraphQL answers 410: spot is gone, and the fallback reads the v2 catalog as the spec shapes it."""
+    fake_runpod.retire_graphql()
+    d = deploy(spotFallback="on-demand", maxOnDemandPricePerGpu="1.0")
+    vol_id, _ = d.create_volume()
+    pod_id, outs = d.create_pod(vol_id)
+    assert outs["market"] == "on-demand" and fake_runpod.pods[pod_id].interruptible is False
+    assert outs["cost_per_hr"] == pytest.approx(0.69)  # what RunPod bills the pod: price.secure x 1 GPU
+    catalog = [r for r in fake_runpod.requests if r.path.startswith("/v2/catalog/gpus/")]
+    assert catalog and all(r.status == 200 for r in catalog)
+    assert {r.status for r in fake_runpod.requests if r.path == "/graphql"} == {410}
+
+
+def test_graphql_retired_on_demand_fallback_above_the_cap_names_the_price_and_creates_nothing(deploy, fake_runpod):
+    fake_runpod.retire_graphql()
+    d = deploy(spotFallback="on-demand", maxOnDemandPricePerGpu="0.60")
+    vol_id, _ = d.create_volume()
+    with pytest.raises(life.PodCreateError) as err:
+        d.create_pod(vol_id)
+    text = str(err.value)
+    assert "on-demand lists at $0.69/GPU-h (price.secure of RunPod's GPU catalog)" in text
+    assert "above maxOnDemandPricePerGpu=0.6" in text and "Nothing was created" in text
+    assert live_pods(fake_runpod) == [] and not [
+        r for r in fake_runpod.requests if r.path == "/v2/pods" and r.method == "POST"
+    ]
+
+
 def test_create_that_times_out_terminates_its_pod(deploy, fake_runpod):
     fake_runpod.set_ssh_target("127.0.0.1", [free_port()])  # published, but nothing answers
     d = deploy()

@@ -104,9 +104,8 @@ def test_a_schema_without_the_spot_mutations_is_still_spot_unavailable(fake_runp
 def test_on_demand_price_and_stock_from_the_v2_catalog(fake_runpod, client):
     fake_runpod.retire_graphql()  # no GraphQL needed for any of it
     price = client.on_demand_price(GPU, 1, "EU-RO-1")
-    assert price.on_demand_price_per_gpu == 0.69 and price.minimum_bid_per_gpu is None
-    assert price.stock_status == "HIGH"
-    assert client.on_demand_price(GPU, 1, "US-KS-2").stock_status == "NONE"  # no 4090 in that DC
+    assert price.per_gpu == 0.69 and price.price_field == "price.secure" and price.stock == "HIGH"
+    assert client.on_demand_price(GPU, 1, "US-KS-2").stock == "NONE"  # no 4090 in that DC
     (req,) = [r for r in fake_runpod.requests if r.path.startswith("/v2/catalog/gpus/")][:1]
     assert req.path == f"/v2/catalog/gpus/{GPU}"
     with pytest.raises(NotFound):

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from infra import runpod_client as rc
+from infra import runpod_models
 from infra.runpod_client import (
     AuthError,
     BidTooLow,
@@ -339,7 +340,7 @@ def test_rule_violation_400_and_unknown_field_422_carry_the_server_message(fake_
     with pytest.raises(RunPodError, match="same data center") as ei:
         client.create_on_demand_pod(spec(volume.id, dc="US-KS-2"))
     assert ei.value.status == 400 and type(ei.value) is RunPodError
-    with pytest.raises(RunPodError, match="'dataCenterId' not allowed") as ei:
+    with fake_runpod.off_spec(), pytest.raises(RunPodError, match="'dataCenterId' not allowed") as ei:
         client._rest(
             "POST",
             "/v2/network-volumes",
@@ -507,6 +508,11 @@ def test_ssh_endpoint_from_direct_then_runtime_ports_only_when_running():
         ("There are no instances available with the request specifications. Please try again later.", NoCapacity),
         ("There are no longer any instances available with enough disk space.", NoCapacity),
         ("There are not enough free GPUs on the host machine to start this pod.", NoCapacity),
+        # The phrases RunPod's own SDK treats as capacity (runpod 2.0.0rc2, apps/api.py is_capacity_error):
+        ("Could not find any resources to deploy your pod", NoCapacity),
+        ("Insufficient capacity for the requested GPU type", NoCapacity),
+        ("No available machine matches this request", NoCapacity),
+        ("NVIDIA GeForce RTX 4090 is out of stock in EU-RO-1", NoCapacity),
         ("Cannot resume a spot pod as an on demand pod.", InvalidAction),
         ("pod not found to terminate", NotFound),
         ("Tried to delete nonexistent network volume", NotFound),
@@ -614,3 +620,41 @@ def test_graphql_400_with_errors_is_classified(sleeps):
         assert ei.value.status == 400
     finally:
         stub.close()
+
+
+def test_a_409_on_a_volume_delete_is_volume_in_use_whatever_its_text(fake_runpod, client):
+    """The spec documents no answer for deleting a volume that a pod uses; a 409 ("conflict with the
+    resource's state") can only mean that, and must not become a generic InvalidAction."""
+    vol = fake_runpod.add_volume(name="ckpt")
+    fake_runpod.add_pod(volume_id=vol.id, status="EXITED")
+    fake_runpod.volume_in_use_status = 409
+    with pytest.raises(VolumeInUse) as ei:
+        client.delete_network_volume(vol.id)
+    assert ei.value.status == 409 and "terminate every pod that mounts this network volume" in str(ei.value)
+    assert vol.id in fake_runpod.volumes
+
+
+def test_on_demand_price_per_gpu_from_the_stacks_cloud(fake_runpod, client):
+    secure = client.on_demand_price(GPU, 2, "EU-RO-1")
+    assert (secure.per_gpu, secure.price_field, secure.stock) == (0.69, "price.secure", "HIGH")
+    assert secure.per_hour == pytest.approx(1.38)  # the list price is per single GPU, times the count
+    community = client.on_demand_price(GPU, 1, "EU-RO-1", "COMMUNITY")
+    assert (community.per_gpu, community.price_field) == (0.49, "price.community")
+    (req,) = [r for r in fake_runpod.requests if r.path.startswith("/v2/catalog/gpus/")][-1:]
+    assert req.status == 200
+
+
+@pytest.mark.parametrize(
+    "answer, shown",
+    [
+        ({"id": GPU, "securePrice": 0.69}, "absent"),  # the field this client once read: not RunPod's
+        ({"id": GPU, "price": {"community": 0.31}}, "absent"),
+        ({"id": GPU, "price": {"secure": None, "community": 0.31}}, "absent"),
+        ({"id": GPU, "price": {"secure": "0.44", "community": 0.31}}, "'0.44'"),
+        ({"id": GPU, "price": {"secure": 0, "community": 0.31}}, "0"),
+    ],
+)
+def test_an_absent_or_unusable_catalog_price_is_an_error_naming_the_field(answer, shown):
+    with pytest.raises(RunPodError) as ei:
+        runpod_models._catalog_price_from_v2(answer, GPU, "SECURE", 1, "EU-RO-1")
+    assert f"no usable `price.secure` for {GPU} ({shown})" in ei.value.message

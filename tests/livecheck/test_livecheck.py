@@ -63,6 +63,55 @@ def live(tmp_path, fake_runpod) -> LiveCheck:
     return LiveCheck(tmp_path, fake_runpod)
 
 
+class Containers:
+    """Plays what RunPod does when a pod starts: runs its start command (the `args` the check gave it) in
+    the environment RunPod gives a container (RUNPOD_POD_ID, the pod-scoped RUNPOD_API_KEY, the pod's own
+    env), with the image's /start.sh replaced by `true`. The start command's stop request is real HTTP
+    to the fake, so what is tested is the command the check sends to RunPod."""
+
+    def __init__(self, fake):
+        self.fake = fake
+        self.procs: list[subprocess.Popen] = []
+        self.started: set[str] = set()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while not self.done.wait(0.05):
+            for pod in self.fake.live_pods():
+                if pod.id in self.started or pod.status != "RUNNING" or not pod.args:
+                    continue
+                self.started.add(pod.id)
+                env = {"PATH": os.environ["PATH"], **pod.env, "RT_IMAGE_START": "/bin/true"}
+                env.update(RUNPOD_POD_ID=pod.id, RUNPOD_API_KEY=self.fake.pod_api_key(pod.id))
+                self.procs.append(
+                    subprocess.Popen(["sh", "-c", pod.args], env=env, start_new_session=True, stdout=subprocess.PIPE)
+                )
+
+    def output(self) -> str:
+        return "".join(p.stdout.read().decode() for p in self.procs if p.stdout and p.wait(timeout=30) is not None)
+
+    def close(self) -> None:
+        self.done.set()
+        self.thread.join(5)
+        for p in self.procs:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture
+def containers(fake_runpod):
+    c = Containers(fake_runpod)
+    yield c
+    c.close()
+
+
+LIFECYCLE = ("--lifecycle", "--max-spend", "0.10", "--self-stop-after", "0.5")
+
+
 def interruptible() -> None:
     """The child takes Ctrl-C even when this suite was started in the background of a shell without job
     control (which starts it, and so every child, with SIGINT ignored)."""
@@ -96,12 +145,17 @@ def test_read_only_by_default(live: LiveCheck):
     assert live.fake.api_key not in json.dumps(report) + err
 
 
-def test_the_lifecycle_confirms_the_spot_assumptions_and_leaves_nothing(live: LiveCheck):
-    code, report, err = live.report("--lifecycle", "--max-spend", "0.10")
+def test_the_lifecycle_confirms_the_spot_assumptions_and_leaves_nothing(live: LiveCheck, containers):
+    code, report, err = live.report(*LIFECYCLE)
     assert code == 0 and report["passed"], (report, err)
     v = verdicts(report)
-    assert v[1] == v[2] == v[3] == v[4] == v[9] == "confirmed", report["assumptions"]
-    assert [s["name"] for s in report["steps"]][-5:] == ["create", "read", "running", "stop", "terminate"]
+    assert v[1] == v[2] == v[3] == v[4] == v[8] == v[9] == "confirmed", report["assumptions"]
+    steps = [s["name"] for s in report["steps"]][-6:]
+    assert steps == ["create", "read", "running", "self-stop", "stop", "terminate"]
+    # The pod stopped itself: the stop went out with its own key, and the check sent none before it.
+    stops = [r for r in live.fake.requests if r.action == "stop"]
+    assert stops[0].auth == f"pod:{stops[0].path.split('/')[3]}" and stops[0].status == 200
+    assert "rt-livecheck self-stop: HTTP 200" in containers.output()
     assert live.fake.live_pods() == []
     # The billable calls: the refused low bid, the one pod's create, the refused v2 start of the stopped spot pod.
     billable = live.fake.billable_calls()
@@ -112,15 +166,34 @@ def test_the_lifecycle_confirms_the_spot_assumptions_and_leaves_nothing(live: Li
     assert not live.record.exists()
 
 
-def test_graphql_retired_confirms_assumption_10_and_the_lifecycle_goes_on_demand(live: LiveCheck):
+def test_graphql_retired_confirms_assumption_10_and_the_lifecycle_goes_on_demand(live: LiveCheck, containers):
     live.fake.retire_graphql()
-    code, report, err = live.report("--lifecycle", "--max-spend", "0.10")
+    code, report, err = live.report(*LIFECYCLE)
     assert code == 0, (report, err)
     v = verdicts(report)
     assert v[10] == "confirmed" and "410" in next(a["evidence"] for a in report["assumptions"] if a["number"] == 10)
+    assert v[8] == "confirmed" and v[9] == "confirmed"
     assert v[1] == v[2] == v[4] == "not checked"
     assert "on-demand pod" in next(s["detail"] for s in report["steps"] if s["name"] == "create")
     assert live.fake.live_pods() == []
+
+
+def test_a_pod_key_refused_for_its_own_stop_refutes_8_and_the_check_stops_the_pod_itself(live: LiveCheck, containers):
+    live.fake.refuse_pod_key_stops()
+    code, report, err = live.report(*LIFECYCLE)
+    assert code == 1 and not report["passed"], (report, err)
+    evidence = next(a["evidence"] for a in report["assumptions"] if a["number"] == 8)
+    assert verdicts(report)[8] == "refuted" and "was still RUNNING" in evidence
+    assert "rt-livecheck self-stop: HTTP 403" in containers.output()
+    own, account = [r for r in live.fake.requests if r.action == "stop"][:2]
+    assert own.status == 403 and own.auth.startswith("pod:") and account.auth == "account"
+    assert live.fake.live_pods() == [] and report["leftovers"] == []
+
+
+def test_self_stop_after_needs_the_lifecycle(live: LiveCheck):
+    proc = live.run("--self-stop-after", "5")
+    assert proc.returncode == 2 and "--self-stop-after goes with --lifecycle" in proc.stderr
+    assert live.fake.requests == []
 
 
 def test_a_cap_too_small_creates_nothing(live: LiveCheck):

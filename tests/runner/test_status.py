@@ -45,6 +45,7 @@ TRAINING_KEYS = [
     "ended_at",
     "resume_from",
     "last_checkpoint",
+    "message",
     "session_running",
     "newest_checkpoint",
     "skipped_checkpoints",
@@ -185,6 +186,18 @@ def test_status_text_on_a_running_pod(pod_env, train_session, capsys):
     assert "tmux:       running" in out
     assert "checkpoint-20" in out
     assert out.rstrip().endswith("line 15")
+
+
+def test_status_shows_that_a_pod_could_not_stop_itself(pod_env, train_session, capsys):
+    """A detached run's end when RunPod refuses the pod's own key: the pod keeps billing, and says so."""
+    pod_env.add_pod("RUNNING")
+    data = seed_run(pod_env.workspace, state="succeeded")
+    data.update(exit_code=0, message="could not stop the pod (see the log); it is still billing")
+    (pod_env.workspace / ".runner" / "state.json").write_text(json.dumps(data))
+    assert cli.main(["status"]) == 0
+    assert "note:       could not stop the pod (see the log); it is still billing" in capsys.readouterr().out
+    assert cli.main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["training"]["message"].endswith("it is still billing")
 
 
 def test_status_json_on_a_stopped_pod_uses_the_local_run_record(pod_env, capsys):

@@ -52,7 +52,9 @@ class PodEnv:
     def data_dir(self) -> Path:
         return self.project / "data"
 
-    def add_pod(self, status: str = "RUNNING", *, idle_stop_minutes: float = 0, **kw) -> str:
+    def add_pod(
+        self, status: str = "RUNNING", *, idle_stop_minutes: float = 0, outputs: dict | None = None, **kw
+    ) -> str:
         vol = self.fake.add_volume()
         pod = self.fake.add_pod(status=status, volume_id=vol.id, **kw)
         self.pod_id = pod.id
@@ -65,6 +67,7 @@ class PodEnv:
                 "workspace": str(self.workspace),
                 "ssh_user": self.sshd.user,
                 "idle_stop_minutes": idle_stop_minutes,
+                **(outputs or {}),
             }
         )
         return pod.id
@@ -227,6 +230,26 @@ def test_stopped_pod_is_started_for_the_sync_and_stopped_again(pod_env, capfd):
     assert pod_env.pod.status == "EXITED"
     assert pod_env.pod.start_count == 2  # seeded once, started once by the sync
     assert len(pod_env.fake.billable_calls()) == 1  # the one resume
+
+
+# The phrases RunPod's own SDK treats as capacity (runpod 2.0.0rc2, apps/api.py is_capacity_error), in a sentence.
+SDK_CAPACITY_TEXTS = [
+    "Could not find any resources to deploy your pod",
+    "Insufficient capacity for NVIDIA GeForce RTX 4090 in EU-RO-1",
+    "No available machine for this pod right now",
+    "NVIDIA GeForce RTX 4090 is out of stock",
+]
+
+
+@pytest.mark.parametrize("text", SDK_CAPACITY_TEXTS)
+def test_each_capacity_text_of_runpods_sdk_exits_4_naming_capacity(pod_env, capfd, text):
+    pod_env.add_pod("EXITED", interruptible=False, outputs={"market": "on-demand"})  # resumed by REST v2 start
+    make_tree(pod_env.data_dir, FILES)
+    pod_env.fake.inject("rest:POST /v2/pods/*/action", "no_capacity", message=text)
+    assert cli.main(["sync", "--via", "ssh"]) == 4
+    err = capfd.readouterr().err
+    assert "RunPod has no free GPU to start pod" in err and text in err and "RunPod API error" not in err
+    assert pod_env.pod.status == "EXITED"
 
 
 def test_keep_running_leaves_a_started_pod_running(pod_env, capfd):

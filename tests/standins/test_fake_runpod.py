@@ -129,17 +129,19 @@ def test_404_405_and_invalid_json(api):
     assert status == 400 and body["title"] == "Bad Request"
 
 
-def test_422_names_unknown_and_mistyped_fields(api):
-    status, _, body = api.call("POST", "/v2/pods", pod_body(bogus=1))
-    assert status == 422 and body["errors"] == ["$: additional properties 'bogus' not allowed"]
-    status, _, body = api.call("POST", "/v2/network-volumes", {"name": "v", "size": 10, "dataCenterId": "EU-RO-1"})
-    assert status == 422 and "'dataCenterId' not allowed" in body["errors"][0]
-    status, _, body = api.call("POST", "/v2/pods", pod_body(gpu={"id": GPU, "count": "1"}))
-    assert status == 422 and "$.gpu.count" in body["errors"][0]
-    status, _, body = api.call("POST", "/v2/pods", pod_body(mounts={"network": [{"volumeId": "x"}]}))
-    assert status == 422 and "missing property 'path'" in body["errors"][0]
-    status, _, body = api.call("POST", "/v2/pods/x/action", {"action": "stop", "force": True})
-    assert status == 422
+def test_422_names_unknown_and_mistyped_fields(fake_runpod, api):
+    with fake_runpod.off_spec() as broken:  # every request here breaks RunPod's spec on purpose
+        status, _, body = api.call("POST", "/v2/pods", pod_body(bogus=1))
+        assert status == 422 and body["errors"] == ["$: additional properties 'bogus' not allowed"]
+        status, _, body = api.call("POST", "/v2/network-volumes", {"name": "v", "size": 10, "dataCenterId": "EU-RO-1"})
+        assert status == 422 and "'dataCenterId' not allowed" in body["errors"][0]
+        status, _, body = api.call("POST", "/v2/pods", pod_body(gpu={"id": GPU, "count": "1"}))
+        assert status == 422 and "$.gpu.count" in body["errors"][0]
+        status, _, body = api.call("POST", "/v2/pods", pod_body(mounts={"network": [{"volumeId": "x"}]}))
+        assert status == 422 and "missing property 'path'" in body["errors"][0]
+        status, _, body = api.call("POST", "/v2/pods/x/action", {"action": "stop", "force": True})
+        assert status == 422
+    assert len({v.split(" request ")[0] for v in broken}) == 3  # createPod, createNetworkVolume, podAction
 
 
 # ---------------------------------------------------------------- pod state machine
@@ -330,14 +332,18 @@ def test_volume_crud_and_rules(fake_runpod, api):
         "type": "STANDARD",
     }
     assert api.call("GET", "/v2/network-volumes")[2]["networkVolumes"] == [vol]
-    for size in (9, 4097):
-        assert api.call("POST", "/v2/network-volumes", {"name": "v", "size": size, "dataCenter": "EU-RO-1"})[0] == 422
+    with fake_runpod.off_spec():
+        for size in (9, 4097):
+            assert (
+                api.call("POST", "/v2/network-volumes", {"name": "v", "size": size, "dataCenter": "EU-RO-1"})[0] == 422
+            )
     for dc in ("CZ", "eu-ro-1", "US", "EU-XX-9", "US-TX-3"):  # malformed, unknown, or no volumes there
         status, _, body = api.call("POST", "/v2/network-volumes", {"name": "v", "size": 10, "dataCenter": dc})
         assert status == 400 and "does not support STANDARD network volumes" in body["detail"]
         assert "supported data centers: EU-RO-1" in body["detail"] and "US-TX-3" not in body["detail"].split(":")[-1]
-    assert api.call("PATCH", f"/v2/network-volumes/{vol['id']}", {})[0] == 422
-    assert api.call("PATCH", f"/v2/network-volumes/{vol['id']}", {"dataCenter": "EU-CZ-1"})[0] == 422
+    with fake_runpod.off_spec():
+        assert api.call("PATCH", f"/v2/network-volumes/{vol['id']}", {})[0] == 422
+        assert api.call("PATCH", f"/v2/network-volumes/{vol['id']}", {"dataCenter": "EU-CZ-1"})[0] == 422
     status, _, body = api.call("PATCH", f"/v2/network-volumes/{vol['id']}", {"size": 50})
     assert status == 400 and "only increase" in body["detail"]
     assert api.call("PATCH", f"/v2/network-volumes/{vol['id']}", {"size": 200})[2]["size"] == 200
@@ -548,25 +554,58 @@ def test_v2_lists_are_cursor_paginated(fake_runpod, api):
         path = "/v2/pods?cursor=" + cursors[-1]
     assert seen == ids and len(set(cursors)) == len(cursors) == 2
     assert api.call("GET", "/v2/pods?cursor=bogus")[0] == 400
-    assert api.call("GET", "/v2/pods?limit=5")[0] == 400
+    with fake_runpod.off_spec():
+        assert api.call("GET", "/v2/pods?limit=5")[0] == 400
 
 
 def test_v2_catalog_gpu_availability_per_data_center_and_data_centers(fake_runpod, api):
     gpu = "NVIDIA GeForce RTX 4090"
     status, _, body = api.call("GET", "/v2/catalog/gpus")
-    assert status == 200 and gpu in [g["id"] for g in body["gpus"]]
+    entry = next(g for g in body["gpus"] if g["id"] == gpu)
+    # The v2.9.0 GpuType: list prices per single GPU for both clouds; no availability unless asked for.
+    assert status == 200 and entry["price"] == {"secure": 0.69, "community": 0.49, "serverless": 1.1}
+    assert entry["name"] == "RTX 4090" and entry["pool"] == "ADA_24" and entry["maxCount"]["secure"] == 8
+    assert "availability" not in entry and "dataCenters" not in entry
     status, _, body = api.call("GET", f"/v2/catalog/gpus/{quote(gpu)}?include=AVAILABILITY&product=POD&count=1")
     dcs = {d["id"]: d["availability"] for d in body["dataCenters"]}
-    assert status == 200 and body["securePrice"] == 0.69 and dcs["EU-RO-1"] == "HIGH"
+    assert status == 200 and body["availability"] == "HIGH" and dcs["EU-RO-1"] == "HIGH"
+    assert body["dataCenters"][0]["name"] == "Europe Romania 1"
     assert "US-KS-2" not in dcs and "US-IL-1" not in dcs  # omitted where unavailable
     fake_runpod.set_stock(gpu, ["EUR-IS-1"])
     body = api.call("GET", f"/v2/catalog/gpus/{quote(gpu)}?include=AVAILABILITY&product=POD&count=1")[2]
     assert [d["id"] for d in body["dataCenters"]] == ["EUR-IS-1"]
-    assert api.call("GET", f"/v2/catalog/gpus/{quote(gpu)}?include=AVAILABILITY&count=9")[2]["dataCenters"] == []
+    # No machine with 9: unavailable everywhere, so dataCenters is omitted entirely.
+    nine = api.call("GET", f"/v2/catalog/gpus/{quote(gpu)}?include=AVAILABILITY&product=POD&count=9")[2]
+    assert nine["availability"] == "NONE" and "dataCenters" not in nine
+    assert api.call("GET", f"/v2/catalog/gpus/{quote(gpu)}?include=AVAILABILITY")[0] == 400  # needs product
     assert api.call("GET", "/v2/catalog/gpus/NVIDIA%20Nothing")[0] == 404
     body = api.call("GET", "/v2/catalog/datacenters")[2]
     kinds = {d["id"]: d["networkVolumeTypes"] for d in body["dataCenters"]}
     assert kinds["EU-RO-1"] == ["STANDARD", "HIGH_PERFORMANCE"] and kinds["US-TX-3"] == []
+    ro = next(d for d in body["dataCenters"] if d["id"] == "EU-RO-1")
+    assert ro["region"] == "EUROPE" and "GDPR" in ro["compliance"] and ro["globalNetwork"] is True
+
+
+def test_v2_catalog_filters_the_spec_documents(fake_runpod, api):
+    gpu = quote("NVIDIA GeForce RTX 4090")
+    ids = lambda q: [g["id"] for g in api.call("GET", "/v2/catalog/gpus" + q)[2]["gpus"]]  # noqa: E731
+    assert "NVIDIA GeForce RTX 4090" in ids("?countryCodes=RO,DE")
+    fake_runpod.set_stock("NVIDIA GeForce RTX 4090", ["EU-RO-1"])
+    assert "NVIDIA GeForce RTX 4090" not in ids("?countryCodes=US")
+    assert ids("?cudaVersions=12.8") == ids("")  # every type has 12.8 hosts
+    assert ids("?minCudaVersion=13.0") == []
+    body = api.call("GET", f"/v2/catalog/gpus/{gpu}?include=AVAILABILITY&product=POD&cudaVersions=12.6,12.8")[2]
+    assert body["cudaVersions"] == [{"version": "12.6", "available": True}, {"version": "12.8", "available": True}]
+    community = api.call("GET", f"/v2/catalog/gpus/{gpu}?include=AVAILABILITY&product=POD&cloud=COMMUNITY&count=8")[2]
+    assert community["availability"] == "NONE"  # maxCount.community is 4
+    eu = api.call("GET", "/v2/catalog/datacenters?regions=EUROPE&networkVolumeTypes=HIGH_PERFORMANCE")[2]
+    assert sorted(d["id"] for d in eu["dataCenters"]) == ["EU-RO-1", "EUR-IS-1"]
+    gpus = api.call("GET", "/v2/catalog/datacenters?include=GPU_AVAILABILITY")[2]["dataCenters"]
+    assert [g["id"] for g in next(d for d in gpus if d["id"] == "EU-RO-1")["gpuAvailability"]][:1] == [
+        "NVIDIA GeForce RTX 4090"
+    ]
+    with fake_runpod.off_spec():
+        assert api.call("GET", "/v2/catalog/gpus?region=EU")[0] == 400  # not a parameter of the spec
 
 
 def test_v2_create_takes_min_ram_and_vcpu_per_gpu_and_honours_gpu_stock(fake_runpod, api):
@@ -576,7 +615,8 @@ def test_v2_create_takes_min_ram_and_vcpu_per_gpu_and_honours_gpu_stock(fake_run
     assert status == 201, pod
     bad = pod_body()
     bad["gpu"] = {**bad["gpu"], "minRamPerGpu": "16"}
-    assert api.call("POST", "/v2/pods", bad)[0] == 422
+    with fake_runpod.off_spec():
+        assert api.call("POST", "/v2/pods", bad)[0] == 422
     status, _, err = api.call("POST", "/v2/pods", {**pod_body(), "dataCenterIds": ["US-KS-2"]})
     assert status == 400 and "no longer any instances" in err["detail"]  # no RTX 4090 there
     status, _, err = api.call("POST", "/v2/pods", {**pod_body(), "dataCenterIds": ["EU-XX-9"]})
