@@ -101,9 +101,17 @@ def _attempts(lines: list[str]) -> list[dict]:
     return out
 
 
+SETTLE_S = 2.0  # an attempt trains this long (real seconds) before the next preemption may come
+
+
 def _training(pod: BenchPod, offset: int) -> bool:
+    """The current attempt is training and the pod's state file is its own (so the injection's SIGTERM
+    reaches this attempt's supervisor, as RunPod's reaches the whole container)."""
     attempts = _attempts(_lines(pod, offset))
-    return bool(attempts) and attempts[-1]["first"] is not None
+    if not attempts or attempts[-1]["last_t"] is None or attempts[-1]["last_t"] - attempts[-1]["first_t"] < SETTLE_S:
+        return False
+    state = pod.state() or {}
+    return state.get("attempt") in (None, len(attempts)) and state.get("state") in (None, "running")
 
 
 def _preempter(pod: BenchPod, o: GoodputOptions, offset: int, run: Run, stop: threading.Event) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from runner.errors import VolumeAuthError, VolumeClockSkew, VolumeError, redact
+from runner.volume import listing
 from runner.volume.config import VolumeS3
-from runner.volume.listing import PAGE_SIZE, RemoteObject, list_files, list_files_split
+from runner.volume.listing import RemoteObject, list_files, list_files_split
 
 MTIME_META = "rt-mtime-ns"  # object metadata: the local file's mtime (ns) at upload
 
@@ -131,7 +132,8 @@ class VolumeClient:
         """Every file under the folder `prefix` (runner/volume/listing.py: RunPod's listing quirks).
         `expected`: keys the caller thinks are there (sorted or not); with many, the listing is cut at
         every PAGE_SIZE-th of them and the ranges listed `parallel` at a time."""
-        if expected and len(expected) > PAGE_SIZE:
-            cuts = sorted(expected)[PAGE_SIZE::PAGE_SIZE]
-            return list_files_split(self, prefix, cuts, parallel=self.parallel)
-        return list_files(self, prefix)
+        page = listing.PAGE_SIZE
+        if expected and len(expected) > page:
+            cuts = sorted(expected)[page::page]
+            return list_files_split(self, prefix, cuts, parallel=self.parallel, page_size=page)
+        return list_files(self, prefix, page_size=page)
