@@ -197,6 +197,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--folders", type=int, default=3)
     ap.add_argument("--checkpoint-mb", type=int, help="default 200; --quick 50")
     ap.add_argument("--tools", default="rclone,s5cmd,aws", help="comma list; '' for the runner alone")
+    ap.add_argument(
+        "--variants",
+        choices=("both", "tuned", "defaults"),
+        default="both",
+        help="each tool with its defaults, tuned for many small files, or both (default)",
+    )
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "s3.json"))
     a = ap.parse_args(argv)
@@ -204,7 +210,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a.checkpoint_mb = a.checkpoint_mb or (50 if a.quick else 200)
     a.profile_list = [profile_named(p.strip()) for p in a.profiles.split(",") if p.strip()]
     wanted = {t.strip() for t in a.tools.split(",") if t.strip()}
-    a.tool_list = [t for t in TOOLS if t.program in wanted]
+    a.tool_list = [
+        t for t in TOOLS if t.program in wanted and a.variants in ("both", "tuned" if t.tuned else "defaults")
+    ]
     return a
 
 
