@@ -3,7 +3,7 @@ a few runner functions appended to $BENCH_TRACE_FILE (JSON lines: name, enter, e
 breakdown (bench/phases.py). Nothing in the runner changes: each function is wrapped right after its
 module is imported (an import hook), so the runner's own import order and costs stay as they are.
 
-Traced: runner.pod.stack.read_outputs_for (stack outputs), infra.runpod_client.RunPodClient._send
+Traced: runner.pod.stack.read_outputs_for (stack outputs), backends.runpod.client.RunPodClient._send
 (each API request), runner.remote.ssh.SshConnection.open (SSH connect + handshake + auth) and
 SshConnection.run_script (the launcher's round trip: script transfer and everything on the pod).
 """
@@ -21,7 +21,7 @@ import time
 T0 = time.time()
 TARGETS = {
     "runner.pod.stack": [("", "read_outputs_for", "stack_outputs")],
-    "infra.runpod_client": [("RunPodClient", "_send", "api_request")],
+    "backends.runpod.client": [("RunPodClient", "_send", "api_request")],
     "runner.remote.ssh": [("SshConnection", "open", "ssh_connect"), ("SshConnection", "run_script", "run_script")],
 }
 _events: list[dict] = []

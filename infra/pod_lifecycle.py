@@ -11,13 +11,15 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from infra import runpod_client as rp
-from infra.polling import Backoff
-from infra.ssh_probe import read_ssh_banner
+from backends.polling import Backoff
+from backends.runpod.client import RunPodClient
+from backends.runpod.errors import BidTooLow, GraphQLGone, NoCapacity, NotFound, RunPodError, SpotUnavailable
+from backends.runpod.models import ERROR, EXITED, TERMINATED, CatalogPrice, Pod, PodSpec
+from backends.ssh_probe import read_ssh_banner
 
 SPOT = "spot"
 ON_DEMAND = "on-demand"
-_FAILED_STATES = (rp.EXITED, rp.ERROR, rp.TERMINATED)
+_FAILED_STATES = (EXITED, ERROR, TERMINATED)
 
 
 class PodCreateError(RuntimeError):
@@ -39,26 +41,26 @@ class Probe(Protocol):
 
 
 def obtain_pod(
-    client: rp.RunPodClient,
-    spec: rp.PodSpec,
+    client: RunPodClient,
+    spec: PodSpec,
     *,
     bid_per_gpu: float,
     spot_fallback: str,
     max_on_demand_price_per_gpu: float | None,
-) -> tuple[rp.Pod, str]:
+) -> tuple[Pod, str]:
     """Create the pod; returns it with the market actually obtained ("spot" | "on-demand")."""
     what = f"{spec.gpu_count}x {spec.gpu_type} in {spec.data_center}"
     try:
         return client.create_spot_pod(spec, bid_per_gpu), SPOT
-    except rp.BidTooLow as exc:
+    except BidTooLow as exc:
         raise PodCreateError(
             f"RunPod refused the spot bid of ${bid_per_gpu:.2f}/GPU-h for {what} as too low "
             f"({exc.message}). Nothing was created. Raise it: `pulumi config set bidPerGpu <usd>`."
         ) from None
-    except (rp.NoCapacity, rp.SpotUnavailable) as exc:
-        if isinstance(exc, rp.NoCapacity):
+    except (NoCapacity, SpotUnavailable) as exc:
+        if isinstance(exc, NoCapacity):
             reason = "RunPod has no spot capacity for it right now"
-        elif isinstance(exc, rp.GraphQLGone):
+        elif isinstance(exc, GraphQLGone):
             reason = (
                 "RunPod retired its GraphQL API, the only API that could rent spot pods, so RunPod "
                 "does not offer spot pods through its API any more"
@@ -90,39 +92,37 @@ def obtain_pod(
             ) from None
         try:
             return client.create_on_demand_pod(spec), ON_DEMAND
-        except rp.NoCapacity as exc2:
+        except NoCapacity as exc2:
             raise PodCreateError(
                 f"Neither spot nor on-demand capacity for {what} ({exc2.message}). Nothing was created. "
                 "Retry later with `pulumi up` or choose another dataCenter (a new volume comes with it)."
             ) from None
 
 
-def _on_demand_price(client: rp.RunPodClient, spec: rp.PodSpec) -> tuple[rp.CatalogPrice | None, str]:
+def _on_demand_price(client: RunPodClient, spec: PodSpec) -> tuple[CatalogPrice | None, str]:
     """The on-demand list price in the stack's cloud from the REST v2 GPU catalog (`price.secure` or
     `price.community`, per GPU), or None with why it is unknown."""
     try:
         return client.on_demand_price(spec.gpu_type, spec.gpu_count, spec.data_center, spec.cloud_type), ""
-    except rp.RunPodError as exc:
+    except RunPodError as exc:
         return None, exc.message
 
 
 def wait_until_reachable(
-    client: rp.RunPodClient,
+    client: RunPodClient,
     pod_id: str,
     *,
     timeout_s: float,
     probe: Probe = read_ssh_banner,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> rp.Pod:
+) -> Pod:
     """Poll until RUNNING with a public SSH endpoint that answers with an SSH banner."""
     backoff = Backoff(timeout_s, first_s=0.2, factor=1.5, cap_s=5.0, sleep=sleep, clock=clock)
     while True:
         pod = client.get_pod(pod_id)
         if pod.status in _FAILED_STATES:
-            detail = (
-                client.get_pod(pod_id, with_history=True).last_status_change if pod.status != rp.TERMINATED else None
-            )
+            detail = client.get_pod(pod_id, with_history=True).last_status_change if pod.status != TERMINATED else None
             raise PodNotReachable(
                 f"pod {pod_id} went {pod.status} while starting"
                 + (f" ({detail})" if detail else "")
@@ -142,7 +142,7 @@ def wait_until_reachable(
 
 
 def terminate_and_wait(
-    client: rp.RunPodClient,
+    client: RunPodClient,
     pod_id: str,
     *,
     timeout_s: float = 120.0,
@@ -153,12 +153,12 @@ def terminate_and_wait(
     so a volume it mounted can be deleted right after."""
     try:
         client.terminate_pod(pod_id)
-    except rp.NotFound:
+    except NotFound:
         return
     backoff = Backoff(timeout_s, first_s=0.2, factor=1.5, cap_s=5.0, sleep=sleep, clock=clock)
     while True:
         pod = client.find_pod(pod_id)
-        if pod is None or pod.status == rp.TERMINATED:
+        if pod is None or pod.status == TERMINATED:
             return
         if not backoff.wait():
             raise PodTerminateError(

@@ -18,9 +18,10 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 
+from backends.runpod.client import RunPodClient
+from backends.runpod.models import TERMINATED, Pod, PodSpec
 from infra import pod_lifecycle as life
 from infra import provider_support as ps
-from infra import runpod_client as rp
 from infra.config import DEFAULT_IDLE_STOP_MINUTES, SPOT_FALLBACKS, SSH_USER, WORKSPACE
 from remote.podside.bundle import idle_start_command
 
@@ -117,8 +118,8 @@ class PodArgs:
             idle_stop_minutes=ps.as_int(props.get("idle_stop_minutes", DEFAULT_IDLE_STOP_MINUTES)),
         )
 
-    def spec(self) -> rp.PodSpec:
-        return rp.PodSpec(
+    def spec(self) -> PodSpec:
+        return PodSpec(
             name=self.pod_name,
             image=self.image,
             gpu_type=self.gpu_type,
@@ -158,13 +159,13 @@ def _norm(key: str, value: Any) -> Any:
     return value
 
 
-def _market_of(pod: rp.Pod, fallback: str | None) -> str | None:
+def _market_of(pod: Pod, fallback: str | None) -> str | None:
     if pod.interruptible is None:
         return fallback
     return life.SPOT if pod.interruptible else life.ON_DEMAND
 
 
-def _observed(pod: rp.Pod, market: str | None) -> dict[str, Any]:
+def _observed(pod: Pod, market: str | None) -> dict[str, Any]:
     ssh = pod.ssh if pod.is_running else None  # a stopped pod's endpoint is stale
     return {
         "pod_id": pod.id,
@@ -248,7 +249,7 @@ class PodProvider(ps.RunPodProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         pod = ps.make_client().find_pod(id_, with_history=True)
-        if pod is None or pod.status == rp.TERMINATED:
+        if pod is None or pod.status == TERMINATED:
             return ReadResult(None, {})  # gone: dropped from state, the next `pulumi up` recreates it
         return ReadResult(id_, {**ps.without_provider(props), **_observed(pod, props.get("market"))})
 
@@ -266,7 +267,7 @@ class PodProvider(ps.RunPodProvider):
         life.terminate_and_wait(ps.make_client(), id_)
 
 
-def _terminate_after_failure(client: rp.RunPodClient, pod_id: str) -> str:
+def _terminate_after_failure(client: RunPodClient, pod_id: str) -> str:
     try:
         life.terminate_and_wait(client, pod_id, timeout_s=60)
     except Exception as exc:  # noqa: BLE001 - report, the original error is what matters

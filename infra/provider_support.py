@@ -15,7 +15,8 @@ from typing import Any
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 from pulumi.runtime import rpc
 
-from infra import runpod_client as rp
+from backends.runpod.client import API_KEY_ENV, RunPodClient
+from backends.runpod.errors import RunPodError
 
 TOKEN_CONFIG_KEY = "runpod:token"
 PROVIDER_KEY = "__provider"
@@ -35,21 +36,21 @@ def set_token(token: str | None) -> None:
         _token = token or None
 
 
-def make_client() -> rp.RunPodClient:
+def make_client() -> RunPodClient:
     """A client for this call: key from `runpod:token` (via configure) or RUNPOD_API_KEY."""
     with _lock:
         token = _token
-    if not token and not os.environ.get(rp.API_KEY_ENV):
+    if not token and not os.environ.get(API_KEY_ENV):
         raise MissingApiKey(
             "No RunPod API key. Set it once per stack with `pulumi config set --secret runpod:token` "
-            f"(paste the key when asked), or export {rp.API_KEY_ENV} before running pulumi."
+            f"(paste the key when asked), or export {API_KEY_ENV} before running pulumi."
         )
-    return rp.RunPodClient.from_env(api_key=token)
+    return RunPodClient.from_env(api_key=token)
 
 
 # Errors whose message says everything (ours and the client's): `pulumi up` shows them without
 # the chain of tracebacks behind them. Any other exception is a bug and keeps its whole traceback.
-_EXPECTED = (rp.RunPodError, MissingApiKey)
+_EXPECTED = (RunPodError, MissingApiKey)
 _WRAPPED = ("check", "diff", "create", "read", "update", "delete")
 
 

@@ -12,8 +12,9 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 
+from backends.runpod.errors import NotFound, VolumeInUse
+from backends.runpod.models import NetworkVolume as RunPodVolume
 from infra import provider_support as ps
-from infra import runpod_client as rp
 from infra.config import VOLUME_SIZE_RANGE
 
 INPUT_KEYS = ("volume_name", "size_gb", "data_center")
@@ -43,7 +44,7 @@ class VolumeArgs:
         )
 
 
-def _outputs(vol: rp.NetworkVolume) -> dict[str, Any]:
+def _outputs(vol: RunPodVolume) -> dict[str, Any]:
     return {"volume_id": vol.id, "volume_name": vol.name, "size_gb": int(vol.size_gb), "data_center": vol.data_center}
 
 
@@ -104,7 +105,7 @@ class VolumeProvider(ps.RunPodProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         try:
             vol = ps.make_client().get_network_volume(id_)
-        except rp.NotFound:
+        except NotFound:
             return ReadResult(None, {})  # gone: dropped from state, the next `pulumi up` recreates it
         return ReadResult(id_, {**ps.without_provider(props), **_outputs(vol)})
 
@@ -122,9 +123,9 @@ class VolumeProvider(ps.RunPodProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         try:
             ps.make_client().delete_network_volume(id_)
-        except rp.NotFound:
+        except NotFound:
             return
-        except rp.VolumeInUse as exc:
+        except VolumeInUse as exc:
             raise VolumeStillInUse(
                 f"Network volume {id_} is still attached to a pod, so RunPod refuses to delete it "
                 f"({exc.message}). Terminate every pod that mounts it (one created outside this stack "

@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_INTERRUPTED
     except Exception as e:
-        from infra.runpod_client import RunPodError
+        from backends.runpod.errors import RunPodError
 
         if isinstance(e, RunPodError):
             if getattr(args, "debug", False):

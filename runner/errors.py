@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from infra.runpod_models import Pod
+    from backends.runpod.models import Pod
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -206,28 +206,38 @@ def _bid_hint(detail: str) -> str:
 
 def from_runpod_error(exc: Exception, *, pod_id: str | None = None) -> RunnerError:
     """Translate a RunPod client exception into a RunnerError with a message that says what to do."""
-    from infra import runpod_client as rp  # local import: errors.py stays importable without infra
+    from backends.runpod.errors import (
+        AuthError,
+        BidTooLow,
+        GraphQLGone,
+        InvalidAction,
+        NoCapacity,
+        NotFound,
+        RateLimited,
+        SpotUnavailable,
+        TransientError,
+    )
 
     what = f"pod {pod_id}" if pod_id else "the resource"
     detail = getattr(exc, "message", None) or str(exc)
-    if isinstance(exc, rp.AuthError):
+    if isinstance(exc, AuthError):
         return ApiAuthError(
             "RunPod rejected the API key (" + detail + "). Check RUNPOD_API_KEY in .runpod.env: "
             "create a key with read/write access at https://www.runpod.io/console/user/settings."
         )
-    if isinstance(exc, rp.NotFound):
+    if isinstance(exc, NotFound):
         return PodGone(
             f"{what} no longer exists on RunPod; run `pulumi up` to recreate it "
             "(the network volume and its checkpoints are kept)."
         )
-    if isinstance(exc, rp.NoCapacity):
+    if isinstance(exc, NoCapacity):
         return PodNoCapacity(
             f"RunPod has no free GPU to start {what} ({detail}). Your data on the network volume is safe. "
             "Retry later, or move the pod to a free GPU by replacing it through the stack: "
             "`pulumi up --refresh --replace <pod_urn>` (`pulumi stack output pod_urn`; `runner train` "
             "does this itself during recovery)."
         )
-    if isinstance(exc, rp.GraphQLGone):
+    if isinstance(exc, GraphQLGone):
         return SpotUnavailableError(
             f"RunPod retired its GraphQL API ({detail}), the only API that could resume, rent or price spot "
             f"pods, so {what} cannot be resumed as a spot pod and no new spot pod can be rented. Everything else "
@@ -236,22 +246,22 @@ def from_runpod_error(exc: Exception, *, pod_id: str | None = None) -> RunnerErr
             "GPU-hour>`, then `pulumi up` (an in-place update); the next `runner train` replaces the stopped spot "
             "pod with an on-demand one through the stack, keeping the network volume and its checkpoints."
         )
-    if isinstance(exc, rp.SpotUnavailable):
+    if isinstance(exc, SpotUnavailable):
         return SpotUnavailableError(
             f"RunPod rejected the spot (interruptible) operation ({detail}); spot pods may have been withdrawn. "
             "Allow on-demand pods: `pulumi config set spotFallback on-demand` and "
             "`pulumi config set maxOnDemandPricePerGpu <USD per GPU-hour>`, then `pulumi up --refresh`."
         )
-    if isinstance(exc, rp.BidTooLow):
+    if isinstance(exc, BidTooLow):
         return PodError(
             f"RunPod refused the spot bid for {what}: {detail} Raise the stack's bid, then refresh the outputs "
             f"and retry: `pulumi config set bidPerGpu {_bid_hint(detail)}` and `pulumi up` (an update in place: "
             "the pod and the volume stay)."
         )
-    if isinstance(exc, rp.RateLimited):
+    if isinstance(exc, RateLimited):
         return ApiError(f"RunPod is rate-limiting requests ({detail}); wait a minute and retry.")
-    if isinstance(exc, rp.TransientError):
+    if isinstance(exc, TransientError):
         return ApiError(f"the RunPod API is not answering properly ({detail}); retry in a minute.")
-    if isinstance(exc, rp.InvalidAction):
+    if isinstance(exc, InvalidAction):
         return ApiError(f"RunPod refused the action on {what}: {detail}. `python -m runner status` shows its state.")
     return ApiError(f"RunPod API error: {detail}")

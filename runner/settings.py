@@ -182,7 +182,7 @@ class Settings:
 
     def client(self, **kw):
         """A RunPodClient for these settings (raises SettingsError when the key is missing)."""
-        from infra.runpod_client import RunPodClient
+        from backends.runpod.client import RunPodClient
 
         if self.rest_url:
             kw.setdefault("rest_url", self.rest_url)

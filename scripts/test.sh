@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up everything the test suite needs on a fresh Debian/Ubuntu machine, formats and lints the code, type-checks runner/ and infra/, then runs it.
+# Sets up everything the test suite needs on a fresh Debian/Ubuntu machine, formats and lints the code, type-checks backends/, runner/ and infra/, then runs it.
 # Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,5 +11,5 @@ ensure_venv test
 ensure_sdk1_wheel   # RunPod's SDK 1.x, for tests/conformance/test_runpod_sdk1.py (cannot sit beside 2.x)
 .venv/bin/ruff format --check --quiet .   # the format ([tool.ruff] in pyproject.toml)
 .venv/bin/ruff check --quiet .            # the lint
-.venv/bin/python -m mypy   # the type check of runner/ and infra/ ([tool.mypy] in pyproject.toml)
+.venv/bin/python -m mypy   # the type check of backends/, runner/ and infra/ ([tool.mypy] in pyproject.toml)
 exec .venv/bin/python -m pytest "$@"

@@ -14,7 +14,8 @@ import sys
 from datetime import datetime, timezone
 from typing import Any, cast
 
-from infra.runpod_client import Pod, RunPodError
+from backends.runpod.errors import RunPodError
+from backends.runpod.models import Pod
 from remote.podside.contract import IdleKey, VolumePaths
 from runner.companions.status_report import (  # noqa: F401
     IdleReport,

@@ -55,7 +55,7 @@ from runner.remote.rsync import (
 from runner.settings import Settings
 
 if TYPE_CHECKING:
-    from infra.runpod_client import Pod
+    from backends.runpod.models import Pod
     from runner.remote.ssh import SshConnection
 
 _SAFE_REMOTE = re.compile(r"^[A-Za-z0-9/._+-]+$")
@@ -197,7 +197,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # Before anything else is imported: rsync on the pin of the pod's last start, checked against the API below.
     flags = RsyncFlags(dry_run=dry_run, delete=delete, progress=progress, version=version)
     spec = speculate(settings, outputs.pod_id, outputs.ssh_user, sync.source, sync.dest, flags, program=REMOTE_RSYNC)
-    from infra.runpod_client import RunPodError
+    from backends.runpod.errors import RunPodError
     from runner.pod.state import STOPPED_STATES, PodState, classify
 
     # Read the pod once, before starting it: if the start itself is interrupted, we still know we must
@@ -271,7 +271,7 @@ def _pinned_target(settings: Settings, outputs: StackOutputs, pod: Pod | None, r
 
 def _connect(settings: Settings, outputs: StackOutputs, endpoint: Endpoint, started_at: str | None) -> SshConnection:
     """A paramiko session whose host key check pins, re-pins after a restart, or refuses (runner/remote/hostkeys.py)."""
-    from infra.runpod_client import SshEndpoint
+    from backends.runpod.models import SshEndpoint
     from runner.pod.link import connect_endpoint  # paramiko: only on the paths that need a session
 
     return connect_endpoint(

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from infra.polling import Backoff
+from backends.polling import Backoff
 from remote.podside.contract import VolumePaths
 from runner import timeouts
 from runner.errors import RETRYABLE_SSH as RETRYABLE

@@ -105,7 +105,7 @@ def run_one(fn: CheckFunction, ctx: Context) -> list[Check]:
     except RunnerError as e:
         return [fail(name, e.message, "fix the cause above, then run `python -m runner doctor` again")]
     except Exception as e:  # noqa: BLE001 - a doctor reports, it does not crash on one check
-        from infra.runpod_client import RunPodError
+        from backends.runpod.errors import RunPodError
         from runner.errors import from_runpod_error
 
         if ctx.debug:

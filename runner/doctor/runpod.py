@@ -83,7 +83,7 @@ def client(ctx: Context):
 
 @named("RunPod API key")
 def api_key(ctx: Context) -> Check:
-    from infra.runpod_client import AuthError, RunPodError
+    from backends.runpod.errors import AuthError, RunPodError
 
     name = "RunPod API key"
     try:
@@ -117,7 +117,7 @@ def api_key(ctx: Context) -> Check:
 @named("GPU type")
 def gpu_market(ctx: Context) -> list[Check]:
     """The GPU type, on-demand stock and price (v2 catalog), the spot API, spot stock and bid (GraphQL)."""
-    from infra.runpod_client import GraphQLGone, NotFound, RunPodError, SpotUnavailable
+    from backends.runpod.errors import GraphQLGone, NotFound, RunPodError, SpotUnavailable
 
     c = client(ctx)
     p = plan(ctx)
@@ -209,7 +209,7 @@ def _spot_gone(p: Plan, why: str) -> Check:
 
 @named("network volume")
 def volume(ctx: Context) -> Check:
-    from infra.runpod_client import NotFound
+    from backends.runpod.errors import NotFound
 
     name = "network volume"
     c = client(ctx)
@@ -273,7 +273,7 @@ def raw_pod(ctx: Context, c, pod_id: str) -> dict | None:
     Pod model. None when it cannot be read."""
     from urllib.parse import quote
 
-    from infra.runpod_client import RunPodError
+    from backends.runpod.errors import RunPodError
 
     def read() -> dict | None:
         try:

@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _sigterm)
     except ValueError:
         pass  # not the main thread (in-process tests)
-    from infra.runpod_client import RunPodClient, RunPodError
+    from backends.runpod.client import RunPodClient
+    from backends.runpod.errors import RunPodError
     from runner.livecheck import lifecycle, reads, self_stop
     from runner.livecheck.findings import Report
 

@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from infra.runpod_client import TERMINATED, NotFound, RunPodClient, RunPodError
+from backends.runpod.client import RunPodClient
+from backends.runpod.errors import NotFound, RunPodError
+from backends.runpod.models import TERMINATED
 from runner.paths import write_private
 
 GONE_WAIT_S = 120.0

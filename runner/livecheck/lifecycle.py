@@ -12,7 +12,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from infra.runpod_client import EXITED, RUNNING, BidTooLow, PodSpec, RunPodClient, RunPodError
+from backends.runpod.client import RunPodClient
+from backends.runpod.errors import BidTooLow, RunPodError
+from backends.runpod.models import EXITED, RUNNING, PodSpec
 from runner.livecheck import self_stop
 from runner.livecheck.created import Created
 from runner.livecheck.findings import Report, Verdict
@@ -149,7 +151,7 @@ def _bid_too_low(client, spec: PodSpec, choice: Choice, created: Created, report
             1,
             Verdict.REFUTED,
             f"refused, but not recognised as a low bid: {e.message!r} "
-            "(fix BidTooLow's match in infra/runpod_errors.py)",
+            "(fix BidTooLow's match in backends/runpod/errors.py)",
         )
         return
     created.add(pod.id)

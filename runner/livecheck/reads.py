@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from infra.runpod_client import AuthError, GraphQLGone, RunPodClient, RunPodError, SpotUnavailable
+from backends.runpod.client import RunPodClient
+from backends.runpod.errors import AuthError, GraphQLGone, RunPodError, SpotUnavailable
 from runner.livecheck.findings import Report, Verdict
 
 CANDIDATES = 6  # cheapest GPU types asked for stock, at most
@@ -80,7 +81,7 @@ def cheapest_gpu(client: RunPodClient, report: Report) -> Choice | None:
             9,
             Verdict.REFUTED,
             f"no entry has a numeric price.secure; the fields are {', '.join(fields)} "
-            "(fix _catalog_price_from_v2 in infra/runpod_models.py)",
+            "(fix _catalog_price_from_v2 in backends/runpod/models.py)",
         )
     for gpu_type, per_gpu in sorted(priced.items(), key=lambda kv: kv[1])[:CANDIDATES]:
         query = urlencode({"include": "AVAILABILITY", "product": "POD", "count": 1, "cloud": "SECURE"})
@@ -145,7 +146,7 @@ def _per_gpu(client: RunPodClient, report: Report, choice: Choice, one: float) -
             3,
             Verdict.REFUTED,
             f"minimumBidPrice ${one:.3f} for 1 GPU, ${two:.3f} for 2: per pod "
-            "(divide by gpuCount in infra/runpod_graphql.py spot_price)",
+            "(divide by gpuCount in backends/runpod/graphql.py spot_price)",
         )
     else:
         report.find(3, Verdict.NOT_CHECKED, f"minimumBidPrice ${one:.3f} for 1 GPU, ${two:.3f} for 2: inconclusive")

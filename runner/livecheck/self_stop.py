@@ -15,7 +15,8 @@ import base64
 import time
 from collections.abc import Callable
 
-from infra.runpod_client import EXITED, RUNNING, TERMINATED, RunPodClient
+from backends.runpod.client import RunPodClient
+from backends.runpod.models import EXITED, RUNNING, TERMINATED
 from runner.livecheck.findings import Report, Verdict
 
 DEFAULT_AFTER_S = 60.0

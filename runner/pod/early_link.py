@@ -18,7 +18,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from infra.runpod_client import RUNNING, Pod, RunPodClient
+from backends.runpod.client import RunPodClient
+from backends.runpod.models import RUNNING, Pod
 from runner.pod.link import connect_endpoint
 from runner.pod.stack import StackOutputs, read_outputs_for
 from runner.pod.state import with_user

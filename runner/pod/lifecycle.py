@@ -10,20 +10,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from infra.polling import Backoff
-from infra.runpod_client import (
-    ERROR,
-    EXITED,
-    RUNNING,
-    TERMINATED,
-    InvalidAction,
-    NotFound,
-    Pod,
-    RunPodClient,
-    RunPodError,
-    SshEndpoint,
-)
-from infra.ssh_probe import probe_ssh
+from backends.polling import Backoff
+from backends.runpod.client import RunPodClient
+from backends.runpod.errors import InvalidAction, NotFound, RunPodError
+from backends.runpod.models import ERROR, EXITED, RUNNING, TERMINATED, Pod, SshEndpoint
+from backends.ssh_probe import probe_ssh
 from runner.errors import PodGone, PodStartTimeout, StackError, from_runpod_error
 from runner.pod.stack import StackOutputs
 from runner.pod.state import PodState, classify, with_user

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.runpod_client import Pod, RunPodClient, RunPodError, SshEndpoint
+from backends.runpod.client import RunPodClient
+from backends.runpod.errors import RunPodError
+from backends.runpod.models import Pod, SshEndpoint
 from runner.errors import (
     ApiError,
     PodError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from infra.runpod_client import ERROR, EXITED, RUNNING, TERMINATED, Pod, SshEndpoint
+from backends.runpod.models import ERROR, EXITED, RUNNING, TERMINATED, Pod, SshEndpoint
 from runner.types import StrEnum
 
 

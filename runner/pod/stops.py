@@ -26,7 +26,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from infra.runpod_client import EXITED, Pod
+from backends.runpod.models import EXITED, Pod
 from runner.paths import StatePaths, write_private
 
 RUNNER = "runner"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from infra.polling import Backoff
-from infra.ssh_probe import probe_ssh
+from backends.polling import Backoff
+from backends.ssh_probe import probe_ssh
 from runner.errors import SshNotReady
 from runner.types import Say
 

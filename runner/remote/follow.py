@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from infra.polling import Backoff
+from backends.polling import Backoff
 from runner.errors import RETRYABLE_SSH, SshDisconnected
 from runner.remote.shell import Shell
 

@@ -29,7 +29,7 @@ from runner.remote.rsync import NO_DEST, NO_RSYNC, RsyncRun
 from runner.settings import Settings
 
 if TYPE_CHECKING:
-    from infra.runpod_client import Pod
+    from backends.runpod.models import Pod
 
 PARTIAL_DIR = ".rsync-partial"
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from infra.polling import Backoff
+from backends.polling import Backoff
 from runner import timeouts
 from runner.errors import RETRYABLE_SSH
 from runner.remote.follow import POD_HINT, follow_with_reconnect

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from infra.polling import Backoff
+from backends.polling import Backoff
 from remote.podside import contract as pc
 from remote.podside.bundle import launched_digest, launcher_script, short_launcher_script
 from remote.podside.contract import Inputs, LaunchStatus, ResultKey, StateKey, VolumePaths

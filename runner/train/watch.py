@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from infra.polling import Backoff, poll_until
+from backends.polling import Backoff, poll_until
 from runner.pod.state import PodState
 
 Observation = tuple[PodState, object]

@@ -74,7 +74,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-# Requests whose User-Agent starts with this come from the project's own client (infra/runpod_client.py):
+# Requests whose User-Agent starts with this come from the project's own client (backends/runpod/client.py):
 # they are held to the strict request schemas, with no allowance for other clients' extra fields.
 OUR_USER_AGENT = "runpod-trainer/"
 
@@ -165,7 +165,7 @@ class FakeRunPod:
 
     def client(self, **kw):
         """A RunPodClient pointed at this fake, with near-instant retry sleeps."""
-        from infra.runpod_client import RunPodClient
+        from backends.runpod.client import RunPodClient
 
         kw.setdefault("timeout", 5.0)
         kw.setdefault("sleep", _fast_sleep)

@@ -22,7 +22,8 @@ from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime import proto, rpc
 from pulumi.runtime.proto import provider_pb2_grpc
 
-from infra import runpod_client as rp
+from backends.runpod.client import GRAPHQL_URL_ENV, REST_URL_ENV
+from backends.runpod.models import EXITED, RUNNING
 from infra.pod_resource import PodProvider
 from infra.volume_resource import VolumeProvider
 from tests.infra.test_infra_config import PUB
@@ -130,9 +131,7 @@ POD_URN = urn("SpotPod", "pod")
 @pytest.fixture
 def server(fake_runpod):
     env = fake_runpod.env()
-    srv = DynamicProviderServer(
-        server_env({rp.REST_URL_ENV: env[rp.REST_URL_ENV], rp.GRAPHQL_URL_ENV: env[rp.GRAPHQL_URL_ENV]})
-    )
+    srv = DynamicProviderServer(server_env({REST_URL_ENV: env[REST_URL_ENV], GRAPHQL_URL_ENV: env[GRAPHQL_URL_ENV]}))
     yield srv
     stderr = srv.close()
     assert fake_runpod.api_key not in stderr
@@ -182,7 +181,7 @@ def test_full_lifecycle_through_the_provider_server(server, fake_runpod, sshd):
     assert failures == [] and pod_in["gpu_count"] == 1.0
     pod_id, pod_out = server.create(POD_URN, pod_in)
     fake_pod = fake_runpod.pods[pod_id]
-    assert fake_pod.status == rp.RUNNING and fake_pod.interruptible and fake_pod.gpu_count == 1
+    assert fake_pod.status == RUNNING and fake_pod.interruptible and fake_pod.gpu_count == 1
     assert pod_out["market"] == "spot" and pod_out["ssh_host"] == sshd.host
     assert int(pod_out["ssh_port"]) in sshd.ports and pod_out["__provider"] == pod_blob
 
@@ -202,7 +201,7 @@ def test_full_lifecycle_through_the_provider_server(server, fake_runpod, sshd):
     # --- refresh: preempted, then gone
     fake_runpod.preempt(pod_id)
     rid, seen = server.read(POD_URN, pod_id, upd, pod_in)
-    assert rid == pod_id and seen["status"] == rp.EXITED and seen["preempted"] is True
+    assert rid == pod_id and seen["status"] == EXITED and seen["preempted"] is True
     assert seen.get("ssh_host") is None
     fake_runpod.preempt(pod_id, terminate=True)
     rid, _ = server.read(POD_URN, pod_id, seen, pod_in)

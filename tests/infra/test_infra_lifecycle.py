@@ -8,13 +8,15 @@ from __future__ import annotations
 import pytest
 from pulumi.runtime import rpc
 
+from backends.runpod.client import API_KEY_ENV
+from backends.runpod.errors import BidTooLow, NoCapacity, NotFound, RunPodError, SpotUnavailable, TransientError
+from backends.runpod.models import EXITED, PROVISIONING, RUNNING, STARTING, CatalogPrice, Pod, PodSpec, SshEndpoint
 from infra import pod_lifecycle as life
 from infra import provider_support as ps
-from infra import runpod_client as rp
 from infra.pod_resource import PodProvider
 from infra.volume_resource import VolumeProvider
 
-SPEC = rp.PodSpec(
+SPEC = PodSpec(
     name="p",
     image="img",
     gpu_type="NVIDIA GeForce RTX 4090",
@@ -25,8 +27,8 @@ SPEC = rp.PodSpec(
 )
 
 
-def _pod(status=rp.PROVISIONING, *, ssh=None, last=None, pod_id="pod1", interruptible=True):
-    return rp.Pod(
+def _pod(status=PROVISIONING, *, ssh=None, last=None, pod_id="pod1", interruptible=True):
+    return Pod(
         id=pod_id,
         name="p",
         status=status,
@@ -76,20 +78,20 @@ class ScriptedClient:
     def get_pod(self, pod_id, *, with_history=False):
         self.calls.append("get_pod")
         if pod_id in self.terminated:
-            raise rp.NotFound("gone")
+            raise NotFound("gone")
         pod = self.statuses[0] if len(self.statuses) == 1 else self.statuses.pop(0)
         return self._answer(pod)
 
     def find_pod(self, pod_id, *, with_history=False):
         try:
             return self.get_pod(pod_id, with_history=with_history)
-        except rp.NotFound:
+        except NotFound:
             return None
 
     def terminate_pod(self, pod_id):
         self.calls.append("terminate_pod")
         if pod_id in self.terminated:
-            raise rp.NotFound("pod not found to terminate")
+            raise NotFound("pod not found to terminate")
         self.terminated.add(pod_id)
 
 
@@ -106,7 +108,7 @@ class FakeTime:
 
 
 def _listed(per_gpu, stock="HIGH", count=1):
-    return rp.CatalogPrice("NVIDIA GeForce RTX 4090", "SECURE", per_gpu, count, stock)
+    return CatalogPrice("NVIDIA GeForce RTX 4090", "SECURE", per_gpu, count, stock)
 
 
 def _obtain(client, fallback="fail", cap=None):
@@ -123,8 +125,8 @@ def test_spot_is_tried_first():
 @pytest.mark.parametrize(
     "error",
     [
-        rp.NoCapacity("There are no longer any instances available"),
-        rp.SpotUnavailable("Cannot query field podRentInterruptable"),
+        NoCapacity("There are no longer any instances available"),
+        SpotUnavailable("Cannot query field podRentInterruptable"),
     ],
 )
 def test_without_fallback_no_spot_fails_clearly_and_creates_nothing(error):
@@ -135,7 +137,7 @@ def test_without_fallback_no_spot_fails_clearly_and_creates_nothing(error):
     assert client.calls == ["create_spot_pod"]
 
 
-@pytest.mark.parametrize("error", [rp.NoCapacity("no longer any instances"), rp.SpotUnavailable("gone")])
+@pytest.mark.parametrize("error", [NoCapacity("no longer any instances"), SpotUnavailable("gone")])
 def test_fallback_creates_on_demand_under_the_cap(error):
     client = ScriptedClient(spot=error, on_demand=_pod(interruptible=False), price=_listed(0.69))
     pod, market = _obtain(client, "on-demand", 0.70)
@@ -147,27 +149,27 @@ def test_fallback_creates_on_demand_under_the_cap(error):
     "price",
     [
         _listed(0.71),
-        rp.RunPodError("RunPod's GPU catalog gave no usable `price.secure` for NVIDIA GeForce RTX 4090 (absent)"),
-        rp.TransientError("failed after 5 attempts: HTTP 502"),
+        RunPodError("RunPod's GPU catalog gave no usable `price.secure` for NVIDIA GeForce RTX 4090 (absent)"),
+        TransientError("failed after 5 attempts: HTTP 502"),
     ],
 )
 def test_fallback_refuses_above_the_cap_or_when_the_price_is_unknown(price):
-    client = ScriptedClient(spot=rp.NoCapacity("no longer any instances"), price=price)
+    client = ScriptedClient(spot=NoCapacity("no longer any instances"), price=price)
     with pytest.raises(life.PodCreateError) as err:
         _obtain(client, "on-demand", 0.70)
     assert "Nothing was created" in str(err.value) and "maxOnDemandPricePerGpu" in str(err.value)
-    shown = "$0.71/GPU-h (price.secure" if isinstance(price, rp.CatalogPrice) else price.message
+    shown = "$0.71/GPU-h (price.secure" if isinstance(price, CatalogPrice) else price.message
     assert shown in str(err.value)  # the price, or why it is unknown (the field by name)
     assert "create_on_demand_pod" not in client.calls
 
 
 def test_fallback_compares_the_price_per_gpu_and_shows_the_pod_rate():
-    spec = rp.PodSpec(**{**SPEC.__dict__, "gpu_count": 2})
-    client = ScriptedClient(spot=rp.NoCapacity("x"), price=_listed(0.69, count=2))
+    spec = PodSpec(**{**SPEC.__dict__, "gpu_count": 2})
+    client = ScriptedClient(spot=NoCapacity("x"), price=_listed(0.69, count=2))
     with pytest.raises(life.PodCreateError) as err:
         life.obtain_pod(client, spec, bid_per_gpu=0.5, spot_fallback="on-demand", max_on_demand_price_per_gpu=0.6)
     assert "$0.69/GPU-h ($1.38/h for 2 GPUs)" in str(err.value)
-    client = ScriptedClient(spot=rp.NoCapacity("x"), price=_listed(0.69, count=2), on_demand=_pod(interruptible=False))
+    client = ScriptedClient(spot=NoCapacity("x"), price=_listed(0.69, count=2), on_demand=_pod(interruptible=False))
     assert life.obtain_pod(client, spec, bid_per_gpu=0.5, spot_fallback="on-demand", max_on_demand_price_per_gpu=0.7)[
         1
     ] == ("on-demand")
@@ -175,29 +177,29 @@ def test_fallback_compares_the_price_per_gpu_and_shows_the_pod_rate():
 
 def test_no_on_demand_capacity_either():
     client = ScriptedClient(
-        spot=rp.NoCapacity("x"),
+        spot=NoCapacity("x"),
         price=_listed(0.5),
-        on_demand=rp.NoCapacity("There are no longer any instances available"),
+        on_demand=NoCapacity("There are no longer any instances available"),
     )
     with pytest.raises(life.PodCreateError, match="Neither spot nor on-demand capacity"):
         _obtain(client, "on-demand", 0.70)
 
 
 def test_bid_too_low_asks_for_a_higher_bid_and_never_falls_back():
-    client = ScriptedClient(spot=rp.BidTooLow("bid below minimum bid price"), on_demand=_pod())
+    client = ScriptedClient(spot=BidTooLow("bid below minimum bid price"), on_demand=_pod())
     with pytest.raises(life.PodCreateError, match="pulumi config set bidPerGpu"):
         _obtain(client, "on-demand", 0.70)
     assert client.calls == ["create_spot_pod"]
 
 
 # ---------------------------------------------------------------- waiting for the pod
-SSH = rp.SshEndpoint("127.0.0.1", 2222)
+SSH = SshEndpoint("127.0.0.1", 2222)
 
 
 def test_wait_needs_running_endpoint_and_banner():
     t = FakeTime()
     client = ScriptedClient(
-        statuses=[_pod(), _pod(rp.STARTING), _pod(rp.RUNNING), _pod(rp.RUNNING, ssh=SSH), _pod(rp.RUNNING, ssh=SSH)]
+        statuses=[_pod(), _pod(STARTING), _pod(RUNNING), _pod(RUNNING, ssh=SSH), _pod(RUNNING, ssh=SSH)]
     )
     banners = iter([None, "SSH-2.0-OpenSSH_9.6"])
     probed = []
@@ -212,7 +214,7 @@ def test_wait_needs_running_endpoint_and_banner():
 
 def test_wait_gives_up_at_its_own_deadline():
     t = FakeTime()
-    client = ScriptedClient(statuses=[_pod(rp.RUNNING, ssh=SSH)])
+    client = ScriptedClient(statuses=[_pod(RUNNING, ssh=SSH)])
     with pytest.raises(life.PodNotReachable) as err:
         life.wait_until_reachable(
             client, "pod1", timeout_s=30, probe=lambda h, p, timeout: None, sleep=t.sleep, clock=t.clock
@@ -222,13 +224,13 @@ def test_wait_gives_up_at_its_own_deadline():
 
 
 def test_wait_reports_a_pod_lost_while_starting():
-    client = ScriptedClient(statuses=[_pod(rp.EXITED, last="Outbid: Wed Jul 29 2026")])
+    client = ScriptedClient(statuses=[_pod(EXITED, last="Outbid: Wed Jul 29 2026")])
     with pytest.raises(life.PodNotReachable, match="went EXITED while starting \\(Outbid"):
         life.wait_until_reachable(client, "pod1", timeout_s=30, probe=lambda *a, **k: None)
 
 
 def test_terminate_is_idempotent_and_waits_until_gone():
-    client = ScriptedClient(statuses=[_pod(rp.RUNNING)])
+    client = ScriptedClient(statuses=[_pod(RUNNING)])
     life.terminate_and_wait(client, "pod1")
     life.terminate_and_wait(client, "pod1")  # already gone: fine
     assert client.calls.count("terminate_pod") == 2
@@ -254,7 +256,7 @@ POD_PROPS = {
 }
 
 
-@pytest.mark.parametrize("failure", [rp.TransientError("502 Bad Gateway"), KeyboardInterrupt()])
+@pytest.mark.parametrize("failure", [TransientError("502 Bad Gateway"), KeyboardInterrupt()])
 def test_create_terminates_its_pod_when_the_wait_fails(monkeypatch, failure):
     client = ScriptedClient(spot=_pod(), statuses=[failure])
     monkeypatch.setattr(ps, "make_client", lambda: client)
@@ -357,7 +359,7 @@ def test_volume_diff_and_check():
 
 
 def test_missing_key_is_an_actionable_error(monkeypatch):
-    monkeypatch.delenv(rp.API_KEY_ENV, raising=False)
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
     ps.set_token(None)
     with pytest.raises(ps.MissingApiKey, match="pulumi config set --secret runpod:token"):
         ps.make_client()

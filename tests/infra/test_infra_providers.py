@@ -18,10 +18,11 @@ import pytest
 from pulumi.dynamic import Config, ConfigureRequest
 from pulumi.runtime import rpc
 
+from backends.runpod.client import API_KEY_ENV, GRAPHQL_URL_ENV, REST_URL_ENV
+from backends.runpod.models import EXITED, RUNNING, TERMINATED
 from infra import pod_lifecycle as life
 from infra import program
 from infra import provider_support as ps
-from infra import runpod_client as rp
 from infra.volume_resource import VolumeStillInUse
 from standins.ports import free_port
 from tests.infra.test_infra_config import PUB
@@ -91,9 +92,9 @@ class Deployment:
         # The engine's environment: URLs of the fake, NO key in the environment; the key only
         # arrives through configure() from the secret config `runpod:token`.
         env = fake.env()
-        monkeypatch.delenv(rp.API_KEY_ENV, raising=False)
-        monkeypatch.setenv(rp.REST_URL_ENV, env[rp.REST_URL_ENV])
-        monkeypatch.setenv(rp.GRAPHQL_URL_ENV, env[rp.GRAPHQL_URL_ENV])
+        monkeypatch.delenv(API_KEY_ENV, raising=False)
+        monkeypatch.setenv(REST_URL_ENV, env[REST_URL_ENV])
+        monkeypatch.setenv(GRAPHQL_URL_ENV, env[GRAPHQL_URL_ENV])
         ps.set_token(None)
         for provider in self.providers.values():
             provider.configure(
@@ -141,7 +142,7 @@ def reachable(fake_runpod, sshd):
 
 
 def live_pods(fake) -> list:
-    return [p for p in fake.pods.values() if p.status != rp.TERMINATED]
+    return [p for p in fake.pods.values() if p.status != TERMINATED]
 
 
 def assert_no_key(fake, *things: Any) -> None:
@@ -186,7 +187,7 @@ def test_volume_still_in_use_is_a_clear_error(deploy, fake_runpod):
     with pytest.raises(VolumeStillInUse) as err:
         d.volume.delete(vol_id, outs)
     assert "still attached" in str(err.value) and "pulumi destroy" in str(err.value)
-    assert vol_id in fake_runpod.volumes and fake_runpod.pods[stranger.id].status == rp.RUNNING
+    assert vol_id in fake_runpod.volumes and fake_runpod.pods[stranger.id].status == RUNNING
 
 
 # ---------------------------------------------------------------- pod: create
@@ -196,11 +197,11 @@ def test_spot_pod_create_waits_for_ssh_and_reports_the_endpoint(deploy, fake_run
     pod_id, outs = d.create_pod(vol_id)
 
     pod = fake_runpod.pods[pod_id]
-    assert pod.status == rp.RUNNING and pod.interruptible is True and pod.bid_per_gpu == 0.45
+    assert pod.status == RUNNING and pod.interruptible is True and pod.bid_per_gpu == 0.45
     assert pod.volume_id == vol_id and pod.data_center == "EU-RO-1" and pod.gpu_count == 1
     assert pod.env["PUBLIC_KEY"] == PUB
     assert pod.env["PYTHONPATH"] == "/workspace/childs_speech_recog_chall"
-    assert outs["pod_id"] == pod_id and outs["market"] == "spot" and outs["status"] == rp.RUNNING
+    assert outs["pod_id"] == pod_id and outs["market"] == "spot" and outs["status"] == RUNNING
     assert outs["ssh_host"] == reachable.host and int(outs["ssh_port"]) in reachable.ports
     assert outs["ssh_user"] == "root" and outs["preempted"] is False
     assert_no_key(fake_runpod, outs, d.blobs)
@@ -299,7 +300,7 @@ def test_create_that_times_out_terminates_its_pod(deploy, fake_runpod):
     text = str(err.value)
     assert "not reachable over SSH within 2s" in text and "was terminated" in text
     (pod,) = fake_runpod.pods.values()
-    assert pod.status == rp.TERMINATED  # nothing keeps billing
+    assert pod.status == TERMINATED  # nothing keeps billing
     assert live_pods(fake_runpod) == []
 
 
@@ -312,7 +313,7 @@ def test_refresh_reports_preemption_then_drops_a_vanished_pod(deploy, fake_runpo
     fake_runpod.preempt(pod_id)
     read = d.pod.read(pod_id, outs)
     assert read.id == pod_id
-    assert read.outs["status"] == rp.EXITED and read.outs["preempted"] is True
+    assert read.outs["status"] == EXITED and read.outs["preempted"] is True
     assert read.outs["last_status_change"].startswith("Outbid")
     assert read.outs["ssh_host"] is None and read.outs["ssh_port"] is None
     assert read.outs["market"] == "spot" and read.outs["image"] == outs["image"]
@@ -342,7 +343,7 @@ def test_destroy_terminates_and_tolerates_a_pod_already_gone(deploy, fake_runpod
     vol_id, vol_outs = d.create_volume()
     pod_id, outs = d.create_pod(vol_id)
     d.pod.delete(pod_id, outs)
-    assert fake_runpod.pods.get(pod_id) is None or fake_runpod.pods[pod_id].status == rp.TERMINATED
+    assert fake_runpod.pods.get(pod_id) is None or fake_runpod.pods[pod_id].status == TERMINATED
     d.pod.delete(pod_id, outs)  # already gone: fine
     d.volume.delete(vol_id, vol_outs)  # the volume is free now
     assert vol_id not in fake_runpod.volumes
@@ -394,12 +395,12 @@ def test_graphql_retired_with_fallback_creates_an_on_demand_pod_priced_by_the_v2
     fake_runpod.retire_graphql()
     pod_id, outs = d.create_pod(vol_id)
     assert outs["market"] == "on-demand" and fake_runpod.pods[pod_id].interruptible is False
-    assert outs["ssh_host"] == reachable.host and outs["status"] == rp.RUNNING
+    assert outs["ssh_host"] == reachable.host and outs["status"] == RUNNING
     assert [p.id for p in live_pods(fake_runpod)] == [pod_id]
     assert any(r.path.startswith("/v2/catalog/gpus/") for r in fake_runpod.requests)  # the price check
 
     read = d.pod.read(pod_id, outs)  # `pulumi refresh` without GraphQL
-    assert read.id == pod_id and read.outs["market"] == "on-demand" and read.outs["status"] == rp.RUNNING
+    assert read.id == pod_id and read.outs["market"] == "on-demand" and read.outs["status"] == RUNNING
     d.pod.delete(pod_id, outs)  # `pulumi destroy` too
     assert live_pods(fake_runpod) == []
 

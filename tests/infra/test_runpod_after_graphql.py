@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from infra.runpod_client import GraphQLGone, NotFound, PodSpec, RunPodClient, RunPodError, SpotUnavailable
+from backends.runpod.client import RunPodClient
+from backends.runpod.errors import GraphQLGone, NotFound, RunPodError, SpotUnavailable
+from backends.runpod.models import PodSpec
 
 GPU = "NVIDIA GeForce RTX 4090"
 

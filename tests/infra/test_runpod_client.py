@@ -12,23 +12,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from infra import runpod_client as rc
-from infra import runpod_models
-from infra.runpod_client import (
+from backends.runpod import models as runpod_models
+from backends.runpod.client import RunPodClient
+from backends.runpod.errors import (
     AuthError,
     BidTooLow,
     InvalidAction,
-    NetworkVolume,
     NoCapacity,
     NotFound,
-    PodSpec,
     RateLimited,
-    RunPodClient,
     RunPodError,
     SpotUnavailable,
     TransientError,
     VolumeInUse,
+    _classify,
 )
+from backends.runpod.models import NetworkVolume, PodSpec, SshEndpoint, _pod_from_v2
 
 GPU = "NVIDIA GeForce RTX 4090"
 
@@ -78,7 +77,7 @@ def client_frames(ei) -> str:
     """The traceback below the test function (which holds the key itself), with every frame's locals."""
     te = traceback.TracebackException(ei.type, ei.value, ei.tb.tb_next, capture_locals=True)
     text = "".join(te.format())
-    assert "runpod_client.py" in text
+    assert "backends/runpod/client.py" in text
     return text
 
 
@@ -160,7 +159,7 @@ def test_spot_pod_lifecycle(fake_runpod, client, volume):
     assert fp.env == {"PUBLIC_KEY": "ssh-ed25519 AAAAC3Nza me@host"} and fp.ports == ["22/tcp"]
 
     running = fake_runpod.wait_for(lambda: (p := client.get_pod(pod.id)).is_running and p)
-    assert running.ssh == rc.SshEndpoint("127.0.0.1", 2201, "root")
+    assert running.ssh == SshEndpoint("127.0.0.1", 2201, "root")
     assert running.cost_per_hr == pytest.approx(0.3)
 
     stopped = client.stop_pod(pod.id)
@@ -487,10 +486,10 @@ def test_ssh_endpoint_from_direct_then_runtime_ports_only_when_running():
         {"private": 8888, "public": 1, "type": "http", "ip": "9.9.9.9"},
         {"private": 22, "public": 5000, "type": "tcp", "ip": "5.6.7.8"},
     ]
-    assert rc._pod_from_v2(_v2(direct=direct, runtime_ports=ports)).ssh == rc.SshEndpoint("1.2.3.4", 4000)
-    assert rc._pod_from_v2(_v2(runtime_ports=ports)).ssh == rc.SshEndpoint("5.6.7.8", 5000)
-    assert rc._pod_from_v2(_v2(status="EXITED", direct=direct, runtime_ports=ports)).ssh is None
-    p = rc._pod_from_v2(_v2())
+    assert _pod_from_v2(_v2(direct=direct, runtime_ports=ports)).ssh == SshEndpoint("1.2.3.4", 4000)
+    assert _pod_from_v2(_v2(runtime_ports=ports)).ssh == SshEndpoint("5.6.7.8", 5000)
+    assert _pod_from_v2(_v2(status="EXITED", direct=direct, runtime_ports=ports)).ssh is None
+    p = _pod_from_v2(_v2())
     assert (p.ssh, p.gpu_count, p.volume_id, p.data_center) == (None, 2, "v1", "EU-RO-1")
 
 
@@ -522,7 +521,7 @@ def test_ssh_endpoint_from_direct_then_runtime_ports_only_when_running():
     ],
 )
 def test_message_classification(message, cls):
-    assert rc._classify(message) is cls
+    assert _classify(message) is cls
 
 
 @pytest.mark.parametrize(
@@ -534,8 +533,8 @@ def test_message_classification(message, cls):
     ],
 )
 def test_schema_errors_on_spot_operations_are_spot_unavailable(message):
-    assert rc._classify(message, spot_op=True) is SpotUnavailable
-    assert rc._classify(message, spot_op=False) is RunPodError
+    assert _classify(message, spot_op=True) is SpotUnavailable
+    assert _classify(message, spot_op=False) is RunPodError
 
 
 # ---------------------------------------------------------------- odd server answers (stub server)

@@ -211,7 +211,7 @@ def test_debug_shows_the_traceback_and_keeps_the_exit_code(project, recorder, ca
     assert err.rstrip().endswith("error: boom (key ***)") and KEY not in err
     recorder.result = PodGone("gone")
     assert cli.main(["status", "--debug"]) == 4
-    from infra.runpod_client import AuthError
+    from backends.runpod.errors import AuthError
 
     recorder.result = AuthError("401 unauthorized")
     assert cli.main(["--debug", "status"]) == 5
@@ -225,7 +225,7 @@ def test_keyboard_interrupt_exits_130(project, recorder, capsys):
 
 
 def test_raw_runpod_errors_become_exit_5(project, recorder, capsys):
-    from infra.runpod_client import AuthError
+    from backends.runpod.errors import AuthError
 
     recorder.result = AuthError("Unauthorized", status=401)
     assert cli.main(["status"]) == 5

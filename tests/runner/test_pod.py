@@ -8,8 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from infra.runpod_client import Pod, RunPodClient, SshEndpoint
-from infra.ssh_probe import probe_ssh
+from backends.runpod.client import RunPodClient
+from backends.runpod.models import Pod, SshEndpoint
+from backends.ssh_probe import probe_ssh
 from runner.errors import (
     ApiAuthError,
     PodGone,

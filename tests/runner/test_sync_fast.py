@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 
 import runner.remote.pod_rsync as pod_rsync
-from infra.runpod_client import RunPodClient
+from backends.runpod.client import RunPodClient
 from runner import cli
 from runner.remote import controlmaster
 from runner.remote.rsync import RsyncRun
@@ -108,7 +108,7 @@ def test_the_command_imports_no_runpod_client_before_rsync_is_spawned():
     code = textwrap.dedent("""
         import sys
         import runner.cli, runner.companions.sync
-        heavy = [m for m in ("infra.runpod_client", "http.client", "runner.volume.sync", "paramiko", "runner.pod.link")
+        heavy = [m for m in ("backends.runpod.client", "http.client", "runner.volume.sync", "paramiko", "runner.pod.link")
                  if m in sys.modules]
         print(heavy)
     """)

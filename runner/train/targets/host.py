@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from infra.runpod_client import SshEndpoint
+from backends.runpod.models import SshEndpoint
 from runner import timeouts
 from runner.pod.link import connect_endpoint
 from runner.remote.banner import wait_for_ssh_banner

@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from infra.polling import Backoff, poll_until
-from infra.runpod_client import EXITED, TERMINATED
+from backends.polling import Backoff, poll_until
+from backends.runpod.models import EXITED, TERMINATED
 from runner.errors import ApiError, RunnerError, SpotUnavailableError, redact
 from runner.pod.lifecycle import RunningPod, stop_pod
 from runner.pod.link import PodLink, add_release_note, open_pod_link, release_after_failed_start

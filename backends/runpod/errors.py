@@ -1,7 +1,7 @@
 """The RunPod client's errors, and how a server's message is classified into one (with a hint).
 
 Every failure the client raises is a RunPodError; `str(err)` says the operation, the HTTP status,
-the request id and, where we know one, what to do. Re-exported by infra.runpod_client.
+the request id and, where we know one, what to do.
 """
 
 from __future__ import annotations

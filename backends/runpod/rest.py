@@ -1,6 +1,6 @@
 """RunPod's REST v2 calls: read/list pods, on-demand create, start/stop, terminate, network volumes.
 
-A mixin of RunPodClient (infra/runpod_client.py), which supplies the transport (`_rest`, with its
+A mixin of RunPodClient (backends/runpod/client.py), which supplies the transport (`_rest`, with its
 retries and ambiguous-failure handling) and the GraphQL calls (`_add_history` for get_pod's history).
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from infra.runpod_errors import InvalidAction, NotFound, RunPodError, VolumeInUse
-from infra.runpod_models import (
+from backends.runpod.errors import InvalidAction, NotFound, RunPodError, VolumeInUse
+from backends.runpod.models import (
     BOOTING_STATES,
     EXITED,
     CatalogPrice,

@@ -1,7 +1,7 @@
 """What the RunPod client returns and takes: pod states, typed results (Pod, NetworkVolume,
 SpotPrice), the PodSpec to create a pod from, their validation, and parsing REST v2 objects into them.
 
-No HTTP here. Re-exported by infra.runpod_client.
+No HTTP here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.runpod_errors import RunPodError
+from backends.runpod.errors import RunPodError
 
 # REST v2 observed pod states
 PROVISIONING = "PROVISIONING"

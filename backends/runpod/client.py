@@ -1,4 +1,4 @@
-"""The only code that speaks RunPod's HTTP APIs: RunPodClient, and every name its callers use.
+"""RunPodClient: configuration, key hygiene, and the transport with retries under every RunPod call.
 
 Which API for what (the README's "How this project talks to RunPod" says why):
 - REST v2 (``$RUNPOD_REST_URL/v2/...``): read/list pods (every cursor page), on-demand create,
@@ -13,12 +13,8 @@ Transport is stdlib ``http.client``, one connection per call; the client object 
 values, so it can be created anywhere (a Pulumi dynamic provider included) and pickled. The API key
 travels only in the Authorization header; it is never put in a URL, a message, a repr or a pickle.
 
-One job per module; import them all from here (``from infra import runpod_client as rp``):
-  runpod_client   RunPodClient: configuration, key hygiene, transport with retries (this module)
-  runpod_errors   RunPodError and its kinds; classifying a server message; the hints
-  runpod_models   pod states, Pod / NetworkVolume / SpotPrice / CatalogPrice / PodSpec, validation, REST v2 parsing
-  runpod_rest     the REST v2 calls (mixin RestCalls)
-  runpod_graphql  the GraphQL calls (mixin GraphQLCalls)
+The package's modules (backends/runpod/__init__.py says where each job is) are imported from where
+they are defined; this one holds only the client and its settings.
 """
 
 from __future__ import annotations
@@ -33,8 +29,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
-# Some names are imported only to be re-exported (see __all__; the tests also use _classify, _pod_from_v2).
-from infra.runpod_errors import (  # noqa: F401
+from backends.runpod.errors import (
     _HINT_AUTH,
     _HINT_BALANCE,
     _HINT_GRAPHQL_GONE,
@@ -42,36 +37,16 @@ from infra.runpod_errors import (  # noqa: F401
     _HINT_TRANSIENT,
     _HINTS,
     AuthError,
-    BidTooLow,
     GraphQLGone,
     InvalidAction,
-    NoCapacity,
     NotFound,
     RateLimited,
     RunPodError,
-    SpotUnavailable,
     TransientError,
-    VolumeInUse,
     _classify,
 )
-from infra.runpod_graphql import GraphQLCalls
-from infra.runpod_models import (  # noqa: F401
-    BOOTING_STATES,
-    ERROR,
-    EXITED,
-    PROVISIONING,
-    RUNNING,
-    STARTING,
-    TERMINATED,
-    CatalogPrice,
-    NetworkVolume,
-    Pod,
-    PodSpec,
-    SpotPrice,
-    SshEndpoint,
-    _pod_from_v2,
-)
-from infra.runpod_rest import RestCalls
+from backends.runpod.graphql import GraphQLCalls
+from backends.runpod.rest import RestCalls
 
 DEFAULT_REST_URL = "https://api.runpod.io"  # REST v2 paths are /v2/...
 DEFAULT_GRAPHQL_URL = "https://api.runpod.io/graphql"
@@ -445,38 +420,12 @@ def _reply_message(reply: _Reply) -> str:
     return text[:300]
 
 
-# The public names, as before the split into runpod_errors / runpod_models / runpod_rest / runpod_graphql
-# (`from infra.runpod_client import *` and `rp.<Name>` keep working for the runner, infra and the tests).
 __all__ = [
     "API_KEY_ENV",
-    "AuthError",
-    "BOOTING_STATES",
-    "BidTooLow",
     "DEFAULT_GRAPHQL_URL",
     "DEFAULT_REST_URL",
-    "ERROR",
-    "EXITED",
     "GRAPHQL_URL_ENV",
-    "GraphQLGone",
-    "InvalidAction",
-    "NetworkVolume",
-    "NoCapacity",
-    "NotFound",
-    "PROVISIONING",
-    "Pod",
-    "PodSpec",
     "REST_URL_ENV",
-    "RUNNING",
-    "RateLimited",
-    "RunPodClient",
-    "RunPodError",
-    "STARTING",
-    "SpotPrice",
-    "CatalogPrice",
-    "SpotUnavailable",
-    "SshEndpoint",
-    "TERMINATED",
-    "TransientError",
     "USER_AGENT",
-    "VolumeInUse",
+    "RunPodClient",
 ]

@@ -2,7 +2,7 @@
 resume (podBidResume), the minimum spot bid (gpuTypes.lowestPrice) and the pod history fields
 lastStatusChange/podType (`get_pod(with_history=True)`).
 
-A mixin of RunPodClient (infra/runpod_client.py), which supplies the transport (`_graphql`) and
+A mixin of RunPodClient (backends/runpod/client.py), which supplies the transport (`_graphql`) and
 the REST reads these calls use (get_pod, list_pods, find_pod).
 """
 
@@ -12,8 +12,8 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from infra.runpod_errors import _HINT_CAPACITY, GraphQLGone, NoCapacity, NotFound, RateLimited, SpotUnavailable
-from infra.runpod_models import (
+from backends.runpod.errors import _HINT_CAPACITY, GraphQLGone, NoCapacity, NotFound, RateLimited, SpotUnavailable
+from backends.runpod.models import (
     PROVISIONING,
     Pod,
     PodSpec,
