@@ -27,7 +27,6 @@ billed, until the user returns and stops it.
 from __future__ import annotations
 
 import random
-import shlex
 import shutil
 import threading
 import time
@@ -35,7 +34,7 @@ from dataclasses import dataclass, field
 
 from bench.pod import BenchError, BenchPod, find_bench, wait_for
 from bench.recovery import inject_preemption
-from bench.relaunch import SEED_REMOTE, pipe_seed_script
+from bench.relaunch import pipe_seed_script, seed_remote
 
 CONFIG = "configs/goodput.yaml"
 
@@ -179,14 +178,7 @@ def seed_way(pod: BenchPod, o: GoodputOptions, preempt_at: list[float]) -> tuple
     session = f"{pod.session}-seed"
     offset = pod.log_size()
     run = Run(started=time.time())
-    remote = SEED_REMOTE.format(
-        repo=shlex.quote(str(pod.repo_dir)),
-        output_dir="checkpoints/goodput",
-        session=session,
-        log=shlex.quote(str(pod.log_file)),
-        script="bench_train.py",
-        config=CONFIG,
-    )
+    remote = seed_remote(pod, session, "goodput", CONFIG)
     pending = list(preempt_at)
     start = run.started
     while True:

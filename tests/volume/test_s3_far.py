@@ -16,7 +16,7 @@ import runner.volume.listing as listing
 from runner import cli
 from standins.link import PROFILES, Link
 from tests.runner.test_sync import make_tree, tree
-from tests.volume.conftest import SMALL_PUT
+from tests.volume.conftest import SMALL_PUT, ctrl_c_on
 
 BIG = "audio_2/long_take.flac"
 
@@ -65,25 +65,8 @@ def test_interrupted_upload_under_far_leaves_no_partial_object(s3_env, far, capf
     s3, _ = far
     files = data_set(30)
     make_tree(s3_env.pod_env.data_dir, files)
-    interrupted = threading.Event()
-    fired = threading.Event()
-
-    def on_sigint(signum, frame):
-        interrupted.set()
-        raise KeyboardInterrupt
-
-    def ctrl_c_on_a_part(req) -> None:
-        if req.op == "UploadPart" and not fired.is_set():
-            fired.set()
-            os.kill(os.getpid(), signal.SIGINT)
-            assert interrupted.wait(10)
-
-    s3.on_request = ctrl_c_on_a_part
-    old = signal.signal(signal.SIGINT, on_sigint)
-    try:
+    with ctrl_c_on(s3, lambda req: req.op == "UploadPart"):
         assert cli.main(["sync"]) == 130
-    finally:
-        signal.signal(signal.SIGINT, old)
     assert "run it again to continue" in capfd.readouterr().err
     assert not (s3_env.pod_env.workspace / "data" / BIG).exists()
     assert [r.key for r in s3.ops("AbortMultipartUpload")] == [f"data/{BIG}"]
@@ -95,7 +78,6 @@ def test_interrupted_upload_under_far_leaves_no_partial_object(s3_env, far, capf
         if (s3_env.pod_env.workspace / "data" / k).exists()
     )  # what is there is whole
 
-    s3.on_request = None
     assert cli.main(["sync"]) == 0
     capfd.readouterr()
     assert tree(s3_env.pod_env.workspace / "data") == files
