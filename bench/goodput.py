@@ -33,8 +33,8 @@ import time
 from dataclasses import dataclass, field
 
 from bench.pod import BenchError, BenchPod, find_bench, wait_for
-from bench.recovery import inject_preemption
 from bench.relaunch import pipe_seed_script, seed_remote
+from standins import preemption
 
 CONFIG = "configs/goodput.yaml"
 
@@ -101,6 +101,22 @@ def _attempts(lines: list[str]) -> list[dict]:
 
 
 SETTLE_S = 2.0  # an attempt trains this long (real seconds) before the next preemption may come
+
+
+def inject_preemption(pod: BenchPod) -> float:
+    """RunPod's preemption in the order that leaves no race with a fast runner: the container dies
+    (SIGTERM to the supervisor, up to 5 s, SIGKILL to the rest), its SSH sessions with it, then the
+    API shows the pod outbid (tests/runner/recovery_harness.py preempt). With the API first, a runner
+    that noticed at once could resume the pod and relaunch while the old container was still being
+    killed, and the kill would hit the new attempt. Returns when it began."""
+    t0 = time.time()
+    state = pod.state() or {}
+    pids = [p for p in (state.get("supervisor_pid"), state.get("train_pid")) if isinstance(p, int)]
+    preemption.kill_container(state.get("supervisor_pid"), lambda: pids)
+    pod.kill_training()
+    pod.sshd.drop_connections()
+    pod.fake.preempt(pod.pod_id)
+    return t0
 
 
 def _training(pod: BenchPod, offset: int) -> bool:
