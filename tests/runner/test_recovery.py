@@ -431,3 +431,21 @@ def test_status_shows_the_recovery_accounting(env, capsys):
     assert cli.main(["status"]) == 0
     text = capsys.readouterr().out
     assert re.search(r"attempts: +2 \(1 preemption, 1 automatic recovery\)", text), text
+
+
+def test_the_summary_suggests_a_checkpoint_interval_when_saves_cost_more_than_preemptions_do(env):
+    # Saves of 0.3 s every 5 steps of 0.05 s, and a preemption within seconds of pod time: Young/Daly
+    # puts the interval far above 5 steps; the summary says so in the config's save_steps.
+    env.write_config(
+        "configs/saves.yaml", smoke_config(max_steps=60, save_steps=5, step_seconds=0.05, save_seconds=0.3)
+    )
+    env.add_pod("RUNNING")
+    run = env.start("train", "--config", "configs/saves.yaml", "--run-id", "saves")
+    env.wait_log("saved checkpoint-20")
+    preempt(env)
+    res = env.finish(run, timeout=90)
+    assert res.code == 0, res.err
+    line = next((ln for ln in res.err.splitlines() if "checkpoints:" in ln), None)
+    assert line is not None, res.err
+    suggested = int(re.search(r"save_steps 5 -> about (\d+)", line).group(1))
+    assert suggested > 5 and "Young/Daly" in line
