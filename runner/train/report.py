@@ -128,6 +128,7 @@ def summary(
     stack_flag: str,
     prices: list[Price] | None = None,
     loss: list[losscurve.Point] | None = None,
+    advice: str | None = None,
 ) -> None:
     verdict = {
         "succeeded": "training succeeded",
@@ -146,6 +147,8 @@ def summary(
         rows.append(("cost", cost_text(r, target, prices)))
         rows.append(("pod", stop.text))
     rows.append(("log", launched.log))
+    if advice:
+        rows.append(("checkpoints", advice))
     rows_out(say, rows)
     for line in losscurve.chart(loss or []):
         say(f"  {line}")

@@ -392,6 +392,7 @@ class TrainSession:
             stack_flag=self.stack_flag(),
             prices=self.ledger.prices(),
             loss=self.view.loss.points,
+            advice=self.ledger.checkpoint_advice(self.cfg.values.get("save_steps")),
         )
         return code
 
