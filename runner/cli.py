@@ -172,6 +172,29 @@ def resolve(command: str) -> Callable:
     return run
 
 
+# command -> how it picks a pod of a stack with several (runner/pod/choice.py); commands without one use none
+POD_CHOICE: dict[str, str] = {c.NAME: c.POD_CHOICE for c in COMMAND_MODULES if getattr(c, "POD_CHOICE", None)}
+
+
+def _pod_of(args: argparse.Namespace, settings):
+    """Settings seen from the pod the command works on (--pod, --run, or its default)."""
+    mode = POD_CHOICE.get(args.command)
+    pod, run = getattr(args, "pod", None), getattr(args, "run", None)
+    if mode is None or getattr(args, "local", False) or getattr(args, "host", None) is not None:
+        return settings
+    if mode == "all" and not (pod or run):
+        return settings
+    from runner.errors import StackError
+    from runner.pod.choice import Mode, choose
+
+    try:
+        return choose(settings, pod=pod, run=run, mode=Mode(mode), say=say)
+    except StackError:
+        if pod:
+            raise
+        return settings  # no outputs yet, no pulumi...: the command says so in its own words
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (runner/completion.py)
@@ -195,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.env_file, overrides={"PULUMI_STACK": args.stack})
         secrets = settings.secrets()
         args.stack = settings.stack
+        settings = _pod_of(args, settings)
         run = resolve(args.command)
         code = run(args, settings)
         return int(code or 0)

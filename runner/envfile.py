@@ -102,3 +102,15 @@ def check_permissions(path: Path, warn: Say) -> None:
             f"{path} is accessible by group/others (mode {stat.S_IMODE(mode):04o}) and holds your RunPod API key; "
             f"run `chmod 600 {shlex.quote(str(path))}`"
         )
+
+
+def notify_urls(text: str | None, source: str) -> tuple[str, ...]:
+    """NOTIFY_URL: one or more webhook URLs; an error names the setting, never the URL (it is a secret)."""
+    if not text:
+        return ()
+    from remote.podside.notify import NotifyUrlError, parse_urls
+
+    try:
+        return tuple(parse_urls(text))
+    except NotifyUrlError as e:
+        raise SettingsError(f"NOTIFY_URL ({source}): {e}; separate several URLs with commas.") from None

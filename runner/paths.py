@@ -11,7 +11,10 @@
         events/<run_id>.jsonl  the events this machine sent (runner/eventlog.py); sent/<event id>: each once
         notify.log         notifications that failed (the URL reduced to its host)
 
-One directory per stack, so a `dev` and a `prod` stack never mix host keys or runs.
+One directory per stack, so a `dev` and a `prod` stack never mix host keys or runs. A stack with several
+pods (podCount) keeps each pod's own state (its pinned host keys, its lock, its recovery claim, its stops,
+its watcher) in <state_dir>/<stack>/pods/<slot>/ for every pod but the first, whose state stays where it
+always was; runs, events and the caches are the stack's.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 class StatePaths:
     state_dir: Path
     stack: str
+    slot: str = ""  # the pod's folder of records when the stack has several ("": the first pod)
 
     @property
     def stack_dir(self) -> Path:
@@ -36,8 +40,13 @@ class StatePaths:
         return self.state_dir / _SAFE.sub("_", self.stack)
 
     @property
+    def pod_dir(self) -> Path:
+        """This pod's own state: the stack's directory for the first pod, pods/<slot>/ for the others."""
+        return self.stack_dir / "pods" / _SAFE.sub("_", self.slot) if self.slot else self.stack_dir
+
+    @property
     def known_hosts(self) -> Path:
-        return self.stack_dir / "known_hosts"
+        return self.pod_dir / "known_hosts"
 
     @property
     def ssh_config(self) -> Path:
@@ -56,7 +65,7 @@ class StatePaths:
 
     @property
     def lock(self) -> Path:
-        return self.stack_dir / "lock"
+        return self.pod_dir / "lock"
 
     def events_file(self, run_id: str) -> Path:
         return self.stack_dir / "events" / f"{_SAFE.sub('_', run_id)}.jsonl"
@@ -70,7 +79,7 @@ class StatePaths:
 
     def ensure(self) -> StatePaths:
         """Create the directories (private: 0700) and return self."""
-        for d in (self.state_dir, self.stack_dir, self.runs_dir):
+        for d in (self.state_dir, self.stack_dir, self.runs_dir, self.pod_dir):
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             os.chmod(self.stack_dir, 0o700)

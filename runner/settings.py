@@ -20,6 +20,7 @@ from pathlib import Path
 from backends.plain_http import plain_http_elsewhere
 from runner.cliparser import did_you_mean
 from runner.envfile import DEFAULT_ENV_FILE, KEYS, check_permissions, parse_env_text
+from runner.envfile import notify_urls as _notify_urls
 from runner.errors import SettingsError
 from runner.paths import StatePaths, write_private
 from runner.runpod_config import api_key_from_config
@@ -58,6 +59,10 @@ class Settings:
     watch_poll_s: float = 15.0  # `runner watch`: between two looks at the pod
     watch_confirm_s: float = 20.0  # `runner watch`: RunPod's answers agree the pod is down for this long
     notify_urls: tuple[str, ...] = field(default=(), repr=False)  # NOTIFY_URL: webhooks (secrets)
+    # The pod of the stack this command works on (runner/pod/choice.py), when the stack has several: its
+    # name and the folder of its records ("" for the first pod: everything where it always was).
+    pod: str = ""
+    pod_slot: str = ""
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     values: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)  # as merged, secrets too
 
@@ -187,7 +192,7 @@ class Settings:
     # ------------------------------------------------------------ derived
     @property
     def paths(self) -> StatePaths:
-        return StatePaths(self.state_dir, self.stack)
+        return StatePaths(self.state_dir, self.stack, self.pod_slot)
 
     def secrets(self) -> tuple[str, ...]:
         """Values to scrub from any text the runner echoes (REPO_URL's credential and the webhooks too: a
@@ -241,18 +246,6 @@ def find_project_root(start: Path | None = None) -> Path:
     if (pkg_root / "Pulumi.yaml").is_file():
         return pkg_root
     return here
-
-
-def _notify_urls(text: str | None, source: str) -> tuple[str, ...]:
-    """NOTIFY_URL: one or more webhook URLs; an error names the setting, never the URL (it is a secret)."""
-    if not text:
-        return ()
-    from remote.podside.notify import NotifyUrlError, parse_urls
-
-    try:
-        return tuple(parse_urls(text))
-    except NotifyUrlError as e:
-        raise SettingsError(f"NOTIFY_URL ({source}): {e}; separate several URLs with commas.") from None
 
 
 def load_settings(

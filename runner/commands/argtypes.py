@@ -95,3 +95,23 @@ def run_id(value: str) -> str:
             "run ids are 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
     return value
+
+
+def pod_name(value: str) -> str:
+    """A pod's name in its stack (podNames, or pod1, pod2... with podCount), or its RunPod id."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}", value):
+        raise argparse.ArgumentTypeError(f"expected a pod's name in the stack (like pod2) or its id, got {value!r}")
+    return value
+
+
+def add_pod_arguments(p: argparse.ArgumentParser, *, run: bool = True, what: str = "") -> None:
+    """--pod NAME (and --run ID) of a command on a stack with several pods (runner/pod/choice.py)."""
+    p.add_argument(
+        "--pod",
+        type=pod_name,
+        metavar="NAME",
+        help="the stack's pod to use, when it has several (podCount); "
+        + (what or "default: the one with a live run; with several, you are asked"),
+    )
+    if run:
+        p.add_argument("--run", type=run_id, metavar="ID", help="the pod this run was started on (several pods)")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from runner.commands.argtypes import run_id
+from runner.commands.argtypes import add_pod_arguments, run_id
 
 NAME = "events"
+POD_CHOICE = "ask"  # runner/pod/choice.py: which pod of a stack with several
 IMPLEMENTATION = "runner.companions.events"
 SUMMARY = "the run's timeline: started, preempted, recovered, finished... with their times"
 DESCRIPTION = """\
@@ -24,6 +25,7 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_pod_arguments(p, run=False, what="")
     p.add_argument(
         "--run",
         type=run_id,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from runner.commands.argtypes import non_negative_int
+from runner.commands.argtypes import add_pod_arguments, non_negative_int
 
 NAME = "logs"
+POD_CHOICE = "ask"  # runner/pod/choice.py: which pod of a stack with several
 IMPLEMENTATION = "runner.companions.logs"
 SUMMARY = "print the training log from the pod (pod stopped: from the volume via S3)"
 DESCRIPTION = """\
@@ -21,6 +22,7 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_pod_arguments(p, run=True, what="")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until Ctrl-C")
     p.add_argument(
         "-n",

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from runner.commands.argtypes import add_pod_arguments
+
 NAME = "pull"
+POD_CHOICE = "ask"  # runner/pod/choice.py: which pod of a stack with several
 IMPLEMENTATION = "runner.companions.pull"
 SUMMARY = "bring results home: the newest complete checkpoint, any path on the volume, the log"
 DESCRIPTION = """\
@@ -24,6 +27,7 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_pod_arguments(p, run=True, what="")
     p.add_argument(
         "path", nargs="?", metavar="PATH", help="file or folder on the volume (default: the newest complete checkpoint)"
     )

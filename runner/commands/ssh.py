@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from runner.commands.argtypes import add_pod_arguments
+
 NAME = "ssh"
+POD_CHOICE = "ask"  # runner/pod/choice.py: which pod of a stack with several
 IMPLEMENTATION = "runner.companions.ssh"
 SUMMARY = "open an interactive shell on the pod (or run one command)"
 DESCRIPTION = """\
@@ -18,6 +21,7 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_pod_arguments(p, run=True, what="")
     p.add_argument(
         "remote_command",
         nargs=argparse.REMAINDER,

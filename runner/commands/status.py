@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from runner.commands.argtypes import add_pod_arguments
+
 NAME = "status"
+POD_CHOICE = "all"  # runner/pod/choice.py: which pod of a stack with several
 IMPLEMENTATION = "runner.companions.status"
 SUMMARY = "show the pod, the current run and what it costs"
 DESCRIPTION = """\
@@ -18,4 +21,5 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_pod_arguments(p, run=True, what="default: every pod and its run in one table")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")

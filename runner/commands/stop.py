@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from runner.commands.argtypes import add_pod_arguments
+
 NAME = "stop"
+POD_CHOICE = "ask"  # runner/pod/choice.py: which pod of a stack with several
 IMPLEMENTATION = "runner.companions.stop"
 SUMMARY = "stop the pod now (the network volume keeps your data)"
 DESCRIPTION = """\
@@ -19,4 +22,5 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_pod_arguments(p, run=True, what="")
     pass  # no flags of its own

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from runner.commands.argtypes import port
+from runner.commands.argtypes import add_pod_arguments, port
 
 NAME = "tensorboard"
+POD_CHOICE = "ask"  # runner/pod/choice.py: which pod of a stack with several
 IMPLEMENTATION = "runner.companions.tensorboard"
 SUMMARY = "open TensorBoard for the run (SSH tunnel; pod stopped: served here from the volume via S3)"
 DESCRIPTION = """\
@@ -24,6 +25,7 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_pod_arguments(p, run=True, what="")
     p.add_argument(
         "--port",
         type=port,

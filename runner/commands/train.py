@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from runner.commands.argtypes import budget, duration, host_spec, non_negative_int, run_id
+from runner.commands.argtypes import add_pod_arguments, budget, duration, host_spec, non_negative_int, run_id
 from runner.exitcodes import ExitCode
 
 NAME = "train"
+POD_CHOICE = "free"  # runner/pod/choice.py: which pod of a stack with several
 IMPLEMENTATION = "runner.train.command"
 SUMMARY = "start (or rejoin) training on the pod and follow its log"
 DESCRIPTION = """\
@@ -49,6 +50,7 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_pod_arguments(p, run=False, what="default: the first free one (stopped, or idle), said at the start")
     p.add_argument(
         "--config",
         required=True,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from runner.commands.argtypes import positive_seconds
+from runner.commands.argtypes import add_pod_arguments, positive_seconds
 
 NAME = "watch"
+POD_CHOICE = "ask"  # runner/pod/choice.py: which pod of a stack with several
 IMPLEMENTATION = "runner.watcher.command"
 SUMMARY = "recover the stack's run with no terminal attached (a loop, or one pass for cron)"
 DESCRIPTION = """\
@@ -30,6 +31,7 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_pod_arguments(p, run=True, what="")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="one pass, then exit (cron, a CI scheduler)")
     mode.add_argument("--stop", action="store_true", help="stop this stack's background watcher")

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     settings.preflight()
     outputs = read_outputs_for(settings)
     shown: set[str] = set()
-    paths = VolumePaths(outputs.workspace)
+    paths = outputs.volume_paths
     with VolumeFiles.open(settings, outputs) as files:
         if run_id is None:
             run_id = _newest_run(settings, files, paths)

@@ -10,7 +10,6 @@ import argparse
 import threading
 from collections.abc import Callable
 
-from remote.podside.contract import VolumePaths
 from runner.errors import PodLeft, PodNotRunning, RunnerError
 from runner.pod.link import PodLink, open_pod_link
 from runner.pod.stack import read_outputs_for
@@ -123,7 +122,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f"API with the pod stopped ({why_not(settings, outputs)}). `python -m runner status` shows the last "
             "known run; `python -m runner train` resumes it.",
         ) from None
-    path = VolumePaths(link.outputs.workspace).log
+    path = link.outputs.volume_paths.log
     conn: SshConnection | None
     conn = link.connect()
     try:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from remote.podside.contract import VolumePaths, parse_json_object
+from remote.podside.contract import parse_json_object
 from runner.errors import EXIT_INTERRUPTED, PodNotRunning, UsageError
 from runner.output import plural
 from runner.pod.stack import StackOutputs, read_outputs_for
@@ -101,7 +101,7 @@ class SftpSource:
 
 
 def _output_dir(args: argparse.Namespace, settings: Settings, outputs: StackOutputs, state: dict | None) -> str:
-    paths = VolumePaths(outputs.workspace)
+    paths = outputs.volume_paths
     repo_dir = (state or {}).get("repo_dir") or paths.default_repo_dir(settings.repo_url)
     config = getattr(args, "config", None)
     if config:
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         path_arg, dest_arg = None, path_arg  # `runner pull --log DIR`: the one positional is the destination
     dest = Path(dest_arg or ".").expanduser().resolve()
     outputs = read_outputs_for(settings)
-    paths = VolumePaths(outputs.workspace)
+    paths = outputs.volume_paths
     vs = choose(settings, outputs, getattr(args, "via", None), "pulling results")
     conn = None
     source: Any

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, cast
 
 from backends.runpod.models import Pod
-from remote.podside.contract import RUN_ID_RE, IdleKey, VolumePaths
+from remote.podside.contract import RUN_ID_RE, IdleKey
 from runner import eventlog, termtext
 from runner.companions import status_seen
 from runner.companions.status_report import SCHEMA_VERSION, StatusReport
@@ -159,7 +159,7 @@ def _accounting(record: RunRecord) -> dict[str, Any]:
 
 
 def _from_pod(settings: Settings, outputs: StackOutputs, pod: Pod, report: dict[str, Any]) -> None:
-    paths = VolumePaths(outputs.workspace)
+    paths = outputs.volume_paths
     settings.require_ssh_key()
     assert pod.ssh is not None  # the caller checked that the pod has an SSH endpoint
     ssh = with_user(pod.ssh, outputs.ssh_user)

@@ -27,7 +27,7 @@ def _hold_first(settings: Settings, stack_pod: StackPod) -> None:
         return  # stopped or gone: nothing trains now
     try:
         with PodLink(settings, stack_pod, running).connect(timeout=10.0) as conn:
-            hold_current(conn, stack_pod.outputs.workspace, HoldReason.STOP)
+            hold_current(conn, stack_pod.outputs.volume_paths, HoldReason.STOP)
     except (RunnerError, OSError) as e:
         say(f"warning: could not mark the pod's run as stopped on purpose ({e}); its own start may resume it")
 

@@ -320,7 +320,7 @@ def serve(
     poll_s: float = 0.5,
 ) -> None:
     """Run the tunnel until stop_event is set, rebuilding it (same local port) after SSH drops."""
-    paths = VolumePaths(link.outputs.workspace)
+    paths = link.outputs.volume_paths
     conn: SshConnection | None = link.connect()
     local_port = requested_port
     target: BoardSource | None = None

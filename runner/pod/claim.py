@@ -31,7 +31,7 @@ class RecoveryBusy(RunnerError):
 
 @contextmanager
 def claim_recovery(paths: StatePaths, *, say: Say = say_nothing, wait_s: float = WAIT_S) -> Iterator[None]:
-    path = paths.ensure().stack_dir / "recovery.lock"
+    path = paths.ensure().pod_dir / "recovery.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + wait_s

@@ -4,7 +4,7 @@ that run (remote/podside/autoresume.py), and the supervisor records its SIGTERM 
 `preempted`. Best effort: a pod that cannot be reached or a write that fails never holds up the stop;
 the warning says what that means.
 
-    hold(conn, workspace, run_id, attempt, HoldReason.STOP)     attempt None: every attempt of the run
+    hold(conn, VolumePaths(ws, slot), run_id, attempt, HoldReason.STOP)     attempt None: every attempt of the run
 """
 
 from __future__ import annotations
@@ -16,19 +16,19 @@ from runner.remote.shell import Shell
 from runner.timestamps import utc_now
 
 
-def hold(conn: Shell, workspace: str, run_id: str, attempt: int | None, reason: str) -> None:
-    """Raises RunnerError (SSH) or OSError when it could not be written."""
+def hold(conn: Shell, paths: VolumePaths, run_id: str, attempt: int | None, reason: str) -> None:
+    """Raises RunnerError (SSH) or OSError when it could not be written. paths: the pod's (its slot)."""
     record = {HoldKey.RUN_ID: run_id, HoldKey.ATTEMPT: attempt, HoldKey.AT: utc_now(), HoldKey.REASON: reason}
-    conn.write_file(VolumePaths(workspace).hold_file, (json.dumps(record) + "\n").encode(), mode=0o644)
+    conn.write_file(paths.hold_file, (json.dumps(record) + "\n").encode(), mode=0o644)
 
 
-def hold_current(conn: Shell, workspace: str, reason: str) -> str | None:
+def hold_current(conn: Shell, paths: VolumePaths, reason: str) -> str | None:
     """Hold the run the pod's state file names (every attempt of it); the run id, or None when none."""
-    state = parse_json_object(conn.read_file(VolumePaths(workspace).state_file)) or {}
+    state = parse_json_object(conn.read_file(paths.state_file)) or {}
     run_id = state.get(StateKey.RUN_ID)
     if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id):
         return None
-    hold(conn, workspace, run_id, None, reason)
+    hold(conn, paths, run_id, None, reason)
     return run_id
 
 

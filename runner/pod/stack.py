@@ -17,11 +17,15 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends.ssh_endpoint import endpoint_problem
 from runner.errors import NoStackOutputs, PodNoCapacity, PulumiNotInstalled, StackError, redact
 from runner.types import Say
+
+if TYPE_CHECKING:
+    from remote.podside.volumepaths import VolumePaths
+    from runner.pod.stack_pods import PodEntry
 
 INSTALL_HINT = (
     "Install the Pulumi CLI (`curl -fsSL https://get.pulumi.com | sh`, or `brew install pulumi/tap/pulumi`), "
@@ -52,6 +56,28 @@ class StackOutputs:
     image: str | None = None
     pod_urn: str | None = None  # the pod resource's URN (for `pulumi up --replace`); older stacks lack it
     idle_stop_minutes: float | None = None  # the pod's idle stop (0: off); older stacks lack it: the default applies
+    # Several pods on the volume (runner/pod/stack_pods.py): all of them, and the one these outputs describe.
+    pods: tuple[PodEntry, ...] = ()
+    pod: str = ""  # its name ("" in a one-pod stack)
+    slot: str = ""  # the folder of its records on the volume ("" for the first pod)
+
+    def for_pod(self, name: str) -> StackOutputs:
+        """The outputs seen from the pod `name` (or pod id) of a stack with several; StackError if none."""
+        from runner.pod.stack_pods import seen_from
+
+        return seen_from(self, name)
+
+    @property
+    def volume_paths(self) -> VolumePaths:
+        """Where this pod's records are on the volume."""
+        from remote.podside.volumepaths import VolumePaths
+
+        return VolumePaths(self.workspace, self.slot)
+
+    @property
+    def shared_volume(self) -> bool:
+        """Several pods share the volume: each run gets its own checkout (RT_SHARED_VOLUME)."""
+        return len(self.pods) > 1
 
     @property
     def idle_stop_after_min(self) -> float:
@@ -136,43 +162,15 @@ def parse_outputs(data: object, stack: str) -> StackOutputs:
         raise StackError("stack output market should be 'spot' or 'on-demand'; run `pulumi up`.")
     if endpoint_problem("localhost", 22, kw.get("ssh_user", "root")) is not None:  # it goes into ssh's argv
         raise StackError("stack output ssh_user is not a plain user name; run `pulumi up` to refresh the outputs.")
+    if data.get("pods") is not None:  # several pods (runner/pod/stack_pods.py); imported only then
+        from runner.pod.stack_pods import parse_pods
+
+        kw["pods"] = parse_pods(data["pods"])
     return StackOutputs(stack=stack, pod_id=pod_id, **kw)
 
 
 def pulumi_binary(explicit: str | None = None) -> str:
     return explicit or os.environ.get("PULUMI_BINARY") or "pulumi"
-
-
-def _known_failure(stack: str, stderr: str) -> StackError | None:
-    """The failures every `pulumi` command can meet (no stack, not logged in, no passphrase), else None."""
-    low = stderr.lower()
-    if "no stack named" in low or "no stack selected" in low or ("stack" in low and "not found" in low):
-        return StackError(
-            f"Pulumi has no stack {stack!r} in this project. Create it with `pulumi stack init {stack}` and "
-            f"`pulumi up`, or set PULUMI_STACK / --stack to an existing one (`pulumi stack ls`)."
-        )
-    if "pulumi login" in low or "pulumi_access_token" in low or "not logged in" in low:
-        return StackError(
-            "Pulumi is not logged in to a backend; run `pulumi login --local` (no account needed), then `pulumi up`."
-        )
-    if "passphrase" in low:
-        return StackError(
-            "Pulumi needs the stack's passphrase to decrypt secrets; set PULUMI_CONFIG_PASSPHRASE "
-            "or PULUMI_CONFIG_PASSPHRASE_FILE in .runpod.env or the environment."
-        )
-    return None
-
-
-def _explain_failure(stack: str, stderr: str, secrets: Sequence[str]) -> StackError:
-    known = _known_failure(stack, stderr)
-    if known is not None:
-        return known
-    tail = "\n".join(redact(stderr, secrets).strip().splitlines()[-8:])
-    return StackError(
-        f"`pulumi stack output` failed for stack {stack!r}:\n{tail}"
-        if tail
-        else f"`pulumi stack output` failed for stack {stack!r} without an error message."
-    )
 
 
 def read_outputs(
@@ -221,7 +219,9 @@ def _output_json(
             "check that `pulumi stack output` works in this directory."
         ) from None
     if proc.returncode != 0:
-        raise _explain_failure(stack, proc.stderr, secrets)
+        from runner.pod.pulumi_errors import explain_failure
+
+        raise explain_failure(stack, proc.stderr, secrets)
     # The output holds plaintext secrets: never echo it in an error.
     try:
         return json.loads(proc.stdout)
@@ -261,7 +261,7 @@ def read_outputs_cached(
     return outputs
 
 
-NEEDED_OUTPUTS = {"pod_id", *_STR, *_INT, *_FLOAT}
+NEEDED_OUTPUTS = {"pod_id", "pods", *_STR, *_INT, *_FLOAT}
 
 
 def refresh_and_up(
@@ -345,15 +345,18 @@ def _up(
                 hint="Pulumi's lines above say what RunPod answered. Retry later (`runner train --wait-for-capacity 6h` "
                 "keeps trying), or choose another GPU type or data center.",
             )
-        raise _known_failure(stack, joined) or StackError(
+        from runner.pod.pulumi_errors import known_failure
+
+        raise known_failure(stack, joined) or StackError(
             f"`pulumi up` failed for stack {stack!r} (exit {rc}); its last lines:\n{joined}",
             hint="Fix the cause and run `pulumi up` yourself, then retry.",
         )
 
 
 def read_outputs_for(settings) -> StackOutputs:
-    """read_outputs with everything taken from Settings, through the stack-output cache."""
-    return read_outputs_cached(
+    """read_outputs with everything taken from Settings, through the stack-output cache; seen from the
+    pod the command chose (Settings.pod, runner/pod/choice.py) when the stack has several."""
+    outputs = read_outputs_cached(
         settings.stack,
         cache_dir=settings.paths.stack_dir,
         project_root=settings.project_root,
@@ -361,6 +364,7 @@ def read_outputs_for(settings) -> StackOutputs:
         pulumi=settings.pulumi_binary,
         secrets=settings.secrets(),
     )
+    return outputs.for_pod(settings.pod) if settings.pod else outputs
 
 
 def refresh_and_up_for(settings, *, on_line: Say | None = None) -> None:

@@ -47,7 +47,7 @@ class StopLog:
 
     @classmethod
     def at(cls, paths: StatePaths, marker: MarkerReader | None = None) -> StopLog:
-        return cls(paths.stack_dir / "stops.json", marker)
+        return cls(paths.pod_dir / "stops.json", marker)
 
     def _load(self) -> dict[str, dict]:
         try:

@@ -35,11 +35,11 @@ def marker_reader(settings: Settings, outputs: StackOutputs) -> MarkerReader | N
         return None
 
     def read() -> dict | None:
-        from remote.podside.contract import VolumePaths, parse_json_object
+        from remote.podside.contract import parse_json_object
         from runner.volume import read_file
 
         try:
-            raw = read_file(settings, outputs, VolumePaths(outputs.workspace).self_stop_marker)
+            raw = read_file(settings, outputs, outputs.volume_paths.self_stop_marker)
         except RunnerError:
             return None
         return parse_json_object(raw) if raw else None

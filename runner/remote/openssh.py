@@ -37,7 +37,7 @@ def openssh_known_hosts_path(settings: Settings) -> Path:
     """An OpenSSH known_hosts file the runner rewrites from the pin (for `runner ssh` / ssh-config).
 
     (settings.paths.known_hosts is the runner's JSON pin store, not an OpenSSH file.)"""
-    return settings.paths.stack_dir / "ssh_known_hosts"
+    return settings.paths.pod_dir / "ssh_known_hosts"
 
 
 class PublicKey(Protocol):

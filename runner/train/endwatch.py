@@ -148,7 +148,7 @@ class EndWatch:
 def acknowledge(connect: Callable[[], Shell], launched: Launched, ended: Ended, say: Say) -> Ended:
     """Tell the pod we saw the end (it then stops without waiting RT_ACK_WAIT) and read its final state:
     the end as the state file records it when it is this attempt's, else `ended` as the log showed it."""
-    ack = pc.VolumePaths(launched.state_file.rsplit("/", 2)[0]).ack_file
+    ack = launched.state_file.rsplit("/", 1)[0] + "/" + pc.VolumePaths().ack_file.rsplit("/", 1)[1]  # its sibling
     try:
         with connect() as conn:
             final = pc.parse_json_object(conn.read_file(launched.state_file))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from remote.podside.contract import VolumePaths, parse_footer
+from remote.podside.contract import parse_footer
 from runner.errors import EXIT_POD, PodNotRunning
 from runner.settings import Settings
 from runner.stacklock import Holder
@@ -41,7 +41,7 @@ def follow_leader(settings: Settings, holder: Holder | None, say: Say) -> int:
             f"the pod of stack {settings.stack} is not running: nothing to follow now; the leading runner decides what comes next."
         )
         return EXIT_POD
-    path = VolumePaths(link.outputs.workspace).log
+    path = link.outputs.volume_paths.log
     ended: dict[str, int] = {}
     stop = threading.Event()
 

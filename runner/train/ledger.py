@@ -64,6 +64,7 @@ class RunLedger:
         )
         record.config, record.output_dir, record.workspace = cfg.rel_path, cfg.output_dir, target.workspace
         record.pod_id, record.keep_pod = target.pod_id, keep_pod
+        record.pod = settings.pod or None
         record.status, record.exit_code = "launching", None
         record.max_recoveries, record.budget_usd = max_recoveries, budget_usd
         record.wait_for_capacity_s = wait_for_capacity_s

@@ -81,6 +81,8 @@ def launcher_env(
     idle_stop_minutes: float = 0.0,
     commit: str | None = None,
     run_policy: RunPolicy | None = None,
+    pod_slot: str = "",
+    shared_volume: bool = False,
 ) -> dict[str, str]:
     """The RT_* inputs of one launch. commit: the branch's commit the runner's `git ls-remote` saw (the
     pod then skips its `git fetch` when its checkout already has origin/<branch> there). An https
@@ -101,6 +103,10 @@ def launcher_env(
     }
     if idle_stop_minutes > 0:
         env[Inputs.IDLE_STOP_MINUTES] = f"{idle_stop_minutes:g}"
+    if pod_slot:  # several pods on one volume: this pod's records (and each run its own checkout)
+        env[Inputs.POD_SLOT] = pod_slot
+    if shared_volume:
+        env[Inputs.SHARED_VOLUME] = "1"
     if commit:
         env[Inputs.REPO_COMMIT] = commit
     if credential:
@@ -176,7 +182,9 @@ def launch(
             log=str(data[ResultKey.LOG]),
             log_offset=int(data[ResultKey.LOG_OFFSET]),
             resume_from=data.get(ResultKey.RESUME_FROM) or None,
-            state_file=str(data.get(ResultKey.STATE_FILE) or VolumePaths(workspace).state_file),
+            state_file=str(
+                data.get(ResultKey.STATE_FILE) or VolumePaths(workspace, env.get(Inputs.POD_SLOT, "")).state_file
+            ),
             raw=data,
         )
     except (KeyError, TypeError, ValueError):
@@ -265,7 +273,7 @@ def _inspect_after_drop(
                 extra = {k: env[k] for k in Inputs.PASSTHROUGH if k in env}
                 return inspect_pod(
                     conn,
-                    VolumePaths(env[Inputs.WORKSPACE]),
+                    VolumePaths(env[Inputs.WORKSPACE], env.get(Inputs.POD_SLOT, "")),
                     config=env.get(Inputs.CONFIG),
                     session=env.get(Inputs.SESSION),
                     timeout=timeouts.current().launch_s,
@@ -287,15 +295,15 @@ def _started_by_us(info: PodInspect, env: dict[str, str], known_attempt: int, as
         return None
     if not info.session_running and state.get(StateKey.STATE) not in pc.TERMINAL_STATES:
         return None  # the launcher died before tmux started: nothing runs, launch again
-    workspace = env[Inputs.WORKSPACE]
+    paths = VolumePaths(env[Inputs.WORKSPACE], env.get(Inputs.POD_SLOT, ""))
     return Launched(
         status=LaunchStatus.STARTED.value,
         run_id=str(state[StateKey.RUN_ID]),
         attempt=int(state[StateKey.ATTEMPT]),
-        log=info.log or VolumePaths(workspace).log,
+        log=info.log or paths.log,
         log_offset=int(state[StateKey.LOG_OFFSET]),
         resume_from=state.get(StateKey.RESUME_FROM) or None,
-        state_file=VolumePaths(workspace).state_file,
+        state_file=paths.state_file,
         raw={ResultKey.SKIPPED_CHECKPOINTS: info.skipped_checkpoints, "adopted_after_drop": True},
     )
 

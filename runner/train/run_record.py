@@ -22,6 +22,8 @@ killed | stopped_by_user | stopped_by_runpod | budget), detected_at, last_step (
 step seen in its log), steps_lost, seconds_lost, recovery (how its pod came back: resumed |
 running | recreated) and recovery_s (from noticing the interruption to this attempt's launch).
 
+pod: the pod's name when the stack has several (runner/pod/choice.py).
+
 max_recoveries, budget_usd, wait_for_capacity_s: the run's limits as `runner train` set them (a watcher recovers
 within them).
 
@@ -96,6 +98,7 @@ class RunRecord:
     max_recoveries: int | None = None
     budget_usd: float | None = None
     wait_for_capacity_s: float | None = None
+    pod: str | None = None  # the pod's name in a stack of several (runner/pod/choice.py); None: the only pod
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)
     attempts: list[AttemptRecord] = field(default_factory=list)
@@ -166,3 +169,16 @@ def load(paths: StatePaths, run_id: str) -> RunRecord | None:
 
 
 _LOST = "it only holds this machine's account of the run (attempts, cost, the loss chart); the run on the pod is not affected"
+
+
+def all_records(paths: StatePaths) -> list[RunRecord]:
+    """Every run this machine recorded on the stack, newest first; damaged files are skipped."""
+    found: list[RunRecord] = []
+    for path in sorted(paths.runs_dir.glob("*.json")) if paths.runs_dir.is_dir() else []:
+        try:
+            data = json.loads(path.read_text())
+            if isinstance(data, dict):
+                found.append(RunRecord.from_json(data))
+        except (OSError, ValueError, TypeError):
+            continue
+    return sorted(found, key=lambda r: r.updated_at, reverse=True)

@@ -163,6 +163,8 @@ class TrainSession:
             session=t.session,
             idle_stop_minutes=t.idle_stop_minutes,
             commit=self.remote_commit,
+            pod_slot=t.pod_slot,
+            shared_volume=t.shared_volume,
             run_policy=RunPolicy(
                 max_recoveries=self.options.max_recoveries,
                 budget_usd=self.options.budget_usd,

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from remote.podside.contract import VolumePaths
 from runner.errors import UsageError
 from runner.output import plural
 from runner.safepath import UnsafeName, local_path
@@ -85,7 +84,7 @@ def serve_local(
     from runner.volume.s3 import VolumeClient
 
     client = VolumeClient(vs)
-    source = resolve_target(S3Files(client, vs), settings, VolumePaths(outputs.workspace), config_arg)
+    source = resolve_target(S3Files(client, vs), settings, outputs.volume_paths, config_arg)
     try:
         cache = local_path(settings.paths.stack_dir / "tensorboard", vs.key_for(source.logdir))
     except UnsafeName as e:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from remote.podside.contract import VolumePaths, parse_json_object
+from remote.podside.contract import parse_json_object
 from runner.errors import RunnerError
 from runner.remote.shell import READ_LIMIT
 from runner.termtext import print_log_line, say
@@ -52,7 +52,7 @@ def print_log(settings, outputs, lines: int, follow: bool) -> int | None:
         return None
     from runner.volume.s3 import VolumeClient
 
-    path = VolumePaths(outputs.workspace).log
+    path = outputs.volume_paths.log
     found = tail_via_s3(VolumeClient(vs, parallel=1), vs.key_for(path), lines)
     if found is None:
         say(f"[runner] pod {outputs.pod_id} is stopped and the volume has no training log yet ({path}).")
@@ -76,7 +76,7 @@ def fill_status(
         return
     from runner.volume.s3 import VolumeClient
 
-    paths = VolumePaths(outputs.workspace)
+    paths = outputs.volume_paths
     client = VolumeClient(vs, parallel=1)
     try:
         state = parse_json_object(client.read(vs.key_for(paths.state_file)))

@@ -29,7 +29,7 @@ OPT_OUT = "RUNNER_WATCH"
 
 
 def _files(paths: StatePaths) -> tuple[Path, Path, Path]:
-    d = paths.ensure().stack_dir
+    d = paths.ensure().pod_dir
     return d / "watch.lock", d / "watch.pid", d / "watch.log"
 
 

@@ -60,7 +60,7 @@ class PassResult:
 
 
 def _sightings_path(settings: Settings) -> Path:
-    return settings.paths.stack_dir / "watch.json"
+    return settings.paths.pod_dir / "watch.json"
 
 
 def _load_sightings(path: Path) -> Sightings:

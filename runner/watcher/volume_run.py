@@ -22,7 +22,6 @@ from remote.podside.contract import (
     AttemptState,
     SpecKey,
     StateKey,
-    VolumePaths,
     is_held,
     parse_json_object,
 )
@@ -91,7 +90,7 @@ def from_files(
 
 
 def cache_path(settings: Settings) -> Path:
-    return settings.paths.stack_dir / "watch_run.json"
+    return settings.paths.pod_dir / "watch_run.json"
 
 
 def cached(settings: Settings) -> VolumeRun | None:
@@ -107,7 +106,7 @@ def read(settings: Settings, outputs, *, pod_started_at: str | None) -> VolumeRu
     Raises RunnerError only for settings errors; a failed read is None (the cache stays)."""
     from runner.volume.volume_files import VolumeFiles
 
-    paths = VolumePaths(outputs.workspace)
+    paths = outputs.volume_paths
     try:
         with VolumeFiles.open(settings, outputs) as files:
             if files.how is None:

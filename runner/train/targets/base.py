@@ -70,6 +70,8 @@ class Target:
     pod_id: str | None = None
     billing_from: float | None = None  # time.time() since which this command pays for the target
     idle_stop_minutes: float = 0.0  # RT_IDLE_STOP_MINUTES: the pod's idle stop after this run (0: none)
+    pod_slot: str = ""  # RT_POD_SLOT: the pod's folder of records on a volume several pods share
+    shared_volume: bool = False  # RT_SHARED_VOLUME: the stack has several pods; each run its own checkout
 
     @property
     def market(self) -> Market | None:

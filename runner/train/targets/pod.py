@@ -52,7 +52,9 @@ class PodTarget(Target):
         self.outputs = self.outputs or read_outputs_for(self.settings)
         self.pod_id = self.outputs.pod_id
         self.workspace = self.workspace_override or self.outputs.workspace or "/workspace"
-        self.label = f"pod {self.outputs.pod_id} (stack {self.outputs.stack})"
+        named = f"pod {self.outputs.pod} ({self.outputs.pod_id})" if self.outputs.pod else f"pod {self.outputs.pod_id}"
+        self.label = f"{named} (stack {self.outputs.stack})"
+        self.pod_slot, self.shared_volume = self.outputs.slot, self.outputs.shared_volume
         self.cost_per_hr = self.outputs.cost_per_hr
         self.idle_stop_minutes = self.outputs.idle_stop_after_min
 
@@ -92,13 +94,14 @@ class PodTarget(Target):
 
     def hold(self, run_id: str, attempt: int | None, reason: str, say: Say) -> None:
         """hold.json on the pod (runner/pod/hold.py), best effort: when it cannot be written the stop goes on."""
+        from remote.podside.volumepaths import VolumePaths
         from runner.pod.hold import hold
 
         if self.link is None:
             return
         try:
             with self.link.connect(timeout=10.0) as conn:
-                hold(conn, self.workspace, run_id, attempt, reason)
+                hold(conn, VolumePaths(self.workspace, self.pod_slot), run_id, attempt, reason)
         except (RunnerError, OSError) as e:
             say(
                 f"warning: could not mark run {run_id} as stopped on purpose on the pod ({e}); "
@@ -216,7 +219,9 @@ class PodTarget(Target):
         self.outputs = read_outputs_for(self.settings)
         self.recreating = False
         self.pod_id = self.outputs.pod_id
-        self.label = f"pod {self.outputs.pod_id} (stack {self.outputs.stack})"
+        named = f"pod {self.outputs.pod} ({self.outputs.pod_id})" if self.outputs.pod else f"pod {self.outputs.pod_id}"
+        self.label = f"{named} (stack {self.outputs.stack})"
+        self.pod_slot, self.shared_volume = self.outputs.slot, self.outputs.shared_volume
         self.cost_per_hr = self.outputs.cost_per_hr
         if self.pod_id == old:
             say(f"the stack kept pod {old}; trying to start it again")
