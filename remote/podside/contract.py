@@ -63,6 +63,7 @@ class Inputs:
     # Several pods on one volume (docs/guide/several-pods.md): the pod's own records, and a run layout
     # in which no two runs share a checkout, outputs or a log.
     POD_SLOT = "RT_POD_SLOT"  # the pod's name in its stack ("": the first pod, records where they always were)
+    CONFIG_SET = "RT_CONFIG_SET"  # {key: value} JSON: the run trains a derived config (derivedconfig.py)
     SHARED_VOLUME = "RT_SHARED_VOLUME"  # 1: each run its own checkout (runs/<id>/), one venv per requirements
 
     ALL = tuple(value for name, value in list(locals().items()) if name.isupper())  # every name above

@@ -83,6 +83,7 @@ class LaunchSettings(NamedTuple):
     pin_commit: bool = False  # not an input: the auto-resume's relaunch checks out exactly `commit`
     pod_slot: str = ""  # RT_POD_SLOT: the pod's name in a stack of several ("": the first pod)
     shared_volume: bool = False  # RT_SHARED_VOLUME: the run's own checkout under runs/<id>/, a shared venv
+    config_set: str = ""  # RT_CONFIG_SET as given: the config's overrides (derivedconfig.py)
 
     @property
     def paths(self) -> VolumePaths:
@@ -198,6 +199,7 @@ def read_settings(environ: Mapping[str, str]) -> LaunchSettings:
         stall_action=stall_action,
         pod_slot=slot,
         shared_volume=shared == "1",
+        config_set=get(Inputs.CONFIG_SET),
     )
 
 
@@ -217,6 +219,10 @@ def check_launch(s: LaunchSettings) -> None:
         raise InputError("RT_REPO_URL is required (the training repo to clone), or set RT_CODE_SOURCE=pushed")
     if not s.repo_dir:
         raise InputError("set RT_REPO_DIR (where the pushed code is) when RT_REPO_URL is not given")
+    if s.config_set:
+        from .derivedconfig import parse
+
+        parse(s.config_set)
     if not shutil.which("tmux"):
         raise InputError(
             "tmux is not installed on the pod; install it (apt-get install -y tmux) or use an image that has it"

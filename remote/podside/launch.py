@@ -243,6 +243,11 @@ def start(
             f"config {s.config} not found (looked for {config_path}; --config is relative to the "
             "repo root); check the path and that it is committed/pushed"
         )
+    run_id = s.run_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
+    if s.config_set:  # the run's own config: the user's with the overrides, in the run's checkout
+        from . import derivedconfig
+
+        config_path = derivedconfig.write(config_path, s.repo_dir, run_id, derivedconfig.parse(s.config_set))
     try:
         output_dir = configfile.output_dir(config_path, s.repo_dir, paths.config_cache)
     except configfile.ConfigError as exc:
@@ -252,7 +257,6 @@ def start(
     gpus = gpu_count(s, environ)
     kind = launch_kind(s.launcher, gpus)
     resume, skipped = checkpoints.scan(output_dir)
-    run_id = s.run_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
     attempt = record.next_attempt(record.load(paths.state_file), run_id)
 
     try:

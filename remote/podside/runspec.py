@@ -43,6 +43,7 @@ def inputs_of(s: LaunchSettings) -> Dict[str, str]:
         Inputs.RP_ENV_FILE: s.rp_env_file,
         Inputs.IDLE_STOP_MINUTES: f"{s.idle_stop_minutes:g}",
         Inputs.SHARED_VOLUME: "1" if s.shared_volume else "",
+        Inputs.CONFIG_SET: s.config_set,
     }
     return {name: value for name, value in values.items() if value}
 

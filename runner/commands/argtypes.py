@@ -115,3 +115,21 @@ def add_pod_arguments(p: argparse.ArgumentParser, *, run: bool = True, what: str
     )
     if run:
         p.add_argument("--run", type=run_id, metavar="ID", help="the pod this run was started on (several pods)")
+
+
+def config_setting(value: str) -> tuple[str, object]:
+    """KEY=VALUE for a top-level config key; the value is read as JSON when it is (1e-4, 16, true,
+    null), else kept as text."""
+    import json
+
+    key, eq, raw = value.partition("=")
+    key = key.strip()
+    if not eq or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", key):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with a top-level config key, got {value!r}")
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        parsed = raw
+    if isinstance(parsed, (list, dict)):
+        parsed = raw
+    return key, parsed

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from runner.commands.argtypes import add_pod_arguments, budget, duration, host_spec, non_negative_int, run_id
+from runner.commands.argtypes import (
+    add_pod_arguments,
+    budget,
+    config_setting,
+    duration,
+    host_spec,
+    non_negative_int,
+    run_id,
+)
 from runner.exitcodes import ExitCode
 
 NAME = "train"
@@ -51,6 +59,16 @@ EXAMPLES = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_pod_arguments(p, run=False, what="default: the first free one (stopped, or idle), said at the start")
+    p.add_argument(
+        "--set",
+        dest="config_set",
+        type=config_setting,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="train with this top-level config value instead (repeatable); the pod writes the run's own "
+        "derived config in its checkout, your file is never edited",
+    )
     p.add_argument(
         "--config",
         required=True,

@@ -27,6 +27,7 @@ class TrainOptions:
     # No GPU for the pod (spot or on-demand): keep trying this long, with backoff (0: fail at once).
     wait_for_capacity_s: float = 0.0
     event_source: str = "runner"  # who sends the run's events (EventSource: runner | watcher)
+    config_set: tuple[tuple[str, object], ...] = ()  # --set KEY=VALUE: the run's derived config (RT_CONFIG_SET)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> TrainOptions:
@@ -43,6 +44,7 @@ class TrainOptions:
             host=args.host,
             spawn_watcher=not args.no_watch,
             wait_for_capacity_s=args.wait_for_capacity or 0.0,
+            config_set=tuple(getattr(args, "config_set", None) or ()),
         )
 
     @property

@@ -10,6 +10,7 @@ started. Launching again is safe: the launcher holds a lock and attaches to a ru
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import time
@@ -83,6 +84,7 @@ def launcher_env(
     run_policy: RunPolicy | None = None,
     pod_slot: str = "",
     shared_volume: bool = False,
+    config_set: dict[str, object] | None = None,
 ) -> dict[str, str]:
     """The RT_* inputs of one launch. commit: the branch's commit the runner's `git ls-remote` saw (the
     pod then skips its `git fetch` when its checkout already has origin/<branch> there). An https
@@ -107,6 +109,8 @@ def launcher_env(
         env[Inputs.POD_SLOT] = pod_slot
     if shared_volume:
         env[Inputs.SHARED_VOLUME] = "1"
+    if config_set:  # --set: the pod trains its derived config (remote/podside/derivedconfig.py)
+        env[Inputs.CONFIG_SET] = json.dumps(config_set)
     if commit:
         env[Inputs.REPO_COMMIT] = commit
     if credential:

@@ -165,6 +165,7 @@ class TrainSession:
             commit=self.remote_commit,
             pod_slot=t.pod_slot,
             shared_volume=t.shared_volume,
+            config_set=dict(self.options.config_set),
             run_policy=RunPolicy(
                 max_recoveries=self.options.max_recoveries,
                 budget_usd=self.options.budget_usd,

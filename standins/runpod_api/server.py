@@ -209,6 +209,9 @@ class FakeRunPod:
         with self.state.lock:
             self.state.boot_seconds = float(value)
 
+    def set_pod_ssh_target(self, pod_id: str, host: str, ports: list[int]) -> None:
+        self.state.set_pod_ssh_target(pod_id, host, ports)
+
     def set_ssh_target(self, host: str, ports: list[int]) -> None:
         self.state.set_ssh_target(host, ports)
 

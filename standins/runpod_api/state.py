@@ -411,6 +411,7 @@ class FakeState:
         self.ssh_host = ssh_host
         self.ssh_ports: list[int] = list(ssh_ports or [])
         self._port_cursor = 0
+        self.pod_targets: dict[str, tuple[str, list[int]]] = {}  # a pod with its own sshd (several pods)
         self.spot_enabled = True
         self.graphql_retired = False  # /graphql answers 410 Gone (RunPod's retirement, "early 2027")
         self.page_size = 100  # REST v2 list pages (cursor pagination); tests make it small
@@ -428,6 +429,14 @@ class FakeState:
             self.ssh_host = host
             self.ssh_ports = [int(p) for p in ports]
             self._port_cursor = 0
+
+    def set_pod_ssh_target(self, pod_id: str, host: str, ports: list[int]) -> None:
+        """This pod answers on its own sshd (several pods on one volume: one sshd each)."""
+        with self.lock:
+            self.pod_targets[pod_id] = (host, [int(p) for p in ports])
+            pod = self.pods.get(pod_id)
+            if pod is not None and pod.ssh_port is not None:
+                pod.ssh_host, pod.ssh_port = host, self.pod_targets[pod_id][1][0]
 
     def _next_ssh_port(self, previous: int | None) -> int:
         if self.ssh_ports:
@@ -470,8 +479,14 @@ class FakeState:
         pod.started_dt = started
         pod.started_at = started.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         pod.started_mono = time.monotonic()
-        pod.ssh_host = self.ssh_host
-        pod.ssh_port = self._next_ssh_port(pod.ssh_port)
+        own = self.pod_targets.get(pod.id)
+        if own is not None:  # the next of its own ports, as RunPod hands out a new port on every start
+            ports = own[1]
+            pod.ssh_host = own[0]
+            pod.ssh_port = ports[(ports.index(pod.ssh_port) + 1) % len(ports)] if pod.ssh_port in ports else ports[0]
+        else:
+            pod.ssh_host = self.ssh_host
+            pod.ssh_port = self._next_ssh_port(pod.ssh_port)
         pod.last_status_change = f"{reason}: {now_status_date()}"
         pod.history.append(pod.last_status_change)
 

@@ -1,0 +1,86 @@
+"""Several pods in one stack on one network volume (issue 30), on the stand-ins: one sshd per pod, all on
+one workspace directory (tests/fixtures/multi_harness.py). Runs on different pods at once never touch
+each other's code, outputs or logs; a pod is chosen by name or as the first free one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from remote.podside.contract import parse_header
+from tests.fixtures.multi_harness import MultiEnv, multi_env  # noqa: F401 (fixture)
+from tests.fixtures.pod_harness import git
+from tests.fixtures.recovery_harness import fast_recovery
+from tests.fixtures.train_harness import smoke_config, wait_for
+
+
+def head_of(checkout: Path) -> str:
+    return subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_two_runs_on_different_commits_train_at_once_on_two_pods_without_touching_each_other(
+    multi_env: MultiEnv, monkeypatch
+):
+    env = multi_env
+    fast_recovery(monkeypatch)
+    env.add_pods(["a", "b"])
+    env.write_config("configs/slow.yaml", smoke_config(max_steps=40, save_steps=10, step_seconds=0.05))
+    first_commit = git(env.project, "rev-parse", "HEAD").strip()
+    run_a = env.start("train", "--config", "configs/slow.yaml", "--pod", "a", "--run-id", "run-a")
+    wait_for(lambda: (env.pod("a").state() or {}).get("state") == "running", 60, "run a training on pod a")
+
+    # A new commit while run a trains: run b, on pod b, trains it; run a keeps its own checkout.
+    (env.project / "remote" / "smoke_train.py").write_text(
+        (env.project / "remote" / "smoke_train.py").read_text() + "\n# second commit\n"
+    )
+    git(env.project, "commit", "-qam", "second")
+    second_commit = git(env.project, "rev-parse", "HEAD").strip()
+    run_b = env.start("train", "--config", "configs/slow.yaml", "--run-id", "run-b")  # the first free pod: b
+    wait_for(lambda: (env.pod("b").state() or {}).get("state") == "running", 60, "run b training on pod b")
+    assert (env.pod("a").state() or {}).get("state") == "running", "both runs train at the same time"
+
+    code_a, code_b = run_a.wait(120), run_b.wait(120)
+    out, err = env.peek()
+    assert (code_a, code_b) == (0, 0), err[-3000:]
+    assert "pod b (" in err and "the first free pod" in err
+
+    ws = env.workspace
+    checkout_a, checkout_b = ws / "runs" / "run-a" / "project", ws / "runs" / "run-b" / "project"
+    assert head_of(checkout_a) == first_commit and head_of(checkout_b) == second_commit
+    assert "# second commit" not in (checkout_a / "remote" / "smoke_train.py").read_text()
+    # Each run's outputs in its own checkout, complete.
+    for checkout in (checkout_a, checkout_b):
+        assert (checkout / "checkpoints" / "smoke" / "checkpoint-40" / "trainer_state.json").is_file()
+    assert not (ws / "project").exists(), "no shared checkout on a volume several pods use"
+    # Each pod's log holds its own run only; each pod's state its own run.
+    for pod, run in ((env.pod("a"), "run-a"), (env.pod("b"), "run-b")):
+        headers = [parse_header(line) for line in pod.log_text().splitlines() if parse_header(line)]
+        assert [h.run_id for h in headers if h] == [run]
+        assert (pod.state() or {})["run_id"] == run and (pod.state() or {})["state"] == "succeeded"
+    assert Path(env.pod("a").paths.log) != Path(env.pod("b").paths.log)
+    # One venv for both (same requirements and interpreter), built once.
+    venvs = list((ws / ".runner" / "venvs").iterdir())
+    assert len([v for v in venvs if v.is_dir()]) == 1
+    # Each pod stopped itself, and only itself.
+    stops = [r for r in env.fake.requests if r.action == "stop"]
+    assert sorted(r.path.split("/")[3] for r in stops) == sorted([env.pod("a").pod_id, env.pod("b").pod_id])
+    assert all(r.auth == f"pod:{r.path.split('/')[3]}" for r in stops), "each pod stopped itself with its own key"
+    records = {r: json.loads((env.state_dir / "dev" / "runs" / f"{r}.json").read_text()) for r in ("run-a", "run-b")}
+    assert records["run-a"]["pod"] == "a" and records["run-b"]["pod"] == "b"
+
+
+def test_the_same_run_live_on_another_pod_is_refused(multi_env: MultiEnv, monkeypatch):
+    env = multi_env
+    fast_recovery(monkeypatch)
+    env.add_pods(["a", "b"])
+    env.write_config("configs/slow.yaml", smoke_config(max_steps=200, save_steps=50, step_seconds=0.05))
+    run_a = env.start("train", "--config", "configs/slow.yaml", "--pod", "a", "--run-id", "same", "--detach")
+    assert run_a.wait(60) == 0
+    wait_for(lambda: (env.pod("a").state() or {}).get("state") == "running", 60, "the run training on pod a")
+    res = env.run("train", "--config", "configs/slow.yaml", "--pod", "b", "--run-id", "same")
+    assert res.code != 0
+    assert "run same is running on pod the first" in res.err and "another --run-id" in res.err
+    assert env.pod("b").state() is None, "nothing started on pod b"
