@@ -22,6 +22,7 @@ from runner.commands import (
     ssh_config,
     status,
     stop,
+    sweep,
     sync,
     tensorboard,
     train,
@@ -31,6 +32,7 @@ from runner.commands import (
 # In the order `--help` lists them.
 ALL: tuple[ModuleType, ...] = (
     train,
+    sweep,
     watch,
     sync,
     pull,

@@ -102,9 +102,12 @@ def runs_on(settings: Settings) -> dict[str, str]:
     return {pod: run_id for pod, (_, run_id) in found.items()}
 
 
-def first_free(settings: Settings, outputs: StackOutputs) -> tuple[PodEntry, str]:
+def availability(settings: Settings, outputs: StackOutputs) -> tuple[list[PodEntry], list[str]]:
+    """The free pods (no runner or watcher here leads them, no unfinished run of this machine's on them),
+    in the stack's order, and why each other one is busy."""
     from runner.stacklock import StackLock
 
+    free: list[PodEntry] = []
     busy: list[str] = []
     running = runs_on(settings)
     for entry in outputs.pods:
@@ -114,7 +117,14 @@ def first_free(settings: Settings, outputs: StackOutputs) -> tuple[PodEntry, str
         elif entry.name in running:
             busy.append(f"{entry.name}: run {running[entry.name]} is not finished")
         else:
-            return entry, "the first free pod"
+            free.append(entry)
+    return free, busy
+
+
+def first_free(settings: Settings, outputs: StackOutputs) -> tuple[PodEntry, str]:
+    free, busy = availability(settings, outputs)
+    if free:
+        return free[0], "the first free pod"
     raise UsageError(
         f"every pod of stack {outputs.stack!r} is busy ({'; '.join(busy)})",
         hint="Wait for one to finish, follow one with `runner logs --pod NAME`, add pods (podCount), "
@@ -144,4 +154,4 @@ def ask(settings: Settings, outputs: StackOutputs) -> PodEntry:
             return named[0]
 
 
-__all__ = ["Mode", "choose", "first_free", "on_pod", "runs_on"]
+__all__ = ["Mode", "availability", "choose", "first_free", "on_pod", "runs_on"]

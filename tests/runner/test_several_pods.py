@@ -84,3 +84,64 @@ def test_the_same_run_live_on_another_pod_is_refused(multi_env: MultiEnv, monkey
     assert res.code != 0
     assert "run same is running on pod the first" in res.err and "another --run-id" in res.err
     assert env.pod("b").state() is None, "nothing started on pod b"
+
+
+def checkpoint_done(env: MultiEnv, run_id: str, step: int) -> bool:
+    ckpt = env.workspace / "runs" / run_id / "project" / "checkpoints" / "smoke" / f"checkpoint-{step}"
+    return (ckpt / "trainer_state.json").is_file()
+
+
+def test_a_four_run_sweep_two_at_a_time_recovers_one_preemption_on_each_pod(multi_env: MultiEnv, monkeypatch):
+    env = multi_env
+    fast_recovery(monkeypatch)
+    env.add_pods(["a", "b"])
+    config = env.write_config("configs/sweep.yaml", smoke_config(max_steps=30, save_steps=5, step_seconds=0.1))
+    user_config = (env.project / config).read_text()
+    sweep = env.start(
+        "sweep", "--config", config, "--set", "lr=1e-4,3e-4", "--set", "max_steps=20,30", "--sweep", "sw",
+        "--concurrency", "2",
+    )  # fmt: skip
+    # The first two runs start at once, one on each pod; each pod is preempted once under its run.
+    for pod, run in (("a", "sw-1"), ("b", "sw-2")):
+        wait_for(lambda run=run: checkpoint_done(env, run, 5), 60, f"{run}'s first checkpoint")
+        assert (env.pod(pod).state() or {}).get("run_id") == run
+        env.preempt(pod)
+    code = sweep.wait(240)
+    out, err = env.peek()
+    assert code == 0, err[-4000:]
+
+    # Every run succeeded, at its own values, in its own checkout, from a derived config.
+    done = json.loads((env.state_dir / "dev" / "sweeps" / "sw.json").read_text())
+    assert [(r["run_id"], r["state"]) for r in done["runs"]] == [(f"sw-{i}", "succeeded") for i in range(1, 5)]
+    assert [r["values"] for r in done["runs"]] == [
+        {"lr": 0.0001, "max_steps": 20},
+        {"lr": 0.0001, "max_steps": 30},
+        {"lr": 0.0003, "max_steps": 20},
+        {"lr": 0.0003, "max_steps": 30},
+    ]
+    for i, r in enumerate(done["runs"], 1):
+        checkout = env.workspace / "runs" / f"sw-{i}" / "project"
+        derived = (checkout / ".rt-configs" / f"sw-{i}.yaml").read_text()
+        assert f"max_steps: {r['values']['max_steps']}" in derived and "lr: " in derived
+        assert checkpoint_done(env, f"sw-{i}", r["values"]["max_steps"])
+    assert (env.project / config).read_text() == user_config, "the user's config is never edited"
+
+    # One preemption recovered on each pod, and only there.
+    records = {r: json.loads((env.state_dir / "dev" / "runs" / f"{r}.json").read_text()) for r in ("sw-1", "sw-2")}
+    assert records["sw-1"]["pod"] == "a" and records["sw-2"]["pod"] == "b"
+    assert [records[r]["preemptions"] for r in ("sw-1", "sw-2")] == [1, 1]
+    assert [records[r]["recoveries"] for r in ("sw-1", "sw-2")] == [1, 1]
+    for r in ("sw-3", "sw-4"):
+        assert json.loads((env.state_dir / "dev" / "runs" / f"{r}.json").read_text())["preemptions"] == 0
+
+    # The group's lines are prefixed with their run; one summary table; the same from --status.
+    assert "[sw-1] " in out + err and "[sw-4] " in out + err
+    assert "sweep sw: 4 succeeded" in out
+    status = env.run("sweep", "--status", "--sweep", "sw")
+    assert status.code == 0 and "sweep sw: 4 succeeded" in status.out
+    rows = {line.split()[0]: line for line in status.out.splitlines()[2:]}
+    assert set(rows) == {"sw-1", "sw-2", "sw-3", "sw-4"}
+    assert " 20 " in rows["sw-1"] and " 30 " in rows["sw-2"], "each run's final step"
+    as_json = json.loads(env.run("sweep", "--status", "--json").out)
+    assert [r["recoveries"] for r in as_json["runs"]] == [1, 1, 0, 0]
+    assert all(r["loss"] is not None and r["cost_usd"] is not None for r in as_json["runs"])
