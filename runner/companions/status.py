@@ -307,6 +307,19 @@ def _as_shown(report: StatusReport) -> Any:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.pod:  # several pods and none named: every pod in one table (runner/companions/status_pods.py)
+        from runner.errors import StackError
+        from runner.pod.stack import read_outputs_for
+
+        try:
+            outputs = read_outputs_for(settings)
+        except StackError:
+            outputs = None
+        if outputs is not None and outputs.pods:
+            from runner.companions.status_pods import show
+
+            print(show(settings, outputs, bool(getattr(args, "json", False))))
+            return 0
     report = collect(settings)
     if getattr(args, "json", False):
         print(json.dumps(report, indent=2, sort_keys=False))

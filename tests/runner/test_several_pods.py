@@ -145,3 +145,29 @@ def test_a_four_run_sweep_two_at_a_time_recovers_one_preemption_on_each_pod(mult
     as_json = json.loads(env.run("sweep", "--status", "--json").out)
     assert [r["recoveries"] for r in as_json["runs"]] == [1, 1, 0, 0]
     assert all(r["loss"] is not None and r["cost_usd"] is not None for r in as_json["runs"])
+
+
+def test_status_shows_every_pod_and_its_run_and_the_companions_ask_which_pod(multi_env: MultiEnv, monkeypatch):
+    env = multi_env
+    fast_recovery(monkeypatch)
+    env.add_pods(["a", "b"])
+    env.write_config("configs/slow.yaml", smoke_config(max_steps=400, save_steps=50, step_seconds=0.05))
+    for pod, run in (("a", "ra"), ("b", "rb")):
+        assert env.run("train", "--config", "configs/slow.yaml", "--pod", pod, "--run-id", run, "--detach").code == 0
+        wait_for(lambda pod=pod: (env.pod(pod).state() or {}).get("state") == "running", 60, f"{run} on {pod}")
+    table = env.run("status")
+    assert table.code == 0, table.err
+    lines = table.out.splitlines()
+    assert "2 pods on one volume" in lines[0]
+    rows = {line.split()[0]: line for line in lines[2:4]}
+    assert set(rows) == {"a", "b"} and " ra " in rows["a"] and " rb " in rows["b"] and "running" in rows["a"]
+    # Two live runs and no pod named: a companion lists them instead of guessing (not a terminal here).
+    logs = env.run("logs", "-n", "5")
+    assert logs.code == 102 and "several runs are live" in logs.err and "ra" in logs.err and "rb" in logs.err
+    one = env.run("logs", "-n", "200", "--run", "rb")
+    assert one.code == 0 and "run=rb" in one.out and "run=ra" not in one.out
+    # One stop for one pod: the other run goes on.
+    assert env.run("stop", "--pod", "a").code == 0
+    assert env.fake.pods[env.pod("a").pod_id].status == "EXITED"
+    assert env.fake.pods[env.pod("b").pod_id].status == "RUNNING"
+    assert (env.pod("b").state() or {}).get("state") == "running"
