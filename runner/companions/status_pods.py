@@ -18,9 +18,9 @@ from runner.train import run_record
 
 def rows(settings: Settings, outputs: StackOutputs) -> list[dict]:
     newest: dict[str, run_record.RunRecord] = {}
-    for record in run_record.all_records(settings.paths):  # newest first
-        if record.pod and record.pod not in newest:
-            newest[record.pod] = record
+    for each in run_record.all_records(settings.paths):  # newest first
+        if each.pod and each.pod not in newest:
+            newest[each.pod] = each
     out = []
     for entry in outputs.pods:
         pod_settings = on_pod(settings, entry)

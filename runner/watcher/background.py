@@ -87,7 +87,7 @@ def spawn(settings: Settings) -> tuple[int, Path] | None:
     argv = [sys.executable, "-m", "runner", "--stack", settings.stack]
     if settings.env_file is not None:
         argv += ["--env-file", str(settings.env_file)]
-    argv += ["watch", "--background"]
+    argv += ["watch", "--background", *(["--pod", settings.pod] if settings.pod else [])]  # one watcher per pod
     with open(log, "ab", buffering=0) as out:
         os.chmod(log, 0o600)
         proc = subprocess.Popen(
