@@ -75,7 +75,7 @@ def watch_pass(settings: Settings, say: Say, *, span_s: float = SPAN_S) -> PassR
     from runner.train.targets.base import interrupted as interruption_of
     from runner.train.targets.pod import PodTarget
 
-    local = runs.unfinished(settings.paths)
+    local = runs.unfinished(settings.paths, settings.pod)
     wait_s = (local.wait_for_capacity_s or 0.0) if local is not None else 0.0
     target = PodTarget(settings, capacity=CapacityWait(wait_s))
     target.preflight()

@@ -47,7 +47,8 @@ class WatchedRun:
         return shlex.join(["python", "-m", "runner", "train", "--config", config, "--run-id", self.run_id])
 
 
-def unfinished(paths: StatePaths) -> RunRecord | None:
+def unfinished(paths: StatePaths, pod: str = "") -> RunRecord | None:
+    """The newest unfinished run of this machine's on the pod (pod: its name in a stack of several)."""
     newest: RunRecord | None = None
     try:
         files = sorted(paths.runs_dir.glob("*.json"))
@@ -58,7 +59,7 @@ def unfinished(paths: StatePaths) -> RunRecord | None:
             record = RunRecord.from_json(json.loads(f.read_text()))
         except (OSError, ValueError, TypeError):
             continue
-        if record.target != TargetKind.POD or record.status not in WATCHED:
+        if record.target != TargetKind.POD or record.status not in WATCHED or (record.pod or "") != pod:
             continue
         if newest is None or record.updated_at > newest.updated_at:
             newest = record
