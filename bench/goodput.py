@@ -106,7 +106,7 @@ SETTLE_S = 2.0  # an attempt trains this long (real seconds) before the next pre
 def inject_preemption(pod: BenchPod) -> float:
     """RunPod's preemption in the order that leaves no race with a fast runner: the container dies
     (SIGTERM to the supervisor, up to 5 s, SIGKILL to the rest), its SSH sessions with it, then the
-    API shows the pod outbid (tests/runner/recovery_harness.py preempt). With the API first, a runner
+    API shows the pod outbid (tests/fixtures/recovery_harness.py preempt). With the API first, a runner
     that noticed at once could resume the pod and relaunch while the old container was still being
     killed, and the kill would hit the new attempt. Returns when it began."""
     t0 = time.time()

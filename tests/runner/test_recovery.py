@@ -1,7 +1,7 @@
 """Automatic recovery from spot preemption (runner/recovery.py) against the loopback pod.
 
-The "pod" is the real sshd + the fake RunPod API (tests/runner/train_harness.py); a preemption is
-made as RunPod makes it (tests/runner/recovery_harness.py): the API shows "Outbid", the container
+The "pod" is the real sshd + the fake RunPod API (tests/fixtures/train_harness.py); a preemption is
+made as RunPod makes it (tests/fixtures/recovery_harness.py): the API shows "Outbid", the container
 gets SIGTERM (or only SIGKILL), SSH sessions die. Every test checks that training resumed from the
 right checkpoint and that what the runner printed is the pod's log exactly: no line lost, none
 printed twice.
@@ -17,8 +17,8 @@ import pytest
 from runner import cli
 from runner.exitcodes import ExitCode
 from standins.pulumi_cli import POD_URN
-from tests.remote_harness import git
-from tests.runner.recovery_harness import (
+from tests.fixtures.pod_harness import git
+from tests.fixtures.recovery_harness import (
     assert_log_printed_exactly,
     attempts_in_log,
     fast_recovery,
@@ -30,7 +30,7 @@ from tests.runner.recovery_harness import (
     steps_of,
     user_stop,
 )
-from tests.runner.train_harness import shorten_timeouts, smoke_config, train_env, wait_for  # noqa: F401
+from tests.fixtures.train_harness import shorten_timeouts, smoke_config, train_env, wait_for  # noqa: F401
 
 LONG = "configs/long.yaml"
 

@@ -25,9 +25,9 @@ import pytest
 from runner.watcher import background
 from standins.container_starts import ContainerStarts
 from standins.runpod_s3 import RunPodS3
-from tests.remote_harness import WebhookSink
-from tests.runner.recovery_harness import attempts_in_log, fast_recovery, preempt, steps_of
-from tests.runner.train_harness import ROOT, smoke_config, train_env, wait_for  # noqa: F401
+from tests.fixtures.pod_harness import WebhookSink
+from tests.fixtures.recovery_harness import attempts_in_log, fast_recovery, preempt, steps_of
+from tests.fixtures.train_harness import ROOT, smoke_config, train_env, wait_for  # noqa: F401
 
 LONG = "configs/long.yaml"
 STORY = ("started", "preempted", "recovering", "recovered", "finished")

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from runner.watcher import background
-from tests.runner.recovery_harness import attempts_in_log, fast_recovery, preempt, record, steps_of
-from tests.runner.train_harness import smoke_config, train_env, wait_for  # noqa: F401
+from tests.fixtures.recovery_harness import attempts_in_log, fast_recovery, preempt, record, steps_of
+from tests.fixtures.train_harness import smoke_config, train_env, wait_for  # noqa: F401
 
 LONG = "configs/long.yaml"
 

@@ -11,7 +11,7 @@ import threading
 from runner import cli
 from runner.exitcodes import ExitCode
 from tests.runner.test_sync import FILES, make_tree, transferred, tree
-from tests.volume.conftest import SMALL_PUT, ctrl_c_on
+from tests.runner.volume.conftest import SMALL_PUT, ctrl_c_on
 
 BIG = "audio_2/big.flac"
 

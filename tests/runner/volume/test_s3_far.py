@@ -16,7 +16,7 @@ import runner.volume.listing as listing
 from runner import cli
 from standins.link import PROFILES, Link
 from tests.runner.test_sync import make_tree, tree
-from tests.volume.conftest import SMALL_PUT, ctrl_c_on
+from tests.runner.volume.conftest import SMALL_PUT, ctrl_c_on
 
 BIG = "audio_2/long_take.flac"
 
@@ -56,7 +56,7 @@ def test_first_upload_and_no_op_under_far_are_exact(s3_env, far, capfd):
     s3.repeat_token = 3
     s3.requests.clear()
     assert cli.main(["sync"]) == 0
-    assert "0 file(s) to upload" in capfd.readouterr().err
+    assert "0 files to upload" in capfd.readouterr().err
     assert {r.op for r in s3.requests} == {"ListObjectsV2"}
     assert len(s3.requests) > len(files) // 20  # the listing, cut in ranges, was whole
 
