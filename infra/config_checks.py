@@ -90,6 +90,20 @@ class Problems:
             return default
         return int(val)
 
+    def boolean(self, values: Mapping[str, Any], key: str, default: bool) -> bool:
+        if key not in values:
+            return default
+        raw = values[key]
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("true", "yes", "1", "on"):
+            return True
+        if text in ("false", "no", "0", "off"):
+            return False
+        self.add(key, f"must be true or false (got {raw!r})")
+        return default
+
     @overload
     def price(self, values: Mapping[str, Any], key: str, default: float) -> float: ...
 

@@ -40,7 +40,7 @@ from runner.train.events import (
 from runner.train.ledger import RunLedger
 from runner.train.options import TrainOptions
 from runner.train.recovery import Recovery, ReportAndExit, RunContext
-from runner.train.remote_launch import LaunchError, RunPolicy, launch_surviving_drops, launcher_env, mask_url
+from runner.train.remote_launch import LaunchError, launch_surviving_drops, launcher_env, mask_url
 from runner.train.targets import Target
 from runner.train.train_config import TrainConfig, uncommitted_warning
 from runner.types import TargetKind
@@ -166,11 +166,7 @@ class TrainSession:
             pod_slot=t.pod_slot,
             shared_volume=t.shared_volume,
             config_set=dict(self.options.config_set),
-            run_policy=RunPolicy(
-                max_recoveries=self.options.max_recoveries,
-                budget_usd=self.options.budget_usd,
-                notify_urls=",".join(self.settings.notify_urls),  # "" clears the pod's notify.json
-            ),
+            run_policy=t.run_policy(self.options, self.settings),
         )
         started = self._launch(env)
         env.pop(pc.Inputs.REPO_COMMIT, None)  # a relaunch, minutes or hours later, fetches the branch
