@@ -80,6 +80,7 @@ def test_train_starts_its_early_link_before_the_rest_of_the_runner_is_imported()
         command.run(argparse.Namespace(
             config="c.yaml", run_id=None, detach=False, keep_pod=False, budget_usd=None, max_recoveries=3,
             allow_unpushed=False, workspace=None, local=False, host=None, no_watch=False, wait_for_capacity=None,
+            stall_minutes=None,
         ), None)
     """)
     not_yet = (
