@@ -48,6 +48,8 @@ def inspect_pod(
         Inputs.WORKSPACE: paths.workspace,
         Inputs.SESSION: session,
     }
+    if paths.slot:  # a pod of several: its own state and log
+        env[Inputs.POD_SLOT] = paths.slot
     if config:
         env[Inputs.CONFIG] = config
     result = conn.run_script(launcher_script(), env, timeout=timeout)
