@@ -42,7 +42,9 @@ class IntervalAdvice:
 
 
 def _hours(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+    from runner.output import duration
+
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else duration(seconds)
 
 
 def expected_loss(interval_s: float, save_cost_s: float, mtbi_s: float) -> float:
