@@ -38,14 +38,15 @@ KEYS: dict[str, tuple[str | None, str]] = {
     "WATCH_POLL_SECONDS": ("15", "`runner watch` (and the background watcher): seconds between two looks at the pod"),
     "WATCH_CONFIRM_SECONDS": ("20", "`runner watch`: how long RunPod's answers must agree the pod is down"),
     "NOTIFY_URL": (None, "webhook URLs (Slack, Discord, ntfy, any JSON endpoint), comma-separated; secret"),
+    "TRAIN_SECRETS": (
+        None,
+        "variables training gets on the pod (e.g. HF_TOKEN,WANDB_API_KEY); values from here or the environment",
+    ),
     "PULUMI_BINARY": ("pulumi", "the Pulumi CLI to run"),
     "PULUMI_CONFIG_PASSPHRASE": (None, "passphrase of a local-backend stack's secrets; secret"),
     "PULUMI_CONFIG_PASSPHRASE_FILE": (None, "file holding that passphrase (preferred over the above)"),
 }
 SECRET_KEYS = frozenset({"RUNPOD_API_KEY", "PULUMI_CONFIG_PASSPHRASE", "RUNPOD_S3_SECRET_KEY", "NOTIFY_URL"})
-
-_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
 
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

@@ -60,6 +60,10 @@ class Inputs:
     STALL_GPU_WINDOW_MINUTES = "RT_STALL_GPU_WINDOW_MINUTES"  # ... for this long = a stall (0: off)
     STALL_ACTION = "RT_STALL_ACTION"  # stop (default) | notify
     NOTIFY_URLS = "RT_NOTIFY_URLS"  # a secret: written to notify.json, never passed on ("" = none)
+    # Training's secrets (TRAIN_SECRETS): a JSON object {name: value}; the shim moves it into a private
+    # file (TRAIN_SECRETS_FILE); kept in .runner/train-secrets.json for training only (trainsecrets.py)
+    TRAIN_SECRETS = "RT_TRAIN_SECRETS"
+    TRAIN_SECRETS_FILE = "RT_TRAIN_SECRETS_FILE"
 
     ALL = tuple(value for name, value in list(locals().items()) if name.isupper())  # every name above
     # What a user (or a test) may set in the runner's environment; passed through to the launcher.
@@ -160,6 +164,10 @@ class VolumePaths(NamedTuple):
     @property
     def supervisor_plan(self) -> str:  # launch -> supervisor: environment (no API key) + plan; mode 600
         return self._join(".runner", "supervise.json")
+
+    @property
+    def train_secrets(self) -> str:  # training's secrets {name: value} (trainsecrets.py); mode 600
+        return self._join(".runner", "train-secrets.json")
 
     @property
     def config_cache(self) -> str:  # the launch's output_dir per config text (configfile.py)

@@ -15,7 +15,19 @@ import time
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
-from . import checkpoints, configfile, eventlog, gitcode, handoff, logbook, notify, record, runspec, tmuxsession
+from . import (
+    checkpoints,
+    configfile,
+    eventlog,
+    gitcode,
+    handoff,
+    logbook,
+    notify,
+    record,
+    runspec,
+    tmuxsession,
+    trainsecrets,
+)
 from .contract import (
     RESULT_PREFIX,
     TRAINING_ATTEMPT,
@@ -48,6 +60,8 @@ NOT_SAVED = (
     Inputs.REPO_CREDENTIAL,
     Inputs.REPO_CREDENTIAL_FILE,
     Inputs.NOTIFY_URLS,
+    Inputs.TRAIN_SECRETS,
+    Inputs.TRAIN_SECRETS_FILE,
 )
 
 
@@ -106,14 +120,20 @@ def launch(
     program: str,
     notify_urls: Optional[str] = None,
     credential: Optional[str] = None,
+    secrets: Optional[Dict[str, str]] = None,
 ) -> int:
     """notify_urls: RT_NOTIFY_URLS, taken out of the environment by __main__ (None: unset, notify.json
     stays as it is; "": no notifications any more). credential: git's, for the clone and the fetch only
-    (credential.py; never saved anywhere)."""
+    (credential.py; never saved anywhere). secrets: training's (trainsecrets.py; None: the launch sent
+    none, the ones kept on the volume stay)."""
     check_launch(s)
     urls = _notify_urls(notify_urls)
     prepare(s)
     with launch_lock(s.paths.lock_file):
+        try:
+            trainsecrets.keep(s.paths, secrets)
+        except OSError as exc:
+            raise InputError(f"cannot write {s.paths.train_secrets} ({exc.strerror}); is the volume full?") from None
         return launch_locked(s, environ, program, urls, credential=credential)
 
 

@@ -167,6 +167,7 @@ class TrainSession:
                 max_recoveries=self.options.max_recoveries,
                 budget_usd=self.options.budget_usd,
                 notify_urls=",".join(self.settings.notify_urls),  # "" clears the pod's notify.json
+                train_secrets=self.settings.train_secrets,  # {} clears what the volume keeps
             ),
         )
         started = self._launch(env)
