@@ -14,15 +14,13 @@ The pod's own events are on the volume (.runner/events/<run_id>.jsonl); `runner 
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from remote.podside.contract import RUN_ID_RE, Event, EventKey, event_id, new_event
+from remote.podside.contract import RUN_ID_RE, Event, EventKey, new_event
+from remote.podside.eventlog import append, claim_id
 from runner.paths import StatePaths
 from runner.settings import Settings
 from runner.timestamps import utc_now
@@ -58,14 +56,11 @@ class RunnerEvents:
         next free id."""
         if not RUN_ID_RE.match(run_id or ""):
             return None
-        eid = None
-        for n in range(1, 1000 if recurring else 2):
-            candidate = event_id(run_id, attempt, event.value, n)
-            if self._claim(candidate):
-                eid = candidate
-                break
+        eid, claimed = claim_id(lambda e: str(self.paths.sent_marker(e)), run_id, attempt, event, recurring, 0o600)
         if eid is None:
             return None
+        if claimed is None:
+            self.warn(f"warning: could not mark event {eid} as sent; sending it anyway")
         record = new_event(
             id=eid,
             event=event.value,
@@ -80,7 +75,7 @@ class RunnerEvents:
             source=self.source,
         )
         try:
-            append(self.paths.events_file(run_id), record)
+            append(str(self.paths.events_file(run_id)), record, 0o600)
         except OSError as e:
             self.warn(f"warning: could not record event {eid} ({e.strerror})")
         if self.urls:
@@ -91,28 +86,6 @@ class RunnerEvents:
             except OSError as e:
                 self.warn(f"warning: could not start the notification of {eid} ({e.strerror})")
         return record
-
-    def _claim(self, eid: str) -> bool:
-        marker = self.paths.sent_marker(eid)
-        try:
-            marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            return True
-        except OSError as e:
-            if e.errno == errno.EEXIST:
-                return False
-            self.warn(f"warning: could not mark event {eid} as sent ({e.strerror}); sending it anyway")
-            return True
-
-
-def append(path: Path, event: Mapping[str, Any]) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    data = (json.dumps(dict(event), separators=(",", ":")) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
 
 
 def parse_lines(data: bytes | str) -> list[dict[str, Any]]:
@@ -146,7 +119,7 @@ def keep_copies(paths: StatePaths, run_id: str, events: Iterable[Mapping[str, An
     for e in events:
         if e[EventKey.ID] not in known and e.get(EventKey.RUN_ID) == run_id:
             try:
-                append(paths.events_file(run_id), e)
+                append(str(paths.events_file(run_id)), e, 0o600)
             except OSError:
                 return
             known.add(e[EventKey.ID])
@@ -159,4 +132,4 @@ def read_local(paths: StatePaths, run_id: str) -> list[dict[str, Any]]:
         return []
 
 
-__all__ = ["RunnerEvents", "append", "keep_copies", "merge", "parse_lines", "read_local"]
+__all__ = ["RunnerEvents", "keep_copies", "merge", "parse_lines", "read_local"]

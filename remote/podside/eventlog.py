@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from . import notify
 from .contract import RUN_ID_RE, Event, EventKey, EventSource, VolumePaths, event_id, new_event
@@ -32,29 +32,48 @@ def pod_id(rp_env_file: str, environ: Mapping[str, str]) -> Optional[str]:
     return environ.get("RUNPOD_POD_ID") or (read_env_file(rp_env_file) or {}).get("RUNPOD_POD_ID") or None
 
 
-def claim(paths: VolumePaths, eid: str) -> Optional[bool]:
-    """True: this process sends eid; False: it was sent already; None: the marker could not be written."""
-    marker = paths.sent_marker(eid)
+def claim(marker: str, mode: int = 0o644) -> Optional[bool]:
+    """True: this process sends the event whose marker this is; False: it was sent already; None: the
+    marker could not be written."""
     try:
         os.makedirs(os.path.dirname(marker), exist_ok=True)
     except OSError:
         return None
     try:
-        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
         return True
     except OSError as exc:
         return False if exc.errno == errno.EEXIST else None
 
 
-def append(paths: VolumePaths, event: Dict[str, Any]) -> None:
-    """One line in the run's event log, in a single write (raises OSError)."""
-    path = paths.events_file(str(event[EventKey.RUN_ID]))
-    data = (json.dumps(event, separators=(",", ":")) + "\n").encode("utf-8")
+def claim_id(
+    marker_of: Callable[[str], str],
+    run_id: str,
+    attempt: Optional[int],
+    event: Event,
+    recurring: bool,
+    mode: int = 0o644,
+) -> Tuple[Optional[str], Optional[bool]]:
+    """The id a sender takes for an event, and claim()'s answer for it: (None, False) when it was sent
+    already. A recurring event (idle-stopped, stalled with action notify, waiting-for-capacity) takes the
+    next free id (`...:<event>:2`, `:3`...). The runner's senders use this too (runner/eventlog.py)."""
+    eid, claimed = event_id(run_id, attempt, event.value), None
+    for n in range(1, MAX_RECURRENCES + 1 if recurring else 2):
+        eid = event_id(run_id, attempt, event.value, n)
+        claimed = claim(marker_of(eid), mode)
+        if claimed is not False:
+            return eid, claimed
+    return None, False
+
+
+def append(path: str, event: Mapping[str, Any], mode: int = 0o644) -> None:
+    """One line in a run's event log, in a single write under PIPE_BUF (raises OSError)."""
+    data = (json.dumps(dict(event), separators=(",", ":")) + "\n").encode("utf-8")
     if len(data) > LINE_LIMIT:  # only a huge message gets here: keep the line whole, not the message
         event = dict(event, **{EventKey.MESSAGE: "(message too long)"})
         data = (json.dumps(event, separators=(",", ":")) + "\n").encode("utf-8")
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
     try:
         os.write(fd, data)
     finally:
@@ -80,13 +99,8 @@ def emit(
     say = log or (lambda _line: None)
     if not run_id or not RUN_ID_RE.match(run_id):
         return None
-    eid, claimed = event_id(run_id, attempt, event.value), None
-    for n in range(1, MAX_RECURRENCES + 1 if recurring else 2):
-        eid = event_id(run_id, attempt, event.value, n)
-        claimed = claim(paths, eid)
-        if claimed is not False:
-            break
-    if claimed is False:
+    eid, claimed = claim_id(paths.sent_marker, run_id, attempt, event, recurring)
+    if eid is None:
         return None
     if claimed is None:
         say(f"event {eid}: could not write {paths.sent_marker(eid)}; sending anyway")
@@ -103,7 +117,7 @@ def emit(
         source=EventSource.POD,
     )
     try:
-        append(paths, record)
+        append(paths.events_file(run_id), record)
     except OSError as exc:
         say(f"event {eid}: could not append to the event log ({exc.strerror})")
     urls = notify.read_urls(paths.notify_file)

@@ -15,19 +15,10 @@ from datetime import datetime, timezone
 from typing import Any, cast
 
 from backends.runpod.models import Pod
-from remote.podside.contract import IdleKey, VolumePaths
-from runner import termtext
+from remote.podside.contract import RUN_ID_RE, IdleKey, VolumePaths
+from runner import eventlog, termtext
 from runner.companions import status_seen
-from runner.companions.status_report import (  # noqa: F401
-    SCHEMA_VERSION,
-    IdleReport,
-    LogReport,
-    LossReport,
-    PodReport,
-    SshReport,
-    StatusReport,
-    TrainingReport,
-)
+from runner.companions.status_report import SCHEMA_VERSION, StatusReport
 from runner.companions.status_text import render
 from runner.errors import DamagedStateFile, RunnerError
 from runner.output import as_invoked
@@ -42,6 +33,7 @@ from runner.train import run_record as runrecord
 from runner.train.run_record import RunRecord
 
 LOG_LINES = 10
+EVENTS_SHOWN = 5  # the latest events of the run; `runner events` prints them all
 LOSS_LOG_BYTES = 256 * 1024  # without a trainer_state.json, the loss comes from this much of the log's end
 TRAINING_KEYS = (
     "run_id",
@@ -107,6 +99,7 @@ def _empty_training() -> dict[str, Any]:
         "accounting": None,
         "loss": None,
         "note": None,
+        "events": [],
     }
 
 
@@ -191,6 +184,11 @@ def _from_pod(settings: Settings, outputs: StackOutputs, pod: Pod, report: dict[
             training["loss"] = _loss_on_pod(conn, info.newest_checkpoint, info.log or paths.log)
         except RunnerError as e:
             report["errors"].append(f"could not read the loss: {e.message}")
+        run_id = training.get("run_id")
+        if isinstance(run_id, str) and RUN_ID_RE.match(run_id):  # its events, kept here too (runner events)
+            eventlog.keep_copies(
+                settings.paths, run_id, eventlog.parse_lines(conn.read_file(paths.events_file(run_id)) or b"")
+            )
         tail = tail_log(conn, info.log or paths.log, LOG_LINES)
         report["log"] = {
             "path": info.log or paths.log,
@@ -286,6 +284,9 @@ def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
         _from_local(settings, report)
     else:
         status_seen.remember(settings, report["training"])
+    run_id = report["training"]["run_id"]
+    if isinstance(run_id, str) and RUN_ID_RE.match(run_id):
+        report["training"]["events"] = eventlog.merge(eventlog.read_local(settings.paths, run_id))[-EVENTS_SHOWN:]
     found = _last_local_run(settings, report["errors"])
     if found is not None and found[0].run_id == report["training"]["run_id"]:
         # Only when this machine recorded the run; otherwise the key stays null.

@@ -70,6 +70,7 @@ class TrainingReport(TypedDict):
     accounting: dict[str, Any] | None
     loss: LossReport | None  # the run's loss over steps (the chart); null when none is known
     note: str | None  # e.g. that the result of a run known only locally is not known yet
+    events: list[dict[str, Any]]  # the run's latest events (runner/eventlog.py; `runner events` has them all)
 
 
 class LogReport(TypedDict):

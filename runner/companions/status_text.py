@@ -114,6 +114,13 @@ def render(report: StatusReport) -> str:
                     else ""
                 )
                 lines.append(f"  GPU time:   {acc['gpu_hours']:.3f} GPU-hours{cost} (all attempts)")
+        events = tr.get("events") or []
+        if events:
+            lines.append("  events:     " + f"(latest {len(events)}; `python -m runner events` has them all)")
+            lines += [
+                f"    {e.get('time')}  {e.get('event')}" + (f", attempt {e['attempt']}" if e.get("attempt") else "")
+                for e in events
+            ]
         loss = tr.get("loss")
         if loss:
             chart = losscurve.chart([(int(p[0]), float(p[1])) for p in loss["points"]])

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     else:
         how = "preempted (outbid) and is " if result.previous == PodState.PREEMPTED else ""
-        status = for_stream(result.pod.status if result.pod else "EXITED", sys.stdout, VALUE)
-        said = f"{pod} was already {how}stopped ({status}); nothing to do."
+        status = f" ({for_stream(result.pod.status, sys.stdout, VALUE)})" if result.pod else ""
+        said = f"{pod} was already {how}stopped{status}; nothing to do."
     print(as_invoked(said))
     return 0

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from backends.runpod.models import EXITED, Pod
+from backends.runpod.models import Pod
 from runner.paths import StatePaths, write_private
 from runner.termtext import say
 
@@ -106,7 +106,7 @@ class StopLog:
 
     def _stopped_itself(self, pod: Pod) -> bool:
         """The pod's marker on the volume says it stopped this start itself (read only for a stopped pod)."""
-        if self.marker is None or pod.status != EXITED or not pod.started_at:
+        if self.marker is None or not pod.is_stopped or not pod.started_at:
             return False
         data = self.marker()
         at = _utc(data.get("at")) if isinstance(data, dict) else None

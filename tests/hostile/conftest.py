@@ -1,10 +1,12 @@
-"""Fixtures of the hostile-pod suite: a 1 MiB volume that a test can fill (a real tmpfs)."""
+"""Fixtures of the hostile-pod suite: a 1 MiB volume that a test can fill (a real tmpfs), and the idle
+watcher started as the pod's start command starts it."""
 
 from __future__ import annotations
 
 import errno
 import os
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,3 +69,20 @@ def small_volume():
     yield mount
     for path in reversed(mounted):
         subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def start_idle_watcher(fake_runpod, pod_id: str, workspace: Path, tmp_path: Path, ssh_ports: Iterable[int]) -> None:
+    """The idle watcher (idle after 0.5 s) as the pod's start command starts it, with the pod's own key
+    from an rp_environment file; connections to ssh_ports count as sessions."""
+    from remote.podside import bundle
+
+    rp_env = tmp_path / "rp_environment"
+    values = {**fake_runpod.rp_environment(pod_id), "RUNPOD_REST_URL": fake_runpod.rest_url}
+    rp_env.write_text("".join(f'export {k}="{v}"\n' for k, v in values.items()))
+    subprocess.run(
+        ["bash", "-s"],
+        input=bundle.idle_watch_script(0.5, str(workspace), str(rp_env)).encode(),
+        check=True,
+        timeout=30,
+        env={**os.environ, "RT_IDLE_SSH_PORTS": ",".join(map(str, ssh_ports))},
+    )

@@ -20,6 +20,7 @@ from remote.podside.launch import volume_full_warning
 from runner import cli
 from standins.preemption import processes_under
 from standins.waiting import wait_for
+from tests.hostile.conftest import start_idle_watcher
 from tests.remote_harness import POD_ID, PodSandbox
 from tests.runner.test_idle_stop import pod_stops, reaper  # noqa: F401  (fixture)
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
@@ -50,7 +51,6 @@ def test_a_full_volume_does_not_keep_the_pod_from_stopping_at_the_end_of_the_run
 
 
 def test_the_idle_stop_still_stops_a_pod_whose_volume_is_full(fake_runpod, tmp_path, small_volume, reaper):
-    from remote.podside import bundle
     from standins.ports import free_port
 
     pod = fake_runpod.add_pod(status="RUNNING")
@@ -59,17 +59,7 @@ def test_the_idle_stop_still_stops_a_pod_whose_volume_is_full(fake_runpod, tmp_p
     (workspace / ".runner").mkdir()
     (workspace / "logs").mkdir()
     volume.fill()
-    rp_env = tmp_path / "rp_environment"
-    values = {**fake_runpod.rp_environment(pod.id), "RUNPOD_REST_URL": fake_runpod.rest_url}
-    rp_env.write_text("".join(f'export {k}="{v}"\n' for k, v in values.items()))
-    script = bundle.idle_watch_script(0.5, str(workspace), str(rp_env))
-    subprocess.run(
-        ["bash", "-s"],
-        input=script.encode(),
-        check=True,
-        timeout=30,
-        env={**os.environ, "RT_IDLE_SSH_PORTS": str(free_port())},
-    )
+    start_idle_watcher(fake_runpod, pod.id, workspace, tmp_path, [free_port()])
     wait_for(lambda: fake_runpod.pods[pod.id].status == "EXITED", 30, "the idle pod to stop itself")
     assert len(pod_stops(fake_runpod, pod.id)) == 1
 

@@ -14,22 +14,8 @@ from runner.remote.hostkeys import expect_host_key
 from runner.remote.ssh import SshConnection, SshTarget
 from standins.preemption import processes_under
 from standins.waiting import wait_for
+from tests.hostile.conftest import start_idle_watcher
 from tests.runner.test_idle_stop import idle_status, pod_stops, reaper  # noqa: F401  (fixture)
-
-
-def start_watcher(fake_runpod, pod, tmp_path, sshd) -> None:
-    workspace = tmp_path / "workspace"
-    rp_env = tmp_path / "rp_environment"
-    values = {**fake_runpod.rp_environment(pod.id), "RUNPOD_REST_URL": fake_runpod.rest_url}
-    rp_env.write_text("".join(f'export {k}="{v}"\n' for k, v in values.items()))
-    script = bundle.idle_watch_script(1.0, str(workspace), str(rp_env))
-    subprocess.run(
-        ["bash", "-s"],
-        input=script.encode(),
-        check=True,
-        timeout=30,
-        env={**os.environ, "RT_IDLE_SSH_PORTS": ",".join(map(str, sshd.ports))},
-    )
 
 
 def test_a_raw_tcp_connection_to_sshd_does_not_hold_the_idle_stop_off(fake_runpod, sshd, tmp_path, reaper):
@@ -39,7 +25,7 @@ def test_a_raw_tcp_connection_to_sshd_does_not_hold_the_idle_stop_off(fake_runpo
     try:
         for raw in raws:
             assert raw.recv(64).startswith(b"SSH-")  # an sshd connection, never authenticated
-        start_watcher(fake_runpod, pod, tmp_path, sshd)
+        start_idle_watcher(fake_runpod, pod.id, tmp_path / "workspace", tmp_path, sshd.ports)
         wait_for(lambda: fake_runpod.pods[pod.id].status == "EXITED", 30, "the idle pod to stop itself")
         assert all(raw.fileno() >= 0 for raw in raws)  # still open while the pod stopped
     finally:
@@ -57,7 +43,7 @@ def test_an_authenticated_session_still_holds_it_off(fake_runpod, sshd, tmp_path
         timeout=10,
     )
     try:
-        start_watcher(fake_runpod, pod, tmp_path, sshd)
+        start_idle_watcher(fake_runpod, pod.id, tmp_path / "workspace", tmp_path, sshd.ports)
         wait_for(lambda: idle_status(tmp_path / "workspace").get(IdleKey.CHECKS, 0) >= 10, 30, "ten checks")
         assert fake_runpod.pods[pod.id].status == "RUNNING" and pod_stops(fake_runpod, pod.id) == []
     finally:

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from runner import cli
-from runner.companions.status import LogReport, LossReport, PodReport, StatusReport, TrainingReport
+from runner.companions.status_report import LogReport, LossReport, PodReport, StatusReport, TrainingReport
 from runner.train import run_record as runrecord
 from runner.train.run_record import AttemptRecord, RunRecord
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
@@ -54,6 +54,7 @@ TRAINING_KEYS = [
     "accounting",
     "loss",
     "note",
+    "events",
 ]
 LOSS_KEYS = ["source", "first_step", "last_step", "min", "min_step", "last", "points"]
 

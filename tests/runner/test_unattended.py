@@ -185,3 +185,5 @@ def test_the_same_with_watch_once_run_by_hand(env, sink, monkeypatch, volume_s3)
     assert names == list(STORY), timeline.out
     as_json = [json.loads(line) for line in env.run("events", "--run", "by-hand", "--json").out.splitlines()]
     assert [e["event"] for e in as_json] == list(STORY) and sink.url() not in timeline.out + timeline.err
+    status = env.run("status", "--json")  # the same records: the latest events of the run
+    assert [e["event"] for e in json.loads(status.out)["training"]["events"]] == list(STORY), status.err
