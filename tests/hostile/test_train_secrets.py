@@ -31,8 +31,9 @@ def pod(tmp_path, venv_templates):
     sandbox.cleanup()
 
 
-def secrets_input(**secrets: str) -> str:
-    env = launcher_env(
+def launch_inputs(secrets: dict[str, str]) -> dict[str, str]:
+    """The RT_* inputs `runner train` sends for a run with these training secrets."""
+    return launcher_env(
         workspace="/workspace",
         repo_url="https://example.invalid/r.git",
         branch="main",
@@ -44,7 +45,10 @@ def secrets_input(**secrets: str) -> str:
         session="train",
         run_policy=RunPolicy(train_secrets=secrets),
     )
-    return env[Inputs.TRAIN_SECRETS]
+
+
+def secrets_input(**secrets: str) -> str:
+    return launch_inputs(secrets)[Inputs.TRAIN_SECRETS]
 
 
 def environ_of(pid: int) -> str:
@@ -158,19 +162,5 @@ def test_the_runner_reads_the_secrets_from_the_env_file_and_hides_them(tmp_path,
     monkeypatch.setenv("WANDB_API_KEY", "wandb-from-the-environment")
     settings = load_settings(env_file, warn=warned.append, cwd=tmp_path)
     assert required(settings) == {"HF_TOKEN": CANARY, "WANDB_API_KEY": "wandb-from-the-environment"}
-    env = json.dumps(
-        launcher_env(
-            workspace="/w",
-            repo_url="https://example.invalid/r.git",
-            branch="main",
-            config="c",
-            train_script="t",
-            run_id="r",
-            stop_pod=True,
-            detach=False,
-            session="train",
-            run_policy=RunPolicy(train_secrets=settings.train_secrets),
-        )
-    )
-    assert env.count(CANARY) == 1, "in RT_TRAIN_SECRETS only"
+    assert json.dumps(launch_inputs(dict(settings.train_secrets))).count(CANARY) == 1, "in RT_TRAIN_SECRETS only"
     assert CANARY not in repr(RunPolicy(train_secrets=settings.train_secrets))
