@@ -74,9 +74,17 @@ def required(settings: Settings) -> Mapping[str, str]:
     )
 
 
+def for_launch(settings: Settings) -> Mapping[str, str] | None:
+    """What a launch sends: every named value; {} when TRAIN_SECRETS names none (the volume's file goes);
+    None when a named one has no value here (a watcher whose environment lacks it relaunches the run:
+    the volume keeps what `runner train`, which checked them all, sent)."""
+    wanted, found = settings.train_secret_names, settings.train_secrets
+    return None if any(name not in found for name in wanted) else {name: found[name] for name in wanted}
+
+
 def launch_input(found: Mapping[str, str]) -> str:
     """RT_TRAIN_SECRETS: the JSON object the pod keeps ("{}" clears what an earlier launch left)."""
     return json.dumps(dict(found), sort_keys=True)
 
 
-__all__ = ["KEY", "launch_input", "notify_setting", "required", "secret_names", "secret_values"]
+__all__ = ["KEY", "for_launch", "launch_input", "notify_setting", "required", "secret_names", "secret_values"]

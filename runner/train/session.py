@@ -161,12 +161,7 @@ class TrainSession:
             session=t.session,
             idle_stop_minutes=t.idle_stop_minutes,
             commit=self.remote_commit,
-            run_policy=RunPolicy(
-                max_recoveries=self.options.max_recoveries,
-                budget_usd=self.options.budget_usd,
-                notify_urls=",".join(self.settings.notify_urls),  # "" clears the pod's notify.json
-                train_secrets=self.settings.train_secrets,  # {} clears what the volume keeps
-            ),
+            run_policy=RunPolicy.of(self.settings, self.options.max_recoveries, self.options.budget_usd),
         )
         started = self._launch(env)
         env.pop(pc.Inputs.REPO_COMMIT, None)  # a relaunch, minutes or hours later, fetches the branch

@@ -164,3 +164,24 @@ def test_the_runner_reads_the_secrets_from_the_env_file_and_hides_them(tmp_path,
     assert required(settings) == {"HF_TOKEN": CANARY, "WANDB_API_KEY": "wandb-from-the-environment"}
     assert json.dumps(launch_inputs(dict(settings.train_secrets))).count(CANARY) == 1, "in RT_TRAIN_SECRETS only"
     assert CANARY not in repr(RunPolicy(train_secrets=settings.train_secrets))
+
+
+def test_a_watcher_missing_a_value_leaves_the_kept_secrets_alone(tmp_path, monkeypatch):
+    """A `runner watch` from cron relaunches with whatever its environment has: a named value missing
+    there must not wipe or thin out what `runner train` (which checked them all) left on the volume."""
+    from runner.settings import load_settings
+
+    for key in ("TRAIN_SECRETS", "HF_TOKEN", "WANDB_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    env_file = tmp_path / ".runpod.env"
+    env_file.write_text(f"TRAIN_SECRETS=HF_TOKEN,WANDB_API_KEY\nHF_TOKEN={CANARY}\n")
+    env_file.chmod(0o600)
+    partial = load_settings(env_file, warn=lambda m: None, cwd=tmp_path)
+    assert Inputs.TRAIN_SECRETS not in RunPolicy.of(partial, None, None).inputs(), "the volume's file stays"
+    monkeypatch.setenv("WANDB_API_KEY", "wandb-key")
+    full = load_settings(env_file, warn=lambda m: None, cwd=tmp_path)
+    sent = json.loads(RunPolicy.of(full, None, None).inputs()[Inputs.TRAIN_SECRETS])
+    assert sent == {"HF_TOKEN": CANARY, "WANDB_API_KEY": "wandb-key"}
+    env_file.write_text("")
+    none = load_settings(env_file, warn=lambda m: None, cwd=tmp_path)
+    assert RunPolicy.of(none, None, None).inputs()[Inputs.TRAIN_SECRETS] == "{}", "none named: the file goes"
