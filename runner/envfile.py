@@ -1,4 +1,5 @@
-""".runpod.env: the table of known keys and the parser (the file is parsed, never executed).
+""".runpod.env: the table of known keys and the parser (the file is parsed, never executed), and the
+settings whose values are secrets beyond the keys: NOTIFY_URL, and TRAIN_SECRETS (runner/secret_settings.py).
 
 `KEY=value` lines, optional `export ` prefix, `#` comments, values optionally in single quotes
 (literal) or double quotes (\\" \\\\ \\n escapes). runner/settings.py merges the result with the
@@ -11,6 +12,7 @@ import os
 import re
 import shlex
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 from runner.errors import SettingsError
@@ -103,3 +105,45 @@ def check_permissions(path: Path, warn: Say) -> None:
             f"{path} is accessible by group/others (mode {stat.S_IMODE(mode):04o}) and holds your RunPod API key; "
             f"run `chmod 600 {shlex.quote(str(path))}`"
         )
+
+
+# ---------------------------------------------------------------- settings whose values are secrets
+def notify_setting(text: str | None, source: str) -> tuple[str, ...]:
+    """NOTIFY_URL: one or more webhook URLs; an error names the setting, never the URL (it is a secret)."""
+    if not text:
+        return ()
+    from remote.podside.notify import NotifyUrlError, parse_urls
+
+    try:
+        return tuple(parse_urls(text))
+    except NotifyUrlError as e:
+        raise SettingsError(f"NOTIFY_URL ({source}): {e}; separate several URLs with commas.") from None
+
+
+def secret_names(text: str | None, source: str) -> tuple[str, ...]:
+    """The names TRAIN_SECRETS lists (commas or spaces between them); SettingsError for one that cannot be."""
+    if not text:
+        return ()
+    from remote.podside.trainsecrets import refused  # only when some are named: the CLI starts without it
+
+    found: list[str] = []
+    for name in re.split(r"[\s,]+", text):
+        if not name or name in found:
+            continue
+        why = refused(name)
+        if why:
+            raise SettingsError(f"TRAIN_SECRETS ({source}): {why}; list the names of the variables training needs.")
+        found.append(name)
+    return tuple(found)
+
+
+def secret_values(
+    wanted: tuple[str, ...], environ: Mapping[str, str], file_values: Mapping[str, str]
+) -> dict[str, str]:
+    """Each named variable's value: the environment's, else the settings file's (empty counts as unset)."""
+    out: dict[str, str] = {}
+    for name in wanted:
+        value = environ.get(name) or file_values.get(name)
+        if value:
+            out[name] = value
+    return out

@@ -1,4 +1,5 @@
-"""Settings whose values are secrets beyond the keys: NOTIFY_URL's webhooks, and TRAIN_SECRETS.
+"""TRAIN_SECRETS at launch time (runner/envfile.py reads the setting): every named value present before
+anything is spent, and what a launch sends.
 
 TRAIN_SECRETS names the variables training gets on the pod (HF_TOKEN for gated models and the Hub,
 WANDB_API_KEY, ...); their values come from the environment, else from .runpod.env. The runner sends
@@ -9,54 +10,15 @@ them in the launch's stdin (RT_TRAIN_SECRETS); the pod keeps them for training a
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from remote.podside.trainsecrets import refused
 from runner.errors import SettingsError
 
 if TYPE_CHECKING:
     from runner.settings import Settings
 
 KEY = "TRAIN_SECRETS"
-
-
-def notify_setting(text: str | None, source: str) -> tuple[str, ...]:
-    """NOTIFY_URL: one or more webhook URLs; an error names the setting, never the URL (it is a secret)."""
-    if not text:
-        return ()
-    from remote.podside.notify import NotifyUrlError, parse_urls
-
-    try:
-        return tuple(parse_urls(text))
-    except NotifyUrlError as e:
-        raise SettingsError(f"NOTIFY_URL ({source}): {e}; separate several URLs with commas.") from None
-
-
-def secret_names(text: str | None, source: str) -> tuple[str, ...]:
-    """The names TRAIN_SECRETS lists (commas or spaces between them); SettingsError for one that cannot be."""
-    found: list[str] = []
-    for name in re.split(r"[\s,]+", text or ""):
-        if not name or name in found:
-            continue
-        why = refused(name)
-        if why:
-            raise SettingsError(f"{KEY} ({source}): {why}; list the names of the variables training needs.")
-        found.append(name)
-    return tuple(found)
-
-
-def secret_values(
-    wanted: tuple[str, ...], environ: Mapping[str, str], file_values: Mapping[str, str]
-) -> dict[str, str]:
-    """Each named variable's value: the environment's, else the settings file's (empty counts as unset)."""
-    out: dict[str, str] = {}
-    for name in wanted:
-        value = environ.get(name) or file_values.get(name)
-        if value:
-            out[name] = value
-    return out
 
 
 def required(settings: Settings) -> Mapping[str, str]:
@@ -87,4 +49,4 @@ def launch_input(found: Mapping[str, str]) -> str:
     return json.dumps(dict(found), sort_keys=True)
 
 
-__all__ = ["KEY", "for_launch", "launch_input", "notify_setting", "required", "secret_names", "secret_values"]
+__all__ = ["KEY", "for_launch", "launch_input", "required"]

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backends.plain_http import plain_http_elsewhere
+from runner import envfile
 from runner.cliparser import did_you_mean
 from runner.envfile import DEFAULT_ENV_FILE, KEYS, check_permissions, parse_env_text
 from runner.errors import SettingsError
 from runner.paths import StatePaths, write_private
 from runner.runpod_config import api_key_from_config
-from runner.secret_settings import notify_setting, secret_names, secret_values
 from runner.types import Say
 
 _STACK_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]{0,199}")
@@ -59,7 +59,7 @@ class Settings:
     watch_poll_s: float = 15.0  # `runner watch`: between two looks at the pod
     watch_confirm_s: float = 20.0  # `runner watch`: RunPod's answers agree the pod is down for this long
     notify_urls: tuple[str, ...] = field(default=(), repr=False)  # NOTIFY_URL: webhooks (secrets)
-    train_secret_names: tuple[str, ...] = ()  # TRAIN_SECRETS (runner/secret_settings.py)
+    train_secret_names: tuple[str, ...] = ()  # TRAIN_SECRETS (runner/envfile.py)
     train_secrets: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)  # their values
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     values: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)  # as merged, secrets too
@@ -291,7 +291,7 @@ def load_settings(
             raise SettingsError(f"settings file {path} is not UTF-8 text.") from None
         check_permissions(path, warn)
         file_values = parse_env_text(text, source=str(path))
-        named = secret_names(environ.get("TRAIN_SECRETS") or file_values.get("TRAIN_SECRETS"), str(path))
+        named = envfile.secret_names(environ.get("TRAIN_SECRETS") or file_values.get("TRAIN_SECRETS"), str(path))
         for key in file_values:
             if key not in KEYS and key not in named:
                 hint = did_you_mean(key, KEYS) or f" (known: {', '.join(KEYS)})"
@@ -366,7 +366,7 @@ def load_settings(
             )
 
     data_dir = Path(merged["DATA_DIR"]).expanduser()
-    names = secret_names(merged.get("TRAIN_SECRETS"), sources.get("TRAIN_SECRETS", ""))
+    names = envfile.secret_names(merged.get("TRAIN_SECRETS"), sources.get("TRAIN_SECRETS", ""))
     return Settings(
         api_key=merged.get("RUNPOD_API_KEY"),
         ssh_key_path=to_path(merged["SSH_KEY_PATH"]),
@@ -382,9 +382,9 @@ def load_settings(
         ssh_control_persist_s=persist,
         watch_poll_s=max(0.1, watch["WATCH_POLL_SECONDS"]),
         watch_confirm_s=watch["WATCH_CONFIRM_SECONDS"],
-        notify_urls=notify_setting(merged.get("NOTIFY_URL"), sources.get("NOTIFY_URL", "")),
+        notify_urls=envfile.notify_setting(merged.get("NOTIFY_URL"), sources.get("NOTIFY_URL", "")),
         train_secret_names=names,
-        train_secrets=secret_values(names, environ, file_values),
+        train_secrets=envfile.secret_values(names, environ, file_values),
         pulumi_binary=merged["PULUMI_BINARY"],
         pulumi_passphrase=merged.get("PULUMI_CONFIG_PASSPHRASE"),
         pulumi_passphrase_file=path_of("PULUMI_CONFIG_PASSPHRASE_FILE"),

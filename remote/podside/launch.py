@@ -15,19 +15,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
-from . import (
-    checkpoints,
-    configfile,
-    eventlog,
-    gitcode,
-    handoff,
-    logbook,
-    notify,
-    record,
-    runspec,
-    tmuxsession,
-    trainsecrets,
-)
+from . import checkpoints, configfile, eventlog, gitcode, handoff, logbook, notify, record, runspec, tmuxsession
 from .contract import (
     RESULT_PREFIX,
     TRAINING_ATTEMPT,
@@ -45,24 +33,14 @@ from .contract import (
 )
 from .inputs import InputError, LaunchSettings, check_launch, gpu_count, launch_kind, under_repo
 from .loglines import Header
+from .trainsecrets import keep as keep_secrets
 
 VOLUME_FULL_WARN = 0.95  # a launch warns above this share of the volume in use (a full volume ends runs)
 LOCK_WAIT_S = 120.0
 # Never handed to the supervisor's saved environment (the keys stay off the volume but in their files).
-NOT_SAVED = (
-    "PWD",
-    "OLDPWD",
-    "SHLVL",
-    "_",
-    "TMUX",
-    "TMUX_PANE",
-    "RUNPOD_API_KEY",
-    Inputs.REPO_CREDENTIAL,
-    Inputs.REPO_CREDENTIAL_FILE,
-    Inputs.NOTIFY_URLS,
-    Inputs.TRAIN_SECRETS,
-    Inputs.TRAIN_SECRETS_FILE,
-)
+_SHELL = ("PWD", "OLDPWD", "SHLVL", "_", "TMUX", "TMUX_PANE")
+_SECRET_INPUTS = (Inputs.REPO_CREDENTIAL, Inputs.REPO_CREDENTIAL_FILE, Inputs.NOTIFY_URLS, Inputs.TRAIN_SECRETS)
+NOT_SAVED = _SHELL + ("RUNPOD_API_KEY",) + _SECRET_INPUTS + (Inputs.TRAIN_SECRETS_FILE,)
 
 
 @contextmanager
@@ -124,16 +102,12 @@ def launch(
 ) -> int:
     """notify_urls: RT_NOTIFY_URLS, taken out of the environment by __main__ (None: unset, notify.json
     stays as it is; "": no notifications any more). credential: git's, for the clone and the fetch only
-    (credential.py; never saved anywhere). secrets: training's (trainsecrets.py; None: the launch sent
-    none, the ones kept on the volume stay)."""
+    (credential.py; never saved anywhere). secrets: training's (trainsecrets.py; None: the kept ones stay)."""
     check_launch(s)
     urls = _notify_urls(notify_urls)
     prepare(s)
     with launch_lock(s.paths.lock_file):
-        try:
-            trainsecrets.keep(s.paths, secrets)
-        except OSError as exc:
-            raise InputError(f"cannot write {s.paths.train_secrets} ({exc.strerror}); is the volume full?") from None
+        keep_secrets(s.paths, secrets)
         return launch_locked(s, environ, program, urls, credential=credential)
 
 

@@ -25,6 +25,7 @@ from typing import Dict, MutableMapping, Optional
 from . import record
 from .contract import Inputs, VolumePaths
 from .credential import remove_private
+from .inputs import InputError
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Never a training secret: the runner's inputs, what the supervisor sets for training, the pod's key.
@@ -76,13 +77,17 @@ def take(environ: MutableMapping[str, str]) -> Optional[Dict[str, str]]:
 
 
 def keep(paths: VolumePaths, secrets: Optional[Dict[str, str]]) -> None:
-    """The launch's secrets on the volume for its supervisor and a relaunch (None: unchanged). OSError."""
+    """The launch's secrets on the volume for its supervisor and a relaunch (None: unchanged); InputError
+    when they cannot be written (the launch stops before anything runs without them)."""
     if secrets is None:
         return
     if not secrets:
         forget(paths)
         return
-    record.write_json_atomic(paths.train_secrets, secrets, mode=0o600)
+    try:
+        record.write_json_atomic(paths.train_secrets, secrets, mode=0o600)
+    except OSError as exc:
+        raise InputError(f"cannot write {paths.train_secrets} ({exc.strerror}); is the volume full?") from None
 
 
 def load(paths: VolumePaths) -> Dict[str, str]:
