@@ -13,9 +13,11 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import coldstart, fixedcost, follow, phases, recovery, relaunch, stop, sync
+from bench import coldstart, fixedcost, follow, goodput, phases, recovery, relaunch, roundtrips, stop, sync
 from bench.pod import ROOT, BenchOptions, BenchPod
+from bench.profiles import render_profiles
 from bench.stats import percentile, summary
+from standins.link import PROFILES, profile_named
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 FIGURES = (
@@ -27,9 +29,11 @@ FIGURES = (
     "stop_latency",
     "preemption_recovery",
     "sync_noop",
+    "round_trips",
     "runner_overhead",
+    "goodput",
 )
-SCHEMA = 1
+SCHEMA = 2
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -61,6 +65,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="create the training venv without its own pip (seconds faster; for the smoke test)",
     )
+    ap.add_argument(
+        "--profiles",
+        default=",".join(PROFILES),
+        help=f"comma list of link profiles, each a world of its own (standins/link.py): {', '.join(PROFILES)}",
+    )
+    ap.add_argument(
+        "--goodput-hours", type=float, help="simulated hours of training in the goodput run (default 3; --quick 1)"
+    )
+    ap.add_argument("--preemption-rate", type=float, default=1.0, help="preemptions per simulated hour (default 1)")
+    ap.add_argument("--sim-hour-s", type=float, default=60.0, help="real seconds per simulated hour (default 60)")
     ap.add_argument("--only", default="", help=f"comma list of figures to run: {', '.join(FIGURES)}")
     ap.add_argument("--results-dir", default=str(RESULTS_DIR), help="where the JSON goes (default bench/results)")
     ap.add_argument("--keep", action="store_true", help="keep the temp directory of the run")
@@ -72,6 +86,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.files = args.files or (1000 if quick else 10000)
     args.cold_runs = args.cold_runs or (1 if quick else 2)
     args.boot_seconds = 2.0 if args.boot_seconds is None else args.boot_seconds
+    args.goodput_hours = args.goodput_hours or (1.0 if quick else 3.0)
     wanted = [f.strip() for f in args.only.split(",") if f.strip()] or list(FIGURES)
     unknown = sorted(set(wanted) - set(FIGURES))
     if unknown:
@@ -79,6 +94,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.runs < 1:
         ap.error("--runs must be at least 1")
     args.figures = wanted
+    try:
+        args.profile_list = [profile_named(p.strip()) for p in args.profiles.split(",") if p.strip()]
+    except ValueError as e:
+        ap.error(str(e))
+    if not args.profile_list:
+        ap.error("--profiles needs at least one profile")
     return args
 
 
@@ -378,12 +399,25 @@ def render(result: dict) -> str:
     lines = [
         f"machine: {m['nproc']} CPU ({m['cpu_model']}), Python {m['python']}, {m['date']}, "
         f"load {', '.join(f'{x:.2f}' for x in m['loadavg_start'])}; sshd HOME: {result['config']['sshd_home']}",
-        "",
     ]
+    for name, p in result["profiles"].items():
+        lines += ["", f"== link profile {p['describe']}", ""]
+        lines += render_figures(p["figures"])
+    if len(result["profiles"]) > 1 or any("round_trips" in p["figures"] for p in result["profiles"].values()):
+        lines += ["", *render_profiles(result)]
+    return "\n".join(lines)
+
+
+def render_figures(figures: dict) -> list[str]:
+    lines: list[str] = []
     for name in FIGURES:
-        f = result["figures"].get(name)
-        if f is None:
+        f = figures.get(name)
+        if f is None or "error" in f:
+            if f is not None:
+                lines.append(f"{name:20s} ERROR: {f['error']}")
             continue
+        if name == "round_trips":
+            continue  # in the round-trip table
         unit = f["unit"]
         spread = ", ".join(f"{k} {_fmt(v, unit)}" for k, v in f["spread"].items())
         verdict = {True: "OK", False: "MISSED", None: "n/a"}[f["met"]]
@@ -392,6 +426,8 @@ def render(result: dict) -> str:
             target = f"{tgt['statistic']} <= {_fmt(tgt['max'], unit)}"
         elif "min_ratio" in tgt:
             target = f">= {tgt['min_ratio']}x faster than the baseline"
+        elif "min" in tgt:
+            target = f"{tgt['statistic']} >= {tgt['min']:g} {unit}"
         else:
             target = f"<= {tgt['max_ratio']}x baseline"
         lines.append(f"{name:20s} {f['statistic']} {_fmt(f['value'], unit):>9s}  ({spread}; n={f['summary']['n']})")
@@ -439,6 +475,19 @@ def render(result: dict) -> str:
                 f"{'':20s} first sync, until rsync's output is released (API agreed; rsync runs from "
                 f"before the API read): median {_fmt(e['median'], unit)} ({f['extra']['files']} files)"
             )
+        if name == "goodput":
+            for way in ("runner", "seed"):
+                g = f["extra"][way]
+                parts = ", ".join(
+                    f"{k[:-2]} {100 * g[k] / g['billed_s']:.1f}%"
+                    for k in ("setup_s", "recovery_s", "redone_s", "idle_s")
+                )
+                det = [x for x in g["detection_s"] if x == x]
+                lines.append(
+                    f"{'':20s} {way}: {100 * (g['goodput'] or 0):.1f}% of {g['billed_s']:.0f} s billed ({parts}); "
+                    f"{g['preemptions']} preemption(s), detection {_fmt(max(det), 's') if det else 'n/a'} at most; "
+                    f"done after {g['wall_sim_hours']:.2f} simulated hours"
+                )
         if name == "stop_latency":
             d = f["extra"]["detached"]["summary"]
             lines.append(
@@ -453,9 +502,7 @@ def render(result: dict) -> str:
             )
         if f.get("note"):
             lines.append(f"{'':20s} note: {f['note']}")
-        if f.get("error"):
-            lines.append(f"{'':20s} ERROR: {f['error']}")
-    return "\n".join(lines)
+    return lines
 
 
 # ---------------------------------------------------------------- main
@@ -464,10 +511,6 @@ def progress(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    options = BenchOptions(
-        sshd_home=args.sshd_home, requirements=args.requirements, fast_venv=args.fast_venv, keep=args.keep
-    )
-    train_first: list = []
     result: dict = {
         "schema": SCHEMA,
         "machine": machine_info(),
@@ -484,10 +527,35 @@ def run(args: argparse.Namespace) -> dict:
             "cold_runs": args.cold_runs,
             "fast_venv": args.fast_venv,
             "figures": args.figures,
+            "profiles": [p.name for p in args.profile_list],
         },
-        "figures": {},
+        "profiles": {},
     }
     started = time.time()
+    for profile in args.profile_list:
+        progress(f"link profile {profile.describe()}")
+        result["profiles"][profile.name] = {
+            "describe": profile.describe(),
+            "rtt_s": profile.rtt_s,
+            "loadavg_start": list(os.getloadavg()),
+            "figures": run_profile(args, profile),
+        }
+    result["machine"]["loadavg_end"] = list(os.getloadavg())
+    result["duration_s"] = time.time() - started
+    return result
+
+
+def run_profile(args: argparse.Namespace, profile) -> dict:
+    options = BenchOptions(
+        sshd_home=args.sshd_home,
+        requirements=args.requirements,
+        fast_venv=args.fast_venv,
+        keep=args.keep,
+        profile=profile,
+    )
+    train_first: list = []
+    figures: dict = {}
+    gp = goodput.GoodputOptions(hours=args.goodput_hours, rate=args.preemption_rate, sim_hour_s=args.sim_hour_s)
     with BenchPod(options) as pod:
         if args.keep:
             progress(f"workspace kept in {pod.root}")
@@ -498,6 +566,7 @@ def run(args: argparse.Namespace) -> dict:
                 **recovery.CONFIGS,
                 **coldstart.configs(options.real),
                 **follow.configs(args.latency_seconds, args.overhead_seconds),
+                "goodput": gp.config(),
             }
         )
 
@@ -515,29 +584,55 @@ def run(args: argparse.Namespace) -> dict:
             "stop_latency": lambda: build_stop_latency(stop.measure(pod, args.runs)),
             "preemption_recovery": lambda: build_recovery(recovery.measure(pod, args.runs, args.boot_seconds)),
             "sync_noop": lambda: build_sync(sync.measure(pod, args.runs, args.files)),
+            "round_trips": lambda: build_round_trips(roundtrips.measure(pod, args.files)),
             "runner_overhead": lambda: build_overhead(
                 follow.measure_overhead(pod, args.overhead_runs, window_s=min(10.0, args.overhead_seconds / 3))
             ),
+            "goodput": lambda: build_goodput(goodput.measure(pod, gp)),
         }
         # cold_start, then warm_relaunch first: they leave the repo and venv warm for every other figure.
         for name in FIGURES:
             if name not in args.figures:
                 continue
-            progress(f"{name} ...")
+            progress(f"{profile.name}: {name} ...")
             t = time.time()
             try:
-                result["figures"][name] = steps[name]()
+                figures[name] = steps[name]()
             except Exception as e:  # noqa: BLE001 - one broken figure must not hide the others
-                result["figures"][name] = {
+                figures[name] = {
                     "name": name,
                     "error": f"{type(e).__name__}: {e}",
                     "traceback": traceback.format_exc(),
                 }
                 progress(f"{name} FAILED: {e}")
-            progress(f"{name} done in {time.time() - t:.0f}s")
-    result["machine"]["loadavg_end"] = list(os.getloadavg())
-    result["duration_s"] = time.time() - started
-    return result
+            progress(f"{profile.name}: {name} done in {time.time() - t:.0f}s")
+    return figures
+
+
+def build_goodput(raw: dict) -> dict:
+    """The runner's goodput against the seed's way from the same world; target >= 95%."""
+    r, seed = raw["runner"], raw["seed"]
+    f = figure("goodput", "%", [100 * (r["goodput"] or 0)], target=float("inf"))
+    f["target"] = {"statistic": "share of billed GPU time kept", "min": 95.0}
+    f["met"] = (r["goodput"] or 0) * 100 >= 95.0
+    f["ratio_to_target"] = None
+    f["baseline"] = {
+        "name": "the seed's way (stops at a preemption until the user returns)",
+        "summary": {"median": 100 * (seed["goodput"] or 0)},
+        "ratio": (r["goodput"] or 0) / seed["goodput"] if seed["goodput"] else float("inf"),
+        "ratio_statistic": "runner goodput / seed goodput",
+        "met": f["met"],
+    }
+    f["extra"] = raw
+    return f
+
+
+def build_round_trips(raw: dict) -> dict:
+    rows = {name: {**c, "floor": roundtrips.floor_of(name, raw["floors"])} for name, c in raw["commands"].items()}
+    f = figure("round_trips", "s", [c["seconds"] for c in raw["commands"].values()], target=float("inf"))
+    f["extra"] = {"commands": rows, "floors": raw["floors"]}
+    f["met"], f["ratio_to_target"] = None, None
+    return f
 
 
 def write_results(result: dict, directory: Path) -> Path:
@@ -556,13 +651,9 @@ def main(argv: list[str] | None = None) -> int:
     path = write_results(result, Path(args.results_dir))
     print(render_safe(result))
     print(f"\nresults: {path}")
-    return 1 if any("error" in f for f in result["figures"].values()) else 0
+    failed = any("error" in f for p in result["profiles"].values() for f in p["figures"].values())
+    return 1 if failed else 0
 
 
 def render_safe(result: dict) -> str:
-    ok = {k: v for k, v in result["figures"].items() if "error" not in v}
-    text = render({**result, "figures": ok})
-    for name, f in result["figures"].items():
-        if "error" in f:
-            text += f"\n{name:20s} ERROR: {f['error']}"
-    return text
+    return render(result)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from bench import wheelhouse as wh
 from standins import waiting
+from standins.link import PROFILES, Link, Profile
 from standins.pod_sandbox import Sshd
 from standins.preemption import processes_under
 from standins.private_tmux import private_tmux_env
@@ -118,6 +119,12 @@ class BenchSshd(Sshd):
 
     machine_home: bool = False
     wrapper: str | None = None
+    shaped_ports: tuple[int, ...] = ()  # the link's ports in front of this sshd: the same host key answers
+
+    def _write_known_hosts(self) -> None:
+        super()._write_known_hosts()
+        with self.known_hosts_path.open("a") as fh:
+            fh.write("".join(f"[{self.host}]:{p} {self.known_host_key}\n" for p in self.shaped_ports))
 
     def setup(self) -> None:
         if not self.wrapper:
@@ -241,6 +248,7 @@ class BenchOptions:
     fast_venv: bool = False  # venv without its own pip (seconds faster to create; smoke test)
     keep: bool = False  # keep the temp directory (debugging)
     sshd_wrapper: str | None = None  # a program that runs sshd (bench/phases.py: strace around it)
+    profile: Profile = PROFILES["loopback"]  # the link between this machine and RunPod (standins/link.py)
 
     @property
     def real(self) -> bool:
@@ -256,6 +264,8 @@ class BenchPod:
     stub: StubPulumi | None = None
     pod_id: str = ""
     session: str = field(default_factory=lambda: f"rt-bench-{uuid.uuid4().hex[:8]}")
+    link: Link | None = None
+    api_url: str = ""  # the API as the runner reaches it (through the link, when there is one)
 
     def __post_init__(self) -> None:
         self.project = self.root / "project"
@@ -284,7 +294,19 @@ class BenchPod:
         self.sshd.machine_home = self.options.sshd_home == "machine"
         self.sshd.setup()
         self.fake = FakeRunPod(boot_seconds=0.0).start()
-        self.fake.set_ssh_target(self.sshd.host, self.sshd.ports)
+        self.api_url = self.fake.rest_url
+        if self.options.profile.direct:
+            self.fake.set_ssh_target(self.sshd.host, self.sshd.ports)
+        else:
+            # The runner (and the seed's way, and plain rsync) reach the API and the pod's sshd through
+            # the shaped link; the pod's own calls (its self-stop) stay in the data center, unshaped.
+            self.link = Link(self.options.profile).start()
+            shaped = [self.link.forward(p) for p in self.sshd.ports]
+            self.fake.set_ssh_target("127.0.0.1", shaped)
+            self.sshd.shaped_ports = tuple(shaped)
+            self.sshd._write_known_hosts()
+            api_port = int(self.fake.rest_url.rsplit(":", 1)[1])
+            self.api_url = f"http://127.0.0.1:{self.link.forward(api_port)}"
         self.stub = StubPulumi.create(self.root / "pulumi-stub")
         pod = self.fake.add_pod(status="RUNNING", interruptible=True, bid_per_gpu=0.3)
         self.pod_id = pod.id
@@ -323,6 +345,8 @@ class BenchPod:
             self.fake.close()
         if self.sshd is not None:
             self.sshd.stop()
+        if self.link is not None:
+            self.link.close()
         if not self.options.keep:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -380,6 +404,7 @@ class BenchPod:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(wh.cache_root() / "pycache")
         env.update(self.fake.env())
+        env.update({"RUNPOD_REST_URL": self.api_url, "RUNPOD_GRAPHQL_URL": self.api_url + "/graphql"})
         env.update(
             {
                 "PULUMI_BINARY": str(self.stub.path),
@@ -488,6 +513,29 @@ class BenchPod:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+
+    # -- round trips -----------------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        """Requests and connections so far: API requests (the fake's log), and through the link (when
+        there is one) the TCP connections and request/response turns to the API and to the pod's sshd."""
+        out = {"api_requests": len(self.fake.requests)}
+        if self.link is not None:
+            stats = self.link.stats()
+            api_port = int(self.fake.rest_url.rsplit(":", 1)[1])
+            api = stats.get(api_port)
+            ssh = [stats[p] for p in self.sshd.ports if p in stats]
+            out.update(
+                api_connections=api.connections if api else 0,
+                ssh_connections=sum(c.connections for c in ssh),
+                ssh_exchanges=sum(c.exchanges for c in ssh),
+                up_bytes=sum(c.up for c in ssh) + (api.up if api else 0),
+                down_bytes=sum(c.down for c in ssh) + (api.down if api else 0),
+            )
+        return out
+
+
+def counts_between(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: after[k] - before.get(k, 0) for k in after}
 
 
 def parse_fields(text: str) -> dict[str, str]:

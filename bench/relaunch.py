@@ -42,6 +42,18 @@ tmux new-session -d -s {session} ". venv/bin/activate && python -m pip install -
 """
 
 
+def seed_remote(pod: BenchPod, session: str, name: str, config: str) -> str:
+    """The seed's remote script for configs/<name>.yaml (output_dir checkpoints/<name>) in tmux `session`."""
+    return SEED_REMOTE.format(
+        repo=shlex.quote(str(pod.repo_dir)),
+        output_dir=f"checkpoints/{name}",
+        session=session,
+        log=shlex.quote(str(pod.log_file)),
+        script="bench_train.py",
+        config=config,
+    )
+
+
 def pipe_seed_script(pod: BenchPod, remote: str, *, timeout: float, what: str) -> float:
     """The seed's way, run as the seed ran it: SEED_LOCAL here, piping `remote` to the pod over ssh.
     Returns the time it was started (time.time())."""
@@ -92,14 +104,7 @@ def run_seed(pod: BenchPod) -> float:
     session = f"{pod.session}-seed"
     pod.wait_idle(session=session)
     offset = pod.log_size()
-    remote = SEED_REMOTE.format(
-        repo=shlex.quote(str(pod.repo_dir)),
-        output_dir="checkpoints/relaunch",
-        session=session,
-        log=shlex.quote(str(pod.log_file)),
-        script="bench_train.py",
-        config=CONFIG,
-    )
+    remote = seed_remote(pod, session, "relaunch", CONFIG)
     t0 = pipe_seed_script(pod, remote, timeout=120, what="the seed relaunch")
     started = _train_start_after(pod, offset)
     wait_for(lambda: find_bench(pod.log_lines(offset), "exit"), 60, "the seed run to finish", 0.05)

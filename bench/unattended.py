@@ -69,7 +69,7 @@ def notify_latency(runs: int) -> dict:
     from remote.podside.contract import Event, EventSource, VolumePaths
     from runner.eventlog import RunnerEvents
     from runner.paths import StatePaths
-    from tests.remote_harness import WebhookSink
+    from tests.fixtures.pod_harness import WebhookSink
 
     sink = WebhookSink()
     root = Path(tempfile.mkdtemp(prefix="rt-bench-notify-"))

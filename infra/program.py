@@ -78,6 +78,10 @@ def build(cfg: StackConfig | None = None) -> Stack:
         "pod_urn": pod.urn,
         # The runner starts the same idle stop after every launch (RT_IDLE_STOP_MINUTES).
         "idle_stop_minutes": cfg.idle_stop_minutes,
+        # The run's policies every launch records in its spec on the volume (remote/podside/runspec.py):
+        # RT_AUTO_RESUME and the stall guard's RT_STALL_MINUTES default.
+        "auto_resume": cfg.auto_resume,
+        "stall_minutes": cfg.stall_minutes,
     }
     return Stack(config=cfg, volume=volume, pod=pod, outputs=outputs)
 

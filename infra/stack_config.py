@@ -37,6 +37,10 @@ DEFAULT_CONTAINER_DISK_GB = 50
 DEFAULT_CREATE_TIMEOUT_MINUTES = 15
 DEFAULT_IDLE_STOP_MINUTES = 20  # the pod stops itself after this long unused (0: never)
 IDLE_STOP_RANGE = (0, 7 * 24 * 60)  # minutes
+# The stall guard (remote/podside/stallguard.py): no output and no new checkpoint this long stops a run
+# (0: off). 45: a first model download or a long evaluation without a progress bar stays under it.
+DEFAULT_STALL_MINUTES = 45
+STALL_RANGE = (0, 7 * 24 * 60)  # minutes
 
 MAX_GPU_COUNT = 8
 VOLUME_SIZE_RANGE = (10, 4096)  # RunPod REST v2 limits; volumes can grow, never shrink
@@ -82,6 +86,8 @@ KNOWN_KEYS = (
     "podName",
     "createTimeoutMinutes",
     "idleStopMinutes",
+    "autoResume",
+    "stallMinutes",
 )
 
 
@@ -118,6 +124,8 @@ class StackConfig:
     pod_name: str | None = None  # None: the program derives "<project>-<stack>"
     create_timeout_s: int = DEFAULT_CREATE_TIMEOUT_MINUTES * 60
     idle_stop_minutes: int = DEFAULT_IDLE_STOP_MINUTES
+    auto_resume: bool = True  # the pod resumes the volume's unfinished run when its container starts
+    stall_minutes: int = DEFAULT_STALL_MINUTES
     workspace: str = WORKSPACE
     ssh_user: str = SSH_USER
 
@@ -225,6 +233,8 @@ class StackConfig:
         pod_name = p.name(values, "podName")
         timeout_min = p.integer(values, "createTimeoutMinutes", DEFAULT_CREATE_TIMEOUT_MINUTES, *CREATE_TIMEOUT_RANGE)
         idle_min = p.integer(values, "idleStopMinutes", DEFAULT_IDLE_STOP_MINUTES, *IDLE_STOP_RANGE)
+        auto_resume = p.boolean(values, "autoResume", True)
+        stall_min = p.integer(values, "stallMinutes", DEFAULT_STALL_MINUTES, *STALL_RANGE)
 
         p.raise_if_any()
         return cls(
@@ -245,6 +255,8 @@ class StackConfig:
             pod_name=pod_name,
             create_timeout_s=timeout_min * 60,
             idle_stop_minutes=idle_min,
+            auto_resume=auto_resume,
+            stall_minutes=stall_min,
         )
 
 
@@ -325,6 +337,20 @@ class _Problems:
             self.add(key, f"must be a whole number from {lo} to {hi} (got {values[key]!r})")
             return default
         return int(val)
+
+    def boolean(self, values: Mapping[str, Any], key: str, default: bool) -> bool:
+        if key not in values:
+            return default
+        raw = values[key]
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("true", "yes", "1", "on"):
+            return True
+        if text in ("false", "no", "0", "off"):
+            return False
+        self.add(key, f"must be true or false (got {raw!r})")
+        return default
 
     @overload
     def price(self, values: Mapping[str, Any], key: str, default: float) -> float: ...

@@ -2,7 +2,7 @@
 
     from runner import timeouts
     timeouts.current().ack_wait_s
-Tests shorten them by replacing ACTIVE for one test (tests/runner/train_harness.py shorten_timeouts).
+Tests shorten them by replacing ACTIVE for one test (tests/fixtures/train_harness.py shorten_timeouts).
 """
 
 from __future__ import annotations

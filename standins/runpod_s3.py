@@ -13,6 +13,7 @@ is what clients talk to and plays RunPod's gateway:
   as does an UploadPart above it; moto's 5 MB minimum part size is lifted (RunPod does not enforce it);
 - listings include directory entries (`dir/`), and in-progress multipart uploads show up under
   `.s3compat_uploads/` until they are completed or aborted;
+- a listing page has at most 1000 keys, whatever MaxKeys asks (moto would send them all);
 - `repeat_token` > 0 makes that many ListObjectsV2 pages hand out the continuation token the request
   came with (RunPod's "same next token was received twice"); `slow_lists` > 0 answers that many listings
   503 SlowDown first (the client must retry).
@@ -43,6 +44,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from standins.ports import free_port
 
 UPLOADS = ".s3compat_uploads"
+MAX_KEYS = 1000
 MiB = 1024 * 1024
 
 
@@ -344,7 +346,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             return self._refuse(record, 503, "SlowDown", "computing checksums, retry")
 
         s3._import_dir()
-        status, headers, answer = self._forward(body)
+        status, headers, answer = self._forward(body, _cap_max_keys(self.path) if op.startswith("List") else self.path)
         record.status = status
         if 200 <= status < 300:
             answer = self._after(record, key, query, answer)
@@ -373,13 +375,13 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 )
         return answer
 
-    def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _forward(self, body: bytes, path: str) -> tuple[int, dict[str, str], bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.s3.moto_port, timeout=120)
         try:
             skip = {"expect", "connection", "content-length", "transfer-encoding", "keep-alive"}
             headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
             headers["Content-Length"] = str(len(body))
-            conn.request(self.command, self.path, body=body, headers=headers)
+            conn.request(self.command, path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
             out = {
@@ -443,6 +445,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 "The request signature we calculated does not match the signature you provided",
             )
         return None
+
+
+def _cap_max_keys(path: str) -> str:
+    """At most 1000 keys per listing page, as S3 (moto returns as many as asked)."""
+    return re.sub(r"([?&]max-keys=)(\d+)", lambda m: m.group(1) + str(min(int(m.group(2)), MAX_KEYS)), path)
 
 
 def _xml_escape(text: str) -> str:

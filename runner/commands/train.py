@@ -106,6 +106,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         f"from the newest checkpoint, at most N times (default: 3; 0 = report and exit {ExitCode.POD:d})",
     )
     p.add_argument(
+        "--stall-minutes",
+        type=non_negative_int,
+        metavar="M",
+        help="the pod's stall guard: no log output and no new checkpoint for M minutes (or the GPU idle "
+        "for 30) stops training and the pod, keeping the newest checkpoint (default: the stack's "
+        "stallMinutes, 45; 0: off)",
+    )
+    p.add_argument(
         "--wait-for-capacity",
         type=duration,
         metavar="DURATION",

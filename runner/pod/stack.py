@@ -52,6 +52,8 @@ class StackOutputs:
     image: str | None = None
     pod_urn: str | None = None  # the pod resource's URN (for `pulumi up --replace`); older stacks lack it
     idle_stop_minutes: float | None = None  # the pod's idle stop (0: off); older stacks lack it: the default applies
+    auto_resume: bool | None = None  # the pod resumes its unfinished run at container start (None: the pod's default)
+    stall_minutes: float | None = None  # the stall guard's default for a launch (None: the pod's default)
 
     @property
     def idle_stop_after_min(self) -> float:
@@ -76,7 +78,8 @@ _STR = (
     "pod_urn",
 )
 _INT = ("ssh_port", "gpu_count")
-_FLOAT = ("bid_per_gpu", "cost_per_hr", "max_on_demand_price", "idle_stop_minutes")
+_FLOAT = ("bid_per_gpu", "cost_per_hr", "max_on_demand_price", "idle_stop_minutes", "stall_minutes")
+_BOOL = ("auto_resume",)
 DEFAULT_IDLE_STOP_MINUTES = 20.0  # infra/stack_config.py's default of idleStopMinutes
 
 
@@ -132,6 +135,13 @@ def parse_outputs(data: object, stack: str) -> StackOutputs:
             raise StackError(
                 f"stack output {key} should be a number; run `pulumi up` to refresh the outputs."
             ) from None
+    for key in _BOOL:
+        v = data.get(key)
+        if v is None:
+            continue
+        if not isinstance(v, bool):
+            raise StackError(f"stack output {key} should be true or false; run `pulumi up` to refresh the outputs.")
+        kw[key] = v
     if kw.get("market", "spot") not in ("spot", "on-demand"):
         raise StackError("stack output market should be 'spot' or 'on-demand'; run `pulumi up`.")
     if endpoint_problem("localhost", 22, kw.get("ssh_user", "root")) is not None:  # it goes into ssh's argv
@@ -261,7 +271,7 @@ def read_outputs_cached(
     return outputs
 
 
-NEEDED_OUTPUTS = {"pod_id", *_STR, *_INT, *_FLOAT}
+NEEDED_OUTPUTS = {"pod_id", *_STR, *_INT, *_FLOAT, *_BOOL}
 
 
 def refresh_and_up(

@@ -26,7 +26,7 @@ def lazy_marker(settings: Settings, outputs: StackOutputs) -> MarkerReader:
 
 def marker_reader(settings: Settings, outputs: StackOutputs) -> MarkerReader | None:
     from runner.errors import RunnerError
-    from runner.volume.s3_config import Unavailable, resolve  # no boto3 until a marker is actually read
+    from runner.volume.s3_config import Unavailable, resolve  # no HTTP code until a marker is actually read
 
     try:
         if isinstance(resolve(settings, outputs), Unavailable):

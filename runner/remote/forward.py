@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 import paramiko
 
-import runner.remote.paramiko_light  # noqa: F401  (before paramiko: no invoke)
 from runner.errors import PortInUse, SshError
 
 _READ_CHUNK = 65536

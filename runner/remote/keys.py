@@ -23,7 +23,6 @@ from pathlib import Path
 import paramiko
 from paramiko.pkey import UnknownKeyType
 
-import runner.remote.paramiko_light  # noqa: F401  (before paramiko: no invoke)
 from runner.errors import SshKeyError
 
 

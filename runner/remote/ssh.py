@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 import paramiko
 
-import runner.remote.paramiko_light  # noqa: F401  (before paramiko: no invoke)
 from runner.errors import RemoteFileShrunk, SshAuthError, SshConnectError, SshDisconnected, SshError, SshTimeout
 from runner.remote.hostkeys import HostKey, HostKeyPolicy
 from runner.remote.keys import signing_key

@@ -162,7 +162,12 @@ class Accounts:
         self.base_s, self.base_usd = record.pod_seconds or 0.0, record.estimated_cost_usd or 0.0
         self._mark_s = self._mark_usd = 0.0  # pod time/cost at the end of the previous attempt
         self.pending: AttemptRecord | None = None  # interrupted attempt, loss not settled yet
+        self.earlier_steps: list[dict[int, float]] = []  # step arrival times of this command's earlier attempts
         self.gpu = GpuReadings()  # the current attempt's, from the API poll while following
+
+    def step_arrivals(self) -> list[dict[int, float]]:
+        """When each step's line arrived, one mapping per attempt of this command."""
+        return [*self.earlier_steps, self.progress.first_seen]
 
     def gpu_seen(self, seen: Seen) -> None:
         """One API read while following (the poll's thread): the GPUs' utilization, when the pod runs."""
@@ -232,6 +237,7 @@ class Accounts:
         r = self.record
         r.steps_lost = sum(x.steps_lost or 0 for x in r.attempts)
         r.seconds_lost = round(sum(x.seconds_lost or 0.0 for x in r.attempts), 1)
+        self.earlier_steps.append(self.progress.first_seen)
         self.progress = StepProgress(time.time())
 
     def close_billing(self, stopped_at: float | None, *, cost_per_hr: float | None, close: bool = True) -> None:

@@ -131,6 +131,15 @@ class RunLedger:
             recurring=recurring,
         )
 
+    def checkpoint_advice(self, save_steps: object) -> str | None:
+        """A better checkpoint interval for this run, when its saves and interruptions say so (Young/Daly)."""
+        from runner.train import checkpoint_advice
+
+        found = checkpoint_advice.suggest(
+            save_steps, self.accounts.step_arrivals(), self.record.pod_seconds, self.record.preemptions
+        )
+        return found.text() if found else None
+
     def prices(self) -> list[report.Price]:
         """This command's pod time per market and price (more than one after a move to on-demand)."""
         return [report.Price(m, r, secs, usd) for m, r, secs, usd in self.accounts.ledger.by_price(time.time())]

@@ -26,6 +26,7 @@ class TrainOptions:
     spawn_watcher: bool = True
     # No GPU for the pod (spot or on-demand): keep trying this long, with backoff (0: fail at once).
     wait_for_capacity_s: float = 0.0
+    stall_minutes: int | None = None  # --stall-minutes (None: the stack's stallMinutes)
     event_source: str = "runner"  # who sends the run's events (EventSource: runner | watcher)
 
     @classmethod
@@ -43,6 +44,7 @@ class TrainOptions:
             host=args.host,
             spawn_watcher=not args.no_watch,
             wait_for_capacity_s=args.wait_for_capacity or 0.0,
+            stall_minutes=args.stall_minutes,
         )
 
     @property

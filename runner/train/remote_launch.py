@@ -28,8 +28,7 @@ from runner.errors import RETRYABLE_SSH, SshDisconnected, UsageError
 from runner.paths import write_private
 from runner.remote.pod_view import PodInspect, inspect_pod
 from runner.remote.shell import RunResult, Shell
-from runner.secret_settings import for_launch, launch_input
-from runner.settings import Settings
+from runner.secret_settings import launch_input
 from runner.train.events import Interrupted, Launched
 from runner.types import Say
 
@@ -53,18 +52,6 @@ class RunPolicy:
     # TRAIN_SECRETS' values (secrets: on the script's stdin only), kept on the volume for training alone
     # until the run ends; {} clears what an earlier launch left (remote/podside/trainsecrets.py)
     train_secrets: Mapping[str, str] | None = field(default=None, repr=False)
-
-    @classmethod
-    def of(cls, settings: Settings, max_recoveries: int | None, budget_usd: float | None) -> RunPolicy:
-        """A run's policy as `runner train` (or a watcher relaunching it) sends it: its limits, NOTIFY_URL
-        ("" clears the pod's notify.json) and TRAIN_SECRETS ({} clears what the volume keeps; None, when
-        a named value is missing here, leaves it)."""
-        return cls(
-            max_recoveries=max_recoveries,
-            budget_usd=budget_usd,
-            notify_urls=",".join(settings.notify_urls),
-            train_secrets=for_launch(settings),
-        )
 
     def inputs(self) -> dict[str, str]:
         env: dict[str, str] = {}

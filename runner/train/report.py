@@ -154,6 +154,7 @@ def summary(
     stack_flag: str,
     prices: list[Price] | None = None,
     loss: list[losscurve.Point] | None = None,
+    advice: str | None = None,
 ) -> None:
     verdict = {
         "succeeded": "training succeeded",
@@ -172,6 +173,8 @@ def summary(
         rows += cost_rows(r, target, prices)
         rows.append(("pod", stop.text))
     rows.append(("log", launched.log))
+    if advice:
+        rows.append(("checkpoints", advice))
     rows_out(say, rows)
     for line in losscurve.chart(loss or []):
         say(f"  {line}")

@@ -38,7 +38,7 @@ from runner.train.events import (
 from runner.train.ledger import RunLedger
 from runner.train.options import TrainOptions
 from runner.train.recovery import Recovery, ReportAndExit, RunContext
-from runner.train.remote_launch import LaunchError, RunPolicy, launch_surviving_drops, launcher_env, mask_url
+from runner.train.remote_launch import LaunchError, launch_surviving_drops, launcher_env, mask_url
 from runner.train.targets import Target
 from runner.train.train_config import TrainConfig, uncommitted_warning
 from runner.types import TargetKind
@@ -161,7 +161,7 @@ class TrainSession:
             session=t.session,
             idle_stop_minutes=t.idle_stop_minutes,
             commit=self.remote_commit,
-            run_policy=RunPolicy.of(self.settings, self.options.max_recoveries, self.options.budget_usd),
+            run_policy=t.run_policy(self.options, self.settings),
         )
         started = self._launch(env)
         env.pop(pc.Inputs.REPO_COMMIT, None)  # a relaunch, minutes or hours later, fetches the branch
@@ -388,6 +388,7 @@ class TrainSession:
             stack_flag=self.stack_flag(),
             prices=self.ledger.prices(),
             loss=self.view.loss.points,
+            advice=self.ledger.checkpoint_advice(self.cfg.values.get("save_steps")),
         )
         return code
 

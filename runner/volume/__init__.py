@@ -1,9 +1,9 @@
 """The network volume without a pod: RunPod's S3-compatible API (docs/guide/data.md).
 
-Modules: config (is S3 available for this stack, endpoint, keys; no boto3), s3 (the boto3 client and our
-typed errors), listing (the careful pager), plan (the incremental diff), transfer (parallel, multipart,
-interruptible up/downloads), sync (`runner sync` through S3), fetch (`runner pull` through S3),
-views (`logs`, `status`, `tensorboard` on a stopped pod). Importing this package imports no boto3.
+Modules: config (is S3 available for this stack, endpoint, keys), wire (the S3 calls, signed, over
+http.client), s3 (the client as the runner uses it, and our typed errors), listing (the careful pager),
+plan (the incremental diff), transfer (parallel, multipart, interruptible up/downloads), sync (`runner sync` through S3), fetch (`runner pull` through S3),
+views (`logs`, `status`, `tensorboard` on a stopped pod). Importing this package imports no HTTP code.
 
 Two entry points for the rest of the runner:
   read_file(settings, outputs, path) -> bytes | None     one small file from the volume, or None

@@ -1,10 +1,9 @@
-"""A small facade over boto3 for the volume's S3 API: the client as RunPod needs it, and our typed errors.
+"""The volume's S3 API as the runner uses it: the client as RunPod needs it, and our typed errors.
 
-boto3 is imported here only, and this module only when a command takes the S3 path, so the CLI starts
-as fast as before. The client: SigV4, path-style addressing (the bucket is a volume id), the data center
-as region, standard retries with many attempts (RunPod's docs advise that for its 502s), a long read
-timeout (CompleteMultipartUpload of a big file can take minutes), and checksums only when an operation
-requires them (RunPod's gateway is not AWS: no CRC trailers).
+The client (runner/volume/wire.py): SigV4, path-style addressing (the bucket is a volume id), the data
+center as region, standard retries with many attempts (RunPod's docs advise that for its 502s), a long
+read timeout (CompleteMultipartUpload of a big file can take minutes), no checksums (RunPod's gateway
+is not AWS: no CRC trailers), one kept-alive connection per transfer thread.
 """
 
 from __future__ import annotations
@@ -13,37 +12,17 @@ from typing import Any
 
 from runner.errors import VolumeAuthError, VolumeClockSkew, VolumeError, redact
 from runner.remote.shell import READ_LIMIT
-from runner.volume.listing import RemoteObject, list_files
+from runner.volume import listing
+from runner.volume.listing import RemoteObject, list_files, list_files_split
 from runner.volume.s3_config import VolumeS3
 
-MAX_ATTEMPTS = 10
 MTIME_META = "rt-mtime-ns"  # object metadata: the local file's mtime (ns) at upload
 
 
-def make_client(vs: VolumeS3, *, parallel: int = 8) -> Any:
-    import boto3
-    from botocore.config import Config
+def make_client(vs: VolumeS3) -> Any:
+    from runner.volume.wire import WireClient
 
-    config = Config(
-        region_name=vs.region,
-        signature_version="s3v4",
-        s3={"addressing_style": "path"},
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
-        connect_timeout=15,
-        read_timeout=900,
-        max_pool_connections=max(10, parallel * 2),
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-        user_agent_extra="runpod-trainer",
-    )
-    session = boto3.session.Session()
-    return session.client(
-        "s3",
-        endpoint_url=vs.endpoint,
-        aws_access_key_id=vs.access_key,
-        aws_secret_access_key=vs.secret_key,
-        config=config,
-    )
+    return WireClient(vs.endpoint, vs.region, vs.access_key, vs.secret_key)
 
 
 def error_code(exc: BaseException) -> tuple[str, int]:
@@ -55,10 +34,10 @@ def error_code(exc: BaseException) -> tuple[str, int]:
 
 def translate(exc: BaseException, vs: VolumeS3, what: str) -> VolumeError:
     """A VolumeError whose message says what to do (never the secret)."""
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+    from runner.volume.wire import S3ConnectionError
 
     where = f"volume {vs.bucket} in {vs.region} ({vs.endpoint})"
-    if isinstance(exc, ClientError):
+    if isinstance(getattr(exc, "response", None), dict):
         code, status = error_code(exc)
         detail = redact(str(exc), (vs.secret_key,))
         if code == "RequestTimeTooSkewed":
@@ -84,13 +63,11 @@ def translate(exc: BaseException, vs: VolumeS3, what: str) -> VolumeError:
                 "(`pulumi stack output volume_id`) and that it is in that data center."
             )
         return VolumeError(f"RunPod's S3 API failed {what} on {where}: {detail}. Retry in a minute.")
-    if isinstance(exc, EndpointConnectionError):
+    if isinstance(exc, S3ConnectionError):
         return VolumeError(
-            f"cannot reach RunPod's S3 API at {vs.endpoint} for {what}; check the network "
-            "(or RUNPOD_S3_ENDPOINT_URL) and retry."
+            f"cannot reach RunPod's S3 API at {vs.endpoint} for {what} ({redact(str(exc), (vs.secret_key,))}); "
+            "check the network (or RUNPOD_S3_ENDPOINT_URL) and retry."
         )
-    if isinstance(exc, BotoCoreError):
-        return VolumeError(f"the S3 request for {what} failed ({redact(str(exc), (vs.secret_key,))}); retry.")
     return VolumeError(
         f"the S3 request for {what} failed ({type(exc).__name__}: {redact(str(exc), (vs.secret_key,))}); retry."
     )
@@ -107,7 +84,7 @@ class VolumeClient:
     def __init__(self, vs: VolumeS3, *, parallel: int = 8, client: Any = None):
         self.vs = vs
         self.parallel = parallel
-        self.s3 = client if client is not None else make_client(vs, parallel=parallel)
+        self.s3 = client if client is not None else make_client(vs)
 
     def _call(self, what: str, fn, /, **kw):
         try:
@@ -135,7 +112,11 @@ class VolumeClient:
         kw: dict[str, Any] = {"Range": f"bytes={start}-{start + limit - 1}"}
         try:
             resp = self.s3.get_object(Bucket=self.vs.bucket, Key=key, **kw)
-            return resp["Body"].read()
+            body = resp["Body"]
+            try:
+                return body.read()
+            finally:
+                body.close()
         except Exception as e:
             code, status = error_code(e)
             if is_not_found(e):
@@ -148,6 +129,16 @@ class VolumeClient:
         """One DeleteObject (RunPod has no DeleteObjects)."""
         self._call(f"deleting {key}", self.s3.delete_object, Key=key)
 
-    def list(self, prefix: str) -> list[RemoteObject]:
-        """Every file under the folder `prefix` (runner/volume/listing.py: RunPod's listing quirks)."""
-        return list_files(self, prefix)
+    def list(self, prefix: str, *, expected: list[str] | None = None) -> list[RemoteObject]:
+        """Every file under the folder `prefix` (runner/volume/listing.py: RunPod's listing quirks).
+        `expected`: keys the caller thinks are there (sorted or not); with many, the listing is cut at
+        every (PAGE_SIZE - PAGE_SIZE/64)-th of them and the ranges listed `parallel` at a time."""
+        page = listing.PAGE_SIZE
+        if expected and len(expected) > page:
+            # A range a little under a page: it fits one page with the folders' entries and a few
+            # files only the volume has, so the listing costs as many pages as a sequential one
+            # (each page is a scan on the server's side, whatever it holds).
+            step = max(1, page - page // 64)
+            cuts = sorted(expected)[step::step]
+            return list_files_split(self, prefix, cuts, parallel=self.parallel, page_size=page)
+        return list_files(self, prefix, page_size=page)

@@ -5,7 +5,7 @@ data center id (EU-RO-1), bucket = the volume id, object key = the path on the v
 under /workspace). Credentials are a separate "S3 API key": access key = the user id (user_...), secret
 rps_.... Only some Secure Cloud data centers have it (S3_DATA_CENTERS, as the docs list them).
 
-No boto3 here: deciding costs nothing, so every command can ask.
+No HTTP here: deciding costs nothing, so every command can ask.
 """
 
 from __future__ import annotations

@@ -19,7 +19,10 @@ from runner.volume.plan import Manifest, make_plan, walk
 from runner.volume.s3_config import Unavailable, VolumeS3, resolve, say_hint_once
 from runner.volume.transfer import Cancelled, Progress, Upload, transfer_all
 
-PARALLEL = 8
+# Transfers at a time, each on a kept-alive connection: enough to fill a 200 Mbit/s link 40 ms away
+# with 20-300 KB files (s5cmd runs 256 workers but Go keeps 2 idle connections per host, so most of its
+# requests pay a new connection; aws s3 sync runs 10, rclone 4).
+PARALLEL = 32
 
 
 def manifest_path(settings, vs: VolumeS3) -> Path:
@@ -49,7 +52,8 @@ def sync_via_s3(
     client = VolumeClient(vs, parallel=PARALLEL)
     prefix = vs.key_for(dest)
     local = walk(source)
-    remote = client.list(prefix)
+    base = f"{prefix}/" if prefix else ""
+    remote = client.list(prefix, expected=[base + f.rel for f in local])
     manifest = Manifest(manifest_path(settings, vs))
     plan = make_plan(local, remote, prefix, manifest.entries, delete=delete)
     _say(

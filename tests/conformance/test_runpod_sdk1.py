@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import runpod  # 2.x: supplies error, user_agent, api_key
 
-from tests.remote_harness import wait_for
+from tests.fixtures.pod_harness import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEEL = Path(os.environ.get("RT_SDK1_WHEEL") or ROOT / ".venv" / "sdk-wheels" / "runpod-1.12.0-py3-none-any.whl")

@@ -9,8 +9,8 @@ import pytest
 
 from runner import cli
 from runner.exitcodes import ExitCode
+from tests.fixtures.train_harness import train_env  # noqa: F401  (fixture)
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
-from tests.runner.train_harness import train_env  # noqa: F401  (fixture)
 
 DAMAGED = [
     "{ not json",

@@ -20,11 +20,11 @@ from remote.podside.launch import volume_full_warning
 from runner import cli
 from standins.preemption import processes_under
 from standins.waiting import wait_for
+from tests.fixtures.pod_harness import POD_ID, PodSandbox
+from tests.fixtures.train_harness import shorten_timeouts, smoke_config, train_env  # noqa: F401  (fixture)
 from tests.hostile.conftest import start_idle_watcher
-from tests.remote_harness import POD_ID, PodSandbox
 from tests.runner.test_idle_stop import pod_stops, reaper  # noqa: F401  (fixture)
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
-from tests.runner.train_harness import shorten_timeouts, smoke_config, train_env  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 

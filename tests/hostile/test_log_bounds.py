@@ -8,7 +8,7 @@ from runner.remote.hostkeys import expect_host_key
 from runner.remote.ssh import SshConnection, SshTarget
 from runner.train import losscurve
 from runner.train.accounting import StepProgress
-from tests.runner.train_harness import git, train_env  # noqa: F401  (fixture)
+from tests.fixtures.train_harness import git, train_env  # noqa: F401  (fixture)
 
 HUGE_STEP = "step " + "9" * 5000
 HOSTILE_TRAINER = f"""

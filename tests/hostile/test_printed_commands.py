@@ -9,8 +9,8 @@ import shlex
 import subprocess
 
 from runner.exitcodes import ExitCode
-from tests.runner.recovery_harness import fast_recovery, preempt
-from tests.runner.train_harness import smoke_config, train_env  # noqa: F401  (fixture)
+from tests.fixtures.recovery_harness import fast_recovery, preempt
+from tests.fixtures.train_harness import smoke_config, train_env  # noqa: F401  (fixture)
 
 RUN_ID = "r1$(touch${IFS}pwned);touch${IFS}pwned2"
 

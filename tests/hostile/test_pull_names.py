@@ -18,7 +18,7 @@ from runner.volume.fetch import pull_newest_checkpoint, pull_tree
 from runner.volume.transfer import partial_path
 from standins.hostile_sftp import HostileSftp
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
-from tests.volume.conftest import s3_env  # noqa: F401  (fixture)
+from tests.runner.volume.conftest import s3_env  # noqa: F401  (fixture)
 
 PWNED = b"written by a hostile pod\n"
 

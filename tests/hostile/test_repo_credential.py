@@ -19,7 +19,7 @@ import pytest
 
 from remote.podside.credential import split_url
 from runner.train.remote_launch import launcher_env
-from tests.remote_harness import PodSandbox, git, write_executable
+from tests.fixtures.pod_harness import PodSandbox, git, write_executable
 
 USER, TOKEN = "trainer", "ghp_S3CRETtoken0123456789"
 

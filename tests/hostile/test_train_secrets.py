@@ -16,7 +16,7 @@ import pytest
 
 from remote.podside.contract import Inputs
 from runner.train.remote_launch import RunPolicy, launcher_env
-from tests.remote_harness import PodSandbox, wait_for
+from tests.fixtures.pod_harness import PodSandbox, wait_for
 
 CANARY = "hf_CANARYtokenZ9y8x7w6v5u4"
 
@@ -169,6 +169,7 @@ def test_the_runner_reads_the_secrets_from_the_env_file_and_hides_them(tmp_path,
 def test_a_watcher_missing_a_value_leaves_the_kept_secrets_alone(tmp_path, monkeypatch):
     """A `runner watch` from cron relaunches with whatever its environment has: a named value missing
     there must not wipe or thin out what `runner train` (which checked them all) left on the volume."""
+    from runner.secret_settings import for_launch
     from runner.settings import load_settings
 
     for key in ("TRAIN_SECRETS", "HF_TOKEN", "WANDB_API_KEY"):
@@ -177,11 +178,11 @@ def test_a_watcher_missing_a_value_leaves_the_kept_secrets_alone(tmp_path, monke
     env_file.write_text(f"TRAIN_SECRETS=HF_TOKEN,WANDB_API_KEY\nHF_TOKEN={CANARY}\n")
     env_file.chmod(0o600)
     partial = load_settings(env_file, warn=lambda m: None, cwd=tmp_path)
-    assert Inputs.TRAIN_SECRETS not in RunPolicy.of(partial, None, None).inputs(), "the volume's file stays"
+    assert Inputs.TRAIN_SECRETS not in RunPolicy(train_secrets=for_launch(partial)).inputs(), "the volume's file stays"
     monkeypatch.setenv("WANDB_API_KEY", "wandb-key")
     full = load_settings(env_file, warn=lambda m: None, cwd=tmp_path)
-    sent = json.loads(RunPolicy.of(full, None, None).inputs()[Inputs.TRAIN_SECRETS])
+    sent = json.loads(RunPolicy(train_secrets=for_launch(full)).inputs()[Inputs.TRAIN_SECRETS])
     assert sent == {"HF_TOKEN": CANARY, "WANDB_API_KEY": "wandb-key"}
     env_file.write_text("")
     none = load_settings(env_file, warn=lambda m: None, cwd=tmp_path)
-    assert RunPolicy.of(none, None, None).inputs()[Inputs.TRAIN_SECRETS] == "{}", "none named: the file goes"
+    assert RunPolicy(train_secrets=for_launch(none)).inputs()[Inputs.TRAIN_SECRETS] == "{}", "none named: the file goes"

@@ -10,8 +10,8 @@ import sys
 
 from runner.settings import load_settings
 from runner.stacklock import StackLock
-from tests.runner.recovery_harness import fast_recovery, preempt, recreate_on_up
-from tests.runner.train_harness import BackgroundRun, smoke_config, train_env  # noqa: F401
+from tests.fixtures.recovery_harness import fast_recovery, preempt, recreate_on_up
+from tests.fixtures.train_harness import BackgroundRun, smoke_config, train_env  # noqa: F401
 
 LONG = "configs/long.yaml"
 

@@ -94,10 +94,14 @@ def test_strings_from_pulumi_config_are_coerced():
             "maxOnDemandPricePerGpu": "0.7",
             "createTimeoutMinutes": "30",
             "idleStopMinutes": "0",
+            "autoResume": "false",
+            "stallMinutes": "90",
             "ports": '["22/tcp", "6006/http", "22/tcp"]',
         }
     )
     assert cfg.idle_stop_minutes == 0 and StackConfig.from_mapping(BASE).idle_stop_minutes == 20
+    assert cfg.auto_resume is False and StackConfig.from_mapping(BASE).auto_resume is True
+    assert cfg.stall_minutes == 90 and StackConfig.from_mapping(BASE).stall_minutes == 45
     assert cfg.gpu_count == 2 and isinstance(cfg.gpu_count, int)
     assert cfg.bid_per_gpu == 0.45
     assert cfg.volume_size_gb == 4096 and cfg.container_disk_gb == 80
@@ -122,6 +126,8 @@ def test_every_problem_is_reported_at_once_with_the_key_to_change():
             "createTimeoutMinutes": "0",
             "podName": "bad name!",
             "idleStopMinutes": "-5",
+            "autoResume": "sometimes",
+            "stallMinutes": "-1",
         }
     )
     keys = sorted(p.split()[0] for p in problems)
@@ -141,6 +147,8 @@ def test_every_problem_is_reported_at_once_with_the_key_to_change():
             "repoName",
             "sshPublicKey",
             "idleStopMinutes",
+            "autoResume",
+            "stallMinutes",
         )
     )
     message = str(ConfigError(problems))

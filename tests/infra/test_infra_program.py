@@ -37,7 +37,7 @@ CONTRACT_OUTPUTS = {
 }
 # Added to the contract: the pod resource's URN, for `pulumi up --replace` (runner/recovery.py), and
 # the idle stop's time, which the runner hands every launch (RT_IDLE_STOP_MINUTES).
-OUTPUTS = CONTRACT_OUTPUTS | {"pod_urn", "idle_stop_minutes"}
+OUTPUTS = CONTRACT_OUTPUTS | {"pod_urn", "idle_stop_minutes", "auto_resume", "stall_minutes"}
 POD_TYPE = "pulumi-python:dynamic/runpod:SpotPod"
 
 
@@ -169,6 +169,8 @@ def test_stack_outputs_are_exactly_the_contract(mocks):
             "pod_name": "trainer",
             "image": "runpod/pytorch:1.0.3-cu1290-torch291-ubuntu2204",
             "idle_stop_minutes": 20,
+            "auto_resume": True,
+            "stall_minutes": 45,
         }
         assert isinstance(out["ssh_port"], int)  # the engine's float becomes int again
 

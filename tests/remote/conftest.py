@@ -1,4 +1,4 @@
-"""Fixtures of the pod-side tests that run the program for real (tests/remote_harness.py)."""
+"""Fixtures of the pod-side tests that run the program for real (tests/fixtures/pod_harness.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.remote_harness import PodSandbox, WebhookSink
+from tests.fixtures.pod_harness import PodSandbox, WebhookSink
 
 
 @pytest.fixture

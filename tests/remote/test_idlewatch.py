@@ -14,7 +14,7 @@ import pytest
 
 from remote.podside import bundle, idlewatch, sshsessions
 from remote.podside.contract import IdleKey, SelfStopReason, VolumePaths
-from tests.remote_harness import wait_for
+from tests.fixtures.pod_harness import wait_for
 
 HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 

@@ -1,6 +1,6 @@
 """The pod resumes its own run when its container starts (remote/podside/autoresume.py), for real: the
 pod's start command (bundle.start_command) run as RunPod runs it, on the stand-in pod (bash, tmux, git,
-the program on the volume), after the "container" died under a run (tests/remote_harness.py
+the program on the volume), after the "container" died under a run (tests/fixtures/pod_harness.py
 PodSandbox.kill_container), with a webhook on 127.0.0.1 receiving the pod's notifications."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from remote.podside.contract import HoldKey, HoldReason
-from tests.remote_harness import POD_API_KEY, PodSandbox, StopApiServer, WebhookSink, git, wait_for
+from tests.fixtures.pod_harness import POD_API_KEY, PodSandbox, StopApiServer, WebhookSink, git, wait_for
 
 
 def checkpoints_dir(pod: PodSandbox):

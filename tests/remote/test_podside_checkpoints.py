@@ -9,7 +9,7 @@ import pytest
 
 from remote.podside import checkpoints
 from remote.podside.checkpoints import checkpoint_problem, safetensors_problem, scan
-from tests.remote_harness import safetensors_bytes, tiny_tensors, torch_zip_bytes
+from tests.fixtures.pod_harness import safetensors_bytes, tiny_tensors, torch_zip_bytes
 
 
 def trainer_save(

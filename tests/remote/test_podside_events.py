@@ -20,7 +20,7 @@ from remote.podside.contract import (
     recoveries,
 )
 from remote.podside.inputs import read_settings
-from tests.remote_harness import WebhookSink, wait_for
+from tests.fixtures.pod_harness import WebhookSink, wait_for
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from remote.podside import handoff, tmuxsession
 from remote.podside.bundle import program_bytes, program_digest
 from remote.podside.contract import BANNER, PlanKey
 from standins.private_tmux import private_tmux_env
-from tests.remote_harness import PodSandbox, wait_for, write_executable
+from tests.fixtures.pod_harness import PodSandbox, wait_for, write_executable
 
 # Runs instead of git for the first fetch/clone of a launch when RT_TEST_GIT_HOOK is set: waits
 # until a supervisor runs in this workspace's .runner (the early start), records that, then

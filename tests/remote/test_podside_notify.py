@@ -1,5 +1,5 @@
 """remote/podside/notify.py: the URL shapes, the secret kept secret, and a send that never waits.
-The requests go to a real HTTP server on 127.0.0.1 (tests/remote_harness.py WebhookSink)."""
+The requests go to a real HTTP server on 127.0.0.1 (tests/fixtures/pod_harness.py WebhookSink)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from remote.podside import notify
 from remote.podside.contract import EventKey, new_event
-from tests.remote_harness import WebhookSink, wait_for
+from tests.fixtures.pod_harness import WebhookSink, wait_for
 
 SECRET = "T000/B000/s3cr3tXYZ"
 EVENT = new_event(

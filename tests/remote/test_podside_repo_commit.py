@@ -12,7 +12,7 @@ import pytest
 
 from remote.podside.inputs import read_settings
 from runner.train.remote_launch import RunPolicy, launcher_env
-from tests.remote_harness import PodSandbox, git, write_executable
+from tests.fixtures.pod_harness import PodSandbox, git, write_executable
 
 
 @pytest.fixture

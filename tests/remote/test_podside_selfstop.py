@@ -14,7 +14,7 @@ from remote.podside import selfstop
 from remote.podside.contract import SelfStopKey, StopMethod
 from remote.podside.rpenvfile import read_env_file
 from remote.podside.selfstop import rest_stop_url
-from tests.remote_harness import StopApiServer
+from tests.fixtures.pod_harness import StopApiServer
 
 POD = "pod-xyz789"
 KEY = "rpa_unit_test_key"

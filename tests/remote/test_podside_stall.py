@@ -13,7 +13,7 @@ import pytest
 
 from remote.podside.children import Children
 from remote.podside.stallguard import StallConfig, StallGuard
-from tests.remote_harness import POD_API_KEY, PodSandbox, StopApiServer, WebhookSink, wait_for, write_executable
+from tests.fixtures.pod_harness import POD_API_KEY, PodSandbox, StopApiServer, WebhookSink, wait_for, write_executable
 
 
 class Clock:

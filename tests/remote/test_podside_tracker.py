@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from remote.podside import tracker
-from tests.remote_harness import PodSandbox, wait_for
+from tests.fixtures.pod_harness import PodSandbox, wait_for
 
 TRAINER = Path(__file__).resolve().parents[1] / "fixtures" / "tracker_train.py"
 

@@ -20,7 +20,7 @@ from remote.podside.contract import VolumePaths
 from runner.remote.local import LocalShell
 from runner.remote.pod_view import inspect_pod
 from runner.train import remote_launch as train_launch
-from tests.remote_harness import PodSandbox
+from tests.fixtures.pod_harness import PodSandbox
 
 
 class RecordingShell(LocalShell):

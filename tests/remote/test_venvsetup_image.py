@@ -19,7 +19,7 @@ from remote.podside.children import Children
 from remote.podside.contract import VENV_REQUIREMENTS_MARKER
 from remote.podside.installer import missing_lines
 from remote.podside.venvsetup import SAME_FILES_NOTE, VenvSetup
-from tests.remote_harness import make_wheel
+from tests.fixtures.pod_harness import make_wheel
 
 UV = shutil.which("uv", path=os.path.dirname(sys.executable)) or shutil.which("uv")
 

@@ -14,7 +14,7 @@ from runner.pod.pod import StackPod
 from runner.pod.stack import StackOutputs
 from runner.pod.stops import StopLog
 from standins.pulumi_cli import POD_URN
-from tests.runner.recovery_harness import (
+from tests.fixtures.recovery_harness import (
     assert_log_printed_exactly,
     attempts_in_log,
     fast_recovery,
@@ -23,7 +23,7 @@ from tests.runner.recovery_harness import (
     preempt,
     recreate_on_up,
 )
-from tests.runner.train_harness import assert_printed_is_the_log, smoke_config, train_env, wait_for  # noqa: F401
+from tests.fixtures.train_harness import assert_printed_is_the_log, smoke_config, train_env, wait_for  # noqa: F401
 
 CONFIG = "configs/smoke.yaml"
 

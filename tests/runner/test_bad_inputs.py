@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from runner.exitcodes import ExitCode
-from tests.remote_harness import git
-from tests.runner.train_harness import TrainEnv, smoke_config, train_env  # noqa: F401
+from tests.fixtures.pod_harness import git
+from tests.fixtures.train_harness import TrainEnv, smoke_config, train_env  # noqa: F401
 
 CONFIG = "configs/smoke.yaml"
 

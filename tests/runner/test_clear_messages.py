@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runner.exitcodes import ExitCode
 from standins.ports import free_port
-from tests.runner.train_harness import shorten_timeouts, train_env  # noqa: F401
+from tests.fixtures.train_harness import shorten_timeouts, train_env  # noqa: F401
 
 CONFIG = "configs/smoke.yaml"
 

@@ -10,7 +10,7 @@ from runner.exitcodes import ExitCode
 from runner.pod.early_link import EarlyLink
 from runner.remote.hostkeys import HostKeyStore
 from runner.settings import load_settings
-from tests.runner.train_harness import train_env, wait_for  # noqa: F401
+from tests.fixtures.train_harness import train_env, wait_for  # noqa: F401
 
 CONFIG = "configs/smoke.yaml"
 

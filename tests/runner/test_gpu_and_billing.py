@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from runner.train import gpu_use
-from tests.runner.recovery_harness import fast_recovery, preempt, record
-from tests.runner.train_harness import shorten_timeouts, smoke_config, train_env, wait_for  # noqa: F401
+from tests.fixtures.recovery_harness import fast_recovery, preempt, record
+from tests.fixtures.train_harness import shorten_timeouts, smoke_config, train_env, wait_for  # noqa: F401
 
 LONG = "configs/long.yaml"
 

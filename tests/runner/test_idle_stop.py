@@ -25,8 +25,8 @@ from runner.remote.hostkeys import expect_host_key
 from runner.remote.ssh import SshConnection, SshTarget
 from standins.ports import free_port
 from standins.preemption import processes_under
+from tests.fixtures.train_harness import smoke_config, train_env, wait_for  # noqa: F401
 from tests.runner.test_sync import make_tree, pod_env, pod_sshd  # noqa: F401
-from tests.runner.train_harness import smoke_config, train_env, wait_for  # noqa: F401
 
 CONFIG = "configs/smoke.yaml"
 

@@ -16,8 +16,8 @@ import pytest
 
 from remote.podside.contract import parse_footer
 from runner.remote.ssh import SshConnection
-from tests.runner.recovery_harness import fast_recovery, preempt, record, when_said
-from tests.runner.train_harness import smoke_config, step_numbers, train_env, wait_for  # noqa: F401
+from tests.fixtures.recovery_harness import fast_recovery, preempt, record, when_said
+from tests.fixtures.train_harness import smoke_config, step_numbers, train_env, wait_for  # noqa: F401
 
 CFG = "configs/drop.yaml"
 

@@ -22,9 +22,9 @@ import tty
 import pytest
 
 from remote.podside.contract import parse_footer, parse_header
-from tests.pty_run import run_on_a_pty
-from tests.runner.recovery_harness import attempts_in_log, fast_recovery, newest_complete, preempt, record
-from tests.runner.train_harness import ROOT, local_env, smoke_config, train_env, wait_for  # noqa: F401
+from tests.fixtures.pty_run import run_on_a_pty
+from tests.fixtures.recovery_harness import attempts_in_log, fast_recovery, newest_complete, preempt, record
+from tests.fixtures.train_harness import ROOT, local_env, smoke_config, train_env, wait_for  # noqa: F401
 
 BAR = "configs/bar.yaml"
 

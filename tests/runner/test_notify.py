@@ -10,8 +10,8 @@ from runner.errors import SettingsError
 from runner.eventlog import RunnerEvents, read_local
 from runner.paths import StatePaths
 from runner.settings import load_settings
-from tests.remote_harness import WebhookSink
-from tests.runner.train_harness import wait_for
+from tests.fixtures.pod_harness import WebhookSink
+from tests.fixtures.train_harness import wait_for
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ import pytest
 
 from runner import output
 from runner.output import Lines, Waiting, plural, status_word
-from tests.pty_run import run_on_a_pty
-from tests.runner.train_harness import ROOT, smoke_config, train_env, wait_for  # noqa: F401
+from tests.fixtures.pty_run import run_on_a_pty
+from tests.fixtures.train_harness import ROOT, smoke_config, train_env, wait_for  # noqa: F401
 
 CONFIG = "configs/smoke.yaml"
 SGR = re.compile(rb"\x1b\[[0-9;]*m")

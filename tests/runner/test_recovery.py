@@ -1,7 +1,7 @@
 """Automatic recovery from spot preemption (runner/recovery.py) against the loopback pod.
 
-The "pod" is the real sshd + the fake RunPod API (tests/runner/train_harness.py); a preemption is
-made as RunPod makes it (tests/runner/recovery_harness.py): the API shows "Outbid", the container
+The "pod" is the real sshd + the fake RunPod API (tests/fixtures/train_harness.py); a preemption is
+made as RunPod makes it (tests/fixtures/recovery_harness.py): the API shows "Outbid", the container
 gets SIGTERM (or only SIGKILL), SSH sessions die. Every test checks that training resumed from the
 right checkpoint and that what the runner printed is the pod's log exactly: no line lost, none
 printed twice.
@@ -17,8 +17,8 @@ import pytest
 from runner import cli
 from runner.exitcodes import ExitCode
 from standins.pulumi_cli import POD_URN
-from tests.remote_harness import git
-from tests.runner.recovery_harness import (
+from tests.fixtures.pod_harness import git
+from tests.fixtures.recovery_harness import (
     assert_log_printed_exactly,
     attempts_in_log,
     fast_recovery,
@@ -30,7 +30,7 @@ from tests.runner.recovery_harness import (
     steps_of,
     user_stop,
 )
-from tests.runner.train_harness import shorten_timeouts, smoke_config, train_env, wait_for  # noqa: F401
+from tests.fixtures.train_harness import shorten_timeouts, smoke_config, train_env, wait_for  # noqa: F401
 
 LONG = "configs/long.yaml"
 
@@ -431,3 +431,21 @@ def test_status_shows_the_recovery_accounting(env, capsys):
     assert cli.main(["status"]) == 0
     text = capsys.readouterr().out
     assert re.search(r"attempts: +2 \(1 preemption, 1 automatic recovery\)", text), text
+
+
+def test_the_summary_suggests_a_checkpoint_interval_when_saves_cost_more_than_preemptions_do(env):
+    # Saves of 0.3 s every 5 steps of 0.05 s, and a preemption within seconds of pod time: Young/Daly
+    # puts the interval far above 5 steps; the summary says so in the config's save_steps.
+    env.write_config(
+        "configs/saves.yaml", smoke_config(max_steps=60, save_steps=5, step_seconds=0.05, save_seconds=0.3)
+    )
+    env.add_pod("RUNNING")
+    run = env.start("train", "--config", "configs/saves.yaml", "--run-id", "saves")
+    env.wait_log("saved checkpoint-20")
+    preempt(env)
+    res = env.finish(run, timeout=90)
+    assert res.code == 0, res.err
+    line = next((ln for ln in res.err.splitlines() if "checkpoints:" in ln), None)
+    assert line is not None, res.err
+    suggested = int(re.search(r"save_steps 5 -> about (\d+)", line).group(1))
+    assert suggested > 5 and "Young/Daly" in line

@@ -12,9 +12,9 @@ import subprocess
 from runner import cli
 from runner.exitcodes import ExitCode
 from standins.ports import free_port
-from tests.runner.recovery_harness import preempt
+from tests.fixtures.recovery_harness import preempt
+from tests.fixtures.train_harness import smoke_config, train_env, wait_for  # noqa: F401
 from tests.runner.test_sync import FILES, make_tree, pod_env, pod_sshd  # noqa: F401
-from tests.runner.train_harness import smoke_config, train_env, wait_for  # noqa: F401
 
 CONFIG = "configs/smoke.yaml"
 

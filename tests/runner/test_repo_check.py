@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from runner.train.repo_check import _objects_exist
-from tests.remote_harness import git
+from tests.fixtures.pod_harness import git
 
 
 def test_each_name_is_answered_in_order(tmp_path):

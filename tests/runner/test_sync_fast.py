@@ -21,6 +21,7 @@ from runner import cli
 from runner.exitcodes import ExitCode
 from runner.remote import controlmaster
 from runner.remote.rsync import RsyncRun
+from tests.fixtures.train_harness import wait_for
 from tests.runner.test_sync import (  # noqa: F401
     FILES,
     ConnectSpy,
@@ -33,7 +34,6 @@ from tests.runner.test_sync import (  # noqa: F401
     transferred,
     tree,
 )
-from tests.runner.train_harness import wait_for
 
 
 def accepted(sshd) -> int:

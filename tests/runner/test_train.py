@@ -1,4 +1,4 @@
-"""`runner train` against the real sshd playing the pod and the fake RunPod API (tests/runner/train_harness.py).
+"""`runner train` against the real sshd playing the pod and the fake RunPod API (tests/fixtures/train_harness.py).
 
 The launcher really runs on the "pod" (over SSH, `bash -s`), really clones the training repo,
 starts tmux and the smoke trainer, and stops the pod through the fake API with the pod's own key.
@@ -12,7 +12,7 @@ import re
 from remote.podside.contract import parse_header
 from runner.exitcodes import ExitCode
 from runner.remote.hostkeys import HostKeyStore
-from tests.runner.train_harness import (  # noqa: F401
+from tests.fixtures.train_harness import (  # noqa: F401
     assert_printed_is_the_log,
     shorten_timeouts,
     smoke_config,

@@ -16,7 +16,14 @@ import sys
 import pytest
 
 from runner.exitcodes import ExitCode
-from tests.runner.train_harness import ROOT, assert_printed_is_the_log, local_env, smoke_config, step_numbers, wait_for  # noqa: F401
+from tests.fixtures.train_harness import (  # noqa: F401
+    ROOT,
+    assert_printed_is_the_log,
+    local_env,
+    smoke_config,
+    step_numbers,
+    wait_for,
+)
 
 CONFIG = "configs/smoke.yaml"
 

@@ -25,9 +25,9 @@ import pytest
 from runner.watcher import background
 from standins.container_starts import ContainerStarts
 from standins.runpod_s3 import RunPodS3
-from tests.remote_harness import WebhookSink
-from tests.runner.recovery_harness import attempts_in_log, fast_recovery, preempt, steps_of
-from tests.runner.train_harness import ROOT, smoke_config, train_env, wait_for  # noqa: F401
+from tests.fixtures.pod_harness import WebhookSink
+from tests.fixtures.recovery_harness import attempts_in_log, fast_recovery, preempt, steps_of
+from tests.fixtures.train_harness import ROOT, smoke_config, train_env, wait_for  # noqa: F401
 
 LONG = "configs/long.yaml"
 STORY = ("started", "preempted", "recovering", "recovered", "finished")
@@ -187,3 +187,20 @@ def test_the_same_with_watch_once_run_by_hand(env, sink, monkeypatch, volume_s3)
     assert [e["event"] for e in as_json] == list(STORY) and sink.url() not in timeline.out + timeline.err
     status = env.run("status", "--json")  # the same records: the latest events of the run
     assert [e["event"] for e in json.loads(status.out)["training"]["events"]] == list(STORY), status.err
+
+
+def test_the_stacks_policies_and_the_stall_flag_reach_the_runs_spec(env):
+    """autoResume and stallMinutes from the stack's outputs, --stall-minutes over them: what the pod keeps
+    with the run (runs/<id>/spec.json) for a relaunch with nobody attached."""
+    env.add_pod("RUNNING", outputs={"auto_resume": False, "stall_minutes": 30})
+
+    def spec_of(run_id: str) -> dict:
+        return json.loads((env.workspace / ".runner" / "runs" / run_id / "spec.json").read_text())
+
+    assert env.run("train", "--config", LONG, "--run-id", "policy", "--detach", "--no-watch").code == 0
+    spec = spec_of("policy")
+    assert spec["auto_resume"] is False and spec["stall"]["minutes"] == 30 and spec["max_recoveries"] == 3
+    env.wait_state("succeeded", timeout=60)
+    res = env.run("train", "--config", LONG, "--run-id", "flagged", "--detach", "--no-watch", "--stall-minutes", "0")
+    assert res.code == 0, res.err
+    assert spec_of("flagged")["stall"]["minutes"] == 0

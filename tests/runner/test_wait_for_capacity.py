@@ -13,8 +13,8 @@ import pytest
 
 from infra.advice import NO_GPU
 from runner.exitcodes import ExitCode
-from tests.runner.recovery_harness import fast_recovery, preempt, recreate_on_up
-from tests.runner.train_harness import shorten_timeouts, smoke_config, train_env  # noqa: F401
+from tests.fixtures.recovery_harness import fast_recovery, preempt, recreate_on_up
+from tests.fixtures.train_harness import shorten_timeouts, smoke_config, train_env  # noqa: F401
 
 CONFIG = "configs/short.yaml"
 

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from runner.watcher import background
-from tests.runner.recovery_harness import attempts_in_log, fast_recovery, preempt, record, steps_of
-from tests.runner.train_harness import smoke_config, train_env, wait_for  # noqa: F401
+from tests.fixtures.recovery_harness import attempts_in_log, fast_recovery, preempt, record, steps_of
+from tests.fixtures.train_harness import smoke_config, train_env, wait_for  # noqa: F401
 
 LONG = "configs/long.yaml"
 
@@ -158,3 +158,49 @@ def test_no_recovery_on_a_flap_of_the_api_and_ssh(env, monkeypatch):
     rec = record(env, "flap")
     assert rec["recoveries"] == 0 and rec["preemptions"] == 0 and len(rec["attempts"]) == 1
     assert any(r.injected for r in env.fake.requests)  # the flap did reach the runner
+
+
+def test_one_preemption_is_recovered_once_with_an_attached_runner_and_a_watcher(env, monkeypatch, tmp_path):
+    """Two parties see the same preemption: the attached `runner train` and a watcher loop. The machine's
+    recovery claim (runner/pod/claim.py) lets one of them bring the pod back; the other then finds it
+    running again and stands back: one resume, one attempt 2. The test holds the claim until both wait
+    for it, so the race is there every time."""
+    from runner.pod.claim import claim_recovery
+
+    monkeypatch.setenv(background.OPT_OUT, "0")
+    env.write_config(LONG, smoke_config(max_steps=40, save_steps=5, step_seconds=0.1))
+    env.add_pod("RUNNING")
+    run = env.start("train", "--config", LONG, "--run-id", "two")
+    env.wait_log("saved checkpoint-5")
+    log = tmp_path / "watch.out"
+    with open(log, "w") as out:
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "runner", "watch", "--poll", "0.2", "--confirm", "0.3"],
+            cwd=env.project,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    waiting = "is recovering the pod; waiting for it"
+    try:
+        wait_for(lambda: "training runs (run two)" in log.read_text(), 60, "the watcher to see the run")
+        env.wait_log("saved checkpoint-10")
+        with claim_recovery(train_env_paths(env)):  # a third party holds it: both must queue behind it
+            preempt(env)
+            env.wait_printed(waiting, timeout=60)
+            wait_for(lambda: waiting in log.read_text(), 60, "the watcher to wait for the claim")
+        res = env.finish(run, timeout=180)
+    finally:
+        watcher.terminate()
+        watcher.wait(30)
+    watched = log.read_text()
+    assert res.code == 0, res.err
+    assert len(resumes(env)) == 1 and env.stub.up_calls() == []  # one party resumed the pod
+    assert len(attempts_in_log(env)) == 2  # one relaunch
+    # The one that got the claim second found the pod running again and stood back.
+    stood_back = [
+        who
+        for who, text in (("runner", res.err), ("watcher", watched))
+        if "runs again (another runner or watcher recovered it)" in text
+    ]
+    assert len(stood_back) == 1, (res.err[-2000:], watched[-2000:])

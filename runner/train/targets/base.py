@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from runner.errors import PodNoCapacity, SettingsError
 from runner.pod.pod import Seen
@@ -25,6 +25,10 @@ from runner.remote.shell import Shell
 from runner.settings import Settings
 from runner.train.events import Interrupted, StopCause
 from runner.types import Market, Say, TargetKind
+
+if TYPE_CHECKING:
+    from runner.train.options import TrainOptions
+    from runner.train.remote_launch import RunPolicy
 
 T = TypeVar("T")
 
@@ -107,6 +111,22 @@ class Target:
 
     def stop_now(self, say: Say) -> StopReport:
         return NOTHING_TO_STOP
+
+    def run_policy(self, options: TrainOptions, settings: Settings) -> RunPolicy:
+        """What the pod keeps with the run for a relaunch with nobody attached (remote_launch.RunPolicy):
+        the run's limits, the webhooks ("" clears the pod's notify.json), training's secrets ({} clears the
+        volume's; None when a named value is missing here, as for a watcher's relaunch from cron, leaves
+        them: runner/secret_settings.py); the pod adds the stack's."""
+        from runner.secret_settings import for_launch
+        from runner.train.remote_launch import RunPolicy
+
+        return RunPolicy(
+            max_recoveries=options.max_recoveries,
+            budget_usd=options.budget_usd,
+            stall_minutes=options.stall_minutes,
+            notify_urls=",".join(settings.notify_urls),
+            train_secrets=for_launch(settings),
+        )
 
     def hold(self, run_id: str, attempt: int | None, reason: str, say: Say) -> None:
         """Pod only: before a stop on purpose, tell the pod's own start not to resume this run."""

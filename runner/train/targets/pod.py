@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import time
 from collections.abc import Callable
@@ -25,6 +26,9 @@ from runner.types import Market, Say, TargetKind
 if TYPE_CHECKING:
     from runner.pod.early_link import EarlyLink
     from runner.remote.ssh import SshConnection
+    from runner.settings import Settings
+    from runner.train.options import TrainOptions
+    from runner.train.remote_launch import RunPolicy
 
 T = TypeVar("T")
 
@@ -89,6 +93,15 @@ class PodTarget(Target):
         result = self.capacity.retry(attempt, say, market=self.market_now)
         self.capacity.reset()
         return result
+
+    def run_policy(self, options: TrainOptions, settings: Settings) -> RunPolicy:
+        """The run's policy with the stack's: auto-resume (autoResume) and the stall guard's default
+        (stallMinutes) when --stall-minutes does not say."""
+        policy = super().run_policy(options, settings)
+        if self.outputs is None:
+            return policy
+        stall = options.stall_minutes if options.stall_minutes is not None else self.outputs.stall_minutes
+        return dataclasses.replace(policy, auto_resume=self.outputs.auto_resume, stall_minutes=stall)
 
     def hold(self, run_id: str, attempt: int | None, reason: str, say: Say) -> None:
         """hold.json on the pod (runner/pod/hold.py), best effort: when it cannot be written the stop goes on."""

@@ -9,6 +9,11 @@ on both sides so a file of a few hundred KB goes multipart.
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -58,3 +63,28 @@ def s3_env(pod_env, monkeypatch) -> S3Env:  # noqa: F811
     yield env
     for s3 in env.started:
         s3.stop()
+
+
+@contextmanager
+def ctrl_c_on(s3: RunPodS3, when: Callable[[object], bool]) -> Iterator[threading.Event]:
+    """The user presses Ctrl-C when the stand-in gets the first request for which when(request) holds,
+    and the runner has seen it before that request goes on. Yields the event "it was pressed"."""
+    pressed, seen = threading.Event(), threading.Event()
+
+    def on_sigint(signum, frame):
+        seen.set()
+        raise KeyboardInterrupt
+
+    def hook(req) -> None:
+        if not pressed.is_set() and when(req):
+            pressed.set()
+            os.kill(os.getpid(), signal.SIGINT)
+            assert seen.wait(10)
+
+    s3.on_request = hook
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, old)
+        s3.on_request = None

@@ -11,7 +11,7 @@ import threading
 from runner import cli
 from runner.exitcodes import ExitCode
 from tests.runner.test_sync import FILES, make_tree, transferred, tree
-from tests.volume.conftest import SMALL_PUT
+from tests.runner.volume.conftest import SMALL_PUT, ctrl_c_on
 
 BIG = "audio_2/big.flac"
 
@@ -85,25 +85,9 @@ def test_interrupted_sync_leaves_no_partial_object_and_the_rerun_finishes(s3_env
     s3 = s3_env.start("EXITED")
     files = _files_with_big()
     make_tree(s3_env.pod_env.data_dir, files)
-    parts_seen = threading.Event()
-    interrupted = threading.Event()
-
-    def on_sigint(signum, frame):
-        interrupted.set()
-        raise KeyboardInterrupt
-
-    def ctrl_c_on_second_part(req) -> None:
-        if req.op == "UploadPart" and len(s3.ops("UploadPart")) == 2 and not parts_seen.is_set():
-            parts_seen.set()
-            os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C mid-upload...
-            assert interrupted.wait(10)  # ...and the runner has seen it before this part goes on
-
-    s3.on_request = ctrl_c_on_second_part
-    old = signal.signal(signal.SIGINT, on_sigint)
-    try:
+    second_part = lambda req: req.op == "UploadPart" and len(s3.ops("UploadPart")) == 2  # noqa: E731
+    with ctrl_c_on(s3, second_part) as parts_seen:
         assert cli.main(["sync"]) == 130
-    finally:
-        signal.signal(signal.SIGINT, old)
     assert "run it again to continue" in capfd.readouterr().err
     assert parts_seen.is_set()
     assert not (s3_env.pod_env.workspace / "data" / BIG).exists()  # never a partial file under its name
@@ -112,7 +96,6 @@ def test_interrupted_sync_leaves_no_partial_object_and_the_rerun_finishes(s3_env
     assert not [k for k in s3.keys() if k.startswith(".s3compat_uploads/")]
     sent_before = {r.key for r in s3.ops("PutObject") if r.status == 200}
 
-    s3.on_request = None
     s3.requests.clear()
     assert cli.main(["sync"]) == 0
     capfd.readouterr()

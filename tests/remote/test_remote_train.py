@@ -1,7 +1,7 @@
 """The pod side run for real: `bash -s` with bundle.launcher_script() on stdin (the shim
 remote/remote_train.sh + the embedded program remote/podside/), real git, tmux and venvs.
 
-Each test gets a PodSandbox (tests/remote_harness.py): a workspace dir playing the network volume, a
+Each test gets a PodSandbox (tests/fixtures/pod_harness.py): a workspace dir playing the network volume, a
 local git repo playing the training repo (scripts/train.py = the smoke trainer), a recording
 `runpodctl` stand-in, a fake rp_environment, and its own tmux server + session name.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from remote.podside.contract import BANNER, NONE, Header, StopMethod, VolumePaths, parse_footer, parse_header
-from tests.remote_harness import (
+from tests.fixtures.pod_harness import (
     MARKER,
     POD_API_KEY,
     POD_ID,

@@ -13,9 +13,10 @@ from botocore.exceptions import ClientError
 from runner.errors import VolumeAuthError, VolumeClockSkew
 from runner.pod.stack import StackOutputs
 from runner.volume import AccessState, check_access, read_file
-from runner.volume.listing import list_files
+from runner.volume.listing import list_files, list_files_split
 from runner.volume.s3 import VolumeClient
 from runner.volume.s3_config import VolumeS3
+from runner.volume.wire import S3Error
 from standins.runpod_s3 import RunPodS3
 
 
@@ -48,6 +49,26 @@ def _outputs(s3: RunPodS3, dc: str = "EU-RO-1") -> StackOutputs:
     return StackOutputs(stack="dev", pod_id="pod-1", volume_id=s3.volume_id, data_center=dc)
 
 
+def _boto(s3: RunPodS3):
+    """boto3 with RunPod's coordinates, as a user's own tool would reach the volume."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint_url,
+        region_name=s3.data_center,
+        aws_access_key_id=s3.access_key,
+        aws_secret_access_key=s3.secret_key,
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"mode": "standard", "max_attempts": 1},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+
+
 def _put(client: VolumeClient, key: str, body: bytes = b"x") -> None:
     client.s3.put_object(Bucket=client.vs.bucket, Key=key, Body=body)
 
@@ -73,15 +94,35 @@ def test_repeated_continuation_token_neither_loops_nor_loses_files(standin):
     # A naive pager (boto3's own, as `aws s3 sync` uses) stops on the repeated token...
     with pytest.raises(Exception, match="same next token|twice"):
         list(
-            client.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=standin.volume_id, Prefix="data/", PaginationConfig={"PageSize": 10}
-            )
+            _boto(standin)
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=standin.volume_id, Prefix="data/", PaginationConfig={"PageSize": 10})
         )
     standin.repeat_token = 3
     standin.requests.clear()
     got = list_files(client, "data", page_size=10)
     assert [o.key for o in got] == want
     assert len(standin.ops("ListObjectsV2")) <= 12  # 6 pages plus a few continued with StartAfter
+
+
+def test_a_listing_cut_in_ranges_is_the_whole_listing(standin):
+    client = VolumeClient(_vs(standin), parallel=4)
+    keys = [f"data/a/{i:03d}" for i in range(40)] + [f"data/b/{i:03d}" for i in range(30)] + ["data/z.jsonl"]
+    for k in keys:
+        _put(client, k)
+    _put(client, "elsewhere/x")
+    standin.backend().put_object(Bucket=standin.volume_id, Key="data/b", Body=b"")  # a folder entry, no "/"
+    standin.repeat_token = 2
+    whole = list_files(client, "data", page_size=7)
+    assert [o.key for o in whole] == keys
+    # Cuts at keys that exist, at keys that do not, and past the end; pages far smaller than the ranges.
+    cuts = ["data/a/010", "data/a/0355", "data/b/", "data/b/029", "data/zz"]
+    standin.repeat_token = 2
+    standin.requests.clear()
+    split = list_files_split(client, "data", cuts, parallel=4, page_size=7)
+    assert split == whole
+    assert len(standin.ops("ListObjectsV2")) >= len(cuts) + 1  # every range was listed
+    assert list_files_split(client, "data", [], page_size=7) == whole
 
 
 def test_endless_token_repeats_still_finish(standin):
@@ -152,15 +193,16 @@ def test_read_file_through_s3(standin):
 def test_what_runpod_does_not_have(standin):
     client = VolumeClient(_vs(standin))
     _put(client, "a.txt")
+    boto = _boto(standin)
     with pytest.raises(ClientError, match="NotImplemented"):
-        client.s3.create_bucket(Bucket="another-volume")
+        boto.create_bucket(Bucket="another-volume")
     with pytest.raises(ClientError, match="NotImplemented"):
-        client.s3.delete_objects(Bucket=standin.volume_id, Delete={"Objects": [{"Key": "a.txt"}]})
-    url = client.s3.generate_presigned_url("get_object", Params={"Bucket": standin.volume_id, "Key": "a.txt"})
+        boto.delete_objects(Bucket=standin.volume_id, Delete={"Objects": [{"Key": "a.txt"}]})
+    url = boto.generate_presigned_url("get_object", Params={"Bucket": standin.volume_id, "Key": "a.txt"})
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(url, timeout=10)
     assert e.value.code == 403
-    with pytest.raises(ClientError, match="EntityTooLarge"):
+    with pytest.raises(S3Error, match="EntityTooLarge"):
         client.s3.put_object(Bucket=standin.volume_id, Key="big.bin", Body=b"x" * (64 * 1024))
     client.delete("a.txt")  # single deletes work
     assert client.list("") == []

@@ -17,7 +17,7 @@ import pytest
 from runner.exitcodes import ExitCode
 from runner.settings import KEYS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class LiveCheck:

@@ -12,7 +12,7 @@ import pytest
 
 from remote.podside.contract import VolumePaths
 from standins.runpod_s3 import RunPodS3
-from tests.runner.train_harness import train_env  # noqa: F401  (fixture)
+from tests.fixtures.train_harness import train_env  # noqa: F401  (fixture)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from runner.doctor import CHECKS, Context, run_checks
 from runner.errors import EXIT_DOCTOR
-from tests.doctor.harness import DoctorEnv, doctor_env, keygen  # noqa: F401
+from tests.fixtures.doctor_harness import DoctorEnv, doctor_env, keygen  # noqa: F401
 
 
 def by_name(report: dict) -> dict[str, dict]:

@@ -15,8 +15,8 @@ import pytest
 from runner import cli
 from runner.exitcodes import ExitCode
 from standins.runpod_s3 import RunPodS3
-from tests.remote_harness import git, wait_for
-from tests.runner.train_harness import smoke_config, train_env  # noqa: F401  (fixture)
+from tests.fixtures.pod_harness import git, wait_for
+from tests.fixtures.train_harness import smoke_config, train_env  # noqa: F401  (fixture)
 
 DATA_SCRIPT = '''\
 """Training that reads the data set from the volume, then trains like the smoke trainer."""
