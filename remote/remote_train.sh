@@ -34,22 +34,29 @@ rt_unpack() {
   return 1
 }
 
-# rt_keep_credential: RT_REPO_CREDENTIAL (the git credential the runner took out of an https REPO_URL)
-# leaves the environment before the program starts: it goes into a private file (a 0700 temp directory;
-# printf is a builtin, so it is on no command line) that the program reads and deletes. Only git's
-# one-shot credential helper ever gets it (remote/podside/credential.py).
-rt_keep_credential() {
-  [[ -n ${RT_REPO_CREDENTIAL:-} ]] || return 0
-  local dir
-  dir=$(umask 077 && mktemp -d "${TMPDIR:-/tmp}/rt-cred.XXXXXX") || rt_die "cannot create a private temp directory"
-  (umask 077 && printf '%s' "$RT_REPO_CREDENTIAL" >"$dir/credential") || rt_die "cannot write to $dir"
-  unset RT_REPO_CREDENTIAL
-  export RT_REPO_CREDENTIAL_FILE=$dir/credential
+# rt_keep_private NAME: a secret input leaves the environment before the program starts. RT_REPO_CREDENTIAL
+# (the git credential the runner took out of an https REPO_URL) and RT_TRAIN_SECRETS (training's secrets,
+# TRAIN_SECRETS) go into a private file each (a 0700 temp directory; printf is a builtin, so the value is
+# on no command line, and the variable is unset before mktemp starts) whose path is exported as NAME_FILE;
+# the program reads and deletes it (remote/podside/credential.py, trainsecrets.py).
+rt_keep_private() {
+  local name=$1 value dir
+  value=${!name:-}
+  [[ -n $value ]] || return 0
+  unset "$name"
+  dir=$(umask 077 && mktemp -d "${TMPDIR:-/tmp}/rt-private.XXXXXX") || rt_die "cannot create a private temp directory"
+  (umask 077 && printf '%s' "$value" >"$dir/value") || rt_die "cannot write to $dir"
+  export "${name}_FILE=$dir/value"
+}
+
+rt_keep_secrets() {
+  rt_keep_private RT_REPO_CREDENTIAL
+  rt_keep_private RT_TRAIN_SECRETS
 }
 
 rt_main() {
   local digest=$1 py runner pyz scratch rc
-  rt_keep_credential
+  rt_keep_secrets
   py=$(command -v python3 || command -v "${RT_PYTHON:-python3}") ||
     rt_die "python3 is not installed on the pod; use an image with Python 3"
   runner=${RT_WORKSPACE:-/workspace}/.runner
@@ -75,7 +82,7 @@ rt_main() {
 # runner sends the full script (contract.NEED_PROGRAM_PREFIX / NEED_PROGRAM_EXIT).
 rt_cached() {
   local py pyz
-  rt_keep_credential
+  rt_keep_secrets
   py=$(command -v python3 || command -v "${RT_PYTHON:-python3}") ||
     rt_die "python3 is not installed on the pod; use an image with Python 3"
   pyz=${RT_WORKSPACE:-/workspace}/.runner/podside-$1.pyz

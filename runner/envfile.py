@@ -1,4 +1,5 @@
-""".runpod.env: the table of known keys and the parser (the file is parsed, never executed).
+""".runpod.env: the table of known keys and the parser (the file is parsed, never executed), and the
+settings whose values are secrets beyond the keys: NOTIFY_URL, and TRAIN_SECRETS (runner/secret_settings.py).
 
 `KEY=value` lines, optional `export ` prefix, `#` comments, values optionally in single quotes
 (literal) or double quotes (\\" \\\\ \\n escapes). runner/settings.py merges the result with the
@@ -11,6 +12,7 @@ import os
 import re
 import shlex
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 from runner.errors import SettingsError
@@ -38,14 +40,15 @@ KEYS: dict[str, tuple[str | None, str]] = {
     "WATCH_POLL_SECONDS": ("15", "`runner watch` (and the background watcher): seconds between two looks at the pod"),
     "WATCH_CONFIRM_SECONDS": ("20", "`runner watch`: how long RunPod's answers must agree the pod is down"),
     "NOTIFY_URL": (None, "webhook URLs (Slack, Discord, ntfy, any JSON endpoint), comma-separated; secret"),
+    "TRAIN_SECRETS": (
+        None,
+        "variables training gets on the pod (e.g. HF_TOKEN,WANDB_API_KEY); values from here or the environment",
+    ),
     "PULUMI_BINARY": ("pulumi", "the Pulumi CLI to run"),
     "PULUMI_CONFIG_PASSPHRASE": (None, "passphrase of a local-backend stack's secrets; secret"),
     "PULUMI_CONFIG_PASSPHRASE_FILE": (None, "file holding that passphrase (preferred over the above)"),
 }
 SECRET_KEYS = frozenset({"RUNPOD_API_KEY", "PULUMI_CONFIG_PASSPHRASE", "RUNPOD_S3_SECRET_KEY", "NOTIFY_URL"})
-
-_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
 
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -104,7 +107,8 @@ def check_permissions(path: Path, warn: Say) -> None:
         )
 
 
-def notify_urls(text: str | None, source: str) -> tuple[str, ...]:
+# ---------------------------------------------------------------- settings whose values are secrets
+def notify_setting(text: str | None, source: str) -> tuple[str, ...]:
     """NOTIFY_URL: one or more webhook URLs; an error names the setting, never the URL (it is a secret)."""
     if not text:
         return ()
@@ -114,3 +118,32 @@ def notify_urls(text: str | None, source: str) -> tuple[str, ...]:
         return tuple(parse_urls(text))
     except NotifyUrlError as e:
         raise SettingsError(f"NOTIFY_URL ({source}): {e}; separate several URLs with commas.") from None
+
+
+def secret_names(text: str | None, source: str) -> tuple[str, ...]:
+    """The names TRAIN_SECRETS lists (commas or spaces between them); SettingsError for one that cannot be."""
+    if not text:
+        return ()
+    from remote.podside.trainsecrets import refused  # only when some are named: the CLI starts without it
+
+    found: list[str] = []
+    for name in re.split(r"[\s,]+", text):
+        if not name or name in found:
+            continue
+        why = refused(name)
+        if why:
+            raise SettingsError(f"TRAIN_SECRETS ({source}): {why}; list the names of the variables training needs.")
+        found.append(name)
+    return tuple(found)
+
+
+def secret_values(
+    wanted: tuple[str, ...], environ: Mapping[str, str], file_values: Mapping[str, str]
+) -> dict[str, str]:
+    """Each named variable's value: the environment's, else the settings file's (empty counts as unset)."""
+    out: dict[str, str] = {}
+    for name in wanted:
+        value = environ.get(name) or file_values.get(name)
+        if value:
+            out[name] = value
+    return out

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backends.plain_http import plain_http_elsewhere
+from runner import envfile
 from runner.cliparser import did_you_mean
 from runner.envfile import DEFAULT_ENV_FILE, KEYS, check_permissions, parse_env_text
-from runner.envfile import notify_urls as _notify_urls
 from runner.errors import SettingsError
 from runner.paths import StatePaths, write_private
 from runner.runpod_config import api_key_from_config
@@ -63,6 +63,8 @@ class Settings:
     # name and the folder of its records ("" for the first pod: everything where it always was).
     pod: str = ""
     pod_slot: str = ""
+    train_secret_names: tuple[str, ...] = ()  # TRAIN_SECRETS (runner/envfile.py)
+    train_secrets: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)  # their values
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     values: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)  # as merged, secrets too
 
@@ -195,14 +197,15 @@ class Settings:
         return StatePaths(self.state_dir, self.stack, self.pod_slot)
 
     def secrets(self) -> tuple[str, ...]:
-        """Values to scrub from any text the runner echoes (REPO_URL's credential and the webhooks too: a
-        webhook's path is its key)."""
+        """Values to scrub from any text the runner echoes (REPO_URL's credential, training's secrets and the
+        webhooks too: a webhook's path is its key)."""
         from remote.podside.credential import split_url
 
         credential = split_url(self.repo_url)[1] if self.repo_url else None
         password = credential.partition(":")[2] if credential else None
         hooks = [part for url in self.notify_urls for part in (url, url.partition("://")[2].partition("/")[2])]
-        found = (self.api_key, self.pulumi_passphrase, self.s3_secret_key, credential, password, *hooks)
+        trained = self.train_secrets.values()
+        found = (self.api_key, self.pulumi_passphrase, self.s3_secret_key, credential, password, *hooks, *trained)
         return tuple(s for s in found if s and len(s) > 1)
 
     def client(self, **kw):
@@ -292,8 +295,9 @@ def load_settings(
             raise SettingsError(f"settings file {path} is not UTF-8 text.") from None
         check_permissions(path, warn)
         file_values = parse_env_text(text, source=str(path))
+        named = envfile.secret_names(environ.get("TRAIN_SECRETS") or file_values.get("TRAIN_SECRETS"), str(path))
         for key in file_values:
-            if key not in KEYS:
+            if key not in KEYS and key not in named:
                 hint = did_you_mean(key, KEYS) or f" (known: {', '.join(KEYS)})"
                 warn(f"{path}: unknown setting {key} ignored{hint}")
 
@@ -366,6 +370,7 @@ def load_settings(
             )
 
     data_dir = Path(merged["DATA_DIR"]).expanduser()
+    names = envfile.secret_names(merged.get("TRAIN_SECRETS"), sources.get("TRAIN_SECRETS", ""))
     return Settings(
         api_key=merged.get("RUNPOD_API_KEY"),
         ssh_key_path=to_path(merged["SSH_KEY_PATH"]),
@@ -381,7 +386,9 @@ def load_settings(
         ssh_control_persist_s=persist,
         watch_poll_s=max(0.1, watch["WATCH_POLL_SECONDS"]),
         watch_confirm_s=watch["WATCH_CONFIRM_SECONDS"],
-        notify_urls=_notify_urls(merged.get("NOTIFY_URL"), sources.get("NOTIFY_URL", "")),
+        notify_urls=envfile.notify_setting(merged.get("NOTIFY_URL"), sources.get("NOTIFY_URL", "")),
+        train_secret_names=names,
+        train_secrets=envfile.secret_values(names, environ, file_values),
         pulumi_binary=merged["PULUMI_BINARY"],
         pulumi_passphrase=merged.get("PULUMI_CONFIG_PASSPHRASE"),
         pulumi_passphrase_file=path_of("PULUMI_CONFIG_PASSPHRASE_FILE"),

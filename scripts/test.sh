@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 mapfile -t missing < <(missing_packages sshd=openssh-server ssh=openssh-client tmux=tmux rsync=rsync git=git strace=strace zsh=zsh fish=fish)
 need_packages "the tests" "${missing[@]}"
-ensure_venv test
+ensure_venv test,tracker   # the tracker extra: the real wandb and mlflow clients
 ensure_sdk1_wheel   # RunPod's SDK 1.x, for tests/conformance/test_runpod_sdk1.py (cannot sit beside 2.x)
 .venv/bin/ruff format --check --quiet .   # the format ([tool.ruff] in pyproject.toml)
 .venv/bin/ruff check --quiet .            # the lint

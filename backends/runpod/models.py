@@ -33,6 +33,25 @@ class SshEndpoint:
 
 
 @dataclass(frozen=True)
+class GpuUse:
+    """One GPU of a running pod as REST v2 reports it (`runtime.gpus[]`): utilization and memory in use,
+    percent; None where the answer left the figure out."""
+
+    util: int | None
+    memory_util: int | None
+
+
+@dataclass(frozen=True)
+class PodBilling:
+    """What RunPod billed for pods (GET /v2/billing/pods), summed over the buckets asked for."""
+
+    total_usd: float
+    start: str | None  # the resolved window, RFC 3339 (buckets are whole: it starts at a bucket's start)
+    end: str | None
+    records: int
+
+
+@dataclass(frozen=True)
 class Pod:
     id: str
     name: str
@@ -50,6 +69,7 @@ class Pod:
     image: str | None = None
     pod_type: str | None = None  # GraphQL podType (INTERRUPTABLE, RESERVED, …), when fetched
     created_at: str | None = None
+    gpu_use: tuple[GpuUse, ...] | None = None  # RUNNING only; None: the API reported no utilization
 
     @property
     def is_running(self) -> bool:
@@ -194,6 +214,34 @@ def _ssh_from_v2(data: Mapping[str, Any]) -> SshEndpoint | None:
     return None
 
 
+def _percent(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _gpu_use_from_v2(data: Mapping[str, Any]) -> tuple[GpuUse, ...] | None:
+    """runtime.gpus[] of a running pod; None when runtime or its gpus are absent (never read as 0%)."""
+    runtime = data.get("runtime")
+    gpus = runtime.get("gpus") if isinstance(runtime, Mapping) else None
+    if not isinstance(gpus, list) or not gpus:
+        return None
+    found = tuple(
+        GpuUse(_percent(g.get("util")), _percent(g.get("memoryUtil"))) for g in gpus if isinstance(g, Mapping)
+    )
+    return found if any(g.util is not None for g in found) else None
+
+
+def _billing_from_v2(data: Any) -> PodBilling:
+    meta = data.get("metadata") if isinstance(data, Mapping) else None
+    records = data.get("records") if isinstance(data, Mapping) else None
+    if not isinstance(meta, Mapping) or not isinstance(records, list):
+        raise RunPodError("unexpected pod billing answer from RunPod REST v2", operation="pod billing")
+    totals, query = meta.get("totals") or {}, meta.get("query") or {}
+    total = totals.get("totalAmount") if isinstance(totals, Mapping) else None
+    if not isinstance(total, (int, float)) or isinstance(total, bool):
+        total = sum(float(r.get("totalAmount") or 0) for r in records if isinstance(r, Mapping))
+    return PodBilling(float(total), query.get("startTime"), query.get("endTime"), len(records))
+
+
 def _pod_from_v2(data: Mapping[str, Any]) -> Pod:
     if not isinstance(data, Mapping) or not data.get("id"):
         raise RunPodError("unexpected pod object from RunPod REST v2", operation="parse pod")
@@ -217,6 +265,7 @@ def _pod_from_v2(data: Mapping[str, Any]) -> Pod:
         started_at=data.get("startedAt"),
         image=data.get("image"),
         created_at=data.get("createdAt"),
+        gpu_use=_gpu_use_from_v2(data) if running else None,
     )
 
 

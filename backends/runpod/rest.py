@@ -18,7 +18,9 @@ from backends.runpod.models import (
     CatalogPrice,
     NetworkVolume,
     Pod,
+    PodBilling,
     PodSpec,
+    _billing_from_v2,
     _catalog_price_from_v2,
     _pod_from_v2,
     _require_id,
@@ -272,3 +274,14 @@ class RestCalls:
             "GET", f"/v2/catalog/gpus/{quote(gpu_type, safe='')}?{query}", operation="on-demand price (v2 catalog)"
         )
         return _catalog_price_from_v2(data, gpu_type, cloud, gpu_count, data_center)
+
+    # ------------------------------------------------------------ billing
+    def pod_billing(self, pod_id: str, *, start: str, bucket: str = "hour") -> PodBilling:
+        """REST v2 `GET /v2/billing/pods?podId=..&bucketSize=..&startTime=..`: what RunPod billed for the pod
+        from the bucket holding `start` (RFC 3339; RunPod snaps it down to the bucket's start) until now.
+        Billing lags behind the pod's running time; the caller says so."""
+        _require_id(pod_id, "pod id")
+        if bucket not in ("hour", "day", "week", "month", "year"):
+            raise ValueError(f"bucket must be hour, day, week, month or year, got {bucket!r}")
+        query = urlencode({"podId": pod_id, "bucketSize": bucket, "startTime": start})
+        return _billing_from_v2(self._rest("GET", f"/v2/billing/pods?{query}", operation="pod billing"))

@@ -5,7 +5,8 @@ LAUNCHER_PID]` is what tmux runs (with a token it first waits for that launcher'
 `idlewatch` is the idle stop (idlewatch.py); `autoresume` is what the pod's start command runs
 (autoresume.py). An InputError becomes `error: <what to do>` on stderr and exit status 2.
 RT_NOTIFY_URLS (a secret) leaves the environment first, whatever the mode: nothing started from here
-ever sees it; a launch writes it to notify.json.
+ever sees it; a launch writes it to notify.json. So do the repo's credential (credential.py) and
+training's secrets (trainsecrets.py: a launch keeps them for training alone).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import List, Optional
 from .contract import DEFAULT_WORKSPACE, ERROR_PREFIX, Inputs, VolumePaths
 from .credential import take as take_credential
 from .inputs import InputError, read_settings
+from .trainsecrets import SecretsError
+from .trainsecrets import take as take_secrets
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -45,6 +48,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return autoresume.main(args[1:], os.path.realpath(sys.argv[0]))  # the program, not podside-current
     try:
         credential = take_credential(os.environ)  # before anything can inherit the environment
+        try:
+            secrets = take_secrets(os.environ)
+        except SecretsError as exc:
+            raise InputError(f"{Inputs.TRAIN_SECRETS}: {exc}; fix TRAIN_SECRETS in .runpod.env") from None
         settings = read_settings(os.environ)
         if settings.action == "inspect":
             from . import inspection
@@ -52,7 +59,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             return inspection.inspect(settings)
         from . import launch
 
-        return launch.launch(settings, dict(os.environ), os.path.abspath(sys.argv[0]), notify_urls, credential)
+        return launch.launch(
+            settings, dict(os.environ), os.path.abspath(sys.argv[0]), notify_urls, credential, secrets=secrets
+        )
     except InputError as exc:
         sys.stdout.flush()
         sys.stderr.write(f"{ERROR_PREFIX}{exc}\n")

@@ -18,7 +18,9 @@ id, the next attempt, the newest complete checkpoint, exactly the spec's commit 
 launcher sends `recovered`. A launch that came first wins: its session runs, and this one attaches
 (already-running) and starts nothing. Its environment: this container's, with the last attempt's saved
 launch environment (supervise.json, same run: what training had) over it and the spec's RT_* inputs
-over both. What it decides goes to stdout (the start command appends it to logs/autoresume.log).
+over both. Training's secrets need nothing here: they stay on the volume (trainsecrets.py) until the run
+ends, and the supervisor reads them there. What it decides goes to stdout (the start command appends it
+to logs/autoresume.log).
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def relaunch_environment(container: Mapping[str, str], paths: VolumePaths, spec:
     saved = plan.get(PlanKey.ENV)
     if plan.get(PlanKey.RUN_ID) == spec.get(SpecKey.RUN_ID) and isinstance(saved, dict):
         env.update({str(k): str(v) for k, v in saved.items()})
-    for name in (Inputs.ACTION, Inputs.NOTIFY_URLS, Inputs.REPO_COMMIT, "TMUX", "TMUX_PANE"):
+    for name in (Inputs.ACTION, Inputs.NOTIFY_URLS, Inputs.TRAIN_SECRETS, Inputs.REPO_COMMIT, "TMUX", "TMUX_PANE"):
         env.pop(name, None)
     env.update(runspec.relaunch_inputs(spec))
     env[Inputs.POD_SLOT] = paths.slot  # this pod's records, whichever pod launched the run before

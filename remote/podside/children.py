@@ -79,18 +79,29 @@ class Children:
             return 127
         return self.wait()
 
-    def output(self, argv: List[str], timeout: float = 120.0) -> Optional[str]:
-        """argv's stdout (stderr discarded), or None when it fails or cannot start."""
+    def output(
+        self,
+        argv: List[str],
+        timeout: float = 120.0,
+        env: Optional[Mapping[str, str]] = None,
+        stderr_to_log: bool = False,
+    ) -> Optional[str]:
+        """argv's stdout (stderr discarded, or appended to the log), or None when it fails or cannot start."""
+        err = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if stderr_to_log else None
         try:
             self.current = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL if err is None else err,
                 universal_newlines=True,
+                env=dict(env) if env is not None else None,
             )
         except OSError:
             return None
+        finally:
+            if err is not None:
+                os.close(err)
         try:
             out, _ = self.current.communicate(timeout=timeout)
             code = self.current.returncode

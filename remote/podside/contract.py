@@ -65,6 +65,10 @@ class Inputs:
     POD_SLOT = "RT_POD_SLOT"  # the pod's name in its stack ("": the first pod, records where they always were)
     CONFIG_SET = "RT_CONFIG_SET"  # {key: value} JSON: the run trains a derived config (derivedconfig.py)
     SHARED_VOLUME = "RT_SHARED_VOLUME"  # 1: each run its own checkout (runs/<id>/), one venv per requirements
+    # Training's secrets (TRAIN_SECRETS): a JSON object {name: value}; the shim moves it into a private
+    # file (TRAIN_SECRETS_FILE); kept in the pod's train-secrets.json (VolumePaths.train_secrets) for training only (trainsecrets.py)
+    TRAIN_SECRETS = "RT_TRAIN_SECRETS"
+    TRAIN_SECRETS_FILE = "RT_TRAIN_SECRETS_FILE"
 
     ALL = tuple(value for name, value in list(locals().items()) if name.isupper())  # every name above
     # What a user (or a test) may set in the runner's environment; passed through to the launcher.

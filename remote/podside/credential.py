@@ -46,7 +46,7 @@ def take(environ: MutableMapping[str, str]) -> Optional[str]:
                 credential = fh.read() or credential
         except OSError:
             pass
-        _remove_private(path)
+        remove_private(path)
     url = environ.get(Inputs.REPO_URL)
     if url:
         clean, embedded = split_url(url)
@@ -56,10 +56,11 @@ def take(environ: MutableMapping[str, str]) -> Optional[str]:
     return credential
 
 
-def _remove_private(path: str) -> None:
+def remove_private(path: str) -> None:
+    """A file the shim wrote into a 0700 temp directory of its own (rt-private.*), and that directory."""
     try:
         os.unlink(path)
-        if os.path.basename(os.path.dirname(path)).startswith("rt-cred."):
+        if os.path.basename(os.path.dirname(path)).startswith("rt-private."):
             os.rmdir(os.path.dirname(path))
     except OSError:
         pass
@@ -85,4 +86,4 @@ def helper_args(credential: Optional[str]) -> Iterator[List[str]]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-__all__ = ["helper_args", "split_url", "take"]
+__all__ = ["helper_args", "remove_private", "split_url", "take"]

@@ -30,23 +30,15 @@ from .contract import (
 )
 from .inputs import InputError, LaunchSettings, check_launch, gpu_count, launch_kind, under_repo
 from .loglines import Header
+from .trainsecrets import keep as keep_secrets
 from .volumelock import held as held_lock
 
 VOLUME_FULL_WARN = 0.95  # a launch warns above this share of the volume in use (a full volume ends runs)
 LOCK_WAIT_S = 120.0
 # Never handed to the supervisor's saved environment (the keys stay off the volume but in their files).
-NOT_SAVED = (
-    "PWD",
-    "OLDPWD",
-    "SHLVL",
-    "_",
-    "TMUX",
-    "TMUX_PANE",
-    "RUNPOD_API_KEY",
-    Inputs.REPO_CREDENTIAL,
-    Inputs.REPO_CREDENTIAL_FILE,
-    Inputs.NOTIFY_URLS,
-)
+_SHELL = ("PWD", "OLDPWD", "SHLVL", "_", "TMUX", "TMUX_PANE")
+_SECRET_INPUTS = (Inputs.REPO_CREDENTIAL, Inputs.REPO_CREDENTIAL_FILE, Inputs.NOTIFY_URLS, Inputs.TRAIN_SECRETS)
+NOT_SAVED = _SHELL + ("RUNPOD_API_KEY",) + _SECRET_INPUTS + (Inputs.TRAIN_SECRETS_FILE,)
 
 
 def launch_lock(path: str, wait_s: float = LOCK_WAIT_S):
@@ -85,14 +77,16 @@ def launch(
     program: str,
     notify_urls: Optional[str] = None,
     credential: Optional[str] = None,
+    secrets: Optional[Dict[str, str]] = None,
 ) -> int:
     """notify_urls: RT_NOTIFY_URLS, taken out of the environment by __main__ (None: unset, notify.json
     stays as it is; "": no notifications any more). credential: git's, for the clone and the fetch only
-    (credential.py; never saved anywhere)."""
+    (credential.py; never saved anywhere). secrets: training's (trainsecrets.py; None: the kept ones stay)."""
     check_launch(s)
     urls = _notify_urls(notify_urls)
     prepare(s)
     with launch_lock(s.paths.lock_file):
+        keep_secrets(s.paths, secrets)
         return launch_locked(s, environ, program, urls, credential=credential)
 
 

@@ -27,7 +27,7 @@ import signal
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from . import checkpoints, eventlog, handoff, logbook, record, selfstop
+from . import checkpoints, eventlog, handoff, logbook, record, selfstop, tracker, trainsecrets
 from .children import Children
 from .contract import AttemptState, Event, PlanKey, StallAction, VolumePaths, ack_text, checkpoint_step, is_held
 from .loglines import EndedNote, Footer
@@ -112,6 +112,8 @@ class Supervisor:
         now = record.utc_now()
         held = is_held(record.load(self.paths.hold_file), self.run_id, self.attempt)
         ended = AttemptState.STOPPED if held else AttemptState.PREEMPTED
+        if held:  # stopped on purpose: never relaunched by the pod
+            trainsecrets.forget(self.paths)
         try:
             self.state.update(
                 state=ended.value,
@@ -200,6 +202,11 @@ class Supervisor:
             self.fail_message = "interrupted during setup"
             return self.finish(AttemptState.STOPPED, 130)
         env = training_env(dict(os.environ), repo_dir, self.plan[PlanKey.WORKSPACE], shared_venv)
+        env.update(trainsecrets.load(self.paths))  # training's alone: not pip's, not the tmux server's
+        env.update(self.tracker_env(env))
+        if self.interrupted:
+            self.fail_message = "interrupted during setup"
+            return self.finish(AttemptState.STOPPED, 130)
         try:
             argv = training_command(self.plan, env)
         except CommandError as exc:
@@ -224,6 +231,28 @@ class Supervisor:
             return self.finish(AttemptState.STOPPED, code)
         self.fail_message = f"training exited with code {code}"
         return self.finish(AttemptState.FAILED, code)
+
+    def tracker_env(self, env: Dict[str, str]) -> Dict[str, str]:
+        """The same W&B, MLflow and TensorBoard run for every attempt of this run (tracker.py)."""
+        plan = self.plan
+        board = tracker.board_dir(
+            plan[PlanKey.CONFIG_PATH], plan[PlanKey.REPO_DIR], plan[PlanKey.OUTPUT_DIR], self.run_id
+        )
+        extra = tracker.defaults(env, self.run_id, board)
+        if tracker.wants_mlflow_run(env):
+            python = os.path.join(plan[PlanKey.REPO_DIR], "venv", "bin", "python")
+            helper_env = {**env, **extra}
+            found = tracker.mlflow_run(
+                lambda argv: self.children.output(argv, tracker.MLFLOW_TIMEOUT_S, env=helper_env, stderr_to_log=True),
+                python,
+                self.run_id,
+                self.log.note,
+            )
+            if found:
+                extra["MLFLOW_RUN_ID"] = found
+        if extra:
+            self.log.note(tracker.describe(extra))
+        return extra
 
     def watch(self, env: Dict[str, str]) -> int:
         """Wait for training to end, asking the stall guard between waits; its exit status."""
@@ -280,6 +309,7 @@ class Supervisor:
             last = None
         ended = EndedNote(state.value, code, last).line(self.fail_message)
         self.best_effort("write the end to the log", lambda: self.log.line(ended))
+        trainsecrets.forget(self.paths)  # the run ended: the pod never relaunches it, nothing needs them
         logbook.say(ended)
         os.sync()
         ending = dict(

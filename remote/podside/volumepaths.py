@@ -78,6 +78,10 @@ class VolumePaths(NamedTuple):
         return self._pod("supervise.json")
 
     @property
+    def train_secrets(self) -> str:  # training's secrets {name: value} (trainsecrets.py); mode 600
+        return self._pod("train-secrets.json")
+
+    @property
     def config_cache(self) -> str:  # the launch's output_dir per config text (configfile.py)
         return self._pod("config-cache.json")
 

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from backends.runpod.models import Pod
 from remote.podside.contract import RUN_ID_RE, IdleKey
-from runner import eventlog, termtext
+from runner import billing, eventlog, termtext
 from runner.companions import status_seen
 from runner.companions.status_report import SCHEMA_VERSION, StatusReport
 from runner.companions.status_text import render
@@ -28,7 +28,7 @@ from runner.pod.state import PodState
 from runner.remote.pod_view import inspect_pod, tail_log
 from runner.settings import Settings
 from runner.timestamps import parse_utc
-from runner.train import losscurve
+from runner.train import gpu_use, losscurve
 from runner.train import run_record as runrecord
 from runner.train.run_record import RunRecord
 
@@ -83,6 +83,7 @@ def _pod_info(pod: Pod | None, outputs: StackOutputs, state: str, now: datetime)
         "data_center": (pod.data_center if pod is not None and pod.data_center else outputs.data_center),
         "volume_id": (pod.volume_id if pod is not None and pod.volume_id else outputs.volume_id),
         "name": pod.name if pod is not None else outputs.pod_name,
+        "gpus": gpu_use.as_report(pod.gpu_use) if running and pod is not None else None,
         "idle_stop": {"after_min": outputs.idle_stop_after_min, "watching": None, "busy": None, "idle_for_s": None},
     }
 
@@ -98,6 +99,7 @@ def _empty_training() -> dict[str, Any]:
         "record": None,
         "accounting": None,
         "loss": None,
+        "billed": None,
         "note": None,
         "events": [],
     }
@@ -138,6 +140,9 @@ def _accounting(record: RunRecord) -> dict[str, Any]:
         "pod_seconds": record.pod_seconds,
         "gpu_hours": record.gpu_hours,
         "estimated_cost_usd": record.estimated_cost_usd,
+        "gpu_util": record.gpu_util,
+        "gpu_memory": record.gpu_memory,
+        "gpu_readings": record.gpu_readings,
         "per_attempt": [
             {
                 "attempt": a.attempt,
@@ -152,6 +157,8 @@ def _accounting(record: RunRecord) -> dict[str, Any]:
                 "seconds_lost": a.seconds_lost,
                 "pod_seconds": a.pod_seconds,
                 "cost_usd": a.cost_usd,
+                "gpu_util": a.gpu_util,
+                "gpu_readings": a.gpu_readings,
             }
             for a in record.attempts
         ],
@@ -288,7 +295,9 @@ def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
     if isinstance(run_id, str) and RUN_ID_RE.match(run_id):
         report["training"]["events"] = eventlog.merge(eventlog.read_local(settings.paths, run_id))[-EVENTS_SHOWN:]
     found = _last_local_run(settings, report["errors"])
-    if found is not None and found[0].run_id == report["training"]["run_id"]:
+    ours = found is not None and found[0].run_id == report["training"]["run_id"]
+    report["training"]["billed"] = _billed(stack_pod, report["training"], found[0] if found and ours else None)
+    if found is not None and ours:
         # Only when this machine recorded the run; otherwise the key stays null.
         report["training"]["accounting"] = _accounting(found[0])
         if report["training"]["loss"] is None:
@@ -296,6 +305,20 @@ def collect(settings: Settings, *, now: datetime | None = None) -> StatusReport:
                 [(int(p[0]), float(p[1])) for p in found[0].loss_points if len(p) == 2], "record"
             )
     return cast(StatusReport, report)
+
+
+def _billed(stack_pod: StackPod, training: dict[str, Any], record: RunRecord | None) -> dict[str, Any] | None:
+    """What RunPod billed for the run's pods since the hour it started (runner/billing.py); null when no
+    run is known or the billing endpoint did not answer."""
+    if training["run_id"] is None:
+        return None
+    if record is not None:
+        first = record.attempts[0].started_at if record.attempts else None
+        pods, since = [a.pod_id for a in record.attempts] + [record.pod_id], first or record.created_at
+    else:
+        pods, since = [stack_pod.pod_id], training["started_at"]
+    found = billing.ask(stack_pod.client, pods, since)
+    return {"usd": found.usd, "since": found.since, "pods": list(found.pods)} if found else None
 
 
 def _as_shown(report: StatusReport) -> Any:

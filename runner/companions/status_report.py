@@ -21,6 +21,17 @@ class IdleReport(TypedDict):
     idle_for_s: float | None  # how long it has been idle, as of the watcher's last check
 
 
+class GpuReport(TypedDict):
+    util: int | None  # percent, as RunPod's API reports it now (runtime.gpus[].util)
+    memory_util: int | None  # percent of the GPU's memory in use
+
+
+class BilledReport(TypedDict):
+    usd: float  # what RunPod billed for the run's pods (GET /v2/billing/pods), from `since` on
+    since: str  # the start of the first hourly bucket counted (the hour the run started), RFC 3339
+    pods: list[str]
+
+
 class PodReport(TypedDict):
     state: str  # PodState
     status: str | None  # RunPod's status (RUNNING, EXITED, ...)
@@ -36,6 +47,7 @@ class PodReport(TypedDict):
     data_center: str | None
     volume_id: str | None
     name: str | None
+    gpus: list[GpuReport] | None  # per GPU while it runs; null when not running or RunPod did not report it
     idle_stop: IdleReport
 
 
@@ -69,6 +81,7 @@ class TrainingReport(TypedDict):
     record: str | None  # the local run record's path
     accounting: dict[str, Any] | None
     loss: LossReport | None  # the run's loss over steps (the chart); null when none is known
+    billed: BilledReport | None  # RunPod's billed amount beside the estimate; null: no run, or no answer
     note: str | None  # e.g. that the result of a run known only locally is not known yet
     events: list[dict[str, Any]]  # the run's latest events (runner/eventlog.py; `runner events` has them all)
 
@@ -95,6 +108,8 @@ class StatusReport(TypedDict):
 
 __all__ = [
     "SCHEMA_VERSION",
+    "BilledReport",
+    "GpuReport",
     "IdleReport",
     "LogReport",
     "LossReport",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from runner.companions.status_report import IdleReport, StatusReport
+from typing import Any, cast
+
+from runner import billing
+from runner.companions.status_report import BilledReport, IdleReport, StatusReport
 from runner.output import plural
 from runner.pod.state import PodState
-from runner.train import losscurve
+from runner.train import gpu_use, losscurve
 
 
 def _duration(seconds: int) -> str:
@@ -37,6 +40,12 @@ def _idle_text(idle: IdleReport, running: bool) -> str:
     return f"{after}; idle for {_duration(int(idle['idle_for_s'] or 0))} now"
 
 
+def _billed_text(billed: BilledReport | None) -> str:
+    if billed is None:
+        return "not reported by RunPod's billing (the cost above is the estimate alone)"
+    return billing.text(billing.Billed(billed["usd"], billed["since"], tuple(billed["pods"])))
+
+
 def render(report: StatusReport) -> str:
     pod, tr, log = report["pod"], report["training"], report["log"]
     lines = [f"stack {report['stack']}, pod {report['pod_id']}" + (f" ({pod['name']})" if pod.get("name") else "")]
@@ -57,6 +66,8 @@ def render(report: StatusReport) -> str:
     else:
         when = f" (${pod['price_per_hr']:.3f}/hour when running)" if pod["price_per_hr"] else ""
         lines.append(f"  GPU:        {gpu}; no compute charge while stopped{when}")
+    if pod["state"] == PodState.RUNNING:
+        lines.append(f"  GPU use:    {gpu_use.now_text(cast(Any, pod['gpus']))}")
     if pod["ssh"]:
         s = pod["ssh"]
         lines.append(f"  SSH:        {s['user']}@{s['host']} -p {s['port']}   (`python -m runner ssh`)")
@@ -96,6 +107,7 @@ def render(report: StatusReport) -> str:
             lines.append(f"  note:       {tr['message']}")
         if tr["estimated_cost_usd"] is not None:
             lines.append(f"  cost:       about ${tr['estimated_cost_usd']:.2f} (compute, estimated)")
+        lines.append(f"  billed:     {_billed_text(tr['billed'])}")
         acc = tr.get("accounting")
         if acc:
             lines.append(
@@ -106,6 +118,11 @@ def render(report: StatusReport) -> str:
                 lines.append(
                     f"  lost:       {plural(acc['steps_lost'], 'step')}, {_duration(int(acc['seconds_lost']))} "
                     "redone after resumes"
+                )
+            if acc.get("gpu_readings"):
+                lines.append(
+                    f"  GPU mean:   {acc['gpu_util']:.0f}% utilization over {plural(acc['gpu_readings'], 'API reading')}"
+                    + (f"; {gpu_use.LOW_HINT}" if acc["gpu_util"] < gpu_use.LOW_UTIL else "")
                 )
             if acc["gpu_hours"] is not None:
                 cost = (

@@ -14,8 +14,10 @@ import time
 from dataclasses import dataclass, field
 
 from remote.podside.contract import checkpoint_step, is_launcher_line
+from runner.pod.pod import Seen
 from runner.pod.state import PodState
 from runner.timestamps import utc_time
+from runner.train.gpu_use import GpuMean, GpuReadings, combine
 from runner.train.losscurve import STEP_NUMBER
 from runner.train.run_record import AttemptRecord, RunRecord
 
@@ -161,10 +163,36 @@ class Accounts:
         self._mark_s = self._mark_usd = 0.0  # pod time/cost at the end of the previous attempt
         self.pending: AttemptRecord | None = None  # interrupted attempt, loss not settled yet
         self.earlier_steps: list[dict[int, float]] = []  # step arrival times of this command's earlier attempts
+        self.gpu = GpuReadings()  # the current attempt's, from the API poll while following
 
     def step_arrivals(self) -> list[dict[int, float]]:
         """When each step's line arrived, one mapping per attempt of this command."""
         return [*self.earlier_steps, self.progress.first_seen]
+
+    def gpu_seen(self, seen: Seen) -> None:
+        """One API read while following (the poll's thread): the GPUs' utilization, when the pod runs."""
+        if seen.pod is not None and seen.pod.is_running:
+            self.gpu.add(seen.pod.gpu_use)
+
+    def fold_gpu(self, a: AttemptRecord | None) -> None:
+        """The attempt's readings into its record and the run's mean."""
+        mean = self.gpu.take()
+        if a is not None and (mean.readings or mean.unreported):
+            before = GpuMean(a.gpu_util, a.gpu_memory, a.gpu_readings or 0, a.gpu_unreported or 0)
+            both = combine([before, mean])
+            a.gpu_util, a.gpu_memory, a.gpu_readings, a.gpu_unreported = (
+                both.util,
+                both.memory,
+                both.readings,
+                both.unreported,
+            )
+        done = [
+            GpuMean(x.gpu_util, x.gpu_memory, x.gpu_readings or 0, x.gpu_unreported or 0)
+            for x in self.record.attempts
+            if x.gpu_readings
+        ]
+        run = combine(done)
+        self.record.gpu_util, self.record.gpu_memory, self.record.gpu_readings = run.util, run.memory, run.readings
 
     def spent(self, now: float) -> float | None:
         """Estimated dollars of pod time used by this command, across all its attempts."""
@@ -175,6 +203,7 @@ class Accounts:
         attempt it brought up)."""
         if not self.on_pod:
             return
+        self.fold_gpu(a)
         secs, usd = self.ledger.seconds(now), self.ledger.dollars(now) or 0.0
         if a is not None:
             a.pod_seconds = round(secs - self._mark_s, 1)

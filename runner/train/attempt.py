@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from backends.polling import Backoff
 from runner import timeouts
 from runner.errors import RETRYABLE_SSH
+from runner.pod.pod import Seen
 from runner.remote.follow import FollowEnd, FollowEvents, FollowPolicy, follow_with_reconnect, gave_up
 from runner.remote.shell import Shell
 from runner.train.console import LogView
@@ -105,8 +106,10 @@ def follow_attempt(
     *,
     say: Say,
     budget: Callable[[], Interrupted | None] | None = None,
+    on_seen: Callable[[Seen], None] | None = None,
 ) -> AttemptOutcome:
-    """budget(): the interruption when the run's budget is reached (it has then stopped the pod), else None."""
+    """budget(): the interruption when the run's budget is reached (it has then stopped the pod), else None.
+    on_seen: told of every API read of the pod while following (the GPUs' utilization)."""
     t = timeouts.current()
     watch = EndWatch(
         launched.run_id, launched.attempt, launched.state_file, grace_s=t.end_grace_s, poll_s=t.state_poll_s
@@ -115,7 +118,7 @@ def follow_attempt(
     events = _Following(target, launched, view, watch, say)
     stop_event = threading.Event()
     if target.kind == TargetKind.POD:
-        events.pod_watch = PodWatch(target.observe, t.pod_poll_s, stop_event.set).start()
+        events.pod_watch = PodWatch(target.observe, t.pod_poll_s, stop_event.set, on_seen).start()
     try:
         return _follow(events, start, stop_event)
     except KeyboardInterrupt:

@@ -46,6 +46,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _checked_session(options: TrainOptions, settings: Settings, early: EarlyLink | None) -> int:
+    from runner.secret_settings import required
     from runner.train import prechecks
     from runner.train.console import Console
     from runner.train.recovery import AutoRecovery
@@ -59,6 +60,7 @@ def _checked_session(options: TrainOptions, settings: Settings, early: EarlyLink
     cfg = load_train_config(options.config, settings.project_root)
     remote = prechecks.ask_remote_early(target)  # `git ls-remote` runs while the stack outputs are read
     target.preflight()  # pod: keys + stack outputs; never a billable call
+    required(settings)  # every TRAIN_SECRETS name has a value
     prechecks.check_repo(options, settings, target, cfg, remote)
     seen = remote.result() if remote is not None else None
     if options.keep_pod and target.kind != TargetKind.POD:

@@ -16,8 +16,10 @@ import time
 from typing import TYPE_CHECKING
 
 from remote.podside.contract import Event
-from runner.errors import DamagedStateFile
+from runner import billing
+from runner.errors import DamagedStateFile, RunnerError
 from runner.paths import StatePaths
+from runner.pod.pod import Seen
 from runner.settings import Settings
 from runner.timestamps import utc_now
 from runner.train import report
@@ -91,6 +93,23 @@ class RunLedger:
 
     def close_billing(self, stopped_at: float | None, target: Target) -> None:
         self.accounts.close_billing(stopped_at, close=True, cost_per_hr=target.cost_per_hr)
+        if self.accounts.on_pod:
+            self.ask_billing(target)
+
+    def ask_billing(self, target: Target) -> None:
+        """What RunPod billed for the run's pods since the hour it started (runner/billing.py), beside the estimate."""
+        r = self.record
+        since = r.attempts[0].started_at if r.attempts and r.attempts[0].started_at else r.created_at
+        try:
+            found = billing.ask(target.settings.client(), [a.pod_id for a in r.attempts] + [r.pod_id], since)
+        except RunnerError:
+            found = None
+        r.billed_usd, r.billed_since = (found.usd, found.since) if found else (None, None)
+        r.billed_pods = list(found.pods) if found else []
+
+    def gpu_seen(self, seen: Seen) -> None:
+        """An API read while following: the GPUs' utilization, for the summary (runner/train/gpu_use.py)."""
+        self.accounts.gpu_seen(seen)
 
     def spent(self) -> float | None:
         return self.accounts.spent(time.time())

@@ -14,8 +14,8 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from runner.errors import RETRYABLE_SSH, SshDisconnected, UsageError
 from runner.paths import write_private
 from runner.remote.pod_view import PodInspect, inspect_pod
 from runner.remote.shell import RunResult, Shell
+from runner.secret_settings import launch_input
 from runner.train.events import Interrupted, Launched
 from runner.types import Say
 
@@ -41,13 +42,17 @@ SKIPPED_WARNING = "warning: skipped incomplete checkpoint "  # remote/podside/la
 @dataclass(frozen=True)
 class RunPolicy:
     """What the pod keeps with the run for a relaunch with nobody attached (the run's spec on the
-    volume): its limits, the stack's auto-resume and stall guard, the webhooks. None: the pod's default."""
+    volume): its limits, the stack's auto-resume and stall guard, the webhooks, training's secrets. None:
+    the pod's default (for the secrets: what the volume keeps stays)."""
 
     max_recoveries: int | None = None
     budget_usd: float | None = None
     auto_resume: bool | None = None
     stall_minutes: float | None = None  # 0: off
     notify_urls: str | None = None  # NOTIFY_URL (a secret: on the script's stdin only); "": none
+    # TRAIN_SECRETS' values (secrets: on the script's stdin only), kept on the volume for training alone
+    # until the run ends; {} clears what an earlier launch left (remote/podside/trainsecrets.py)
+    train_secrets: Mapping[str, str] | None = field(default=None, repr=False)
 
     def inputs(self) -> dict[str, str]:
         env: dict[str, str] = {}
@@ -61,6 +66,8 @@ class RunPolicy:
             env[Inputs.STALL_MINUTES] = f"{self.stall_minutes:g}"
         if self.notify_urls is not None:
             env[Inputs.NOTIFY_URLS] = self.notify_urls
+        if self.train_secrets is not None:
+            env[Inputs.TRAIN_SECRETS] = launch_input(self.train_secrets)
         return env
 
 

@@ -6,9 +6,10 @@ import shlex
 from datetime import datetime
 from typing import NamedTuple
 
+from runner import billing
 from runner.output import duration, plural
 from runner.settings import Settings
-from runner.train import losscurve
+from runner.train import gpu_use, losscurve
 from runner.train.endwatch import LOST
 from runner.train.events import Ended, Launched
 from runner.train.run_record import RunRecord
@@ -98,6 +99,7 @@ def accounting_rows(r: RunRecord, target: Target) -> list[tuple[str, str]]:
                 "after resumes (work since the last checkpoint)",
             )
         )
+    rows += gpu_rows(r, target)
     if target.kind == TargetKind.POD and r.gpu_hours is not None:
         rows.append(
             (
@@ -108,10 +110,34 @@ def accounting_rows(r: RunRecord, target: Target) -> list[tuple[str, str]]:
     return rows
 
 
+def gpu_rows(r: RunRecord, target: Target) -> list[tuple[str, str]]:
+    """The GPUs' mean utilization over the API's reads while following, and per attempt when several."""
+    seen = [a for a in r.attempts if a.gpu_readings or a.gpu_unreported]
+    if target.kind != TargetKind.POD or not seen:
+        return []
+    unreported = sum(a.gpu_unreported or 0 for a in r.attempts)
+    rows = [("GPU use", gpu_use.mean_text(gpu_use.GpuMean(r.gpu_util, r.gpu_memory, r.gpu_readings, unreported)))]
+    if len(seen) > 1:
+        means = [(a.attempt, gpu_use.GpuMean(a.gpu_util, a.gpu_memory, a.gpu_readings or 0, 0)) for a in seen]
+        rows.append(("by attempt", gpu_use.per_attempt_text(means)))
+    return rows
+
+
+def cost_rows(r: RunRecord, target: Target, prices: list[Price] | None) -> list[tuple[str, str]]:
+    """The estimate, and RunPod's billed amount next to it (runner/billing.py)."""
+    found = (
+        billing.Billed(r.billed_usd, r.billed_since, tuple(r.billed_pods))
+        if r.billed_usd is not None and r.billed_since
+        else None
+    )
+    estimate = cost_text(r, target, prices)
+    return [("cost", estimate if found else f"{estimate}, an estimate"), ("billed", billing.text(found))]
+
+
 def print_accounting(say: Say, r: RunRecord, target: Target, prices: list[Price] | None = None) -> None:
     rows = accounting_rows(r, target)
     if target.kind == TargetKind.POD and r.estimated_cost_usd is not None:
-        rows.append(("cost", cost_text(r, target, prices)))
+        rows += cost_rows(r, target, prices)
     rows_out(say, rows)
 
 
@@ -144,7 +170,7 @@ def summary(
     ]
     rows += accounting_rows(r, target)
     if target.kind == TargetKind.POD:
-        rows.append(("cost", cost_text(r, target, prices)))
+        rows += cost_rows(r, target, prices)
         rows.append(("pod", stop.text))
     rows.append(("log", launched.log))
     if advice:
@@ -179,7 +205,9 @@ __all__ = [
     "stack_flag",
     "Price",
     "accounting_rows",
+    "cost_rows",
     "cost_text",
+    "gpu_rows",
     "announce_line",
     "detached_lines",
     "duration",

@@ -15,10 +15,14 @@ state, exit_code, last_checkpoint, status}] (status: "started"|"already-running"
 Recovery accounting (runner/train/accounting.py; totals over every command run on this run id):
 preemptions (attempts ended by an outbid or a vanished pod), recoveries (automatic ones),
 steps_lost / seconds_lost (work after the checkpoint a resume went back to), gpu_count, gpu_hours
-(pod_seconds x gpu_count); pod_seconds and estimated_cost_usd are totals too. Per attempt:
+(pod_seconds x gpu_count); pod_seconds and estimated_cost_usd are totals too. gpu_util / gpu_memory /
+gpu_readings: the GPUs' mean utilization and memory use over the API's reads while following
+(runner/train/gpu_use.py). billed_usd / billed_since / billed_pods: what RunPod's billing reported for
+the run's pods from the hour the run started (null when it did not answer; the estimate stays). Per attempt:
 pod_id, market, cost_per_hr, pod_seconds / cost_usd (pod time since the previous attempt ended,
 so a recovery's boot counts for the attempt it brought up), interruption (preempted | gone |
-killed | stopped_by_user | stopped_by_runpod | budget), detected_at, last_step (highest training
+killed | stopped_by_user | stopped_by_runpod | budget), gpu_util / gpu_memory / gpu_readings /
+gpu_unreported (its API reads), detected_at, last_step (highest training
 step seen in its log), steps_lost, seconds_lost, recovery (how its pod came back: resumed |
 running | recreated) and recovery_s (from noticing the interruption to this attempt's launch).
 
@@ -66,6 +70,10 @@ class AttemptRecord:
     seconds_lost: float | None = None
     recovery: str | None = None  # resumed | running | recreated
     recovery_s: float | None = None
+    gpu_util: float | None = None  # mean GPU utilization over the attempt's API reads, percent
+    gpu_memory: float | None = None  # mean GPU memory in use, percent
+    gpu_readings: int | None = None  # reads that reported utilization (gpu_unreported: that did not)
+    gpu_unreported: int | None = None
 
 
 @dataclass
@@ -94,6 +102,13 @@ class RunRecord:
     seconds_lost: float = 0.0
     gpu_count: int | None = None
     gpu_hours: float | None = None
+    gpu_util: float | None = None  # over every attempt's readings (runner/train/gpu_use.py)
+    gpu_memory: float | None = None
+    gpu_readings: int = 0
+    # What RunPod billed for the run's pods (GET /v2/billing/pods), asked when the run ended; None: no answer.
+    billed_usd: float | None = None
+    billed_since: str | None = None  # the start of the first hourly bucket counted
+    billed_pods: list[str] = field(default_factory=list)
     # The run's limits, kept with it so a watcher recovers it as `runner train` would (runner/watcher/).
     max_recoveries: int | None = None
     budget_usd: float | None = None

@@ -5,12 +5,10 @@
     launch             the pod-side launcher over bash on stdin -> RT_RESULT                      launch.py
     follow             the log from that offset across SSH drops, until the attempt's end         attempt.py
     finish             ack the end, summary, make sure the pod stopped, record                    report.py
-Each step returns a value: a launch is Launched or Interrupted, an attempt ends Ended, Interrupted,
-Detached or Lost (events.py). An interruption (the pod preempted/stopped/gone under the run, or the
-budget reached) goes to a Recovery strategy (recovery.py), which decides to launch the next attempt or to
-give up. The record and the accounting are the RunLedger's (ledger.py). Ctrl-C while following detaches
-(training continues, the pod stops itself); Ctrl-C during a recovery, before training was relaunched,
-stops the pod the recovery brought up, then exits 130.
+A launch is Launched or Interrupted, an attempt ends Ended, Interrupted, Detached or Lost (events.py). An
+interruption (the pod preempted/stopped/gone, the budget reached) goes to a Recovery (recovery.py): the next
+attempt, or give up. Record and accounting: the RunLedger (ledger.py). Ctrl-C while following detaches (training
+goes on, the pod stops itself); during a recovery, before the relaunch, it stops the pod brought up, exit 130.
 """
 
 from __future__ import annotations
@@ -214,7 +212,9 @@ class TrainSession:
             self._settle_loss(launched.resume_from)
             self._announce(launched)
             self.detected_at = None
-            outcome = follow_attempt(self.target, launched, start, self.view, say=self.say, budget=self._budget)
+            outcome = follow_attempt(
+                self.target, launched, start, self.view, say=self.say, budget=self._budget, on_seen=self.ledger.gpu_seen
+            )
         except KeyboardInterrupt:  # also before the first line: detach all the same
             return Detached()
         self.detected_at = outcome.detected_at

@@ -24,8 +24,15 @@ Observe = Callable[[], "Seen | None"]
 class PodWatch:
     """Stops at the first finding that the pod is not up (verdict: that read) and calls on_verdict()."""
 
-    def __init__(self, observe: Observe, interval_s: float, on_verdict: Callable[[], None]):
-        self.observe, self.interval_s, self.on_verdict = observe, interval_s, on_verdict
+    def __init__(
+        self,
+        observe: Observe,
+        interval_s: float,
+        on_verdict: Callable[[], None],
+        on_seen: Callable[[Seen], None] | None = None,
+    ):
+        """on_seen: told of every answer (the GPUs' utilization is sampled from these reads)."""
+        self.observe, self.interval_s, self.on_verdict, self.on_seen = observe, interval_s, on_verdict, on_seen
         self.judge = InterruptionJudge(reads=2)
         self.verdict: Seen | None = None
         self.detected_at: float | None = None
@@ -47,6 +54,11 @@ class PodWatch:
                 seen = self.observe()
             except Exception:  # noqa: BLE001 - the follower must never die of a watcher hiccup
                 seen = None
+            if seen is not None and self.on_seen is not None:
+                try:
+                    self.on_seen(seen)
+                except Exception:  # noqa: BLE001 - a sample is never worth the watch
+                    pass
             now = time.time()
             confirmed = self.judge.saw(seen, now)
             if confirmed is None:

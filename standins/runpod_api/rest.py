@@ -1,4 +1,5 @@
-"""REST v2 routes of the fake: /v2/pods and /v2/network-volumes, strict bodies, problem+json errors."""
+"""REST v2 routes of the fake: /v2/pods, /v2/network-volumes, the catalogs and pod billing; strict bodies,
+problem+json errors."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from . import catalog
+from . import billing, catalog
 from .state import ApiError, FakeState
 
 POD_CREATE_FIELDS = {
@@ -59,6 +60,7 @@ _ROUTES = [
     ("GET", re.compile(r"^/v2/catalog/gpus$"), "catalog_gpus"),
     ("GET", re.compile(r"^/v2/catalog/gpus/(?P<id>[^/]+)$"), "catalog_gpu"),
     ("GET", re.compile(r"^/v2/catalog/datacenters$"), "catalog_datacenters"),
+    ("GET", re.compile(r"^/v2/billing/pods$"), "billing_pods"),
     ("POST", re.compile(r"^/v2/network-volumes$"), "create_volume"),
     ("GET", re.compile(r"^/v2/network-volumes/(?P<id>[^/]+)$"), "get_volume"),
     ("PATCH", re.compile(r"^/v2/network-volumes/(?P<id>[^/]+)$"), "update_volume"),
@@ -301,3 +303,7 @@ class RestApi:
 
     def catalog_datacenters(self, body: Any) -> tuple[int, Any]:
         return 200, catalog.list_data_centers(self.s, self._query)
+
+    # ---------------------------------------------------------------- billing (billing.py)
+    def billing_pods(self, body: Any) -> tuple[int, Any]:
+        return 200, billing.pod_billing(list(self.s.pods.values()), self._query)

@@ -275,6 +275,31 @@ class FakeRunPod:
         with self.state.lock:
             self.state.prices[gpu_type].data_centers = list(data_centers)
 
+    def set_gpu_use(self, pod_id: str, gpus: list[tuple[int, int]] | None) -> None:
+        """What REST v2 reports of the pod's GPUs from now on (runtime.gpus[]): [(util %, memory %)] per GPU;
+        None: no gpus in runtime (the API did not report them)."""
+        with self.state.lock:
+            self.state.pods[pod_id].gpu_use = [(int(u), int(m)) for u, m in gpus] if gpus is not None else None
+
+    def hide_runtime(self, pod_id: str, hidden: bool = True) -> None:
+        """The pod's answers leave `runtime` out (null) while it runs, as RunPod's sometimes do."""
+        with self.state.lock:
+            self.state.pods[pod_id].runtime_hidden = hidden
+
+    def backdate_billing(self, pod_id: str, seconds: float) -> None:
+        """The pod's current (or last) stretch of running, as billing counts it, began `seconds` earlier:
+        a run long enough to cost something, without waiting for it."""
+        with self.state.lock:
+            self.state.pods[pod_id].billing[-1][0] -= float(seconds)
+
+    def billed(self, pod_id: str) -> float:
+        """What the fake has billed the pod so far (what GET /v2/billing/pods sums to), USD."""
+        from .billing import pod_billing
+
+        with self.state.lock:
+            answer = pod_billing([self.state.pods[pod_id]], {"podId": pod_id, "bucketSize": "hour"})
+        return answer["metadata"]["totals"]["totalAmount"]
+
     def preempt(self, pod_id: str, terminate: bool = False) -> FakePod:
         return self.state.preempt(pod_id, terminate=terminate)
 
@@ -417,6 +442,11 @@ class FakeRunPod:
                 self.page_size = int(b["size"])
             elif cmd == "set_stock":
                 self.set_stock(b["gpu_type"], list(b["data_centers"]))
+            elif cmd == "gpu_use":
+                gpus = b.get("gpus")
+                self.set_gpu_use(b["pod_id"], [tuple(g) for g in gpus] if gpus is not None else None)
+            elif cmd == "hide_runtime":
+                self.hide_runtime(b["pod_id"], bool(b.get("hidden", True)))
             elif cmd == "preempt":
                 return 200, _pod_summary(self.preempt(b["pod_id"], bool(b.get("terminate", False))))
             elif cmd == "platform_stop":

@@ -247,6 +247,12 @@ class FakePod:
     last_status_change: str | None = None
     start_count: int = 0
     history: list[str] = field(default_factory=list)
+    # What the API reports of its GPUs while it runs (runtime.gpus[]): [(util %, memory %)] per GPU, set by
+    # a test (FakeRunPod.set_gpu_use); None: no gpus in runtime. runtime_hidden: the answer has no runtime.
+    gpu_use: list[tuple[int, int]] | None = None
+    runtime_hidden: bool = False
+    # What it was billed: [start, end (None: running), $/h] per stretch it ran, wall-clock seconds (billing.py).
+    billing: list[list] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -294,6 +300,8 @@ class FakePod:
         runtime = None
         if running:
             runtime = {"uptime": self._uptime(), "ports": []}
+            if self.gpu_use is not None:
+                runtime["gpus"] = [{"util": u, "memoryUtil": m} for u, m in self.gpu_use]
             if exposes_ssh and self.ssh_port:
                 direct = {
                     "host": self.ssh_host,
@@ -302,6 +310,8 @@ class FakePod:
                     "command": f"ssh root@{self.ssh_host} -p {self.ssh_port}",
                 }
                 runtime["ports"].append({"private": 22, "public": self.ssh_port, "type": "tcp", "ip": self.ssh_host})
+            if self.runtime_hidden:
+                runtime = None
         return {
             "id": self.id,
             "name": self.name,
@@ -468,7 +478,14 @@ class FakeState:
         return [dc for dc in dcs if dc in self.data_centers]
 
     # ---------------------------------------------------------------- pod lifecycle
+    @staticmethod
+    def _bill_end(pod: FakePod) -> None:
+        """The stretch the pod ran (and was billed) ends now."""
+        if pod.billing and pod.billing[-1][1] is None:
+            pod.billing[-1][1] = time.time()
+
     def _boot(self, pod: FakePod, reason: str) -> None:
+        self._bill_end(pod)
         pod.phase = BOOT
         pod.boot_started = time.monotonic()
         pod.boot_seconds = self.boot_seconds
@@ -489,6 +506,7 @@ class FakeState:
             pod.ssh_port = self._next_ssh_port(pod.ssh_port)
         pod.last_status_change = f"{reason}: {now_status_date()}"
         pod.history.append(pod.last_status_change)
+        pod.billing.append([time.time(), None, pod.rate])
 
     def create_pod(
         self,
@@ -616,6 +634,7 @@ class FakeState:
                 errors=[f"pod status is {st}; allowed actions: {', '.join(ACTIONS[st]) or 'none'}"],
             )
         if pod.phase == BOOT:
+            self._bill_end(pod)
             pod.phase = EXITED
             pod.last_status_change = f"{reason}: {now_status_date()}"
             pod.history.append(pod.last_status_change)
@@ -635,6 +654,7 @@ class FakeState:
         return pod
 
     def terminate(self, pod: FakePod, *, reason: str = "Terminated by user") -> None:
+        self._bill_end(pod)
         pod.phase = TERMINATED
         pod.last_status_change = f"{reason}: {now_status_date()}"
         pod.history.append(pod.last_status_change)
@@ -647,6 +667,7 @@ class FakeState:
             if not pod.interruptible:
                 raise ValueError(f"pod {pod_id} is on-demand; only spot pods are outbid")
             text = f"Outbid: {now_status_date()}"
+            self._bill_end(pod)
             pod.phase = TERMINATED if terminate else EXITED
             pod.last_status_change = text
             pod.history.append(text)
@@ -658,6 +679,7 @@ class FakeState:
             pod = self.pod(pod_id)
             if pod is None:
                 raise KeyError(f"no live pod {pod_id!r}")
+            self._bill_end(pod)
             pod.phase = ERROR if error else EXITED
             pod.last_status_change = f"{reason}: {now_status_date()}"
             pod.history.append(pod.last_status_change)
@@ -773,6 +795,7 @@ class FakeState:
                 if status == RUNNING:
                     pod.boot_seconds = 0.0
             elif status in (EXITED, ERROR, TERMINATED):
+                pod.billing.clear()  # seeded stopped: it never ran
                 pod.phase = status
                 if status == TERMINATED:
                     pod.last_status_change = f"Terminated by user: {now_status_date()}"

@@ -11,6 +11,7 @@ import pytest
 
 from runner import cli
 from runner.companions.status_report import LogReport, LossReport, PodReport, StatusReport, TrainingReport
+from runner.timestamps import utc_now
 from runner.train import run_record as runrecord
 from runner.train.run_record import AttemptRecord, RunRecord
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
@@ -31,6 +32,7 @@ POD_KEYS = [
     "data_center",
     "volume_id",
     "name",
+    "gpus",
     "idle_stop",
 ]
 TRAINING_KEYS = [
@@ -53,6 +55,7 @@ TRAINING_KEYS = [
     "record",
     "accounting",
     "loss",
+    "billed",
     "note",
     "events",
 ]
@@ -312,3 +315,57 @@ def test_status_shows_the_idle_stop_watching_a_running_pod(pod_env, capsys, tmp_
     finally:
         for pid in processes_under(tmp_path):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_status_shows_each_gpus_use_now_and_not_reported_when_runpod_leaves_it_out(pod_env, train_session, capsys):
+    pod_env.add_pod("RUNNING")
+    seed_run(pod_env.workspace)
+    pod_env.fake.set_gpu_use(pod_env.pod_id, [(31, 62), (88, 70)])
+    assert cli.main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["pod"]["gpus"] == [
+        {"util": 31, "memory_util": 62},
+        {"util": 88, "memory_util": 70},
+    ]
+    assert cli.main(["status"]) == 0
+    assert "GPU use:    GPU 0 31% (memory 62%), GPU 1 88% (memory 70%)" in capsys.readouterr().out
+    pod_env.fake.hide_runtime(pod_env.pod_id)  # the answer has no `runtime`: never read as 0%
+    assert cli.main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["pod"]["gpus"] is None
+    assert cli.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "GPU use:    not reported by RunPod's API" in out and " 0%" not in out
+
+
+def test_status_shows_runpods_billed_amount_next_to_the_estimate(pod_env, capsys):
+    pod_env.add_pod("RUNNING")
+    settings = pod_env.settings()
+    record = RunRecord(
+        run_id="run-8",
+        stack="dev",
+        target="pod",
+        target_name=pod_env.pod_id,
+        config="configs/x.yaml",
+        pod_id=pod_env.pod_id,
+        status="succeeded",
+        estimated_cost_usd=0.0001,
+        attempts=[AttemptRecord(attempt=1, log_offset=0, started_at=utc_now(), pod_id=pod_env.pod_id)],
+    )
+    runrecord.save(settings.paths, record)
+    pod_env.fake.backdate_billing(pod_env.pod_id, 600)  # it ran ten minutes ...
+    pod_env.fake.client().stop_pod(pod_env.pod_id)  # ... and the run is over: what it cost stays put
+    assert cli.main(["status", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)["training"]["billed"]
+    assert found["pods"] == [pod_env.pod_id] and found["since"] == record.attempts[0].started_at[:13] + ":00:00Z"
+    expected = pod_env.fake.client().pod_billing(pod_env.pod_id, start=found["since"]).total_usd
+    assert found["usd"] == pytest.approx(expected, abs=1e-4) and found["usd"] > 0
+    assert cli.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "cost:       about $0.00 (compute, estimated)" in out
+    assert f"billed:     ${found['usd']:.4f} billed by RunPod (pod {pod_env.pod_id}, hourly from" in out
+    pod_env.fake.inject("rest:GET /v2/billing/pods", "auth", count=10)  # a key without billing's right
+    assert cli.main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["training"]["billed"] is None
+    assert cli.main(["status"]) == 0
+    assert (
+        "billed:     not reported by RunPod's billing (the cost above is the estimate alone)" in capsys.readouterr().out
+    )

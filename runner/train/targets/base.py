@@ -116,7 +116,10 @@ class Target:
 
     def run_policy(self, options: TrainOptions, settings: Settings) -> RunPolicy:
         """What the pod keeps with the run for a relaunch with nobody attached (remote_launch.RunPolicy):
-        the run's limits, the webhooks ("" clears the pod's notify.json); the pod adds the stack's."""
+        the run's limits, the webhooks ("" clears the pod's notify.json), training's secrets ({} clears the
+        volume's; None when a named value is missing here, as for a watcher's relaunch from cron, leaves
+        them: runner/secret_settings.py); the pod adds the stack's."""
+        from runner.secret_settings import for_launch
         from runner.train.remote_launch import RunPolicy
 
         return RunPolicy(
@@ -124,6 +127,7 @@ class Target:
             budget_usd=options.budget_usd,
             stall_minutes=options.stall_minutes,
             notify_urls=",".join(settings.notify_urls),
+            train_secrets=for_launch(settings),
         )
 
     def hold(self, run_id: str, attempt: int | None, reason: str, say: Say) -> None:
