@@ -2,8 +2,9 @@
 
 Per pod: its state as RunPod says it (runner/pod/pod.py decides it), the newest run this machine
 started on it, that run's step and loss (from the run's record: the log's `step N ... loss X` lines),
-its recoveries and its cost so far. `runner status --pod NAME` shows one pod in full, as on a one-pod
-stack. GPU use needs the pod (nvidia-smi); the full status of a running pod shows it."""
+its recoveries and its cost so far, and each GPU's use now from the same API read (REST v2
+`runtime.gpus`; "not reported" when RunPod leaves it out, never 0). `runner status --pod NAME` shows one
+pod in full, as on a one-pod stack."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from runner.pod.choice import on_pod
 from runner.pod.pod import StackPod
 from runner.pod.stack import StackOutputs
 from runner.settings import Settings
-from runner.train import run_record
+from runner.train import gpu_use, run_record
 
 
 def rows(settings: Settings, outputs: StackOutputs) -> list[dict]:
@@ -27,6 +28,8 @@ def rows(settings: Settings, outputs: StackOutputs) -> list[dict]:
         seen = StackPod.of(pod_settings, outputs=outputs.for_pod(entry.name)).observe()
         record = newest.get(entry.name)
         last = record.loss_points[-1] if record is not None and record.loss_points else None
+        pod = seen.pod if seen is not None else None
+        running = pod is not None and pod.is_running
         out.append(
             {
                 "pod": entry.name,
@@ -36,6 +39,7 @@ def rows(settings: Settings, outputs: StackOutputs) -> list[dict]:
                 "run_status": record.status if record else None,
                 "step": int(last[0]) if last else None,
                 "loss": float(last[1]) if last else None,
+                "gpus": gpu_use.as_report(pod.gpu_use) if running and pod is not None else None,
                 "recoveries": record.recoveries if record else 0,
                 "cost_usd": record.estimated_cost_usd if record else None,
             }
@@ -43,8 +47,18 @@ def rows(settings: Settings, outputs: StackOutputs) -> list[dict]:
     return out
 
 
+def _gpus(row: dict) -> str:
+    """`87% 12%` per GPU while the pod runs; `-` when it does not; `not reported` when RunPod left it out."""
+    if not row["state"].startswith("running"):
+        return "-"
+    gpus = row["gpus"]
+    if not gpus:
+        return "not reported"
+    return " ".join(f"{g['util']}%" if g.get("util") is not None else "?" for g in gpus)
+
+
 def render(found: list[dict], stack: str) -> str:
-    head = ("pod", "id", "state", "run", "run status", "step", "loss", "recov.", "cost")
+    head = ("pod", "id", "state", "run", "run status", "step", "loss", "GPU use", "recov.", "cost")
     cells = [
         (
             r["pod"],
@@ -54,6 +68,7 @@ def render(found: list[dict], stack: str) -> str:
             r["run_status"] or "-",
             "-" if r["step"] is None else str(r["step"]),
             "-" if r["loss"] is None else f"{r['loss']:.4g}",
+            _gpus(r),
             str(r["recoveries"]),
             "-" if r["cost_usd"] is None else f"${r['cost_usd']:.2f}",
         )

@@ -155,12 +155,16 @@ def test_status_shows_every_pod_and_its_run_and_the_companions_ask_which_pod(mul
     for pod, run in (("a", "ra"), ("b", "rb")):
         assert env.run("train", "--config", "configs/slow.yaml", "--pod", pod, "--run-id", run, "--detach").code == 0
         wait_for(lambda pod=pod: (env.pod(pod).state() or {}).get("state") == "running", 60, f"{run} on {pod}")
+    env.fake.set_gpu_use(env.pod("a").pod_id, [(87, 61)])  # pod b's API answers leave runtime out
     table = env.run("status")
     assert table.code == 0, table.err
     lines = table.out.splitlines()
-    assert "2 pods on one volume" in lines[0]
+    assert "2 pods on one volume" in lines[0] and "GPU use" in lines[1]
     rows = {line.split()[0]: line for line in lines[2:4]}
     assert set(rows) == {"a", "b"} and " ra " in rows["a"] and " rb " in rows["b"] and "running" in rows["a"]
+    assert " 87% " in rows["a"] and "not reported" in rows["b"], "GPU use per pod, never 0 when not reported"
+    as_json = {p["pod"]: p for p in json.loads(env.run("status", "--json").out)["pods"]}
+    assert as_json["a"]["gpus"] == [{"util": 87, "memory_util": 61}] and as_json["b"]["gpus"] is None
     # Two live runs and no pod named: a companion lists them instead of guessing (not a terminal here).
     logs = env.run("logs", "-n", "5")
     assert logs.code == 102 and "several runs are live" in logs.err and "ra" in logs.err and "rb" in logs.err
