@@ -3,7 +3,8 @@
 `runner train` spends most of its first ~0.2 s importing itself and checking its input; the API read
 and the SSH handshake are mostly waiting (on RunPod, on the pod's sshd, on the network). So the train
 command starts an `EarlyLink` as soon as the modules it needs are imported (runner/train/command.py):
-a daemon thread reads the stack outputs, asks the API about the pod once and, when the pod is RUNNING
+a daemon thread reads the stack outputs, asks the API about the pod once (only after the command's
+input checks passed: `inputs_checked`, so a wrong config never reaches RunPod) and, when the pod is RUNNING
 with an SSH endpoint, opens the pinned connection (runner/pod/link.py connect_endpoint: the same host
 key rules as any other connection). The pod target takes the outputs, the pod and the connection when
 it gets there (runner/train/targets/pod.py); anything else it does the usual way.
@@ -44,6 +45,7 @@ class EarlyLink:
         self._keepalive = keepalive
         self._lock = threading.Lock()
         self._outputs_read = threading.Event()
+        self._inputs_ok = threading.Event()  # the command's input checks passed: the API may be asked
         self._done = threading.Event()
         self._outputs: StackOutputs | None = None
         self._found: EarlyPod | None = None
@@ -63,6 +65,9 @@ class EarlyLink:
             outputs = read_outputs_for(self._settings)
             self._outputs = outputs
             self._outputs_read.set()
+            self._inputs_ok.wait()  # no API request for a command whose input is wrong
+            if self._discarded:
+                return
             client = self._settings.client()
             pod = client.find_pod(outputs.pod_id, with_history=False)  # RUNNING or not is enough
             if pod is None or not pod.is_running or pod.ssh is None or self._discarded:
@@ -91,8 +96,13 @@ class EarlyLink:
         self._outputs_read.wait()
         return self._outputs
 
+    def inputs_checked(self) -> None:
+        """The command's input is valid: the thread may go on from the outputs to the API and SSH."""
+        self._inputs_ok.set()
+
     def take(self, pod_id: str) -> EarlyPod | None:
         """The running pod and its open connection, once, for the pod the caller means; else None."""
+        self._inputs_ok.set()
         self._done.wait()
         with self._lock:
             found, self._found = self._found, None
@@ -110,6 +120,7 @@ class EarlyLink:
         with self._lock:
             self._discarded = True
             found, self._found = self._found, None
+        self._inputs_ok.set()  # a thread still waiting ends without asking anything
         for conn in (found.connection if found is not None else None, self._taken):
             if conn is not None:
                 conn.close()

@@ -58,6 +58,8 @@ def _checked_session(options: TrainOptions, settings: Settings, early: EarlyLink
     target = make_target(options, settings, early=early)
     prechecks.check_workspace(options, target)
     cfg = load_train_config(options.config, settings.project_root)
+    if early is not None:
+        early.inputs_checked()  # the API read and the SSH connection may go on in the background now
     remote = prechecks.ask_remote_early(target)  # `git ls-remote` runs while the stack outputs are read
     target.preflight()  # pod: keys + stack outputs; never a billable call
     required(settings)  # every TRAIN_SECRETS name has a value
