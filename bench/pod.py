@@ -341,6 +341,7 @@ class BenchPod:
 
     def close(self) -> None:
         self.kill_training()
+        self._stop_watchers()
         if self.fake is not None:
             self.fake.close()
         if self.sshd is not None:
@@ -349,6 +350,19 @@ class BenchPod:
             self.link.close()
         if not self.options.keep:
             shutil.rmtree(self.root, ignore_errors=True)
+
+    def _stop_watchers(self) -> None:
+        """The background watchers the world's detached runs left (runner/watcher/background.py): they
+        would go on asking a fake API that is gone."""
+        if self.state_dir is None or not self.state_dir.exists():
+            return
+        from runner.paths import StatePaths
+        from runner.watcher import background
+
+        for stack_dir in [p for p in self.state_dir.iterdir() if p.is_dir()]:
+            slots = [""] + [p.name for p in (stack_dir / "pods").glob("*") if p.is_dir()]
+            for slot in slots:
+                background.stop(StatePaths(self.state_dir, stack_dir.name, slot), wait_s=5.0)
 
     def __enter__(self) -> BenchPod:
         try:

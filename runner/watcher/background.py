@@ -29,7 +29,12 @@ OPT_OUT = "RUNNER_WATCH"
 
 
 def _files(paths: StatePaths) -> tuple[Path, Path, Path]:
-    d = paths.ensure().pod_dir
+    paths.ensure()
+    return _files_where(paths)
+
+
+def _files_where(paths: StatePaths) -> tuple[Path, Path, Path]:
+    d = paths.pod_dir
     return d / "watch.lock", d / "watch.pid", d / "watch.log"
 
 
@@ -73,6 +78,13 @@ def holding(paths: StatePaths) -> Iterator[bool]:
             yield True
         finally:
             pid_file.unlink(missing_ok=True)
+
+
+def still_guarded(paths: StatePaths) -> bool:
+    """In the watcher: its lock file is still there. Deleted with the stack's state directory, it no
+    longer keeps a second watcher out, and nothing of this machine's is left to recover: time to end."""
+    lock, _, _ = _files_where(paths)
+    return lock.exists()
 
 
 def spawn(settings: Settings) -> tuple[int, Path] | None:
@@ -137,4 +149,4 @@ def stop(paths: StatePaths, *, wait_s: float = 15.0) -> int | None:
     return pid
 
 
-__all__ = ["OPT_OUT", "holding", "leave_a_watcher", "running_pid", "spawn", "stop"]
+__all__ = ["OPT_OUT", "holding", "leave_a_watcher", "running_pid", "spawn", "still_guarded", "stop"]

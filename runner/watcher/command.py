@@ -54,6 +54,9 @@ def _loop(settings: Settings, poll_s: float, confirm_s: float, *, ends_when_idle
             if result.outcome == Outcome.NOTHING and ends_when_idle:
                 _say("no unfinished run left; the watcher ends")
                 return 0
+        if ends_when_idle and not background.still_guarded(settings.paths):
+            _say("this machine's records of the stack are gone (its watcher lock with them); the watcher ends")
+            return 0
         stop.wait(poll_s)
     _say("stopped")
     return 0

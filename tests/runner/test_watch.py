@@ -113,6 +113,19 @@ def test_watch_stop_stops_the_background_watcher(env):
     wait_for(lambda: not alive(pid), 10, f"watcher {pid} to exit")
 
 
+def test_a_background_watcher_ends_when_this_machines_records_of_the_stack_are_deleted(env):
+    """Its lock file goes with them: it would no longer keep a second watcher out (and a test's or the
+    bench's world, torn down, leaves no watcher asking an API that is gone)."""
+    env.add_pod("RUNNING")
+    assert env.run("train", "--config", LONG, "--run-id", "w4", "--detach").code == 0
+    pid = background.running_pid(train_env_paths(env))
+    assert pid and pid > 0
+    lock = env.state_dir / "dev" / "watch.lock"
+    assert lock.exists()
+    lock.unlink()  # as `rm -rf ~/.runpod-trainer/dev` does to it
+    wait_for(lambda: not alive(pid), 30, f"watcher {pid} to end by itself")
+
+
 def test_no_recovery_on_a_flap_of_the_api_and_ssh(env, monkeypatch):
     """A healthy run, followed by an attached runner while a watcher loops beside it; RunPod's API answers
     500s, 429s and timeouts and the SSH links drop again and again for most of the run: no recovery."""
