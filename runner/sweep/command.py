@@ -29,7 +29,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     paths = settings.paths
     if args.status or args.stop:
         sweep = sweeps.load(paths, args.sweep)
-        with sweep_lock.holding(paths, sweep.sweep_id, "sweep") as nobody_drives:
+        with sweep_lock.holding(paths, sweep.sweep_id, "status") as nobody_drives:
             if progress.settle(paths, sweep) and nobody_drives:  # a driver keeps its own record
                 sweeps.save(paths, sweep)
         if args.stop:

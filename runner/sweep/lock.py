@@ -38,16 +38,21 @@ def holder(paths: StatePaths, sweep_id: str) -> Holder | None:
     with holding(paths, sweep_id, "status") as mine:
         if mine:
             return None
-    try:
-        data = json.loads(lock_path(paths, sweep_id).read_text())
-        return Holder(int(data["pid"]), str(data["command"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return Holder(-1, "sweep")  # held, its holder not written yet
+    deadline = time.monotonic() + 2.0
+    while True:
+        try:
+            data = json.loads(lock_path(paths, sweep_id).read_text())
+            return Holder(int(data["pid"]), str(data["command"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() >= deadline:
+                return Holder(-1, "sweep")  # held, and its holder never written
+            time.sleep(0.05)  # it writes itself right after taking the lock
 
 
 @contextmanager
 def holding(paths: StatePaths, sweep_id: str, command: str, *, wait_s: float = 0.0) -> Iterator[bool]:
-    """True while this process holds the sweep's lock (tried for up to wait_s), False when another does."""
+    """True while this process holds the sweep's lock (tried for up to wait_s), False when another does.
+    command "status" (a look, not a decision) does not write itself into the file."""
     path = lock_path(paths, sweep_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)

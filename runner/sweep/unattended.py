@@ -62,6 +62,8 @@ def _advance(settings: Settings, sweep: SweepRecord, say: Say) -> list[str]:
         return []
     started = []
     for run, pod in progress.placements(settings, read_outputs_for(settings), sweep):
+        if _stopped_meanwhile(settings, sweep):
+            break
         argv = [*progress.train_argv(paths, sweep, run, pod, cli_globals), "--detach"]
         run.state, run.pod = RunState.RUNNING.value, pod
         sweeps.save(paths, sweep)
@@ -74,7 +76,19 @@ def _advance(settings: Settings, sweep: SweepRecord, say: Say) -> list[str]:
         run.state, run.exit_code = RunState.FAILED.value, code
         sweeps.save(paths, sweep)
         say(f"sweep {sweep.sweep_id}: run {run.run_id} did not start (exit {code}); see the lines above")
+    if _stopped_meanwhile(settings, sweep):
+        progress.skip_queue(sweep)
+        sweeps.save(paths, sweep)
     return started
+
+
+def _stopped_meanwhile(settings: Settings, sweep: SweepRecord) -> bool:
+    """A `runner sweep --stop` while this watcher started a run (it does not wait for the lock): kept."""
+    try:
+        sweep.stopped = sweep.stopped or sweeps.load(settings.paths, sweep.sweep_id).stopped
+    except RunnerError:
+        pass
+    return sweep.stopped is not None
 
 
 def _train(argv: list[str]) -> int:
