@@ -34,6 +34,23 @@ def _default_warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
+class FirstRead:
+    """The stack outputs a command read to choose its pod (runner/pod/choice.py), handed once to the
+    command's own first read of them (runner/pod/stack.py read_outputs_for): one `pulumi stack output`
+    per command, not two. Taken once, so every later read (after a `pulumi up`, a watcher's next pass)
+    is a fresh one."""
+
+    def __init__(self) -> None:
+        self._outputs: object | None = None
+
+    def put(self, outputs: object) -> None:
+        self._outputs = outputs
+
+    def take(self) -> object | None:
+        outputs, self._outputs = self._outputs, None
+        return outputs
+
+
 @dataclass(frozen=True)
 class Settings:
     api_key: str | None = field(repr=False)
@@ -63,6 +80,7 @@ class Settings:
     # name and the folder of its records ("" for the first pod: everything where it always was).
     pod: str = ""
     pod_slot: str = ""
+    chosen_with: FirstRead = field(default_factory=lambda: FirstRead(), compare=False, repr=False)
     train_secret_names: tuple[str, ...] = ()  # TRAIN_SECRETS (runner/envfile.py)
     train_secrets: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)  # their values
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)

@@ -8,6 +8,7 @@ demo or the tests. So the caller's TMUX and TMUX_PANE never reach these commands
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,3 +20,10 @@ def private_tmux_env(tmux_tmpdir: str | Path, base: Mapping[str, str] | None = N
     env = {k: v for k, v in (os.environ if base is None else base).items() if k not in CALLER_TMUX}
     env["TMUX_TMPDIR"] = str(tmux_tmpdir)
     return env
+
+
+def private_tmux(tmux_tmpdir: str | Path, *args: str, timeout: float = 10) -> subprocess.CompletedProcess:
+    """`tmux ARGS` against the server under tmux_tmpdir (never the caller's), output captured as text."""
+    return subprocess.run(
+        ["tmux", *args], capture_output=True, text=True, timeout=timeout, env=private_tmux_env(tmux_tmpdir)
+    )

@@ -7,8 +7,7 @@ a footer, waits for an attached runner's ack and stops the pod (selfstop.py).
 
 The stop never depends on the volume: a full volume (a common way for a fine-tune to end) makes every
 write before it fail, so the log lines, the state record and the marker are best effort there, and
-the stop is asked for all the same. A supervisor that fails in any other way still ends in finish()
-(try/finally), so its pod is stopped too.
+the stop is asked for all the same. A supervisor failing otherwise still ends in finish() (try/finally).
 
 Signals: SIGTERM (spot preemption or container stop; RunPod gives about 5 s) is passed on to the
 running child, `preempted` is recorded with the last complete checkpoint (`stopped` when hold.json

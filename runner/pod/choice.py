@@ -50,7 +50,9 @@ def choose(
     say: Say = say_nothing,
     outputs: StackOutputs | None = None,
 ) -> Settings:
-    outputs = outputs or read_outputs_for(settings)
+    if outputs is None:
+        outputs = read_outputs_for(settings)
+        settings.chosen_with.put(outputs)  # the command's own read takes them: one `pulumi` run, not two
     if not outputs.pods:
         if pod and pod not in (outputs.pod_id, outputs.pod_name):
             raise UsageError(

@@ -365,14 +365,20 @@ def _up(
 
 def read_outputs_for(settings) -> StackOutputs:
     """read_outputs with everything taken from Settings, through the stack-output cache; seen from the
-    pod the command chose (Settings.pod, runner/pod/choice.py) when the stack has several."""
-    outputs = read_outputs_cached(
-        settings.stack,
-        cache_dir=settings.paths.stack_dir,
-        project_root=settings.project_root,
-        env=settings.subprocess_env(),
-        pulumi=settings.pulumi_binary,
-        secrets=settings.secrets(),
+    pod the command chose (Settings.pod, runner/pod/choice.py) when the stack has several. The command's
+    first read takes what choosing the pod read, if it did (Settings.chosen_with)."""
+    first = settings.chosen_with.take()
+    outputs = (
+        first
+        if isinstance(first, StackOutputs)
+        else read_outputs_cached(
+            settings.stack,
+            cache_dir=settings.paths.stack_dir,
+            project_root=settings.project_root,
+            env=settings.subprocess_env(),
+            pulumi=settings.pulumi_binary,
+            secrets=settings.secrets(),
+        )
     )
     return outputs.for_pod(settings.pod) if settings.pod else outputs
 
