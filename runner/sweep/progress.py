@@ -90,9 +90,18 @@ def placements(settings: Settings, outputs: StackOutputs, sweep: SweepRecord) ->
         free, _ = availability(settings, outputs)
         pods: list[str | None] = [p.name for p in free if p.name not in taken]
     else:
-        pods = [] if running else [None]
+        pods = [] if running or not _only_pod_free(settings) else [None]
     room = max(sweep.concurrency - len(running), 0)
     return list(zip(sweep.in_state(RunState.QUEUED), pods[:room]))
+
+
+def _only_pod_free(settings: Settings) -> bool:
+    """A one-pod stack's pod: no runner or watcher here leads it, no run of this machine's is unfinished."""
+    from runner.stacklock import StackLock
+
+    if StackLock.of(settings.paths).holder() is not None:
+        return False
+    return not any(r.status in UNFINISHED for r in run_record.all_records(settings.paths))
 
 
 def train_argv(
