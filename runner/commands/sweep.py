@@ -16,7 +16,9 @@ and start as pods free up. Each run trains a derived config written in its own c
 (your file is never edited), recovers its own pod's preemptions as `runner train` does, and prints
 its lines prefixed with its run id. The group has one budget (--budget-usd, all runs together), one
 status (--status), one stop (--stop) and one summary table (final loss, checkpoint, cost per run).
-Ctrl-C detaches: running runs finish on their pods; --resume starts the queue again."""
+Ctrl-C detaches: running runs finish on their pods (each leaves its pod's background watcher), and
+with nobody driving the sweep the watchers (`runner watch`, in every form) start its queued runs as
+pods free up; --resume drives it again from this terminal."""
 EXAMPLES = (
     "python -m runner sweep --config configs/baseline_whisper_small.yaml --set lr=1e-4,3e-4 --set batch=8,16",
     "python -m runner sweep --config configs/x.yaml --set lr=1e-4,3e-4 --concurrency 2 --budget-usd 20",
@@ -54,5 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     what = p.add_mutually_exclusive_group()
     what.add_argument("--status", action="store_true", help="show the sweep's runs and totals")
     what.add_argument("--stop", action="store_true", help="stop its running runs and skip its queue")
-    what.add_argument("--resume", action="store_true", help="start the queued runs of a detached sweep")
+    what.add_argument(
+        "--resume", action="store_true", help="drive a detached sweep again: its queued runs start from here"
+    )
     p.add_argument("--json", action="store_true", help="with --status: one JSON object")

@@ -18,6 +18,10 @@ least 20 s apart; an API error or timeout never counts), recover it as `runner t
 policy) within the run's own limits (--max-recoveries, --budget-usd of its `runner train`), and
 relaunch it detached from its newest complete checkpoint. A stop by you is never undone.
 
+Every pass also moves on the stack's sweeps that no `runner sweep` drives (Ctrl-C, a closed
+terminal): it records how their runs ended and starts their queued runs on free pods, detached,
+within each sweep's concurrency, stop and budget.
+
 Without --once it loops (for systemd, launchd, a container or tmux) and ends when no run is left
 unfinished. A detached `runner train` starts one in the background itself (RUNNER_WATCH=0 or
 `train --no-watch`: not); --stop stops that one. Only one party recovers a given interruption:

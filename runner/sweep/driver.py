@@ -3,28 +3,33 @@ a free pod of the stack, at most `concurrency` at once; the others wait in the q
 free up. Every line a run prints is prefixed with its run id (PrefixedStreams). Each run follows and
 recovers its own pod as `runner train` always does (per pod: one claim, one lock), so one pod's
 preemption never stops another's run. The total budget: a run starts with what is left of it
-(--budget-usd), and once the runs' costs reach it the running ones are stopped and the queue skipped.
-Ctrl-C leaves the running runs to their pods (they finish and stop themselves) and the queue waiting for
-`runner sweep --resume`."""
+(--budget-usd), and once the runs' costs reach it the running ones are stopped and the queue skipped
+(runner/sweep/progress.py decides all that, for a watcher too). The driver holds the sweep's lock
+(runner/sweep/lock.py) while it runs. Ctrl-C (or the terminal closing) detaches every running run as its
+own `runner train` would (each leaves its pod's background watcher); with nobody driving the sweep, the
+watchers start its queued runs as pods free up (runner/sweep/unattended.py), or `runner sweep --resume`
+takes over."""
 
 from __future__ import annotations
 
+import ctypes
 import io
 import queue
 import sys
 import threading
+import time
 from typing import TextIO
 
-from runner.pod.choice import availability
 from runner.pod.stack import StackOutputs
 from runner.settings import Settings
+from runner.sweep import progress
 from runner.sweep import record as sweeps
 from runner.sweep.plan import describe
 from runner.sweep.record import RunState, SweepRecord, SweepRun
-from runner.train import run_record
 from runner.types import Say
 
 POLL_S = 0.5
+DETACH_WAIT_S = 60.0  # after Ctrl-C: how long the running runs get to detach
 
 
 class PrefixedStreams(io.TextIOBase):
@@ -61,6 +66,8 @@ class Driver:
         self.local = threading.local()
         self.finished: queue.Queue[tuple[str, int]] = queue.Queue()
         self.threads: dict[str, threading.Thread] = {}
+        self.training: set[str] = set()  # the runs whose `runner train` has not returned yet
+        self.training_lock = threading.Lock()
 
     # ---- the record ------------------------------------------------------------------------------
     def save(self) -> None:
@@ -73,12 +80,13 @@ class Driver:
         except Exception:  # noqa: BLE001 - our own copy stays in charge
             pass
 
-    def spent(self) -> float:
-        total = 0.0
-        for run in self.sweep.runs:
-            rec = run_record.load(self.settings.paths, run.run_id) if run.state != RunState.QUEUED.value else None
-            total += (rec.estimated_cost_usd or 0.0) if rec is not None else 0.0
-        return total
+    def settle_detached(self) -> None:
+        """Runs that ran with nobody attached (before a --resume): their end, from their run records."""
+        changed = progress.settle(self.settings.paths, self.sweep, skip=set(self.threads))
+        if changed:
+            self.save()
+        for run in changed:
+            self.say(f"run {run.run_id} {run.state} (exit {run.exit_code}) with nobody attached")
 
     # ---- the loop --------------------------------------------------------------------------------
     def run(self) -> int:
@@ -87,46 +95,40 @@ class Driver:
         try:
             while self.sweep.in_state(RunState.QUEUED, RunState.RUNNING):
                 self.refresh_stop()
-                self.enforce_budget()
+                self.settle_detached()
+                progress.enforce_budget(self.settings, self.sweep, self.say, self.cli_globals)
                 if self.sweep.stopped:
-                    for run in self.sweep.in_state(RunState.QUEUED):
-                        run.state = RunState.SKIPPED.value
-                    self.save()
+                    if progress.skip_queue(self.sweep):
+                        self.save()
                 else:
-                    self.start_what_fits()
+                    for run, pod in progress.placements(self.settings, self.outputs, self.sweep):
+                        self.start(run, pod)
                 if not self.threads:
                     break
                 self.collect(POLL_S)
+        except KeyboardInterrupt:
+            self.detach()
+            raise
         finally:
             sys.stdout, sys.stderr = out, err
+        queued = self.sweep.in_state(RunState.QUEUED)
+        if queued:
+            self.say(
+                f"{len(queued)} queued runs wait for a pod that none of the sweep's running runs holds; "
+                "the watchers start them as pods free up (`runner watch`)"
+            )
         failed = [r for r in self.sweep.runs if r.state == RunState.FAILED.value]
         return next((r.exit_code or 1 for r in failed), 0)
 
-    def start_what_fits(self) -> None:
-        taken = {r.pod for r in self.sweep.in_state(RunState.RUNNING)}
-        if self.outputs.pods:
-            free, _ = availability(self.settings, self.outputs)
-            pods: list[str | None] = [p.name for p in free if p.name not in taken]
-        else:
-            pods = [] if taken else [None]  # a one-pod stack: one run at a time
-        for run in self.sweep.in_state(RunState.QUEUED):
-            if not pods or len(self.threads) >= self.sweep.concurrency:
-                break
-            self.start(run, pods.pop(0))
-
     def start(self, run: SweepRun, pod: str | None) -> None:
-        argv = [*self.cli_globals, "train", "--config", self.sweep.config, "--run-id", run.run_id]
-        argv += ["--pod", pod] if pod else []
-        for key, value in run.values.items():
-            argv += ["--set", f"{key}={value}"]
-        argv += ["--max-recoveries", str(self.sweep.max_recoveries)]
-        if self.sweep.budget_usd is not None:
-            argv += ["--budget-usd", f"{max(self.sweep.budget_usd - self.spent(), 0.01):.2f}"]
+        argv = progress.train_argv(self.settings.paths, self.sweep, run, pod, self.cli_globals)
         run.state, run.pod = RunState.RUNNING.value, pod
         self.save()
         self.say(f"run {run.run_id} ({describe(run.values)}) starts on pod {pod or self.outputs.pod_id}")
         thread = threading.Thread(target=self._train, args=(run.run_id, argv), daemon=True, name=run.run_id)
         self.threads[run.run_id] = thread
+        with self.training_lock:
+            self.training.add(run.run_id)
         thread.start()
 
     def _train(self, run_id: str, argv: list[str]) -> None:
@@ -135,7 +137,11 @@ class Driver:
         self.local.prefix = f"[{run_id}] "
         code = 1
         try:
-            code = cli.main(argv)
+            try:
+                code = cli.main(argv)
+            finally:
+                with self.training_lock:
+                    self.training.discard(run_id)
         except BaseException as e:  # noqa: BLE001 - reported, counted as a failure
             print(f"the run ended with {type(e).__name__}: {e}", file=sys.stderr)
         finally:
@@ -155,21 +161,17 @@ class Driver:
         self.save()
         self.say(f"run {run_id} {run.state} (exit {code}); {len(self.sweep.in_state(RunState.QUEUED))} queued")
 
-    def enforce_budget(self) -> None:
-        if self.sweep.budget_usd is None or self.sweep.stopped:
-            return
-        spent = self.spent()
-        if spent < self.sweep.budget_usd:
-            return
-        self.sweep.stopped = f"the sweep's budget ${self.sweep.budget_usd:.2f} is reached (${spent:.2f})"
-        self.say(f"{self.sweep.stopped}: stopping its running runs, skipping the queue")
-        self.save()
-        stop_runs(self.settings, self.sweep, self.cli_globals)
-
-
-def stop_runs(settings: Settings, sweep: SweepRecord, cli_globals: list[str]) -> None:
-    """`runner stop` on every pod that runs one of the sweep's runs (it holds the run first)."""
-    from runner import cli
-
-    for run in sweep.in_state(RunState.RUNNING):
-        cli.main([*cli_globals, "stop", *(["--pod", run.pod] if run.pod else [])])
+    def detach(self) -> None:
+        """Ctrl-C reached this process (its main thread): each running run gets it too, as its own `runner
+        train` would in a terminal, and detaches (it leaves its pod's background watcher). They stay
+        running in the record; whoever looks next learns their end from their run records."""
+        with self.training_lock:
+            for run_id in self.training:
+                ident = self.threads[run_id].ident
+                if ident is not None:
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                        ctypes.c_ulong(ident), ctypes.py_object(KeyboardInterrupt)
+                    )
+        deadline = time.monotonic() + DETACH_WAIT_S
+        for thread in self.threads.values():
+            thread.join(max(deadline - time.monotonic(), 0.0))

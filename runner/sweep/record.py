@@ -1,5 +1,7 @@
 """The sweep as this machine keeps it: <state dir>/<stack>/sweeps/<id>.json (0600, replaced atomically).
-The driver rewrites it at every change; `runner sweep --status`/`--stop` read it from any terminal."""
+The driver rewrites it at every change, a watcher when it starts a queued run or learns how one ended
+(runner/sweep/unattended.py); `runner sweep --status`/`--stop` read it from any terminal. Who may decide
+for the sweep is runner/sweep/lock.py's."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ class RunState(str, Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"  # never started: the sweep was stopped, or its budget reached
+    ENDED = "ended"  # ended with nobody attached, its result not known here yet (runner/sweep/progress.py)
 
     @property
     def done(self) -> bool:
@@ -59,16 +62,21 @@ def save(paths: StatePaths, record: SweepRecord) -> None:
     write_private(sweeps_dir(paths) / f"{record.sweep_id}.json", json.dumps(asdict(record), indent=2) + "\n")
 
 
+def ids(paths: StatePaths) -> list[str]:
+    """Every sweep this machine keeps for the stack, oldest first."""
+    folder = sweeps_dir(paths)
+    found = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    return [p.stem for p in found]
+
+
 def load(paths: StatePaths, sweep_id: str | None) -> SweepRecord:
     """The sweep, or the newest one when sweep_id is None; UsageError when there is none."""
-    folder = sweeps_dir(paths)
     if sweep_id is None:
-        found = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+        found = ids(paths)
         if not found:
             raise UsageError(f"no sweep was started on stack {paths.stack!r} from this machine")
-        path = found[-1]
-    else:
-        path = folder / f"{sweep_id}.json"
+        sweep_id = found[-1]
+    path = sweeps_dir(paths) / f"{sweep_id}.json"
     try:
         data = json.loads(path.read_text())
         runs = [SweepRun(**r) for r in data.pop("runs")]

@@ -29,6 +29,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.once:
         result = watch_pass(settings, _say, span_s=confirm)
         _say(f"{result.outcome.value}" + (f" (run {result.run_id})" if result.run_id else ""))
+        _sweeps(settings)
         return 0
     with background.holding(settings.paths) as mine:
         if not mine:
@@ -51,6 +52,9 @@ def _loop(settings: Settings, poll_s: float, confirm_s: float, *, ends_when_idle
             if result.outcome != last:
                 _say(result.outcome.value + (f" (run {result.run_id})" if result.run_id else ""))
                 last = result.outcome
+            if _sweeps(settings):
+                last = None  # this pod may have a run again: say what the next pass sees
+                continue
             if result.outcome == Outcome.NOTHING and ends_when_idle:
                 _say("no unfinished run left; the watcher ends")
                 return 0
@@ -60,6 +64,17 @@ def _loop(settings: Settings, poll_s: float, confirm_s: float, *, ends_when_idle
         stop.wait(poll_s)
     _say("stopped")
     return 0
+
+
+def _sweeps(settings: Settings) -> list[str]:
+    """The queued runs of sweeps nobody drives, started on free pods (runner/sweep/unattended.py)."""
+    from runner.sweep.unattended import advance
+
+    try:
+        return advance(settings, _say)
+    except RunnerError as e:
+        _say(f"could not move the stack's sweeps on ({e.message}); trying again next pass")
+        return []
 
 
 __all__ = ["run"]

@@ -94,7 +94,7 @@ def watch_pass(settings: Settings, say: Say, *, span_s: float = SPAN_S) -> PassR
     interruption = interruption_of(target.pod_id, confirmed.state, confirmed.detail)
     if interruption.kind not in RECOVERABLE:
         say(f"{interruption.message}: not a preemption, so run {run.run_id} is left as it is")
-        runs.ended(settings, run, "stopped")
+        runs.ended(settings, run, *runs.stopped_result(settings, target.outputs, run))
         return PassResult(Outcome.NOT_OURS, run.run_id, interruption.message)
     tell = _teller(settings, run, target.pod_id)
     tell(Event.PREEMPTED, interruption.message)

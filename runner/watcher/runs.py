@@ -112,6 +112,18 @@ def watched(settings: Settings, target, local: RunRecord | None, seen) -> Watche
     )
 
 
+def stopped_result(settings: Settings, outputs, run: WatchedRun) -> tuple[str, int | None]:
+    """A run whose pod stopped, not preempted: its result when the volume can be read without the pod
+    (S3 keys: a detached run that ended and stopped its pod), else "stopped" (not known here)."""
+    from runner.watcher import volume_run
+
+    if run.record is not None:
+        found = volume_run.result_of(settings, outputs, run.run_id)
+        if found is not None:
+            return found
+    return "stopped", None
+
+
 def ended(settings: Settings, run: WatchedRun, status: str, exit_code: int | None = None) -> None:
     """The watcher is done with the run: this machine's record says so (a volume's run: the cache)."""
     if run.record is None:
@@ -125,4 +137,4 @@ def ended(settings: Settings, run: WatchedRun, status: str, exit_code: int | Non
     run_record.save(paths, fresh)
 
 
-__all__ = ["WATCHED", "WatchedRun", "ended", "of_record", "unfinished", "watched"]
+__all__ = ["WATCHED", "WatchedRun", "ended", "of_record", "stopped_result", "unfinished", "watched"]

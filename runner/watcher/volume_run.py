@@ -45,6 +45,7 @@ class VolumeRun:
     held: bool
     pod_started_at: str | None  # the pod start it was read in
     read_at: float
+    exit_code: int | None = None  # training's, once the attempt ended
 
     @property
     def unfinished(self) -> bool:
@@ -86,6 +87,7 @@ def from_files(
         held=is_held(hold, run_id, attempt),
         pod_started_at=pod_started_at,
         read_at=time.time(),
+        exit_code=_int(state.get(StateKey.EXIT_CODE)),
     )
 
 
@@ -125,6 +127,17 @@ def read(settings: Settings, outputs, *, pod_started_at: str | None) -> VolumeRu
     return found
 
 
+def result_of(settings: Settings, outputs, run_id: str) -> tuple[str, int | None] | None:
+    """How a run of this machine ended, as the volume says now (through S3: its pod has stopped), or None
+    (S3 unavailable, or the pod's state names another run or no end)."""
+    from runner.companions.status_seen import ENDED
+
+    found = read(settings, outputs, pod_started_at=None)
+    if found is None or found.run_id != run_id or found.state not in ENDED:
+        return None
+    return found.state, found.exit_code
+
+
 def forget(settings: Settings, run_id: str) -> None:
     """The watcher is done with this run (it gave up, or it was stopped on purpose): not watched again
     until the volume names another run or another attempt."""
@@ -145,4 +158,4 @@ def known(settings: Settings, outputs, *, pod_up: bool, pod_started_at: str | No
     return read(settings, outputs, pod_started_at=None)
 
 
-__all__ = ["REFRESH_S", "VolumeRun", "cached", "forget", "from_files", "known", "read"]
+__all__ = ["REFRESH_S", "VolumeRun", "cached", "forget", "from_files", "known", "read", "result_of"]
