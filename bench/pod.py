@@ -352,17 +352,12 @@ class BenchPod:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def _stop_watchers(self) -> None:
-        """The background watchers the world's detached runs left (runner/watcher/background.py): they
-        would go on asking a fake API that is gone."""
-        if self.state_dir is None or not self.state_dir.exists():
-            return
-        from runner.paths import StatePaths
-        from runner.watcher import background
+        """The background watchers the world's detached runs left: they would go on asking a fake API
+        that is gone."""
+        if self.state_dir is not None:
+            from runner.watcher import background
 
-        for stack_dir in [p for p in self.state_dir.iterdir() if p.is_dir()]:
-            slots = [""] + [p.name for p in (stack_dir / "pods").glob("*") if p.is_dir()]
-            for slot in slots:
-                background.stop(StatePaths(self.state_dir, stack_dir.name, slot), wait_s=5.0)
+            background.stop_all(self.state_dir)
 
     def __enter__(self) -> BenchPod:
         try:

@@ -149,4 +149,18 @@ def stop(paths: StatePaths, *, wait_s: float = 15.0) -> int | None:
     return pid
 
 
-__all__ = ["OPT_OUT", "holding", "leave_a_watcher", "running_pid", "spawn", "still_guarded", "stop"]
+def stop_all(state_dir: Path, *, wait_s: float = 5.0) -> list[int]:
+    """Stop every watcher under a state directory (each stack's, each pod's): their pids. For a world
+    being torn down (the bench's, a test's), whose watchers would go on asking an API that is gone."""
+    stopped: list[int] = []
+    stacks = [p for p in state_dir.iterdir() if p.is_dir()] if state_dir.is_dir() else []
+    for stack_dir in stacks:
+        slots = ["", *(p.name for p in (stack_dir / "pods").glob("*") if p.is_dir())]
+        for slot in slots:
+            pid = stop(StatePaths(state_dir, stack_dir.name, slot), wait_s=wait_s)
+            if pid:
+                stopped.append(pid)
+    return stopped
+
+
+__all__ = ["OPT_OUT", "holding", "leave_a_watcher", "running_pid", "spawn", "still_guarded", "stop", "stop_all"]

@@ -15,6 +15,7 @@ from runner.paths import StatePaths
 from runner.sweep import lock as sweep_lock
 from runner.sweep import record as sweeps
 from runner.sweep.record import SweepRecord, SweepRun
+from runner.watcher import background
 from standins.runpod_s3 import RunPodS3
 from tests.fixtures.multi_harness import MultiEnv, multi_env  # noqa: F401 (fixture)
 from tests.fixtures.recovery_harness import fast_recovery, record
@@ -142,3 +143,30 @@ def test_a_live_drivers_lock_keeps_the_watcher_out(env: MultiEnv):
     res = env.run("watch", "--once", "--pod", "a")
     assert "starting queued run sq-1 (lr=0.001) on pod a" in res.err, res.err
     assert sweep_states(env, "sq") == {"sq-1": "running"} and record(env, "sq-1")["status"] == "detached"
+
+
+def test_an_interrupted_sweep_is_finished_by_the_background_watchers_its_runs_left(env: MultiEnv, monkeypatch):
+    """As a user meets it: Ctrl-C on `runner sweep` and nothing else typed. Each detaching run leaves its
+    pod's background watcher (runner/watcher/background.py), and those move the sweep on to its end."""
+    monkeypatch.delenv(background.OPT_OUT, raising=False)  # the watchers are what is tested here
+    config = env.write_config("configs/sweep.yaml", smoke_config(max_steps=30, save_steps=5, step_seconds=0.1))
+    with RunPodS3(volume_id="vol-xyz", volume_dir=env.workspace) as s3:
+        for k, v in s3.env().items():
+            monkeypatch.setenv(k, v)
+        driver = env.start(
+            "sweep", "--config", config, "--set", "lr=1e-4,3e-4,1e-3", "--sweep", "bg", "--concurrency", "2"
+        )
+        for pod, run in (("a", "bg-1"), ("b", "bg-2")):
+            wait_for(lambda pod=pod, run=run: (env.pod(pod).state() or {}).get("run_id") == run, 60, f"{run} on {pod}")
+            wait_for(lambda pod=pod: (env.pod(pod).state() or {}).get("state") == "running", 60, f"{run} training")
+        ctrl_c(driver)
+        assert driver.wait(90) == 130
+        out, err = env.peek()
+        assert "a background watcher (pid " in err, err[-3000:]
+        wait_for(
+            lambda: set(sweep_states(env, "bg").values()) == {"succeeded"}, 180, "the watchers to finish the sweep"
+        )
+    logs = "".join(p.read_text() for p in (env.state_dir / "dev").rglob("watch.log"))
+    assert logs.count("starting queued run bg-3") == 1, logs[-3000:]
+    checkout = env.workspace / "runs" / "bg-3" / "project"
+    assert (checkout / "checkpoints" / "smoke" / "checkpoint-30" / "trainer_state.json").is_file()
