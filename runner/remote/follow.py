@@ -96,11 +96,13 @@ def follow_with_reconnect(
     *,
     stop_event: threading.Event | None = None,
     policy: FollowPolicy = FollowPolicy(),
+    keep: Callable[[Conn], None] | None = None,
 ) -> Followed:
     """Deliver the lines of remote `path` from byte `offset` on (see the module docstring).
 
     connect() opens a fresh connection (called again after every drop, so it can look up the pod's
-    current endpoint); this function owns and closes what it returns."""
+    current endpoint); this function owns and closes what it returns, except that the connection of a
+    follow that FINISHED goes to keep() when given (the caller's next use skips a handshake)."""
     stop_event = stop_event or threading.Event()
     position = int(offset)
     stopping = False
@@ -119,6 +121,7 @@ def follow_with_reconnect(
     partial = {"on_partial": events.partial} if events.shows_partial else {}
     conn: Conn | None
     conn = connect()  # assigned apart from the declaration so the checker knows it is not None yet
+    healthy = False  # the follow FINISHED on this connection: keep() may have it
     try:
         while True:
             try:
@@ -135,7 +138,9 @@ def follow_with_reconnect(
                         position = next_offset
                 if stop_event.is_set():
                     return Followed(position, FollowEnd.DETACHED)
-                return Followed(_drain(conn, path, position, events), FollowEnd.FINISHED)
+                finished = Followed(_drain(conn, path, position, events), FollowEnd.FINISHED)
+                healthy = True
+                return finished
             except RETRYABLE as error:
                 conn.close()
                 conn = None
@@ -145,7 +150,9 @@ def follow_with_reconnect(
                 conn = outcome
                 events.reconnected(conn, position)
     finally:
-        if conn is not None:
+        if conn is not None and healthy and keep is not None:
+            keep(conn)
+        elif conn is not None:
             conn.close()
 
 

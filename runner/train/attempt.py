@@ -147,7 +147,7 @@ def _follow(events: _Following, start: int, stop_event: threading.Event) -> Atte
             max_reconnect_wait_s=t.max_reconnect_wait_s, stop_check_interval_s=t.stop_check_interval_s
         )
         followed = follow_with_reconnect(
-            connect, events.launched.log, start, events, stop_event=stop_event, policy=policy
+            connect, events.launched.log, start, events, stop_event=stop_event, policy=policy, keep=target.keep
         )
         if followed.end == FollowEnd.GAVE_UP:
             hint = POD_HINT if target.kind == TargetKind.POD else _gave_up_hint(target)

@@ -56,35 +56,40 @@ def _checked_session(options: TrainOptions, settings: Settings, early: EarlyLink
     from runner.types import TargetKind
 
     target = make_target(options, settings, early=early)
-    prechecks.check_workspace(options, target)
-    cfg = load_train_config(options.config, settings.project_root)
-    if early is not None:
-        early.inputs_checked()  # the API read and the SSH connection may go on in the background now
-    remote = prechecks.ask_remote_early(target)  # `git ls-remote` runs while the stack outputs are read
-    target.preflight()  # pod: keys + stack outputs; never a billable call
-    required(settings)  # every TRAIN_SECRETS name has a value
-    prechecks.check_repo(options, settings, target, cfg, remote)
-    seen = remote.result() if remote is not None else None
-    if options.keep_pod and target.kind != TargetKind.POD:
-        Console(settings.secrets()).say("--keep-pod only matters for the stack's pod; ignored")
-    recovery = (
-        AutoRecovery(options.max_recoveries, options.budget_usd, paths=settings.paths)
-        if target.kind == TargetKind.POD
-        else None
-    )
-    session = TrainSession(options, settings, target, cfg, recovery=recovery, remote_commit=seen.sha if seen else None)
-    if target.kind != TargetKind.POD:
-        return session.run()
-    lease = _lead(settings, session.say)
-    if lease is None:  # another runner leads this stack: follow only
-        from runner.stacklock import StackLock
-        from runner.train.follower import follow_leader
-
-        return follow_leader(settings, StackLock.of(settings.paths).holder(), session.say)
     try:
-        return session.run()
+        prechecks.check_workspace(options, target)
+        cfg = load_train_config(options.config, settings.project_root)
+        if early is not None:
+            early.inputs_checked()  # the API read and the SSH connection may go on in the background now
+        remote = prechecks.ask_remote_early(target)  # `git ls-remote` runs while the stack outputs are read
+        target.preflight()  # pod: keys + stack outputs; never a billable call
+        required(settings)  # every TRAIN_SECRETS name has a value
+        prechecks.check_repo(options, settings, target, cfg, remote)
+        seen = remote.result() if remote is not None else None
+        if options.keep_pod and target.kind != TargetKind.POD:
+            Console(settings.secrets()).say("--keep-pod only matters for the stack's pod; ignored")
+        recovery = (
+            AutoRecovery(options.max_recoveries, options.budget_usd, paths=settings.paths)
+            if target.kind == TargetKind.POD
+            else None
+        )
+        session = TrainSession(
+            options, settings, target, cfg, recovery=recovery, remote_commit=seen.sha if seen else None
+        )
+        if target.kind != TargetKind.POD:
+            return session.run()
+        lease = _lead(settings, session.say)
+        if lease is None:  # another runner leads this stack: follow only
+            from runner.stacklock import StackLock
+            from runner.train.follower import follow_leader
+
+            return follow_leader(settings, StackLock.of(settings.paths).holder(), session.say)
+        try:
+            return session.run()
+        finally:
+            lease.release()
     finally:
-        lease.release()
+        target.drop_spare()  # the connection kept between the launch, the follow and the end
 
 
 def _lead(settings: Settings, say) -> Lease | Unlocked | None:

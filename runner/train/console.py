@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from runner import output, termtext
 from runner.errors import RunnerError, redact
@@ -127,7 +128,7 @@ class LogView:
         """The line training is still writing (not counted in pos: it is printed again once whole)."""
         self.console.partial(data)
 
-    def follow_start(self, launched: Launched, connect: Callable[[], Shell]) -> int:
+    def follow_start(self, launched: Launched, connect: Callable[[], AbstractContextManager[Shell]]) -> int:
         """Where to follow this attempt from, printing first what lies between the last line
         printed and the attempt's header (the end of an interrupted attempt); never a line twice."""
         pos = self.pos if self.path == launched.log else None
@@ -144,7 +145,9 @@ class LogView:
         self.path, self.pos = launched.log, start
         return start
 
-    def _print_region(self, connect: Callable[[], Shell], path: str, start: int, end: int) -> None:
+    def _print_region(
+        self, connect: Callable[[], AbstractContextManager[Shell]], path: str, start: int, end: int
+    ) -> None:
         try:
             with connect() as conn:
                 data = conn.read_file(path, offset=start, limit=end - start) or b""

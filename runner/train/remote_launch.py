@@ -15,6 +15,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -145,7 +146,12 @@ def _needs_program(result: RunResult) -> bool:
 
 
 def launch(
-    connect: Callable[[], Shell], env: dict[str, str], *, label: str, say: Say, known_programs: Path | None = None
+    connect: Callable[[], AbstractContextManager[Shell]],
+    env: dict[str, str],
+    *,
+    label: str,
+    say: Say,
+    known_programs: Path | None = None,
 ) -> Launched:
     """Run the launcher once; RT_RESULT as Launched, or LaunchError with its `error:` lines.
 
@@ -218,7 +224,7 @@ def _remember(record: Path, *, ok: bool) -> None:
 
 
 def launch_surviving_drops(
-    connect: Callable[[], Shell],
+    connect: Callable[[], AbstractContextManager[Shell]],
     env: dict[str, str],
     *,
     label: str,
@@ -261,7 +267,7 @@ def launch_surviving_drops(
 
 
 def _inspect_after_drop(
-    connect: Callable[[], Shell],
+    connect: Callable[[], AbstractContextManager[Shell]],
     env: dict[str, str],
     error: Exception,
     backoff: Backoff,

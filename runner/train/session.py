@@ -208,7 +208,7 @@ class TrainSession:
 
     def follow(self, launched: Launched) -> Ended | Interrupted | Detached | Lost:
         try:
-            start = self.view.follow_start(launched, self.target.connect)
+            start = self.view.follow_start(launched, self.target.borrowed)
             self._settle_loss(launched.resume_from)
             self._announce(launched)
             self.detected_at = None
@@ -259,7 +259,7 @@ class TrainSession:
         try:
             known = max((a.attempt for a in self.record.attempts), default=0)
             started = launch_surviving_drops(
-                t.connect,
+                t.borrowed,  # the launch's link is kept for the follow (one SSH handshake, not three)
                 env,
                 label=t.label,
                 say=self.say,

@@ -125,3 +125,27 @@ def test_bad_input_after_the_background_connect_leaves_no_connection_open(train_
         thread.join(timeout=30)  # the background read ends without anyone waiting for it
         assert not thread.is_alive()
     wait_all_closed(env, "any background connection to be closed")
+
+
+def ssh_logins(env) -> int:
+    """Connections the pod's sshd authenticated so far (its log: one `Accepted publickey` each)."""
+    return env.sshd.log_path.read_text(errors="replace").count("Accepted publickey")
+
+
+def test_a_train_shares_one_ssh_connection_between_the_launch_the_follow_and_the_end(train_env):
+    """Each handshake costs ~5 round trips on a real link (docs/internals/benchmarks.md): the launch's
+    connection is kept for the follow and the follow's for the end's acknowledgement, then closed."""
+    env = train_env
+    env.add_pod("RUNNING")
+    before = ssh_logins(env)
+    res = env.run("train", "--config", CONFIG)
+    assert res.code == 0 and "training succeeded: exit code 0" in res.err, res.err
+    assert ssh_logins(env) - before == 1, res.err
+    wait_all_closed(env, "the one connection to be closed at the end")
+    # A stopped pod, resumed by this command (no early link): one connection too.
+    wait_for(lambda: env.pod.status == "EXITED", 10, "the pod to stop itself")
+    before = ssh_logins(env)
+    again = env.run("train", "--config", CONFIG)
+    assert again.code == 0 and "training succeeded: exit code 0" in again.err, again.err
+    assert ssh_logins(env) - before == 1, again.err
+    wait_all_closed(env, "the one connection to be closed at the end")

@@ -5,6 +5,9 @@ machine (--local) share, so runner/train/ has one code path.
     target.prepare(say)           make it reachable (pod: resume/start it, wait for the SSH banner);
                                   target.billing_from says since when this command pays for it
     target.connect() -> shell     SshConnection (pinned host key) or LocalShell: both a `Shell`
+    target.borrowed()             `with` it for one use: a healthy link is kept for the next connect()
+    target.keep(shell)            hand back a healthy link (the pod: reused; elsewhere: closed)
+    target.drop_spare()           close a kept link (the command ends, the pod moved)
     target.after_disconnect(...)  on every SSH drop: the Interrupted the pod's state means, or None
     target.finish(keep=...)       after training: make sure the pod is stopped (pod only)
     target.release_unused(say)    after a failed launch: stop the pod again if this run started it
@@ -14,7 +17,8 @@ recreate(say, replace=), wait_for_gpu(attempt, say) (--wait-for-capacity), aband
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -96,6 +100,26 @@ class Target:
 
     def connect(self) -> Shell:
         raise NotImplementedError
+
+    @contextmanager
+    def borrowed(self) -> Iterator[Shell]:
+        """A connection for one use (`with`); kept for the next connect() when the use went well, closed
+        when it raised (a link that failed is never handed out again)."""
+        conn = self.connect()
+        try:
+            yield conn
+        except BaseException:
+            conn.close()
+            raise
+        self.keep(conn)
+
+    def keep(self, conn: Shell) -> None:
+        """The caller is done with a healthy connection. Only the pod reuses one (its handshake costs ~5
+        round trips on a real link); the others close it."""
+        conn.close()
+
+    def drop_spare(self) -> None:
+        """Close a kept connection (nothing is kept by default)."""
 
     def observe(self) -> Seen | None:
         """One API read (pod only)."""

@@ -43,7 +43,9 @@ class PodTarget(Target):
     early: EarlyLink | None = None  # the API read and SSH connection started in the background
     capacity: CapacityWait | None = None  # --wait-for-capacity: how long a "no GPU" is waited out
     _drop_judge: InterruptionJudge = field(default_factory=lambda: InterruptionJudge(reads=2), init=False, repr=False)
-    _early_connection: SshConnection | None = field(default=None, init=False, repr=False)
+    # The one kept connection (the early link's, then each healthy one handed back): the launch, the
+    # follow and the end's acknowledgement share one SSH handshake (docs/internals/benchmarks.md).
+    _spare: SshConnection | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.kind = TargetKind.POD
@@ -64,6 +66,7 @@ class PodTarget(Target):
 
     def prepare(self, say: Say) -> None:
         asked = time.time()
+        self.drop_spare()  # a link to the pod as it was; prepare may move it
         if self._take_early(say, asked):
             return
         try:
@@ -142,7 +145,8 @@ class PodTarget(Target):
         self.link = PodLink(
             self.settings, StackPod.of(self.settings, outputs=self.outputs, client=found.client), running
         )
-        self._early_connection = found.connection
+        self.drop_spare()
+        self._spare = found.connection
         self.resumed = False
         self._running(asked, say)
         return True
@@ -185,6 +189,7 @@ class PodTarget(Target):
     def resume(self, say: Say) -> bool:
         """Make the same pod run again (spot: the stack's bid); True when it had to be started.
         Raises PodNoCapacity / PodGone / SpotUnavailableError / PodStartTimeout / ApiError."""
+        self.drop_spare()
         asked = time.time()
         if self.link is None:  # a watcher recovering a run it never followed
             stack_pod = StackPod.of(self.settings, outputs=self.outputs)
@@ -206,6 +211,7 @@ class PodTarget(Target):
         creates a new one). replace=True: the pod still exists but cannot run where it is; a refresh
         would keep it, so `--replace <pod_urn>` has the provider delete it and create a new one.
         Stacks from before the pod_urn output get the plain command and a warning."""
+        self.drop_spare()
         old = self.pod_id
         asked = time.time()
         stack = self.settings.stack
@@ -267,6 +273,7 @@ class PodTarget(Target):
         """Ctrl-C while recovering, before training was relaunched: nothing trains on the pod, so
         whatever the recovery resumed, started or created is stopped (an already stopped or gone
         pod needs nothing). Interrupted during `pulumi up`, the stack may name a new pod by now."""
+        self.drop_spare()
         if self.recreating:
             try:
                 self.outputs = read_outputs_for(self.settings)
@@ -280,17 +287,33 @@ class PodTarget(Target):
 
     def connect(self) -> Shell:
         assert self.link is not None, "prepare() first"
-        conn, self._early_connection = self._early_connection, None
+        conn, self._spare = self._spare, None
         if conn is not None and conn.is_active:
             return conn
         if conn is not None:
             conn.close()
         return self.link.connect(timeout=20.0, keepalive=15)
 
+    def keep(self, conn: Shell) -> None:
+        from runner.remote.ssh import SshConnection
+
+        if not isinstance(conn, SshConnection) or not conn.is_active or conn is self._spare:
+            if conn is not self._spare:
+                conn.close()
+            return
+        self.drop_spare()
+        self._spare = conn
+
+    def drop_spare(self) -> None:
+        conn, self._spare = self._spare, None
+        if conn is not None:
+            conn.close()
+
     def after_disconnect(self, error: Exception, attempt: int, say: Say) -> Interrupted | None:
         """An SSH drop asks the API; the pod is interrupted only once its answers say so consistently
         (runner/pod/judge.py), so a drop and a stale answer never start a recovery."""
         assert self.link is not None
+        self.drop_spare()
         before = self.link.endpoint
         try:
             seen = self.link.refresh()
@@ -331,6 +354,7 @@ class PodTarget(Target):
         return (status, time.time()) if status is not None else (None, None)
 
     def finish(self, *, keep: bool, say: Say, deadline_s: float) -> StopReport:
+        self.drop_spare()
         if keep:
             until = (
                 f"it stops itself after {self.idle_stop_minutes:g} min idle (or `python -m runner stop`)"
@@ -363,6 +387,7 @@ class PodTarget(Target):
         return StopReport(text, time.time())
 
     def release_unused(self, say: Say) -> None:
+        self.drop_spare()
         if self.link is None:
             return
         if not self.resumed:
