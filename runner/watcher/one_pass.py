@@ -182,8 +182,10 @@ def _relaunch(settings: Settings, target, run: WatchedRun, recovered: str | None
         event_source=EventSource.WATCHER,
     )
     cfg = load_train_config(record.config, settings.project_root)
-    session = TrainSession(options, settings, target, cfg, recovered=recovered)
-    session.run()
+    try:
+        TrainSession(options, settings, target, cfg, recovered=recovered).run()
+    finally:
+        target.drop_spare()  # the launch's kept link: an open session would hold off the pod's idle stop
 
 
 __all__ = ["Outcome", "PassResult", "SPAN_S", "watch_pass"]

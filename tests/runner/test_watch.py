@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from remote.podside.sshsessions import ssh_connections, tcp_sockets
 from runner.watcher import background
 from tests.fixtures.recovery_harness import attempts_in_log, fast_recovery, preempt, record, steps_of
 from tests.fixtures.train_harness import smoke_config, train_env, wait_for  # noqa: F401
@@ -66,6 +67,8 @@ def test_watch_once_by_hand_recovers_a_detached_run_from_its_newest_checkpoint(e
         passes.append(env.run("watch", "--once").err)
     assert "recovered and relaunched (run w1)" in passes[-1], passes
     assert len(resumes(env)) == 1
+    # The pass kept no SSH session open behind it (one would hold off the pod's idle stop).
+    wait_for(lambda: ssh_connections(set(env.sshd.ports), tcp_sockets()) == 0, 10, "the pass's links to close")
 
     env.wait_state("succeeded", timeout=60)
     wait_for(lambda: env.pod.status == "EXITED", 30, "the pod to stop itself")
