@@ -18,7 +18,8 @@ from typing import Any
 from remote.podside.contract import parse_json_object
 from runner.errors import EXIT_INTERRUPTED, PodNotRunning, UsageError
 from runner.output import plural
-from runner.pod.stack import StackOutputs, read_outputs_for
+from runner.pod.stack import read_outputs_for
+from runner.pod.stack_outputs import StackOutputs
 from runner.safepath import UnsafeName, check_component, open_for_write
 from runner.settings import Settings
 from runner.termtext import VALUE, for_stream

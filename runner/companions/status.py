@@ -23,7 +23,7 @@ from runner.companions.status_text import render
 from runner.errors import DamagedStateFile, RunnerError
 from runner.output import as_invoked
 from runner.pod.pod import StackPod, with_user
-from runner.pod.stack import StackOutputs
+from runner.pod.stack_outputs import StackOutputs
 from runner.pod.state import PodState
 from runner.remote.pod_view import inspect_pod, tail_log
 from runner.settings import Settings

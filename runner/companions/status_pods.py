@@ -12,7 +12,7 @@ import json
 
 from runner.pod.choice import on_pod
 from runner.pod.pod import StackPod
-from runner.pod.stack import StackOutputs
+from runner.pod.stack_outputs import StackOutputs
 from runner.settings import Settings
 from runner.train import gpu_use, run_record
 

@@ -40,7 +40,8 @@ from remote.podside.contract import VolumePaths
 
 # No infra (the RunPod client, http.client) before the speculative rsync is spawned: imported in run().
 from runner.errors import EXIT_INTERRUPTED, EXIT_SSH, RunnerError, UsageError
-from runner.pod.stack import StackOutputs, read_outputs_for
+from runner.pod.stack import read_outputs_for
+from runner.pod.stack_outputs import StackOutputs
 from runner.remote.controlmaster import close_pod_masters
 from runner.remote.openssh import pinned_key_for_start
 from runner.remote.pod_rsync import Endpoint, PinnedPod, RsyncFlags, Speculation, prepare, speculate

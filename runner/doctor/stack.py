@@ -8,7 +8,8 @@ import subprocess
 
 from runner.doctor.check import Check, Context, Prerequisite, fail, ok, warn
 from runner.errors import NoStackOutputs, PulumiNotInstalled, RunnerError, StackError
-from runner.pod.stack import INSTALL_HINT, StackOutputs, pulumi_binary, read_outputs_for
+from runner.pod.stack import INSTALL_HINT, pulumi_binary, read_outputs_for
+from runner.pod.stack_outputs import StackOutputs
 
 MIN_MAJOR = 3
 

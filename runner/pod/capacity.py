@@ -23,7 +23,7 @@ from runner.types import Say
 
 if TYPE_CHECKING:
     from backends.runpod.client import RunPodClient
-    from runner.pod.stack import StackOutputs
+    from runner.pod.stack_outputs import StackOutputs
 
 T = TypeVar("T")
 

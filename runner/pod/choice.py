@@ -23,7 +23,8 @@ from dataclasses import replace
 from enum import Enum
 
 from runner.errors import UsageError
-from runner.pod.stack import StackOutputs, read_outputs_for
+from runner.pod.stack import read_outputs_for
+from runner.pod.stack_outputs import StackOutputs
 from runner.pod.stack_pods import PodEntry
 from runner.settings import Settings
 from runner.types import Say, say_nothing

@@ -23,7 +23,8 @@ from backends.runpod.client import RunPodClient
 from backends.runpod.models import Pod
 from runner.pod.link import connect_endpoint
 from runner.pod.pod import with_user
-from runner.pod.stack import StackOutputs, read_outputs_for
+from runner.pod.stack import read_outputs_for
+from runner.pod.stack_outputs import StackOutputs
 from runner.remote.ssh import SshConnection
 from runner.settings import Settings
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from runner.pod.stack import StackOutputs
+from runner.pod.stack_outputs import StackOutputs
 from runner.remote.shell import Shell
 from runner.types import Say
 

@@ -21,7 +21,7 @@ from backends.runpod.models import Pod
 from backends.ssh_probe import probe_ssh
 from runner.errors import PodGone, PodStartTimeout, StackError, from_runpod_error
 from runner.output import Waiting
-from runner.pod.stack import StackOutputs
+from runner.pod.stack_outputs import StackOutputs
 from runner.types import Say
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from backends.runpod.models import Pod, SshEndpoint
 from runner.errors import PodLeft, SshNotReady
 from runner.pod.pod import RunningPod, Seen, StackPod, with_user
-from runner.pod.stack import StackOutputs
+from runner.pod.stack_outputs import StackOutputs
 from runner.pod.state import PodState
 from runner.remote.hostkeys import HostKeyStore, announce, pin_id_for_host
 from runner.remote.ssh import SshConnection, SshTarget

@@ -27,7 +27,8 @@ from backends.runpod.models import Pod, SshEndpoint
 from backends.states import StopReason
 from runner.errors import PodNotRunning, RunnerError, from_runpod_error
 from runner.pod import lifecycle
-from runner.pod.stack import StackOutputs, read_outputs_for
+from runner.pod.stack import read_outputs_for
+from runner.pod.stack_outputs import StackOutputs
 from runner.pod.state import PodState, decide
 from runner.pod.stops import POD, RUNNER, StopLog
 from runner.pod.volume_marker import lazy_marker

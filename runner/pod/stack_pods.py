@@ -2,21 +2,18 @@
 
 A one-pod stack has no `pods` output and StackOutputs describes its pod, as always. With several,
 StackOutputs still describes the first pod at the top level, and `for_pod(name)` gives the same outputs
-seen from another pod (its id, endpoint, URN, market, bid, cost and its slot: the folder of its records
-on the volume). Everything that takes StackOutputs then works on that pod: StackPod, PodLink, recovery
+seen from another pod (runner/pod/stack_outputs.py: its id, endpoint, URN, market, bid, cost and its
+slot, the folder of its records on the volume). Everything that takes StackOutputs then works on that pod: StackPod, PodLink, recovery
 through `pulumi up --replace <its urn>`, the watcher.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, fields
+from typing import Any
 
 from remote.podside.volumepaths import POD_SLOT_RE
 from runner.errors import StackError
-
-if TYPE_CHECKING:
-    from runner.pod.stack import StackOutputs
 
 _WHY = "; run `pulumi up` to refresh the outputs."
 
@@ -74,25 +71,3 @@ def parse_pods(raw: Any) -> tuple[PodEntry, ...]:
 
 def describe(pods: tuple[PodEntry, ...]) -> str:
     return ", ".join(p.name for p in pods)
-
-
-def seen_from(outputs: StackOutputs, name: str) -> StackOutputs:
-    """StackOutputs.for_pod: the outputs with the pod `name`'s (or pod id's) values in the pod's fields."""
-    for entry in outputs.pods:
-        if name in (entry.name, entry.pod_id):
-            return replace(
-                outputs,
-                pod_id=entry.pod_id,
-                ssh_host=entry.ssh_host,
-                ssh_port=entry.ssh_port,
-                ssh_user=entry.ssh_user,
-                market=entry.market,
-                bid_per_gpu=entry.bid_per_gpu,
-                cost_per_hr=entry.cost_per_hr,
-                pod_name=entry.pod_name,
-                pod_urn=entry.pod_urn,
-                pod=entry.name,
-                slot=entry.slot,
-            )
-    names = describe(outputs.pods) if outputs.pods else "none: this stack has one pod (podCount)"
-    raise StackError(f"stack {outputs.stack!r} has no pod {name!r}; its pods: {names}")

@@ -5,7 +5,7 @@ history is gone. None when S3 is not available for the stack (no keys, a data ce
 
 from __future__ import annotations
 
-from runner.pod.stack import StackOutputs
+from runner.pod.stack_outputs import StackOutputs
 from runner.pod.stops import MarkerReader
 from runner.settings import Settings
 

@@ -20,7 +20,7 @@ import threading
 import time
 from typing import TextIO
 
-from runner.pod.stack import StackOutputs
+from runner.pod.stack_outputs import StackOutputs
 from runner.settings import Settings
 from runner.sweep import progress
 from runner.sweep import record as sweeps

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from runner.paths import StatePaths
 from runner.pod.choice import UNFINISHED, availability
-from runner.pod.stack import StackOutputs
+from runner.pod.stack_outputs import StackOutputs
 from runner.settings import Settings
 from runner.sweep.record import RunState, SweepRecord, SweepRun
 from runner.train import run_record

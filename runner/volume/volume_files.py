@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from runner.errors import PodNotRunning, RunnerError, SshError
 
 if TYPE_CHECKING:
-    from runner.pod.stack import StackOutputs
+    from runner.pod.stack_outputs import StackOutputs
     from runner.remote.ssh import SshConnection
     from runner.settings import Settings
     from runner.volume.s3 import VolumeClient

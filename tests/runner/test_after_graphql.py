@@ -11,7 +11,7 @@ import pytest
 from runner.exitcodes import ExitCode
 from runner.paths import StatePaths
 from runner.pod.pod import StackPod
-from runner.pod.stack import StackOutputs
+from runner.pod.stack_outputs import StackOutputs
 from runner.pod.stops import StopLog
 from standins.pulumi_cli import POD_URN
 from tests.fixtures.recovery_harness import (

@@ -25,7 +25,7 @@ from runner.exitcodes import ExitCode
 from runner.output import Waiting
 from runner.pod.lifecycle import StartWait
 from runner.pod.pod import StackPod
-from runner.pod.stack import StackOutputs
+from runner.pod.stack_outputs import StackOutputs
 from runner.pod.state import decide
 from runner.pod.stops import StopLog
 

@@ -8,7 +8,8 @@ import pytest
 
 from runner.errors import NoStackOutputs, PulumiNotInstalled, StackError
 from runner.exitcodes import ExitCode
-from runner.pod.stack import StackOutputs, read_outputs, refresh_and_up, replace_and_up
+from runner.pod.stack import read_outputs, refresh_and_up, replace_and_up
+from runner.pod.stack_outputs import StackOutputs
 from standins.pulumi_cli import POD_URN, SAMPLE_OUTPUTS
 
 SECRET = "rpa_SECRETVALUE_0123456789"

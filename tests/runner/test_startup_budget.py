@@ -99,9 +99,10 @@ def test_train_starts_its_early_link_before_the_rest_of_the_runner_is_imported()
     assert present(mods, not_yet) == []
     # paramiko without invoke and the unittest.mock it pulls in (runner/remote/__init__.py: ~70 ms)
     assert [m for m in mods if m.startswith(("invoke.", "unittest"))] == []
-    # 62: the command table (17 commands), the settings with RunPod's config file and the URL and endpoint
-    # checks, the exit codes and how lines look: all small, standard library only
-    assert len(project(mods)) <= 62, project(mods)
+    # 63: the command table (17 commands), the settings with RunPod's config file and the URL and endpoint
+    # checks, the exit codes and how lines look: all small, standard library only (the stack's outputs
+    # apart from the Pulumi CLI's calls since stack.py was split: one module more, the same code)
+    assert len(project(mods)) <= 63, project(mods)
 
 
 def test_sync_imports_no_runpod_client_before_rsync_is_spawned():

@@ -16,7 +16,8 @@ from runner.pod.capacity import CapacityWait, market_line
 from runner.pod.judge import InterruptionJudge
 from runner.pod.link import PodLink
 from runner.pod.pod import RunningPod, Seen, StackPod, with_user
-from runner.pod.stack import StackOutputs, read_outputs_for, refresh_and_up_for, replace_and_up_for
+from runner.pod.stack import read_outputs_for, refresh_and_up_for, replace_and_up_for
+from runner.pod.stack_outputs import StackOutputs
 from runner.pod.state import PodState
 from runner.remote.shell import Shell
 from runner.train.events import Interrupted

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from runner.errors import VolumeAuthError, VolumeClockSkew
-from runner.pod.stack import StackOutputs
+from runner.pod.stack_outputs import StackOutputs
 from runner.volume import AccessState, check_access, read_file
 from runner.volume.listing import list_files, list_files_split
 from runner.volume.s3 import VolumeClient
