@@ -26,7 +26,8 @@ from runner.errors import (
     from_runpod_error,
     redact,
 )
-from runner.termtext import LINES, for_stream, say, set_raw
+from runner.output import plain as say
+from runner.termtext import LINES, for_stream, set_raw
 
 DISTRIBUTION = "runpod-trainer"  # the installed package, and its command
 COMMAND_NAMES = (DISTRIBUTION, "rptrain")  # pyproject.toml [project.scripts]

@@ -184,3 +184,10 @@ LINES = Lines()  # the process's [runner] lines on stderr
 def say(message: str) -> None:
     """A Say (runner/types.py) for the runner's own lines: `[runner] message` on stderr."""
     LINES.say(message)
+
+
+def plain(message: str, stream: TextIO | None = None) -> None:
+    """A message of the runner on stderr (or stream) without the `[runner]` prefix: the command named as
+    invoked, cleaned on a terminal (runner/termtext.py)."""
+    out = stream or sys.stderr
+    print(_shown(message, out), file=out, flush=True)

@@ -11,7 +11,6 @@ bidirectional overrides that reorder a line, are shown escaped (`\\x1b`, `\\u202
 visible and inert. Pipes and files get the exact text. `--raw` (a global flag of `python -m runner`)
 turns the sanitizer off on a terminal too.
 
-    say(message)                        a runner line on stderr, cleaned on a terminal
     print_log_line(line)                a log line (bytes) on stdout, cleaned on a terminal
     for_stream(text, stream, keep=LOG)  text as it may be written to stream
     clean(text, keep=LOG)               the sanitizer itself (always applied)
@@ -21,7 +20,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any, TextIO
+from typing import Any
 
 LOG = "\r\n\t"  # the training log: progress bars redraw (\r), lines, tabs
 LINES = "\n\t"  # a message: several lines at most, never a redraw over the runner's prefix
@@ -122,15 +121,6 @@ def print_log_line(line: bytes, stream: Any = None) -> None:
     out.buffer.flush()
 
 
-def say(message: str, stream: TextIO | None = None) -> None:
-    """One message of the runner on stderr (or stream), naming the command as it was invoked; cleaned on
-    a terminal."""
-    from runner.output import as_invoked
-
-    out = stream or sys.stderr
-    print(for_stream(as_invoked(message), out, LINES), file=out, flush=True)
-
-
 __all__ = [
     "LINES",
     "LOG",
@@ -144,6 +134,5 @@ __all__ = [
     "print_log_line",
     "is_terminal",
     "raw",
-    "say",
     "set_raw",
 ]

@@ -18,9 +18,9 @@ from typing import Any
 from remote.podside.contract import RUN_ID_RE, EventKey, StateKey, VolumePaths, parse_json_object
 from runner import eventlog
 from runner.errors import RunnerError, UsageError
+from runner.output import plain as _say
 from runner.settings import Settings
 from runner.termtext import VALUE, for_stream
-from runner.termtext import say as _say
 
 FOLLOW_EVERY_S = 3.0
 

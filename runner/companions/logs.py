@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 
 from runner.errors import PodLeft, PodNotRunning, RunnerError
+from runner.output import plain as _say
 from runner.pod.link import PodLink, open_pod_link
 from runner.pod.stack import read_outputs_for
 from runner.remote.follow import FollowEnd, FollowEvents, FollowPolicy, follow_with_reconnect, gave_up
@@ -18,7 +19,6 @@ from runner.remote.pod_view import tail_log
 from runner.remote.ssh import SshConnection
 from runner.settings import Settings
 from runner.termtext import print_log_line
-from runner.termtext import say as _say
 from runner.types import Say
 
 LineSink = Callable[[bytes], None]

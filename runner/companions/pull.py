@@ -17,13 +17,13 @@ from typing import Any
 
 from remote.podside.contract import parse_json_object
 from runner.errors import EXIT_INTERRUPTED, PodNotRunning, UsageError
+from runner.output import plain as _say
 from runner.output import plural
 from runner.pod.stack import read_outputs_for
 from runner.pod.stack_outputs import StackOutputs
 from runner.safepath import UnsafeName, check_component, open_for_write
 from runner.settings import Settings
 from runner.termtext import VALUE, for_stream
-from runner.termtext import say as _say
 from runner.volume.fetch import Pulled, RemoteFile, pull_newest_checkpoint, pull_tree
 from runner.volume.sync import choose
 from runner.volume.transfer import CHUNK, Progress, partial_path

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from runner.errors import PodNotRunning, UsageError
+from runner.output import plain as _say
 from runner.paths import write_private
 from runner.pod.link import PodLink, open_pod_link
 from runner.remote.hostkeys import HostKey
@@ -27,7 +28,6 @@ from runner.remote.openssh import (
     write_known_hosts,
 )
 from runner.settings import Settings
-from runner.termtext import say as _say
 
 # Replaced in tests; never returns in real use.
 _exec = os.execvp

@@ -17,9 +17,9 @@ def _hold_first(settings: Settings, stack_pod: StackPod) -> None:
     start does not resume it later; best effort, and only over SSH to a running pod."""
     from remote.podside.contract import HoldReason
     from runner.errors import RunnerError
+    from runner.output import plain as say
     from runner.pod.hold import hold_current
     from runner.pod.link import PodLink
-    from runner.termtext import say
 
     try:
         running = stack_pod.running_now()

@@ -40,6 +40,7 @@ from remote.podside.contract import VolumePaths
 
 # No infra (the RunPod client, http.client) before the speculative rsync is spawned: imported in run().
 from runner.errors import EXIT_INTERRUPTED, EXIT_SSH, RunnerError, UsageError
+from runner.output import plain as _say
 from runner.pod.stack import read_outputs_for
 from runner.pod.stack_outputs import StackOutputs
 from runner.remote.controlmaster import close_pod_masters
@@ -54,7 +55,6 @@ from runner.remote.rsync import (
     run_rsync,
 )
 from runner.settings import Settings
-from runner.termtext import say as _say
 
 if TYPE_CHECKING:
     from backends.runpod.models import Pod

@@ -28,12 +28,12 @@ from remote.podside.contract import VolumePaths
 from runner import termtext, timeouts
 from runner.errors import RETRYABLE_SSH as RETRYABLE
 from runner.errors import PodLeft, PodNotRunning, PortInUse, RunnerError, SshError, UsageError
+from runner.output import plain as _say
 from runner.pod.link import PodLink, open_pod_link
 from runner.pod.stack import read_outputs_for
 from runner.remote.forward import PortForward
 from runner.remote.ssh import SshConnection
 from runner.settings import Settings
-from runner.termtext import say as _say
 from runner.types import Say
 
 SESSION = "tensorboard"

@@ -30,8 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from backends.runpod.models import Pod
+from runner.output import plain as say
 from runner.paths import StatePaths, write_private
-from runner.termtext import say
 
 RUNNER = "runner"
 POD = "pod"

@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Literal
 
 from runner.errors import HostKeyMismatch, HostKeyStoreError
+from runner.output import plain as say
 from runner.paths import write_private
-from runner.termtext import say
 from runner.timestamps import parse_utc
 
 DEFAULT_STORE = Path("~/.runpod-trainer/known_hosts.json")

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import UsageError
+from runner.output import plain as say
 from runner.output import plural
 from runner.safepath import UnsafeName, local_path
-from runner.termtext import VALUE, for_stream, say
+from runner.termtext import VALUE, for_stream
 from runner.volume.s3_config import Unavailable, VolumeS3
 from runner.volume.s3_config import resolve as resolve_s3
 

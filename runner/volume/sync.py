@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from runner.errors import EXIT_INTERRUPTED, UsageError
+from runner.output import plain as _say
 from runner.output import plural
-from runner.termtext import say as _say
 from runner.volume.plan import Manifest, make_plan, walk
 from runner.volume.s3_config import Unavailable, VolumeS3, resolve, say_hint_once
 from runner.volume.transfer import Cancelled, Progress, Upload, transfer_all

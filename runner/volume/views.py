@@ -9,8 +9,9 @@ from typing import Any
 
 from remote.podside.contract import parse_json_object
 from runner.errors import RunnerError
+from runner.output import plain as say
 from runner.remote.shell import READ_LIMIT
-from runner.termtext import print_log_line, say
+from runner.termtext import print_log_line
 from runner.volume.s3_config import Unavailable, VolumeS3, resolve, say_hint_once
 
 TAIL_CHUNK = 64 * 1024
