@@ -8,10 +8,8 @@ as unset, so `RUNPOD_API_KEY=` in the environment does not hide the file's key.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shlex
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,7 +20,7 @@ from runner import envfile
 from runner.cliparser import did_you_mean
 from runner.envfile import DEFAULT_ENV_FILE, KEYS, check_permissions, parse_env_text
 from runner.errors import SettingsError
-from runner.paths import StatePaths, write_private
+from runner.paths import StatePaths
 from runner.runpod_config import api_key_from_config
 from runner.types import Say
 
@@ -135,74 +133,13 @@ class Settings:
         return self.api_key
 
     def require_ssh_key(self) -> Path:
-        """The private key file, checked to exist and be readable (before anything costs money)."""
-        p = self.ssh_key_path
+        """The private key file, checked to exist, be readable and load (runner/ssh_key_check.py), before
+        anything costs money."""
+        from runner.ssh_key_check import checked_key
+
         src = self.sources.get("SSH_KEY_PATH", "default")
         how = f"SSH_KEY_PATH ({src})" if src != "default" else "the default SSH key"
-        if p.suffix == ".pub":
-            raise SettingsError(
-                f"{how} points at a public key ({p}); set SSH_KEY_PATH to the private key (without .pub)."
-            )
-        if not p.exists():
-            raise SettingsError(
-                f"{how} {p} does not exist. Create one with `ssh-keygen -t ed25519 -f {shlex.quote(str(p))}`, add the .pub to "
-                "your RunPod account (Settings > SSH Public Keys), or set SSH_KEY_PATH in .runpod.env."
-            )
-        if not p.is_file():
-            raise SettingsError(f"{how} {p} is not a file; set SSH_KEY_PATH to your private key file.")
-        try:
-            with open(p, "rb") as fh:
-                head = fh.read(64)
-        except OSError as e:
-            raise SettingsError(f"cannot read {how} {p}: {e.strerror}; fix its permissions (chmod 600).") from None
-        if b"PRIVATE KEY" not in head:
-            raise SettingsError(
-                f"{how} {p} does not look like a private key (no 'PRIVATE KEY' header); "
-                "set SSH_KEY_PATH to the private half of your key pair."
-            )
-        self._load_ssh_key(p, how)
-        return p
-
-    def _load_ssh_key(self, p: Path, how: str) -> None:
-        """Load the key as the SSH connection will (passphrase, damage, unsupported type), once per
-        version of the file: the file's identity and times are remembered in the state directory
-        (never anything from the key itself), so later commands skip paramiko's import."""
-        try:
-            st = p.stat()
-        except OSError as e:
-            raise SettingsError(f"cannot read {how} {p}: {e.strerror}.") from None
-        stamp = json.dumps(
-            {
-                "path": str(p.resolve()),
-                "dev": st.st_dev,
-                "ino": st.st_ino,
-                "size": st.st_size,
-                "mtime_ns": st.st_mtime_ns,
-                "ctime_ns": st.st_ctime_ns,
-            },
-            sort_keys=True,
-        )
-        memo = self.state_dir / "ssh_key_checked"
-        try:
-            if memo.read_text() == stamp:
-                return
-        except OSError:
-            pass
-        from runner.errors import SshKeyError
-        from runner.remote.keys import EncryptedKey, load_private_key, signing_key  # paramiko: only now
-
-        try:
-            try:
-                load_private_key(p)
-            except EncryptedKey:
-                with signing_key(p):  # through ssh-agent: checked every time (the agent may drop it)
-                    return
-        except SshKeyError as e:
-            raise SettingsError(f"{how}: {e.message}") from None
-        try:
-            write_private(memo, stamp)
-        except OSError:
-            pass  # no state dir: check again next time
+        return checked_key(self.ssh_key_path, how, self.state_dir)
 
     def preflight(self) -> None:
         """Everything a pod-touching command needs locally; call before any billable API call."""
