@@ -1,5 +1,5 @@
 """How the stack config's values are checked: every problem collected (`Problems`), each naming the full
-config key, then raised at once as ConfigError by StackConfig.from_mapping (infra/stack_config.py)."""
+config key, then raised at once as ConfigError (defined here) by StackConfig.from_mapping (infra/stack_config.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import struct
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, overload
+
+import pulumi
 
 SSH_PORT_SPEC = "22/tcp"
 # A per-GPU-hour price above this is almost certainly a typo (50 instead of 0.50): refuse it
@@ -58,6 +60,20 @@ def validate_public_key(text: str) -> str | None:
     return None
 
 
+class ConfigError(pulumi.RunError):
+    """Invalid stack configuration. RunError makes `pulumi preview` print only this message."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(
+            f"Invalid stack configuration ({len(self.problems)} problem"
+            f"{'' if len(self.problems) == 1 else 's'}):\n{lines}\n"
+            f"Change it with `pulumi config set <key> <value>` (or edit Pulumi.<stack>.yaml) "
+            f"and run `pulumi preview` again."
+        )
+
+
 class Problems:
     """Collects every problem; each mentions the full config key so the fix is obvious."""
 
@@ -70,8 +86,6 @@ class Problems:
 
     def raise_if_any(self) -> None:
         if self.items:
-            from infra.stack_config import ConfigError
-
             raise ConfigError(self.items)
 
     def text(self, values: Mapping[str, Any], key: str, default: str) -> str:

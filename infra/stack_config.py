@@ -18,6 +18,7 @@ import pulumi
 
 from infra.config_checks import MAX_SANE_PRICE_PER_GPU as MAX_SANE_PRICE_PER_GPU
 from infra.config_checks import SSH_PORT_SPEC, Problems
+from infra.config_checks import ConfigError as ConfigError
 from infra.config_checks import validate_public_key as validate_public_key
 from infra.stack_pods import pod_names
 
@@ -75,20 +76,6 @@ KNOWN_KEYS = (
     "autoResume",
     "stallMinutes",
 )
-
-
-class ConfigError(pulumi.RunError):
-    """Invalid stack configuration. RunError makes `pulumi preview` print only this message."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(
-            f"Invalid stack configuration ({len(self.problems)} problem"
-            f"{'' if len(self.problems) == 1 else 's'}):\n{lines}\n"
-            f"Change it with `pulumi config set <key> <value>` (or edit Pulumi.<stack>.yaml) "
-            f"and run `pulumi preview` again."
-        )
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,7 @@ def _shipped() -> list[Path]:
 IDLE_MODULES = (
     "__init__.py",
     "contract.py",
+    "staterecord.py",
     "volumepaths.py",
     "runfiles.py",
     "rpenvfile.py",

@@ -10,7 +10,8 @@ the pod-side program and runs there under the image's python3.
                     the last stdout line; `error: ...` / `warning: ...` lines on stderr
     on the volume   <workspace>/logs/current.log with one Header and one Footer line per attempt
                     and `[remote_train] ...` notes (loglines.py, re-exported here);
-                    <workspace>/.runner/state.json (StateKey); the other records under .runner/
+                    <workspace>/.runner/state.json (StateKey, AttemptState: staterecord.py, re-exported
+                    here); the other records under .runner/
                     (self_stop.json, idlewatch.json, the run's spec, hold.json, the event log,
                     notify.json: runfiles.py, re-exported here)
 """
@@ -25,6 +26,11 @@ from typing import TYPE_CHECKING, Any, Dict, Optional
 # The pod's other records under .runner/ (self_stop.json, idlewatch.json, the run's spec, hold, events,
 # notify.json): defined in runfiles.py, re-exported here.
 from .runfiles import *  # noqa: F403 (runfiles.__all__)
+
+# state.json's keys and the attempt's states: defined in staterecord.py, re-exported here.
+from .staterecord import TERMINAL_STATES as TERMINAL_STATES
+from .staterecord import AttemptState as AttemptState
+from .staterecord import StateKey as StateKey
 
 
 class Inputs:
@@ -101,25 +107,6 @@ class LaunchStatus(str, Enum):
     ALREADY_RUNNING = "already-running"
 
 
-class AttemptState(str, Enum):
-    """state.json's "state" for the current attempt."""
-
-    SETUP = "setup"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    PREEMPTED = "preempted"
-    STALLED = "stalled"  # the stall guard ended it (finished: never relaunched)
-    STOPPED = "stopped"  # ended on purpose: a hold (runner stop, the budget) or SIGHUP/SIGINT
-
-    @property
-    def terminal(self) -> bool:
-        return self not in (AttemptState.SETUP, AttemptState.RUNNING)
-
-
-TERMINAL_STATES = tuple(s.value for s in AttemptState if s.terminal)
-
-
 # ---------------------------------------------------------------- where things live on the volume
 # VolumePaths (each pod's records, each run's, the shared ones): volumepaths.py, re-exported here.
 from .volumepaths import DEFAULT_WORKSPACE as DEFAULT_WORKSPACE  # noqa: E402
@@ -148,35 +135,6 @@ class PlanKey:
     STALL = "stall"  # the stall guard's settings: {StallKey: value}, as in the run's spec
     POD_SLOT = "pod_slot"  # VolumePaths.slot: whose records the supervisor writes ("" or missing: the first pod's)
     VENV = "venv"  # the shared venv's folder (RT_SHARED_VOLUME); missing: <repo>/venv
-
-
-# ---------------------------------------------------------------- state.json
-class StateKey:
-    """Keys of <workspace>/.runner/state.json (one record: the current attempt of the current run)."""
-
-    RUN_ID = "run_id"
-    ATTEMPT = "attempt"
-    STATE = "state"  # AttemptState
-    EXIT_CODE = "exit_code"
-    CONFIG = "config"
-    OUTPUT_DIR = "output_dir"
-    RESUME_FROM = "resume_from"
-    LAST_CHECKPOINT = "last_checkpoint"
-    STARTED_AT = "started_at"
-    ENDED_AT = "ended_at"
-    LOG_OFFSET = "log_offset"
-    STOP_REQUESTED = "stop_requested"
-    SESSION = "session"
-    MESSAGE = "message"
-    STOP_METHOD = "stop_method"
-    SUPERVISOR_PID = "supervisor_pid"
-    TRAIN_PID = "train_pid"
-    COMMIT = "commit"
-    LAUNCHER = "launcher"
-    GPU_COUNT = "gpu_count"
-    REPO_DIR = "repo_dir"
-
-    ALL = tuple(value for name, value in list(locals().items()) if name.isupper())  # in this order
 
 
 def parse_json_object(raw: Any) -> Optional[Dict[str, Any]]:

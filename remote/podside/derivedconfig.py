@@ -11,10 +11,13 @@ import os
 import re
 from typing import Any, Dict
 
-from .inputs import InputError
-
 DERIVED_DIR = ".rt-configs"
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
+
+class DerivedConfigError(Exception):
+    """One line saying what is wrong with RT_CONFIG_SET or the derived config; the caller raises it
+    again as an InputError (inputs.py imports this module, so it cannot import InputError)."""
 
 
 def parse(text: str) -> Dict[str, Any]:
@@ -22,14 +25,16 @@ def parse(text: str) -> Dict[str, Any]:
     try:
         data = json.loads(text)
     except ValueError:
-        raise InputError("RT_CONFIG_SET must be a JSON object of config keys to values") from None
+        raise DerivedConfigError("RT_CONFIG_SET must be a JSON object of config keys to values") from None
     if not isinstance(data, dict) or not data:
-        raise InputError("RT_CONFIG_SET must be a JSON object of config keys to values")
+        raise DerivedConfigError("RT_CONFIG_SET must be a JSON object of config keys to values")
     for key, value in data.items():
         if not KEY_RE.match(key):
-            raise InputError(f"RT_CONFIG_SET: {key!r} is not a top-level config key (letters, digits, _ and -)")
+            raise DerivedConfigError(f"RT_CONFIG_SET: {key!r} is not a top-level config key (letters, digits, _ and -)")
         if not (value is None or isinstance(value, (bool, int, float, str))):
-            raise InputError(f"RT_CONFIG_SET: the value of {key} must be a number, a string, true/false or null")
+            raise DerivedConfigError(
+                f"RT_CONFIG_SET: the value of {key} must be a number, a string, true/false or null"
+            )
     return data
 
 
@@ -70,7 +75,7 @@ def write(config_path: str, repo_dir: str, run_id: str, overrides: Dict[str, Any
         with open(config_path, encoding="utf-8") as fh:
             text = fh.read()
     except OSError as exc:
-        raise InputError(f"cannot read config {config_path}: {exc.strerror}") from None
+        raise DerivedConfigError(f"cannot read config {config_path}: {exc.strerror}") from None
     folder = os.path.join(repo_dir, DERIVED_DIR)
     path = os.path.join(folder, run_id + ".yaml")
     try:
@@ -80,5 +85,5 @@ def write(config_path: str, repo_dir: str, run_id: str, overrides: Dict[str, Any
             fh.write(derive(text, overrides))
         os.replace(tmp, path)
     except OSError as exc:
-        raise InputError(f"cannot write the run's derived config {path}: {exc.strerror}") from None
+        raise DerivedConfigError(f"cannot write the run's derived config {path}: {exc.strerror}") from None
     return path

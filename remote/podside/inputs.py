@@ -220,9 +220,12 @@ def check_launch(s: LaunchSettings) -> None:
     if not s.repo_dir:
         raise InputError("set RT_REPO_DIR (where the pushed code is) when RT_REPO_URL is not given")
     if s.config_set:
-        from .derivedconfig import parse
+        from .derivedconfig import DerivedConfigError, parse
 
-        parse(s.config_set)
+        try:
+            parse(s.config_set)
+        except DerivedConfigError as exc:
+            raise InputError(str(exc)) from None
     if not shutil.which("tmux"):
         raise InputError(
             "tmux is not installed on the pod; install it (apt-get install -y tmux) or use an image that has it"

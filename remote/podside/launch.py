@@ -241,7 +241,10 @@ def start(
     if s.config_set:  # the run's own config: the user's with the overrides, in the run's checkout
         from . import derivedconfig
 
-        config_path = derivedconfig.write(config_path, s.repo_dir, run_id, derivedconfig.parse(s.config_set))
+        try:
+            config_path = derivedconfig.write(config_path, s.repo_dir, run_id, derivedconfig.parse(s.config_set))
+        except derivedconfig.DerivedConfigError as exc:
+            raise InputError(str(exc)) from None
     try:
         output_dir = configfile.output_dir(config_path, s.repo_dir, paths.config_cache)
     except configfile.ConfigError as exc:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from .staterecord import AttemptState, StateKey
+
 
 class SelfStopKey:
     """Keys of <workspace>/.runner/self_stop.json: a stopped pod whose marker names its attempt stopped
@@ -108,8 +110,6 @@ def _int(value: Any) -> Optional[int]:
 def is_unfinished(state: Optional[Mapping[str, Any]], supervisor_alive: bool) -> bool:
     """The current run's last attempt was preempted, or lost (setup/running, its supervisor gone).
     Succeeded, failed, stalled and stopped are finished; so is anything not recorded."""
-    from .contract import AttemptState, StateKey  # (contract imports this module)
-
     what = (state or {}).get(StateKey.STATE)
     if what == AttemptState.PREEMPTED.value:
         return True
@@ -118,8 +118,6 @@ def is_unfinished(state: Optional[Mapping[str, Any]], supervisor_alive: bool) ->
 
 def recoveries(state: Optional[Mapping[str, Any]]) -> int:
     """Attempts after the first, from state.json (every launch of the run counts, whoever asked)."""
-    from .contract import StateKey
-
     attempt = _int((state or {}).get(StateKey.ATTEMPT))
     return max(attempt - 1, 0) if attempt is not None else 0
 

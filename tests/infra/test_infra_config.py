@@ -11,7 +11,8 @@ import pulumi
 import pytest
 import yaml
 
-from infra.stack_config import ConfigError, StackConfig, default_name, validate_public_key
+from infra.config_checks import ConfigError
+from infra.stack_config import StackConfig, default_name, validate_public_key
 
 ROOT = Path(__file__).resolve().parents[2]
 

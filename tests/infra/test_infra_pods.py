@@ -8,8 +8,9 @@ import pulumi
 import pytest
 
 from infra import program
+from infra.config_checks import ConfigError
 from infra.pod_resource import PodArgs
-from infra.stack_config import ConfigError, StackConfig
+from infra.stack_config import StackConfig
 from remote.podside.bundle import start_command
 from tests.infra.test_infra_config import PUB
 from tests.infra.test_infra_program import OUTPUTS, POD_TYPE, PROJECT, Mocks, _config, is_pod_urn

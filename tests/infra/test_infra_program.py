@@ -11,8 +11,8 @@ import pytest
 from pulumi.runtime import rpc
 
 from infra import program
+from infra.config_checks import ConfigError
 from infra.pod_resource import PodProvider
-from infra.stack_config import ConfigError
 from infra.volume_resource import VolumeProvider
 from tests.infra.test_infra_config import PUB
 
