@@ -4,10 +4,11 @@ machine (--local) share, so runner/train/ has one code path.
     target.preflight()            local checks only; never a billable call
     target.prepare(say)           make it reachable (pod: resume/start it, wait for the SSH banner);
                                   target.billing_from says since when this command pays for it
-    target.connect() -> shell     SshConnection (pinned host key) or LocalShell: both a `Shell`
+    target.connect() -> shell     SshConnection (pinned host key) or LocalShell: both a `Shell`; the kept
+                                  one while it is alive, else a new one (target.open())
     target.borrowed()             `with` it for one use: a healthy link is kept for the next connect()
-    target.keep(shell)            hand back a healthy link (the pod: reused; elsewhere: closed)
-    target.drop_spare()           close a kept link (the command ends, the pod moved)
+    target.keep(shell)            hand back a healthy link; target.drop_spare() closes it (the command
+                                  ends, the pod may have moved)
     target.after_disconnect(...)  on every SSH drop: the Interrupted the pod's state means, or None
     target.finish(keep=...)       after training: make sure the pod is stopped (pod only)
     target.release_unused(say)    after a failed launch: stop the pod again if this run started it
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from runner.errors import PodNoCapacity, SettingsError
@@ -80,6 +81,7 @@ class Target:
     idle_stop_minutes: float = 0.0  # RT_IDLE_STOP_MINUTES: the pod's idle stop after this run (0: none)
     pod_slot: str = ""  # RT_POD_SLOT: the pod's folder of records on a volume several pods share
     shared_volume: bool = False  # RT_SHARED_VOLUME: the stack has several pods; each run its own checkout
+    _spare: Shell | None = field(default=None, init=False, repr=False)  # the connection keep() holds
 
     @property
     def market(self) -> Market | None:
@@ -99,6 +101,15 @@ class Target:
     def prepare(self, say: Say) -> None: ...
 
     def connect(self) -> Shell:
+        """A connection: the one kept (keep()) while it is alive, else a new one (open())."""
+        conn, self._spare = self._spare, None
+        if conn is not None and conn.is_active:
+            return conn
+        if conn is not None:
+            conn.close()
+        return self.open()
+
+    def open(self) -> Shell:
         raise NotImplementedError
 
     @contextmanager
@@ -114,12 +125,21 @@ class Target:
         self.keep(conn)
 
     def keep(self, conn: Shell) -> None:
-        """The caller is done with a healthy connection. Only the pod reuses one (its handshake costs ~5
-        round trips on a real link); the others close it."""
-        conn.close()
+        """The caller is done with a healthy connection: the next connect() reuses it (an SSH handshake
+        costs ~5 round trips on a real link: the launch, the follow and the end's ack share one)."""
+        if conn is self._spare:
+            return
+        self.drop_spare()
+        if conn.is_active:
+            self._spare = conn
+        else:
+            conn.close()
 
     def drop_spare(self) -> None:
-        """Close a kept connection (nothing is kept by default)."""
+        """Close the kept connection: the command ends, or the target may have moved (the pod)."""
+        conn, self._spare = self._spare, None
+        if conn is not None:
+            conn.close()
 
     def observe(self) -> Seen | None:
         """One API read (pod only)."""

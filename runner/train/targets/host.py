@@ -36,7 +36,7 @@ class HostTarget(Target):
         wait_for_ssh_banner(self.host, self.port, deadline_s=deadline, on_wait=say)
         self.billing_from = time.time()
 
-    def connect(self) -> Shell:
+    def open(self) -> Shell:
         return connect_endpoint(
             self.settings, SshEndpoint(self.host, self.port, self.user), timeout=20.0, unreachable_hint=HOST_UNREACHABLE
         )

@@ -41,7 +41,7 @@ class LocalTarget(Target):
         self.billing_from = time.time()
         say(f"training on this machine; workspace {self.workspace}")
 
-    def connect(self) -> Shell:
+    def open(self) -> Shell:
         env = launcher_environment(secrets=self.settings.secrets())
         return LocalShell(env=env, cwd=self.workspace)
 

@@ -26,7 +26,6 @@ from runner.types import Market, Say, TargetKind
 
 if TYPE_CHECKING:
     from runner.pod.early_link import EarlyLink
-    from runner.remote.ssh import SshConnection
     from runner.settings import Settings
     from runner.train.options import TrainOptions
     from runner.train.remote_launch import RunPolicy
@@ -44,9 +43,6 @@ class PodTarget(Target):
     early: EarlyLink | None = None  # the API read and SSH connection started in the background
     capacity: CapacityWait | None = None  # --wait-for-capacity: how long a "no GPU" is waited out
     _drop_judge: InterruptionJudge = field(default_factory=lambda: InterruptionJudge(reads=2), init=False, repr=False)
-    # The one kept connection (the early link's, then each healthy one handed back): the launch, the
-    # follow and the end's acknowledgement share one SSH handshake (docs/internals/benchmarks.md).
-    _spare: SshConnection | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.kind = TargetKind.POD
@@ -146,8 +142,7 @@ class PodTarget(Target):
         self.link = PodLink(
             self.settings, StackPod.of(self.settings, outputs=self.outputs, client=found.client), running
         )
-        self.drop_spare()
-        self._spare = found.connection
+        self._spare = found.connection  # the first connect()'s (prepare() dropped any other)
         self.resumed = False
         self._running(asked, say)
         return True
@@ -286,29 +281,9 @@ class PodTarget(Target):
             return StopReport("not started by this command", None)
         return self.stop_now(say)
 
-    def connect(self) -> Shell:
+    def open(self) -> Shell:
         assert self.link is not None, "prepare() first"
-        conn, self._spare = self._spare, None
-        if conn is not None and conn.is_active:
-            return conn
-        if conn is not None:
-            conn.close()
         return self.link.connect(timeout=20.0, keepalive=15)
-
-    def keep(self, conn: Shell) -> None:
-        from runner.remote.ssh import SshConnection
-
-        if not isinstance(conn, SshConnection) or not conn.is_active or conn is self._spare:
-            if conn is not self._spare:
-                conn.close()
-            return
-        self.drop_spare()
-        self._spare = conn
-
-    def drop_spare(self) -> None:
-        conn, self._spare = self._spare, None
-        if conn is not None:
-            conn.close()
 
     def after_disconnect(self, error: Exception, attempt: int, say: Say) -> Interrupted | None:
         """An SSH drop asks the API; the pod is interrupted only once its answers say so consistently
