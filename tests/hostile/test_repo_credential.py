@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from remote.podside.credential import split_url
-from runner.train.remote_launch import launcher_env
-from tests.fixtures.pod_harness import PodSandbox, git, write_executable
+from tests.fixtures.pod_harness import PodSandbox, git, runner_inputs, write_executable
 
 USER, TOKEN = "trainer", "ghp_S3CRETtoken0123456789"
 
@@ -97,17 +96,7 @@ def everything_the_pod_keeps(pod: PodSandbox, argv_log: Path) -> dict[str, str]:
 
 def test_the_token_goes_to_git_only(pod_with_private_repo):
     pod, server, argv_log = pod_with_private_repo
-    env = launcher_env(
-        workspace=str(pod.workspace),
-        repo_url=server.url,
-        branch="main",
-        config="configs/smoke.yaml",
-        train_script="scripts/train.py",
-        run_id="r1",
-        stop_pod=False,
-        detach=True,
-        session=pod.session,
-    )
+    env = runner_inputs(workspace=str(pod.workspace), repo_url=server.url, session=pod.session)
     assert TOKEN not in env["RT_REPO_URL"] and env["RT_REPO_CREDENTIAL"] == f"{USER}:{TOKEN}"
     (pod.root / "tmp").mkdir()
     run = pod.launch(
@@ -174,18 +163,5 @@ def test_the_runner_never_shows_the_token(monkeypatch):
     monkeypatch.setenv("REPO_URL", f"https://{USER}:{TOKEN}@example.invalid/r.git")
     assert TOKEN in load_settings().secrets()
     assert (
-        json.dumps(
-            launcher_env(
-                workspace="/w",
-                repo_url=f"https://{USER}:{TOKEN}@example.invalid/r.git",
-                branch="main",
-                config="c",
-                train_script="t",
-                run_id="r",
-                stop_pod=True,
-                detach=False,
-                session="train",
-            )
-        ).count(TOKEN)
-        == 1
+        json.dumps(runner_inputs(repo_url=f"https://{USER}:{TOKEN}@example.invalid/r.git")).count(TOKEN) == 1
     )  # in RT_REPO_CREDENTIAL only, never in the URL

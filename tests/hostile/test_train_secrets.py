@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from remote.podside.contract import Inputs
-from runner.train.remote_launch import RunPolicy, launcher_env
-from tests.fixtures.pod_harness import PodSandbox, wait_for
+from runner.train.remote_launch import RunPolicy
+from tests.fixtures.pod_harness import PodSandbox, runner_inputs, wait_for
 
 CANARY = "hf_CANARYtokenZ9y8x7w6v5u4"
 
@@ -33,18 +33,7 @@ def pod(tmp_path, venv_templates):
 
 def launch_inputs(secrets: dict[str, str]) -> dict[str, str]:
     """The RT_* inputs `runner train` sends for a run with these training secrets."""
-    return launcher_env(
-        workspace="/workspace",
-        repo_url="https://example.invalid/r.git",
-        branch="main",
-        config="configs/smoke.yaml",
-        train_script="scripts/train.py",
-        run_id="r1",
-        stop_pod=False,
-        detach=True,
-        session="train",
-        run_policy=RunPolicy(train_secrets=secrets),
-    )
+    return runner_inputs(run_policy=RunPolicy(train_secrets=secrets))
 
 
 def secrets_input(**secrets: str) -> str:

@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 from remote.podside.inputs import read_settings
-from runner.train.remote_launch import RunPolicy, launcher_env
-from tests.fixtures.pod_harness import PodSandbox, git, write_executable
+from runner.train.remote_launch import RunPolicy
+from tests.fixtures.pod_harness import PodSandbox, git, runner_inputs, write_executable
 
 
 @pytest.fixture
@@ -102,30 +102,16 @@ def test_a_malformed_commit_is_a_clear_error_before_anything_starts(pod):
     assert not pod.session_alive() and pod.state() is None
 
 
-LAUNCHER_ENV = dict(
-    workspace="/workspace",
-    repo_url="https://example.invalid/r.git",
-    branch="main",
-    config="configs/x.yaml",
-    train_script="scripts/train.py",
-    run_id="r",
-    stop_pod=True,
-    detach=False,
-    session="train",
-)
-
-
 def test_launcher_env_sends_the_commit_only_when_known():
-    base = LAUNCHER_ENV
-    assert "RT_REPO_COMMIT" not in launcher_env(**base)
-    assert "RT_REPO_COMMIT" not in launcher_env(**base, commit=None)
-    assert launcher_env(**base, commit="a" * 40)["RT_REPO_COMMIT"] == "a" * 40
+    assert "RT_REPO_COMMIT" not in runner_inputs()
+    assert "RT_REPO_COMMIT" not in runner_inputs(commit=None)
+    assert runner_inputs(commit="a" * 40)["RT_REPO_COMMIT"] == "a" * 40
 
 
 def test_the_runners_run_policy_arrives_as_the_pods_settings():
-    assert not {"RT_MAX_RECOVERIES", "RT_NOTIFY_URLS", "RT_STALL_MINUTES"} & set(launcher_env(**LAUNCHER_ENV))
+    assert not {"RT_MAX_RECOVERIES", "RT_NOTIFY_URLS", "RT_STALL_MINUTES"} & set(runner_inputs())
     policy = RunPolicy(max_recoveries=5, budget_usd=2.5, auto_resume=False, stall_minutes=0, notify_urls="")
-    env = launcher_env(**LAUNCHER_ENV, run_policy=policy)
+    env = runner_inputs(run_policy=policy)
     assert env["RT_NOTIFY_URLS"] == "", "set and empty: the pod's notify.json goes"
     s = read_settings(env)
     assert (s.max_recoveries, s.budget_usd, s.auto_resume, s.stall_minutes) == (5, 2.5, False, 0)

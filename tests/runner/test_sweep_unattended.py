@@ -67,22 +67,28 @@ def a_queued_sweep(env: MultiEnv, sweep_id: str = "sq") -> SweepRecord:
     return sweep
 
 
+def sweep_interrupted_while_two_train(env: MultiEnv, sweep_id: str, max_steps: int) -> tuple[int, str]:
+    """`runner sweep` of three runs, two at a time on pods a and b, and Ctrl-C once both train: its exit
+    code and what it printed on stderr."""
+    config = env.write_config("configs/sweep.yaml", smoke_config(max_steps=max_steps, save_steps=5, step_seconds=0.1))
+    driver = env.start(
+        "sweep", "--config", config, "--set", "lr=1e-4,3e-4,1e-3", "--sweep", sweep_id, "--concurrency", "2"
+    )
+    for pod, run in (("a", f"{sweep_id}-1"), ("b", f"{sweep_id}-2")):
+        wait_for(lambda pod=pod, run=run: (env.pod(pod).state() or {}).get("run_id") == run, 60, f"{run} on {pod}")
+        wait_for(lambda pod=pod: (env.pod(pod).state() or {}).get("state") == "running", 60, f"{run} training")
+    ctrl_c(driver)
+    code = driver.wait(90)
+    return code, env.peek()[1]
+
+
 def test_an_interrupted_sweep_runs_its_queued_run_with_watcher_passes_and_ends_all_succeeded(
     env: MultiEnv, monkeypatch
 ):
-    config = env.write_config("configs/sweep.yaml", smoke_config(max_steps=60, save_steps=5, step_seconds=0.1))
     with RunPodS3(volume_id="vol-xyz", volume_dir=env.workspace) as s3:  # the runs' results, with their pods stopped
         for k, v in s3.env().items():
             monkeypatch.setenv(k, v)
-        driver = env.start(
-            "sweep", "--config", config, "--set", "lr=1e-4,3e-4,1e-3", "--sweep", "sw", "--concurrency", "2"
-        )
-        for pod, run in (("a", "sw-1"), ("b", "sw-2")):
-            wait_for(lambda pod=pod, run=run: (env.pod(pod).state() or {}).get("run_id") == run, 60, f"{run} on {pod}")
-            wait_for(lambda pod=pod: (env.pod(pod).state() or {}).get("state") == "running", 60, f"{run} training")
-        ctrl_c(driver)
-        code = driver.wait(90)
-        out, err = env.peek()
+        code, err = sweep_interrupted_while_two_train(env, "sw", max_steps=60)
         assert code == 130, err[-3000:]
         assert "the watchers start its queued runs as pods free up" in err
         # Each running run detached as its own `runner train` does on Ctrl-C; the third waits in the queue.
@@ -149,20 +155,11 @@ def test_an_interrupted_sweep_is_finished_by_the_background_watchers_its_runs_le
     """As a user meets it: Ctrl-C on `runner sweep` and nothing else typed. Each detaching run leaves its
     pod's background watcher (runner/watcher/background.py), and those move the sweep on to its end."""
     monkeypatch.delenv(background.OPT_OUT, raising=False)  # the watchers are what is tested here
-    config = env.write_config("configs/sweep.yaml", smoke_config(max_steps=30, save_steps=5, step_seconds=0.1))
     with RunPodS3(volume_id="vol-xyz", volume_dir=env.workspace) as s3:
         for k, v in s3.env().items():
             monkeypatch.setenv(k, v)
-        driver = env.start(
-            "sweep", "--config", config, "--set", "lr=1e-4,3e-4,1e-3", "--sweep", "bg", "--concurrency", "2"
-        )
-        for pod, run in (("a", "bg-1"), ("b", "bg-2")):
-            wait_for(lambda pod=pod, run=run: (env.pod(pod).state() or {}).get("run_id") == run, 60, f"{run} on {pod}")
-            wait_for(lambda pod=pod: (env.pod(pod).state() or {}).get("state") == "running", 60, f"{run} training")
-        ctrl_c(driver)
-        assert driver.wait(90) == 130
-        out, err = env.peek()
-        assert "a background watcher (pid " in err, err[-3000:]
+        code, err = sweep_interrupted_while_two_train(env, "bg", max_steps=30)
+        assert code == 130 and "a background watcher (pid " in err, err[-3000:]
         wait_for(
             lambda: set(sweep_states(env, "bg").values()) == {"succeeded"}, 180, "the watchers to finish the sweep"
         )
