@@ -18,7 +18,6 @@ import pulumi
 
 from infra.config_checks import MAX_SANE_PRICE_PER_GPU as MAX_SANE_PRICE_PER_GPU
 from infra.config_checks import SSH_PORT_SPEC, Problems
-from infra.config_checks import ConfigError as ConfigError
 from infra.config_checks import validate_public_key as validate_public_key
 from infra.stack_pods import pod_names
 
@@ -115,7 +114,7 @@ class StackConfig:
 
     @classmethod
     def load(cls, project: str | None = None) -> StackConfig:
-        """Read the current stack's config (namespace = project name). Raises ConfigError."""
+        """Read the current stack's config (namespace = project name). Raises ConfigError (infra/config_checks.py)."""
         project = project or pulumi.get_project()
         cfg = pulumi.Config(project)
         values: dict[str, Any] = {}
