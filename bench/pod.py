@@ -28,7 +28,7 @@ from bench import wheelhouse as wh
 from standins import waiting
 from standins.link import PROFILES, Link, Profile
 from standins.pod_sandbox import Sshd
-from standins.preemption import processes_under
+from standins.preemption import processes_under, runner_side
 from standins.private_tmux import private_tmux_env
 from standins.pulumi_cli import SAMPLE_OUTPUTS, StubPulumi
 from standins.runpod_api import FakeRunPod
@@ -517,7 +517,7 @@ class BenchPod:
         pick them out: they go when the sessions drop (sshd.drop_connections), as on RunPod."""
         for session in (self.session, f"{self.session}-seed"):
             subprocess.run(["tmux", "kill-session", "-t", f"={session}"], capture_output=True, env=self.tmux_env())
-        for pid in processes_under(self.root, spare=("tail", "sshd")):
+        for pid in processes_under(self.root, spare=("tail", "sshd"), spare_pids=runner_side(self.sshd.pid)):
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):

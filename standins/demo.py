@@ -34,7 +34,7 @@ from pathlib import Path
 
 from standins import waiting
 from standins.pod_sandbox import Sshd
-from standins.preemption import kill_container, processes_under
+from standins.preemption import kill_container, processes_under, runner_side
 from standins.private_tmux import private_tmux_env
 from standins.pulumi_cli import SAMPLE_OUTPUTS, StubPulumi
 from standins.runpod_api import FakeRunPod
@@ -216,8 +216,8 @@ class Demo:
         return sorted((p.parent.name for p in found), key=lambda n: int(n.split("-")[1]))
 
     def _container(self) -> list[int]:
-        spare = {self.runner.pid} if self.runner is not None else set()
-        return [p for p in processes_under(self.root, spare=("tail", "sshd")) if p not in spare]
+        sshd = self.sshd.pid if self.sshd is not None else None
+        return processes_under(self.root, spare=("tail", "sshd"), spare_pids=runner_side(sshd))
 
     def _kill_container(self) -> None:
         for pid in self._container():
