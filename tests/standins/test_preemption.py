@@ -4,7 +4,9 @@ and a second `runner train` failed with "`pulumi stack output` failed … withou
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
 import subprocess
 import sys
 
@@ -32,6 +34,8 @@ def test_the_container_is_what_the_pod_runs_and_not_what_the_runner_started(tmp_
         assert runner_program.pid not in container
         assert runner_program.pid in processes_under(tmp_path)  # it would have been killed without runner_side
     finally:
+        for pid in processes_under(tmp_path / "workspace"):  # the pod's program outlives its ssh client
+            os.kill(pid, signal.SIGKILL)
         for proc in (runner_program, session):
             proc.kill()
             proc.wait()
