@@ -18,6 +18,7 @@ from runner import exitcodes, output
 from runner.cliparser import Parser, subcommand_parser
 from runner.commands import ALL as COMMAND_MODULES
 from runner.commands.argtypes import HostSpec, host_spec
+from runner.distribution import COMMAND_NAMES, DISTRIBUTION
 from runner.errors import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -28,9 +29,6 @@ from runner.errors import (
 )
 from runner.output import plain as say
 from runner.termtext import LINES, for_stream, set_raw
-
-DISTRIBUTION = "runpod-trainer"  # the installed package, and its command
-COMMAND_NAMES = (DISTRIBUTION, "rptrain")  # pyproject.toml [project.scripts]
 
 # command -> the module holding its run(args, settings), imported when the command runs
 COMMANDS: dict[str, str] = {command.NAME: command.IMPLEMENTATION for command in COMMAND_MODULES}

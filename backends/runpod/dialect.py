@@ -38,6 +38,12 @@ def facts(pod: Pod | None) -> PodFacts:
     return PodFacts(Phase.STOPPED, reason, text or None)
 
 
+def history_helps(pod: Pod) -> bool:
+    """Whether GraphQL's history (RunPodClient.add_history) can tell more about this pod: why it
+    stopped. A running or starting pod has nothing to add, and reading it costs a request."""
+    return pod.status in (EXITED, ERROR)
+
+
 def refused_market(message: str) -> str | None:
     """The market RunPod says a pod really is in, when it refused a resume for the wrong one:
     "Cannot resume a spot pod as an on demand pod." -> "spot"; the reverse -> "on-demand"."""

@@ -79,9 +79,10 @@ class GraphQLCalls:
 
         def _booting(self, pod_id: str) -> Pod | None: ...
 
-    def _add_history(self, pod: Pod) -> Pod:
-        """GraphQL lastStatusChange/podType on top of the v2 read; the v2 pod as it is when GraphQL is gone
-        (reading a pod never needs GraphQL: runner/pod/state.py classifies without the history)."""
+    def add_history(self, pod: Pod) -> Pod:
+        """GraphQL lastStatusChange/podType on top of the v2 read (one more request): why a stopped pod
+        stopped. The v2 pod as it is when GraphQL is gone (reading a pod never needs GraphQL:
+        runner/pod/state.py classifies without the history)."""
         try:
             # Not waiting out a 429: GraphQL's staged rate limits must not stall a pod read that v2 answers.
             data = self._graphql(

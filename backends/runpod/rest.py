@@ -1,7 +1,7 @@
 """RunPod's REST v2 calls: read/list pods, on-demand create, start/stop, terminate, network volumes.
 
 A mixin of RunPodClient (backends/runpod/client.py), which supplies the transport (`_rest`, with its
-retries and ambiguous-failure handling) and the GraphQL calls (`_add_history` for get_pod's history).
+retries and ambiguous-failure handling) and the GraphQL calls (`add_history` for get_pod's history).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class RestCalls:
             on_conflict: type[RunPodError] = InvalidAction,
         ) -> Any: ...
 
-        def _add_history(self, pod: Pod) -> Pod: ...
+        def add_history(self, pod: Pod) -> Pod: ...
 
     # ------------------------------------------------------------ lists (cursor pages)
     def _list_all(self, path: str, collection: str, *, operation: str) -> list[dict]:
@@ -84,7 +84,7 @@ class RestCalls:
         data = self._rest("GET", f"/v2/pods/{quote(pod_id, safe='')}", operation="get pod")
         pod = _pod_from_v2(data)
         if with_history:
-            pod = self._add_history(pod)
+            pod = self.add_history(pod)
         return pod
 
     def find_pod(self, pod_id: str, *, with_history: bool = False) -> Pod | None:

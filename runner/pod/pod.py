@@ -91,9 +91,13 @@ class StackPod:
 
     # -- reading --------------------------------------------------------------------------------
     def read(self, *, with_history: bool = True) -> Pod | None:
-        """The pod as the API gives it, None when it is gone. RunnerError (ApiError, ...) when the API fails."""
+        """The pod as the API gives it, None when it is gone. RunnerError (ApiError, ...) when the API fails.
+        with_history: and why it stopped, when it is stopped (one more request; none for a running pod)."""
         try:
-            return self.client.find_pod(self.pod_id, with_history=with_history)
+            pod = self.client.find_pod(self.pod_id)
+            if with_history and pod is not None and dialect.history_helps(pod):
+                pod = self.client.add_history(pod)
+            return pod
         except NotFound:
             return None
         except RunPodError as e:

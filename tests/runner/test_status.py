@@ -117,8 +117,12 @@ def train_session(pod_env, monkeypatch):
 def test_status_json_on_a_running_pod(pod_env, train_session, capsys):
     pod_env.add_pod("RUNNING")
     seeded = seed_run(pod_env.workspace)
+    pod_env.fake.clear_requests()
     assert cli.main(["status", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
+    reads = [(r.method, r.path) for r in pod_env.fake.requests if r.path.startswith("/v2/pods")]
+    assert reads == [("GET", f"/v2/pods/{pod_env.pod_id}")]  # one read: a running pod needs no history
+    assert [r.operation for r in pod_env.fake.requests if r.operation == "pod"] == []
     assert list(report) == TOP_KEYS == list(StatusReport.__annotations__)
     assert list(report["pod"]) == POD_KEYS == list(PodReport.__annotations__)
     assert list(report["training"]) == list(TrainingReport.__annotations__)
