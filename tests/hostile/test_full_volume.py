@@ -18,7 +18,6 @@ import pytest
 
 from remote.podside.launch import volume_full_warning
 from runner import cli
-from standins.preemption import processes_under
 from standins.waiting import wait_for
 from tests.fixtures.pod_harness import POD_ID, PodSandbox
 from tests.fixtures.train_harness import shorten_timeouts, smoke_config, train_env  # noqa: F401  (fixture)

@@ -12,7 +12,6 @@ from remote.podside import bundle
 from remote.podside.contract import IdleKey
 from runner.remote.hostkeys import expect_host_key
 from runner.remote.ssh import SshConnection, SshTarget
-from standins.preemption import processes_under
 from standins.waiting import wait_for
 from tests.hostile.conftest import start_idle_watcher
 from tests.runner.test_idle_stop import idle_status, pod_stops, reaper  # noqa: F401  (fixture)
