@@ -157,6 +157,10 @@ class VolumeClockSkew(VolumeError):
     """RunPod's S3 API rejects requests more than an hour off its clock."""
 
 
+class TensorBoardError(RunnerError):
+    """TensorBoard could not be found or started on the pod."""
+
+
 class SshError(RunnerError):
     """Every SSH failure: the CLI prints the message and exits with 6."""
 

@@ -16,10 +16,13 @@ import pytest
 from remote.podside.contract import VolumePaths
 from runner import cli
 from runner.companions import tensorboard as tbmod
-from runner.companions.tensorboard import BoardSource, TensorBoardError, serve, start_remote_tensorboard
-from runner.errors import UsageError
+from runner.companions import tensorboard_server as tbserver
+from runner.companions.tensorboard import serve
+from runner.companions.tensorboard_server import BoardSource, start_remote_tensorboard
+from runner.errors import TensorBoardError, UsageError
 from runner.exitcodes import ExitCode
 from runner.pod.link import open_pod_link
+from runner.remote.shell import RunResult
 from standins.pod_sandbox import wait_until
 from standins.ports import free_port
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
@@ -67,8 +70,8 @@ def tb_env(pod_env, monkeypatch):
         )
     )
     session = f"rt-test-tb-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setattr(tbmod, "SESSION", session)
-    monkeypatch.setattr(tbmod, "REMOTE_PORT_START", free_port())
+    monkeypatch.setattr(tbserver, "SESSION", session)
+    monkeypatch.setattr(tbserver, "REMOTE_PORT_START", free_port())
     yield pod_env
     with pod_env.remote() as conn:
         conn.run(f"tmux kill-session -t ={session} 2>/dev/null")
@@ -130,7 +133,7 @@ class Server:
 
 def session_running(env) -> bool:
     with env.remote() as conn:
-        return conn.run(f"tmux has-session -t ={tbmod.SESSION}").ok
+        return conn.run(f"tmux has-session -t ={tbserver.SESSION}").ok
 
 
 def test_http_through_the_tunnel_then_reuse(tb_env):
@@ -277,3 +280,45 @@ def test_stopped_pod_is_not_started(pod_env, capsys):
     assert "does not start one" in capsys.readouterr().err
     assert pod_env.fake.billable_calls() == []
     assert pod_env.pod.status == "EXITED"
+
+
+class _PodAnswering:
+    """A connection whose pod answers the start script with `stdout` (a hostile or broken pod)."""
+
+    target = "root@pod"
+
+    def __init__(self, stdout: str):
+        self.stdout = stdout
+
+    def run_script(self, script_text, env, **kw):
+        return RunResult(0, self.stdout, "")
+
+    def run(self, command, **kw):
+        return RunResult(0, "", "")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        'TB_RESULT {"status": "started", "port": 6006',
+        "TB_RESULT []",
+        'TB_RESULT {"status": "started", "port": "6006", "executable": "tb", "logdir": "/l"}',
+        'TB_RESULT {"status": "started", "port": 70000, "executable": "tb", "logdir": "/l"}',
+        'TB_RESULT {"status": "started", "port": 6006, "executable": ["tb"], "logdir": "/l"}',
+        'TB_RESULT {"status": "whatever", "port": 6006, "executable": "tb", "logdir": "/l"}',
+    ],
+)
+def test_a_malformed_answer_from_the_pod_is_an_error_not_a_crash(answer):
+    target = BoardSource(logdir="/l", repo_dir=None, config="c.yaml")
+    with pytest.raises(TensorBoardError) as e:
+        start_remote_tensorboard(_PodAnswering(answer), target, VolumePaths("/workspace"), say=lambda m: None)
+    assert "the pod's answer to starting TensorBoard is not one" in e.value.message
+
+
+def test_a_well_formed_answer_is_taken():
+    answer = 'TB_NOTE hello\nTB_RESULT {"status": "already-running", "port": 6007, "executable": "tb", "logdir": "/l"}'
+    target = BoardSource(logdir="/l", repo_dir=None, config="c.yaml")
+    said: list[str] = []
+    tb = start_remote_tensorboard(_PodAnswering(answer), target, VolumePaths("/workspace"), say=said.append)
+    assert (tb.port, tb.status, tb.executable, tb.logdir) == (6007, "already-running", "tb", "/l")
+    assert said == ["hello"]
