@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import select
 import shlex
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import paramiko
 
-from runner.errors import RemoteFileShrunk, SshAuthError, SshConnectError, SshDisconnected, SshError, SshTimeout
+from runner.errors import RemoteFileShrunk, SshDisconnected, SshError, SshTimeout
 from runner.remote.hostkeys import HostKey, HostKeyPolicy
 from runner.remote.keys import signing_key
 from runner.remote.shell import (
@@ -32,6 +31,7 @@ from runner.remote.shell import (
     RunResult,
     build_script,
 )
+from runner.remote.ssh_handshake import handshake
 
 if TYPE_CHECKING:
     from runner.remote.forward import PortForward
@@ -81,61 +81,7 @@ class SshConnection:
         unreachable_hint: str = POD_UNREACHABLE,
     ) -> SshConnection:
         with signing_key(target.key_path) as pkey:  # fails on a bad key before touching the network
-            return cls._open(target, pkey, host_key_check, timeout, keepalive, unreachable_hint)
-
-    @classmethod
-    def _open(
-        cls,
-        target: SshTarget,
-        pkey: paramiko.PKey,
-        host_key_check: HostKeyPolicy,
-        timeout: float,
-        keepalive: int,
-        unreachable_hint: str,
-    ) -> SshConnection:
-        try:
-            sock = socket.create_connection((target.host, target.port), timeout=timeout)
-        except OSError as e:
-            raise SshConnectError(f"cannot connect to {target}: {e.strerror or e}. {unreachable_hint}") from None
-        # paramiko leaves Nagle on: its small writes (the key exchange, auth, each channel open) then wait for
-        # the server's delayed ACK, ~40 ms each time. OpenSSH's ssh and sshd turn it off too.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        transport = paramiko.Transport(sock)
-        transport.banner_timeout = timeout
-        transport.handshake_timeout = timeout
-        transport.auth_timeout = timeout
-        try:
-            try:
-                transport.start_client(timeout=timeout)
-            except (paramiko.SSHException, EOFError, OSError) as e:
-                raise SshConnectError(
-                    f"SSH handshake with {target} failed ({e}); the port answers but sshd may still be "
-                    f"starting: wait for the SSH banner and retry"
-                ) from None
-            server_key = transport.get_remote_server_key()
-            host_key = HostKey(server_key.get_name(), server_key.get_base64())
-            confirm = host_key_check(host_key)
-            try:
-                transport.auth_publickey(target.user, pkey)
-            except paramiko.AuthenticationException as e:
-                if not transport.is_active() or "transport shut down" in str(e):
-                    # paramiko's "transport shut down or saw EOF": the link dropped during auth (a
-                    # preemption, sshd restarting), which a reconnect may cure; the key was not refused.
-                    raise SshConnectError(f"connection to {target} dropped during authentication ({e})") from None
-                raise SshAuthError(
-                    f"{target} rejected the key {target.key_path} ({e}). Register its public half "
-                    f"({target.key_path}.pub) in RunPod's SSH key settings and make sure the pod was "
-                    f"created with SSH enabled (the image installs PUBLIC_KEY into authorized_keys)."
-                ) from None
-            except (paramiko.SSHException, EOFError, OSError) as e:
-                raise SshConnectError(f"connection to {target} dropped during authentication ({e})") from None
-            if confirm is not None:
-                confirm()  # the host key's pin becomes final only now that the server accepted us
-            if keepalive:
-                transport.set_keepalive(keepalive)
-        except BaseException:
-            transport.close()
-            raise
+            transport, host_key = handshake(target, pkey, host_key_check, timeout, keepalive, unreachable_hint)
         return cls(target, transport, host_key)
 
     def close(self) -> None:
