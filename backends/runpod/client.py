@@ -26,27 +26,21 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any
 from urllib.parse import urlsplit
 
 from backends.plain_http import plain_http_elsewhere
 from backends.runpod.errors import (
-    _HINT_AUTH,
-    _HINT_BALANCE,
-    _HINT_GRAPHQL_GONE,
     _HINT_RATE,
     _HINT_TRANSIENT,
-    _HINTS,
     AuthError,
-    GraphQLGone,
     InvalidAction,
-    NotFound,
     RateLimited,
     RunPodError,
     TransientError,
-    _classify,
 )
 from backends.runpod.graphql import GraphQLCalls
+from backends.runpod.replies import Reply, graphql_data, parse_retry_after, reply_message, rest_error
 from backends.runpod.rest import RestCalls
 
 DEFAULT_REST_URL = "https://api.runpod.io"  # REST v2 paths are /v2/...
@@ -67,34 +61,10 @@ class _Secret(str):
 
 # ---------------------------------------------------------------- transport internals
 @dataclass
-class _Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    request_id: str | None
-
-    def json(self) -> Any:
-        if not self.body:
-            return None
-        try:
-            return json.loads(self.body.decode("utf-8", "replace"))
-        except ValueError:
-            return None
-
-
-@dataclass
 class _Resolved:
     """An ambiguous failure was resolved by looking at the server's state."""
 
     value: Any
-
-
-class _ErrorContext(TypedDict):
-    """What every error raised for a reply carries (the keyword arguments of RunPodError)."""
-
-    status: int | None
-    request_id: str | None
-    operation: str | None
 
 
 class _NotSent(Exception):
@@ -197,7 +167,7 @@ class RunPodClient(RestCalls, GraphQLCalls):
         fn(seconds)
 
     # ------------------------------------------------------------ transport
-    def _send(self, method: str, url: str, payload: Any) -> _Reply:
+    def _send(self, method: str, url: str, payload: Any) -> Reply:
         parts = urlsplit(url)
         conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         host = parts.hostname
@@ -233,7 +203,7 @@ class RunPodClient(RestCalls, GraphQLCalls):
             except (OSError, http.client.HTTPException) as exc:
                 raise _Ambiguous(f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__) from None
             hdrs = {k.lower(): v for k, v in resp.getheaders()}
-            return _Reply(resp.status, hdrs, data, hdrs.get("x-request-id"))
+            return Reply(resp.status, hdrs, data, hdrs.get("x-request-id"))
         finally:
             conn.close()
 
@@ -249,7 +219,7 @@ class RunPodClient(RestCalls, GraphQLCalls):
         operation: str,
         on_ambiguous: Callable[[], Any] | None = None,
         wait_on_429: bool = True,
-    ) -> _Reply | _Resolved:
+    ) -> Reply | _Resolved:
         """Send with bounded retries.
 
         Retried blindly: nothing sent (refused/DNS), 429 (honouring Retry-After), 503.
@@ -273,8 +243,8 @@ class RunPodClient(RestCalls, GraphQLCalls):
                 ambiguous = True
             else:
                 if reply.status == 429:
-                    retry_after = _parse_retry_after(reply.headers.get("retry-after"))
-                    msg = _reply_message(reply) or "Too Many Requests"
+                    retry_after = parse_retry_after(reply.headers.get("retry-after"))
+                    msg = reply_message(reply) or "Too Many Requests"
                     if final or not wait_on_429 or (retry_after is not None and retry_after > self.max_retry_after):
                         raise RateLimited(
                             self._scrub(msg),
@@ -288,7 +258,7 @@ class RunPodClient(RestCalls, GraphQLCalls):
                     continue
                 if reply.status < 500:
                     return reply
-                last_msg = _reply_message(reply) or f"HTTP {reply.status}"
+                last_msg = reply_message(reply) or f"HTTP {reply.status}"
                 last_status, last_rid = reply.status, reply.request_id
                 ambiguous = reply.status != 503
             if ambiguous and on_ambiguous is not None:
@@ -327,27 +297,7 @@ class RunPodClient(RestCalls, GraphQLCalls):
             return reply.value
         if 200 <= reply.status < 300:
             return reply.json()
-        raise self._rest_error(reply, operation, on_conflict)
-
-    def _rest_error(self, reply: _Reply, operation: str, on_conflict: type[RunPodError]) -> RunPodError:
-        msg = self._scrub(_reply_message(reply) or f"HTTP {reply.status}")
-        kw = _ErrorContext(status=reply.status, request_id=reply.request_id, operation=operation)
-        if reply.status in (401, 403):
-            return AuthError(msg, hint=_HINT_AUTH, **kw)
-        if reply.status == 404:
-            return NotFound(msg, **kw)
-        if reply.status == 402:
-            return RunPodError(msg, hint=_HINT_BALANCE, **kw)
-        if reply.status == 409:
-            return on_conflict(msg, hint=_HINTS.get(on_conflict), **kw)
-        if reply.status == 422:
-            return RunPodError(
-                msg, hint="the request body was rejected; this is a bug in the client or a RunPod API change", **kw
-            )
-        cls = _classify(msg)
-        if cls is NotFound and reply.status == 400:
-            cls = RunPodError  # a 400 mentioning "not found" is a rule violation, not a missing target
-        return cls(msg, hint=_HINTS.get(cls), **kw)
+        raise rest_error(reply, operation, on_conflict, scrub=self._scrub)
 
     def _graphql(
         self,
@@ -368,62 +318,7 @@ class RunPodClient(RestCalls, GraphQLCalls):
         )
         if isinstance(reply, _Resolved):
             return reply.value
-        kw = _ErrorContext(status=reply.status, request_id=reply.request_id, operation=operation)
-        if reply.status in (401, 403):
-            return_msg = self._scrub(_reply_message(reply) or "unauthorized")
-            raise AuthError(return_msg, hint=_HINT_AUTH, **kw)
-        if reply.status in (404, 405, 410):
-            # The endpoint itself is gone (RunPod retires GraphQL "in early 2027" with 410 Gone; a 404 or
-            # 405 on /graphql means the same). Every GraphQL call here is a spot operation or spot history.
-            server = self._scrub(_reply_message(reply) or f"HTTP {reply.status}")
-            raise GraphQLGone(f"RunPod's GraphQL API is gone ({server})", hint=_HINT_GRAPHQL_GONE, **kw)
-        doc = reply.json()
-        errors = doc.get("errors") if isinstance(doc, dict) else None
-        if errors:
-            msgs = []
-            for e in errors:
-                if isinstance(e, dict):
-                    m = str(e.get("message") or "")
-                    code = (e.get("extensions") or {}).get("code") if isinstance(e.get("extensions"), dict) else None
-                    msgs.append(m + (f" [{code}]" if code == "GRAPHQL_VALIDATION_FAILED" else ""))
-                else:
-                    msgs.append(str(e))
-            msg = self._scrub("; ".join(m for m in msgs if m) or "GraphQL error")
-            cls = _classify(msg, spot_op=spot_op)
-            raise cls(msg, hint=_HINTS.get(cls), **kw)
-        if reply.status != 200 or not isinstance(doc, dict) or "data" not in doc:
-            msg = self._scrub(_reply_message(reply) or f"unexpected GraphQL answer (HTTP {reply.status})")
-            raise RunPodError(msg, **kw)
-        return doc["data"] or {}
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    value = value.strip()
-    return float(int(value)) if value.isdigit() else None
-
-
-def _reply_message(reply: _Reply) -> str:
-    """The server's explanation: problem+json detail/errors, v1 message/error, GraphQL errors, or raw text."""
-    doc = reply.json()
-    if isinstance(doc, dict):
-        parts: list[str] = []
-        for k in ("detail", "message", "error"):
-            if isinstance(doc.get(k), str) and doc[k]:
-                parts.append(doc[k])
-                break
-        if not parts and isinstance(doc.get("title"), str):
-            parts.append(doc["title"])
-        errs = doc.get("errors")
-        if isinstance(errs, list):
-            for e in errs:
-                text = e.get("message") if isinstance(e, dict) else e
-                if isinstance(text, str) and text and text not in parts:
-                    parts.append(text)
-        return "; ".join(parts)
-    text = reply.body.decode("utf-8", "replace").strip()
-    return text[:300]
+        return graphql_data(reply, operation, spot_op=spot_op, scrub=self._scrub)
 
 
 __all__ = [
