@@ -2,7 +2,8 @@
 a real sshd, so this thread plays that part for tests and benchmarks: each time the fake RunPod API starts
 the pod again (its start count grows and it is RUNNING), the start command `pulumi up` gives the pod
 (remote/podside/bundle.py start_command) runs with the pod's environment: RunPod's variables, the pod's
-own key, and a no-op for the image's /start.sh.
+own key, and a no-op for the image's /start.sh. Its host keys go to a folder of the container's own
+(RT_SSH_HOST_KEY_DIR, by default <workspace>/../container-etc-ssh), never this machine's /etc/ssh.
 
     with ContainerStarts(fake, pod_id, workspace, {"TMUX_TMPDIR": ...}) as starts:
         ...                      # a resume of the pod runs the start command; starts.runs counts them
@@ -20,9 +21,18 @@ from remote.podside.bundle import start_command
 
 
 class ContainerStarts:
-    def __init__(self, fake, pod_id: str, workspace: Path, environment: dict[str, str] | None = None):
+    def __init__(
+        self,
+        fake,
+        pod_id: str,
+        workspace: Path,
+        environment: dict[str, str] | None = None,
+        *,
+        host_key_dir: Path | None = None,
+    ):
         self.fake, self.pod_id, self.workspace = fake, pod_id, workspace
         self.environment = environment or {}
+        self.host_key_dir = host_key_dir or workspace.parent / "container-etc-ssh"
         self.runs = 0
         self.started_at: list[float] = []  # time.time() of each start command run
         self._stop = threading.Event()
@@ -52,6 +62,7 @@ class ContainerStarts:
             "PATH": os.environ["PATH"],
             "HOME": str(self.workspace.parent),
             "RT_IMAGE_START": "/bin/true",
+            "RT_SSH_HOST_KEY_DIR": str(self.host_key_dir),
             "RUNPOD_POD_ID": self.pod_id,
             "RUNPOD_API_KEY": self.fake.pod_api_key(self.pod_id),
             "RUNPOD_REST_URL": self.fake.rest_url,

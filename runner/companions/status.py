@@ -172,7 +172,7 @@ def _from_pod(settings: Settings, outputs: StackOutputs, pod: Pod, report: dict[
     ssh = with_user(pod.ssh, outputs.ssh_user)
     from runner.pod.link import connect_endpoint  # paramiko (~0.1 s): only once the pod is known to run
 
-    with connect_endpoint(settings, ssh, pin_id=outputs.pod_id, started_at=pod.started_at) as conn:
+    with connect_endpoint(settings, ssh, pin_id=outputs.pod_id, started_at=pod.started_at, outputs=outputs) as conn:
         info = inspect_pod(conn, paths)
         report["pod"]["idle_stop"].update(_idle(info.idle))
         training = _empty_training()

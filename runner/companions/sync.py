@@ -262,7 +262,11 @@ def _connect(settings: Settings, outputs: StackOutputs, endpoint: Endpoint, star
     from runner.pod.link import connect_endpoint  # paramiko: only on the paths that need a session
 
     return connect_endpoint(
-        settings, SshEndpoint(endpoint.host, endpoint.port, endpoint.user), pin_id=outputs.pod_id, started_at=started_at
+        settings,
+        SshEndpoint(endpoint.host, endpoint.port, endpoint.user),
+        pin_id=outputs.pod_id,
+        started_at=started_at,
+        outputs=outputs,
     )
 
 

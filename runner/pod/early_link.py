@@ -80,6 +80,7 @@ class EarlyLink:
                 started_at=pod.started_at,
                 timeout=self._timeout,
                 keepalive=self._keepalive,
+                outputs=outputs,
             )
             with self._lock:
                 if self._discarded:

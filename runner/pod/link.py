@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from backends.runpod.models import Pod, SshEndpoint
 from runner.errors import PodLeft, SshNotReady
+from runner.pod.kept_host_key import kept_host_keys
 from runner.pod.pod import RunningPod, Seen, StackPod, with_user
 from runner.pod.stack_outputs import StackOutputs
 from runner.pod.state import PodState
@@ -54,6 +55,7 @@ class PodLink:
             started_at=self.pod.started_at,
             timeout=timeout,
             keepalive=keepalive,
+            outputs=self.outputs,
         )
 
     def refresh(self) -> Seen:
@@ -116,9 +118,12 @@ def connect_endpoint(
     timeout: float = 20.0,
     keepalive: int = 15,
     unreachable_hint: str | None = None,
+    outputs: StackOutputs | None = None,
 ) -> SshConnection:
     """An SSH connection with the settings' key; host key pinned under pin_id (pod id) or host:port.
-    unreachable_hint: what the error tells to check when nothing answers (default: the pod's)."""
+    unreachable_hint: what the error tells to check when nothing answers (default: the pod's).
+    outputs: the stack's pod; at the first connection its key is checked against the one it keeps on
+    the volume when S3 can read it (runner/pod/kept_host_key.py)."""
     target = SshTarget(endpoint.host, int(endpoint.port), endpoint.user or "root", str(settings.ssh_key_path))
     store = HostKeyStore(settings.paths.ensure().known_hosts)
     pin = pin_id or pin_id_for_host(endpoint.host, int(endpoint.port))
@@ -127,6 +132,7 @@ def connect_endpoint(
         started_at=started_at,
         endpoint=f"{endpoint.host}:{endpoint.port}",
         on_outcome=announce(pin, "pod" if pin_id else "host"),
+        vouched=kept_host_keys(settings, outputs) if outputs is not None and pin_id else None,
     )
     extra = {"unreachable_hint": unreachable_hint} if unreachable_hint else {}
     return SshConnection.open(target, host_key_check=policy, timeout=timeout, keepalive=keepalive, **extra)

@@ -5,7 +5,10 @@ the volume (<workspace>/.runner/ssh-host-keys, remote/podside/bundle.py) before 
 Pods whose start command does not (created before, or with idleStopMinutes 0) get new host keys from
 sshd on every start, because the container disk is wiped.
 
-The rules, per pod id (the first connection to a pod is trust on first use, with its fingerprint shown):
+The rules, per pod id:
+* no pin yet (the first connection): the key the pod keeps on its volume, read through RunPod's
+  authenticated S3 API when the stack has S3 keys (`vouched`, runner/pod/kept_host_key.py), must be the
+  one presented ("verified"); without S3 or a kept key, trust on first use with the fingerprint shown;
 * the pinned key: accepted;
 * another key, the RunPod API (authenticated HTTPS, which a network attacker cannot forge) saying the
   pod started again after the pin: accepted and pinned again, loudly, unless the pod is known to keep
@@ -89,7 +92,10 @@ def expect_host_key(expected_line: str) -> HostKeyPolicy:
     return check
 
 
-Outcome = Literal["pinned", "matched", "repinned"]
+Outcome = Literal["pinned", "verified", "matched", "repinned"]
+
+# At a first connection: the host keys an authenticated channel vouches for (None: it has none to give).
+Vouched = Callable[[], "list[HostKey] | None"]
 
 
 @dataclass(frozen=True)
@@ -190,15 +196,22 @@ class HostKeyStore:
         *,
         started_at: str | datetime | None = None,
         endpoint: str = "",
+        vouched: Vouched | None = None,
     ) -> Verdict:
         """Decide about `presented` for `pin_id` without writing anything; HostKeyMismatch to refuse.
 
-        started_at: when the pod last started, from the RunPod API (None for plain hosts)."""
+        started_at: when the pod last started, from the RunPod API (None for plain hosts).
+        vouched: asked only when there is no pin yet; a key it gives must be the one presented."""
         now = datetime.now(timezone.utc).isoformat()
         entry = self._load().get(pin_id)
         new_entry = asdict(Pin(presented.key_type, presented.base64, _iso(started_at), now, endpoint))
         if entry is None:
-            return Verdict("pinned", new_entry)
+            known = vouched() if vouched is not None else None
+            if not known:
+                return Verdict("pinned", new_entry)
+            if presented not in known:
+                raise HostKeyMismatch(_first_contact_mismatch(pin_id, endpoint, presented, known))
+            return Verdict("verified", new_entry)
         pin = Pin(**entry)
         newer = _started_after(started_at, pin.started_at)
         if pin.host_key == presented:
@@ -248,12 +261,13 @@ class HostKeyStore:
         started_at: str | datetime | None = None,
         endpoint: str = "",
         on_outcome: Callable[[Outcome, HostKey], None] | None = None,
+        vouched: Vouched | None = None,
     ) -> HostKeyPolicy:
         """A HostKeyPolicy for SshConnection.open: decides before authentication, pins after it
-        (on_outcome then says "pinned"/"repinned", with the fingerprint)."""
+        (on_outcome then says "pinned"/"verified"/"repinned", with the fingerprint)."""
 
         def check(presented: HostKey) -> Confirm:
-            verdict = self.verdict(pin_id, presented, started_at=started_at, endpoint=endpoint)
+            verdict = self.verdict(pin_id, presented, started_at=started_at, endpoint=endpoint, vouched=vouched)
 
             def confirmed() -> None:
                 try:
@@ -307,6 +321,12 @@ def announce(pin_id: str, what: str = "pod") -> Callable[[Outcome, HostKey], Non
                 output.say(
                     f"first connection to {what} {pin_id}: pinned its SSH host key {key.key_type} {key.fingerprint}"
                 )
+        elif outcome == "verified":
+            if not output.quiet:
+                output.say(
+                    f"first connection to {what} {pin_id}: its SSH host key {key.key_type} {key.fingerprint} is the "
+                    "one it keeps on the volume (read through RunPod's S3 API); pinned it"
+                )
         elif outcome == "repinned":
             output.say(
                 f"{what} {pin_id} restarted with a NEW SSH host key {key.key_type} {key.fingerprint}; "
@@ -315,6 +335,18 @@ def announce(pin_id: str, what: str = "pod") -> Callable[[Outcome, HostKey], Non
             )
 
     return said
+
+
+def _first_contact_mismatch(pin_id: str, endpoint: str, presented: HostKey, known: list[HostKey]) -> str:
+    where = f"{pin_id} ({endpoint})" if endpoint and endpoint != pin_id else pin_id
+    kept = ", ".join(f"{k.key_type} {k.fingerprint}" for k in known)
+    return (
+        f"the first SSH connection to {where} presented host key {presented.key_type} {presented.fingerprint}, "
+        f"but the pod keeps {kept} on its volume (<workspace>/.runner/ssh-host-keys, read through RunPod's "
+        f"S3 API), so another server may be answering (man-in-the-middle) and the runner refuses to send it "
+        f"your code or commands. If the pod's image serves other keys on purpose, delete that folder on the "
+        f"volume and connect again (the key is then trusted on first use)."
+    )
 
 
 def _started_after(started_at: str | datetime | None, pinned_started_at: str | None) -> bool:

@@ -20,6 +20,7 @@ from runner.errors import SshAuthError
 from runner.exitcodes import ExitCode
 from runner.remote.hostkeys import HostKey, HostKeyStore
 from runner.remote.ssh import SshConnection, SshTarget
+from standins.runpod_s3 import RunPodS3
 from tests.runner.test_sync import pod_env, pod_sshd  # noqa: F401  (fixtures)
 
 
@@ -107,3 +108,62 @@ def test_a_pin_is_made_only_once_the_server_accepted_our_key(sshd, tmp_path):
     with SshConnection.open(target, host_key_check=store.policy("pod-1", started_at="2026-07-10T10:00:00Z")):
         pass
     assert store.get("pod-1").host_key == HostKey.from_line(sshd.known_host_key)
+
+
+# ---- the first connection: the key the pod keeps on the volume, read through S3 -------------------------------
+@pytest.fixture
+def volume_s3(pod_env, monkeypatch):  # noqa: F811
+    """RunPod's S3 API over the pod's volume (after add_pod: its volume id is in the outputs)."""
+
+    def start() -> RunPodS3:
+        volume_id = pod_env.stub.behaviour()["outputs"]["volume_id"]
+        s3 = RunPodS3(volume_id=volume_id, volume_dir=pod_env.workspace).__enter__()
+        started.append(s3)
+        for k, v in s3.env().items():
+            monkeypatch.setenv(k, v)
+        return s3
+
+    started: list[RunPodS3] = []
+    yield start
+    for s3 in started:
+        s3.__exit__(None, None, None)
+
+
+def keep_on_volume(pod_env, line: str) -> None:  # noqa: F811
+    kept = pod_env.workspace / ".runner" / "ssh-host-keys"
+    kept.mkdir(parents=True, exist_ok=True)
+    (kept / "ssh_host_ed25519_key.pub").write_text(line + " root@pod\n")
+
+
+def test_the_first_connection_is_verified_against_the_key_the_pod_keeps_on_the_volume(pod_env, volume_s3, capfd):  # noqa: F811
+    pod_env.add_pod("RUNNING")
+    volume_s3()
+    keep_on_volume(pod_env, pod_env.sshd.known_host_key)
+    assert cli.main(["ssh-config"]) == 0
+    key = HostKey.from_line(pod_env.sshd.known_host_key)
+    err = capfd.readouterr().err
+    assert f"its SSH host key ssh-ed25519 {key.fingerprint} is the one it keeps on the volume" in err, err
+    assert pins(pod_env)[pod_env.pod_id]["key"] == key.base64
+
+
+def test_a_first_connection_that_meets_another_key_than_the_kept_one_is_refused(pod_env, volume_s3, capfd, tmp_path):  # noqa: F811
+    pod_env.add_pod("RUNNING")
+    volume_s3()
+    other = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    keep_on_volume(pod_env, " ".join(other.with_suffix(".pub").read_text().split()[:2]))
+    assert cli.main(["ssh-config"]) == ExitCode.SSH
+    err = capfd.readouterr().err
+    kept = HostKey.from_line(other.with_suffix(".pub").read_text())
+    assert "the first SSH connection to" in err and kept.fingerprint in err and "man-in-the-middle" in err, err
+    known_hosts = pod_env.state_dir / "dev" / "known_hosts"
+    assert not known_hosts.exists() or pod_env.pod_id not in pins(pod_env)  # nothing pinned
+
+
+@pytest.mark.parametrize("kept", ["not a key", "ssh-ed25519 !!!not-base64!!!", "ssh-dss AAAAB3NzaC1kc3M="])
+def test_a_kept_key_that_is_not_one_vouches_for_nothing(pod_env, volume_s3, capfd, kept):  # noqa: F811
+    pod_env.add_pod("RUNNING")
+    volume_s3()
+    keep_on_volume(pod_env, kept)
+    assert cli.main(["ssh-config"]) == 0
+    assert "pinned its SSH host key" in capfd.readouterr().err  # trust on first use, as without S3
