@@ -4,7 +4,8 @@ pod presents at the runner's first connection, before any pin exists (runner/rem
 The pod's start command (remote/podside/bundle.py, host_key_script) keeps its host keys in
 <workspace>/.runner/ssh-host-keys and restores them at every start. S3 is authenticated (HTTPS, the
 stack's S3 keys) and only our pods write to the volume, so a server on the path to the pod's SSH port
-cannot forge what is read here. Only the public halves are read. What is read is data from the pod:
+cannot forge what is read here. Every kept type is read, so a server cannot dodge the check by
+presenting a type the pod does not keep. Only the public halves are read. What is read is data from the pod:
 a line that is not one public key is ignored. Without S3 keys, or with nothing kept, nothing vouches
 and the first connection is trust on first use, as before.
 """
@@ -40,21 +41,22 @@ def kept_host_keys(settings: Settings, outputs: StackOutputs) -> Vouched:
     """A `vouched` for HostKeyStore.policy: the kept public keys, read only when it is called."""
 
     def read() -> list[HostKey] | None:
+        from concurrent.futures import ThreadPoolExecutor
+
         from runner.volume import read_file
 
         folder = f"{outputs.workspace.rstrip('/')}/{HOST_KEY_DIR}"
-        keys: list[HostKey] = []
+        paths = [f"{folder}/ssh_host_{kind}_key.pub" for kind in HOST_KEY_TYPES]
         try:
-            for kind in HOST_KEY_TYPES:
-                key = _parsed(read_file(settings, outputs, f"{folder}/ssh_host_{kind}_key.pub"))
-                if key is not None:
-                    keys.append(key)
+            # Side by side: one round trip to S3 at the first connection, not one per key type.
+            with ThreadPoolExecutor(len(paths)) as pool:
+                found = list(pool.map(lambda path: _parsed(read_file(settings, outputs, path)), paths))
         except RunnerError as e:
             say(
                 f"warning: could not read the pod's kept SSH host key through S3 ({e.headline}); trusting it on first use"
             )
             return None
-        return keys or None
+        return [key for key in found if key is not None] or None
 
     return read
 
