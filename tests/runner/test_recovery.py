@@ -29,6 +29,7 @@ from tests.fixtures.recovery_harness import (
     recreate_on_up,
     steps_of,
     user_stop,
+    when_said,
 )
 from tests.fixtures.train_harness import shorten_timeouts, smoke_config, train_env, wait_for  # noqa: F401
 
@@ -221,6 +222,34 @@ def test_no_capacity_on_resume_replaces_the_pod_through_the_stack(env):
     rec = record(env, "cap")
     assert rec["pod_id"] == new and [a["pod_id"] for a in rec["attempts"]] == [old, new]
     assert rec["attempts"][1]["recovery"] == "recreated"
+
+
+def test_a_pod_another_machine_replaced_meanwhile_is_used_not_replaced_again(env, monkeypatch):
+    # The recovery lock is per machine. A watcher on another machine (an always-on server) replaced the pod
+    # while this runner was finding that the old one cannot be resumed: this runner must take the stack's
+    # new pod, not `pulumi up --replace` again (which would replace the pod the other party relaunched on).
+    env.add_pod("RUNNING")
+    old = env.pod_id
+    env.fake.inject("podBidResume", "not_enough_gpus_on_host")
+    recreate_on_up(env)  # were this runner to run `pulumi up`, the stub would create yet another pod
+
+    def elsewhere() -> None:
+        env.fake.client().terminate_pod(old)  # the other party's delete-before-replace
+        env.add_pod("RUNNING")  # its new pod, named by the stack's outputs from now on
+
+    when_said(monkeypatch, lambda m: "replacing it through the stack" in m, elsewhere)
+    run = env.start("train", "--config", LONG, "--run-id", "other")
+    env.wait_log("saved checkpoint-10")
+    preempt(env)
+    res = env.finish(run, timeout=60)
+
+    assert res.code == 0, res.err
+    new = env.pod_id
+    assert new != old and env.stub.up_calls() == []  # this runner ran no `pulumi up`
+    assert f"the stack's pod is now {new}, not {old}: another runner or watcher recreated it" in res.err
+    assert env.fake.pods[new].status == "EXITED"  # trained there, stopped itself
+    rec = record(env, "other")
+    assert [a["pod_id"] for a in rec["attempts"]] == [old, new] and rec["attempts"][1]["recovery"] == "recreated"
 
 
 def test_no_capacity_on_a_stack_without_pod_urn_warns_and_falls_back(env):

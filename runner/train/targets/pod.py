@@ -218,7 +218,12 @@ class PodTarget(Target):
             say(f"pulumi: {redact(line, secrets)}")
 
         self.recreating = True
-        if replace and urn:
+        # The recovery lock is per machine: a runner or watcher on another machine may have recreated the pod
+        # already. Replacing again would replace the pod it just relaunched the run on.
+        current = read_outputs_for(self.settings)
+        if current.pod_id != old:
+            say(f"the stack's pod is now {current.pod_id}, not {old}: another runner or watcher recreated it; using it")
+        elif replace and urn:
             command = shlex.join(["pulumi", "up", "--refresh", "--yes", "--replace", urn, "--stack", stack])
             say(f"replacing pod {old} through the stack: {command}")
             replace_and_up_for(self.settings, urn, on_line=stream)
@@ -231,7 +236,7 @@ class PodTarget(Target):
                 )
             say(f"recreating the pod through the stack: pulumi up --refresh --yes --stack {stack}")
             refresh_and_up_for(self.settings, on_line=stream)
-        self.outputs = read_outputs_for(self.settings)
+        self.outputs = current if current.pod_id != old else read_outputs_for(self.settings)
         self.recreating = False
         self.pod_id = self.outputs.pod_id
         named = f"pod {self.outputs.pod} ({self.outputs.pod_id})" if self.outputs.pod else f"pod {self.outputs.pod_id}"
