@@ -4,10 +4,10 @@ pod presents at the runner's first connection, before any pin exists (runner/rem
 The pod's start command (remote/podside/bundle.py, host_key_script) keeps its host keys in
 <workspace>/.runner/ssh-host-keys and restores them at every start. S3 is authenticated (HTTPS, the
 stack's S3 keys) and only our pods write to the volume, so a server on the path to the pod's SSH port
-cannot forge what is read here. Every kept type is read, so a server cannot dodge the check by
-presenting a type the pod does not keep. Only the public halves are read. What is read is data from the pod:
-a line that is not one public key is ignored. Without S3 keys, or with nothing kept, nothing vouches
-and the first connection is trust on first use, as before.
+cannot forge what is read here. Every kept type is read, so that a server cannot dodge the check by
+presenting a type the pod does not keep; only the public halves. What is read is data from the pod: a
+file that is not one public key line is ignored. Without S3 keys, or with nothing kept, nothing
+vouches and the first connection is trust on first use, as before.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 A pod keeps its host key across restarts: the start command `pulumi up` gives it restores the key from
 the volume (<workspace>/.runner/ssh-host-keys, remote/podside/bundle.py) before the image's sshd starts.
-Pods whose start command does not (created before, or with idleStopMinutes 0) get new host keys from
-sshd on every start, because the container disk is wiped.
+Pods whose start command does not (created before it did) get new host keys from sshd on every start,
+because the container disk is wiped.
 
 The rules, per pod id:
 * no pin yet (the first connection): the key the pod keeps on its volume, read through RunPod's
