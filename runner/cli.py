@@ -14,11 +14,10 @@ import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from runner import exitcodes, output
+from runner import COMMAND_NAMES, DISTRIBUTION, exitcodes, output
 from runner.cliparser import Parser, subcommand_parser
 from runner.commands import ALL as COMMAND_MODULES
 from runner.commands.argtypes import HostSpec, host_spec
-from runner.distribution import COMMAND_NAMES, DISTRIBUTION
 from runner.errors import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,

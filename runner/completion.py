@@ -47,7 +47,7 @@ def complete_if_asked(parser: argparse.ArgumentParser) -> None:
 def script(shell: str) -> str:
     import argcomplete
 
-    from runner.distribution import COMMAND_NAMES
+    from runner import COMMAND_NAMES
 
     return argcomplete.shellcode(list(COMMAND_NAMES), shell=shell)
 

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 
 from backends.runpod.models import Pod, SshEndpoint
 from runner.errors import PodLeft, SshNotReady
-from runner.pod.kept_host_key import kept_host_keys
 from runner.pod.pod import RunningPod, Seen, StackPod, with_user
 from runner.pod.stack_outputs import StackOutputs
 from runner.pod.state import PodState
-from runner.remote.hostkeys import HostKeyStore, announce, pin_id_for_host
+from runner.remote.hostkeys import HostKeyStore, Vouched, announce, pin_id_for_host
 from runner.remote.ssh import SshConnection, SshTarget
 from runner.settings import Settings
 from runner.types import Say
@@ -109,6 +108,12 @@ def open_pod_link(
     return PodLink(settings, stack_pod, stack_pod.running_now())
 
 
+def _kept_host_keys(settings: Settings, outputs: StackOutputs) -> Vouched:
+    from runner.pod.kept_host_key import kept_host_keys  # the pod side's names: once a connection is made
+
+    return kept_host_keys(settings, outputs)
+
+
 def connect_endpoint(
     settings: Settings,
     endpoint: SshEndpoint,
@@ -132,7 +137,7 @@ def connect_endpoint(
         started_at=started_at,
         endpoint=f"{endpoint.host}:{endpoint.port}",
         on_outcome=announce(pin, "pod" if pin_id else "host"),
-        vouched=kept_host_keys(settings, outputs) if outputs is not None and pin_id else None,
+        vouched=_kept_host_keys(settings, outputs) if outputs is not None and pin_id else None,
     )
     extra = {"unreachable_hint": unreachable_hint} if unreachable_hint else {}
     return SshConnection.open(target, host_key_check=policy, timeout=timeout, keepalive=keepalive, **extra)
