@@ -11,23 +11,26 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from backends.polling import Backoff
 from remote.podside.contract import parse_footer
-from runner.errors import EXIT_POD, PodNotRunning
+from runner.errors import EXIT_POD, RETRYABLE_SSH, PodLeft, PodNotRunning
 from runner.settings import Settings
 from runner.stacklock import Holder
 from runner.termtext import print_log_line
 from runner.types import Say
 
 if TYPE_CHECKING:
+    from runner.pod.link import PodLink
+    from runner.remote.pod_view import LogTail
     from runner.remote.ssh import SshConnection
 
 TAIL_LINES = 20
+ATTACH_WAIT_S = 120.0
 
 
 def follow_leader(settings: Settings, holder: Holder | None, say: Say) -> int:
     from runner.companions.logs import PodStoppedWhileFollowing, follow_log
     from runner.pod.link import open_pod_link
-    from runner.remote.pod_view import tail_log
 
     who = holder.describe() if holder is not None else "another runner"
     say(
@@ -52,10 +55,13 @@ def follow_leader(settings: Settings, holder: Holder | None, say: Say) -> int:
             ended["code"] = footer.exit_code if isinstance(footer.exit_code, int) else 0
             stop.set()
 
-    conn: SshConnection | None = link.connect()
+    conn: SshConnection | None
     try:
-        assert conn is not None
-        tail = tail_log(conn, path, TAIL_LINES)
+        conn, tail = _attach(link, path)
+    except PodLeft as e:  # stopped as this command attached: as if it had stopped while following
+        say(f"[runner] pod {link.pod_id} is no longer running ({e.shown}); the leading runner decides what comes next.")
+        return 0
+    try:
         for line in tail.lines if tail is not None else []:
             print_log_line(line)
         first, conn = conn, None  # follow_log owns it from here
@@ -71,6 +77,27 @@ def follow_leader(settings: Settings, holder: Holder | None, say: Say) -> int:
         if conn is not None:
             conn.close()
     return ended.get("code", 0)
+
+
+def _attach(link: PodLink, path: str) -> tuple[SshConnection, LogTail | None]:
+    """The first connection and the log's last lines. A drop right then (the pod preempted as this
+    command attaches) is retried as a drop while following is: PodLeft once the pod is seen stopped."""
+    from runner.remote.pod_view import tail_log
+
+    backoff = Backoff(ATTACH_WAIT_S, first_s=0.5, factor=2.0, cap_s=5.0)
+    connect = link.connect
+    while True:
+        try:
+            conn = connect()
+            try:
+                return conn, tail_log(conn, path, TAIL_LINES)
+            except BaseException:
+                conn.close()
+                raise
+        except RETRYABLE_SSH:
+            if not backoff.wait():
+                raise
+            connect = link.reconnect  # where the pod answers now, or PodLeft
 
 
 __all__ = ["follow_leader"]

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+from runner.errors import SshConnectError
+from runner.pod.link import PodLink
 from runner.settings import load_settings
 from runner.stacklock import StackLock
 from tests.fixtures.recovery_harness import fast_recovery, preempt, recreate_on_up
@@ -59,3 +61,27 @@ def test_a_second_runner_train_follows_and_only_the_leader_recovers(train_env, m
     assert len(resumes) == 1
     assert "it alone starts, recovers and stops the pod" in res.err
     assert StackLock.of(load_settings().paths).holder() is None  # released at the end
+
+
+def test_a_follower_whose_first_connection_drops_attaches_again(train_env, monkeypatch):  # noqa: F811
+    """The second `runner train` connected just as the pod was preempted: its first connection reset. It
+    attaches again like a follow that dropped (it exited 106 with the handshake error before)."""
+    env = train_env
+    env.write_config(LONG, smoke_config(max_steps=20, save_steps=5, step_seconds=0.05))
+    env.add_pod("RUNNING")
+    leader = env.start("train", "--config", LONG, "--run-id", "drop")
+    env.wait_log("saved checkpoint-5")  # the leader follows on its connection: the next connect is the follower's
+    real, dropped = PodLink.connect, []
+
+    def connect(self, **kw):
+        if not dropped:
+            dropped.append(self.pod_id)
+            raise SshConnectError("SSH handshake with the pod failed (Connection reset by peer)")
+        return real(self, **kw)
+
+    monkeypatch.setattr(PodLink, "connect", connect)
+    second = BackgroundRun(["train", "--config", LONG, "--run-id", "drop"])
+    assert second.wait(60) == 0
+    assert dropped == [env.pod_id]
+    res = env.finish(leader, timeout=60)
+    assert res.code == 0, res.err
