@@ -3,7 +3,8 @@ a real sshd, so this thread plays that part for tests and benchmarks: each time 
 the pod again (its start count grows and it is RUNNING), the start command `pulumi up` gives the pod
 (remote/podside/bundle.py start_command) runs with the pod's environment: RunPod's variables, the pod's
 own key, and a no-op for the image's /start.sh. Its host keys go to a folder of the container's own
-(RT_SSH_HOST_KEY_DIR, by default <workspace>/../container-etc-ssh), never this machine's /etc/ssh.
+(RT_SSH_HOST_KEY_DIR, by default <workspace>/../container-etc-ssh), never this machine's /etc/ssh; the
+keys an image ships are made there before the first start, so a start copies keys and makes none.
 
     with ContainerStarts(fake, pod_id, workspace, {"TMUX_TMPDIR": ...}) as starts:
         ...                      # a resume of the pod runs the start command; starts.runs counts them
@@ -17,7 +18,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from remote.podside.bundle import start_command
+from remote.podside.bundle import HOST_KEY_TYPES, start_command
 
 
 class ContainerStarts:
@@ -40,6 +41,11 @@ class ContainerStarts:
         self._thread = threading.Thread(target=self._watch, name="container-starts", daemon=True)
 
     def __enter__(self) -> ContainerStarts:
+        self.host_key_dir.mkdir(parents=True, exist_ok=True)
+        for kind in HOST_KEY_TYPES:  # an image's /etc/ssh: its keys are there before the start command runs
+            key = self.host_key_dir / f"ssh_host_{kind}_key"
+            if not key.exists():
+                subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f", str(key)], check=True, timeout=60)
         self._thread.start()
         return self
 
