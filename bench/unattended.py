@@ -38,6 +38,8 @@ def relaunch_once(pod: BenchPod, *, poll: float, confirm: float, boot_seconds: f
     pod.make_running()
     shutil.rmtree(pod.repo_dir / "checkpoints" / "unattended", ignore_errors=True)
     offset = pod.log_size()
+    # Made before anything is timed: it puts the image's host keys in place.
+    starts = ContainerStarts(pod.fake, pod.pod_id, pod.workspace, {"TMUX_TMPDIR": str(pod.tmux_dir)})
     watch = {"WATCH_POLL_SECONDS": f"{poll:g}", "WATCH_CONFIRM_SECONDS": f"{confirm:g}"}
     detached = pod.runner("train", "--config", "configs/unattended.yaml", "--detach", **watch)
     try:
@@ -46,7 +48,7 @@ def relaunch_once(pod: BenchPod, *, poll: float, confirm: float, boot_seconds: f
         wait_for(lambda: find_bench(pod.log_lines(offset), "ckpt"), 90, "the first checkpoint", 0.02)
         first = find_bench(pod.log_lines(offset), "start")[0]["attempt"]
         pod.fake.boot_seconds = boot_seconds
-        with ContainerStarts(pod.fake, pod.pod_id, pod.workspace, {"TMUX_TMPDIR": str(pod.tmux_dir)}):
+        with starts:
             t0 = inject_preemption(pod)
 
             def relaunched() -> list[dict]:
