@@ -10,7 +10,7 @@ from runner.exitcodes import ExitCode
 from runner.pod.early_link import EarlyLink
 from runner.remote.hostkeys import HostKeyStore
 from runner.settings import load_settings
-from tests.fixtures.train_harness import train_env, wait_for  # noqa: F401
+from tests.fixtures.train_harness import smoke_config, train_env, wait_for  # noqa: F401
 
 CONFIG = "configs/smoke.yaml"
 
@@ -142,10 +142,13 @@ def test_a_train_shares_one_ssh_connection_between_the_launch_the_follow_and_the
     assert res.code == 0 and "training succeeded: exit code 0" in res.err, res.err
     assert ssh_logins(env) - before == 1, res.err
     wait_all_closed(env, "the one connection to be closed at the end")
-    # A stopped pod, resumed by this command (no early link): one connection too.
+    # A stopped pod, resumed by this command (no early link): one connection too. Its own output_dir: a run
+    # resumed from the first one's last checkpoint would end, and the pod stop itself, before the follow
+    # opened its channel, and the runner would rightly reconnect to read the end.
     wait_for(lambda: env.pod.status == "EXITED", 10, "the pod to stop itself")
+    env.write_config("configs/again.yaml", smoke_config(output_dir="checkpoints/again"))
     before = ssh_logins(env)
-    again = env.run("train", "--config", CONFIG)
+    again = env.run("train", "--config", "configs/again.yaml")
     assert again.code == 0 and "training succeeded: exit code 0" in again.err, again.err
     assert ssh_logins(env) - before == 1, again.err
     wait_all_closed(env, "the one connection to be closed at the end")
